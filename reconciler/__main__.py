@@ -1,0 +1,5 @@
+"""Entry point for ``python -m reconciler``."""
+
+from reconciler.cli.main import run
+
+run()

@@ -1,0 +1,184 @@
+"""One HTTP stack for every remote API: timeouts, bounded retries, Retry-After, errors.
+
+Every remote backend (the La Plateforme client, HashiCorp Vault, GitHub) builds its
+``httpx.AsyncClient`` with :func:`make_client` and sends through :func:`send`, so timeouts,
+retry rules, error classes and redaction live in one place and tests swap the transport
+(respx, or the embedded sandbox's ASGI transport) instead of monkeypatching.
+
+Retry rules: 429 (honouring ``Retry-After`` in seconds or as an HTTP date), 502, 503, 504
+and transport errors are retried with exponential backoff and full jitter, a bounded
+number of times, **only** for requests the caller marks ``idempotent``. A non-idempotent
+request (for example one that creates a key and returns its secret once) is sent once;
+if it fails ambiguously the caller must reconcile by listing, never by resending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from reconciler import errors
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many times, and how patiently, to retry a request that is safe to repeat."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff for the given 1-based attempt number."""
+        cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def server_message(response: httpx.Response) -> str:
+    """The human part of an error body: ``message``, ``detail``, ``errors`` or raw text."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return response.text
+    if isinstance(body, Mapping):
+        for field in ("message", "detail", "errors", "error"):
+            value = body.get(field)
+            if value:
+                if isinstance(value, list):
+                    parts = []
+                    for item in value:
+                        if isinstance(item, Mapping):
+                            loc = ".".join(str(p) for p in item.get("loc", []))
+                            msg = str(item.get("msg", item))
+                            parts.append(f"{loc}: {msg}" if loc else msg)
+                        else:
+                            parts.append(str(item))
+                    return "; ".join(parts)
+                return str(value)
+    return json.dumps(body)[:500]
+
+
+def make_client(
+    base_url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    max_connections: int = 16,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with the project's defaults."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=dict(headers or {}),
+        transport=transport,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        follow_redirects=False,
+    )
+
+
+Sleep = Callable[[float], Any]
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    service: str,
+    idempotent: bool,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], Any] | None = None,
+    on_retry: Callable[[int, float, str], None] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request; retry only if ``idempotent``; raise a :class:`RemoteError` on failure.
+
+    Returns the response for any 2xx/3xx status. ``on_retry(attempt, delay, why)`` is called
+    before each retry (for logs and progress).
+    """
+    do_sleep = sleep or asyncio.sleep
+    attempts = policy.attempts if idempotent else 1
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = await client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            error: errors.RemoteError = errors.Timeout(
+                f"{service}: {method} {path} timed out", method=method, path=path, service=service
+            )
+            if attempt >= attempts:
+                raise error from exc
+            delay = policy.backoff(attempt)
+            why = "timeout"
+        except httpx.TransportError as exc:
+            reason = errors.trim(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            error = errors.TransportError(
+                f"{service}: {method} {path} failed: {reason}",
+                method=method,
+                path=path,
+                service=service,
+            )
+            if attempt >= attempts:
+                raise error from exc
+            delay = policy.backoff(attempt)
+            why = "connection error"
+        else:
+            if response.status_code < 400:
+                return response
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error = errors.remote_error_for(
+                service=service,
+                method=method,
+                path=path,
+                status=response.status_code,
+                server_message=server_message(response),
+                retry_after=retry_after,
+            )
+            if response.status_code not in RETRY_STATUSES or attempt >= attempts:
+                raise error
+            if retry_after is not None:
+                if retry_after > policy.max_retry_after:
+                    raise error
+                delay = retry_after
+            else:
+                delay = policy.backoff(attempt)
+            why = f"HTTP {response.status_code}"
+        if on_retry is not None:
+            on_retry(attempt, delay, why)
+        await do_sleep(delay)

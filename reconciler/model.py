@@ -1,0 +1,203 @@
+"""Provider-neutral value objects: both sides of every diff are made of these.
+
+The desired state (loaded from YAML) and the live state (fetched from a provider and
+normalised) are expressed with the *same* types, so the diff is a lookup by address and a
+field-by-field comparison. Nothing here knows a wire format; provider-specific identity
+(UUIDs and the like) sits in ``id`` fields that the diff never compares.
+
+Addresses are stable, shell-friendly strings:
+
+- ``organization``                      the organisation's settings (spend limit)
+- ``workspace.<name>``                  a workspace
+- ``member.<workspace>/<email>``        one person's membership of a workspace
+- ``api_key.<name>``                    an API key (names are unique in the organisation)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+UNLIMITED = "*"
+
+
+class Frozen(BaseModel):
+    """Immutable, keyword-only value object that rejects unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SpendLimit(Frozen):
+    """A monthly spend limit; ``amount is None`` means no monthly limit."""
+
+    amount: Decimal | None = None
+    currency: str = "USD"
+
+    @property
+    def no_monthly_limit(self) -> bool:
+        return self.amount is None
+
+    def describe(self) -> str:
+        if self.amount is None:
+            return "no monthly limit"
+        return f"{self.amount.normalize():f} {self.currency}/month"
+
+
+class SecretBackend(StrEnum):
+    """Where a new key's secret is written."""
+
+    VAULT = "vault"  # HashiCorp Vault KV v2
+    FILE = "file"  # local file vault (sandbox, Quickstart, rehearsals)
+    GITHUB = "github"  # a GitHub Actions repository or environment secret
+
+
+class VaultSettings(Frozen):
+    """The organisation's default secret store."""
+
+    backend: SecretBackend = SecretBackend.VAULT
+    address: str | None = None  # Vault URL; may come from VAULT_ADDR instead
+    namespace: str | None = None
+    mount: str = "secret"
+    path_prefix: str = "mistral"
+    auth: Literal["token", "approle", "jwt"] = "token"
+    role: str | None = None  # AppRole role_id env name or JWT role
+
+
+class SecretTarget(Frozen):
+    """Where one key's secret goes. ``path`` is relative to the vault's path prefix."""
+
+    backend: SecretBackend | None = None  # None: the organisation's default
+    path: str
+    repository: str | None = None  # github backend: owner/name
+    environment: str | None = None  # github backend: an environment secret
+
+
+class Role(Frozen):
+    """Application-side policy for a class of caller (enforced by ``reconciler.policy``)."""
+
+    name: str
+    description: str = ""
+    allowed_models: tuple[str, ...] = (UNLIMITED,)
+    max_tokens_per_request: int | None = None
+    daily_token_budget: int | None = None
+
+    def allows_any_model(self) -> bool:
+        return UNLIMITED in self.allowed_models
+
+
+class WorkspacePolicy(Frozen):
+    """Application-side policy for a workspace: the platform cannot hold these."""
+
+    allowed_models: tuple[str, ...] = (UNLIMITED,)
+    rpm: int | None = None
+    monthly_budget_usd: Decimal | None = None
+
+    def allows_any_model(self) -> bool:
+        return UNLIMITED in self.allowed_models
+
+
+class Organization(Frozen):
+    """Organisation-wide settings. ``spend_limit is None`` in desired state: not managed."""
+
+    name: str = ""
+    spend_limit: SpendLimit | None = None
+    key_max_age_days: int = 90
+    key_unused_after_days: int = 30
+    key_expiry_warning_days: int = 14
+    rotation_period_days: int = 90
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    max_delete_fraction: float = 0.30
+    max_delete_min_keys: int = 10
+
+
+class Workspace(Frozen):
+    """A workspace. ``spend_limit`` is observed on the platform (console-only setting)."""
+
+    name: str
+    description: str = ""
+    admin: str | None = None  # email of the workspace admin
+    spend_limit: SpendLimit | None = None
+    # desired-only settings (never compared with the platform)
+    policy: WorkspacePolicy = Field(default_factory=WorkspacePolicy)
+    prune_unmanaged_keys: bool = False
+    protected: bool = False
+    # live-only
+    id: str | None = None
+    is_default: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"workspace.{self.name}"
+
+
+class Member(Frozen):
+    """One person's membership of one workspace, with platform role names."""
+
+    workspace: str
+    email: str
+    roles: tuple[str, ...] = ("user",)
+    # live-only
+    user_id: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"member.{self.workspace}/{self.email}"
+
+
+class ApiKey(Frozen):
+    """An API key. The secret itself is never part of this object."""
+
+    name: str
+    workspace: str
+    owner: str | None = None  # email of the user the key is created for
+    expires: dt.date | None = None
+    # desired-only
+    description: str = ""
+    role: str | None = None
+    rotation_period_days: int | None = None
+    secret: SecretTarget | None = None
+    # live-only
+    id: str | None = None
+    created_at: dt.datetime | None = None
+    last_used: dt.date | None = None
+    hidden_key: str | None = None
+    created_by: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"api_key.{self.name}"
+
+
+class DesiredState(Frozen):
+    """Everything the YAML under ``desired-state/`` declares, validated and normalised."""
+
+    version: int = 1
+    organization: Organization = Field(default_factory=Organization)
+    roles: tuple[Role, ...] = ()
+    workspaces: tuple[Workspace, ...] = ()
+    members: tuple[Member, ...] = ()
+    keys: tuple[ApiKey, ...] = ()
+
+    def role(self, name: str) -> Role | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+    def workspace(self, name: str) -> Workspace | None:
+        return next((w for w in self.workspaces if w.name == name), None)
+
+
+class LiveState(Frozen):
+    """What a provider reports, normalised into the same types as the desired state.
+
+    ``keys`` may hold several keys with one name: the diff reports that as a conflict.
+    """
+
+    target: str = ""
+    organization: Organization = Field(default_factory=Organization)
+    workspaces: tuple[Workspace, ...] = ()
+    members: tuple[Member, ...] = ()
+    keys: tuple[ApiKey, ...] = ()
+    requests: int = 0  # how many requests fetching this took (for progress and benchmarks)

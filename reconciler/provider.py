@@ -1,0 +1,85 @@
+"""The protocol every platform provider implements, in terms of the core model only.
+
+The plan engine and the apply engine talk to a provider through this protocol and never
+see a wire format. ``reconciler.platform.mistral`` implements it for La Plateforme; a
+second provider (for example Anthropic's workspaces) implements the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
+
+# progress(what, done, total_or_None): called while fetching, for a progress display.
+ProgressCallback = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CreatedKey:
+    """A freshly created key and its secret, which exists only here, in memory."""
+
+    key: ApiKey
+    secret: SecretStr
+
+    def __repr__(self) -> str:
+        return f"CreatedKey(key={self.key.name!r}, id={self.key.id!r}, secret=**********)"
+
+
+class Provider(Protocol):
+    """A platform that holds workspaces, members and API keys."""
+
+    name: str  # e.g. "mistral"
+    target: str  # what is being talked to: an API base URL, or the sandbox's file
+
+    async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
+        """Read the whole live state, every page, normalised into the core model."""
+        ...
+
+    async def create_workspace(self, workspace: Workspace) -> Workspace:
+        """Create a workspace; return it with its ``id``."""
+        ...
+
+    async def update_workspace(self, workspace_id: str, workspace: Workspace) -> Workspace:
+        """Update a workspace's description (and name) in place."""
+        ...
+
+    async def archive_workspace(self, workspace_id: str) -> None:
+        """Archive (the platform's delete) a workspace."""
+        ...
+
+    async def set_member(self, workspace_id: str, member: Member) -> None:
+        """Add a member to a workspace or update their roles (idempotent)."""
+        ...
+
+    async def remove_member(self, workspace_id: str, member: Member) -> None:
+        """Remove a member from a workspace."""
+        ...
+
+    async def create_key(self, key: ApiKey, workspace_id: str) -> CreatedKey:
+        """Create a key. Never retried blindly: on an ambiguous failure, list to find out."""
+        ...
+
+    async def delete_key(self, key_id: str) -> None:
+        """Delete a key (idempotent: a key already gone is not an error)."""
+        ...
+
+    async def find_keys(self, name: str) -> list[ApiKey]:
+        """Live keys with exactly this name (used to recover from a crash mid-apply)."""
+        ...
+
+    async def set_organization_spend_limit(self, limit: SpendLimit) -> None:
+        """Set the organisation's monthly spend limit."""
+        ...
+
+    async def check_key(self, secret: SecretStr) -> bool:
+        """True if an inference call with this key is accepted (side-effect free)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
