@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import datetime as dt
+from decimal import Decimal
+
 from pydantic import SecretStr
 
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
@@ -74,6 +77,10 @@ class Provider(Protocol):
 
     async def set_organization_spend_limit(self, limit: SpendLimit) -> None:
         """Set the organisation's monthly spend limit."""
+        ...
+
+    async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
+        """Spend so far in the month containing ``month``, per workspace name, in USD."""
         ...
 
     async def check_key(self, secret: SecretStr) -> bool:
