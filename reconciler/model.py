@@ -125,6 +125,7 @@ class Workspace(Frozen):
     policy: WorkspacePolicy = Field(default_factory=WorkspacePolicy)
     prune_unmanaged_keys: bool = False
     protected: bool = False
+    archived: bool = False  # desired: archive this workspace (the file stays as a record)
     # live-only
     id: str | None = None
     is_default: bool = False
