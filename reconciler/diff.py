@@ -1,0 +1,439 @@
+"""Pure diff: (desired state, live state) -> changes. No I/O, no wire format.
+
+Both sides are :mod:`reconciler.model` objects. Each object is projected onto the fields
+the platform holds (:func:`project`); equal projections cost one dict comparison, and only
+objects that differ are handed to DeepDiff for field-level detail, so the diff stays
+linear in the number of objects.
+
+What each kind of difference becomes:
+
+- in desired, not live            -> ``create``
+- managed field differs           -> ``update`` (in place), or ``create``+``delete`` when the
+                                     platform cannot change the field (a key's workspace,
+                                     owner or expiry: ``# forces replacement``)
+- observed-only field differs     -> ``manual`` (a workspace spend limit: console only)
+- live, not desired               -> ``unmanaged`` (left alone), or ``delete`` when the
+                                     workspace allows pruning (keys) or the workspace is
+                                     managed (members are authoritative per workspace)
+- two live keys, one name, one workspace -> ``conflict`` (never a guess)
+- desired ``archived: true``      -> ``delete`` (the platform archives)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.model import ApiKey, DesiredState, LiveState, Member, SpendLimit, Workspace
+
+
+class Action(StrEnum):
+    """One step of a change; a change's ``actions`` is a tuple of these, Terraform-style."""
+
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    MANUAL = "manual"
+    UNMANAGED = "unmanaged"
+    CONFLICT = "conflict"
+
+
+class Kind(StrEnum):
+    """The type of object a change is about."""
+
+    ORGANIZATION = "organization"
+    WORKSPACE = "workspace"
+    WORKSPACE_SPEND_LIMIT = "workspace_spend_limit"
+    MEMBER = "member"
+    API_KEY = "api_key"
+
+
+REPLACE = (Action.CREATE, Action.DELETE)  # +/- : create the replacement, then destroy
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field's old and new value."""
+
+    path: str
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What must happen to one object. ``before``/``after`` are projections, never secrets."""
+
+    address: str
+    kind: Kind
+    name: str
+    actions: tuple[Action, ...]
+    reason: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    fields: tuple[FieldChange, ...] = ()
+    unchanged: int = 0
+    message: str | None = None
+    live_id: str | None = None
+    extra_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def is_replacement(self) -> bool:
+        return Action.CREATE in self.actions and Action.DELETE in self.actions
+
+    @property
+    def is_actionable(self) -> bool:
+        """True for changes apply carries out through the API."""
+        return bool({Action.CREATE, Action.UPDATE, Action.DELETE} & set(self.actions))
+
+
+# Fields of each kind that the platform holds and the diff compares.
+WORKSPACE_FIELDS = ("description",)
+MEMBER_FIELDS = ("roles",)
+KEY_FIELDS = ("workspace", "owner", "expires")
+KEY_REPLACEMENT_FIELDS = frozenset(KEY_FIELDS)  # the API cannot update a key
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, SpendLimit):
+        return value.describe()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def project(obj: Workspace | Member | ApiKey, fields: Iterable[str]) -> dict[str, Any]:
+    """The JSON-ready values of ``fields`` on ``obj``."""
+    return {name: _plain(getattr(obj, name)) for name in fields}
+
+
+def _field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], replacement: frozenset[str] = frozenset()
+) -> tuple[FieldChange, ...]:
+    """Field-level differences, via DeepDiff (called only when projections differ)."""
+    delta = DeepDiff(dict(before), dict(after), view="tree", ignore_order=False)
+    paths: list[str] = []
+    for items in delta.values():
+        for item in items:
+            top = item.path(output_format="list")[0]
+            if top not in paths:
+                paths.append(top)
+    return tuple(
+        FieldChange(name, before.get(name), after.get(name), name in replacement)
+        for name in sorted(paths)
+    )
+
+
+def diff(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    orphaned_key_ids: frozenset[str] = frozenset(),
+) -> list[Change]:
+    """All changes that take ``live`` to ``desired``, in a stable order.
+
+    ``orphaned_key_ids`` are live keys an interrupted apply created whose secret never
+    reached the vault (from the journal): they are replaced.
+    """
+    changes: list[Change] = []
+    changes.extend(_diff_organization(desired, live))
+    changes.extend(_diff_workspaces(desired, live))
+    changes.extend(_diff_members(desired, live))
+    changes.extend(_diff_keys(desired, live, orphaned_key_ids))
+    return changes
+
+
+def _diff_organization(desired: DesiredState, live: LiveState) -> list[Change]:
+    want = desired.organization.spend_limit
+    have = live.organization.spend_limit
+    if want is None or want == have:
+        return []
+    before = {"spend_limit": _plain(have) if have else None}
+    after = {"spend_limit": _plain(want)}
+    return [
+        Change(
+            address="organization",
+            kind=Kind.ORGANIZATION,
+            name=desired.organization.name or "organization",
+            actions=(Action.UPDATE,),
+            reason="spend limit differs",
+            before=before,
+            after=after,
+            fields=(FieldChange("spend_limit", before["spend_limit"], after["spend_limit"]),),
+        )
+    ]
+
+
+def _diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
+    changes: list[Change] = []
+    live_by_name = {w.name: w for w in live.workspaces}
+    desired_names = {w.name for w in desired.workspaces}
+    for want in sorted(desired.workspaces, key=lambda w: w.name):
+        have = live_by_name.get(want.name)
+        after = project(want, WORKSPACE_FIELDS)
+        if want.archived:
+            if have is not None:
+                changes.append(
+                    Change(
+                        address=want.address,
+                        kind=Kind.WORKSPACE,
+                        name=want.name,
+                        actions=(Action.DELETE,),
+                        reason="archived in desired state",
+                        before=project(have, WORKSPACE_FIELDS),
+                        live_id=have.id,
+                    )
+                )
+            continue
+        if have is None:
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.WORKSPACE,
+                    name=want.name,
+                    actions=(Action.CREATE,),
+                    after={**after, "admin": want.admin},
+                )
+            )
+        else:
+            before = project(have, WORKSPACE_FIELDS)
+            if before != after:
+                fields = _field_changes(before, after)
+                changes.append(
+                    Change(
+                        address=want.address,
+                        kind=Kind.WORKSPACE,
+                        name=want.name,
+                        actions=(Action.UPDATE,),
+                        before=before,
+                        after=after,
+                        fields=fields,
+                        unchanged=len(after) - len(fields),
+                        live_id=have.id,
+                    )
+                )
+        if want.spend_limit is not None and (have is None or have.spend_limit != want.spend_limit):
+            current = have.spend_limit.describe() if have and have.spend_limit else "not set"
+            changes.append(
+                Change(
+                    address=f"workspace_spend_limit.{want.name}",
+                    kind=Kind.WORKSPACE_SPEND_LIMIT,
+                    name=want.name,
+                    actions=(Action.MANUAL,),
+                    reason="the Admin API cannot set workspace spend limits",
+                    before={"spend_limit": current},
+                    after={"spend_limit": want.spend_limit.describe()},
+                    fields=(FieldChange("spend_limit", current, want.spend_limit.describe()),),
+                    message=(
+                        f"In the admin console, set the monthly spend limit of workspace "
+                        f"'{want.name}' to {want.spend_limit.describe()} (now: {current})."
+                    ),
+                    live_id=have.id if have else None,
+                )
+            )
+    for have in sorted(live.workspaces, key=lambda w: w.name):
+        if have.name not in desired_names:
+            changes.append(
+                Change(
+                    address=have.address,
+                    kind=Kind.WORKSPACE,
+                    name=have.name,
+                    actions=(Action.UNMANAGED,),
+                    reason="not in desired state; left alone",
+                    before=project(have, WORKSPACE_FIELDS),
+                    live_id=have.id,
+                )
+            )
+    return changes
+
+
+def _diff_members(desired: DesiredState, live: LiveState) -> list[Change]:
+    managed = {w.name for w in desired.workspaces if not w.archived}
+    live_members = {
+        (m.workspace, m.email.lower()): m for m in live.members if m.workspace in managed
+    }
+    changes: list[Change] = []
+    seen: set[tuple[str, str]] = set()
+    for want in sorted(desired.members, key=lambda m: (m.workspace, m.email.lower())):
+        if want.workspace not in managed:
+            continue
+        ident = (want.workspace, want.email.lower())
+        seen.add(ident)
+        after = {"email": want.email, "roles": sorted(want.roles)}
+        have = live_members.get(ident)
+        if have is None:
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.MEMBER,
+                    name=f"{want.workspace}/{want.email}",
+                    actions=(Action.CREATE,),
+                    after=after,
+                )
+            )
+            continue
+        before = {"email": have.email, "roles": sorted(have.roles)}
+        if before["roles"] != after["roles"]:
+            fields = _field_changes(before, after)
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.MEMBER,
+                    name=f"{want.workspace}/{want.email}",
+                    actions=(Action.UPDATE,),
+                    before=before,
+                    after=after,
+                    fields=fields,
+                    unchanged=len(after) - len(fields),
+                    live_id=have.user_id,
+                )
+            )
+    for ident, have in sorted(live_members.items()):
+        if ident not in seen:
+            changes.append(
+                Change(
+                    address=have.address,
+                    kind=Kind.MEMBER,
+                    name=f"{have.workspace}/{have.email}",
+                    actions=(Action.DELETE,),
+                    reason="not among the workspace's members in desired state, which are authoritative",
+                    before={"email": have.email, "roles": sorted(have.roles)},
+                    live_id=have.user_id,
+                )
+            )
+    return changes
+
+
+def _key_after(want: ApiKey) -> dict[str, Any]:
+    return project(want, KEY_FIELDS)
+
+
+def _diff_keys(
+    desired: DesiredState, live: LiveState, orphaned: frozenset[str]
+) -> list[Change]:
+    changes: list[Change] = []
+    by_name: dict[str, list[ApiKey]] = defaultdict(list)
+    for key in live.keys:
+        by_name[key.name].append(key)
+    claimed: set[str] = set()  # live key ids matched to a desired key
+    archived = {w.name for w in desired.workspaces if w.archived}
+    for want in sorted(desired.keys, key=lambda k: k.name):
+        candidates = by_name.get(want.name, [])
+        same_ws = [k for k in candidates if k.workspace == want.workspace]
+        after = _key_after(want)
+        if len(same_ws) > 1:
+            ids = tuple(sorted(k.id or "?" for k in same_ws))
+            claimed.update(ids)
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.API_KEY,
+                    name=want.name,
+                    actions=(Action.CONFLICT,),
+                    reason=f"{len(same_ws)} live keys named '{want.name}' in workspace "
+                    f"'{want.workspace}'",
+                    after=after,
+                    message=(
+                        f"Workspace '{want.workspace}' holds {len(same_ws)} keys named "
+                        f"'{want.name}' (ids {', '.join(ids)}). Delete or rename all but one "
+                        f"in the console, or give the key another name in desired state."
+                    ),
+                    extra_ids=ids,
+                )
+            )
+            continue
+        match: ApiKey | None = same_ws[0] if same_ws else None
+        if match is None and len(candidates) == 1 and candidates[0].workspace not in archived:
+            match = candidates[0]  # moved to another workspace: a replacement
+        if match is None:
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.API_KEY,
+                    name=want.name,
+                    actions=(Action.CREATE,),
+                    after=after,
+                )
+            )
+            continue
+        claimed.add(match.id or "")
+        before = _key_after(match)
+        if match.id in orphaned:
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.API_KEY,
+                    name=want.name,
+                    actions=REPLACE,
+                    reason="an interrupted apply created this key but its secret never "
+                    "reached the vault",
+                    before=before,
+                    after=after,
+                    unchanged=len(after),
+                    live_id=match.id,
+                )
+            )
+        elif before != after:
+            fields = _field_changes(before, after, KEY_REPLACEMENT_FIELDS)
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.API_KEY,
+                    name=want.name,
+                    actions=REPLACE,
+                    reason="the API cannot update "
+                    + ", ".join(f.path for f in fields if f.forces_replacement)
+                    + " in place",
+                    before=before,
+                    after=after,
+                    fields=fields,
+                    unchanged=len(after) - len(fields),
+                    live_id=match.id,
+                )
+            )
+    prune = {w.name for w in desired.workspaces if w.prune_unmanaged_keys or w.archived}
+    leftovers = [k for k in live.keys if k.id not in claimed]
+    taken = {k.name for k in desired.keys}
+    counts: dict[str, int] = defaultdict(int)
+    for key in leftovers:
+        counts[key.name] += 1
+    for key in sorted(leftovers, key=lambda k: (k.workspace, k.name, k.id or "")):
+        address = f"api_key.{key.name or key.id}"
+        if key.name in taken or counts[key.name] > 1 or not key.name:
+            address += f"[{(key.id or '')[:8]}]"
+        before = _key_after(key)
+        if key.workspace in prune:
+            reason = (
+                "its workspace is archived"
+                if key.workspace in archived
+                else "not in desired state; workspace prunes unmanaged keys"
+            )
+            actions: tuple[Action, ...] = (Action.DELETE,)
+        else:
+            reason = "not in desired state; left alone"
+            actions = (Action.UNMANAGED,)
+        changes.append(
+            Change(
+                address=address,
+                kind=Kind.API_KEY,
+                name=key.name,
+                actions=actions,
+                reason=reason,
+                before=before,
+                live_id=key.id,
+            )
+        )
+    return changes

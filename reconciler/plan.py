@@ -1,0 +1,327 @@
+"""Plans: ordered changes, counts, fingerprints, safety rails, and saved plan files.
+
+A :class:`Plan` is pure data built from :func:`reconciler.diff.diff`. It records the
+fingerprints of the desired and the live state it was made from, so a saved plan
+(``plan --out FILE``) can be refused at apply time when either has changed since (a
+stale plan), and a checksum of its changes, so a reviewer can pin what they approved.
+
+Safety rails are data checks here, enforced by apply: a plan that deletes a key or
+archives a workspace marked ``protected`` is an error; one that deletes more than a share
+of the existing keys needs ``--force``; conflicts must be resolved first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.diff import Action, Change, FieldChange, Kind, diff
+from reconciler.errors import PlanError
+from reconciler.model import DesiredState, LiveState
+
+PLAN_FORMAT_VERSION = "1.0"
+
+_KIND_ORDER = {
+    Kind.ORGANIZATION: 0,
+    Kind.WORKSPACE: 1,
+    Kind.WORKSPACE_SPEND_LIMIT: 2,
+    Kind.MEMBER: 3,
+    Kind.API_KEY: 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts as Terraform prints them: a replacement counts in add and in destroy."""
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    manual: int = 0
+    unmanaged: int = 0
+    conflicts: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.add or self.change or self.destroy)
+
+    def sentence(self) -> str:
+        return f"Plan: {self.add} to add, {self.change} to change, {self.destroy} to destroy."
+
+
+def summarize(changes: Iterable[Change]) -> Summary:
+    add = change = destroy = manual = unmanaged = conflicts = 0
+    for c in changes:
+        add += Action.CREATE in c.actions
+        change += Action.UPDATE in c.actions
+        destroy += Action.DELETE in c.actions
+        manual += Action.MANUAL in c.actions
+        unmanaged += Action.UNMANAGED in c.actions
+        conflicts += Action.CONFLICT in c.actions
+    return Summary(add, change, destroy, manual, unmanaged, conflicts)
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def desired_fingerprint(desired: DesiredState) -> str:
+    """sha256 of the desired state's canonical JSON."""
+    return "sha256:" + hashlib.sha256(_canonical(desired.model_dump(mode="json"))).hexdigest()
+
+
+def live_fingerprint(live: LiveState) -> str:
+    """sha256 of the live state, ignoring what changes on its own (``last_used``)."""
+    data = live.model_dump(mode="json", exclude={"target", "requests"})
+    for key in data["keys"]:
+        key.pop("last_used", None)
+    data["keys"].sort(key=lambda k: (k.get("id") or "", k.get("name") or ""))
+    data["workspaces"].sort(key=lambda w: w.get("id") or w["name"])
+    data["members"].sort(key=lambda m: (m["workspace"], m["email"]))
+    return "sha256:" + hashlib.sha256(_canonical(data)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The changes that take the live state to the desired state, with their provenance."""
+
+    target: str
+    provider: str
+    changes: tuple[Change, ...]
+    desired_fingerprint: str
+    live_fingerprint: str
+    created_at: str
+    desired_path: str = ""
+    warnings: tuple[str, ...] = ()
+    live_key_count: int = 0
+    format_version: str = PLAN_FORMAT_VERSION
+    summary: Summary = field(default_factory=Summary)
+
+    @property
+    def actionable(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.is_actionable)
+
+    def checksum(self) -> str:
+        """sha256 over the actionable changes: what a reviewer approves."""
+        data = [_change_dict(c) for c in self.actionable]
+        return "sha256:" + hashlib.sha256(_canonical(data)).hexdigest()
+
+    def by_address(self, address: str) -> Change | None:
+        return next((c for c in self.changes if c.address == address), None)
+
+
+def make_plan(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    provider: str,
+    desired_path: str = "",
+    orphaned_key_ids: frozenset[str] = frozenset(),
+    warnings: Sequence[str] = (),
+    now: dt.datetime | None = None,
+) -> Plan:
+    """Diff and wrap the result as a :class:`Plan`, changes in a stable display order."""
+    changes = sorted(
+        diff(desired, live, orphaned_key_ids=orphaned_key_ids),
+        key=lambda c: (_KIND_ORDER[c.kind], c.address),
+    )
+    created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    return Plan(
+        target=live.target,
+        provider=provider,
+        changes=tuple(changes),
+        desired_fingerprint=desired_fingerprint(desired),
+        live_fingerprint=live_fingerprint(live),
+        created_at=created,
+        desired_path=desired_path,
+        warnings=tuple(warnings),
+        live_key_count=len(live.keys),
+        summary=summarize(changes),
+    )
+
+
+def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
+    """Keep only changes whose address equals a target or lies under it (``workspace.dev``
+    also selects ``member.dev/...``)."""
+    if not targets:
+        return plan
+
+    def selected(change: Change) -> bool:
+        for target in targets:
+            if change.address == target or change.address.startswith(target + "["):
+                return True
+            if target.startswith("workspace.") and change.address.startswith(
+                "member." + target.removeprefix("workspace.") + "/"
+            ):
+                return True
+        return False
+
+    kept = tuple(c for c in plan.changes if selected(c))
+    return Plan(
+        target=plan.target,
+        provider=plan.provider,
+        changes=kept,
+        desired_fingerprint=plan.desired_fingerprint,
+        live_fingerprint=plan.live_fingerprint,
+        created_at=plan.created_at,
+        desired_path=plan.desired_path,
+        warnings=plan.warnings,
+        live_key_count=plan.live_key_count,
+        summary=summarize(kept),
+    )
+
+
+# --- safety rails --------------------------------------------------------------------
+
+
+def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> list[str]:
+    """Reasons this plan must not be applied (empty when it may be)."""
+    problems: list[str] = []
+    protected = {w.name for w in desired.workspaces if w.protected}
+    key_ws = {k.name: k.workspace for k in desired.keys}
+    for change in plan.changes:
+        if Action.CONFLICT in change.actions:
+            problems.append(f"{change.address}: conflict: {change.message or change.reason}")
+        if Action.DELETE not in change.actions:
+            continue
+        if change.kind is Kind.WORKSPACE and change.name in protected:
+            problems.append(
+                f"{change.address}: workspace is protected; it cannot be archived. "
+                "Set protected: false first, in a change of its own."
+            )
+        if change.kind is Kind.API_KEY and not change.is_replacement:
+            workspace = (change.before or {}).get("workspace") or key_ws.get(change.name)
+            if workspace in protected:
+                problems.append(
+                    f"{change.address}: key in protected workspace '{workspace}' would be "
+                    "deleted. Set protected: false first, in a change of its own."
+                )
+    deletes = sum(
+        1
+        for c in plan.changes
+        if c.kind is Kind.API_KEY and Action.DELETE in c.actions and not c.is_replacement
+    )
+    total = plan.live_key_count
+    org = desired.organization
+    if not force and total >= org.max_delete_min_keys and total and deletes / total > (
+        org.max_delete_fraction
+    ):
+        problems.append(
+            f"Too many deletes: {deletes / total:.0%} is over {org.max_delete_fraction:.0%} "
+            f"({deletes}/{total}); --force required"
+        )
+    return problems
+
+
+def check_safety(plan: Plan, desired: DesiredState, *, force: bool = False) -> None:
+    """Raise :class:`PlanError` listing every reason the plan must not be applied."""
+    problems = safety_errors(plan, desired, force=force)
+    if problems:
+        raise PlanError("Refusing to apply:\n  " + "\n  ".join(problems))
+
+
+# --- saved plans -----------------------------------------------------------------------
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    data = asdict(change)
+    data["kind"] = change.kind.value
+    data["actions"] = [a.value for a in change.actions]
+    return data
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """A JSON-ready dict of the whole plan (used by saved plan files)."""
+    return {
+        "format_version": plan.format_version,
+        "target": plan.target,
+        "provider": plan.provider,
+        "created_at": plan.created_at,
+        "desired_path": plan.desired_path,
+        "desired_fingerprint": plan.desired_fingerprint,
+        "live_fingerprint": plan.live_fingerprint,
+        "checksum": plan.checksum(),
+        "live_key_count": plan.live_key_count,
+        "warnings": list(plan.warnings),
+        "changes": [_change_dict(c) for c in plan.changes],
+    }
+
+
+def from_dict(data: dict[str, Any]) -> Plan:
+    """Rebuild a plan saved with :func:`to_dict`; raise :class:`PlanError` if unreadable."""
+    if data.get("format_version") != PLAN_FORMAT_VERSION:
+        raise PlanError(
+            f"saved plan has format_version {data.get('format_version')!r}; "
+            f"this version reads {PLAN_FORMAT_VERSION!r}"
+        )
+    try:
+        changes = tuple(
+            Change(
+                address=c["address"],
+                kind=Kind(c["kind"]),
+                name=c["name"],
+                actions=tuple(Action(a) for a in c["actions"]),
+                reason=c.get("reason"),
+                before=c.get("before"),
+                after=c.get("after"),
+                fields=tuple(FieldChange(**f) for f in c.get("fields", [])),
+                unchanged=c.get("unchanged", 0),
+                message=c.get("message"),
+                live_id=c.get("live_id"),
+                extra_ids=tuple(c.get("extra_ids", ())),
+            )
+            for c in data["changes"]
+        )
+        plan = Plan(
+            target=data["target"],
+            provider=data["provider"],
+            changes=changes,
+            desired_fingerprint=data["desired_fingerprint"],
+            live_fingerprint=data["live_fingerprint"],
+            created_at=data["created_at"],
+            desired_path=data.get("desired_path", ""),
+            warnings=tuple(data.get("warnings", ())),
+            live_key_count=data.get("live_key_count", 0),
+            summary=summarize(changes),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"saved plan is malformed: {exc}") from exc
+    if data.get("checksum") and data["checksum"] != plan.checksum():
+        raise PlanError("saved plan's checksum does not match its changes; it was edited")
+    return plan
+
+
+def save(plan: Plan, path: Path) -> None:
+    """Write the plan file (no secrets: a plan never holds one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def load(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PlanError(f"{path}: no such plan file") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{path}: not a plan file ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: not a plan file")
+    return from_dict(data)
+
+
+def stale_reasons(saved: Plan, desired: DesiredState, live: LiveState) -> list[str]:
+    """Why a saved plan no longer applies (empty when it still does)."""
+    reasons = []
+    if desired_fingerprint(desired) != saved.desired_fingerprint:
+        reasons.append("the desired state changed since the plan was made")
+    if live_fingerprint(live) != saved.live_fingerprint:
+        reasons.append(
+            "the live state was changed by another operation after the plan was created"
+        )
+    return reasons

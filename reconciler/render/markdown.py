@@ -1,0 +1,76 @@
+"""Markdown rendering of a plan for pull-request comments (Atlantis conventions).
+
+The summary stays outside a ``<details>`` fold that holds the full plan as a ``diff``
+block; a hidden marker lets the GitHub integration find and edit its own comment.
+"""
+
+from __future__ import annotations
+
+from reconciler.plan import Plan
+from reconciler.render.text import NO_CHANGES, footer, render_change, symbol_key
+
+MARKER = "<!-- reconciler plan -->"
+
+
+def _diff_line(line: str) -> str:
+    """Move an object's or attribute's sign to column 0 so GitHub colours the line.
+
+    ``+`` and ``-`` lines are marked as such; ``~``, ``+/-`` and ``!`` lines get ``!``.
+    """
+    stripped = line.lstrip(" ")
+    indent = len(line) - len(stripped)
+    for sign in ("+/-", "+", "-", "~", "!"):
+        if stripped.startswith(sign + " "):
+            marker = sign if sign in ("+", "-") else "!"
+            return marker + (line[1:] if indent else " " + line)
+    return line
+
+
+def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
+    """A PR comment: marker, heading, summary, manual actions, folded full plan."""
+    s = plan.summary
+    lines = [marker, f"### Plan for `{plan.target}`", ""]
+    if plan.desired_path:
+        lines.append(f"Desired state: `{plan.desired_path}` · provider `{plan.provider}`")
+        lines.append("")
+    lines.append(f"**{s.sentence() if s.has_changes else NO_CHANGES}**")
+    lines.append("")
+    manual = [c for c in plan.changes if symbol_key(c) == "manual"]
+    conflicts = [c for c in plan.changes if symbol_key(c) == "conflict"]
+    if conflicts:
+        lines.append("> [!CAUTION]")
+        lines.append("> Conflicts to resolve before this can be applied:")
+        for c in conflicts:
+            lines.append(f"> - `{c.address}`: {c.message or c.reason}")
+        lines.append("")
+    if manual:
+        lines.append("> [!IMPORTANT]")
+        lines.append("> The Admin API cannot make these changes; make them in the admin console:")
+        for c in manual:
+            lines.append(f"> - `{c.address}`: {c.message}")
+        lines.append("")
+    for warning in plan.warnings:
+        lines.append(f"> [!WARNING]\n> {warning}\n")
+    shown = [c for c in plan.changes if symbol_key(c) != "no-op"]
+    if shown:
+        counts: dict[str, int] = {}
+        for c in shown:
+            counts[symbol_key(c)] = counts.get(symbol_key(c), 0) + 1
+        lines.append("| create | update | replace | destroy | manual | unmanaged | conflict |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|")
+        order = ("create", "update", "replace", "delete", "manual", "unmanaged", "conflict")
+        lines.append("| " + " | ".join(str(counts.get(k, 0)) for k in order) + " |")
+        lines.append("")
+        lines.append("<details><summary>Show Output</summary>")
+        lines.append("")
+        lines.append("```diff")
+        for change in shown:
+            lines.extend(_diff_line(line) for line in render_change(change))
+            lines.append("")
+        lines.extend(footer(plan))
+        lines.append("```")
+        lines.append("")
+        lines.append("</details>")
+        lines.append("")
+    lines.extend(footer(plan))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,199 @@
+"""Terraform-style text rendering of a plan, for terminals and CI logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.diff import Action, Change, Kind
+from reconciler.plan import Plan
+
+SYMBOLS: dict[str, tuple[str, str]] = {
+    "create": ("+", "create"),
+    "update": ("~", "update in-place"),
+    "delete": ("-", "destroy"),
+    "replace": ("+/-", "create replacement and then destroy"),
+    "manual": ("!", "manual change in the admin console (the Admin API cannot make it)"),
+    "unmanaged": ("?", "unmanaged: not in desired state, left alone"),
+    "conflict": ("x", "conflict to resolve before apply"),
+}
+
+_COLORS = {"+": "32", "~": "33", "-": "31", "+/-": "35", "!": "36", "?": "2", "x": "1;31"}
+
+NO_CHANGES = "No changes. Your infrastructure matches the configuration."
+
+
+def symbol_key(change: Change) -> str:
+    if change.is_replacement:
+        return "replace"
+    for action in (Action.CONFLICT, Action.MANUAL, Action.UNMANAGED):
+        if action in change.actions:
+            return action.value
+    for action in (Action.CREATE, Action.UPDATE, Action.DELETE):
+        if action in change.actions:
+            return action.value
+    return "no-op"
+
+
+def _verb(change: Change) -> str:
+    key = symbol_key(change)
+    if key == "delete" and change.kind is Kind.WORKSPACE:
+        return "will be archived"
+    return {
+        "create": "will be created",
+        "update": "will be updated in-place",
+        "delete": "will be destroyed",
+        "replace": "must be replaced",
+        "manual": "must be changed by hand in the admin console",
+        "unmanaged": "is not in the desired state and will be left alone",
+        "conflict": "is in conflict and must be resolved",
+    }.get(key, "has no changes")
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _attr_lines(change: Change) -> list[str]:
+    key = symbol_key(change)
+    lines: list[tuple[str, str, str]] = []  # (sign, name, text)
+    before: Mapping[str, Any] = change.before or {}
+    after: Mapping[str, Any] = change.after or {}
+    if key == "create":
+        for name in sorted(after):
+            if after[name] is not None:
+                lines.append(("+", name, _value(after[name])))
+        if change.kind is Kind.API_KEY:
+            lines.append(("+", "id", "(known after apply)"))
+            lines.append(("+", "secret", "(sensitive value)"))
+    elif key == "delete":
+        for name in sorted(before):
+            if before[name] is not None:
+                lines.append(("-", name, _value(before[name])))
+        if change.live_id:
+            lines.append(("-", "id", _value(change.live_id)))
+    elif key in ("update", "replace", "manual"):
+        for f in change.fields:
+            text = f"{_value(f.before)} -> {_value(f.after)}"
+            if f.forces_replacement:
+                text += " # forces replacement"
+            lines.append(("~", f.path, text))
+        if key == "replace" and change.kind is Kind.API_KEY:
+            if change.live_id:
+                lines.append(("-", "id", _value(change.live_id) + " -> (known after apply)"))
+            lines.append(("~", "secret", "(sensitive value)"))
+    elif key == "conflict":
+        for key_id in change.extra_ids:
+            lines.append((" ", "id", _value(key_id)))
+    if not lines:
+        return []
+    width = max(len(name) for _, name, _ in lines)
+    out = [f"      {sign} {name.ljust(width)} = {text}" for sign, name, text in lines]
+    hidden = change.unchanged
+    if hidden and key in ("update", "replace"):
+        noun = "attribute" if hidden == 1 else "attributes"
+        out.append(f"        # ({hidden} unchanged {noun} hidden)")
+    return out
+
+
+def _inline(change: Change) -> str:
+    parts = [f"{k} = {_value(v)}" for k, v in sorted((change.before or {}).items()) if v]
+    if change.live_id:
+        parts.append(f"id = {_value(change.live_id)}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+def render_change(change: Change) -> list[str]:
+    key = symbol_key(change)
+    sign = SYMBOLS.get(key, (" ", ""))[0]
+    lines = [f"  # {change.address} {_verb(change)}"]
+    label = f"{change.kind.value} {_value(change.name)}"
+    if key == "unmanaged":
+        lines.append(f"{sign.rjust(3)} {label} {_inline(change)}")
+        return lines
+    if change.reason and key in ("delete", "replace", "update", "conflict"):
+        lines.append(f"  # (because {change.reason})")
+    lines.append(f"{sign.rjust(3)} {label} {{")
+    lines.extend(_attr_lines(change))
+    lines.append("    }")
+    if change.message and key in ("manual", "conflict"):
+        lines.append(f"    # {change.message}")
+    return lines
+
+
+def legend(plan: Plan) -> list[str]:
+    used = {symbol_key(c) for c in plan.changes}
+    lines = ["Resource actions are indicated with the following symbols:"]
+    for key, (sign, text) in SYMBOLS.items():
+        if key in used:
+            lines.append(f"{sign.rjust(3)} {text}")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def footer(plan: Plan) -> list[str]:
+    s = plan.summary
+    lines = [s.sentence() if s.has_changes else NO_CHANGES]
+    notes = []
+    if s.manual:
+        notes.append(f"{_count(s.manual, 'manual change')} to make in the admin console")
+    if s.conflicts:
+        notes.append(f"{_count(s.conflicts, 'conflict')} to resolve before apply")
+    if s.unmanaged:
+        notes.append(f"{_count(s.unmanaged, 'unmanaged object')} left alone")
+    if notes:
+        lines.append("Also: " + "; ".join(notes) + ".")
+    return lines
+
+
+def header(plan: Plan) -> list[str]:
+    lines = [f"Target: {plan.target} (provider: {plan.provider})"]
+    if plan.desired_path:
+        lines.append(f"Desired state: {plan.desired_path}")
+    return lines
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """The whole plan as Terraform users expect to read it."""
+    lines = header(plan)
+    lines.append("")
+    for warning in plan.warnings:
+        lines.append(f"Warning: {warning}")
+    if plan.warnings:
+        lines.append("")
+    shown = [c for c in plan.changes if symbol_key(c) != "no-op"]
+    if shown:
+        lines.extend(legend(plan))
+        lines.append("")
+        lines.append("reconciler will perform the following actions:")
+        lines.append("")
+        for change in shown:
+            lines.extend(render_change(change))
+            lines.append("")
+    lines.extend(footer(plan))
+    text = "\n".join(lines) + "\n"
+    return colorize(text) if color else text
+
+
+def colorize(text: str) -> str:
+    """ANSI colours by the sign that starts each attribute or object line."""
+    out = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        sign = stripped.split(" ", 1)[0] if stripped else ""
+        code = _COLORS.get(sign)
+        if code and not stripped.startswith("#"):
+            out.append(f"\x1b[{code}m{line}\x1b[0m")
+        elif stripped.startswith("Plan:") or stripped.startswith("No changes."):
+            out.append(f"\x1b[1m{line}\x1b[0m")
+        else:
+            out.append(line)
+    return "\n".join(out)
