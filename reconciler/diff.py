@@ -309,7 +309,7 @@ def _diff_members(desired: DesiredState, live: LiveState) -> list[Change]:
                     kind=Kind.MEMBER,
                     name=f"{have.workspace}/{have.email}",
                     actions=(Action.DELETE,),
-                    reason="not among the workspace's members in desired state, which are authoritative",
+                    reason="not among the workspace's members in desired state (authoritative)",
                     before={"email": have.email, "roles": sorted(have.roles)},
                     live_id=have.user_id,
                 )

@@ -106,7 +106,9 @@ def make_client(
         headers=dict(headers or {}),
         transport=transport,
         timeout=timeout,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
         follow_redirects=False,
     )
 

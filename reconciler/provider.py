@@ -7,12 +7,11 @@ second provider (for example Anthropic's workspaces) implements the same methods
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-import datetime as dt
 from decimal import Decimal
+from typing import Protocol
 
 from pydantic import SecretStr
 
