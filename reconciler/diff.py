@@ -17,6 +17,9 @@ What each kind of difference becomes:
                                      managed (members are authoritative per workspace)
 - two live keys, one name, one workspace -> ``conflict`` (never a guess)
 - desired ``archived: true``      -> ``delete`` (the platform archives)
+- a key an interrupted apply left behind (its secret never reached the vault, or it was
+  already replaced) -> ``delete``, never matched to a desired key; the desired key is then
+  created afresh, so the next apply converges
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class Change:
     message: str | None = None
     live_id: str | None = None
     extra_ids: tuple[str, ...] = field(default=())
+    recovery: bool = False  # cleans up after an interrupted apply
 
     @property
     def is_replacement(self) -> bool:
@@ -141,18 +145,18 @@ def diff(
     desired: DesiredState,
     live: LiveState,
     *,
-    orphaned_key_ids: frozenset[str] = frozenset(),
+    abandoned_keys: Mapping[str, str] | None = None,
 ) -> list[Change]:
     """All changes that take ``live`` to ``desired``, in a stable order.
 
-    ``orphaned_key_ids`` are live keys an interrupted apply created whose secret never
-    reached the vault (from the journal): they are replaced.
+    ``abandoned_keys`` maps live key ids an interrupted apply left behind (from the
+    journal) to the reason; they are deleted and never matched to a desired key.
     """
     changes: list[Change] = []
     changes.extend(_diff_organization(desired, live))
     changes.extend(_diff_workspaces(desired, live))
     changes.extend(_diff_members(desired, live))
-    changes.extend(_diff_keys(desired, live, orphaned_key_ids))
+    changes.extend(_diff_keys(desired, live, abandoned_keys or {}))
     return changes
 
 
@@ -322,12 +326,26 @@ def _key_after(want: ApiKey) -> dict[str, Any]:
 
 
 def _diff_keys(
-    desired: DesiredState, live: LiveState, orphaned: frozenset[str]
+    desired: DesiredState, live: LiveState, abandoned: Mapping[str, str]
 ) -> list[Change]:
     changes: list[Change] = []
     by_name: dict[str, list[ApiKey]] = defaultdict(list)
     for key in live.keys:
-        by_name[key.name].append(key)
+        if key.id in abandoned:
+            changes.append(
+                Change(
+                    address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
+                    kind=Kind.API_KEY,
+                    name=key.name,
+                    actions=(Action.DELETE,),
+                    reason=abandoned[key.id or ""],
+                    before=_key_after(key),
+                    live_id=key.id,
+                    recovery=True,
+                )
+            )
+        else:
+            by_name[key.name].append(key)
     claimed: set[str] = set()  # live key ids matched to a desired key
     archived = {w.name for w in desired.workspaces if w.archived}
     for want in sorted(desired.keys, key=lambda k: k.name):
@@ -371,22 +389,7 @@ def _diff_keys(
             continue
         claimed.add(match.id or "")
         before = _key_after(match)
-        if match.id in orphaned:
-            changes.append(
-                Change(
-                    address=want.address,
-                    kind=Kind.API_KEY,
-                    name=want.name,
-                    actions=REPLACE,
-                    reason="an interrupted apply created this key but its secret never "
-                    "reached the vault",
-                    before=before,
-                    after=after,
-                    unchanged=len(after),
-                    live_id=match.id,
-                )
-            )
-        elif before != after:
+        if before != after:
             fields = _field_changes(before, after, KEY_REPLACEMENT_FIELDS)
             changes.append(
                 Change(
@@ -405,7 +408,7 @@ def _diff_keys(
                 )
             )
     prune = {w.name for w in desired.workspaces if w.prune_unmanaged_keys or w.archived}
-    leftovers = [k for k in live.keys if k.id not in claimed]
+    leftovers = [k for k in live.keys if k.id not in claimed and k.id not in abandoned]
     taken = {k.name for k in desired.keys}
     counts: dict[str, int] = defaultdict(int)
     for key in leftovers:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,13 +121,13 @@ def make_plan(
     *,
     provider: str,
     desired_path: str = "",
-    orphaned_key_ids: frozenset[str] = frozenset(),
+    abandoned_keys: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order."""
     changes = sorted(
-        diff(desired, live, orphaned_key_ids=orphaned_key_ids),
+        diff(desired, live, abandoned_keys=abandoned_keys),
         key=lambda c: (_KIND_ORDER[c.kind], c.address),
     )
     created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
@@ -194,7 +194,7 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
                 f"{change.address}: workspace is protected; it cannot be archived. "
                 "Set protected: false first, in a change of its own."
             )
-        if change.kind is Kind.API_KEY and not change.is_replacement:
+        if change.kind is Kind.API_KEY and not change.is_replacement and not change.recovery:
             workspace = (change.before or {}).get("workspace") or key_ws.get(change.name)
             if workspace in protected:
                 problems.append(
@@ -204,7 +204,10 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
     deletes = sum(
         1
         for c in plan.changes
-        if c.kind is Kind.API_KEY and Action.DELETE in c.actions and not c.is_replacement
+        if c.kind is Kind.API_KEY
+        and Action.DELETE in c.actions
+        and not c.is_replacement
+        and not c.recovery
     )
     total = plan.live_key_count
     org = desired.organization
@@ -274,6 +277,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
                 message=c.get("message"),
                 live_id=c.get("live_id"),
                 extra_ids=tuple(c.get("extra_ids", ())),
+                recovery=bool(c.get("recovery", False)),
             )
             for c in data["changes"]
         )

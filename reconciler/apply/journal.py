@@ -1,0 +1,165 @@
+"""The apply journal: intent recorded before every remote mutation, results after.
+
+An append-only JSON-lines file (one per target) under the state directory
+(``.reconciler/`` by default). Each line is flushed and fsynced before the mutation it
+announces is sent, so an apply killed at any instant (SIGKILL included) leaves a record of
+what it may have done. It never holds a secret: only names, ids, store paths and times.
+
+From the journal and the live state, :meth:`Journal.abandoned_keys` finds the keys an
+interrupted apply left behind:
+
+- created, but the secret was never stored (and the key not deleted since);
+- a create was sent but its answer never recorded: a live key with that name in that
+  workspace, created after the intent, whose secret was never stored;
+- replaced: the new key is stored, but the old one was never deleted.
+
+The plan deletes those and re-creates what the desired state needs, so the next apply
+converges without doing anything twice. A successful apply compacts the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.model import LiveState
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
+
+
+def journal_path(state_dir: Path, target: str) -> Path:
+    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+    return state_dir / f"journal-{digest}.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSecret:
+    """A key whose secret may or may not have reached its store before a crash."""
+
+    key_id: str
+    name: str
+    store: str
+    path: str
+
+
+class Journal:
+    """Append-only, fsynced record of an apply's intents and results."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, event: str, **fields: Any) -> None:
+        """Append one event and make it durable before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"ts": dt.datetime.now(dt.UTC).isoformat(), "event": event, **fields}
+        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash mid-write: its mutation was never sent
+
+    def _scan(self) -> tuple[
+        dict[str, dict[str, Any]], set[str], set[str], list[dict[str, Any]], dict[str, str]
+    ]:
+        created: dict[str, dict[str, Any]] = {}
+        stored: set[str] = set()
+        deleted: set[str] = set()
+        intents: list[dict[str, Any]] = []
+        answered: set[str] = set()  # intent ids whose create answer was recorded
+        replaced_by: dict[str, str] = {}  # old id -> new id
+        for e in self.entries():
+            event = e.get("event")
+            if event == "key-create-intent":
+                intents.append(e)
+            elif event in ("key-created", "key-create-failed"):
+                answered.add(e.get("intent", ""))
+                if event == "key-created":
+                    created[e["key_id"]] = e
+                    if e.get("replaces"):
+                        replaced_by[e["replaces"]] = e["key_id"]
+            elif event == "secret-stored":
+                stored.add(e["key_id"])
+            elif event == "key-deleted":
+                deleted.add(e["key_id"])
+        open_intents = [i for i in intents if i.get("intent") not in answered]
+        return created, stored, deleted, open_intents, replaced_by
+
+    def pending_secrets(self) -> list[PendingSecret]:
+        """Keys created whose secret's storage was never recorded (check the store)."""
+        created, stored, deleted, _, _ = self._scan()
+        return [
+            PendingSecret(key_id, e.get("name", ""), e.get("store", ""), e.get("path", ""))
+            for key_id, e in created.items()
+            if key_id not in stored and key_id not in deleted
+        ]
+
+    def abandoned_keys(
+        self, live: LiveState, *, confirmed_stored: frozenset[str] = frozenset()
+    ) -> dict[str, str]:
+        """Live key ids an interrupted apply left behind, with the reason for each.
+
+        ``confirmed_stored`` are ids whose secret the caller found in the store although
+        the journal never recorded it (the crash fell between the write and the record).
+        """
+        created, stored, deleted, open_intents, replaced_by = self._scan()
+        stored = stored | confirmed_stored
+        live_ids = {k.id for k in live.keys if k.id}
+        result: dict[str, str] = {}
+        for key_id in created:
+            if key_id in live_ids and key_id not in stored and key_id not in deleted:
+                result[key_id] = LOST_SECRET
+        for intent in open_intents:
+            since = dt.datetime.fromisoformat(intent["ts"]) - CLOCK_SKEW
+            for key in live.keys:
+                if (
+                    key.id
+                    and key.name == intent.get("name")
+                    and key.workspace == intent.get("workspace")
+                    and key.id not in stored
+                    and key.id not in deleted
+                    and key.id != intent.get("replaces")
+                    and key.created_at is not None
+                    and _aware(key.created_at) >= since
+                ):
+                    result[key.id] = LOST_SECRET
+        for old, new in replaced_by.items():
+            if old in live_ids and new in stored and old not in deleted:
+                result[old] = f"replaced by key {new} in an interrupted apply"
+        return result
+
+    def compact(self, live: LiveState) -> bool:
+        """After a successful apply: drop the journal when, against ``live`` (fetched
+        after the apply), nothing is left to recover. Returns True if it was dropped."""
+        live_ids = {k.id for k in live.keys if k.id}
+        pending = [p for p in self.pending_secrets() if p.key_id in live_ids]
+        if pending or self.abandoned_keys(live):
+            return False
+        self.path.unlink(missing_ok=True)
+        return True
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
