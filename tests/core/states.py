@@ -1,0 +1,104 @@
+"""Small hand-built desired and live states for diff, plan and render tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+    Member,
+    Organization,
+    Role,
+    SpendLimit,
+    Workspace,
+    WorkspacePolicy,
+)
+
+CREATED = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def desired(**overrides: object) -> DesiredState:
+    base: dict[str, object] = {
+        "organization": Organization(name="Acme", spend_limit=SpendLimit(amount=Decimal(5000))),
+        "roles": (Role(name="developer", allowed_models=("mistral-small-latest",)),),
+        "workspaces": (
+            Workspace(
+                name="dev",
+                description="All developers",
+                admin="alice@acme.example",
+                spend_limit=SpendLimit(amount=Decimal(50)),
+                policy=WorkspacePolicy(allowed_models=("mistral-small-latest",), rpm=60),
+            ),
+            Workspace(name="prod", description="CI/CD only", admin="grace@acme.example",
+                      protected=True),
+        ),
+        "members": (
+            Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",)),
+            Member(workspace="dev", email="bob@acme.example", roles=("user",)),
+            Member(workspace="prod", email="grace@acme.example", roles=("workspace_admin",)),
+        ),
+        "keys": (
+            ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
+                   expires=dt.date(2027, 6, 30), role="developer"),
+            ApiKey(name="prod-checkout", workspace="prod", owner="grace@acme.example",
+                   role="developer"),
+        ),
+    }
+    base.update(overrides)
+    return DesiredState.model_validate(base)
+
+
+def live_matching() -> LiveState:
+    """A live state that matches :func:`desired` exactly."""
+    return LiveState(
+        target="sandbox (test)",
+        organization=Organization(spend_limit=SpendLimit(amount=Decimal(5000))),
+        workspaces=(
+            Workspace(name="dev", description="All developers", id="ws-dev",
+                      spend_limit=SpendLimit(amount=Decimal(50))),
+            Workspace(name="prod", description="CI/CD only", id="ws-prod"),
+        ),
+        members=(
+            Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",),
+                   user_id="u-alice"),
+            Member(workspace="dev", email="bob@acme.example", roles=("user",), user_id="u-bob"),
+            Member(workspace="prod", email="grace@acme.example", roles=("workspace_admin",),
+                   user_id="u-grace"),
+        ),
+        keys=(
+            ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
+                   expires=dt.date(2027, 6, 30), id="k-alice", created_at=CREATED),
+            ApiKey(name="prod-checkout", workspace="prod", owner="grace@acme.example",
+                   id="k-checkout", created_at=CREATED),
+        ),
+    )
+
+
+def live_drifted() -> LiveState:
+    """Every kind of difference at once."""
+    base = live_matching()
+    return base.model_copy(
+        update={
+            "organization": Organization(spend_limit=SpendLimit(amount=Decimal(3000))),
+            "workspaces": (
+                Workspace(name="Default Workspace", id="ws-default", is_default=True),
+                Workspace(name="dev", description="Old text", id="ws-dev",
+                          spend_limit=SpendLimit(amount=Decimal(80))),
+            ),
+            "members": (
+                Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",),
+                       user_id="u-alice"),
+                Member(workspace="dev", email="iris@acme.example", roles=("user",),
+                       user_id="u-iris"),
+            ),
+            "keys": (
+                ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
+                       expires=dt.date(2027, 1, 31), id="k-alice", created_at=CREATED),
+                ApiKey(name="iris-laptop", workspace="dev", owner="iris@acme.example",
+                       id="k-iris", created_at=CREATED),
+            ),
+        }
+    )

@@ -1,0 +1,129 @@
+"""The pure diff: what each kind of difference between desired and live becomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from reconciler.diff import Action, Kind, diff
+from reconciler.model import ApiKey, Workspace
+
+from .states import CREATED, desired, live_drifted, live_matching
+
+
+def by_address(changes):
+    return {c.address: c for c in changes}
+
+
+def test_matching_states_have_no_changes() -> None:
+    assert diff(desired(), live_matching()) == []
+
+
+def test_every_kind_of_drift_is_classified() -> None:
+    changes = by_address(diff(desired(), live_drifted()))
+    assert changes["organization"].actions == (Action.UPDATE,)
+    assert changes["organization"].fields[0].before == "3000 USD/month"
+    assert changes["workspace.dev"].actions == (Action.UPDATE,)
+    assert [f.path for f in changes["workspace.dev"].fields] == ["description"]
+    assert changes["workspace.prod"].actions == (Action.CREATE,)
+    assert changes["workspace.Default Workspace"].actions == (Action.UNMANAGED,)
+    manual = changes["workspace_spend_limit.dev"]
+    assert manual.actions == (Action.MANUAL,)
+    assert "50 USD/month" in (manual.message or "")
+    assert changes["member.dev/bob@acme.example"].actions == (Action.CREATE,)
+    assert changes["member.dev/iris@acme.example"].actions == (Action.DELETE,)
+    assert changes["member.prod/grace@acme.example"].actions == (Action.CREATE,)
+    replaced = changes["api_key.dev-alice"]
+    assert replaced.actions == (Action.CREATE, Action.DELETE)
+    assert replaced.fields[0].path == "expires"
+    assert replaced.fields[0].forces_replacement
+    assert changes["api_key.iris-laptop"].actions == (Action.UNMANAGED,)
+    assert changes["api_key.prod-checkout"].actions == (Action.CREATE,)
+
+
+def test_workspace_spend_limit_only_reported_when_desired() -> None:
+    ws = desired().workspaces[0].model_copy(update={"spend_limit": None})
+    state = desired(workspaces=(ws, desired().workspaces[1]))
+    live = live_matching()
+    assert not [c for c in diff(state, live) if c.kind is Kind.WORKSPACE_SPEND_LIMIT]
+
+
+def test_unmanaged_keys_pruned_only_when_workspace_allows() -> None:
+    live = live_matching().model_copy(
+        update={"keys": (*live_matching().keys,
+                         ApiKey(name="stray", workspace="dev", id="k-stray"))}
+    )
+    kept = by_address(diff(desired(), live))["api_key.stray"]
+    assert kept.actions == (Action.UNMANAGED,)
+    dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
+    pruned = by_address(diff(desired(workspaces=(dev, desired().workspaces[1])), live))
+    assert pruned["api_key.stray"].actions == (Action.DELETE,)
+
+
+def test_two_live_keys_with_one_name_are_a_conflict_not_a_guess() -> None:
+    dup = ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
+                 expires=dt.date(2027, 6, 30), id="k-alice-2", created_at=CREATED)
+    live = live_matching().model_copy(update={"keys": (*live_matching().keys, dup)})
+    change = by_address(diff(desired(), live))["api_key.dev-alice"]
+    assert change.actions == (Action.CONFLICT,)
+    assert set(change.extra_ids) == {"k-alice", "k-alice-2"}
+    assert "k-alice-2" in (change.message or "")
+
+
+def test_key_moved_to_another_workspace_is_replaced() -> None:
+    moved = desired().keys[0].model_copy(update={"workspace": "prod"})
+    state = desired(keys=(moved, desired().keys[1]))
+    change = by_address(diff(state, live_matching()))["api_key.dev-alice"]
+    assert change.is_replacement
+    assert {f.path for f in change.fields if f.forces_replacement} == {"workspace"}
+
+
+@pytest.mark.parametrize("field_name", ["owner", "expires"])
+def test_fields_the_api_cannot_update_force_replacement(field_name: str) -> None:
+    value = "carol@acme.example" if field_name == "owner" else dt.date(2027, 12, 31)
+    key = desired().keys[0].model_copy(update={field_name: value})
+    change = by_address(diff(desired(keys=(key, desired().keys[1])), live_matching()))[
+        "api_key.dev-alice"
+    ]
+    assert change.actions == (Action.CREATE, Action.DELETE)
+    assert [f.path for f in change.fields] == [field_name]
+    assert change.unchanged == 2
+
+
+def test_abandoned_keys_are_deleted_and_never_matched() -> None:
+    orphan = ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
+                    expires=dt.date(2027, 6, 30), id="k-orphan", created_at=CREATED)
+    live = live_matching().model_copy(update={"keys": (*live_matching().keys, orphan)})
+    changes = diff(desired(), live, abandoned_keys={"k-orphan": "lost secret"})
+    assert [c.address for c in changes] == ["api_key.dev-alice[k-orphan]"]
+    assert changes[0].actions == (Action.DELETE,)
+    assert changes[0].recovery
+
+
+def test_archived_workspace_is_deleted_and_its_keys_go_first() -> None:
+    dev = desired().workspaces[0].model_copy(update={"archived": True})
+    state = desired(workspaces=(dev, desired().workspaces[1]), keys=(desired().keys[1],),
+                    members=desired().members[2:])
+    changes = by_address(diff(state, live_matching()))
+    assert changes["workspace.dev"].actions == (Action.DELETE,)
+    assert changes["api_key.dev-alice"].actions == (Action.DELETE,)
+    assert "archived" in (changes["api_key.dev-alice"].reason or "")
+
+
+def test_members_of_unmanaged_workspaces_are_ignored() -> None:
+    live = live_drifted()
+    other = Workspace(name="Default Workspace", id="ws-default")
+    assert other.name in {w.name for w in live.workspaces}
+    assert not [c for c in diff(desired(), live) if c.address.startswith("member.Default")]
+
+
+def test_diff_is_linear_enough_for_large_equal_states() -> None:
+    """20,000 equal keys diff without calling DeepDiff (equal projections short-circuit)."""
+    keys = tuple(
+        ApiKey(name=f"k{i}", workspace="dev", owner="alice@acme.example", id=f"id{i}")
+        for i in range(20_000)
+    )
+    state = desired(keys=keys)
+    live = live_matching().model_copy(update={"keys": keys})
+    assert [c for c in diff(state, live) if c.kind is Kind.API_KEY] == []

@@ -1,0 +1,139 @@
+"""Plans: counts, ordering, safety rails, fingerprints and saved plan files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.diff import Action
+from reconciler.errors import PlanError
+from reconciler.model import ApiKey
+from reconciler.plan import (
+    check_safety,
+    load,
+    make_plan,
+    restrict,
+    safety_errors,
+    save,
+    stale_reasons,
+)
+
+from .states import desired, live_drifted, live_matching
+
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def test_summary_counts_a_replacement_as_add_and_destroy() -> None:
+    plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    s = plan.summary
+    # adds: workspace.prod, member bob, member grace, key prod-checkout, dev-alice (replacement)
+    assert (s.add, s.change, s.destroy) == (5, 2, 2)
+    assert (s.manual, s.unmanaged, s.conflicts) == (1, 2, 0)
+    assert s.sentence() == "Plan: 5 to add, 2 to change, 2 to destroy."
+
+
+def test_no_changes() -> None:
+    plan = make_plan(desired(), live_matching(), provider="mistral", now=NOW)
+    assert not plan.summary.has_changes
+    assert plan.changes == ()
+
+
+def test_protected_workspace_key_delete_is_an_error() -> None:
+    prod = desired().workspaces[1].model_copy(update={"prune_unmanaged_keys": True})
+    live = live_matching().model_copy(
+        update={"keys": (*live_matching().keys, ApiKey(name="old", workspace="prod", id="k-old"))}
+    )
+    state = desired(workspaces=(desired().workspaces[0], prod))
+    plan = make_plan(state, live, provider="mistral", now=NOW)
+    problems = safety_errors(plan, state)
+    assert any("protected workspace 'prod'" in p for p in problems)
+    with pytest.raises(PlanError, match="Refusing to apply"):
+        check_safety(plan, state, force=True)  # --force does not override protection
+
+
+def test_too_many_deletes_needs_force() -> None:
+    dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
+    strays = tuple(ApiKey(name=f"stray{i}", workspace="dev", id=f"s{i}") for i in range(4))
+    keep = tuple(ApiKey(name=f"keep{i}", workspace="dev", id=f"c{i}") for i in range(6))
+    state = desired(workspaces=(dev, desired().workspaces[1]), keys=keep)
+    live = live_matching().model_copy(update={"keys": strays + keep})
+    plan = make_plan(state, live, provider="mistral", now=NOW)
+    assert safety_errors(plan, state) == [
+        "Too many deletes: 40% is over 30% (4/10); --force required"
+    ]
+    assert safety_errors(plan, state, force=True) == []
+
+
+def test_too_many_deletes_ignored_below_the_minimum_count() -> None:
+    dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
+    state = desired(workspaces=(dev, desired().workspaces[1]), keys=())
+    live = live_matching().model_copy(
+        update={"keys": tuple(ApiKey(name=f"s{i}", workspace="dev", id=f"s{i}") for i in range(5))}
+    )
+    assert safety_errors(make_plan(state, live, provider="m", now=NOW), state) == []
+
+
+def test_conflicts_block_apply() -> None:
+    dup = live_matching().keys[0].model_copy(update={"id": "k-dup"})
+    live = live_matching().model_copy(update={"keys": (*live_matching().keys, dup)})
+    plan = make_plan(desired(), live, provider="mistral", now=NOW)
+    assert any("conflict" in p for p in safety_errors(plan, desired()))
+
+
+def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
+    plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    path = tmp_path / "plan.out"
+    save(plan, path)
+    loaded = load(path)
+    assert loaded.checksum() == plan.checksum()
+    assert loaded.summary == plan.summary
+    assert stale_reasons(loaded, desired(), live_drifted()) == []
+    # the live state changed since: a key was deleted in the console
+    changed_live = live_drifted().model_copy(update={"keys": live_drifted().keys[:1]})
+    assert stale_reasons(loaded, desired(), changed_live) == [
+        "the live state was changed by another operation after the plan was created"
+    ]
+    changed_desired = desired(keys=desired().keys[:1])
+    assert stale_reasons(loaded, changed_desired, live_drifted()) == [
+        "the desired state changed since the plan was made"
+    ]
+
+
+def test_last_used_does_not_make_a_plan_stale() -> None:
+    plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    used = tuple(k.model_copy(update={"last_used": dt.date(2026, 11, 27)})
+                 for k in live_drifted().keys)
+    assert stale_reasons(plan, desired(), live_drifted().model_copy(update={"keys": used})) == []
+
+
+def test_edited_plan_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plan.out"
+    save(make_plan(desired(), live_drifted(), provider="mistral", now=NOW), path)
+    data = json.loads(path.read_text())
+    data["changes"][0]["after"] = {"spend_limit": "999999 USD/month"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match="checksum"):
+        load(path)
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"format_version": "0.1"}'])
+def test_unreadable_plan_files_give_clear_errors(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "plan.out"
+    path.write_text(content)
+    with pytest.raises(PlanError, match=r"plan"):
+        load(path)
+
+
+def test_target_restricts_to_named_objects() -> None:
+    plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    only = restrict(plan, ["workspace.dev"])
+    assert {c.address for c in only.changes} == {
+        "workspace.dev",
+        "member.dev/bob@acme.example",
+        "member.dev/iris@acme.example",
+    }
+    keys = restrict(plan, ["api_key.prod-checkout"])
+    assert [c.actions for c in keys.changes] == [(Action.CREATE,)]

@@ -1,0 +1,102 @@
+"""Golden-file tests of the text, Markdown and JSON renders.
+
+Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler.plan import make_plan
+from reconciler.render import render_json, render_markdown, render_text
+
+from .states import desired, live_drifted, live_matching
+
+GOLDEN = Path(__file__).parent / "golden"
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def drifted_plan():
+    return make_plan(desired(), live_drifted(), provider="mistral",
+                     desired_path="desired-state", now=NOW)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "render"),
+    [
+        ("drift.txt", lambda p: render_text(p)),
+        ("drift.md", lambda p: render_markdown(p)),
+        ("drift.json", lambda p: render_json(p)),
+    ],
+)
+def test_golden(name: str, render) -> None:
+    check_golden(name, render(drifted_plan()))
+
+
+def test_legend_lists_only_symbols_used() -> None:
+    text = render_text(drifted_plan())
+    assert "+/- create replacement and then destroy" in text
+    assert "x conflict" not in text
+    only_create = make_plan(desired(), live_matching().model_copy(update={"keys": ()}),
+                            provider="mistral", now=NOW)
+    legend = render_text(only_create).split("reconciler will perform")[0]
+    assert "+ create" in legend
+    assert "~ update" not in legend and "- destroy" not in legend
+
+
+def test_no_changes_sentence() -> None:
+    plan = make_plan(desired(), live_matching(), provider="mistral", now=NOW)
+    text = render_text(plan)
+    assert "No changes. Your infrastructure matches the configuration." in text
+    assert "Resource actions" not in text
+    assert json.loads(render_json(plan))["resource_changes"] == []
+
+
+def test_target_is_in_every_header() -> None:
+    plan = drifted_plan()
+    assert render_text(plan).startswith("Target: sandbox (test)")
+    assert "`sandbox (test)`" in render_markdown(plan)
+    assert json.loads(render_json(plan))["target"] == "sandbox (test)"
+
+
+def test_replacement_is_marked_and_secret_sensitive() -> None:
+    text = render_text(drifted_plan())
+    assert '~ expires = "2027-01-31" -> "2027-06-30" # forces replacement' in text
+    assert "(sensitive value)" in text
+
+
+def test_markdown_keeps_summary_outside_the_fold() -> None:
+    md = render_markdown(drifted_plan())
+    assert md.startswith("<!-- reconciler plan -->")
+    head, _, _ = md.partition("<details>")
+    assert "Plan: 5 to add, 2 to change, 2 to destroy." in head
+    assert md.rstrip().endswith("1 manual change to make in the admin console; "
+                                "2 unmanaged objects left alone.")
+
+
+def test_json_document_shape() -> None:
+    doc = json.loads(render_json(drifted_plan()))
+    assert doc["format_version"] == "1.0"
+    replaced = next(r for r in doc["resource_changes"] if r["address"] == "api_key.dev-alice")
+    assert replaced["change"]["actions"] == ["create", "delete"]
+    assert replaced["change"]["after_sensitive"] == {"secret": True}
+    assert replaced["fields"][0]["forces_replacement"] is True
+    for resource in doc["resource_changes"]:
+        assert set(resource) >= {"address", "type", "action_reason", "change"}
+
+
+def test_color_only_when_asked() -> None:
+    assert "\x1b[" not in render_text(drifted_plan())
+    assert "\x1b[32m" in render_text(drifted_plan(), color=True)
