@@ -1,0 +1,84 @@
+"""The apply journal finds what an interrupted apply left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from reconciler.apply.journal import LOST_SECRET, Journal, journal_path
+from reconciler.model import ApiKey, LiveState
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def live(*keys: ApiKey) -> LiveState:
+    return LiveState(target="t", keys=keys)
+
+
+def key(key_id: str, name: str = "dev-bob", *, created: dt.datetime = NOW) -> ApiKey:
+    return ApiKey(name=name, workspace="dev", id=key_id, created_at=created)
+
+
+def test_journal_is_private_and_per_target(tmp_path: Path) -> None:
+    a, b = journal_path(tmp_path, "sandbox"), journal_path(tmp_path, "https://api")
+    assert a != b
+    j = Journal(a)
+    j.record("apply-start", apply_id="1")
+    assert oct(os.stat(a).st_mode & 0o777) == "0o600"
+
+
+def test_created_but_not_stored_is_abandoned(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
+    j.record("key-created", intent="i1", key_id="k1", name="dev-bob", workspace="dev")
+    assert j.abandoned_keys(live(key("k1"))) == {"k1": LOST_SECRET}
+    assert [p.key_id for p in j.pending_secrets()] == ["k1"]
+    # the store turned out to hold it (crash between the write and its record)
+    assert j.abandoned_keys(live(key("k1")), confirmed_stored=frozenset({"k1"})) == {}
+
+
+def test_stored_or_deleted_keys_are_not_abandoned(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
+    j.record("secret-stored", key_id="k1")
+    j.record("key-created", intent="i2", key_id="k2", name="b", workspace="dev")
+    j.record("key-deleted", key_id="k2")
+    assert j.abandoned_keys(live(key("k1", "a"), key("k2", "b"))) == {}
+
+
+def test_unanswered_create_matches_keys_created_after_the_intent(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
+    old = key("k-old", created=NOW - dt.timedelta(days=30))
+    new = key("k-new")
+    other = key("k-other", name="dev-carol")
+    assert j.abandoned_keys(live(old, new, other)) == {"k-new": LOST_SECRET}
+
+
+def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-created", intent="i1", key_id="k-new", replaces="k-old", name="dev-bob",
+             workspace="dev")
+    j.record("secret-stored", key_id="k-new")
+    result = j.abandoned_keys(live(key("k-old"), key("k-new")))
+    assert result == {"k-old": "replaced by key k-new in an interrupted apply"}
+
+
+def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    j = Journal(path)
+    j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
+    with path.open("a") as fh:
+        fh.write('{"event": "secret-sto')
+    assert j.abandoned_keys(live(key("k1", "a"))) == {"k1": LOST_SECRET}
+
+
+def test_compact_drops_a_resolved_journal(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
+    assert not j.compact(live(key("k1", "a")))
+    assert j.path.exists()
+    j.record("secret-stored", key_id="k1")
+    assert j.compact(live(key("k1", "a")))
+    assert not j.path.exists()
