@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs reconciler into it; with "test", the test tools too.
+# Sourced by demo.sh and test.sh; needs only Python 3.11+ on PATH.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-}"
+if [ -z "$py" ]; then
+  for candidate in python3.13 python3.12 python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      py="$candidate"; break
+    fi
+  done
+fi
+[ -n "$py" ] || { echo "reconciler needs Python 3.11 or newer on PATH" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+extra=""
+[ "${1:-}" = "test" ] && extra="[test]"
+stamp=".venv/.installed${extra:+-test}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}"
+  touch "$stamp"
+fi
