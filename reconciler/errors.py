@@ -16,8 +16,9 @@
         │   └── InvalidRequest      400, 422
         ├── RateLimited             429 (retry_after seconds when the server said)
         ├── ServerError             5xx
-        └── TransportError          timeouts and connection failures
-            └── Timeout
+        ├── TransportError          timeouts and connection failures
+        │   └── Timeout
+        └── AmbiguousCreate         a create that may or may not have happened (list to know)
 
 Every message names the method, the path, the status and the server's message, trimmed;
 callers build them through :func:`remote_error_for` so none can carry a credential.
@@ -142,6 +143,13 @@ class TransportError(RemoteError):
 
 class Timeout(TransportError):
     """The request timed out."""
+
+
+class AmbiguousCreate(RemoteError):
+    """A create request failed after it may have reached the server (timeout, 5xx, dropped
+    connection). It is never resent blindly: the caller lists to find out whether the
+    object exists. The underlying error is chained as ``__cause__``.
+    """
 
 
 _BY_STATUS: dict[int, type[RemoteError]] = {
