@@ -126,12 +126,15 @@ async def send(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], Any] | None = None,
     on_retry: Callable[[int, float, str], None] | None = None,
+    retry_hint: Callable[[httpx.Response], float | None] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; retry only if ``idempotent``; raise a :class:`RemoteError` on failure.
 
     Returns the response for any 2xx/3xx status. ``on_retry(attempt, delay, why)`` is called
-    before each retry (for logs and progress).
+    before each retry (for logs and progress). ``retry_hint(response)`` lets a service mark an
+    error response retryable its own way (GitHub's 403 with ``x-ratelimit-remaining: 0``): it
+    returns the seconds to wait, or None; a hint makes any status retryable.
     """
     do_sleep = sleep or asyncio.sleep
     attempts = policy.attempts if idempotent else 1
@@ -164,6 +167,9 @@ async def send(
             if response.status_code < 400:
                 return response
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            hinted = retry_hint(response) if retry_hint is not None else None
+            if retry_after is None:
+                retry_after = hinted
             error = errors.remote_error_for(
                 service=service,
                 method=method,
@@ -172,7 +178,8 @@ async def send(
                 server_message=server_message(response),
                 retry_after=retry_after,
             )
-            if response.status_code not in RETRY_STATUSES or attempt >= attempts:
+            retryable = response.status_code in RETRY_STATUSES or hinted is not None
+            if not retryable or attempt >= attempts:
                 raise error
             if retry_after is not None:
                 if retry_after > policy.max_retry_after:
