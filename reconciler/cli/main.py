@@ -7,6 +7,9 @@ This is the only place that exits. Heavy modules are imported inside each comman
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -27,6 +30,144 @@ def run() -> None:
 # --- commands: each section is owned by one module under reconciler/cli/ -------------
 # [validate/schema]
 # [plan]
+SandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="Target the embedded local sandbox (no credentials; secrets go to a file vault).",
+    ),
+]
+SandboxStateOpt = Annotated[Path, typer.Option("--sandbox-state", help="The sandbox's state file.")]
+VaultOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vault",
+        help="Override the desired state's vault, e.g. file:PATH (env RECONCILER_VAULT).",
+    ),
+]
+StateDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--state-dir", help="Where the journal and audit logs live.", envvar="RECONCILER_STATE_DIR"
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", min=1, max=64, help="Parallel requests while reading.")
+]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+
+
+def _target(sandbox: bool, state: Path, vault: str | None, state_dir: Path, concurrency: int):  # type: ignore[no-untyped-def]
+    from reconciler.session import TargetOptions
+
+    return TargetOptions(
+        sandbox=sandbox,
+        sandbox_state=state,
+        vault=vault,
+        state_dir=state_dir,
+        concurrency=concurrency,
+    )
+
+
+@app.command()
+def plan(
+    directory: Annotated[Path, typer.Argument(help="The desired-state directory.")] = Path(
+        "desired-state"
+    ),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    state_dir: StateDirOpt = Path(".reconciler"),
+    concurrency: ConcurrencyOpt = 8,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text (terminals), markdown (PR comments) or json (machines)."
+        ),
+    ] = "text",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Save the plan to FILE for a later apply.")
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0 with no changes, 1 on error, 2 with changes."
+        ),
+    ] = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Show what apply would change: desired state against the live organisation."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.plan import plan_command
+
+    if fmt not in ("text", "markdown", "json"):
+        raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    code = guarded(
+        lambda: run_async(
+            plan_command(
+                directory,
+                options,
+                fmt=fmt,
+                out=out,
+                detailed_exitcode=detailed_exitcode,
+                no_color=no_color,
+            )
+        )
+    )
+    raise typer.Exit(code)
+
+
 # [apply]
+@app.command()
+def apply(
+    path: Annotated[
+        Path,
+        typer.Argument(help="A saved plan file (from plan --out), or the desired-state directory."),
+    ] = Path("desired-state"),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    state_dir: StateDirOpt = Path(".reconciler"),
+    concurrency: ConcurrencyOpt = 8,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Apply without asking (for CI).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even when the plan deletes many keys.")
+    ] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Only this address (repeatable), e.g. api_key.dev-bob."),
+    ] = None,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", help="Seconds to wait for another apply's lock.")
+    ] = 0.0,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Carry out the plan: create, update and delete through the Admin API; store secrets."""
+    from reconciler.cli.apply import apply_command
+    from reconciler.cli.common import guarded, run_async
+
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    plan_file = path if path.is_file() else None
+    directory = path if plan_file is None else Path("desired-state")
+    code = guarded(
+        lambda: run_async(
+            apply_command(
+                directory,
+                options,
+                plan_file=plan_file,
+                auto_approve=auto_approve,
+                force=force,
+                targets=target,
+                lock_timeout=lock_timeout,
+                no_color=no_color,
+            )
+        )
+    )
+    raise typer.Exit(code)
+
+
 # [sandbox]
 # [policy/budget]

@@ -1,0 +1,415 @@
+"""The apply engine: carries out a plan's changes through a provider, in a safe order.
+
+Order: the organisation, then workspaces (create, update), then members (add or update,
+then remove), then keys are created (replacements included), then keys are deleted (the
+old halves of replacements included, so a replacement never leaves a workspace without a
+working key), then workspaces are archived.
+
+A new key's secret goes from the create response straight into its secret store; it exists
+only in memory as a ``SecretStr`` in between. If the store still fails after retries, the
+new key is deleted on the platform at once and the apply stops: a key never lives on the
+platform with its secret stored nowhere. Every remote mutation is announced in the
+:class:`~reconciler.apply.journal.Journal` before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from reconciler.apply.journal import Journal
+from reconciler.diff import Action, Change, Kind
+from reconciler.errors import ReconcilerError, SecretStoreError
+from reconciler.model import ApiKey, DesiredState, LiveState, Member, SpendLimit, Workspace
+from reconciler.plan import Plan
+from reconciler.provider import CreatedKey, Provider
+from reconciler.vault.base import SecretMetadata, SecretStore
+
+Report = Callable[[str], None]
+
+
+class SecretRouter(Protocol):
+    """Finds the store and the path for a desired key's secret."""
+
+    def __call__(self, key: ApiKey) -> tuple[SecretStore, str]: ...
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did; the counts match the plan's summary when it completes."""
+
+    added: int = 0
+    changed: int = 0
+    destroyed: int = 0
+    stored: list[str] = field(default_factory=list)  # "store description: path" per secret
+
+    def sentence(self) -> str:
+        return (
+            f"Apply complete! Resources: {self.added} added, {self.changed} changed, "
+            f"{self.destroyed} destroyed."
+        )
+
+
+class ApplyError(ReconcilerError):
+    """An apply stopped part-way; ``result`` holds what was done before it stopped."""
+
+    def __init__(self, message: str, result: ApplyResult) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One remote operation: a change, or one half (create or delete) of a replacement."""
+
+    phase: int
+    change: Change
+    action: Action
+
+
+def steps(changes: tuple[Change, ...]) -> list[Step]:
+    """The plan's actionable changes as steps, in the safe order."""
+    out: list[Step] = []
+    for c in changes:
+        if not c.is_actionable:
+            continue
+        if c.kind is Kind.ORGANIZATION:
+            out.append(Step(0, c, Action.UPDATE))
+        elif c.kind is Kind.WORKSPACE:
+            if Action.DELETE in c.actions:
+                out.append(Step(7, c, Action.DELETE))
+            else:
+                out.append(Step(1, c, c.actions[0]))
+        elif c.kind is Kind.MEMBER:
+            if Action.DELETE in c.actions:
+                out.append(Step(3, c, Action.DELETE))
+            else:
+                out.append(Step(2, c, c.actions[0]))
+        elif c.kind is Kind.API_KEY:
+            if Action.CREATE in c.actions:
+                out.append(Step(4, c, Action.CREATE))
+            if Action.DELETE in c.actions:
+                out.append(Step(5, c, Action.DELETE))
+    return sorted(out, key=lambda s: (s.phase, s.change.address))
+
+
+def secret_metadata(desired: DesiredState, key: ApiKey, created: ApiKey) -> SecretMetadata:
+    """The non-secret facts stored beside a key's secret, policy included."""
+    role = desired.role(key.role) if key.role else None
+    workspace = desired.workspace(key.workspace)
+    policy = workspace.policy if workspace else None
+    role_models = set(role.allowed_models) if role else {"*"}
+    ws_models = set(policy.allowed_models) if policy else {"*"}
+    if "*" in role_models:
+        models = ws_models
+    elif "*" in ws_models:
+        models = role_models
+    else:
+        models = role_models & ws_models
+    return SecretMetadata(
+        key_id=created.id or "",
+        key_name=key.name,
+        workspace=key.workspace,
+        owner=key.owner or "",
+        created=created.created_at or dt.datetime.now(dt.UTC),
+        expires=key.expires,
+        role=key.role or "",
+        allowed_models=tuple(sorted(models)),
+        max_tokens_per_request=role.max_tokens_per_request if role else None,
+        daily_token_budget=role.daily_token_budget if role else None,
+        rpm=policy.rpm if policy else None,
+        monthly_budget_usd=policy.monthly_budget_usd if policy else None,
+    )
+
+
+class Applier:
+    """Runs one plan against one provider. Not reusable across plans."""
+
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        desired: DesiredState,
+        live: LiveState,
+        secrets: SecretRouter,
+        journal: Journal,
+        apply_id: str,
+        report: Report = lambda _line: None,
+        store_attempts: int = 4,
+        store_backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.provider = provider
+        self.desired = desired
+        self.secrets = secrets
+        self.journal = journal
+        self.apply_id = apply_id
+        self.report = report
+        self.store_attempts = store_attempts
+        self.store_backoff = store_backoff
+        self.sleep = sleep
+        self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
+        self.workspace_ids = {w.name: w.id for w in live.workspaces if w.id}
+        self.live_keys = {k.id: k for k in live.keys if k.id}
+        self.result = ApplyResult()
+
+    async def run(self, plan: Plan) -> ApplyResult:
+        """Apply every actionable change of ``plan`` in the safe order."""
+        self.journal.record("apply-start", apply_id=self.apply_id, checksum=plan.checksum())
+        self.log.info("apply.start", target=plan.target, checksum=plan.checksum())
+        for step in steps(plan.changes):
+            change = step.change
+            started = time.monotonic()
+            try:
+                await self._one(step)
+            except ReconcilerError as exc:
+                self.journal.record("apply-failed", apply_id=self.apply_id, address=change.address)
+                self.log.error("apply.failed", address=change.address, error=str(exc))
+                raise ApplyError(f"{change.address}: {exc}", self.result) from exc
+            self.log.info(
+                "apply.action",
+                address=change.address,
+                action=step.action.value,
+                result="ok",
+                seconds=round(time.monotonic() - started, 3),
+            )
+        self.journal.record("apply-complete", apply_id=self.apply_id)
+        self.log.info(
+            "apply.complete",
+            added=self.result.added,
+            changed=self.result.changed,
+            destroyed=self.result.destroyed,
+        )
+        return self.result
+
+    # --- dispatch --------------------------------------------------------------------
+
+    async def _one(self, step: Step) -> None:
+        change = step.change
+        if change.kind is Kind.ORGANIZATION:
+            await self._organization(change)
+        elif change.kind is Kind.WORKSPACE:
+            await self._workspace(change)
+        elif change.kind is Kind.MEMBER:
+            await self._member(change)
+        elif change.kind is Kind.API_KEY:
+            if step.action is Action.CREATE:
+                await self._create_key(change)
+            else:
+                await self._delete_key(change, change.live_id, replaced=change.is_replacement)
+
+    def _step(self, change: Change, verb: str) -> float:
+        self.report(f"{change.address}: {verb}...")
+        return time.monotonic()
+
+    def _done(self, change: Change, verb: str, started: float, ident: str | None = None) -> None:
+        tail = f" [id={ident}]" if ident else ""
+        self.report(f"{change.address}: {verb} complete after {time.monotonic() - started:.0f}s{tail}")
+
+    async def _organization(self, change: Change) -> None:
+        limit = self.desired.organization.spend_limit
+        if limit is None:
+            return
+        t = self._step(change, "Modifying")
+        self.journal.record("org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe())
+        await self.provider.set_organization_spend_limit(limit)
+        self.result.changed += 1
+        self._done(change, "Modifications", t)
+
+    def _desired_workspace(self, name: str) -> Workspace:
+        ws = self.desired.workspace(name)
+        if ws is None:
+            raise ReconcilerError(f"workspace '{name}' is not in the desired state")
+        return ws
+
+    async def _workspace(self, change: Change) -> None:
+        if Action.DELETE in change.actions:
+            if not change.live_id:
+                return
+            t = self._step(change, "Archiving")
+            self.journal.record("workspace-archive-intent", apply_id=self.apply_id, id=change.live_id)
+            await self.provider.archive_workspace(change.live_id)
+            self.result.destroyed += 1
+            self._done(change, "Archiving", t, change.live_id)
+            return
+        want = self._desired_workspace(change.name)
+        if Action.CREATE in change.actions:
+            t = self._step(change, "Creating")
+            self.journal.record("workspace-create-intent", apply_id=self.apply_id, name=want.name)
+            created = await self.provider.create_workspace(want)
+            if created.id:
+                self.workspace_ids[want.name] = created.id
+            self.journal.record("workspace-created", apply_id=self.apply_id, id=created.id)
+            self.result.added += 1
+            self._done(change, "Creation", t, created.id)
+        else:
+            ws_id = change.live_id or self.workspace_ids.get(want.name)
+            if not ws_id:
+                raise ReconcilerError(f"workspace '{want.name}' has no id on the platform")
+            t = self._step(change, "Modifying")
+            self.journal.record("workspace-update-intent", apply_id=self.apply_id, id=ws_id)
+            await self.provider.update_workspace(ws_id, want)
+            self.result.changed += 1
+            self._done(change, "Modifications", t, ws_id)
+
+    def _workspace_id(self, name: str) -> str:
+        ws_id = self.workspace_ids.get(name)
+        if not ws_id:
+            raise ReconcilerError(f"workspace '{name}' does not exist on the platform")
+        return ws_id
+
+    async def _member(self, change: Change) -> None:
+        workspace, _, email = change.name.partition("/")
+        ws_id = self._workspace_id(workspace)
+        if Action.DELETE in change.actions:
+            roles = tuple((change.before or {}).get("roles", ()))
+            member = Member(workspace=workspace, email=email, roles=roles, user_id=change.live_id)
+            t = self._step(change, "Removing")
+            self.journal.record("member-remove-intent", apply_id=self.apply_id, address=change.address)
+            await self.provider.remove_member(ws_id, member)
+            self.result.destroyed += 1
+            self._done(change, "Removal", t)
+            return
+        want = next(
+            m
+            for m in self.desired.members
+            if m.workspace == workspace and m.email.lower() == email.lower()
+        )
+        creating = Action.CREATE in change.actions
+        t = self._step(change, "Adding" if creating else "Modifying")
+        self.journal.record("member-set-intent", apply_id=self.apply_id, address=change.address)
+        await self.provider.set_member(ws_id, want)
+        if creating:
+            self.result.added += 1
+        else:
+            self.result.changed += 1
+        self._done(change, "Addition" if creating else "Modifications", t)
+
+    # --- keys ------------------------------------------------------------------------
+
+    def _desired_key(self, name: str) -> ApiKey:
+        key = next((k for k in self.desired.keys if k.name == name), None)
+        if key is None:
+            raise ReconcilerError(f"api key '{name}' is not in the desired state")
+        return key
+
+    async def _create_key(self, change: Change) -> None:
+        want = self._desired_key(change.name)
+        ws_id = self._workspace_id(want.workspace)
+        store, path = self.secrets(want)
+        intent = f"{self.apply_id}:{change.address}"
+        t = self._step(change, "Creating")
+        self.journal.record(
+            "key-create-intent",
+            apply_id=self.apply_id,
+            intent=intent,
+            name=want.name,
+            workspace=want.workspace,
+            replaces=change.live_id if change.is_replacement else None,
+            store=store.description,
+            path=path,
+        )
+        try:
+            created = await self.provider.create_key(want, ws_id)
+        except ReconcilerError:
+            self.journal.record("key-create-failed", apply_id=self.apply_id, intent=intent)
+            raise
+        key_id = created.key.id or ""
+        self.journal.record(
+            "key-created",
+            apply_id=self.apply_id,
+            intent=intent,
+            key_id=key_id,
+            name=want.name,
+            workspace=want.workspace,
+            replaces=change.live_id if change.is_replacement else None,
+            store=store.description,
+            path=path,
+        )
+        await self._store_secret(change, want, created, store, path)
+        self.result.added += 1
+        self.result.stored.append(f"{store.description}: {path}")
+        self._done(change, "Creation", t, key_id)
+
+    async def _store_secret(
+        self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
+    ) -> None:
+        key_id = created.key.id or ""
+        metadata = secret_metadata(self.desired, want, created.key)
+        last: Exception | None = None
+        for attempt in range(1, self.store_attempts + 1):
+            try:
+                current = await store.read_metadata(path)
+                expect = current.version if current is not None else 0
+                version = await store.put(path, created.secret, metadata, expect_version=expect)
+            except SecretStoreError as exc:
+                last = exc
+                self.log.warning(
+                    "apply.secret_store_retry", address=change.address, attempt=attempt, error=str(exc)
+                )
+                if attempt < self.store_attempts:
+                    await self.sleep(self.store_backoff * 2 ** (attempt - 1))
+                continue
+            self.journal.record(
+                "secret-stored",
+                apply_id=self.apply_id,
+                key_id=key_id,
+                store=store.description,
+                path=path,
+                version=version,
+            )
+            return
+        # The secret could not be stored: the key must not live on without it.
+        self.report(f"{change.address}: secret could not be stored; deleting the new key")
+        self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
+        try:
+            await self.provider.delete_key(key_id)
+        except ReconcilerError as exc:
+            raise ReconcilerError(
+                f"could not store the new key's secret in {store.description} ({last}), and "
+                f"deleting the new key {key_id} failed too ({exc}). The next plan will find "
+                "it in the journal and delete it."
+            ) from exc
+        self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
+        raise SecretStoreError(
+            f"could not store the new key's secret in {store.description} at {path} after "
+            f"{self.store_attempts} attempts ({last}); the new key was deleted on the platform "
+            "and nothing else was changed for it"
+        )
+
+    async def _delete_key(self, change: Change, key_id: str | None, *, replaced: bool = False) -> None:
+        if not key_id:
+            return
+        t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
+        self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
+        await self.provider.delete_key(key_id)
+        self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
+        self.result.destroyed += 1
+        self._done(change, "Destruction", t, key_id)
+        if not replaced and not change.recovery:
+            await self._forget_secret(change, key_id)
+
+    async def _forget_secret(self, change: Change, key_id: str) -> None:
+        """Remove a deleted key's secret from its store, if this tool put it there."""
+        workspace = (change.before or {}).get("workspace")
+        if not change.name or not workspace:
+            return
+        want = next((k for k in self.desired.keys if k.name == change.name), None)
+        store, path = self.secrets(want or ApiKey(name=change.name, workspace=workspace))
+        try:
+            current = await store.read_metadata(path)
+            if current is not None and current.metadata.key_id == key_id:
+                await store.delete(path)
+                self.report(f"{change.address}: secret removed from {store.description}")
+        except SecretStoreError as exc:
+            self.log.warning("apply.secret_cleanup_failed", address=change.address, error=str(exc))
+
+
+def spend_limit_text(limit: SpendLimit | None) -> str:
+    return limit.describe() if limit else "not set"

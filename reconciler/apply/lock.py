@@ -1,0 +1,103 @@
+"""The apply lock: two applies against one organisation never run at once.
+
+The lock is an entry in the organisation's secret store (a check-and-set write in Vault,
+an exclusive file in the file vault), so every machine that can apply, a laptop or a CI
+runner, sees the same lock. The holder records who, where (host and pid), what and since
+when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
+and a holder on this very host whose process is gone is taken over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from reconciler.errors import ReconcilerError
+from reconciler.vault.base import LockHolder, SecretStore
+
+LOCK_NAME = "apply"
+DEFAULT_TTL = dt.timedelta(minutes=30)
+
+
+class LockHeld(ReconcilerError):
+    """Another apply holds the lock."""
+
+    def __init__(self, holder: LockHolder) -> None:
+        self.holder = holder
+        super().__init__(
+            "Error acquiring the state lock: it is held by "
+            f"{holder.who} (operation: {holder.operation}, host {holder.host}, pid {holder.pid}) "
+            f"since {holder.since.isoformat(timespec='seconds')}, until "
+            f"{holder.expires.isoformat(timespec='seconds')}. Retry later, or wait with "
+            "--lock-timeout."
+        )
+
+
+def _me(operation: str, ttl: dt.timedelta) -> LockHolder:
+    now = dt.datetime.now(dt.UTC)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    who = os.environ.get("GITHUB_ACTOR") or user
+    return LockHolder(
+        id=uuid.uuid4().hex,
+        who=who,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        operation=operation,
+        since=now,
+        expires=now + ttl,
+    )
+
+
+def _dead_here(holder: LockHolder) -> bool:
+    """True if the holder ran on this host and its process is gone."""
+    if holder.host != socket.gethostname() or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@asynccontextmanager
+async def apply_lock(
+    store: SecretStore,
+    *,
+    operation: str,
+    timeout: float = 0.0,
+    ttl: dt.timedelta = DEFAULT_TTL,
+    report: Callable[[str], None] = lambda _m: None,
+    poll: float = 1.0,
+) -> AsyncIterator[LockHolder]:
+    """Hold the apply lock for the duration of the block."""
+    me = _me(operation, ttl)
+    report("Acquiring state lock. This may take a few moments...")
+    deadline = time.monotonic() + timeout
+    while True:
+        other = await store.acquire_lock(LOCK_NAME, me, ttl)
+        if other is None:
+            break
+        if _dead_here(other):
+            report(f"Taking over a lock left by pid {other.pid}, which is no longer running.")
+            await store.release_lock(LOCK_NAME, other)
+            continue
+        if time.monotonic() >= deadline:
+            raise LockHeld(other)
+        await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    try:
+        yield me
+    finally:
+        await store.release_lock(LOCK_NAME, me)
+        report("Releasing state lock.")

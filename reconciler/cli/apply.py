@@ -1,0 +1,118 @@
+"""``reconciler apply``: plan (or load a saved plan), confirm, lock, execute, summarise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid
+from pathlib import Path
+
+from reconciler.cli.common import err, use_color
+from reconciler.cli.plan import fetch_plan
+from reconciler.errors import ConfigError, PlanError
+from reconciler.plan import check_safety, restrict, stale_reasons
+from reconciler.plan import load as load_plan
+from reconciler.session import Session, TargetOptions
+
+APPROVE_PROMPT = (
+    "\nDo you want to perform these actions?\n"
+    "  reconciler will perform the actions described above.\n"
+    "  Only 'yes' will be accepted to approve.\n\n"
+    "  Enter a value: "
+)
+
+
+def confirm() -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"
+        )
+    sys.stdout.write(APPROVE_PROMPT)
+    sys.stdout.flush()
+    return sys.stdin.readline().strip() == "yes"
+
+
+async def apply_command(
+    directory: Path,
+    options: TargetOptions,
+    *,
+    plan_file: Path | None = None,
+    auto_approve: bool = False,
+    force: bool = False,
+    targets: list[str] | None = None,
+    lock_timeout: float = 0.0,
+    no_color: bool = False,
+    log_dir: Path | None = None,
+) -> int:
+    from reconciler.apply.engine import Applier, ApplyError
+    from reconciler.apply.lock import apply_lock
+    from reconciler.logging import configure_logging
+    from reconciler.render import render_text
+
+    saved = load_plan(plan_file) if plan_file is not None else None
+    if saved is not None and saved.desired_path and directory == Path("desired-state"):
+        directory = Path(saved.desired_path)
+    apply_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    logs = log_dir or options.state_dir / "logs"
+    log_file = logs / f"apply-{apply_id}.jsonl"
+    configure_logging(json_file=log_file)
+    async with Session(directory, options) as session:
+        ctx = await fetch_plan(session)
+        plan = ctx.plan
+        if saved is not None:
+            if saved.target != plan.target:
+                raise PlanError(
+                    f"Saved plan was made for {saved.target}, not {plan.target}; refusing to apply"
+                )
+            reasons = stale_reasons(saved, ctx.desired, ctx.live)
+            if reasons:
+                raise PlanError(
+                    "Saved plan is stale: " + "; ".join(reasons) + ". Run plan again."
+                )
+            plan = saved
+        if targets:
+            plan = restrict(plan, targets)
+            err(
+                "Warning: Resource targeting is in effect. The plan may be incomplete; "
+                "use -target only for exceptional situations, not routine operations."
+            )
+        sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
+        if not plan.actionable:
+            print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
+            return 0
+        check_safety(plan, ctx.desired, force=force)
+        if saved is None and not auto_approve and not confirm():
+            err("\nApply cancelled.")
+            return 1
+        store = session.default_store(ctx.desired)
+        async with apply_lock(store, operation="apply", timeout=lock_timeout, report=err):
+            applier = Applier(
+                provider=session.provider,
+                desired=ctx.desired,
+                live=ctx.live,
+                secrets=session.router(ctx.desired),
+                journal=session.journal(),
+                apply_id=apply_id,
+                report=lambda line: print(line, flush=True),
+            )
+            try:
+                result = await applier.run(plan)
+            except ApplyError as exc:
+                r = exc.result
+                err(
+                    f"\nApply failed after {r.added} added, {r.changed} changed, "
+                    f"{r.destroyed} destroyed. Audit log: {log_file}"
+                )
+                raise
+            after = await session.provider.fetch()
+            session.journal().compact(after)
+    print()
+    print(result.sentence())
+    if result.stored:
+        print(f"Secrets of {len(result.stored)} new key(s) written to:")
+        for line in sorted(set(result.stored)):
+            print(f"  {line}")
+    if plan.summary.manual:
+        print(f"{plan.summary.manual} manual change(s) remain for the admin console (see above).")
+    err(f"Audit log: {log_file}")
+    return 0

@@ -1,0 +1,104 @@
+"""Helpers shared by the commands: options, error reporting, colour, progress, asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from reconciler.errors import DesiredStateError, ReconcilerError
+
+T = TypeVar("T")
+
+
+def use_color(stream: TextIO, no_color: bool = False) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print an error the way a user should see it; return the exit code (1)."""
+    if isinstance(exc, DesiredStateError):
+        for problem in exc.problems:
+            err(str(problem))
+        err(f"Error: {exc}")
+    else:
+        err(f"Error: {exc}")
+    return 1
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def guarded(fn: Callable[[], int]) -> int:
+    """Run a command body; turn our errors into a message and exit code 1."""
+    try:
+        return fn()
+    except ReconcilerError as exc:
+        return report_error(exc)
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        return 130
+
+
+class Progress:
+    """Progress of a fetch on stderr: a live bar on a terminal, one summary line otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.counts: dict[str, tuple[int, int | None]] = {}
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        self.counts[what] = (done, total)
+        if self._bar is not None:
+            task = self._tasks.get(what)
+            if task is None:
+                task = self._bar.add_task(what, total=total)
+                self._tasks[what] = task
+            self._bar.update(task, completed=done, total=total)
+
+    @contextmanager
+    def running(self, title: str) -> Iterator[Progress]:
+        if self.enabled and self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn(f"{title} [bold]{{task.description}}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            with self._bar:
+                yield self
+            self._bar = None
+        else:
+            yield self
+
+    def summary(self, target: str, requests: int) -> str:
+        parts = [f"{done} {what}" for what, (done, _) in sorted(self.counts.items())]
+        took = time.monotonic() - self.started
+        listed = ", ".join(parts) if parts else "live state"
+        return f"Read {listed} from {target} in {took:.1f}s ({requests} requests)."
+
+
+def desired_dir(value: Path | None) -> Path:
+    return value if value is not None else Path("desired-state")

@@ -1,0 +1,50 @@
+"""``reconciler plan``: read desired and live state, diff, print the plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from reconciler.cli.common import Progress, err, use_color
+from reconciler.plan import Plan, save
+from reconciler.session import PlanContext, Session, TargetOptions
+
+
+def render(plan: Plan, fmt: str, *, color: bool) -> str:
+    from reconciler.render import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=color)
+
+
+async def fetch_plan(session: Session, *, quiet: bool = False) -> PlanContext:
+    desired = session.load_desired()
+    progress = Progress(enabled=not quiet)
+    with progress.running("Reading"):
+        ctx = await session.plan(desired, progress=progress)
+    if not quiet:
+        err(progress.summary(ctx.live.target, ctx.live.requests))
+    return ctx
+
+
+async def plan_command(
+    directory: Path,
+    options: TargetOptions,
+    *,
+    fmt: str = "text",
+    out: Path | None = None,
+    detailed_exitcode: bool = False,
+    no_color: bool = False,
+) -> int:
+    async with Session(directory, options) as session:
+        ctx = await fetch_plan(session, quiet=fmt == "json" and not sys.stderr.isatty())
+    sys.stdout.write(render(ctx.plan, fmt, color=use_color(sys.stdout, no_color)))
+    if out is not None:
+        save(ctx.plan, out)
+        err(f"Saved the plan to {out}. To apply exactly this plan, run: reconciler apply {out}")
+    if detailed_exitcode and (ctx.plan.summary.has_changes or ctx.plan.summary.manual):
+        return 2
+    return 0
