@@ -1,0 +1,457 @@
+"""``MistralProvider``: La Plateforme behind the provider-neutral :class:`Provider` protocol.
+
+It turns the client's wire models into :mod:`reconciler.model` objects and back:
+
+- workspaces (non-archived) with description, spend limit (read-only on the platform),
+  ``is_default`` and ``admin`` = the first member, by email, holding ``workspace_admin``;
+- members from ``GET /users`` (each user's ``workspaces[].raw_roles``), role uuids mapped
+  to names through ``GET /roles`` (legacy ``A``/``M`` mean ``workspace_admin``/``user``;
+  an unknown value is kept as it is, so the plan shows it), names sorted;
+- API keys of the ``API`` product (Mistral Code and Vibe seats' keys are not this tool's
+  business, so a pruning workspace never deletes them); ``owner`` is ``created_by`` when
+  that is the email of an organisation user;
+- the organisation spend limit (``SpendLimit(amount=None)`` when there is no monthly limit).
+
+Mutations take names and emails and map them to uuids with the directory (workspaces,
+users, roles) of the last fetch, loading it lazily when a mutation comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from reconciler import errors
+from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
+from reconciler.platform.mistral import wire
+from reconciler.platform.mistral.client import ADMIN_SERVICE, MistralClient, PageProgress
+from reconciler.platform.mistral.settings import MistralSettings
+from reconciler.platform.mistral.usage import usage_cost
+from reconciler.provider import CreatedKey, ProgressCallback
+
+__all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
+
+ADMIN_ROLE = "workspace_admin"
+LEGACY_ROLES = {"A": ADMIN_ROLE, "M": "user"}  # the deprecated single-letter workspace roles
+MANAGED_PRODUCTS = frozenset({None, "API"})
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Directory:
+    """Names <-> uuids, as of the last listing."""
+
+    role_names: dict[str, str] = field(default_factory=dict)  # raw role value -> name
+    users_by_email: dict[str, wire.UserOut] = field(default_factory=dict)  # lower-case email
+    workspaces: dict[str, Workspace] = field(default_factory=dict)  # uuid -> workspace
+
+    def user_email(self, email: str | None) -> str | None:
+        """The user's email as the platform spells it, if ``email`` is a user's."""
+        if not email:
+            return None
+        user = self.users_by_email.get(email.strip().lower())
+        return user.email if user else None
+
+
+class MistralProvider:
+    """La Plateforme through its Admin API (see the module docstring)."""
+
+    name = "mistral"
+
+    def __init__(self, client: MistralClient, *, target: str | None = None) -> None:
+        self.client = client
+        self.target = target or client.admin_base_url
+        self._directory: _Directory | None = None
+        self._loading = asyncio.Lock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: MistralSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        target: str | None = None,
+        **client_options: Any,
+    ) -> MistralProvider:
+        """A provider over a new :class:`MistralClient` (``client_options``: its keywords)."""
+        client = MistralClient.from_settings(settings, transport=transport, **client_options)
+        return cls(client, target=target)
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        target: str | None = None,
+        **client_options: Any,
+    ) -> MistralProvider:
+        """From ``MISTRAL_*`` variables (ConfigError when the admin key is missing)."""
+        settings = MistralSettings.from_env(env)
+        return cls.from_settings(settings, transport=transport, target=target, **client_options)
+
+    def __repr__(self) -> str:
+        return f"MistralProvider(target={self.target!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- reading ----------------------------------------------------------------------
+
+    async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
+        """Workspaces, keys, users, roles and the spend limit, fetched concurrently."""
+        start = self.client.requests
+        c = self.client
+        ws_task = asyncio.ensure_future(
+            c.list_workspaces(progress=_reporter(progress, "workspaces"))
+        )
+        keys_task = asyncio.ensure_future(c.list_keys(progress=_reporter(progress, "api keys")))
+        users_task = asyncio.ensure_future(c.list_users(progress=_reporter(progress, "users")))
+        roles_task = asyncio.ensure_future(_reported(c.list_roles(), progress, "roles"))
+        limit_task = asyncio.ensure_future(_reported(c.get_spend_limit(), progress, "spend limit"))
+        await _all_or_nothing(ws_task, keys_task, users_task, roles_task, limit_task)
+        directory = _build_directory(ws_task.result(), users_task.result(), roles_task.result())
+        self._directory = directory
+        members = _members(users_task.result().members, directory)
+        keys = sorted(
+            (_key(k, directory) for k in keys_task.result() if k.product in MANAGED_PRODUCTS),
+            key=lambda k: (k.workspace, k.name, k.id or ""),
+        )
+        return LiveState(
+            target=self.target,
+            organization=Organization(spend_limit=_org_spend_limit(limit_task.result())),
+            workspaces=tuple(sorted(directory.workspaces.values(), key=lambda w: w.name)),
+            members=tuple(members),
+            keys=tuple(keys),
+            requests=self.client.requests - start,
+        )
+
+    async def find_keys(self, name: str) -> list[ApiKey]:
+        """Live keys named exactly ``name`` (the server's filter is a substring match)."""
+        listed = await self.client.list_keys(name=name)
+        directory = await self._dir()
+        return [
+            _key(k, directory) for k in listed if k.name == name and k.product in MANAGED_PRODUCTS
+        ]
+
+    async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
+        """Cost so far in ``month``'s calendar month, per live workspace name.
+
+        One ``GET /usage?month&year&workspace_id`` per workspace, concurrently. For each
+        report this sums, over every category, model and billing group, each entry's own
+        cost when given, else quantity × unit price from the report's ``prices`` (see
+        :mod:`reconciler.platform.mistral.usage`), in the report's currency (USD for
+        organisations billed in USD).
+        """
+        directory = await self._dir()
+        workspaces = sorted(directory.workspaces.values(), key=lambda w: w.name)
+        tasks = [
+            asyncio.ensure_future(
+                self.client.get_usage(month=month.month, year=month.year, workspace_id=w.id)
+            )
+            for w in workspaces
+        ]
+        await _all_or_nothing(*tasks)
+        return {
+            w.name: usage_cost(t.result()).total for w, t in zip(workspaces, tasks, strict=True)
+        }
+
+    async def check_key(self, secret: SecretStr) -> bool:
+        """True if ``GET /models`` accepts the key (200), False on 401."""
+        return await self.client.check_key(secret)
+
+    # --- workspaces -------------------------------------------------------------------
+
+    async def create_workspace(self, workspace: Workspace) -> Workspace:
+        """Create ``workspace`` with its ``admin`` (required) as workspace admin."""
+        if not workspace.admin:
+            raise errors.PlanError(
+                f"workspace.{workspace.name}: an admin is needed to create a workspace "
+                "(the Admin API makes them its workspace_admin)"
+            )
+        admin_id = await self._user_id(workspace.admin)
+        out = await self.client.create_workspace(
+            name=workspace.name, admin_user_id=admin_id, description=workspace.description
+        )
+        created = _workspace(
+            out, admin=self._dir_now().user_email(workspace.admin) or workspace.admin
+        )
+        self._dir_now().workspaces[created.id or ""] = created
+        return created
+
+    async def update_workspace(self, workspace_id: str, workspace: Workspace) -> Workspace:
+        out = await self.client.update_workspace(
+            workspace_id, name=workspace.name, description=workspace.description
+        )
+        known = self._directory.workspaces.get(workspace_id) if self._directory else None
+        updated = _workspace(out, admin=known.admin if known else workspace.admin)
+        if self._directory is not None:
+            self._directory.workspaces[workspace_id] = updated
+        return updated
+
+    async def archive_workspace(self, workspace_id: str) -> None:
+        await self.client.archive_workspace(workspace_id)
+        if self._directory is not None:
+            self._directory.workspaces.pop(workspace_id, None)
+
+    # --- members ----------------------------------------------------------------------
+
+    async def set_member(self, workspace_id: str, member: Member) -> None:
+        """Add ``member`` or set their roles (``PATCH users``: add-or-update)."""
+        user_id = member.user_id or await self._user_id(member.email)
+        await self.client.set_workspace_users(workspace_id, {user_id: member.roles})
+        directory = self._dir_now()
+        known = directory.workspaces.get(workspace_id)
+        if known is not None and ADMIN_ROLE in member.roles and known.admin is None:
+            directory.workspaces[workspace_id] = known.model_copy(
+                update={"admin": directory.user_email(member.email) or member.email}
+            )
+
+    async def remove_member(self, workspace_id: str, member: Member) -> None:
+        user_id = member.user_id or await self._user_id(member.email)
+        out = await self.client.remove_workspace_users(workspace_id, [user_id])
+        if out.not_deleted_members and user_id in out.not_deleted_members:
+            path = f"/workspaces/{workspace_id}/remove-users"
+            raise errors.RemoteError(
+                f"{ADMIN_SERVICE}: DELETE {path}: the platform did not remove {member.email}",
+                method="DELETE",
+                path=path,
+                service=ADMIN_SERVICE,
+            )
+
+    # --- keys -------------------------------------------------------------------------
+
+    async def create_key(self, key: ApiKey, workspace_id: str) -> CreatedKey:
+        """Create ``key`` for its owner, or for the workspace admin when it has none."""
+        owner = key.owner or await self._workspace_admin(workspace_id)
+        if owner is None:
+            raise errors.PlanError(
+                f"api_key.{key.name}: no owner given and workspace '{key.workspace}' has no "
+                "workspace_admin to own the key"
+            )
+        user_id = await self._user_id(owner)
+        out = await self.client.create_key(
+            workspace_id=workspace_id, user_id=user_id, name=key.name, expiration=key.expires
+        )
+        if out.key is None:
+            raise errors.RemoteError(
+                f"{ADMIN_SERVICE}: POST /api-keys created key {out.key_id} ('{key.name}') but "
+                "returned no secret; delete that key and apply again",
+                method="POST",
+                path="/api-keys",
+                service=ADMIN_SERVICE,
+            )
+        live = ApiKey(
+            name=out.name or key.name,
+            workspace=key.workspace,
+            owner=key.owner,
+            expires=out.expiration_date,
+            id=out.key_id,
+            created_at=out.created_at,
+            hidden_key=out.hidden_key,
+        )
+        return CreatedKey(key=live, secret=out.key)
+
+    async def delete_key(self, key_id: str) -> None:
+        """Delete a key; one already gone (404) is not an error."""
+        try:
+            await self.client.delete_key(key_id)
+        except errors.NotFound:
+            return
+
+    # --- organisation -----------------------------------------------------------------
+
+    async def set_organization_spend_limit(self, limit: SpendLimit) -> None:
+        """Set the monthly limit; the API takes whole units of the billing currency."""
+        if limit.amount is None:
+            await self.client.set_spend_limit(None)
+            return
+        if limit.amount != limit.amount.to_integral_value() or limit.amount < 0:
+            raise errors.PlanError(
+                f"organization: spend limit {limit.describe()} must be a whole, non-negative "
+                "amount (the Admin API takes an integer)"
+            )
+        await self.client.set_spend_limit(int(limit.amount))
+
+    # --- directory --------------------------------------------------------------------
+
+    async def _dir(self) -> _Directory:
+        if self._directory is None:
+            async with self._loading:
+                if self._directory is None:
+                    self._directory = await self._load_directory()
+        return self._directory
+
+    def _dir_now(self) -> _Directory:
+        if self._directory is None:  # only called after _dir() succeeded
+            self._directory = _Directory()
+        return self._directory
+
+    async def _load_directory(self) -> _Directory:
+        ws_task = asyncio.ensure_future(self.client.list_workspaces())
+        users_task = asyncio.ensure_future(self.client.list_users())
+        roles_task = asyncio.ensure_future(self.client.list_roles())
+        await _all_or_nothing(ws_task, users_task, roles_task)
+        return _build_directory(ws_task.result(), users_task.result(), roles_task.result())
+
+    async def _user_id(self, email: str) -> str:
+        """The uuid of the organisation user with ``email`` (asks the server if unseen)."""
+        directory = await self._dir()
+        user = directory.users_by_email.get(email.strip().lower())
+        if user is None:
+            listing = await self.client.list_users(email=email.strip())
+            for found in listing.members:
+                if found.email:
+                    directory.users_by_email[found.email.lower()] = found
+            user = directory.users_by_email.get(email.strip().lower())
+        if user is None:
+            raise errors.PlanError(
+                f"no user with email {email} in the organisation: invite them in the admin "
+                "console first"
+            )
+        return user.uuid
+
+    async def _workspace_admin(self, workspace_id: str) -> str | None:
+        directory = await self._dir()
+        known = directory.workspaces.get(workspace_id)
+        if known is None or known.admin is None:
+            async with self._loading:
+                self._directory = directory = await self._load_directory()
+            known = directory.workspaces.get(workspace_id)
+        return known.admin if known else None
+
+
+# --- normalisation (wire -> model) ----------------------------------------------------
+
+
+def _build_directory(
+    workspaces: list[wire.WorkspaceOut], users: wire.UserListing, roles: wire.RolesOut
+) -> _Directory:
+    role_names = dict(LEGACY_ROLES)
+    for role in (*roles.organization_roles, *roles.workspace_roles):
+        role_names[role.uuid] = role.name
+    users_by_email = {u.email.lower(): u for u in users.members if u.email}
+    admins: dict[str, list[str]] = {}
+    for user in users.members:
+        for info in user.workspaces or []:
+            if user.email and ADMIN_ROLE in _role_names(info, role_names):
+                admins.setdefault(info.uuid, []).append(user.email)
+    by_id = {
+        w.uuid: _workspace(w, admin=min(admins.get(w.uuid, [None]), key=_email_order))
+        for w in workspaces
+    }
+    return _Directory(role_names=role_names, users_by_email=users_by_email, workspaces=by_id)
+
+
+def _email_order(email: str | None) -> str:
+    return (email or "").lower()
+
+
+def _role_names(info: wire.MemberWorkspaceInfo, role_names: Mapping[str, str]) -> list[str]:
+    return sorted({role_names.get(value, value) for value in info.role_values()})
+
+
+def _members(users: list[wire.UserOut], directory: _Directory) -> list[Member]:
+    members = []
+    for user in users:
+        if not user.email:
+            continue
+        for info in user.workspaces or []:
+            workspace = directory.workspaces.get(info.uuid)
+            if workspace is None:  # an archived workspace
+                continue
+            members.append(
+                Member(
+                    workspace=workspace.name,
+                    email=user.email,
+                    roles=tuple(_role_names(info, directory.role_names)),
+                    user_id=user.uuid,
+                )
+            )
+    return sorted(members, key=lambda m: (m.workspace, m.email.lower()))
+
+
+def _workspace(out: wire.WorkspaceOut, *, admin: str | None) -> Workspace:
+    return Workspace(
+        name=out.name,
+        description=out.description or "",
+        admin=admin,
+        spend_limit=_workspace_spend_limit(out.spend_limit),
+        id=out.uuid,
+        is_default=out.is_default,
+    )
+
+
+def _workspace_spend_limit(limit: wire.WorkspaceSpendLimitOut | None) -> SpendLimit | None:
+    if limit is None:
+        return None
+    currency = limit.currency or "USD"
+    if limit.no_monthly_limit:
+        return SpendLimit(amount=None, currency=currency)
+    if limit.value is None:
+        return None
+    return SpendLimit(amount=limit.value, currency=currency)
+
+
+def _org_spend_limit(limits: wire.LimitsOut) -> SpendLimit:
+    completion = limits.limits.completion
+    currency = limits.limits.currency or "USD"
+    if completion.no_monthly_limit or completion.usage_limit is None:
+        return SpendLimit(amount=None, currency=currency)
+    return SpendLimit(amount=completion.usage_limit, currency=currency)
+
+
+def _key(out: wire.KeyOut, directory: _Directory) -> ApiKey:
+    workspace = directory.workspaces.get(out.workspace_id or "")
+    return ApiKey(
+        name=out.name or "",
+        workspace=workspace.name if workspace else (out.workspace_name or out.workspace_id or ""),
+        owner=directory.user_email(out.created_by),
+        expires=out.expiration_date,
+        id=out.key_id,
+        created_at=out.created_at,
+        last_used=out.last_used,
+        hidden_key=out.hidden_key,
+        created_by=out.created_by,
+    )
+
+
+# --- concurrency and progress helpers -------------------------------------------------
+
+
+async def _all_or_nothing(*tasks: asyncio.Future[Any]) -> None:
+    """Wait for every task; on the first failure cancel the others and raise it."""
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in tasks:
+                if task in done and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _reporter(progress: ProgressCallback | None, what: str) -> PageProgress | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(what, done, total)
+
+
+async def _reported(
+    coro: Coroutine[Any, Any, T], progress: ProgressCallback | None, what: str
+) -> T:
+    result = await coro
+    if progress is not None:
+        progress(what, 1, 1)
+    return result

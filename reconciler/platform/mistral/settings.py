@@ -1,0 +1,115 @@
+"""Connection settings for La Plateforme, resolved from the environment.
+
+The admin key comes from ``MISTRAL_ADMIN_API_KEY`` or from the file named by
+``MISTRAL_ADMIN_API_KEY_FILE`` (never from a command-line value, which would show in
+``ps`` and shell history). It is held as a :class:`~pydantic.SecretStr` from the moment it
+is read. Every problem is a :class:`~reconciler.errors.ConfigError` naming the variable.
+
+=============================  ==========================================  ===============
+variable                       meaning                                     default
+=============================  ==========================================  ===============
+MISTRAL_ADMIN_API_KEY          the organisation's Admin API key            (required)
+MISTRAL_ADMIN_API_KEY_FILE     a file holding the key (instead of above)
+MISTRAL_ADMIN_BASE_URL         the Admin API base                          DEFAULT_ADMIN_BASE_URL
+MISTRAL_API_BASE_URL           the inference API base (``/models``)        DEFAULT_API_BASE_URL
+MISTRAL_ADMIN_AUTH             ``bearer`` or ``x-api-key``                 bearer
+MISTRAL_CONCURRENCY            requests in flight at once                  8
+=============================  ==========================================  ===============
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from reconciler.errors import ConfigError
+
+DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
+DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
+DEFAULT_CONCURRENCY = 8
+
+AuthScheme = Literal["bearer", "x-api-key"]
+
+KEY_ENV = "MISTRAL_ADMIN_API_KEY"
+KEY_FILE_ENV = "MISTRAL_ADMIN_API_KEY_FILE"
+ADMIN_URL_ENV = "MISTRAL_ADMIN_BASE_URL"
+API_URL_ENV = "MISTRAL_API_BASE_URL"
+AUTH_ENV = "MISTRAL_ADMIN_AUTH"
+CONCURRENCY_ENV = "MISTRAL_CONCURRENCY"
+
+
+class MistralSettings(BaseModel):
+    """Where La Plateforme is and how to authenticate to it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    admin_key: SecretStr
+    admin_base_url: str = DEFAULT_ADMIN_BASE_URL
+    api_base_url: str = DEFAULT_API_BASE_URL
+    auth: AuthScheme = "bearer"
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
+
+    @field_validator("admin_base_url", "api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MistralSettings:
+        """Read the settings from ``env`` (default ``os.environ``); ConfigError if unusable."""
+        source = os.environ if env is None else env
+        key = _read_key(source)
+        raw_auth = source.get(AUTH_ENV, "bearer").strip().lower() or "bearer"
+        if raw_auth not in ("bearer", "x-api-key"):
+            raise ConfigError(f"{AUTH_ENV} must be 'bearer' or 'x-api-key', not {raw_auth!r}")
+        fields: dict[str, object] = {"admin_key": key, "auth": raw_auth}
+        for name, variable in (("admin_base_url", ADMIN_URL_ENV), ("api_base_url", API_URL_ENV)):
+            if source.get(variable):
+                fields[name] = source[variable]
+        if source.get(CONCURRENCY_ENV):
+            fields["concurrency"] = source[CONCURRENCY_ENV]
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = str(problem["loc"][0]) if problem["loc"] else "?"
+            variable = {
+                "admin_base_url": ADMIN_URL_ENV,
+                "api_base_url": API_URL_ENV,
+                "concurrency": CONCURRENCY_ENV,
+            }.get(field, field)
+            raise ConfigError(f"{variable}: {problem['msg']}") from None
+
+
+def _read_key(env: Mapping[str, str]) -> SecretStr:
+    inline = env.get(KEY_ENV, "")
+    path = env.get(KEY_FILE_ENV, "")
+    if inline and path:
+        raise ConfigError(f"set either {KEY_ENV} or {KEY_FILE_ENV}, not both")
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"{KEY_FILE_ENV}: cannot read {path}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{KEY_FILE_ENV}: {path} is not a UTF-8 text file") from None
+        key = SecretStr(text.strip())
+        if not key.get_secret_value():
+            raise ConfigError(f"{KEY_FILE_ENV}: {path} is empty")
+        return key
+    key = SecretStr(inline.strip())
+    if not key.get_secret_value():
+        raise ConfigError(
+            f"no Mistral Admin API key: set {KEY_ENV}, or {KEY_FILE_ENV} to a file holding it "
+            "(create one in the admin console; ordinary inference keys are rejected)"
+        )
+    return key
