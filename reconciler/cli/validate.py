@@ -1,0 +1,72 @@
+"""``reconciler validate`` and ``reconciler schema``: offline checks of the desired state.
+
+``validate`` reads the YAML, prints every problem to stderr as
+``file:line:col: error|warning: field.path: message`` and a one-line summary; it contacts
+nothing and writes nothing. ``schema`` prints the JSON Schema editors use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import typer
+
+from reconciler.desired.json_schema import KINDS, render, schema_for
+from reconciler.desired.load import Validation, check_desired_state
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(result: Validation) -> str:
+    """``desired-state/ is valid: 3 workspaces, 9 members, 10 API keys, 4 roles.``"""
+    where = result.directory.rstrip("/") + "/"
+    warnings = len(result.warnings)
+    if result.state is None:
+        counts = [_plural(len(result.errors), "error")]
+        if warnings:
+            counts.append(_plural(warnings, "warning"))
+        return f"{where} is invalid: {', '.join(counts)}."
+    state = result.state
+    text = (
+        f"{where} is valid: {_plural(len(state.workspaces), 'workspace')}, "
+        f"{_plural(len(state.members), 'member')}, {_plural(len(state.keys), 'API key')}, "
+        f"{_plural(len(state.roles), 'role')}"
+    )
+    if warnings:
+        text += f" ({_plural(warnings, 'warning')})"
+    return text + "."
+
+
+def parse_day(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{value}' is not a date like 2026-11-27", param_hint="--today"
+        ) from None
+
+
+def validate_command(directory: Path, *, today: str | None = None) -> int:
+    """Print every problem and a summary; 0 when valid (warnings allowed), 1 otherwise."""
+    result = check_desired_state(directory, today=parse_day(today))
+    for problem in result.problems:
+        print(problem.render(), file=sys.stderr)
+    if result.state is None:
+        print(summary(result), file=sys.stderr)
+        return 1
+    print(summary(result))
+    return 0
+
+
+def schema_command(kind: str | None) -> int:
+    """Print the JSON Schema for one kind of file, or the combined one."""
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter(f"must be one of: {', '.join(KINDS)}", param_hint="--kind")
+    sys.stdout.write(render(schema_for(kind)))
+    return 0

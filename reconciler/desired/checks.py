@@ -1,0 +1,323 @@
+"""Rules that need more than one field: the model catalog, dates, and other files.
+
+Runs on the documents that passed :mod:`reconciler.desired.schema`; a file that did not is
+skipped here (its problems are already reported), so one bad file never hides the
+problems of another. Every problem points at the field to fix; a duplicate points at the
+second declaration and names the first one's ``file:line``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from reconciler.desired.catalog import Catalog
+from reconciler.desired.problems import Loc, Severity
+from reconciler.desired.schema import (
+    ApiKeyDoc,
+    OrganizationFile,
+    RolesFile,
+    WorkspaceDoc,
+    WorkspaceFile,
+)
+from reconciler.desired.sources import Reporter, Source
+from reconciler.model import UNLIMITED
+
+WARNING = Severity.WARNING
+_GITHUB_SECRET_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass
+class Checker:
+    """Holds what every rule needs; one per validation run."""
+
+    reporter: Reporter
+    catalog: Catalog
+    today: dt.date
+    organization: OrganizationFile | None
+    organization_source: Source | None
+    roles: RolesFile | None
+    roles_valid: bool  # False: roles.yaml is broken, so "no such role" would mislead
+
+    # --- models -------------------------------------------------------------------------
+
+    def models(self, source: Source, loc: Loc, models: Sequence[str]) -> None:
+        """Every name in an allow-list exists; ``*`` stands alone; warn on deprecated."""
+        seen: dict[str, int] = {}
+        for index, name in enumerate(models):
+            at = (*loc, index)
+            if name == UNLIMITED:
+                if len(models) > 1:
+                    self.reporter.add(source, at, "'*' allows every model: list it alone")
+                continue
+            info = self.catalog.get(name)
+            if info is None:
+                hint = self.catalog.suggest(name)
+                text = f"unknown model '{name}'"
+                text += f" (did you mean '{hint}'?)" if hint else " (not in the model catalog)"
+                self.reporter.add(source, at, text)
+                continue
+            if info.deprecated:
+                text = f"model '{name}' is deprecated"
+                if info.deprecation_date:
+                    text += f" (retired on {info.deprecation_date})"
+                if info.replacement:
+                    text += f"; use '{info.replacement}' instead"
+                self.reporter.add(source, at, text, WARNING)
+            if info.id in seen:
+                self.reporter.add(
+                    source,
+                    at,
+                    f"'{name}' is the same model as item [{seen[info.id]}] ({info.id})",
+                    WARNING,
+                )
+            seen.setdefault(info.id, index)
+
+    def canonical(self, models: Sequence[str]) -> frozenset[str] | None:
+        """The canonical ids an allow-list allows; ``None`` means every model."""
+        if UNLIMITED in models:
+            return None
+        return frozenset(i for m in models if (i := self.catalog.resolve(m)) is not None)
+
+    # --- files --------------------------------------------------------------------------
+
+    def roles_file(self, source: Source, doc: RolesFile) -> None:
+        for name, role in doc.roles.items():
+            self.models(source, ("roles", name, "allowed_models"), role.allowed_models)
+
+    def workspace_file(self, source: Source, doc: WorkspaceFile) -> None:
+        ws = doc.workspace
+        if source.stem != ws.name:
+            self.reporter.add(
+                source,
+                ("workspace", "name"),
+                f"workspace '{ws.name}' is declared in {source.stem}.yaml; "
+                f"name the file {ws.name}.yaml so reviewers find it",
+                WARNING,
+            )
+        self.models(source, ("workspace", "policy", "allowed_models"), ws.policy.allowed_models)
+        self.members(source, ws)
+        members = {ws.admin.lower()} | {m.email.lower() for m in ws.members}
+        for index, key in enumerate(ws.api_keys):
+            self.key(source, ("workspace", "api_keys", index), ws, key, members)
+
+    def members(self, source: Source, ws: WorkspaceDoc) -> None:
+        first: dict[str, int] = {}
+        for index, member in enumerate(ws.members):
+            email = member.email.lower()
+            loc: Loc = ("workspace", "members", index)
+            if email in first:
+                other = ("workspace", "members", first[email])
+                self.reporter.add(
+                    source,
+                    (*loc, "email"),
+                    f"'{member.email}' is listed twice (first at line "
+                    f"{source.doc.mark(other)[0]}); give one entry all its roles",
+                )
+                continue
+            first[email] = index
+
+    def key(
+        self, source: Source, loc: Loc, ws: WorkspaceDoc, key: ApiKeyDoc, members: set[str]
+    ) -> None:
+        if key.expires is not None:
+            self.expiry(source, (*loc, "expires"), key.expires)
+        if key.owner.lower() not in members:
+            self.reporter.add(
+                source,
+                (*loc, "owner"),
+                f"owner '{key.owner}' is not a member of workspace '{ws.name}'",
+                WARNING,
+            )
+        if key.role is not None:
+            self.key_role(source, (*loc, "role"), ws, key.role)
+        if key.secret is not None:
+            self.secret(source, (*loc, "secret"), key)
+
+    def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
+        if expires < self.today:
+            self.reporter.add(
+                source,
+                loc,
+                f"expiry {expires.isoformat()} is in the past (today is {self.today.isoformat()})",
+            )
+            return
+        warn_days = (
+            self.organization.organization.keys.expiry_warning_days if (self.organization) else 14
+        )
+        left = (expires - self.today).days
+        if left <= warn_days:
+            self.reporter.add(
+                source, loc, f"expires in {left} day(s), on {expires.isoformat()}", WARNING
+            )
+
+    def key_role(self, source: Source, loc: Loc, ws: WorkspaceDoc, name: str) -> None:
+        if self.roles is None:
+            if self.roles_valid:
+                self.reporter.add(source, loc, f"role '{name}' does not exist (no roles.yaml)")
+            return
+        role = self.roles.roles.get(name)
+        if role is None:
+            hint = difflib.get_close_matches(name, list(self.roles.roles), n=1)
+            text = f"role '{name}' does not exist in roles.yaml"
+            if hint:
+                text += f" (did you mean '{hint[0]}'?)"
+            elif self.roles.roles:
+                text += f"; roles: {', '.join(self.roles.roles)}"
+            self.reporter.add(source, loc, text)
+            return
+        allowed = self.canonical(ws.policy.allowed_models)
+        if allowed is None:
+            return
+        wanted = self.canonical(role.allowed_models)
+        listed = ", ".join(ws.policy.allowed_models)
+        if wanted is None:
+            self.reporter.add(
+                source,
+                loc,
+                f"role '{name}' allows every model ('*'), but workspace '{ws.name}' allows "
+                f"only {listed}",
+            )
+            return
+        extra = sorted(
+            m
+            for m in role.allowed_models
+            if (i := self.catalog.resolve(m)) is not None and i not in allowed
+        )
+        if extra:
+            self.reporter.add(
+                source,
+                loc,
+                f"role '{name}' allows {', '.join(extra)}, which workspace '{ws.name}' does not "
+                f"allow (workspace allows: {listed})",
+            )
+
+    def secret(self, source: Source, loc: Loc, key: ApiKeyDoc) -> None:
+        secret = key.secret
+        assert secret is not None
+        default = self.organization.organization.vault.backend if self.organization else "vault"
+        backend = secret.backend or default
+        if backend == "github":
+            if secret.repository is None:
+                self.reporter.add(source, loc, "the github backend needs 'repository: owner/name'")
+            if secret.path is None:
+                self.reporter.add(
+                    source,
+                    loc,
+                    "the github backend needs 'path': the secret's name, e.g. MISTRAL_API_KEY",
+                )
+            elif not _GITHUB_SECRET_RE.match(secret.path) or secret.path.upper().startswith(
+                "GITHUB_"
+            ):
+                self.reporter.add(
+                    source,
+                    (*loc, "path"),
+                    f"'{secret.path}' is not a valid GitHub secret name (letters, digits and "
+                    "'_', not starting with a digit or GITHUB_)",
+                )
+        else:
+            for name in ("repository", "environment"):
+                if getattr(secret, name) is not None:
+                    self.reporter.add(
+                        source,
+                        (*loc, name),
+                        f"'{name}' applies only to the github backend (this key's backend "
+                        f"is {backend})",
+                    )
+
+
+def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) -> tuple[str, ...]:
+    """Where a key's secret lands, to find two keys that would overwrite each other."""
+    secret = key.secret
+    default = org.organization.vault.backend if org else "vault"
+    backend = (secret.backend if secret else None) or default
+    if backend == "github" and secret is not None:
+        return (backend, secret.repository or "", secret.environment or "", secret.path or "")
+    path = (secret.path if secret else None) or f"{ws}/{key.name}"
+    return (backend, path)
+
+
+def check_all(
+    checker: Checker,
+    roles: Source | None,
+    workspaces: Sequence[Source],
+) -> None:
+    """Run every rule: per file, then across files."""
+    reporter = checker.reporter
+    if roles is not None and isinstance(roles.model, RolesFile):
+        checker.roles_file(roles, roles.model)
+    valid = [s for s in workspaces if isinstance(s.model, WorkspaceFile)]
+    for source in valid:
+        checker.workspace_file(source, source.model)
+
+    ws_first: dict[str, Source] = {}
+    key_first: dict[str, tuple[Source, Loc]] = {}
+    dest_first: dict[tuple[str, ...], tuple[Source, Loc]] = {}
+    for source in valid:
+        ws = source.model.workspace
+        if ws.name in ws_first:
+            first = ws_first[ws.name]
+            reporter.add(
+                source,
+                ("workspace", "name"),
+                f"workspace '{ws.name}' is already declared at "
+                f"{first.where(('workspace', 'name'))}",
+            )
+        else:
+            ws_first[ws.name] = source
+        for index, key in enumerate(ws.api_keys):
+            loc: Loc = ("workspace", "api_keys", index)
+            if key.name in key_first:
+                other, other_loc = key_first[key.name]
+                reporter.add(
+                    source,
+                    (*loc, "name"),
+                    f"API key '{key.name}' is already declared at "
+                    f"{other.where((*other_loc, 'name'))} (key names are unique in the "
+                    "organisation)",
+                )
+                continue
+            key_first[key.name] = (source, loc)
+            dest = secret_destination(checker.organization, ws.name, key)
+            if dest in dest_first:
+                other, other_loc = dest_first[dest]
+                at = (*loc, "secret", "path") if key.secret and key.secret.path else loc
+                reporter.add(
+                    source,
+                    at,
+                    f"API key '{key.name}' would write its secret where "
+                    f"'{other.model.workspace.api_keys[other_loc[-1]].name}' does "
+                    f"({other.where(other_loc)}): {'/'.join(d for d in dest if d)}",
+                )
+            else:
+                dest_first[dest] = (source, loc)
+    _check_budgets(checker, valid)
+
+
+def _check_budgets(checker: Checker, workspaces: Sequence[Source]) -> None:
+    org = checker.organization
+    if org is None or org.organization.spend_limit is None:
+        return
+    limit = org.organization.spend_limit.amount
+    if limit is None:
+        return
+    total = sum(
+        (
+            s.model.workspace.policy.monthly_budget_usd or Decimal(0)
+            for s in workspaces
+            if not s.model.workspace.archived
+        ),
+        Decimal(0),
+    )
+    if total > limit and checker.organization_source is not None:
+        checker.reporter.add(
+            checker.organization_source,
+            ("organization", "spend_limit", "amount"),
+            f"workspace budgets add up to {total} USD/month, more than the organisation's "
+            f"spend limit of {limit} {org.organization.spend_limit.currency}",
+            WARNING,
+        )

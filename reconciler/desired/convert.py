@@ -1,0 +1,150 @@
+"""Validated YAML documents -> the provider-neutral :class:`reconciler.model.DesiredState`.
+
+Only called once every check passed. Defaults a reader of the YAML expects are filled in
+here, so later layers never re-derive them:
+
+- a workspace's ``admin`` becomes a member with ``workspace_admin`` (merged with any
+  roles listed for the same email); member roles are sorted, emails lower-cased;
+- ``Workspace.spend_limit`` is the policy's ``monthly_budget_usd`` (the platform shows the
+  workspace limit, set in the console; the plan reports a difference as a manual step);
+- each key gets the organisation's rotation period and secret backend unless it sets its
+  own, and the secret path ``<workspace>/<key name>`` unless it names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.desired.schema import (
+    ApiKeyDoc,
+    OrganizationFile,
+    RolesFile,
+    SpendLimitDoc,
+    WorkspaceDoc,
+)
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    Member,
+    Organization,
+    Role,
+    SecretBackend,
+    SecretTarget,
+    SpendLimit,
+    VaultSettings,
+    Workspace,
+    WorkspacePolicy,
+)
+
+
+def organization(doc: OrganizationFile) -> Organization:
+    org = doc.organization
+    vault = org.vault
+    return Organization(
+        name=org.name,
+        spend_limit=_spend_limit(org.spend_limit) if org.spend_limit else None,
+        key_max_age_days=org.keys.max_age_days,
+        key_unused_after_days=org.keys.unused_after_days,
+        key_expiry_warning_days=org.keys.expiry_warning_days,
+        rotation_period_days=org.keys.rotation_period_days,
+        vault=VaultSettings(
+            backend=SecretBackend(vault.backend),
+            address=vault.address,
+            namespace=vault.namespace,
+            mount=vault.mount,
+            path_prefix=vault.path_prefix,
+            auth=vault.auth,
+            role=vault.role,
+        ),
+        max_delete_fraction=org.safety.max_delete_fraction,
+        max_delete_min_keys=org.safety.max_delete_min_keys,
+    )
+
+
+def _spend_limit(doc: SpendLimitDoc) -> SpendLimit:
+    if doc.no_monthly_limit:
+        return SpendLimit(amount=None, currency=doc.currency)
+    return SpendLimit(amount=doc.amount, currency=doc.currency)
+
+
+def roles(doc: RolesFile) -> tuple[Role, ...]:
+    return tuple(
+        Role(
+            name=name,
+            description=role.description,
+            allowed_models=tuple(role.allowed_models),
+            max_tokens_per_request=role.max_tokens_per_request,
+            daily_token_budget=role.daily_token_budget,
+        )
+        for name, role in doc.roles.items()
+    )
+
+
+def workspace(doc: WorkspaceDoc) -> Workspace:
+    budget = doc.policy.monthly_budget_usd
+    return Workspace(
+        name=doc.name,
+        description=doc.description,
+        admin=doc.admin.lower(),
+        spend_limit=SpendLimit(amount=budget) if budget is not None else None,
+        policy=WorkspacePolicy(
+            allowed_models=tuple(doc.policy.allowed_models),
+            rpm=doc.policy.rpm,
+            monthly_budget_usd=budget,
+        ),
+        prune_unmanaged_keys=doc.prune_unmanaged_keys,
+        protected=doc.protected,
+        archived=doc.archived,
+    )
+
+
+def members(doc: WorkspaceDoc) -> list[Member]:
+    """The admin first, then the listed members; one entry per email."""
+    roles_by_email: dict[str, set[str]] = {doc.admin.lower(): {"workspace_admin"}}
+    for member in doc.members:
+        roles_by_email.setdefault(member.email.lower(), set()).update(member.roles)
+    return [
+        Member(workspace=doc.name, email=email, roles=tuple(sorted(roles)))
+        for email, roles in roles_by_email.items()
+    ]
+
+
+def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
+    secret = doc.secret
+    backend = SecretBackend(secret.backend) if secret and secret.backend else org.vault.backend
+    return ApiKey(
+        name=doc.name,
+        workspace=ws,
+        owner=doc.owner.lower(),
+        expires=doc.expires,
+        description=doc.description,
+        role=doc.role,
+        rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
+        secret=SecretTarget(
+            backend=backend,
+            path=(secret.path if secret else None) or f"{ws}/{doc.name}",
+            repository=secret.repository if secret else None,
+            environment=secret.environment if secret else None,
+        ),
+    )
+
+
+def desired_state(
+    org_doc: OrganizationFile, roles_doc: RolesFile, workspace_docs: Iterable[WorkspaceDoc]
+) -> DesiredState:
+    org = organization(org_doc)
+    workspaces: list[Workspace] = []
+    all_members: list[Member] = []
+    keys: list[ApiKey] = []
+    for ws in workspace_docs:
+        workspaces.append(workspace(ws))
+        all_members.extend(members(ws))
+        keys.extend(key(k, ws.name, org) for k in ws.api_keys)
+    return DesiredState(
+        version=org_doc.version,
+        organization=org,
+        roles=roles(roles_doc),
+        workspaces=tuple(workspaces),
+        members=tuple(all_members),
+        keys=tuple(keys),
+    )

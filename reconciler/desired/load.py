@@ -1,0 +1,166 @@
+"""Load ``desired-state/`` into a :class:`~reconciler.model.DesiredState`, or say why not.
+
+Layout (version 1)::
+
+    desired-state/
+      organization.yaml        version, organization: spend limit, key hygiene, vault, safety
+      roles.yaml               version, roles: application roles (models, token caps)
+      workspaces/<name>.yaml   version, workspace: members, policy, API keys
+
+Every file is read and checked even when others are broken, and every problem is
+reported at once. Reads files only; never writes, never contacts anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.desired import convert
+from reconciler.desired.catalog import Catalog, load_catalog
+from reconciler.desired.checks import Checker, check_all
+from reconciler.desired.problems import Problem, Severity
+from reconciler.desired.schema import OrganizationFile, RolesFile, WorkspaceFile
+from reconciler.desired.sources import Reporter, Source, read_source, validate_source
+from reconciler.errors import DesiredStateError
+from reconciler.model import DesiredState
+
+SUFFIXES = (".yaml", ".yml")
+WORKSPACES_DIR = "workspaces"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of checking a directory: the state (if no error) and every problem."""
+
+    directory: str
+    state: DesiredState | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.state is not None
+
+
+def display_path(path: Path) -> str:
+    """The path as given when relative; relative to the working directory when inside it."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _find(directory: Path, stem: str) -> list[Path]:
+    return [p for s in SUFFIXES if (p := directory / f"{stem}{s}").is_file()]
+
+
+def _single(directory: Path, stem: str, reporter: Reporter) -> Path | None:
+    found = _find(directory, stem)
+    if not found:
+        reporter.file(display_path(directory / f"{stem}.yaml"), "missing file")
+        return None
+    if len(found) > 1:
+        reporter.file(
+            display_path(found[1]), f"both {found[0].name} and {found[1].name} exist: keep one"
+        )
+    return found[0]
+
+
+def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
+    folder = directory / WORKSPACES_DIR
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            reporter.file(
+                display_path(path), f"both {seen[path.stem].name} and {path.name} exist: keep one"
+            )
+        seen.setdefault(path.stem, path)
+    return files
+
+
+def _stray_files(directory: Path, reporter: Reporter) -> None:
+    known = {f"{stem}{s}" for stem in ("organization", "roles") for s in SUFFIXES}
+    for path in sorted(directory.iterdir()):
+        if path.suffix in SUFFIXES and path.is_file() and path.name not in known:
+            reporter.file(
+                display_path(path),
+                "not read: the desired state is organization.yaml, roles.yaml and "
+                f"{WORKSPACES_DIR}/*.yaml",
+                Severity.WARNING,
+            )
+
+
+def check_desired_state(
+    directory: Path,
+    *,
+    today: dt.date | None = None,
+    catalog: Catalog | None = None,
+    pure_python_yaml: bool = False,
+) -> Validation:
+    """Check every file under ``directory``; never raises for bad input."""
+    directory = Path(directory)
+    shown = display_path(directory)
+    reporter = Reporter()
+    if not directory.is_dir():
+        what = "not a directory" if directory.exists() else "directory not found"
+        reporter.file(shown, what)
+        return Validation(shown, None, tuple(reporter.problems.sorted()))
+
+    def source(path: Path, kind: str) -> Source:
+        src = read_source(path, display_path(path), kind, reporter, pure=pure_python_yaml)
+        validate_source(src, reporter)
+        return src
+
+    org_path = _single(directory, "organization", reporter)
+    roles_path = _single(directory, "roles", reporter)
+    _stray_files(directory, reporter)
+    org = source(org_path, "organization") if org_path else None
+    roles = source(roles_path, "roles") if roles_path else None
+    workspaces = [source(p, "workspace") for p in _workspace_files(directory, reporter)]
+
+    org_doc = org.model if org and isinstance(org.model, OrganizationFile) else None
+    roles_doc = roles.model if roles and isinstance(roles.model, RolesFile) else None
+    checker = Checker(
+        reporter=reporter,
+        catalog=catalog or load_catalog(),
+        today=today or dt.date.today(),
+        organization=org_doc,
+        organization_source=org,
+        roles=roles_doc,
+        roles_valid=roles is None or roles_doc is not None,
+    )
+    check_all(checker, roles, workspaces)
+
+    problems = tuple(dict.fromkeys(reporter.problems.sorted()))
+    if any(p.is_error for p in problems) or org_doc is None or roles_doc is None:
+        return Validation(shown, None, problems)
+    docs = [s.model.workspace for s in workspaces if isinstance(s.model, WorkspaceFile)]
+    state = convert.desired_state(org_doc, roles_doc, docs)
+    return Validation(shown, state, problems)
+
+
+def load_desired_state(
+    directory: Path, *, today: dt.date | None = None, catalog: Catalog | None = None
+) -> DesiredState:
+    """The validated desired state; :class:`DesiredStateError` lists every problem if not.
+
+    Warnings do not stop the load; use :func:`check_desired_state` to see them.
+    """
+    result = check_desired_state(directory, today=today, catalog=catalog)
+    if result.state is None:
+        raise DesiredStateError(list(result.problems))
+    return result.state

@@ -1,0 +1,398 @@
+"""The YAML documents of ``desired-state/``, version 1, as strict pydantic models.
+
+Three kinds of file, each with ``version: 1`` beside one top-level section:
+
+- ``organization.yaml``  -> :class:`OrganizationFile` (``organization:``)
+- ``roles.yaml``         -> :class:`RolesFile` (``roles:``)
+- ``workspaces/*.yaml``  -> :class:`WorkspaceFile` (``workspace:``)
+
+These models check shape and single-field rules only (types, required fields, unknown
+fields, ranges, email and path syntax); rules that need several files or the model
+catalog live in :mod:`reconciler.desired.checks`, and :mod:`reconciler.desired.convert`
+turns the documents into :class:`reconciler.model.DesiredState`. The JSON Schema that
+editors use is generated from these models (:mod:`reconciler.desired.json_schema`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+SUPPORTED_VERSION = 1
+
+#: Workspace role names the platform accepts (``role_names`` in the Admin API).
+WORKSPACE_ROLES = (
+    "billing",
+    "user",
+    "contributor",
+    "dev",
+    "dev_contributor",
+    "mistral_code_user",
+    "cloud_user",
+    "workspace_contributor",
+    "workspace_admin",
+    "observability_viewer",
+    "workflow_executor",
+)
+WorkspaceRoleName = Literal[
+    "billing",
+    "user",
+    "contributor",
+    "dev",
+    "dev_contributor",
+    "mistral_code_user",
+    "cloud_user",
+    "workspace_contributor",
+    "workspace_admin",
+    "observability_viewer",
+    "workflow_executor",
+]
+
+# --- field types with their own checks and messages -------------------------------------
+
+_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+\Z"
+)
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_ROLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
+EMAIL_PATTERN = _EMAIL_RE.pattern.removesuffix(r"\Z")
+NAME_PATTERN = _NAME_RE.pattern.removesuffix(r"\Z")
+
+
+def _email(value: str) -> str:
+    if ".." in value or not _EMAIL_RE.match(value):
+        raise PydanticCustomError("email", "not a valid email address: '{value}'", {"value": value})
+    return value
+
+
+def _name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise PydanticCustomError(
+            "name",
+            "invalid name '{value}': use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit",
+            {"value": value},
+        )
+    return value
+
+
+def _role_name(value: str) -> str:
+    if not _ROLE_RE.match(value):
+        raise PydanticCustomError(
+            "role_name",
+            "invalid role name '{value}': use letters, digits, '_' and '-', starting with a letter",
+            {"value": value},
+        )
+    return value
+
+
+def _relative_path(value: str) -> str:
+    """A path that stays under its prefix: relative, no '..', no backslash, no '//'."""
+    reason = None
+    if not value.strip():
+        reason = "must not be empty"
+    elif "\\" in value:
+        reason = "backslashes are not allowed (use '/')"
+    elif value.startswith("/"):
+        reason = "must be relative (no leading '/')"
+    elif any(part in ("..", ".") for part in value.split("/")):
+        reason = "'..' and '.' segments are not allowed: the path must stay under its prefix"
+    elif "//" in value or value.endswith("/"):
+        reason = "empty path segments are not allowed"
+    elif value != value.strip() or any(ord(c) < 32 for c in value):
+        reason = "no surrounding spaces or control characters"
+    if reason:
+        raise PydanticCustomError(
+            "path", "invalid path '{value}': {reason}", {"value": value, "reason": reason}
+        )
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"https?://[^\s/]+", value):
+        raise PydanticCustomError("url", "not an http(s) URL: '{value}'", {"value": value})
+    return value
+
+
+def _repository(value: str) -> str:
+    if not _REPO_RE.match(value):
+        raise PydanticCustomError(
+            "repository", "not a GitHub repository 'owner/name': '{value}'", {"value": value}
+        )
+    return value
+
+
+def _currency(value: str) -> str:
+    if not re.match(r"[A-Z]{3}\Z", value):
+        raise PydanticCustomError(
+            "currency",
+            "expected a 3-letter currency code like USD, got '{value}'",
+            {"value": value},
+        )
+    return value
+
+
+def _money(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # rejected by the strict Decimal check with a clear message
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        raise PydanticCustomError("date", "expected a date like 2027-06-30, not a date and time")
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "date", "expected a date like 2027-06-30, got '{value}'", {"value": value}
+            ) from None
+    return value
+
+
+_PATH_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": r"^[^/\\\s][^\\]*$",
+    "not": {"pattern": r"(^|/)\.\.?(/|$)"},
+}
+
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "pattern": f"^{EMAIL_PATTERN}$"}),
+]
+Name = Annotated[
+    str,
+    Field(max_length=255),
+    AfterValidator(_name),
+    WithJsonSchema({"type": "string", "maxLength": 255, "pattern": f"^{NAME_PATTERN}$"}),
+]
+RoleName = Annotated[
+    str,
+    AfterValidator(_role_name),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$"}),
+]
+RelativePath = Annotated[str, AfterValidator(_relative_path), WithJsonSchema(_PATH_SCHEMA)]
+Url = Annotated[str, AfterValidator(_url), WithJsonSchema({"type": "string", "format": "uri"})]
+Repository = Annotated[
+    str,
+    AfterValidator(_repository),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"}),
+]
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    Field(ge=0),
+    WithJsonSchema({"type": "number", "minimum": 0}),
+]
+Date = Annotated[
+    dt.date,
+    BeforeValidator(_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+Currency = Annotated[
+    str, AfterValidator(_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})
+]
+Text = Annotated[str, Field(max_length=255)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+ModelList = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+Version = Annotated[
+    Literal[1],
+    Field(description="Format version of this file; this reconciler reads version 1."),
+]
+
+
+class Doc(BaseModel):
+    """Strict: no type coercion, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# --- organization.yaml ------------------------------------------------------------------
+
+
+class SpendLimitDoc(Doc):
+    """``{amount: 5000, currency: USD}`` or ``{no_monthly_limit: true}``."""
+
+    amount: NonNegativeInt | None = Field(
+        None, description="Monthly limit in whole units of the billing currency."
+    )
+    currency: Currency = "USD"
+    no_monthly_limit: bool = Field(False, description="true: remove the monthly limit.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SpendLimitDoc:
+        if self.no_monthly_limit and self.amount is not None:
+            raise PydanticCustomError(
+                "spend_limit", "set either amount or no_monthly_limit: true, not both"
+            )
+        if not self.no_monthly_limit and self.amount is None:
+            raise PydanticCustomError(
+                "spend_limit",
+                "set amount (e.g. {amount: 5000, currency: USD}) or no_monthly_limit: true",
+            )
+        return self
+
+
+class KeyPolicyDoc(Doc):
+    """Organisation-wide key hygiene."""
+
+    max_age_days: PositiveInt = Field(90, description="Keys older than this are reported.")
+    unused_after_days: PositiveInt = Field(30, description="Keys idle this long are reported.")
+    expiry_warning_days: NonNegativeInt = Field(
+        14, description="Warn when a key expires within this many days."
+    )
+    rotation_period_days: PositiveInt = Field(90, description="Default rotation period of a key.")
+
+
+class VaultDoc(Doc):
+    """The default secret store for new keys' secrets."""
+
+    backend: Literal["vault", "file"] = "vault"
+    address: Url | None = Field(None, description="Vault URL; default: $VAULT_ADDR.")
+    namespace: str | None = None
+    mount: RelativePath = Field("secret", description="KV v2 mount.")
+    path_prefix: RelativePath = Field(
+        "mistral", description="Every key's secret path is under this prefix."
+    )
+    auth: Literal["token", "approle", "jwt"] = "token"
+    role: str | None = Field(None, description="JWT or AppRole role.")
+
+
+class SafetyDoc(Doc):
+    """Refuse plans that delete too much (octoDNS-style thresholds)."""
+
+    max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.30
+    max_delete_min_keys: NonNegativeInt = 10
+
+
+class OrganizationDoc(Doc):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    spend_limit: SpendLimitDoc | None = Field(
+        None, description="Organisation monthly spend limit; omitted: not managed."
+    )
+    keys: KeyPolicyDoc = KeyPolicyDoc()
+    vault: VaultDoc = VaultDoc()
+    safety: SafetyDoc = SafetyDoc()
+
+
+class OrganizationFile(Doc):
+    """``desired-state/organization.yaml``."""
+
+    version: Version
+    organization: OrganizationDoc
+
+
+# --- roles.yaml -------------------------------------------------------------------------
+
+
+class RoleDoc(Doc):
+    """Application-side policy for a class of caller."""
+
+    description: Text = ""
+    allowed_models: ModelList = Field(
+        description='Model ids or aliases from the catalog, or ["*"] for every model.'
+    )
+    max_tokens_per_request: PositiveInt | None = Field(None, description="null: no cap.")
+    daily_token_budget: NonNegativeInt | None = Field(None, description="null: no budget.")
+
+
+class RolesFile(Doc):
+    """``desired-state/roles.yaml``."""
+
+    version: Version
+    roles: dict[RoleName, RoleDoc]
+
+
+# --- workspaces/<name>.yaml -------------------------------------------------------------
+
+
+class MemberDoc(Doc):
+    email: Email
+    roles: Annotated[list[WorkspaceRoleName], Field(min_length=1)] = ["user"]
+
+
+class PolicyDoc(Doc):
+    """Application-side workspace policy (the platform cannot hold these)."""
+
+    allowed_models: ModelList = ["*"]
+    rpm: PositiveInt | None = Field(None, description="Requests per minute; null: no cap.")
+    monthly_budget_usd: Money | None = Field(None, description="null: no budget.")
+
+
+class SecretDoc(Doc):
+    """Where the key's secret is written."""
+
+    backend: Literal["vault", "file", "github"] | None = Field(
+        None, description="Default: the organisation's vault backend."
+    )
+    path: RelativePath | None = Field(
+        None,
+        description="vault/file: path under the prefix (default <workspace>/<key name>); "
+        "github: the secret's name.",
+    )
+    repository: Repository | None = Field(None, description="github: owner/name.")
+    environment: str | None = Field(None, description="github: an environment secret.")
+
+
+class ApiKeyDoc(Doc):
+    name: Name
+    description: Text = ""
+    owner: Email = Field(description="The user the key is created for.")
+    expires: Date | None = None
+    rotation_period_days: PositiveInt | None = Field(
+        None, description="Default: the organisation's keys.rotation_period_days."
+    )
+    role: RoleName | None = Field(None, description="Application role from roles.yaml.")
+    secret: SecretDoc | None = None
+
+
+class WorkspaceDoc(Doc):
+    name: Name
+    description: Text = ""
+    admin: Email = Field(description="Becomes a member with the workspace_admin role.")
+    members: list[MemberDoc] = []
+    policy: PolicyDoc = PolicyDoc()
+    prune_unmanaged_keys: bool = Field(
+        False, description="Delete keys in this workspace that are not declared here."
+    )
+    protected: bool = Field(False, description="Refuse plans that delete anything here.")
+    archived: bool = Field(False, description="Archive the workspace on the platform.")
+    api_keys: list[ApiKeyDoc] = []
+
+
+class WorkspaceFile(Doc):
+    """``desired-state/workspaces/<name>.yaml``."""
+
+    version: Version
+    workspace: WorkspaceDoc
+
+
+#: The document class for each kind of file, by the name of its top-level section.
+FILE_KINDS: dict[str, type[Doc]] = {
+    "organization": OrganizationFile,
+    "roles": RolesFile,
+    "workspace": WorkspaceFile,
+}

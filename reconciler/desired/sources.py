@@ -1,0 +1,120 @@
+"""One desired-state file: read, parse, check its shape, and report problems at its marks.
+
+A :class:`Source` pairs a file's parsed YAML (data and marks) with its validated document
+model; a :class:`Reporter` turns "this field path in this file" into a located
+:class:`~reconciler.desired.problems.Problem`. Nothing here looks across files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.desired import messages, schema
+from reconciler.desired.messages import describe_value
+from reconciler.desired.problems import Loc, Problem, Problems, Severity, format_loc
+from reconciler.desired.yaml_loader import Document, load_text
+
+
+@dataclass
+class Source:
+    """A desired-state file: where it is, what it holds, and its document once valid."""
+
+    display: str  # the path as shown in problems
+    kind: str  # "organization" | "roles" | "workspace"
+    doc: Document = field(default_factory=Document)
+    model: Any = None  # the validated schema.*File, or None when it did not validate
+
+    @property
+    def stem(self) -> str:
+        return Path(self.display).stem
+
+    def where(self, loc: Loc) -> str:
+        """``file:line`` of ``loc``, for messages that point at another file."""
+        line, _ = self.doc.mark(loc)
+        return f"{self.display}:{line}"
+
+
+@dataclass
+class Reporter:
+    """Collects problems, located through each source's marks."""
+
+    problems: Problems = field(default_factory=Problems)
+
+    def add(
+        self, source: Source, loc: Loc, message: str, severity: Severity = Severity.ERROR
+    ) -> None:
+        line, column = source.doc.mark(loc)
+        self.problems.add(Problem(source.display, line, column, format_loc(loc), message, severity))
+
+    def file(self, display: str, message: str, severity: Severity = Severity.ERROR) -> None:
+        self.problems.add(Problem(display, 0, 0, "", message, severity))
+
+
+def read_source(
+    path: Path, display: str, kind: str, reporter: Reporter, *, pure: bool = False
+) -> Source:
+    """Read and parse one file; YAML problems go to ``reporter``, the result always returns."""
+    source = Source(display=display, kind=kind)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        reporter.file(display, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return source
+    except OSError as exc:
+        reporter.file(display, f"cannot read: {exc.strerror or exc}")
+        return source
+    source.doc = load_text(text, pure=pure)
+    for raw in source.doc.problems:
+        reporter.problems.add(
+            Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
+        )
+    return source
+
+
+def validate_source(source: Source, reporter: Reporter) -> None:
+    """Check the version and the shape of a parsed file; sets ``source.model`` if valid."""
+    doc = source.doc
+    if doc.data is None:
+        if not doc.problems:
+            reporter.add(
+                source, (), f"file is empty: expected 'version: 1' and a '{source.kind}' section"
+            )
+        return
+    data = doc.data
+    if not isinstance(data, dict):
+        reporter.add(
+            source,
+            (),
+            f"expected a mapping with 'version' and '{source.kind}', got {describe_value(data)}",
+        )
+        return
+    version = data.get("version")
+    if "version" not in data:
+        reporter.add(
+            source,
+            (),
+            f"missing required field 'version' (add 'version: {schema.SUPPORTED_VERSION}')",
+        )
+    elif version != schema.SUPPORTED_VERSION or isinstance(version, bool):
+        reporter.add(
+            source,
+            ("version",),
+            f"unsupported version {describe_value(version)}: this reconciler reads version "
+            f"{schema.SUPPORTED_VERSION}",
+        )
+        return  # a file of another version has another shape: say nothing more about it
+    model_cls = schema.FILE_KINDS[source.kind]
+    try:
+        model = model_cls.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            if tuple(error["loc"])[:1] == ("version",):
+                continue  # reported above
+            loc, message = messages.rewrite(error, model_cls)
+            reporter.add(source, loc, message)
+        return
+    source.model = model

@@ -1,0 +1,340 @@
+"""YAML text -> plain Python data, plus the line and column of every key and item.
+
+Speed matters (an organisation may hold thousands of files), so the text is composed into
+nodes by libyaml (``ruamel.yaml.clib``) when it is installed, else by ruamel's pure-Python
+parser; either way this module then builds plain ``dict``/``list``/scalar values from the
+nodes itself, recording a mark for every mapping key and sequence item under its field
+path (``("workspace", "api_keys", 2, "expires")``). Later checks report a problem at the
+mark of the deepest path they can find.
+
+Scalars follow the YAML 1.2 core schema (``yes``/``no``/``on``/``off`` stay strings), plus
+dates (``2027-06-30`` becomes a :class:`datetime.date`). Duplicate keys, unknown tags,
+recursive aliases and multi-document files are reported, never silently accepted; merge
+keys (``<<: *defaults``) work as in most YAML tools.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.tag import Tag
+
+from reconciler.desired.problems import Loc
+
+try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
+    from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the installed wheels
+    _CParser = None  # type: ignore[assignment,unused-ignore]
+
+_T = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
+TIMESTAMP, MAP, SEQ, MERGE = _T + "timestamp", _T + "map", _T + "seq", _T + "merge"
+_KNOWN_SCALAR_TAGS = {STR, INT, FLOAT, BOOL, NULL, TIMESTAMP}
+
+
+def _tag(name: str) -> Tag:
+    tag = Tag(suffix=name)
+    assert tag.trval == name  # computed once, cached on the shared instance
+    return tag
+
+
+# Shared tag objects: nodes keep them as they are, and the builder compares by identity
+_TAGS = {name: _tag(name) for name in (*_KNOWN_SCALAR_TAGS, MAP, SEQ, MERGE)}
+_STR_TAG, _MAP_TAG, _SEQ_TAG = _TAGS[STR], _TAGS[MAP], _TAGS[SEQ]
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
+_BOOLS["FALSE"] = False
+_INT_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)\Z")
+_FLOAT_RE = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?\Z"
+    r"|[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z"
+)
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]")
+
+
+def resolve_plain(value: str) -> str:
+    """The YAML 1.2 core-schema tag of a plain (unquoted) scalar."""
+    if not value or value in _NULLS:
+        return NULL
+    first = value[0]
+    if first in "tfTF" and value in _BOOLS:
+        return BOOL
+    if first in "0123456789+-.":
+        if _INT_RE.match(value):
+            return INT
+        if _FLOAT_RE.match(value):
+            return FLOAT
+        if _DATE_RE.match(value) or _DATETIME_RE.match(value):
+            return TIMESTAMP
+    if value == "<<":
+        return MERGE
+    return STR
+
+
+class _Resolver:
+    """The three hooks the C and pure-Python composers call to tag implicit nodes."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Tag:
+        if kind is ScalarNode:
+            if implicit and implicit[0]:
+                return _TAGS[resolve_plain(value)]
+            return _STR_TAG
+        if kind is SequenceNode:
+            return _SEQ_TAG
+        return _MAP_TAG
+
+
+if _CParser is not None:
+
+    class _CComposer(_CParser, _Resolver):  # type: ignore[misc]
+        def __init__(self, text: str) -> None:
+            _CParser.__init__(self, text)
+
+
+class _PureResolver(_Resolver):
+    """The same resolution for ruamel's pure-Python composer."""
+
+    processing_version = (1, 2)
+
+    def __init__(self, version: Any = None, loader: Any = None, loadumper: Any = None) -> None:
+        self._loader_version = version
+
+
+def _compose_pure(text: str) -> Node | None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _PureResolver
+    node: Node | None = yaml.compose(text)
+    return node
+
+
+def compose(text: str, *, pure: bool = False) -> Node | None:
+    """Parse one YAML document into nodes (``None`` for an empty document)."""
+    if _CParser is not None and not pure:
+        node: Node | None = _CComposer(text).get_single_node()
+        return node
+    return _compose_pure(text)
+
+
+def has_libyaml() -> bool:
+    """Whether the fast C parser is available."""
+    return _CParser is not None
+
+
+@dataclass(frozen=True)
+class RawProblem:
+    """A problem found while reading YAML, before it is tied to a file name."""
+
+    loc: Loc
+    line: int
+    column: int
+    message: str
+
+
+@dataclass
+class Document:
+    """One parsed file: its data, the mark of every key/item, and what went wrong."""
+
+    data: Any = None
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    problems: list[RawProblem] = field(default_factory=list)
+
+    def mark(self, loc: Loc) -> tuple[int, int]:
+        """The mark of ``loc``, or of its deepest ancestor that has one."""
+        marks = self.marks
+        for end in range(len(loc), -1, -1):
+            found = marks.get(loc[:end])
+            if found is not None:
+                return found
+        return (1, 1)
+
+
+class _Builder:
+    """Turns nodes into plain values, recording marks; one per document."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.marks = doc.marks
+        self.done: dict[int, Any] = {}  # id(node) -> value, for aliases
+        self.active: set[int] = set()  # nodes being built, to catch recursion
+
+    def problem(self, loc: Loc, node: Node, message: str) -> None:
+        mark = node.start_mark
+        self.doc.problems.append(RawProblem(loc, mark.line + 1, mark.column + 1, message))
+
+    def build(self, node: Node, loc: Loc) -> Any:
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        if key in self.active:
+            self.problem(loc, node, "recursive alias: a node cannot contain itself")
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, loc)
+        self.active.add(key)
+        try:
+            if isinstance(node, SequenceNode):
+                value: Any = self.sequence(node, loc)
+            else:
+                assert isinstance(node, MappingNode)
+                value = self.mapping(node, loc)
+        finally:
+            self.active.discard(key)
+        self.done[key] = value
+        return value
+
+    def scalar(self, node: ScalarNode, loc: Loc) -> Any:
+        text: str = node.value
+        if node.ctag is _STR_TAG:
+            return text
+        tag = str(node.ctag)
+        if tag == STR:
+            return text
+        if tag not in _KNOWN_SCALAR_TAGS:
+            self.problem(loc, node, f"unsupported YAML tag {tag}")
+            return text
+        try:
+            return _convert(tag, text)
+        except ValueError as exc:
+            self.problem(loc, node, str(exc))
+            return text
+
+    def sequence(self, node: SequenceNode, loc: Loc) -> list[Any]:
+        if node.ctag is not _SEQ_TAG and str(node.ctag) != SEQ:
+            self.problem(loc, node, f"unsupported YAML tag {node.ctag}")
+        out: list[Any] = []
+        marks = self.marks
+        for index, item in enumerate(node.value):
+            path = (*loc, index)
+            mark = item.start_mark
+            marks[path] = (mark.line + 1, mark.column + 1)
+            out.append(self.build(item, path))
+        return out
+
+    def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
+        if node.ctag is not _MAP_TAG and str(node.ctag) != MAP:
+            self.problem(loc, node, f"unsupported YAML tag {node.ctag}")
+        out: dict[str, Any] = {}
+        marks = self.marks
+        merges: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.problem(loc, key_node, "mapping keys must be plain strings")
+                continue
+            if key_node.ctag is _TAGS[MERGE]:
+                merges.append((key_node, value_node))
+                continue
+            key = str(key_node.value)
+            path = (*loc, key)
+            mark = key_node.start_mark
+            if key in out:
+                first = marks.get(path, (0, 0))[0]
+                self.problem(
+                    path, key_node, f"duplicate key '{key}' (first defined on line {first})"
+                )
+                continue
+            marks[path] = (mark.line + 1, mark.column + 1)
+            out[key] = self.build(value_node, path)
+        for key_node, value_node in merges:
+            self.merge(out, key_node, value_node, loc)
+        return out
+
+    def merge(self, out: dict[str, Any], key_node: Node, value_node: Node, loc: Loc) -> None:
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        mark = key_node.start_mark
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                self.problem(loc, source, "a merge key (<<) takes a mapping or a list of them")
+                continue
+            merged = self.build(source, (*loc, "<<"))
+            for key, value in merged.items():
+                if key not in out:
+                    out[key] = value
+                    self.marks[(*loc, key)] = (mark.line + 1, mark.column + 1)
+
+
+def _convert(tag: str, text: str) -> Any:
+    if tag == NULL:
+        return None
+    if tag == BOOL:
+        if text not in _BOOLS:
+            raise ValueError(f"invalid boolean '{text}' (use true or false)")
+        return _BOOLS[text]
+    if tag == INT:
+        try:
+            return _to_int(text)
+        except ValueError:
+            raise ValueError(f"invalid integer '{text}'") from None
+    if tag == FLOAT:
+        try:
+            return _to_float(text)
+        except ValueError:
+            raise ValueError(f"invalid number '{text}'") from None
+    # TIMESTAMP: a date becomes a date; a date-time or an impossible date stays text, and
+    # the schema says so where a date is due
+    if _DATE_RE.match(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _to_int(text: str) -> int:
+    clean = text.replace("_", "")
+    sign = -1 if clean.startswith("-") else 1
+    clean = clean.lstrip("+-")
+    if clean.startswith("0x"):
+        return sign * int(clean[2:], 16)
+    if clean.startswith("0o"):
+        return sign * int(clean[2:], 8)
+    return sign * int(clean)
+
+
+def _to_float(text: str) -> float:
+    clean = text.replace("_", "").lower()
+    if clean.endswith(".inf"):
+        return -math.inf if clean.startswith("-") else math.inf
+    if clean == ".nan":
+        return math.nan
+    return float(clean)
+
+
+def load_text(text: str, *, pure: bool = False) -> Document:
+    """Parse one YAML document, never raising for bad input: problems are in the result."""
+    doc = Document()
+    try:
+        node = compose(text, pure=pure)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem and "document" not in exc.problem:
+            message = f"{exc.context}: {exc.problem}"
+        elif "another document" in (exc.problem or ""):
+            message = "expected a single YAML document, found another one (remove '---')"
+        doc.problems.append(RawProblem((), line, column, f"invalid YAML: {message}"))
+        return doc
+    except YAMLError as exc:
+        doc.problems.append(RawProblem((), 1, 1, f"invalid YAML: {exc}"))
+        return doc
+    if node is None:
+        return doc
+    doc.marks[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    doc.data = _Builder(doc).build(node, ())
+    return doc
