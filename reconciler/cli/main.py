@@ -29,6 +29,37 @@ def run() -> None:
 
 # --- commands: each section is owned by one module under reconciler/cli/ -------------
 # [validate/schema]
+@app.command()
+def validate(
+    directory: Annotated[Path, typer.Argument(help="The desired-state directory.")] = Path(
+        "desired-state"
+    ),
+    today: Annotated[
+        str | None,
+        typer.Option("--today", metavar="YYYY-MM-DD", help="Check expiry dates against this day."),
+    ] = None,
+) -> None:
+    """Check the desired state offline; print every problem as file:line:col."""
+    from reconciler.cli.validate import validate_command
+
+    raise typer.Exit(validate_command(directory, today=today))
+
+
+@app.command()
+def schema(
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", help="organization, roles or workspace (default: one schema for any file)."
+        ),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the desired-state YAML files, for editors."""
+    from reconciler.cli.validate import schema_command
+
+    raise typer.Exit(schema_command(kind))
+
+
 # [plan]
 SandboxOpt = Annotated[
     bool,
