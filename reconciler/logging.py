@@ -1,0 +1,214 @@
+"""Structured logging with redaction: no secret reaches a terminal or a log file.
+
+:func:`configure_logging` routes structlog events (and the standard library's records, for
+example httpx's) to a human-readable stream and, optionally, a JSON-lines file created
+with mode 0600. Every event passes :func:`redact` before it is rendered:
+
+- a ``SecretStr``/``SecretBytes`` value becomes ``**********``, wherever it is nested;
+- the value of a secret-looking key (``secret``, ``api_key``, ``key``, ``token``,
+  ``password``, ``authorization``, ``x-vault-token``, ``*_token``, ``*_secret`` ...)
+  becomes ``**********``;
+- every other string goes through :func:`reconciler.errors.scrub` (bearer tokens, long
+  opaque strings) and has every registered secret masked.
+
+:func:`register_secret` adds a value to that denylist (the apply registers each freshly
+created key's secret); the rendered line is checked against the denylist once more, so a
+secret hidden in an object's ``repr`` is masked too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from pydantic import SecretBytes, SecretStr
+
+from reconciler.errors import scrub
+
+MASK = "**********"
+
+SECRET_KEYS = frozenset(
+    {
+        "secret",
+        "secrets",
+        "api_key",
+        "apikey",
+        "key",
+        "token",
+        "password",
+        "passwd",
+        "authorization",
+        "x_vault_token",
+        "x_api_key",
+        "client_token",
+        "secret_id",
+        "role_id",
+        "jwt",
+        "private_key",
+        "credential",
+        "credentials",
+        "cookie",
+        "set_cookie",
+    }
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey", "_credential")
+
+_denylist: set[str] = set()
+_denylist_pattern: re.Pattern[str] | None = None
+_denylist_lock = threading.Lock()
+_handlers: list[logging.Handler] = []
+
+
+def register_secret(value: str | SecretStr) -> None:
+    """Mask ``value`` wherever it appears in a log event from now on (empty is ignored)."""
+    global _denylist_pattern
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not raw:
+        return
+    with _denylist_lock:
+        if raw in _denylist:
+            return
+        _denylist.add(raw)
+        alternatives = sorted(_denylist, key=len, reverse=True)
+        _denylist_pattern = re.compile("|".join(re.escape(s) for s in alternatives))
+
+
+def clear_registered_secrets() -> None:
+    """Forget every registered secret (between tests, or at the end of an apply)."""
+    global _denylist_pattern
+    with _denylist_lock:
+        _denylist.clear()
+        _denylist_pattern = None
+
+
+def is_secret_key(name: str) -> bool:
+    """True if a field with this name holds a credential."""
+    normal = name.lower().replace("-", "_")
+    return normal in SECRET_KEYS or normal.endswith(_SECRET_SUFFIXES)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with registered secrets masked and credential-looking parts scrubbed."""
+    pattern = _denylist_pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    return scrub(text)
+
+
+def redact_value(value: Any, *, key: str | None = None) -> Any:
+    """A copy of ``value`` safe to log (see the module docstring for the rules)."""
+    if isinstance(value, SecretStr | SecretBytes):
+        return MASK
+    if key is not None and is_secret_key(key) and value is not None and value != "":
+        return MASK
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def redact(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The structlog processor: every field through :func:`redact_value`."""
+    for name in list(event_dict):
+        if name.startswith("_"):
+            continue  # structlog's own bookkeeping (_record, _from_structlog)
+        key = None if name == "event" else name
+        event_dict[name] = redact_value(event_dict[name], key=key)
+    return event_dict
+
+
+class _MaskingRenderer:
+    """Wraps a renderer: the final line gets one more pass against the denylist."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, method_name: str, event_dict: Any) -> str:
+        rendered = self._renderer(logger, method_name, event_dict)
+        text = rendered if isinstance(rendered, str) else str(rendered)
+        pattern = _denylist_pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+
+
+def configure_logging(
+    *,
+    json_file: Path | None = None,
+    level: int | str = logging.INFO,
+    stream: TextIO | None = None,
+) -> None:
+    """Send redacted logs to ``stream`` (default stderr) and, if given, a 0600 JSON file.
+
+    Calling it again replaces the handlers it installed before.
+    """
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    for handler in _handlers:
+        root.removeHandler(handler)
+        handler.close()
+    _handlers.clear()
+
+    console = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    console.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _MaskingRenderer(structlog.dev.ConsoleRenderer(colors=False)),
+            ],
+        )
+    )
+    _handlers.append(console)
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(json_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+        file_handler = logging.FileHandler(json_file, mode="a", encoding="utf-8")
+        file_handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=shared,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    _MaskingRenderer(structlog.processors.JSONRenderer(default=str)),
+                ],
+            )
+        )
+        _handlers.append(file_handler)
+    for handler in _handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs every request at INFO; keep those for debugging only
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -1,0 +1,321 @@
+"""The secret-store protocol every vault backend implements, and the values it carries.
+
+A new key's secret goes from the platform's create response into a :class:`SecretStore`
+and nowhere else. The store keeps, beside the secret, a flat map of non-secret facts
+(:class:`SecretMetadata`: which key, whose, which policy) so that the policy library and
+rotation checks can work from the store alone.
+
+Writes are check-and-set, with Vault KV v2's meaning of ``expect_version``:
+
+- ``0``: the path must not exist yet (a new key): otherwise :class:`SecretExists`;
+- ``N``: the current version must be ``N`` (a rotation that read the version first):
+  otherwise :class:`CasMismatch`;
+- ``None``: unconditional.
+
+Failures raise :class:`~reconciler.errors.SecretStoreError` (or a subclass below) with a
+message that names the store and the path and never holds the secret. Misconfiguration
+found before anything is contacted (no address, no credential) raises
+:class:`~reconciler.errors.ConfigError`.
+
+::
+
+    SecretStoreError
+    ├── CasMismatch            the current version is not the expected one
+    │   └── SecretExists       expected no secret (version 0), found one
+    ├── MetadataNotStored      the secret IS stored (``version``), its metadata is not
+    └── LockUnsupported        this store cannot hold the apply lock (GitHub)
+
+The apply lock is an entry in the organisation's default store (see
+:meth:`SecretStore.acquire_lock`); it expires after a TTL so a crashed apply cannot block
+the next one forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import SecretStr, ValidationError
+
+from reconciler.errors import SecretStoreError
+from reconciler.model import Frozen, SecretBackend
+
+MASK = "**********"
+SECRET_FIELD = "api_key"  # the field of a Vault/file entry that holds the secret
+LOCKS_DIR = "_locks"  # reserved folder under the store's prefix for apply locks
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+class CasMismatch(SecretStoreError):
+    """A check-and-set write found another version than the one expected."""
+
+    def __init__(
+        self, message: str, *, store: str, path: str, expected: int | None, current: int | None
+    ) -> None:
+        self.store = store
+        self.path = path
+        self.expected = expected
+        self.current = current
+        super().__init__(message)
+
+
+class SecretExists(CasMismatch):
+    """A write that expected no secret at the path (``expect_version=0``) found one."""
+
+
+class MetadataNotStored(SecretStoreError):
+    """The secret was stored (as ``version``) but its metadata could not be written."""
+
+    def __init__(self, message: str, *, version: int | None) -> None:
+        self.version = version
+        super().__init__(message)
+
+
+class LockUnsupported(SecretStoreError):
+    """This store cannot hold a lock (GitHub secrets are write-only)."""
+
+
+class SecretMetadata(Frozen):
+    """Non-secret facts stored beside a key's secret, as a flat string map in the store.
+
+    ``allowed_models`` is the effective model allow-list for the key (role and workspace
+    combined by the caller). ``None`` means "no limit" for the numeric fields.
+    """
+
+    key_id: str
+    key_name: str
+    workspace: str
+    owner: str | None = None
+    created: dt.datetime
+    expires: dt.date | None = None
+    role: str | None = None
+    allowed_models: tuple[str, ...] = ()
+    max_tokens_per_request: int | None = None
+    daily_token_budget: int | None = None
+    rpm: int | None = None
+    monthly_budget_usd: Decimal | None = None
+    managed_by: str = "reconciler"
+
+    def as_strings(self) -> dict[str, str]:
+        """The flat string→string map stored as Vault ``custom_metadata`` (None omitted)."""
+        out: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                out[name] = ",".join(value)
+            elif isinstance(value, dt.datetime | dt.date):
+                out[name] = value.isoformat()
+            elif isinstance(value, Decimal):
+                out[name] = f"{value.normalize():f}"
+            else:
+                out[name] = str(value)
+        return out
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str]) -> SecretMetadata | None:
+        """Parse :meth:`as_strings` output; None if it is not this tool's metadata."""
+        if values.get("managed_by") is None or "key_id" not in values:
+            return None
+        known = {k: v for k, v in values.items() if k in cls.model_fields}
+        if "allowed_models" in known:
+            raw = known["allowed_models"]
+            known["allowed_models"] = tuple(m for m in raw.split(",") if m)  # type: ignore[assignment]
+        try:
+            return cls.model_validate(known)
+        except ValidationError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecret:
+    """What a store says about one path, without the secret (see ``read_secret``).
+
+    ``version`` is None for stores that keep no versions (GitHub); pass it back as
+    ``expect_version`` to rotate. ``metadata`` is None when the entry was not written by
+    this tool or the store cannot hold metadata (GitHub).
+    """
+
+    path: str
+    version: int | None
+    updated: dt.datetime | None = None
+    metadata: SecretMetadata | None = None
+
+    @property
+    def key_id(self) -> str | None:
+        """The platform key id this secret belongs to, when the store knows it."""
+        return self.metadata.key_id if self.metadata is not None else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockHolder:
+    """Who holds a lock. Stores stamp ``since``/``expires`` when they grant it."""
+
+    who: str
+    since: dt.datetime
+    expires: dt.datetime
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = ""
+    pid: int = 0
+    operation: str = ""
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return now >= self.expires
+
+    def stamped(self, now: dt.datetime, ttl: dt.timedelta) -> LockHolder:
+        """This holder, granted at ``now`` for ``ttl``."""
+        return replace(self, since=now, expires=now + ttl)
+
+    def describe(self) -> str:
+        where = f" on {self.host}" if self.host else ""
+        pid = f" (pid {self.pid})" if self.pid else ""
+        what = f" for {self.operation}" if self.operation else ""
+        return (
+            f"{self.who}{where}{pid}{what} since {self.since.isoformat(timespec='seconds')}, "
+            f"expires {self.expires.isoformat(timespec='seconds')}"
+        )
+
+    def as_strings(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "who": self.who,
+            "host": self.host,
+            "pid": str(self.pid),
+            "operation": self.operation,
+            "since": self.since.isoformat(),
+            "expires": self.expires.isoformat(),
+        }
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, Any]) -> LockHolder:
+        """Parse :meth:`as_strings` output; raises ``ValueError`` on a malformed entry."""
+        try:
+            return cls(
+                id=str(values["id"]),
+                who=str(values["who"]),
+                host=str(values.get("host", "")),
+                pid=int(values.get("pid", 0)),
+                operation=str(values.get("operation", "")),
+                since=_aware(dt.datetime.fromisoformat(str(values["since"]))),
+                expires=_aware(dt.datetime.fromisoformat(str(values["expires"]))),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed lock entry: {exc}") from None
+
+
+class SecretStore(Protocol):
+    """A place where secrets are written, with check-and-set and an apply lock."""
+
+    description: str  # what and where, for users: "file vault at .sandbox/vault"
+    backend: SecretBackend
+    exclusive: bool  # True: an override; every key's secret goes here, whatever its target
+
+    async def check(self) -> None:
+        """Prove the store is reachable and the credential works, before keys are created."""
+        ...
+
+    async def put(
+        self,
+        path: str,
+        secret: SecretStr,
+        metadata: SecretMetadata,
+        *,
+        expect_version: int | None = 0,
+    ) -> int | None:
+        """Write ``secret`` at ``path`` with check-and-set; return the new version."""
+        ...
+
+    async def read_metadata(self, path: str) -> StoredSecret | None:
+        """The current version and metadata at ``path``; None if there is nothing."""
+        ...
+
+    async def read_secret(self, path: str) -> SecretStr | None:
+        """The current secret at ``path``; None if absent (or the store is write-only)."""
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Remove every version and the metadata at ``path``; absent is not an error."""
+        ...
+
+    async def list(self, prefix: str = "") -> list[str]:
+        """Every secret path under the folder ``prefix`` (recursive, sorted)."""
+        ...
+
+    async def acquire_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder | None:
+        """Take the lock ``name``; None if acquired, else the current (unexpired) holder."""
+        ...
+
+    async def release_lock(self, name: str, holder: LockHolder) -> None:
+        """Release the lock if ``holder`` (same ``id``) still holds it; otherwise no-op."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def normalize_path(path: str, *, store: str) -> str:
+    """A store-relative secret path, checked: relative, no ``..``, no empty segments.
+
+    Raises :class:`SecretStoreError` naming the store; the reserved ``_locks`` folder is
+    refused so a secret can never be mistaken for a lock.
+    """
+    cleaned = path.strip()
+    if not cleaned or cleaned.startswith("/") or "\\" in cleaned:
+        raise SecretStoreError(f"{store}: invalid secret path {path!r}: must be relative")
+    segments = cleaned.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise SecretStoreError(
+                f"{store}: invalid secret path {path!r}: empty, '.' or '..' segment"
+            )
+        if not _SEGMENT.match(segment):
+            raise SecretStoreError(
+                f"{store}: invalid secret path {path!r}: segment {segment!r} may use only "
+                "letters, digits, '.', '_' and '-' (not starting with '.' or '-')"
+            )
+    if segments[0] == LOCKS_DIR:
+        raise SecretStoreError(f"{store}: invalid secret path {path!r}: {LOCKS_DIR}/ is reserved")
+    return "/".join(segments)
+
+
+def normalize_prefix(prefix: str, *, store: str) -> str:
+    """A folder prefix for ``list``: '' for the whole store."""
+    cleaned = prefix.strip().strip("/")
+    return normalize_path(cleaned, store=store) if cleaned else ""
+
+
+def normalize_lock_name(name: str, *, store: str) -> str:
+    if not _SEGMENT.match(name):
+        raise SecretStoreError(f"{store}: invalid lock name {name!r}")
+    return name
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """An RFC 3339 timestamp from a store (Vault writes nanoseconds and ``Z``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return _aware(dt.datetime.fromisoformat(text))
+    except ValueError:
+        return None

@@ -1,0 +1,120 @@
+"""Opening secret stores: the organisation's default, an override, and per-key targets.
+
+``--vault SPEC`` (or ``RECONCILER_VAULT=SPEC``) overrides the desired state's store so a
+change can be rehearsed without touching real secrets:
+
+- ``file:PATH`` (or ``file`` for ``.sandbox/vault``): a :class:`FileVault`;
+- ``vault:https://ADDRESS``: a :class:`HashiCorpVault` at that address (mount, prefix,
+  namespace and auth from the settings).
+
+An override store is ``exclusive``: :func:`store_for_target` then sends EVERY key there,
+GitHub-targeted ones included, so a rehearsal can never write a real secret store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from reconciler.errors import ConfigError
+from reconciler.model import SecretBackend, SecretTarget, VaultSettings
+from reconciler.vault.base import SecretStore
+from reconciler.vault.file import DEFAULT_ROOT, FileVault
+from reconciler.vault.github import GitHubSecretStore
+from reconciler.vault.hashicorp import HashiCorpVault
+
+OVERRIDE_ENV = "RECONCILER_VAULT"
+OVERRIDE_HELP = "file:PATH or vault:https://ADDRESS"
+
+
+def parse_override(spec: str) -> tuple[SecretBackend, str | None]:
+    """``file:PATH`` / ``file`` / ``vault:URL`` → (backend, location or None)."""
+    kind, _, where = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind == "file":
+        return SecretBackend.FILE, where or None
+    if kind == "vault" and where.startswith(("https://", "http://")):
+        return SecretBackend.VAULT, where
+    raise ConfigError(f"--vault / {OVERRIDE_ENV} must be {OVERRIDE_HELP}, got {spec!r}")
+
+
+def _override(override: str | None, env: Mapping[str, str]) -> str | None:
+    spec = override if override is not None else env.get(OVERRIDE_ENV)
+    return spec.strip() if spec and spec.strip() else None
+
+
+def _file_root(settings: VaultSettings | None) -> Path:
+    if settings is not None and settings.backend is SecretBackend.FILE and settings.address:
+        return Path(settings.address)
+    return DEFAULT_ROOT
+
+
+def open_store(
+    settings: VaultSettings,
+    *,
+    override: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> SecretStore:
+    """The organisation's default store, or the override (``--vault`` / RECONCILER_VAULT).
+
+    Raises :class:`ConfigError` for a bad override or missing address/credentials. Nothing
+    is contacted yet (a login happens on first use; call ``check()`` to fail early).
+    """
+    spec = _override(override, env)
+    if spec is not None:
+        backend, where = parse_override(spec)
+        if backend is SecretBackend.FILE:
+            return FileVault(Path(where) if where else DEFAULT_ROOT, exclusive=True)
+        return HashiCorpVault.from_settings(
+            settings, env=env, address=where, transport=transport, exclusive=True
+        )
+    if settings.backend is SecretBackend.FILE:
+        return FileVault(_file_root(settings))
+    if settings.backend is SecretBackend.VAULT:
+        return HashiCorpVault.from_settings(settings, env=env, transport=transport)
+    raise ConfigError(
+        "vault.backend: github cannot be the organisation's default store (it needs a "
+        "repository per key and cannot hold the apply lock); use vault or file, and set "
+        "secret: {backend: github, repository: owner/name} on the keys that go to GitHub"
+    )
+
+
+def store_for_target(
+    target: SecretTarget,
+    default: SecretStore,
+    *,
+    settings: VaultSettings | None = None,
+    override: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> SecretStore:
+    """The store one key's secret goes to.
+
+    The default store when it is an override (or ``override``/RECONCILER_VAULT is set),
+    when the target names no backend, or names the default's own backend. Otherwise a new
+    store (the caller closes it): GitHub for ``backend: github`` (``repository`` required),
+    Vault from ``settings`` (or defaults and ``VAULT_*``), or the file vault.
+    """
+    if default.exclusive or _override(override, env) is not None:
+        return default
+    backend = target.backend or default.backend
+    if backend is SecretBackend.GITHUB:
+        if not target.repository:
+            raise ConfigError(
+                f"secret path {target.path!r}: backend github needs repository: owner/name"
+            )
+        return GitHubSecretStore.from_env(
+            repository=target.repository,
+            environment=target.environment,
+            env=env,
+            transport=transport,
+        )
+    if backend is default.backend:
+        return default
+    if backend is SecretBackend.FILE:
+        return FileVault(_file_root(settings))
+    return HashiCorpVault.from_settings(settings or VaultSettings(), env=env, transport=transport)

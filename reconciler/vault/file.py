@@ -1,0 +1,373 @@
+"""The local file vault: secrets as JSON files, for the sandbox, the Quickstart and rehearsals.
+
+Layout under the root (default ``.sandbox/vault``, directories mode 0700)::
+
+    <root>/<path>.json          one secret path: every version, mode 0600
+    <root>/_locks/<name>.lock   an apply lock: the holder as JSON, mode 0600
+    <root>/.vault.lock          the guard (filelock) that serialises writers across processes
+
+A secret file holds ``{"format": 1, "current_version": N, "versions": [...]}``; each
+version keeps its ``created_time``, ``data`` (``{"api_key": ...}``) and the
+``custom_metadata`` it was written with. Check-and-set has Vault KV v2's semantics, and
+:meth:`FileVault.delete` removes the file (all versions), after which version 0 is
+expected again, as in Vault after deleting the metadata.
+
+Every write goes to a temporary file created 0600 beside the target, is fsynced, then
+renamed over it, under the guard lock, so readers in other processes never see half a
+file and two writers cannot both win a check-and-set. The secret is only ever in the
+target file (and its temporary twin for the instant before the rename).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from pydantic import SecretStr
+
+from reconciler.errors import SecretStoreError
+from reconciler.model import SecretBackend
+from reconciler.vault.base import (
+    LOCKS_DIR,
+    SECRET_FIELD,
+    CasMismatch,
+    LockHolder,
+    SecretExists,
+    SecretMetadata,
+    StoredSecret,
+    normalize_lock_name,
+    normalize_path,
+    normalize_prefix,
+    parse_timestamp,
+    utcnow,
+)
+
+DEFAULT_ROOT = Path(".sandbox/vault")
+FORMAT = 1
+GUARD_TIMEOUT = 30.0
+
+
+class FileVault:
+    """A :class:`~reconciler.vault.base.SecretStore` in a local directory."""
+
+    backend = SecretBackend.FILE
+
+    def __init__(
+        self,
+        root: Path = DEFAULT_ROOT,
+        *,
+        exclusive: bool = False,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.root = Path(root)
+        self.exclusive = exclusive
+        self.description = f"file vault at {self.root}"
+        self._clock = clock
+        self._guard = FileLock(str(self.root / ".vault.lock"), timeout=GUARD_TIMEOUT, mode=0o600)
+
+    def __repr__(self) -> str:
+        return f"FileVault({str(self.root)!r})"
+
+    # --- protocol ----------------------------------------------------------------------
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check)
+
+    async def put(
+        self,
+        path: str,
+        secret: SecretStr,
+        metadata: SecretMetadata,
+        *,
+        expect_version: int | None = 0,
+    ) -> int:
+        rel = normalize_path(path, store=self.description)
+        return await asyncio.to_thread(self._put, rel, secret, metadata, expect_version)
+
+    async def read_metadata(self, path: str) -> StoredSecret | None:
+        rel = normalize_path(path, store=self.description)
+        return await asyncio.to_thread(self._read_metadata, rel)
+
+    async def read_secret(self, path: str) -> SecretStr | None:
+        rel = normalize_path(path, store=self.description)
+        return await asyncio.to_thread(self._read_secret, rel)
+
+    async def delete(self, path: str) -> None:
+        rel = normalize_path(path, store=self.description)
+        await asyncio.to_thread(self._delete, rel)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        folder = normalize_prefix(prefix, store=self.description)
+        return await asyncio.to_thread(self._list, folder)
+
+    async def acquire_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder | None:
+        checked = normalize_lock_name(name, store=self.description)
+        return await asyncio.to_thread(self._acquire_lock, checked, holder, ttl)
+
+    async def release_lock(self, name: str, holder: LockHolder) -> None:
+        checked = normalize_lock_name(name, store=self.description)
+        await asyncio.to_thread(self._release_lock, checked, holder)
+
+    async def aclose(self) -> None:
+        return None
+
+    # --- implementation (blocking; run in a worker thread) -------------------------------
+
+    def _check(self) -> None:
+        with self._locked("check"):
+            probe = self.root / f".probe-{uuid.uuid4().hex}"
+            try:
+                fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+                probe.unlink()
+            except OSError as exc:
+                raise self._os_error("write to", str(self.root), exc) from None
+
+    def _put(
+        self, rel: str, secret: SecretStr, metadata: SecretMetadata, expect: int | None
+    ) -> int:
+        target = self._file(rel)
+        with self._locked(rel):
+            doc = self._load(target, rel)
+            current = int(doc["current_version"]) if doc else 0
+            if expect is not None and expect != current:
+                raise self._cas_error(rel, expect, current)
+            version = current + 1
+            entry = {
+                "version": version,
+                "created_time": self._clock().isoformat(),
+                "data": {SECRET_FIELD: secret.get_secret_value()},
+                "custom_metadata": metadata.as_strings(),
+            }
+            new_doc = {
+                "format": FORMAT,
+                "current_version": version,
+                "versions": [*(doc["versions"] if doc else []), entry],
+            }
+            self._write_json(target, rel, new_doc)
+            return version
+
+    def _read_metadata(self, rel: str) -> StoredSecret | None:
+        with self._locked(rel):
+            doc = self._load(self._file(rel), rel)
+        if doc is None:
+            return None
+        entry = self._current(doc, rel)
+        custom = entry.get("custom_metadata") or {}
+        return StoredSecret(
+            path=rel,
+            version=int(doc["current_version"]),
+            updated=parse_timestamp(entry.get("created_time")),
+            metadata=SecretMetadata.from_strings(custom) if isinstance(custom, dict) else None,
+        )
+
+    def _read_secret(self, rel: str) -> SecretStr | None:
+        with self._locked(rel):
+            doc = self._load(self._file(rel), rel)
+        if doc is None:
+            return None
+        data = self._current(doc, rel).get("data")
+        value = data.get(SECRET_FIELD) if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            raise SecretStoreError(f"{self.description}: {rel}: no {SECRET_FIELD} in the entry")
+        return SecretStr(value)
+
+    def _delete(self, rel: str) -> None:
+        target = self._file(rel)
+        with self._locked(rel):
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise self._os_error("delete", rel, exc) from None
+
+    def _list(self, folder: str) -> builtins.list[str]:
+        base = self.root / folder if folder else self.root
+        if not base.is_dir():
+            return []
+        found: builtins.list[str] = []
+        for file in base.rglob("*.json"):
+            rel = file.relative_to(self.root).as_posix()[: -len(".json")]
+            if rel.split("/")[0] == LOCKS_DIR or any(p.startswith(".") for p in rel.split("/")):
+                continue
+            found.append(rel)
+        return sorted(found)
+
+    def _acquire_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder | None:
+        lock_file = self._lock_file(name)
+        granted = holder.stamped(self._clock(), ttl)
+        payload = json.dumps(granted.as_strings(), sort_keys=True).encode()
+        with self._locked(f"{LOCKS_DIR}/{name}"):
+            self._mkdirs(lock_file.parent)
+            try:
+                fd = os.open(lock_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                current = self._read_lock(lock_file, name)
+                if current is not None and not current.is_expired(self._clock()):
+                    return current
+                # expired (or unreadable): take it over, atomically
+                self._write_bytes(lock_file, f"{LOCKS_DIR}/{name}", payload)
+                return None
+            except OSError as exc:
+                raise self._os_error("create lock", f"{LOCKS_DIR}/{name}", exc) from None
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return None
+
+    def _release_lock(self, name: str, holder: LockHolder) -> None:
+        lock_file = self._lock_file(name)
+        with self._locked(f"{LOCKS_DIR}/{name}"):
+            current = self._read_lock(lock_file, name)
+            if current is None or current.id != holder.id:
+                return
+            with contextlib.suppress(FileNotFoundError):
+                lock_file.unlink()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _file(self, rel: str) -> Path:
+        target = self.root / f"{rel}.json"
+        root = self.root.resolve()
+        try:
+            target.resolve().relative_to(root)
+        except ValueError:
+            raise SecretStoreError(
+                f"{self.description}: secret path {rel!r} resolves outside the vault"
+            ) from None
+        return target
+
+    def _lock_file(self, name: str) -> Path:
+        return self.root / LOCKS_DIR / f"{name}.lock"
+
+    @contextlib.contextmanager
+    def _locked(self, what: str) -> Iterator[None]:
+        self._mkdirs(self.root)
+        try:
+            with self._guard:
+                yield
+        except Timeout:
+            raise SecretStoreError(
+                f"{self.description}: {what}: timed out after {GUARD_TIMEOUT:g}s waiting for "
+                f"{self._guard.lock_file}"
+            ) from None
+
+    def _mkdirs(self, directory: Path) -> None:
+        """Create ``directory`` (and missing parents) with mode 0700."""
+        missing: list[Path] = []
+        current = directory
+        while not current.exists():
+            missing.append(current)
+            if current.parent == current:
+                break
+            current = current.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=0o700, exist_ok=True)
+                os.chmod(folder, 0o700)
+            except OSError as exc:
+                raise self._os_error("create directory", str(folder), exc) from None
+
+    def _load(self, target: Path, rel: str) -> dict[str, Any] | None:
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._os_error("read", rel, exc) from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # the decoder's message names a position only, never the content
+            raise SecretStoreError(
+                f"{self.description}: {rel}: {target} is not valid JSON (line {exc.lineno}, "
+                f"column {exc.colno})"
+            ) from None
+        if (
+            not isinstance(doc, dict)
+            or not isinstance(doc.get("versions"), list)
+            or not isinstance(doc.get("current_version"), int)
+        ):
+            raise SecretStoreError(
+                f"{self.description}: {rel}: {target} is not a file vault entry "
+                "(expected current_version and versions)"
+            )
+        return doc
+
+    def _current(self, doc: dict[str, Any], rel: str) -> dict[str, Any]:
+        version = doc["current_version"]
+        for entry in reversed(doc["versions"]):
+            if isinstance(entry, dict) and entry.get("version") == version:
+                return entry
+        raise SecretStoreError(f"{self.description}: {rel}: version {version} is missing")
+
+    def _read_lock(self, lock_file: Path, name: str) -> LockHolder | None:
+        try:
+            return LockHolder.from_strings(json.loads(lock_file.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # unreadable lock: treated as expired, so it can be taken over
+
+    def _write_json(self, target: Path, rel: str, doc: dict[str, Any]) -> None:
+        self._write_bytes(target, rel, json.dumps(doc, indent=2, sort_keys=True).encode())
+
+    def _write_bytes(self, target: Path, rel: str, payload: bytes) -> None:
+        """Atomically replace ``target``: a 0600 temporary beside it, fsync, rename."""
+        self._mkdirs(target.parent)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise self._os_error("write", rel, exc) from None
+
+    def _cas_error(self, rel: str, expect: int, current: int) -> CasMismatch:
+        if expect == 0:
+            return SecretExists(
+                f"{self.description}: a secret already exists at {rel} (version {current}); "
+                "refusing to overwrite it",
+                store=self.description,
+                path=rel,
+                expected=expect,
+                current=current,
+            )
+        what = "does not exist" if current == 0 else f"is at version {current}"
+        return CasMismatch(
+            f"{self.description}: check-and-set failed for {rel}: expected version {expect}, "
+            f"but it {what}",
+            store=self.description,
+            path=rel,
+            expected=expect,
+            current=current,
+        )
+
+    def _os_error(self, action: str, rel: str, exc: OSError) -> SecretStoreError:
+        reason = exc.strerror or type(exc).__name__
+        return SecretStoreError(f"{self.description}: cannot {action} {rel}: {reason}")

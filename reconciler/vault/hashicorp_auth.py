@@ -1,0 +1,246 @@
+"""How the HashiCorp Vault backend gets its token: a token, AppRole, or JWT (GitHub OIDC).
+
+Read from the environment (never from the desired state) by :func:`auth_from_env`:
+
+- ``token``: ``VAULT_TOKEN``, else the file named by ``VAULT_TOKEN_FILE``, else
+  ``~/.vault-token`` (the Vault CLI's token helper file).
+- ``approle``: ``role_id`` from the environment variable named by ``vault.role`` in the
+  desired state (default ``VAULT_ROLE_ID``), ``secret_id`` from ``VAULT_SECRET_ID``;
+  ``POST /v1/auth/approle/login``.
+- ``jwt``: ``role`` from ``vault.role`` (or ``VAULT_ROLE``); the JWT from ``VAULT_JWT``, or
+  fetched from GitHub Actions (``ACTIONS_ID_TOKEN_REQUEST_URL`` with ``audience`` =
+  ``VAULT_JWT_AUDIENCE``, default the Vault address, authorised by
+  ``ACTIONS_ID_TOKEN_REQUEST_TOKEN``; the workflow needs ``permissions: id-token: write``);
+  ``POST /v1/auth/jwt/login``.
+
+``VAULT_AUTH_PATH`` overrides the auth mount (``approle`` / ``jwt``). Missing settings
+raise :class:`~reconciler.errors.ConfigError` naming the variable; a refused login raises
+:class:`~reconciler.errors.SecretStoreError`. Credentials are ``SecretStr`` throughout.
+
+A JWT login is retried like any idempotent call. An AppRole login is sent once: a
+``secret_id`` may be limited to a number of uses, and an ambiguous failure followed by a
+resend could spend one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from reconciler import errors, http
+from reconciler.errors import ConfigError, SecretStoreError
+from reconciler.model import VaultSettings
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class TokenAuth:
+    token: SecretStr
+    source: str  # which variable or file it came from
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(source={self.source!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AppRoleAuth:
+    role_id: SecretStr
+    secret_id: SecretStr
+    mount: str = "approle"
+
+    def __repr__(self) -> str:
+        return f"AppRoleAuth(mount={self.mount!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class JwtAuth:
+    role: str
+    jwt: SecretStr | None = None  # given directly (VAULT_JWT)
+    request_url: str | None = None  # ACTIONS_ID_TOKEN_REQUEST_URL
+    request_token: SecretStr | None = None  # ACTIONS_ID_TOKEN_REQUEST_TOKEN
+    audience: str = ""
+    mount: str = "jwt"
+
+    def __repr__(self) -> str:
+        return f"JwtAuth(role={self.role!r}, mount={self.mount!r})"
+
+
+VaultAuth = TokenAuth | AppRoleAuth | JwtAuth
+
+
+def auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
+    """The credential the settings ask for, from the environment; ConfigError if missing."""
+    mount = env.get("VAULT_AUTH_PATH", "").strip("/")
+    if settings.auth == "token":
+        return _token_from_env(env)
+    if settings.auth == "approle":
+        role_var = settings.role or "VAULT_ROLE_ID"
+        role_id = env.get(role_var)
+        secret_id = env.get("VAULT_SECRET_ID")
+        if not role_id or not secret_id:
+            missing = [n for n, v in ((role_var, role_id), ("VAULT_SECRET_ID", secret_id)) if not v]
+            raise ConfigError(f"Vault AppRole login needs {' and '.join(missing)} to be set")
+        return AppRoleAuth(SecretStr(role_id), SecretStr(secret_id), mount=mount or "approle")
+    role = settings.role or env.get("VAULT_ROLE")
+    if not role:
+        raise ConfigError("Vault JWT login needs a role: set vault.role or VAULT_ROLE")
+    jwt = env.get("VAULT_JWT")
+    request_url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+    request_token = env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    if not jwt and not (request_url and request_token):
+        raise ConfigError(
+            "Vault JWT login needs VAULT_JWT, or ACTIONS_ID_TOKEN_REQUEST_URL and "
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with 'permissions: id-token: write')"
+        )
+    return JwtAuth(
+        role=role,
+        jwt=SecretStr(jwt) if jwt else None,
+        request_url=request_url,
+        request_token=SecretStr(request_token) if request_token else None,
+        audience=env.get("VAULT_JWT_AUDIENCE") or address,
+        mount=mount or "jwt",
+    )
+
+
+def _token_from_env(env: Mapping[str, str]) -> TokenAuth:
+    token = env.get("VAULT_TOKEN")
+    if token:
+        return TokenAuth(SecretStr(token.strip()), "VAULT_TOKEN")
+    candidates: list[Path] = []
+    if env.get("VAULT_TOKEN_FILE"):
+        candidates.append(Path(env["VAULT_TOKEN_FILE"]).expanduser())
+    elif env.get("HOME"):
+        candidates.append(Path(env["HOME"]) / ".vault-token")
+    for file in candidates:
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot read the Vault token file {file}: {exc.strerror}") from None
+        if text:
+            return TokenAuth(SecretStr(text), str(file))
+    raise ConfigError(
+        "Vault token login needs VAULT_TOKEN (or VAULT_TOKEN_FILE, or ~/.vault-token)"
+    )
+
+
+async def login(
+    auth: VaultAuth,
+    client: httpx.AsyncClient,
+    *,
+    store: str,
+    transport: httpx.AsyncBaseTransport | None,
+    policy: http.RetryPolicy,
+    sleep: Callable[[float], Any] | None,
+) -> SecretStr:
+    """Exchange the configured credential for a Vault token."""
+    if isinstance(auth, TokenAuth):
+        return auth.token
+    if isinstance(auth, AppRoleAuth):
+        body = {
+            "role_id": auth.role_id.get_secret_value(),
+            "secret_id": auth.secret_id.get_secret_value(),
+        }
+        return await _login(
+            client,
+            auth.mount,
+            body,
+            store=store,
+            idempotent=False,
+            policy=policy,
+            sleep=sleep,
+            what="AppRole",
+        )
+    jwt = auth.jwt or await fetch_github_oidc_token(
+        auth, store=store, transport=transport, policy=policy, sleep=sleep
+    )
+    body = {"role": auth.role, "jwt": jwt.get_secret_value()}
+    return await _login(
+        client,
+        auth.mount,
+        body,
+        store=store,
+        idempotent=True,
+        policy=policy,
+        sleep=sleep,
+        what=f"JWT (role {auth.role})",
+    )
+
+
+async def _login(
+    client: httpx.AsyncClient,
+    mount: str,
+    body: dict[str, str],
+    *,
+    store: str,
+    idempotent: bool,
+    policy: http.RetryPolicy,
+    sleep: Callable[[float], Any] | None,
+    what: str,
+) -> SecretStr:
+    path = f"/v1/auth/{mount}/login"
+    try:
+        response = await http.send(
+            client,
+            "POST",
+            path,
+            service="Vault",
+            idempotent=idempotent,
+            policy=policy,
+            sleep=sleep,
+            json=body,
+        )
+    except errors.RemoteError as exc:
+        reason = exc.server_message or str(exc)
+        if isinstance(exc, errors.TransportError):
+            reason = f"cannot reach Vault ({exc})"
+        raise SecretStoreError(f"{store}: {what} login at {path} was refused: {reason}") from None
+    try:
+        token = response.json()["auth"]["client_token"]
+    except (ValueError, KeyError, TypeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise SecretStoreError(f"{store}: {what} login at {path} returned no client_token")
+    return SecretStr(token)
+
+
+async def fetch_github_oidc_token(
+    auth: JwtAuth,
+    *,
+    store: str,
+    transport: httpx.AsyncBaseTransport | None,
+    policy: http.RetryPolicy,
+    sleep: Callable[[float], Any] | None,
+) -> SecretStr:
+    """The workflow's OIDC token from GitHub Actions, for the configured audience."""
+    if not auth.request_url or auth.request_token is None:
+        raise ConfigError("ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN unset")
+    headers = {"Authorization": f"bearer {auth.request_token.get_secret_value()}"}
+    async with http.make_client("", headers=headers, transport=transport) as client:
+        try:
+            response = await http.send(
+                client,
+                "GET",
+                auth.request_url,
+                service="GitHub Actions OIDC",
+                idempotent=True,
+                policy=policy,
+                sleep=sleep,
+                params={"audience": auth.audience},
+            )
+        except errors.RemoteError as exc:
+            raise SecretStoreError(
+                f"{store}: could not get the GitHub Actions OIDC token: {exc}"
+            ) from None
+    try:
+        value = response.json()["value"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise SecretStoreError(f"{store}: the GitHub Actions OIDC response had no token value")
+    return SecretStr(value)
