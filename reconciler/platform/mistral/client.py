@@ -465,16 +465,18 @@ class MistralClient:
         try:
             return model.model_validate_json(response.content or b"{}")
         except ValidationError as exc:
+            # Keep only the location and the message: the input may hold a secret.
             problem = exc.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "body"
-            raise errors.RemoteError(
-                f"{service}: {method} {path} answered HTTP {response.status_code} with a body "
-                f"this client does not understand ({where}: {problem['msg']})",
-                method=method,
-                path=path,
-                status=response.status_code,
-                service=service,
-            ) from None
+        where = ".".join(str(p) for p in problem["loc"]) or "body"
+        # Raised outside the except block, so the ValidationError is not even the context.
+        raise errors.RemoteError(
+            f"{service}: {method} {path} answered HTTP {response.status_code} with a body "
+            f"this client does not understand ({where}: {problem['msg']})",
+            method=method,
+            path=path,
+            status=response.status_code,
+            service=service,
+        )
 
     def _redact(self, exc: errors.RemoteError, extra: SecretStr | None) -> errors.RemoteError:
         """Replace any credential a server echoed back in ``exc`` (in place)."""
