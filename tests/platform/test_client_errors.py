@@ -1,0 +1,282 @@
+"""MistralClient errors: one class per status, retries, Retry-After, and no key in sight."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+from reconciler import errors
+from reconciler.platform.mistral.provider import MistralProvider
+from reconciler.platform.mistral.settings import MistralSettings
+from tests.platform.mistral_wire import ADMIN, ADMIN_KEY, API, ATTEMPTS, Sleeps, client, roles, run
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "cls", "shown"),
+    [
+        (400, {"message": "bad page"}, errors.InvalidRequest, "bad page"),
+        (401, {"message": "Invalid admin key", "type": "authentication_error"},
+         errors.Unauthorized, "Invalid admin key"),
+        (403, {"message": "Enterprise plan required"}, errors.Forbidden, "Enterprise plan"),
+        (404, {"message": "No such route"}, errors.NotFound, "No such route"),
+        (409, {"message": "Workspace name taken"}, errors.Conflict, "Workspace name taken"),
+        (422, {"detail": [{"loc": ["query", "page"], "msg": "must be > 0", "type": "x"},
+                          {"loc": ["query", "page_size"], "msg": "too big", "type": "y"}]},
+         errors.InvalidRequest, "query.page: must be > 0; query.page_size: too big"),
+        (500, {"message": "Internal error"}, errors.ServerError, "Internal error"),
+    ],
+)
+def test_each_status_raises_its_class_naming_method_path_status_and_message(
+    status: int, payload: object, cls: type[errors.RemoteError], shown: str
+) -> None:
+    async def main() -> tuple[errors.RemoteError, int]:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").respond(status, json=payload)
+            async with client() as c:
+                with pytest.raises(cls) as caught:
+                    await c.list_roles()
+            return caught.value, route.call_count
+
+    error, calls = run(main())
+    assert type(error) is cls
+    assert str(error).startswith(f"mistral admin: GET /roles failed with HTTP {status}: ")
+    assert shown in str(error)
+    assert error.status == status
+    assert calls == 1  # none of these is worth repeating
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_gateway_errors_are_retried_then_succeed(status: int) -> None:
+    sleeps = Sleeps()
+
+    async def main() -> tuple[list[str], int, int]:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").mock(
+                side_effect=[httpx.Response(status), httpx.Response(200, json=roles())]
+            )
+            async with client(sleeps) as c:
+                out = await c.list_roles()
+                return [r.name for r in out.workspace_roles], route.call_count, c.requests
+
+    names, calls, counted = run(main())
+    assert names == ["workspace_admin", "user", "dev"]
+    assert calls == 2
+    assert counted == 2  # the client counts every attempt
+    assert len(sleeps.delays) == 1
+
+
+def test_retries_exhausted_raise_the_last_error() -> None:
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").respond(503, json={"message": "overloaded"})
+            async with client() as c:
+                with pytest.raises(errors.ServerError, match="HTTP 503: overloaded"):
+                    await c.list_roles()
+            return route.call_count
+
+    assert run(main()) == ATTEMPTS
+
+
+def test_429_waits_retry_after_seconds() -> None:
+    sleeps = Sleeps()
+
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").mock(
+                side_effect=[
+                    httpx.Response(429, headers={"Retry-After": "7"}),
+                    httpx.Response(200, json=roles()),
+                ]
+            )
+            async with client(sleeps) as c:
+                await c.list_roles()
+            return route.call_count
+
+    assert run(main()) == 2
+    assert sleeps.delays == [7.0]
+
+
+def test_429_waits_until_an_http_date_retry_after() -> None:
+    sleeps = Sleeps()
+    when = email.utils.formatdate(time.time() + 60, usegmt=True)
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").mock(
+                side_effect=[
+                    httpx.Response(429, headers={"Retry-After": when}),
+                    httpx.Response(200, json=roles()),
+                ]
+            )
+            async with client(sleeps) as c:
+                await c.list_roles()
+
+    run(main())
+    assert len(sleeps.delays) == 1
+    assert 30 < sleeps.delays[0] <= 60
+
+
+def test_429_every_time_gives_up_with_retry_after_in_the_message() -> None:
+    async def main() -> errors.RateLimited:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").respond(429, headers={"Retry-After": "2"}, json={"message": "slow"})
+            async with client() as c:
+                with pytest.raises(errors.RateLimited) as caught:
+                    await c.list_roles()
+            return caught.value
+
+    error = run(main())
+    assert error.retry_after == 2.0
+    assert "(retry after 2s)" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("failure", "cls", "text"),
+    [
+        (httpx.ReadTimeout("timed out"), errors.Timeout, "GET /roles timed out"),
+        (httpx.ConnectError("connection refused"), errors.TransportError, "ConnectError"),
+    ],
+)
+def test_timeouts_and_connection_errors_are_retried_then_raised(
+    failure: Exception, cls: type[errors.RemoteError], text: str
+) -> None:
+    async def main() -> tuple[errors.RemoteError, int]:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").mock(side_effect=failure)
+            async with client() as c:
+                with pytest.raises(cls) as caught:
+                    await c.list_roles()
+            return caught.value, route.call_count
+
+    error, calls = run(main())
+    assert text in str(error)
+    assert calls == ATTEMPTS
+
+
+def test_a_timeout_then_success_is_invisible() -> None:
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/roles").mock(
+                side_effect=[httpx.ConnectTimeout("slow"), httpx.Response(200, json=roles())]
+            )
+            async with client() as c:
+                await c.list_roles()
+            return route.call_count
+
+    assert run(main()) == 2
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    ["PATCH users", "DELETE remove-users", "DELETE key", "DELETE workspace", "POST spend-limit"],
+)
+def test_idempotent_mutations_are_retried(mutation: str) -> None:
+    ws = "a" * 8
+
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            method, what = mutation.split(" ")
+            path = {
+                "users": f"/workspaces/{ws}/users",
+                "remove-users": f"/workspaces/{ws}/remove-users",
+                "key": "/api-keys/k1",
+                "workspace": f"/workspaces/{ws}",
+                "spend-limit": "/spend-limit",
+            }[what]
+            ok = {"limits": {"completion": {"monthly_limit_reached": False}, "currency": "USD"}}
+            route = mock.route(method=method, path=path).mock(
+                side_effect=[httpx.Response(503), httpx.Response(200, json=ok)]
+            )
+            async with client() as c:
+                if what == "users":
+                    await c.set_workspace_users(ws, {"u1": ["user"]})
+                elif what == "remove-users":
+                    await c.remove_workspace_users(ws, ["u1"])
+                elif what == "key":
+                    await c.delete_key("k1")
+                elif what == "workspace":
+                    await c.archive_workspace(ws)
+                else:
+                    await c.set_spend_limit(100)
+            return route.call_count
+
+    assert run(main()) == 2
+
+
+# --- the admin key never shows --------------------------------------------------------
+
+
+ECHOES = [
+    httpx.Response(401, json={"message": f"invalid key {ADMIN_KEY}"}),
+    httpx.Response(403, text=f"Authorization: Bearer {ADMIN_KEY} is not allowed"),
+    httpx.Response(422, json={"detail": [{"loc": ["header"], "msg": ADMIN_KEY, "type": "x"}]}),
+    httpx.Response(500, json={"message": f"x-api-key {ADMIN_KEY} broke us"}),
+    httpx.Response(429, json={"message": ADMIN_KEY}),
+]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "x-api-key"])
+@pytest.mark.parametrize("answer", ECHOES, ids=["401", "403", "422", "500", "429"])
+def test_a_key_echoed_by_the_server_never_reaches_the_error(
+    scheme: str, answer: httpx.Response
+) -> None:
+    async def main() -> errors.RemoteError:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").mock(return_value=answer)
+            async with client(auth=scheme) as c:
+                with pytest.raises(errors.RemoteError) as caught:
+                    await c.list_roles()
+            return caught.value
+
+    error = run(main())
+    for text in (str(error), repr(error), error.server_message, *map(str, error.args)):
+        assert ADMIN_KEY not in text
+
+
+def test_an_inference_key_echoed_by_the_server_never_reaches_the_error() -> None:
+    fresh = "inference-key-abcdef"
+
+    async def main() -> errors.RemoteError:
+        with respx.mock(base_url=API) as mock:
+            mock.get("/models").respond(403, json={"message": f"key {fresh} is disabled"})
+            async with client() as c:
+                with pytest.raises(errors.Forbidden) as caught:
+                    await c.check_key(SecretStr(fresh))
+            return caught.value
+
+    error = run(main())
+    assert fresh not in str(error)
+    assert "[REDACTED]" in str(error)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "x-api-key"])
+def test_transport_failures_do_not_carry_the_key(scheme: str) -> None:
+    async def main() -> errors.RemoteError:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").mock(side_effect=httpx.ConnectError("refused"))
+            async with client(auth=scheme) as c:
+                with pytest.raises(errors.TransportError) as caught:
+                    await c.list_roles()
+            return caught.value
+
+    error = run(main())
+    chain: BaseException | None = error
+    while chain is not None:
+        assert ADMIN_KEY not in str(chain)
+        assert ADMIN_KEY not in repr(chain)
+        chain = chain.__cause__ or chain.__context__
+
+
+def test_reprs_of_settings_client_and_provider_hide_the_key() -> None:
+    settings = MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY": ADMIN_KEY})
+    provider = MistralProvider.from_settings(settings)
+    texts = [repr(settings), str(settings), repr(provider), repr(provider.client)]
+    texts.append(settings.model_dump_json())
+    run(provider.aclose())
+    for text in texts:
+        assert ADMIN_KEY not in text
