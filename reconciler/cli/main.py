@@ -201,4 +201,95 @@ def apply(
 
 
 # [sandbox]
+sandbox_app = typer.Typer(
+    name="sandbox",
+    help="A local La Plateforme speaking the same Admin API (no credentials needed).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(sandbox_app)
+SandboxStatePathOpt = Annotated[
+    Path, typer.Option("--state", help="State file (created from the seed when missing).")
+]
+SandboxSeedOpt = Annotated[
+    Path | None,
+    typer.Option("--seed", help="Seed file (YAML/JSON); default: the demo organisation."),
+]
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: any free port.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Interface (loopback only).")] = "127.0.0.1",
+    state: SandboxStatePathOpt = Path(".sandbox/state.json"),
+    seed: SandboxSeedOpt = None,
+    latency_ms: Annotated[
+        int | None, typer.Option("--latency-ms", min=0, help="Latency added per request (ms).")
+    ] = None,
+    faults: Annotated[
+        Path | None, typer.Option("--faults", help="Fault rules file (YAML or JSON).")
+    ] = None,
+    admin_key_file: Annotated[
+        Path | None,
+        typer.Option("--admin-key-file", help="File holding the admin key (default: built-in)."),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
+    ] = False,
+) -> None:
+    """Serve the sandbox over HTTP; prints the URL and the variables to export."""
+    from reconciler.cli.sandbox import serve_command
+
+    raise typer.Exit(
+        serve_command(
+            port=port,
+            host=host,
+            state=state,
+            seed=seed,
+            latency_ms=latency_ms,
+            faults=faults,
+            admin_key_file=admin_key_file,
+            allow_remote=allow_remote,
+        )
+    )
+
+
+@sandbox_app.command("reset")
+def sandbox_reset(
+    state: SandboxStatePathOpt = Path(".sandbox/state.json"), seed: SandboxSeedOpt = None
+) -> None:
+    """Throw the sandbox state away and start again from the seed."""
+    from reconciler.cli.sandbox import reset_command
+
+    raise typer.Exit(reset_command(state=state, seed=seed))
+
+
+@sandbox_app.command("seed")
+def sandbox_seed(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.yaml or .json).")],
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate a large organisation (benchmarks).")
+    ] = False,
+    workspaces: Annotated[int, typer.Option("--workspaces", min=1)] = 100,
+    keys: Annotated[int, typer.Option("--keys", min=0)] = 1000,
+    users: Annotated[
+        int | None, typer.Option("--users", min=1, help="Default: 2 per workspace.")
+    ] = None,
+    random_seed: Annotated[int, typer.Option("--random-seed")] = 0,
+) -> None:
+    """Write a seed file: the demo organisation, or --generate a large one."""
+    from reconciler.cli.sandbox import seed_command
+
+    raise typer.Exit(
+        seed_command(
+            out=out,
+            generate=generate,
+            workspaces=workspaces,
+            keys=keys,
+            users=users,
+            random_seed=random_seed,
+        )
+    )
+
+
 # [policy/budget]

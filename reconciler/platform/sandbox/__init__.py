@@ -1,0 +1,34 @@
+"""A local La Plateforme: the Admin API and ``/v1/models`` served from a state file.
+
+Embedded (an ``httpx`` transport, no port) or served (``reconciler sandbox serve``), it
+speaks the same wire contract as the platform, so the client under test cannot tell the
+difference. Seeds describe a starting organisation; faults inject errors and latency.
+"""
+
+from reconciler.platform.sandbox.app import ADMIN_PREFIX, DEFAULT_ADMIN_KEY, create_app
+from reconciler.platform.sandbox.embedded import (
+    EMBEDDED_ADMIN_BASE_URL,
+    EMBEDDED_API_BASE_URL,
+    embedded_transport,
+)
+from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultRule
+from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, SeedError, load_seed
+from reconciler.platform.sandbox.store import DEFAULT_STATE_PATH, SandboxStore
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "DEFAULT_ADMIN_KEY",
+    "DEFAULT_STATE_PATH",
+    "DEMO_SEED",
+    "EMBEDDED_ADMIN_BASE_URL",
+    "EMBEDDED_API_BASE_URL",
+    "FaultConfig",
+    "FaultEngine",
+    "FaultRule",
+    "SandboxStore",
+    "Seed",
+    "SeedError",
+    "create_app",
+    "embedded_transport",
+    "load_seed",
+]

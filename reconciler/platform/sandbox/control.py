@@ -1,0 +1,93 @@
+"""Control routes outside ``/v1``, for tests and demos against a running sandbox.
+
+All need the admin key, like the Admin API; faults never apply to them.
+
+- ``GET    /_sandbox/faults``   the fault configuration and per-rule ``matched``/``fired``
+- ``POST   /_sandbox/faults``   replace it (body: a :class:`FaultConfig`); counters restart
+- ``DELETE /_sandbox/faults``   no faults, no added latency
+- ``POST   /_sandbox/reset``    a fresh organisation from the sandbox's seed; clears faults
+                                and request statistics
+- ``GET    /_sandbox/state``    the whole state, without secret digests
+- ``GET    /_sandbox/stats``    requests served, per method and path (ids folded)
+- ``DELETE /_sandbox/stats``    reset those counts
+- ``POST   /_sandbox/workspaces/{uuid}/spend-limit``  body ``{"value": 800}`` (or null):
+                                what an admin does in the console, for drift tests
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.platform.sandbox.faults import CONTROL_PREFIX, FaultConfig, FaultEngine
+from reconciler.platform.sandbox.wire import workspace_out
+
+if TYPE_CHECKING:
+    from reconciler.platform.sandbox.app import AdminApi
+
+
+class ConsoleSpendLimitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float | None = Field(ge=0)
+
+
+def control_routes(api: AdminApi, engine: FaultEngine) -> list[Route]:
+    """The ``/_sandbox`` routes for one app."""
+    from reconciler.platform.sandbox.app import body, path_uuid
+
+    store = api.store
+
+    async def get_faults(request: Request) -> Response:
+        return JSONResponse(engine.describe())
+
+    async def set_faults(request: Request) -> Response:
+        engine.configure(await body(request, FaultConfig))
+        return JSONResponse(engine.describe())
+
+    async def clear_faults(request: Request) -> Response:
+        engine.configure(FaultConfig())
+        return JSONResponse(engine.describe())
+
+    async def reset(request: Request) -> Response:
+        store.reset()
+        engine.configure(FaultConfig())
+        engine.reset_stats()
+        return JSONResponse({"detail": "sandbox reset from its seed"})
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(store.snapshot(secrets=False))
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(engine.stats())
+
+    async def clear_stats(request: Request) -> Response:
+        engine.reset_stats()
+        return JSONResponse(engine.stats())
+
+    async def console_spend_limit(request: Request) -> Response:
+        ws_uuid = path_uuid(request, "workspace_uuid")
+        b = await body(request, ConsoleSpendLimitIn)
+        ws = store.set_workspace_spend_limit(ws_uuid, b.value)
+        return JSONResponse(workspace_out(ws, store.organization.currency))
+
+    g = api.guard
+    c = CONTROL_PREFIX
+    return [
+        Route(f"{c}/faults", g(get_faults), methods=["GET"]),
+        Route(f"{c}/faults", g(set_faults), methods=["POST"]),
+        Route(f"{c}/faults", g(clear_faults), methods=["DELETE"]),
+        Route(f"{c}/reset", g(reset), methods=["POST"]),
+        Route(f"{c}/state", g(state), methods=["GET"]),
+        Route(f"{c}/stats", g(stats), methods=["GET"]),
+        Route(f"{c}/stats", g(clear_stats), methods=["DELETE"]),
+        Route(
+            f"{c}/workspaces/{{workspace_uuid}}/spend-limit",
+            g(console_spend_limit),
+            methods=["POST"],
+        ),
+    ]

@@ -1,0 +1,96 @@
+"""The sandbox's state on disk: a JSON snapshot plus an append-only journal.
+
+``state.json`` is written atomically (temporary file in the same directory, then rename).
+Each mutation appends one JSON line per changed record to ``state.json.journal``
+(``{"op": "put", "kind": "key", "value": {...}}`` or ``{"op": "del", "kind": "key",
+"id": ...}``), so persisting a mutation costs the size of what changed, never the size of
+the whole organisation. Loading reads the snapshot and replays the journal; when the
+journal grows past a share of the state it is folded into a new snapshot. A torn last
+line (a crash mid-write) is ignored. One process at a time owns a state file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+JournalEntry = dict[str, Any]
+
+
+class StateFileError(Exception):
+    """The state file (or its journal) cannot be read."""
+
+
+class StateFile:
+    """Reads and writes one sandbox state file and its journal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
+        self.journal_entries = 0
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> tuple[dict[str, Any], list[JournalEntry]]:
+        """The snapshot document and the journal entries written since."""
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StateFileError(f"{self.path}: cannot read the sandbox state: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise StateFileError(f"{self.path}: not a sandbox state file")
+        entries: list[JournalEntry] = []
+        try:
+            lines = self.journal_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        except OSError as exc:
+            raise StateFileError(f"{self.journal_path}: cannot read: {exc}") from exc
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except ValueError as exc:
+                if number == len(lines):  # torn last write: the mutation never completed
+                    break
+                raise StateFileError(f"{self.journal_path}:{number}: corrupt entry") from exc
+        self.journal_entries = len(entries)
+        return doc, entries
+
+    def write_snapshot(self, doc: dict[str, Any]) -> None:
+        """Replace the snapshot atomically and start an empty journal."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(doc, handle, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+        self.journal_entries = 0
+
+    def append(self, entries: Iterable[JournalEntry]) -> None:
+        """Append entries to the journal in one write."""
+        lines = [json.dumps(entry, separators=(",", ":")) for entry in entries]
+        if not lines:
+            return
+        with self.journal_path.open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        self.journal_entries += len(lines)
+
+    def remove(self) -> None:
+        """Delete the snapshot and the journal."""
+        for path in (self.path, self.journal_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

@@ -1,0 +1,554 @@
+"""``SandboxStore``: the sandbox organisation in memory, persisted to a state file.
+
+All reads and mutations go through this class, under one lock, so the app is safe to call
+from several threads or tasks. Records are replaced, never changed in place (copy on
+write), so a record handed to a renderer stays consistent. Listings keep maintained id
+lists (active keys in creation order, workspaces per archive flag, each user's
+workspaces) that are rebuilt only after a change that affects them; a page is a slice.
+
+Every mutation appends the records it changed to the state file's journal (see
+:mod:`.persist`), so persisting is proportional to the change, not to the organisation.
+
+Behaviour decided here (the public contract leaves it open):
+
+- workspace names are unique among active workspaces, case-insensitively (409);
+  an archived workspace's name can be reused;
+- archiving hides the workspace from the default listing (``is_archived=true`` lists
+  archived workspaces along with the active ones, as the spec describes the parameter:
+  "whether to include archived Workspaces"), drops it from members' ``workspaces``,
+  and makes its keys unlisted, unusable (``/v1/models`` -> 401) and undeletable (404);
+  the default workspace cannot be archived (400);
+- ``add-users`` refuses a user who is already a member (409); ``PATCH .../users`` adds or
+  updates; ``remove-users`` reports non-members in ``not_deleted_members``;
+- a key is created for a user who is a member of the key's workspace (400 otherwise);
+  an expiry in the past is refused (422); the organisation's ``max_key_expiry_days``
+  (when set) clamps a later or missing expiry;
+- a key used against ``/v1/models`` gets ``last_used`` = today; an expired key is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from reconciler.platform.sandbox.errors import BadRequest, Conflict, Invalid, NotFound
+from reconciler.platform.sandbox.persist import JournalEntry, StateFile
+from reconciler.platform.sandbox.records import (
+    RECORD_TYPES,
+    KeyRecord,
+    OrganizationRecord,
+    Record,
+    State,
+    UsageRecord,
+    UserRecord,
+    WorkspaceRecord,
+    hide,
+    iso_datetime,
+    secret_digest,
+)
+from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, build_state, load_seed, new_secret
+
+Clock = Callable[[], dt.datetime]
+DEFAULT_STATE_PATH = Path(".sandbox/state.json")
+_COMPACT_MIN_ENTRIES = 500
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form used by name filters."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+class SandboxStore:
+    """The sandbox's state, its indexes and every operation the API performs on it."""
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        file: StateFile | None = None,
+        seed: Path | Seed | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._state = state
+        self._file = file
+        self._seed = seed
+        self.clock: Clock = clock or utc_now
+        self._reindex()
+
+    # --- construction and persistence -----------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: Path = DEFAULT_STATE_PATH,
+        *,
+        seed: Path | None = None,
+        clock: Clock | None = None,
+    ) -> SandboxStore:
+        """Load the state file, or create it from ``seed`` (default: the demo seed)."""
+        file = StateFile(path)
+        if not file.exists():
+            now = (clock or utc_now)()
+            state = build_state(load_seed(seed or DEMO_SEED), now)
+            file.write_snapshot(state.to_json())
+            return cls(state, file=file, seed=seed, clock=clock)
+        doc, entries = file.read()
+        try:
+            state = State.from_json(doc)
+            _replay(state, entries)
+        except (KeyError, TypeError, ValueError) as exc:
+            from reconciler.platform.sandbox.persist import StateFileError
+
+            raise StateFileError(f"{path}: not a usable sandbox state: {exc}") from exc
+        return cls(state, file=file, seed=seed, clock=clock)
+
+    @classmethod
+    def in_memory(
+        cls, seed: Path | Seed | None = None, *, clock: Clock | None = None
+    ) -> SandboxStore:
+        """A store that persists nothing (tests, benchmarks)."""
+        now = (clock or utc_now)()
+        return cls(build_state(_seed_of(seed), now), seed=seed, clock=clock)
+
+    @property
+    def path(self) -> Path | None:
+        return self._file.path if self._file else None
+
+    def reset(self, seed: Path | Seed | None = None) -> None:
+        """Replace everything with a fresh organisation from ``seed`` (default: the store's)."""
+        with self._lock:
+            if seed is not None:
+                self._seed = seed
+            self._state = build_state(_seed_of(self._seed), self.clock())
+            self._reindex()
+            if self._file:
+                self._file.write_snapshot(self._state.to_json())
+
+    def compact(self) -> None:
+        """Fold the journal into a fresh snapshot."""
+        with self._lock:
+            if self._file and self._file.journal_entries:
+                self._file.write_snapshot(self._state.to_json())
+
+    def close(self) -> None:
+        self.compact()
+
+    def snapshot(self, *, secrets: bool = False) -> dict[str, Any]:
+        """The state document; without secret digests unless ``secrets``."""
+        with self._lock:
+            return self._state.to_json(secrets=secrets)
+
+    def _commit(self, puts: Iterable[Record] = (), dels: Iterable[tuple[str, str]] = ()) -> None:
+        if self._file is None:
+            return
+        entries: list[JournalEntry] = [
+            {"op": "put", "kind": r.kind, "value": r.to_json()} for r in puts
+        ]
+        entries += [{"op": "del", "kind": kind, "id": id_} for kind, id_ in dels]
+        self._file.append(entries)
+        size = len(self._state.keys) + len(self._state.workspaces) + len(self._state.users)
+        if self._file.journal_entries > max(_COMPACT_MIN_ENTRIES, size // 2):
+            self._file.write_snapshot(self._state.to_json())
+
+    def _reindex(self) -> None:
+        state = self._state
+        self._user_by_email = {u.email.lower(): u.uuid for u in state.users.values()}
+        self._key_by_digest = {k.secret_sha256: k.key_id for k in state.keys.values()}
+        self._active_key_ids: list[str] | None = None
+        self._workspace_ids: dict[bool, list[str]] = {}
+        self._user_workspaces: dict[str, list[str]] | None = None
+
+    # --- time ---------------------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        return self.clock().astimezone(dt.UTC).date()
+
+    # --- organisation -------------------------------------------------------------------
+
+    @property
+    def organization(self) -> OrganizationRecord:
+        return self._state.organization
+
+    def set_spend_limit(self, amount: int, no_monthly_limit: bool) -> OrganizationRecord:
+        with self._lock:
+            org = dataclasses.replace(
+                self._state.organization, spend_limit=amount, no_monthly_limit=no_monthly_limit
+            )
+            self._state.organization = org
+            self._commit([org])
+            return org
+
+    def usage(self, year: int, month: int, workspace_id: str | None) -> list[UsageRecord]:
+        with self._lock:
+            if workspace_id is not None and workspace_id not in self._state.workspaces:
+                raise NotFound(f"Workspace {workspace_id} not found", param="workspace_id")
+            return [
+                u
+                for u in self._state.usage
+                if u.year == year
+                and u.month == month
+                and (workspace_id is None or u.workspace_id == workspace_id)
+            ]
+
+    # --- users --------------------------------------------------------------------------
+
+    def list_users(self, email: str | None) -> tuple[list[UserRecord], list[Any]]:
+        """Members and pending invites whose email contains ``email`` (case-insensitive)."""
+        with self._lock:
+            users = list(self._state.users.values())
+            invites = list(self._state.invites.values())
+        if email:
+            needle = email.lower()
+            users = [u for u in users if needle in u.email.lower()]
+            invites = [i for i in invites if needle in i.email.lower()]
+        return users, invites
+
+    def user(self, user_uuid: str) -> UserRecord:
+        record = self._state.users.get(user_uuid)
+        if record is None:
+            raise NotFound(f"User {user_uuid} not found", param="user_id")
+        return record
+
+    def find_user(self, user_uuid: str) -> UserRecord | None:
+        return self._state.users.get(user_uuid)
+
+    def user_workspaces(self, user_uuid: str) -> list[tuple[WorkspaceRecord, list[str]]]:
+        """The active workspaces a user belongs to, with the user's role names in each."""
+        with self._lock:
+            if self._user_workspaces is None:
+                index: dict[str, list[str]] = {}
+                for ws in self._state.workspaces.values():
+                    if ws.archived:
+                        continue
+                    for member in ws.members:
+                        index.setdefault(member, []).append(ws.uuid)
+                self._user_workspaces = index
+            out = []
+            for ws_id in self._user_workspaces.get(user_uuid, ()):
+                ws = self._state.workspaces[ws_id]
+                out.append((ws, ws.members[user_uuid]))
+            return out
+
+    # --- workspaces ---------------------------------------------------------------------
+
+    def list_workspaces(self, *, archived: bool, search: str | None) -> list[WorkspaceRecord]:
+        """Active workspaces (with ``archived``, archived ones too) in creation order."""
+        with self._lock:
+            ids = self._workspace_ids.get(archived)
+            if ids is None:
+                ids = [
+                    w.uuid for w in self._state.workspaces.values() if archived or not w.archived
+                ]
+                self._workspace_ids[archived] = ids
+            records = [self._state.workspaces[i] for i in ids]
+        if search:
+            needle = fold(search)
+            records = [w for w in records if needle in fold(w.name)]
+        return records
+
+    def workspace(self, ws_uuid: str) -> WorkspaceRecord:
+        """An active workspace, or 404."""
+        ws = self._state.workspaces.get(ws_uuid)
+        if ws is None or ws.archived:
+            raise NotFound(f"Workspace {ws_uuid} not found", param="workspace_uuid")
+        return ws
+
+    def _check_name(self, name: str, *, exclude: str | None = None) -> None:
+        wanted = name.lower()
+        for ws in self._state.workspaces.values():
+            if not ws.archived and ws.uuid != exclude and ws.name.lower() == wanted:
+                raise Conflict(f"A workspace named {name!r} already exists", param="name")
+
+    def create_workspace(
+        self,
+        *,
+        name: str,
+        description: str,
+        icon: str,
+        admin_user_id: str,
+        add_all_org_members: bool,
+    ) -> WorkspaceRecord:
+        with self._lock:
+            self._check_name(name)
+            self.user(admin_user_id)
+            members = {}
+            if add_all_org_members:
+                members = {u: ["user"] for u in self._state.users}
+            members[admin_user_id] = ["workspace_admin"]
+            ws = WorkspaceRecord(
+                uuid=str(uuid.uuid4()),
+                name=name,
+                description=description,
+                icon=icon,
+                is_default=False,
+                archived=False,
+                created_at=iso_datetime(self.clock()),
+                spend_limit=None,
+                members=members,
+            )
+            self._state.workspaces[ws.uuid] = ws
+            self._workspace_ids.clear()
+            self._user_workspaces = None
+            self._commit([ws])
+            return ws
+
+    def update_workspace(
+        self, ws_uuid: str, *, name: str | None, description: str | None, icon: str | None
+    ) -> WorkspaceRecord:
+        with self._lock:
+            ws = self.workspace(ws_uuid)
+            if name is not None:
+                self._check_name(name, exclude=ws_uuid)
+            ws = dataclasses.replace(
+                ws,
+                name=ws.name if name is None else name,
+                description=ws.description if description is None else description,
+                icon=ws.icon if icon is None else icon,
+            )
+            self._state.workspaces[ws_uuid] = ws
+            self._commit([ws])
+            return ws
+
+    def archive_workspace(self, ws_uuid: str) -> None:
+        with self._lock:
+            ws = self.workspace(ws_uuid)
+            if ws.is_default:
+                raise BadRequest("The default workspace cannot be archived", param="workspace_uuid")
+            ws = dataclasses.replace(ws, archived=True)
+            self._state.workspaces[ws_uuid] = ws
+            self._workspace_ids.clear()
+            self._user_workspaces = None
+            self._active_key_ids = None
+            self._commit([ws])
+
+    def set_workspace_spend_limit(self, ws_uuid: str, value: float | None) -> WorkspaceRecord:
+        """What the admin console does (not in the Admin API): used by the control API."""
+        with self._lock:
+            ws = dataclasses.replace(self.workspace(ws_uuid), spend_limit=value)
+            self._state.workspaces[ws_uuid] = ws
+            self._commit([ws])
+            return ws
+
+    # --- members ------------------------------------------------------------------------
+
+    def _member_changes(
+        self, ws_uuid: str, changes: Sequence[tuple[str, list[str]]]
+    ) -> WorkspaceRecord:
+        ws = self.workspace(ws_uuid)
+        for index, (user_uuid, _) in enumerate(changes):
+            if user_uuid not in self._state.users:
+                raise NotFound(f"User {user_uuid} not found", param=f"members.{index}.user_uuid")
+        return ws
+
+    def _store_members(self, ws: WorkspaceRecord, members: dict[str, list[str]]) -> None:
+        ws = dataclasses.replace(ws, members=members)
+        self._state.workspaces[ws.uuid] = ws
+        self._user_workspaces = None
+        self._commit([ws])
+
+    def add_members(self, ws_uuid: str, changes: Sequence[tuple[str, list[str]]]) -> int:
+        """Add new members; 409 (and nothing changed) if one already belongs."""
+        with self._lock:
+            ws = self._member_changes(ws_uuid, changes)
+            for user_uuid, _ in changes:
+                if user_uuid in ws.members:
+                    email = self._state.users[user_uuid].email
+                    raise Conflict(f"User {email} is already a member of {ws.name!r}")
+            members = dict(ws.members)
+            members.update({u: list(roles) for u, roles in changes})
+            self._store_members(ws, members)
+            return len({u for u, _ in changes})
+
+    def put_members(
+        self, ws_uuid: str, changes: Sequence[tuple[str, list[str]]]
+    ) -> tuple[int, int]:
+        """Add or update members; returns (added, updated with different roles)."""
+        with self._lock:
+            ws = self._member_changes(ws_uuid, changes)
+            members = dict(ws.members)
+            added = updated = 0
+            for user_uuid, roles in changes:
+                before = members.get(user_uuid)
+                if before is None:
+                    added += 1
+                elif sorted(before) != sorted(roles):
+                    updated += 1
+                members[user_uuid] = list(roles)
+            if added or updated:
+                self._store_members(ws, members)
+            return added, updated
+
+    def remove_members(self, ws_uuid: str, user_uuids: Sequence[str]) -> tuple[int, list[str]]:
+        """Remove members; returns (removed, the UUIDs that were not members)."""
+        with self._lock:
+            ws = self.workspace(ws_uuid)
+            members = dict(ws.members)
+            missing = [u for u in user_uuids if u not in members]
+            removed = 0
+            for user_uuid in user_uuids:
+                if members.pop(user_uuid, None) is not None:
+                    removed += 1
+            if removed:
+                self._store_members(ws, members)
+            return removed, missing
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def _active_keys(self) -> list[str]:
+        if self._active_key_ids is None:
+            workspaces = self._state.workspaces
+            self._active_key_ids = [
+                k.key_id
+                for k in self._state.keys.values()
+                if not workspaces[k.workspace_id].archived
+            ]
+        return self._active_key_ids
+
+    def count_keys(self) -> int:
+        with self._lock:
+            return len(self._active_keys())
+
+    def list_keys(self, *, offset: int, limit: int, name: str | None) -> list[KeyRecord]:
+        """One page of keys of active workspaces, oldest first; ``name`` filters."""
+        with self._lock:
+            keys = self._state.keys
+            ids = self._active_keys()
+            if not name:
+                return [keys[i] for i in ids[offset : offset + limit]]
+            needle = fold(name)
+            matches = [
+                keys[i]
+                for i in ids
+                if needle in fold(keys[i].name or "") or fold(keys[i].hidden_key[-4:]) == needle
+            ]
+            return matches[offset : offset + limit]
+
+    def workspace_any(self, ws_uuid: str) -> WorkspaceRecord | None:
+        """A workspace, archived or not (for rendering a key's workspace name)."""
+        return self._state.workspaces.get(ws_uuid)
+
+    def create_key(
+        self,
+        *,
+        workspace_uuid: str,
+        user_id: str,
+        name: str | None,
+        expiration: dt.date | None,
+    ) -> tuple[KeyRecord, str]:
+        """Create a key; returns the record and the plaintext secret (the only copy)."""
+        with self._lock:
+            today = self.today()
+            if expiration is not None and expiration < today:
+                raise Invalid.one(
+                    ["body", "expiration"],
+                    f"Expiration date {expiration.isoformat()} is in the past",
+                    "value_error",
+                )
+            ws = self.workspace(workspace_uuid)
+            user = self.user(user_id)
+            if user_id not in ws.members:
+                raise BadRequest(
+                    f"User {user.email} is not a member of workspace {ws.name!r}", param="user_id"
+                )
+            cap = self._state.organization.max_key_expiry_days
+            if cap is not None:
+                latest = today + dt.timedelta(days=cap)
+                if expiration is None or expiration > latest:
+                    expiration = latest
+            secret = new_secret()
+            while secret_digest(secret) in self._key_by_digest:  # pragma: no cover
+                secret = new_secret()
+            key = KeyRecord(
+                key_id=str(uuid.uuid4()),
+                name=name,
+                workspace_id=ws.uuid,
+                user_id=user_id,
+                created_at=iso_datetime(self.clock()),
+                expiration_date=expiration.isoformat() if expiration else None,
+                last_used=None,
+                secret_sha256=secret_digest(secret),
+                hidden_key=hide(secret),
+            )
+            self._state.keys[key.key_id] = key
+            self._key_by_digest[key.secret_sha256] = key.key_id
+            if self._active_key_ids is not None:
+                self._active_key_ids.append(key.key_id)
+            self._commit([key])
+            return key, secret
+
+    def delete_key(self, key_id: str) -> None:
+        with self._lock:
+            key = self._state.keys.get(key_id)
+            if key is None or self._state.workspaces[key.workspace_id].archived:
+                raise NotFound(f"API key {key_id} not found", param="key_id")
+            del self._state.keys[key_id]
+            self._key_by_digest.pop(key.secret_sha256, None)
+            self._active_key_ids = None
+            self._commit(dels=[("key", key_id)])
+
+    def authenticate_key(self, secret: str) -> KeyRecord | None:
+        """The usable key with this secret (marking it used today), or None."""
+        with self._lock:
+            key_id = self._key_by_digest.get(secret_digest(secret))
+            if key_id is None:
+                return None
+            key = self._state.keys[key_id]
+            today = self.today()
+            if self._state.workspaces[key.workspace_id].archived:
+                return None
+            if (
+                key.expiration_date is not None
+                and dt.date.fromisoformat(key.expiration_date) < today
+            ):
+                return None
+            if key.last_used != today.isoformat():
+                key = dataclasses.replace(key, last_used=today.isoformat())
+                self._state.keys[key_id] = key
+                self._commit([key])
+            return key
+
+
+def _seed_of(seed: Path | Seed | None) -> Seed:
+    if isinstance(seed, Seed):
+        return seed
+    return load_seed(seed or DEMO_SEED)
+
+
+def _replay(state: State, entries: Iterable[JournalEntry]) -> None:
+    tables: dict[str, dict[str, Any]] = {
+        "user": state.users,
+        "invite": state.invites,
+        "workspace": state.workspaces,
+        "key": state.keys,
+    }
+    for entry in entries:
+        kind = entry["kind"]
+        if kind == "organization":
+            state.organization = OrganizationRecord.from_json(entry["value"])
+            continue
+        table = tables[kind]
+        if entry["op"] == "put":
+            record = RECORD_TYPES[kind].from_json(entry["value"])
+            table[_identity(record)] = record
+        else:
+            table.pop(entry["id"], None)
+
+
+def _identity(record: Record) -> str:
+    if isinstance(record, KeyRecord):
+        return record.key_id
+    return str(getattr(record, "uuid"))  # noqa: B009
