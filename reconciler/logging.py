@@ -212,3 +212,13 @@ def configure_logging(
     # httpx logs every request at INFO; keep those for debugging only
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def reset_logging() -> None:
+    """Remove the handlers :func:`configure_logging` installed and structlog's configuration."""
+    root = logging.getLogger()
+    for handler in _handlers:
+        root.removeHandler(handler)
+        handler.close()
+    _handlers.clear()
+    structlog.reset_defaults()

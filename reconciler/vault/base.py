@@ -95,7 +95,7 @@ class SecretMetadata(Frozen):
     created: dt.datetime
     expires: dt.date | None = None
     role: str | None = None
-    allowed_models: tuple[str, ...] = ()
+    allowed_models: tuple[str, ...]  # ('*',) any model; () none
     max_tokens_per_request: int | None = None
     daily_token_budget: int | None = None
     rpm: int | None = None
