@@ -40,8 +40,7 @@ class Checker:
     today: dt.date
     organization: OrganizationFile | None
     organization_source: Source | None
-    roles: RolesFile | None
-    roles_valid: bool  # False: roles.yaml is broken, so "no such role" would mislead
+    roles: RolesFile | None  # None: roles.yaml is missing or broken (reported already)
 
     # --- models -------------------------------------------------------------------------
 
@@ -157,9 +156,7 @@ class Checker:
 
     def key_role(self, source: Source, loc: Loc, ws: WorkspaceDoc, name: str) -> None:
         if self.roles is None:
-            if self.roles_valid:
-                self.reporter.add(source, loc, f"role '{name}' does not exist (no roles.yaml)")
-            return
+            return  # roles.yaml is missing or broken: that problem is reported already
         role = self.roles.roles.get(name)
         if role is None:
             hint = difflib.get_close_matches(name, list(self.roles.roles), n=1)
@@ -171,8 +168,8 @@ class Checker:
             self.reporter.add(source, loc, text)
             return
         allowed = self.canonical(ws.policy.allowed_models)
-        if allowed is None:
-            return
+        if allowed is None or any(m not in self.catalog for m in ws.policy.allowed_models):
+            return  # every model allowed, or an unknown name (reported already)
         wanted = self.canonical(role.allowed_models)
         listed = ", ".join(ws.policy.allowed_models)
         if wanted is None:
@@ -241,6 +238,14 @@ def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) ->
     return (backend, path)
 
 
+def _describe(dest: tuple[str, ...]) -> str:
+    if dest[0] == "github":
+        _, repository, environment, name = dest
+        where = f"{repository} environment {environment}" if environment else repository
+        return f"github:{where}/{name}"
+    return f"{dest[0]}:{dest[1]}"
+
+
 def check_all(
     checker: Checker,
     roles: Source | None,
@@ -285,13 +290,14 @@ def check_all(
             dest = secret_destination(checker.organization, ws.name, key)
             if dest in dest_first:
                 other, other_loc = dest_first[dest]
-                at = (*loc, "secret", "path") if key.secret and key.secret.path else loc
+                explicit = key.secret is not None and key.secret.path is not None
+                at = (*loc, "secret", "path") if explicit else loc
+                other_name = other.model.workspace.api_keys[other_loc[-1]].name
                 reporter.add(
                     source,
                     at,
-                    f"API key '{key.name}' would write its secret where "
-                    f"'{other.model.workspace.api_keys[other_loc[-1]].name}' does "
-                    f"({other.where(other_loc)}): {'/'.join(d for d in dest if d)}",
+                    f"secret destination {_describe(dest)}{'' if explicit else ' (the default)'} "
+                    f"is already used by API key '{other_name}' at {other.where(other_loc)}",
                 )
             else:
                 dest_first[dest] = (source, loc)

@@ -141,7 +141,6 @@ def check_desired_state(
         organization=org_doc,
         organization_source=org,
         roles=roles_doc,
-        roles_valid=roles is None or roles_doc is not None,
     )
     check_all(checker, roles, workspaces)
 

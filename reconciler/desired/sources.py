@@ -99,20 +99,22 @@ def validate_source(source: Source, reporter: Reporter) -> None:
             (),
             f"missing required field 'version' (add 'version: {schema.SUPPORTED_VERSION}')",
         )
-    elif version != schema.SUPPORTED_VERSION or isinstance(version, bool):
+    elif type(version) is not int or version != schema.SUPPORTED_VERSION:
+        shown = repr(version) if isinstance(version, int | float | str) else describe_value(version)
         reporter.add(
             source,
             ("version",),
-            f"unsupported version {describe_value(version)}: this reconciler reads version "
-            f"{schema.SUPPORTED_VERSION}",
+            f"unsupported version {shown} (this reconciler reads version "
+            f"{schema.SUPPORTED_VERSION})",
         )
         return  # a file of another version has another shape: say nothing more about it
     model_cls = schema.FILE_KINDS[source.kind]
     try:
         model = model_cls.model_validate(data)
     except ValidationError as exc:
+        reported = {raw.loc for raw in doc.problems}  # e.g. an unsupported tag
         for error in exc.errors(include_url=False):
-            if tuple(error["loc"])[:1] == ("version",):
+            if tuple(error["loc"])[:1] == ("version",) or tuple(error["loc"]) in reported:
                 continue  # reported above
             loc, message = messages.rewrite(error, model_cls)
             reporter.add(source, loc, message)

@@ -324,10 +324,14 @@ def load_text(text: str, *, pure: bool = False) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem and "document" not in exc.problem:
-            message = f"{exc.context}: {exc.problem}"
-        elif "another document" in (exc.problem or ""):
+        if "another document" in message:
             message = "expected a single YAML document, found another one (remove '---')"
+        elif exc.context and exc.problem:
+            started = exc.context_mark
+            message = f"{exc.problem} ({exc.context}"
+            if started is not None and started.line + 1 != line:
+                message += f" started on line {started.line + 1}"
+            message += ")"
         doc.problems.append(RawProblem((), line, column, f"invalid YAML: {message}"))
         return doc
     except YAMLError as exc:

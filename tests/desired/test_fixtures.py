@@ -1,0 +1,198 @@
+"""Malformed desired states: each fixture's problem is reported at the right place."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import Problem, Severity, check_desired_state, load_desired_state
+from reconciler.errors import DesiredStateError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TODAY = dt.date(2026, 11, 27)
+E, W = Severity.ERROR, Severity.WARNING
+
+# fixture, file, line, column, field path, message fragment, severity, errors in total
+CASES = [
+    ("bad-yaml-syntax", "workspaces/dev.yaml", 10, 8, "",
+     "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence started "
+     "on line 9)", E, 1),
+    ("bad-multi-document", "roles.yaml", 10, 1, "", "expected a single YAML document", E, 1),
+    ("bad-duplicate-key", "workspaces/dev.yaml", 11, 5, "workspace.policy.rpm",
+     "duplicate key 'rpm' (first defined on line 10)", E, 1),
+    ("bad-unknown-field", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].experies",
+     "unknown field 'experies' (did you mean 'expires'?); allowed: name, description, owner, "
+     "expires, rotation_period_days, role, secret", E, 1),
+    ("bad-unknown-nested-field", "organization.yaml", 5, 27, "organization.vault.adress",
+     "unknown field 'adress' (did you mean 'address'?)", E, 1),
+    ("bad-unknown-tag", "workspaces/ml.yaml", 4, 10, "workspace.admin",
+     "unsupported YAML tag !env", E, 1),
+    ("bad-wrong-type", "workspaces/dev.yaml", 10, 5, "workspace.policy.rpm",
+     "expected an integer, got the string 'sixty'", E, 1),
+    ("bad-wrong-type-bool", "workspaces/dev.yaml", 12, 3, "workspace.protected",
+     "expected true or false, got the string 'yes'", E, 1),
+    ("bad-missing-field", "workspaces/dev.yaml", 17, 7, "workspace.api_keys[1].owner",
+     "missing required field 'owner'", E, 1),
+    ("bad-version-wrong", "roles.yaml", 1, 1, "version",
+     "unsupported version 2 (this reconciler reads version 1)", E, 1),
+    ("bad-version-missing", "organization.yaml", 1, 1, "",
+     "missing required field 'version'", E, 1),
+    ("bad-empty-file", "workspaces/ml.yaml", 1, 1, "",
+     "file is empty: expected 'version: 1' and a 'workspace' section", E, 1),
+    ("bad-not-a-mapping", "roles.yaml", 1, 1, "",
+     "expected a mapping with 'version' and 'roles', got a list", E, 1),
+    ("bad-missing-roles-file", "roles.yaml", 0, 0, "", "missing file", E, 1),
+    ("bad-duplicate-workspace", "workspaces/dev.yaml", 3, 3, "workspace.name",
+     "workspace 'dev' is already declared at {dir}/workspaces/dev-copy.yaml:3", E, 1),
+    ("bad-duplicate-key-name", "workspaces/ml.yaml", 8, 7, "workspace.api_keys[0].name",
+     "API key 'dev-alice' is already declared at {dir}/workspaces/dev.yaml:13", E, 1),
+    ("bad-duplicate-member", "workspaces/dev.yaml", 8, 8, "workspace.members[1].email",
+     "'Bob@acme.example' is listed twice (first at line 7)", E, 1),
+    ("bad-duplicate-secret-path", "workspaces/dev.yaml", 18, 7, "workspace.api_keys[1]",
+     "secret destination vault:dev/dev-bob (the default) is already used by API key "
+     "'dev-alice' at {dir}/workspaces/dev.yaml:13", E, 1),
+    ("bad-role-missing", "workspaces/dev.yaml", 16, 7, "workspace.api_keys[0].role",
+     "role 'developr' does not exist in roles.yaml (did you mean 'developer'?)", E, 1),
+    ("bad-role-star-in-limited-workspace", "workspaces/dev.yaml", 16, 7,
+     "workspace.api_keys[0].role",
+     "role 'admin' allows every model ('*'), but workspace 'dev' allows only "
+     "mistral-small-latest, codestral-latest", E, 1),
+    ("bad-role-wider-than-workspace", "workspaces/dev.yaml", 20, 7, "workspace.api_keys[1].role",
+     "role 'developer' allows mistral-large-latest, which workspace 'dev' does not allow", E, 2),
+    ("bad-unknown-model", "workspaces/dev.yaml", 9, 22, "workspace.policy.allowed_models[0]",
+     "unknown model 'mistral-smal-latest' (did you mean 'mistral-small-latest'?)", E, 1),
+    ("bad-star-with-others", "workspaces/ml.yaml", 6, 22, "workspace.policy.allowed_models[0]",
+     "'*' allows every model: list it alone", E, 1),
+    ("bad-deprecated-model", "roles.yaml", 11, 22, "roles.vision.allowed_models[0]",
+     "model 'pixtral-large-latest' is deprecated; use 'mistral-large-latest' instead", W, 0),
+    ("bad-expiry-past", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
+     "expiry 2025-01-31 is in the past (today is 2026-11-27)", E, 1),
+    ("bad-expiry-datetime", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
+     "expected a date like 2027-06-30, got '2027-06-30T10:00:00'", E, 1),
+    ("bad-expiry-impossible-date", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
+     "expected a date like 2027-06-30, got '2027-02-30'", E, 1),
+    ("bad-negative-rpm", "workspaces/dev.yaml", 10, 5, "workspace.policy.rpm",
+     "must be >= 1, got -5", E, 1),
+    ("bad-negative-budget", "workspaces/dev.yaml", 11, 5, "workspace.policy.monthly_budget_usd",
+     "must be >= 0, got -10.5", E, 1),
+    ("bad-negative-tokens", "roles.yaml", 7, 5, "roles.developer.daily_token_budget",
+     "must be >= 0, got -1", E, 1),
+    ("bad-secret-path-dotdot", "workspaces/dev.yaml", 17, 16, "workspace.api_keys[0].secret.path",
+     "invalid path '../other-team/dev-alice': '..' and '.' segments are not allowed", E, 1),
+    ("bad-secret-path-absolute", "workspaces/dev.yaml", 18, 9,
+     "workspace.api_keys[0].secret.path",
+     "invalid path '/etc/dev-alice': must be relative", E, 1),
+    ("bad-vault-prefix-backslash", "organization.yaml", 5, 42, "organization.vault.path_prefix",
+     "invalid path 'mistral\\test': backslashes are not allowed", E, 1),
+    ("bad-email", "workspaces/dev.yaml", 5, 3, "workspace.admin",
+     "not a valid email address: 'alice-at-acme.example'", E, 1),
+    ("bad-platform-role-name", "workspaces/dev.yaml", 7, 41, "workspace.members[0].roles[0]",
+     "the string 'admin' is not allowed here; expected one of: billing, user", E, 1),
+    ("bad-spend-limit", "organization.yaml", 4, 3, "organization.spend_limit",
+     "set amount (e.g. {amount: 5000, currency: USD}) or no_monthly_limit: true", E, 1),
+    ("bad-github-secret", "workspaces/dev.yaml", 17, 7, "workspace.api_keys[0].secret",
+     "the github backend needs 'repository: owner/name'", E, 1),
+    ("bad-file-name-mismatch", "workspaces/development.yaml", 3, 3, "workspace.name",
+     "workspace 'dev' is declared in development.yaml; name the file dev.yaml", W, 0),
+    ("bad-owner-not-member", "workspaces/dev.yaml", 18, 7, "workspace.api_keys[1].owner",
+     "owner 'carol@acme.example' is not a member of workspace 'dev'", W, 0),
+]
+
+
+def _check(fixture: str) -> tuple[str, list[Problem]]:
+    directory = (FIXTURES / fixture).relative_to(Path.cwd())
+    result = check_desired_state(directory, today=TODAY)
+    return directory.as_posix(), list(result.problems)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "file", "line", "column", "path", "fragment", "severity", "errors"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_problem_is_reported_at_its_place(
+    fixture: str,
+    file: str,
+    line: int,
+    column: int,
+    path: str,
+    fragment: str,
+    severity: Severity,
+    errors: int,
+) -> None:
+    directory, problems = _check(fixture)
+    wanted = fragment.replace("{dir}", directory)
+    matches = [
+        p
+        for p in problems
+        if p.file == f"{directory}/{file}" and p.path == path and wanted in p.message
+    ]
+    assert matches, "\n".join(str(p) for p in problems)
+    problem = matches[0]
+    assert (problem.line, problem.column, problem.severity) == (line, column, severity)
+    assert [p.is_error for p in problems].count(True) == errors, problems
+
+
+def test_every_fixture_directory_has_a_case() -> None:
+    on_disk = {p.name for p in FIXTURES.iterdir() if p.name.startswith("bad-")}
+    covered = {c[0] for c in CASES} | {"bad-several-files"}
+    assert on_disk == covered
+    assert len(on_disk) >= 25
+
+
+def test_problems_in_several_files_are_all_reported() -> None:
+    directory, problems = _check("bad-several-files")
+    assert [str(p) for p in problems] == [
+        f"{directory}/organization.yaml:3:3: organization.name: expected a string, "
+        "got the number 42",
+        f"{directory}/roles.yaml:6:5: roles.developer.max_tokens_per_request: must be >= 1, got 0",
+        f"{directory}/workspaces/dev.yaml:10:5: workspace.policy.rpm: must be >= 1, got -5",
+    ]
+
+
+def test_a_broken_roles_file_does_not_hide_key_problems_elsewhere() -> None:
+    # ml.yaml names a role that does not exist; roles.yaml is broken, so that check is
+    # skipped instead of reporting every role as missing, but dev.yaml's rpm is reported.
+    _, problems = _check("bad-several-files")
+    assert not any("nobody" in p.message for p in problems)
+    assert any(p.path == "workspace.policy.rpm" for p in problems)
+
+
+def test_load_raises_with_every_problem() -> None:
+    directory = FIXTURES / "bad-several-files"
+    with pytest.raises(DesiredStateError) as caught:
+        load_desired_state(directory, today=TODAY)
+    assert len(caught.value.problems) == 3
+    assert all(isinstance(p, Problem) for p in caught.value.problems)
+
+
+def test_warnings_alone_do_not_stop_the_load() -> None:
+    state = load_desired_state(FIXTURES / "bad-owner-not-member", today=TODAY)
+    assert [k.owner for k in state.keys if k.name == "dev-bob"] == ["carol@acme.example"]
+
+
+def test_problem_str_and_render() -> None:
+    problem = Problem("d/w.yaml", 3, 7, "workspace.api_keys[2].expires", "in the past")
+    assert str(problem) == "d/w.yaml:3:7: workspace.api_keys[2].expires: in the past"
+    assert problem.render() == "d/w.yaml:3:7: error: workspace.api_keys[2].expires: in the past"
+    whole = Problem("d/roles.yaml", 0, 0, "", "missing file", Severity.WARNING)
+    assert str(whole) == "d/roles.yaml: missing file"
+    assert whole.render() == "d/roles.yaml: warning: missing file"
+
+
+def test_absolute_directory_is_shown_relative_to_the_working_directory() -> None:
+    _, problems = _check("bad-negative-rpm")
+    absolute = check_desired_state((FIXTURES / "bad-negative-rpm").resolve(), today=TODAY)
+    assert [p.file for p in absolute.problems] == [p.file for p in problems]
+    assert not absolute.problems[0].file.startswith("/")
+
+
+def test_expiry_soon_is_a_warning_using_the_organisation_setting() -> None:
+    # dev-alice expires 2027-06-30; 10 days before, within the default 14-day warning
+    result = check_desired_state(FIXTURES / "valid", today=dt.date(2027, 6, 20))
+    assert result.ok
+    assert [(p.path, p.message) for p in result.warnings][:1] == [
+        ("workspace.api_keys[0].expires", "expires in 10 day(s), on 2027-06-30")
+    ]
