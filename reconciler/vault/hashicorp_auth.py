@@ -221,17 +221,18 @@ async def fetch_github_oidc_token(
     if not auth.request_url or auth.request_token is None:
         raise ConfigError("ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN unset")
     headers = {"Authorization": f"bearer {auth.request_token.get_secret_value()}"}
+    # merge, not replace: the request URL already carries api-version
+    url = httpx.URL(auth.request_url).copy_merge_params({"audience": auth.audience})
     async with http.make_client("", headers=headers, transport=transport) as client:
         try:
             response = await http.send(
                 client,
                 "GET",
-                auth.request_url,
+                str(url),
                 service="GitHub Actions OIDC",
                 idempotent=True,
                 policy=policy,
                 sleep=sleep,
-                params={"audience": auth.audience},
             )
         except errors.RemoteError as exc:
             raise SecretStoreError(

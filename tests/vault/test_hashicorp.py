@@ -1,0 +1,511 @@
+"""Vault KV v2 over HTTP, against respx routes answering with Vault's documented bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+from reconciler.errors import ConfigError, SecretStoreError
+from reconciler.logging import configure_logging
+from reconciler.model import VaultSettings
+from reconciler.vault.base import CasMismatch, LockHolder, MetadataNotStored, SecretExists
+from reconciler.vault.hashicorp import HashiCorpVault
+from reconciler.vault.hashicorp_auth import AppRoleAuth, JwtAuth, TokenAuth, auth_from_env
+
+from .fake_vault import CAS_MISMATCH, FakeVault
+from .helpers import (
+    SECRET,
+    SECRET_TEXT,
+    TOKEN_TEXT,
+    VAULT_ADDR,
+    Sleeps,
+    assert_no_secret,
+    make_metadata,
+    run,
+    vault_store,
+)
+
+DATA = f"{VAULT_ADDR}/v1/secret/data/mistral/acme/dev/dev-alice"
+METADATA = f"{VAULT_ADDR}/v1/secret/metadata/mistral/acme/dev/dev-alice"
+WRITTEN = {
+    "data": {
+        "created_time": "2025-03-22T02:24:06.945319214Z",
+        "custom_metadata": None,
+        "deletion_time": "",
+        "destroyed": False,
+        "version": 1,
+    }
+}
+SEALED = {"errors": ["Vault is sealed"]}
+DENIED = {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}
+
+
+def body(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def test_put_writes_data_with_cas_then_custom_metadata() -> None:
+    meta = make_metadata()
+    with respx.mock:
+        data = respx.post(DATA).respond(200, json=WRITTEN)
+        metadata = respx.post(METADATA).respond(204)
+        version = run(vault_store(namespace="admin/acme").put("dev/dev-alice", SECRET, meta))
+    assert version == 1
+    sent = data.calls.last.request
+    assert body(sent) == {"options": {"cas": 0}, "data": {"api_key": SECRET_TEXT}}
+    assert sent.headers["X-Vault-Token"] == TOKEN_TEXT
+    assert sent.headers["X-Vault-Namespace"] == "admin/acme"
+    assert body(metadata.calls.last.request) == {"custom_metadata": meta.as_strings()}
+    assert all(isinstance(v, str) for v in meta.as_strings().values())
+
+
+def test_no_namespace_header_without_a_namespace() -> None:
+    with respx.mock:
+        route = respx.post(DATA).respond(200, json=WRITTEN)
+        respx.post(METADATA).respond(204)
+        run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=None))
+    sent = route.calls.last.request
+    assert "X-Vault-Namespace" not in sent.headers
+    assert "options" not in body(sent)  # unconditional write
+
+
+@pytest.mark.parametrize(("cas", "error"), [(0, SecretExists), (4, CasMismatch)])
+def test_cas_mismatch_is_a_distinct_error(cas: int, error: type[Exception]) -> None:
+    with respx.mock:
+        respx.post(DATA).respond(400, json={"errors": [CAS_MISMATCH]})
+        metadata = respx.post(METADATA).respond(204)
+        with pytest.raises(error) as caught:
+            run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=cas))
+    assert type(caught.value) is error
+    assert "dev/dev-alice" in str(caught.value)
+    assert "Vault https://vault.test:8200 mount secret prefix mistral/acme" in str(caught.value)
+    assert not metadata.called
+    assert_no_secret(str(caught.value), repr(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "expected"),
+    [
+        (403, DENIED, "permission denied (HTTP 403)"),
+        (404, {"errors": []}, "not found (Vault also answers 404 when the mount"),
+        (503, SEALED, "Vault is sealed; unseal it and try again"),
+        (500, {"errors": ["internal error"]}, "Vault answered HTTP 500: internal error"),
+        (400, {"errors": ["invalid path"]}, "Vault answered HTTP 400: invalid path"),
+        (429, {"errors": ["request path exceeded rate limit"]}, "rate limited by Vault"),
+    ],
+)
+def test_vault_errors_have_clear_messages_without_secrets(
+    status: int, answer: dict[str, Any], expected: str
+) -> None:
+    sleeps = Sleeps()
+    with respx.mock:
+        route = respx.post(DATA).respond(status, json=answer)
+        with pytest.raises(SecretStoreError) as caught:
+            run(vault_store(sleep=sleeps).put("dev/dev-alice", SECRET, make_metadata()))
+    message = str(caught.value)
+    assert expected in message
+    assert "cannot write dev/dev-alice" in message
+    assert_no_secret(message, repr(caught.value), caught.value.__cause__)
+    retried = status in (429, 503)
+    assert route.call_count == (3 if retried else 1)
+    assert len(sleeps.delays) == (2 if retried else 0)
+
+
+def test_permission_denied_names_the_capability_and_path() -> None:
+    with respx.mock:
+        respx.get(METADATA).respond(403, json=DENIED)
+        with pytest.raises(SecretStoreError) as caught:
+            run(vault_store().read_metadata("dev/dev-alice"))
+    assert "policy lacks read on secret/metadata/mistral/acme/dev/dev-alice" in str(caught.value)
+
+
+def test_transient_errors_are_retried_and_logged_without_secrets(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    log_file = tmp_path / "log.jsonl"
+    configure_logging(stream=stream, json_file=log_file)
+    sleeps = Sleeps()
+    with respx.mock:
+        route = respx.post(DATA)
+        route.side_effect = [
+            httpx.Response(503, json=SEALED),
+            httpx.Response(502, text="Bad Gateway"),
+            httpx.Response(200, json=WRITTEN),
+        ]
+        respx.post(METADATA).respond(204)
+        assert run(vault_store(sleep=sleeps).put("dev/dev-alice", SECRET, make_metadata())) == 1
+    assert route.call_count == 3
+    assert len(sleeps.delays) == 2
+    logged = stream.getvalue() + log_file.read_text()
+    assert "vault.retry" in logged
+    assert "HTTP 503" in logged
+    assert_no_secret(logged)
+
+
+def test_transport_errors_say_vault_is_unreachable() -> None:
+    with respx.mock:
+        respx.get(METADATA).mock(side_effect=httpx.ConnectError("Connection refused"))
+        with pytest.raises(SecretStoreError, match=r"cannot reach Vault at https://vault\.test"):
+            run(vault_store().read_metadata("dev/dev-alice"))
+
+
+def test_a_resent_cas_write_that_had_landed_is_recognised_as_ours() -> None:
+    """The first attempt landed but its answer was lost: the resend's CAS mismatch is ours."""
+    with respx.mock:
+        write = respx.post(DATA)
+        write.side_effect = [
+            httpx.ReadTimeout("timed out"),
+            httpx.Response(400, json={"errors": [CAS_MISMATCH]}),
+        ]
+        respx.get(DATA).respond(
+            200, json={"data": {"data": {"api_key": SECRET_TEXT}, "metadata": WRITTEN["data"]}}
+        )
+        respx.post(METADATA).respond(204)
+        assert run(vault_store().put("dev/dev-alice", SECRET, make_metadata())) == 1
+    assert write.call_count == 2
+
+
+def test_a_resent_cas_write_that_lost_to_someone_else_fails() -> None:
+    with respx.mock:
+        write = respx.post(DATA)
+        write.side_effect = [
+            httpx.ReadTimeout("timed out"),
+            httpx.Response(400, json={"errors": [CAS_MISMATCH]}),
+        ]
+        respx.get(DATA).respond(
+            200, json={"data": {"data": {"api_key": "someone-else"}, "metadata": WRITTEN["data"]}}
+        )
+        metadata = respx.post(METADATA).respond(204)
+        with pytest.raises(SecretExists):
+            run(vault_store().put("dev/dev-alice", SECRET, make_metadata()))
+    assert not metadata.called
+
+
+def test_metadata_failure_after_the_data_landed_says_the_secret_is_stored() -> None:
+    with respx.mock:
+        respx.post(DATA).respond(200, json=WRITTEN)
+        respx.post(METADATA).respond(403, json=DENIED)
+        with pytest.raises(MetadataNotStored) as caught:
+            run(vault_store().put("dev/dev-alice", SECRET, make_metadata()))
+    assert caught.value.version == 1
+    assert "the secret itself was stored as version 1" in str(caught.value)
+    assert_no_secret(str(caught.value))
+
+
+def test_custom_metadata_over_vaults_limit_is_refused_before_writing() -> None:
+    with respx.mock:
+        write = respx.post(DATA).respond(200, json=WRITTEN)
+        with pytest.raises(SecretStoreError, match="allowed_models is 600 characters"):
+            run(
+                vault_store().put(
+                    "dev/dev-alice", SECRET, make_metadata(allowed_models=("m" * 600,))
+                )
+            )
+    assert not write.called
+
+
+def test_read_metadata_parses_vault_metadata() -> None:
+    meta = make_metadata()
+    answer = {
+        "data": {
+            "cas_required": False,
+            "created_time": "2025-03-22T02:24:06.945319214Z",
+            "current_version": 3,
+            "custom_metadata": meta.as_strings(),
+            "updated_time": "2025-03-23T10:00:00.5Z",
+            "versions": {},
+        }
+    }
+    with respx.mock:
+        respx.get(METADATA).respond(200, json=answer)
+        found = run(vault_store().read_metadata("dev/dev-alice"))
+    assert found is not None
+    assert found.version == 3
+    assert found.metadata == meta
+    assert found.updated == dt.datetime(2025, 3, 23, 10, 0, 0, 500000, tzinfo=dt.UTC)
+
+
+def test_metadata_not_written_by_this_tool_reads_as_none() -> None:
+    answer = {"data": {"current_version": 1, "custom_metadata": {"team": "search"}}}
+    with respx.mock:
+        respx.get(METADATA).respond(200, json=answer)
+        found = run(vault_store().read_metadata("dev/dev-alice"))
+    assert found is not None
+    assert found.metadata is None
+    assert found.key_id is None
+
+
+def test_list_uses_get_with_list_true_and_walks_folders() -> None:
+    base = f"{VAULT_ADDR}/v1/secret/metadata/mistral/acme"
+    with respx.mock:
+        respx.get(base, params={"list": "true"}).respond(
+            200, json={"data": {"keys": ["_locks/", "dev/", "top"]}}
+        )
+        respx.get(f"{base}/dev", params={"list": "true"}).respond(
+            200, json={"data": {"keys": ["dev-alice", "dev-bob"]}}
+        )
+        assert run(vault_store().list()) == ["dev/dev-alice", "dev/dev-bob", "top"]
+
+
+def test_delete_removes_the_metadata_and_tolerates_404() -> None:
+    with respx.mock:
+        route = respx.delete(METADATA)
+        route.side_effect = [httpx.Response(204), httpx.Response(404, json={"errors": []})]
+
+        async def scenario() -> None:
+            store = vault_store()
+            await store.delete("dev/dev-alice")
+            await store.delete("dev/dev-alice")
+
+        run(scenario())
+    assert route.call_count == 2
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+def test_approle_login_once_then_the_token_is_used() -> None:
+    auth = AppRoleAuth(SecretStr("role-1234"), SecretStr("secret-id-5678"))
+    with respx.mock:
+        login = respx.post(f"{VAULT_ADDR}/v1/auth/approle/login").respond(
+            200, json={"auth": {"client_token": TOKEN_TEXT, "lease_duration": 3600}}
+        )
+        read = respx.get(METADATA).respond(404, json={"errors": []})
+
+        async def scenario() -> None:
+            store = vault_store(auth=auth, namespace="admin")
+            await store.read_metadata("dev/dev-alice")
+            await store.read_metadata("dev/dev-alice")
+
+        run(scenario())
+    assert login.call_count == 1
+    assert body(login.calls.last.request) == {"role_id": "role-1234", "secret_id": "secret-id-5678"}
+    assert login.calls.last.request.headers["X-Vault-Namespace"] == "admin"
+    assert read.calls.last.request.headers["X-Vault-Token"] == TOKEN_TEXT
+
+
+def test_refused_approle_login_is_not_resent_and_hides_the_credentials() -> None:
+    auth = AppRoleAuth(SecretStr("role-1234"), SecretStr("secret-id-5678"))
+    with respx.mock:
+        login = respx.post(f"{VAULT_ADDR}/v1/auth/approle/login").respond(
+            503, json={"errors": ["Vault is sealed"]}
+        )
+        with pytest.raises(SecretStoreError) as caught:
+            run(vault_store(auth=auth).read_secret("dev/dev-alice"))
+    assert login.call_count == 1
+    assert "AppRole login at /v1/auth/approle/login was refused" in str(caught.value)
+    assert "secret-id-5678" not in str(caught.value)
+
+
+def test_jwt_login_with_a_given_token() -> None:
+    auth = JwtAuth(role="reconciler-apply", jwt=SecretStr("eyJhbGciOi.jwt.sig"))
+    with respx.mock:
+        login = respx.post(f"{VAULT_ADDR}/v1/auth/jwt/login").respond(
+            200, json={"auth": {"client_token": TOKEN_TEXT}}
+        )
+        respx.get(METADATA).respond(404, json={"errors": []})
+        run(vault_store(auth=auth).read_metadata("dev/dev-alice"))
+    assert body(login.calls.last.request) == {
+        "role": "reconciler-apply",
+        "jwt": "eyJhbGciOi.jwt.sig",
+    }
+
+
+def test_jwt_login_with_the_github_actions_oidc_token() -> None:
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.actions.test/idtoken?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token-abc",
+        "VAULT_JWT_AUDIENCE": "https://vault.acme.example",
+    }
+    settings = VaultSettings(auth="jwt", role="reconciler-apply")
+    auth = auth_from_env(settings, env, address=VAULT_ADDR)
+    with respx.mock:
+        oidc = respx.get("https://token.actions.test/idtoken").respond(
+            200, json={"value": "github.oidc.jwt"}
+        )
+        login = respx.post(f"{VAULT_ADDR}/v1/auth/jwt/login").respond(
+            200, json={"auth": {"client_token": TOKEN_TEXT}}
+        )
+        read = respx.get(METADATA).respond(404, json={"errors": []})
+        run(vault_store(auth=auth).read_metadata("dev/dev-alice"))
+    asked = oidc.calls.last.request
+    assert asked.url.params["audience"] == "https://vault.acme.example"
+    assert asked.url.params["api-version"] == "2.0"
+    assert asked.headers["Authorization"] == "bearer request-token-abc"
+    assert body(login.calls.last.request) == {"role": "reconciler-apply", "jwt": "github.oidc.jwt"}
+    assert read.calls.last.request.headers["X-Vault-Token"] == TOKEN_TEXT
+
+
+def test_jwt_audience_defaults_to_the_vault_address() -> None:
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://t.test/x",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "r",
+    }
+    auth = auth_from_env(VaultSettings(auth="jwt", role="r"), env, address=VAULT_ADDR)
+    assert isinstance(auth, JwtAuth)
+    assert auth.audience == VAULT_ADDR
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "missing"),
+    [
+        (VaultSettings(auth="token"), {}, "VAULT_TOKEN"),
+        (VaultSettings(auth="approle"), {"VAULT_SECRET_ID": "s"}, "VAULT_ROLE_ID"),
+        (
+            VaultSettings(auth="approle", role="MY_ROLE_ID"),
+            {"VAULT_ROLE_ID": "r"},
+            "MY_ROLE_ID and VAULT_SECRET_ID",
+        ),
+        (VaultSettings(auth="jwt"), {"VAULT_JWT": "j"}, "VAULT_ROLE"),
+        (VaultSettings(auth="jwt", role="r"), {}, "ACTIONS_ID_TOKEN_REQUEST_URL"),
+    ],
+)
+def test_missing_credentials_are_a_config_error_naming_the_variable(
+    settings: VaultSettings, env: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ConfigError, match=missing):
+        auth_from_env(settings, env, address=VAULT_ADDR)
+
+
+def test_token_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(TOKEN_TEXT + "\n")
+    auth = auth_from_env(VaultSettings(), {"VAULT_TOKEN_FILE": str(tmp_path / "token")}, address="")
+    assert repr(auth) == f"TokenAuth(source={str(tmp_path / 'token')!r})"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".vault-token").write_text(TOKEN_TEXT)
+    from_home = auth_from_env(VaultSettings(), {"HOME": str(home)}, address="")
+    assert isinstance(from_home, TokenAuth)
+    assert from_home.token == SecretStr(TOKEN_TEXT)
+    assert_no_secret(repr(auth), repr(from_home))
+
+
+def test_from_settings_reads_the_environment() -> None:
+    env = {
+        "VAULT_ADDR": "https://vault.acme.example/",
+        "VAULT_TOKEN": TOKEN_TEXT,
+        "VAULT_NAMESPACE": "admin",
+    }
+    store = HashiCorpVault.from_settings(VaultSettings(path_prefix="mistral/acme"), env=env)
+    assert store.description == (
+        "Vault https://vault.acme.example mount secret prefix mistral/acme namespace admin"
+    )
+    assert_no_secret(store.description, repr(store))
+
+
+# --- locks --------------------------------------------------------------------------------
+
+T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+TTL = dt.timedelta(minutes=10)
+LOCK = f"{VAULT_ADDR}/v1/secret/data/mistral/acme/_locks/apply"
+
+
+def holder(who: str) -> LockHolder:
+    return LockHolder(who=who, since=T0, expires=T0 + TTL, host="laptop", pid=7)
+
+
+def test_lock_is_created_with_cas_zero(fake_vault: FakeVault) -> None:
+    store = vault_store(clock=lambda: T0)
+    assert run(store.acquire_lock("apply", holder("alice"), TTL)) is None
+    first = next(r for r in fake_vault.requests if r.method == "POST")
+    assert str(first.url) == LOCK
+    sent = body(first)
+    assert sent["options"] == {"cas": 0}
+    assert sent["data"]["who"] == "alice"
+    assert sent["data"]["state"] == "held"
+    assert sent["data"]["expires"] == (T0 + TTL).isoformat()
+
+
+def test_expired_lock_is_taken_over_with_cas_on_its_version(fake_vault: FakeVault) -> None:
+    early = vault_store(clock=lambda: T0)
+    late = vault_store(clock=lambda: T0 + TTL + dt.timedelta(seconds=1))
+    assert run(early.acquire_lock("apply", holder("crashed"), TTL)) is None
+    held = run(early.acquire_lock("apply", holder("me"), TTL))
+    assert held is not None
+    assert held.who == "crashed"
+    fake_vault.requests.clear()
+    assert run(late.acquire_lock("apply", holder("me"), TTL)) is None
+    takeover = [body(r) for r in fake_vault.requests if r.method == "POST"]
+    assert [b["options"] for b in takeover] == [{"cas": 0}, {"cas": 1}]
+    # the crashed holder's late release cannot free the new holder's lock
+    run(early.release_lock("apply", holder("crashed")))
+    assert fake_vault.entries["mistral/acme/_locks/apply"].current_version == 2
+    current = run(early.acquire_lock("apply", holder("third"), TTL))
+    assert current is not None
+    assert current.who == "me"
+
+
+def test_two_racing_takers_of_an_expired_lock_cannot_both_win() -> None:
+    fake_vault = FakeVault(VAULT_ADDR, token=TOKEN_TEXT)
+    early = vault_store(clock=lambda: T0)
+    late = vault_store(clock=lambda: T0 + TTL * 2)
+    with respx.mock(assert_all_called=False) as router:
+        fake_vault.install(router)
+        run(early.acquire_lock("apply", holder("crashed"), TTL))
+    entry = fake_vault.entries["mistral/acme/_locks/apply"]
+    real = fake_vault.handle
+    raced = False
+
+    def racing(request: httpx.Request) -> httpx.Response:
+        nonlocal raced
+        if request.method == "POST" and not raced and body(request)["options"]["cas"] == 1:
+            raced = True  # a competitor takes over at version 1 just before us
+            entry.current_version = 2
+            entry.versions[2] = {
+                **entry.versions[1],
+                "data": {
+                    **holder("competitor").as_strings(),
+                    "state": "held",
+                    "since": (T0 + TTL * 2).isoformat(),
+                    "expires": (T0 + TTL * 3).isoformat(),
+                },
+            }
+        return real(request)
+
+    with respx.mock(assert_all_called=False) as router:
+        router.route(url__startswith=f"{VAULT_ADDR}/v1/secret/").mock(side_effect=racing)
+        found = run(late.acquire_lock("apply", holder("me"), TTL))
+    assert found is not None
+    assert found.who == "competitor"
+    assert raced
+
+
+def test_release_writes_released_with_cas_on_the_held_version(fake_vault: FakeVault) -> None:
+    store = vault_store(clock=lambda: T0)
+    me = holder("me")
+
+    async def scenario() -> None:
+        await store.acquire_lock("apply", me, TTL)
+        fake_vault.requests.clear()
+        await store.release_lock("apply", me)
+
+    run(scenario())
+    (release,) = fake_vault.requests
+    assert body(release) == {
+        "options": {"cas": 1},
+        "data": {"state": "released", "released_by": me.id},
+    }
+
+
+def test_secret_value_never_appears_in_a_request_other_than_the_data_write(
+    fake_vault: FakeVault,
+) -> None:
+    async def scenario() -> None:
+        store = vault_store()
+        await store.put("dev/dev-alice", SECRET, make_metadata())
+        await store.read_metadata("dev/dev-alice")
+        await store.list()
+
+    run(scenario())
+    carrying = [r for r in fake_vault.requests if SECRET_TEXT.encode() in r.content]
+    assert [(r.method, r.url.path) for r in carrying] == [
+        ("POST", "/v1/secret/data/mistral/acme/dev/dev-alice")
+    ]
+    assert all(SECRET_TEXT not in str(r.url) for r in fake_vault.requests)
