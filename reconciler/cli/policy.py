@@ -1,0 +1,135 @@
+"""``reconciler policy check`` and ``reconciler budget``: the policy library from a shell.
+
+``policy check ROLE MODEL TOKENS`` asks the desired state's policy whether a role (or a
+key: ``api_key.<name>``) may send a request of about TOKENS tokens to MODEL, prints the
+decision and its reason, and exits 0 when allowed, 2 when denied, 1 on an error. It is
+a dry run: nothing is reserved or counted, and usage limits are read from ``--store``
+(a shared usage database) when given, else start empty.
+
+``budget`` reads this month's spend per workspace from the platform's usage endpoint
+(or the sandbox's) and prints it against each workspace's monthly budget, with warnings
+at 50, 80 and 100%, as text, Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.errors import ConfigError
+from reconciler.model import DesiredState
+
+if TYPE_CHECKING:
+    from reconciler.provider import Provider
+    from reconciler.session import TargetOptions
+
+EXIT_ALLOWED = 0
+EXIT_ERROR = 1
+EXIT_DENIED = 2
+FORMATS = ("text", "markdown", "json")
+
+
+def load_state(directory: Path) -> DesiredState:
+    """The validated desired state (problems raise ``DesiredStateError``)."""
+    from reconciler.desired import load_desired_state
+
+    if not directory.is_dir():
+        raise ConfigError(f"no desired-state directory at {directory}")
+    return load_desired_state(directory)
+
+
+def parse_count(value: str, name: str) -> int:
+    """A whole number >= 0 from the command line, or a clear error."""
+    text = value.strip().replace("_", "").replace(",", "")
+    if not text.isdigit():
+        raise ConfigError(f"{name} must be a whole number of tokens, got {value!r}")
+    return int(text)
+
+
+def check_command(
+    directory: Path,
+    who: str,
+    model: str,
+    tokens: str,
+    *,
+    output_tokens: str | None = None,
+    store: Path | None = None,
+    fmt: str = "text",
+) -> int:
+    """Print one authorization decision; return the exit code."""
+    from reconciler.policy import Policy, SQLiteStore
+
+    estimated = parse_count(tokens, "TOKENS")
+    out = None if output_tokens is None else parse_count(output_tokens, "--output-tokens")
+    if out is not None and out > estimated:
+        raise ConfigError(f"--output-tokens ({out}) cannot be more than TOKENS ({estimated})")
+    policy = Policy(load_state(directory), store=SQLiteStore(store) if store else None)
+    decision = policy.authorize(who, model, estimated, output_tokens=out, dry_run=True)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(decision.to_dict(), indent=2) + "\n")
+    elif decision:
+        named = decision.model if decision.model == model else f"{model} ({decision.model})"
+        sys.stdout.write(
+            f"allowed: {decision.subject} may send about {estimated:,} tokens to {named} "
+            f"(estimated cost ${decision.estimated_cost_usd:.6f})\n"
+        )
+    else:
+        sys.stdout.write(f"denied ({decision.reason.value}): {decision.message}\n")
+    return EXIT_ALLOWED if decision else EXIT_DENIED
+
+
+def parse_month(value: str | None, today: dt.date) -> dt.date:
+    """``YYYY-MM`` (default: this month) as the month's first day."""
+    if value is None:
+        return today.replace(day=1)
+    try:
+        return dt.datetime.strptime(value.strip(), "%Y-%m").date()
+    except ValueError:
+        raise ConfigError(f"--month must look like 2026-11, got {value!r}") from None
+
+
+def target_options(sandbox: bool, sandbox_state: Path, concurrency: int) -> TargetOptions:
+    """The same target options ``plan`` takes (no secret store is needed here)."""
+    from reconciler.session import TargetOptions
+
+    return TargetOptions(sandbox=sandbox, sandbox_state=sandbox_state, concurrency=concurrency)
+
+
+def _open_provider(options: TargetOptions) -> Provider:
+    from reconciler.session import open_provider
+
+    return open_provider(options)
+
+
+async def fetch_spend(options: TargetOptions, month: dt.date) -> dict[str, Decimal]:
+    """This month's spend per workspace name, from the target's usage endpoint."""
+    provider = _open_provider(options)
+    try:
+        return await provider.monthly_spend(month)
+    finally:
+        await provider.aclose()
+
+
+async def budget_command(
+    directory: Path,
+    options: TargetOptions,
+    *,
+    month: str | None = None,
+    fmt: str = "text",
+    today: dt.date | None = None,
+) -> int:
+    """Print the budget report; return the exit code."""
+    from reconciler.policy.budget import build_budget_report
+    from reconciler.policy.budget_render import render
+
+    current = today or dt.datetime.now(dt.UTC).date()
+    first = parse_month(month, current)
+    state = load_state(directory)
+    spend = await fetch_spend(options, first)
+    report = build_budget_report(state, spend, first, as_of=current)
+    sys.stdout.write(render(report, fmt))
+    return 0

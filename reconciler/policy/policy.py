@@ -1,0 +1,529 @@
+"""Authorization from the desired state: may this role or key call this model now?
+
+A :class:`Policy` is built from a :class:`~reconciler.model.DesiredState` (the YAML under
+``desired-state/``, reviewed in a pull request) or from one key's vault metadata, and
+answers :meth:`Policy.authorize` with a :class:`~reconciler.policy.decision.Decision`.
+
+Who is asking:
+
+- ``"role.<name>"`` or a role's name: the role's own limits;
+- ``"api_key.<name>"`` or a key's name (a role's name wins a tie): the key's role **and**
+  its workspace. A model must be allowed by both; the per-request token cap and the daily
+  token budget are the role's (the budget counted per key); requests per minute and the
+  monthly USD budget are the workspace's, shared by all its keys. A key without a role is
+  governed by its workspace alone.
+
+Checks, in order, each a reason: ``unknown-role``, ``invalid-request`` (a malformed call:
+the method never raises on bad input), ``model-not-allowed`` (aliases resolve, so
+``mistral-small-latest`` and ``mistral-small-2506`` are one model), ``over-request-token-
+limit``, then atomically in the usage store ``over-daily-token-budget``, ``over-rpm`` and
+``over-budget`` (hourly, daily or monthly USD limits of the spending guard).
+
+An allowed decision holds a reservation of its estimate; :meth:`Policy.record` replaces
+it with the real usage after the call, :meth:`Policy.release` drops it if the call
+failed. ``dry_run=True`` evaluates everything and reserves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from reconciler.model import (
+    UNLIMITED,
+    ApiKey,
+    DesiredState,
+    Role,
+    Workspace,
+    WorkspacePolicy,
+)
+from reconciler.policy.decision import Decision, Reason
+from reconciler.policy.guard import SpendingGuard, SpendLimits
+from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
+from reconciler.policy.store import (
+    Charge,
+    Check,
+    MemoryStore,
+    RateLimit,
+    Refusal,
+    UsageStore,
+)
+from reconciler.policy.tokens import TokenEstimate
+from reconciler.policy.windows import Window
+
+Clock = Callable[[], float]
+MAX_TOKENS = 10**9  # larger per-request estimates are treated as malformed
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """Everything ``authorize`` needs about one caller, precomputed."""
+
+    address: str
+    label: str
+    workspace: str | None
+    role_name: str | None
+    role_models: frozenset[str] | None  # canonical ids; None: any model
+    role_models_text: str
+    workspace_models: frozenset[str] | None
+    workspace_models_text: str
+    allowed: frozenset[str] | None  # the intersection
+    max_tokens: int | None
+    daily_tokens: int | None
+    token_counter: str
+    rate: RateLimit | None
+    guard: SpendingGuard
+    problem: str | None = None  # set: every request is denied as unknown-role
+
+    def checks(self, tokens: int, units: int, now: float, *, limits: bool = True) -> list[Check]:
+        day = int(now // 86400)
+        out: list[Check] = [
+            Charge(
+                self.token_counter,
+                day,
+                Window.DAY,
+                tokens,
+                self.daily_tokens if limits else None,
+                "tokens",
+            )
+        ]
+        if limits and self.rate is not None:
+            out.append(self.rate)
+        charges = self.guard.charges(units, now)
+        if not limits:
+            charges = [Charge(c.name, c.bucket, c.window, c.amount) for c in charges]
+        out.extend(charges)
+        return out
+
+
+class Policy:
+    """Application-side enforcement of the desired state's roles and workspace policies."""
+
+    def __init__(
+        self,
+        state: DesiredState,
+        *,
+        store: UsageStore | None = None,
+        prices: PriceTable | None = None,
+        clock: Clock = time.time,
+        spend_limits: Mapping[str, SpendLimits] | None = None,
+    ) -> None:
+        """``spend_limits`` adds hourly/daily USD limits per workspace name (and may
+        override the monthly one, which otherwise comes from the workspace's policy)."""
+        self.state = state
+        self.store: UsageStore = store if store is not None else MemoryStore()
+        self.prices = prices if prices is not None else default_price_table()
+        self.clock = clock
+        self._extra_limits = dict(spend_limits or {})
+        self._guards: dict[str, SpendingGuard] = {}
+        self._subjects: dict[str, _Subject] = {}
+        self._build()
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_desired_state(cls, state: DesiredState, **options: Any) -> Policy:
+        """Same as the constructor (reads better at call sites)."""
+        return cls(state, **options)
+
+    @classmethod
+    def from_directory(cls, directory: Path | str, **options: Any) -> Policy:
+        """Load ``desired-state/`` with the project's loader and build a policy from it."""
+        from reconciler.desired import load_desired_state
+
+        return cls(load_desired_state(Path(directory)), **options)
+
+    @classmethod
+    def from_key_metadata(cls, metadata: Mapping[str, str] | Any, **options: Any) -> Policy:
+        """A policy for one key from its vault entry's metadata (strings, as stored).
+
+        Fields: ``key_name``, ``workspace``, ``role``, ``allowed_models`` (comma-separated
+        or a JSON list; absent means any model, empty means none), ``max_tokens_per_request``,
+        ``daily_token_budget``, ``rpm`` and ``monthly_budget_usd`` (absent or empty: no
+        limit). Raises :class:`~reconciler.errors.ConfigError` naming a malformed field.
+        """
+        from reconciler.policy.metadata import state_from_key_metadata
+
+        return cls(state_from_key_metadata(metadata), **options)
+
+    def _resolve_models(self, names: Iterable[str]) -> frozenset[str] | None:
+        names = tuple(names)
+        if UNLIMITED in names:
+            return None
+        return frozenset(self.prices.resolve(n) or n for n in names)
+
+    def _guard(self, workspace: Workspace | None, name: str | None) -> SpendingGuard:
+        scope = f"workspace.{name}" if name else "unscoped"
+        guard = self._guards.get(scope)
+        if guard is None:
+            extra = self._extra_limits.get(name or "", SpendLimits())
+            budget = workspace.policy.monthly_budget_usd if workspace is not None else None
+            limits = SpendLimits(
+                hourly_usd=extra.hourly_usd,
+                daily_usd=extra.daily_usd,
+                monthly_usd=extra.monthly_usd if extra.monthly_usd is not None else budget,
+            )
+            guard = SpendingGuard(
+                limits, scope=scope, store=self.store, prices=self.prices, clock=self.clock
+            )
+            self._guards[scope] = guard
+        return guard
+
+    def _build(self) -> None:
+        everything = self._guard(None, None)
+        for role in self.state.roles:
+            models = self._resolve_models(role.allowed_models)
+            subject = _Subject(
+                address=f"role.{role.name}",
+                label=f"role {role.name}",
+                workspace=None,
+                role_name=role.name,
+                role_models=models,
+                role_models_text=_list(role.allowed_models),
+                workspace_models=None,
+                workspace_models_text="*",
+                allowed=models,
+                max_tokens=role.max_tokens_per_request,
+                daily_tokens=role.daily_token_budget,
+                token_counter=f"role.{role.name}|tokens|day",
+                rate=None,
+                guard=everything,
+            )
+            self._subjects[subject.address] = subject
+            self._subjects[role.name] = subject
+        for key in self.state.keys:
+            subject = self._key_subject(key)
+            self._subjects[subject.address] = subject
+            self._subjects.setdefault(key.name, subject)
+
+    def _key_subject(self, key: ApiKey) -> _Subject:
+        workspace = self.state.workspace(key.workspace)
+        policy = workspace.policy if workspace is not None else WorkspacePolicy()
+        role: Role | None = self.state.role(key.role) if key.role else None
+        problem = None
+        if key.role and role is None:
+            problem = f"key {key.name} has role {key.role!r}, which is not declared"
+        role_models = self._resolve_models(role.allowed_models) if role else None
+        ws_models = self._resolve_models(policy.allowed_models)
+        if role_models is None:
+            allowed = ws_models
+        elif ws_models is None:
+            allowed = role_models
+        else:
+            allowed = role_models & ws_models
+        rate = None
+        if policy.rpm is not None:
+            rate = RateLimit(f"workspace.{key.workspace}", policy.rpm)
+        role_text = f"role {key.role}" if key.role else "no role"
+        return _Subject(
+            address=f"api_key.{key.name}",
+            label=f"key {key.name} ({role_text}, workspace {key.workspace})",
+            workspace=key.workspace,
+            role_name=key.role,
+            role_models=role_models,
+            role_models_text=_list(role.allowed_models) if role else "*",
+            workspace_models=ws_models,
+            workspace_models_text=_list(policy.allowed_models),
+            allowed=allowed,
+            max_tokens=role.max_tokens_per_request if role else None,
+            daily_tokens=role.daily_token_budget if role else None,
+            token_counter=f"api_key.{key.name}|tokens|day",
+            rate=rate,
+            guard=self._guard(workspace, key.workspace),
+            problem=problem,
+        )
+
+    # --- questions about the policy ------------------------------------------------------
+
+    def subjects(self) -> list[str]:
+        """Every address that ``authorize`` accepts (``role.*`` and ``api_key.*``)."""
+        return sorted({s.address for s in self._subjects.values()})
+
+    @property
+    def single_key(self) -> str | None:
+        """The address of the only key, for a policy built from one key's metadata."""
+        keys = [k.name for k in self.state.keys]
+        return f"api_key.{keys[0]}" if len(keys) == 1 else None
+
+    def max_tokens_per_request(self, who: str) -> int | None:
+        """The caller's per-request token cap, if any."""
+        subject = self._subjects.get(who)
+        return subject.max_tokens if subject is not None else None
+
+    def guard(self, workspace: str) -> SpendingGuard:
+        """The spending guard of a workspace (shared by all its keys)."""
+        found = self._guards.get(f"workspace.{workspace}")
+        if found is None:
+            raise KeyError(f"no workspace named {workspace!r} in this policy")
+        return found
+
+    def tokens_today(self, who: str) -> int:
+        """Tokens recorded (and reserved) today for a caller's daily budget."""
+        subject = self._subjects.get(who)
+        if subject is None:
+            return 0
+        now = self.clock()
+        return self.store.read(subject.token_counter, int(now // 86400)).total
+
+    # --- the hot path ------------------------------------------------------------------------
+
+    def authorize(
+        self,
+        who: str,
+        model: str,
+        estimated_tokens: int | TokenEstimate,
+        *,
+        output_tokens: int | None = None,
+        dry_run: bool = False,
+    ) -> Decision:
+        """May ``who`` send a request of about ``estimated_tokens`` (in + out) to ``model``?
+
+        ``output_tokens`` says how many of the estimate are output, for pricing (or pass a
+        :class:`TokenEstimate`); without it every token is priced at the model's higher
+        rate. Never raises on bad input: it answers ``invalid-request`` instead.
+        """
+        subject = self._subjects.get(who) if isinstance(who, str) else None
+        if subject is None:
+            return _deny(
+                Reason.UNKNOWN_ROLE, f"no role or key named {_show(who)} in the policy", who
+            )
+        if subject.problem is not None:
+            return _deny(Reason.UNKNOWN_ROLE, subject.problem, subject.address, subject.workspace)
+        tokens, out = _split(estimated_tokens, output_tokens)
+        if tokens < 0:
+            given = f"got {_show(estimated_tokens)}"
+            if output_tokens is not None:
+                given += f" with output tokens {_show(output_tokens)}"
+            return _deny(
+                Reason.INVALID_REQUEST,
+                f"estimated tokens must be a whole number from 0 to {MAX_TOKENS:,} (output "
+                f"tokens at most that many), {given}",
+                subject.address,
+                subject.workspace,
+            )
+        if not isinstance(model, str) or not model:
+            return _deny(
+                Reason.INVALID_REQUEST,
+                f"the model must be a non-empty name, got {_show(model)}",
+                subject.address,
+                subject.workspace,
+            )
+        canonical = self.prices.resolve(model)
+        allowed = subject.allowed
+        if canonical is None:
+            canonical = model
+        if allowed is not None and canonical not in allowed:
+            return self._model_denied(subject, model, canonical, tokens)
+        if subject.max_tokens is not None and tokens > subject.max_tokens:
+            return _deny(
+                Reason.OVER_REQUEST_TOKEN_LIMIT,
+                f"{subject.label}: a request of about {tokens:,} tokens is over the "
+                f"per-request limit of {subject.max_tokens:,} of role {subject.role_name}",
+                subject.address,
+                subject.workspace,
+                canonical,
+                tokens,
+            )
+        price_in, price_out = self.prices.unit_prices(canonical)
+        if out >= 0:
+            units = (tokens - out) * price_in + out * price_out
+        else:
+            units = tokens * (price_in if price_in > price_out else price_out)
+        now = self.clock()
+        outcome = self.store.admit(subject.checks(tokens, units, now), now, reserve=not dry_run)
+        if type(outcome) is Refusal:
+            return self._refused(subject, outcome, canonical, tokens, units, now)
+        return Decision(
+            True,
+            Reason.ALLOWED,
+            "allowed",
+            subject.address,
+            canonical,
+            tokens,
+            units_to_usd(units),
+            None,
+            subject.workspace,
+            outcome,  # type: ignore[arg-type]
+        )
+
+    def record(
+        self,
+        decision: Decision,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        model: str | None = None,
+    ) -> Decimal:
+        """Record a call's real usage after it returned; returns its cost in USD.
+
+        Settles the decision's reservation (once: a second record of the same decision
+        is ignored). A denied decision records nothing: its call was not to be sent.
+        ``model`` overrides the decision's model for pricing (the response names the
+        model that served the call).
+        """
+        tokens_in, tokens_out = _count(input_tokens), _count(output_tokens)
+        canonical = decision.model or ""
+        if isinstance(model, str) and model:
+            canonical = self.prices.resolve(model) or canonical or model
+        units = self.prices.cost_units(canonical, tokens_in, tokens_out)
+        reservation = decision.reservation
+        if not decision.allowed:
+            return units_to_usd(units)
+        if reservation is not None:
+            if reservation.claim():
+                total = tokens_in + tokens_out
+                actual = [total if c.metric == "tokens" else units for c in reservation.charges]
+                self.store.settle(reservation, actual)
+            return units_to_usd(units)
+        subject = self._subjects.get(decision.subject)
+        if subject is not None:
+            now = self.clock()
+            charges = subject.checks(tokens_in + tokens_out, units, now, limits=False)
+            self.store.add([c for c in charges if isinstance(c, Charge)])
+        return units_to_usd(units)
+
+    def record_usage(self, who: str, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """Record usage that was not authorized first (for example a streamed call)."""
+        canonical = self.prices.resolve(model) or model if isinstance(model, str) else None
+        subject = self._subjects.get(who) if isinstance(who, str) else None
+        decision = Decision(
+            True, Reason.ALLOWED, "recorded", subject.address if subject else str(who), canonical
+        )
+        return self.record(decision, input_tokens, output_tokens)
+
+    def release(self, decision: Decision) -> None:
+        """Drop the reservation of a call that did not happen or was not charged."""
+        reservation = decision.reservation
+        if reservation is not None and reservation.claim():
+            self.store.settle(reservation, ())
+
+    # --- denials -----------------------------------------------------------------------------
+
+    def _model_denied(self, subject: _Subject, model: str, canonical: str, tokens: int) -> Decision:
+        known = self.prices.resolve(model) is not None
+        named = model if canonical == model else f"{model} ({canonical})"
+        if subject.role_models is not None and canonical not in subject.role_models:
+            by = f"role {subject.role_name} allows {subject.role_models_text}"
+        else:
+            by = f"workspace {subject.workspace} allows {subject.workspace_models_text}"
+        what = "model" if known else "unknown model"
+        return _deny(
+            Reason.MODEL_NOT_ALLOWED,
+            f"{subject.label} may not use {what} {named}: {by}",
+            subject.address,
+            subject.workspace,
+            canonical,
+            tokens,
+        )
+
+    def _refused(
+        self,
+        subject: _Subject,
+        refusal: Refusal,
+        canonical: str,
+        tokens: int,
+        units: int,
+        now: float,
+    ) -> Decision:
+        check = refusal.check
+        cost = units_to_usd(units)
+        if isinstance(check, RateLimit):
+            reason = Reason.OVER_RPM
+            retry = refusal.retry_after
+            message = (
+                f"workspace {subject.workspace} allows {check.limit} requests per minute "
+                f"and has had {refusal.used} in the last minute; retry in {retry or 0:.1f}s"
+            )
+        elif check.metric == "tokens":
+            reason = Reason.OVER_DAILY_TOKEN_BUDGET
+            retry = Window.DAY.seconds_left(now)
+            message = (
+                f"{subject.label}: daily budget of {check.limit:,} tokens (role "
+                f"{subject.role_name}) would be exceeded: {refusal.used:,} used today, this "
+                f"request needs about {tokens:,}; resets at 00:00 UTC"
+            )
+        else:
+            reason = Reason.OVER_BUDGET
+            retry = check.window.seconds_left(now)
+            owner = f"workspace {subject.workspace}" if subject.workspace else subject.label
+            limit = units_to_usd(check.limit or 0)
+            message = (
+                f"{owner} would exceed its {check.window.adjective} budget of "
+                f"${limit:.2f}: ${units_to_usd(refusal.used):.4f} used, this request needs "
+                f"about ${cost:.4f}; resets at {check.window.label(check.bucket + 1)}"
+            )
+        return Decision(
+            False,
+            reason,
+            message,
+            subject.address,
+            canonical,
+            tokens,
+            cost,
+            retry,
+            subject.workspace,
+        )
+
+
+def _deny(
+    reason: Reason,
+    message: str,
+    subject: object,
+    workspace: str | None = None,
+    model: str | None = None,
+    tokens: int = 0,
+) -> Decision:
+    return Decision(
+        False,
+        reason,
+        message,
+        subject if isinstance(subject, str) else _show(subject),
+        model,
+        max(tokens, 0),
+        workspace=workspace,
+    )
+
+
+def _split(estimated: object, output: object) -> tuple[int, int]:
+    """``(total, output)``; total -1 when malformed, output -1 when not given."""
+    if isinstance(estimated, TokenEstimate):
+        total, out = _whole(estimated.input_tokens), _whole(estimated.output_tokens)
+        if total < 0 or out < 0:
+            return -1, -1
+        total += out
+        return (total, out) if total <= MAX_TOKENS else (-1, -1)
+    total = _whole(estimated)
+    if total > MAX_TOKENS:
+        total = -1
+    if output is None:
+        return total, -1
+    out = _whole(output)
+    if out < 0 or out > total:
+        return -1, -1
+    return total, out
+
+
+def _whole(value: object) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return -1
+
+
+def _count(value: object) -> int:
+    number = _whole(value)
+    return min(number, MAX_TOKENS) if number > 0 else 0
+
+
+def _list(names: Iterable[str]) -> str:
+    return ", ".join(names) or "no models"
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
