@@ -79,7 +79,9 @@ def workspace(
     }
 
 
-def workspaces_page(items: list[dict[str, Any]], total: int, page: int, size: int) -> dict[str, Any]:
+def workspaces_page(
+    items: list[dict[str, Any]], total: int, page: int, size: int
+) -> dict[str, Any]:
     return {"total": total, "items": items, "object": "list", "page": page, "page_size": size}
 
 

@@ -278,7 +278,10 @@ def test_list_users_splits_members_and_invites_and_passes_the_email_filter() -> 
 
 @pytest.mark.parametrize(
     ("amount", "sent"),
-    [(5000, {"amount": 5000, "no_monthly_limit": False}), (None, {"amount": 0, "no_monthly_limit": True})],
+    [
+        (5000, {"amount": 5000, "no_monthly_limit": False}),
+        (None, {"amount": 0, "no_monthly_limit": True}),
+    ],
 )
 def test_set_spend_limit_posts_amount_or_no_limit(amount: int | None, sent: object) -> None:
     async def main() -> object:
@@ -458,7 +461,7 @@ def test_a_create_rejected_with_a_4xx_is_a_plain_client_error(kind: str, path: s
             route = mock.post(path).respond(
                 422, json={"detail": [{"loc": ["body", "name"], "msg": "too long", "type": "x"}]}
             )
-            with pytest.raises(errors.InvalidRequest, match="body.name: too long") as caught:
+            with pytest.raises(errors.InvalidRequest, match=r"body\.name: too long") as caught:
                 await _create(kind, Sleeps())
             assert not isinstance(caught.value, errors.AmbiguousCreate)
             return route.call_count

@@ -20,14 +20,26 @@ from tests.platform.mistral_wire import ADMIN, ADMIN_KEY, API, ATTEMPTS, Sleeps,
     ("status", "payload", "cls", "shown"),
     [
         (400, {"message": "bad page"}, errors.InvalidRequest, "bad page"),
-        (401, {"message": "Invalid admin key", "type": "authentication_error"},
-         errors.Unauthorized, "Invalid admin key"),
+        (
+            401,
+            {"message": "Invalid admin key", "type": "authentication_error"},
+            errors.Unauthorized,
+            "Invalid admin key",
+        ),
         (403, {"message": "Enterprise plan required"}, errors.Forbidden, "Enterprise plan"),
         (404, {"message": "No such route"}, errors.NotFound, "No such route"),
         (409, {"message": "Workspace name taken"}, errors.Conflict, "Workspace name taken"),
-        (422, {"detail": [{"loc": ["query", "page"], "msg": "must be > 0", "type": "x"},
-                          {"loc": ["query", "page_size"], "msg": "too big", "type": "y"}]},
-         errors.InvalidRequest, "query.page: must be > 0; query.page_size: too big"),
+        (
+            422,
+            {
+                "detail": [
+                    {"loc": ["query", "page"], "msg": "must be > 0", "type": "x"},
+                    {"loc": ["query", "page_size"], "msg": "too big", "type": "y"},
+                ]
+            },
+            errors.InvalidRequest,
+            "query.page: must be > 0; query.page_size: too big",
+        ),
         (500, {"message": "Internal error"}, errors.ServerError, "Internal error"),
     ],
 )

@@ -181,7 +181,9 @@ def test_a_server_capping_the_page_size_is_followed() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])  # asks for 100, gets 3
-        return httpx.Response(200, json=workspaces_page(rows[(page - 1) * 3 : page * 3], 7, page, 3))
+        return httpx.Response(
+            200, json=workspaces_page(rows[(page - 1) * 3 : page * 3], 7, page, 3)
+        )
 
     async def main() -> list[str]:
         with respx.mock(base_url=ADMIN) as mock:

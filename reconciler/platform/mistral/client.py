@@ -14,9 +14,10 @@ specific to the Admin API:
   ``Retry-After``; a timeout, 5xx or dropped connection raises
   :class:`~reconciler.errors.AmbiguousCreate` so the caller lists before trying again.
 - **Pagination.** Workspaces and users: page 1 gives ``total``, the other pages are fetched
-  concurrently. API keys have no total: a window of ``concurrency`` offsets is fetched
-  ahead, and the first short page ends the listing. A page that fails (after its retries)
-  fails the whole listing; a partial listing is never returned as complete.
+  concurrently. API keys have no total: after a full first page, a window of
+  ``concurrency`` offsets is fetched ahead, and the first short page ends the listing. A
+  page that fails (after its retries) fails the whole listing; a partial listing is never
+  returned as complete.
 - **Concurrency** is bounded by one semaphore around every request, so ``concurrency=1``
   means strictly one request in flight at a time.
 - **Typed answers** (:mod:`.wire`); a body that does not parse raises a
@@ -538,7 +539,9 @@ class MistralClient:
         progress: PageProgress | None,
         describe: Callable[[int], str],
     ) -> list[T]:
-        """Pages 0, 1, 2 ... with ``concurrency`` in flight; the first short page ends it.
+        """Pages 0, 1, 2 ... the first short page ends the listing.
+
+        Page 0 is fetched alone; once it is full, ``concurrency`` pages are kept in flight.
 
         A failed page fails the listing unless an earlier page turns out to be the last.
         """
@@ -553,7 +556,9 @@ class MistralClient:
                 bounds = [b for b in (end, min(failures, default=None)) if b is not None]
                 bound = min(bounds) if bounds else None
                 if bound is None:
-                    while len(tasks) < self.concurrency:
+                    # Page 0 alone first (most listings fit in one page), then a full window.
+                    window = self.concurrency if results else 1
+                    while len(tasks) < window:
                         tasks[following] = asyncio.ensure_future(fetch(following))
                         following += 1
                 else:

@@ -104,6 +104,12 @@ class MistralProvider:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def __aenter__(self) -> MistralProvider:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # --- reading ----------------------------------------------------------------------
 
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
