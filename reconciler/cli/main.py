@@ -293,3 +293,69 @@ def sandbox_seed(
 
 
 # [policy/budget]
+policy_app = typer.Typer(
+    help="Application-side policy: what a role or key may do, from the desired state.",
+    no_args_is_help=True,
+)
+app.add_typer(policy_app, name="policy")
+
+DesiredDirOpt = Annotated[
+    Path, typer.Option("--desired", help="The desired-state directory.")
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="text (terminals), markdown (PR comments) or json.")
+]
+
+
+@policy_app.command("check")
+def policy_check(
+    role: Annotated[str, typer.Argument(help="A role, or a key as api_key.<name>.")],
+    model: Annotated[str, typer.Argument(help="A model id or alias.")],
+    tokens: Annotated[str, typer.Argument(help="Estimated tokens of the request (in + out).")],
+    directory: DesiredDirOpt = Path("desired-state"),
+    output_tokens: Annotated[
+        str | None,
+        typer.Option("--output-tokens", help="How many of TOKENS are output (for pricing)."),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="A shared usage database to check budgets against."),
+    ] = None,
+    fmt: FormatOpt = "text",
+) -> None:
+    """Would the policy allow this request? Exit 0 allowed, 2 denied, 1 on error."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.policy import check_command
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--format")
+    code = guarded(
+        lambda: check_command(
+            directory, role, model, tokens, output_tokens=output_tokens, store=store, fmt=fmt
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def budget(
+    directory: Annotated[Path, typer.Argument(help="The desired-state directory.")] = Path(
+        "desired-state"
+    ),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    concurrency: ConcurrencyOpt = 8,
+    month: Annotated[
+        str | None, typer.Option("--month", help="YYYY-MM (default: this month, UTC).")
+    ] = None,
+    fmt: FormatOpt = "text",
+) -> None:
+    """This month's spend per workspace against its budget; warns at 50/80/100%."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.policy import budget_command, target_options
+
+    if fmt not in ("text", "markdown", "json"):
+        raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
+    options = target_options(sandbox, sandbox_state, concurrency)
+    code = guarded(lambda: run_async(budget_command(directory, options, month=month, fmt=fmt)))
+    raise typer.Exit(code)
