@@ -128,7 +128,9 @@ def profile_in_process(directory: Path, pure: bool) -> None:
     result = check_desired_state(directory, today=dt.date(2026, 11, 27), pure_python_yaml=pure)
     profiler.disable()
     wall = time.perf_counter() - start
-    print(f"  in-process, {'pure-Python' if pure else 'libyaml'} parser: {wall:.2f} s, ok={result.ok}")
+    print(
+        f"  in-process, {'pure-Python' if pure else 'libyaml'} parser: {wall:.2f} s, ok={result.ok}"
+    )
     stats = pstats.Stats(profiler)
     groups = {
         "yaml parse": ("yaml_loader.py", "compose"),
@@ -140,9 +142,7 @@ def profile_in_process(directory: Path, pure: bool) -> None:
     table: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
     table = stats.stats  # type: ignore[attr-defined]
     for label, (file, func) in groups.items():
-        cumulative = sum(
-            v[3] for (f, _, fn), v in table.items() if f.endswith(file) and fn == func
-        )
+        cumulative = sum(v[3] for (f, _, fn), v in table.items() if f.endswith(file) and fn == func)
         print(f"    {label:<18} {cumulative:6.2f} s (profiled)")
 
 

@@ -15,6 +15,7 @@ TODAY = dt.date(2026, 11, 27)
 E, W = Severity.ERROR, Severity.WARNING
 
 # fixture, file, line, column, field path, message fragment, severity, errors in total
+# fmt: off
 CASES = [
     ("bad-yaml-syntax", "workspaces/dev.yaml", 10, 8, "",
      "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence started "
@@ -99,6 +100,7 @@ CASES = [
     ("bad-owner-not-member", "workspaces/dev.yaml", 18, 7, "workspace.api_keys[1].owner",
      "owner 'carol@acme.example' is not a member of workspace 'dev'", W, 0),
 ]
+# fmt: on
 
 
 def _check(fixture: str) -> tuple[str, list[Problem]]:

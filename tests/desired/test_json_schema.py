@@ -1,0 +1,105 @@
+"""The exported JSON Schema accepts the example files and rejects unknown fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from reconciler.desired.json_schema import KINDS, render, schema_for, shipped_name
+from reconciler.desired.yaml_loader import load_text
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "desired-state"
+FILES = {
+    "organization": [EXAMPLE / "organization.yaml"],
+    "roles": [EXAMPLE / "roles.yaml"],
+    "workspace": sorted((EXAMPLE / "workspaces").glob("*.yaml")),
+}
+
+
+def _as_json(value: Any) -> Any:
+    """What an editor's YAML plugin hands the schema: dates are strings."""
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _load(path: Path) -> Any:
+    doc = load_text(path.read_text())
+    assert doc.problems == []
+    return _as_json(doc.data)
+
+
+def _validator(kind: str | None) -> jsonschema.Draft202012Validator:
+    schema = schema_for(kind)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+EXAMPLES = [(kind, path) for kind, paths in FILES.items() for path in paths]
+
+
+@pytest.mark.parametrize(("kind", "path"), EXAMPLES, ids=[p.name for _, p in EXAMPLES])
+@pytest.mark.parametrize("combined", [False, True], ids=["per-kind", "combined"])
+def test_schema_accepts_every_example_file(kind: str, path: Path, combined: bool) -> None:
+    validator = _validator(None if combined else kind)
+    errors = list(validator.iter_errors(_load(path)))
+    assert errors == []
+
+
+@pytest.mark.parametrize("combined", [False, True], ids=["per-kind", "combined"])
+def test_schema_rejects_an_unknown_field(combined: bool) -> None:
+    data = _load(EXAMPLE / "workspaces" / "dev.yaml")
+    data["workspace"]["api_keys"][0]["experies"] = "2027-01-01"
+    validator = _validator(None if combined else "workspace")
+    messages = [e.message for e in validator.iter_errors(data)]
+    assert any("'experies' was unexpected" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "fragment"),
+    [
+        ("workspace", lambda d: d["workspace"].update(version=2), "was unexpected"),
+        ("workspace", lambda d: d.update(version=2), "1 was expected"),
+        ("workspace", lambda d: d["workspace"]["policy"].update(rpm=-1), "is not valid under"),
+        ("roles", lambda d: d["roles"]["analyst"].pop("allowed_models"), "is a required property"),
+        (
+            "organization",
+            lambda d: d["organization"]["vault"].update(path_prefix="../x"),
+            "should not be valid",
+        ),
+    ],
+)
+def test_schema_rejects_bad_values(kind: str, change: Any, fragment: str) -> None:
+    data = _load(FILES[kind][0])
+    change(data)
+    messages = [e.message for e in _validator(kind).iter_errors(data)]
+    assert any(fragment in m for m in messages), messages
+
+
+def test_combined_schema_needs_one_known_section() -> None:
+    validator = _validator(None)
+    assert not validator.is_valid({"version": 1, "something": {}})
+
+
+@pytest.mark.parametrize("kind", [*KINDS, None])
+def test_shipped_schema_files_are_up_to_date(kind: str | None) -> None:
+    folder = resources.files("reconciler.data").joinpath("schema")
+    shipped = folder.joinpath(shipped_name(kind))
+    assert shipped.read_text("utf-8") == render(schema_for(kind)), (
+        f"regenerate: python -m reconciler schema {f'--kind {kind} ' if kind else ''}"
+        f"> reconciler/data/schema/{shipped_name(kind)}"
+    )
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(ValueError, match="expected one of: organization, roles, workspace"):
+        schema_for("team")

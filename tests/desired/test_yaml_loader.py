@@ -1,0 +1,96 @@
+"""The YAML loader: values, marks and problems, the same with libyaml and pure Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import check_desired_state
+from reconciler.desired.yaml_loader import has_libyaml, load_text
+
+PARSERS = [
+    pytest.param(False, id="libyaml", marks=pytest.mark.skipif(not has_libyaml(), reason="no C")),
+    pytest.param(True, id="pure-python"),
+]
+
+SAMPLE = """\
+version: 1
+flags: [yes, no, on, true, False]
+numbers: {a: 1_000, b: 0x1f, c: -5, d: 1.5, e: ~}
+when: 2027-06-30
+quoted: '2027-06-30'
+base: &base {rpm: 60, budget: 50}
+team:
+  <<: *base
+  rpm: 90
+items:
+  - name: first
+  - name: second
+"""
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+def test_values_follow_yaml_1_2(pure: bool) -> None:
+    doc = load_text(SAMPLE, pure=pure)
+    assert doc.problems == []
+    data = doc.data
+    assert data["flags"] == ["yes", "no", "on", True, False]
+    assert data["numbers"] == {"a": 1000, "b": 31, "c": -5, "d": 1.5, "e": None}
+    assert data["when"] == dt.date(2027, 6, 30)
+    assert data["quoted"] == "2027-06-30"
+    assert data["team"] == {"rpm": 90, "budget": 50}
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+def test_marks_of_keys_and_items(pure: bool) -> None:
+    doc = load_text(SAMPLE, pure=pure)
+    assert doc.marks[("version",)] == (1, 1)
+    assert doc.marks[("numbers", "b")] == (3, 21)
+    assert doc.marks[("items", 1)] == (12, 5)
+    assert doc.marks[("items", 1, "name")] == (12, 5)
+    assert doc.marks[("team", "budget")] == (8, 3)  # merged: points at the '<<' key
+    # an unknown path falls back to its deepest known ancestor
+    assert doc.mark(("items", 1, "missing")) == (12, 5)
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+@pytest.mark.parametrize(
+    ("text", "line", "column", "fragment"),
+    [
+        ("a: 1\nb: 2\na: 3\n", 3, 1, "duplicate key 'a' (first defined on line 1)"),
+        ("a: &x [*x]\n", 1, 4, "recursive alias"),  # at the anchored node
+        ("a: !secret x\n", 1, 4, "unsupported YAML tag !secret"),
+        ("? [k]\n: v\n", 1, 3, "mapping keys must be plain strings"),
+        ("a: 1\n---\nb: 2\n", 2, 1, "expected a single YAML document"),
+        ("a: [1, 2\nb: 3\n", 2, 2, "invalid YAML"),
+        ("a: *missing\n", 1, 4, "invalid YAML"),
+    ],
+)
+def test_problems_carry_the_position(
+    pure: bool, text: str, line: int, column: int, fragment: str
+) -> None:
+    problems = load_text(text, pure=pure).problems
+    assert [(p.line, p.column) for p in problems] == [(line, column)]
+    assert fragment in problems[0].message
+
+
+def test_both_parsers_load_the_example_identically() -> None:
+    example = Path(__file__).resolve().parents[2] / "desired-state"
+    fast = check_desired_state(example, today=dt.date(2026, 11, 27))
+    slow = check_desired_state(example, today=dt.date(2026, 11, 27), pure_python_yaml=True)
+    assert fast.state == slow.state
+    assert fast.state is not None
+
+
+def test_aliases_are_built_once() -> None:
+    text = "a: &a [1, 2]\nb: [*a, *a, *a]\n"
+    doc = load_text(text)
+    assert doc.data["b"] == [[1, 2]] * 3
+    assert doc.data["b"][0] is doc.data["a"]
+
+
+def test_empty_document_is_none_without_problems() -> None:
+    doc = load_text("# just a comment\n")
+    assert (doc.data, doc.problems) == (None, [])
