@@ -124,7 +124,9 @@ class HashiCorpVault:
         exclusive: bool = False,
     ) -> HashiCorpVault:
         """The store the settings describe; credentials and defaults from ``env``."""
-        addr = address or settings.address or env.get("VAULT_ADDR")
+        # with backend: file, vault.address is the file vault's directory, not Vault's URL
+        configured = settings.address if settings.backend is SecretBackend.VAULT else None
+        addr = address or configured or env.get("VAULT_ADDR")
         if not addr:
             raise errors.ConfigError(
                 "no Vault address: set vault.address in organization.yaml or VAULT_ADDR"
