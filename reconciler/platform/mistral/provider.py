@@ -34,7 +34,7 @@ from reconciler.platform.mistral import wire
 from reconciler.platform.mistral.client import ADMIN_SERVICE, MistralClient, PageProgress
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
-from reconciler.provider import CreatedKey, ProgressCallback
+from reconciler.provider import CreatedKey, ProgressCallback, Provider
 
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
@@ -461,3 +461,8 @@ async def _reported(
     if progress is not None:
         progress(what, 1, 1)
     return result
+
+
+def _conforms(provider: MistralProvider) -> Provider:
+    """Never called: makes mypy check that MistralProvider implements the protocol."""
+    return provider
