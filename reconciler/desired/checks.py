@@ -28,7 +28,6 @@ from reconciler.desired.sources import Reporter, Source
 from reconciler.model import UNLIMITED
 
 WARNING = Severity.WARNING
-_GITHUB_SECRET_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclass
@@ -100,6 +99,13 @@ class Checker:
             )
         self.models(source, ("workspace", "policy", "allowed_models"), ws.policy.allowed_models)
         self.members(source, ws)
+        if ws.archived and ws.api_keys:
+            self.reporter.add(
+                source,
+                ("workspace", "api_keys"),
+                f"workspace '{ws.name}' is archived: it cannot hold API keys (remove them, or "
+                "set archived: false)",
+            )
         members = {ws.admin.lower()} | {m.email.lower() for m in ws.members}
         for index, key in enumerate(ws.api_keys):
             self.key(source, ("workspace", "api_keys", index), ws, key, members)
@@ -135,7 +141,7 @@ class Checker:
         if key.role is not None:
             self.key_role(source, (*loc, "role"), ws, key.role)
         if key.secret is not None:
-            self.secret(source, (*loc, "secret"), key)
+            self.secret(source, (*loc, "secret"), ws.name, key)
 
     def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
         if expires < self.today:
@@ -193,7 +199,7 @@ class Checker:
                 f"allow (workspace allows: {listed})",
             )
 
-    def secret(self, source: Source, loc: Loc, key: ApiKeyDoc) -> None:
+    def secret(self, source: Source, loc: Loc, ws: str, key: ApiKeyDoc) -> None:
         secret = key.secret
         assert secret is not None
         default = self.organization.organization.vault.backend if self.organization else "vault"
@@ -201,30 +207,28 @@ class Checker:
         if backend == "github":
             if secret.repository is None:
                 self.reporter.add(source, loc, "the github backend needs 'repository: owner/name'")
-            if secret.path is None:
+            name = github_secret_name(secret.path or f"{ws}/{key.name}")
+            if name[0].isdigit() or name.startswith("GITHUB_"):
                 self.reporter.add(
                     source,
-                    loc,
-                    "the github backend needs 'path': the secret's name, e.g. MISTRAL_API_KEY",
+                    (*loc, "path") if secret.path else loc,
+                    f"the GitHub secret name would be {name}, which GitHub refuses (it may not "
+                    "start with a digit or GITHUB_); choose another secret.path",
                 )
-            elif not _GITHUB_SECRET_RE.match(secret.path) or secret.path.upper().startswith(
-                "GITHUB_"
-            ):
+            return
+        for name in ("repository", "environment"):
+            if getattr(secret, name) is not None:
                 self.reporter.add(
                     source,
-                    (*loc, "path"),
-                    f"'{secret.path}' is not a valid GitHub secret name (letters, digits and "
-                    "'_', not starting with a digit or GITHUB_)",
+                    (*loc, name),
+                    f"'{name}' applies only to the github backend (this key's backend "
+                    f"is {backend})",
                 )
-        else:
-            for name in ("repository", "environment"):
-                if getattr(secret, name) is not None:
-                    self.reporter.add(
-                        source,
-                        (*loc, name),
-                        f"'{name}' applies only to the github backend (this key's backend "
-                        f"is {backend})",
-                    )
+
+
+def github_secret_name(path: str) -> str:
+    """The GitHub secret name the github store derives from a path (as it does)."""
+    return re.sub(r"[^A-Z0-9_]", "_", path.upper())
 
 
 def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) -> tuple[str, ...]:
@@ -232,9 +236,10 @@ def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) ->
     secret = key.secret
     default = org.organization.vault.backend if org else "vault"
     backend = (secret.backend if secret else None) or default
-    if backend == "github" and secret is not None:
-        return (backend, secret.repository or "", secret.environment or "", secret.path or "")
     path = (secret.path if secret else None) or f"{ws}/{key.name}"
+    if backend == "github" and secret is not None:
+        name = github_secret_name(path)
+        return (backend, secret.repository or "", secret.environment or "", name)
     return (backend, path)
 
 

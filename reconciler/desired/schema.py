@@ -101,21 +101,35 @@ def _role_name(value: str) -> str:
     return value
 
 
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
+RESERVED_SEGMENT = "_locks"  # the secret stores keep their apply locks there
+
+
 def _relative_path(value: str) -> str:
-    """A path that stays under its prefix: relative, no '..', no backslash, no '//'."""
+    """A path that stays under its prefix: relative, no '..', no backslash, no '//'.
+
+    The same rule the secret stores apply, so a path that validates can be written.
+    """
     reason = None
+    segments = value.split("/")
+    bad = next((s for s in segments if s not in ("", ".", "..") and not _SEGMENT_RE.match(s)), None)
     if not value.strip():
         reason = "must not be empty"
     elif "\\" in value:
         reason = "backslashes are not allowed (use '/')"
     elif value.startswith("/"):
         reason = "must be relative (no leading '/')"
-    elif any(part in ("..", ".") for part in value.split("/")):
+    elif any(part in ("..", ".") for part in segments):
         reason = "'..' and '.' segments are not allowed: the path must stay under its prefix"
-    elif "//" in value or value.endswith("/"):
+    elif "" in segments:
         reason = "empty path segments are not allowed"
-    elif value != value.strip() or any(ord(c) < 32 for c in value):
-        reason = "no surrounding spaces or control characters"
+    elif bad is not None:
+        reason = (
+            f"segment '{bad}' may use only letters, digits, '.', '_' and '-' "
+            "(not starting with '.' or '-')"
+        )
+    elif segments[0] == RESERVED_SEGMENT:
+        reason = f"'{RESERVED_SEGMENT}/' is reserved for apply locks"
     if reason:
         raise PydanticCustomError(
             "path", "invalid path '{value}': {reason}", {"value": value, "reason": reason}
@@ -172,9 +186,7 @@ def _date(value: Any) -> Any:
 
 _PATH_SCHEMA = {
     "type": "string",
-    "minLength": 1,
-    "pattern": r"^[^/\\\s][^\\]*$",
-    "not": {"pattern": r"(^|/)\.\.?(/|$)"},
+    "pattern": r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$",
 }
 
 Email = Annotated[
@@ -350,8 +362,8 @@ class SecretDoc(Doc):
     )
     path: RelativePath | None = Field(
         None,
-        description="vault/file: path under the prefix (default <workspace>/<key name>); "
-        "github: the secret's name.",
+        description="Path under the vault prefix, default <workspace>/<key name>; for "
+        "github the secret's name is the path upper-cased, other characters as '_'.",
     )
     repository: Repository | None = Field(None, description="github: owner/name.")
     environment: str | None = Field(None, description="github: an environment secret.")

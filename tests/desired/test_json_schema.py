@@ -74,7 +74,7 @@ def test_schema_rejects_an_unknown_field(combined: bool) -> None:
         (
             "organization",
             lambda d: d["organization"]["vault"].update(path_prefix="../x"),
-            "should not be valid",
+            "does not match",
         ),
     ],
 )

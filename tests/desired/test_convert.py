@@ -1,0 +1,120 @@
+"""YAML documents -> core model: defaults and merges a reader of the YAML expects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import check_desired_state, load_desired_state
+from reconciler.model import SecretBackend, SpendLimit
+
+TODAY = dt.date(2026, 11, 27)
+
+ROLES = """\
+version: 1
+roles:
+  developer:
+    allowed_models: [mistral-small-latest]
+"""
+
+WORKSPACE = """\
+version: 1
+workspace:
+  name: team
+  admin: Lead@Acme.Example
+  members:
+    - {email: lead@acme.example, roles: [billing]}
+    - email: dev@acme.example
+  api_keys:
+    - name: team-dev
+      owner: DEV@acme.example
+      role: developer
+"""
+
+
+def write(root: Path, organization: str, workspace: str = WORKSPACE) -> Path:
+    (root / "workspaces").mkdir(parents=True)
+    (root / "organization.yaml").write_text(organization)
+    (root / "roles.yaml").write_text(ROLES)
+    (root / "workspaces" / "team.yaml").write_text(workspace)
+    return root
+
+
+def test_admin_roles_merge_and_emails_are_lower_cased(tmp_path: Path) -> None:
+    org = "version: 1\norganization: {name: Org}\n"
+    state = load_desired_state(write(tmp_path, org), today=TODAY)
+    assert [(m.email, m.roles) for m in state.members] == [
+        ("lead@acme.example", ("billing", "workspace_admin")),
+        ("dev@acme.example", ("user",)),
+    ]
+    assert state.keys[0].owner == "dev@acme.example"
+    assert state.workspaces[0].admin == "lead@acme.example"
+
+
+def test_defaults_when_the_organisation_says_little(tmp_path: Path) -> None:
+    org = "version: 1\norganization: {name: Org}\n"
+    state = load_desired_state(write(tmp_path, org), today=TODAY)
+    assert state.organization.spend_limit is None  # not managed
+    assert state.organization.vault.path_prefix == "mistral"
+    team = state.workspaces[0]
+    assert team.spend_limit is None  # no monthly budget
+    assert team.policy.allows_any_model()
+    key = state.keys[0]
+    assert key.secret is not None
+    assert (key.secret.backend, key.secret.path) == (SecretBackend.VAULT, "team/team-dev")
+    assert (key.rotation_period_days, key.expires) == (90, None)
+
+
+def test_key_defaults_follow_the_organisation(tmp_path: Path) -> None:
+    org = """\
+version: 1
+organization:
+  name: Org
+  spend_limit: {no_monthly_limit: true}
+  keys: {rotation_period_days: 30}
+  vault: {backend: file, path_prefix: local/keys}
+"""
+    state = load_desired_state(write(tmp_path, org), today=TODAY)
+    assert state.organization.spend_limit == SpendLimit(amount=None)
+    key = state.keys[0]
+    assert key.secret is not None
+    assert (key.secret.backend, key.rotation_period_days) == (SecretBackend.FILE, 30)
+
+
+@pytest.mark.parametrize(
+    ("budget", "expected"), [("50", Decimal(50)), ("12.5", Decimal("12.5")), ("0", Decimal(0))]
+)
+def test_monthly_budget_is_exact(tmp_path: Path, budget: str, expected: Decimal) -> None:
+    org = "version: 1\norganization: {name: Org}\n"
+    workspace = WORKSPACE.replace(
+        "  api_keys:", f"  policy: {{monthly_budget_usd: {budget}}}\n  api_keys:"
+    )
+    state = load_desired_state(write(tmp_path, org, workspace), today=TODAY)
+    assert state.workspaces[0].spend_limit == SpendLimit(amount=expected)
+    assert state.workspaces[0].policy.monthly_budget_usd == expected
+
+
+def test_archived_workspace_cannot_hold_keys(tmp_path: Path) -> None:
+    org = "version: 1\norganization: {name: Org}\n"
+    workspace = WORKSPACE.replace("  admin:", "  archived: true\n  admin:")
+    result = check_desired_state(write(tmp_path, org, workspace), today=TODAY)
+    assert [(p.line, p.path) for p in result.errors] == [(9, "workspace.api_keys")]
+    assert "is archived: it cannot hold API keys" in result.errors[0].message
+
+
+def test_budgets_over_the_organisation_limit_warn(tmp_path: Path) -> None:
+    org = "version: 1\norganization:\n  name: Org\n  spend_limit: {amount: 40}\n"
+    workspace = WORKSPACE.replace("  api_keys:", "  policy: {monthly_budget_usd: 50}\n  api_keys:")
+    result = check_desired_state(write(tmp_path, org, workspace), today=TODAY)
+    assert result.ok
+    assert [(p.file.endswith("organization.yaml"), p.line, p.message) for p in result.warnings] == [
+        (
+            True,
+            4,
+            "workspace budgets add up to 50 USD/month, more than the organisation's spend "
+            "limit of 40 USD",
+        )
+    ]
