@@ -231,3 +231,22 @@ def test_an_unreadable_lock_file_can_be_taken_over(tmp_path: Path) -> None:
     (tmp_path / "_locks").mkdir(parents=True)
     (tmp_path / "_locks" / "apply.lock").write_text("")
     assert run(FileVault(tmp_path).acquire_lock("apply", holder("me"), TTL)) is None
+
+
+def test_concurrent_creates_on_one_store_object_have_one_winner(tmp_path: Path) -> None:
+    vault = FileVault(tmp_path)
+
+    async def attempt(n: int) -> str:
+        try:
+            await vault.put("dev/race", SecretStr(f"{OTHER_TEXT}-{n}"), make_metadata())
+        except SecretExists:
+            return "exists"
+        return f"{OTHER_TEXT}-{n}"
+
+    async def scenario() -> list[str]:
+        return list(await asyncio.gather(*(attempt(n) for n in range(8))))
+
+    results = run(scenario())
+    winners = [r for r in results if r != "exists"]
+    assert len(winners) == 1
+    assert run(vault.read_secret("dev/race")) == SecretStr(winners[0])
