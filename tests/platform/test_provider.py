@@ -65,7 +65,7 @@ def org_users() -> list[dict[str, Any]]:
         user(
             1, "alice@acme.example", [(DEV, "dev", [ROLE_ADMIN]), (ML, "ml", [ROLE_USER, ROLE_DEV])]
         ),
-        user(2, "bob@acme.example", [(DEV, "dev", ["M"]), (ARCHIVED, "old", [ROLE_USER])]),
+        user(2, "Bob@Acme.example", [(DEV, "dev", ["M"]), (ARCHIVED, "old", [ROLE_USER])]),
         user(3, "dan@acme.example", [(ML, "ml", ["A"])]),
         user(4, "zed@acme.example", [(DEV, "dev", [UNKNOWN_ROLE])]),
         user(5, "carol@acme.example"),

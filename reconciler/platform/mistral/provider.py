@@ -7,6 +7,7 @@ It turns the client's wire models into :mod:`reconciler.model` objects and back:
 - members from ``GET /users`` (each user's ``workspaces[].raw_roles``), role uuids mapped
   to names through ``GET /roles`` (legacy ``A``/``M`` mean ``workspace_admin``/``user``;
   an unknown value is kept as it is, so the plan shows it), names sorted;
+- emails (member, admin, owner) in lower case, as the desired state writes them;
 - API keys of the ``API`` product (Mistral Code and Vibe seats' keys are not this tool's
   business, so a pruning workspace never deletes them); ``owner`` is ``created_by`` when
   that is the email of an organisation user;
@@ -54,11 +55,11 @@ class _Directory:
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # uuid -> workspace
 
     def user_email(self, email: str | None) -> str | None:
-        """The user's email as the platform spells it, if ``email`` is a user's."""
+        """``email`` in lower case if it is an organisation user's, else None."""
         if not email:
             return None
         user = self.users_by_email.get(email.strip().lower())
-        return user.email if user else None
+        return user.email.lower() if user and user.email else None
 
 
 class MistralProvider:
@@ -349,7 +350,7 @@ def _build_directory(
     for user in users.members:
         for info in user.workspaces or []:
             if user.email and ADMIN_ROLE in _role_names(info, role_names):
-                admins.setdefault(info.uuid, []).append(user.email)
+                admins.setdefault(info.uuid, []).append(user.email.lower())
     by_id = {
         w.uuid: _workspace(w, admin=min(admins.get(w.uuid, [None]), key=_email_order))
         for w in workspaces
@@ -377,7 +378,7 @@ def _members(users: list[wire.UserOut], directory: _Directory) -> list[Member]:
             members.append(
                 Member(
                     workspace=workspace.name,
-                    email=user.email,
+                    email=user.email.lower(),
                     roles=tuple(_role_names(info, directory.role_names)),
                     user_id=user.uuid,
                 )
