@@ -164,6 +164,16 @@ class Document:
         return (1, 1)
 
 
+#: Values that aliases may make reachable again before a document is refused: far more
+#: than any real desired state, far less than an exponential "billion laughs" file.
+MAX_ALIAS_EXPANSION = 100_000
+
+
+class _TooManyAliases(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
 class _Builder:
     """Turns nodes into plain values, recording marks; one per document."""
 
@@ -172,6 +182,8 @@ class _Builder:
         self.marks = doc.marks
         self.done: dict[int, Any] = {}  # id(node) -> value, for aliases
         self.active: set[int] = set()  # nodes being built, to catch recursion
+        self.sizes: dict[int, int] = {}  # id(value) -> values inside, for reused aliases
+        self.reused = 0  # values reachable again through aliases ("billion laughs" guard)
 
     def problem(self, loc: Loc, node: Node, message: str) -> None:
         mark = node.start_mark
@@ -179,8 +191,13 @@ class _Builder:
 
     def build(self, node: Node, loc: Loc) -> Any:
         key = id(node)
+        value: Any
         if key in self.done:
-            return self.done[key]
+            value = self.done[key]
+            self.reused += self.size(value)
+            if self.reused > MAX_ALIAS_EXPANSION:
+                raise _TooManyAliases(node)
+            return value
         if key in self.active:
             self.problem(loc, node, "recursive alias: a node cannot contain itself")
             return None
@@ -189,7 +206,7 @@ class _Builder:
         self.active.add(key)
         try:
             if isinstance(node, SequenceNode):
-                value: Any = self.sequence(node, loc)
+                value = self.sequence(node, loc)
             else:
                 assert isinstance(node, MappingNode)
                 value = self.mapping(node, loc)
@@ -197,6 +214,17 @@ class _Builder:
             self.active.discard(key)
         self.done[key] = value
         return value
+
+    def size(self, value: Any) -> int:
+        """How many values a (reused) list or mapping holds, counting nested reuse."""
+        if not isinstance(value, list | dict):
+            return 1
+        known = self.sizes.get(id(value))
+        if known is None:
+            items = value.values() if isinstance(value, dict) else value
+            known = 1 + sum(self.size(item) for item in items)
+            self.sizes[id(value)] = known
+        return known
 
     def scalar(self, node: ScalarNode, loc: Loc) -> Any:
         text: str = node.value
@@ -337,8 +365,20 @@ def load_text(text: str, *, pure: bool = False) -> Document:
     except YAMLError as exc:
         doc.problems.append(RawProblem((), 1, 1, f"invalid YAML: {exc}"))
         return doc
+    except RecursionError:
+        doc.problems.append(RawProblem((), 1, 1, "invalid YAML: nesting too deep"))
+        return doc
     if node is None:
         return doc
     doc.marks[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    doc.data = _Builder(doc).build(node, ())
+    try:
+        doc.data = _Builder(doc).build(node, ())
+    except _TooManyAliases as exc:
+        mark = exc.node.start_mark
+        message = f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values; refusing the file"
+        doc.problems.append(RawProblem((), mark.line + 1, mark.column + 1, message))
+        doc.data = None
+    except RecursionError:
+        doc.problems.append(RawProblem((), 1, 1, "invalid YAML: nesting too deep"))
+        doc.data = None
     return doc

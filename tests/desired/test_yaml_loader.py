@@ -94,3 +94,21 @@ def test_aliases_are_built_once() -> None:
 def test_empty_document_is_none_without_problems() -> None:
     doc = load_text("# just a comment\n")
     assert (doc.data, doc.problems) == (None, [])
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+def test_exponential_aliases_are_refused(pure: bool) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    doc = load_text("\n".join(lines) + "\n", pure=pure)
+    assert doc.data is None
+    assert [p.message for p in doc.problems] == [
+        "aliases expand to more than 100,000 values; refusing the file"
+    ]
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+def test_absurd_nesting_is_a_problem_not_a_crash(pure: bool) -> None:
+    doc = load_text("a: " + "[" * 5000 + "]" * 5000 + "\n", pure=pure)
+    assert doc.data is None
+    assert [p.message for p in doc.problems] == ["invalid YAML: nesting too deep"]
