@@ -158,10 +158,12 @@ def configure_logging(
     json_file: Path | None = None,
     level: int | str = logging.INFO,
     stream: TextIO | None = None,
+    console_level: int | str | None = None,
 ) -> None:
     """Send redacted logs to ``stream`` (default stderr) and, if given, a 0600 JSON file.
 
-    Calling it again replaces the handlers it installed before.
+    Calling it again replaces the handlers it installed before. ``console_level`` (default:
+    ``level``) lets a command keep the terminal quiet while the JSON file records everything.
     """
     shared = _shared_processors()
     structlog.configure(
@@ -190,6 +192,7 @@ def configure_logging(
             ],
         )
     )
+    console.setLevel(console_level if console_level is not None else level)
     _handlers.append(console)
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)

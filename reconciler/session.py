@@ -143,7 +143,7 @@ class Session:
                 found = await store.read_metadata(pending.path or path)
             except SecretStoreError:
                 continue
-            if found is not None and found.metadata.key_id == pending.key_id:
+            if found is not None and found.key_id == pending.key_id:
                 confirmed.add(pending.key_id)
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
         warnings = []
@@ -179,6 +179,7 @@ class SecretRouterImpl:
             store = store_for_target(
                 target,
                 default,
+                settings=self.desired.organization.vault,
                 override=self.session.options.vault_override(),
                 env=self.session.options.env,
             )

@@ -159,8 +159,32 @@ class Applier:
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.result = ApplyResult()
 
+    async def preflight(self, plan: Plan) -> None:
+        """Before any mutation: every secret store answers, and no new key's secret would
+        overwrite the secret of another live key (an accident, not a rotation)."""
+        checked: set[int] = set()
+        for step in steps(plan.changes):
+            if step.change.kind is not Kind.API_KEY or step.action is not Action.CREATE:
+                continue
+            want = self._desired_key(step.change.name)
+            store, path = self.secrets(want)
+            if id(store) not in checked:
+                await store.check()
+                checked.add(id(store))
+            current = await store.read_metadata(path)
+            holder = current.key_id if current is not None else None
+            if holder and holder in self.live_keys and holder != step.change.live_id:
+                other = self.live_keys[holder]
+                raise SecretStoreError(
+                    f"{step.change.address}: {store.description} already holds, at {path}, the "
+                    f"secret of live key '{other.name}' ({holder}) in workspace "
+                    f"'{other.workspace}'. Refusing to overwrite it: give this key another "
+                    "secret path."
+                )
+
     async def run(self, plan: Plan) -> ApplyResult:
         """Apply every actionable change of ``plan`` in the safe order."""
+        await self.preflight(plan)
         self.journal.record("apply-start", apply_id=self.apply_id, checksum=plan.checksum())
         self.log.info("apply.start", target=plan.target, checksum=plan.checksum())
         for step in steps(plan.changes):
@@ -210,14 +234,18 @@ class Applier:
 
     def _done(self, change: Change, verb: str, started: float, ident: str | None = None) -> None:
         tail = f" [id={ident}]" if ident else ""
-        self.report(f"{change.address}: {verb} complete after {time.monotonic() - started:.0f}s{tail}")
+        self.report(
+            f"{change.address}: {verb} complete after {time.monotonic() - started:.0f}s{tail}"
+        )
 
     async def _organization(self, change: Change) -> None:
         limit = self.desired.organization.spend_limit
         if limit is None:
             return
         t = self._step(change, "Modifying")
-        self.journal.record("org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe())
+        self.journal.record(
+            "org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe()
+        )
         await self.provider.set_organization_spend_limit(limit)
         self.result.changed += 1
         self._done(change, "Modifications", t)
@@ -233,7 +261,9 @@ class Applier:
             if not change.live_id:
                 return
             t = self._step(change, "Archiving")
-            self.journal.record("workspace-archive-intent", apply_id=self.apply_id, id=change.live_id)
+            self.journal.record(
+                "workspace-archive-intent", apply_id=self.apply_id, id=change.live_id
+            )
             await self.provider.archive_workspace(change.live_id)
             self.result.destroyed += 1
             self._done(change, "Archiving", t, change.live_id)
@@ -271,7 +301,9 @@ class Applier:
             roles = tuple((change.before or {}).get("roles", ()))
             member = Member(workspace=workspace, email=email, roles=roles, user_id=change.live_id)
             t = self._step(change, "Removing")
-            self.journal.record("member-remove-intent", apply_id=self.apply_id, address=change.address)
+            self.journal.record(
+                "member-remove-intent", apply_id=self.apply_id, address=change.address
+            )
             await self.provider.remove_member(ws_id, member)
             self.result.destroyed += 1
             self._done(change, "Removal", t)
@@ -346,12 +378,15 @@ class Applier:
         for attempt in range(1, self.store_attempts + 1):
             try:
                 current = await store.read_metadata(path)
-                expect = current.version if current is not None else 0
+                expect = current.version if current is not None and current.version else 0
                 version = await store.put(path, created.secret, metadata, expect_version=expect)
             except SecretStoreError as exc:
                 last = exc
                 self.log.warning(
-                    "apply.secret_store_retry", address=change.address, attempt=attempt, error=str(exc)
+                    "apply.secret_store_retry",
+                    address=change.address,
+                    attempt=attempt,
+                    error=str(exc),
                 )
                 if attempt < self.store_attempts:
                     await self.sleep(self.store_backoff * 2 ** (attempt - 1))
@@ -383,7 +418,9 @@ class Applier:
             "and nothing else was changed for it"
         )
 
-    async def _delete_key(self, change: Change, key_id: str | None, *, replaced: bool = False) -> None:
+    async def _delete_key(
+        self, change: Change, key_id: str | None, *, replaced: bool = False
+    ) -> None:
         if not key_id:
             return
         t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
@@ -404,7 +441,7 @@ class Applier:
         store, path = self.secrets(want or ApiKey(name=change.name, workspace=workspace))
         try:
             current = await store.read_metadata(path)
-            if current is not None and current.metadata.key_id == key_id:
+            if current is not None and current.key_id == key_id:
                 await store.delete(path)
                 self.report(f"{change.address}: secret removed from {store.description}")
         except SecretStoreError as exc:

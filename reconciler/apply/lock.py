@@ -32,11 +32,8 @@ class LockHeld(ReconcilerError):
     def __init__(self, holder: LockHolder) -> None:
         self.holder = holder
         super().__init__(
-            "Error acquiring the state lock: it is held by "
-            f"{holder.who} (operation: {holder.operation}, host {holder.host}, pid {holder.pid}) "
-            f"since {holder.since.isoformat(timespec='seconds')}, until "
-            f"{holder.expires.isoformat(timespec='seconds')}. Retry later, or wait with "
-            "--lock-timeout."
+            f"Error acquiring the state lock: it is held by {holder.describe()}. "
+            "Retry later, or wait for it with --lock-timeout SECONDS."
         )
 
 

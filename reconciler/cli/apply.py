@@ -55,7 +55,7 @@ async def apply_command(
     apply_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     logs = log_dir or options.state_dir / "logs"
     log_file = logs / f"apply-{apply_id}.jsonl"
-    configure_logging(json_file=log_file)
+    configure_logging(json_file=log_file, console_level="WARNING")
     async with Session(directory, options) as session:
         ctx = await fetch_plan(session)
         plan = ctx.plan
@@ -66,9 +66,7 @@ async def apply_command(
                 )
             reasons = stale_reasons(saved, ctx.desired, ctx.live)
             if reasons:
-                raise PlanError(
-                    "Saved plan is stale: " + "; ".join(reasons) + ". Run plan again."
-                )
+                raise PlanError("Saved plan is stale: " + "; ".join(reasons) + ". Run plan again.")
             plan = saved
         if targets:
             plan = restrict(plan, targets)

@@ -94,7 +94,8 @@ class Progress:
             yield self
 
     def summary(self, target: str, requests: int) -> str:
-        parts = [f"{done} {what}" for what, (done, _) in sorted(self.counts.items())]
+        shown = ("workspaces", "users", "api keys")
+        parts = [f"{self.counts[w][0]} {w}" for w in shown if w in self.counts]
         took = time.monotonic() - self.started
         listed = ", ".join(parts) if parts else "live state"
         return f"Read {listed} from {target} in {took:.1f}s ({requests} requests)."
