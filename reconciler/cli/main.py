@@ -39,7 +39,7 @@ def validate(
         typer.Option("--today", metavar="YYYY-MM-DD", help="Check expiry dates against this day."),
     ] = None,
 ) -> None:
-    """Check the desired state offline; print every problem as file:line:col."""
+    """Check the desired state offline: every problem, by file:line."""
     from reconciler.cli.validate import validate_command
 
     raise typer.Exit(validate_command(directory, today=today))
@@ -54,7 +54,7 @@ def schema(
         ),
     ] = None,
 ) -> None:
-    """Print the JSON Schema of the desired-state YAML files, for editors."""
+    """Print the JSON Schema of the desired-state files (for editors)."""
     from reconciler.cli.validate import schema_command
 
     raise typer.Exit(schema_command(kind))
