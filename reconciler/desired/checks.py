@@ -227,7 +227,7 @@ class Checker:
 
 
 def github_secret_name(path: str) -> str:
-    """The GitHub secret name the github store derives from a path (as it does)."""
+    """The GitHub secret name for a path: the rule of ``reconciler.vault.github.secret_name``."""
     return re.sub(r"[^A-Z0-9_]", "_", path.upper())
 
 
