@@ -67,6 +67,7 @@ def serve_command(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections queue from now on, before the server starts accepting
     except OSError as exc:
         sock.close()
         return _err(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

@@ -31,6 +31,7 @@ import random
 import re
 import threading
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,18 @@ def route_of(method: str, path: str) -> str:
 
 
 class FaultEngine:
-    """The live fault configuration, its counters and the request statistics."""
+    """The live fault configuration, its counters and the request statistics.
 
-    def __init__(self, config: FaultConfig | None = None) -> None:
+    ``sleep`` is how added latency is waited out (tests replace it).
+    """
+
+    def __init__(
+        self,
+        config: FaultConfig | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sleep = sleep
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.configure(config or FaultConfig())
@@ -230,7 +240,7 @@ class FaultMiddleware:
             return
         decision = self.engine.decide(scope["method"], scope["path"])
         if decision.latency_ms:
-            await asyncio.sleep(decision.latency_ms / 1000)
+            await self.engine.sleep(decision.latency_ms / 1000)
         rule = decision.rule
         if rule is None:
             await self.app(scope, receive, send)

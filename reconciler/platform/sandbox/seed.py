@@ -278,13 +278,16 @@ def _format(path: Path, data: Any, loc: Loc, message: str) -> str:
 
 def load_seed(path: Path) -> Seed:
     """Read and validate a seed file; raise :class:`SeedError` listing every problem."""
+    from ruamel.yaml.error import YAMLError
+
     try:
         big = path.stat().st_size > _FAST_LOAD_BYTES
         raw = _read(path, lines=not big)
     except OSError as exc:
         raise SeedError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    except ValueError as exc:  # JSON and YAML syntax errors
-        raise SeedError(str(path), [f"{path}: not valid YAML/JSON: {exc}"]) from exc
+    except (ValueError, YAMLError) as exc:  # JSON and YAML syntax errors
+        detail = " ".join(str(exc).split())
+        raise SeedError(str(path), [f"{path}: not valid YAML/JSON: {detail}"]) from None
     if raw is None:
         raw = {}
     try:

@@ -1,0 +1,157 @@
+"""``reconciler sandbox serve|reset|seed`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli.main import app
+from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def test_seed_writes_the_demo_seed(tmp_path: Path) -> None:
+    out = tmp_path / "demo.yaml"
+    result = runner.invoke(app, ["sandbox", "seed", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Acme Analytics" in out.read_text()
+
+
+def test_seed_generate_writes_a_large_organisation(tmp_path: Path) -> None:
+    out = tmp_path / "big.json"
+    args = [
+        "sandbox",
+        "seed",
+        "--generate",
+        "--workspaces",
+        "30",
+        "--keys",
+        "600",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "30 workspaces" in result.output
+    assert "600 keys" in result.output
+    doc = json.loads(out.read_text())
+    assert (len(doc["workspaces"]), len(doc["keys"])) == (31, 600)
+
+
+def test_reset_recreates_the_state_from_a_seed(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    SandboxStore.open(state).set_spend_limit(1, False)
+    result = runner.invoke(app, ["sandbox", "reset", "--state", str(state)])
+    assert result.exit_code == 0, result.output
+    assert "10 users, 3 workspaces, 2 keys" in result.output
+    assert SandboxStore.open(state).organization.spend_limit == 3000
+
+
+def test_reset_with_a_bad_seed_changes_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    SandboxStore.open(state).set_spend_limit(1, False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("users:\n  - {email: a@x.example, role: emperor}\n")
+    result = runner.invoke(app, ["sandbox", "reset", "--state", str(state), "--seed", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:2: users.0.role" in result.output
+    assert SandboxStore.open(state).organization.spend_limit == 1
+
+
+def test_serve_refuses_a_non_loopback_interface(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["sandbox", "serve", "--host", "0.0.0.0", "--state", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 1
+    assert "--allow-remote" in result.output
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_serve_reports_an_unreadable_admin_key_file(tmp_path: Path) -> None:
+    empty = tmp_path / "key"
+    empty.write_text("\n")
+    result = runner.invoke(
+        app,
+        ["sandbox", "serve", "--admin-key-file", str(empty), "--state", str(tmp_path / "s.json")],
+    )
+    assert result.exit_code == 1
+    assert "empty" in result.output
+
+
+def _lines(stream: object, sink: queue.Queue[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.put(line)
+
+
+@pytest.mark.e2e
+def test_serve_answers_on_loopback_and_compacts_on_shutdown(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    key_file = tmp_path / "admin-key"
+    key_file.write_text("e2e-admin-key\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--state",
+            str(state),
+            "--admin-key-file",
+            str(key_file),
+            "--latency-ms",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        output: list[str] = []
+        while not any("Press Ctrl+C" in line for line in output):
+            output.append(lines.get(timeout=20))
+        text = "".join(output)
+        url = text.split("listening on ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        assert f"export MISTRAL_ADMIN_BASE_URL={url}/v1/admin" in text
+        assert f"export MISTRAL_API_BASE_URL={url}/v1" in text
+        assert f"export MISTRAL_ADMIN_API_KEY_FILE={key_file}" in text
+        assert "e2e-admin-key" not in text
+        auth = {"Authorization": "Bearer e2e-admin-key"}
+        response = httpx.get(f"{url}/v1/admin/workspaces", headers=auth, timeout=10)
+        assert response.status_code == 200
+        assert [w["name"] for w in response.json()["items"]] == ["Default Workspace", "dev", "ml"]
+        default_key = httpx.get(
+            f"{url}/v1/admin/workspaces", headers={"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
+        )
+        assert default_key.status_code == 401
+        changed = httpx.post(
+            f"{url}/v1/admin/spend-limit", headers=auth, json={"amount": 4321}, timeout=10
+        )
+        assert changed.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert not state.with_name("state.json.journal").exists()
+    assert json.loads(state.read_text())["organization"]["spend_limit"] == 4321
