@@ -8,8 +8,9 @@ the same in a terminal, a pull-request comment or a scheduled drift report.
 Status per workspace, from the share of its budget spent: ``ok`` below 50%, ``notice`` at
 50%, ``warning`` at 80%, ``exceeded`` at 100%; ``no-budget`` when the desired state sets
 none, ``unmanaged`` for spend in a workspace the desired state does not declare. Given
-``as_of`` inside the month, each line also carries a straight-line projection to the end
-of the month, and a warning when that projection passes the budget.
+``as_of`` inside the month (it is ignored otherwise), each line also carries a
+straight-line projection to the end of the month, and a warning when that projection
+passes the budget.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ def build_budget_report(
     """Compare ``spend`` (USD per workspace name, this month) with the desired budgets."""
     first = month.replace(day=1)
     days = calendar.monthrange(first.year, first.month)[1]
-    elapsed = as_of.day if as_of is not None and as_of.replace(day=1) == first else None
+    if as_of is not None and as_of.replace(day=1) != first:
+        as_of = None  # a date outside the month says nothing about it
+    elapsed = as_of.day if as_of is not None else None
 
     def project(spent: Decimal) -> Decimal | None:
         if elapsed is None:

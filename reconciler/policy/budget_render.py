@@ -34,6 +34,10 @@ def _title(report: BudgetReport) -> str:
     return title
 
 
+def _projected(report: BudgetReport) -> bool:
+    return any(line.projected_usd is not None for line in (*report.lines, report.total))
+
+
 def _cells(line: BudgetLine) -> list[str]:
     return [
         line.name,
@@ -52,7 +56,7 @@ def render_text(report: BudgetReport) -> str:
     total = _cells(report.total)
     total[0] = "total (organisation limit)" if report.total.budget_usd is not None else "total"
     rows.append(total)
-    has_projection = report.as_of is not None and any(r[4] != "-" for r in rows)
+    has_projection = _projected(report)
     if not has_projection:
         header.pop(4)
         rows = [r[:4] + r[5:] for r in rows]
@@ -82,7 +86,7 @@ def render_text(report: BudgetReport) -> str:
 def render_markdown(report: BudgetReport) -> str:
     """A Markdown section: a heading, a table, and the warnings as a list."""
     out = [MARKER, f"### {_title(report)}", ""]
-    projected = report.as_of is not None
+    projected = _projected(report)
     head = ["Workspace", "Spent", "Budget", "Used", *(["Projected"] if projected else []), "Status"]
     out.append("| " + " | ".join(head) + " |")
     aligns = ["---", "--:", "--:", "--:", *(["--:"] if projected else []), "---"]

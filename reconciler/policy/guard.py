@@ -20,7 +20,9 @@ Two ways to use it:
 
 Guarantee: the guard admits a call only when ``spent + reserved + estimate <= limit``
 in every window, so recorded spend exceeds a limit only by what calls cost beyond their
-estimates (never, when estimates are upper bounds).
+estimates (never, when estimates are upper bounds). A reservation not settled within the
+store's time-to-live (15 minutes by default) is presumed to belong to a dead process and
+is released; a call that really runs longer than that is not covered by the bound.
 """
 
 from __future__ import annotations

@@ -1,0 +1,150 @@
+"""``reconciler policy check`` and ``reconciler budget`` as a user runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli import policy as policy_cli
+from reconciler.cli.main import app
+
+DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
+pytestmark = pytest.mark.skipif(not DESIRED.is_dir(), reason="no desired-state/ in this checkout")
+
+runner = CliRunner()
+
+
+def _check(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["policy", "check", *args, "--desired", str(DESIRED)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "start"),
+    [
+        (["developer", "codestral-latest", "8000"], 0, "allowed: role.developer"),
+        (["analyst", "mistral-small-2506", "2000"], 0, "allowed: role.analyst"),
+        (["analyst", "codestral-latest", "10"], 2, "denied (model-not-allowed): role analyst"),
+        (["analyst", "mistral-small-latest", "2001"], 2, "denied (over-request-token-limit)"),
+        (["api_key.dev-henry-notebooks", "codestral-latest", "1"], 2, "denied (model-not-allowed)"),
+        (["api_key.ml-dan", "mistral-large-latest", "100000"], 0, "allowed: api_key.ml-dan"),
+        (["intern", "mistral-small-latest", "1"], 2, "denied (unknown-role)"),
+    ],
+)
+def test_policy_check(args: list[str], code: int, start: str) -> None:
+    exit_code, out, _ = _check(*args)
+    assert exit_code == code
+    assert out.startswith(start)
+
+
+def test_policy_check_json() -> None:
+    exit_code, out, _ = _check("analyst", "codestral-latest", "10", "--format", "json")
+    assert exit_code == 2
+    doc = json.loads(out)
+    assert doc["reason"] == "model-not-allowed"
+    assert doc["allowed"] is False
+    assert doc["status_code"] == 403
+    assert doc["model"] == "codestral-2508"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyst", "mistral-small-latest", "lots"], "TOKENS must be a whole number"),
+        (["analyst", "mistral-small-latest", "1.5"], "TOKENS must be a whole number"),
+        (["analyst", "mistral-small-latest", "10", "--output-tokens", "20"], "cannot be more"),
+    ],
+)
+def test_policy_check_bad_arguments_exit_1(args: list[str], message: str) -> None:
+    exit_code, out, err = _check(*args)
+    assert exit_code == 1
+    assert message in err
+    assert out == ""
+
+
+def test_policy_check_missing_directory(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["policy", "check", "analyst", "x", "1", "--desired", str(tmp_path / "nope")]
+    )
+    assert result.exit_code == 1
+    assert "no desired-state directory" in result.stderr
+
+
+def test_policy_check_reads_budgets_from_a_shared_store(tmp_path: Path) -> None:
+    from reconciler.policy import Policy, SQLiteStore
+
+    store_path = tmp_path / "usage.db"
+    store = SQLiteStore(store_path)
+    policy = Policy.from_directory(DESIRED, store=store)
+    policy.record_usage("api_key.dev-henry-notebooks", "mistral-small-latest", 199_500, 0)
+    store.close()
+    exit_code, out, _ = _check(
+        "api_key.dev-henry-notebooks", "mistral-small-latest", "1000", "--store", str(store_path)
+    )
+    assert exit_code == 2
+    assert out.startswith("denied (over-daily-token-budget)")
+
+
+class FakeProvider:
+    def __init__(self, spend: dict[str, Decimal]) -> None:
+        self.spend = spend
+        self.asked: list[dt.date] = []
+        self.closed = False
+
+    async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
+        self.asked.append(month)
+        return self.spend
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
+    fake = FakeProvider({"dev": Decimal("45"), "ml": Decimal("100")})
+    monkeypatch.setattr(policy_cli, "_open_provider", lambda options: fake)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expect"),
+    [
+        ("text", "  ! workspace dev has used 90.0% of its $50.00 monthly budget"),
+        ("markdown", "| `dev` | $45.00 | $50.00 | 90.0% | warning: over 80% |"),
+        ("json", '"status": "warning"'),
+    ],
+)
+def test_budget_formats(provider: FakeProvider, fmt: str, expect: str) -> None:
+    result = runner.invoke(
+        app, ["budget", str(DESIRED), "--sandbox", "--month", "2025-01", "--format", fmt]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert expect in result.stdout
+    assert provider.asked == [dt.date(2025, 1, 1)]
+    assert provider.closed
+
+
+def test_budget_defaults_to_this_month(provider: FakeProvider) -> None:
+    result = runner.invoke(app, ["budget", str(DESIRED), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    today = dt.datetime.now(dt.UTC).date()
+    assert provider.asked == [today.replace(day=1)]
+    assert json.loads(result.stdout)["as_of"] == today.isoformat()
+
+
+def test_budget_bad_month(provider: FakeProvider) -> None:
+    result = runner.invoke(app, ["budget", str(DESIRED), "--month", "November"])
+    assert result.exit_code == 1
+    assert "--month must look like 2026-11" in result.stderr
+    assert provider.asked == []
+
+
+def test_budget_bad_format() -> None:
+    result = runner.invoke(app, ["budget", str(DESIRED), "--format", "yaml"])
+    assert result.exit_code == 2
+    assert "must be text, markdown or json" in result.stderr

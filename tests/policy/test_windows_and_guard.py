@@ -1,0 +1,151 @@
+"""Budget windows at their boundaries, and the spending guard on an injected clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from reconciler.policy import SpendingGuard, SpendLimits, UsageStore, Window
+from reconciler.policy.windows import month_of
+from tests.policy.conftest import FakeClock, utc
+
+SMALL = "mistral-small-latest"
+
+
+@pytest.mark.parametrize(
+    ("window", "before", "after"),
+    [
+        (Window.HOUR, utc(2026, 11, 18, 14, 59, 59, 999999), utc(2026, 11, 18, 15)),
+        (Window.DAY, utc(2026, 11, 18, 23, 59, 59, 999999), utc(2026, 11, 19)),
+        (Window.MONTH, utc(2026, 11, 30, 23, 59, 59, 999999), utc(2026, 12, 1)),
+        (Window.MONTH, utc(2026, 12, 31, 23, 59, 59, 999999), utc(2027, 1, 1)),
+        (Window.MONTH, utc(2028, 2, 29, 23, 59, 59), utc(2028, 3, 1)),
+        (Window.DAY, utc(2028, 2, 28, 23, 59, 59), utc(2028, 2, 29)),
+    ],
+)
+def test_boundary_starts_a_new_bucket(
+    window: Window, before: dt.datetime, after: dt.datetime
+) -> None:
+    old, new = window.bucket(before.timestamp()), window.bucket(after.timestamp())
+    assert new == old + 1
+    assert window.start(new) == after.timestamp()
+    assert window.end(old) == after.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("window", "when", "label"),
+    [
+        (Window.HOUR, utc(2026, 11, 18, 14, 30), "2026-11-18T14:00Z"),
+        (Window.DAY, utc(2026, 11, 18, 14, 30), "2026-11-18"),
+        (Window.MONTH, utc(2026, 12, 31, 23), "2026-12"),
+    ],
+)
+def test_labels(window: Window, when: dt.datetime, label: str) -> None:
+    assert window.label(window.bucket(when.timestamp())) == label
+
+
+def test_same_clock_hour_on_another_day_is_another_bucket() -> None:
+    today = Window.HOUR.bucket(utc(2026, 11, 18, 14, 10).timestamp())
+    yesterday = Window.HOUR.bucket(utc(2026, 11, 17, 14, 10).timestamp())
+    assert today != yesterday
+    # and the same month number in another year is another month
+    assert Window.MONTH.bucket(utc(2027, 11, 1).timestamp()) == month_of(dt.date(2027, 11, 5))
+    assert Window.MONTH.bucket(utc(2026, 11, 1).timestamp()) != month_of(dt.date(2027, 11, 5))
+
+
+def test_seconds_left() -> None:
+    now = utc(2026, 11, 30, 23, 0).timestamp()
+    assert Window.HOUR.seconds_left(now) == 3600
+    assert Window.DAY.seconds_left(now) == 3600
+    assert Window.MONTH.seconds_left(now) == 3600
+
+
+def _guard(store: UsageStore, clock: FakeClock, **limits: Decimal) -> SpendingGuard:
+    return SpendingGuard(SpendLimits(**limits), scope="workspace.t", store=store, clock=clock)
+
+
+def test_hourly_limit_resets_on_the_hour_but_the_month_keeps_counting(
+    store: UsageStore, clock: FakeClock
+) -> None:
+    clock.set(utc(2026, 11, 18, 14, 59, 58))
+    guard = _guard(store, clock, hourly_usd=Decimal(1), monthly_usd=Decimal(10))
+    guard.record(SMALL, 0, 1_600_000)  # $0.96
+    assert not guard.can_spend(Decimal("0.05"))
+    check = guard.can_spend(Decimal("0.05"))
+    assert check.window is Window.HOUR
+    assert check.retry_after == pytest.approx(2)
+    clock.advance(2)  # 15:00:00
+    assert guard.can_spend(Decimal("0.05"))
+    assert guard.spent(Window.HOUR) == 0
+    assert guard.spent(Window.MONTH) == Decimal("0.96")
+
+
+def test_no_reset_bug_at_the_same_hour_next_day(store: UsageStore, clock: FakeClock) -> None:
+    clock.set(utc(2026, 11, 18, 14, 10))
+    guard = _guard(store, clock, hourly_usd=Decimal(1))
+    guard.record(SMALL, 0, 1_000_000)  # $0.60
+    clock.set(utc(2026, 11, 19, 14, 10))  # same clock hour, next day: a fresh hour
+    assert guard.spent(Window.HOUR) == 0
+    assert guard.can_spend(Decimal("0.9"))
+
+
+def test_month_rolls_from_december_into_january(store: UsageStore, clock: FakeClock) -> None:
+    clock.set(utc(2026, 12, 31, 23, 59, 59))
+    guard = _guard(store, clock, monthly_usd=Decimal(1))
+    guard.record(SMALL, 0, 1_500_000)  # $0.90
+    assert not guard.can_spend(Decimal("0.2"))
+    clock.set(utc(2027, 1, 1, 0, 0, 0))
+    assert guard.spent() == 0
+    assert guard.can_spend(Decimal("0.2"))
+    clock.set(utc(2027, 12, 15))  # December of the next year is not last December
+    assert guard.spent() == 0
+
+
+def test_daily_limit(store: UsageStore, clock: FakeClock) -> None:
+    guard = _guard(store, clock, daily_usd=Decimal("0.5"))
+    guard.record("codestral-latest", 1_000_000, 0)  # $0.30
+    assert guard.can_spend(Decimal("0.2"))
+    refused = guard.can_spend(Decimal("0.21"))
+    assert refused.window is Window.DAY
+    assert "daily budget exceeded" in refused.message
+    assert guard.remaining(Window.DAY) == Decimal("0.2")
+    assert guard.remaining(Window.HOUR) is None
+
+
+def test_reserve_holds_until_recorded_or_released(store: UsageStore, clock: FakeClock) -> None:
+    guard = _guard(store, clock, monthly_usd=Decimal(1))
+    first = guard.reserve(Decimal("0.6"))
+    assert first
+    assert first.reservation is not None
+    assert not guard.reserve(Decimal("0.6"))  # the hold counts
+    guard.release(first.reservation)
+    second = guard.reserve(Decimal("0.6"))
+    assert second.reservation is not None
+    cost = guard.record(SMALL, 0, 500_000, reservation=second.reservation)  # $0.30
+    assert cost == Decimal("0.3")
+    assert guard.spent() == Decimal("0.3")
+    assert guard.remaining() == Decimal("0.7")
+
+
+def test_unsettled_reservation_expires(store: UsageStore, clock: FakeClock) -> None:
+    guard = _guard(store, clock, monthly_usd=Decimal(1))
+    assert guard.reserve(Decimal("0.9"))  # the caller then crashes and never settles
+    assert not guard.can_spend(Decimal("0.5"))
+    clock.advance(901)  # past the time-to-live
+    store.sweep(clock())
+    assert guard.can_spend(Decimal("0.5"))
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", float("nan"), Decimal("Infinity"), -0.5])
+def test_can_spend_rejects_nonsense(store: UsageStore, clock: FakeClock, bad: object) -> None:
+    guard = _guard(store, clock, monthly_usd=Decimal(1))
+    with pytest.raises(ValueError, match="finite amount"):
+        guard.can_spend(bad)  # type: ignore[arg-type]
+
+
+def test_estimate_uses_the_price_table(store: UsageStore, clock: FakeClock) -> None:
+    guard = _guard(store, clock)
+    assert guard.estimate("mistral-medium-latest", 1_000_000, 1_000_000) == Decimal("9.0")
+    assert guard.estimate("mistral-medium-2508", 1000, 0) == Decimal("0.0015")
