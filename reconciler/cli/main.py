@@ -229,6 +229,16 @@ def sandbox_serve(
     faults: Annotated[
         Path | None, typer.Option("--faults", help="Fault rules file (YAML or JSON).")
     ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="A fault rule (repeatable), e.g. 'POST /v1/admin/api-keys nth=2 status=503'.",
+        ),
+    ] = None,
+    fault_seed: Annotated[
+        int | None, typer.Option("--fault-seed", help="Seed of the probability faults.")
+    ] = None,
     admin_key_file: Annotated[
         Path | None,
         typer.Option("--admin-key-file", help="File holding the admin key (default: built-in)."),
@@ -248,6 +258,8 @@ def sandbox_serve(
             seed=seed,
             latency_ms=latency_ms,
             faults=faults,
+            fault=fault or (),
+            fault_seed=fault_seed,
             admin_key_file=admin_key_file,
             allow_remote=allow_remote,
         )

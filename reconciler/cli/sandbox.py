@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_PORT = 8765
@@ -43,12 +44,24 @@ def serve_command(
     seed: Path | None = None,
     latency_ms: int | None = None,
     faults: Path | None = None,
+    fault: Sequence[str] = (),
+    fault_seed: int | None = None,
     admin_key_file: Path | None = None,
     allow_remote: bool = False,
 ) -> int:
-    """Serve the sandbox over HTTP until interrupted; print where and how to use it."""
+    """Serve the sandbox over HTTP until interrupted; print where and how to use it.
+
+    Faults come from the ``faults`` file, then each ``fault`` rule (``METHOD PATH
+    key=value...``) is appended; ``latency_ms`` and ``fault_seed`` override the file's.
+    """
     from reconciler.errors import ConfigError
-    from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, FaultConfig, SandboxStore, create_app
+    from reconciler.platform.sandbox import (
+        DEFAULT_ADMIN_KEY,
+        FaultConfig,
+        FaultRule,
+        SandboxStore,
+        create_app,
+    )
     from reconciler.platform.sandbox.persist import StateFileError
 
     if host not in LOOPBACK and not allow_remote:
@@ -56,8 +69,12 @@ def serve_command(
     try:
         admin_key = _read_admin_key(admin_key_file) if admin_key_file else DEFAULT_ADMIN_KEY
         config = FaultConfig.load(faults) if faults else FaultConfig()
-        if latency_ms is not None:
-            config = config.model_copy(update={"latency_ms": latency_ms})
+        rules = (*config.rules, *(FaultRule.parse(text) for text in fault))
+        config = FaultConfig(
+            latency_ms=config.latency_ms if latency_ms is None else latency_ms,
+            seed=config.seed if fault_seed is None else fault_seed,
+            rules=rules,
+        )
         store = SandboxStore.open(state, seed=seed)
     except (ConfigError, StateFileError) as exc:
         return _err(str(exc))

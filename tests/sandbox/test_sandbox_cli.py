@@ -90,6 +90,13 @@ def test_serve_reports_an_unreadable_admin_key_file(tmp_path: Path) -> None:
     assert "empty" in result.output
 
 
+def test_serve_reports_a_bad_fault_rule(tmp_path: Path) -> None:
+    args = ["sandbox", "serve", "--fault", "GET /x status=teapot", "--state", str(tmp_path / "s")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "fault 'GET /x status=teapot': status" in result.output
+
+
 def _lines(stream: object, sink: queue.Queue[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         sink.put(line)
@@ -116,6 +123,8 @@ def test_serve_answers_on_loopback_and_compacts_on_shutdown(tmp_path: Path) -> N
             str(key_file),
             "--latency-ms",
             "1",
+            "--fault",
+            "GET /v1/admin/roles nth=1 status=503",
         ],
         cwd=tmp_path,
         env=env,
@@ -144,6 +153,8 @@ def test_serve_answers_on_loopback_and_compacts_on_shutdown(tmp_path: Path) -> N
             f"{url}/v1/admin/workspaces", headers={"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
         )
         assert default_key.status_code == 401
+        roles = [httpx.get(f"{url}/v1/admin/roles", headers=auth).status_code for _ in range(2)]
+        assert roles == [503, 200]
         changed = httpx.post(
             f"{url}/v1/admin/spend-limit", headers=auth, json={"amount": 4321}, timeout=10
         )

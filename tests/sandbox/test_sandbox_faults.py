@@ -223,3 +223,40 @@ def test_the_shared_http_stack_retries_a_429_after_the_advised_delay(store: Sand
     response = asyncio.run(go())
     assert response.status_code == 200
     assert delays == [3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        (
+            "POST /v1/admin/api-keys nth=2 status=503",
+            FaultRule(method="POST", path="/v1/admin/api-keys", nth=2, status=503),
+        ),
+        (
+            "* /v1/admin/* probability=0.1 status=429 retry_after=2",
+            FaultRule(path="/v1/admin/*", probability=0.1, status=429, retry_after="2"),
+        ),
+        (
+            "get /v1/models latency_ms=250",
+            FaultRule(method="GET", path="/v1/models", latency_ms=250),
+        ),
+    ],
+)
+def test_a_rule_can_be_written_on_one_line(text: str, rule: FaultRule) -> None:
+    assert FaultRule.parse(text) == rule
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("POST /v1/admin/api-keys", "expected 'METHOD PATH key=value"),
+        ("POST /v1/admin/api-keys 503", "expected 'METHOD PATH key=value"),
+        ("POST /x status=teapot", "status: Input should be a valid integer"),
+        ("POST /x colour=red status=500", "colour: Extra inputs"),
+    ],
+)
+def test_a_bad_one_line_rule_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(errors.ConfigError) as caught:
+        FaultRule.parse(text)
+    assert text in str(caught.value)
+    assert message in str(caught.value)

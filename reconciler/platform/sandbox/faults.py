@@ -83,6 +83,32 @@ class FaultRule(BaseModel):
             raise ValueError("after: true needs a status")
         return self
 
+    @classmethod
+    def parse(cls, text: str) -> FaultRule:
+        """A rule from one command-line word list: ``METHOD PATH key=value...``.
+
+        For example ``"POST /v1/admin/api-keys nth=2 status=503"`` or
+        ``"* /v1/admin/* probability=0.1 status=429 retry_after=2"``.
+        """
+        words = text.split()
+        if len(words) < 3 or any("=" not in w for w in words[2:]):
+            raise ConfigError(
+                f"fault {text!r}: expected 'METHOD PATH key=value ...', "
+                "e.g. 'POST /v1/admin/api-keys nth=2 status=503'"
+            )
+        fields: dict[str, Any] = {"method": words[0], "path": words[1]}
+        for word in words[2:]:
+            key, _, value = word.partition("=")
+            fields[key] = value
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise ConfigError(f"fault {text!r}: {problems}") from None
+
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
 
