@@ -1,0 +1,234 @@
+"""Fixtures for end-to-end tests: the sandbox served on 127.0.0.1 and the real CLI.
+
+``reconciler sandbox serve --port 0`` runs as a subprocess (the OS picks a free port; the
+URL is read from what it prints). One server per test module and worker, reset to its
+seed before each test through ``POST /_sandbox/reset`` (which also clears faults and
+request statistics). ``run_cli`` runs ``python -m reconciler ...`` as a user would, with
+the environment pointing at that server and nothing inherited that could change the
+outcome (``MISTRAL_*``, ``RECONCILER_*``, ``NO_COLOR``, Vault and GitHub variables).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_DESIRED_STATE = REPO / "desired-state"
+START_TIMEOUT = 30.0
+CLI_TIMEOUT = 60.0
+_SCRUBBED_PREFIXES = ("MISTRAL_", "RECONCILER_", "VAULT_", "GITHUB_", "GH_")
+_SCRUBBED = frozenset({"NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM"})
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process's environment without anything that steers the CLI, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
+    }
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def _pump(stream: Any, sink: queue.Queue[str]) -> None:
+    for line in stream:
+        sink.put(line)
+
+
+@dataclass
+class SandboxServer:
+    """A running ``reconciler sandbox serve`` and ways to steer it over HTTP."""
+
+    url: str
+    state: Path
+    proc: subprocess.Popen[str]
+    admin_key: str = DEFAULT_ADMIN_KEY
+    banner: str = ""
+    _http: httpx.Client | None = field(default=None, repr=False)
+
+    @property
+    def admin_base_url(self) -> str:
+        return f"{self.url}/v1/admin"
+
+    @property
+    def api_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """Variables that point the CLI at this server (``overrides`` win)."""
+        return {
+            "MISTRAL_ADMIN_BASE_URL": self.admin_base_url,
+            "MISTRAL_API_BASE_URL": self.api_base_url,
+            "MISTRAL_ADMIN_API_KEY": self.admin_key,
+            **overrides,
+        }
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(
+                base_url=self.url,
+                headers={"Authorization": f"Bearer {self.admin_key}"},
+                timeout=30.0,
+            )
+        return self._http
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call a ``/_sandbox`` control route; return its JSON body."""
+        response = self.http.request(method, f"/_sandbox/{path.lstrip('/')}", **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        """Back to the seed; no faults, request statistics cleared."""
+        self.control("POST", "reset")
+
+    def set_faults(self, *rules: Mapping[str, Any], latency_ms: int = 0) -> None:
+        self.control("POST", "faults", json={"latency_ms": latency_ms, "rules": list(rules)})
+
+    def fault_counts(self) -> list[dict[str, int]]:
+        """``matched``/``fired`` per rule, in the order the rules were given."""
+        rules: list[dict[str, int]] = self.control("GET", "faults")["rules"]
+        return rules
+
+    def stats(self) -> dict[str, Any]:
+        """``{"requests": N, "by_route": {"GET /v1/admin/api-keys": n, ...}}``."""
+        stats: dict[str, Any] = self.control("GET", "stats")
+        return stats
+
+    def state_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = self.control("GET", "state")
+        return doc
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def start_sandbox(
+    directory: Path,
+    *,
+    seed: Path | None = None,
+    latency_ms: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> SandboxServer:
+    """Serve a sandbox whose state lives in ``directory`` on a free loopback port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = directory / "state.json"
+    args = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--state",
+        str(state),
+    ]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    if latency_ms is not None:
+        args += ["--latency-ms", str(latency_ms)]
+    args += list(extra_args)
+    proc = subprocess.Popen(
+        args,
+        cwd=directory,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        while not any("Press Ctrl+C" in line for line in seen):
+            try:
+                seen.append(lines.get(timeout=START_TIMEOUT))
+            except queue.Empty:
+                raise RuntimeError(
+                    "the sandbox did not start:\n" + "".join(seen)
+                ) from None
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+    banner = "".join(seen)
+    url = banner.split("listening on ", 1)[1].split()[0]
+    return SandboxServer(url=url, state=state, proc=proc, banner=banner)
+
+
+@pytest.fixture(scope="module")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """The demo organisation served on 127.0.0.1 for the whole module."""
+    server = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    """The module's sandbox, reset to the demo seed (no faults) for this test."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A fresh working directory holding a copy of the example ``desired-state/``."""
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    return tmp_path
+
+
+def run_cli(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = CLI_TIMEOUT,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m reconciler ARGS`` in ``cwd`` with a clean environment plus ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        env=clean_env(env),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
