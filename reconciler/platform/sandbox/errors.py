@@ -23,7 +23,8 @@ def error_body(message: str, *, type_: str, code: str, param: str | None = None)
     return {"object": "error", "message": message, "type": type_, "param": param, "code": code}
 
 
-def _type_for(status: int) -> str:
+def type_for(status: int) -> str:
+    """The error ``type`` the platform uses for a status."""
     if status == 401:
         return "authentication_error"
     if status == 429:
@@ -42,7 +43,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A JSON error response with the platform's error object."""
-    body = error_body(message, type_=_type_for(status), code=code, param=param)
+    body = error_body(message, type_=type_for(status), code=code, param=param)
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 

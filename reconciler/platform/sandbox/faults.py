@@ -1,8 +1,8 @@
 """Faults on demand: error statuses and latency injected in front of the sandbox's API.
 
-A :class:`FaultConfig` holds a global added latency (every ``/v1`` request) and rules. A
-rule matches requests by method (``*`` for any) and path pattern (``fnmatch`` on the
-path without query string, e.g. ``/v1/admin/api-keys*``) and fires:
+A :class:`FaultConfig` holds a global added latency (every request but the control
+routes) and rules. A rule matches requests by method (``*`` for any) and path pattern
+(``fnmatch`` on the path without query string, e.g. ``/v1/admin/api-keys*``) and fires:
 
 - on the ``nth`` matching request, and the ``times - 1`` after it; or
 - on a share of matching requests (``probability``, drawn from an RNG seeded with
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.errors import ConfigError
-from reconciler.platform.sandbox.errors import error_body
+from reconciler.platform.sandbox.errors import error_body, type_for
 
 CONTROL_PREFIX = "/_sandbox"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -239,7 +239,7 @@ def fault_response(rule: FaultRule) -> tuple[int, list[tuple[bytes, bytes]], byt
         code = "internal_error" if status == 500 else "service_unavailable"
         body = error_body(message, type_="server_error", code=code)
     else:
-        body = error_body("Injected fault", type_="invalid_request_error", code="injected_fault")
+        body = error_body("Injected fault", type_=type_for(status), code="injected_fault")
     payload = json.dumps(body).encode()
     headers = [
         (b"content-type", b"application/json"),

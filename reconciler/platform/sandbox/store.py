@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.platform.sandbox.errors import BadRequest, Conflict, Invalid, NotFound
-from reconciler.platform.sandbox.persist import JournalEntry, StateFile
+from reconciler.platform.sandbox.persist import JournalEntry, StateFile, StateFileError
 from reconciler.platform.sandbox.records import (
     RECORD_TYPES,
+    InviteRecord,
     KeyRecord,
     OrganizationRecord,
     Record,
@@ -111,8 +112,6 @@ class SandboxStore:
             state = State.from_json(doc)
             _replay(state, entries)
         except (KeyError, TypeError, ValueError) as exc:
-            from reconciler.platform.sandbox.persist import StateFileError
-
             raise StateFileError(f"{path}: not a usable sandbox state: {exc}") from exc
         return cls(state, file=file, seed=seed, clock=clock)
 
@@ -206,7 +205,7 @@ class SandboxStore:
 
     # --- users --------------------------------------------------------------------------
 
-    def list_users(self, email: str | None) -> tuple[list[UserRecord], list[Any]]:
+    def list_users(self, email: str | None) -> tuple[list[UserRecord], list[InviteRecord]]:
         """Members and pending invites whose email contains ``email`` (case-insensitive)."""
         with self._lock:
             users = list(self._state.users.values())
