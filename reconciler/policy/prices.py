@@ -8,8 +8,12 @@ Money is counted in integer **pico-dollars** (10^-12 USD) so that sums are exact
 can store them as INTEGER, and no float ever touches a budget: a price of 0.15 USD per
 million tokens is 150,000 pUSD per token. A signed 64-bit counter holds 9.2 million USD.
 
-The table is read from ``reconciler/data/models.json``, or wraps any catalog object that
-offers ``resolve(name) -> str | None`` and ``price(name) -> (input, output)`` per million.
+The default table is built from the project's model catalog
+(:mod:`reconciler.desired.catalog`, i.e. the shipped ``reconciler/data/models.json``);
+any catalog with the same model entries (for example one refreshed from
+``GET /v1/models``), or another ``models.json`` file, can be used instead. A model the
+table does not know, or knows without a price, costs the highest per-token price of any
+priced model: budgets err on the side of caution.
 """
 
 from __future__ import annotations
@@ -43,49 +47,66 @@ def price_per_token_units(usd_per_million: Decimal) -> int:
     return int((usd_per_million * _PER_MILLION).to_integral_value(rounding=ROUND_CEILING))
 
 
+class CatalogModel(Protocol):
+    """One entry of a model catalog (``reconciler.desired.catalog.ModelInfo``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
+    @property
+    def input_price(self) -> float | None: ...
+
+    @property
+    def output_price(self) -> float | None: ...
+
+
 class Catalog(Protocol):
-    """What the policy layer needs from a model catalog."""
+    """What the policy layer reads from a model catalog: its models."""
 
-    def resolve(self, model: str) -> str | None: ...
-
-    def price(self, model: str) -> Any: ...
+    @property
+    def models(self) -> tuple[CatalogModel, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """One model: canonical id, the other names it answers to, prices per million tokens."""
+    """One model: canonical id, other names, USD per million tokens (None: unpriced)."""
 
     id: str
     aliases: tuple[str, ...] = ()
-    input_usd_per_million: Decimal = Decimal(0)
-    output_usd_per_million: Decimal = Decimal(0)
+    input_usd_per_million: Decimal | None = Decimal(0)
+    output_usd_per_million: Decimal | None = Decimal(0)
 
 
 class PriceTable:
     """Alias resolution and per-token prices, precomputed for constant-time lookups."""
 
-    __slots__ = ("_canonical", "_fallback", "_max_unit", "_prices", "_units")
+    __slots__ = ("_canonical", "_max_unit", "_prices", "_units")
 
-    def __init__(self, models: Iterable[ModelPrice], *, fallback: Catalog | None = None) -> None:
+    def __init__(self, models: Iterable[ModelPrice]) -> None:
         self._canonical: dict[str, str] = {}
-        self._prices: dict[str, tuple[Decimal, Decimal]] = {}
+        self._prices: dict[str, tuple[Decimal, Decimal] | None] = {}
         self._units: dict[str, tuple[int, int]] = {}
-        self._fallback = fallback
         for model in models:
-            self._add(model)
+            for name in (model.id, *model.aliases):
+                self._canonical.setdefault(name, model.id)
+                self._canonical.setdefault(name.lower(), model.id)
+            price_in, price_out = model.input_usd_per_million, model.output_usd_per_million
+            if price_in is None or price_out is None:
+                self._prices[model.id] = None
+                continue
+            self._prices[model.id] = (price_in, price_out)
+            self._units[model.id] = (
+                price_per_token_units(price_in),
+                price_per_token_units(price_out),
+            )
         self._max_unit = max((max(u) for u in self._units.values()), default=0)
 
-    def _add(self, model: ModelPrice) -> None:
-        for name in (model.id, *model.aliases):
-            self._canonical[name] = model.id
-            self._canonical.setdefault(name.lower(), model.id)
-        prices = (model.input_usd_per_million, model.output_usd_per_million)
-        self._prices[model.id] = prices
-        self._units[model.id] = (price_per_token_units(prices[0]), price_per_token_units(prices[1]))
-
     @classmethod
-    def from_json(cls, path: Path | None = None, *, fallback: Catalog | None = None) -> PriceTable:
-        """Read ``models.json`` (the packaged copy when ``path`` is None)."""
+    def from_json(cls, path: Path | None = None) -> PriceTable:
+        """Read a ``models.json`` file (the packaged copy when ``path`` is None)."""
         try:
             if path is None:
                 text = resources.files("reconciler.data").joinpath("models.json").read_text()
@@ -96,43 +117,35 @@ class PriceTable:
             data = json.loads(text)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read the model price table: {exc}") from exc
-        return cls(_models_from_json(data, where), fallback=fallback)
+        return cls(_models_from_json(data, where))
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> PriceTable:
-        """The packaged table, consulting ``catalog`` for names the table does not know."""
-        return cls.from_json(fallback=catalog)
+        """A table from a model catalog such as :func:`reconciler.desired.load_catalog`'s."""
+        return cls(
+            ModelPrice(
+                id=model.id,
+                aliases=tuple(model.aliases),
+                input_usd_per_million=_decimal(model.input_price),
+                output_usd_per_million=_decimal(model.output_price),
+            )
+            for model in catalog.models
+        )
 
     def resolve(self, model: str) -> str | None:
         """The canonical id for a model name or alias, or None when unknown."""
         found = self._canonical.get(model)
-        if found is not None:
-            return found
-        found = self._canonical.get(model.lower())
-        if found is not None or self._fallback is None:
-            return found
-        return self._learn(model)
-
-    def _learn(self, model: str) -> str | None:
-        assert self._fallback is not None
-        canonical = self._fallback.resolve(model)
-        if canonical is None:
-            return None
-        if canonical not in self._units:
-            raw = self._fallback.price(canonical)
-            pair = (Decimal(0), Decimal(0)) if raw is None else _price_pair(raw)
-            self._add(ModelPrice(canonical, (), pair[0], pair[1]))
-            self._max_unit = max(self._max_unit, *self._units[canonical])
-        self._canonical[model] = canonical
-        return canonical
+        if found is None:
+            found = self._canonical.get(model.lower())
+        return found
 
     def price(self, model: str) -> tuple[Decimal, Decimal] | None:
-        """``(input, output)`` USD per million tokens, or None for an unknown model."""
+        """``(input, output)`` USD per million tokens; None if unknown or unpriced."""
         canonical = self.resolve(model)
         return None if canonical is None else self._prices[canonical]
 
     def unit_prices(self, canonical: str) -> tuple[int, int]:
-        """``(input, output)`` pico-dollars per token; an unknown model costs the most."""
+        """``(input, output)`` pico-dollars per token; unknown or unpriced costs the most."""
         found = self._units.get(canonical)
         if found is None:
             return (self._max_unit, self._max_unit)
@@ -144,7 +157,7 @@ class PriceTable:
         return input_tokens * price_in + output_tokens * price_out
 
     def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
-        """Cost of a call in USD (unknown models are priced at the most expensive rate)."""
+        """Cost of a call in USD."""
         canonical = self.resolve(model) or model
         return units_to_usd(self.cost_units(canonical, input_tokens, output_tokens))
 
@@ -153,11 +166,8 @@ class PriceTable:
         return sorted(self._prices)
 
 
-def _price_pair(raw: Any) -> tuple[Decimal, Decimal]:
-    if isinstance(raw, Mapping):
-        raw = (raw.get("input", 0), raw.get("output", 0))
-    first, second = raw
-    return Decimal(str(first)), Decimal(str(second))
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _models_from_json(data: Any, where: str) -> list[ModelPrice]:
@@ -170,11 +180,11 @@ def _models_from_json(data: Any, where: str) -> list[ModelPrice]:
                 ModelPrice(
                     id=str(item["id"]),
                     aliases=tuple(str(a) for a in item.get("aliases", ())),
-                    input_usd_per_million=Decimal(str(item.get("input_price", 0))),
-                    output_usd_per_million=Decimal(str(item.get("output_price", 0))),
+                    input_usd_per_million=_decimal(item.get("input_price")),
+                    output_usd_per_million=_decimal(item.get("output_price")),
                 )
             )
-        except (KeyError, TypeError, ArithmeticError) as exc:
+        except (KeyError, TypeError, AttributeError, ArithmeticError) as exc:
             raise ConfigError(f"{where}: models[{index}] is malformed ({exc!r})") from exc
     return out
 
@@ -183,7 +193,7 @@ _DEFAULT: PriceTable | None = None
 
 
 def default_price_table() -> PriceTable:
-    """The project's model catalog when available, else the packaged ``models.json``."""
+    """The project's model catalog as a price table (built once per process)."""
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = _from_project_catalog() or PriceTable.from_json()
@@ -192,10 +202,7 @@ def default_price_table() -> PriceTable:
 
 def _from_project_catalog() -> PriceTable | None:
     try:
-        from reconciler.desired import catalog as project_catalog
-    except ImportError:
+        from reconciler.desired.catalog import load_catalog
+    except ImportError:  # a trimmed install without the desired-state layer
         return None
-    loader = getattr(project_catalog, "load_catalog", None)
-    if loader is None:
-        return None
-    return PriceTable.from_catalog(loader())
+    return PriceTable.from_catalog(load_catalog())

@@ -1,0 +1,167 @@
+"""Benchmark the policy library's hot path and its shared store; prints numbers.
+
+    .venv/bin/python scripts/bench_policy.py [--requests N] [--processes P]
+
+Measures, for one request, ``Policy.authorize`` (every check: role, workspace, model
+alias, per-request cap, daily tokens, requests per minute, hourly/daily/monthly USD)
+followed by ``Policy.record`` (settling the reservation with the real usage):
+
+1. in-process, with the in-memory store (target: under 20 us);
+2. with the shared SQLite store in WAL mode (target: under 200 us);
+3. P processes (default 8) recording concurrently into one SQLite file, then checks that
+   the totals (tokens and USD) are exact.
+
+The limits are generous so every request takes the full "allowed" path; nothing is
+sent anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
+from reconciler.policy import (
+    MemoryStore,
+    Policy,
+    SpendLimits,
+    SQLiteStore,
+    TokenEstimate,
+    UsageStore,
+)
+
+MODEL = "mistral-small-latest"  # an alias: resolution is part of the path
+PROMPT, COMPLETION = 900, 300
+
+
+def bench_state() -> DesiredState:
+    return DesiredState(
+        roles=(
+            Role(
+                name="developer",
+                allowed_models=("mistral-small-latest", "codestral-latest"),
+                max_tokens_per_request=8000,
+                daily_token_budget=10**12,
+            ),
+        ),
+        workspaces=(
+            Workspace(
+                name="dev",
+                policy=WorkspacePolicy(
+                    allowed_models=("mistral-small-latest", "codestral-latest"),
+                    rpm=10**9,
+                    monthly_budget_usd=Decimal(1_000_000),
+                ),
+            ),
+        ),
+        keys=(ApiKey(name="dev-bob", workspace="dev", role="developer"),),
+    )
+
+
+def make_policy(store: UsageStore) -> Policy:
+    return Policy(
+        bench_state(),
+        store=store,
+        spend_limits={"dev": SpendLimits(hourly_usd=Decimal(100_000), daily_usd=Decimal(500_000))},
+    )
+
+
+def one_request(policy: Policy) -> None:
+    decision = policy.authorize("api_key.dev-bob", MODEL, TokenEstimate(1000, 1000))
+    if not decision:
+        raise SystemExit(f"benchmark request was denied: {decision.message}")
+    policy.record(decision, PROMPT, COMPLETION)
+
+
+def measure(policy: Policy, n: int) -> list[float]:
+    for _ in range(min(1000, n)):  # warm caches and the statement cache
+        one_request(policy)
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        one_request(policy)
+        samples.append((clock() - start) / 1000)
+    return samples
+
+
+def report(title: str, samples: list[float], target_us: float) -> bool:
+    samples.sort()
+    mean = statistics.fmean(samples)
+    p50 = samples[len(samples) // 2]
+    p99 = samples[int(len(samples) * 0.99)]
+    ok = mean < target_us
+    print(
+        f"{title:<34} mean {mean:7.1f} us   p50 {p50:7.1f} us   p99 {p99:7.1f} us   "
+        f"(target < {target_us:g} us: {'ok' if ok else 'MISSED'})"
+    )
+    return ok
+
+
+def _worker(path: str, n: int, ready: multiprocessing.Barrier) -> None:  # type: ignore[type-arg]
+    policy = make_policy(SQLiteStore(path))
+    ready.wait()
+    for _ in range(n):
+        one_request(policy)
+    policy.store.close()
+
+
+def concurrent(path: str, processes: int, n: int) -> bool:
+    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    ready = ctx.Barrier(processes + 1)
+    procs = [ctx.Process(target=_worker, args=(path, n, ready)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    ready.wait()
+    started = time.perf_counter()
+    for p in procs:
+        p.join()
+    took = time.perf_counter() - started
+    if any(p.exitcode != 0 for p in procs):
+        print("a worker process failed")
+        return False
+    policy = make_policy(SQLiteStore(path))
+    total = processes * n
+    tokens = policy.tokens_today("api_key.dev-bob")
+    spent = policy.guard("dev").spent()
+    expected_tokens = total * (PROMPT + COMPLETION)
+    expected_usd = policy.prices.cost(MODEL, PROMPT, COMPLETION) * total
+    exact = tokens == expected_tokens and spent == expected_usd
+    print(
+        f"{processes} processes x {n} requests: {total / took:,.0f} requests/s in all, "
+        f"{took / n * 1e6:,.0f} us per request per process under contention"
+    )
+    print(
+        f"  totals: {tokens:,} tokens (expected {expected_tokens:,}), ${spent} "
+        f"(expected ${expected_usd}): {'exact' if exact else 'WRONG'}"
+    )
+    return exact
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=8)
+    args = parser.parse_args()
+    print(f"authorize + record, {args.requests:,} requests each (Python {sys.version.split()[0]})")
+    ok = report("in-process (memory store)", measure(make_policy(MemoryStore()), args.requests), 20)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(Path(tmp) / "usage.db")
+        samples = measure(make_policy(store), args.requests)
+        store.close()
+        ok &= report("shared SQLite store (WAL)", samples, 200)
+        ok &= concurrent(str(Path(tmp) / "shared.db"), args.processes, args.requests // 4)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
