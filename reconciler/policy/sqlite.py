@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,14 +127,29 @@ class SQLiteStore:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+            self._use_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
         with self._all_lock:
             self._all.append(db)
         return db
+
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        # Switching a new file to WAL can fail with "locked" without waiting when other
+        # processes open it at the same moment; the mode is persistent, so retry briefly.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                    return
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _db(self) -> sqlite3.Connection:
         local = self._local

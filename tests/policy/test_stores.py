@@ -7,6 +7,7 @@ import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ def _reserve_and_die(path: str) -> None:
     os._exit(0)  # crash without settling
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> Any:
     return multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
 
 
@@ -199,3 +200,24 @@ def test_a_crashed_process_does_not_hold_its_reservation_for_ever(tmp_path: Path
     clock.advance(901)
     policy.store.sweep(clock())
     assert policy.tokens_today("api_key.ml-dan") == 0
+
+
+def _open_and_add(path: str, barrier: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    store = SQLiteStore(path)
+    store.add([Charge("opened", HOUR, Window.HOUR, 1)])
+    store.close()
+
+
+def test_many_processes_creating_the_same_new_store(tmp_path: Path) -> None:
+    ctx = _context()
+    for trial in range(3):
+        path = str(tmp_path / f"fresh-{trial}.db")
+        barrier = ctx.Barrier(8)
+        procs = [ctx.Process(target=_open_and_add, args=(path, barrier)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 8
+        assert SQLiteStore(path).read("opened", HOUR).spent == 8

@@ -89,5 +89,5 @@ def test_tools_and_tool_calls_count() -> None:
 
 def test_bad_max_tokens_falls_back_to_the_default() -> None:
     for bad in (True, -5, "100", 0, None):
-        body = {"model": "m", "messages": [], "max_tokens": bad}
+        body: dict[str, object] = {"model": "m", "messages": [], "max_tokens": bad}
         assert EST.request("/v1/chat/completions", body).output_tokens == 500
