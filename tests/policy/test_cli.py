@@ -148,3 +148,32 @@ def test_budget_bad_format() -> None:
     result = runner.invoke(app, ["budget", str(DESIRED), "--format", "yaml"])
     assert result.exit_code == 2
     assert "must be text, markdown or json" in result.stderr
+
+
+def test_budget_against_the_embedded_sandbox(tmp_path: Path) -> None:
+    from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY
+    from reconciler.policy.budget import status_for
+
+    result = runner.invoke(
+        app,
+        [
+            "budget",
+            str(DESIRED),
+            "--sandbox",
+            "--sandbox-state",
+            str(tmp_path / "state.json"),
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert DEFAULT_ADMIN_KEY not in result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    managed = [w["name"] for w in doc["workspaces"] if w["managed"]]
+    assert managed == ["dev", "ml", "prod"]
+    total = sum(Decimal(w["spent_usd"]) for w in doc["workspaces"])
+    assert Decimal(doc["total"]["spent_usd"]) == total
+    for line in doc["workspaces"]:
+        if line["managed"]:
+            budget = Decimal(line["budget_usd"])
+            assert status_for(Decimal(line["spent_usd"]), budget)[1].value == line["status"]
