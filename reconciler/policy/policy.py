@@ -284,7 +284,9 @@ class Policy:
 
         ``output_tokens`` says how many of the estimate are output, for pricing (or pass a
         :class:`TokenEstimate`); without it every token is priced at the model's higher
-        rate. Never raises on bad input: it answers ``invalid-request`` instead.
+        rate. Never raises on bad input: it answers ``invalid-request`` instead. (A
+        shared store that cannot be used raises
+        :class:`~reconciler.policy.sqlite.PolicyStoreError`: that is not a denial.)
         """
         subject = self._subjects.get(who) if isinstance(who, str) else None
         if subject is None:
