@@ -1,4 +1,10 @@
-"""Property tests: the guard's overshoot bound and the exactness of rate limits.
+"""Property tests: the guard's overshoot bounds and the exactness of rate limits.
+
+- one call at a time, each costing up to twice its estimate: recorded spend in a window
+  never exceeds its limit by more than one request's estimate (and never at all when no
+  call costs more than its estimate);
+- overlapping calls (reservations held meanwhile): never by more than what the calls
+  cost beyond their estimates, together.
 
 Prices here are one dollar per token (a synthetic model), so estimates and costs are
 whole dollars and every bound is exact.
@@ -17,7 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
-from reconciler.policy import MemoryStore, Policy, SpendingGuard, SpendLimits, SQLiteStore
+from reconciler.policy import (
+    MemoryStore,
+    Policy,
+    SpendingGuard,
+    SpendLimits,
+    SQLiteStore,
+    UsageStore,
+)
 from reconciler.policy.prices import ModelPrice, PriceTable
 from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 from reconciler.policy.windows import Window
@@ -26,20 +39,31 @@ from tests.policy.conftest import FakeClock, utc
 DOLLAR = PriceTable([ModelPrice("unit", (), Decimal(1_000_000), Decimal(1_000_000))])
 LIMITS = SpendLimits(hourly_usd=Decimal(40), daily_usd=Decimal(150), monthly_usd=Decimal(400))
 
-# one step: wait some seconds; start a call (reserve its estimate, or just check it);
-# or finish the oldest call still running with what it really cost (at most twice the
-# estimate). Calls overlap, so reservations held by running calls matter.
+# One step: wait some seconds; start a call (reserve its estimate, or only check it); or
+# finish the oldest call still running, at what it really cost (0 to 2x its estimate).
+# With these steps calls overlap, so reservations held by running calls matter.
 _step = st.one_of(
     st.tuples(st.just("wait"), st.integers(0, 3 * 3600)),
     st.tuples(st.just("start"), st.integers(0, 30), st.booleans()),
     st.tuples(st.just("finish"), st.floats(0, 2)),
 )
 
+# One call at a time: each start is followed at once by its finish.
+_sequential = st.lists(
+    st.one_of(
+        st.tuples(st.just("wait"), st.integers(0, 3 * 3600)).map(lambda w: [w]),
+        st.tuples(st.integers(0, 30), st.floats(0, 2), st.booleans()).map(
+            lambda c: [("start", c[0], c[2]), ("finish", c[1])]
+        ),
+    ),
+    max_size=60,
+).map(lambda groups: [step for group in groups for step in group])
+
 
 def _run(
     steps: list[tuple[object, ...]], guard: SpendingGuard, clock: FakeClock
-) -> dict[tuple[Window, int], tuple[int, int, bool]]:
-    """Play the steps; per (window, bucket): (total recorded, largest estimate, overran)."""
+) -> dict[tuple[Window, int], tuple[int, int, int]]:
+    """Play the steps; per (window, bucket): (total, largest estimate, sum of overruns)."""
     seen: dict[tuple[Window, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     running: list[tuple[int, float, object]] = []  # (estimate, started at, reservation)
 
@@ -56,7 +80,7 @@ def _run(
             entry = seen[(window, window.bucket(when))]
             entry[0] += actual
             entry[1] = max(entry[1], estimate)
-            entry[2] = entry[2] or int(actual > estimate)
+            entry[2] += max(0, actual - estimate)
 
     for step in steps:
         if step[0] == "wait":
@@ -82,22 +106,37 @@ def _run(
             finish(factor)
     while running:
         finish(1.0)
-    return {k: (v[0], v[1], bool(v[2])) for k, v in seen.items()}
+    return {k: (v[0], v[1], v[2]) for k, v in seen.items()}
+
+
+def _guard(clock: FakeClock, store: UsageStore | None = None) -> SpendingGuard:
+    return SpendingGuard(LIMITS, store=store or MemoryStore(), prices=DOLLAR, clock=clock)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_sequential)
+def test_one_at_a_time_spend_never_exceeds_a_limit_by_more_than_one_estimate(
+    steps: list[tuple[object, ...]],
+) -> None:
+    clock = FakeClock(utc(2026, 11, 30, 20, 0))  # crosses day and month boundaries
+    guard = _guard(clock)
+    for (window, bucket), (total, largest, overrun) in _run(steps, guard, clock).items():
+        limit = int(LIMITS.for_window(window) or 0)
+        assert total <= limit + largest, (window, bucket)
+        if overrun == 0:  # no call cost more than its estimate: never over at all
+            assert total <= limit, (window, bucket)
+        assert guard.spent(window, at=window.start(bucket)) == total  # the books agree
 
 
 @settings(max_examples=200, deadline=None)
 @given(steps=st.lists(_step, max_size=80))
-def test_recorded_spend_never_exceeds_a_limit_by_more_than_one_estimate(
+def test_overlapping_calls_overshoot_only_by_what_they_cost_beyond_estimates(
     steps: list[tuple[object, ...]],
 ) -> None:
-    clock = FakeClock(utc(2026, 11, 30, 20, 0))  # crosses day and month boundaries
-    guard = SpendingGuard(LIMITS, store=MemoryStore(), prices=DOLLAR, clock=clock)
-    for (window, bucket), (total, largest, overran) in _run(steps, guard, clock).items():
-        limit = int(LIMITS.for_window(window) or 0)
-        assert total <= limit + largest, (window, bucket)
-        if not overran:  # when no call cost more than its estimate, never over at all
-            assert total <= limit, (window, bucket)
-        # the guard's own books agree with ours
+    clock = FakeClock(utc(2026, 11, 30, 20, 0))
+    guard = _guard(clock)
+    for (window, bucket), (total, _, overrun) in _run(steps, guard, clock).items():
+        assert total <= int(LIMITS.for_window(window) or 0) + overrun, (window, bucket)
         assert guard.spent(window, at=window.start(bucket)) == total
 
 
@@ -109,9 +148,9 @@ def test_same_bound_with_the_sqlite_store(steps: list[tuple[object, ...]]) -> No
     clock = FakeClock(utc(2026, 12, 31, 22, 0))
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "usage.db")
-        guard = SpendingGuard(LIMITS, store=store, prices=DOLLAR, clock=clock)
-        for (window, _bucket), (total, largest, _) in _run(steps, guard, clock).items():
-            assert total <= int(LIMITS.for_window(window) or 0) + largest
+        guard = _guard(clock, store)
+        for (window, _bucket), (total, _, overrun) in _run(steps, guard, clock).items():
+            assert total <= int(LIMITS.for_window(window) or 0) + overrun
         store.close()
 
 
