@@ -92,6 +92,26 @@ def server_message(response: httpx.Response) -> str:
     return json.dumps(body)[:500]
 
 
+def transport_reason(exc: httpx.TransportError) -> str:
+    """Why a request did not complete, for a person: for a failed connection, where to
+    (scheme, host and port only: never credentials or paths) and why, when known."""
+    reason = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    if isinstance(exc, httpx.ConnectError):
+        try:
+            url = exc.request.url
+        except RuntimeError:  # raised without a request
+            where = "the server"
+        else:
+            where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ConnectionRefusedError):
+            cause = cause.__cause__ or cause.__context__
+        reason = f"cannot connect to {where}: " + (
+            "connection refused" if cause is not None else reason
+        )
+    return errors.trim(reason)
+
+
 def make_client(
     base_url: str,
     *,
@@ -152,7 +172,7 @@ async def send(
             delay = policy.backoff(attempt)
             why = "timeout"
         except httpx.TransportError as exc:
-            reason = errors.trim(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            reason = transport_reason(exc)
             error = errors.TransportError(
                 f"{service}: {method} {path} failed: {reason}",
                 method=method,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,10 +26,12 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY
+from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, DEMO_SEED
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DESIRED_STATE = REPO / "desired-state"
+# The plaintext of the demo's live key dev-alice in the served sandbox: no output may hold it.
+SEEDED_SECRET = "e2eSeededSecret" + "0123456789abcdefABCDEF"
 START_TIMEOUT = 30.0
 CLI_TIMEOUT = 60.0
 _SCRUBBED_PREFIXES = ("MISTRAL_", "RECONCILER_", "VAULT_", "GITHUB_", "GH_")
@@ -131,16 +134,33 @@ class SandboxServer:
                 self.proc.wait(timeout=10)
 
 
+def demo_seed_with_known_secret(directory: Path) -> Path:
+    """The demo seed, with dev-alice's secret set to :data:`SEEDED_SECRET`."""
+    text = DEMO_SEED.read_text(encoding="utf-8")
+    anchor = "  - name: dev-alice\n"
+    assert anchor in text, "the demo seed no longer declares dev-alice"
+    path = directory / "demo-seed.yaml"
+    path.write_text(text.replace(anchor, f"{anchor}    secret: {SEEDED_SECRET}\n"), "utf-8")
+    return path
+
+
 def start_sandbox(
     directory: Path,
     *,
     seed: Path | None = None,
     latency_ms: int | None = None,
+    admin_key: str | None = None,
     extra_args: Sequence[str] = (),
 ) -> SandboxServer:
-    """Serve a sandbox whose state lives in ``directory`` on a free loopback port."""
+    """Serve a sandbox whose state lives in ``directory`` on a free loopback port.
+
+    ``admin_key`` (default: a fresh random one) is handed over in a file, as a user would.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     state = directory / "state.json"
+    admin_key = admin_key or "e2e-admin-" + secrets.token_hex(16)
+    key_file = directory / "admin-key"
+    key_file.write_text(admin_key + "\n", encoding="utf-8")
     args = [
         sys.executable,
         "-m",
@@ -153,6 +173,8 @@ def start_sandbox(
         "127.0.0.1",
         "--state",
         str(state),
+        "--admin-key-file",
+        str(key_file),
     ]
     if seed is not None:
         args += ["--seed", str(seed)]
@@ -176,22 +198,25 @@ def start_sandbox(
             try:
                 seen.append(lines.get(timeout=START_TIMEOUT))
             except queue.Empty:
-                raise RuntimeError(
-                    "the sandbox did not start:\n" + "".join(seen)
-                ) from None
+                raise RuntimeError("the sandbox did not start:\n" + "".join(seen)) from None
     except BaseException:
         proc.kill()
         proc.wait(timeout=10)
         raise
     banner = "".join(seen)
     url = banner.split("listening on ", 1)[1].split()[0]
-    return SandboxServer(url=url, state=state, proc=proc, banner=banner)
+    return SandboxServer(url=url, state=state, proc=proc, admin_key=admin_key, banner=banner)
 
 
 @pytest.fixture(scope="module")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    """The demo organisation served on 127.0.0.1 for the whole module."""
-    server = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    """The demo organisation served on 127.0.0.1 for the whole module.
+
+    Its admin key is random and dev-alice's secret is :data:`SEEDED_SECRET`, so tests can
+    check that neither ever reaches an output.
+    """
+    directory = tmp_path_factory.mktemp("sandbox")
+    server = start_sandbox(directory, seed=demo_seed_with_known_secret(directory))
     try:
         yield server
     finally:
