@@ -8,9 +8,12 @@ This is the only place that exits. Heavy modules are imported inside each comman
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from reconciler.session import TargetOptions
 
 app = typer.Typer(
     name="reconciler",
@@ -40,9 +43,10 @@ def validate(
     ] = None,
 ) -> None:
     """Check the desired state offline: every problem, by file:line."""
+    from reconciler.cli.common import guarded
     from reconciler.cli.validate import validate_command
 
-    raise typer.Exit(validate_command(directory, today=today))
+    raise typer.Exit(guarded(lambda: validate_command(directory, today=today)))
 
 
 @app.command()
@@ -88,7 +92,9 @@ ConcurrencyOpt = Annotated[
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
 
 
-def _target(sandbox: bool, state: Path, vault: str | None, state_dir: Path, concurrency: int):  # type: ignore[no-untyped-def]
+def _target(
+    sandbox: bool, state: Path, vault: str | None, state_dir: Path, concurrency: int
+) -> TargetOptions:
     from reconciler.session import TargetOptions
 
     return TargetOptions(
@@ -371,3 +377,38 @@ def budget(
     options = target_options(sandbox, sandbox_state, concurrency)
     code = guarded(lambda: run_async(budget_command(directory, options, month=month, fmt=fmt)))
     raise typer.Exit(code)
+
+
+# [catalog]
+catalog_app = typer.Typer(
+    help="The model catalog (ids, aliases, prices) that validation and policy use.",
+    no_args_is_help=True,
+)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("list")
+def catalog_list() -> None:
+    """List the models the catalog knows, with aliases and prices."""
+    from reconciler.cli.catalog import list_command
+    from reconciler.cli.common import guarded
+
+    raise typer.Exit(guarded(list_command))
+
+
+@catalog_app.command("refresh")
+def catalog_refresh(
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the catalog here (default: standard output)."),
+    ] = None,
+) -> None:
+    """Rebuild the catalog from the platform's GET /v1/models (prices kept from the shipped
+    catalog); point RECONCILER_CATALOG at the file to use it."""
+    from reconciler.cli.catalog import refresh_command
+    from reconciler.cli.common import guarded, run_async
+
+    options = _target(sandbox, sandbox_state, None, Path(".reconciler"), 8)
+    raise typer.Exit(guarded(lambda: run_async(refresh_command(options, out))))

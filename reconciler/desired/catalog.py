@@ -12,12 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from reconciler.errors import ConfigError
 
 FORMAT_VERSION = 1
 
@@ -176,11 +180,28 @@ class Catalog:
         return cls.from_dict(json.loads(text))
 
 
+CATALOG_ENV = "RECONCILER_CATALOG"
+
+
 @lru_cache(maxsize=1)
-def load_catalog() -> Catalog:
-    """The catalog shipped with the package (``reconciler/data/models.json``)."""
+def _shipped() -> Catalog:
     text = resources.files("reconciler.data").joinpath("models.json").read_text("utf-8")
     return Catalog.from_json(text)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The model catalog: ``path``, else the file ``RECONCILER_CATALOG`` names (written by
+    ``reconciler catalog refresh``), else the one shipped in ``reconciler/data/models.json``.
+    """
+    chosen = path or (Path(os.environ[CATALOG_ENV]) if os.environ.get(CATALOG_ENV) else None)
+    if chosen is not None:
+        try:
+            return Catalog.from_json(chosen.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"model catalog {chosen}: {exc.strerror or exc}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"model catalog {chosen}: not a catalog file ({exc})") from exc
+    return _shipped()
 
 
 _VERSIONED = re.compile(r"-\d{4}$")

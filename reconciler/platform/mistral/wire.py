@@ -266,6 +266,8 @@ class ModelCard(Wire):
     aliases: list[str] = Field(default_factory=list)
     max_context_length: int | None = None
     deprecation: str | None = None
+    deprecation_replacement_model: str | None = None
+    capabilities: dict[str, bool | None] = Field(default_factory=dict)
 
 
 class ModelList(Wire):
