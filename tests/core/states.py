@@ -32,8 +32,9 @@ def desired(**overrides: object) -> DesiredState:
                 spend_limit=SpendLimit(amount=Decimal(50)),
                 policy=WorkspacePolicy(allowed_models=("mistral-small-latest",), rpm=60),
             ),
-            Workspace(name="prod", description="CI/CD only", admin="grace@acme.example",
-                      protected=True),
+            Workspace(
+                name="prod", description="CI/CD only", admin="grace@acme.example", protected=True
+            ),
         ),
         "members": (
             Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",)),
@@ -41,10 +42,16 @@ def desired(**overrides: object) -> DesiredState:
             Member(workspace="prod", email="grace@acme.example", roles=("workspace_admin",)),
         ),
         "keys": (
-            ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
-                   expires=dt.date(2027, 6, 30), role="developer"),
-            ApiKey(name="prod-checkout", workspace="prod", owner="grace@acme.example",
-                   role="developer"),
+            ApiKey(
+                name="dev-alice",
+                workspace="dev",
+                owner="alice@acme.example",
+                expires=dt.date(2027, 6, 30),
+                role="developer",
+            ),
+            ApiKey(
+                name="prod-checkout", workspace="prod", owner="grace@acme.example", role="developer"
+            ),
         ),
     }
     base.update(overrides)
@@ -57,22 +64,45 @@ def live_matching() -> LiveState:
         target="sandbox (test)",
         organization=Organization(spend_limit=SpendLimit(amount=Decimal(5000))),
         workspaces=(
-            Workspace(name="dev", description="All developers", id="ws-dev",
-                      spend_limit=SpendLimit(amount=Decimal(50))),
+            Workspace(
+                name="dev",
+                description="All developers",
+                id="ws-dev",
+                spend_limit=SpendLimit(amount=Decimal(50)),
+            ),
             Workspace(name="prod", description="CI/CD only", id="ws-prod"),
         ),
         members=(
-            Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",),
-                   user_id="u-alice"),
+            Member(
+                workspace="dev",
+                email="alice@acme.example",
+                roles=("workspace_admin",),
+                user_id="u-alice",
+            ),
             Member(workspace="dev", email="bob@acme.example", roles=("user",), user_id="u-bob"),
-            Member(workspace="prod", email="grace@acme.example", roles=("workspace_admin",),
-                   user_id="u-grace"),
+            Member(
+                workspace="prod",
+                email="grace@acme.example",
+                roles=("workspace_admin",),
+                user_id="u-grace",
+            ),
         ),
         keys=(
-            ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
-                   expires=dt.date(2027, 6, 30), id="k-alice", created_at=CREATED),
-            ApiKey(name="prod-checkout", workspace="prod", owner="grace@acme.example",
-                   id="k-checkout", created_at=CREATED),
+            ApiKey(
+                name="dev-alice",
+                workspace="dev",
+                owner="alice@acme.example",
+                expires=dt.date(2027, 6, 30),
+                id="k-alice",
+                created_at=CREATED,
+            ),
+            ApiKey(
+                name="prod-checkout",
+                workspace="prod",
+                owner="grace@acme.example",
+                id="k-checkout",
+                created_at=CREATED,
+            ),
         ),
     )
 
@@ -85,20 +115,40 @@ def live_drifted() -> LiveState:
             "organization": Organization(spend_limit=SpendLimit(amount=Decimal(3000))),
             "workspaces": (
                 Workspace(name="Default Workspace", id="ws-default", is_default=True),
-                Workspace(name="dev", description="Old text", id="ws-dev",
-                          spend_limit=SpendLimit(amount=Decimal(80))),
+                Workspace(
+                    name="dev",
+                    description="Old text",
+                    id="ws-dev",
+                    spend_limit=SpendLimit(amount=Decimal(80)),
+                ),
             ),
             "members": (
-                Member(workspace="dev", email="alice@acme.example", roles=("workspace_admin",),
-                       user_id="u-alice"),
-                Member(workspace="dev", email="iris@acme.example", roles=("user",),
-                       user_id="u-iris"),
+                Member(
+                    workspace="dev",
+                    email="alice@acme.example",
+                    roles=("workspace_admin",),
+                    user_id="u-alice",
+                ),
+                Member(
+                    workspace="dev", email="iris@acme.example", roles=("user",), user_id="u-iris"
+                ),
             ),
             "keys": (
-                ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
-                       expires=dt.date(2027, 1, 31), id="k-alice", created_at=CREATED),
-                ApiKey(name="iris-laptop", workspace="dev", owner="iris@acme.example",
-                       id="k-iris", created_at=CREATED),
+                ApiKey(
+                    name="dev-alice",
+                    workspace="dev",
+                    owner="alice@acme.example",
+                    expires=dt.date(2027, 1, 31),
+                    id="k-alice",
+                    created_at=CREATED,
+                ),
+                ApiKey(
+                    name="iris-laptop",
+                    workspace="dev",
+                    owner="iris@acme.example",
+                    id="k-iris",
+                    created_at=CREATED,
+                ),
             ),
         }
     )

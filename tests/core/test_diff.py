@@ -51,8 +51,9 @@ def test_workspace_spend_limit_only_reported_when_desired() -> None:
 
 def test_unmanaged_keys_pruned_only_when_workspace_allows() -> None:
     live = live_matching().model_copy(
-        update={"keys": (*live_matching().keys,
-                         ApiKey(name="stray", workspace="dev", id="k-stray"))}
+        update={
+            "keys": (*live_matching().keys, ApiKey(name="stray", workspace="dev", id="k-stray"))
+        }
     )
     kept = by_address(diff(desired(), live))["api_key.stray"]
     assert kept.actions == (Action.UNMANAGED,)
@@ -62,8 +63,14 @@ def test_unmanaged_keys_pruned_only_when_workspace_allows() -> None:
 
 
 def test_two_live_keys_with_one_name_are_a_conflict_not_a_guess() -> None:
-    dup = ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
-                 expires=dt.date(2027, 6, 30), id="k-alice-2", created_at=CREATED)
+    dup = ApiKey(
+        name="dev-alice",
+        workspace="dev",
+        owner="alice@acme.example",
+        expires=dt.date(2027, 6, 30),
+        id="k-alice-2",
+        created_at=CREATED,
+    )
     live = live_matching().model_copy(update={"keys": (*live_matching().keys, dup)})
     change = by_address(diff(desired(), live))["api_key.dev-alice"]
     assert change.actions == (Action.CONFLICT,)
@@ -92,8 +99,14 @@ def test_fields_the_api_cannot_update_force_replacement(field_name: str) -> None
 
 
 def test_abandoned_keys_are_deleted_and_never_matched() -> None:
-    orphan = ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example",
-                    expires=dt.date(2027, 6, 30), id="k-orphan", created_at=CREATED)
+    orphan = ApiKey(
+        name="dev-alice",
+        workspace="dev",
+        owner="alice@acme.example",
+        expires=dt.date(2027, 6, 30),
+        id="k-orphan",
+        created_at=CREATED,
+    )
     live = live_matching().model_copy(update={"keys": (*live_matching().keys, orphan)})
     changes = diff(desired(), live, abandoned_keys={"k-orphan": "lost secret"})
     assert [c.address for c in changes] == ["api_key.dev-alice[k-orphan]"]
@@ -103,8 +116,11 @@ def test_abandoned_keys_are_deleted_and_never_matched() -> None:
 
 def test_archived_workspace_is_deleted_and_its_keys_go_first() -> None:
     dev = desired().workspaces[0].model_copy(update={"archived": True})
-    state = desired(workspaces=(dev, desired().workspaces[1]), keys=(desired().keys[1],),
-                    members=desired().members[2:])
+    state = desired(
+        workspaces=(dev, desired().workspaces[1]),
+        keys=(desired().keys[1],),
+        members=desired().members[2:],
+    )
     changes = by_address(diff(state, live_matching()))
     assert changes["workspace.dev"].actions == (Action.DELETE,)
     assert changes["api_key.dev-alice"].actions == (Action.DELETE,)

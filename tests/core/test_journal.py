@@ -58,8 +58,14 @@ def test_unanswered_create_matches_keys_created_after_the_intent(tmp_path: Path)
 
 def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.jsonl")
-    j.record("key-created", intent="i1", key_id="k-new", replaces="k-old", name="dev-bob",
-             workspace="dev")
+    j.record(
+        "key-created",
+        intent="i1",
+        key_id="k-new",
+        replaces="k-old",
+        name="dev-bob",
+        workspace="dev",
+    )
     j.record("secret-stored", key_id="k-new")
     result = j.abandoned_keys(live(key("k-old"), key("k-new")))
     assert result == {"k-old": "replaced by key k-new in an interrupted apply"}

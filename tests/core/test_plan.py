@@ -104,8 +104,9 @@ def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
 
 def test_last_used_does_not_make_a_plan_stale() -> None:
     plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
-    used = tuple(k.model_copy(update={"last_used": dt.date(2026, 11, 27)})
-                 for k in live_drifted().keys)
+    used = tuple(
+        k.model_copy(update={"last_used": dt.date(2026, 11, 27)}) for k in live_drifted().keys
+    )
     assert stale_reasons(plan, desired(), live_drifted().model_copy(update={"keys": used})) == []
 
 

@@ -22,8 +22,9 @@ NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
 def drifted_plan():
-    return make_plan(desired(), live_drifted(), provider="mistral",
-                     desired_path="desired-state", now=NOW)
+    return make_plan(
+        desired(), live_drifted(), provider="mistral", desired_path="desired-state", now=NOW
+    )
 
 
 def check_golden(name: str, text: str) -> None:
@@ -49,8 +50,9 @@ def test_legend_lists_only_symbols_used() -> None:
     text = render_text(drifted_plan())
     assert "+/- create replacement and then destroy" in text
     assert "x conflict" not in text
-    only_create = make_plan(desired(), live_matching().model_copy(update={"keys": ()}),
-                            provider="mistral", now=NOW)
+    only_create = make_plan(
+        desired(), live_matching().model_copy(update={"keys": ()}), provider="mistral", now=NOW
+    )
     legend = render_text(only_create).split("reconciler will perform")[0]
     assert "+ create" in legend
     assert "~ update" not in legend and "- destroy" not in legend
@@ -82,8 +84,9 @@ def test_markdown_keeps_summary_outside_the_fold() -> None:
     assert md.startswith("<!-- reconciler plan -->")
     head, _, _ = md.partition("<details>")
     assert "Plan: 5 to add, 2 to change, 2 to destroy." in head
-    assert md.rstrip().endswith("1 manual change to make in the admin console; "
-                                "2 unmanaged objects left alone.")
+    assert md.rstrip().endswith(
+        "1 manual change to make in the admin console; 2 unmanaged objects left alone."
+    )
 
 
 def test_json_document_shape() -> None:
