@@ -189,6 +189,12 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
             problems.append(f"{change.address}: conflict: {change.message or change.reason}")
         if Action.DELETE not in change.actions:
             continue
+        if change.kind is Kind.MEMBER and change.name.partition("/")[0] in protected:
+            problems.append(
+                f"{change.address}: member of protected workspace "
+                f"'{change.name.partition('/')[0]}' would be removed. Set protected: false "
+                "first, in a change of its own."
+            )
         if change.kind is Kind.WORKSPACE and change.name in protected:
             problems.append(
                 f"{change.address}: workspace is protected; it cannot be archived. "

@@ -138,3 +138,21 @@ def test_target_restricts_to_named_objects() -> None:
     }
     keys = restrict(plan, ["api_key.prod-checkout"])
     assert [c.actions for c in keys.changes] == [(Action.CREATE,)]
+
+
+def test_removing_a_member_of_a_protected_workspace_is_an_error() -> None:
+    live = live_matching().model_copy(
+        update={
+            "members": (
+                *live_matching().members,
+                live_matching().members[2].model_copy(
+                    update={"email": "mallory@acme.example", "user_id": "u-m"}
+                ),
+            )
+        }
+    )
+    plan = make_plan(desired(), live, provider="mistral", now=NOW)
+    assert safety_errors(plan, desired()) == [
+        "member.prod/mallory@acme.example: member of protected workspace 'prod' would be "
+        "removed. Set protected: false first, in a change of its own."
+    ]
