@@ -9,7 +9,10 @@ A new key's secret goes from the create response straight into its secret store;
 only in memory as a ``SecretStr`` in between. If the store still fails after retries, the
 new key is deleted on the platform at once and the apply stops: a key never lives on the
 platform with its secret stored nowhere. Every remote mutation is announced in the
-:class:`~reconciler.apply.journal.Journal` before it is sent.
+:class:`~reconciler.apply.journal.Journal` before it is sent. A create whose outcome is
+unknown (a timeout, a 5xx) is never resent: its intent stays open in the journal, and the
+next plan deletes the key it may have made. Each new secret is registered with the log
+redactor the moment it arrives, so no log line can carry it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import structlog
 
 from reconciler.apply.journal import Journal
 from reconciler.diff import Action, Change, Kind
-from reconciler.errors import ReconcilerError, SecretStoreError
+from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
+from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, SpendLimit, Workspace
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, Provider
@@ -349,9 +353,20 @@ class Applier:
         )
         try:
             created = await self.provider.create_key(want, ws_id)
+        except AmbiguousCreate as exc:
+            # The key may exist on the platform with a secret nobody saw. The intent stays
+            # open, so the next plan finds such a key by name and deletes it; never resend.
+            self.journal.record("key-create-unknown", apply_id=self.apply_id, intent=intent)
+            cause = exc.__cause__ if isinstance(exc.__cause__, ReconcilerError) else exc
+            raise ReconcilerError(
+                f"{cause}; the key may or may not have been created, so it was not sent "
+                "again. Run plan: a key created by this request is found through the "
+                "journal, deleted (its secret was never received) and created again."
+            ) from exc
         except ReconcilerError:
             self.journal.record("key-create-failed", apply_id=self.apply_id, intent=intent)
             raise
+        register_secret(created.secret)
         key_id = created.key.id or ""
         self.journal.record(
             "key-created",

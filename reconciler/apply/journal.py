@@ -15,6 +15,11 @@ interrupted apply left behind:
 
 The plan deletes those and re-creates what the desired state needs, so the next apply
 converges without doing anything twice. A successful apply compacts the journal.
+
+Fault injection for crash tests: when the environment variable
+``RECONCILER_CRASH_AFTER_RECORD=N`` is set, the process sends itself SIGKILL right after
+its Nth record is durable, so a test can stop an apply at each step in turn and check
+that the next apply converges. Nothing else reads it; leave it unset.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,9 @@ from typing import Any
 from reconciler.model import LiveState
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
+CRASH_ENV = "RECONCILER_CRASH_AFTER_RECORD"
+
+_records_made = 0  # records made durable by this process (for CRASH_ENV)
 
 LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
 
@@ -67,6 +76,7 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _crash_point_reached()
 
     def entries(self) -> Iterator[dict[str, Any]]:
         try:
@@ -81,9 +91,9 @@ class Journal:
             except json.JSONDecodeError:
                 continue  # a line torn by a crash mid-write: its mutation was never sent
 
-    def _scan(self) -> tuple[
-        dict[str, dict[str, Any]], set[str], set[str], list[dict[str, Any]], dict[str, str]
-    ]:
+    def _scan(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], set[str], set[str], list[dict[str, Any]], dict[str, str]]:
         created: dict[str, dict[str, Any]] = {}
         stored: set[str] = set()
         deleted: set[str] = set()
@@ -159,6 +169,15 @@ class Journal:
             return False
         self.path.unlink(missing_ok=True)
         return True
+
+
+def _crash_point_reached() -> None:
+    """Fault injection (see the module docstring): SIGKILL after the Nth record."""
+    global _records_made
+    _records_made += 1
+    crash_after = os.environ.get(CRASH_ENV, "").strip()
+    if crash_after.isdigit() and _records_made == int(crash_after):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

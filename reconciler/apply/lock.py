@@ -4,7 +4,9 @@ The lock is an entry in the organisation's secret store (a check-and-set write i
 an exclusive file in the file vault), so every machine that can apply, a laptop or a CI
 runner, sees the same lock. The holder records who, where (host and pid), what and since
 when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
-and a holder on this very host whose process is gone is taken over at once.
+and a holder on this very host whose process is gone is taken over at once. A release
+that fails (the store went down mid-apply) is reported as a warning and never hides how
+the apply itself ended.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, SecretStoreError
 from reconciler.vault.base import LockHolder, SecretStore
 
 LOCK_NAME = "apply"
@@ -96,5 +98,14 @@ async def apply_lock(
     try:
         yield me
     finally:
-        await store.release_lock(LOCK_NAME, me)
-        report("Releasing state lock.")
+        try:
+            await store.release_lock(LOCK_NAME, me)
+        except SecretStoreError as exc:
+            # Never hide the apply's own outcome behind this: the lock expires on its own,
+            # and an apply on this host takes over a lock whose process is gone.
+            report(
+                f"Warning: could not release the state lock ({exc}). It expires at "
+                f"{me.expires.isoformat(timespec='seconds')}."
+            )
+        else:
+            report("Releasing state lock.")

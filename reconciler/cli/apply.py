@@ -57,33 +57,39 @@ async def apply_command(
     log_file = logs / f"apply-{apply_id}.jsonl"
     configure_logging(json_file=log_file, console_level="WARNING")
     async with Session(directory, options) as session:
-        ctx = await fetch_plan(session)
-        plan = ctx.plan
-        if saved is not None:
-            if saved.target != plan.target:
-                raise PlanError(
-                    f"Saved plan was made for {saved.target}, not {plan.target}; refusing to apply"
-                )
-            reasons = stale_reasons(saved, ctx.desired, ctx.live)
-            if reasons:
-                raise PlanError("Saved plan is stale: " + "; ".join(reasons) + ". Run plan again.")
-            plan = saved
-        if targets:
-            plan = restrict(plan, targets)
-            err(
-                "Warning: Resource targeting is in effect. The plan may be incomplete; "
-                "use -target only for exceptional situations, not routine operations."
-            )
-        sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
-        if not plan.actionable:
-            print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
-            return 0
-        check_safety(plan, ctx.desired, force=force)
-        if saved is None and not auto_approve and not confirm():
-            err("\nApply cancelled.")
-            return 1
-        store = session.default_store(ctx.desired)
+        desired = session.load_desired()
+        store = session.default_store(desired)
+        # The lock is taken before the live state is read: a plan made while another
+        # apply runs would be stale by the time this one may proceed.
         async with apply_lock(store, operation="apply", timeout=lock_timeout, report=err):
+            ctx = await fetch_plan(session, desired=desired)
+            plan = ctx.plan
+            if saved is not None:
+                if saved.target != plan.target:
+                    raise PlanError(
+                        f"Saved plan was made for {saved.target}, not {plan.target}; "
+                        "refusing to apply"
+                    )
+                reasons = stale_reasons(saved, ctx.desired, ctx.live)
+                if reasons:
+                    raise PlanError(
+                        "Saved plan is stale: " + "; ".join(reasons) + ". Run plan again."
+                    )
+                plan = saved
+            if targets:
+                plan = restrict(plan, targets)
+                err(
+                    "Warning: Resource targeting is in effect. The plan may be incomplete; "
+                    "use --target only for exceptional situations, not routine operations."
+                )
+            sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
+            if not plan.actionable:
+                print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
+                return 0
+            check_safety(plan, ctx.desired, force=force)
+            if saved is None and not auto_approve and not confirm():
+                err("\nApply cancelled.")
+                return 1
             applier = Applier(
                 provider=session.provider,
                 desired=ctx.desired,

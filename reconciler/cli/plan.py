@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
+from reconciler.model import DesiredState
 from reconciler.plan import Plan, save
 from reconciler.session import PlanContext, Session, TargetOptions
 
@@ -20,8 +21,10 @@ def render(plan: Plan, fmt: str, *, color: bool) -> str:
     return render_text(plan, color=color)
 
 
-async def fetch_plan(session: Session, *, quiet: bool = False) -> PlanContext:
-    desired = session.load_desired()
+async def fetch_plan(
+    session: Session, *, quiet: bool = False, desired: DesiredState | None = None
+) -> PlanContext:
+    desired = desired or session.load_desired()
     progress = Progress(enabled=not quiet)
     with progress.running("Reading"):
         ctx = await session.plan(desired, progress=progress)

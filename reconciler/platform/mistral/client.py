@@ -150,6 +150,8 @@ class MistralClient:
     ) -> MistralClient:
         """A client for ``settings``; ``options`` are the other constructor keywords."""
         options.setdefault("concurrency", settings.concurrency)
+        if settings.timeout is not None:
+            options.setdefault("timeout", httpx.Timeout(settings.timeout))
         return cls(
             settings.admin_key,
             admin_base_url=settings.admin_base_url,

@@ -14,6 +14,7 @@ MISTRAL_ADMIN_BASE_URL         the Admin API base                          DEFAU
 MISTRAL_API_BASE_URL           the inference API base (``/models``)        DEFAULT_API_BASE_URL
 MISTRAL_ADMIN_AUTH             ``bearer`` or ``x-api-key``                 bearer
 MISTRAL_CONCURRENCY            requests in flight at once                  8
+MISTRAL_TIMEOUT                seconds to wait for one answer              30 (connect 10)
 =============================  ==========================================  ===============
 """
 
@@ -40,6 +41,7 @@ ADMIN_URL_ENV = "MISTRAL_ADMIN_BASE_URL"
 API_URL_ENV = "MISTRAL_API_BASE_URL"
 AUTH_ENV = "MISTRAL_ADMIN_AUTH"
 CONCURRENCY_ENV = "MISTRAL_CONCURRENCY"
+TIMEOUT_ENV = "MISTRAL_TIMEOUT"
 
 
 class MistralSettings(BaseModel):
@@ -52,6 +54,7 @@ class MistralSettings(BaseModel):
     api_base_url: str = DEFAULT_API_BASE_URL
     auth: AuthScheme = "bearer"
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
+    timeout: float | None = Field(default=None, gt=0, le=600)  # None: the client's default
 
     @field_validator("admin_base_url", "api_base_url")
     @classmethod
@@ -75,6 +78,8 @@ class MistralSettings(BaseModel):
                 fields[name] = source[variable]
         if source.get(CONCURRENCY_ENV):
             fields["concurrency"] = source[CONCURRENCY_ENV]
+        if source.get(TIMEOUT_ENV):
+            fields["timeout"] = source[TIMEOUT_ENV]
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
@@ -84,6 +89,7 @@ class MistralSettings(BaseModel):
                 "admin_base_url": ADMIN_URL_ENV,
                 "api_base_url": API_URL_ENV,
                 "concurrency": CONCURRENCY_ENV,
+                "timeout": TIMEOUT_ENV,
             }.get(field, field)
             raise ConfigError(f"{variable}: {problem['msg']}") from None
 

@@ -1,0 +1,107 @@
+"""The apply lock in the file vault: who holds it, waiting for it, and failing to release it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply.lock import LOCK_NAME, LockHeld, apply_lock
+from reconciler.errors import SecretStoreError
+from reconciler.vault.base import LockHolder
+from reconciler.vault.file import FileVault
+
+
+def holder(pid: int, who: str = "ci-runner") -> LockHolder:
+    now = dt.datetime.now(dt.UTC)
+    return LockHolder(
+        who=who,
+        host=socket.gethostname(),
+        pid=pid,
+        operation="apply",
+        since=now,
+        expires=now + dt.timedelta(minutes=30),
+    )
+
+
+def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
+    vault = FileVault(tmp_path)
+    other = holder(os.getppid())  # a live process that is not us
+    assert asyncio.run(vault.acquire_lock(LOCK_NAME, other, dt.timedelta(minutes=30))) is None
+    lines: list[str] = []
+
+    async def go() -> None:
+        async with apply_lock(vault, operation="apply", report=lines.append):
+            raise AssertionError("the lock was granted twice")
+
+    with pytest.raises(LockHeld) as caught:
+        asyncio.run(go())
+    message = str(caught.value)
+    assert message.startswith(
+        f"Error acquiring the state lock: it is held by ci-runner on {socket.gethostname()} "
+        f"(pid {os.getppid()}) for apply since "
+    )
+    assert "Retry later, or wait for it with --lock-timeout SECONDS." in message
+    assert lines == ["Acquiring state lock. This may take a few moments..."]
+
+
+def test_waiting_for_the_lock_gets_it_once_released(tmp_path: Path) -> None:
+    vault = FileVault(tmp_path)
+    other = holder(os.getppid())
+    asyncio.run(vault.acquire_lock(LOCK_NAME, other, dt.timedelta(minutes=30)))
+
+    async def go() -> str:
+        async def release_soon() -> None:
+            await asyncio.sleep(0.2)
+            await vault.release_lock(LOCK_NAME, other)
+
+        task = asyncio.ensure_future(release_soon())
+        async with apply_lock(vault, operation="apply", timeout=10, poll=0.05) as me:
+            await task
+            return me.id
+
+    assert asyncio.run(go())
+
+
+def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    vault = FileVault(tmp_path)
+    asyncio.run(vault.acquire_lock(LOCK_NAME, holder(int(dead.stdout)), dt.timedelta(hours=1)))
+    lines: list[str] = []
+
+    async def go() -> None:
+        async with apply_lock(vault, operation="apply", report=lines.append):
+            pass
+
+    asyncio.run(go())
+    assert f"Taking over a lock left by pid {dead.stdout.strip()}" in " ".join(lines)
+    assert lines[-1] == "Releasing state lock."
+
+
+class SealedOnRelease(FileVault):
+    async def release_lock(self, name: str, holder: LockHolder) -> None:
+        raise SecretStoreError(f"{self.description}: cannot release {name}: Vault is sealed")
+
+
+def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    async def go() -> None:
+        async with apply_lock(SealedOnRelease(tmp_path), operation="apply", report=lines.append):
+            raise SecretStoreError("could not store the new key's secret")
+
+    with pytest.raises(SecretStoreError, match="could not store the new key's secret"):
+        asyncio.run(go())
+    assert lines[-1].startswith("Warning: could not release the state lock (file vault at ")
+    assert "Vault is sealed" in lines[-1] and "It expires at " in lines[-1]
