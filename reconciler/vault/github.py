@@ -17,8 +17,9 @@ GitHub secrets are write-only and unversioned, so this store is weaker than Vaul
 - no locks: :class:`~reconciler.vault.base.LockUnsupported`;
 - ``list`` returns secret names, not paths.
 
-Requests go through :func:`reconciler.http.send`; every call is idempotent (the ``PUT``
-writes the same value again). Rate limits: ``retry-after`` is honoured, and a 403/429 with
+Requests go through the shared :class:`reconciler.github.client.GitHubClient` (so
+:func:`reconciler.http.send`); every call is idempotent (the ``PUT`` writes the same value
+again). Rate limits: ``retry-after`` is honoured, and a 403/429 with
 ``x-ratelimit-remaining: 0`` waits until ``x-ratelimit-reset`` (when that is within the
 retry policy's patience; otherwise the error says when the limit resets).
 """
@@ -42,6 +43,7 @@ from pydantic import SecretStr
 
 from reconciler import errors, http
 from reconciler.errors import ConfigError, SecretStoreError
+from reconciler.github.client import DEFAULT_API_URL, PAGE_SIZE, GitHubClient
 from reconciler.model import SecretBackend
 from reconciler.vault.base import (
     CasMismatch,
@@ -58,9 +60,6 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_POLICY = http.RetryPolicy()
 
-DEFAULT_API_URL = "https://api.github.com"
-API_VERSION = "2022-11-28"
-PAGE_SIZE = 100
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -109,18 +108,13 @@ class GitHubSecretStore:
         else:
             self.description = f"GitHub Actions secret of {repository}"
         self._base = f"{base}/secrets" if self.environment else f"{base}/actions/secrets"
-        self._policy = policy
-        self._sleep = sleep
-        self._clock = clock
-        self._reset_at: float | None = None
-        self._client = http.make_client(
-            api_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {token.get_secret_value()}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": API_VERSION,
-            },
+        self._client = GitHubClient(
+            token=token,
+            api_url=api_url,
             transport=transport,
+            policy=policy,
+            sleep=sleep,
+            clock=clock,
         )
 
     @classmethod
@@ -279,22 +273,6 @@ class GitHubSecretStore:
         body = _json(response)
         return body if isinstance(body, dict) else {}
 
-    def _retry_hint(self, response: httpx.Response) -> float | None:
-        """Seconds to wait on GitHub's rate-limit answers (403 or 429)."""
-        if response.status_code not in (403, 429):
-            return None
-        after = http.parse_retry_after(response.headers.get("retry-after"))
-        if after is not None:
-            return after
-        if response.headers.get("x-ratelimit-remaining") == "0":
-            try:
-                reset = float(response.headers.get("x-ratelimit-reset", ""))
-            except ValueError:
-                return None
-            self._reset_at = reset
-            return max(0.0, reset - self._clock()) + 1.0
-        return None
-
     async def _request(
         self,
         method: str,
@@ -305,10 +283,7 @@ class GitHubSecretStore:
         missing_ok: bool = False,
         **kwargs: Any,
     ) -> httpx.Response | None:
-        self._reset_at = None
-
         def on_retry(attempt: int, delay: float, why: str) -> None:
-            self._reset_at = None
             log.warning(
                 "github_secret.retry",
                 store=self.description,
@@ -320,17 +295,8 @@ class GitHubSecretStore:
             )
 
         try:
-            return await http.send(
-                self._client,
-                method,
-                url,
-                service="GitHub",
-                idempotent=True,
-                policy=self._policy,
-                sleep=self._sleep,
-                on_retry=on_retry,
-                retry_hint=self._retry_hint,
-                **kwargs,
+            return await self._client.request(
+                method, url, idempotent=True, on_retry=on_retry, **kwargs
             )
         except errors.NotFound:
             if missing_ok:
@@ -344,8 +310,9 @@ class GitHubSecretStore:
 
     def _error(self, exc: errors.RemoteError, *, action: str, name: str) -> SecretStoreError:
         where = f"{self.description}: cannot {action} {name}"
-        if self._reset_at is not None:
-            reset = dt.datetime.fromtimestamp(self._reset_at, dt.UTC)
+        reset_at = self._client.reset_at
+        if reset_at is not None:
+            reset = dt.datetime.fromtimestamp(reset_at, dt.UTC)
             return SecretStoreError(
                 f"{where}: GitHub API rate limit exhausted until "
                 f"{reset.isoformat(timespec='seconds')}"
