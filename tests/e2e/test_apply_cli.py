@@ -1,0 +1,344 @@
+"""``reconciler apply`` as a user runs it: approval, saved plans, order, safety, targeting,
+the lock, the summary and the audit log. Against the served sandbox, secrets in a file
+vault, with the small desired state of :mod:`tests.e2e.apply_support`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import pty
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.apply_support import (
+    SMALL_KEYS,
+    Cli,
+    actionable,
+    applied_sentence,
+    assert_converged,
+    file_vault_entries,
+    live_keys,
+    plan_document,
+    planned,
+    write_small_desired,
+)
+from tests.e2e.conftest import CLI_TIMEOUT, EXAMPLE_DESIRED_STATE, SandboxServer, clean_env
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    write_small_desired(tmp_path)
+    return tmp_path
+
+
+def key_ids(sandbox: SandboxServer) -> set[str]:
+    return {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+
+
+def with_tty(cli: Cli, args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a terminal on stdin and type ``answer`` at the prompt."""
+    leader, follower = pty.openpty()
+    env = clean_env(cli.server.env(TMPDIR=str(cli.cwd / "tmp")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args, "--no-color", "--vault", cli.vault],
+        cwd=cli.cwd,
+        env=env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(follower)
+    try:
+        os.write(leader, (answer + "\n").encode())
+        out, err = proc.communicate(timeout=CLI_TIMEOUT)
+    finally:
+        os.close(leader)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    cli.results.append(result)
+    return result
+
+
+# --- approval ------------------------------------------------------------------------
+
+
+def test_without_a_terminal_apply_refuses_and_changes_nothing(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    cli = Cli(sandbox, small)
+    before = key_ids(sandbox)
+    result = cli("apply")
+    assert result.returncode == 1
+    assert "Error: apply needs approval: run it in a terminal, or pass --auto-approve" in (
+        result.stderr
+    )
+    assert planned(result.stdout) == (7, 0, 2)  # the plan was shown first
+    assert key_ids(sandbox) == before
+    assert file_vault_entries(small / "vault") == {}
+
+
+@pytest.mark.parametrize("answer", ["no", "y", "YES", "", "yes please"])
+def test_anything_but_yes_cancels(sandbox: SandboxServer, small: Path, answer: str) -> None:
+    cli = Cli(sandbox, small)
+    before = key_ids(sandbox)
+    result = with_tty(cli, ["apply"], answer)
+    assert result.returncode == 1, result.stderr
+    assert "Only 'yes' will be accepted to approve." in result.stdout
+    assert "Apply cancelled." in result.stderr
+    assert "Creating..." not in result.stdout
+    assert key_ids(sandbox) == before
+    assert file_vault_entries(small / "vault") == {}
+
+
+def test_yes_applies(sandbox: SandboxServer, small: Path) -> None:
+    cli = Cli(sandbox, small)
+    result = with_tty(cli, ["apply"], "yes")
+    assert result.returncode == 0, result.stderr
+    assert applied_sentence((7, 0, 2)) in result.stdout
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+
+
+# --- saved plans -------------------------------------------------------------------------
+
+
+def test_a_saved_plan_is_applied_as_it_is_without_asking(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    cli = Cli(sandbox, small)
+    saved = cli("plan", "--out", "plan.out")
+    assert saved.returncode == 0, saved.stderr
+    assert "To apply exactly this plan, run: reconciler apply plan.out" in saved.stderr
+    result = cli("apply", "plan.out")  # no terminal, no --auto-approve: the plan is approved
+    assert result.returncode == 0, result.stderr
+    assert applied_sentence(planned(saved.stdout)) in result.stdout
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+
+
+def _change_desired(small: Path, sandbox: SandboxServer) -> None:
+    dev = small / "desired-state" / "workspaces" / "dev.yaml"
+    line = "    - {email: henry.novak@acme.example, roles: [user]}\n"
+    assert line in dev.read_text()
+    dev.write_text(dev.read_text().replace(line, ""))
+
+
+def _change_live(small: Path, sandbox: SandboxServer) -> None:
+    dev_key = next(
+        k for k in live_keys(sandbox.admin_base_url, sandbox.admin_key) if k["name"] == "dev-alice"
+    )
+    response = sandbox.http.delete(f"/v1/admin/api-keys/{dev_key['key_id']}")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (_change_desired, "the desired state changed since the plan was made"),
+        (
+            _change_live,
+            "the live state was changed by another operation after the plan was created",
+        ),
+    ],
+    ids=["desired-changed", "live-changed"],
+)
+def test_a_stale_saved_plan_is_refused_saying_what_changed(
+    sandbox: SandboxServer, small: Path, change: object, reason: str
+) -> None:
+    cli = Cli(sandbox, small)
+    assert cli("plan", "--out", "plan.out").returncode == 0
+    change(small, sandbox)  # type: ignore[operator]
+    before = key_ids(sandbox)
+    result = cli("apply", "plan.out")
+    assert result.returncode == 1
+    assert f"Error: Saved plan is stale: {reason}. Run plan again." in result.stderr
+    assert "Creating..." not in result.stdout
+    assert key_ids(sandbox) == before
+    assert file_vault_entries(small / "vault") == {}
+
+
+# --- order, summary, audit log -----------------------------------------------------------
+
+
+def test_steps_run_in_the_safe_order(sandbox: SandboxServer, small: Path) -> None:
+    ml = small / "desired-state" / "workspaces" / "ml.yaml"
+    ml.write_text(
+        "version: 1\nworkspace:\n  name: ml\n  admin: dan.okafor@acme.example\n  archived: true\n"
+    )
+    cli = Cli(sandbox, small)
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    steps = [line for line in result.stdout.splitlines() if line.endswith("...")]
+    assert steps == [
+        "workspace.prod: Creating...",
+        "member.dev/carol.diaz@acme.example: Adding...",
+        "member.prod/ci-bot@acme.example: Adding...",
+        "member.prod/grace.lee@acme.example: Adding...",
+        "api_key.dev-alice: Creating...",
+        "api_key.dev-bob: Creating...",
+        "api_key.prod-checkout-service: Creating...",
+        "api_key.dev-alice: Destroying the replaced key...",
+        "api_key.iris-laptop: Destroying...",
+        "workspace.ml: Archiving...",
+    ]
+    assert applied_sentence((7, 0, 3)) in result.stdout
+    names = {w["name"] for w in sandbox.state_doc()["workspaces"] if not w["archived"]}
+    assert "ml" not in names and "prod" in names
+
+
+def test_the_audit_log_holds_every_action_and_no_secret(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    cli = Cli(sandbox, small)
+    plan = plan_document(cli("plan", "--format", "json"))
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    logs = list((small / ".reconciler" / "logs").glob("apply-*.jsonl"))
+    assert len(logs) == 1
+    assert f"Audit log: .reconciler/logs/{logs[0].name}" in result.stderr
+    assert stat.S_IMODE(logs[0].stat().st_mode) == 0o600
+    events = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    logged = [(e["address"], e["action"]) for e in events if e["event"] == "apply.action"]
+    expected = {
+        (c["address"], action)
+        for c in plan["resource_changes"]
+        for action in c["change"]["actions"]
+        if action in ("create", "update", "delete")
+    }
+    assert set(logged) == expected and len(logged) == len(expected)
+    assert all(e["result"] == "ok" for e in events if e["event"] == "apply.action")
+    complete = next(e for e in events if e["event"] == "apply.complete")
+    assert (complete["added"], complete["changed"], complete["destroyed"]) == (7, 0, 2)
+    assert len({e["apply_id"] for e in events if "apply_id" in e}) == 1
+    text = logs[0].read_text()
+    for entry in file_vault_entries(small / "vault").values():
+        assert entry.secret not in text
+
+
+# --- safety rails ------------------------------------------------------------------------
+
+
+def test_deleting_in_a_protected_workspace_is_an_error(sandbox: SandboxServer, small: Path) -> None:
+    cli = Cli(sandbox, small)
+    assert cli("apply", "--auto-approve").returncode == 0
+    prod = small / "desired-state" / "workspaces" / "prod.yaml"
+    text = prod.read_text()
+    prod.write_text(
+        text[: text.index("  api_keys:")].replace(
+            "protected: true", "protected: true\n  prune_unmanaged_keys: true"
+        )
+    )
+    before = key_ids(sandbox)
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 1
+    assert (
+        "api_key.prod-checkout-service: key in protected workspace 'prod' would be deleted. "
+        "Set protected: false first, in a change of its own." in result.stderr
+    )
+    assert result.stderr.count("Error: Refusing to apply:") == 1
+    assert key_ids(sandbox) == before
+
+
+def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    prod = tmp_path / "desired-state" / "workspaces" / "prod.yaml"
+    text = prod.read_text()
+    start = text.index("    - name: prod-support-assistant")
+    end = text.index("    # This one goes to a GitHub Actions")
+    prod.write_text(text[:start] + text[end:])
+    cli = Cli(sandbox, tmp_path)
+    assert cli("apply", "--auto-approve").returncode == 0
+    assert len(key_ids(sandbox)) == 10  # nine desired keys and iris-laptop
+
+    dev = tmp_path / "desired-state" / "workspaces" / "dev.yaml"
+    text = dev.read_text().replace("prune_unmanaged_keys: false", "prune_unmanaged_keys: true")
+    dev.write_text(text[: text.index("    - name: dev-bob")])  # bob, carol, henry go
+    before = key_ids(sandbox)
+    refused = cli("apply", "--auto-approve")
+    assert refused.returncode == 1
+    assert "Too many deletes: 40% is over 30% (4/10); --force required" in refused.stderr
+    assert key_ids(sandbox) == before
+    forced = cli("apply", "--auto-approve", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert applied_sentence((0, 0, 4)) in forced.stdout
+    assert len(key_ids(sandbox)) == 6
+
+
+# --- targeting -----------------------------------------------------------------------------
+
+
+def test_target_limits_the_apply_with_a_warning(sandbox: SandboxServer, small: Path) -> None:
+    cli = Cli(sandbox, small)
+    before = key_ids(sandbox)
+    result = cli("apply", "--auto-approve", "--target", "api_key.dev-bob")
+    assert result.returncode == 0, result.stderr
+    assert "Warning: Resource targeting is in effect." in result.stderr
+    assert applied_sentence((1, 0, 0)) in result.stdout
+    new = key_ids(sandbox) - before
+    assert len(new) == 1 and before <= key_ids(sandbox)
+    assert list(file_vault_entries(small / "vault")) == ["dev/dev-bob"]
+    # the rest is still to do
+    assert planned(cli("plan").stdout) == (6, 0, 2)
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+def test_two_applies_never_run_at_once(sandbox: SandboxServer, small: Path) -> None:
+    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "latency_ms": 1000})
+    cli = Cli(sandbox, small)
+    env = clean_env(sandbox.env(TMPDIR=str(small / "tmp")))
+    args = [sys.executable, "-m", "reconciler", "apply", "--auto-approve", "--no-color"]
+    args += ["--vault", "file:vault"]
+    first = subprocess.Popen(
+        args, cwd=small, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:
+            if line.startswith("api_key.dev-alice: Creating..."):
+                break
+        busy = cli("apply", "--auto-approve")
+        waiting = subprocess.Popen(
+            [*args, "--lock-timeout", "60"],
+            cwd=small,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.5)  # it has read the desired state and is waiting for the lock
+        first_rest, first_err = first.communicate(timeout=CLI_TIMEOUT)
+        waited, waited_err = waiting.communicate(timeout=CLI_TIMEOUT)
+    finally:
+        first.kill()
+    assert first.returncode == 0, first_err
+    assert applied_sentence((7, 0, 2)) in first_rest
+    assert busy.returncode == 1
+    held = re.search(
+        rf"Error: Error acquiring the state lock: it is held by {re.escape(getpass.getuser())} "
+        rf"on {re.escape(socket.gethostname())} \(pid {first.pid}\) for apply since "
+        r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)",
+        busy.stderr,
+    )
+    assert held, busy.stderr
+    assert "Retry later, or wait for it with --lock-timeout SECONDS." in busy.stderr
+    # the one that waited planned after the first finished: nothing left to do, no duplicate
+    assert waiting.returncode == 0, waited_err
+    assert applied_sentence((0, 0, 0)) in waited
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+    assert {e.metadata["key_name"] for e in file_vault_entries(small / "vault").values()} == set(
+        SMALL_KEYS
+    )
+    assert actionable(plan_document(cli("plan", "--format", "json"))) == []

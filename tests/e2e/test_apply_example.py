@@ -1,0 +1,193 @@
+"""``reconciler apply`` end to end on the served sandbox with the file vault.
+
+The example ``desired-state/`` is applied to the demo organisation, planned again (no
+changes left but the console-only ones), edited, and applied again; then every output
+stream, log and file the runs wrote is searched for every secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.apply_support import (
+    Cli,
+    actionable,
+    applied_sentence,
+    assert_converged,
+    desired_keys,
+    file_vault_entries,
+    files_under,
+    live_keys,
+    plan_document,
+    planned,
+    secret_works,
+)
+from tests.e2e.conftest import SEEDED_SECRET, SandboxServer
+
+pytestmark = pytest.mark.e2e
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path} does not contain {old!r}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_apply_the_example_plan_again_edit_and_apply_again(
+    sandbox: SandboxServer, workdir: Path
+) -> None:
+    cli = Cli(sandbox, workdir)
+    desired = workdir / "desired-state"
+
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    first = cli("apply", "--auto-approve")
+    assert first.returncode == 0, first.stderr
+    assert applied_sentence(planned(plan.stdout)) in first.stdout
+    assert "manual change(s) remain for the admin console" in first.stdout
+    assert_converged(sandbox, workdir / "vault", desired)
+
+    again = cli("plan", "--detailed-exitcode", "--format", "json")
+    doc = plan_document(again)
+    assert actionable(doc) == []
+    assert again.returncode == 2  # only what the Admin API cannot do is left: manual changes
+    assert doc["summary"]["manual"] == 2
+    text = cli("plan")
+    assert "No changes. Your infrastructure matches the configuration." in text.stdout
+
+    old_bob = file_vault_entries(workdir / "vault")["dev/dev-bob"]
+    dev = (desired / "workspaces" / "dev.yaml").read_text()
+    bob_block = dev[dev.index("- name: dev-bob") : dev.index("- name: dev-carol")]
+    (desired / "workspaces" / "dev.yaml").write_text(
+        dev.replace(bob_block, bob_block.replace("2027-06-30", "2027-12-31"))
+    )
+    edit(
+        desired / "workspaces" / "ml.yaml",
+        "description: ML engineering, training and evaluation",
+        "description: ML engineering and evaluation",
+    )
+    with (desired / "workspaces" / "ml.yaml").open("a") as handle:
+        handle.write(
+            "\n    - name: ml-erin-notebook\n"
+            "      owner: erin.kowalski@acme.example\n"
+            "      expires: 2027-03-31\n"
+            "      role: senior\n"
+        )
+
+    edited = cli("plan")
+    assert edited.returncode == 0, edited.stderr
+    assert planned(edited.stdout) == (2, 1, 1)  # bob replaced, erin's key, ml's description
+    assert "api_key.dev-bob must be replaced" in edited.stdout
+    second = cli("apply", "--auto-approve")
+    assert second.returncode == 0, second.stderr
+    assert applied_sentence((2, 1, 1)) in second.stdout
+    lines = second.stdout.splitlines()
+    assert lines.index("api_key.dev-bob: Creating...") < lines.index(
+        "api_key.dev-bob: Destroying the replaced key..."
+    )
+    assert_converged(sandbox, workdir / "vault", desired)
+    new_bob = file_vault_entries(workdir / "vault")["dev/dev-bob"]
+    assert new_bob.metadata["key_id"] != old_bob.metadata["key_id"]
+    assert new_bob.metadata["expires"] == "2027-12-31"
+    assert not secret_works(sandbox.api_base_url, old_bob.secret)  # the old key is gone
+    final = plan_document(cli("plan", "--detailed-exitcode", "--format", "json"))
+    assert actionable(final) == []
+
+
+def test_vault_entries_hold_the_secret_and_the_policy(
+    sandbox: SandboxServer, workdir: Path
+) -> None:
+    cli = Cli(sandbox, workdir)
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    live = {k["name"]: k for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    entries = file_vault_entries(workdir / "vault")
+    carol = entries["dev/dev-carol"]
+    assert secret_works(sandbox.api_base_url, carol.secret)
+    meta = carol.metadata
+    assert meta["key_id"] == live["dev-carol"]["key_id"]
+    assert meta["created"][:19] == live["dev-carol"]["created_at"][:19]
+    assert {k: meta[k] for k in meta if k not in ("key_id", "created")} == {
+        "key_name": "dev-carol",
+        "workspace": "dev",
+        "owner": "carol.diaz@acme.example",
+        "expires": "2027-06-30",
+        "role": "developer",
+        "allowed_models": "codestral-latest,mistral-small-latest",
+        "max_tokens_per_request": "8000",
+        "daily_token_budget": "1000000",
+        "rpm": "60",
+        "monthly_budget_usd": "50",
+        "managed_by": "reconciler",
+    }
+    # role senior narrowed by nothing (ml allows every model); admin has no daily budget
+    assert entries["ml/ml-dan"].metadata["allowed_models"] == "*"
+    assert "daily_token_budget" not in entries["ml/ml-dan"].metadata
+    pipeline = entries["ml/ml-training-pipeline"].metadata
+    assert pipeline["allowed_models"].split(",") == sorted(
+        [
+            "codestral-latest",
+            "mistral-large-latest",
+            "mistral-medium-latest",
+            "mistral-small-latest",
+        ]
+    )
+    assert (pipeline["rpm"], pipeline["monthly_budget_usd"]) == ("200", "500")
+    # every key's secret went to the override vault, the GitHub-targeted one included
+    assert set(desired_keys(workdir / "desired-state").values()) <= {
+        (e.metadata["workspace"], path) for path, e in entries.items()
+    }
+
+
+def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdir: Path) -> None:
+    cli = Cli(sandbox, workdir)
+    desired = workdir / "desired-state"
+    outputs = [cli("plan"), cli("plan", "--format", "json"), cli("plan", "--format", "markdown")]
+    saved = cli("plan", "--out", "first.plan")
+    applied = cli("apply", "first.plan")
+    assert applied.returncode == 0, applied.stderr
+    # a replacement whose create answers 500 after it happened: an error path, then recovery
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("2027-03-31", "2027-02-28"))
+    sandbox.set_faults(
+        {"method": "POST", "path": "/v1/admin/api-keys", "status": 500, "after": True}
+    )
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert (
+        "Error: api_key.dev-henry-notebooks: mistral admin: POST /api-keys failed with HTTP 500"
+        in failed.stderr
+    )
+    sandbox.set_faults()
+    recovery_plan = cli("plan", "--format", "json", "--out", "second.plan")
+    recovered = cli("apply", "second.plan")
+    assert recovered.returncode == 0, recovered.stderr
+    outputs += [saved, failed, recovery_plan, recovered, cli("plan", "--detailed-exitcode")]
+    assert all(r.returncode in (0, 2) for r in outputs if r is not failed), cli.outputs()
+
+    vault = workdir / "vault"
+    secrets = {SEEDED_SECRET, sandbox.admin_key}
+    for file in vault.rglob("*.json"):
+        if "_locks" not in file.parts:
+            for version in json.loads(file.read_text())["versions"]:
+                secrets.add(version["data"]["api_key"])
+    assert len(secrets) >= 2 + len(desired_keys(desired)) + 1  # the replaced key's too
+    secret_files = {f for f in vault.rglob("*.json") if "_locks" not in f.parts}
+    written = files_under(workdir)
+    assert any(p.suffix == ".jsonl" and "logs" in p.parts for p in written)  # audit logs
+    assert (workdir / "first.plan").exists() and (workdir / "second.plan").exists()
+    streams = cli.outputs()
+    for secret in secrets:
+        assert secret not in streams
+        for path, content in written.items():
+            if path not in secret_files:
+                assert secret.encode() not in content, f"a secret is in {path}"
+    # and the secret files hold nothing but what they should: one vault entry per path
+    assert {f.relative_to(vault).with_suffix("").as_posix() for f in secret_files} == set(
+        file_vault_entries(vault)
+    )
+    assert re.search(r"Audit log: \.reconciler/logs/apply-\S+\.jsonl", applied.stderr)

@@ -1,0 +1,152 @@
+"""A fake HashiCorp Vault (KV v2) served over HTTP on 127.0.0.1, with a failure switch.
+
+It wraps :class:`tests.vault.fake_vault.FakeVault` (the documented KV v2 request and
+response shapes) in a threaded ``http.server`` so the real CLI, in another process, can
+talk to it with ``--vault vault:http://127.0.0.1:PORT`` and ``VAULT_TOKEN``. It also
+answers ``GET /v1/auth/token/lookup-self`` (the store's pre-flight check).
+
+The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_locks/``):
+
+- :meth:`FakeVaultServer.fail_writes` makes the Nth such write (and ``times - 1`` after it)
+  answer ``503 {"errors": ["Vault is sealed"]}``, then Vault recovers;
+- :meth:`FakeVaultServer.seal_at_write` seals Vault at the Nth write: from then on every
+  request answers that 503, as a Vault sealed mid-apply does.
+
+The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.vault.fake_vault import FakeVault
+
+SEALED = {"errors": ["Vault is sealed"]}
+
+
+@dataclass
+class WriteLog:
+    """What the server saw: every secret data write, and which ones it failed."""
+
+    attempts: list[str] = field(default_factory=list)  # secret paths, in order
+    failed: list[str] = field(default_factory=list)
+
+
+class FakeVaultServer:
+    """A :class:`FakeVault` behind ``http://127.0.0.1:PORT`` (see the module docstring)."""
+
+    def __init__(self, *, token: str, mount: str = "secret") -> None:
+        self.token = token
+        self.vault = FakeVault("http://fake-vault", token=token, mount=mount)
+        self.mount = mount
+        self.writes = WriteLog()
+        self._fail_from: int | None = None
+        self._fail_times = 0
+        self._sealed_from: int | None = None
+        self._sealed = False
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- the switch ----------------------------------------------------------------------
+
+    def fail_writes(self, nth: int, times: int = 1) -> None:
+        with self._lock:
+            self._fail_from, self._fail_times = nth, times
+
+    def seal_at_write(self, nth: int) -> None:
+        with self._lock:
+            self._sealed_from = nth
+
+    # --- reading back ----------------------------------------------------------------------
+
+    def entry(self, path: str) -> tuple[str | None, dict[str, str]]:
+        """(secret, custom_metadata) at a full path (prefix included)."""
+        with self._lock:
+            entry = self.vault.entries.get(path)
+            return self.vault.secret(path), dict((entry.custom_metadata or {}) if entry else {})
+
+    def secret_paths(self) -> list[str]:
+        with self._lock:
+            return sorted(
+                p
+                for p, e in self.vault.entries.items()
+                if "/_locks/" not in f"/{p}" and e.current_version
+            )
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def _answer(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> httpx.Response:
+        path = urlsplit(target).path
+        with self._lock:
+            if self._sealed:
+                return httpx.Response(503, json=SEALED)
+            if path == "/v1/auth/token/lookup-self":
+                if headers.get("x-vault-token") != self.token:
+                    return httpx.Response(403, json={"errors": ["permission denied"]})
+                return httpx.Response(200, json={"data": {"policies": ["reconciler"]}})
+            data_prefix = f"/v1/{self.mount}/data/"
+            if method in ("POST", "PUT") and path.startswith(data_prefix):
+                rel = path.removeprefix(data_prefix)
+                if "/_locks/" not in f"/{rel}":
+                    self.writes.attempts.append(rel)
+                    n = len(self.writes.attempts)
+                    if self._sealed_from is not None and n >= self._sealed_from:
+                        self._sealed = True
+                    failing = self._fail_from is not None and (
+                        self._fail_from <= n < self._fail_from + self._fail_times
+                    )
+                    if self._sealed or failing:
+                        self.writes.failed.append(rel)
+                        return httpx.Response(503, json=SEALED)
+            request = httpx.Request(
+                method, f"http://fake-vault{target}", headers=headers, content=body
+            )
+            return self.vault.handle(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                response = server._answer(self.command, self.path, headers, body)
+                payload = response.content
+                self.send_response(response.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if response.status_code == 503:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+            do_LIST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        return Handler
