@@ -10,7 +10,9 @@ subprocess, as a user would:
   left unmanaged (live, not declared), workspaces whose description changed, members
   to add;
 - printed: wall time and peak RSS of each ``plan`` process (``os.wait4``), requests made
-  (the sandbox's ``/_sandbox/stats`` and the plan's own "Read ... (N requests)" line),
+  (the sandbox's ``/_sandbox/stats`` and the plan's own "Read ... (N requests)" line;
+  the plan counts every request it starts, and a read-ahead key page cancelled once the
+  last page is known may never reach the server, so the two can differ by one or two),
   the same plan with ``--concurrency 1`` for the ratio, the plan's summary against the
   drift that was planted, and ``reconciler --help`` (median of several runs).
 
