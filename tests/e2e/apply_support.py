@@ -216,11 +216,16 @@ def desired_keys(directory: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-def assert_converged(server: SandboxServer, vault_root: Path, directory: Path) -> None:
-    """Every desired key lives once, its vault entry names it and its secret works."""
+def assert_converged(
+    server: SandboxServer, vault: Path | dict[str, VaultEntry], directory: Path
+) -> None:
+    """Every desired key lives once, its vault entry names it and its secret works.
+
+    ``vault`` is a file vault's root, or the entries of another store by secret path.
+    """
     keys = desired_keys(directory)
     live = live_keys(server.admin_base_url, server.admin_key)
-    entries = file_vault_entries(vault_root)
+    entries = file_vault_entries(vault) if isinstance(vault, Path) else vault
     counts = Counter((k["workspace_name"], k["name"]) for k in live)
     assert not [k for k, n in counts.items() if n > 1], f"duplicates: {counts}"
     for name, (workspace, path) in keys.items():

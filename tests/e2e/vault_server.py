@@ -36,6 +36,7 @@ class WriteLog:
 
     attempts: list[str] = field(default_factory=list)  # secret paths, in order
     failed: list[str] = field(default_factory=list)
+    refused_sealed: int = 0  # requests of any kind refused while sealed
 
 
 class FakeVaultServer:
@@ -79,6 +80,15 @@ class FakeVaultServer:
             entry = self.vault.entries.get(path)
             return self.vault.secret(path), dict((entry.custom_metadata or {}) if entry else {})
 
+    def unseal(self) -> None:
+        with self._lock:
+            self._sealed, self._sealed_from, self._fail_from = False, None, None
+
+    def entries(self, prefix: str) -> dict[str, tuple[str | None, dict[str, str]]]:
+        """(secret, custom_metadata) of every secret under ``prefix``, by relative path."""
+        start = prefix.rstrip("/") + "/"
+        return {p.removeprefix(start): self.entry(p) for p in self.secret_paths()}
+
     def secret_paths(self) -> list[str]:
         with self._lock:
             return sorted(
@@ -99,6 +109,7 @@ class FakeVaultServer:
         path = urlsplit(target).path
         with self._lock:
             if self._sealed:
+                self.writes.refused_sealed += 1
                 return httpx.Response(503, json=SEALED)
             if path == "/v1/auth/token/lookup-self":
                 if headers.get("x-vault-token") != self.token:

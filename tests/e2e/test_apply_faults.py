@@ -1,0 +1,249 @@
+"""Faults during ``reconciler apply``: the platform answers 429, 5xx or too late, the vault
+fails on the Nth write. Each apply either completes or fails plainly, a create is never
+resent blindly, no key lives without its secret, and the next apply converges.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.apply_support import (
+    SMALL_KEYS,
+    Cli,
+    VaultEntry,
+    applied_sentence,
+    assert_converged,
+    live_keys,
+    write_small_desired,
+)
+from tests.e2e.conftest import SandboxServer
+from tests.e2e.vault_server import FakeVaultServer
+
+pytestmark = pytest.mark.e2e
+
+CREATE_KEY = {"method": "POST", "path": "/v1/admin/api-keys"}
+PREFIX = "mistral/acme"
+VAULT_TOKEN = "e2e-vault-token-" + "f00d" * 6
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    write_small_desired(tmp_path, backend="vault")
+    return tmp_path
+
+
+@pytest.fixture
+def fake_vault() -> Iterator[FakeVaultServer]:
+    server = FakeVaultServer(token=VAULT_TOKEN)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def creates_sent(sandbox: SandboxServer) -> int:
+    return int(sandbox.stats()["by_route"].get("POST /v1/admin/api-keys", 0))
+
+
+def named(sandbox: SandboxServer, name: str) -> list[dict[str, Any]]:
+    return [k for k in live_keys(sandbox.admin_base_url, sandbox.admin_key) if k["name"] == name]
+
+
+def audit_events(workdir: Path) -> list[dict[str, Any]]:
+    events = []
+    for log in sorted((workdir / ".reconciler" / "logs").glob("apply-*.jsonl")):
+        events += [json.loads(line) for line in log.read_text().splitlines()]
+    return events
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
+
+
+# --- the platform --------------------------------------------------------------------------
+
+
+def test_rate_limits_and_unavailable_answers_are_waited_out(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    sandbox.set_faults(
+        {**CREATE_KEY, "nth": 2, "times": 2, "status": 429, "retry_after": "0"},
+        {"method": "GET", "path": "/v1/admin/users", "nth": 1, "status": 429, "retry_after": "0"},
+        {"method": "PATCH", "path": "/v1/admin/workspaces/*", "nth": 1, "status": 503},
+        {"method": "DELETE", "path": "/v1/admin/api-keys/*", "nth": 1, "status": 429},
+    )
+    cli = Cli(sandbox, small, vault="file:vault")
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    assert applied_sentence((7, 0, 2)) in result.stdout
+    assert [r["fired"] for r in sandbox.fault_counts()] == [2, 1, 1, 1]
+    # a 429 means "refused": those creates were sent again; each key exists once
+    assert creates_sent(sandbox) == len(SMALL_KEYS) + 2
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+
+
+@pytest.mark.parametrize("processed", [False, True], ids=["failed-before", "failed-after"])
+def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
+    sandbox: SandboxServer, small: Path, processed: bool
+) -> None:
+    """``processed``: the platform created the key and then answered 500 (answer lost)."""
+    sandbox.set_faults({**CREATE_KEY, "nth": 2, "status": 500, "after": processed})
+    cli = Cli(sandbox, small, vault="file:vault")
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert (
+        "Error: api_key.dev-bob: mistral admin: POST /api-keys failed with HTTP 500: Internal "
+        "server error; the key may or may not have been created, so it was not sent again. "
+        "Run plan" in failed.stderr
+    )
+    assert creates_sent(sandbox) == 2  # dev-alice, then dev-bob once
+    orphans = [k["key_id"] for k in named(sandbox, "dev-bob")]
+    assert len(orphans) == (1 if processed else 0)
+
+    sandbox.set_faults()
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    # left behind: the dev-alice that was replaced before the failure, and the orphan
+    left = 1 + len(orphans)
+    warned = f"Warning: An earlier apply was interrupted: {left} key(s) it left behind will be"
+    assert warned in plan.stdout
+    recovered = cli("apply", "--auto-approve")
+    assert recovered.returncode == 0, recovered.stderr
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+    assert not {k["key_id"] for k in named(sandbox, "dev-bob")} & set(orphans)
+
+
+def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    sandbox.set_faults(
+        {"method": "GET", "path": "/v1/admin/users", "nth": 1, "latency_ms": 1500},
+        {**CREATE_KEY, "nth": 2, "latency_ms": 1500},
+    )
+    cli = Cli(sandbox, small, vault="file:vault")
+    cli.env["MISTRAL_TIMEOUT"] = "0.5"
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert (
+        "Error: api_key.dev-bob: mistral admin: POST /api-keys timed out; the key may or may not "
+        "have been created, so it was not sent again." in failed.stderr
+    )
+    # the listing that timed out was read again; the create was sent once
+    assert sandbox.stats()["by_route"]["GET /v1/admin/users"] >= 2
+    assert creates_sent(sandbox) == 2
+    time.sleep(1.5)  # the slow request has been dealt with on the platform's side
+    outcome = [k["key_id"] for k in named(sandbox, "dev-bob")]
+
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    # the replaced dev-alice, and dev-bob if the platform made it after all
+    left = 1 + len(outcome)
+    assert f"An earlier apply was interrupted: {left} key(s) it left behind" in plan.stdout
+    recovered = cli("apply", "--auto-approve")
+    assert recovered.returncode == 0, recovered.stderr
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+    assert not {k["key_id"] for k in named(sandbox, "dev-bob")} & set(outcome)
+
+
+def test_a_failed_delete_of_a_replaced_key_is_finished_by_the_next_apply(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    old = named(sandbox, "dev-alice")[0]["key_id"]
+    sandbox.set_faults({"method": "DELETE", "path": f"/v1/admin/api-keys/{old}", "status": 500})
+    cli = Cli(sandbox, small, vault="file:vault")
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert f"Error: api_key.dev-alice: mistral admin: DELETE /api-keys/{old} failed" in (
+        failed.stderr
+    )
+    assert "Apply failed after 7 added, 0 changed, 0 destroyed." in failed.stderr
+    assert len(named(sandbox, "dev-alice")) == 2  # the new key (stored) and the old one
+    sandbox.set_faults()
+    plan = cli("plan")
+    assert "1 key(s) it left behind will be deleted" in plan.stdout
+    assert "replaced by key" in plan.stdout
+    recovered = cli("apply", "--auto-approve")
+    assert recovered.returncode == 0, recovered.stderr
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+    assert old not in {k["key_id"] for k in named(sandbox, "dev-alice")}
+
+
+# --- the vault -----------------------------------------------------------------------------
+
+
+def vault_entries(fake: FakeVaultServer) -> dict[str, VaultEntry]:
+    return {
+        path: VaultEntry(secret or "", meta)
+        for path, (secret, meta) in fake.entries(PREFIX).items()
+    }
+
+
+def vault_cli(sandbox: SandboxServer, small: Path, fake: FakeVaultServer) -> Cli:
+    cli = Cli(sandbox, small, vault=f"vault:{fake.url}")
+    cli.env["VAULT_TOKEN"] = VAULT_TOKEN
+    return cli
+
+
+@pytest.mark.parametrize("failures", [1, 6], ids=["one-failure", "six-failures"])
+def test_a_vault_that_fails_a_write_for_a_while_gets_the_secret_anyway(
+    sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer, failures: int
+) -> None:
+    fake_vault.fail_writes(2, times=failures)  # the 2nd secret written: dev-bob's
+    cli = vault_cli(sandbox, small, fake_vault)
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    assert applied_sentence((7, 0, 2)) in result.stdout
+    bob = f"{PREFIX}/dev/dev-bob"
+    assert fake_vault.writes.failed == [bob] * failures
+    assert fake_vault.writes.attempts.count(bob) == failures + 1
+    events = {e["event"] for e in audit_events(small)}
+    assert "vault.retry" in events
+    assert ("apply.secret_store_retry" in events) is (failures > 4)  # Vault client gave up once
+    assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
+
+
+def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
+    sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer
+) -> None:
+    before = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    fake_vault.seal_at_write(2)
+    cli = vault_cli(sandbox, small, fake_vault)
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert (
+        f"Error: api_key.dev-bob: could not store the new key's secret in Vault {fake_vault.url} "
+        f"mount secret prefix {PREFIX} at dev/dev-bob after 4 attempts" in failed.stderr
+    )
+    assert "Vault is sealed; unseal it and try again" in failed.stderr
+    assert "the new key was deleted on the platform" in failed.stderr
+    assert "api_key.dev-bob: secret could not be stored; deleting the new key" in failed.stdout
+    assert "Warning: could not release the state lock" in failed.stderr
+    assert fake_vault.writes.failed == [f"{PREFIX}/dev/dev-bob"]
+    assert fake_vault.writes.refused_sealed > 4  # every attempt retried by the Vault client too
+    events = [e["event"] for e in audit_events(small)]
+    assert events.count("apply.secret_store_retry") == 4
+    # no key lives without its secret: the new dev-bob is gone, dev-alice's new key stored
+    live = live_keys(sandbox.admin_base_url, sandbox.admin_key)
+    new = [k for k in live if k["key_id"] not in before]
+    assert [k["name"] for k in new] == ["dev-alice"]
+    stored = vault_entries(fake_vault)
+    assert stored["dev/dev-alice"].metadata["key_id"] == new[0]["key_id"]
+    assert not named(sandbox, "dev-bob") and not named(sandbox, "prod-checkout-service")
+
+    fake_vault.unseal()
+    recovered = cli("apply", "--auto-approve")
+    assert recovered.returncode == 0, recovered.stderr
+    assert "Taking over a lock left by pid" in recovered.stderr
+    assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
+    outputs = cli.outputs()
+    for entry in vault_entries(fake_vault).values():
+        assert entry.secret not in outputs
