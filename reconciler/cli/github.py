@@ -1,0 +1,125 @@
+"""``reconciler github …``: post the plan on a pull request, keep drift issues, write the
+Actions step summary. Repository and pull request default from the Actions run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler.cli.common import err, run_async
+from reconciler.errors import ConfigError
+from reconciler.github import actions
+from reconciler.github.summary import write_step_summary
+
+
+def read_text(file: Path | None, *, what: str) -> str:
+    """``file``'s text, or standard input when ``file`` is None or ``-``."""
+    if file is None or str(file) == "-":
+        if sys.stdin.isatty():
+            raise ConfigError(f"pass --file with {what}, or pipe it on standard input")
+        return sys.stdin.read()
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read {file}: {reason}") from None
+
+
+def _annotate(env: Mapping[str, str], level: str, message: str) -> None:
+    if env.get("GITHUB_ACTIONS") == "true":
+        print(f"::{level} title=reconciler::{message}")
+
+
+def fork_note(fork: str) -> str:
+    return (
+        f"This pull request comes from {fork}. Pull requests from forks get no secrets and a "
+        "read-only token, so reconciler cannot read the live organisation or comment here. "
+        "A maintainer can push the change to a branch of this repository to get a plan."
+    )
+
+
+def comment_command(
+    *,
+    repo: str | None,
+    pr: int | None,
+    file: Path | None,
+    key: str | None,
+    author: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.comments import check_key, post_plan_comment
+
+    env = os.environ if env is None else env
+    event = actions.load_event(env)
+    fork = actions.fork_of(event)
+    if fork is not None and pr is None:
+        note = fork_note(fork)
+        err(f"Note: {note}")
+        _annotate(env, "notice", note)
+        write_step_summary(f"> [!NOTE]\n> {note}\n", env)
+        return 0
+    repository = actions.repository(repo, env)
+    number = actions.pull_request_number(pr, event)
+    key = check_key(key)
+    markdown = read_text(file, what="the plan (reconciler plan --format markdown)")
+
+    async def post() -> str:
+        async with GitHubClient.from_env(env, purpose="reconciler github comment") as client:
+            result = await post_plan_comment(
+                client, repository, number, markdown, key=key, author=author
+            )
+        return result.describe()
+
+    print(run_async(post()))
+    return 0
+
+
+def drift_command(
+    *,
+    repo: str | None,
+    plan_json: Path,
+    label: str,
+    unmanaged_is_drift: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.drift import (
+        issue_body,
+        load_plan_document,
+        report_from_document,
+        sync_drift_issue,
+    )
+
+    env = os.environ if env is None else env
+    repository = actions.repository(repo, env)
+    source = str(plan_json)
+    doc = load_plan_document(read_text(plan_json, what="the plan JSON"), source=source)
+    report = report_from_document(doc, source=source, unmanaged_is_drift=unmanaged_is_drift)
+    link = actions.run_url(env)
+
+    async def sync() -> str:
+        async with GitHubClient.from_env(env, purpose="reconciler github drift") as client:
+            outcome = await sync_drift_issue(client, repository, report, label=label, run_url=link)
+        return outcome.describe(report.target)
+
+    line = run_async(sync())
+    print(line)
+    if report.has_drift:
+        _annotate(env, "warning", line)
+        write_step_summary(f"{line}\n\n{issue_body(report, run_url=link)}", env)
+    else:
+        write_step_summary(line + "\n", env)
+    return 0
+
+
+def summary_command(*, file: Path | None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    markdown = read_text(file, what="the Markdown")
+    if write_step_summary(markdown, env) is None:
+        err("GITHUB_STEP_SUMMARY is not set (not in GitHub Actions): nothing written.")
+    return 0
