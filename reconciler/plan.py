@@ -134,10 +134,11 @@ def make_plan(
     warnings: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> Plan:
-    """Diff and wrap the result as a :class:`Plan`, changes in a stable display order."""
+    """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
+    by kind, then address; objects left alone (unmanaged) last."""
     changes = sorted(
         diff(desired, live, abandoned_keys=abandoned_keys),
-        key=lambda c: (_KIND_ORDER[c.kind], c.address),
+        key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
     )
     created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     return Plan(

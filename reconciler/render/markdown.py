@@ -13,16 +13,19 @@ MARKER = "<!-- reconciler plan -->"
 
 
 def _diff_line(line: str) -> str:
-    """Move an object's or attribute's sign to column 0 so GitHub colours the line.
+    """Move a line's sign to column 0 so GitHub colours it, as Atlantis does.
 
-    ``+`` and ``-`` lines are marked as such; ``~``, ``+/-`` and ``!`` lines get ``!``.
+    ``+`` and ``-`` keep their sign; ``~`` and ``!`` become ``!`` (GitHub shows it in
+    orange); the indentation is kept, so blocks stay aligned.
     """
     stripped = line.lstrip(" ")
     indent = len(line) - len(stripped)
-    for sign in ("+/-", "+", "-", "~", "!"):
+    if not indent:
+        return line  # "+/-" replacements already start at column 0
+    for sign in ("+", "-", "~", "!"):
         if stripped.startswith(sign + " "):
-            marker = sign if sign in ("+", "-") else "!"
-            return marker + (line[1:] if indent else " " + line)
+            marker = "!" if sign in ("~", "!") else sign
+            return marker + " " * indent + stripped[1:]
     return line
 
 
@@ -51,7 +54,8 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("")
     for warning in plan.warnings:
         lines.append(f"> [!WARNING]\n> {warning}\n")
-    shown = [c for c in plan.changes if symbol_key(c) != "no-op"]
+    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
+    shown = acted + [c for c in plan.changes if symbol_key(c) == "unmanaged"]
     if shown:
         counts: dict[str, int] = {}
         for c in shown:

@@ -169,13 +169,21 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(f"Warning: {warning}")
     if plan.warnings:
         lines.append("")
-    shown = [c for c in plan.changes if symbol_key(c) != "no-op"]
-    if shown:
+    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
+    unmanaged = [c for c in plan.changes if symbol_key(c) == "unmanaged"]
+    if acted or unmanaged:
         lines.extend(legend(plan))
         lines.append("")
+    if acted:
         lines.append("reconciler will perform the following actions:")
         lines.append("")
-        for change in shown:
+        for change in acted:
+            lines.extend(render_change(change))
+            lines.append("")
+    if unmanaged:
+        lines.append("Objects outside the desired state, left alone:")
+        lines.append("")
+        for change in unmanaged:
             lines.extend(render_change(change))
             lines.append("")
     lines.extend(footer(plan))

@@ -269,11 +269,13 @@ def test_markdown_format_is_a_pull_request_comment(sandbox: SandboxServer, workd
         "workspace 'ml' to 500 USD/month (now: 800 USD/month)." in lines
     )
     fence = md[md.index("```diff\n") : md.index("\n```\n")]
-    # GitHub colours a diff line by its first character: + added, - removed, ! changed.
-    assert '\n+ + workspace "prod" {' in fence
-    assert '\n- - member "dev/iris.tanaka@acme.example" {' in fence
-    assert '\n! +/- api_key "dev-alice" {' in fence
-    assert '\n! ! workspace_spend_limit "ml" {' in fence
+    # GitHub colours a diff line by its first character: + added, - removed, ! changed;
+    # the sign moves to column 0 and the indentation stays, as in Atlantis comments.
+    assert '\n+   workspace "prod" {' in fence
+    assert '\n-   member "dev/iris.tanaka@acme.example" {' in fence
+    assert '\n+/- api_key "dev-alice" {' in fence
+    assert '\n!   workspace_spend_limit "ml" {' in fence
+    assert '\n!       spend_limit = "800 USD/month" -> "500 USD/month"' in fence
     assert "# forces replacement" in fence
     assert md.index("<details>") < md.index("```diff") < md.index("</details>")
     assert ANSI not in md
