@@ -1,9 +1,11 @@
 """Rules that need more than one field: the model catalog, dates, and other files.
 
-Runs on the documents that passed :mod:`reconciler.desired.schema`; a file that did not is
-skipped here (its problems are already reported), so one bad file never hides the
-problems of another. Every problem points at the field to fix; a duplicate points at the
-second declaration and names the first one's ``file:line``.
+Runs on the documents that passed :mod:`reconciler.desired.schema`, or that
+:mod:`reconciler.desired.salvage` could repair after their shape errors were reported (a
+file it could not repair is skipped here), so one bad file never hides the problems of
+another, nor one bad field the other problems of its file. Every problem points at the
+field to fix; a duplicate points at the second declaration and names the first one's
+``file:line``.
 """
 
 from __future__ import annotations
@@ -292,6 +294,8 @@ def check_all(
                 )
                 continue
             key_first[key.name] = (source, loc)
+            if source.refused((*loc, "secret")):
+                continue  # its secret settings were refused: its destination is unknown
             dest = secret_destination(checker.organization, ws.name, key)
             if dest in dest_first:
                 other, other_loc = dest_first[dest]

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from reconciler.desired import messages, schema
 from reconciler.desired.messages import describe_value
 from reconciler.desired.problems import Loc, Problem, Problems, Severity, format_loc
+from reconciler.desired.salvage import salvage
 from reconciler.desired.yaml_loader import Document, load_text
 
 
@@ -27,6 +28,13 @@ class Source:
     kind: str  # "organization" | "roles" | "workspace"
     doc: Document = field(default_factory=Document)
     model: Any = None  # the validated schema.*File, or None when it did not validate
+    # Set when ``model`` was salvaged from a file with shape errors: the places whose
+    # refused value was removed (see ``salvage``); checks must not rely on their defaults.
+    tainted: tuple[Loc, ...] = ()
+
+    def refused(self, loc: Loc) -> bool:
+        """Whether the value at ``loc`` (or around it) was refused and removed."""
+        return any(loc[: len(t)] == t for t in self.tainted)
 
     @property
     def stem(self) -> str:
@@ -118,5 +126,8 @@ def validate_source(source: Source, reporter: Reporter) -> None:
                 continue  # reported above
             loc, message = messages.rewrite(error, model_cls)
             reporter.add(source, loc, message)
+        salvaged = salvage(model_cls, data)
+        if salvaged is not None:
+            source.model, source.tainted = salvaged
         return
     source.model = model

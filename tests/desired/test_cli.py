@@ -67,7 +67,9 @@ def test_invalid_directory_lists_every_error_and_exits_1(runner: CliRunner, in_t
         "must be >= 1, got 0",
         "bad-several-files/workspaces/dev.yaml:10:5: error: workspace.policy.rpm: "
         "must be >= 1, got -5",
-        "bad-several-files/ is invalid: 3 errors.",
+        "bad-several-files/workspaces/ml.yaml:10:7: error: workspace.api_keys[0].role: "
+        "role 'nobody' does not exist in roles.yaml; roles: developer, admin",
+        "bad-several-files/ is invalid: 4 errors.",
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,22 +157,34 @@ def test_problems_in_several_files_are_all_reported() -> None:
         "got the number 42",
         f"{directory}/roles.yaml:6:5: roles.developer.max_tokens_per_request: must be >= 1, got 0",
         f"{directory}/workspaces/dev.yaml:10:5: workspace.policy.rpm: must be >= 1, got -5",
+        f"{directory}/workspaces/ml.yaml:10:7: workspace.api_keys[0].role: role 'nobody' does "
+        "not exist in roles.yaml; roles: developer, admin",
     ]
 
 
-def test_a_broken_roles_file_does_not_hide_key_problems_elsewhere() -> None:
-    # ml.yaml names a role that does not exist; roles.yaml is broken, so that check is
-    # skipped instead of reporting every role as missing, but dev.yaml's rpm is reported.
-    _, problems = _check("bad-several-files")
-    assert not any("nobody" in p.message for p in problems)
-    assert any(p.path == "workspace.policy.rpm" for p in problems)
+def test_a_roles_file_that_cannot_be_read_does_not_make_every_role_missing(
+    tmp_path: Path,
+) -> None:
+    # A role left empty makes roles.yaml unusable: the keys' roles are then not checked at
+    # all, rather than every one of them reported as missing.
+    shutil.copytree(FIXTURES / "bad-several-files", tmp_path / "state")
+    roles = tmp_path / "state" / "roles.yaml"
+    roles.write_text(roles.read_text().replace('    allowed_models: ["*"]\n', ""))
+    problems = check_desired_state(tmp_path / "state", today=TODAY).problems
+    assert not any("role" in p.path and "does not exist" in p.message for p in problems)
+    assert [(Path(p.file).name, p.line, p.path, p.message) for p in problems] == [
+        ("organization.yaml", 3, "organization.name", "expected a string, got the number 42"),
+        ("roles.yaml", 6, "roles.developer.max_tokens_per_request", "must be >= 1, got 0"),
+        ("roles.yaml", 8, "roles.admin", "expected a mapping, got null"),
+        ("dev.yaml", 10, "workspace.policy.rpm", "must be >= 1, got -5"),
+    ]
 
 
 def test_load_raises_with_every_problem() -> None:
     directory = FIXTURES / "bad-several-files"
     with pytest.raises(DesiredStateError) as caught:
         load_desired_state(directory, today=TODAY)
-    assert len(caught.value.problems) == 3
+    assert len(caught.value.problems) == 4
     assert all(isinstance(p, Problem) for p in caught.value.problems)
 
 
