@@ -26,6 +26,8 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from threading import Barrier
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -107,7 +109,7 @@ def report(title: str, samples: list[float], target_us: float) -> bool:
     return ok
 
 
-def _worker(path: str, n: int, ready: multiprocessing.Barrier) -> None:  # type: ignore[type-arg]
+def _worker(path: str, n: int, ready: Barrier) -> None:
     policy = make_policy(SQLiteStore(path))
     ready.wait()
     for _ in range(n):
@@ -116,7 +118,7 @@ def _worker(path: str, n: int, ready: multiprocessing.Barrier) -> None:  # type:
 
 
 def concurrent(path: str, processes: int, n: int) -> bool:
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     ready = ctx.Barrier(processes + 1)
     procs = [ctx.Process(target=_worker, args=(path, n, ready)) for _ in range(processes)]
     for p in procs:

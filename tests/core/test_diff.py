@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
-from reconciler.diff import Action, Kind, diff
+from reconciler.diff import Action, Change, Kind, diff
 from reconciler.model import ApiKey, Workspace
 
 from .states import CREATED, desired, live_drifted, live_matching
 
 
-def by_address(changes):
+def by_address(changes: list[Change]) -> dict[str, Change]:
     return {c.address: c for c in changes}
 
 

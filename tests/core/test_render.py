@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from reconciler.plan import make_plan
+from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
 
 from .states import desired, live_drifted, live_matching
@@ -21,7 +22,7 @@ GOLDEN = Path(__file__).parent / "golden"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
-def drifted_plan():
+def drifted_plan() -> Plan:
     return make_plan(
         desired(), live_drifted(), provider="mistral", desired_path="desired-state", now=NOW
     )
@@ -42,7 +43,7 @@ def check_golden(name: str, text: str) -> None:
         ("drift.json", lambda p: render_json(p)),
     ],
 )
-def test_golden(name: str, render) -> None:
+def test_golden(name: str, render: Callable[[Plan], str]) -> None:
     check_golden(name, render(drifted_plan()))
 
 

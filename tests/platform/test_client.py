@@ -407,7 +407,7 @@ def _created(kind: str) -> dict[str, object]:
     ids=["500", "502", "503", "504", "timeout", "dropped"],
 )
 def test_a_create_that_may_have_happened_is_sent_once_and_reported_ambiguous(
-    kind: str, path: str, failure: object
+    kind: str, path: str, failure: httpx.Response | Exception
 ) -> None:
     sleeps = Sleeps()
 
