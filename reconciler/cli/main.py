@@ -317,9 +317,7 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 
-DesiredDirOpt = Annotated[
-    Path, typer.Option("--desired", help="The desired-state directory.")
-]
+DesiredDirOpt = Annotated[Path, typer.Option("--desired", help="The desired-state directory.")]
 FormatOpt = Annotated[
     str, typer.Option("--format", help="text (terminals), markdown (PR comments) or json.")
 ]
@@ -339,7 +337,9 @@ def policy_check(
         Path | None,
         typer.Option("--store", help="A shared usage database to check budgets against."),
     ] = None,
-    fmt: FormatOpt = "text",
+    fmt: Annotated[
+        str, typer.Option("--format", help="text (one line) or json (the decision).")
+    ] = "text",
 ) -> None:
     """Would the policy allow this request? Exit 0 allowed, 2 denied, 1 on error."""
     from reconciler.cli.common import guarded

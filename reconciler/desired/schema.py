@@ -33,20 +33,8 @@ from pydantic_core import PydanticCustomError
 
 SUPPORTED_VERSION = 1
 
-#: Workspace role names the platform accepts (``role_names`` in the Admin API).
-WORKSPACE_ROLES = (
-    "billing",
-    "user",
-    "contributor",
-    "dev",
-    "dev_contributor",
-    "mistral_code_user",
-    "cloud_user",
-    "workspace_contributor",
-    "workspace_admin",
-    "observability_viewer",
-    "workflow_executor",
-)
+#: Workspace role names the platform accepts (``role_names`` in the Admin API; the sandbox
+#: serves the same list, see ``tests/desired/test_json_schema.py``).
 WorkspaceRoleName = Literal[
     "billing",
     "user",

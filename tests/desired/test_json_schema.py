@@ -103,3 +103,10 @@ def test_shipped_schema_files_are_up_to_date(kind: str | None) -> None:
 def test_unknown_kind_is_an_error() -> None:
     with pytest.raises(ValueError, match="expected one of: organization, roles, workspace"):
         schema_for("team")
+
+
+def test_member_roles_are_the_workspace_roles_the_platform_serves() -> None:
+    from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+
+    roles = schema_for("workspace")["$defs"]["MemberDoc"]["properties"]["roles"]
+    assert tuple(roles["items"]["enum"]) == WORKSPACE_ROLE_NAMES
