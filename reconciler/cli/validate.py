@@ -23,7 +23,9 @@ def _plural(count: int, word: str) -> str:
 
 def summary(result: Validation) -> str:
     """``desired-state/ is valid: 3 workspaces, 9 members, 10 API keys, 4 roles.``"""
-    where = result.directory.rstrip("/") + "/"
+    where = result.directory
+    if Path(where).is_dir():
+        where = where.rstrip("/") + "/"
     warnings = len(result.warnings)
     if result.state is None:
         counts = [_plural(len(result.errors), "error")]

@@ -91,7 +91,16 @@ def test_missing_directory(runner: CliRunner, in_tmp: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "nowhere: error: directory not found",
-        "nowhere/ is invalid: 1 error.",
+        "nowhere is invalid: 1 error.",
+    ]
+
+
+def test_a_file_instead_of_a_directory(runner: CliRunner, in_tmp: Path) -> None:
+    result = runner.invoke(app, ["validate", "desired-state/roles.yaml"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "desired-state/roles.yaml: error: not a directory",
+        "desired-state/roles.yaml is invalid: 1 error.",
     ]
 
 
