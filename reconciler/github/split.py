@@ -134,11 +134,16 @@ def _split(body: str, limit: int, *, first_prefix: str) -> list[Part]:
     plains: list[bool] = []  # whether each is a piece of a cut line (plain text)
     queue: list[tuple[str, bool]] = [(line, False) for line in reversed(lines)]  # (text, plain)
 
+    size = 0  # of the chunk
+
     def fits(extra: str, after: _State) -> bool:
-        size = len(prefix) + sum(map(len, chunk)) + len(extra) + 1 + len(_suffix(after))
-        return size <= limit
+        return len(prefix) + size + len(extra) + 1 + len(_suffix(after)) <= limit
 
     while queue:
+        if not chunk:
+            rest = "".join(text for text, _ in reversed(queue))
+            if len(prefix) + len(rest) <= limit:  # the rest fits: the last part
+                return [*parts, Part(prefix, rest, "")]
         line, plain = queue.pop()
         current = states[-1] if states else state
         after = current if plain else current.after(line)
@@ -146,6 +151,7 @@ def _split(body: str, limit: int, *, first_prefix: str) -> list[Part]:
             chunk.append(line)
             states.append(after)
             plains.append(plain)
+            size += len(line)
             continue
         if not chunk:
             # One line longer than a part can hold: cut inside it, as plain text.
@@ -169,7 +175,7 @@ def _split(body: str, limit: int, *, first_prefix: str) -> list[Part]:
         parts.append(Part(prefix, "".join(chunk), _suffix(end)))
         prefix = _prefix(end)
         state = end
-        chunk, states, plains = [], [], []
+        chunk, states, plains, size = [], [], [], 0
         if len(prefix) + 1 + len(_suffix(state)) >= limit:
             raise ValueError(f"a comment limit of {limit} characters is too small")
     parts.append(Part(prefix, "".join(chunk), ""))
