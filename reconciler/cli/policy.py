@@ -34,12 +34,15 @@ FORMATS = ("text", "markdown", "json")
 
 
 def load_state(directory: Path) -> DesiredState:
-    """The validated desired state (problems raise ``DesiredStateError``)."""
+    """The validated desired state (problems raise ``DesiredStateError``).
+
+    As for :meth:`Policy.from_directory`, an expired key is not an error here.
+    """
     from reconciler.desired import load_desired_state
 
     if not directory.is_dir():
         raise ConfigError(f"no desired-state directory at {directory}")
-    return load_desired_state(directory)
+    return load_desired_state(directory, today=dt.date.min)
 
 
 def parse_count(value: str, name: str) -> int:

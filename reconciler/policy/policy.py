@@ -26,6 +26,7 @@ failed. ``dry_run=True`` evaluates everything and reserves nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -132,10 +133,15 @@ class Policy:
 
     @classmethod
     def from_directory(cls, directory: Path | str, **options: Any) -> Policy:
-        """Load ``desired-state/`` with the project's loader and build a policy from it."""
+        """Load ``desired-state/`` with the project's loader and build a policy from it.
+
+        Key expiry dates are not checked against today: the platform enforces expiry, and
+        an application must go on enforcing its policy after one of the organisation's
+        keys has expired (``reconciler validate`` reports that in review).
+        """
         from reconciler.desired import load_desired_state
 
-        return cls(load_desired_state(Path(directory)), **options)
+        return cls(load_desired_state(Path(directory), today=dt.date.min), **options)
 
     @classmethod
     def from_key_metadata(cls, metadata: Mapping[str, str] | Any, **options: Any) -> Policy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from reconciler.cli import policy as policy_cli
 from reconciler.cli.main import app
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
-pytestmark = pytest.mark.skipif(not DESIRED.is_dir(), reason="no desired-state/ in this checkout")
 
 runner = CliRunner()
 
@@ -40,6 +40,18 @@ def test_policy_check(args: list[str], code: int, start: str) -> None:
     exit_code, out, _ = _check(*args)
     assert exit_code == code
     assert out.startswith(start)
+
+
+def test_policy_check_with_an_expired_key_in_the_desired_state(tmp_path: Path) -> None:
+    desired = tmp_path / "desired-state"
+    shutil.copytree(DESIRED, desired)
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("expires: 2027-03-31", "expires: 2020-01-31"))
+    result = runner.invoke(
+        app, ["policy", "check", "dev-bob", "codestral-latest", "10", "--desired", str(desired)]
+    )
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.startswith("allowed: api_key.dev-bob")
 
 
 def test_policy_check_json() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.errors import ConfigError
 from reconciler.policy import Policy, Reason
+from reconciler.vault.base import SecretMetadata
 from tests.policy.conftest import FakeClock, utc
 
 HENRY = {
@@ -45,8 +46,7 @@ def test_metadata_policy_enforces_every_field() -> None:
 
 
 def test_metadata_written_by_the_vault_layer_round_trips() -> None:
-    vault = pytest.importorskip("reconciler.vault.base")
-    stored = vault.SecretMetadata(
+    stored = SecretMetadata(
         key_id="0b6f6c1e-0000-4000-8000-000000000001",
         key_name="prod-search-indexer",
         workspace="prod",

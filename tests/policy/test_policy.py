@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -259,7 +260,6 @@ def test_subjects_lists_roles_and_keys(policy: Policy) -> None:
     assert policy.single_key is None
 
 
-@pytest.mark.skipif(not REPO_DESIRED.is_dir(), reason="no desired-state/ in this checkout")
 def test_from_directory_enforces_the_repository_yaml() -> None:
     policy = Policy.from_directory(REPO_DESIRED, clock=FakeClock(utc(2026, 11, 18)))
     assert policy.authorize("api_key.dev-henry-notebooks", SMALL, 2000)
@@ -283,3 +283,16 @@ def test_windows_use_the_injected_clock_for_reservations(
     assert guard.spent(at=utc(2026, 11, 15).timestamp()) == Decimal("0.0015")
     assert guard.spent() == 0
     assert dt.datetime.fromtimestamp(clock.now, dt.UTC).month == 12
+
+
+def test_an_expired_key_does_not_stop_the_policy_from_loading(tmp_path: Path) -> None:
+    # The day one key of the organisation expires, every application must go on enforcing.
+    desired = tmp_path / "desired-state"
+    shutil.copytree(REPO_DESIRED, desired)
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("expires: 2027-03-31", "expires: 2020-01-31"))
+    policy = Policy.from_directory(desired)
+    assert policy.authorize("api_key.dev-henry-notebooks", SMALL, 2000)
+    assert policy.authorize("api_key.dev-henry-notebooks", CODE, 10).reason is (
+        Reason.MODEL_NOT_ALLOWED
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import catalog_from_models_response
 from reconciler.errors import ConfigError
 from reconciler.policy import PriceTable, default_price_table
 from reconciler.policy.prices import ModelPrice, units_to_usd, usd_to_units
@@ -59,8 +60,7 @@ def test_unknown_and_unpriced_models_cost_the_most() -> None:
 
 
 def test_a_catalog_refreshed_from_the_models_endpoint() -> None:
-    desired = pytest.importorskip("reconciler.desired")
-    refreshed = desired.catalog_from_models_response(
+    refreshed = catalog_from_models_response(
         {
             "object": "list",
             "data": [
