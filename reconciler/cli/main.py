@@ -318,6 +318,9 @@ policy_app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 
 DesiredDirOpt = Annotated[Path, typer.Option("--desired", help="The desired-state directory.")]
+ReadSandboxOpt = Annotated[
+    bool, typer.Option("--sandbox", help="Read from the embedded local sandbox (no credentials).")
+]
 FormatOpt = Annotated[
     str, typer.Option("--format", help="text (terminals), markdown (PR comments) or json.")
 ]
@@ -360,7 +363,7 @@ def budget(
     directory: Annotated[Path, typer.Argument(help="The desired-state directory.")] = Path(
         "desired-state"
     ),
-    sandbox: SandboxOpt = False,
+    sandbox: ReadSandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     concurrency: ConcurrencyOpt = 8,
     month: Annotated[
@@ -398,7 +401,7 @@ def catalog_list() -> None:
 
 @catalog_app.command("refresh")
 def catalog_refresh(
-    sandbox: SandboxOpt = False,
+    sandbox: ReadSandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     out: Annotated[
         Path | None,
