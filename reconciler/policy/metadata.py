@@ -4,7 +4,8 @@ When ``apply`` stores a key's secret it writes the key's effective policy beside
 string metadata (Vault ``custom_metadata``): ``key_name``, ``workspace``, ``role``,
 ``allowed_models`` (comma-separated), ``max_tokens_per_request``, ``daily_token_budget``,
 ``rpm`` and ``monthly_budget_usd``. An application that only has its own key's vault
-entry builds its :class:`~reconciler.policy.Policy` from that, without the repository.
+entry builds its :class:`~reconciler.policy.Policy` from that, without the repository:
+from the metadata map itself, or from the entry a secret store's ``read_metadata`` returns.
 
 Absent or empty numbers mean no limit. ``allowed_models`` absent means any model;
 present but empty means none. ``name`` and ``key`` are accepted for ``key_name``.
@@ -56,6 +57,9 @@ def state_from_key_metadata(metadata: Mapping[str, str] | Any) -> DesiredState:
 def _as_mapping(metadata: Mapping[str, str] | Any) -> Mapping[str, Any]:
     if isinstance(metadata, Mapping):
         return metadata
+    inner = getattr(metadata, "metadata", None)  # a vault entry (``StoredSecret``)
+    if inner is not None and inner is not metadata:
+        return _as_mapping(inner)
     as_strings = getattr(metadata, "as_strings", None)
     if callable(as_strings):
         result = as_strings()

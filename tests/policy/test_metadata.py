@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from reconciler.errors import ConfigError
 from reconciler.policy import Policy, Reason
 from reconciler.vault.base import SecretMetadata
+from reconciler.vault.file import FileVault
 from tests.policy.conftest import FakeClock, utc
 
 HENRY = {
@@ -63,6 +67,27 @@ def test_metadata_written_by_the_vault_layer_round_trips() -> None:
         assert policy.authorize("prod-search-indexer", "codestral-2508", 5000).reason is (
             Reason.OVER_REQUEST_TOKEN_LIMIT
         )
+
+
+def test_policy_from_an_entry_read_back_from_a_file_vault(tmp_path: Path) -> None:
+    metadata = SecretMetadata(
+        key_id="0b6f6c1e-0000-4000-8000-000000000002",
+        key_name="dev-bob",
+        workspace="dev",
+        created=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        role="developer",
+        allowed_models=("codestral-latest", "mistral-small-latest"),
+        max_tokens_per_request=8000,
+    )
+    vault = FileVault(tmp_path / "vault")
+    asyncio.run(vault.put("dev/dev-bob", SecretStr("sk-not-a-real-key"), metadata))
+    entry = asyncio.run(vault.read_metadata("dev/dev-bob"))
+    policy = Policy.from_key_metadata(entry)
+    assert policy.subjects() == ["api_key.dev-bob", "role.developer"]
+    assert policy.authorize("api_key.dev-bob", "codestral-latest", 8000)
+    assert policy.authorize("api_key.dev-bob", "mistral-large-latest", 10).reason is (
+        Reason.MODEL_NOT_ALLOWED
+    )
 
 
 @pytest.mark.parametrize(
