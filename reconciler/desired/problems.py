@@ -6,7 +6,7 @@ loader keeps going past errors, so a user sees every problem in one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -78,32 +78,12 @@ class Problem:
 
 @dataclass
 class Problems:
-    """An append-only list of problems with counts."""
+    """An append-only list of problems (the validation's counts are in ``load.Validation``)."""
 
     items: list[Problem] = field(default_factory=list)
 
     def add(self, problem: Problem) -> None:
         self.items.append(problem)
-
-    def extend(self, problems: Sequence[Problem]) -> None:
-        self.items.extend(problems)
-
-    def __iter__(self) -> Iterator[Problem]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.items if p.is_error]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.items if not p.is_error]
-
-    def has_errors(self) -> bool:
-        return any(p.is_error for p in self.items)
 
     def sorted(self) -> list[Problem]:
         """By file, then position, then message: the order a user fixes them in."""
