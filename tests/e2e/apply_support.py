@@ -251,3 +251,37 @@ def actionable(doc: dict[str, Any]) -> list[str]:
         for c in doc["resource_changes"]
         if {"create", "update", "delete"} & set(c["change"]["actions"])
     ]
+
+
+def left_behind(
+    initial: set[str],
+    live: list[dict[str, Any]],
+    vault: dict[str, VaultEntry],
+    keys: dict[str, tuple[str, str]],
+) -> set[str]:
+    """Live key ids an interrupted apply left behind, judged from the platform and the
+    vault alone (not from the journal): a desired key made by the apply whose id is not
+    the one its vault entry names (its secret never got there), and a key that existed
+    before whose vault entry now names another live key of its name (it was replaced and
+    survived). ``initial`` are the key ids from before the apply."""
+    live_ids = {k["key_id"] for k in live}
+    out: set[str] = set()
+    for key in live:
+        want = keys.get(key["name"])
+        if want is None or key["workspace_name"] != want[0]:
+            continue
+        entry = vault.get(want[1])
+        holder = entry.metadata.get("key_id") if entry else None
+        if key["key_id"] not in initial:
+            if holder != key["key_id"]:
+                out.add(key["key_id"])
+        elif holder and holder != key["key_id"] and holder in live_ids:
+            out.add(key["key_id"])
+    return out
+
+
+def interrupted_warning(count: int) -> str:
+    return (
+        f"Warning: An earlier apply was interrupted: {count} key(s) it left behind will be "
+        "deleted, and what the desired state needs re-created."
+    )

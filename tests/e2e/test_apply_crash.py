@@ -1,0 +1,251 @@
+"""``reconciler apply`` killed with SIGKILL at every step, and in the middle of a slow create.
+
+At each step: ``RECONCILER_CRASH_AFTER_RECORD=N`` makes the apply kill itself right after
+its Nth journal record is durable (every mutation is announced by a record before it is
+sent, and its result recorded after), for N = 1, 2, ... until an apply runs to the end.
+Each round starts from a fresh sandbox (embedded, on its own state file), file vault and
+state directory, and checks that:
+
+- the next ``plan`` succeeds and says plainly what the killed apply left behind (judged
+  from the platform and the vault, not from the journal);
+- the next ``apply`` exits 0 and the plan after it has nothing left to do through the API;
+- every live key the desired state names lives once, its vault entry names its id, and
+  its secret is accepted by the platform (``GET /v1/models``);
+- nothing was done twice: a key whose secret was stored before the kill is still the
+  live one, and no workspace or key name exists twice.
+
+In the middle of a slow create: the served sandbox answers ``POST /api-keys`` late, the
+apply is killed when it prints the Nth ``Creating...`` line, and the next apply converges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.apply.journal import CRASH_ENV
+from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore
+from reconciler.platform.sandbox.embedded import EMBEDDED_HOST, embedded_transport
+from tests.e2e.apply_support import (
+    SMALL_DEV,
+    Cli,
+    VaultEntry,
+    actionable,
+    assert_converged,
+    desired_keys,
+    file_vault_entries,
+    interrupted_warning,
+    left_behind,
+    live_keys,
+    plan_document,
+    planned,
+    write_small_desired,
+)
+from tests.e2e.conftest import CLI_TIMEOUT, SandboxServer, clean_env
+from tests.e2e.forkserver import ForkServer
+
+pytestmark = pytest.mark.e2e
+
+# The small desired state without dev-bob: one replacement, one create in a new workspace,
+# one prune, three new members; 17 journal records.
+DEV_WITHOUT_BOB = SMALL_DEV[: SMALL_DEV.index("    - name: dev-bob")]
+STATE = ".sandbox/state.json"
+VAULT = ".sandbox/vault"  # where --sandbox keeps secrets, beside the state file
+
+
+def embedded_args(*args: str) -> list[str]:
+    return [*args, "--sandbox", "--sandbox-state", STATE, "--no-color"]
+
+
+async def _platform(state: Path, secrets: list[str]) -> tuple[list[Any], list[Any], list[bool]]:
+    transport = embedded_transport(state)
+    auth = {"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
+    async with httpx.AsyncClient(transport=transport, base_url=EMBEDDED_HOST, headers=auth) as c:
+        keys = (await c.get("/v1/admin/api-keys", params={"limit": 1000})).json()["keys"]
+        listing = await c.get("/v1/admin/workspaces", params={"page_size": 100})
+        works = []
+        for secret in secrets:
+            answer = await c.get("/v1/models", headers={"Authorization": f"Bearer {secret}"})
+            works.append(answer.status_code == 200)
+    return keys, listing.json()["items"], works
+
+
+def platform(state: Path, secrets: Sequence[str] = ()) -> tuple[list[Any], list[Any], list[bool]]:
+    """Keys, workspaces, and whether each of ``secrets`` is accepted, read in-process."""
+    return asyncio.run(_platform(state, list(secrets)))
+
+
+class KillRounds:
+    """Fresh copies of the small desired state and the demo organisation per round.
+
+    The CLI runs in processes forked from a :class:`ForkServer` (one per thread), which
+    has imported it already: the same command, without the import time of each run.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._local = threading.local()
+        self._servers: list[ForkServer] = []
+        self.desired = write_small_desired(base / "template", dev=DEV_WITHOUT_BOB)
+        pristine = base / "pristine" / "state.json"
+        SandboxStore.open(pristine).close()
+        self.pristine = pristine
+        keys, _, _ = platform(pristine)
+        self.initial = {k["key_id"] for k in keys}
+        self.keys = desired_keys(self.desired)
+
+    def cli(
+        self, cwd: Path, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        server = getattr(self._local, "server", None)
+        if server is None:
+            files = self.base / f"forkserver-{threading.get_ident()}"
+            server = self._local.server = ForkServer(files, env=clean_env())
+            self._servers.append(server)
+        result: subprocess.CompletedProcess[str] = server.run(
+            embedded_args(*args), cwd=cwd, env=clean_env(env)
+        )
+        return result
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    def fresh(self, name: str) -> Path:
+        root = self.base / name
+        shutil.copytree(self.desired, root / "desired-state")
+        (root / ".sandbox").mkdir(parents=True)
+        shutil.copyfile(self.pristine, root / STATE)
+        return root
+
+    def round(self, n: int) -> str | None:
+        """Apply killed after record ``n``, then recover; the plan made after the kill, or
+        None if the apply ran to the end without being killed."""
+        root = self.fresh(f"kill-{n}")
+        killed = self.cli(root, "apply", "--auto-approve", env={CRASH_ENV: str(n)})
+        if killed.returncode == 0:
+            return None
+        where = f"killed after record {n}"
+        assert killed.returncode == -signal.SIGKILL, f"{where}: {killed.stderr}"
+
+        live, _, _ = platform(root / STATE)
+        vault = file_vault_entries(root / VAULT)
+        expected = left_behind(self.initial, live, vault, self.keys)
+        plan = self.cli(root, "plan")
+        assert plan.returncode == 0, f"{where}: {plan.stderr}"
+        if expected:
+            assert interrupted_warning(len(expected)) in plan.stdout, f"{where}: {plan.stdout}"
+        else:
+            assert "interrupted" not in plan.stdout, where
+
+        again = self.cli(root, "apply", "--auto-approve")
+        assert again.returncode == 0, f"{where}: {again.stderr}"
+        assert "Apply complete! Resources:" in again.stdout
+        final = self.cli(root, "plan", "--detailed-exitcode", "--format", "json")
+        assert actionable(plan_document(final)) == [], where
+        self.check_converged(root, vault, where)
+        return str(plan.stdout)
+
+    def check_converged(self, root: Path, before: dict[str, VaultEntry], where: str) -> None:
+        entries = file_vault_entries(root / VAULT)
+        secrets = [entries[path].secret for _, path in self.keys.values()]
+        live, workspaces, works = platform(root / STATE, secrets)
+        assert all(works), f"{where}: a stored secret is refused by the platform"
+        for name, (workspace, path) in self.keys.items():
+            entry = entries[path]
+            ids = [
+                k["key_id"] for k in live if (k["name"], k["workspace_name"]) == (name, workspace)
+            ]
+            assert ids == [entry.metadata["key_id"]], (
+                f"{where}: {name} is {ids}, vault says {entry.metadata}"
+            )
+        names = Counter((k["workspace_name"], k["name"]) for k in live)
+        assert max(names.values()) == 1, f"{where}: {names}"
+        assert max(Counter(w["name"] for w in workspaces).values()) == 1, where
+        live_ids = {k["key_id"] for k in live}
+        for path, entry in before.items():  # stored before the kill: kept, not made again
+            assert entry.metadata["key_id"] in live_ids, f"{where}: {path} was made twice"
+        assert not live_ids & self.initial, where  # iris-laptop pruned, old dev-alice replaced
+
+
+@pytest.mark.slow
+def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Path) -> None:
+    rounds = KillRounds(tmp_path)
+    plans: dict[int, str | None] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two rounds at a time
+            while None not in plans.values():
+                batch = [len(plans) + 1, len(plans) + 2]
+                plans.update(zip(batch, pool.map(rounds.round, batch), strict=True))
+    finally:
+        rounds.close()
+    records = min(n for n, plan in plans.items() if plan is None) - 1
+    first = plans[1]
+    assert first is not None and "interrupted" not in first  # killed before any mutation
+    # every step (a replacement is two) records at least its intent, plus start and end
+    assert records >= sum(planned(first)) + 2
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+def test_a_kill_during_a_slow_create_is_followed_by_an_apply_that_converges(
+    sandbox: SandboxServer, tmp_path: Path, nth: int
+) -> None:
+    desired = write_small_desired(tmp_path)
+    cli = Cli(sandbox, tmp_path)
+    initial = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "latency_ms": 600})
+    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=tmp_path,
+        env=clean_env(sandbox.env(TMPDIR=str(tmp_path / "tmp"))),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = 0
+        for line in proc.stdout:
+            if line.startswith("api_key.") and line.rstrip().endswith(": Creating..."):
+                seen += 1
+                if seen == nth:
+                    proc.send_signal(signal.SIGKILL)  # its create request is in flight
+                    break
+        proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    time.sleep(0.8)  # the platform is done with the request the apply no longer waits for
+    sandbox.set_faults()
+
+    keys = desired_keys(desired)
+    live = live_keys(sandbox.admin_base_url, sandbox.admin_key)
+    stored = file_vault_entries(tmp_path / "vault")
+    expected = left_behind(initial, live, stored, keys)
+    plan = cli("plan")
+    assert plan.returncode == 0, plan.stderr
+    if expected:
+        assert interrupted_warning(len(expected)) in plan.stdout, plan.stdout
+    else:
+        assert "interrupted" not in plan.stdout
+    again = cli("apply", "--auto-approve")
+    assert again.returncode == 0, again.stderr
+    assert actionable(plan_document(cli("plan", "--format", "json"))) == []
+    assert_converged(sandbox, tmp_path / "vault", desired)
+    live_ids = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    assert {e.metadata["key_id"] for e in stored.values()} <= live_ids  # none made twice
+    assert not live_ids & initial  # iris-laptop pruned, the old dev-alice replaced
