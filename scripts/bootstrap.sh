@@ -15,7 +15,14 @@ if [ -z "$py" ]; then
 fi
 [ -n "$py" ] || { echo "reconciler needs Python 3.11 or newer on PATH" >&2; exit 1; }
 if [ ! -x .venv/bin/python ]; then
-  "$py" -m venv .venv
+  "$py" -m venv .venv 2>/dev/null || "$py" -m venv --without-pip .venv
+fi
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # Debian and Ubuntu ship venv without ensurepip (package python3-venv): put pip into
+  # .venv with the pip of the Python that runs this script.
+  "$py" -m pip --python .venv/bin/python install --quiet --disable-pip-version-check pip ||
+    { echo "cannot install pip into .venv: install pip, or python3-venv on Debian/Ubuntu" >&2
+      exit 1; }
 fi
 extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
