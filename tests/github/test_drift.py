@@ -33,7 +33,7 @@ LEAK = "sk-" + "leak-" * 6
 
 
 def drift_doc() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
+    return dict(json.loads(FIXTURE.read_text()))
 
 
 def clean_doc() -> dict[str, Any]:
@@ -49,7 +49,9 @@ def report(doc: dict[str, Any] | None = None, **kw: Any) -> DriftReport:
     return report_from_document(doc or drift_doc(), **kw)
 
 
-def issue(number: int, *, state: str = "open", body: str | None = None, **kw: Any) -> dict:
+def issue(
+    number: int, *, state: str = "open", body: str | None = None, **kw: Any
+) -> dict[str, Any]:
     target = drift_doc()["target"]
     return {
         "number": number,
