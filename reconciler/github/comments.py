@@ -10,11 +10,13 @@ so the next run finds its own comments (on any page of the PR's comments) and ed
 A key keeps two plans on one PR (two directories, two targets) from overwriting each other.
 A body over GitHub's limit is split (:mod:`reconciler.github.split`); when a later plan
 needs fewer parts, the surplus old parts are deleted (or, if the token may not delete,
-blanked), so a PR never shows half of a stale plan.
+blanked), so a PR never shows half of a stale plan. A plan needing more than ten
+comments is cut after the tenth, which says where the full plan is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,9 +24,13 @@ from typing import Any
 
 from reconciler.errors import ConfigError, Forbidden, NotFound
 from reconciler.github.client import GitHubClient, check_repository
-from reconciler.github.split import MAX_COMMENT_CHARS, split_markdown
+from reconciler.github.split import CONTINUED, MAX_COMMENT_CHARS, split_markdown
 
 PERMISSION = "pull-requests: write"
+MAX_PARTS = 10  # about 650,000 characters; more would trip GitHub's secondary rate limits
+CUT = (
+    "_Plan cut here: it needs more than {parts} comments. The full plan is in the run's artifacts._"
+)
 SUPERSEDED = "_Superseded: the plan now fits in fewer comments._"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@:+= -]{0,99}$")
 _MARKER = re.compile(
@@ -70,13 +76,26 @@ def _strip_marker(markdown: str) -> str:
 
 
 def comment_bodies(
-    markdown: str, *, key: str | None = None, limit: int = MAX_COMMENT_CHARS
+    markdown: str,
+    *,
+    key: str | None = None,
+    limit: int = MAX_COMMENT_CHARS,
+    max_parts: int = MAX_PARTS,
 ) -> list[str]:
-    """The comment bodies for one plan: marker line, then a part of the split plan."""
+    """The comment bodies for one plan: marker line, then a part of the split plan.
+
+    A plan needing more than ``max_parts`` comments is cut after the last one, which says so.
+    """
     key = check_key(key)
-    reserve = len(marker(key, 9999)) + 1
+    cut = CUT.format(parts=max_parts)
+    reserve = len(marker(key, 9999)) + 1 + max(0, len(cut) - len(CONTINUED))
     parts = split_markdown(_strip_marker(markdown), limit - reserve)
-    return [f"{marker(key, n)}\n{part.text}" for n, part in enumerate(parts, start=1)]
+    bodies = [f"{marker(key, n)}\n{part.text}" for n, part in enumerate(parts, start=1)]
+    if len(parts) > max_parts:
+        last = parts[max_parts - 1]
+        text = dataclasses.replace(last, suffix=last.suffix.replace(CONTINUED, cut)).text
+        bodies = [*bodies[: max_parts - 1], f"{marker(key, max_parts)}\n{text}"]
+    return bodies
 
 
 @dataclass(frozen=True, slots=True)

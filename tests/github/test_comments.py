@@ -119,6 +119,20 @@ def test_bodies_fit_the_limit_with_their_markers() -> None:
     assert all(b.rstrip().endswith(CONTINUED) for b in bodies[:-1])
 
 
+def test_a_plan_needing_too_many_comments_is_cut_and_says_so() -> None:
+    whole = comment_bodies(big_plan(300), limit=3000, max_parts=100)
+    assert len(whole) > 4
+    bodies = comment_bodies(big_plan(300), limit=3000, max_parts=4)
+    assert len(bodies) == 4
+    assert bodies[:3] == whole[:3]
+    assert all(len(b) <= 3000 for b in bodies)
+    assert parse_marker(bodies[3]) == (None, 4)
+    cut = "_Plan cut here: it needs more than 4 comments. The full plan is in the run's artifacts._"
+    assert bodies[3].rstrip().endswith(cut)
+    assert CONTINUED not in bodies[3]
+    assert bodies[3].count("```") % 2 == 0  # the fence is still closed
+
+
 # --- posting -----------------------------------------------------------------------------
 
 
