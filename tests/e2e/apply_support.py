@@ -148,14 +148,14 @@ def secret_works(api_base_url: str, secret: str) -> bool:
     return response.status_code == 200
 
 
-def files_under(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[Path, bytes]:
-    """Every regular file under ``root`` except those under a ``skip`` directory."""
-    out: dict[Path, bytes] = {}
-    for file in root.rglob("*"):
-        if not file.is_file() or any(file.is_relative_to(s) for s in skip):
-            continue
-        out[file] = file.read_bytes()
-    return out
+def files_under(root: Path) -> dict[Path, bytes]:
+    """Every regular file under ``root``, with its content."""
+    return {file: file.read_bytes() for file in root.rglob("*") if file.is_file()}
+
+
+def fragments(secret: str, size: int = 12) -> set[str]:
+    """Every ``size``-character piece of ``secret``: a leak of part of it is a leak."""
+    return {secret[i : i + size] for i in range(max(1, len(secret) - size + 1))}
 
 
 class Cli:
@@ -163,12 +163,23 @@ class Cli:
     keeps every result (for the secret grep). ``TMPDIR`` points inside ``cwd`` so that a
     temporary file the CLI might write is scanned too."""
 
-    def __init__(self, server: SandboxServer, cwd: Path, *, vault: str = "file:vault") -> None:
+    def __init__(
+        self,
+        server: SandboxServer,
+        cwd: Path,
+        *,
+        vault: str = "file:vault",
+        keep_files: bool = False,
+    ) -> None:
         self.server = server
         self.cwd = cwd
         self.vault = vault
         self.env: dict[str, str] = {}
         self.results: list[subprocess.CompletedProcess[str]] = []
+        # with keep_files: every file under cwd as each run left it (the journal, for
+        # one, is removed by the apply that completes)
+        self.keep_files = keep_files
+        self.files: list[tuple[Path, bytes]] = []
         (cwd / "tmp").mkdir(exist_ok=True)
 
     def __call__(
@@ -186,6 +197,8 @@ class Cli:
             full, cwd=self.cwd, env=self.server.env(**variables), input=input, timeout=timeout
         )
         self.results.append(result)
+        if self.keep_files:
+            self.files += files_under(self.cwd).items()
         return result
 
     def outputs(self) -> str:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,25 +228,45 @@ def test_the_audit_log_holds_every_action_and_no_secret(
 # --- safety rails ------------------------------------------------------------------------
 
 
-def test_deleting_in_a_protected_workspace_is_an_error(sandbox: SandboxServer, small: Path) -> None:
+def _prune_prod_key(desired: Path) -> str:
+    prod = desired / "workspaces" / "prod.yaml"
+    text = prod.read_text()
+    head = text[: text.index("  api_keys:")]
+    prod.write_text(
+        head.replace("protected: true", "protected: true\n  prune_unmanaged_keys: true")
+    )
+    return (
+        "api_key.prod-checkout-service: key in protected workspace 'prod' would be deleted. "
+        "Set protected: false first, in a change of its own."
+    )
+
+
+def _archive_protected_ml(desired: Path) -> str:
+    (desired / "workspaces" / "ml.yaml").write_text(
+        "version: 1\nworkspace:\n  name: ml\n  admin: dan.okafor@acme.example\n"
+        "  protected: true\n  archived: true\n"
+    )
+    return (
+        "workspace.ml: workspace is protected; it cannot be archived. Set protected: false "
+        "first, in a change of its own."
+    )
+
+
+@pytest.mark.parametrize("change", [_prune_prod_key, _archive_protected_ml])
+def test_deleting_in_a_protected_workspace_is_an_error(
+    sandbox: SandboxServer, small: Path, change: Any
+) -> None:
     cli = Cli(sandbox, small)
     assert cli("apply", "--auto-approve").returncode == 0
-    prod = small / "desired-state" / "workspaces" / "prod.yaml"
-    text = prod.read_text()
-    prod.write_text(
-        text[: text.index("  api_keys:")].replace(
-            "protected: true", "protected: true\n  prune_unmanaged_keys: true"
-        )
-    )
+    problem = change(small / "desired-state")
     before = key_ids(sandbox)
+    workspaces = sandbox.state_doc()["workspaces"]
     result = cli("apply", "--auto-approve")
     assert result.returncode == 1
-    assert (
-        "api_key.prod-checkout-service: key in protected workspace 'prod' would be deleted. "
-        "Set protected: false first, in a change of its own." in result.stderr
-    )
-    assert result.stderr.count("Error: Refusing to apply:") == 1
+    assert f"Error: Refusing to apply:\n  {problem}" in result.stderr
+    assert "Destroying" not in result.stdout and "Archiving" not in result.stdout
     assert key_ids(sandbox) == before
+    assert sandbox.state_doc()["workspaces"] == workspaces
 
 
 def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 
 import pytest
 
+from reconciler.apply.journal import CRASH_ENV
 from tests.e2e.apply_support import (
     Cli,
     actionable,
@@ -20,7 +22,7 @@ from tests.e2e.apply_support import (
     assert_converged,
     desired_keys,
     file_vault_entries,
-    files_under,
+    fragments,
     live_keys,
     plan_document,
     planned,
@@ -144,12 +146,13 @@ def test_vault_entries_hold_the_secret_and_the_policy(
 
 
 def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdir: Path) -> None:
-    cli = Cli(sandbox, workdir)
+    cli = Cli(sandbox, workdir, keep_files=True)
     desired = workdir / "desired-state"
-    outputs = [cli("plan"), cli("plan", "--format", "json"), cli("plan", "--format", "markdown")]
-    saved = cli("plan", "--out", "first.plan")
+    runs = [cli("plan"), cli("plan", "--format", "json"), cli("plan", "--format", "markdown")]
+    runs.append(cli("plan", "--out", "first.plan"))
     applied = cli("apply", "first.plan")
     assert applied.returncode == 0, applied.stderr
+    assert re.search(r"Audit log: \.reconciler/logs/apply-\S+\.jsonl", applied.stderr)
     # a replacement whose create answers 500 after it happened: an error path, then recovery
     dev = desired / "workspaces" / "dev.yaml"
     dev.write_text(dev.read_text().replace("2027-03-31", "2027-02-28"))
@@ -163,31 +166,37 @@ def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdi
         in failed.stderr
     )
     sandbox.set_faults()
-    recovery_plan = cli("plan", "--format", "json", "--out", "second.plan")
-    recovered = cli("apply", "second.plan")
-    assert recovered.returncode == 0, recovered.stderr
-    outputs += [saved, failed, recovery_plan, recovered, cli("plan", "--detailed-exitcode")]
-    assert all(r.returncode in (0, 2) for r in outputs if r is not failed), cli.outputs()
+    recovery = cli("plan", "--format", "json", "--out", "second.plan")
+    assert json.loads(recovery.stdout)["warnings"]  # the orphan is found and will go
+    runs += [recovery, cli("apply", "second.plan")]
+    # killed late in a replacement (its secret stored): the journal stays as it was written
+    dev.write_text(dev.read_text().replace("2027-02-28", "2027-01-31"))
+    killed = cli("apply", "--auto-approve", env={CRASH_ENV: "6"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert "api_key.dev-henry-notebooks: Creation complete" in killed.stdout
+    runs += [cli("plan"), cli("apply", "--auto-approve"), cli("plan", "--detailed-exitcode")]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0, 0, 0, 0, 0, 2], cli.outputs()
 
     vault = workdir / "vault"
-    secrets = {SEEDED_SECRET, sandbox.admin_key}
-    for file in vault.rglob("*.json"):
-        if "_locks" not in file.parts:
-            for version in json.loads(file.read_text())["versions"]:
-                secrets.add(version["data"]["api_key"])
-    assert len(secrets) >= 2 + len(desired_keys(desired)) + 1  # the replaced key's too
     secret_files = {f for f in vault.rglob("*.json") if "_locks" not in f.parts}
-    written = files_under(workdir)
-    assert any(p.suffix == ".jsonl" and "logs" in p.parts for p in written)  # audit logs
-    assert (workdir / "first.plan").exists() and (workdir / "second.plan").exists()
+    secrets = {SEEDED_SECRET, sandbox.admin_key}
+    for file in secret_files:
+        for version in json.loads(file.read_text())["versions"]:
+            secrets.add(version["data"]["api_key"])
+    # every desired key's, the replaced dev-henry-notebooks', the seed's and the admin key
+    assert len(secrets) >= len(desired_keys(desired)) + 3
+    names = {path.name for path, _ in cli.files}
+    assert {"first.plan", "second.plan"} <= names
+    assert any(n.startswith("journal-") for n in names)  # as the killed apply left it
+    assert any(n.startswith("apply-") and n.endswith(".jsonl") for n in names)  # audit logs
     streams = cli.outputs()
+    written = [(path, content) for path, content in cli.files if path not in secret_files]
     for secret in secrets:
-        assert secret not in streams
-        for path, content in written.items():
-            if path not in secret_files:
-                assert secret.encode() not in content, f"a secret is in {path}"
-    # and the secret files hold nothing but what they should: one vault entry per path
+        for piece in fragments(secret):
+            assert piece not in streams, "a secret is in an output stream"
+            for path, content in written:
+                assert piece.encode() not in content, f"a secret is in {path}"
+    # the vault's own files hold the secrets, and there is one per secret path
     assert {f.relative_to(vault).with_suffix("").as_posix() for f in secret_files} == set(
         file_vault_entries(vault)
     )
-    assert re.search(r"Audit log: \.reconciler/logs/apply-\S+\.jsonl", applied.stderr)
