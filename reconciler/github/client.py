@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import time
@@ -110,7 +111,7 @@ class GitHubClient:
         self._origin = httpx.URL(self.api_url)
         self._token = token
         self._policy = policy
-        self._sleep = sleep or _async_sleep
+        self._sleep = sleep or asyncio.sleep
         self._clock = clock
         self.reset_at: float | None = None  # when the exhausted limit of the last failure resets
         self._exhausted_until: float | None = None
@@ -372,9 +373,3 @@ def _shown(path: str) -> str:
         url = httpx.URL(path)
         return url.raw_path.decode("ascii", "replace")
     return path
-
-
-async def _async_sleep(delay: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(delay)
