@@ -56,8 +56,8 @@ def guarded(fn: Callable[[], int]) -> int:
 class Progress:
     """Progress of a fetch on stderr: a live bar on a terminal, one summary line otherwise."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.started = time.monotonic()
         self.counts: dict[str, tuple[int, int | None]] = {}
