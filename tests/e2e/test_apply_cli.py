@@ -153,11 +153,11 @@ def _change_live(small: Path, sandbox: SandboxServer) -> None:
     ids=["desired-changed", "live-changed"],
 )
 def test_a_stale_saved_plan_is_refused_saying_what_changed(
-    sandbox: SandboxServer, small: Path, change: object, reason: str
+    sandbox: SandboxServer, small: Path, change: Any, reason: str
 ) -> None:
     cli = Cli(sandbox, small)
     assert cli("plan", "--out", "plan.out").returncode == 0
-    change(small, sandbox)  # type: ignore[operator]
+    change(small, sandbox)
     before = key_ids(sandbox)
     result = cli("apply", "plan.out")
     assert result.returncode == 1
