@@ -9,7 +9,8 @@ From the journal and the live state, :meth:`Journal.abandoned_keys` finds the ke
 interrupted apply left behind:
 
 - created, but the secret was never stored (and the key not deleted since);
-- a create was sent but its answer never recorded: a live key with that name in that
+- a create was sent but its answer never recorded, or the answer left it unknown
+  (``key-create-unknown``: a timeout, a 5xx): a live key with that name in that
   workspace, created after the intent, whose secret was never stored;
 - replaced: the new key is stored, but the old one was never deleted.
 
