@@ -189,8 +189,10 @@ class Applier:
     async def run(self, plan: Plan) -> ApplyResult:
         """Apply every actionable change of ``plan`` in the safe order."""
         await self.preflight(plan)
-        self.journal.record("apply-start", apply_id=self.apply_id, checksum=plan.checksum())
-        self.log.info("apply.start", target=plan.target, checksum=plan.checksum())
+        checksum = plan.checksum()
+        self.journal.record("apply-start", apply_id=self.apply_id, checksum=checksum)
+        # logged shortened: the redactor masks any long run of letters and digits
+        self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
         for step in steps(plan.changes):
             change = step.change
             started = time.monotonic()
@@ -404,7 +406,12 @@ class Applier:
                     error=str(exc),
                 )
                 if attempt < self.store_attempts:
-                    await self.sleep(self.store_backoff * 2 ** (attempt - 1))
+                    delay = self.store_backoff * 2 ** (attempt - 1)
+                    self.report(
+                        f"{change.address}: storing the secret failed ({exc}); "
+                        f"retrying in {delay:g}s ({attempt}/{self.store_attempts})"
+                    )
+                    await self.sleep(delay)
                 continue
             self.journal.record(
                 "secret-stored",

@@ -55,7 +55,7 @@ async def apply_command(
     apply_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     logs = log_dir or options.state_dir / "logs"
     log_file = logs / f"apply-{apply_id}.jsonl"
-    configure_logging(json_file=log_file, console_level="WARNING")
+    configure_logging(json_file=log_file, console_level="CRITICAL")  # the CLI speaks
     async with Session(directory, options) as session:
         desired = session.load_desired()
         store = session.default_store(desired)

@@ -74,10 +74,10 @@ def test_invalid_directory_lists_every_error_and_exits_1(runner: CliRunner, in_t
 
 
 def test_today_decides_what_is_expired(runner: CliRunner, in_tmp: Path) -> None:
-    result = runner.invoke(app, ["validate", "--today", "2027-07-01"])
+    result = runner.invoke(app, ["validate", "--today", "2029-07-01"])
     assert result.exit_code == 1
     assert "desired-state/workspaces/dev.yaml:" in result.stderr
-    assert "expiry 2027-06-30 is in the past (today is 2027-07-01)" in result.stderr
+    assert "expiry 2029-06-30 is in the past (today is 2029-07-01)" in result.stderr
 
 
 def test_bad_today_is_a_usage_error(runner: CliRunner, in_tmp: Path) -> None:

@@ -56,11 +56,11 @@ workspace:
   api_keys:
     - name: dev-alice
       owner: alice.martin@acme.example
-      expires: 2027-06-30
+      expires: 2029-06-30
       role: developer
     - name: dev-bob
       owner: bob.chen@acme.example
-      expires: 2027-06-30
+      expires: 2029-06-30
       role: developer
 """
 
@@ -79,7 +79,7 @@ workspace:
   api_keys:
     - name: prod-checkout-service
       owner: ci-bot@acme.example
-      expires: 2027-05-31
+      expires: 2029-05-31
       role: analyst
       secret: {path: prod/checkout-service}
 """
