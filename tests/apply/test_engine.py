@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Awaitable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,7 +142,8 @@ def test_each_new_secret_is_stored_with_its_metadata(tmp_path: Path) -> None:
     # the role's models within the workspace's (mistral-large-latest is the workspace's only)
     assert meta.allowed_models == ("codestral-latest", "mistral-small-latest")
     assert (meta.max_tokens_per_request, meta.daily_token_budget) == (8000, 1_000_000)
-    assert (meta.rpm, meta.monthly_budget_usd) == (60, 50)
+    assert meta.rpm == 60
+    assert meta.monthly_budget_usd == Decimal(50)
     # an admin-role key in a workspace without a policy: any model, no daily budget
     dan_secret, dan = rig.stored("ml/ml-dan")
     assert dan is not None and dan_secret == rig.provider.secrets[dan.key_id]
