@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.errors import ConfigError
 from reconciler.platform.mistral.provider import MistralProvider
 
 
@@ -47,4 +48,7 @@ def open_mistral(
             concurrency=concurrency,
         )
     environ.setdefault("MISTRAL_CONCURRENCY", str(concurrency))
-    return MistralProvider.from_env(environ)
+    try:
+        return MistralProvider.from_env(environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}. To try reconciler without credentials, pass --sandbox.") from exc
