@@ -8,6 +8,8 @@ linear in the number of objects.
 What each kind of difference becomes:
 
 - in desired, not live            -> ``create``
+- a workspace whose live name differs only in case -> the same workspace, renamed in
+                                     place (``~ name``); its members and keys follow it
 - managed field differs           -> ``update`` (in place), or ``create``+``delete`` when the
                                      platform cannot change the field (a key's workspace,
                                      owner or expiry: ``# forces replacement``)
@@ -16,6 +18,13 @@ What each kind of difference becomes:
                                      workspace allows pruning (keys) or the workspace is
                                      managed (members are authoritative per workspace)
 - two live keys, one name, one workspace -> ``conflict`` (never a guess)
+- a key whose owner the platform does not name (``created_by`` is no organisation
+  user) -> the owner is unknown, not different: never a replacement by itself
+- a key expiry the platform clamped (``keys.platform_max_expiry_days``) -> not a change,
+  until the clamped date comes within ``keys.expiry_warning_days``: then the key is
+  replaced, which is as close to the desired expiry as the platform allows
+- a desired key found only in a workspace outside the desired state -> ``create``; the
+  live one stays unmanaged there (never moved out of a workspace nobody manages)
 - desired ``archived: true``      -> ``delete`` (the platform archives)
 - a key an interrupted apply left behind (its secret never reached the vault, or it was
   already replaced) -> ``delete``, never matched to a desired key; the desired key is then
@@ -146,18 +155,65 @@ def diff(
     live: LiveState,
     *,
     abandoned_keys: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
 ) -> list[Change]:
     """All changes that take ``live`` to ``desired``, in a stable order.
 
     ``abandoned_keys`` maps live key ids an interrupted apply left behind (from the
     journal) to the reason; they are deleted and never matched to a desired key.
+    ``today`` (default: the UTC date) dates a clamped expiry's renewal.
     """
+    aliases = workspace_aliases(desired, live)
+    if aliases:
+        live = _renamed(live, aliases)
     changes: list[Change] = []
     changes.extend(_diff_organization(desired, live))
     changes.extend(_diff_workspaces(desired, live))
     changes.extend(_diff_members(desired, live))
-    changes.extend(_diff_keys(desired, live, abandoned_keys or {}))
+    today = today or dt.datetime.now(dt.UTC).date()
+    changes.extend(_diff_keys(desired, live, abandoned_keys or {}, today))
     return changes
+
+
+def workspace_aliases(desired: DesiredState, live: LiveState) -> dict[str, str]:
+    """Live workspace name -> the desired workspace it is, where the two differ only in
+    case (the platform keeps workspace names unique regardless of case, so creating
+    ``dev`` beside ``Dev`` would fail). An exact match always wins; an ambiguous one (two
+    live names equal but for case) is left alone."""
+    live_names = {w.name for w in live.workspaces}
+    by_lower: dict[str, list[str]] = defaultdict(list)
+    for name in live_names:
+        by_lower[name.lower()].append(name)
+    desired_names = {w.name for w in desired.workspaces}
+    aliases: dict[str, str] = {}
+    for want in desired.workspaces:
+        if want.name in live_names:
+            continue
+        found = by_lower.get(want.name.lower(), [])
+        if len(found) == 1 and found[0] not in desired_names:
+            aliases[found[0]] = want.name
+    return aliases
+
+
+def _renamed(live: LiveState, aliases: Mapping[str, str]) -> LiveState:
+    """``live`` with members and keys of aliased workspaces under the desired name (the
+    workspaces themselves keep their live name, so the rename shows in the plan)."""
+    return live.model_copy(
+        update={
+            "members": tuple(
+                m.model_copy(update={"workspace": aliases[m.workspace]})
+                if m.workspace in aliases
+                else m
+                for m in live.members
+            ),
+            "keys": tuple(
+                k.model_copy(update={"workspace": aliases[k.workspace]})
+                if k.workspace in aliases
+                else k
+                for k in live.keys
+            ),
+        }
+    )
 
 
 def _diff_organization(desired: DesiredState, live: LiveState) -> list[Change]:
@@ -183,7 +239,8 @@ def _diff_organization(desired: DesiredState, live: LiveState) -> list[Change]:
 
 def _diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
     changes: list[Change] = []
-    live_by_name = {w.name: w for w in live.workspaces}
+    aliases = workspace_aliases(desired, live)
+    live_by_name = {aliases.get(w.name, w.name): w for w in live.workspaces}
     desired_names = {w.name for w in desired.workspaces}
     for want in sorted(desired.workspaces, key=lambda w: w.name):
         have = live_by_name.get(want.name)
@@ -213,7 +270,9 @@ def _diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
                 )
             )
         else:
-            before = project(have, WORKSPACE_FIELDS)
+            names = ("name", *WORKSPACE_FIELDS) if have.name != want.name else WORKSPACE_FIELDS
+            before = project(have, names)
+            after = project(want, names)
             if before != after:
                 fields = _field_changes(before, after)
                 changes.append(
@@ -249,7 +308,7 @@ def _diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
                 )
             )
     for have in sorted(live.workspaces, key=lambda w: w.name):
-        if have.name not in desired_names:
+        if aliases.get(have.name, have.name) not in desired_names:
             changes.append(
                 Change(
                     address=have.address,
@@ -325,8 +384,35 @@ def _key_after(want: ApiKey) -> dict[str, Any]:
     return project(want, KEY_FIELDS)
 
 
+def _comparable(
+    before: dict[str, Any],
+    after: dict[str, Any],
+    have: ApiKey,
+    want: ApiKey,
+    cap: int | None,
+    renew_from: dt.date,
+) -> dict[str, Any]:
+    """``before`` with what the platform cannot tell taken as desired: an owner it does not
+    name, and an expiry its expiry policy clamped (``cap`` days after creation) that is
+    not yet due for renewal (after ``renew_from``)."""
+    compared = dict(before)
+    if have.owner is None:
+        compared["owner"] = after["owner"]
+    if (
+        cap is not None
+        and have.expires is not None
+        and have.created_at is not None
+        and have.expires > renew_from
+    ):
+        latest = have.created_at.date() + dt.timedelta(days=cap)
+        later_wanted = want.expires is None or want.expires > have.expires
+        if later_wanted and abs((have.expires - latest).days) <= 1:  # the platform's "today"
+            compared["expires"] = after["expires"]
+    return compared
+
+
 def _diff_keys(
-    desired: DesiredState, live: LiveState, abandoned: Mapping[str, str]
+    desired: DesiredState, live: LiveState, abandoned: Mapping[str, str], today: dt.date
 ) -> list[Change]:
     changes: list[Change] = []
     by_name: dict[str, list[ApiKey]] = defaultdict(list)
@@ -348,6 +434,10 @@ def _diff_keys(
             by_name[key.name].append(key)
     claimed: set[str] = set()  # live key ids matched to a desired key
     archived = {w.name for w in desired.workspaces if w.archived}
+    movable = {w.name for w in desired.workspaces if not w.archived}
+    org = desired.organization
+    cap = org.key_platform_max_expiry_days
+    renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)
     for want in sorted(desired.keys, key=lambda k: k.name):
         candidates = by_name.get(want.name, [])
         same_ws = [k for k in candidates if k.workspace == want.workspace]
@@ -374,8 +464,8 @@ def _diff_keys(
             )
             continue
         match: ApiKey | None = same_ws[0] if same_ws else None
-        if match is None and len(candidates) == 1 and candidates[0].workspace not in archived:
-            match = candidates[0]  # moved to another workspace: a replacement
+        if match is None and len(candidates) == 1 and candidates[0].workspace in movable:
+            match = candidates[0]  # moved between managed workspaces: a replacement
         if match is None:
             changes.append(
                 Change(
@@ -389,8 +479,9 @@ def _diff_keys(
             continue
         claimed.add(match.id or "")
         before = _key_after(match)
-        if before != after:
-            fields = _field_changes(before, after, KEY_REPLACEMENT_FIELDS)
+        compared = _comparable(before, after, match, want, cap, renew_from)
+        if compared != after:
+            fields = _field_changes(compared, after, KEY_REPLACEMENT_FIELDS)
             changes.append(
                 Change(
                     address=want.address,

@@ -109,6 +109,9 @@ class Organization(Frozen):
     key_unused_after_days: int = 30
     key_expiry_warning_days: int = 14
     rotation_period_days: int = 90
+    # the platform's key expiry policy: it clamps a later or missing expiry to this many
+    # days after creation; None: no policy known (a clamped expiry looks like drift)
+    key_platform_max_expiry_days: int | None = None
     vault: VaultSettings = Field(default_factory=VaultSettings)
     max_delete_fraction: float = 0.30
     max_delete_min_keys: int = 10

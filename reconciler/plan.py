@@ -136,11 +136,12 @@ def make_plan(
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; objects left alone (unmanaged) last."""
+    now = now or dt.datetime.now(dt.UTC)
     changes = sorted(
-        diff(desired, live, abandoned_keys=abandoned_keys),
+        diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
         key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
     )
-    created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    created = now.isoformat(timespec="seconds")
     return Plan(
         target=live.target,
         provider=provider,
@@ -345,3 +346,41 @@ def stale_reasons(saved: Plan, desired: DesiredState, live: LiveState) -> list[s
             "the live state was changed by another operation after the plan was created"
         )
     return reasons
+
+
+_WORDS = {
+    "create": "create",
+    "update": "update in place",
+    "delete": "destroy",
+    "manual": "manual change",
+    "unmanaged": "left alone (unmanaged)",
+    "conflict": "conflict",
+}
+
+
+def _what(change: Change | None) -> str:
+    if change is None:
+        return "nothing to do"
+    if change.is_replacement:
+        return "replace"
+    return ", ".join(_WORDS.get(a.value, a.value) for a in change.actions)
+
+
+def plan_differences(saved: Plan, current: Plan, *, limit: int = 10) -> list[str]:
+    """Object by object, what a plan made now says differently from ``saved``:
+    ``address: saved plan: <action>; now: <action>`` (at most ``limit`` lines)."""
+    old = {c.address: c for c in saved.changes}
+    new = {c.address: c for c in current.changes}
+    lines = []
+    for address in sorted(old.keys() | new.keys()):
+        a, b = old.get(address), new.get(address)
+        if a is not None and b is not None:
+            if _canonical(_change_dict(a)) == _canonical(_change_dict(b)):
+                continue
+            now = _what(b) + (" with other values" if _what(a) == _what(b) else "")
+        else:
+            now = _what(b)
+        lines.append(f"{address}: saved plan: {_what(a)}; now: {now}")
+    if len(lines) > limit:
+        lines[limit:] = [f"... and {len(lines) - limit} more"]
+    return lines

@@ -122,7 +122,7 @@ def secret_metadata(desired: DesiredState, key: ApiKey, created: ApiKey) -> Secr
         workspace=key.workspace,
         owner=key.owner or "",
         created=created.created_at or dt.datetime.now(dt.UTC),
-        expires=key.expires,
+        expires=created.expires or key.expires,
         role=key.role or "",
         allowed_models=tuple(sorted(models)),
         max_tokens_per_request=role.max_tokens_per_request if role else None,
@@ -285,17 +285,19 @@ class Applier:
             self.result.added += 1
             self._done(change, "Creation", t, created.id)
         else:
-            ws_id = change.live_id or self.workspace_ids.get(want.name)
-            if not ws_id:
-                raise ReconcilerError(f"workspace '{want.name}' has no id on the platform")
+            ws_id = change.live_id or self._workspace_id(want.name)
             t = self._step(change, "Modifying")
             self.journal.record("workspace-update-intent", apply_id=self.apply_id, id=ws_id)
             await self.provider.update_workspace(ws_id, want)
+            self.workspace_ids[want.name] = ws_id
             self.result.changed += 1
             self._done(change, "Modifications", t, ws_id)
 
     def _workspace_id(self, name: str) -> str:
         ws_id = self.workspace_ids.get(name)
+        if not ws_id:  # a live name that differs only in case (see diff.workspace_aliases)
+            found = {i for n, i in self.workspace_ids.items() if n.lower() == name.lower()}
+            ws_id = found.pop() if len(found) == 1 else None
         if not ws_id:
             raise ReconcilerError(f"workspace '{name}' does not exist on the platform")
         return ws_id
@@ -382,9 +384,30 @@ class Applier:
             path=path,
         )
         await self._store_secret(change, want, created, store, path)
+        self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
         self.result.stored.append(f"{store.description}: {path}")
         self._done(change, "Creation", t, key_id)
+
+    def _note_clamped_expiry(self, change: Change, want: ApiKey, created: ApiKey) -> None:
+        """Say so when the platform's expiry policy shortened the key's life, and how to
+        make plans expect it (else the next plan would replace the key again)."""
+        got = created.expires
+        if got is None or (want.expires is not None and got >= want.expires):
+            return
+        cap = self.desired.organization.key_platform_max_expiry_days
+        if cap is not None:
+            return
+        days = (got - (created.created_at or dt.datetime.now(dt.UTC)).date()).days
+        asked = want.expires.isoformat() if want.expires else "no expiry"
+        self.report(
+            f"{change.address}: the platform set its expiry to {got.isoformat()} ({asked} "
+            f"was asked): its key expiry policy. Set keys.platform_max_expiry_days: {days} "
+            "in organization.yaml so plans expect clamped dates instead of replacing keys."
+        )
+        self.log.warning(
+            "apply.expiry_clamped", address=change.address, asked=asked, got=got.isoformat()
+        )
 
     async def _store_secret(
         self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str

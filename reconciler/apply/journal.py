@@ -148,7 +148,7 @@ class Journal:
                 if (
                     key.id
                     and key.name == intent.get("name")
-                    and key.workspace == intent.get("workspace")
+                    and key.workspace.lower() == str(intent.get("workspace", "")).lower()
                     and key.id not in stored
                     and key.id not in deleted
                     and key.id != intent.get("replaces")

@@ -10,7 +10,7 @@ from pathlib import Path
 from reconciler.cli.common import err, use_color
 from reconciler.cli.plan import fetch_plan
 from reconciler.errors import ConfigError, PlanError
-from reconciler.plan import check_safety, restrict, stale_reasons
+from reconciler.plan import check_safety, plan_differences, restrict, stale_reasons
 from reconciler.plan import load as load_plan
 from reconciler.session import Session, TargetOptions
 
@@ -72,8 +72,14 @@ async def apply_command(
                     )
                 reasons = stale_reasons(saved, ctx.desired, ctx.live)
                 if reasons:
+                    changed = plan_differences(saved, plan) or [
+                        "no object's planned action differs, but the state it was made from did"
+                    ]
                     raise PlanError(
-                        "Saved plan is stale: " + "; ".join(reasons) + ". Run plan again."
+                        "Saved plan is stale: "
+                        + "; ".join(reasons)
+                        + ". Run plan again. What a plan says now:\n  "
+                        + "\n  ".join(changed)
                     )
                 plan = saved
             if targets:

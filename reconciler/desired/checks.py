@@ -271,16 +271,18 @@ def check_all(
     dest_first: dict[tuple[str, ...], tuple[Source, Loc]] = {}
     for source in valid:
         ws = source.model.workspace
-        if ws.name in ws_first:
-            first = ws_first[ws.name]
+        if ws.name.lower() in ws_first:  # the platform ignores case in workspace names
+            first = ws_first[ws.name.lower()]
+            was = first.model.workspace.name if isinstance(first.model, WorkspaceFile) else ""
             reporter.add(
                 source,
                 ("workspace", "name"),
                 f"workspace '{ws.name}' is already declared at "
-                f"{first.where(('workspace', 'name'))}",
+                f"{first.where(('workspace', 'name'))}"
+                + (f" as '{was}' (workspace names ignore case)" if was != ws.name else ""),
             )
         else:
-            ws_first[ws.name] = source
+            ws_first[ws.name.lower()] = source
         for index, key in enumerate(ws.api_keys):
             loc: Loc = ("workspace", "api_keys", index)
             if key.name in key_first:

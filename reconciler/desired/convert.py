@@ -47,6 +47,7 @@ def organization(doc: OrganizationFile) -> Organization:
         key_unused_after_days=org.keys.unused_after_days,
         key_expiry_warning_days=org.keys.expiry_warning_days,
         rotation_period_days=org.keys.rotation_period_days,
+        key_platform_max_expiry_days=org.keys.platform_max_expiry_days,
         vault=VaultSettings(
             backend=SecretBackend(vault.backend),
             address=vault.address,

@@ -34,6 +34,7 @@ INERT: tuple[Loc, ...] = (
     ("organization", "keys", "max_age_days"),
     ("organization", "keys", "unused_after_days"),
     ("organization", "keys", "rotation_period_days"),
+    ("organization", "keys", "platform_max_expiry_days"),
     ("organization", "vault", "address"),
     ("organization", "vault", "namespace"),
     ("organization", "vault", "mount"),

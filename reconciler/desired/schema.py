@@ -265,6 +265,14 @@ class KeyPolicyDoc(Doc):
         14, description="Warn when a key expires within this many days."
     )
     rotation_period_days: PositiveInt = Field(90, description="Default rotation period of a key.")
+    platform_max_expiry_days: PositiveInt | None = Field(
+        None,
+        description=(
+            "The organisation's key expiry policy on the platform: a new key lives at most "
+            "this many days (a later or missing expires is clamped). Plans then expect the "
+            "clamped date instead of replacing the key."
+        ),
+    )
 
 
 class VaultDoc(Doc):

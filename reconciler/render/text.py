@@ -85,7 +85,7 @@ def _attr_lines(change: Change) -> list[str]:
             lines.append(("~", f.path, text))
         if key == "replace" and change.kind is Kind.API_KEY:
             if change.live_id:
-                lines.append(("-", "id", _value(change.live_id) + " -> (known after apply)"))
+                lines.append(("~", "id", _value(change.live_id) + " -> (known after apply)"))
             lines.append(("~", "secret", "(sensitive value)"))
     elif key == "conflict":
         for key_id in change.extra_ids:

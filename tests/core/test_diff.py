@@ -143,3 +143,121 @@ def test_diff_is_linear_enough_for_large_equal_states() -> None:
     state = desired(keys=keys)
     live = live_matching().model_copy(update={"keys": keys})
     assert [c for c in diff(state, live) if c.kind is Kind.API_KEY] == []
+
+
+def test_a_workspace_named_in_another_case_is_renamed_in_place_with_its_members_and_keys() -> None:
+    live = live_matching()
+    renamed = live.model_copy(
+        update={
+            "workspaces": tuple(
+                w.model_copy(update={"name": "Dev"}) if w.name == "dev" else w
+                for w in live.workspaces
+            ),
+            "members": tuple(
+                m.model_copy(update={"workspace": "Dev"}) if m.workspace == "dev" else m
+                for m in live.members
+            ),
+            "keys": tuple(
+                k.model_copy(update={"workspace": "Dev"}) if k.workspace == "dev" else k
+                for k in live.keys
+            ),
+        }
+    )
+    changes = diff(desired(), renamed)
+    assert [(c.address, c.actions) for c in changes] == [("workspace.dev", (Action.UPDATE,))]
+    assert [(f.path, f.before, f.after) for f in changes[0].fields] == [("name", "Dev", "dev")]
+    assert changes[0].live_id == "ws-dev"
+
+
+def test_two_live_workspaces_equal_but_for_case_are_not_guessed() -> None:
+    live = live_matching()
+    twins = live.model_copy(
+        update={
+            "workspaces": (
+                *(w for w in live.workspaces if w.name != "dev"),
+                Workspace(name="Dev", id="ws-1"),
+                Workspace(name="DEV", id="ws-2"),
+            ),
+            "members": tuple(m for m in live.members if m.workspace != "dev"),
+            "keys": tuple(k for k in live.keys if k.workspace != "dev"),
+        }
+    )
+    changes = by_address(diff(desired(), twins))
+    assert changes["workspace.dev"].actions == (Action.CREATE,)
+    assert changes["workspace.Dev"].actions == (Action.UNMANAGED,)
+    assert changes["workspace.DEV"].actions == (Action.UNMANAGED,)
+
+
+def test_a_key_found_only_in_an_unmanaged_workspace_is_created_and_the_other_left_alone() -> None:
+    elsewhere = ApiKey(
+        name="dev-alice",
+        workspace="Default Workspace",
+        owner="alice@acme.example",
+        expires=dt.date(2027, 6, 30),
+        id="k-default",
+        created_at=CREATED,
+    )
+    live = live_matching().model_copy(
+        update={
+            "workspaces": (
+                *live_matching().workspaces,
+                Workspace(name="Default Workspace", id="ws-default"),
+            ),
+            "keys": (elsewhere, *(k for k in live_matching().keys if k.name != "dev-alice")),
+        }
+    )
+    changes = by_address(diff(desired(), live))
+    assert changes["api_key.dev-alice"].actions == (Action.CREATE,)
+    left = changes["api_key.dev-alice[k-defaul]"]
+    assert left.actions == (Action.UNMANAGED,)
+    assert left.live_id == "k-default"
+    assert not [c for c in changes.values() if Action.DELETE in c.actions]
+
+
+def test_a_key_whose_owner_the_platform_does_not_name_is_not_replaced() -> None:
+    live = live_matching()
+    unknown = live.model_copy(
+        update={"keys": tuple(k.model_copy(update={"owner": None}) for k in live.keys)}
+    )
+    assert diff(desired(), unknown) == []
+    moved = desired().keys[0].model_copy(update={"workspace": "prod"})
+    change = by_address(diff(desired(keys=(moved, desired().keys[1])), unknown))[
+        "api_key.dev-alice"
+    ]
+    assert [f.path for f in change.fields] == ["workspace"]
+
+
+TODAY = dt.date(2026, 6, 1)
+CLAMPED = dt.date(2026, 5, 1) + dt.timedelta(days=90)  # CREATED + the platform's 90 days
+
+
+@pytest.mark.parametrize(
+    ("cap", "wanted", "today", "replaced"),
+    [
+        (None, dt.date(2027, 6, 30), TODAY, True),  # no policy known: looks like drift
+        (90, dt.date(2027, 6, 30), TODAY, False),  # clamped: what the platform allows
+        (90, None, TODAY, False),  # no expiry wanted, the platform clamps that too
+        (90, dt.date(2026, 7, 15), TODAY, True),  # earlier than the clamp: a real change
+        (30, dt.date(2027, 6, 30), TODAY, True),  # another policy: not this clamp
+        (90, dt.date(2027, 6, 30), CLAMPED - dt.timedelta(days=5), True),  # due: renewed
+    ],
+)
+def test_an_expiry_the_platforms_policy_clamped_is_not_a_change_until_due(
+    cap: int | None, wanted: dt.date | None, today: dt.date, replaced: bool
+) -> None:
+    org = desired().organization.model_copy(update={"key_platform_max_expiry_days": cap})
+    key = desired().keys[0].model_copy(update={"expires": wanted})
+    state = desired(organization=org, keys=(key, desired().keys[1]))
+    live = live_matching()
+    clamped = live.model_copy(
+        update={
+            "keys": tuple(
+                k.model_copy(update={"expires": CLAMPED}) if k.name == "dev-alice" else k
+                for k in live.keys
+            )
+        }
+    )
+    changes = by_address(diff(state, clamped, today=today))
+    assert ("api_key.dev-alice" in changes) is replaced
+    if replaced:
+        assert changes["api_key.dev-alice"].is_replacement

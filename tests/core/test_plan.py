@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from reconciler.diff import Action
 from reconciler.errors import PlanError
-from reconciler.model import ApiKey
+from reconciler.model import ApiKey, SpendLimit
 from reconciler.plan import (
     check_safety,
     load,
     make_plan,
+    plan_differences,
     restrict,
     safety_errors,
     save,
@@ -145,9 +147,9 @@ def test_removing_a_member_of_a_protected_workspace_is_an_error() -> None:
         update={
             "members": (
                 *live_matching().members,
-                live_matching().members[2].model_copy(
-                    update={"email": "mallory@acme.example", "user_id": "u-m"}
-                ),
+                live_matching()
+                .members[2]
+                .model_copy(update={"email": "mallory@acme.example", "user_id": "u-m"}),
             )
         }
     )
@@ -155,4 +157,40 @@ def test_removing_a_member_of_a_protected_workspace_is_an_error() -> None:
     assert safety_errors(plan, desired()) == [
         "member.prod/mallory@acme.example: member of protected workspace 'prod' would be "
         "removed. Set protected: false first, in a change of its own."
+    ]
+
+
+def test_a_stale_plan_says_object_by_object_what_a_plan_says_now(tmp_path: Path) -> None:
+    path = tmp_path / "plan.out"
+    save(make_plan(desired(), live_drifted(), provider="mistral", now=NOW), path)
+    saved = load(path)
+    live = live_drifted()
+    moved_on = live.model_copy(
+        update={
+            "organization": live_matching().organization,  # someone raised the limit
+            "keys": (
+                *(k for k in live.keys if k.name != "iris-laptop"),  # and deleted iris-laptop
+                ApiKey(name="stray", workspace="dev", id="k-stray"),
+            ),
+        }
+    )
+    edited = desired().model_copy(update={"keys": desired().keys[:1]})  # prod-checkout gone
+    now = make_plan(edited, moved_on, provider="mistral", now=NOW)
+    assert plan_differences(saved, now) == [
+        "api_key.iris-laptop: saved plan: left alone (unmanaged); now: nothing to do",
+        "api_key.prod-checkout: saved plan: create; now: nothing to do",
+        "api_key.stray: saved plan: nothing to do; now: left alone (unmanaged)",
+        "organization: saved plan: update in place; now: nothing to do",
+    ]
+    assert plan_differences(saved, make_plan(desired(), live, provider="m", now=NOW)) == []
+    assert plan_differences(saved, now, limit=2)[-1] == "... and 2 more"
+
+
+def test_a_changed_value_under_the_same_action_is_named_too() -> None:
+    saved = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    limit = SpendLimit(amount=Decimal(6000))
+    org = desired().organization.model_copy(update={"spend_limit": limit})
+    now = make_plan(desired(organization=org), live_drifted(), provider="mistral", now=NOW)
+    assert plan_differences(saved, now) == [
+        "organization: saved plan: update in place; now: update in place with other values"
     ]

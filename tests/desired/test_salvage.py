@@ -184,3 +184,18 @@ workspace:
         ("dev.yaml", "workspace.api_keys[0].owner"),
         ("ml.yaml", "workspace.api_keys[0].expires"),
     ]
+
+
+def test_two_workspaces_whose_names_differ_only_in_case_are_one_too_many(tmp_path: Path) -> None:
+    ml_upper = ML.replace("name: ml", "name: ML").replace("ml-dan", "ml-dan-2")
+    problems = _problems(tmp_path, ml_upper)
+    assert problems == [
+        (
+            "ml.yaml",
+            3,
+            3,
+            "workspace.name",
+            f"workspace 'ml' is already declared at {tmp_path}/workspaces/dev.yaml:3 as 'ML' "
+            "(workspace names ignore case)",
+        )
+    ]

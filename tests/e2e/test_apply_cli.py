@@ -142,18 +142,23 @@ def _change_live(small: Path, sandbox: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "reason"),
+    ("change", "reason", "detail"),
     [
-        (_change_desired, "the desired state changed since the plan was made"),
+        (
+            _change_desired,
+            "the desired state changed since the plan was made",
+            "member.dev/henry.novak@acme.example: saved plan: nothing to do; now: destroy",
+        ),
         (
             _change_live,
             "the live state was changed by another operation after the plan was created",
+            "api_key.dev-alice: saved plan: replace; now: create",
         ),
     ],
     ids=["desired-changed", "live-changed"],
 )
 def test_a_stale_saved_plan_is_refused_saying_what_changed(
-    sandbox: SandboxServer, small: Path, change: Any, reason: str
+    sandbox: SandboxServer, small: Path, change: Any, reason: str, detail: str
 ) -> None:
     cli = Cli(sandbox, small)
     assert cli("plan", "--out", "plan.out").returncode == 0
@@ -161,7 +166,10 @@ def test_a_stale_saved_plan_is_refused_saying_what_changed(
     before = key_ids(sandbox)
     result = cli("apply", "plan.out")
     assert result.returncode == 1
-    assert f"Error: Saved plan is stale: {reason}. Run plan again." in result.stderr
+    assert f"Error: Saved plan is stale: {reason}. Run plan again. What a plan says now:\n" in (
+        result.stderr
+    )
+    assert f"\n  {detail}\n" in result.stderr
     assert "Creating..." not in result.stdout
     assert key_ids(sandbox) == before
     assert file_vault_entries(small / "vault") == {}

@@ -1,0 +1,122 @@
+"""Edges of the live organisation the plan must not get wrong, run through the real CLI
+against the embedded sandbox: a workspace whose name differs from the desired one only
+in case (renamed in place, not created beside it), a key of the same name in a
+workspace nobody manages (left there), and an organisation expiry policy that clamps
+every new key's expiry (the next plan must not replace the keys again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import run_cli
+
+pytestmark = pytest.mark.e2e
+
+CAP_DAYS = 365
+FAR = dt.date.today() + dt.timedelta(days=3 * 365)
+
+SEED = f"""\
+version: 1
+organization: {{name: Edge, max_key_expiry_days: {CAP_DAYS}}}
+users:
+  - {{email: alice@edge.example, role: organization_admin}}
+  - {{email: Bob@Edge.example}}
+workspaces:
+  - name: Dev
+    members: {{alice@edge.example: workspace_admin, Bob@Edge.example: user}}
+  - name: other
+    members: {{alice@edge.example: workspace_admin}}
+keys:
+  - {{name: shared, workspace: other, owner: alice@edge.example, created_days_ago: 3}}
+"""
+
+DEV = f"""\
+version: 1
+workspace:
+  name: dev
+  admin: Alice@Edge.example
+  members:
+    - {{email: BOB@edge.example, roles: [user]}}
+  api_keys:
+    - {{name: k1, owner: bob@edge.example, expires: {FAR.isoformat()}, role: dev}}
+    - {{name: shared, owner: alice@edge.example, role: dev}}
+"""
+
+
+def organization(cap: int | None) -> str:
+    keys = f"\n  keys: {{platform_max_expiry_days: {cap}}}" if cap else ""
+    return f"version: 1\norganization:\n  name: Edge{keys}\n  vault: {{backend: file}}\n"
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        [*args, "--sandbox", "--sandbox-state", ".sandbox/state.json", "--no-color"],
+        cwd=root,
+    )
+
+
+def plan_json(root: Path) -> dict[str, Any]:
+    result = cli(root, "plan", "ds", "--format", "json", "--detailed-exitcode")
+    assert result.returncode in (0, 2), result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    doc["exit"] = result.returncode
+    return doc
+
+
+def actions(doc: dict[str, Any]) -> dict[str, list[str]]:
+    return {c["address"]: c["change"]["actions"] for c in doc["resource_changes"]}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "seed.yaml").write_text(SEED, encoding="utf-8")
+    (tmp_path / "ds" / "workspaces").mkdir(parents=True)
+    (tmp_path / "ds" / "organization.yaml").write_text(organization(None), encoding="utf-8")
+    (tmp_path / "ds" / "roles.yaml").write_text(
+        'version: 1\nroles:\n  dev: {allowed_models: ["*"]}\n', encoding="utf-8"
+    )
+    (tmp_path / "ds" / "workspaces" / "dev.yaml").write_text(DEV, encoding="utf-8")
+    reset = run_cli(
+        ["sandbox", "reset", "--state", ".sandbox/state.json", "--seed", "seed.yaml"],
+        cwd=tmp_path,
+    )
+    assert reset.returncode == 0, reset.stderr
+    return tmp_path
+
+
+def test_case_renamed_workspace_foreign_key_and_clamped_expiry_converge(root: Path) -> None:
+    first = plan_json(root)
+    planned = actions(first)
+    assert planned["workspace.dev"] == ["update"]
+    rename = next(c for c in first["resource_changes"] if c["address"] == "workspace.dev")
+    assert [(f["path"], f["before"], f["after"]) for f in rename["fields"]] == [
+        ("name", "Dev", "dev")
+    ]
+    assert not [a for a in planned if a.startswith("member.")]  # emails differ only in case
+    assert planned["api_key.shared"] == ["create"]
+    left = [a for a in planned if a.startswith("api_key.shared[")]
+    assert [planned[a] for a in left] == [["unmanaged"]]
+    assert "delete" not in {x for acts in planned.values() for x in acts}
+
+    applied = cli(root, "apply", "ds", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Apply complete! Resources: 2 added, 1 changed, 0 destroyed." in applied.stdout
+    assert f"Set keys.platform_max_expiry_days: {CAP_DAYS} in organization.yaml" in (applied.stdout)
+    entry = json.loads((root / ".sandbox" / "vault" / "dev" / "k1.json").read_text())
+    stored = entry["versions"][-1]["custom_metadata"]["expires"]
+    assert stored != FAR.isoformat()  # the vault records the expiry the key really has
+
+    unaware = plan_json(root)  # without the policy, the clamped dates look like drift
+    assert actions(unaware)["api_key.k1"] == ["create", "delete"]
+
+    (root / "ds" / "organization.yaml").write_text(organization(CAP_DAYS), encoding="utf-8")
+    settled = plan_json(root)
+    assert settled["exit"] == 0, actions(settled)
+    assert {a: x for a, x in actions(settled).items() if x != ["unmanaged"]} == {}
