@@ -12,6 +12,7 @@ of the existing keys needs ``--force``; conflicts must be resolved first.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -320,8 +321,15 @@ def from_dict(data: dict[str, Any]) -> Plan:
 def save(plan: Plan, path: Path) -> None:
     """Write the plan file (no secrets: a plan never holds one)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(
+            json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from exc
 
 
 def load(path: Path) -> Plan:
@@ -329,6 +337,10 @@ def load(path: Path) -> Plan:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PlanError(f"{path}: no such plan file") from exc
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path}: not a plan file (not UTF-8 text)") from exc
     except json.JSONDecodeError as exc:
         raise PlanError(f"{path}: not a plan file ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict):

@@ -49,6 +49,8 @@ async def apply_command(
     from reconciler.logging import configure_logging
     from reconciler.render import render_text
 
+    if plan_file is None and not directory.exists():
+        raise ConfigError(f"{directory}: no such plan file or desired-state directory")
     saved = load_plan(plan_file) if plan_file is not None else None
     if saved is not None and saved.desired_path and directory == Path("desired-state"):
         directory = Path(saved.desired_path)
@@ -83,11 +85,15 @@ async def apply_command(
                     )
                 plan = saved
             if targets:
+                full = plan
                 plan = restrict(plan, targets)
                 err(
                     "Warning: Resource targeting is in effect. The plan may be incomplete; "
                     "use --target only for exceptional situations, not routine operations."
                 )
+                for target in targets:
+                    if not restrict(full, [target]).changes:
+                        err(f"Warning: --target {target} matches nothing in the plan.")
             sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
             if not plan.actionable:
                 print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")

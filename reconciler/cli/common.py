@@ -48,6 +48,10 @@ def guarded(fn: Callable[[], int]) -> int:
         return fn()
     except ReconcilerError as exc:
         return report_error(exc)
+    except OSError as exc:  # a path that cannot be created, read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        err(f"Error: {where}{exc.strerror or exc}")
+        return 1
     except KeyboardInterrupt:
         err("Interrupted.")
         return 130

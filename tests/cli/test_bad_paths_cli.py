@@ -1,0 +1,58 @@
+"""Paths a user gets wrong: a clear ``Error:`` line and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+
+SANDBOX = ["--sandbox", "--sandbox-state", ".sandbox/state.json", "--no-color"]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    (tmp_path / "a-file").write_text("not a directory\n", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["plan", "--out", "missing/plan.out"],
+            "Error: missing/plan.out: cannot write the plan file (No such file or directory)",
+        ),
+        (
+            ["apply", "nope.out", "--auto-approve"],
+            "Error: nope.out: no such plan file or desired-state directory",
+        ),
+        (
+            ["apply", "--auto-approve", "--state-dir", "a-file/state"],
+            "Not a directory",
+        ),
+        (
+            ["plan", "--sandbox-state", "a-file/state.json"],
+            "Error: a-file: File exists",
+        ),
+    ],
+    ids=["plan-out", "apply-missing-plan", "state-dir", "sandbox-state"],
+)
+def test_a_bad_path_is_one_error_line(root: Path, args: list[str], message: str) -> None:
+    result = run_cli([args[0], *SANDBOX, *args[1:]], cwd=root)  # the last value of an option wins
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("Error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_target_that_matches_nothing_is_named(root: Path) -> None:
+    result = run_cli(
+        ["apply", "--auto-approve", "--target", "api_key.dev-bobb", *SANDBOX], cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning: --target api_key.dev-bobb matches nothing in the plan." in result.stderr
+    assert "Apply complete! Resources: 0 added, 0 changed, 0 destroyed." in result.stdout
