@@ -18,7 +18,7 @@ from types import TracebackType
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.desired import load_desired_state
 from reconciler.errors import ConfigError, SecretStoreError
-from reconciler.model import ApiKey, DesiredState, LiveState, SecretTarget
+from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.plan import Plan, make_plan
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.vault.base import SecretStore
@@ -184,4 +184,11 @@ class SecretRouterImpl:
                 env=self.session.options.env,
             )
             self.session._stores[cache_key] = store
+        if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
+            # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other
+            # repositories or environments must not land on one path and overwrite each other.
+            where = f"github/{target.repository or '-'}"
+            if target.environment:
+                where += f"/environments/{target.environment}"
+            return store, f"{where}/{target.path}"
         return store, target.path

@@ -8,7 +8,9 @@ change can be rehearsed without touching real secrets:
   namespace and auth from the settings).
 
 An override store is ``exclusive``: :func:`store_for_target` then sends EVERY key there,
-GitHub-targeted ones included, so a rehearsal can never write a real secret store.
+GitHub-targeted ones included, so a rehearsal can never write a real secret store. (The
+session then files a GitHub secret under ``github/<owner>/<repo>[/environments/<env>]/``
+so that secrets of one name in other repositories or environments stay apart.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from reconciler.desired import load_desired_state
+from reconciler.model import ApiKey, SecretBackend
 from tests.e2e.conftest import CLI_TIMEOUT, EXAMPLE_DESIRED_STATE, SandboxServer, run_cli
 
 SMALL_ORGANIZATION = """\
@@ -220,13 +221,21 @@ def applied_sentence(counts: tuple[int, int, int]) -> str:
     return "Apply complete! Resources: {} added, {} changed, {} destroyed.".format(*counts)
 
 
+def file_vault_path(key: ApiKey) -> str:
+    """Where a file vault override files ``key``'s secret (GitHub ones by repository and
+    environment, so that secrets of one name stay apart)."""
+    if key.secret is None:
+        return f"{key.workspace}/{key.name}"
+    if key.secret.backend is SecretBackend.GITHUB:
+        env = f"/environments/{key.secret.environment}" if key.secret.environment else ""
+        return f"github/{key.secret.repository}{env}/{key.secret.path}"
+    return key.secret.path
+
+
 def desired_keys(directory: Path) -> dict[str, tuple[str, str]]:
     """name -> (workspace, secret path) for every key the desired state declares."""
     state = load_desired_state(directory)
-    return {
-        k.name: (k.workspace, k.secret.path if k.secret else f"{k.workspace}/{k.name}")
-        for k in state.keys
-    }
+    return {k.name: (k.workspace, file_vault_path(k)) for k in state.keys}
 
 
 def assert_converged(

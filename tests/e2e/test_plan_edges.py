@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -120,3 +121,37 @@ def test_case_renamed_workspace_foreign_key_and_clamped_expiry_converge(root: Pa
     settled = plan_json(root)
     assert settled["exit"] == 0, actions(settled)
     assert {a: x for a, x in actions(settled).items() if x != ["unmanaged"]} == {}
+
+
+STAGING_INDEXER = """\
+    - name: staging-search-indexer
+      owner: ci-bot@acme.example
+      role: analyst
+      secret:
+        backend: github
+        repository: acme/search-indexer
+        environment: staging
+        path: MISTRAL_API_KEY
+"""
+
+
+def test_github_secrets_of_one_name_keep_apart_in_a_file_vault_override(tmp_path: Path) -> None:
+    """Two environments' MISTRAL_API_KEY are two secrets; rerouted to a file vault (the
+    sandbox, a rehearsal) they must not overwrite each other."""
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    prod = tmp_path / "desired-state" / "workspaces" / "prod.yaml"
+    prod.write_text(prod.read_text(encoding="utf-8") + STAGING_INDEXER, encoding="utf-8")
+    result = run_cli(
+        ["apply", "--auto-approve", "--sandbox", "--vault", "file:vault", "--no-color"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    base = tmp_path / "vault" / "github" / "acme" / "search-indexer" / "environments"
+    stored = {}
+    for env in ("production", "staging"):
+        entry = json.loads((base / env / "MISTRAL_API_KEY.json").read_text(encoding="utf-8"))
+        stored[env] = entry["versions"][-1]["custom_metadata"]["key_name"]
+    assert stored == {"production": "prod-search-indexer", "staging": "staging-search-indexer"}
+    assert "file vault at vault: github/acme/search-indexer/environments/staging/" in (
+        result.stdout
+    )
