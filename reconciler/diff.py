@@ -13,7 +13,11 @@ What each kind of difference becomes:
 - managed field differs           -> ``update`` (in place), or ``create``+``delete`` when the
                                      platform cannot change the field (a key's workspace,
                                      owner or expiry: ``# forces replacement``)
-- observed-only field differs     -> ``manual`` (a workspace spend limit: console only)
+- observed-only field differs     -> ``manual`` (a workspace spend limit: console only),
+                                     compared only in the currency the organisation is
+                                     billed in (:func:`currency_notes` says so otherwise)
+- an organisation spend limit in another currency than the billing one -> ``conflict``
+  (the API takes an amount in the billing currency; nothing here converts)
 - live, not desired               -> ``unmanaged`` (left alone), or ``delete`` when the
                                      workspace allows pruning (keys) or the workspace is
                                      managed (members are authoritative per workspace)
@@ -216,11 +220,55 @@ def _renamed(live: LiveState, aliases: Mapping[str, str]) -> LiveState:
     )
 
 
+def _billing_currency(live: LiveState) -> str | None:
+    limit = live.organization.spend_limit
+    return limit.currency if limit is not None else None
+
+
+def currency_notes(desired: DesiredState, live: LiveState) -> list[str]:
+    """Warnings for a plan: workspace spend limits that were not compared because the
+    organisation is billed in another currency than the desired state's."""
+    billed = _billing_currency(live)
+    skipped = sorted(
+        w.name
+        for w in desired.workspaces
+        if w.spend_limit is not None and billed is not None and w.spend_limit.currency != billed
+    )
+    if not skipped:
+        return []
+    return [
+        f"The organisation is billed in {billed}: the workspace spend limits of "
+        f"{', '.join(skipped)} were not compared with policy.monthly_budget_usd (nothing "
+        "here converts currencies); check them in the admin console."
+    ]
+
+
 def _diff_organization(desired: DesiredState, live: LiveState) -> list[Change]:
     want = desired.organization.spend_limit
     have = live.organization.spend_limit
     if want is None or want == have:
         return []
+    if have is not None and want.amount is None and have.amount is None:
+        return []  # no monthly limit, whatever the currency
+    if have is not None and want.amount is not None and want.currency != have.currency:
+        return [
+            Change(
+                address="organization",
+                kind=Kind.ORGANIZATION,
+                name=desired.organization.name or "organization",
+                actions=(Action.CONFLICT,),
+                reason="spend limit currency differs from the billing currency",
+                before={"spend_limit": _plain(have)},
+                after={"spend_limit": _plain(want)},
+                fields=(FieldChange("spend_limit", _plain(have), _plain(want)),),
+                message=(
+                    f"The organisation is billed in {have.currency}, but its spend limit in "
+                    f"desired state is {want.describe()}. The Admin API sets the limit in the "
+                    f"billing currency and nothing here converts: write spend_limit: "
+                    f"{{amount: ..., currency: {have.currency}}}."
+                ),
+            )
+        ]
     before = {"spend_limit": _plain(have) if have else None}
     after = {"spend_limit": _plain(want)}
     return [
@@ -288,7 +336,12 @@ def _diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
                         live_id=have.id,
                     )
                 )
-        if want.spend_limit is not None and (have is None or have.spend_limit != want.spend_limit):
+        billed = _billing_currency(live)
+        if (
+            want.spend_limit is not None
+            and (billed is None or want.spend_limit.currency == billed)
+            and (have is None or have.spend_limit != want.spend_limit)
+        ):
             current = have.spend_limit.describe() if have and have.spend_limit else "not set"
             changes.append(
                 Change(

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.diff import Action, Change, FieldChange, Kind, diff
+from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
 from reconciler.errors import PlanError
 from reconciler.model import DesiredState, LiveState
 
@@ -151,7 +151,7 @@ def make_plan(
         live_fingerprint=live_fingerprint(live),
         created_at=created,
         desired_path=desired_path,
-        warnings=tuple(warnings),
+        warnings=(*warnings, *currency_notes(desired, live)),
         live_key_count=len(live.keys),
         summary=summarize(changes),
     )

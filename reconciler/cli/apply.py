@@ -95,10 +95,10 @@ async def apply_command(
                     if not restrict(full, [target]).changes:
                         err(f"Warning: --target {target} matches nothing in the plan.")
             sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
+            check_safety(plan, ctx.desired, force=force)  # conflicts too, even with no change
             if not plan.actionable:
                 print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
                 return 0
-            check_safety(plan, ctx.desired, force=force)
             if saved is None and not auto_approve and not confirm():
                 err("\nApply cancelled.")
                 return 1

@@ -48,6 +48,7 @@ async def plan_command(
     if out is not None:
         save(ctx.plan, out)
         err(f"Saved the plan to {out}. To apply exactly this plan, run: reconciler apply {out}")
-    if detailed_exitcode and (ctx.plan.summary.has_changes or ctx.plan.summary.manual):
-        return 2
+    summary = ctx.plan.summary
+    if detailed_exitcode and (summary.has_changes or summary.manual or summary.conflicts):
+        return 2  # drift: what apply would do, and what a person must
     return 0

@@ -88,6 +88,8 @@ def _attr_lines(change: Change) -> list[str]:
                 lines.append(("~", "id", _value(change.live_id) + " -> (known after apply)"))
             lines.append(("~", "secret", "(sensitive value)"))
     elif key == "conflict":
+        for f in change.fields:
+            lines.append(("~", f.path, f"{_value(f.before)} -> {_value(f.after)}"))
         for key_id in change.extra_ids:
             lines.append((" ", "id", _value(key_id)))
     if not lines:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
-from reconciler.diff import Action, Change, Kind, diff
-from reconciler.model import ApiKey, Workspace
+from reconciler.diff import Action, Change, Kind, currency_notes, diff
+from reconciler.model import ApiKey, LiveState, Organization, SpendLimit, Workspace
 
 from .states import CREATED, desired, live_drifted, live_matching
 
@@ -261,3 +262,53 @@ def test_an_expiry_the_platforms_policy_clamped_is_not_a_change_until_due(
     assert ("api_key.dev-alice" in changes) is replaced
     if replaced:
         assert changes["api_key.dev-alice"].is_replacement
+
+
+def _billed_in(currency: str, amount: int | None = 5000) -> LiveState:
+    live = live_matching()
+    return live.model_copy(
+        update={
+            "organization": Organization(
+                spend_limit=SpendLimit(
+                    amount=Decimal(amount) if amount is not None else None, currency=currency
+                )
+            ),
+            "workspaces": tuple(
+                w.model_copy(
+                    update={"spend_limit": SpendLimit(amount=Decimal(50), currency=currency)}
+                )
+                if w.spend_limit
+                else w
+                for w in live.workspaces
+            ),
+        }
+    )
+
+
+def test_a_spend_limit_in_another_currency_than_the_billing_one_is_a_conflict() -> None:
+    changes = by_address(diff(desired(), _billed_in("EUR")))
+    conflict = changes["organization"]
+    assert conflict.actions == (Action.CONFLICT,)
+    assert "billed in EUR" in (conflict.message or "")
+    assert "currency: EUR" in (conflict.message or "")
+    # workspace limits are not compared across currencies: no manual step that can never end
+    assert not [c for c in changes.values() if c.kind is Kind.WORKSPACE_SPEND_LIMIT]
+    assert currency_notes(desired(), _billed_in("EUR")) == [
+        "The organisation is billed in EUR: the workspace spend limits of dev were not "
+        "compared with policy.monthly_budget_usd (nothing here converts currencies); check "
+        "them in the admin console."
+    ]
+    assert currency_notes(desired(), live_matching()) == []
+
+
+def test_a_spend_limit_in_the_billing_currency_is_compared_as_usual() -> None:
+    org = Organization(name="Acme", spend_limit=SpendLimit(amount=Decimal(6000), currency="EUR"))
+    change = by_address(diff(desired(organization=org), _billed_in("EUR")))["organization"]
+    assert change.actions == (Action.UPDATE,)
+    assert (change.fields[0].before, change.fields[0].after) == ("5000 EUR/month", "6000 EUR/month")
+
+
+def test_no_monthly_limit_is_the_same_in_every_currency() -> None:
+    org = Organization(name="Acme", spend_limit=SpendLimit(amount=None))
+    changes = by_address(diff(desired(organization=org), _billed_in("EUR", None)))
+    assert "organization" not in changes

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.platform.sandbox import DEMO_SEED
 from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -155,3 +156,34 @@ def test_github_secrets_of_one_name_keep_apart_in_a_file_vault_override(tmp_path
     assert "file vault at vault: github/acme/search-indexer/environments/staging/" in (
         result.stdout
     )
+
+
+def test_an_organisation_billed_in_another_currency_blocks_apply_until_the_yaml_says_so(
+    tmp_path: Path,
+) -> None:
+    seed = DEMO_SEED.read_text(encoding="utf-8")
+    assert "  currency: USD\n" in seed
+    (tmp_path / "seed.yaml").write_text(seed.replace("  currency: USD\n", "  currency: EUR\n"))
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "ds")
+    assert run_cli(["sandbox", "reset", "--seed", "seed.yaml"], cwd=tmp_path).returncode == 0
+
+    planned = cli(tmp_path, "plan", "ds", "--detailed-exitcode")
+    assert planned.returncode == 2
+    assert "x organization" in planned.stdout
+    assert "billed in EUR: the workspace spend limits of dev, ml, prod were not compared" in (
+        planned.stdout
+    )
+    applied = cli(tmp_path, "apply", "ds", "--auto-approve")
+    assert applied.returncode == 1
+    refusal = "Error: Refusing to apply:\n  organization: conflict: The organisation is billed in"
+    assert refusal in applied.stderr
+    assert "Creating..." not in applied.stdout
+
+    org = tmp_path / "ds" / "organization.yaml"
+    text = org.read_text(encoding="utf-8")
+    assert "spend_limit: {amount: 5000, currency: USD}" in text
+    org.write_text(text.replace("currency: USD}", "currency: EUR}"), encoding="utf-8")
+    applied = cli(tmp_path, "apply", "ds", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert "organization: Modifications complete" in applied.stdout
+    assert "x organization" not in applied.stdout
