@@ -233,10 +233,15 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
         org.max_delete_fraction
     ):
         problems.append(
-            f"Too many deletes: {deletes / total:.0%} is over {org.max_delete_fraction:.0%} "
-            f"({deletes}/{total}); --force required"
+            f"Too many deletes: {_percent(deletes / total)} is over "
+            f"{_percent(org.max_delete_fraction)} ({deletes}/{total}); --force required"
         )
     return problems
+
+
+def _percent(fraction: float) -> str:
+    """40% or 30.5%: never a rounding that reads "30% is over 30%"."""
+    return f"{fraction * 100:.1f}".removesuffix(".0") + "%"
 
 
 def check_safety(plan: Plan, desired: DesiredState, *, force: bool = False) -> None:

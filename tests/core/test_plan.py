@@ -56,6 +56,27 @@ def test_protected_workspace_key_delete_is_an_error() -> None:
         check_safety(plan, state, force=True)  # --force does not override protection
 
 
+@pytest.mark.parametrize(
+    ("deletes", "total", "message"),
+    [
+        (4, 10, "Too many deletes: 40% is over 30% (4/10); --force required"),
+        (61, 200, "Too many deletes: 30.5% is over 30% (61/200); --force required"),
+        (60, 200, None),
+    ],
+)
+def test_the_share_of_deletes_is_never_rounded_onto_the_threshold(
+    deletes: int, total: int, message: str | None
+) -> None:
+    dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
+    strays = tuple(ApiKey(name=f"stray{i}", workspace="dev", id=f"s{i}") for i in range(deletes))
+    kept = range(total - deletes)
+    keep = tuple(ApiKey(name=f"keep{i}", workspace="dev", id=f"c{i}") for i in kept)
+    state = desired(workspaces=(dev, desired().workspaces[1]), keys=keep)
+    live = live_matching().model_copy(update={"keys": strays + keep})
+    plan = make_plan(state, live, provider="mistral", now=NOW)
+    assert safety_errors(plan, state) == ([message] if message else [])
+
+
 def test_too_many_deletes_needs_force() -> None:
     dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
     strays = tuple(ApiKey(name=f"stray{i}", workspace="dev", id=f"s{i}") for i in range(4))
