@@ -69,7 +69,10 @@ SandboxOpt = Annotated[
     bool,
     typer.Option(
         "--sandbox",
-        help="Target the embedded local sandbox (no credentials; secrets go to a file vault).",
+        help=(
+            "Target the embedded local sandbox (no credentials; apply stores new secrets "
+            "in a file vault beside it)."
+        ),
     ),
 ]
 SandboxStateOpt = Annotated[Path, typer.Option("--sandbox-state", help="The sandbox's state file.")]

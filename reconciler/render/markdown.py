@@ -7,7 +7,7 @@ block; a hidden marker lets the GitHub integration find and edit its own comment
 from __future__ import annotations
 
 from reconciler.plan import Plan
-from reconciler.render.text import NO_CHANGES, footer, render_change, symbol_key
+from reconciler.render.text import footer, render_change, symbol_key
 
 MARKER = "<!-- reconciler plan -->"
 
@@ -31,12 +31,11 @@ def _diff_line(line: str) -> str:
 
 def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
     """A PR comment: marker, heading, summary, manual actions, folded full plan."""
-    s = plan.summary
     lines = [marker, f"### Plan for `{plan.target}`", ""]
     if plan.desired_path:
         lines.append(f"Desired state: `{plan.desired_path}` · provider `{plan.provider}`")
         lines.append("")
-    lines.append(f"**{s.sentence() if s.has_changes else NO_CHANGES}**")
+    lines.append(f"**{footer(plan)[0]}**")
     lines.append("")
     manual = [c for c in plan.changes if symbol_key(c) == "manual"]
     conflicts = [c for c in plan.changes if symbol_key(c) == "conflict"]

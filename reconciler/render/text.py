@@ -22,6 +22,7 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 _COLORS = {"+": "32", "~": "33", "-": "31", "+/-": "35", "!": "36", "?": "2", "x": "1;31"}
 
 NO_CHANGES = "No changes. Your infrastructure matches the configuration."
+NOTHING_TO_APPLY = "No changes to apply through the Admin API."
 
 
 def symbol_key(change: Change) -> str:
@@ -143,7 +144,13 @@ def _count(n: int, noun: str) -> str:
 
 def footer(plan: Plan) -> list[str]:
     s = plan.summary
-    lines = [s.sentence() if s.has_changes else NO_CHANGES]
+    if s.has_changes:
+        first = s.sentence()
+    elif s.manual or s.conflicts:
+        first = NOTHING_TO_APPLY  # the configuration is not matched yet: say so
+    else:
+        first = NO_CHANGES
+    lines = [first]
     notes = []
     if s.manual:
         notes.append(f"{_count(s.manual, 'manual change')} to make in the admin console")

@@ -59,7 +59,8 @@ def test_apply_the_example_plan_again_edit_and_apply_again(
     assert again.returncode == 2  # only what the Admin API cannot do is left: manual changes
     assert doc["summary"]["manual"] == 2
     text = cli("plan")
-    assert "No changes. Your infrastructure matches the configuration." in text.stdout
+    assert "No changes to apply through the Admin API.\nAlso: 2 manual changes" in text.stdout
+    assert "matches the configuration" not in text.stdout
 
     old_bob = file_vault_entries(workdir / "vault")["dev/dev-bob"]
     dev = (desired / "workspaces" / "dev.yaml").read_text()
