@@ -30,8 +30,9 @@ def err(message: str) -> None:
 def report_error(exc: BaseException) -> int:
     """Print an error the way a user should see it; return the exit code (1)."""
     if isinstance(exc, DesiredStateError):
-        for problem in exc.problems:
-            err(str(problem))
+        for problem in exc.problems:  # as validate shows them: with error or warning
+            render = getattr(problem, "render", None)
+            err(render() if callable(render) else str(problem))
         err(f"Error: {exc}")
     else:
         err(f"Error: {exc}")

@@ -29,6 +29,13 @@ def read_text(file: Path | None, *, what: str) -> str:
         raise ConfigError(f"cannot read {file}: {reason}") from None
 
 
+def _warnings_to_stderr() -> None:
+    """Retries and rate-limit waits are shown on stderr; stdout holds only the result line."""
+    from reconciler.logging import configure_logging
+
+    configure_logging(level="WARNING")
+
+
 def _annotate(env: Mapping[str, str], level: str, message: str) -> None:
     if env.get("GITHUB_ACTIONS") == "true":
         print(f"::{level} title=reconciler::{message}")
@@ -68,6 +75,8 @@ def comment_command(
     key = check_key(key)
     markdown = read_text(file, what="the plan (reconciler plan --format markdown)")
 
+    _warnings_to_stderr()
+
     async def post() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github comment") as client:
             result = await post_plan_comment(
@@ -101,6 +110,8 @@ def drift_command(
     doc = load_plan_document(read_text(plan_json, what="the plan JSON"), source=source)
     report = report_from_document(doc, source=source, unmanaged_is_drift=unmanaged_is_drift)
     link = actions.run_url(env)
+
+    _warnings_to_stderr()
 
     async def sync() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github drift") as client:

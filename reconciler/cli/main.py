@@ -126,7 +126,10 @@ def plan(
         ),
     ] = "text",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Save the plan to FILE for a later apply.")
+        Path | None,
+        typer.Option(
+            "--out", help="Save the plan to this file; apply it later with: reconciler apply FILE."
+        ),
     ] = None,
     detailed_exitcode: Annotated[
         bool,
@@ -178,10 +181,15 @@ def apply(
     ] = False,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Only this address (repeatable), e.g. api_key.dev-bob."),
+        typer.Option(
+            "--target",
+            metavar="ADDRESS",
+            help="Only this address (repeatable), e.g. api_key.dev-bob.",
+        ),
     ] = None,
     lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", help="Seconds to wait for another apply's lock.")
+        float,
+        typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for another apply's lock."),
     ] = 0.0,
     no_color: NoColorOpt = False,
 ) -> None:
@@ -242,6 +250,7 @@ def sandbox_serve(
         list[str] | None,
         typer.Option(
             "--fault",
+            metavar="RULE",
             help="A fault rule (repeatable), e.g. 'POST /v1/admin/api-keys nth=2 status=503'.",
         ),
     ] = None,
@@ -291,12 +300,16 @@ def sandbox_seed(
     generate: Annotated[
         bool, typer.Option("--generate", help="Generate a large organisation (benchmarks).")
     ] = False,
-    workspaces: Annotated[int, typer.Option("--workspaces", min=1)] = 100,
-    keys: Annotated[int, typer.Option("--keys", min=0)] = 1000,
+    workspaces: Annotated[
+        int, typer.Option("--workspaces", min=1, help="Workspaces to generate.")
+    ] = 100,
+    keys: Annotated[int, typer.Option("--keys", min=0, help="API keys to generate.")] = 1000,
     users: Annotated[
         int | None, typer.Option("--users", min=1, help="Default: 2 per workspace.")
     ] = None,
-    random_seed: Annotated[int, typer.Option("--random-seed")] = 0,
+    random_seed: Annotated[
+        int, typer.Option("--random-seed", help="Same seed, same organisation.")
+    ] = 0,
 ) -> None:
     """Write a seed file: the demo organisation, or --generate a large one."""
     from reconciler.cli.sandbox import seed_command

@@ -451,8 +451,8 @@ def test_an_invalid_desired_state_is_reported_by_line_and_contacts_nothing(
     assert result.returncode == 1
     assert result.stdout == ""
     assert (
-        f"desired-state/workspaces/dev.yaml:{line}:5: workspace.policy.rpm: expected an "
-        "integer, got the string '60'" in result.stderr.splitlines()
+        f"desired-state/workspaces/dev.yaml:{line}:5: error: workspace.policy.rpm: expected "
+        "an integer, got the string '60'" in result.stderr.splitlines()
     )
     assert result.stderr.splitlines()[-1] == "Error: 1 problem(s) in the desired state"
     assert sandbox.stats()["requests"] == 0

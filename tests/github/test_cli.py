@@ -16,6 +16,7 @@ import respx
 from typer.testing import CliRunner, Result
 
 from reconciler.cli.main import app
+from reconciler.logging import reset_logging
 from reconciler.render.markdown import MARKER
 
 from .helpers import API, REPO, TOKEN_TEXT, assert_no_token
@@ -85,6 +86,28 @@ def test_comment_defaults_repo_and_pr_from_the_actions_run(
     assert result.stdout == (
         "Plan comment on acme/access#12 posted: https://github.test/acme/access/pull/12#c1\n"
     )
+
+
+def test_a_retried_request_is_noted_on_stderr_and_stdout_holds_only_the_result(
+    actions_env: dict[str, str | None],
+) -> None:
+    try:
+        with respx.mock:
+            respx.get(COMMENTS).mock(
+                side_effect=[httpx.Response(502), httpx.Response(200, json=[])]
+            )
+            respx.post(COMMENTS).respond(
+                201, json={"id": 1, "html_url": "https://github.test/acme/access/pull/12#c1"}
+            )
+            result = invoke(actions_env, "github", "comment", stdin=PLAN)
+    finally:
+        reset_logging()
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Plan comment on acme/access#12 posted: https://github.test/acme/access/pull/12#c1\n"
+    )
+    assert "github.retry" in result.stderr
+    assert "attempt=1" in result.stderr
 
 
 def test_comment_reads_stdin_and_edits_the_keyed_comment_in_place(
