@@ -6,13 +6,17 @@ import datetime as dt
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.cli.common import err, use_color
 from reconciler.cli.plan import fetch_plan
 from reconciler.errors import ConfigError, PlanError
-from reconciler.plan import check_safety, plan_differences, restrict, stale_reasons
+from reconciler.plan import Plan, check_safety, plan_differences, restrict, stale_reasons
 from reconciler.plan import load as load_plan
-from reconciler.session import Session, TargetOptions
+from reconciler.session import PlanContext, Session, TargetOptions
+
+if TYPE_CHECKING:
+    from reconciler.apply.engine import ApplyResult
 
 APPROVE_PROMPT = (
     "\nDo you want to perform these actions?\n"
@@ -44,7 +48,6 @@ async def apply_command(
     no_color: bool = False,
     log_dir: Path | None = None,
 ) -> int:
-    from reconciler.apply.engine import Applier, ApplyError
     from reconciler.apply.lock import apply_lock
     from reconciler.logging import configure_logging
     from reconciler.render import render_text
@@ -97,31 +100,15 @@ async def apply_command(
             sys.stdout.write(render_text(plan, color=use_color(sys.stdout, no_color)))
             check_safety(plan, ctx.desired, force=force)  # conflicts too, even with no change
             if not plan.actionable:
-                print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
-                return 0
-            if saved is None and not auto_approve and not confirm():
+                result = None
+            elif saved is None and not auto_approve and not confirm():
                 err("\nApply cancelled.")
                 return 1
-            applier = Applier(
-                provider=session.provider,
-                desired=ctx.desired,
-                live=ctx.live,
-                secrets=session.router(ctx.desired),
-                journal=session.journal(),
-                apply_id=apply_id,
-                report=lambda line: print(line, flush=True),
-            )
-            try:
-                result = await applier.run(plan)
-            except ApplyError as exc:
-                r = exc.result
-                err(
-                    f"\nApply failed after {r.added} added, {r.changed} changed, "
-                    f"{r.destroyed} destroyed. Audit log: {log_file}"
-                )
-                raise
-            after = await session.provider.fetch()
-            session.journal().compact(after)
+            else:
+                result = await _run(session, ctx, plan, apply_id, log_file)
+    if result is None:
+        print("\nApply complete! Resources: 0 added, 0 changed, 0 destroyed.")
+        return 0
     print()
     print(result.sentence())
     if result.stored:
@@ -132,3 +119,32 @@ async def apply_command(
         print(f"{plan.summary.manual} manual change(s) remain for the admin console (see above).")
     err(f"Audit log: {log_file}")
     return 0
+
+
+async def _run(
+    session: Session, ctx: PlanContext, plan: Plan, apply_id: str, log_file: Path
+) -> ApplyResult:
+    """Carry out ``plan`` under the lock the caller holds; compact the journal after."""
+    from reconciler.apply.engine import Applier, ApplyError
+
+    applier = Applier(
+        provider=session.provider,
+        desired=ctx.desired,
+        live=ctx.live,
+        secrets=session.router(ctx.desired),
+        journal=session.journal(),
+        apply_id=apply_id,
+        report=lambda line: print(line, flush=True),
+    )
+    try:
+        result = await applier.run(plan)
+    except ApplyError as exc:
+        r = exc.result
+        err(
+            f"\nApply failed after {r.added} added, {r.changed} changed, "
+            f"{r.destroyed} destroyed. Audit log: {log_file}"
+        )
+        raise
+    after = await session.provider.fetch()
+    session.journal().compact(after)
+    return result
