@@ -184,7 +184,8 @@ CATALOG_ENV = "RECONCILER_CATALOG"
 
 
 @lru_cache(maxsize=1)
-def _shipped() -> Catalog:
+def shipped_catalog() -> Catalog:
+    """The catalog shipped in ``reconciler/data/models.json`` (read once per process)."""
     text = resources.files("reconciler.data").joinpath("models.json").read_text("utf-8")
     return Catalog.from_json(text)
 
@@ -201,7 +202,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             raise ConfigError(f"model catalog {chosen}: {exc.strerror or exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"model catalog {chosen}: not a catalog file ({exc})") from exc
-    return _shipped()
+    return shipped_catalog()
 
 
 _VERSIONED = re.compile(r"-\d{4}$")

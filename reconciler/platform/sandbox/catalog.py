@@ -1,4 +1,8 @@
-"""The model catalogue the sandbox serves, read from ``reconciler/data/models.json``.
+"""The model catalogue the sandbox serves: the shipped catalog, shaped for the wire.
+
+The models themselves come from :func:`reconciler.desired.catalog.shipped_catalog` (the
+one reader of ``reconciler/data/models.json``); this module adds what the platform's
+``GET /v1/models`` cards carry.
 
 Used for ``GET /v1/models`` (one card per model id and one per alias, like the real
 list), for the prices in ``GET /usage`` and for the default per-model token limits.
@@ -6,11 +10,11 @@ list), for the prices in ``GET /usage`` and for the default per-model token limi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from reconciler.desired.catalog import shipped_catalog
 
 # ModelCapabilities flags in the public spec; anything else in models.json is dropped.
 CAPABILITY_FLAGS = (
@@ -86,19 +90,18 @@ class Catalog:
 @cache
 def load_catalog() -> Catalog:
     """The packaged catalogue (read once per process)."""
-    text = resources.files("reconciler").joinpath("data/models.json").read_text("utf-8")
-    doc = json.loads(text)
+    shipped = shipped_catalog()
     models = tuple(
         CatalogModel(
-            id=m["id"],
-            aliases=tuple(m.get("aliases", ())),
-            input_price=float(m.get("input_price", 0.0)),
-            output_price=float(m.get("output_price", 0.0)),
-            max_context_length=int(m.get("max_context_length", 32768)),
-            capabilities=dict(m.get("capabilities", {})),
-            deprecated=bool(m.get("deprecated", False)),
-            replacement=m.get("deprecation_replacement_model"),
+            id=m.id,
+            aliases=m.aliases,
+            input_price=m.input_price or 0.0,
+            output_price=m.output_price or 0.0,
+            max_context_length=m.max_context_length or 32768,
+            capabilities=dict(m.capabilities),
+            deprecated=m.deprecated,
+            replacement=m.replacement,
         )
-        for m in doc["models"]
+        for m in shipped.models
     )
-    return Catalog(models=models, currency=str(doc.get("currency", "USD")))
+    return Catalog(models=models, currency=shipped.currency or "USD")
