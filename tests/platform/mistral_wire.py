@@ -1,4 +1,9 @@
-"""Builders of Admin API wire bodies and a client wired for respx, for the platform tests."""
+"""Builders of Admin API wire bodies and a client wired for respx, for the platform tests.
+
+Every body served to :func:`client` is checked against the spec extract on its way in
+(:class:`~tests.contract.transport.SpecCheckedTransport`), and role UUIDs come from the
+sandbox's role table, so these bodies and the sandbox keep to one record of the API.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ from pydantic import SecretStr
 
 from reconciler.http import RetryPolicy
 from reconciler.platform.mistral.client import MistralClient
+from reconciler.platform.sandbox.catalog import Catalog, load_catalog
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_UUID
+from reconciler.platform.sandbox.usage import usage_out
+from reconciler.platform.sandbox.wire import roles_out
+from tests.contract.transport import SpecCheckedTransport
 
 ADMIN = "https://admin.test/v1/admin"
 API = "https://admin.test/v1"
@@ -46,7 +56,7 @@ def client(
         SecretStr(ADMIN_KEY),
         admin_base_url=ADMIN,
         api_base_url=API,
-        transport=transport,
+        transport=SpecCheckedTransport(transport),
         sleep=sleeps if sleeps is not None else Sleeps(),
         **options,
     )
@@ -77,6 +87,12 @@ def workspace(
         "spend_limit": spend_limit,
         "is_default": is_default,
     }
+
+
+def created_workspace(n: int, name: str, **fields: Any) -> dict[str, Any]:
+    """``POST /workspaces``'s answer: the workspace and the creator's roles in it (admin)."""
+    role = WORKSPACE_ROLE_UUID["workspace_admin"]
+    return {**workspace(n, name, **fields), "raw_roles": [role], "raw_role": role}
 
 
 def workspaces_page(
@@ -152,23 +168,14 @@ def users_page(
     }
 
 
-ROLE_ADMIN = "d7ea77c5-9260-41d0-ab26-52b5add3ee56"
-ROLE_USER = "48436751-ee56-44bd-8a2d-712233977821"
-ROLE_DEV = "375cd0db-3bbe-4b79-80f3-954ccf04f3d1"
+ROLE_ADMIN = WORKSPACE_ROLE_UUID["workspace_admin"]
+ROLE_USER = WORKSPACE_ROLE_UUID["user"]
+ROLE_DEV = WORKSPACE_ROLE_UUID["dev"]
 
 
 def roles() -> dict[str, Any]:
-    def role(name: str, uuid: str) -> dict[str, Any]:
-        return {"name": name, "uuid": uuid, "description": name, "is_custom_role": False}
-
-    return {
-        "workspace_roles": [
-            role("workspace_admin", ROLE_ADMIN),
-            role("user", ROLE_USER),
-            role("dev", ROLE_DEV),
-        ],
-        "organization_roles": [role("admin", "0d48f530-095c-43fe-8aea-6673bcacabe6")],
-    }
+    """``GET /roles``, as the sandbox serves it."""
+    return roles_out()
 
 
 def limits(*, usage_limit: float | None = 3000, no_monthly_limit: bool = False) -> dict[str, Any]:
@@ -197,3 +204,30 @@ def created_key(n: int, name: str, secret: str) -> dict[str, Any]:
         "expiration_date": "2027-02-01",
         "actions": {"rotate": None, "delete": None},
     }
+
+
+def usage_report(
+    models: dict[str, Any], prices: list[dict[str, Any]], *, year: int = 2026, month: int = 11
+) -> dict[str, Any]:
+    """``GET /usage``: the sandbox's report of an empty month, with these completions and prices."""
+    empty = usage_out(
+        (),
+        year=year,
+        month=month,
+        catalog=Catalog(models=(), currency="USD"),
+        currency="USD",
+        workspace_names={},
+        api_zone=None,
+    )
+    return {**empty, "completion": {"models": models}, "prices": prices}
+
+
+def model_list(*ids: str) -> dict[str, Any]:
+    """``GET /models``: the catalogue's cards for these model ids or aliases."""
+    catalog = load_catalog()
+    cards = []
+    for model_id in ids:
+        model = catalog.resolve(model_id)
+        assert model is not None, model_id
+        cards.append(model.card(model_id))
+    return {"object": "list", "data": cards}

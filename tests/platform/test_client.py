@@ -12,6 +12,7 @@ import respx
 from pydantic import SecretStr
 
 from reconciler import errors
+from tests.contract.transport import OFF_SPEC
 from tests.platform.mistral_wire import (
     ADMIN,
     ADMIN_KEY,
@@ -21,10 +22,13 @@ from tests.platform.mistral_wire import (
     api_key,
     client,
     created_key,
+    created_workspace,
     limits,
+    model_list,
     roles,
     run,
     uid,
+    usage_report,
     user,
     users_page,
     workspace,
@@ -96,7 +100,7 @@ def test_create_workspace_posts_name_admin_and_description() -> None:
     async def main() -> tuple[str, object]:
         with respx.mock(base_url=ADMIN) as mock:
             route = mock.post("/workspaces").respond(
-                json={**workspace(7, "prod", description="CI"), "raw_roles": [uid(1)]}
+                json=created_workspace(7, "prod", description="CI")
             )
             async with client() as c:
                 out = await c.create_workspace(
@@ -309,7 +313,7 @@ def test_spend_limit_rate_limit_and_usage_are_read() -> None:
                     },
                 }
             )
-            usage = mock.get("/usage").respond(json={"completion": {"models": {}}})
+            usage = mock.get("/usage").respond(json=usage_report({}, []))
             async with client() as c:
                 spend = await c.get_spend_limit()
                 rate = await c.get_rate_limit()
@@ -364,9 +368,7 @@ def test_check_key_raises_when_the_answer_says_nothing_about_the_key() -> None:
 def test_list_models_uses_the_admin_key_by_default() -> None:
     async def main() -> tuple[list[str], httpx.Request]:
         with respx.mock(base_url=API) as mock:
-            route = mock.get("/models").respond(
-                json={"object": "list", "data": [{"id": "mistral-small-2506", "aliases": []}]}
-            )
+            route = mock.get("/models").respond(json=model_list("mistral-small-2506"))
             async with client() as c:
                 models = await c.list_models()
             return [m.id for m in models.data], route.calls.last.request
@@ -390,7 +392,7 @@ CREATES = [("key", "/api-keys"), ("workspace", "/workspaces")]
 
 
 def _created(kind: str) -> dict[str, object]:
-    return created_key(5, "ci", NEW_SECRET) if kind == "key" else workspace(7, "prod")
+    return created_key(5, "ci", NEW_SECRET) if kind == "key" else created_workspace(7, "prod")
 
 
 @pytest.mark.parametrize(("kind", "path"), CREATES)
@@ -413,7 +415,9 @@ def test_a_create_that_may_have_happened_is_sent_once_and_reported_ambiguous(
 
     async def main() -> int:
         with respx.mock(base_url=ADMIN) as mock:
-            route = mock.post(path).mock(side_effect=[failure, httpx.Response(200, json={})])
+            route = mock.post(path).mock(
+                side_effect=[failure, httpx.Response(200, json=_created(kind))]
+            )
             with pytest.raises(errors.AmbiguousCreate, match="list to find out") as caught:
                 await _create(kind, sleeps)
             assert isinstance(caught.value.__cause__, errors.ServerError | errors.TransportError)
@@ -472,7 +476,7 @@ def test_a_create_rejected_with_a_4xx_is_a_plain_client_error(kind: str, path: s
 def test_a_body_the_client_cannot_read_is_reported_without_echoing_it() -> None:
     async def main() -> None:
         with respx.mock(base_url=ADMIN) as mock:
-            mock.post("/api-keys").respond(json={"key": NEW_SECRET, "name": "ci"})
+            mock.post("/api-keys").respond(json={"key": NEW_SECRET, "name": "ci"}, headers=OFF_SPEC)
             async with client() as c:
                 with pytest.raises(errors.RemoteError, match="key_id") as caught:
                     await c.create_key(workspace_id=uid(1, "a"), user_id=uid(2, "c"), name="ci")

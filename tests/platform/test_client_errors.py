@@ -13,7 +13,19 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.platform.mistral.provider import MistralProvider
 from reconciler.platform.mistral.settings import MistralSettings
-from tests.platform.mistral_wire import ADMIN, ADMIN_KEY, API, ATTEMPTS, Sleeps, client, roles, run
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+from tests.platform.mistral_wire import (
+    ADMIN,
+    ADMIN_KEY,
+    API,
+    ATTEMPTS,
+    Sleeps,
+    client,
+    limits,
+    roles,
+    run,
+    uid,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +88,7 @@ def test_gateway_errors_are_retried_then_succeed(status: int) -> None:
                 return [r.name for r in out.workspace_roles], route.call_count, c.requests
 
     names, calls, counted = run(main())
-    assert names == ["workspace_admin", "user", "dev"]
+    assert names == list(WORKSPACE_ROLE_NAMES)
     assert calls == 2
     assert counted == 2  # the client counts every attempt
     assert len(sleeps.delays) == 1
@@ -183,36 +195,44 @@ def test_a_timeout_then_success_is_invisible() -> None:
     assert run(main()) == 2
 
 
-@pytest.mark.parametrize(
-    "mutation",
-    ["PATCH users", "DELETE remove-users", "DELETE key", "DELETE workspace", "POST spend-limit"],
-)
+WS, USER, KEY = uid(1, "a"), uid(1, "c"), uid(1, "b")
+MUTATIONS: dict[str, tuple[str, str, httpx.Response]] = {
+    "PATCH users": (
+        "PATCH",
+        f"/workspaces/{WS}/users",
+        httpx.Response(200, json={"added_members_count": 0, "updated_members_count": 1}),
+    ),
+    "DELETE remove-users": (
+        "DELETE",
+        f"/workspaces/{WS}/remove-users",
+        httpx.Response(200, json={"deleted_members_count": 1, "not_deleted_members": None}),
+    ),
+    "DELETE key": (
+        "DELETE",
+        f"/api-keys/{KEY}",
+        httpx.Response(200, json={"detail": "API key deleted successfully"}),
+    ),
+    "DELETE workspace": ("DELETE", f"/workspaces/{WS}", httpx.Response(204)),
+    "POST spend-limit": ("POST", "/spend-limit", httpx.Response(200, json=limits())),
+}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
 def test_idempotent_mutations_are_retried(mutation: str) -> None:
-    ws = "a" * 8
+    method, path, ok = MUTATIONS[mutation]
 
     async def main() -> int:
         with respx.mock(base_url=ADMIN) as mock:
-            method, what = mutation.split(" ")
-            path = {
-                "users": f"/workspaces/{ws}/users",
-                "remove-users": f"/workspaces/{ws}/remove-users",
-                "key": "/api-keys/k1",
-                "workspace": f"/workspaces/{ws}",
-                "spend-limit": "/spend-limit",
-            }[what]
-            ok = {"limits": {"completion": {"monthly_limit_reached": False}, "currency": "USD"}}
-            route = mock.route(method=method, path=path).mock(
-                side_effect=[httpx.Response(503), httpx.Response(200, json=ok)]
-            )
+            route = mock.route(method=method, path=path).mock(side_effect=[httpx.Response(503), ok])
             async with client() as c:
-                if what == "users":
-                    await c.set_workspace_users(ws, {"u1": ["user"]})
-                elif what == "remove-users":
-                    await c.remove_workspace_users(ws, ["u1"])
-                elif what == "key":
-                    await c.delete_key("k1")
-                elif what == "workspace":
-                    await c.archive_workspace(ws)
+                if mutation == "PATCH users":
+                    await c.set_workspace_users(WS, {USER: ["user"]})
+                elif mutation == "DELETE remove-users":
+                    await c.remove_workspace_users(WS, [USER])
+                elif mutation == "DELETE key":
+                    await c.delete_key(KEY)
+                elif mutation == "DELETE workspace":
+                    await c.archive_workspace(WS)
                 else:
                     await c.set_spend_limit(100)
             return route.call_count

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
 from reconciler.platform.mistral.provider import MistralProvider
+from tests.contract.transport import SpecCheckedTransport
 from tests.platform.mistral_wire import (
     ADMIN,
     ADMIN_KEY,
@@ -25,10 +26,12 @@ from tests.platform.mistral_wire import (
     api_key,
     client,
     created_key,
+    created_workspace,
     limits,
     roles,
     run,
     uid,
+    usage_report,
     user,
     users_page,
     workspace,
@@ -39,7 +42,6 @@ DEV, ML, DEFAULT, ARCHIVED = uid(1, "a"), uid(2, "a"), uid(3, "a"), uid(9, "a")
 ALICE, BOB, DAN, ZED, CAROL = (uid(n, "c") for n in (1, 2, 3, 4, 5))
 CREATED = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 SECRET = "Kp4sW8nQ2xR7tY1uV5zB9cD3fG6hJ0mL"
-UNKNOWN_ROLE = "ffffffff-1111-4111-8111-ffffffffffff"
 
 
 def org_workspaces() -> list[dict[str, Any]]:
@@ -67,7 +69,6 @@ def org_users() -> list[dict[str, Any]]:
         ),
         user(2, "Bob@Acme.example", [(DEV, "dev", ["M"]), (ARCHIVED, "old", [ROLE_USER])]),
         user(3, "dan@acme.example", [(ML, "ml", ["A"])]),
-        user(4, "zed@acme.example", [(DEV, "dev", [UNKNOWN_ROLE])]),
         user(5, "carol@acme.example"),
         user(6, None, [(DEV, "dev", [ROLE_USER])]),
     ]
@@ -93,7 +94,7 @@ def serve_org(mock: respx.MockRouter, *, keys: list[dict[str, Any]] | None = Non
     mock.get("/users").respond(
         json=users_page(
             org_users(),
-            total=7,
+            total=6,
             invites=[
                 {
                     "uuid": uid(1, "d"),
@@ -162,7 +163,6 @@ def test_fetch_normalises_the_organisation_into_the_core_model() -> None:
                 user_id=ALICE,
             ),
             Member(workspace="dev", email="bob@acme.example", roles=("user",), user_id=BOB),
-            Member(workspace="dev", email="zed@acme.example", roles=(UNKNOWN_ROLE,), user_id=ZED),
             Member(
                 workspace="ml", email="alice@acme.example", roles=("dev", "user"), user_id=ALICE
             ),
@@ -203,7 +203,7 @@ def test_fetch_normalises_the_organisation_into_the_core_model() -> None:
     )
     assert calls == 5
     assert ("workspaces", 3, 3) in progress
-    assert ("users", 7, 7) in progress
+    assert ("users", 6, 6) in progress
     assert ("api keys", 4, None) in progress
     assert ("roles", 1, 1) in progress
     assert ("spend limit", 1, 1) in progress
@@ -227,6 +227,25 @@ def test_fetch_maps_the_organisation_spend_limit(answer: object, expected: Spend
                 return await p.fetch()
 
     assert run(main()).organization.spend_limit == expected
+
+
+def test_a_role_the_roles_listing_does_not_name_is_kept_as_its_raw_value() -> None:
+    listed = roles()
+    unnamed = listed["workspace_roles"].pop()["uuid"]
+
+    async def main() -> LiveState:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            serve_org(mock)
+            mock.get("/roles").respond(json=listed)
+            mock.get("/users").respond(
+                json=users_page([user(4, "zed@acme.example", [(DEV, "dev", [unnamed])])], 1)
+            )
+            async with provider() as p:
+                return await p.fetch()
+
+    assert run(main()).members == (
+        Member(workspace="dev", email="zed@acme.example", roles=(unnamed,), user_id=ZED),
+    )
 
 
 def test_fetch_fails_whole_when_one_listing_fails() -> None:
@@ -261,7 +280,7 @@ def test_from_env_builds_a_working_provider_over_a_transport() -> None:
                 "MISTRAL_ADMIN_BASE_URL": "http://sandbox/v1/admin",
                 "MISTRAL_ADMIN_AUTH": "x-api-key",
             },
-            transport=httpx.MockTransport(answer),
+            transport=SpecCheckedTransport(httpx.MockTransport(answer)),
             concurrency=2,
         )
         async with p:
@@ -280,7 +299,7 @@ def test_create_workspace_maps_the_admin_email_to_a_user_uuid() -> None:
         with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
             serve_org(mock)
             route = mock.post("/workspaces").respond(
-                json={**workspace(7, "prod", description="CI/CD only"), "raw_roles": [ROLE_ADMIN]}
+                json=created_workspace(7, "prod", description="CI/CD only")
             )
             async with provider() as p:
                 made = await p.create_workspace(
@@ -318,7 +337,7 @@ def test_an_admin_who_is_not_a_user_is_looked_up_then_refused() -> None:
                 json=users_page([], total=0)
             )
             serve_org(mock)
-            create = mock.post("/workspaces").respond(json=workspace(7, "x"))
+            create = mock.post("/workspaces").respond(json=created_workspace(7, "x"))
             async with provider() as p:
                 with pytest.raises(errors.PlanError, match="no user with email ghost@acme"):
                     await p.create_workspace(Workspace(name="x", admin="ghost@acme.example"))
@@ -444,7 +463,7 @@ def test_a_key_for_a_workspace_created_in_this_run_is_owned_by_its_admin() -> No
     async def main() -> Any:
         with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
             serve_org(mock)
-            mock.post("/workspaces").respond(json=workspace(7, "prod"))
+            mock.post("/workspaces").respond(json=created_workspace(7, "prod"))
             route = mock.post("/api-keys").respond(json=created_key(8, "svc", SECRET))
             async with provider() as p:
                 made = await p.create_workspace(Workspace(name="prod", admin="dan@acme.example"))
@@ -573,10 +592,9 @@ def test_monthly_spend_sums_each_workspaces_usage_report() -> None:
         tokens = {DEV: 2_000_000, ML: 10_000_000, DEFAULT: 0}[request.url.params["workspace_id"]]
         return httpx.Response(
             200,
-            json={
-                "completion": {"models": {"mistral-small-2506": {"input": [{"value": tokens}]}}},
-                "currency": "USD",
-                "prices": [
+            json=usage_report(
+                {"mistral-small-2506": {"input": [{"value": tokens}]}},
+                [
                     {
                         "event_type": "api_tokens",
                         "billing_metric": "mistral-small-2506",
@@ -586,7 +604,7 @@ def test_monthly_spend_sums_each_workspaces_usage_report() -> None:
                         "price": "0.00000015",
                     }
                 ],
-            },
+            ),
         )
 
     async def main() -> dict[str, Decimal]:

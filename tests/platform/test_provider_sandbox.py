@@ -1,4 +1,7 @@
-"""MistralProvider over the sandbox (in-process ASGI transport, demo seed): one contract."""
+"""MistralProvider over the sandbox (in-process ASGI transport, demo seed): one contract.
+
+Every exchange is also held to the spec extract, so these tests check the sandbox too.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from reconciler.platform.sandbox import (
     SandboxStore,
     create_app,
 )
+from tests.contract.transport import SpecCheckedTransport
 from tests.platform.mistral_wire import Sleeps, run
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
@@ -26,7 +30,8 @@ NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
 
 def sandbox_provider(*, auth: str = "bearer", concurrency: int = 4) -> MistralProvider:
     store = SandboxStore.in_memory(clock=lambda: NOW)
-    transport = httpx.ASGITransport(app=create_app(store, None, admin_key=DEFAULT_ADMIN_KEY))
+    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
+    transport = SpecCheckedTransport(httpx.ASGITransport(app=app))
     return MistralProvider.from_env(
         {
             "MISTRAL_ADMIN_API_KEY": DEFAULT_ADMIN_KEY,
@@ -139,7 +144,8 @@ def test_monthly_spend_reads_the_seeded_usage() -> None:
 
 def test_a_wrong_admin_key_is_unauthorized_without_showing_it() -> None:
     store = SandboxStore.in_memory(clock=lambda: NOW)
-    transport = httpx.ASGITransport(app=create_app(store, None, admin_key=DEFAULT_ADMIN_KEY))
+    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
+    transport = SpecCheckedTransport(httpx.ASGITransport(app=app))
     wrong = "wrong-admin-key-0042"
 
     async def main() -> errors.Unauthorized:

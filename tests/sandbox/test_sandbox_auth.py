@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore
+from tests.contract.spec import check_error
 
 from .conftest import ADMIN, TestClient, make_client
-from .contract import check_error
 
 ENDPOINTS = [
     ("GET", f"{ADMIN}/workspaces"),

@@ -10,9 +10,9 @@ import pytest
 from starlette.routing import Route
 
 from reconciler.platform.sandbox import SandboxStore, create_app
+from tests.contract.spec import SHARED_SPEC, VENDORED_SPEC, check_request, check_response, spec
 
 from .conftest import ADMIN, Demo, TestClient
-from .contract import SHARED_SPEC, VENDORED_SPEC, check_request, check_response, spec
 
 Call = tuple[str, str, httpx.Response]
 

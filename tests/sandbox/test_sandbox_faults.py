@@ -14,9 +14,9 @@ import pytest
 from reconciler import errors
 from reconciler.http import RetryPolicy, make_client, send
 from reconciler.platform.sandbox import FaultConfig, FaultRule, SandboxStore, create_app
+from tests.contract.spec import check_error
 
 from .conftest import ADMIN, AUTH, Demo, TestClient, all_keys
-from .contract import check_error
 
 
 def faulty(store: SandboxStore, **config: Any) -> TestClient:

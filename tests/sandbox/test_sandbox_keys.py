@@ -12,9 +12,9 @@ import pytest
 from reconciler.platform.sandbox import SandboxStore, create_app
 from reconciler.platform.sandbox.generate import generate_seed, write_seed
 from reconciler.platform.sandbox.seed import load_seed
+from tests.contract.spec import check_error, check_validation_error
 
 from .conftest import ADMIN, TODAY, Clock, Demo, TestClient, all_keys, make_client
-from .contract import check_error, check_validation_error
 
 
 def create(client: TestClient, demo: Demo, **body: Any) -> dict[str, Any]:

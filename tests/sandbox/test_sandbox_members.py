@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from reconciler.platform.sandbox.roles import WORKSPACE_ROLES
+from tests.contract.spec import check_error, check_validation_error
 
 from .conftest import ADMIN, Demo, TestClient, members_of
-from .contract import check_error, check_validation_error
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

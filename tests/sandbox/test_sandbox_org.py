@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from reconciler.platform.sandbox import SandboxStore
+from tests.contract.spec import check_validation_error
 
 from .conftest import ADMIN, Clock, Demo, TestClient, make_client
-from .contract import check_validation_error
 
 # Demo usage this month: dev 60M/25M small + 20M/12M codestral; ml 100M/30M large +
 # 20M/5M medium; Default Workspace 2M/0.5M small (USD per million tokens from models.json).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reconciler.platform.sandbox import SandboxStore
+from tests.contract.spec import check_error, check_validation_error
 
 from .conftest import ADMIN, Demo, TestClient, all_keys, members_of
-from .contract import check_error, check_validation_error
 
 
 def names(client: TestClient, **params: object) -> list[str]:

@@ -1,8 +1,16 @@
-"""Validate sandbox requests and responses against the vendored Admin API spec extract."""
+"""The vendored Admin API spec extract, and checks of request and response bodies against it.
+
+Every double of the Admin API in the tests answers to this one record: the sandbox's
+contract tests call :func:`check_request` and :func:`check_response` directly, and the
+hand-built bodies the platform tests serve go through :func:`check_exchange` (see
+:mod:`tests.contract.transport`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -67,6 +75,42 @@ def operation(method: str, path: str) -> dict[str, Any]:
     op = spec()["paths"][path][method.lower()]
     assert isinstance(op, dict)
     return op
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = template.split("/")
+    return re.compile("/".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+@cache
+def _path_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Every spec path as a pattern, those with fewer parameters first (literals win)."""
+    paths = sorted(spec()["paths"], key=lambda path: (path.count("{"), path))
+    return tuple((path, _pattern(path)) for path in paths)
+
+
+def template(path: str) -> str:
+    """The spec path a URL path is an instance of (``/v1/admin/api-keys/{key_id}``)."""
+    for name, pattern in _path_patterns():
+        if pattern.fullmatch(path):
+            return name
+    raise AssertionError(f"{path} is not a path of the spec extract")
+
+
+def check_exchange(request: httpx.Request, response: httpx.Response) -> None:
+    """Assert one exchange a test double took part in keeps to the spec.
+
+    The method and path must be an operation of the spec and a JSON request body valid for
+    it. A response whose status the spec documents, and every success, must be documented
+    and match its schema. An error status the spec does not document (it documents none
+    under ``/v1/admin``) is let through: the client must cope with whatever it carries.
+    """
+    path = template(request.url.path)
+    responses = operation(request.method, path)["responses"]
+    if request.content:
+        check_request(request.method, path, json.loads(request.content))
+    if response.is_success or str(response.status_code) in responses:
+        check_response(request.method, path, response)
 
 
 def check_request(method: str, path: str, body: Any) -> None:
