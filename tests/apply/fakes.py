@@ -3,8 +3,10 @@
 :class:`FakeProvider` keeps workspaces, members and keys in dicts, records every mutation
 in ``calls`` (in order) and can be told to fail a method (``fail``) with any error. Keys get
 fresh ids and random secrets; ``secrets`` maps a live key id to its secret, as the
-platform would check it. :class:`FlakyStore` wraps a real store and fails chosen ``put``
-calls, to exercise the engine's retries.
+platform would check it. It behaves as the sandbox-backed Mistral provider does — the same
+results, the same fetch afterwards, the same error classes — which
+``tests/apply/test_provider_behaviour.py`` checks against both. :class:`FlakyStore` wraps a
+real store and fails chosen ``put`` calls, to exercise the engine's retries.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from pydantic import SecretStr
 
+from reconciler import errors
 from reconciler.errors import ReconcilerError, SecretStoreError
 from reconciler.model import (
     ApiKey,
@@ -34,14 +37,28 @@ from reconciler.provider import CreatedKey, ProgressCallback
 from reconciler.vault.base import LockHolder, SecretMetadata, SecretStore, StoredSecret
 
 Failure = Callable[[str], ReconcilerError | None]  # argument: the object's name or id
+ADMIN_ROLE = "workspace_admin"
+
+
+def _refused(status: int, method: str, path: str, message: str) -> errors.RemoteError:
+    """The error the platform's answer would raise."""
+    return errors.remote_error_for(
+        service="fake", method=method, path=path, status=status, server_message=message
+    )
 
 
 class FakeProvider:
-    """A platform in memory (see the module docstring)."""
+    """A platform in memory (see the module docstring).
+
+    ``users`` are the organisation's users' emails (default: every email the live state
+    names); members, admins and key owners must be among them, as on the platform.
+    """
 
     name = "fake"
 
-    def __init__(self, live: LiveState, *, target: str = "fake://acme") -> None:
+    def __init__(
+        self, live: LiveState, *, target: str = "fake://acme", users: Iterable[str] | None = None
+    ) -> None:
         self.target = target
         self.spend_limit = live.organization.spend_limit
         self.workspaces: dict[str, Workspace] = {w.id or w.name: w for w in live.workspaces}
@@ -52,6 +69,12 @@ class FakeProvider:
         self.secrets: dict[str, str] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[str, Failure] = {}
+        named = (
+            [m.email for m in live.members]
+            + [w.admin for w in live.workspaces if w.admin]
+            + [k.owner for k in live.keys if k.owner]
+        )
+        self.users = {email.lower() for email in (named if users is None else users)}
 
     def _check(self, method: str, what: str) -> None:
         rule = self.fail.get(method)
@@ -59,68 +82,145 @@ class FakeProvider:
         if error is not None:
             raise error
 
-    def _ws_name(self, workspace_id: str) -> str:
-        return self.workspaces[workspace_id].name
+    def _workspace(self, workspace_id: str, method: str, path: str) -> Workspace:
+        """The live workspace with this id, with its admin; NotFound as the platform says."""
+        found = self.workspaces.get(workspace_id)
+        if found is None:
+            raise _refused(404, method, path, f"Workspace {workspace_id} not found")
+        return found.model_copy(update={"admin": self._admin(found.name)})
+
+    def _admin(self, workspace: str) -> str | None:
+        """The workspace's admin: its first member by email holding workspace_admin."""
+        admins = sorted(
+            email
+            for (ws, email), m in self.members.items()
+            if ws == workspace and ADMIN_ROLE in m.roles
+        )
+        return admins[0] if admins else None
+
+    def _user(self, email: str) -> str:
+        """``email`` in lower case if it is an organisation user's, else a PlanError."""
+        if email.strip().lower() not in self.users:
+            raise errors.PlanError(
+                f"no user with email {email} in the organisation: invite them in the admin "
+                "console first"
+            )
+        return email.strip().lower()
+
+    def _check_name(self, name: str, method: str, path: str, *, exclude: str = "") -> None:
+        for ws_id, ws in self.workspaces.items():
+            if ws_id != exclude and ws.name.lower() == name.lower():
+                raise _refused(409, method, path, f"A workspace named {name!r} already exists")
 
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
+        workspaces = [self._workspace(ws_id, "GET", "/workspaces") for ws_id in self.workspaces]
         return LiveState(
             target=self.target,
             organization=Organization(spend_limit=self.spend_limit),
-            workspaces=tuple(self.workspaces.values()),
-            members=tuple(self.members.values()),
-            keys=tuple(self.keys.values()),
+            workspaces=tuple(sorted(workspaces, key=lambda w: w.name)),
+            members=tuple(sorted(self.members.values(), key=lambda m: (m.workspace, m.email))),
+            keys=tuple(sorted(self.keys.values(), key=lambda k: (k.workspace, k.name, k.id or ""))),
         )
 
     async def create_workspace(self, workspace: Workspace) -> Workspace:
         self._check("create_workspace", workspace.name)
-        created = workspace.model_copy(update={"id": str(uuid.uuid4())})
+        if not workspace.admin:
+            raise errors.PlanError(f"workspace.{workspace.name}: an admin is needed")
+        admin = self._user(workspace.admin)
+        self._check_name(workspace.name, "POST", "/workspaces")
+        created = Workspace(
+            name=workspace.name,
+            description=workspace.description,
+            spend_limit=SpendLimit(amount=None),
+            id=str(uuid.uuid4()),
+        )
         self.workspaces[created.id or ""] = created
-        if workspace.admin:
-            self.members[(workspace.name, workspace.admin)] = Member(
-                workspace=workspace.name, email=workspace.admin, roles=("workspace_admin",)
-            )
+        self.members[(workspace.name, admin)] = Member(
+            workspace=workspace.name, email=admin, roles=(ADMIN_ROLE,)
+        )
         self.calls.append(("create_workspace", workspace.name))
-        return created
+        return self._workspace(created.id or "", "POST", "/workspaces")
 
     async def update_workspace(self, workspace_id: str, workspace: Workspace) -> Workspace:
         self._check("update_workspace", workspace.name)
-        updated = self.workspaces[workspace_id].model_copy(
-            update={"description": workspace.description}
+        path = f"/workspaces/{workspace_id}"
+        old = self._workspace(workspace_id, "PATCH", path).name
+        self._check_name(workspace.name, "PATCH", path, exclude=workspace_id)
+        self.workspaces[workspace_id] = self.workspaces[workspace_id].model_copy(
+            update={"name": workspace.name, "description": workspace.description}
         )
-        self.workspaces[workspace_id] = updated
+        self._move(old, workspace.name)
         self.calls.append(("update_workspace", workspace.name))
-        return updated
+        return self._workspace(workspace_id, "PATCH", path)
+
+    def _move(self, old: str, new: str) -> None:
+        """A renamed workspace's members and keys follow it."""
+        self.members = {
+            (new if ws == old else ws, email): m.model_copy(update={"workspace": new})
+            if ws == old
+            else m
+            for (ws, email), m in self.members.items()
+        }
+        for key_id, k in self.keys.items():
+            if k.workspace == old:
+                self.keys[key_id] = k.model_copy(update={"workspace": new})
 
     async def archive_workspace(self, workspace_id: str) -> None:
-        name = self._ws_name(workspace_id)
-        self._check("archive_workspace", name)
+        path = f"/workspaces/{workspace_id}"
+        found = self._workspace(workspace_id, "DELETE", path)
+        self._check("archive_workspace", found.name)
+        if found.is_default:
+            raise _refused(400, "DELETE", path, "The default workspace cannot be archived")
         del self.workspaces[workspace_id]
-        self.calls.append(("archive_workspace", name))
+        # Its members and keys go with it: keys unlisted, unusable, not deletable.
+        self.members = {k: m for k, m in self.members.items() if k[0] != found.name}
+        for key_id in [i for i, k in self.keys.items() if k.workspace == found.name]:
+            del self.keys[key_id]
+            self.secrets.pop(key_id, None)
+        self.calls.append(("archive_workspace", found.name))
 
     async def set_member(self, workspace_id: str, member: Member) -> None:
-        ws = self._ws_name(workspace_id)
+        email = self._user(member.email)
+        ws = self._workspace(workspace_id, "PATCH", f"/workspaces/{workspace_id}/users").name
         self._check("set_member", member.email)
-        self.members[(ws, member.email)] = member.model_copy(update={"workspace": ws})
+        roles = tuple(sorted(set(member.roles)))
+        self.members[(ws, email)] = member.model_copy(
+            update={"workspace": ws, "email": email, "roles": roles}
+        )
         self.calls.append(("set_member", f"{ws}/{member.email}"))
 
     async def remove_member(self, workspace_id: str, member: Member) -> None:
-        ws = self._ws_name(workspace_id)
+        email = self._user(member.email)
+        path = f"/workspaces/{workspace_id}/remove-users"
+        ws = self._workspace(workspace_id, "DELETE", path).name
         self._check("remove_member", member.email)
-        self.members.pop((ws, member.email), None)
+        if self.members.pop((ws, email), None) is None:
+            raise errors.RemoteError(f"fake: DELETE {path}: the platform did not remove {email}")
         self.calls.append(("remove_member", f"{ws}/{member.email}"))
 
     async def create_key(self, key: ApiKey, workspace_id: str) -> CreatedKey:
         self._check("create_key", key.name)
+        known = self.workspaces.get(workspace_id)
+        owner = key.owner or (self._admin(known.name) if known is not None else None)
+        if owner is None:
+            raise errors.PlanError(f"api_key.{key.name}: no owner given and no workspace_admin")
+        owner = self._user(owner)
+        ws = self._workspace(workspace_id, "POST", "/api-keys")  # NotFound for an unknown id
+        if (ws.name, owner) not in self.members:
+            raise _refused(400, "POST", "/api-keys", f"User {owner} is not a member")
+        secret = secrets.token_urlsafe(24)
         live = ApiKey(
             name=key.name,
-            workspace=self._ws_name(workspace_id),
+            workspace=key.workspace,
             owner=key.owner,
             expires=key.expires,
             id=str(uuid.uuid4()),
             created_at=dt.datetime.now(dt.UTC),
+            hidden_key=f"{secret[:4]}...{secret[-4:]}",
         )
-        secret = secrets.token_urlsafe(24)
-        self.keys[live.id or ""] = live
+        self.keys[live.id or ""] = live.model_copy(
+            update={"workspace": ws.name, "owner": owner, "created_by": owner}
+        )
         self.secrets[live.id or ""] = secret
         self.calls.append(("create_key", key.name))
         return CreatedKey(key=live, secret=SecretStr(secret))
@@ -136,11 +236,15 @@ class FakeProvider:
 
     async def set_organization_spend_limit(self, limit: SpendLimit) -> None:
         self._check("set_organization_spend_limit", limit.describe())
-        self.spend_limit = limit
+        amount = limit.amount
+        if amount is not None and (amount != amount.to_integral_value() or amount < 0):
+            raise errors.PlanError(f"organization: spend limit {limit.describe()} must be whole")
+        currency = self.spend_limit.currency if self.spend_limit else limit.currency
+        self.spend_limit = SpendLimit(amount=amount, currency=currency)
         self.calls.append(("set_organization_spend_limit", limit.describe()))
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
-        return {}
+        return {w.name: Decimal(0) for w in self.workspaces.values()}
 
     async def check_key(self, secret: SecretStr) -> bool:
         return secret.get_secret_value() in self.secrets.values()
@@ -211,6 +315,16 @@ ROLES = (
         daily_token_budget=1_000_000,
     ),
     Role(name="admin", allowed_models=("*",), max_tokens_per_request=128_000),
+)
+
+
+# The organisation's users: those live_org() names, and carol and dan, whom desired_org() adds.
+ORG_USERS = (
+    "alice@acme.example",
+    "bob@acme.example",
+    "carol@acme.example",
+    "dan@acme.example",
+    "iris@acme.example",
 )
 
 

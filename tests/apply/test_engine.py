@@ -20,7 +20,7 @@ from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.plan import Plan, make_plan
 from reconciler.vault.base import SecretMetadata, SecretStore
 from reconciler.vault.file import FileVault
-from tests.apply.fakes import FakeProvider, FlakyStore, desired_org, live_org
+from tests.apply.fakes import ORG_USERS, FakeProvider, FlakyStore, desired_org, live_org
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ class Rig:
         store: SecretStore | None = None,
     ) -> None:
         self.desired = desired or desired_org()
-        self.provider = FakeProvider(live or live_org())
+        self.provider = FakeProvider(live or live_org(), users=ORG_USERS)
         self.vault = FileVault(tmp_path / "vault")
         self.store = store or self.vault
         self.journal = Journal(tmp_path / "state" / "journal.jsonl")

@@ -16,14 +16,14 @@ from reconciler.plan import Plan
 from reconciler.session import Session, TargetOptions
 from reconciler.vault.base import SecretMetadata
 from reconciler.vault.file import FileVault
-from tests.apply.fakes import FakeProvider, desired_org, live_org
+from tests.apply.fakes import ORG_USERS, FakeProvider, desired_org, live_org
 
 NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture
 def provider(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
-    fake = FakeProvider(live_org())
+    fake = FakeProvider(live_org(), users=ORG_USERS)
     monkeypatch.setattr(session_module, "open_provider", lambda options: fake)
     return fake
 

@@ -16,6 +16,14 @@ from pydantic import SecretStr
 
 from reconciler.http import RetryPolicy
 from reconciler.platform.mistral.client import MistralClient
+from reconciler.platform.mistral.provider import MistralProvider
+from reconciler.platform.sandbox import (
+    DEFAULT_ADMIN_KEY,
+    EMBEDDED_ADMIN_BASE_URL,
+    EMBEDDED_API_BASE_URL,
+    SandboxStore,
+    create_app,
+)
 from reconciler.platform.sandbox.catalog import Catalog, load_catalog
 from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_UUID
 from reconciler.platform.sandbox.usage import usage_out
@@ -58,6 +66,30 @@ def client(
         api_base_url=API,
         transport=SpecCheckedTransport(transport),
         sleep=sleeps if sleeps is not None else Sleeps(),
+        **options,
+    )
+
+
+def sandbox_provider(
+    store: SandboxStore, *, admin_key: str = DEFAULT_ADMIN_KEY, **options: Any
+) -> MistralProvider:
+    """A provider over the sandbox serving ``store`` in-process, held to the spec extract.
+
+    ``admin_key`` is the key the provider sends; ``options`` (``auth``, ``concurrency``,
+    page sizes...) go to the client.
+    """
+    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
+    auth = options.pop("auth", "bearer")
+    return MistralProvider.from_env(
+        {
+            "MISTRAL_ADMIN_API_KEY": admin_key,
+            "MISTRAL_ADMIN_BASE_URL": EMBEDDED_ADMIN_BASE_URL,
+            "MISTRAL_API_BASE_URL": EMBEDDED_API_BASE_URL,
+            "MISTRAL_ADMIN_AUTH": auth,
+        },
+        transport=SpecCheckedTransport(httpx.ASGITransport(app=app)),
+        target="sandbox:memory",
+        sleep=Sleeps(),
         **options,
     )
 

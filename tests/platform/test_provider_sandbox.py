@@ -8,44 +8,22 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 from reconciler.platform.mistral.provider import MistralProvider
-from reconciler.platform.sandbox import (
-    DEFAULT_ADMIN_KEY,
-    EMBEDDED_ADMIN_BASE_URL,
-    EMBEDDED_API_BASE_URL,
-    SandboxStore,
-    create_app,
-)
-from tests.contract.transport import SpecCheckedTransport
-from tests.platform.mistral_wire import Sleeps, run
+from reconciler.platform.sandbox import SandboxStore
+from tests.platform.mistral_wire import run, sandbox_provider
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
 
 
-def sandbox_provider(*, auth: str = "bearer", concurrency: int = 4) -> MistralProvider:
+def demo_provider(*, auth: str = "bearer", concurrency: int = 4) -> MistralProvider:
+    """The demo organisation, read in small pages so every listing takes several."""
     store = SandboxStore.in_memory(clock=lambda: NOW)
-    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
-    transport = SpecCheckedTransport(httpx.ASGITransport(app=app))
-    return MistralProvider.from_env(
-        {
-            "MISTRAL_ADMIN_API_KEY": DEFAULT_ADMIN_KEY,
-            "MISTRAL_ADMIN_BASE_URL": EMBEDDED_ADMIN_BASE_URL,
-            "MISTRAL_API_BASE_URL": EMBEDDED_API_BASE_URL,
-            "MISTRAL_ADMIN_AUTH": auth,
-        },
-        transport=transport,
-        target="sandbox:memory",
-        concurrency=concurrency,
-        sleep=Sleeps(),
-        page_size=3,
-        key_page_size=2,
-    )
+    return sandbox_provider(store, auth=auth, concurrency=concurrency, page_size=3, key_page_size=2)
 
 
 def by_name(live: LiveState) -> dict[str, Workspace]:
@@ -55,7 +33,7 @@ def by_name(live: LiveState) -> dict[str, Workspace]:
 @pytest.mark.parametrize("auth", ["bearer", "x-api-key"])
 def test_fetch_reads_the_demo_organisation(auth: str) -> None:
     async def main() -> LiveState:
-        async with sandbox_provider(auth=auth) as p:
+        async with demo_provider(auth=auth) as p:
             return await p.fetch()
 
     live = run(main())
@@ -79,7 +57,7 @@ def test_fetch_reads_the_demo_organisation(auth: str) -> None:
 
 def test_mutations_round_trip_through_the_sandbox() -> None:
     async def main() -> None:
-        async with sandbox_provider() as p:
+        async with demo_provider() as p:
             await p.fetch()
             prod = await p.create_workspace(
                 Workspace(name="prod", description="CI/CD only", admin="grace.lee@acme.example")
@@ -133,7 +111,7 @@ def test_mutations_round_trip_through_the_sandbox() -> None:
 
 def test_monthly_spend_reads_the_seeded_usage() -> None:
     async def main() -> dict[str, Decimal]:
-        async with sandbox_provider() as p:
+        async with demo_provider() as p:
             return await p.monthly_spend(NOW.date())
 
     spend = run(main())
@@ -144,20 +122,10 @@ def test_monthly_spend_reads_the_seeded_usage() -> None:
 
 def test_a_wrong_admin_key_is_unauthorized_without_showing_it() -> None:
     store = SandboxStore.in_memory(clock=lambda: NOW)
-    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
-    transport = SpecCheckedTransport(httpx.ASGITransport(app=app))
     wrong = "wrong-admin-key-0042"
 
     async def main() -> errors.Unauthorized:
-        p = MistralProvider.from_env(
-            {
-                "MISTRAL_ADMIN_API_KEY": wrong,
-                "MISTRAL_ADMIN_BASE_URL": EMBEDDED_ADMIN_BASE_URL,
-                "MISTRAL_API_BASE_URL": EMBEDDED_API_BASE_URL,
-            },
-            transport=transport,
-        )
-        async with p:
+        async with sandbox_provider(store, admin_key=wrong) as p:
             with pytest.raises(errors.Unauthorized) as caught:
                 await p.fetch()
         return caught.value
