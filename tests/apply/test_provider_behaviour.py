@@ -318,15 +318,37 @@ def test_a_key_for_an_owner_outside_the_workspace_is_refused(
     assert "dev-x" not in {k.name for k in on(scenario).keys}
 
 
-def test_a_key_without_owner_in_a_workspace_without_admin_is_refused(on: On) -> None:
-    async def scenario(p: Provider) -> None:
-        dev = ws_id(await p.fetch(), "dev")
-        await p.set_member(dev, Member(workspace="dev", email=ALICE, roles=("user",)))
-        await p.fetch()
+@pytest.mark.parametrize("change", ["demoted", "removed"])
+def test_a_key_without_owner_in_a_workspace_that_just_lost_its_admin_is_refused(
+    on: On, change: str
+) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        live = await p.fetch()
+        dev = ws_id(live, "dev")
+        if change == "demoted":
+            await p.set_member(dev, Member(workspace="dev", email=ALICE, roles=("user",)))
+        else:
+            await p.remove_member(dev, member(live, "dev", ALICE))
         with pytest.raises(errors.PlanError):
             await p.create_key(ApiKey(name="dev-x", workspace="dev"), dev)
+        return await p.fetch()
 
-    on(scenario)
+    after = on(scenario)
+    assert workspace(after, "dev").admin is None
+    assert "dev-x" not in {k.name for k in after.keys}
+
+
+def test_a_key_without_owner_is_made_for_the_admin_just_promoted(on: On) -> None:
+    async def scenario(p: Provider) -> tuple[ApiKey, LiveState]:
+        live = await p.fetch()
+        dev = ws_id(live, "dev")
+        await p.set_member(dev, Member(workspace="dev", email=ALICE, roles=("user",)))
+        await p.set_member(dev, Member(workspace="dev", email=BOB, roles=("workspace_admin",)))
+        made = await p.create_key(ApiKey(name="dev-x", workspace="dev"), dev)
+        return made.key, await p.fetch()
+
+    made, live = on(scenario)
+    assert key(live, made.id) == ("dev-x", "dev", BOB, None)
 
 
 def test_delete_key_is_idempotent_and_the_secret_stops_working(on: On) -> None:

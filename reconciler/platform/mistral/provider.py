@@ -215,12 +215,7 @@ class MistralProvider:
         """Add ``member`` or set their roles (``PATCH users``: add-or-update)."""
         user_id = member.user_id or await self._user_id(member.email)
         await self.client.set_workspace_users(workspace_id, {user_id: member.roles})
-        directory = self._dir_now()
-        known = directory.workspaces.get(workspace_id)
-        if known is not None and ADMIN_ROLE in member.roles and known.admin is None:
-            directory.workspaces[workspace_id] = known.model_copy(
-                update={"admin": directory.user_email(member.email) or member.email}
-            )
+        self._admin_changed(workspace_id, member.email, is_admin=ADMIN_ROLE in member.roles)
 
     async def remove_member(self, workspace_id: str, member: Member) -> None:
         user_id = member.user_id or await self._user_id(member.email)
@@ -233,6 +228,27 @@ class MistralProvider:
                 path=path,
                 service=ADMIN_SERVICE,
             )
+        self._admin_changed(workspace_id, member.email, is_admin=False)
+
+    def _admin_changed(self, workspace_id: str, email: str, *, is_admin: bool) -> None:
+        """Keep the directory's admin of a workspace in step with a member change.
+
+        The admin is the first member by email holding ``workspace_admin``: a promotion
+        may make ``email`` the admin; when the admin loses the role, who else holds it is
+        unknown here, so the admin is cleared and the next need for it reloads the directory.
+        """
+        directory = self._directory
+        known = directory.workspaces.get(workspace_id) if directory is not None else None
+        if directory is None or known is None:
+            return
+        email = directory.user_email(email) or email.strip().lower()
+        if is_admin:
+            admin: str | None = min((known.admin or email, email), key=_email_order)
+        elif known.admin == email:
+            admin = None
+        else:
+            return
+        directory.workspaces[workspace_id] = known.model_copy(update={"admin": admin})
 
     # --- keys -------------------------------------------------------------------------
 
