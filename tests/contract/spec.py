@@ -72,8 +72,8 @@ def _escape(path: str) -> str:
 
 def operation(method: str, path: str) -> dict[str, Any]:
     """The spec's operation object; fails if the spec has no such operation."""
-    op = spec()["paths"][path][method.lower()]
-    assert isinstance(op, dict)
+    op = spec()["paths"].get(path, {}).get(method.lower())
+    assert isinstance(op, dict), f"{method} {path} is not an operation of the spec extract"
     return op
 
 

@@ -67,6 +67,7 @@ def test_a_body_that_keeps_to_the_spec_passes() -> None:
             "status 200 is not in the spec",
         ),
         (httpx.Response(200, json={}), "GET", "/v1/admin/nowhere", None, "not a path of the spec"),
+        (httpx.Response(200, json={}), "PUT", "/v1/admin/roles", None, "not an operation"),
         (
             httpx.Response(503),
             "POST",
@@ -75,7 +76,7 @@ def test_a_body_that_keeps_to_the_spec_passes() -> None:
             "'lots' is not of type 'integer'",
         ),
     ],
-    ids=["missing-field", "undocumented-success", "unknown-path", "bad-request-body"],
+    ids=["missing-field", "undocumented-success", "unknown-path", "unknown-method", "bad-body"],
 )
 def test_a_body_or_status_the_spec_does_not_allow_fails_the_request(
     answer: httpx.Response, method: str, path: str, body: object, why: str
