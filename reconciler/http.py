@@ -9,7 +9,10 @@ Retry rules: 429 (honouring ``Retry-After`` in seconds or as an HTTP date), 502,
 and transport errors are retried with exponential backoff and full jitter, a bounded
 number of times, **only** for requests the caller marks ``idempotent``. A non-idempotent
 request (for example one that creates a key and returns its secret once) is sent once;
-if it fails ambiguously the caller must reconcile by listing, never by resending.
+if it fails ambiguously the caller must reconcile by listing, never by resending. The one
+exception, when the caller asks for it (``retry_refusals``): a refusal (429, or a status the
+service's ``retry_hint`` marks as a rate limit) means the server did nothing, so even a
+non-idempotent request is sent again after the wait.
 """
 
 from __future__ import annotations
@@ -44,9 +47,6 @@ class RetryPolicy:
         """Full-jitter exponential backoff for the given 1-based attempt number."""
         cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -147,6 +147,7 @@ async def send(
     sleep: Callable[[float], Any] | None = None,
     on_retry: Callable[[int, float, str], None] | None = None,
     retry_hint: Callable[[httpx.Response], float | None] | None = None,
+    retry_refusals: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; retry only if ``idempotent``; raise a :class:`RemoteError` on failure.
@@ -155,9 +156,10 @@ async def send(
     before each retry (for logs and progress). ``retry_hint(response)`` lets a service mark an
     error response retryable its own way (GitHub's 403 with ``x-ratelimit-remaining: 0``): it
     returns the seconds to wait, or None; a hint makes any status retryable.
+    ``retry_refusals`` retries a refusal (429 or hinted) even when not ``idempotent``.
     """
     do_sleep = sleep or asyncio.sleep
-    attempts = policy.attempts if idempotent else 1
+    attempts = policy.attempts if idempotent or retry_refusals else 1
     attempt = 0
     while True:
         attempt += 1
@@ -167,7 +169,7 @@ async def send(
             error: errors.RemoteError = errors.Timeout(
                 f"{service}: {method} {path} timed out", method=method, path=path, service=service
             )
-            if attempt >= attempts:
+            if not idempotent or attempt >= attempts:
                 raise error from exc
             delay = policy.backoff(attempt)
             why = "timeout"
@@ -179,7 +181,7 @@ async def send(
                 path=path,
                 service=service,
             )
-            if attempt >= attempts:
+            if not idempotent or attempt >= attempts:
                 raise error from exc
             delay = policy.backoff(attempt)
             why = "connection error"
@@ -198,7 +200,8 @@ async def send(
                 server_message=server_message(response),
                 retry_after=retry_after,
             )
-            retryable = response.status_code in RETRY_STATUSES or hinted is not None
+            refused = response.status_code == 429 or hinted is not None  # nothing happened
+            retryable = refused or (idempotent and response.status_code in RETRY_STATUSES)
             if not retryable or attempt >= attempts:
                 raise error
             if retry_after is not None:

@@ -171,12 +171,10 @@ class GitHubClient:
             idempotent = method in _IDEMPOTENT
         self._check_origin(path)
         await self._wait_for_reset()
-        hinted: list[float] = []
 
         def hint(response: httpx.Response) -> float | None:
             wait, reset = rate_limit_wait(response, now=self._clock())
             if wait is not None:
-                hinted.append(wait)
                 self.reset_at = reset
             return wait
 
@@ -193,38 +191,25 @@ class GitHubClient:
             if on_retry is not None:
                 on_retry(n, delay, why)
 
-        attempt = 0
-        while True:
-            attempt += 1
-            self.reset_at = None
-            hinted.clear()
-            try:
-                response = await http.send(
-                    self._client,
-                    method,
-                    path,
-                    service=SERVICE,
-                    idempotent=idempotent,
-                    policy=self._policy,
-                    sleep=self._sleep,
-                    on_retry=retried,
-                    retry_hint=hint,
-                    **kwargs,
-                )
-            except errors.RemoteError as exc:
-                # A rate-limit refusal means nothing happened: safe to resend even a POST.
-                if (
-                    not idempotent
-                    and hinted
-                    and attempt < self._policy.attempts
-                    and hinted[-1] <= self._policy.max_retry_after
-                ):
-                    retried(attempt, hinted[-1], f"HTTP {exc.status} rate limit")
-                    await self._sleep(hinted[-1])
-                    continue
-                raise self._explain(exc, method=method, path=path, permission=permission) from None
-            self._note_remaining(response)
-            return response
+        self.reset_at = None
+        try:
+            response = await http.send(
+                self._client,
+                method,
+                path,
+                service=SERVICE,
+                idempotent=idempotent,
+                policy=self._policy,
+                sleep=self._sleep,
+                on_retry=retried,
+                retry_hint=hint,
+                retry_refusals=True,  # a rate-limit refusal means nothing happened: even a POST
+                **kwargs,
+            )
+        except errors.RemoteError as exc:
+            raise self._explain(exc, method=method, path=path, permission=permission) from None
+        self._note_remaining(response)
+        return response
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """:meth:`request`, then the JSON body (None for an empty or non-JSON body)."""

@@ -32,7 +32,9 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
 from reconciler.platform.mistral import wire
-from reconciler.platform.mistral.client import ADMIN_SERVICE, MistralClient, PageProgress
+from reconciler.platform.mistral.client import MistralClient
+from reconciler.platform.mistral.connection import ADMIN_SERVICE
+from reconciler.platform.mistral.paging import PageProgress
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
 from reconciler.provider import CreatedKey, ProgressCallback, Provider

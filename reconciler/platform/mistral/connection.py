@@ -1,0 +1,228 @@
+"""One connection to La Plateforme: the Admin API and the inference API, with one key.
+
+Every request goes through :func:`reconciler.http.send` (one httpx stack: timeouts,
+bounded retries, ``Retry-After``, one error class per status). This module adds what is
+specific to La Plateforme, for the endpoints in :mod:`.endpoints` to build on:
+
+- **Auth** by :class:`~.auth.KeyAuth`; a credential a server echoes back in an error is
+  replaced with ``[REDACTED]`` (:func:`~.auth.redact`).
+- **Retry classes.** GETs, PATCHes, DELETEs and the spend-limit POST are idempotent and
+  retried by ``send``. Creates (:meth:`Connection._create`) are sent once; a 429 (the server
+  refused, nothing happened) is retried after ``Retry-After``; a timeout, 5xx or dropped
+  connection raises :class:`~reconciler.errors.AmbiguousCreate` so the caller lists
+  before trying again.
+- **Concurrency** is bounded by one semaphore around every request, so ``concurrency=1``
+  means strictly one request in flight at a time.
+- **Typed answers** (:mod:`.wire`); a body that does not parse raises a
+  :class:`~reconciler.errors.RemoteError` naming the field, never echoing the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from reconciler import errors
+from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, send
+from reconciler.platform.mistral.auth import KeyAuth, redact
+from reconciler.platform.mistral.settings import (
+    DEFAULT_ADMIN_BASE_URL,
+    DEFAULT_API_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    AuthScheme,
+    MistralSettings,
+)
+
+ADMIN_SERVICE = "mistral admin"
+API_SERVICE = "mistral"
+DEFAULT_PAGE_SIZE = 100
+
+RetryHook = Callable[[int, float, str], None]  # (attempt, delay seconds, why)
+Sleep = Callable[[float], Awaitable[Any]]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Connection:
+    """The transport under every endpoint: clients, key, retries, concurrency, parsing.
+
+    ``transport`` replaces the network (respx in tests, the sandbox's ASGI transport);
+    ``sleep`` replaces :func:`asyncio.sleep` between retries (tests pass a no-op).
+    """
+
+    def __init__(
+        self,
+        admin_key: SecretStr,
+        *,
+        admin_base_url: str = DEFAULT_ADMIN_BASE_URL,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        auth: AuthScheme = "bearer",
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        retry: RetryPolicy | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        key_page_size: int = DEFAULT_PAGE_SIZE,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        sleep: Sleep | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise errors.ConfigError(f"concurrency must be at least 1, not {concurrency}")
+        if page_size < 1 or key_page_size < 1:
+            raise errors.ConfigError("page sizes must be at least 1")
+        if auth not in ("bearer", "x-api-key"):
+            raise errors.ConfigError(f"auth must be 'bearer' or 'x-api-key', not {auth!r}")
+        self._key = admin_key
+        self._auth_scheme: AuthScheme = auth
+        self.admin_base_url = admin_base_url.rstrip("/")
+        self.api_base_url = api_base_url.rstrip("/")
+        self.concurrency = concurrency
+        self.page_size = page_size
+        self.key_page_size = key_page_size
+        self._retry = retry or RetryPolicy()
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._on_retry = on_retry
+        self._limit = asyncio.Semaphore(concurrency)
+        self._requests = 0
+        connections = max(concurrency, 2)
+        self._admin = make_client(
+            self.admin_base_url, transport=transport, timeout=timeout, max_connections=connections
+        )
+        self._admin.auth = KeyAuth(admin_key, auth)
+        self._api = make_client(
+            self.api_base_url, transport=transport, timeout=timeout, max_connections=connections
+        )
+        for client in (self._admin, self._api):
+            client.event_hooks = {"request": [self._count], "response": []}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: MistralSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client for ``settings``; ``options`` are the other constructor keywords."""
+        options.setdefault("concurrency", settings.concurrency)
+        if settings.timeout is not None:
+            options.setdefault("timeout", httpx.Timeout(settings.timeout))
+        return cls(
+            settings.admin_key,
+            admin_base_url=settings.admin_base_url,
+            api_base_url=settings.api_base_url,
+            auth=settings.auth,
+            transport=transport,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(admin_base_url={self.admin_base_url!r}, "
+            f"auth={self._auth_scheme!r}, concurrency={self.concurrency})"
+        )
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    async def aclose(self) -> None:
+        await self._admin.aclose()
+        await self._api.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- for the endpoints ------------------------------------------------------------
+
+    async def _count(self, request: httpx.Request) -> None:
+        self._requests += 1
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        api: bool = False,
+        secret: SecretStr | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One request to the Admin API (or, ``api``, the inference API), within the bound.
+
+        ``secret`` is one more credential to keep out of the error (an inference key).
+        """
+        client, service = (self._api, API_SERVICE) if api else (self._admin, ADMIN_SERVICE)
+        kwargs.setdefault("idempotent", True)
+        async with self._limit:
+            try:
+                return await send(
+                    client,
+                    method,
+                    path,
+                    service=service,
+                    policy=self._retry,
+                    sleep=self._sleep,
+                    on_retry=self._on_retry,
+                    **kwargs,
+                )
+            except errors.RemoteError as exc:
+                redact(exc, (self._key, secret))
+                raise
+
+    async def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
+        response = await self._send("GET", path, **kwargs)
+        return self._parse(model, response, "GET", path)
+
+    async def _create(self, path: str, body: Mapping[str, Any], what: str) -> httpx.Response:
+        """POST once; retry only a refusal (429: nothing was created)."""
+        try:
+            return await self._send("POST", path, idempotent=False, retry_refusals=True, json=body)
+        except (errors.ServerError, errors.TransportError) as exc:
+            raise errors.AmbiguousCreate(
+                f"{exc} — the {what} may or may not have been created; list to find out "
+                "before trying again",
+                method="POST",
+                path=path,
+                status=exc.status,
+                server_message=exc.server_message,
+                service=exc.service,
+            ) from exc
+
+    def _parse(
+        self,
+        model: type[M],
+        response: httpx.Response,
+        method: str,
+        path: str,
+        *,
+        service: str = ADMIN_SERVICE,
+    ) -> M:
+        try:
+            return model.model_validate_json(response.content or b"{}")
+        except ValidationError as exc:
+            # Keep only the location and the message: the input may hold a secret.
+            problem = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "body"
+        # Raised outside the except block, so the ValidationError is not even the context.
+        raise errors.RemoteError(
+            f"{service}: {method} {path} answered HTTP {response.status_code} with a body "
+            f"this client does not understand ({where}: {problem['msg']})",
+            method=method,
+            path=path,
+            status=response.status_code,
+            service=service,
+        )

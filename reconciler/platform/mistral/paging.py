@@ -1,0 +1,189 @@
+"""Reading a whole Admin API listing, page by page, never returning part of one.
+
+- :func:`numbered_pages` (workspaces, users): page 1 gives ``total``, the other pages are
+  fetched concurrently and returned in page order. Without a ``total`` it reads ahead like
+  the key listing.
+- :func:`speculative_pages` (API keys, which have no total): page 0 alone, then, once it is
+  full, a window of ``concurrency`` pages in flight; the first short page ends the listing.
+
+A page that fails (after its retries) fails the whole listing, its error naming the listing
+and the page; a partial listing is never returned as complete. :func:`unique` drops the
+repeats a listing that shifted between pages can hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+from reconciler import errors
+
+__all__ = ["PageProgress", "numbered_pages", "speculative_pages", "unique"]
+
+PageProgress = Callable[[int, int | None], None]  # (items so far, total items or None)
+
+T = TypeVar("T")
+
+
+async def numbered_pages(
+    what: str,
+    fetch: Callable[[int], Awaitable[tuple[list[T], int | None, int | None]]],
+    progress: PageProgress | None,
+    *,
+    page_size: int,
+    concurrency: int,
+) -> list[T]:
+    """Page 1, then (``total`` known) every other page concurrently, in page order.
+
+    ``fetch(number)`` returns ``(items, total or None, the page size served or None)``.
+    """
+    first, total, served_size = await fetch(1)
+    done = len(first)
+    if progress is not None:
+        progress(done, total)
+    size = served_size or page_size
+    if total is None:  # no total: read ahead until a short page, like the key listing
+        if len(first) < size:
+            return first
+        rest = await speculative_pages(
+            what,
+            lambda i: _items(fetch(i + 2)),
+            size,
+            _offset_progress(progress, done),
+            lambda i: f"page {i + 2}",
+            concurrency=concurrency,
+        )
+        return [*first, *rest]
+    pages = max(1, math.ceil(total / size))
+    if pages == 1:
+        return first
+
+    async def numbered(number: int) -> list[T]:
+        nonlocal done
+        items, _, _ = await fetch(number)
+        done += len(items)
+        if progress is not None:
+            progress(done, total)
+        return items
+
+    coros = {n: numbered(n) for n in range(2, pages + 1)}
+    results = await _all_or_first_error(coros, what, lambda n: f"page {n} of {pages}")
+    return [*first, *(item for n in range(2, pages + 1) for item in results[n])]
+
+
+async def speculative_pages(
+    what: str,
+    fetch: Callable[[int], Coroutine[Any, Any, list[T]]],
+    size: int,
+    progress: PageProgress | None,
+    describe: Callable[[int], str],
+    *,
+    concurrency: int,
+) -> list[T]:
+    """Pages 0, 1, 2 ... the first short page ends the listing.
+
+    Page 0 is fetched alone; once it is full, ``concurrency`` pages are kept in flight.
+
+    A failed page fails the listing unless an earlier page turns out to be the last.
+    """
+    tasks: dict[int, asyncio.Task[list[T]]] = {}
+    results: dict[int, list[T]] = {}
+    failures: dict[int, BaseException] = {}
+    end: int | None = None  # index of the first short page seen
+    following = 0
+    done = 0
+    try:
+        while True:
+            bounds = [b for b in (end, min(failures, default=None)) if b is not None]
+            bound = min(bounds) if bounds else None
+            if bound is None:
+                # Page 0 alone first (most listings fit in one page), then a full window.
+                window = concurrency if results else 1
+                while len(tasks) < window:
+                    tasks[following] = asyncio.ensure_future(fetch(following))
+                    following += 1
+            else:
+                for index in [i for i in tasks if i > bound]:
+                    tasks.pop(index).cancel()
+                if not tasks:
+                    break
+            finished, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+            for index, task in list(tasks.items()):
+                if task not in finished:
+                    continue
+                del tasks[index]
+                error = task.exception()
+                if error is not None:
+                    failures[index] = error
+                    continue
+                page = task.result()
+                results[index] = page
+                done += len(page)
+                if progress is not None:
+                    progress(done, None)
+                if len(page) < size:
+                    end = index if end is None else min(end, index)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    first_failure = min(failures, default=None)
+    if end is None or (first_failure is not None and first_failure < end):
+        assert first_failure is not None
+        raise _annotated(failures[first_failure], what, describe(first_failure))
+    return [item for index in range(end + 1) for item in results[index]]
+
+
+def unique(items: Sequence[T], ident: Callable[[T], str]) -> list[T]:
+    """Drop repeats (a listing that shifted between pages), keeping the first seen."""
+    seen: set[str] = set()
+    out: list[T] = []
+    for item in items:
+        key = ident(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+async def _items(page: Awaitable[tuple[list[T], int | None, int | None]]) -> list[T]:
+    return (await page)[0]
+
+
+def _offset_progress(progress: PageProgress | None, offset: int) -> PageProgress | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(offset + done, total)
+
+
+async def _all_or_first_error(
+    coros: Mapping[int, Coroutine[Any, Any, T]], what: str, describe: Callable[[int], str]
+) -> dict[int, T]:
+    """Run every coroutine; on the first failure cancel the rest and raise it, annotated."""
+    tasks = {key: asyncio.ensure_future(coro) for key, coro in coros.items()}
+    try:
+        pending: set[asyncio.Task[T]] = set(tasks.values())
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            failed = sorted(k for k, t in tasks.items() if t in finished and t.exception())
+            if failed:
+                error = tasks[failed[0]].exception()
+                assert error is not None
+                raise _annotated(error, what, describe(failed[0]))
+        return {key: task.result() for key, task in tasks.items()}
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+def _annotated(error: BaseException, what: str, where: str) -> BaseException:
+    """Say which listing and which page failed, keeping the error's class (in place)."""
+    if isinstance(error, errors.RemoteError) and error.args:
+        error.args = (
+            f"listing {what} failed at {where} (nothing returned): {error.args[0]}",
+            *error.args[1:],
+        )
+    return error
