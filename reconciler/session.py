@@ -17,6 +17,7 @@ from types import TracebackType
 
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.desired import load_desired_state
+from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.plan import Plan, make_plan
@@ -41,7 +42,7 @@ class TargetOptions:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def vault_override(self) -> str | None:
-        override = self.vault or self.env.get("RECONCILER_VAULT") or None
+        override = self.vault or self.env.get(RECONCILER_VAULT) or None
         if override is None and self.sandbox:
             # Rehearsals against the sandbox never touch real secret stores.
             override = f"file:{self.sandbox_state.parent / DEFAULT_SANDBOX_VAULT.name}"

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
 from reconciler.model import LiveState
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
-CRASH_ENV = "RECONCILER_CRASH_AFTER_RECORD"
 
-_records_made = 0  # records made durable by this process (for CRASH_ENV)
+_records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)
 
 LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
 
@@ -176,7 +176,7 @@ def _crash_point_reached() -> None:
     """Fault injection (see the module docstring): SIGKILL after the Nth record."""
     global _records_made
     _records_made += 1
-    crash_after = os.environ.get(CRASH_ENV, "").strip()
+    crash_after = os.environ.get(RECONCILER_CRASH_AFTER_RECORD, "").strip()
     if crash_after.isdigit() and _records_made == int(crash_after):
         os.kill(os.getpid(), signal.SIGKILL)
 

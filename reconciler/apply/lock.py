@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from reconciler.env import GITHUB_ACTOR
 from reconciler.errors import ReconcilerError, SecretStoreError
 from reconciler.vault.base import LockHolder, SecretStore
 
@@ -45,7 +46,7 @@ def _me(operation: str, ttl: dt.timedelta) -> LockHolder:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    who = os.environ.get("GITHUB_ACTOR") or user
+    who = os.environ.get(GITHUB_ACTOR) or user
     return LockHolder(
         id=uuid.uuid4().hex,
         who=who,

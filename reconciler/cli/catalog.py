@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reconciler.cli.common import err
 from reconciler.desired.catalog import Catalog, catalog_from_models_response, load_catalog
+from reconciler.env import RECONCILER_CATALOG
 from reconciler.session import TargetOptions
 
 
@@ -64,5 +65,5 @@ async def refresh_command(options: TargetOptions, out: Path | None) -> int:
         + "."
     )
     if out is not None:
-        err(f"Wrote {out}. Use it with: export RECONCILER_CATALOG={out}")
+        err(f"Wrote {out}. Use it with: export {RECONCILER_CATALOG}={out}")
     return 0

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from reconciler.env import NO_COLOR
 from reconciler.errors import DesiredStateError, ReconcilerError
 
 T = TypeVar("T")
@@ -18,7 +19,7 @@ T = TypeVar("T")
 
 def use_color(stream: TextIO, no_color: bool = False) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    if no_color or os.environ.get("NO_COLOR"):
+    if no_color or os.environ.get(NO_COLOR):
         return False
     return stream.isatty()
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.cli.common import err, run_async
+from reconciler.env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY
 from reconciler.errors import ConfigError
 from reconciler.github import actions
 from reconciler.github.summary import write_step_summary
@@ -37,7 +38,7 @@ def _warnings_to_stderr() -> None:
 
 
 def _annotate(env: Mapping[str, str], level: str, message: str) -> None:
-    if env.get("GITHUB_ACTIONS") == "true":
+    if env.get(GITHUB_ACTIONS) == "true":
         print(f"::{level} title=reconciler::{message}")
 
 
@@ -132,5 +133,5 @@ def summary_command(*, file: Path | None, env: Mapping[str, str] | None = None) 
     env = os.environ if env is None else env
     markdown = read_text(file, what="the Markdown")
     if write_step_summary(markdown, env) is None:
-        err("GITHUB_STEP_SUMMARY is not set (not in GitHub Actions): nothing written.")
+        err(f"{GITHUB_STEP_SUMMARY} is not set (not in GitHub Actions): nothing written.")
     return 0

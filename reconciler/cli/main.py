@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from reconciler.env import GITHUB_REPOSITORY, RECONCILER_STATE_DIR, RECONCILER_VAULT
+
 if TYPE_CHECKING:
     from reconciler.session import TargetOptions
 
@@ -80,13 +82,13 @@ VaultOpt = Annotated[
     str | None,
     typer.Option(
         "--vault",
-        help="Override the desired state's vault, e.g. file:PATH (env RECONCILER_VAULT).",
+        help=f"Override the desired state's vault, e.g. file:PATH (env {RECONCILER_VAULT}).",
     ),
 ]
 StateDirOpt = Annotated[
     Path,
     typer.Option(
-        "--state-dir", help="Where the journal and audit logs live.", envvar="RECONCILER_STATE_DIR"
+        "--state-dir", help="Where the journal and audit logs live.", envvar=RECONCILER_STATE_DIR
     ),
 ]
 ConcurrencyOpt = Annotated[
@@ -442,7 +444,7 @@ github_app = typer.Typer(
 app.add_typer(github_app, name="github")
 RepoOpt = Annotated[
     str | None,
-    typer.Option("--repo", metavar="OWNER/NAME", help="Default: $GITHUB_REPOSITORY."),
+    typer.Option("--repo", metavar="OWNER/NAME", help=f"Default: ${GITHUB_REPOSITORY}."),
 ]
 
 

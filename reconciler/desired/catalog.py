@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reconciler.env import RECONCILER_CATALOG
 from reconciler.errors import ConfigError
 
 FORMAT_VERSION = 1
@@ -180,9 +181,6 @@ class Catalog:
         return cls.from_dict(json.loads(text))
 
 
-CATALOG_ENV = "RECONCILER_CATALOG"
-
-
 @lru_cache(maxsize=1)
 def shipped_catalog() -> Catalog:
     """The catalog shipped in ``reconciler/data/models.json`` (read once per process)."""
@@ -194,7 +192,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
     """The model catalog: ``path``, else the file ``RECONCILER_CATALOG`` names (written by
     ``reconciler catalog refresh``), else the one shipped in ``reconciler/data/models.json``.
     """
-    chosen = path or (Path(os.environ[CATALOG_ENV]) if os.environ.get(CATALOG_ENV) else None)
+    named = os.environ.get(RECONCILER_CATALOG)
+    chosen = path or (Path(named) if named else None)
     if chosen is not None:
         try:
             return Catalog.from_json(chosen.read_text(encoding="utf-8"))

@@ -9,13 +9,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.env import GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_SERVER_URL
 from reconciler.errors import ConfigError
 from reconciler.github.client import check_repository
 
 
 def load_event(env: Mapping[str, str]) -> dict[str, Any]:
     """The event payload, or ``{}`` outside Actions (or when the file is unreadable)."""
-    path = env.get("GITHUB_EVENT_PATH")
+    path = env.get(GITHUB_EVENT_PATH)
     if not path:
         return {}
     try:
@@ -27,10 +28,10 @@ def load_event(env: Mapping[str, str]) -> dict[str, Any]:
 
 def repository(explicit: str | None, env: Mapping[str, str]) -> str:
     """``--repo``, else ``GITHUB_REPOSITORY``, else a ConfigError saying what to pass."""
-    value = explicit or env.get("GITHUB_REPOSITORY")
+    value = explicit or env.get(GITHUB_REPOSITORY)
     if not value:
         raise ConfigError(
-            "which repository? Pass --repo OWNER/NAME (in Actions: GITHUB_REPOSITORY)"
+            f"which repository? Pass --repo OWNER/NAME (in Actions: {GITHUB_REPOSITORY})"
         )
     return check_repository(value, what="--repo")
 
@@ -65,9 +66,9 @@ def fork_of(event: Mapping[str, Any]) -> str | None:
 
 def run_url(env: Mapping[str, str]) -> str | None:
     """A link to the current workflow run, when inside one."""
-    server = env.get("GITHUB_SERVER_URL")
-    repo = env.get("GITHUB_REPOSITORY")
-    run_id = env.get("GITHUB_RUN_ID")
+    server = env.get(GITHUB_SERVER_URL)
+    repo = env.get(GITHUB_REPOSITORY)
+    run_id = env.get(GITHUB_RUN_ID)
     if not (server and repo and run_id):
         return None
     return f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"

@@ -29,6 +29,7 @@ import structlog
 from pydantic import SecretStr
 
 from reconciler import errors, http
+from reconciler.env import GITHUB_API_URL, GITHUB_TOKEN
 from reconciler.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -85,11 +86,11 @@ def rate_limit_wait(response: httpx.Response, *, now: float) -> tuple[float | No
 
 def token_from_env(env: Mapping[str, str], *, purpose: str) -> SecretStr:
     """``GITHUB_TOKEN`` as a secret, or a ConfigError saying what needs it and how to set it."""
-    token = (env.get("GITHUB_TOKEN") or "").strip()
+    token = (env.get(GITHUB_TOKEN) or "").strip()
     if not token:
         raise ConfigError(
-            f"{purpose} needs GITHUB_TOKEN (in a workflow: "
-            "env: {GITHUB_TOKEN: ${{ github.token }}})"
+            f"{purpose} needs {GITHUB_TOKEN} (in a workflow: "
+            f"env: {{{GITHUB_TOKEN}: ${{{{ github.token }}}}}})"
         )
     return SecretStr(token)
 
@@ -130,7 +131,7 @@ class GitHubClient:
     ) -> GitHubClient:
         return cls(
             token=token_from_env(env, purpose=purpose),
-            api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).strip(),
+            api_url=(env.get(GITHUB_API_URL) or DEFAULT_API_URL).strip(),
             transport=transport,
             **kwargs,
         )
@@ -328,7 +329,7 @@ class GitHubClient:
             )
         if isinstance(exc, errors.Unauthorized):
             return errors.Unauthorized(
-                f"{head}: GITHUB_TOKEN was rejected (missing, expired or revoked){detail}",
+                f"{head}: {GITHUB_TOKEN} was rejected (missing, expired or revoked){detail}",
                 **fields,
             )
         if isinstance(exc, errors.Forbidden):

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.env import GITHUB_STEP_SUMMARY
 from reconciler.errors import ConfigError
 
 STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes, per step
@@ -37,7 +38,7 @@ def fit(markdown: str, room: int) -> str:
 def write_step_summary(markdown: str, env: Mapping[str, str] | None = None) -> Path | None:
     """Append ``markdown`` to the step summary; None when not in Actions (or no room left)."""
     source = os.environ if env is None else env
-    name = source.get("GITHUB_STEP_SUMMARY")
+    name = source.get(GITHUB_STEP_SUMMARY)
     if not name:
         return None
     path = Path(name)

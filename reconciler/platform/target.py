@@ -11,6 +11,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from reconciler.env import (
+    MISTRAL_ADMIN_API_KEY,
+    MISTRAL_ADMIN_BASE_URL,
+    MISTRAL_API_BASE_URL,
+    MISTRAL_CONCURRENCY,
+)
 from reconciler.errors import ConfigError
 from reconciler.platform.mistral.provider import MistralProvider
 
@@ -39,15 +45,15 @@ def open_mistral(
 
         return MistralProvider.from_env(
             {
-                "MISTRAL_ADMIN_API_KEY": DEFAULT_ADMIN_KEY,
-                "MISTRAL_ADMIN_BASE_URL": EMBEDDED_ADMIN_BASE_URL,
-                "MISTRAL_API_BASE_URL": EMBEDDED_API_BASE_URL,
+                MISTRAL_ADMIN_API_KEY: DEFAULT_ADMIN_KEY,
+                MISTRAL_ADMIN_BASE_URL: EMBEDDED_ADMIN_BASE_URL,
+                MISTRAL_API_BASE_URL: EMBEDDED_API_BASE_URL,
             },
             transport=embedded_transport(state_path, seed=seed),
             target=sandbox_target_name(state_path),
             concurrency=concurrency,
         )
-    environ.setdefault("MISTRAL_CONCURRENCY", str(concurrency))
+    environ.setdefault(MISTRAL_CONCURRENCY, str(concurrency))
     try:
         return MistralProvider.from_env(environ)
     except ConfigError as exc:

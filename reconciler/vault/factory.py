@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError
 from reconciler.model import SecretBackend, SecretTarget, VaultSettings
 from reconciler.vault.base import SecretStore
@@ -28,7 +29,6 @@ from reconciler.vault.file import DEFAULT_ROOT, FileVault
 from reconciler.vault.github import GitHubSecretStore
 from reconciler.vault.hashicorp import HashiCorpVault
 
-OVERRIDE_ENV = "RECONCILER_VAULT"
 OVERRIDE_HELP = "file:PATH or vault:https://ADDRESS"
 
 
@@ -40,11 +40,11 @@ def parse_override(spec: str) -> tuple[SecretBackend, str | None]:
         return SecretBackend.FILE, where or None
     if kind == "vault" and where.startswith(("https://", "http://")):
         return SecretBackend.VAULT, where
-    raise ConfigError(f"--vault / {OVERRIDE_ENV} must be {OVERRIDE_HELP}, got {spec!r}")
+    raise ConfigError(f"--vault / {RECONCILER_VAULT} must be {OVERRIDE_HELP}, got {spec!r}")
 
 
 def _override(override: str | None, env: Mapping[str, str]) -> str | None:
-    spec = override if override is not None else env.get(OVERRIDE_ENV)
+    spec = override if override is not None else env.get(RECONCILER_VAULT)
     return spec.strip() if spec and spec.strip() else None
 
 

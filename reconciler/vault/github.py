@@ -42,6 +42,7 @@ from nacl.public import PublicKey, SealedBox
 from pydantic import SecretStr
 
 from reconciler import errors, http
+from reconciler.env import GITHUB_API_URL, GITHUB_TOKEN
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.github.client import DEFAULT_API_URL, PAGE_SIZE, GitHubClient
 from reconciler.model import SecretBackend
@@ -126,17 +127,17 @@ class GitHubSecretStore:
         env: Mapping[str, str],
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> GitHubSecretStore:
-        token = env.get("GITHUB_TOKEN")
+        token = env.get(GITHUB_TOKEN)
         if not token:
             raise ConfigError(
-                f"writing GitHub Actions secrets of {repository} needs GITHUB_TOKEN (a token "
+                f"writing GitHub Actions secrets of {repository} needs {GITHUB_TOKEN} (a token "
                 "with the Secrets: write permission)"
             )
         return cls(
             repository=repository,
             environment=environment,
             token=SecretStr(token),
-            api_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            api_url=env.get(GITHUB_API_URL) or DEFAULT_API_URL,
             transport=transport,
         )
 
@@ -324,7 +325,7 @@ class GitHubSecretStore:
                 f"{where}: GitHub rate limited the request: {exc.server_message}"
             )
         if isinstance(exc, errors.Unauthorized):
-            return SecretStoreError(f"{where}: GITHUB_TOKEN was rejected (HTTP 401)")
+            return SecretStoreError(f"{where}: {GITHUB_TOKEN} was rejected (HTTP 401)")
         if isinstance(exc, errors.Forbidden):
             return SecretStoreError(
                 f"{where}: permission denied (HTTP 403): the token needs the Secrets: write "

@@ -42,6 +42,7 @@ import structlog
 from pydantic import SecretStr
 
 from reconciler import errors, http
+from reconciler.env import VAULT_ADDR, VAULT_NAMESPACE
 from reconciler.errors import SecretStoreError
 from reconciler.model import SecretBackend, VaultSettings
 from reconciler.vault.base import (
@@ -126,10 +127,10 @@ class HashiCorpVault:
         """The store the settings describe; credentials and defaults from ``env``."""
         # with backend: file, vault.address is the file vault's directory, not Vault's URL
         configured = settings.address if settings.backend is SecretBackend.VAULT else None
-        addr = address or configured or env.get("VAULT_ADDR")
+        addr = address or configured or env.get(VAULT_ADDR)
         if not addr:
             raise errors.ConfigError(
-                "no Vault address: set vault.address in organization.yaml or VAULT_ADDR"
+                f"no Vault address: set vault.address in organization.yaml or {VAULT_ADDR}"
             )
         if not addr.startswith(("https://", "http://")):
             raise errors.ConfigError(f"Vault address must start with https:// (got {addr!r})")
@@ -138,7 +139,7 @@ class HashiCorpVault:
             auth=auth_from_env(settings, env, address=addr.rstrip("/")),
             mount=settings.mount,
             prefix=settings.path_prefix,
-            namespace=settings.namespace or env.get("VAULT_NAMESPACE"),
+            namespace=settings.namespace or env.get(VAULT_NAMESPACE),
             transport=transport,
             exclusive=exclusive,
         )

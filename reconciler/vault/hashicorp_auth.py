@@ -33,6 +33,19 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import errors, http
+from reconciler.env import (
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+    ACTIONS_ID_TOKEN_REQUEST_URL,
+    HOME,
+    VAULT_AUTH_PATH,
+    VAULT_JWT,
+    VAULT_JWT_AUDIENCE,
+    VAULT_ROLE,
+    VAULT_ROLE_ID,
+    VAULT_SECRET_ID,
+    VAULT_TOKEN,
+    VAULT_TOKEN_FILE,
+)
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import VaultSettings
 
@@ -74,47 +87,47 @@ VaultAuth = TokenAuth | AppRoleAuth | JwtAuth
 
 def auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
     """The credential the settings ask for, from the environment; ConfigError if missing."""
-    mount = env.get("VAULT_AUTH_PATH", "").strip("/")
+    mount = env.get(VAULT_AUTH_PATH, "").strip("/")
     if settings.auth == "token":
         return _token_from_env(env)
     if settings.auth == "approle":
-        role_var = settings.role or "VAULT_ROLE_ID"
+        role_var = settings.role or VAULT_ROLE_ID
         role_id = env.get(role_var)
-        secret_id = env.get("VAULT_SECRET_ID")
+        secret_id = env.get(VAULT_SECRET_ID)
         if not role_id or not secret_id:
-            missing = [n for n, v in ((role_var, role_id), ("VAULT_SECRET_ID", secret_id)) if not v]
+            missing = [n for n, v in ((role_var, role_id), (VAULT_SECRET_ID, secret_id)) if not v]
             raise ConfigError(f"Vault AppRole login needs {' and '.join(missing)} to be set")
         return AppRoleAuth(SecretStr(role_id), SecretStr(secret_id), mount=mount or "approle")
-    role = settings.role or env.get("VAULT_ROLE")
+    role = settings.role or env.get(VAULT_ROLE)
     if not role:
-        raise ConfigError("Vault JWT login needs a role: set vault.role or VAULT_ROLE")
-    jwt = env.get("VAULT_JWT")
-    request_url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
-    request_token = env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        raise ConfigError(f"Vault JWT login needs a role: set vault.role or {VAULT_ROLE}")
+    jwt = env.get(VAULT_JWT)
+    request_url = env.get(ACTIONS_ID_TOKEN_REQUEST_URL)
+    request_token = env.get(ACTIONS_ID_TOKEN_REQUEST_TOKEN)
     if not jwt and not (request_url and request_token):
         raise ConfigError(
-            "Vault JWT login needs VAULT_JWT, or ACTIONS_ID_TOKEN_REQUEST_URL and "
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions with 'permissions: id-token: write')"
+            f"Vault JWT login needs {VAULT_JWT}, or {ACTIONS_ID_TOKEN_REQUEST_URL} and "
+            f"{ACTIONS_ID_TOKEN_REQUEST_TOKEN} (GitHub Actions with 'permissions: id-token: write')"
         )
     return JwtAuth(
         role=role,
         jwt=SecretStr(jwt) if jwt else None,
         request_url=request_url,
         request_token=SecretStr(request_token) if request_token else None,
-        audience=env.get("VAULT_JWT_AUDIENCE") or address,
+        audience=env.get(VAULT_JWT_AUDIENCE) or address,
         mount=mount or "jwt",
     )
 
 
 def _token_from_env(env: Mapping[str, str]) -> TokenAuth:
-    token = env.get("VAULT_TOKEN")
+    token = env.get(VAULT_TOKEN)
     if token:
-        return TokenAuth(SecretStr(token.strip()), "VAULT_TOKEN")
+        return TokenAuth(SecretStr(token.strip()), VAULT_TOKEN)
     candidates: list[Path] = []
-    if env.get("VAULT_TOKEN_FILE"):
-        candidates.append(Path(env["VAULT_TOKEN_FILE"]).expanduser())
-    elif env.get("HOME"):
-        candidates.append(Path(env["HOME"]) / ".vault-token")
+    if env.get(VAULT_TOKEN_FILE):
+        candidates.append(Path(env[VAULT_TOKEN_FILE]).expanduser())
+    elif env.get(HOME):
+        candidates.append(Path(env[HOME]) / ".vault-token")
     for file in candidates:
         try:
             text = file.read_text(encoding="utf-8").strip()
@@ -125,7 +138,7 @@ def _token_from_env(env: Mapping[str, str]) -> TokenAuth:
         if text:
             return TokenAuth(SecretStr(text), str(file))
     raise ConfigError(
-        "Vault token login needs VAULT_TOKEN (or VAULT_TOKEN_FILE, or ~/.vault-token)"
+        f"Vault token login needs {VAULT_TOKEN} (or {VAULT_TOKEN_FILE}, or ~/.vault-token)"
     )
 
 
@@ -219,7 +232,9 @@ async def fetch_github_oidc_token(
 ) -> SecretStr:
     """The workflow's OIDC token from GitHub Actions, for the configured audience."""
     if not auth.request_url or auth.request_token is None:
-        raise ConfigError("ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN unset")
+        raise ConfigError(
+            f"{ACTIONS_ID_TOKEN_REQUEST_URL} and {ACTIONS_ID_TOKEN_REQUEST_TOKEN} unset"
+        )
     headers = {"Authorization": f"bearer {auth.request_token.get_secret_value()}"}
     # merge, not replace: the request URL already carries api-version
     url = httpx.URL(auth.request_url).copy_merge_params({"audience": auth.audience})

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply.journal import CRASH_ENV
+from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore
 from reconciler.platform.sandbox.embedded import EMBEDDED_HOST, embedded_transport
 from tests.e2e.apply_support import (

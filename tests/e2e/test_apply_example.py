@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.journal import CRASH_ENV
+from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
 from tests.e2e.apply_support import (
     Cli,
     actionable,

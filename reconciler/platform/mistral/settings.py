@@ -27,6 +27,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from reconciler.env import (
+    MISTRAL_ADMIN_API_KEY,
+    MISTRAL_ADMIN_API_KEY_FILE,
+    MISTRAL_ADMIN_AUTH,
+    MISTRAL_ADMIN_BASE_URL,
+    MISTRAL_API_BASE_URL,
+    MISTRAL_CONCURRENCY,
+    MISTRAL_TIMEOUT,
+)
 from reconciler.errors import ConfigError
 
 DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
@@ -34,14 +43,6 @@ DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
 DEFAULT_CONCURRENCY = 8
 
 AuthScheme = Literal["bearer", "x-api-key"]
-
-KEY_ENV = "MISTRAL_ADMIN_API_KEY"
-KEY_FILE_ENV = "MISTRAL_ADMIN_API_KEY_FILE"
-ADMIN_URL_ENV = "MISTRAL_ADMIN_BASE_URL"
-API_URL_ENV = "MISTRAL_API_BASE_URL"
-AUTH_ENV = "MISTRAL_ADMIN_AUTH"
-CONCURRENCY_ENV = "MISTRAL_CONCURRENCY"
-TIMEOUT_ENV = "MISTRAL_TIMEOUT"
 
 
 class MistralSettings(BaseModel):
@@ -69,53 +70,62 @@ class MistralSettings(BaseModel):
         """Read the settings from ``env`` (default ``os.environ``); ConfigError if unusable."""
         source = os.environ if env is None else env
         key = _read_key(source)
-        raw_auth = source.get(AUTH_ENV, "bearer").strip().lower() or "bearer"
+        raw_auth = source.get(MISTRAL_ADMIN_AUTH, "bearer").strip().lower() or "bearer"
         if raw_auth not in ("bearer", "x-api-key"):
-            raise ConfigError(f"{AUTH_ENV} must be 'bearer' or 'x-api-key', not {raw_auth!r}")
+            raise ConfigError(
+                f"{MISTRAL_ADMIN_AUTH} must be 'bearer' or 'x-api-key', not {raw_auth!r}"
+            )
         fields: dict[str, object] = {"admin_key": key, "auth": raw_auth}
-        for name, variable in (("admin_base_url", ADMIN_URL_ENV), ("api_base_url", API_URL_ENV)):
+        for name, variable in (
+            ("admin_base_url", MISTRAL_ADMIN_BASE_URL),
+            ("api_base_url", MISTRAL_API_BASE_URL),
+        ):
             if source.get(variable):
                 fields[name] = source[variable]
-        if source.get(CONCURRENCY_ENV):
-            fields["concurrency"] = source[CONCURRENCY_ENV]
-        if source.get(TIMEOUT_ENV):
-            fields["timeout"] = source[TIMEOUT_ENV]
+        if source.get(MISTRAL_CONCURRENCY):
+            fields["concurrency"] = source[MISTRAL_CONCURRENCY]
+        if source.get(MISTRAL_TIMEOUT):
+            fields["timeout"] = source[MISTRAL_TIMEOUT]
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
             problem = exc.errors()[0]
             field = str(problem["loc"][0]) if problem["loc"] else "?"
             variable = {
-                "admin_base_url": ADMIN_URL_ENV,
-                "api_base_url": API_URL_ENV,
-                "concurrency": CONCURRENCY_ENV,
-                "timeout": TIMEOUT_ENV,
+                "admin_base_url": MISTRAL_ADMIN_BASE_URL,
+                "api_base_url": MISTRAL_API_BASE_URL,
+                "concurrency": MISTRAL_CONCURRENCY,
+                "timeout": MISTRAL_TIMEOUT,
             }.get(field, field)
             raise ConfigError(f"{variable}: {problem['msg']}") from None
 
 
 def _read_key(env: Mapping[str, str]) -> SecretStr:
-    inline = env.get(KEY_ENV, "")
-    path = env.get(KEY_FILE_ENV, "")
+    inline = env.get(MISTRAL_ADMIN_API_KEY, "")
+    path = env.get(MISTRAL_ADMIN_API_KEY_FILE, "")
     if inline and path:
-        raise ConfigError(f"set either {KEY_ENV} or {KEY_FILE_ENV}, not both")
+        raise ConfigError(
+            f"set either {MISTRAL_ADMIN_API_KEY} or {MISTRAL_ADMIN_API_KEY_FILE}, not both"
+        )
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(
-                f"{KEY_FILE_ENV}: cannot read {path}: {exc.strerror or type(exc).__name__}"
-            ) from None
+            why = exc.strerror or type(exc).__name__
+            raise ConfigError(f"{MISTRAL_ADMIN_API_KEY_FILE}: cannot read {path}: {why}") from None
         except UnicodeDecodeError:
-            raise ConfigError(f"{KEY_FILE_ENV}: {path} is not a UTF-8 text file") from None
+            raise ConfigError(
+                f"{MISTRAL_ADMIN_API_KEY_FILE}: {path} is not a UTF-8 text file"
+            ) from None
         key = SecretStr(text.strip())
         if not key.get_secret_value():
-            raise ConfigError(f"{KEY_FILE_ENV}: {path} is empty")
+            raise ConfigError(f"{MISTRAL_ADMIN_API_KEY_FILE}: {path} is empty")
         return key
     key = SecretStr(inline.strip())
     if not key.get_secret_value():
         raise ConfigError(
-            f"no Mistral Admin API key: set {KEY_ENV}, or {KEY_FILE_ENV} to a file holding it "
+            f"no Mistral Admin API key: set {MISTRAL_ADMIN_API_KEY}, or "
+            f"{MISTRAL_ADMIN_API_KEY_FILE} to a file holding it "
             "(create one in the admin console; ordinary inference keys are rejected)"
         )
     return key

@@ -1,0 +1,98 @@
+"""Every environment variable reconciler reads, named once.
+
+Code reads the environment only through these names (``env.get(VAULT_TOKEN)``) and says
+them in messages the same way, so a grep for a variable finds every reader and a rename
+happens here. The bottom layer: it imports nothing.
+
+La Plateforme (:mod:`reconciler.platform.mistral.settings`)
+
+=============================== ============================================================
+MISTRAL_ADMIN_API_KEY           the organisation's Admin API key
+MISTRAL_ADMIN_API_KEY_FILE      a file holding that key (instead of the variable)
+MISTRAL_ADMIN_BASE_URL          the Admin API base
+MISTRAL_API_BASE_URL            the inference API base (``/models``)
+MISTRAL_ADMIN_AUTH              ``bearer`` or ``x-api-key``
+MISTRAL_CONCURRENCY             requests in flight at once
+MISTRAL_TIMEOUT                 seconds to wait for one answer
+=============================== ============================================================
+
+reconciler itself
+
+=============================== ============================================================
+RECONCILER_VAULT                overrides every key's secret store (``file:PATH``, ``vault:URL``)
+RECONCILER_STATE_DIR            where the journal and audit logs live
+RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
+RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
+NO_COLOR                        never colour the output
+=============================== ============================================================
+
+HashiCorp Vault (:mod:`reconciler.vault.hashicorp`, :mod:`reconciler.vault.hashicorp_auth`)
+
+=============================== ============================================================
+VAULT_ADDR                      the Vault address, when the desired state names none
+VAULT_NAMESPACE                 the Vault Enterprise namespace
+VAULT_TOKEN                     token auth; else the file VAULT_TOKEN_FILE, else ~/.vault-token
+VAULT_TOKEN_FILE                a file holding the token
+VAULT_ROLE_ID, VAULT_SECRET_ID  AppRole auth (the role id variable may be renamed in the YAML)
+VAULT_ROLE                      the JWT auth role, when the desired state names none
+VAULT_JWT                       a JWT to log in with (else one from GitHub Actions' OIDC)
+VAULT_JWT_AUDIENCE              the audience asked of GitHub Actions' OIDC (the Vault address)
+VAULT_AUTH_PATH                 the auth mount, instead of ``approle`` / ``jwt``
+HOME                            where ``~/.vault-token`` is
+=============================== ============================================================
+
+GitHub (:mod:`reconciler.github`, :mod:`reconciler.vault.github`, the lock's holder)
+
+=============================== ============================================================
+GITHUB_TOKEN                    the token for comments, issues and Actions secrets
+GITHUB_API_URL                  the REST API base (GitHub Enterprise)
+GITHUB_REPOSITORY               ``OWNER/NAME`` when ``--repo`` is not given
+GITHUB_EVENT_PATH               the event payload (the pull request number)
+GITHUB_SERVER_URL, GITHUB_RUN_ID  the link to the run, in comments and issues
+GITHUB_ACTOR                    who holds the apply lock, in a workflow
+GITHUB_ACTIONS                  ``true`` inside a workflow
+GITHUB_STEP_SUMMARY             the job summary file
+ACTIONS_ID_TOKEN_REQUEST_URL    where to ask GitHub Actions for an OIDC token (Vault JWT)
+ACTIONS_ID_TOKEN_REQUEST_TOKEN  what authorises that request
+=============================== ============================================================
+"""
+
+from __future__ import annotations
+
+MISTRAL_ADMIN_API_KEY = "MISTRAL_ADMIN_API_KEY"
+MISTRAL_ADMIN_API_KEY_FILE = "MISTRAL_ADMIN_API_KEY_FILE"
+MISTRAL_ADMIN_BASE_URL = "MISTRAL_ADMIN_BASE_URL"
+MISTRAL_API_BASE_URL = "MISTRAL_API_BASE_URL"
+MISTRAL_ADMIN_AUTH = "MISTRAL_ADMIN_AUTH"
+MISTRAL_CONCURRENCY = "MISTRAL_CONCURRENCY"
+MISTRAL_TIMEOUT = "MISTRAL_TIMEOUT"
+
+RECONCILER_VAULT = "RECONCILER_VAULT"
+RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
+RECONCILER_CATALOG = "RECONCILER_CATALOG"
+RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"
+NO_COLOR = "NO_COLOR"
+
+VAULT_ADDR = "VAULT_ADDR"
+VAULT_NAMESPACE = "VAULT_NAMESPACE"
+VAULT_TOKEN = "VAULT_TOKEN"
+VAULT_TOKEN_FILE = "VAULT_TOKEN_FILE"
+VAULT_ROLE_ID = "VAULT_ROLE_ID"
+VAULT_SECRET_ID = "VAULT_SECRET_ID"
+VAULT_ROLE = "VAULT_ROLE"
+VAULT_JWT = "VAULT_JWT"
+VAULT_JWT_AUDIENCE = "VAULT_JWT_AUDIENCE"
+VAULT_AUTH_PATH = "VAULT_AUTH_PATH"
+HOME = "HOME"
+
+GITHUB_TOKEN = "GITHUB_TOKEN"
+GITHUB_API_URL = "GITHUB_API_URL"
+GITHUB_REPOSITORY = "GITHUB_REPOSITORY"
+GITHUB_EVENT_PATH = "GITHUB_EVENT_PATH"
+GITHUB_SERVER_URL = "GITHUB_SERVER_URL"
+GITHUB_RUN_ID = "GITHUB_RUN_ID"
+GITHUB_ACTOR = "GITHUB_ACTOR"
+GITHUB_ACTIONS = "GITHUB_ACTIONS"
+GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
+ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
