@@ -115,7 +115,6 @@ class Change:
 
 # Fields of each kind that the platform holds and the diff compares.
 WORKSPACE_FIELDS = ("description",)
-MEMBER_FIELDS = ("roles",)
 KEY_FIELDS = ("workspace", "owner", "expires")
 KEY_REPLACEMENT_FIELDS = frozenset(KEY_FIELDS)  # the API cannot update a key
 

@@ -30,7 +30,7 @@ from reconciler.apply.journal import Journal
 from reconciler.diff import Action, Change, Kind
 from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
-from reconciler.model import ApiKey, DesiredState, LiveState, Member, SpendLimit, Workspace
+from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, Provider
 from reconciler.vault.base import SecretMetadata, SecretStore
@@ -491,7 +491,3 @@ class Applier:
                 self.report(f"{change.address}: secret removed from {store.description}")
         except SecretStoreError as exc:
             self.log.warning("apply.secret_cleanup_failed", address=change.address, error=str(exc))
-
-
-def spend_limit_text(limit: SpendLimit | None) -> str:
-    return limit.describe() if limit else "not set"

@@ -28,9 +28,7 @@ if TYPE_CHECKING:
     from reconciler.session import TargetOptions
 
 EXIT_ALLOWED = 0
-EXIT_ERROR = 1
 EXIT_DENIED = 2
-FORMATS = ("text", "markdown", "json")
 
 
 def load_state(directory: Path) -> DesiredState:

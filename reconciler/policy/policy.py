@@ -70,7 +70,6 @@ class _Subject:
     role_name: str | None
     role_models: frozenset[str] | None  # canonical ids; None: any model
     role_models_text: str
-    workspace_models: frozenset[str] | None
     workspace_models_text: str
     allowed: frozenset[str] | None  # the intersection
     max_tokens: int | None
@@ -190,7 +189,6 @@ class Policy:
                 role_name=role.name,
                 role_models=models,
                 role_models_text=_list(role.allowed_models),
-                workspace_models=None,
                 workspace_models_text="*",
                 allowed=models,
                 max_tokens=role.max_tokens_per_request,
@@ -232,7 +230,6 @@ class Policy:
             role_name=key.role,
             role_models=role_models,
             role_models_text=_list(role.allowed_models) if role else "*",
-            workspace_models=ws_models,
             workspace_models_text=_list(policy.allowed_models),
             allowed=allowed,
             max_tokens=role.max_tokens_per_request if role else None,

@@ -34,7 +34,7 @@ def symbol_key(change: Change) -> str:
     for action in (Action.CREATE, Action.UPDATE, Action.DELETE):
         if action in change.actions:
             return action.value
-    return "no-op"
+    return Action.NOOP.value
 
 
 def _verb(change: Change) -> str:

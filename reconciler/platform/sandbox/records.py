@@ -22,14 +22,6 @@ def iso_datetime(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def parse_datetime(value: str) -> dt.datetime:
-    """Inverse of :func:`iso_datetime` (accepts any ISO 8601 form with a zone)."""
-    parsed = dt.datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
-
-
 def secret_digest(secret: str) -> str:
     """What the state keeps instead of a key's secret."""
     return hashlib.sha256(secret.encode()).hexdigest()

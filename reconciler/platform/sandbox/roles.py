@@ -5,8 +5,8 @@ and, separately, the UUIDs a member's ``raw_roles`` may hold (``StaticWorkspaceR
 without saying which UUID is which name. The sandbox pairs them in the order both lists
 appear in the spec (the UUID list repeats one value; duplicates are dropped). Clients must
 not hard-code this pairing: they read it from ``GET /v1/admin/roles``, as against the real
-platform. Legacy single-letter roles are accepted on input: ``A`` (admin) and ``M``
-(member) for workspaces and ``A``/``M``/``B`` for the organisation.
+platform. Legacy single-letter workspace roles are accepted on input: ``A`` (admin) and
+``M`` (member).
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ ORGANIZATION_ROLES: tuple[RoleInfo, ...] = (
 )
 
 WORKSPACE_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in WORKSPACE_ROLES)
-ORGANIZATION_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ORGANIZATION_ROLES)
 
 WORKSPACE_ROLE_UUID = MappingProxyType({r.name: r.uuid for r in WORKSPACE_ROLES})
 ORGANIZATION_ROLE_UUID = MappingProxyType({r.name: r.uuid for r in ORGANIZATION_ROLES})
@@ -70,17 +69,6 @@ ORGANIZATION_ROLE_UUID = MappingProxyType({r.name: r.uuid for r in ORGANIZATION_
 _WORKSPACE_ROLE_BY_VALUE = MappingProxyType(
     {**{r.uuid: r.name for r in WORKSPACE_ROLES}, "A": "workspace_admin", "M": "user"}
 )
-_ORGANIZATION_ROLE_BY_VALUE = MappingProxyType(
-    {
-        **{r.uuid: r.name for r in ORGANIZATION_ROLES},
-        "A": "organization_admin",
-        "M": "member",
-        "B": "billing_manager",
-    }
-)
-
-DEFAULT_WORKSPACE_ROLE = "user"
-DEFAULT_ORGANIZATION_ROLE = "member"
 
 
 def workspace_role_name(value: str) -> str | None:
@@ -88,10 +76,3 @@ def workspace_role_name(value: str) -> str | None:
     if value in WORKSPACE_ROLE_UUID:
         return value
     return _WORKSPACE_ROLE_BY_VALUE.get(value)
-
-
-def organization_role_name(value: str) -> str | None:
-    """The organisation role a UUID, legacy letter or name stands for, or None if unknown."""
-    if value in ORGANIZATION_ROLE_UUID:
-        return value
-    return _ORGANIZATION_ROLE_BY_VALUE.get(value)

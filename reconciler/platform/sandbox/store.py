@@ -165,7 +165,6 @@ class SandboxStore:
 
     def _reindex(self) -> None:
         state = self._state
-        self._user_by_email = {u.email.lower(): u.uuid for u in state.users.values()}
         self._key_by_digest = {k.secret_sha256: k.key_id for k in state.keys.values()}
         self._active_key_ids: list[str] | None = None
         self._workspace_ids: dict[bool, list[str]] = {}
