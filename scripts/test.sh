@@ -6,6 +6,7 @@ cd "$root"
 bash scripts/bootstrap.sh test
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
+echo "== import-linter"; .venv/bin/lint-imports
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

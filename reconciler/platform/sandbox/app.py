@@ -12,13 +12,9 @@ an inference key of the sandbox (or the admin key). Control routes live under
 
 from __future__ import annotations
 
-import hmac
-import uuid
-from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,8 +23,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.platform.sandbox.catalog import load_catalog
-from reconciler.platform.sandbox.errors import ApiError, Invalid, Unauthorized, error_response
+from reconciler.platform.sandbox.control import control_routes
+from reconciler.platform.sandbox.errors import ApiError, Unauthorized, error_response
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultMiddleware
+from reconciler.platform.sandbox.inputs import Handler, bearer, body, path_uuid, query, same
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.usage import month_cost, usage_out
 from reconciler.platform.sandbox.wire import (
@@ -56,55 +54,6 @@ from reconciler.platform.sandbox.wire import (
 
 DEFAULT_ADMIN_KEY = "sandbox-admin-key"
 ADMIN_PREFIX = "/v1/admin"
-
-Model = TypeVar("Model", bound=BaseModel)
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def bearer(request: Request) -> str | None:
-    """The credential a request carries (``Authorization: Bearer`` or ``x-api-key``)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key") or None
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
-def query(request: Request, model: type[Model]) -> Model:
-    try:
-        return model.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        raise Invalid.from_pydantic(exc, "query") from None
-
-
-async def body(request: Request, model: type[Model]) -> Model:
-    raw = await request.body()
-    if not raw.strip():
-        raise Invalid.one(["body"], "Field required", "missing")
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise Invalid.from_pydantic(exc, "body") from None
-
-
-def path_uuid(request: Request, name: str) -> str:
-    value = request.path_params[name]
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise Invalid(
-            [
-                {
-                    "loc": ["path", name],
-                    "msg": "Input should be a valid UUID",
-                    "type": "uuid_parsing",
-                    "input": value,
-                }
-            ]
-        ) from None
 
 
 class AdminApi:
@@ -350,8 +299,6 @@ def create_app(
     admin_key: str = DEFAULT_ADMIN_KEY,
 ) -> Starlette:
     """The sandbox as an ASGI app; ``app.state.faults`` is its live :class:`FaultEngine`."""
-    from reconciler.platform.sandbox.control import control_routes
-
     if not admin_key:
         raise ValueError("the sandbox admin key must not be empty")
     api = AdminApi(store, admin_key)
@@ -363,7 +310,7 @@ def create_app(
         store.close()
 
     app = Starlette(
-        routes=[*api.routes(), *control_routes(api, engine)],
+        routes=[*api.routes(), *control_routes(store, engine, api.guard)],
         middleware=[Middleware(FaultMiddleware, engine=engine)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,

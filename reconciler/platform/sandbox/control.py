@@ -16,7 +16,7 @@ All need the admin key, like the Admin API; faults never apply to them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -24,10 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.platform.sandbox.faults import CONTROL_PREFIX, FaultConfig, FaultEngine
+from reconciler.platform.sandbox.inputs import Handler, body, path_uuid
+from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.wire import workspace_out
-
-if TYPE_CHECKING:
-    from reconciler.platform.sandbox.app import AdminApi
 
 
 class ConsoleSpendLimitIn(BaseModel):
@@ -36,11 +35,10 @@ class ConsoleSpendLimitIn(BaseModel):
     value: float | None = Field(ge=0)
 
 
-def control_routes(api: AdminApi, engine: FaultEngine) -> list[Route]:
-    """The ``/_sandbox`` routes for one app."""
-    from reconciler.platform.sandbox.app import body, path_uuid
-
-    store = api.store
+def control_routes(
+    store: SandboxStore, engine: FaultEngine, guard: Callable[[Handler], Handler]
+) -> list[Route]:
+    """The ``/_sandbox`` routes for one app; ``guard`` checks the admin key, as for the API."""
 
     async def get_faults(request: Request) -> Response:
         return JSONResponse(engine.describe())
@@ -75,7 +73,7 @@ def control_routes(api: AdminApi, engine: FaultEngine) -> list[Route]:
         ws = store.set_workspace_spend_limit(ws_uuid, b.value)
         return JSONResponse(workspace_out(ws, store.organization.currency))
 
-    g = api.guard
+    g = guard
     c = CONTROL_PREFIX
     return [
         Route(f"{c}/faults", g(get_faults), methods=["GET"]),
