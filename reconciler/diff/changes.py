@@ -1,0 +1,125 @@
+"""The diff's vocabulary: what a change is, and the projections both sides are compared on.
+
+A :class:`Change` is plain immutable data (an address, a kind, Terraform-style actions,
+before/after projections and field-level differences), so plans, renderers and apply read
+it without knowing how it was found. :func:`project` reduces a model object to the
+JSON-ready values of the fields the platform holds; :func:`field_changes` lists which of
+them differ (DeepDiff, called only when two projections are unequal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.model import ApiKey, Member, SpendLimit, Workspace
+
+
+class Action(StrEnum):
+    """One step of a change; a change's ``actions`` is a tuple of these, Terraform-style."""
+
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    MANUAL = "manual"
+    UNMANAGED = "unmanaged"
+    CONFLICT = "conflict"
+
+
+class Kind(StrEnum):
+    """The type of object a change is about."""
+
+    ORGANIZATION = "organization"
+    WORKSPACE = "workspace"
+    WORKSPACE_SPEND_LIMIT = "workspace_spend_limit"
+    MEMBER = "member"
+    API_KEY = "api_key"
+
+
+REPLACE = (Action.CREATE, Action.DELETE)  # +/- : create the replacement, then destroy
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field's old and new value."""
+
+    path: str
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What must happen to one object. ``before``/``after`` are projections, never secrets."""
+
+    address: str
+    kind: Kind
+    name: str
+    actions: tuple[Action, ...]
+    reason: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    fields: tuple[FieldChange, ...] = ()
+    unchanged: int = 0
+    message: str | None = None
+    live_id: str | None = None
+    extra_ids: tuple[str, ...] = field(default=())
+    recovery: bool = False  # cleans up after an interrupted apply
+
+    @property
+    def is_replacement(self) -> bool:
+        return Action.CREATE in self.actions and Action.DELETE in self.actions
+
+    @property
+    def is_actionable(self) -> bool:
+        """True for changes apply carries out through the API."""
+        return bool({Action.CREATE, Action.UPDATE, Action.DELETE} & set(self.actions))
+
+
+# Fields of each kind that the platform holds and the diff compares.
+WORKSPACE_FIELDS = ("description",)
+KEY_FIELDS = ("workspace", "owner", "expires")
+KEY_REPLACEMENT_FIELDS = frozenset(KEY_FIELDS)  # the API cannot update a key
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready data (decimals and dates as text, a spend limit described)."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, SpendLimit):
+        return value.describe()
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    return value
+
+
+def project(obj: Workspace | Member | ApiKey, fields: Iterable[str]) -> dict[str, Any]:
+    """The JSON-ready values of ``fields`` on ``obj``."""
+    return {name: plain(getattr(obj, name)) for name in fields}
+
+
+def field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], replacement: frozenset[str] = frozenset()
+) -> tuple[FieldChange, ...]:
+    """Field-level differences, via DeepDiff (called only when projections differ)."""
+    delta = DeepDiff(dict(before), dict(after), view="tree", ignore_order=False)
+    paths: list[str] = []
+    for items in delta.values():
+        for item in items:
+            top = item.path(output_format="list")[0]
+            if top not in paths:
+                paths.append(top)
+    return tuple(
+        FieldChange(name, before.get(name), after.get(name), name in replacement)
+        for name in sorted(paths)
+    )
