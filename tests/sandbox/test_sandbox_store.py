@@ -17,7 +17,7 @@ from reconciler.platform.sandbox import (
     SandboxStore,
     embedded_transport,
 )
-from reconciler.platform.sandbox import store as store_module
+from reconciler.platform.sandbox import journaled as store_module
 from reconciler.platform.sandbox.persist import StateFileError
 
 from .conftest import ADMIN, AUTH, Clock, Demo, TestClient, all_keys, make_client

@@ -12,8 +12,9 @@ from reconciler.platform.sandbox.embedded import (
     embedded_transport,
 )
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultRule
+from reconciler.platform.sandbox.journaled import DEFAULT_STATE_PATH
 from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, SeedError, load_seed
-from reconciler.platform.sandbox.store import DEFAULT_STATE_PATH, SandboxStore
+from reconciler.platform.sandbox.store import SandboxStore
 
 __all__ = [
     "ADMIN_PREFIX",

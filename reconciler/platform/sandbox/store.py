@@ -7,7 +7,7 @@ lists (active keys in creation order, workspaces per archive flag, each user's
 workspaces) that are rebuilt only after a change that affects them; a page is a slice.
 
 Every mutation appends the records it changed to the state file's journal (see
-:mod:`.persist`), so persisting is proportional to the change, not to the organisation.
+:mod:`.journaled`), so persisting is proportional to the change, not to the organisation.
 
 Behaviour decided here (the public contract leaves it open):
 
@@ -30,23 +30,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 from reconciler.platform.sandbox.errors import BadRequest, Conflict, Invalid, NotFound
-from reconciler.platform.sandbox.persist import JournalEntry, StateFile, StateFileError
+from reconciler.platform.sandbox.journaled import JournaledState
 from reconciler.platform.sandbox.records import (
-    RECORD_TYPES,
     InviteRecord,
     KeyRecord,
     OrganizationRecord,
-    Record,
-    State,
     UsageRecord,
     UserRecord,
     WorkspaceRecord,
@@ -54,15 +48,7 @@ from reconciler.platform.sandbox.records import (
     iso_datetime,
     secret_digest,
 )
-from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, build_state, load_seed, new_secret
-
-Clock = Callable[[], dt.datetime]
-DEFAULT_STATE_PATH = Path(".sandbox/state.json")
-_COMPACT_MIN_ENTRIES = 500
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from reconciler.platform.sandbox.seed import new_secret
 
 
 @lru_cache(maxsize=65536)
@@ -72,108 +58,8 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-class SandboxStore:
-    """The sandbox's state, its indexes and every operation the API performs on it."""
-
-    def __init__(
-        self,
-        state: State,
-        *,
-        file: StateFile | None = None,
-        seed: Path | Seed | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        self._lock = threading.RLock()
-        self._state = state
-        self._file = file
-        self._seed = seed
-        self.clock: Clock = clock or utc_now
-        self._reindex()
-
-    # --- construction and persistence -----------------------------------------------
-
-    @classmethod
-    def open(
-        cls,
-        path: Path = DEFAULT_STATE_PATH,
-        *,
-        seed: Path | None = None,
-        clock: Clock | None = None,
-    ) -> SandboxStore:
-        """Load the state file, or create it from ``seed`` (default: the demo seed)."""
-        file = StateFile(path)
-        if not file.exists():
-            now = (clock or utc_now)()
-            state = build_state(load_seed(seed or DEMO_SEED), now)
-            file.write_snapshot(state.to_json())
-            return cls(state, file=file, seed=seed, clock=clock)
-        doc, entries = file.read()
-        try:
-            state = State.from_json(doc)
-            _replay(state, entries)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StateFileError(f"{path}: not a usable sandbox state: {exc}") from exc
-        return cls(state, file=file, seed=seed, clock=clock)
-
-    @classmethod
-    def in_memory(
-        cls, seed: Path | Seed | None = None, *, clock: Clock | None = None
-    ) -> SandboxStore:
-        """A store that persists nothing (tests, benchmarks)."""
-        now = (clock or utc_now)()
-        return cls(build_state(_seed_of(seed), now), seed=seed, clock=clock)
-
-    @property
-    def path(self) -> Path | None:
-        return self._file.path if self._file else None
-
-    def reset(self, seed: Path | Seed | None = None) -> None:
-        """Replace everything with a fresh organisation from ``seed`` (default: the store's)."""
-        with self._lock:
-            if seed is not None:
-                self._seed = seed
-            self._state = build_state(_seed_of(self._seed), self.clock())
-            self._reindex()
-            if self._file:
-                self._file.write_snapshot(self._state.to_json())
-
-    def compact(self) -> None:
-        """Fold the journal into a fresh snapshot."""
-        with self._lock:
-            if self._file and self._file.journal_entries:
-                self._file.write_snapshot(self._state.to_json())
-
-    def close(self) -> None:
-        self.compact()
-
-    def snapshot(self, *, secrets: bool = False) -> dict[str, Any]:
-        """The state document; without secret digests unless ``secrets``."""
-        with self._lock:
-            return self._state.to_json(secrets=secrets)
-
-    def _commit(self, puts: Iterable[Record] = (), dels: Iterable[tuple[str, str]] = ()) -> None:
-        if self._file is None:
-            return
-        entries: list[JournalEntry] = [
-            {"op": "put", "kind": r.kind, "value": r.to_json()} for r in puts
-        ]
-        entries += [{"op": "del", "kind": kind, "id": id_} for kind, id_ in dels]
-        self._file.append(entries)
-        size = len(self._state.keys) + len(self._state.workspaces) + len(self._state.users)
-        if self._file.journal_entries > max(_COMPACT_MIN_ENTRIES, size // 2):
-            self._file.write_snapshot(self._state.to_json())
-
-    def _reindex(self) -> None:
-        state = self._state
-        self._key_by_digest = {k.secret_sha256: k.key_id for k in state.keys.values()}
-        self._active_key_ids: list[str] | None = None
-        self._workspace_ids: dict[bool, list[str]] = {}
-        self._user_workspaces: dict[str, list[str]] | None = None
-
-    # --- time ---------------------------------------------------------------------------
-
-    def today(self) -> dt.date:
-        return self.clock().astimezone(dt.UTC).date()
+class SandboxStore(JournaledState):
+    """Every operation the API performs on the sandbox's state, with the rules it keeps."""
 
     # --- organisation -------------------------------------------------------------------
 
@@ -518,35 +404,3 @@ class SandboxStore:
                 self._state.keys[key_id] = key
                 self._commit([key])
             return key
-
-
-def _seed_of(seed: Path | Seed | None) -> Seed:
-    if isinstance(seed, Seed):
-        return seed
-    return load_seed(seed or DEMO_SEED)
-
-
-def _replay(state: State, entries: Iterable[JournalEntry]) -> None:
-    tables: dict[str, dict[str, Any]] = {
-        "user": state.users,
-        "invite": state.invites,
-        "workspace": state.workspaces,
-        "key": state.keys,
-    }
-    for entry in entries:
-        kind = entry["kind"]
-        if kind == "organization":
-            state.organization = OrganizationRecord.from_json(entry["value"])
-            continue
-        table = tables[kind]
-        if entry["op"] == "put":
-            record = RECORD_TYPES[kind].from_json(entry["value"])
-            table[_identity(record)] = record
-        else:
-            table.pop(entry["id"], None)
-
-
-def _identity(record: Record) -> str:
-    if isinstance(record, KeyRecord):
-        return record.key_id
-    return str(getattr(record, "uuid"))  # noqa: B009
