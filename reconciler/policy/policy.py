@@ -28,76 +28,22 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import (
-    UNLIMITED,
-    ApiKey,
-    DesiredState,
-    Role,
-    Workspace,
-    WorkspacePolicy,
-)
+from reconciler.model import DesiredState
 from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.guard import SpendingGuard, SpendLimits
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
-from reconciler.policy.store import (
-    Charge,
-    Check,
-    MemoryStore,
-    RateLimit,
-    Refusal,
-    UsageStore,
-)
+from reconciler.policy.store import Charge, MemoryStore, RateLimit, Refusal, UsageStore
+from reconciler.policy.subjects import Subject, Subjects
 from reconciler.policy.tokens import TokenEstimate
 from reconciler.policy.windows import Window
 
 Clock = Callable[[], float]
 MAX_TOKENS = 10**9  # larger per-request estimates are treated as malformed
-
-
-@dataclass(frozen=True, slots=True)
-class _Subject:
-    """Everything ``authorize`` needs about one caller, precomputed."""
-
-    address: str
-    label: str
-    workspace: str | None
-    role_name: str | None
-    role_models: frozenset[str] | None  # canonical ids; None: any model
-    role_models_text: str
-    workspace_models_text: str
-    allowed: frozenset[str] | None  # the intersection
-    max_tokens: int | None
-    daily_tokens: int | None
-    token_counter: str
-    rate: RateLimit | None
-    guard: SpendingGuard
-    problem: str | None = None  # set: every request is denied as unknown-role
-
-    def checks(self, tokens: int, units: int, now: float, *, limits: bool = True) -> list[Check]:
-        day = int(now // 86400)
-        out: list[Check] = [
-            Charge(
-                self.token_counter,
-                day,
-                Window.DAY,
-                tokens,
-                self.daily_tokens if limits else None,
-                "tokens",
-            )
-        ]
-        if limits and self.rate is not None:
-            out.append(self.rate)
-        charges = self.guard.charges(units, now)
-        if not limits:
-            charges = [Charge(c.name, c.bucket, c.window, c.amount) for c in charges]
-        out.extend(charges)
-        return out
 
 
 class Policy:
@@ -118,10 +64,15 @@ class Policy:
         self.store: UsageStore = store if store is not None else MemoryStore()
         self.prices = prices if prices is not None else default_price_table()
         self.clock = clock
-        self._extra_limits = dict(spend_limits or {})
-        self._guards: dict[str, SpendingGuard] = {}
-        self._subjects: dict[str, _Subject] = {}
-        self._build()
+        subjects = Subjects(
+            state,
+            store=self.store,
+            prices=self.prices,
+            clock=clock,
+            spend_limits=spend_limits or {},
+        )
+        self._guards = subjects.guards
+        self._subjects = subjects.by_name
 
     # --- construction ------------------------------------------------------------------
 
@@ -154,91 +105,6 @@ class Policy:
         from reconciler.policy.metadata import state_from_key_metadata
 
         return cls(state_from_key_metadata(metadata), **options)
-
-    def _resolve_models(self, names: Iterable[str]) -> frozenset[str] | None:
-        names = tuple(names)
-        if UNLIMITED in names:
-            return None
-        return frozenset(self.prices.resolve(n) or n for n in names)
-
-    def _guard(self, workspace: Workspace | None, name: str | None) -> SpendingGuard:
-        scope = f"workspace.{name}" if name else "unscoped"
-        guard = self._guards.get(scope)
-        if guard is None:
-            extra = self._extra_limits.get(name or "", SpendLimits())
-            budget = workspace.policy.monthly_budget_usd if workspace is not None else None
-            limits = SpendLimits(
-                hourly_usd=extra.hourly_usd,
-                daily_usd=extra.daily_usd,
-                monthly_usd=extra.monthly_usd if extra.monthly_usd is not None else budget,
-            )
-            guard = SpendingGuard(
-                limits, scope=scope, store=self.store, prices=self.prices, clock=self.clock
-            )
-            self._guards[scope] = guard
-        return guard
-
-    def _build(self) -> None:
-        everything = self._guard(None, None)
-        for role in self.state.roles:
-            models = self._resolve_models(role.allowed_models)
-            subject = _Subject(
-                address=f"role.{role.name}",
-                label=f"role {role.name}",
-                workspace=None,
-                role_name=role.name,
-                role_models=models,
-                role_models_text=_list(role.allowed_models),
-                workspace_models_text="*",
-                allowed=models,
-                max_tokens=role.max_tokens_per_request,
-                daily_tokens=role.daily_token_budget,
-                token_counter=f"role.{role.name}|tokens|day",
-                rate=None,
-                guard=everything,
-            )
-            self._subjects[subject.address] = subject
-            self._subjects[role.name] = subject
-        for key in self.state.keys:
-            subject = self._key_subject(key)
-            self._subjects[subject.address] = subject
-            self._subjects.setdefault(key.name, subject)
-
-    def _key_subject(self, key: ApiKey) -> _Subject:
-        workspace = self.state.workspace(key.workspace)
-        policy = workspace.policy if workspace is not None else WorkspacePolicy()
-        role: Role | None = self.state.role(key.role) if key.role else None
-        problem = None
-        if key.role and role is None:
-            problem = f"key {key.name} has role {key.role!r}, which is not declared"
-        role_models = self._resolve_models(role.allowed_models) if role else None
-        ws_models = self._resolve_models(policy.allowed_models)
-        if role_models is None:
-            allowed = ws_models
-        elif ws_models is None:
-            allowed = role_models
-        else:
-            allowed = role_models & ws_models
-        rate = None
-        if policy.rpm is not None:
-            rate = RateLimit(f"workspace.{key.workspace}", policy.rpm)
-        role_text = f"role {key.role}" if key.role else "no role"
-        return _Subject(
-            address=f"api_key.{key.name}",
-            label=f"key {key.name} ({role_text}, workspace {key.workspace})",
-            workspace=key.workspace,
-            role_name=key.role,
-            role_models=role_models,
-            role_models_text=_list(role.allowed_models) if role else "*",
-            workspace_models_text=_list(policy.allowed_models),
-            allowed=allowed,
-            max_tokens=role.max_tokens_per_request if role else None,
-            daily_tokens=role.daily_token_budget if role else None,
-            token_counter=f"api_key.{key.name}|tokens|day",
-            rate=rate,
-            guard=self._guard(workspace, key.workspace),
-            problem=problem,
-        )
 
     # --- questions about the policy ------------------------------------------------------
 
@@ -408,7 +274,7 @@ class Policy:
 
     # --- denials -----------------------------------------------------------------------------
 
-    def _model_denied(self, subject: _Subject, model: str, canonical: str, tokens: int) -> Decision:
+    def _model_denied(self, subject: Subject, model: str, canonical: str, tokens: int) -> Decision:
         known = self.prices.resolve(model) is not None
         named = model if canonical == model else f"{model} ({canonical})"
         if subject.role_models is not None and canonical not in subject.role_models:
@@ -427,7 +293,7 @@ class Policy:
 
     def _refused(
         self,
-        subject: _Subject,
+        subject: Subject,
         refusal: Refusal,
         canonical: str,
         tokens: int,
@@ -523,10 +389,6 @@ def _whole(value: object) -> int:
 def _count(value: object) -> int:
     number = _whole(value)
     return min(number, MAX_TOKENS) if number > 0 else 0
-
-
-def _list(names: Iterable[str]) -> str:
-    return ", ".join(names) or "no models"
 
 
 def _show(value: object) -> str:
