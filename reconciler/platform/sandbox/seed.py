@@ -307,19 +307,53 @@ def load_seed(path: Path) -> Seed:
 
 def build_state(seed: Seed, now: dt.datetime) -> State:
     """The state a seed describes, with ages turned into timestamps relative to ``now``."""
-    today = now.date()
+    users = [
+        UserRecord(
+            uuid=stable_id("user", u.email.lower()),
+            email=u.email,
+            first_name=u.first_name,
+            last_name=u.last_name,
+            role=u.role,
+            created_at=_ago(now, u.created_days_ago),
+        )
+        for u in seed.users
+    ]
+    by_email = {u.email.lower(): u.uuid for u in users}
+    workspaces, ws_id = _workspaces(seed, by_email, now)
+    invites = [
+        InviteRecord(
+            uuid=stable_id("invite", inv.email.lower()),
+            email=inv.email,
+            role=inv.role,
+            created_at=_ago(now, inv.created_days_ago),
+            expired=inv.expired,
+            workspace_uuids=[ws_id[n] for n in inv.workspaces],
+        )
+        for inv in seed.invites
+    ]
+    keys = [_key(i, k, ws_id, by_email, now) for i, k in enumerate(seed.keys)]
+    return State(
+        created_at=iso_datetime(now),
+        organization=_organization(seed.organization),
+        users={u.uuid: u for u in users},
+        invites={i.uuid: i for i in invites},
+        workspaces=workspaces,
+        keys={k.key_id: k for k in keys},
+        usage=_usage(seed, ws_id, now.date()),
+    )
 
-    def ago(days: int) -> str:
-        return iso_datetime(now - dt.timedelta(days=days))
 
-    org = seed.organization
-    catalog = load_catalog()
+def _ago(now: dt.datetime, days: int) -> str:
+    return iso_datetime(now - dt.timedelta(days=days))
+
+
+def _organization(org: SeedOrganization) -> OrganizationRecord:
     limits = {
         m.id: {"tokens_per_minute": org.tokens_per_minute, "tokens_per_month": org.tokens_per_month}
-        for m in catalog.models
+        for m in load_catalog().models
         if not m.deprecated
     }
-    organization = OrganizationRecord(
+    return OrganizationRecord(
         name=org.name,
         currency=org.currency,
         spend_limit=org.spend_limit,
@@ -328,80 +362,70 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
         requests_per_second=org.requests_per_second,
         tokens_limits_by_model=limits,
     )
-    users = {}
-    by_email: dict[str, str] = {}
-    for u in seed.users:
-        record = UserRecord(
-            uuid=stable_id("user", u.email.lower()),
-            email=u.email,
-            first_name=u.first_name,
-            last_name=u.last_name,
-            role=u.role,
-            created_at=ago(u.created_days_ago),
-        )
-        users[record.uuid] = record
-        by_email[u.email.lower()] = record.uuid
+
+
+def _workspaces(
+    seed: Seed, by_email: dict[str, str], now: dt.datetime
+) -> tuple[dict[str, WorkspaceRecord], dict[str, str]]:
+    """The workspaces by uuid, and each name's uuid (the active one when names repeat)."""
     workspaces: dict[str, WorkspaceRecord] = {}
     ws_id: dict[str, str] = {}
     for i, w in enumerate(seed.workspaces):
         identity = w.name if not w.archived else f"{w.name}#archived-{i}"
-        record_ws = WorkspaceRecord(
+        record = WorkspaceRecord(
             uuid=stable_id("workspace", identity),
             name=w.name,
             description=w.description,
             icon=w.icon,
             is_default=w.is_default,
             archived=w.archived,
-            created_at=ago(w.created_days_ago),
+            created_at=_ago(now, w.created_days_ago),
             spend_limit=w.spend_limit,
             members={
                 by_email[email.lower()]: [roles] if isinstance(roles, str) else list(roles)
                 for email, roles in w.members.items()
             },
         )
-        workspaces[record_ws.uuid] = record_ws
+        workspaces[record.uuid] = record
         if not w.archived or w.name not in ws_id:
-            ws_id[w.name] = record_ws.uuid
-    invites = {}
-    for inv in seed.invites:
-        record_inv = InviteRecord(
-            uuid=stable_id("invite", inv.email.lower()),
-            email=inv.email,
-            role=inv.role,
-            created_at=ago(inv.created_days_ago),
-            expired=inv.expired,
-            workspace_uuids=[ws_id[n] for n in inv.workspaces],
-        )
-        invites[record_inv.uuid] = record_inv
-    keys = {}
-    for i, k in enumerate(seed.keys):
-        secret = k.secret or new_secret()
-        if k.expiration is not None:
-            expiration: str | None = k.expiration.isoformat()
-        elif k.expires_in_days is not None:
-            expiration = (today + dt.timedelta(days=k.expires_in_days)).isoformat()
-        else:
-            expiration = None
-        last_used = (
-            None
-            if k.last_used_days_ago is None
-            else (today - dt.timedelta(days=k.last_used_days_ago)).isoformat()
-        )
-        record_key = KeyRecord(
-            key_id=stable_id("key", f"{i}:{k.workspace}:{k.name}"),
-            name=k.name,
-            workspace_id=ws_id[k.workspace],
-            user_id=by_email[k.owner.lower()],
-            created_at=ago(k.created_days_ago),
-            expiration_date=expiration,
-            last_used=last_used,
-            secret_sha256=secret_digest(secret),
-            hidden_key=hide(secret),
-            product=k.product,
-        )
-        keys[record_key.key_id] = record_key
-    usage = []
+            ws_id[w.name] = record.uuid
+    return workspaces, ws_id
+
+
+def _key(
+    index: int, k: SeedKey, ws_id: dict[str, str], by_email: dict[str, str], now: dt.datetime
+) -> KeyRecord:
+    today = now.date()
+    secret = k.secret or new_secret()
+    if k.expiration is not None:
+        expiration: str | None = k.expiration.isoformat()
+    elif k.expires_in_days is not None:
+        expiration = (today + dt.timedelta(days=k.expires_in_days)).isoformat()
+    else:
+        expiration = None
+    last_used = (
+        None
+        if k.last_used_days_ago is None
+        else (today - dt.timedelta(days=k.last_used_days_ago)).isoformat()
+    )
+    return KeyRecord(
+        key_id=stable_id("key", f"{index}:{k.workspace}:{k.name}"),
+        name=k.name,
+        workspace_id=ws_id[k.workspace],
+        user_id=by_email[k.owner.lower()],
+        created_at=_ago(now, k.created_days_ago),
+        expiration_date=expiration,
+        last_used=last_used,
+        secret_sha256=secret_digest(secret),
+        hidden_key=hide(secret),
+        product=k.product,
+    )
+
+
+def _usage(seed: Seed, ws_id: dict[str, str], today: dt.date) -> list[UsageRecord]:
+    catalog = load_catalog()
     lower_ids = {name.lower(): uid for name, uid in ws_id.items()}
+    usage = []
     for entry in seed.usage:
         year, month = today.year, today.month - entry.months_ago
         while month < 1:
@@ -418,12 +442,4 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
                 output_tokens=entry.output_tokens,
             )
         )
-    return State(
-        created_at=iso_datetime(now),
-        organization=organization,
-        users=users,
-        invites=invites,
-        workspaces=workspaces,
-        keys=keys,
-        usage=usage,
-    )
+    return usage
