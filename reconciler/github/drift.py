@@ -357,19 +357,8 @@ async def sync_drift_issue(
         if not opened:
             return DriftOutcome("none")
         for issue in opened:
-            number = int(issue["number"])
-            await client.request(
-                "POST",
-                f"{base}/{number}/comments",
-                json={"body": f"No drift found on {when}{seen}: closing."},
-                permission=PERMISSION,
-            )
-            await client.request(
-                "PATCH",
-                f"{base}/{number}",
-                json={"state": "closed", "state_reason": "completed"},
-                permission=PERMISSION,
-            )
+            note = f"No drift found on {when}{seen}: closing."
+            await _close(client, base, int(issue["number"]), note, "completed")
         first = opened[0]
         return DriftOutcome("closed", int(first["number"]), _url(first))
     title = issue_title(report)
@@ -380,18 +369,7 @@ async def sync_drift_issue(
         number = int(keep["number"])
         for dupe in opened[1:]:
             dupe_number = int(dupe["number"])
-            await client.request(
-                "POST",
-                f"{base}/{dupe_number}/comments",
-                json={"body": f"Duplicate of #{number}."},
-                permission=PERMISSION,
-            )
-            await client.request(
-                "PATCH",
-                f"{base}/{dupe_number}",
-                json={"state": "closed", "state_reason": "not_planned"},
-                permission=PERMISSION,
-            )
+            await _close(client, base, dupe_number, f"Duplicate of #{number}.", "not_planned")
             duplicates.append(dupe_number)
         if keep.get("body") == body and keep.get("title") == title:
             return DriftOutcome("unchanged", number, _url(keep), tuple(duplicates))
@@ -421,6 +399,19 @@ async def sync_drift_issue(
     )
     created = data.get("number") if isinstance(data, Mapping) else None
     return DriftOutcome("created", created if isinstance(created, int) else None, _url(data))
+
+
+async def _close(client: GitHubClient, base: str, number: int, note: str, reason: str) -> None:
+    """Comment ``note`` on issue ``number``, then close it with ``reason``."""
+    await client.request(
+        "POST", f"{base}/{number}/comments", json={"body": note}, permission=PERMISSION
+    )
+    await client.request(
+        "PATCH",
+        f"{base}/{number}",
+        json={"state": "closed", "state_reason": reason},
+        permission=PERMISSION,
+    )
 
 
 def _url(data: Any) -> str:
