@@ -7,6 +7,7 @@
 - :mod:`.auth`         the key on the wire, and redacted from every error
 - :mod:`.paging`       whole listings, page by page, never a partial one
 - :mod:`.endpoints`    the endpoints, one class per resource
+- :mod:`.normalize`    wire models -> reconciler.model objects; names <-> uuids
 - :mod:`.usage`        what a month's usage report costs
 - :mod:`.provider`     ``MistralProvider``: the :class:`reconciler.provider.Provider` protocol
 """

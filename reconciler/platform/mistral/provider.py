@@ -1,6 +1,7 @@
 """``MistralProvider``: La Plateforme behind the provider-neutral :class:`Provider` protocol.
 
-It turns the client's wire models into :mod:`reconciler.model` objects and back:
+It turns the client's wire models into :mod:`reconciler.model` objects (the conversions
+live in :mod:`.normalize`) and back:
 
 - workspaces (non-archived) with description, spend limit (read-only on the platform),
   ``is_default`` and ``admin`` = the first member, by email, holding ``workspace_admin``;
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -31,9 +31,10 @@ from pydantic import SecretStr
 
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
-from reconciler.platform.mistral import wire
+from reconciler.platform.mistral import normalize
 from reconciler.platform.mistral.client import MistralClient
 from reconciler.platform.mistral.connection import ADMIN_SERVICE
+from reconciler.platform.mistral.normalize import ADMIN_ROLE, LEGACY_ROLES, Directory
 from reconciler.platform.mistral.paging import PageProgress
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
@@ -41,27 +42,9 @@ from reconciler.provider import CreatedKey, ProgressCallback, Provider
 
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
-ADMIN_ROLE = "workspace_admin"
-LEGACY_ROLES = {"A": ADMIN_ROLE, "M": "user"}  # the deprecated single-letter workspace roles
 MANAGED_PRODUCTS = frozenset({None, "API"})
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _Directory:
-    """Names <-> uuids, as of the last listing."""
-
-    role_names: dict[str, str] = field(default_factory=dict)  # raw role value -> name
-    users_by_email: dict[str, wire.UserOut] = field(default_factory=dict)  # lower-case email
-    workspaces: dict[str, Workspace] = field(default_factory=dict)  # uuid -> workspace
-
-    def user_email(self, email: str | None) -> str | None:
-        """``email`` in lower case if it is an organisation user's, else None."""
-        if not email:
-            return None
-        user = self.users_by_email.get(email.strip().lower())
-        return user.email.lower() if user and user.email else None
 
 
 class MistralProvider:
@@ -72,7 +55,7 @@ class MistralProvider:
     def __init__(self, client: MistralClient, *, target: str | None = None) -> None:
         self.client = client
         self.target = target or client.admin_base_url
-        self._directory: _Directory | None = None
+        self._directory: Directory | None = None
         self._loading = asyncio.Lock()
 
     @classmethod
@@ -127,16 +110,24 @@ class MistralProvider:
         roles_task = asyncio.ensure_future(_reported(c.list_roles(), progress, "roles"))
         limit_task = asyncio.ensure_future(_reported(c.get_spend_limit(), progress, "spend limit"))
         await _all_or_nothing(ws_task, keys_task, users_task, roles_task, limit_task)
-        directory = _build_directory(ws_task.result(), users_task.result(), roles_task.result())
+        directory = normalize.build_directory(
+            ws_task.result(), users_task.result(), roles_task.result()
+        )
         self._directory = directory
-        members = _members(users_task.result().members, directory)
+        members = normalize.to_members(users_task.result().members, directory)
         keys = sorted(
-            (_key(k, directory) for k in keys_task.result() if k.product in MANAGED_PRODUCTS),
+            (
+                normalize.to_key(k, directory)
+                for k in keys_task.result()
+                if k.product in MANAGED_PRODUCTS
+            ),
             key=lambda k: (k.workspace, k.name, k.id or ""),
         )
         return LiveState(
             target=self.target,
-            organization=Organization(spend_limit=_org_spend_limit(limit_task.result())),
+            organization=Organization(
+                spend_limit=normalize.to_org_spend_limit(limit_task.result())
+            ),
             workspaces=tuple(sorted(directory.workspaces.values(), key=lambda w: w.name)),
             members=tuple(members),
             keys=tuple(keys),
@@ -148,7 +139,9 @@ class MistralProvider:
         listed = await self.client.list_keys(name=name)
         directory = await self._dir()
         return [
-            _key(k, directory) for k in listed if k.name == name and k.product in MANAGED_PRODUCTS
+            normalize.to_key(k, directory)
+            for k in listed
+            if k.name == name and k.product in MANAGED_PRODUCTS
         ]
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
@@ -190,7 +183,7 @@ class MistralProvider:
         out = await self.client.create_workspace(
             name=workspace.name, admin_user_id=admin_id, description=workspace.description
         )
-        created = _workspace(
+        created = normalize.to_workspace(
             out, admin=self._dir_now().user_email(workspace.admin) or workspace.admin
         )
         self._dir_now().workspaces[created.id or ""] = created
@@ -201,7 +194,7 @@ class MistralProvider:
             workspace_id, name=workspace.name, description=workspace.description
         )
         known = self._directory.workspaces.get(workspace_id) if self._directory else None
-        updated = _workspace(out, admin=known.admin if known else workspace.admin)
+        updated = normalize.to_workspace(out, admin=known.admin if known else workspace.admin)
         if self._directory is not None:
             self._directory.workspaces[workspace_id] = updated
         return updated
@@ -308,24 +301,24 @@ class MistralProvider:
 
     # --- directory --------------------------------------------------------------------
 
-    async def _dir(self) -> _Directory:
+    async def _dir(self) -> Directory:
         if self._directory is None:
             async with self._loading:
                 if self._directory is None:
                     self._directory = await self._load_directory()
         return self._directory
 
-    def _dir_now(self) -> _Directory:
+    def _dir_now(self) -> Directory:
         if self._directory is None:  # only called after _dir() succeeded
-            self._directory = _Directory()
+            self._directory = Directory()
         return self._directory
 
-    async def _load_directory(self) -> _Directory:
+    async def _load_directory(self) -> Directory:
         ws_task = asyncio.ensure_future(self.client.list_workspaces())
         users_task = asyncio.ensure_future(self.client.list_users())
         roles_task = asyncio.ensure_future(self.client.list_roles())
         await _all_or_nothing(ws_task, users_task, roles_task)
-        return _build_directory(ws_task.result(), users_task.result(), roles_task.result())
+        return normalize.build_directory(ws_task.result(), users_task.result(), roles_task.result())
 
     async def _user_id(self, email: str) -> str:
         """The uuid of the organisation user with ``email`` (asks the server if unseen)."""
@@ -352,101 +345,6 @@ class MistralProvider:
                 self._directory = directory = await self._load_directory()
             known = directory.workspaces.get(workspace_id)
         return known.admin if known else None
-
-
-# --- normalisation (wire -> model) ----------------------------------------------------
-
-
-def _build_directory(
-    workspaces: list[wire.WorkspaceOut], users: wire.UserListing, roles: wire.RolesOut
-) -> _Directory:
-    role_names = dict(LEGACY_ROLES)
-    for role in (*roles.organization_roles, *roles.workspace_roles):
-        role_names[role.uuid] = role.name
-    users_by_email = {u.email.lower(): u for u in users.members if u.email}
-    admins: dict[str, list[str]] = {}
-    for user in users.members:
-        for info in user.workspaces or []:
-            if user.email and ADMIN_ROLE in _role_names(info, role_names):
-                admins.setdefault(info.uuid, []).append(user.email.lower())
-    by_id = {
-        w.uuid: _workspace(w, admin=min(admins.get(w.uuid, [None]), key=_email_order))
-        for w in workspaces
-    }
-    return _Directory(role_names=role_names, users_by_email=users_by_email, workspaces=by_id)
-
-
-def _email_order(email: str | None) -> str:
-    return (email or "").lower()
-
-
-def _role_names(info: wire.MemberWorkspaceInfo, role_names: Mapping[str, str]) -> list[str]:
-    return sorted({role_names.get(value, value) for value in info.role_values()})
-
-
-def _members(users: list[wire.UserOut], directory: _Directory) -> list[Member]:
-    members = []
-    for user in users:
-        if not user.email:
-            continue
-        for info in user.workspaces or []:
-            workspace = directory.workspaces.get(info.uuid)
-            if workspace is None:  # an archived workspace
-                continue
-            members.append(
-                Member(
-                    workspace=workspace.name,
-                    email=user.email.lower(),
-                    roles=tuple(_role_names(info, directory.role_names)),
-                    user_id=user.uuid,
-                )
-            )
-    return sorted(members, key=lambda m: (m.workspace, m.email.lower()))
-
-
-def _workspace(out: wire.WorkspaceOut, *, admin: str | None) -> Workspace:
-    return Workspace(
-        name=out.name,
-        description=out.description or "",
-        admin=admin,
-        spend_limit=_workspace_spend_limit(out.spend_limit),
-        id=out.uuid,
-        is_default=out.is_default,
-    )
-
-
-def _workspace_spend_limit(limit: wire.WorkspaceSpendLimitOut | None) -> SpendLimit | None:
-    if limit is None:
-        return None
-    currency = limit.currency or "USD"
-    if limit.no_monthly_limit:
-        return SpendLimit(amount=None, currency=currency)
-    if limit.value is None:
-        return None
-    return SpendLimit(amount=limit.value, currency=currency)
-
-
-def _org_spend_limit(limits: wire.LimitsOut) -> SpendLimit:
-    completion = limits.limits.completion
-    currency = limits.limits.currency or "USD"
-    if completion.no_monthly_limit or completion.usage_limit is None:
-        return SpendLimit(amount=None, currency=currency)
-    return SpendLimit(amount=completion.usage_limit, currency=currency)
-
-
-def _key(out: wire.KeyOut, directory: _Directory) -> ApiKey:
-    workspace = directory.workspaces.get(out.workspace_id or "")
-    return ApiKey(
-        name=out.name or "",
-        workspace=workspace.name if workspace else (out.workspace_name or out.workspace_id or ""),
-        owner=directory.user_email(out.created_by),
-        expires=out.expiration_date,
-        id=out.key_id,
-        created_at=out.created_at,
-        last_used=out.last_used,
-        hidden_key=out.hidden_key,
-        created_by=out.created_by,
-    )
 
 
 # --- concurrency and progress helpers -------------------------------------------------
