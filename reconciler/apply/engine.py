@@ -13,6 +13,10 @@ platform with its secret stored nowhere. Every remote mutation is announced in t
 unknown (a timeout, a 5xx) is never resent: its intent stays open in the journal, and the
 next plan deletes the key it may have made. Each new secret is registered with the log
 redactor the moment it arrives, so no log line can carry it.
+
+Why one module of ~490 lines: it has one job, carrying out steps in order, and each step's
+journal intent, remote call and failure path (above all a key's create, secret store and
+compensating delete) must be read beside the order they run in.
 """
 
 from __future__ import annotations
