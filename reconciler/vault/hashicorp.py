@@ -176,17 +176,9 @@ class HashiCorpVault(KvConnection):
 
     async def read_metadata(self, path: str) -> StoredSecret | None:
         rel = normalize_path(path, store=self.description)
-        response = await self._request(
-            "GET",
-            self._metadata_url(rel),
-            action="read the metadata of",
-            path=rel,
-            capability="read",
-            missing_ok=True,
-        )
-        if response is None:
+        data = await self._metadata(rel)
+        if data is None:
             return None
-        data = data_of(response)
         version = data.get("current_version")
         if not isinstance(version, int) or version == 0:
             return None

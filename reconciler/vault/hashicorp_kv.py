@@ -107,8 +107,8 @@ class KvConnection:
                     )
         return {"X-Vault-Token": self._token.get_secret_value()}
 
-    async def _current_version(self, rel: str) -> int | None:
-        """The current version at an already-checked path (locks included)."""
+    async def _metadata(self, rel: str) -> dict[str, Any] | None:
+        """The metadata at an already-checked path (locks included); None if absent."""
         response = await self._request(
             "GET",
             self._metadata_url(rel),
@@ -117,7 +117,11 @@ class KvConnection:
             capability="read",
             missing_ok=True,
         )
-        version = data_of(response).get("current_version") if response is not None else None
+        return data_of(response) if response is not None else None
+
+    async def _current_version(self, rel: str) -> int | None:
+        metadata = await self._metadata(rel)
+        version = metadata.get("current_version") if metadata is not None else None
         return version if isinstance(version, int) else None
 
     async def _read_data(self, rel: str) -> tuple[dict[str, Any], int] | None:
