@@ -52,13 +52,14 @@ def build_directory(
             if user.email and ADMIN_ROLE in role_names_of(info, role_names):
                 admins.setdefault(info.uuid, []).append(user.email.lower())
     by_id = {
-        w.uuid: to_workspace(w, admin=min(admins.get(w.uuid, [None]), key=_email_order))
+        w.uuid: to_workspace(w, admin=min(admins.get(w.uuid, [None]), key=email_order))
         for w in workspaces
     }
     return Directory(role_names=role_names, users_by_email=users_by_email, workspaces=by_id)
 
 
-def _email_order(email: str | None) -> str:
+def email_order(email: str | None) -> str:
+    """The order in which a workspace's admins are ranked: the first by email is its admin."""
     return (email or "").lower()
 
 

@@ -238,7 +238,7 @@ class MistralProvider:
             return
         email = directory.user_email(email) or email.strip().lower()
         if is_admin:
-            admin: str | None = min((known.admin or email, email), key=_email_order)
+            admin: str | None = min((known.admin or email, email), key=normalize.email_order)
         elif known.admin == email:
             admin = None
         else:
