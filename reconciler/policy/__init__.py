@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.guard import SpendCheck, SpendingGuard, SpendLimits
+from reconciler.policy.memory import MemoryStore
 from reconciler.policy.policy import Policy
 from reconciler.policy.prices import PriceTable, default_price_table
 from reconciler.policy.sqlite import PolicyStoreError, SQLiteStore
-from reconciler.policy.store import MemoryStore, Reservation, UsageStore
+from reconciler.policy.store import Reservation, UsageStore
 from reconciler.policy.tokens import TokenEstimate, TokenEstimator
 from reconciler.policy.windows import Window
 

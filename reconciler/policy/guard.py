@@ -1,9 +1,11 @@
 """The spending guard: hourly, daily and monthly USD limits over recorded usage.
 
 Usage is recorded after each call as tokens in and out of a model, converted to cost
-with the model price table, and added to the counters of the clock hour, the day and
-the month it belongs to (see :mod:`reconciler.policy.windows`). ``can_spend(estimated)``
-answers whether a call of that estimated cost fits under every limit.
+with the model price table. The hourly and daily limits are rolling: they hold over any
+60 minutes and any 24 hours, so $0.05 an hour means at most $0.05 in any hour, not per
+clock hour; the monthly limit is the calendar month, as the platform bills (see
+:mod:`reconciler.policy.windows`). ``can_spend(estimated)`` answers whether a call of
+that estimated cost fits under every limit.
 
 Two ways to use it:
 
@@ -32,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from reconciler.policy.memory import MemoryStore
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd, usd_to_units
-from reconciler.policy.store import Charge, MemoryStore, Refusal, Reservation, UsageStore
+from reconciler.policy.store import Charge, Refusal, Reservation, UsageStore
 from reconciler.policy.windows import Window
 
 Clock = Callable[[], float]
@@ -42,7 +45,7 @@ WINDOWS = (Window.HOUR, Window.DAY, Window.MONTH)
 
 @dataclass(frozen=True, slots=True)
 class SpendLimits:
-    """USD limits per calendar window; None means no limit in that window."""
+    """USD limits per rolling hour and day and per calendar month; None: no limit."""
 
     hourly_usd: Decimal | None = None
     daily_usd: Decimal | None = None
@@ -65,7 +68,7 @@ class SpendCheck:
     window: Window | None = None  # the window whose limit would be exceeded
     used_usd: Decimal | None = None  # spent + reserved in that window
     limit_usd: Decimal | None = None
-    retry_after: float | None = None  # seconds until that window rolls over
+    retry_after: float | None = None  # seconds until the call would fit, when known
     reservation: Reservation | None = None
 
     def __bool__(self) -> bool:
@@ -110,20 +113,10 @@ class SpendingGuard:
         """The counter name this guard uses for a window."""
         return self._names[window]
 
-    def charges(self, units: int, now: float) -> list[Charge]:
-        """One charge per window for a cost in pico-dollars at instant ``now``."""
+    def charges(self, units: int) -> list[Charge]:
+        """One charge per window for a cost in pico-dollars."""
         names, limits = self._names, self._limits
-        return [
-            Charge(names[Window.HOUR], int(now // 3600), Window.HOUR, units, limits[Window.HOUR]),
-            Charge(names[Window.DAY], int(now // 86400), Window.DAY, units, limits[Window.DAY]),
-            Charge(
-                names[Window.MONTH],
-                Window.MONTH.bucket(now),
-                Window.MONTH,
-                units,
-                limits[Window.MONTH],
-            ),
-        ]
+        return [Charge(names[w], w, units, limits[w]) for w in WINDOWS]
 
     # --- public API -------------------------------------------------------------------
 
@@ -142,7 +135,7 @@ class SpendingGuard:
     def _admit(self, estimated_usd: Decimal | int | float | str, *, reserve: bool) -> SpendCheck:
         estimate = _as_usd(estimated_usd)
         now = self.clock()
-        outcome = self.store.admit(self.charges(usd_to_units(estimate), now), now, reserve=reserve)
+        outcome = self.store.admit(self.charges(usd_to_units(estimate)), now, reserve=reserve)
         if isinstance(outcome, Refusal):
             return refusal_check(outcome, estimate, now)
         return SpendCheck(True, estimate, reservation=outcome)
@@ -157,27 +150,28 @@ class SpendingGuard:
     ) -> Decimal:
         """Record a call's real usage; returns its cost in USD.
 
-        With a reservation, the spend lands in the windows of the moment the call was
-        admitted (where its estimate was held); otherwise in the current windows.
-        Recording twice with the same reservation counts once.
+        The spend is stamped now (the call's end) in the rolling windows; with a
+        reservation, it lands in the month the call was admitted in (where its estimate
+        was held). Recording twice with the same reservation counts once.
         """
         canonical = self.prices.resolve(model) or model
         units = self.prices.cost_units(canonical, max(0, input_tokens), max(0, output_tokens))
         if reservation is None:
-            self.store.add(self.charges(units, self.clock()))
+            self.store.add(self.charges(units), self.clock())
         elif reservation.claim():
-            self.store.settle(reservation, [units] * len(reservation.charges))
+            self.store.settle(reservation, [units] * len(reservation.charges), self.clock())
         return units_to_usd(units)
 
     def release(self, reservation: Reservation) -> None:
         """Drop a reservation whose call did not happen or was not charged."""
         if reservation.claim():
-            self.store.settle(reservation, ())
+            self.store.settle(reservation, (), self.clock())
 
     def spent(self, window: Window = Window.MONTH, *, at: float | None = None) -> Decimal:
-        """Settled spend in the window containing ``at`` (default: now)."""
+        """Settled spend in a window as seen at ``at`` (default: now): the last hour or
+        24 hours, or the calendar month."""
         now = self.clock() if at is None else at
-        return units_to_usd(self.store.read(self._names[window], window.bucket(now)).spent)
+        return units_to_usd(self.store.read(self._names[window], window, now).spent)
 
     def remaining(
         self, window: Window = Window.MONTH, *, at: float | None = None
@@ -187,7 +181,7 @@ class SpendingGuard:
         if limit is None:
             return None
         now = self.clock() if at is None else at
-        used = self.store.read(self._names[window], window.bucket(now)).total
+        used = self.store.read(self._names[window], window, now).total
         return units_to_usd(max(0, limit - used))
 
 
@@ -201,8 +195,17 @@ def refusal_check(refusal: Refusal, estimate: Decimal, now: float) -> SpendCheck
         window=check.window,
         used_usd=units_to_usd(refusal.used),
         limit_usd=None if check.limit is None else units_to_usd(check.limit),
-        retry_after=check.window.seconds_left(now),
+        retry_after=retry_after(refusal, now),
     )
+
+
+def retry_after(refusal: Refusal, now: float) -> float | None:
+    """Seconds until a refused charge could fit: the store's answer for a rolling window,
+    the month's end for the month."""
+    check = refusal.check
+    if isinstance(check, Charge) and not check.window.rolling:
+        return check.window.seconds_left(now)
+    return refusal.retry_after
 
 
 def _as_usd(value: Decimal | int | float | str) -> Decimal:

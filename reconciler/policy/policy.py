@@ -17,7 +17,9 @@ Checks, in order, each a reason: ``unknown-role``, ``invalid-request`` (a malfor
 the method never raises on bad input), ``model-not-allowed`` (aliases resolve, so
 ``mistral-small-latest`` and ``mistral-small-2506`` are one model), ``over-request-token-
 limit``, then atomically in the usage store ``over-daily-token-budget``, ``over-rpm`` and
-``over-budget`` (hourly, daily or monthly USD limits of the spending guard).
+``over-budget`` (hourly, daily or monthly USD limits of the spending guard). The daily
+token budget and the hourly and daily USD limits are rolling windows (any 24 hours, any
+60 minutes); the monthly budget is the calendar month.
 
 An allowed decision holds a reservation of its estimate; :meth:`Policy.record` replaces
 it with the real usage after the call, :meth:`Policy.release` drops it if the call
@@ -35,9 +37,10 @@ from typing import Any
 
 from reconciler.model import DesiredState
 from reconciler.policy.decision import Decision, Reason
-from reconciler.policy.guard import SpendingGuard, SpendLimits
+from reconciler.policy.guard import SpendingGuard, SpendLimits, retry_after
+from reconciler.policy.memory import MemoryStore
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
-from reconciler.policy.store import Charge, MemoryStore, RateLimit, Refusal, UsageStore
+from reconciler.policy.store import Charge, RateLimit, Refusal, UsageStore
 from reconciler.policy.subjects import Subject, Subjects
 from reconciler.policy.tokens import TokenEstimate
 from reconciler.policy.windows import Window
@@ -131,12 +134,12 @@ class Policy:
         return found
 
     def tokens_today(self, who: str) -> int:
-        """Tokens recorded (and reserved) today for a caller's daily budget."""
+        """Tokens recorded in the last 24 hours (and reserved) against a caller's daily
+        budget, a rolling window."""
         subject = self._subjects.get(who)
         if subject is None:
             return 0
-        now = self.clock()
-        return self.store.read(subject.token_counter, int(now // 86400)).total
+        return self.store.read(subject.token_counter, Window.DAY, self.clock()).total
 
     # --- the hot path ------------------------------------------------------------------------
 
@@ -205,7 +208,7 @@ class Policy:
         else:
             units = tokens * (price_in if price_in > price_out else price_out)
         now = self.clock()
-        outcome = self.store.admit(subject.checks(tokens, units, now), now, reserve=not dry_run)
+        outcome = self.store.admit(subject.checks(tokens, units), now, reserve=not dry_run)
         if type(outcome) is Refusal:
             return self._refused(subject, outcome, canonical, tokens, units, now)
         return Decision(
@@ -248,13 +251,12 @@ class Policy:
             if reservation.claim():
                 total = tokens_in + tokens_out
                 actual = [total if c.metric == "tokens" else units for c in reservation.charges]
-                self.store.settle(reservation, actual)
+                self.store.settle(reservation, actual, self.clock())
             return units_to_usd(units)
         subject = self._subjects.get(decision.subject)
         if subject is not None:
-            now = self.clock()
-            charges = subject.checks(tokens_in + tokens_out, units, now, limits=False)
-            self.store.add([c for c in charges if isinstance(c, Charge)])
+            charges = subject.checks(tokens_in + tokens_out, units, limits=False)
+            self.store.add([c for c in charges if isinstance(c, Charge)], self.clock())
         return units_to_usd(units)
 
     def record_usage(self, who: str, model: str, input_tokens: int, output_tokens: int) -> Decimal:
@@ -270,7 +272,7 @@ class Policy:
         """Drop the reservation of a call that did not happen or was not charged."""
         reservation = decision.reservation
         if reservation is not None and reservation.claim():
-            self.store.settle(reservation, ())
+            self.store.settle(reservation, (), self.clock())
 
     # --- denials -----------------------------------------------------------------------------
 
@@ -311,21 +313,27 @@ class Policy:
             )
         elif check.metric == "tokens":
             reason = Reason.OVER_DAILY_TOKEN_BUDGET
-            retry = Window.DAY.seconds_left(now)
+            retry = refusal.retry_after
             message = (
                 f"{subject.label}: daily budget of {check.limit:,} tokens (role "
-                f"{subject.role_name}) would be exceeded: {refusal.used:,} used today, this "
-                f"request needs about {tokens:,}; resets at 00:00 UTC"
+                f"{subject.role_name}) would be exceeded: {refusal.used:,} used in the last "
+                f"24 hours, this request needs about {tokens:,}{_fits_in(retry)}"
             )
         else:
             reason = Reason.OVER_BUDGET
-            retry = check.window.seconds_left(now)
+            retry = retry_after(refusal, now)
             owner = f"workspace {subject.workspace}" if subject.workspace else subject.label
             limit = units_to_usd(check.limit or 0)
+            if check.window.rolling:
+                used = f"in the last {'hour' if check.window is Window.HOUR else '24 hours'}"
+                when = _fits_in(retry)
+            else:
+                used = "this month"
+                when = f"; resets at {check.window.label(check.window.bucket(now) + 1)}"
             message = (
                 f"{owner} would exceed its {check.window.adjective} budget of "
-                f"${limit:.2f}: ${units_to_usd(refusal.used):.4f} used, this request needs "
-                f"about ${cost:.4f}; resets at {check.window.label(check.bucket + 1)}"
+                f"${limit:.2f}: ${units_to_usd(refusal.used):.4f} used {used}, this request "
+                f"needs about ${cost:.4f}{when}"
             )
         return Decision(
             False,
@@ -357,6 +365,10 @@ def _deny(
         max(tokens, 0),
         workspace=workspace,
     )
+
+
+def _fits_in(retry: float | None) -> str:
+    return "" if retry is None else f"; it fits again in {retry:.0f}s"
 
 
 def _split(estimated: object, output: object) -> tuple[int, int]:

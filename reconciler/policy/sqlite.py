@@ -7,6 +7,10 @@ concurrent writers. WAL mode lets readers proceed during a write, and
 ``synchronous=NORMAL`` makes a commit an append to the log, not an ``fsync`` (a power
 cut may lose the last few records; a crashed process loses nothing).
 
+Rolling windows (hour, day) are one ledger of timestamped spend per counter with running
+totals, keyed by ``(name, ts)``, read with one seek; the sweep forgets entries no window
+can see any more. Calendar months are one counter row per month, kept for reports.
+
 Each thread gets its own connection, and a forked child opens fresh ones. Unsettled
 reservations live in a table with their creation time, so a process that dies between
 admission and settlement does not hold its reservation for ever: the next sweep after
@@ -27,7 +31,7 @@ from pathlib import Path
 from reconciler.errors import ReconcilerError
 from reconciler.policy.store import (
     DEFAULT_RESERVATION_TTL,
-    RETENTION,
+    LEDGER_KEEP,
     SWEEP_INTERVAL,
     Charge,
     Check,
@@ -43,10 +47,23 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT NOT NULL,
     bucket INTEGER NOT NULL,
-    win TEXT NOT NULL,
+    win TEXT NOT NULL DEFAULT 'month',
     spent INTEGER NOT NULL DEFAULT 0,
     reserved INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rolling (
+    name TEXT PRIMARY KEY,
+    total INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    last_ts REAL NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    name TEXT NOT NULL,
+    ts REAL NOT NULL,
+    cum_before INTEGER NOT NULL,
+    cum_after INTEGER NOT NULL,
+    PRIMARY KEY (name, ts, cum_before)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rates (
     scope TEXT PRIMARY KEY,
@@ -58,7 +75,7 @@ CREATE TABLE IF NOT EXISTS ring (
     ts REAL NOT NULL,
     PRIMARY KEY (scope, slot)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reservations (
+CREATE TABLE IF NOT EXISTS holds (
     id INTEGER PRIMARY KEY,
     created REAL NOT NULL,
     charges TEXT NOT NULL
@@ -67,11 +84,44 @@ CREATE TABLE IF NOT EXISTS reservations (
 
 MAX_RATE_PERIOD = 3600.0  # rate windows longer than this are not supported
 
-_READ = "SELECT spent, reserved FROM counters WHERE name = ? AND bucket = ?"
-_UPSERT = (
-    "INSERT INTO counters (name, bucket, win, spent, reserved) VALUES (?, ?, ?, ?, ?) "
+# calendar months (the table keeps the name and columns it had when every window was one)
+_MONTH_READ = "SELECT spent, reserved FROM counters WHERE name = ? AND bucket = ?"
+_MONTH_ADD = (
+    "INSERT INTO counters (name, bucket, spent, reserved) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (name, bucket) DO UPDATE SET "
     "spent = spent + excluded.spent, reserved = reserved + excluded.reserved"
+)
+# A rolling counter is a ledger of spend entries, each with the counter's running total
+# before and after it (timestamps never go backwards within a counter), so the spend in
+# (horizon, now] is the running total minus the first later entry's cum_before: one
+# index seek, however many calls the window holds.
+_ROLLING_READ = (
+    "SELECT r.total, r.reserved, (SELECT l.cum_before FROM ledger l WHERE l.name = r.name "
+    "AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1) FROM rolling r WHERE r.name = ?"
+)
+# the same, up to an instant that may lie before the latest entries
+_ROLLING_READ_UNTIL = (
+    "SELECT r.total, r.reserved, (SELECT l.cum_before FROM ledger l WHERE l.name = r.name "
+    "AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1), (SELECT l.cum_before FROM ledger l "
+    "WHERE l.name = r.name AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1) "
+    "FROM rolling r WHERE r.name = ?"
+)
+_ROLLING_HOLD = (
+    "INSERT INTO rolling (name, reserved) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET reserved = reserved + excluded.reserved"
+)
+_ROLLING_SPEND = (
+    "INSERT INTO rolling (name, total, reserved, last_ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET total = total + excluded.total, "
+    "reserved = reserved + excluded.reserved, last_ts = max(last_ts, excluded.last_ts) "
+    "RETURNING total, last_ts"
+)
+_LEDGER_PUT = "INSERT INTO ledger (name, ts, cum_before, cum_after) VALUES (?, ?, ?, ?)"
+# the entry whose leaving the window brings the spend down by the excess (a refusal
+# only: it walks the entries that must leave, usually a few)
+_LEDGER_LEAVING = (
+    "SELECT ts FROM ledger WHERE name = ? AND ts > ? AND cum_after >= ? "
+    "ORDER BY ts, cum_before LIMIT 1"
 )
 # The n-th admission of a rate scope writes its time into ring slot n % limit, so the slot
 # the next admission would take holds the time of the admission ``limit`` requests ago:
@@ -96,7 +146,7 @@ class PolicyStoreError(ReconcilerError):
 
 
 class SQLiteStore:
-    """Counters, rate windows and reservations in one SQLite database file."""
+    """Rolling ledgers, month counters, rate windows and reservations in one SQLite file."""
 
     def __init__(
         self,
@@ -191,10 +241,9 @@ class SQLiteStore:
                 if type(check) is Charge:
                     if check.limit is None:
                         continue
-                    row = db.execute(_READ, (check.name, check.bucket)).fetchone()
-                    used = 0 if row is None else row[0] + row[1]
-                    if used + check.amount > check.limit:
-                        return Refusal(check, used)
+                    refused = _refusal(db, check, now)
+                    if refused is not None:
+                        return refused
                 else:
                     assert isinstance(check, RateLimit)
                     if check.limit <= 0:
@@ -206,43 +255,41 @@ class SQLiteStore:
             if not reserve:
                 return None
             charges = tuple(c for c in checks if type(c) is Charge)
-            db.executemany(
-                _UPSERT, [(c.name, c.bucket, c.window.value, 0, c.amount) for c in charges]
-            )
+            _hold(db, [(c, c.amount) for c in charges], now)
             rates = [c for c in checks if type(c) is RateLimit]
             for check, count in zip(rates, rate_counts, strict=True):
                 key = _rate_key(check)
                 db.execute(_RING_PUT, (key, count % check.limit, now))
                 db.execute(_RATE_BUMP, (key,))
-            encoded = json.dumps([[c.name, c.bucket, c.window.value, c.amount] for c in charges])
+            encoded = json.dumps([[c.name, c.window.value, c.amount] for c in charges])
             cursor = db.execute(
-                "INSERT INTO reservations (created, charges) VALUES (?, ?)", (now, encoded)
+                "INSERT INTO holds (created, charges) VALUES (?, ?)", (now, encoded)
             )
             rid = cursor.lastrowid
             assert rid is not None
             return Reservation(rid, now, charges)
 
-    def settle(self, reservation: Reservation, actual: Sequence[int]) -> None:
+    def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
         pairs = settle_amounts(reservation, actual)
         with self._transaction() as db:
-            held = db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,)).rowcount
-            db.executemany(
-                _UPSERT,
-                [
-                    (c.name, c.bucket, c.window.value, amount, -c.amount if held else 0)
-                    for c, amount in pairs
-                ],
-            )
+            held = db.execute("DELETE FROM holds WHERE id = ?", (reservation.id,)).rowcount
+            _spend(db, pairs, now, reservation.created, release=held > 0)
 
-    def add(self, charges: Sequence[Charge]) -> None:
+    def add(self, charges: Sequence[Charge], now: float) -> None:
         with self._transaction() as db:
-            db.executemany(
-                _UPSERT, [(c.name, c.bucket, c.window.value, c.amount, 0) for c in charges]
-            )
+            _spend(db, [(c, c.amount) for c in charges], now, now)
 
-    def read(self, name: str, bucket: int) -> Usage:
+    def read(self, name: str, window: Window, now: float) -> Usage:
         try:
-            row = self._db().execute(_READ, (name, bucket)).fetchone()
+            db = self._db()
+            if window.rolling:
+                row = db.execute(_ROLLING_READ_UNTIL, (now - window.length, now, name)).fetchone()
+                if row is None:
+                    return Usage()
+                total, reserved, first, after_now = row
+                end = total if after_now is None else after_now
+                return Usage(0 if first is None else end - first, reserved)
+            row = db.execute(_MONTH_READ, (name, Window.MONTH.bucket(now))).fetchone()
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot read the usage store {self.path}: {exc}") from exc
         return Usage() if row is None else Usage(row[0], row[1])
@@ -251,19 +298,18 @@ class SQLiteStore:
         self._last_sweep = now
         with self._transaction() as db:
             expired = db.execute(
-                "SELECT id, charges FROM reservations WHERE created <= ?", (now - self._ttl,)
+                "SELECT id, created, charges FROM holds WHERE created <= ?", (now - self._ttl,)
             ).fetchall()
-            for rid, encoded in expired:
-                released = [(n, b, w, 0, -amount) for n, b, w, amount in json.loads(encoded)]
-                db.executemany(_UPSERT, released)
-                db.execute("DELETE FROM reservations WHERE id = ?", (rid,))
+            for rid, created, encoded in expired:
+                held = [(Charge(n, Window(w), a), -a) for n, w, a in json.loads(encoded)]
+                _hold(db, held, created)
+                db.execute("DELETE FROM holds WHERE id = ?", (rid,))
             db.execute("DELETE FROM ring WHERE ts <= ?", (now - MAX_RATE_PERIOD,))
-            for window in (Window.HOUR, Window.DAY):
-                # a bucket is dropped once its period ended more than RETENTION ago
-                last_kept = window.bucket(now - RETENTION[window]) - 1
-                db.execute(
-                    "DELETE FROM counters WHERE win = ? AND bucket < ?", (window.value, last_kept)
-                )
+            names = [row[0] for row in db.execute("SELECT name FROM rolling")]
+            db.executemany(
+                "DELETE FROM ledger WHERE name = ? AND ts <= ?",
+                [(name, now - LEDGER_KEEP) for name in names],
+            )
 
     def close(self) -> None:
         with self._all_lock:
@@ -271,3 +317,63 @@ class SQLiteStore:
         for db in connections:
             db.close()
         self._local = threading.local()
+
+
+def _refusal(db: sqlite3.Connection, check: Charge, now: float) -> Refusal | None:
+    """The refusal of a charge that does not fit in its window, else None."""
+    assert check.limit is not None
+    if not check.window.rolling:
+        row = db.execute(_MONTH_READ, (check.name, Window.MONTH.bucket(now))).fetchone()
+        used = 0 if row is None else row[0] + row[1]
+        return Refusal(check, used) if used + check.amount > check.limit else None
+    length = check.window.length
+    row = db.execute(_ROLLING_READ, (now - length, check.name)).fetchone()
+    if row is None:
+        return Refusal(check, 0) if check.amount > check.limit else None
+    spent = 0 if row[2] is None else row[0] - row[2]
+    used = spent + row[1]
+    if used + check.amount <= check.limit:
+        return None
+    excess = used + check.amount - check.limit
+    wait = None
+    if check.amount <= check.limit and excess <= spent:
+        leaving = db.execute(
+            _LEDGER_LEAVING, (check.name, now - length, row[2] + excess)
+        ).fetchone()
+        if leaving is not None:
+            wait = max(0.0, leaving[0] + length - now)
+    return Refusal(check, used, wait)
+
+
+def _hold(db: sqlite3.Connection, amounts: Sequence[tuple[Charge, int]], created: float) -> None:
+    """Add to (or, negative, take from) the reserved amounts of these charges."""
+    month = Window.MONTH.bucket(created)
+    for charge, amount in amounts:
+        if charge.window.rolling:
+            db.execute(_ROLLING_HOLD, (charge.name, amount))
+        else:
+            db.execute(_MONTH_ADD, (charge.name, month, 0, amount))
+
+
+def _spend(
+    db: sqlite3.Connection,
+    amounts: Sequence[tuple[Charge, int]],
+    now: float,
+    created: float,
+    *,
+    release: bool = False,
+) -> None:
+    """Record spend: at ``now`` in rolling ledgers, in the month of ``created``; with
+    ``release``, drop each charge's reserved amount in the same statement."""
+    month = Window.MONTH.bucket(created)
+    for charge, amount in amounts:
+        held = -charge.amount if release else 0
+        if not charge.window.rolling:
+            db.execute(_MONTH_ADD, (charge.name, month, amount, held))
+            continue
+        if amount <= 0:
+            if held:
+                db.execute(_ROLLING_HOLD, (charge.name, held))
+            continue
+        total, ts = db.execute(_ROLLING_SPEND, (charge.name, amount, held, now)).fetchone()
+        db.execute(_LEDGER_PUT, (charge.name, ts, total - amount, total))

@@ -1,4 +1,4 @@
-"""Usage stores: atomic check-and-reserve over counters and sliding-window rate limits.
+"""Usage stores: atomic check-and-reserve over spend windows and sliding rate limits.
 
 The guard and the policy decide *which* counters a request touches and what their
 limits are; a store only guarantees that a batch of checks is evaluated and reserved
@@ -7,8 +7,13 @@ processes) can never both take the last unit of a budget.
 
 Vocabulary:
 
-- a **counter** is ``(name, bucket)`` holding ``spent`` and ``reserved`` integers (money
-  in pico-dollars or a token count); ``name`` is ``"<scope>|<metric>|<window>"``;
+- a **counter** ``name`` (``"<scope>|<metric>|<window>"``) holds amounts of money (in
+  pico-dollars) or tokens, each spent at an instant, plus amounts still reserved. What
+  counts against a limit is ``spent + reserved`` over the charge's window: for a rolling
+  hour or day (:attr:`~reconciler.policy.windows.Window.rolling`), what was spent in
+  ``(now - length, now]``; for the month, what was spent in the calendar month of
+  ``now``. Spend is stamped when it is recorded (a call's end); while the call runs its
+  reservation counts, from admission on;
 - a :class:`Charge` adds an amount to a counter, refused when ``spent + reserved +
   amount`` would exceed its limit;
 - a :class:`RateLimit` admits at most ``limit`` requests per sliding ``period`` seconds;
@@ -17,14 +22,13 @@ Vocabulary:
 - :meth:`UsageStore.settle` turns a reservation into actual spend; a reservation never
   settled (a crashed caller) is released after a time-to-live.
 
-This module holds the protocol, those value types and the in-process
-:class:`MemoryStore`.
+This module holds the protocol and those value types; :mod:`~reconciler.policy.memory`
+and :mod:`~reconciler.policy.sqlite` implement it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,17 +37,15 @@ from reconciler.policy.windows import Window
 
 DEFAULT_RESERVATION_TTL = 900.0  # seconds before an unsettled reservation is released
 SWEEP_INTERVAL = 5.0  # seconds between housekeeping passes
-
-# how long counters are kept after their period ended (for reports), per window
-RETENTION = {Window.HOUR: 2 * 86400.0, Window.DAY: 62 * 86400.0, Window.MONTH: float("inf")}
+# rolling spend is kept this long (the longest window, plus room for clocks that lag)
+LEDGER_KEEP = Window.DAY.length + 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """Add ``amount`` to counter ``(name, bucket)``; refuse if it would pass ``limit``."""
+    """Add ``amount`` to counter ``name`` over ``window``; refuse if it would pass ``limit``."""
 
     name: str
-    bucket: int
     window: Window
     amount: int
     limit: int | None = None
@@ -84,7 +86,12 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """The first check that failed, how much was already used, and when to retry."""
+    """The first check that failed, how much was already used, and when to retry.
+
+    ``retry_after`` (seconds) is when enough leaves a rolling window for the same request
+    to fit, or a rate limit frees a slot; None when it is not known (the month, or
+    reservations alone fill the window, or the request is larger than the limit).
+    """
 
     check: Check
     used: int
@@ -115,20 +122,24 @@ class UsageStore(Protocol):
         """
         ...
 
-    def settle(self, reservation: Reservation, actual: Sequence[int]) -> None:
-        """Replace each reserved charge by its actual amount (same order as the charges)."""
+    def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
+        """Replace each reserved charge by its actual amount (same order as the charges).
+
+        The actual amounts are spent at ``now``; a month charge lands in the month the
+        call was admitted in (where its reservation was held).
+        """
         ...
 
-    def add(self, charges: Sequence[Charge]) -> None:
-        """Record spend that was not reserved first (limits are not checked)."""
+    def add(self, charges: Sequence[Charge], now: float) -> None:
+        """Record spend at ``now`` that was not reserved first (limits are not checked)."""
         ...
 
-    def read(self, name: str, bucket: int) -> Usage:
-        """One counter's current value."""
+    def read(self, name: str, window: Window, now: float) -> Usage:
+        """A counter's spend and reservations in its window as seen at ``now``."""
         ...
 
     def sweep(self, now: float) -> None:
-        """Release expired reservations, forget old rate hits and old counters."""
+        """Release expired reservations, forget rate hits and spend no window can see."""
         ...
 
     def close(self) -> None:
@@ -142,108 +153,3 @@ def settle_amounts(reservation: Reservation, actual: Sequence[int]) -> list[tupl
     for index, charge in enumerate(reservation.charges):
         out.append((charge, actual[index] if index < len(actual) else 0))
     return out
-
-
-class MemoryStore:
-    """A thread-safe store in this process's memory (one lock around each operation)."""
-
-    def __init__(self, *, reservation_ttl: float = DEFAULT_RESERVATION_TTL) -> None:
-        self._lock = threading.Lock()
-        self._counters: dict[tuple[str, int], list[int]] = {}  # -> [spent, reserved]
-        self._windows: dict[tuple[str, int], Window] = {}
-        self._hits: dict[str, deque[float]] = {}
-        self._open: dict[int, Reservation] = {}
-        self._next_id = 0
-        self._ttl = reservation_ttl
-        self._last_sweep = float("-inf")
-
-    def admit(
-        self, checks: Sequence[Check], now: float, *, reserve: bool = True
-    ) -> Reservation | Refusal | None:
-        if now - self._last_sweep >= SWEEP_INTERVAL:
-            self.sweep(now)
-        counters = self._counters
-        with self._lock:
-            for check in checks:
-                if type(check) is Charge:
-                    if check.limit is None:
-                        continue
-                    value = counters.get((check.name, check.bucket))
-                    used = 0 if value is None else value[0] + value[1]
-                    if used + check.amount > check.limit:
-                        return Refusal(check, used)
-                else:
-                    assert isinstance(check, RateLimit)
-                    if check.limit <= 0:
-                        return Refusal(check, 0, check.period)
-                    hits = self._hits.get(check.scope)
-                    if hits is None:
-                        continue
-                    horizon = now - check.period
-                    while hits and hits[0] <= horizon:
-                        hits.popleft()
-                    if len(hits) >= check.limit:
-                        return Refusal(check, len(hits), hits[0] + check.period - now)
-            if not reserve:
-                return None
-            charges: list[Charge] = []
-            for check in checks:
-                if type(check) is Charge:
-                    key = (check.name, check.bucket)
-                    value = counters.get(key)
-                    if value is None:
-                        counters[key] = [0, check.amount]
-                        self._windows[key] = check.window
-                    else:
-                        value[1] += check.amount
-                    charges.append(check)
-                else:
-                    assert isinstance(check, RateLimit)
-                    self._hits.setdefault(check.scope, deque()).append(now)
-            self._next_id += 1
-            reservation = Reservation(self._next_id, now, tuple(charges))
-            self._open[reservation.id] = reservation
-            return reservation
-
-    def settle(self, reservation: Reservation, actual: Sequence[int]) -> None:
-        pairs = settle_amounts(reservation, actual)
-        with self._lock:
-            held = self._open.pop(reservation.id, None) is not None
-            for charge, amount in pairs:
-                self._bump(charge, amount, -charge.amount if held else 0)
-
-    def add(self, charges: Sequence[Charge]) -> None:
-        with self._lock:
-            for charge in charges:
-                self._bump(charge, charge.amount, 0)
-
-    def _bump(self, charge: Charge, spent: int, reserved: int) -> None:
-        key = (charge.name, charge.bucket)
-        value = self._counters.get(key)
-        if value is None:
-            self._counters[key] = [spent, reserved]
-            self._windows[key] = charge.window
-        else:
-            value[0] += spent
-            value[1] += reserved
-
-    def read(self, name: str, bucket: int) -> Usage:
-        with self._lock:
-            value = self._counters.get((name, bucket))
-        return Usage() if value is None else Usage(value[0], value[1])
-
-    def sweep(self, now: float) -> None:
-        with self._lock:
-            self._last_sweep = now
-            for rid, reservation in list(self._open.items()):
-                if now - reservation.created >= self._ttl:
-                    del self._open[rid]
-                    for charge in reservation.charges:
-                        self._bump(charge, 0, -charge.amount)
-            for key, window in list(self._windows.items()):
-                if window.end(key[1]) + RETENTION[window] < now:
-                    del self._windows[key]
-                    self._counters.pop(key, None)
-
-    def close(self) -> None:
-        """Nothing to release."""

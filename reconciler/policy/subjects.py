@@ -39,12 +39,10 @@ class Subject:
     guard: SpendingGuard
     problem: str | None = None  # set: every request is denied as unknown-role
 
-    def checks(self, tokens: int, units: int, now: float, *, limits: bool = True) -> list[Check]:
-        day = int(now // 86400)
+    def checks(self, tokens: int, units: int, *, limits: bool = True) -> list[Check]:
         out: list[Check] = [
             Charge(
                 self.token_counter,
-                day,
                 Window.DAY,
                 tokens,
                 self.daily_tokens if limits else None,
@@ -53,9 +51,9 @@ class Subject:
         ]
         if limits and self.rate is not None:
             out.append(self.rate)
-        charges = self.guard.charges(units, now)
+        charges = self.guard.charges(units)
         if not limits:
-            charges = [Charge(c.name, c.bucket, c.window, c.amount) for c in charges]
+            charges = [Charge(c.name, c.window, c.amount) for c in charges]
         out.extend(charges)
         return out
 

@@ -1,14 +1,20 @@
-"""Calendar windows for budgets: clock hour, day and month in UTC, as integer buckets.
+"""Budget windows: a rolling hour and day, and the calendar month in UTC.
 
-A window's bucket is a number that identifies one whole period, not a position inside
-it: hour ``n`` is ``[n*3600, (n+1)*3600)`` seconds since the epoch, day ``n`` likewise,
-and month ``n`` is ``year*12 + month - 1``. A counter is keyed by (window, bucket), so a
-new period starts at zero by construction and an old one is never reused: 14:00 today is
-a different hour from 14:00 yesterday, and December rolls into January of the next year.
-No reset job, no comparison of clock fields, nothing to go wrong at a boundary.
+Hourly and daily limits (USD, tokens) are **rolling**: they hold over any hour or any 24
+hours, ``(now - length, now]``, so a limit of $0.05 an hour admits no more than $0.05 in
+any 60 minutes, across a clock hour's boundary too. The stores keep timestamped spend
+for them (:attr:`Window.rolling`, :attr:`Window.length`). The month stays the calendar
+month, which is how the platform bills.
 
-Budgets follow the platform's billing calendar (UTC). Rate limits (requests per minute)
-use a sliding 60-second window instead, kept by the stores.
+Calendar buckets (the month's counters, and labels): a window's bucket is a number that
+identifies one whole period, not a position inside it: hour ``n`` is ``[n*3600,
+(n+1)*3600)`` seconds since the epoch, day ``n`` likewise, and month ``n`` is
+``year*12 + month - 1``. A month counter is keyed by its bucket, so a new month starts
+at zero by construction and an old one is never reused: December rolls into January of
+the next year, and November this year is not last November. No reset job, no
+comparison of clock fields, nothing to go wrong at a boundary.
+
+Rate limits (requests per minute) use a sliding 60-second window too, kept by the stores.
 """
 
 from __future__ import annotations
@@ -31,6 +37,20 @@ class Window(StrEnum):
     def adjective(self) -> str:
         """``hourly``, ``daily`` or ``monthly``."""
         return {"hour": "hourly", "day": "daily", "month": "monthly"}[self.value]
+
+    @property
+    def rolling(self) -> bool:
+        """True for the hour and the day (sliding windows); the month is a calendar one."""
+        return self is not Window.MONTH
+
+    @property
+    def length(self) -> float:
+        """Seconds a rolling window spans (3600 or 86400); the month has no fixed length."""
+        if self is Window.HOUR:
+            return 3600.0
+        if self is Window.DAY:
+            return 86400.0
+        raise ValueError("the calendar month has no fixed length")
 
     def bucket(self, now: float) -> int:
         """The bucket containing the instant ``now`` (seconds since the epoch)."""

@@ -153,9 +153,7 @@ def test_roles_alone_have_no_rpm(policy: Policy) -> None:
     assert all(policy.authorize("developer", SMALL, 10) for _ in range(100))
 
 
-def test_daily_token_budget_is_per_key_and_resets_at_midnight_utc(
-    policy: Policy, clock: FakeClock
-) -> None:
+def test_daily_token_budget_is_per_key_over_any_24_hours(policy: Policy, clock: FakeClock) -> None:
     clock.set(utc(2026, 11, 18, 23, 0))
     for _ in range(100):  # analyst: 200,000 tokens a day
         decision = policy.authorize("api_key.prod-search-indexer", SMALL, 2000)
@@ -165,11 +163,16 @@ def test_daily_token_budget_is_per_key_and_resets_at_midnight_utc(
     denied = policy.authorize("api_key.prod-search-indexer", SMALL, 1)
     assert denied.reason is Reason.OVER_DAILY_TOKEN_BUDGET
     assert "200,000" in denied.message
-    assert denied.retry_after == pytest.approx(3600 - 100)
+    assert "in the last 24 hours" in denied.message
+    # the first call's tokens leave the window 24 hours after it was recorded
+    assert denied.retry_after == pytest.approx(86400 - 100)
     # the same role on another key has its own budget
     assert policy.authorize("api_key.dev-henry-notebooks", SMALL, 2000)
-    clock.set(utc(2026, 11, 19, 0, 0))
+    clock.set(utc(2026, 11, 19, 0, 0))  # midnight resets nothing
+    assert not policy.authorize("api_key.prod-search-indexer", SMALL, 2000)
+    clock.set(utc(2026, 11, 19, 23, 0, 0, 1))  # the first call has left the window
     assert policy.authorize("api_key.prod-search-indexer", SMALL, 2000)
+    assert not policy.authorize("api_key.prod-search-indexer", SMALL, 2000)
 
 
 def test_monthly_budget_is_the_workspaces(state: DesiredState, clock: FakeClock) -> None:

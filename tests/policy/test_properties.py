@@ -1,5 +1,8 @@
 """Property tests: the guard's overshoot bounds and the exactness of rate limits.
 
+For every rolling hour and 24 hours (windows ending at each recorded call) and every
+calendar month:
+
 - one call at a time, each costing up to twice its estimate: recorded spend in a window
   never exceeds its limit by more than one request's estimate (and never at all when no
   call costs more than its estimate);
@@ -15,6 +18,8 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,27 +65,31 @@ _sequential = st.lists(
 ).map(lambda groups: [step for group in groups for step in group])
 
 
-def _run(
-    steps: list[tuple[object, ...]], guard: SpendingGuard, clock: FakeClock
-) -> dict[tuple[Window, int], tuple[int, int, int]]:
-    """Play the steps; per (window, bucket): (total, largest estimate, sum of overruns)."""
-    seen: dict[tuple[Window, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+@dataclass(frozen=True)
+class _Call:
+    admitted: float
+    recorded: float
+    estimate: int
+    actual: int
+
+    @property
+    def overrun(self) -> int:
+        return max(0, self.actual - self.estimate)
+
+
+def _run(steps: list[tuple[object, ...]], guard: SpendingGuard, clock: FakeClock) -> list[_Call]:
+    """Play the steps; every call that was admitted and recorded."""
+    calls: list[_Call] = []
     running: list[tuple[int, float, object]] = []  # (estimate, started at, reservation)
 
     def finish(factor: float) -> None:
         estimate, started, reservation = running.pop(0)
         actual = int(estimate * factor)
-        if reservation is None:  # checked, not reserved: lands in the current windows
+        if reservation is None:  # checked, not reserved
             guard.record("unit", actual, 0)
-            when = clock.now
-        else:  # lands where its estimate was held
+        else:
             guard.record("unit", actual, 0, reservation=reservation)  # type: ignore[arg-type]
-            when = started
-        for window in Window:
-            entry = seen[(window, window.bucket(when))]
-            entry[0] += actual
-            entry[1] = max(entry[1], estimate)
-            entry[2] += max(0, actual - estimate)
+        calls.append(_Call(started, clock.now, estimate, actual))
 
     for step in steps:
         if step[0] == "wait":
@@ -106,7 +115,30 @@ def _run(
             finish(factor)
     while running:
         finish(1.0)
-    return {k: (v[0], v[1], v[2]) for k, v in seen.items()}
+    return calls
+
+
+def _windows(calls: list[_Call]) -> Iterator[tuple[Window, float, list[_Call]]]:
+    """Every window that matters, with the calls whose spend it holds.
+
+    A rolling window's spend peaks in a window that ends when some call is recorded, so
+    those are the ones to look at; the month holds the calls admitted in it.
+    """
+    for window in (Window.HOUR, Window.DAY):
+        for end in sorted({c.recorded for c in calls}):
+            inside = [c for c in calls if end - window.length < c.recorded <= end]
+            yield window, end, inside
+    months: dict[int, list[_Call]] = defaultdict(list)
+    for call in calls:
+        months[Window.MONTH.bucket(call.admitted)].append(call)
+    for bucket, inside in months.items():
+        yield Window.MONTH, Window.MONTH.start(bucket), inside
+
+
+def _books_agree(guard: SpendingGuard, clock: FakeClock, calls: list[_Call]) -> None:
+    for window, at, inside in _windows(calls):
+        if not window.rolling or at >= clock.now - 3600:  # older spend may be forgotten
+            assert guard.spent(window, at=at) == sum(c.actual for c in inside), (window, at)
 
 
 def _guard(clock: FakeClock, store: UsageStore | None = None) -> SpendingGuard:
@@ -120,12 +152,14 @@ def test_one_at_a_time_spend_never_exceeds_a_limit_by_more_than_one_estimate(
 ) -> None:
     clock = FakeClock(utc(2026, 11, 30, 20, 0))  # crosses day and month boundaries
     guard = _guard(clock)
-    for (window, bucket), (total, largest, overrun) in _run(steps, guard, clock).items():
+    calls = _run(steps, guard, clock)
+    for window, at, inside in _windows(calls):
         limit = int(LIMITS.for_window(window) or 0)
-        assert total <= limit + largest, (window, bucket)
-        if overrun == 0:  # no call cost more than its estimate: never over at all
-            assert total <= limit, (window, bucket)
-        assert guard.spent(window, at=window.start(bucket)) == total  # the books agree
+        total = sum(c.actual for c in inside)
+        assert total <= limit + max((c.estimate for c in inside), default=0), (window, at)
+        if not any(c.overrun for c in inside):  # no call cost more than its estimate
+            assert total <= limit, (window, at)
+    _books_agree(guard, clock, calls)
 
 
 @settings(max_examples=200, deadline=None)
@@ -135,9 +169,12 @@ def test_overlapping_calls_overshoot_only_by_what_they_cost_beyond_estimates(
 ) -> None:
     clock = FakeClock(utc(2026, 11, 30, 20, 0))
     guard = _guard(clock)
-    for (window, bucket), (total, _, overrun) in _run(steps, guard, clock).items():
-        assert total <= int(LIMITS.for_window(window) or 0) + overrun, (window, bucket)
-        assert guard.spent(window, at=window.start(bucket)) == total
+    calls = _run(steps, guard, clock)
+    for window, at, inside in _windows(calls):
+        total = sum(c.actual for c in inside)
+        overrun = sum(c.overrun for c in inside)
+        assert total <= int(LIMITS.for_window(window) or 0) + overrun, (window, at)
+    _books_agree(guard, clock, calls)
 
 
 @settings(
@@ -149,8 +186,12 @@ def test_same_bound_with_the_sqlite_store(steps: list[tuple[object, ...]]) -> No
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "usage.db")
         guard = _guard(clock, store)
-        for (window, _bucket), (total, _, overrun) in _run(steps, guard, clock).items():
+        calls = _run(steps, guard, clock)
+        for window, _at, inside in _windows(calls):
+            total = sum(c.actual for c in inside)
+            overrun = sum(c.overrun for c in inside)
             assert total <= int(LIMITS.for_window(window) or 0) + overrun
+        _books_agree(guard, clock, calls)
         store.close()
 
 

@@ -18,36 +18,36 @@ from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, demo_state, utc
 
 NOW = utc(2026, 11, 18, 12).timestamp()
-HOUR = Window.HOUR.bucket(NOW)
+HOUR = Window.HOUR
 
 
 def _charge(amount: int, limit: int | None = None, name: str = "s|usd|hour") -> Charge:
-    return Charge(name, HOUR, Window.HOUR, amount, limit)
+    return Charge(name, HOUR, amount, limit)
 
 
 def test_admit_reports_the_first_failing_check(store: UsageStore) -> None:
-    store.add([_charge(90, name="a"), _charge(50, name="b")])
+    store.add([_charge(90, name="a"), _charge(50, name="b")], NOW)
     outcome = store.admit([_charge(5, 100, "a"), _charge(60, 100, "b"), _charge(20, 100, "a")], NOW)
     assert isinstance(outcome, Refusal)
     assert outcome.check == _charge(60, 100, "b")
     assert outcome.used == 50
-    assert store.read("b", HOUR).reserved == 0  # a refusal reserves nothing anywhere
-    assert store.read("a", HOUR).reserved == 0
+    assert store.read("b", HOUR, NOW).reserved == 0  # a refusal reserves nothing anywhere
+    assert store.read("a", HOUR, NOW).reserved == 0
 
 
 def test_admit_reserves_every_charge_and_settle_replaces_it(store: UsageStore) -> None:
     outcome = store.admit([_charge(30, 100, "a"), _charge(7, None, "b")], NOW)
     assert isinstance(outcome, Reservation)
-    assert (store.read("a", HOUR).reserved, store.read("b", HOUR).reserved) == (30, 7)
-    store.settle(outcome, [25, 4])
-    assert store.read("a", HOUR).spent == 25
-    assert store.read("a", HOUR).reserved == 0
-    assert store.read("b", HOUR).spent == 4
+    assert (store.read("a", HOUR, NOW).reserved, store.read("b", HOUR, NOW).reserved) == (30, 7)
+    store.settle(outcome, [25, 4], NOW + 5)
+    assert store.read("a", HOUR, NOW + 5).spent == 25
+    assert store.read("a", HOUR, NOW + 5).reserved == 0
+    assert store.read("b", HOUR, NOW + 5).spent == 4
 
 
 def test_dry_run_reserves_nothing(store: UsageStore) -> None:
     assert store.admit([_charge(30, 100), RateLimit("w", 1)], NOW, reserve=False) is None
-    assert store.read("s|usd|hour", HOUR).total == 0
+    assert store.read("s|usd|hour", HOUR, NOW).total == 0
     assert isinstance(store.admit([RateLimit("w", 1)], NOW), Reservation)  # slot still free
 
 
@@ -65,38 +65,80 @@ def test_settling_an_expired_reservation_counts_the_spend_once(store: UsageStore
     held = store.admit([_charge(30, 100)], NOW)
     assert isinstance(held, Reservation)
     store.sweep(NOW + 901)  # expired: the hold is released
-    assert store.read("s|usd|hour", HOUR).reserved == 0
-    store.settle(held, [20])  # the call did finish after all
-    usage = store.read("s|usd|hour", HOUR)
+    assert store.read("s|usd|hour", HOUR, NOW + 901).reserved == 0
+    store.settle(held, [20], NOW + 902)  # the call did finish after all
+    usage = store.read("s|usd|hour", HOUR, NOW + 902)
     assert (usage.spent, usage.reserved) == (20, 0)
 
 
-def test_sweep_forgets_old_hours_and_days_but_keeps_months(store: UsageStore) -> None:
-    month = Window.MONTH.bucket(NOW)
-    day = Window.DAY.bucket(NOW)
-    store.add(
-        [
-            _charge(5),
-            Charge("s|usd|day", day, Window.DAY, 6),
-            Charge("s|usd|month", month, Window.MONTH, 7),
-        ]
-    )
+def test_a_rolling_window_counts_what_was_spent_in_its_length(store: UsageStore) -> None:
+    day = Window.DAY
+    store.add([Charge("t", day, 5)], NOW)
+    store.add([Charge("t", day, 7)], NOW + 3600)
+    assert store.read("t", day, NOW + 3600).spent == 12
+    assert store.read("t", day, NOW + 86400 - 0.001).spent == 12
+    assert store.read("t", day, NOW + 86400).spent == 7  # (now - 24h, now]: the first left
+    assert store.read("t", day, NOW + 86400 + 3600).spent == 0
+
+
+def test_a_refusal_says_when_enough_leaves_the_window(store: UsageStore) -> None:
+    for minute in range(6):  # 10 each, a minute apart: 60 spent
+        store.add([_charge(10)], NOW + 60 * minute)
+    later = NOW + 600
+    refused = store.admit([_charge(25, 70)], later)
+    assert isinstance(refused, Refusal)
+    assert refused.used == 60
+    # 15 too many: the first two entries (20) must leave; the second leaves at NOW+60+1h
+    assert refused.retry_after == pytest.approx(NOW + 60 + 3600 - later)
+    assert isinstance(store.admit([_charge(25, 70)], NOW + 60 + 3600.001), Reservation)
+    too_big = store.admit([_charge(71, 70)], later)
+    assert isinstance(too_big, Refusal)
+    assert too_big.retry_after is None  # it never fits
+
+
+def test_a_lagging_clock_never_moves_the_ledger_backwards(store: UsageStore) -> None:
+    store.add([_charge(10)], NOW)
+    store.add([_charge(5)], NOW - 30)  # another process's clock, half a minute behind
+    assert store.read("s|usd|hour", HOUR, NOW).spent == 15
+    assert store.read("s|usd|hour", HOUR, NOW + 3600).spent == 0
+
+
+def test_sweep_forgets_rolling_spend_but_keeps_months(store: UsageStore) -> None:
+    month = Window.MONTH
+    store.add([_charge(5), Charge("s|usd|day", Window.DAY, 6), Charge("m", month, 7)], NOW)
     store.sweep(NOW + 3 * 86400)
-    assert store.read("s|usd|hour", HOUR).spent == 0
-    assert store.read("s|usd|day", day).spent == 6
-    assert store.read("s|usd|month", month).spent == 7
-    store.sweep(NOW + 90 * 86400)
-    assert store.read("s|usd|day", day).spent == 0
-    assert store.read("s|usd|month", month).spent == 7
+    assert store.read("s|usd|hour", HOUR, NOW).spent == 0  # forgotten, even looking back
+    assert store.read("s|usd|day", Window.DAY, NOW).spent == 0
+    assert store.read("m", month, NOW).spent == 7
+    assert store.read("m", month, utc(2026, 12, 1).timestamp()).spent == 0  # a new month
+
+
+def test_month_spend_lands_in_the_month_of_admission(store: UsageStore) -> None:
+    end = utc(2026, 11, 30, 23, 59, 59).timestamp()
+    held = store.admit([Charge("m", Window.MONTH, 30, 100), _charge(30, 100)], end)
+    assert isinstance(held, Reservation)
+    store.settle(held, [20, 20], end + 2)  # settled in December
+    assert store.read("m", Window.MONTH, end).spent == 20
+    assert store.read("m", Window.MONTH, end + 2).spent == 0
+    assert store.read("s|usd|hour", HOUR, end + 2).spent == 20
 
 
 def test_sqlite_is_in_wal_mode_and_shared_between_instances(tmp_path: Path) -> None:
     path = tmp_path / "usage.db"
     first, second = SQLiteStore(path), SQLiteStore(path)
-    first.add([_charge(11)])
-    assert second.read("s|usd|hour", HOUR).spent == 11
+    first.add([_charge(11)], NOW)
+    assert second.read("s|usd|hour", HOUR, NOW).spent == 11
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        plan = " ".join(
+            str(row[3])
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT cum_before FROM ledger WHERE name = ? AND ts > ? "
+                "ORDER BY ts, cum_before LIMIT 1",
+                ("s|usd|hour", NOW - 3600),
+            )
+        )
+    assert "USING PRIMARY KEY (name=? AND ts>?)" in plan  # one seek, not a scan
     first.close()
     second.close()
 
@@ -205,7 +247,7 @@ def test_a_crashed_process_does_not_hold_its_reservation_for_ever(tmp_path: Path
 def _open_and_add(path: str, barrier: object) -> None:
     barrier.wait()  # type: ignore[attr-defined]
     store = SQLiteStore(path)
-    store.add([Charge("opened", HOUR, Window.HOUR, 1)])
+    store.add([Charge("opened", Window.MONTH, 1)], NOW)
     store.close()
 
 
@@ -220,4 +262,4 @@ def test_many_processes_creating_the_same_new_store(tmp_path: Path) -> None:
         for p in procs:
             p.join(60)
         assert [p.exitcode for p in procs] == [0] * 8
-        assert SQLiteStore(path).read("opened", HOUR).spent == 8
+        assert SQLiteStore(path).read("opened", Window.MONTH, NOW).spent == 8

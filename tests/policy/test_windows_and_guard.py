@@ -1,4 +1,5 @@
-"""Budget windows at their boundaries, and the spending guard on an injected clock."""
+"""Budget windows (rolling hour and day, calendar month) and the spending guard, on an
+injected clock."""
 
 from __future__ import annotations
 
@@ -7,11 +8,31 @@ from decimal import Decimal
 
 import pytest
 
-from reconciler.policy import SpendingGuard, SpendLimits, UsageStore, Window
+from reconciler.model import ApiKey, DesiredState, Role, Workspace
+from reconciler.policy import (
+    Policy,
+    PriceTable,
+    Reason,
+    SpendingGuard,
+    SpendLimits,
+    TokenEstimate,
+    UsageStore,
+    Window,
+)
+from reconciler.policy.prices import ModelPrice
 from reconciler.policy.windows import month_of
 from tests.policy.conftest import FakeClock, utc
 
 SMALL = "mistral-small-latest"
+CENT = PriceTable([ModelPrice("cent", (), Decimal(10_000), Decimal(10_000))])  # $0.01 a token
+
+
+def _one_key() -> DesiredState:
+    return DesiredState(
+        roles=(Role(name="r"),),
+        workspaces=(Workspace(name="w"),),
+        keys=(ApiKey(name="k", workspace="w", role="r"),),
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,29 +87,51 @@ def _guard(store: UsageStore, clock: FakeClock, **limits: Decimal) -> SpendingGu
     return SpendingGuard(SpendLimits(**limits), scope="workspace.t", store=store, clock=clock)
 
 
-def test_hourly_limit_resets_on_the_hour_but_the_month_keeps_counting(
+def test_the_hourly_limit_holds_over_any_60_minutes_across_the_clock_hour(
     store: UsageStore, clock: FakeClock
 ) -> None:
-    clock.set(utc(2026, 11, 18, 14, 59, 58))
-    guard = _guard(store, clock, hourly_usd=Decimal(1), monthly_usd=Decimal(10))
+    # $0.05 an hour; calls of $0.01: five at 10:59 fill the hour, and five more at
+    # 11:00:01 are refused (a clock-hour counter would have let them through)
+    policy = Policy(
+        _one_key(),
+        store=store,
+        clock=clock,
+        prices=CENT,
+        spend_limits={"w": SpendLimits(hourly_usd=Decimal("0.05"))},
+    )
+    clock.set(utc(2026, 11, 18, 10, 59))
+    for _ in range(5):
+        decision = policy.authorize("api_key.k", "cent", TokenEstimate(1))
+        assert decision
+        policy.record(decision, 1, 0)
+    clock.set(utc(2026, 11, 18, 11, 0, 1))
+    refused = [policy.authorize("api_key.k", "cent", TokenEstimate(1)) for _ in range(5)]
+    assert [d.reason for d in refused] == [Reason.OVER_BUDGET] * 5
+    assert "hourly budget of $0.05" in refused[0].message
+    assert "used in the last hour" in refused[0].message
+    assert refused[0].retry_after == pytest.approx(3600 - 61)  # 11:59:00, when 10:59 leaves
+    assert policy.guard("w").spent(Window.HOUR) == Decimal("0.05")
+    clock.set(utc(2026, 11, 18, 11, 59, 0, 1))  # an hour after the first batch
+    assert policy.authorize("api_key.k", "cent", TokenEstimate(1))
+
+
+def test_the_daily_limit_is_any_24_hours_and_the_month_is_the_calendar_month(
+    store: UsageStore, clock: FakeClock
+) -> None:
+    clock.set(utc(2026, 11, 30, 23, 0))
+    guard = _guard(store, clock, daily_usd=Decimal(1), monthly_usd=Decimal(10))
     guard.record(SMALL, 0, 1_600_000)  # $0.96
-    assert not guard.can_spend(Decimal("0.05"))
     check = guard.can_spend(Decimal("0.05"))
-    assert check.window is Window.HOUR
-    assert check.retry_after == pytest.approx(2)
-    clock.advance(2)  # 15:00:00
+    assert not check
+    assert check.window is Window.DAY
+    assert check.retry_after == pytest.approx(86400)
+    clock.set(utc(2026, 12, 1, 0, 0, 1))  # a new day and a new month
+    assert guard.spent(Window.MONTH) == 0  # the month starts at zero
+    assert guard.spent(Window.DAY) == Decimal("0.96")  # the last 24 hours still hold it
+    assert not guard.can_spend(Decimal("0.05"))
+    clock.set(utc(2026, 12, 1, 23, 0))
+    assert guard.spent(Window.DAY) == 0
     assert guard.can_spend(Decimal("0.05"))
-    assert guard.spent(Window.HOUR) == 0
-    assert guard.spent(Window.MONTH) == Decimal("0.96")
-
-
-def test_no_reset_bug_at_the_same_hour_next_day(store: UsageStore, clock: FakeClock) -> None:
-    clock.set(utc(2026, 11, 18, 14, 10))
-    guard = _guard(store, clock, hourly_usd=Decimal(1))
-    guard.record(SMALL, 0, 1_000_000)  # $0.60
-    clock.set(utc(2026, 11, 19, 14, 10))  # same clock hour, next day: a fresh hour
-    assert guard.spent(Window.HOUR) == 0
-    assert guard.can_spend(Decimal("0.9"))
 
 
 def test_month_rolls_from_december_into_january(store: UsageStore, clock: FakeClock) -> None:

@@ -1,0 +1,217 @@
+"""The in-process usage store: rolling ledgers, month counters and rate windows in memory.
+
+One lock around each operation makes it safe for threads; it is not shared between
+processes (use :class:`~reconciler.policy.sqlite.SQLiteStore` for that).
+
+A rolling counter is a ledger of ``(ts, before, after)`` entries, where ``before`` and
+``after`` are the counter's running total before and after the entry, and timestamps
+never go backwards within a counter. What was spent in ``(horizon, now]`` is then the
+running total minus the ``before`` of the first entry after ``horizon``: one binary
+search, whatever the number of calls in the window.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reconciler.policy.store import (
+    DEFAULT_RESERVATION_TTL,
+    LEDGER_KEEP,
+    SWEEP_INTERVAL,
+    Charge,
+    Check,
+    RateLimit,
+    Refusal,
+    Reservation,
+    Usage,
+    settle_amounts,
+)
+from reconciler.policy.windows import Window
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """One rolling counter's spend entries, running total and reserved amount."""
+
+    ts: list[float] = field(default_factory=list)
+    before: list[int] = field(default_factory=list)
+    after: list[int] = field(default_factory=list)
+    total: int = 0
+    reserved: int = 0
+
+    def spend(self, amount: int, now: float) -> None:
+        if amount <= 0:
+            return
+        self.ts.append(max(now, self.ts[-1]) if self.ts else now)
+        self.before.append(self.total)
+        self.total += amount
+        self.after.append(self.total)
+
+    def first_after(self, horizon: float) -> int:
+        """Index of the first entry after ``horizon`` (len when none)."""
+        return bisect_right(self.ts, horizon)
+
+    def spent(self, horizon: float, until: float | None = None) -> int:
+        """Spend after ``horizon`` (and up to ``until``, when given)."""
+        first = self.first_after(horizon)
+        if first == len(self.ts):
+            return 0
+        last = len(self.ts) if until is None else self.first_after(until)
+        end = self.total if last == len(self.ts) else self.before[last]
+        return end - self.before[first]
+
+    def retry_after(self, horizon: float, excess: int, length: float, now: float) -> float | None:
+        """Seconds until ``excess`` has left the window, if spend leaving can free it."""
+        first = self.first_after(horizon)
+        if first == len(self.ts):
+            return None
+        leaving = bisect_left(self.after, self.before[first] + excess, lo=first)
+        if leaving == len(self.ts):
+            return None
+        return max(0.0, self.ts[leaving] + length - now)
+
+    def forget(self, horizon: float) -> None:
+        drop = self.first_after(horizon)
+        if drop:
+            del self.ts[:drop], self.before[:drop], self.after[:drop]
+
+
+class MemoryStore:
+    """A thread-safe store in this process's memory (one lock around each operation)."""
+
+    def __init__(self, *, reservation_ttl: float = DEFAULT_RESERVATION_TTL) -> None:
+        self._lock = threading.Lock()
+        self._ledgers: dict[str, _Ledger] = {}
+        self._months: dict[tuple[str, int], list[int]] = {}  # -> [spent, reserved]
+        self._hits: dict[str, deque[float]] = {}
+        self._open: dict[int, Reservation] = {}
+        self._next_id = 0
+        self._ttl = reservation_ttl
+        self._last_sweep = float("-inf")
+
+    def _ledger(self, name: str) -> _Ledger:
+        found = self._ledgers.get(name)
+        if found is None:
+            found = self._ledgers[name] = _Ledger()
+        return found
+
+    def _month(self, name: str, at: float) -> list[int]:
+        key = (name, Window.MONTH.bucket(at))
+        found = self._months.get(key)
+        if found is None:
+            found = self._months[key] = [0, 0]
+        return found
+
+    def _refusal(self, check: Charge, now: float) -> Refusal | None:
+        """The refusal of a charge that does not fit, else None (the lock is held)."""
+        assert check.limit is not None
+        if not check.window.rolling:
+            value = self._months.get((check.name, Window.MONTH.bucket(now)))
+            used = 0 if value is None else value[0] + value[1]
+            return Refusal(check, used) if used + check.amount > check.limit else None
+        ledger = self._ledgers.get(check.name)
+        if ledger is None:
+            return Refusal(check, 0) if check.amount > check.limit else None
+        horizon = now - check.window.length
+        used = ledger.spent(horizon) + ledger.reserved
+        if used + check.amount <= check.limit:
+            return None
+        excess = used + check.amount - check.limit
+        wait = None
+        if check.amount <= check.limit and excess <= used - ledger.reserved:
+            wait = ledger.retry_after(horizon, excess, check.window.length, now)
+        return Refusal(check, used, wait)
+
+    def admit(
+        self, checks: Sequence[Check], now: float, *, reserve: bool = True
+    ) -> Reservation | Refusal | None:
+        if now - self._last_sweep >= SWEEP_INTERVAL:
+            self.sweep(now)
+        with self._lock:
+            for check in checks:
+                if type(check) is Charge:
+                    if check.limit is None:
+                        continue
+                    refused = self._refusal(check, now)
+                    if refused is not None:
+                        return refused
+                else:
+                    assert isinstance(check, RateLimit)
+                    if check.limit <= 0:
+                        return Refusal(check, 0, check.period)
+                    hits = self._hits.get(check.scope)
+                    if hits is None:
+                        continue
+                    horizon = now - check.period
+                    while hits and hits[0] <= horizon:
+                        hits.popleft()
+                    if len(hits) >= check.limit:
+                        return Refusal(check, len(hits), hits[0] + check.period - now)
+            if not reserve:
+                return None
+            charges: list[Charge] = []
+            for check in checks:
+                if type(check) is Charge:
+                    self._hold(check, check.amount, now)
+                    charges.append(check)
+                else:
+                    assert isinstance(check, RateLimit)
+                    self._hits.setdefault(check.scope, deque()).append(now)
+            self._next_id += 1
+            reservation = Reservation(self._next_id, now, tuple(charges))
+            self._open[reservation.id] = reservation
+            return reservation
+
+    def _hold(self, charge: Charge, amount: int, created: float) -> None:
+        if charge.window.rolling:
+            self._ledger(charge.name).reserved += amount
+        else:
+            self._month(charge.name, created)[1] += amount
+
+    def _spend(self, charge: Charge, amount: int, now: float, created: float) -> None:
+        if charge.window.rolling:
+            self._ledger(charge.name).spend(amount, now)
+        else:
+            self._month(charge.name, created)[0] += amount
+
+    def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
+        pairs = settle_amounts(reservation, actual)
+        with self._lock:
+            held = self._open.pop(reservation.id, None) is not None
+            for charge, amount in pairs:
+                if held:
+                    self._hold(charge, -charge.amount, reservation.created)
+                self._spend(charge, amount, now, reservation.created)
+
+    def add(self, charges: Sequence[Charge], now: float) -> None:
+        with self._lock:
+            for charge in charges:
+                self._spend(charge, charge.amount, now, now)
+
+    def read(self, name: str, window: Window, now: float) -> Usage:
+        with self._lock:
+            if window.rolling:
+                ledger = self._ledgers.get(name)
+                if ledger is None:
+                    return Usage()
+                return Usage(ledger.spent(now - window.length, now), ledger.reserved)
+            value = self._months.get((name, Window.MONTH.bucket(now)))
+        return Usage() if value is None else Usage(value[0], value[1])
+
+    def sweep(self, now: float) -> None:
+        with self._lock:
+            self._last_sweep = now
+            for rid, reservation in list(self._open.items()):
+                if now - reservation.created >= self._ttl:
+                    del self._open[rid]
+                    for charge in reservation.charges:
+                        self._hold(charge, -charge.amount, reservation.created)
+            for ledger in self._ledgers.values():
+                ledger.forget(now - LEDGER_KEEP)
+
+    def close(self) -> None:
+        """Nothing to release."""
