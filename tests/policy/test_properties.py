@@ -71,6 +71,13 @@ class _Call:
     recorded: float
     estimate: int
     actual: int
+    reserved: bool
+
+    @property
+    def month(self) -> int:
+        """A reserved call's spend lands in the month of its admission, another's when
+        it is recorded."""
+        return Window.MONTH.bucket(self.admitted if self.reserved else self.recorded)
 
     @property
     def overrun(self) -> int:
@@ -89,7 +96,7 @@ def _run(steps: list[tuple[object, ...]], guard: SpendingGuard, clock: FakeClock
             guard.record("unit", actual, 0)
         else:
             guard.record("unit", actual, 0, reservation=reservation)  # type: ignore[arg-type]
-        calls.append(_Call(started, clock.now, estimate, actual))
+        calls.append(_Call(started, clock.now, estimate, actual, reservation is not None))
 
     for step in steps:
         if step[0] == "wait":
@@ -122,7 +129,7 @@ def _windows(calls: list[_Call]) -> Iterator[tuple[Window, float, list[_Call]]]:
     """Every window that matters, with the calls whose spend it holds.
 
     A rolling window's spend peaks in a window that ends when some call is recorded, so
-    those are the ones to look at; the month holds the calls admitted in it.
+    those are the ones to look at; the month holds the calls that landed in it.
     """
     for window in (Window.HOUR, Window.DAY):
         for end in sorted({c.recorded for c in calls}):
@@ -130,7 +137,7 @@ def _windows(calls: list[_Call]) -> Iterator[tuple[Window, float, list[_Call]]]:
             yield window, end, inside
     months: dict[int, list[_Call]] = defaultdict(list)
     for call in calls:
-        months[Window.MONTH.bucket(call.admitted)].append(call)
+        months[call.month].append(call)
     for bucket, inside in months.items():
         yield Window.MONTH, Window.MONTH.start(bucket), inside
 
