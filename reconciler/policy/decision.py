@@ -62,6 +62,9 @@ class Decision:
     retry_after: float | None = None  # seconds, for 429 denials whose limit resets
     workspace: str | None = None
     reservation: Reservation | None = field(default=None, repr=False, compare=False)
+    # what counted the estimated tokens: "characters", a tokenizer's name (for example
+    # "mistral-common"), or "caller" when the caller passed a number
+    estimate_source: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -97,6 +100,7 @@ class Decision:
             "model": self.model,
             "estimated_tokens": self.estimated_tokens,
             "estimated_cost_usd": f"{self.estimated_cost_usd:f}",
+            "estimate_source": self.estimate_source,
             "retry_after": self.retry_after,
             "status_code": self.status_code,
         }

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,27 @@ class Policy:
 
         ``output_tokens`` says how many of the estimate are output, for pricing (or pass a
         :class:`TokenEstimate`); without it every token is priced at the model's higher
-        rate. Never raises on bad input: it answers ``invalid-request`` instead. (A
-        shared store that cannot be used raises
+        rate. ``Decision.estimate_source`` says what counted the tokens (the estimate's
+        source, or ``"caller"`` for a number). Never raises on bad input: it answers
+        ``invalid-request`` instead. (A shared store that cannot be used raises
         :class:`~reconciler.policy.sqlite.PolicyStoreError`: that is not a denial.)
         """
+        decision = self._decide(who, model, estimated_tokens, output_tokens, dry_run)
+        if decision.allowed:
+            return decision
+        source = "caller"
+        if isinstance(estimated_tokens, TokenEstimate):
+            source = estimated_tokens.source
+        return replace(decision, estimate_source=source)
+
+    def _decide(
+        self,
+        who: str,
+        model: str,
+        estimated_tokens: int | TokenEstimate,
+        output_tokens: int | None,
+        dry_run: bool,
+    ) -> Decision:
         subject = self._subjects.get(who) if isinstance(who, str) else None
         if subject is None:
             return _deny(
@@ -222,6 +240,7 @@ class Policy:
             None,
             subject.workspace,
             outcome,  # type: ignore[arg-type]
+            estimated_tokens.source if isinstance(estimated_tokens, TokenEstimate) else "caller",
         )
 
     def record(

@@ -1,27 +1,37 @@
 """Token estimates for a request before it is sent, from its JSON body alone.
 
-No tokenizer is bundled: the estimate counts characters (``chars_per_token`` ASCII
-characters per token, one token per other character, which over-counts most European
-text slightly and matches CJK text), adds a small overhead per chat message, a fixed
-amount per image, and takes the output side from ``max_tokens`` (times ``n``), or
+Text is counted with the provider's own tokenizer where one is available (for Mistral
+models, ``mistral-common``'s, when installed; see :mod:`~reconciler.policy.tokenizers`),
+else from its characters (``chars_per_token`` ASCII characters per token, one token per
+other character, which over-counts most European text slightly and matches CJK text);
+:attr:`TokenEstimate.source` says which. The estimate adds a small overhead per chat
+message, a fixed amount per image, and takes the output side from the request's cap
+(``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens``, times ``n``), or
 ``default_output_tokens`` when the request does not cap its output. The real counts
-come back in the response's ``usage`` and are what gets recorded.
+come back in the response's usage and are what gets recorded.
 
-Understood bodies: chat and agents completions (``messages``, ``tools``), FIM
-(``prompt``, ``suffix``), embeddings, moderations and classifications (``input`` or
-``inputs``: a string, a list of strings, or chat messages). Anything else is estimated
-from its JSON length.
+Understood bodies: chat and agents completions (``messages``, ``system``, ``tools``),
+FIM (``prompt``, ``suffix``), the Responses API (``input``, ``instructions``),
+embeddings, moderations, classifications and reranking (``input``, ``inputs``,
+``texts``, ``query``, ``documents``: strings, lists, chat messages or content parts).
+Anything else is estimated from its JSON length.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-_NO_OUTPUT_SUFFIXES = ("/embeddings", "/moderations", "/classifications")
+from reconciler.policy.tokenizers import Tokenizer, is_mistral_model, mistral_tokenizer
+from reconciler.policy.wire import OUTPUT_FIELDS
+
+_NO_OUTPUT_SUFFIXES = ("/embeddings", "/embed", "/moderations", "/classifications", "/rerank")
+_INPUT_FIELDS = ("messages", "inputs", "input", "texts", "prompt", "suffix", "system")
+_MORE_FIELDS = ("instructions", "query", "documents")
+CHARACTERS = "characters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +40,7 @@ class TokenEstimate:
 
     input_tokens: int
     output_tokens: int = 0
+    source: str = CHARACTERS  # what counted the text: "characters", or a tokenizer's name
 
     @property
     def total(self) -> int:
@@ -38,15 +49,33 @@ class TokenEstimate:
 
 @dataclass(frozen=True, slots=True)
 class TokenEstimator:
-    """Character-count heuristics, tunable per application."""
+    """Estimates tunable per application.
+
+    ``tokenizers``: ``(model name prefix, tokenizer)`` pairs tried first; then, with
+    ``mistral_common``, the bundled Mistral tokenizer for Mistral models; else the
+    character count.
+    """
 
     chars_per_token: float = 3.5
     message_overhead: int = 4
     image_tokens: int = 1024
     default_output_tokens: int = 1024
+    tokenizers: tuple[tuple[str, Tokenizer], ...] = ()
+    mistral_common: bool = True
+
+    def tokenizer(self, model: str | None) -> Tokenizer | None:
+        """The tokenizer for a model's text, or None for the character count."""
+        if not model:
+            return None
+        for prefix, tokenizer in self.tokenizers:
+            if model.startswith(prefix):
+                return tokenizer
+        if self.mistral_common and is_mistral_model(model):
+            return mistral_tokenizer()
+        return None
 
     def text(self, text: str) -> int:
-        """Estimated tokens in a piece of text."""
+        """Estimated tokens in a piece of text, from its characters."""
         if not text:
             return 0
         if text.isascii():
@@ -54,58 +83,68 @@ class TokenEstimator:
         other = sum(1 for ch in text if ord(ch) > 127)
         return math.ceil((len(text) - other) / self.chars_per_token) + other
 
-    def request(self, path: str, body: Mapping[str, Any]) -> TokenEstimate:
-        """Estimate a call to ``path`` with this JSON body."""
+    def request(
+        self, path: str, body: Mapping[str, Any], *, model: str | None = None
+    ) -> TokenEstimate:
+        """Estimate a call to ``path`` with this JSON body (``model``: its tokenizer)."""
+        tokenizer = self.tokenizer(model)
+        count = self.text if tokenizer is None else tokenizer.count
+        source = CHARACTERS if tokenizer is None else tokenizer.name
         tokens = 0
-        for field in ("messages", "inputs", "input"):
+        for field in (*_INPUT_FIELDS, *_MORE_FIELDS):
             if field in body:
-                tokens += self._content(body[field])
-        if "prompt" in body:
-            tokens += self._content(body["prompt"])
-        if "suffix" in body:
-            tokens += self._content(body["suffix"])
+                tokens += self._content(body[field], count)
         if body.get("tools"):
-            tokens += self.text(json.dumps(body["tools"], separators=(",", ":")))
-        if tokens == 0 and not any(k in body for k in ("messages", "inputs", "input", "prompt")):
-            tokens = self.text(json.dumps(body, separators=(",", ":"), default=str))
-        return TokenEstimate(tokens, self._output(path, body))
+            tokens += count(json.dumps(body["tools"], separators=(",", ":")))
+        if tokens == 0 and not any(k in body for k in _INPUT_FIELDS):
+            tokens = count(json.dumps(body, separators=(",", ":"), default=str))
+        return TokenEstimate(tokens, self._output(path, body), source)
 
     def _output(self, path: str, body: Mapping[str, Any]) -> int:
         if path.rstrip("/").endswith(_NO_OUTPUT_SUFFIXES):
             return 0
-        given = body.get("max_tokens")
-        cap = given if _is_count(given) and given > 0 else self.default_output_tokens
+        cap = self.default_output_tokens
+        for field in OUTPUT_FIELDS:
+            given = body.get(field)
+            if _is_count(given) and given > 0:
+                cap = given
+                break
         choices = body.get("n")
         many = choices if _is_count(choices) else 1
         return int(cap) * max(1, int(many))
 
-    def _content(self, value: Any) -> int:
+    def _content(self, value: Any, count: Callable[[str], int]) -> int:
         if value is None:
             return 0
         if isinstance(value, str):
-            return self.text(value)
+            return count(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return 1  # a token id in a pre-tokenised input
         if isinstance(value, list):
-            return sum(self._content(item) for item in value)
+            return sum(self._content(item, count) for item in value)
         if isinstance(value, Mapping):
-            return self._part(value)
-        return self.text(str(value))
+            return self._part(value, count)
+        return count(str(value))
 
-    def _part(self, part: Mapping[str, Any]) -> int:
+    def _part(self, part: Mapping[str, Any], count: Callable[[str], int]) -> int:
         kind = part.get("type")
         if kind in ("image_url", "input_image", "image"):
             return self.image_tokens
-        if kind == "document_url":
+        if kind in ("document_url", "document"):
             return self.image_tokens * 4
         tokens = 0
         if "role" in part:  # a chat message
             tokens += self.message_overhead
-        for field in ("content", "text", "prompt_text"):
+        known = False
+        for field in ("content", "text", "prompt_text", "data", "input"):
             if field in part:
-                tokens += self._content(part[field])
+                known = True
+                tokens += self._content(part[field], count)
         if part.get("tool_calls"):
-            tokens += self.text(json.dumps(part["tool_calls"], separators=(",", ":"), default=str))
+            known = True
+            tokens += count(json.dumps(part["tool_calls"], separators=(",", ":"), default=str))
+        if not known and "role" not in part:  # a document or part of another shape
+            tokens += count(json.dumps(part, separators=(",", ":"), default=str))
         return tokens
 
 

@@ -1,0 +1,187 @@
+"""The enforcement hook around one inference call, independent of any HTTP library.
+
+An HTTP adapter (:mod:`~reconciler.policy.transport` for ``httpx``,
+:mod:`~reconciler.policy.httpx2_transport` for ``httpx2``) hands the :class:`Hook` what
+it sees and does what it answers:
+
+1. **before sending**: :meth:`Hook.admit` takes the request's method, path, content type
+   and body bytes. Requests without a JSON body naming a ``model`` (listing models,
+   files, ...) are not governed (None). Otherwise it estimates the tokens
+   (:mod:`~reconciler.policy.tokens`), fills in a missing output cap when the caller has
+   a per-request token cap (``clamp``), lets the provider adjust the body
+   (OpenAI streams are asked to report usage), and asks the policy: a
+   :class:`~reconciler.policy.wire.Denial` (never to be sent: the adapter answers it, or
+   raises) or an :class:`Admission` holding the reservation and the body to send;
+2. **while the response streams by**: a :class:`UsageMeter` is fed its bytes and finds
+   the usage in the JSON body or in the server-sent events (the provider says where);
+3. **after**: :meth:`Hook.finish` records the reported usage (or the estimate, when a
+   successful response reported none) and releases the reservation for an error
+   status; :meth:`Hook.fail` releases it when the call failed to complete.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.policy.decision import Decision
+from reconciler.policy.policy import Policy
+from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
+from reconciler.policy.wire import OUTPUT_FIELDS, Denial, Provider, Usage, provider_named
+
+MAX_BUFFERED = 32 * 1024 * 1024  # bytes of a non-streamed body kept to read its usage
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An admitted call: its decision, its estimate, and the body to send if changed."""
+
+    decision: Decision
+    estimate: TokenEstimate
+    body: bytes | None = None  # None: send the request's own body
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A denied call: the decision and the provider-shaped answer."""
+
+    decision: Decision
+    denial: Denial
+
+    def content(self) -> bytes:
+        return json.dumps(self.denial.body).encode()
+
+
+class Hook:
+    """Admits and meters the calls of one caller under one policy, for one provider."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        caller: str | None,
+        *,
+        provider: str | Provider = "mistral",
+        estimator: TokenEstimator | None = None,
+        clamp: bool = True,
+    ) -> None:
+        who = caller or policy.single_key
+        if who is None:
+            raise ValueError("name the caller (a role or key) for a policy with several keys")
+        self.policy = policy
+        self.caller = who
+        self.provider = provider_named(provider)
+        self.estimator = estimator or DEFAULT_ESTIMATOR
+        self.clamp = clamp
+
+    def admit(
+        self, method: str, path: str, content_type: str | None, content: bytes
+    ) -> Admission | Refused | None:
+        """None: not governed, send as is. Else admitted or refused."""
+        if method != "POST":
+            return None
+        body = _json_object(content_type, content)
+        if body is None:
+            return None
+        model = body.get("model")
+        if not isinstance(model, str):
+            return None
+        changed = self.provider.prepare(body)
+        if changed is not None:
+            body = changed
+        estimate = self.estimator.request(path, body, model=model)
+        cap = self.policy.max_tokens_per_request(self.caller)
+        if self.clamp and cap is not None and estimate.output_tokens and not _caps(body):
+            body = {**body, self.provider.output_field: max(1, cap - estimate.input_tokens)}
+            estimate = self.estimator.request(path, body, model=model)
+            changed = body
+        decision = self.policy.authorize(self.caller, model, estimate)
+        if not decision:
+            return Refused(decision, self.provider.denial(decision))
+        sent = None if changed is None else json.dumps(body, separators=(",", ":")).encode()
+        return Admission(decision, estimate, sent)
+
+    def meter(self, content_type: str | None) -> UsageMeter:
+        """A meter for a response of this content type."""
+        return UsageMeter(self.provider, (content_type or "").startswith("text/event-stream"))
+
+    def finish(self, admission: Admission, status: int, usage: Usage | None) -> None:
+        """Record what a completed call used; release its reservation on an error status."""
+        decision = admission.decision
+        if status >= 400:
+            self.policy.release(decision)
+        elif usage is None:
+            estimate = admission.estimate
+            self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
+        else:
+            self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=usage.model)
+
+    def fail(self, admission: Admission) -> None:
+        """Release the reservation of a call that failed to send or to complete."""
+        self.policy.release(admission.decision)
+
+
+class UsageMeter:
+    """Watches a response body go by and keeps what is needed to find its usage."""
+
+    def __init__(self, provider: Provider, sse: bool) -> None:
+        self.provider = provider
+        self.sse = sse
+        self.buffer = bytearray()
+        self.overflow = False
+        self.partial = b""
+        self.found: Usage | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.sse:
+            if not self.overflow:
+                self.buffer += chunk
+                if len(self.buffer) > MAX_BUFFERED:
+                    self.overflow = True
+                    self.buffer = bytearray()
+            return
+        lines = (self.partial + chunk).split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            self._event_line(line)
+
+    def _event_line(self, line: bytes) -> None:
+        line = line.strip()
+        if line.startswith(b"data:") and b'"usage"' in line:
+            self.found = self.provider.event(_loads(line[5:]), self.found)
+
+    def usage(self) -> Usage | None:
+        """The usage the response reported, if it did."""
+        if self.sse:
+            if self.partial:
+                self._event_line(self.partial)
+                self.partial = b""
+            return self.found
+        if self.overflow or not self.buffer:
+            return None
+        return self.provider.usage(_loads(bytes(self.buffer)))
+
+
+def _json_object(content_type: str | None, content: bytes) -> dict[str, Any] | None:
+    if not content or content[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
+        return None
+    if "json" not in (content_type or "application/json"):
+        return None
+    body = _loads(content)
+    return body if isinstance(body, dict) else None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _caps(body: dict[str, Any]) -> bool:
+    """Does the body cap its output (with any provider's field)?"""
+    for field in OUTPUT_FIELDS:
+        value = body.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return True
+    return False

@@ -1,0 +1,169 @@
+"""The transport logic that ``httpx`` and ``httpx2`` share: their transport APIs are one.
+
+``httpx2`` is a separate package and namespace (``httpx2.Response`` is not an
+``httpx.Response``), so each library gets its own transport classes, built in
+:mod:`~reconciler.policy.transport` and :mod:`~reconciler.policy.httpx2_transport` from
+the pieces here, which take the library module and import neither. The policy itself
+is in :class:`~reconciler.policy.hook.Hook`; this module only moves bytes:
+
+- a request the hook does not govern goes to the inner transport untouched;
+- a refused one is answered with the provider's error response (``on_deny="respond"``,
+  what an official SDK needs to raise its usual exception) or raises the library's
+  ``HTTPStatusError`` subclass (``on_deny="raise"``); nothing is sent;
+- an admitted one is sent (with the hook's body, when it changed it), and its response
+  body is metered on its way to the caller; closing the response records the usage. A
+  call that raises on the way releases its reservation and re-raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from reconciler.policy.hook import Admission, Hook, Refused, UsageMeter
+
+OnDeny = Literal["raise", "respond"]
+
+
+class MeteredSync:
+    """Mixin for a library's ``SyncByteStream``: feeds a meter, reports once on close."""
+
+    def __init__(self, inner: Any, meter: UsageMeter, done: Callable[[UsageMeter], None]):
+        self._inner, self._meter, self._done = inner, meter, done
+        self._finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._meter.feed(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            if not self._finished:
+                self._finished = True
+                self._done(self._meter)
+
+
+class MeteredAsync:
+    """Mixin for a library's ``AsyncByteStream``: feeds a meter, reports once on close."""
+
+    def __init__(self, inner: Any, meter: UsageMeter, done: Callable[[UsageMeter], None]):
+        self._inner, self._meter, self._done = inner, meter, done
+        self._finished = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._meter.feed(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            if not self._finished:
+                self._finished = True
+                self._done(self._meter)
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """One httpx-like library: its module, its metered streams, its denial exception."""
+
+    module: Any
+    sync_stream: type[MeteredSync]
+    async_stream: type[MeteredAsync]
+    denied: Callable[[Any, Any, Any], BaseException]  # (decision, request, response)
+
+
+class Enforcing:
+    """What a policy transport does around its inner transport, sync or async."""
+
+    def __init__(self, hook: Hook, library: Library, on_deny: OnDeny) -> None:
+        if on_deny not in ("raise", "respond"):
+            raise ValueError(f"on_deny must be 'raise' or 'respond', got {on_deny!r}")
+        self.hook, self.library, self.on_deny = hook, library, on_deny
+
+    def admit(self, request: Any, content: bytes) -> Admission | Refused | None:
+        return self.hook.admit(
+            request.method, request.url.path, request.headers.get("content-type"), content
+        )
+
+    def refuse(self, refused: Refused, request: Any) -> Any:
+        """The provider's error response, or raise it (``on_deny="raise"``)."""
+        headers = {**refused.denial.headers, "content-type": "application/json"}
+        response = self.library.module.Response(
+            refused.denial.status, headers=headers, content=refused.content(), request=request
+        )
+        if self.on_deny == "raise":
+            raise self.library.denied(refused.decision, request, response)
+        return response
+
+    def outgoing(self, request: Any, admission: Admission) -> Any:
+        if admission.body is None:
+            return request
+        headers = [
+            (k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"
+        ]
+        return self.library.module.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=admission.body,
+            extensions=request.extensions,
+        )
+
+    def metered(self, response: Any, admission: Admission, *, sync: bool) -> Any:
+        meter = self.hook.meter(response.headers.get("content-type"))
+        hook, status = self.hook, response.status_code
+
+        def done(used: UsageMeter) -> None:
+            hook.finish(admission, status, used.usage())
+
+        kind = self.library.sync_stream if sync else self.library.async_stream
+        return self.library.module.Response(
+            status,
+            headers=response.headers,
+            stream=kind(response.stream, meter, done),
+            extensions=response.extensions,
+            request=_request_of(response),
+        )
+
+    def handle(self, inner: Any, request: Any) -> Any:
+        """``handle_request`` of a synchronous policy transport."""
+        outcome = self.admit(request, request.read()) if request.method == "POST" else None
+        if outcome is None:
+            return inner.handle_request(request)
+        if isinstance(outcome, Refused):
+            return self.refuse(outcome, request)
+        try:
+            response = inner.handle_request(self.outgoing(request, outcome))
+        except BaseException:
+            self.hook.fail(outcome)
+            raise
+        return self.metered(response, outcome, sync=True)
+
+    async def handle_async(self, inner: Any, request: Any) -> Any:
+        """``handle_async_request`` of an asynchronous policy transport."""
+        outcome = None
+        if request.method == "POST":
+            outcome = self.admit(request, await request.aread())
+        if outcome is None:
+            return await inner.handle_async_request(request)
+        if isinstance(outcome, Refused):
+            return self.refuse(outcome, request)
+        try:
+            response = await inner.handle_async_request(self.outgoing(request, outcome))
+        except BaseException:
+            self.hook.fail(outcome)
+            raise
+        return self.metered(response, outcome, sync=False)
+
+
+def _request_of(response: Any) -> Any:
+    try:
+        return response.request
+    except RuntimeError:  # a response built without one
+        return None

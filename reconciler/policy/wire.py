@@ -1,0 +1,247 @@
+"""What each provider's inference API looks like on the wire, for enforcement in the app.
+
+A :class:`Provider` knows, for its API, where a request caps its output (``max_tokens``,
+``max_completion_tokens``, ``max_output_tokens``), how a response reports the tokens it
+used (in the body, or in the server-sent events of a stream), and how the provider
+itself refuses a request, so that a policy denial reaches its official SDK as the
+SDK's usual exception:
+
+============  ==========================  ===================================================
+provider      usage                       denial body (status 400, 403 or 429)
+============  ==========================  ===================================================
+mistral       ``usage.prompt_tokens`` /   ``{"object": "error", "message", "type", "code"}``
+              ``completion_tokens``;      (La Plateforme's own)
+              a stream's last chunk
+openai        the same, or the Responses  ``{"error": {"message", "type", "param", "code"}}``
+              API's ``input_tokens`` /
+              ``output_tokens``; streams
+              are asked to include usage
+groq          as openai, and a stream's   as openai
+              ``x_groq.usage``
+anthropic     ``usage.input_tokens`` (+   ``{"type": "error", "error": {"type", "message"}}``
+              cache reads and writes) /
+              ``output_tokens``; streams:
+              ``message_start`` then
+              ``message_delta``
+cohere        ``usage.billed_units`` (or  ``{"message": ...}``
+              ``usage.tokens``, or
+              ``meta.billed_units``);
+              streams: ``message-end``
+============  ==========================  ===================================================
+
+Every denial carries ``x-should-retry: false`` (the Stainless-built SDKs, anthropic,
+openai and groq, then raise at once instead of retrying) and ``Retry-After`` when the
+limit frees up with time. Pure data and functions: no HTTP library is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.policy.decision import Decision
+
+OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a response reports, and the model that served it when it says."""
+
+    input_tokens: int
+    output_tokens: int
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A policy denial as the provider would answer it."""
+
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Provider:
+    """One provider's wire shapes; see the module's table. Subclasses override a little."""
+
+    name = "mistral"
+    library = "httpx2"  # the HTTP library its current official SDK builds its client on
+    output_field = "max_tokens"  # set when a missing output cap is filled in
+
+    def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A changed request body to send instead, or None to send it as it is."""
+        return None
+
+    def usage(self, body: Any) -> Usage | None:
+        """The usage of a whole (non-streamed) JSON response."""
+        if not isinstance(body, Mapping):
+            return None
+        return _counts(body.get("usage"), _model(body))
+
+    def event(self, data: Any, seen: Usage | None) -> Usage | None:
+        """Usage after one server-sent event's JSON ``data`` (``seen``: so far)."""
+        return self.usage(data) or seen
+
+    def denial(self, decision: Decision) -> Denial:
+        """The provider's own refusal for a policy denial."""
+        return Denial(decision.status_code, _headers(decision), decision.error_body())
+
+
+class _OpenAI(Provider):
+    name = "openai"
+    output_field = "max_completion_tokens"
+
+    def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        # a chat stream reports its usage only when asked to
+        if body.get("stream") is not True or "messages" not in body:
+            return None
+        options = body.get("stream_options")
+        if isinstance(options, Mapping) and "include_usage" in options:
+            return None
+        extra = dict(options) if isinstance(options, Mapping) else {}
+        return {**body, "stream_options": {**extra, "include_usage": True}}
+
+    def event(self, data: Any, seen: Usage | None) -> Usage | None:
+        if isinstance(data, Mapping) and isinstance(data.get("response"), Mapping):
+            return self.usage(data["response"]) or seen  # the Responses API's events
+        return self.usage(data) or seen
+
+    def denial(self, decision: Decision) -> Denial:
+        body = decision.error_body()
+        error = {k: body[k] for k in ("message", "type", "param", "code")}
+        return Denial(decision.status_code, _headers(decision), {"error": error})
+
+
+class _Groq(_OpenAI):
+    name = "groq"
+    library = "httpx"
+
+    def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        return None  # a stream's last chunk carries x_groq.usage anyway
+
+    def event(self, data: Any, seen: Usage | None) -> Usage | None:
+        if isinstance(data, Mapping) and isinstance(data.get("x_groq"), Mapping):
+            found = _counts(data["x_groq"].get("usage"), _model(data))
+            if found is not None:
+                return found
+        return self.usage(data) or seen
+
+
+_ANTHROPIC_ERRORS = {400: "invalid_request_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+class _Anthropic(Provider):
+    name = "anthropic"
+    output_field = "max_tokens"
+
+    def usage(self, body: Any) -> Usage | None:
+        if not isinstance(body, Mapping):
+            return None
+        return _anthropic_counts(body.get("usage"), _model(body), None)
+
+    def event(self, data: Any, seen: Usage | None) -> Usage | None:
+        if not isinstance(data, Mapping):
+            return seen
+        kind = data.get("type")
+        if kind == "message_start" and isinstance(data.get("message"), Mapping):
+            message = data["message"]
+            return _anthropic_counts(message.get("usage"), _model(message), None) or seen
+        if kind == "message_delta":
+            return _anthropic_counts(data.get("usage"), None, seen) or seen
+        return seen
+
+    def denial(self, decision: Decision) -> Denial:
+        kind = _ANTHROPIC_ERRORS.get(decision.status_code, "permission_error")
+        body = {"type": "error", "error": {"type": kind, "message": decision.message}}
+        return Denial(decision.status_code, _headers(decision), body)
+
+
+class _Cohere(Provider):
+    name = "cohere"
+    library = "httpx"
+
+    def usage(self, body: Any) -> Usage | None:
+        if not isinstance(body, Mapping):
+            return None
+        usage = body.get("usage")
+        if isinstance(usage, Mapping):
+            for part in ("billed_units", "tokens"):
+                found = _counts(usage.get(part), _model(body))
+                if found is not None:
+                    return found
+        meta = body.get("meta")  # embed and rerank
+        if isinstance(meta, Mapping):
+            return _counts(meta.get("billed_units"), _model(body))
+        return None
+
+    def event(self, data: Any, seen: Usage | None) -> Usage | None:
+        if isinstance(data, Mapping) and data.get("type") == "message-end":
+            delta = data.get("delta")
+            return self.usage(delta) if isinstance(delta, Mapping) else seen
+        return seen
+
+    def denial(self, decision: Decision) -> Denial:
+        return Denial(decision.status_code, _headers(decision), {"message": decision.message})
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p for p in (Provider(), _OpenAI(), _Groq(), _Anthropic(), _Cohere())
+}
+
+
+def provider_named(name: str | Provider) -> Provider:
+    """The provider called ``name`` (mistral, openai, groq, anthropic, cohere)."""
+    if isinstance(name, Provider):
+        return name
+    found = PROVIDERS.get(name)
+    if found is None:
+        raise ValueError(f"unknown provider {name!r}: expected one of {', '.join(PROVIDERS)}")
+    return found
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _headers(decision: Decision) -> dict[str, str]:
+    headers = {"x-policy-reason": decision.reason.value, "x-should-retry": "false"}
+    retry_after = decision.retry_after_header()
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
+    return headers
+
+
+def _model(body: Mapping[str, Any]) -> str | None:
+    model = body.get("model")
+    return model if isinstance(model, str) and model else None
+
+
+def _counts(usage: Any, model: str | None) -> Usage | None:
+    """``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``."""
+    if not isinstance(usage, Mapping):
+        return None
+    for given, produced in (
+        ("prompt_tokens", "completion_tokens"),
+        ("input_tokens", "output_tokens"),
+    ):
+        if given in usage or produced in usage:
+            return Usage(_int(usage.get(given)), _int(usage.get(produced)), model)
+    return None
+
+
+def _anthropic_counts(usage: Any, model: str | None, seen: Usage | None) -> Usage | None:
+    """Anthropic's usage: input counts cache writes and reads; a delta's output is the
+    total so far, and its input (when absent) is what ``message_start`` said."""
+    if not isinstance(usage, Mapping):
+        return None
+    parts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    if any(p in usage for p in parts):
+        given = sum(_int(usage.get(p)) for p in parts)
+    else:
+        given = seen.input_tokens if seen is not None else 0
+    return Usage(given, _int(usage.get("output_tokens")), model or (seen.model if seen else None))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
