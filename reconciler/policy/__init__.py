@@ -15,18 +15,27 @@ and ``apply`` use::
         ...                                            # call the API
         policy.record(decision, usage.prompt_tokens, usage.completion_tokens)
 
-Modules: ``policy`` (authorization), ``decision`` (the answer), ``guard`` (hourly, daily
-and monthly USD limits), ``windows`` (calendar buckets), ``store`` and ``sqlite`` (usage
-counters in memory or shared by processes), ``prices`` (aliases and prices),
-``tokens`` (estimates from a request body), ``metadata`` (a key's vault entry),
-``transport`` (httpx integration), ``budget`` and ``budget_render`` (the monthly report).
+With an official SDK (mistralai, anthropic, openai, groq, cohere), hand it a client that
+enforces the policy: ``Mistral(client=http_client(policy, "api_key.dev-bob",
+provider="mistral"))``; see :mod:`~reconciler.policy.sdk`.
 
-``PolicyTransport``, ``AsyncPolicyTransport`` and ``PolicyDenied`` are imported on first
-use, so ``import reconciler.policy`` stays light.
+Modules: ``policy`` (authorization), ``decision`` (the answer), ``guard`` (hourly, daily
+and monthly USD limits), ``windows`` (rolling hour and day, calendar month), ``store``,
+``memory`` and ``sqlite`` (usage in memory or shared by processes), ``prices`` (aliases
+and prices), ``tokens`` and ``tokenizers`` (estimates from a request body), ``metadata``
+(a key's vault entry), ``hook`` (enforcement around one call, for any HTTP library),
+``wire`` (each provider's request, usage and error shapes), ``httpx_like``,
+``transport`` and ``httpx2_transport`` (the httpx and httpx2 adapters), ``sdk`` (clients
+for the official SDKs), ``budget`` and ``budget_render`` (the monthly report).
+
+The transports, ``PolicyDenied``, ``http_client`` and ``async_http_client`` are imported
+on first use, so ``import reconciler.policy`` stays light and needs neither httpx2 nor
+any SDK.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from reconciler.policy.decision import Decision, Reason
@@ -36,16 +45,27 @@ from reconciler.policy.policy import Policy
 from reconciler.policy.prices import PriceTable, default_price_table
 from reconciler.policy.sqlite import PolicyStoreError, SQLiteStore
 from reconciler.policy.store import Reservation, UsageStore
+from reconciler.policy.tokenizers import MistralCommonTokenizer, TiktokenTokenizer, Tokenizer
 from reconciler.policy.tokens import TokenEstimate, TokenEstimator
 from reconciler.policy.windows import Window
 
 if TYPE_CHECKING:
+    from reconciler.policy.httpx2_transport import (
+        AsyncHttpx2PolicyTransport,
+        Httpx2PolicyDenied,
+        Httpx2PolicyTransport,
+    )
+    from reconciler.policy.sdk import async_http_client, http_client
     from reconciler.policy.transport import AsyncPolicyTransport, PolicyDenied, PolicyTransport
 
 __all__ = [
+    "AsyncHttpx2PolicyTransport",
     "AsyncPolicyTransport",
     "Decision",
+    "Httpx2PolicyDenied",
+    "Httpx2PolicyTransport",
     "MemoryStore",
+    "MistralCommonTokenizer",
     "Policy",
     "PolicyDenied",
     "PolicyStoreError",
@@ -57,19 +77,31 @@ __all__ = [
     "SpendCheck",
     "SpendLimits",
     "SpendingGuard",
+    "TiktokenTokenizer",
     "TokenEstimate",
     "TokenEstimator",
+    "Tokenizer",
     "UsageStore",
     "Window",
+    "async_http_client",
     "default_price_table",
+    "http_client",
 ]
 
-_LAZY = {"AsyncPolicyTransport", "PolicyDenied", "PolicyTransport"}
+_LAZY = {
+    "AsyncPolicyTransport": "transport",
+    "PolicyDenied": "transport",
+    "PolicyTransport": "transport",
+    "AsyncHttpx2PolicyTransport": "httpx2_transport",
+    "Httpx2PolicyDenied": "httpx2_transport",
+    "Httpx2PolicyTransport": "httpx2_transport",
+    "async_http_client": "sdk",
+    "http_client": "sdk",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from reconciler.policy import transport
-
-        return getattr(transport, name)
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f"reconciler.policy.{module}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
