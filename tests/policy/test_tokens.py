@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import sys
 
-from reconciler.policy import TokenEstimate, TokenEstimator
+import pytest
+import tiktoken
+
+from reconciler.policy import (
+    MistralCommonTokenizer,
+    TiktokenTokenizer,
+    TokenEstimate,
+    TokenEstimator,
+    tokenizers,
+)
 
 EST = TokenEstimator(
     chars_per_token=4, message_overhead=4, image_tokens=1000, default_output_tokens=500
@@ -91,3 +100,60 @@ def test_bad_max_tokens_falls_back_to_the_default() -> None:
     for bad in (True, -5, "100", 0, None):
         body: dict[str, object] = {"model": "m", "messages": [], "max_tokens": bad}
         assert EST.request("/v1/chat/completions", body).output_tokens == 500
+
+
+# --- providers' tokenizers ----------------------------------------------------------------
+
+HELLO = {"messages": [{"role": "user", "content": "Bonjour, comment ça va aujourd'hui ?"}]}
+
+
+def test_mistral_models_are_counted_with_mistral_commons_bundled_tokenizer() -> None:
+    estimate = TokenEstimator().request("/v1/chat/completions", HELLO, model="mistral-small-latest")
+    assert estimate.source == "mistral-common"
+    exact = MistralCommonTokenizer.bundled().count("Bonjour, comment ça va aujourd'hui ?")
+    assert estimate.input_tokens == exact + 4  # and the message's overhead
+    assert exact != TokenEstimator().text("Bonjour, comment ça va aujourd'hui ?")
+
+
+def test_other_models_fall_back_to_characters_and_say_so() -> None:
+    for model in ("gpt-4o-mini", "claude-sonnet-4-5", None):
+        estimate = TokenEstimator().request("/v1/chat/completions", HELLO, model=model)
+        assert estimate.source == "characters"
+        assert estimate.input_tokens == TokenEstimator().request("/", HELLO).input_tokens
+    off = TokenEstimator(mistral_common=False)
+    assert off.request("/", HELLO, model="mistral-small-latest").source == "characters"
+
+
+def test_without_mistral_common_mistral_models_fall_back_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokenizers, "_MISTRAL", [])
+    monkeypatch.setitem(sys.modules, "mistral_common.tokens.tokenizers.mistral", None)
+    estimate = TokenEstimator().request("/", HELLO, model="codestral-latest")
+    assert estimate.source == "characters"
+
+
+def test_a_loaded_tiktoken_encoding_counts_the_models_it_is_given_for() -> None:
+    # an encoding built here (one token per byte): tiktoken's own files need the network
+    encoding = tiktoken.Encoding(
+        name="bytes",
+        pat_str=r"\S+|\s+",
+        mergeable_ranks={bytes([i]): i for i in range(256)},
+        special_tokens={},
+    )
+    estimator = TokenEstimator(tokenizers=(("gpt-", TiktokenTokenizer(encoding)),))
+    estimate = estimator.request("/v1/chat/completions", HELLO, model="gpt-4o-mini")
+    assert estimate.source == "tiktoken:bytes"
+    assert estimate.input_tokens == len("Bonjour, comment ça va aujourd'hui ?".encode()) + 4
+    assert estimator.request("/", HELLO, model="o3-mini").source == "characters"
+
+
+def test_output_caps_of_every_provider_and_their_other_inputs() -> None:
+    for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        assert EST.request("/v1/chat/completions", {"model": "m", field: 77}).output_tokens == 77
+    anthropic = {"model": "m", "system": "a" * 40, "messages": [], "max_tokens": 5}
+    assert EST.request("/v1/messages", anthropic) == TokenEstimate(10, 5)
+    embed = {"model": "m", "texts": ["a" * 8, "b" * 8]}
+    assert EST.request("/v2/embed", embed) == TokenEstimate(4, 0)
+    rerank = {"model": "m", "query": "a" * 8, "documents": ["b" * 8, {"text": "c" * 8}]}
+    assert EST.request("/v2/rerank", rerank) == TokenEstimate(6, 0)

@@ -243,3 +243,45 @@ def test_async_transport() -> None:
     assert route.call_count == 1
     assert denied.response.status_code == 403
     assert policy.tokens_today("api_key.dev-bob") == 24
+
+
+def test_the_decision_says_what_counted_the_tokens() -> None:
+    with (
+        _client(_policy(), "api_key.dev-henry-notebooks") as client,
+        pytest.raises(PolicyDenied) as caught,
+        respx.mock,
+    ):
+        client.post("/v1/chat/completions", json=_chat("codestral-latest"))
+    assert caught.value.decision.estimate_source == "mistral-common"
+    assert caught.value.decision.to_dict()["estimate_source"] == "mistral-common"
+    assert _policy().authorize("api_key.dev-bob", "mistral-large-latest", 10).estimate_source == (
+        "caller"
+    )
+
+
+def test_the_httpx2_transport_denies_and_meters_the_same_way() -> None:
+    import httpx2
+
+    from reconciler.policy import Httpx2PolicyDenied, Httpx2PolicyTransport
+
+    sent: list[httpx2.Request] = []
+
+    def upstream(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200, json=_completion(30, 3))
+
+    policy = _policy()
+    transport = Httpx2PolicyTransport(
+        policy, "api_key.dev-bob", transport=httpx2.MockTransport(upstream)
+    )
+    with httpx2.Client(base_url=API, transport=transport) as client:
+        assert client.get("/v1/models").status_code == 200  # not governed: passes through
+        ok = client.post("/v1/chat/completions", json=_chat(max_tokens=50))
+        with pytest.raises(Httpx2PolicyDenied) as caught:
+            client.post("/v1/chat/completions", json=_chat("mistral-large-latest"))
+    assert ok.json()["usage"]["prompt_tokens"] == 30
+    assert len(sent) == 2
+    assert isinstance(caught.value, httpx2.HTTPStatusError)
+    assert caught.value.response.status_code == 403
+    assert caught.value.response.json()["code"] == "model-not-allowed"
+    assert policy.tokens_today("api_key.dev-bob") == 33
