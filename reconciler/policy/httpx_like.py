@@ -19,11 +19,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from reconciler.policy.hook import Admission, Hook, Refused, UsageMeter
+from reconciler.policy.policy import Policy
+from reconciler.policy.tokens import TokenEstimator
+from reconciler.policy.wire import Provider
 
 OnDeny = Literal["raise", "respond"]
+
+
+class Options(TypedDict, total=False):
+    """A policy transport's options.
+
+    ``provider``: the API's wire shape (``"mistral"``, the default, ``"openai"``,
+    ``"groq"``, ``"anthropic"``, ``"cohere"``); ``on_deny``: ``"raise"`` (the default) or
+    ``"respond"``; ``estimator``: a :class:`~reconciler.policy.tokens.TokenEstimator`;
+    ``clamp_max_tokens``: fill in the caller's output cap when a request sets none
+    (default True).
+    """
+
+    provider: str | Provider
+    on_deny: OnDeny
+    estimator: TokenEstimator | None
+    clamp_max_tokens: bool
 
 
 class MeteredSync:
@@ -81,10 +100,20 @@ class Library:
 class Enforcing:
     """What a policy transport does around its inner transport, sync or async."""
 
-    def __init__(self, hook: Hook, library: Library, on_deny: OnDeny) -> None:
+    def __init__(
+        self, policy: Policy, caller: str | None, library: Library, **options: Unpack[Options]
+    ) -> None:
+        on_deny = options.get("on_deny", "raise")
         if on_deny not in ("raise", "respond"):
             raise ValueError(f"on_deny must be 'raise' or 'respond', got {on_deny!r}")
-        self.hook, self.library, self.on_deny = hook, library, on_deny
+        self.hook = Hook(
+            policy,
+            caller,
+            provider=options.get("provider", "mistral"),
+            estimator=options.get("estimator"),
+            clamp=options.get("clamp_max_tokens", True),
+        )
+        self.library, self.on_deny = library, on_deny
 
     def admit(self, request: Any, content: bytes) -> Admission | Refused | None:
         return self.hook.admit(

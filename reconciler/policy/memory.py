@@ -28,6 +28,7 @@ from reconciler.policy.store import (
     Refusal,
     Reservation,
     Usage,
+    refusal,
     settle_amounts,
 )
 from reconciler.policy.windows import Window
@@ -64,20 +65,25 @@ class _Ledger:
         end = self.total if last == len(self.ts) else self.before[last]
         return end - self.before[first]
 
-    def retry_after(self, horizon: float, excess: int, length: float, now: float) -> float | None:
-        """Seconds until ``excess`` has left the window, if spend leaving can free it."""
+    def leaving(self, horizon: float, excess: int) -> float | None:
+        """When the entry was recorded whose leaving takes ``excess`` out of the window."""
         first = self.first_after(horizon)
         if first == len(self.ts):
             return None
-        leaving = bisect_left(self.after, self.before[first] + excess, lo=first)
-        if leaving == len(self.ts):
-            return None
-        return max(0.0, self.ts[leaving] + length - now)
+        found = bisect_left(self.after, self.before[first] + excess, lo=first)
+        return None if found == len(self.ts) else self.ts[found]
 
     def forget(self, horizon: float) -> None:
         drop = self.first_after(horizon)
         if drop:
             del self.ts[:drop], self.before[:drop], self.after[:drop]
+
+
+_EMPTY = _Ledger()
+
+
+def _never(excess: int) -> float | None:
+    return None  # a month's spend never leaves it
 
 
 class MemoryStore:
@@ -108,23 +114,18 @@ class MemoryStore:
 
     def _refusal(self, check: Charge, now: float) -> Refusal | None:
         """The refusal of a charge that does not fit, else None (the lock is held)."""
-        assert check.limit is not None
         if not check.window.rolling:
-            value = self._months.get((check.name, Window.MONTH.bucket(now)))
-            used = 0 if value is None else value[0] + value[1]
-            return Refusal(check, used) if used + check.amount > check.limit else None
-        ledger = self._ledgers.get(check.name)
-        if ledger is None:
-            return Refusal(check, 0) if check.amount > check.limit else None
+            value = self._months.get((check.name, Window.MONTH.bucket(now))) or (0, 0)
+            return refusal(check, value[0], value[1], now, _never)
+        ledger = self._ledgers.get(check.name) or _EMPTY
         horizon = now - check.window.length
-        used = ledger.spent(horizon) + ledger.reserved
-        if used + check.amount <= check.limit:
-            return None
-        excess = used + check.amount - check.limit
-        wait = None
-        if check.amount <= check.limit and excess <= used - ledger.reserved:
-            wait = ledger.retry_after(horizon, excess, check.window.length, now)
-        return Refusal(check, used, wait)
+        return refusal(
+            check,
+            ledger.spent(horizon),
+            ledger.reserved,
+            now,
+            lambda excess: ledger.leaving(horizon, excess),
+        )
 
     def admit(
         self, checks: Sequence[Check], now: float, *, reserve: bool = True

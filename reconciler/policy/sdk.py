@@ -55,18 +55,8 @@ def http_client(
 
     ``transport``: the transport that really sends (default: the library's own).
     """
-    wire = provider_named(provider)
-    module, cls = _transport(library or wire.library, sync=True)
-    enforcing = cls(
-        policy,
-        caller,
-        transport=transport,
-        provider=wire,
-        on_deny="respond",
-        estimator=estimator,
-        clamp_max_tokens=clamp_max_tokens,
-    )
-    return module.Client(transport=enforcing, **_defaults(client_options))
+    options = {"estimator": estimator, "clamp_max_tokens": clamp_max_tokens}
+    return _client(policy, caller, provider, library, transport, options, client_options, True)
 
 
 def async_http_client(
@@ -81,18 +71,28 @@ def async_http_client(
     **client_options: Any,
 ) -> Any:
     """An asynchronous ``httpx2.AsyncClient`` or ``httpx.AsyncClient`` enforcing ``policy``."""
+    options = {"estimator": estimator, "clamp_max_tokens": clamp_max_tokens}
+    return _client(policy, caller, provider, library, transport, options, client_options, False)
+
+
+def _client(
+    policy: Policy,
+    caller: str | None,
+    provider: str | Provider,
+    library: HttpLibrary | None,
+    transport: Any,
+    options: dict[str, Any],
+    client_options: dict[str, Any],
+    sync: bool,
+) -> Any:
     wire = provider_named(provider)
-    module, cls = _transport(library or wire.library, sync=False)
+    module, cls = _transport(library or wire.library, sync=sync)
     enforcing = cls(
-        policy,
-        caller,
-        transport=transport,
-        provider=wire,
-        on_deny="respond",
-        estimator=estimator,
-        clamp_max_tokens=clamp_max_tokens,
+        policy, caller, transport=transport, provider=wire, on_deny="respond", **options
     )
-    return module.AsyncClient(transport=enforcing, **_defaults(client_options))
+    make = module.Client if sync else module.AsyncClient
+    defaults = {"timeout": DEFAULT_TIMEOUT, "follow_redirects": True}
+    return make(transport=enforcing, **{**defaults, **client_options})
 
 
 def _transport(library: str, *, sync: bool) -> tuple[Any, Any]:
@@ -112,7 +112,3 @@ def _transport(library: str, *, sync: bool) -> tuple[Any, Any]:
 
         return httpx, transport.PolicyTransport if sync else transport.AsyncPolicyTransport
     raise ValueError(f"library must be 'httpx' or 'httpx2', got {library!r}")
-
-
-def _defaults(options: dict[str, Any]) -> dict[str, Any]:
-    return {"timeout": DEFAULT_TIMEOUT, "follow_redirects": True, **options}

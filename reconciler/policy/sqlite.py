@@ -39,6 +39,7 @@ from reconciler.policy.store import (
     Refusal,
     Reservation,
     Usage,
+    refusal,
     settle_amounts,
 )
 from reconciler.policy.windows import Window
@@ -321,28 +322,20 @@ class SQLiteStore:
 
 def _refusal(db: sqlite3.Connection, check: Charge, now: float) -> Refusal | None:
     """The refusal of a charge that does not fit in its window, else None."""
-    assert check.limit is not None
     if not check.window.rolling:
         row = db.execute(_MONTH_READ, (check.name, Window.MONTH.bucket(now))).fetchone()
-        used = 0 if row is None else row[0] + row[1]
-        return Refusal(check, used) if used + check.amount > check.limit else None
-    length = check.window.length
-    row = db.execute(_ROLLING_READ, (now - length, check.name)).fetchone()
-    if row is None:
-        return Refusal(check, 0) if check.amount > check.limit else None
-    spent = 0 if row[2] is None else row[0] - row[2]
-    used = spent + row[1]
-    if used + check.amount <= check.limit:
-        return None
-    excess = used + check.amount - check.limit
-    wait = None
-    if check.amount <= check.limit and excess <= spent:
-        leaving = db.execute(
-            _LEDGER_LEAVING, (check.name, now - length, row[2] + excess)
-        ).fetchone()
-        if leaving is not None:
-            wait = max(0.0, leaving[0] + length - now)
-    return Refusal(check, used, wait)
+        spent, reserved = row or (0, 0)
+        return refusal(check, spent, reserved, now, lambda excess: None)
+    horizon = now - check.window.length
+    row = db.execute(_ROLLING_READ, (horizon, check.name)).fetchone()
+    total, reserved, first = row or (0, 0, None)
+    spent = 0 if first is None else total - first
+
+    def leaving(excess: int) -> float | None:
+        found = db.execute(_LEDGER_LEAVING, (check.name, horizon, (first or 0) + excess)).fetchone()
+        return None if found is None else float(found[0])
+
+    return refusal(check, spent, reserved, now, leaving)
 
 
 def _hold(db: sqlite3.Connection, amounts: Sequence[tuple[Charge, int]], created: float) -> None:

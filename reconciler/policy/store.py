@@ -29,7 +29,7 @@ and :mod:`~reconciler.policy.sqlite` implement it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -145,6 +145,28 @@ class UsageStore(Protocol):
     def close(self) -> None:
         """Release resources (connections)."""
         ...
+
+
+def refusal(
+    check: Charge, spent: int, reserved: int, now: float, leaving: Callable[[int], float | None]
+) -> Refusal | None:
+    """Does ``check`` (with a limit) fit beside what its window holds? None when it does.
+
+    ``spent`` and ``reserved`` are the window's; for a rolling window, ``leaving(excess)``
+    is when the spend entry was recorded whose leaving the window brings the spend down
+    by ``excess`` (None when none does), which gives the refusal's ``retry_after``.
+    """
+    assert check.limit is not None
+    used = spent + reserved
+    if used + check.amount <= check.limit:
+        return None
+    excess = used + check.amount - check.limit
+    wait = None
+    if check.window.rolling and check.amount <= check.limit and excess <= spent:
+        when = leaving(excess)
+        if when is not None:
+            wait = max(0.0, when + check.window.length - now)
+    return Refusal(check, used, wait)
 
 
 def settle_amounts(reservation: Reservation, actual: Sequence[int]) -> list[tuple[Charge, int]]:

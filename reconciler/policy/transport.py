@@ -28,14 +28,13 @@ the reservation. Requests without a JSON ``model`` pass through untouched.
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import httpx
 
 from reconciler.policy.decision import Decision
-from reconciler.policy.hook import Hook
-from reconciler.policy.httpx_like import Enforcing, Library, MeteredAsync, MeteredSync, OnDeny
+from reconciler.policy.httpx_like import Enforcing, Library, MeteredAsync, MeteredSync, Options
 from reconciler.policy.policy import Policy
-from reconciler.policy.tokens import TokenEstimator
-from reconciler.policy.wire import Provider
 
 
 class PolicyDenied(httpx.HTTPStatusError):
@@ -66,7 +65,8 @@ HTTPX = Library(httpx, _SyncStream, _AsyncStream, PolicyDenied)
 
 
 class PolicyTransport(httpx.BaseTransport):
-    """Enforces ``policy`` for ``caller`` around a synchronous httpx transport."""
+    """Enforces ``policy`` for ``caller`` around a synchronous httpx ``transport``
+    (default ``httpx.HTTPTransport()``); ``options``: :class:`~.httpx_like.Options`."""
 
     def __init__(
         self,
@@ -74,14 +74,10 @@ class PolicyTransport(httpx.BaseTransport):
         caller: str | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
-        provider: str | Provider = "mistral",
-        on_deny: OnDeny = "raise",
-        estimator: TokenEstimator | None = None,
-        clamp_max_tokens: bool = True,
+        **options: Unpack[Options],
     ) -> None:
-        hook = Hook(policy, caller, provider=provider, estimator=estimator, clamp=clamp_max_tokens)
-        self._enforcing = Enforcing(hook, HTTPX, on_deny)
-        self._inner = transport if transport is not None else httpx.HTTPTransport()
+        self._enforcing = Enforcing(policy, caller, HTTPX, **options)
+        self._inner = transport or httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = self._enforcing.handle(self._inner, request)
@@ -92,7 +88,8 @@ class PolicyTransport(httpx.BaseTransport):
 
 
 class AsyncPolicyTransport(httpx.AsyncBaseTransport):
-    """Enforces ``policy`` for ``caller`` around an asynchronous httpx transport."""
+    """Enforces ``policy`` for ``caller`` around an asynchronous httpx ``transport``
+    (default ``httpx.AsyncHTTPTransport()``); ``options``: :class:`~.httpx_like.Options`."""
 
     def __init__(
         self,
@@ -100,14 +97,10 @@ class AsyncPolicyTransport(httpx.AsyncBaseTransport):
         caller: str | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        provider: str | Provider = "mistral",
-        on_deny: OnDeny = "raise",
-        estimator: TokenEstimator | None = None,
-        clamp_max_tokens: bool = True,
+        **options: Unpack[Options],
     ) -> None:
-        hook = Hook(policy, caller, provider=provider, estimator=estimator, clamp=clamp_max_tokens)
-        self._enforcing = Enforcing(hook, HTTPX, on_deny)
-        self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+        self._enforcing = Enforcing(policy, caller, HTTPX, **options)
+        self._inner = transport or httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = await self._enforcing.handle_async(self._inner, request)
