@@ -6,7 +6,8 @@ it sees and does what it answers:
 
 1. **before sending**: :meth:`Hook.admit` takes the request's method, path, content type
    and body bytes. Requests without a JSON body naming a ``model`` (listing models,
-   files, ...) are not governed (None). Otherwise it estimates the tokens
+   files, ...), and those the provider does not charge for (Anthropic's token counting),
+   are not governed (None). Otherwise it estimates the tokens
    (:mod:`~reconciler.policy.tokens`), fills in a missing output cap when the caller has
    a per-request token cap (``clamp``), lets the provider adjust the body
    (OpenAI streams are asked to report usage), and asks the policy: a
@@ -78,7 +79,7 @@ class Hook:
         self, method: str, path: str, content_type: str | None, content: bytes
     ) -> Admission | Refused | None:
         """None: not governed, send as is. Else admitted or refused."""
-        if method != "POST":
+        if method != "POST" or not self.provider.governs(path):
             return None
         body = _json_object(content_type, content)
         if body is None:

@@ -70,6 +70,10 @@ class Provider:
     library = "httpx2"  # the HTTP library its current official SDK builds its client on
     output_field = "max_tokens"  # set when a missing output cap is filled in
 
+    def governs(self, path: str) -> bool:
+        """Is a call to ``path`` (with a JSON ``model``) one the policy decides?"""
+        return True
+
     def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """A changed request body to send instead, or None to send it as it is."""
         return None
@@ -135,6 +139,9 @@ _ANTHROPIC_ERRORS = {400: "invalid_request_error", 403: "permission_error", 429:
 class _Anthropic(Provider):
     name = "anthropic"
     output_field = "max_tokens"
+
+    def governs(self, path: str) -> bool:
+        return not path.rstrip("/").endswith("/count_tokens")  # free, and it generates nothing
 
     def usage(self, body: Any) -> Usage | None:
         if not isinstance(body, Mapping):

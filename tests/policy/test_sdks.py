@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace
 from reconciler.policy import Policy
+from reconciler.policy.hook import Hook, Refused
 from tests.policy.conftest import FakeClock, utc
 from tests.policy.sdk_drivers import COMPLETION, DRIVERS, PROMPT, Driver, Upstream
 
@@ -162,3 +163,13 @@ def test_the_denial_says_why_in_the_providers_shape() -> None:
     assert body["error"]["type"] == "permission_error"
     assert body["error"]["message"].startswith("key app (role app, workspace w) may not use")
     assert caught.value.response.headers["x-policy-reason"] == "model-not-allowed"  # type: ignore[attr-defined]
+
+
+def test_counting_tokens_with_anthropic_is_free_and_not_governed() -> None:
+    policy = _policy()
+    hook = Hook(policy, CALLER, provider="anthropic")
+    body = b'{"model": "claude-opus-4-1", "messages": []}'  # a model the role may not use
+    assert hook.admit("POST", "/v1/messages/count_tokens", "application/json", body) is None
+    refused = hook.admit("POST", "/v1/messages", "application/json", body)
+    assert isinstance(refused, Refused)
+    assert refused.denial.status == 403
