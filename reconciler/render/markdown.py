@@ -2,12 +2,18 @@
 
 The summary stays outside a ``<details>`` fold that holds the full plan as a ``diff``
 block; a hidden marker lets the GitHub integration find and edit its own comment.
+
+Live text never shapes the comment: names are in code (inline code, or the ``diff`` block
+whose fence is longer than any backtick run in it) and messages are escaped prose
+(:mod:`reconciler.textsafe`), so no name can close the block or the fold, or add a
+heading, a link or HTML.
 """
 
 from __future__ import annotations
 
 from reconciler.plan import Plan
 from reconciler.render.text import footer, render_change, symbol_key
+from reconciler.textsafe import fence, inline_code, md_text
 
 MARKER = "<!-- reconciler plan -->"
 
@@ -31,9 +37,12 @@ def _diff_line(line: str) -> str:
 
 def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
     """A PR comment: marker, heading, summary, manual actions, folded full plan."""
-    lines = [marker, f"### Plan for `{plan.target}`", ""]
+    lines = [marker, f"### Plan for {inline_code(plan.target)}", ""]
     if plan.desired_path:
-        lines.append(f"Desired state: `{plan.desired_path}` · provider `{plan.provider}`")
+        lines.append(
+            f"Desired state: {inline_code(plan.desired_path)} · "
+            f"provider {inline_code(plan.provider)}"
+        )
         lines.append("")
     lines.append(f"**{footer(plan)[0]}**")
     lines.append("")
@@ -43,16 +52,17 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("> [!CAUTION]")
         lines.append("> Conflicts to resolve before this can be applied:")
         for c in conflicts:
-            lines.append(f"> - `{c.address}`: {c.message or c.reason}")
+            text = md_text(c.message or c.reason or "")
+            lines.append(f"> - {inline_code(c.address)}: {text}")
         lines.append("")
     if manual:
         lines.append("> [!IMPORTANT]")
         lines.append("> The Admin API cannot make these changes; make them in the admin console:")
         for c in manual:
-            lines.append(f"> - `{c.address}`: {c.message}")
+            lines.append(f"> - {inline_code(c.address)}: {md_text(c.message or '')}")
         lines.append("")
     for warning in plan.warnings:
-        lines.append(f"> [!WARNING]\n> {warning}\n")
+        lines.append(f"> [!WARNING]\n> {md_text(warning)}\n")
     acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
     shown = acted + [c for c in plan.changes if symbol_key(c) == "unmanaged"]
     if shown:
@@ -66,12 +76,12 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("")
         lines.append("<details><summary>Show Output</summary>")
         lines.append("")
-        lines.append("```diff")
+        block: list[str] = []
         for change in shown:
-            lines.extend(_diff_line(line) for line in render_change(change))
-            lines.append("")
-        lines.extend(footer(plan))
-        lines.append("```")
+            block.extend(_diff_line(line) for line in render_change(change))
+            block.append("")
+        block.extend(footer(plan))
+        lines.append(fence("\n".join(block), "diff").rstrip("\n"))
         lines.append("")
         lines.append("</details>")
         lines.append("")

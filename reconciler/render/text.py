@@ -1,4 +1,8 @@
-"""Terraform-style text rendering of a plan, for terminals and CI logs."""
+"""Terraform-style text rendering of a plan, for terminals and CI logs.
+
+Live names and messages are arbitrary text: every line passes through
+:func:`~reconciler.textsafe.for_terminal` before the colours this module adds itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from reconciler.diff import Action, Change, Kind
 from reconciler.plan import Plan
+from reconciler.textsafe import for_terminal
 
 SYMBOLS: dict[str, tuple[str, str]] = {
     "create": ("+", "create"),
@@ -112,6 +117,11 @@ def _inline(change: Change) -> str:
 
 
 def render_change(change: Change) -> list[str]:
+    """The lines of one change, each safe for a terminal (and for a Markdown fence)."""
+    return [for_terminal(line) for line in _change_lines(change)]
+
+
+def _change_lines(change: Change) -> list[str]:
     key = symbol_key(change)
     sign = SYMBOLS.get(key, (" ", ""))[0]
     lines = [f"  # {change.address} {_verb(change)}"]
@@ -167,7 +177,7 @@ def header(plan: Plan) -> list[str]:
     lines = [f"Target: {plan.target} (provider: {plan.provider})"]
     if plan.desired_path:
         lines.append(f"Desired state: {plan.desired_path}")
-    return lines
+    return [for_terminal(line) for line in lines]
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -175,7 +185,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     lines = header(plan)
     lines.append("")
     for warning in plan.warnings:
-        lines.append(f"Warning: {warning}")
+        lines.append(for_terminal(f"Warning: {warning}"))
     if plan.warnings:
         lines.append("")
     acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]

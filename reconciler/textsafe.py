@@ -1,0 +1,100 @@
+"""Live text made safe to print: in a terminal, in Markdown, in HTML. Pure, no I/O.
+
+Names that come from the platform (workspaces, keys, descriptions, people, its error
+messages) are arbitrary text. Printed raw, an escape sequence clears a terminal or sets its
+title, a bidi override makes a reviewer read something other than what is there, and a
+backtick run or an HTML tag closes the code block or the ``<details>`` fold of a
+pull-request comment. Everything that prints live text passes it through one of these:
+
+- :func:`for_terminal`: control characters (C0, DEL, C1) and invisible direction and
+  line-separator characters as visible escapes (``\\x1b``, ``\\n``, ``\\u202e``);
+- :func:`inline_code`: a Markdown code span that nothing inside can close;
+- :func:`fence`: a fenced code block that no line inside can close;
+- :func:`md_text`: Markdown prose with no HTML, link, code span or line break of its own;
+- :func:`html_text`: text inside an HTML element (a ``<summary>``, a table cell).
+
+Printable text, accented letters and emoji included, is left exactly as it is; so is the
+backslash, so an ordinary name renders as before, and :func:`for_terminal` changes nothing
+in text it already escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+__all__ = ["fence", "for_terminal", "html_text", "inline_code", "md_text"]
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: Invisible characters that reorder or break what a reader sees: the bidi embeddings,
+#: overrides and isolates (Trojan Source), the direction marks, the line and paragraph
+#: separators, and the byte-order mark.
+_INVISIBLE = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0xFEFF, *range(0x202A, 0x202F))
+_INVISIBLE += tuple(range(0x2066, 0x206A))
+
+
+def _escape(code: int) -> str:
+    char = chr(code)
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_CONTROLS = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
+_TABLE = {code: _escape(code) for code in (*_CONTROLS, *_INVISIBLE)}
+_TABLE_LINES = {code: text for code, text in _TABLE.items() if code != 0x0A}
+_BACKTICKS = re.compile(r"`+")
+_MD_PUNCTUATION = {ord(c): "\\" + c for c in "\\`*[]|"}
+
+
+def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control and invisible direction character as a visible escape.
+
+    A line feed is escaped too (``\\n``), so a name cannot start a line of its own, unless
+    ``keep_newlines`` (for a multi-line message this tool wrote around live values that
+    are already escaped).
+    """
+    return text.translate(_TABLE_LINES if keep_newlines else _TABLE)
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+
+
+def inline_code(text: str) -> str:
+    """``text`` as one Markdown code span, on one line, that no backtick inside can close.
+
+    The delimiter is one backtick longer than the longest run inside; the content is padded
+    with a space on each side when it starts or ends with a backtick (or with a space that
+    Markdown would otherwise strip).
+    """
+    text = for_terminal(text)
+    ticks = "`" * (_longest_backticks(text) + 1)
+    pad = text[:1] == "`" or text[-1:] == "`" or (text[:1] == text[-1:] == " " and text.strip())
+    if not text:
+        return "` `"
+    return f"{ticks} {text} {ticks}" if pad else f"{ticks}{text}{ticks}"
+
+
+def fence(text: str, lang: str = "") -> str:
+    """``text`` as a fenced code block whose fence is longer than any backtick run inside.
+
+    Control characters other than line feeds are escaped (a carriage return would end a
+    line for Markdown), and the block ends with a line feed.
+    """
+    body = for_terminal(text, keep_newlines=True)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    ticks = "`" * max(3, _longest_backticks(body) + 1)
+    return f"{ticks}{for_terminal(lang)}\n{body}{ticks}\n"
+
+
+def html_text(text: str) -> str:
+    """``text`` for the inside of an HTML element: ``& < >`` as entities, on one line."""
+    return html.escape(for_terminal(text), quote=False)
+
+
+def md_text(text: str) -> str:
+    """``text`` as Markdown prose that renders literally: on one line, no HTML, no code
+    span, no link or image, no emphasis by asterisks, no table cell break."""
+    return html_text(text.translate(_MD_PUNCTUATION))

@@ -1,0 +1,95 @@
+"""Escaping live text for terminals and Markdown: what a terminal or GitHub then shows."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from reconciler.textsafe import fence, for_terminal, html_text, inline_code, md_text
+from tests.hostile import INJECTION, NAMES, assert_markdown_safe, unsafe_characters
+
+MD = MarkdownIt("commonmark")
+
+
+def test_terminal_escapes_are_visible() -> None:
+    assert for_terminal("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert for_terminal("t\x1b]0;owned\x07") == "t\\x1b]0;owned\\x07"
+    assert for_terminal("\u202eexe\u2066") == "\\u202eexe\\u2066"
+    assert for_terminal("c1\x9b del\x7f") == "c1\\x9b del\\x7f"
+    assert for_terminal("a\nb\r\tc") == "a\\nb\\r\\tc"
+    assert for_terminal("a\nb\rc", keep_newlines=True) == "a\nb\\rc"
+
+
+def test_ordinary_text_is_unchanged() -> None:
+    for text in ("dev-alice", "Équipe données 🚀", "C:\\path\\x1b", "a'b\"c", "اختبار"):
+        assert for_terminal(text) == text
+
+
+@given(st.text())
+def test_terminal_text_has_no_control_character(text: str) -> None:
+    escaped = for_terminal(text)
+    assert unsafe_characters(escaped) == [] and "\n" not in escaped
+    assert for_terminal(escaped) == escaped  # escaping twice changes nothing
+
+
+def _only_code_span(markdown: str) -> str:
+    """The code span's text when ``markdown`` is "see " and exactly one code span."""
+    tokens = MD.parse(markdown)
+    assert [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"]
+    children = tokens[1].children or []
+    assert [(c.type, c.content) for c in children[:1]] == [("text", "see ")]
+    assert [c.type for c in children[1:]] == ["code_inline"], markdown
+    return children[1].content
+
+
+@given(st.text())
+def test_inline_code_is_one_span_holding_the_text(text: str) -> None:
+    shown = _only_code_span("see " + inline_code(text))
+    assert shown == (for_terminal(text) or " ")
+
+
+def _see(markdown: str) -> str:
+    tokens = MD.parse(markdown)
+    return "".join(c.content for c in tokens[1].children or [] if c.type in ("code_inline", "text"))
+
+
+def test_inline_code_with_backticks() -> None:
+    assert inline_code("a`b") == "``a`b``"
+    assert inline_code("```") == "```` ``` ````"
+    assert inline_code(" x ") == "`  x  `"
+    assert _see("see " + inline_code("`")) == "see `"
+
+
+@given(st.text(), st.sampled_from(["", "diff", "json"]))
+def test_fence_holds_the_text_whatever_it_contains(text: str, lang: str) -> None:
+    block = fence(text, lang)
+    tokens = MD.parse(block)
+    assert [t.type for t in tokens] == ["fence"]
+    assert tokens[0].info == lang
+    body = for_terminal(text, keep_newlines=True)
+    assert tokens[0].content == (body if not body or body.endswith("\n") else body + "\n")
+
+
+def test_fence_is_longer_than_any_backtick_run() -> None:
+    assert fence("plain\n", "diff") == "```diff\nplain\n```\n"
+    assert fence("a\n`````\nb", "diff").startswith("``````diff\n")
+    assert_markdown_safe(fence(INJECTION, "diff"), fences=1)
+
+
+@given(st.text())
+def test_prose_renders_literally(text: str) -> None:
+    tokens = MD.parse("Note: " + md_text(text))
+    assert [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"]
+    children = tokens[1].children or []
+    kinds = {c.type for c in children}
+    assert kinds <= {"text", "em_open", "em_close", "strong_open", "strong_close"}, kinds
+
+
+def test_prose_escapes_markup_but_not_ordinary_text() -> None:
+    message = "In the admin console, set the spend limit of workspace 'dev' to 50 USD."
+    assert md_text(message) == message
+    assert md_text("<b>&[x](y)`z`*|\\") == "&lt;b&gt;&amp;\\[x\\](y)\\`z\\`\\*\\|\\\\"
+    assert html_text("<summary>a & b</summary>\n") == "&lt;summary&gt;a &amp; b&lt;/summary&gt;\\n"
+    for name in NAMES:
+        assert_markdown_safe(f"- {inline_code(name)}: {md_text(name)}\n")
