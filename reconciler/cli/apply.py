@@ -14,6 +14,7 @@ from reconciler.errors import ConfigError, PlanError
 from reconciler.plan import Plan, check_safety, plan_differences, restrict, stale_reasons
 from reconciler.plan import load as load_plan
 from reconciler.session import PlanContext, Session, TargetOptions
+from reconciler.textsafe import for_terminal
 
 if TYPE_CHECKING:
     from reconciler.apply.engine import ApplyResult
@@ -114,7 +115,7 @@ async def apply_command(
     if result.stored:
         print(f"Secrets of {len(result.stored)} new key(s) written to:")
         for line in sorted(set(result.stored)):
-            print(f"  {line}")
+            print(f"  {for_terminal(line)}")
     if plan.summary.manual:
         print(f"{plan.summary.manual} manual change(s) remain for the admin console (see above).")
     err(f"Audit log: {log_file}")
@@ -134,7 +135,7 @@ async def _run(
         secrets=session.router(ctx.desired),
         journal=session.journal(),
         apply_id=apply_id,
-        report=lambda line: print(line, flush=True),
+        report=lambda line: print(for_terminal(line), flush=True),
     )
     try:
         result = await applier.run(plan)

@@ -13,6 +13,7 @@ from typing import Any, TextIO, TypeVar
 
 from reconciler.env import NO_COLOR
 from reconciler.errors import DesiredStateError, ReconcilerError
+from reconciler.textsafe import for_terminal
 
 T = TypeVar("T")
 
@@ -25,7 +26,8 @@ def use_color(stream: TextIO, no_color: bool = False) -> bool:
 
 
 def err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Print to stderr; control characters in ``message`` (live names) come out escaped."""
+    print(for_terminal(message, keep_newlines=True), file=sys.stderr)
 
 
 def report_error(exc: BaseException) -> int:
@@ -33,7 +35,7 @@ def report_error(exc: BaseException) -> int:
     if isinstance(exc, DesiredStateError):
         for problem in exc.problems:  # as validate shows them: with error or warning
             render = getattr(problem, "render", None)
-            err(render() if callable(render) else str(problem))
+            err(for_terminal(render() if callable(render) else str(problem)))
         err(f"Error: {exc}")
     else:
         err(f"Error: {exc}")

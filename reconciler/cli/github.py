@@ -13,6 +13,7 @@ from reconciler.env import GITHUB_ACTIONS, GITHUB_STEP_SUMMARY
 from reconciler.errors import ConfigError
 from reconciler.github import actions
 from reconciler.github.summary import write_step_summary
+from reconciler.textsafe import for_terminal, md_text
 
 
 def read_text(file: Path | None, *, what: str) -> str:
@@ -38,8 +39,8 @@ def _warnings_to_stderr() -> None:
 
 
 def _annotate(env: Mapping[str, str], level: str, message: str) -> None:
-    if env.get(GITHUB_ACTIONS) == "true":
-        print(f"::{level} title=reconciler::{message}")
+    if env.get(GITHUB_ACTIONS) == "true":  # one line: nothing can start another command
+        print(f"::{level} title=reconciler::{for_terminal(message)}")
 
 
 def fork_note(fork: str) -> str:
@@ -85,7 +86,7 @@ def comment_command(
             )
         return result.describe()
 
-    print(run_async(post()))
+    print(for_terminal(run_async(post())))
     return 0
 
 
@@ -120,12 +121,12 @@ def drift_command(
         return outcome.describe(report.target)
 
     line = run_async(sync())
-    print(line)
+    print(for_terminal(line))
     if report.has_drift:
         _annotate(env, "warning", line)
-        write_step_summary(f"{line}\n\n{issue_body(report, run_url=link)}", env)
+        write_step_summary(f"{md_text(line)}\n\n{issue_body(report, run_url=link)}", env)
     else:
-        write_step_summary(line + "\n", env)
+        write_step_summary(md_text(line) + "\n", env)
     return 0
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import typer
 
+from reconciler.cli.common import err
 from reconciler.desired.json_schema import KINDS, render, schema_for
 from reconciler.desired.load import Validation, check_desired_state
+from reconciler.textsafe import for_terminal
 
 
 def _plural(count: int, word: str) -> str:
@@ -57,12 +59,12 @@ def parse_day(value: str | None) -> dt.date | None:
 def validate_command(directory: Path, *, today: str | None = None) -> int:
     """Print every problem and a summary; 0 when valid (warnings allowed), 1 otherwise."""
     result = check_desired_state(directory, today=parse_day(today))
-    for problem in result.problems:
-        print(problem.render(), file=sys.stderr)
+    for problem in result.problems:  # one line each, whatever a file or key is named
+        err(for_terminal(problem.render()))
     if result.state is None:
-        print(summary(result), file=sys.stderr)
+        err(summary(result))
         return 1
-    print(summary(result))
+    print(for_terminal(summary(result)))
     return 0
 
 

@@ -20,6 +20,8 @@ duplicate a race left behind), and close it with a comment when the drift is gon
 
 No secret can reach an issue: only addresses, reasons, field paths and non-sensitive
 values are used, sensitive fields print as ``(sensitive value)``, free text is scrubbed.
+Nor can a live name shape it: addresses and the target are inline code, the rest is
+escaped prose (:mod:`reconciler.textsafe`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from urllib.parse import quote
 
 from reconciler.errors import ConfigError, InvalidRequest, NotFound, scrub
 from reconciler.github.client import GitHubClient, check_repository
+from reconciler.textsafe import for_terminal, inline_code, md_text
 
 LABEL = "reconciler-drift"
 LABEL_COLOR = "d93f0b"
@@ -214,12 +217,12 @@ def report_from_document(
 
 def drift_marker(target: str) -> str:
     """The hidden line that ties an issue to one target."""
-    safe = re.sub(r"\s+", " ", target).replace("--", "-").replace(">", "")
+    safe = re.sub(r"\s+", " ", for_terminal(target)).replace("--", "-").replace(">", "")
     return f"<!-- reconciler drift: {safe.strip()} -->"
 
 
 def issue_title(report: DriftReport) -> str:
-    return f"Drift detected: {report.target}"[:250]
+    return for_terminal(f"Drift detected: {report.target}")[:250]
 
 
 def issue_body(
@@ -228,10 +231,11 @@ def issue_body(
     """The issue's Markdown: summary, changes by class, manual actions, warnings."""
     when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
     checked = f"[this run]({run_url})" if run_url else "a scheduled plan"
-    where = f" from `{report.desired_path}`" if report.desired_path else ""
+    where = f" from {inline_code(report.desired_path)}" if report.desired_path else ""
     lines = [
         drift_marker(report.target),
-        f"The live organisation `{report.target}` no longer matches the desired state{where}.",
+        f"The live organisation {inline_code(report.target)} no longer matches the desired "
+        f"state{where}.",
         f"Last checked {when} by {checked}.",
         "",
         f"**{report.sentence()}**",
@@ -249,7 +253,7 @@ def issue_body(
             continue
         lines.append(f"### {_HEADINGS[cls]} ({len(items)})")
         lines.append("")
-        lines.extend(f"- `{i.address}`: {i.detail}" for i in items[:MAX_ITEMS])
+        lines.extend(f"- {inline_code(i.address)}: {md_text(i.detail)}" for i in items[:MAX_ITEMS])
         if len(items) > MAX_ITEMS:
             lines.append(f"- … and {len(items) - MAX_ITEMS} more (see the workflow run)")
         lines.append("")
@@ -259,12 +263,14 @@ def issue_body(
         lines.append("")
         lines.append("The Admin API cannot make these changes; make them by hand:")
         lines.append("")
-        lines.extend(f"- [ ] `{i.address}`: {i.manual}" for i in manual[:MAX_ITEMS])
+        lines.extend(
+            f"- [ ] {inline_code(i.address)}: {md_text(i.manual or '')}" for i in manual[:MAX_ITEMS]
+        )
         lines.append("")
     if report.warnings:
         lines.append("### Warnings")
         lines.append("")
-        lines.extend(f"- {w}" for w in report.warnings[:MAX_ITEMS])
+        lines.extend(f"- {md_text(w)}" for w in report.warnings[:MAX_ITEMS])
         lines.append("")
     lines.append(
         "To resolve: apply the desired state (merge to the default branch, or re-run the "

@@ -4,6 +4,9 @@ Text is for terminals and CI logs; Markdown is a section a pull-request comment 
 scheduled drift issue can include as is (a marker comment lets a bot find and replace
 it); JSON (``format_version`` "1.0", amounts as decimal strings so no cent is lost to
 floating point) is for machines.
+
+Workspace names come from the platform: text and Markdown escape them
+(:mod:`reconciler.textsafe`); JSON escapes by itself.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.policy.budget import BudgetLine, BudgetReport, BudgetStatus, usd
+from reconciler.textsafe import for_terminal, inline_code, md_text
 
 FORMAT_VERSION = "1.0"
 MARKER = "<!-- reconciler budget -->"
@@ -52,7 +56,7 @@ def _cells(line: BudgetLine) -> list[str]:
 def render_text(report: BudgetReport) -> str:
     """Aligned columns, then warnings prefixed with ``!``."""
     header = ["WORKSPACE", "SPENT", "BUDGET", "USED", "PROJECTED", "STATUS"]
-    rows = [_cells(line) for line in report.lines]
+    rows = [[for_terminal(line.name), *_cells(line)[1:]] for line in report.lines]
     total = _cells(report.total)
     total[0] = "total (organisation limit)" if report.total.budget_usd is not None else "total"
     rows.append(total)
@@ -77,7 +81,7 @@ def render_text(report: BudgetReport) -> str:
     lines.append("")
     if report.warnings:
         lines.append("Warnings:")
-        lines += [f"  ! {w}" for w in report.warnings]
+        lines += [f"  ! {for_terminal(w)}" for w in report.warnings]
     else:
         lines.append("Every workspace is under 50% of its budget.")
     return "\n".join(lines) + "\n"
@@ -95,13 +99,13 @@ def render_markdown(report: BudgetReport) -> str:
         cells = _cells(line)
         if not projected:
             cells.pop(4)
-        cells[0] = f"`{line.name}`" if line is not report.total else "**total**"
+        cells[0] = inline_code(line.name) if line is not report.total else "**total**"
         if line.status is BudgetStatus.EXCEEDED:
             cells[-1] = "**exceeded**"
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out.append("")
     if report.warnings:
-        out += [f"- :warning: {w}" for w in report.warnings]
+        out += [f"- :warning: {md_text(w)}" for w in report.warnings]
     else:
         out.append("Every workspace is under 50% of its budget.")
     return "\n".join(out) + "\n"

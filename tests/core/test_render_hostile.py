@@ -1,66 +1,24 @@
 """Hostile live names through the three plan formats: nothing reaches a terminal or a PR raw.
 
-Live names are whatever the platform returns. Each plan here puts one of
-:data:`tests.hostile.NAMES` everywhere a live string can appear: an unmanaged workspace
-and key, a live description, a departing member, a conflict, a manual console change, a
-plan warning and the target itself. Ordinary names keep rendering exactly as before (the
-golden files in ``test_render.py``).
+Live names are whatever the platform returns. Each plan here (:func:`tests.hostile.hostile_plan`)
+puts one of :data:`tests.hostile.NAMES` everywhere a live string can appear. Ordinary
+names keep rendering exactly as before (the golden files in ``test_render.py``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from decimal import Decimal
 
 import pytest
 
-from reconciler.model import ApiKey, Member, SpendLimit, Workspace
-from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
-from tests.hostile import INJECTION, NAMES, assert_markdown_safe, assert_terminal_safe
-
-from .states import CREATED, desired, live_drifted
-
-NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-
-
-def hostile_plan(name: str) -> Plan:
-    """A plan in which ``name`` is every live string, and a desired workspace's name."""
-    base = live_drifted()
-    live = base.model_copy(
-        update={
-            "target": f"sandbox {name}",
-            "workspaces": (
-                *base.workspaces,
-                Workspace(name=name, description=name, id="ws-evil"),
-                Workspace(name="ml", id="ws-ml", spend_limit=SpendLimit(amount=Decimal(9))),
-            ),
-            "members": (
-                *base.members,
-                Member(workspace="dev", email=f"{name}@x", roles=("user",), user_id=name),
-            ),
-            "keys": (
-                *base.keys,
-                ApiKey(name=name, workspace="dev", owner=name, id=name, created_at=CREATED),
-                *(
-                    ApiKey(name="ml-bot", workspace="ml", owner=name, id=f"k{n}{name}")
-                    for n in range(2)
-                ),
-            ),
-        }
-    )
-    want = desired()
-    want = want.model_copy(
-        update={
-            "workspaces": (
-                *want.workspaces,
-                Workspace(name="ml", description=name, spend_limit=SpendLimit(amount=Decimal(5))),
-            ),
-            "keys": (*want.keys, ApiKey(name="ml-bot", workspace="ml", owner="a@acme.example")),
-        }
-    )
-    return make_plan(want, live, provider="mistral", desired_path=name, warnings=(name,), now=NOW)
+from tests.hostile import (
+    INJECTION,
+    NAMES,
+    assert_markdown_safe,
+    assert_terminal_safe,
+    hostile_plan,
+)
 
 
 def test_the_hostile_plan_reaches_every_kind_of_line() -> None:

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from reconciler.model import DesiredState, Workspace
+from reconciler.model import DesiredState, Workspace, WorkspacePolicy
 from reconciler.policy.budget import BudgetStatus, build_budget_report, status_for
 from reconciler.policy.budget_render import MARKER, render_json, render_markdown, render_text
+from tests.hostile import NAMES, assert_markdown_safe, assert_terminal_safe
 from tests.policy.conftest import demo_state
 
 NOV = dt.date(2026, 11, 1)
@@ -153,3 +154,19 @@ def test_json_rendering() -> None:
     }
     assert doc["total"]["spent_usd"] == "316.80"
     assert len(doc["warnings"]) == 3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_workspace_names_are_escaped(name: str) -> None:
+    """Names come from the platform's usage too: text and Markdown escape them."""
+    budgeted = Workspace(name=name, policy=WorkspacePolicy(monthly_budget_usd=Decimal(10)))
+    state = demo_state()
+    state = state.model_copy(update={"workspaces": (*state.workspaces, budgeted)})
+    report = build_budget_report(state, {name: Decimal(60), f"live {name}": Decimal(1)}, NOV)
+    assert any(name in warning for warning in report.warnings)
+    assert_terminal_safe(render_text(report))
+    markdown = render_markdown(report)
+    assert_terminal_safe(markdown)
+    assert_markdown_safe(markdown, fences=0)
+    rows = [r for r in markdown.splitlines() if r.startswith("| `") or r.startswith("| ``")]
+    assert len(rows) == 5 and all(r.count(" | ") == 4 for r in rows)  # no cell added or lost
