@@ -22,7 +22,13 @@ from reconciler.desired.catalog import Catalog, load_catalog
 from reconciler.desired.checks import Checker, check_all
 from reconciler.desired.problems import Problem, Severity
 from reconciler.desired.schema import OrganizationFile, RolesFile, WorkspaceFile
-from reconciler.desired.sources import Reporter, Source, read_source, validate_source
+from reconciler.desired.sources import (
+    MAX_TOTAL_BYTES,
+    Reporter,
+    Source,
+    read_source,
+    validate_source,
+)
 from reconciler.errors import DesiredStateError
 from reconciler.model import DesiredState
 
@@ -120,8 +126,20 @@ def check_desired_state(
         reporter.file(shown, what)
         return Validation(shown, None, tuple(reporter.problems.sorted()))
 
+    read = 0  # bytes, against the total allowance
+
     def source(path: Path, kind: str) -> Source:
-        src = read_source(path, display_path(path), kind, reporter, pure=pure_python_yaml)
+        nonlocal read
+        src = read_source(
+            path,
+            display_path(path),
+            kind,
+            reporter,
+            root=directory,
+            room=MAX_TOTAL_BYTES - read,
+            pure=pure_python_yaml,
+        )
+        read += src.size
         validate_source(src, reporter)
         return src
 

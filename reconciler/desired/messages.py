@@ -19,6 +19,21 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from reconciler.desired.problems import Loc
+from reconciler.errors import scrub
+
+#: A refused string is quoted whole up to this length, else only its first characters: it
+#: may be anything, such as a credential read from the wrong file.
+MAX_QUOTED = 20
+QUOTED_PREFIX = 10
+
+
+def quote_refused(text: str) -> str:
+    """``'abc'``, ``'first char…' (N characters)``, or a note when it looks like a secret."""
+    if scrub(text) != text:
+        return f"a string that looks like a secret ({len(text)} characters, not shown)"
+    if len(text) <= MAX_QUOTED:
+        return f"'{text}'"
+    return f"'{text[:QUOTED_PREFIX]}…' ({len(text)} characters)"
 
 
 def describe_value(value: Any) -> str:
@@ -28,8 +43,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        short = value if len(value) <= 60 else value[:57] + "..."
-        return f"the string '{short}'"
+        quoted = quote_refused(value)
+        return quoted if quoted.startswith("a string") else f"the string {quoted}"
     if isinstance(value, int | float | Decimal):
         return f"the number {value}"
     if isinstance(value, dt.date):

@@ -76,6 +76,19 @@ class Problem:
         return ": ".join(parts)
 
 
+@dataclass(frozen=True)
+class RawProblem:
+    """A problem found while reading a file, before it is tied to the file's name.
+
+    ``line`` 0 means the whole file (it could not be read, or was refused unread).
+    """
+
+    loc: Loc
+    line: int
+    column: int
+    message: str
+
+
 @dataclass
 class Problems:
     """An append-only list of problems (the validation's counts are in ``load.Validation``)."""

@@ -3,10 +3,17 @@
 A :class:`Source` pairs a file's parsed YAML (data and marks) with its validated document
 model; a :class:`Reporter` turns "this field path in this file" into a located
 :class:`~reconciler.desired.problems.Problem`. Nothing here looks across files.
+
+Files come from pull requests, so they are read defensively: a symbolic link that leads
+out of the desired-state directory is refused unread (its target could be any file the
+runner can read, such as a credential), and so is a file over :data:`MAX_FILE_BYTES` or
+one that would take the directory over :data:`MAX_TOTAL_BYTES`; a refused or unreadable
+file gets one problem and no second one about its (missing) content.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.desired import messages, schema
-from reconciler.desired.messages import describe_value
-from reconciler.desired.problems import Loc, Problem, Problems, Severity, format_loc
+from reconciler.desired.messages import describe_value, quote_refused
+from reconciler.desired.problems import Loc, Problem, Problems, RawProblem, Severity, format_loc
 from reconciler.desired.salvage import salvage
-from reconciler.desired.yaml_loader import Document, load_text
+from reconciler.desired.yaml_loader import Document, load_bytes
+
+MAX_FILE_BYTES = 1024 * 1024  # far above any real file; parsing 1 MiB takes about a second
+MAX_TOTAL_BYTES = 16 * 1024 * 1024  # the whole directory
 
 
 @dataclass
@@ -27,6 +37,7 @@ class Source:
     display: str  # the path as shown in problems
     kind: str  # "organization" | "roles" | "workspace"
     doc: Document = field(default_factory=Document)
+    size: int = 0  # bytes read
     model: Any = None  # the validated schema.*File, or None when it did not validate
     # Set when ``model`` was salvaged from a file with shape errors: the places whose
     # refused value was removed (see ``salvage``); checks must not rely on their defaults.
@@ -62,20 +73,60 @@ class Reporter:
         self.problems.add(Problem(display, 0, 0, "", message, severity))
 
 
-def read_source(
-    path: Path, display: str, kind: str, reporter: Reporter, *, pure: bool = False
-) -> Source:
-    """Read and parse one file; YAML problems go to ``reporter``, the result always returns."""
-    source = Source(display=display, kind=kind)
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def read_bytes(path: Path, *, root: Path, room: int = MAX_TOTAL_BYTES) -> bytes | str:
+    """The file's bytes, or why they were not read.
+
+    ``root`` is the desired-state directory: a file whose real path is outside it (through
+    a symbolic link) is refused. ``room`` is what is left of the total allowance.
+    """
+    if not path.resolve().is_relative_to(root.resolve()):
+        return (
+            f"a symbolic link to a file outside {root.as_posix()}/: "
+            "not read (keep the desired state inside its directory)"
+        )
+    limit = min(MAX_FILE_BYTES, room)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        reporter.file(display, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return source
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(limit + 1) if size <= limit else b""
     except OSError as exc:
-        reporter.file(display, f"cannot read: {exc.strerror or exc}")
-        return source
-    source.doc = load_text(text, pure=pure)
+        return f"cannot read: {exc.strerror or exc}"
+    size = max(size, len(data))
+    if size > MAX_FILE_BYTES:
+        return f"{_mib(size)}: a desired-state file may be at most {_mib(MAX_FILE_BYTES)}; not read"
+    if size > limit:
+        return (
+            f"not read: with this file's {_mib(size)} the desired state would be over "
+            f"{_mib(MAX_TOTAL_BYTES)} in total"
+        )
+    return data
+
+
+def read_source(
+    path: Path,
+    display: str,
+    kind: str,
+    reporter: Reporter,
+    *,
+    root: Path,
+    room: int = MAX_TOTAL_BYTES,
+    pure: bool = False,
+) -> Source:
+    """Read and parse one file; problems go to ``reporter``, the result always returns.
+
+    ``root`` and ``room`` are as for :func:`read_bytes`.
+    """
+    source = Source(display=display, kind=kind)
+    data = read_bytes(path, root=root, room=room)
+    if isinstance(data, str):
+        source.doc = Document(problems=[RawProblem((), 0, 0, data)])
+    else:
+        source.size = len(data)
+        source.doc = load_bytes(data, pure=pure)
     for raw in source.doc.problems:
         reporter.problems.add(
             Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
@@ -108,7 +159,10 @@ def validate_source(source: Source, reporter: Reporter) -> None:
             f"missing required field 'version' (add 'version: {schema.SUPPORTED_VERSION}')",
         )
     elif type(version) is not int or version != schema.SUPPORTED_VERSION:
-        shown = repr(version) if isinstance(version, int | float | str) else describe_value(version)
+        if isinstance(version, str):
+            shown = quote_refused(version)
+        else:
+            shown = repr(version) if isinstance(version, int | float) else describe_value(version)
         reporter.add(
             source,
             ("version",),

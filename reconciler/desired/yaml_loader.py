@@ -7,6 +7,9 @@ nodes itself, recording a mark for every mapping key and sequence item under its
 path (``("workspace", "api_keys", 2, "expires")``). Later checks report a problem at the
 mark of the deepest path they can find.
 
+Bytes become text through :func:`load_bytes`, and no text reaches a composer before
+:mod:`~reconciler.desired.yaml_guard` has checked how deep it nests.
+
 Scalars follow the YAML 1.2 core schema (``yes``/``no``/``on``/``off`` stay strings), plus
 dates (``2027-06-30`` becomes a :class:`datetime.date`). Duplicate keys, unknown tags,
 recursive aliases and multi-document files are reported, never silently accepted; merge
@@ -22,10 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, StreamEndEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
-from reconciler.desired.problems import Loc
+from reconciler.desired.problems import Loc, RawProblem
+from reconciler.desired.yaml_guard import (
+    MAX_DEPTH,
+    SAFE_LENGTH,
+    decode,
+    depth_problem,
+    too_deep,
+)
 
 try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
     from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found,unused-ignore]
@@ -131,19 +142,35 @@ def compose(text: str, *, pure: bool = False) -> Node | None:
     return _compose_pure(text)
 
 
+def _exact_depth(text: str, *, pure: bool) -> RawProblem | None:
+    """Where the parser's events first nest deeper than the limit (no recursion here)."""
+    if _CParser is not None and not pure:
+        parser = _CParser(text)
+        events: Any = iter(parser.get_event, None)
+    else:
+        from ruamel.yaml import YAML
+
+        events = YAML(typ="safe", pure=True).parse(text)
+    depth = 0
+    try:
+        for event in events:
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return depth_problem(mark.line + 1, mark.column + 1)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, StreamEndEvent):
+                break
+    except YAMLError:
+        return None  # composing stops at the same place and says why
+    return None
+
+
 def has_libyaml() -> bool:
     """Whether the fast C parser is available."""
     return _CParser is not None
-
-
-@dataclass(frozen=True)
-class RawProblem:
-    """A problem found while reading YAML, before it is tied to a file name."""
-
-    loc: Loc
-    line: int
-    column: int
-    message: str
 
 
 @dataclass
@@ -344,15 +371,26 @@ def _to_float(text: str) -> float:
 
 
 def load_text(text: str, *, pure: bool = False) -> Document:
-    """Parse one YAML document, never raising for bad input: problems are in the result."""
+    """Parse one YAML document, never raising for bad input: problems are in the result.
+
+    A text that nests too deep is refused before it is composed (see ``yaml_guard``).
+    """
     doc = Document()
+    refused = too_deep(text)
+    if refused is None and len(text) > SAFE_LENGTH:
+        refused = _exact_depth(text, pure=pure)
+    if refused is not None:
+        doc.problems.append(refused)
+        return doc
     try:
         node = compose(text, pure=pure)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = exc.problem or exc.context or "invalid YAML"
-        if "another document" in message:
+        if _char_at(text, line, column) == "\t":
+            message = "a tab character here: YAML indents and separates with spaces"
+        elif "another document" in message:
             message = "expected a single YAML document, found another one (remove '---')"
         elif exc.context and exc.problem:
             started = exc.context_mark
@@ -382,3 +420,19 @@ def load_text(text: str, *, pure: bool = False) -> Document:
         doc.problems.append(RawProblem((), 1, 1, "invalid YAML: nesting too deep"))
         doc.data = None
     return doc
+
+
+def load_bytes(data: bytes, *, pure: bool = False) -> Document:
+    """Decode a file's bytes (see ``yaml_guard.decode``) and parse them as :func:`load_text`."""
+    text = decode(data)
+    if isinstance(text, RawProblem):
+        return Document(problems=[text])
+    return load_text(text, pure=pure)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 1-based line and column, or "" past the end."""
+    lines = text.split("\n", line)
+    if line > len(lines) or column < 1:
+        return ""
+    return lines[line - 1][column - 1 : column]

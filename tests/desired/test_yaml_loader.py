@@ -108,7 +108,25 @@ def test_exponential_aliases_are_refused(pure: bool) -> None:
 
 
 @pytest.mark.parametrize("pure", PARSERS)
-def test_absurd_nesting_is_a_problem_not_a_crash(pure: bool) -> None:
-    doc = load_text("a: " + "[" * 5000 + "]" * 5000 + "\n", pure=pure)
+def test_absurd_nesting_is_refused_where_it_gets_too_deep(pure: bool) -> None:
+    text = "a:\n  b: " + "[" * 5000 + "]" * 5000 + "\n"
+    doc = load_text(text, pure=pure)
     assert doc.data is None
-    assert [p.message for p in doc.problems] == ["invalid YAML: nesting too deep"]
+    assert [(p.line, p.column, p.message) for p in doc.problems] == [
+        (2, 6 + 62, "nested more than 64 levels deep here; refusing the file")
+    ]
+
+
+@pytest.mark.parametrize("pure", PARSERS)
+def test_brackets_in_text_do_not_count_as_nesting(pure: bool) -> None:
+    block = (
+        "a{n}: '[[[[ not a list'\n"
+        'b{n}: "{{{{{{{{ nor a mapping"\n'
+        "c{n}: WIP [x and [[[[ plain text\n"
+        "d{n}: |\n  [[[[[[[[\n  - - - - - -\n"
+        "# [[[[[[[[[[[[[[[[[[[[[[\n"
+    )
+    text = "".join(block.format(n=n) for n in range(30))
+    doc = load_text(text, pure=pure)
+    assert doc.problems == []
+    assert doc.data["c29"] == "WIP [x and [[[[ plain text"

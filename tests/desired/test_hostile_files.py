@@ -1,0 +1,158 @@
+"""Desired-state files from a pull request are read defensively.
+
+Each case was a reproduction: a symbolic link to a credential outside the directory was
+followed and its first characters printed; a 10 MB file took over a minute; a non-UTF-8
+file got a byte offset and a false "file is empty"; a value that failed to parse was
+echoed at length. Each file gets one problem at its line, and nothing of a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired import Problem, check_desired_state
+from reconciler.desired import load as load_module
+from reconciler.desired.sources import MAX_FILE_BYTES
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TODAY = dt.date(2026, 11, 27)
+ADMIN_KEY = "sk-" + "AdminKey0123456789abcdefghijklmnopqrstuv"
+DEV_HEAD = "version: 1\nworkspace:\n  name: dev\n"
+
+
+@pytest.fixture
+def desired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the valid fixture, as ``ds`` in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURES / "valid", tmp_path / "ds")
+    return Path("ds")
+
+
+def problems(directory: Path) -> list[Problem]:
+    result = check_desired_state(directory, today=TODAY)
+    assert result.state is None
+    return list(result.problems)
+
+
+def only(directory: Path) -> str:
+    """The one problem reported, as validate prints it."""
+    found = problems(directory)
+    assert len(found) == 1, [p.render() for p in found]
+    return found[0].render()
+
+
+def test_a_symlink_out_of_the_directory_is_not_followed(desired: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "admin-key"
+    secret.write_text(ADMIN_KEY + "\n")
+    (desired / "workspaces" / "evil.yaml").symlink_to(secret)
+    line = only(desired)
+    assert line.startswith("ds/workspaces/evil.yaml: error: a symbolic link to a file outside ds/")
+    assert "sk-" not in line and "Admin" not in line
+
+
+def test_a_linked_folder_out_of_the_directory_is_not_followed(
+    desired: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    shutil.move(desired / "workspaces", outside)
+    (desired / "workspaces").symlink_to(outside)
+    found = problems(desired)
+    assert {p.file for p in found} == {"ds/workspaces/dev.yaml", "ds/workspaces/ml.yaml"}
+    assert all("symbolic link" in p.message for p in found)
+
+
+def test_a_symlink_inside_the_directory_is_followed(desired: Path) -> None:
+    (desired / "shared").mkdir()
+    shutil.move(desired / "workspaces" / "ml.yaml", desired / "shared" / "ml.yaml")
+    (desired / "workspaces" / "ml.yaml").symlink_to(Path("..") / "shared" / "ml.yaml")
+    assert check_desired_state(desired, today=TODAY).ok
+
+
+def test_a_secret_read_as_a_value_is_not_echoed(desired: Path) -> None:
+    (desired / "workspaces" / "evil.yaml").write_text(ADMIN_KEY + "\n")
+    line = only(desired)
+    assert line == (
+        "ds/workspaces/evil.yaml:1:1: error: expected a mapping with 'version' and "
+        "'workspace', got a string that looks like a secret (43 characters, not shown)"
+    )
+
+
+def test_a_long_value_is_cut_to_a_short_prefix(desired: Path) -> None:
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(
+        dev.read_text().replace(
+            "  name: dev\n", "  name: dev\n  protected: maybe on some days of the week\n"
+        )
+    )
+    assert only(desired).endswith(
+        "workspace.protected: expected true or false, got the string 'maybe on s…' (30 characters)"
+    )
+
+
+def test_a_file_over_the_size_limit_is_not_parsed(desired: Path) -> None:
+    big = desired / "workspaces" / "big.yaml"
+    big.write_text(DEV_HEAD + "#" * MAX_FILE_BYTES)
+    assert only(desired) == (
+        "ds/workspaces/big.yaml: error: 1.0 MiB: a desired-state file may be at most 1.0 MiB; "
+        "not read"
+    )
+
+
+def test_the_directory_has_a_total_size_limit(
+    desired: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = {p.name: p.stat().st_size for p in (desired / "workspaces").iterdir()}
+    organization_and_roles = sum(
+        (desired / name).stat().st_size for name in ("organization.yaml", "roles.yaml")
+    )
+    monkeypatch.setattr(
+        load_module, "MAX_TOTAL_BYTES", organization_and_roles + sizes["dev.yaml"] + 1
+    )
+    line = only(desired)
+    assert line.startswith("ds/workspaces/ml.yaml: error: not read: with this file's 0.0 MiB")
+
+
+def test_non_utf8_is_located_by_line_and_column(desired: Path) -> None:
+    bad = desired / "workspaces" / "ml.yaml"
+    bad.write_bytes(b"version: 1\nworkspace:\n  name: caf\xe9\n")
+    assert only(desired) == (
+        "ds/workspaces/ml.yaml:3:12: error: not UTF-8 text (byte 0xe9: invalid continuation "
+        "byte); save it as UTF-8"
+    )
+
+
+def test_utf16_is_named(desired: Path) -> None:
+    bad = desired / "workspaces" / "ml.yaml"
+    bad.write_bytes((desired / "workspaces" / "ml.yaml").read_text().encode("utf-16"))
+    assert only(desired) == "ds/workspaces/ml.yaml:1:1: error: UTF-16 text: save the file as UTF-8"
+
+
+def test_a_utf8_byte_order_mark_is_fine(desired: Path) -> None:
+    ml = desired / "workspaces" / "ml.yaml"
+    ml.write_bytes(b"\xef\xbb\xbf" + ml.read_bytes())
+    assert check_desired_state(desired, today=TODAY).ok
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_a_tab_in_the_indentation_is_named(desired: Path, pure: bool) -> None:
+    ml = desired / "workspaces" / "ml.yaml"
+    lines = ml.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith("  name:"))
+    lines[index] = "\t" + lines[index][2:]
+    ml.write_text("".join(lines))
+    found = check_desired_state(desired, today=TODAY, pure_python_yaml=pure).problems
+    assert [p.render() for p in found] == [
+        f"ds/workspaces/ml.yaml:{index + 1}:1: error: invalid YAML: a tab character here: "
+        "YAML indents and separates with spaces"
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_not_read(desired: Path) -> None:
+    os.mkfifo(desired / "workspaces" / "pipe.yaml")
+    assert check_desired_state(desired, today=TODAY).ok  # not a file: not waited on
