@@ -33,6 +33,7 @@ NAMES = (
     "over\rApply complete!",
     "ticks ```` and ` and ``",
     "<img src=x onerror=alert(1)> & <b>bold</b> | pipe",
+    "<details><summary>opened by a name</summary>",
     "*emph* [link](https://evil.example) ![img](x)",
 )
 

@@ -7,6 +7,7 @@ GitHub refuses a comment over 65,536 characters. Atlantis's answer, followed her
   line as a last resort (that piece is then treated as plain text);
 - a part that ends inside a code fence or a ``<details>`` closes them, and the next part
   reopens them (same fence and info string, same ``<details>`` tag and ``<summary>``);
+  a tag inside a code span (a name in a plan) is text, and is never reopened;
 - every part but the last ends with "Continued in next comment", every part but the
   first starts with "Continued from previous comment";
 - the ``Plan:`` summary stays in the first part: when the cut would push it out, the
@@ -30,6 +31,7 @@ _FENCE_CLOSE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*$")
 _DETAILS = re.compile(
     r"<details\b[^>]*>(?:\s*<summary\b[^>]*>.*?</summary>)?|</details\s*>", re.IGNORECASE
 )
+_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")  # a tag in code is text, not a tag
 _SUMMARY = re.compile(r"^\**(?:Plan: \d+ to add, \d+ to change, \d+ to destroy\.|No changes\.)")
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
@@ -57,7 +59,7 @@ class _State:
         if opening and not (opening["fence"][0] == "`" and "`" in opening["info"]):
             return _State(opening["fence"], text.lstrip(" "), self.details)
         details = list(self.details)
-        for match in _DETAILS.finditer(text):
+        for match in _DETAILS.finditer(_CODE_SPAN.sub("", text)):
             tag = match.group(0)
             if tag.startswith("</"):
                 if details:
