@@ -19,8 +19,8 @@ from types import TracebackType
 
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.desired import load_desired_state
-from reconciler.env import RECONCILER_VAULT
 from reconciler.desired.load import provider_name
+from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.plan import Plan, make_plan

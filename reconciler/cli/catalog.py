@@ -14,8 +14,8 @@ from pathlib import Path
 
 from reconciler.cli.common import err
 from reconciler.desired.catalog import Catalog, catalog_from_models_response, load_catalog
-from reconciler.env import RECONCILER_CATALOG
 from reconciler.desired.load import provider_name
+from reconciler.env import RECONCILER_CATALOG
 from reconciler.errors import ConfigError
 from reconciler.providers import get_provider
 from reconciler.session import TargetOptions, open_provider

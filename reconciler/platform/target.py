@@ -47,9 +47,9 @@ def open_mistral_sandbox(target: Target) -> MistralProvider:
 
     return MistralProvider.from_env(
         {
-            "MISTRAL_ADMIN_API_KEY": DEFAULT_ADMIN_KEY,
-            "MISTRAL_ADMIN_BASE_URL": EMBEDDED_ADMIN_BASE_URL,
-            "MISTRAL_API_BASE_URL": EMBEDDED_API_BASE_URL,
+            MISTRAL_ADMIN_API_KEY: DEFAULT_ADMIN_KEY,
+            MISTRAL_ADMIN_BASE_URL: EMBEDDED_ADMIN_BASE_URL,
+            MISTRAL_API_BASE_URL: EMBEDDED_API_BASE_URL,
         },
         transport=embedded_transport(target.sandbox_state, seed=target.sandbox_seed),
         target=sandbox_target_name(target.sandbox_state),
