@@ -62,7 +62,7 @@ class VaultSettings(Frozen):
     address: str | None = None  # Vault URL; may come from VAULT_ADDR instead
     namespace: str | None = None
     mount: str = "secret"
-    path_prefix: str = "mistral"
+    path_prefix: str = ""  # "" : the mount's root; the desired state sets the provider's
     auth: Literal["token", "approle", "jwt"] = "token"
     role: str | None = None  # AppRole role_id env name or JWT role
 
@@ -143,7 +143,7 @@ class Member(Frozen):
 
     workspace: str
     email: str
-    roles: tuple[str, ...] = ("user",)
+    roles: tuple[str, ...] = ()
     # live-only
     user_id: str | None = None
 
@@ -180,6 +180,9 @@ class DesiredState(Frozen):
     """Everything the YAML under ``desired-state/`` declares, validated and normalised."""
 
     version: int = 1
+    # the platform, by its registered name (reconciler.providers); None: not named, which
+    # means the registry's default (the loader always names it)
+    provider: str | None = None
     organization: Organization = Field(default_factory=Organization)
     roles: tuple[Role, ...] = ()
     workspaces: tuple[Workspace, ...] = ()

@@ -2,7 +2,8 @@
 
 The plan engine and the apply engine talk to a provider through this protocol and never
 see a wire format. ``reconciler.platform.mistral`` implements it for La Plateforme; a
-second provider (for example Anthropic's workspaces) implements the same methods.
+second provider (for example Anthropic's workspaces) implements the same methods, and
+registers how to open it in :mod:`reconciler.providers`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Wiring for one run against one target: provider, secret stores, journal, plan.
 
-A :class:`Session` opens the provider for the chosen target (the embedded sandbox, or La
-Plateforme through the environment's settings), the secret stores the desired state names
+A :class:`Session` opens the desired state's provider (looked up by the name
+``organization.yaml`` gives it, in :mod:`reconciler.providers`) for the chosen target (its
+sandbox, or the platform through the environment's settings), the secret stores the
+desired state names
 (or the ``--vault`` override), and the journal of that target. It produces plans from the
 desired state and the live state, consulting the journal so a plan after an interrupted
 apply says plainly what that apply left behind. The CLI is a thin layer over this.
@@ -11,17 +13,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.desired import load_desired_state
+from reconciler.desired.load import provider_name
 from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.plan import Plan, make_plan
 from reconciler.provider import ProgressCallback, Provider
+from reconciler.providers import Target, get_provider
 from reconciler.vault.base import SecretStore
 from reconciler.vault.factory import open_store, store_for_target
 
@@ -40,6 +44,7 @@ class TargetOptions:
     state_dir: Path = DEFAULT_STATE_DIR
     concurrency: int = 8
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    provider: str | None = None  # a registered provider's name; None: the default one
 
     def vault_override(self) -> str | None:
         override = self.vault or self.env.get(RECONCILER_VAULT) or None
@@ -50,15 +55,11 @@ class TargetOptions:
 
 
 def open_provider(options: TargetOptions) -> Provider:
-    """The provider for the target: the embedded sandbox, or La Plateforme itself."""
-    from reconciler.platform.target import open_mistral
-
-    return open_mistral(
-        sandbox=options.sandbox,
-        state_path=options.sandbox_state,
-        concurrency=options.concurrency,
-        env=options.env,
+    """``options.provider``'s live provider: on its sandbox, or on the platform itself."""
+    target = Target(
+        env=options.env, concurrency=options.concurrency, sandbox_state=options.sandbox_state
     )
+    return get_provider(options.provider).open_target(target, sandbox=options.sandbox)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,10 @@ class Session:
         self._default_store: SecretStore | None = None
 
     async def __aenter__(self) -> Session:
-        self._provider = open_provider(self.options)
+        options = self.options
+        if options.provider is None:  # the platform the desired state names
+            options = replace(options, provider=provider_name(self.desired_dir))
+        self._provider = open_provider(options)
         return self
 
     async def __aexit__(
@@ -130,6 +134,11 @@ class Session:
         self, desired: DesiredState | None = None, progress: ProgressCallback | None = None
     ) -> PlanContext:
         desired = desired or self.load_desired()
+        if (desired.provider or self.provider.name) != self.provider.name:
+            raise ConfigError(
+                f"the desired state is for provider {desired.provider}, but this session "
+                f"talks to {self.provider.name}"
+            )
         live = await self.provider.fetch(progress)
         journal = self.journal()
         confirmed: set[str] = set()

@@ -60,11 +60,18 @@ def schema(
             "--kind", help="organization, roles or workspace (default: one schema for any file)."
         ),
     ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", help="Complete this provider's role names (default: any provider)."
+        ),
+    ] = None,
 ) -> None:
     """Print the JSON Schema of the desired-state files (for editors)."""
+    from reconciler.cli.common import guarded
     from reconciler.cli.validate import schema_command
 
-    raise typer.Exit(schema_command(kind))
+    raise typer.Exit(guarded(lambda: schema_command(kind, provider)))
 
 
 # [plan]
@@ -409,13 +416,21 @@ catalog_app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 
 
+CatalogDesiredOpt = Annotated[
+    Path,
+    typer.Option(
+        "--desired", help="The desired-state directory; its provider's catalog is the one used."
+    ),
+]
+
+
 @catalog_app.command("list")
-def catalog_list() -> None:
+def catalog_list(directory: CatalogDesiredOpt = Path("desired-state")) -> None:
     """List the models the catalog knows, with aliases and prices."""
     from reconciler.cli.catalog import list_command
     from reconciler.cli.common import guarded
 
-    raise typer.Exit(guarded(list_command))
+    raise typer.Exit(guarded(lambda: list_command(directory)))
 
 
 @catalog_app.command("refresh")
@@ -426,14 +441,15 @@ def catalog_refresh(
         Path | None,
         typer.Option("--out", help="Write the catalog here (default: standard output)."),
     ] = None,
+    directory: CatalogDesiredOpt = Path("desired-state"),
 ) -> None:
-    """Rebuild the catalog from the platform's GET /v1/models (prices kept from the shipped
+    """Rebuild the catalog from the platform's model list (prices kept from the shipped
     catalog); point RECONCILER_CATALOG at the file to use it."""
     from reconciler.cli.catalog import refresh_command
     from reconciler.cli.common import guarded, run_async
 
     options = _target(sandbox, sandbox_state, None, Path(".reconciler"), 8)
-    raise typer.Exit(guarded(lambda: run_async(refresh_command(options, out))))
+    raise typer.Exit(guarded(lambda: run_async(refresh_command(options, out, directory))))
 
 
 # [github]: reconciler/cli/github_app.py

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,7 +131,7 @@ async def budget_command(
     current = today or dt.datetime.now(dt.UTC).date()
     first = parse_month(month, current)
     state = load_state(directory)
-    spend = await fetch_spend(options, first)
+    spend = await fetch_spend(replace(options, provider=state.provider), first)
     report = build_budget_report(state, spend, first, as_of=current)
     sys.stdout.write(render(report, fmt))
     return 0

@@ -2,7 +2,8 @@
 
 ``validate`` reads the YAML, prints every problem to stderr as
 ``file:line:col: error|warning: field.path: message`` and a one-line summary; it contacts
-nothing and writes nothing. ``schema`` prints the JSON Schema editors use.
+nothing and writes nothing. ``schema`` prints the JSON Schema editors use (``--provider``:
+with that provider's role names).
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def validate_command(directory: Path, *, today: str | None = None) -> int:
     return 0
 
 
-def schema_command(kind: str | None) -> int:
-    """Print the JSON Schema for one kind of file, or the combined one."""
+def schema_command(kind: str | None, provider: str | None = None) -> int:
+    """Print the JSON Schema for one kind of file, or the combined one (for one provider)."""
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"must be one of: {', '.join(KINDS)}", param_hint="--kind")
-    sys.stdout.write(render(schema_for(kind)))
+    sys.stdout.write(render(schema_for(kind, provider)))
     return 0

@@ -1,10 +1,13 @@
 """The model catalog: which model names exist, their aliases, prices and deprecation.
 
-The catalog ships as ``reconciler/data/models.json`` (:func:`load_catalog`) and can be
-rebuilt from a ``GET /v1/models`` response (:func:`catalog_from_models_response`) and
-written back with :meth:`Catalog.to_json`. The desired-state validator uses it to reject
-unknown model names and warn about deprecated ones; the policy library uses
-:meth:`Catalog.resolve` (alias -> canonical id) and :meth:`Catalog.price`.
+Each provider ships its catalog (:attr:`reconciler.providers.ProviderSpec.catalog`, for
+La Plateforme ``reconciler/data/models.json``): :func:`load_catalog` reads the one of the
+desired state's provider. A catalog can be rebuilt from a provider's model list
+(:func:`catalog_from_models_response`) and written back with :meth:`Catalog.to_json`; the
+file records its provider, so a catalog of one platform is never used for another. The
+desired-state validator uses it to reject unknown model names and warn about deprecated
+ones; the policy library uses :meth:`Catalog.resolve` (alias -> canonical id) and
+:meth:`Catalog.price`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from reconciler.env import RECONCILER_CATALOG
 from reconciler.errors import ConfigError
+from reconciler.providers import DEFAULT_PROVIDER, get_provider
 
 FORMAT_VERSION = 1
 
@@ -87,12 +90,14 @@ class Catalog:
         self,
         models: Iterable[ModelInfo],
         *,
+        provider: str = "",
         source: str = "",
         fetched: str = "",
         currency: str = "USD",
         price_unit: str = "per 1M tokens",
     ) -> None:
         self.models: tuple[ModelInfo, ...] = tuple(models)
+        self.provider = provider  # the platform whose models these are; "": not recorded
         self.source = source
         self.fetched = fetched
         self.currency = currency
@@ -140,8 +145,10 @@ class Catalog:
         return matches[0] if matches else None
 
     def to_dict(self) -> dict[str, Any]:
+        provider = {"provider": self.provider} if self.provider else {}
         return {
             "format_version": FORMAT_VERSION,
+            **provider,
             "source": self.source,
             "fetched": self.fetched,
             "currency": self.currency,
@@ -170,6 +177,7 @@ class Catalog:
             raise ValueError(f"unsupported model catalog format_version {version!r}")
         return cls(
             (ModelInfo.from_dict(m) for m in data.get("models", [])),
+            provider=str(data.get("provider", "")),
             source=str(data.get("source", "")),
             fetched=str(data.get("fetched", "")),
             currency=str(data.get("currency", "USD")),
@@ -181,27 +189,37 @@ class Catalog:
         return cls.from_dict(json.loads(text))
 
 
-@lru_cache(maxsize=1)
-def shipped_catalog() -> Catalog:
-    """The catalog shipped in ``reconciler/data/models.json`` (read once per process)."""
-    text = resources.files("reconciler.data").joinpath("models.json").read_text("utf-8")
-    return Catalog.from_json(text)
+@cache
+def shipped_catalog(provider: str | None = None) -> Catalog:
+    """The catalog ``provider`` (default: the default provider) ships (read once per process)."""
+    spec = get_provider(provider)
+    catalog = Catalog.from_json(spec.catalog())
+    catalog.provider = catalog.provider or spec.name
+    return catalog
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """The model catalog: ``path``, else the file ``RECONCILER_CATALOG`` names (written by
-    ``reconciler catalog refresh``), else the one shipped in ``reconciler/data/models.json``.
+def load_catalog(path: Path | None = None, *, provider: str | None = None) -> Catalog:
+    """The model catalog of ``provider`` (default: the default provider): ``path``, else the
+    file ``RECONCILER_CATALOG`` names (written by ``reconciler catalog refresh``), else the
+    one the provider ships. A file recording another provider is a :class:`ConfigError`.
     """
     named = os.environ.get(RECONCILER_CATALOG)
     chosen = path or (Path(named) if named else None)
-    if chosen is not None:
-        try:
-            return Catalog.from_json(chosen.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"model catalog {chosen}: {exc.strerror or exc}") from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"model catalog {chosen}: not a catalog file ({exc})") from exc
-    return shipped_catalog()
+    if chosen is None:
+        return shipped_catalog(provider)
+    try:
+        catalog = Catalog.from_json(chosen.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"model catalog {chosen}: {exc.strerror or exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"model catalog {chosen}: not a catalog file ({exc})") from exc
+    wanted = provider or DEFAULT_PROVIDER
+    if catalog.provider and catalog.provider != wanted:
+        raise ConfigError(
+            f"model catalog {chosen} lists {catalog.provider}'s models, but the desired state's "
+            f"provider is {wanted}"
+        )
+    return catalog
 
 
 _VERSIONED = re.compile(r"-\d{4}$")
@@ -248,6 +266,7 @@ def catalog_from_models_response(
     models = [_model_from_group(names, group, priced) for names, group in groups]
     return Catalog(
         sorted(models, key=lambda m: m.id),
+        provider=priced.provider,
         source="GET /v1/models" + (" and prices from " + priced.source if priced.source else ""),
         fetched=(fetched or dt.date.today()).isoformat(),
         currency=priced.currency,

@@ -1,4 +1,4 @@
-"""Rules that need more than one field: the model catalog, dates, and other files.
+"""Rules that need more than one field: the provider's roles and catalog, dates, files.
 
 Runs on the documents that passed :mod:`reconciler.desired.schema`, or that
 :mod:`reconciler.desired.salvage` could repair after their shape errors were reported (a
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from reconciler.desired.catalog import Catalog
+from reconciler.desired.messages import describe_value
 from reconciler.desired.problems import Loc, Severity
 from reconciler.desired.schema import (
     ApiKeyDoc,
@@ -28,6 +29,7 @@ from reconciler.desired.schema import (
 )
 from reconciler.desired.sources import Reporter, Source
 from reconciler.model import UNLIMITED
+from reconciler.providers import ProviderSpec
 
 WARNING = Severity.WARNING
 
@@ -37,7 +39,10 @@ class Checker:
     """Holds what every rule needs; one per validation run."""
 
     reporter: Reporter
-    catalog: Catalog
+    # None: organization.yaml names a provider nobody registered (reported already), so
+    # role names and models are not checked
+    provider: ProviderSpec | None
+    catalog: Catalog | None
     today: dt.date
     organization: OrganizationFile | None
     organization_source: Source | None
@@ -53,6 +58,8 @@ class Checker:
             if name == UNLIMITED:
                 if len(models) > 1:
                     self.reporter.add(source, at, "'*' allows every model: list it alone")
+                continue
+            if self.catalog is None:
                 continue
             info = self.catalog.get(name)
             if info is None:
@@ -76,12 +83,6 @@ class Checker:
                     WARNING,
                 )
             seen.setdefault(info.id, index)
-
-    def canonical(self, models: Sequence[str]) -> frozenset[str] | None:
-        """The canonical ids an allow-list allows; ``None`` means every model."""
-        if UNLIMITED in models:
-            return None
-        return frozenset(i for m in models if (i := self.catalog.resolve(m)) is not None)
 
     # --- files --------------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ class Checker:
         for index, member in enumerate(ws.members):
             email = member.email.lower()
             loc: Loc = ("workspace", "members", index)
+            self.member_roles(source, (*loc, "roles"), member.roles or ())
             if email in first:
                 other = ("workspace", "members", first[email])
                 self.reporter.add(
@@ -127,6 +129,21 @@ class Checker:
                 )
                 continue
             first[email] = index
+
+    def member_roles(self, source: Source, loc: Loc, roles: Sequence[str]) -> None:
+        """Each role is one of the provider's workspace roles."""
+        if self.provider is None:
+            return
+        known = self.provider.workspace_roles
+        for index, role in enumerate(roles):
+            if role not in known:
+                text = f"{describe_value(role)} is not allowed here; " + (
+                    f"expected one of: {', '.join(known)} (the workspace roles of "
+                    f"{self.provider.display_name})"
+                    if known
+                    else f"{self.provider.display_name} has no workspace roles"
+                )
+                self.reporter.add(source, (*loc, index), text)
 
     def key(
         self, source: Source, loc: Loc, ws: WorkspaceDoc, key: ApiKeyDoc, members: set[str]
@@ -175,10 +192,13 @@ class Checker:
                 text += f"; roles: {', '.join(self.roles.roles)}"
             self.reporter.add(source, loc, text)
             return
-        allowed = self.canonical(ws.policy.allowed_models)
-        if allowed is None or any(m not in self.catalog for m in ws.policy.allowed_models):
+        catalog = self.catalog
+        if catalog is None:
+            return  # the provider is unknown: so are its models
+        allowed = canonical(catalog, ws.policy.allowed_models)
+        if allowed is None or any(m not in catalog for m in ws.policy.allowed_models):
             return  # every model allowed, or an unknown name (reported already)
-        wanted = self.canonical(role.allowed_models)
+        wanted = canonical(catalog, role.allowed_models)
         listed = ", ".join(ws.policy.allowed_models)
         if wanted is None:
             self.reporter.add(
@@ -191,7 +211,7 @@ class Checker:
         extra = sorted(
             m
             for m in role.allowed_models
-            if (i := self.catalog.resolve(m)) is not None and i not in allowed
+            if (i := catalog.resolve(m)) is not None and i not in allowed
         )
         if extra:
             self.reporter.add(
@@ -226,6 +246,13 @@ class Checker:
                     f"'{name}' applies only to the github backend (this key's backend "
                     f"is {backend})",
                 )
+
+
+def canonical(catalog: Catalog, models: Sequence[str]) -> frozenset[str] | None:
+    """The canonical ids an allow-list allows; ``None`` means every model."""
+    if UNLIMITED in models:
+        return None
+    return frozenset(i for m in models if (i := catalog.resolve(m)) is not None)
 
 
 def github_secret_name(path: str) -> str:

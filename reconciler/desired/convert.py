@@ -1,10 +1,15 @@
 """Validated YAML documents -> the provider-neutral :class:`reconciler.model.DesiredState`.
 
 Only called once every check passed. Defaults a reader of the YAML expects are filled in
-here, so later layers never re-derive them:
+here, from the provider's where the platform has its own, so later layers never re-derive
+them:
 
-- a workspace's ``admin`` becomes a member with ``workspace_admin`` (merged with any
-  roles listed for the same email); member roles are sorted, emails lower-cased;
+- the desired state names its provider;
+- a workspace's ``admin`` becomes a member with the provider's admin role (La
+  Plateforme's ``workspace_admin``), merged with any roles listed for the same email; a
+  member listed without roles gets the provider's member roles (``user``); member roles
+  are sorted, emails lower-cased;
+- the vault's path prefix is the provider's (its name) unless the YAML sets one;
 - ``Workspace.spend_limit`` is the policy's ``monthly_budget_usd`` (the platform shows the
   workspace limit, set in the console; the plan reports a difference as a manual step);
 - each key gets the organisation's rotation period and secret backend unless it sets its
@@ -35,11 +40,13 @@ from reconciler.model import (
     Workspace,
     WorkspacePolicy,
 )
+from reconciler.providers import ProviderSpec
 
 
-def organization(doc: OrganizationFile) -> Organization:
+def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
     org = doc.organization
     vault = org.vault
+    prefix = provider.vault_path_prefix if vault.path_prefix is None else vault.path_prefix
     return Organization(
         name=org.name,
         spend_limit=_spend_limit(org.spend_limit) if org.spend_limit else None,
@@ -53,7 +60,7 @@ def organization(doc: OrganizationFile) -> Organization:
             address=vault.address,
             namespace=vault.namespace,
             mount=vault.mount,
-            path_prefix=vault.path_prefix,
+            path_prefix=prefix,
             auth=vault.auth,
             role=vault.role,
         ),
@@ -99,11 +106,14 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
     )
 
 
-def members(doc: WorkspaceDoc) -> list[Member]:
-    """The admin first, then the listed members; one entry per email."""
-    roles_by_email: dict[str, set[str]] = {doc.admin.lower(): {"workspace_admin"}}
+def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
+    """The admin first (with the provider's admin role), then the listed members; one entry
+    per email."""
+    admin = {provider.admin_role} if provider.admin_role else set()
+    roles_by_email: dict[str, set[str]] = {doc.admin.lower(): admin} if admin else {}
     for member in doc.members:
-        roles_by_email.setdefault(member.email.lower(), set()).update(member.roles)
+        roles = member.roles or provider.member_roles
+        roles_by_email.setdefault(member.email.lower(), set()).update(roles)
     return [
         Member(workspace=doc.name, email=email, roles=tuple(sorted(roles)))
         for email, roles in roles_by_email.items()
@@ -131,18 +141,22 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
 
 
 def desired_state(
-    org_doc: OrganizationFile, roles_doc: RolesFile, workspace_docs: Iterable[WorkspaceDoc]
+    org_doc: OrganizationFile,
+    roles_doc: RolesFile,
+    workspace_docs: Iterable[WorkspaceDoc],
+    provider: ProviderSpec,
 ) -> DesiredState:
-    org = organization(org_doc)
+    org = organization(org_doc, provider)
     workspaces: list[Workspace] = []
     all_members: list[Member] = []
     keys: list[ApiKey] = []
     for ws in workspace_docs:
         workspaces.append(workspace(ws))
-        all_members.extend(members(ws))
+        all_members.extend(members(ws, provider))
         keys.extend(key(k, ws.name, org) for k in ws.api_keys)
     return DesiredState(
         version=org_doc.version,
+        provider=provider.name,
         organization=org,
         roles=roles(roles_doc),
         workspaces=tuple(workspaces),

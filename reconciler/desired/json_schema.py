@@ -3,17 +3,22 @@
 Editors (e.g. the YAML language server, via a ``# yaml-language-server: $schema=...``
 comment) use it to complete and check the YAML as it is typed. One schema per kind of
 file, plus a combined one that picks the kind by the file's top-level section. Copies
-ship in ``reconciler/data/schema/`` (kept current by a test).
+ship in ``reconciler/data/schema/`` (kept current by a test). Those hold for any provider:
+workspace roles are names there, checked against the provider's by ``validate``; a
+schema for one provider (:func:`schema_for` with ``provider``) lists its roles and
+defaults, for an editor to complete them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
 from reconciler.desired.schema import FILE_KINDS
+from reconciler.providers import ProviderSpec, get_provider
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 KINDS = tuple(FILE_KINDS)  # organization, roles, workspace
@@ -21,8 +26,32 @@ COMBINED = "desired-state"
 TITLE = "reconciler desired state, version 1"
 
 
-def schema_for(kind: str | None = None) -> dict[str, Any]:
-    """The schema for one kind of file, or (``None``) the combined one."""
+def schema_for(kind: str | None = None, provider: str | None = None) -> dict[str, Any]:
+    """The schema for one kind of file, or (``None``) the combined one; for any provider,
+    or (``provider``) with that provider's role names and defaults."""
+    schema = _schema_for(kind)
+    return schema if provider is None else _for_provider(schema, get_provider(provider))
+
+
+def _for_provider(schema: dict[str, Any], spec: ProviderSpec) -> dict[str, Any]:
+    """``schema`` with ``spec``'s name, role names and vault prefix filled in."""
+    out = copy.deepcopy(schema)
+    defs = out["$defs"]
+    if "OrganizationDoc" in defs:
+        named = defs["OrganizationDoc"]["properties"]["provider"]
+        named.update(const=spec.name, default=spec.name)
+        defs["VaultDoc"]["properties"]["path_prefix"]["default"] = spec.vault_path_prefix
+    if "MemberDoc" in defs:
+        roles = defs["MemberDoc"]["properties"]["roles"]
+        roles.update(
+            items={"enum": list(spec.workspace_roles)},
+            default=list(spec.member_roles),
+            description=f"Workspace roles of {spec.display_name}.",
+        )
+    return out
+
+
+def _schema_for(kind: str | None) -> dict[str, Any]:
     if kind is not None:
         if kind not in FILE_KINDS:
             raise ValueError(f"unknown kind '{kind}'; expected one of: {', '.join(KINDS)}")

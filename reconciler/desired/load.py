@@ -3,12 +3,15 @@
 Layout (version 1)::
 
     desired-state/
-      organization.yaml        version, organization: spend limit, key hygiene, vault, safety
+      organization.yaml        version, organization: provider, spend limit, key hygiene,
+                               vault, safety
       roles.yaml               version, roles: application roles (models, token caps)
       workspaces/<name>.yaml   version, workspace: members, policy, API keys
 
 Every file is read and checked even when others are broken, and every problem is
-reported at once. Reads files only; never writes, never contacts anything.
+reported at once. The provider ``organization.yaml`` names (:mod:`reconciler.providers`)
+supplies the workspace role names, the model catalog and the defaults. Reads files only;
+never writes, never contacts anything.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler.desired import convert
 from reconciler.desired.catalog import Catalog, load_catalog
@@ -26,11 +30,14 @@ from reconciler.desired.sources import (
     MAX_TOTAL_BYTES,
     Reporter,
     Source,
+    read_bytes,
     read_source,
     validate_source,
 )
+from reconciler.desired.yaml_loader import load_bytes
 from reconciler.errors import DesiredStateError
 from reconciler.model import DesiredState
+from reconciler.providers import DEFAULT_PROVIDER, find_provider, unknown_provider_message
 
 SUFFIXES = (".yaml", ".yml")
 WORKSPACES_DIR = "workspaces"
@@ -110,6 +117,25 @@ def _stray_files(directory: Path, reporter: Reporter) -> None:
             )
 
 
+def named_provider(data: Any) -> str:
+    """The provider an ``organization.yaml``'s data names; the default when it names none."""
+    org = data.get("organization") if isinstance(data, dict) else None
+    name = org.get("provider") if isinstance(org, dict) else None
+    return DEFAULT_PROVIDER if name is None or name == "" else str(name)
+
+
+def provider_name(directory: Path) -> str:
+    """The provider ``directory``'s ``organization.yaml`` names, without validating it.
+
+    For choosing what to connect to before the desired state is loaded; a file that cannot
+    be read names the default (loading it reports why).
+    """
+    found = _find(Path(directory), "organization")
+    # read as validation reads it: inside the tree, size- and depth-checked
+    data = read_bytes(found[0], root=Path(directory)) if found else ""
+    return named_provider(load_bytes(data).data) if isinstance(data, bytes) else DEFAULT_PROVIDER
+
+
 def check_desired_state(
     directory: Path,
     *,
@@ -152,9 +178,14 @@ def check_desired_state(
 
     org_doc = org.model if org and isinstance(org.model, OrganizationFile) else None
     roles_doc = roles.model if roles and isinstance(roles.model, RolesFile) else None
+    name = named_provider(org.doc.data) if org else DEFAULT_PROVIDER
+    provider = find_provider(name)
+    if provider is None and org is not None and org_doc is not None:
+        reporter.add(org, ("organization", "provider"), unknown_provider_message(name))
     checker = Checker(
         reporter=reporter,
-        catalog=catalog or load_catalog(),
+        provider=provider,
+        catalog=catalog or (load_catalog(provider=provider.name) if provider else None),
         today=today or dt.date.today(),
         organization=org_doc,
         organization_source=org,
@@ -163,10 +194,11 @@ def check_desired_state(
     check_all(checker, roles, workspaces)
 
     problems = tuple(dict.fromkeys(reporter.problems.sorted()))
-    if any(p.is_error for p in problems) or org_doc is None or roles_doc is None:
+    failed = any(p.is_error for p in problems)
+    if failed or org_doc is None or roles_doc is None or provider is None:
         return Validation(shown, None, problems)
     docs = [s.model.workspace for s in workspaces if isinstance(s.model, WorkspaceFile)]
-    state = convert.desired_state(org_doc, roles_doc, docs)
+    state = convert.desired_state(org_doc, roles_doc, docs, provider)
     return Validation(shown, state, problems)
 
 

@@ -7,9 +7,10 @@ Three kinds of file, each with ``version: 1`` beside one top-level section:
 - ``workspaces/*.yaml``  -> :class:`WorkspaceFile` (``workspace:``)
 
 These models check shape and single-field rules only (types, required fields, unknown
-fields, ranges, email and path syntax); rules that need several files or the model
-catalog live in :mod:`reconciler.desired.checks`, and :mod:`reconciler.desired.convert`
-turns the documents into :class:`reconciler.model.DesiredState`. The JSON Schema that
+fields, ranges, email and path syntax); rules that need several files, or the provider's
+role names and model catalog, live in :mod:`reconciler.desired.checks`, and
+:mod:`reconciler.desired.convert` turns the documents into
+:class:`reconciler.model.DesiredState`. The JSON Schema that
 editors use is generated from these models (:mod:`reconciler.desired.json_schema`).
 """
 
@@ -31,23 +32,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-SUPPORTED_VERSION = 1
+from reconciler.providers import DEFAULT_PROVIDER
 
-#: Workspace role names the platform accepts (``role_names`` in the Admin API; the sandbox
-#: serves the same list, see ``tests/desired/test_json_schema.py``).
-WorkspaceRoleName = Literal[
-    "billing",
-    "user",
-    "contributor",
-    "dev",
-    "dev_contributor",
-    "mistral_code_user",
-    "cloud_user",
-    "workspace_contributor",
-    "workspace_admin",
-    "observability_viewer",
-    "workflow_executor",
-]
+SUPPORTED_VERSION = 1
 
 # --- field types with their own checks and messages -------------------------------------
 
@@ -57,6 +44,7 @@ _EMAIL_RE = re.compile(
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _ROLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_PROVIDER_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
 EMAIL_PATTERN = _EMAIL_RE.pattern.removesuffix(r"\Z")
 NAME_PATTERN = _NAME_RE.pattern.removesuffix(r"\Z")
@@ -74,6 +62,16 @@ def _name(value: str) -> str:
             "name",
             "invalid name '{value}': use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit",
+            {"value": value},
+        )
+    return value
+
+
+def _provider(value: str) -> str:
+    if not _PROVIDER_RE.match(value):
+        raise PydanticCustomError(
+            "provider",
+            "invalid provider name '{value}': use lower-case letters, digits, '_' and '-'",
             {"value": value},
         )
     return value
@@ -188,10 +186,14 @@ Name = Annotated[
     AfterValidator(_name),
     WithJsonSchema({"type": "string", "maxLength": 255, "pattern": f"^{NAME_PATTERN}$"}),
 ]
-RoleName = Annotated[
+_ROLE_SCHEMA = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$"}
+RoleName = Annotated[str, AfterValidator(_role_name), WithJsonSchema(_ROLE_SCHEMA)]
+MemberRoles = Annotated[list[RoleName], Field(min_length=1)]
+_MEMBER_ROLES_SCHEMA = {"type": "array", "items": _ROLE_SCHEMA, "minItems": 1}
+ProviderName = Annotated[
     str,
-    AfterValidator(_role_name),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$"}),
+    AfterValidator(_provider),
+    WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"}),
 ]
 RelativePath = Annotated[str, AfterValidator(_relative_path), WithJsonSchema(_PATH_SCHEMA)]
 Url = Annotated[str, AfterValidator(_url), WithJsonSchema({"type": "string", "format": "uri"})]
@@ -222,6 +224,11 @@ Version = Annotated[
     Literal[1],
     Field(description="Format version of this file; this reconciler reads version 1."),
 ]
+
+
+def _provider_default(schema: dict[str, Any]) -> None:
+    """JSON Schema of a field whose default is the provider's: no default of its own."""
+    schema.pop("default", None)
 
 
 class Doc(BaseModel):
@@ -282,8 +289,11 @@ class VaultDoc(Doc):
     address: Url | None = Field(None, description="Vault URL; default: $VAULT_ADDR.")
     namespace: str | None = None
     mount: RelativePath = Field("secret", description="KV v2 mount.")
-    path_prefix: RelativePath = Field(
-        "mistral", description="Every key's secret path is under this prefix."
+    path_prefix: Annotated[RelativePath | None, WithJsonSchema(_PATH_SCHEMA)] = Field(
+        None,
+        description="Every key's secret path is under this prefix; default: the provider's "
+        "name (mistral).",
+        json_schema_extra=_provider_default,
     )
     auth: Literal["token", "approle", "jwt"] = "token"
     role: str | None = Field(None, description="JWT or AppRole role.")
@@ -298,6 +308,11 @@ class SafetyDoc(Doc):
 
 class OrganizationDoc(Doc):
     name: Annotated[str, Field(min_length=1, max_length=255)]
+    provider: ProviderName = Field(
+        DEFAULT_PROVIDER,
+        description="The platform, by its registered provider name; it sets the workspace "
+        "role names, the model catalog and the defaults.",
+    )
     spend_limit: SpendLimitDoc | None = Field(
         None, description="Organisation monthly spend limit; omitted: not managed."
     )
@@ -339,7 +354,12 @@ class RolesFile(Doc):
 
 class MemberDoc(Doc):
     email: Email
-    roles: Annotated[list[WorkspaceRoleName], Field(min_length=1)] = ["user"]
+    roles: Annotated[MemberRoles | None, WithJsonSchema(_MEMBER_ROLES_SCHEMA)] = Field(
+        None,
+        description="The provider's workspace roles (reconciler schema --provider NAME lists "
+        "them); default: its member role (mistral: user).",
+        json_schema_extra=_provider_default,
+    )
 
 
 class PolicyDoc(Doc):
@@ -380,7 +400,9 @@ class ApiKeyDoc(Doc):
 class WorkspaceDoc(Doc):
     name: Name
     description: Text = ""
-    admin: Email = Field(description="Becomes a member with the workspace_admin role.")
+    admin: Email = Field(
+        description="Becomes a member with the provider's admin role (mistral: workspace_admin)."
+    )
     members: list[MemberDoc] = []
     policy: PolicyDoc = PolicyDoc()
     prune_unmanaged_keys: bool = Field(

@@ -1,5 +1,14 @@
-"""Platform providers: the La Plateforme Admin API client and its local sandbox.
+"""Platform providers: La Plateforme's Admin API client and its local sandbox.
 
 ``reconciler.platform.mistral`` is the only code that knows the Admin API's wire format;
-``reconciler.platform.sandbox`` is a local server that speaks the same API.
+``reconciler.platform.sandbox`` is a local server that speaks the same API;
+:mod:`.vocabulary` records what both name (workspace roles, the model catalog), and
+:mod:`.plugin` describes La Plateforme to :mod:`reconciler.providers`. Importing this
+package registers it there (the registry imports the package on its first lookup); the
+registration loads no HTTP client.
 """
+
+from reconciler.platform.plugin import MISTRAL
+from reconciler.providers import register
+
+register(MISTRAL)

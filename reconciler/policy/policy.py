@@ -66,7 +66,7 @@ class Policy:
         override the monthly one, which otherwise comes from the workspace's policy)."""
         self.state = state
         self.store: UsageStore = store if store is not None else MemoryStore()
-        self.prices = prices if prices is not None else default_price_table()
+        self.prices = prices if prices is not None else default_price_table(state.provider)
         self.clock = clock
         subjects = Subjects(
             state,

@@ -8,10 +8,10 @@ Money is counted in integer **pico-dollars** (10^-12 USD) so that sums are exact
 can store them as INTEGER, and no float ever touches a budget: a price of 0.15 USD per
 million tokens is 150,000 pUSD per token. A signed 64-bit counter holds 9.2 million USD.
 
-The default table is built from the project's model catalog
-(:mod:`reconciler.desired.catalog`, i.e. the shipped ``reconciler/data/models.json``);
-any catalog with the same model entries (for example one refreshed from
-``GET /v1/models``), or another ``models.json`` file, can be used instead. A model the
+The default table of a provider is built from its model catalog
+(:func:`reconciler.desired.catalog.load_catalog`: what the provider ships, for La
+Plateforme ``reconciler/data/models.json``, or a refreshed one); any catalog with the
+same model entries, or another ``models.json`` file, can be used instead. A model the
 table does not know, or knows without a price, costs the highest per-token price of any
 priced model: budgets err on the side of caution.
 """
@@ -22,11 +22,11 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.errors import ConfigError
+from reconciler.providers import get_provider
 
 UNITS_PER_USD = 10**12  # pico-dollars
 _PER_MILLION = Decimal(UNITS_PER_USD) / Decimal(1_000_000)
@@ -105,12 +105,13 @@ class PriceTable:
         self._max_unit = max((max(u) for u in self._units.values()), default=0)
 
     @classmethod
-    def from_json(cls, path: Path | None = None) -> PriceTable:
-        """Read a ``models.json`` file (the packaged copy when ``path`` is None)."""
+    def from_json(cls, path: Path | None = None, *, provider: str | None = None) -> PriceTable:
+        """Read a ``models.json`` file (``path`` None: the one ``provider`` ships)."""
         try:
             if path is None:
-                text = resources.files("reconciler.data").joinpath("models.json").read_text()
-                where = "reconciler/data/models.json"
+                spec = get_provider(provider)
+                text = spec.catalog()
+                where = f"the model catalog of provider {spec.name}"
             else:
                 text = path.read_text(encoding="utf-8")
                 where = str(path)
@@ -189,20 +190,22 @@ def _models_from_json(data: Any, where: str) -> list[ModelPrice]:
     return out
 
 
-_DEFAULT: PriceTable | None = None
+_DEFAULTS: dict[str | None, PriceTable] = {}
 
 
-def default_price_table() -> PriceTable:
-    """The project's model catalog as a price table (built once per process)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = _from_project_catalog() or PriceTable.from_json()
-    return _DEFAULT
+def default_price_table(provider: str | None = None) -> PriceTable:
+    """The model catalog of ``provider`` (None: the default one) as a price table (built
+    once per process)."""
+    table = _DEFAULTS.get(provider)
+    if table is None:
+        table = _from_project_catalog(provider) or PriceTable.from_json(provider=provider)
+        _DEFAULTS[provider] = table
+    return table
 
 
-def _from_project_catalog() -> PriceTable | None:
+def _from_project_catalog(provider: str | None) -> PriceTable | None:
     try:
         from reconciler.desired.catalog import load_catalog
     except ImportError:  # a trimmed install without the desired-state layer
         return None
-    return PriceTable.from_catalog(load_catalog())
+    return PriceTable.from_catalog(load_catalog(provider=provider))

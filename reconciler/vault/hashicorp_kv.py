@@ -46,7 +46,7 @@ class KvConnection:
         address: str,
         auth: VaultAuth,
         mount: str = "secret",
-        prefix: str = "mistral",
+        prefix: str = "",
         namespace: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         policy: http.RetryPolicy = DEFAULT_POLICY,

@@ -55,6 +55,7 @@ class FakeProvider:
     """
 
     name = "fake"
+    admin_role = ADMIN_ROLE  # the platform's admin role: a new workspace's admin gets it
 
     def __init__(
         self, live: LiveState, *, target: str = "fake://acme", users: Iterable[str] | None = None
@@ -90,11 +91,11 @@ class FakeProvider:
         return found.model_copy(update={"admin": self._admin(found.name)})
 
     def _admin(self, workspace: str) -> str | None:
-        """The workspace's admin: its first member by email holding workspace_admin."""
+        """The workspace's admin: its first member by email holding the admin role."""
         admins = sorted(
             email
             for (ws, email), m in self.members.items()
-            if ws == workspace and ADMIN_ROLE in m.roles
+            if ws == workspace and self.admin_role in m.roles
         )
         return admins[0] if admins else None
 
@@ -136,7 +137,7 @@ class FakeProvider:
         )
         self.workspaces[created.id or ""] = created
         self.members[(workspace.name, admin)] = Member(
-            workspace=workspace.name, email=admin, roles=(ADMIN_ROLE,)
+            workspace=workspace.name, email=admin, roles=(self.admin_role,)
         )
         self.calls.append(("create_workspace", workspace.name))
         return self._workspace(created.id or "", "POST", "/workspaces")
@@ -203,7 +204,7 @@ class FakeProvider:
         known = self.workspaces.get(workspace_id)
         owner = key.owner or (self._admin(known.name) if known is not None else None)
         if owner is None:
-            raise errors.PlanError(f"api_key.{key.name}: no owner given and no workspace_admin")
+            raise errors.PlanError(f"api_key.{key.name}: no owner given and no {self.admin_role}")
         owner = self._user(owner)
         ws = self._workspace(workspace_id, "POST", "/api-keys")  # NotFound for an unknown id
         if (ws.name, owner) not in self.members:

@@ -244,8 +244,9 @@ def test_the_admin_is_the_first_member_by_email_holding_workspace_admin(on: On) 
 def test_a_member_who_is_not_an_organisation_user_is_refused(on: On) -> None:
     async def scenario(p: Provider) -> None:
         dev = ws_id(await p.fetch(), "dev")
+        ghost = Member(workspace="dev", email="ghost@acme.example", roles=("user",))
         with pytest.raises(errors.PlanError):
-            await p.set_member(dev, Member(workspace="dev", email="ghost@acme.example"))
+            await p.set_member(dev, ghost)
 
     on(scenario)
 
@@ -436,7 +437,9 @@ def test_monthly_spend_has_every_live_workspace(on: On) -> None:
 OPERATIONS: dict[str, Callable[[Provider, LiveState], Awaitable[object]]] = {
     "update_workspace": lambda p, live: p.update_workspace(UNKNOWN, Workspace(name="x")),
     "archive_workspace": lambda p, live: p.archive_workspace(UNKNOWN),
-    "set_member": lambda p, live: p.set_member(UNKNOWN, Member(workspace="x", email=BOB)),
+    "set_member": lambda p, live: p.set_member(
+        UNKNOWN, Member(workspace="x", email=BOB, roles=("user",))
+    ),
     "remove_member": lambda p, live: p.remove_member(UNKNOWN, member(live, "dev", BOB)),
     "create_key": lambda p, live: p.create_key(ApiKey(name="x", workspace="x", owner=BOB), UNKNOWN),
 }

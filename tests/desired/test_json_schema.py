@@ -105,8 +105,33 @@ def test_unknown_kind_is_an_error() -> None:
         schema_for("team")
 
 
-def test_member_roles_are_the_workspace_roles_the_platform_serves() -> None:
+def test_member_roles_are_names_for_any_provider() -> None:
+    roles = schema_for("workspace")["$defs"]["MemberDoc"]["properties"]["roles"]
+    assert "enum" not in roles["items"]
+    assert _validator("workspace").is_valid(
+        {
+            "version": 1,
+            "workspace": {
+                "name": "x",
+                "admin": "a@b.example",
+                "members": [{"email": "c@b.example", "roles": ["any_platforms_role"]}],
+            },
+        }
+    )
+
+
+def test_mistral_schema_lists_the_workspace_roles_the_sandbox_serves() -> None:
     from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
 
-    roles = schema_for("workspace")["$defs"]["MemberDoc"]["properties"]["roles"]
+    schema = schema_for(None, provider="mistral")
+    roles = schema["$defs"]["MemberDoc"]["properties"]["roles"]
     assert tuple(roles["items"]["enum"]) == WORKSPACE_ROLE_NAMES
+    assert roles["default"] == ["user"]
+    assert schema["$defs"]["OrganizationDoc"]["properties"]["provider"]["const"] == "mistral"
+    assert schema["$defs"]["VaultDoc"]["properties"]["path_prefix"]["default"] == "mistral"
+    validator = jsonschema.Draft202012Validator(schema)
+    for _, path in EXAMPLES:
+        assert validator.is_valid(_load(path)), path
+    member = _load(EXAMPLE / "workspaces" / "dev.yaml")
+    member["workspace"]["members"][0]["roles"] = ["admin"]
+    assert not validator.is_valid(member)

@@ -1,8 +1,8 @@
 """The model catalogue the sandbox serves: the shipped catalog, shaped for the wire.
 
 The models themselves come from :func:`reconciler.desired.catalog.shipped_catalog` (the
-one reader of ``reconciler/data/models.json``); this module adds what the platform's
-``GET /v1/models`` cards carry.
+one reader of the Mistral provider's ``reconciler/data/models.json``); this module adds
+what the platform's ``GET /v1/models`` cards carry.
 
 Used for ``GET /v1/models`` (one card per model id and one per alias, like the real
 list), for the prices in ``GET /usage`` and for the default per-model token limits.
@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from reconciler.desired.catalog import shipped_catalog
+from reconciler.platform.vocabulary import NAME as MISTRAL_NAME
 
 # ModelCapabilities flags in the public spec; anything else in models.json is dropped.
 CAPABILITY_FLAGS = (
@@ -90,7 +91,7 @@ class Catalog:
 @cache
 def load_catalog() -> Catalog:
     """The packaged catalogue (read once per process)."""
-    shipped = shipped_catalog()
+    shipped = shipped_catalog(MISTRAL_NAME)
     models = tuple(
         CatalogModel(
             id=m.id,

@@ -13,9 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from reconciler.platform.sandbox.records import (
     InviteRecord,
@@ -32,19 +41,20 @@ from reconciler.platform.sandbox.roles import (
     workspace_role_name,
 )
 
-WorkspaceRoleName = Literal[
-    "billing",
-    "user",
-    "contributor",
-    "dev",
-    "dev_contributor",
-    "mistral_code_user",
-    "cloud_user",
-    "workspace_contributor",
-    "workspace_admin",
-    "observability_viewer",
-    "workflow_executor",
-]
+
+def _workspace_role_name(value: str) -> str:
+    """A role name the platform knows, refused as its enum would be (``literal_error``)."""
+    if value not in WORKSPACE_ROLE_UUID:
+        *head, last = (repr(name) for name in WORKSPACE_ROLE_UUID)
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}",
+            {"expected": f"{', '.join(head)} or {last}"},
+        )
+    return value
+
+
+WorkspaceRoleName = Annotated[str, AfterValidator(_workspace_role_name)]
 
 # --- requests ---------------------------------------------------------------------------
 

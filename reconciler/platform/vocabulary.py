@@ -1,0 +1,40 @@
+"""La Plateforme's vocabulary: its workspace roles and its model catalog, recorded once.
+
+The workspace role names are the public spec's (``WorkspaceMemberSingleIN.role_names``,
+in its order). The registered provider (:mod:`reconciler.platform.plugin`) hands them and
+the shipped catalog (``reconciler/data/models.json``) to validation; the sandbox pairs the
+roles with its role UUIDs and serves the catalog. Static data only: it imports neither
+the client nor the sandbox, so both may read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from types import MappingProxyType
+
+NAME = "mistral"
+
+#: Workspace role -> what it allows, in the spec's order.
+WORKSPACE_ROLES: Mapping[str, str] = MappingProxyType(
+    {
+        "billing": "Can view workspace billing",
+        "user": "Can use the workspace",
+        "contributor": "Can create resources",
+        "dev": "Can use the API and create keys",
+        "dev_contributor": "Developer and contributor",
+        "mistral_code_user": "Can use Mistral Code",
+        "cloud_user": "Can use cloud deployments",
+        "workspace_contributor": "Can contribute to workspace resources",
+        "workspace_admin": "Can manage workspace members and settings",
+        "observability_viewer": "Can view observability",
+        "workflow_executor": "Can run workflows",
+    }
+)
+ADMIN_ROLE = "workspace_admin"
+DEFAULT_MEMBER_ROLE = "user"
+
+
+def shipped_catalog_text() -> str:
+    """The catalog shipped with the package (``reconciler/data/models.json``)."""
+    return resources.files("reconciler.data").joinpath("models.json").read_text("utf-8")

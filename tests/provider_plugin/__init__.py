@@ -1,0 +1,1 @@
+"""A provider plugged in from the tests, without editing ``reconciler/``: the seam."""
