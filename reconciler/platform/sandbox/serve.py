@@ -16,8 +16,9 @@ from pathlib import Path
 from reconciler.errors import ConfigError
 from reconciler.platform.sandbox.app import ADMIN_PREFIX, DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.sandbox.faults import FaultConfig, FaultRule
+from reconciler.platform.sandbox.journaled import DEFAULT_STATE_PATH
 from reconciler.platform.sandbox.persist import StateFileError
-from reconciler.platform.sandbox.store import DEFAULT_STATE_PATH, SandboxStore
+from reconciler.platform.sandbox.store import SandboxStore
 
 DEFAULT_PORT = 8765
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
