@@ -401,3 +401,24 @@ def plan_differences(saved: Plan, current: Plan, *, limit: int = 10) -> list[str
     if len(lines) > limit:
         lines[limit:] = [f"... and {len(lines) - limit} more"]
     return lines
+
+
+def check_saved(saved: Plan, current: Plan, desired: DesiredState, live: LiveState) -> None:
+    """Raise :class:`PlanError` unless ``saved`` may be applied now: it was made for the
+    target ``current`` (a plan made now) is for, from the desired and live state as they
+    still are. A stale plan's error says what a plan made now says differently."""
+    if saved.target != current.target:
+        raise PlanError(
+            f"Saved plan was made for {saved.target}, not {current.target}; refusing to apply"
+        )
+    reasons = stale_reasons(saved, desired, live)
+    if reasons:
+        changed = plan_differences(saved, current) or [
+            "no object's planned action differs, but the state it was made from did"
+        ]
+        raise PlanError(
+            "Saved plan is stale: "
+            + "; ".join(reasons)
+            + ". Run plan again. What a plan says now:\n  "
+            + "\n  ".join(changed)
+        )

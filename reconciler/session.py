@@ -1,4 +1,4 @@
-"""Wiring for one run against one target: provider, secret stores, journal, plan.
+"""Wiring for one run against one target: provider, secret stores, journal, plan, apply.
 
 A :class:`Session` opens the desired state's provider (looked up by the name
 ``organization.yaml`` gives it, in :mod:`reconciler.providers`) for the chosen target (its
@@ -6,24 +6,37 @@ sandbox, or the platform through the environment's settings), the secret stores 
 desired state names
 (or the ``--vault`` override), and the journal of that target. It produces plans from the
 desired state and the live state, consulting the journal so a plan after an interrupted
-apply says plainly what that apply left behind. The CLI is a thin layer over this.
+apply says plainly what that apply left behind.
+
+:meth:`Session.apply` is the one path of an apply, for the CLI, the GitHub action (which
+runs the CLI) and a Python caller alike: take the lock, read the live state under it and
+plan, check a saved plan is still current, narrow to ``targets``, check the safety rails,
+ask for approval, carry the plan out, then read the live state again and compact the
+journal. It never prints nor reads input: an :class:`ApplyListener` hears what happens,
+an approval callback decides, and an :class:`ApplyOutcome` says what was done. The CLI is
+a thin layer over this.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
+from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
+from reconciler.apply.lock import apply_lock
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import provider_name
 from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
-from reconciler.plan import Plan, make_plan
+from reconciler.plan import Plan, check_safety, check_saved, make_plan, restrict
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.vault.base import SecretStore
@@ -69,6 +82,79 @@ class PlanContext:
     desired: DesiredState
     live: LiveState
     plan: Plan
+
+
+Approve = Callable[[Plan], bool]
+"""Asked with the plan about to be applied; True goes ahead (see :meth:`Session.apply`)."""
+
+
+def new_apply_id(now: dt.datetime | None = None) -> str:
+    """A new apply's id: its start time in UTC (so ids sort by time), and six random hex
+    digits (so two applies started in one second differ)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def audit_log_path(state_dir: Path, apply_id: str) -> Path:
+    """Where the audit log (JSON lines) of the apply ``apply_id`` is kept."""
+    return state_dir / "logs" / f"apply-{apply_id}.jsonl"
+
+
+class ApplyListener:
+    """What an apply tells its caller as it runs; every method here does nothing.
+
+    The CLI overrides them to print (notices on stderr, the plan and the steps on
+    stdout); a Python caller overrides those it wants to hear.
+    """
+
+    def reading(self) -> AbstractContextManager[ProgressCallback | None]:
+        """Wraps the read of the live state; what it yields hears the read's progress."""
+        return nullcontext()
+
+    def read(self, live: LiveState) -> None:
+        """The live state has been read, under the lock."""
+
+    def notice(self, message: str) -> None:
+        """The lock taken, waited for or released; a targeting warning; a failed apply."""
+
+    def show(self, plan: Plan) -> None:
+        """The plan that will be applied, before the safety rails and the approval."""
+
+    def step(self, line: str) -> None:
+        """One step as it is carried out, e.g. ``api_key.dev-bob: Creating...``."""
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What :meth:`Session.apply` did."""
+
+    apply_id: str
+    plan: Plan  # the plan shown: a saved plan as it was saved, narrowed to the targets
+    result: ApplyResult | None = None  # None: nothing to do, or not approved
+    cancelled: bool = False  # approval was asked for and refused
+    warnings: tuple[str, ...] = ()  # also given to ApplyListener.notice as they arose
+    log_file: Path | None = None
+
+    @property
+    def stored(self) -> list[str]:
+        """Where the secrets of new keys were written (``store: path``), sorted, once each."""
+        return sorted(set(self.result.stored)) if self.result is not None else []
+
+
+def _narrow(plan: Plan, targets: Sequence[str]) -> tuple[Plan, tuple[str, ...]]:
+    """``plan`` restricted to ``targets``, with the warnings that go with it."""
+    if not targets:
+        return plan, ()
+    warnings = [
+        "Warning: Resource targeting is in effect. The plan may be incomplete; "
+        "use --target only for exceptional situations, not routine operations."
+    ]
+    warnings += [
+        f"Warning: --target {target} matches nothing in the plan."
+        for target in targets
+        if not restrict(plan, [target]).changes
+    ]
+    return restrict(plan, targets), tuple(warnings)
 
 
 class Session:
@@ -171,6 +257,95 @@ class Session:
             warnings=warnings,
         )
         return PlanContext(desired=desired, live=live, plan=plan)
+
+    # --- applying --------------------------------------------------------------------
+
+    async def apply(
+        self,
+        *,
+        saved: Plan | None = None,
+        targets: Sequence[str] = (),
+        force: bool = False,
+        auto_approve: bool = False,
+        approve: Approve | None = None,
+        lock_timeout: float = 0.0,
+        listener: ApplyListener | None = None,
+        apply_id: str | None = None,
+        log_file: Path | None = None,
+    ) -> ApplyOutcome:
+        """Plan under the apply lock and carry the plan out (see the module docstring).
+
+        ``saved`` (a plan from ``plan --out``) is applied as it is, without asking, if it
+        is still current; otherwise :class:`PlanError` says why not. A fresh plan needs
+        ``auto_approve`` or ``approve`` to say yes. The safety rails raise
+        :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
+        caller sends the audit log, named when an apply fails.
+        """
+        listener = listener or ApplyListener()
+        apply_id = apply_id or new_apply_id()
+        desired = self.load_desired()
+        store = self.default_store(desired)
+        # The lock is taken before the live state is read: a plan made while another
+        # apply runs would be stale by the time this one may proceed.
+        async with apply_lock(
+            store, operation="apply", timeout=lock_timeout, report=listener.notice
+        ):
+            with listener.reading() as progress:
+                ctx = await self.plan(desired, progress=progress)
+            listener.read(ctx.live)
+            plan = ctx.plan
+            if saved is not None:
+                check_saved(saved, plan, ctx.desired, ctx.live)
+                plan = saved
+            plan, warnings = _narrow(plan, targets)
+            for warning in warnings:
+                listener.notice(warning)
+            listener.show(plan)
+            check_safety(plan, ctx.desired, force=force)  # conflicts too, even with no change
+            outcome = ApplyOutcome(
+                apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
+            )
+            if not plan.actionable:
+                return outcome
+            if saved is None and not auto_approve:
+                if approve is None:
+                    raise ConfigError("apply needs approval: pass auto_approve or approve")
+                if not approve(plan):
+                    return replace(outcome, cancelled=True)
+            result = await self._execute(ctx, plan, apply_id, listener, log_file)
+            return replace(outcome, result=result)
+
+    async def _execute(
+        self,
+        ctx: PlanContext,
+        plan: Plan,
+        apply_id: str,
+        listener: ApplyListener,
+        log_file: Path | None,
+    ) -> ApplyResult:
+        """Carry out ``plan`` under the lock the caller holds; compact the journal after."""
+        applier = Applier(
+            provider=self.provider,
+            desired=ctx.desired,
+            live=ctx.live,
+            secrets=self.router(ctx.desired),
+            journal=self.journal(),
+            apply_id=apply_id,
+            report=listener.step,
+        )
+        try:
+            result = await applier.run(plan)
+        except ApplyError as exc:
+            done = exc.result
+            where = f" Audit log: {log_file}" if log_file is not None else ""
+            listener.notice(
+                f"\nApply failed after {done.added} added, {done.changed} changed, "
+                f"{done.destroyed} destroyed.{where}"
+            )
+            raise
+        after = await self.provider.fetch()
+        self.journal().compact(after)
+        return result
 
 
 class SecretRouterImpl:

@@ -208,14 +208,11 @@ def apply(
     from reconciler.cli.common import guarded, run_async
 
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
-    plan_file = path if path.is_file() else None
-    directory = path if plan_file is None else Path("desired-state")
     code = guarded(
         lambda: run_async(
             apply_command(
-                directory,
+                path,
                 options,
-                plan_file=plan_file,
                 auto_approve=auto_approve,
                 force=force,
                 targets=target,

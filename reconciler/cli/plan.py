@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
-from reconciler.model import DesiredState
 from reconciler.plan import Plan, save
-from reconciler.session import PlanContext, Session, TargetOptions
+from reconciler.session import Session, TargetOptions
 
 
 def render(plan: Plan, fmt: str, *, color: bool) -> str:
@@ -21,18 +20,6 @@ def render(plan: Plan, fmt: str, *, color: bool) -> str:
     return render_text(plan, color=color)
 
 
-async def fetch_plan(
-    session: Session, *, quiet: bool = False, desired: DesiredState | None = None
-) -> PlanContext:
-    desired = desired or session.load_desired()
-    progress = Progress(enabled=not quiet)
-    with progress.running("Reading"):
-        ctx = await session.plan(desired, progress=progress)
-    if not quiet:
-        err(progress.summary(ctx.live.target, ctx.live.requests))
-    return ctx
-
-
 async def plan_command(
     directory: Path,
     options: TargetOptions,
@@ -42,8 +29,13 @@ async def plan_command(
     detailed_exitcode: bool = False,
     no_color: bool = False,
 ) -> int:
+    quiet = fmt == "json" and not sys.stderr.isatty()
     async with Session(directory, options) as session:
-        ctx = await fetch_plan(session, quiet=fmt == "json" and not sys.stderr.isatty())
+        progress = Progress(enabled=not quiet)
+        with progress.running("Reading"):
+            ctx = await session.plan(progress=progress)
+        if not quiet:
+            err(progress.summary(ctx.live.target, ctx.live.requests))
     sys.stdout.write(render(ctx.plan, fmt, color=use_color(sys.stdout, no_color)))
     if out is not None:
         save(ctx.plan, out)

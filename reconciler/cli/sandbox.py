@@ -1,21 +1,23 @@
 """``reconciler sandbox serve|reset|seed``: run, reset and seed the local La Plateforme.
 
 The command functions in ``main.py`` parse the arguments and call these; each returns
-the exit code. Only the standard library is imported at module level, so ``reconciler
---help`` stays fast.
+the exit code. Serving (the socket, the faults, the store, the server) is the library's
+:func:`reconciler.platform.sandbox.serve.serve`; this module prints its banner. Only the
+standard library is imported at module level, so ``reconciler --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DEFAULT_PORT = 8765
+if TYPE_CHECKING:
+    from reconciler.platform.sandbox.serve import Listening
+
 DEFAULT_STATE = Path(".sandbox/state.json")
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 DEMO = "built-in demo organisation"
 
 
@@ -24,23 +26,11 @@ def _err(message: str) -> int:
     return 1
 
 
-def _read_admin_key(path: Path) -> str:
-    from reconciler.errors import ConfigError
-
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the admin key: {exc.strerror or exc}") from exc
-    if not key:
-        raise ConfigError(f"{path}: the admin key file is empty")
-    return key
-
-
 def serve_command(
     *,
-    port: int = DEFAULT_PORT,
-    host: str = "127.0.0.1",
-    state: Path = DEFAULT_STATE,
+    port: int,
+    host: str,
+    state: Path,
     seed: Path | None = None,
     latency_ms: int | None = None,
     faults: Path | None = None,
@@ -49,72 +39,45 @@ def serve_command(
     admin_key_file: Path | None = None,
     allow_remote: bool = False,
 ) -> int:
-    """Serve the sandbox over HTTP until interrupted; print where and how to use it.
-
-    Faults come from the ``faults`` file, then each ``fault`` rule (``METHOD PATH
-    key=value...``) is appended; ``latency_ms`` and ``fault_seed`` override the file's.
-    """
+    """Serve the sandbox over HTTP until interrupted; print where and how to use it."""
     from reconciler.errors import ConfigError
-    from reconciler.platform.sandbox import (
-        DEFAULT_ADMIN_KEY,
-        FaultConfig,
-        FaultRule,
-        SandboxStore,
-        create_app,
-    )
-    from reconciler.platform.sandbox.persist import StateFileError
+    from reconciler.platform.sandbox.serve import serve
 
-    if host not in LOOPBACK and not allow_remote:
-        return _err(f"refusing to listen on {host}: the sandbox is for loopback (--allow-remote)")
     try:
-        admin_key = _read_admin_key(admin_key_file) if admin_key_file else DEFAULT_ADMIN_KEY
-        config = FaultConfig.load(faults) if faults else FaultConfig()
-        rules = (*config.rules, *(FaultRule.parse(text) for text in fault))
-        config = FaultConfig(
-            latency_ms=config.latency_ms if latency_ms is None else latency_ms,
-            seed=config.seed if fault_seed is None else fault_seed,
-            rules=rules,
+        serve(
+            state=state,
+            seed=seed,
+            host=host,
+            port=port,
+            faults=faults,
+            fault=fault,
+            latency_ms=latency_ms,
+            fault_seed=fault_seed,
+            admin_key_file=admin_key_file,
+            allow_remote=allow_remote,
+            ready=_banner,
         )
-        store = SandboxStore.open(state, seed=seed)
-    except (ConfigError, StateFileError) as exc:
+    except ConfigError as exc:
         return _err(str(exc))
+    return 0
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets that say they are TCP,
-    # and with Nagle on every reused connection waits out the client's delayed ACK (~40 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)  # connections queue from now on, before the server starts accepting
-    except OSError as exc:
-        sock.close()
-        return _err(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    url = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}"
-    print(f"Sandbox La Plateforme listening on {url}")
-    print(f"State: {state} (seed: {seed or DEMO})")
-    if config.latency_ms or config.rules:
-        print(f"Faults: {config.latency_ms} ms added latency, {len(config.rules)} rule(s)")
+
+def _banner(served: Listening) -> None:
+    from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY
+
+    print(f"Sandbox La Plateforme listening on {served.url}")
+    print(f"State: {served.state} (seed: {served.seed or DEMO})")
+    faults = served.faults
+    if faults.latency_ms or faults.rules:
+        print(f"Faults: {faults.latency_ms} ms added latency, {len(faults.rules)} rule(s)")
     print("To point reconciler at it:")
-    print(f"  export MISTRAL_ADMIN_BASE_URL={url}/v1/admin")
-    print(f"  export MISTRAL_API_BASE_URL={url}/v1")
-    if admin_key_file is not None:
-        print(f"  export MISTRAL_ADMIN_API_KEY_FILE={admin_key_file.resolve()}")
+    print(f"  export MISTRAL_ADMIN_BASE_URL={served.admin_base_url}")
+    print(f"  export MISTRAL_API_BASE_URL={served.api_base_url}")
+    if served.admin_key_file is not None:
+        print(f"  export MISTRAL_ADMIN_API_KEY_FILE={served.admin_key_file.resolve()}")
     else:
         print(f"  export MISTRAL_ADMIN_API_KEY={DEFAULT_ADMIN_KEY}")
     print("Press Ctrl+C to stop.", flush=True)
-
-    import uvicorn
-
-    app = create_app(store, config, admin_key=admin_key)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
-        store.close()
-    return 0
 
 
 def reset_command(*, state: Path = DEFAULT_STATE, seed: Path | None = None) -> int:

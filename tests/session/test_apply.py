@@ -1,0 +1,242 @@
+"""``Session.apply`` as a Python caller uses it: no terminal, no printing, one call.
+
+Against the embedded sandbox (the demo seed) with the small desired state of
+:mod:`tests.e2e.apply_support`; new secrets go to the file vault beside the sandbox's
+state. What is checked is what a user would see: the live keys, the stored secrets, the
+journal, the errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apply.journal import journal_path
+from reconciler.apply.lock import LockHeld, apply_lock
+from reconciler.errors import ConfigError, PlanError
+from reconciler.model import LiveState
+from reconciler.plan import Plan
+from reconciler.platform.sandbox import SandboxStore
+from reconciler.platform.target import sandbox_target_name
+from reconciler.session import ApplyListener, ApplyOutcome, Session, TargetOptions
+from reconciler.vault.file import FileVault
+from tests.e2e.apply_support import file_vault_entries, write_small_desired
+
+LOCK_LINES = ("Acquiring state lock. This may take a few moments...", "Releasing state lock.")
+TARGETING = (
+    "Warning: Resource targeting is in effect. The plan may be incomplete; use --target "
+    "only for exceptional situations, not routine operations."
+)
+
+
+class Heard(ApplyListener):
+    """Keeps everything the apply tells its caller."""
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+        self.steps: list[str] = []
+        self.shown: list[Plan] = []
+        self.read_live: list[LiveState] = []
+
+    def read(self, live: LiveState) -> None:
+        self.read_live.append(live)
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+
+    def show(self, plan: Plan) -> None:
+        self.shown.append(plan)
+
+    def step(self, line: str) -> None:
+        self.steps.append(line)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write_small_desired(tmp_path)
+    SandboxStore.open(state_of(tmp_path)).close()  # the demo organisation, before any apply
+    return tmp_path
+
+
+def state_of(root: Path) -> Path:
+    return root / "sandbox" / "state.json"
+
+
+def options(root: Path, state: Path | None = None) -> TargetOptions:
+    return TargetOptions(
+        sandbox=True, sandbox_state=state or state_of(root), state_dir=root / "state", env={}
+    )
+
+
+def apply(root: Path, state: Path | None = None, **kwargs: Any) -> ApplyOutcome:
+    async def go() -> ApplyOutcome:
+        async with Session(root / "desired-state", options(root, state)) as session:
+            return await session.apply(**kwargs)
+
+    return asyncio.run(go())
+
+
+def plan(root: Path, state: Path | None = None) -> Plan:
+    async def go() -> Plan:
+        async with Session(root / "desired-state", options(root, state)) as session:
+            return (await session.plan()).plan
+
+    return asyncio.run(go())
+
+
+def live_keys(root: Path) -> dict[str, str]:
+    """name -> key id of every key the sandbox holds."""
+    store = SandboxStore.open(state_of(root))
+    try:
+        return {k["name"]: k["key_id"] for k in store.snapshot()["keys"]}
+    finally:
+        store.close()
+
+
+def vault(root: Path) -> dict[str, str]:
+    """secret path -> the key id its metadata names."""
+    entries = file_vault_entries(root / "sandbox" / "vault")
+    return {path: entry.metadata["key_id"] for path, entry in entries.items()}
+
+
+def counts(plan: Plan) -> tuple[int, int, int]:
+    return plan.summary.add, plan.summary.change, plan.summary.destroy
+
+
+def test_an_apply_carries_the_plan_out_and_stores_each_new_secret(root: Path) -> None:
+    before = live_keys(root)
+    heard = Heard()
+    outcome = apply(root, auto_approve=True, listener=heard)
+
+    assert outcome.result is not None and not outcome.cancelled
+    done = outcome.result
+    assert (done.added, done.changed, done.destroyed) == counts(outcome.plan) == (7, 0, 2)
+    live = live_keys(root)
+    assert set(live) == {"dev-alice", "dev-bob", "prod-checkout-service"}  # iris-laptop pruned
+    assert live["dev-alice"] != before["dev-alice"]  # replaced
+    assert vault(root) == {
+        "dev/dev-alice": live["dev-alice"],
+        "dev/dev-bob": live["dev-bob"],
+        "prod/checkout-service": live["prod-checkout-service"],
+    }
+    assert [line.rsplit(": ", 1)[1] for line in outcome.stored] == sorted(vault(root))
+    assert counts(plan(root)) == (0, 0, 0)  # converged
+    # the live state was read again after the apply, and the journal dropped
+    assert not journal_path(root / "state", outcome.plan.target).exists()
+    # what the caller heard, in order: the lock, the plan, each step, the lock again
+    assert (heard.notices[0], heard.notices[-1]) == LOCK_LINES
+    assert heard.shown == [outcome.plan]
+    assert "api_key.dev-bob: Creating..." in heard.steps
+    assert outcome.warnings == ()
+
+
+def test_a_stale_saved_plan_is_refused_and_changes_nothing(root: Path) -> None:
+    saved = plan(root)
+    dev = root / "desired-state" / "workspaces" / "dev.yaml"
+    line = "    - {email: henry.novak@acme.example, roles: [user]}\n"
+    dev.write_text(dev.read_text().replace(line, ""))
+    before = live_keys(root)
+
+    with pytest.raises(PlanError) as refused:
+        apply(root, saved=saved)
+    assert str(refused.value) == (
+        "Saved plan is stale: the desired state changed since the plan was made. Run plan "
+        "again. What a plan says now:\n"
+        "  member.dev/henry.novak@acme.example: saved plan: nothing to do; now: destroy"
+    )
+    assert live_keys(root) == before
+    assert vault(root) == {}
+
+
+def test_a_saved_plan_for_another_target_is_refused(root: Path) -> None:
+    other = root / "other" / "state.json"
+    saved = plan(root, other)
+    before = live_keys(root)
+
+    with pytest.raises(PlanError) as refused:
+        apply(root, saved=saved)
+    assert str(refused.value) == (
+        f"Saved plan was made for {sandbox_target_name(other)}, not "
+        f"{sandbox_target_name(state_of(root))}; refusing to apply"
+    )
+    assert live_keys(root) == before
+
+
+def test_a_current_saved_plan_is_applied_without_asking(root: Path) -> None:
+    saved = plan(root)
+
+    def approve(plan: Plan) -> bool:
+        raise AssertionError("a saved plan was approved when it was reviewed")
+
+    outcome = apply(root, saved=saved, approve=approve)
+    assert outcome.plan is saved
+    assert outcome.result is not None
+    assert (outcome.result.added, outcome.result.changed, outcome.result.destroyed) == (7, 0, 2)
+    assert set(vault(root)) == {"dev/dev-alice", "dev/dev-bob", "prod/checkout-service"}
+
+
+def test_a_declined_approval_changes_nothing(root: Path) -> None:
+    before = live_keys(root)
+    asked: list[Plan] = []
+
+    def approve(plan: Plan) -> bool:
+        asked.append(plan)
+        return False
+
+    heard = Heard()
+    outcome = apply(root, approve=approve, listener=heard)
+    assert outcome.cancelled and outcome.result is None
+    assert asked == heard.shown == [outcome.plan]
+    assert counts(outcome.plan) == (7, 0, 2)
+    assert heard.steps == []
+    assert heard.notices[-1] == LOCK_LINES[1]  # the lock was released
+    assert live_keys(root) == before
+    assert vault(root) == {}
+
+
+def test_without_anyone_to_approve_a_fresh_plan_is_not_applied(root: Path) -> None:
+    before = live_keys(root)
+    with pytest.raises(ConfigError, match="apply needs approval"):
+        apply(root)
+    assert live_keys(root) == before
+    assert vault(root) == {}
+
+
+def test_targets_restrict_the_apply_with_warnings(root: Path) -> None:
+    before = live_keys(root)
+    heard = Heard()
+    outcome = apply(
+        root,
+        auto_approve=True,
+        targets=["api_key.dev-bob", "api_key.dev-bobb"],
+        listener=heard,
+    )
+    assert outcome.warnings == (
+        TARGETING,
+        "Warning: --target api_key.dev-bobb matches nothing in the plan.",
+    )
+    assert [n for n in heard.notices if n.startswith("Warning:")] == list(outcome.warnings)
+    assert [c.address for c in outcome.plan.changes] == ["api_key.dev-bob"]
+    live = live_keys(root)
+    assert live == {**before, "dev-bob": live["dev-bob"]}  # one key made, nothing else
+    assert vault(root) == {"dev/dev-bob": live["dev-bob"]}
+    assert counts(plan(root)) == (6, 0, 2)  # the rest is still to do
+
+
+def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:
+    heard = Heard()
+
+    async def while_locked() -> None:
+        lock = FileVault(root / "sandbox" / "vault")
+        async with (
+            apply_lock(lock, operation="apply"),
+            Session(root / "desired-state", options(root)) as session,
+        ):
+            await session.apply(auto_approve=True, listener=heard)
+
+    with pytest.raises(LockHeld):
+        asyncio.run(while_locked())
+    assert heard.read_live == [] and heard.shown == []
