@@ -1,8 +1,9 @@
 """The sandbox's audit log: what each change records, who made it, and how it is listed.
 
-Entries have the spec's ``AuditLogOut`` shape. The sandbox records these changes, one
-entry each (one per member for the member calls), and only real changes (a ``PATCH`` that
-changes nothing records nothing); ``event_type`` and then ``target_type``:
+Entries have the spec's ``AuditLogOut`` shape. The sandbox records (through
+:class:`.audit_trail.AuditTrail`) these changes, one entry each (one per member for the
+member calls), and only real changes (a ``PATCH`` that changes nothing records nothing);
+``event_type`` and then ``target_type``:
 
 - ``POST /workspaces``: ``workspace.create``, ``WORKSPACE``
 - ``PATCH /workspaces/{uuid}``: ``workspace.update``, ``WORKSPACE``

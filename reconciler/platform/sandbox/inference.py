@@ -256,7 +256,7 @@ class InferenceApi:
         b = await body(request, FimIn)
         model = self._model(b.model, "completion_fim", "fill-in-the-middle completions")
         self._check_spend(key)
-        prompt = prompt_tokens([b.prompt, b.suffix or ""])
+        prompt = prompt_tokens([b.prompt, b.suffix] if b.suffix else [b.prompt])
         answer = reply(b.model, b.prompt, b.max_tokens, code=True)
         return self._answer(key, model, b.model, prompt, answer, stream=b.stream)
 
