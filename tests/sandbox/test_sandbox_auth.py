@@ -22,6 +22,7 @@ ENDPOINTS = [
     ("POST", f"{ADMIN}/spend-limit"),
     ("GET", f"{ADMIN}/rate-limit"),
     ("GET", f"{ADMIN}/usage"),
+    ("GET", f"{ADMIN}/audit-logs"),
     ("GET", "/_sandbox/state"),
     ("POST", "/_sandbox/reset"),
 ]

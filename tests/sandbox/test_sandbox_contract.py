@@ -10,6 +10,7 @@ import pytest
 from starlette.routing import Route
 
 from reconciler.platform.sandbox import SandboxStore, create_app
+from reconciler.platform.sandbox.inference import INFERENCE_PATHS
 from tests.contract.spec import SHARED_SPEC, VENDORED_SPEC, check_request, check_response, spec
 
 from .conftest import ADMIN, Demo, TestClient
@@ -93,6 +94,13 @@ CASES: dict[str, Callable[[TestClient, Demo], Call]] = {
         c, "GET", "/v1/admin/usage", f"{ADMIN}/usage?workspace_id={d.ws['ml']}&month=10&year=2026"
     ),
     "models": lambda c, d: _send(c, "GET", "/v1/models", "/v1/models"),
+    "audit logs": lambda c, d: _send(c, "GET", "/v1/admin/audit-logs", f"{ADMIN}/audit-logs"),
+    "audit logs, filtered": lambda c, d: _send(
+        c,
+        "GET",
+        "/v1/admin/audit-logs",
+        f"{ADMIN}/audit-logs?actor_type=HUMAN&event_type=api_key.create&sort=ascending&limit=1",
+    ),
 }
 
 
@@ -118,6 +126,7 @@ def test_a_listed_key_has_every_documented_field(client: TestClient) -> None:
 
 
 def test_every_sandbox_route_under_v1_is_an_operation_of_the_spec(store: SandboxStore) -> None:
+    """Inference is the one exception: the Admin API extract does not cover it."""
     paths = spec()["paths"]
     served = [
         (route.path, method)
@@ -126,8 +135,11 @@ def test_every_sandbox_route_under_v1_is_an_operation_of_the_spec(store: Sandbox
         for method in route.methods or ()
         if method != "HEAD"
     ]
-    assert served
+    assert {p for p, _ in served} >= {"/v1/admin/audit-logs", *INFERENCE_PATHS}
     for path, method in served:
+        if path in INFERENCE_PATHS:
+            assert path not in paths
+            continue
         assert method.lower() in paths.get(path, {}), f"{method} {path} is not in the spec"
 
 

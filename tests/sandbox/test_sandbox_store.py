@@ -201,7 +201,8 @@ def test_many_mutations_append_to_the_journal_instead_of_rewriting(tmp_path: Pat
         )
     client.close()
     assert state.read_bytes() == snapshot_before[1]
-    assert len(state.with_name("state.json.journal").read_text().splitlines()) == 20
+    journal = state.with_name("state.json.journal").read_text().splitlines()
+    assert [json.loads(line)["kind"] for line in journal] == ["key", "audit"] * 20
     assert len(all_keys(make_client(SandboxStore.open(state)), name="k")) == 20
 
 

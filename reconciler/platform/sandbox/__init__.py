@@ -1,4 +1,4 @@
-"""A local La Plateforme: the Admin API and ``/v1/models`` served from a state file.
+"""A local La Plateforme: the Admin API, ``/v1/models`` and inference, from a state file.
 
 Embedded (an ``httpx`` transport, no port) or served (``reconciler sandbox serve``), it
 speaks the same wire contract as the platform, so the client under test cannot tell the

@@ -5,14 +5,17 @@ Routes (all under ``/v1/admin`` need the admin key as ``Authorization: Bearer`` 
 ``POST /workspaces/{uuid}/add-users``, ``PATCH /workspaces/{uuid}/users``,
 ``DELETE /workspaces/{uuid}/remove-users``, ``GET /users``, ``GET /users/{uuid}``,
 ``GET /roles``, ``GET|POST /api-keys``, ``DELETE /api-keys/{key_id}``,
-``GET|POST /spend-limit``, ``GET /rate-limit``, ``GET /usage``. ``GET /v1/models`` takes
-an inference key of the sandbox (or the admin key). Control routes live under
-``/_sandbox`` (see :mod:`.control`). Faults are injected in front (see :mod:`.faults`).
+``GET|POST /spend-limit``, ``GET /rate-limit``, ``GET /usage``, ``GET /audit-logs`` (changes
+made through it: see :mod:`.audit`). ``GET /v1/models`` takes an inference key of the
+sandbox (or the admin key); chat, FIM and embeddings take an inference key (see
+:mod:`.inference`). Control routes live under ``/_sandbox`` (see :mod:`.control`). Faults
+are injected in front (see :mod:`.faults`).
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,10 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.platform.sandbox.audit import AuditQuery, audit_out
+from reconciler.platform.sandbox.audit_trail import AuditTrail
 from reconciler.platform.sandbox.catalog import load_catalog
 from reconciler.platform.sandbox.control import control_routes
 from reconciler.platform.sandbox.errors import ApiError, Unauthorized, error_response
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultMiddleware
+from reconciler.platform.sandbox.inference import InferenceApi
 from reconciler.platform.sandbox.inputs import Handler, bearer, body, path_uuid, query, same
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.usage import month_cost, usage_out
@@ -63,6 +69,7 @@ class AdminApi:
         self.store = store
         self.admin_key = admin_key
         self.catalog = load_catalog()
+        self.audit = AuditTrail(store)
 
     @property
     def currency(self) -> str:
@@ -111,6 +118,7 @@ class AdminApi:
             admin_user_id=str(b.admin_user_id),
             add_all_org_members=b.add_all_org_members,
         )
+        self.audit.workspace_created(ws)
         return JSONResponse(
             workspace_enriched_out(ws, ws.members[str(b.admin_user_id)], self.currency)
         )
@@ -118,33 +126,43 @@ class AdminApi:
     async def update_workspace(self, request: Request) -> Response:
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, WorkspaceUpdateIn)
+        before = self.store.workspace(ws_uuid)
         ws = self.store.update_workspace(
             ws_uuid, name=b.name, description=b.description, icon=b.icon
         )
+        self.audit.workspace_updated(before, ws)
         return JSONResponse(workspace_out(ws, self.currency))
 
     async def archive_workspace(self, request: Request) -> Response:
-        self.store.archive_workspace(path_uuid(request, "workspace_uuid"))
+        ws = self.store.workspace(path_uuid(request, "workspace_uuid"))
+        self.store.archive_workspace(ws.uuid)
+        self.audit.workspace_archived(ws)
         return Response(status_code=204)
 
     async def add_users(self, request: Request) -> Response:
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, MembersIn)
         changes = [(str(m.user_uuid), m.role_list()) for m in b.members or ()]
+        before = self.store.workspace(ws_uuid)
         added = self.store.add_members(ws_uuid, changes)
+        self.audit.members_changed(before, self.store.workspace(ws_uuid))
         return JSONResponse({"added_members_count": added})
 
     async def put_users(self, request: Request) -> Response:
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, MembersIn)
         changes = [(str(m.user_uuid), m.role_list()) for m in b.members or ()]
+        before = self.store.workspace(ws_uuid)
         added, updated = self.store.put_members(ws_uuid, changes)
+        self.audit.members_changed(before, self.store.workspace(ws_uuid))
         return JSONResponse({"added_members_count": added, "updated_members_count": updated})
 
     async def remove_users(self, request: Request) -> Response:
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, RemoveMembersIn)
+        before = self.store.workspace(ws_uuid)
         removed, missing = self.store.remove_members(ws_uuid, [str(m.user_uuid) for m in b.members])
+        self.audit.members_changed(before, self.store.workspace(ws_uuid))
         return JSONResponse(
             {"deleted_members_count": removed, "not_deleted_members": missing or None}
         )
@@ -197,10 +215,11 @@ class AdminApi:
             name=b.name,
             expiration=b.expiration,
         )
+        self.audit.key_created(key)
         return JSONResponse(created_key_out(key, secret, self.store.today()))
 
     async def delete_key(self, request: Request) -> Response:
-        self.store.delete_key(path_uuid(request, "key_id"))
+        self.audit.key_deleted(self.store.delete_key(path_uuid(request, "key_id")))
         return JSONResponse({"detail": "API key deleted successfully"})
 
     # --- organisation ---------------------------------------------------------------
@@ -214,7 +233,9 @@ class AdminApi:
 
     async def set_spend_limit(self, request: Request) -> Response:
         b = await body(request, SpendLimitIn)
+        before = self.store.organization
         org = self.store.set_spend_limit(b.amount, b.no_monthly_limit)
+        self.audit.spend_limit_set(before, org)
         return JSONResponse(limits_out(org, self._month_spend()))
 
     async def rate_limit(self, request: Request) -> Response:
@@ -240,6 +261,10 @@ class AdminApi:
             api_zone=q.api_zone,
         )
         return JSONResponse(doc)
+
+    async def audit_logs(self, request: Request) -> Response:
+        q = AuditQuery.of(request)
+        return JSONResponse([audit_out(e) for e in q.select(self.store.audit_log())])
 
     # --- inference API --------------------------------------------------------------
 
@@ -271,6 +296,7 @@ class AdminApi:
             Route(f"{p}/spend-limit", g(self.set_spend_limit), methods=["POST"]),
             Route(f"{p}/rate-limit", g(self.rate_limit), methods=["GET"]),
             Route(f"{p}/usage", g(self.usage), methods=["GET"]),
+            Route(f"{p}/audit-logs", g(self.audit_logs), methods=["GET"]),
             Route("/v1/models", g(self.models, admin=False), methods=["GET"]),
         ]
 
@@ -310,7 +336,11 @@ def create_app(
         store.close()
 
     app = Starlette(
-        routes=[*api.routes(), *control_routes(store, engine, api.guard)],
+        routes=[
+            *api.routes(),
+            *InferenceApi(store, api.catalog).routes(partial(api.guard, admin=False)),
+            *control_routes(store, engine, api.guard),
+        ],
         middleware=[Middleware(FaultMiddleware, engine=engine)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,

@@ -10,8 +10,10 @@ All need the admin key, like the Admin API; faults never apply to them.
 - ``GET    /_sandbox/state``    the whole state, without secret digests
 - ``GET    /_sandbox/stats``    requests served, per method and path (ids folded)
 - ``DELETE /_sandbox/stats``    reset those counts
-- ``POST   /_sandbox/workspaces/{uuid}/spend-limit``  body ``{"value": 800}`` (or null):
-                                what an admin does in the console, for drift tests
+- ``POST   /_sandbox/workspaces/{uuid}/spend-limit``  body ``{"value": 800}`` (or null),
+                                optionally ``"actor": "<email>"``: what a person does in
+                                the console, for drift tests; the audit log names the
+                                person (default: the organisation's first admin)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.platform.sandbox.audit_trail import AuditTrail
 from reconciler.platform.sandbox.faults import CONTROL_PREFIX, FaultConfig, FaultEngine
 from reconciler.platform.sandbox.inputs import Handler, body, path_uuid
 from reconciler.platform.sandbox.store import SandboxStore
@@ -33,12 +36,14 @@ class ConsoleSpendLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: float | None = Field(ge=0)
+    actor: str | None = None
 
 
 def control_routes(
     store: SandboxStore, engine: FaultEngine, guard: Callable[[Handler], Handler]
 ) -> list[Route]:
     """The ``/_sandbox`` routes for one app; ``guard`` checks the admin key, as for the API."""
+    trail = AuditTrail(store)
 
     async def get_faults(request: Request) -> Response:
         return JSONResponse(engine.describe())
@@ -70,7 +75,10 @@ def control_routes(
     async def console_spend_limit(request: Request) -> Response:
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, ConsoleSpendLimitIn)
+        actor = trail.person(b.actor)
+        before = store.workspace(ws_uuid)
         ws = store.set_workspace_spend_limit(ws_uuid, b.value)
+        trail.workspace_spend_limit_set(actor, before, ws)
         return JSONResponse(workspace_out(ws, store.organization.currency))
 
     g = guard

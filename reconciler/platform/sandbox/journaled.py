@@ -18,10 +18,12 @@ from typing import Any, Self
 from reconciler.platform.sandbox.persist import JournalEntry, StateFile, StateFileError
 from reconciler.platform.sandbox.records import (
     RECORD_TYPES,
+    AuditRecord,
     KeyRecord,
     OrganizationRecord,
     Record,
     State,
+    UsageRecord,
 )
 from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, build_state, load_seed
 
@@ -153,6 +155,12 @@ def _replay(state: State, entries: Iterable[JournalEntry]) -> None:
         kind = entry["kind"]
         if kind == "organization":
             state.organization = OrganizationRecord.from_json(entry["value"])
+            continue
+        if kind == "usage":
+            state.put_usage(UsageRecord.from_json(entry["value"]))
+            continue
+        if kind == "audit":
+            state.audit.append(AuditRecord.from_json(entry["value"]))
             continue
         table = tables[kind]
         if entry["op"] == "put":

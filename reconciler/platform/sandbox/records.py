@@ -2,7 +2,7 @@
 
 Records hold what the platform would hold, in the platform's terms (UUIDs, role names,
 ISO timestamps as strings so rendering needs no conversion). A key record never holds its
-secret: only the SHA-256 of it, so ``GET /v1/models`` can recognise the key.
+secret: only the SHA-256 of it, so ``GET /v1/models`` and inference can recognise the key.
 """
 
 from __future__ import annotations
@@ -20,6 +20,18 @@ def iso_datetime(value: dt.datetime) -> str:
     """``2026-11-27T07:30:12.345Z``: the timestamp form the sandbox serves."""
     value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def audit_time(now: dt.datetime, previous: str | None) -> str:
+    """The time of a new audit entry: ``now``, or 1 ms after ``previous`` if not later.
+
+    Entries get distinct, increasing times, so paging with ``after``/``before`` at the
+    last entry's time neither skips nor repeats one.
+    """
+    if previous is not None:
+        floor = dt.datetime.fromisoformat(previous) + dt.timedelta(milliseconds=1)
+        now = max(now.astimezone(dt.UTC), floor)
+    return iso_datetime(now)
 
 
 def secret_digest(secret: str) -> str:
@@ -135,6 +147,29 @@ class UsageRecord(Record):
     input_tokens: int
     output_tokens: int
 
+    @property
+    def identity(self) -> tuple[str, int, int, str]:
+        return (self.workspace_id, self.year, self.month, self.model)
+
+
+@dataclass(slots=True)
+class AuditRecord(Record):
+    """One audit log entry; the store sets ``log_id`` and ``created_at`` when recording it.
+
+    The metadata maps hold strings only, as the platform's ``AuditLogOut`` does.
+    """
+
+    kind: ClassVar[str] = "audit"
+    actor_type: str  # HUMAN | API_KEY | OTHER
+    actor_metadata: dict[str, str]
+    event_type: str  # e.g. api_key.create
+    event_metadata: dict[str, str]
+    target_type: str  # e.g. API_KEY
+    target_metadata: dict[str, str]
+    workspace_uuid: str | None = None
+    log_id: int = 0
+    created_at: str = ""
+
 
 @dataclass(slots=True)
 class State:
@@ -147,6 +182,19 @@ class State:
     workspaces: dict[str, WorkspaceRecord]
     keys: dict[str, KeyRecord]
     usage: list[UsageRecord]
+    audit: list[AuditRecord] = field(default_factory=list)
+
+    def find_usage(self, identity: tuple[str, int, int, str]) -> UsageRecord | None:
+        """The usage record with this :attr:`UsageRecord.identity`, if any."""
+        return next((u for u in self.usage if u.identity == identity), None)
+
+    def put_usage(self, record: UsageRecord) -> None:
+        """Add or replace the usage of one workspace on one model in one month."""
+        for index, old in enumerate(self.usage):
+            if old.identity == record.identity:
+                self.usage[index] = record
+                return
+        self.usage.append(record)
 
     def to_json(self, *, secrets: bool = True) -> dict[str, Any]:
         """The state file's document; ``secrets=False`` leaves out the secret digests."""
@@ -164,6 +212,7 @@ class State:
             "workspaces": [w.to_json() for w in self.workspaces.values()],
             "keys": keys,
             "usage": [u.to_json() for u in self.usage],
+            "audit": [a.to_json() for a in self.audit],
         }
 
     @classmethod
@@ -185,10 +234,19 @@ class State:
             workspaces={w.uuid: w for w in workspaces},
             keys={k.key_id: k for k in keys},
             usage=[UsageRecord.from_json(u) for u in doc["usage"]],
+            audit=[AuditRecord.from_json(a) for a in doc.get("audit", ())],
         )
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.kind: cls
-    for cls in (UserRecord, InviteRecord, WorkspaceRecord, KeyRecord, OrganizationRecord)
+    for cls in (
+        UserRecord,
+        InviteRecord,
+        WorkspaceRecord,
+        KeyRecord,
+        OrganizationRecord,
+        UsageRecord,
+        AuditRecord,
+    )
 }

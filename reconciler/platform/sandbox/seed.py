@@ -26,6 +26,7 @@ file, line and field. The format::
     usage:
       - {workspace: dev, model: mistral-small-latest, input_tokens: 1000000,
          output_tokens: 200000, months_ago: 0}
+    audit: [...]               # console changes for the audit log: see seed_audit
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from reconciler.platform.sandbox.records import (
     secret_digest,
 )
 from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+from reconciler.platform.sandbox.seed_audit import SeedAudit, build_audit, check_audit
 
 DEMO_SEED = Path(__file__).with_name("demo-seed.yaml")
 ID_NAMESPACE = uuid.UUID("6f1c2a52-3b8e-4d6a-9c1e-5a7b0d2e4f10")
@@ -161,6 +163,7 @@ class Seed(_Strict):
     workspaces: list[SeedWorkspace] = Field(default_factory=list)
     keys: list[SeedKey] = Field(default_factory=list)
     usage: list[SeedUsage] = Field(default_factory=list)
+    audit: list[SeedAudit] = Field(default_factory=list)
 
 
 Loc = tuple[str | int, ...]
@@ -230,7 +233,8 @@ def check(seed: Seed) -> list[tuple[Loc, str]]:
             problems.append((("usage", i, "workspace"), f"no workspace {usage.workspace!r}"))
         if catalog.resolve(usage.model) is None:
             problems.append((("usage", i, "model"), f"unknown model {usage.model!r}"))
-    return problems
+    keys = {(k.workspace.lower(), k.name or "") for k in seed.keys}
+    return problems + check_audit(seed.audit, emails, names, keys)
 
 
 def _read(path: Path, *, lines: bool) -> Any:
@@ -332,7 +336,7 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
         for inv in seed.invites
     ]
     keys = [_key(i, k, ws_id, by_email, now) for i, k in enumerate(seed.keys)]
-    return State(
+    state = State(
         created_at=iso_datetime(now),
         organization=_organization(seed.organization),
         users={u.uuid: u for u in users},
@@ -341,6 +345,8 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
         keys={k.key_id: k for k in keys},
         usage=_usage(seed, ws_id, now.date()),
     )
+    state.audit = build_audit(seed.audit, state, now)
+    return state
 
 
 def _ago(now: dt.datetime, days: int) -> str:

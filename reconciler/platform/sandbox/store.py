@@ -23,7 +23,10 @@ Behaviour decided here (the public contract leaves it open):
 - a key is created for a user who is a member of the key's workspace (400 otherwise);
   an expiry in the past is refused (422); the organisation's ``max_key_expiry_days``
   (when set) clamps a later or missing expiry;
-- a key used against ``/v1/models`` gets ``last_used`` = today; an expired key is refused.
+- a key used against ``/v1/models`` or for inference gets ``last_used`` = today; an
+  expired key is refused; inference adds its tokens to this month's usage;
+- audit entries get increasing ``log_id`` and distinct, increasing times (see
+  :func:`.records.audit_time`).
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from functools import lru_cache
 from reconciler.platform.sandbox.errors import BadRequest, Conflict, Invalid, NotFound
 from reconciler.platform.sandbox.journaled import JournaledState
 from reconciler.platform.sandbox.records import (
+    AuditRecord,
     InviteRecord,
     KeyRecord,
     OrganizationRecord,
     UsageRecord,
     UserRecord,
     WorkspaceRecord,
+    audit_time,
     hide,
     iso_datetime,
     secret_digest,
@@ -87,6 +92,52 @@ class SandboxStore(JournaledState):
                 and u.month == month
                 and (workspace_id is None or u.workspace_id == workspace_id)
             ]
+
+    def month_usage(self, workspace_id: str | None = None) -> list[UsageRecord]:
+        """This month's usage (of one workspace, or of the whole organisation)."""
+        today = self.today()
+        return self.usage(today.year, today.month, workspace_id)
+
+    def record_usage(
+        self, workspace_id: str, model: str, input_tokens: int, output_tokens: int
+    ) -> UsageRecord:
+        """Add one call's tokens to this month's usage of a workspace on a model id."""
+        with self._lock:
+            today = self.today()
+            record = UsageRecord(
+                workspace_id, today.year, today.month, model, input_tokens, output_tokens
+            )
+            old = self._state.find_usage(record.identity)
+            if old is not None:
+                record = dataclasses.replace(
+                    old,
+                    input_tokens=old.input_tokens + input_tokens,
+                    output_tokens=old.output_tokens + output_tokens,
+                )
+            self._state.put_usage(record)
+            self._commit([record])
+            return record
+
+    # --- audit log ----------------------------------------------------------------------
+
+    def record_audit(self, entry: AuditRecord) -> AuditRecord:
+        """Append an entry, giving it the next ``log_id`` and a time after the last one's."""
+        with self._lock:
+            log = self._state.audit
+            last = log[-1] if log else None
+            entry = dataclasses.replace(
+                entry,
+                log_id=last.log_id + 1 if last else 1,
+                created_at=audit_time(self.clock(), last.created_at if last else None),
+            )
+            log.append(entry)
+            self._commit([entry])
+            return entry
+
+    def audit_log(self) -> list[AuditRecord]:
+        """Every audit entry, oldest first."""
+        with self._lock:
+            return list(self._state.audit)
 
     # --- users --------------------------------------------------------------------------
 
@@ -374,7 +425,8 @@ class SandboxStore(JournaledState):
             self._commit([key])
             return key, secret
 
-    def delete_key(self, key_id: str) -> None:
+    def delete_key(self, key_id: str) -> KeyRecord:
+        """Delete a key of an active workspace; returns what it was."""
         with self._lock:
             key = self._state.keys.get(key_id)
             if key is None or self._state.workspaces[key.workspace_id].archived:
@@ -383,6 +435,7 @@ class SandboxStore(JournaledState):
             self._key_by_digest.pop(key.secret_sha256, None)
             self._active_key_ids = None
             self._commit(dels=[("key", key_id)])
+            return key
 
     def authenticate_key(self, secret: str) -> KeyRecord | None:
         """The usable key with this secret (marking it used today), or None."""
