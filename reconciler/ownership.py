@@ -23,7 +23,7 @@ import binascii
 import datetime as dt
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Self
@@ -147,6 +147,14 @@ class CreateIntent(Frozen):
 
 
 _KEY_ID: TypeAdapter[str] = TypeAdapter(KeyId)
+_REPR_ALL = 50
+
+
+class _Summary(str):
+    """Text shown as is in a repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class Ledger(Frozen):
@@ -171,6 +179,16 @@ class Ledger(Frozen):
                 )
             seen.add(mark)
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        """A large ledger shows its size only: a repr of 20,000 entries is megabytes, and
+        asyncio or a log line may take one."""
+        if len(self.keys) + len(self.intents) <= _REPR_ALL:
+            yield from super().__repr_args__()
+            return
+        yield "organization", self.organization
+        yield "keys", _Summary(f"<{len(self.keys)} entries>")
+        yield "intents", _Summary(f"<{len(self.intents)} intents>")
 
     # --- queries ------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from reconciler.ownership import (
     SecretLocation,
     SecretState,
 )
-from tests.ledgers import ORG, T0, entry, intent, location
+from tests.ledgers import ORG, T0, entry, intent, location, many
 
 MICRO = dt.timedelta(microseconds=1)
 EMPTY = Ledger(organization=ORG)
@@ -194,3 +194,11 @@ def test_a_live_key_the_document_cannot_hold_is_refused_clearly() -> None:
     ledger = EMPTY.resolve_intent("k", entry())
     with pytest.raises(LedgerError, match="cannot be recorded"):
         ledger.mark_retiring("k", "", T0)
+
+
+def test_a_large_ledger_shows_only_its_size_in_a_repr() -> None:
+    assert (
+        repr(many(51))
+        == "Ledger(organization='org-3f9c2a', keys=<51 entries>, intents=<0 intents>)"
+    )
+    assert "key-000049" in repr(many(50))
