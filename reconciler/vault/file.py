@@ -204,26 +204,24 @@ class FileVault:
         )
 
     def _read_secret(self, rel: str) -> SecretStr | None:
-        with self._locked(rel):
-            doc = self._load(self._file(rel), rel)
-        if doc is None:
-            return None
-        data = self._current(doc, rel).get("data")
-        value = data.get(SECRET_FIELD) if isinstance(data, dict) else None
-        if not isinstance(value, str):
-            raise SecretStoreError(f"{self.description}: {rel}: no {SECRET_FIELD} in the entry")
-        return SecretStr(value)
+        found = self._read_field(rel, SECRET_FIELD)
+        return SecretStr(found[0]) if found is not None else None
 
     def _read_document(self, name: str, rel: str) -> StoredDocument | None:
+        found = self._read_field(rel, DOCUMENT_FIELD)
+        return StoredDocument(name, *found) if found is not None else None
+
+    def _read_field(self, rel: str, field: str) -> tuple[str, int] | None:
+        """The current version's ``field`` and the version number; None if absent."""
         with self._locked(rel):
             doc = self._load(self._file(rel), rel)
         if doc is None:
             return None
         data = self._current(doc, rel).get("data")
-        text = data.get(DOCUMENT_FIELD) if isinstance(data, dict) else None
-        if not isinstance(text, str):
-            raise SecretStoreError(f"{self.description}: {rel}: no {DOCUMENT_FIELD} in the entry")
-        return StoredDocument(name=name, text=text, version=int(doc["current_version"]))
+        value = data.get(field) if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            raise SecretStoreError(f"{self.description}: {rel}: no {field} in the entry")
+        return value, int(doc["current_version"])
 
     def _delete(self, rel: str) -> None:
         target = self._file(rel)
