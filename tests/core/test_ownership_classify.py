@@ -132,3 +132,13 @@ def test_a_recorded_key_stays_owned_even_while_an_intent_for_its_name_is_open() 
     claims = classify(ledger, live(key("k-old"), key("k-new", created_at=T0 + MICRO)))
     assert claims["k-old"].ownership is Ownership.OWNED
     assert claims["k-new"].ownership is Ownership.ABANDONED
+
+
+def test_a_key_whose_secret_the_store_holds_is_unrecorded_not_abandoned() -> None:
+    """An apply stopped between the secret write and the ledger update: keep the key."""
+    ledger = Ledger(organization=ORG).with_intent(intent("dev-bob", since=T0))
+    state = live(key("k-stored"), key("k-lost", created_at=T0 + MICRO), key("k-other", "x"))
+    claims = classify(ledger, state, confirmed_stored={"k-stored", "k-other"})
+    assert claims["k-stored"] == Claim(Ownership.UNRECORDED, intent=intent("dev-bob", since=T0))
+    assert claims["k-lost"].ownership is Ownership.ABANDONED
+    assert claims["k-other"].ownership is Ownership.UNOWNED  # no intent made it

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import ownership
 from reconciler.model import SecretBackend
 from reconciler.ownership import (
     COMPRESS_ABOVE,
@@ -34,6 +33,7 @@ from reconciler.ownership import (
     decode,
     encode,
 )
+from reconciler.ownership import text as ledger_text
 from tests.ledgers import ORG, T0, entry, intent, many
 
 MARK = "\x1b]0;pwned\x07"  # an OSC sequence: must never reach a message
@@ -218,7 +218,7 @@ def test_truncated_or_padded_compressed_data_is_refused() -> None:
 def test_a_compressed_payload_that_inflates_past_the_limit_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ownership, "MAX_DOCUMENT", 10_000)
+    monkeypatch.setattr(ledger_text, "MAX_DOCUMENT", 10_000)
     bomb = base64.b64encode(zlib.compress(b"[" + b" " * 1_000_000 + b"]")).decode()
     with pytest.raises(LedgerError, match="decompresses to over"):
         decode(json.dumps({"format": 1, "encoding": ENCODING, "data": bomb}))

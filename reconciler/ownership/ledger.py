@@ -1,30 +1,16 @@
-"""The ownership record ("ledger"): which live keys reconciler manages, as a pure value.
+"""The ledger's values: managed-key entries, create intents, and the pure changes to them.
 
-One :class:`Ledger` per organisation, kept in the organisation's default secret store
-(see :mod:`reconciler.vault.ledger_store`), so that it survives a lost CI runner and any
-machine can read it. It never holds a secret: for each managed key, by key id, a
-:class:`LedgerEntry` (name, workspace, whether reconciler created or adopted it, where
-its secret is and whether it is known to be there, when the key was created, and whether
-it is retiring after a rotation), and the :class:`CreateIntent` of every create sent but
-not yet resolved: the durable twin of the journal's ``key-create-intent``.
-
-Everything here is pure: operations return new ledgers, times are passed in, and
-:func:`classify` tells, for a live state, which keys are owned, retiring, unowned, or
-made by an unresolved intent (their secret was never stored: delete and create again).
-The text form (:func:`encode` / :func:`decode`) is a compact JSON document, compressed
-(zlib, then base64) when large; :func:`decode` refuses a document of another format or
-any malformed content with a :class:`LedgerError` that never echoes the content.
+Part of :mod:`reconciler.ownership` (read its docstring first). Every change returns a new
+:class:`Ledger`; times are passed in, always aware and kept in UTC. Whatever a ledger holds
+can be written and read back (:mod:`.text`): key ids are plain printable ASCII, texts are
+valid Unicode of bounded length, and a change that would break that is a
+:class:`LedgerError`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
-import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -39,13 +25,13 @@ from pydantic import (
 )
 
 from reconciler.errors import ReconcilerError, trim
-from reconciler.model import ApiKey, Frozen, LiveState, SecretBackend
+from reconciler.model import ApiKey, Frozen, SecretBackend
 
-FORMAT = 1  # the document format this code reads and writes
 # A live key created up to this long before an intent's ``since`` (the applying
 # machine's clock against the platform's) may still be the intent's key.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_TEXT = 1024  # names, paths and store descriptions: far beyond any real one
+_MAX_PROBLEMS = 3  # validation problems shown in one message
 
 
 class LedgerError(ReconcilerError):
@@ -249,7 +235,7 @@ class Ledger(Frozen):
                 created=key.created_at,
             )
         except ValidationError as exc:
-            raise LedgerError(f"cannot adopt key {key.name!r}: {_problems(exc)}") from None
+            raise LedgerError(f"cannot adopt key {key.name!r}: {problems(exc)}") from None
         return self._replace(key.id, entry)
 
     def mark_stored(self, key_id: str, at: SecretLocation | None = None) -> Ledger:
@@ -311,147 +297,7 @@ def _checked(key_id: str) -> str:
         ) from None
 
 
-# --- classification of a live state ----------------------------------------------------
-
-
-class Ownership(StrEnum):
-    """What the ledger says of one live key."""
-
-    OWNED = "owned"  # managed by reconciler
-    RETIRING = "retiring"  # managed, replaced by a rotation; deleted once its grace ends
-    UNOWNED = "unowned"  # never managed: left alone unless the workspace prunes
-    ABANDONED = "abandoned"  # made by an unresolved create: its secret was never stored
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One live key's :class:`Ownership`, with the entry or intent that explains it."""
-
-    ownership: Ownership
-    entry: LedgerEntry | None = None
-    intent: CreateIntent | None = None
-
-
-def classify(
-    ledger: Ledger, live: LiveState, *, clock_skew: dt.timedelta = CLOCK_SKEW
-) -> dict[str, Claim]:
-    """Every live key (by id; keys without an id are left out) against the ledger.
-
-    A key in the ledger is owned, or retiring if a rotation replaced it. A key not in the
-    ledger is abandoned when an unresolved intent may have made it (same name and
-    workspace, created no earlier than the intent's ``since`` minus ``clock_skew``):
-    nobody received its secret, so it is deleted and created again. Otherwise unowned.
-    """
-    intents: dict[tuple[str, str], CreateIntent] = {
-        (i.workspace.lower(), i.name): i for i in ledger.intents
-    }
-    claims: dict[str, Claim] = {}
-    for key in live.keys:
-        if key.id is None:
-            continue
-        entry = ledger.keys.get(key.id)
-        if entry is not None:
-            kind = Ownership.RETIRING if entry.retiring is not None else Ownership.OWNED
-            claims[key.id] = Claim(kind, entry=entry)
-            continue
-        intent = intents.get((key.workspace.lower(), key.name))
-        if intent is not None and intent.made(key, clock_skew=clock_skew):
-            claims[key.id] = Claim(Ownership.ABANDONED, intent=intent)
-        else:
-            claims[key.id] = Claim(Ownership.UNOWNED)
-    return claims
-
-
-# --- the text form ------------------------------------------------------------------------
-
-ENCODING = "zlib+b64"
-COMPRESS_ABOVE = 32 * 1024  # characters of plain JSON; below, the document stays readable
-MAX_DOCUMENT = 64 * 1024 * 1024  # bytes of JSON, stored or decompressed (~150,000 keys)
-_MAX_PROBLEMS = 3
-
-
-def encode(ledger: Ledger) -> str:
-    """The ledger as compact JSON (ASCII only), compressed when over ``COMPRESS_ABOVE``."""
-    document = {"format": FORMAT, **ledger.model_dump(mode="json", exclude_none=True)}
-    plain = _dumps(document)
-    if len(plain) <= COMPRESS_ABOVE:
-        return plain
-    packed = base64.b64encode(zlib.compress(plain.encode("ascii"))).decode("ascii")
-    return _dumps({"format": FORMAT, "encoding": ENCODING, "data": packed})
-
-
-def decode(text: str) -> Ledger:
-    """The ledger ``text`` holds; :class:`LedgerError` (never showing the content) if it
-    is not a ledger of this format, :class:`UnsupportedFormat` if of another format."""
-    document = _load_object(text)
-    encoding = document.pop("encoding", None)
-    if encoding is not None:
-        if encoding != ENCODING or set(document) != {"data"}:
-            raise LedgerError(
-                f"not a ledger: unknown encoding (expected {ENCODING!r} with a data field)"
-            )
-        document = _load_object(_unpack(document["data"]))
-        if "encoding" in document:
-            raise LedgerError("not a ledger: an encoded document inside an encoded document")
-    try:
-        return Ledger.model_validate(document)
-    except ValidationError as exc:
-        raise LedgerError(f"not a valid ledger: {_problems(exc)}") from None
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
-
-
-def _load_object(text: str) -> dict[str, object]:
-    """A JSON object of format ``FORMAT``, its ``format`` field removed."""
-    if len(text) > MAX_DOCUMENT:
-        raise LedgerError(f"not a ledger: over {MAX_DOCUMENT // (1024 * 1024)} MiB")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        # the decoder's message names a position only, never the content
-        raise LedgerError(f"not a ledger: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError):
-        raise LedgerError(
-            "not a ledger: invalid JSON (a number too long or nesting too deep)"
-        ) from None
-    if not isinstance(document, dict):
-        raise LedgerError("not a ledger: the document is not a JSON object")
-    version = document.pop("format", None)
-    if type(version) is not int:
-        raise LedgerError("not a ledger: no format number")
-    if version != FORMAT:
-        newer = " (written by a newer reconciler: upgrade this one)" if version > FORMAT else ""
-        raise UnsupportedFormat(
-            f"the ledger is format {version}; this reconciler reads format {FORMAT}{newer}"
-        )
-    return document
-
-
-def _unpack(data: object) -> str:
-    if not isinstance(data, str):
-        raise LedgerError("not a ledger: the encoded data is not a string")
-    try:
-        packed = base64.b64decode(data, validate=True)
-    except binascii.Error:
-        raise LedgerError("not a ledger: the encoded data is not base64") from None
-    inflater = zlib.decompressobj()
-    try:
-        plain = inflater.decompress(packed, MAX_DOCUMENT + 1)
-    except zlib.error:
-        raise LedgerError("not a ledger: the encoded data is not zlib-compressed") from None
-    if len(plain) > MAX_DOCUMENT or inflater.unconsumed_tail:
-        raise LedgerError(f"not a ledger: decompresses to over {MAX_DOCUMENT // (1024 * 1024)} MiB")
-    if not inflater.eof or inflater.unused_data:
-        raise LedgerError("not a ledger: the encoded data is truncated or has trailing bytes")
-    try:
-        return plain.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LedgerError("not a ledger: the encoded data is not UTF-8 text") from None
-
-
-def _problems(exc: ValidationError) -> str:
+def problems(exc: ValidationError) -> str:
     """The first few problems as ``field.path: message``, without the offending values."""
     found = exc.errors(include_url=False, include_input=False, include_context=False)
     described = [
