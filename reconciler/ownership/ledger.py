@@ -26,6 +26,7 @@ from pydantic import (
 
 from reconciler.errors import ReconcilerError, trim
 from reconciler.model import ApiKey, Frozen, SecretBackend
+from reconciler.textsafe import for_terminal
 
 # A live key created up to this long before an intent's ``since`` (the applying
 # machine's clock against the platform's) may still be the intent's key.
@@ -310,5 +311,4 @@ def problems(exc: ValidationError) -> str:
 
 def _printable(part: object) -> str:
     """A field path element (a key id from the document, say) safe to print."""
-    text = str(part)
-    return text if text.isprintable() and len(text) <= 64 else repr(text[:64])
+    return for_terminal(str(part)[:64])
