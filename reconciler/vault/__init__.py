@@ -8,24 +8,28 @@ from __future__ import annotations
 
 from reconciler.vault.base import (
     CasMismatch,
+    DocumentUnsupported,
     LockHolder,
     LockUnsupported,
     MetadataNotStored,
     SecretExists,
     SecretMetadata,
     SecretStore,
+    StoredDocument,
     StoredSecret,
 )
 from reconciler.vault.factory import open_store, parse_override, store_for_target
 
 __all__ = [
     "CasMismatch",
+    "DocumentUnsupported",
     "LockHolder",
     "LockUnsupported",
     "MetadataNotStored",
     "SecretExists",
     "SecretMetadata",
     "SecretStore",
+    "StoredDocument",
     "StoredSecret",
     "open_store",
     "parse_override",

@@ -23,11 +23,18 @@ found before anything is contacted (no address, no credential) raises
     ├── CasMismatch            the current version is not the expected one
     │   └── SecretExists       expected no secret (version 0), found one
     ├── MetadataNotStored      the secret IS stored (``version``), its metadata is not
-    └── LockUnsupported        this store cannot hold the apply lock (GitHub)
+    ├── LockUnsupported        this store cannot hold the apply lock (GitHub)
+    └── DocumentUnsupported    this store cannot hold reconciler's documents (GitHub)
 
 The apply lock is an entry in the organisation's default store (see
 :meth:`SecretStore.acquire_lock`); it expires after a TTL so a crashed apply cannot block
 the next one forever.
+
+The store also keeps reconciler's own documents (the ownership record): text, not
+secrets, under the reserved folder ``_reconciler/`` (see :meth:`SecretStore.put_document`),
+with the same check-and-set. Neither ``_locks/`` nor ``_reconciler/`` can be a secret path
+(in any letter case: a file vault may sit on a case-insensitive file system), and
+``list`` never shows them.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ from reconciler.model import Frozen, SecretBackend
 MASK = "**********"
 SECRET_FIELD = "api_key"  # the field of a Vault/file entry that holds the secret
 LOCKS_DIR = "_locks"  # reserved folder under the store's prefix for apply locks
+DOCUMENTS_DIR = "_reconciler"  # reserved folder for reconciler's documents (the ledger)
+RESERVED_DIRS = (LOCKS_DIR, DOCUMENTS_DIR)
+DOCUMENT_FIELD = "document"  # the field of a Vault/file entry that holds a document
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
@@ -79,6 +89,10 @@ class MetadataNotStored(SecretStoreError):
 
 class LockUnsupported(SecretStoreError):
     """This store cannot hold a lock (GitHub secrets are write-only)."""
+
+
+class DocumentUnsupported(SecretStoreError):
+    """This store cannot hold reconciler's documents (GitHub secrets are write-only)."""
 
 
 class SecretMetadata(Frozen):
@@ -151,6 +165,20 @@ class StoredSecret:
     def key_id(self) -> str | None:
         """The platform key id this secret belongs to, when the store knows it."""
         return self.metadata.key_id if self.metadata is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """One of reconciler's documents as a store holds it.
+
+    ``version`` is what to pass back as ``expect_version`` to replace it. ``text`` is None
+    when the current version exists but its data was deleted (Vault's soft delete): the
+    document is gone, yet a write must still expect that version.
+    """
+
+    name: str
+    text: str | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,6 +275,17 @@ class SecretStore(Protocol):
         """Every secret path under the folder ``prefix`` (recursive, sorted)."""
         ...
 
+    async def read_document(self, name: str) -> StoredDocument | None:
+        """reconciler's document ``name`` (under ``_reconciler/``); None if there is none."""
+        ...
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        """Write the document ``name`` with check-and-set; return the new version.
+
+        ``expect_version`` as for :meth:`put` (0: must not exist yet), always checked.
+        """
+        ...
+
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta
     ) -> LockHolder | None:
@@ -265,8 +304,9 @@ class SecretStore(Protocol):
 def normalize_path(path: str, *, store: str) -> str:
     """A store-relative secret path, checked: relative, no ``..``, no empty segments.
 
-    Raises :class:`SecretStoreError` naming the store; the reserved ``_locks`` folder is
-    refused so a secret can never be mistaken for a lock.
+    Raises :class:`SecretStoreError` naming the store; the reserved folders (``_locks``,
+    ``_reconciler``) are refused in any letter case, so a secret can never be mistaken for
+    a lock or a document, nor overwrite one.
     """
     cleaned = path.strip()
     if not cleaned or cleaned.startswith("/") or "\\" in cleaned:
@@ -282,15 +322,29 @@ def normalize_path(path: str, *, store: str) -> str:
                 f"{store}: invalid secret path {path!r}: segment {segment!r} may use only "
                 "letters, digits, '.', '_' and '-' (not starting with '.' or '-')"
             )
-    if segments[0] == LOCKS_DIR:
-        raise SecretStoreError(f"{store}: invalid secret path {path!r}: {LOCKS_DIR}/ is reserved")
+    reserved = next((d for d in RESERVED_DIRS if segments[0].lower() == d), None)
+    if reserved is not None:
+        raise SecretStoreError(f"{store}: invalid secret path {path!r}: {reserved}/ is reserved")
     return "/".join(segments)
+
+
+def is_reserved(top: str) -> bool:
+    """Whether a top-level folder of a store is one of reconciler's (never listed)."""
+    return top.rstrip("/").lower() in RESERVED_DIRS
 
 
 def normalize_prefix(prefix: str, *, store: str) -> str:
     """A folder prefix for ``list``: '' for the whole store."""
     cleaned = prefix.strip().strip("/")
     return normalize_path(cleaned, store=store) if cleaned else ""
+
+
+def document_path(name: str, *, store: str) -> str:
+    """The store-relative path of reconciler's document ``name`` (``_reconciler/<name>``)."""
+    segments = name.split("/")
+    if not name or any(s in (".", "..") or not _SEGMENT.match(s) for s in segments):
+        raise SecretStoreError(f"{store}: invalid document name {name!r}")
+    return f"{DOCUMENTS_DIR}/{name}"
 
 
 def normalize_lock_name(name: str, *, store: str) -> str:

@@ -3,12 +3,15 @@
 Layout under the root (default ``.sandbox/vault``, directories mode 0700)::
 
     <root>/<path>.json          one secret path: every version, mode 0600
+    <root>/_reconciler/<name>.json  one of reconciler's documents: its last versions, 0600
     <root>/_locks/<name>.lock   an apply lock: the holder as JSON, mode 0600
     <root>/.vault.lock          the guard (filelock) that serialises writers across processes
 
 A secret file holds ``{"format": 1, "current_version": N, "versions": [...]}``; each
 version keeps its ``created_time``, ``data`` (``{"api_key": ...}``) and the
-``custom_metadata`` it was written with. Check-and-set has Vault KV v2's semantics, and
+``custom_metadata`` it was written with; a document's versions hold ``{"document": ...}``
+and no metadata, and only the last ``DOCUMENT_VERSIONS`` are kept (a ledger of 20,000
+keys is a megabyte). Check-and-set has Vault KV v2's semantics, and
 :meth:`FileVault.delete` removes the file (all versions), after which version 0 is
 expected again, as in Vault after deleting the metadata.
 
@@ -37,13 +40,17 @@ from pydantic import SecretStr
 from reconciler.errors import SecretStoreError
 from reconciler.model import SecretBackend
 from reconciler.vault.base import (
+    DOCUMENT_FIELD,
     LOCKS_DIR,
     SECRET_FIELD,
     CasMismatch,
     LockHolder,
     SecretExists,
     SecretMetadata,
+    StoredDocument,
     StoredSecret,
+    document_path,
+    is_reserved,
     normalize_lock_name,
     normalize_path,
     normalize_prefix,
@@ -54,6 +61,7 @@ from reconciler.vault.base import (
 DEFAULT_ROOT = Path(".sandbox/vault")
 FORMAT = 1
 GUARD_TIMEOUT = 30.0
+DOCUMENT_VERSIONS = 5  # versions of a document kept, for a person to recover from
 
 
 class FileVault:
@@ -91,7 +99,10 @@ class FileVault:
         expect_version: int | None = 0,
     ) -> int:
         rel = normalize_path(path, store=self.description)
-        return await asyncio.to_thread(self._put, rel, secret, metadata, expect_version)
+        data = {SECRET_FIELD: secret.get_secret_value()}
+        return await asyncio.to_thread(
+            self._put_version, rel, data, metadata.as_strings(), expect_version, None
+        )
 
     async def read_metadata(self, path: str) -> StoredSecret | None:
         rel = normalize_path(path, store=self.description)
@@ -108,6 +119,17 @@ class FileVault:
     async def list(self, prefix: str = "") -> list[str]:
         folder = normalize_prefix(prefix, store=self.description)
         return await asyncio.to_thread(self._list, folder)
+
+    async def read_document(self, name: str) -> StoredDocument | None:
+        rel = document_path(name, store=self.description)
+        return await asyncio.to_thread(self._read_document, name, rel)
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        rel = document_path(name, store=self.description)
+        data = {DOCUMENT_FIELD: text}
+        return await asyncio.to_thread(
+            self._put_version, rel, data, None, expect_version, DOCUMENT_VERSIONS
+        )
 
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta
@@ -134,26 +156,35 @@ class FileVault:
             except OSError as exc:
                 raise self._os_error("write to", str(self.root), exc) from None
 
-    def _put(
-        self, rel: str, secret: SecretStr, metadata: SecretMetadata, expect: int | None
+    def _put_version(
+        self,
+        rel: str,
+        data: dict[str, str],
+        custom: dict[str, str] | None,
+        expect: int | None,
+        keep: int | None,
     ) -> int:
+        """Add a version holding ``data`` (and ``custom`` metadata), with check-and-set;
+        keep the last ``keep`` versions (None: all)."""
         target = self._file(rel)
         with self._locked(rel):
             doc = self._load(target, rel)
             current = int(doc["current_version"]) if doc else 0
             if expect is not None and expect != current:
-                raise self._cas_error(rel, expect, current)
+                raise self._cas_error(rel, expect, current, secret=custom is not None)
             version = current + 1
-            entry = {
+            entry: dict[str, Any] = {
                 "version": version,
                 "created_time": self._clock().isoformat(),
-                "data": {SECRET_FIELD: secret.get_secret_value()},
-                "custom_metadata": metadata.as_strings(),
+                "data": data,
             }
+            if custom is not None:
+                entry["custom_metadata"] = custom
+            versions = [*(doc["versions"] if doc else []), entry]
             new_doc = {
                 "format": FORMAT,
                 "current_version": version,
-                "versions": [*(doc["versions"] if doc else []), entry],
+                "versions": versions[-keep:] if keep else versions,
             }
             self._write_json(target, rel, new_doc)
             return version
@@ -173,15 +204,24 @@ class FileVault:
         )
 
     def _read_secret(self, rel: str) -> SecretStr | None:
+        found = self._read_field(rel, SECRET_FIELD)
+        return SecretStr(found[0]) if found is not None else None
+
+    def _read_document(self, name: str, rel: str) -> StoredDocument | None:
+        found = self._read_field(rel, DOCUMENT_FIELD)
+        return StoredDocument(name, *found) if found is not None else None
+
+    def _read_field(self, rel: str, field: str) -> tuple[str, int] | None:
+        """The current version's ``field`` and the version number; None if absent."""
         with self._locked(rel):
             doc = self._load(self._file(rel), rel)
         if doc is None:
             return None
         data = self._current(doc, rel).get("data")
-        value = data.get(SECRET_FIELD) if isinstance(data, dict) else None
+        value = data.get(field) if isinstance(data, dict) else None
         if not isinstance(value, str):
-            raise SecretStoreError(f"{self.description}: {rel}: no {SECRET_FIELD} in the entry")
-        return SecretStr(value)
+            raise SecretStoreError(f"{self.description}: {rel}: no {field} in the entry")
+        return value, int(doc["current_version"])
 
     def _delete(self, rel: str) -> None:
         target = self._file(rel)
@@ -200,7 +240,7 @@ class FileVault:
         found: builtins.list[str] = []
         for file in base.rglob("*.json"):
             rel = file.relative_to(self.root).as_posix()[: -len(".json")]
-            if rel.split("/")[0] == LOCKS_DIR or any(p.startswith(".") for p in rel.split("/")):
+            if is_reserved(rel.split("/")[0]) or any(p.startswith(".") for p in rel.split("/")):
                 continue
             found.append(rel)
         return sorted(found)
@@ -348,10 +388,11 @@ class FileVault:
                 tmp.unlink()
             raise self._os_error("write", rel, exc) from None
 
-    def _cas_error(self, rel: str, expect: int, current: int) -> CasMismatch:
+    def _cas_error(self, rel: str, expect: int, current: int, *, secret: bool) -> CasMismatch:
         if expect == 0:
+            what = "a secret" if secret else "a document"
             return SecretExists(
-                f"{self.description}: a secret already exists at {rel} (version {current}); "
+                f"{self.description}: {what} already exists at {rel} (version {current}); "
                 "refusing to overwrite it",
                 store=self.description,
                 path=rel,

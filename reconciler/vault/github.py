@@ -14,7 +14,8 @@ GitHub secrets are write-only and unversioned, so this store is weaker than Vaul
   that name exists (GET, so a race between that check and the PUT is possible), any other
   number only checks that it does exist, ``None`` writes unconditionally. ``put`` returns
   None (no version);
-- no locks: :class:`~reconciler.vault.base.LockUnsupported`;
+- no locks: :class:`~reconciler.vault.base.LockUnsupported`; no documents (the ownership
+  record): :class:`~reconciler.vault.base.DocumentUnsupported`;
 - ``list`` returns secret names, not paths.
 
 Requests go through the shared :class:`reconciler.github.client.GitHubClient` (so
@@ -48,10 +49,12 @@ from reconciler.github.client import DEFAULT_API_URL, PAGE_SIZE, GitHubClient
 from reconciler.model import SecretBackend
 from reconciler.vault.base import (
     CasMismatch,
+    DocumentUnsupported,
     LockHolder,
     LockUnsupported,
     SecretExists,
     SecretMetadata,
+    StoredDocument,
     StoredSecret,
     normalize_path,
     parse_timestamp,
@@ -231,6 +234,18 @@ class GitHubSecretStore:
                 break
             page += 1
         return sorted(n for n in names if n.startswith(wanted))
+
+    async def read_document(self, name: str) -> StoredDocument | None:
+        raise self._no_documents()
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        raise self._no_documents()
+
+    def _no_documents(self) -> DocumentUnsupported:
+        return DocumentUnsupported(
+            f"{self.description} cannot hold the ownership record (GitHub secrets are "
+            "write-only); it lives in the organisation's default store (Vault or a file vault)"
+        )
 
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta

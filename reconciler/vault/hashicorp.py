@@ -22,6 +22,11 @@ The write is two calls (data, then metadata). If the metadata write fails after 
 landed, :class:`~reconciler.vault.base.MetadataNotStored` says so with the version: the
 secret *is* stored.
 
+reconciler's document ``name`` (the ownership record): the entry
+``{prefix}/_reconciler/{name}`` whose data is ``{"document": text}``, without metadata, so
+each write is one call and check-and-set always; a lost answer is resolved as for a
+secret (read back: the expected version + 1 holding exactly our text is our write).
+
 Apply lock ``name``: the entry ``{prefix}/_locks/{name}`` whose data is the holder
 (``state: held``). It is created with ``cas=0``; an expired or released entry is taken
 over with ``cas`` = its current version, so of two racing takers exactly one wins;
@@ -45,13 +50,18 @@ from reconciler.env import VAULT_ADDR, VAULT_NAMESPACE
 from reconciler.errors import SecretStoreError
 from reconciler.model import SecretBackend, VaultSettings
 from reconciler.vault.base import (
+    DOCUMENT_FIELD,
     LOCKS_DIR,
     SECRET_FIELD,
     CasMismatch,
     LockHolder,
     MetadataNotStored,
+    SecretExists,
     SecretMetadata,
+    StoredDocument,
     StoredSecret,
+    document_path,
+    is_reserved,
     normalize_lock_name,
     normalize_path,
     normalize_prefix,
@@ -131,34 +141,9 @@ class HashiCorpVault(KvConnection):
                     f"{self.description}: cannot write {rel}: metadata field {field_name} is "
                     f"{len(value)} characters, over Vault's {CUSTOM_METADATA_MAX_VALUE}"
                 )
-        body: dict[str, Any] = {"data": {SECRET_FIELD: secret.get_secret_value()}}
-        if expect_version is not None:
-            body["options"] = {"cas": expect_version}
-        retried = False
-
-        def on_retry(attempt: int, delay: float, why: str) -> None:
-            nonlocal retried
-            retried = True
-            self._log_retry(attempt, delay, why, "write", rel)
-
-        try:
-            response = await self._request(
-                "POST",
-                self._data_url(rel),
-                action="write",
-                path=rel,
-                capability="create/update",
-                json=body,
-                on_retry=on_retry,
-            )
-            version = version_of(response)
-        except CasMismatch:
-            mine = await self._own_write(rel, secret, expect_version) if retried else None
-            if mine is None:
-                raise
-            version = mine
-        if version is None:
-            raise SecretStoreError(f"{self.description}: write {rel}: Vault returned no version")
+        version = await self._write_data(
+            rel, SECRET_FIELD, secret.get_secret_value(), expect_version
+        )
         try:
             await self._request(
                 "POST",
@@ -229,13 +214,40 @@ class HashiCorpVault(KvConnection):
             keys = data_of(response).get("keys") if response is not None else None
             for key in keys if isinstance(keys, list) else []:
                 name = f"{current}/{key}" if current else str(key)
-                if not current and name.rstrip("/") == LOCKS_DIR:
+                if not current and is_reserved(name):
                     continue
                 if name.endswith("/"):
                     pending.append(name.rstrip("/"))
                 else:
                     found.append(name)
         return sorted(found)
+
+    async def read_document(self, name: str) -> StoredDocument | None:
+        rel = document_path(name, store=self.description)
+        entry = await self._read_data(rel)
+        if entry is None:
+            # absent, or the current version's data was deleted: a write must expect it
+            version = await self._current_version(rel)
+            return StoredDocument(name=name, text=None, version=version) if version else None
+        data, version = entry
+        text = data.get(DOCUMENT_FIELD)
+        if not isinstance(text, str):
+            raise SecretStoreError(f"{self.description}: {rel} has no {DOCUMENT_FIELD} field")
+        return StoredDocument(name=name, text=text, version=version)
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        rel = document_path(name, store=self.description)
+        try:
+            return await self._write_data(rel, DOCUMENT_FIELD, text, expect_version)
+        except SecretExists as exc:
+            raise SecretExists(
+                f"{self.description}: a document already exists at {rel}; refusing to "
+                "overwrite it (check-and-set expected no version)",
+                store=exc.store,
+                path=exc.path,
+                expected=exc.expected,
+                current=exc.current,
+            ) from None
 
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta
@@ -303,7 +315,40 @@ class HashiCorpVault(KvConnection):
             # someone took the lock over after it expired: it is theirs now
             log.warning("vault.lock_lost", store=self.description, lock=rel)
 
-    async def _own_write(self, rel: str, secret: SecretStr, expect: int | None) -> int | None:
+    async def _write_data(self, rel: str, field: str, value: str, expect: int | None) -> int:
+        """Write ``{field: value}`` as a new version (check-and-set unless ``expect`` is
+        None); return its number. A mismatch after a retry may be our own first attempt."""
+        body: dict[str, Any] = {"data": {field: value}}
+        if expect is not None:
+            body["options"] = {"cas": expect}
+        retried = False
+
+        def on_retry(attempt: int, delay: float, why: str) -> None:
+            nonlocal retried
+            retried = True
+            self._log_retry(attempt, delay, why, "write", rel)
+
+        try:
+            response = await self._request(
+                "POST",
+                self._data_url(rel),
+                action="write",
+                path=rel,
+                capability="create/update",
+                json=body,
+                on_retry=on_retry,
+            )
+            version = version_of(response)
+        except CasMismatch:
+            mine = await self._own_write(rel, field, value, expect) if retried else None
+            if mine is None:
+                raise
+            version = mine
+        if version is None:
+            raise SecretStoreError(f"{self.description}: write {rel}: Vault returned no version")
+        return version
+
+    async def _own_write(self, rel: str, field: str, value: str, expect: int | None) -> int | None:
         """After a retried CAS write failed: the version if our first attempt landed."""
         try:
             entry = await self._read_data(rel)
@@ -312,10 +357,10 @@ class HashiCorpVault(KvConnection):
         if entry is None or expect is None:
             return None
         data, version = entry
-        stored = data.get(SECRET_FIELD)
+        stored = data.get(field)
         if version != expect + 1 or not isinstance(stored, str):
             return None
-        if not hmac.compare_digest(stored.encode(), secret.get_secret_value().encode()):
+        if not hmac.compare_digest(stored.encode(), value.encode()):
             return None
         return version
 

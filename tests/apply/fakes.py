@@ -34,7 +34,13 @@ from reconciler.model import (
     WorkspacePolicy,
 )
 from reconciler.provider import CreatedKey, ProgressCallback
-from reconciler.vault.base import LockHolder, SecretMetadata, SecretStore, StoredSecret
+from reconciler.vault.base import (
+    LockHolder,
+    SecretMetadata,
+    SecretStore,
+    StoredDocument,
+    StoredSecret,
+)
 
 Failure = Callable[[str], ReconcilerError | None]  # argument: the object's name or id
 ADMIN_ROLE = "workspace_admin"
@@ -292,6 +298,12 @@ class FlakyStore:
 
     async def list(self, prefix: str = "") -> list[str]:
         return await self.inner.list(prefix)
+
+    async def read_document(self, name: str) -> StoredDocument | None:
+        return await self.inner.read_document(name)
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        return await self.inner.put_document(name, text, expect_version=expect_version)
 
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta

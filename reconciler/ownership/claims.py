@@ -1,0 +1,72 @@
+"""Live keys against the ledger: owned, retiring, unowned, or left by an unresolved create.
+
+Part of :mod:`reconciler.ownership`; pure, for the diff to consume beside desired and live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.model import LiveState
+from reconciler.ownership.ledger import CLOCK_SKEW, CreateIntent, Ledger, LedgerEntry
+
+
+class Ownership(StrEnum):
+    """What the ledger says of one live key."""
+
+    OWNED = "owned"  # managed by reconciler
+    RETIRING = "retiring"  # managed, replaced by a rotation; deleted once its grace ends
+    UNOWNED = "unowned"  # never managed: left alone unless the workspace prunes
+    ABANDONED = "abandoned"  # made by an unresolved create: its secret was never stored
+    UNRECORDED = "unrecorded"  # made by an unresolved create whose secret WAS stored
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One live key's :class:`Ownership`, with the entry or intent that explains it."""
+
+    ownership: Ownership
+    entry: LedgerEntry | None = None
+    intent: CreateIntent | None = None
+
+
+def classify(
+    ledger: Ledger,
+    live: LiveState,
+    *,
+    confirmed_stored: Collection[str] = frozenset(),
+    clock_skew: dt.timedelta = CLOCK_SKEW,
+) -> dict[str, Claim]:
+    """Every live key (by id; keys without an id are left out) against the ledger.
+
+    A key in the ledger is owned, or retiring if a rotation replaced it. A key not in the
+    ledger that an unresolved intent may have made (same name and workspace, created no
+    earlier than the intent's ``since`` minus ``clock_skew``) is abandoned: nobody
+    received its secret, so it is deleted and created again. Unless its id is in
+    ``confirmed_stored``: the caller found its secret in the store, at the intent's path,
+    under its key id (an apply stopped between writing the secret and recording the key),
+    so it is unrecorded: record it, never delete it (the store's current version is its
+    secret). Any other key is unowned.
+    """
+    intents: dict[tuple[str, str], CreateIntent] = {
+        (i.workspace.lower(), i.name): i for i in ledger.intents
+    }
+    claims: dict[str, Claim] = {}
+    for key in live.keys:
+        if key.id is None:
+            continue
+        entry = ledger.keys.get(key.id)
+        if entry is not None:
+            kind = Ownership.RETIRING if entry.retiring is not None else Ownership.OWNED
+            claims[key.id] = Claim(kind, entry=entry)
+            continue
+        intent = intents.get((key.workspace.lower(), key.name))
+        if intent is not None and intent.made(key, clock_skew=clock_skew):
+            found = Ownership.UNRECORDED if key.id in confirmed_stored else Ownership.ABANDONED
+            claims[key.id] = Claim(found, intent=intent)
+        else:
+            claims[key.id] = Claim(Ownership.UNOWNED)
+    return claims

@@ -1,0 +1,314 @@
+"""The ledger's values: managed-key entries, create intents, and the pure changes to them.
+
+Part of :mod:`reconciler.ownership` (read its docstring first). Every change returns a new
+:class:`Ledger`; times are passed in, always aware and kept in UTC. Whatever a ledger holds
+can be written and read back (:mod:`.text`): key ids are plain printable ASCII, texts are
+valid Unicode of bounded length, and a change that would break that is a
+:class:`LedgerError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from reconciler.errors import ReconcilerError, trim
+from reconciler.model import ApiKey, Frozen, SecretBackend
+from reconciler.textsafe import for_terminal
+
+# A live key created up to this long before an intent's ``since`` (the applying
+# machine's clock against the platform's) may still be the intent's key.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+MAX_TEXT = 1024  # names, paths and store descriptions: far beyond any real one
+_MAX_PROBLEMS = 3  # validation problems shown in one message
+
+
+class LedgerError(ReconcilerError):
+    """A ledger that cannot be read (malformed, another format) or an impossible change."""
+
+
+class UnsupportedFormat(LedgerError):
+    """The document is of another format (a newer reconciler wrote it): never overwrite it."""
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("out of range in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+KeyId = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,256}$")]  # printable, no space
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+OptionalText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+class Origin(StrEnum):
+    """How a key came under management."""
+
+    CREATED = "created"  # reconciler created it
+    IMPORTED = "imported"  # it existed; reconciler adopted it (import, or claimed by name)
+
+
+class SecretState(StrEnum):
+    """What reconciler knows of a managed key's secret."""
+
+    STORED = "stored"  # written to (or found in) the store at the recorded place
+    UNKNOWN = "unknown"  # adopted: nobody gave reconciler the secret; the first rotation will
+
+
+class SecretLocation(Frozen):
+    """Where a key's secret is, or would be, stored."""
+
+    store: OptionalText  # the store's description, for messages
+    backend: SecretBackend
+    path: Text
+    repository: OptionalText | None = None  # github backend: owner/name
+    environment: OptionalText | None = None  # github backend: an environment secret
+
+
+class SecretRecord(SecretLocation):
+    """A managed key's secret: where, and whether it is known to be there."""
+
+    state: SecretState
+
+
+class Retiring(Frozen):
+    """A key replaced by a rotation, kept alive until ``delete_after`` (its grace period)."""
+
+    replaced_by: KeyId
+    delete_after: UtcDatetime
+
+    def is_due(self, now: dt.datetime) -> bool:
+        return now >= self.delete_after
+
+
+class LedgerEntry(Frozen):
+    """One managed live key. ``created`` is the key's creation time on the platform."""
+
+    name: Text
+    workspace: Text
+    origin: Origin
+    secret: SecretRecord
+    created: UtcDatetime
+    retiring: Retiring | None = None
+
+
+class CreateIntent(Frozen):
+    """A create sent (or about to be) whose key has not been recorded yet.
+
+    ``path`` is where its secret was to be written; ``since`` is when the intent was
+    recorded, by the applying machine's clock. At most one per key name and workspace.
+    """
+
+    name: Text
+    workspace: Text
+    path: Text
+    since: UtcDatetime
+
+    def same_key(self, workspace: str, name: str) -> bool:
+        return self.name == name and self.workspace.lower() == workspace.lower()
+
+    def made(self, key: ApiKey, *, clock_skew: dt.timedelta = CLOCK_SKEW) -> bool:
+        """Whether ``key`` may have been made by this intent: same name and workspace,
+        created no earlier than ``since`` minus the clock-skew allowance."""
+        if key.created_at is None or not self.same_key(key.workspace, key.name):
+            return False
+        created = key.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        return created >= self.since - clock_skew
+
+
+_KEY_ID: TypeAdapter[str] = TypeAdapter(KeyId)
+_REPR_ALL = 50
+
+
+class _Summary(str):
+    """Text shown as is in a repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class Ledger(Frozen):
+    """The managed keys of one organisation (by key id) and its unresolved create intents.
+
+    ``organization`` identifies the organisation the record belongs to (the provider's
+    organisation id, the sandbox's target for the sandbox).
+    """
+
+    organization: Text
+    keys: Mapping[KeyId, LedgerEntry] = Field(default_factory=dict)
+    intents: tuple[CreateIntent, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_intent_per_key(self) -> Self:
+        seen: set[tuple[str, str]] = set()
+        for intent in self.intents:
+            mark = (intent.workspace.lower(), intent.name)
+            if mark in seen:
+                raise ValueError(
+                    f"two create intents for key {intent.name!r} in workspace {intent.workspace!r}"
+                )
+            seen.add(mark)
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        """A large ledger shows its size only: a repr of 20,000 entries is megabytes, and
+        asyncio or a log line may take one."""
+        if len(self.keys) + len(self.intents) <= _REPR_ALL:
+            yield from super().__repr_args__()
+            return
+        yield "organization", self.organization
+        yield "keys", _Summary(f"<{len(self.keys)} entries>")
+        yield "intents", _Summary(f"<{len(self.intents)} intents>")
+
+    # --- queries ------------------------------------------------------------------------
+
+    def owns(self, key_id: str) -> bool:
+        return key_id in self.keys
+
+    def entry(self, key_id: str) -> LedgerEntry | None:
+        return self.keys.get(key_id)
+
+    def retiring_due(self, now: dt.datetime) -> list[tuple[str, LedgerEntry]]:
+        """Retiring keys whose grace period has ended by ``now``, soonest first."""
+        due = sorted(
+            (e.retiring.delete_after, key_id, e)
+            for key_id, e in self.keys.items()
+            if e.retiring is not None and e.retiring.is_due(now)
+        )
+        return [(key_id, e) for _, key_id, e in due]
+
+    def intents_older_than(self, cutoff: dt.datetime) -> tuple[CreateIntent, ...]:
+        """Intents recorded before ``cutoff``: creates that some apply left unresolved."""
+        return tuple(i for i in self.intents if i.since < cutoff)
+
+    def intent_for(self, workspace: str, name: str) -> CreateIntent | None:
+        return next((i for i in self.intents if i.same_key(workspace, name)), None)
+
+    # --- changes (each returns a new ledger) -----------------------------------------
+
+    def with_intent(self, intent: CreateIntent) -> Ledger:
+        """Record a create about to be sent. An intent already open for the same key keeps
+        its earlier ``since``, so a key made by the first attempt is still recognised."""
+        earlier = self.intent_for(intent.workspace, intent.name)
+        if earlier is not None and earlier.since < intent.since:
+            intent = intent.model_copy(update={"since": earlier.since})
+        return self._with(intents=(*self._other_intents(intent.workspace, intent.name), intent))
+
+    def drop_intent(self, workspace: str, name: str) -> Ledger:
+        """Forget the intent for that key (the create failed for certain); absent is fine."""
+        return self._with(intents=self._other_intents(workspace, name))
+
+    def resolve_intent(self, key_id: str, entry: LedgerEntry) -> Ledger:
+        """The create succeeded and its secret is stored: drop its intent, record the key."""
+        return self._with(
+            keys={**self.keys, _checked(key_id): entry},
+            intents=self._other_intents(entry.workspace, entry.name),
+        )
+
+    def adopt(self, key: ApiKey, secret: SecretLocation) -> Ledger:
+        """Record a live key reconciler did not create (import, or claimed by the desired
+        state) as managed, its secret unknown until it is found in the store or rotated."""
+        if key.id is None or key.created_at is None:
+            raise LedgerError(f"cannot adopt key {key.name!r}: the live key has no id or date")
+        try:
+            entry = LedgerEntry(
+                name=key.name,
+                workspace=key.workspace,
+                origin=Origin.IMPORTED,
+                secret=SecretRecord(**dict(secret), state=SecretState.UNKNOWN),
+                created=key.created_at,
+            )
+        except ValidationError as exc:
+            raise LedgerError(f"cannot adopt key {key.name!r}: {problems(exc)}") from None
+        return self._replace(key.id, entry)
+
+    def mark_stored(self, key_id: str, at: SecretLocation | None = None) -> Ledger:
+        """The key's secret is in its store (at ``at`` when it moved)."""
+        entry = self._require(key_id, "mark its secret stored")
+        where = dict(at) if at is not None else dict(entry.secret)
+        secret = SecretRecord(**{**where, "state": SecretState.STORED})
+        return self._replace(key_id, entry.model_copy(update={"secret": secret}))
+
+    def mark_retiring(self, old_id: str, replaced_by: str, delete_after: dt.datetime) -> Ledger:
+        """The key ``old_id`` was replaced by ``replaced_by``; delete it after its grace."""
+        if old_id == replaced_by:
+            raise LedgerError(f"key {old_id} cannot replace itself")
+        entry = self._require(old_id, "mark it retiring")
+        retiring = Retiring(replaced_by=_checked(replaced_by), delete_after=delete_after)
+        return self._replace(old_id, entry.model_copy(update={"retiring": retiring}))
+
+    def forget(self, key_id: str) -> Ledger:
+        """The key is gone from the platform; absent is fine."""
+        if key_id not in self.keys:
+            return self
+        return self._with(keys={k: e for k, e in self.keys.items() if k != key_id})
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _with(
+        self,
+        *,
+        keys: Mapping[str, LedgerEntry] | None = None,
+        intents: tuple[CreateIntent, ...] | None = None,
+    ) -> Ledger:
+        update: dict[str, object] = {}
+        if keys is not None:
+            update["keys"] = keys
+        if intents is not None:
+            update["intents"] = intents
+        return self.model_copy(update=update)
+
+    def _other_intents(self, workspace: str, name: str) -> tuple[CreateIntent, ...]:
+        return tuple(i for i in self.intents if not i.same_key(workspace, name))
+
+    def _require(self, key_id: str, doing: str) -> LedgerEntry:
+        entry = self.keys.get(key_id)
+        if entry is None:
+            raise LedgerError(f"cannot {doing}: key {key_id} is not in the ownership record")
+        return entry
+
+    def _replace(self, key_id: str, entry: LedgerEntry) -> Ledger:
+        return self._with(keys={**self.keys, _checked(key_id): entry})
+
+
+def _checked(key_id: str) -> str:
+    """A key id the document can hold (printable ASCII, no space, at most 256)."""
+    try:
+        return _KEY_ID.validate_python(key_id)
+    except ValidationError:
+        raise LedgerError(
+            f"key id {key_id[:64]!r} cannot be recorded: not a plain key id"
+        ) from None
+
+
+def problems(exc: ValidationError) -> str:
+    """The first few problems as ``field.path: message``, without the offending values."""
+    found = exc.errors(include_url=False, include_input=False, include_context=False)
+    described = [
+        f"{'.'.join(_printable(p) for p in e['loc']) or '(document)'}: {e['msg']}"
+        for e in found[:_MAX_PROBLEMS]
+    ]
+    more = f" (and {len(found) - _MAX_PROBLEMS} more)" if len(found) > _MAX_PROBLEMS else ""
+    return trim("; ".join(described)) + more
+
+
+def _printable(part: object) -> str:
+    """A field path element (a key id from the document, say) safe to print."""
+    return for_terminal(str(part)[:64])

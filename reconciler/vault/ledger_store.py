@@ -1,0 +1,138 @@
+"""The ownership record in the organisation's default secret store: load, save, update.
+
+The :class:`~reconciler.ownership.Ledger` of an organisation is one document,
+``_reconciler/ledger/<slug>`` in the store (see :meth:`SecretStore.put_document`), where
+the slug is the organisation's identifier when it is a valid path segment, else a
+readable, hashed form of it (:func:`document_name`). A GitHub store cannot hold it
+(:class:`~reconciler.vault.base.DocumentUnsupported`).
+
+Every write is a check-and-set against the version that was read. :func:`update` reads,
+applies a pure change (``Ledger -> Ledger``) and writes; when another writer got there
+first (:class:`~reconciler.vault.base.CasMismatch`) it reads again and re-applies the
+change to what is there now, so concurrent updates all land, up to ``attempts`` times
+before :class:`LedgerConflict`. A change must therefore be pure: it may run more than
+once. A change that changes nothing writes nothing.
+
+A document that is not a ledger of this format, or belongs to another organisation,
+raises :class:`~reconciler.ownership.LedgerError` naming the store and the path; it is
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from reconciler.errors import SecretStoreError
+from reconciler.ownership import Ledger, LedgerError, decode, encode
+from reconciler.vault.base import DOCUMENTS_DIR, CasMismatch, StoredDocument
+
+log = structlog.get_logger(__name__)
+
+LEDGER_FOLDER = "ledger"
+UPDATE_ATTEMPTS = 8
+_SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
+
+
+class DocumentStore(Protocol):
+    """What the ledger needs of a store: every :class:`SecretStore` is one."""
+
+    description: str
+
+    async def read_document(self, name: str) -> StoredDocument | None: ...
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int: ...
+
+
+class LedgerConflict(SecretStoreError):
+    """The ledger kept changing under an update: every attempt lost its check-and-set."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLedger:
+    """A ledger and the store version it was read as (0: none stored yet)."""
+
+    ledger: Ledger
+    version: int
+
+
+def document_name(organization: str) -> str:
+    """The ledger's document name for ``organization`` (``ledger/<slug>``)."""
+    if _SLUG.match(organization):
+        slug = organization
+    else:
+        digest = hashlib.sha256(organization.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "-", organization).strip("._-")[:40]
+        slug = f"{readable}-{digest}" if readable else digest
+    return f"{LEDGER_FOLDER}/{slug}"
+
+
+async def load(store: DocumentStore, organization: str) -> StoredLedger:
+    """The organisation's ledger; an empty one (version 0) if none is stored yet."""
+    name = document_name(organization)
+    found = await store.read_document(name)
+    if found is None:
+        return StoredLedger(Ledger(organization=organization), 0)
+    where = f"{store.description}: {DOCUMENTS_DIR}/{name}"
+    if found.text is None:
+        log.warning("ledger.deleted", store=store.description, version=found.version)
+        return StoredLedger(Ledger(organization=organization), found.version)
+    try:
+        ledger = decode(found.text)
+    except LedgerError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    if ledger.organization != organization:
+        raise LedgerError(
+            f"{where}: this ledger belongs to organisation {ledger.organization!r}, "
+            f"not {organization!r}"
+        )
+    return StoredLedger(ledger, found.version)
+
+
+async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> StoredLedger:
+    """Write ``ledger`` over ``current`` (check-and-set on its version)."""
+    organization = current.ledger.organization
+    if ledger.organization != organization:
+        raise LedgerError(
+            f"cannot save the ledger of organisation {ledger.organization!r} over that of "
+            f"{organization!r}"
+        )
+    version = await store.put_document(
+        document_name(organization), encode(ledger), expect_version=current.version
+    )
+    return StoredLedger(ledger, version)
+
+
+async def update(
+    store: DocumentStore,
+    organization: str,
+    change: Callable[[Ledger], Ledger],
+    *,
+    attempts: int = UPDATE_ATTEMPTS,
+) -> StoredLedger:
+    """Apply the pure ``change`` to the stored ledger, re-applying it to a fresh read
+    whenever another writer changed the ledger meanwhile; return what was stored."""
+    for attempt in range(1, attempts + 1):
+        current = await load(store, organization)
+        changed = change(current.ledger)
+        if changed == current.ledger:
+            return current
+        try:
+            return await save(store, current, changed)
+        except CasMismatch:
+            log.info(
+                "ledger.changed_meanwhile",
+                store=store.description,
+                organization=organization,
+                attempt=attempt,
+            )
+    raise LedgerConflict(
+        f"{store.description}: could not update the ownership record "
+        f"{DOCUMENTS_DIR}/{document_name(organization)}: it changed under each of "
+        f"{attempts} attempts (other applies are writing it); try again"
+    )
