@@ -30,13 +30,14 @@ import hashlib
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
 from reconciler.model import LiveState
+from reconciler.vault.base import utcnow
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -61,15 +62,19 @@ class PendingSecret:
 
 
 class Journal:
-    """Append-only, fsynced record of an apply's intents and results."""
+    """Append-only, fsynced record of an apply's intents and results.
 
-    def __init__(self, path: Path) -> None:
+    ``clock`` stamps each record (``ts``); tests pass a fixed one.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.path = path
+        self._clock = clock
 
     def record(self, event: str, **fields: Any) -> None:
         """Append one event and make it durable before returning."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"ts": dt.datetime.now(dt.UTC).isoformat(), "event": event, **fields}
+        entry = {"ts": self._clock().isoformat(), "event": event, **fields}
         line = json.dumps(entry, sort_keys=True, default=str) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:

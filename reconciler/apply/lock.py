@@ -4,9 +4,10 @@ The lock is an entry in the organisation's secret store (a check-and-set write i
 an exclusive file in the file vault), so every machine that can apply, a laptop or a CI
 runner, sees the same lock. The holder records who, where (host and pid), what and since
 when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
-and a holder on this very host whose process is gone is taken over at once. A release
-that fails (the store went down mid-apply) is reported as a warning and never hides how
-the apply itself ended.
+and a holder on this very host whose process is gone is taken over at once. An apply
+that may wait (``--lock-timeout``) says once whom it waits for. A release that fails (the
+store went down mid-apply) is reported as a warning and never hides how the apply itself
+ended.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from contextlib import asynccontextmanager
 
 from reconciler.env import GITHUB_ACTOR
 from reconciler.errors import ReconcilerError, SecretStoreError
-from reconciler.vault.base import LockHolder, SecretStore
+from reconciler.vault.base import LockHolder, SecretStore, utcnow
 
 LOCK_NAME = "apply"
 DEFAULT_TTL = dt.timedelta(minutes=30)
@@ -40,8 +41,7 @@ class LockHeld(ReconcilerError):
         )
 
 
-def _me(operation: str, ttl: dt.timedelta) -> LockHolder:
-    now = dt.datetime.now(dt.UTC)
+def _me(operation: str, ttl: dt.timedelta, now: dt.datetime) -> LockHolder:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -80,11 +80,13 @@ async def apply_lock(
     ttl: dt.timedelta = DEFAULT_TTL,
     report: Callable[[str], None] = lambda _m: None,
     poll: float = 1.0,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> AsyncIterator[LockHolder]:
-    """Hold the apply lock for the duration of the block."""
-    me = _me(operation, ttl)
+    """Hold the apply lock for the duration of the block (``clock`` stamps the holder)."""
+    me = _me(operation, ttl, clock())
     report("Acquiring state lock. This may take a few moments...")
     deadline = time.monotonic() + timeout
+    waiting = False
     while True:
         other = await store.acquire_lock(LOCK_NAME, me, ttl)
         if other is None:
@@ -95,6 +97,9 @@ async def apply_lock(
             continue
         if time.monotonic() >= deadline:
             raise LockHeld(other)
+        if not waiting:
+            waiting = True
+            report(f"The state lock is held by {other.describe()}; waiting up to {timeout:g}s.")
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
     try:
         yield me

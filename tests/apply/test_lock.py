@@ -17,56 +17,69 @@ from reconciler.errors import SecretStoreError
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
 
+NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
+
+
+def clock() -> dt.datetime:
+    return NOW
+
 
 def holder(pid: int, who: str = "ci-runner") -> LockHolder:
-    now = dt.datetime.now(dt.UTC)
     return LockHolder(
         who=who,
         host=socket.gethostname(),
         pid=pid,
         operation="apply",
-        since=now,
-        expires=now + dt.timedelta(minutes=30),
+        since=NOW,
+        expires=NOW + dt.timedelta(minutes=30),
     )
 
 
 def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
-    vault = FileVault(tmp_path)
+    vault = FileVault(tmp_path, clock=clock)
     other = holder(os.getppid())  # a live process that is not us
     assert asyncio.run(vault.acquire_lock(LOCK_NAME, other, dt.timedelta(minutes=30))) is None
     lines: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(vault, operation="apply", report=lines.append):
+        async with apply_lock(vault, operation="apply", report=lines.append, clock=clock):
             raise AssertionError("the lock was granted twice")
 
     with pytest.raises(LockHeld) as caught:
         asyncio.run(go())
-    message = str(caught.value)
-    assert message.startswith(
+    assert str(caught.value) == (
         f"Error acquiring the state lock: it is held by ci-runner on {socket.gethostname()} "
-        f"(pid {os.getppid()}) for apply since "
+        f"(pid {os.getppid()}) for apply since 2026-11-18T09:30:00+00:00, expires "
+        "2026-11-18T10:00:00+00:00. Retry later, or wait for it with --lock-timeout SECONDS."
     )
-    assert "Retry later, or wait for it with --lock-timeout SECONDS." in message
     assert lines == ["Acquiring state lock. This may take a few moments..."]
 
 
-def test_waiting_for_the_lock_gets_it_once_released(tmp_path: Path) -> None:
-    vault = FileVault(tmp_path)
+def test_waiting_for_the_lock_says_for_whom_and_gets_it_once_released(tmp_path: Path) -> None:
+    vault = FileVault(tmp_path, clock=clock)
     other = holder(os.getppid())
     asyncio.run(vault.acquire_lock(LOCK_NAME, other, dt.timedelta(minutes=30)))
+    lines: list[str] = []
+    released: list[asyncio.Task[None]] = []
 
-    async def go() -> str:
-        async def release_soon() -> None:
-            await asyncio.sleep(0.2)
-            await vault.release_lock(LOCK_NAME, other)
+    def report(line: str) -> None:
+        lines.append(line)
+        if line.startswith("The state lock is held by"):  # it found the lock taken: free it
+            released.append(asyncio.ensure_future(vault.release_lock(LOCK_NAME, other)))
 
-        task = asyncio.ensure_future(release_soon())
-        async with apply_lock(vault, operation="apply", timeout=10, poll=0.05) as me:
-            await task
-            return me.id
+    async def go() -> dt.datetime:
+        async with apply_lock(
+            vault, operation="apply", timeout=60, poll=0.01, report=report, clock=clock
+        ) as me:
+            await released[0]  # the release that let it in went through
+            return me.since
 
-    assert asyncio.run(go())
+    assert asyncio.run(go()) == NOW
+    assert lines == [
+        "Acquiring state lock. This may take a few moments...",
+        f"The state lock is held by {other.describe()}; waiting up to 60s.",
+        "Releasing state lock.",
+    ]
 
 
 def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
@@ -76,12 +89,12 @@ def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over(tmp_path: Pa
         text=True,
         check=True,
     )
-    vault = FileVault(tmp_path)
+    vault = FileVault(tmp_path, clock=clock)
     asyncio.run(vault.acquire_lock(LOCK_NAME, holder(int(dead.stdout)), dt.timedelta(hours=1)))
     lines: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(vault, operation="apply", report=lines.append):
+        async with apply_lock(vault, operation="apply", report=lines.append, clock=clock):
             pass
 
     asyncio.run(go())
@@ -98,10 +111,16 @@ def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> Non
     lines: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(SealedOnRelease(tmp_path), operation="apply", report=lines.append):
+        async with apply_lock(
+            SealedOnRelease(tmp_path, clock=clock),
+            operation="apply",
+            report=lines.append,
+            clock=clock,
+        ):
             raise SecretStoreError("could not store the new key's secret")
 
     with pytest.raises(SecretStoreError, match="could not store the new key's secret"):
         asyncio.run(go())
     assert lines[-1].startswith("Warning: could not release the state lock (file vault at ")
-    assert "Vault is sealed" in lines[-1] and "It expires at " in lines[-1]
+    assert "Vault is sealed" in lines[-1]
+    assert lines[-1].endswith("It expires at 2026-11-18T10:00:00+00:00.")

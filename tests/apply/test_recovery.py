@@ -18,7 +18,7 @@ from reconciler.vault.base import SecretMetadata
 from reconciler.vault.file import FileVault
 from tests.apply.fakes import ORG_USERS, FakeProvider, desired_org, live_org
 
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def plan_with(tmp_path: Path, desired: DesiredState) -> Plan:
 
 
 def journal(tmp_path: Path, provider: FakeProvider) -> Journal:
-    return Journal(journal_path(tmp_path / "state", provider.target))
+    return Journal(journal_path(tmp_path / "state", provider.target), clock=lambda: NOW)
 
 
 def add_live_key(provider: FakeProvider, key_id: str, name: str, created: dt.datetime) -> None:

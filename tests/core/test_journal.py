@@ -9,7 +9,12 @@ from pathlib import Path
 from reconciler.apply.journal import LOST_SECRET, Journal, journal_path
 from reconciler.model import ApiKey, LiveState
 
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
+
+
+def journal(path: Path) -> Journal:
+    """A journal whose records are stamped :data:`NOW`."""
+    return Journal(path, clock=lambda: NOW)
 
 
 def live(*keys: ApiKey) -> LiveState:
@@ -23,13 +28,13 @@ def key(key_id: str, name: str = "dev-bob", *, created: dt.datetime = NOW) -> Ap
 def test_journal_is_private_and_per_target(tmp_path: Path) -> None:
     a, b = journal_path(tmp_path, "sandbox"), journal_path(tmp_path, "https://api")
     assert a != b
-    j = Journal(a)
+    j = journal(a)
     j.record("apply-start", apply_id="1")
     assert oct(os.stat(a).st_mode & 0o777) == "0o600"
 
 
 def test_created_but_not_stored_is_abandoned(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
     j.record("key-created", intent="i1", key_id="k1", name="dev-bob", workspace="dev")
     assert j.abandoned_keys(live(key("k1"))) == {"k1": LOST_SECRET}
@@ -39,7 +44,7 @@ def test_created_but_not_stored_is_abandoned(tmp_path: Path) -> None:
 
 
 def test_stored_or_deleted_keys_are_not_abandoned(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
     j.record("secret-stored", key_id="k1")
     j.record("key-created", intent="i2", key_id="k2", name="b", workspace="dev")
@@ -48,7 +53,7 @@ def test_stored_or_deleted_keys_are_not_abandoned(tmp_path: Path) -> None:
 
 
 def test_unanswered_create_matches_keys_created_after_the_intent(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
     old = key("k-old", created=NOW - dt.timedelta(days=30))
     new = key("k-new")
@@ -57,7 +62,7 @@ def test_unanswered_create_matches_keys_created_after_the_intent(tmp_path: Path)
 
 
 def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record(
         "key-created",
         intent="i1",
@@ -73,7 +78,7 @@ def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:
 
 def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    j = Journal(path)
+    j = journal(path)
     j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
     with path.open("a") as fh:
         fh.write('{"event": "secret-sto')
@@ -81,7 +86,7 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
 
 
 def test_compact_drops_a_resolved_journal(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-created", intent="i1", key_id="k1", name="a", workspace="dev")
     assert not j.compact(live(key("k1", "a")))
     assert j.path.exists()

@@ -9,12 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from typer.testing import CliRunner
 
 from reconciler.cli import policy as policy_cli
 from reconciler.cli.main import app
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
+# The CLI reads the wall clock; these tests stop it here (a minute before a new day).
+LATE = dt.datetime(2026, 11, 30, 23, 59, tzinfo=dt.UTC)
 
 runner = CliRunner()
 
@@ -92,12 +95,17 @@ def test_policy_check_reads_budgets_from_a_shared_store(tmp_path: Path) -> None:
 
     store_path = tmp_path / "usage.db"
     store = SQLiteStore(store_path)
-    policy = Policy.from_directory(DESIRED, store=store)
-    policy.record_usage("api_key.dev-henry-notebooks", "mistral-small-latest", 199_500, 0)
-    store.close()
-    exit_code, out, _ = _check(
-        "api_key.dev-henry-notebooks", "mistral-small-latest", "1000", "--store", str(store_path)
-    )
+    with time_machine.travel(LATE, tick=False):
+        policy = Policy.from_directory(DESIRED, store=store)
+        policy.record_usage("api_key.dev-henry-notebooks", "mistral-small-latest", 199_500, 0)
+        store.close()
+        exit_code, out, _ = _check(
+            "api_key.dev-henry-notebooks",
+            "mistral-small-latest",
+            "1000",
+            "--store",
+            str(store_path),
+        )
     assert exit_code == 2
     assert out.startswith("denied (over-daily-token-budget)")
 
@@ -142,11 +150,11 @@ def test_budget_formats(provider: FakeProvider, fmt: str, expect: str) -> None:
 
 
 def test_budget_defaults_to_this_month(provider: FakeProvider) -> None:
-    result = runner.invoke(app, ["budget", str(DESIRED), "--format", "json"])
+    with time_machine.travel(LATE, tick=False):
+        result = runner.invoke(app, ["budget", str(DESIRED), "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    today = dt.datetime.now(dt.UTC).date()
-    assert provider.asked == [today.replace(day=1)]
-    assert json.loads(result.stdout)["as_of"] == today.isoformat()
+    assert provider.asked == [dt.date(2026, 11, 1)]
+    assert json.loads(result.stdout)["as_of"] == "2026-11-30"
 
 
 def test_budget_bad_month(provider: FakeProvider) -> None:

@@ -213,8 +213,9 @@ def test_eight_processes_admitting_share_one_budget(tmp_path: Path) -> None:
     # ml has $500 a month; the processes race for the last $2 in calls of $0.15
     path = str(tmp_path / "usage.db")
     store = SQLiteStore(path)
-    Policy(demo_state(), store=store).guard("ml").record("mistral-large-latest", 0, 332_000_000)
-    store.close()  # $498 spent: room for 13 calls of $0.15
+    policy = Policy(demo_state(), store=store, clock=FakeClock(utc(2026, 11, 18, 12)))
+    policy.guard("ml").record("mistral-large-latest", 0, 332_000_000)
+    store.close()  # $498 spent this month: room for 13 calls of $0.15
     ctx = _context()
     results = ctx.Queue()
     procs = [ctx.Process(target=_admit_many, args=(path, results)) for _ in range(8)]

@@ -1,4 +1,5 @@
-"""Faults: the Nth request, a share of requests, Retry-After, latency, after-the-fact."""
+"""Faults: the Nth request, a share of requests, Retry-After, latency, after-the-fact,
+requests held until the faults change."""
 
 from __future__ import annotations
 
@@ -152,9 +153,41 @@ def test_no_faults_no_latency(store: SandboxStore) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path"), [("POST", "faults"), ("DELETE", "faults"), ("POST", "reset")]
+)
+def test_a_held_request_goes_on_when_the_faults_change_which_waits_for_it(
+    store: SandboxStore, method: str, path: str
+) -> None:
+    hold = FaultRule(method="POST", path=f"{ADMIN}/spend-limit", hold=True)
+    app = create_app(store, FaultConfig(rules=(hold,)))
+
+    async def go() -> tuple[int, int, int]:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sandbox.test", headers=AUTH
+        ) as client:
+            held = asyncio.ensure_future(client.post(f"{ADMIN}/spend-limit", json={"amount": 1234}))
+            while not app.state.faults.describe()["rules"][0]["fired"]:
+                await asyncio.sleep(0)  # the held request has not reached the sandbox yet
+            limit = await client.get(f"{ADMIN}/spend-limit")  # other requests go on
+            assert not held.done()
+            before = limit.json()["limits"]["completion"]["usage_limit"]
+            body: dict[str, Any] | None = (
+                {"rules": []} if path == "faults" and method == "POST" else None
+            )
+            await client.request(method, f"/_sandbox/{path}", json=body)
+            # answered once the held request was dealt with: its change is there
+            after = store.snapshot(secrets=False)["organization"]["spend_limit"]
+            return before, (await held).status_code, after
+
+    before, status, after = asyncio.run(go())
+    assert (before, status) == (3000, 200)
+    assert after == (3000 if path == "reset" else 1234)  # a reset comes after the request
+
+
+@pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"path": "*"}, "needs a status or a latency_ms"),
+        ({"path": "*"}, "needs a status, a latency_ms or hold"),
         ({"status": 503, "nth": 1, "probability": 0.5}, "nth or probability"),
         ({"latency_ms": 5, "after": True}, "after: true needs a status"),
         ({"status": 200}, "greater than or equal to 400"),
@@ -239,6 +272,10 @@ def test_the_shared_http_stack_retries_a_429_after_the_advised_delay(store: Sand
         (
             "get /v1/models latency_ms=250",
             FaultRule(method="GET", path="/v1/models", latency_ms=250),
+        ),
+        (
+            "POST /v1/admin/api-keys nth=1 hold=true",
+            FaultRule(method="POST", path="/v1/admin/api-keys", nth=1, hold=True),
         ),
     ],
 )

@@ -7,6 +7,9 @@ All need the admin key, like the Admin API; faults never apply to them.
 - ``DELETE /_sandbox/faults``   no faults, no added latency
 - ``POST   /_sandbox/reset``    a fresh organisation from the sandbox's seed; clears faults
                                 and request statistics
+
+Replacing or clearing the faults (a reset too) lets requests held by a ``hold`` rule go
+on, and answers once they have been dealt with.
 - ``GET    /_sandbox/state``    the whole state, without secret digests
 - ``GET    /_sandbox/stats``    requests served, per method and path (ids folded)
 - ``DELETE /_sandbox/stats``    reset those counts
@@ -50,15 +53,18 @@ def control_routes(
 
     async def set_faults(request: Request) -> Response:
         engine.configure(await body(request, FaultConfig))
+        await engine.settled()
         return JSONResponse(engine.describe())
 
     async def clear_faults(request: Request) -> Response:
         engine.configure(FaultConfig())
+        await engine.settled()
         return JSONResponse(engine.describe())
 
     async def reset(request: Request) -> Response:
-        store.reset()
         engine.configure(FaultConfig())
+        await engine.settled()
+        store.reset()
         engine.reset_stats()
         return JSONResponse({"detail": "sandbox reset from its seed"})
 

@@ -12,7 +12,11 @@ routes) and rules. A rule matches requests by method (``*`` for any) and path pa
 A firing rule adds ``latency_ms`` and/or answers ``status`` (429 carries ``Retry-After``,
 default ``1``; any status may set ``retry_after``). With ``after: true`` the request is
 processed first and its response replaced: an ambiguous failure, for crash-recovery
-tests. ``/_sandbox`` control requests are never faulted. Example (YAML or JSON)::
+tests. With ``hold: true`` the request waits, before anything else happens to it, until
+the faults are next replaced, cleared or reset; that control call answers once every
+held request has been dealt with. A test can so stop a client at a known request and
+let it go when it chooses, with no timing involved. ``/_sandbox`` control requests are
+never faulted. Example (YAML or JSON)::
 
     latency_ms: 20
     seed: 7
@@ -31,7 +35,8 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +65,7 @@ class FaultRule(BaseModel):
     times: int = Field(default=1, ge=1)
     retry_after: str | None = None
     after: bool = False
+    hold: bool = False
 
     @field_validator("retry_after", mode="before")
     @classmethod
@@ -75,8 +81,8 @@ class FaultRule(BaseModel):
 
     @model_validator(mode="after")
     def _sensible(self) -> FaultRule:
-        if self.status is None and not self.latency_ms:
-            raise ValueError("a rule needs a status or a latency_ms")
+        if self.status is None and not self.latency_ms and not self.hold:
+            raise ValueError("a rule needs a status, a latency_ms or hold")
         if self.nth is not None and self.probability is not None:
             raise ValueError("give nth or probability, not both")
         if self.after and self.status is None:
@@ -151,6 +157,7 @@ class Decision:
 
     latency_ms: int = 0
     rule: FaultRule | None = None  # the rule whose status answers, if any
+    release: asyncio.Event | None = None  # set when a held request may go on
 
 
 def route_of(method: str, path: str) -> str:
@@ -159,7 +166,8 @@ def route_of(method: str, path: str) -> str:
 
 
 class FaultEngine:
-    """The live fault configuration, its counters and the request statistics.
+    """The live fault configuration, its counters, the request statistics and the
+    requests held until the configuration changes.
 
     ``sleep`` is how added latency is waited out (tests replace it).
     """
@@ -173,15 +181,37 @@ class FaultEngine:
         self.sleep = sleep
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self._release = asyncio.Event()
+        self._held: set[asyncio.Event] = set()  # one per held request, set once it is done
         self.configure(config or FaultConfig())
 
     def configure(self, config: FaultConfig) -> None:
-        """Replace the configuration; counters and the RNG start afresh."""
+        """Replace the configuration; counters and the RNG start afresh, and the requests
+        held so far go on (:meth:`settled` waits for them)."""
         with self._lock:
             self.config = config
             self._rng = random.Random(config.seed)  # noqa: S311 - reproducible faults
             self.matched = [0] * len(config.rules)
             self.fired = [0] * len(config.rules)
+            self._release.set()
+            self._release = asyncio.Event()
+
+    @asynccontextmanager
+    async def held(self, release: asyncio.Event) -> AsyncIterator[None]:
+        """Wait for ``release``, then run the block; :meth:`settled` waits for the block."""
+        done = asyncio.Event()
+        self._held.add(done)
+        try:
+            await release.wait()
+            yield
+        finally:
+            done.set()
+            self._held.discard(done)
+
+    async def settled(self) -> None:
+        """Return once every request released so far has been dealt with."""
+        for done in list(self._held):
+            await done.wait()
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -192,6 +222,7 @@ class FaultEngine:
             self.requests[route_of(method, path)] += 1
             latency = self.config.latency_ms
             answer: FaultRule | None = None
+            hold = False
             for index, rule in enumerate(self.config.rules):
                 if not rule.matches(method, path):
                     continue
@@ -207,9 +238,12 @@ class FaultEngine:
                     continue
                 self.fired[index] += 1
                 latency += rule.latency_ms
+                hold = hold or rule.hold
                 if answer is None and rule.status is not None:
                     answer = rule
-            return Decision(latency_ms=latency, rule=answer)
+            return Decision(
+                latency_ms=latency, rule=answer, release=self._release if hold else None
+            )
 
     def describe(self) -> dict[str, Any]:
         """The configuration with per-rule counters (for ``GET /_sandbox/faults``)."""
@@ -265,6 +299,13 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         decision = self.engine.decide(scope["method"], scope["path"])
+        if decision.release is not None:
+            async with self.engine.held(decision.release):
+                await self._answer(decision, scope, receive, send)
+        else:
+            await self._answer(decision, scope, receive, send)
+
+    async def _answer(self, decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
         if decision.latency_ms:
             await self.engine.sleep(decision.latency_ms / 1000)
         rule = decision.rule
