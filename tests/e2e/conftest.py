@@ -1,15 +1,19 @@
 """Fixtures for end-to-end tests: the sandbox served on 127.0.0.1 and the real CLI.
 
 ``reconciler sandbox serve --port 0`` runs as a subprocess (the OS picks a free port; the
-URL is read from what it prints). One server per test module and worker, reset to its
-seed before each test through ``POST /_sandbox/reset`` (which also clears faults and
-request statistics). ``run_cli`` runs ``python -m reconciler ...`` as a user would, with
-the environment pointing at that server and nothing inherited that could change the
-outcome (``MISTRAL_*``, ``RECONCILER_*``, ``NO_COLOR``, Vault and GitHub variables).
+URL is read from what it prints). One server per worker for the whole session, reset to
+its seed before each test through ``POST /_sandbox/reset`` (which also clears faults,
+lets held requests go and clears request statistics). ``run_cli`` runs ``reconciler ...``
+in a process of its own, forked from a server that has imported the program already
+(:mod:`tests.e2e.forkserver`), with the environment pointing at that server and nothing
+inherited that could change the outcome (``MISTRAL_*``, ``RECONCILER_*``, ``NO_COLOR``,
+Vault and GitHub variables). The tests that need the program exactly as a shell starts
+it (start-up, a terminal, two applies at once, a kill) run ``python -m reconciler``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import secrets
@@ -17,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ import httpx
 import pytest
 
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, DEMO_SEED
+from tests import time_travel
+from tests.e2e.forkserver import ForkServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DESIRED_STATE = REPO / "desired-state"
@@ -45,6 +52,8 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
     }
+    if time_travel.ENV in os.environ:  # the session's date (see tests/time_travel.py)
+        env[time_travel.ENV] = os.environ[time_travel.ENV]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
@@ -208,13 +217,14 @@ def start_sandbox(
     return SandboxServer(url=url, state=state, proc=proc, admin_key=admin_key, banner=banner)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    """The demo organisation served on 127.0.0.1 for the whole module.
+    """The demo organisation served on 127.0.0.1 for the whole session (of a worker).
 
     Its admin key is random and dev-alice's secret is :data:`SEEDED_SECRET`, so tests can
     check that neither ever reaches an output.
     """
+    fork_server()  # starts importing the program beside the server
     directory = tmp_path_factory.mktemp("sandbox")
     server = start_sandbox(directory, seed=demo_seed_with_known_secret(directory))
     try:
@@ -237,6 +247,20 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+_FORK_SERVER: list[ForkServer] = []
+
+
+def fork_server() -> ForkServer:
+    """This process's :class:`ForkServer`, started on first use, stopped at exit."""
+    if not _FORK_SERVER:
+        files = Path(tempfile.mkdtemp(prefix="reconciler-cli-runs-"))
+        server = ForkServer(files, env=clean_env())
+        _FORK_SERVER.append(server)
+        atexit.register(shutil.rmtree, files, ignore_errors=True)
+        atexit.register(server.close)
+    return _FORK_SERVER[0]
+
+
 def run_cli(
     args: Sequence[str],
     *,
@@ -244,16 +268,13 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     timeout: float = CLI_TIMEOUT,
     input: str | None = None,
+    stdin: str = os.devnull,
+    stdout: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m reconciler ARGS`` in ``cwd`` with a clean environment plus ``env``."""
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    """``reconciler ARGS`` in a process of its own, in ``cwd``, with a clean environment
+    plus ``env``; ``input`` is its whole stdin, else it reads ``stdin`` (a file, or a
+    terminal's device); ``stdout`` (a terminal's device) takes its output instead of the
+    result."""
+    return fork_server().run(
+        args, cwd=cwd, env=clean_env(env), input=input, stdin=stdin, stdout=stdout, timeout=timeout
     )

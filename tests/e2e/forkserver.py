@@ -1,21 +1,26 @@
 """Run the CLI in fresh processes forked from one that has already imported it.
 
-The kill test runs the CLI some eighty times; most of each run would be spent importing.
-``python -m tests.e2e.forkserver`` imports the CLI and everything its commands import,
-then serves requests (JSON lines on stdin): for each it forks a child that changes to the
-request's directory, takes its environment, sends stdout and stderr to files and runs
-``reconciler ARGS`` exactly as the console script does; the server answers with the
-child's exit status (``-9`` when it was SIGKILLed). Each child is a real, separate
-process: killing it (or it killing itself) touches nothing else.
+Most of a short CLI run is spent importing; the end-to-end tests run the CLI hundreds of
+times. ``python -m tests.e2e.forkserver`` imports every module of ``reconciler``, then
+serves requests (JSON lines on stdin): for each it forks a child that changes to the
+request's directory, takes its environment, reads stdin from a file (``/dev/null``, or a
+terminal's device), sends stdout and stderr to files and runs ``reconciler ARGS`` exactly
+as the console script does. The server answers with the child's pid, then its exit
+status (``-9`` when it was SIGKILLed). Each child is a real, separate process: killing
+it (or it killing itself) touches nothing else, and nothing one run leaves in memory
+reaches the next.
 
 :class:`ForkServer` is the test side: ``run(args, cwd=..., env=...)`` returns a
-``CompletedProcess`` like :func:`subprocess.run`. One request at a time per server.
+``CompletedProcess`` like :func:`subprocess.run`, and kills a child that outlives its
+``timeout`` (raising :class:`subprocess.TimeoutExpired`). One request at a time per server.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -23,29 +28,32 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-PRELOAD = (
-    "reconciler.cli.main",
-    "reconciler.cli.apply",
-    "reconciler.cli.plan",
-    "reconciler.apply.engine",
-    "reconciler.apply.lock",
-    "reconciler.session",
-    "reconciler.platform.target",
-    "reconciler.platform.sandbox",
-    "reconciler.logging",
-    "reconciler.render",
-)
+
+def _preload() -> None:
+    """Import every module of the program (not ``__main__``, which would run it)."""
+    import importlib
+    import pkgutil
+
+    import reconciler
+
+    for module in pkgutil.walk_packages(reconciler.__path__, "reconciler."):
+        if not module.name.endswith(".__main__"):
+            importlib.import_module(module.name)
 
 
 def _child(request: Mapping[str, Any]) -> None:
     """In the forked child: become the CLI run the request asks for, then exit."""
     code = 1
     try:
+        import tempfile
+
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        stdin = os.open(os.devnull, os.O_RDONLY)
+        tempfile.tempdir = None  # found again from this run's TMPDIR
+        stdin = os.open(request["stdin"], os.O_RDONLY)
         os.dup2(stdin, 0)
+        os.close(stdin)
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)
@@ -68,10 +76,7 @@ def _child(request: Mapping[str, Any]) -> None:
 
 
 def serve() -> None:
-    import importlib
-
-    for module in PRELOAD:
-        importlib.import_module(module)
+    _preload()
     channel = sys.stdout
     print(json.dumps({"ready": True}), file=channel, flush=True)
     for line in sys.stdin:
@@ -79,6 +84,7 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _child(request)
+        print(json.dumps({"pid": pid}), file=channel, flush=True)
         _, status = os.waitpid(pid, 0)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         print(json.dumps({"returncode": code}), file=channel, flush=True)
@@ -93,43 +99,78 @@ class ForkServer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=dict(env),
-            text=True,
+            bufsize=0,
         )
+        self._received = b""
         self._lock = threading.Lock()
         files.mkdir(parents=True, exist_ok=True)
         self._files = files
         self._count = 0
-        assert json.loads(self._read()) == {"ready": True}
+        self._ready = False  # it imports while the caller goes on; the first run waits
 
-    def _read(self) -> str:
+    def _answer(self, timeout: float | None) -> dict[str, Any]:
+        """The server's next line (TimeoutError if none comes within ``timeout`` seconds)."""
         assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the fork server stopped")
-        return line
+        fd = self._proc.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._received:
+                if not selector.select(timeout):
+                    raise TimeoutError
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise RuntimeError("the fork server stopped")
+                self._received += chunk
+        line, _, self._received = self._received.partition(b"\n")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
 
     def run(
-        self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        input: str | None = None,
+        stdin: str = os.devnull,
+        stdout: str | None = None,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run ``reconciler ARGS``; ``input`` is its whole stdin, else it reads ``stdin``
+        (a file or a terminal's device); ``stdout`` sends its output there instead of into
+        the result."""
         with self._lock:
+            if not self._ready:
+                assert self._answer(None) == {"ready": True}
+                self._ready = True
             self._count += 1
-            out, err = self._files / f"{self._count}.out", self._files / f"{self._count}.err"
+            stem = self._files / str(self._count)
+            out, err, given = (stem.with_suffix(s) for s in (".out", ".err", ".in"))
+            if input is not None:
+                given.write_text(input)
+                stdin = str(given)
             request = {
                 "args": list(args),
                 "cwd": str(cwd),
                 "env": dict(env),
-                "stdout": str(out),
+                "stdin": stdin,
+                "stdout": stdout or str(out),
                 "stderr": str(err),
             }
             assert self._proc.stdin is not None
-            self._proc.stdin.write(json.dumps(request) + "\n")
-            self._proc.stdin.flush()
-            code = json.loads(self._read())["returncode"]
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            pid = self._answer(None)["pid"]
+            try:
+                code = self._answer(timeout)["returncode"]
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                self._answer(None)
+                raise subprocess.TimeoutExpired(["reconciler", *args], timeout or 0) from None
             result = subprocess.CompletedProcess(
-                ["reconciler", *args], code, out.read_text(), err.read_text()
+                ["reconciler", *args], code, "" if stdout else out.read_text(), err.read_text()
             )
-            out.unlink()
-            err.unlink()
+            for file in (out, err, given):
+                file.unlink(missing_ok=True)
             return result
 
     def close(self) -> None:

@@ -14,7 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,13 @@ from tests.e2e.apply_support import (
     planned,
     write_small_desired,
 )
-from tests.e2e.conftest import CLI_TIMEOUT, EXAMPLE_DESIRED_STATE, SandboxServer, clean_env
+from tests.e2e.conftest import (
+    CLI_TIMEOUT,
+    EXAMPLE_DESIRED_STATE,
+    SandboxServer,
+    clean_env,
+    run_cli,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,26 +52,33 @@ def key_ids(sandbox: SandboxServer) -> set[str]:
     return {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
 
 
-def with_tty(cli: Cli, args: list[str], answer: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with a terminal on stdin and type ``answer`` at the prompt."""
+def with_tty(
+    cli: Cli, args: list[str], answer: str, *, as_a_shell_starts_it: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a terminal on stdin and type ``answer`` at the prompt; with
+    ``as_a_shell_starts_it``, as ``python -m reconciler`` rather than forked."""
     leader, follower = pty.openpty()
-    env = clean_env(cli.server.env(TMPDIR=str(cli.cwd / "tmp")))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args, "--no-color", "--vault", cli.vault],
-        cwd=cli.cwd,
-        env=env,
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    os.close(follower)
+    full = [*args, "--no-color", "--vault", cli.vault]
+    variables = cli.server.env(TMPDIR=str(cli.cwd / "tmp"))
     try:
-        os.write(leader, (answer + "\n").encode())
-        out, err = proc.communicate(timeout=CLI_TIMEOUT)
+        os.write(leader, (answer + "\n").encode())  # waits in the terminal until read
+        if as_a_shell_starts_it:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "reconciler", *full],
+                cwd=cli.cwd,
+                env=clean_env(variables),
+                stdin=follower,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            out, err = proc.communicate(timeout=CLI_TIMEOUT)
+            result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        else:
+            result = run_cli(full, cwd=cli.cwd, env=variables, stdin=os.ttyname(follower))
     finally:
+        os.close(follower)
         os.close(leader)
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     cli.results.append(result)
     return result
 
@@ -104,7 +116,7 @@ def test_anything_but_yes_cancels(sandbox: SandboxServer, small: Path, answer: s
 
 def test_yes_applies(sandbox: SandboxServer, small: Path) -> None:
     cli = Cli(sandbox, small)
-    result = with_tty(cli, ["apply"], "yes")
+    result = with_tty(cli, ["apply"], "yes", as_a_shell_starts_it=True)
     assert result.returncode == 0, result.stderr
     assert applied_sentence((7, 0, 2)) in result.stdout
     assert_converged(sandbox, small / "vault", small / "desired-state")
@@ -325,33 +337,32 @@ def test_target_limits_the_apply_with_a_warning(sandbox: SandboxServer, small: P
 
 
 def test_two_applies_never_run_at_once(sandbox: SandboxServer, small: Path) -> None:
-    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "latency_ms": 1000})
+    # The platform holds the first apply's first create until the test lets it go.
+    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": 1, "hold": True})
     cli = Cli(sandbox, small)
-    env = clean_env(sandbox.env(TMPDIR=str(small / "tmp")))
+    env = clean_env(sandbox.env(TMPDIR=str(small / "tmp"), MISTRAL_TIMEOUT="600"))
     args = [sys.executable, "-m", "reconciler", "apply", "--auto-approve", "--no-color"]
     args += ["--vault", "file:vault"]
-    first = subprocess.Popen(
-        args, cwd=small, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    first = subprocess.Popen(args, cwd=small, env=env, **pipes)
+    waiting: subprocess.Popen[str] | None = None
     try:
         assert first.stdout is not None
         for line in first.stdout:
             if line.startswith("api_key.dev-alice: Creating..."):
-                break
+                break  # it holds the lock, and its create is held
         busy = cli("apply", "--auto-approve")
-        waiting = subprocess.Popen(
-            [*args, "--lock-timeout", "60"],
-            cwd=small,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(0.5)  # it has read the desired state and is waiting for the lock
+        waiting = subprocess.Popen([*args, "--lock-timeout", "600"], cwd=small, env=env, **pipes)
+        assert waiting.stderr is not None
+        notice = next(e for e in waiting.stderr if e.startswith("The state lock is held by"))
+        sandbox.set_faults()  # the held create goes on
         first_rest, first_err = first.communicate(timeout=CLI_TIMEOUT)
         waited, waited_err = waiting.communicate(timeout=CLI_TIMEOUT)
     finally:
-        first.kill()
+        for proc in (first, waiting):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
     assert first.returncode == 0, first_err
     assert applied_sentence((7, 0, 2)) in first_rest
     assert busy.returncode == 1
@@ -363,6 +374,7 @@ def test_two_applies_never_run_at_once(sandbox: SandboxServer, small: Path) -> N
     )
     assert held, busy.stderr
     assert "Retry later, or wait for it with --lock-timeout SECONDS." in busy.stderr
+    assert f"(pid {first.pid}) for apply since" in notice  # the second waited for the first
     # the one that waited planned after the first finished: nothing left to do, no duplicate
     assert waiting.returncode == 0, waited_err
     assert applied_sentence((0, 0, 0)) in waited

@@ -14,22 +14,24 @@ state directory, and checks that:
 - nothing was done twice: a key whose secret was stored before the kill is still the
   live one, and no workspace or key name exists twice.
 
-In the middle of a slow create: the served sandbox answers ``POST /api-keys`` late, the
-apply is killed when it prints the Nth ``Creating...`` line, and the next apply converges.
+In the middle of a create: the served sandbox holds the Nth ``POST /api-keys`` until the
+test lets it go, the apply is killed when it prints the Nth ``Creating...`` line, and the
+next apply converges.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -200,37 +202,33 @@ def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Pa
 
 
 @pytest.mark.parametrize("nth", [1, 2, 3])
-def test_a_kill_during_a_slow_create_is_followed_by_an_apply_that_converges(
+def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     sandbox: SandboxServer, tmp_path: Path, nth: int
 ) -> None:
     desired = write_small_desired(tmp_path)
     cli = Cli(sandbox, tmp_path)
     initial = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
-    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "latency_ms": 600})
+    sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": nth, "hold": True})
     args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
+    env = sandbox.env(TMPDIR=str(tmp_path / "tmp"), MISTRAL_TIMEOUT="600")
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", *args],
         cwd=tmp_path,
-        env=clean_env(sandbox.env(TMPDIR=str(tmp_path / "tmp"))),
+        env=clean_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
         assert proc.stdout is not None
-        seen = 0
-        for line in proc.stdout:
-            if line.startswith("api_key.") and line.rstrip().endswith(": Creating..."):
-                seen += 1
-                if seen == nth:
-                    proc.send_signal(signal.SIGKILL)  # its create request is in flight
-                    break
+        creating = (line for line in proc.stdout if re.match(r"api_key\.\S+: Creating\.\.\.", line))
+        assert next(islice(creating, nth - 1, None), None), "the apply ended before the create"
+        proc.send_signal(signal.SIGKILL)  # its create is on its way or held by the platform
         proc.wait(timeout=CLI_TIMEOUT)
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    time.sleep(0.8)  # the platform is done with the request the apply no longer waits for
-    sandbox.set_faults()
+    sandbox.set_faults()  # answers once the platform has dealt with the held request
 
     keys = desired_keys(desired)
     live = live_keys(sandbox.admin_base_url, sandbox.admin_key)

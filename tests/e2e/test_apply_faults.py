@@ -6,7 +6,6 @@ resent blindly, no key lives without its secret, and the next apply converges.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,9 +117,10 @@ def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
 def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
     sandbox: SandboxServer, small: Path
 ) -> None:
+    # held by the platform until the test lets them go: both time out on the client's side
     sandbox.set_faults(
-        {"method": "GET", "path": "/v1/admin/users", "nth": 1, "latency_ms": 2500},
-        {**CREATE_KEY, "nth": 2, "latency_ms": 2500},
+        {"method": "GET", "path": "/v1/admin/users", "nth": 1, "hold": True},
+        {**CREATE_KEY, "nth": 2, "hold": True},
     )
     cli = Cli(sandbox, small, vault="file:vault")
     cli.env["MISTRAL_TIMEOUT"] = "1"
@@ -133,7 +133,7 @@ def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
     # the listing that timed out was read again; the create was sent once
     assert sandbox.stats()["by_route"]["GET /v1/admin/users"] >= 2
     assert creates_sent(sandbox) == 2
-    time.sleep(2.0)  # the slow request has been dealt with on the platform's side
+    sandbox.set_faults()  # answers once the platform has dealt with the held requests
     outcome = [k["key_id"] for k in named(sandbox, "dev-bob")]
 
     plan = cli("plan")

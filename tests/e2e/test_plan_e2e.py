@@ -13,7 +13,7 @@ import pty
 import re
 import socket
 import subprocess
-import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +26,6 @@ from tests.e2e.conftest import (
     CLI_TIMEOUT,
     SEEDED_SECRET,
     SandboxServer,
-    clean_env,
     run_cli,
     start_sandbox,
 )
@@ -353,29 +352,24 @@ def test_out_saves_the_plan_with_both_fingerprints_and_no_secret(
 def run_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     """Run the CLI with stdout on a pseudo-terminal; return what it wrote there."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-    )
-    os.close(follower)
     chunks: list[bytes] = []
-    while True:
+
+    def read() -> None:  # while it runs, or a full terminal would stop it
         try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    proc.wait(timeout=CLI_TIMEOUT)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
+            while chunk := os.read(leader, 65536):
+                chunks.append(chunk)
+        except OSError:  # EIO: no writer is left
+            return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        result = run_cli(args, cwd=cwd, env=env, stdout=os.ttyname(follower))
+    finally:
+        os.close(follower)  # the last writer: the reader sees the end (EIO)
+        reader.join(timeout=CLI_TIMEOUT)
+        os.close(leader)
+    assert result.returncode == 0, result.stderr
     return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
