@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.e2e.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,15 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 def cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(args, cwd=cwd, env={"NO_COLOR": "1", **(env or {})})
 
 
 def test_list_shows_aliases_and_prices(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -234,7 +235,7 @@ def file_vault_path(key: ApiKey) -> str:
 
 def desired_keys(directory: Path) -> dict[str, tuple[str, str]]:
     """name -> (workspace, secret path) for every key the desired state declares."""
-    state = load_desired_state(directory)
+    state = load_desired_state(directory, today=dt.date.min)  # keys, whatever their expiry
     return {k.name: (k.workspace, file_vault_path(k)) for k in state.keys}
 
 

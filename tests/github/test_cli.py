@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from typer.testing import CliRunner, Result
 from reconciler.cli.main import app
 from reconciler.logging import reset_logging
 from reconciler.render.markdown import MARKER
+from tests.e2e.conftest import run_cli
 
 from .helpers import API, REPO, TOKEN_TEXT, assert_no_token
 
@@ -247,14 +245,10 @@ def test_markdown_plan_from_the_sandbox_to_a_pr_comment(
     """The pull request job's two steps: plan --format markdown, then github comment."""
     shutil.copytree(ROOT / "desired-state", tmp_path / "desired-state")
     monkeypatch.chdir(tmp_path)
-    # In a subprocess: plan's progress line binds the stderr of the first in-process run.
-    planned = subprocess.run(
-        [sys.executable, "-m", "reconciler", "plan", "--sandbox", "--format", "markdown"],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    # In a process of its own: plan's progress line binds the stderr of the first in-process
+    # run.
+    planned = run_cli(
+        ["plan", "--sandbox", "--format", "markdown"], cwd=tmp_path, env={"NO_COLOR": "1"}
     )
     assert planned.returncode == 0, planned.stderr
     with respx.mock:

@@ -13,7 +13,7 @@ from reconciler.vault.base import SecretStore
 from reconciler.vault.file import FileVault
 
 from .fake_vault import FakeVault
-from .helpers import TOKEN_TEXT, VAULT_ADDR, vault_store
+from .helpers import NOW, TOKEN_TEXT, VAULT_ADDR, vault_store
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +33,12 @@ def fake_vault() -> Iterator[FakeVault]:
 
 @pytest.fixture(params=["file", "vault"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecretStore]:
-    """The same behaviour is expected of the file vault and of Vault (through the fake)."""
+    """The same behaviour is expected of the file vault and of Vault (through the fake),
+    both with their clock at :data:`NOW`."""
     if request.param == "file":
-        yield FileVault(tmp_path / "vault")
+        yield FileVault(tmp_path / "vault", clock=lambda: NOW)
         return
     fake = FakeVault(VAULT_ADDR, token=TOKEN_TEXT)
     with respx.mock(assert_all_called=False) as router:
         fake.install(router)
-        yield vault_store()
+        yield vault_store(clock=lambda: NOW)

@@ -16,6 +16,8 @@ from reconciler.vault.base import SecretMetadata
 from reconciler.vault.hashicorp import HashiCorpVault
 from reconciler.vault.hashicorp_auth import TokenAuth
 
+NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)  # the stores' clock in the contract tests
+
 T = TypeVar("T")
 
 # Dashes keep it from looking like one long opaque token, so only the denylist could mask it.

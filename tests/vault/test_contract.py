@@ -10,9 +10,8 @@ from pydantic import SecretStr
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import CasMismatch, LockHolder, SecretExists, SecretStore
 
-from .helpers import OTHER_TEXT, SECRET, SECRET_TEXT, assert_no_secret, make_metadata, run
+from .helpers import NOW, OTHER_TEXT, SECRET, SECRET_TEXT, assert_no_secret, make_metadata, run
 
-NOW = dt.datetime.now(dt.UTC)
 TTL = dt.timedelta(minutes=30)
 
 
