@@ -22,6 +22,7 @@ next apply converges.
 from __future__ import annotations
 
 import asyncio
+import queue
 import re
 import shutil
 import signal
@@ -56,7 +57,7 @@ from tests.e2e.apply_support import (
     planned,
     write_small_desired,
 )
-from tests.e2e.conftest import CLI_TIMEOUT, SandboxServer, clean_env
+from tests.e2e.conftest import CLI_TIMEOUT, SandboxServer, clean_env, fork_server
 from tests.e2e.forkserver import ForkServer
 
 pytestmark = pytest.mark.e2e
@@ -93,14 +94,18 @@ def platform(state: Path, secrets: Sequence[str] = ()) -> tuple[list[Any], list[
 class KillRounds:
     """Fresh copies of the small desired state and the demo organisation per round.
 
-    The CLI runs in processes forked from a :class:`ForkServer` (one per thread), which
-    has imported it already: the same command, without the import time of each run.
+    The CLI runs in processes forked from a :class:`ForkServer`, which has imported it
+    already: the same command, without the import time of each run. Two rounds run at
+    once, each with a server of its own: the worker's and one more.
     """
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self._local = threading.local()
-        self._servers: list[ForkServer] = []
+        self._own = ForkServer(base / "forkserver", env=clean_env())
+        self._idle: queue.SimpleQueue[ForkServer] = queue.SimpleQueue()
+        for server in (fork_server(), self._own):
+            self._idle.put(server)
         self.desired = write_small_desired(base / "template", dev=DEV_WITHOUT_BOB)
         pristine = base / "pristine" / "state.json"
         SandboxStore.open(pristine).close()
@@ -112,19 +117,11 @@ class KillRounds:
     def cli(
         self, cwd: Path, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        server = getattr(self._local, "server", None)
-        if server is None:
-            files = self.base / f"forkserver-{threading.get_ident()}"
-            server = self._local.server = ForkServer(files, env=clean_env())
-            self._servers.append(server)
-        result: subprocess.CompletedProcess[str] = server.run(
-            embedded_args(*args), cwd=cwd, env=clean_env(env)
-        )
-        return result
+        server: ForkServer = self._local.server
+        return server.run(embedded_args(*args), cwd=cwd, env=clean_env(env))
 
     def close(self) -> None:
-        for server in self._servers:
-            server.close()
+        self._own.close()
 
     def fresh(self, name: str) -> Path:
         root = self.base / name
@@ -136,6 +133,13 @@ class KillRounds:
     def round(self, n: int) -> str | None:
         """Apply killed after record ``n``, then recover; the plan made after the kill, or
         None if the apply ran to the end without being killed."""
+        self._local.server = self._idle.get()
+        try:
+            return self._round(n)
+        finally:
+            self._idle.put(self._local.server)
+
+    def _round(self, n: int) -> str | None:
         root = self.fresh(f"kill-{n}")
         killed = self.cli(root, "apply", "--auto-approve", env={CRASH_ENV: str(n)})
         if killed.returncode == 0:
