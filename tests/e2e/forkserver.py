@@ -45,12 +45,18 @@ def _child(request: Mapping[str, Any]) -> None:
     """In the forked child: become the CLI run the request asks for, then exit."""
     code = 1
     try:
+        import importlib
         import tempfile
 
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
         tempfile.tempdir = None  # found again from this run's TMPDIR
+        # as a fresh interpreter would: this run's PYTHONPATH comes first on sys.path (a
+        # test may add a distribution that offers an entry point)
+        extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:0] = [p for p in extra if p not in sys.path]
+        importlib.invalidate_caches()
         stdin = os.open(request["stdin"], os.O_RDONLY)
         os.dup2(stdin, 0)
         os.close(stdin)
