@@ -57,24 +57,19 @@ def run_action(
     return done, values, summary
 
 
-def pr_event(tmp_path: Path) -> Path:
+def plan_on_pull_request_12(
+    tmp_path: Path, api_url: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
     event = tmp_path / "event.json"
     event.write_text('{"pull_request": {"number": 12}}')
-    return event
+    extra = {"GITHUB_API_URL": api_url, "PR_NUMBER": "12", "GITHUB_EVENT_PATH": str(event)}
+    return run_action(tmp_path, "plan", extra=extra)
 
 
 @pytest.mark.e2e
 def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
     with serve() as github:
-        done, outputs, summary = run_action(
-            tmp_path,
-            "plan",
-            extra={
-                "GITHUB_API_URL": github.url,
-                "PR_NUMBER": "12",
-                "GITHUB_EVENT_PATH": str(pr_event(tmp_path)),
-            },
-        )
+        done, outputs, summary = plan_on_pull_request_12(tmp_path, github.url)
     assert done.returncode == 0, done.stderr
     assert outputs["exitcode"] == "2"
     assert outputs["has-changes"] == "true"
@@ -99,15 +94,7 @@ def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> N
     org = work / "desired-state" / "organization.yaml"
     org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
     with serve() as github:
-        done, outputs, _ = run_action(
-            tmp_path,
-            "plan",
-            extra={
-                "GITHUB_API_URL": github.url,
-                "PR_NUMBER": "12",
-                "GITHUB_EVENT_PATH": str(pr_event(tmp_path)),
-            },
-        )
+        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url)
     assert done.returncode == 1
     assert outputs["exitcode"] == "1"
     assert "plan-file" not in outputs and "api-changes" not in outputs

@@ -5,6 +5,7 @@ verdict. (Trusted code in jobs that hold a secret: ``test_trust.py``.)"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -285,6 +286,22 @@ def test_the_action_installs_pinned_hash_checked_dependencies_and_caches_them() 
     (installing,) = [s for s in runs if "install.sh" in str(s.get("run", ""))]
     assert installing["env"]["PIP_CACHE_DIR"] == cache["with"]["path"]
     assert runs.index(cache) < runs.index(installing)
+
+
+def test_the_pip_cache_key_is_the_lock_s_digest(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_ACTION_PATH": str(ACTION_DIR),
+        "GITHUB_OUTPUT": str(out),
+        "HOME": str(tmp_path),
+    }
+    subprocess.run(["bash", str(ACTION_DIR / "lock.sh")], env=env, check=True)
+    values = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    lock = ROOT / "requirements" / "ci.txt"
+    assert values["lock"] == str(lock)
+    assert values["digest"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert values["cache-dir"] == f"{tmp_path}/.cache/reconciler-pip"
 
 
 def test_the_action_outputs_api_and_manual_changes_apart() -> None:
