@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import run_cli
@@ -21,17 +22,7 @@ def test_plan_without_credentials_points_at_the_sandbox(tmp_path: Path) -> None:
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", "RECONCILER_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args, "--no-color"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli([*args, "--no-color"], cwd=tmp_path)  # no MISTRAL_* variable reaches it
 
 
 def test_a_saved_sandbox_plan_applies_to_that_sandbox_without_sandbox(tmp_path: Path) -> None:
