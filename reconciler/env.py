@@ -24,6 +24,7 @@ RECONCILER_STATE_DIR            where the journal and audit logs live
 RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
 RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
 NO_COLOR                        never colour the output
+TERM                            ``dumb``: no colour and no progress bar either
 =============================== ============================================================
 
 HashiCorp Vault (:mod:`reconciler.vault.hashicorp`, :mod:`reconciler.vault.hashicorp_auth`)
@@ -34,7 +35,7 @@ VAULT_NAMESPACE                 the Vault Enterprise namespace
 VAULT_TOKEN                     token auth; else the file VAULT_TOKEN_FILE, else ~/.vault-token
 VAULT_TOKEN_FILE                a file holding the token
 VAULT_ROLE_ID, VAULT_SECRET_ID  AppRole auth (the role id variable may be renamed in the YAML)
-VAULT_ROLE                      the JWT auth role, when the desired state names none
+VAULT_ROLE                      the JWT auth role; wins over vault.role (CI sets each job's)
 VAULT_JWT                       a JWT to log in with (else one from GitHub Actions' OIDC)
 VAULT_JWT_AUDIENCE              the audience asked of GitHub Actions' OIDC (the Vault address)
 VAULT_AUTH_PATH                 the auth mount, instead of ``approle`` / ``jwt``
@@ -52,6 +53,7 @@ GITHUB_SERVER_URL, GITHUB_RUN_ID  the link to the run, in comments and issues
 GITHUB_ACTOR                    who holds the apply lock, in a workflow
 GITHUB_ACTIONS                  ``true`` inside a workflow
 GITHUB_STEP_SUMMARY             the job summary file
+GITHUB_OUTPUT                   the step outputs file (``reconciler github outputs``)
 ACTIONS_ID_TOKEN_REQUEST_URL    where to ask GitHub Actions for an OIDC token (Vault JWT)
 ACTIONS_ID_TOKEN_REQUEST_TOKEN  what authorises that request
 =============================== ============================================================
@@ -72,6 +74,7 @@ RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
 RECONCILER_CATALOG = "RECONCILER_CATALOG"
 RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"
 NO_COLOR = "NO_COLOR"
+TERM = "TERM"
 
 VAULT_ADDR = "VAULT_ADDR"
 VAULT_NAMESPACE = "VAULT_NAMESPACE"
@@ -94,5 +97,6 @@ GITHUB_RUN_ID = "GITHUB_RUN_ID"
 GITHUB_ACTOR = "GITHUB_ACTOR"
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+GITHUB_OUTPUT = "GITHUB_OUTPUT"
 ACTIONS_ID_TOKEN_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 ACTIONS_ID_TOKEN_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
-from reconciler.errors import PlanError
+from reconciler.errors import ConfigError, PlanError
 from reconciler.model import DesiredState, LiveState
 
 PLAN_FORMAT_VERSION = "1.0"
@@ -157,23 +158,22 @@ def make_plan(
     )
 
 
+def _selects(target: str, address: str) -> bool:
+    """Whether ``--target target`` takes in ``address``: the address itself, an abandoned
+    key of that name (``api_key.x[1a2b3c4d]``), or a workspace's members."""
+    if address == target or address.startswith(target + "["):
+        return True
+    return target.startswith("workspace.") and address.startswith(
+        "member." + target.removeprefix("workspace.") + "/"
+    )
+
+
 def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
     """Keep only changes whose address equals a target or lies under it (``workspace.dev``
     also selects ``member.dev/...``)."""
     if not targets:
         return plan
-
-    def selected(change: Change) -> bool:
-        for target in targets:
-            if change.address == target or change.address.startswith(target + "["):
-                return True
-            if target.startswith("workspace.") and change.address.startswith(
-                "member." + target.removeprefix("workspace.") + "/"
-            ):
-                return True
-        return False
-
-    kept = tuple(c for c in plan.changes if selected(c))
+    kept = tuple(c for c in plan.changes if any(_selects(t, c.address) for t in targets))
     return Plan(
         target=plan.target,
         provider=plan.provider,
@@ -186,6 +186,46 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
         live_key_count=plan.live_key_count,
         summary=summarize(kept),
     )
+
+
+TARGETING_WARNING = (
+    "Warning: Resource targeting is in effect. The plan may be incomplete; "
+    "use --target only for exceptional situations, not routine operations."
+)
+
+
+def narrow(
+    plan: Plan, targets: Sequence[str], desired: DesiredState, live: LiveState
+) -> tuple[Plan, tuple[str, ...]]:
+    """``--target``: ``plan`` restricted to ``targets``, with the warnings that go with it.
+
+    A target that names no object of either state (a typo, most often) is a
+    :class:`ConfigError`, so nobody reads "0 to add" as done; a target whose object has
+    nothing to change gets a note.
+    """
+    if not targets:
+        return plan, ()
+    known = {"organization", *(c.address for c in plan.changes)}
+    for state in (desired, live):
+        known.update(w.address for w in state.workspaces)
+        known.update(f"workspace_spend_limit.{w.name}" for w in state.workspaces)
+        known.update(m.address for m in state.members)
+        known.update(k.address for k in state.keys)
+    unknown = [t for t in targets if not any(_selects(t, a) for a in known)]
+    if unknown:
+        named = []
+        for target in unknown:
+            hint = difflib.get_close_matches(target, sorted(known), n=1)
+            named.append(f"--target {target}" + (f" (did you mean {hint[0]}?)" if hint else ""))
+        raise ConfigError(
+            f"{'; '.join(named)}: no such object in the desired state or on the platform"
+        )
+    notes = [
+        f"Note: --target {target}: nothing to change there."
+        for target in targets
+        if not restrict(plan, [target]).changes
+    ]
+    return restrict(plan, targets), (TARGETING_WARNING, *notes)
 
 
 # --- safety rails --------------------------------------------------------------------
@@ -229,8 +269,11 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
     )
     total = plan.live_key_count
     org = desired.organization
-    if not force and total >= org.max_delete_min_keys and total and deletes / total > (
-        org.max_delete_fraction
+    if (
+        not force
+        and total >= org.max_delete_min_keys
+        and total
+        and deletes / total > (org.max_delete_fraction)
     ):
         problems.append(
             f"Too many deletes: {_percent(deletes / total)} is over "
@@ -327,9 +370,7 @@ def save(plan: Plan, path: Path) -> None:
     """Write the plan file (no secrets: a plan never holds one)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(
-            json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        tmp.write_text(json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -359,9 +400,7 @@ def stale_reasons(saved: Plan, desired: DesiredState, live: LiveState) -> list[s
     if desired_fingerprint(desired) != saved.desired_fingerprint:
         reasons.append("the desired state changed since the plan was made")
     if live_fingerprint(live) != saved.live_fingerprint:
-        reasons.append(
-            "the live state was changed by another operation after the plan was created"
-        )
+        reasons.append("the live state was changed by another operation after the plan was created")
     return reasons
 
 

@@ -36,7 +36,7 @@ from reconciler.desired.load import provider_name
 from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
-from reconciler.plan import Plan, check_safety, check_saved, make_plan, restrict
+from reconciler.plan import Plan, check_safety, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.vault.base import SecretStore
@@ -139,22 +139,6 @@ class ApplyOutcome:
     def stored(self) -> list[str]:
         """Where the secrets of new keys were written (``store: path``), sorted, once each."""
         return sorted(set(self.result.stored)) if self.result is not None else []
-
-
-def _narrow(plan: Plan, targets: Sequence[str]) -> tuple[Plan, tuple[str, ...]]:
-    """``plan`` restricted to ``targets``, with the warnings that go with it."""
-    if not targets:
-        return plan, ()
-    warnings = [
-        "Warning: Resource targeting is in effect. The plan may be incomplete; "
-        "use --target only for exceptional situations, not routine operations."
-    ]
-    warnings += [
-        f"Warning: --target {target} matches nothing in the plan."
-        for target in targets
-        if not restrict(plan, [target]).changes
-    ]
-    return restrict(plan, targets), tuple(warnings)
 
 
 class Session:
@@ -297,7 +281,7 @@ class Session:
             if saved is not None:
                 check_saved(saved, plan, ctx.desired, ctx.live)
                 plan = saved
-            plan, warnings = _narrow(plan, targets)
+            plan, warnings = narrow(plan, targets, ctx.desired, ctx.live)
             for warning in warnings:
                 listener.notice(warning)
             listener.show(plan)

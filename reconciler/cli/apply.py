@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
+from reconciler.cli.plan import target_of_saved_plan
 from reconciler.errors import ConfigError
 from reconciler.model import LiveState
 from reconciler.plan import Plan
@@ -91,6 +92,8 @@ async def apply_command(
     if saved is None and not path.exists():
         raise ConfigError(f"{path}: no such plan file or desired-state directory")
     directory = path if saved is None else Path(saved.desired_path or "desired-state")
+    if saved is not None:
+        options = target_of_saved_plan(saved, options)
     apply_id = new_apply_id()
     log_file = audit_log_path(options.state_dir, apply_id)
     configure_logging(json_file=log_file, console_level="CRITICAL")  # the CLI speaks

@@ -11,18 +11,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from reconciler.env import NO_COLOR
+from reconciler.env import NO_COLOR, TERM
 from reconciler.errors import DesiredStateError, ReconcilerError
 from reconciler.textsafe import for_terminal
 
 T = TypeVar("T")
 
 
+def dumb_terminal() -> bool:
+    """``TERM=dumb``: a terminal that shows neither colour nor cursor movement."""
+    return os.environ.get(TERM) == "dumb"
+
+
 def use_color(stream: TextIO, no_color: bool = False) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    if no_color or os.environ.get(NO_COLOR):
+    """Colour only on a terminal that shows it, and never when NO_COLOR is set
+    (https://no-color.org)."""
+    if no_color or os.environ.get(NO_COLOR) or dumb_terminal():
         return False
     return stream.isatty()
+
+
+def version_line() -> str:
+    from reconciler import __version__
+
+    return f"reconciler {__version__}"
 
 
 def err(message: str) -> None:
@@ -50,6 +62,8 @@ def guarded(fn: Callable[[], int]) -> int:
     """Run a command body; turn our errors into a message and exit code 1."""
     try:
         return fn()
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): not an error; main.run() ends quietly
     except ReconcilerError as exc:
         return report_error(exc)
     except OSError as exc:  # a path that cannot be created, read or written
@@ -83,7 +97,7 @@ class Progress:
 
     @contextmanager
     def running(self, title: str) -> Iterator[Progress]:
-        if self.enabled and self.stream.isatty():
+        if self.enabled and self.stream.isatty() and not dumb_terminal():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
             from rich.progress import Progress as RichProgress

@@ -1,5 +1,6 @@
 """``reconciler github …``: post the plan on a pull request, keep drift issues, write the
-Actions step summary. Repository and pull request default from the Actions run."""
+Actions step summary and step outputs. Repository and pull request default from the
+Actions run."""
 
 from __future__ import annotations
 
@@ -135,4 +136,22 @@ def summary_command(*, file: Path | None, env: Mapping[str, str] | None = None) 
     markdown = read_text(file, what="the Markdown")
     if write_step_summary(markdown, env) is None:
         err(f"{GITHUB_STEP_SUMMARY} is not set (not in GitHub Actions): nothing written.")
+    return 0
+
+
+def outputs_command(*, plan_file: Path, env: Mapping[str, str] | None = None) -> int:
+    """A saved plan's counts as step outputs: what apply would change through the Admin
+    API, and what a person must change in the admin console."""
+    from reconciler.plan import load
+
+    env = os.environ if env is None else env
+    plan = load(plan_file)
+    values = {
+        "api-changes": len(plan.actionable),
+        "manual-changes": plan.summary.manual,
+        "conflicts": plan.summary.conflicts,
+    }
+    for name, value in values.items():
+        print(f"{name}={value}")
+    actions.set_outputs(values, env)
     return 0

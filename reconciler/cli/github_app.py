@@ -14,7 +14,10 @@ import typer
 from reconciler.env import GITHUB_REPOSITORY
 
 github_app = typer.Typer(
-    help="GitHub integration: plan comments on pull requests, drift issues, job summaries.",
+    help=(
+        "GitHub integration: plan comments on pull requests, drift issues, job summaries "
+        "and step outputs."
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -29,11 +32,20 @@ def github_comment(
     repo: RepoOpt = None,
     pr: Annotated[
         int | None,
-        typer.Option("--pr", min=1, help="Pull request number (default: the Actions event's)."),
+        typer.Option(
+            "--pr",
+            metavar="NUMBER",
+            min=1,
+            help="Pull request number (default: the Actions event's).",
+        ),
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="The plan (plan --format markdown); default: standard input."),
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="The plan (plan --format markdown); default: standard input.",
+        ),
     ] = None,
     key: Annotated[
         str | None,
@@ -41,7 +53,9 @@ def github_comment(
     ] = None,
     author: Annotated[
         str | None,
-        typer.Option("--author", help="Only edit comments by this login (e.g. a bot's)."),
+        typer.Option(
+            "--author", metavar="LOGIN", help="Only edit comments by this login (e.g. a bot's)."
+        ),
     ] = None,
 ) -> None:
     """Post the plan on a pull request, or edit the previous plan comment in place."""
@@ -56,7 +70,10 @@ def github_comment(
 @github_app.command("drift")
 def github_drift(
     plan_json: Annotated[
-        Path, typer.Option("--plan-json", help="Output of: reconciler plan --format json.")
+        Path,
+        typer.Option(
+            "--plan-json", metavar="FILE", help="Output of: reconciler plan --format json."
+        ),
     ],
     repo: RepoOpt = None,
     label: Annotated[str, typer.Option("--label", help="Label of drift issues.")] = (
@@ -85,7 +102,8 @@ def github_drift(
 @github_app.command("summary")
 def github_summary(
     file: Annotated[
-        Path | None, typer.Option("--file", help="Markdown to add; default: standard input.")
+        Path | None,
+        typer.Option("--file", metavar="FILE", help="Markdown to add; default: standard input."),
     ] = None,
 ) -> None:
     """Append Markdown (a plan) to the Actions job summary ($GITHUB_STEP_SUMMARY)."""
@@ -93,3 +111,18 @@ def github_summary(
     from reconciler.cli.github import summary_command
 
     raise typer.Exit(guarded(lambda: summary_command(file=file)))
+
+
+@github_app.command("outputs")
+def github_outputs(
+    plan_file: Annotated[
+        Path,
+        typer.Option("--plan", metavar="FILE", help="A saved plan (plan --out FILE)."),
+    ],
+) -> None:
+    """Hand a saved plan's counts to later steps ($GITHUB_OUTPUT): api-changes (apply's
+    work through the Admin API), manual-changes (the admin console's), conflicts."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.github import outputs_command
+
+    raise typer.Exit(guarded(lambda: outputs_command(plan_file=plan_file)))

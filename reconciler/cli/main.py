@@ -3,16 +3,23 @@
 This is the only place that exits. Heavy modules are imported inside each command so
 ``reconciler --help`` stays fast. Each command lives in its own small module under
 ``reconciler/cli/`` and is registered here.
+
+Longer than the ~450 lines a module should be, on purpose: every option of every command
+is declared here, once, with its help and placeholder (typer's declarations are verbose),
+so the whole command line reads in one place; nothing else lives here.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from reconciler.cli.github_app import github_app
+from reconciler.cli.help import use_words
 from reconciler.env import RECONCILER_STATE_DIR, RECONCILER_VAULT
 
 if TYPE_CHECKING:
@@ -29,8 +36,55 @@ app = typer.Typer(
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. When standard output's reader goes away
+    (``reconciler catalog list | head``) the run ends quietly with exit 0, as ``cat`` does,
+    whichever command or help text was writing: click meets the broken pipe (EPIPE) and
+    swaps in a quiet stdout, or the last flush, here, meets it."""
+    stdout = sys.stdout
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    try:
+        if sys.stdout is not stdout:
+            raise BrokenPipeError  # click already met it (the only time it swaps stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())  # whatever is left goes nowhere, quietly
+        os.close(devnull)
+        code = 0
+    sys.exit(code)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from reconciler.cli.common import version_line
+
+        print(version_line())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """GitOps for Mistral AI's La Plateforme: plan and apply workspaces, API keys and policy."""
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the version (as --version does)."""
+    from reconciler.cli.common import version_line
+
+    print(version_line())
 
 
 # --- commands: each section is owned by one module under reconciler/cli/ -------------
@@ -66,12 +120,29 @@ def schema(
             "--provider", help="Complete this provider's role names (default: any provider)."
         ),
     ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option(
+            "--write",
+            metavar="DIR",
+            help="Write every schema into DIR (e.g. desired-state/.schema) instead of printing.",
+        ),
+    ] = None,
+    directory: Annotated[
+        Path,
+        typer.Option(
+            "--desired", metavar="DIR", help="The desired-state directory (for --write's hints)."
+        ),
+    ] = Path("desired-state"),
 ) -> None:
-    """Print the JSON Schema of the desired-state files (for editors)."""
+    """Print the JSON Schema of the desired-state files, or write it into your repository
+    so editors check the YAML there."""
     from reconciler.cli.common import guarded
     from reconciler.cli.validate import schema_command
 
-    raise typer.Exit(guarded(lambda: schema_command(kind, provider)))
+    raise typer.Exit(
+        guarded(lambda: schema_command(kind, provider, write=write, desired=directory))
+    )
 
 
 # [plan]
@@ -85,24 +156,41 @@ SandboxOpt = Annotated[
         ),
     ),
 ]
-SandboxStateOpt = Annotated[Path, typer.Option("--sandbox-state", help="The sandbox's state file.")]
+SandboxStateOpt = Annotated[
+    Path, typer.Option("--sandbox-state", metavar="FILE", help="The sandbox's state file.")
+]
 VaultOpt = Annotated[
     str | None,
     typer.Option(
         "--vault",
+        metavar="SPEC",
         help=f"Override the desired state's vault, e.g. file:PATH (env {RECONCILER_VAULT}).",
     ),
 ]
 StateDirOpt = Annotated[
     Path,
     typer.Option(
-        "--state-dir", help="Where the journal and audit logs live.", envvar=RECONCILER_STATE_DIR
+        "--state-dir",
+        metavar="DIR",
+        help="Where the journal and audit logs live.",
+        envvar=RECONCILER_STATE_DIR,
     ),
 ]
 ConcurrencyOpt = Annotated[
-    int, typer.Option("--concurrency", min=1, max=64, help="Parallel requests while reading.")
+    int,
+    typer.Option(
+        "--concurrency", metavar="N", min=1, max=64, help="Parallel requests while reading."
+    ),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        metavar="ADDRESS",
+        help="Only this address (repeatable), e.g. api_key.dev-bob.",
+    ),
+]
 
 
 def _target(
@@ -132,13 +220,17 @@ def plan(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", help="text (terminals), markdown (PR comments) or json (machines)."
+            "--format",
+            metavar="FORMAT",
+            help="text (terminals), markdown (PR comments) or json (machines).",
         ),
     ] = "text",
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Save the plan to this file; apply it later with: reconciler apply FILE."
+            "--out",
+            metavar="FILE",
+            help="Save the plan to this file; apply it later with: reconciler apply FILE.",
         ),
     ] = None,
     detailed_exitcode: Annotated[
@@ -147,6 +239,7 @@ def plan(
             "--detailed-exitcode", help="Exit 0 with no changes, 1 on error, 2 with changes."
         ),
     ] = False,
+    target: TargetOpt = None,
     no_color: NoColorOpt = False,
 ) -> None:
     """Show what apply would change: desired state against the live organisation."""
@@ -165,6 +258,7 @@ def plan(
                 out=out,
                 detailed_exitcode=detailed_exitcode,
                 no_color=no_color,
+                targets=target or (),
             )
         )
     )
@@ -189,17 +283,15 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when the plan deletes many keys.")
     ] = False,
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--target",
-            metavar="ADDRESS",
-            help="Only this address (repeatable), e.g. api_key.dev-bob.",
-        ),
-    ] = None,
+    target: TargetOpt = None,
     lock_timeout: Annotated[
         float,
-        typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for another apply's lock."),
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="Seconds to wait for another apply's lock.",
+        ),
     ] = 0.0,
     no_color: NoColorOpt = False,
 ) -> None:
@@ -233,25 +325,34 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(sandbox_app)
 SandboxStatePathOpt = Annotated[
-    Path, typer.Option("--state", help="State file (created from the seed when missing).")
+    Path,
+    typer.Option(
+        "--state", metavar="FILE", help="State file (created from the seed when missing)."
+    ),
 ]
 SandboxSeedOpt = Annotated[
     Path | None,
-    typer.Option("--seed", help="Seed file (YAML/JSON); default: the demo organisation."),
+    typer.Option(
+        "--seed", metavar="FILE", help="Seed file (YAML/JSON); default: the demo organisation."
+    ),
 ]
 
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: any free port.")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", min=0, max=65535, help="0: any free port.")
+    ] = 8765,
     host: Annotated[str, typer.Option("--host", help="Interface (loopback only).")] = "127.0.0.1",
     state: SandboxStatePathOpt = Path(".sandbox/state.json"),
     seed: SandboxSeedOpt = None,
     latency_ms: Annotated[
-        int | None, typer.Option("--latency-ms", min=0, help="Latency added per request (ms).")
+        int | None,
+        typer.Option("--latency-ms", metavar="MS", min=0, help="Latency added per request (ms)."),
     ] = None,
     faults: Annotated[
-        Path | None, typer.Option("--faults", help="Fault rules file (YAML or JSON).")
+        Path | None,
+        typer.Option("--faults", metavar="FILE", help="Fault rules file (YAML or JSON)."),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -262,31 +363,39 @@ def sandbox_serve(
         ),
     ] = None,
     fault_seed: Annotated[
-        int | None, typer.Option("--fault-seed", help="Seed of the probability faults.")
+        int | None,
+        typer.Option("--fault-seed", metavar="N", help="Seed of the probability faults."),
     ] = None,
     admin_key_file: Annotated[
         Path | None,
-        typer.Option("--admin-key-file", help="File holding the admin key (default: built-in)."),
+        typer.Option(
+            "--admin-key-file",
+            metavar="FILE",
+            help="File holding the admin key (default: built-in).",
+        ),
     ] = None,
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
 ) -> None:
     """Serve the sandbox over HTTP; prints the URL and the variables to export."""
+    from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import serve_command
 
     raise typer.Exit(
-        serve_command(
-            port=port,
-            host=host,
-            state=state,
-            seed=seed,
-            latency_ms=latency_ms,
-            faults=faults,
-            fault=fault or (),
-            fault_seed=fault_seed,
-            admin_key_file=admin_key_file,
-            allow_remote=allow_remote,
+        guarded(
+            lambda: serve_command(
+                port=port,
+                host=host,
+                state=state,
+                seed=seed,
+                latency_ms=latency_ms,
+                faults=faults,
+                fault=fault or (),
+                fault_seed=fault_seed,
+                admin_key_file=admin_key_file,
+                allow_remote=allow_remote,
+            )
         )
     )
 
@@ -296,39 +405,47 @@ def sandbox_reset(
     state: SandboxStatePathOpt = Path(".sandbox/state.json"), seed: SandboxSeedOpt = None
 ) -> None:
     """Throw the sandbox state away and start again from the seed."""
+    from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import reset_command
 
-    raise typer.Exit(reset_command(state=state, seed=seed))
+    raise typer.Exit(guarded(lambda: reset_command(state=state, seed=seed)))
 
 
 @sandbox_app.command("seed")
 def sandbox_seed(
-    out: Annotated[Path, typer.Option("--out", help="File to write (.yaml or .json).")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="File to write (.yaml or .json).")
+    ],
     generate: Annotated[
         bool, typer.Option("--generate", help="Generate a large organisation (benchmarks).")
     ] = False,
     workspaces: Annotated[
-        int, typer.Option("--workspaces", min=1, help="Workspaces to generate.")
+        int, typer.Option("--workspaces", metavar="N", min=1, help="Workspaces to generate.")
     ] = 100,
-    keys: Annotated[int, typer.Option("--keys", min=0, help="API keys to generate.")] = 1000,
+    keys: Annotated[
+        int, typer.Option("--keys", metavar="N", min=0, help="API keys to generate.")
+    ] = 1000,
     users: Annotated[
-        int | None, typer.Option("--users", min=1, help="Default: 2 per workspace.")
+        int | None, typer.Option("--users", metavar="N", min=1, help="Default: 2 per workspace.")
     ] = None,
     random_seed: Annotated[
-        int, typer.Option("--random-seed", help="Same seed, same organisation.")
+        int, typer.Option("--random-seed", metavar="N", help="Same seed, same organisation.")
     ] = 0,
 ) -> None:
     """Write a seed file: the demo organisation, or --generate a large one."""
+    from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import seed_command
 
     raise typer.Exit(
-        seed_command(
-            out=out,
-            generate=generate,
-            workspaces=workspaces,
-            keys=keys,
-            users=users,
-            random_seed=random_seed,
+        guarded(
+            lambda: seed_command(
+                out=out,
+                generate=generate,
+                workspaces=workspaces,
+                keys=keys,
+                users=users,
+                random_seed=random_seed,
+            )
         )
     )
 
@@ -337,34 +454,45 @@ def sandbox_seed(
 policy_app = typer.Typer(
     help="Application-side policy: what a role or key may do, from the desired state.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(policy_app, name="policy")
 
-DesiredDirOpt = Annotated[Path, typer.Option("--desired", help="The desired-state directory.")]
+DesiredDirOpt = Annotated[
+    Path, typer.Option("--desired", metavar="DIR", help="The desired-state directory.")
+]
 ReadSandboxOpt = Annotated[
     bool, typer.Option("--sandbox", help="Read from the embedded local sandbox (no credentials).")
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="text (terminals), markdown (PR comments) or json.")
+    str,
+    typer.Option(
+        "--format", metavar="FORMAT", help="text (terminals), markdown (PR comments) or json."
+    ),
 ]
 
 
 @policy_app.command("check")
 def policy_check(
-    role: Annotated[str, typer.Argument(help="A role, or a key as api_key.<name>.")],
+    role: Annotated[str, typer.Argument(help="A role, or a key as api_key.NAME.")],
     model: Annotated[str, typer.Argument(help="A model id or alias.")],
     tokens: Annotated[str, typer.Argument(help="Estimated tokens of the request (in + out).")],
     directory: DesiredDirOpt = Path("desired-state"),
     output_tokens: Annotated[
         str | None,
-        typer.Option("--output-tokens", help="How many of TOKENS are output (for pricing)."),
+        typer.Option(
+            "--output-tokens", metavar="N", help="How many of TOKENS are output (for pricing)."
+        ),
     ] = None,
     store: Annotated[
         Path | None,
-        typer.Option("--store", help="A shared usage database to check budgets against."),
+        typer.Option(
+            "--store", metavar="FILE", help="A shared usage database to check budgets against."
+        ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="text (one line) or json (the decision).")
+        str,
+        typer.Option("--format", metavar="FORMAT", help="text (one line) or json (the decision)."),
     ] = "text",
 ) -> None:
     """Would the policy allow this request? Exit 0 allowed, 2 denied, 1 on error."""
@@ -390,7 +518,8 @@ def budget(
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     concurrency: ConcurrencyOpt = 8,
     month: Annotated[
-        str | None, typer.Option("--month", help="YYYY-MM (default: this month, UTC).")
+        str | None,
+        typer.Option("--month", metavar="YYYY-MM", help="YYYY-MM (default: this month, UTC)."),
     ] = None,
     fmt: FormatOpt = "text",
 ) -> None:
@@ -409,6 +538,7 @@ def budget(
 catalog_app = typer.Typer(
     help="The model catalog (ids, aliases, prices) that validation and policy use.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(catalog_app, name="catalog")
 
@@ -436,7 +566,9 @@ def catalog_refresh(
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the catalog here (default: standard output)."),
+        typer.Option(
+            "--out", metavar="FILE", help="Write the catalog here (default: standard output)."
+        ),
     ] = None,
     directory: CatalogDesiredOpt = Path("desired-state"),
 ) -> None:
@@ -451,3 +583,5 @@ def catalog_refresh(
 
 # [github]: reconciler/cli/github_app.py
 app.add_typer(github_app, name="github")
+
+use_words(app)  # every command's help reads ROLE MODEL TOKENS, never {role} or <str>

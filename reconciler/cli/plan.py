@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
-from reconciler.plan import Plan, save
+from reconciler.errors import PlanError
+from reconciler.plan import Plan, narrow, save
+from reconciler.platform.target import sandbox_state_of
 from reconciler.session import Session, TargetOptions
 
 
@@ -20,6 +24,22 @@ def render(plan: Plan, fmt: str, *, color: bool) -> str:
     return render_text(plan, color=color)
 
 
+def target_of_saved_plan(saved: Plan, options: TargetOptions) -> TargetOptions:
+    """A plan saved against the sandbox applies to that sandbox, ``--sandbox`` or not: it
+    can never reach the platform. (With ``--sandbox`` at another state file, apply refuses
+    and names both.)"""
+    state = sandbox_state_of(saved.target)
+    if state is None or options.sandbox:
+        return options
+    if not state.is_file():
+        raise PlanError(
+            f"Saved plan was made for {saved.target}, and {state} does not exist here; "
+            "refusing to apply"
+        )
+    err(f"Saved plan was made for {saved.target}: applying it there.")
+    return dataclasses.replace(options, sandbox=True, sandbox_state=state)
+
+
 async def plan_command(
     directory: Path,
     options: TargetOptions,
@@ -28,6 +48,7 @@ async def plan_command(
     out: Path | None = None,
     detailed_exitcode: bool = False,
     no_color: bool = False,
+    targets: Sequence[str] = (),
 ) -> int:
     quiet = fmt == "json" and not sys.stderr.isatty()
     async with Session(directory, options) as session:
@@ -36,11 +57,14 @@ async def plan_command(
             ctx = await session.plan(progress=progress)
         if not quiet:
             err(progress.summary(ctx.live.target, ctx.live.requests))
-    sys.stdout.write(render(ctx.plan, fmt, color=use_color(sys.stdout, no_color)))
+    plan, warnings = narrow(ctx.plan, targets, ctx.desired, ctx.live)  # as apply narrows
+    for warning in warnings:
+        err(warning)
+    sys.stdout.write(render(plan, fmt, color=use_color(sys.stdout, no_color)))
     if out is not None:
-        save(ctx.plan, out)
+        save(plan, out)
         err(f"Saved the plan to {out}. To apply exactly this plan, run: reconciler apply {out}")
-    summary = ctx.plan.summary
+    summary = plan.summary
     if detailed_exitcode and (summary.has_changes or summary.manual or summary.conflicts):
         return 2  # drift: what apply would do, and what a person must
     return 0

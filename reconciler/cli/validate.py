@@ -3,7 +3,8 @@
 ``validate`` reads the YAML, prints every problem to stderr as
 ``file:line:col: error|warning: field.path: message`` and a one-line summary; it contacts
 nothing and writes nothing. ``schema`` prints the JSON Schema editors use (``--provider``:
-with that provider's role names).
+with that provider's role names), or writes it into a repository's tree with the first
+line each YAML file needs to find it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import typer
 
 from reconciler.cli.common import err
-from reconciler.desired.json_schema import KINDS, render, schema_for
+from reconciler.desired.json_schema import KINDS, modelines, render, schema_for, write_schemas
 from reconciler.desired.load import Validation, check_desired_state
 from reconciler.textsafe import for_terminal
 
@@ -69,9 +70,27 @@ def validate_command(directory: Path, *, today: str | None = None) -> int:
     return 0
 
 
-def schema_command(kind: str | None, provider: str | None = None) -> int:
-    """Print the JSON Schema for one kind of file, or the combined one (for one provider)."""
+def schema_command(
+    kind: str | None,
+    provider: str | None = None,
+    *,
+    write: Path | None = None,
+    desired: Path = Path("desired-state"),
+) -> int:
+    """Print the JSON Schema for one kind of file, or the combined one (for one provider);
+    or write them all into ``write`` and say which first line each desired-state file
+    needs."""
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"must be one of: {', '.join(KINDS)}", param_hint="--kind")
-    sys.stdout.write(render(schema_for(kind, provider)))
+    if write is None:
+        sys.stdout.write(render(schema_for(kind, provider)))
+        return 0
+    if kind is not None:
+        raise typer.BadParameter("--write writes every kind; leave --kind out")
+    written = write_schemas(write, provider)
+    print(for_terminal(f"Wrote {len(written)} schemas to {write}/. First line of each file:"))
+    lines = modelines(write, desired)
+    width = max(len(f) for f in lines)
+    for files, line in lines.items():
+        print(for_terminal(f"  {files.ljust(width)}  {line}"))
     return 0

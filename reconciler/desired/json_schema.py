@@ -2,17 +2,21 @@
 
 Editors (e.g. the YAML language server, via a ``# yaml-language-server: $schema=...``
 comment) use it to complete and check the YAML as it is typed. One schema per kind of
-file, plus a combined one that picks the kind by the file's top-level section. Copies
-ship in ``reconciler/data/schema/`` (kept current by a test). Those hold for any provider:
-workspace roles are names there, checked against the provider's by ``validate``; a
-schema for one provider (:func:`schema_for` with ``provider``) lists its roles and
-defaults, for an editor to complete them.
+file, plus a combined one that picks the kind by the file's top-level section. These hold
+for any provider: workspace roles are names there, checked against the provider's by
+``validate``; a schema for one provider (:func:`schema_for` with ``provider``) lists its
+roles and defaults, for an editor to complete them. ``reconciler schema --write DIR``
+puts them into a repository's own tree (this one keeps its copies in
+``desired-state/.schema/``, kept current by a test), so the comments point at files
+beside the YAML, wherever the repository is.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
@@ -81,5 +85,36 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def shipped_name(kind: str | None) -> str:
-    """File name of the shipped copy under ``reconciler/data/schema/``."""
+    """File name of a written copy: ``workspace.json``, ``desired-state.json``, …"""
     return f"{kind or COMBINED}.json"
+
+
+def write_schemas(directory: Path, provider: str | None = None) -> list[Path]:
+    """Write every kind's schema and the combined one into ``directory`` (for any
+    provider, or with ``provider``'s role names)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in (*KINDS, None):
+        path = directory / shipped_name(kind)
+        path.write_text(render(schema_for(kind, provider)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+_FILES = {  # kind: (the files, the folder they are in), under the desired-state directory
+    "organization": ("organization.yaml", "."),
+    "roles": ("roles.yaml", "."),
+    "workspace": ("workspaces/*.yaml", "workspaces"),
+}
+
+
+def modelines(schemas: Path, desired: Path) -> dict[str, str]:
+    """The first line each desired-state file needs to find its schema in ``schemas``,
+    by file (pattern): the path is relative to the file, as editors resolve it."""
+    lines = {}
+    for kind in KINDS:
+        pattern, folder = _FILES[kind]
+        target = os.path.relpath(schemas / shipped_name(kind), desired / folder)
+        schema = Path(target).as_posix()
+        lines[(desired / pattern).as_posix()] = f"# yaml-language-server: $schema={schema}"
+    return lines

@@ -1,6 +1,7 @@
 """What a GitHub Actions run tells a command about itself, from ``GITHUB_*`` variables and
 the event payload at ``GITHUB_EVENT_PATH``: the repository, the pull request number,
-whether that pull request comes from a fork, and a link to the run."""
+whether that pull request comes from a fork, and a link to the run; and the step outputs
+a command hands back (``$GITHUB_OUTPUT``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.env import GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_RUN_ID, GITHUB_SERVER_URL
+from reconciler.env import (
+    GITHUB_EVENT_PATH,
+    GITHUB_OUTPUT,
+    GITHUB_REPOSITORY,
+    GITHUB_RUN_ID,
+    GITHUB_SERVER_URL,
+)
 from reconciler.errors import ConfigError
 from reconciler.github.client import check_repository
 
@@ -82,3 +89,16 @@ def _full_name(side: Any) -> str | None:
         return None
     name = repo.get("full_name")
     return name if isinstance(name, str) else None
+
+
+def set_outputs(values: Mapping[str, int | str], env: Mapping[str, str]) -> Path | None:
+    """Append ``name=value`` lines to ``$GITHUB_OUTPUT``; None outside Actions."""
+    path = env.get(GITHUB_OUTPUT)
+    if not path:
+        return None
+    for name, value in values.items():
+        if "\n" in f"{name}{value}" or "=" in name:
+            raise ConfigError(f"step output {name!r}: one line, and no '=' in the name")
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.writelines(f"{name}={value}\n" for name, value in values.items())
+    return Path(path)

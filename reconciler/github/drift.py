@@ -3,7 +3,8 @@
 Input is a plan JSON document (``reconciler plan --format json``, see
 :mod:`reconciler.render.json`). Its changes are sorted into driftctl's classes:
 
-- **missing**: in the desired state, not on the platform (deleted outside, or never applied);
+- **missing**: in the desired state, not on the platform: most often not applied yet (a
+  merge whose apply has not run or failed), sometimes deleted outside;
 - **unmanaged**: on the platform, not in the desired state (``delete`` when apply will
   remove it, ``unmanaged`` when it is left alone);
 - **changed**: on both sides, different (updates, replacements, manual console changes,
@@ -46,7 +47,7 @@ MAX_ITEMS = 200  # per class, in the issue body
 MAX_BODY = 65_000
 CLASSES = ("missing", "unmanaged", "changed", "conflict")
 _HEADINGS = {
-    "missing": "Missing: in the desired state, not on the platform (deleted outside?)",
+    "missing": "Not applied yet: in the desired state, not on the platform",
     "unmanaged": "Unmanaged: on the platform, not in the desired state",
     "changed": "Changed outside the desired state",
     "conflict": "Conflicts to resolve by hand",
@@ -85,11 +86,25 @@ class DriftReport:
         return [i for i in self.items if i.drift_class == name]
 
     def sentence(self) -> str:
+        """The summary line: never "No changes" above a list of changes."""
         s = self.summary
         add, change, destroy = s.get("add", 0), s.get("change", 0), s.get("destroy", 0)
-        if not (add or change or destroy):
+        manual, conflicts = s.get("manual", 0), s.get("conflicts", 0)
+        if add or change or destroy:
+            text = f"Plan: {add} to add, {change} to change, {destroy} to destroy."
+        elif self.items:
+            text = "Nothing to apply through the Admin API."
+        else:
             return "No changes. Your infrastructure matches the configuration."
-        return f"Plan: {add} to add, {change} to change, {destroy} to destroy."
+        also = [
+            f"{n} {what}{'' if n == 1 else 's'} {where}"
+            for n, what, where in (
+                (manual, "manual change", "to make in the admin console"),
+                (conflicts, "conflict", "to resolve by hand"),
+            )
+            if n
+        ]
+        return text + (f" Also: {'; '.join(also)}." if also else "")
 
 
 # --- reading the plan document -----------------------------------------------------------
@@ -240,7 +255,7 @@ def issue_body(
         "",
         f"**{report.sentence()}**",
         "",
-        "| missing | unmanaged | changed | conflicts | manual |",
+        "| not applied yet | unmanaged | changed | conflicts | manual |",
         "|---:|---:|---:|---:|---:|",
         "| "
         + " | ".join(str(len(report.by_class(c))) for c in CLASSES)

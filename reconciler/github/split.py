@@ -32,7 +32,7 @@ _DETAILS = re.compile(
     r"<details\b[^>]*>(?:\s*<summary\b[^>]*>.*?</summary>)?|</details\s*>", re.IGNORECASE
 )
 _CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)")  # a tag in code is text, not a tag
-_SUMMARY = re.compile(r"^\**(?:Plan: \d+ to add, \d+ to change, \d+ to destroy\.|No changes\.)")
+_SUMMARY = re.compile(r"^\**(?:Plan: \d+ to add, \d+ to change, \d+ to destroy\.|No changes\b)")
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
 
@@ -100,7 +100,8 @@ class Part:
 
 
 def summary_line(body: str) -> str | None:
-    """The plan's summary line (``Plan: …`` or ``No changes.``), bold as found, or None."""
+    """The plan's summary line (``Plan: …``, ``No changes.`` or ``No changes to apply …``),
+    bold as found, or None."""
     for line in body.splitlines():
         if _SUMMARY.match(line.strip()):
             return line.strip()

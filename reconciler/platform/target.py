@@ -26,6 +26,14 @@ def sandbox_target_name(state_path: Path) -> str:
     return f"sandbox ({state_path})"
 
 
+def sandbox_state_of(target: str) -> Path | None:
+    """The sandbox state file a target name stands for (see :func:`sandbox_target_name`),
+    or None for any other target."""
+    if target.startswith("sandbox (") and target.endswith(")"):
+        return Path(target.removeprefix("sandbox (").removesuffix(")"))
+    return None
+
+
 def open_mistral(target: Target) -> MistralProvider:
     """A provider for the platform ``target.env`` names."""
     environ = dict(target.env)

@@ -7,7 +7,8 @@ Read from the environment (never from the desired state) by :func:`auth_from_env
 - ``approle``: ``role_id`` from the environment variable named by ``vault.role`` in the
   desired state (default ``VAULT_ROLE_ID``), ``secret_id`` from ``VAULT_SECRET_ID``;
   ``POST /v1/auth/approle/login``.
-- ``jwt``: ``role`` from ``vault.role`` (or ``VAULT_ROLE``); the JWT from ``VAULT_JWT``, or
+- ``jwt``: ``role`` from ``VAULT_ROLE`` (the job's own role: CI sets it, so a change to
+  the desired state cannot pick another), else ``vault.role``; the JWT from ``VAULT_JWT``, or
   fetched from GitHub Actions (``ACTIONS_ID_TOKEN_REQUEST_URL`` with ``audience`` =
   ``VAULT_JWT_AUDIENCE``, default the Vault address, authorised by
   ``ACTIONS_ID_TOKEN_REQUEST_TOKEN``; the workflow needs ``permissions: id-token: write``);
@@ -98,9 +99,9 @@ def auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: s
             missing = [n for n, v in ((role_var, role_id), (VAULT_SECRET_ID, secret_id)) if not v]
             raise ConfigError(f"Vault AppRole login needs {' and '.join(missing)} to be set")
         return AppRoleAuth(SecretStr(role_id), SecretStr(secret_id), mount=mount or "approle")
-    role = settings.role or env.get(VAULT_ROLE)
+    role = env.get(VAULT_ROLE) or settings.role
     if not role:
-        raise ConfigError(f"Vault JWT login needs a role: set vault.role or {VAULT_ROLE}")
+        raise ConfigError(f"Vault JWT login needs a role: set {VAULT_ROLE} or vault.role")
     jwt = env.get(VAULT_JWT)
     request_url = env.get(ACTIONS_ID_TOKEN_REQUEST_URL)
     request_token = env.get(ACTIONS_ID_TOKEN_REQUEST_TOKEN)

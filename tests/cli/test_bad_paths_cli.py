@@ -49,10 +49,13 @@ def test_a_bad_path_is_one_error_line(root: Path, args: list[str], message: str)
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_a_target_that_matches_nothing_is_named(root: Path) -> None:
-    result = run_cli(
-        ["apply", "--auto-approve", "--target", "api_key.dev-bobb", *SANDBOX], cwd=root
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_target_that_matches_nothing_is_an_error(root: Path, command: str) -> None:
+    args = [command, "--target", "api_key.dev-bob", "--target", "api_key.dev-bobb", *SANDBOX]
+    result = run_cli([*args, "--auto-approve"] if command == "apply" else args, cwd=root)
+    assert result.returncode == 1
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "Error: --target api_key.dev-bobb (did you mean api_key.dev-bob?): "
+        "no such object in the desired state or on the platform"
     )
-    assert result.returncode == 0, result.stderr
-    assert "Warning: --target api_key.dev-bobb matches nothing in the plan." in result.stderr
-    assert "Apply complete! Resources: 0 added, 0 changed, 0 destroyed." in result.stdout
+    assert "Plan:" not in result.stdout and "Apply complete" not in result.stdout

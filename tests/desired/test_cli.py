@@ -160,3 +160,24 @@ def test_python_dash_m_validate(in_tmp: Path) -> None:
         check=False,
     )
     assert (ok.returncode, ok.stdout.split(":")[0]) == (0, "desired-state/ is valid")
+
+
+def test_schema_write_puts_every_schema_in_the_tree_and_says_how_to_use_it(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["schema", "--write", "config/.schema", "--desired", "config"])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "config" / ".schema").iterdir())
+    assert written == ["desired-state.json", "organization.json", "roles.json", "workspace.json"]
+    organization = json.loads((tmp_path / "config/.schema/organization.json").read_text())
+    assert "organization" in organization["properties"]
+    assert result.stdout.splitlines() == [
+        "Wrote 4 schemas to config/.schema/. First line of each file:",
+        "  config/organization.yaml  # yaml-language-server: $schema=.schema/organization.json",
+        "  config/roles.yaml         # yaml-language-server: $schema=.schema/roles.json",
+        "  config/workspaces/*.yaml  # yaml-language-server: $schema=../.schema/workspace.json",
+    ]
+    both = runner.invoke(app, ["schema", "--write", "x", "--kind", "roles"])
+    assert both.exit_code == 2
+    assert "--write writes every kind; leave --kind out" in both.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +90,24 @@ def test_combined_schema_needs_one_known_section() -> None:
 
 
 @pytest.mark.parametrize("kind", [*KINDS, None])
-def test_shipped_schema_files_are_up_to_date(kind: str | None) -> None:
-    folder = resources.files("reconciler.data").joinpath("schema")
-    shipped = folder.joinpath(shipped_name(kind))
-    assert shipped.read_text("utf-8") == render(schema_for(kind)), (
-        f"regenerate: python -m reconciler schema {f'--kind {kind} ' if kind else ''}"
-        f"> reconciler/data/schema/{shipped_name(kind)}"
+def test_the_example_s_schema_files_are_up_to_date(kind: str | None) -> None:
+    written = EXAMPLE / ".schema" / shipped_name(kind)
+    assert written.read_text("utf-8") == render(schema_for(kind)), (
+        "regenerate: reconciler schema --write desired-state/.schema"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"), [(k, p) for k, paths in FILES.items() for p in paths], ids=str
+)
+def test_each_example_file_names_its_schema_beside_it(kind: str, path: Path) -> None:
+    first = path.read_text("utf-8").splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema=")
+    target = first.split("$schema=", 1)[1]
+    assert not target.startswith(("/", "http")) and ".." not in Path(target).parts[1:]
+    schema = (path.parent / target).resolve()
+    assert schema.is_relative_to(EXAMPLE.resolve())  # works wherever the folder is copied
+    assert schema.name == shipped_name(kind) and schema.is_file()
 
 
 def test_unknown_kind_is_an_error() -> None:

@@ -233,7 +233,8 @@ def test_plan_json_from_the_sandbox_to_a_drift_issue(
     summary = json.loads(planned.stdout)["summary"]
     expected = (
         f"**Plan: {summary['add']} to add, {summary['change']} to change, "
-        f"{summary['destroy']} to destroy.**"
+        f"{summary['destroy']} to destroy. Also: {summary['manual']} manual changes to make "
+        "in the admin console.**"
     )
     assert expected in sent["body"]
     assert "### Manual actions in the admin console" in sent["body"]

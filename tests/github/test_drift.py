@@ -123,9 +123,14 @@ def test_each_action_has_a_class(
 def test_the_body_lists_classes_manual_actions_and_the_summary() -> None:
     body = issue_body(report(), run_url=RUN, now=NOW)
     assert body.startswith(drift_marker("sandbox (test)") + "\n")
-    assert "**Plan: 5 to add, 2 to change, 2 to destroy.**" in body
+    assert (
+        "**Plan: 5 to add, 2 to change, 2 to destroy. "
+        "Also: 1 manual change to make in the admin console.**" in body
+    )
+    assert "| not applied yet | unmanaged | changed | conflicts | manual |" in body
     assert "| 4 | 3 | 4 | 0 | 1 |" in body
-    assert "### Missing: in the desired state, not on the platform (deleted outside?) (4)" in body
+    assert "### Not applied yet: in the desired state, not on the platform (4)" in body
+    assert "deleted outside" not in body
     assert "- `workspace.prod`: apply will create it" in body
     assert "- `member.dev/iris@acme.example`: apply will delete it" in body
     assert "- `api_key.iris-laptop`: left alone (not in desired state; left alone)" in body
@@ -139,6 +144,22 @@ def test_the_body_lists_classes_manual_actions_and_the_summary() -> None:
         "of workspace 'dev' to 50 USD/month (now: 80 USD/month)." in body
     )
     assert f"Last checked 2026-11-27 06:00 UTC by [this run]({RUN})." in body
+
+
+def test_manual_changes_alone_never_read_as_no_changes() -> None:
+    doc = clean_doc()
+    manual = next(
+        rc for rc in drift_doc()["resource_changes"] if rc["change"]["actions"] == ["manual"]
+    )
+    doc["resource_changes"].append(manual)
+    doc["summary"] = {"add": 0, "change": 0, "destroy": 0, "manual": 1, "conflicts": 0}
+    body = issue_body(report(doc), now=NOW)
+    assert "No changes" not in body and "matches the configuration" not in body
+    assert (
+        "**Nothing to apply through the Admin API. "
+        "Also: 1 manual change to make in the admin console.**" in body
+    )
+    assert "### Manual actions in the admin console" in body
 
 
 def test_no_secret_reaches_the_body_even_if_the_plan_held_one() -> None:

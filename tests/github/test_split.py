@@ -189,6 +189,7 @@ def test_the_default_limit_is_githubs() -> None:
     [
         ("x\n**Plan: 1 to add, 0 to change, 0 to destroy.**\n", SUMMARY.replace("3", "1")),
         ("No changes. Your infrastructure matches the configuration.\n", None),
+        ("No changes to apply through the Admin API.\n", None),
         ("nothing here\n", None),
     ],
 )

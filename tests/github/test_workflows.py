@@ -1,111 +1,163 @@
-"""The workflows and the composite action: they parse, and say what they must (triggers,
-permissions, concurrency, environment, journal, fork handling); the action's scripts run."""
+"""The workflows say what they must: triggers, least privilege (OIDC only where Vault is
+opened, one Vault role per job, apply only from main through ``production``), concurrency,
+the journal, actions pinned by commit SHA, Dependabot, the release, and actionlint's
+verdict. (Trusted code in jobs that hold a secret: ``test_trust.py``.)"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from .fake_github import serve
-from .helpers import TOKEN_TEXT
+from .workflows import (
+    ACTION_DIR,
+    ALL,
+    CALLERS,
+    REUSABLE,
+    ROOT,
+    SHA_PIN,
+    WORKFLOWS,
+    is_ours,
+    job_running,
+    jobs,
+    load,
+    our_step,
+    steps,
+    the_job,
+    triggers,
+    uses_lines,
+    workflow,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / ".github" / "workflows"
-ACTION_DIR = ROOT / ".github" / "actions" / "reconciler"
-LOCAL_ACTION = "./.github/actions/reconciler"
-OURS = ("reconciler-plan.yml", "reconciler-apply.yml", "reconciler-drift.yml")
-
-
-def load(path: Path) -> dict[str, Any]:
-    data = YAML(typ="safe").load(path.read_text())
-    assert isinstance(data, dict), path
-    return data
-
-
-def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    (job,) = workflow["jobs"].values()
-    return list(job["steps"])
-
-
-def step_using(workflow: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    return [s for s in steps(workflow) if str(s.get("uses", "")).startswith(prefix)]
+OPENS_VAULT = {"plan": "VAULT_ROLE_PLAN", "apply": "VAULT_ROLE_APPLY", "drift": "VAULT_ROLE_DRIFT"}
 
 
-def ours(command: str, workflow: dict[str, Any]) -> dict[str, Any]:
-    (step,) = [s for s in step_using(workflow, LOCAL_ACTION) if s["with"]["command"] == command]
-    return step
+def step_using(job: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    return [s for s in steps(job) if str(s.get("uses", "")).startswith(prefix)]
 
 
 # --- every workflow ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
-def test_no_workflow_runs_pull_request_code_with_secrets(path: Path) -> None:
-    code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
-    assert "pull_request_target" not in "\n".join(code)
-    assert "pull_request_target" not in load(path)["on"]
+@pytest.mark.parametrize("name", ALL)
+def test_no_expression_is_pasted_into_a_shell_script(name: str) -> None:
+    for job in jobs(workflow(name)).values():
+        for step in steps(job):
+            assert "${{" not in str(step.get("run", "")), step
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_workflows_are_least_privilege_and_injection_safe(name: str) -> None:
-    workflow = load(WORKFLOWS / name)
-    assert workflow["permissions"]["contents"] == "read"
-    (job,) = workflow["jobs"].values()
-    assert job["timeout-minutes"] <= 30
-    checkout = step_using(workflow, "actions/checkout@")
-    assert checkout and checkout[0]["with"]["persist-credentials"] is False
-    for step in steps(workflow):
-        # Expressions only through env:, never pasted into a shell script.
-        assert "${{" not in str(step.get("run", "")), step
-        uses = str(step.get("uses", ""))
-        assert uses.startswith(LOCAL_ACTION) or re.search(r"@v\d+$", uses) or not uses
-    runs = [
-        s
-        for s in step_using(workflow, LOCAL_ACTION)
-        if s["with"]["command"] in ("plan", "apply", "drift")
-    ]
-    assert runs
-    for step in runs:
-        assert step["env"]["MISTRAL_ADMIN_API_KEY"] == "${{ secrets.MISTRAL_ADMIN_API_KEY }}"
-        assert step["env"]["VAULT_ADDR"] == "${{ vars.VAULT_ADDR }}"
+@pytest.mark.parametrize("name", [n for n in ALL if n != "ci.yml"])
+def test_nothing_is_granted_at_the_top_only_per_job(name: str) -> None:
+    wf = workflow(name)
+    assert wf["permissions"] == {}
+    for job in jobs(wf).values():
+        assert job["permissions"].get("contents") in ("read", "write", None)
+        if "steps" in job:
+            assert job["timeout-minutes"] <= 30
 
 
-# --- plan ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", [WORKFLOWS / n for n in ALL] + [ACTION_DIR / "action.yml"])
+def test_third_party_actions_are_pinned_by_commit_with_their_version(path: Path) -> None:
+    found = list(uses_lines(path))
+    assert found
+    for uses in found:
+        if uses.startswith("./"):
+            continue  # this repository's own action or reusable workflow, same commit
+        assert SHA_PIN.match(uses), f"{path.name}: {uses}"
+
+
+def test_one_commit_per_action_everywhere() -> None:
+    """The same action at the same version everywhere, so one Dependabot bump moves all."""
+    pins: dict[str, set[str]] = {}
+    for path in [*WORKFLOWS.glob("*.yml"), ACTION_DIR / "action.yml"]:
+        for uses in uses_lines(path):
+            if "@" in uses and not uses.startswith("./"):
+                name, pin = uses.split("@", 1)
+                pins.setdefault(name.split("/")[0] + "/" + name.split("/")[1], set()).add(pin)
+    assert all(len(p) == 1 for p in pins.values()), pins
+
+
+def test_dependabot_keeps_actions_and_python_dependencies_current() -> None:
+    config = load(ROOT / ".github" / "dependabot.yml")
+    by_ecosystem = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(by_ecosystem) == {"github-actions", "pip"}
+    assert {"/", "/.github/actions/reconciler"} <= set(
+        by_ecosystem["github-actions"]["directories"]
+    )
+    assert by_ecosystem["pip"]["directory"] == "/"
+
+
+# --- OIDC and Vault: only where Vault is opened, one role per job -----------------------------
+
+
+@pytest.mark.parametrize("name", REUSABLE)
+def test_id_token_only_in_jobs_that_open_vault_with_their_own_role(name: str) -> None:
+    for job in jobs(workflow(name)).values():
+        opening = [s for s in steps(job) if is_ours(s) and s["with"]["command"] in OPENS_VAULT]
+        assert ("id-token" in job["permissions"]) is bool(opening)
+        for step in opening:
+            role = OPENS_VAULT[step["with"]["command"]]
+            assert step["env"]["VAULT_ROLE"] == f"${{{{ vars.{role} }}}}"
+            assert step["env"]["VAULT_ADDR"] == "${{ vars.VAULT_ADDR }}"
+            assert step["env"]["MISTRAL_ADMIN_API_KEY"] == "${{ secrets.MISTRAL_ADMIN_API_KEY }}"
+
+
+def test_each_caller_grants_only_what_its_reusable_workflow_s_jobs_use() -> None:
+    for caller, reusable in zip(CALLERS, REUSABLE, strict=True):
+        (call,) = jobs(workflow(caller)).values()
+        assert call["uses"] == f"./.github/workflows/{reusable}"
+        granted = set(call["permissions"].items())
+        used = {
+            kv for job in jobs(workflow(reusable)).values() for kv in job["permissions"].items()
+        }
+        assert granted == used, (caller, granted ^ used)
+        assert call["secrets"] == {"MISTRAL_ADMIN_API_KEY": "${{ secrets.MISTRAL_ADMIN_API_KEY }}"}
+
+
+def test_the_vault_role_is_not_in_the_desired_state() -> None:
+    text = (ROOT / "desired-state" / "organization.yaml").read_text()
+    vault = text.split("  vault:\n", 1)[1].split("\n\n", 1)[0]
+    assert not re.search(r"^\s+role:", vault, re.M), vault
+
+
+# --- plan ------------------------------------------------------------------------------------
 
 
 def test_plan_runs_on_pull_requests_touching_the_desired_state() -> None:
-    workflow = load(WORKFLOWS / "reconciler-plan.yml")
-    assert workflow["on"] == {"pull_request": {"paths": ["desired-state/**"]}}
-    assert workflow["permissions"] == {
+    wf = workflow("reconciler-plan.yml")
+    assert wf["on"] == {"pull_request": {"paths": ["desired-state/**"]}}
+    plan = jobs(workflow("reusable-plan.yml"))
+    assert plan["plan"]["permissions"] == {
         "contents": "read",
         "pull-requests": "write",
         "id-token": "write",
     }
-    plan = ours("plan", workflow)
-    assert plan["id"] == "plan"
-    assert plan["if"] == "steps.access.outputs.secrets == 'true'"
-    upload = step_using(workflow, "actions/upload-artifact@")[0]
+    assert plan["plan"]["if"] == "needs.access.outputs.secrets == 'true'"
+    assert plan["validate"]["if"] == "needs.access.outputs.secrets != 'true'"
+    assert plan["access"]["permissions"] == {}
+    assert plan["plan"]["concurrency"]["cancel-in-progress"] is True
+    upload = step_using(plan["plan"], "actions/upload-artifact@")[0]
     assert "steps.plan.outputs.plan-file" in upload["with"]["path"]
 
 
-def test_plan_detects_forks_and_explains_instead_of_failing() -> None:
-    workflow = load(WORKFLOWS / "reconciler-plan.yml")
-    (access,) = [s for s in steps(workflow) if s.get("id") == "access"]
+def test_a_fork_is_validated_without_secrets_and_told_why() -> None:
+    plan = jobs(workflow("reusable-plan.yml"))
+    access = plan["access"]["steps"][0]
     assert "github.event.pull_request.head.repo.full_name" in access["env"]["HEAD_REPOSITORY"]
-    assert "secrets.MISTRAL_ADMIN_API_KEY" in access["env"]["HAS_ADMIN_KEY"]
-    validate = ours("validate", workflow)
-    assert validate["if"] == "steps.access.outputs.secrets != 'true'"
-    assert "secrets." not in str(validate)
-    notes = [s for s in steps(workflow) if "GITHUB_STEP_SUMMARY" in str(s.get("run", ""))]
-    assert notes and notes[0]["if"] == "steps.access.outputs.secrets != 'true'"
+    validate = plan["validate"]
+    assert our_step(validate, "validate")
+    assert "secrets." not in str(validate) and "id-token" not in validate["permissions"]
+    notes = [s for s in steps(validate) if "GITHUB_STEP_SUMMARY" in str(s.get("run", ""))]
+    assert notes and notes[0]["env"]["WHY"] == "${{ needs.access.outputs.why }}"
 
 
 @pytest.mark.parametrize(
@@ -119,9 +171,7 @@ def test_plan_detects_forks_and_explains_instead_of_failing() -> None:
 def test_the_access_check_script(
     tmp_path: Path, head: str, has_key: str, secrets: str, why: str | None
 ) -> None:
-    (access,) = [
-        s for s in steps(load(WORKFLOWS / "reconciler-plan.yml")) if s.get("id") == "access"
-    ]
+    (access,) = jobs(workflow("reusable-plan.yml"))["access"]["steps"]
     out = tmp_path / "out"
     env = {
         "PATH": os.environ["PATH"],
@@ -137,54 +187,130 @@ def test_the_access_check_script(
         assert why in text
 
 
-# --- apply ---------------------------------------------------------------------------------
+# --- apply and drift -------------------------------------------------------------------------
 
 
-def test_apply_is_serialized_gated_and_keeps_its_journal() -> None:
-    workflow = load(WORKFLOWS / "reconciler-apply.yml")
-    assert workflow["on"]["push"] == {"branches": ["main"], "paths": ["desired-state/**"]}
-    assert workflow["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
-    assert "pull-requests" not in workflow["permissions"]
-    (job,) = workflow["jobs"].values()
+def test_apply_only_from_main_through_production_one_at_a_time() -> None:
+    wf = workflow("reconciler-apply.yml")
+    assert wf["on"]["push"] == {"branches": ["main"], "paths": ["desired-state/**"]}
+    assert "workflow_dispatch" in wf["on"]
+    job = job_running(workflow("reusable-apply.yml"), "apply")
+    assert job["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from a branch: skipped
     assert job["environment"] == "production"
-    names = [str(s.get("uses", s.get("name"))) for s in steps(workflow)]
-    restore = names.index("actions/cache/restore@v4")
-    apply = names.index(LOCAL_ACTION)
-    save = names.index("actions/cache/save@v4")
+    assert job["concurrency"] == {
+        "group": "reconciler-apply-${{ inputs.directory }}",
+        "cancel-in-progress": False,
+    }
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+def test_apply_keeps_its_journal_and_audit_log() -> None:
+    job = job_running(workflow("reusable-apply.yml"), "apply")
+    names = [str(s.get("uses", "")).split("@")[0] for s in steps(job)]
+    restore = names.index("actions/cache/restore")
+    apply = steps(job).index(our_step(job, "apply"))
+    save = names.index("actions/cache/save")
     assert restore < apply < save
-    assert ours("apply", workflow)["with"]["directory"] == "desired-state"
-    saved = steps(workflow)[save]
-    restored = steps(workflow)[restore]
+    saved, restored = steps(job)[save], steps(job)[restore]
     assert saved["if"] == "always()"
     assert saved["with"]["path"] == restored["with"]["path"] == ".reconciler"
     assert saved["with"]["key"].startswith(restored["with"]["restore-keys"].strip())
-    audit = step_using(workflow, "actions/upload-artifact@")[0]
+    audit = step_using(job, "actions/upload-artifact@")[0]
     assert audit["if"] == "always()"
     assert audit["with"]["path"] == ".reconciler/logs/"
+    assert audit["with"]["include-hidden-files"] is True  # else .reconciler/ is left out
     assert job["env"]["RECONCILER_STATE_DIR"] == ".reconciler"
 
 
-# --- drift ---------------------------------------------------------------------------------
-
-
-def test_drift_runs_daily_and_on_demand_with_issue_rights() -> None:
-    workflow = load(WORKFLOWS / "reconciler-drift.yml")
-    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
-    cron = workflow["on"]["schedule"][0]["cron"].split()
+def test_drift_runs_daily_and_waits_for_a_running_apply() -> None:
+    wf = workflow("reconciler-drift.yml")
+    assert triggers(wf) == {"schedule", "workflow_dispatch"}
+    cron = wf["on"]["schedule"][0]["cron"].split()
     assert len(cron) == 5 and cron[2:] == ["*", "*", "*"]  # once a day
-    assert workflow["permissions"]["issues"] == "write"
-    assert "pull-requests" not in workflow["permissions"]
-    assert ours("drift", workflow)["with"]["drift-label"] == "reconciler-drift"
+    drift = job_running(workflow("reusable-drift.yml"), "drift")
+    apply = job_running(workflow("reusable-apply.yml"), "apply")
+    assert drift["concurrency"] == apply["concurrency"]
+    assert drift["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
+    assert our_step(drift, "drift")["with"]["drift-label"] == "${{ inputs.drift-label }}"
+    outputs = workflow("reusable-drift.yml")["on"]["workflow_call"]["outputs"]
+    assert set(outputs) == {"api-changes", "manual-changes"}
+
+
+# --- reusable ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REUSABLE)
+def test_the_reusable_workflows_take_what_a_consumer_passes(name: str) -> None:
+    call = workflow(name)["on"]["workflow_call"]
+    assert set(triggers(workflow(name))) == {"workflow_call"}
+    assert call["inputs"]["reconciler-repository"]["required"] is True
+    assert call["inputs"]["reconciler-ref"]["required"] is True
+    assert call["inputs"]["directory"]["default"] == "desired-state"
+    assert set(call["secrets"]) == {"MISTRAL_ADMIN_API_KEY"}
+
+
+def test_the_readme_shows_the_three_files_a_consumer_writes() -> None:
+    """As this repository's callers, but pinned to a release of OWNER/reconciler."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", readme, re.S)
+    shown = {name: YAML(typ="safe").load(text) for text, name in blocks}
+    assert sorted(shown) == sorted(CALLERS)
+    for caller, reusable in zip(CALLERS, REUSABLE, strict=True):
+        ours, theirs = workflow(caller), shown[caller]
+        assert triggers(theirs) == triggers(ours) and theirs["permissions"] == {}
+        (mine,), (job,) = jobs(ours).values(), jobs(theirs).values()
+        assert job["uses"] == f"OWNER/reconciler/.github/workflows/{reusable}@COMMIT_SHA"
+        assert job["permissions"] == mine["permissions"]
+        assert job["secrets"] == mine["secrets"]
+        assert job["with"] == {
+            "reconciler-repository": "OWNER/reconciler",
+            "reconciler-ref": "COMMIT_SHA",
+        }
 
 
 # --- the composite action ------------------------------------------------------------------
 
 
-def test_the_action_is_composite_and_each_run_step_names_its_shell() -> None:
+def test_the_action_installs_pinned_hash_checked_dependencies_and_caches_them() -> None:
     action = load(ACTION_DIR / "action.yml")
     assert action["runs"]["using"] == "composite"
-    assert {"command", "directory", "python-version", "args", "ref"} <= set(action["inputs"])
-    assert action["inputs"]["command"]["required"] is True
+    assert "ref" not in action["inputs"]  # a git install would skip the hash check
+    install = (ACTION_DIR / "install.sh").read_text()
+    assert '--require-hashes --no-deps --only-binary :all: -r "$root/requirements/ci.txt"' in (
+        install
+    )
+    assert '--no-deps --no-build-isolation --no-index "$root"' in install
+    runs = action["runs"]["steps"]
+    (cache,) = [s for s in runs if str(s.get("uses", "")).startswith("actions/cache@")]
+    assert "${{ steps.lock.outputs.digest }}" in cache["with"]["key"]
+    (installing,) = [s for s in runs if "install.sh" in str(s.get("run", ""))]
+    assert installing["env"]["PIP_CACHE_DIR"] == cache["with"]["path"]
+    assert runs.index(cache) < runs.index(installing)
+
+
+def test_the_pip_cache_key_is_the_lock_s_digest(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {
+        "PATH": os.environ["PATH"],
+        "GITHUB_ACTION_PATH": str(ACTION_DIR),
+        "GITHUB_OUTPUT": str(out),
+        "HOME": str(tmp_path),
+    }
+    subprocess.run(["bash", str(ACTION_DIR / "lock.sh")], env=env, check=True)
+    values = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    lock = ROOT / "requirements" / "ci.txt"
+    assert values["lock"] == str(lock)
+    assert values["digest"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert values["cache-dir"] == f"{tmp_path}/.cache/reconciler-pip"
+
+
+def test_the_action_outputs_api_and_manual_changes_apart() -> None:
+    outputs = load(ACTION_DIR / "action.yml")["outputs"]
+    assert {"api-changes", "manual-changes", "conflicts", "has-changes"} <= set(outputs)
+
+
+def test_each_action_run_step_calls_a_script_and_names_its_shell() -> None:
+    action = load(ACTION_DIR / "action.yml")
     for step in action["runs"]["steps"]:
         if "run" in step:
             assert step["shell"] == "bash"
@@ -197,116 +323,82 @@ def test_the_action_is_composite_and_each_run_step_names_its_shell() -> None:
         assert step_id and step_id[1] in ids and step_id[2] == name
 
 
-@pytest.mark.parametrize("script", ["install.sh", "run.sh"])
+def test_the_lock_pins_every_dependency_and_the_build_backend_with_hashes() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    names = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0].lower().replace(".", "-") for d in wanted}
+    text = (ROOT / "requirements" / "ci.txt").read_text()
+    pinned: dict[str, int] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", text.split("\n\n", 1)[-1]):
+        head = re.match(r"^([a-z0-9._-]+)==[\w.]+( ;[^\\]+)? \\", block)
+        if head:
+            pinned[head[1].replace(".", "-")] = block.count("--hash=sha256:")
+    assert names <= set(pinned), names - set(pinned)
+    assert all(count >= 1 for count in pinned.values()), pinned
+    requirements = re.findall(r"^[a-z0-9]\S*", text, re.M)
+    assert len(requirements) == len(pinned), requirements  # nothing unpinned or unhashed
+    assert "bash scripts/lock.sh" in text.splitlines()[4]
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in ACTION_DIR.glob("*.sh")))
 def test_the_action_scripts_parse(script: str) -> None:
     subprocess.run(["bash", "-n", str(ACTION_DIR / script)], check=True)
 
 
-def run_action(
-    tmp_path: Path, command: str, *, args: str = "--sandbox", extra: dict[str, str] | None = None
-) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
-    """run.sh as the composite step runs it, against the embedded sandbox."""
-    work = tmp_path / "work"
-    if not work.exists():
-        shutil.copytree(ROOT / "desired-state", work / "desired-state")
-    outputs = tmp_path / "outputs"
-    summary = tmp_path / "summary.md"
-    env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(ROOT),
-        "HOME": str(tmp_path),
-        "NO_COLOR": "1",
-        "COMMAND": command,
-        "DIRECTORY": "desired-state",
-        "ARGS": args,
-        "OUT": str(tmp_path / "runner-temp"),
-        "GITHUB_OUTPUT": str(outputs),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_REPOSITORY": "acme/access",
-        "GITHUB_TOKEN": TOKEN_TEXT,
-        **(extra or {}),
-    }
+# --- release -------------------------------------------------------------------------------
+
+
+def test_a_tag_releases_the_wheel_with_only_contents_write() -> None:
+    wf = workflow("release.yml")
+    assert wf["on"] == {"push": {"tags": ["v*.*.*"]}}
+    job = the_job("release.yml")
+    assert job["permissions"] == {"contents": "write"}
+    text = "\n".join(str(s.get("run", "")) for s in steps(job))
+    assert "--require-hashes" in text and "hatchling build -t sdist -t wheel" in text
+    assert 'gh release create "$TAG" dist/*' in text
+
+
+@pytest.mark.parametrize(("tag", "ok"), [("v0.1.0", True), ("v9.9.9", False)])
+def test_the_release_checks_the_tag_and_takes_the_changelog_s_notes(
+    tmp_path: Path, tag: str, ok: bool
+) -> None:
+    (check,) = [s for s in steps(the_job("release.yml")) if "CHANGELOG" in str(s.get("run"))]
+    env = {"PATH": os.environ["PATH"], "TAG": tag, "RUNNER_TEMP": str(tmp_path)}
     done = subprocess.run(
-        ["bash", str(ACTION_DIR / "run.sh")],
-        cwd=work,
+        ["bash", "-euo", "pipefail", "-c", check["run"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode == 0) is ok, done.stdout + done.stderr
+    if ok:
+        notes = (tmp_path / "notes.md").read_text()
+        assert notes.lstrip().startswith("### Added") and "## [" not in notes
+    else:
+        assert "::error title=release::tag v9.9.9 is not v0.1.0" in done.stdout
+
+
+# --- actionlint ----------------------------------------------------------------------------
+
+ACTIONLINT = shutil.which("actionlint", path=f"{Path(sys.executable).parent}{os.pathsep}")
+
+
+@pytest.mark.skipif(
+    ACTIONLINT is None,
+    reason="actionlint is not installed (pip install -e '.[test]' brings it, with shellcheck)",
+)
+def test_actionlint_finds_nothing() -> None:
+    assert ACTIONLINT is not None
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [ACTIONLINT, "-no-color", "-pyflakes="],
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    values = dict(
-        line.split("=", 1)
-        for line in (outputs.read_text() if outputs.exists() else "").splitlines()
-    )
-    return done, values, summary
-
-
-@pytest.mark.e2e
-def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
-    event = tmp_path / "event.json"
-    event.write_text('{"pull_request": {"number": 12}}')
-    with serve() as github:
-        done, outputs, summary = run_action(
-            tmp_path,
-            "plan",
-            extra={
-                "GITHUB_API_URL": github.url,
-                "PR_NUMBER": "12",
-                "GITHUB_EVENT_PATH": str(event),
-            },
-        )
-    assert done.returncode == 0, done.stderr
-    assert outputs["exitcode"] == "2"
-    assert outputs["has-changes"] == "true"
-    assert Path(outputs["plan-file"]).is_file()
-    assert "Plan:" in summary.read_text()
-    (posted,) = github.calls("POST", r"^/repos/acme/access/issues/12/comments$")
-    assert posted.body["body"].startswith("<!-- reconciler plan: desired-state -->\n")
-    assert posted.authorization == f"Bearer {TOKEN_TEXT}"
-    assert TOKEN_TEXT not in done.stdout + done.stderr
-
-
-@pytest.mark.e2e
-def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> None:
-    event = tmp_path / "event.json"
-    event.write_text('{"pull_request": {"number": 12}}')
-    work = tmp_path / "work"
-    shutil.copytree(ROOT / "desired-state", work / "desired-state")
-    org = work / "desired-state" / "organization.yaml"
-    org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
-    with serve() as github:
-        done, outputs, _ = run_action(
-            tmp_path,
-            "plan",
-            extra={
-                "GITHUB_API_URL": github.url,
-                "PR_NUMBER": "12",
-                "GITHUB_EVENT_PATH": str(event),
-            },
-        )
-    assert done.returncode == 1
-    assert outputs["exitcode"] == "1"
-    assert "plan-file" not in outputs
-    (posted,) = github.calls("POST", r"/issues/12/comments$")
-    assert "### reconciler plan failed for `desired-state`" in posted.body["body"]
-    assert "organization.yaml:" in posted.body["body"]
-
-
-@pytest.mark.e2e
-def test_action_drift_opens_an_issue(tmp_path: Path) -> None:
-    with serve() as github:
-        done, outputs, summary = run_action(tmp_path, "drift", extra={"GITHUB_API_URL": github.url})
-    assert done.returncode == 0, done.stderr
-    assert outputs["exitcode"] == "2"
-    assert Path(outputs["plan-json"]).is_file()
-    (created,) = github.calls("POST", r"^/repos/acme/access/issues$")
-    assert created.body["labels"] == ["reconciler-drift"]
-    assert "Drift on sandbox" in done.stdout
-    assert "### Missing" in summary.read_text()
-
-
-def test_action_refuses_an_unknown_command(tmp_path: Path) -> None:
-    done, _, _ = run_action(tmp_path, "destroy")
-    assert done.returncode == 1
-    assert "::error title=reconciler::command must be plan, apply, drift or validate" in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -205,25 +205,25 @@ def test_without_anyone_to_approve_a_fresh_plan_is_not_applied(root: Path) -> No
     assert vault(root) == {}
 
 
-def test_targets_restrict_the_apply_with_warnings(root: Path) -> None:
+def test_targets_restrict_the_apply_with_a_warning(root: Path) -> None:
     before = live_keys(root)
     heard = Heard()
-    outcome = apply(
-        root,
-        auto_approve=True,
-        targets=["api_key.dev-bob", "api_key.dev-bobb"],
-        listener=heard,
-    )
-    assert outcome.warnings == (
-        TARGETING,
-        "Warning: --target api_key.dev-bobb matches nothing in the plan.",
-    )
+    outcome = apply(root, auto_approve=True, targets=["api_key.dev-bob"], listener=heard)
+    assert outcome.warnings == (TARGETING,)
     assert [n for n in heard.notices if n.startswith("Warning:")] == list(outcome.warnings)
     assert [c.address for c in outcome.plan.changes] == ["api_key.dev-bob"]
     live = live_keys(root)
     assert live == {**before, "dev-bob": live["dev-bob"]}  # one key made, nothing else
     assert vault(root) == {"dev/dev-bob": live["dev-bob"]}
     assert counts(plan(root)) == (6, 0, 2)  # the rest is still to do
+
+
+def test_a_target_that_names_no_object_applies_nothing(root: Path) -> None:
+    before = live_keys(root)
+    with pytest.raises(ConfigError, match=r"--target api_key\.dev-bobb \(did you mean"):
+        apply(root, auto_approve=True, targets=["api_key.dev-bob", "api_key.dev-bobb"])
+    assert live_keys(root) == before
+    assert vault(root) == {}
 
 
 def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:

@@ -374,6 +374,16 @@ def test_missing_credentials_are_a_config_error_naming_the_variable(
         auth_from_env(settings, env, address=VAULT_ADDR)
 
 
+def test_the_job_s_vault_role_wins_over_the_desired_state_s() -> None:
+    """CI names each job's role (plan reads, apply writes): a pull request that edits
+    vault.role in the desired state cannot log its plan in with the apply role."""
+    env = {"VAULT_JWT": "j", "VAULT_ROLE": "reconciler-plan"}
+    auth = auth_from_env(VaultSettings(auth="jwt", role="reconciler-apply"), env, address="")
+    assert isinstance(auth, JwtAuth) and auth.role == "reconciler-plan"
+    fallback = auth_from_env(VaultSettings(auth="jwt", role="r"), {"VAULT_JWT": "j"}, address="")
+    assert isinstance(fallback, JwtAuth) and fallback.role == "r"
+
+
 def test_token_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN_TEXT + "\n")
     auth = auth_from_env(VaultSettings(), {"VAULT_TOKEN_FILE": str(tmp_path / "token")}, address="")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs one reconciler command for the composite action (inputs arrive as environment
 # variables, see action.yml). Exit codes: plan/drift exit 2 ("changes") is success here.
+# plan and drift hand back what apply would change through the Admin API (api-changes)
+# apart from what a person must change in the admin console (manual-changes).
 set -euo pipefail
 out="${OUT:?}"
 mkdir -p "$out"
@@ -46,15 +48,18 @@ case "${COMMAND:-}" in
     fi
     output plan-file "$out/plan.out"
     output plan-markdown "$out/plan.md"
+    reconciler github outputs --plan "$out/plan.out"
     reconciler github summary --file "$out/plan.md"
     if [ "${COMMENT:-true}" = "true" ] && [ -n "${PR_NUMBER:-}" ]; then
       reconciler github comment --file "$out/plan.md" --key "$directory"
     fi
     ;;
   drift)
-    plan_into "$out/plan.json" --format json
+    plan_into "$out/plan.json" --format json --out "$out/plan.out"
     if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then exit "$code"; fi
     output plan-json "$out/plan.json"
+    output plan-file "$out/plan.out"
+    reconciler github outputs --plan "$out/plan.out"
     reconciler github drift --plan-json "$out/plan.json" --label "${DRIFT_LABEL:-reconciler-drift}"
     ;;
   apply)

@@ -1,0 +1,126 @@
+"""The composite action's run.sh as the step runs it, against the embedded sandbox and the
+local GitHub fake: plan comments, saves and summarises; drift opens an issue; both hand
+back what apply would change through the API apart from what a person must change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .fake_github import serve
+from .helpers import TOKEN_TEXT
+from .workflows import ACTION_DIR, ROOT
+
+
+def run_action(
+    tmp_path: Path, command: str, *, args: str = "--sandbox", extra: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
+    """run.sh as the composite step runs it, against the embedded sandbox."""
+    work = tmp_path / "work"
+    if not work.exists():
+        shutil.copytree(ROOT / "desired-state", work / "desired-state")
+    outputs = tmp_path / "outputs"
+    summary = tmp_path / "summary.md"
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "NO_COLOR": "1",
+        "COMMAND": command,
+        "DIRECTORY": "desired-state",
+        "ARGS": args,
+        "OUT": str(tmp_path / "runner-temp"),
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_REPOSITORY": "acme/access",
+        "GITHUB_TOKEN": TOKEN_TEXT,
+        **(extra or {}),
+    }
+    done = subprocess.run(
+        ["bash", str(ACTION_DIR / "run.sh")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    values = dict(
+        line.split("=", 1)
+        for line in (outputs.read_text() if outputs.exists() else "").splitlines()
+    )
+    return done, values, summary
+
+
+def plan_on_pull_request_12(
+    tmp_path: Path, api_url: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"number": 12}}')
+    extra = {"GITHUB_API_URL": api_url, "PR_NUMBER": "12", "GITHUB_EVENT_PATH": str(event)}
+    return run_action(tmp_path, "plan", extra=extra)
+
+
+@pytest.mark.e2e
+def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
+    with serve() as github:
+        done, outputs, summary = plan_on_pull_request_12(tmp_path, github.url)
+    assert done.returncode == 0, done.stderr
+    assert outputs["exitcode"] == "2"
+    assert outputs["has-changes"] == "true"
+    # The example: 18 objects to change through the API, 2 spend limits by hand.
+    assert (outputs["api-changes"], outputs["manual-changes"], outputs["conflicts"]) == (
+        "18",
+        "2",
+        "0",
+    )
+    assert Path(outputs["plan-file"]).is_file()
+    assert "Plan:" in summary.read_text()
+    (posted,) = github.calls("POST", r"^/repos/acme/access/issues/12/comments$")
+    assert posted.body["body"].startswith("<!-- reconciler plan: desired-state -->\n")
+    assert posted.authorization == f"Bearer {TOKEN_TEXT}"
+    assert TOKEN_TEXT not in done.stdout + done.stderr
+
+
+@pytest.mark.e2e
+def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "desired-state", work / "desired-state")
+    org = work / "desired-state" / "organization.yaml"
+    org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
+    with serve() as github:
+        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url)
+    assert done.returncode == 1
+    assert outputs["exitcode"] == "1"
+    assert "plan-file" not in outputs and "api-changes" not in outputs
+    (posted,) = github.calls("POST", r"/issues/12/comments$")
+    assert "### reconciler plan failed for `desired-state`" in posted.body["body"]
+    assert "organization.yaml:" in posted.body["body"]
+
+
+@pytest.mark.e2e
+def test_action_drift_opens_an_issue_and_tells_manual_changes_apart(tmp_path: Path) -> None:
+    with serve() as github:
+        done, outputs, summary = run_action(tmp_path, "drift", extra={"GITHUB_API_URL": github.url})
+    assert done.returncode == 0, done.stderr
+    assert outputs["exitcode"] == "2"
+    assert (outputs["api-changes"], outputs["manual-changes"]) == ("18", "2")
+    assert Path(outputs["plan-json"]).is_file() and Path(outputs["plan-file"]).is_file()
+    (created,) = github.calls("POST", r"^/repos/acme/access/issues$")
+    assert created.body["labels"] == ["reconciler-drift"]
+    assert "Drift on sandbox" in done.stdout
+    body = summary.read_text()
+    assert "### Not applied yet: in the desired state, not on the platform" in body
+    assert "deleted outside" not in body and "No changes." not in body
+    assert "### Manual actions in the admin console" in body
+
+
+def test_action_refuses_an_unknown_command(tmp_path: Path) -> None:
+    done, _, _ = run_action(tmp_path, "destroy")
+    assert done.returncode == 1
+    assert "::error title=reconciler::command must be plan, apply, drift or validate" in done.stdout
