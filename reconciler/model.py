@@ -126,6 +126,7 @@ class Workspace(Frozen):
     spend_limit: SpendLimit | None = None
     # desired-only settings (never compared with the platform)
     policy: WorkspacePolicy = Field(default_factory=WorkspacePolicy)
+    previous_names: tuple[str, ...] = ()  # former names: a live one is this one, renamed
     prune_unmanaged_keys: bool = False
     protected: bool = False
     archived: bool = False  # desired: archive this workspace (the file stays as a record)
@@ -164,6 +165,7 @@ class ApiKey(Frozen):
     role: str | None = None
     rotation_period_days: int | None = None
     secret: SecretTarget | None = None
+    previous_names: tuple[str, ...] = ()  # former names: a live one is this one, renamed
     # live-only
     id: str | None = None
     created_at: dt.datetime | None = None

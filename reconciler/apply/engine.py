@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import structlog
 
 from reconciler.apply.journal import Journal
-from reconciler.diff import Action, Change, Kind
+from reconciler.diff import Action, Change, Kind, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace
@@ -163,7 +163,9 @@ class Applier:
         self.store_backoff = store_backoff
         self.sleep = sleep
         self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
-        self.workspace_ids = {w.name: w.id for w in live.workspaces if w.id}
+        # by desired name: a renamed workspace (diff.workspace_aliases) under its new one
+        aliases = workspace_aliases(desired, live)
+        self.workspace_ids = {aliases.get(w.name, w.name): w.id for w in live.workspaces if w.id}
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.result = ApplyResult()
 
@@ -299,9 +301,6 @@ class Applier:
 
     def _workspace_id(self, name: str) -> str:
         ws_id = self.workspace_ids.get(name)
-        if not ws_id:  # a live name that differs only in case (see diff.workspace_aliases)
-            found = {i for n, i in self.workspace_ids.items() if n.lower() == name.lower()}
-            ws_id = found.pop() if len(found) == 1 else None
         if not ws_id:
             raise ReconcilerError(f"workspace '{name}' does not exist on the platform")
         return ws_id
@@ -478,16 +477,18 @@ class Applier:
         self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
         self.result.destroyed += 1
         self._done(change, "Destruction", t, key_id)
-        if not replaced and not change.recovery:
+        renamed = "name" in (change.before or {})  # its secret's path was the old name's
+        if (renamed or not replaced) and not change.recovery:
             await self._forget_secret(change, key_id)
 
     async def _forget_secret(self, change: Change, key_id: str) -> None:
         """Remove a deleted key's secret from its store, if this tool put it there."""
-        workspace = (change.before or {}).get("workspace")
-        if not change.name or not workspace:
+        before = change.before or {}
+        workspace, name = before.get("workspace"), before.get("name", change.name)
+        if not name or not workspace:
             return
-        want = next((k for k in self.desired.keys if k.name == change.name), None)
-        store, path = self.secrets(want or ApiKey(name=change.name, workspace=workspace))
+        want = next((k for k in self.desired.keys if k.name == name), None)
+        store, path = self.secrets(want or ApiKey(name=name, workspace=workspace))
         try:
             current = await store.read_metadata(path)
             if current is not None and current.key_id == key_id:

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from reconciler.desired.catalog import Catalog
 from reconciler.desired.messages import describe_value
+from reconciler.desired.previous_names import check_previous_names
 from reconciler.desired.problems import Loc, Severity
 from reconciler.desired.schema import (
     ApiKeyDoc,
@@ -339,6 +340,7 @@ def check_all(
                 )
             else:
                 dest_first[dest] = (source, loc)
+    check_previous_names(reporter, valid)
     _check_budgets(checker, valid)
 
 

@@ -100,6 +100,7 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
             rpm=doc.policy.rpm,
             monthly_budget_usd=budget,
         ),
+        previous_names=tuple(doc.previous_names),
         prune_unmanaged_keys=doc.prune_unmanaged_keys,
         protected=doc.protected,
         archived=doc.archived,
@@ -137,6 +138,7 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
             repository=secret.repository if secret else None,
             environment=secret.environment if secret else None,
         ),
+        previous_names=tuple(doc.previous_names),
     )
 
 

@@ -395,6 +395,11 @@ class ApiKeyDoc(Doc):
     )
     role: RoleName | None = Field(None, description="Application role from roles.yaml.")
     secret: SecretDoc | None = None
+    previous_names: list[Name] = Field(
+        [],
+        description="Names this key had before: a live key of one of them is this key, "
+        "renamed (the platform cannot rename a key, so it is replaced, never left unmanaged).",
+    )
 
 
 class WorkspaceDoc(Doc):
@@ -411,6 +416,11 @@ class WorkspaceDoc(Doc):
     protected: bool = Field(False, description="Refuse plans that delete anything here.")
     archived: bool = Field(False, description="Archive the workspace on the platform.")
     api_keys: list[ApiKeyDoc] = []
+    previous_names: list[Name] = Field(
+        [],
+        description="Names this workspace had before: a live workspace of one of them is "
+        "this one, renamed in place with its members and keys.",
+    )
 
 
 class WorkspaceFile(Doc):

@@ -8,8 +8,12 @@ linear in the number of objects.
 What each kind of difference becomes:
 
 - in desired, not live            -> ``create``
-- a workspace whose live name differs only in case -> the same workspace, renamed in
-                                     place (``~ name``); its members and keys follow it
+- a workspace whose live name differs only in case, or is one of its ``previous_names``
+                                  -> the same workspace, renamed in place (``~ name``);
+                                     its members and keys follow it
+- a key whose live name is one of its ``previous_names`` (none has its name) -> a
+                                     replacement (``+/-``: the platform cannot rename a
+                                     key), never a create beside an unmanaged key
 - managed field differs           -> ``update`` (in place), or ``create``+``delete`` when the
                                      platform cannot change the field (a key's workspace,
                                      owner or expiry: ``# forces replacement``)

@@ -1,13 +1,16 @@
 """API keys: desired against live.
 
 A key is matched by name within its workspace (or, moved between managed workspaces, by
-name alone). The API cannot update a key, so a difference in workspace, owner or expiry
-is a replacement that creates the new key before the old one goes. What the platform
-cannot tell is not a difference: an owner it does not name, and an expiry its policy
-clamped, until that date comes within ``keys.expiry_warning_days``. Two live keys with
-one name in one workspace are a conflict for a person. Keys an interrupted apply left
-behind are deleted and never matched; unmatched live keys are unmanaged, or deleted where
-the workspace prunes them or is archived.
+name alone); a key whose name no live key has is matched, likewise, by the first of its
+``previous_names`` that a live key carries, and replaced (the platform cannot rename a
+key), so the old key is never left behind as unmanaged. The API cannot update a key, so
+a difference in workspace, owner or expiry is a replacement that creates the new key
+before the old one goes. What the platform cannot tell is not a difference: an owner it
+does not name, and an expiry its policy clamped, until that date comes within
+``keys.expiry_warning_days``. Two live keys with one name in one workspace are a
+conflict for a person. Keys an interrupted apply left behind are deleted and never
+matched; unmatched live keys are unmanaged, or deleted where the workspace prunes them
+or is archived.
 """
 
 from __future__ import annotations
@@ -75,12 +78,12 @@ def diff_keys(
     cap = org.key_platform_max_expiry_days
     renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)
     for want in sorted(desired.keys, key=lambda k: k.name):
-        candidates = by_name.get(want.name, [])
+        found, candidates = _candidates(want, by_name)
         same_ws = [k for k in candidates if k.workspace == want.workspace]
         if len(same_ws) > 1:
             ids = tuple(sorted(k.id or "?" for k in same_ws))
             claimed.update(ids)
-            changes.append(_conflict(want, ids))
+            changes.append(_conflict(want, ids, found))
             continue
         match: ApiKey | None = same_ws[0] if same_ws else None
         if match is None and len(candidates) == 1 and candidates[0].workspace in movable:
@@ -97,12 +100,24 @@ def diff_keys(
             )
             continue
         claimed.add(match.id or "")
+        if match.name != want.name:
+            changes.append(_renamed(want, match, cap, renew_from))
+            continue
         replacement = _replacement(want, match, cap, renew_from)
         if replacement is not None:
             changes.append(replacement)
     leftovers = [k for k in live.keys if k.id not in claimed and k.id not in abandoned]
     changes.extend(_leftovers(desired, leftovers))
     return changes
+
+
+def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str, list[ApiKey]]:
+    """The live keys ``want`` may be, and the name they carry: those with its name, else
+    (renamed) those with the first of its ``previous_names`` that a live key has."""
+    for name in (want.name, *want.previous_names):
+        if by_name.get(name):
+            return name, by_name[name]
+    return want.name, []
 
 
 def _abandoned(key: ApiKey, reason: str) -> Change:
@@ -119,18 +134,19 @@ def _abandoned(key: ApiKey, reason: str) -> Change:
     )
 
 
-def _conflict(want: ApiKey, ids: tuple[str, ...]) -> Change:
-    """Several live keys carry ``want``'s name in its workspace: a person decides."""
+def _conflict(want: ApiKey, ids: tuple[str, ...], found: str) -> Change:
+    """Several live keys carry ``want``'s name (or the previous name ``found``) in its
+    workspace: a person decides."""
     return Change(
         address=want.address,
         kind=Kind.API_KEY,
         name=want.name,
         actions=(Action.CONFLICT,),
-        reason=f"{len(ids)} live keys named '{want.name}' in workspace '{want.workspace}'",
+        reason=f"{len(ids)} live keys named '{found}' in workspace '{want.workspace}'",
         after=_key_after(want),
         message=(
             f"Workspace '{want.workspace}' holds {len(ids)} keys named "
-            f"'{want.name}' (ids {', '.join(ids)}). Delete or rename all but one "
+            f"'{found}' (ids {', '.join(ids)}). Delete or rename all but one "
             f"in the console, or give the key another name in desired state."
         ),
         extra_ids=ids,
@@ -155,6 +171,27 @@ def _replacement(
         reason="the API cannot update "
         + ", ".join(f.path for f in fields if f.forces_replacement)
         + " in place",
+        before=before,
+        after=after,
+        fields=fields,
+        unchanged=len(after) - len(fields),
+        live_id=match.id,
+    )
+
+
+def _renamed(want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date) -> Change:
+    """Replace ``match``, which carries one of ``want``'s previous names: the platform
+    cannot rename a key, so the renamed one is created and the old one then deleted."""
+    before = {"name": match.name, **_key_after(match)}
+    after = {"name": want.name, **_key_after(want)}
+    compared = _comparable(before, after, match, want, cap, renew_from)
+    fields = field_changes(compared, after, KEY_REPLACEMENT_FIELDS | {"name"})
+    return Change(
+        address=want.address,
+        kind=Kind.API_KEY,
+        name=want.name,
+        actions=REPLACE,
+        reason=f"renamed from '{match.name}'; the platform cannot rename a key",
         before=before,
         after=after,
         fields=fields,

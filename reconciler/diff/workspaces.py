@@ -2,9 +2,10 @@
 
 - The organisation's spend limit is updated, or a conflict when it is in another currency
   than the one the organisation is billed in.
-- A workspace is created, updated in place (a live name that differs only in case is the
-  same workspace, renamed: :func:`workspace_aliases`), archived, or left alone when the
-  desired state does not name it. Its spend limit is read-only: a difference is a manual
+- A workspace is created, updated in place (a live name that differs only in case, or
+  that is one of its ``previous_names``, is the same workspace, renamed:
+  :func:`workspace_aliases`), archived, or left alone when the desired state does not
+  name it. Its spend limit is read-only: a difference is a manual
   change, compared only in the billing currency (:func:`currency_notes` says so otherwise).
 - Members are authoritative per managed workspace: created, their roles updated, or
   removed.
@@ -29,10 +30,14 @@ from reconciler.model import DesiredState, LiveState, Workspace
 
 
 def workspace_aliases(desired: DesiredState, live: LiveState) -> dict[str, str]:
-    """Live workspace name -> the desired workspace it is, where the two differ only in
-    case (the platform keeps workspace names unique regardless of case, so creating
-    ``dev`` beside ``Dev`` would fail). An exact match always wins; an ambiguous one (two
-    live names equal but for case) is left alone."""
+    """Live workspace name -> the desired workspace it is, under another name.
+
+    A desired workspace that no live one carries exactly is, in this order: the live one
+    whose name differs only in case (the platform keeps workspace names unique regardless
+    of case, so creating ``dev`` beside ``Dev`` would fail), or the live one carrying one
+    of its ``previous_names`` (the first of them that one does; case ignored likewise).
+    A live workspace the desired state names itself is never taken, and an ambiguous
+    match (two live names equal but for case) is left alone."""
     live_names = {w.name for w in live.workspaces}
     by_lower: dict[str, list[str]] = defaultdict(list)
     for name in live_names:
@@ -42,9 +47,11 @@ def workspace_aliases(desired: DesiredState, live: LiveState) -> dict[str, str]:
     for want in desired.workspaces:
         if want.name in live_names:
             continue
-        found = by_lower.get(want.name.lower(), [])
-        if len(found) == 1 and found[0] not in desired_names:
-            aliases[found[0]] = want.name
+        for name in (want.name, *want.previous_names):
+            found = by_lower.get(name.lower(), [])
+            if len(found) == 1 and found[0] not in desired_names and found[0] not in aliases:
+                aliases[found[0]] = want.name
+                break
     return aliases
 
 
@@ -199,6 +206,7 @@ def _workspace_change(want: Workspace, have: Workspace | None) -> Change | None:
         kind=Kind.WORKSPACE,
         name=want.name,
         actions=(Action.UPDATE,),
+        reason=f"renamed from '{have.name}'" if have.name != want.name else None,
         before=before,
         after=after,
         fields=fields,

@@ -152,3 +152,36 @@ def live_drifted() -> LiveState:
             ),
         }
     )
+
+
+def desired_renamed() -> DesiredState:
+    """:func:`desired` after two renames, each declaring the former name: workspace ``dev``
+    is now ``developers``, and key ``dev-alice`` is now ``developers-alice``."""
+    base = desired()
+
+    def moved(workspace: str) -> str:
+        return "developers" if workspace == "dev" else workspace
+
+    return base.model_copy(
+        update={
+            "workspaces": tuple(
+                w.model_copy(update={"name": "developers", "previous_names": ("dev",)})
+                if w.name == "dev"
+                else w
+                for w in base.workspaces
+            ),
+            "members": tuple(
+                m.model_copy(update={"workspace": moved(m.workspace)}) for m in base.members
+            ),
+            "keys": tuple(
+                k.model_copy(
+                    update={
+                        "name": "developers-alice" if k.name == "dev-alice" else k.name,
+                        "previous_names": ("dev-alice",) if k.name == "dev-alice" else (),
+                        "workspace": moved(k.workspace),
+                    }
+                )
+                for k in base.keys
+            ),
+        }
+    )

@@ -10,7 +10,7 @@ import pytest
 from reconciler.diff import Action, Change, Kind, currency_notes, diff
 from reconciler.model import ApiKey, LiveState, Organization, SpendLimit, Workspace
 
-from .states import CREATED, desired, live_drifted, live_matching
+from .states import CREATED, desired, desired_renamed, live_drifted, live_matching
 
 
 def by_address(changes: list[Change]) -> dict[str, Change]:
@@ -312,3 +312,77 @@ def test_no_monthly_limit_is_the_same_in_every_currency() -> None:
     org = Organization(name="Acme", spend_limit=SpendLimit(amount=None))
     changes = by_address(diff(desired(organization=org), _billed_in("EUR", None)))
     assert "organization" not in changes
+
+
+def test_a_workspace_found_by_a_previous_name_is_renamed_in_place_with_members_and_keys() -> None:
+    changes = diff(desired_renamed(), live_matching())
+    assert [(c.address, c.actions) for c in changes] == [
+        ("workspace.developers", (Action.UPDATE,)),
+        ("api_key.developers-alice", (Action.CREATE, Action.DELETE)),
+    ]
+    ws, key = changes
+    assert ws.reason == "renamed from 'dev'" and ws.live_id == "ws-dev"
+    assert [(f.path, f.before, f.after) for f in ws.fields] == [("name", "dev", "developers")]
+    assert key.reason == "renamed from 'dev-alice'; the platform cannot rename a key"
+    assert key.live_id == "k-alice"
+    assert [(f.path, f.forces_replacement) for f in key.fields] == [("name", True)]
+
+
+def test_a_renamed_key_whose_other_fields_changed_too_lists_them_all() -> None:
+    state = desired_renamed()
+    keys = tuple(
+        k.model_copy(update={"expires": dt.date(2028, 1, 31)}) if k.previous_names else k
+        for k in state.keys
+    )
+    key = by_address(diff(state.model_copy(update={"keys": keys}), live_matching()))[
+        "api_key.developers-alice"
+    ]
+    assert [(f.path, f.before, f.after) for f in key.fields] == [
+        ("expires", "2027-06-30", "2028-01-31"),
+        ("name", "dev-alice", "developers-alice"),
+    ]
+    assert key.reason == "renamed from 'dev-alice'; the platform cannot rename a key"
+
+
+def test_a_live_object_with_the_current_name_wins_over_one_with_a_previous_name() -> None:
+    live = live_matching()
+    both = live.model_copy(
+        update={
+            "workspaces": (
+                *live.workspaces,
+                Workspace(
+                    name="developers",
+                    description="All developers",
+                    spend_limit=SpendLimit(amount=Decimal(50)),
+                    id="ws-new",
+                ),
+            ),
+            "keys": (
+                *live.keys,
+                ApiKey(
+                    name="developers-alice",
+                    workspace="developers",
+                    owner="alice@acme.example",
+                    expires=dt.date(2027, 6, 30),
+                    id="k-new",
+                ),
+            ),
+        }
+    )
+    changes = by_address(diff(desired_renamed(), both))
+    assert "workspace.developers" not in changes  # the live one of that name, unchanged
+    assert changes["workspace.dev"].actions == (Action.UNMANAGED,)
+    assert "api_key.developers-alice" not in changes
+    assert changes["api_key.dev-alice"].actions == (Action.UNMANAGED,)
+
+
+def test_two_live_keys_with_a_previous_name_are_a_conflict_naming_it() -> None:
+    live = live_matching()
+    twin = ApiKey(name="dev-alice", workspace="dev", owner="alice@acme.example", id="k-twin")
+    changes = by_address(
+        diff(desired_renamed(), live.model_copy(update={"keys": (*live.keys, twin)}))
+    )
+    conflict = changes["api_key.developers-alice"]
+    assert conflict.actions == (Action.CONFLICT,)
+    assert conflict.reason == "2 live keys named 'dev-alice' in workspace 'developers'"
+    assert conflict.extra_ids == ("k-alice", "k-twin")

@@ -16,7 +16,7 @@ import pytest
 from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
 
-from .states import desired, live_drifted, live_matching
+from .states import desired, desired_renamed, live_drifted, live_matching
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -25,6 +25,16 @@ NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 def drifted_plan() -> Plan:
     return make_plan(
         desired(), live_drifted(), provider="mistral", desired_path="desired-state", now=NOW
+    )
+
+
+def renamed_plan() -> Plan:
+    return make_plan(
+        desired_renamed(),
+        live_matching(),
+        provider="mistral",
+        desired_path="desired-state",
+        now=NOW,
     )
 
 
@@ -45,6 +55,20 @@ def check_golden(name: str, text: str) -> None:
 )
 def test_golden(name: str, render: Callable[[Plan], str]) -> None:
     check_golden(name, render(drifted_plan()))
+
+
+@pytest.mark.parametrize(
+    ("name", "render"),
+    [
+        ("rename.txt", lambda p: render_text(p)),
+        ("rename.md", lambda p: render_markdown(p)),
+        ("rename.json", lambda p: render_json(p)),
+    ],
+)
+def test_golden_renames(name: str, render: Callable[[Plan], str]) -> None:
+    """A workspace renamed in place, a key replaced under its new name: in every format,
+    with the former name in the reason (``action_reason`` in JSON)."""
+    check_golden(name, render(renamed_plan()))
 
 
 def test_legend_lists_only_symbols_used() -> None:

@@ -1,0 +1,78 @@
+"""Former names (``previous_names``) of workspaces and keys: each stands for one object.
+
+The diff takes a live object that carries a previous name for the declared object, renamed
+(:mod:`reconciler.diff`), so a previous name must be unambiguous: it may be neither the
+object's own name, nor another object's name, nor another object's previous name, nor
+listed twice. Workspace names ignore case, as on the platform; key names do not. Each
+problem points at the previous name and names the other declaration's ``file:line``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from reconciler.desired.problems import Loc
+from reconciler.desired.schema import WorkspaceFile
+from reconciler.desired.sources import Reporter, Source
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """One workspace or key: where it is declared, its name and its previous names."""
+
+    source: Source
+    loc: Loc  # of the object: its ``name`` and ``previous_names`` are under it
+    name: str
+    previous: Sequence[str]
+
+
+def check_previous_names(reporter: Reporter, sources: Sequence[Source]) -> None:
+    """Report every previous name that could stand for more than one object."""
+    workspaces: list[_Declared] = []
+    keys: list[_Declared] = []
+    for source in sources:
+        if not isinstance(source.model, WorkspaceFile):
+            continue
+        ws = source.model.workspace
+        workspaces.append(_Declared(source, ("workspace",), ws.name, ws.previous_names))
+        keys.extend(
+            _Declared(source, ("workspace", "api_keys", i), k.name, k.previous_names)
+            for i, k in enumerate(ws.api_keys)
+        )
+    _check(reporter, "workspace", workspaces, str.lower)
+    _check(reporter, "API key", keys, str)
+
+
+def _check(
+    reporter: Reporter, what: str, declared: Sequence[_Declared], fold: Callable[[str], str]
+) -> None:
+    current: dict[str, _Declared] = {}
+    for obj in declared:
+        current.setdefault(fold(obj.name), obj)  # a duplicate name is reported elsewhere
+    claimed: dict[str, tuple[_Declared, Loc]] = {}
+    for obj in declared:
+        for index, old in enumerate(obj.previous):
+            at = (*obj.loc, "previous_names", index)
+            other = current.get(fold(old))
+            earlier = claimed.get(fold(old))
+            if fold(old) == fold(obj.name):
+                message = f"'{old}' is this {what}'s own name"
+            elif other is not None:
+                message = (
+                    f"'{old}' is the name of {what} '{other.name}' at "
+                    f"{other.source.where((*other.loc, 'name'))}: a previous name must be no "
+                    f"other {what}'s name"
+                )
+            elif earlier is not None:
+                first, first_at = earlier
+                message = (
+                    f"'{old}' is listed twice (first at line {first.source.doc.mark(first_at)[0]})"
+                    if first is obj
+                    else f"'{old}' is already a previous name of {what} '{first.name}' at "
+                    f"{first.source.where(first_at)}: a previous name stands for one {what}"
+                )
+            else:
+                claimed[fold(old)] = (obj, at)
+                continue
+            reporter.add(obj.source, at, message)

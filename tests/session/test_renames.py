@@ -1,0 +1,102 @@
+"""Renames end to end on the embedded sandbox: ``previous_names`` on a workspace and a key.
+
+The small desired state of :mod:`tests.e2e.apply_support` is applied first, so the live
+organisation matches it; then a workspace or a key is renamed in the YAML, declaring its
+former name. What is checked is what a user sees: the plan, the live organisation after
+the apply, the secrets in the file vault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.diff import REPLACE, Action, Change
+from reconciler.platform.sandbox import SandboxStore
+from tests.e2e.apply_support import SMALL_DEV, write_small_desired
+from tests.session.test_apply import apply, counts, plan, state_of, vault
+
+LEFT_ALONE = {"workspace.Default Workspace", "workspace.ml"}
+
+
+@pytest.fixture
+def converged(tmp_path: Path) -> Path:
+    """The small desired state, applied to the demo organisation."""
+    write_small_desired(tmp_path)
+    SandboxStore.open(state_of(tmp_path)).close()
+    apply(tmp_path, auto_approve=True)
+    assert counts(plan(tmp_path)) == (0, 0, 0)
+    return tmp_path
+
+
+def changes(root: Path) -> list[Change]:
+    """The plan's changes, with the objects the small state leaves alone (the default
+    workspace, ml and its keys) left out."""
+    return [c for c in plan(root).changes if c.address not in LEFT_ALONE]
+
+
+def live_workspaces(root: Path) -> dict[str, tuple[set[str], set[str]]]:
+    """workspace name -> (member emails, key names), as the sandbox holds them."""
+    store = SandboxStore.open(state_of(root))
+    try:
+        snap = store.snapshot()
+    finally:
+        store.close()
+    emails = {u["uuid"]: u["email"] for u in snap["users"]}
+    return {
+        w["name"]: (
+            {emails[uid] for uid in w["members"]},
+            {k["name"] for k in snap["keys"] if k["workspace_id"] == w["uuid"]},
+        )
+        for w in snap["workspaces"]
+        if not w["archived"]
+    }
+
+
+def test_a_workspace_renamed_with_its_previous_name_is_renamed_in_place(converged: Path) -> None:
+    before = live_workspaces(converged)["dev"]
+    workspaces = converged / "desired-state" / "workspaces"
+    renamed = SMALL_DEV.replace("  name: dev\n", "  name: developers\n  previous_names: [dev]\n")
+    (workspaces / "developers.yaml").write_text(renamed)
+    (workspaces / "dev.yaml").unlink()
+
+    planned = changes(converged)
+    assert [(c.address, c.actions) for c in planned] == [("workspace.developers", (Action.UPDATE,))]
+    change = planned[0]
+    assert change.reason == "renamed from 'dev'"
+    assert [(f.path, f.before, f.after) for f in change.fields] == [("name", "dev", "developers")]
+
+    outcome = apply(converged, auto_approve=True)
+    assert outcome.result is not None
+    assert (outcome.result.added, outcome.result.changed, outcome.result.destroyed) == (0, 1, 0)
+    assert changes(converged) == []
+    live = live_workspaces(converged)
+    assert "dev" not in live
+    assert live["developers"] == before  # the same members and keys, under the new name
+
+
+def test_a_key_renamed_with_its_previous_name_is_replaced_and_its_old_secret_removed(
+    converged: Path,
+) -> None:
+    dev = converged / "desired-state" / "workspaces" / "dev.yaml"
+    renamed = "    - name: dev-robert\n      previous_names: [dev-bob]\n"
+    dev.write_text(SMALL_DEV.replace("    - name: dev-bob\n", renamed))
+    old_id = vault(converged)["dev/dev-bob"]
+
+    planned = changes(converged)
+    assert [(c.address, c.actions) for c in planned] == [("api_key.dev-robert", REPLACE)]
+    change = planned[0]
+    assert change.reason == "renamed from 'dev-bob'; the platform cannot rename a key"
+    assert change.live_id == old_id
+    assert [(f.path, f.before, f.after, f.forces_replacement) for f in change.fields] == [
+        ("name", "dev-bob", "dev-robert", True)
+    ]
+
+    apply(converged, auto_approve=True)
+    assert changes(converged) == []
+    _, keys = live_workspaces(converged)["dev"]
+    assert keys == {"dev-alice", "dev-robert"}
+    stored = vault(converged)
+    assert "dev/dev-bob" not in stored  # the deleted key's secret went with it
+    assert stored["dev/dev-robert"] not in (old_id, "")
