@@ -265,6 +265,41 @@ def plan(
     raise typer.Exit(code)
 
 
+# [import]
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(help="The desired-state directory to write.")] = Path(
+        "desired-state"
+    ),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    state_dir: StateDirOpt = Path(".reconciler"),
+    concurrency: ConcurrencyOpt = 8,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="The organisation's name (the Admin API does not give it); "
+            "default: the one organization.yaml already names.",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Remove entries and files of objects gone from the live organisation."
+        ),
+    ] = False,
+) -> None:
+    """Write the live organisation into DIR as a desired state (re-run: update it in place)."""
+    from reconciler.cli.adopt import import_command
+    from reconciler.cli.common import guarded, run_async
+
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    code = guarded(lambda: run_async(import_command(directory, options, name=name, prune=prune)))
+    raise typer.Exit(code)
+
+
 # [apply]
 @app.command()
 def apply(

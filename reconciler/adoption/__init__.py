@@ -1,0 +1,21 @@
+"""Adoption: an organisation already on the platform, written as a desired state.
+
+``reconciler import DIR`` reads the live organisation (through the desired state's
+provider, as ``plan`` does) and writes what it finds into DIR, so that a ``plan`` right
+after shows no change but what the YAML cannot express, which the import lists:
+
+- :mod:`.documents` (pure): the live state as desired-state entries, each checked against
+  the schema, and the notes on what cannot be written;
+- :mod:`.yaml_text` and :mod:`.merge` (pure): ruamel.yaml round trip, so re-importing
+  over edited files keeps their comments and key order;
+- :mod:`.directory`: the files, read and written (the only module here doing I/O);
+- :mod:`.ledger`: imported keys recorded as managed, their secret unknown.
+
+Sits beside :mod:`reconciler.plan`: above the desired-state layer and the provider
+registry, below the session and the command line.
+"""
+
+from reconciler.adoption.directory import ImportReport, import_into
+from reconciler.adoption.ledger import adopt_imported_keys
+
+__all__ = ["ImportReport", "adopt_imported_keys", "import_into"]
