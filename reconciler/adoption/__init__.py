@@ -8,14 +8,16 @@ after shows no change but what the YAML cannot express, which the import lists:
   the schema, and the notes on what cannot be written;
 - :mod:`.yaml_text` and :mod:`.merge` (pure): ruamel.yaml round trip, so re-importing
   over edited files keeps their comments and key order;
-- :mod:`.directory`: the files, read and written (the only module here doing I/O);
+- :mod:`.directory`, :mod:`.workspaces` and :mod:`.files`: the files, read, merged and
+  written (the only modules here doing I/O);
 - :mod:`.ledger`: imported keys recorded as managed, their secret unknown.
 
 Sits beside :mod:`reconciler.plan`: above the desired-state layer and the provider
 registry, below the session and the command line.
 """
 
-from reconciler.adoption.directory import ImportReport, import_into
+from reconciler.adoption.directory import import_into
+from reconciler.adoption.files import ImportReport
 from reconciler.adoption.ledger import adopt_imported_keys
 
 __all__ = ["ImportReport", "adopt_imported_keys", "import_into"]

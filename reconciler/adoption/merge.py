@@ -71,6 +71,13 @@ def entries(node: CommentedMap, key: str, *, create: bool = False) -> CommentedS
     return found
 
 
+def append(seq: CommentedSeq, item: Any) -> None:
+    """Append ``item``; an empty list written ``[]`` becomes a block list, one entry a line."""
+    if not seq and seq.fa.flow_style():
+        seq.fa.set_block_style()
+    seq.append(item)
+
+
 def names(item: Any, field: str = "name") -> list[str]:
     """What an entry is called: its ``name`` (or ``email``), then its ``previous_names``."""
     if not isinstance(item, Mapping):

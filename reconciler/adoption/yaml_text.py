@@ -6,10 +6,10 @@ applies (UTF-8, nesting depth); :func:`dump` writes it back in the style of the 
 files. :func:`live_text` styles a value that came from the platform so that it reads back
 as exactly that string: double-quoted when the loader would take it plain as something
 else (``yes``, ``1e5``, ``2027-01-01``), and with every control or invisible character
-escaped (``"\\e"``, ``"\\u202E"``), so a reviewer sees it. :func:`remove_items` takes
-sequence entries out of the text itself, so the comments around them stay where they are;
-:func:`comments` lists a text's comments, to check that nothing but those inside removed
-entries was lost.
+escaped (``"\\e"``, ``"\\u202E"``), so a reviewer sees it. :func:`remove_entries` takes
+list entries and mapping keys out of the text itself, so the comments around them stay
+where they are; :func:`comments` lists a text's comments, to check that nothing but those
+inside removed entries was lost.
 """
 
 from __future__ import annotations
@@ -118,34 +118,51 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def item_lines(lines: list[str], seq: CommentedSeq, index: int) -> range:
-    """The lines of a block sequence's entry ``index``: from its dash to its last content
-    line, with the comment lines directly above it (they describe it); not the comment or
-    blank lines after it, which describe what follows."""
-    first = seq.lc.item(index)[0]
-    while first > 0 and not lines[first].lstrip().startswith("-"):
-        first -= 1  # a dash alone on its line, the entry below it
-    dash = _indent(lines[first])
+def entry_lines(
+    lines: list[str], node: CommentedSeq | CommentedMap, at: int | str, *, above: bool = True
+) -> range:
+    """The lines of a block sequence's entry (``at`` an index) or of a block mapping's key
+    and its value (``at`` a key): from its first line (a sequence entry's dash) to its last
+    content line, with (``above``) the comment lines directly above it, which describe it;
+    never the comment or blank lines after it, which describe what follows."""
+    if isinstance(node, CommentedSeq) and isinstance(at, int):
+        first = node.lc.item(at)[0]
+        while first > 0 and not lines[first].lstrip().startswith("-"):
+            first -= 1  # a dash alone on its line, the entry below it
+    else:
+        first = node.lc.key(at)[0]
+    column = _indent(lines[first])
     last = first
     for number in range(first + 1, len(lines)):
         line = lines[number]
         if not line.strip() or _is_comment(line):
             continue
-        if _indent(line) <= dash:
+        if _indent(line) <= column:
             break
         last = number
-    while first > 0 and _is_comment(lines[first - 1]) and _indent(lines[first - 1]) >= dash:
+    while (
+        above
+        and first > 0
+        and _is_comment(lines[first - 1])
+        and _indent(lines[first - 1]) >= column
+    ):
         first -= 1
     return range(first, last + 1)
 
 
-def remove_items(text: str, doomed: Iterable[tuple[CommentedSeq, int]]) -> str:
-    """``text`` without the block sequence entries ``doomed`` (each a sequence of the
-    document loaded from ``text``, and an index in it)."""
+Entry = tuple[CommentedSeq | CommentedMap, int | str]  # a list and an index, a map and a key
+
+
+def remove_entries(text: str, doomed: Iterable[Entry], moved: Iterable[Entry] = ()) -> str:
+    """``text`` without the block entries ``doomed`` and ``moved`` (each a sequence and an
+    index, or a mapping and a key, of the document loaded from ``text``). The comment lines
+    directly above a moved entry stay: the entry lives on elsewhere, and they stay here."""
     lines = text.splitlines(keepends=True)
     gone: set[int] = set()
-    for seq, index in doomed:
-        gone.update(item_lines(lines, seq, index))
+    for node, at in doomed:
+        gone.update(entry_lines(lines, node, at))
+    for node, at in moved:
+        gone.update(entry_lines(lines, node, at, above=False))
     return "".join(line for number, line in enumerate(lines) if number not in gone)
 
 

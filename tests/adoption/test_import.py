@@ -350,3 +350,46 @@ def test_an_unreadable_file_is_left_as_it_is(tmp_path: Path) -> None:
     assert f"{dev.as_posix()}: left as it is: invalid YAML" in notes
     assert "ml.yaml: left as it is: a symbolic link to a file outside" in notes
     assert "hunter2" not in notes
+
+
+def test_a_key_in_another_workspace_moves_file_and_no_comment_is_lost(tmp_path: Path) -> None:
+    with_ml = live(
+        workspaces=(Workspace(name="ml", admin=ALICE, id="ws-ml"),),
+        members=(Member(workspace="ml", email=ALICE, roles=("workspace_admin",), user_id="u-a"),),
+    )
+    run(tmp_path, with_ml)
+    dev, ml = tmp_path / "workspaces" / "dev.yaml", tmp_path / "workspaces" / "ml.yaml"
+    assert ml.read_text().endswith("  members: []\n  api_keys: []\n")
+    dev.write_text(
+        dev.read_text().replace(
+            "    - name: dev-alice\n", "    # Alice's CI key\n    - name: dev-alice  # weekly\n"
+        )
+    )
+    # dev-alice now lives in ml (deleted in dev, created again there), without an expiry
+    alice = with_ml.keys[0].model_copy(update={"workspace": "ml", "expires": None})
+    report = run(tmp_path, with_ml.model_copy(update={"keys": (alice, *with_ml.keys[1:])}))
+    assert f"{ml.as_posix()}: key 'dev-alice' moved here from another workspace's file (it " in (
+        "\n".join(report.notes)
+    )
+    assert "dev-alice" not in dev.read_text()
+    assert "  api_keys:\n    # Alice's CI key\n    - name: dev-bob\n" in dev.read_text()
+    assert ml.read_text().endswith(
+        "  members: []\n"
+        "  api_keys:\n"
+        "    - name: dev-alice  # weekly\n"
+        "      owner: alice@acme.example\n"
+        "      secret: {path: dev/dev-alice}\n"
+    )
+
+
+def test_a_value_the_live_side_lost_goes_and_the_comments_after_it_stay(tmp_path: Path) -> None:
+    run(tmp_path, live())
+    dev = tmp_path / "workspaces" / "dev.yaml"
+    text = dev.read_text().replace(
+        "      expires: 2029-06-30\n",
+        "      expires: 2029-06-30   # the maximum\n      # where CI reads it:\n",
+    )
+    dev.write_text(text)
+    no_expiry = live().keys[0].model_copy(update={"expires": None})
+    run(tmp_path, live().model_copy(update={"keys": (no_expiry, *live().keys[1:])}))
+    assert dev.read_text() == text.replace("      expires: 2029-06-30   # the maximum\n", "")
