@@ -45,30 +45,22 @@ def check_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(
-    ("name", "render"),
-    [
-        ("drift.txt", lambda p: render_text(p)),
-        ("drift.md", lambda p: render_markdown(p)),
-        ("drift.json", lambda p: render_json(p)),
-    ],
-)
-def test_golden(name: str, render: Callable[[Plan], str]) -> None:
-    check_golden(name, render(drifted_plan()))
+RENDERS: dict[str, Callable[[Plan], str]] = {
+    "txt": lambda p: render_text(p),
+    "md": lambda p: render_markdown(p),
+    "json": lambda p: render_json(p),
+}
 
 
+@pytest.mark.parametrize("suffix", RENDERS)
 @pytest.mark.parametrize(
-    ("name", "render"),
-    [
-        ("rename.txt", lambda p: render_text(p)),
-        ("rename.md", lambda p: render_markdown(p)),
-        ("rename.json", lambda p: render_json(p)),
-    ],
+    ("case", "make"),
+    # rename: a workspace renamed in place and a key replaced under its new name, the
+    # former name in the reason (``action_reason`` in JSON)
+    [("drift", drifted_plan), ("rename", renamed_plan)],
 )
-def test_golden_renames(name: str, render: Callable[[Plan], str]) -> None:
-    """A workspace renamed in place, a key replaced under its new name: in every format,
-    with the former name in the reason (``action_reason`` in JSON)."""
-    check_golden(name, render(renamed_plan()))
+def test_golden(case: str, make: Callable[[], Plan], suffix: str) -> None:
+    check_golden(f"{case}.{suffix}", RENDERS[suffix](make()))
 
 
 def test_legend_lists_only_symbols_used() -> None:
