@@ -14,7 +14,8 @@ plan, check a saved plan is still current, narrow to ``targets``, check the safe
 ask for approval, carry the plan out, then read the live state again and compact the
 journal. It never prints nor reads input: an :class:`ApplyListener` hears what happens,
 an approval callback decides, and an :class:`ApplyOutcome` says what was done. The CLI is
-a thin layer over this.
+a thin layer over this. :meth:`Session.import_organization` is ``reconciler import``'s:
+the live organisation written as the desired state, its keys adopted as managed.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
+from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import apply_lock
 from reconciler.desired import load_desired_state
-from reconciler.desired.load import provider_name
+from reconciler.desired.load import Validation, check_desired_state, provider_name
 from reconciler.env import RECONCILER_VAULT
-from reconciler.errors import ConfigError, SecretStoreError
+from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
+from reconciler.ownership import SecretLocation
 from reconciler.plan import Plan, check_safety, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
@@ -330,6 +333,67 @@ class Session:
         after = await self.provider.fetch()
         self.journal().compact(after)
         return result
+
+    # --- importing -------------------------------------------------------------------
+
+    async def import_organization(
+        self,
+        *,
+        name: str | None = None,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+        today: dt.date | None = None,
+    ) -> ImportOutcome:
+        """Write the live organisation into the desired-state directory
+        (:func:`reconciler.adoption.import_into`), validate it, and record the keys it
+        declared as managed, their secret unknown, in the ownership record of its default
+        secret store. A store that cannot take the record is listed; the files stand, and
+        the first apply records the keys the desired state claims."""
+        live = await self.provider.fetch(progress)
+        spec = get_provider(self.provider.name)
+        report = import_into(self.desired_dir, live, spec, name=name, prune=prune, today=today)
+        validation = check_desired_state(self.desired_dir, today=today)
+        if validation.state is None:
+            return ImportOutcome(live, report, validation)
+        try:
+            adopted = await self._adopt(validation.state, report.declared)
+        except ReconcilerError as exc:
+            report.notes.append(f"the imported keys are not recorded as managed ({exc})")
+            return ImportOutcome(live, report, validation)
+        return ImportOutcome(live, report, validation, adopted)
+
+    async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
+        """Record the live keys ``declared`` that ``desired`` holds as adopted."""
+        wanted = {(k.workspace, k.name): k for k in desired.keys}
+        router = self.router(desired)
+        keys = []
+        for key in declared:
+            want = wanted.get((key.workspace, key.name))
+            if want is None:
+                continue
+            store, path = router(want)
+            github = want.secret if store.backend is SecretBackend.GITHUB else None
+            where = SecretLocation(
+                store=store.description,
+                backend=store.backend,
+                path=path,
+                repository=github.repository if github else None,
+                environment=github.environment if github else None,
+            )
+            keys.append((key, where))
+        if not keys:
+            return 0
+        return await adopt_imported_keys(self.default_store(desired), self.provider.target, keys)
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What :meth:`Session.import_organization` did."""
+
+    live: LiveState  # as read
+    report: ImportReport  # the files written, and what the YAML cannot express
+    validation: Validation  # the directory, as ``validate`` sees it after the import
+    adopted: int = 0  # keys newly recorded as managed in the ownership record
 
 
 class SecretRouterImpl:

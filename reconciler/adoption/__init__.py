@@ -10,10 +10,12 @@ after shows no change but what the YAML cannot express, which the import lists:
   over edited files keeps their comments and key order;
 - :mod:`.directory`, :mod:`.workspaces` and :mod:`.files`: the files, read, merged and
   written (the only modules here doing I/O);
-- :mod:`.ledger`: imported keys recorded as managed, their secret unknown.
+- :mod:`.ledger`: imported keys recorded as managed in the ownership record, their
+  secret unknown.
 
-Sits beside :mod:`reconciler.plan`: above the desired-state layer and the provider
-registry, below the session and the command line.
+Sits beside :mod:`reconciler.apply`: above the desired-state layer, the provider registry
+and the secret stores (where the ownership record is), below the session, which runs an
+import (:meth:`reconciler.session.Session.import_organization`), and the command line.
 """
 
 from reconciler.adoption.directory import import_into

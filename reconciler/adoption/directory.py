@@ -3,8 +3,11 @@
 - ``organization.yaml``: written new, or its name and spend limit (if it manages one)
   updated in place; one that cannot be read stops the import (it names the organisation);
 - ``roles.yaml``: written, with no roles, only when missing;
+- ``.schema/``: the JSON Schemas (with the provider's role names) that each file's first
+  line names, so editors complete and check the YAML;
 - ``workspaces/*.yaml``: one per imported workspace (:mod:`.workspaces`);
-- the keys declared are adopted as managed, their secret unknown (:mod:`.ledger`).
+- the report names the live keys it declared, for the session to adopt them as managed
+  (:mod:`.ledger`).
 
 Files are read and written through :mod:`.files`: never written when that would lose a
 comment, never read through a link out of the directory.
@@ -21,10 +24,10 @@ from ruamel.yaml.comments import CommentedMap
 
 from reconciler.adoption import merge
 from reconciler.adoption.documents import Imported, WorkspaceEntry, imported
-from reconciler.adoption.files import ImportReport, Writer, existing, schema_ref
-from reconciler.adoption.ledger import adopt_imported_keys
+from reconciler.adoption.files import SCHEMAS, ImportReport, Writer, existing, schema_ref
 from reconciler.adoption.workspaces import import_workspaces
 from reconciler.adoption.yaml_text import Unreadable, dump
+from reconciler.desired.json_schema import KINDS, render, schema_for, shipped_name
 from reconciler.desired.load import WORKSPACES_DIR, display_path
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey, LiveState, SecretTarget
@@ -60,14 +63,18 @@ def import_into(
         )
     result = imported(live, spec, name=org_name, today=today or dt.datetime.now(dt.UTC).date())
     report.notes.extend(result.notes)
+    for kind in (*KINDS, None):  # the schemas the files' first lines name, for editors
+        path = directory / SCHEMAS / shipped_name(kind)
+        writer.write(path, render(schema_for(kind, spec.name)), writer.text(path))
     _organization(writer, org_path or directory / "organization.yaml", org, result)
     roles_path = directory / "roles.yaml"
     if existing(directory, "roles") is None:
-        writer.write(roles_path, merge.roles_file(schema=schema_ref("roles", roles_path)))
+        schema = schema_ref("roles", roles_path, directory)
+        writer.write(roles_path, merge.roles_file(schema=schema))
     import_workspaces(writer, directory / WORKSPACES_DIR, result, prune)
     report.workspaces = len(result.workspaces)
     report.keys = sum(len(w.keys) for w in result.workspaces)
-    adopt_imported_keys(_adopted(live, result.workspaces))
+    report.declared = _declared(live, result.workspaces)
     return report
 
 
@@ -84,9 +91,8 @@ def _organization(
     writer: Writer, path: Path, org: tuple[str, CommentedMap] | None, result: Imported
 ) -> None:
     if org is None:
-        text = merge.organization_file(
-            result.organization, schema=schema_ref("organization", path), source=writer.source
-        )
+        schema = schema_ref("organization", path, writer.directory)
+        text = merge.organization_file(result.organization, schema=schema, source=writer.source)
         writer.write(path, text)
         return
     text, doc = org
@@ -99,7 +105,7 @@ def _organization(
     writer.write(path, dump(doc) if doc != original else text, text)
 
 
-def _adopted(live: LiveState, workspaces: Sequence[WorkspaceEntry]) -> list[ApiKey]:
+def _declared(live: LiveState, workspaces: Sequence[WorkspaceEntry]) -> list[ApiKey]:
     """The live keys an import declared, each with the secret path it was given."""
     paths = {k.name: k.secret_path for w in workspaces for k in w.keys}
     return [

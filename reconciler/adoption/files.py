@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
@@ -22,6 +21,7 @@ from reconciler.adoption.yaml_text import Unreadable, comments, load
 from reconciler.desired.json_schema import shipped_name
 from reconciler.desired.load import SUFFIXES, display_path
 from reconciler.desired.sources import read_bytes
+from reconciler.model import ApiKey
 from reconciler.textsafe import for_terminal
 
 
@@ -36,17 +36,17 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     workspaces: int = 0
     keys: int = 0
+    declared: list[ApiKey] = field(default_factory=list)  # the live keys written, with ids
 
 
-def schema_ref(kind: str, file: Path) -> str:
-    """The ``$schema`` of a file: the shipped schema, relative to the file's folder."""
-    shipped = Path(
-        str(resources.files("reconciler.data").joinpath("schema").joinpath(shipped_name(kind)))
-    )
-    try:
-        return Path(os.path.relpath(shipped.resolve(), file.parent.resolve())).as_posix()
-    except ValueError:  # another drive
-        return shipped.resolve().as_uri()
+SCHEMAS = ".schema"  # the folder, in the desired-state directory, holding the schemas
+
+
+def schema_ref(kind: str, file: Path, directory: Path) -> str:
+    """The ``$schema`` of a file in ``directory``: its kind's schema in the directory's
+    ``.schema/`` (as ``reconciler schema --write`` puts it there), relative to the file."""
+    schema = directory / SCHEMAS / shipped_name(kind)
+    return Path(os.path.relpath(schema, file.parent)).as_posix()
 
 
 class Writer:
@@ -62,6 +62,11 @@ class Writer:
 
     def show(self, path: Path) -> str:
         return display_path(path)
+
+    def text(self, path: Path) -> str | None:
+        """The text of a file this import may rewrite whole (a schema); None if unreadable."""
+        data = read_bytes(path, root=self.directory) if path.is_file() else None
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
 
     def read(self, path: Path) -> tuple[str, CommentedMap] | None:
         """The file's text and document; None (listed) when it cannot be read."""

@@ -223,7 +223,7 @@ def _new(writer: Writer, folder: Path, entry: WorkspaceEntry, stems: set[str]) -
             f"{quoted(entry.name)} not written"
         )
         return
-    schema = schema_ref("workspace", path)
+    schema = schema_ref("workspace", path, writer.directory)
     writer.write(path, merge.workspace_file(entry, schema=schema, source=writer.source))
 
 

@@ -1,45 +1,36 @@
 """``reconciler import DIR``: write the live organisation into DIR as a desired state.
 
-The provider is the one DIR's ``organization.yaml`` names (the default when there is none
-yet), opened on the same target options as ``plan``. The library
-(:mod:`reconciler.adoption`) writes the files; this prints what it wrote, what the YAML
-cannot express (what the next plan will still show), and validates DIR as ``validate``
-does: 0 when it is valid, 1 otherwise.
+The library does the work (:meth:`reconciler.session.Session.import_organization`, on
+the same target options and provider lookup as ``plan``); this prints what was written,
+what the YAML cannot express (what the next plan may still show), and DIR's validation
+as ``validate`` prints it: 0 when DIR is valid, 1 otherwise.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from reconciler.adoption import ImportReport, import_into
 from reconciler.cli.common import Progress, err
-from reconciler.cli.validate import validate_command
-from reconciler.desired.load import provider_name
-from reconciler.providers import get_provider
-from reconciler.session import TargetOptions, open_provider
+from reconciler.cli.validate import report_validation
+from reconciler.session import ImportOutcome, Session, TargetOptions
 from reconciler.textsafe import for_terminal
 
 
 async def import_command(
     directory: Path, options: TargetOptions, *, name: str | None = None, prune: bool = False
 ) -> int:
-    spec = get_provider(options.provider or provider_name(directory))
-    provider = open_provider(replace(options, provider=spec.name))
-    progress = Progress()
-    try:
+    async with Session(directory, options) as session:
+        progress = Progress()
         with progress.running("Reading"):
-            live = await provider.fetch(progress)
-    finally:
-        await provider.aclose()
-    err(progress.summary(live.target, live.requests))
-    report = import_into(directory, live, spec, name=name, prune=prune)
-    for line in _lines(report):
+            outcome = await session.import_organization(name=name, prune=prune, progress=progress)
+        err(progress.summary(outcome.live.target, outcome.live.requests))
+    for line in _lines(outcome):
         print(for_terminal(line))
-    return validate_command(directory)
+    return report_validation(outcome.validation)
 
 
-def _lines(report: ImportReport) -> list[str]:
+def _lines(outcome: ImportOutcome) -> list[str]:
+    report = outcome.report
     where = report.directory.as_posix().rstrip("/") + "/"
     lines = [
         f"Imported {report.workspaces} workspace(s) and {report.keys} key(s) into {where}: "
@@ -51,8 +42,10 @@ def _lines(report: ImportReport) -> list[str]:
     if report.notes:
         lines += ["", "Not imported as it is (a plan may still show these):"]
         lines += [f"  - {note}" for note in report.notes]
-    lines += [
-        "",
-        "Imported keys are managed from now on, their secrets unknown until a rotation.",
-    ]
+    if outcome.adopted:
+        lines += [
+            "",
+            f"{outcome.adopted} key(s) recorded as managed, their secrets unknown until a "
+            "rotation stores them.",
+        ]
     return lines

@@ -60,7 +60,11 @@ def parse_day(value: str | None) -> dt.date | None:
 
 def validate_command(directory: Path, *, today: str | None = None) -> int:
     """Print every problem and a summary; 0 when valid (warnings allowed), 1 otherwise."""
-    result = check_desired_state(directory, today=parse_day(today))
+    return report_validation(check_desired_state(directory, today=parse_day(today)))
+
+
+def report_validation(result: Validation) -> int:
+    """Print ``result``'s problems and summary; 0 when valid, 1 otherwise."""
     for problem in result.problems:  # one line each, whatever a file or key is named
         err(for_terminal(problem.render()))
     if result.state is None:

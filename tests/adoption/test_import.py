@@ -8,6 +8,7 @@ has nothing to do but what the import listed, and the list itself.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +47,10 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
     report = run(tmp_path, live())
     shown = tmp_path.as_posix()
     assert report.written == [
+        f"{shown}/.schema/organization.json",
+        f"{shown}/.schema/roles.json",
+        f"{shown}/.schema/workspace.json",
+        f"{shown}/.schema/desired-state.json",
         f"{shown}/organization.yaml",
         f"{shown}/roles.yaml",
         f"{shown}/workspaces/dev.yaml",
@@ -53,10 +58,12 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
     assert (report.workspaces, report.keys) == (1, 2)
     assert planned(tmp_path, live()) == []
     dev = tmp_path / "workspaces" / "dev.yaml"
-    first, *_ = dev.read_text().splitlines()
-    schema = first.removeprefix("# yaml-language-server: $schema=")
-    assert first != schema and (dev.parent / schema).resolve().name == "workspace.json"
-    assert (dev.parent / schema).is_file()
+    first = [p.read_text().splitlines()[0] for p in (tmp_path / "organization.yaml", dev)]
+    assert first == [  # as in the example files, and the schemas are there
+        "# yaml-language-server: $schema=.schema/organization.json",
+        "# yaml-language-server: $schema=../.schema/workspace.json",
+    ]
+    assert json.loads((tmp_path / ".schema" / "workspace.json").read_text())["$schema"]
     assert dev.read_text().split("version: 1\n", 1)[1] == (
         "\n"
         "workspace:\n"
@@ -78,7 +85,7 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
         "      secret: {path: dev/dev-bob}\n"
     )
     again = run(tmp_path, live())  # nothing changed live: nothing written
-    assert again.written == [] and len(again.unchanged) == 2
+    assert again.written == [] and len(again.unchanged) == 6
 
 
 def test_the_organisation_needs_a_name_once(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 An organisation imported from the platform must plan clean: with ``--detailed-exitcode``,
 0, the objects the import listed as not expressible being left alone (the platform's
 default workspace) and nothing else. Checked on the demo organisation and on a generated
-one of 50 workspaces and 500 keys.
+one of 50 workspaces and 500 keys. The imported keys are recorded as managed, their
+secrets unknown, in the ownership record of the sandbox's file vault.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -15,6 +17,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from reconciler.cli.main import app
+from reconciler.ownership import Ledger, Origin, SecretState
+from reconciler.platform.target import sandbox_target_name
+from reconciler.session import ImportOutcome, Session, TargetOptions
+from reconciler.vault import ledger_store
+from reconciler.vault.file import FileVault
 
 runner = CliRunner()
 
@@ -36,11 +43,18 @@ def plan_json(directory: str) -> tuple[int, dict[str, list[str]]]:
     return result.exit_code, {c["address"]: c["change"]["actions"] for c in changes}
 
 
+def recorded(root: Path) -> Ledger:
+    """The ownership record the sandbox's file vault holds."""
+    target = sandbox_target_name(Path(".sandbox/state.json"))
+    vault = FileVault(root / ".sandbox" / "vault")
+    return asyncio.run(ledger_store.load(vault, target)).ledger
+
+
 def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     assert cli("sandbox", "reset").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Acme Analytics")
     assert done.exit_code == 0, done.output
-    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 4 file(s) written, 0 unchanged." in (
+    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 8 file(s) written, 0 unchanged." in (
         done.stdout
     )
     assert (
@@ -49,6 +63,13 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     )
     assert "  - workspace 'ml': spend limit 800 USD/month is set in the console only" in done.stdout
     assert "ds/ is valid: 2 workspaces, 7 members, 2 API keys, 0 roles." in done.stdout
+
+    assert "2 key(s) recorded as managed, their secrets unknown" in done.stdout
+    ledger = recorded(here)
+    assert {e.name: (e.origin, e.secret.state, e.secret.path) for e in ledger.keys.values()} == {
+        "dev-alice": (Origin.IMPORTED, SecretState.UNKNOWN, "dev/dev-alice"),
+        "iris-laptop": (Origin.IMPORTED, SecretState.UNKNOWN, "dev/iris-laptop"),
+    }
 
     assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
     text = cli("plan", "ds", "--sandbox", "--detailed-exitcode")
@@ -64,8 +85,25 @@ def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Pa
     assert cli("sandbox", "reset", "--seed", "seed.json").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Bench Org")
     assert done.exit_code == 0, done.output
-    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 52 file(s) written" in done.stdout
+    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 56 file(s) written" in done.stdout
     assert len(list((here / "ds" / "workspaces").iterdir())) == 50
     assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
+    assert len(recorded(here).keys) == 500
     again = cli("import", "ds", "--sandbox")  # the name is the one organization.yaml holds
-    assert "0 file(s) written, 51 unchanged." in again.stdout
+    assert "0 file(s) written, 55 unchanged." in again.stdout
+    assert "recorded as managed" not in again.stdout  # they are already
+
+
+def test_keys_not_recorded_when_the_store_cannot_be_opened_are_listed(here: Path) -> None:
+    """The files stand; the first apply records the keys the desired state claims."""
+    assert cli("sandbox", "reset").exit_code == 0
+    options = TargetOptions(sandbox=True, vault="vault:http://127.0.0.1:9", env={})
+
+    async def go() -> ImportOutcome:
+        async with Session(here / "ds", options) as session:
+            return await session.import_organization(name="Acme Analytics")
+
+    outcome = asyncio.run(go())
+    assert outcome.validation.ok and outcome.adopted == 0
+    assert outcome.report.notes[-1].startswith("the imported keys are not recorded as managed (")
+    assert (here / "ds" / "workspaces" / "dev.yaml").is_file()
