@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.desired.schema import Email, Name, Text
+from reconciler.env import VAULT_ADDR
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 from reconciler.providers import ProviderSpec
 from reconciler.textsafe import for_terminal
@@ -112,7 +113,7 @@ def spend_limit_doc(limit: SpendLimit | None) -> dict[str, Any] | None:
 
 def _vault_comment(spec: ProviderSpec) -> str:
     return (
-        "Secrets: the default store, HashiCorp Vault at $VAULT_ADDR (KV v2 mount "
+        f"Secrets: the default store, HashiCorp Vault at ${VAULT_ADDR} (KV v2 mount "
         f"'secret', paths under '{spec.vault_path_prefix}/'). Set vault: here before the "
         "first apply that creates or rotates a key; imported keys' secrets are unknown "
         "until then."

@@ -30,12 +30,10 @@ def _header(schema: str, lines: Iterable[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _set(mapping: CommentedMap, key: str, value: Any, same: Callable[[Any, Any], bool]) -> bool:
-    """Set ``mapping[key]`` unless it already holds ``value``; True when it changed."""
-    if key in mapping and same(mapping[key], value):
-        return False
-    mapping[key] = value
-    return True
+def _set(mapping: CommentedMap, key: str, value: Any, same: Callable[[Any, Any], bool]) -> None:
+    """Set ``mapping[key]`` unless it already holds ``value`` (its style and comments stay)."""
+    if key not in mapping or not same(mapping[key], value):
+        mapping[key] = value
 
 
 def _equal(a: Any, b: Any) -> bool:
