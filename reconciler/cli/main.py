@@ -274,12 +274,12 @@ def import_(
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,
-    state_dir: StateDirOpt = Path(".reconciler"),
     concurrency: ConcurrencyOpt = 8,
     name: Annotated[
         str | None,
         typer.Option(
             "--name",
+            metavar="NAME",
             help="The organisation's name (the Admin API does not give it); "
             "default: the one organization.yaml already names.",
         ),
@@ -291,11 +291,11 @@ def import_(
         ),
     ] = False,
 ) -> None:
-    """Write the live organisation into DIR as a desired state (re-run: update it in place)."""
+    """Write the live organisation as a desired state (again: update it in place)."""
     from reconciler.cli.adopt import import_command
     from reconciler.cli.common import guarded, run_async
 
-    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), concurrency)
     code = guarded(lambda: run_async(import_command(directory, options, name=name, prune=prune)))
     raise typer.Exit(code)
 
