@@ -11,8 +11,11 @@ number of times, **only** for requests the caller marks ``idempotent``. A non-id
 request (for example one that creates a key and returns its secret once) is sent once;
 if it fails ambiguously the caller must reconcile by listing, never by resending. The one
 exception, when the caller asks for it (``retry_refusals``): a refusal (429, or a status the
-service's ``retry_hint`` marks as a rate limit) means the server did nothing, so even a
-non-idempotent request is sent again after the wait.
+service's ``retry_hint`` marks as a rate limit) is meant to say the server did nothing, so
+even a non-idempotent request is sent again after the wait. A server may refuse *after* it
+acted, though; a caller whose request must never take effect twice (a key create) passes
+``before_resend``, which runs after the wait and before each resend to find and undo what
+the refused request may have done.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +137,7 @@ def make_client(
 
 
 Sleep = Callable[[float], Any]
+BeforeResend = Callable[[], Awaitable[None]]
 
 
 async def send(
@@ -148,6 +152,7 @@ async def send(
     on_retry: Callable[[int, float, str], None] | None = None,
     retry_hint: Callable[[httpx.Response], float | None] | None = None,
     retry_refusals: bool = False,
+    before_resend: BeforeResend | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; retry only if ``idempotent``; raise a :class:`RemoteError` on failure.
@@ -156,7 +161,9 @@ async def send(
     before each retry (for logs and progress). ``retry_hint(response)`` lets a service mark an
     error response retryable its own way (GitHub's 403 with ``x-ratelimit-remaining: 0``): it
     returns the seconds to wait, or None; a hint makes any status retryable.
-    ``retry_refusals`` retries a refusal (429 or hinted) even when not ``idempotent``.
+    ``retry_refusals`` retries a refusal (429 or hinted) even when not ``idempotent``;
+    ``before_resend()`` is then awaited after each wait, before the request goes again (an
+    error it raises ends the retries and reaches the caller).
     """
     do_sleep = sleep or asyncio.sleep
     attempts = policy.attempts if idempotent or retry_refusals else 1
@@ -214,3 +221,5 @@ async def send(
         if on_retry is not None:
             on_retry(attempt, delay, why)
         await do_sleep(delay)
+        if before_resend is not None and not idempotent:
+            await before_resend()

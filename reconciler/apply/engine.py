@@ -385,6 +385,7 @@ class Applier:
             replaces=change.live_id if change.is_replacement else None,
             store=store.description,
             path=path,
+            resent=created.resent,
         )
         await self._store_secret(change, want, created, store, path)
         self._note_clamped_expiry(change, want, created.key)

@@ -12,6 +12,11 @@ interrupted apply left behind:
 - a create was sent but its answer never recorded, or the answer left it unknown
   (``key-create-unknown``: a timeout, a 5xx): a live key with that name in that
   workspace, created after the intent, whose secret was never stored;
+- a create was refused (429) and sent again (``resent`` on its answer): a live key with
+  that name in that workspace, created between the intent and the answer, other than the
+  one the answer names, is one the refused request made (if looking for it before the
+  resend missed it); its secret was never received, so it goes, and the two keys of one
+  name are never a conflict for a person;
 - replaced: the new key is stored, but the old one was never deleted.
 
 The plan deletes those and re-creates what the desired state needs, so the next apply
@@ -31,15 +36,14 @@ import json
 import os
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
 from reconciler.model import LiveState
+from reconciler.provider import created_within
 from reconciler.vault.base import utcnow
-
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)
 
@@ -53,12 +57,31 @@ def journal_path(state_dir: Path, target: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class PendingSecret:
-    """A key whose secret may or may not have reached its store before a crash."""
+    """A key whose secret may or may not have reached its store before a crash.
+
+    ``version_before``: the version the path was at before the write began (None when it
+    was never read, or the store keeps no versions); the write, if it landed, made a later
+    one.
+    """
 
     key_id: str
     name: str
     store: str
     path: str
+    version_before: int | None = None
+
+
+@dataclass
+class _Scan:
+    """What the journal records, gathered by key id and create intent."""
+
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # key id -> key-created
+    stored: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # intent id -> answer
+    replaced_by: dict[str, str] = field(default_factory=dict)  # old key id -> new key id
+    versions_before: dict[str, int | None] = field(default_factory=dict)  # key id -> version
 
 
 class Journal:
@@ -97,39 +120,41 @@ class Journal:
             except json.JSONDecodeError:
                 continue  # a line torn by a crash mid-write: its mutation was never sent
 
-    def _scan(
-        self,
-    ) -> tuple[dict[str, dict[str, Any]], set[str], set[str], list[dict[str, Any]], dict[str, str]]:
-        created: dict[str, dict[str, Any]] = {}
-        stored: set[str] = set()
-        deleted: set[str] = set()
-        intents: list[dict[str, Any]] = []
-        answered: set[str] = set()  # intent ids whose create answer was recorded
-        replaced_by: dict[str, str] = {}  # old id -> new id
+    def _scan(self) -> _Scan:
+        scan = _Scan()
+        answers: dict[str, dict[str, Any]] = {}  # intent id -> its create's recorded answer
         for e in self.entries():
             event = e.get("event")
             if event == "key-create-intent":
-                intents.append(e)
+                scan.intents.append(e)
             elif event in ("key-created", "key-create-failed"):
-                answered.add(e.get("intent", ""))
+                answers[e.get("intent", "")] = e
                 if event == "key-created":
-                    created[e["key_id"]] = e
+                    scan.created[e["key_id"]] = e
                     if e.get("replaces"):
-                        replaced_by[e["replaces"]] = e["key_id"]
+                        scan.replaced_by[e["replaces"]] = e["key_id"]
+            elif event == "secret-write-intent":
+                scan.versions_before.setdefault(e["key_id"], e.get("version"))
             elif event == "secret-stored":
-                stored.add(e["key_id"])
+                scan.stored.add(e["key_id"])
             elif event == "key-deleted":
-                deleted.add(e["key_id"])
-        open_intents = [i for i in intents if i.get("intent") not in answered]
-        return created, stored, deleted, open_intents, replaced_by
+                scan.deleted.add(e["key_id"])
+        scan.answers = answers
+        return scan
 
     def pending_secrets(self) -> list[PendingSecret]:
         """Keys created whose secret's storage was never recorded (check the store)."""
-        created, stored, deleted, _, _ = self._scan()
+        scan = self._scan()
         return [
-            PendingSecret(key_id, e.get("name", ""), e.get("store", ""), e.get("path", ""))
-            for key_id, e in created.items()
-            if key_id not in stored and key_id not in deleted
+            PendingSecret(
+                key_id,
+                e.get("name", ""),
+                e.get("store", ""),
+                e.get("path", ""),
+                scan.versions_before.get(key_id),
+            )
+            for key_id, e in scan.created.items()
+            if key_id not in scan.stored and key_id not in scan.deleted
         ]
 
     def abandoned_keys(
@@ -140,29 +165,35 @@ class Journal:
         ``confirmed_stored`` are ids whose secret the caller found in the store although
         the journal never recorded it (the crash fell between the write and the record).
         """
-        created, stored, deleted, open_intents, replaced_by = self._scan()
-        stored = stored | confirmed_stored
+        scan = self._scan()
+        stored = scan.stored | confirmed_stored
         live_ids = {k.id for k in live.keys if k.id}
         result: dict[str, str] = {}
-        for key_id in created:
-            if key_id in live_ids and key_id not in stored and key_id not in deleted:
+        for key_id in scan.created:
+            if key_id in live_ids and key_id not in stored and key_id not in scan.deleted:
                 result[key_id] = LOST_SECRET
-        for intent in open_intents:
-            since = dt.datetime.fromisoformat(intent["ts"]) - CLOCK_SKEW
+        for intent in scan.intents:
+            answer = scan.answers.get(intent.get("intent", ""))
+            if answer is None:
+                until = None  # never answered: any key made since may be its
+            elif answer.get("resent"):
+                until = _when(answer)  # refused, then sent again: one made in between
+            else:
+                continue  # answered once: the key it made is the one recorded
             for key in live.keys:
                 if (
                     key.id
                     and key.name == intent.get("name")
                     and key.workspace.lower() == str(intent.get("workspace", "")).lower()
                     and key.id not in stored
-                    and key.id not in deleted
+                    and key.id not in scan.deleted
                     and key.id != intent.get("replaces")
-                    and key.created_at is not None
-                    and _aware(key.created_at) >= since
+                    and (answer is None or key.id != answer.get("key_id"))
+                    and created_within(key.created_at, _when(intent), until)
                 ):
                     result[key.id] = LOST_SECRET
-        for old, new in replaced_by.items():
-            if old in live_ids and new in stored and old not in deleted:
+        for old, new in scan.replaced_by.items():
+            if old in live_ids and new in stored and old not in scan.deleted:
                 result[old] = f"replaced by key {new} in an interrupted apply"
         return result
 
@@ -186,5 +217,6 @@ def _crash_point_reached() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _when(entry: dict[str, Any]) -> dt.datetime:
+    """When a record was made (its ``ts``, always written with a UTC offset)."""
+    return dt.datetime.fromisoformat(entry["ts"])

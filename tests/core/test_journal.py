@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 from reconciler.apply.journal import LOST_SECRET, Journal, journal_path
+from reconciler.diff import Action, diff
 from reconciler.model import ApiKey, LiveState
+from tests.core.states import desired
 
 NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
 
@@ -59,6 +61,59 @@ def test_unanswered_create_matches_keys_created_after_the_intent(tmp_path: Path)
     new = key("k-new")
     other = key("k-other", name="dev-carol")
     assert j.abandoned_keys(live(old, new, other)) == {"k-new": LOST_SECRET}
+
+
+def test_a_key_the_refused_request_made_is_abandoned_and_not_a_conflict(tmp_path: Path) -> None:
+    """A 429 that came after the platform made the key, then a resend: two live keys of one
+    name. The one made between the intent and the answer, other than the one the answer
+    names, never had its secret received; it goes, and the plan holds no conflict."""
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-create-intent", intent="i1", name="dev-alice", workspace="dev", replaces="k-old")
+    j.record(
+        "key-created",
+        intent="i1",
+        key_id="k-new",
+        name="dev-alice",
+        workspace="dev",
+        replaces="k-old",
+        resent=True,
+    )
+    j.record("secret-stored", key_id="k-new")
+    old = key("k-old", "dev-alice", created=NOW - dt.timedelta(days=30))
+    keys = (old, key("k-orphan", "dev-alice"), key("k-new", "dev-alice"))
+    abandoned = j.abandoned_keys(live(*keys))
+    assert abandoned == {
+        "k-orphan": LOST_SECRET,
+        "k-old": "replaced by key k-new in an interrupted apply",
+    }
+    changes = diff(desired(), live(*keys), abandoned_keys=abandoned)
+    alice = [c for c in changes if c.name == "dev-alice"]
+    assert not [c for c in alice if Action.CONFLICT in c.actions]
+    assert {c.live_id for c in alice if c.recovery} == {"k-orphan", "k-old"}
+
+
+def test_a_create_answered_once_has_no_orphan_to_look_for(tmp_path: Path) -> None:
+    """Without a resend, a second key of the name is someone's, not this create's: a
+    conflict for a person, never deleted from the journal."""
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
+    j.record("key-created", intent="i1", key_id="k-new", name="dev-bob", workspace="dev")
+    j.record("secret-stored", key_id="k-new")
+    assert j.abandoned_keys(live(key("k-new"), key("k-other"))) == {}
+
+
+def test_after_a_resend_only_keys_made_before_the_answer_are_the_requests(
+    tmp_path: Path,
+) -> None:
+    j = Journal(tmp_path / "j.jsonl")
+    j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
+    j.record(
+        "key-created", intent="i1", key_id="k-new", name="dev-bob", workspace="dev", resent=True
+    )
+    j.record("secret-stored", key_id="k-new")
+    later = key("k-later", created=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    earlier = key("k-earlier", created=NOW - dt.timedelta(hours=1))
+    assert j.abandoned_keys(live(key("k-new"), later, earlier)) == {}
 
 
 def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:

@@ -83,6 +83,27 @@ def test_rate_limits_and_unavailable_answers_are_waited_out(
     assert_converged(sandbox, small / "vault", small / "desired-state")
 
 
+def test_a_key_create_answered_429_after_it_was_made_leaves_no_second_key(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    """``--fault 'POST /v1/admin/api-keys nth=1 status=429 after=true'``: the platform made
+    dev-alice's new key, then refused. The key nobody has the secret of is found and deleted
+    before the create goes again, so one new dev-alice lives and the next plan is clean."""
+    sandbox.set_faults({**CREATE_KEY, "nth": 1, "status": 429, "after": True})
+    cli = Cli(sandbox, small, vault="file:vault")
+    result = cli("apply", "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    assert applied_sentence((7, 0, 2)) in result.stdout
+    assert [r["fired"] for r in sandbox.fault_counts()] == [1]
+    assert creates_sent(sandbox) == len(SMALL_KEYS) + 1
+    assert sandbox.stats()["by_route"].get("GET /v1/admin/api-keys", 0) >= 2  # the look
+    assert len(named(sandbox, "dev-alice")) == 1
+    assert_converged(sandbox, small / "vault", small / "desired-state")
+    again = cli("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "No changes." in again.stdout
+
+
 @pytest.mark.parametrize("processed", [False, True], ids=["failed-before", "failed-after"])
 def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
     sandbox: SandboxServer, small: Path, processed: bool

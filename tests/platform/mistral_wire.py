@@ -21,6 +21,7 @@ from reconciler.platform.sandbox import (
     DEFAULT_ADMIN_KEY,
     EMBEDDED_ADMIN_BASE_URL,
     EMBEDDED_API_BASE_URL,
+    FaultConfig,
     SandboxStore,
     create_app,
 )
@@ -71,14 +72,19 @@ def client(
 
 
 def sandbox_provider(
-    store: SandboxStore, *, admin_key: str = DEFAULT_ADMIN_KEY, **options: Any
+    store: SandboxStore,
+    *,
+    admin_key: str = DEFAULT_ADMIN_KEY,
+    faults: FaultConfig | None = None,
+    **options: Any,
 ) -> MistralProvider:
     """A provider over the sandbox serving ``store`` in-process, held to the spec extract.
 
-    ``admin_key`` is the key the provider sends; ``options`` (``auth``, ``concurrency``,
-    page sizes...) go to the client.
+    ``admin_key`` is the key the provider sends; ``faults`` are the sandbox's fault rules;
+    ``clock`` is the provider's; other ``options`` (``auth``, ``concurrency``, page
+    sizes...) go to the client.
     """
-    app = create_app(store, None, admin_key=DEFAULT_ADMIN_KEY)
+    app = create_app(store, faults, admin_key=DEFAULT_ADMIN_KEY)
     auth = options.pop("auth", "bearer")
     return MistralProvider.from_env(
         {

@@ -427,23 +427,94 @@ def test_a_create_that_may_have_happened_is_sent_once_and_reported_ambiguous(
     assert sleeps.delays == []
 
 
-@pytest.mark.parametrize(("kind", "path"), CREATES)
-def test_a_create_refused_with_429_is_retried_after_retry_after(kind: str, path: str) -> None:
+REFUSED = httpx.Response(429, headers={"Retry-After": "4"}, json={"message": "slow"})
+
+
+def test_a_workspace_create_refused_with_429_is_retried_after_retry_after() -> None:
+    """A second workspace of one name is refused (409), so a resend cannot make two."""
     sleeps = Sleeps()
 
     async def main() -> int:
         with respx.mock(base_url=ADMIN) as mock:
-            route = mock.post(path).mock(
-                side_effect=[
-                    httpx.Response(429, headers={"Retry-After": "4"}, json={"message": "slow"}),
-                    httpx.Response(200, json=_created(kind)),
-                ]
+            route = mock.post("/workspaces").mock(
+                side_effect=[REFUSED, httpx.Response(200, json=_created("workspace"))]
             )
-            await _create(kind, sleeps)
+            await _create("workspace", sleeps)
             return route.call_count
 
     assert run(main()) == 2
     assert sleeps.delays == [4.0]
+
+
+def test_a_key_create_refused_with_429_is_not_resent_without_a_look_first() -> None:
+    """The 429 may come after the key was made: nothing is resent blindly."""
+    sleeps = Sleeps()
+
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.post("/api-keys").mock(
+                side_effect=[REFUSED, httpx.Response(200, json=_created("key"))]
+            )
+            with pytest.raises(errors.RateLimited, match="retry after 4s"):
+                await _create("key", sleeps)
+            return route.call_count
+
+    assert run(main()) == 1
+    assert sleeps.delays == []
+
+
+def test_a_key_create_refused_with_429_is_resent_after_the_wait_and_the_look() -> None:
+    sleeps = Sleeps()
+    order: list[str] = []
+
+    async def look() -> None:
+        order.append(f"look after {sleeps.delays}")
+
+    def created(request: httpx.Request) -> httpx.Response:
+        order.append("POST")
+        return REFUSED if len(order) == 1 else httpx.Response(200, json=_created("key"))
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.post("/api-keys").mock(side_effect=created)
+            async with client(sleeps) as c:
+                await c.create_key(
+                    workspace_id=uid(1, "a"), user_id=uid(2, "c"), name="ci", before_resend=look
+                )
+
+    run(main())
+    assert order == ["POST", "look after [4.0]", "POST"]
+
+
+def test_a_failed_look_before_a_resend_makes_the_create_ambiguous() -> None:
+    async def look() -> None:
+        raise errors.ServerError("mistral admin: GET /api-keys failed with HTTP 500")
+
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.post("/api-keys").mock(side_effect=[REFUSED])
+            async with client() as c:
+                with pytest.raises(errors.AmbiguousCreate, match="looking for it failed"):
+                    await c.create_key(
+                        workspace_id=uid(1, "a"), user_id=uid(2, "c"), name="ci", before_resend=look
+                    )
+            return route.call_count
+
+    assert run(main()) == 1
+
+
+async def _create_looking_first(kind: str) -> object:
+    """A create that may be resent after a 429: a key's with a look first."""
+
+    async def look() -> None:
+        return None
+
+    async with client() as c:
+        if kind == "key":
+            return await c.create_key(
+                workspace_id=uid(1, "a"), user_id=uid(2, "c"), name="ci", before_resend=look
+            )
+        return await c.create_workspace(name="prod", admin_user_id=uid(2, "c"))
 
 
 @pytest.mark.parametrize(("kind", "path"), CREATES)
@@ -452,7 +523,7 @@ def test_a_create_refused_with_429_every_time_gives_up_rate_limited(kind: str, p
         with respx.mock(base_url=ADMIN) as mock:
             route = mock.post(path).respond(429, headers={"Retry-After": "1"})
             with pytest.raises(errors.RateLimited):
-                await _create(kind, Sleeps())
+                await _create_looking_first(kind)
             return route.call_count
 
     assert run(main()) == ATTEMPTS

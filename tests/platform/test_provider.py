@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
 from reconciler.platform.mistral.provider import MistralProvider
+from reconciler.provider import CreatedKey
 from tests.contract.transport import SpecCheckedTransport
 from tests.platform.mistral_wire import (
     ADMIN,
@@ -23,6 +24,7 @@ from tests.platform.mistral_wire import (
     ROLE_ADMIN,
     ROLE_DEV,
     ROLE_USER,
+    Sleeps,
     api_key,
     client,
     created_key,
@@ -112,9 +114,10 @@ def serve_org(mock: respx.MockRouter, *, keys: list[dict[str, Any]] | None = Non
     mock.get("/spend-limit").respond(json=limits(usage_limit=3000))
 
 
-def provider(**options: Any) -> MistralProvider:
+def provider(sleeps: Sleeps | None = None, **options: Any) -> MistralProvider:
     target = options.pop("target", None)
-    return MistralProvider(client(**options), target=target)
+    clock = options.pop("clock", None)
+    return MistralProvider(client(sleeps, **options), target=target, clock=clock)
 
 
 def sent(route: respx.Route) -> Any:
@@ -498,6 +501,97 @@ def test_an_ambiguous_key_create_reaches_the_caller_as_such() -> None:
             return route.call_count
 
     assert run(main()) == 1
+
+
+class KeyPlatform:
+    """``/api-keys`` with state, for respx: the first create is made and then refused."""
+
+    SENT = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+
+    def __init__(self, *, made_before_429: bool) -> None:
+        self.made_before_429 = made_before_429
+        self.keys = [
+            # the key being replaced: this name, this workspace, made long before
+            api_key(1, "svc", workspace_uuid=DEV),
+            # this name in another workspace
+            {**api_key(2, "svc", workspace_uuid=ML), "created_at": "2026-11-27T08:00:01Z"},
+        ]
+        self.log: list[str] = []
+
+    def route(self, mock: respx.MockRouter) -> None:
+        mock.post("/api-keys").mock(side_effect=self.create)
+        mock.get("/api-keys", params={"name": "svc"}).mock(side_effect=self.listing)
+        mock.delete(url__regex=r"/api-keys/(?P<key_id>[^/]+)$").mock(side_effect=self.delete)
+
+    def create(self, request: httpx.Request) -> httpx.Response:
+        n = 10 + len([e for e in self.log if e.startswith("POST")])
+        made = {**created_key(n, "svc", SECRET), "created_at": "2026-11-27T08:00:02Z"}
+        first = not self.log
+        self.log.append(f"POST -> {uid(n, 'b')[-2:]}")
+        if first and not self.made_before_429:
+            return httpx.Response(429, headers={"Retry-After": "2"}, json={"message": "slow"})
+        listed = {**api_key(n, "svc", workspace_uuid=DEV), "created_at": made["created_at"]}
+        self.keys.append(listed)
+        if first:  # made, then refused: the answer with the secret never arrives
+            return httpx.Response(429, headers={"Retry-After": "2"}, json={"message": "slow"})
+        return httpx.Response(200, json=made)
+
+    def listing(self, request: httpx.Request) -> httpx.Response:
+        self.log.append("GET ?name=svc")
+        return httpx.Response(200, json={"keys": [k for k in self.keys if k["name"] == "svc"]})
+
+    def delete(self, request: httpx.Request, key_id: str) -> httpx.Response:
+        self.log.append(f"DELETE {key_id[-2:]}")
+        self.keys = [k for k in self.keys if k["key_id"] != key_id]
+        return httpx.Response(200, json={"detail": "deleted"})
+
+
+@pytest.mark.parametrize("made", [True, False], ids=["made-then-refused", "refused"])
+def test_a_refused_key_create_is_sent_again_only_after_its_orphan_is_deleted(made: bool) -> None:
+    """A 429 may come after the platform made the key: before the create goes again, a key
+    of that name in that workspace made since the request went is deleted (nobody has its
+    secret), so exactly one new key is left, the one whose secret came back."""
+    platform = KeyPlatform(made_before_429=made)
+    sleeps = Sleeps()
+
+    async def main() -> CreatedKey:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            platform.route(mock)
+            serve_org(mock)
+            async with provider(sleeps, clock=lambda: KeyPlatform.SENT) as p:
+                return await p.create_key(ApiKey(name="svc", workspace="dev"), DEV)
+
+    created = run(main())
+    assert created.secret.get_secret_value() == SECRET
+    assert created.resent is True
+    orphan = ["DELETE 10"] if made else []
+    assert platform.log == ["POST -> 10", "GET ?name=svc", *orphan, "POST -> 11"]
+    assert sleeps.delays == [2.0]
+    assert sorted((k["key_id"], k["workspace_id"]) for k in platform.keys) == [
+        (uid(1, "b"), DEV),  # the old key stays: made long before the create
+        (uid(2, "b"), ML),  # another workspace's key stays
+        (uid(11, "b"), DEV),  # the one new key, whose secret arrived
+    ]
+    assert created.key.id == uid(11, "b")
+
+
+def test_a_key_seen_by_the_last_fetch_is_never_taken_for_an_orphan() -> None:
+    """A key of that name made just before the create (within the clock skew) but already
+    listed by the fetch the plan came from is not the refused request's."""
+    platform = KeyPlatform(made_before_429=False)
+    platform.keys[0]["created_at"] = "2026-11-27T07:58:00Z"
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            platform.route(mock)
+            serve_org(mock, keys=platform.keys)
+            async with provider(clock=lambda: KeyPlatform.SENT) as p:
+                await p.fetch()
+                await p.create_key(ApiKey(name="svc", workspace="dev"), DEV)
+
+    run(main())
+    assert "DELETE 01" not in platform.log
+    assert uid(1, "b") in {k["key_id"] for k in platform.keys}
 
 
 @pytest.mark.parametrize(("status", "raised"), [(200, None), (404, None), (403, errors.Forbidden)])

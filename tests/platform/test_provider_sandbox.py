@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 from reconciler.platform.mistral.provider import MistralProvider
-from reconciler.platform.sandbox import SandboxStore
+from reconciler.platform.sandbox import FaultConfig, SandboxStore
 from tests.platform.mistral_wire import run, sandbox_provider
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
@@ -133,3 +133,27 @@ def test_a_wrong_admin_key_is_unauthorized_without_showing_it() -> None:
     error = run(main())
     assert wrong not in str(error)
     assert "HTTP 401" in str(error)
+
+
+def test_a_key_create_answered_429_after_the_sandbox_made_it_leaves_one_new_key() -> None:
+    """The sandbox rule ``POST /v1/admin/api-keys nth=1 status=429 after=true``: the key is
+    made, the answer with its secret replaced by a 429. The provider finds that key,
+    deletes it and creates again: one new key, whose secret works, beside the old one."""
+    store = SandboxStore.in_memory(clock=lambda: NOW)
+    rule = {"method": "POST", "path": "/v1/admin/api-keys", "nth": 1, "status": 429}
+    faults = FaultConfig.model_validate({"rules": [{**rule, "after": True}]})
+
+    async def main() -> tuple[set[str | None], set[str | None], str | None, bool, bool]:
+        async with sandbox_provider(store, faults=faults, clock=lambda: NOW) as p:
+            before = {k.id for k in (await p.fetch()).keys if k.name == "dev-alice"}
+            dev = by_name(await p.fetch())["dev"].id
+            assert dev is not None
+            want = ApiKey(name="dev-alice", workspace="dev", owner="alice.martin@acme.example")
+            made = await p.create_key(want, dev)
+            after = {k.id for k in await p.find_keys("dev-alice")}
+            return before, after, made.key.id, made.resent, await p.check_key(made.secret)
+
+    before, after, made, resent, works = run(main())
+    assert resent and works
+    assert after == before | {made}  # the old dev-alice and one new one: no orphan
+    assert len(after) == 2

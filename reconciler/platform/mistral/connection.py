@@ -7,10 +7,12 @@ specific to La Plateforme, for the endpoints in :mod:`.endpoints` to build on:
 - **Auth** by :class:`~.auth.KeyAuth`; a credential a server echoes back in an error is
   replaced with ``[REDACTED]`` (:func:`~.auth.redact`).
 - **Retry classes.** GETs, PATCHes, DELETEs and the spend-limit POST are idempotent and
-  retried by ``send``. Creates (:meth:`Connection._create`) are sent once; a 429 (the server
-  refused, nothing happened) is retried after ``Retry-After``; a timeout, 5xx or dropped
-  connection raises :class:`~reconciler.errors.AmbiguousCreate` so the caller lists
-  before trying again.
+  retried by ``send``. Creates (:meth:`Connection._create`) are sent once; a timeout, 5xx
+  or dropped connection raises :class:`~reconciler.errors.AmbiguousCreate` so the caller
+  lists before trying again. A 429 is sent again after ``Retry-After`` only where that
+  cannot make a second object: a workspace (the platform refuses a second one of a name
+  with 409), or a create whose caller gives a ``before_resend`` that finds and removes
+  what the refused request may have made (a 429 can come after the server acted).
 - **Concurrency** is bounded by one semaphore around every request, so ``concurrency=1``
   means strictly one request in flight at a time.
 - **Typed answers** (:mod:`.wire`); a body that does not parse raises a
@@ -28,7 +30,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from reconciler import errors
-from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, send
+from reconciler.http import DEFAULT_TIMEOUT, BeforeResend, RetryPolicy, make_client, send
 from reconciler.platform.mistral.auth import KeyAuth, redact
 from reconciler.platform.mistral.settings import (
     DEFAULT_ADMIN_BASE_URL,
@@ -187,10 +189,42 @@ class Connection:
         response = await self._send("GET", path, **kwargs)
         return self._parse(model, response, "GET", path)
 
-    async def _create(self, path: str, body: Mapping[str, Any], what: str) -> httpx.Response:
-        """POST once; retry only a refusal (429: nothing was created)."""
+    async def _create(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        what: str,
+        *,
+        resend_refused: bool = True,
+        before_resend: BeforeResend | None = None,
+    ) -> httpx.Response:
+        """POST once; a refusal (429) is sent again only if ``resend_refused``, each time
+        after ``before_resend()`` (when given) has undone what the refused request may have
+        done. If that fails, the outcome is unknown: :class:`AmbiguousCreate`."""
+
+        async def guarded() -> None:
+            if before_resend is None:
+                return
+            try:
+                await before_resend()
+            except errors.ReconcilerError as exc:
+                raise errors.AmbiguousCreate(
+                    f"{ADMIN_SERVICE}: POST {path} was refused (HTTP 429), which may come "
+                    f"after the {what} was made, and looking for it failed: {exc}",
+                    method="POST",
+                    path=path,
+                    service=ADMIN_SERVICE,
+                ) from exc
+
         try:
-            return await self._send("POST", path, idempotent=False, retry_refusals=True, json=body)
+            return await self._send(
+                "POST",
+                path,
+                idempotent=False,
+                retry_refusals=resend_refused,
+                before_resend=guarded,
+                json=body,
+            )
         except (errors.ServerError, errors.TransportError) as exc:
             raise errors.AmbiguousCreate(
                 f"{exc} — the {what} may or may not have been created; list to find out "

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from reconciler import errors
+from reconciler.http import BeforeResend
 from reconciler.platform.mistral import wire
 from reconciler.platform.mistral.auth import KeyAuth
 from reconciler.platform.mistral.connection import API_SERVICE, Connection
@@ -152,12 +153,25 @@ class ApiKeys(Connection):
         user_id: str,
         name: str | None,
         expiration: dt.date | None = None,
+        before_resend: BeforeResend | None = None,
     ) -> wire.CreatedKeyOut:
-        """Create a key; its plaintext comes back once, as a SecretStr. Sent once."""
+        """Create a key; its plaintext comes back once, as a SecretStr. Sent once.
+
+        A 429 may come after the platform made the key, whose secret then nobody has, so
+        the create is sent again only with a ``before_resend`` that finds and deletes such
+        a key first; without one, the 429 reaches the caller as
+        :class:`~reconciler.errors.RateLimited`.
+        """
         body: dict[str, Any] = {"workspace_uuid": workspace_id, "user_id": user_id, "name": name}
         if expiration is not None:
             body["expiration"] = expiration.isoformat()
-        response = await self._create("/api-keys", body, f"API key {name!r}")
+        response = await self._create(
+            "/api-keys",
+            body,
+            f"API key {name!r}",
+            resend_refused=before_resend is not None,
+            before_resend=before_resend,
+        )
         return self._parse(wire.CreatedKeyOut, response, "POST", "/api-keys")
 
     async def delete_key(self, key_id: str) -> None:

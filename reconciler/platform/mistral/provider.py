@@ -16,13 +16,19 @@ live in :mod:`.normalize`) and back:
 
 Mutations take names and emails and map them to uuids with the directory (workspaces,
 users, roles) of the last fetch, loading it lazily when a mutation comes first.
+
+A key create refused with 429 is sent again only after a look for what the refused
+request may have made (the platform can refuse after it acted): a key of that name in that
+workspace, created since the request went (:func:`~reconciler.provider.created_within`)
+and not seen before (listed by a fetch or made here), whose secret nobody received. Such a
+key is deleted first, so a create never leaves two keys, one without its secret.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -38,7 +44,7 @@ from reconciler.platform.mistral.normalize import ADMIN_ROLE, LEGACY_ROLES, Dire
 from reconciler.platform.mistral.paging import PageProgress
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
-from reconciler.provider import CreatedKey, ProgressCallback, Provider
+from reconciler.provider import CreatedKey, ProgressCallback, Provider, created_within
 
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
@@ -52,11 +58,19 @@ class MistralProvider:
 
     name = "mistral"
 
-    def __init__(self, client: MistralClient, *, target: str | None = None) -> None:
+    def __init__(
+        self,
+        client: MistralClient,
+        *,
+        target: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.client = client
         self.target = target or client.admin_base_url
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._directory: Directory | None = None
         self._loading = asyncio.Lock()
+        self._known_keys: set[str] = set()  # key ids a fetch listed or a create made
 
     @classmethod
     def from_settings(
@@ -65,11 +79,12 @@ class MistralProvider:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         target: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
         **client_options: Any,
     ) -> MistralProvider:
         """A provider over a new :class:`MistralClient` (``client_options``: its keywords)."""
         client = MistralClient.from_settings(settings, transport=transport, **client_options)
-        return cls(client, target=target)
+        return cls(client, target=target, clock=clock)
 
     @classmethod
     def from_env(
@@ -78,11 +93,14 @@ class MistralProvider:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         target: str | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
         **client_options: Any,
     ) -> MistralProvider:
         """From ``MISTRAL_*`` variables (ConfigError when the admin key is missing)."""
         settings = MistralSettings.from_env(env)
-        return cls.from_settings(settings, transport=transport, target=target, **client_options)
+        return cls.from_settings(
+            settings, transport=transport, target=target, clock=clock, **client_options
+        )
 
     def __repr__(self) -> str:
         return f"MistralProvider(target={self.target!r})"
@@ -114,6 +132,7 @@ class MistralProvider:
             ws_task.result(), users_task.result(), roles_task.result()
         )
         self._directory = directory
+        self._known_keys.update(k.key_id for k in keys_task.result())
         members = normalize.to_members(users_task.result().members, directory)
         keys = sorted(
             (
@@ -256,9 +275,29 @@ class MistralProvider:
                 "workspace_admin to own the key"
             )
         user_id = await self._user_id(owner)
+        sent = self._clock()
+        resent = False
+
+        async def discard_orphans() -> None:
+            nonlocal resent
+            resent = True
+            for found in await self.client.list_keys(name=key.name):
+                if (
+                    found.name == key.name
+                    and found.workspace_id == workspace_id
+                    and found.key_id not in self._known_keys
+                    and created_within(found.created_at, sent)
+                ):
+                    await self.delete_key(found.key_id)
+
         out = await self.client.create_key(
-            workspace_id=workspace_id, user_id=user_id, name=key.name, expiration=key.expires
+            workspace_id=workspace_id,
+            user_id=user_id,
+            name=key.name,
+            expiration=key.expires,
+            before_resend=discard_orphans,
         )
+        self._known_keys.add(out.key_id)
         if out.key is None:
             raise errors.RemoteError(
                 f"{ADMIN_SERVICE}: POST /api-keys created key {out.key_id} ('{key.name}') but "
@@ -276,7 +315,7 @@ class MistralProvider:
             created_at=out.created_at,
             hidden_key=out.hidden_key,
         )
-        return CreatedKey(key=live, secret=out.key)
+        return CreatedKey(key=live, secret=out.key, resent=resent)
 
     async def delete_key(self, key_id: str) -> None:
         """Delete a key; one already gone (404) is not an error."""
