@@ -226,7 +226,7 @@ class Session:
                 found = await store.read_metadata(pending.path or path)
             except SecretStoreError:
                 continue
-            if found is not None and found.key_id == pending.key_id:
+            if pending.found_in(found):
                 confirmed.add(pending.key_id)
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
         warnings = []

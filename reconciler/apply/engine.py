@@ -26,11 +26,12 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import structlog
 
 from reconciler.apply.journal import Journal
+from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
@@ -417,54 +418,82 @@ class Applier:
         self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
     ) -> None:
         key_id = created.key.id or ""
-        metadata = secret_metadata(self.desired, want, created.key)
-        last: Exception | None = None
-        for attempt in range(1, self.store_attempts + 1):
-            try:
-                current = await store.read_metadata(path)
-                expect = current.version if current is not None and current.version else 0
-                version = await store.put(path, created.secret, metadata, expect_version=expect)
-            except SecretStoreError as exc:
-                last = exc
-                self.log.warning(
-                    "apply.secret_store_retry",
-                    address=change.address,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-                if attempt < self.store_attempts:
-                    delay = self.store_backoff * 2 ** (attempt - 1)
-                    self.report(
-                        f"{change.address}: storing the secret failed ({exc}); "
-                        f"retrying in {delay:g}s ({attempt}/{self.store_attempts})"
-                    )
-                    await self.sleep(delay)
-                continue
+
+        def announce(version_before: int | None) -> None:
             self.journal.record(
-                "secret-stored",
+                "secret-write-intent",
                 apply_id=self.apply_id,
                 key_id=key_id,
                 store=store.description,
                 path=path,
-                version=version,
+                version=version_before,
             )
-            return
-        # The secret could not be stored: the key must not live on without it.
+
+        def on_retry(attempt: int, delay: float, exc: SecretStoreError) -> None:
+            self.log.warning(
+                "apply.secret_store_retry", address=change.address, attempt=attempt, error=str(exc)
+            )
+            self.report(
+                f"{change.address}: storing the secret failed ({exc}); "
+                f"retrying in {delay:g}s ({attempt}/{self.store_attempts})"
+            )
+
+        try:
+            version = await write_secret(
+                store,
+                path,
+                created.secret,
+                secret_metadata(self.desired, want, created.key),
+                attempts=self.store_attempts,
+                backoff=self.store_backoff,
+                sleep=self.sleep,
+                announce=announce,
+                on_retry=on_retry,
+            )
+        except SecretWriteFailed as failed:
+            self.log.warning(
+                "apply.secret_store_failed", address=change.address, error=str(failed.last)
+            )
+            await self._secret_not_stored(change, failed, key_id, store, path)
+        self.journal.record(
+            "secret-stored",
+            apply_id=self.apply_id,
+            key_id=key_id,
+            store=store.description,
+            path=path,
+            version=version,
+        )
+
+    async def _secret_not_stored(
+        self, change: Change, failed: SecretWriteFailed, key_id: str, store: SecretStore, path: str
+    ) -> NoReturn:
+        """The secret could not be stored: the key must not live on without it, and a key
+        whose secret may be the current version must not be deleted under it."""
+        where = f"{store.description} at {path}"
+        if failed.outcome is Outcome.UNKNOWN:
+            # The path holds this key's secret or the previous one: both of live keys.
+            raise SecretStoreError(
+                f"could not store the new key's secret in {where} ({failed.last}), and whether "
+                f"it got there cannot be told now, so the new key {key_id} was kept: the "
+                "current version is its secret or the one before, both of live keys. Run "
+                "plan once the store answers: the key stays if its secret is there, else it "
+                "is deleted and created again."
+            )
         self.report(f"{change.address}: secret could not be stored; deleting the new key")
         self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         try:
             await self.provider.delete_key(key_id)
         except ReconcilerError as exc:
             raise ReconcilerError(
-                f"could not store the new key's secret in {store.description} ({last}), and "
-                f"deleting the new key {key_id} failed too ({exc}). The next plan will find "
-                "it in the journal and delete it."
+                f"could not store the new key's secret in {store.description} ({failed.last}), "
+                f"and deleting the new key {key_id} failed too ({exc}). The next plan will "
+                "find it in the journal and delete it."
             ) from exc
         self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
         raise SecretStoreError(
-            f"could not store the new key's secret in {store.description} at {path} after "
-            f"{self.store_attempts} attempts ({last}); the new key was deleted on the platform "
-            "and nothing else was changed for it"
+            f"could not store the new key's secret in {where} after {failed.attempts} "
+            f"attempts ({failed.last}); the new key was deleted on the platform and nothing "
+            "else was changed for it"
         )
 
     async def _delete_key(

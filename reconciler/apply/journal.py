@@ -43,7 +43,7 @@ from typing import Any
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
 from reconciler.model import LiveState
 from reconciler.provider import created_within
-from reconciler.vault.base import utcnow
+from reconciler.vault.base import StoredSecret, utcnow
 
 _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)
 
@@ -69,6 +69,15 @@ class PendingSecret:
     store: str
     path: str
     version_before: int | None = None
+
+    def found_in(self, current: StoredSecret | None) -> bool:
+        """Whether ``current`` (the path's current version) is this key's secret: its
+        metadata names the key and, where versions are known, it came after the write
+        began (a store may write the metadata before the data, as Vault does)."""
+        if current is None or current.key_id != self.key_id:
+            return False
+        before, version = self.version_before, current.version
+        return version is None or before is None or version > before
 
 
 @dataclass

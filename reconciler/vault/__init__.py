@@ -11,12 +11,12 @@ from reconciler.vault.base import (
     DocumentUnsupported,
     LockHolder,
     LockUnsupported,
-    MetadataNotStored,
     SecretExists,
     SecretMetadata,
     SecretStore,
     StoredDocument,
     StoredSecret,
+    WriteUncertain,
 )
 from reconciler.vault.factory import open_store, parse_override, store_for_target
 
@@ -25,12 +25,12 @@ __all__ = [
     "DocumentUnsupported",
     "LockHolder",
     "LockUnsupported",
-    "MetadataNotStored",
     "SecretExists",
     "SecretMetadata",
     "SecretStore",
     "StoredDocument",
     "StoredSecret",
+    "WriteUncertain",
     "open_store",
     "parse_override",
     "store_for_target",

@@ -12,6 +12,12 @@ Writes are check-and-set, with Vault KV v2's meaning of ``expect_version``:
   otherwise :class:`CasMismatch`;
 - ``None``: unconditional.
 
+A write is all or nothing at the current version: when ``put`` raises, the path's current
+version is what it was (and so is its metadata, or the message says it is not), unless it
+raises :class:`WriteUncertain`: no answer came and reading back failed, so the new secret
+may be current. A write makes at most one version, however it is retried, so failed
+attempts never push a good version out of a store's bounded history.
+
 Failures raise :class:`~reconciler.errors.SecretStoreError` (or a subclass below) with a
 message that names the store and the path and never holds the secret. Misconfiguration
 found before anything is contacted (no address, no credential) raises
@@ -22,7 +28,7 @@ found before anything is contacted (no address, no credential) raises
     SecretStoreError
     ├── CasMismatch            the current version is not the expected one
     │   └── SecretExists       expected no secret (version 0), found one
-    ├── MetadataNotStored      the secret IS stored (``version``), its metadata is not
+    ├── WriteUncertain         no answer, no read-back: the new secret may be current
     ├── LockUnsupported        this store cannot hold the apply lock (GitHub)
     └── DocumentUnsupported    this store cannot hold reconciler's documents (GitHub)
 
@@ -79,12 +85,9 @@ class SecretExists(CasMismatch):
     """A write that expected no secret at the path (``expect_version=0``) found one."""
 
 
-class MetadataNotStored(SecretStoreError):
-    """The secret was stored (as ``version``) but its metadata could not be written."""
-
-    def __init__(self, message: str, *, version: int | None) -> None:
-        self.version = version
-        super().__init__(message)
+class WriteUncertain(SecretStoreError):
+    """A write got no answer (a timeout, a dropped connection, a gateway error) and reading
+    the path back failed: the new secret may or may not be the current version."""
 
 
 class LockUnsupported(SecretStoreError):

@@ -17,7 +17,9 @@ expected again, as in Vault after deleting the metadata.
 
 Every write goes to a temporary file created 0600 beside the target, is fsynced, then
 renamed over it, under the guard lock, so readers in other processes never see half a
-file and two writers cannot both win a check-and-set. The secret is only ever in the
+file and two writers cannot both win a check-and-set. A ``put`` is therefore all or
+nothing, as the store protocol asks: the secret and its metadata become the current
+version together, or the file is as it was. The secret is only ever in the
 target file (and its temporary twin for the instant before the rename).
 """
 

@@ -18,9 +18,18 @@ backoff) apply to every call except an AppRole login:
 - an unconditional write (``expect_version=None``) resent after a lost answer at worst
   adds an identical version.
 
-The write is two calls (data, then metadata). If the metadata write fails after the data
-landed, :class:`~reconciler.vault.base.MetadataNotStored` says so with the version: the
-secret *is* stored.
+A write is never half done at the current version, and makes at most one version:
+
+1. the path's metadata is read, and a ``expect_version`` it does not match is refused
+   before anything is written;
+2. ``custom_metadata`` is written first: it makes no version, so if it fails the path
+   is exactly as it was;
+3. the data is written with check-and-set: the one call that makes a version. If Vault
+   refuses it, or it got no answer and reading back shows it did not land, the previous
+   ``custom_metadata`` is written back, so the current version and its metadata still
+   describe the key they did. If it got no answer and cannot be read back, nothing is
+   undone (the data may have landed):
+   :class:`~reconciler.vault.base.WriteUncertain`.
 
 reconciler's document ``name`` (the ownership record): the entry
 ``{prefix}/_reconciler/{name}`` whose data is ``{"document": text}``, without metadata, so
@@ -55,11 +64,11 @@ from reconciler.vault.base import (
     SECRET_FIELD,
     CasMismatch,
     LockHolder,
-    MetadataNotStored,
     SecretExists,
     SecretMetadata,
     StoredDocument,
     StoredSecret,
+    WriteUncertain,
     document_path,
     is_reserved,
     normalize_lock_name,
@@ -141,23 +150,47 @@ class HashiCorpVault(KvConnection):
                     f"{self.description}: cannot write {rel}: metadata field {field_name} is "
                     f"{len(value)} characters, over Vault's {CUSTOM_METADATA_MAX_VALUE}"
                 )
-        version = await self._write_data(
-            rel, SECRET_FIELD, secret.get_secret_value(), expect_version
-        )
+        before = await self._metadata(rel) or {}
+        current = before.get("current_version")
+        current = current if isinstance(current, int) else 0
+        if expect_version is not None and current != expect_version:
+            raise self._cas_error(rel, expect_version, current)
+        previous = before.get("custom_metadata")
+        await self._write_custom(rel, custom)
+        value = secret.get_secret_value()
         try:
-            await self._request(
-                "POST",
-                self._metadata_url(rel),
-                action="write the metadata of",
-                path=rel,
-                capability="create/update",
-                json={"custom_metadata": custom},
-            )
+            return await self._write_data(rel, SECRET_FIELD, value, expect_version)
+        except WriteUncertain as exc:
+            why = "its metadata (already written) was left naming the new key"
+            landed = await self._landed(rel, SECRET_FIELD, value, expect_version, exc, why)
+            if landed is not None:
+                return landed
+            await self._put_back(rel, previous, exc)
+            raise SecretStoreError(f"{exc} (read back: it did not land)") from exc
         except SecretStoreError as exc:
-            raise MetadataNotStored(
-                f"{exc} (the secret itself was stored as version {version})", version=version
-            ) from exc
-        return version
+            await self._put_back(rel, previous, exc)
+            raise
+
+    async def _put_back(self, rel: str, previous: object, failed: SecretStoreError) -> None:
+        """After a data write that did not land: the metadata as it was before the write."""
+        try:
+            await self._write_custom(rel, previous if isinstance(previous, dict) else {})
+        except SecretStoreError as undo:
+            raise SecretStoreError(
+                f"{failed}; the secret did not reach {rel}, but putting its previous metadata "
+                f"back failed too ({undo}): its metadata names the new key"
+            ) from failed
+
+    async def _write_custom(self, rel: str, custom: Mapping[str, str]) -> None:
+        """Set ``custom_metadata`` (Vault makes no version for it)."""
+        await self._request(
+            "POST",
+            self._metadata_url(rel),
+            action="write the metadata of",
+            path=rel,
+            capability="create/update",
+            json={"custom_metadata": dict(custom)},
+        )
 
     async def read_metadata(self, path: str) -> StoredSecret | None:
         rel = normalize_path(path, store=self.description)
@@ -317,7 +350,8 @@ class HashiCorpVault(KvConnection):
 
     async def _write_data(self, rel: str, field: str, value: str, expect: int | None) -> int:
         """Write ``{field: value}`` as a new version (check-and-set unless ``expect`` is
-        None); return its number. A mismatch after a retry may be our own first attempt."""
+        None): the one call that makes a version; return its number. A mismatch after a
+        retry may be our own first attempt; no answer at all is :class:`WriteUncertain`."""
         body: dict[str, Any] = {"data": {field: value}}
         if expect is not None:
             body["options"] = {"cas": expect}
@@ -337,10 +371,14 @@ class HashiCorpVault(KvConnection):
                 capability="create/update",
                 json=body,
                 on_retry=on_retry,
+                write=True,
             )
             version = version_of(response)
-        except CasMismatch:
-            mine = await self._own_write(rel, field, value, expect) if retried else None
+        except CasMismatch as exc:
+            if not retried:
+                raise
+            why = "an earlier attempt's answer was lost, and it may be that one"
+            mine = await self._landed(rel, field, value, expect, exc, why)
             if mine is None:
                 raise
             version = mine
@@ -348,17 +386,34 @@ class HashiCorpVault(KvConnection):
             raise SecretStoreError(f"{self.description}: write {rel}: Vault returned no version")
         return version
 
-    async def _own_write(self, rel: str, field: str, value: str, expect: int | None) -> int | None:
-        """After a retried CAS write failed: the version if our first attempt landed."""
+    async def _landed(
+        self,
+        rel: str,
+        field: str,
+        value: str,
+        expect: int | None,
+        failed: SecretStoreError,
+        why: str,
+    ) -> int | None:
+        """:meth:`_own_write`, or :class:`WriteUncertain` (saying ``why`` it matters) when
+        the path cannot be read back now."""
         try:
-            entry = await self._read_data(rel)
+            return await self._own_write(rel, field, value, expect)
         except SecretStoreError:
-            return None
-        if entry is None or expect is None:
+            raise WriteUncertain(
+                f"{failed}; whether it reached {rel} cannot be read back now: {why}"
+            ) from failed
+
+    async def _own_write(self, rel: str, field: str, value: str, expect: int | None) -> int | None:
+        """After a data write failed: the version if one of its attempts landed after all
+        (the current version is ``expect`` + 1, or any with ``expect`` None, and holds
+        exactly ``value``). A failed read raises :class:`SecretStoreError`."""
+        entry = await self._read_data(rel)
+        if entry is None:
             return None
         data, version = entry
         stored = data.get(field)
-        if version != expect + 1 or not isinstance(stored, str):
+        if (expect is not None and version != expect + 1) or not isinstance(stored, str):
             return None
         if not hmac.compare_digest(stored.encode(), value.encode()):
             return None

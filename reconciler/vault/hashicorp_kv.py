@@ -26,6 +26,7 @@ from reconciler.errors import SecretStoreError
 from reconciler.vault.base import (
     CasMismatch,
     SecretExists,
+    WriteUncertain,
     normalize_prefix,
     utcnow,
 )
@@ -154,8 +155,12 @@ class KvConnection:
         capability: str,
         missing_ok: bool = False,
         on_retry: Callable[[int, float, str], None] | None = None,
+        write: bool = False,
         **kwargs: Any,
     ) -> httpx.Response | None:
+        """One request; Vault's failures as :class:`SecretStoreError` messages. A ``write``
+        that got no answer (timeout, dropped connection, 502 or 504 from a gateway) raises
+        :class:`WriteUncertain`: it may have landed."""
         headers = await self._token_header()
 
         def log_retry(attempt: int, delay: float, why: str) -> None:
@@ -183,9 +188,12 @@ class KvConnection:
                 "the path)"
             ) from None
         except errors.RemoteError as exc:
-            raise self._error(
+            error = self._error(
                 exc, action=action, path=path, capability=capability, url=url, cas=_cas_of(kwargs)
-            ) from None
+            )
+            if write and (isinstance(exc, errors.TransportError) or exc.status in (502, 504)):
+                raise WriteUncertain(str(error)) from None
+            raise error from None
 
     def _error(
         self,
@@ -200,23 +208,7 @@ class KvConnection:
         where = f"{self.description}: cannot {action} {path}"
         message = exc.server_message
         if isinstance(exc, errors.InvalidRequest) and CAS_MISMATCH in message:
-            if cas == 0:
-                return SecretExists(
-                    f"{self.description}: a secret already exists at {path}; refusing to "
-                    "overwrite it (check-and-set expected no version)",
-                    store=self.description,
-                    path=path,
-                    expected=0,
-                    current=None,
-                )
-            return CasMismatch(
-                f"{self.description}: check-and-set failed for {path}: it is no longer at "
-                f"version {cas} (changed meanwhile)",
-                store=self.description,
-                path=path,
-                expected=cas,
-                current=None,
-            )
+            return self._cas_error(path, cas)
         if isinstance(exc, errors.Forbidden | errors.Unauthorized):
             return SecretStoreError(
                 f"{where}: permission denied (HTTP {exc.status}): the token is invalid or "
@@ -230,6 +222,30 @@ class KvConnection:
             return SecretStoreError(f"{where}: cannot reach Vault at {self.address}: {exc}")
         detail = f": {message}" if message else ""
         return SecretStoreError(f"{where}: Vault answered HTTP {exc.status}{detail}")
+
+    def _cas_error(
+        self, path: str, expected: int | None, current: int | None = None
+    ) -> CasMismatch:
+        """The path is not at the ``expected`` version (``current``, when known)."""
+        if expected == 0:
+            at = f" (version {current})" if current else ""
+            return SecretExists(
+                f"{self.description}: a secret already exists at {path}{at}; refusing to "
+                "overwrite it (check-and-set expected no version)",
+                store=self.description,
+                path=path,
+                expected=0,
+                current=current,
+            )
+        now = "" if current is None else f", it is at version {current}"
+        return CasMismatch(
+            f"{self.description}: check-and-set failed for {path}: it is no longer at "
+            f"version {expected} (changed meanwhile{now})",
+            store=self.description,
+            path=path,
+            expected=expected,
+            current=current,
+        )
 
     def _log_retry(self, attempt: int, delay: float, why: str, action: str, path: str) -> None:
         log.warning(

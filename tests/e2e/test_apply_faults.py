@@ -244,7 +244,8 @@ def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
     assert fake_vault.writes.failed == [f"{PREFIX}/dev/dev-bob"]
     assert fake_vault.writes.refused_sealed > 4  # every attempt retried by the Vault client too
     events = [e["event"] for e in audit_events(small)]
-    assert events.count("apply.secret_store_retry") == 4
+    assert events.count("apply.secret_store_retry") == 3  # before each of attempts 2-4
+    assert events.count("apply.secret_store_failed") == 1
     # no key lives without its secret: the new dev-bob is gone, dev-alice's new key stored
     live = live_keys(sandbox.admin_base_url, sandbox.admin_key)
     new = [k for k in live if k["key_id"] not in before]
@@ -261,3 +262,38 @@ def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
     outputs = cli.outputs()
     for entry in vault_entries(fake_vault).values():
         assert entry.secret not in outputs
+
+
+def test_a_vault_failing_metadata_writes_mid_replacement_keeps_the_live_secret_current(
+    sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer
+) -> None:
+    """Vault refuses ``custom_metadata`` writes at dev-alice's path while her key is
+    replaced: the apply fails, the new key goes, and the path's current version is still
+    the live key's secret, with no version added; once the YAML is reverted, the plan's
+    "No changes" is true: the vault serves a working secret of the live key."""
+    cli = vault_cli(sandbox, small, fake_vault)
+    assert cli("apply", "--auto-approve").returncode == 0
+    path = f"{PREFIX}/dev/dev-alice"
+    (live,) = [k["key_id"] for k in named(sandbox, "dev-alice")]
+    secret, metadata = fake_vault.entry(path)
+    versions = fake_vault.versions(path)
+    assert metadata["key_id"] == live
+
+    dev = small / "desired-state" / "workspaces" / "dev.yaml"
+    original = dev.read_text()
+    dev.write_text(original.replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
+    fake_vault.fail("metadata", "POST", under=path, status=403, message="permission denied")
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert "Error: api_key.dev-alice: could not store the new key's secret" in failed.stderr
+    assert "the new key was deleted on the platform" in failed.stderr
+    assert [k["key_id"] for k in named(sandbox, "dev-alice")] == [live]
+    assert fake_vault.entry(path) == (secret, metadata)
+    assert fake_vault.versions(path) == versions  # no version per failed attempt
+
+    fake_vault.unseal()
+    dev.write_text(original)
+    plan = cli("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes." in plan.stdout
+    assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")

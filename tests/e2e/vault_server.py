@@ -10,7 +10,9 @@ The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_lock
 - :meth:`FakeVaultServer.fail_writes` makes the Nth such write (and ``times - 1`` after it)
   answer ``503 {"errors": ["Vault is sealed"]}``, then Vault recovers;
 - :meth:`FakeVaultServer.seal_at_write` seals Vault at the Nth write: from then on every
-  request answers that 503, as a Vault sealed mid-apply does.
+  request answers that 503, as a Vault sealed mid-apply does;
+- :meth:`FakeVaultServer.fail` passes a rule to :meth:`FakeVault.fail` (e.g. every
+  ``custom_metadata`` write under one path refused), until :meth:`FakeVaultServer.unseal`.
 
 The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests.
 """
@@ -73,6 +75,10 @@ class FakeVaultServer:
         with self._lock:
             self._sealed_from = nth
 
+    def fail(self, kind: str, method: str = "POST", **rule: Any) -> None:
+        with self._lock:
+            self.vault.fail(kind, method, **rule)
+
     # --- reading back ----------------------------------------------------------------------
 
     def entry(self, path: str) -> tuple[str | None, dict[str, str]]:
@@ -84,6 +90,13 @@ class FakeVaultServer:
     def unseal(self) -> None:
         with self._lock:
             self._sealed, self._sealed_from, self._fail_from = False, None, None
+            self.vault.faults.clear()
+
+    def versions(self, path: str) -> list[int]:
+        """The version numbers Vault keeps at a full path."""
+        with self._lock:
+            entry = self.vault.entries.get(path)
+            return sorted(entry.versions) if entry else []
 
     def entries(self, prefix: str) -> dict[str, tuple[str | None, dict[str, str]]]:
         """(secret, custom_metadata) of every secret under ``prefix``, by relative path."""

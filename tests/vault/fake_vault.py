@@ -1,9 +1,23 @@
 """An in-memory Vault KV v2 mount answering like Vault does, for respx.
 
-It reproduces the documented request and response shapes: ``POST/GET .../data/...`` with
-``options.cas``, ``GET/POST/DELETE .../metadata/...``, ``GET ...?list=true``, the
-``{"errors": [...]}`` bodies (CAS mismatch 400, permission denied 403, empty 404) and
-``X-Vault-Token`` checking. Requests it saw are kept for assertions.
+It reproduces the documented request and response shapes and rules:
+
+- ``POST/GET .../data/...`` with ``options.cas`` (a CAS mismatch is a 400 and makes no
+  version); ``GET .../data/...?version=N`` reads an older version;
+- every data write makes a version; ``max_versions`` (the key's, else the mount's, 10 by
+  default as in Vault) drops the oldest, so failed attempts that write can push a good
+  version out of history; metadata shows ``oldest_version``;
+- ``GET/POST/DELETE .../metadata/...``: ``custom_metadata`` (at most 64 keys of 128
+  characters, values of 512) and ``max_versions`` are written without making a version,
+  and may be written before the path has any (``current_version`` stays 0);
+- ``GET ...?list=true``, the ``{"errors": [...]}`` bodies (CAS mismatch 400, permission
+  denied 403, empty 404), ``X-Vault-Token`` checking;
+- ``auth/token/lookup-self``, ``auth/token/revoke-self`` (the token stops working), and
+  ``POST auth/<mount>/login`` for AppRole and JWT, which issues a new token.
+
+:meth:`FakeVault.fail` makes chosen requests answer an error (503 ``Vault is sealed`` by
+default) without doing anything, e.g. every ``custom_metadata`` write during a test.
+Requests it saw are kept for assertions.
 """
 
 from __future__ import annotations
@@ -17,6 +31,8 @@ import httpx
 import respx
 
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
+MOUNT_MAX_VERSIONS = 10  # Vault's default when the mount sets none
+MAX_CUSTOM_KEYS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH = 64, 128, 512
 
 
 def now_text() -> str:
@@ -32,57 +48,142 @@ class Entry:
     versions: dict[int, dict[str, Any]] = field(default_factory=dict)
     current_version: int = 0
     custom_metadata: dict[str, str] | None = None
+    max_versions: int = 0  # 0: the mount's
     created_time: str = field(default_factory=now_text)
     updated_time: str = field(default_factory=now_text)
+
+    @property
+    def oldest_version(self) -> int:
+        return min(self.versions, default=0)
+
+
+@dataclass
+class Fault:
+    """Requests of ``method`` on ``kind`` (``data`` or ``metadata``) answer ``status``."""
+
+    kind: str
+    method: str
+    status: int
+    message: str
+    times: int | None  # None: every matching request
+    under: str = ""  # only paths starting with this
+    skip: int = 0  # let this many matching requests through first
+    seen: int = 0
+    fired: int = 0
+
+    def fires(self, kind: str, method: str, path: str) -> bool:
+        """Whether this request fails (counting it when it matches)."""
+        if kind != self.kind or method != self.method or not path.startswith(self.under):
+            return False
+        self.seen += 1
+        if self.seen <= self.skip or (self.times is not None and self.fired >= self.times):
+            return False
+        self.fired += 1
+        return True
 
 
 class FakeVault:
     """One KV v2 mount at ``address``; ``token`` is the only token it accepts."""
 
-    def __init__(self, address: str, *, token: str, mount: str = "secret") -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str,
+        mount: str = "secret",
+        max_versions: int = MOUNT_MAX_VERSIONS,
+    ) -> None:
         self.address = address.rstrip("/")
         self.token = token
         self.mount = mount
+        self.max_versions = max_versions
         self.entries: dict[str, Entry] = {}
         self.requests: list[httpx.Request] = []
+        self.faults: list[Fault] = []
+        self.tokens = {token}  # the tokens it accepts
+        self.revoked: list[str] = []
 
     def install(self, router: respx.MockRouter) -> None:
         router.route(url__startswith=f"{self.address}/v1/{self.mount}/").mock(
             side_effect=self.handle
         )
+        router.route(url__startswith=f"{self.address}/v1/auth/").mock(side_effect=self.auth)
 
     # --- helpers for tests -------------------------------------------------------------
 
-    def secret(self, path: str) -> str | None:
+    def secret(self, path: str, version: int | None = None) -> str | None:
+        """The secret at ``path``: the current version's, or ``version``'s."""
         entry = self.entries.get(path)
-        if entry is None or entry.current_version == 0:
+        number = version if version is not None else (entry.current_version if entry else 0)
+        if entry is None or number not in entry.versions:
             return None
-        value = entry.versions[entry.current_version]["data"].get("api_key")
+        value = entry.versions[number]["data"].get("api_key")
         return value if isinstance(value, str) else None
+
+    def fail(
+        self,
+        kind: str,
+        method: str = "POST",
+        *,
+        times: int | None = None,
+        status: int = 503,
+        message: str = "Vault is sealed",
+        under: str = "",
+        skip: int = 0,
+    ) -> Fault:
+        """Make ``times`` (None: all) ``method`` requests on ``kind`` paths under ``under``,
+        after the first ``skip`` of them, answer ``status`` and do nothing."""
+        fault = Fault(kind, method, status, message, times, under, skip)
+        self.faults.append(fault)
+        return fault
 
     # --- the API -------------------------------------------------------------------------
 
+    def auth(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        rest = request.url.path.removeprefix("/v1/auth/")
+        if rest.endswith("/login") and request.method == "POST":
+            token = f"hvs.issued-{len(self.tokens)}"
+            self.tokens.add(token)
+            return httpx.Response(200, json={"auth": {"client_token": token}})
+        token = request.headers.get("X-Vault-Token", "")
+        if token not in self.tokens:
+            return errors_body(403, "permission denied")
+        if rest == "token/lookup-self" and request.method == "GET":
+            return httpx.Response(200, json={"data": {"policies": ["reconciler"]}})
+        if rest == "token/revoke-self" and request.method == "POST":
+            self.tokens.discard(token)
+            self.revoked.append(token)
+            return httpx.Response(204)
+        return errors_body(404)
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if request.headers.get("X-Vault-Token") != self.token:
+        if request.headers.get("X-Vault-Token") not in self.tokens:
             return errors_body(403, "permission denied")
         rest = request.url.path.removeprefix(f"/v1/{self.mount}/")
         kind, _, path = rest.partition("/")
+        for fault in self.faults:
+            if fault.fires(kind, request.method, path):
+                return errors_body(fault.status, fault.message)
         body = json.loads(request.content) if request.content else {}
         if kind == "data":
-            return self._data(request.method, path, body)
+            return self._data(request.method, path, body, request.url.params.get("version"))
         if kind == "metadata":
             if request.method == "GET" and request.url.params.get("list") == "true":
                 return self._list(path)
             return self._metadata(request.method, path, body)
         return errors_body(404)
 
-    def _data(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    def _data(
+        self, method: str, path: str, body: dict[str, Any], wanted: str | None
+    ) -> httpx.Response:
         entry = self.entries.get(path)
         if method == "GET":
-            if entry is None or entry.current_version == 0:
+            number = int(wanted) if wanted else (entry.current_version if entry else 0)
+            if entry is None or number not in entry.versions:
                 return errors_body(404)
-            version = entry.versions[entry.current_version]
+            version = entry.versions[number]
             if version["deletion_time"]:
                 return errors_body(404)
             return httpx.Response(
@@ -90,7 +191,7 @@ class FakeVault:
                 json={
                     "data": {
                         "data": version["data"],
-                        "metadata": {**self._version_meta(entry, entry.current_version)},
+                        "metadata": {**self._version_meta(entry, number)},
                     }
                 },
             )
@@ -108,6 +209,9 @@ class FakeVault:
                 "deletion_time": "",
                 "destroyed": False,
             }
+            keep = entry.max_versions or self.max_versions
+            for number in sorted(entry.versions)[:-keep]:
+                del entry.versions[number]
             entry.updated_time = now_text()
             return httpx.Response(
                 200, json={"data": self._version_meta(entry, entry.current_version)}
@@ -138,8 +242,8 @@ class FakeVault:
                         "current_version": entry.current_version,
                         "custom_metadata": entry.custom_metadata,
                         "delete_version_after": "0s",
-                        "max_versions": 0,
-                        "oldest_version": 0,
+                        "max_versions": entry.max_versions,
+                        "oldest_version": entry.oldest_version,
                         "updated_time": entry.updated_time,
                         "versions": {
                             str(n): {
@@ -153,10 +257,18 @@ class FakeVault:
                 },
             )
         if method == "POST":
+            custom = body.get("custom_metadata")
+            if custom is not None:
+                problem = _custom_metadata_problem(custom)
+                if problem:
+                    return errors_body(400, problem)
             if entry is None:
                 entry = self.entries[path] = Entry()
-            if "custom_metadata" in body:
-                entry.custom_metadata = dict(body["custom_metadata"])
+            if custom is not None:
+                entry.custom_metadata = dict(custom)
+            if "max_versions" in body:
+                entry.max_versions = int(body["max_versions"])
+            entry.updated_time = now_text()
             return httpx.Response(204)
         if method == "DELETE":
             self.entries.pop(path, None)
@@ -175,3 +287,19 @@ class FakeVault:
         if not keys:
             return errors_body(404)
         return httpx.Response(200, json={"data": {"keys": sorted(keys)}})
+
+
+def _custom_metadata_problem(custom: object) -> str | None:
+    """Vault's limits on ``custom_metadata``, with its wording."""
+    if not isinstance(custom, dict):
+        return "custom_metadata must be a map of strings"
+    if len(custom) > MAX_CUSTOM_KEYS:
+        return f"payload must contain at most {MAX_CUSTOM_KEYS} keys"
+    for key, value in custom.items():
+        if not isinstance(value, str):
+            return f"custom_metadata value for {key!r} must be a string"
+        if len(key) > MAX_CUSTOM_KEY_LENGTH:
+            return f"length of key {key!r} is greater than {MAX_CUSTOM_KEY_LENGTH}"
+        if len(value) > MAX_CUSTOM_VALUE_LENGTH:
+            return f"length of value for key {key!r} is greater than {MAX_CUSTOM_VALUE_LENGTH}"
+    return None

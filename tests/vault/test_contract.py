@@ -74,13 +74,14 @@ def test_check_and_set_follows_vault_kv2(
             )
             assert await store.read_secret("dev/dev-bob") == SECRET
             return
+        new = make_metadata(key_id="k-new")
         with pytest.raises(outcome) as caught:
-            await store.put("dev/dev-bob", SECRET, make_metadata(), expect_version=expect)
+            await store.put("dev/dev-bob", SECRET, new, expect_version=expect)
         message = str(caught.value)
         assert "dev/dev-bob" in message
         assert store.description in message
         assert_no_secret(message, repr(caught.value))
-        # a failed check-and-set changes nothing
+        # a failed check-and-set changes nothing: no version, the same secret and metadata
         found = await store.read_metadata("dev/dev-bob")
         if writes == 0:
             assert found is None
@@ -88,6 +89,7 @@ def test_check_and_set_follows_vault_kv2(
         assert await store.read_secret("dev/dev-bob") == SecretStr(OTHER_TEXT)
         assert found is not None
         assert found.version == writes
+        assert found.key_id == make_metadata().key_id
 
     run(scenario())
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.logging import configure_logging
 from reconciler.model import VaultSettings
-from reconciler.vault.base import CasMismatch, LockHolder, MetadataNotStored, SecretExists
+from reconciler.vault.base import CasMismatch, LockHolder, SecretExists, WriteUncertain
 from reconciler.vault.hashicorp import HashiCorpVault
 from reconciler.vault.hashicorp_auth import AppRoleAuth, JwtAuth, TokenAuth, auth_from_env
 
@@ -52,13 +52,22 @@ def body(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
-def test_put_writes_data_with_cas_then_custom_metadata() -> None:
+def fresh_path() -> None:
+    """``dev/dev-alice`` does not exist yet: its metadata is a 404."""
+    respx.get(METADATA).respond(404, json={"errors": []})
+
+
+def test_put_writes_custom_metadata_then_data_with_cas() -> None:
+    """The metadata first: it makes no version, so a failure there changes nothing."""
     meta = make_metadata()
     with respx.mock:
+        fresh_path()
         data = respx.post(DATA).respond(200, json=WRITTEN)
         metadata = respx.post(METADATA).respond(204)
         version = run(vault_store(namespace="admin/acme").put("dev/dev-alice", SECRET, meta))
+        order = [(c.request.method, c.request.url.path.split("/")[3]) for c in respx.calls]
     assert version == 1
+    assert order == [("GET", "metadata"), ("POST", "metadata"), ("POST", "data")]
     sent = data.calls.last.request
     assert body(sent) == {"options": {"cas": 0}, "data": {"api_key": SECRET_TEXT}}
     assert sent.headers["X-Vault-Token"] == TOKEN_TEXT
@@ -69,6 +78,7 @@ def test_put_writes_data_with_cas_then_custom_metadata() -> None:
 
 def test_no_namespace_header_without_a_namespace() -> None:
     with respx.mock:
+        fresh_path()
         route = respx.post(DATA).respond(200, json=WRITTEN)
         respx.post(METADATA).respond(204)
         run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=None))
@@ -77,17 +87,50 @@ def test_no_namespace_header_without_a_namespace() -> None:
     assert "options" not in body(sent)  # unconditional write
 
 
-@pytest.mark.parametrize(("cas", "error"), [(0, SecretExists), (4, CasMismatch)])
-def test_cas_mismatch_is_a_distinct_error(cas: int, error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("cas", "current", "error"), [(0, 3, SecretExists), (4, 3, CasMismatch), (4, 0, CasMismatch)]
+)
+def test_a_version_other_than_expected_is_refused_before_anything_is_written(
+    cas: int, current: int, error: type[Exception]
+) -> None:
     with respx.mock:
-        respx.post(DATA).respond(400, json={"errors": [CAS_MISMATCH]})
+        if current:
+            respx.get(METADATA).respond(200, json={"data": {"current_version": current}})
+        else:
+            fresh_path()
+        data = respx.post(DATA).respond(200, json=WRITTEN)
         metadata = respx.post(METADATA).respond(204)
         with pytest.raises(error) as caught:
             run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=cas))
     assert type(caught.value) is error
+    assert isinstance(caught.value, CasMismatch) and caught.value.current == current
     assert "dev/dev-alice" in str(caught.value)
     assert "Vault https://vault.test:8200 mount secret prefix mistral/acme" in str(caught.value)
-    assert not metadata.called
+    assert not data.called and not metadata.called
+    assert_no_secret(str(caught.value), repr(caught.value))
+
+
+@pytest.mark.parametrize(("cas", "error"), [(0, SecretExists), (4, CasMismatch)])
+def test_a_cas_mismatch_on_the_data_puts_the_metadata_back(
+    cas: int, error: type[Exception]
+) -> None:
+    """Someone wrote between the read and the write: the data write is refused, and the
+    metadata written for it goes back to what it was."""
+    previous = {"managed_by": "reconciler", "key_id": "k-before"}
+    with respx.mock:
+        respx.get(METADATA).respond(
+            200, json={"data": {"current_version": cas, "custom_metadata": previous}}
+        )
+        respx.post(DATA).respond(400, json={"errors": [CAS_MISMATCH]})
+        respx.get(DATA).respond(
+            200, json={"data": {"data": {"api_key": "theirs"}, "metadata": {"version": cas + 1}}}
+        )
+        metadata = respx.post(METADATA).respond(204)
+        with pytest.raises(error) as caught:
+            run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=cas))
+    assert type(caught.value) is error
+    written = [body(c.request)["custom_metadata"] for c in metadata.calls]
+    assert written == [make_metadata().as_strings(), previous]
     assert_no_secret(str(caught.value), repr(caught.value))
 
 
@@ -107,6 +150,9 @@ def test_vault_errors_have_clear_messages_without_secrets(
 ) -> None:
     sleeps = Sleeps()
     with respx.mock:
+        fresh_path()
+        respx.post(METADATA).respond(204)
+        respx.get(DATA).respond(404, json={"errors": []})  # the read-back: it did not land
         route = respx.post(DATA).respond(status, json=answer)
         with pytest.raises(SecretStoreError) as caught:
             run(vault_store(sleep=sleeps).put("dev/dev-alice", SECRET, make_metadata()))
@@ -133,6 +179,7 @@ def test_transient_errors_are_retried_and_logged_without_secrets(tmp_path: Path)
     configure_logging(stream=stream, json_file=log_file)
     sleeps = Sleeps()
     with respx.mock:
+        fresh_path()
         route = respx.post(DATA)
         route.side_effect = [
             httpx.Response(503, json=SEALED),
@@ -159,6 +206,7 @@ def test_transport_errors_say_vault_is_unreachable() -> None:
 def test_a_resent_cas_write_that_had_landed_is_recognised_as_ours() -> None:
     """The first attempt landed but its answer was lost: the resend's CAS mismatch is ours."""
     with respx.mock:
+        fresh_path()
         write = respx.post(DATA)
         write.side_effect = [
             httpx.ReadTimeout("timed out"),
@@ -174,6 +222,7 @@ def test_a_resent_cas_write_that_had_landed_is_recognised_as_ours() -> None:
 
 def test_a_resent_cas_write_that_lost_to_someone_else_fails() -> None:
     with respx.mock:
+        fresh_path()
         write = respx.post(DATA)
         write.side_effect = [
             httpx.ReadTimeout("timed out"),
@@ -185,18 +234,98 @@ def test_a_resent_cas_write_that_lost_to_someone_else_fails() -> None:
         metadata = respx.post(METADATA).respond(204)
         with pytest.raises(SecretExists):
             run(vault_store().put("dev/dev-alice", SECRET, make_metadata()))
-    assert not metadata.called
+    # the metadata written for the lost write is put back as it was (none)
+    assert [body(c.request) for c in metadata.calls][-1] == {"custom_metadata": {}}
 
 
-def test_metadata_failure_after_the_data_landed_says_the_secret_is_stored() -> None:
-    with respx.mock:
-        respx.post(DATA).respond(200, json=WRITTEN)
-        respx.post(METADATA).respond(403, json=DENIED)
-        with pytest.raises(MetadataNotStored) as caught:
-            run(vault_store().put("dev/dev-alice", SECRET, make_metadata()))
-    assert caught.value.version == 1
-    assert "the secret itself was stored as version 1" in str(caught.value)
+# --- a write never half done at the current version (against the strict fake) ------------
+
+OLD_TEXT = "sk-the-old-live-keys-secret"
+
+
+def written_once(fake: FakeVault) -> None:
+    """dev/dev-alice at version 1: the old key's secret and metadata."""
+    meta = make_metadata(key_id="k-old")
+    run(vault_store().put("dev/dev-alice", SecretStr(OLD_TEXT), meta))
+    assert fake.entries["mistral/acme/dev/dev-alice"].current_version == 1
+
+
+def assert_untouched(fake: FakeVault) -> None:
+    entry = fake.entries["mistral/acme/dev/dev-alice"]
+    assert (entry.current_version, sorted(entry.versions)) == (1, [1])
+    assert fake.secret("mistral/acme/dev/dev-alice") == OLD_TEXT
+    assert (entry.custom_metadata or {})["key_id"] == "k-old"
+
+
+def test_a_failed_metadata_write_changes_nothing_and_makes_no_version(
+    fake_vault: FakeVault,
+) -> None:
+    written_once(fake_vault)
+    fake_vault.fail("metadata", "POST", message="permission denied", status=403)
+    for _ in range(4):
+        with pytest.raises(SecretStoreError, match="cannot write the metadata of dev/dev-alice"):
+            run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=1))
+    assert_untouched(fake_vault)
+
+
+@pytest.mark.parametrize(
+    ("status", "read_back"), [(503, False), (504, True)], ids=["refused", "no-answer"]
+)
+def test_a_failed_data_write_puts_the_previous_metadata_back(
+    fake_vault: FakeVault, status: int, read_back: bool
+) -> None:
+    """Refused (sealed), or no answer and read back as not landed: the path is as it was."""
+    written_once(fake_vault)
+    fake_vault.fail("data", "POST", under="mistral/acme/dev/", status=status)
+    fake_vault.requests.clear()
+    with pytest.raises(SecretStoreError) as caught:
+        run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=1))
+    assert type(caught.value) is SecretStoreError
+    assert_untouched(fake_vault)
     assert_no_secret(str(caught.value))
+    reads = [r for r in fake_vault.requests if r.method == "GET" and "/data/" in r.url.path]
+    assert bool(reads) is read_back
+
+
+def test_when_the_metadata_cannot_be_put_back_the_error_says_so(fake_vault: FakeVault) -> None:
+    """The data did not land (read back), so the current secret is still the old one; the
+    metadata names the new key, and the error says so."""
+    written_once(fake_vault)
+    fake_vault.fail("data", "POST", under="mistral/acme/dev/")
+    fake_vault.fail("metadata", "POST", under="mistral/acme/dev/", skip=1)  # not the first
+    with pytest.raises(SecretStoreError, match="putting its previous metadata back failed too"):
+        run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=1))
+    entry = fake_vault.entries["mistral/acme/dev/dev-alice"]
+    assert fake_vault.secret("mistral/acme/dev/dev-alice") == OLD_TEXT
+    assert sorted(entry.versions) == [1]
+
+
+def test_when_the_outcome_cannot_be_read_back_nothing_is_undone(fake_vault: FakeVault) -> None:
+    """No answer (a gateway's 504) and no read-back: the write may have landed, so the
+    metadata written for it stays, and the error is :class:`WriteUncertain`."""
+    written_once(fake_vault)
+    fake_vault.fail("data", "POST", under="mistral/acme/dev/", status=504, message="timeout")
+    fake_vault.fail("data", "GET", under="mistral/acme/dev/")
+    with pytest.raises(WriteUncertain, match="cannot be read back now"):
+        run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=1))
+    entry = fake_vault.entries["mistral/acme/dev/dev-alice"]
+    assert sorted(entry.versions) == [1]
+    assert (entry.custom_metadata or {})["key_id"] == make_metadata().key_id
+
+
+def test_kv2_keeps_max_versions_so_failed_writes_must_not_make_any(
+    fake_vault: FakeVault,
+) -> None:
+    """The fake drops versions past the mount's max_versions, as Vault does."""
+    for n in range(12):
+        run(
+            vault_store().put(
+                "dev/dev-alice", SecretStr(f"sk-{n}"), make_metadata(), expect_version=n
+            )
+        )
+    entry = fake_vault.entries["mistral/acme/dev/dev-alice"]
+    assert (entry.current_version, entry.oldest_version) == (12, 3)
+    assert fake_vault.secret("mistral/acme/dev/dev-alice", version=2) is None
 
 
 def test_custom_metadata_over_vaults_limit_is_refused_before_writing() -> None:
