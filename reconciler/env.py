@@ -20,6 +20,7 @@ reconciler itself
 
 =============================== ============================================================
 RECONCILER_VAULT                overrides every key's secret store (``file:PATH``, ``vault:URL``)
+RECONCILER_ALLOW_FILE_VAULT     ``1``: allow a file vault against a live organisation
 RECONCILER_STATE_DIR            where the journal and audit logs live
 RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
 RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
@@ -70,6 +71,7 @@ MISTRAL_CONCURRENCY = "MISTRAL_CONCURRENCY"
 MISTRAL_TIMEOUT = "MISTRAL_TIMEOUT"
 
 RECONCILER_VAULT = "RECONCILER_VAULT"
+RECONCILER_ALLOW_FILE_VAULT = "RECONCILER_ALLOW_FILE_VAULT"
 RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
 RECONCILER_CATALOG = "RECONCILER_CATALOG"
 RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"

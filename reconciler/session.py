@@ -35,7 +35,7 @@ from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import apply_lock
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import Validation, check_desired_state, provider_name
-from reconciler.env import RECONCILER_VAULT
+from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.ownership import SecretLocation
@@ -43,7 +43,7 @@ from reconciler.plan import Plan, check_safety, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.vault.base import SecretStore
-from reconciler.vault.factory import open_store, store_for_target
+from reconciler.vault.factory import open_store, parse_override, store_for_target
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -61,6 +61,12 @@ class TargetOptions:
     concurrency: int = 8
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     provider: str | None = None  # a registered provider's name; None: the default one
+    allow_file_vault: bool = False  # RECONCILER_ALLOW_FILE_VAULT=1 is the env equivalent
+
+    def file_vault_allowed(self) -> bool:
+        """A file vault may hold a live organisation's secrets (a rehearsal), if asked."""
+        flag = self.env.get(RECONCILER_ALLOW_FILE_VAULT, "").strip().lower()
+        return self.sandbox or self.allow_file_vault or flag in ("1", "true", "yes")
 
     def vault_override(self) -> str | None:
         override = self.vault or self.env.get(RECONCILER_VAULT) or None
@@ -188,8 +194,27 @@ class Session:
 
     # --- secret stores -----------------------------------------------------------------
 
+    def refuse_file_vault(self, desired: DesiredState) -> None:
+        """A file vault against a live organisation only when asked for (ConfigError)."""
+        if self.options.file_vault_allowed():
+            return
+        override = self.options.vault_override()
+        if override is not None:
+            uses_file = parse_override(override)[0] is SecretBackend.FILE
+        else:
+            targets = [k.secret.backend for k in desired.keys if k.secret is not None]
+            uses_file = SecretBackend.FILE in (desired.organization.vault.backend, *targets)
+        if uses_file:
+            raise ConfigError(
+                f"refusing a file vault against the live organisation at "
+                f"{self.provider.target}: its secrets would live on this machine only, and "
+                "an apply using another store would not see its lock. Pass "
+                f"--allow-file-vault (or set {RECONCILER_ALLOW_FILE_VAULT}=1) to rehearse anyway."
+            )
+
     def default_store(self, desired: DesiredState) -> SecretStore:
         if self._default_store is None:
+            self.refuse_file_vault(desired)
             self._default_store = open_store(
                 desired.organization.vault,
                 override=self.options.vault_override(),
@@ -212,6 +237,7 @@ class Session:
                 f"the desired state is for provider {desired.provider}, but this session "
                 f"talks to {self.provider.name}"
             )
+        self.refuse_file_vault(desired)
         live = await self.provider.fetch(progress)
         journal = self.journal()
         confirmed: set[str] = set()
@@ -275,7 +301,11 @@ class Session:
         # The lock is taken before the live state is read: a plan made while another
         # apply runs would be stale by the time this one may proceed.
         async with apply_lock(
-            store, operation="apply", timeout=lock_timeout, report=listener.notice
+            store,
+            target=self.provider.target,
+            operation="apply",
+            timeout=lock_timeout,
+            report=listener.notice,
         ):
             with listener.reading() as progress:
                 ctx = await self.plan(desired, progress=progress)

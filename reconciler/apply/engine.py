@@ -168,6 +168,7 @@ class Applier:
         aliases = workspace_aliases(desired, live)
         self.workspace_ids = {aliases.get(w.name, w.name): w.id for w in live.workspaces if w.id}
         self.live_keys = {k.id: k for k in live.keys if k.id}
+        self.made_keys: set[str] = set()  # key ids this apply created
         self.result = ApplyResult()
 
     async def preflight(self, plan: Plan) -> None:
@@ -349,6 +350,7 @@ class Applier:
         store, path = self.secrets(want)
         intent = f"{self.apply_id}:{change.address}"
         t = self._step(change, "Creating")
+        await self._check_name_free(want)
         self.journal.record(
             "key-create-intent",
             apply_id=self.apply_id,
@@ -376,6 +378,7 @@ class Applier:
             raise
         register_secret(created.secret)
         key_id = created.key.id or ""
+        self.made_keys.add(key_id)
         self.journal.record(
             "key-created",
             apply_id=self.apply_id,
@@ -393,6 +396,22 @@ class Applier:
         self.result.added += 1
         self.result.stored.append(f"{store.description}: {path}")
         self._done(change, "Creation", t, key_id)
+
+    async def _check_name_free(self, want: ApiKey) -> None:
+        """Right before a create, before its intent is recorded: a live key of this name in
+        this workspace that the plan did not see was made by someone else since, most
+        likely another apply against this organisation (one using another secret store
+        takes another lock). Creating would make two keys of one name: stop instead."""
+        for found in await self.provider.find_keys(want.name):
+            if found.workspace.lower() == want.workspace.lower() and found.id not in (
+                self.live_keys.keys() | self.made_keys
+            ):
+                raise ReconcilerError(
+                    f"a live key named '{want.name}' (id {found.id}) appeared in workspace "
+                    f"'{found.workspace}' after the plan was made: another apply is running or "
+                    "ran against this organisation. Nothing was created for this key; wait for "
+                    "the other apply to finish and run plan again."
+                )
 
     def _note_clamped_expiry(self, change: Change, want: ApiKey, created: ApiKey) -> None:
         """Say so when the platform's expiry policy shortened the key's life, and how to

@@ -2,8 +2,11 @@
 
 The lock is an entry in the organisation's secret store (a check-and-set write in Vault,
 an exclusive file in the file vault), so every machine that can apply, a laptop or a CI
-runner, sees the same lock. The holder records who, where (host and pid), what and since
-when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
+runner, sees the same lock. Its name is derived from the target (:func:`lock_name`), so
+organisations sharing a store do not wait for each other. Two applies with different
+stores do not see each other's lock: the engine checks names before each create, and the
+session refuses a file vault against a live organisation unless asked. The holder records
+who, where (host and pid), what and since when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
 and a holder on this very host whose process is gone is taken over at once. An apply
 that may wait (``--lock-timeout``) says once whom it waits for. A release that fails (the
 store went down mid-apply) is reported as a warning and never hides how the apply itself
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import getpass
+import hashlib
 import os
 import socket
 import time
@@ -26,8 +30,12 @@ from reconciler.env import GITHUB_ACTOR
 from reconciler.errors import ReconcilerError, SecretStoreError
 from reconciler.vault.base import LockHolder, SecretStore, utcnow
 
-LOCK_NAME = "apply"
 DEFAULT_TTL = dt.timedelta(minutes=30)
+
+
+def lock_name(target: str) -> str:
+    """The lock of one organisation (its target: an API base URL, or the sandbox's file)."""
+    return "apply-" + hashlib.sha256(target.encode()).hexdigest()[:12]
 
 
 class LockHeld(ReconcilerError):
@@ -75,6 +83,7 @@ def _dead_here(holder: LockHolder) -> bool:
 async def apply_lock(
     store: SecretStore,
     *,
+    target: str,
     operation: str,
     timeout: float = 0.0,
     ttl: dt.timedelta = DEFAULT_TTL,
@@ -82,18 +91,20 @@ async def apply_lock(
     poll: float = 1.0,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> AsyncIterator[LockHolder]:
-    """Hold the apply lock for the duration of the block (``clock`` stamps the holder)."""
+    """Hold ``target``'s apply lock for the duration of the block (``clock`` stamps the
+    holder)."""
+    name = lock_name(target)
     me = _me(operation, ttl, clock())
     report("Acquiring state lock. This may take a few moments...")
     deadline = time.monotonic() + timeout
     waiting = False
     while True:
-        other = await store.acquire_lock(LOCK_NAME, me, ttl)
+        other = await store.acquire_lock(name, me, ttl)
         if other is None:
             break
         if _dead_here(other):
             report(f"Taking over a lock left by pid {other.pid}, which is no longer running.")
-            await store.release_lock(LOCK_NAME, other)
+            await store.release_lock(name, other)
             continue
         if time.monotonic() >= deadline:
             raise LockHeld(other)
@@ -105,7 +116,7 @@ async def apply_lock(
         yield me
     finally:
         try:
-            await store.release_lock(LOCK_NAME, me)
+            await store.release_lock(name, me)
         except SecretStoreError as exc:
             # Never hide the apply's own outcome behind this: the lock expires on its own,
             # and an apply on this host takes over a lock whose process is gone.

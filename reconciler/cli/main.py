@@ -20,7 +20,7 @@ import typer
 
 from reconciler.cli.github_app import github_app
 from reconciler.cli.help import use_words
-from reconciler.env import RECONCILER_STATE_DIR, RECONCILER_VAULT
+from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_STATE_DIR, RECONCILER_VAULT
 
 if TYPE_CHECKING:
     from reconciler.session import TargetOptions
@@ -191,10 +191,25 @@ TargetOpt = Annotated[
         help="Only this address (repeatable), e.g. api_key.dev-bob.",
     ),
 ]
+AllowFileVaultOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-file-vault",
+        help=(
+            "Allow a file vault against a live organisation, to rehearse "
+            f"(env {RECONCILER_ALLOW_FILE_VAULT}=1)."
+        ),
+    ),
+]
 
 
 def _target(
-    sandbox: bool, state: Path, vault: str | None, state_dir: Path, concurrency: int
+    sandbox: bool,
+    state: Path,
+    vault: str | None,
+    state_dir: Path,
+    concurrency: int,
+    allow_file_vault: bool = False,
 ) -> TargetOptions:
     from reconciler.session import TargetOptions
 
@@ -204,6 +219,7 @@ def _target(
         vault=vault,
         state_dir=state_dir,
         concurrency=concurrency,
+        allow_file_vault=allow_file_vault,
     )
 
 
@@ -215,6 +231,7 @@ def plan(
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,
+    allow_file_vault: AllowFileVaultOpt = False,
     state_dir: StateDirOpt = Path(".reconciler"),
     concurrency: ConcurrencyOpt = 8,
     fmt: Annotated[
@@ -248,7 +265,7 @@ def plan(
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
-    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
     code = guarded(
         lambda: run_async(
             plan_command(
@@ -310,6 +327,7 @@ def apply(
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,
+    allow_file_vault: AllowFileVaultOpt = False,
     state_dir: StateDirOpt = Path(".reconciler"),
     concurrency: ConcurrencyOpt = 8,
     auto_approve: Annotated[
@@ -334,7 +352,7 @@ def apply(
     from reconciler.cli.apply import apply_command
     from reconciler.cli.common import guarded, run_async
 
-    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency)
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
     code = guarded(
         lambda: run_async(
             apply_command(

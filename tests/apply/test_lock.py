@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.lock import LOCK_NAME, LockHeld, apply_lock
+from reconciler.apply.lock import LockHeld, apply_lock, lock_name
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
 
 NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
+TARGET = "https://api.mistral.ai/v1/admin"
+LOCK_NAME = lock_name(TARGET)
 
 
 def clock() -> dt.datetime:
@@ -42,7 +44,9 @@ def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
     lines: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(vault, operation="apply", report=lines.append, clock=clock):
+        async with apply_lock(
+            vault, target=TARGET, operation="apply", report=lines.append, clock=clock
+        ):
             raise AssertionError("the lock was granted twice")
 
     with pytest.raises(LockHeld) as caught:
@@ -69,7 +73,13 @@ def test_waiting_for_the_lock_says_for_whom_and_gets_it_once_released(tmp_path: 
 
     async def go() -> dt.datetime:
         async with apply_lock(
-            vault, operation="apply", timeout=60, poll=0.01, report=report, clock=clock
+            vault,
+            target=TARGET,
+            operation="apply",
+            timeout=60,
+            poll=0.01,
+            report=report,
+            clock=clock,
         ) as me:
             await released[0]  # the release that let it in went through
             return me.since
@@ -94,7 +104,9 @@ def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over(tmp_path: Pa
     lines: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(vault, operation="apply", report=lines.append, clock=clock):
+        async with apply_lock(
+            vault, target=TARGET, operation="apply", report=lines.append, clock=clock
+        ):
             pass
 
     asyncio.run(go())
@@ -113,6 +125,7 @@ def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> Non
     async def go() -> None:
         async with apply_lock(
             SealedOnRelease(tmp_path, clock=clock),
+            target=TARGET,
             operation="apply",
             report=lines.append,
             clock=clock,
@@ -124,3 +137,20 @@ def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> Non
     assert lines[-1].startswith("Warning: could not release the state lock (file vault at ")
     assert "Vault is sealed" in lines[-1]
     assert lines[-1].endswith("It expires at 2026-11-18T10:00:00+00:00.")
+
+
+def test_each_organisation_has_its_own_lock_in_a_shared_store(tmp_path: Path) -> None:
+    """Two targets sharing one store never wait for each other; one target always does."""
+    vault = FileVault(tmp_path, clock=clock)
+    other = "https://api.mistral.ai/v1/admin?org=another"
+    assert lock_name(TARGET) == lock_name(TARGET) != lock_name(other)
+
+    async def go() -> None:
+        async with apply_lock(vault, target=TARGET, operation="apply", clock=clock):
+            async with apply_lock(vault, target=other, operation="apply", clock=clock):
+                pass
+            with pytest.raises(LockHeld):
+                async with apply_lock(vault, target=TARGET, operation="apply", clock=clock):
+                    pass
+
+    asyncio.run(go())

@@ -85,11 +85,14 @@ class SandboxServer:
         return f"{self.url}/v1"
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """Variables that point the CLI at this server (``overrides`` win)."""
+        """Variables that point the CLI at this server (``overrides`` win). A served sandbox
+        is a rehearsal target, so a file vault is allowed against it, as the README's
+        rehearsal does (``RECONCILER_ALLOW_FILE_VAULT``; empty it to see the refusal)."""
         return {
             "MISTRAL_ADMIN_BASE_URL": self.admin_base_url,
             "MISTRAL_API_BASE_URL": self.api_base_url,
             "MISTRAL_ADMIN_API_KEY": self.admin_key,
+            "RECONCILER_ALLOW_FILE_VAULT": "1",
             **overrides,
         }
 
