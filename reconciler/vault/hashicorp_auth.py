@@ -21,6 +21,10 @@ raise :class:`~reconciler.errors.ConfigError` naming the variable; a refused log
 A JWT login is retried like any idempotent call. An AppRole login is sent once: a
 ``secret_id`` may be limited to a number of uses, and an ambiguous failure followed by a
 resend could spend one.
+
+A token a login created is this run's alone: :func:`revoke` ends it when the run is done
+(``POST auth/token/revoke-self``), so it cannot be used after the run, whatever its TTL. A
+token the user supplied (``VAULT_TOKEN``, a token file) is never revoked.
 """
 
 from __future__ import annotations
@@ -184,6 +188,40 @@ async def login(
         sleep=sleep,
         what=f"JWT (role {auth.role})",
     )
+
+
+def login_creates_token(auth: VaultAuth) -> bool:
+    """True if :func:`login` makes a new token (AppRole, JWT), False for a given token."""
+    return not isinstance(auth, TokenAuth)
+
+
+async def revoke(
+    client: httpx.AsyncClient,
+    token: SecretStr,
+    *,
+    store: str,
+    policy: http.RetryPolicy,
+    sleep: Callable[[float], Any] | None,
+) -> None:
+    """End a token a login created (``POST auth/token/revoke-self``). A failure raises
+    :class:`SecretStoreError`; the token then ends with its TTL."""
+    path = "/v1/auth/token/revoke-self"
+    try:
+        await http.send(
+            client,
+            "POST",
+            path,
+            service="Vault",
+            idempotent=True,
+            policy=policy,
+            sleep=sleep,
+            headers={"X-Vault-Token": token.get_secret_value()},
+        )
+    except errors.RemoteError as exc:
+        raise SecretStoreError(
+            f"{store}: could not revoke the token this run logged in with ({exc}); it ends "
+            "when its TTL runs out"
+        ) from None
 
 
 async def _login(

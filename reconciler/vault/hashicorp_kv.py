@@ -1,7 +1,8 @@
 """One connection to a HashiCorp Vault KV v2 mount: login, paths, requests and errors.
 
 Requests carry ``X-Vault-Token`` (logged in once, lazily, by
-:mod:`reconciler.vault.hashicorp_auth`) and ``X-Vault-Namespace`` when set, and go through
+:mod:`reconciler.vault.hashicorp_auth`; a token that login created is revoked on
+:meth:`KvConnection.aclose`) and ``X-Vault-Namespace`` when set, and go through
 :func:`reconciler.http.send`, every one marked idempotent (see :mod:`.hashicorp` for why a
 check-and-set write is). Vault's answers become :class:`~reconciler.errors.SecretStoreError`
 messages that say what to do: a 404 that may be a missing mount or a token that may not see
@@ -30,7 +31,7 @@ from reconciler.vault.base import (
     normalize_prefix,
     utcnow,
 )
-from reconciler.vault.hashicorp_auth import VaultAuth, login
+from reconciler.vault.hashicorp_auth import VaultAuth, login, login_creates_token, revoke
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +82,21 @@ class KvConnection:
         self._lock_versions: dict[tuple[str, str], int] = {}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Revoke the token a login created for this run (never a given one), then close."""
+        token, self._token = self._token, None
+        try:
+            if token is not None and login_creates_token(self._auth):
+                await revoke(
+                    self._client,
+                    token,
+                    store=self.description,
+                    policy=self._policy,
+                    sleep=self._sleep,
+                )
+        except SecretStoreError as exc:
+            log.warning("vault.revoke_failed", store=self.description, error=str(exc))
+        finally:
+            await self._client.aclose()
 
     # --- requests ---------------------------------------------------------------------
 

@@ -648,3 +648,71 @@ def test_secret_value_never_appears_in_a_request_other_than_the_data_write(
         ("POST", "/v1/secret/data/mistral/acme/dev/dev-alice")
     ]
     assert all(SECRET_TEXT not in str(r.url) for r in fake_vault.requests)
+
+
+# --- the token a login created ends with the run ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        AppRoleAuth(SecretStr("role-1234"), SecretStr("secret-id-5678")),
+        JwtAuth(role="reconciler", jwt=SecretStr("eyJ.a-github-oidc.jwt")),
+    ],
+    ids=["approle", "jwt"],
+)
+def test_the_token_a_login_created_is_revoked_when_the_store_closes(
+    fake_vault: FakeVault, auth: AppRoleAuth | JwtAuth
+) -> None:
+    async def scenario() -> None:
+        store = vault_store(auth=auth)
+        await store.read_metadata("dev/dev-alice")
+        await store.aclose()
+
+    run(scenario())
+    revokes = [r for r in fake_vault.requests if r.url.path == "/v1/auth/token/revoke-self"]
+    assert [r.method for r in revokes] == ["POST"]
+    (issued,) = fake_vault.revoked
+    assert revokes[0].headers["X-Vault-Token"] == issued
+    assert issued not in fake_vault.tokens  # it no longer works
+
+
+def test_a_token_the_user_gave_is_never_revoked(fake_vault: FakeVault) -> None:
+    async def scenario() -> None:
+        store = vault_store()  # VAULT_TOKEN
+        await store.read_metadata("dev/dev-alice")
+        await store.aclose()
+
+    run(scenario())
+    assert not [r for r in fake_vault.requests if "revoke" in r.url.path]
+    assert fake_vault.revoked == [] and TOKEN_TEXT in fake_vault.tokens
+
+
+def test_a_store_that_never_logged_in_revokes_nothing(fake_vault: FakeVault) -> None:
+    auth = AppRoleAuth(SecretStr("role-1234"), SecretStr("secret-id-5678"))
+    run(vault_store(auth=auth).aclose())
+    assert fake_vault.requests == []
+
+
+def test_a_failed_revoke_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_file=tmp_path / "log.jsonl")
+    auth = AppRoleAuth(SecretStr("role-1234"), SecretStr("secret-id-5678"))
+    with respx.mock:
+        respx.post(f"{VAULT_ADDR}/v1/auth/approle/login").respond(
+            200, json={"auth": {"client_token": TOKEN_TEXT}}
+        )
+        respx.get(METADATA).respond(404, json={"errors": []})
+        revoke = respx.post(f"{VAULT_ADDR}/v1/auth/token/revoke-self").respond(503, json=SEALED)
+
+        async def scenario() -> None:
+            store = vault_store(auth=auth)
+            await store.read_metadata("dev/dev-alice")
+            await store.aclose()
+
+        run(scenario())
+    assert revoke.called
+    logged = stream.getvalue() + (tmp_path / "log.jsonl").read_text()
+    assert "vault.revoke_failed" in logged
+    assert "it ends when its TTL runs out" in logged
+    assert_no_secret(logged)
