@@ -5,16 +5,24 @@ then remove), then keys are created (replacements included), then keys are delet
 old halves of replacements included, so a replacement never leaves a workspace without a
 working key), then workspaces are archived.
 
-A new key's secret goes from the create response straight into its secret store; it exists
-only in memory as a ``SecretStr`` in between. If the store still fails after retries, the
-new key is deleted on the platform at once and the apply stops: a key never lives on the
-platform with its secret stored nowhere. Every remote mutation is announced in the
-:class:`~reconciler.apply.journal.Journal` before it is sent. A create whose outcome is
-unknown (a timeout, a 5xx) is never resent: its intent stays open in the journal, and the
-next plan deletes the key it may have made. Each new secret is registered with the log
-redactor the moment it arrives, so no log line can carry it.
+Right before a key is created, its name is looked up: a live key of that name in that
+workspace the plan did not see means another apply is running or ran (one with another
+secret store holds another lock), and the apply stops rather than make a second one.
 
-Why one module of ~490 lines: it has one job, carrying out steps in order, and each step's
+A new key's secret goes from the create response straight into its secret store
+(:mod:`reconciler.apply.secret_write`: at most one version, never half a write current);
+it exists only in memory as a ``SecretStr`` in between. If the store still fails after
+retries, the new key is deleted on the platform at once and the apply stops: a key never
+lives on the platform with its secret stored nowhere. Only when the store cannot tell
+whether the secret got there is the key kept, so that the path's current version, this
+key's secret or the one before, is a live key's either way; the next plan settles it.
+Every remote mutation is announced in the :class:`~reconciler.apply.journal.Journal`
+before it is sent. A create whose outcome is unknown (a timeout, a 5xx) is never resent:
+its intent stays open in the journal, and the next plan deletes the key it may have made.
+Each new secret is registered with the log redactor the moment it arrives, so no log line
+can carry it.
+
+Why one module of ~550 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
 compensating delete) must be read beside the order they run in.
 """
