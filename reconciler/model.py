@@ -153,6 +153,29 @@ class Member(Frozen):
         return f"member.{self.workspace}/{self.email}"
 
 
+# How far a platform's clock may be from this machine's, when a live key is matched to the
+# create request that may have made it (its ``created_at`` against when the request went).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def created_within(
+    created_at: dt.datetime | None,
+    sent: dt.datetime,
+    answered: dt.datetime | None = None,
+    *,
+    skew: dt.timedelta = CLOCK_SKEW,
+) -> bool:
+    """Could an object the platform says was created at ``created_at`` have been made by a
+    request sent at ``sent`` (and answered at ``answered``, when it was), give or take
+    ``skew``? An unknown creation time never matches; a naive one is taken as UTC."""
+    if created_at is None:
+        return False
+    when = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)
+    if when < sent - skew:
+        return False
+    return answered is None or when <= answered + skew
+
+
 class ApiKey(Frozen):
     """An API key. The secret itself is never part of this object."""
 

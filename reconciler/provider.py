@@ -21,24 +21,6 @@ from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 # progress(what, done, total_or_None): called while fetching, for a progress display.
 ProgressCallback = Callable[[str, int, int | None], None]
 
-# How far a platform's clock may be from this machine's, when a live key is matched to the
-# create request that may have made it (its ``created_at`` against when the request went).
-CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-def created_within(
-    created_at: dt.datetime | None, sent: dt.datetime, answered: dt.datetime | None = None
-) -> bool:
-    """Could an object the platform says was created at ``created_at`` have been made by a
-    request sent at ``sent`` (and answered at ``answered``, when it was), give or take
-    :data:`CLOCK_SKEW`? An unknown creation time never matches."""
-    if created_at is None:
-        return False
-    when = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)
-    if when < sent - CLOCK_SKEW:
-        return False
-    return answered is None or when <= answered + CLOCK_SKEW
-
 
 @dataclass(frozen=True, slots=True, repr=False)
 class CreatedKey:
@@ -89,7 +71,7 @@ class Provider(Protocol):
     async def create_key(self, key: ApiKey, workspace_id: str) -> CreatedKey:
         """Create a key. Never retried blindly: on an ambiguous failure, list to find out;
         before sending it again after a refusal, delete any key of this name in this
-        workspace the refused request made (:func:`created_within` it)."""
+        workspace the refused request made (:func:`~reconciler.model.created_within` it)."""
         ...
 
     async def delete_key(self, key_id: str) -> None:

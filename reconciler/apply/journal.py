@@ -41,8 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
-from reconciler.model import LiveState
-from reconciler.provider import created_within
+from reconciler.model import LiveState, created_within
 from reconciler.vault.base import StoredSecret, utcnow
 
 _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)

@@ -5,12 +5,12 @@ an exclusive file in the file vault), so every machine that can apply, a laptop 
 runner, sees the same lock. Its name is derived from the target (:func:`lock_name`), so
 organisations sharing a store do not wait for each other. Two applies with different
 stores do not see each other's lock: the engine checks names before each create, and the
-session refuses a file vault against a live organisation unless asked. The holder records
-who, where (host and pid), what and since when; the lock expires after a TTL so a crashed apply cannot block the next one forever,
-and a holder on this very host whose process is gone is taken over at once. An apply
-that may wait (``--lock-timeout``) says once whom it waits for. A release that fails (the
-store went down mid-apply) is reported as a warning and never hides how the apply itself
-ended.
+session refuses a file vault against a live organisation unless asked. The holder
+records who, where (host and pid), what and since when; the lock expires after a TTL so
+a crashed apply cannot block the next one forever, and a holder on this very host whose
+process is gone is taken over at once. An apply that may wait (``--lock-timeout``) says
+once whom it waits for. A release that fails (the store went down mid-apply) is reported
+as a warning and never hides how the apply itself ended.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ Everything here is pure (the layer sits under diff and imports only the model):
 
 from __future__ import annotations
 
+from reconciler.model import CLOCK_SKEW
 from reconciler.ownership.claims import Claim, Ownership, classify
 from reconciler.ownership.ledger import (
-    CLOCK_SKEW,
     CreateIntent,
     Ledger,
     LedgerEntry,

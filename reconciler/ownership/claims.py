@@ -10,8 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.model import LiveState
-from reconciler.ownership.ledger import CLOCK_SKEW, CreateIntent, Ledger, LedgerEntry
+from reconciler.model import CLOCK_SKEW, LiveState
+from reconciler.ownership.ledger import CreateIntent, Ledger, LedgerEntry
 
 
 class Ownership(StrEnum):

@@ -25,12 +25,9 @@ from pydantic import (
 )
 
 from reconciler.errors import ReconcilerError, trim
-from reconciler.model import ApiKey, Frozen, SecretBackend
+from reconciler.model import CLOCK_SKEW, ApiKey, Frozen, SecretBackend, created_within
 from reconciler.textsafe import for_terminal
 
-# A live key created up to this long before an intent's ``since`` (the applying
-# machine's clock against the platform's) may still be the intent's key.
-CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_TEXT = 1024  # names, paths and store descriptions: far beyond any real one
 _MAX_PROBLEMS = 3  # validation problems shown in one message
 
@@ -125,12 +122,9 @@ class CreateIntent(Frozen):
     def made(self, key: ApiKey, *, clock_skew: dt.timedelta = CLOCK_SKEW) -> bool:
         """Whether ``key`` may have been made by this intent: same name and workspace,
         created no earlier than ``since`` minus the clock-skew allowance."""
-        if key.created_at is None or not self.same_key(key.workspace, key.name):
-            return False
-        created = key.created_at
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=dt.UTC)
-        return created >= self.since - clock_skew
+        return self.same_key(key.workspace, key.name) and created_within(
+            key.created_at, self.since, skew=clock_skew
+        )
 
 
 _KEY_ID: TypeAdapter[str] = TypeAdapter(KeyId)

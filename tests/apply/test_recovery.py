@@ -29,7 +29,9 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
 
 
 def plan_with(tmp_path: Path, desired: DesiredState) -> Plan:
-    options = TargetOptions(vault=f"file:{tmp_path / 'vault'}", state_dir=tmp_path / "state")
+    options = TargetOptions(
+        vault=f"file:{tmp_path / 'vault'}", state_dir=tmp_path / "state", allow_file_vault=True
+    )
 
     async def go() -> Plan:
         async with Session(tmp_path, options) as session:

@@ -67,7 +67,7 @@ def test_a_key_the_refused_request_made_is_abandoned_and_not_a_conflict(tmp_path
     """A 429 that came after the platform made the key, then a resend: two live keys of one
     name. The one made between the intent and the answer, other than the one the answer
     names, never had its secret received; it goes, and the plan holds no conflict."""
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-create-intent", intent="i1", name="dev-alice", workspace="dev", replaces="k-old")
     j.record(
         "key-created",
@@ -95,7 +95,7 @@ def test_a_key_the_refused_request_made_is_abandoned_and_not_a_conflict(tmp_path
 def test_a_create_answered_once_has_no_orphan_to_look_for(tmp_path: Path) -> None:
     """Without a resend, a second key of the name is someone's, not this create's: a
     conflict for a person, never deleted from the journal."""
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
     j.record("key-created", intent="i1", key_id="k-new", name="dev-bob", workspace="dev")
     j.record("secret-stored", key_id="k-new")
@@ -105,7 +105,7 @@ def test_a_create_answered_once_has_no_orphan_to_look_for(tmp_path: Path) -> Non
 def test_after_a_resend_only_keys_made_before_the_answer_are_the_requests(
     tmp_path: Path,
 ) -> None:
-    j = Journal(tmp_path / "j.jsonl")
+    j = journal(tmp_path / "j.jsonl")
     j.record("key-create-intent", intent="i1", name="dev-bob", workspace="dev")
     j.record(
         "key-created", intent="i1", key_id="k-new", name="dev-bob", workspace="dev", resent=True

@@ -232,8 +232,8 @@ def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:
     async def while_locked() -> None:
         lock = FileVault(root / "sandbox" / "vault")
         async with (
-            apply_lock(lock, operation="apply"),
             Session(root / "desired-state", options(root)) as session,
+            apply_lock(lock, target=session.provider.target, operation="apply"),
         ):
             await session.apply(auto_approve=True, listener=heard)
 

@@ -19,7 +19,7 @@ users, roles) of the last fetch, loading it lazily when a mutation comes first.
 
 A key create refused with 429 is sent again only after a look for what the refused
 request may have made (the platform can refuse after it acted): a key of that name in that
-workspace, created since the request went (:func:`~reconciler.provider.created_within`)
+workspace, created since the request went (:func:`~reconciler.model.created_within`)
 and not seen before (listed by a fetch or made here), whose secret nobody received. Such a
 key is deleted first, so a create never leaves two keys, one without its secret.
 """
@@ -36,7 +36,15 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import errors
-from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    LiveState,
+    Member,
+    Organization,
+    SpendLimit,
+    Workspace,
+    created_within,
+)
 from reconciler.platform.mistral import normalize
 from reconciler.platform.mistral.client import MistralClient
 from reconciler.platform.mistral.connection import ADMIN_SERVICE
@@ -44,7 +52,7 @@ from reconciler.platform.mistral.normalize import ADMIN_ROLE, LEGACY_ROLES, Dire
 from reconciler.platform.mistral.paging import PageProgress
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
-from reconciler.provider import CreatedKey, ProgressCallback, Provider, created_within
+from reconciler.provider import CreatedKey, ProgressCallback, Provider
 
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
