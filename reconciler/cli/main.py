@@ -291,6 +291,7 @@ def import_(
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,
+    allow_file_vault: AllowFileVaultOpt = False,
     concurrency: ConcurrencyOpt = 8,
     name: Annotated[
         str | None,
@@ -312,7 +313,9 @@ def import_(
     from reconciler.cli.adopt import import_command
     from reconciler.cli.common import guarded, run_async
 
-    options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), concurrency)
+    options = _target(
+        sandbox, sandbox_state, vault, Path(".reconciler"), concurrency, allow_file_vault
+    )
     code = guarded(lambda: run_async(import_command(directory, options, name=name, prune=prune)))
     raise typer.Exit(code)
 
