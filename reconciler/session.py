@@ -39,9 +39,10 @@ from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.ownership import SecretLocation
-from reconciler.plan import Plan, check_safety, check_saved, make_plan, narrow
+from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
+from reconciler.rails import enforce
 from reconciler.vault.base import SecretStore
 from reconciler.vault.factory import open_store, store_for_target
 
@@ -288,7 +289,7 @@ class Session:
             for warning in warnings:
                 listener.notice(warning)
             listener.show(plan)
-            check_safety(plan, ctx.desired, force=force)  # conflicts too, even with no change
+            enforce(plan.refusals, force=force)  # conflicts too, even with no change
             outcome = ApplyOutcome(
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
             )
