@@ -14,16 +14,20 @@ plan, check a saved plan is still current, narrow to ``targets``, check the safe
 ask for approval, carry the plan out, then read the live state again and compact the
 journal. It never prints nor reads input: an :class:`ApplyListener` hears what happens,
 an approval callback decides, and an :class:`ApplyOutcome` says what was done. The CLI is
-a thin layer over this. :meth:`Session.import_organization` is ``reconciler import``'s:
-the live organisation written as the desired state, its keys adopted as managed.
+a thin layer over this. An apply that cannot be approved (no ``approve``, no
+``auto_approve``, no saved plan) is refused before it takes the lock. The lock is renewed
+while the apply runs; if it is lost, the apply stops before its next change.
+:meth:`Session.import_organization` is ``reconciler import``'s: the live organisation
+written as the desired state, its keys adopted as managed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +36,7 @@ from types import TracebackType
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
-from reconciler.apply.lock import apply_lock
+from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import Validation, check_desired_state, provider_name
 from reconciler.env import RECONCILER_VAULT
@@ -43,7 +47,7 @@ from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.rails import enforce
-from reconciler.vault.base import SecretStore
+from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, store_for_target
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
@@ -88,8 +92,31 @@ class PlanContext:
     plan: Plan
 
 
-Approve = Callable[[Plan], bool]
-"""Asked with the plan about to be applied; True goes ahead (see :meth:`Session.apply`)."""
+def open_default_store(desired: DesiredState, options: TargetOptions) -> SecretStore:
+    """The organisation's default secret store (where the apply lock lives): the desired
+    state's, or the override's (``--vault``, ``RECONCILER_VAULT``, the sandbox's)."""
+    return open_store(
+        desired.organization.vault, override=options.vault_override(), env=options.env
+    )
+
+
+async def force_unlock(
+    desired_dir: Path, options: TargetOptions, lock_id: str, *, confirm: Confirm | None = None
+) -> LockHolder | None:
+    """``reconciler force-unlock``: release the apply lock held under ``lock_id`` in the
+    default store (see :func:`reconciler.apply.lock.unlock_by_id`). Only the store is
+    opened, never the platform: the apply that held the lock is gone, not the key."""
+    store = open_default_store(load_desired_state(desired_dir), options)
+    try:
+        return await unlock_by_id(store, lock_id, confirm=confirm)
+    finally:
+        await store.aclose()
+
+
+Approve = Callable[[Plan], bool | Awaitable[bool]]
+"""Asked with the plan about to be applied; True goes ahead (see :meth:`Session.apply`).
+A coroutine function may answer: the event loop (and the renewal of the apply lock) runs
+on while it waits for a person."""
 
 
 def new_apply_id(now: dt.datetime | None = None) -> str:
@@ -191,11 +218,7 @@ class Session:
 
     def default_store(self, desired: DesiredState) -> SecretStore:
         if self._default_store is None:
-            self._default_store = open_store(
-                desired.organization.vault,
-                override=self.options.vault_override(),
-                env=self.options.env,
-            )
+            self._default_store = open_default_store(desired, self.options)
             self._stores["default"] = self._default_store
         return self._default_store
 
@@ -269,6 +292,9 @@ class Session:
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
         caller sends the audit log, named when an apply fails.
         """
+        if saved is None and not auto_approve and approve is None:
+            # before the lock and the live state: nobody could say yes to what they show
+            raise ConfigError("apply needs approval: pass auto_approve or approve")
         listener = listener or ApplyListener()
         apply_id = apply_id or new_apply_id()
         desired = self.load_desired()
@@ -277,7 +303,7 @@ class Session:
         # apply runs would be stale by the time this one may proceed.
         async with apply_lock(
             store, operation="apply", timeout=lock_timeout, report=listener.notice
-        ):
+        ) as lease:
             with listener.reading() as progress:
                 ctx = await self.plan(desired, progress=progress)
             listener.read(ctx.live)
@@ -295,12 +321,11 @@ class Session:
             )
             if not plan.actionable:
                 return outcome
-            if saved is None and not auto_approve:
-                if approve is None:
-                    raise ConfigError("apply needs approval: pass auto_approve or approve")
-                if not approve(plan):
+            if saved is None and not auto_approve and approve is not None:
+                answer = approve(plan)  # the lease keeps the lock while a person reads
+                if not (await answer if inspect.isawaitable(answer) else answer):
                     return replace(outcome, cancelled=True)
-            result = await self._execute(ctx, plan, apply_id, listener, log_file)
+            result = await self._execute(ctx, plan, apply_id, listener, log_file, lease.check)
             return replace(outcome, result=result)
 
     async def _execute(
@@ -310,8 +335,10 @@ class Session:
         apply_id: str,
         listener: ApplyListener,
         log_file: Path | None,
+        guard: Callable[[], None],
     ) -> ApplyResult:
-        """Carry out ``plan`` under the lock the caller holds; compact the journal after."""
+        """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
+        lost); compact the journal after."""
         applier = Applier(
             provider=self.provider,
             desired=ctx.desired,
@@ -320,6 +347,7 @@ class Session:
             journal=self.journal(),
             apply_id=apply_id,
             report=listener.step,
+            guard=guard,
         )
         try:
             result = await applier.run(plan)

@@ -12,7 +12,8 @@ platform with its secret stored nowhere. Every remote mutation is announced in t
 :class:`~reconciler.apply.journal.Journal` before it is sent. A create whose outcome is
 unknown (a timeout, a 5xx) is never resent: its intent stays open in the journal, and the
 next plan deletes the key it may have made. Each new secret is registered with the log
-redactor the moment it arrives, so no log line can carry it.
+redactor the moment it arrives, so no log line can carry it. Before each step a guard may
+stop the apply (its lock is no longer its own).
 
 Why one module of ~490 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
@@ -152,6 +153,7 @@ class Applier:
         store_attempts: int = 4,
         store_backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self.provider = provider
         self.desired = desired
@@ -162,6 +164,7 @@ class Applier:
         self.store_attempts = store_attempts
         self.store_backoff = store_backoff
         self.sleep = sleep
+        self.guard = guard  # raises when the apply must not go on (the lock was lost)
         self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
         # by desired name: a renamed workspace (diff.workspace_aliases) under its new one
         aliases = workspace_aliases(desired, live)
@@ -201,6 +204,11 @@ class Applier:
         self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
         for step in steps(plan.changes):
             change = step.change
+            try:
+                self.guard()
+            except ReconcilerError as exc:
+                self.log.error("apply.stopped", before=change.address, error=str(exc))
+                raise ApplyError(str(exc), self.result) from exc
             started = time.monotonic()
             try:
                 await self._one(step)

@@ -50,7 +50,9 @@ def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"Error acquiring the state lock: it is held by ci-runner on {socket.gethostname()} "
         f"(pid {os.getppid()}) for apply since 2026-11-18T09:30:00+00:00, expires "
-        "2026-11-18T10:00:00+00:00. Retry later, or wait for it with --lock-timeout SECONDS."
+        f"2026-11-18T10:00:00+00:00. Lock ID: {other.id}. Retry later, or wait for it with "
+        "--lock-timeout SECONDS. If that apply is no longer running: reconciler force-unlock "
+        f"{other.id}"  # the id force-unlock names
     )
     assert lines == ["Acquiring state lock. This may take a few moments..."]
 
