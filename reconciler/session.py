@@ -38,10 +38,22 @@ from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
 from reconciler.desired import load_desired_state
-from reconciler.desired.load import Validation, check_desired_state, provider_name
+from reconciler.desired.load import (
+    Validation,
+    check_desired_state,
+    load_organization,
+    provider_name,
+)
 from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
-from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+    SecretBackend,
+    SecretTarget,
+    VaultSettings,
+)
 from reconciler.ownership import SecretLocation
 from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
@@ -92,12 +104,11 @@ class PlanContext:
     plan: Plan
 
 
-def open_default_store(desired: DesiredState, options: TargetOptions) -> SecretStore:
-    """The organisation's default secret store (where the apply lock lives): the desired
-    state's, or the override's (``--vault``, ``RECONCILER_VAULT``, the sandbox's)."""
-    return open_store(
-        desired.organization.vault, override=options.vault_override(), env=options.env
-    )
+def open_default_store(settings: VaultSettings, options: TargetOptions) -> SecretStore:
+    """The organisation's default secret store (where the apply lock lives): the one
+    ``settings`` describe, or the override (``--vault``, ``RECONCILER_VAULT``, the
+    sandbox's)."""
+    return open_store(settings, override=options.vault_override(), env=options.env)
 
 
 async def force_unlock(
@@ -106,7 +117,8 @@ async def force_unlock(
     """``reconciler force-unlock``: release the apply lock held under ``lock_id`` in the
     default store (see :func:`reconciler.apply.lock.unlock_by_id`). Only the store is
     opened, never the platform: the apply that held the lock is gone, not the key."""
-    store = open_default_store(load_desired_state(desired_dir), options)
+    # organization.yaml alone: a lock is removed whatever the rest of the state says
+    store = open_default_store(load_organization(desired_dir).vault, options)
     try:
         return await unlock_by_id(store, lock_id, confirm=confirm)
     finally:
@@ -218,7 +230,7 @@ class Session:
 
     def default_store(self, desired: DesiredState) -> SecretStore:
         if self._default_store is None:
-            self._default_store = open_default_store(desired, self.options)
+            self._default_store = open_default_store(desired.organization.vault, self.options)
             self._stores["default"] = self._default_store
         return self._default_store
 

@@ -74,7 +74,7 @@ def test_waiting_for_the_lock_says_for_whom_and_gets_it_once_released(tmp_path: 
             vault, operation="apply", timeout=60, poll=0.01, report=report, clock=clock
         ) as me:
             await released[0]  # the release that let it in went through
-            return me.since
+            return me.holder.since
 
     assert asyncio.run(go()) == NOW
     assert lines == [

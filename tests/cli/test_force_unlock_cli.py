@@ -2,6 +2,7 @@
 
 The lock is put in a file vault by hand, as another machine's apply leaves it; no
 platform credential is set (force-unlock opens only the store that holds the lock).
+The CLI runs as the other CLI tests run it (:func:`tests.e2e.conftest.run_cli`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import pty
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,9 @@ import pytest
 from reconciler.apply.lock import LOCK_NAME
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
+from tests.e2e.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 60
 TTL = dt.timedelta(minutes=30)
 
 
@@ -53,41 +53,18 @@ def lock_in(tmp_path: Path) -> LockHolder | None:
     return asyncio.run(FileVault(tmp_path / "vault").read_lock(LOCK_NAME))
 
 
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", "VAULT_"))}
-
-
 def unlock(cwd: Path, *args: str, answer: str | None = None) -> subprocess.CompletedProcess[str]:
     """``force-unlock ARGS --vault file:vault``; with ``answer``, typed at a terminal."""
-    command = [sys.executable, "-m", "reconciler", "force-unlock", *args, "--vault", "file:vault"]
+    command = ["force-unlock", *args, "--vault", "file:vault"]
     if answer is None:
-        return subprocess.run(
-            command,
-            cwd=cwd,
-            env=env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        return run_cli(command, cwd=cwd)
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env(),
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    os.close(follower)
     try:
-        os.write(leader, (answer + "\n").encode())
-        out, err = proc.communicate(timeout=TIMEOUT)
+        os.write(leader, (answer + "\n").encode())  # waits in the terminal until read
+        return run_cli(command, cwd=cwd, stdin=os.ttyname(follower))
     finally:
+        os.close(follower)
         os.close(leader)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def test_the_holder_is_named_and_the_lock_released_after_yes(
@@ -148,3 +125,16 @@ def test_no_lock_to_release(tmp_path: Path) -> None:
     assert result.stderr == (
         "Error: Failed to unlock: file vault at vault holds no state lock.\n"
     )
+
+
+def test_a_desired_state_that_does_not_validate_does_not_keep_the_lock(
+    tmp_path: Path, held: LockHolder
+) -> None:
+    (tmp_path / "desired-state" / "workspaces" / "dev.yaml").write_text("version: 1\nworkspace: [\n")
+    result = unlock(tmp_path, held.id, "-force")
+    assert result.returncode == 0, result.stderr  # only organization.yaml is read
+    assert lock_in(tmp_path) is None
+    (tmp_path / "desired-state" / "organization.yaml").write_text("version: 1\norganization: 7\n")
+    again = unlock(tmp_path, held.id, "-force")
+    assert again.returncode == 1
+    assert again.stderr.startswith("desired-state/organization.yaml:2:")

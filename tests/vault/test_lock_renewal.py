@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 import respx
 
-from reconciler.apply.lock import LOCK_NAME, UnlockRefused, apply_lock, unlock_by_id
+from reconciler.apply.lock import LOCK_NAME, Lease, UnlockRefused, apply_lock, unlock_by_id
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import LockHolder, LockLost, SecretStore
 from reconciler.vault.file import FileVault
@@ -80,6 +81,14 @@ def clocked(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Se
         yield vault_store(clock=clock), clock
 
 
+def hold(
+    store: SecretStore, clock: Clock, ticker: Ticker, notices: list[str] | None = None
+) -> AbstractAsyncContextManager[Lease]:
+    """The apply lock on the fake clock, renewed when ``ticker`` turns."""
+    report = notices.append if notices is not None else (lambda _m: None)
+    return apply_lock(store, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=report)
+
+
 def intruder(who: str = "bob") -> LockHolder:
     return LockHolder(who=who, host="ci-7", pid=42, operation="apply", since=T0, expires=T0)
 
@@ -90,9 +99,7 @@ def test_a_long_apply_keeps_the_lock_past_its_ttl(clocked: tuple[SecretStore, Cl
     notices: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(
-            store, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=notices.append
-        ) as lease:
+        async with hold(store, clock, ticker, notices) as lease:
             for _ in range(3):  # 60 minutes in all: twice the TTL
                 clock.advance(20)
                 await ticker.renewal()
@@ -115,7 +122,7 @@ def test_a_lock_that_is_not_renewed_is_taken_over_once_expired(
     ticker = Ticker()
 
     async def go() -> None:
-        async with apply_lock(store, operation="apply", ttl=TTL, clock=clock, wait=ticker):
+        async with hold(store, clock, ticker):
             clock.advance(31)  # the renewal never ran (a suspended laptop)
             assert await store.acquire_lock(LOCK_NAME, intruder(), TTL) is None
 
@@ -131,9 +138,7 @@ def test_a_lock_taken_over_stops_the_apply_before_its_next_change(
     bob = intruder()
 
     async def go() -> None:
-        async with apply_lock(
-            store, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=notices.append
-        ) as lease:
+        async with hold(store, clock, ticker, notices) as lease:
             clock.advance(31)
             assert await store.acquire_lock(LOCK_NAME, bob, TTL) is None
             await ticker.turn()
@@ -160,7 +165,7 @@ def test_a_force_unlocked_lock_stops_the_apply(clocked: tuple[SecretStore, Clock
     ticker = Ticker()
 
     async def go() -> None:
-        async with apply_lock(store, operation="apply", ttl=TTL, clock=clock, wait=ticker) as lease:
+        async with hold(store, clock, ticker) as lease:
             released = await unlock_by_id(store, lease.id)
             assert released == lease.holder
             await ticker.turn()
@@ -185,9 +190,7 @@ def test_a_failed_renewal_is_retried_until_the_lock_expires(tmp_path: Path) -> N
     notices: list[str] = []
 
     async def go() -> None:
-        async with apply_lock(
-            store, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=notices.append
-        ) as lease:
+        async with hold(store, clock, ticker, notices) as lease:
             clock.advance(10)
             await ticker.renewal()
             lease.check()  # the lock has 20 minutes left: the next turn retries
