@@ -130,7 +130,8 @@ def test_no_lock_to_release(tmp_path: Path) -> None:
 def test_a_desired_state_that_does_not_validate_does_not_keep_the_lock(
     tmp_path: Path, held: LockHolder
 ) -> None:
-    (tmp_path / "desired-state" / "workspaces" / "dev.yaml").write_text("version: 1\nworkspace: [\n")
+    broken = tmp_path / "desired-state" / "workspaces" / "dev.yaml"
+    broken.write_text("version: 1\nworkspace: [\n")
     result = unlock(tmp_path, held.id, "-force")
     assert result.returncode == 0, result.stderr  # only organization.yaml is read
     assert lock_in(tmp_path) is None
