@@ -18,7 +18,11 @@ a thin layer over this. An apply that cannot be approved (no ``approve``, no
 ``auto_approve``, no saved plan) is refused before it takes the lock. The lock is renewed
 while the apply runs; if it is lost, the apply stops before its next change.
 :meth:`Session.import_organization` is ``reconciler import``'s: the live organisation
-written as the desired state, its keys adopted as managed.
+written as the desired state, its keys adopted as managed. :func:`force_unlock` opens only
+the store that holds the apply lock.
+
+Somewhat over the ~450 lines a module should be: it is the one place where a run's pieces
+(provider, stores, journal, lock, ownership record) meet, and each part is short.
 """
 
 from __future__ import annotations
