@@ -1,13 +1,14 @@
-"""Plans: ordered changes, counts, fingerprints, safety rails, and saved plan files.
+"""Plans: ordered changes, counts, fingerprints, refusals, and saved plan files.
 
 A :class:`Plan` is pure data built from :func:`reconciler.diff.diff`. It records the
 fingerprints of the desired and the live state it was made from, so a saved plan
 (``plan --out FILE``) can be refused at apply time when either has changed since (a
 stale plan), and a checksum of its changes, so a reviewer can pin what they approved.
 
-Safety rails are data checks here, enforced by apply: a plan that deletes a key or
-archives a workspace marked ``protected`` is an error; one that deletes more than a share
-of the existing keys needs ``--force``; conflicts must be resolved first.
+The safety rails are found when the plan is made (:mod:`reconciler.rails`): a plan
+carries the :class:`~reconciler.rails.Refusal` s apply will enforce (a delete in a
+protected workspace, too large a share of keys destroyed, a conflict), so every render
+of it shows them, and a saved plan keeps them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ from typing import Any
 from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import DesiredState, LiveState
+from reconciler.rails import (
+    DeleteLimit,
+    Refusal,
+    delete_limit,
+    find_refusals,
+    narrowed,
+)
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"
 
 _KIND_ORDER = {
     Kind.ORGANIZATION: 0,
@@ -39,7 +47,8 @@ _KIND_ORDER = {
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts as Terraform prints them: a replacement counts in add and in destroy."""
+    """Counts as Terraform prints them: a replacement counts in add and in destroy (and
+    once more in ``replace``, which says how many of those it is)."""
 
     add: int = 0
     change: int = 0
@@ -47,6 +56,7 @@ class Summary:
     manual: int = 0
     unmanaged: int = 0
     conflicts: int = 0
+    replace: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -57,7 +67,7 @@ class Summary:
 
 
 def summarize(changes: Iterable[Change]) -> Summary:
-    add = change = destroy = manual = unmanaged = conflicts = 0
+    add = change = destroy = manual = unmanaged = conflicts = replace = 0
     for c in changes:
         add += Action.CREATE in c.actions
         change += Action.UPDATE in c.actions
@@ -65,7 +75,8 @@ def summarize(changes: Iterable[Change]) -> Summary:
         manual += Action.MANUAL in c.actions
         unmanaged += Action.UNMANAGED in c.actions
         conflicts += Action.CONFLICT in c.actions
-    return Summary(add, change, destroy, manual, unmanaged, conflicts)
+        replace += c.is_replacement
+    return Summary(add, change, destroy, manual, unmanaged, conflicts, replace)
 
 
 def _canonical(data: Any) -> bytes:
@@ -99,7 +110,9 @@ def live_fingerprint(live: LiveState) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The changes that take the live state to the desired state, with their provenance."""
+    """The changes that take the live state to the desired state, with their provenance
+    and what apply will refuse (``refusals``; ``delete_limit`` is the rail they were
+    checked against, kept so a narrowed plan can count its own share of deletes)."""
 
     target: str
     provider: str
@@ -112,14 +125,20 @@ class Plan:
     live_key_count: int = 0
     format_version: str = PLAN_FORMAT_VERSION
     summary: Summary = field(default_factory=Summary)
+    refusals: tuple[Refusal, ...] = ()
+    delete_limit: DeleteLimit = field(default_factory=DeleteLimit)
 
     @property
     def actionable(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.is_actionable)
 
     def checksum(self) -> str:
-        """sha256 over the actionable changes: what a reviewer approves."""
-        data = [_change_dict(c) for c in self.actionable]
+        """sha256 over the actionable changes and the refusals: what a reviewer approves.
+
+        A plan without refusals has the checksum it had before plans carried them."""
+        data: Any = [_change_dict(c) for c in self.actionable]
+        if self.refusals:
+            data = {"changes": data, "refusals": [r.as_dict() for r in self.refusals]}
         return "sha256:" + hashlib.sha256(_canonical(data)).hexdigest()
 
     def by_address(self, address: str) -> Change | None:
@@ -139,15 +158,17 @@ def make_plan(
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; objects left alone (unmanaged) last."""
     now = now or dt.datetime.now(dt.UTC)
-    changes = sorted(
-        diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
-        key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
+    changes = tuple(
+        sorted(
+            diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
+            key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
+        )
     )
     created = now.isoformat(timespec="seconds")
     return Plan(
         target=live.target,
         provider=provider,
-        changes=tuple(changes),
+        changes=changes,
         desired_fingerprint=desired_fingerprint(desired),
         live_fingerprint=live_fingerprint(live),
         created_at=created,
@@ -155,6 +176,8 @@ def make_plan(
         warnings=(*warnings, *currency_notes(desired, live)),
         live_key_count=len(live.keys),
         summary=summarize(changes),
+        refusals=find_refusals(changes, desired, len(live.keys)),
+        delete_limit=delete_limit(desired),
     )
 
 
@@ -185,6 +208,8 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
         warnings=plan.warnings,
         live_key_count=plan.live_key_count,
         summary=summarize(kept),
+        refusals=narrowed(plan.refusals, kept, plan.live_key_count, plan.delete_limit),
+        delete_limit=plan.delete_limit,
     )
 
 
@@ -228,72 +253,6 @@ def narrow(
     return restrict(plan, targets), (TARGETING_WARNING, *notes)
 
 
-# --- safety rails --------------------------------------------------------------------
-
-
-def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> list[str]:
-    """Reasons this plan must not be applied (empty when it may be)."""
-    problems: list[str] = []
-    protected = {w.name for w in desired.workspaces if w.protected}
-    key_ws = {k.name: k.workspace for k in desired.keys}
-    for change in plan.changes:
-        if Action.CONFLICT in change.actions:
-            problems.append(f"{change.address}: conflict: {change.message or change.reason}")
-        if Action.DELETE not in change.actions:
-            continue
-        if change.kind is Kind.MEMBER and change.name.partition("/")[0] in protected:
-            problems.append(
-                f"{change.address}: member of protected workspace "
-                f"'{change.name.partition('/')[0]}' would be removed. Set protected: false "
-                "first, in a change of its own."
-            )
-        if change.kind is Kind.WORKSPACE and change.name in protected:
-            problems.append(
-                f"{change.address}: workspace is protected; it cannot be archived. "
-                "Set protected: false first, in a change of its own."
-            )
-        if change.kind is Kind.API_KEY and not change.is_replacement and not change.recovery:
-            workspace = (change.before or {}).get("workspace") or key_ws.get(change.name)
-            if workspace in protected:
-                problems.append(
-                    f"{change.address}: key in protected workspace '{workspace}' would be "
-                    "deleted. Set protected: false first, in a change of its own."
-                )
-    deletes = sum(
-        1
-        for c in plan.changes
-        if c.kind is Kind.API_KEY
-        and Action.DELETE in c.actions
-        and not c.is_replacement
-        and not c.recovery
-    )
-    total = plan.live_key_count
-    org = desired.organization
-    if (
-        not force
-        and total >= org.max_delete_min_keys
-        and total
-        and deletes / total > (org.max_delete_fraction)
-    ):
-        problems.append(
-            f"Too many deletes: {_percent(deletes / total)} is over "
-            f"{_percent(org.max_delete_fraction)} ({deletes}/{total}); --force required"
-        )
-    return problems
-
-
-def _percent(fraction: float) -> str:
-    """40% or 30.5%: never a rounding that reads "30% is over 30%"."""
-    return f"{fraction * 100:.1f}".removesuffix(".0") + "%"
-
-
-def check_safety(plan: Plan, desired: DesiredState, *, force: bool = False) -> None:
-    """Raise :class:`PlanError` listing every reason the plan must not be applied."""
-    problems = safety_errors(plan, desired, force=force)
-    if problems:
-        raise PlanError("Refusing to apply:\n  " + "\n  ".join(problems))
-
-
 # --- saved plans -----------------------------------------------------------------------
 
 
@@ -318,6 +277,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "live_key_count": plan.live_key_count,
         "warnings": list(plan.warnings),
         "changes": [_change_dict(c) for c in plan.changes],
+        "refusals": [r.as_dict() for r in plan.refusals],
+        "delete_limit": asdict(plan.delete_limit),
     }
 
 
@@ -358,11 +319,15 @@ def from_dict(data: dict[str, Any]) -> Plan:
             warnings=tuple(data.get("warnings", ())),
             live_key_count=data.get("live_key_count", 0),
             summary=summarize(changes),
+            refusals=tuple(Refusal.from_dict(r) for r in data["refusals"]),
+            delete_limit=DeleteLimit(**data["delete_limit"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"saved plan is malformed: {exc}") from exc
     if data.get("checksum") and data["checksum"] != plan.checksum():
-        raise PlanError("saved plan's checksum does not match its changes; it was edited")
+        raise PlanError(
+            "saved plan's checksum does not match its changes and refusals; it was edited"
+        )
     return plan
 
 

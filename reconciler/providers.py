@@ -60,6 +60,9 @@ Opener = Callable[[Target], Provider]
 #: "capabilities", "deprecation", "deprecation_replacement_model"}, ...]}`` (the fields
 #: :func:`reconciler.desired.catalog.catalog_from_models_response` reads).
 ModelLister = Callable[[Provider], Awaitable[Mapping[str, Any]]]
+#: What a run against a target is called (``Provider.target``: the lock and the journal
+#: are named after it), worked out without credentials and without opening anything.
+TargetNamer = Callable[[Target, bool], str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +80,7 @@ class ProviderSpec:
     open: Opener | None = None  # None: no admin API (policy only)
     sandbox: Opener | None = None  # None: no local sandbox
     list_models: ModelLister | None = None  # None: the catalog cannot be refreshed
+    target_name: TargetNamer | None = None  # None: only an opened provider names its target
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -88,6 +92,14 @@ class ProviderSpec:
         ]
         if unknown:
             raise ValueError(f"provider {self.name}: roles {unknown} are not in workspace_roles")
+
+    def name_target(self, target: Target, *, sandbox: bool) -> str:
+        """``Provider.target`` of what :meth:`open_target` would open, opening nothing
+        when the provider can name it so (else it is opened and closed unused)."""
+        if self.target_name is not None:
+            return self.target_name(target, sandbox)
+        provider = self.open_target(target, sandbox=sandbox)
+        return provider.target
 
     def open_target(self, target: Target, *, sandbox: bool) -> Provider:
         """A live provider on the platform, or (``sandbox``) on its sandbox."""

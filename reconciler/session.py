@@ -14,16 +14,24 @@ plan, check a saved plan is still current, narrow to ``targets``, check the safe
 ask for approval, carry the plan out, then read the live state again and compact the
 journal. It never prints nor reads input: an :class:`ApplyListener` hears what happens,
 an approval callback decides, and an :class:`ApplyOutcome` says what was done. The CLI is
-a thin layer over this. :meth:`Session.import_organization` is ``reconciler import``'s:
-the live organisation written as the desired state, its keys adopted as managed.
+a thin layer over this. An apply that cannot be approved (no ``approve``, no
+``auto_approve``, no saved plan) is refused before it takes the lock. The lock is renewed
+while the apply runs; if it is lost, the apply stops before its next change.
+:meth:`Session.import_organization` is ``reconciler import``'s: the live organisation
+written as the desired state, its keys adopted as managed. :func:`force_unlock` opens only
+the store that holds the apply lock.
+
+Somewhat over the ~450 lines a module should be: it is the one place where a run's pieces
+(provider, stores, journal, lock, ownership record) meet, and each part is short.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,17 +40,30 @@ from types import TracebackType
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
-from reconciler.apply.lock import apply_lock
+from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
 from reconciler.desired import load_desired_state
-from reconciler.desired.load import Validation, check_desired_state, provider_name
+from reconciler.desired.load import (
+    Validation,
+    check_desired_state,
+    load_organization,
+    provider_name,
+)
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
-from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+    SecretBackend,
+    SecretTarget,
+    VaultSettings,
+)
 from reconciler.ownership import SecretLocation
-from reconciler.plan import Plan, check_safety, check_saved, make_plan, narrow
+from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
-from reconciler.vault.base import SecretStore
+from reconciler.rails import enforce
+from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override, store_for_target
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
@@ -93,8 +114,36 @@ class PlanContext:
     plan: Plan
 
 
-Approve = Callable[[Plan], bool]
-"""Asked with the plan about to be applied; True goes ahead (see :meth:`Session.apply`)."""
+def open_default_store(settings: VaultSettings, options: TargetOptions) -> SecretStore:
+    """The organisation's default secret store (where the apply lock lives): the one
+    ``settings`` describe, or the override (``--vault``, ``RECONCILER_VAULT``, the
+    sandbox's)."""
+    return open_store(settings, override=options.vault_override(), env=options.env)
+
+
+async def force_unlock(
+    desired_dir: Path, options: TargetOptions, lock_id: str, *, confirm: Confirm | None = None
+) -> LockHolder | None:
+    """``reconciler force-unlock``: release the apply lock held under ``lock_id`` in the
+    default store (see :func:`reconciler.apply.lock.unlock_by_id`). The platform is never
+    contacted (the apply that held the lock is gone, not the platform): the provider
+    names the target whose lock this is from the same settings, without credentials."""
+    # organization.yaml alone: a lock is removed whatever the rest of the state says
+    name = options.provider or provider_name(desired_dir)
+    target = get_provider(name).name_target(
+        Target(env=options.env, sandbox_state=options.sandbox_state), sandbox=options.sandbox
+    )
+    store = open_default_store(load_organization(desired_dir).vault, options)
+    try:
+        return await unlock_by_id(store, target, lock_id, confirm=confirm)
+    finally:
+        await store.aclose()
+
+
+Approve = Callable[[Plan], bool | Awaitable[bool]]
+"""Asked with the plan about to be applied; True goes ahead (see :meth:`Session.apply`).
+A coroutine function may answer: the event loop (and the renewal of the apply lock) runs
+on while it waits for a person."""
 
 
 def new_apply_id(now: dt.datetime | None = None) -> str:
@@ -215,11 +264,7 @@ class Session:
     def default_store(self, desired: DesiredState) -> SecretStore:
         if self._default_store is None:
             self.refuse_file_vault(desired)
-            self._default_store = open_store(
-                desired.organization.vault,
-                override=self.options.vault_override(),
-                env=self.options.env,
-            )
+            self._default_store = open_default_store(desired.organization.vault, self.options)
             self._stores["default"] = self._default_store
         return self._default_store
 
@@ -294,6 +339,9 @@ class Session:
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
         caller sends the audit log, named when an apply fails.
         """
+        if saved is None and not auto_approve and approve is None:
+            # before the lock and the live state: nobody could say yes to what they show
+            raise ConfigError("apply needs approval: pass auto_approve or approve")
         listener = listener or ApplyListener()
         apply_id = apply_id or new_apply_id()
         desired = self.load_desired()
@@ -306,7 +354,7 @@ class Session:
             operation="apply",
             timeout=lock_timeout,
             report=listener.notice,
-        ):
+        ) as lease:
             with listener.reading() as progress:
                 ctx = await self.plan(desired, progress=progress)
             listener.read(ctx.live)
@@ -318,18 +366,17 @@ class Session:
             for warning in warnings:
                 listener.notice(warning)
             listener.show(plan)
-            check_safety(plan, ctx.desired, force=force)  # conflicts too, even with no change
+            enforce(plan.refusals, force=force)  # conflicts too, even with no change
             outcome = ApplyOutcome(
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
             )
             if not plan.actionable:
                 return outcome
-            if saved is None and not auto_approve:
-                if approve is None:
-                    raise ConfigError("apply needs approval: pass auto_approve or approve")
-                if not approve(plan):
+            if saved is None and not auto_approve and approve is not None:
+                answer = approve(plan)  # the lease keeps the lock while a person reads
+                if not (await answer if inspect.isawaitable(answer) else answer):
                     return replace(outcome, cancelled=True)
-            result = await self._execute(ctx, plan, apply_id, listener, log_file)
+            result = await self._execute(ctx, plan, apply_id, listener, log_file, lease.check)
             return replace(outcome, result=result)
 
     async def _execute(
@@ -339,8 +386,10 @@ class Session:
         apply_id: str,
         listener: ApplyListener,
         log_file: Path | None,
+        guard: Callable[[], None],
     ) -> ApplyResult:
-        """Carry out ``plan`` under the lock the caller holds; compact the journal after."""
+        """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
+        lost); compact the journal after."""
         applier = Applier(
             provider=self.provider,
             desired=ctx.desired,
@@ -349,6 +398,7 @@ class Session:
             journal=self.journal(),
             apply_id=apply_id,
             report=listener.step,
+            guard=guard,
         )
         try:
             result = await applier.run(plan)

@@ -120,6 +120,7 @@ def _walk(tokens: list[Token]) -> list[Token]:
 
 _OWN_HTML = re.compile(
     r"<!-- reconciler [a-z]+(?::[^>]*)? -->|<details><summary>Show Output</summary>|</details>"
+    r"|<details><summary>\d+ unmanaged objects?: not in the desired state, left alone</summary>"
 )
 
 

@@ -16,6 +16,7 @@ retries, the new key is deleted on the platform at once and the apply stops: a k
 lives on the platform with its secret stored nowhere. Only when the store cannot tell
 whether the secret got there is the key kept, so that the path's current version, this
 key's secret or the one before, is a live key's either way; the next plan settles it.
+Before each step a guard may stop the apply (its lock is no longer its own).
 Every remote mutation is announced in the :class:`~reconciler.apply.journal.Journal`
 before it is sent. A create whose outcome is unknown (a timeout, a 5xx) is never resent:
 its intent stays open in the journal, and the next plan deletes the key it may have made.
@@ -161,6 +162,7 @@ class Applier:
         store_attempts: int = 4,
         store_backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self.provider = provider
         self.desired = desired
@@ -171,6 +173,7 @@ class Applier:
         self.store_attempts = store_attempts
         self.store_backoff = store_backoff
         self.sleep = sleep
+        self.guard = guard  # raises when the apply must not go on (the lock was lost)
         self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
         # by desired name: a renamed workspace (diff.workspace_aliases) under its new one
         aliases = workspace_aliases(desired, live)
@@ -211,6 +214,11 @@ class Applier:
         self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
         for step in steps(plan.changes):
             change = step.change
+            try:
+                self.guard()
+            except ReconcilerError as exc:
+                self.log.error("apply.stopped", before=change.address, error=str(exc))
+                raise ApplyError(str(exc), self.result) from exc
             started = time.monotonic()
             try:
                 await self._one(step)

@@ -6,31 +6,40 @@ runner, sees the same lock. Its name is derived from the target (:func:`lock_nam
 organisations sharing a store do not wait for each other. Two applies with different
 stores do not see each other's lock: the engine checks names before each create, and the
 session refuses a file vault against a live organisation unless asked. The holder
-records who, where (host and pid), what and since when; the lock expires after a TTL so
-a crashed apply cannot block the next one forever, and a holder on this very host whose
-process is gone is taken over at once. An apply that may wait (``--lock-timeout``) says
-once whom it waits for. A release that fails (the store went down mid-apply) is reported
-as a warning and never hides how the apply itself ended.
+records who, where (host and pid), what and since when, under an id (what ``reconciler
+force-unlock ID`` names). The lock expires after a TTL so a crashed apply cannot block
+the next one forever; while an apply runs, a
+:class:`Lease` renews it in the background (every third of the TTL), so a long apply
+never outlives it. If a renewal finds the lock gone or someone else's, the lease says so
+and the apply stops before its next change (:meth:`Lease.check`). A holder on this very
+host whose process is gone is taken over at once. An apply that may wait
+(``--lock-timeout``) says once whom it waits for. A release that fails (the store went
+down mid-apply) is reported as a warning and never hides how the apply itself ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
+import inspect
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from reconciler.env import GITHUB_ACTOR
 from reconciler.errors import ReconcilerError, SecretStoreError
-from reconciler.vault.base import LockHolder, SecretStore, utcnow
+from reconciler.vault.base import LockHolder, LockLost, SecretStore, utcnow
 
 DEFAULT_TTL = dt.timedelta(minutes=30)
+
+Wait = Callable[[float], Awaitable[object]]
+"""Waits the given seconds between two renewals (``asyncio.sleep``; tests drive it)."""
 
 
 def lock_name(target: str) -> str:
@@ -45,8 +54,14 @@ class LockHeld(ReconcilerError):
         self.holder = holder
         super().__init__(
             f"Error acquiring the state lock: it is held by {holder.describe()}. "
-            "Retry later, or wait for it with --lock-timeout SECONDS."
+            f"Lock ID: {holder.id}. "
+            "Retry later, or wait for it with --lock-timeout SECONDS. If that apply is no "
+            f"longer running: reconciler force-unlock {holder.id}"
         )
+
+
+class UnlockRefused(ReconcilerError):
+    """``force-unlock`` found no lock, or one under another id."""
 
 
 def _me(operation: str, ttl: dt.timedelta, now: dt.datetime) -> LockHolder:
@@ -79,6 +94,102 @@ def _dead_here(holder: LockHolder) -> bool:
     return False
 
 
+def _lost(why: str, holder: LockHolder | None) -> LockLost:
+    return LockLost(
+        f"The state lock {why} while this apply ran; it stopped before its next change. "
+        "Run plan again to see where the organisation stands.",
+        holder=holder,
+    )
+
+
+class Lease:
+    """The apply lock while this process holds it, renewed in the background.
+
+    Every ``every`` seconds (``wait`` waits them) the holder's expiry moves to the store's
+    now + ``ttl``. A renewal that finds the lock released or held by another marks the
+    lease lost; one that fails (the store is down) is retried at the next turn, and the
+    lease is lost if the lock expires meanwhile (``clock`` tells).
+    """
+
+    def __init__(
+        self,
+        store: SecretStore,
+        name: str,
+        holder: LockHolder,
+        *,
+        ttl: dt.timedelta,
+        every: float,
+        wait: Wait,
+        clock: Callable[[], dt.datetime],
+        report: Callable[[str], None],
+    ) -> None:
+        self.name = name
+        self.holder = holder
+        self.lost: LockLost | None = None
+        self._store = store
+        self._ttl = ttl
+        self._every = every
+        self._wait = wait
+        self._clock = clock
+        self._report = report
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._waiting = False
+
+    @property
+    def id(self) -> str:
+        return self.holder.id
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` if the lock is no longer ours (called before each change)."""
+        if self.lost is not None:
+            raise self.lost
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="apply-lock-renewal")
+
+    async def stop(self) -> None:
+        """End the renewals; a renewal under way is let finish, so a release after this
+        never races it."""
+        self._stopping = True
+        if self._task is None:
+            return
+        if self._waiting:
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping and self.lost is None:
+            self._waiting = True
+            try:
+                await self._wait(self._every)
+            finally:
+                self._waiting = False
+            if not self._stopping:
+                await self.renew()
+
+    async def renew(self) -> None:
+        """One renewal (what the background task does every ``every`` seconds)."""
+        try:
+            self.holder = await self._store.renew_lock(self.name, self.holder, self._ttl)
+        except LockLost as exc:
+            if exc.holder is None:
+                why = "was released by someone else (reconciler force-unlock)"
+            else:
+                why = f"was taken over by {exc.holder.describe()} (lock ID {exc.holder.id})"
+            self._lose(why, exc.holder)
+        except ReconcilerError as exc:
+            if self._clock() < self.holder.expires:
+                self._report(f"Warning: could not renew the state lock ({exc}); will retry.")
+            else:
+                self._lose(f"expired before it could be renewed ({exc})", None)
+
+    def _lose(self, why: str, holder: LockHolder | None) -> None:
+        self.lost = _lost(why, holder)
+        self._report(f"Warning: the state lock {why}; this apply stops before its next change.")
+
+
 @asynccontextmanager
 async def apply_lock(
     store: SecretStore,
@@ -90,9 +201,11 @@ async def apply_lock(
     report: Callable[[str], None] = lambda _m: None,
     poll: float = 1.0,
     clock: Callable[[], dt.datetime] = utcnow,
-) -> AsyncIterator[LockHolder]:
-    """Hold ``target``'s apply lock for the duration of the block (``clock`` stamps the
-    holder)."""
+    renew_every: float | None = None,
+    wait: Wait = asyncio.sleep,
+) -> AsyncIterator[Lease]:
+    """Hold ``target``'s apply lock for the duration of the block, renewed every ``renew_every``
+    seconds (a third of ``ttl`` by default); ``clock`` stamps the holder."""
     name = lock_name(target)
     me = _me(operation, ttl, clock())
     report("Acquiring state lock. This may take a few moments...")
@@ -112,17 +225,52 @@ async def apply_lock(
             waiting = True
             report(f"The state lock is held by {other.describe()}; waiting up to {timeout:g}s.")
         await asyncio.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+    every = renew_every if renew_every is not None else ttl.total_seconds() / 3
+    lease = Lease(store, name, me, ttl=ttl, every=every, wait=wait, clock=clock, report=report)
+    lease.start()
     try:
-        yield me
+        yield lease
     finally:
+        await lease.stop()
         try:
-            await store.release_lock(name, me)
+            await store.release_lock(name, lease.holder)
         except SecretStoreError as exc:
             # Never hide the apply's own outcome behind this: the lock expires on its own,
             # and an apply on this host takes over a lock whose process is gone.
             report(
                 f"Warning: could not release the state lock ({exc}). It expires at "
-                f"{me.expires.isoformat(timespec='seconds')}."
+                f"{lease.holder.expires.isoformat(timespec='seconds')}."
             )
         else:
-            report("Releasing state lock.")
+            if lease.lost is None:
+                report("Releasing state lock.")
+
+
+Confirm = Callable[[LockHolder], bool | Awaitable[bool]]
+
+
+async def unlock_by_id(
+    store: SecretStore, target: str, lock_id: str, *, confirm: Confirm | None = None
+) -> LockHolder | None:
+    """Release ``target``'s apply lock held under ``lock_id``, whoever holds it (its
+    apply died).
+
+    :class:`UnlockRefused` when nobody holds the lock or another id does (so a lock
+    taken since the id was read is never removed). ``confirm`` is asked with the holder
+    first; the holder released is returned, or None when ``confirm`` said no.
+    """
+    name = lock_name(target)
+    holder = await store.read_lock(name)
+    if holder is None:
+        raise UnlockRefused(f"Failed to unlock: {store.description} holds no state lock.")
+    if holder.id != lock_id:
+        raise UnlockRefused(
+            f"Failed to unlock: lock ID {lock_id!r} does not match the lock held by "
+            f"{holder.describe()} (lock ID {holder.id})."
+        )
+    if confirm is not None:
+        answer = confirm(holder)
+        if not (await answer if inspect.isawaitable(answer) else answer):
+            return None
+    await store.release_lock(name, holder)
+    return holder

@@ -2,7 +2,9 @@
 
 The apply itself (the lock, the plan, a saved plan's checks, ``--target``, the safety
 rails, the run, the journal) is the library's; this module asks for approval on the
-terminal and prints what the apply reports.
+terminal and prints what the apply reports. Without a terminal to ask on, a fresh plan
+(no ``--auto-approve``, no saved plan file) is refused before anything is locked or read;
+Ctrl-C at the prompt cancels at once (exit 130).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
 from reconciler.cli.plan import target_of_saved_plan
+from reconciler.cli.prompt import Answer, ask_yes, on_terminal
 from reconciler.errors import ConfigError
 from reconciler.model import LiveState
 from reconciler.plan import Plan
@@ -34,18 +37,20 @@ APPROVE_PROMPT = (
 )
 
 
-def confirm(plan: Plan) -> bool:
-    """Ask on the terminal; anything but ``yes`` cancels."""
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"
-        )
-    sys.stdout.write(APPROVE_PROMPT)
-    sys.stdout.flush()
-    if sys.stdin.readline().strip() == "yes":
-        return True
-    err("\nApply cancelled.")
-    return False
+class Approval:
+    """Asks on the terminal; anything but ``yes`` cancels, and a Ctrl-C is remembered so
+    the command exits 130."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    async def __call__(self, plan: Plan) -> bool:
+        answer = await ask_yes(APPROVE_PROMPT)
+        if answer is Answer.YES:
+            return True
+        self.interrupted = answer is Answer.INTERRUPTED
+        err("\nApply cancelled.")
+        return False
 
 
 class Terminal(ApplyListener):
@@ -91,9 +96,14 @@ async def apply_command(
     saved = load_plan(path) if path.is_file() else None
     if saved is None and not path.exists():
         raise ConfigError(f"{path}: no such plan file or desired-state directory")
+    if saved is None and not auto_approve and not on_terminal():
+        raise ConfigError(
+            "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"
+        )
     directory = path if saved is None else Path(saved.desired_path or "desired-state")
     if saved is not None:
         options = target_of_saved_plan(saved, options)
+    approval = Approval()
     apply_id = new_apply_id()
     log_file = audit_log_path(options.state_dir, apply_id)
     configure_logging(json_file=log_file, console_level="CRITICAL")  # the CLI speaks
@@ -103,14 +113,14 @@ async def apply_command(
             targets=targets or (),
             force=force,
             auto_approve=auto_approve,
-            approve=confirm,
+            approve=approval,
             lock_timeout=lock_timeout,
             listener=Terminal(color=use_color(sys.stdout, no_color)),
             apply_id=apply_id,
             log_file=log_file,
         )
     if outcome.cancelled:
-        return 1
+        return 130 if approval.interrupted else 1
     print()
     print((outcome.result or ApplyResult()).sentence())
     if outcome.result is None:

@@ -372,6 +372,33 @@ def apply(
     raise typer.Exit(code)
 
 
+# [force-unlock]
+@app.command("force-unlock")
+def force_unlock(
+    lock_id: Annotated[
+        str, typer.Argument(metavar="LOCK_ID", help="The lock's id, as a lock error names it.")
+    ],
+    directory: Annotated[
+        Path, typer.Argument(help="The desired-state directory (its vault holds the lock).")
+    ] = Path("desired-state"),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-force", help="Do not ask for confirmation.")
+    ] = False,
+) -> None:
+    """Remove the apply lock left by an apply that died (asks first, unless -force)."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.unlock import force_unlock_command
+
+    options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), 8)
+    code = guarded(
+        lambda: run_async(force_unlock_command(directory, options, lock_id, force=force))
+    )
+    raise typer.Exit(code)
+
+
 # [sandbox]
 sandbox_app = typer.Typer(
     name="sandbox",

@@ -36,8 +36,13 @@ from reconciler.desired.sources import (
 )
 from reconciler.desired.yaml_loader import load_bytes
 from reconciler.errors import DesiredStateError
-from reconciler.model import DesiredState
-from reconciler.providers import DEFAULT_PROVIDER, find_provider, unknown_provider_message
+from reconciler.model import DesiredState, Organization
+from reconciler.providers import (
+    DEFAULT_PROVIDER,
+    ProviderSpec,
+    find_provider,
+    unknown_provider_message,
+)
 
 SUFFIXES = (".yaml", ".yml")
 WORKSPACES_DIR = "workspaces"
@@ -178,10 +183,7 @@ def check_desired_state(
 
     org_doc = org.model if org and isinstance(org.model, OrganizationFile) else None
     roles_doc = roles.model if roles and isinstance(roles.model, RolesFile) else None
-    name = named_provider(org.doc.data) if org else DEFAULT_PROVIDER
-    provider = find_provider(name)
-    if provider is None and org is not None and org_doc is not None:
-        reporter.add(org, ("organization", "provider"), unknown_provider_message(name))
+    provider = _provider_of(org, reporter)
     checker = Checker(
         reporter=reporter,
         provider=provider,
@@ -200,6 +202,35 @@ def check_desired_state(
     docs = [s.model.workspace for s in workspaces if isinstance(s.model, WorkspaceFile)]
     state = convert.desired_state(org_doc, roles_doc, docs, provider)
     return Validation(shown, state, problems)
+
+
+def _provider_of(org: Source | None, reporter: Reporter) -> ProviderSpec | None:
+    """The provider ``organization.yaml`` names; naming an unknown one is a problem there."""
+    name = named_provider(org.doc.data) if org else DEFAULT_PROVIDER
+    provider = find_provider(name)
+    if provider is None and org is not None and isinstance(org.model, OrganizationFile):
+        reporter.add(org, ("organization", "provider"), unknown_provider_message(name))
+    return provider
+
+
+def load_organization(directory: Path) -> Organization:
+    """The organisation ``directory``'s ``organization.yaml`` describes (its vault, above
+    all), validated alone: for a command that needs nothing more and must work whatever
+    the rest says, as ``force-unlock``. :class:`DesiredStateError` lists its problems."""
+    directory = Path(directory)
+    reporter = Reporter()
+    path = _single(directory, "organization", reporter)
+    org = None
+    if path is not None:
+        org = read_source(path, display_path(path), "organization", reporter, root=directory)
+        validate_source(org, reporter)
+    provider = _provider_of(org, reporter)
+    problems = reporter.problems.sorted()
+    if org is None or not isinstance(org.model, OrganizationFile) or provider is None or any(
+        p.is_error for p in problems
+    ):
+        raise DesiredStateError(list(problems))
+    return convert.organization(org.model, provider)
 
 
 def load_desired_state(

@@ -35,6 +35,12 @@ def _sandbox(target: Target) -> Provider:
     return open_mistral_sandbox(target)
 
 
+def _target_name(target: Target, sandbox: bool) -> str:
+    from reconciler.platform.target import mistral_target_name
+
+    return mistral_target_name(target, sandbox=sandbox)
+
+
 async def _list_models(provider: Provider) -> Mapping[str, Any]:
     from reconciler.platform.mistral.provider import MistralProvider
 
@@ -56,4 +62,5 @@ MISTRAL = ProviderSpec(
     open=_open,
     sandbox=_sandbox,
     list_models=_list_models,
+    target_name=_target_name,
 )

@@ -19,6 +19,7 @@ from reconciler.env import (
 )
 from reconciler.errors import ConfigError
 from reconciler.platform.mistral.provider import MistralProvider
+from reconciler.platform.mistral.settings import DEFAULT_ADMIN_BASE_URL
 from reconciler.providers import Target
 
 
@@ -32,6 +33,16 @@ def sandbox_state_of(target: str) -> Path | None:
     if target.startswith("sandbox (") and target.endswith(")"):
         return Path(target.removeprefix("sandbox (").removesuffix(")"))
     return None
+
+
+def mistral_target_name(target: Target, *, sandbox: bool) -> str:
+    """The ``target`` of the provider :func:`open_mistral` (or, ``sandbox``,
+    :func:`open_mistral_sandbox`) opens, read from the same settings without needing
+    the admin key."""
+    if sandbox:
+        return sandbox_target_name(target.sandbox_state)
+    url = target.env.get(MISTRAL_ADMIN_BASE_URL) or DEFAULT_ADMIN_BASE_URL
+    return url.strip().rstrip("/")
 
 
 def open_mistral(target: Target) -> MistralProvider:

@@ -1,9 +1,14 @@
 """Markdown rendering of a plan for pull-request comments (Atlantis conventions).
 
-The summary stays outside a ``<details>`` fold that holds the full plan as a ``diff``
-block; a hidden marker lets the GitHub integration find and edit its own comment.
+Above the fold: the summary, what apply will refuse (a ``[!CAUTION]`` alert), the manual
+actions, warnings, and a table whose counts are the summary's. A ``<details>`` fold holds
+the full plan as a ``diff`` block, with the text plan's symbols (``~`` update, ``!``
+manual; only ``+`` and ``-`` move to column 0, where GitHub colours them). Objects left
+alone (unmanaged) are one count with their addresses in a fold of their own, so an
+organisation with a thousand of them still fits in a comment. A hidden marker lets the
+GitHub integration find and edit its own comment.
 
-Live text never shapes the comment: names are in code (inline code, or the ``diff`` block
+Live text never shapes the comment: names are in code (inline code, or a fenced block
 whose fence is longer than any backtick run in it) and messages are escaped prose
 (:mod:`reconciler.textsafe`), so no name can close the block or the fold, or add a
 heading, a link or HTML.
@@ -11,32 +16,105 @@ heading, a link or HTML.
 
 from __future__ import annotations
 
-from reconciler.plan import Plan
-from reconciler.render.text import footer, render_change, symbol_key
+from reconciler.diff import Change
+from reconciler.plan import Plan, Summary
+from reconciler.render.text import REFUSED, footer, legend, render_change, symbol_key
 from reconciler.textsafe import fence, inline_code, md_text
 
 MARKER = "<!-- reconciler plan -->"
 
+TABLE_COLUMNS = (
+    ("add", "add"),
+    ("change", "change"),
+    ("destroy", "destroy"),
+    ("replace", "replace (in add and destroy)"),
+    ("manual", "manual"),
+    ("unmanaged", "unmanaged"),
+    ("conflicts", "conflicts"),
+)
+
 
 def _diff_line(line: str) -> str:
-    """Move a line's sign to column 0 so GitHub colours it, as Atlantis does.
+    """Move a ``+`` or ``-`` sign to column 0 so GitHub colours it, as Atlantis does.
 
-    ``+`` and ``-`` keep their sign; ``~`` and ``!`` become ``!`` (GitHub shows it in
-    orange); the indentation is kept, so blocks stay aligned.
+    Other signs stay where the text plan puts them (``~`` and ``!`` mean different
+    things); the indentation is kept, so blocks stay aligned.
     """
     stripped = line.lstrip(" ")
     indent = len(line) - len(stripped)
     if not indent:
         return line  # "+/-" replacements already start at column 0
-    for sign in ("+", "-", "~", "!"):
+    for sign in ("+", "-"):
         if stripped.startswith(sign + " "):
-            marker = "!" if sign in ("~", "!") else sign
-            return marker + " " * indent + stripped[1:]
+            return sign + " " * indent + stripped[1:]
     return line
 
 
+def _refusals(plan: Plan) -> list[str]:
+    if not plan.refusals:
+        return []
+    lines = ["> [!CAUTION]", f"> **{REFUSED}**"]
+    for refusal in plan.refusals:
+        where = f"{inline_code(refusal.subject)}: " if refusal.subject else ""
+        lines.append(f"> - {where}{md_text(refusal.message)}")
+    return [*lines, ""]
+
+
+def _manual(changes: list[Change]) -> list[str]:
+    if not changes:
+        return []
+    lines = [
+        "> [!IMPORTANT]",
+        "> The Admin API cannot make these changes; make them in the admin console:",
+    ]
+    lines += [f"> - {inline_code(c.address)}: {md_text(c.message or '')}" for c in changes]
+    return [*lines, ""]
+
+
+def _table(summary: Summary) -> list[str]:
+    """The summary's counts, one column each: the same numbers as the headline's."""
+    return [
+        "| " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
+        "|" + "---:|" * len(TABLE_COLUMNS),
+        "| " + " | ".join(str(getattr(summary, name)) for name, _ in TABLE_COLUMNS) + " |",
+        "",
+    ]
+
+
+def _full_plan(plan: Plan, acted: list[Change]) -> list[str]:
+    block = [_diff_line(line) for line in legend(acted)]
+    block.append("")
+    for change in acted:
+        block.extend(_diff_line(line) for line in render_change(change))
+        block.append("")
+    block.extend(footer(plan))
+    return [
+        "<details><summary>Show Output</summary>",
+        "",
+        fence("\n".join(block), "diff").rstrip("\n"),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _unmanaged(changes: list[Change]) -> list[str]:
+    """One count line; the addresses in a fold (the text and JSON plans have the rest)."""
+    noun = "object" if len(changes) == 1 else "objects"
+    return [
+        f"<details><summary>{len(changes)} unmanaged {noun}: not in the desired state, "
+        "left alone</summary>",
+        "",
+        fence("\n".join(c.address for c in changes), "text").rstrip("\n"),
+        "",
+        "</details>",
+        "",
+    ]
+
+
 def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
-    """A PR comment: marker, heading, summary, manual actions, folded full plan."""
+    """A PR comment: marker, heading, summary, refusals, manual actions, warnings, the
+    counts, the folded full plan, the folded list of unmanaged objects."""
     lines = [marker, f"### Plan for {inline_code(plan.target)}", ""]
     if plan.desired_path:
         lines.append(
@@ -46,44 +124,17 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("")
     lines.append(f"**{footer(plan)[0]}**")
     lines.append("")
-    manual = [c for c in plan.changes if symbol_key(c) == "manual"]
-    conflicts = [c for c in plan.changes if symbol_key(c) == "conflict"]
-    if conflicts:
-        lines.append("> [!CAUTION]")
-        lines.append("> Conflicts to resolve before this can be applied:")
-        for c in conflicts:
-            text = md_text(c.message or c.reason or "")
-            lines.append(f"> - {inline_code(c.address)}: {text}")
-        lines.append("")
-    if manual:
-        lines.append("> [!IMPORTANT]")
-        lines.append("> The Admin API cannot make these changes; make them in the admin console:")
-        for c in manual:
-            lines.append(f"> - {inline_code(c.address)}: {md_text(c.message or '')}")
-        lines.append("")
+    lines.extend(_refusals(plan))
+    lines.extend(_manual([c for c in plan.changes if symbol_key(c) == "manual"]))
     for warning in plan.warnings:
         lines.append(f"> [!WARNING]\n> {md_text(warning)}\n")
     acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
-    shown = acted + [c for c in plan.changes if symbol_key(c) == "unmanaged"]
-    if shown:
-        counts: dict[str, int] = {}
-        for c in shown:
-            counts[symbol_key(c)] = counts.get(symbol_key(c), 0) + 1
-        lines.append("| create | update | replace | destroy | manual | unmanaged | conflict |")
-        lines.append("|---:|---:|---:|---:|---:|---:|---:|")
-        order = ("create", "update", "replace", "delete", "manual", "unmanaged", "conflict")
-        lines.append("| " + " | ".join(str(counts.get(k, 0)) for k in order) + " |")
-        lines.append("")
-        lines.append("<details><summary>Show Output</summary>")
-        lines.append("")
-        block: list[str] = []
-        for change in shown:
-            block.extend(_diff_line(line) for line in render_change(change))
-            block.append("")
-        block.extend(footer(plan))
-        lines.append(fence("\n".join(block), "diff").rstrip("\n"))
-        lines.append("")
-        lines.append("</details>")
-        lines.append("")
+    unmanaged = [c for c in plan.changes if symbol_key(c) == "unmanaged"]
+    if acted or unmanaged:
+        lines.extend(_table(plan.summary))
+    if acted:
+        lines.extend(_full_plan(plan, acted))
+    if unmanaged:
+        lines.extend(_unmanaged(unmanaged))
     lines.extend(footer(plan))
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ Live names and messages are arbitrary text: every line passes through
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.diff import Action, Change, Kind
@@ -28,6 +28,7 @@ _COLORS = {"+": "32", "~": "33", "-": "31", "+/-": "35", "!": "36", "?": "2", "x
 
 NO_CHANGES = "No changes. Your infrastructure matches the configuration."
 NOTHING_TO_APPLY = "No changes to apply through the Admin API."
+REFUSED = "Apply will refuse this plan:"
 
 
 def symbol_key(change: Change) -> str:
@@ -139,8 +140,9 @@ def _change_lines(change: Change) -> list[str]:
     return lines
 
 
-def legend(plan: Plan) -> list[str]:
-    used = {symbol_key(c) for c in plan.changes}
+def legend(changes: Iterable[Change]) -> list[str]:
+    """The symbols ``changes`` use, with their meaning."""
+    used = {symbol_key(c) for c in changes}
     lines = ["Resource actions are indicated with the following symbols:"]
     for key, (sign, text) in SYMBOLS.items():
         if key in used:
@@ -173,6 +175,13 @@ def footer(plan: Plan) -> list[str]:
     return lines
 
 
+def refusal_lines(plan: Plan) -> list[str]:
+    """What apply will refuse, as it will say it (empty when nothing)."""
+    if not plan.refusals:
+        return []
+    return [REFUSED, *(for_terminal(f"  - {r.line()}") for r in plan.refusals)]
+
+
 def header(plan: Plan) -> list[str]:
     lines = [f"Target: {plan.target} (provider: {plan.provider})"]
     if plan.desired_path:
@@ -191,7 +200,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
     unmanaged = [c for c in plan.changes if symbol_key(c) == "unmanaged"]
     if acted or unmanaged:
-        lines.extend(legend(plan))
+        lines.extend(legend(plan.changes))
         lines.append("")
     if acted:
         lines.append("reconciler will perform the following actions:")
@@ -205,6 +214,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         for change in unmanaged:
             lines.extend(render_change(change))
             lines.append("")
+    if plan.refusals:
+        lines.extend([*refusal_lines(plan), ""])
     lines.extend(footer(plan))
     text = "\n".join(lines) + "\n"
     return colorize(text) if color else text
@@ -219,6 +230,8 @@ def colorize(text: str) -> str:
         code = _COLORS.get(sign)
         if code and not stripped.startswith("#"):
             out.append(f"\x1b[{code}m{line}\x1b[0m")
+        elif stripped == REFUSED:
+            out.append(f"\x1b[1;31m{line}\x1b[0m")
         elif stripped.startswith("Plan:") or stripped.startswith("No changes."):
             out.append(f"\x1b[1m{line}\x1b[0m")
         else:

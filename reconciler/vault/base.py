@@ -30,11 +30,13 @@ found before anything is contacted (no address, no credential) raises
     │   └── SecretExists       expected no secret (version 0), found one
     ├── WriteUncertain         no answer, no read-back: the new secret may be current
     ├── LockUnsupported        this store cannot hold the apply lock (GitHub)
-    └── DocumentUnsupported    this store cannot hold reconciler's documents (GitHub)
+    ├── DocumentUnsupported    this store cannot hold reconciler's documents (GitHub)
+    └── LockLost               a lock we held is not ours any more (``holder``: whose)
 
 The apply lock is an entry in the organisation's default store (see
 :meth:`SecretStore.acquire_lock`); it expires after a TTL so a crashed apply cannot block
-the next one forever.
+the next one forever, and its holder renews it while it runs
+(:meth:`SecretStore.renew_lock`).
 
 The store also keeps reconciler's own documents (the ownership record): text, not
 secrets, under the reserved folder ``_reconciler/`` (see :meth:`SecretStore.put_document`),
@@ -96,6 +98,15 @@ class LockUnsupported(SecretStoreError):
 
 class DocumentUnsupported(SecretStoreError):
     """This store cannot hold reconciler's documents (GitHub secrets are write-only)."""
+
+
+class LockLost(SecretStoreError):
+    """A lock we held is no longer ours: released by someone else (``force-unlock``), or
+    taken over by another after it expired. ``holder`` is who holds it now (None: nobody)."""
+
+    def __init__(self, message: str, *, holder: LockHolder | None) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 class SecretMetadata(Frozen):
@@ -203,6 +214,10 @@ class LockHolder:
         """This holder, granted at ``now`` for ``ttl``."""
         return replace(self, since=now, expires=now + ttl)
 
+    def renewed(self, now: dt.datetime, ttl: dt.timedelta) -> LockHolder:
+        """This holder, held since the same time, now until ``now + ttl``."""
+        return replace(self, expires=now + ttl)
+
     def describe(self) -> str:
         where = f" on {self.host}" if self.host else ""
         pid = f" (pid {self.pid})" if self.pid else ""
@@ -293,6 +308,17 @@ class SecretStore(Protocol):
         self, name: str, holder: LockHolder, ttl: dt.timedelta
     ) -> LockHolder | None:
         """Take the lock ``name``; None if acquired, else the current (unexpired) holder."""
+        ...
+
+    async def renew_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder:
+        """Extend ``holder``'s lock to now + ``ttl`` and return the holder as stored;
+        :class:`LockLost` if ``holder`` (same ``id``) no longer holds it."""
+        ...
+
+    async def read_lock(self, name: str) -> LockHolder | None:
+        """Who holds the lock ``name``, expired or not; None if nobody does."""
         ...
 
     async def release_lock(self, name: str, holder: LockHolder) -> None:

@@ -47,6 +47,7 @@ from reconciler.vault.base import (
     SECRET_FIELD,
     CasMismatch,
     LockHolder,
+    LockLost,
     SecretExists,
     SecretMetadata,
     StoredDocument,
@@ -138,6 +139,16 @@ class FileVault:
     ) -> LockHolder | None:
         checked = normalize_lock_name(name, store=self.description)
         return await asyncio.to_thread(self._acquire_lock, checked, holder, ttl)
+
+    async def renew_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder:
+        checked = normalize_lock_name(name, store=self.description)
+        return await asyncio.to_thread(self._renew_lock, checked, holder, ttl)
+
+    async def read_lock(self, name: str) -> LockHolder | None:
+        checked = normalize_lock_name(name, store=self.description)
+        return await asyncio.to_thread(self._read_lock, self._lock_file(checked), checked)
 
     async def release_lock(self, name: str, holder: LockHolder) -> None:
         checked = normalize_lock_name(name, store=self.description)
@@ -250,7 +261,7 @@ class FileVault:
     def _acquire_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder | None:
         lock_file = self._lock_file(name)
         granted = holder.stamped(self._clock(), ttl)
-        payload = json.dumps(granted.as_strings(), sort_keys=True).encode()
+        payload = _lock_payload(granted)
         with self._locked(f"{LOCKS_DIR}/{name}"):
             self._mkdirs(lock_file.parent)
             try:
@@ -270,6 +281,20 @@ class FileVault:
             finally:
                 os.close(fd)
             return None
+
+    def _renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
+        lock_file = self._lock_file(name)
+        rel = f"{LOCKS_DIR}/{name}"
+        with self._locked(rel):
+            current = self._read_lock(lock_file, name)
+            if current is None or current.id != holder.id:
+                raise LockLost(
+                    f"{self.description}: the lock {name} is no longer held by {holder.id}",
+                    holder=current,
+                )
+            renewed = current.renewed(self._clock(), ttl)
+            self._write_bytes(lock_file, rel, _lock_payload(renewed))
+            return renewed
 
     def _release_lock(self, name: str, holder: LockHolder) -> None:
         lock_file = self._lock_file(name)
@@ -414,3 +439,8 @@ class FileVault:
     def _os_error(self, action: str, rel: str, exc: OSError) -> SecretStoreError:
         reason = exc.strerror or type(exc).__name__
         return SecretStoreError(f"{self.description}: cannot {action} {rel}: {reason}")
+
+
+def _lock_payload(holder: LockHolder) -> bytes:
+    """A lock file's content: the holder as JSON."""
+    return json.dumps(holder.as_strings(), sort_keys=True).encode()

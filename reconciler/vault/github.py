@@ -255,6 +255,14 @@ class GitHubSecretStore:
             "the lock lives in the organisation's default store (Vault or a file vault)"
         )
 
+    async def renew_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder:
+        raise LockUnsupported(f"{self.description} cannot hold the apply lock")
+
+    async def read_lock(self, name: str) -> LockHolder | None:
+        raise LockUnsupported(f"{self.description} cannot hold the apply lock")
+
     async def release_lock(self, name: str, holder: LockHolder) -> None:
         raise LockUnsupported(f"{self.description} cannot hold the apply lock")
 

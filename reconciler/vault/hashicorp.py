@@ -40,7 +40,8 @@ Apply lock ``name``: the entry ``{prefix}/_locks/{name}`` whose data is the hold
 (``state: held``). It is created with ``cas=0``; an expired or released entry is taken
 over with ``cas`` = its current version, so of two racing takers exactly one wins;
 release writes ``state: released`` with ``cas`` = the version we hold, so releasing never
-clobbers a newer holder.
+clobbers a newer holder; renewing writes the holder with a later ``expires`` the same way,
+so it fails (:class:`~reconciler.vault.base.LockLost`) once another has the lock.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from reconciler.vault.base import (
     SECRET_FIELD,
     CasMismatch,
     LockHolder,
+    LockLost,
     SecretExists,
     SecretMetadata,
     StoredDocument,
@@ -285,9 +287,8 @@ class HashiCorpVault(KvConnection):
     async def acquire_lock(
         self, name: str, holder: LockHolder, ttl: dt.timedelta
     ) -> LockHolder | None:
-        rel = f"{LOCKS_DIR}/{normalize_lock_name(name, store=self.description)}"
-        granted = holder.stamped(self._clock(), ttl)
-        body = {"state": "held", **granted.as_strings()}
+        rel = self._lock_rel(name)
+        body = _held(holder.stamped(self._clock(), ttl))
         expect = 0
         for _ in range(LOCK_ATTEMPTS):
             try:
@@ -314,8 +315,7 @@ class HashiCorpVault(KvConnection):
                 continue
             data, version = entry
             current = _lock_holder(data)
-            held = current is not None and data.get("state") == "held"
-            if held and current is not None and not current.is_expired(self._clock()):
+            if current is not None and not current.is_expired(self._clock()):
                 return current
             expect = version  # released, expired or unreadable: take over at this version
         raise SecretStoreError(
@@ -323,30 +323,83 @@ class HashiCorpVault(KvConnection):
             f"{LOCK_ATTEMPTS} times while trying"
         )
 
-    async def release_lock(self, name: str, holder: LockHolder) -> None:
-        rel = f"{LOCKS_DIR}/{normalize_lock_name(name, store=self.description)}"
-        version = self._lock_versions.pop((rel, holder.id), None)
-        if version is None:
-            entry = await self._read_data(rel)
-            if entry is None:
-                return
-            data, version = entry
-            current = _lock_holder(data)
-            if data.get("state") != "held" or current is None or current.id != holder.id:
-                return
-        released = {"state": "released", "released_by": holder.id}
-        try:
-            await self._request(
-                "POST",
-                self._data_url(rel),
-                action="release the lock",
-                path=rel,
-                capability="create/update",
-                json={"options": {"cas": version}, "data": released},
+    async def renew_lock(
+        self, name: str, holder: LockHolder, ttl: dt.timedelta
+    ) -> LockHolder:
+        rel = self._lock_rel(name)
+        mine = (rel, holder.id)
+        for _ in range(LOCK_ATTEMPTS):
+            version = self._lock_versions.get(mine) or await self._own_lock_version(rel, holder)
+            renewed = holder.renewed(self._clock(), ttl)
+            try:
+                response = await self._request(
+                    "POST",
+                    self._data_url(rel),
+                    action="renew the lock",
+                    path=rel,
+                    capability="create/update",
+                    json={"options": {"cas": version}, "data": _held(renewed)},
+                )
+            except CasMismatch:
+                # another wrote since; or our own retried write landed: read who holds it
+                self._lock_versions.pop(mine, None)
+                continue
+            stored = version_of(response)
+            if stored is not None:
+                self._lock_versions[mine] = stored
+            return renewed
+        raise SecretStoreError(
+            f"{self.description}: could not renew the lock {rel}: it changed "
+            f"{LOCK_ATTEMPTS} times while trying"
+        )
+
+    def _lock_rel(self, name: str) -> str:
+        return f"{LOCKS_DIR}/{normalize_lock_name(name, store=self.description)}"
+
+    async def _own_lock_version(self, rel: str, holder: LockHolder) -> int:
+        """The version of the lock entry ``holder`` holds; :class:`LockLost` if none."""
+        entry = await self._read_data(rel)
+        current = _lock_holder(entry[0]) if entry is not None else None
+        if entry is None or current is None or current.id != holder.id:
+            raise LockLost(
+                f"{self.description}: the lock {rel} is no longer held by {holder.id}",
+                holder=current,
             )
-        except CasMismatch:
-            # someone took the lock over after it expired: it is theirs now
-            log.warning("vault.lock_lost", store=self.description, lock=rel)
+        return entry[1]
+
+    async def read_lock(self, name: str) -> LockHolder | None:
+        rel = self._lock_rel(name)
+        entry = await self._read_data(rel)
+        return _lock_holder(entry[0]) if entry is not None else None
+
+    async def release_lock(self, name: str, holder: LockHolder) -> None:
+        rel = self._lock_rel(name)
+        version = self._lock_versions.pop((rel, holder.id), None)
+        released = {"state": "released", "released_by": holder.id}
+        for _ in range(LOCK_ATTEMPTS):
+            try:
+                version = version or await self._own_lock_version(rel, holder)
+            except LockLost:
+                # someone took the lock over after it expired: it is theirs now
+                log.warning("vault.lock_lost", store=self.description, lock=rel)
+                return
+            try:
+                await self._request(
+                    "POST",
+                    self._data_url(rel),
+                    action="release the lock",
+                    path=rel,
+                    capability="create/update",
+                    json={"options": {"cas": version}, "data": released},
+                )
+            except CasMismatch:
+                version = None  # written since (a renewal of ours, or a takeover): read again
+            else:
+                return
+        raise SecretStoreError(
+            f"{self.description}: could not release the lock {rel}: it changed "
+            f"{LOCK_ATTEMPTS} times while trying"
+        )
 
     async def _write_data(self, rel: str, field: str, value: str, expect: int | None) -> int:
         """Write ``{field: value}`` as a new version (check-and-set unless ``expect`` is
@@ -420,7 +473,15 @@ class HashiCorpVault(KvConnection):
         return version
 
 
+def _held(holder: LockHolder) -> dict[str, str]:
+    """The data of a lock entry while ``holder`` holds it."""
+    return {"state": "held", **holder.as_strings()}
+
+
 def _lock_holder(data: Mapping[str, Any]) -> LockHolder | None:
+    """Who holds the lock entry ``data``: None if it is released or unreadable."""
+    if data.get("state") != "held":
+        return None
     try:
         return LockHolder.from_strings(data)
     except ValueError:

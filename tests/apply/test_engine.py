@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +18,7 @@ from reconciler.errors import AmbiguousCreate, SecretStoreError, ServerError, Ti
 from reconciler.logging import clear_registered_secrets, configure_logging, reset_logging
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.plan import Plan, make_plan
-from reconciler.vault.base import SecretMetadata, SecretStore
+from reconciler.vault.base import LockLost, SecretMetadata, SecretStore
 from reconciler.vault.file import FileVault
 from tests.apply.fakes import ORG_USERS, FakeProvider, FlakyStore, desired_org, live_org
 
@@ -58,7 +58,9 @@ class Rig:
         live = run(self.provider.fetch())
         return make_plan(self.desired, live, provider="fake", abandoned_keys=abandoned)
 
-    def apply(self, plan: Plan | None = None) -> ApplyResult:
+    def apply(
+        self, plan: Plan | None = None, guard: Callable[[], None] = lambda: None
+    ) -> ApplyResult:
         plan = plan or self.plan()
         applier = Applier(
             provider=self.provider,
@@ -69,6 +71,7 @@ class Rig:
             apply_id="test-apply",
             report=self.lines.append,
             sleep=self._sleep,
+            guard=guard,
         )
         return run(applier.run(plan))
 
@@ -103,6 +106,28 @@ def test_changes_are_applied_in_the_safe_order(tmp_path: Path) -> None:
     ]
     assert [k.name for k in rig.provider.keys.values()] == ["dev-alice", "dev-bob", "ml-dan"]
     assert "k-alice" not in rig.provider.keys
+
+
+def test_a_lost_lock_stops_the_apply_before_its_next_change(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    lost = LockLost("The state lock was released by someone else", holder=None)
+    asked: list[int] = []
+
+    def guard() -> None:  # what the lock's lease says before each step
+        asked.append(len(rig.provider.calls))
+        if len(asked) == 3:
+            raise lost
+
+    with pytest.raises(ApplyError) as caught:
+        rig.apply(guard=guard)
+    assert str(caught.value) == "The state lock was released by someone else"
+    assert caught.value.__cause__ is lost
+    assert asked == [0, 1, 2]  # asked before each change, and the third never began
+    assert rig.provider.calls == [
+        ("set_organization_spend_limit", "5000 USD/month"),
+        ("update_workspace", "dev"),
+    ]
+    assert (caught.value.result.changed, caught.value.result.added) == (2, 0)
 
 
 def test_result_counts_match_the_plan_summary(tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"Error acquiring the state lock: it is held by ci-runner on {socket.gethostname()} "
         f"(pid {os.getppid()}) for apply since 2026-11-18T09:30:00+00:00, expires "
-        "2026-11-18T10:00:00+00:00. Retry later, or wait for it with --lock-timeout SECONDS."
+        f"2026-11-18T10:00:00+00:00. Lock ID: {other.id}. Retry later, or wait for it with "
+        "--lock-timeout SECONDS. If that apply is no longer running: reconciler force-unlock "
+        f"{other.id}"  # the id force-unlock names
     )
     assert lines == ["Acquiring state lock. This may take a few moments..."]
 
@@ -82,7 +84,7 @@ def test_waiting_for_the_lock_says_for_whom_and_gets_it_once_released(tmp_path: 
             clock=clock,
         ) as me:
             await released[0]  # the release that let it in went through
-            return me.since
+            return me.holder.since
 
     assert asyncio.run(go()) == NOW
     assert lines == [

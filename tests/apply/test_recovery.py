@@ -183,12 +183,10 @@ def test_a_replacement_whose_old_key_survived_deletes_it(
 def test_recovery_deletes_are_allowed_in_a_protected_workspace(
     tmp_path: Path, provider: FakeProvider
 ) -> None:
-    from reconciler.plan import safety_errors
-
     j = journal(tmp_path, provider)
     j.record("key-created", intent="a:bob", key_id="k-new", name="dev-bob", workspace="dev")
     add_live_key(provider, "k-new", "dev-bob", NOW)
     desired = desired_org(protected=True, prune_unmanaged_keys=False)
     plan = plan_with(tmp_path, desired)
     assert changes(plan)["api_key.dev-bob[k-new]"] == ("delete",)
-    assert not [p for p in safety_errors(plan, desired) if p.startswith("api_key.")]
+    assert not [r for r in plan.refusals if (r.subject or "").startswith("api_key.")]

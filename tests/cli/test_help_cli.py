@@ -51,7 +51,8 @@ def placeholders(text: str) -> list[str]:
         if not line.startswith(" "):
             section = line.rstrip(":")
             continue
-        entry = re.match(r"^  (\S+(?:, \S+)*)(?: (\S+))?(?:  |$)", line)
+        # names separated by ", " (``-force, --force``), then perhaps the value's placeholder
+        entry = re.match(r"^  (\S+?(?:, \S+)*)(?: (\S+))?(?:  |$)", line)
         if entry and section == "Arguments":
             found.append(entry[1])
         elif entry and section == "Options" and entry[2]:

@@ -83,7 +83,7 @@ def test_plan_in_every_format(plans: dict[str, str]) -> None:
         assert_terminal_safe(output)
     assert "api_key.x\\n```\\n</details>\\n## Injected" in outputs["text"]
     assert "member.dev/eve\\x1b]0;owned\\x07\\u202e@acme.example" in outputs["text"]
-    assert_markdown_safe(outputs["markdown"], fences=1)
+    assert_markdown_safe(outputs["markdown"], fences=2)  # the plan; the unmanaged objects
     names = {rc["name"] for rc in json.loads(outputs["json"])["resource_changes"]}
     assert {INJECTION, CLEAR} <= names
 
@@ -127,7 +127,7 @@ def _comment_and_drift(project: Path, markdown: str, plan_json: str) -> None:
         assert result.exit_code == 0, result.output
         assert_terminal_safe(result.stdout + result.stderr)
     body = json.loads(posted.calls.last.request.content)["body"]
-    assert_markdown_safe(body, fences=1)
+    assert_markdown_safe(body, fences=2)
     issue = json.loads(opened.calls.last.request.content)
     assert_terminal_safe(issue["title"] + issue["body"])
     assert_markdown_safe(issue["body"], fences=0)

@@ -11,21 +11,26 @@ import pytest
 
 from reconciler.diff import Action
 from reconciler.errors import PlanError
-from reconciler.model import ApiKey, SpendLimit
+from reconciler.model import ApiKey, DesiredState, LiveState, SpendLimit
 from reconciler.plan import (
-    check_safety,
+    Plan,
     load,
     make_plan,
     plan_differences,
     restrict,
-    safety_errors,
     save,
     stale_reasons,
 )
+from reconciler.rails import RefusalKind, enforce
 
 from .states import desired, live_drifted, live_matching
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def refused(plan: Plan) -> list[str]:
+    """What apply will refuse, as it will say it."""
+    return [r.line() for r in plan.refusals]
 
 
 def test_summary_counts_a_replacement_as_add_and_destroy() -> None:
@@ -50,10 +55,15 @@ def test_protected_workspace_key_delete_is_an_error() -> None:
     )
     state = desired(workspaces=(desired().workspaces[0], prod))
     plan = make_plan(state, live, provider="mistral", now=NOW)
-    problems = safety_errors(plan, state)
-    assert any("protected workspace 'prod'" in p for p in problems)
+    assert refused(plan) == [
+        "api_key.old: key in protected workspace 'prod' would be deleted. Set protected: "
+        "false first, in a change of its own."
+    ]
+    assert [(r.kind, r.addresses, r.force_overrides) for r in plan.refusals] == [
+        (RefusalKind.PROTECTED, ("api_key.old",), False)
+    ]
     with pytest.raises(PlanError, match="Refusing to apply"):
-        check_safety(plan, state, force=True)  # --force does not override protection
+        enforce(plan.refusals, force=True)  # --force does not override protection
 
 
 @pytest.mark.parametrize(
@@ -74,7 +84,7 @@ def test_the_share_of_deletes_is_never_rounded_onto_the_threshold(
     state = desired(workspaces=(dev, desired().workspaces[1]), keys=keep)
     live = live_matching().model_copy(update={"keys": strays + keep})
     plan = make_plan(state, live, provider="mistral", now=NOW)
-    assert safety_errors(plan, state) == ([message] if message else [])
+    assert refused(plan) == ([message] if message else [])
 
 
 def test_too_many_deletes_needs_force() -> None:
@@ -84,10 +94,13 @@ def test_too_many_deletes_needs_force() -> None:
     state = desired(workspaces=(dev, desired().workspaces[1]), keys=keep)
     live = live_matching().model_copy(update={"keys": strays + keep})
     plan = make_plan(state, live, provider="mistral", now=NOW)
-    assert safety_errors(plan, state) == [
-        "Too many deletes: 40% is over 30% (4/10); --force required"
-    ]
-    assert safety_errors(plan, state, force=True) == []
+    assert refused(plan) == ["Too many deletes: 40% is over 30% (4/10); --force required"]
+    (share,) = plan.refusals
+    assert share.force_overrides and share.subject is None
+    assert share.addresses == tuple(f"api_key.stray{i}" for i in range(4))
+    with pytest.raises(PlanError, match=r"Refusing to apply:\n  Too many deletes"):
+        enforce(plan.refusals)
+    enforce(plan.refusals, force=True)  # --force lifts it
 
 
 def test_too_many_deletes_ignored_below_the_minimum_count() -> None:
@@ -96,14 +109,16 @@ def test_too_many_deletes_ignored_below_the_minimum_count() -> None:
     live = live_matching().model_copy(
         update={"keys": tuple(ApiKey(name=f"s{i}", workspace="dev", id=f"s{i}") for i in range(5))}
     )
-    assert safety_errors(make_plan(state, live, provider="m", now=NOW), state) == []
+    assert refused(make_plan(state, live, provider="m", now=NOW)) == []
 
 
 def test_conflicts_block_apply() -> None:
     dup = live_matching().keys[0].model_copy(update={"id": "k-dup"})
     live = live_matching().model_copy(update={"keys": (*live_matching().keys, dup)})
     plan = make_plan(desired(), live, provider="mistral", now=NOW)
-    assert any("conflict" in p for p in safety_errors(plan, desired()))
+    (conflict,) = plan.refusals
+    assert conflict.kind is RefusalKind.CONFLICT and not conflict.force_overrides
+    assert conflict.line().startswith("api_key.dev-alice: conflict: Workspace 'dev' holds 2 keys")
 
 
 def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
@@ -175,7 +190,7 @@ def test_removing_a_member_of_a_protected_workspace_is_an_error() -> None:
         }
     )
     plan = make_plan(desired(), live, provider="mistral", now=NOW)
-    assert safety_errors(plan, desired()) == [
+    assert refused(plan) == [
         "member.prod/mallory@acme.example: member of protected workspace 'prod' would be "
         "removed. Set protected: false first, in a change of its own."
     ]
@@ -215,3 +230,79 @@ def test_a_changed_value_under_the_same_action_is_named_too() -> None:
     assert plan_differences(saved, now) == [
         "organization: saved plan: update in place; now: update in place with other values"
     ]
+
+
+# --- refusals: found when the plan is made ----------------------------------------------
+
+
+def pruning_dev(
+    strays: int, kept: int, *, replaced: int = 0
+) -> tuple[DesiredState, LiveState, Plan]:
+    """``strays`` unmanaged keys deleted from dev, ``replaced`` of the ``kept`` desired
+    keys replaced (their owner changed): the states and their plan."""
+    dev = desired().workspaces[0].model_copy(update={"prune_unmanaged_keys": True})
+    keep = tuple(
+        ApiKey(name=f"keep{i}", workspace="dev", owner="alice@acme.example") for i in range(kept)
+    )
+    live_keep = tuple(
+        k.model_copy(
+            update={"id": f"c{i}", "owner": "bob@acme.example" if i < replaced else k.owner}
+        )
+        for i, k in enumerate(keep)
+    )
+    gone = tuple(ApiKey(name=f"stray{i}", workspace="dev", id=f"s{i}") for i in range(strays))
+    state = desired(workspaces=(dev, desired().workspaces[1]), keys=keep)
+    live = live_matching().model_copy(update={"keys": gone + live_keep})
+    return state, live, make_plan(state, live, provider="mistral", now=NOW)
+
+
+def test_a_replacement_counts_as_a_destroy_toward_the_delete_share() -> None:
+    _, _, plan = pruning_dev(strays=2, kept=8, replaced=2)
+    assert (plan.summary.destroy, plan.summary.replace) == (4, 2)
+    assert refused(plan) == [
+        "Too many deletes: 40% is over 30% (4/10, of which 2 replacements); --force required"
+    ]
+    assert set(plan.refusals[0].addresses) == {
+        "api_key.stray0",
+        "api_key.stray1",
+        "api_key.keep0",
+        "api_key.keep1",
+    }
+    assert refused(pruning_dev(strays=1, kept=9, replaced=2)[2]) == []  # 3/10: not over 30%
+
+
+def test_a_narrowed_plan_counts_only_the_destroys_it_keeps() -> None:
+    _, _, plan = pruning_dev(strays=4, kept=6)
+    assert [r.kind for r in plan.refusals] == [RefusalKind.DELETE_SHARE]
+    assert restrict(plan, ["api_key.stray0"]).refusals == ()  # 1/10
+    assert restrict(plan, [f"api_key.stray{i}" for i in range(3)]).refusals == ()  # 3/10
+    four = restrict(plan, [f"api_key.stray{i}" for i in range(4)])
+    assert refused(four) == refused(plan)
+
+
+def test_a_narrowed_plan_keeps_the_refusals_of_the_objects_it_keeps() -> None:
+    dup = live_matching().keys[0].model_copy(update={"id": "k-dup"})
+    live = live_matching().model_copy(
+        update={"keys": (*live_matching().keys, dup), "organization": live_drifted().organization}
+    )
+    plan = make_plan(desired(), live, provider="mistral", now=NOW)
+    assert [r.subject for r in plan.refusals] == ["api_key.dev-alice"]
+    assert restrict(plan, ["api_key.dev-alice"]).refusals == plan.refusals
+    assert restrict(plan, ["organization"]).refusals == ()
+
+
+def test_a_saved_plan_carries_its_refusals(tmp_path: Path) -> None:
+    state, live, plan = pruning_dev(strays=4, kept=6)
+    path = tmp_path / "plan.out"
+    save(plan, path)
+    loaded = load(path)
+    assert loaded.refusals == plan.refusals
+    assert loaded.delete_limit == plan.delete_limit
+    assert stale_reasons(loaded, state, live) == []  # refusals are not part of the state
+    assert restrict(loaded, ["api_key.stray0"]).refusals == ()
+    # taking a refusal out of the file is an edit the checksum sees
+    data = json.loads(path.read_text())
+    data["refusals"] = []
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match="checksum does not match its changes and refusals"):
+        load(path)

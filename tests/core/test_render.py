@@ -108,7 +108,7 @@ def test_markdown_keeps_summary_outside_the_fold() -> None:
 
 def test_json_document_shape() -> None:
     doc = json.loads(render_json(drifted_plan()))
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "1.1"
     replaced = next(r for r in doc["resource_changes"] if r["address"] == "api_key.dev-alice")
     assert replaced["change"]["actions"] == ["create", "delete"]
     assert replaced["change"]["after_sensitive"] == {"secret": True}

@@ -48,7 +48,7 @@ def test_text_plan_lines_cannot_be_forged() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_markdown_plan_keeps_its_shape(name: str) -> None:
     markdown = render_markdown(hostile_plan(name))
-    assert_markdown_safe(markdown, fences=1)
+    assert_markdown_safe(markdown, fences=2)  # the full plan; the unmanaged objects
     assert_terminal_safe(markdown)
 
 

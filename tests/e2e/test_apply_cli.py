@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -86,17 +87,60 @@ def with_tty(
 # --- approval ------------------------------------------------------------------------
 
 
-def test_without_a_terminal_apply_refuses_and_changes_nothing(
+def test_without_a_terminal_apply_refuses_before_it_locks_or_reads(
     sandbox: SandboxServer, small: Path
 ) -> None:
     cli = Cli(sandbox, small)
-    before = key_ids(sandbox)
     result = cli("apply")
     assert result.returncode == 1
-    assert "Error: apply needs approval: run it in a terminal, or pass --auto-approve" in (
-        result.stderr
+    assert result.stderr == (
+        "Error: apply needs approval: run it in a terminal, or pass --auto-approve (for CI)\n"
     )
-    assert planned(result.stdout) == (7, 0, 2)  # the plan was shown first
+    assert result.stdout == ""  # no plan: nothing was read to make one
+    assert sandbox.stats()["requests"] == 0
+    assert not (small / "vault").exists()  # nor was the lock taken
+    # a saved plan applies without approval, as reviewed
+    saved = cli("plan", "--out", "plan.out")
+    assert saved.returncode == 0, saved.stderr
+    applied = cli("apply", "plan.out")
+    assert applied.returncode == 0, applied.stderr
+    assert applied_sentence((7, 0, 2)) in applied.stdout
+
+
+def test_ctrl_c_at_the_prompt_cancels_at_once_and_releases_the_lock(
+    sandbox: SandboxServer, small: Path
+) -> None:
+    before = key_ids(sandbox)
+    leader, follower = pty.openpty()
+    env = clean_env(sandbox.env(TMPDIR=str(small / "tmp")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "--no-color", "--vault", "file:vault"],
+        cwd=small,
+        env=env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    try:
+        assert proc.stdout is not None
+        shown = b""
+        while not shown.endswith(b"Enter a value: "):  # waits on the prompt, not on time
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, "the apply ended before asking"
+            shown += chunk
+        # held while asking (one lock, named after the sandbox)
+        assert len(list((small / "vault" / "_locks").glob("apply-*.lock"))) == 1
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=CLI_TIMEOUT)
+    finally:
+        proc.kill()
+        os.close(leader)
+    stderr = err.decode()
+    assert proc.returncode == 130, stderr
+    assert stderr.rstrip().endswith("Apply cancelled.\nReleasing state lock.")
+    assert "Traceback" not in stderr and "Interrupted" not in stderr
+    assert not list((small / "vault" / "_locks").glob("*.lock"))  # released
     assert key_ids(sandbox) == before
     assert file_vault_entries(small / "vault") == {}
 

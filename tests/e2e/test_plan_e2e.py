@@ -137,6 +137,7 @@ def test_demo_plan_holds_exactly_the_expected_addresses_and_actions(
         "manual": counts["manual"],
         "unmanaged": counts["unmanaged"],
         "conflicts": 0,
+        "replace": sum(actions == REPLACE for actions in DEMO_PLAN.values()),
     }
 
 
@@ -218,7 +219,7 @@ def test_json_format_is_versioned_machine_readable_and_secret_free(
     result = plan(sandbox, workdir, "--format", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)  # stdout is nothing but the document
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "1.1"
     assert doc["target"] == sandbox.admin_base_url
     for fingerprint in ("desired_fingerprint", "live_fingerprint", "checksum"):
         assert re.fullmatch(r"sha256:[0-9a-f]{64}", doc[fingerprint])
@@ -268,13 +269,15 @@ def test_markdown_format_is_a_pull_request_comment(sandbox: SandboxServer, workd
         "workspace 'ml' to 500 USD/month (now: 800 USD/month)." in lines
     )
     fence = md[md.index("```diff\n") : md.index("\n```\n")]
-    # GitHub colours a diff line by its first character: + added, - removed, ! changed;
-    # the sign moves to column 0 and the indentation stays, as in Atlantis comments.
+    # GitHub colours a diff line by its first character: + added, - removed; those signs
+    # move to column 0 and the indentation stays, as in Atlantis comments. The others keep
+    # their place and their meaning: ! is a manual change only, never an update.
     assert '\n+   workspace "prod" {' in fence
     assert '\n-   member "dev/iris.tanaka@acme.example" {' in fence
     assert '\n+/- api_key "dev-alice" {' in fence
-    assert '\n!   workspace_spend_limit "ml" {' in fence
-    assert '\n!       spend_limit = "800 USD/month" -> "500 USD/month"' in fence
+    assert '\n  ! workspace_spend_limit "ml" {' in fence
+    assert '\n      ~ spend_limit = "800 USD/month" -> "500 USD/month"' in fence
+    assert "\n!" not in fence
     assert "# forces replacement" in fence
     assert md.index("<details>") < md.index("```diff") < md.index("</details>")
     assert ANSI not in md

@@ -197,12 +197,23 @@ def test_a_declined_approval_changes_nothing(root: Path) -> None:
     assert vault(root) == {}
 
 
-def test_without_anyone_to_approve_a_fresh_plan_is_not_applied(root: Path) -> None:
+def test_without_anyone_to_approve_a_fresh_plan_is_refused_before_the_lock(root: Path) -> None:
     before = live_keys(root)
+    heard = Heard()
     with pytest.raises(ConfigError, match="apply needs approval"):
-        apply(root)
+        apply(root, listener=heard)
+    assert heard.notices == [] and heard.read_live == []  # no lock taken, nothing read
     assert live_keys(root) == before
     assert vault(root) == {}
+
+
+def test_an_approval_may_be_awaited(root: Path) -> None:
+    async def approve(plan: Plan) -> bool:
+        await asyncio.sleep(0)  # e.g. a prompt that lets the lock be renewed meanwhile
+        return False
+
+    outcome = apply(root, approve=approve)
+    assert outcome.cancelled and outcome.result is None
 
 
 def test_targets_restrict_the_apply_with_a_warning(root: Path) -> None:

@@ -16,7 +16,13 @@ from pydantic import SecretStr
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.logging import configure_logging
 from reconciler.model import VaultSettings
-from reconciler.vault.base import CasMismatch, LockHolder, SecretExists, WriteUncertain
+from reconciler.vault.base import (
+    CasMismatch,
+    LockHolder,
+    LockLost,
+    SecretExists,
+    WriteUncertain,
+)
 from reconciler.vault.hashicorp import HashiCorpVault
 from reconciler.vault.hashicorp_auth import AppRoleAuth, JwtAuth, TokenAuth, auth_from_env
 
@@ -579,6 +585,27 @@ def test_expired_lock_is_taken_over_with_cas_on_its_version(fake_vault: FakeVaul
     current = run(early.acquire_lock("apply", holder("third"), TTL))
     assert current is not None
     assert current.who == "me"
+
+
+def test_renewal_moves_the_expiry_with_cas_on_the_version_held(fake_vault: FakeVault) -> None:
+    later = T0 + TTL / 2
+    store = vault_store(clock=lambda: later)
+    alice = holder("alice")
+    assert run(store.acquire_lock("apply", alice, TTL)) is None
+    fake_vault.requests.clear()
+    renewed = run(store.renew_lock("apply", alice, TTL))
+    assert (renewed.since, renewed.expires) == (T0, later + TTL)
+    (sent,) = [body(r) for r in fake_vault.requests if r.method == "POST"]
+    assert sent["options"] == {"cas": 1}
+    assert sent["data"]["expires"] == (later + TTL).isoformat()
+    # another process of the same holder (no version remembered) reads the version first
+    again = vault_store(clock=lambda: later)
+    assert run(again.renew_lock("apply", renewed, TTL)).expires == later + TTL
+    run(store.release_lock("apply", renewed))  # at the version the other one wrote
+    assert run(store.read_lock("apply")) is None
+    with pytest.raises(LockLost) as caught:
+        run(store.renew_lock("apply", renewed, TTL))
+    assert caught.value.holder is None
 
 
 def test_two_racing_takers_of_an_expired_lock_cannot_both_win() -> None:
