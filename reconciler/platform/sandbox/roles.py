@@ -75,3 +75,21 @@ def workspace_role_name(value: str) -> str | None:
     if value in WORKSPACE_ROLE_UUID:
         return value
     return _WORKSPACE_ROLE_BY_VALUE.get(value)
+
+
+# What an organisation role value on input (a UUID, a legacy letter or a name) names: the
+# spec's ``UserRole`` letters are A (admin), M (member) and B (billing).
+_ORGANIZATION_ROLE_BY_VALUE = MappingProxyType(
+    {
+        **{r.uuid: r.name for r in ORGANIZATION_ROLES},
+        **{r.name: r.name for r in ORGANIZATION_ROLES},
+        "A": "organization_admin",
+        "M": "member",
+        "B": "billing_manager",
+    }
+)
+
+
+def organization_role_name(value: str) -> str | None:
+    """The organisation role a UUID, legacy letter or name stands for, or None if unknown."""
+    return _ORGANIZATION_ROLE_BY_VALUE.get(value)

@@ -226,6 +226,9 @@ def member_workspace_out(ws: WorkspaceRecord, roles: Sequence[str]) -> dict[str,
     }
 
 
+SEATS = ("CHAT", "MISTRAL_CODE")  # the product seats a member listing names
+
+
 def member_out(
     user: UserRecord, workspaces: Sequence[tuple[WorkspaceRecord, Sequence[str]]]
 ) -> dict[str, Any]:
@@ -237,10 +240,10 @@ def member_out(
         "email": user.email,
         "is_sso_outsider": False,
         "workspaces": [member_workspace_out(ws, roles) for ws, roles in workspaces],
-        "subscriptions": [],
+        "subscriptions": [{"type": seat} for seat in user.seats],
         "raw_roles": [ORGANIZATION_ROLE_UUID[user.role]],
         "raw_role": ORGANIZATION_ROLE_UUID[user.role],
-        "subscription_types": None,
+        "subscription_types": [s for s in user.seats if s in SEATS] or None,
         "created_at": user.created_at,
     }
 
