@@ -199,7 +199,7 @@ def test_progress_and_notes_go_to_stderr_and_the_plan_to_stdout(
     # 11 users: the listing's ten members and jin's pending invitation
     assert re.fullmatch(
         rf"Read 3 workspaces, 11 users, 2 api keys from {re.escape(sandbox.admin_base_url)} "
-        r"in \d+\.\ds \(5 requests\)\.\n"
+        r"in \d+\.\ds \(6 requests\)\.\n"
         r"Saved the plan to plan\.json\. To apply exactly this plan, run: "
         r"reconciler apply plan\.json\n",
         result.stderr,
