@@ -34,6 +34,9 @@ _KIND_ORDER = {
     Kind.WORKSPACE_SPEND_LIMIT: 2,
     Kind.MEMBER: 3,
     Kind.API_KEY: 4,
+    Kind.PERSON: 5,
+    Kind.INVITATION: 6,
+    Kind.GROUP: 7,
 }
 
 
@@ -110,6 +113,7 @@ class Plan:
     desired_path: str = ""
     warnings: tuple[str, ...] = ()
     live_key_count: int = 0
+    live_people_count: int = 0
     format_version: str = PLAN_FORMAT_VERSION
     summary: Summary = field(default_factory=Summary)
 
@@ -154,6 +158,7 @@ def make_plan(
         desired_path=desired_path,
         warnings=(*warnings, *currency_notes(desired, live)),
         live_key_count=len(live.keys),
+        live_people_count=len(live.people),
         summary=summarize(changes),
     )
 
@@ -184,6 +189,7 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
         desired_path=plan.desired_path,
         warnings=plan.warnings,
         live_key_count=plan.live_key_count,
+        live_people_count=plan.live_people_count,
         summary=summarize(kept),
     )
 
@@ -262,12 +268,13 @@ def safety_errors(plan: Plan, desired: DesiredState, *, force: bool = False) -> 
     deletes = sum(
         1
         for c in plan.changes
-        if c.kind is Kind.API_KEY
+        if c.kind in (Kind.API_KEY, Kind.PERSON)
         and Action.DELETE in c.actions
         and not c.is_replacement
         and not c.recovery
     )
-    total = plan.live_key_count
+    # removing people counts too, once the desired state manages them
+    total = plan.live_key_count + (plan.live_people_count if desired.people is not None else 0)
     org = desired.organization
     if (
         not force
@@ -316,6 +323,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "live_fingerprint": plan.live_fingerprint,
         "checksum": plan.checksum(),
         "live_key_count": plan.live_key_count,
+        "live_people_count": plan.live_people_count,
         "warnings": list(plan.warnings),
         "changes": [_change_dict(c) for c in plan.changes],
     }
@@ -357,6 +365,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
             desired_path=data.get("desired_path", ""),
             warnings=tuple(data.get("warnings", ())),
             live_key_count=data.get("live_key_count", 0),
+            live_people_count=data.get("live_people_count", 0),
             summary=summarize(changes),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -63,8 +63,8 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("")
     for warning in plan.warnings:
         lines.append(f"> [!WARNING]\n> {md_text(warning)}\n")
-    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
-    shown = acted + [c for c in plan.changes if symbol_key(c) == "unmanaged"]
+    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged", "pending")]
+    shown = acted + [c for c in plan.changes if symbol_key(c) in ("unmanaged", "pending")]
     if shown:
         counts: dict[str, int] = {}
         for c in shown:

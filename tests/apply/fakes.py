@@ -93,7 +93,9 @@ class FakeProvider:
         self.groups: dict[str, Group] = {g.id or g.name: g for g in live.groups}
         granted = self._granted()
         self.members = {  # a fetch shows access through groups; keep direct membership only
-            k: m for k, m in self.members.items() if not set(m.roles) <= granted.get(k, set())
+            k: m
+            for k, m in self.members.items()
+            if not (k in granted and set(m.roles) <= granted[k])
         }
 
     def _check(self, method: str, what: str) -> None:

@@ -25,14 +25,14 @@ from reconciler.platform.sandbox.records import (
 from reconciler.platform.sandbox.roles import (
     ORGANIZATION_ROLE_UUID,
     WORKSPACE_ROLE_UUID,
+    PlanType,
+    Seat,
     organization_role_name,
     workspace_role_name,
 )
 from reconciler.platform.sandbox.wire import PageQuery, WorkspaceRoleName
 
 OrgRoleName = Literal["member", "billing_manager", "organization_admin"]
-PlanType = Literal["API", "CHAT", "ON_PREMISE", "LICENSE", "MISTRAL_CODE"]
-Seat = Literal["CHAT", "MISTRAL_CODE"]
 
 
 def _org_value(value: str) -> str:

@@ -57,7 +57,7 @@ from reconciler.platform.sandbox.records import (
     iso_datetime,
     secret_digest,
 )
-from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, Seat
 from reconciler.platform.sandbox.seed_audit import SeedAudit, build_audit, check_audit
 from reconciler.platform.sandbox.seed_people import SeedGroup, build_groups, check_groups
 
@@ -114,7 +114,7 @@ class SeedUser(_Strict):
     last_name: str = ""
     role: Literal["member", "billing_manager", "organization_admin"] = "member"
     created_days_ago: int = Field(default=365, ge=0)
-    seats: list[Literal["CHAT", "MISTRAL_CODE"]] = Field(default_factory=list)
+    seats: list[Seat] = Field(default_factory=list)
 
 
 class SeedInvite(_Strict):
@@ -123,7 +123,7 @@ class SeedInvite(_Strict):
     created_days_ago: int = Field(default=2, ge=0)
     expired: bool = False
     workspaces: list[str] = Field(default_factory=list)
-    seats: list[Literal["CHAT", "MISTRAL_CODE"]] = Field(default_factory=list)
+    seats: list[Seat] = Field(default_factory=list)
 
 
 class SeedWorkspace(_Strict):

@@ -36,6 +36,7 @@ from reconciler.platform.sandbox.records import (
 from reconciler.platform.sandbox.roles import (
     ORGANIZATION_ROLE_UUID,
     ORGANIZATION_ROLES,
+    WIRE_SEATS,
     WORKSPACE_ROLE_UUID,
     WORKSPACE_ROLES,
     workspace_role_name,
@@ -226,9 +227,6 @@ def member_workspace_out(ws: WorkspaceRecord, roles: Sequence[str]) -> dict[str,
     }
 
 
-SEATS = ("CHAT", "MISTRAL_CODE")  # the product seats a member listing names
-
-
 def member_out(
     user: UserRecord, workspaces: Sequence[tuple[WorkspaceRecord, Sequence[str]]]
 ) -> dict[str, Any]:
@@ -243,7 +241,7 @@ def member_out(
         "subscriptions": [{"type": seat} for seat in user.seats],
         "raw_roles": [ORGANIZATION_ROLE_UUID[user.role]],
         "raw_role": ORGANIZATION_ROLE_UUID[user.role],
-        "subscription_types": [s for s in user.seats if s in SEATS] or None,
+        "subscription_types": [s for s in user.seats if s in WIRE_SEATS] or None,
         "created_at": user.created_at,
     }
 
