@@ -141,11 +141,16 @@ def make_plan(
     now: dt.datetime | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
-    by kind, then address; objects left alone (unmanaged) last."""
+    by kind, then address; what is in progress elsewhere (pending) after them, objects left
+    alone (unmanaged) last."""
     now = now or dt.datetime.now(dt.UTC)
     changes = sorted(
         diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
-        key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
+        key=lambda c: (
+            2 if Action.UNMANAGED in c.actions else Action.PENDING in c.actions,
+            _KIND_ORDER[c.kind],
+            c.address,
+        ),
     )
     created = now.isoformat(timespec="seconds")
     return Plan(
