@@ -38,7 +38,7 @@ def test_valid_directory_prints_a_summary_and_exits_0(runner: CliRunner, in_tmp:
     result = runner.invoke(app, ["validate", *TODAY])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
-        "desired-state/ is valid: 3 workspaces, 9 members, 10 API keys, 4 roles.\n"
+        "desired-state/ is valid: 3 workspaces, 10 members, 10 API keys, 4 roles.\n"
     )
     assert result.stderr == ""
 
