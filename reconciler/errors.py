@@ -33,7 +33,9 @@ MAX_SERVER_MESSAGE = 300
 # Anything that looks like a bearer token or a long opaque secret is masked in messages.
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)((?:x-api-key|x-vault-token|api[_-]?key|token|secret|key)\"?\s*[:=]\s*\"?)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(
+        r"(?i)((?:x-api-key|x-vault-token|api[_-]?key|token|secret|key)\"?\s*[:=]\s*\"?)[A-Za-z0-9._~+/=-]{8,}"
+    ),
     re.compile(r"\b[A-Za-z0-9]{32,}\b"),
     # GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_): the underscore defeats \b above.
     re.compile(r"\b(?:gh[opusr]_|github_pat_)[A-Za-z0-9_]{20,}"),

@@ -11,6 +11,9 @@ Addresses are stable, shell-friendly strings:
 - ``workspace.<name>``                  a workspace
 - ``member.<workspace>/<email>``        one person's membership of a workspace
 - ``api_key.<name>``                    an API key (names are unique in the organisation)
+- ``person.<email>``                    one person's organisation membership (role, seats)
+- ``invitation.<email>``                an invitation to join the organisation
+- ``group.<name>``                      a user group (members, nested groups, grants)
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ class Organization(Frozen):
     vault: VaultSettings = Field(default_factory=VaultSettings)
     max_delete_fraction: float = 0.30
     max_delete_min_keys: int = 10
+    # people: remove organisation members the desired state does not list (offboarding)
+    prune_people: bool = False
 
 
 class Workspace(Frozen):
@@ -201,6 +206,68 @@ class ApiKey(Frozen):
         return f"api_key.{self.name}"
 
 
+class OrgMember(Frozen):
+    """One person in the organisation: their organisation role and product seats.
+
+    Emails are lower-case on both sides; ``role`` and ``seats`` are the provider's names.
+    """
+
+    email: str
+    role: str | None = None
+    seats: tuple[str, ...] = ()
+    # live-only
+    id: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"person.{self.email}"
+
+
+class Invitation(Frozen):
+    """An invitation to join the organisation, with the workspaces the person will join."""
+
+    email: str
+    role: str | None = None
+    workspaces: tuple[str, ...] = ()
+    seats: tuple[str, ...] = ()
+    # live-only
+    id: str | None = None
+    created_at: dt.datetime | None = None
+    expired: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"invitation.{self.email}"
+
+
+class Group(Frozen):
+    """A user group: its members (emails), the groups nested directly inside it (names), an
+    organisation role, and the workspaces its members (and the nested groups' members)
+    reach, with the workspace roles the group grants there."""
+
+    name: str
+    description: str = ""
+    members: tuple[str, ...] = ()
+    nested: tuple[str, ...] = ()
+    org_role: str | None = None
+    workspace_grants: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # live-only
+    id: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"group.{self.name}"
+
+
+class People(Frozen):
+    """The organisation's people as the desired state declares them (``people.yaml``)."""
+
+    members: tuple[OrgMember, ...] = ()
+    # offboarding: None deletes a removed person's keys; an email takes them over
+    transfer_keys_to: str | None = None
+    run_as: str | None = None  # the admin whose Admin API key reconciler uses
+
+
 class DesiredState(Frozen):
     """Everything the YAML under ``desired-state/`` declares, validated and normalised."""
 
@@ -213,6 +280,8 @@ class DesiredState(Frozen):
     workspaces: tuple[Workspace, ...] = ()
     members: tuple[Member, ...] = ()
     keys: tuple[ApiKey, ...] = ()
+    people: People | None = None  # None: no people.yaml, people are not managed
+    groups: tuple[Group, ...] | None = None  # None: no groups.yaml, groups are not managed
 
     def role(self, name: str) -> Role | None:
         return next((r for r in self.roles if r.name == name), None)
@@ -232,4 +301,7 @@ class LiveState(Frozen):
     workspaces: tuple[Workspace, ...] = ()
     members: tuple[Member, ...] = ()
     keys: tuple[ApiKey, ...] = ()
+    people: tuple[OrgMember, ...] = ()
+    invitations: tuple[Invitation, ...] = ()
+    groups: tuple[Group, ...] = ()
     requests: int = 0  # how many requests fetching this took (for progress and benchmarks)

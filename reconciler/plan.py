@@ -42,6 +42,9 @@ _KIND_ORDER = {
     Kind.WORKSPACE_SPEND_LIMIT: 2,
     Kind.MEMBER: 3,
     Kind.API_KEY: 4,
+    Kind.PERSON: 5,
+    Kind.INVITATION: 6,
+    Kind.GROUP: 7,
 }
 
 
@@ -123,6 +126,7 @@ class Plan:
     desired_path: str = ""
     warnings: tuple[str, ...] = ()
     live_key_count: int = 0
+    live_people_count: int = 0
     format_version: str = PLAN_FORMAT_VERSION
     summary: Summary = field(default_factory=Summary)
     refusals: tuple[Refusal, ...] = ()
@@ -156,12 +160,17 @@ def make_plan(
     now: dt.datetime | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
-    by kind, then address; objects left alone (unmanaged) last."""
+    by kind, then address; what is in progress elsewhere (pending) after them, objects left
+    alone (unmanaged) last."""
     now = now or dt.datetime.now(dt.UTC)
     changes = tuple(
         sorted(
             diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
-            key=lambda c: (Action.UNMANAGED in c.actions, _KIND_ORDER[c.kind], c.address),
+            key=lambda c: (
+                2 if Action.UNMANAGED in c.actions else Action.PENDING in c.actions,
+                _KIND_ORDER[c.kind],
+                c.address,
+            ),
         )
     )
     created = now.isoformat(timespec="seconds")
@@ -175,8 +184,14 @@ def make_plan(
         desired_path=desired_path,
         warnings=(*warnings, *currency_notes(desired, live)),
         live_key_count=len(live.keys),
+        # removing people counts toward the delete share once the desired state manages them
+        live_people_count=len(live.people) if desired.people is not None else 0,
         summary=summarize(changes),
-        refusals=find_refusals(changes, desired, len(live.keys)),
+        refusals=find_refusals(
+            changes,
+            desired,
+            len(live.keys) + (len(live.people) if desired.people is not None else 0),
+        ),
         delete_limit=delete_limit(desired),
     )
 
@@ -207,8 +222,11 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
         desired_path=plan.desired_path,
         warnings=plan.warnings,
         live_key_count=plan.live_key_count,
+        live_people_count=plan.live_people_count,
         summary=summarize(kept),
-        refusals=narrowed(plan.refusals, kept, plan.live_key_count, plan.delete_limit),
+        refusals=narrowed(
+            plan.refusals, kept, plan.live_key_count + plan.live_people_count, plan.delete_limit
+        ),
         delete_limit=plan.delete_limit,
     )
 
@@ -275,6 +293,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "live_fingerprint": plan.live_fingerprint,
         "checksum": plan.checksum(),
         "live_key_count": plan.live_key_count,
+        "live_people_count": plan.live_people_count,
         "warnings": list(plan.warnings),
         "changes": [_change_dict(c) for c in plan.changes],
         "refusals": [r.as_dict() for r in plan.refusals],
@@ -318,6 +337,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
             desired_path=data.get("desired_path", ""),
             warnings=tuple(data.get("warnings", ())),
             live_key_count=data.get("live_key_count", 0),
+            live_people_count=data.get("live_people_count", 0),
             summary=summarize(changes),
             refusals=tuple(Refusal.from_dict(r) for r in data["refusals"]),
             delete_limit=DeleteLimit(**data["delete_limit"]),

@@ -16,7 +16,16 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    Group,
+    Invitation,
+    LiveState,
+    Member,
+    OrgMember,
+    SpendLimit,
+    Workspace,
+)
 
 # progress(what, done, total_or_None): called while fetching, for a progress display.
 ProgressCallback = Callable[[str, int, int | None], None]
@@ -39,7 +48,7 @@ class CreatedKey:
 
 
 class Provider(Protocol):
-    """A platform that holds workspaces, members and API keys."""
+    """A platform that holds workspaces, members, API keys, and the organisation's people."""
 
     name: str  # e.g. "mistral"
     target: str  # what is being talked to: an API base URL, or the sandbox's file
@@ -88,6 +97,37 @@ class Provider(Protocol):
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         """Spend so far in the month containing ``month``, per workspace name, in USD."""
+        ...
+
+    # --- people ---------------------------------------------------------------------
+
+    async def invite(self, invitation: Invitation) -> Invitation:
+        """Invite a person, with role, seats and workspaces; return it with its ``id``."""
+        ...
+
+    async def cancel_invite(self, invitation_id: str) -> None:
+        """Withdraw a pending invitation."""
+        ...
+
+    async def set_org_member(self, member: OrgMember) -> None:
+        """Set an organisation member's role and product seats."""
+        ...
+
+    async def remove_org_member(self, member: OrgMember) -> None:
+        """Remove a person from the organisation (their workspaces and groups go too)."""
+        ...
+
+    async def create_group(self, group: Group) -> Group:
+        """Create an empty group (name, description); return it with its ``id``."""
+        ...
+
+    async def update_group(self, group_id: str, before: Group, after: Group) -> None:
+        """Take a group from ``before`` to ``after``: description, members, nested groups,
+        organisation role and workspace grants."""
+        ...
+
+    async def delete_group(self, group_id: str) -> None:
+        """Delete a group (its members stay in the organisation)."""
         ...
 
     async def check_key(self, secret: SecretStr) -> bool:

@@ -81,6 +81,12 @@ class ProviderSpec:
     sandbox: Opener | None = None  # None: no local sandbox
     list_models: ModelLister | None = None  # None: the catalog cannot be refreshed
     target_name: TargetNamer | None = None  # None: only an opened provider names its target
+    # people: the organisation roles a person may hold, the one that administers the
+    # organisation, the one given when none is named, and the product seats
+    organization_roles: tuple[str, ...] = ()
+    organization_admin_role: str | None = None
+    default_organization_role: str | None = None
+    seats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -126,11 +126,12 @@ def _percent(fraction: float) -> str:
 def delete_share(
     changes: Iterable[Change], live_key_count: int, limit: DeleteLimit
 ) -> Refusal | None:
-    """The ``delete-share`` refusal of these changes, if they destroy too many keys."""
+    """The ``delete-share`` refusal of these changes, if they destroy too many keys (and
+    people, once the desired state manages them: ``live_key_count`` then counts both)."""
     counted = [
         c
         for c in changes
-        if c.kind is Kind.API_KEY and Action.DELETE in c.actions and not c.recovery
+        if c.kind in (Kind.API_KEY, Kind.PERSON) and Action.DELETE in c.actions and not c.recovery
     ]
     total, deletes = live_key_count, len(counted)
     if not total or total < limit.min_keys or deletes / total <= limit.fraction:

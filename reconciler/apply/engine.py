@@ -1,9 +1,10 @@
 """The apply engine: carries out a plan's changes through a provider, in a safe order.
 
-Order: the organisation, then workspaces (create, update), then members (add or update,
-then remove), then keys are created (replacements included), then keys are deleted (the
-old halves of replacements included, so a replacement never leaves a workspace without a
-working key), then workspaces are archived.
+Order: the organisation, then workspaces (create, update), then groups, invitations and
+people's roles (:mod:`.people`), then members (add or update, then remove), then keys are
+created (replacements included), then keys are deleted (the old halves of replacements
+included, so a replacement never leaves a workspace without a working key), then people
+are removed, invitations cancelled and groups deleted, then workspaces are archived.
 
 Right before a key is created, its name is looked up: a live key of that name in that
 workspace the plan did not see means another apply is running or ran (one with another
@@ -39,6 +40,7 @@ from typing import Any, NoReturn, Protocol
 
 import structlog
 
+from reconciler.apply import people
 from reconciler.apply.journal import Journal
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, workspace_aliases
@@ -86,7 +88,7 @@ class ApplyError(ReconcilerError):
 class Step:
     """One remote operation: a change, or one half (create or delete) of a replacement."""
 
-    phase: int
+    phase: float
     change: Change
     action: Action
 
@@ -97,7 +99,9 @@ def steps(changes: tuple[Change, ...]) -> list[Step]:
     for c in changes:
         if not c.is_actionable:
             continue
-        if c.kind is Kind.ORGANIZATION:
+        if c.kind in people.PEOPLE_KINDS:
+            out.extend(Step(phase, c, action) for phase, action in people.phases(c))
+        elif c.kind is Kind.ORGANIZATION:
             out.append(Step(0, c, Action.UPDATE))
         elif c.kind is Kind.WORKSPACE:
             if Action.DELETE in c.actions:
@@ -180,6 +184,7 @@ class Applier:
         self.workspace_ids = {aliases.get(w.name, w.name): w.id for w in live.workspaces if w.id}
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.made_keys: set[str] = set()  # key ids this apply created
+        self.group_ids = {g.name: g.id for g in live.groups if g.id}
         self.result = ApplyResult()
 
     async def preflight(self, plan: Plan) -> None:
@@ -189,7 +194,7 @@ class Applier:
         for step in steps(plan.changes):
             if step.change.kind is not Kind.API_KEY or step.action is not Action.CREATE:
                 continue
-            want = self._desired_key(step.change.name)
+            want = self._key_for(step.change)
             store, path = self.secrets(want)
             if id(store) not in checked:
                 await store.check()
@@ -246,7 +251,9 @@ class Applier:
 
     async def _one(self, step: Step) -> None:
         change = step.change
-        if change.kind is Kind.ORGANIZATION:
+        if change.kind in people.PEOPLE_KINDS:
+            await people.run(self, change, step.action)
+        elif change.kind is Kind.ORGANIZATION:
             await self._organization(change)
         elif change.kind is Kind.WORKSPACE:
             await self._workspace(change)
@@ -360,8 +367,22 @@ class Applier:
             raise ReconcilerError(f"api key '{name}' is not in the desired state")
         return key
 
+    def _key_for(self, change: Change) -> ApiKey:
+        """The key a create makes: the desired one, or (an offboarded person's key handed
+        to someone else) the live key with its new owner."""
+        if change.name not in {k.name for k in self.desired.keys} and change.after:
+            after = change.after
+            expires = after.get("expires")
+            return ApiKey(
+                name=change.name,
+                workspace=str(after.get("workspace") or ""),
+                owner=after.get("owner"),
+                expires=dt.date.fromisoformat(expires) if expires else None,
+            )
+        return self._desired_key(change.name)
+
     async def _create_key(self, change: Change) -> None:
-        want = self._desired_key(change.name)
+        want = self._key_for(change)
         ws_id = self._workspace_id(want.workspace)
         store, path = self.secrets(want)
         intent = f"{self.apply_id}:{change.address}"

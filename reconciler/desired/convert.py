@@ -13,7 +13,9 @@ them:
 - ``Workspace.spend_limit`` is the policy's ``monthly_budget_usd`` (the platform shows the
   workspace limit, set in the console; the plan reports a difference as a manual step);
 - each key gets the organisation's rotation period and secret backend unless it sets its
-  own, and the secret path ``<workspace>/<key name>`` unless it names one.
+  own, and the secret path ``<workspace>/<key name>`` unless it names one;
+- a person listed without a role gets the provider's default organisation role; people,
+  group members and seats are lower-cased and sorted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections.abc import Iterable
 
 from reconciler.desired.schema import (
     ApiKeyDoc,
+    GroupsFile,
     OrganizationFile,
+    PeopleFile,
     RolesFile,
     SpendLimitDoc,
     WorkspaceDoc,
@@ -30,8 +34,11 @@ from reconciler.desired.schema import (
 from reconciler.model import (
     ApiKey,
     DesiredState,
+    Group,
     Member,
     Organization,
+    OrgMember,
+    People,
     Role,
     SecretBackend,
     SecretTarget,
@@ -66,6 +73,7 @@ def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
         ),
         max_delete_fraction=org.safety.max_delete_fraction,
         max_delete_min_keys=org.safety.max_delete_min_keys,
+        prune_people=org.prune_people,
     )
 
 
@@ -165,3 +173,40 @@ def desired_state(
         members=tuple(all_members),
         keys=tuple(keys),
     )
+
+
+def with_people(
+    state: DesiredState,
+    people: PeopleFile | None,
+    groups: GroupsFile | None,
+    provider: ProviderSpec,
+) -> DesiredState:
+    """``state`` with the people and groups of ``people.yaml`` and ``groups.yaml``."""
+    update: dict[str, object] = {}
+    if people is not None:
+        keys = people.offboarding.keys
+        update["people"] = People(
+            members=tuple(
+                OrgMember(
+                    email=p.email.lower(),
+                    role=p.role or provider.default_organization_role,
+                    seats=tuple(sorted({s.lower() for s in p.seats})),
+                )
+                for p in sorted(people.people, key=lambda p: p.email.lower())
+            ),
+            transfer_keys_to=None if isinstance(keys, str) else keys.transfer_to.lower(),
+            run_as=people.run_as.lower() if people.run_as else None,
+        )
+    if groups is not None:
+        update["groups"] = tuple(
+            Group(
+                name=g.name,
+                description=g.description,
+                members=tuple(sorted({e.lower() for e in g.members})),
+                nested=tuple(sorted(set(g.nested))),
+                org_role=g.organization_role,
+                workspace_grants={ws: tuple(sorted(set(r))) for ws, r in g.workspaces.items()},
+            )
+            for g in sorted(groups.groups, key=lambda g: g.name)
+        )
+    return state.model_copy(update=update)

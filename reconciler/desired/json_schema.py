@@ -25,7 +25,7 @@ from reconciler.desired.schema import FILE_KINDS
 from reconciler.providers import ProviderSpec, get_provider
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-KINDS = tuple(FILE_KINDS)  # organization, roles, workspace
+KINDS = tuple(FILE_KINDS)  # organization, roles, workspace, people, groups
 COMBINED = "desired-state"
 TITLE = "reconciler desired state, version 1"
 
@@ -68,8 +68,9 @@ def _schema_for(kind: str | None) -> dict[str, Any]:
     return {
         "$schema": DIALECT,
         "title": TITLE,
-        "description": "Any file of desired-state/: organization.yaml, roles.yaml or "
-        "workspaces/<name>.yaml, told apart by the top-level section.",
+        "description": "Any file of desired-state/: organization.yaml, roles.yaml, "
+        "workspaces/<name>.yaml, people.yaml or groups.yaml, told apart by the top-level "
+        "section.",
         "type": "object",
         "anyOf": [{"required": [kind]} for kind in KINDS],
         "allOf": [
@@ -105,6 +106,8 @@ _FILES = {  # kind: (the files, the folder they are in), under the desired-state
     "organization": ("organization.yaml", "."),
     "roles": ("roles.yaml", "."),
     "workspace": ("workspaces/*.yaml", "workspaces"),
+    "people": ("people.yaml", "."),
+    "groups": ("groups.yaml", "."),
 }
 
 

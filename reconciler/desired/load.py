@@ -7,6 +7,8 @@ Layout (version 1)::
                                vault, safety
       roles.yaml               version, roles: application roles (models, token caps)
       workspaces/<name>.yaml   version, workspace: members, policy, API keys
+      people.yaml              version, people: the organisation's members (optional)
+      groups.yaml              version, groups: user groups (optional)
 
 Every file is read and checked even when others are broken, and every problem is
 reported at once. The provider ``organization.yaml`` names (:mod:`reconciler.providers`)
@@ -24,8 +26,15 @@ from typing import Any
 from reconciler.desired import convert
 from reconciler.desired.catalog import Catalog, load_catalog
 from reconciler.desired.checks import Checker, check_all
+from reconciler.desired.people_checks import check_people
 from reconciler.desired.problems import Problem, Severity
-from reconciler.desired.schema import OrganizationFile, RolesFile, WorkspaceFile
+from reconciler.desired.schema import (
+    GroupsFile,
+    OrganizationFile,
+    PeopleFile,
+    RolesFile,
+    WorkspaceFile,
+)
 from reconciler.desired.sources import (
     MAX_TOTAL_BYTES,
     Reporter,
@@ -46,6 +55,8 @@ from reconciler.providers import (
 
 SUFFIXES = (".yaml", ".yml")
 WORKSPACES_DIR = "workspaces"
+TOP_FILES = ("organization", "roles")
+OPTIONAL_FILES = ("people", "groups")
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,15 @@ def _single(directory: Path, stem: str, reporter: Reporter) -> Path | None:
     return found[0]
 
 
+def _optional(directory: Path, stem: str, reporter: Reporter) -> Path | None:
+    found = _find(directory, stem)
+    if len(found) > 1:
+        reporter.file(
+            display_path(found[1]), f"both {found[0].name} and {found[1].name} exist: keep one"
+        )
+    return found[0] if found else None
+
+
 def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     folder = directory / WORKSPACES_DIR
     if not folder.is_dir():
@@ -111,13 +131,13 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
 
 
 def _stray_files(directory: Path, reporter: Reporter) -> None:
-    known = {f"{stem}{s}" for stem in ("organization", "roles") for s in SUFFIXES}
+    known = {f"{stem}{s}" for stem in (*TOP_FILES, *OPTIONAL_FILES) for s in SUFFIXES}
     for path in sorted(directory.iterdir()):
         if path.suffix in SUFFIXES and path.is_file() and path.name not in known:
             reporter.file(
                 display_path(path),
-                "not read: the desired state is organization.yaml, roles.yaml and "
-                f"{WORKSPACES_DIR}/*.yaml",
+                "not read: the desired state is organization.yaml, roles.yaml, "
+                f"{WORKSPACES_DIR}/*.yaml, people.yaml and groups.yaml",
                 Severity.WARNING,
             )
 
@@ -180,6 +200,10 @@ def check_desired_state(
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
     workspaces = [source(p, "workspace") for p in _workspace_files(directory, reporter)]
+    people_path = _optional(directory, "people", reporter)
+    groups_path = _optional(directory, "groups", reporter)
+    people = source(people_path, "people") if people_path else None
+    groups = source(groups_path, "groups") if groups_path else None
 
     org_doc = org.model if org and isinstance(org.model, OrganizationFile) else None
     roles_doc = roles.model if roles and isinstance(roles.model, RolesFile) else None
@@ -194,6 +218,7 @@ def check_desired_state(
         roles=roles_doc,
     )
     check_all(checker, roles, workspaces)
+    check_people(checker, people, groups, workspaces)
 
     problems = tuple(dict.fromkeys(reporter.problems.sorted()))
     failed = any(p.is_error for p in problems)
@@ -201,6 +226,10 @@ def check_desired_state(
         return Validation(shown, None, problems)
     docs = [s.model.workspace for s in workspaces if isinstance(s.model, WorkspaceFile)]
     state = convert.desired_state(org_doc, roles_doc, docs, provider)
+    people_doc = people.model if people and isinstance(people.model, PeopleFile) else None
+    groups_doc = groups.model if groups and isinstance(groups.model, GroupsFile) else None
+    if people_doc is not None or groups_doc is not None:
+        state = convert.with_people(state, people_doc, groups_doc, provider)
     return Validation(shown, state, problems)
 
 

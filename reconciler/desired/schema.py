@@ -1,10 +1,12 @@
 """The YAML documents of ``desired-state/``, version 1, as strict pydantic models.
 
-Three kinds of file, each with ``version: 1`` beside one top-level section:
+Five kinds of file, each with ``version: 1`` beside one top-level section:
 
 - ``organization.yaml``  -> :class:`OrganizationFile` (``organization:``)
 - ``roles.yaml``         -> :class:`RolesFile` (``roles:``)
 - ``workspaces/*.yaml``  -> :class:`WorkspaceFile` (``workspace:``)
+- ``people.yaml``        -> :class:`PeopleFile` (``people:``), optional
+- ``groups.yaml``        -> :class:`GroupsFile` (``groups:``), optional
 
 These models check shape and single-field rules only (types, required fields, unknown
 fields, ranges, email and path syntax); rules that need several files, or the provider's
@@ -319,6 +321,11 @@ class OrganizationDoc(Doc):
     keys: KeyPolicyDoc = KeyPolicyDoc()
     vault: VaultDoc = VaultDoc()
     safety: SafetyDoc = SafetyDoc()
+    prune_people: bool = Field(
+        False,
+        description="Remove (offboard) organisation members people.yaml does not list, and "
+        "cancel their invitations; false: they are reported and left alone.",
+    )
 
 
 class OrganizationFile(Doc):
@@ -430,9 +437,68 @@ class WorkspaceFile(Doc):
     workspace: WorkspaceDoc
 
 
+# --- people.yaml and groups.yaml --------------------------------------------------------
+
+
+class PersonDoc(Doc):
+    email: Email
+    role: RoleName | None = Field(
+        None,
+        description="The provider's organisation role (mistral: member, billing_manager, "
+        "organization_admin); default: its member role.",
+        json_schema_extra=_provider_default,
+    )
+    seats: list[RoleName] = Field([], description="Product seats (mistral: chat, mistral_code).")
+
+
+class TransferDoc(Doc):
+    transfer_to: Email = Field(description="The person who takes over the keys.")
+
+
+class OffboardingDoc(Doc):
+    """What removing a person does to the keys they own in managed workspaces."""
+
+    keys: Literal["delete"] | TransferDoc = Field(
+        "delete", description="delete, or {transfer_to: email}: replaced, owned by that person."
+    )
+
+
+class PeopleFile(Doc):
+    """``desired-state/people.yaml``: everyone in the organisation."""
+
+    version: Version
+    people: list[PersonDoc]
+    offboarding: OffboardingDoc = OffboardingDoc()
+    run_as: Email | None = Field(
+        None,
+        description="The organisation admin whose Admin API key reconciler uses: a plan that "
+        "removes or demotes them is refused.",
+    )
+
+
+class GroupDoc(Doc):
+    name: Name
+    description: Text = ""
+    members: list[Email] = []
+    nested: list[Name] = Field([], description="Groups directly inside this one.")
+    organization_role: RoleName | None = None
+    workspaces: dict[Name, MemberRoles] = Field(
+        {}, description="Workspace -> the workspace roles the group's members hold there."
+    )
+
+
+class GroupsFile(Doc):
+    """``desired-state/groups.yaml``: user groups, so a team's access is one entry."""
+
+    version: Version
+    groups: list[GroupDoc]
+
+
 #: The document class for each kind of file, by the name of its top-level section.
 FILE_KINDS: dict[str, type[Doc]] = {
     "organization": OrganizationFile,
     "roles": RolesFile,
     "workspace": WorkspaceFile,
+    "people": PeopleFile,
+    "groups": GroupsFile,
 }

@@ -37,6 +37,9 @@ What each kind of difference becomes:
 - a key an interrupted apply left behind (its secret never reached the vault, or it was
   already replaced) -> ``delete``, never matched to a desired key; the desired key is then
   created afresh, so the next apply converges
+- people and groups (``people.yaml``, ``groups.yaml``): see :mod:`reconciler.diff.people`;
+  workspace membership a live group grants is never "fixed" as direct membership, and the
+  memberships and keys of a person not yet in the organisation wait for their invitation
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from collections.abc import Mapping
 
 from reconciler.diff.changes import REPLACE, Action, Change, FieldChange, Kind, project
 from reconciler.diff.keys import diff_keys
+from reconciler.diff.people import awaiting, diff_groups, diff_people, group_grants
 from reconciler.diff.workspaces import (
     currency_notes,
     diff_members,
@@ -88,7 +92,16 @@ def diff(
     changes: list[Change] = []
     changes.extend(diff_organization(desired, live))
     changes.extend(diff_workspaces(desired, live))
-    changes.extend(diff_members(desired, live))
+    waiting = awaiting(desired, live)
+    members = diff_members(desired, live, group_grants(live.groups))
+    changes.extend(
+        c
+        for c in members
+        if not (Action.CREATE in c.actions and c.name.partition("/")[2] in waiting)
+    )
     today = today or dt.datetime.now(dt.UTC).date()
-    changes.extend(diff_keys(desired, live, abandoned_keys or {}, today))
+    people, keys = diff_people(desired, live, diff_keys(desired, live, abandoned_keys or {}, today))
+    changes.extend(keys)
+    changes.extend(people)
+    changes.extend(diff_groups(desired, live))
     return changes

@@ -31,6 +31,7 @@ class Action(StrEnum):
     MANUAL = "manual"
     UNMANAGED = "unmanaged"
     CONFLICT = "conflict"
+    PENDING = "pending"  # under way outside reconciler (an invitation not yet accepted)
 
 
 class Kind(StrEnum):
@@ -41,6 +42,9 @@ class Kind(StrEnum):
     WORKSPACE_SPEND_LIMIT = "workspace_spend_limit"
     MEMBER = "member"
     API_KEY = "api_key"
+    PERSON = "person"
+    INVITATION = "invitation"
+    GROUP = "group"
 
 
 REPLACE = (Action.CREATE, Action.DELETE)  # +/- : create the replacement, then destroy

@@ -243,7 +243,16 @@ def _spend_limit_change(
     )
 
 
-def diff_members(desired: DesiredState, live: LiveState) -> list[Change]:
+def diff_members(
+    desired: DesiredState,
+    live: LiveState,
+    granted: Mapping[tuple[str, str], frozenset[str]] | None = None,
+) -> list[Change]:
+    """Members of managed workspaces. ``granted`` maps (workspace, lower-case email) to the
+    roles held there through groups (:func:`reconciler.diff.people.group_grants`): a live
+    member whose roles all come from groups is left alone, and a desired member's roles
+    are compared with the group roles added."""
+    granted = granted or {}
     managed = {w.name for w in desired.workspaces if not w.archived}
     live_members = {
         (m.workspace, m.email.lower()): m for m in live.members if m.workspace in managed
@@ -269,7 +278,7 @@ def diff_members(desired: DesiredState, live: LiveState) -> list[Change]:
             )
             continue
         before = {"email": have.email, "roles": sorted(have.roles)}
-        if before["roles"] != after["roles"]:
+        if set(have.roles) != set(want.roles) | granted.get(ident, frozenset()):
             fields = field_changes(before, after)
             changes.append(
                 Change(
@@ -285,7 +294,8 @@ def diff_members(desired: DesiredState, live: LiveState) -> list[Change]:
                 )
             )
     for ident, have in sorted(live_members.items()):
-        if ident not in seen:
+        through_groups = ident in granted and set(have.roles) <= granted[ident]
+        if ident not in seen and not through_groups:
             changes.append(
                 Change(
                     address=have.address,

@@ -15,7 +15,11 @@ from reconciler.env import MISTRAL_ADMIN_API_KEY, MISTRAL_ADMIN_API_KEY_FILE
 from reconciler.platform.vocabulary import (
     ADMIN_ROLE,
     DEFAULT_MEMBER_ROLE,
+    DEFAULT_ORGANIZATION_ROLE,
     NAME,
+    ORGANIZATION_ADMIN_ROLE,
+    ORGANIZATION_ROLES,
+    SEATS,
     WORKSPACE_ROLES,
     shipped_catalog_text,
 )
@@ -63,4 +67,8 @@ MISTRAL = ProviderSpec(
     sandbox=_sandbox,
     list_models=_list_models,
     target_name=_target_name,
+    organization_roles=tuple(ORGANIZATION_ROLES),
+    organization_admin_role=ORGANIZATION_ADMIN_ROLE,
+    default_organization_role=DEFAULT_ORGANIZATION_ROLE,
+    seats=SEATS,
 )

@@ -1,4 +1,5 @@
-"""La Plateforme's vocabulary: its workspace roles and its model catalog, recorded once.
+"""La Plateforme's vocabulary: its workspace and organisation roles, product seats and model
+catalog, recorded once.
 
 The workspace role names are the public spec's (``WorkspaceMemberSingleIN.role_names``,
 in its order). The registered provider (:mod:`reconciler.platform.plugin`) hands them and
@@ -33,6 +34,20 @@ WORKSPACE_ROLES: Mapping[str, str] = MappingProxyType(
 )
 ADMIN_ROLE = "workspace_admin"
 DEFAULT_MEMBER_ROLE = "user"
+
+#: Organisation role -> what it allows (``OrganizationMemberCreate.role_names``).
+ORGANIZATION_ROLES: Mapping[str, str] = MappingProxyType(
+    {
+        "member": "Member of the organization",
+        "billing_manager": "Can manage billing",
+        "organization_admin": "Can manage the organization",
+    }
+)
+ORGANIZATION_ADMIN_ROLE = "organization_admin"
+DEFAULT_ORGANIZATION_ROLE = "member"
+#: Product seats a member may hold (``AdminOrganizationMemberUpdate.subscription_types``,
+#: lower-cased as the desired state writes them).
+SEATS = ("chat", "mistral_code")
 
 
 def shipped_catalog_text() -> str:

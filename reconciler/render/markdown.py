@@ -128,12 +128,14 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
     lines.extend(_manual([c for c in plan.changes if symbol_key(c) == "manual"]))
     for warning in plan.warnings:
         lines.append(f"> [!WARNING]\n> {md_text(warning)}\n")
-    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
+    hidden = ("no-op", "unmanaged", "pending")
+    acted = [c for c in plan.changes if symbol_key(c) not in hidden]
+    pending = [c for c in plan.changes if symbol_key(c) == "pending"]
     unmanaged = [c for c in plan.changes if symbol_key(c) == "unmanaged"]
-    if acted or unmanaged:
+    if acted or unmanaged or pending:
         lines.extend(_table(plan.summary))
-    if acted:
-        lines.extend(_full_plan(plan, acted))
+    if acted or pending:
+        lines.extend(_full_plan(plan, acted + pending))
     if unmanaged:
         lines.extend(_unmanaged(unmanaged))
     lines.extend(footer(plan))

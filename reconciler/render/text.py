@@ -22,9 +22,19 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "manual": ("!", "manual change in the admin console (the Admin API cannot make it)"),
     "unmanaged": ("?", "unmanaged: not in desired state, left alone"),
     "conflict": ("x", "conflict to resolve before apply"),
+    "pending": (">", "in progress outside reconciler (an invitation not yet accepted)"),
 }
 
-_COLORS = {"+": "32", "~": "33", "-": "31", "+/-": "35", "!": "36", "?": "2", "x": "1;31"}
+_COLORS = {
+    "+": "32",
+    "~": "33",
+    "-": "31",
+    "+/-": "35",
+    "!": "36",
+    "?": "2",
+    "x": "1;31",
+    ">": "2",
+}
 
 NO_CHANGES = "No changes. Your infrastructure matches the configuration."
 NOTHING_TO_APPLY = "No changes to apply through the Admin API."
@@ -34,7 +44,7 @@ REFUSED = "Apply will refuse this plan:"
 def symbol_key(change: Change) -> str:
     if change.is_replacement:
         return "replace"
-    for action in (Action.CONFLICT, Action.MANUAL, Action.UNMANAGED):
+    for action in (Action.CONFLICT, Action.MANUAL, Action.UNMANAGED, Action.PENDING):
         if action in change.actions:
             return action.value
     for action in (Action.CREATE, Action.UPDATE, Action.DELETE):
@@ -47,6 +57,12 @@ def _verb(change: Change) -> str:
     key = symbol_key(change)
     if key == "delete" and change.kind is Kind.WORKSPACE:
         return "will be archived"
+    if key == "delete" and change.kind is Kind.PERSON:
+        return "will be removed from the organisation"
+    if key == "delete" and change.kind is Kind.INVITATION:
+        return "will be cancelled"
+    if key == "create" and change.kind is Kind.INVITATION:
+        return "will be sent"
     return {
         "create": "will be created",
         "update": "will be updated in-place",
@@ -55,6 +71,7 @@ def _verb(change: Change) -> str:
         "manual": "must be changed by hand in the admin console",
         "unmanaged": "is not in the desired state and will be left alone",
         "conflict": "is in conflict and must be resolved",
+        "pending": "is in progress and will not be sent again",
     }.get(key, "has no changes")
 
 
@@ -127,7 +144,9 @@ def _change_lines(change: Change) -> list[str]:
     sign = SYMBOLS.get(key, (" ", ""))[0]
     lines = [f"  # {change.address} {_verb(change)}"]
     label = f"{change.kind.value} {_value(change.name)}"
-    if key == "unmanaged":
+    if key in ("unmanaged", "pending"):
+        if key == "pending" and change.reason:
+            lines.append(f"  # (because {change.reason})")
         lines.append(f"{sign.rjust(3)} {label} {_inline(change)}")
         return lines
     if change.reason and key in ("delete", "replace", "update", "conflict"):
@@ -135,7 +154,7 @@ def _change_lines(change: Change) -> list[str]:
     lines.append(f"{sign.rjust(3)} {label} {{")
     lines.extend(_attr_lines(change))
     lines.append("    }")
-    if change.message and key in ("manual", "conflict"):
+    if change.message and key in ("manual", "conflict", "delete", "create"):
         lines.append(f"    # {change.message}")
     return lines
 
@@ -170,6 +189,9 @@ def footer(plan: Plan) -> list[str]:
         notes.append(f"{_count(s.conflicts, 'conflict')} to resolve before apply")
     if s.unmanaged:
         notes.append(f"{_count(s.unmanaged, 'unmanaged object')} left alone")
+    pending = sum(Action.PENDING in c.actions for c in plan.changes)
+    if pending:
+        notes.append(f"{_count(pending, 'invitation')} awaiting acceptance")
     if notes:
         lines.append("Also: " + "; ".join(notes) + ".")
     return lines
@@ -197,15 +219,22 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append(for_terminal(f"Warning: {warning}"))
     if plan.warnings:
         lines.append("")
-    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged")]
+    acted = [c for c in plan.changes if symbol_key(c) not in ("no-op", "unmanaged", "pending")]
     unmanaged = [c for c in plan.changes if symbol_key(c) == "unmanaged"]
-    if acted or unmanaged:
+    pending = [c for c in plan.changes if symbol_key(c) == "pending"]
+    if acted or unmanaged or pending:
         lines.extend(legend(plan.changes))
         lines.append("")
     if acted:
         lines.append("reconciler will perform the following actions:")
         lines.append("")
         for change in acted:
+            lines.extend(render_change(change))
+            lines.append("")
+    if pending:
+        lines.append("In progress outside reconciler, nothing to do:")
+        lines.append("")
+        for change in pending:
             lines.extend(render_change(change))
             lines.append("")
     if unmanaged:

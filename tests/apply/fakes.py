@@ -25,9 +25,12 @@ from reconciler.errors import ReconcilerError, SecretStoreError
 from reconciler.model import (
     ApiKey,
     DesiredState,
+    Group,
+    Invitation,
     LiveState,
     Member,
     Organization,
+    OrgMember,
     Role,
     SpendLimit,
     Workspace,
@@ -44,6 +47,7 @@ from reconciler.vault.base import (
 
 Failure = Callable[[str], ReconcilerError | None]  # argument: the object's name or id
 ADMIN_ROLE = "workspace_admin"
+ORG_ADMIN = "organization_admin"
 
 
 def _refused(status: int, method: str, path: str, message: str) -> errors.RemoteError:
@@ -82,6 +86,17 @@ class FakeProvider:
             + [k.owner for k in live.keys if k.owner]
         )
         self.users = {email.lower() for email in (named if users is None else users)}
+        self.people: dict[str, OrgMember] = {p.email: p for p in live.people}
+        for email in self.users - set(self.people):
+            self.people[email] = OrgMember(email=email, role="member", id=str(uuid.uuid4()))
+        self.invitations: dict[str, Invitation] = {i.email: i for i in live.invitations}
+        self.groups: dict[str, Group] = {g.id or g.name: g for g in live.groups}
+        granted = self._granted()
+        self.members = {  # a fetch shows access through groups; keep direct membership only
+            k: m
+            for k, m in self.members.items()
+            if not (k in granted and set(m.roles) <= granted[k])
+        }
 
     def _check(self, method: str, what: str) -> None:
         rule = self.fail.get(method)
@@ -119,14 +134,47 @@ class FakeProvider:
             if ws_id != exclude and ws.name.lower() == name.lower():
                 raise _refused(409, method, path, f"A workspace named {name!r} already exists")
 
+    def _granted(self) -> dict[tuple[str, str], set[str]]:
+        """(workspace, email) -> roles held through groups, nested groups' members included."""
+        by_name = {g.name: g for g in self.groups.values()}
+
+        def reach(group: Group, seen: frozenset[str] = frozenset()) -> set[str]:
+            emails = set(group.members)
+            for child in group.nested:
+                if child in by_name and child not in seen:
+                    emails |= reach(by_name[child], seen | {group.name})
+            return emails
+
+        granted: dict[tuple[str, str], set[str]] = {}
+        for group in by_name.values():
+            for email in reach(group):
+                for ws, roles in group.workspace_grants.items():
+                    granted.setdefault((ws, email), set()).update(roles)
+        return granted
+
+    def _effective_members(self) -> list[Member]:
+        """Direct members, with roles held through groups merged in, as a fetch shows them."""
+        out = {k: set(m.roles) for k, m in self.members.items()}
+        names = {w.name for w in self.workspaces.values()}
+        for (ws, email), roles in self._granted().items():
+            if ws in names and email in self.users:
+                out.setdefault((ws, email), set()).update(roles)
+        return [
+            Member(workspace=ws, email=email, roles=tuple(sorted(roles)))
+            for (ws, email), roles in sorted(out.items())
+        ]
+
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
         workspaces = [self._workspace(ws_id, "GET", "/workspaces") for ws_id in self.workspaces]
         return LiveState(
             target=self.target,
             organization=Organization(spend_limit=self.spend_limit),
             workspaces=tuple(sorted(workspaces, key=lambda w: w.name)),
-            members=tuple(sorted(self.members.values(), key=lambda m: (m.workspace, m.email))),
+            members=tuple(self._effective_members()),
             keys=tuple(sorted(self.keys.values(), key=lambda k: (k.workspace, k.name, k.id or ""))),
+            people=tuple(sorted(self.people.values(), key=lambda p: p.email)),
+            invitations=tuple(sorted(self.invitations.values(), key=lambda i: i.email)),
+            groups=tuple(sorted(self.groups.values(), key=lambda g: g.name)),
         )
 
     async def create_workspace(self, workspace: Workspace) -> Workspace:
@@ -249,6 +297,106 @@ class FakeProvider:
         currency = self.spend_limit.currency if self.spend_limit else limit.currency
         self.spend_limit = SpendLimit(amount=amount, currency=currency)
         self.calls.append(("set_organization_spend_limit", limit.describe()))
+
+    # --- people ---------------------------------------------------------------------
+
+    def _keep_an_admin(self, email: str, method: str, path: str) -> None:
+        admins = [p.email for p in self.people.values() if p.role == ORG_ADMIN]
+        if admins == [email]:
+            raise _refused(
+                400, method, path, "The organization must keep at least one organization_admin"
+            )
+
+    async def invite(self, invitation: Invitation) -> Invitation:
+        self._check("invite", invitation.email)
+        email = invitation.email.lower()
+        if email in self.users:
+            raise errors.PlanError(f"invitation.{email}: the platform says it is already a member")
+        names = {w.name for w in self.workspaces.values()}
+        missing = [w for w in invitation.workspaces if w not in names]
+        if missing:
+            raise errors.PlanError(f"workspace '{missing[0]}' does not exist on the platform")
+        made = invitation.model_copy(
+            update={"email": email, "id": str(uuid.uuid4()), "seats": tuple(invitation.seats)}
+        )
+        self.invitations[email] = made.model_copy(
+            update={"workspaces": tuple(sorted(made.workspaces)), "seats": ()}
+        )
+        self.calls.append(("invite", email))
+        return made
+
+    async def cancel_invite(self, invitation_id: str) -> None:
+        self._check("cancel_invite", invitation_id)
+        self.invitations = {e: i for e, i in self.invitations.items() if i.id != invitation_id}
+        self.calls.append(("cancel_invite", invitation_id))
+
+    async def set_org_member(self, member: OrgMember) -> None:
+        email = self._user(member.email)
+        self._check("set_org_member", email)
+        have = self.people[email]
+        if member.role is not None and member.role != ORG_ADMIN and have.role == ORG_ADMIN:
+            self._keep_an_admin(email, "PATCH", f"/users/{have.id}")
+        self.people[email] = have.model_copy(
+            update={"role": member.role or have.role, "seats": tuple(sorted(member.seats))}
+        )
+        self.calls.append(("set_org_member", email))
+
+    async def remove_org_member(self, member: OrgMember) -> None:
+        email = self._user(member.email)
+        self._check("remove_org_member", email)
+        self._keep_an_admin(email, "DELETE", f"/users/{self.people[email].id}")
+        del self.people[email]
+        self.users.discard(email)
+        self.members = {k: m for k, m in self.members.items() if k[1] != email}
+        for key_id in [i for i, k in self.keys.items() if (k.owner or "").lower() == email]:
+            del self.keys[key_id]
+            self.secrets.pop(key_id, None)
+        for group_id, group in self.groups.items():
+            kept = tuple(e for e in group.members if e != email)
+            self.groups[group_id] = group.model_copy(update={"members": kept})
+        self.calls.append(("remove_org_member", email))
+
+    async def create_group(self, group: Group) -> Group:
+        self._check("create_group", group.name)
+        if any(g.name.lower() == group.name.lower() for g in self.groups.values()):
+            raise _refused(409, "POST", "/user-groups", f"A group named {group.name!r} exists")
+        made = Group(name=group.name, description=group.description, id=str(uuid.uuid4()))
+        self.groups[made.id or ""] = made
+        self.calls.append(("create_group", group.name))
+        return made
+
+    async def update_group(self, group_id: str, before: Group, after: Group) -> None:
+        self._check("update_group", after.name)
+        have = self.groups.get(group_id)
+        if have is None:
+            raise _refused(404, "PATCH", f"/user-groups/{group_id}", "User group not found")
+        for email in after.members:
+            self._user(email)
+        names = {w.name for w in self.workspaces.values()}
+        for ws in after.workspace_grants:
+            if ws not in names:
+                raise errors.PlanError(f"workspace '{ws}' does not exist on the platform")
+        self.groups[group_id] = have.model_copy(
+            update={
+                "description": after.description,
+                "members": tuple(sorted(e.lower() for e in after.members)),
+                "nested": tuple(sorted(after.nested)),
+                "org_role": after.org_role or have.org_role,
+                "workspace_grants": {
+                    ws: tuple(sorted(r)) for ws, r in after.workspace_grants.items()
+                },
+            }
+        )
+        self.calls.append(("update_group", after.name))
+
+    async def delete_group(self, group_id: str) -> None:
+        self._check("delete_group", group_id)
+        gone = self.groups.pop(group_id, None)
+        if gone is not None:
+            for other_id, other in self.groups.items():
+                kept = tuple(n for n in other.nested if n != gone.name)
+                self.groups[other_id] = other.model_copy(update={"nested": kept})
+        self.calls.append(("delete_group", gone.name if gone else group_id))
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         return {w.name: Decimal(0) for w in self.workspaces.values()}

@@ -21,7 +21,16 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler import errors
-from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    Group,
+    Invitation,
+    LiveState,
+    Member,
+    OrgMember,
+    SpendLimit,
+    Workspace,
+)
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.provider import Provider
 from tests.apply.fakes import FakeProvider
@@ -453,3 +462,135 @@ def test_an_unknown_workspace_id_is_not_found(on: On, operation: str) -> None:
             await OPERATIONS[operation](p, live)
 
     on(scenario)
+
+
+# --- people: members, invitations, groups -------------------------------------------
+
+KATE = "kate.moreau@acme.example"
+
+
+def person(live: LiveState, email: str) -> OrgMember | None:
+    return next((p for p in live.people if p.email == email), None)
+
+
+def test_the_organisation_is_fetched_with_roles_seats_and_the_pending_invitation(on: On) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        return await p.fetch()
+
+    live = on(scenario)
+    alice = person(live, ALICE)
+    assert alice is not None
+    assert (alice.role, alice.seats) == ("organization_admin", ("chat", "mistral_code"))
+    assert [(i.email, i.role, i.workspaces) for i in live.invitations] == [
+        ("jin.park@acme.example", "member", ("ml",))
+    ]
+
+
+def test_an_invitation_is_fetched_with_its_role_and_workspaces_then_cancelled(on: On) -> None:
+    async def scenario(p: Provider) -> tuple[Invitation, LiveState, LiveState]:
+        made = await p.invite(
+            Invitation(
+                email="Kate.Moreau@acme.example", role="billing_manager", workspaces=("dev",)
+            )
+        )
+        after = await p.fetch()
+        assert made.id is not None
+        await p.cancel_invite(made.id)
+        await p.cancel_invite(made.id)  # already gone: not an error
+        return made, after, await p.fetch()
+
+    made, after, cancelled = on(scenario)
+    (kate,) = (i for i in after.invitations if i.email == KATE)
+    assert (kate.role, kate.workspaces, kate.id) == ("billing_manager", ("dev",), made.id)
+    assert KATE not in {i.email for i in cancelled.invitations}
+
+
+def test_inviting_a_member_is_refused(on: On) -> None:
+    async def scenario(p: Provider) -> None:
+        with pytest.raises(errors.PlanError):
+            await p.invite(Invitation(email=BOB.upper()))
+
+    on(scenario)
+
+
+def test_a_members_role_and_seats_are_set(on: On) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        await p.set_org_member(OrgMember(email=BOB, role="billing_manager", seats=("chat",)))
+        return await p.fetch()
+
+    bob = person(on(scenario), BOB)
+    assert bob is not None and (bob.role, bob.seats) == ("billing_manager", ("chat",))
+
+
+def test_the_last_organisation_admin_stays(on: On) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        with pytest.raises(errors.RemoteError) as demoted:
+            await p.set_org_member(OrgMember(email=ALICE, role="member"))
+        with pytest.raises(errors.RemoteError) as removed:
+            await p.remove_org_member(OrgMember(email=ALICE))
+        assert demoted.value.status == removed.value.status == 400
+        return await p.fetch()
+
+    alice = person(on(scenario), ALICE)
+    assert alice is not None and alice.role == "organization_admin"
+
+
+def test_a_removed_member_leaves_every_workspace_and_their_keys_go(on: On) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        await p.remove_org_member(OrgMember(email=IRIS))
+        return await p.fetch()
+
+    live = on(scenario)
+    assert person(live, IRIS) is None
+    assert IRIS not in members(live, "dev")
+    assert not [k for k in live.keys if k.owner == IRIS]
+
+
+def test_a_group_grants_its_workspaces_to_its_members_and_nested_groups(on: On) -> None:
+    async def scenario(p: Provider) -> tuple[LiveState, LiveState]:
+        live = await p.fetch()
+        team = await p.create_group(Group(name="ml-team", description="ML"))
+        interns = await p.create_group(Group(name="interns"))
+        assert team.id is not None and interns.id is not None
+        await p.update_group(interns.id, interns, Group(name="interns", members=(CAROL,)))
+        want = Group(
+            name="ml-team",
+            description="ML engineers",
+            members=(BOB,),
+            nested=("interns",),
+            org_role="member",
+            workspace_grants={"ml": ("dev", "user")},
+        )
+        await p.update_group(team.id, team, want)
+        grown = await p.fetch()
+        assert ws_id(live, "ml")
+        (have,) = (g for g in grown.groups if g.name == "ml-team")
+        await p.update_group(team.id, have, want.model_copy(update={"workspace_grants": {}}))
+        return grown, await p.fetch()
+
+    grown, shrunk = on(scenario)
+    (team,) = (g for g in grown.groups if g.name == "ml-team")
+    assert team.model_copy(update={"id": None}) == Group(
+        name="ml-team",
+        description="ML engineers",
+        members=(BOB,),
+        nested=("interns",),
+        org_role="member",
+        workspace_grants={"ml": ("dev", "user")},
+    )
+    assert members(grown, "ml")[BOB] == ("dev", "user")
+    assert members(grown, "ml")[CAROL] == ("dev", "user")  # through the nested group
+    assert BOB not in members(shrunk, "ml")
+
+
+def test_a_deleted_group_is_gone_and_its_members_stay(on: On) -> None:
+    async def scenario(p: Provider) -> LiveState:
+        team = await p.create_group(Group(name="ml-team"))
+        assert team.id is not None
+        await p.update_group(team.id, team, Group(name="ml-team", members=(BOB,)))
+        await p.delete_group(team.id)
+        return await p.fetch()
+
+    live = on(scenario)
+    assert [g.name for g in live.groups] == ["analysts"]  # the seeded one stays
+    assert person(live, BOB) is not None

@@ -38,7 +38,7 @@ def test_valid_directory_prints_a_summary_and_exits_0(runner: CliRunner, in_tmp:
     result = runner.invoke(app, ["validate", *TODAY])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
-        "desired-state/ is valid: 3 workspaces, 9 members, 10 API keys, 4 roles.\n"
+        "desired-state/ is valid: 3 workspaces, 10 members, 10 API keys, 4 roles.\n"
     )
     assert result.stderr == ""
 
@@ -135,6 +135,8 @@ def test_schema_combined_and_bad_kind(runner: CliRunner) -> None:
         ["organization"],
         ["roles"],
         ["workspace"],
+        ["people"],
+        ["groups"],
     ]
     bad = runner.invoke(app, ["schema", "--kind", "team"])
     assert bad.exit_code == 2
@@ -169,14 +171,23 @@ def test_schema_write_puts_every_schema_in_the_tree_and_says_how_to_use_it(
     result = runner.invoke(app, ["schema", "--write", "config/.schema", "--desired", "config"])
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "config" / ".schema").iterdir())
-    assert written == ["desired-state.json", "organization.json", "roles.json", "workspace.json"]
+    assert written == [
+        "desired-state.json",
+        "groups.json",
+        "organization.json",
+        "people.json",
+        "roles.json",
+        "workspace.json",
+    ]
     organization = json.loads((tmp_path / "config/.schema/organization.json").read_text())
     assert "organization" in organization["properties"]
     assert result.stdout.splitlines() == [
-        "Wrote 4 schemas to config/.schema/. First line of each file:",
+        "Wrote 6 schemas to config/.schema/. First line of each file:",
         "  config/organization.yaml  # yaml-language-server: $schema=.schema/organization.json",
         "  config/roles.yaml         # yaml-language-server: $schema=.schema/roles.json",
         "  config/workspaces/*.yaml  # yaml-language-server: $schema=../.schema/workspace.json",
+        "  config/people.yaml        # yaml-language-server: $schema=.schema/people.json",
+        "  config/groups.yaml        # yaml-language-server: $schema=.schema/groups.json",
     ]
     both = runner.invoke(app, ["schema", "--write", "x", "--kind", "roles"])
     assert both.exit_code == 2

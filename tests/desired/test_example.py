@@ -28,7 +28,7 @@ def test_example_is_valid_without_warnings() -> None:
 
 def test_example_counts(state: DesiredState) -> None:
     assert sorted(w.name for w in state.workspaces) == ["dev", "ml", "prod"]
-    assert len(state.members) == 9
+    assert len(state.members) == 10  # kate joins ml once invited
     assert len(state.keys) == 10
     assert [r.name for r in state.roles] == ["analyst", "developer", "senior", "admin"]
 

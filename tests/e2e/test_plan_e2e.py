@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 MATCHES_DEMO_SEED = Path(__file__).with_name("fixtures") / "matches-demo-seed"
 CREATE, UPDATE, DELETE = ("create",), ("update",), ("delete",)
 REPLACE, MANUAL, UNMANAGED = ("create", "delete"), ("manual",), ("unmanaged",)
+PENDING = ("pending",)
 
 # What the demo plan must say (see docs of the demo organisation): every address, once.
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
@@ -53,18 +54,32 @@ DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "api_key.dev-bob": CREATE,
     "api_key.dev-carol": CREATE,
     "api_key.dev-henry-notebooks": CREATE,
-    "api_key.iris-laptop": UNMANAGED,  # stale key of someone who left; left alone
+    "api_key.iris-laptop": DELETE,  # iris left: offboarding deletes her key
     "api_key.ml-dan": CREATE,
     "api_key.ml-eval-harness": CREATE,
     "api_key.ml-training-pipeline": CREATE,
     "api_key.prod-checkout-service": CREATE,
     "api_key.prod-search-indexer": CREATE,
     "api_key.prod-support-assistant": CREATE,
+    # people.yaml and groups.yaml (organization.prune_people: true)
+    "person.carol.diaz@acme.example": UPDATE,  # a mistral_code seat
+    "person.iris.tanaka@acme.example": DELETE,  # left the company: offboarded
+    "invitation.kate.moreau@acme.example": CREATE,  # onboarding, joins ml
+    "invitation.jin.park@acme.example": PENDING,  # invited 3 days ago: not sent again
+    "group.analysts": UPDATE,  # carol joins
 }
 
-SIGNS = {CREATE: "+", UPDATE: "~", DELETE: "-", REPLACE: "+/-", MANUAL: "!", UNMANAGED: "?"}
-LEGEND_ORDER = ("+", "~", "-", "+/-", "!", "?", "x")  # x: conflict
-LEGEND_LINE = re.compile(r"^\s*(\+/-|[+~\-!?x]) \S")
+SIGNS = {
+    CREATE: "+",
+    UPDATE: "~",
+    DELETE: "-",
+    REPLACE: "+/-",
+    MANUAL: "!",
+    UNMANAGED: "?",
+    PENDING: ">",
+}
+LEGEND_ORDER = ("+", "~", "-", "+/-", "!", "?", "x", ">")  # x: conflict
+LEGEND_LINE = re.compile(r"^\s*(\+/-|[+~\-!?x>]) \S")
 ANSI = "\x1b["
 # Reads run concurrently, so whichever fails first is reported; a paged listing says which.
 LISTING = r"(?:listing [a-zA-Z ]+ failed at (?:offset|page) [0-9 of]+ \(nothing returned\): )?"
@@ -172,15 +187,13 @@ def test_demo_plan_text_reads_like_terraform(sandbox: SandboxServer, workdir: Pa
         out
     )
     assert re.search(r'^  \? workspace "Default Workspace" \{ id = "[0-9a-f-]{36}" \}$', out, re.M)
-    assert re.search(
-        r'^  \? api_key "iris-laptop" \{ owner = "iris\.tanaka@acme\.example", '
-        r'workspace = "dev", id = "[0-9a-f-]{36}" \}$',
-        out,
-        re.M,
-    )
+    assert "    # Offboarding: leaves dev; keys: api_key.iris-laptop." in out.splitlines()
+    assert '+ workspaces = ["ml"]' in block(out, '  + invitation "kate.moreau@acme.example"')
+    assert re.search(r'^  > invitation "jin\.park@acme\.example" \{ role = "member", ', out, re.M)
     assert out.splitlines()[-2:] == [
         expected_summary(DEMO_PLAN),
-        "Also: 2 manual changes to make in the admin console; 2 unmanaged objects left alone.",
+        "Also: 2 manual changes to make in the admin console; 1 unmanaged object left alone; "
+        "1 invitation awaiting acceptance.",
     ]
     assert ANSI not in out  # not a terminal
 
@@ -188,7 +201,9 @@ def test_demo_plan_text_reads_like_terraform(sandbox: SandboxServer, workdir: Pa
 def test_text_blocks_come_in_the_json_order(sandbox: SandboxServer, workdir: Path) -> None:
     text = plan(sandbox, workdir).stdout
     doc = json_plan(sandbox, workdir)
-    shown = re.findall(r"^  # ([^(].*?) (?:will be|must be|is not in|is in conflict)", text, re.M)
+    shown = re.findall(
+        r"^  # ([^(].*?) (?:will be|must be|is not in|is in conflict|is in progress)", text, re.M
+    )
     assert shown == [r["address"] for r in doc["resource_changes"]]
 
 
@@ -197,9 +212,11 @@ def test_progress_and_notes_go_to_stderr_and_the_plan_to_stdout(
 ) -> None:
     result = plan(sandbox, workdir, "--out", "plan.json")
     assert result.returncode == 0, result.stderr
+    # 11 users: the ten members and jin's pending invitation; 9 requests: the five
+    # listings, the user groups, and the analysts group's members, nesting and grants
     assert re.fullmatch(
-        rf"Read 3 workspaces, 10 users, 2 api keys from {re.escape(sandbox.admin_base_url)} "
-        r"in \d+\.\ds \(5 requests\)\.\n"
+        rf"Read 3 workspaces, 11 users, 2 api keys from {re.escape(sandbox.admin_base_url)} "
+        r"in \d+\.\ds \(9 requests\)\.\n"
         r"Saved the plan to plan\.json\. To apply exactly this plan, run: "
         r"reconciler apply plan\.json\n",
         result.stderr,

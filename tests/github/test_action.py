@@ -73,9 +73,9 @@ def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert outputs["exitcode"] == "2"
     assert outputs["has-changes"] == "true"
-    # The example: 18 objects to change through the API, 2 spend limits by hand.
+    # The example: 23 objects to change through the API (people included), 2 spend limits by hand.
     assert (outputs["api-changes"], outputs["manual-changes"], outputs["conflicts"]) == (
-        "18",
+        "23",
         "2",
         "0",
     )
@@ -109,7 +109,7 @@ def test_action_drift_opens_an_issue_and_tells_manual_changes_apart(tmp_path: Pa
         done, outputs, summary = run_action(tmp_path, "drift", extra={"GITHUB_API_URL": github.url})
     assert done.returncode == 0, done.stderr
     assert outputs["exitcode"] == "2"
-    assert (outputs["api-changes"], outputs["manual-changes"]) == ("18", "2")
+    assert (outputs["api-changes"], outputs["manual-changes"]) == ("23", "2")
     assert Path(outputs["plan-json"]).is_file() and Path(outputs["plan-file"]).is_file()
     (created,) = github.calls("POST", r"^/repos/acme/access/issues$")
     assert created.body["labels"] == ["reconciler-drift"]

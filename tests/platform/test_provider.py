@@ -112,6 +112,7 @@ def serve_org(mock: respx.MockRouter, *, keys: list[dict[str, Any]] | None = Non
     mock.get("/roles").respond(json=roles())
     mock.get("/api-keys").respond(json={"keys": org_keys() if keys is None else keys})
     mock.get("/spend-limit").respond(json=limits(usage_limit=3000))
+    mock.get("/user-groups").respond(json={"total": 0, "items": [], "page": 1, "page_size": 25})
 
 
 def provider(sleeps: Sleeps | None = None, **options: Any) -> MistralProvider:
@@ -139,6 +140,16 @@ def test_fetch_normalises_the_organisation_into_the_core_model() -> None:
 
     live, calls = run(main())
     key = {"created_at": CREATED, "expires": None, "last_used": None}
+    assert [p.email for p in live.people] == [
+        "alice@acme.example",
+        "bob@acme.example",
+        "carol@acme.example",
+        "dan@acme.example",
+    ]
+    assert [(i.email, i.role, i.id) for i in live.invitations] == [
+        ("new@acme.example", "member", uid(1, "d"))
+    ]
+    live = live.model_copy(update={"people": (), "invitations": ()})
     assert live == LiveState(
         target=ADMIN,
         organization=Organization(spend_limit=SpendLimit(amount=Decimal(3000), currency="USD")),
@@ -202,9 +213,9 @@ def test_fetch_normalises_the_organisation_into_the_core_model() -> None:
                 **key,
             ),
         ),
-        requests=5,
+        requests=6,
     )
-    assert calls == 5
+    assert calls == 6  # the five listings and the (empty) user groups
     assert ("workspaces", 3, 3) in progress
     assert ("users", 6, 6) in progress
     assert ("api keys", 4, None) in progress

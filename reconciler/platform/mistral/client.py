@@ -7,7 +7,7 @@ job each, so each can be read alone:
                       concurrency bound, request counting, typed parsing
 - :mod:`.auth`        the key attached per request; credentials redacted from errors
 - :mod:`.paging`      whole listings: numbered pages concurrently, key pages read ahead
-- :mod:`.endpoints`   the endpoints, one class per resource
+- :mod:`.endpoints`   the endpoints, one class per resource (people's: :mod:`.people`)
 - :mod:`.wire`        the response models (the wire format, nothing else)
 """
 
@@ -21,11 +21,21 @@ from reconciler.platform.mistral.endpoints import (
     WorkspaceMembers,
     Workspaces,
 )
+from reconciler.platform.mistral.people import OrgMembers, UserGroups
 
 __all__ = ["MistralClient"]
 
 
-class MistralClient(Workspaces, WorkspaceMembers, ApiKeys, Users, Organization, Inference):
+class MistralClient(
+    Workspaces,
+    WorkspaceMembers,
+    ApiKeys,
+    Users,
+    OrgMembers,
+    UserGroups,
+    Organization,
+    Inference,
+):
     """Async client for the Admin API and the inference API's ``GET /models``.
 
     Construct it like :class:`~.connection.Connection` (or with ``from_settings``);

@@ -8,7 +8,11 @@
   directory (legacy ``A``/``M`` mean ``workspace_admin``/``user``; an unknown value is
   kept as it is, so the plan shows it), names sorted;
 - keys, whose ``owner`` is ``created_by`` when that is an organisation user's email;
-- spend limits (``SpendLimit(amount=None)`` when there is no monthly limit).
+- spend limits (``SpendLimit(amount=None)`` when there is no monthly limit);
+- people: each member's organisation role (role uuids, or the legacy letters ``A``/``M``/``B``,
+  named through the directory) and product seats (lower-cased), pending invitations with
+  the names of the workspaces they join, and user groups by name (members by email,
+  nested groups by name, workspace grants by workspace name).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.model import ApiKey, Member, SpendLimit, Workspace
+from reconciler.model import ApiKey, Group, Invitation, Member, OrgMember, SpendLimit, Workspace
 from reconciler.platform.mistral import wire
 
 ADMIN_ROLE = "workspace_admin"
 LEGACY_ROLES = {"A": ADMIN_ROLE, "M": "user"}  # the deprecated single-letter workspace roles
+# the spec's UserRole letters, for organisation roles
+LEGACY_ORG_ROLES = {"A": "organization_admin", "M": "member", "B": "billing_manager"}
 
 
 @dataclass(slots=True)
@@ -30,6 +36,20 @@ class Directory:
     role_names: dict[str, str] = field(default_factory=dict)  # raw role value -> name
     users_by_email: dict[str, wire.UserOut] = field(default_factory=dict)  # lower-case email
     workspaces: dict[str, Workspace] = field(default_factory=dict)  # uuid -> workspace
+    org_role_ids: dict[str, str] = field(default_factory=dict)  # organisation role name -> uuid
+    groups: dict[str, str] = field(default_factory=dict)  # group name -> uuid
+
+    def org_role(self, values: list[str]) -> str | None:
+        """The organisation role named by raw role values (the first one known)."""
+        names = {uid: name for name, uid in self.org_role_ids.items()}
+        for value in values:
+            name = names.get(value) or LEGACY_ORG_ROLES.get(value) or value
+            if name:
+                return name
+        return None
+
+    def workspace_id(self, name: str) -> str | None:
+        return next((i for i, w in self.workspaces.items() if w.name == name), None)
 
     def user_email(self, email: str | None) -> str | None:
         """``email`` in lower case if it is an organisation user's, else None."""
@@ -55,7 +75,12 @@ def build_directory(
         w.uuid: to_workspace(w, admin=min(admins.get(w.uuid, [None]), key=email_order))
         for w in workspaces
     }
-    return Directory(role_names=role_names, users_by_email=users_by_email, workspaces=by_id)
+    return Directory(
+        role_names=role_names,
+        users_by_email=users_by_email,
+        workspaces=by_id,
+        org_role_ids={r.name: r.uuid for r in roles.organization_roles},
+    )
 
 
 def email_order(email: str | None) -> str:
@@ -129,4 +154,67 @@ def to_key(out: wire.KeyOut, directory: Directory) -> ApiKey:
         last_used=out.last_used,
         hidden_key=out.hidden_key,
         created_by=out.created_by,
+    )
+
+
+def to_people(users: list[wire.UserOut], directory: Directory) -> list[OrgMember]:
+    return sorted(
+        (
+            OrgMember(
+                email=user.email.lower(),
+                role=directory.org_role(user.role_values()),
+                seats=tuple(sorted(s.lower() for s in user.subscription_types or ())),
+                id=user.uuid,
+            )
+            for user in users
+            if user.email
+        ),
+        key=lambda p: p.email,
+    )
+
+
+def to_invitations(invites: list[wire.InviteOut], directory: Directory) -> list[Invitation]:
+    return sorted(
+        (
+            Invitation(
+                email=invite.email.lower(),
+                role=directory.org_role(invite.role_values()),
+                workspaces=tuple(
+                    sorted(
+                        directory.workspaces[w].name
+                        for w in invite.workspace_uuids
+                        if w in directory.workspaces
+                    )
+                ),
+                id=invite.uuid,
+                created_at=invite.created_at,
+                expired=invite.expired,
+            )
+            for invite in invites
+        ),
+        key=lambda i: (i.email, i.id or ""),
+    )
+
+
+def to_group(
+    out: wire.GroupOut,
+    members: list[wire.GroupMemberOut],
+    nested: wire.NestedOut,
+    assignments: list[wire.AssignmentOut],
+    directory: Directory,
+) -> Group:
+    grants: dict[str, tuple[str, ...]] = {}
+    for a in assignments:
+        workspace = directory.workspaces.get(a.workspace_uuid)
+        if workspace is not None:
+            names = [r.name for r in a.roles] or ([a.role_name] if a.role_name else [])
+            grants[workspace.name] = tuple(sorted(set(names)))
+    return Group(
+        name=out.name,
+        description=out.description or "",
+        members=tuple(sorted(m.email.lower() for m in members if m.email)),
+        nested=tuple(sorted(c.name for c in nested.children)),
+        org_role=directory.org_role([out.organization_role]) if out.organization_role else None,
+        workspace_grants=grants,
+        id=out.uuid,
     )

@@ -50,6 +50,7 @@ from reconciler.platform.mistral.client import MistralClient
 from reconciler.platform.mistral.connection import ADMIN_SERVICE
 from reconciler.platform.mistral.normalize import ADMIN_ROLE, LEGACY_ROLES, Directory
 from reconciler.platform.mistral.paging import PageProgress
+from reconciler.platform.mistral.provider_people import PeopleOps
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
 from reconciler.provider import CreatedKey, ProgressCallback, Provider
@@ -61,8 +62,9 @@ MANAGED_PRODUCTS = frozenset({None, "API"})
 T = TypeVar("T")
 
 
-class MistralProvider:
-    """La Plateforme through its Admin API (see the module docstring)."""
+class MistralProvider(PeopleOps):
+    """La Plateforme through its Admin API (see the module docstring; people's operations
+    in :mod:`.provider_people`)."""
 
     name = "mistral"
 
@@ -141,7 +143,9 @@ class MistralProvider:
         )
         self._directory = directory
         self._known_keys.update(k.key_id for k in keys_task.result())
-        members = normalize.to_members(users_task.result().members, directory)
+        groups = await _reported(self._fetch_groups(directory), progress, "user groups")
+        users = users_task.result()
+        members = normalize.to_members(users.members, directory)
         keys = sorted(
             (
                 normalize.to_key(k, directory)
@@ -158,6 +162,9 @@ class MistralProvider:
             workspaces=tuple(sorted(directory.workspaces.values(), key=lambda w: w.name)),
             members=tuple(members),
             keys=tuple(keys),
+            people=tuple(normalize.to_people(users.members, directory)),
+            invitations=tuple(normalize.to_invitations(users.invites, directory)),
+            groups=tuple(groups),
             requests=self.client.requests - start,
         )
 
@@ -365,7 +372,12 @@ class MistralProvider:
         users_task = asyncio.ensure_future(self.client.list_users())
         roles_task = asyncio.ensure_future(self.client.list_roles())
         await _all_or_nothing(ws_task, users_task, roles_task)
-        return normalize.build_directory(ws_task.result(), users_task.result(), roles_task.result())
+        directory = normalize.build_directory(
+            ws_task.result(), users_task.result(), roles_task.result()
+        )
+        groups = await self.client.list_groups()
+        directory.groups = {g.name: g.uuid for g in groups}
+        return directory
 
     async def _user_id(self, email: str) -> str:
         """The uuid of the organisation user with ``email`` (asks the server if unseen)."""

@@ -72,7 +72,13 @@ class UserOut(Wire):
     email: str | None = None
     workspaces: list[MemberWorkspaceInfo] | None = None
     raw_roles: list[str] | None = None
+    raw_role: str | None = None
+    subscription_types: list[str] | None = None
     created_at: dt.datetime | None = None
+
+    def role_values(self) -> list[str]:
+        """``raw_roles``, or the deprecated single ``raw_role`` when that is all there is."""
+        return list(self.raw_roles) if self.raw_roles else [self.raw_role] if self.raw_role else []
 
 
 class InviteOut(Wire):
@@ -80,6 +86,12 @@ class InviteOut(Wire):
     email: str
     expired: bool = False
     workspace_uuids: list[str] = Field(default_factory=list)
+    raw_roles: list[str] | None = None
+    raw_role: str | None = None
+    created_at: dt.datetime | None = None
+
+    def role_values(self) -> list[str]:
+        return list(self.raw_roles) if self.raw_roles else [self.raw_role] if self.raw_role else []
 
 
 class UsersPage(Wire):
@@ -116,6 +128,86 @@ class MembersChanged(Wire):
     updated_members_count: int | None = None
     deleted_members_count: int | None = None
     not_deleted_members: list[str] | None = None
+
+
+class InvitesCreated(Wire):
+    """``OrganizationInvitesCreateOUT``."""
+
+    invalid_emails: list[str] = Field(default_factory=list)
+    already_members: list[str] = Field(default_factory=list)
+    invited_members_count: int | None = None
+
+
+class UsersCreated(Wire):
+    """``OrganizationUsersCreateOUT``."""
+
+    invalid_emails: list[str] = Field(default_factory=list)
+    email_to_user_id: dict[str, str] = Field(default_factory=dict)
+
+
+class Deleted(Wire):
+    """``DeleteOUT``."""
+
+    message: str = ""
+
+
+# --- user groups ----------------------------------------------------------------------
+
+
+class GroupOut(Wire):
+    uuid: str
+    name: str
+    description: str | None = None
+    organization_role: str | None = None
+    parent_group_ids: list[str] = Field(default_factory=list)
+
+
+class GroupsPage(Wire):
+    total: int
+    items: list[GroupOut] = Field(default_factory=list)
+    page: int = 1
+    page_size: int = 0
+
+
+class GroupMemberOut(Wire):
+    user_uuid: str
+    name: str | None = None
+    email: str | None = None
+
+
+class GroupMembersPage(Wire):
+    total: int
+    members: list[GroupMemberOut] = Field(default_factory=list)
+    page: int = 1
+    page_size: int = 0
+
+
+class RoleRef(Wire):
+    name: str
+    uuid: str
+
+
+class AssignmentOut(Wire):
+    roles: list[RoleRef] = Field(default_factory=list)
+    role_name: str | None = None
+    workspace_uuid: str
+    workspace_name: str = ""
+
+
+class AssignmentsPage(Wire):
+    total: int
+    items: list[AssignmentOut] = Field(default_factory=list)
+    page: int = 1
+    page_size: int = 0
+
+
+class NestedGroupRef(Wire):
+    uuid: str
+    name: str = ""
+
+
+class NestedOut(Wire):
+    children: list[NestedGroupRef] = Field(default_factory=list)
 
 
 # --- API keys -------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Routes (all under ``/v1/admin`` need the admin key as ``Authorization: Bearer`` 
 ``x-api-key``): ``GET|POST /workspaces``, ``PATCH|DELETE /workspaces/{uuid}``,
 ``POST /workspaces/{uuid}/add-users``, ``PATCH /workspaces/{uuid}/users``,
 ``DELETE /workspaces/{uuid}/remove-users``, ``GET /users``, ``GET /users/{uuid}``,
-``GET /roles``, ``GET|POST /api-keys``, ``DELETE /api-keys/{key_id}``,
+``GET /roles``, ``GET|POST /api-keys``, ``DELETE /api-keys/{key_id}``, the people routes
+(members, invitations, user groups: see :mod:`.people_routes`),
 ``GET|POST /spend-limit``, ``GET /rate-limit``, ``GET /usage``, ``GET /audit-logs`` (changes
 made through it: see :mod:`.audit`). ``GET /v1/models`` takes an inference key of the
 sandbox (or the admin key); chat, FIM and embeddings take an inference key (see
@@ -33,6 +34,7 @@ from reconciler.platform.sandbox.errors import ApiError, Unauthorized, error_res
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultMiddleware
 from reconciler.platform.sandbox.inference import InferenceApi
 from reconciler.platform.sandbox.inputs import Handler, bearer, body, path_uuid, query, same
+from reconciler.platform.sandbox.people_routes import PeopleApi
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.usage import month_cost, usage_out
 from reconciler.platform.sandbox.wire import (
@@ -298,6 +300,7 @@ class AdminApi:
             Route(f"{p}/usage", g(self.usage), methods=["GET"]),
             Route(f"{p}/audit-logs", g(self.audit_logs), methods=["GET"]),
             Route("/v1/models", g(self.models, admin=False), methods=["GET"]),
+            *PeopleApi(self.store).routes(g, p),
         ]
 
 

@@ -17,6 +17,8 @@ on, and answers once they have been dealt with.
                                 optionally ``"actor": "<email>"``: what a person does in
                                 the console, for drift tests; the audit log names the
                                 person (default: the organisation's first admin)
+- ``POST   /_sandbox/invites/{uuid}/accept``  what the invited person does: they join the
+                                organisation and the invitation's workspaces
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from reconciler.platform.sandbox.audit_trail import AuditTrail
 from reconciler.platform.sandbox.faults import CONTROL_PREFIX, FaultConfig, FaultEngine
 from reconciler.platform.sandbox.inputs import Handler, body, path_uuid
 from reconciler.platform.sandbox.store import SandboxStore
-from reconciler.platform.sandbox.wire import workspace_out
+from reconciler.platform.sandbox.wire import member_out, workspace_out
 
 
 class ConsoleSpendLimitIn(BaseModel):
@@ -87,6 +89,10 @@ def control_routes(
         trail.workspace_spend_limit_set(actor, before, ws)
         return JSONResponse(workspace_out(ws, store.organization.currency))
 
+    async def accept_invite(request: Request) -> Response:
+        user = store.accept_invite(path_uuid(request, "invite_uuid"))
+        return JSONResponse(member_out(user, store.user_workspaces(user.uuid)))
+
     g = guard
     c = CONTROL_PREFIX
     return [
@@ -102,4 +108,5 @@ def control_routes(
             g(console_spend_limit),
             methods=["POST"],
         ),
+        Route(f"{c}/invites/{{invite_uuid}}/accept", g(accept_invite), methods=["POST"]),
     ]

@@ -148,6 +148,7 @@ def _replay(state: State, entries: Iterable[JournalEntry]) -> None:
     tables: dict[str, dict[str, Any]] = {
         "user": state.users,
         "invite": state.invites,
+        "group": state.groups,
         "workspace": state.workspaces,
         "key": state.keys,
     }

@@ -69,6 +69,7 @@ class UserRecord(Record):
     last_name: str
     role: str  # organisation role name
     created_at: str
+    seats: list[str] = field(default_factory=list)  # product seats: CHAT, MISTRAL_CODE
 
     @property
     def display_name(self) -> str:
@@ -86,6 +87,28 @@ class InviteRecord(Record):
     created_at: str
     expired: bool = False
     workspace_uuids: list[str] = field(default_factory=list)
+    seats: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GroupRecord(Record):
+    """A user group: direct members, parent groups, an organisation role, workspace grants.
+
+    ``workspaces`` maps a workspace UUID to the role names the group grants there;
+    ``assigned_at`` the time each grant was made.
+    """
+
+    kind: ClassVar[str] = "group"
+    uuid: str
+    name: str
+    description: str | None
+    created_at: str
+    organization_role: str | None = None  # organisation role name
+    target_type: str | None = None  # W | O
+    parent_ids: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)  # user UUIDs
+    workspaces: dict[str, list[str]] = field(default_factory=dict)
+    assigned_at: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,6 +206,7 @@ class State:
     keys: dict[str, KeyRecord]
     usage: list[UsageRecord]
     audit: list[AuditRecord] = field(default_factory=list)
+    groups: dict[str, GroupRecord] = field(default_factory=dict)
 
     def find_usage(self, identity: tuple[str, int, int, str]) -> UsageRecord | None:
         """The usage record with this :attr:`UsageRecord.identity`, if any."""
@@ -213,6 +237,7 @@ class State:
             "keys": keys,
             "usage": [u.to_json() for u in self.usage],
             "audit": [a.to_json() for a in self.audit],
+            "groups": [g.to_json() for g in self.groups.values()],
         }
 
     @classmethod
@@ -235,6 +260,7 @@ class State:
             keys={k.key_id: k for k in keys},
             usage=[UsageRecord.from_json(u) for u in doc["usage"]],
             audit=[AuditRecord.from_json(a) for a in doc.get("audit", ())],
+            groups={g["uuid"]: GroupRecord.from_json(g) for g in doc.get("groups", ())},
         )
 
 
@@ -243,6 +269,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     for cls in (
         UserRecord,
         InviteRecord,
+        GroupRecord,
         WorkspaceRecord,
         KeyRecord,
         OrganizationRecord,

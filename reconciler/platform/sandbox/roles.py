@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Annotated, Any
 
-from reconciler.platform.vocabulary import ADMIN_ROLE, DEFAULT_MEMBER_ROLE
+from pydantic import AfterValidator
+
+from reconciler.platform.vocabulary import ADMIN_ROLE, DEFAULT_MEMBER_ROLE, SEATS
 from reconciler.platform.vocabulary import WORKSPACE_ROLES as MISTRAL_WORKSPACE_ROLES
 
 
@@ -75,3 +78,39 @@ def workspace_role_name(value: str) -> str | None:
     if value in WORKSPACE_ROLE_UUID:
         return value
     return _WORKSPACE_ROLE_BY_VALUE.get(value)
+
+
+# What an organisation role value on input (a UUID, a legacy letter or a name) names: the
+# spec's ``UserRole`` letters are A (admin), M (member) and B (billing).
+_ORGANIZATION_ROLE_BY_VALUE = MappingProxyType(
+    {
+        **{r.uuid: r.name for r in ORGANIZATION_ROLES},
+        **{r.name: r.name for r in ORGANIZATION_ROLES},
+        "A": "organization_admin",
+        "M": "member",
+        "B": "billing_manager",
+    }
+)
+
+
+def organization_role_name(value: str) -> str | None:
+    """The organisation role a UUID, legacy letter or name stands for, or None if unknown."""
+    return _ORGANIZATION_ROLE_BY_VALUE.get(value)
+
+
+#: Product seats as the wire spells them (``subscription_types``), and every plan type.
+WIRE_SEATS: tuple[str, ...] = tuple(seat.upper() for seat in SEATS)
+PLAN_TYPES: tuple[str, ...] = ("API", *WIRE_SEATS[:1], "ON_PREMISE", "LICENSE", *WIRE_SEATS[1:])
+
+
+def _one_of(known: tuple[str, ...], what: str) -> Any:
+    def check(value: str) -> str:
+        if value not in known:
+            raise ValueError(f"unknown {what} {value!r} (one of {', '.join(known)})")
+        return value
+
+    return check
+
+
+Seat = Annotated[str, AfterValidator(_one_of(WIRE_SEATS, "product seat"))]
+PlanType = Annotated[str, AfterValidator(_one_of(PLAN_TYPES, "plan type"))]

@@ -10,9 +10,9 @@ file, line and field. The format::
                    requests_per_second: 20}
     users:
       - {email: alice@acme.example, first_name: Alice, last_name: Martin,
-         role: organization_admin, created_days_ago: 400}
+         role: organization_admin, created_days_ago: 400, seats: [CHAT, MISTRAL_CODE]}
     invites:
-      - {email: new@acme.example, role: member, workspaces: [dev]}
+      - {email: new@acme.example, role: member, workspaces: [dev], seats: [CHAT]}
     workspaces:
       - name: dev
         description: Developers
@@ -27,6 +27,7 @@ file, line and field. The format::
       - {workspace: dev, model: mistral-small-latest, input_tokens: 1000000,
          output_tokens: 200000, months_ago: 0}
     audit: [...]               # console changes for the audit log: see seed_audit
+    groups: [...]              # user groups: see seed_people
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ from reconciler.platform.sandbox.records import (
     iso_datetime,
     secret_digest,
 )
-from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, Seat
 from reconciler.platform.sandbox.seed_audit import SeedAudit, build_audit, check_audit
+from reconciler.platform.sandbox.seed_people import SeedGroup, build_groups, check_groups
 
 DEMO_SEED = Path(__file__).with_name("demo-seed.yaml")
 ID_NAMESPACE = uuid.UUID("6f1c2a52-3b8e-4d6a-9c1e-5a7b0d2e4f10")
@@ -112,6 +114,7 @@ class SeedUser(_Strict):
     last_name: str = ""
     role: Literal["member", "billing_manager", "organization_admin"] = "member"
     created_days_ago: int = Field(default=365, ge=0)
+    seats: list[Seat] = Field(default_factory=list)
 
 
 class SeedInvite(_Strict):
@@ -120,6 +123,7 @@ class SeedInvite(_Strict):
     created_days_ago: int = Field(default=2, ge=0)
     expired: bool = False
     workspaces: list[str] = Field(default_factory=list)
+    seats: list[Seat] = Field(default_factory=list)
 
 
 class SeedWorkspace(_Strict):
@@ -164,6 +168,7 @@ class Seed(_Strict):
     keys: list[SeedKey] = Field(default_factory=list)
     usage: list[SeedUsage] = Field(default_factory=list)
     audit: list[SeedAudit] = Field(default_factory=list)
+    groups: list[SeedGroup] = Field(default_factory=list)
 
 
 Loc = tuple[str | int, ...]
@@ -234,7 +239,11 @@ def check(seed: Seed) -> list[tuple[Loc, str]]:
         if catalog.resolve(usage.model) is None:
             problems.append((("usage", i, "model"), f"unknown model {usage.model!r}"))
     keys = {(k.workspace.lower(), k.name or "") for k in seed.keys}
-    return problems + check_audit(seed.audit, emails, names, keys)
+    return [
+        *problems,
+        *check_audit(seed.audit, emails, names, keys),
+        *check_groups(seed.groups, emails, {n.lower() for n in active}),
+    ]
 
 
 def _read(path: Path, *, lines: bool) -> Any:
@@ -319,6 +328,7 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
             last_name=u.last_name,
             role=u.role,
             created_at=_ago(now, u.created_days_ago),
+            seats=list(u.seats),
         )
         for u in seed.users
     ]
@@ -332,6 +342,7 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
             created_at=_ago(now, inv.created_days_ago),
             expired=inv.expired,
             workspace_uuids=[ws_id[n] for n in inv.workspaces],
+            seats=list(inv.seats),
         )
         for inv in seed.invites
     ]
@@ -344,6 +355,13 @@ def build_state(seed: Seed, now: dt.datetime) -> State:
         workspaces=workspaces,
         keys={k.key_id: k for k in keys},
         usage=_usage(seed, ws_id, now.date()),
+        groups=build_groups(
+            seed.groups,
+            ids={g.name.lower(): stable_id("group", g.name.lower()) for g in seed.groups},
+            user_ids=by_email,
+            ws_ids={name.lower(): ws for name, ws in ws_id.items()},
+            now=now,
+        ),
     )
     state.audit = build_audit(seed.audit, state, now)
     return state

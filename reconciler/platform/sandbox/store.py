@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from reconciler.platform.sandbox.errors import BadRequest, Conflict, Invalid, NotFound
-from reconciler.platform.sandbox.journaled import JournaledState
+from reconciler.platform.sandbox.people import PeopleStore
 from reconciler.platform.sandbox.records import (
     AuditRecord,
     InviteRecord,
@@ -63,7 +63,7 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-class SandboxStore(JournaledState):
+class SandboxStore(PeopleStore):
     """Every operation the API performs on the sandbox's state, with the rules it keeps."""
 
     # --- organisation -------------------------------------------------------------------
@@ -162,7 +162,8 @@ class SandboxStore(JournaledState):
         return self._state.users.get(user_uuid)
 
     def user_workspaces(self, user_uuid: str) -> list[tuple[WorkspaceRecord, list[str]]]:
-        """The active workspaces a user belongs to, with the user's role names in each."""
+        """The active workspaces a user belongs to, directly or through a group (see
+        :mod:`.people`), with the user's role names in each."""
         with self._lock:
             if self._user_workspaces is None:
                 index: dict[str, list[str]] = {}
@@ -172,11 +173,16 @@ class SandboxStore(JournaledState):
                     for member in ws.members:
                         index.setdefault(member, []).append(ws.uuid)
                 self._user_workspaces = index
-            out = []
-            for ws_id in self._user_workspaces.get(user_uuid, ()):
-                ws = self._state.workspaces[ws_id]
-                out.append((ws, ws.members[user_uuid]))
-            return out
+            roles: dict[str, list[str]] = {
+                ws_id: list(self._state.workspaces[ws_id].members[user_uuid])
+                for ws_id in self._user_workspaces.get(user_uuid, ())
+            }
+            for ws_id, granted in self.group_grants(user_uuid).items():
+                found = self._state.workspaces.get(ws_id)
+                if found is not None and not found.archived:
+                    merged = roles.setdefault(ws_id, [])
+                    merged.extend(r for r in granted if r not in merged)
+            return [(self._state.workspaces[ws_id], held) for ws_id, held in roles.items()]
 
     # --- workspaces ---------------------------------------------------------------------
 
@@ -395,7 +401,7 @@ class SandboxStore(JournaledState):
                 )
             ws = self.workspace(workspace_uuid)
             user = self.user(user_id)
-            if user_id not in ws.members:
+            if user_id not in ws.members and ws.uuid not in self.group_grants(user_id):
                 raise BadRequest(
                     f"User {user.email} is not a member of workspace {ws.name!r}", param="user_id"
                 )

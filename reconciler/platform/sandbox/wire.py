@@ -36,6 +36,7 @@ from reconciler.platform.sandbox.records import (
 from reconciler.platform.sandbox.roles import (
     ORGANIZATION_ROLE_UUID,
     ORGANIZATION_ROLES,
+    WIRE_SEATS,
     WORKSPACE_ROLE_UUID,
     WORKSPACE_ROLES,
     workspace_role_name,
@@ -237,10 +238,10 @@ def member_out(
         "email": user.email,
         "is_sso_outsider": False,
         "workspaces": [member_workspace_out(ws, roles) for ws, roles in workspaces],
-        "subscriptions": [],
+        "subscriptions": [{"type": seat} for seat in user.seats],
         "raw_roles": [ORGANIZATION_ROLE_UUID[user.role]],
         "raw_role": ORGANIZATION_ROLE_UUID[user.role],
-        "subscription_types": None,
+        "subscription_types": [s for s in user.seats if s in WIRE_SEATS] or None,
         "created_at": user.created_at,
     }
 

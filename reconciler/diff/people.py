@@ -1,0 +1,360 @@
+"""People and groups: desired (``people.yaml``, ``groups.yaml``) against live.
+
+Only when the desired state has a ``people.yaml`` (people) or a ``groups.yaml`` (groups);
+emails are lower-case on both sides.
+
+- a desired person who is a member: their organisation role and seats are updated;
+- a desired person who is not: invited (``+ invitation``) with the managed workspaces the
+  desired state makes them a direct member of; their memberships and keys wait for them to
+  accept (left out of the plan, named in the invitation's message); a pending invitation
+  for them is ``pending`` (shown, never sent again);
+- a live member or invitation the desired state does not list: ``unmanaged``, or with
+  ``organization.prune_people`` removed (offboarding) / cancelled. Offboarding names every
+  key the person owns: in managed workspaces each is deleted, or replaced by a key of the
+  same name owned by ``offboarding.keys.transfer_to``; elsewhere the platform deletes it
+  with the person;
+- removing or demoting the organisation's last admin, or ``run_as``, is a conflict;
+- groups are created, updated (description, members, nested groups, organisation role,
+  workspace grants) and, with ``prune_people``, deleted; others are unmanaged;
+- workspace membership that live groups grant is handed to the member diff
+  (:func:`group_grants`), which leaves it alone instead of "fixing" it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.diff.changes import REPLACE, Action, Change, Kind, field_changes, plain
+from reconciler.model import DesiredState, Group, LiveState, OrgMember
+
+
+def group_grants(groups: Iterable[Group]) -> dict[tuple[str, str], frozenset[str]]:
+    """(workspace, email) -> the workspace roles held there through ``groups`` (a nested
+    group's members hold what its parents grant)."""
+    by_name = {g.name: g for g in groups}
+
+    def reach(group: Group, seen: frozenset[str]) -> set[str]:
+        emails = {e.lower() for e in group.members}
+        for child in group.nested:
+            if child in by_name and child not in seen:
+                emails |= reach(by_name[child], seen | {child})
+        return emails
+
+    out: dict[tuple[str, str], set[str]] = {}
+    for group in by_name.values():
+        for email in reach(group, frozenset({group.name})):
+            for ws, roles in group.workspace_grants.items():
+                out.setdefault((ws, email), set()).update(roles)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def awaiting(desired: DesiredState, live: LiveState) -> set[str]:
+    """Desired people who are not organisation members yet (invited, or to be)."""
+    if desired.people is None:
+        return set()
+    members = {p.email for p in live.people}
+    return {p.email for p in desired.people.members if p.email not in members}
+
+
+def _person(p: OrgMember) -> dict[str, Any]:
+    return {"role": p.role, "seats": list(p.seats)}
+
+
+def _group(g: Group) -> dict[str, Any]:
+    return {
+        "description": g.description,
+        "members": sorted(g.members),
+        "nested": sorted(g.nested),
+        "organization_role": g.org_role,
+        "workspaces": {ws: sorted(r) for ws, r in sorted(g.workspace_grants.items())},
+    }
+
+
+def diff_people(
+    desired: DesiredState, live: LiveState, key_changes: list[Change]
+) -> tuple[list[Change], list[Change]]:
+    """(people changes, ``key_changes`` revised for offboarding and waiting owners)."""
+    people = desired.people
+    if people is None:
+        return [], key_changes
+    managed_ws = {w.name for w in desired.workspaces if not w.archived}
+    waiting = awaiting(desired, live)
+    live_people = {p.email: p for p in live.people}
+    wanted = {p.email: p for p in people.members}
+    prune = desired.organization.prune_people
+    leaving = {e for e in live_people if e not in wanted} if prune else set()
+    changes: list[Change] = []
+    waits_for = _waits_for(desired, waiting, key_changes)
+    for email, want in sorted(wanted.items()):
+        have = live_people.get(email)
+        if have is None:
+            changes.append(_invitation(desired, live, want, waits_for.get(email, [])))
+        elif (have.role, set(have.seats)) != (want.role, set(want.seats)):
+            before, after = _person(have), _person(want)
+            fields = field_changes(before, after)
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.PERSON,
+                    name=email,
+                    actions=(Action.UPDATE,),
+                    before=before,
+                    after=after,
+                    fields=fields,
+                    unchanged=len(after) - len(fields),
+                    live_id=have.id,
+                )
+            )
+    keys = [_offboarded_key(c, leaving, managed_ws, people.transfer_keys_to) for c in key_changes]
+    keys = [c for c in keys if c.address not in {a for v in waits_for.values() for a in v}]
+    for email, have in sorted(live_people.items()):
+        if email in wanted:
+            continue
+        if email not in leaving:
+            changes.append(_unmanaged(have.address, Kind.PERSON, email, _person(have), have.id))
+            continue
+        changes.append(_removal(desired, live, have, keys))
+    for invite in live.invitations:
+        if invite.email in wanted or invite.expired:
+            continue
+        before = {"role": invite.role, "workspaces": list(invite.workspaces)}
+        if prune:
+            changes.append(
+                Change(
+                    address=invite.address,
+                    kind=Kind.INVITATION,
+                    name=invite.email,
+                    actions=(Action.DELETE,),
+                    reason="not in people.yaml; the organisation prunes people",
+                    before=before,
+                    live_id=invite.id,
+                )
+            )
+        else:
+            changes.append(
+                _unmanaged(invite.address, Kind.INVITATION, invite.email, before, invite.id)
+            )
+    return _guard_admins(desired, live, changes), keys
+
+
+def _waits_for(
+    desired: DesiredState, waiting: set[str], key_changes: list[Change]
+) -> dict[str, list[str]]:
+    """Email -> addresses of key creates that wait for that person to join."""
+    owners = {k.name: (k.owner or "") for k in desired.keys}
+    out: dict[str, list[str]] = {}
+    for change in key_changes:
+        owner = owners.get(change.name)
+        if owner in waiting and Action.CREATE in change.actions:
+            out.setdefault(owner, []).append(change.address)
+    return out
+
+
+def _invitation(desired: DesiredState, live: LiveState, want: OrgMember, keys: list[str]) -> Change:
+    pending = next((i for i in live.invitations if i.email == want.email and not i.expired), None)
+    workspaces = sorted({m.workspace for m in desired.members if m.email == want.email})
+    waiting = [f"member.{ws}/{want.email}" for ws in workspaces] + keys
+    if pending is not None:
+        sent = pending.created_at.date().isoformat() if pending.created_at else "earlier"
+        return Change(
+            address=want.address.replace("person.", "invitation.", 1),
+            kind=Kind.INVITATION,
+            name=want.email,
+            actions=(Action.PENDING,),
+            reason=f"invited {sent}, not accepted yet; not sent again",
+            before={"role": pending.role, "workspaces": list(pending.workspaces)},
+            live_id=pending.id,
+        )
+    return Change(
+        address=f"invitation.{want.email}",
+        kind=Kind.INVITATION,
+        name=want.email,
+        actions=(Action.CREATE,),
+        after={**_person(want), "workspaces": workspaces},
+        message=("Once accepted, the next plan adds " + ", ".join(waiting)) if waiting else None,
+    )
+
+
+def _offboarded_key(
+    change: Change, leaving: set[str], managed: set[str], transfer_to: str | None
+) -> Change:
+    before = change.before or {}
+    owner, workspace = before.get("owner"), before.get("workspace")
+    if (
+        owner not in leaving
+        or workspace not in managed
+        or Action.CREATE in change.actions
+        or not ({Action.UNMANAGED, Action.DELETE} & set(change.actions))
+    ):
+        return change
+    if transfer_to is None:
+        return Change(
+            address=change.address,
+            kind=Kind.API_KEY,
+            name=change.name,
+            actions=(Action.DELETE,),
+            reason=f"offboarding {owner}: their keys are deleted",
+            before=before,
+            live_id=change.live_id,
+        )
+    after = {**before, "owner": transfer_to}
+    return Change(
+        address=change.address,
+        kind=Kind.API_KEY,
+        name=change.name,
+        actions=REPLACE,
+        reason=f"offboarding {owner}: their keys go to {transfer_to}",
+        before=before,
+        after=after,
+        fields=field_changes(before, after, frozenset({"owner"})),
+        unchanged=len(after) - 1,
+        live_id=change.live_id,
+    )
+
+
+def _removal(desired: DesiredState, live: LiveState, have: OrgMember, keys: list[Change]) -> Change:
+    email = have.email
+    workspaces = sorted({m.workspace for m in live.members if m.email == email})
+    touched = sorted(c.address for c in keys if (c.before or {}).get("owner") == email)
+    managed = {w.name for w in desired.workspaces if not w.archived}
+    elsewhere = sorted(
+        f"api_key.{k.name} ({k.workspace})"
+        for k in live.keys
+        if k.owner == email and k.workspace not in managed
+    )
+    parts = [f"leaves {', '.join(workspaces)}" if workspaces else "is in no workspace"]
+    if touched:
+        parts.append("keys: " + ", ".join(touched))
+    if elsewhere:
+        parts.append("the platform deletes with them: " + ", ".join(elsewhere))
+    return Change(
+        address=have.address,
+        kind=Kind.PERSON,
+        name=email,
+        actions=(Action.DELETE,),
+        reason="not in people.yaml; the organisation prunes people (offboarding)",
+        before=_person(have),
+        message="Offboarding: " + "; ".join(parts) + ".",
+        live_id=have.id,
+    )
+
+
+def _unmanaged(
+    address: str, kind: Kind, name: str, before: Mapping[str, Any], live_id: str | None
+) -> Change:
+    return Change(
+        address=address,
+        kind=kind,
+        name=name,
+        actions=(Action.UNMANAGED,),
+        reason="not in people.yaml; left alone",
+        before={k: plain(v) for k, v in before.items()},
+        live_id=live_id,
+    )
+
+
+def _guard_admins(desired: DesiredState, live: LiveState, changes: list[Change]) -> list[Change]:
+    """Turn a removal or demotion of the last organisation admin, or of ``run_as``, into a
+    conflict that says so in one line."""
+    people = desired.people
+    assert people is not None
+    admin_role = "organization_admin"
+    admins = {p.email for p in live.people if p.role == admin_role}
+    losing = {
+        c.name
+        for c in changes
+        if c.kind is Kind.PERSON
+        and (Action.DELETE in c.actions or (c.after or {}).get("role") not in (admin_role, None))
+        and (c.before or {}).get("role") == admin_role
+    }
+    out = []
+    for change in changes:
+        why = None
+        if change.name in losing and admins and admins <= losing:
+            why = f"{change.name} is the organisation's last {admin_role}"
+        if change.name == people.run_as and change.kind is Kind.PERSON and change.name in losing:
+            why = f"{change.name} is the admin reconciler runs as (people.yaml run_as)"
+        if why is None:
+            out.append(change)
+            continue
+        verb = "removing" if Action.DELETE in change.actions else "demoting"
+        out.append(
+            Change(
+                address=change.address,
+                kind=change.kind,
+                name=change.name,
+                actions=(Action.CONFLICT,),
+                reason=f"{verb} {why}",
+                before=change.before,
+                after=change.after,
+                fields=change.fields,
+                message=f"Refusing: {verb} {why}; promote another admin first.",
+                live_id=change.live_id,
+            )
+        )
+    return out
+
+
+def diff_groups(desired: DesiredState, live: LiveState) -> list[Change]:
+    """Groups of ``groups.yaml`` against live groups."""
+    if desired.groups is None:
+        return []
+    waiting = awaiting(desired, live)
+    have_by_name = {g.name: g for g in live.groups}
+    wanted = {g.name for g in desired.groups}
+    changes: list[Change] = []
+    for want in desired.groups:
+        want = want.model_copy(
+            update={"members": tuple(e for e in want.members if e not in waiting)}
+        )
+        have = have_by_name.get(want.name)
+        after = _group(want)
+        if have is None:
+            changes.append(
+                Change(
+                    address=want.address,
+                    kind=Kind.GROUP,
+                    name=want.name,
+                    actions=(Action.CREATE,),
+                    after=after,
+                )
+            )
+            continue
+        before = _group(have)
+        if before["organization_role"] != after["organization_role"] and want.org_role is None:
+            after["organization_role"] = before["organization_role"]  # not managed
+        if before == after:
+            continue
+        fields = field_changes(before, after)
+        changes.append(
+            Change(
+                address=want.address,
+                kind=Kind.GROUP,
+                name=want.name,
+                actions=(Action.UPDATE,),
+                before=before,
+                after=after,
+                fields=fields,
+                unchanged=len(after) - len(fields),
+                live_id=have.id,
+            )
+        )
+    for have in sorted(live.groups, key=lambda g: g.name):
+        if have.name in wanted:
+            continue
+        if desired.organization.prune_people:
+            changes.append(
+                Change(
+                    address=have.address,
+                    kind=Kind.GROUP,
+                    name=have.name,
+                    actions=(Action.DELETE,),
+                    reason="not in groups.yaml; the organisation prunes people",
+                    before=_group(have),
+                    live_id=have.id,
+                )
+            )
+        else:
+            changes.append(_unmanaged(have.address, Kind.GROUP, have.name, {}, have.id))
+    return changes
