@@ -214,7 +214,8 @@ class Policy:
             return _deny(
                 Reason.OVER_REQUEST_TOKEN_LIMIT,
                 f"{subject.label}: a request of about {tokens:,} tokens is over the "
-                f"per-request limit of {subject.max_tokens:,} of role {subject.role_name}",
+                f"per-request limit of {subject.max_tokens:,} of "
+                f"{subject.bound_by.get('max_tokens_per_request', subject.label)}",
                 subject.address,
                 subject.workspace,
                 canonical,
@@ -298,10 +299,14 @@ class Policy:
     def _model_denied(self, subject: Subject, model: str, canonical: str, tokens: int) -> Decision:
         known = self.prices.resolve(model) is not None
         named = model if canonical == model else f"{model} ({canonical})"
-        if subject.role_models is not None and canonical not in subject.role_models:
-            by = f"role {subject.role_name} allows {subject.role_models_text}"
-        else:
-            by = f"workspace {subject.workspace} allows {subject.workspace_models_text}"
+        by = next(
+            (
+                f"{who} allows {text}"
+                for who, models, text in subject.model_rules
+                if models is not None and canonical not in models
+            ),
+            f"{subject.label} allows no model",
+        )
         what = "model" if known else "unknown model"
         return _deny(
             Reason.MODEL_NOT_ALLOWED,
@@ -327,21 +332,24 @@ class Policy:
             reason = Reason.OVER_RPM
             retry = refusal.retry_after
             message = (
-                f"workspace {subject.workspace} allows {check.limit} requests per minute "
-                f"and has had {refusal.used} in the last minute; retry in {retry or 0:.1f}s"
+                f"{_owner(check.scope, subject, 'rpm')} allows {check.limit} requests per "
+                f"minute and has had {refusal.used} in the last minute; retry in {retry or 0:.1f}s"
             )
         elif check.metric == "tokens":
             reason = Reason.OVER_DAILY_TOKEN_BUDGET
             retry = refusal.retry_after
+            owner = subject.bound_by.get("daily_token_budget", subject.label)
+            if check.name.startswith("workspace."):
+                owner = f"workspace {subject.workspace}, all its keys"
             message = (
-                f"{subject.label}: daily budget of {check.limit:,} tokens (role "
-                f"{subject.role_name}) would be exceeded: {refusal.used:,} used in the last "
-                f"24 hours, this request needs about {tokens:,}{_fits_in(retry)}"
+                f"{subject.label}: daily budget of {check.limit:,} tokens ({owner}) would be "
+                f"exceeded: {refusal.used:,} used in the last 24 hours, this request needs "
+                f"about {tokens:,}{_fits_in(retry)}"
             )
         else:
             reason = Reason.OVER_BUDGET
             retry = retry_after(refusal, now)
-            owner = f"workspace {subject.workspace}" if subject.workspace else subject.label
+            owner = _owner(check.name, subject, f"{check.window.adjective}_budget_usd")
             limit = units_to_usd(check.limit or 0)
             if check.window.rolling:
                 used = f"in the last {'hour' if check.window is Window.HOUR else '24 hours'}"
@@ -351,7 +359,7 @@ class Policy:
                 when = f"; resets at {check.window.label(check.window.bucket(now) + 1)}"
             message = (
                 f"{owner} would exceed its {check.window.adjective} budget of "
-                f"${limit:.2f}: ${units_to_usd(refusal.used):.4f} used {used}, this request "
+                f"${_cents(limit)}: ${units_to_usd(refusal.used):.4f} used {used}, this request "
                 f"needs about ${cost:.4f}{when}"
             )
         return Decision(
@@ -384,6 +392,26 @@ def _deny(
         max(tokens, 0),
         workspace=workspace,
     )
+
+
+def _owner(counter: str, subject: Subject, limit: str) -> str:
+    """Who a counter (``workspace.dev|usd|hour``, a rate scope) counts, for a message: the
+    workspace (all its keys), or the caller with the level that set its limit."""
+    scope = counter.split("|", 1)[0]
+    if scope.startswith("workspace."):
+        return f"workspace {scope.removeprefix('workspace.')}"
+    if scope == "unscoped":
+        return subject.label
+    where = subject.bound_by.get(limit)
+    name = scope.replace("api_key.", "key ", 1).replace("role.", "role ", 1)
+    return name if where is None or where == name else f"{name} (limit of {where})"
+
+
+def _cents(amount: Decimal) -> str:
+    """``50.00``, or every digit of an amount finer than a cent (``0.0018``)."""
+    if amount == amount.quantize(Decimal("0.01")):
+        return f"{amount:.2f}"
+    return f"{amount.normalize():f}"
 
 
 def _fits_in(retry: float | None) -> str:
