@@ -577,6 +577,15 @@ def policy_check(
         str,
         typer.Option("--format", metavar="FORMAT", help="text (one line) or json (the decision)."),
     ] = "text",
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            metavar="NAME",
+            help="The provider whose calls are checked (e.g. groq); default: the desired "
+            "state's. A desired state of another provider is an error.",
+        ),
+    ] = None,
 ) -> None:
     """Would the policy allow this request? Exit 0 allowed, 2 denied, 1 on error."""
     from reconciler.cli.common import guarded
@@ -586,7 +595,14 @@ def policy_check(
         raise typer.BadParameter("must be text or json", param_hint="--format")
     code = guarded(
         lambda: check_command(
-            directory, role, model, tokens, output_tokens=output_tokens, store=store, fmt=fmt
+            directory,
+            role,
+            model,
+            tokens,
+            output_tokens=output_tokens,
+            store=store,
+            fmt=fmt,
+            provider=provider,
         )
     )
     raise typer.Exit(code)

@@ -4,7 +4,9 @@
 key: ``api_key.<name>``) may send a request of about TOKENS tokens to MODEL, prints the
 decision and its reason, and exits 0 when allowed, 2 when denied, 1 on an error. It is
 a dry run: nothing is reserved or counted, and usage limits are read from ``--store``
-(a shared usage database) when given, else start empty.
+(a shared usage database) when given, else start empty. The models and prices are the
+desired state's provider's; ``--provider NAME`` says which provider's calls are checked,
+and refuses a desired state of another one.
 
 ``budget`` reads this month's spend per workspace from the platform's usage endpoint
 (or the sandbox's) and prints it against each workspace's monthly budget, with warnings
@@ -32,16 +34,27 @@ EXIT_ALLOWED = 0
 EXIT_DENIED = 2
 
 
-def load_state(directory: Path) -> DesiredState:
-    """The validated desired state (problems raise ``DesiredStateError``).
+def load_state(directory: Path, provider: str | None = None) -> DesiredState:
+    """The validated desired state (problems raise ``DesiredStateError``), of ``provider``
+    when one is named (a desired state of another provider is a ``ConfigError``).
 
     As for :meth:`Policy.from_directory`, an expired key is not an error here.
     """
     from reconciler.desired import load_desired_state
+    from reconciler.providers import get_provider
 
+    if provider is not None:
+        get_provider(provider)  # an unknown name says so, with the known ones
     if not directory.is_dir():
         raise ConfigError(f"no desired-state directory at {directory}")
-    return load_desired_state(directory, today=dt.date.min)
+    state = load_desired_state(directory, today=dt.date.min)
+    if provider is not None and state.provider != provider:
+        raise ConfigError(
+            f"the desired state in {directory} is provider {state.provider}'s, not "
+            f"{provider}'s: point --desired at a desired state whose organization.yaml says "
+            f"provider: {provider}"
+        )
+    return state
 
 
 def parse_count(value: str, name: str) -> int:
@@ -61,6 +74,7 @@ def check_command(
     output_tokens: str | None = None,
     store: Path | None = None,
     fmt: str = "text",
+    provider: str | None = None,
 ) -> int:
     """Print one authorization decision; return the exit code."""
     from reconciler.policy import Policy, SQLiteStore
@@ -69,7 +83,8 @@ def check_command(
     out = None if output_tokens is None else parse_count(output_tokens, "--output-tokens")
     if out is not None and out > estimated:
         raise ConfigError(f"--output-tokens ({out}) cannot be more than TOKENS ({estimated})")
-    policy = Policy(load_state(directory), store=SQLiteStore(store) if store else None)
+    state = load_state(directory, provider)
+    policy = Policy(state, store=SQLiteStore(store) if store else None)
     decision = policy.authorize(who, model, estimated, output_tokens=out, dry_run=True)
     if fmt == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2) + "\n")
