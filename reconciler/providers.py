@@ -114,8 +114,8 @@ class ProviderSpec:
             )
         raise ConfigError(
             f"provider {self.name} ({self.display_name}) has no admin API (policy only): plan, "
-            "apply and budget cannot reach it; apps enforce its desired state with "
-            "reconciler.policy (try: reconciler policy check)"
+            "apply, budget and policy seed cannot reach it; apps enforce its desired state "
+            "with reconciler.policy (try: reconciler policy check)"
         )
 
 

@@ -568,9 +568,12 @@ def policy_check(
         ),
     ] = None,
     store: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--store", metavar="FILE", help="A shared usage database to check budgets against."
+            "--store",
+            metavar="FILE|URL",
+            help="A shared usage store to check budgets against: a SQLite file or a "
+            "postgresql:// URL.",
         ),
     ] = None,
     fmt: Annotated[
@@ -606,6 +609,29 @@ def policy_check(
         )
     )
     raise typer.Exit(code)
+
+
+@policy_app.command("seed")
+def policy_seed(
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            metavar="FILE|URL",
+            help="The shared usage store to seed: a SQLite file or a postgresql:// URL.",
+        ),
+    ],
+    directory: DesiredDirOpt = Path("desired-state"),
+    sandbox: ReadSandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    concurrency: ConcurrencyOpt = 8,
+) -> None:
+    """Start the store's month from the platform's spend this month, per workspace."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.policy import seed_command, target_options
+
+    options = target_options(sandbox, sandbox_state, concurrency)
+    raise typer.Exit(guarded(lambda: run_async(seed_command(directory, options, store))))
 
 
 @app.command()

@@ -38,13 +38,15 @@ from typing import Any
 
 from reconciler.model import DesiredState
 from reconciler.policy.decision import Decision, Reason
-from reconciler.policy.guard import SpendingGuard, SpendLimits, retry_after
+from reconciler.policy.denials import deny, model_denied, refused, show
+from reconciler.policy.guard import SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
-from reconciler.policy.store import Charge, RateLimit, Refusal, UsageStore
-from reconciler.policy.subjects import Subject, Subjects
+from reconciler.policy.store import Charge, Refusal, UsageStore
+from reconciler.policy.subjects import Subjects
 from reconciler.policy.tokens import TokenEstimate
 from reconciler.policy.windows import Window
+from reconciler.provider import Provider
 
 Clock = Callable[[], float]
 MAX_TOKENS = 10**9  # larger per-request estimates are treated as malformed
@@ -134,6 +136,39 @@ class Policy:
             raise KeyError(f"no workspace named {workspace!r} in this policy")
         return found
 
+    def seed_from_platform(
+        self, spend: Mapping[str, Decimal], now: float | None = None
+    ) -> dict[str, Decimal]:
+        """Start each workspace's month from the platform's month-to-date spend (``spend``:
+        USD per workspace name, as :meth:`Provider.monthly_spend` reports it), so a fresh
+        host or store does not grant a whole month's budget again.
+
+        Each workspace's monthly counter in the store becomes at least the platform's
+        figure (see :meth:`SpendingGuard.seed_month`): idempotent, raised by a later and
+        larger figure, never lowered below what the store recorded. Names the policy does
+        not know are skipped (matched exactly, else ignoring case). Returns what was added
+        per workspace.
+        """
+        at = self.clock() if now is None else now
+        by_lower = {name.lower(): name for name in spend}
+        added: dict[str, Decimal] = {}
+        for workspace in self.state.workspaces:
+            name = (
+                workspace.name if workspace.name in spend else by_lower.get(workspace.name.lower())
+            )
+            if name is not None:
+                added[workspace.name] = self.guard(workspace.name).seed_month(spend[name], at=at)
+        return added
+
+    async def seed_from_provider(
+        self, provider: Provider, now: float | None = None
+    ) -> dict[str, Decimal]:
+        """Fetch this month's spend from ``provider``'s usage API and seed the policy with it
+        (:meth:`seed_from_platform`)."""
+        at = self.clock() if now is None else now
+        month = dt.datetime.fromtimestamp(at, dt.UTC).date().replace(day=1)
+        return self.seed_from_platform(await provider.monthly_spend(month), at)
+
     def tokens_today(self, who: str) -> int:
         """Tokens recorded in the last 24 hours (and reserved) against a caller's daily
         budget, a rolling window."""
@@ -180,17 +215,15 @@ class Policy:
     ) -> Decision:
         subject = self._subjects.get(who) if isinstance(who, str) else None
         if subject is None:
-            return _deny(
-                Reason.UNKNOWN_ROLE, f"no role or key named {_show(who)} in the policy", who
-            )
+            return deny(Reason.UNKNOWN_ROLE, f"no role or key named {show(who)} in the policy", who)
         if subject.problem is not None:
-            return _deny(Reason.UNKNOWN_ROLE, subject.problem, subject.address, subject.workspace)
+            return deny(Reason.UNKNOWN_ROLE, subject.problem, subject.address, subject.workspace)
         tokens, out = _split(estimated_tokens, output_tokens)
         if tokens < 0:
-            given = f"got {_show(estimated_tokens)}"
+            given = f"got {show(estimated_tokens)}"
             if output_tokens is not None:
-                given += f" with output tokens {_show(output_tokens)}"
-            return _deny(
+                given += f" with output tokens {show(output_tokens)}"
+            return deny(
                 Reason.INVALID_REQUEST,
                 f"estimated tokens must be a whole number from 0 to {MAX_TOKENS:,} (output "
                 f"tokens at most that many), {given}",
@@ -198,9 +231,9 @@ class Policy:
                 subject.workspace,
             )
         if not isinstance(model, str) or not model:
-            return _deny(
+            return deny(
                 Reason.INVALID_REQUEST,
-                f"the model must be a non-empty name, got {_show(model)}",
+                f"the model must be a non-empty name, got {show(model)}",
                 subject.address,
                 subject.workspace,
             )
@@ -209,9 +242,11 @@ class Policy:
         if canonical is None:
             canonical = model
         if allowed is not None and canonical not in allowed:
-            return self._model_denied(subject, model, canonical, tokens)
+            return model_denied(
+                subject, model, canonical, tokens, self.prices.resolve(model) is not None
+            )
         if subject.max_tokens is not None and tokens > subject.max_tokens:
-            return _deny(
+            return deny(
                 Reason.OVER_REQUEST_TOKEN_LIMIT,
                 f"{subject.label}: a request of about {tokens:,} tokens is over the "
                 f"per-request limit of {subject.max_tokens:,} of "
@@ -229,7 +264,7 @@ class Policy:
         now = self.clock()
         outcome = self.store.admit(subject.checks(tokens, units), now, reserve=not dry_run)
         if type(outcome) is Refusal:
-            return self._refused(subject, outcome, canonical, tokens, units, now)
+            return refused(subject, outcome, canonical, tokens, units, now)
         return Decision(
             True,
             Reason.ALLOWED,
@@ -294,129 +329,6 @@ class Policy:
         if reservation is not None and reservation.claim():
             self.store.settle(reservation, (), self.clock())
 
-    # --- denials -----------------------------------------------------------------------------
-
-    def _model_denied(self, subject: Subject, model: str, canonical: str, tokens: int) -> Decision:
-        known = self.prices.resolve(model) is not None
-        named = model if canonical == model else f"{model} ({canonical})"
-        by = next(
-            (
-                f"{who} allows {text}"
-                for who, models, text in subject.model_rules
-                if models is not None and canonical not in models
-            ),
-            f"{subject.label} allows no model",
-        )
-        what = "model" if known else "unknown model"
-        return _deny(
-            Reason.MODEL_NOT_ALLOWED,
-            f"{subject.label} may not use {what} {named}: {by}",
-            subject.address,
-            subject.workspace,
-            canonical,
-            tokens,
-        )
-
-    def _refused(
-        self,
-        subject: Subject,
-        refusal: Refusal,
-        canonical: str,
-        tokens: int,
-        units: int,
-        now: float,
-    ) -> Decision:
-        check = refusal.check
-        cost = units_to_usd(units)
-        if isinstance(check, RateLimit):
-            reason = Reason.OVER_RPM
-            retry = refusal.retry_after
-            message = (
-                f"{_owner(check.scope, subject, 'rpm')} allows {check.limit} requests per "
-                f"minute and has had {refusal.used} in the last minute; retry in {retry or 0:.1f}s"
-            )
-        elif check.metric == "tokens":
-            reason = Reason.OVER_DAILY_TOKEN_BUDGET
-            retry = refusal.retry_after
-            owner = subject.bound_by.get("daily_token_budget", subject.label)
-            if check.name.startswith("workspace."):
-                owner = f"workspace {subject.workspace}, all its keys"
-            message = (
-                f"{subject.label}: daily budget of {check.limit:,} tokens ({owner}) would be "
-                f"exceeded: {refusal.used:,} used in the last 24 hours, this request needs "
-                f"about {tokens:,}{_fits_in(retry)}"
-            )
-        else:
-            reason = Reason.OVER_BUDGET
-            retry = retry_after(refusal, now)
-            owner = _owner(check.name, subject, f"{check.window.adjective}_budget_usd")
-            limit = units_to_usd(check.limit or 0)
-            if check.window.rolling:
-                used = f"in the last {'hour' if check.window is Window.HOUR else '24 hours'}"
-                when = _fits_in(retry)
-            else:
-                used = "this month"
-                when = f"; resets at {check.window.label(check.window.bucket(now) + 1)}"
-            message = (
-                f"{owner} would exceed its {check.window.adjective} budget of "
-                f"${_cents(limit)}: ${units_to_usd(refusal.used):.4f} used {used}, this request "
-                f"needs about ${cost:.4f}{when}"
-            )
-        return Decision(
-            False,
-            reason,
-            message,
-            subject.address,
-            canonical,
-            tokens,
-            cost,
-            retry,
-            subject.workspace,
-        )
-
-
-def _deny(
-    reason: Reason,
-    message: str,
-    subject: object,
-    workspace: str | None = None,
-    model: str | None = None,
-    tokens: int = 0,
-) -> Decision:
-    return Decision(
-        False,
-        reason,
-        message,
-        subject if isinstance(subject, str) else _show(subject),
-        model,
-        max(tokens, 0),
-        workspace=workspace,
-    )
-
-
-def _owner(counter: str, subject: Subject, limit: str) -> str:
-    """Who a counter (``workspace.dev|usd|hour``, a rate scope) counts, for a message: the
-    workspace (all its keys), or the caller with the level that set its limit."""
-    scope = counter.split("|", 1)[0]
-    if scope.startswith("workspace."):
-        return f"workspace {scope.removeprefix('workspace.')}"
-    if scope == "unscoped":
-        return subject.label
-    where = subject.bound_by.get(limit)
-    name = scope.replace("api_key.", "key ", 1).replace("role.", "role ", 1)
-    return name if where is None or where == name else f"{name} (limit of {where})"
-
-
-def _cents(amount: Decimal) -> str:
-    """``50.00``, or every digit of an amount finer than a cent (``0.0018``)."""
-    if amount == amount.quantize(Decimal("0.01")):
-        return f"{amount:.2f}"
-    return f"{amount.normalize():f}"
-
-
-def _fits_in(retry: float | None) -> str:
-    return "" if retry is None else f"; it fits again in {retry:.0f}s"
-
 
 def _split(estimated: object, output: object) -> tuple[int, int]:
     """``(total, output)``; total -1 when malformed, output -1 when not given."""
@@ -448,8 +360,3 @@ def _whole(value: object) -> int:
 def _count(value: object) -> int:
     number = _whole(value)
     return min(number, MAX_TOKENS) if number > 0 else 0
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
