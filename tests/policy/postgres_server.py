@@ -100,11 +100,14 @@ def start(timeout: float = 60.0) -> Server:
     uid, gid = (user.pw_uid, user.pw_gid) if user else (None, None)
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     data = directory / "data"
-    subprocess.run(
+    made = subprocess.run(
         [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
          "-E", "UTF8", "--locale=C", "--no-sync"],
-        check=True, capture_output=True, env=env, cwd=directory, user=uid, group=gid,
+        capture_output=True, text=True, env=env, cwd=directory, user=uid, group=gid,
     )  # fmt: skip
+    if made.returncode != 0:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise RuntimeError(f"initdb failed:\n{made.stdout[-2000:]}{made.stderr[-2000:]}")
     port = _free_port()
     process = subprocess.Popen(
         [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(directory),
