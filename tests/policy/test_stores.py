@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,10 @@ def _policy(shared: Shared) -> Policy:
     return Policy(demo_state(), store=_open(shared), clock=FakeClock(utc(2026, 11, 18, 12)))
 
 
-def _record_many(shared: Shared, worker: int) -> None:
+def _record_many(shared: Shared, numbers: Any) -> None:
+    with numbers.get_lock():  # this worker's number: 0 to 7
+        worker = numbers.value
+        numbers.value += 1
     policy = _policy(shared)
     for i in range(CALLS):
         decision = policy.authorize("api_key.ml-dan", "mistral-large-latest", 100, dry_run=True)
@@ -255,14 +259,18 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
 
 
-def test_eight_processes_recording_keep_exact_totals(shared: Shared) -> None:
-    ctx = _context()
-    procs = [ctx.Process(target=_record_many, args=(shared, w)) for w in range(8)]
+def _run_all(target: Callable[..., None], *args: Any, count: int = 8) -> None:
+    """``count`` processes running ``target(*args)`` at once; each must end well."""
+    procs = [_context().Process(target=target, args=args) for _ in range(count)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
-        assert p.exitcode == 0
+    assert [p.exitcode for p in procs] == [0] * count
+
+
+def test_eight_processes_recording_keep_exact_totals(shared: Shared) -> None:
+    _run_all(_record_many, shared, _context().Value("i", 0))
     policy = _policy(shared)
     tokens_in = sum((100 + w) * CALLS for w in range(8))
     tokens_out = 8 * sum(i % 7 for i in range(CALLS))
@@ -279,15 +287,9 @@ def test_eight_processes_admitting_share_one_budget(shared: Shared) -> None:
     policy = _policy(shared)
     policy.guard("ml").record("mistral-large-latest", 0, 332_000_000)
     policy.store.close()  # $498 spent this month: room for 13 calls of $0.15
-    ctx = _context()
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_admit_many, args=(shared, results)) for _ in range(8)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    admitted = sum(results.get(timeout=5) for _ in procs)
+    results = _context().Queue()
+    _run_all(_admit_many, shared, results)
+    admitted = sum(results.get(timeout=5) for _ in range(8))
     assert admitted == 13
     policy = _policy(shared)
     assert policy.guard("ml").spent() == Decimal("498") + Decimal("0.15") * 13
@@ -296,14 +298,7 @@ def test_eight_processes_admitting_share_one_budget(shared: Shared) -> None:
 
 
 def test_eight_hosts_seeding_at_once_count_the_platforms_spend_once(shared: Shared) -> None:
-    ctx = _context()
-    barrier = ctx.Barrier(8)
-    procs = [ctx.Process(target=_seed, args=(shared, barrier)) for _ in range(8)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    _run_all(_seed, shared, _context().Barrier(8))
     policy = _policy(shared)
     assert policy.guard("ml").spent() == Decimal("123.45")
     policy.store.close()
@@ -334,11 +329,5 @@ def test_many_processes_creating_the_same_new_store(tmp_path: Path) -> None:
     ctx = _context()
     for trial in range(3):
         path = str(tmp_path / f"fresh-{trial}.db")
-        barrier = ctx.Barrier(8)
-        procs = [ctx.Process(target=_open_and_add, args=(path, barrier)) for _ in range(8)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(60)
-        assert [p.exitcode for p in procs] == [0] * 8
+        _run_all(_open_and_add, path, ctx.Barrier(8))
         assert SQLiteStore(path).read("opened", Window.MONTH, NOW).spent == 8
