@@ -571,7 +571,7 @@ def policy_check(
         str | None,
         typer.Option(
             "--store",
-            metavar="FILE|URL",
+            metavar="STORE",
             help="A shared usage store to check budgets against: a SQLite file or a "
             "postgresql:// URL.",
         ),
@@ -617,7 +617,7 @@ def policy_seed(
         str,
         typer.Option(
             "--store",
-            metavar="FILE|URL",
+            metavar="STORE",
             help="The shared usage store to seed: a SQLite file or a postgresql:// URL.",
         ),
     ],
