@@ -7,11 +7,16 @@ answers :meth:`Policy.authorize` with a :class:`~reconciler.policy.decision.Deci
 Who is asking:
 
 - ``"role.<name>"`` or a role's name: the role's own limits;
-- ``"api_key.<name>"`` or a key's name (a role's name wins a tie): the key's role **and**
-  its workspace. A model must be allowed by both; the per-request token cap and the daily
-  token budget are the role's (the budget counted per key); requests per minute and the
-  monthly USD budget are the workspace's, shared by all its keys. A key without a role is
-  governed by its workspace alone.
+- ``"api_key.<name>"`` or a key's name (a role's name wins a tie): its workspace's, its
+  role's and its own policy's limits, all of them (see :mod:`~reconciler.policy.subjects`).
+  A model must be allowed at every level; each level may set requests per minute, the
+  per-request token cap, the daily token budget and hourly, daily and monthly USD
+  budgets. The workspace's count all its keys together, the role's and the key's count
+  each key apart, so the tightest binds. A key without a role is governed by its
+  workspace and its own policy.
+
+A fresh store can start the month from the platform's spend
+(:meth:`Policy.seed_from_platform`), so a new host does not grant a whole month again.
 
 Checks, in order, each a reason: ``unknown-role``, ``invalid-request`` (a malformed call:
 the method never raises on bad input), ``model-not-allowed`` (aliases resolve, so
