@@ -162,21 +162,30 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _transaction(self, names: Sequence[str]) -> Iterator[psycopg.Connection[Any]]:
+        with self._guarded() as db, db.transaction():
+            if names:
+                keys = sorted({_key(f"{self.schema} {name}") for name in names})
+                db.execute("SELECT lock_counters(%s)", (keys,))
+            yield db
+
+    @contextmanager
+    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._guarded() as db:
+            yield db
+
+    @contextmanager
+    def _guarded(self) -> Iterator[psycopg.Connection[Any]]:
+        """This thread's connection; a driver error becomes a :class:`PolicyStoreError`, and
+        a connection it broke is replaced on the next use (a restarted server, say)."""
         import psycopg
 
         db = self._db()
         try:
-            with db.transaction():
-                if names:
-                    keys = sorted({_key(f"{self.schema} {name}") for name in names})
-                    db.execute("SELECT lock_counters(%s)", (keys,))
-                yield db
+            yield db
         except psycopg.Error as exc:
+            if db.broken or db.closed:
+                self._local.pid = None
             raise PolicyStoreError(f"{self.where} is unavailable: {exc}") from exc
-
-    @contextmanager
-    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
-        yield self._db()
 
     def close(self) -> None:
         """Close the connections this process opened (a child leaves its parent's alone)."""

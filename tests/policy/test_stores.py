@@ -166,6 +166,24 @@ def test_postgres_hosts_share_one_schema_and_others_are_apart(postgres: Any) -> 
         store.close()
 
 
+def test_a_postgres_store_reconnects_after_losing_its_connection(postgres: Any) -> None:
+    import psycopg
+
+    from reconciler.policy.postgres import PostgresStore
+
+    store = PostgresStore(f"{postgres.conninfo}?application_name=victim", schema=new_schema())
+    store.add([_charge(5)], NOW)
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:  # a restart, say
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'victim'"
+        )
+    with pytest.raises(PolicyStoreError, match="is unavailable"):
+        store.read("s|usd|hour", HOUR, NOW)
+    assert store.read("s|usd|hour", HOUR, NOW).spent == 5  # a new connection
+    store.close()
+
+
 def test_postgres_errors_name_the_database_never_its_password() -> None:
     from reconciler.policy.postgres import PostgresStore
     from reconciler.policy.shared import describe_store, open_store
