@@ -79,28 +79,46 @@ class SecretTarget(Frozen):
     environment: str | None = None  # github backend: an environment secret
 
 
-class Role(Frozen):
+class Limits(Frozen):
+    """Usage limits applications enforce (``reconciler.policy``); None: no limit.
+
+    The same fields at three levels: a workspace's limits count all its keys together; a
+    role's and a key's count each key on its own. Every level's limit holds: the tightest
+    one binds.
+    """
+
+    rpm: int | None = None  # requests per rolling minute
+    max_tokens_per_request: int | None = None  # prompt + completion of one request
+    daily_token_budget: int | None = None  # tokens per rolling 24 hours
+    hourly_budget_usd: Decimal | None = None  # USD per rolling hour
+    daily_budget_usd: Decimal | None = None  # USD per rolling 24 hours
+    monthly_budget_usd: Decimal | None = None  # USD per calendar month (UTC)
+
+
+class Role(Limits):
     """Application-side policy for a class of caller (enforced by ``reconciler.policy``)."""
 
     name: str
     description: str = ""
     allowed_models: tuple[str, ...] = (UNLIMITED,)
-    max_tokens_per_request: int | None = None
-    daily_token_budget: int | None = None
 
     def allows_any_model(self) -> bool:
         return UNLIMITED in self.allowed_models
 
 
-class WorkspacePolicy(Frozen):
+class WorkspacePolicy(Limits):
     """Application-side policy for a workspace: the platform cannot hold these."""
 
     allowed_models: tuple[str, ...] = (UNLIMITED,)
-    rpm: int | None = None
-    monthly_budget_usd: Decimal | None = None
 
     def allows_any_model(self) -> bool:
         return UNLIMITED in self.allowed_models
+
+
+class KeyPolicy(Limits):
+    """Application-side policy of one key, on top of its role's and workspace's."""
+
+    allowed_models: tuple[str, ...] | None = None  # None: what the role and workspace allow
 
 
 class Organization(Frozen):
@@ -194,6 +212,7 @@ class ApiKey(Frozen):
     rotation_period_days: int | None = None
     secret: SecretTarget | None = None
     previous_names: tuple[str, ...] = ()  # former names: a live one is this one, renamed
+    policy: KeyPolicy | None = None  # application-side limits of this key alone
     # live-only
     id: str | None = None
     created_at: dt.datetime | None = None

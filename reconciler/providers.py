@@ -112,15 +112,16 @@ class ProviderSpec:
         opener = self.sandbox if sandbox else self.open
         if opener is not None:
             return opener(target)
-        if sandbox:
+        if sandbox and self.open is not None:
             hint = " or ".join(self.credential_env)
             raise ConfigError(
                 f"provider {self.name} ({self.display_name}) has no sandbox"
                 + (f"; set {hint} to plan against the platform" if hint else "")
             )
         raise ConfigError(
-            f"provider {self.name} ({self.display_name}) has no admin API: plan and apply "
-            "cannot manage it (its application-side policy works from the desired state)"
+            f"provider {self.name} ({self.display_name}) has no admin API (policy only): plan, "
+            "apply, budget and policy seed cannot reach it; apps enforce its desired state "
+            "with reconciler.policy (try: reconciler policy check)"
         )
 
 

@@ -4,6 +4,16 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh test
+# The shared usage store's tests start a PostgreSQL server of their own on 127.0.0.1
+# (tests/policy/postgres_server.py); as root (CI), install Debian's when it is missing.
+# Without it they are skipped, saying why.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 &&
+   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing PostgreSQL (Debian's postgresql) for the shared-store tests"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq postgresql || { apt-get update -qq && apt-get install -y -qq postgresql; }
+  } >/tmp/reconciler-apt.log 2>&1 || echo "   not installed (see /tmp/reconciler-apt.log)" >&2
+fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports

@@ -568,15 +568,27 @@ def policy_check(
         ),
     ] = None,
     store: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--store", metavar="FILE", help="A shared usage database to check budgets against."
+            "--store",
+            metavar="STORE",
+            help="A shared usage store to check budgets against: a SQLite file or a "
+            "postgresql:// URL.",
         ),
     ] = None,
     fmt: Annotated[
         str,
         typer.Option("--format", metavar="FORMAT", help="text (one line) or json (the decision)."),
     ] = "text",
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            metavar="NAME",
+            help="The provider whose calls are checked (e.g. groq); default: the desired "
+            "state's. A desired state of another provider is an error.",
+        ),
+    ] = None,
 ) -> None:
     """Would the policy allow this request? Exit 0 allowed, 2 denied, 1 on error."""
     from reconciler.cli.common import guarded
@@ -586,10 +598,40 @@ def policy_check(
         raise typer.BadParameter("must be text or json", param_hint="--format")
     code = guarded(
         lambda: check_command(
-            directory, role, model, tokens, output_tokens=output_tokens, store=store, fmt=fmt
+            directory,
+            role,
+            model,
+            tokens,
+            output_tokens=output_tokens,
+            store=store,
+            fmt=fmt,
+            provider=provider,
         )
     )
     raise typer.Exit(code)
+
+
+@policy_app.command("seed")
+def policy_seed(
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            metavar="STORE",
+            help="The shared usage store to seed: a SQLite file or a postgresql:// URL.",
+        ),
+    ],
+    directory: DesiredDirOpt = Path("desired-state"),
+    sandbox: ReadSandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    concurrency: ConcurrencyOpt = 8,
+) -> None:
+    """Start the store's month from the platform's spend this month, per workspace."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.policy import seed_command, target_options
+
+    options = target_options(sandbox, sandbox_state, concurrency)
+    raise typer.Exit(guarded(lambda: run_async(seed_command(directory, options, store))))
 
 
 @app.command()

@@ -4,7 +4,14 @@
 key: ``api_key.<name>``) may send a request of about TOKENS tokens to MODEL, prints the
 decision and its reason, and exits 0 when allowed, 2 when denied, 1 on an error. It is
 a dry run: nothing is reserved or counted, and usage limits are read from ``--store``
-(a shared usage database) when given, else start empty.
+(a shared usage database) when given, else start empty. The models and prices are the
+desired state's provider's; ``--provider NAME`` says which provider's calls are checked,
+and refuses a desired state of another one.
+
+``policy seed --store STORE`` starts a shared usage store's month from the platform's:
+it reads this month's spend per workspace from the usage endpoint and raises each
+workspace's monthly counter to it (never lowering what the store recorded), so a new
+host does not grant a whole month's budget again.
 
 ``budget`` reads this month's spend per workspace from the platform's usage endpoint
 (or the sandbox's) and prints it against each workspace's monthly budget, with warnings
@@ -16,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -32,16 +40,27 @@ EXIT_ALLOWED = 0
 EXIT_DENIED = 2
 
 
-def load_state(directory: Path) -> DesiredState:
-    """The validated desired state (problems raise ``DesiredStateError``).
+def load_state(directory: Path, provider: str | None = None) -> DesiredState:
+    """The validated desired state (problems raise ``DesiredStateError``), of ``provider``
+    when one is named (a desired state of another provider is a ``ConfigError``).
 
     As for :meth:`Policy.from_directory`, an expired key is not an error here.
     """
     from reconciler.desired import load_desired_state
+    from reconciler.providers import get_provider
 
+    if provider is not None:
+        get_provider(provider)  # an unknown name says so, with the known ones
     if not directory.is_dir():
         raise ConfigError(f"no desired-state directory at {directory}")
-    return load_desired_state(directory, today=dt.date.min)
+    state = load_desired_state(directory, today=dt.date.min)
+    if provider is not None and state.provider != provider:
+        raise ConfigError(
+            f"the desired state in {directory} is provider {state.provider}'s, not "
+            f"{provider}'s: point --desired at a desired state whose organization.yaml says "
+            f"provider: {provider}"
+        )
+    return state
 
 
 def parse_count(value: str, name: str) -> int:
@@ -59,17 +78,20 @@ def check_command(
     tokens: str,
     *,
     output_tokens: str | None = None,
-    store: Path | None = None,
+    store: str | None = None,
     fmt: str = "text",
+    provider: str | None = None,
 ) -> int:
     """Print one authorization decision; return the exit code."""
-    from reconciler.policy import Policy, SQLiteStore
+    from reconciler.policy import Policy
+    from reconciler.policy.shared import open_store
 
     estimated = parse_count(tokens, "TOKENS")
     out = None if output_tokens is None else parse_count(output_tokens, "--output-tokens")
     if out is not None and out > estimated:
         raise ConfigError(f"--output-tokens ({out}) cannot be more than TOKENS ({estimated})")
-    policy = Policy(load_state(directory), store=SQLiteStore(store) if store else None)
+    state = load_state(directory, provider)
+    policy = Policy(state, store=open_store(store) if store else None)
     decision = policy.authorize(who, model, estimated, output_tokens=out, dry_run=True)
     if fmt == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2) + "\n")
@@ -134,4 +156,37 @@ async def budget_command(
     spend = await fetch_spend(replace(options, provider=state.provider), first)
     report = build_budget_report(state, spend, first, as_of=current)
     sys.stdout.write(render(report, fmt))
+    return 0
+
+
+async def seed_command(
+    directory: Path, options: TargetOptions, store: str, *, now: float | None = None
+) -> int:
+    """Seed ``store`` with this month's spend from the target; print what changed."""
+    from reconciler.policy import Policy
+    from reconciler.policy.shared import describe_store, open_store
+    from reconciler.textsafe import for_terminal
+
+    state = load_state(directory)
+    policy = Policy(state, store=open_store(store))
+    try:
+        at = time.time() if now is None else now
+        month = dt.datetime.fromtimestamp(at, dt.UTC).date().replace(day=1)
+        spend = await fetch_spend(replace(options, provider=state.provider), month)
+        before = {w.name: policy.guard(w.name).spent(at=at) for w in state.workspaces}
+        added = policy.seed_from_platform(spend, at)
+    finally:
+        policy.store.close()
+    out = [f"{describe_store(store)}: this month ({month:%Y-%m}) from the platform's spend"]
+    for name, was in before.items():
+        if name not in added:
+            out.append(f"  {name}: no spend on the platform; the store has ${was:.2f}")
+        elif added[name]:
+            out.append(f"  {name}: +${added[name]:.2f}, to the platform's ${was + added[name]:.2f}")
+        else:
+            out.append(f"  {name}: unchanged at ${was:.2f} (the platform has no more)")
+    known = {n.lower() for n in before}
+    for name in sorted(n for n in spend if n.lower() not in known):
+        out.append(f"  {for_terminal(name)}: ${spend[name]:.2f}, not in the desired state")
+    sys.stdout.write("\n".join(out) + "\n")
     return 0

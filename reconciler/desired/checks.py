@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from reconciler.desired.catalog import Catalog
+from reconciler.desired.limit_checks import check_key_limits, check_limits
 from reconciler.desired.messages import describe_value
 from reconciler.desired.previous_names import check_previous_names
 from reconciler.desired.problems import Loc, Severity
@@ -90,6 +91,7 @@ class Checker:
     def roles_file(self, source: Source, doc: RolesFile) -> None:
         for name, role in doc.roles.items():
             self.models(source, ("roles", name, "allowed_models"), role.allowed_models)
+            check_limits(self.reporter, source, ("roles", name), role)
 
     def workspace_file(self, source: Source, doc: WorkspaceFile) -> None:
         ws = doc.workspace
@@ -102,6 +104,7 @@ class Checker:
                 WARNING,
             )
         self.models(source, ("workspace", "policy", "allowed_models"), ws.policy.allowed_models)
+        check_limits(self.reporter, source, ("workspace", "policy"), ws.policy)
         self.members(source, ws)
         if ws.archived and ws.api_keys:
             self.reporter.add(
@@ -162,6 +165,8 @@ class Checker:
             self.key_role(source, (*loc, "role"), ws, key.role)
         if key.secret is not None:
             self.secret(source, (*loc, "secret"), ws.name, key)
+        if key.policy is not None:
+            self.key_policy(source, loc, ws, key)
 
     def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
         if expires < self.today:
@@ -196,31 +201,62 @@ class Checker:
         catalog = self.catalog
         if catalog is None:
             return  # the provider is unknown: so are its models
-        allowed = canonical(catalog, ws.policy.allowed_models)
-        if allowed is None or any(m not in catalog for m in ws.policy.allowed_models):
+        if canonical(catalog, ws.policy.allowed_models) is None or any(
+            m not in catalog for m in ws.policy.allowed_models
+        ):
             return  # every model allowed, or an unknown name (reported already)
-        wanted = canonical(catalog, role.allowed_models)
         listed = ", ".join(ws.policy.allowed_models)
-        if wanted is None:
+        extra = outside(catalog, role.allowed_models, ws.policy.allowed_models)
+        if extra is None:
             self.reporter.add(
                 source,
                 loc,
                 f"role '{name}' allows every model ('*'), but workspace '{ws.name}' allows "
                 f"only {listed}",
             )
-            return
-        extra = sorted(
-            m
-            for m in role.allowed_models
-            if (i := catalog.resolve(m)) is not None and i not in allowed
-        )
-        if extra:
+        elif extra:
             self.reporter.add(
                 source,
                 loc,
                 f"role '{name}' allows {', '.join(extra)}, which workspace '{ws.name}' does not "
                 f"allow (workspace allows: {listed})",
             )
+
+    def key_policy(self, source: Source, loc: Loc, ws: WorkspaceDoc, key: ApiKeyDoc) -> None:
+        """A key's own models exist and stay within its role's and workspace's; its limits
+        bind (see :mod:`reconciler.desired.limit_checks`)."""
+        policy = key.policy
+        assert policy is not None
+        role = self.roles.roles.get(key.role) if self.roles and key.role else None
+        check_limits(self.reporter, source, (*loc, "policy"), policy)
+        check_key_limits(
+            self.reporter, source, (*loc, "policy"), policy, (key.role, role), (ws.name, ws.policy)
+        )
+        if policy.allowed_models is None:
+            return
+        at = (*loc, "policy", "allowed_models")
+        self.models(source, at, policy.allowed_models)
+        catalog = self.catalog
+        if catalog is None or any(
+            m != UNLIMITED and m not in catalog for m in policy.allowed_models
+        ):
+            return  # unknown names are reported already
+        ceilings = [(f"workspace '{ws.name}'", ws.policy.allowed_models)]
+        if role is not None:
+            ceilings.insert(0, (f"role '{key.role}'", role.allowed_models))
+        for owner, allowed in ceilings:
+            if any(m != UNLIMITED and m not in catalog for m in allowed):
+                continue
+            extra = outside(catalog, policy.allowed_models, allowed)
+            if extra is None or extra:
+                named = "every model ('*')" if extra is None else ", ".join(extra)
+                self.reporter.add(
+                    source,
+                    at,
+                    f"key '{key.name}' allows {named}, which {owner} does not allow ({owner} "
+                    f"allows: {', '.join(allowed)})",
+                )
+                return
 
     def secret(self, source: Source, loc: Loc, ws: str, key: ApiKeyDoc) -> None:
         secret = key.secret
@@ -247,6 +283,17 @@ class Checker:
                     f"'{name}' applies only to the github backend (this key's backend "
                     f"is {backend})",
                 )
+
+
+def outside(catalog: Catalog, wanted: Sequence[str], allowed: Sequence[str]) -> list[str] | None:
+    """The names in ``wanted`` that ``allowed`` does not allow (sorted; empty: none);
+    None when ``wanted`` is every model and ``allowed`` is not."""
+    within = canonical(catalog, allowed)
+    if within is None:
+        return []
+    if canonical(catalog, wanted) is None:
+        return None
+    return sorted(m for m in wanted if (i := catalog.resolve(m)) is not None and i not in within)
 
 
 def canonical(catalog: Catalog, models: Sequence[str]) -> frozenset[str] | None:

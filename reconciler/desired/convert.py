@@ -12,6 +12,9 @@ them:
 - the vault's path prefix is the provider's (its name) unless the YAML sets one;
 - ``Workspace.spend_limit`` is the policy's ``monthly_budget_usd`` (the platform shows the
   workspace limit, set in the console; the plan reports a difference as a manual step);
+- limits (``rpm``, ``max_tokens_per_request``, ``daily_token_budget``, hourly, daily and
+  monthly USD) are carried as declared at each level (workspace, role, key): the policy
+  layer combines them;
 - each key gets the organisation's rotation period and secret backend unless it sets its
   own, and the secret path ``<workspace>/<key name>`` unless it names one;
 - a person listed without a role gets the provider's default organisation role; people,
@@ -21,10 +24,13 @@ them:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from reconciler.desired.schema import (
     ApiKeyDoc,
+    ApiKeyPolicyDoc,
     GroupsFile,
+    LimitsDoc,
     OrganizationFile,
     PeopleFile,
     RolesFile,
@@ -35,6 +41,8 @@ from reconciler.model import (
     ApiKey,
     DesiredState,
     Group,
+    KeyPolicy,
+    Limits,
     Member,
     Organization,
     OrgMember,
@@ -83,14 +91,18 @@ def _spend_limit(doc: SpendLimitDoc) -> SpendLimit:
     return SpendLimit(amount=doc.amount, currency=doc.currency)
 
 
+def limits(doc: LimitsDoc) -> dict[str, Any]:
+    """The limit fields of a role, workspace policy or key policy, as model arguments."""
+    return {name: getattr(doc, name) for name in Limits.model_fields}
+
+
 def roles(doc: RolesFile) -> tuple[Role, ...]:
     return tuple(
         Role(
             name=name,
             description=role.description,
             allowed_models=tuple(role.allowed_models),
-            max_tokens_per_request=role.max_tokens_per_request,
-            daily_token_budget=role.daily_token_budget,
+            **limits(role),
         )
         for name, role in doc.roles.items()
     )
@@ -104,9 +116,7 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
         admin=doc.admin.lower(),
         spend_limit=SpendLimit(amount=budget) if budget is not None else None,
         policy=WorkspacePolicy(
-            allowed_models=tuple(doc.policy.allowed_models),
-            rpm=doc.policy.rpm,
-            monthly_budget_usd=budget,
+            allowed_models=tuple(doc.policy.allowed_models), **limits(doc.policy)
         ),
         previous_names=tuple(doc.previous_names),
         prune_unmanaged_keys=doc.prune_unmanaged_keys,
@@ -147,7 +157,13 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
             environment=secret.environment if secret else None,
         ),
         previous_names=tuple(doc.previous_names),
+        policy=_key_policy(doc.policy) if doc.policy else None,
     )
+
+
+def _key_policy(doc: ApiKeyPolicyDoc) -> KeyPolicy:
+    models = None if doc.allowed_models is None else tuple(doc.allowed_models)
+    return KeyPolicy(allowed_models=models, **limits(doc))
 
 
 def desired_state(

@@ -43,8 +43,12 @@ INERT: tuple[Loc, ...] = (
     ("organization", "vault", "role"),
     ("organization", "safety"),
     ("roles", "*", "description"),
+    ("roles", "*", "rpm"),
     ("roles", "*", "max_tokens_per_request"),
     ("roles", "*", "daily_token_budget"),
+    ("roles", "*", "hourly_budget_usd"),
+    ("roles", "*", "daily_budget_usd"),
+    ("roles", "*", "monthly_budget_usd"),
     ("workspace", "description"),
     ("workspace", "policy"),
     ("workspace", "protected"),
@@ -54,6 +58,7 @@ INERT: tuple[Loc, ...] = (
     ("workspace", "api_keys", "*", "description"),
     ("workspace", "api_keys", "*", "expires"),
     ("workspace", "api_keys", "*", "rotation_period_days"),
+    ("workspace", "api_keys", "*", "policy"),
 )
 # Field paths removed as a whole (the matched prefix), whose defaults the checks must not
 # rely on.

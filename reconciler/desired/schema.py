@@ -338,15 +338,40 @@ class OrganizationFile(Doc):
 # --- roles.yaml -------------------------------------------------------------------------
 
 
-class RoleDoc(Doc):
-    """Application-side policy for a class of caller."""
+class LimitsDoc(Doc):
+    """Usage limits applications enforce, the same at every level (workspace, role, key).
 
+    A workspace's limits count all its keys together; a role's and a key's count each key
+    on its own. Every level's limit holds, so the tightest binds.
+    """
+
+    rpm: PositiveInt | None = Field(None, description="Requests per minute; null: no cap.")
+    max_tokens_per_request: PositiveInt | None = Field(
+        None, description="Tokens of one request, prompt + completion; null: no cap."
+    )
+    daily_token_budget: NonNegativeInt | None = Field(
+        None, description="Tokens per rolling 24 hours; null: no budget."
+    )
+    hourly_budget_usd: Money | None = Field(
+        None, description="USD per rolling hour; null: no budget."
+    )
+    daily_budget_usd: Money | None = Field(
+        None, description="USD per rolling 24 hours; null: no budget."
+    )
+    monthly_budget_usd: Money | None = Field(
+        None, description="USD per calendar month (UTC); null: no budget."
+    )
+
+
+class _RoleModels(Doc):
     description: Text = ""
     allowed_models: ModelList = Field(
         description='Model ids or aliases from the catalog, or ["*"] for every model.'
     )
-    max_tokens_per_request: PositiveInt | None = Field(None, description="null: no cap.")
-    daily_token_budget: NonNegativeInt | None = Field(None, description="null: no budget.")
+
+
+class RoleDoc(LimitsDoc, _RoleModels):  # in this order, the models come first
+    """Application-side policy for a class of caller: its limits count each key apart."""
 
 
 class RolesFile(Doc):
@@ -369,12 +394,28 @@ class MemberDoc(Doc):
     )
 
 
-class PolicyDoc(Doc):
-    """Application-side workspace policy (the platform cannot hold these)."""
-
+class _WorkspaceModels(Doc):
     allowed_models: ModelList = ["*"]
-    rpm: PositiveInt | None = Field(None, description="Requests per minute; null: no cap.")
-    monthly_budget_usd: Money | None = Field(None, description="null: no budget.")
+
+
+class PolicyDoc(LimitsDoc, _WorkspaceModels):
+    """Application-side workspace policy: its limits count all the workspace's keys together."""
+
+    monthly_budget_usd: Money | None = Field(
+        None,
+        description="USD per calendar month (UTC), also the workspace spend limit the plan "
+        "expects in the console; null: no budget.",
+    )
+
+
+class _KeyModels(Doc):
+    allowed_models: ModelList | None = Field(
+        None, description="Default: what the key's role and workspace allow."
+    )
+
+
+class ApiKeyPolicyDoc(LimitsDoc, _KeyModels):
+    """Application-side policy of one key, within its role's and its workspace's."""
 
 
 class SecretDoc(Doc):
@@ -406,6 +447,9 @@ class ApiKeyDoc(Doc):
         [],
         description="Names this key had before: a live key of one of them is this key, "
         "renamed (the platform cannot rename a key, so it is replaced, never left unmanaged).",
+    )
+    policy: ApiKeyPolicyDoc | None = Field(
+        None, description="This key's own limits, on top of its role's and workspace's."
     )
 
 

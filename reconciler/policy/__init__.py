@@ -19,18 +19,20 @@ With an official SDK (mistralai, anthropic, openai, groq, cohere), hand it a cli
 enforces the policy: ``Mistral(client=http_client(policy, "api_key.dev-bob",
 provider="mistral"))``; see :mod:`~reconciler.policy.sdk`.
 
-Modules: ``policy`` (authorization), ``decision`` (the answer), ``guard`` (hourly, daily
-and monthly USD limits), ``windows`` (rolling hour and day, calendar month), ``store``,
-``memory`` and ``sqlite`` (usage in memory or shared by processes), ``prices`` (aliases
+Modules: ``policy`` (authorization), ``subjects`` (each caller's limits, from every
+level), ``decision`` and ``denials`` (the answer), ``guard`` (hourly, daily and monthly
+USD limits), ``windows`` (rolling hour and day, calendar month), ``store``, ``memory``,
+``sql``, ``sqlite`` and ``postgres`` (usage in memory, shared by the processes of a host,
+or by a fleet), ``shared`` (a store from its location), ``prices`` (aliases
 and prices), ``tokens`` and ``tokenizers`` (estimates from a request body), ``metadata``
 (a key's vault entry), ``hook`` (enforcement around one call, for any HTTP library),
 ``wire`` (each provider's request, usage and error shapes), ``httpx_like``,
 ``transport`` and ``httpx2_transport`` (the httpx and httpx2 adapters), ``sdk`` (clients
 for the official SDKs), ``budget`` and ``budget_render`` (the monthly report).
 
-The transports, ``PolicyDenied``, ``http_client`` and ``async_http_client`` are imported
-on first use, so ``import reconciler.policy`` stays light and needs neither httpx2 nor
-any SDK.
+The transports, ``PolicyDenied``, ``http_client``, ``async_http_client``,
+``PostgresStore`` and ``open_store`` are imported on first use, so ``import
+reconciler.policy`` stays light and needs neither httpx2, psycopg nor any SDK.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ if TYPE_CHECKING:
         Httpx2PolicyDenied,
         Httpx2PolicyTransport,
     )
+    from reconciler.policy.postgres import PostgresStore
     from reconciler.policy.sdk import async_http_client, http_client
+    from reconciler.policy.shared import open_store
     from reconciler.policy.transport import AsyncPolicyTransport, PolicyDenied, PolicyTransport
 
 __all__ = [
@@ -70,6 +74,7 @@ __all__ = [
     "PolicyDenied",
     "PolicyStoreError",
     "PolicyTransport",
+    "PostgresStore",
     "PriceTable",
     "Reason",
     "Reservation",
@@ -86,6 +91,7 @@ __all__ = [
     "async_http_client",
     "default_price_table",
     "http_client",
+    "open_store",
 ]
 
 _LAZY = {
@@ -97,6 +103,8 @@ _LAZY = {
     "Httpx2PolicyTransport": "httpx2_transport",
     "async_http_client": "sdk",
     "http_client": "sdk",
+    "PostgresStore": "postgres",
+    "open_store": "shared",
 }
 
 

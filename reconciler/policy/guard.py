@@ -162,6 +162,17 @@ class SpendingGuard:
             self.store.settle(reservation, [units] * len(reservation.charges), self.clock())
         return units_to_usd(units)
 
+    def seed_month(self, spent_usd: Decimal | int | str, *, at: float | None = None) -> Decimal:
+        """Start this month from a figure known elsewhere (the platform's month-to-date
+        spend): the month's settled spend becomes at least ``spent_usd``, atomically in
+        the store. Returns what was added: the figure less what the store had already
+        recorded, or 0 when it had as much (seeding twice adds nothing; a later, larger
+        figure adds the difference; a smaller one never lowers what was recorded). The
+        rolling hour and day are not seeded: nobody knows when that spend happened."""
+        amount = _as_usd(spent_usd, "a month's spend")
+        now = self.clock() if at is None else at
+        return units_to_usd(self.store.seed(self._names[Window.MONTH], usd_to_units(amount), now))
+
     def release(self, reservation: Reservation) -> None:
         """Drop a reservation whose call did not happen or was not charged."""
         if reservation.claim():
@@ -208,11 +219,11 @@ def retry_after(refusal: Refusal, now: float) -> float | None:
     return refusal.retry_after
 
 
-def _as_usd(value: Decimal | int | float | str) -> Decimal:
+def _as_usd(value: Decimal | int | float | str, what: str = "an estimated cost") -> Decimal:
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except ArithmeticError:
         amount = Decimal("NaN")
     if not amount.is_finite() or amount < 0:
-        raise ValueError(f"an estimated cost must be a finite amount >= 0, got {value!r}")
+        raise ValueError(f"{what} must be a finite amount >= 0, got {value!r}")
     return amount

@@ -193,6 +193,15 @@ class MemoryStore:
             for charge in charges:
                 self._spend(charge, charge.amount, now, now)
 
+    def seed(self, name: str, spent: int, now: float) -> int:
+        with self._lock:
+            month = self._month(name, now)
+            missing = spent - month[0]
+            if missing <= 0:
+                return 0
+            month[0] += missing
+            return missing
+
     def read(self, name: str, window: Window, now: float) -> Usage:
         with self._lock:
             if window.rolling:

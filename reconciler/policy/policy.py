@@ -7,11 +7,16 @@ answers :meth:`Policy.authorize` with a :class:`~reconciler.policy.decision.Deci
 Who is asking:
 
 - ``"role.<name>"`` or a role's name: the role's own limits;
-- ``"api_key.<name>"`` or a key's name (a role's name wins a tie): the key's role **and**
-  its workspace. A model must be allowed by both; the per-request token cap and the daily
-  token budget are the role's (the budget counted per key); requests per minute and the
-  monthly USD budget are the workspace's, shared by all its keys. A key without a role is
-  governed by its workspace alone.
+- ``"api_key.<name>"`` or a key's name (a role's name wins a tie): its workspace's, its
+  role's and its own policy's limits, all of them (see :mod:`~reconciler.policy.subjects`).
+  A model must be allowed at every level; each level may set requests per minute, the
+  per-request token cap, the daily token budget and hourly, daily and monthly USD
+  budgets. The workspace's count all its keys together, the role's and the key's count
+  each key apart, so the tightest binds. A key without a role is governed by its
+  workspace and its own policy.
+
+A fresh store can start the month from the platform's spend
+(:meth:`Policy.seed_from_platform`), so a new host does not grant a whole month again.
 
 Checks, in order, each a reason: ``unknown-role``, ``invalid-request`` (a malformed call:
 the method never raises on bad input), ``model-not-allowed`` (aliases resolve, so
@@ -38,13 +43,15 @@ from typing import Any
 
 from reconciler.model import DesiredState
 from reconciler.policy.decision import Decision, Reason
-from reconciler.policy.guard import SpendingGuard, SpendLimits, retry_after
+from reconciler.policy.denials import deny, model_denied, refused, show
+from reconciler.policy.guard import SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
-from reconciler.policy.store import Charge, RateLimit, Refusal, UsageStore
-from reconciler.policy.subjects import Subject, Subjects
+from reconciler.policy.store import Charge, Refusal, UsageStore
+from reconciler.policy.subjects import Subjects
 from reconciler.policy.tokens import TokenEstimate
 from reconciler.policy.windows import Window
+from reconciler.provider import Provider
 
 Clock = Callable[[], float]
 MAX_TOKENS = 10**9  # larger per-request estimates are treated as malformed
@@ -134,6 +141,39 @@ class Policy:
             raise KeyError(f"no workspace named {workspace!r} in this policy")
         return found
 
+    def seed_from_platform(
+        self, spend: Mapping[str, Decimal], now: float | None = None
+    ) -> dict[str, Decimal]:
+        """Start each workspace's month from the platform's month-to-date spend (``spend``:
+        USD per workspace name, as :meth:`Provider.monthly_spend` reports it), so a fresh
+        host or store does not grant a whole month's budget again.
+
+        Each workspace's monthly counter in the store becomes at least the platform's
+        figure (see :meth:`SpendingGuard.seed_month`): idempotent, raised by a later and
+        larger figure, never lowered below what the store recorded. Names the policy does
+        not know are skipped (matched exactly, else ignoring case). Returns what was added
+        per workspace.
+        """
+        at = self.clock() if now is None else now
+        by_lower = {name.lower(): name for name in spend}
+        added: dict[str, Decimal] = {}
+        for workspace in self.state.workspaces:
+            name = (
+                workspace.name if workspace.name in spend else by_lower.get(workspace.name.lower())
+            )
+            if name is not None:
+                added[workspace.name] = self.guard(workspace.name).seed_month(spend[name], at=at)
+        return added
+
+    async def seed_from_provider(
+        self, provider: Provider, now: float | None = None
+    ) -> dict[str, Decimal]:
+        """Fetch this month's spend from ``provider``'s usage API and seed the policy with it
+        (:meth:`seed_from_platform`)."""
+        at = self.clock() if now is None else now
+        month = dt.datetime.fromtimestamp(at, dt.UTC).date().replace(day=1)
+        return self.seed_from_platform(await provider.monthly_spend(month), at)
+
     def tokens_today(self, who: str) -> int:
         """Tokens recorded in the last 24 hours (and reserved) against a caller's daily
         budget, a rolling window."""
@@ -180,17 +220,15 @@ class Policy:
     ) -> Decision:
         subject = self._subjects.get(who) if isinstance(who, str) else None
         if subject is None:
-            return _deny(
-                Reason.UNKNOWN_ROLE, f"no role or key named {_show(who)} in the policy", who
-            )
+            return deny(Reason.UNKNOWN_ROLE, f"no role or key named {show(who)} in the policy", who)
         if subject.problem is not None:
-            return _deny(Reason.UNKNOWN_ROLE, subject.problem, subject.address, subject.workspace)
+            return deny(Reason.UNKNOWN_ROLE, subject.problem, subject.address, subject.workspace)
         tokens, out = _split(estimated_tokens, output_tokens)
         if tokens < 0:
-            given = f"got {_show(estimated_tokens)}"
+            given = f"got {show(estimated_tokens)}"
             if output_tokens is not None:
-                given += f" with output tokens {_show(output_tokens)}"
-            return _deny(
+                given += f" with output tokens {show(output_tokens)}"
+            return deny(
                 Reason.INVALID_REQUEST,
                 f"estimated tokens must be a whole number from 0 to {MAX_TOKENS:,} (output "
                 f"tokens at most that many), {given}",
@@ -198,9 +236,9 @@ class Policy:
                 subject.workspace,
             )
         if not isinstance(model, str) or not model:
-            return _deny(
+            return deny(
                 Reason.INVALID_REQUEST,
-                f"the model must be a non-empty name, got {_show(model)}",
+                f"the model must be a non-empty name, got {show(model)}",
                 subject.address,
                 subject.workspace,
             )
@@ -209,12 +247,15 @@ class Policy:
         if canonical is None:
             canonical = model
         if allowed is not None and canonical not in allowed:
-            return self._model_denied(subject, model, canonical, tokens)
+            return model_denied(
+                subject, model, canonical, tokens, self.prices.resolve(model) is not None
+            )
         if subject.max_tokens is not None and tokens > subject.max_tokens:
-            return _deny(
+            return deny(
                 Reason.OVER_REQUEST_TOKEN_LIMIT,
                 f"{subject.label}: a request of about {tokens:,} tokens is over the "
-                f"per-request limit of {subject.max_tokens:,} of role {subject.role_name}",
+                f"per-request limit of {subject.max_tokens:,} of "
+                f"{subject.bound_by.get('max_tokens_per_request', subject.label)}",
                 subject.address,
                 subject.workspace,
                 canonical,
@@ -228,7 +269,7 @@ class Policy:
         now = self.clock()
         outcome = self.store.admit(subject.checks(tokens, units), now, reserve=not dry_run)
         if type(outcome) is Refusal:
-            return self._refused(subject, outcome, canonical, tokens, units, now)
+            return refused(subject, outcome, canonical, tokens, units, now)
         return Decision(
             True,
             Reason.ALLOWED,
@@ -293,102 +334,6 @@ class Policy:
         if reservation is not None and reservation.claim():
             self.store.settle(reservation, (), self.clock())
 
-    # --- denials -----------------------------------------------------------------------------
-
-    def _model_denied(self, subject: Subject, model: str, canonical: str, tokens: int) -> Decision:
-        known = self.prices.resolve(model) is not None
-        named = model if canonical == model else f"{model} ({canonical})"
-        if subject.role_models is not None and canonical not in subject.role_models:
-            by = f"role {subject.role_name} allows {subject.role_models_text}"
-        else:
-            by = f"workspace {subject.workspace} allows {subject.workspace_models_text}"
-        what = "model" if known else "unknown model"
-        return _deny(
-            Reason.MODEL_NOT_ALLOWED,
-            f"{subject.label} may not use {what} {named}: {by}",
-            subject.address,
-            subject.workspace,
-            canonical,
-            tokens,
-        )
-
-    def _refused(
-        self,
-        subject: Subject,
-        refusal: Refusal,
-        canonical: str,
-        tokens: int,
-        units: int,
-        now: float,
-    ) -> Decision:
-        check = refusal.check
-        cost = units_to_usd(units)
-        if isinstance(check, RateLimit):
-            reason = Reason.OVER_RPM
-            retry = refusal.retry_after
-            message = (
-                f"workspace {subject.workspace} allows {check.limit} requests per minute "
-                f"and has had {refusal.used} in the last minute; retry in {retry or 0:.1f}s"
-            )
-        elif check.metric == "tokens":
-            reason = Reason.OVER_DAILY_TOKEN_BUDGET
-            retry = refusal.retry_after
-            message = (
-                f"{subject.label}: daily budget of {check.limit:,} tokens (role "
-                f"{subject.role_name}) would be exceeded: {refusal.used:,} used in the last "
-                f"24 hours, this request needs about {tokens:,}{_fits_in(retry)}"
-            )
-        else:
-            reason = Reason.OVER_BUDGET
-            retry = retry_after(refusal, now)
-            owner = f"workspace {subject.workspace}" if subject.workspace else subject.label
-            limit = units_to_usd(check.limit or 0)
-            if check.window.rolling:
-                used = f"in the last {'hour' if check.window is Window.HOUR else '24 hours'}"
-                when = _fits_in(retry)
-            else:
-                used = "this month"
-                when = f"; resets at {check.window.label(check.window.bucket(now) + 1)}"
-            message = (
-                f"{owner} would exceed its {check.window.adjective} budget of "
-                f"${limit:.2f}: ${units_to_usd(refusal.used):.4f} used {used}, this request "
-                f"needs about ${cost:.4f}{when}"
-            )
-        return Decision(
-            False,
-            reason,
-            message,
-            subject.address,
-            canonical,
-            tokens,
-            cost,
-            retry,
-            subject.workspace,
-        )
-
-
-def _deny(
-    reason: Reason,
-    message: str,
-    subject: object,
-    workspace: str | None = None,
-    model: str | None = None,
-    tokens: int = 0,
-) -> Decision:
-    return Decision(
-        False,
-        reason,
-        message,
-        subject if isinstance(subject, str) else _show(subject),
-        model,
-        max(tokens, 0),
-        workspace=workspace,
-    )
-
-
-def _fits_in(retry: float | None) -> str:
-    return "" if retry is None else f"; it fits again in {retry:.0f}s"
-
 
 def _split(estimated: object, output: object) -> tuple[int, int]:
     """``(total, output)``; total -1 when malformed, output -1 when not given."""
@@ -420,8 +365,3 @@ def _whole(value: object) -> int:
 def _count(value: object) -> int:
     number = _whole(value)
     return min(number, MAX_TOKENS) if number > 0 else 0
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -2,8 +2,9 @@
 
 The guard and the policy decide *which* counters a request touches and what their
 limits are; a store only guarantees that a batch of checks is evaluated and reserved
-atomically, so two threads (or, for :class:`~reconciler.policy.sqlite.SQLiteStore`, two
-processes) can never both take the last unit of a budget.
+atomically, so two threads (or, for :class:`~reconciler.policy.sqlite.SQLiteStore` and
+:class:`~reconciler.policy.postgres.PostgresStore`, two processes or hosts) can never both
+take the last unit of a budget.
 
 Vocabulary:
 
@@ -22,8 +23,12 @@ Vocabulary:
 - :meth:`UsageStore.settle` turns a reservation into actual spend; a reservation never
   settled (a crashed caller) is released after a time-to-live.
 
-This module holds the protocol and those value types; :mod:`~reconciler.policy.memory`
-and :mod:`~reconciler.policy.sqlite` implement it.
+- :meth:`UsageStore.seed` raises a month counter to a figure from elsewhere (the
+  platform's month-to-date spend), so a fresh store does not grant a whole month again.
+
+This module holds the protocol and those value types; :mod:`~reconciler.policy.memory`,
+:mod:`~reconciler.policy.sqlite` (one host) and :mod:`~reconciler.policy.postgres` (a
+fleet), the last two through :mod:`~reconciler.policy.sql`, implement it.
 """
 
 from __future__ import annotations
@@ -132,6 +137,12 @@ class UsageStore(Protocol):
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
         """Record spend at ``now`` that was not reserved first (limits are not checked)."""
+        ...
+
+    def seed(self, name: str, spent: int, now: float) -> int:
+        """Raise the settled spend of the month counter ``name``, in the calendar month of
+        ``now``, to at least ``spent``, atomically; return what was added (0 when it held
+        as much already). Seeding twice with one figure adds nothing the second time."""
         ...
 
     def read(self, name: str, window: Window, now: float) -> Usage:

@@ -77,7 +77,7 @@ def test_policy_check_usage_names_its_arguments() -> None:
     text = help_of(["policy", "check"])
     assert "Usage: reconciler policy check [OPTIONS] ROLE MODEL TOKENS" in text
     assert re.search(r"^  ROLE +A role, or a key as api_key\.NAME\.", text, re.M)
-    assert re.search(r"^  --store FILE +", text, re.M)
+    assert re.search(r"^  --store STORE +A shared usage store", text, re.M)
 
 
 def test_optional_arguments_are_bracketed() -> None:

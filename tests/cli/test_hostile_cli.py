@@ -140,7 +140,8 @@ def test_comment_and_drift_issue(project: Path, plans: dict[str, str]) -> None:
 
 def test_apply_progress_and_report(project: Path, plans: dict[str, str]) -> None:
     """After the plans (``plans``): it changes the sandbox (the hostile member and keys go)."""
-    result = run_cli(["apply", "--sandbox", "--auto-approve"], cwd=project)
+    # --force: the hostile keys and the departed employee go together, over the delete share
+    result = run_cli(["apply", "--sandbox", "--auto-approve", "--force"], cwd=project)
     assert result.returncode == 0, result.stderr
     assert_terminal_safe(result.stdout + result.stderr)
     progress = [line for line in result.stdout.splitlines() if line.endswith("ing...")]

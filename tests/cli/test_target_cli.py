@@ -36,7 +36,7 @@ def test_a_saved_sandbox_plan_applies_to_that_sandbox_without_sandbox(tmp_path: 
     assert "Saved plan was made for sandbox (rehearsal/state.json): applying it there." in (
         applied.stderr
     )
-    assert "Apply complete! Resources: 14 added, 3 changed, 2 destroyed." in applied.stdout
+    assert "Apply complete! Resources: 15 added, 5 changed, 4 destroyed." in applied.stdout
     assert (tmp_path / "rehearsal" / "vault").is_dir()  # the sandbox's own file vault
 
 

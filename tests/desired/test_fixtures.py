@@ -105,6 +105,24 @@ CASES = [
      "workspace 'dev' is declared in development.yaml; name the file dev.yaml", W, 0),
     ("bad-owner-not-member", "workspaces/dev.yaml", 18, 7, "workspace.api_keys[1].owner",
      "owner 'carol@acme.example' is not a member of workspace 'dev'", W, 0),
+    ("bad-negative-hourly-budget", "roles.yaml", 8, 5, "roles.developer.hourly_budget_usd",
+     "must be >= 0, got -2", E, 1),
+    ("bad-key-policy-unknown-field", "workspaces/dev.yaml", 18, 9,
+     "workspace.api_keys[0].policy.rpms",
+     "unknown field 'rpms' (did you mean 'rpm'?); allowed: allowed_models, rpm, "
+     "max_tokens_per_request, daily_token_budget, hourly_budget_usd, daily_budget_usd, "
+     "monthly_budget_usd", E, 1),
+    ("bad-key-model-outside-role", "workspaces/dev.yaml", 22, 9,
+     "workspace.api_keys[1].policy.allowed_models",
+     "key 'dev-bob' allows mistral-large-latest, which role 'developer' does not allow (role "
+     "'developer' allows: mistral-small-latest, codestral-latest)", E, 1),
+    ("bad-key-limit-never-binds", "workspaces/dev.yaml", 17, 25,
+     "workspace.api_keys[0].policy.daily_token_budget",
+     "2,000,000 tokens a day is more than role 'developer' allows (1,000,000 tokens a day): "
+     "the tightest limit binds, so this one never does", W, 0),
+    ("bad-hourly-over-daily", "workspaces/dev.yaml", 11, 5, "workspace.policy.hourly_budget_usd",
+     "$20 an hour is more than $5 a day, so it never binds: the daily budget is reached first",
+     W, 0),
 ]
 # fmt: on
 

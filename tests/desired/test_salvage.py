@@ -73,7 +73,8 @@ workspace:
             5,
             64,
             "workspace.policy.colour",
-            "unknown field 'colour'; allowed: allowed_models, rpm, monthly_budget_usd",
+            "unknown field 'colour'; allowed: allowed_models, rpm, max_tokens_per_request, "
+            "daily_token_budget, hourly_budget_usd, daily_budget_usd, monthly_budget_usd",
         ),
         (
             "dev.yaml",

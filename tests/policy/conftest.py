@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from reconciler.model import (
     WorkspacePolicy,
 )
 from reconciler.policy import MemoryStore, Policy, SQLiteStore, UsageStore
+from tests.policy import postgres_server
 
 SMALL = "mistral-small-latest"
 CODE = "codestral-latest"
@@ -124,15 +126,36 @@ def clock() -> FakeClock:
     return FakeClock(utc(2026, 11, 18, 14, 30))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[postgres_server.Server]:
+    """One PostgreSQL server for the session (each test uses a schema of its own)."""
+    reason = postgres_server.missing()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL server for the shared-store tests: {reason}")
+    server = postgres_server.start()
+    yield server
+    server.stop()
+
+
+def new_schema() -> str:
+    """A schema no other test uses, on the shared server."""
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UsageStore]:
     made: UsageStore
     if request.param == "memory":
         made = MemoryStore()
-    else:
+    elif request.param == "sqlite":
         made = SQLiteStore(tmp_path_factory.mktemp("usage") / "usage.db")
+    else:
+        from reconciler.policy.postgres import PostgresStore
+
+        server = request.getfixturevalue("postgres")
+        made = PostgresStore(server.conninfo, schema=new_schema())
     yield made
     made.close()
 

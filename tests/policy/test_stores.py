@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from reconciler.policy import Policy, SQLiteStore, UsageStore
 from reconciler.policy.sqlite import PolicyStoreError
 from reconciler.policy.store import Charge, RateLimit, Refusal, Reservation
 from reconciler.policy.windows import Window
-from tests.policy.conftest import FakeClock, demo_state, utc
+from tests.policy.conftest import FakeClock, demo_state, new_schema, utc
 
 NOW = utc(2026, 11, 18, 12).timestamp()
 HOUR = Window.HOUR
@@ -148,14 +150,94 @@ def test_sqlite_error_is_reported_clearly(tmp_path: Path) -> None:
         SQLiteStore(tmp_path / "missing-dir" / "usage.db")
 
 
-# --- several processes -------------------------------------------------------------------
+def test_postgres_hosts_share_one_schema_and_others_are_apart(postgres: Any) -> None:
+    from reconciler.policy.postgres import PostgresStore
+
+    schema = new_schema()
+    first, second = (
+        PostgresStore(postgres.conninfo, schema=schema),
+        PostgresStore(postgres.conninfo, schema=schema),
+    )
+    first.add([_charge(11)], NOW)
+    assert second.read("s|usd|hour", HOUR, NOW).spent == 11
+    apart = PostgresStore(postgres.conninfo, schema=new_schema())
+    assert apart.read("s|usd|hour", HOUR, NOW).spent == 0
+    for store in (first, second, apart):
+        store.close()
+
+
+def test_a_postgres_store_reconnects_after_losing_its_connection(postgres: Any) -> None:
+    import psycopg
+
+    from reconciler.policy.postgres import PostgresStore
+
+    store = PostgresStore(f"{postgres.conninfo}?application_name=victim", schema=new_schema())
+    store.add([_charge(5)], NOW)
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:  # a restart, say
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'victim'"
+        )
+    with pytest.raises(PolicyStoreError, match="is unavailable"):
+        store.read("s|usd|hour", HOUR, NOW)
+    assert store.read("s|usd|hour", HOUR, NOW).spent == 5  # a new connection
+    store.close()
+
+
+def test_postgres_errors_name_the_database_never_its_password() -> None:
+    from reconciler.policy.postgres import PostgresStore
+    from reconciler.policy.shared import describe_store, open_store
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://app:s3cret-pw@127.0.0.1:{port}/usage"
+    with pytest.raises(PolicyStoreError) as caught:
+        open_store(url)
+    assert f"postgresql://127.0.0.1:{port}/usage" in str(caught.value)
+    assert "s3cret-pw" not in str(caught.value)
+    assert describe_store(url) == f"postgresql://127.0.0.1:{port}/usage"
+    assert isinstance(open_store(":memory:"), SQLiteStore)
+    with pytest.raises(ValueError, match="schema"):
+        PostgresStore(url, schema="x; DROP TABLE ledger")
+
+
+# --- several processes: one SQLite file on a host, or one PostgreSQL database --------------
 
 CALLS = 150
+Shared = tuple[str, str, str]  # ("sqlite", path, "") or ("postgres", conninfo, schema)
 
 
-def _record_many(path: str, worker: int) -> None:
-    clock = FakeClock(utc(2026, 11, 18, 12))
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=clock)
+def _open(shared: Shared) -> UsageStore:
+    kind, where, schema = shared
+    if kind == "sqlite":
+        return SQLiteStore(where)
+    from reconciler.policy.postgres import PostgresStore
+
+    return PostgresStore(where, schema=schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Shared:
+    """A new shared store's location (made, so the processes find its tables)."""
+    if request.param == "sqlite":
+        found: Shared = ("sqlite", str(tmp_path / "usage.db"), "")
+    else:
+        server = request.getfixturevalue("postgres")
+        found = ("postgres", server.conninfo, new_schema())
+    _open(found).close()
+    return found
+
+
+def _policy(shared: Shared) -> Policy:
+    return Policy(demo_state(), store=_open(shared), clock=FakeClock(utc(2026, 11, 18, 12)))
+
+
+def _record_many(shared: Shared, numbers: Any) -> None:
+    with numbers.get_lock():  # this worker's number: 0 to 7
+        worker = numbers.value
+        numbers.value += 1
+    policy = _policy(shared)
     for i in range(CALLS):
         decision = policy.authorize("api_key.ml-dan", "mistral-large-latest", 100, dry_run=True)
         assert decision
@@ -163,9 +245,8 @@ def _record_many(path: str, worker: int) -> None:
     policy.store.close()
 
 
-def _admit_many(path: str, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    clock = FakeClock(utc(2026, 11, 18, 12))
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=clock)
+def _admit_many(shared: Shared, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    policy = _policy(shared)
     admitted = 0
     for _ in range(60):
         # each call: 100,000 output tokens of mistral-large = $0.15
@@ -175,31 +256,40 @@ def _admit_many(path: str, results: multiprocessing.Queue) -> None:  # type: ign
         if decision:
             admitted += 1
             policy.record(decision, 0, 100_000)
+    policy.store.close()
     results.put(admitted)
 
 
-def _reserve_and_die(path: str) -> None:
-    clock = FakeClock(utc(2026, 11, 18, 12))
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=clock)
+def _reserve_and_die(shared: Shared) -> None:
+    policy = _policy(shared)
     assert policy.authorize("api_key.ml-dan", "mistral-large-latest", 100_000)
     os._exit(0)  # crash without settling
+
+
+def _seed(shared: Shared, barrier: Any) -> None:
+    policy = _policy(shared)
+    barrier.wait()  # every host starts at once, each seeding the platform's figure
+    policy.seed_from_platform({"ml": Decimal("123.45")})
+    policy.store.close()
 
 
 def _context() -> Any:
     return multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
 
 
-def test_eight_processes_recording_keep_exact_totals(tmp_path: Path) -> None:
-    path = str(tmp_path / "usage.db")
-    SQLiteStore(path).close()
-    ctx = _context()
-    procs = [ctx.Process(target=_record_many, args=(path, w)) for w in range(8)]
+def _run_all(target: Callable[..., None], *args: Any, count: int = 8) -> None:
+    """``count`` processes running ``target(*args)`` at once; each must end well."""
+    procs = [_context().Process(target=target, args=args) for _ in range(count)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
-        assert p.exitcode == 0
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=FakeClock(utc(2026, 11, 18, 12)))
+    assert [p.exitcode for p in procs] == [0] * count
+
+
+def test_eight_processes_recording_keep_exact_totals(shared: Shared) -> None:
+    _run_all(_record_many, shared, _context().Value("i", 0))
+    policy = _policy(shared)
     tokens_in = sum((100 + w) * CALLS for w in range(8))
     tokens_out = 8 * sum(i % 7 for i in range(CALLS))
     assert policy.tokens_today("api_key.ml-dan") == tokens_in + tokens_out
@@ -207,42 +297,43 @@ def test_eight_processes_recording_keep_exact_totals(tmp_path: Path) -> None:
         10**6
     )
     assert policy.guard("ml").spent() == expected
+    policy.store.close()
 
 
-def test_eight_processes_admitting_share_one_budget(tmp_path: Path) -> None:
+def test_eight_processes_admitting_share_one_budget(shared: Shared) -> None:
     # ml has $500 a month; the processes race for the last $2 in calls of $0.15
-    path = str(tmp_path / "usage.db")
-    store = SQLiteStore(path)
-    policy = Policy(demo_state(), store=store, clock=FakeClock(utc(2026, 11, 18, 12)))
+    policy = _policy(shared)
     policy.guard("ml").record("mistral-large-latest", 0, 332_000_000)
-    store.close()  # $498 spent this month: room for 13 calls of $0.15
-    ctx = _context()
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_admit_many, args=(path, results)) for _ in range(8)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    admitted = sum(results.get(timeout=5) for _ in procs)
+    policy.store.close()  # $498 spent this month: room for 13 calls of $0.15
+    results = _context().Queue()
+    _run_all(_admit_many, shared, results)
+    admitted = sum(results.get(timeout=5) for _ in range(8))
     assert admitted == 13
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=FakeClock(utc(2026, 11, 18, 12)))
+    policy = _policy(shared)
     assert policy.guard("ml").spent() == Decimal("498") + Decimal("0.15") * 13
     assert policy.guard("ml").spent() <= Decimal(500)
+    policy.store.close()
 
 
-def test_a_crashed_process_does_not_hold_its_reservation_for_ever(tmp_path: Path) -> None:
-    path = str(tmp_path / "usage.db")
-    SQLiteStore(path).close()
-    proc = _context().Process(target=_reserve_and_die, args=(path,))
+def test_eight_hosts_seeding_at_once_count_the_platforms_spend_once(shared: Shared) -> None:
+    _run_all(_seed, shared, _context().Barrier(8))
+    policy = _policy(shared)
+    assert policy.guard("ml").spent() == Decimal("123.45")
+    policy.store.close()
+
+
+def test_a_crashed_process_does_not_hold_its_reservation_for_ever(shared: Shared) -> None:
+    proc = _context().Process(target=_reserve_and_die, args=(shared,))
     proc.start()
     proc.join(60)
-    clock = FakeClock(utc(2026, 11, 18, 12))
-    policy = Policy(demo_state(), store=SQLiteStore(path), clock=clock)
+    policy = _policy(shared)
+    clock = policy.clock
+    assert isinstance(clock, FakeClock)
     assert policy.tokens_today("api_key.ml-dan") == 100_000  # still held
     clock.advance(901)
     policy.store.sweep(clock())
     assert policy.tokens_today("api_key.ml-dan") == 0
+    policy.store.close()
 
 
 def _open_and_add(path: str, barrier: object) -> None:
@@ -256,11 +347,5 @@ def test_many_processes_creating_the_same_new_store(tmp_path: Path) -> None:
     ctx = _context()
     for trial in range(3):
         path = str(tmp_path / f"fresh-{trial}.db")
-        barrier = ctx.Barrier(8)
-        procs = [ctx.Process(target=_open_and_add, args=(path, barrier)) for _ in range(8)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(60)
-        assert [p.exitcode for p in procs] == [0] * 8
+        _run_all(_open_and_add, path, ctx.Barrier(8))
         assert SQLiteStore(path).read("opened", Window.MONTH, NOW).spent == 8

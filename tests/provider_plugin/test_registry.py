@@ -46,12 +46,14 @@ def test_one_spec_per_name() -> None:
 
 
 def test_a_provider_without_sandbox_or_admin_api_says_so() -> None:
-    bare = dataclasses.replace(TESTCLOUD, sandbox=None, open=None)
+    no_sandbox = dataclasses.replace(TESTCLOUD, sandbox=None)
     target = Target(env={}, sandbox_state=Path("state.json"))
     with pytest.raises(ConfigError, match="has no sandbox; set TESTCLOUD_ADMIN_KEY to plan"):
-        bare.open_target(target, sandbox=True)
-    with pytest.raises(ConfigError, match="has no admin API"):
-        bare.open_target(target, sandbox=False)
+        no_sandbox.open_target(target, sandbox=True)
+    bare = dataclasses.replace(no_sandbox, open=None)
+    for sandbox in (True, False):  # policy only: no sandbox of an API it does not have
+        with pytest.raises(ConfigError, match=r"has no admin API \(policy only\)"):
+            bare.open_target(target, sandbox=sandbox)
 
 
 def test_a_broken_plugin_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
