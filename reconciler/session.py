@@ -319,7 +319,7 @@ class Session:
             )
         self.refuse_file_vault(desired)
         reading = OwnershipRead.start(
-            lambda: self.default_store(desired), self.organization(), strict=for_apply
+            lambda: self.default_store(desired), self.organization(), for_apply=for_apply
         )
         try:
             live = await self.provider.fetch(progress)

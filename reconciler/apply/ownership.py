@@ -8,10 +8,12 @@ does (:func:`check_secrets`):
 - each managed key the desired state still names, at the place its ledger entry records,
   when the entry says the secret is stored there (an adopted key's secret is unknown: not
   checked; a GitHub secret cannot be read back: the record is trusted);
-- each live key the ledger does not hold but the desired state names, or an unresolved
-  create may have made, where its secret would be: found there under its id, it is
-  recorded as stored (an adoption, or the create's own key); not found, a key made by an
-  unresolved create is deleted and made again.
+- each live key the ledger does not hold that an unresolved create may have made, where
+  that create's secret was to go: found there under its id, the key is recorded as the
+  create's own; not found, it is deleted and made again;
+- for an apply (``adopting``), each live key the ledger does not hold that the desired
+  state names, where its secret would be: found there under its id, it is recorded with
+  its secret stored, else unknown (a plan does not read these: they change nothing in it).
 
 The result is :class:`~reconciler.ownership.KeyFacts`, which the pure diff consumes
 (:class:`OwnershipRead` does all of this for one plan). An apply then records, before it
@@ -88,6 +90,7 @@ def _checks(
     router: SecretRouter,
     stores: StoreLocator,
     default: SecretStore,
+    adopting: bool,
 ) -> list[_Check]:
     """What to read (see the module docstring)."""
     wanted = {k.name: k for k in desired.keys}
@@ -110,11 +113,12 @@ def _checks(
                 location = SecretLocation.model_validate(where.model_dump(exclude={"state"}))
                 checks.append(_Check(key.id, store, location, recorded=True))
             continue
-        want = wanted.get(key.name)
+        want = wanted.get(key.name) if adopting else None
         intent = ledger.intent_for(key.workspace, key.name)
         made = intent is not None and intent.made(key)
         if want is None and not made:
             continue
+        want = wanted.get(key.name)
         routed = _route(router, want) if want is not None else None
         if routed is None and intent is not None and made:
             routed = default, intent.path  # a create of a key no longer desired
@@ -136,11 +140,12 @@ async def check_secrets(
     router: SecretRouter,
     stores: StoreLocator,
     default: SecretStore,
+    adopting: bool = False,
     concurrency: int = CHECKS_AT_ONCE,
 ) -> SecretChecks:
     """Read what decides the plan (see the module docstring); never raises for a store
     that fails a read: that key is left unchecked, and counted."""
-    checks = _checks(ledger, desired, live, router, stores, default)
+    checks = _checks(ledger, desired, live, router, stores, default, adopting)
     gate = asyncio.Semaphore(concurrency)
 
     async def read(check: _Check) -> StoredSecret | SecretStoreError | None:
@@ -230,20 +235,20 @@ def unread(exc: ReconcilerError) -> str:
 @dataclass
 class OwnershipRead:
     """Reading the ownership record for one plan: :meth:`start` it before the live state
-    is fetched, then ask for the :meth:`facts`. ``strict`` (an apply): a record that
-    cannot be read is an error, not a warning."""
+    is fetched, then ask for the :meth:`facts`. ``for_apply``: a record that cannot be
+    read is an error, not a warning, and the keys the apply will record are checked."""
 
     organization: str
-    strict: bool
+    for_apply: bool
     store: SecretStore | None = None
     warnings: list[str] = field(default_factory=list)
     _loading: asyncio.Future[StoredLedger] | None = None
 
     @classmethod
     def start(
-        cls, open_store: Callable[[], SecretStore], organization: str, *, strict: bool
+        cls, open_store: Callable[[], SecretStore], organization: str, *, for_apply: bool
     ) -> OwnershipRead:
-        read = cls(organization, strict)
+        read = cls(organization, for_apply)
         try:
             read.store = open_store()
         except ConfigError as exc:
@@ -253,7 +258,7 @@ class OwnershipRead:
         return read
 
     def _failed(self, exc: ReconcilerError) -> None:
-        if self.strict:
+        if self.for_apply:
             raise exc
         self.warnings.append(unread(exc))
 
@@ -275,7 +280,13 @@ class OwnershipRead:
             self._failed(exc)
             return None
         checks = await check_secrets(
-            stored.ledger, desired, live, router=router, stores=stores, default=self.store
+            stored.ledger,
+            desired,
+            live,
+            router=router,
+            stores=stores,
+            default=self.store,
+            adopting=self.for_apply,
         )
         if checks.failed:
             self.warnings.append(

@@ -78,7 +78,9 @@ def diff_keys(
     claims = facts.claims(live) if facts is not None else {}
     if facts is not None:
         abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}
-    changes = [_abandoned(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned]
+    changes = [
+        owned.recovery_delete(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned
+    ]
     rest = tuple(k for k in live.keys if k.id not in abandoned)
     changes.extend(owned.retired(rest, claims, now or dt.datetime.now(dt.UTC)))
     excluded = abandoned.keys() | owned.retiring(claims)
@@ -152,20 +154,6 @@ def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str,
         if by_name.get(name):
             return name, by_name[name]
     return want.name, []
-
-
-def _abandoned(key: ApiKey, reason: str) -> Change:
-    """Delete a key an interrupted apply left behind."""
-    return Change(
-        address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
-        kind=Kind.API_KEY,
-        name=key.name,
-        actions=(Action.DELETE,),
-        reason=reason,
-        before=_key_after(key),
-        live_id=key.id,
-        recovery=True,
-    )
 
 
 def _conflict(want: ApiKey, ids: tuple[str, ...], found: str) -> Change:

@@ -74,6 +74,22 @@ def retiring(claims: Mapping[str, Claim]) -> set[str]:
     return {k for k, claim in claims.items() if claim.ownership is Ownership.RETIRING}
 
 
+def recovery_delete(key: ApiKey, reason: str) -> Change:
+    """Delete a key an earlier apply left to delete: one an interrupted apply left behind,
+    or the old half of a replacement whose grace has ended (never a removal anyone asked
+    for: no rail counts it)."""
+    return Change(
+        address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
+        kind=Kind.API_KEY,
+        name=key.name,
+        actions=(Action.DELETE,),
+        reason=reason,
+        before=key_projection(key),
+        live_id=key.id,
+        recovery=True,
+    )
+
+
 def retired(
     live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], now: dt.datetime
 ) -> list[Change]:
@@ -85,18 +101,7 @@ def retired(
             continue
         if not claim.entry.retiring.is_due(now):
             continue
-        changes.append(
-            Change(
-                address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
-                kind=Kind.API_KEY,
-                name=key.name,
-                actions=(Action.DELETE,),
-                reason=GRACE_ENDED,
-                before=key_projection(key),
-                live_id=key.id,
-                recovery=True,  # finishes a replacement: not a removal anyone asked for
-            )
-        )
+        changes.append(recovery_delete(key, GRACE_ENDED))
     return changes
 
 

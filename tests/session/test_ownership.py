@@ -20,11 +20,12 @@ from reconciler.diff.owned import MANAGED_REMOVED, NOT_MANAGED
 from reconciler.errors import PlanError
 from reconciler.plan import Plan
 from reconciler.platform.sandbox import SandboxStore
-from reconciler.session import ApplyOutcome, Session, TargetOptions
+from reconciler.session import ApplyOutcome
 from reconciler.vault.base import SecretMetadata
 from reconciler.vault.file import FileVault
-from tests.e2e.apply_support import SMALL_DEV, file_vault_entries, write_small_desired
-from tests.session.test_apply import Heard
+from tests.e2e.apply_support import SMALL_DEV, write_small_desired
+from tests.session.test_apply import Heard, live_keys, plan, vault
+from tests.session.test_apply import apply as apply_as_caller
 
 CAROL = """\
     - name: dev-carol
@@ -45,44 +46,8 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def options(root: Path) -> TargetOptions:
-    return TargetOptions(
-        sandbox=True,
-        sandbox_state=root / "sandbox" / "state.json",
-        state_dir=root / "state",
-        env={},
-    )
-
-
 def apply(root: Path, **kwargs: Any) -> ApplyOutcome:
-    async def go() -> ApplyOutcome:
-        async with Session(root / "desired-state", options(root)) as session:
-            return await session.apply(auto_approve=True, **kwargs)
-
-    return asyncio.run(go())
-
-
-def plan(root: Path) -> Plan:
-    async def go() -> Plan:
-        async with Session(root / "desired-state", options(root)) as session:
-            return (await session.plan()).plan
-
-    return asyncio.run(go())
-
-
-def live(root: Path) -> dict[str, str]:
-    """name -> key id of every live key."""
-    store = SandboxStore.open(root / "sandbox" / "state.json")
-    try:
-        return {k["name"]: k["key_id"] for k in store.snapshot()["keys"]}
-    finally:
-        store.close()
-
-
-def vault(root: Path) -> dict[str, str]:
-    """secret path -> the key id its metadata names."""
-    entries = file_vault_entries(root / "sandbox" / "vault")
-    return {path: entry.metadata["key_id"] for path, entry in entries.items()}
+    return apply_as_caller(root, auto_approve=True, **kwargs)
 
 
 def edit_dev(root: Path, old: str, new: str) -> None:
@@ -103,7 +68,7 @@ def test_a_managed_key_removed_from_the_desired_state_is_revoked_an_unmanaged_on
     root: Path,
 ) -> None:
     assert apply(root).result is not None
-    made = live(root)
+    made = live_keys(root)
     assert "iris-laptop" in made  # not desired, never managed: left alone
     edit_dev(root, BOB, "")
 
@@ -117,7 +82,7 @@ def test_a_managed_key_removed_from_the_desired_state_is_revoked_an_unmanaged_on
     heard = Heard()
     outcome = apply(root, listener=heard)
     assert outcome.result is not None and outcome.result.destroyed == 1
-    after = live(root)
+    after = live_keys(root)
     assert "dev-bob" not in after and after["iris-laptop"] == made["iris-laptop"]
     assert "dev/dev-bob" not in vault(root)  # its secret went with it
     assert "api_key.dev-bob: secret removed from file vault at" in " ".join(heard.steps)
@@ -126,17 +91,17 @@ def test_a_managed_key_removed_from_the_desired_state_is_revoked_an_unmanaged_on
 
 def test_a_key_with_a_custom_secret_path_takes_its_secret_with_it(root: Path) -> None:
     apply(root)
-    assert vault(root)["team/carol-key"] == live(root)["dev-carol"]
+    assert vault(root)["team/carol-key"] == live_keys(root)["dev-carol"]
     edit_dev(root, CAROL, "")
     apply(root)
-    assert "dev-carol" not in live(root)
+    assert "dev-carol" not in live_keys(root)
     assert "team/carol-key" not in vault(root)
     assert set(vault(root)) == {"dev/dev-alice", "dev/dev-bob", "prod/checkout-service"}
 
 
 def test_a_secret_lost_from_the_store_is_made_again_with_a_new_key(root: Path) -> None:
     apply(root)
-    old = live(root)["dev-bob"]
+    old = live_keys(root)["dev-bob"]
     asyncio.run(FileVault(root / "sandbox" / "vault").delete("dev/dev-bob"))
 
     planned = plan(root)
@@ -149,7 +114,7 @@ def test_a_secret_lost_from_the_store_is_made_again_with_a_new_key(root: Path) -
         f"secret missing from file vault at {root / 'sandbox' / 'vault'}: dev/dev-bob"
     )
     apply(root)
-    now = live(root)["dev-bob"]
+    now = live_keys(root)["dev-bob"]
     assert now != old and vault(root)["dev/dev-bob"] == now
     assert actions(plan(root)) == {"api_key.iris-laptop": ("unmanaged",)}  # converged
 
@@ -158,7 +123,7 @@ def test_a_secret_overwritten_by_another_key_is_made_again(root: Path) -> None:
     """The store's current version at dev-bob's path is a key long gone (a restored
     backup, say): dev-bob's own secret is lost."""
     apply(root)
-    old = live(root)["dev-bob"]
+    old = live_keys(root)["dev-bob"]
     store = FileVault(root / "sandbox" / "vault")
     gone = SecretMetadata(
         key_id="k-long-gone", key_name="dev-bob", workspace="dev", created=NOW, allowed_models=()
@@ -168,7 +133,7 @@ def test_a_secret_overwritten_by_another_key_is_made_again(root: Path) -> None:
     assert bob is not None and bob.actions == ("create", "delete")
     assert bob.reason == "the secret at dev/dev-bob belongs to another key"
     apply(root)
-    assert vault(root)["dev/dev-bob"] == live(root)["dev-bob"] != old
+    assert vault(root)["dev/dev-bob"] == live_keys(root)["dev-bob"] != old
 
 
 def test_an_organisation_without_a_ledger_is_adopted_by_its_next_apply(root: Path) -> None:
@@ -199,4 +164,4 @@ def test_a_managed_key_in_a_protected_workspace_is_not_removed(root: Path) -> No
     prod.write_text(text[: text.index("  api_keys:")] + "  api_keys: []\n")
     with pytest.raises(PlanError, match="key in protected workspace 'prod' would be deleted"):
         apply(root)
-    assert "prod-checkout-service" in live(root)
+    assert "prod-checkout-service" in live_keys(root)
