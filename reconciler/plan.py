@@ -26,6 +26,7 @@ from typing import Any
 from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import DesiredState, LiveState
+from reconciler.ownership import KeyFacts
 from reconciler.rails import (
     DeleteLimit,
     Refusal,
@@ -156,16 +157,18 @@ def make_plan(
     provider: str,
     desired_path: str = "",
     abandoned_keys: Mapping[str, str] | None = None,
+    ownership: KeyFacts | None = None,
     warnings: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
-    alone (unmanaged) last."""
+    alone (unmanaged) last. ``ownership``: what the ownership record says of live keys
+    (see :func:`reconciler.diff.diff`)."""
     now = now or dt.datetime.now(dt.UTC)
     changes = tuple(
         sorted(
-            diff(desired, live, abandoned_keys=abandoned_keys, today=now.date()),
+            diff(desired, live, abandoned_keys=abandoned_keys, ownership=ownership, now=now),
             key=lambda c: (
                 2 if Action.UNMANAGED in c.actions else Action.PENDING in c.actions,
                 _KIND_ORDER[c.kind],

@@ -40,7 +40,16 @@ from types import TracebackType
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
+from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
+from reconciler.apply.ownership import (
+    OwnershipRead,
+    OwnershipView,
+    claimed,
+    interrupted,
+    settle_before_apply,
+)
+from reconciler.apply.routing import SecretRouting
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -55,16 +64,14 @@ from reconciler.model import (
     DesiredState,
     LiveState,
     SecretBackend,
-    SecretTarget,
     VaultSettings,
 )
-from reconciler.ownership import SecretLocation
 from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
-from reconciler.vault.factory import open_store, parse_override, store_for_target
+from reconciler.vault.factory import open_store, parse_override
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -107,11 +114,12 @@ def open_provider(options: TargetOptions) -> Provider:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """A plan with the two states it was made from."""
+    """A plan with the two states it was made from, and the ownership record it read."""
 
     desired: DesiredState
     live: LiveState
     plan: Plan
+    ownership: OwnershipView | None = None  # None: the record could not be read
 
 
 def open_default_store(settings: VaultSettings, options: TargetOptions) -> SecretStore:
@@ -202,9 +210,16 @@ class ApplyOutcome:
 class Session:
     """One run against one target. Use as ``async with Session(...) as session``."""
 
-    def __init__(self, desired_dir: Path, options: TargetOptions) -> None:
+    def __init__(
+        self,
+        desired_dir: Path,
+        options: TargetOptions,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.desired_dir = desired_dir
         self.options = options
+        self.clock = clock
         self._provider: Provider | None = None
         self._stores: dict[str, SecretStore] = {}
         self._default_store: SecretStore | None = None
@@ -268,14 +283,34 @@ class Session:
             self._stores["default"] = self._default_store
         return self._default_store
 
-    def router(self, desired: DesiredState) -> SecretRouterImpl:
-        return SecretRouterImpl(self, desired)
+    def router(self, desired: DesiredState) -> SecretRouting:
+        return SecretRouting(
+            lambda: self.default_store(desired),
+            self._stores,
+            settings=desired.organization.vault,
+            override=self.options.vault_override(),
+            env=self.options.env,
+        )
 
     # --- planning --------------------------------------------------------------------
 
     async def plan(
         self, desired: DesiredState | None = None, progress: ProgressCallback | None = None
     ) -> PlanContext:
+        """A plan of what applying ``desired`` (default: the desired state's files) would
+        do. Without the ownership record (its store cannot be opened or read), the plan
+        takes no key as managed and says so in a warning."""
+        return await self._plan(desired, progress)
+
+    async def _plan(
+        self,
+        desired: DesiredState | None,
+        progress: ProgressCallback | None,
+        *,
+        for_apply: bool = False,
+    ) -> PlanContext:
+        """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
+        otherwise), and the keys to record before the apply are found."""
         desired = desired or self.load_desired()
         if (desired.provider or self.provider.name) != self.provider.name:
             raise ConfigError(
@@ -283,8 +318,48 @@ class Session:
                 f"talks to {self.provider.name}"
             )
         self.refuse_file_vault(desired)
-        live = await self.provider.fetch(progress)
+        reading = OwnershipRead.start(
+            lambda: self.default_store(desired), self.organization(), for_apply=for_apply
+        )
+        try:
+            live = await self.provider.fetch(progress)
+        except BaseException:
+            await reading.cancel()
+            raise
         journal = self.journal()
+        router = self.router(desired)
+        facts = await reading.facts(desired, live, router, router.store_at)
+        confirmed = await self._confirmed_by_journal(journal, desired, live)
+        confirmed |= facts.verified if facts is not None else set()
+        abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
+        plan = make_plan(
+            desired,
+            live,
+            provider=self.provider.name,
+            desired_path=str(self.desired_dir),
+            abandoned_keys=abandoned,
+            ownership=facts,
+            warnings=[*interrupted(live, abandoned, facts), *reading.warnings],
+            now=self.clock(),
+        )
+        ownership = None
+        if facts is not None and reading.store is not None:
+            found = claimed(
+                desired, live, facts, router=router, abandoned=abandoned, created=confirmed
+            )
+            ownership = OwnershipView(reading.store, self.organization(), facts, tuple(found))
+        return PlanContext(desired=desired, live=live, plan=plan, ownership=ownership)
+
+    def organization(self) -> str:
+        """Whose ownership record this session reads and writes: the provider's target
+        (the platform's address, or the sandbox's state file)."""
+        return self.provider.target
+
+    async def _confirmed_by_journal(
+        self, journal: Journal, desired: DesiredState, live: LiveState
+    ) -> set[str]:
+        """Keys the journal says were created but not stored whose secret the store holds
+        (the apply stopped between writing it and recording that)."""
         confirmed: set[str] = set()
         live_ids = {k.id for k in live.keys}
         router = self.router(desired)
@@ -299,22 +374,7 @@ class Session:
                 continue
             if pending.found_in(found):
                 confirmed.add(pending.key_id)
-        abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
-        warnings = []
-        if abandoned:
-            warnings.append(
-                f"An earlier apply was interrupted: {len(abandoned)} key(s) it left behind "
-                "will be deleted, and what the desired state needs re-created."
-            )
-        plan = make_plan(
-            desired,
-            live,
-            provider=self.provider.name,
-            desired_path=str(self.desired_dir),
-            abandoned_keys=abandoned,
-            warnings=warnings,
-        )
-        return PlanContext(desired=desired, live=live, plan=plan)
+        return confirmed
 
     # --- applying --------------------------------------------------------------------
 
@@ -356,7 +416,7 @@ class Session:
             report=listener.notice,
         ) as lease:
             with listener.reading() as progress:
-                ctx = await self.plan(desired, progress=progress)
+                ctx = await self._plan(desired, progress, for_apply=True)
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:
@@ -371,6 +431,7 @@ class Session:
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
             )
             if not plan.actionable:
+                await self._settle(ctx, listener)
                 return outcome
             if saved is None and not auto_approve and approve is not None:
                 answer = approve(plan)  # the lease keeps the lock while a person reads
@@ -390,15 +451,19 @@ class Session:
     ) -> ApplyResult:
         """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
         lost); compact the journal after."""
+        router = self.router(ctx.desired)
         applier = Applier(
             provider=self.provider,
             desired=ctx.desired,
             live=ctx.live,
-            secrets=self.router(ctx.desired),
+            secrets=router,
             journal=self.journal(),
             apply_id=apply_id,
             report=listener.step,
             guard=guard,
+            ledger=await self._settle(ctx, listener),
+            stores=router.store_at,
+            clock=self.clock,
         )
         try:
             result = await applier.run(plan)
@@ -413,6 +478,12 @@ class Session:
         after = await self.provider.fetch()
         self.journal().compact(after)
         return result
+
+    async def _settle(self, ctx: PlanContext, listener: ApplyListener) -> LedgerWriter | None:
+        """The ownership record brought up to date before the apply changes anything."""
+        if ctx.ownership is None:
+            return None
+        return await settle_before_apply(ctx.ownership, ctx.live, listener.notice)
 
     # --- importing -------------------------------------------------------------------
 
@@ -452,18 +523,11 @@ class Session:
             if want is None:
                 continue
             store, path = router(want)
-            github = want.secret if store.backend is SecretBackend.GITHUB else None
-            where = SecretLocation(
-                store=store.description,
-                backend=store.backend,
-                path=path,
-                repository=github.repository if github else None,
-                environment=github.environment if github else None,
-            )
+            where = location_of(store, path, want)
             keys.append((key, where))
         if not keys:
             return 0
-        return await adopt_imported_keys(self.default_store(desired), self.provider.target, keys)
+        return await adopt_imported_keys(self.default_store(desired), self.organization(), keys)
 
 
 @dataclass(frozen=True)
@@ -474,34 +538,3 @@ class ImportOutcome:
     report: ImportReport  # the files written, and what the YAML cannot express
     validation: Validation  # the directory, as ``validate`` sees it after the import
     adopted: int = 0  # keys newly recorded as managed in the ownership record
-
-
-class SecretRouterImpl:
-    """Maps a desired key to its secret store and its path in that store."""
-
-    def __init__(self, session: Session, desired: DesiredState) -> None:
-        self.session = session
-        self.desired = desired
-
-    def __call__(self, key: ApiKey) -> tuple[SecretStore, str]:
-        target = key.secret or SecretTarget(path=f"{key.workspace}/{key.name}")
-        default = self.session.default_store(self.desired)
-        cache_key = f"{target.backend}:{target.repository}:{target.environment}"
-        store = self.session._stores.get(cache_key)
-        if store is None:
-            store = store_for_target(
-                target,
-                default,
-                settings=self.desired.organization.vault,
-                override=self.session.options.vault_override(),
-                env=self.session.options.env,
-            )
-            self.session._stores[cache_key] = store
-        if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
-            # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other
-            # repositories or environments must not land on one path and overwrite each other.
-            where = f"github/{target.repository or '-'}"
-            if target.environment:
-                where += f"/environments/{target.environment}"
-            return store, f"{where}/{target.path}"
-        return store, target.path

@@ -22,7 +22,8 @@ Every remote mutation is announced in the :class:`~reconciler.apply.journal.Jour
 before it is sent. A create whose outcome is unknown (a timeout, a 5xx) is never resent:
 its intent stays open in the journal, and the next plan deletes the key it may have made.
 Each new secret is registered with the log redactor the moment it arrives, so no log line
-can carry it.
+can carry it. The ownership record follows each key created or deleted, and a deleted
+key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
 
 Why one module of ~550 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
@@ -36,12 +37,15 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 import structlog
 
 from reconciler.apply import people
 from reconciler.apply.journal import Journal
+from reconciler.apply.ledger import LedgerWriter
+from reconciler.apply.records import KeyRecords
+from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
@@ -54,10 +58,7 @@ from reconciler.vault.base import SecretMetadata, SecretStore
 Report = Callable[[str], None]
 
 
-class SecretRouter(Protocol):
-    """Finds the store and the path for a desired key's secret."""
-
-    def __call__(self, key: ApiKey) -> tuple[SecretStore, str]: ...
+CREATE_PHASE = 4  # keys are created (see :func:`steps`)
 
 
 @dataclass
@@ -115,7 +116,7 @@ def steps(changes: tuple[Change, ...]) -> list[Step]:
                 out.append(Step(2, c, c.actions[0]))
         elif c.kind is Kind.API_KEY:
             if Action.CREATE in c.actions:
-                out.append(Step(4, c, Action.CREATE))
+                out.append(Step(CREATE_PHASE, c, Action.CREATE))
             if Action.DELETE in c.actions:
                 out.append(Step(5, c, Action.DELETE))
     return sorted(out, key=lambda s: (s.phase, s.change.address))
@@ -167,6 +168,9 @@ class Applier:
         store_backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         guard: Callable[[], None] = lambda: None,
+        ledger: LedgerWriter | None = None,
+        stores: StoreLocator | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.provider = provider
         self.desired = desired
@@ -179,6 +183,15 @@ class Applier:
         self.sleep = sleep
         self.guard = guard  # raises when the apply must not go on (the lock was lost)
         self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
+        self.records = KeyRecords(
+            ledger=ledger,  # None: no ownership record is kept
+            desired=desired,
+            secrets=secrets,
+            stores=stores,
+            clock=clock,
+            report=report,
+            log=self.log,
+        )
         # by desired name: a renamed workspace (diff.workspace_aliases) under its new one
         aliases = workspace_aliases(desired, live)
         self.workspace_ids = {aliases.get(w.name, w.name): w.id for w in live.workspaces if w.id}
@@ -217,7 +230,9 @@ class Applier:
         self.journal.record("apply-start", apply_id=self.apply_id, checksum=checksum)
         # logged shortened: the redactor masks any long run of letters and digits
         self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
-        for step in steps(plan.changes):
+        ordered = steps(plan.changes)
+        creates = [s for s in ordered if s.phase == CREATE_PHASE]
+        for step in ordered:
             change = step.change
             try:
                 self.guard()
@@ -226,6 +241,8 @@ class Applier:
                 raise ApplyError(str(exc), self.result) from exc
             started = time.monotonic()
             try:
+                if creates and step is creates[0]:  # one write for the phase's intents
+                    await self.records.announce(self._desired_key(s.change.name) for s in creates)
                 await self._one(step)
             except ReconcilerError as exc:
                 self.journal.record("apply-failed", apply_id=self.apply_id, address=change.address)
@@ -412,6 +429,7 @@ class Applier:
             ) from exc
         except ReconcilerError:
             self.journal.record("key-create-failed", apply_id=self.apply_id, intent=intent)
+            await self.records.create_failed(change, want)
             raise
         register_secret(created.secret)
         key_id = created.key.id or ""
@@ -429,6 +447,7 @@ class Applier:
             resent=created.resent,
         )
         await self._store_secret(change, want, created, store, path)
+        await self.records.created(change, want, created, store, path)
         self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
         self.result.stored.append(f"{store.description}: {path}")
@@ -557,28 +576,11 @@ class Applier:
     ) -> None:
         if not key_id:
             return
+        recorded = self.records.entry(key_id)
         t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
         self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         await self.provider.delete_key(key_id)
         self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
         self.result.destroyed += 1
         self._done(change, "Destruction", t, key_id)
-        renamed = "name" in (change.before or {})  # its secret's path was the old name's
-        if (renamed or not replaced) and not change.recovery:
-            await self._forget_secret(change, key_id)
-
-    async def _forget_secret(self, change: Change, key_id: str) -> None:
-        """Remove a deleted key's secret from its store, if this tool put it there."""
-        before = change.before or {}
-        workspace, name = before.get("workspace"), before.get("name", change.name)
-        if not name or not workspace:
-            return
-        want = next((k for k in self.desired.keys if k.name == name), None)
-        store, path = self.secrets(want or ApiKey(name=name, workspace=workspace))
-        try:
-            current = await store.read_metadata(path)
-            if current is not None and current.key_id == key_id:
-                await store.delete(path)
-                self.report(f"{change.address}: secret removed from {store.description}")
-        except SecretStoreError as exc:
-            self.log.warning("apply.secret_cleanup_failed", address=change.address, error=str(exc))
+        await self.records.deleted(change, key_id, recorded)

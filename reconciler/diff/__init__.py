@@ -25,6 +25,11 @@ What each kind of difference becomes:
 - live, not desired               -> ``unmanaged`` (left alone), or ``delete`` when the
                                      workspace allows pruning (keys) or the workspace is
                                      managed (members are authoritative per workspace)
+- a key reconciler manages (in the ownership record, :mod:`reconciler.ownership`) that
+  the desired state no longer has -> ``delete`` (never managed: ``unmanaged``); a managed
+  key whose secret is missing from its store or is another key's -> replacement; a key
+  retiring after a replacement -> never matched, ``delete`` once its grace period ends
+  (see :mod:`.owned`)
 - two live keys, one name, one workspace -> ``conflict`` (never a guess)
 - a key whose owner the platform does not name (``created_by`` is no organisation
   user) -> the owner is unknown, not different: never a replacement by itself
@@ -48,7 +53,8 @@ import datetime as dt
 from collections.abc import Mapping
 
 from reconciler.diff.changes import REPLACE, Action, Change, FieldChange, Kind, project
-from reconciler.diff.keys import diff_keys
+from reconciler.diff.keys import diff_keys, matches
+from reconciler.diff.owned import left_behind, retiring
 from reconciler.diff.people import awaiting, diff_groups, diff_people, group_grants
 from reconciler.diff.workspaces import (
     currency_notes,
@@ -58,7 +64,8 @@ from reconciler.diff.workspaces import (
     renamed,
     workspace_aliases,
 )
-from reconciler.model import DesiredState, LiveState
+from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.ownership import KeyFacts
 
 __all__ = [
     "REPLACE",
@@ -66,8 +73,10 @@ __all__ = [
     "Change",
     "FieldChange",
     "Kind",
+    "claimed_keys",
     "currency_notes",
     "diff",
+    "left_behind",
     "project",
     "workspace_aliases",
 ]
@@ -78,13 +87,17 @@ def diff(
     live: LiveState,
     *,
     abandoned_keys: Mapping[str, str] | None = None,
+    ownership: KeyFacts | None = None,
     today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Change]:
     """All changes that take ``live`` to ``desired``, in a stable order.
 
     ``abandoned_keys`` maps live key ids an interrupted apply left behind (from the
     journal) to the reason; they are deleted and never matched to a desired key.
-    ``today`` (default: the UTC date) dates a clamped expiry's renewal.
+    ``ownership`` is what the ownership record and the secret checks say of live keys
+    (None: nothing is managed). ``now`` (default: the time in UTC) ends grace periods;
+    ``today`` (default: ``now``'s date) dates a clamped expiry's renewal.
     """
     aliases = workspace_aliases(desired, live)
     if aliases:
@@ -99,9 +112,35 @@ def diff(
         for c in members
         if not (Action.CREATE in c.actions and c.name.partition("/")[2] in waiting)
     )
-    today = today or dt.datetime.now(dt.UTC).date()
-    people, keys = diff_people(desired, live, diff_keys(desired, live, abandoned_keys or {}, today))
+    now = now or dt.datetime.now(dt.UTC)
+    today = today or now.date()
+    keyed = diff_keys(desired, live, abandoned_keys or {}, today, ownership, now)
+    people, keys = diff_people(desired, live, keyed)
     changes.extend(keys)
     changes.extend(people)
     changes.extend(diff_groups(desired, live))
     return changes
+
+
+def claimed_keys(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    abandoned_keys: Mapping[str, str] | None = None,
+    ownership: KeyFacts | None = None,
+) -> list[tuple[ApiKey, ApiKey]]:
+    """The live keys the desired state claims by name, each as (desired key, live key),
+    matched as :func:`diff` matches them: keys an interrupted apply left behind and
+    retiring keys are never claimed, and keys in conflict are not either."""
+    aliases = workspace_aliases(desired, live)
+    if aliases:
+        live = renamed(live, aliases)
+    excluded = set(abandoned_keys or {})
+    if ownership is not None:
+        claims = ownership.claims(live)
+        excluded |= {*left_behind(live.keys, claims, ownership), *retiring(claims)}
+    return [
+        (want, match)
+        for want, _, match in matches(desired, live, excluded)
+        if isinstance(match, ApiKey)
+    ]

@@ -76,7 +76,9 @@ class Change:
     message: str | None = None
     live_id: str | None = None
     extra_ids: tuple[str, ...] = field(default=())
-    recovery: bool = False  # cleans up after an interrupted apply
+    # finishes an earlier apply: cleans up after an interrupted one, or deletes the key a
+    # replacement retired once its grace period ended (never a removal anyone asked for)
+    recovery: bool = False
 
     @property
     def is_replacement(self) -> bool:

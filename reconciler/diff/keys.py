@@ -9,17 +9,19 @@ before the old one goes. What the platform cannot tell is not a difference: an o
 does not name, and an expiry its policy clamped, until that date comes within
 ``keys.expiry_warning_days``. Two live keys with one name in one workspace are a
 conflict for a person. Keys an interrupted apply left behind are deleted and never
-matched; unmatched live keys are unmanaged, or deleted where the workspace prunes them
-or is archived.
+matched; unmatched live keys are deleted when reconciler manages them (the ownership
+record, :mod:`.owned`) or where the workspace prunes them or is archived, and left alone
+(unmanaged) otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from reconciler.diff import owned
 from reconciler.diff.changes import (
     KEY_FIELDS,
     KEY_REPLACEMENT_FIELDS,
@@ -31,6 +33,7 @@ from reconciler.diff.changes import (
     project,
 )
 from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.ownership import Claim, KeyFacts
 
 
 def _key_after(want: ApiKey) -> dict[str, Any]:
@@ -65,29 +68,31 @@ def _comparable(
 
 
 def diff_keys(
-    desired: DesiredState, live: LiveState, abandoned: Mapping[str, str], today: dt.date
+    desired: DesiredState,
+    live: LiveState,
+    abandoned: Mapping[str, str],
+    today: dt.date,
+    facts: KeyFacts | None = None,
+    now: dt.datetime | None = None,
 ) -> list[Change]:
-    changes = [_abandoned(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned]
-    by_name: dict[str, list[ApiKey]] = defaultdict(list)
-    for key in live.keys:
-        if key.id not in abandoned:
-            by_name[key.name].append(key)
-    claimed: set[str] = set()  # live key ids matched to a desired key
-    movable = {w.name for w in desired.workspaces if not w.archived}
+    claims = facts.claims(live) if facts is not None else {}
+    if facts is not None:
+        abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}
+    changes = [
+        owned.recovery_delete(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned
+    ]
+    rest = tuple(k for k in live.keys if k.id not in abandoned)
+    changes.extend(owned.retired(rest, claims, now or dt.datetime.now(dt.UTC)))
+    excluded = abandoned.keys() | owned.retiring(claims)
     org = desired.organization
     cap = org.key_platform_max_expiry_days
     renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)
-    for want in sorted(desired.keys, key=lambda k: k.name):
-        found, candidates = _candidates(want, by_name)
-        same_ws = [k for k in candidates if k.workspace == want.workspace]
-        if len(same_ws) > 1:
-            ids = tuple(sorted(k.id or "?" for k in same_ws))
-            claimed.update(ids)
-            changes.append(_conflict(want, ids, found))
+    claimed: set[str] = set()  # live key ids matched to a desired key
+    for want, found, match in matches(desired, live, excluded):
+        if isinstance(match, tuple):
+            claimed.update(match)
+            changes.append(_conflict(want, match, found))
             continue
-        match: ApiKey | None = same_ws[0] if same_ws else None
-        if match is None and len(candidates) == 1 and candidates[0].workspace in movable:
-            match = candidates[0]  # moved between managed workspaces: a replacement
         if match is None:
             changes.append(
                 Change(
@@ -104,11 +109,42 @@ def diff_keys(
             changes.append(_renamed(want, match, cap, renew_from))
             continue
         replacement = _replacement(want, match, cap, renew_from)
+        problem = facts.problem(claims.get(match.id or ""), match.id or "") if facts else None
+        if replacement is None and problem is not None:
+            replacement = owned.secret_replacement(want, match, problem)
         if replacement is not None:
             changes.append(replacement)
-    leftovers = [k for k in live.keys if k.id not in claimed and k.id not in abandoned]
-    changes.extend(_leftovers(desired, leftovers))
+    leftovers = [k for k in live.keys if k.id not in claimed and k.id not in excluded]
+    changes.extend(_leftovers(desired, leftovers, claims))
     return changes
+
+
+Match = ApiKey | tuple[str, ...] | None  # the live key; the ids in conflict; or none
+
+
+def matches(
+    desired: DesiredState, live: LiveState, excluded: Collection[str] = frozenset()
+) -> Iterator[tuple[ApiKey, str, Match]]:
+    """Each desired key (by name), the name it was found by (its own, or a previous name),
+    and the live key it is: the one of that name in its workspace, or else the only one of
+    that name in another managed workspace (a move); several of that name in its
+    workspace are a conflict. Keys in ``excluded`` (abandoned, retiring) never match."""
+    by_name: dict[str, list[ApiKey]] = defaultdict(list)
+    for key in live.keys:
+        if key.id not in excluded:
+            by_name[key.name].append(key)
+    movable = {w.name for w in desired.workspaces if not w.archived}
+    for want in sorted(desired.keys, key=lambda k: k.name):
+        found, candidates = _candidates(want, by_name)
+        same_ws = [k for k in candidates if k.workspace == want.workspace]
+        if len(same_ws) > 1:
+            yield want, found, tuple(sorted(k.id or "?" for k in same_ws))
+        elif same_ws:
+            yield want, found, same_ws[0]
+        elif len(candidates) == 1 and candidates[0].workspace in movable:
+            yield want, found, candidates[0]  # moved between managed workspaces: replaced
+        else:
+            yield want, found, None
 
 
 def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str, list[ApiKey]]:
@@ -118,20 +154,6 @@ def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str,
         if by_name.get(name):
             return name, by_name[name]
     return want.name, []
-
-
-def _abandoned(key: ApiKey, reason: str) -> Change:
-    """Delete a key an interrupted apply left behind."""
-    return Change(
-        address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
-        kind=Kind.API_KEY,
-        name=key.name,
-        actions=(Action.DELETE,),
-        reason=reason,
-        before=_key_after(key),
-        live_id=key.id,
-        recovery=True,
-    )
 
 
 def _conflict(want: ApiKey, ids: tuple[str, ...], found: str) -> Change:
@@ -200,10 +222,12 @@ def _renamed(want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date) 
     )
 
 
-def _leftovers(desired: DesiredState, leftovers: list[ApiKey]) -> list[Change]:
-    """Live keys no desired key claimed: deleted where pruned or archived, else unmanaged."""
-    archived = {w.name for w in desired.workspaces if w.archived}
-    prune = {w.name for w in desired.workspaces if w.prune_unmanaged_keys or w.archived}
+def _leftovers(
+    desired: DesiredState, leftovers: list[ApiKey], claims: Mapping[str, Claim]
+) -> list[Change]:
+    """Live keys no desired key claimed: deleted where managed (by the ledger), pruned or
+    archived, else unmanaged (see :func:`owned.leftover`)."""
+    workspaces = {w.name: w for w in desired.workspaces}
     taken = {k.name for k in desired.keys}
     counts: dict[str, int] = defaultdict(int)
     for key in leftovers:
@@ -213,16 +237,7 @@ def _leftovers(desired: DesiredState, leftovers: list[ApiKey]) -> list[Change]:
         address = f"api_key.{key.name or key.id}"
         if key.name in taken or counts[key.name] > 1 or not key.name:
             address += f"[{(key.id or '')[:8]}]"
-        if key.workspace in prune:
-            reason = (
-                "its workspace is archived"
-                if key.workspace in archived
-                else "not in desired state; workspace prunes unmanaged keys"
-            )
-            actions: tuple[Action, ...] = (Action.DELETE,)
-        else:
-            reason = "not in desired state; left alone"
-            actions = (Action.UNMANAGED,)
+        actions, reason = owned.leftover(workspaces, key, claims.get(key.id or ""))
         changes.append(
             Change(
                 address=address,

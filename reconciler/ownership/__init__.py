@@ -14,6 +14,10 @@ Everything here is pure (the layer sits under diff and imports only the model):
 - :mod:`.claims`: :func:`classify` tells, for a live state, which keys are owned,
   retiring, unowned, or made by an unresolved intent (abandoned: delete and create
   again; or, when the caller found its secret in the store, unrecorded: record it);
+- :mod:`.facts`: :class:`KeyFacts`, what a plan knows beyond the live state (the ledger
+  and the checks of managed keys' secrets), for the diff;
+- :mod:`.settle`: :func:`settle`, the ledger brought up to date before an apply (keys the
+  desired state claims recorded, gone keys forgotten, spent intents dropped);
 - :mod:`.text`: :func:`encode` / :func:`decode`, the document kept in the store.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from reconciler.model import CLOCK_SKEW
 from reconciler.ownership.claims import Claim, Ownership, classify
+from reconciler.ownership.facts import KeyFacts, SecretFinding, SecretProblem, secret_problem
 from reconciler.ownership.ledger import (
     CreateIntent,
     Ledger,
@@ -33,6 +38,7 @@ from reconciler.ownership.ledger import (
     SecretState,
     UnsupportedFormat,
 )
+from reconciler.ownership.settle import Claimed, key_entry, settle
 from reconciler.ownership.text import COMPRESS_ABOVE, ENCODING, FORMAT, decode, encode
 
 __all__ = [
@@ -41,18 +47,25 @@ __all__ = [
     "ENCODING",
     "FORMAT",
     "Claim",
+    "Claimed",
     "CreateIntent",
+    "KeyFacts",
     "Ledger",
     "LedgerEntry",
     "LedgerError",
     "Origin",
     "Ownership",
     "Retiring",
+    "SecretFinding",
     "SecretLocation",
+    "SecretProblem",
     "SecretRecord",
     "SecretState",
     "UnsupportedFormat",
     "classify",
     "decode",
     "encode",
+    "key_entry",
+    "secret_problem",
+    "settle",
 ]

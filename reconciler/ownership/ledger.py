@@ -248,6 +248,12 @@ class Ledger(Frozen):
         retiring = Retiring(replaced_by=_checked(replaced_by), delete_after=delete_after)
         return self._replace(old_id, entry.model_copy(update={"retiring": retiring}))
 
+    def with_keys(self, keys: Mapping[str, LedgerEntry]) -> Ledger:
+        """This ledger holding exactly ``keys``: many entries changed in one step (a
+        settle before an apply records thousands at once, where one change at a time
+        would copy the record thousands of times)."""
+        return self._with(keys={_checked(key_id): e for key_id, e in keys.items()})
+
     def forget(self, key_id: str) -> Ledger:
         """The key is gone from the platform; absent is fine."""
         if key_id not in self.keys:

@@ -145,7 +145,8 @@ def _change_lines(change: Change) -> list[str]:
     lines = [f"  # {change.address} {_verb(change)}"]
     label = f"{change.kind.value} {_value(change.name)}"
     if key in ("unmanaged", "pending"):
-        if key == "pending" and change.reason:
+        # pending: why it waits; an unmanaged key: whether reconciler manages it
+        if change.reason and (key == "pending" or change.kind is Kind.API_KEY):
             lines.append(f"  # (because {change.reason})")
         lines.append(f"{sign.rjust(3)} {label} {_inline(change)}")
         return lines

@@ -117,7 +117,7 @@ def file_vault_entries(root: Path) -> dict[str, VaultEntry]:
         return out
     for file in sorted(root.rglob("*.json")):
         rel = file.relative_to(root).with_suffix("").as_posix()
-        if rel.startswith("_locks/"):
+        if rel.startswith(("_locks/", "_reconciler/")):  # locks and the ownership record
             continue
         doc = json.loads(file.read_text(encoding="utf-8"))
         current = next(v for v in doc["versions"] if v["version"] == doc["current_version"])

@@ -5,7 +5,8 @@ response shapes) in a threaded ``http.server`` so the real CLI, in another proce
 talk to it with ``--vault vault:http://127.0.0.1:PORT`` and ``VAULT_TOKEN``. It also
 answers ``GET /v1/auth/token/lookup-self`` (the store's pre-flight check).
 
-The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_locks/``):
+The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_locks/`` and
+``_reconciler/``, where the apply lock and the ownership record are kept):
 
 - :meth:`FakeVaultServer.fail_writes` makes the Nth such write (and ``times - 1`` after it)
   answer ``503 {"errors": ["Vault is sealed"]}``, then Vault recovers;
@@ -30,6 +31,11 @@ import httpx
 from tests.vault.fake_vault import FakeVault
 
 SEALED = {"errors": ["Vault is sealed"]}
+
+
+def _reserved(path: str) -> bool:
+    """A lock or reconciler's own document, not a secret."""
+    return "/_locks/" in f"/{path}" or "/_reconciler/" in f"/{path}"
 
 
 @dataclass
@@ -108,7 +114,7 @@ class FakeVaultServer:
             return sorted(
                 p
                 for p, e in self.vault.entries.items()
-                if "/_locks/" not in f"/{p}" and e.current_version
+                if not _reserved(p) and e.current_version
             )
 
     def stop(self) -> None:
@@ -132,7 +138,7 @@ class FakeVaultServer:
             data_prefix = f"/v1/{self.mount}/data/"
             if method in ("POST", "PUT") and path.startswith(data_prefix):
                 rel = path.removeprefix(data_prefix)
-                if "/_locks/" not in f"/{rel}":
+                if not _reserved(rel):
                     self.writes.attempts.append(rel)
                     n = len(self.writes.attempts)
                     if self._sealed_from is not None and n >= self._sealed_from:

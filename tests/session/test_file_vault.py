@@ -23,6 +23,12 @@ REFUSED = (
 
 
 @pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan reads the ownership record: ``file:rehearsal`` lands in the test's directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def provider(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     fake = FakeProvider(live_org(), users=ORG_USERS)
     monkeypatch.setattr(session_module, "open_provider", lambda options: fake)

@@ -1,0 +1,327 @@
+"""What the ownership record and the secret stores say of live keys, for a plan and an apply.
+
+A plan (:meth:`reconciler.session.Session.plan`) reads the organisation's ledger from its
+default store while the live state is fetched, then checks, with one ``read_metadata``
+each and at most :data:`CHECKS_AT_ONCE` at a time, the secrets that decide what the plan
+does (:func:`check_secrets`):
+
+- each managed key the desired state still names, at the place its ledger entry records,
+  when the entry says the secret is stored there (an adopted key's secret is unknown: not
+  checked; a GitHub secret cannot be read back: the record is trusted);
+- each live key the ledger does not hold that an unresolved create may have made, where
+  that create's secret was to go: found there under its id, the key is recorded as the
+  create's own; not found, it is deleted and made again;
+- for an apply (``adopting``), each live key the ledger does not hold that the desired
+  state names, where its secret would be: found there under its id, it is recorded with
+  its secret stored, else unknown (a plan does not read these: they change nothing in it).
+
+The result is :class:`~reconciler.ownership.KeyFacts`, which the pure diff consumes
+(:class:`OwnershipRead` does all of this for one plan). An apply then records, before it
+changes anything, the live keys the desired state claims (:func:`claimed`,
+:func:`settle_before_apply`).
+
+Without the record (its store cannot be opened or read) a plan goes on, takes no key as
+managed, and says so in a warning; an apply stops: it would not know what it manages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from reconciler.apply.ledger import LedgerWriter, location_of
+from reconciler.apply.routing import SecretRouter, StoreLocator
+from reconciler.diff import claimed_keys, left_behind
+from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
+from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend
+from reconciler.ownership import (
+    Claimed,
+    KeyFacts,
+    Ledger,
+    LedgerError,
+    Ownership,
+    SecretLocation,
+    SecretProblem,
+    SecretState,
+    secret_problem,
+    settle,
+)
+from reconciler.vault import ledger_store
+from reconciler.vault.base import SecretStore, StoredSecret
+from reconciler.vault.ledger_store import StoredLedger
+
+log = structlog.get_logger(__name__)
+
+CHECKS_AT_ONCE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    key_id: str
+    store: SecretStore
+    location: SecretLocation
+    recorded: bool  # the ledger records this location for this key
+
+
+@dataclass(frozen=True, slots=True)
+class SecretChecks:
+    """The secrets checked for a plan: the facts, and how many checks the store failed."""
+
+    facts: KeyFacts
+    failed: int = 0
+
+
+def _route(router: SecretRouter, key: ApiKey) -> tuple[SecretStore, str] | None:
+    """Where ``key``'s secret goes, or None when its store cannot be opened here (a GitHub
+    secret without a token, say): a plan goes on without checking it."""
+    try:
+        return router(key)
+    except (ConfigError, SecretStoreError):
+        return None
+
+
+def _checks(
+    ledger: Ledger,
+    desired: DesiredState,
+    live: LiveState,
+    router: SecretRouter,
+    stores: StoreLocator,
+    default: SecretStore,
+    adopting: bool,
+) -> list[_Check]:
+    """What to read (see the module docstring)."""
+    wanted = {k.name: k for k in desired.keys}
+    checks: list[_Check] = []
+    for key in live.keys:
+        if not key.id:
+            continue
+        entry = ledger.entry(key.id)
+        if entry is not None:
+            where = entry.secret
+            if (
+                entry.retiring is not None
+                or where.state is not SecretState.STORED
+                or where.backend is SecretBackend.GITHUB
+                or key.name not in wanted
+            ):
+                continue
+            store = stores(where)
+            if store is not None:
+                location = SecretLocation.model_validate(where.model_dump(exclude={"state"}))
+                checks.append(_Check(key.id, store, location, recorded=True))
+            continue
+        want = wanted.get(key.name) if adopting else None
+        intent = ledger.intent_for(key.workspace, key.name)
+        made = intent is not None and intent.made(key)
+        if want is None and not made:
+            continue
+        want = wanted.get(key.name)
+        routed = _route(router, want) if want is not None else None
+        if routed is None and intent is not None and made:
+            routed = default, intent.path  # a create of a key no longer desired
+        if routed is None:
+            continue
+        store, path = routed
+        if made and intent is not None:
+            path = intent.path  # where that create's secret was to go
+        if store.backend is not SecretBackend.GITHUB:
+            checks.append(_Check(key.id, store, location_of(store, path, key), recorded=False))
+    return checks
+
+
+async def check_secrets(
+    ledger: Ledger,
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    router: SecretRouter,
+    stores: StoreLocator,
+    default: SecretStore,
+    adopting: bool = False,
+    concurrency: int = CHECKS_AT_ONCE,
+) -> SecretChecks:
+    """Read what decides the plan (see the module docstring); never raises for a store
+    that fails a read: that key is left unchecked, and counted."""
+    checks = _checks(ledger, desired, live, router, stores, default, adopting)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def read(check: _Check) -> StoredSecret | SecretStoreError | None:
+        async with gate:
+            try:
+                return await check.store.read_metadata(check.location.path)
+            except SecretStoreError as exc:
+                log.warning(
+                    "plan.secret_check_failed", store=check.store.description, error=str(exc)
+                )
+                return exc
+
+    found = await asyncio.gather(*(read(c) for c in checks))
+    verified: set[str] = set()
+    problems: dict[str, SecretProblem] = {}
+    failed = 0
+    for check, result in zip(checks, found, strict=True):
+        if isinstance(result, SecretStoreError):
+            failed += 1
+            continue
+        stored = result.key_id if result is not None else None
+        if stored == check.key_id:
+            verified.add(check.key_id)
+        elif check.recorded:
+            problem = secret_problem(
+                check.location, check.key_id, stored, present=result is not None
+            )
+            if problem is not None:
+                problems[check.key_id] = problem
+    return SecretChecks(KeyFacts(ledger, frozenset(verified), problems), failed)
+
+
+def claimed(
+    desired: DesiredState,
+    live: LiveState,
+    facts: KeyFacts,
+    *,
+    router: SecretRouter,
+    abandoned: Mapping[str, str],
+    created: Collection[str] = frozenset(),
+) -> list[Claimed]:
+    """The live keys the desired state claims that the ledger does not hold yet, to record
+    before an apply (see :func:`reconciler.ownership.settle`). ``created``: key ids the
+    journal says reconciler created; a key made by an unresolved create in the ledger is
+    too."""
+    claims = facts.claims(live)
+    out: list[Claimed] = []
+    for want, key in claimed_keys(desired, live, abandoned_keys=abandoned, ownership=facts):
+        if not key.id or facts.ledger.owns(key.id):
+            continue
+        routed = _route(router, want)
+        if routed is None:
+            continue  # its store cannot be opened here: recorded by a later apply
+        claim = claims.get(key.id)
+        made = claim is not None and claim.ownership is Ownership.UNRECORDED
+        out.append(
+            Claimed(
+                key=key,
+                location=location_of(*routed, want),
+                stored=key.id in facts.verified,
+                created=made or key.id in created,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class OwnershipView:
+    """The ownership record a plan was made with, where it is kept, and (for an apply)
+    the live keys to record before anything changes."""
+
+    store: SecretStore
+    organization: str
+    facts: KeyFacts
+    claimed: tuple[Claimed, ...] = ()
+
+
+def unread(exc: ReconcilerError) -> str:
+    """The plan's warning when the ownership record could not be read."""
+    return (
+        f"The ownership record could not be read ({exc}): no key is taken as managed by "
+        "reconciler (a key removed from the desired state is left alone) and no secret was "
+        "checked."
+    )
+
+
+@dataclass
+class OwnershipRead:
+    """Reading the ownership record for one plan: :meth:`start` it before the live state
+    is fetched, then ask for the :meth:`facts`. ``for_apply``: a record that cannot be
+    read is an error, not a warning, and the keys the apply will record are checked."""
+
+    organization: str
+    for_apply: bool
+    store: SecretStore | None = None
+    warnings: list[str] = field(default_factory=list)
+    _loading: asyncio.Future[StoredLedger] | None = None
+
+    @classmethod
+    def start(
+        cls, open_store: Callable[[], SecretStore], organization: str, *, for_apply: bool
+    ) -> OwnershipRead:
+        read = cls(organization, for_apply)
+        try:
+            read.store = open_store()
+        except ConfigError as exc:
+            read._failed(exc)
+            return read
+        read._loading = asyncio.ensure_future(ledger_store.load(read.store, organization))
+        return read
+
+    def _failed(self, exc: ReconcilerError) -> None:
+        if self.for_apply:
+            raise exc
+        self.warnings.append(unread(exc))
+
+    async def cancel(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
+            await asyncio.gather(self._loading, return_exceptions=True)
+
+    async def facts(
+        self, desired: DesiredState, live: LiveState, router: SecretRouter, stores: StoreLocator
+    ) -> KeyFacts | None:
+        """The ledger with the checks of the secrets that decide the plan; None when the
+        record could not be read (see :attr:`warnings`)."""
+        if self._loading is None or self.store is None:
+            return None
+        try:
+            stored = await self._loading
+        except (SecretStoreError, LedgerError) as exc:
+            self._failed(exc)
+            return None
+        checks = await check_secrets(
+            stored.ledger,
+            desired,
+            live,
+            router=router,
+            stores=stores,
+            default=self.store,
+            adopting=self.for_apply,
+        )
+        if checks.failed:
+            self.warnings.append(
+                f"{checks.failed} key secret(s) could not be checked (the store failed to "
+                "answer); a lost one is found by the next plan."
+            )
+        return checks.facts
+
+
+def interrupted(
+    live: LiveState, abandoned: Collection[str], facts: KeyFacts | None
+) -> list[str]:
+    """The plan's warning about keys an interrupted apply left behind, as the journal
+    (``abandoned``) and the ownership record find them."""
+    left = set(abandoned)
+    if facts is not None:
+        left |= left_behind(live.keys, facts.claims(live), facts).keys()
+    if not left:
+        return []
+    return [
+        f"An earlier apply was interrupted: {len(left)} key(s) it left behind will be "
+        "deleted, and what the desired state needs re-created."
+    ]
+
+
+async def settle_before_apply(
+    view: OwnershipView, live: LiveState, notice: Callable[[str], None]
+) -> LedgerWriter:
+    """Before an apply changes anything: record the live keys the desired state claims,
+    forget keys gone, drop spent create intents (:func:`reconciler.ownership.settle`), in
+    one write; the writer the apply goes on with."""
+    writer = LedgerWriter(view.store, view.organization, view.facts.ledger)
+    before = view.facts.ledger.keys.keys()
+    after = await writer.change(lambda ledger: settle(ledger, live, view.claimed))
+    added = len(after.keys.keys() - before)
+    if added:
+        notice(f"Recorded {added} live key(s) the desired state names in the ownership record.")
+    return writer

@@ -1,0 +1,139 @@
+"""API keys against the ownership record: what the ledger changes in a key's plan.
+
+Pure; the ledger and the secret checks come in as :class:`~reconciler.ownership.KeyFacts`.
+
+- a key made by an unresolved create whose secret was never stored -> ``delete``, like a
+  key the journal finds abandoned (the desired key is made again); so is a managed key
+  whose secret path such a create's key took with its secret (a replacement's old half);
+- a retiring key (the old half of a replacement or rotation) is never matched by name,
+  so it is no conflict with its successor; once its grace period has ended -> ``delete``;
+- a managed key whose secret is missing from its store, or whose store names another
+  key there -> replacement (``+/-``), so a lost secret is made again;
+- a key the desired state no longer has: managed (in the ledger) -> ``delete`` in a
+  managed workspace; never managed -> ``unmanaged``, unless the workspace prunes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.diff.changes import KEY_FIELDS, REPLACE, Action, Change, Kind, project
+from reconciler.model import ApiKey, Workspace
+from reconciler.ownership import Claim, KeyFacts, Ownership, SecretFinding, SecretProblem
+
+LOST_BY_INTENT = (
+    "an unresolved create (in the ownership record) made this key, but its secret was never stored"
+)
+MANAGED_REMOVED = "managed by reconciler, removed from the desired state"
+NOT_MANAGED = "reconciler does not manage it"
+GRACE_ENDED = "previous key, grace period ended"
+
+
+def key_projection(key: ApiKey) -> dict[str, Any]:
+    return project(key, KEY_FIELDS)
+
+
+def left_behind(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
+) -> dict[str, str]:
+    """Live keys an interrupted apply left behind, by what the ledger and the secret
+    checks say (the journal may say it too), with why: made by an unresolved create whose
+    secret was never stored, or the old half of a replacement (:func:`superseded`)."""
+    found = {
+        key_id: LOST_BY_INTENT
+        for key_id, claim in claims.items()
+        if claim.ownership is Ownership.ABANDONED
+    }
+    return {**found, **superseded(live_keys, claims, facts)}
+
+
+def superseded(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
+) -> dict[str, str]:
+    """Managed keys an interrupted replacement left behind, with why: a key made by an
+    unresolved create whose secret is stored (unrecorded) took the secret path of a managed
+    key of its name, so that key was its replacement's old half."""
+    made = {
+        (key.workspace.lower(), key.name): key.id
+        for key in live_keys
+        if key.id and claims[key.id].ownership is Ownership.UNRECORDED
+    }
+    out: dict[str, str] = {}
+    for key in live_keys:
+        new = made.get((key.workspace.lower(), key.name))
+        problem = facts.problem(claims.get(key.id or ""), key.id or "")
+        if new and key.id and problem is not None and problem.finding is SecretFinding.OTHER_KEY:
+            out[key.id] = f"replaced by key {new} in an interrupted apply"
+    return out
+
+
+def retiring(claims: Mapping[str, Claim]) -> set[str]:
+    """Live keys replaced by a rotation or replacement, waiting for their grace to end."""
+    return {k for k, claim in claims.items() if claim.ownership is Ownership.RETIRING}
+
+
+def recovery_delete(key: ApiKey, reason: str) -> Change:
+    """Delete a key an earlier apply left to delete: one an interrupted apply left behind,
+    or the old half of a replacement whose grace has ended (never a removal anyone asked
+    for: no rail counts it)."""
+    return Change(
+        address=f"api_key.{key.name}[{(key.id or '')[:8]}]",
+        kind=Kind.API_KEY,
+        name=key.name,
+        actions=(Action.DELETE,),
+        reason=reason,
+        before=key_projection(key),
+        live_id=key.id,
+        recovery=True,
+    )
+
+
+def retired(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], now: dt.datetime
+) -> list[Change]:
+    """Delete each retiring key whose grace period has ended by ``now``."""
+    changes = []
+    for key in live_keys:
+        claim = claims.get(key.id or "")
+        if claim is None or claim.entry is None or claim.entry.retiring is None:
+            continue
+        if not claim.entry.retiring.is_due(now):
+            continue
+        changes.append(recovery_delete(key, GRACE_ENDED))
+    return changes
+
+
+def secret_replacement(want: ApiKey, match: ApiKey, problem: SecretProblem) -> Change:
+    """Replace ``match``, equal to ``want`` in every field, because its secret is lost."""
+    after = key_projection(want)
+    return Change(
+        address=want.address,
+        kind=Kind.API_KEY,
+        name=want.name,
+        actions=REPLACE,
+        reason=problem.reason(),
+        before=key_projection(match),
+        after=after,
+        unchanged=len(after),
+        live_id=match.id,
+    )
+
+
+def leftover(
+    workspaces: Mapping[str, Workspace], key: ApiKey, claim: Claim | None
+) -> tuple[tuple[Action, ...], str]:
+    """What becomes of a live key no desired key claims (``workspaces``: the desired
+    ones, by name), and why."""
+    workspace = workspaces.get(key.workspace)
+    if workspace is not None and workspace.archived:
+        return (Action.DELETE,), "its workspace is archived"
+    managed = claim is not None and claim.ownership in (Ownership.OWNED, Ownership.UNRECORDED)
+    if managed and workspace is not None:
+        return (Action.DELETE,), MANAGED_REMOVED
+    if workspace is not None and workspace.prune_unmanaged_keys:
+        return (Action.DELETE,), "not in desired state; workspace prunes unmanaged keys"
+    if managed:
+        return (Action.UNMANAGED,), "managed by reconciler, but its workspace is not desired"
+    return (Action.UNMANAGED,), NOT_MANAGED

@@ -1,0 +1,108 @@
+"""Bringing the ledger up to date with the live state before an apply changes anything.
+
+Part of :mod:`reconciler.ownership`; pure. An apply starts (under its lock) by recording
+what the plan found, in one write:
+
+- the live keys the desired state claims by name that the ledger does not hold yet
+  (:class:`Claimed`): created by reconciler when an unresolved create or the journal says
+  so, else imported; their secret stored when it was found where the desired state sends
+  it, under their id, else unknown. This is also how an organisation that had no ledger
+  yet is adopted: its first apply records the keys both desired and live;
+- entries of keys that are gone from the platform are forgotten;
+- create intents that made no live key are dropped: that create never happened, or its
+  key is gone; an intent that made a key still unrecorded stays, as it explains that key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from reconciler.model import CLOCK_SKEW, ApiKey, LiveState
+from reconciler.ownership.ledger import (
+    Ledger,
+    LedgerEntry,
+    Origin,
+    SecretLocation,
+    SecretRecord,
+    SecretState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A live key the desired state claims by name (see the module docstring)."""
+
+    key: ApiKey  # the live key: its id and creation time are recorded
+    location: SecretLocation  # where the desired state sends its secret
+    stored: bool  # its secret was found there, under its own key id
+    created: bool  # reconciler created it
+
+
+def key_entry(
+    name: str,
+    workspace: str,
+    location: SecretLocation,
+    *,
+    created: dt.datetime,
+    origin: Origin = Origin.CREATED,
+    stored: bool = True,
+) -> LedgerEntry:
+    """The entry of the live key ``name`` in ``workspace``, created (on the platform) at
+    ``created``, its secret at ``location``: stored there, or unknown."""
+    state = SecretState.STORED if stored else SecretState.UNKNOWN
+    return LedgerEntry(
+        name=name,
+        workspace=workspace,
+        origin=origin,
+        secret=SecretRecord(**dict(location), state=state),
+        created=created,
+    )
+
+
+def settle(
+    ledger: Ledger,
+    live: LiveState,
+    claimed: Iterable[Claimed],
+    *,
+    clock_skew: dt.timedelta = CLOCK_SKEW,
+) -> Ledger:
+    """``ledger`` brought up to date with ``live`` (see the module docstring). Pure, and
+    the same when applied twice, so a check-and-set retry may run it again."""
+    live_ids = {k.id for k in live.keys if k.id}
+    keys = {key_id: e for key_id, e in ledger.keys.items() if key_id in live_ids}
+    resolved: list[LedgerEntry] = []
+    for found in claimed:
+        key_id, created = found.key.id, found.key.created_at
+        if key_id is None or created is None or key_id not in live_ids or key_id in keys:
+            continue  # a key the platform gives no id or date cannot be recorded
+        origin = Origin.CREATED if found.created else Origin.IMPORTED
+        try:
+            entry = key_entry(
+                found.key.name,
+                found.key.workspace,
+                found.location,
+                created=created,
+                origin=origin,
+                stored=found.stored,
+            )
+        except ValidationError:
+            continue  # a name the record cannot hold: the desired state still claims it
+        keys[key_id] = entry
+        if found.created:
+            resolved.append(entry)
+    ledger = ledger.with_keys(keys)
+    for entry in resolved:
+        ledger = ledger.drop_intent(entry.workspace, entry.name)
+    for intent in ledger.intents:
+        made = any(
+            intent.made(k, clock_skew=clock_skew) and not ledger.owns(k.id or "")
+            for k in live.keys
+            if k.id
+        )
+        if not made:
+            ledger = ledger.drop_intent(intent.workspace, intent.name)
+    return ledger
