@@ -72,7 +72,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def server_message(response: httpx.Response) -> str:
-    """The human part of an error body: ``message``, ``detail``, ``errors`` or raw text."""
+    """The human part of an error body: ``message``, ``detail``, ``errors``, ``error``
+    (Anthropic's ``{"error": {"type", "message"}}`` as ``type: message``) or raw text."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -80,6 +81,9 @@ def server_message(response: httpx.Response) -> str:
     if isinstance(body, Mapping):
         for field in ("message", "detail", "errors", "error"):
             value = body.get(field)
+            if isinstance(value, Mapping) and value.get("message"):  # {"error": {type, message}}
+                kind = value.get("type")
+                return f"{kind}: {value['message']}" if kind else str(value["message"])
             if value:
                 if isinstance(value, list):
                     parts = []

@@ -61,7 +61,7 @@ from reconciler.model import (
 from reconciler.ownership import SecretLocation
 from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
-from reconciler.providers import Target, get_provider
+from reconciler.providers import Target, find_provider, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override, store_for_target
@@ -199,6 +199,12 @@ class ApplyOutcome:
         return sorted(set(self.result.stored)) if self.result is not None else []
 
 
+def _key_console(provider: str) -> str | None:
+    """Where keys are made by hand, for a provider whose API cannot create them; else None."""
+    spec = find_provider(provider)
+    return None if spec is None or spec.can_create_keys else spec.key_console
+
+
 class Session:
     """One run against one target. Use as ``async with Session(...) as session``."""
 
@@ -313,6 +319,7 @@ class Session:
             desired_path=str(self.desired_dir),
             abandoned_keys=abandoned,
             warnings=warnings,
+            key_console=_key_console(self.provider.name),
         )
         return PlanContext(desired=desired, live=live, plan=plan)
 

@@ -3,12 +3,15 @@
 ``reconciler.platform.mistral`` is the only code that knows the Admin API's wire format;
 ``reconciler.platform.sandbox`` is a local server that speaks the same API;
 :mod:`.vocabulary` records what both name (workspace roles, the model catalog), and
-:mod:`.plugin` describes La Plateforme to :mod:`reconciler.providers`. Importing this
+:mod:`.plugin` describes La Plateforme to :mod:`reconciler.providers`;
+``reconciler.platform.anthropic`` is Anthropic's Admin API client and its plug-in. Importing this
 package registers it there (the registry imports the package on its first lookup); the
 registration loads no HTTP client.
 """
 
+from reconciler.platform.anthropic.plugin import ANTHROPIC
 from reconciler.platform.plugin import MISTRAL
 from reconciler.providers import register
 
 register(MISTRAL)
+register(ANTHROPIC)

@@ -31,12 +31,11 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from reconciler import errors
 from reconciler.http import DEFAULT_TIMEOUT, BeforeResend, RetryPolicy, make_client, send
-from reconciler.platform.mistral.auth import KeyAuth, redact
+from reconciler.platform.credentials import AuthScheme, KeyAuth, redact
 from reconciler.platform.mistral.settings import (
     DEFAULT_ADMIN_BASE_URL,
     DEFAULT_API_BASE_URL,
     DEFAULT_CONCURRENCY,
-    AuthScheme,
     MistralSettings,
 )
 

@@ -1,0 +1,51 @@
+"""Anthropic as a registered provider (:data:`ANTHROPIC`), as :mod:`reconciler.platform`
+registers it.
+
+Its roles and catalog come from :mod:`.vocabulary`. Loading this module imports no HTTP
+client: opening the platform (or its sandbox) imports the provider when called. Keys
+cannot be created through Anthropic's API, so the spec says so
+(``can_create_keys=False``) and plans turn key creates into Console instructions.
+"""
+
+from __future__ import annotations
+
+from reconciler.env import (
+    ANTHROPIC_ADMIN_API_KEY,
+    ANTHROPIC_ADMIN_API_KEY_FILE,
+    ANTHROPIC_BASE_URL,
+)
+from reconciler.errors import ConfigError
+from reconciler.platform.anthropic.vocabulary import (
+    ADMIN_ROLE,
+    CONSOLE_URL,
+    DEFAULT_MEMBER_ROLE,
+    NAME,
+    WORKSPACE_ROLES,
+    shipped_catalog_text,
+)
+from reconciler.provider import Provider
+from reconciler.providers import ProviderSpec, Target
+
+
+def _open(target: Target) -> Provider:
+    from reconciler.platform.anthropic.provider import AnthropicProvider
+
+    try:
+        return AnthropicProvider.from_env(target.env, concurrency=target.concurrency)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}. To try reconciler without credentials, pass --sandbox.") from exc
+
+
+ANTHROPIC = ProviderSpec(
+    name=NAME,
+    display_name="Anthropic",
+    workspace_roles=tuple(WORKSPACE_ROLES),
+    member_roles=(DEFAULT_MEMBER_ROLE,),
+    admin_role=ADMIN_ROLE,
+    vault_path_prefix=NAME,
+    credential_env=(ANTHROPIC_ADMIN_API_KEY, ANTHROPIC_ADMIN_API_KEY_FILE, ANTHROPIC_BASE_URL),
+    catalog=shipped_catalog_text,
+    open=_open,
+    can_create_keys=False,
+    key_console=CONSOLE_URL,
+)
