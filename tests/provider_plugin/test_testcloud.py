@@ -189,7 +189,10 @@ def test_without_the_plugin_its_desired_state_names_an_unknown_provider(tmp_path
     directory = desired_copy(tmp_path)
     result = check_desired_state(directory, today=TODAY)
     assert [(p.path, p.message) for p in result.errors] == [
-        ("organization.provider", "unknown provider 'testcloud'; known providers: anthropic, mistral")
+        (
+            "organization.provider",
+            "unknown provider 'testcloud'; known providers: anthropic, mistral",
+        )
     ]
 
 
