@@ -36,6 +36,20 @@ def _open(target: Target) -> Provider:
         raise ConfigError(f"{exc}. To try reconciler without credentials, pass --sandbox.") from exc
 
 
+def _sandbox(target: Target) -> Provider:
+    from reconciler.platform.anthropic.provider import AnthropicProvider
+    from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
+    from reconciler.platform.anthropic.sandbox.serve import EMBEDDED_BASE_URL, embedded_transport
+
+    state = target.sandbox_state.with_suffix(".anthropic.json")  # never the Mistral file
+    return AnthropicProvider.from_env(
+        {ANTHROPIC_ADMIN_API_KEY: DEFAULT_ADMIN_KEY, ANTHROPIC_BASE_URL: EMBEDDED_BASE_URL},
+        transport=embedded_transport(state),
+        target=f"anthropic sandbox ({state})",
+        concurrency=target.concurrency,
+    )
+
+
 ANTHROPIC = ProviderSpec(
     name=NAME,
     display_name="Anthropic",
@@ -46,6 +60,7 @@ ANTHROPIC = ProviderSpec(
     credential_env=(ANTHROPIC_ADMIN_API_KEY, ANTHROPIC_ADMIN_API_KEY_FILE, ANTHROPIC_BASE_URL),
     catalog=shipped_catalog_text,
     open=_open,
+    sandbox=_sandbox,
     can_create_keys=False,
     key_console=CONSOLE_URL,
 )
