@@ -37,10 +37,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
+from pydantic import SecretStr
+
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
+from reconciler.apply.secret_put import put_secret
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -273,6 +276,14 @@ class Session:
             self._default_store = open_default_store(desired.organization.vault, self.options)
             self._stores["default"] = self._default_store
         return self._default_store
+
+    async def put_secret(self, address: str, secret: SecretStr) -> str:
+        """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`)."""
+        desired = self.load_desired()
+        self.refuse_file_vault(desired)
+        live = await self.provider.fetch()
+        router = self.router(desired)
+        return await put_secret(self.provider, desired, live, router, address, secret)
 
     def router(self, desired: DesiredState) -> SecretRouterImpl:
         return SecretRouterImpl(self, desired)

@@ -40,8 +40,9 @@ def _sandbox(target: Target) -> Provider:
     from reconciler.platform.anthropic.provider import AnthropicProvider
     from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
     from reconciler.platform.anthropic.sandbox.serve import EMBEDDED_BASE_URL, embedded_transport
+    from reconciler.platform.anthropic.sandbox.state import state_file
 
-    state = target.sandbox_state.with_suffix(".anthropic.json")  # never the Mistral file
+    state = state_file(target.sandbox_state)
     return AnthropicProvider.from_env(
         {ANTHROPIC_ADMIN_API_KEY: DEFAULT_ADMIN_KEY, ANTHROPIC_BASE_URL: EMBEDDED_BASE_URL},
         transport=embedded_transport(state),

@@ -42,7 +42,6 @@ DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
 DEFAULT_CONCURRENCY = 8
 
 
-
 class MistralSettings(BaseModel):
     """Where La Plateforme is and how to authenticate to it."""
 

@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 Record = dict[str, Any]
-DEFAULT_STATE_PATH = Path(".sandbox/anthropic.json")
+DEFAULT_STATE_PATH = Path(".sandbox/state.anthropic.json")
 START = "2026-10-01T09:00:00Z"
+
+
+def state_file(sandbox_state: Path) -> Path:
+    """The Anthropic organisation's file beside a sandbox state file (never that file: the
+    La Plateforme sandbox keeps its own there)."""
+    return sandbox_state.with_suffix(".anthropic.json")
 
 
 def now() -> str:

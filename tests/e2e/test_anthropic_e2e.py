@@ -1,0 +1,130 @@
+"""The Anthropic example end to end on its sandbox: validate, plan, apply, re-plan with
+only the Console action left, the key made in the Console adopted, its secret stored
+with ``secret put`` (checked, never echoed), and no secret anywhere but the vault."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from reconciler.desired.load import check_desired_state
+from reconciler.diff import Action
+from reconciler.errors import ConfigError
+from reconciler.plan import Plan
+from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY, create_app
+from reconciler.platform.anthropic.sandbox.state import Organisation, state_file
+from reconciler.render.json import render_json
+from reconciler.render.text import render_text
+from reconciler.session import Session, TargetOptions
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "acme-anthropic"
+
+
+def _options(root: Path) -> TargetOptions:
+    return TargetOptions(
+        sandbox=True, sandbox_state=root / "sandbox" / "state.json", state_dir=root / "state"
+    )
+
+
+def _plan(root: Path) -> Plan:
+    async def go() -> Plan:
+        async with Session(root / "desired", _options(root)) as session:
+            return (await session.plan()).plan
+
+    return asyncio.run(go())
+
+
+def _console_creates(root: Path, name: str, workspace: str) -> str:
+    """What an operator does in the Console: the key's secret, shown once."""
+    org = Organisation.open(state_file(root / "sandbox" / "state.json"))
+    wid = next(w["id"] for w in org.data["workspaces"] if w["name"] == workspace)
+
+    async def go() -> str:
+        transport = httpx.ASGITransport(app=create_app(org))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+            answer = await http.post(
+                "/sandbox/console/api_keys",
+                json={"name": name, "workspace_id": wid, "user_id": "user_01"},
+                headers={"x-api-key": DEFAULT_ADMIN_KEY},
+            )
+            answer.raise_for_status()
+            return str(answer.json()["secret"])
+
+    return asyncio.run(go())
+
+
+def _put(root: Path, address: str, secret: str) -> str:
+    async def go() -> str:
+        async with Session(root / "desired", _options(root)) as session:
+            return await session.put_secret(address, SecretStr(secret))
+
+    return asyncio.run(go())
+
+
+def test_the_example_validates_with_the_console_roles() -> None:
+    result = check_desired_state(EXAMPLE)
+    assert result.errors == [] and result.state is not None
+    assert result.state.provider == "anthropic"
+
+
+def test_an_unknown_console_role_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "desired")
+    support = tmp_path / "desired" / "workspaces" / "support.yaml"
+    support.write_text(support.read_text().replace("[workspace_user]", "[user]"))
+
+    errors = check_desired_state(tmp_path / "desired").errors
+
+    assert len(errors) == 1
+    assert "workspaces/support.yaml:7" in str(errors[0]) and "'user'" in str(errors[0])
+
+
+def test_plan_apply_replan_console_key_and_secret_put(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "desired")
+
+    first = _plan(tmp_path)
+    assert [(c.address, c.actions) for c in first.changes if c.actions != (Action.NOOP,)] == [
+        ("organization", (Action.UPDATE,)),
+        ("workspace.support", (Action.CREATE,)),
+        ("member.support/ada@acme.example", (Action.CREATE,)),
+        ("member.support/cy@acme.example", (Action.CREATE,)),
+        ("api_key.support-bot", (Action.MANUAL,)),
+    ]
+
+    async def apply() -> None:
+        async with Session(tmp_path / "desired", _options(tmp_path)) as session:
+            outcome = await session.apply(auto_approve=True)
+            assert outcome.result is not None
+            assert (outcome.result.added, outcome.result.changed) == (3, 1)
+
+    asyncio.run(apply())
+    second = _plan(tmp_path)
+    assert second.actionable == ()
+    assert [c.address for c in second.changes if Action.MANUAL in c.actions] == [
+        "api_key.support-bot"
+    ]
+
+    secret = _console_creates(tmp_path, "support-bot", "support")
+    third = _plan(tmp_path)
+    assert third.actionable == () and third.summary.manual == 0
+
+    other = _console_creates(tmp_path, "scratch", "support")
+    with pytest.raises(ConfigError, match="not the live key's"):
+        _put(tmp_path, "api_key.support-bot", other)
+    with pytest.raises(ConfigError, match="no such key in the desired state"):
+        _put(tmp_path, "api_key.scratch", other)
+    where = _put(tmp_path, "api_key.support-bot", secret)
+    assert where.endswith("support/support-bot")
+
+    stored = sorted(p for p in (tmp_path / "sandbox").rglob("*") if p.is_file())
+    holding = [p for p in stored if secret in p.read_text(errors="replace")]
+    assert len(holding) == 1 and "vault" in holding[0].as_posix()
+    for text in (render_text(third), render_json(third), where):
+        assert secret not in text and DEFAULT_ADMIN_KEY not in text
+    for path in (tmp_path / "state").rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace")
