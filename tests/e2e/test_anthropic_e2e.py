@@ -128,3 +128,34 @@ def test_plan_apply_replan_console_key_and_secret_put(tmp_path: Path) -> None:
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace")
+
+
+def test_secret_put_reads_standard_input_and_never_echoes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli.main import app
+
+    shutil.copytree(EXAMPLE, tmp_path / "desired")
+    monkeypatch.chdir(tmp_path)
+    secret = _console_creates(tmp_path, "research-batch-2", "research")
+    args = ["secret", "put", "api_key.research-batch", "--dir", "desired", "--sandbox"]
+    args += ["--sandbox-state", "sandbox/state.json"]
+
+    refused = CliRunner().invoke(app, args, input=secret + "\n")
+    # research-batch is the seeded key, not the one just made: its hint does not match
+    assert refused.exit_code == 1
+    assert "this secret is not the live key's" in refused.output
+    assert secret not in refused.output
+
+    desired = tmp_path / "desired" / "workspaces" / "research.yaml"
+    desired.write_text(
+        desired.read_text().replace("name: research-batch", "name: research-batch-2")
+    )
+    stored = CliRunner().invoke(
+        app, [*args[:2], "api_key.research-batch-2", *args[3:]], input=secret + "\n"
+    )
+    assert stored.exit_code == 0, stored.output
+    assert "Stored the secret of api_key.research-batch-2 in file vault" in stored.output
+    assert secret not in stored.output
