@@ -74,4 +74,4 @@ def test_a_wrong_admin_key_gets_the_apis_error_body(served: str) -> None:
 
 def test_serving_beyond_loopback_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="loopback"):
-        serve(state=tmp_path / "a.json", host="0.0.0.0")  # noqa: S104
+        serve(state=tmp_path / "a.json", host="0.0.0.0")
