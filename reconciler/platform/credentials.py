@@ -67,6 +67,14 @@ def read_key(env: Mapping[str, str], variable: str, file_variable: str, missing:
     return key
 
 
+def http_url(value: str) -> str:
+    """A base URL without its trailing slash; ValueError unless it is http(s)://."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
 def redact(exc: errors.RemoteError, secrets: Iterable[SecretStr | None]) -> errors.RemoteError:
     """Replace each of ``secrets`` that a server echoed back in ``exc`` (in place)."""
     for secret in secrets:

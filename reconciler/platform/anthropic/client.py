@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from reconciler import errors
-from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, send
+from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, parse_answer, send
 from reconciler.platform.anthropic import wire
 from reconciler.platform.anthropic.settings import DEFAULT_BASE_URL, AnthropicSettings
 from reconciler.platform.credentials import KeyAuth, redact
@@ -135,19 +135,7 @@ class AnthropicClient:
                 raise
 
     def _parse(self, model: type[M], response: httpx.Response, method: str, path: str) -> M:
-        try:
-            return model.model_validate_json(response.content or b"{}")
-        except ValidationError as exc:
-            problem = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "body"
-        raise errors.RemoteError(
-            f"{SERVICE}: {method} {path} answered HTTP {response.status_code} with a body "
-            f"this client does not understand ({where}: {problem['msg']})",
-            method=method,
-            path=path,
-            status=response.status_code,
-            service=SERVICE,
-        )
+        return parse_answer(model, response, method, path, service=SERVICE)
 
     async def _call(
         self, model: type[M], method: str, path: str, *, idempotent: bool = True, **kwargs: Any

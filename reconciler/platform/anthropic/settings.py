@@ -26,7 +26,7 @@ from reconciler.env import (
     ANTHROPIC_BASE_URL,
 )
 from reconciler.errors import ConfigError
-from reconciler.platform.credentials import read_key
+from reconciler.platform.credentials import http_url, read_key
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -42,10 +42,7 @@ class AnthropicSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
+        return http_url(value)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AnthropicSettings:

@@ -35,7 +35,7 @@ from reconciler.env import (
     MISTRAL_TIMEOUT,
 )
 from reconciler.errors import ConfigError
-from reconciler.platform.credentials import AuthScheme, read_key
+from reconciler.platform.credentials import AuthScheme, http_url, read_key
 
 DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
 DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
@@ -57,10 +57,7 @@ class MistralSettings(BaseModel):
     @field_validator("admin_base_url", "api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
+        return http_url(value)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MistralSettings:
