@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -181,3 +183,31 @@ def test_deleting_a_key_archives_it_and_creating_one_names_the_console() -> None
     assert json.loads(archive.calls.last.request.content) == {"status": "archived"}
     with pytest.raises(errors.PlanError, match="create 'ci' in workspace 'dev' in the Console"):
         run(p.create_key(ApiKey(name="ci", workspace="dev"), "wrkspc_dev"))
+
+
+@respx.mock
+def test_monthly_spend_comes_from_the_cost_report_in_dollars_per_workspace() -> None:
+    _organisation()
+    report = respx.get(f"{ORG}/analytics/cost").respond(
+        json={
+            "data": [
+                {"group": {"workspace_id": "wrkspc_dev"}, "cost": {"amount": "1234.5"}},
+                {"group": {"workspace_id": "wrkspc_dev"}, "cost": {"amount": "100"}},
+                {"group": {"workspace_id": None}, "cost": {"amount": "50"}},
+            ],
+            "has_more": False,
+            "next_page": None,
+        }
+    )
+    p = provider(clock=lambda: dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC))
+
+    spend = run(p.monthly_spend(dt.date(2026, 11, 5)))
+
+    assert spend == {"dev": Decimal("13.345"), "Default": Decimal("0.5")}
+    sent = report.calls.last.request
+    assert sent.headers["anthropic-beta"] == "analytics-usage-cost-2026-08-24"
+    assert dict(sent.url.params) == {
+        "starting_at": "2026-11-01T00:00:00+00:00",
+        "ending_at": "2026-11-20T12:00:00+00:00",
+        "group_by[]": "workspace_id",
+    }

@@ -7,6 +7,8 @@ keep to one record of the wire format.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from anthropic.types.beta.organization.beta_api_key import BetaAPIKey
@@ -110,5 +112,7 @@ def client(sleeps: Sleeps | None = None) -> AnthropicClient:
     )
 
 
-def provider(sleeps: Sleeps | None = None) -> AnthropicProvider:
-    return AnthropicProvider(client(sleeps), target="anthropic test")
+def provider(
+    sleeps: Sleeps | None = None, *, clock: Callable[[], dt.datetime] | None = None
+) -> AnthropicProvider:
+    return AnthropicProvider(client(sleeps), target="anthropic test", clock=clock)

@@ -114,6 +114,8 @@ def demo() -> Record:
                 "secret_sha256": digest("sk-ant-api03-demo-research-batch"),
             }
         ],
+        # spend so far this month, per workspace, in US cents (the cost report's unit)
+        "cost_cents": {"wrkspc_01": "4250.5"},
         "spend_limits": [
             {
                 "id": "spl_01",
