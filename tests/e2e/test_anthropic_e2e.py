@@ -159,3 +159,32 @@ def test_secret_put_reads_standard_input_and_never_echoes_it(
     assert stored.exit_code == 0, stored.output
     assert "Stored the secret of api_key.research-batch-2 in file vault" in stored.output
     assert secret not in stored.output
+
+
+def test_one_repository_two_organisations_each_planned_and_applied_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli.main import app
+
+    shutil.copytree(EXAMPLE.parents[1] / "desired-state", tmp_path / "orgs" / "acme-mistral")
+    shutil.copytree(EXAMPLE, tmp_path / "orgs" / "acme-anthropic")
+    monkeypatch.chdir(tmp_path)
+    sandbox = ["--sandbox", "--sandbox-state", "sandbox/state.json"]
+
+    for org in ("acme-mistral", "acme-anthropic"):
+        applied = CliRunner().invoke(app, ["apply", f"orgs/{org}", *sandbox, "--auto-approve"])
+        assert applied.exit_code == 0, applied.output
+        again = CliRunner().invoke(app, ["plan", f"orgs/{org}", *sandbox])
+        assert again.exit_code == 0, again.output
+        # what is left is for a console (spend limits, the Anthropic key), not the API
+        assert "No changes to apply through the Admin API." in again.output
+
+    planned = CliRunner().invoke(app, ["plan", "orgs/acme-anthropic", *sandbox])
+    assert "(provider: anthropic)" in planned.output
+    assert "sandbox/state.anthropic.json" in planned.output
+    assert sorted(p.name for p in (tmp_path / "sandbox").glob("state*.json")) == [
+        "state.anthropic.json",
+        "state.json",
+    ]
