@@ -36,17 +36,27 @@ def _open(target: Target) -> Provider:
         raise ConfigError(f"{exc}. To try reconciler without credentials, pass --sandbox.") from exc
 
 
+def _target_name(target: Target, sandbox: bool) -> str:
+    """The ``target`` of what :func:`_open` (or :func:`_sandbox`) opens, without the key."""
+    if sandbox:
+        from reconciler.platform.anthropic.sandbox.state import state_file
+
+        return f"anthropic sandbox ({state_file(target.sandbox_state)})"
+    from reconciler.platform.anthropic.settings import DEFAULT_BASE_URL
+
+    return (target.env.get(ANTHROPIC_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+
+
 def _sandbox(target: Target) -> Provider:
     from reconciler.platform.anthropic.provider import AnthropicProvider
     from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
     from reconciler.platform.anthropic.sandbox.serve import EMBEDDED_BASE_URL, embedded_transport
     from reconciler.platform.anthropic.sandbox.state import state_file
 
-    state = state_file(target.sandbox_state)
     return AnthropicProvider.from_env(
         {ANTHROPIC_ADMIN_API_KEY: DEFAULT_ADMIN_KEY, ANTHROPIC_BASE_URL: EMBEDDED_BASE_URL},
-        transport=embedded_transport(state),
-        target=f"anthropic sandbox ({state})",
+        transport=embedded_transport(state_file(target.sandbox_state)),
+        target=_target_name(target, True),
         concurrency=target.concurrency,
     )
 
@@ -62,6 +72,7 @@ ANTHROPIC = ProviderSpec(
     catalog=shipped_catalog_text,
     open=_open,
     sandbox=_sandbox,
+    target_name=_target_name,
     can_create_keys=False,
     key_console=CONSOLE_URL,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from reconciler.diff import Action
 from reconciler.model import ApiKey, DesiredState, LiveState, Workspace
@@ -58,3 +59,22 @@ def test_a_provider_that_creates_keys_still_plans_a_create() -> None:
 
     change = plan.by_address("api_key.dev-ci")
     assert change is not None and change.actions == (Action.CREATE,)
+
+
+def test_the_target_is_named_without_opening_it_as_an_opened_provider_names_it(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from reconciler.env import ANTHROPIC_BASE_URL
+    from reconciler.providers import Target
+
+    live = Target(env={ANTHROPIC_BASE_URL: "https://anthropic.example/"})
+    sandbox = Target(env={}, sandbox_state=tmp_path / "state.json")
+
+    assert ANTHROPIC.name_target(live, sandbox=False) == "https://anthropic.example"
+    opened = ANTHROPIC.open_target(sandbox, sandbox=True)
+    try:
+        assert ANTHROPIC.name_target(sandbox, sandbox=True) == opened.target
+    finally:
+        asyncio.run(opened.aclose())
