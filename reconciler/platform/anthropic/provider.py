@@ -290,7 +290,13 @@ class AnthropicProvider:
         if limit.amount is None:
             raise errors.PlanError("Anthropic Console organisations always have a spend limit")
         minor = int((limit.amount * 100).to_integral_value())
-        await self.client.set_spend_limit(minor, {"type": "organization"})
+        try:
+            await self.client.set_spend_limit(minor, {"type": "organization"})
+        except errors.Forbidden as exc:  # spend-limit writes are an early-access preview
+            raise errors.PlanError(
+                f"this organisation cannot set spend limits through the API ({exc.server_message}"
+                f"); set the monthly limit to {limit.describe()} in the Console instead"
+            ) from exc
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         """Spend so far in ``month``, per workspace name, in USD (the cost report)."""

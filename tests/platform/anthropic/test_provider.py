@@ -211,3 +211,27 @@ def test_monthly_spend_comes_from_the_cost_report_in_dollars_per_workspace() -> 
         "ending_at": "2026-11-20T12:00:00+00:00",
         "group_by[]": "workspace_id",
     }
+
+
+@respx.mock
+def test_a_spend_limit_the_plan_cannot_write_says_to_set_it_in_the_console() -> None:
+    from reconciler.model import SpendLimit
+
+    written = respx.post(f"{ORG}/spend_limits").mock(
+        side_effect=[
+            httpx.Response(200, json={"id": "spl_1", "type": "spend_limit", "amount": "150000"}),
+            httpx.Response(
+                403, json=error("permission_error", "spend_limits_admin_api_writes_not_enabled")
+            ),
+        ]
+    )
+    p = provider()
+
+    run(p.set_organization_spend_limit(SpendLimit(amount=Decimal("1500"))))
+    assert json.loads(written.calls.last.request.content) == {
+        "amount": "150000",
+        "scope": {"type": "organization"},
+        "period": "monthly",
+    }
+    with pytest.raises(errors.PlanError, match="set the monthly limit to 1500 USD/month in the"):
+        run(p.set_organization_spend_limit(SpendLimit(amount=Decimal("1500"))))
