@@ -294,9 +294,9 @@ app.add_typer(secret_app)
 @secret_app.command("put")
 def secret_put(
     address: Annotated[str, typer.Argument(help="The key's address: api_key.NAME.")],
-    directory: Annotated[Path, typer.Option("--dir", help="The desired-state directory.")] = Path(
-        "desired-state"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--desired", metavar="DIR", help="The desired-state directory.")
+    ] = Path("desired-state"),
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,

@@ -140,7 +140,7 @@ def test_secret_put_reads_standard_input_and_never_echoes_it(
     shutil.copytree(EXAMPLE, tmp_path / "desired")
     monkeypatch.chdir(tmp_path)
     secret = _console_creates(tmp_path, "research-batch-2", "research")
-    args = ["secret", "put", "api_key.research-batch", "--dir", "desired", "--sandbox"]
+    args = ["secret", "put", "api_key.research-batch", "--desired", "desired", "--sandbox"]
     args += ["--sandbox-state", "sandbox/state.json"]
 
     refused = CliRunner().invoke(app, args, input=secret + "\n")
@@ -188,3 +188,20 @@ def test_one_repository_two_organisations_each_planned_and_applied_on_its_own(
         "state.anthropic.json",
         "state.json",
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "code", "said"),
+    [
+        ("claude-haiku-4-5", 0, "allowed: api_key.support-bot may send about 1,000 tokens"),
+        ("claude-opus-4-1", 2, "denied (model-not-allowed): key support-bot (role analyst"),
+    ],
+)
+def test_the_anthropic_roles_and_catalog_drive_the_policy(model: str, code: int, said: str) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli.main import app
+
+    args = ["policy", "check", "api_key.support-bot", model, "1000", "--desired", str(EXAMPLE)]
+    result = CliRunner().invoke(app, args)
+    assert (result.exit_code, result.output.startswith(said)) == (code, True), result.output
