@@ -205,3 +205,22 @@ def test_the_anthropic_roles_and_catalog_drive_the_policy(model: str, code: int,
     args = ["policy", "check", "api_key.support-bot", model, "1000", "--desired", str(EXAMPLE)]
     result = CliRunner().invoke(app, args)
     assert (result.exit_code, result.output.startswith(said)) == (code, True), result.output
+
+
+def test_import_writes_the_anthropic_organisation_and_it_plans_clean(tmp_path: Path) -> None:
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    (desired / "organization.yaml").write_text(
+        "version: 1\norganization:\n  name: Acme\n  provider: anthropic\n  vault: {backend: file}\n"
+    )
+
+    async def go() -> int:
+        async with Session(desired, _options(tmp_path)) as session:
+            outcome = await session.import_organization()
+            return outcome.live.requests
+
+    assert asyncio.run(go()) > 0
+    research = (desired / "workspaces" / "research.yaml").read_text()
+    assert "workspace_developer" in research and "research-batch" in research
+    plan = _plan(tmp_path)
+    assert plan.actionable == () and plan.summary.manual == 0

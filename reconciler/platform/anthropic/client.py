@@ -86,6 +86,8 @@ class AnthropicClient:
             max_connections=max(concurrency, 2),
         )
         self._http.auth = KeyAuth(admin_key, "x-api-key")
+        self._http.event_hooks = {"request": [self._count], "response": []}
+        self._requests = 0
 
     @classmethod
     def from_settings(
@@ -99,6 +101,14 @@ class AnthropicClient:
 
     def __repr__(self) -> str:
         return f"AnthropicClient(base_url={self.base_url!r})"
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    async def _count(self, request: httpx.Request) -> None:
+        self._requests += 1
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -148,6 +148,7 @@ class AnthropicProvider:
         if progress is not None:
             progress("keys", len(keys), len(keys))
         return LiveState(
+            requests=self.client.requests,
             target=self.target,
             organization=Organization(name=org.name, spend_limit=limit),
             workspaces=tuple(workspaces),
