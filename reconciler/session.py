@@ -43,7 +43,7 @@ from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
-from reconciler.apply.secret_put import put_secret
+from reconciler.apply.secret_put import put_secret, record_stored
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -202,6 +202,18 @@ class ApplyOutcome:
         return sorted(set(self.result.stored)) if self.result is not None else []
 
 
+def secret_location(store: SecretStore, path: str, want: ApiKey) -> SecretLocation:
+    """Where the ownership record says ``want``'s secret is: ``path`` in ``store``."""
+    github = want.secret if store.backend is SecretBackend.GITHUB else None
+    return SecretLocation(
+        store=store.description,
+        backend=store.backend,
+        path=path,
+        repository=github.repository if github else None,
+        environment=github.environment if github else None,
+    )
+
+
 def _key_console(provider: str) -> str | None:
     """Where keys are made by hand, for a provider whose API cannot create them; else None."""
     spec = find_provider(provider)
@@ -282,8 +294,13 @@ class Session:
         desired = self.load_desired()
         self.refuse_file_vault(desired)
         live = await self.provider.fetch()
-        router = self.router(desired)
-        return await put_secret(self.provider, desired, live, router, address, secret)
+        put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
+        where = secret_location(put.store, put.path, put.want)
+        try:
+            await record_stored(self.default_store(desired), self.provider.target, put.key, where)
+        except ReconcilerError as exc:
+            return f"{put.where} (the ownership record was not updated: {exc})"
+        return put.where
 
     def router(self, desired: DesiredState) -> SecretRouterImpl:
         return SecretRouterImpl(self, desired)
@@ -470,15 +487,7 @@ class Session:
             if want is None:
                 continue
             store, path = router(want)
-            github = want.secret if store.backend is SecretBackend.GITHUB else None
-            where = SecretLocation(
-                store=store.description,
-                backend=store.backend,
-                path=path,
-                repository=github.repository if github else None,
-                environment=github.environment if github else None,
-            )
-            keys.append((key, where))
+            keys.append((key, secret_location(store, path, want)))
         if not keys:
             return 0
         return await adopt_imported_keys(self.default_store(desired), self.provider.target, keys)

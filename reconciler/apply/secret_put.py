@@ -7,12 +7,14 @@ before it is stored: it must be accepted by the platform (``check_key``) and mat
 live key's hint (``partial_key_hint``: its first and last characters), so a secret
 pasted for the wrong key is refused. It is written like an apply writes a new key's
 secret (:func:`~reconciler.apply.secret_write.write_secret`: one version, never over
-someone else's), with the same metadata.
+someone else's), with the same metadata; the ownership record then says the key is
+managed and its secret stored (:func:`record_stored`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 
@@ -20,7 +22,10 @@ from reconciler.apply.engine import SecretRouter, secret_metadata
 from reconciler.apply.secret_write import write_secret
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.ownership import Ledger, SecretLocation
 from reconciler.provider import Provider
+from reconciler.vault import ledger_store
+from reconciler.vault.base import SecretStore
 
 HINT_GAP = "..."
 
@@ -50,6 +55,20 @@ def _live_key(desired: DesiredState, live: LiveState, address: str) -> tuple[Api
     return want, found[0]
 
 
+@dataclass(frozen=True)
+class PutSecret:
+    """Where a key's secret was stored: the desired key, the live one, store and path."""
+
+    want: ApiKey
+    key: ApiKey
+    store: SecretStore
+    path: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.store.description}: {self.path}"
+
+
 async def put_secret(
     provider: Provider,
     desired: DesiredState,
@@ -57,8 +76,8 @@ async def put_secret(
     secrets: SecretRouter,
     address: str,
     secret: SecretStr,
-) -> str:
-    """Store ``secret`` as the key ``address``'s; return where (``store: path``)."""
+) -> PutSecret:
+    """Store ``secret`` as the key ``address``'s (see the module docstring)."""
     want, have = _live_key(desired, live, address)
     if not secret.get_secret_value():
         raise ConfigError("no secret on standard input")
@@ -78,4 +97,18 @@ async def put_secret(
         announce=lambda _version: None,
         on_retry=lambda _attempt, _delay, _error: None,
     )
-    return f"{store.description}: {path}"
+    return PutSecret(want=want, key=have, store=store, path=path)
+
+
+async def record_stored(
+    store: ledger_store.DocumentStore, organization: str, key: ApiKey, where: SecretLocation
+) -> None:
+    """The ownership record: ``key`` is managed (adopted if it was not) and its secret is
+    stored at ``where``."""
+    key_id = key.id or ""
+
+    def change(ledger: Ledger) -> Ledger:
+        owned = ledger if ledger.owns(key_id) else ledger.adopt(key, where)
+        return owned.mark_stored(key_id, where)
+
+    await ledger_store.update(store, organization, change)

@@ -66,6 +66,19 @@ def _put(root: Path, address: str, secret: str) -> str:
     return asyncio.run(go())
 
 
+def _ledger_says(root: Path, name: str) -> tuple[str, str]:
+    """The ownership record's secret state and path for the key called ``name``."""
+    from reconciler.vault import ledger_store
+    from reconciler.vault.file import FileVault
+
+    state = state_file(root / "sandbox" / "state.json")
+    stored = asyncio.run(
+        ledger_store.load(FileVault(root / "sandbox" / "vault"), f"anthropic sandbox ({state})")
+    )
+    entry = next(e for e in stored.ledger.keys.values() if e.name == name)
+    return (str(entry.secret.state), entry.secret.path)
+
+
 def test_the_example_validates_with_the_console_roles() -> None:
     result = check_desired_state(EXAMPLE)
     assert result.errors == [] and result.state is not None
@@ -119,6 +132,7 @@ def test_plan_apply_replan_console_key_and_secret_put(tmp_path: Path) -> None:
         _put(tmp_path, "api_key.scratch", other)
     where = _put(tmp_path, "api_key.support-bot", secret)
     assert where.endswith("support/support-bot")
+    assert _ledger_says(tmp_path, "support-bot") == ("stored", "support/support-bot")
 
     stored = sorted(p for p in (tmp_path / "sandbox").rglob("*") if p.is_file())
     holding = [p for p in stored if secret in p.read_text(errors="replace")]
