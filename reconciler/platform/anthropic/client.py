@@ -189,6 +189,24 @@ class AnthropicClient:
     async def list_users(self) -> list[wire.User]:
         return await self._list(wire.User, "/users")
 
+    async def update_user(self, user_id: str, role: str) -> wire.User:
+        return await self._call(wire.User, "POST", f"/users/{user_id}", json={"role": role})
+
+    async def remove_user(self, user_id: str) -> None:
+        await self._call(wire.Deleted, "DELETE", f"/users/{user_id}")
+
+    # --- invites ------------------------------------------------------------------------
+
+    async def list_invites(self) -> list[wire.Invite]:
+        return await self._list(wire.Invite, "/invites", {"statuses[]": "pending"})
+
+    async def create_invite(self, email: str, role: str) -> wire.Invite:
+        body = {"email": email, "role": role}
+        return await self._create(wire.Invite, "/invites", body, f"invite of {email}")
+
+    async def delete_invite(self, invite_id: str) -> None:
+        await self._call(wire.Deleted, "DELETE", f"/invites/{invite_id}")
+
     # --- workspaces ---------------------------------------------------------------------
 
     async def list_workspaces(self, *, include_archived: bool = False) -> list[wire.Workspace]:

@@ -19,7 +19,10 @@ from reconciler.platform.anthropic.vocabulary import (
     ADMIN_ROLE,
     CONSOLE_URL,
     DEFAULT_MEMBER_ROLE,
+    DEFAULT_ORGANIZATION_ROLE,
     NAME,
+    ORGANIZATION_ADMIN_ROLE,
+    ORGANIZATION_ROLES,
     WORKSPACE_ROLES,
     shipped_catalog_text,
 )
@@ -73,6 +76,9 @@ ANTHROPIC = ProviderSpec(
     open=_open,
     sandbox=_sandbox,
     target_name=_target_name,
+    organization_roles=ORGANIZATION_ROLES,
+    organization_admin_role=ORGANIZATION_ADMIN_ROLE,
+    default_organization_role=DEFAULT_ORGANIZATION_ROLE,
     can_create_keys=False,
     key_console=CONSOLE_URL,
 )

@@ -12,7 +12,10 @@ What the live state is made of:
 - API keys that are ``active`` or ``inactive`` (an ``archived`` key is gone for good, an
   ``expired`` one dead); ``owner`` is the creating user's email; a key outside a listed
   workspace is in ``Default``;
-- the organisation's monthly spend limit when the organisation may read it (beta).
+- the organisation's monthly spend limit when the organisation may read it (beta);
+- people: each user with their organisation role, and pending invites (Anthropic has no
+  seats, and no groups through the Admin API; an invite names no workspaces, which are
+  granted once the person has joined).
 
 **Keys cannot be created through the API** (only in the Console), so
 :meth:`create_key` refuses: the plan already turned every key create into a manual
@@ -31,13 +34,24 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import errors
-from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    Group,
+    Invitation,
+    LiveState,
+    Member,
+    Organization,
+    OrgMember,
+    SpendLimit,
+    Workspace,
+)
 from reconciler.platform.anthropic import wire
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.settings import AnthropicSettings
 from reconciler.platform.anthropic.vocabulary import (
     ADMIN_ROLE,
     CONSOLE_URL,
+    DEFAULT_ORGANIZATION_ROLE,
     GRANTABLE_ROLES,
     NAME,
     WORKSPACE_ROLES,
@@ -47,6 +61,7 @@ from reconciler.provider import CreatedKey, ProgressCallback
 DEFAULT_WORKSPACE = "Default"
 DESCRIPTION_TAG = "description"
 LIVE_KEY_STATUSES = ("active", "inactive")
+_NO_GROUPS = "Anthropic's Admin API has no user groups for a Console organisation"
 _RANK = {role: i for i, role in enumerate(WORKSPACE_ROLES)}
 
 
@@ -119,9 +134,10 @@ class AnthropicProvider:
         return SpendLimit(amount=None)
 
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
-        org, users, spaces, keys, limit = await asyncio.gather(
+        org, users, invites, spaces, keys, limit = await asyncio.gather(
             self.client.me(),
             self.client.list_users(),
+            self.client.list_invites(),
             self.client.list_workspaces(),
             self._all_keys(),
             self._spend_limit(),
@@ -154,6 +170,22 @@ class AnthropicProvider:
             workspaces=tuple(workspaces),
             members=tuple(sorted(members, key=lambda m: (m.workspace, m.email))),
             keys=tuple(self._key(k, names, emails) for k in keys),
+            people=tuple(
+                sorted(
+                    (OrgMember(email=u.email.lower(), role=u.role, id=u.id) for u in users),
+                    key=lambda p: p.email,
+                )
+            ),
+            invitations=tuple(
+                Invitation(
+                    email=i.email.lower(),
+                    role=i.role,
+                    id=i.id,
+                    created_at=i.invited_at,
+                    expired=i.status == "expired",
+                )
+                for i in invites
+            ),
         )
 
     async def _all_keys(self) -> list[wire.ApiKey]:
@@ -265,6 +297,50 @@ class AnthropicProvider:
             await self.client.remove_member(workspace_id, user_id)
         except errors.NotFound:
             return
+
+    # --- people -------------------------------------------------------------------------
+
+    async def invite(self, invitation: Invitation) -> Invitation:
+        """Invite by email and role; a pending invite of that email is looked up first, and
+        again when the create's outcome is unknown."""
+        role = invitation.role or DEFAULT_ORGANIZATION_ROLE
+        email = invitation.email.lower()
+        made = await self._pending(email)
+        if made is None:
+            try:
+                made = await self.client.create_invite(email, role)
+            except errors.AmbiguousCreate:
+                made = await self._pending(email) or await self.client.create_invite(email, role)
+        return invitation.model_copy(update={"id": made.id, "created_at": made.invited_at})
+
+    async def _pending(self, email: str) -> wire.Invite | None:
+        listed = await self.client.list_invites()
+        return next((i for i in listed if i.email.lower() == email), None)
+
+    async def cancel_invite(self, invitation_id: str) -> None:
+        try:
+            await self.client.delete_invite(invitation_id)
+        except errors.NotFound:
+            return
+
+    async def set_org_member(self, member: OrgMember) -> None:
+        if member.role is not None:
+            await self.client.update_user(member.id or await self._user(member.email), member.role)
+
+    async def remove_org_member(self, member: OrgMember) -> None:
+        try:
+            await self.client.remove_user(member.id or await self._user(member.email))
+        except errors.NotFound:
+            return
+
+    async def create_group(self, group: Group) -> Group:
+        raise errors.PlanError(_NO_GROUPS)
+
+    async def update_group(self, group_id: str, before: Group, after: Group) -> None:
+        raise errors.PlanError(_NO_GROUPS)
+
+    async def delete_group(self, group_id: str) -> None:
+        raise errors.PlanError(_NO_GROUPS)
 
     # --- keys ---------------------------------------------------------------------------
 

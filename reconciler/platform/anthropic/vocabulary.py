@@ -29,6 +29,11 @@ ADMIN_ROLE = "workspace_admin"
 DEFAULT_MEMBER_ROLE = "workspace_user"
 GRANTABLE_ROLES = frozenset(WORKSPACE_ROLES) - {"workspace_billing"}
 
+#: Organisation roles of a Console organisation (``admin`` is never granted by the API).
+ORGANIZATION_ROLES = ("user", "developer", "billing", "claude_code_user", "admin")
+ORGANIZATION_ADMIN_ROLE = "admin"
+DEFAULT_ORGANIZATION_ROLE = "user"
+
 CONSOLE_URL = "https://console.anthropic.com/settings/keys"
 
 

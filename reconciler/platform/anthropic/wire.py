@@ -64,6 +64,23 @@ class User(Wire):
     added_at: dt.datetime | None = None
 
 
+class Invite(Wire):
+    id: str
+    type: Literal["invite"] = "invite"
+    email: str
+    role: str
+    status: str = "pending"  # pending | accepted | expired | deleted
+    invited_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+
+
+class Deleted(Wire):
+    """``{"id", "type": "user_deleted" | "invite_deleted"}``."""
+
+    id: str
+    type: str
+
+
 class DataResidency(Wire):
     workspace_geo: str | None = None
     allowed_inference_geos: str | list[str] | None = None

@@ -30,6 +30,19 @@ def _organisation() -> None:
     respx.get(f"{ORG}/users").respond(
         json=page(user("user_ada", "Ada@Example.org"), user("user_ben", "ben@example.org"))
     )
+    respx.get(f"{ORG}/invites").respond(
+        json=page(
+            {
+                "id": "invite_1",
+                "type": "invite",
+                "email": "Dee@Example.org",
+                "role": "user",
+                "status": "pending",
+                "invited_at": "2026-11-20T00:00:00Z",
+                "expires_at": "2026-12-11T00:00:00Z",
+            }
+        )
+    )
     respx.get(f"{ORG}/workspaces").respond(
         json=page(
             workspace("wrkspc_dev", "dev", tags={"description": "Development"}),
@@ -84,6 +97,13 @@ def test_fetch_reads_workspaces_members_keys_and_the_spend_limit() -> None:
     assert [(m.address, m.roles) for m in live.members] == [
         ("member.dev/ada@example.org", ("workspace_admin",)),
         ("member.dev/ben@example.org", ("workspace_developer",)),
+    ]
+    assert [(p.email, p.role) for p in live.people] == [
+        ("ada@example.org", "developer"),
+        ("ben@example.org", "developer"),
+    ]
+    assert [(i.email, i.role, i.id) for i in live.invitations] == [
+        ("dee@example.org", "user", "invite_1")
     ]
     assert [(k.name, k.workspace, k.owner, k.hidden_key) for k in live.keys] == [
         ("dev-ci", "dev", "ada@example.org", "sk-ant-api03-R2D...IgAA"),

@@ -81,6 +81,7 @@ def demo() -> Record:
             _user("user_02", "ben@acme.example", "developer"),
             _user("user_03", "cy@acme.example", "user"),
         ],
+        "invites": [],
         "workspaces": [
             {**_workspace("wrkspc_00", "Default"), "default": True},
             _workspace("wrkspc_01", "research", tags={"description": "Model evaluation"}),
