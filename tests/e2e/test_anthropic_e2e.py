@@ -85,15 +85,24 @@ def test_the_example_validates_with_the_console_roles() -> None:
     assert result.state.provider == "anthropic"
 
 
-def test_an_unknown_console_role_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("file", "before", "after", "where"),
+    [
+        ("workspaces/support.yaml", "[workspace_user]", "[user]", "workspaces/support.yaml:7"),
+        ("people.yaml", "role: developer}", "role: workspace_admin}", "people.yaml:8"),
+    ],
+)
+def test_an_unknown_console_role_is_named_with_its_file_and_line(
+    tmp_path: Path, file: str, before: str, after: str, where: str
+) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "desired")
-    support = tmp_path / "desired" / "workspaces" / "support.yaml"
-    support.write_text(support.read_text().replace("[workspace_user]", "[user]"))
+    changed = tmp_path / "desired" / file
+    changed.write_text(changed.read_text().replace(before, after, 1))
 
     errors = check_desired_state(tmp_path / "desired").errors
 
     assert len(errors) == 1
-    assert "workspaces/support.yaml:7" in str(errors[0]) and "'user'" in str(errors[0])
+    assert where in str(errors[0]) and repr(after.strip("[]}").split(": ")[-1]) in str(errors[0])
 
 
 def test_plan_apply_replan_console_key_and_secret_put(tmp_path: Path) -> None:
@@ -106,13 +115,15 @@ def test_plan_apply_replan_console_key_and_secret_put(tmp_path: Path) -> None:
         ("member.support/ada@acme.example", (Action.CREATE,)),
         ("member.support/cy@acme.example", (Action.CREATE,)),
         ("api_key.support-bot", (Action.MANUAL,)),
+        ("person.cy@acme.example", (Action.UPDATE,)),
+        ("invitation.dee@acme.example", (Action.CREATE,)),
     ]
 
     async def apply() -> None:
         async with Session(tmp_path / "desired", _options(tmp_path)) as session:
             outcome = await session.apply(auto_approve=True)
             assert outcome.result is not None
-            assert (outcome.result.added, outcome.result.changed) == (3, 1)
+            assert (outcome.result.added, outcome.result.changed) == (4, 2)
 
     asyncio.run(apply())
     second = _plan(tmp_path)
