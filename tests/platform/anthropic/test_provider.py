@@ -255,3 +255,31 @@ def test_a_spend_limit_the_plan_cannot_write_says_to_set_it_in_the_console() -> 
     }
     with pytest.raises(errors.PlanError, match="set the monthly limit to 1500 USD/month in the"):
         run(p.set_organization_spend_limit(SpendLimit(amount=Decimal("1500"))))
+
+
+@respx.mock
+def test_an_invite_with_an_unknown_outcome_is_looked_up_not_resent() -> None:
+    from reconciler.model import Invitation
+
+    sent = {
+        "id": "invite_9",
+        "type": "invite",
+        "email": "eve@example.org",
+        "role": "developer",
+        "status": "pending",
+        "invited_at": "2026-11-20T00:00:00Z",
+    }
+    listing = respx.get(f"{ORG}/invites").mock(
+        side_effect=[httpx.Response(200, json=page()), httpx.Response(200, json=page(sent))]
+    )
+    create = respx.post(f"{ORG}/invites").respond(502, json=error("api_error", "bad gateway"))
+
+    made = run(provider().invite(Invitation(email="Eve@Example.org", role="developer")))
+
+    assert made.id == "invite_9"
+    assert create.call_count == 1 and listing.call_count == 2
+    assert json.loads(create.calls.last.request.content) == {
+        "email": "eve@example.org",
+        "role": "developer",
+    }
+    assert dict(listing.calls.last.request.url.params)["statuses[]"] == "pending"
