@@ -16,6 +16,14 @@ MISTRAL_CONCURRENCY             requests in flight at once
 MISTRAL_TIMEOUT                 seconds to wait for one answer
 =============================== ============================================================
 
+Anthropic (:mod:`reconciler.platform.anthropic.settings`)
+
+=============================== ============================================================
+ANTHROPIC_ADMIN_API_KEY         the organisation's Admin API key (``sk-ant-admin...``)
+ANTHROPIC_ADMIN_API_KEY_FILE    a file holding that key (instead of the variable)
+ANTHROPIC_BASE_URL              the API base (``https://api.anthropic.com``)
+=============================== ============================================================
+
 reconciler itself
 
 =============================== ============================================================
@@ -69,6 +77,10 @@ MISTRAL_API_BASE_URL = "MISTRAL_API_BASE_URL"
 MISTRAL_ADMIN_AUTH = "MISTRAL_ADMIN_AUTH"
 MISTRAL_CONCURRENCY = "MISTRAL_CONCURRENCY"
 MISTRAL_TIMEOUT = "MISTRAL_TIMEOUT"
+
+ANTHROPIC_ADMIN_API_KEY = "ANTHROPIC_ADMIN_API_KEY"
+ANTHROPIC_ADMIN_API_KEY_FILE = "ANTHROPIC_ADMIN_API_KEY_FILE"
+ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
 
 RECONCILER_VAULT = "RECONCILER_VAULT"
 RECONCILER_ALLOW_FILE_VAULT = "RECONCILER_ALLOW_FILE_VAULT"

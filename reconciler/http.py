@@ -27,13 +27,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from reconciler import errors
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+M = TypeVar("M", bound=BaseModel)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -72,7 +74,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def server_message(response: httpx.Response) -> str:
-    """The human part of an error body: ``message``, ``detail``, ``errors`` or raw text."""
+    """The human part of an error body: ``message``, ``detail``, ``errors``, ``error``
+    (Anthropic's ``{"error": {"type", "message"}}`` as ``type: message``) or raw text."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -80,6 +83,9 @@ def server_message(response: httpx.Response) -> str:
     if isinstance(body, Mapping):
         for field in ("message", "detail", "errors", "error"):
             value = body.get(field)
+            if isinstance(value, Mapping) and value.get("message"):  # {"error": {type, message}}
+                kind = value.get("type")
+                return f"{kind}: {value['message']}" if kind else str(value["message"])
             if value:
                 if isinstance(value, list):
                     parts = []
@@ -223,3 +229,25 @@ async def send(
         await do_sleep(delay)
         if before_resend is not None and not idempotent:
             await before_resend()
+
+
+def parse_answer(
+    model: type[M], response: httpx.Response, method: str, path: str, *, service: str
+) -> M:
+    """``response``'s body as ``model``; a body that does not parse is a
+    :class:`~reconciler.errors.RemoteError` naming the field, never echoing the body (it
+    may hold a secret)."""
+    try:
+        return model.model_validate_json(response.content or b"{}")
+    except ValidationError as exc:
+        problem = exc.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(p) for p in problem["loc"]) or "body"
+    # Raised outside the except block, so the ValidationError is not even the context.
+    raise errors.RemoteError(
+        f"{service}: {method} {path} answered HTTP {response.status_code} with a body "
+        f"this client does not understand ({where}: {problem['msg']})",
+        method=method,
+        path=path,
+        status=response.status_code,
+        service=service,
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
+from reconciler.diff.console_keys import console_only_keys
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import DesiredState, LiveState
 from reconciler.ownership import KeyFacts
@@ -160,15 +161,21 @@ def make_plan(
     ownership: KeyFacts | None = None,
     warnings: Sequence[str] = (),
     now: dt.datetime | None = None,
+    key_console: str | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
     alone (unmanaged) last. ``ownership``: what the ownership record says of live keys
-    (see :func:`reconciler.diff.diff`)."""
+    (see :func:`reconciler.diff.diff`). ``key_console``: the provider cannot create keys
+    through its API; key creates become manual actions there
+    (:func:`~reconciler.diff.console_keys.console_only_keys`)."""
     now = now or dt.datetime.now(dt.UTC)
+    found = diff(desired, live, abandoned_keys=abandoned_keys, ownership=ownership, now=now)
+    if key_console is not None:
+        found = console_only_keys(found, console=key_console)
     changes = tuple(
         sorted(
-            diff(desired, live, abandoned_keys=abandoned_keys, ownership=ownership, now=now),
+            found,
             key=lambda c: (
                 2 if Action.UNMANAGED in c.actions else Action.PENDING in c.actions,
                 _KIND_ORDER[c.kind],

@@ -4,7 +4,8 @@ A platform plugs in as a :class:`ProviderSpec`: its name (what ``organization.ya
 ``provider:`` says), its vocabulary of workspace member roles, its model catalog (ids,
 aliases, prices), its defaults (the vault path prefix, the environment variables holding
 its credentials) and the functions that open a live :class:`~reconciler.provider.Provider`
-on the platform itself or on its sandbox. Validation, planning, policy and the command
+on the platform itself or on its sandbox, and what its API cannot do (create keys).
+Validation, planning, policy and the command
 line look the desired state's provider up here, so adding a platform edits none of them.
 
 Where specs come from, looked up on the first request for a name:
@@ -87,6 +88,11 @@ class ProviderSpec:
     organization_admin_role: str | None = None
     default_organization_role: str | None = None
     seats: tuple[str, ...] = ()
+    # False: the platform's API cannot create keys (Anthropic: Console only); the plan
+    # turns each key create into a manual action done at ``key_console`` instead, and
+    # the next plan adopts the key made there by its name
+    can_create_keys: bool = True
+    key_console: str = ""  # where keys are created by hand (a URL), when they must be
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
+from pydantic import SecretStr
+
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
@@ -50,6 +52,7 @@ from reconciler.apply.ownership import (
     settle_before_apply,
 )
 from reconciler.apply.routing import SecretRouting
+from reconciler.apply.secret_put import put_secret, record_stored
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -68,7 +71,7 @@ from reconciler.model import (
 )
 from reconciler.plan import Plan, check_saved, make_plan, narrow
 from reconciler.provider import ProgressCallback, Provider
-from reconciler.providers import Target, get_provider
+from reconciler.providers import Target, find_provider, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override
@@ -207,6 +210,12 @@ class ApplyOutcome:
         return sorted(set(self.result.stored)) if self.result is not None else []
 
 
+def _key_console(provider: str) -> str | None:
+    """Where keys are made by hand, for a provider whose API cannot create them; else None."""
+    spec = find_provider(provider)
+    return None if spec is None or spec.can_create_keys else spec.key_console
+
+
 class Session:
     """One run against one target. Use as ``async with Session(...) as session``."""
 
@@ -283,6 +292,19 @@ class Session:
             self._stores["default"] = self._default_store
         return self._default_store
 
+    async def put_secret(self, address: str, secret: SecretStr) -> str:
+        """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`)."""
+        desired = self.load_desired()
+        self.refuse_file_vault(desired)
+        live = await self.provider.fetch()
+        put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
+        where = location_of(put.store, put.path, put.want)
+        try:
+            await record_stored(self.default_store(desired), self.provider.target, put.key, where)
+        except ReconcilerError as exc:
+            return f"{put.where} (the ownership record was not updated: {exc})"
+        return put.where
+
     def router(self, desired: DesiredState) -> SecretRouting:
         return SecretRouting(
             lambda: self.default_store(desired),
@@ -341,6 +363,7 @@ class Session:
             ownership=facts,
             warnings=[*interrupted(live, abandoned, facts), *reading.warnings],
             now=self.clock(),
+            key_console=_key_console(self.provider.name),
         )
         ownership = None
         if facts is not None and reading.store is not None:

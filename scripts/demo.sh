@@ -2,6 +2,8 @@
 # The Quickstart's main job: plan, then apply, the example desired-state/ against the
 # embedded local sandbox (no credentials), then plan again to show it converged.
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
+# Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
+# organisation: its one new key is a Console action, since Anthropic's API makes none.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,5 +18,12 @@ step reconciler apply --sandbox --auto-approve desired-state
 $r apply --sandbox --auto-approve desired-state
 step reconciler plan --sandbox desired-state
 $r plan --sandbox desired-state
-printf '\nSandbox state: .sandbox/state.json   Secrets: .sandbox/vault (mode 0600)\n'
-printf 'Start over with: .venv/bin/reconciler sandbox reset\n'
+step reconciler plan --sandbox examples/acme-anthropic
+$r plan --sandbox examples/acme-anthropic
+step reconciler apply --sandbox --auto-approve examples/acme-anthropic
+$r apply --sandbox --auto-approve examples/acme-anthropic
+step reconciler plan --sandbox examples/acme-anthropic
+$r plan --sandbox examples/acme-anthropic
+printf '\nSandbox state: .sandbox/state.json (Anthropic: .sandbox/state.anthropic.json)'
+printf '   Secrets: .sandbox/vault (mode 0600)\n'
+printf 'Start over with: .venv/bin/reconciler sandbox reset; rm -f .sandbox/state.anthropic.json\n'

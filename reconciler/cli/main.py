@@ -282,6 +282,34 @@ def plan(
     raise typer.Exit(code)
 
 
+secret_app = typer.Typer(
+    name="secret",
+    help="Secrets of keys made outside reconciler (in a console).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(secret_app)
+
+
+@secret_app.command("put")
+def secret_put(
+    address: Annotated[str, typer.Argument(help="The key's address: api_key.NAME.")],
+    directory: Annotated[
+        Path, typer.Option("--desired", metavar="DIR", help="The desired-state directory.")
+    ] = Path("desired-state"),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    allow_file_vault: AllowFileVaultOpt = False,
+) -> None:
+    """Store a console-made key's secret, read from standard input (never echoed)."""
+    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.secret import put_command
+
+    options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), 8, allow_file_vault)
+    raise typer.Exit(guarded(lambda: run_async(put_command(directory, options, address))))
+
+
 # [import]
 @app.command("import")
 def import_(
@@ -460,11 +488,26 @@ def sandbox_serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
+    provider: Annotated[
+        str, typer.Option("--provider", help="The platform to serve: mistral or anthropic.")
+    ] = "mistral",
 ) -> None:
     """Serve the sandbox over HTTP; prints the URL and the variables to export."""
     from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import serve_command
 
+    if provider == "anthropic":
+        from reconciler.cli.sandbox_anthropic import serve_anthropic
+
+        raise typer.Exit(
+            guarded(
+                lambda: serve_anthropic(
+                    port=port, host=host, state=state, allow_remote=allow_remote
+                )
+            )
+        )
+    if provider != "mistral":
+        raise typer.BadParameter(f"no sandbox for provider {provider!r}", param_hint="--provider")
     raise typer.Exit(
         guarded(
             lambda: serve_command(

@@ -11,7 +11,9 @@ from reconciler import env
 
 PACKAGE = Path(reconciler.__file__).parent
 # What a variable name looks like; GitHub's reserved secret prefix "GITHUB_" alone is not one.
-VARIABLE = re.compile(r"(MISTRAL|RECONCILER|VAULT|GITHUB|ACTIONS)_[A-Z0-9_]+|NO_COLOR|HOME")
+VARIABLE = re.compile(
+    r"(MISTRAL|ANTHROPIC|RECONCILER|VAULT|GITHUB|ACTIONS)_[A-Z0-9_]+|NO_COLOR|HOME"
+)
 NAMES = {name: value for name, value in vars(env).items() if name.isupper()}
 
 

@@ -191,7 +191,7 @@ def test_without_the_plugin_its_desired_state_names_an_unknown_provider(tmp_path
     assert [(p.path, p.message) for p in result.errors] == [
         (
             "organization.provider",
-            "unknown provider 'testcloud'; known providers: cohere, groq, mistral",
+            "unknown provider 'testcloud'; known providers: anthropic, cohere, groq, mistral",
         )
     ]
 

@@ -27,16 +27,22 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from reconciler import errors
-from reconciler.http import DEFAULT_TIMEOUT, BeforeResend, RetryPolicy, make_client, send
-from reconciler.platform.mistral.auth import KeyAuth, redact
+from reconciler.http import (
+    DEFAULT_TIMEOUT,
+    BeforeResend,
+    RetryPolicy,
+    make_client,
+    parse_answer,
+    send,
+)
+from reconciler.platform.credentials import AuthScheme, KeyAuth, redact
 from reconciler.platform.mistral.settings import (
     DEFAULT_ADMIN_BASE_URL,
     DEFAULT_API_BASE_URL,
     DEFAULT_CONCURRENCY,
-    AuthScheme,
     MistralSettings,
 )
 
@@ -245,18 +251,4 @@ class Connection:
         *,
         service: str = ADMIN_SERVICE,
     ) -> M:
-        try:
-            return model.model_validate_json(response.content or b"{}")
-        except ValidationError as exc:
-            # Keep only the location and the message: the input may hold a secret.
-            problem = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "body"
-        # Raised outside the except block, so the ValidationError is not even the context.
-        raise errors.RemoteError(
-            f"{service}: {method} {path} answered HTTP {response.status_code} with a body "
-            f"this client does not understand ({where}: {problem['msg']})",
-            method=method,
-            path=path,
-            status=response.status_code,
-            service=service,
-        )
+        return parse_answer(model, response, method, path, service=service)

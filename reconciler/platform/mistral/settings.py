@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -37,12 +35,11 @@ from reconciler.env import (
     MISTRAL_TIMEOUT,
 )
 from reconciler.errors import ConfigError
+from reconciler.platform.credentials import AuthScheme, http_url, read_key
 
 DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
 DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
 DEFAULT_CONCURRENCY = 8
-
-AuthScheme = Literal["bearer", "x-api-key"]
 
 
 class MistralSettings(BaseModel):
@@ -60,10 +57,7 @@ class MistralSettings(BaseModel):
     @field_validator("admin_base_url", "api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
+        return http_url(value)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MistralSettings:
@@ -101,31 +95,11 @@ class MistralSettings(BaseModel):
 
 
 def _read_key(env: Mapping[str, str]) -> SecretStr:
-    inline = env.get(MISTRAL_ADMIN_API_KEY, "")
-    path = env.get(MISTRAL_ADMIN_API_KEY_FILE, "")
-    if inline and path:
-        raise ConfigError(
-            f"set either {MISTRAL_ADMIN_API_KEY} or {MISTRAL_ADMIN_API_KEY_FILE}, not both"
-        )
-    if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            raise ConfigError(f"{MISTRAL_ADMIN_API_KEY_FILE}: cannot read {path}: {why}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"{MISTRAL_ADMIN_API_KEY_FILE}: {path} is not a UTF-8 text file"
-            ) from None
-        key = SecretStr(text.strip())
-        if not key.get_secret_value():
-            raise ConfigError(f"{MISTRAL_ADMIN_API_KEY_FILE}: {path} is empty")
-        return key
-    key = SecretStr(inline.strip())
-    if not key.get_secret_value():
-        raise ConfigError(
-            f"no Mistral Admin API key: set {MISTRAL_ADMIN_API_KEY}, or "
-            f"{MISTRAL_ADMIN_API_KEY_FILE} to a file holding it "
-            "(create one in the admin console; ordinary inference keys are rejected)"
-        )
-    return key
+    return read_key(
+        env,
+        MISTRAL_ADMIN_API_KEY,
+        MISTRAL_ADMIN_API_KEY_FILE,
+        f"no Mistral Admin API key: set {MISTRAL_ADMIN_API_KEY}, or "
+        f"{MISTRAL_ADMIN_API_KEY_FILE} to a file holding it "
+        "(create one in the admin console; ordinary inference keys are rejected)",
+    )

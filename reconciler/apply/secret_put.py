@@ -1,0 +1,115 @@
+"""Storing the secret of a key made by hand (``reconciler secret put ADDRESS``).
+
+Where a platform's API cannot create keys (Anthropic: Console only), an operator makes
+the key in the console, the next plan adopts it by name, and its secret reaches the
+vault through here, so the vault still holds every managed key. The secret is checked
+before it is stored: it must be accepted by the platform (``check_key``) and match the
+live key's hint (``partial_key_hint``: its first and last characters), so a secret
+pasted for the wrong key is refused. It is written like an apply writes a new key's
+secret (:func:`~reconciler.apply.secret_write.write_secret`: one version, never over
+someone else's), with the same metadata; the ownership record then says the key is
+managed and its secret stored (:func:`record_stored`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from reconciler.apply.engine import secret_metadata
+from reconciler.apply.routing import SecretRouter
+from reconciler.apply.secret_write import write_secret
+from reconciler.errors import ConfigError
+from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.ownership import Ledger, SecretLocation
+from reconciler.provider import Provider
+from reconciler.vault import ledger_store
+from reconciler.vault.base import SecretStore
+
+HINT_GAP = "..."
+
+
+def matches_hint(secret: SecretStr, hint: str | None) -> bool:
+    """Whether ``secret`` fits a hint such as ``sk-ant-api03-R2D...IgAA`` (no hint: yes)."""
+    if not hint or HINT_GAP not in hint:
+        return True
+    head, _, tail = hint.partition(HINT_GAP)
+    value = secret.get_secret_value()
+    return value.startswith(head) and value.endswith(tail)
+
+
+def _live_key(desired: DesiredState, live: LiveState, address: str) -> tuple[ApiKey, ApiKey]:
+    name = address.removeprefix("api_key.")
+    want = next((k for k in desired.keys if k.name == name), None)
+    if not address.startswith("api_key.") or want is None:
+        raise ConfigError(f"{address}: no such key in the desired state (api_key.NAME)")
+    found = [k for k in live.keys if k.name == name and k.workspace == want.workspace]
+    if not found:
+        raise ConfigError(
+            f"{address}: no live key named {name!r} in workspace {want.workspace!r}; "
+            "create it first (the plan says where)"
+        )
+    if len(found) > 1:
+        raise ConfigError(f"{address}: {len(found)} live keys have this name; archive the extras")
+    return want, found[0]
+
+
+@dataclass(frozen=True)
+class PutSecret:
+    """Where a key's secret was stored: the desired key, the live one, store and path."""
+
+    want: ApiKey
+    key: ApiKey
+    store: SecretStore
+    path: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.store.description}: {self.path}"
+
+
+async def put_secret(
+    provider: Provider,
+    desired: DesiredState,
+    live: LiveState,
+    secrets: SecretRouter,
+    address: str,
+    secret: SecretStr,
+) -> PutSecret:
+    """Store ``secret`` as the key ``address``'s (see the module docstring)."""
+    want, have = _live_key(desired, live, address)
+    if not secret.get_secret_value():
+        raise ConfigError("no secret on standard input")
+    if not matches_hint(secret, have.hidden_key):
+        raise ConfigError(f"{address}: this secret is not the live key's ({have.hidden_key})")
+    if not await provider.check_key(secret):
+        raise ConfigError(f"{address}: the platform does not accept this secret")
+    store, path = secrets(want)
+    await write_secret(
+        store,
+        path,
+        secret,
+        secret_metadata(desired, want, have),
+        attempts=3,
+        backoff=0.5,
+        sleep=asyncio.sleep,
+        announce=lambda _version: None,
+        on_retry=lambda _attempt, _delay, _error: None,
+    )
+    return PutSecret(want=want, key=have, store=store, path=path)
+
+
+async def record_stored(
+    store: ledger_store.DocumentStore, organization: str, key: ApiKey, where: SecretLocation
+) -> None:
+    """The ownership record: ``key`` is managed (adopted if it was not) and its secret is
+    stored at ``where``."""
+    key_id = key.id or ""
+
+    def change(ledger: Ledger) -> Ledger:
+        owned = ledger if ledger.owns(key_id) else ledger.adopt(key, where)
+        return owned.mark_stored(key_id, where)
+
+    await ledger_store.update(store, organization, change)

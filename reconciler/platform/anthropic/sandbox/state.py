@@ -1,0 +1,189 @@
+"""The sandbox organisation: plain JSON-ready records, a demo seed, and the state file.
+
+Ids are tagged as the API tags them (``user_``, ``wrkspc_``, ``apikey_``, ``spl_``) and
+numbered, so listings sort by id. Every mutation is saved (atomically) before the app
+answers, so the next process sees it. Key secrets are kept only as hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+DEFAULT_STATE_PATH = Path(".sandbox/state.anthropic.json")
+START = "2026-10-01T09:00:00Z"
+
+
+def state_file(sandbox_state: Path) -> Path:
+    """The Anthropic organisation's file beside a sandbox state file (never that file: the
+    La Plateforme sandbox keeps its own there)."""
+    return sandbox_state.with_suffix(".anthropic.json")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _workspace(wid: str, name: str, *, tags: Record | None = None) -> Record:
+    return {
+        "id": wid,
+        "type": "workspace",
+        "name": name,
+        "display_color": "#6C5BB9",
+        "created_at": START,
+        "archived_at": None,
+        "tags": tags or {},
+        "data_residency": {
+            "workspace_geo": "us",
+            "allowed_inference_geos": "unrestricted",
+            "default_inference_geo": "global",
+        },
+        "external_key_id": None,
+        "user_profile_id": None,
+        "compartment_id": f"cmpt_{wid}",
+    }
+
+
+def _user(uid: str, email: str, role: str) -> Record:
+    name = email.split("@")[0].capitalize()
+    return {
+        "id": uid,
+        "type": "user",
+        "email": email,
+        "name": name,
+        "role": role,
+        "added_at": START,
+    }
+
+
+def demo() -> Record:
+    """Acme: three people, a hidden default workspace, ``research`` with one key."""
+    return {
+        "organization": {
+            "id": "8c9a3f2e-0000-4000-8000-00000000ac3e",
+            "name": "Acme (sandbox)",
+            "type": "organization",
+        },
+        "counter": 10,
+        "users": [
+            _user("user_01", "ada@acme.example", "admin"),
+            _user("user_02", "ben@acme.example", "developer"),
+            _user("user_03", "cy@acme.example", "user"),
+        ],
+        "invites": [],
+        "workspaces": [
+            {**_workspace("wrkspc_00", "Default"), "default": True},
+            _workspace("wrkspc_01", "research", tags={"description": "Model evaluation"}),
+        ],
+        "members": [
+            {
+                "type": "workspace_member",
+                "user_id": "user_01",
+                "workspace_id": "wrkspc_01",
+                "workspace_role": "workspace_admin",
+            },
+            {
+                "type": "workspace_member",
+                "user_id": "user_02",
+                "workspace_id": "wrkspc_01",
+                "workspace_role": "workspace_developer",
+            },
+        ],
+        "keys": [
+            {
+                "id": "apikey_01",
+                "type": "api_key",
+                "name": "research-batch",
+                "status": "active",
+                "created_at": START,
+                "expires_at": None,
+                "partial_key_hint": "sk-ant-api03-dem...oAA",
+                "created_by": {"id": "user_01", "type": "user"},
+                "principal": None,
+                "scope": {"type": "workspace", "workspace_id": "wrkspc_01"},
+                "secret_sha256": digest("sk-ant-api03-demo-research-batch"),
+            }
+        ],
+        # spend so far this month, per workspace, in US cents (the cost report's unit)
+        "cost_cents": {"wrkspc_01": "4250.5"},
+        "spend_limits": [
+            {
+                "id": "spl_01",
+                "type": "spend_limit",
+                "amount": "100000",
+                "currency": "USD",
+                "is_enabled": True,
+                "period": "monthly",
+                "scope": {"type": "organization"},
+                "created_at": START,
+                "updated_at": START,
+            }
+        ],
+    }
+
+
+@dataclass
+class Organisation:
+    """The sandbox's whole state, and where it is saved (None: memory only)."""
+
+    data: Record
+    path: Path | None = None
+
+    @classmethod
+    def open(cls, path: Path | None, seed: Record | None = None) -> Organisation:
+        if path is not None and path.exists():
+            return cls(json.loads(path.read_text("utf-8")), path)
+        org = cls(seed if seed is not None else demo(), path)
+        org.save()
+        return org
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.data, indent=1), "utf-8")
+        os.replace(temp, self.path)
+
+    def new_id(self, prefix: str) -> str:
+        self.data["counter"] += 1
+        return f"{prefix}_{self.data['counter']:02d}"
+
+    def find(self, kind: str, oid: str) -> Record | None:
+        return next((r for r in self.data[kind] if r["id"] == oid), None)
+
+    def workspace(self, name: str, tags: Record | None = None) -> Record:
+        record = _workspace(self.new_id("wrkspc"), name, tags=tags)
+        record["created_at"] = now()
+        self.data["workspaces"].append(record)
+        return record
+
+    def console_key(self, name: str, workspace_id: str, user_id: str) -> tuple[Record, str]:
+        """What the Console does: a new key and its secret, shown once."""
+        secret = "sk-ant-api03-" + secrets.token_urlsafe(24)
+        record = {
+            "id": self.new_id("apikey"),
+            "type": "api_key",
+            "name": name,
+            "status": "active",
+            "created_at": now(),
+            "expires_at": None,
+            "partial_key_hint": f"{secret[:16]}...{secret[-3:]}",
+            "created_by": {"id": user_id, "type": "user"},
+            "principal": None,
+            "scope": {"type": "workspace", "workspace_id": workspace_id},
+            "secret_sha256": digest(secret),
+        }
+        self.data["keys"].append(record)
+        return record, secret

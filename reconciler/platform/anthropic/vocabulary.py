@@ -1,0 +1,42 @@
+"""Anthropic's vocabulary: its Console workspace roles and its model catalog, recorded once.
+
+The roles are the Admin API's ``workspace_role`` values (SDK ``member_create_params`` and
+``member_update_params``). ``workspace_billing`` is held by billing members in every
+workspace and is never granted through the API; the desired state may name it (so a live
+billing member is not a difference) but the plan never asks the API for it. Static data
+only: it imports neither the client nor the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from types import MappingProxyType
+
+NAME = "anthropic"
+
+#: Workspace role -> what it allows.
+WORKSPACE_ROLES: Mapping[str, str] = MappingProxyType(
+    {
+        "workspace_user": "Can use the Workbench and the workspace's models",
+        "workspace_developer": "Can also manage the workspace's API keys",
+        "workspace_restricted_developer": "A developer without key management",
+        "workspace_admin": "Can manage the workspace's members and settings",
+        "workspace_billing": "Can see the workspace's billing (inherited, never granted)",
+    }
+)
+ADMIN_ROLE = "workspace_admin"
+DEFAULT_MEMBER_ROLE = "workspace_user"
+GRANTABLE_ROLES = frozenset(WORKSPACE_ROLES) - {"workspace_billing"}
+
+#: Organisation roles of a Console organisation (``admin`` is never granted by the API).
+ORGANIZATION_ROLES = ("user", "developer", "billing", "claude_code_user", "admin")
+ORGANIZATION_ADMIN_ROLE = "admin"
+DEFAULT_ORGANIZATION_ROLE = "user"
+
+CONSOLE_URL = "https://console.anthropic.com/settings/keys"
+
+
+def shipped_catalog_text() -> str:
+    """The catalog shipped with the package (``reconciler/data/anthropic-models.json``)."""
+    return resources.files("reconciler.data").joinpath("anthropic-models.json").read_text("utf-8")

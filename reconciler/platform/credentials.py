@@ -1,0 +1,86 @@
+"""A platform's admin key, from the environment and out of every error.
+
+Shared by the providers in :mod:`reconciler.platform`: :func:`read_key` reads an admin
+key from a variable or from the file another variable names (never from a command-line
+value, which would show in ``ps`` and shell history), held as a
+:class:`~pydantic.SecretStr` from that moment; :func:`redact` replaces any credential a
+server echoed back in an error with ``[REDACTED]`` before the error leaves a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from pydantic import SecretStr
+
+from reconciler import errors
+from reconciler.errors import ConfigError
+
+REDACTED = "[REDACTED]"
+
+AuthScheme = Literal["bearer", "x-api-key"]
+
+
+class KeyAuth(httpx.Auth):
+    """Adds the key to each request as it is sent; the key stays a SecretStr until then."""
+
+    def __init__(self, key: SecretStr, scheme: AuthScheme) -> None:
+        self._key = key
+        self._scheme = scheme
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._scheme == "x-api-key":
+            request.headers["x-api-key"] = self._key.get_secret_value()
+        else:
+            request.headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"KeyAuth(scheme={self._scheme!r}, key=**********)"
+
+
+def read_key(env: Mapping[str, str], variable: str, file_variable: str, missing: str) -> SecretStr:
+    """The key in ``env[variable]`` or in the file ``env[file_variable]`` names (one of
+    them); ConfigError naming the variable otherwise, ``missing`` when neither is set."""
+    inline = env.get(variable, "")
+    path = env.get(file_variable, "")
+    if inline and path:
+        raise ConfigError(f"set either {variable} or {file_variable}, not both")
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise ConfigError(f"{file_variable}: cannot read {path}: {why}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file_variable}: {path} is not a UTF-8 text file") from None
+        key = SecretStr(text.strip())
+        if not key.get_secret_value():
+            raise ConfigError(f"{file_variable}: {path} is empty")
+        return key
+    key = SecretStr(inline.strip())
+    if not key.get_secret_value():
+        raise ConfigError(missing)
+    return key
+
+
+def http_url(value: str) -> str:
+    """A base URL without its trailing slash; ValueError unless it is http(s)://."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
+def redact(exc: errors.RemoteError, secrets: Iterable[SecretStr | None]) -> errors.RemoteError:
+    """Replace each of ``secrets`` that a server echoed back in ``exc`` (in place)."""
+    for secret in secrets:
+        value = secret.get_secret_value() if secret is not None else ""
+        if not value:
+            continue
+        exc.args = tuple(a.replace(value, REDACTED) if isinstance(a, str) else a for a in exc.args)
+        exc.server_message = exc.server_message.replace(value, REDACTED)
+    return exc
