@@ -21,8 +21,15 @@ while the apply runs; if it is lost, the apply stops before its next change.
 written as the desired state, its keys adopted as managed. :func:`force_unlock` opens only
 the store that holds the apply lock.
 
-Somewhat over the ~450 lines a module should be: it is the one place where a run's pieces
-(provider, stores, journal, lock, ownership record) meet, and each part is short.
+Every read of the live state (plan, apply, :meth:`Session.audit`) first checks that the
+credentials reach the organisation the desired state is pinned to
+(:mod:`reconciler.identity`), and reads the platform's audit log of the last
+``attribution_days`` so the plan can say who changed an object outside reconciler.
+:meth:`Session.audit` adds what the secret stores hold for each managed key.
+
+Over the ~450 lines a module should be: it is the one place where a run's pieces
+(provider, stores, journal, lock, ownership record, audit log) meet, and plan, apply and
+audit share its one read of the live state; each part is short.
 """
 
 from __future__ import annotations
@@ -41,6 +48,13 @@ from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
+from reconciler.audit import (
+    AuditReport,
+    audit_keys,
+    latest_outside,
+    managed_pairs,
+    unreadable_secrets,
+)
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -49,9 +63,11 @@ from reconciler.desired.load import (
     provider_name,
 )
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
-from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
+from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
+from reconciler.identity import organization_mismatch, unpinned_organization
 from reconciler.model import (
     ApiKey,
+    Attribution,
     DesiredState,
     LiveState,
     SecretBackend,
@@ -59,16 +75,18 @@ from reconciler.model import (
     VaultSettings,
 )
 from reconciler.ownership import SecretLocation
-from reconciler.plan import Plan, check_saved, make_plan, narrow
-from reconciler.provider import ProgressCallback, Provider
+from reconciler.plan import Plan, check_saved, make_plan, narrow, unmanaged_key_ids
+from reconciler.provider import AttributionSource, ProgressCallback, Provider
 from reconciler.providers import Target, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override, store_for_target
+from reconciler.vault.facts import secret_facts
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
 DEFAULT_STATE_DIR = Path(".reconciler")
+DEFAULT_ATTRIBUTION_DAYS = 30  # how far back the audit log is read for attributions
 
 
 @dataclass(frozen=True)
@@ -107,11 +125,13 @@ def open_provider(options: TargetOptions) -> Provider:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """A plan with the two states it was made from."""
+    """A plan with the two states it was made from, and what the read noticed."""
 
     desired: DesiredState
     live: LiveState
     plan: Plan
+    attributions: tuple[Attribution, ...] = ()  # every change in the audit log's window
+    notes: tuple[str, ...] = ()  # warnings about the read itself (also in plan.warnings)
 
 
 def open_default_store(settings: VaultSettings, options: TargetOptions) -> SecretStore:
@@ -202,9 +222,16 @@ class ApplyOutcome:
 class Session:
     """One run against one target. Use as ``async with Session(...) as session``."""
 
-    def __init__(self, desired_dir: Path, options: TargetOptions) -> None:
+    def __init__(
+        self,
+        desired_dir: Path,
+        options: TargetOptions,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.desired_dir = desired_dir
         self.options = options
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._provider: Provider | None = None
         self._stores: dict[str, SecretStore] = {}
         self._default_store: SecretStore | None = None
@@ -274,8 +301,15 @@ class Session:
     # --- planning --------------------------------------------------------------------
 
     async def plan(
-        self, desired: DesiredState | None = None, progress: ProgressCallback | None = None
+        self,
+        desired: DesiredState | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        operation: str = "plan",
+        attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
     ) -> PlanContext:
+        """Read the live state and plan; ``operation`` names the command in a refusal to run
+        against another organisation than the desired state's."""
         desired = desired or self.load_desired()
         if (desired.provider or self.provider.name) != self.provider.name:
             raise ConfigError(
@@ -283,7 +317,15 @@ class Session:
                 f"talks to {self.provider.name}"
             )
         self.refuse_file_vault(desired)
+        now = self.clock()
         live = await self.provider.fetch(progress)
+        wrong = organization_mismatch(
+            desired, live, desired_path=str(self.desired_dir), operation=operation
+        )
+        if wrong is not None:
+            raise ConfigError(wrong)
+        notes = [note for note in (unpinned_organization(desired, live),) if note]
+        attributions = await self._attributions(now, attribution_days, progress, notes)
         journal = self.journal()
         confirmed: set[str] = set()
         live_ids = {k.id for k in live.keys}
@@ -300,7 +342,7 @@ class Session:
             if pending.found_in(found):
                 confirmed.add(pending.key_id)
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
-        warnings = []
+        warnings = list(notes)
         if abandoned:
             warnings.append(
                 f"An earlier apply was interrupted: {len(abandoned)} key(s) it left behind "
@@ -313,8 +355,56 @@ class Session:
             desired_path=str(self.desired_dir),
             abandoned_keys=abandoned,
             warnings=warnings,
+            now=now,
+            attributions=attributions,
         )
-        return PlanContext(desired=desired, live=live, plan=plan)
+        return PlanContext(desired, live, plan, tuple(attributions), tuple(notes))
+
+    async def _attributions(
+        self,
+        now: dt.datetime,
+        days: int,
+        progress: ProgressCallback | None,
+        notes: list[str],
+    ) -> list[Attribution]:
+        """The audit log's changes of the last ``days`` (none when the provider keeps no
+        log, or ``days`` is 0); a log that cannot be read is a note, not a failure."""
+        provider = self.provider
+        if days <= 0 or not isinstance(provider, AttributionSource):
+            return []
+        try:
+            return await provider.attributions(now - dt.timedelta(days=days), progress)
+        except RemoteError as exc:
+            notes.append(f"the audit log could not be read, so no change is attributed: {exc}")
+            return []
+
+    # --- auditing --------------------------------------------------------------------
+
+    async def audit(
+        self,
+        progress: ProgressCallback | None = None,
+        *,
+        days: int = DEFAULT_ATTRIBUTION_DAYS,
+        concurrency: int = 16,
+    ) -> AuditReport:
+        """Every live key against the desired state's hygiene rules and its secret store
+        (read only). ``days``: of the audit log; ``concurrency``: store reads at once."""
+        ctx = await self.plan(progress=progress, operation="audit", attribution_days=days)
+        desired, live = ctx.desired, ctx.live
+        unmanaged = unmanaged_key_ids(ctx.plan.changes)
+        pairs = managed_pairs(desired, live, unmanaged)
+        facts = await secret_facts(pairs, self.router(desired), concurrency=concurrency)
+        audit = audit_keys(
+            desired,
+            live,
+            now=self.clock(),
+            unmanaged=unmanaged,
+            secrets=facts,
+            attributions=latest_outside(ctx.attributions),
+        )
+        notes = (*ctx.notes, *unreadable_secrets(facts))
+        where = str(self.desired_dir)
+        return AuditReport(live.target, self.provider.name, where, audit, notes, live.requests)
 
     # --- applying --------------------------------------------------------------------
 
@@ -356,7 +446,7 @@ class Session:
             report=listener.notice,
         ) as lease:
             with listener.reading() as progress:
-                ctx = await self.plan(desired, progress=progress)
+                ctx = await self.plan(desired, progress=progress, operation="apply")
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:
