@@ -34,6 +34,7 @@ audit share its one read of the live state; each part is short.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import os
@@ -81,7 +82,7 @@ from reconciler.providers import Target, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override, store_for_target
-from reconciler.vault.facts import secret_facts
+from reconciler.vault.facts import read_stored, secret_facts
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -389,11 +390,19 @@ class Session:
     ) -> AuditReport:
         """Every live key against the desired state's hygiene rules and its secret store
         (read only). ``days``: of the audit log; ``concurrency``: store reads at once."""
-        ctx = await self.plan(progress=progress, operation="audit", attribution_days=days)
-        desired, live = ctx.desired, ctx.live
+        desired = self.load_desired()
+        # The stores are read while the platform is: both only wait, mostly.
+        route = self.router(desired)
+        reading = asyncio.ensure_future(read_stored(desired.keys, route, concurrency=concurrency))
+        try:
+            ctx = await self.plan(desired, progress, operation="audit", attribution_days=days)
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        live = ctx.live
         unmanaged = unmanaged_key_ids(ctx.plan.changes)
-        pairs = managed_pairs(desired, live, unmanaged)
-        facts = await secret_facts(pairs, self.router(desired), concurrency=concurrency)
+        facts = secret_facts(managed_pairs(desired, live, unmanaged), await reading)
         audit = audit_keys(
             desired,
             live,
