@@ -318,9 +318,9 @@ def audit(
         str | None,
         typer.Option(
             "--fail-on",
-            metavar="FLAG,...",
-            help="Exit 2 when a key carries one of these flags (unused, old, rotation-due, "
-            "expiring, expired, unmanaged, secret-missing, secret-mismatch).",
+            metavar="FLAGS",
+            help="Comma-separated; exit 2 when a key carries one of them (unused, old, "
+            "rotation-due, expiring, expired, unmanaged, secret-missing, secret-mismatch).",
         ),
     ] = None,
     attribution_days: AttributionDaysOpt = 30,
