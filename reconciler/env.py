@@ -12,6 +12,8 @@ MISTRAL_ADMIN_API_KEY_FILE      a file holding that key (instead of the variable
 MISTRAL_ADMIN_BASE_URL          the Admin API base
 MISTRAL_API_BASE_URL            the inference API base (``/models``)
 MISTRAL_ADMIN_AUTH              ``bearer`` or ``x-api-key``
+MISTRAL_ADMIN_API_KEY_NAME      the admin key's name as the audit log shows it: only its changes
+                                are reconciler's own (unset: every admin key's are)
 MISTRAL_CONCURRENCY             requests in flight at once
 MISTRAL_TIMEOUT                 seconds to wait for one answer
 =============================== ============================================================
@@ -75,6 +77,7 @@ MISTRAL_ADMIN_API_KEY_FILE = "MISTRAL_ADMIN_API_KEY_FILE"
 MISTRAL_ADMIN_BASE_URL = "MISTRAL_ADMIN_BASE_URL"
 MISTRAL_API_BASE_URL = "MISTRAL_API_BASE_URL"
 MISTRAL_ADMIN_AUTH = "MISTRAL_ADMIN_AUTH"
+MISTRAL_ADMIN_API_KEY_NAME = "MISTRAL_ADMIN_API_KEY_NAME"
 MISTRAL_CONCURRENCY = "MISTRAL_CONCURRENCY"
 MISTRAL_TIMEOUT = "MISTRAL_TIMEOUT"
 

@@ -14,6 +14,11 @@ Addresses are stable, shell-friendly strings:
 - ``person.<email>``                    one person's organisation membership (role, seats)
 - ``invitation.<email>``                an invitation to join the organisation
 - ``group.<name>``                      a user group (members, nested groups, grants)
+- ``workspace_spend_limit.<name>``      a workspace's spend limit (set in the console only)
+
+An :class:`Attribution` says who last changed an object at an address outside reconciler,
+and when, as the platform's audit log tells it; the plan and the audit show it beside the
+object.
 """
 
 from __future__ import annotations
@@ -122,9 +127,15 @@ class KeyPolicy(Limits):
 
 
 class Organization(Frozen):
-    """Organisation-wide settings. ``spend_limit is None`` in desired state: not managed."""
+    """Organisation-wide settings. ``spend_limit is None`` in desired state: not managed.
+
+    ``id`` identifies the organisation on its platform (each provider says what it is; La
+    Plateforme's is its default workspace's uuid). Desired: the organisation this desired
+    state is for (None: not pinned); live: the one the credentials reach.
+    """
 
     name: str = ""
+    id: str | None = None
     spend_limit: SpendLimit | None = None
     key_max_age_days: int = 90
     key_unused_after_days: int = 30
@@ -285,6 +296,30 @@ class People(Frozen):
     # offboarding: None deletes a removed person's keys; an email takes them over
     transfer_keys_to: str | None = None
     run_as: str | None = None  # the admin whose Admin API key reconciler uses
+
+
+class Attribution(Frozen):
+    """Who changed the object at ``address``, when, and how (the platform's event name).
+
+    ``outside`` is False for a change reconciler itself made (through the credentials it
+    runs with): only the others are drift someone else caused.
+    """
+
+    address: str
+    actor: str  # an email, or a description such as "admin API key ci-bot"
+    at: dt.datetime
+    event: str  # e.g. "api_key.create", "workspace.member.add"
+    outside: bool = True
+
+    def describe(self) -> str:
+        """``changed outside reconciler by dan@acme.example on 2026-11-19``."""
+        action = self.event.rpartition(".")[2]
+        verb = _VERBS.get(action, "changed")
+        who = "outside reconciler " if self.outside else ""
+        return f"{verb} {who}by {self.actor} on {self.at.astimezone(dt.UTC).date().isoformat()}"
+
+
+_VERBS = {"create": "created", "delete": "deleted", "add": "added", "remove": "removed"}
 
 
 class DesiredState(Frozen):

@@ -9,6 +9,11 @@ The safety rails are found when the plan is made (:mod:`reconciler.rails`): a pl
 carries the :class:`~reconciler.rails.Refusal` s apply will enforce (a delete in a
 protected workspace, too large a share of keys destroyed, a conflict), so every render
 of it shows them, and a saved plan keeps them.
+
+Beside its changes, a plan carries the live keys the key audit flags (:mod:`reconciler.audit`,
+without the secret store), one warning line per flag, and who last changed an object
+outside reconciler (attributions, given by the caller; the diff stays pure): neither is
+part of the checksum nor of a saved plan.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reconciler.audit import KeyFinding, audit_keys, latest_outside, summary_lines
 from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
 from reconciler.diff.console_keys import console_only_keys
 from reconciler.errors import ConfigError, PlanError
-from reconciler.model import DesiredState, LiveState
+from reconciler.model import Attribution, DesiredState, LiveState
 from reconciler.ownership import KeyFacts
 from reconciler.rails import (
     DeleteLimit,
@@ -133,6 +139,8 @@ class Plan:
     summary: Summary = field(default_factory=Summary)
     refusals: tuple[Refusal, ...] = ()
     delete_limit: DeleteLimit = field(default_factory=DeleteLimit)
+    key_findings: tuple[KeyFinding, ...] = ()  # the live keys the key audit flags
+    attributions: tuple[Attribution, ...] = ()  # last change outside reconciler, by address
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -150,6 +158,22 @@ class Plan:
     def by_address(self, address: str) -> Change | None:
         return next((c for c in self.changes if c.address == address), None)
 
+    def attributed(self) -> dict[str, Attribution]:
+        """Who last changed each object outside reconciler, by address."""
+        return {a.address: a for a in self.attributions}
+
+
+def unmanaged_key_ids(changes: Iterable[Change]) -> set[str]:
+    """Live keys the desired state does not declare: left alone, or pruned."""
+    return {
+        c.live_id
+        for c in changes
+        if c.kind is Kind.API_KEY
+        and c.live_id
+        and not c.recovery
+        and (Action.UNMANAGED in c.actions or c.actions == (Action.DELETE,))
+    }
+
 
 def make_plan(
     desired: DesiredState,
@@ -162,13 +186,15 @@ def make_plan(
     warnings: Sequence[str] = (),
     now: dt.datetime | None = None,
     key_console: str | None = None,
+    attributions: Iterable[Attribution] = (),
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
     alone (unmanaged) last. ``ownership``: what the ownership record says of live keys
     (see :func:`reconciler.diff.diff`). ``key_console``: the provider cannot create keys
     through its API; key creates become manual actions there
-    (:func:`~reconciler.diff.console_keys.console_only_keys`)."""
+    (:func:`~reconciler.diff.console_keys.console_only_keys`). The key audit's flags and
+    the ``attributions`` of the objects the plan shows go with it."""
     now = now or dt.datetime.now(dt.UTC)
     found = diff(desired, live, abandoned_keys=abandoned_keys, ownership=ownership, now=now)
     if key_console is not None:
@@ -183,6 +209,11 @@ def make_plan(
             ),
         )
     )
+    outside = latest_outside(attributions)
+    audit = audit_keys(
+        desired, live, now=now, unmanaged=unmanaged_key_ids(changes), attributions=outside
+    )
+    shown = {c.address for c in changes} | {k.address for k in audit.flagged}
     created = now.isoformat(timespec="seconds")
     return Plan(
         target=live.target,
@@ -192,7 +223,7 @@ def make_plan(
         live_fingerprint=live_fingerprint(live),
         created_at=created,
         desired_path=desired_path,
-        warnings=(*warnings, *currency_notes(desired, live)),
+        warnings=(*warnings, *currency_notes(desired, live), *summary_lines(audit)),
         live_key_count=len(live.keys),
         # removing people counts toward the delete share once the desired state manages them
         live_people_count=len(live.people) if desired.people is not None else 0,
@@ -203,6 +234,8 @@ def make_plan(
             len(live.keys) + (len(live.people) if desired.people is not None else 0),
         ),
         delete_limit=delete_limit(desired),
+        key_findings=audit.flagged,
+        attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
     )
 
 
@@ -222,22 +255,12 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
     if not targets:
         return plan
     kept = tuple(c for c in plan.changes if any(_selects(t, c.address) for t in targets))
-    return Plan(
-        target=plan.target,
-        provider=plan.provider,
+    live = plan.live_key_count + plan.live_people_count
+    return replace(
+        plan,
         changes=kept,
-        desired_fingerprint=plan.desired_fingerprint,
-        live_fingerprint=plan.live_fingerprint,
-        created_at=plan.created_at,
-        desired_path=plan.desired_path,
-        warnings=plan.warnings,
-        live_key_count=plan.live_key_count,
-        live_people_count=plan.live_people_count,
         summary=summarize(kept),
-        refusals=narrowed(
-            plan.refusals, kept, plan.live_key_count + plan.live_people_count, plan.delete_limit
-        ),
-        delete_limit=plan.delete_limit,
+        refusals=narrowed(plan.refusals, kept, live, plan.delete_limit),
     )
 
 

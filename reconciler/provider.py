@@ -3,7 +3,9 @@
 The plan engine and the apply engine talk to a provider through this protocol and never
 see a wire format. ``reconciler.platform.mistral`` implements it for La Plateforme; a
 second provider (for example Anthropic's workspaces) implements the same methods, and
-registers how to open it in :mod:`reconciler.providers`.
+registers how to open it in :mod:`reconciler.providers`. A platform that keeps an audit
+log implements :class:`AttributionSource` too, so plans and audits can say who changed an
+object outside reconciler.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
 from reconciler.model import (
     ApiKey,
+    Attribution,
     Group,
     Invitation,
     LiveState,
@@ -54,7 +57,8 @@ class Provider(Protocol):
     target: str  # what is being talked to: an API base URL, or the sandbox's file
 
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
-        """Read the whole live state, every page, normalised into the core model."""
+        """Read the whole live state, every page, normalised into the core model, with the
+        organisation's ``id`` (what identifies it on this platform)."""
         ...
 
     async def create_workspace(self, workspace: Workspace) -> Workspace:
@@ -136,4 +140,16 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class AttributionSource(Protocol):
+    """A provider whose platform keeps an audit log of who changed what."""
+
+    async def attributions(
+        self, since: dt.datetime, progress: ProgressCallback | None = None
+    ) -> list[Attribution]:
+        """The changes since ``since`` to objects reconciler manages, newest first, each
+        at the address of the object it changed (``outside`` False for reconciler's own)."""
         ...

@@ -21,12 +21,20 @@ while the apply runs; if it is lost, the apply stops before its next change.
 written as the desired state, its keys adopted as managed. :func:`force_unlock` opens only
 the store that holds the apply lock.
 
-Somewhat over the ~450 lines a module should be: it is the one place where a run's pieces
-(provider, stores, journal, lock, ownership record) meet, and each part is short.
+Every read of the live state (plan, apply, :meth:`Session.audit`) first checks that the
+credentials reach the organisation the desired state is pinned to
+(:mod:`reconciler.identity`), and reads the platform's audit log of the last
+``attribution_days`` so the plan can say who changed an object outside reconciler.
+:meth:`Session.audit` adds what the secret stores hold for each managed key.
+
+Over the ~450 lines a module should be: it is the one place where a run's pieces
+(provider, stores, journal, lock, ownership record, audit log) meet, and plan, apply and
+audit share its one read of the live state; each part is short.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import os
@@ -53,6 +61,13 @@ from reconciler.apply.ownership import (
 )
 from reconciler.apply.routing import SecretRouting
 from reconciler.apply.secret_put import put_secret, record_stored
+from reconciler.audit import (
+    AuditReport,
+    audit_keys,
+    latest_outside,
+    managed_pairs,
+    unreadable_secrets,
+)
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
     Validation,
@@ -61,24 +76,28 @@ from reconciler.desired.load import (
     provider_name,
 )
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
-from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
+from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
+from reconciler.identity import organization_mismatch, unpinned_organization
 from reconciler.model import (
     ApiKey,
+    Attribution,
     DesiredState,
     LiveState,
     SecretBackend,
     VaultSettings,
 )
-from reconciler.plan import Plan, check_saved, make_plan, narrow
-from reconciler.provider import ProgressCallback, Provider
+from reconciler.plan import Plan, check_saved, make_plan, narrow, unmanaged_key_ids
+from reconciler.provider import AttributionSource, ProgressCallback, Provider
 from reconciler.providers import Target, find_provider, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override
+from reconciler.vault.facts import read_stored, secret_facts
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
 DEFAULT_STATE_DIR = Path(".reconciler")
+DEFAULT_ATTRIBUTION_DAYS = 30  # how far back the audit log is read for attributions
 
 
 @dataclass(frozen=True)
@@ -117,12 +136,15 @@ def open_provider(options: TargetOptions) -> Provider:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """A plan with the two states it was made from, and the ownership record it read."""
+    """A plan with the two states it was made from, the ownership record it read, and
+    what the read noticed."""
 
     desired: DesiredState
     live: LiveState
     plan: Plan
     ownership: OwnershipView | None = None  # None: the record could not be read
+    attributions: tuple[Attribution, ...] = ()  # every change in the audit log's window
+    notes: tuple[str, ...] = ()  # warnings about the read itself (also in plan.warnings)
 
 
 def open_default_store(settings: VaultSettings, options: TargetOptions) -> SecretStore:
@@ -317,12 +339,21 @@ class Session:
     # --- planning --------------------------------------------------------------------
 
     async def plan(
-        self, desired: DesiredState | None = None, progress: ProgressCallback | None = None
+        self,
+        desired: DesiredState | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        operation: str = "plan",
+        attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
     ) -> PlanContext:
         """A plan of what applying ``desired`` (default: the desired state's files) would
-        do. Without the ownership record (its store cannot be opened or read), the plan
-        takes no key as managed and says so in a warning."""
-        return await self._plan(desired, progress)
+        do; ``operation`` names the command in a refusal to run against another
+        organisation than the desired state's. Without the ownership record (its store
+        cannot be opened or read), the plan takes no key as managed and says so in a
+        warning."""
+        return await self._plan(
+            desired, progress, operation=operation, attribution_days=attribution_days
+        )
 
     async def _plan(
         self,
@@ -330,6 +361,8 @@ class Session:
         progress: ProgressCallback | None,
         *,
         for_apply: bool = False,
+        operation: str = "plan",
+        attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
     ) -> PlanContext:
         """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
         otherwise), and the keys to record before the apply are found."""
@@ -340,14 +373,22 @@ class Session:
                 f"talks to {self.provider.name}"
             )
         self.refuse_file_vault(desired)
+        now = self.clock()
         reading = OwnershipRead.start(
             lambda: self.default_store(desired), self.organization(), for_apply=for_apply
         )
         try:
             live = await self.provider.fetch(progress)
+            wrong = organization_mismatch(
+                desired, live, desired_path=str(self.desired_dir), operation=operation
+            )
+            if wrong is not None:
+                raise ConfigError(wrong)
         except BaseException:
             await reading.cancel()
             raise
+        notes = [note for note in (unpinned_organization(desired, live),) if note]
+        attributions = await self._attributions(now, attribution_days, progress, notes)
         journal = self.journal()
         router = self.router(desired)
         facts = await reading.facts(desired, live, router, router.store_at)
@@ -361,9 +402,10 @@ class Session:
             desired_path=str(self.desired_dir),
             abandoned_keys=abandoned,
             ownership=facts,
-            warnings=[*interrupted(live, abandoned, facts), *reading.warnings],
-            now=self.clock(),
+            warnings=[*notes, *interrupted(live, abandoned, facts), *reading.warnings],
+            now=now,
             key_console=_key_console(self.provider.name),
+            attributions=attributions,
         )
         ownership = None
         if facts is not None and reading.store is not None:
@@ -371,7 +413,14 @@ class Session:
                 desired, live, facts, router=router, abandoned=abandoned, created=confirmed
             )
             ownership = OwnershipView(reading.store, self.organization(), facts, tuple(found))
-        return PlanContext(desired=desired, live=live, plan=plan, ownership=ownership)
+        return PlanContext(
+            desired=desired,
+            live=live,
+            plan=plan,
+            ownership=ownership,
+            attributions=tuple(attributions),
+            notes=tuple(notes),
+        )
 
     def organization(self) -> str:
         """Whose ownership record this session reads and writes: the provider's target
@@ -398,6 +447,60 @@ class Session:
             if pending.found_in(found):
                 confirmed.add(pending.key_id)
         return confirmed
+
+    async def _attributions(
+        self,
+        now: dt.datetime,
+        days: int,
+        progress: ProgressCallback | None,
+        notes: list[str],
+    ) -> list[Attribution]:
+        """The audit log's changes of the last ``days`` (none when the provider keeps no
+        log, or ``days`` is 0); a log that cannot be read is a note, not a failure."""
+        provider = self.provider
+        if days <= 0 or not isinstance(provider, AttributionSource):
+            return []
+        try:
+            return await provider.attributions(now - dt.timedelta(days=days), progress)
+        except RemoteError as exc:
+            notes.append(f"the audit log could not be read, so no change is attributed: {exc}")
+            return []
+
+    # --- auditing --------------------------------------------------------------------
+
+    async def audit(
+        self,
+        progress: ProgressCallback | None = None,
+        *,
+        days: int = DEFAULT_ATTRIBUTION_DAYS,
+        concurrency: int = 16,
+    ) -> AuditReport:
+        """Every live key against the desired state's hygiene rules and its secret store
+        (read only). ``days``: of the audit log; ``concurrency``: store reads at once."""
+        desired = self.load_desired()
+        # The stores are read while the platform is: both only wait, mostly.
+        route = self.router(desired)
+        reading = asyncio.ensure_future(read_stored(desired.keys, route, concurrency=concurrency))
+        try:
+            ctx = await self.plan(desired, progress, operation="audit", attribution_days=days)
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        live = ctx.live
+        unmanaged = unmanaged_key_ids(ctx.plan.changes)
+        facts = secret_facts(managed_pairs(desired, live, unmanaged), await reading)
+        audit = audit_keys(
+            desired,
+            live,
+            now=self.clock(),
+            unmanaged=unmanaged,
+            secrets=facts,
+            attributions=latest_outside(ctx.attributions),
+        )
+        notes = (*ctx.notes, *unreadable_secrets(facts))
+        where = str(self.desired_dir)
+        return AuditReport(live.target, self.provider.name, where, audit, notes, live.requests)
 
     # --- applying --------------------------------------------------------------------
 

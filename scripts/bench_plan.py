@@ -38,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reconciler.env import (  # noqa: E402
+    MISTRAL_ADMIN_API_KEY,
+    MISTRAL_ADMIN_BASE_URL,
+    MISTRAL_API_BASE_URL,
+    NO_COLOR,
+    RECONCILER_ALLOW_FILE_VAULT,
+)
 from reconciler.platform.sandbox.generate import generate_seed, write_seed  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key-0123456789"
@@ -276,18 +285,32 @@ def summary_line(stdout: str) -> str:
     return found[-1] if found else "(no summary)"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The organisation's size, the latency and the drift, as every large-plan bench takes."""
     parser.add_argument("--workspaces", type=int, default=1000)
     parser.add_argument("--keys", type=int, default=20000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3, help="Plans at the default concurrency.")
     parser.add_argument("--drift-every", type=int, default=100, help="One object in N drifts.")
-    parser.add_argument("--help-runs", type=int, default=9)
     parser.add_argument("--keep", type=Path, help="Keep the generated files in this directory.")
-    args = parser.parse_args()
 
-    base = Path(tempfile.mkdtemp(prefix="bench-plan-")) if args.keep is None else args.keep
+
+@dataclass(frozen=True)
+class Bench:
+    """A served organisation and a desired state that drifts from it on purpose."""
+
+    url: str
+    state: dict[str, Any]
+    workdir: Path  # holds desired-state/
+    drift: Drift
+    env: dict[str, str]  # for the CLI: the sandbox's URLs and admin key, nothing inherited
+    setup_seconds: float
+
+
+@contextmanager
+def organisation(args: argparse.Namespace, prefix: str) -> Iterator[Bench]:
+    """Generate the organisation :func:`common_arguments` describe, serve it, write its
+    desired state; stop the server and remove the files (unless ``--keep``) afterwards."""
+    base = Path(tempfile.mkdtemp(prefix=prefix)) if args.keep is None else args.keep
     base.mkdir(parents=True, exist_ok=True)
     proc: subprocess.Popen[str] | None = None
     try:
@@ -302,23 +325,46 @@ def main() -> int:
         drift = write_desired_state(
             state, workdir / "desired-state", args.drift_every, dt.date.today()
         )
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", NO_COLOR))},
+            "PYTHONPATH": str(ROOT),
+            MISTRAL_ADMIN_BASE_URL: f"{url}/v1/admin",
+            MISTRAL_API_BASE_URL: f"{url}/v1",
+            MISTRAL_ADMIN_API_KEY: ADMIN_KEY,
+            RECONCILER_ALLOW_FILE_VAULT: "1",  # the desired state's file vault, on purpose
+        }
+        yield Bench(url, state, workdir, drift, env, time.perf_counter() - start)
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_arguments(parser)
+    parser.add_argument("--runs", type=int, default=3, help="Plans at the default concurrency.")
+    parser.add_argument("--help-runs", type=int, default=9)
+    args = parser.parse_args()
+
+    with organisation(args, "bench-plan-") as bench:
+        url, workdir, env = bench.url, bench.workdir, bench.env
+        state, drift = bench.state, bench.drift
         print(
             f"organisation: {args.workspaces} workspaces, {len(state['keys'])} keys, "
             f"{len(state['users'])} users; {args.latency_ms} ms added per request "
-            f"(set up in {time.perf_counter() - start:.1f} s)"
+            f"(set up in {bench.setup_seconds:.1f} s)"
         )
         print(
             f"drift: {drift.create} keys to create, {drift.replace} to replace, "
             f"{drift.unmanaged} unmanaged, {drift.descriptions} descriptions, "
             f"{drift.members} members to add"
         )
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", "NO_COLOR"))},
-            "PYTHONPATH": str(ROOT),
-            "MISTRAL_ADMIN_BASE_URL": f"{url}/v1/admin",
-            "MISTRAL_API_BASE_URL": f"{url}/v1",
-            "MISTRAL_ADMIN_API_KEY": ADMIN_KEY,
-        }
         walls = []
         last: Run | None = None
         for number in range(1, args.runs + 1):
@@ -360,15 +406,6 @@ def main() -> int:
             f"--help < 0.3 s ({'met' if python_m < 0.3 else 'MISSED'})"
         )
         return 0
-    finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Quickstart's main job: plan, then apply, the example desired-state/ against the
-# embedded local sandbox (no credentials), then plan again to show it converged.
+# embedded local sandbox (no credentials), then plan again to show it converged, and
+# audit its keys (the seeded stale one, who created it, every stored secret).
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
 # Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
 # organisation: its one new key is a Console action, since Anthropic's API makes none.
@@ -18,6 +19,8 @@ step reconciler apply --sandbox --auto-approve desired-state
 $r apply --sandbox --auto-approve desired-state
 step reconciler plan --sandbox desired-state
 $r plan --sandbox desired-state
+step reconciler audit --sandbox --attribution-days 365 desired-state
+$r audit --sandbox --attribution-days 365 desired-state
 step reconciler plan --sandbox examples/acme-anthropic
 $r plan --sandbox examples/acme-anthropic
 step reconciler apply --sandbox --auto-approve examples/acme-anthropic

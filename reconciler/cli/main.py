@@ -183,6 +183,16 @@ ConcurrencyOpt = Annotated[
     ),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Never colour the output.")]
+AttributionDaysOpt = Annotated[
+    int,
+    typer.Option(
+        "--attribution-days",
+        metavar="DAYS",
+        min=0,
+        help="Read this many days of the platform's audit log to say who changed what "
+        "outside reconciler (0: none).",
+    ),
+]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -258,6 +268,7 @@ def plan(
     ] = False,
     target: TargetOpt = None,
     no_color: NoColorOpt = False,
+    attribution_days: AttributionDaysOpt = 30,
 ) -> None:
     """Show what apply would change: desired state against the live organisation."""
     from reconciler.cli.common import guarded, run_async
@@ -276,6 +287,7 @@ def plan(
                 detailed_exitcode=detailed_exitcode,
                 no_color=no_color,
                 targets=target or (),
+                attribution_days=attribution_days,
             )
         )
     )
@@ -308,6 +320,53 @@ def secret_put(
 
     options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), 8, allow_file_vault)
     raise typer.Exit(guarded(lambda: run_async(put_command(directory, options, address))))
+
+
+# [audit]
+@app.command()
+def audit(
+    directory: Annotated[Path, typer.Argument(help="The desired-state directory.")] = Path(
+        "desired-state"
+    ),
+    sandbox: SandboxOpt = False,
+    sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
+    vault: VaultOpt = None,
+    allow_file_vault: AllowFileVaultOpt = False,
+    state_dir: StateDirOpt = Path(".reconciler"),
+    concurrency: ConcurrencyOpt = 8,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="text (terminals), markdown (PR comments) or json (machines).",
+        ),
+    ] = "text",
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="FLAGS",
+            help="Comma-separated; exit 2 when a key carries one of them (unused, old, "
+            "rotation-due, expiring, expired, unmanaged, secret-missing, secret-mismatch).",
+        ),
+    ] = None,
+    attribution_days: AttributionDaysOpt = 30,
+) -> None:
+    """List every API key (workspace, owner, age, last use, expiry, secret) with what
+    needs a look: unused, old, due for rotation, expiring, unmanaged, secret missing.
+    Changes nothing."""
+    from reconciler.cli.audit import audit_command, fail_on_flags
+    from reconciler.cli.common import guarded, run_async
+
+    if fmt not in ("text", "markdown", "json"):
+        raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
+    failing = fail_on_flags(fail_on)
+    options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
+    code = guarded(
+        lambda: run_async(audit_command(directory, options, fmt, failing, attribution_days))
+    )
+    raise typer.Exit(code)
 
 
 # [import]

@@ -11,7 +11,7 @@ from reconciler.cli.common import Progress, err, use_color
 from reconciler.errors import PlanError
 from reconciler.plan import Plan, narrow, save
 from reconciler.platform.target import sandbox_state_of
-from reconciler.session import Session, TargetOptions
+from reconciler.session import DEFAULT_ATTRIBUTION_DAYS, Session, TargetOptions
 
 
 def render(plan: Plan, fmt: str, *, color: bool) -> str:
@@ -49,12 +49,13 @@ async def plan_command(
     detailed_exitcode: bool = False,
     no_color: bool = False,
     targets: Sequence[str] = (),
+    attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
 ) -> int:
     quiet = fmt == "json" and not sys.stderr.isatty()
     async with Session(directory, options) as session:
         progress = Progress(enabled=not quiet)
         with progress.running("Reading"):
-            ctx = await session.plan(progress=progress)
+            ctx = await session.plan(progress=progress, attribution_days=attribution_days)
         if not quiet:
             err(progress.summary(ctx.live.target, ctx.live.requests))
     plan, warnings = narrow(ctx.plan, targets, ctx.desired, ctx.live)  # as apply narrows

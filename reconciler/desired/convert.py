@@ -64,6 +64,7 @@ def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
     prefix = provider.vault_path_prefix if vault.path_prefix is None else vault.path_prefix
     return Organization(
         name=org.name,
+        id=org.id,
         spend_limit=_spend_limit(org.spend_limit) if org.spend_limit else None,
         key_max_age_days=org.keys.max_age_days,
         key_unused_after_days=org.keys.unused_after_days,

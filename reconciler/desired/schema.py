@@ -310,6 +310,12 @@ class SafetyDoc(Doc):
 
 class OrganizationDoc(Doc):
     name: Annotated[str, Field(min_length=1, max_length=255)]
+    id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")] | None = Field(
+        None,
+        description="The organisation's id on its platform (La Plateforme: the uuid of its "
+        "default workspace); plan, apply and audit refuse to run against another one. "
+        "reconciler import writes it; a plan that runs without it says what to write.",
+    )
     provider: ProviderName = Field(
         DEFAULT_PROVIDER,
         description="The platform, by its registered provider name; it sets the workspace "

@@ -12,7 +12,10 @@ Input is a plan JSON document (``reconciler plan --format json``, see
 - **conflicts**: ambiguous live objects a person must resolve.
 
 There is drift when apply would change something, a manual change is due, or there is a
-conflict; objects merely left alone count only with ``unmanaged_is_drift``.
+conflict; objects merely left alone count only with ``unmanaged_is_drift``. A change whose
+object someone changed outside reconciler says who and when (the plan's attribution from
+the platform's audit log), and the keys the plan's key audit flags are listed after the
+changes (:mod:`.drift_keys`); flags alone are not drift.
 
 The issue carries the label (default ``reconciler-drift``) and a hidden marker with the
 target (``<!-- reconciler drift: TARGET -->``). Each run: create it when drift appears,
@@ -38,6 +41,12 @@ from urllib.parse import quote
 
 from reconciler.errors import ConfigError, InvalidRequest, NotFound, scrub
 from reconciler.github.client import GitHubClient, check_repository
+from reconciler.github.drift_keys import (
+    FlaggedKey,
+    attribution_note,
+    flagged_keys,
+    flagged_section,
+)
 from reconciler.textsafe import for_terminal, inline_code, md_text
 
 LABEL = "reconciler-drift"
@@ -72,6 +81,7 @@ class DriftReport:
     items: tuple[DriftItem, ...]
     warnings: tuple[str, ...]
     unmanaged_is_drift: bool = False
+    flagged_keys: tuple[FlaggedKey, ...] = ()
 
     @property
     def has_drift(self) -> bool:
@@ -216,7 +226,10 @@ def report_from_document(
         fields = _fields(rc, where)
         message = rc.get("message")
         manual = scrub(message) if "manual" in acts and isinstance(message, str) else None
-        items.append(DriftItem(address, cls, acts, _detail(cls, acts, reason, fields), manual))
+        detail = _detail(cls, acts, reason, fields)
+        note = attribution_note(rc.get("attribution"))
+        detail += f"; {note}" if note else ""
+        items.append(DriftItem(address, cls, acts, detail, manual))
     return DriftReport(
         target=target,
         desired_path=desired_path if isinstance(desired_path, str) else None,
@@ -224,6 +237,7 @@ def report_from_document(
         items=tuple(items),
         warnings=tuple(scrub(str(w)) for w in warnings),
         unmanaged_is_drift=unmanaged_is_drift,
+        flagged_keys=flagged_keys(doc),
     )
 
 
@@ -272,6 +286,7 @@ def issue_body(
         if len(items) > MAX_ITEMS:
             lines.append(f"- … and {len(items) - MAX_ITEMS} more (see the workflow run)")
         lines.append("")
+    lines.extend(flagged_section(report.flagged_keys, limit=MAX_ITEMS))
     manual = [i for i in report.items if i.manual]
     if manual:
         lines.append("### Manual actions in the admin console")

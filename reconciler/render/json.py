@@ -23,8 +23,12 @@ Format (``format_version`` "1.1"), modelled on ``terraform show -json``::
                     "before_sensitive": {}, "after_sensitive": {"secret": true}},
          "fields": [{"path": "expires", "before": "...", "after": "...",
                      "forces_replacement": true}],
-         "unchanged_attributes": 2}
-      ]
+         "unchanged_attributes": 2,
+         "attribution": {"actor": "dan@acme.example", "at": "...", "event": "...",
+                         "note": "changed outside reconciler by dan@acme.example on ..."}}
+      ],
+      "key_audit": {"summary": {"keys": 20, "flagged": 1, "flags": {"unused": 1, ...}},
+                    "keys": [{"address": "api_key.iris-laptop", "flags": ["unused"], ...}]}
     }
 
 ``refusals`` are what ``apply`` will refuse to do, found when the plan was made and
@@ -35,13 +39,17 @@ reason, without the address; ``addresses`` the objects it is about (the one obje
 every destroy counted); ``force_overrides`` whether ``apply --force`` lifts it. Empty
 when apply may proceed.
 
+``attribution`` is only on a change whose object someone changed outside reconciler (from
+the platform's audit log); ``key_audit`` lists the keys the key audit flags, without the
+secret store's flags (each key as in :mod:`reconciler.render.audit`).
+
 ``actions`` are Terraform's (``create``, ``update``, ``delete``, ``["create","delete"]`` for a
 replacement that creates first) plus ``manual``, ``unmanaged`` and ``conflict``. A secret is
 never present: ``after_sensitive`` marks where one will exist after apply.
 
 Versions: a minor version only adds fields, so a reader of 1.x reads any 1.y. 1.1 added
-``refusals`` and ``summary.replace`` (how many of ``add`` and ``destroy`` are
-replacements).
+``refusals``, ``summary.replace`` (how many of ``add`` and ``destroy`` are
+replacements), ``attribution`` and ``key_audit``.
 """
 
 from __future__ import annotations
@@ -51,10 +59,12 @@ from dataclasses import asdict
 from typing import Any
 
 from reconciler.diff import Action, Change, Kind
+from reconciler.model import Attribution
 from reconciler.plan import Plan
+from reconciler.render.audit import attribution_document, finding_document, summary_document
 
 
-def _resource(change: Change) -> dict[str, Any]:
+def _resource(change: Change, attribution: Attribution | None) -> dict[str, Any]:
     creates_key = change.kind is Kind.API_KEY and Action.CREATE in change.actions
     return {
         "address": change.address,
@@ -74,10 +84,12 @@ def _resource(change: Change) -> dict[str, Any]:
         "fields": [asdict(f) for f in change.fields],
         "unchanged_attributes": change.unchanged,
         **({"conflicting_ids": list(change.extra_ids)} if change.extra_ids else {}),
+        **({"attribution": attribution_document(attribution)} if attribution else {}),
     }
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
+    who = plan.attributed()
     return {
         "format_version": plan.format_version,
         "target": plan.target,
@@ -90,7 +102,11 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "summary": asdict(plan.summary),
         "warnings": list(plan.warnings),
         "refusals": [r.as_dict() for r in plan.refusals],
-        "resource_changes": [_resource(c) for c in plan.changes],
+        "resource_changes": [_resource(c, who.get(c.address)) for c in plan.changes],
+        "key_audit": {
+            "summary": summary_document(plan.live_key_count, plan.key_findings),
+            "keys": [finding_document(k) for k in plan.key_findings],
+        },
     }
 
 

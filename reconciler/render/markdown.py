@@ -1,7 +1,9 @@
 """Markdown rendering of a plan for pull-request comments (Atlantis conventions).
 
 Above the fold: the summary, what apply will refuse (a ``[!CAUTION]`` alert), the manual
-actions, warnings, and a table whose counts are the summary's. A ``<details>`` fold holds
+actions (with who changed each object outside reconciler, when the audit log says),
+warnings (one alert listing them, the key audit's one line per flag among them), and a
+table whose counts are the summary's. A ``<details>`` fold holds
 the full plan as a ``diff`` block, with the text plan's symbols (``~`` update, ``!``
 manual; only ``+`` and ``-`` move to column 0, where GitHub colours them). Objects left
 alone (unmanaged) are one count with their addresses in a fold of their own, so an
@@ -16,7 +18,10 @@ heading, a link or HTML.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from reconciler.diff import Change
+from reconciler.model import Attribution
 from reconciler.plan import Plan, Summary
 from reconciler.render.text import REFUSED, footer, legend, render_change, symbol_key
 from reconciler.textsafe import fence, inline_code, md_text
@@ -60,15 +65,28 @@ def _refusals(plan: Plan) -> list[str]:
     return [*lines, ""]
 
 
-def _manual(changes: list[Change]) -> list[str]:
+def _manual(changes: list[Change], who: Mapping[str, Attribution]) -> list[str]:
+    """The console steps, each with who changed the object outside reconciler, if known."""
     if not changes:
         return []
     lines = [
         "> [!IMPORTANT]",
         "> The Admin API cannot make these changes; make them in the admin console:",
     ]
-    lines += [f"> - {inline_code(c.address)}: {md_text(c.message or '')}" for c in changes]
+    for c in changes:
+        by = who.get(c.address)
+        text = (c.message or "") + (f" ({by.describe()})" if by is not None else "")
+        lines.append(f"> - {inline_code(c.address)}: {md_text(text)}")
     return [*lines, ""]
+
+
+def warning_callout(warnings: Sequence[str]) -> list[str]:
+    """One ``[!WARNING]`` callout: the warning, or a list of them; nothing for none."""
+    if not warnings:
+        return []
+    if len(warnings) == 1:
+        return ["> [!WARNING]", f"> {md_text(warnings[0])}", ""]
+    return ["> [!WARNING]", *(f"> - {md_text(w)}" for w in warnings), ""]
 
 
 def _table(summary: Summary) -> list[str]:
@@ -81,11 +99,11 @@ def _table(summary: Summary) -> list[str]:
     ]
 
 
-def _full_plan(plan: Plan, acted: list[Change]) -> list[str]:
+def _full_plan(plan: Plan, acted: list[Change], who: Mapping[str, Attribution]) -> list[str]:
     block = [_diff_line(line) for line in legend(acted)]
     block.append("")
     for change in acted:
-        block.extend(_diff_line(line) for line in render_change(change))
+        block.extend(_diff_line(line) for line in render_change(change, who.get(change.address)))
         block.append("")
     block.extend(footer(plan))
     return [
@@ -124,10 +142,10 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
         lines.append("")
     lines.append(f"**{footer(plan)[0]}**")
     lines.append("")
+    who = plan.attributed()
     lines.extend(_refusals(plan))
-    lines.extend(_manual([c for c in plan.changes if symbol_key(c) == "manual"]))
-    for warning in plan.warnings:
-        lines.append(f"> [!WARNING]\n> {md_text(warning)}\n")
+    lines.extend(_manual([c for c in plan.changes if symbol_key(c) == "manual"], who))
+    lines.extend(warning_callout(plan.warnings))
     hidden = ("no-op", "unmanaged", "pending")
     acted = [c for c in plan.changes if symbol_key(c) not in hidden]
     pending = [c for c in plan.changes if symbol_key(c) == "pending"]
@@ -135,7 +153,7 @@ def render_markdown(plan: Plan, *, marker: str = MARKER) -> str:
     if acted or unmanaged or pending:
         lines.extend(_table(plan.summary))
     if acted or pending:
-        lines.extend(_full_plan(plan, acted + pending))
+        lines.extend(_full_plan(plan, acted + pending, who))
     if unmanaged:
         lines.extend(_unmanaged(unmanaged))
     lines.extend(footer(plan))

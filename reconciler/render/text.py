@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.diff import Action, Change, Kind
+from reconciler.model import Attribution
 from reconciler.plan import Plan
 from reconciler.textsafe import for_terminal
 
@@ -134,15 +135,18 @@ def _inline(change: Change) -> str:
     return "{ " + ", ".join(parts) + " }" if parts else "{}"
 
 
-def render_change(change: Change) -> list[str]:
-    """The lines of one change, each safe for a terminal (and for a Markdown fence)."""
-    return [for_terminal(line) for line in _change_lines(change)]
+def render_change(change: Change, attribution: Attribution | None = None) -> list[str]:
+    """The lines of one change, each safe for a terminal (and for a Markdown fence), with
+    who changed the object outside reconciler when ``attribution`` says."""
+    return [for_terminal(line) for line in _change_lines(change, attribution)]
 
 
-def _change_lines(change: Change) -> list[str]:
+def _change_lines(change: Change, attribution: Attribution | None) -> list[str]:
     key = symbol_key(change)
     sign = SYMBOLS.get(key, (" ", ""))[0]
     lines = [f"  # {change.address} {_verb(change)}"]
+    if attribution is not None:
+        lines.append(f"  # {attribution.describe()}")
     label = f"{change.kind.value} {_value(change.name)}"
     if key in ("unmanaged", "pending"):
         # pending: why it waits; an unmanaged key: whether reconciler manages it
@@ -226,11 +230,12 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if acted or unmanaged or pending:
         lines.extend(legend(plan.changes))
         lines.append("")
+    who = plan.attributed()
     if acted:
         lines.append("reconciler will perform the following actions:")
         lines.append("")
         for change in acted:
-            lines.extend(render_change(change))
+            lines.extend(render_change(change, who.get(change.address)))
             lines.append("")
     if pending:
         lines.append("In progress outside reconciler, nothing to do:")
@@ -242,7 +247,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("Objects outside the desired state, left alone:")
         lines.append("")
         for change in unmanaged:
-            lines.extend(render_change(change))
+            lines.extend(render_change(change, who.get(change.address)))
             lines.append("")
     if plan.refusals:
         lines.extend([*refusal_lines(plan), ""])

@@ -19,8 +19,10 @@ Every write goes to a temporary file created 0600 beside the target, is fsynced,
 renamed over it, under the guard lock, so readers in other processes never see half a
 file and two writers cannot both win a check-and-set. A ``put`` is therefore all or
 nothing, as the store protocol asks: the secret and its metadata become the current
-version together, or the file is as it was. The secret is only ever in the
-target file (and its temporary twin for the instant before the rename).
+version together, or the file is as it was. Reading metadata takes no lock: a reader sees
+the whole file before a rename or the whole file after it (an audit reads thousands). The
+secret is only ever in the target file (and its temporary twin for the instant before the
+rename).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import asyncio
 import builtins
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import uuid
@@ -203,8 +206,7 @@ class FileVault:
             return version
 
     def _read_metadata(self, rel: str) -> StoredSecret | None:
-        with self._locked(rel):
-            doc = self._load(self._file(rel), rel)
+        doc = self._load(self._file(rel), rel)  # no lock: writes are atomic renames
         if doc is None:
             return None
         entry = self._current(doc, rel)
@@ -307,11 +309,14 @@ class FileVault:
 
     # --- helpers ------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _real_root(self) -> Path:
+        return self.root.resolve()
+
     def _file(self, rel: str) -> Path:
         target = self.root / f"{rel}.json"
-        root = self.root.resolve()
         try:
-            target.resolve().relative_to(root)
+            target.resolve().relative_to(self._real_root)
         except ValueError:
             raise SecretStoreError(
                 f"{self.description}: secret path {rel!r} resolves outside the vault"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.model import Attribution
 from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
 
@@ -22,9 +23,55 @@ GOLDEN = Path(__file__).parent / "golden"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
+def _at(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T10:00:00+00:00")
+
+
+# Who changed what, as the platform's audit log says: shown beside the changes, except
+# where reconciler made the last change itself (workspace.dev).
+ATTRIBUTIONS = (
+    Attribution(
+        address="workspace_spend_limit.dev",
+        actor="dan@acme.example",
+        at=_at("2026-11-15"),
+        event="billing.workspace_monthly_limit.updated",
+    ),
+    Attribution(
+        address="member.dev/iris@acme.example",
+        actor="alice@acme.example",
+        at=_at("2026-05-02"),
+        event="workspace.member.add",
+    ),
+    Attribution(
+        address="api_key.iris-laptop",
+        actor="iris@acme.example",
+        at=_at("2026-05-01"),
+        event="api_key.create",
+    ),
+    Attribution(
+        address="workspace.dev",
+        actor="bob@acme.example",
+        at=_at("2026-06-01"),
+        event="workspace.update",
+    ),
+    Attribution(
+        address="workspace.dev",
+        actor="admin API key 'reconciler'",
+        at=_at("2026-06-02"),
+        event="workspace.update",
+        outside=False,
+    ),
+)
+
+
 def drifted_plan() -> Plan:
     return make_plan(
-        desired(), live_drifted(), provider="mistral", desired_path="desired-state", now=NOW
+        desired(),
+        live_drifted(),
+        provider="mistral",
+        desired_path="desired-state",
+        now=NOW,
+        attributions=ATTRIBUTIONS,
     )
 
 

@@ -281,9 +281,12 @@ def test_markdown_format_is_a_pull_request_comment(sandbox: SandboxServer, workd
     assert lines[1] == f"### Plan for `{sandbox.admin_base_url}`"
     assert f"**{expected_summary(DEMO_PLAN)}**" in lines
     assert "> [!IMPORTANT]" in lines
-    assert (
-        "> - `workspace_spend_limit.ml`: In the admin console, set the monthly spend limit of "
-        "workspace 'ml' to 500 USD/month (now: 800 USD/month)." in lines
+    ml_limit = next(line for line in lines if line.startswith("> - `workspace_spend_limit.ml`"))
+    assert re.fullmatch(  # with who raised it in the console (the seed's audit log)
+        r"> - `workspace_spend_limit.ml`: In the admin console, set the monthly spend limit of "
+        r"workspace 'ml' to 500 USD/month \(now: 800 USD/month\)\. \(changed outside "
+        r"reconciler by dan\.okafor@acme\.example on \d{4}-\d\d-\d\d\)",
+        ml_limit,
     )
     fence = md[md.index("```diff\n") : md.index("\n```\n")]
     # GitHub colours a diff line by its first character: + added, - removed; those signs
@@ -516,6 +519,8 @@ def test_a_500_on_a_listing_page_fails_the_plan_and_prints_none(
     large_sandbox: SandboxServer, workdir: Path, route: str, args: list[str], where: str
 ) -> None:
     large_sandbox.reset()
+    organization = workdir / "desired-state" / "organization.yaml"  # pinned to the demo's
+    organization.write_text(re.sub(r"(?m)^  id: .*\n", "", organization.read_text()))
     healthy = plan(large_sandbox, workdir, *args)
     assert healthy.returncode == 0, healthy.stderr  # the same plan works without the fault
     large_sandbox.set_faults({"method": "GET", "path": route, "nth": 2, "status": 500})

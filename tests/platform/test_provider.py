@@ -152,7 +152,10 @@ def test_fetch_normalises_the_organisation_into_the_core_model() -> None:
     live = live.model_copy(update={"people": (), "invitations": ()})
     assert live == LiveState(
         target=ADMIN,
-        organization=Organization(spend_limit=SpendLimit(amount=Decimal(3000), currency="USD")),
+        organization=Organization(
+            id=DEFAULT,  # the organisation is known by its default workspace
+            spend_limit=SpendLimit(amount=Decimal(3000), currency="USD"),
+        ),
         workspaces=(
             Workspace(name="Default Workspace", id=DEFAULT, is_default=True),
             Workspace(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from reconciler.platform.mistral.endpoints import (
     ApiKeys,
+    AuditLogs,
     Inference,
     Organization,
     Users,
@@ -34,6 +35,7 @@ class MistralClient(
     OrgMembers,
     UserGroups,
     Organization,
+    AuditLogs,
     Inference,
 ):
     """Async client for the Admin API and the inference API's ``GET /models``.

@@ -20,10 +20,13 @@ from reconciler.platform.mistral.auth import KeyAuth
 from reconciler.platform.mistral.connection import API_SERVICE, Connection
 from reconciler.platform.mistral.paging import (
     PageProgress,
+    cursor_pages,
     numbered_pages,
     speculative_pages,
     unique,
 )
+
+MAX_AUDIT_ENTRIES = 10_000  # the newest entries of a window read at most, at 100 a page
 
 
 class Workspaces(Connection):
@@ -245,6 +248,45 @@ class Organization(Connection):
         if api_zone:
             params["api_zone"] = api_zone
         return await self._get(wire.UsageOut, "/usage", params=params)
+
+
+class AuditLogs(Connection):
+    """``/audit-logs``: who changed what, and when (newest first)."""
+
+    async def list_audit_logs(
+        self,
+        *,
+        after: dt.datetime,
+        before: dt.datetime | None = None,
+        event_types: Sequence[str] = (),
+        limit: int = MAX_AUDIT_ENTRIES,
+        progress: PageProgress | None = None,
+    ) -> list[wire.AuditLogOut]:
+        """Entries strictly after ``after`` (and before ``before``) of the ``event_types``
+        (all when empty), newest first: every page, up to the newest ``limit`` entries.
+
+        The next page asks for entries before the oldest one seen, a microsecond later
+        than it, so entries sharing its time are read again rather than skipped.
+        """
+        size = self.page_size
+        base: dict[str, Any] = {"after": after.isoformat(), "limit": size, "sort": "descending"}
+        if event_types:
+            base["event_type"] = list(event_types)
+
+        async def page(oldest: dt.datetime | None) -> list[wire.AuditLogOut]:
+            upper = oldest + dt.timedelta(microseconds=1) if oldest is not None else before
+            params = {**base, "before": upper.isoformat()} if upper is not None else base
+            return (await self._get(wire.AuditLogsPage, "/audit-logs", params=params)).root
+
+        return await cursor_pages(
+            "audit log",
+            page,
+            lambda e: e.created_at,
+            lambda e: str(e.log_id),
+            progress,
+            size=size,
+            limit=limit,
+        )
 
 
 class Inference(Connection):

@@ -13,6 +13,9 @@
   named through the directory) and product seats (lower-cased), pending invitations with
   the names of the workspaces they join, and user groups by name (members by email,
   nested groups by name, workspace grants by workspace name).
+- audit log entries as :class:`~reconciler.model.Attribution` of the object each changed
+  (:func:`to_attribution`); an entry made with an admin API key is reconciler's own (not a
+  change outside it) unless the admin key reconciler uses is named and it is another one.
 """
 
 from __future__ import annotations
@@ -20,13 +23,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.model import ApiKey, Group, Invitation, Member, OrgMember, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    Attribution,
+    Group,
+    Invitation,
+    Member,
+    OrgMember,
+    SpendLimit,
+    Workspace,
+)
 from reconciler.platform.mistral import wire
 
 ADMIN_ROLE = "workspace_admin"
 LEGACY_ROLES = {"A": ADMIN_ROLE, "M": "user"}  # the deprecated single-letter workspace roles
 # the spec's UserRole letters, for organisation roles
 LEGACY_ORG_ROLES = {"A": "organization_admin", "M": "member", "B": "billing_manager"}
+# The audit log's events about what reconciler manages, and the object each one changes.
+MEMBER_EVENTS = ("workspace.member.add", "workspace.member.remove", "workspace.member.role.update")
+KEY_EVENTS = ("api_key.create", "api_key.rotate", "api_key.delete")
+WORKSPACE_EVENTS = ("workspace.create", "workspace.update", "workspace.delete")
+WORKSPACE_LIMIT_EVENT = "billing.workspace_monthly_limit.updated"
+ORGANIZATION_LIMIT_EVENT = "billing.monthly_limit.updated"
+ATTRIBUTED_EVENTS = (
+    *WORKSPACE_EVENTS,
+    *MEMBER_EVENTS,
+    *KEY_EVENTS,
+    WORKSPACE_LIMIT_EVENT,
+    ORGANIZATION_LIMIT_EVENT,
+)
 
 
 @dataclass(slots=True)
@@ -218,3 +243,66 @@ def to_group(
         workspace_grants=grants,
         id=out.uuid,
     )
+
+
+def default_workspace_id(directory: Directory) -> str | None:
+    """The organisation's identity on La Plateforme: its default workspace's uuid.
+
+    The Admin API has no organisation endpoint; the only organisation uuid it shows is on
+    audit log entries, nullable and absent from an empty log. The default workspace is
+    made with the organisation, cannot be archived, and is listed by every read.
+    """
+    return next((uuid for uuid, w in directory.workspaces.items() if w.is_default), None)
+
+
+def to_attribution(
+    entry: wire.AuditLogOut, directory: Directory, *, admin_key_name: str | None = None
+) -> Attribution | None:
+    """The object ``entry`` changed, by whom and when; None for an event about anything
+    else, or one that does not say which object."""
+    address = _audited_address(entry, directory)
+    if address is None:
+        return None
+    actor = entry.actor_metadata
+    by_admin_key = entry.actor_type == "API_KEY" and actor.get("api_key_type") == "admin"
+    ours = by_admin_key and admin_key_name in (None, actor.get("api_key_name"))
+    return Attribution(
+        address=address,
+        actor=_actor(entry),
+        at=entry.created_at,
+        event=entry.event_type,
+        outside=not ours,
+    )
+
+
+def _audited_address(entry: wire.AuditLogOut, directory: Directory) -> str | None:
+    target, event = entry.target_metadata, entry.event_type
+    if event == ORGANIZATION_LIMIT_EVENT:
+        return "organization"
+    if event in KEY_EVENTS:
+        return f"api_key.{target['key_name']}" if target.get("key_name") else None
+    known = directory.workspaces.get(entry.workspace_uuid or target.get("workspace_uuid") or "")
+    workspace = known.name if known is not None else target.get("workspace_name")
+    if not workspace:
+        return None
+    if event in WORKSPACE_EVENTS:
+        return f"workspace.{workspace}"
+    if event == WORKSPACE_LIMIT_EVENT:
+        return f"workspace_spend_limit.{workspace}"
+    if event in MEMBER_EVENTS and target.get("user_email"):
+        return f"member.{workspace}/{target['user_email'].strip().lower()}"
+    return None
+
+
+def _actor(entry: wire.AuditLogOut) -> str:
+    """Who made the change, as people know them: an email, or which API key."""
+    actor = entry.actor_metadata
+    person = actor.get("user_email") or actor.get("user_name")
+    if entry.actor_type == "HUMAN":
+        return person or "someone in the admin console"
+    if entry.actor_type == "API_KEY":
+        kind = actor.get("api_key_type", "")
+        name = actor.get("api_key_name")
+        key = " ".join(filter(None, (kind, "API key", f"'{name}'" if name else None)))
+        return f"{key} of {person}" if person else key
+    return "the platform"

@@ -5,6 +5,8 @@
   the key listing.
 - :func:`speculative_pages` (API keys, which have no total): page 0 alone, then, once it is
   full, a window of ``concurrency`` pages in flight; the first short page ends the listing.
+- :func:`cursor_pages` (the audit log, newest first): one page at a time, each asking for
+  entries before the oldest one seen; a short page ends it, and so does a cap on entries.
 
 A page that fails (after its retries) fails the whole listing, its error naming the listing
 and the page; a partial listing is never returned as complete. :func:`unique` drops the
@@ -20,11 +22,12 @@ from typing import Any, TypeVar
 
 from reconciler import errors
 
-__all__ = ["PageProgress", "numbered_pages", "speculative_pages", "unique"]
+__all__ = ["PageProgress", "cursor_pages", "numbered_pages", "speculative_pages", "unique"]
 
 PageProgress = Callable[[int, int | None], None]  # (items so far, total items or None)
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 async def numbered_pages(
@@ -134,6 +137,50 @@ async def speculative_pages(
         assert first_failure is not None
         raise _annotated(failures[first_failure], what, describe(first_failure))
     return [item for index in range(end + 1) for item in results[index]]
+
+
+async def cursor_pages(
+    what: str,
+    fetch: Callable[[C | None], Awaitable[list[T]]],
+    cursor: Callable[[T], C],
+    ident: Callable[[T], str],
+    progress: PageProgress | None,
+    *,
+    size: int,
+    limit: int,
+) -> list[T]:
+    """Pages fetched one after the other, ``fetch(None)`` first, then ``fetch(cursor)``
+    with the cursor of the last item seen, until a short page (or ``limit`` items).
+
+    The cursor is inclusive of ties: a page may repeat items of the previous one (several
+    entries with one timestamp), which are dropped by ``ident``; a full page that brings
+    nothing new cannot move on, and is an error rather than a loop or a silent gap.
+    """
+    items: list[T] = []
+    seen: set[str] = set()
+    after: C | None = None
+    number = 0
+    while len(items) < limit:
+        number += 1
+        try:
+            page = await fetch(after)
+        except errors.RemoteError as exc:
+            _annotated(exc, what, f"page {number}")
+            raise
+        fresh = [item for item in page if ident(item) not in seen]
+        seen.update(ident(item) for item in fresh)
+        items.extend(fresh)
+        if progress is not None:
+            progress(len(items), None)
+        if len(page) < size:
+            break
+        if not fresh:
+            raise errors.RemoteError(
+                f"listing {what} failed at page {number} (nothing returned): a full page of "
+                "entries already seen (more entries share one time than a page holds)"
+            )
+        after = cursor(page[-1])
+    return items[:limit]
 
 
 def unique(items: Sequence[T], ident: Callable[[T], str]) -> list[T]:

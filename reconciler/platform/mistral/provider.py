@@ -12,7 +12,9 @@ live in :mod:`.normalize`) and back:
 - API keys of the ``API`` product (Mistral Code and Vibe seats' keys are not this tool's
   business, so a pruning workspace never deletes them); ``owner`` is ``created_by`` when
   that is the email of an organisation user;
-- the organisation spend limit (``SpendLimit(amount=None)`` when there is no monthly limit).
+- the organisation spend limit (``SpendLimit(amount=None)`` when there is no monthly limit),
+  and its id: the default workspace's uuid (see :func:`.normalize.default_workspace_id`);
+- the audit log's changes to these objects, as attributions (:meth:`attributions`).
 
 Mutations take names and emails and map them to uuids with the directory (workspaces,
 users, roles) of the last fetch, loading it lazily when a mutation comes first.
@@ -38,6 +40,7 @@ from pydantic import SecretStr
 from reconciler import errors
 from reconciler.model import (
     ApiKey,
+    Attribution,
     LiveState,
     Member,
     Organization,
@@ -53,7 +56,7 @@ from reconciler.platform.mistral.paging import PageProgress
 from reconciler.platform.mistral.provider_people import PeopleOps
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
-from reconciler.provider import CreatedKey, ProgressCallback, Provider
+from reconciler.provider import AttributionSource, CreatedKey, ProgressCallback, Provider
 
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
@@ -74,10 +77,12 @@ class MistralProvider(PeopleOps):
         *,
         target: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        admin_key_name: str | None = None,
     ) -> None:
         self.client = client
         self.target = target or client.admin_base_url
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.admin_key_name = admin_key_name  # see MistralSettings.admin_key_name
         self._directory: Directory | None = None
         self._loading = asyncio.Lock()
         self._known_keys: set[str] = set()  # key ids a fetch listed or a create made
@@ -94,7 +99,7 @@ class MistralProvider(PeopleOps):
     ) -> MistralProvider:
         """A provider over a new :class:`MistralClient` (``client_options``: its keywords)."""
         client = MistralClient.from_settings(settings, transport=transport, **client_options)
-        return cls(client, target=target, clock=clock)
+        return cls(client, target=target, clock=clock, admin_key_name=settings.admin_key_name)
 
     @classmethod
     def from_env(
@@ -157,7 +162,8 @@ class MistralProvider(PeopleOps):
         return LiveState(
             target=self.target,
             organization=Organization(
-                spend_limit=normalize.to_org_spend_limit(limit_task.result())
+                id=normalize.default_workspace_id(directory),
+                spend_limit=normalize.to_org_spend_limit(limit_task.result()),
             ),
             workspaces=tuple(sorted(directory.workspaces.values(), key=lambda w: w.name)),
             members=tuple(members),
@@ -167,6 +173,23 @@ class MistralProvider(PeopleOps):
             groups=tuple(groups),
             requests=self.client.requests - start,
         )
+
+    async def attributions(
+        self, since: dt.datetime, progress: ProgressCallback | None = None
+    ) -> list[Attribution]:
+        """The audit log's changes since ``since`` to workspaces, members, keys and spend
+        limits, newest first (the newest entries of the window when it holds very many)."""
+        entries = await self.client.list_audit_logs(
+            after=since,
+            event_types=normalize.ATTRIBUTED_EVENTS,
+            progress=_reporter(progress, "audit log"),
+        )
+        directory = await self._dir()
+        found = (
+            normalize.to_attribution(e, directory, admin_key_name=self.admin_key_name)
+            for e in entries
+        )
+        return [a for a in found if a is not None]
 
     async def find_keys(self, name: str) -> list[ApiKey]:
         """Live keys named exactly ``name`` (the server's filter is a substring match)."""
@@ -439,6 +462,6 @@ async def _reported(
     return result
 
 
-def _conforms(provider: MistralProvider) -> Provider:
-    """Never called: makes mypy check that MistralProvider implements the protocol."""
-    return provider
+def _conforms(provider: MistralProvider) -> tuple[Provider, AttributionSource]:
+    """Never called: makes mypy check that MistralProvider implements the protocols."""
+    return provider, provider

@@ -13,6 +13,7 @@ MISTRAL_ADMIN_API_KEY_FILE     a file holding the key (instead of above)
 MISTRAL_ADMIN_BASE_URL         the Admin API base                          DEFAULT_ADMIN_BASE_URL
 MISTRAL_API_BASE_URL           the inference API base (``/models``)        DEFAULT_API_BASE_URL
 MISTRAL_ADMIN_AUTH             ``bearer`` or ``x-api-key``                 bearer
+MISTRAL_ADMIN_API_KEY_NAME     the admin key's name in the audit log       (any admin key)
 MISTRAL_CONCURRENCY            requests in flight at once                  8
 MISTRAL_TIMEOUT                seconds to wait for one answer              30 (connect 10)
 =============================  ==========================================  ===============
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from reconciler.env import (
     MISTRAL_ADMIN_API_KEY,
     MISTRAL_ADMIN_API_KEY_FILE,
+    MISTRAL_ADMIN_API_KEY_NAME,
     MISTRAL_ADMIN_AUTH,
     MISTRAL_ADMIN_BASE_URL,
     MISTRAL_API_BASE_URL,
@@ -53,6 +55,9 @@ class MistralSettings(BaseModel):
     auth: AuthScheme = "bearer"
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
     timeout: float | None = Field(default=None, gt=0, le=600)  # None: the client's default
+    # the admin key's name as the audit log shows it; None: changes made with any admin key
+    # count as reconciler's own (the Admin API does not say which admin key a client holds)
+    admin_key_name: str | None = None
 
     @field_validator("admin_base_url", "api_base_url")
     @classmethod
@@ -80,6 +85,8 @@ class MistralSettings(BaseModel):
             fields["concurrency"] = source[MISTRAL_CONCURRENCY]
         if source.get(MISTRAL_TIMEOUT):
             fields["timeout"] = source[MISTRAL_TIMEOUT]
+        if source.get(MISTRAL_ADMIN_API_KEY_NAME, "").strip():
+            fields["admin_key_name"] = source[MISTRAL_ADMIN_API_KEY_NAME].strip()
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:

@@ -13,7 +13,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr
 
 
 class Wire(BaseModel):
@@ -242,6 +242,30 @@ class CreatedKeyOut(Wire):
     hidden_key: str | None = None
     created_at: dt.datetime | None = None
     expiration_date: dt.date | None = None
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+class AuditLogOut(Wire):
+    """One audit log entry: who (actor), did what (event), to what (target), when."""
+
+    log_id: int
+    created_at: dt.datetime
+    actor_type: str  # HUMAN | API_KEY | OTHER
+    actor_metadata: dict[str, str] = Field(default_factory=dict)
+    event_type: str
+    event_metadata: dict[str, str] = Field(default_factory=dict)
+    target_type: str
+    target_metadata: dict[str, str] = Field(default_factory=dict)
+    organization_uuid: str | None = None
+    workspace_uuid: str | None = None
+
+
+class AuditLogsPage(RootModel[list[AuditLogOut]]):
+    """``GET /audit-logs`` answers a bare list of entries."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 # --- organisation: limits and usage ---------------------------------------------------

@@ -266,7 +266,8 @@ class AdminApi:
 
     async def audit_logs(self, request: Request) -> Response:
         q = AuditQuery.of(request)
-        return JSONResponse([audit_out(e) for e in q.select(self.store.audit_log())])
+        org = self.store.organization
+        return JSONResponse([audit_out(e, org) for e in q.select(self.store.audit_log())])
 
     # --- inference API --------------------------------------------------------------
 

@@ -20,7 +20,8 @@ member calls), and only real changes (a ``PATCH`` that changes nothing records n
 ``user_uuid``, ``user_email`` and ``user_name``; ``key_id``, ``key_name``, ``owner_uuid``
 and ``owner_email``; or ``organization_name``. ``event_metadata`` holds each changed field
 with its new value and its old one as ``previous_<field>`` (``role_names`` comma-joined).
-``workspace_uuid`` is set on every entry about a workspace or something in it.
+``workspace_uuid`` is set on every entry about a workspace or something in it;
+``organization_uuid`` on every entry (the organisation's, stable across resets).
 
 Who: a change through the Admin API is the admin key's (``actor_type: API_KEY``,
 ``actor_metadata``: ``api_key_type: admin``, ``api_key_name``, and the key's user as
@@ -242,8 +243,8 @@ class AuditQuery(BaseModel):
         return chosen[: self.limit]
 
 
-def audit_out(record: AuditRecord) -> dict[str, Any]:
-    """``AuditLogOut``."""
+def audit_out(record: AuditRecord, organization: OrganizationRecord) -> dict[str, Any]:
+    """``AuditLogOut``, in ``organization``."""
     return {
         "log_id": record.log_id,
         "created_at": record.created_at,
@@ -253,6 +254,6 @@ def audit_out(record: AuditRecord) -> dict[str, Any]:
         "event_metadata": dict(record.event_metadata),
         "target_type": record.target_type,
         "target_metadata": dict(record.target_metadata),
-        "organization_uuid": None,
+        "organization_uuid": organization.uuid or None,
         "workspace_uuid": record.workspace_uuid,
     }

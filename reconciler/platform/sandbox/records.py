@@ -146,7 +146,11 @@ class KeyRecord(Record):
 
 @dataclass(slots=True)
 class OrganizationRecord(Record):
-    """Organisation settings: spend limit, key expiry policy and rate limits."""
+    """Organisation settings: spend limit, key expiry policy and rate limits.
+
+    ``uuid`` is the organisation's id in its audit log entries ("" in a state file older
+    than it: the log then names none).
+    """
 
     kind: ClassVar[str] = "organization"
     name: str
@@ -156,6 +160,7 @@ class OrganizationRecord(Record):
     max_key_expiry_days: int | None
     requests_per_second: int
     tokens_limits_by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    uuid: str = ""
 
 
 @dataclass(slots=True)

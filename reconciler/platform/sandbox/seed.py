@@ -372,6 +372,7 @@ def _ago(now: dt.datetime, days: int) -> str:
 
 
 def _organization(org: SeedOrganization) -> OrganizationRecord:
+    """The organisation, its uuid derived from its name (so a reset keeps it)."""
     limits = {
         m.id: {"tokens_per_minute": org.tokens_per_minute, "tokens_per_month": org.tokens_per_month}
         for m in load_catalog().models
@@ -385,17 +386,23 @@ def _organization(org: SeedOrganization) -> OrganizationRecord:
         max_key_expiry_days=org.max_key_expiry_days,
         requests_per_second=org.requests_per_second,
         tokens_limits_by_model=limits,
+        uuid=stable_id("organization", org.name),
     )
 
 
 def _workspaces(
     seed: Seed, by_email: dict[str, str], now: dt.datetime
 ) -> tuple[dict[str, WorkspaceRecord], dict[str, str]]:
-    """The workspaces by uuid, and each name's uuid (the active one when names repeat)."""
+    """The workspaces by uuid, and each name's uuid (the active one when names repeat).
+
+    A workspace's uuid derives from its organisation's name and its own, so two seeded
+    organisations never share one (the default workspace's is an organisation's identity).
+    """
     workspaces: dict[str, WorkspaceRecord] = {}
     ws_id: dict[str, str] = {}
     for i, w in enumerate(seed.workspaces):
         identity = w.name if not w.archived else f"{w.name}#archived-{i}"
+        identity = f"{seed.organization.name}/{identity}"
         record = WorkspaceRecord(
             uuid=stable_id("workspace", identity),
             name=w.name,

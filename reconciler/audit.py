@@ -1,0 +1,352 @@
+"""Key hygiene, pure: (desired, live, secret facts, now) -> one finding per live key.
+
+:func:`audit_keys` lists every live key with its workspace, owner, age, last use and
+expiry, and flags what needs a person (:class:`Flag`). Days are whole UTC calendar days
+from the injected ``now``, and every rule is "more than N days", so a key is flagged on
+day N + 1, never on day N:
+
+- ``unused``: last used more than ``keys.unused_after_days`` ago; a key never used counts
+  from its creation;
+- ``old``: created more than ``keys.max_age_days`` ago;
+- ``rotation-due``: created more than its rotation period ago (the key's
+  ``rotation_period_days``, else the organisation's ``keys.rotation_period_days``);
+- ``expiring``: expires within ``keys.expiry_warning_days`` (today counts: 0 days left);
+- ``expired``: its expiry date has passed;
+- ``unmanaged``: the desired state does not declare it (the plan says which keys those
+  are, see :func:`reconciler.plan.make_plan`; without that, a key whose name no desired
+  key has);
+- ``secret-missing`` and ``secret-mismatch``: a managed key whose store holds no entry
+  at its path, or an entry written for another key id (only when the caller read the
+  store: :class:`SecretFact`).
+
+The ownership ledger will refine the last three: ``ownership`` maps a key id to what it
+records (:class:`KeyOwnership`), which then decides whether the key is managed, and an
+adopted key whose secret reconciler never had is "secret unknown" rather than missing.
+
+Attributions (who changed a key outside reconciler, from the platform's audit log) are
+carried beside the finding; :func:`latest_outside` picks, per address, the last change
+when someone other than reconciler made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.model import ApiKey, Attribution, DesiredState, LiveState, Organization
+
+NAMES_SHOWN = 3  # key names in one summary line, before "and N more"
+
+
+class Flag(StrEnum):
+    """What makes a key worth a look; the values are what ``--fail-on`` takes."""
+
+    UNUSED = "unused"
+    OLD = "old"
+    ROTATION_DUE = "rotation-due"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    UNMANAGED = "unmanaged"
+    SECRET_MISSING = "secret-missing"
+    SECRET_MISMATCH = "secret-mismatch"
+
+
+class SecretState(StrEnum):
+    """What the store says about a managed key's secret."""
+
+    STORED = "stored"  # an entry written for this key id
+    MISSING = "missing"  # no entry at the key's path
+    MISMATCHED = "mismatched"  # an entry written for another key id
+    UNVERIFIED = "unverified"  # an entry that names no key id (a GitHub secret, a foreign one)
+    UNREADABLE = "unreadable"  # the store failed to answer
+    UNKNOWN = "unknown"  # adopted without its secret (the ownership ledger says so)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFact:
+    """One managed key's secret: where it should be and what is there."""
+
+    state: SecretState
+    where: str = ""  # "<store description>: <path>"
+    stored_key_id: str | None = None  # MISMATCHED: the key id the entry names
+    error: str | None = None  # UNREADABLE: the store's message
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwnership:
+    """What an ownership record says of one live key (the ledger's, once it exists)."""
+
+    managed: bool
+    secret_known: bool = True  # False: adopted; the first rotation stores its secret
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The organisation's key hygiene settings, in days."""
+
+    max_age_days: int
+    unused_after_days: int
+    expiry_warning_days: int
+    rotation_period_days: int
+
+    @classmethod
+    def of(cls, org: Organization) -> Thresholds:
+        return cls(
+            max_age_days=org.key_max_age_days,
+            unused_after_days=org.key_unused_after_days,
+            expiry_warning_days=org.key_expiry_warning_days,
+            rotation_period_days=org.rotation_period_days,
+        )
+
+    def describe(self, flag: Flag) -> str:
+        """What ``flag`` means here, after "N keys": "unused for more than 30 days"."""
+        return {
+            Flag.UNUSED: f"unused for more than {self.unused_after_days} days",
+            Flag.OLD: f"older than {self.max_age_days} days",
+            Flag.ROTATION_DUE: "due for rotation",
+            Flag.EXPIRING: f"expiring within {self.expiry_warning_days} days",
+            Flag.EXPIRED: "expired",
+            Flag.UNMANAGED: "not in the desired state",
+            Flag.SECRET_MISSING: "with no secret in the store",
+            Flag.SECRET_MISMATCH: "whose stored secret is another key's",
+        }[flag]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFinding:
+    """One live key as the audit sees it."""
+
+    address: str
+    name: str
+    workspace: str
+    owner: str | None
+    key_id: str | None
+    created: dt.date | None
+    age_days: int | None
+    last_used: dt.date | None
+    idle_days: int | None  # since last use, or since creation for a key never used
+    expires: dt.date | None
+    expires_in_days: int | None  # negative once expired
+    rotation_period_days: int
+    managed: bool
+    secret: SecretFact | None  # None: not read (a plan, or an unmanaged key)
+    flags: tuple[Flag, ...]
+    attribution: Attribution | None = None  # the last change outside reconciler
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAudit:
+    """Every live key's finding, in workspace and name order, and what produced them."""
+
+    at: dt.datetime
+    thresholds: Thresholds
+    keys: tuple[KeyFinding, ...]
+    secrets_read: bool  # the secret flags were checked
+
+    @property
+    def flagged(self) -> tuple[KeyFinding, ...]:
+        return tuple(k for k in self.keys if k.flags)
+
+    def counts(self) -> dict[Flag, int]:
+        """How many keys carry each flag (every flag, in :class:`Flag` order)."""
+        return count_flags(self.keys)
+
+    def present(self, wanted: Iterable[Flag]) -> list[Flag]:
+        """Those of ``wanted`` that some key carries (for ``--fail-on``)."""
+        counts = self.counts()
+        return [flag for flag in Flag if flag in set(wanted) and counts[flag]]
+
+
+def count_flags(keys: Iterable[KeyFinding]) -> dict[Flag, int]:
+    """How many of ``keys`` carry each flag (every flag, in :class:`Flag` order)."""
+    counts = dict.fromkeys(Flag, 0)
+    for key in keys:
+        for flag in key.flags:
+            counts[flag] += 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """A key audit with what it was made from, as ``reconciler audit`` shows it."""
+
+    target: str
+    provider: str
+    desired_path: str
+    audit: KeyAudit
+    warnings: tuple[str, ...] = ()
+    requests: int = 0  # how many requests reading the platform took
+
+
+def parse_flags(text: str) -> tuple[Flag, ...]:
+    """``"unused,expired"`` as flags; ``ValueError`` naming the known ones otherwise."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    known = {flag.value: flag for flag in Flag}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown flag {', '.join(unknown) or '(none given)'}; "
+            f"use one or more of: {', '.join(known)}"
+        )
+    return tuple(dict.fromkeys(known[name] for name in names))
+
+
+def latest_outside(attributions: Iterable[Attribution]) -> dict[str, Attribution]:
+    """Per address, the last change, when it was made outside reconciler.
+
+    A change reconciler made after someone else's supersedes it: that address gets none.
+    """
+    latest: dict[str, Attribution] = {}
+    for item in attributions:
+        known = latest.get(item.address)
+        if known is None or item.at > known.at:
+            latest[item.address] = item
+    return {address: item for address, item in latest.items() if item.outside}
+
+
+def _days(later: dt.date, earlier: dt.date | None) -> int | None:
+    return (later - earlier).days if earlier is not None else None
+
+
+def _secret_flags(fact: SecretFact | None) -> tuple[Flag, ...]:
+    if fact is None:
+        return ()
+    if fact.state is SecretState.MISSING:
+        return (Flag.SECRET_MISSING,)
+    if fact.state is SecretState.MISMATCHED:
+        return (Flag.SECRET_MISMATCH,)
+    return ()
+
+
+def _finding(
+    key: ApiKey,
+    want: ApiKey | None,
+    *,
+    today: dt.date,
+    limits: Thresholds,
+    managed: bool,
+    secret: SecretFact | None,
+    attribution: Attribution | None,
+) -> KeyFinding:
+    created = key.created_at.astimezone(dt.UTC).date() if key.created_at else None
+    age = _days(today, created)
+    idle = _days(today, key.last_used) if key.last_used is not None else age
+    left = (key.expires - today).days if key.expires is not None else None
+    period = (want.rotation_period_days if want else None) or limits.rotation_period_days
+    checks = (
+        (Flag.UNUSED, idle is not None and idle > limits.unused_after_days),
+        (Flag.OLD, age is not None and age > limits.max_age_days),
+        (Flag.ROTATION_DUE, age is not None and age > period),
+        (Flag.EXPIRING, left is not None and 0 <= left <= limits.expiry_warning_days),
+        (Flag.EXPIRED, left is not None and left < 0),
+        (Flag.UNMANAGED, not managed),
+    )
+    flags = tuple(flag for flag, raised in checks if raised) + _secret_flags(secret)
+    return KeyFinding(
+        address=key.address,
+        name=key.name,
+        workspace=key.workspace,
+        owner=key.owner or key.created_by,
+        key_id=key.id,
+        created=created,
+        age_days=age,
+        last_used=key.last_used,
+        idle_days=idle,
+        expires=key.expires,
+        expires_in_days=left,
+        rotation_period_days=period,
+        managed=managed,
+        secret=secret,
+        flags=flags,
+        attribution=attribution,
+    )
+
+
+def audit_keys(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    now: dt.datetime,
+    unmanaged: Collection[str] | None = None,
+    secrets: Mapping[str, SecretFact] | None = None,
+    attributions: Mapping[str, Attribution] | None = None,
+    ownership: Mapping[str, KeyOwnership] | None = None,
+) -> KeyAudit:
+    """Every live key of ``live`` against the desired state's hygiene rules at ``now``.
+
+    ``unmanaged``: the ids of the live keys the desired state does not declare (as the
+    diff decided; None: a key is managed when a desired key has its name). ``secrets``:
+    what the store holds for managed keys, by key id (None: not read, no secret flags).
+    ``attributions``: the last change outside reconciler, by address
+    (:func:`latest_outside`). ``ownership``: the ownership record, by key id; where it
+    speaks, it decides whether a key is managed and whether its secret is known.
+    """
+    today = now.astimezone(dt.UTC).date()
+    limits = Thresholds.of(desired.organization)
+    wanted = {k.name: k for k in desired.keys}
+    attributions = attributions or {}
+    findings = []
+    for key in sorted(live.keys, key=lambda k: (k.workspace, k.name, k.id or "")):
+        owned = ownership.get(key.id or "") if ownership is not None else None
+        if owned is not None:
+            managed = owned.managed
+        elif unmanaged is not None:
+            managed = key.id not in unmanaged
+        else:
+            managed = key.name in wanted
+        secret = None
+        if managed and secrets is not None:
+            secret = secrets.get(key.id or "")
+            if owned is not None and not owned.secret_known:
+                secret = SecretFact(SecretState.UNKNOWN, where=secret.where if secret else "")
+        findings.append(
+            _finding(
+                key,
+                wanted.get(key.name) if managed else None,
+                today=today,
+                limits=limits,
+                managed=managed,
+                secret=secret,
+                attribution=attributions.get(key.address),
+            )
+        )
+    return KeyAudit(
+        at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
+    )
+
+
+def managed_pairs(
+    desired: DesiredState, live: LiveState, unmanaged: Collection[str]
+) -> list[tuple[ApiKey, ApiKey]]:
+    """Each managed live key (not in ``unmanaged``) with the desired key it is, whose
+    secret target says where its secret should be."""
+    wanted = {k.name: k for k in desired.keys}
+    return [(k, wanted[k.name]) for k in live.keys if k.id not in unmanaged and k.name in wanted]
+
+
+def unreadable_secrets(facts: Mapping[str, SecretFact]) -> list[str]:
+    """A warning when some store failed to answer, naming the first failure."""
+    failed = [fact for fact in facts.values() if fact.state is SecretState.UNREADABLE]
+    if not failed:
+        return []
+    return [f"{len(failed)} secret(s) could not be read ({failed[0].where}: {failed[0].error})"]
+
+
+def summary_lines(audit: KeyAudit, *, flags: Sequence[Flag] = tuple(Flag)) -> list[str]:
+    """One short line per flag some key carries: how many keys, and the first names.
+
+    ``Key audit: 2 keys unused for more than 30 days (old-ci, iris-laptop)``.
+    """
+    lines = []
+    for flag in flags:
+        names = [k.name or k.key_id or "?" for k in audit.keys if flag in k.flags]
+        if not names:
+            continue
+        shown = ", ".join(names[:NAMES_SHOWN])
+        if len(names) > NAMES_SHOWN:
+            shown += f" and {len(names) - NAMES_SHOWN} more"
+        noun = "key" if len(names) == 1 else "keys"
+        lines.append(f"Key audit: {len(names)} {noun} {audit.thresholds.describe(flag)} ({shown})")
+    return lines

@@ -1,0 +1,42 @@
+"""Which organisation a run is for: the desired state's pin against the live one. Pure.
+
+``organization.yaml`` may pin its organisation (``organization.id``); a provider reports
+the id of the organisation its credentials reach (La Plateforme's Admin API has no
+organisation id of its own, so it is the default workspace's uuid: see
+:func:`reconciler.platform.mistral.normalize.default_workspace_id`). Plan, apply and audit
+refuse to run when the two differ (:func:`organization_mismatch`), and warn when nothing
+is pinned (:func:`unpinned_organization`), saying what to pin.
+"""
+
+from __future__ import annotations
+
+from reconciler.model import DesiredState, LiveState
+
+
+def organization_mismatch(
+    desired: DesiredState, live: LiveState, *, desired_path: str, operation: str
+) -> str | None:
+    """Why ``operation`` must not run: the desired state is pinned to another organisation
+    than the one the credentials reach (None when it is the same one, or not pinned)."""
+    want, have = desired.organization, live.organization
+    if want.id is None or want.id == have.id:
+        return None
+    where = desired_path.rstrip("/") + "/" if desired_path else "the desired state"
+    have_text = f"organisation {have.id}" if have.id else "an organisation that names no id"
+    if have.name:
+        have_text = f'"{have.name}" ({have_text})'
+    return (
+        f'{where} is for organisation "{want.name}" ({want.id}) but the Admin API key is '
+        f"for {have_text}; refusing to {operation}"
+    )
+
+
+def unpinned_organization(desired: DesiredState, live: LiveState) -> str | None:
+    """A warning when the desired state names no organisation id to check against."""
+    if desired.organization.id is not None or live.organization.id is None:
+        return None
+    return (
+        "organization.id is not set, so nothing checks that these credentials reach the "
+        f"right organisation; this one's id is {live.organization.id} (add it under "
+        "organization: in organization.yaml)"
+    )
