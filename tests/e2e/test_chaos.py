@@ -1,6 +1,6 @@
 """The chaos script (``scripts/chaos.py``), short and seeded: every invariant holds.
 
-Up to twenty rounds (as many as fit in 35 seconds on a loaded machine) of random
+Up to twenty rounds (as many as fit in 25 seconds on a loaded machine) of random
 desired-state edits, platform and Vault faults and SIGKILLs, each followed by a clean
 apply; the script exits 0 only if no secret was lost, no key duplicated or orphaned,
 nothing leaked, nothing crashed and every round converged.
@@ -29,7 +29,7 @@ def test_a_short_seeded_chaos_run_finds_no_violation() -> None:
             "--rounds",
             "20",
             "--max-seconds",
-            "35",
+            "25",
         ],
         cwd=REPO,
         env=clean_env(),
