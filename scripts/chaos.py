@@ -240,14 +240,7 @@ def arm_vault(vault: FakeVaultServer, rng: random.Random) -> None:
 
 def secrets_known(vault: FakeVaultServer, sandbox: SandboxServer) -> set[str]:
     """Every plaintext that must never be printed or written outside the store."""
-    with vault._lock:
-        found = {
-            str(v["data"].get("api_key"))
-            for entry in vault.vault.entries.values()
-            for v in entry.versions.values()
-            if v.get("data") and v["data"].get("api_key")
-        }
-    return found | {sandbox.admin_key, SEEDED_SECRET, VAULT_TOKEN}
+    return vault.every_secret() | {sandbox.admin_key, SEEDED_SECRET, VAULT_TOKEN}
 
 
 class Chaos:
@@ -280,16 +273,14 @@ class Chaos:
         write_state(self.desired, self.state)
         env = arm_platform(self.sandbox, rng)
         arm_vault(self.vault, rng)
-        failed_before = len(self.vault.writes.failed)
+        failed_before = len(self.vault.writes.failed)  # unseal() keeps this count
         if rng.random() < 0.35:
             env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 6))
         result = self.cli("apply", "--auto-approve", env=env)
         if result.returncode == -9:
             tally.kills += 1
         tally.platform_faults += sum(r["fired"] for r in self.sandbox.fault_counts())
-        with self.vault._lock:  # the faults that fired, before unseal() forgets them
-            fired = sum(f.fired for f in self.vault.vault.faults)
-        tally.vault_faults += fired + len(self.vault.writes.failed) - failed_before
+        tally.vault_faults += self.vault.faults_fired() - failed_before
         self.sandbox.set_faults()
         self.vault.unseal()
         clean = self.cli("apply", "--auto-approve")
@@ -297,6 +288,12 @@ class Chaos:
             tally.violate(n, "converged", f"clean apply exit {clean.returncode}: {clean.stderr}")
         self.check(n, edits)
         tally.rounds = n
+        print(  # progress, for long runs
+            f"round {n}: {'; '.join(edits)}; apply exit {result.returncode}; "
+            f"{sum(tally.violations.values())} violation(s) so far",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def check(self, n: int, edits: list[str]) -> None:
         tally = self.tally
