@@ -31,6 +31,7 @@ import argparse
 import json
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
     args = parser.parse_args(argv)
+    # a terminated run still stops its servers and removes its files (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     with tempfile.TemporaryDirectory(prefix="reconciler-chaos-") as tmp:
         tally, seconds = run(args.seed, args.rounds, args.max_seconds, Path(tmp))
     print(summary(tally, args.seed, seconds))
