@@ -2,10 +2,10 @@
 
 A hypothesis state machine edits the desired state (workspaces added and archived,
 members added and removed, keys added, removed, given another owner or expiry date, the
-organisation's spend limit) and the live one behind the tool's back (a key deleted or
-made in the console, a member removed, the spend limit changed), in any order. After
-each step it applies the plan with the real engine against :class:`FakeProvider` and a
-file vault, then checks what a user would: the next plan has no API change, a second
+organisation's spend limit) and the live one behind the tool's back (a key deleted, a
+member removed, a description or the spend limit changed in the console), in any order.
+After each step it applies the plan with the real engine against :class:`FakeProvider`
+and a file vault, then checks what a user would: the next plan has no API change, a second
 apply sends no mutating request, and every desired key's secret is stored under its
 live id.
 """
@@ -132,6 +132,14 @@ class Convergence(RuleBasedStateMachine):
         found = sorted(k for k, m in self.provider.members.items() if ADMIN_ROLE not in m.roles)
         if found:
             del self.provider.members[found[index % len(found)]]
+
+    @rule(index=st.integers(0, 5))
+    def console_edits_description(self, index: int) -> None:
+        ids = sorted(self.provider.workspaces)
+        found = self.provider.workspaces[ids[index % len(ids)]]
+        self.provider.workspaces[ids[index % len(ids)]] = found.model_copy(
+            update={"description": "changed in the console"}
+        )
 
     @rule(amount=st.sampled_from((10, 3000)))
     def console_spend_limit(self, amount: int) -> None:
