@@ -71,7 +71,7 @@ class Convergence(RuleBasedStateMachine):
             for ws, admin in sorted(self.admins.items())
         ] + [
             Member(workspace=ws, email=email)
-            for ws, email in sorted(self.members)
+            for ws, email in sorted(self.members | {(w, k.owner or "") for w, k in self.keyed()})
             if ws in self.admins and email != self.admins[ws]
         ]
         keys = [k for (ws, _), k in sorted(self.keys.items()) if ws in self.admins]
@@ -84,6 +84,10 @@ class Convergence(RuleBasedStateMachine):
             members=tuple(members),
             keys=tuple(keys),
         )
+
+    def keyed(self) -> list[tuple[str, ApiKey]]:
+        """(workspace, key) of every key; owners are members (the platform requires it)."""
+        return [(ws, key) for (ws, _), key in self.keys.items()]
 
     @rule(name=workspaces, admin=people)
     def add_workspace(self, name: str, admin: str) -> None:
