@@ -117,6 +117,22 @@ class FakeVaultServer:
                 if not _reserved(p) and e.current_version
             )
 
+    def every_secret(self) -> set[str]:
+        """Every secret any version at any path holds (what must never leak)."""
+        with self._lock:
+            return {
+                value
+                for entry in self.vault.entries.values()
+                for version in entry.versions.values()
+                if isinstance(value := (version.get("data") or {}).get("api_key"), str)
+            }
+
+    def faults_fired(self) -> int:
+        """Requests failed so far: by the write switch, and by the rules given to ``fail``
+        (until :meth:`unseal` clears them)."""
+        with self._lock:
+            return len(self.writes.failed) + sum(f.fired for f in self.vault.faults)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
