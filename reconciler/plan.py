@@ -231,7 +231,8 @@ def make_plan(
         refusals=find_refusals(
             changes,
             desired,
-            len(live.keys) + (len(live.people) if desired.people is not None else 0),
+            len(live.keys),
+            len(live.people) if desired.people is not None else 0,
         ),
         delete_limit=delete_limit(desired),
         key_findings=audit.flagged,
@@ -255,12 +256,13 @@ def restrict(plan: Plan, targets: Sequence[str]) -> Plan:
     if not targets:
         return plan
     kept = tuple(c for c in plan.changes if any(_selects(t, c.address) for t in targets))
-    live = plan.live_key_count + plan.live_people_count
     return replace(
         plan,
         changes=kept,
         summary=summarize(kept),
-        refusals=narrowed(plan.refusals, kept, live, plan.delete_limit),
+        refusals=narrowed(
+            plan.refusals, kept, plan.live_key_count, plan.delete_limit, plan.live_people_count
+        ),
     )
 
 

@@ -124,39 +124,50 @@ def _percent(fraction: float) -> str:
 
 
 def delete_share(
-    changes: Iterable[Change], live_key_count: int, limit: DeleteLimit
+    changes: Iterable[Change], live_count: int, limit: DeleteLimit, kind: Kind = Kind.API_KEY
 ) -> Refusal | None:
-    """The ``delete-share`` refusal of these changes, if they destroy too many keys (and
-    people, once the desired state manages them: ``live_key_count`` then counts both)."""
+    """The ``delete-share`` refusal of these changes, if they destroy too many of the
+    ``live_count`` live objects of ``kind`` (keys; people once the desired state manages
+    them, counted apart so neither share dilutes the other)."""
     counted = [
-        c
-        for c in changes
-        if c.kind in (Kind.API_KEY, Kind.PERSON) and Action.DELETE in c.actions and not c.recovery
+        c for c in changes if c.kind is kind and Action.DELETE in c.actions and not c.recovery
     ]
-    total, deletes = live_key_count, len(counted)
+    total, deletes = live_count, len(counted)
     if not total or total < limit.min_keys or deletes / total <= limit.fraction:
         return None
     replaced = sum(c.is_replacement for c in counted)
     of_which = f", of which {replaced} replacements" if replaced else ""
+    what = "deletes" if kind is Kind.API_KEY else "people removed"
     return Refusal(
         RefusalKind.DELETE_SHARE,
-        f"Too many deletes: {_percent(deletes / total)} is over {_percent(limit.fraction)} "
+        f"Too many {what}: {_percent(deletes / total)} is over {_percent(limit.fraction)} "
         f"({deletes}/{total}{of_which}); --force required",
         tuple(c.address for c in counted),
         force_overrides=True,
     )
 
 
+def _shares(
+    changes: Sequence[Change], live_key_count: int, live_people_count: int, limit: DeleteLimit
+) -> list[Refusal]:
+    keys = delete_share(changes, live_key_count, limit)
+    people = delete_share(changes, live_people_count, limit, Kind.PERSON)
+    return [r for r in (keys, people) if r is not None]
+
+
 def find_refusals(
-    changes: Sequence[Change], desired: DesiredState, live_key_count: int
+    changes: Sequence[Change],
+    desired: DesiredState,
+    live_key_count: int,
+    live_people_count: int = 0,
 ) -> tuple[Refusal, ...]:
     """Every reason apply will refuse ``changes``: objects in the plan's order, then the
-    delete share."""
+    delete shares (``live_people_count``: 0 while the desired state manages no people)."""
     protected = frozenset(w.name for w in desired.workspaces if w.protected)
     key_ws = {k.name: k.workspace for k in desired.keys}
     found = [r for c in changes if (r := _object_refusal(c, protected, key_ws)) is not None]
-    share = delete_share(changes, live_key_count, delete_limit(desired))
-    return (*found, *([share] if share else []))
+    limit = delete_limit(desired)
+    return (*found, *_shares(changes, live_key_count, live_people_count, limit))
 
 
 def narrowed(
@@ -164,13 +175,13 @@ def narrowed(
     kept: Sequence[Change],
     live_key_count: int,
     limit: DeleteLimit,
+    live_people_count: int = 0,
 ) -> tuple[Refusal, ...]:
     """The refusals of a plan narrowed to ``kept`` (``--target``): those about a kept
-    object, and the delete share of what is kept."""
+    object, and the delete shares of what is kept."""
     addresses = {c.address for c in kept}
     found = [r for r in refusals if r.subject is not None and r.subject in addresses]
-    share = delete_share(kept, live_key_count, limit)
-    return (*found, *([share] if share else []))
+    return (*found, *_shares(kept, live_key_count, live_people_count, limit))
 
 
 def enforce(refusals: Iterable[Refusal], *, force: bool = False) -> None:

@@ -50,6 +50,8 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
         f"{shown}/.schema/organization.json",
         f"{shown}/.schema/roles.json",
         f"{shown}/.schema/workspace.json",
+        f"{shown}/.schema/people.json",
+        f"{shown}/.schema/groups.json",
         f"{shown}/.schema/desired-state.json",
         f"{shown}/organization.yaml",
         f"{shown}/roles.yaml",

@@ -54,7 +54,7 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     assert cli("sandbox", "reset").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Acme Analytics")
     assert done.exit_code == 0, done.output
-    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 8 file(s) written, 0 unchanged." in (
+    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 10 file(s) written, 0 unchanged." in (
         done.stdout
     )
     assert (
@@ -85,7 +85,7 @@ def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Pa
     assert cli("sandbox", "reset", "--seed", "seed.json").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Bench Org")
     assert done.exit_code == 0, done.output
-    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 56 file(s) written" in done.stdout
+    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 58 file(s) written" in done.stdout
     assert len(list((here / "ds" / "workspaces").iterdir())) == 50
     assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
     assert len(recorded(here).keys) == 500
