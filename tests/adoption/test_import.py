@@ -87,7 +87,7 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
         "      secret: {path: dev/dev-bob}\n"
     )
     again = run(tmp_path, live())  # nothing changed live: nothing written
-    assert again.written == [] and len(again.unchanged) == 6
+    assert again.written == [] and len(again.unchanged) == 8
 
 
 def test_the_organisation_needs_a_name_once(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
         "name; not imported, left alone as unmanaged" in done.stdout
     )
     assert "  - workspace 'ml': spend limit 800 USD/month is set in the console only" in done.stdout
-    assert "ds/ is valid: 2 workspaces, 7 members, 2 API keys, 0 roles." in done.stdout
+    assert "ds/ is valid: 2 workspaces, 8 members, 2 API keys, 0 roles." in done.stdout
 
     assert "2 key(s) recorded as managed, their secrets unknown" in done.stdout
     ledger = recorded(here)
@@ -90,7 +90,7 @@ def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Pa
     assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
     assert len(recorded(here).keys) == 500
     again = cli("import", "ds", "--sandbox")  # the name is the one organization.yaml holds
-    assert "0 file(s) written, 55 unchanged." in again.stdout
+    assert "0 file(s) written, 57 unchanged." in again.stdout
     assert "recorded as managed" not in again.stdout  # they are already
 
 

@@ -337,27 +337,25 @@ def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> 
     import shutil
 
     shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
-    prod = tmp_path / "desired-state" / "workspaces" / "prod.yaml"
-    text = prod.read_text()
-    start = text.index("    - name: prod-support-assistant")
-    end = text.index("    # This one goes to a GitHub Actions")
-    prod.write_text(text[:start] + text[end:])
     cli = Cli(sandbox, tmp_path)
     assert cli("apply", "--auto-approve").returncode == 0
-    # nine desired keys; iris-laptop went with iris, who left (people.yaml offboards her)
-    assert len(key_ids(sandbox)) == 9
+    # the ten desired keys; iris-laptop went with iris, who left (people.yaml offboards her)
+    assert len(key_ids(sandbox)) == 10
 
     dev = tmp_path / "desired-state" / "workspaces" / "dev.yaml"
-    text = dev.read_text().replace("prune_unmanaged_keys: false", "prune_unmanaged_keys: true")
+    text = dev.read_text()
     dev.write_text(text[: text.index("    - name: dev-bob")])  # bob, carol, henry go
+    ml = tmp_path / "desired-state" / "workspaces" / "ml.yaml"
+    text = ml.read_text()
+    ml.write_text(text[: text.index("    - name: ml-dan")])  # and dan's key
     before = key_ids(sandbox)
     refused = cli("apply", "--auto-approve")
     assert refused.returncode == 1
-    assert "Too many deletes: 33.3% is over 30% (3/9); --force required" in refused.stderr
+    assert "Too many deletes: 40% is over 30% (4/10); --force required" in refused.stderr
     assert key_ids(sandbox) == before
     forced = cli("apply", "--auto-approve", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert applied_sentence((0, 0, 3)) in forced.stdout
+    assert applied_sentence((0, 0, 4)) in forced.stdout
     assert len(key_ids(sandbox)) == 6
 
 
