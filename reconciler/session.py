@@ -402,7 +402,7 @@ class Session:
             desired_path=str(self.desired_dir),
             abandoned_keys=abandoned,
             ownership=facts,
-            warnings=[*notes, *interrupted(live, abandoned, facts), *reading.warnings],
+            warnings=[*interrupted(live, abandoned, facts), *reading.warnings, *notes],
             now=now,
             key_console=_key_console(self.provider.name),
             attributions=attributions,
@@ -542,7 +542,7 @@ class Session:
             report=listener.notice,
         ) as lease:
             with listener.reading() as progress:
-                ctx = await self._plan(desired, progress, for_apply=True)
+                ctx = await self._plan(desired, progress, for_apply=True, operation="apply")
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:
