@@ -96,7 +96,8 @@ def _canonical(data: Any) -> bytes:
 
 def desired_fingerprint(desired: DesiredState) -> str:
     """sha256 of the desired state's JSON (pydantic's serialiser: fields in model order)."""
-    return "sha256:" + hashlib.sha256(desired.model_dump_json().encode()).hexdigest()
+    data: bytes = DesiredState.__pydantic_serializer__.to_json(desired)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 _LIVE_VOLATILE: Any = {"target": True, "requests": True, "keys": {"__all__": {"last_used"}}}
@@ -106,17 +107,19 @@ def live_fingerprint(live: LiveState) -> str:
     """sha256 of the live state, ignoring what changes on its own (``last_used``) and the
     order the platform listed things in.
 
-    Serialised by pydantic in one pass (an organisation of 20,000 keys in about 0.1 s).
+    Serialised by pydantic in one pass, to bytes (an organisation of 20,000 keys in about
+    0.1 s); keys are ordered by id then name with two stable sorts, cheaper than a tuple key.
     """
+    by_name = sorted(live.keys, key=lambda k: k.name or "")
     ordered = live.model_copy(
         update={
-            "keys": tuple(sorted(live.keys, key=lambda k: (k.id or "", k.name or ""))),
+            "keys": tuple(sorted(by_name, key=lambda k: k.id or "")),
             "workspaces": tuple(sorted(live.workspaces, key=lambda w: w.id or w.name)),
             "members": tuple(sorted(live.members, key=lambda m: (m.workspace, m.email))),
         }
     )
-    data = ordered.model_dump_json(exclude=_LIVE_VOLATILE)
-    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+    data: bytes = LiveState.__pydantic_serializer__.to_json(ordered, exclude=_LIVE_VOLATILE)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

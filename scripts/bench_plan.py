@@ -240,6 +240,7 @@ def write_desired_state(
 @dataclass(frozen=True)
 class Run:
     wall: float
+    cpu: float  # user + system seconds of the process alone
     peak_mb: float
     code: int
     stdout: str
@@ -247,7 +248,7 @@ class Run:
 
 
 def run_measured(args: list[str], cwd: Path, env: dict[str, str]) -> Run:
-    """Run a command; wall time and the peak RSS of that process alone (``wait4``)."""
+    """Run a command; wall time, CPU time and peak RSS of that process alone (``wait4``)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
@@ -256,7 +257,8 @@ def run_measured(args: list[str], cwd: Path, env: dict[str, str]) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(wall, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(wall, cpu, usage.ru_maxrss / 1024, proc.returncode, out.read(), err.read())
 
 
 def plan_once(
@@ -373,7 +375,7 @@ def main() -> int:
             last = run
             print(
                 f"plan (concurrency 8) run {number}: {run.wall:5.2f} s wall, "
-                f"peak RSS {run.peak_mb:4.0f} MB, {served} requests served "
+                f"{run.cpu:5.2f} s CPU, peak RSS {run.peak_mb:4.0f} MB, {served} requests served "
                 f"(plan says {reported}), exit {run.code}"
             )
             if run.code != 0:
@@ -389,7 +391,8 @@ def main() -> int:
             return 1
         best = min(walls)
         print(
-            f"plan (concurrency 1):       {sequential.wall:5.2f} s wall, peak RSS "
+            f"plan (concurrency 1):       {sequential.wall:5.2f} s wall, "
+            f"{sequential.cpu:5.2f} s CPU, peak RSS "
             f"{sequential.peak_mb:4.0f} MB, {served} requests served (plan says {reported}); "
             f"concurrency 8 is x{sequential.wall / best:.1f} faster"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -73,6 +74,31 @@ def guarded(fn: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         err("Interrupted.")
         return 130
+
+
+# The youngest generation is collected after this many allocations instead of 700.
+BULK_GC_THRESHOLD = (100_000, 50, 100)
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Fewer garbage collections while a command builds a large, long-lived object graph.
+
+    Loading, fetching and diffing an organisation allocate hundreds of thousands of
+    objects that live until the command ends; with the default thresholds the collector
+    runs about 1,700 times per plan of 20,000 keys, scanning them again each time (a
+    third of the plan's CPU). Here what is alive already (the imported modules) is frozen
+    out of the collector's sight and collections are rarer; cycles are still collected.
+    Restored on exit.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*BULK_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 class Progress:

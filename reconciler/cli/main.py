@@ -100,10 +100,12 @@ def validate(
     ] = None,
 ) -> None:
     """Check the desired state offline: every problem, by file:line."""
-    from reconciler.cli.common import guarded
+    from reconciler.cli.common import few_collections, guarded
     from reconciler.cli.validate import validate_command
 
-    raise typer.Exit(guarded(lambda: validate_command(directory, today=today)))
+    with few_collections():
+        code = guarded(lambda: validate_command(directory, today=today))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -271,26 +273,27 @@ def plan(
     attribution_days: AttributionDaysOpt = 30,
 ) -> None:
     """Show what apply would change: desired state against the live organisation."""
-    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.common import few_collections, guarded, run_async
     from reconciler.cli.plan import plan_command
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    code = guarded(
-        lambda: run_async(
-            plan_command(
-                directory,
-                options,
-                fmt=fmt,
-                out=out,
-                detailed_exitcode=detailed_exitcode,
-                no_color=no_color,
-                targets=target or (),
-                attribution_days=attribution_days,
+    with few_collections():
+        code = guarded(
+            lambda: run_async(
+                plan_command(
+                    directory,
+                    options,
+                    fmt=fmt,
+                    out=out,
+                    detailed_exitcode=detailed_exitcode,
+                    no_color=no_color,
+                    targets=target or (),
+                    attribution_days=attribution_days,
+                )
             )
         )
-    )
     raise typer.Exit(code)
 
 
@@ -440,22 +443,23 @@ def apply(
 ) -> None:
     """Carry out the plan: create, update and delete through the Admin API; store secrets."""
     from reconciler.cli.apply import apply_command
-    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.common import few_collections, guarded, run_async
 
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    code = guarded(
-        lambda: run_async(
-            apply_command(
-                path,
-                options,
-                auto_approve=auto_approve,
-                force=force,
-                targets=target,
-                lock_timeout=lock_timeout,
-                no_color=no_color,
+    with few_collections():
+        code = guarded(
+            lambda: run_async(
+                apply_command(
+                    path,
+                    options,
+                    auto_approve=auto_approve,
+                    force=force,
+                    targets=target,
+                    lock_timeout=lock_timeout,
+                    no_color=no_color,
+                )
             )
         )
-    )
     raise typer.Exit(code)
 
 

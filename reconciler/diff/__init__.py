@@ -1,9 +1,9 @@
 """Pure diff: (desired state, live state) -> changes. No I/O, no wire format.
 
 Both sides are :mod:`reconciler.model` objects. Each object is projected onto the fields
-the platform holds (:func:`project`); equal projections cost one dict comparison, and only
-objects that differ are handed to DeepDiff for field-level detail, so the diff stays
-linear in the number of objects.
+the platform holds (:func:`project`); equal projections cost one dict comparison (a key
+whose fields are equal is not even projected), and only objects that differ are compared
+field by field, so the diff stays linear in the number of objects.
 
 What each kind of difference becomes:
 

@@ -4,7 +4,7 @@ A :class:`Change` is plain immutable data (an address, a kind, Terraform-style a
 before/after projections and field-level differences), so plans, renderers and apply read
 it without knowing how it was found. :func:`project` reduces a model object to the
 JSON-ready values of the fields the platform holds; :func:`field_changes` lists which of
-them differ (DeepDiff, called only when two projections are unequal).
+them differ (called only when two projections are unequal).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from reconciler.model import ApiKey, Member, SpendLimit, Workspace
 
@@ -98,6 +96,8 @@ KEY_REPLACEMENT_FIELDS = frozenset(KEY_FIELDS)  # the API cannot update a key
 
 def plain(value: Any) -> Any:
     """``value`` as JSON-ready data (decimals and dates as text, a spend limit described)."""
+    if value is None or type(value) is str:  # most values: the cheapest test first
+        return value
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, dt.datetime | dt.date):
@@ -117,15 +117,13 @@ def project(obj: Workspace | Member | ApiKey, fields: Iterable[str]) -> dict[str
 def field_changes(
     before: Mapping[str, Any], after: Mapping[str, Any], replacement: frozenset[str] = frozenset()
 ) -> tuple[FieldChange, ...]:
-    """Field-level differences, via DeepDiff (called only when projections differ)."""
-    delta = DeepDiff(dict(before), dict(after), view="tree", ignore_order=False)
-    paths: list[str] = []
-    for items in delta.values():
-        for item in items:
-            top = item.path(output_format="list")[0]
-            if top not in paths:
-                paths.append(top)
+    """The fields whose values differ (a field on one side only differs too), by name.
+
+    Projections are flat mappings of JSON-ready values, so a field differs exactly when
+    its two values are unequal.
+    """
     return tuple(
         FieldChange(name, before.get(name), after.get(name), name in replacement)
-        for name in sorted(paths)
+        for name in sorted(before.keys() | after.keys())
+        if name not in before or name not in after or before[name] != after[name]
     )

@@ -179,6 +179,8 @@ def _replacement(
     want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date
 ) -> Change | None:
     """Replace ``match`` when it differs from ``want`` in what the platform can tell."""
+    if all(getattr(match, name) == getattr(want, name) for name in KEY_FIELDS):
+        return None  # equal values project equally (most keys): nothing to compare
     before = _key_after(match)
     after = _key_after(want)
     compared = _comparable(before, after, match, want, cap, renew_from)

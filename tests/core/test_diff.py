@@ -136,7 +136,7 @@ def test_members_of_unmanaged_workspaces_are_ignored() -> None:
 
 
 def test_diff_is_linear_enough_for_large_equal_states() -> None:
-    """20,000 equal keys diff without calling DeepDiff (equal projections short-circuit)."""
+    """20,000 equal keys diff without a field-by-field comparison (equal fields short-circuit)."""
     keys = tuple(
         ApiKey(name=f"k{i}", workspace="dev", owner="alice@acme.example", id=f"id{i}")
         for i in range(20_000)
