@@ -366,19 +366,27 @@ class Session:
     ) -> PlanContext:
         """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
         otherwise), and the keys to record before the apply are found."""
-        desired = desired or self.load_desired()
-        if (desired.provider or self.provider.name) != self.provider.name:
-            raise ConfigError(
-                f"the desired state is for provider {desired.provider}, but this session "
-                f"talks to {self.provider.name}"
-            )
-        self.refuse_file_vault(desired)
+        fetching = asyncio.ensure_future(self.provider.fetch(progress))
+        try:
+            if desired is None:  # read the YAML in a worker thread while the fetch is in flight
+                desired = await asyncio.to_thread(self.load_desired)
+            if (desired.provider or self.provider.name) != self.provider.name:
+                raise ConfigError(
+                    f"the desired state is for provider {desired.provider}, but this session "
+                    f"talks to {self.provider.name}"
+                )
+            self.refuse_file_vault(desired)
+        except BaseException:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+            raise
+        state = desired
         now = self.clock()
         reading = OwnershipRead.start(
-            lambda: self.default_store(desired), self.organization(), for_apply=for_apply
+            lambda: self.default_store(state), self.organization(), for_apply=for_apply
         )
         try:
-            live = await self.provider.fetch(progress)
+            live = await fetching
             wrong = organization_mismatch(
                 desired, live, desired_path=str(self.desired_dir), operation=operation
             )
