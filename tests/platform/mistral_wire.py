@@ -8,7 +8,7 @@ sandbox's role table, so these bodies and the sandbox keep to one record of the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -188,6 +188,17 @@ def user(
         "raw_role": "M",
         "created_at": "2026-01-01T00:00:00Z",
     }
+
+
+def keys_listing(keys: list[dict[str, Any]]) -> Callable[[httpx.Request], httpx.Response]:
+    """``GET /api-keys`` answering ``offset`` and ``limit`` as the Admin API does."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", 0))
+        limit = int(request.url.params.get("limit", 100))
+        return httpx.Response(200, json={"keys": keys[offset : offset + limit]})
+
+    return answer
 
 
 def users_page(

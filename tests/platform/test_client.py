@@ -12,6 +12,7 @@ import respx
 from pydantic import SecretStr
 
 from reconciler import errors
+from reconciler.platform.mistral.connection import DEFAULT_PAGE_SIZE
 from tests.contract.transport import OFF_SPEC
 from tests.platform.mistral_wire import (
     ADMIN,
@@ -23,6 +24,7 @@ from tests.platform.mistral_wire import (
     client,
     created_key,
     created_workspace,
+    keys_listing,
     limits,
     model_list,
     roles,
@@ -93,7 +95,7 @@ def test_list_workspaces_sends_is_archived_and_page_size(archived: bool, flag: s
     assert names == ["dev"]
     assert request.url.params["is_archived"] == flag
     assert request.url.params["page"] == "1"
-    assert request.url.params["page_size"] == "100"
+    assert request.url.params["page_size"] == str(DEFAULT_PAGE_SIZE)
 
 
 def test_create_workspace_posts_name_admin_and_description() -> None:
@@ -234,18 +236,18 @@ def test_delete_key_is_a_delete_and_a_missing_key_is_not_found() -> None:
 def test_list_keys_passes_the_name_filter() -> None:
     async def main() -> tuple[list[str], httpx.Request]:
         with respx.mock(base_url=ADMIN) as mock:
-            route = mock.get("/api-keys").respond(
-                json={"keys": [api_key(1, "ci"), api_key(2, "ci-old")]}
+            route = mock.get("/api-keys").mock(
+                side_effect=keys_listing([api_key(1, "ci"), api_key(2, "ci-old")])
             )
             async with client() as c:
                 found = await c.list_keys(name="ci")
             return [k.name or "" for k in found], route.calls[0].request
 
     names, request = run(main())
-    assert names == ["ci", "ci-old"]  # one short page: the listing ends there
+    assert names == ["ci", "ci-old"]
     assert request.url.params["name"] == "ci"
     assert request.url.params["offset"] == "0"
-    assert request.url.params["limit"] == "100"
+    assert request.url.params["limit"] == str(DEFAULT_PAGE_SIZE)
 
 
 # --- users, roles, organisation -----------------------------------------------------

@@ -97,14 +97,17 @@ def test_workspaces_and_users_every_page_in_order(count: int, pages: int) -> Non
     assert asked_ws == sorted(f"workspaces:{p}" for p in range(1, pages + 1))
 
 
-@pytest.mark.parametrize("count", [0, 3, 4, 8, 9])
-def test_keys_sequentially_end_at_the_first_short_page(count: int) -> None:
+@pytest.mark.parametrize(
+    ("count", "offsets"),
+    [(0, [0]), (3, [0, 3]), (4, [0, 4]), (8, [0, 4, 8]), (9, [0, 4, 8])],
+)
+def test_keys_sequentially_end_at_the_first_short_page(count: int, offsets: list[int]) -> None:
     server = PagedServer(count)
     _, _, keys = _list_all(server, key_page_size=4, concurrency=1)
     assert keys == [f"key-{i:03d}" for i in range(count)]
-    # one request per full page, plus the short (possibly empty) one that ends the list
-    expected = [f"keys:{o}" for o in range(0, (count // 4 + 1) * 4, 4)]
-    assert [a for a in server.asked if a.startswith("keys:")] == expected
+    # one request per full page, plus the short (possibly empty) one that ends the list;
+    # a first page shorter than asked may be the server's cap, so the next one is read
+    assert [a for a in server.asked if a.startswith("keys:")] == [f"keys:{o}" for o in offsets]
 
 
 def test_keys_are_read_ahead_concurrently_and_stop_at_the_end() -> None:
@@ -192,6 +195,65 @@ def test_a_server_capping_the_page_size_is_followed() -> None:
                 return [w.name for w in await c.list_workspaces()]
 
     assert run(main()) == [f"w{i}" for i in range(7)]
+
+
+class CappingServer(PagedServer):
+    """Serves at most ``cap`` items a page whatever was asked, and does not say so."""
+
+    def __init__(self, count: int, cap: int) -> None:
+        super().__init__(count)
+        self.cap = cap
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        for name in ("limit", "page_size"):
+            if name in params:
+                params[name] = str(min(int(params[name]), self.cap))
+        capped = httpx.Request(request.method, request.url.copy_with(params=params))
+        response = super()._answer(capped)
+        if "page_size" in params and response.status_code == 200:
+            body = response.json()
+            body["page_size"] = int(request.url.params["page_size"])  # echoes what was asked
+            return httpx.Response(200, json=body)
+        return response
+
+
+@pytest.mark.parametrize("count", [0, 2, 3, 4, 7, 9, 30])
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_server_capping_pages_below_the_size_asked_never_ends_a_listing_early(
+    count: int, concurrency: int
+) -> None:
+    """Asked for 1,000 a page, the server serves 3: a page of 3 is not the last page."""
+    server = CappingServer(count, cap=3)
+    ws, users, keys = _list_all(server, page_size=1000, key_page_size=1000, concurrency=concurrency)
+    assert keys == [f"key-{i:03d}" for i in range(count)]
+    assert ws == [f"ws-{i:03d}" for i in range(count)]
+    assert users == [f"user{i:03d}@acme.example" for i in range(count)]
+    asked = [int(a.split(":")[1]) for a in server.asked if a.startswith("keys:")]
+    assert asked[:2] == ([0, min(count, 3)] if count else [0])  # a short first page: its next
+    assert max(asked) < count + 3 * (concurrency + 1)  # read ahead at most one window past
+
+
+def test_keys_capped_by_a_respx_server_are_all_read() -> None:
+    """The key listing against a server that caps ``limit`` at 2 (respx)."""
+    keys = [api_key(i, f"key-{i}") for i in range(5)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        limit = min(int(request.url.params["limit"]), 2)
+        return httpx.Response(200, json={"keys": keys[offset : offset + limit]})
+
+    async def main() -> tuple[list[str], list[str]]:
+        with respx.mock(base_url=ADMIN) as mock:
+            route = mock.get("/api-keys").mock(side_effect=answer)
+            async with client(key_page_size=100, concurrency=1) as c:
+                listed = await c.list_keys()
+            offsets = [call.request.url.params["offset"] for call in route.calls]
+            return [k.name or "" for k in listed], offsets
+
+    names, offsets = run(main())
+    assert names == [f"key-{i}" for i in range(5)]
+    assert offsets == ["0", "2", "4"]
 
 
 def test_progress_reports_items_as_pages_arrive() -> None:

@@ -29,6 +29,7 @@ from tests.platform.mistral_wire import (
     client,
     created_key,
     created_workspace,
+    keys_listing,
     limits,
     roles,
     run,
@@ -110,7 +111,7 @@ def serve_org(mock: respx.MockRouter, *, keys: list[dict[str, Any]] | None = Non
         )
     )
     mock.get("/roles").respond(json=roles())
-    mock.get("/api-keys").respond(json={"keys": org_keys() if keys is None else keys})
+    mock.get("/api-keys").mock(side_effect=keys_listing(org_keys() if keys is None else keys))
     mock.get("/spend-limit").respond(json=limits(usage_limit=3000))
     mock.get("/user-groups").respond(json={"total": 0, "items": [], "page": 1, "page_size": 25})
 
@@ -628,14 +629,14 @@ def test_delete_key_treats_a_key_already_gone_as_done(
 def test_find_keys_keeps_exact_name_matches_only() -> None:
     async def main() -> tuple[list[ApiKey], httpx.Request]:
         with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
-            route = mock.get("/api-keys", params={"name": "dev-alice"}).respond(
-                json={
-                    "keys": [
+            route = mock.get("/api-keys", params={"name": "dev-alice"}).mock(
+                side_effect=keys_listing(
+                    [
                         api_key(1, "dev-alice", created_by="alice@acme.example"),
                         api_key(5, "dev-alice-old"),
                         api_key(6, "DEV-ALICE"),
                     ]
-                }
+                )
             )
             serve_org(mock)  # routes match in order: the filtered listing first
             async with provider() as p:

@@ -48,7 +48,10 @@ from reconciler.platform.mistral.settings import (
 
 ADMIN_SERVICE = "mistral admin"
 API_SERVICE = "mistral"
-DEFAULT_PAGE_SIZE = 100
+# Items asked for per page. The spec sets no maximum for the workspace, user and key
+# listings and the sandbox serves up to 1,000; a server that serves fewer is followed
+# (see .paging), so a large page only saves requests: 20,000 keys in 20 instead of 200.
+DEFAULT_PAGE_SIZE = 1000
 
 RetryHook = Callable[[int, float, str], None]  # (attempt, delay seconds, why)
 Sleep = Callable[[float], Awaitable[Any]]

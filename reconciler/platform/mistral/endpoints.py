@@ -133,8 +133,9 @@ class ApiKeys(Connection):
         """Every API key (``name`` filters server-side: substring, case-insensitive)."""
         limit = self.key_page_size
 
-        async def page(index: int) -> list[wire.KeyOut]:
-            params: dict[str, Any] = {"limit": limit, "offset": index * limit}
+        async def page(index: int, size: int) -> list[wire.KeyOut]:
+            # ``size``: the page size the server serves (at most ``limit``, see paging)
+            params: dict[str, Any] = {"limit": limit, "offset": index * size}
             if name is not None:
                 params["name"] = name
             return (await self._get(wire.KeysPage, "/api-keys", params=params)).keys
@@ -144,7 +145,7 @@ class ApiKeys(Connection):
             page,
             limit,
             progress,
-            lambda i: f"offset {i * limit}",
+            lambda i, size: f"offset {i * size}",
             concurrency=self.concurrency,
         )
         return unique(items, lambda k: k.key_id)

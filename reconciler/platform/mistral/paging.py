@@ -3,10 +3,16 @@
 - :func:`numbered_pages` (workspaces, users): page 1 gives ``total``, the other pages are
   fetched concurrently and returned in page order. Without a ``total`` it reads ahead like
   the key listing.
-- :func:`speculative_pages` (API keys, which have no total): page 0 alone, then, once it is
-  full, a window of ``concurrency`` pages in flight; the first short page ends the listing.
+- :func:`speculative_pages` (API keys, which have no total): page 0 alone, then, once a
+  page is full, a window of ``concurrency`` pages in flight; the first short page ends the
+  listing.
 - :func:`cursor_pages` (the audit log, newest first): one page at a time, each asking for
   entries before the oldest one seen; a short page ends it, and so does a cap on entries.
+
+Pages are asked for large (fewer requests), and a server may serve fewer items than asked
+(a cap the spec does not state): a first page shorter than asked is taken as the server's
+page size, never as the end, unless the total says so. A page as long as the server's cap
+is not a last page; ending a listing there would make a plan create keys that exist.
 
 A page that fails (after its retries) fails the whole listing, its error naming the listing
 and the page; a partial listing is never returned as complete. :func:`unique` drops the
@@ -47,15 +53,17 @@ async def numbered_pages(
     if progress is not None:
         progress(done, total)
     size = served_size or page_size
+    if 0 < len(first) < size and (total is None or len(first) < total):
+        size = len(first)  # the server caps pages below what was asked, without saying so
     if total is None:  # no total: read ahead until a short page, like the key listing
-        if len(first) < size:
+        if not first:
             return first
         rest = await speculative_pages(
             what,
-            lambda i: _items(fetch(i + 2)),
+            lambda i, _: _items(fetch(i + 2)),
             size,
             _offset_progress(progress, done),
-            lambda i: f"page {i + 2}",
+            lambda i, _: f"page {i + 2}",
             concurrency=concurrency,
         )
         return [*first, *rest]
@@ -78,16 +86,20 @@ async def numbered_pages(
 
 async def speculative_pages(
     what: str,
-    fetch: Callable[[int], Coroutine[Any, Any, list[T]]],
+    fetch: Callable[[int, int], Coroutine[Any, Any, list[T]]],
     size: int,
     progress: PageProgress | None,
-    describe: Callable[[int], str],
+    describe: Callable[[int, int], str],
     *,
     concurrency: int,
 ) -> list[T]:
-    """Pages 0, 1, 2 ... the first short page ends the listing.
+    """Pages 0, 1, 2 ... of ``size`` items asked; the first short page ends the listing.
 
-    Page 0 is fetched alone; once it is full, ``concurrency`` pages are kept in flight.
+    ``fetch(index, size)`` reads page ``index`` of pages of ``size`` items. Page 0 is
+    fetched alone. When it holds fewer items than asked (but some), the server may cap
+    pages at that length: that becomes the page size and page 1 is fetched alone too, so a
+    listing shorter than a page costs one request more, never a key. Once a page is full,
+    ``concurrency`` pages are kept in flight.
 
     A failed page fails the listing unless an earlier page turns out to be the last.
     """
@@ -95,6 +107,7 @@ async def speculative_pages(
     results: dict[int, list[T]] = {}
     failures: dict[int, BaseException] = {}
     end: int | None = None  # index of the first short page seen
+    full = False  # a page as long as the page size was seen: read ahead
     following = 0
     done = 0
     try:
@@ -102,10 +115,10 @@ async def speculative_pages(
             bounds = [b for b in (end, min(failures, default=None)) if b is not None]
             bound = min(bounds) if bounds else None
             if bound is None:
-                # Page 0 alone first (most listings fit in one page), then a full window.
-                window = concurrency if results else 1
+                # One page at a time (most listings fit in one) until one is full.
+                window = concurrency if full else 1
                 while len(tasks) < window:
-                    tasks[following] = asyncio.ensure_future(fetch(following))
+                    tasks[following] = asyncio.ensure_future(fetch(following, size))
                     following += 1
             else:
                 for index in [i for i in tasks if i > bound]:
@@ -126,8 +139,12 @@ async def speculative_pages(
                 done += len(page)
                 if progress is not None:
                     progress(done, None)
-                if len(page) < size:
+                if index == 0 and 0 < len(page) < size:
+                    size = len(page)  # perhaps the server's cap: not the end
+                elif len(page) < size:
                     end = index if end is None else min(end, index)
+                else:
+                    full = True
     finally:
         for task in tasks.values():
             task.cancel()
@@ -135,7 +152,7 @@ async def speculative_pages(
     first_failure = min(failures, default=None)
     if end is None or (first_failure is not None and first_failure < end):
         assert first_failure is not None
-        raise _annotated(failures[first_failure], what, describe(first_failure))
+        raise _annotated(failures[first_failure], what, describe(first_failure, size))
     return [item for index in range(end + 1) for item in results[index]]
 
 
