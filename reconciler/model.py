@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -338,10 +338,32 @@ class DesiredState(Frozen):
     groups: tuple[Group, ...] | None = None  # None: no groups.yaml, groups are not managed
 
     def role(self, name: str) -> Role | None:
-        return next((r for r in self.roles if r.name == name), None)
+        return _first_by_name(self, "roles", self.roles).get(name)
 
     def workspace(self, name: str) -> Workspace | None:
-        return next((w for w in self.workspaces if w.name == name), None)
+        return _first_by_name(self, "workspaces", self.workspaces).get(name)
+
+
+_Named = TypeVar("_Named", Role, Workspace)
+
+
+def _first_by_name(state: DesiredState, field: str, items: tuple[_Named, ...]) -> dict[str, _Named]:
+    """``items`` by name (the first of a name wins), built once per tuple: a lookup per key
+    of an organisation of 100,000 keys must not scan 5,000 workspaces.
+
+    Kept in the instance's ``__dict__`` beside the fields, which pydantic's equality and
+    serialisers ignore, with the tuple it indexes: a copy with other items rebuilds it.
+    """
+    slot = f"_index_{field}"
+    cached = state.__dict__.get(slot)
+    if cached is None or cached[0] is not items:
+        index: dict[str, _Named] = {}
+        for item in items:
+            index.setdefault(item.name, item)
+        cached = (items, index)
+        state.__dict__[slot] = cached
+    found: dict[str, _Named] = cached[1]
+    return found
 
 
 class LiveState(Frozen):

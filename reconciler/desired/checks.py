@@ -14,7 +14,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from reconciler.desired.catalog import Catalog
@@ -49,6 +49,8 @@ class Checker:
     organization: OrganizationFile | None
     organization_source: Source | None
     roles: RolesFile | None  # None: roles.yaml is missing or broken (reported already)
+    # key_role's finding per (workspace document, role name): thousands of keys share one
+    _role_problems: dict[tuple[int, str], str | None] = field(default_factory=dict, repr=False)
 
     # --- models -------------------------------------------------------------------------
 
@@ -188,39 +190,44 @@ class Checker:
     def key_role(self, source: Source, loc: Loc, ws: WorkspaceDoc, name: str) -> None:
         if self.roles is None:
             return  # roles.yaml is missing or broken: that problem is reported already
-        role = self.roles.roles.get(name)
+        cached = (id(ws), name)  # the answer depends on the workspace and the role only
+        if cached not in self._role_problems:
+            self._role_problems[cached] = self._role_problem(self.roles, ws, name)
+        problem = self._role_problems[cached]
+        if problem is not None:
+            self.reporter.add(source, loc, problem)
+
+    def _role_problem(self, roles: RolesFile, ws: WorkspaceDoc, name: str) -> str | None:
+        """What is wrong with giving workspace ``ws``'s keys role ``name``, if anything."""
+        role = roles.roles.get(name)
         if role is None:
-            hint = difflib.get_close_matches(name, list(self.roles.roles), n=1)
+            hint = difflib.get_close_matches(name, list(roles.roles), n=1)
             text = f"role '{name}' does not exist in roles.yaml"
             if hint:
                 text += f" (did you mean '{hint[0]}'?)"
-            elif self.roles.roles:
-                text += f"; roles: {', '.join(self.roles.roles)}"
-            self.reporter.add(source, loc, text)
-            return
+            elif roles.roles:
+                text += f"; roles: {', '.join(roles.roles)}"
+            return text
         catalog = self.catalog
         if catalog is None:
-            return  # the provider is unknown: so are its models
+            return None  # the provider is unknown: so are its models
         if canonical(catalog, ws.policy.allowed_models) is None or any(
             m not in catalog for m in ws.policy.allowed_models
         ):
-            return  # every model allowed, or an unknown name (reported already)
+            return None  # every model allowed, or an unknown name (reported already)
         listed = ", ".join(ws.policy.allowed_models)
         extra = outside(catalog, role.allowed_models, ws.policy.allowed_models)
         if extra is None:
-            self.reporter.add(
-                source,
-                loc,
+            return (
                 f"role '{name}' allows every model ('*'), but workspace '{ws.name}' allows "
-                f"only {listed}",
+                f"only {listed}"
             )
-        elif extra:
-            self.reporter.add(
-                source,
-                loc,
+        if extra:
+            return (
                 f"role '{name}' allows {', '.join(extra)}, which workspace '{ws.name}' does not "
-                f"allow (workspace allows: {listed})",
+                f"allow (workspace allows: {listed})"
             )
+        return None
 
     def key_policy(self, source: Source, loc: Loc, ws: WorkspaceDoc, key: ApiKeyDoc) -> None:
         """A key's own models exist and stay within its role's and workspace's; its limits
