@@ -13,14 +13,16 @@ with mode 0600. Every event passes :func:`redact` before it is rendered:
 
 :func:`register_secret` adds a value to that denylist (the apply registers each freshly
 created key's secret); the rendered line is checked against the denylist once more, so a
-secret hidden in an object's ``repr`` is masked too.
+secret hidden in an object's ``repr`` is masked too. Registering costs the same whatever
+the number already registered, and masking a text costs one pass over it per distinct
+secret length (see :class:`Denylist`), so an apply that creates thousands of keys never
+slows down as it goes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping
@@ -60,32 +62,71 @@ SECRET_KEYS = frozenset(
 )
 _SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_apikey", "_credential")
 
-_denylist: set[str] = set()
-_denylist_pattern: re.Pattern[str] | None = None
-_denylist_lock = threading.Lock()
+
+class Denylist:
+    """Registered secrets, kept in one set per length.
+
+    Adding one is a set insertion. Masking a text takes, for each distinct length L, the
+    set of the text's substrings of length L and intersects it with the secrets of that
+    length: one pass over the text per length (secrets of one kind share a length), never
+    one per secret. Found secrets are replaced longest first, so a secret inside a longer
+    one never leaves the rest of the longer one visible.
+
+    Safe to read from any thread while another adds: ``lengths`` is replaced, never
+    changed, and each set operation is one step under the interpreter lock.
+    """
+
+    def __init__(self) -> None:
+        self._by_length: dict[int, set[str]] = {}
+        self._lengths: tuple[int, ...] = ()
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._lengths)
+
+    def add(self, secret: str) -> None:
+        with self._lock:
+            bucket = self._by_length.get(len(secret))
+            if bucket is None:
+                self._by_length[len(secret)] = {secret}
+                self._lengths = (*self._lengths, len(secret))
+            else:
+                bucket.add(secret)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lengths = ()
+            self._by_length = {}
+
+    def mask(self, text: str) -> str:
+        """``text`` with every registered secret in it replaced by :data:`MASK`."""
+        found: list[str] = []
+        size = len(text)
+        by_length = self._by_length
+        for length in self._lengths:
+            if length > size:
+                continue
+            windows = {text[i : i + length] for i in range(size - length + 1)}
+            found.extend(windows.intersection(by_length[length]))
+        for secret in sorted(found, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+
+_denylist = Denylist()
 _handlers: list[logging.Handler] = []
 
 
 def register_secret(value: str | SecretStr) -> None:
     """Mask ``value`` wherever it appears in a log event from now on (empty is ignored)."""
-    global _denylist_pattern
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if not raw:
-        return
-    with _denylist_lock:
-        if raw in _denylist:
-            return
+    if raw:
         _denylist.add(raw)
-        alternatives = sorted(_denylist, key=len, reverse=True)
-        _denylist_pattern = re.compile("|".join(re.escape(s) for s in alternatives))
 
 
 def clear_registered_secrets() -> None:
     """Forget every registered secret (between tests, or at the end of an apply)."""
-    global _denylist_pattern
-    with _denylist_lock:
-        _denylist.clear()
-        _denylist_pattern = None
+    _denylist.clear()
 
 
 def is_secret_key(name: str) -> bool:
@@ -96,9 +137,8 @@ def is_secret_key(name: str) -> bool:
 
 def mask_text(text: str) -> str:
     """``text`` with registered secrets masked and credential-looking parts scrubbed."""
-    pattern = _denylist_pattern
-    if pattern is not None:
-        text = pattern.sub(MASK, text)
+    if _denylist:
+        text = _denylist.mask(text)
     return scrub(text)
 
 
@@ -138,8 +178,7 @@ class _MaskingRenderer:
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> str:
         rendered = self._renderer(logger, method_name, event_dict)
         text = rendered if isinstance(rendered, str) else str(rendered)
-        pattern = _denylist_pattern
-        return pattern.sub(MASK, text) if pattern is not None else text
+        return _denylist.mask(text) if _denylist else text
 
 
 def _shared_processors() -> list[Any]:

@@ -138,3 +138,30 @@ def test_reconfiguring_replaces_the_handlers(tmp_path: Path) -> None:
 )
 def test_redact_value(key: str, value: Any, expected: Any) -> None:
     assert redact_value(value, key=key) == expected
+
+
+def test_ten_thousand_registered_secrets_are_each_masked(tmp_path: Path) -> None:
+    """Registering stays cheap however many came before (an apply of thousands of keys);
+    every one of them, of any length, is still masked wherever it shows."""
+    stream, log_file = configured(tmp_path)
+    secrets = [f"sk{n:05d}" + "q" * (n % 7) + "x" * 24 for n in range(10_000)]
+    for secret in secrets:
+        register_secret(SecretStr(secret))
+    log = structlog.get_logger()
+    shown = [secrets[0], secrets[4_321], secrets[9_999]]
+    log.info("created", note=f"keys {shown[0]} and {shown[1]}", path="dev/a")
+    logging.getLogger("some.library").warning("retrying with %s;%s", shown[2], shown[0])
+    output = stream.getvalue() + log_file.read_text()
+    assert not [s for s in shown if s in output]
+    assert f"keys {MASK} and {MASK}" in stream.getvalue()
+    assert f"retrying with {MASK};{MASK}" in stream.getvalue()
+
+
+def test_a_secret_inside_a_longer_one_leaves_nothing_of_either(tmp_path: Path) -> None:
+    stream, _ = configured(tmp_path)
+    register_secret("inner-secret-1234")
+    register_secret("outer-inner-secret-1234-outer")
+    structlog.get_logger().info("x", note="a outer-inner-secret-1234-outer b inner-secret-1234 c")
+    line = stream.getvalue()
+    assert "inner" not in line and "outer" not in line
+    assert f"a {MASK} b {MASK} c" in line
