@@ -48,6 +48,7 @@ from types import TracebackType
 from pydantic import SecretStr
 
 from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
+from reconciler.apply import DEFAULT_PARALLELISM
 from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.ledger import LedgerWriter, location_of
@@ -524,6 +525,7 @@ class Session:
         listener: ApplyListener | None = None,
         apply_id: str | None = None,
         log_file: Path | None = None,
+        parallelism: int = DEFAULT_PARALLELISM,
     ) -> ApplyOutcome:
         """Plan under the apply lock and carry the plan out (see the module docstring).
 
@@ -531,7 +533,8 @@ class Session:
         is still current; otherwise :class:`PlanError` says why not. A fresh plan needs
         ``auto_approve`` or ``approve`` to say yes. The safety rails raise
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
-        caller sends the audit log, named when an apply fails.
+        caller sends the audit log, named when an apply fails. ``parallelism``: how many
+        independent changes are carried out at once.
         """
         if saved is None and not auto_approve and approve is None:
             # before the lock and the live state: nobody could say yes to what they show
@@ -571,7 +574,9 @@ class Session:
                 answer = approve(plan)  # the lease keeps the lock while a person reads
                 if not (await answer if inspect.isawaitable(answer) else answer):
                     return replace(outcome, cancelled=True)
-            result = await self._execute(ctx, plan, apply_id, listener, log_file, lease.check)
+            result = await self._execute(
+                ctx, plan, apply_id, listener, log_file, lease.check, parallelism
+            )
             return replace(outcome, result=result)
 
     async def _execute(
@@ -582,6 +587,7 @@ class Session:
         listener: ApplyListener,
         log_file: Path | None,
         guard: Callable[[], None],
+        parallelism: int = DEFAULT_PARALLELISM,
     ) -> ApplyResult:
         """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
         lost); compact the journal after."""
@@ -598,6 +604,7 @@ class Session:
             ledger=await self._settle(ctx, listener),
             stores=router.store_at,
             clock=self.clock,
+            parallelism=parallelism,
         )
         try:
             result = await applier.run(plan)

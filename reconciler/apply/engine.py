@@ -5,6 +5,11 @@ people's roles (:mod:`.people`), then members (add or update, then remove), then
 created (replacements included), then keys are deleted (the old halves of replacements
 included, so a replacement never leaves a workspace without a working key), then people
 are removed, invitations cancelled and groups deleted, then workspaces are archived.
+Each of these phases starts once the one before it is done; within a phase the steps are
+independent and run concurrently, at most ``parallelism`` at a time (8 by default, like
+Terraform's ``-parallelism``). After a failure no new step starts, the steps in flight
+finish (so the journal records how each ended), and the apply stops with the first
+failure in plan order.
 
 Right before a key is created, its name is looked up: a live key of that name in that
 workspace the plan did not see means another apply is running or ran (one with another
@@ -25,7 +30,7 @@ Each new secret is registered with the log redactor the moment it arrives, so no
 can carry it. The ownership record follows each key created or deleted, and a deleted
 key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
 
-Why one module of ~550 lines: it has one job, carrying out steps in order, and each step's
+Why one module of ~670 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
 compensating delete) must be read beside the order they run in.
 """
@@ -34,14 +39,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from reconciler.apply import people
+from reconciler.apply import DEFAULT_PARALLELISM, people
 from reconciler.apply.journal import Journal
 from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.records import KeyRecords
@@ -56,6 +62,7 @@ from reconciler.provider import CreatedKey, Provider
 from reconciler.vault.base import SecretMetadata, SecretStore
 
 Report = Callable[[str], None]
+T = TypeVar("T")
 
 
 CREATE_PHASE = 4  # keys are created (see :func:`steps`)
@@ -122,6 +129,15 @@ def steps(changes: tuple[Change, ...]) -> list[Step]:
     return sorted(out, key=lambda s: (s.phase, s.change.address))
 
 
+def phases(changes: tuple[Change, ...]) -> list[list[Step]]:
+    """The steps in the safe order, grouped by phase: each phase depends on the ones
+    before it, the steps of one phase do not depend on each other."""
+    grouped: dict[float, list[Step]] = {}
+    for step in steps(changes):
+        grouped.setdefault(step.phase, []).append(step)
+    return list(grouped.values())
+
+
 def secret_metadata(desired: DesiredState, key: ApiKey, created: ApiKey) -> SecretMetadata:
     """The non-secret facts stored beside a key's secret, policy included."""
     role = desired.role(key.role) if key.role else None
@@ -171,7 +187,10 @@ class Applier:
         ledger: LedgerWriter | None = None,
         stores: StoreLocator | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        parallelism: int = DEFAULT_PARALLELISM,
     ) -> None:
+        if parallelism < 1:
+            raise ReconcilerError(f"parallelism must be at least 1, not {parallelism}")
         self.provider = provider
         self.desired = desired
         self.secrets = secrets
@@ -182,6 +201,7 @@ class Applier:
         self.store_backoff = store_backoff
         self.sleep = sleep
         self.guard = guard  # raises when the apply must not go on (the lock was lost)
+        self.parallelism = parallelism
         self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
         self.records = KeyRecords(
             ledger=ledger,  # None: no ownership record is kept
@@ -198,21 +218,40 @@ class Applier:
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.made_keys: set[str] = set()  # key ids this apply created
         self.group_ids = {g.name: g.id for g in live.groups if g.id}
+        self.desired_keys: dict[str, ApiKey] = {}  # by name, the first of a name
+        for key in desired.keys:
+            self.desired_keys.setdefault(key.name, key)
+        self.desired_members: dict[tuple[str, str], Member] = {}
+        for member in desired.members:
+            self.desired_members.setdefault((member.workspace, member.email.lower()), member)
         self.result = ApplyResult()
+
+    async def _bounded(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Every call's result, in order, at most ``parallelism`` running at once."""
+        limit = asyncio.Semaphore(self.parallelism)
+
+        async def one(call: Callable[[], Awaitable[T]]) -> T:
+            async with limit:
+                return await call()
+
+        return list(await asyncio.gather(*(one(call) for call in calls)))
 
     async def preflight(self, plan: Plan) -> None:
         """Before any mutation: every secret store answers, and no new key's secret would
-        overwrite the secret of another live key (an accident, not a rotation)."""
-        checked: set[int] = set()
-        for step in steps(plan.changes):
-            if step.change.kind is not Kind.API_KEY or step.action is not Action.CREATE:
-                continue
-            want = self._key_for(step.change)
-            store, path = self.secrets(want)
-            if id(store) not in checked:
-                await store.check()
-                checked.add(id(store))
-            current = await store.read_metadata(path)
+        overwrite the secret of another live key (an accident, not a rotation). The
+        secrets' paths are read concurrently; the first problem in plan order is raised."""
+        creates = [
+            step
+            for step in steps(plan.changes)
+            if step.change.kind is Kind.API_KEY and step.action is Action.CREATE
+        ]
+        targets = [(step, *self.secrets(self._key_for(step.change))) for step in creates]
+        for store in {id(store): store for _, store, _ in targets}.values():
+            await store.check()
+        found = await self._bounded(
+            [functools.partial(store.read_metadata, path) for _, store, path in targets]
+        )
+        for (step, store, path), current in zip(targets, found, strict=True):
             holder = current.key_id if current is not None else None
             if holder and holder in self.live_keys and holder != step.change.live_id:
                 other = self.live_keys[holder]
@@ -227,35 +266,12 @@ class Applier:
         """Apply every actionable change of ``plan`` in the safe order."""
         await self.preflight(plan)
         checksum = plan.checksum()
-        self.journal.record("apply-start", apply_id=self.apply_id, checksum=checksum)
+        await self.journal.arecord("apply-start", apply_id=self.apply_id, checksum=checksum)
         # logged shortened: the redactor masks any long run of letters and digits
         self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
-        ordered = steps(plan.changes)
-        creates = [s for s in ordered if s.phase == CREATE_PHASE]
-        for step in ordered:
-            change = step.change
-            try:
-                self.guard()
-            except ReconcilerError as exc:
-                self.log.error("apply.stopped", before=change.address, error=str(exc))
-                raise ApplyError(str(exc), self.result) from exc
-            started = time.monotonic()
-            try:
-                if creates and step is creates[0]:  # one write for the phase's intents
-                    await self.records.announce(self._desired_key(s.change.name) for s in creates)
-                await self._one(step)
-            except ReconcilerError as exc:
-                self.journal.record("apply-failed", apply_id=self.apply_id, address=change.address)
-                self.log.error("apply.failed", address=change.address, error=str(exc))
-                raise ApplyError(f"{change.address}: {exc}", self.result) from exc
-            self.log.info(
-                "apply.action",
-                address=change.address,
-                action=step.action.value,
-                result="ok",
-                seconds=round(time.monotonic() - started, 3),
-            )
-        self.journal.record("apply-complete", apply_id=self.apply_id)
+        for phase in phases(plan.changes):
+            await self._phase(phase)
+        await self.journal.arecord("apply-complete", apply_id=self.apply_id)
         self.log.info(
             "apply.complete",
             added=self.result.added,
@@ -263,6 +279,72 @@ class Applier:
             destroyed=self.result.destroyed,
         )
         return self.result
+
+    async def _phase(self, phase: list[Step]) -> None:
+        """One phase's steps, ``parallelism`` at a time; see the module docstring for what
+        a failure does. The guard is asked before each step; the create intents of a
+        phase of creates go to the ownership record in one write before the first."""
+        if phase[0].phase == CREATE_PHASE:
+            self._guarded(phase[0])
+            try:  # one write for the phase's intents
+                await self.records.announce(self._desired_key(s.change.name) for s in phase)
+            except ReconcilerError as exc:
+                await self._failed(phase[0], exc)
+        failures: dict[int, ReconcilerError] = {}
+        stopped: list[tuple[Step, ReconcilerError]] = []
+        queue = iter(enumerate(phase))
+
+        async def worker() -> None:
+            for index, step in queue:  # shared: each worker takes the next step
+                if failures or stopped:
+                    return
+                try:
+                    self.guard()
+                except ReconcilerError as exc:
+                    stopped.append((step, exc))
+                    return
+                started = time.monotonic()
+                try:
+                    await self._one(step)
+                except ReconcilerError as exc:
+                    failures[index] = exc
+                    return
+                self.log.info(
+                    "apply.action",
+                    address=step.change.address,
+                    action=step.action.value,
+                    result="ok",
+                    seconds=round(time.monotonic() - started, 3),
+                )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.parallelism, len(phase))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as unexpected:  # not a ReconcilerError: raised as it is
+            raise unexpected.exceptions[0] from None
+        if failures:
+            first = min(failures)
+            await self._failed(phase[first], failures[first])
+        if stopped:
+            self._stopped(*stopped[0])
+
+    def _guarded(self, step: Step) -> None:
+        """Stop the apply before ``step`` if the guard says it must not go on."""
+        try:
+            self.guard()
+        except ReconcilerError as exc:
+            self._stopped(step, exc)
+
+    def _stopped(self, step: Step, exc: ReconcilerError) -> NoReturn:
+        self.log.error("apply.stopped", before=step.change.address, error=str(exc))
+        raise ApplyError(str(exc), self.result) from exc
+
+    async def _failed(self, step: Step, exc: ReconcilerError) -> NoReturn:
+        address = step.change.address
+        await self.journal.arecord("apply-failed", apply_id=self.apply_id, address=address)
+        self.log.error("apply.failed", address=address, error=str(exc))
+        raise ApplyError(f"{address}: {exc}", self.result) from exc
 
     # --- dispatch --------------------------------------------------------------------
 
@@ -297,7 +379,7 @@ class Applier:
         if limit is None:
             return
         t = self._step(change, "Modifying")
-        self.journal.record(
+        await self.journal.arecord(
             "org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe()
         )
         await self.provider.set_organization_spend_limit(limit)
@@ -315,7 +397,7 @@ class Applier:
             if not change.live_id:
                 return
             t = self._step(change, "Archiving")
-            self.journal.record(
+            await self.journal.arecord(
                 "workspace-archive-intent", apply_id=self.apply_id, id=change.live_id
             )
             await self.provider.archive_workspace(change.live_id)
@@ -325,17 +407,19 @@ class Applier:
         want = self._desired_workspace(change.name)
         if Action.CREATE in change.actions:
             t = self._step(change, "Creating")
-            self.journal.record("workspace-create-intent", apply_id=self.apply_id, name=want.name)
+            await self.journal.arecord(
+                "workspace-create-intent", apply_id=self.apply_id, name=want.name
+            )
             created = await self.provider.create_workspace(want)
             if created.id:
                 self.workspace_ids[want.name] = created.id
-            self.journal.record("workspace-created", apply_id=self.apply_id, id=created.id)
+            await self.journal.arecord("workspace-created", apply_id=self.apply_id, id=created.id)
             self.result.added += 1
             self._done(change, "Creation", t, created.id)
         else:
             ws_id = change.live_id or self._workspace_id(want.name)
             t = self._step(change, "Modifying")
-            self.journal.record("workspace-update-intent", apply_id=self.apply_id, id=ws_id)
+            await self.journal.arecord("workspace-update-intent", apply_id=self.apply_id, id=ws_id)
             await self.provider.update_workspace(ws_id, want)
             self.workspace_ids[want.name] = ws_id
             self.result.changed += 1
@@ -354,21 +438,19 @@ class Applier:
             roles = tuple((change.before or {}).get("roles", ()))
             member = Member(workspace=workspace, email=email, roles=roles, user_id=change.live_id)
             t = self._step(change, "Removing")
-            self.journal.record(
+            await self.journal.arecord(
                 "member-remove-intent", apply_id=self.apply_id, address=change.address
             )
             await self.provider.remove_member(ws_id, member)
             self.result.destroyed += 1
             self._done(change, "Removal", t)
             return
-        want = next(
-            m
-            for m in self.desired.members
-            if m.workspace == workspace and m.email.lower() == email.lower()
-        )
+        want = self.desired_members[(workspace, email.lower())]
         creating = Action.CREATE in change.actions
         t = self._step(change, "Adding" if creating else "Modifying")
-        self.journal.record("member-set-intent", apply_id=self.apply_id, address=change.address)
+        await self.journal.arecord(
+            "member-set-intent", apply_id=self.apply_id, address=change.address
+        )
         await self.provider.set_member(ws_id, want)
         if creating:
             self.result.added += 1
@@ -379,7 +461,7 @@ class Applier:
     # --- keys ------------------------------------------------------------------------
 
     def _desired_key(self, name: str) -> ApiKey:
-        key = next((k for k in self.desired.keys if k.name == name), None)
+        key = self.desired_keys.get(name)
         if key is None:
             raise ReconcilerError(f"api key '{name}' is not in the desired state")
         return key
@@ -387,7 +469,7 @@ class Applier:
     def _key_for(self, change: Change) -> ApiKey:
         """The key a create makes: the desired one, or (an offboarded person's key handed
         to someone else) the live key with its new owner."""
-        if change.name not in {k.name for k in self.desired.keys} and change.after:
+        if change.name not in self.desired_keys and change.after:
             after = change.after
             expires = after.get("expires")
             return ApiKey(
@@ -405,7 +487,7 @@ class Applier:
         intent = f"{self.apply_id}:{change.address}"
         t = self._step(change, "Creating")
         await self._check_name_free(want)
-        self.journal.record(
+        await self.journal.arecord(
             "key-create-intent",
             apply_id=self.apply_id,
             intent=intent,
@@ -420,7 +502,7 @@ class Applier:
         except AmbiguousCreate as exc:
             # The key may exist on the platform with a secret nobody saw. The intent stays
             # open, so the next plan finds such a key by name and deletes it; never resend.
-            self.journal.record("key-create-unknown", apply_id=self.apply_id, intent=intent)
+            await self.journal.arecord("key-create-unknown", apply_id=self.apply_id, intent=intent)
             cause = exc.__cause__ if isinstance(exc.__cause__, ReconcilerError) else exc
             raise ReconcilerError(
                 f"{cause}; the key may or may not have been created, so it was not sent "
@@ -428,13 +510,13 @@ class Applier:
                 "journal, deleted (its secret was never received) and created again."
             ) from exc
         except ReconcilerError:
-            self.journal.record("key-create-failed", apply_id=self.apply_id, intent=intent)
+            await self.journal.arecord("key-create-failed", apply_id=self.apply_id, intent=intent)
             await self.records.create_failed(change, want)
             raise
         register_secret(created.secret)
         key_id = created.key.id or ""
         self.made_keys.add(key_id)
-        self.journal.record(
+        await self.journal.arecord(
             "key-created",
             apply_id=self.apply_id,
             intent=intent,
@@ -530,7 +612,7 @@ class Applier:
                 "apply.secret_store_failed", address=change.address, error=str(failed.last)
             )
             await self._secret_not_stored(change, failed, key_id, store, path)
-        self.journal.record(
+        await self.journal.arecord(
             "secret-stored",
             apply_id=self.apply_id,
             key_id=key_id,
@@ -555,7 +637,7 @@ class Applier:
                 "is deleted and created again."
             )
         self.report(f"{change.address}: secret could not be stored; deleting the new key")
-        self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
+        await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         try:
             await self.provider.delete_key(key_id)
         except ReconcilerError as exc:
@@ -564,7 +646,7 @@ class Applier:
                 f"and deleting the new key {key_id} failed too ({exc}). The next plan will "
                 "find it in the journal and delete it."
             ) from exc
-        self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
+        await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
         raise SecretStoreError(
             f"could not store the new key's secret in {where} after {failed.attempts} "
             f"attempts ({failed.last}); the new key was deleted on the platform and nothing "
@@ -578,9 +660,9 @@ class Applier:
             return
         recorded = self.records.entry(key_id)
         t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
-        self.journal.record("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
+        await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         await self.provider.delete_key(key_id)
-        self.journal.record("key-deleted", apply_id=self.apply_id, key_id=key_id)
+        await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
         self.result.destroyed += 1
         self._done(change, "Destruction", t, key_id)
         await self.records.deleted(change, key_id, recorded)

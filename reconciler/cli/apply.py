@@ -87,6 +87,7 @@ async def apply_command(
     force: bool = False,
     targets: list[str] | None = None,
     lock_timeout: float = 0.0,
+    parallelism: int = 8,
     no_color: bool = False,
 ) -> int:
     """Apply the saved plan ``path``, or a plan of the desired-state directory ``path``."""
@@ -118,6 +119,7 @@ async def apply_command(
             listener=Terminal(color=use_color(sys.stdout, no_color)),
             apply_id=apply_id,
             log_file=log_file,
+            parallelism=parallelism,
         )
     if outcome.cancelled:
         return 130 if approval.interrupted else 1

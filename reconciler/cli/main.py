@@ -439,6 +439,12 @@ def apply(
             help="Seconds to wait for another apply's lock.",
         ),
     ] = 0.0,
+    parallelism: Annotated[
+        int,
+        typer.Option(
+            "--parallelism", min=1, max=64, help="Independent changes carried out at once."
+        ),
+    ] = 8,
     no_color: NoColorOpt = False,
 ) -> None:
     """Carry out the plan: create, update and delete through the Admin API; store secrets."""
@@ -456,6 +462,7 @@ def apply(
                     force=force,
                     targets=target,
                     lock_timeout=lock_timeout,
+                    parallelism=parallelism,
                     no_color=no_color,
                 )
             )

@@ -39,7 +39,9 @@ class Rig:
         desired: DesiredState | None = None,
         live: LiveState | None = None,
         store: SecretStore | None = None,
+        parallelism: int = 1,
     ) -> None:
+        self.parallelism = parallelism  # 1: steps in plan order, as most tests here expect
         self.desired = desired or desired_org()
         self.provider = FakeProvider(live or live_org(), users=ORG_USERS)
         self.vault = FileVault(tmp_path / "vault")
@@ -72,6 +74,7 @@ class Rig:
             report=self.lines.append,
             sleep=self._sleep,
             guard=guard,
+            parallelism=self.parallelism,
         )
         return run(applier.run(plan))
 

@@ -27,6 +27,9 @@ from tests.e2e.vault_server import FakeVaultServer
 pytestmark = pytest.mark.e2e
 
 CREATE_KEY = {"method": "POST", "path": "/v1/admin/api-keys"}
+# The faults below hit the Nth request of a kind: applied one step at a time, that request
+# is a known key's, and no other step is in flight when it fails.
+ONE_AT_A_TIME = ("--parallelism", "1")
 PREFIX = "mistral/acme"
 VAULT_TOKEN = "e2e-vault-token-" + "f00d" * 6
 
@@ -74,7 +77,7 @@ def test_rate_limits_and_unavailable_answers_are_waited_out(
         {"method": "DELETE", "path": "/v1/admin/api-keys/*", "nth": 1, "status": 429},
     )
     cli = Cli(sandbox, small, vault="file:vault")
-    result = cli("apply", "--auto-approve")
+    result = cli("apply", "--auto-approve")  # several steps at once: retried all the same
     assert result.returncode == 0, result.stderr
     assert applied_sentence((7, 0, 2)) in result.stdout
     assert [r["fired"] for r in sandbox.fault_counts()] == [2, 1, 1, 1]
@@ -111,7 +114,7 @@ def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
     """``processed``: the platform created the key and then answered 500 (answer lost)."""
     sandbox.set_faults({**CREATE_KEY, "nth": 2, "status": 500, "after": processed})
     cli = Cli(sandbox, small, vault="file:vault")
-    failed = cli("apply", "--auto-approve")
+    failed = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert failed.returncode == 1
     assert (
         "Error: api_key.dev-bob: mistral admin: POST /api-keys failed with HTTP 500: Internal "
@@ -129,7 +132,7 @@ def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
     left = 1 + len(orphans)
     warned = f"Warning: An earlier apply was interrupted: {left} key(s) it left behind will be"
     assert warned in plan.stdout
-    recovered = cli("apply", "--auto-approve")
+    recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
     assert_converged(sandbox, small / "vault", small / "desired-state")
     assert not {k["key_id"] for k in named(sandbox, "dev-bob")} & set(orphans)
@@ -145,7 +148,7 @@ def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
     )
     cli = Cli(sandbox, small, vault="file:vault")
     cli.env["MISTRAL_TIMEOUT"] = "1"
-    failed = cli("apply", "--auto-approve")
+    failed = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert failed.returncode == 1
     assert (
         "Error: api_key.dev-bob: mistral admin: POST /api-keys timed out; the key may or may not "
@@ -162,7 +165,7 @@ def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
     # the replaced dev-alice, and dev-bob if the platform made it after all
     left = 1 + len(outcome)
     assert f"An earlier apply was interrupted: {left} key(s) it left behind" in plan.stdout
-    recovered = cli("apply", "--auto-approve")
+    recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
     assert_converged(sandbox, small / "vault", small / "desired-state")
     assert not {k["key_id"] for k in named(sandbox, "dev-bob")} & set(outcome)
@@ -174,7 +177,7 @@ def test_a_failed_delete_of_a_replaced_key_is_finished_by_the_next_apply(
     old = named(sandbox, "dev-alice")[0]["key_id"]
     sandbox.set_faults({"method": "DELETE", "path": f"/v1/admin/api-keys/{old}", "status": 500})
     cli = Cli(sandbox, small, vault="file:vault")
-    failed = cli("apply", "--auto-approve")
+    failed = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert failed.returncode == 1
     assert f"Error: api_key.dev-alice: mistral admin: DELETE /api-keys/{old} failed" in (
         failed.stderr
@@ -185,7 +188,7 @@ def test_a_failed_delete_of_a_replaced_key_is_finished_by_the_next_apply(
     plan = cli("plan")
     assert "1 key(s) it left behind will be deleted" in plan.stdout
     assert "replaced by key" in plan.stdout
-    recovered = cli("apply", "--auto-approve")
+    recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
     assert_converged(sandbox, small / "vault", small / "desired-state")
     assert old not in {k["key_id"] for k in named(sandbox, "dev-alice")}
@@ -213,7 +216,7 @@ def test_a_vault_that_fails_a_write_for_a_while_gets_the_secret_anyway(
 ) -> None:
     fake_vault.fail_writes(2, times=failures)  # the 2nd secret written: dev-bob's
     cli = vault_cli(sandbox, small, fake_vault)
-    result = cli("apply", "--auto-approve")
+    result = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert result.returncode == 0, result.stderr
     assert applied_sentence((7, 0, 2)) in result.stdout
     bob = f"{PREFIX}/dev/dev-bob"
@@ -231,7 +234,7 @@ def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
     before = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
     fake_vault.seal_at_write(2)
     cli = vault_cli(sandbox, small, fake_vault)
-    failed = cli("apply", "--auto-approve")
+    failed = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert failed.returncode == 1
     assert (
         f"Error: api_key.dev-bob: could not store the new key's secret in Vault {fake_vault.url} "
@@ -255,7 +258,7 @@ def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
     assert not named(sandbox, "dev-bob") and not named(sandbox, "prod-checkout-service")
 
     fake_vault.unseal()
-    recovered = cli("apply", "--auto-approve")
+    recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
     assert "Taking over a lock left by pid" in recovered.stderr
     assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
