@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -129,17 +131,29 @@ def make_client(
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     max_connections: int = 16,
 ) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` with the project's defaults."""
+    """An ``httpx.AsyncClient`` with the project's defaults.
+
+    Every client shares one TLS context (:func:`tls_context`), unless a transport replaces
+    the network.
+    """
     return httpx.AsyncClient(
         base_url=base_url,
         headers=dict(headers or {}),
         transport=transport,
+        verify=tls_context() if transport is None else True,
         timeout=timeout,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
     )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context of every client, made once: loading the trusted certificates takes
+    longer than a request (httpx's defaults: certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``)."""
+    return httpx.create_ssl_context()
 
 
 Sleep = Callable[[float], Any]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import sys
@@ -56,6 +55,8 @@ def report_error(exc: BaseException) -> int:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # only the commands that talk to something need it
+
     return asyncio.run(coro)
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import typer
 
 from reconciler.cli.common import err
-from reconciler.desired.json_schema import KINDS, modelines, render, schema_for, write_schemas
 from reconciler.desired.load import Validation, check_desired_state
 from reconciler.textsafe import for_terminal
 
@@ -84,6 +83,14 @@ def schema_command(
     """Print the JSON Schema for one kind of file, or the combined one (for one provider);
     or write them all into ``write`` and say which first line each desired-state file
     needs."""
+    from reconciler.desired.json_schema import (  # the schema command's alone
+        KINDS,
+        modelines,
+        render,
+        schema_for,
+        write_schemas,
+    )
+
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"must be one of: {', '.join(KINDS)}", param_hint="--kind")
     if write is None:

@@ -53,6 +53,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import SecretStr, ValidationError
@@ -62,6 +63,7 @@ from reconciler.model import Frozen, SecretBackend
 
 MASK = "**********"
 SECRET_FIELD = "api_key"  # the field of a Vault/file entry that holds the secret
+DEFAULT_ROOT = Path(".sandbox/vault")  # the file vault's root unless told otherwise
 LOCKS_DIR = "_locks"  # reserved folder under the store's prefix for apply locks
 DOCUMENTS_DIR = "_reconciler"  # reserved folder for reconciler's documents (the ledger)
 RESERVED_DIRS = (LOCKS_DIR, DOCUMENTS_DIR)

@@ -11,6 +11,9 @@ An override store is ``exclusive``: :func:`store_for_target` then sends EVERY ke
 GitHub-targeted ones included, so a rehearsal can never write a real secret store. (The
 session then files a GitHub secret under ``github/<owner>/<repo>[/environments/<env>]/``
 so that secrets of one name in other repositories or environments stay apart.)
+
+Each backend's module is imported when a store of that kind is opened: a plan against
+the file vault never loads the GitHub (PyNaCl) or Vault clients.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from reconciler.env import RECONCILER_VAULT
 from reconciler.errors import ConfigError
 from reconciler.model import SecretBackend, SecretTarget, VaultSettings
-from reconciler.vault.base import SecretStore
-from reconciler.vault.file import DEFAULT_ROOT, FileVault
-from reconciler.vault.github import GitHubSecretStore
-from reconciler.vault.hashicorp import HashiCorpVault
+from reconciler.vault.base import DEFAULT_ROOT, SecretStore
+
+if TYPE_CHECKING:
+    import httpx
+
+    from reconciler.vault.hashicorp import HashiCorpVault
 
 OVERRIDE_HELP = "file:PATH or vault:https://ADDRESS"
 
@@ -70,14 +74,12 @@ def open_store(
     if spec is not None:
         backend, where = parse_override(spec)
         if backend is SecretBackend.FILE:
-            return FileVault(Path(where) if where else DEFAULT_ROOT, exclusive=True)
-        return HashiCorpVault.from_settings(
-            settings, env=env, address=where, transport=transport, exclusive=True
-        )
+            return _file_vault(Path(where) if where else DEFAULT_ROOT, exclusive=True)
+        return _hashicorp(settings, env, transport, address=where, exclusive=True)
     if settings.backend is SecretBackend.FILE:
-        return FileVault(_file_root(settings))
+        return _file_vault(_file_root(settings))
     if settings.backend is SecretBackend.VAULT:
-        return HashiCorpVault.from_settings(settings, env=env, transport=transport)
+        return _hashicorp(settings, env, transport)
     raise ConfigError(
         "vault.backend: github cannot be the organisation's default store (it needs a "
         "repository per key and cannot hold the apply lock); use vault or file, and set "
@@ -109,6 +111,8 @@ def store_for_target(
             raise ConfigError(
                 f"secret path {target.path!r}: backend github needs repository: owner/name"
             )
+        from reconciler.vault.github import GitHubSecretStore
+
         return GitHubSecretStore.from_env(
             repository=target.repository,
             environment=target.environment,
@@ -118,5 +122,26 @@ def store_for_target(
     if backend is default.backend:
         return default
     if backend is SecretBackend.FILE:
-        return FileVault(_file_root(settings))
-    return HashiCorpVault.from_settings(settings or VaultSettings(), env=env, transport=transport)
+        return _file_vault(_file_root(settings))
+    return _hashicorp(settings or VaultSettings(), env, transport)
+
+
+def _file_vault(root: Path, *, exclusive: bool = False) -> SecretStore:
+    from reconciler.vault.file import FileVault
+
+    return FileVault(root, exclusive=exclusive)
+
+
+def _hashicorp(
+    settings: VaultSettings,
+    env: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None,
+    *,
+    address: str | None = None,
+    exclusive: bool = False,
+) -> HashiCorpVault:
+    from reconciler.vault.hashicorp import HashiCorpVault
+
+    return HashiCorpVault.from_settings(
+        settings, env=env, address=address, transport=transport, exclusive=exclusive
+    )

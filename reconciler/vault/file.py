@@ -45,6 +45,7 @@ from pydantic import SecretStr
 from reconciler.errors import SecretStoreError
 from reconciler.model import SecretBackend
 from reconciler.vault.base import (
+    DEFAULT_ROOT,
     DOCUMENT_FIELD,
     LOCKS_DIR,
     SECRET_FIELD,
@@ -64,7 +65,6 @@ from reconciler.vault.base import (
     utcnow,
 )
 
-DEFAULT_ROOT = Path(".sandbox/vault")
 FORMAT = 1
 GUARD_TIMEOUT = 30.0
 DOCUMENT_VERSIONS = 5  # versions of a document kept, for a person to recover from

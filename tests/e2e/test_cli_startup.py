@@ -16,15 +16,19 @@ from tests.e2e.conftest import REPO, clean_env
 
 pytestmark = pytest.mark.e2e
 
-HEAVY = ("pydantic", "httpx", "structlog", "rich", "deepdiff", "ruamel", "starlette", "uvicorn")
+HEAVY = ("pydantic", "httpx", "structlog", "rich", "ruamel", "starlette", "uvicorn", "nacl")
+# the sandbox server, the GitHub secret store's sealing, the terminal, httpx's own CLI
+UNUSED_BY_A_PLAN = {"starlette", "uvicorn", "nacl", "rich", "click", "pygments", "filelock"}
 
 
-def imported_while(args: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def imported_while(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run ``python -X importtime -m reconciler ARGS``; the top-level packages it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "reconciler", *args],
         cwd=REPO,
-        env=clean_env(),
+        env=clean_env(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -52,3 +56,42 @@ def test_a_real_command_does_import_them() -> None:
     """The check above can fail: running a command loads the libraries it needs."""
     _, modules = imported_while(["schema", "--kind", "roles"])
     assert {"pydantic"} <= modules
+
+
+def test_the_command_line_module_imports_no_server_github_or_terminal_library() -> None:
+    code = (
+        "import sys, reconciler.cli.main; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(result.stdout.split())
+    assert "reconciler" in loaded
+    assert sorted(loaded & {"starlette", "uvicorn", "rich", "nacl"}) == []
+
+
+def test_validate_loads_no_network_server_or_terminal_library() -> None:
+    result, modules = imported_while(["validate", "desired-state"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ruamel" in modules  # it did read the YAML
+    assert sorted(modules & ({"httpx", "structlog"} | UNUSED_BY_A_PLAN)) == []
+
+
+def test_a_plan_against_the_platform_loads_no_sandbox_github_or_terminal_library() -> None:
+    nowhere = {  # refused at once; the plan stops at the desired state's error anyway
+        "MISTRAL_ADMIN_BASE_URL": "http://127.0.0.1:9/v1/admin",
+        "MISTRAL_API_BASE_URL": "http://127.0.0.1:9/v1",
+        "MISTRAL_ADMIN_API_KEY": "startup-test-key-0123456789",
+    }
+    result, modules = imported_while(["plan", "no-such-desired-state"], env=nowhere)
+    assert result.returncode == 1
+    assert "no-such-desired-state" in result.stderr
+    assert "httpx" in modules  # the provider was opened
+    assert sorted(modules & UNUSED_BY_A_PLAN) == []
