@@ -129,7 +129,8 @@ class Journal:
 
     def _append(self, event: str, fields: dict[str, Any], *, sync: bool) -> int:
         """Write one whole line (one ``write`` in append mode); its number."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._written:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"ts": self._clock().isoformat(), "event": event, **fields}
         line = json.dumps(entry, sort_keys=True, default=str) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
