@@ -6,10 +6,14 @@ Measures, for one request, ``Policy.authorize`` (every check: role, workspace, m
 alias, per-request cap, daily tokens, requests per minute, hourly/daily/monthly USD)
 followed by ``Policy.record`` (settling the reservation with the real usage):
 
-1. in-process, with the in-memory store (target: under 20 us);
-2. with the shared SQLite store in WAL mode (target: under 200 us);
-3. P processes (default 8) recording concurrently into one SQLite file, then checks that
-   the totals (tokens and USD) are exact.
+1. in-process, with the in-memory store (target: p99 under 50 us);
+2. with the shared SQLite store in WAL mode, one process (target: p99 under 1 ms);
+3. P processes (default 8) recording concurrently into one SQLite file: each request's
+   latency in every process (target: p99 under 1 ms), then checks that the totals
+   (tokens and USD) are exact.
+
+Each line prints the mean, p50 and p99 of one request, and the CPU time per request
+(``time.process_time``), which a loaded machine disturbs less than the wall clock.
 
 The limits are generous so every request takes the full "allowed" path; nothing is
 sent anywhere.
@@ -84,55 +88,63 @@ def one_request(policy: Policy) -> None:
     policy.record(decision, PROMPT, COMPLETION)
 
 
-def measure(policy: Policy, n: int) -> list[float]:
-    for _ in range(min(1000, n)):  # warm caches and the statement cache
+def measure(policy: Policy, n: int, *, warm: bool = True) -> tuple[list[float], float]:
+    """Each request's wall time in us, and the CPU time per request in us."""
+    for _ in range(min(1000, n) if warm else 0):  # warm caches and the statement cache
         one_request(policy)
     samples = []
     clock = time.perf_counter_ns
+    cpu = time.process_time()
     for _ in range(n):
         start = clock()
         one_request(policy)
         samples.append((clock() - start) / 1000)
-    return samples
+    return samples, (time.process_time() - cpu) / n * 1e6
 
 
-def report(title: str, samples: list[float], target_us: float) -> bool:
+def report(title: str, measured: tuple[list[float], float], target_p99_us: float) -> bool:
+    samples, cpu = measured
     samples.sort()
     mean = statistics.fmean(samples)
     p50 = samples[len(samples) // 2]
     p99 = samples[int(len(samples) * 0.99)]
-    ok = mean < target_us
+    ok = p99 < target_p99_us
     print(
         f"{title:<34} mean {mean:7.1f} us   p50 {p50:7.1f} us   p99 {p99:7.1f} us   "
-        f"(target < {target_us:g} us: {'ok' if ok else 'MISSED'})"
+        f"CPU {cpu:6.1f} us   (target p99 < {target_p99_us:g} us: {'ok' if ok else 'MISSED'})"
     )
     return ok
 
 
-def _worker(path: str, n: int, ready: Barrier) -> None:
+def _worker(path: str, n: int, ready: Barrier, out: Any) -> None:
     policy = make_policy(SQLiteStore(path))
+    one_request(policy)  # open the connection before the start
     ready.wait()
-    for _ in range(n):
-        one_request(policy)
+    out.put(measure(policy, n, warm=False))
     policy.store.close()
 
 
 def concurrent(path: str, processes: int, n: int) -> bool:
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     ready = ctx.Barrier(processes + 1)
-    procs = [ctx.Process(target=_worker, args=(path, n, ready)) for _ in range(processes)]
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(path, n, ready, out)) for _ in range(processes)]
     for p in procs:
         p.start()
     ready.wait()
     started = time.perf_counter()
+    results = [out.get() for _ in procs]
     for p in procs:
         p.join()
     took = time.perf_counter() - started
     if any(p.exitcode != 0 for p in procs):
         print("a worker process failed")
         return False
+    samples = [sample for latencies, _ in results for sample in latencies]
+    cpu = statistics.fmean(per_request for _, per_request in results)
+    fast = report(f"{processes} processes, one SQLite file", (samples, cpu), 1000)
     policy = make_policy(SQLiteStore(path))
-    total = processes * n
+    total = processes * n + processes  # and each process's first request
     tokens = policy.tokens_today("api_key.dev-bob")
     spent = policy.guard("dev").spent()
     expected_tokens = total * (PROMPT + COMPLETION)
@@ -146,7 +158,7 @@ def concurrent(path: str, processes: int, n: int) -> bool:
         f"  totals: {tokens:,} tokens (expected {expected_tokens:,}), ${spent} "
         f"(expected ${expected_usd}): {'exact' if exact else 'WRONG'}"
     )
-    return exact
+    return exact and fast
 
 
 def main() -> int:
@@ -155,12 +167,12 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=8)
     args = parser.parse_args()
     print(f"authorize + record, {args.requests:,} requests each (Python {sys.version.split()[0]})")
-    ok = report("in-process (memory store)", measure(make_policy(MemoryStore()), args.requests), 20)
+    ok = report("in-process (memory store)", measure(make_policy(MemoryStore()), args.requests), 50)
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "usage.db")
-        samples = measure(make_policy(store), args.requests)
+        measured = measure(make_policy(store), args.requests)
         store.close()
-        ok &= report("shared SQLite store (WAL)", samples, 200)
+        ok &= report("shared SQLite store (WAL)", measured, 1000)
         ok &= concurrent(str(Path(tmp) / "shared.db"), args.processes, args.requests // 4)
     return 0 if ok else 1
 

@@ -8,6 +8,13 @@ readers proceed during a write, and ``synchronous=NORMAL`` makes a commit an app
 the log, not an ``fsync`` (a power cut may lose the last few records; a crashed process
 loses nothing). Each thread gets its own connection, and a forked child opens fresh ones.
 
+The tail of a call is kept short. A writer that finds the write lock taken retries after
+50 us, doubling to at most 1 ms, rather than through SQLite's own busy handler (which
+sleeps 1 ms, then 2, 5, 10 ... 100 ms: under eight writers, tens of milliseconds at the
+99th percentile). The log is copied into the database (a checkpoint, which syncs the
+file) at each sweep and, between sweeps, only once it holds 10,000 pages, so one call in
+thousands pays for it, not one in a hundred.
+
 For many hosts, :class:`~reconciler.policy.postgres.PostgresStore` keeps the same tables
 in a PostgreSQL database they share.
 """
@@ -18,14 +25,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from reconciler.policy.sql import PolicyStoreError, SqlStore
 from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 
 __all__ = ["PolicyStoreError", "SQLiteStore"]
+
+T = TypeVar("T")
+
+WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit copies it into the database
+BUSY_FIRST_WAIT = 50e-6  # seconds; doubled after each refusal of the write lock
+BUSY_LONGEST_WAIT = 1e-3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -85,7 +99,7 @@ class SQLiteStore(SqlStore):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         try:
-            self._db().executescript(_SCHEMA)
+            self._while_busy(lambda: self._db().executescript(_SCHEMA))
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot prepare the usage store {self.path}: {exc}") from exc
 
@@ -102,6 +116,7 @@ class SQLiteStore(SqlStore):
             db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
             self._use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
         with self._all_lock:
@@ -137,7 +152,11 @@ class SQLiteStore(SqlStore):
         # the write lock covers every counter, whichever ``names`` the batch touches
         db = self._db()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("PRAGMA busy_timeout=0")  # the waits are _while_busy's
+            try:
+                self._while_busy(lambda: db.execute("BEGIN IMMEDIATE"))
+            finally:
+                db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"usage store {self.path} is unavailable: {exc}") from exc
         try:
@@ -151,9 +170,35 @@ class SQLiteStore(SqlStore):
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot write the usage store {self.path}: {exc}") from exc
 
+    def _while_busy(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, tried again while the database is locked (see the module
+        docstring), until the busy timeout has passed."""
+        wait = BUSY_FIRST_WAIT
+        deadline: float | None = None
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._busy_timeout
+                elif now >= deadline:
+                    raise
+            time.sleep(wait)
+            wait = min(wait * 2, BUSY_LONGEST_WAIT)
+
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
         yield self._db()
+
+    def sweep(self, now: float) -> None:
+        super().sweep(now)
+        try:  # copy the log into the database now rather than in a later call's commit
+            self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise PolicyStoreError(f"cannot write the usage store {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._all_lock:
@@ -161,3 +206,10 @@ class SQLiteStore(SqlStore):
         for db in connections:
             db.close()
         self._local = threading.local()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_BUSY)  # extended codes too
+    return "locked" in str(exc)
