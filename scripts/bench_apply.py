@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,19 +30,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_plan import ADMIN_KEY, ROLES, Run, control, run_measured, serve
+from bench_plan import (
+    ADMIN_KEY,
+    ORGANIZATION,
+    ROLES,
+    Run,
+    cli_env,
+    control,
+    run_measured,
+    serve,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler.platform.sandbox.generate import generate_seed, write_seed  # noqa: E402
-
-ORGANIZATION = """\
-version: 1
-organization:
-  name: Bench Org
-  vault: {backend: file, path_prefix: mistral/bench}
-"""
 
 
 def write_desired_state(state: dict[str, Any], directory: Path, keys: int) -> int:
@@ -55,7 +56,8 @@ def write_desired_state(state: dict[str, Any], directory: Path, keys: int) -> in
         key=lambda w: w["name"],
     )
     (directory / "workspaces").mkdir(parents=True)
-    (directory / "organization.yaml").write_text(ORGANIZATION)
+    spend_limit = state["organization"]["spend_limit"]
+    (directory / "organization.yaml").write_text(ORGANIZATION.format(spend_limit=spend_limit))
     (directory / "roles.yaml").write_text(ROLES)
     later = (dt.date.today() + dt.timedelta(days=300)).isoformat()
     declared = 0
@@ -149,13 +151,7 @@ def main() -> int:
             f"{args.latency_ms} ms added per request "
             f"(set up in {time.perf_counter() - start:.1f} s)"
         )
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", "NO_COLOR"))},
-            "PYTHONPATH": str(ROOT),
-            "MISTRAL_ADMIN_BASE_URL": f"{url}/v1/admin",
-            "MISTRAL_API_BASE_URL": f"{url}/v1",
-            "MISTRAL_ADMIN_API_KEY": ADMIN_KEY,
-        }
+        env = cli_env(url)
         results = {}
         for parallelism in (args.parallelism, 1):
             run, requests = apply_once(url, workdir, env, parallelism, args.latency_ms)
@@ -172,12 +168,7 @@ def main() -> int:
         )
         return 0
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc)
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
 

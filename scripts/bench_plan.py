@@ -128,6 +128,29 @@ def serve(directory: Path, seed: Path, latency_ms: int) -> tuple[subprocess.Pope
     return proc, seen.split("listening on ", 1)[1].split()[0]
 
 
+def stop(proc: subprocess.Popen[str] | None) -> None:
+    """Stop the served sandbox (SIGTERM, then SIGKILL after a minute)."""
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def cli_env(url: str) -> dict[str, str]:
+    """For the CLI: the sandbox's URLs and admin key, nothing inherited that steers it."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", NO_COLOR))},
+        "PYTHONPATH": str(ROOT),
+        MISTRAL_ADMIN_BASE_URL: f"{url}/v1/admin",
+        MISTRAL_API_BASE_URL: f"{url}/v1",
+        MISTRAL_ADMIN_API_KEY: ADMIN_KEY,
+        RECONCILER_ALLOW_FILE_VAULT: "1",  # the desired state's file vault, on purpose
+    }
+
+
 def control(url: str, method: str, path: str) -> Any:
     response = httpx.request(
         method,
@@ -330,22 +353,10 @@ def organisation(args: argparse.Namespace, prefix: str) -> Iterator[Bench]:
         drift = write_desired_state(
             state, workdir / "desired-state", args.drift_every, dt.date.today()
         )
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("MISTRAL_", NO_COLOR))},
-            "PYTHONPATH": str(ROOT),
-            MISTRAL_ADMIN_BASE_URL: f"{url}/v1/admin",
-            MISTRAL_API_BASE_URL: f"{url}/v1",
-            MISTRAL_ADMIN_API_KEY: ADMIN_KEY,
-            RECONCILER_ALLOW_FILE_VAULT: "1",  # the desired state's file vault, on purpose
-        }
+        env = cli_env(url)
         yield Bench(url, state, workdir, drift, env, time.perf_counter() - start)
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc)
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
 
