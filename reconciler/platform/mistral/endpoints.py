@@ -19,6 +19,7 @@ from reconciler.platform.mistral import wire
 from reconciler.platform.mistral.auth import KeyAuth
 from reconciler.platform.mistral.connection import API_SERVICE, Connection
 from reconciler.platform.mistral.paging import (
+    SPEC_KEY_LIMIT,
     PageProgress,
     cursor_pages,
     numbered_pages,
@@ -53,7 +54,11 @@ class Workspaces(Connection):
             return body.items, body.total, body.page_size or None
 
         items = await numbered_pages(
-            "workspaces", page, progress, page_size=self.page_size, concurrency=self.concurrency
+            "workspaces",
+            page,
+            progress,
+            page_size=self.page_size,
+            concurrency=self.concurrency,
         )
         return unique(items, lambda w: w.uuid)
 
@@ -146,6 +151,7 @@ class ApiKeys(Connection):
             limit,
             progress,
             lambda i, size: f"offset {i * size}",
+            least=SPEC_KEY_LIMIT,
             concurrency=self.concurrency,
         )
         return unique(items, lambda k: k.key_id)
@@ -204,7 +210,11 @@ class Users(Connection):
             return items, body.total, body.page_size or None
 
         items = await numbered_pages(
-            "users", page, progress, page_size=self.page_size, concurrency=self.concurrency
+            "users",
+            page,
+            progress,
+            page_size=self.page_size,
+            concurrency=self.concurrency,
         )
         members = unique([i for i in items if isinstance(i, wire.UserOut)], lambda u: u.uuid)
         invites = unique([i for i in items if isinstance(i, wire.InviteOut)], lambda u: u.uuid)

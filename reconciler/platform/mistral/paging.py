@@ -10,9 +10,11 @@
   entries before the oldest one seen; a short page ends it, and so does a cap on entries.
 
 Pages are asked for large (fewer requests), and a server may serve fewer items than asked
-(a cap the spec does not state): a first page shorter than asked is taken as the server's
-page size, never as the end, unless the total says so. A page as long as the server's cap
-is not a last page; ending a listing there would make a plan create keys that exist.
+(a cap the spec does not state). A page as long as the server's cap is not a last page:
+ending a listing there would make a plan create keys that exist. So a first page shorter
+than asked but at least ``least`` long (the listing's default page size in the spec: a
+server caps at no less) is taken as the server's page size, not as the end, unless the
+total says so; a shorter one is the whole listing, at no extra request.
 
 A page that fails (after its retries) fails the whole listing, its error naming the listing
 and the page; a partial listing is never returned as complete. :func:`unique` drops the
@@ -28,12 +30,25 @@ from typing import Any, TypeVar
 
 from reconciler import errors
 
-__all__ = ["PageProgress", "cursor_pages", "numbered_pages", "speculative_pages", "unique"]
+__all__ = [
+    "SPEC_KEY_LIMIT",
+    "SPEC_PAGE_SIZE",
+    "PageProgress",
+    "cursor_pages",
+    "numbered_pages",
+    "speculative_pages",
+    "unique",
+]
 
 PageProgress = Callable[[int, int | None], None]  # (items so far, total items or None)
 
 T = TypeVar("T")
 C = TypeVar("C")
+
+# The default page sizes in the spec: a server that caps pages serves at least these many
+# items a page (see the module docstring).
+SPEC_PAGE_SIZE = 25  # every numbered listing (workspaces, users, user groups): page_size
+SPEC_KEY_LIMIT = 100  # GET /api-keys: limit
 
 
 async def numbered_pages(
@@ -42,6 +57,7 @@ async def numbered_pages(
     progress: PageProgress | None,
     *,
     page_size: int,
+    least: int = SPEC_PAGE_SIZE,
     concurrency: int,
 ) -> list[T]:
     """Page 1, then (``total`` known) every other page concurrently, in page order.
@@ -53,17 +69,18 @@ async def numbered_pages(
     if progress is not None:
         progress(done, total)
     size = served_size or page_size
-    if 0 < len(first) < size and (total is None or len(first) < total):
+    if total is not None and 0 < len(first) < min(size, total):
         size = len(first)  # the server caps pages below what was asked, without saying so
     if total is None:  # no total: read ahead until a short page, like the key listing
-        if not first:
-            return first
+        if len(first) < min(least, size):
+            return first  # shorter than any page but the last
         rest = await speculative_pages(
             what,
             lambda i, _: _items(fetch(i + 2)),
-            size,
+            min(size, len(first)),
             _offset_progress(progress, done),
             lambda i, _: f"page {i + 2}",
+            least=least,
             concurrency=concurrency,
         )
         return [*first, *rest]
@@ -91,15 +108,16 @@ async def speculative_pages(
     progress: PageProgress | None,
     describe: Callable[[int, int], str],
     *,
+    least: int,
     concurrency: int,
 ) -> list[T]:
     """Pages 0, 1, 2 ... of ``size`` items asked; the first short page ends the listing.
 
     ``fetch(index, size)`` reads page ``index`` of pages of ``size`` items. Page 0 is
-    fetched alone. When it holds fewer items than asked (but some), the server may cap
-    pages at that length: that becomes the page size and page 1 is fetched alone too, so a
-    listing shorter than a page costs one request more, never a key. Once a page is full,
-    ``concurrency`` pages are kept in flight.
+    fetched alone. When it holds fewer items than asked but at least ``least``, the server
+    may cap pages at that length: that becomes the page size and page 1 is fetched alone
+    too (one request more, never a key missed). Once a page is full, ``concurrency`` pages
+    are kept in flight.
 
     A failed page fails the listing unless an earlier page turns out to be the last.
     """
@@ -139,7 +157,7 @@ async def speculative_pages(
                 done += len(page)
                 if progress is not None:
                     progress(done, None)
-                if index == 0 and 0 < len(page) < size:
+                if index == 0 and min(least, size) <= len(page) < size:
                     size = len(page)  # perhaps the server's cap: not the end
                 elif len(page) < size:
                     end = index if end is None else min(end, index)
