@@ -44,12 +44,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from reconciler.adoption import ImportReport, adopt_imported_keys, import_into
 from reconciler.apply import DEFAULT_PARALLELISM
-from reconciler.apply.engine import Applier, ApplyError, ApplyResult
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
@@ -61,7 +60,6 @@ from reconciler.apply.ownership import (
     settle_before_apply,
 )
 from reconciler.apply.routing import SecretRouting
-from reconciler.apply.secret_put import put_secret, record_stored
 from reconciler.audit import (
     AuditReport,
     audit_keys,
@@ -94,6 +92,10 @@ from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override
 from reconciler.vault.facts import read_stored, secret_facts
+
+if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
+    from reconciler.adoption import ImportReport
+    from reconciler.apply.engine import ApplyResult
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -317,6 +319,8 @@ class Session:
 
     async def put_secret(self, address: str, secret: SecretStr) -> str:
         """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`)."""
+        from reconciler.apply.secret_put import put_secret, record_stored
+
         desired = self.load_desired()
         self.refuse_file_vault(desired)
         live = await self.provider.fetch()
@@ -591,6 +595,8 @@ class Session:
     ) -> ApplyResult:
         """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
         lost); compact the journal after."""
+        from reconciler.apply.engine import Applier, ApplyError
+
         router = self.router(ctx.desired)
         applier = Applier(
             provider=self.provider,
@@ -641,6 +647,8 @@ class Session:
         declared as managed, their secret unknown, in the ownership record of its default
         secret store. A store that cannot take the record is listed; the files stand, and
         the first apply records the keys the desired state claims."""
+        from reconciler.adoption import import_into
+
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
         report = import_into(self.desired_dir, live, spec, name=name, prune=prune, today=today)
@@ -668,6 +676,8 @@ class Session:
             keys.append((key, where))
         if not keys:
             return 0
+        from reconciler.adoption import adopt_imported_keys
+
         return await adopt_imported_keys(self.default_store(desired), self.organization(), keys)
 
 

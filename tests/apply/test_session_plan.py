@@ -38,7 +38,9 @@ class SlowProvider(FakeProvider):
 
 
 def options(tmp_path: Path) -> TargetOptions:
-    return TargetOptions(vault=f"file:{tmp_path / 'vault'}", state_dir=tmp_path / "state")
+    return TargetOptions(
+        vault=f"file:{tmp_path / 'vault'}", state_dir=tmp_path / "state", allow_file_vault=True
+    )
 
 
 def test_the_yaml_is_read_while_the_fetch_is_in_flight(
