@@ -106,7 +106,8 @@ def apply_once(
     for name in ("vault", ".reconciler"):
         shutil.rmtree(workdir / name, ignore_errors=True)
     args = [sys.executable, "-m", "reconciler", "apply", "desired-state", "--auto-approve"]
-    args += ["--vault", "file:vault", "--parallelism", str(parallelism), "--no-color"]
+    args += ["--vault", "file:vault", "--allow-file-vault", "--parallelism", str(parallelism)]
+    args += ["--no-color"]
     run = run_measured(args, workdir, env)
     return run, int(control(url, "GET", "stats")["requests"])
 
