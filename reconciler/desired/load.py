@@ -199,7 +199,7 @@ def check_desired_state(
     _stray_files(directory, reporter)
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
-    workspaces = [source(p, "workspace") for p in _workspace_files(directory, reporter)]
+    workspaces = [_lighter(source(p, "workspace")) for p in _workspace_files(directory, reporter)]
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None
@@ -255,11 +255,23 @@ def load_organization(directory: Path) -> Organization:
         validate_source(org, reporter)
     provider = _provider_of(org, reporter)
     problems = reporter.problems.sorted()
-    if org is None or not isinstance(org.model, OrganizationFile) or provider is None or any(
-        p.is_error for p in problems
+    if (
+        org is None
+        or not isinstance(org.model, OrganizationFile)
+        or provider is None
+        or any(p.is_error for p in problems)
     ):
         raise DesiredStateError(list(problems))
     return convert.organization(org.model, provider)
+
+
+def _lighter(source: Source) -> Source:
+    """A workspace file once its document validated whole: its parsed YAML is dropped (the
+    document holds the values; the marks stay, for messages), so thousands of files do
+    not keep two copies of every value until the end of the load."""
+    if source.model is not None and not source.tainted:
+        source.doc.data = None
+    return source
 
 
 def load_desired_state(
