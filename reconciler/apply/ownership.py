@@ -29,8 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-
-import structlog
+from typing import Any
 
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.routing import SecretRouter, StoreLocator
@@ -53,7 +52,14 @@ from reconciler.vault import ledger_store
 from reconciler.vault.base import SecretStore, StoredSecret
 from reconciler.vault.ledger_store import StoredLedger
 
-log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    """This module's logger; structlog (and with it Rich) is loaded when something is
+    logged, not by every plan that reads the ownership record."""
+    import structlog
+
+    return structlog.get_logger(__name__)
+
 
 CHECKS_AT_ONCE = 16
 
@@ -153,7 +159,7 @@ async def check_secrets(
             try:
                 return await check.store.read_metadata(check.location.path)
             except SecretStoreError as exc:
-                log.warning(
+                _log().warning(
                     "plan.secret_check_failed", store=check.store.description, error=str(exc)
                 )
                 return exc
@@ -296,9 +302,7 @@ class OwnershipRead:
         return checks.facts
 
 
-def interrupted(
-    live: LiveState, abandoned: Collection[str], facts: KeyFacts | None
-) -> list[str]:
+def interrupted(live: LiveState, abandoned: Collection[str], facts: KeyFacts | None) -> list[str]:
     """The plan's warning about keys an interrupted apply left behind, as the journal
     (``abandoned``) and the ownership record find them."""
     left = set(abandoned)

@@ -24,15 +24,20 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-import structlog
+from typing import Any, Protocol
 
 from reconciler.errors import SecretStoreError
 from reconciler.ownership import Ledger, LedgerError, decode, encode
 from reconciler.vault.base import DOCUMENTS_DIR, CasMismatch, StoredDocument
 
-log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    """This module's logger; structlog (and with it Rich) is loaded when something is
+    logged, not by every plan that reads the ownership record."""
+    import structlog
+
+    return structlog.get_logger(__name__)
+
 
 LEDGER_FOLDER = "ledger"
 UPDATE_ATTEMPTS = 8
@@ -80,7 +85,7 @@ async def load(store: DocumentStore, organization: str) -> StoredLedger:
         return StoredLedger(Ledger(organization=organization), 0)
     where = f"{store.description}: {DOCUMENTS_DIR}/{name}"
     if found.text is None:
-        log.warning("ledger.deleted", store=store.description, version=found.version)
+        _log().warning("ledger.deleted", store=store.description, version=found.version)
         return StoredLedger(Ledger(organization=organization), found.version)
     try:
         ledger = decode(found.text)
@@ -125,7 +130,7 @@ async def update(
         try:
             return await save(store, current, changed)
         except CasMismatch:
-            log.info(
+            _log().info(
                 "ledger.changed_meanwhile",
                 store=store.description,
                 organization=organization,
