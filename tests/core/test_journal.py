@@ -111,7 +111,7 @@ def test_after_a_resend_only_keys_made_before_the_answer_are_the_requests(
         "key-created", intent="i1", key_id="k-new", name="dev-bob", workspace="dev", resent=True
     )
     j.record("secret-stored", key_id="k-new")
-    later = key("k-later", created=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    later = key("k-later", created=NOW + dt.timedelta(hours=1))
     earlier = key("k-earlier", created=NOW - dt.timedelta(hours=1))
     assert j.abandoned_keys(live(key("k-new"), later, earlier)) == {}
 
