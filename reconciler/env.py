@@ -61,6 +61,7 @@ GITHUB_API_URL                  the REST API base (GitHub Enterprise)
 GITHUB_REPOSITORY               ``OWNER/NAME`` when ``--repo`` is not given
 GITHUB_EVENT_PATH               the event payload (the pull request number)
 GITHUB_SERVER_URL, GITHUB_RUN_ID  the link to the run, in comments and issues
+GITHUB_SHA, GITHUB_REF_NAME     the merged commit and its branch (the reviewed plan, stale plans)
 GITHUB_ACTOR                    who holds the apply lock, in a workflow
 GITHUB_ACTIONS                  ``true`` inside a workflow
 GITHUB_STEP_SUMMARY             the job summary file
@@ -111,6 +112,8 @@ GITHUB_REPOSITORY = "GITHUB_REPOSITORY"
 GITHUB_EVENT_PATH = "GITHUB_EVENT_PATH"
 GITHUB_SERVER_URL = "GITHUB_SERVER_URL"
 GITHUB_RUN_ID = "GITHUB_RUN_ID"
+GITHUB_SHA = "GITHUB_SHA"
+GITHUB_REF_NAME = "GITHUB_REF_NAME"
 GITHUB_ACTOR = "GITHUB_ACTOR"
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"

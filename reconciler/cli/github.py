@@ -59,15 +59,19 @@ def comment_command(
     file: Path | None,
     key: str | None,
     author: str | None = None,
+    commit: str | None = None,
+    base: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
+    """Post the plan; with ``commit`` and ``base``, headed by where it came from and the
+    artifact its saved plan is kept in (see :mod:`reconciler.github.provenance`)."""
     from reconciler.github.client import GitHubClient
     from reconciler.github.comments import check_key, post_plan_comment
 
     env = os.environ if env is None else env
     event = actions.load_event(env)
     fork = actions.fork_of(event)
-    if fork is not None and pr is None:
+    if fork is not None and pr in (None, event["pull_request"].get("number")):
         note = fork_note(fork)
         err(f"Note: {note}")
         _annotate(env, "notice", note)
@@ -77,18 +81,34 @@ def comment_command(
     number = actions.pull_request_number(pr, event)
     key = check_key(key)
     markdown = read_text(file, what="the plan (reconciler plan --format markdown)")
+    preface = _provenance(key, number, commit, base, env)
 
     _warnings_to_stderr()
 
     async def post() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github comment") as client:
             result = await post_plan_comment(
-                client, repository, number, markdown, key=key, author=author
+                client, repository, number, markdown, key=key, author=author, preface=preface
             )
         return result.describe()
 
     print(for_terminal(run_async(post())))
     return 0
+
+
+def _provenance(
+    key: str | None, number: int, commit: str | None, base: str | None, env: Mapping[str, str]
+) -> str:
+    from reconciler.github import provenance
+
+    if not (commit or base):
+        return ""
+    if not (commit and base):
+        raise ConfigError("--commit and --base go together: the commit planned, and its base")
+    made = provenance.Provenance(
+        commit=commit, base=base, pull_request=number, run_url=actions.run_url(env)
+    )
+    return provenance.preface(made, artifact=provenance.artifact_name(key, number, commit))
 
 
 def drift_command(
@@ -139,18 +159,31 @@ def summary_command(*, file: Path | None, env: Mapping[str, str] | None = None) 
     return 0
 
 
-def outputs_command(*, plan_file: Path, env: Mapping[str, str] | None = None) -> int:
+def outputs_command(
+    *,
+    plan_file: Path,
+    key: str | None = None,
+    pr: int | None = None,
+    commit: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
     """A saved plan's counts as step outputs: what apply would change through the Admin
-    API, and what a person must change in the admin console."""
+    API, and what a person must change in the admin console. With ``commit`` (what was
+    planned), also ``plan-artifact``: the name to save the plan under, so the merge job
+    finds it (:func:`reconciler.github.provenance.artifact_name`)."""
+    from reconciler.github.comments import check_key
+    from reconciler.github.provenance import artifact_name
     from reconciler.plan import load
 
     env = os.environ if env is None else env
     plan = load(plan_file)
-    values = {
+    values: dict[str, int | str] = {
         "api-changes": len(plan.actionable),
         "manual-changes": plan.summary.manual,
         "conflicts": plan.summary.conflicts,
     }
+    if commit:
+        values["plan-artifact"] = artifact_name(check_key(key), pr, commit)
     for name, value in values.items():
         print(f"{name}={value}")
     actions.set_outputs(values, env)

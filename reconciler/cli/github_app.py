@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.env import GITHUB_REPOSITORY
+from reconciler.env import GITHUB_REF_NAME, GITHUB_REPOSITORY, GITHUB_SHA
 
 github_app = typer.Typer(
     help=(
@@ -25,20 +25,35 @@ RepoOpt = Annotated[
     str | None,
     typer.Option("--repo", metavar="OWNER/NAME", help=f"Default: ${GITHUB_REPOSITORY}."),
 ]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", help="Tells plans on one PR apart, e.g. the directory or target."),
+]
+PrOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--pr",
+        metavar="NUMBER",
+        min=1,
+        help="Pull request number (default: the Actions event's).",
+    ),
+]
+CommitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--commit", metavar="SHA", help="The pull request's commit that was planned (its head)."
+    ),
+]
+ShaOpt = Annotated[
+    str | None,
+    typer.Option("--sha", metavar="SHA", help=f"The merged commit (default: ${GITHUB_SHA})."),
+]
 
 
 @github_app.command("comment")
 def github_comment(
     repo: RepoOpt = None,
-    pr: Annotated[
-        int | None,
-        typer.Option(
-            "--pr",
-            metavar="NUMBER",
-            min=1,
-            help="Pull request number (default: the Actions event's).",
-        ),
-    ] = None,
+    pr: PrOpt = None,
     file: Annotated[
         Path | None,
         typer.Option(
@@ -47,23 +62,32 @@ def github_comment(
             help="The plan (plan --format markdown); default: standard input.",
         ),
     ] = None,
-    key: Annotated[
-        str | None,
-        typer.Option("--key", help="Tells plans on one PR apart, e.g. the directory or target."),
-    ] = None,
+    key: KeyOpt = None,
     author: Annotated[
         str | None,
         typer.Option(
             "--author", metavar="LOGIN", help="Only edit comments by this login (e.g. a bot's)."
         ),
     ] = None,
+    commit: CommitOpt = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", metavar="SHA", help="The base commit it was planned against (with --commit)."
+        ),
+    ] = None,
 ) -> None:
-    """Post the plan on a pull request, or edit the previous plan comment in place."""
+    """Post the plan on a pull request, or edit the previous plan comment in place. With
+    --commit and --base, the comment names them, the run and the saved plan's artifact."""
     from reconciler.cli.common import guarded
     from reconciler.cli.github import comment_command
 
     raise typer.Exit(
-        guarded(lambda: comment_command(repo=repo, pr=pr, file=file, key=key, author=author))
+        guarded(
+            lambda: comment_command(
+                repo=repo, pr=pr, file=file, key=key, author=author, commit=commit, base=base
+            )
+        )
     )
 
 
@@ -119,10 +143,82 @@ def github_outputs(
         Path,
         typer.Option("--plan", metavar="FILE", help="A saved plan (plan --out FILE)."),
     ],
+    key: KeyOpt = None,
+    pr: Annotated[
+        int | None,
+        typer.Option("--pr", metavar="NUMBER", min=1, help="The pull request planned, if any."),
+    ] = None,
+    commit: CommitOpt = None,
 ) -> None:
     """Hand a saved plan's counts to later steps ($GITHUB_OUTPUT): api-changes (apply's
-    work through the Admin API), manual-changes (the admin console's), conflicts."""
+    work through the Admin API), manual-changes (the admin console's), conflicts; with
+    --commit, plan-artifact (the name to save the plan under for the merge job)."""
     from reconciler.cli.common import guarded
     from reconciler.cli.github import outputs_command
 
-    raise typer.Exit(guarded(lambda: outputs_command(plan_file=plan_file)))
+    raise typer.Exit(
+        guarded(lambda: outputs_command(plan_file=plan_file, key=key, pr=pr, commit=commit))
+    )
+
+
+@github_app.command("reviewed-plan")
+def github_reviewed_plan(
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Where to write the reviewed plan."),
+    ],
+    repo: RepoOpt = None,
+    key: KeyOpt = None,
+    run_id: Annotated[
+        int | None,
+        typer.Option(
+            "--run-id",
+            metavar="RUN",
+            min=1,
+            help="Take the plan that run saved, instead of the merged pull request's.",
+        ),
+    ] = None,
+    sha: ShaOpt = None,
+) -> None:
+    """Fetch the plan reviewers saw: the one saved for the pull request merged as --sha
+    (at its last commit), or by --run-id. Prints found=true|false and pull-request=N."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.github_merge import reviewed_plan_command
+
+    raise typer.Exit(
+        guarded(lambda: reviewed_plan_command(repo=repo, key=key, out=out, run_id=run_id, sha=sha))
+    )
+
+
+@github_app.command("mark-stale")
+def github_mark_stale(
+    repo: RepoOpt = None,
+    key: KeyOpt = None,
+    sha: ShaOpt = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch",
+            metavar="BRANCH",
+            help=f"The branch merged into (default: ${GITHUB_REF_NAME}).",
+        ),
+    ] = None,
+    replan: Annotated[
+        str | None,
+        typer.Option(
+            "--replan",
+            metavar="WORKFLOW",
+            help="Dispatch this workflow file (input pull-request) to plan each one again.",
+        ),
+    ] = None,
+) -> None:
+    """Mark the plan comments of the other open pull requests stale (edited in place) after
+    a merge moved their base, and plan them again."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.github_merge import mark_stale_command
+
+    raise typer.Exit(
+        guarded(
+            lambda: mark_stale_command(repo=repo, key=key, sha=sha, branch=branch, workflow=replan)
+        )
+    )

@@ -30,9 +30,7 @@ async def force_unlock_command(
 ) -> int:
     """Release the lock ``lock_id``: 0 done, 1 declined, 130 interrupted at the prompt."""
     if not force and not on_terminal():
-        raise ConfigError(
-            "force-unlock needs confirmation: run it in a terminal, or pass -force"
-        )
+        raise ConfigError("force-unlock needs confirmation: run it in a terminal, or pass -force")
     interrupted = False
 
     async def confirm(holder: LockHolder) -> bool:
@@ -44,9 +42,7 @@ async def force_unlock_command(
             err("\nForce-unlock cancelled.")
         return answer is Answer.YES
 
-    released = await force_unlock(
-        directory, options, lock_id, confirm=None if force else confirm
-    )
+    released = await force_unlock(directory, options, lock_id, confirm=None if force else confirm)
     if released is None:
         return 130 if interrupted else 1
     print(for_terminal(f"Released the state lock held by {released.describe()}."))

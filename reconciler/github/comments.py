@@ -81,15 +81,17 @@ def comment_bodies(
     key: str | None = None,
     limit: int = MAX_COMMENT_CHARS,
     max_parts: int = MAX_PARTS,
+    preface: str = "",
 ) -> list[str]:
-    """The comment bodies for one plan: marker line, then a part of the split plan.
+    """The comment bodies for one plan: marker line, then a part of the split plan
+    (``preface`` first: where the plan came from, :mod:`reconciler.github.provenance`).
 
     A plan needing more than ``max_parts`` comments is cut after the last one, which says so.
     """
     key = check_key(key)
     cut = CUT.format(parts=max_parts)
     reserve = len(marker(key, 9999)) + 1 + max(0, len(cut) - len(CONTINUED))
-    parts = split_markdown(_strip_marker(markdown), limit - reserve)
+    parts = split_markdown(preface + _strip_marker(markdown), limit - reserve)
     bodies = [f"{marker(key, n)}\n{part.text}" for n, part in enumerate(parts, start=1)]
     if len(parts) > max_parts:
         last = parts[max_parts - 1]
@@ -174,15 +176,17 @@ async def post_plan_comment(
     key: str | None = None,
     author: str | None = None,
     limit: int = MAX_COMMENT_CHARS,
+    preface: str = "",
 ) -> CommentResult:
-    """Create the plan comment, or edit the previous one in place; drop surplus old parts."""
+    """Create the plan comment, or edit the previous one in place; drop surplus old parts.
+    ``preface`` goes before the plan (see :func:`comment_bodies`)."""
     repository = check_repository(repository, what="--repo")
     if number < 1:
         raise ConfigError(f"--pr must be a pull request number, got {number}")
     key = check_key(key)
     if not markdown.strip():
         raise ConfigError("the plan to post is empty")
-    bodies = comment_bodies(markdown, key=key, limit=limit)
+    bodies = comment_bodies(markdown, key=key, limit=limit, preface=preface)
     existing = await find_plan_comments(client, repository, number, key=key, author=author)
     posted: list[PostedPart] = []
     surplus: list[tuple[int, Mapping[str, Any]]] = []

@@ -312,9 +312,7 @@ class SecretStore(Protocol):
         """Take the lock ``name``; None if acquired, else the current (unexpired) holder."""
         ...
 
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         """Extend ``holder``'s lock to now + ``ttl`` and return the holder as stored;
         :class:`LockLost` if ``holder`` (same ``id``) no longer holds it."""
         ...

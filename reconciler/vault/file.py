@@ -143,9 +143,7 @@ class FileVault:
         checked = normalize_lock_name(name, store=self.description)
         return await asyncio.to_thread(self._acquire_lock, checked, holder, ttl)
 
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         checked = normalize_lock_name(name, store=self.description)
         return await asyncio.to_thread(self._renew_lock, checked, holder, ttl)
 

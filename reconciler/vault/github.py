@@ -255,9 +255,7 @@ class GitHubSecretStore:
             "the lock lives in the organisation's default store (Vault or a file vault)"
         )
 
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         raise LockUnsupported(f"{self.description} cannot hold the apply lock")
 
     async def read_lock(self, name: str) -> LockHolder | None:

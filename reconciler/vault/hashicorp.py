@@ -323,9 +323,7 @@ class HashiCorpVault(KvConnection):
             f"{LOCK_ATTEMPTS} times while trying"
         )
 
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         rel = self._lock_rel(name)
         mine = (rel, holder.id)
         for _ in range(LOCK_ATTEMPTS):

@@ -1,17 +1,23 @@
 """A tiny GitHub REST fake on 127.0.0.1 for tests that run the action's scripts as
 subprocesses (respx cannot reach into a subprocess). It answers the few endpoints the
-plan comment and the drift issue use, and records every request."""
+plan comment, the drift issue, the reviewed plan and the stale marking use, and records
+every request. Comments are kept (posted, listed, edited, deleted); open pull requests,
+the pull requests a commit merged and workflow artifacts are what a test puts there. An
+artifact's zip is served, as GitHub does, by a redirect to storage that is not the API."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -26,9 +32,40 @@ class Recorded:
 class FakeGitHub:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by issue number
+    pulls: list[dict[str, Any]] = field(default_factory=list)  # the open pull requests
+    merged: dict[str, dict[str, Any]] = field(default_factory=dict)  # by merge commit
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    zips: dict[int, bytes] = field(default_factory=dict)
+    last_id: int = 0
 
     def calls(self, method: str, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
+
+    def new_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+    def add_artifact(self, name: str, run_id: int, files: dict[str, bytes]) -> dict[str, Any]:
+        """What actions/upload-artifact leaves: the files at the zip's root."""
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as archive:
+            for path, content in files.items():
+                archive.writestr(path, content)
+        artifact_id = self.new_id()
+        artifact = {
+            "id": artifact_id,
+            "name": name,
+            "expired": False,
+            "created_at": f"2026-01-01T00:00:{artifact_id:02d}Z",
+            "workflow_run": {"id": run_id},
+        }
+        self.artifacts.append(artifact)
+        self.zips[artifact_id] = data.getvalue()
+        return artifact
+
+    def comment_bodies(self, number: int) -> list[str]:
+        return [str(c["body"]) for c in self.comments.get(number, [])]
 
 
 def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
@@ -37,12 +74,7 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _answer(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._raw(status, json.dumps(body).encode())
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -52,20 +84,79 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             state.requests.append(
                 Recorded(self.command, path, body, self.headers.get("Authorization", ""))
             )
-            if self.command == "GET" and re.fullmatch(r"/repos/[^/]+/[^/]+/labels/.+", path):
+            query = parse_qs(urlsplit(self.path).query)
+            repo = r"/repos/[^/]+/[^/]+"
+            route = (self.command, path)
+            if found := _match(route, "GET", repo + r"/issues/(\d+)/comments"):
+                self._answer(200, state.comments.get(int(found[1]), []))
+            elif found := _match(route, "POST", repo + r"/issues/(\d+)/comments"):
+                new = {"id": state.new_id(), "body": body["body"], "user": {"login": "bot"}}
+                new["html_url"] = f"https://github.test/c/{new['id']}"
+                state.comments.setdefault(int(found[1]), []).append(new)
+                self._answer(201, new)
+            elif found := _match(route, "PATCH", repo + r"/issues/comments/(\d+)"):
+                comment = self._comment(int(found[1]))
+                if comment is not None:
+                    comment["body"] = body["body"]
+                self._answer(200 if comment else 404, comment or {"message": "Not Found"})
+            elif found := _match(route, "DELETE", repo + r"/issues/comments/(\d+)"):
+                for comments in state.comments.values():
+                    comments[:] = [c for c in comments if c["id"] != int(found[1])]
+                self._raw(204, b"")
+            elif _match(route, "GET", repo + r"/pulls"):
+                base = query.get("base", [None])[0]
+                self._answer(200, [p for p in state.pulls if base in (None, p["base"]["ref"])])
+            elif found := _match(route, "GET", repo + r"/commits/([0-9a-f]+)/pulls"):
+                merged = state.merged.get(found[1])
+                self._answer(200, [merged] if merged else [])
+            elif _match(route, "GET", repo + r"/actions/artifacts"):
+                name = query.get("name", [None])[0]
+                self._artifacts(lambda a: name in (None, a["name"]))
+            elif found := _match(route, "GET", repo + r"/actions/runs/(\d+)/artifacts"):
+                self._artifacts(lambda a: a["workflow_run"]["id"] == int(found[1]))
+            elif found := _match(route, "GET", repo + r"/actions/artifacts/(\d+)/zip"):
+                self.send_response(302)
+                self.send_header("Location", f"{state.url}/storage/{found[1]}.zip")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif found := _match(route, "GET", r"/storage/(\d+)\.zip"):
+                self._raw(200, state.zips[int(found[1])], "application/zip")
+            elif _match(route, "POST", repo + r"/actions/workflows/[^/]+/dispatches"):
+                self._raw(204, b"")
+            elif self.command == "GET" and re.fullmatch(repo + r"/labels/.+", path):
                 self._answer(200, {"name": "label"})
             elif self.command == "GET":
                 self._answer(200, [])
-            elif self.command == "POST" and path.endswith("/comments"):
-                self._answer(201, {"id": 1, "html_url": "https://github.test/c/1"})
             elif self.command == "POST":
                 self._answer(201, {"number": 1, "html_url": "https://github.test/i/1"})
             else:
                 self._answer(404, {"message": "Not Found"})
 
+        def _comment(self, comment_id: int) -> dict[str, Any] | None:
+            for comments in state.comments.values():
+                for comment in comments:
+                    if comment["id"] == comment_id:
+                        return comment
+            return None
+
+        def _artifacts(self, wanted: Any) -> None:
+            found = [a for a in state.artifacts if wanted(a)]
+            self._answer(200, {"total_count": len(found), "artifacts": found})
+
+        def _raw(self, status: int, data: bytes, kind: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         do_GET = do_POST = do_PATCH = do_DELETE = _handle
 
     return Handler
+
+
+def _match(route: tuple[str, str], method: str, pattern: str) -> re.Match[str] | None:
+    return re.fullmatch(pattern, route[1]) if route[0] == method else None
 
 
 @contextmanager

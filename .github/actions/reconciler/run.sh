@@ -3,6 +3,9 @@
 # variables, see action.yml). Exit codes: plan/drift exit 2 ("changes") is success here.
 # plan and drift hand back what apply would change through the Admin API (api-changes)
 # apart from what a person must change in the admin console (manual-changes).
+# plan names the commit and base it planned in its comment and the artifact to save the
+# plan under (plan-artifact); apply applies only that saved, reviewed plan (see
+# apply_reviewed); stale marks the other open pull requests' plans stale after a merge.
 set -euo pipefail
 out="${OUT:?}"
 mkdir -p "$out"
@@ -10,6 +13,7 @@ read -r -a extra <<< "${ARGS:-}"
 directory="${DIRECTORY:-desired-state}"
 output() { echo "$1=$2" >> "${GITHUB_OUTPUT:-/dev/null}"; }
 run_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"
+pr="${PR_NUMBER:-}"
 
 # Runs "reconciler plan" with the given extra flags into $1; sets $code, keeps stderr in $out.
 plan_into() {
@@ -36,22 +40,107 @@ comment_failure() {
     echo "See [the workflow run]($run_url)."
   } > "$out/failure.md"
   reconciler github summary --file "$out/failure.md" || true
-  reconciler github comment --file "$out/failure.md" --key "$directory" || true
+  reconciler github comment --file "$out/failure.md" --key "$directory" ${pr:+--pr "$pr"} || true
+}
+
+# The pull request's commit and the base it is merged with: from the event, else (a
+# dispatched plan of refs/pull/N/merge, fetched two deep) the merge commit's parents.
+planned_commits() {
+  head_sha="${HEAD_SHA:-}"
+  base_sha="${BASE_SHA:-}"
+  if [ -z "$head_sha" ] && git rev-parse -q --verify 'HEAD^2' > /dev/null 2>&1; then
+    base_sha="$(git rev-parse 'HEAD^1')"
+    head_sha="$(git rev-parse 'HEAD^2')"
+  fi
+}
+
+# Apply the plan reviewers saw and nothing else: the saved plan of the pull request merged
+# as GITHUB_SHA (at its last commit), or the one run PLAN_RUN saved. Without one, or when
+# it is stale (the organisation or the desired state changed since it was made), nothing
+# is applied: see not_applied.
+apply_reviewed() {
+  local found="" why="" args=(--out "$out/reviewed.out" --key "$directory")
+  if [ -n "${PLAN_RUN:-}" ]; then args+=(--run-id "$PLAN_RUN"); fi
+  reconciler github reviewed-plan "${args[@]}" > "$out/reviewed.txt"
+  while IFS='=' read -r name value; do
+    case "$name" in
+      found) found="$value" ;;
+      pull-request) pr="$value" ;;
+      reason) why="$value" ;;
+    esac
+  done < "$out/reviewed.txt"
+  if [ "$found" != "true" ]; then
+    not_applied "No reviewed plan" "$why"
+  fi
+  set +e
+  reconciler apply "$out/reviewed.out" --auto-approve "${extra[@]}" 2> "$out/apply.err"
+  code=$?
+  set -e
+  cat "$out/apply.err" >&2
+  if [ "$code" -eq 0 ]; then return 0; fi
+  why="$(grep -m1 '^Error: Saved plan is stale: ' "$out/apply.err" || true)"
+  if [ -z "$why" ]; then exit "$code"; fi
+  why="${why#Error: Saved plan is stale: }"
+  not_applied "Stale" "${why%%. Run plan again*}"
+}
+
+# Nothing was applied ($1: why, in a word; $2: the detail). Plan afresh and save that plan
+# (this run's artifact), post it on the merged pull request and in the summary under a
+# header that says so and how to apply it once reviewed, and fail the run.
+not_applied() {
+  local what="$1" why="$2" workflow="${GITHUB_WORKFLOW_REF:-}" sha="${GITHUB_SHA:?}"
+  workflow="${workflow%@*}"
+  workflow="${workflow##*/}"
+  workflow="${workflow:-reconciler-apply.yml}"
+  plan_into "$out/fresh.md" --format markdown --out "$out/fresh.out"
+  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then exit "$code"; fi
+  output plan-file "$out/fresh.out"
+  output plan-markdown "$out/fresh.md"
+  reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
+  {
+    echo "### reconciler: ${what,,}: not applied"
+    echo
+    echo "> [!CAUTION]"
+    echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
+    echo
+    echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
+    echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
+    echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
+    echo "(**Actions → ${workflow} → Run workflow**), or:"
+    echo
+    echo '```sh'
+    echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
+    echo '```'
+    echo
+    echo "Should the organisation or the desired state change first, that run refuses it in"
+    echo "the same way and posts a new plan."
+    echo
+    cat "$out/fresh.md"
+  } > "$out/not-applied.md"
+  reconciler github summary --file "$out/not-applied.md"
+  if [ -n "$pr" ]; then
+    reconciler github comment --pr "$pr" --file "$out/not-applied.md" --key "$directory at merge"
+  fi
+  echo "::error title=reconciler::${what}: not applied. ${why}"
+  exit 1
 }
 
 case "${COMMAND:-}" in
   plan)
     plan_into "$out/plan.md" --format markdown --out "$out/plan.out"
     if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
-      if [ "${COMMENT:-true}" = "true" ] && [ -n "${PR_NUMBER:-}" ]; then comment_failure; fi
+      if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then comment_failure; fi
       exit "$code"
     fi
+    planned_commits
     output plan-file "$out/plan.out"
     output plan-markdown "$out/plan.md"
-    reconciler github outputs --plan "$out/plan.out"
+    reconciler github outputs --plan "$out/plan.out" --key "$directory" \
+      ${pr:+--pr "$pr"} ${head_sha:+--commit "$head_sha"}
     reconciler github summary --file "$out/plan.md"
-    if [ "${COMMENT:-true}" = "true" ] && [ -n "${PR_NUMBER:-}" ]; then
-      reconciler github comment --file "$out/plan.md" --key "$directory"
+    if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then
+      reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" \
+        ${head_sha:+--commit "$head_sha" --base "$base_sha"}
     fi
     ;;
   drift)
@@ -63,13 +152,16 @@ case "${COMMAND:-}" in
     reconciler github drift --plan-json "$out/plan.json" --label "${DRIFT_LABEL:-reconciler-drift}"
     ;;
   apply)
-    reconciler apply "$directory" --auto-approve "${extra[@]}"
+    apply_reviewed
+    ;;
+  stale)
+    reconciler github mark-stale --key "$directory" ${REPLAN_WORKFLOW:+--replan "$REPLAN_WORKFLOW"}
     ;;
   validate)
     reconciler validate "$directory" "${extra[@]}"
     ;;
   *)
-    echo "::error title=reconciler::command must be plan, apply, drift or validate, not '${COMMAND:-}'"
+    echo "::error title=reconciler::command must be plan, apply, drift, validate or stale, not '${COMMAND:-}'"
     exit 1
     ;;
 esac

@@ -1,0 +1,117 @@
+"""``reconciler github reviewed-plan`` and ``reconciler github mark-stale``: what the apply
+workflow does around a merge. The first fetches the plan reviewers saw (the merged pull
+request's, or a named run's) for ``reconciler apply FILE``; the second marks the other open
+pull requests' plans stale and plans them again. Repository, commit and branch default
+from the Actions run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler.cli.common import err, run_async
+from reconciler.env import GITHUB_REF_NAME, GITHUB_SHA
+from reconciler.errors import ConfigError
+from reconciler.github import actions
+from reconciler.textsafe import for_terminal
+
+
+def _commit(sha: str | None, env: Mapping[str, str]) -> str:
+    from reconciler.github.provenance import check_sha
+
+    value = sha or env.get(GITHUB_SHA)
+    if not value:
+        raise ConfigError(f"which commit? Pass --sha (in Actions: {GITHUB_SHA})")
+    return check_sha(value, what="sha")
+
+
+def reviewed_plan_command(
+    *,
+    repo: str | None,
+    key: str | None,
+    out: Path,
+    run_id: int | None = None,
+    sha: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Write the reviewed plan to ``out`` and say so (``found=true``), or say why there is
+    none (``found=false``, exit 0: the caller decides what a missing plan means)."""
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.comments import check_key
+    from reconciler.github.reviewed import Lookup, download_plan, find_for_merge, find_in_run
+
+    env = os.environ if env is None else env
+    repository = actions.repository(repo, env)
+    key = check_key(key)
+    commit = _commit(sha, env) if run_id is None else ""
+
+    async def fetch() -> Lookup:
+        async with GitHubClient.from_env(env, purpose="reconciler github reviewed-plan") as client:
+            if run_id is not None:
+                lookup = await find_in_run(client, repository, run_id, key=key)
+            else:
+                lookup = await find_for_merge(client, repository, commit, key=key)
+            if lookup.artifact is not None:
+                await download_plan(client, repository, lookup.artifact, out)
+        return lookup
+
+    lookup = run_async(fetch())
+    values: dict[str, int | str] = {
+        "found": "true" if lookup.artifact is not None else "false",
+        "pull-request": lookup.pull_request or "",
+    }
+    if lookup.artifact is not None:
+        values["reviewed-artifact"] = lookup.name
+        err(f"Reviewed plan: {lookup.name}, written to {out}")
+    else:
+        values["reason"] = lookup.missing
+        err(f"No reviewed plan: {lookup.missing}")
+    for name, value in values.items():
+        print(for_terminal(f"{name}={value}"))
+    actions.set_outputs(values, env)
+    return 0
+
+
+def mark_stale_command(
+    *,
+    repo: str | None,
+    key: str | None,
+    sha: str | None = None,
+    branch: str | None = None,
+    workflow: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Mark the plans of the open pull requests into ``branch`` (now at ``sha``) stale, and
+    dispatch ``workflow`` to plan each again."""
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.comments import check_key
+    from reconciler.github.reviewed import merged_pull_request
+    from reconciler.github.stale import Replan, describe, mark_stale_plans
+
+    env = os.environ if env is None else env
+    repository = actions.repository(repo, env)
+    key = check_key(key)
+    commit = _commit(sha, env)
+    branch = branch or env.get(GITHUB_REF_NAME)
+    if not branch:
+        raise ConfigError(f"which branch? Pass --branch (in Actions: {GITHUB_REF_NAME})")
+    replan = Replan(workflow=workflow, ref=branch) if workflow else None
+
+    async def mark() -> str:
+        async with GitHubClient.from_env(env, purpose="reconciler github mark-stale") as client:
+            merged = await merged_pull_request(client, repository, commit)
+            marked = await mark_stale_plans(
+                client,
+                repository,
+                branch=branch,
+                base=commit,
+                key=key,
+                merged=merged["number"] if merged else None,
+                replan=replan,
+                run_url=actions.run_url(env),
+            )
+        return describe(marked, base=commit)
+
+    print(for_terminal(run_async(mark())))
+    return 0

@@ -1,0 +1,226 @@
+"""Merge applies the plan reviewers saw, through the action's run.sh against the embedded
+sandbox and the local GitHub fake: the pull request's plan job saves its plan as an
+artifact named for the pull request's head and says so in the comment; the apply on
+merge fetches that artifact and applies exactly it. A plan made stale by a change to the
+organisation after review, or no saved plan at all, applies nothing: a fresh plan is
+posted on the merged pull request with how to apply it, and the run fails. A merge marks
+the other open pull requests' plans stale and plans them again."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.plan import load
+
+from .fake_github import FakeGitHub, serve
+from .helpers import TOKEN_TEXT
+from .test_action import run_action
+from .workflows import ROOT
+
+HEAD = "1" * 40  # the pull request's last commit
+BASE = "b" * 40  # main when it was planned
+MERGE = "c" * 40  # main after the merge
+LATER = "d" * 40  # main after another merge
+PLAN_RUN, MERGE_RUN, DISPATCH_RUN = 101, 202, 303
+ARTIFACT = f"reconciler-plan-desired-state-pr12-{HEAD}"
+
+
+def step(
+    tmp_path: Path, github: FakeGitHub, command: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """One run of run.sh in the shared work tree (sandbox and vault carry over)."""
+    (tmp_path / "outputs").unlink(missing_ok=True)
+    extra = {
+        "GITHUB_API_URL": github.url,
+        "GITHUB_SERVER_URL": "https://github.test",
+        "GITHUB_REF_NAME": "main",
+        "GITHUB_WORKFLOW_REF": "acme/access/.github/workflows/reconciler-apply.yml@refs/heads/main",
+        **env,
+    }
+    done, outputs, _ = run_action(tmp_path, command, extra=extra)
+    assert TOKEN_TEXT not in done.stdout + done.stderr
+    return done, outputs
+
+
+def plan_pr(tmp_path: Path, github: FakeGitHub, number: int = 12, base: str = BASE) -> str:
+    """The plan job of pull request ``number`` (head HEAD): comment, and save the artifact."""
+    done, outputs = step(
+        tmp_path,
+        github,
+        "plan",
+        PR_NUMBER=str(number),
+        HEAD_SHA=HEAD,
+        BASE_SHA=base,
+        GITHUB_RUN_ID=str(PLAN_RUN),
+    )
+    assert done.returncode == 0, done.stderr
+    plan = Path(outputs["plan-file"]).read_bytes()
+    github.add_artifact(outputs["plan-artifact"], PLAN_RUN, {"plan.out": plan})
+    return outputs["plan-artifact"]
+
+
+def merged(github: FakeGitHub, number: int = 12, sha: str = MERGE) -> None:
+    github.merged[sha] = {
+        "number": number,
+        "merged_at": "2026-01-02T00:00:00Z",
+        "merge_commit_sha": sha,
+        "head": {"sha": HEAD, "repo": {"full_name": "acme/access"}},
+    }
+
+
+def sandbox_state(tmp_path: Path) -> dict[str, Any]:
+    state = json.loads((tmp_path / "work" / ".sandbox" / "state.json").read_text())
+    assert isinstance(state, dict)
+    return state
+
+
+@pytest.mark.e2e
+def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
+    with serve() as github:
+        assert plan_pr(tmp_path, github) == ARTIFACT
+        (comment,) = github.comment_bodies(12)
+        assert comment.startswith("<!-- reconciler plan: desired-state -->\n")
+        assert "Planned `1111111` (head of #12) merged with base `bbbbbbb` in [this run](" in (
+            comment
+        )
+        assert f"https://github.test/acme/access/actions/runs/{PLAN_RUN})" in comment
+        assert f"Saved as `{ARTIFACT}`" in comment
+        merged(github)
+        done, _ = step(tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN))
+        assert done.returncode == 0, done.stderr
+        (download,) = github.calls("GET", r"^/storage/")
+        assert download.authorization == ""  # the token stays with the API
+    assert f"Reviewed plan: {ARTIFACT}" in done.stderr
+    counts = load(tmp_path / "runner-temp" / "reviewed.out").summary
+    assert (
+        f"Apply complete! Resources: {counts.add} added, {counts.change} changed, "
+        f"{counts.destroy} destroyed."
+    ) in done.stdout
+    assert github.comment_bodies(12) == [comment]  # nothing else said on the pull request
+
+
+@pytest.mark.e2e
+def test_a_change_to_the_organisation_after_review_applies_nothing(tmp_path: Path) -> None:
+    with serve() as github:
+        plan_pr(tmp_path, github)
+        merged(github)
+        # After review, someone raises the organisation's spend limit in the console.
+        state = sandbox_state(tmp_path)
+        state["organization"]["spend_limit"] += 1000
+        (tmp_path / "work" / ".sandbox" / "state.json").write_text(json.dumps(state))
+        before = sandbox_state(tmp_path)
+        done, outputs = step(
+            tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN)
+        )
+        assert done.returncode == 1
+        assert sandbox_state(tmp_path) == before  # nothing applied
+        assert "::error title=reconciler::Stale: not applied." in done.stdout
+        fresh = f"reconciler-plan-desired-state-pr12-{MERGE}"
+        assert outputs["plan-artifact"] == fresh
+        _reviewed, posted = github.comment_bodies(12)
+        assert posted.startswith("<!-- reconciler plan: desired-state at merge -->\n")
+        assert "**Stale: not applied.**" in posted
+        assert "the live state was changed by another operation" in posted
+        assert f"gh workflow run reconciler-apply.yml --ref main -f plan-run={MERGE_RUN}" in posted
+        assert "Plan: " in posted
+
+        # Reviewed, then applied by hand: the dispatch names the run that saved the fresh plan.
+        github.add_artifact(fresh, MERGE_RUN, {"plan.out": Path(outputs["plan-file"]).read_bytes()})
+        done, _ = step(
+            tmp_path,
+            github,
+            "apply",
+            GITHUB_SHA=MERGE,
+            PLAN_RUN=str(MERGE_RUN),
+            GITHUB_RUN_ID=str(DISPATCH_RUN),
+        )
+        assert done.returncode == 0, done.stderr
+    assert f"Reviewed plan: {fresh}" in done.stderr and "Apply complete!" in done.stdout
+
+
+@pytest.mark.e2e
+def test_no_saved_plan_for_the_merged_pull_request_applies_nothing(tmp_path: Path) -> None:
+    with serve() as github:
+        merged(github)
+        step_env = {"GITHUB_SHA": MERGE, "GITHUB_RUN_ID": str(MERGE_RUN)}
+        done, outputs = step(tmp_path, github, "apply", **step_env)
+    assert done.returncode == 1
+    assert "::error title=reconciler::No reviewed plan: not applied." in done.stdout
+    assert f"no saved plan of #12 at its last commit 1111111 (artifact {ARTIFACT})" in done.stdout
+    assert not github.calls("GET", r"^/storage/")
+    (posted,) = github.comment_bodies(12)
+    assert "**No reviewed plan: not applied.**" in posted and "-f plan-run=202" in posted
+    assert outputs["api-changes"] == "23"  # the fresh plan: of the sandbox as seeded
+
+
+@pytest.mark.e2e
+def test_a_merge_marks_the_other_pull_requests_plans_stale_and_plans_them_again(
+    tmp_path: Path,
+) -> None:
+    def pull(number: int, head_repo: str) -> dict[str, Any]:
+        return {
+            "number": number,
+            "base": {"ref": "main"},
+            "head": {"repo": {"full_name": head_repo}},
+        }
+
+    with serve() as github:
+        comment(tmp_path, github, 13, base=BASE)
+        (planned,) = github.comment_bodies(13)
+        merged(github, number=12, sha=LATER)
+        github.pulls = [pull(13, "acme/access"), pull(14, "someone/fork")]
+        extra = {
+            "GITHUB_SHA": LATER,
+            "GITHUB_RUN_ID": str(MERGE_RUN),
+            "REPLAN_WORKFLOW": "reconciler-plan.yml",
+        }
+        done, _ = step(tmp_path, github, "stale", **extra)
+        assert done.returncode == 0, done.stderr
+        assert "Marked 1 plan comment(s) stale (#13); planning 1 again." in done.stdout
+        (stale,) = github.comment_bodies(13)  # edited in place
+        assert stale.startswith("<!-- reconciler plan: desired-state -->\n")
+        assert (
+            "> **Stale: this plan will not be applied.** It was planned against base `bbbbbbb`; "
+            "`main` is now at `ddddddd` (#12 merged). A new plan follows in this comment"
+        ) in stale
+        warning = re.compile(r"<!-- reconciler stale -->\n.*<!-- /reconciler stale -->\n", re.S)
+        assert warning.sub("", stale) == planned  # the plan itself is left as it was
+        (dispatch,) = github.calls("POST", r"/actions/workflows/reconciler-plan.yml/dispatches$")
+        assert dispatch.body == {"ref": "main", "inputs": {"pull-request": "13"}}
+
+        # Marking again changes nothing; the new plan (against the new base) drops the warning.
+        step(tmp_path, github, "stale", **extra)
+        assert github.comment_bodies(13) == [stale]
+        assert len(github.calls("POST", r"/dispatches$")) == 1
+        comment(tmp_path, github, 13, base=LATER)
+        (replanned,) = github.comment_bodies(13)
+    assert "Stale" not in replanned and "merged with base `ddddddd`" in replanned
+
+
+def comment(tmp_path: Path, github: FakeGitHub, number: int, *, base: str) -> None:
+    """What the plan step posts, without planning again (see the first test for that)."""
+    plan = tmp_path / f"plan-{base[0]}.md"
+    plan.write_text("<!-- reconciler plan -->\n### Plan for `sandbox`\n\nPlan: 1 to add.\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GITHUB_TOKEN": TOKEN_TEXT,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_REPOSITORY": "acme/access",
+    }
+    post = ["github", "comment", "--pr", str(number), "--file", str(plan)]
+    post += ["--key", "desired-state", "--commit", HEAD, "--base", base]
+    subprocess.run(
+        [str(Path(sys.executable).parent / "reconciler"), *post],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
