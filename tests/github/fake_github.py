@@ -79,7 +79,7 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
+            body: Any = json.loads(raw) if raw else {}
             path = self.path.split("?", 1)[0]
             state.requests.append(
                 Recorded(self.command, path, body, self.headers.get("Authorization", ""))
