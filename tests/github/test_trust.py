@@ -29,9 +29,13 @@ from .workflows import (
     workflow,
 )
 
+# The base commit; a dispatched plan (no pull_request event) runs the default branch's
+# commit, and the access job refuses a dispatch from any other branch (test_workflows).
+PLAN_REF = "${{ github.event.pull_request.base.sha || github.sha }}"
 TRUSTED_REFS = {
     "${{ inputs.reconciler-ref }}",  # what the caller pins (checked in the callers below)
     "${{ github.event.pull_request.base.sha }}",
+    PLAN_REF,
 }
 PR_TRIGGERS = {"pull_request", "pull_request_target", "workflow_call"}
 
@@ -123,15 +127,17 @@ def test_the_trusted_checkout_comes_after_the_data_one_and_holds_the_action() ->
             checkouts = _checkouts(job)
             if not checkouts:
                 continue
-            data, tool = checkouts
-            assert "path" not in data["with"] and data["with"]["persist-credentials"] is False
+            *data_only, tool = checkouts  # a job reading no desired state has only the tool
+            for data in data_only:
+                assert "path" not in data["with"] and data["with"]["persist-credentials"] is False
+                assert steps(job).index(data) < steps(job).index(tool)  # root checkout cleans
+            assert len(data_only) <= 1
             assert tool["with"] == {
                 "repository": "${{ inputs.reconciler-repository }}",
                 "ref": "${{ inputs.reconciler-ref }}",
                 "path": TOOL,
                 "persist-credentials": False,
             }
-            assert steps(job).index(data) < steps(job).index(tool)  # root checkout cleans
 
 
 def test_the_callers_pass_their_own_trusted_commit() -> None:
@@ -140,7 +146,7 @@ def test_the_callers_pass_their_own_trusted_commit() -> None:
         for name in CALLERS
     }
     assert refs == {
-        "reconciler-plan.yml": "${{ github.event.pull_request.base.sha }}",
+        "reconciler-plan.yml": PLAN_REF,
         "reconciler-apply.yml": "${{ github.sha }}",
         "reconciler-drift.yml": "${{ github.sha }}",
     }

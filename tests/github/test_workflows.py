@@ -116,10 +116,11 @@ def test_each_caller_grants_only_what_its_reusable_workflow_s_jobs_use() -> None
         (call,) = jobs(workflow(caller)).values()
         assert call["uses"] == f"./.github/workflows/{reusable}"
         granted = set(call["permissions"].items())
-        used = {
-            kv for job in jobs(workflow(reusable)).values() for kv in job["permissions"].items()
-        }
-        assert granted == used, (caller, granted ^ used)
+        used: dict[str, str] = {}  # each scope at the most any job asks (write > read)
+        for job in jobs(workflow(reusable)).values():
+            for scope, level in job["permissions"].items():
+                used[scope] = max(used.get(scope, level), level, key=("read", "write").index)
+        assert granted == set(used.items()), (caller, granted ^ set(used.items()))
         assert call["secrets"] == {"MISTRAL_ADMIN_API_KEY": "${{ secrets.MISTRAL_ADMIN_API_KEY }}"}
 
 
@@ -134,7 +135,12 @@ def test_the_vault_role_is_not_in_the_desired_state() -> None:
 
 def test_plan_runs_on_pull_requests_touching_the_desired_state() -> None:
     wf = workflow("reconciler-plan.yml")
-    assert wf["on"] == {"pull_request": {"paths": ["desired-state/**"]}}
+    assert wf["on"]["pull_request"] == {"paths": ["desired-state/**"]}
+    # the apply workflow dispatches it to plan a pull request again after another merged
+    assert set(wf["on"]["workflow_dispatch"]["inputs"]) == {"pull-request"}
+    assert wf["jobs"]["plan"]["with"]["pull-request"] == (
+        "${{ github.event.pull_request.number || inputs.pull-request }}"
+    )
     plan = jobs(workflow("reusable-plan.yml"))
     assert plan["plan"]["permissions"] == {
         "contents": "read",
@@ -147,6 +153,9 @@ def test_plan_runs_on_pull_requests_touching_the_desired_state() -> None:
     assert plan["plan"]["concurrency"]["cancel-in-progress"] is True
     upload = step_using(plan["plan"], "actions/upload-artifact@")[0]
     assert "steps.plan.outputs.plan-file" in upload["with"]["path"]
+    assert upload["with"]["name"] == "${{ steps.plan.outputs.plan-artifact }}"  # found on merge
+    data = step_using(plan["plan"], "actions/checkout@")[0]["with"]
+    assert "refs/pull/{0}/merge" in data["ref"] and data["fetch-depth"] == 2
 
 
 def test_a_fork_is_validated_without_secrets_and_told_why() -> None:
@@ -161,15 +170,18 @@ def test_a_fork_is_validated_without_secrets_and_told_why() -> None:
 
 
 @pytest.mark.parametrize(
-    ("head", "has_key", "secrets", "why"),
+    ("head", "has_key", "dispatched", "secrets", "why"),
     [
-        ("someone/fork", "true", "false", "fork someone/fork"),
-        ("acme/access", "false", "false", "MISTRAL_ADMIN_API_KEY is not available"),
-        ("acme/access", "true", "true", None),
+        ("someone/fork", "true", "", "false", "fork someone/fork"),
+        ("acme/access", "false", "", "false", "MISTRAL_ADMIN_API_KEY is not available"),
+        ("acme/access", "true", "", "true", None),
+        ("", "true", "refs/heads/main", "true", None),
+        ("", "true", "refs/heads/mine", "false", "runs only from main"),
+        ("", "false", "refs/heads/main", "false", "MISTRAL_ADMIN_API_KEY is not available"),
     ],
 )
 def test_the_access_check_script(
-    tmp_path: Path, head: str, has_key: str, secrets: str, why: str | None
+    tmp_path: Path, head: str, has_key: str, dispatched: str, secrets: str, why: str | None
 ) -> None:
     (access,) = jobs(workflow("reusable-plan.yml"))["access"]["steps"]
     out = tmp_path / "out"
@@ -179,6 +191,8 @@ def test_the_access_check_script(
         "GITHUB_OUTPUT": str(out),
         "HEAD_REPOSITORY": head,
         "HAS_ADMIN_KEY": has_key,
+        "DISPATCHED_REF": dispatched,
+        "DEFAULT_REF": "refs/heads/main",
     }
     subprocess.run(["bash", "-euo", "pipefail", "-c", access["run"]], env=env, check=True)
     text = out.read_text()
@@ -201,7 +215,41 @@ def test_apply_only_from_main_through_production_one_at_a_time() -> None:
         "group": "reconciler-apply-${{ inputs.directory }}",
         "cancel-in-progress": False,
     }
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "actions": "read",  # the reviewed plan, an artifact of another run
+        "pull-requests": "write",  # the fresh plan, when nothing was applied
+    }
+    assert our_step(job, "apply")["with"]["plan-run"] == "${{ inputs.plan-run }}"
+    dispatch = workflow("reconciler-apply.yml")["on"]["workflow_dispatch"]
+    assert set(dispatch["inputs"]) == {"plan-run"}
+
+
+def test_apply_saves_the_fresh_plan_when_nothing_was_applied() -> None:
+    job = job_running(workflow("reusable-apply.yml"), "apply")
+    (fresh,) = [
+        s for s in step_using(job, "actions/upload-artifact@") if "plan-file" in s["with"]["path"]
+    ]
+    assert fresh["if"] == "failure() && steps.apply.outputs.plan-artifact != ''"
+    assert fresh["with"]["name"] == "${{ steps.apply.outputs.plan-artifact }}"
+
+
+def test_after_a_merge_other_plans_are_marked_stale_without_secrets() -> None:
+    stale = job_running(workflow("reusable-apply.yml"), "stale")
+    assert stale["needs"] == "apply"  # the new plans read the organisation once applied
+    assert (
+        stale["if"] == "always() && github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    )
+    assert stale["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "actions": "write",
+    }
+    assert "secrets." not in str(stale)
+    assert our_step(stale, "stale")["with"]["replan-workflow"] == "${{ inputs.replan-workflow }}"
+    caller = workflow("reconciler-apply.yml")["jobs"]["apply"]["with"]
+    assert caller["replan-workflow"] == "reconciler-plan.yml"
 
 
 def test_apply_keeps_its_journal_and_audit_log() -> None:
@@ -215,8 +263,7 @@ def test_apply_keeps_its_journal_and_audit_log() -> None:
     assert saved["if"] == "always()"
     assert saved["with"]["path"] == restored["with"]["path"] == ".reconciler"
     assert saved["with"]["key"].startswith(restored["with"]["restore-keys"].strip())
-    audit = step_using(job, "actions/upload-artifact@")[0]
-    assert audit["if"] == "always()"
+    (audit,) = [s for s in step_using(job, "actions/upload-artifact@") if s["if"] == "always()"]
     assert audit["with"]["path"] == ".reconciler/logs/"
     assert audit["with"]["include-hidden-files"] is True  # else .reconciler/ is left out
     assert job["env"]["RECONCILER_STATE_DIR"] == ".reconciler"
