@@ -465,15 +465,21 @@ def plan_differences(saved: Plan, current: Plan, *, limit: int = 10) -> list[str
     return lines
 
 
-def check_saved(saved: Plan, current: Plan, desired: DesiredState, live: LiveState) -> None:
+def check_saved(
+    saved: Plan, current: Plan, desired: DesiredState, live: LiveState, *, exact: bool = False
+) -> None:
     """Raise :class:`PlanError` unless ``saved`` may be applied now: it was made for the
     target ``current`` (a plan made now) is for, from the desired and live state as they
-    still are. A stale plan's error says what a plan made now says differently."""
+    still are; and, ``exact``, it has the very changes ``current`` has (a plan file made
+    elsewhere, by another version, or on another day must still be what this one plans).
+    A stale plan's error says what a plan made now says differently."""
     if saved.target != current.target:
         raise PlanError(
             f"Saved plan was made for {saved.target}, not {current.target}; refusing to apply"
         )
     reasons = stale_reasons(saved, desired, live)
+    if exact and not reasons and saved.checksum() != current.checksum():
+        reasons = ["a plan made now from the same state has other changes"]
     if reasons:
         changed = plan_differences(saved, current) or [
             "no object's planned action differs, but the state it was made from did"

@@ -530,11 +530,13 @@ class Session:
         apply_id: str | None = None,
         log_file: Path | None = None,
         parallelism: int = DEFAULT_PARALLELISM,
+        exact: bool = False,
     ) -> ApplyOutcome:
         """Plan under the apply lock and carry the plan out (see the module docstring).
 
         ``saved`` (a plan from ``plan --out``) is applied as it is, without asking, if it
-        is still current; otherwise :class:`PlanError` says why not. A fresh plan needs
+        is still current (``exact``: and has the changes a plan made now has); otherwise
+        :class:`PlanError` says why not. A fresh plan needs
         ``auto_approve`` or ``approve`` to say yes. The safety rails raise
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
         caller sends the audit log, named when an apply fails. ``parallelism``: how many
@@ -561,7 +563,7 @@ class Session:
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:
-                check_saved(saved, plan, ctx.desired, ctx.live)
+                check_saved(saved, plan, ctx.desired, ctx.live, exact=exact)
                 plan = saved
             plan, warnings = narrow(plan, targets, ctx.desired, ctx.live)
             for warning in warnings:

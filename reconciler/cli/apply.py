@@ -89,14 +89,18 @@ async def apply_command(
     lock_timeout: float = 0.0,
     parallelism: int = 8,
     no_color: bool = False,
+    exact: bool = False,
 ) -> int:
-    """Apply the saved plan ``path``, or a plan of the desired-state directory ``path``."""
+    """Apply the saved plan ``path``, or a plan of the desired-state directory ``path``
+    (``exact``: a saved plan only if a plan made now has the same changes)."""
     from reconciler.apply.engine import ApplyResult
     from reconciler.logging import configure_logging
 
     saved = load_plan(path) if path.is_file() else None
     if saved is None and not path.exists():
         raise ConfigError(f"{path}: no such plan file or desired-state directory")
+    if exact and saved is None:
+        raise ConfigError(f"--exact checks a saved plan, and {path} is a directory")
     if saved is None and not auto_approve and not on_terminal():
         raise ConfigError(
             "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"
@@ -120,6 +124,7 @@ async def apply_command(
             apply_id=apply_id,
             log_file=log_file,
             parallelism=parallelism,
+            exact=exact,
         )
     if outcome.cancelled:
         return 130 if approval.interrupted else 1

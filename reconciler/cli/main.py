@@ -446,6 +446,14 @@ def apply(
         ),
     ] = 8,
     no_color: NoColorOpt = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="With a saved plan: refuse it as stale unless a plan made now has exactly "
+            "its changes (CI, applying the plan reviewers saw).",
+        ),
+    ] = False,
 ) -> None:
     """Carry out the plan: create, update and delete through the Admin API; store secrets."""
     from reconciler.cli.apply import apply_command
@@ -464,6 +472,7 @@ def apply(
                     lock_timeout=lock_timeout,
                     parallelism=parallelism,
                     no_color=no_color,
+                    exact=exact,
                 )
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -14,6 +15,7 @@ from reconciler.errors import PlanError
 from reconciler.model import ApiKey, DesiredState, LiveState, SpendLimit
 from reconciler.plan import (
     Plan,
+    check_saved,
     load,
     make_plan,
     plan_differences,
@@ -138,6 +140,22 @@ def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
     assert stale_reasons(loaded, changed_desired, live_drifted()) == [
         "the desired state changed since the plan was made"
     ]
+
+
+def test_an_exact_check_refuses_a_saved_plan_with_other_changes_from_the_same_state() -> None:
+    """CI applies a plan file another run wrote: from the same state, it must have the
+    changes this plan has (not one dropped, as here, nor one added)."""
+    current = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    other = dataclasses.replace(current, changes=current.changes[1:])
+    check_saved(current, current, desired(), live_drifted(), exact=True)
+    check_saved(other, current, desired(), live_drifted())  # the fingerprints alone: same state
+    with pytest.raises(PlanError) as refused:
+        check_saved(other, current, desired(), live_drifted(), exact=True)
+    assert str(refused.value).startswith(
+        "Saved plan is stale: a plan made now from the same state has other changes. "
+        "Run plan again. What a plan says now:\n  organization: saved plan: nothing to do; "
+        "now: update in place"
+    )
 
 
 def test_last_used_does_not_make_a_plan_stale() -> None:

@@ -309,10 +309,10 @@ def test_the_readme_shows_the_three_files_a_consumer_writes() -> None:
         assert job["uses"] == f"OWNER/reconciler/.github/workflows/{reusable}@COMMIT_SHA"
         assert job["permissions"] == mine["permissions"]
         assert job["secrets"] == mine["secrets"]
-        assert job["with"] == {
-            "reconciler-repository": "OWNER/reconciler",
-            "reconciler-ref": "COMMIT_SHA",
-        }
+        pinned = {"reconciler-repository": "OWNER/reconciler", "reconciler-ref": "COMMIT_SHA"}
+        expected = {**mine["with"], **pinned}
+        del expected["directory"]  # the default
+        assert job["with"] == expected
 
 
 # --- the composite action ------------------------------------------------------------------

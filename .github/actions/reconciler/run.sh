@@ -73,7 +73,7 @@ apply_reviewed() {
     not_applied "No reviewed plan" "$why"
   fi
   set +e
-  reconciler apply "$out/reviewed.out" --auto-approve "${extra[@]}" 2> "$out/apply.err"
+  reconciler apply "$out/reviewed.out" --exact --auto-approve "${extra[@]}" 2> "$out/apply.err"
   code=$?
   set -e
   cat "$out/apply.err" >&2
