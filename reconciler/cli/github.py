@@ -32,7 +32,7 @@ def read_text(file: Path | None, *, what: str) -> str:
         raise ConfigError(f"cannot read {file}: {reason}") from None
 
 
-def _warnings_to_stderr() -> None:
+def warnings_to_stderr() -> None:
     """Retries and rate-limit waits are shown on stderr; stdout holds only the result line."""
     from reconciler.logging import configure_logging
 
@@ -83,7 +83,7 @@ def comment_command(
     markdown = read_text(file, what="the plan (reconciler plan --format markdown)")
     preface = _provenance(key, number, commit, base, env)
 
-    _warnings_to_stderr()
+    warnings_to_stderr()
 
     async def post() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github comment") as client:
@@ -134,7 +134,7 @@ def drift_command(
     report = report_from_document(doc, source=source, unmanaged_is_drift=unmanaged_is_drift)
     link = actions.run_url(env)
 
-    _warnings_to_stderr()
+    warnings_to_stderr()
 
     async def sync() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github drift") as client:

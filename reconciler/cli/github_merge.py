@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.cli.common import err, run_async
+from reconciler.cli.github import warnings_to_stderr
 from reconciler.env import GITHUB_REF_NAME, GITHUB_SHA
 from reconciler.errors import ConfigError
 from reconciler.github import actions
@@ -45,6 +46,7 @@ def reviewed_plan_command(
     repository = actions.repository(repo, env)
     key = check_key(key)
     commit = _commit(sha, env) if run_id is None else ""
+    warnings_to_stderr()
 
     async def fetch() -> Lookup:
         async with GitHubClient.from_env(env, purpose="reconciler github reviewed-plan") as client:
@@ -97,6 +99,7 @@ def mark_stale_command(
     if not branch:
         raise ConfigError(f"which branch? Pass --branch (in Actions: {GITHUB_REF_NAME})")
     replan = Replan(workflow=workflow, ref=branch) if workflow else None
+    warnings_to_stderr()
 
     async def mark() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github mark-stale") as client:

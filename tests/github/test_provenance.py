@@ -1,0 +1,134 @@
+"""Where a plan comment's plan came from, its artifact's name, the stale warning, and
+finding the reviewed plan among a repository's artifacts (respx for the wire)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import respx
+
+from reconciler.errors import ConfigError
+from reconciler.github import provenance
+from reconciler.github.provenance import Provenance
+from reconciler.github.reviewed import download_plan, find_for_merge, find_in_run
+
+from .helpers import API, REPO, TOKEN_TEXT, client, run
+
+HEAD, BASE, MAIN = "1" * 40, "b" * 40, "d" * 40
+NAME = f"reconciler-plan-deploy-prod-pr12-{HEAD}"
+
+
+def test_the_comment_names_the_commit_the_base_the_run_and_the_artifact() -> None:
+    made = Provenance(commit=HEAD, base=BASE, pull_request=12, run_url="https://g.test/r/7")
+    preface = provenance.preface(made, artifact=NAME)
+    hidden, line, _, _ = preface.split("\n")
+    assert hidden.startswith("<!-- reconciler provenance: ")
+    assert line.startswith(
+        "> Planned `1111111` (head of #12) merged with base `bbbbbbb` in [this run]"
+        f"(https://g.test/r/7). Saved as `{NAME}`: on merge, exactly this plan is applied"
+    )
+    assert provenance.parse(f"<!-- reconciler plan -->\n{preface}Plan: ...") == Provenance(
+        commit=HEAD, base=BASE, pull_request=12
+    )
+    assert provenance.parse("<!-- reconciler provenance: {not json} -->\n") is None
+
+
+@pytest.mark.parametrize("bad", ["main", "1111111; rm -rf /", ""])
+def test_a_commit_must_be_a_sha(bad: str) -> None:
+    with pytest.raises(ConfigError, match="must be a commit SHA"):
+        Provenance(commit=bad, base=BASE)
+
+
+def test_the_artifact_name_carries_the_directory_the_pull_request_and_the_head() -> None:
+    assert provenance.artifact_name("deploy/prod", 12, HEAD) == NAME
+    assert provenance.parse_artifact_name(NAME, "deploy/prod") == (True, 12)
+    fresh = provenance.artifact_name("deploy/prod", None, MAIN)
+    assert provenance.parse_artifact_name(fresh, "deploy/prod") == (True, None)
+    assert provenance.parse_artifact_name(NAME, "deploy/dev") == (False, None)
+
+
+def test_the_stale_warning_replaces_an_earlier_one_and_leaves_the_plan() -> None:
+    planned = Provenance(commit=HEAD, base=BASE, pull_request=13)
+    body = f"<!-- reconciler plan -->\n{provenance.preface(planned)}Plan: 1 to add.\n"
+    once = provenance.stale_body(body, base=MAIN, branch="main", merged=12)
+    assert once.split("\n")[0] == "<!-- reconciler plan -->"
+    assert "planned against base `bbbbbbb`; `main` is now at `ddddddd` (#12 merged)" in once
+    assert provenance.is_stale(once) and not provenance.is_stale(body)
+    again = provenance.stale_body(once, base="e" * 40, branch="main", merged=14)
+    assert again.count("Stale:") == 1 and "`eeeeeee` (#14 merged)" in again
+    assert again.endswith(f"{provenance.preface(planned)}Plan: 1 to add.\n")
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return data.getvalue()
+
+
+def _artifact(artifact_id: int, name: str, **extra: Any) -> dict[str, Any]:
+    return {"id": artifact_id, "name": name, "created_at": f"2026-01-0{artifact_id}", **extra}
+
+
+@respx.mock
+def test_the_merge_finds_the_newest_live_plan_of_the_pull_request_s_last_commit() -> None:
+    respx.get(f"{API}/repos/{REPO}/commits/{MAIN}/pulls").respond(
+        json=[
+            {"number": 11, "merged_at": None, "merge_commit_sha": MAIN},  # only mentions it
+            {"number": 12, "merged_at": "x", "merge_commit_sha": MAIN, "head": {"sha": HEAD}},
+        ]
+    )
+    listed = respx.get(f"{API}/repos/{REPO}/actions/artifacts").respond(
+        json={
+            "artifacts": [
+                _artifact(1, NAME),
+                _artifact(2, NAME),
+                _artifact(3, NAME, expired=True),
+            ]
+        }
+    )
+    found = run(find_for_merge(client(), REPO, MAIN, key="deploy/prod"))
+    assert (found.pull_request, found.name, found.artifact and found.artifact["id"]) == (
+        12,
+        NAME,
+        2,
+    )
+    assert listed.calls.last.request.url.params["name"] == NAME
+
+
+@respx.mock
+def test_no_plan_for_a_direct_push_or_an_unplanned_head_says_why() -> None:
+    respx.get(f"{API}/repos/{REPO}/commits/{MAIN}/pulls").respond(json=[])
+    direct = run(find_for_merge(client(), REPO, MAIN, key="deploy/prod"))
+    assert direct.artifact is None
+    assert direct.missing == "commit ddddddd is not the merge of a pull request"
+    respx.get(f"{API}/repos/{REPO}/actions/runs/7/artifacts").respond(
+        json={"artifacts": [_artifact(1, "reconciler-audit-7-1")]}
+    )
+    assert run(find_in_run(client(), REPO, 7, key="deploy/prod")).missing == (
+        "run 7 saved no plan for deploy/prod"
+    )
+
+
+@respx.mock
+def test_the_plan_is_fetched_from_storage_without_the_token(tmp_path: Path) -> None:
+    storage = "https://storage.test/blob?sig=abc"
+    respx.get(f"{API}/repos/{REPO}/actions/artifacts/5/zip").respond(
+        302, headers={"Location": storage}
+    )
+    blob = respx.get(storage).respond(content=_zip({"plan.out": b"{}", "plan.md": b"#"}))
+    run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "plan.out"))
+    assert (tmp_path / "plan.out").read_bytes() == b"{}"
+    assert TOKEN_TEXT not in str(blob.calls.last.request.headers)
+
+    blob.respond(content=_zip({"plan.md": b"#"}))
+    with pytest.raises(ConfigError, match=f"artifact {NAME} holds no single plan.out"):
+        run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "again.out"))
+    blob.respond(content=b"not a zip")
+    with pytest.raises(ConfigError, match="is not a zip archive"):
+        run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "again.out"))
