@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,42 @@ def comment(tmp_path: Path, github: FakeGitHub, number: int, *, base: str) -> No
         capture_output=True,
         check=True,
     )
+
+
+@pytest.mark.e2e
+def test_a_dispatched_plan_names_the_merge_s_parents(tmp_path: Path) -> None:
+    """Dispatched, the plan job checks out GitHub's merge of the pull request two deep; the
+    comment and the artifact name the merge's parents: the pull request's head and main."""
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "desired-state", work / "desired-state")
+
+    def git(*args: str) -> str:
+        identity = [
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@acme.example",
+            "-c",
+            "commit.gpgsign=false",
+        ]
+        done = subprocess.run(
+            ["git", *identity, *args], cwd=work, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "change")
+    (work / "desired-state" / "README.md").write_text("edited\n")
+    git("commit", "-qam", "change")
+    head = git("rev-parse", "HEAD")
+    git("checkout", "-q", "main")
+    base = git("rev-parse", "HEAD")
+    git("merge", "-q", "--no-ff", "-m", "merge", "change")
+    with serve() as github:
+        done, outputs = step(tmp_path, github, "plan", PR_NUMBER="13", GITHUB_RUN_ID="404")
+        assert done.returncode == 0, done.stderr
+        (comment,) = github.comment_bodies(13)
+    assert f"Planned `{head[:7]}` (head of #13) merged with base `{base[:7]}`" in comment
+    assert outputs["plan-artifact"] == f"reconciler-plan-desired-state-pr13-{head}"
