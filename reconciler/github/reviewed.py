@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ async def merged_pull_request(
     return None
 
 
-def _newest(artifacts: Any, wanted: Any) -> Mapping[str, Any] | None:
+def _newest(artifacts: Any, wanted: Callable[[str], bool]) -> Mapping[str, Any] | None:
     items = artifacts.get("artifacts") if isinstance(artifacts, Mapping) else None
     usable = [
         a
