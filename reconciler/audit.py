@@ -2,14 +2,16 @@
 
 :func:`audit_keys` lists every live key with its workspace, owner, age, last use and
 expiry, and flags what needs a person (:class:`Flag`). Days are whole UTC calendar days
-from the injected ``now``, and every rule is "more than N days", so a key is flagged on
-day N + 1, never on day N:
+from the injected ``now``, and every rule but rotation is "more than N days", so a key is
+flagged on day N + 1, never on day N:
 
 - ``unused``: last used more than ``keys.unused_after_days`` ago; a key never used counts
   from its creation;
 - ``old``: created more than ``keys.max_age_days`` ago;
-- ``rotation-due``: created more than its rotation period ago (the key's
-  ``rotation_period_days``, else the organisation's ``keys.rotation_period_days``);
+- ``rotation-due``: created at least its rotation period ago (the key's
+  ``rotation_period_days``, else the organisation's ``keys.rotation_period_days``): on
+  day 90 of a 90-day period, the day the plan rotates it
+  (:func:`reconciler.model.rotation_due`);
 - ``expiring``: expires within ``keys.expiry_warning_days`` (today counts: 0 days left);
 - ``expired``: its expiry date has passed;
 - ``unmanaged``: the desired state does not declare it (the plan says which keys those
@@ -35,7 +37,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.model import ApiKey, Attribution, DesiredState, LiveState, Organization
+from reconciler.model import (
+    ApiKey,
+    Attribution,
+    DesiredState,
+    LiveState,
+    Organization,
+    rotation_due,
+)
 
 NAMES_SHOWN = 3  # key names in one summary line, before "and N more"
 
@@ -238,7 +247,7 @@ def _finding(
     checks = (
         (Flag.UNUSED, idle is not None and idle > limits.unused_after_days),
         (Flag.OLD, age is not None and age > limits.max_age_days),
-        (Flag.ROTATION_DUE, age is not None and age > period),
+        (Flag.ROTATION_DUE, rotation_due(age, period)),
         (Flag.EXPIRING, left is not None and 0 <= left <= limits.expiry_warning_days),
         (Flag.EXPIRED, left is not None and left < 0),
         (Flag.UNMANAGED, not managed),

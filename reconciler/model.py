@@ -141,6 +141,7 @@ class Organization(Frozen):
     key_unused_after_days: int = 30
     key_expiry_warning_days: int = 14
     rotation_period_days: int = 90
+    rotation_grace_hours: int = 24  # a rotated key's predecessor lives on this long
     # the platform's key expiry policy: it clamps a later or missing expiry to this many
     # days after creation; None: no policy known (a clamped expiry looks like drift)
     key_platform_max_expiry_days: int | None = None
@@ -221,6 +222,7 @@ class ApiKey(Frozen):
     description: str = ""
     role: str | None = None
     rotation_period_days: int | None = None
+    rotation_grace_hours: int | None = None  # None: the organisation's
     secret: SecretTarget | None = None
     previous_names: tuple[str, ...] = ()  # former names: a live one is this one, renamed
     policy: KeyPolicy | None = None  # application-side limits of this key alone
@@ -234,6 +236,20 @@ class ApiKey(Frozen):
     @property
     def address(self) -> str:
         return f"api_key.{self.name}"
+
+
+def age_in_days(created_at: dt.datetime | None, now: dt.datetime) -> int | None:
+    """Whole UTC calendar days from ``created_at``'s date to ``now``'s (None: unknown)."""
+    if created_at is None:
+        return None
+    when = created_at if created_at.tzinfo else created_at.replace(tzinfo=dt.UTC)
+    return (now.astimezone(dt.UTC).date() - when.astimezone(dt.UTC).date()).days
+
+
+def rotation_due(age_days: int | None, period_days: int) -> bool:
+    """Whether a key ``age_days`` old is due for rotation: on the day its period is over
+    (a 90-day period: not on day 89, on day 90), for plan and audit alike."""
+    return age_days is not None and age_days >= period_days
 
 
 class OrgMember(Frozen):

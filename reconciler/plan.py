@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.audit import KeyFinding, audit_keys, latest_outside, summary_lines
-from reconciler.diff import Action, Change, FieldChange, Kind, currency_notes, diff
+from reconciler.diff import Action, Change, FieldChange, Kind, Rotations, currency_notes, diff
 from reconciler.diff.console_keys import console_only_keys
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import Attribution, DesiredState, LiveState
@@ -190,6 +190,7 @@ def make_plan(
     now: dt.datetime | None = None,
     key_console: str | None = None,
     attributions: Iterable[Attribution] = (),
+    rotations: Rotations | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
@@ -197,9 +198,20 @@ def make_plan(
     (see :func:`reconciler.diff.diff`). ``key_console``: the provider cannot create keys
     through its API; key creates become manual actions there
     (:func:`~reconciler.diff.console_keys.console_only_keys`). The key audit's flags and
-    the ``attributions`` of the objects the plan shows go with it."""
+    the ``attributions`` of the objects the plan shows go with it. ``rotations``: keys to
+    rotate now (``--replace``) and the grace of every rotation (``--grace``); an address
+    that names no live key the desired state claims is a :class:`ConfigError`."""
     now = now or dt.datetime.now(dt.UTC)
-    found = diff(desired, live, abandoned_keys=abandoned_keys, ownership=ownership, now=now)
+    rotations = rotations or Rotations()
+    found = diff(
+        desired,
+        live,
+        abandoned_keys=abandoned_keys,
+        ownership=ownership,
+        now=now,
+        rotations=rotations,
+    )
+    _check_replaced(rotations, found)
     if key_console is not None:
         found = console_only_keys(found, console=key_console)
     changes = tuple(
@@ -241,6 +253,18 @@ def make_plan(
         key_findings=audit.flagged,
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
     )
+
+
+def _check_replaced(rotations: Rotations, changes: Iterable[Change]) -> None:
+    """Each ``--replace`` address is replaced in ``changes``, else one clear error."""
+    replaced = {c.address for c in changes if c.is_replacement}
+    missing = sorted(rotations.forced - replaced)
+    if missing:
+        raise ConfigError(
+            "; ".join(f"--replace {address}" for address in missing)
+            + ": no live key the desired state declares at that address (see the plan's "
+            "api_key.NAME addresses)"
+        )
 
 
 def _selects(target: str, address: str) -> bool:
@@ -362,6 +386,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
                 live_id=c.get("live_id"),
                 extra_ids=tuple(c.get("extra_ids", ())),
                 recovery=bool(c.get("recovery", False)),
+                grace_hours=c.get("grace_hours"),
             )
             for c in data["changes"]
         )

@@ -74,6 +74,7 @@ from reconciler.desired.load import (
     load_organization,
     provider_name,
 )
+from reconciler.diff import Rotations
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
 from reconciler.identity import organization_mismatch, unpinned_organization
@@ -350,14 +351,19 @@ class Session:
         *,
         operation: str = "plan",
         attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
+        rotations: Rotations | None = None,
     ) -> PlanContext:
         """A plan of what applying ``desired`` (default: the desired state's files) would
         do; ``operation`` names the command in a refusal to run against another
-        organisation than the desired state's. Without the ownership record (its store
-        cannot be opened or read), the plan takes no key as managed and says so in a
-        warning."""
+        organisation than the desired state's; ``rotations``: keys to rotate now. Without
+        the ownership record (its store cannot be opened or read), the plan takes no key
+        as managed and says so in a warning."""
         return await self._plan(
-            desired, progress, operation=operation, attribution_days=attribution_days
+            desired,
+            progress,
+            operation=operation,
+            attribution_days=attribution_days,
+            rotations=rotations,
         )
 
     async def _plan(
@@ -368,6 +374,7 @@ class Session:
         for_apply: bool = False,
         operation: str = "plan",
         attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
+        rotations: Rotations | None = None,
     ) -> PlanContext:
         """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
         otherwise), and the keys to record before the apply are found."""
@@ -419,6 +426,7 @@ class Session:
             now=now,
             key_console=_key_console(self.provider.name),
             attributions=attributions,
+            rotations=rotations,
         )
         ownership = None
         if facts is not None and reading.store is not None:
@@ -531,6 +539,7 @@ class Session:
         log_file: Path | None = None,
         parallelism: int = DEFAULT_PARALLELISM,
         exact: bool = False,
+        rotations: Rotations | None = None,
     ) -> ApplyOutcome:
         """Plan under the apply lock and carry the plan out (see the module docstring).
 
@@ -540,7 +549,8 @@ class Session:
         ``auto_approve`` or ``approve`` to say yes. The safety rails raise
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
         caller sends the audit log, named when an apply fails. ``parallelism``: how many
-        independent changes are carried out at once.
+        independent changes are carried out at once. ``rotations``: keys to rotate now
+        (``--replace``) and the grace of every rotation (``--grace``).
         """
         if saved is None and not auto_approve and approve is None:
             # before the lock and the live state: nobody could say yes to what they show
@@ -559,7 +569,9 @@ class Session:
             report=listener.notice,
         ) as lease:
             with listener.reading() as progress:
-                ctx = await self._plan(desired, progress, for_apply=True, operation="apply")
+                ctx = await self._plan(
+                    desired, progress, for_apply=True, operation="apply", rotations=rotations
+                )
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:

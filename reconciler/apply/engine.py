@@ -11,6 +11,10 @@ Terraform's ``-parallelism``). After a failure no new step starts, the steps in 
 finish (so the journal records how each ended), and the apply stops with the first
 failure in plan order.
 
+A rotation (a replacement with ``grace_hours``) also verifies its new key once the secret
+is stored, and leaves its old key to a later apply unless its grace is 0
+(:mod:`reconciler.apply.rotation`).
+
 Right before a key is created, its name is looked up: a live key of that name in that
 workspace the plan did not see means another apply is running or ran (one with another
 secret store holds another lock), and the apply stops rather than make a second one.
@@ -47,7 +51,7 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from reconciler.apply import DEFAULT_PARALLELISM, people
+from reconciler.apply import DEFAULT_PARALLELISM, people, rotation
 from reconciler.apply.journal import Journal
 from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.records import KeyRecords
@@ -124,7 +128,7 @@ def steps(changes: tuple[Change, ...]) -> list[Step]:
         elif c.kind is Kind.API_KEY:
             if Action.CREATE in c.actions:
                 out.append(Step(CREATE_PHASE, c, Action.CREATE))
-            if Action.DELETE in c.actions:
+            if Action.DELETE in c.actions and not c.grace_hours:  # a rotation's: later
                 out.append(Step(5, c, Action.DELETE))
     return sorted(out, key=lambda s: (s.phase, s.change.address))
 
@@ -287,7 +291,9 @@ class Applier:
         if phase[0].phase == CREATE_PHASE:
             self._guarded(phase[0])
             try:  # one write for the phase's intents
-                await self.records.announce(self._desired_key(s.change.name) for s in phase)
+                await self.records.announce(
+                    (self._desired_key(s.change.name), s.change.grace_hours) for s in phase
+                )
             except ReconcilerError as exc:
                 await self._failed(phase[0], exc)
         failures: dict[int, ReconcilerError] = {}
@@ -487,6 +493,8 @@ class Applier:
         intent = f"{self.apply_id}:{change.address}"
         t = self._step(change, "Creating")
         await self._check_name_free(want)
+        rotating = change.grace_hours is not None
+        previous = await rotation.remember(store, path) if rotating else None
         await self.journal.arecord(
             "key-create-intent",
             apply_id=self.apply_id,
@@ -496,6 +504,7 @@ class Applier:
             replaces=change.live_id if change.is_replacement else None,
             store=store.description,
             path=path,
+            grace_hours=change.grace_hours,
         )
         try:
             created = await self.provider.create_key(want, ws_id)
@@ -527,8 +536,16 @@ class Applier:
             store=store.description,
             path=path,
             resent=created.resent,
+            grace_hours=change.grace_hours,
         )
-        await self._store_secret(change, want, created, store, path)
+        version = await self._store_secret(change, want, created, store, path)
+        if previous is not None:
+            verifier = rotation.Verifier(self.provider, self.journal, self.apply_id)
+            try:
+                await verifier.verify(change.address, created, store, path, previous, version)
+            except ReconcilerError:
+                await self.records.create_failed(change, want)
+                raise
         await self.records.created(change, want, created, store, path)
         self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
@@ -573,7 +590,7 @@ class Applier:
 
     async def _store_secret(
         self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
-    ) -> None:
+    ) -> int | None:
         key_id = created.key.id or ""
 
         def announce(version_before: int | None) -> None:
@@ -620,6 +637,7 @@ class Applier:
             path=path,
             version=version,
         )
+        return version
 
     async def _secret_not_stored(
         self, change: Change, failed: SecretWriteFailed, key_id: str, store: SecretStore, path: str

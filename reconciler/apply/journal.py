@@ -23,7 +23,9 @@ interrupted apply left behind:
   one the answer names, is one the refused request made (if looking for it before the
   resend missed it); its secret was never received, so it goes, and the two keys of one
   name are never a conflict for a person;
-- replaced: the new key is stored, but the old one was never deleted.
+- replaced: the new key is stored, but the old one was never deleted (not a rotation's
+  old key, which outlives its successor by its grace period: the ownership record says
+  when it goes).
 
 The plan deletes those and re-creates what the desired state needs, so the next apply
 converges without doing anything twice. A successful apply compacts the journal.
@@ -184,7 +186,7 @@ class Journal:
                 answers[e.get("intent", "")] = e
                 if event == "key-created":
                     scan.created[e["key_id"]] = e
-                    if e.get("replaces"):
+                    if e.get("replaces") and not e.get("grace_hours"):
                         scan.replaced_by[e["replaces"]] = e["key_id"]
             elif event == "secret-write-intent":
                 scan.versions_before.setdefault(e["key_id"], e.get("version"))

@@ -6,8 +6,9 @@ The apply engine calls one :class:`KeyRecords` around each key it creates or del
   go to the ownership record in one write (an error stops the apply before any is sent);
   a create never answered is then recognised from any machine by the key it made;
 - :meth:`~KeyRecords.created`: once a new key's secret is stored, its entry (its intent
-  dropped), and the key it replaces marked retiring, due at once, so a later plan deletes
-  it from any machine should this apply stop before it does;
+  dropped), and the key it replaces marked retiring, due at once (a rotation's: once its
+  grace has passed), so a later plan deletes it from any machine should this apply stop
+  before it does;
 - :meth:`~KeyRecords.create_failed`: a create refused for certain drops its intent;
 - :meth:`~KeyRecords.deleted`: a deleted key is forgotten, and its secret removed from
   where it was written: the place the record names (a custom path, a GitHub secret),
@@ -69,14 +70,21 @@ class KeyRecords:
         self.report = report
         self.log = log
 
-    async def announce(self, keys: Iterable[ApiKey]) -> None:
-        """Record the create intents of ``keys``, in one write, before any is sent."""
+    async def announce(self, keys: Iterable[tuple[ApiKey, int | None]]) -> None:
+        """Record the create intents of ``keys`` (each with its rotation's grace in hours,
+        None for a create or plain replacement), in one write, before any is sent."""
         if self.ledger is None:
             return
         since = self.clock()
         intents = [
-            CreateIntent(name=k.name, workspace=k.workspace, path=self.secrets(k)[1], since=since)
-            for k in keys
+            CreateIntent(
+                name=k.name,
+                workspace=k.workspace,
+                path=self.secrets(k)[1],
+                since=since,
+                grace_hours=grace,
+            )
+            for k, grace in keys
         ]
 
         def announce(ledger: Ledger) -> Ledger:
@@ -102,11 +110,12 @@ class KeyRecords:
         made = created.key.created_at or now
         entry = key_entry(want.name, want.workspace, where, created=made)
         old = change.live_id if change.is_replacement else None
+        delete_after = now + dt.timedelta(hours=change.grace_hours or 0)
 
         def resolve(ledger: Ledger) -> Ledger:
             ledger = ledger.resolve_intent(key_id, entry)
             if old and old != key_id and ledger.owns(old):
-                ledger = ledger.mark_retiring(old, key_id, now)
+                ledger = ledger.mark_retiring(old, key_id, delete_after)
             return ledger
 
         await self._record(resolve, change.address)

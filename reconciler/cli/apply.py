@@ -16,6 +16,7 @@ from pathlib import Path
 from reconciler.cli.common import Progress, err, use_color
 from reconciler.cli.plan import target_of_saved_plan
 from reconciler.cli.prompt import Answer, ask_yes, on_terminal
+from reconciler.diff import Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import LiveState
 from reconciler.plan import Plan
@@ -86,6 +87,7 @@ async def apply_command(
     auto_approve: bool = False,
     force: bool = False,
     targets: list[str] | None = None,
+    rotations: Rotations | None = None,
     lock_timeout: float = 0.0,
     parallelism: int = 8,
     no_color: bool = False,
@@ -125,6 +127,7 @@ async def apply_command(
             log_file=log_file,
             parallelism=parallelism,
             exact=exact,
+            rotations=rotations,
         )
     if outcome.cancelled:
         return 130 if approval.interrupted else 1

@@ -23,6 +23,7 @@ from reconciler.cli.help import use_words
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_STATE_DIR, RECONCILER_VAULT
 
 if TYPE_CHECKING:
+    from reconciler.diff import Rotations
     from reconciler.session import TargetOptions
 
 app = typer.Typer(
@@ -203,6 +204,25 @@ TargetOpt = Annotated[
         help="Only this address (repeatable), e.g. api_key.dev-bob.",
     ),
 ]
+ReplaceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replace",
+        metavar="ADDRESS",
+        help="Rotate this key now (repeatable), e.g. api_key.dev-bob: a new key, then the "
+        "old one goes after its grace period.",
+    ),
+]
+GraceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--grace",
+        metavar="HOURS",
+        min=0,
+        help="Hours a rotated key's predecessor stays alive (0: deleted in this apply, "
+        "for a leaked key). Default: keys.rotation_grace_hours.",
+    ),
+]
 AllowFileVaultOpt = Annotated[
     bool,
     typer.Option(
@@ -233,6 +253,12 @@ def _target(
         concurrency=concurrency,
         allow_file_vault=allow_file_vault,
     )
+
+
+def _rotations(replace: list[str] | None, grace: int | None) -> Rotations:
+    from reconciler.diff import Rotations
+
+    return Rotations(forced=frozenset(replace or ()), grace_hours=grace)
 
 
 @app.command()
@@ -269,6 +295,8 @@ def plan(
         ),
     ] = False,
     target: TargetOpt = None,
+    replace: ReplaceOpt = None,
+    grace: GraceOpt = None,
     no_color: NoColorOpt = False,
     attribution_days: AttributionDaysOpt = 30,
 ) -> None:
@@ -291,6 +319,7 @@ def plan(
                     no_color=no_color,
                     targets=target or (),
                     attribution_days=attribution_days,
+                    rotations=_rotations(replace, grace),
                 )
             )
         )
@@ -430,6 +459,8 @@ def apply(
         bool, typer.Option("--force", help="Apply even when the plan deletes many keys.")
     ] = False,
     target: TargetOpt = None,
+    replace: ReplaceOpt = None,
+    grace: GraceOpt = None,
     lock_timeout: Annotated[
         float,
         typer.Option(
@@ -469,6 +500,7 @@ def apply(
                     auto_approve=auto_approve,
                     force=force,
                     targets=target,
+                    rotations=_rotations(replace, grace),
                     lock_timeout=lock_timeout,
                     parallelism=parallelism,
                     no_color=no_color,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
+from reconciler.diff import Rotations
 from reconciler.errors import PlanError
 from reconciler.plan import Plan, narrow, save
 from reconciler.platform.target import sandbox_state_of
@@ -50,12 +51,15 @@ async def plan_command(
     no_color: bool = False,
     targets: Sequence[str] = (),
     attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
+    rotations: Rotations | None = None,
 ) -> int:
     quiet = fmt == "json" and not sys.stderr.isatty()
     async with Session(directory, options) as session:
         progress = Progress(enabled=not quiet)
         with progress.running("Reading"):
-            ctx = await session.plan(progress=progress, attribution_days=attribution_days)
+            ctx = await session.plan(
+                progress=progress, attribution_days=attribution_days, rotations=rotations
+            )
         if not quiet:
             err(progress.summary(ctx.live.target, ctx.live.requests))
     plan, warnings = narrow(ctx.plan, targets, ctx.desired, ctx.live)  # as apply narrows

@@ -15,8 +15,9 @@ them:
 - limits (``rpm``, ``max_tokens_per_request``, ``daily_token_budget``, hourly, daily and
   monthly USD) are carried as declared at each level (workspace, role, key): the policy
   layer combines them;
-- each key gets the organisation's rotation period and secret backend unless it sets its
-  own, and the secret path ``<workspace>/<key name>`` unless it names one;
+- each key gets the organisation's rotation period, rotation grace and secret backend
+  unless it sets its own, and the secret path ``<workspace>/<key name>`` unless it names
+  one;
 - a person listed without a role gets the provider's default organisation role; people,
   group members and seats are lower-cased and sorted.
 """
@@ -70,6 +71,7 @@ def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
         key_unused_after_days=org.keys.unused_after_days,
         key_expiry_warning_days=org.keys.expiry_warning_days,
         rotation_period_days=org.keys.rotation_period_days,
+        rotation_grace_hours=org.keys.rotation_grace_hours,
         key_platform_max_expiry_days=org.keys.platform_max_expiry_days,
         vault=VaultSettings(
             backend=SecretBackend(vault.backend),
@@ -151,6 +153,11 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
         description=doc.description,
         role=doc.role,
         rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
+        rotation_grace_hours=(
+            org.rotation_grace_hours
+            if doc.rotation_grace_hours is None
+            else doc.rotation_grace_hours
+        ),
         secret=SecretTarget(
             backend=backend,
             path=(secret.path if secret else None) or f"{ws}/{doc.name}",

@@ -34,6 +34,7 @@ INERT: tuple[Loc, ...] = (
     ("organization", "keys", "max_age_days"),
     ("organization", "keys", "unused_after_days"),
     ("organization", "keys", "rotation_period_days"),
+    ("organization", "keys", "rotation_grace_hours"),
     ("organization", "keys", "platform_max_expiry_days"),
     ("organization", "vault", "address"),
     ("organization", "vault", "namespace"),
@@ -58,6 +59,7 @@ INERT: tuple[Loc, ...] = (
     ("workspace", "api_keys", "*", "description"),
     ("workspace", "api_keys", "*", "expires"),
     ("workspace", "api_keys", "*", "rotation_period_days"),
+    ("workspace", "api_keys", "*", "rotation_grace_hours"),
     ("workspace", "api_keys", "*", "policy"),
 )
 # Field paths removed as a whole (the matched prefix), whose defaults the checks must not

@@ -274,6 +274,13 @@ class KeyPolicyDoc(Doc):
         14, description="Warn when a key expires within this many days."
     )
     rotation_period_days: PositiveInt = Field(90, description="Default rotation period of a key.")
+    rotation_grace_hours: NonNegativeInt = Field(
+        24,
+        description=(
+            "Hours a rotated key's predecessor stays alive after its replacement is stored "
+            "(0: deleted in the same apply)."
+        ),
+    )
     platform_max_expiry_days: PositiveInt | None = Field(
         None,
         description=(
@@ -446,6 +453,9 @@ class ApiKeyDoc(Doc):
     expires: Date | None = None
     rotation_period_days: PositiveInt | None = Field(
         None, description="Default: the organisation's keys.rotation_period_days."
+    )
+    rotation_grace_hours: NonNegativeInt | None = Field(
+        None, description="Default: the organisation's keys.rotation_grace_hours."
     )
     role: RoleName | None = Field(None, description="Application role from roles.yaml.")
     secret: SecretDoc | None = None

@@ -30,6 +30,8 @@ What each kind of difference becomes:
   key whose secret is missing from its store or is another key's -> replacement; a key
   retiring after a replacement -> never matched, ``delete`` once its grace period ends
   (see :mod:`.owned`)
+- a managed key at least its ``rotation_period_days`` old, or named by ``--replace``
+                                  -> a rotation (``+/-``, :mod:`.rotation`)
 - two live keys, one name, one workspace -> ``conflict`` (never a guess)
 - a key whose owner the platform does not name (``created_by`` is no organisation
   user) -> the owner is unknown, not different: never a replacement by itself
@@ -56,6 +58,7 @@ from reconciler.diff.changes import REPLACE, Action, Change, FieldChange, Kind, 
 from reconciler.diff.keys import diff_keys, matches
 from reconciler.diff.owned import left_behind, retiring
 from reconciler.diff.people import awaiting, diff_groups, diff_people, group_grants
+from reconciler.diff.rotation import NO_ROTATIONS, Rotations
 from reconciler.diff.workspaces import (
     currency_notes,
     diff_members,
@@ -73,6 +76,7 @@ __all__ = [
     "Change",
     "FieldChange",
     "Kind",
+    "Rotations",
     "claimed_keys",
     "currency_notes",
     "diff",
@@ -90,6 +94,7 @@ def diff(
     ownership: KeyFacts | None = None,
     today: dt.date | None = None,
     now: dt.datetime | None = None,
+    rotations: Rotations = NO_ROTATIONS,
 ) -> list[Change]:
     """All changes that take ``live`` to ``desired``, in a stable order.
 
@@ -97,7 +102,8 @@ def diff(
     journal) to the reason; they are deleted and never matched to a desired key.
     ``ownership`` is what the ownership record and the secret checks say of live keys
     (None: nothing is managed). ``now`` (default: the time in UTC) ends grace periods;
-    ``today`` (default: ``now``'s date) dates a clamped expiry's renewal.
+    ``today`` (default: ``now``'s date) dates a clamped expiry's renewal; ``now`` also
+    says which keys are due for rotation, and ``rotations`` which others to rotate now.
     """
     aliases = workspace_aliases(desired, live)
     if aliases:
@@ -114,7 +120,7 @@ def diff(
     )
     now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
-    keyed = diff_keys(desired, live, abandoned_keys or {}, today, ownership, now)
+    keyed = diff_keys(desired, live, abandoned_keys or {}, today, ownership, now, rotations)
     people, keys = diff_people(desired, live, keyed)
     changes.extend(keys)
     changes.extend(people)

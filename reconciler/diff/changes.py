@@ -77,6 +77,9 @@ class Change:
     # finishes an earlier apply: cleans up after an interrupted one, or deletes the key a
     # replacement retired once its grace period ended (never a removal anyone asked for)
     recovery: bool = False
+    # a rotation (a replacement whose old key outlives the new one): hours the old key
+    # stays alive once the new key is stored and verified; None: not a rotation
+    grace_hours: int | None = None
 
     @property
     def is_replacement(self) -> bool:

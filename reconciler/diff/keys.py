@@ -7,7 +7,8 @@ key), so the old key is never left behind as unmanaged. The API cannot update a 
 a difference in workspace, owner or expiry is a replacement that creates the new key
 before the old one goes. What the platform cannot tell is not a difference: an owner it
 does not name, and an expiry its policy clamped, until that date comes within
-``keys.expiry_warning_days``. Two live keys with one name in one workspace are a
+``keys.expiry_warning_days``. A matched key due for rotation, or named by ``--replace``,
+is replaced as a rotation (:mod:`.rotation`). Two live keys with one name in one workspace are a
 conflict for a person. Keys an interrupted apply left behind are deleted and never
 matched; unmatched live keys are deleted when reconciler manages them (the ownership
 record, :mod:`.owned`) or where the workspace prunes them or is archived, and left alone
@@ -32,6 +33,7 @@ from reconciler.diff.changes import (
     field_changes,
     project,
 )
+from reconciler.diff.rotation import NO_ROTATIONS, Rotations, rotation
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Claim, KeyFacts
 
@@ -74,16 +76,21 @@ def diff_keys(
     today: dt.date,
     facts: KeyFacts | None = None,
     now: dt.datetime | None = None,
+    rotations: Rotations = NO_ROTATIONS,
 ) -> list[Change]:
+    now = now or dt.datetime.now(dt.UTC)
     claims = facts.claims(live) if facts is not None else {}
+    waiting: set[str] = set()  # old keys of an interrupted rotation, within their grace
     if facts is not None:
         abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}
+        waiting = owned.rotating(live.keys, claims, facts, now)
+        abandoned = {k: why for k, why in abandoned.items() if k not in waiting}
     changes = [
         owned.recovery_delete(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned
     ]
     rest = tuple(k for k in live.keys if k.id not in abandoned)
-    changes.extend(owned.retired(rest, claims, now or dt.datetime.now(dt.UTC)))
-    excluded = abandoned.keys() | owned.retiring(claims)
+    changes.extend(owned.retired(rest, claims, now))
+    excluded = abandoned.keys() | owned.retiring(claims) | waiting
     org = desired.organization
     cap = org.key_platform_max_expiry_days
     renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)
@@ -112,6 +119,8 @@ def diff_keys(
         problem = facts.problem(claims.get(match.id or ""), match.id or "") if facts else None
         if replacement is None and problem is not None:
             replacement = owned.secret_replacement(want, match, problem)
+        if replacement is None:
+            replacement = rotation(want, match, org, now, rotations)
         if replacement is not None:
             changes.append(replacement)
     leftovers = [k for k in live.keys if k.id not in claimed and k.id not in excluded]

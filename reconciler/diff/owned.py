@@ -6,7 +6,9 @@ Pure; the ledger and the secret checks come in as :class:`~reconciler.ownership.
   key the journal finds abandoned (the desired key is made again); so is a managed key
   whose secret path such a create's key took with its secret (a replacement's old half);
 - a retiring key (the old half of a replacement or rotation) is never matched by name,
-  so it is no conflict with its successor; once its grace period has ended -> ``delete``;
+  so it is no conflict with its successor; once its grace period has ended -> ``delete``
+  (a replacement's grace is none); so is the old key of a rotation an apply stopped
+  before recording (:func:`rotating`), its grace counted from the create's intent;
 - a managed key whose secret is missing from its store, or whose store names another
   key there -> replacement (``+/-``), so a lost secret is made again;
 - a key the desired state no longer has: managed (in the ledger) -> ``delete`` in a
@@ -28,7 +30,7 @@ LOST_BY_INTENT = (
 )
 MANAGED_REMOVED = "managed by reconciler, removed from the desired state"
 NOT_MANAGED = "reconciler does not manage it"
-GRACE_ENDED = "previous key, grace period ended"
+GRACE_ENDED = "rotated, grace period ended"
 
 
 def key_projection(key: ApiKey) -> dict[str, Any]:
@@ -55,6 +57,33 @@ def superseded(
     """Managed keys an interrupted replacement left behind, with why: a key made by an
     unresolved create whose secret is stored (unrecorded) took the secret path of a managed
     key of its name, so that key was its replacement's old half."""
+    return {
+        old: f"replaced by key {new} in an interrupted apply"
+        for old, new in _successors(live_keys, claims, facts).items()
+    }
+
+
+def rotating(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts, now: dt.datetime
+) -> set[str]:
+    """Old keys of an interrupted rotation (:func:`superseded`, by a create whose intent
+    carries a grace period) whose grace, counted from the intent, has not ended: they live
+    on, never matched, until the next apply records them retiring."""
+    out: set[str] = set()
+    for old, new in _successors(live_keys, claims, facts).items():
+        intent = claims[new].intent
+        if intent is None or intent.grace_hours is None:
+            continue
+        if now < intent.since + dt.timedelta(hours=intent.grace_hours):
+            out.add(old)
+    return out
+
+
+def _successors(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
+) -> dict[str, str]:
+    """The old key id of each interrupted replacement (see :func:`superseded`), to the id
+    of the key that replaced it."""
     made = {
         (key.workspace.lower(), key.name): key.id
         for key in live_keys
@@ -65,7 +94,7 @@ def superseded(
         new = made.get((key.workspace.lower(), key.name))
         problem = facts.problem(claims.get(key.id or ""), key.id or "")
         if new and key.id and problem is not None and problem.finding is SecretFinding.OTHER_KEY:
-            out[key.id] = f"replaced by key {new} in an interrupted apply"
+            out[key.id] = new
     return out
 
 

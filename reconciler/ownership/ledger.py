@@ -109,12 +109,15 @@ class CreateIntent(Frozen):
 
     ``path`` is where its secret was to be written; ``since`` is when the intent was
     recorded, by the applying machine's clock. At most one per key name and workspace.
+    ``grace_hours``: the create is a rotation's, whose predecessor lives this many hours
+    (from ``since``, should the apply stop before recording it retiring).
     """
 
     name: Text
     workspace: Text
     path: Text
     since: UtcDatetime
+    grace_hours: Annotated[int, Field(ge=0)] | None = None
 
     def same_key(self, workspace: str, name: str) -> bool:
         return self.name == name and self.workspace.lower() == workspace.lower()

@@ -10,7 +10,10 @@ what the plan found, in one write:
   yet is adopted: its first apply records the keys both desired and live;
 - entries of keys that are gone from the platform are forgotten;
 - create intents that made no live key are dropped: that create never happened, or its
-  key is gone; an intent that made a key still unrecorded stays, as it explains that key.
+  key is gone; an intent that made a key still unrecorded stays, as it explains that key;
+- a key recorded from a rotation's intent (one with a grace) retires the managed key of
+  its name it replaced, due its grace after the intent: a rotation stopped between
+  storing the new secret and recording it resumes there, on any machine.
 """
 
 from __future__ import annotations
@@ -63,6 +66,19 @@ def key_entry(
     )
 
 
+def _retire_predecessor(ledger: Ledger, key_id: str, entry: LedgerEntry) -> Ledger:
+    """``key_id`` was made by a rotation's create (its intent carries a grace): the
+    managed key of its name it replaced retires, due its grace after the intent."""
+    intent = ledger.intent_for(entry.workspace, entry.name)
+    if intent is None or intent.grace_hours is None:
+        return ledger
+    due = intent.since + dt.timedelta(hours=intent.grace_hours)
+    for old, e in ledger.keys.items():
+        if old != key_id and e.retiring is None and intent.same_key(e.workspace, e.name):
+            ledger = ledger.mark_retiring(old, key_id, due)
+    return ledger
+
+
 def settle(
     ledger: Ledger,
     live: LiveState,
@@ -74,7 +90,7 @@ def settle(
     the same when applied twice, so a check-and-set retry may run it again."""
     live_ids = {k.id for k in live.keys if k.id}
     keys = {key_id: e for key_id, e in ledger.keys.items() if key_id in live_ids}
-    resolved: list[LedgerEntry] = []
+    resolved: list[tuple[str, LedgerEntry]] = []
     for found in claimed:
         key_id, created = found.key.id, found.key.created_at
         if key_id is None or created is None or key_id not in live_ids or key_id in keys:
@@ -93,9 +109,10 @@ def settle(
             continue  # a name the record cannot hold: the desired state still claims it
         keys[key_id] = entry
         if found.created:
-            resolved.append(entry)
+            resolved.append((key_id, entry))
     ledger = ledger.with_keys(keys)
-    for entry in resolved:
+    for key_id, entry in resolved:
+        ledger = _retire_predecessor(ledger, key_id, entry)
         ledger = ledger.drop_intent(entry.workspace, entry.name)
     for intent in ledger.intents:
         made = any(

@@ -159,7 +159,7 @@ def _change_lines(change: Change, attribution: Attribution | None) -> list[str]:
     lines.append(f"{sign.rjust(3)} {label} {{")
     lines.extend(_attr_lines(change))
     lines.append("    }")
-    if change.message and key in ("manual", "conflict", "delete", "create"):
+    if change.message and key in ("manual", "conflict", "delete", "create", "replace"):
         lines.append(f"    # {change.message}")
     return lines
 

@@ -18,11 +18,17 @@ from reconciler.model import (
 )
 
 CREATED = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+# the fixtures' keys are never due for rotation, whatever day the suite runs
+ROTATION_NEVER_DUE = 100_000
 
 
 def desired(**overrides: object) -> DesiredState:
     base: dict[str, object] = {
-        "organization": Organization(name="Acme", spend_limit=SpendLimit(amount=Decimal(5000))),
+        "organization": Organization(
+            name="Acme",
+            spend_limit=SpendLimit(amount=Decimal(5000)),
+            rotation_period_days=ROTATION_NEVER_DUE,
+        ),
         "roles": (Role(name="developer", allowed_models=("mistral-small-latest",)),),
         "workspaces": (
             Workspace(

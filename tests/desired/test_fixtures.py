@@ -26,7 +26,9 @@ CASES = [
      "duplicate key 'rpm' (first defined on line 10)", E, 1),
     ("bad-unknown-field", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].experies",
      "unknown field 'experies' (did you mean 'expires'?); allowed: name, description, owner, "
-     "expires, rotation_period_days, role, secret", E, 1),
+     "expires, rotation_period_days, rotation_grace_hours, role, secret", E, 1),
+    ("bad-negative-grace", "organization.yaml", 6, 10, "organization.keys.rotation_grace_hours",
+     "must be >= 0, got -1", E, 1),
     ("bad-unknown-nested-field", "organization.yaml", 5, 27, "organization.vault.adress",
      "unknown field 'adress' (did you mean 'address'?)", E, 1),
     ("bad-unknown-tag", "workspaces/ml.yaml", 4, 10, "workspace.admin",
