@@ -105,7 +105,7 @@ def test_old_is_more_than_max_age_days(age: int, flagged: bool) -> None:
 
 
 @pytest.mark.parametrize(("age", "flagged"), [(89, False), (90, True), (91, True)])
-def test_rotation_is_due_on_the_last_day_of_the_organisations_period(age: int, flagged: bool) -> None:
+def test_rotation_is_due_on_the_last_day_of_its_period(age: int, flagged: bool) -> None:
     key = live_key(created_at=days_ago(age))
     assert (Flag.ROTATION_DUE in flags_of(key, key_max_age_days=400)) is flagged
 

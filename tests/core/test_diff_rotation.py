@@ -1,0 +1,185 @@
+"""Rotation in the plan: a managed key is rotated on the day its period is over, or when
+``--replace`` names it; the grace comes from ``--grace``, the key, or the organisation.
+
+Pure: times are fixed (``created_at`` against an injected ``now``), never today's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from reconciler.diff import Change, Rotations, diff
+from reconciler.errors import ConfigError
+from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.ownership import (
+    CreateIntent,
+    KeyFacts,
+    Ledger,
+    SecretFinding,
+    SecretProblem,
+    settle,
+)
+from reconciler.plan import make_plan
+from reconciler.render.json import render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
+from tests.ledgers import ORG, STORE, entry, location
+
+from .states import CREATED, desired, live_matching
+
+DAY = dt.timedelta(days=1)
+
+
+def due_in(period: int, **org: object) -> DesiredState:
+    """The fixtures' desired state with a rotation period (and other key settings)."""
+    state = desired()
+    settings = {"rotation_period_days": period, **org}
+    return state.model_copy(
+        update={"organization": state.organization.model_copy(update=settings)}
+    )
+
+
+def on_day(age: int, hour: int = 0) -> dt.datetime:
+    """``age`` whole UTC days after the fixtures' keys were created, at ``hour``."""
+    start = dt.datetime.combine(CREATED.date(), dt.time(hour), dt.UTC)
+    return start + age * DAY
+
+
+def rotated(
+    state: DesiredState, now: dt.datetime, rotations: Rotations | None = None
+) -> dict[str, Change]:
+    found = diff(state, live_matching(), now=now, rotations=rotations or Rotations())
+    return {c.address: c for c in found if c.is_replacement}
+
+
+@pytest.mark.parametrize(("age", "due"), [(89, False), (90, True), (91, True)])
+def test_a_key_is_due_on_the_day_its_period_is_over(age: int, due: bool) -> None:
+    # created at noon: on day 90 at midnight the key is 89.5 days old, and due all the same
+    found = rotated(due_in(90), on_day(age, hour=0))
+    assert set(found) == ({"api_key.dev-alice", "api_key.prod-checkout"} if due else set())
+
+
+def test_a_keys_own_period_comes_before_the_organisations() -> None:
+    state = due_in(90)
+    keys = tuple(
+        k.model_copy(update={"rotation_period_days": 30}) if k.name == "dev-alice" else k
+        for k in state.keys
+    )
+    found = rotated(state.model_copy(update={"keys": keys}), on_day(30))
+    assert set(found) == {"api_key.dev-alice"}
+
+
+def test_a_rotation_is_a_replacement_that_says_why_and_keeps_the_old_key_for_its_grace() -> None:
+    alice = rotated(due_in(90), on_day(95))["api_key.dev-alice"]
+    assert alice.reason == "rotation due: created 95 days ago, period 90 days"
+    assert alice.grace_hours == 24 and alice.live_id == "k-alice"
+    assert alice.before == alice.after  # nothing else differs
+
+
+@pytest.mark.parametrize(
+    ("org_grace", "key_grace", "flag", "expected"),
+    [(24, None, None, 24), (6, None, None, 6), (6, 0, None, 0), (6, 12, 0, 0), (0, None, 3, 3)],
+)
+def test_the_grace_is_the_flags_else_the_keys_else_the_organisations(
+    org_grace: int, key_grace: int | None, flag: int | None, expected: int
+) -> None:
+    state = due_in(90, rotation_grace_hours=org_grace)
+    keys = tuple(k.model_copy(update={"rotation_grace_hours": key_grace}) for k in state.keys)
+    state = state.model_copy(update={"keys": keys})
+    found = rotated(state, on_day(90), Rotations(grace_hours=flag))
+    assert {c.grace_hours for c in found.values()} == {expected}
+
+
+def test_replace_rotates_a_key_that_is_not_due() -> None:
+    found = rotated(due_in(90), on_day(10), Rotations(forced=frozenset({"api_key.dev-alice"})))
+    assert set(found) == {"api_key.dev-alice"}
+    assert found["api_key.dev-alice"].reason == "replacement requested (--replace)"
+
+
+def test_replace_of_an_address_that_names_no_live_key_is_one_clear_error() -> None:
+    wrong = Rotations(forced=frozenset({"api_key.dev.dev-alice"}))
+    with pytest.raises(ConfigError) as raised:
+        make_plan(due_in(90), live_matching(), provider="mistral", now=on_day(1), rotations=wrong)
+    assert str(raised.value) == (
+        "--replace api_key.dev.dev-alice: no live key the desired state declares at that "
+        "address (see the plan's api_key.NAME addresses)"
+    )
+
+
+def test_a_rotation_shows_in_every_format_and_counts_like_a_replacement() -> None:
+    plan = make_plan(due_in(90), live_matching(), provider="mistral", now=on_day(95))
+    assert plan.summary.sentence() == "Plan: 2 to add, 0 to change, 2 to destroy."
+    assert plan.summary.replace == 2
+    text = render_text(plan)
+    assert "+/- api_key \"dev-alice\" {" in text
+    assert "# (because rotation due: created 95 days ago, period 90 days)" in text
+    assert "the old key is kept 24 h, then deleted" in text
+    assert "rotation due: created 95 days ago, period 90 days" in render_markdown(plan)
+    doc = json.loads(render_json(plan))
+    alice = next(c for c in doc["resource_changes"] if c["address"] == "api_key.dev-alice")
+    assert alice["change"]["actions"] == ["create", "delete"]
+    assert alice["action_reason"] == "rotation due: created 95 days ago, period 90 days"
+
+
+def test_a_saved_plan_keeps_each_rotations_grace() -> None:
+    from reconciler.plan import from_dict, to_dict
+
+    plan = make_plan(due_in(90), live_matching(), provider="mistral", now=on_day(95))
+    again = from_dict(json.loads(json.dumps(to_dict(plan))))
+    assert [c.grace_hours for c in again.changes] == [c.grace_hours for c in plan.changes]
+
+
+# --- an apply stopped in the middle of a rotation --------------------------------------
+
+
+def interrupted(since: dt.datetime, grace: int) -> tuple[LiveState, KeyFacts]:
+    """The state an apply left when it stopped right after storing a rotation's new key:
+    the ledger holds the old key and the open intent; the store names the new key."""
+    new = ApiKey(
+        name="dev-alice",
+        workspace="dev",
+        owner="alice@acme.example",
+        expires=dt.date(2027, 6, 30),
+        id="k-alice-2",
+        created_at=since,
+    )
+    live = live_matching()
+    live = live.model_copy(update={"keys": (*live.keys, new)})
+    ledger = Ledger(organization=ORG).resolve_intent("k-alice", entry("dev-alice", "dev"))
+    ledger = ledger.with_intent(
+        CreateIntent(
+            name="dev-alice", workspace="dev", path="dev/dev-alice", since=since, grace_hours=grace
+        )
+    )
+    moved = SecretProblem(SecretFinding.OTHER_KEY, STORE, "dev/dev-alice")
+    return live, KeyFacts(ledger, verified=frozenset({"k-alice-2"}), problems={"k-alice": moved})
+
+
+def test_the_old_key_of_an_interrupted_rotation_lives_on_through_its_grace() -> None:
+    since = on_day(95, hour=10)
+    live, facts = interrupted(since, grace=24)
+    found = diff(desired(), live, ownership=facts, now=since + 23 * dt.timedelta(hours=1))
+    keys = {c.address: c for c in found if c.kind.value == "api_key"}
+    assert keys == {}  # neither deleted nor in conflict with its successor
+    later = diff(desired(), live, ownership=facts, now=since + DAY)
+    assert [(c.address, c.actions[0].value) for c in later if c.kind.value == "api_key"] == [
+        ("api_key.dev-alice[k-alice]", "delete")
+    ]
+
+
+def test_the_next_apply_records_the_old_key_retiring_from_the_intents_time() -> None:
+    from reconciler.ownership import Claimed
+
+    since = on_day(95, hour=10)
+    live, facts = interrupted(since, grace=24)
+    new = next(k for k in live.keys if k.id == "k-alice-2")
+    found = Claimed(key=new, location=location("dev", "dev-alice"), stored=True, created=True)
+    settled = settle(facts.ledger, live, [found])
+    old = settled.entry("k-alice")
+    assert old is not None and old.retiring is not None
+    assert old.retiring.replaced_by == "k-alice-2"
+    assert old.retiring.delete_after == since + DAY
+    assert settled.owns("k-alice-2") and not settled.intents
