@@ -542,7 +542,7 @@ class Applier:
         if previous is not None:
             verifier = rotation.Verifier(self.provider, self.journal, self.apply_id)
             try:
-                await verifier.verify(change.address, created, store, path, previous, version)
+                await verifier.verify(created, store, path, previous, version)
             except ReconcilerError:
                 await self.records.create_failed(change, want)
                 raise

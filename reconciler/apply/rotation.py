@@ -74,7 +74,6 @@ class Verifier:
 
     async def verify(
         self,
-        address: str,
         created: CreatedKey,
         store: SecretStore,
         path: str,
@@ -93,14 +92,12 @@ class Verifier:
         await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
         restored = await _restore(store, path, previous, version)
         raise RotationFailed(
-            f"{address}: the new key {key_id} was refused by the platform's inference API "
+            f"the new key {key_id} was refused by the platform's inference API "
             f"(GET /models), so it was deleted; {restored}. Nothing else was changed."
         )
 
 
-async def _restore(
-    store: SecretStore, path: str, previous: Previous, version: int | None
-) -> str:
+async def _restore(store: SecretStore, path: str, previous: Previous, version: int | None) -> str:
     """Make the path's current version what it was before the rotation; say what was done."""
     where = f"{store.description} at {path}"
     try:

@@ -37,9 +37,7 @@ def due_in(period: int, **org: object) -> DesiredState:
     """The fixtures' desired state with a rotation period (and other key settings)."""
     state = desired()
     settings = {"rotation_period_days": period, **org}
-    return state.model_copy(
-        update={"organization": state.organization.model_copy(update=settings)}
-    )
+    return state.model_copy(update={"organization": state.organization.model_copy(update=settings)})
 
 
 def on_day(age: int, hour: int = 0) -> dt.datetime:
@@ -114,7 +112,7 @@ def test_a_rotation_shows_in_every_format_and_counts_like_a_replacement() -> Non
     assert plan.summary.sentence() == "Plan: 2 to add, 0 to change, 2 to destroy."
     assert plan.summary.replace == 2
     text = render_text(plan)
-    assert "+/- api_key \"dev-alice\" {" in text
+    assert '+/- api_key "dev-alice" {' in text
     assert "# (because rotation due: created 95 days ago, period 90 days)" in text
     assert "the old key is kept 24 h, then deleted" in text
     assert "rotation due: created 95 days ago, period 90 days" in render_markdown(plan)

@@ -1,0 +1,227 @@
+"""Rotation through plan and apply, as a user sees it: a key past its period gets a new key
+whose secret becomes the store's current version, the old key lives on for its grace and
+a later apply deletes it; ``--replace`` rotates now, ``--grace 0`` deletes the old key in
+the same apply; a new key the platform refuses is deleted and the old one stays current.
+
+Against the embedded sandbox (the demo seed) with the small desired state; secrets go to
+the file vault beside the sandbox's state. The session's clock is injected: days pass
+without anyone waiting, counted from when the sandbox made the keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from reconciler.apply.engine import ApplyError
+from reconciler.apply.rotation import RotationFailed
+from reconciler.diff import Rotations
+from reconciler.errors import ConfigError
+from reconciler.plan import Plan
+from reconciler.platform.sandbox import SandboxStore, journaled
+from reconciler.session import ApplyOutcome, Session
+from reconciler.vault import ledger_store
+from reconciler.vault.file import FileVault
+from tests.e2e.apply_support import write_small_desired
+from tests.session.test_apply import live_keys, options, state_of, vault
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+ORG_KEYS = "  keys: {rotation_period_days: 365}\n"  # only dev-bob is due (below)
+BOB_PERIOD = "      owner: bob.chen@acme.example\n      rotation_period_days: 30\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    directory = write_small_desired(tmp_path)
+    org = directory / "organization.yaml"
+    org.write_text(org.read_text() + ORG_KEYS)
+    dev = directory / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("      owner: bob.chen@acme.example\n", BOB_PERIOD))
+    SandboxStore.open(state_of(tmp_path)).close()
+    return tmp_path
+
+
+class Clock:
+    """The time of the session and of the sandbox: now, until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """One clock for reconciler and the platform (the sandbox dates its keys by it)."""
+    shared = Clock()
+    monkeypatch.setattr(journaled, "utc_now", shared)
+    return shared
+
+
+def run(root: Path, clock: Clock, go: Callable[[Session], Any]) -> Any:
+    async def inside() -> Any:
+        async with Session(root / "desired-state", options(root), clock=clock) as session:
+            return await go(session)
+
+    return asyncio.run(inside())
+
+
+def plan(root: Path, clock: Clock, rotations: Rotations | None = None) -> Plan:
+    async def go(session: Session) -> Plan:
+        return (await session.plan(rotations=rotations)).plan
+
+    result: Plan = run(root, clock, go)
+    return result
+
+
+def apply(root: Path, clock: Clock, rotations: Rotations | None = None) -> ApplyOutcome:
+    async def go(session: Session) -> ApplyOutcome:
+        return await session.apply(auto_approve=True, rotations=rotations)
+
+    result: ApplyOutcome = run(root, clock, go)
+    return result
+
+
+def key_changes(plan: Plan) -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    """The plan's key changes (address -> reason, actions), unmanaged keys left out."""
+    return {
+        c.address: (c.reason, tuple(a.value for a in c.actions))
+        for c in plan.changes
+        if c.address.startswith("api_key.") and "unmanaged" not in c.actions
+    }
+
+
+def bob_ids(root: Path) -> list[str]:
+    store = SandboxStore.open(state_of(root))
+    try:
+        return sorted(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-bob")
+    finally:
+        store.close()
+
+
+def ledger_entry(root: Path, key_id: str) -> dict[str, Any]:
+    """The ownership record's entry of ``key_id``, as the store holds it."""
+    store = FileVault(root / "sandbox" / "vault")
+    stored = asyncio.run(ledger_store.load(store, f"sandbox ({state_of(root)})"))
+    entry = stored.ledger.entry(key_id)
+    assert entry is not None
+    return entry.model_dump(mode="json")
+
+
+def versions(root: Path, path: str) -> list[str]:
+    """The key id of every version the file vault keeps at ``path``, oldest first."""
+    doc = json.loads((root / "sandbox" / "vault" / f"{path}.json").read_text())
+    return [v["custom_metadata"]["key_id"] for v in doc["versions"]]
+
+
+def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_grace(
+    root: Path, clock: Clock
+) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    assert key_changes(plan(root, clock)) == {}
+
+    clock.now += 29 * DAY
+    assert key_changes(plan(root, clock)) == {}  # day 29 of 30: not yet
+    clock.now += DAY
+    assert key_changes(plan(root, clock)) == {
+        "api_key.dev-bob": (
+            "rotation due: created 30 days ago, period 30 days",
+            ("create", "delete"),
+        )
+    }
+    rotated_at = clock.now
+    outcome = apply(root, clock)
+    assert outcome.result is not None
+    assert (outcome.result.added, outcome.result.destroyed) == (1, 0)  # the old key waits
+    old_, new = sorted(bob_ids(root), key=lambda k: k != old)
+    assert old_ == old
+    assert vault(root)["dev/dev-bob"] == new  # the current version: the new key
+    assert versions(root, "dev/dev-bob")[-2:] == [old, new]  # the old one kept before it
+    retiring = ledger_entry(root, old)["retiring"]
+    assert retiring["replaced_by"] == new
+    assert dt.datetime.fromisoformat(retiring["delete_after"]) == rotated_at + 24 * HOUR
+
+    clock.now = rotated_at + 24 * HOUR - dt.timedelta(seconds=1)
+    assert key_changes(plan(root, clock)) == {}  # the grace has not ended: nothing to do
+    clock.now = rotated_at + 24 * HOUR
+    assert key_changes(plan(root, clock)) == {
+        f"api_key.dev-bob[{old[:8]}]": ("rotated, grace period ended", ("delete",))
+    }
+    apply(root, clock)
+    assert bob_ids(root) == [new]
+    assert vault(root)["dev/dev-bob"] == new  # the old key's deletion left the secret alone
+    assert key_changes(plan(root, clock)) == {}
+
+
+def test_replace_with_no_grace_rotates_a_leaked_key_in_one_apply(root: Path, clock: Clock) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    leaked = Rotations(forced=frozenset({"api_key.dev-bob"}), grace_hours=0)
+    planned = key_changes(plan(root, clock, leaked))
+    assert planned == {
+        "api_key.dev-bob": ("replacement requested (--replace)", ("create", "delete"))
+    }
+    outcome = apply(root, clock, leaked)
+    assert outcome.result is not None
+    assert (outcome.result.added, outcome.result.destroyed) == (1, 1)
+    (new,) = bob_ids(root)
+    assert new != old and vault(root)["dev/dev-bob"] == new
+    assert key_changes(plan(root, clock)) == {}
+
+
+def test_replace_of_an_unknown_address_changes_nothing(root: Path, clock: Clock) -> None:
+    apply(root, clock)
+    before = live_keys(root)
+    with pytest.raises(ConfigError, match=r"^--replace api_key\.dev\.dev-bob: no live key"):
+        apply(root, clock, Rotations(forced=frozenset({"api_key.dev.dev-bob"})))
+    assert live_keys(root) == before
+
+
+def test_a_new_key_the_platform_refuses_is_deleted_and_the_old_one_stays_current(
+    root: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    secret_before = vault_secret(root, "dev/dev-bob")
+
+    async def refused(self: object, secret: SecretStr) -> bool:
+        return False
+
+    from reconciler.platform.mistral.provider import MistralProvider
+
+    monkeypatch.setattr(MistralProvider, "check_key", refused)
+    clock.now += 30 * DAY
+    with pytest.raises(ApplyError) as failed:
+        apply(root, clock)
+    assert isinstance(failed.value.__cause__, RotationFailed)
+    assert str(failed.value).startswith("api_key.dev-bob: the new key ")
+    assert "was refused by the platform's inference API (GET /models)" in str(failed.value)
+    assert "holds the old key's secret again" in str(failed.value)
+    assert bob_ids(root) == [old]  # the new key is gone, the old one live
+    assert vault(root)["dev/dev-bob"] == old
+    assert vault_secret(root, "dev/dev-bob") == secret_before
+    monkeypatch.undo()
+    # nothing is left half-done: the next plan is the same rotation again
+    assert key_changes(plan(root, clock)) == {
+        "api_key.dev-bob": (
+            "rotation due: created 30 days ago, period 30 days",
+            ("create", "delete"),
+        )
+    }
+
+
+def vault_secret(root: Path, path: str) -> str:
+    doc = json.loads((root / "sandbox" / "vault" / f"{path}.json").read_text())
+    current = next(v for v in doc["versions"] if v["version"] == doc["current_version"])
+    secret: str = current["data"]["api_key"]
+    return secret
