@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Quickstart's main job: plan, then apply, the example desired-state/ against the
 # embedded local sandbox (no credentials), then plan again to show it converged, and
-# audit its keys (the seeded stale one, who created it, every stored secret).
+# audit its keys (the seeded stale one, who created it, every stored secret), and rotate
+# one key as if it had leaked (--replace with no grace: the new key is stored and verified,
+# then the old one deleted in the same apply).
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
 # Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
 # organisation: its one new key is a Console action, since Anthropic's API makes none.
@@ -21,6 +23,8 @@ step reconciler plan --sandbox desired-state
 $r plan --sandbox desired-state
 step reconciler audit --sandbox --attribution-days 365 desired-state
 $r audit --sandbox --attribution-days 365 desired-state
+step reconciler apply --sandbox --auto-approve --replace api_key.dev-bob --grace 0 desired-state
+$r apply --sandbox --auto-approve --replace api_key.dev-bob --grace 0 desired-state
 step reconciler plan --sandbox examples/acme-anthropic
 $r plan --sandbox examples/acme-anthropic
 step reconciler apply --sandbox --auto-approve examples/acme-anthropic

@@ -546,6 +546,7 @@ class Applier:
             except ReconcilerError:
                 await self.records.create_failed(change, want)
                 raise
+            self.report(f"{change.address}: the new key is accepted by the inference API")
         await self.records.created(change, want, created, store, path)
         self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
