@@ -24,6 +24,8 @@ from reconciler.apply.engine import ApplyError
 from reconciler.apply.rotation import RotationFailed
 from reconciler.diff import Rotations
 from reconciler.errors import ConfigError
+from reconciler.model import ApiKey
+from reconciler.ownership import Ledger, SecretLocation
 from reconciler.plan import Plan
 from reconciler.platform.sandbox import SandboxStore, journaled
 from reconciler.session import ApplyOutcome, Session
@@ -225,3 +227,31 @@ def vault_secret(root: Path, path: str) -> str:
     current = next(v for v in doc["versions"] if v["version"] == doc["current_version"])
     secret: str = current["data"]["api_key"]
     return secret
+
+
+def test_an_adopted_key_whose_secret_reconciler_never_had_is_rotated_into_the_store(
+    root: Path, clock: Clock
+) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    vault_dir = FileVault(root / "sandbox" / "vault")
+    organization = f"sandbox ({state_of(root)})"
+
+    def adopted(ledger: Ledger) -> Ledger:  # as `reconciler import` records a key
+        entry = ledger.entry(old)
+        assert entry is not None
+        live = ApiKey(name="dev-bob", workspace="dev", id=old, created_at=entry.created)
+        where = SecretLocation(**entry.secret.model_dump(exclude={"state"}))
+        return ledger.adopt(live, where)
+
+    asyncio.run(ledger_store.update(vault_dir, organization, adopted))
+    asyncio.run(vault_dir.delete("dev/dev-bob"))
+    assert ledger_entry(root, old)["secret"]["state"] == "unknown"
+    assert key_changes(plan(root, clock)) == {}  # a secret never had is not "missing"
+
+    clock.now += 30 * DAY
+    apply(root, clock)
+    new = vault(root)["dev/dev-bob"]
+    assert new != old and sorted(bob_ids(root)) == sorted([old, new])
+    assert ledger_entry(root, new)["secret"]["state"] == "stored"
+    assert ledger_entry(root, old)["retiring"]["replaced_by"] == new
