@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -36,11 +37,26 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def rotation(change: dict[str, Any]) -> bool:
+    """A key past its rotation period: an imported key's first rotation stores its secret."""
+    return str(change["action_reason"] or "").startswith("rotation due:")
+
+
 def plan_json(directory: str) -> tuple[int, dict[str, list[str]]]:
-    """The exit code of a plan with --detailed-exitcode, and each address's actions."""
+    """The exit code of a plan with --detailed-exitcode, and each address's actions, the
+    rotations of keys past their period left out (:func:`rotations_due` lists those)."""
     result = cli("plan", directory, "--sandbox", "--format", "json", "--detailed-exitcode")
     changes = json.loads(result.stdout)["resource_changes"]
-    return result.exit_code, {c["address"]: c["change"]["actions"] for c in changes}
+    return result.exit_code, {
+        c["address"]: c["change"]["actions"] for c in changes if not rotation(c)
+    }
+
+
+def rotations_due(directory: str) -> set[str]:
+    """The keys a plan rotates because they are past their rotation period."""
+    result = cli("plan", directory, "--sandbox", "--format", "json")
+    changes = json.loads(result.stdout)["resource_changes"]
+    return {c["address"] for c in changes if rotation(c)}
 
 
 def recorded(root: Path) -> Ledger:
@@ -71,10 +87,11 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
         "iris-laptop": (Origin.IMPORTED, SecretState.UNKNOWN, "dev/iris-laptop"),
     }
 
-    assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
+    # nothing to change but the rotation of the key past its 90 days, which stores its secret
+    assert plan_json("ds") == (2, {"workspace.Default Workspace": ["unmanaged"]})
+    assert rotations_due("ds") == {"api_key.iris-laptop"}
     text = cli("plan", "ds", "--sandbox", "--detailed-exitcode")
-    assert text.exit_code == 0
-    assert "No changes. Your infrastructure matches the configuration." in text.stdout
+    assert "Plan: 1 to add, 0 to change, 1 to destroy." in text.stdout
 
 
 def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Path) -> None:
@@ -87,7 +104,9 @@ def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Pa
     assert done.exit_code == 0, done.output
     assert "Imported 50 workspace(s) and 500 key(s) into ds/: 58 file(s) written" in done.stdout
     assert len(list((here / "ds" / "workspaces").iterdir())) == 50
-    assert plan_json("ds") == (0, {"workspace.Default Workspace": ["unmanaged"]})
+    code, changes = plan_json("ds")
+    assert changes == {"workspace.Default Workspace": ["unmanaged"]}
+    assert code == (2 if rotations_due("ds") else 0)
     assert len(recorded(here).keys) == 500
     again = cli("import", "ds", "--sandbox")  # the name is the one organization.yaml holds
     assert "0 file(s) written, 57 unchanged." in again.stdout

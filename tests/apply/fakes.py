@@ -544,7 +544,11 @@ def desired_org(**dev_changes: Any) -> DesiredState:
         prune_unmanaged_keys=True,
     ).model_copy(update=dev_changes)
     return DesiredState(
-        organization=Organization(name="Acme", spend_limit=SpendLimit(amount=Decimal(5000))),
+        organization=Organization(
+            name="Acme",
+            spend_limit=SpendLimit(amount=Decimal(5000)),
+            rotation_period_days=100_000,  # never due, whatever day the suite runs
+        ),
         roles=ROLES,
         workspaces=(
             dev,

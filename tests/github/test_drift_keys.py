@@ -40,8 +40,8 @@ def test_the_flagged_keys_have_a_section_of_their_own() -> None:
     lines = body(golden())
     start = lines.index("### Keys the audit flags (2)")
     assert lines[start + 2 : start + 4] == [
-        "- `api_key.dev-alice`: unused, old, rotation-due (workspace dev, alice@acme.example)",
-        "- `api_key.iris-laptop`: unused, old, rotation-due, unmanaged (workspace dev, "
+        "- `api_key.dev-alice`: unused, old (workspace dev, alice@acme.example)",
+        "- `api_key.iris-laptop`: unused, old, unmanaged (workspace dev, "
         "iris@acme.example); created outside reconciler by iris@acme.example on 2026-05-01",
     ]
 
