@@ -248,7 +248,8 @@ class Journal:
                 ):
                     result[key.id] = LOST_SECRET
         for old, new in scan.replaced_by.items():
-            if old in live_ids and new in stored and old not in scan.deleted:
+            # a new key deleted since (a rotation's that failed verification) replaced nothing
+            if old in live_ids and new in stored and not {old, new} & scan.deleted:
                 result[old] = f"replaced by key {new} in an interrupted apply"
         return result
 

@@ -13,14 +13,19 @@ order, each step journaled before it is taken:
    one at once when the grace is 0.
 
 Here: :func:`remember` reads, before the create, what the path holds (the old key's secret
-when the store has it), and :func:`verify` runs step 3. A new key the platform refuses is
-deleted, and the store's current version made the old secret again (written back as a
-new version; a path that held nothing is emptied), so the current version always holds a
-live key's secret; the apply then stops with :class:`RotationFailed`, the old key current.
-A store that cannot be read back (GitHub) keeps the refused key's secret: the error says
-so. An apply stopped after step 2 resumes from the ownership record on any machine: the
+when the store has it), and :class:`Verifier` runs step 3. When the platform refuses the
+new key, the store's current version is first made the old secret again (written back as
+a new version; a path that held nothing is emptied), then the new key is deleted, so the
+current version always holds a live key's secret; the apply then stops with
+:class:`RotationFailed`, the old key current. A store that cannot be read back (GitHub)
+keeps the refused key's secret: the error says so.
+
+An apply stopped after step 2 resumes from the ownership record on any machine: the
 create intent carries the grace, so the next apply records the new key and the old one
-retiring from the intent's time (:func:`reconciler.ownership.settle`).
+retiring from the intent's time (:func:`reconciler.ownership.settle`); one stopped
+before has its new key, whose secret nobody holds, deleted and the rotation planned
+again. A resumed rotation is not verified again: its new key has been the store's current
+version since before the stop.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pydantic import SecretStr
 
 from reconciler.apply.journal import Journal
 from reconciler.errors import ReconcilerError, SecretStoreError
+from reconciler.logging import register_secret
 from reconciler.provider import CreatedKey, Provider
 from reconciler.vault.base import SecretMetadata, SecretStore
 
@@ -61,6 +67,8 @@ async def remember(store: SecretStore, path: str) -> Previous:
     if current is None:
         return Previous(secret=None, metadata=None, present=False)
     secret = await store.read_secret(path)
+    if secret is not None:
+        register_secret(secret)  # never in a log line, as a new key's
     return Previous(secret=secret, metadata=current.metadata, present=True)
 
 
@@ -87,10 +95,11 @@ class Verifier:
             await self.journal.arecord("key-verified", apply_id=self.apply_id, key_id=key_id)
             return
         await self.journal.arecord("key-verify-failed", apply_id=self.apply_id, key_id=key_id)
+        # the old secret first: the current version never names a deleted key
+        restored = await _restore(store, path, previous, version)
         await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         await self.provider.delete_key(key_id)
         await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
-        restored = await _restore(store, path, previous, version)
         raise RotationFailed(
             f"the new key {key_id} was refused by the platform's inference API "
             f"(GET /models), so it was deleted; {restored}. Nothing else was changed."

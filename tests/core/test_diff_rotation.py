@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.diff import Change, Rotations, diff
 from reconciler.errors import ConfigError
-from reconciler.model import ApiKey, DesiredState, LiveState
+from reconciler.model import DesiredState, LiveState
 from reconciler.ownership import (
     CreateIntent,
     KeyFacts,
@@ -136,15 +136,9 @@ def test_a_saved_plan_keeps_each_rotations_grace() -> None:
 def interrupted(since: dt.datetime, grace: int) -> tuple[LiveState, KeyFacts]:
     """The state an apply left when it stopped right after storing a rotation's new key:
     the ledger holds the old key and the open intent; the store names the new key."""
-    new = ApiKey(
-        name="dev-alice",
-        workspace="dev",
-        owner="alice@acme.example",
-        expires=dt.date(2027, 6, 30),
-        id="k-alice-2",
-        created_at=since,
-    )
     live = live_matching()
+    alice = next(k for k in live.keys if k.id == "k-alice")
+    new = alice.model_copy(update={"id": "k-alice-2", "created_at": since})
     live = live.model_copy(update={"keys": (*live.keys, new)})
     ledger = Ledger(organization=ORG).resolve_intent("k-alice", entry("dev-alice", "dev"))
     ledger = ledger.with_intent(

@@ -189,8 +189,9 @@ def test_replace_of_an_unknown_address_changes_nothing(root: Path, clock: Clock)
     assert live_keys(root) == before
 
 
+@pytest.mark.parametrize("leaked", [False, True], ids=["due", "replace-grace-0"])
 def test_a_new_key_the_platform_refuses_is_deleted_and_the_old_one_stays_current(
-    root: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    root: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch, leaked: bool
 ) -> None:
     apply(root, clock)
     (old,) = bob_ids(root)
@@ -202,9 +203,11 @@ def test_a_new_key_the_platform_refuses_is_deleted_and_the_old_one_stays_current
     from reconciler.platform.mistral.provider import MistralProvider
 
     monkeypatch.setattr(MistralProvider, "check_key", refused)
-    clock.now += 30 * DAY
+    asked = Rotations(forced=frozenset({"api_key.dev-bob"}), grace_hours=0) if leaked else None
+    if not leaked:
+        clock.now += 30 * DAY
     with pytest.raises(ApplyError) as failed:
-        apply(root, clock)
+        apply(root, clock, asked)
     assert isinstance(failed.value.__cause__, RotationFailed)
     assert str(failed.value).startswith("api_key.dev-bob: the new key ")
     assert "was refused by the platform's inference API (GET /models)" in str(failed.value)
@@ -213,10 +216,13 @@ def test_a_new_key_the_platform_refuses_is_deleted_and_the_old_one_stays_current
     assert vault(root)["dev/dev-bob"] == old
     assert vault_secret(root, "dev/dev-bob") == secret_before
     monkeypatch.undo()
-    # nothing is left half-done: the next plan is the same rotation again
-    assert key_changes(plan(root, clock)) == {
+    # nothing is left half-done: the old key is no leftover to delete, and the same
+    # rotation is planned again
+    assert key_changes(plan(root, clock, asked)) == {
         "api_key.dev-bob": (
-            "rotation due: created 30 days ago, period 30 days",
+            "replacement requested (--replace)"
+            if leaked
+            else "rotation due: created 30 days ago, period 30 days",
             ("create", "delete"),
         )
     }
