@@ -39,6 +39,9 @@ reason, without the address; ``addresses`` the objects it is about (the one obje
 every destroy counted); ``force_overrides`` whether ``apply --force`` lifts it. Empty
 when apply may proceed.
 
+``rotation`` is only on a key's rotation (``{"grace_hours": 24}``: how long the old key
+lives on once the new one is stored and verified).
+
 ``attribution`` is only on a change whose object someone changed outside reconciler (from
 the platform's audit log); ``key_audit`` lists the keys the key audit flags, without the
 secret store's flags (each key as in :mod:`reconciler.render.audit`).
@@ -84,6 +87,11 @@ def _resource(change: Change, attribution: Attribution | None) -> dict[str, Any]
         "fields": [asdict(f) for f in change.fields],
         "unchanged_attributes": change.unchanged,
         **({"conflicting_ids": list(change.extra_ids)} if change.extra_ids else {}),
+        **(
+            {"rotation": {"grace_hours": change.grace_hours}}
+            if change.grace_hours is not None
+            else {}
+        ),
         **({"attribution": attribution_document(attribution)} if attribution else {}),
     }
 

@@ -120,6 +120,7 @@ def test_a_rotation_shows_in_every_format_and_counts_like_a_replacement() -> Non
     alice = next(c for c in doc["resource_changes"] if c["address"] == "api_key.dev-alice")
     assert alice["change"]["actions"] == ["create", "delete"]
     assert alice["action_reason"] == "rotation due: created 95 days ago, period 90 days"
+    assert alice["rotation"] == {"grace_hours": 24}
 
 
 def test_a_saved_plan_keeps_each_rotations_grace() -> None:
