@@ -49,6 +49,10 @@ def test_an_imported_workspace_renamed_with_its_previous_name(
 ) -> None:
     imported = cli(sandbox, tmp_path, "import", "ds", "--name", "Acme Analytics")
     assert imported.returncode == 0, imported.stdout + imported.stderr
+    dev = tmp_path / "ds" / "workspaces" / "dev.yaml"
+    iris = "    - name: iris-laptop\n"
+    assert iris in dev.read_text()  # 200 days old: a year's period keeps it from rotation
+    dev.write_text(dev.read_text().replace(iris, iris + "      rotation_period_days: 365\n"))
     code, changes = plan(sandbox, tmp_path)
     assert (code, actions(changes)) == (0, LEFT_ALONE)
     dev_members = members(sandbox, "dev")
