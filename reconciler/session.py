@@ -75,6 +75,7 @@ from reconciler.desired.load import (
     provider_name,
 )
 from reconciler.diff import Rotations
+from reconciler.diff.rotation import asked as rotations_asked
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
 from reconciler.identity import organization_mismatch, unpinned_organization
@@ -557,6 +558,8 @@ class Session:
             raise ConfigError("apply needs approval: pass auto_approve or approve")
         listener = listener or ApplyListener()
         apply_id = apply_id or new_apply_id()
+        if saved is not None and rotations is None:  # the plan made now is made alike
+            rotations = rotations_asked(saved.changes)
         desired = self.load_desired()
         store = self.default_store(desired)
         # The lock is taken before the live state is read: a plan made while another

@@ -23,6 +23,7 @@ is what puts its secret in the store.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.diff.changes import KEY_FIELDS, REPLACE, Change, Kind, project
@@ -42,6 +43,19 @@ class Rotations:
 
 
 NO_ROTATIONS = Rotations()
+FORCED = "replacement requested (--replace)"
+
+
+def asked(changes: Iterable[Change]) -> Rotations:
+    """What a plan of ``changes`` (a saved plan) was asked to rotate, so that a plan made
+    now to check it is made alike: its ``--replace`` addresses, and its rotations' grace
+    when they share one (the same grace for each of them as the saved plan has)."""
+    rotations = [c for c in changes if c.grace_hours is not None]
+    graces = {c.grace_hours for c in rotations}
+    return Rotations(
+        forced=frozenset(c.address for c in rotations if c.reason == FORCED),
+        grace_hours=graces.pop() if len(graces) == 1 else None,
+    )
 
 
 def grace_of(want: ApiKey, org: Organization, rotations: Rotations) -> int:
@@ -60,7 +74,7 @@ def rotation(
     age = age_in_days(match.created_at, now)
     period = want.rotation_period_days or org.rotation_period_days
     if want.address in rotations.forced:
-        reason = "replacement requested (--replace)"
+        reason = FORCED
     elif rotation_due(age, period):
         reason = f"rotation due: created {age} days ago, period {period} days"
     else:

@@ -131,6 +131,19 @@ def test_a_saved_plan_keeps_each_rotations_grace() -> None:
     assert [c.grace_hours for c in again.changes] == [c.grace_hours for c in plan.changes]
 
 
+def test_a_saved_plan_says_what_it_was_asked_to_rotate() -> None:
+    from reconciler.diff.rotation import asked
+
+    forced = Rotations(forced=frozenset({"api_key.dev-alice"}), grace_hours=0)
+    plan = make_plan(
+        due_in(365), live_matching(), provider="mistral", now=on_day(1), rotations=forced
+    )
+    assert asked(plan.changes) == forced
+    due = make_plan(due_in(90), live_matching(), provider="mistral", now=on_day(95))
+    assert asked(due.changes) == Rotations(grace_hours=24)
+    assert asked(make_plan(desired(), live_matching(), provider="mistral").changes) == Rotations()
+
+
 # --- an apply stopped in the middle of a rotation --------------------------------------
 
 

@@ -26,7 +26,7 @@ from reconciler.diff import Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey
 from reconciler.ownership import Ledger, SecretLocation
-from reconciler.plan import Plan
+from reconciler.plan import Plan, from_dict, to_dict
 from reconciler.platform.sandbox import SandboxStore, journaled
 from reconciler.session import ApplyOutcome, Session
 from reconciler.vault import ledger_store
@@ -261,3 +261,21 @@ def test_an_adopted_key_whose_secret_reconciler_never_had_is_rotated_into_the_st
     assert new != old and sorted(bob_ids(root)) == sorted([old, new])
     assert ledger_entry(root, new)["secret"]["state"] == "stored"
     assert ledger_entry(root, old)["retiring"]["replaced_by"] == new
+
+
+def test_a_saved_plan_with_a_replace_is_applied_exactly_as_reviewed(
+    root: Path, clock: Clock
+) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    leaked = Rotations(forced=frozenset({"api_key.dev-bob"}), grace_hours=0)
+    reviewed = from_dict(to_dict(plan(root, clock, leaked)))
+
+    async def go(session: Session) -> ApplyOutcome:
+        return await session.apply(saved=reviewed, exact=True)
+
+    outcome: ApplyOutcome = run(root, clock, go)
+    assert outcome.result is not None
+    assert (outcome.result.added, outcome.result.destroyed) == (1, 1)
+    (new,) = bob_ids(root)
+    assert new != old and vault(root)["dev/dev-bob"] == new
