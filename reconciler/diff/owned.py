@@ -83,7 +83,9 @@ def _successors(
     live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
 ) -> dict[str, str]:
     """The old key id of each interrupted replacement (see :func:`superseded`), to the id
-    of the key that replaced it."""
+    of the key that replaced it. A rotation's create (its intent carries a grace) says so
+    itself: the managed key of its name is its predecessor, even one whose secret
+    reconciler never had (adopted), which no secret check can tell."""
     made = {
         (key.workspace.lower(), key.name): key.id
         for key in live_keys
@@ -92,8 +94,16 @@ def _successors(
     out: dict[str, str] = {}
     for key in live_keys:
         new = made.get((key.workspace.lower(), key.name))
-        problem = facts.problem(claims.get(key.id or ""), key.id or "")
-        if new and key.id and problem is not None and problem.finding is SecretFinding.OTHER_KEY:
+        if not new or not key.id or key.id == new:
+            continue
+        claim = claims.get(key.id)
+        intent = claims[new].intent
+        rotated = intent is not None and intent.grace_hours is not None
+        if rotated and claim is not None and claim.ownership is Ownership.OWNED:
+            out[key.id] = new
+            continue
+        problem = facts.problem(claim, key.id)
+        if problem is not None and problem.finding is SecretFinding.OTHER_KEY:
             out[key.id] = new
     return out
 

@@ -20,6 +20,7 @@ from reconciler.ownership import (
     Ledger,
     SecretFinding,
     SecretProblem,
+    SecretState,
     settle,
 )
 from reconciler.plan import make_plan
@@ -147,14 +148,20 @@ def test_a_saved_plan_says_what_it_was_asked_to_rotate() -> None:
 # --- an apply stopped in the middle of a rotation --------------------------------------
 
 
-def interrupted(since: dt.datetime, grace: int) -> tuple[LiveState, KeyFacts]:
+def interrupted(
+    since: dt.datetime, grace: int, *, adopted: bool = False
+) -> tuple[LiveState, KeyFacts]:
     """The state an apply left when it stopped right after storing a rotation's new key:
-    the ledger holds the old key and the open intent; the store names the new key."""
+    the ledger holds the old key (``adopted``: its secret never known) and the open
+    intent; the store names the new key."""
     live = live_matching()
     alice = next(k for k in live.keys if k.id == "k-alice")
     new = alice.model_copy(update={"id": "k-alice-2", "created_at": since})
     live = live.model_copy(update={"keys": (*live.keys, new)})
-    ledger = Ledger(organization=ORG).resolve_intent("k-alice", entry("dev-alice", "dev"))
+    state = SecretState.UNKNOWN if adopted else SecretState.STORED
+    ledger = Ledger(organization=ORG).resolve_intent(
+        "k-alice", entry("dev-alice", "dev", state=state)
+    )
     ledger = ledger.with_intent(
         CreateIntent(
             name="dev-alice", workspace="dev", path="dev/dev-alice", since=since, grace_hours=grace
@@ -164,9 +171,10 @@ def interrupted(since: dt.datetime, grace: int) -> tuple[LiveState, KeyFacts]:
     return live, KeyFacts(ledger, verified=frozenset({"k-alice-2"}), problems={"k-alice": moved})
 
 
-def test_the_old_key_of_an_interrupted_rotation_lives_on_through_its_grace() -> None:
+@pytest.mark.parametrize("adopted", [False, True])
+def test_the_old_key_of_an_interrupted_rotation_lives_on_through_its_grace(adopted: bool) -> None:
     since = on_day(95, hour=10)
-    live, facts = interrupted(since, grace=24)
+    live, facts = interrupted(since, grace=24, adopted=adopted)
     found = diff(desired(), live, ownership=facts, now=since + 23 * dt.timedelta(hours=1))
     keys = {c.address: c for c in found if c.kind.value == "api_key"}
     assert keys == {}  # neither deleted nor in conflict with its successor
