@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from reconciler.diff import Rotations
     from reconciler.session import TargetOptions
 
+OrgOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--org",
+        metavar="NAME",
+        help="Of a directory of several organisations, this one (its sub-directory's name).",
+    ),
+]
+
 app = typer.Typer(
     name="reconciler",
     help="GitOps for Mistral AI's La Plateforme: plan and apply workspaces, API keys and policy.",
@@ -99,14 +108,33 @@ def validate(
         str | None,
         typer.Option("--today", metavar="YYYY-MM-DD", help="Check expiry dates against this day."),
     ] = None,
+    org: OrgOpt = None,
 ) -> None:
-    """Check the desired state offline: every problem, by file:line."""
-    from reconciler.cli.common import few_collections, guarded
+    """Check the desired state offline: every problem, by file:line (each organisation of
+    a directory of several, in turn)."""
+    from reconciler.cli.common import few_collections
+    from reconciler.cli.orgs import run_each
     from reconciler.cli.validate import validate_command
 
     with few_collections():
-        code = guarded(lambda: validate_command(directory, today=today))
+        code = run_each(directory, org, lambda d: validate_command(d, today=today))
     raise typer.Exit(code)
+
+
+@app.command("orgs")
+def orgs(
+    directory: Annotated[
+        Path, typer.Argument(help="The desired-state directory (one organisation, or several).")
+    ] = Path("desired-state"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="A JSON list of {name, directory, provider}.")
+    ] = False,
+) -> None:
+    """List the organisations a desired-state directory holds (for a CI matrix)."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.orgs import orgs_command
+
+    raise typer.Exit(guarded(lambda: orgs_command(directory, as_json=as_json)))
 
 
 @app.command()
@@ -299,19 +327,25 @@ def plan(
     grace: GraceOpt = None,
     no_color: NoColorOpt = False,
     attribution_days: AttributionDaysOpt = 30,
+    org: OrgOpt = None,
 ) -> None:
-    """Show what apply would change: desired state against the live organisation."""
-    from reconciler.cli.common import few_collections, guarded, run_async
+    """Show what apply would change: desired state against the live organisation (each
+    organisation of a directory of several, in turn)."""
+    from reconciler.cli.common import few_collections, run_async
+    from reconciler.cli.orgs import run_each
     from reconciler.cli.plan import plan_command
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
+    one_only = "--out" if out is not None else "--format json" if fmt == "json" else None
     with few_collections():
-        code = guarded(
-            lambda: run_async(
+        code = run_each(
+            directory,
+            org,
+            lambda d: run_async(
                 plan_command(
-                    directory,
+                    d,
                     options,
                     fmt=fmt,
                     out=out,
@@ -321,7 +355,9 @@ def plan(
                     attribution_days=attribution_days,
                     rotations=_rotations(replace, grace),
                 )
-            )
+            ),
+            fmt=fmt,
+            one_only=one_only,
         )
     raise typer.Exit(code)
 
@@ -345,13 +381,17 @@ def secret_put(
     sandbox_state: SandboxStateOpt = Path(".sandbox/state.json"),
     vault: VaultOpt = None,
     allow_file_vault: AllowFileVaultOpt = False,
+    org: OrgOpt = None,
 ) -> None:
     """Store a console-made key's secret, read from standard input (never echoed)."""
     from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.orgs import one_org
     from reconciler.cli.secret import put_command
 
     options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), 8, allow_file_vault)
-    raise typer.Exit(guarded(lambda: run_async(put_command(directory, options, address))))
+    raise typer.Exit(
+        guarded(lambda: run_async(put_command(one_org(directory, org), options, address)))
+    )
 
 
 # [audit]
@@ -384,19 +424,25 @@ def audit(
         ),
     ] = None,
     attribution_days: AttributionDaysOpt = 30,
+    org: OrgOpt = None,
 ) -> None:
     """List every API key (workspace, owner, age, last use, expiry, secret) with what
     needs a look: unused, old, due for rotation, expiring, unmanaged, secret missing.
-    Changes nothing."""
+    Changes nothing. Each organisation of a directory of several, in turn."""
     from reconciler.cli.audit import audit_command, fail_on_flags
-    from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.common import run_async
+    from reconciler.cli.orgs import run_each
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     failing = fail_on_flags(fail_on)
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    code = guarded(
-        lambda: run_async(audit_command(directory, options, fmt, failing, attribution_days))
+    code = run_each(
+        directory,
+        org,
+        lambda d: run_async(audit_command(d, options, fmt, failing, attribution_days)),
+        fmt=fmt,
+        one_only="--format json" if fmt == "json" else None,
     )
     raise typer.Exit(code)
 
@@ -427,15 +473,19 @@ def import_(
             "--prune", help="Remove entries and files of objects gone from the live organisation."
         ),
     ] = False,
+    org: OrgOpt = None,
 ) -> None:
     """Write the live organisation as a desired state (again: update it in place)."""
     from reconciler.cli.adopt import import_command
     from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.orgs import one_org
 
     options = _target(
         sandbox, sandbox_state, vault, Path(".reconciler"), concurrency, allow_file_vault
     )
-    code = guarded(lambda: run_async(import_command(directory, options, name=name, prune=prune)))
+    code = guarded(
+        lambda: run_async(import_command(one_org(directory, org), options, name=name, prune=prune))
+    )
     raise typer.Exit(code)
 
 
@@ -485,17 +535,20 @@ def apply(
             "its changes (CI, applying the plan reviewers saw).",
         ),
     ] = False,
+    org: OrgOpt = None,
 ) -> None:
-    """Carry out the plan: create, update and delete through the Admin API; store secrets."""
+    """Carry out the plan: create, update and delete through the Admin API; store secrets.
+    One organisation at a time: of a directory of several, name it with --org."""
     from reconciler.cli.apply import apply_command
     from reconciler.cli.common import few_collections, guarded, run_async
+    from reconciler.cli.orgs import one_org
 
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
     with few_collections():
         code = guarded(
             lambda: run_async(
                 apply_command(
-                    path,
+                    path if path.is_file() else one_org(path, org),
                     options,
                     auto_approve=auto_approve,
                     force=force,
@@ -526,14 +579,18 @@ def force_unlock(
     force: Annotated[
         bool, typer.Option("--force", "-force", help="Do not ask for confirmation.")
     ] = False,
+    org: OrgOpt = None,
 ) -> None:
     """Remove the apply lock left by an apply that died (asks first, unless -force)."""
     from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.orgs import one_org
     from reconciler.cli.unlock import force_unlock_command
 
     options = _target(sandbox, sandbox_state, vault, Path(".reconciler"), 8)
     code = guarded(
-        lambda: run_async(force_unlock_command(directory, options, lock_id, force=force))
+        lambda: run_async(
+            force_unlock_command(one_org(directory, org), options, lock_id, force=force)
+        )
     )
     raise typer.Exit(code)
 
@@ -801,15 +858,19 @@ def budget(
         typer.Option("--month", metavar="YYYY-MM", help="YYYY-MM (default: this month, UTC)."),
     ] = None,
     fmt: FormatOpt = "text",
+    org: OrgOpt = None,
 ) -> None:
     """This month's spend per workspace against its budget; warns at 50/80/100%."""
     from reconciler.cli.common import guarded, run_async
+    from reconciler.cli.orgs import one_org
     from reconciler.cli.policy import budget_command, target_options
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     options = target_options(sandbox, sandbox_state, concurrency)
-    code = guarded(lambda: run_async(budget_command(directory, options, month=month, fmt=fmt)))
+    code = guarded(
+        lambda: run_async(budget_command(one_org(directory, org), options, month=month, fmt=fmt))
+    )
     raise typer.Exit(code)
 
 

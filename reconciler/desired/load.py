@@ -10,6 +10,9 @@ Layout (version 1)::
       people.yaml              version, people: the organisation's members (optional)
       groups.yaml              version, groups: user groups (optional)
 
+A directory of several organisations (:mod:`.orgs`) is not one desired state: loading it
+says so and names them.
+
 Every file is read and checked even when others are broken, and every problem is
 reported at once. The provider ``organization.yaml`` names (:mod:`reconciler.providers`)
 supplies the workspace role names, the model catalog and the defaults. Reads files only;
@@ -26,6 +29,7 @@ from typing import Any
 from reconciler.desired import convert
 from reconciler.desired.catalog import Catalog, load_catalog
 from reconciler.desired.checks import Checker, check_all
+from reconciler.desired.orgs import is_multi_org, several_message
 from reconciler.desired.people_checks import check_people
 from reconciler.desired.problems import Problem, Severity
 from reconciler.desired.schema import (
@@ -44,7 +48,7 @@ from reconciler.desired.sources import (
     validate_source,
 )
 from reconciler.desired.yaml_loader import load_bytes
-from reconciler.errors import DesiredStateError
+from reconciler.errors import ConfigError, DesiredStateError
 from reconciler.model import DesiredState, Organization
 from reconciler.providers import (
     DEFAULT_PROVIDER,
@@ -176,6 +180,9 @@ def check_desired_state(
         what = "not a directory" if directory.exists() else "directory not found"
         reporter.file(shown, what)
         return Validation(shown, None, tuple(reporter.problems.sorted()))
+    if is_multi_org(directory):
+        reporter.file(shown, several_message(directory))
+        return Validation(shown, None, tuple(reporter.problems.sorted()))
 
     read = 0  # bytes, against the total allowance
 
@@ -247,6 +254,8 @@ def load_organization(directory: Path) -> Organization:
     all), validated alone: for a command that needs nothing more and must work whatever
     the rest says, as ``force-unlock``. :class:`DesiredStateError` lists its problems."""
     directory = Path(directory)
+    if is_multi_org(directory):
+        raise ConfigError(several_message(directory))
     reporter = Reporter()
     path = _single(directory, "organization", reporter)
     org = None
