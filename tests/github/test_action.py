@@ -123,7 +123,7 @@ def test_action_drift_opens_an_issue_and_tells_manual_changes_apart(tmp_path: Pa
 def test_action_refuses_an_unknown_command(tmp_path: Path) -> None:
     done, _, _ = run_action(tmp_path, "destroy")
     assert done.returncode == 1
-    assert (
-        "::error title=reconciler::command must be plan, apply, drift, validate or stale"
-        in done.stdout
+    expected = (
+        "::error title=reconciler::command must be plan, apply, drift, validate, stale or orgs"
     )
+    assert expected in done.stdout

@@ -39,6 +39,7 @@ from .workflows import (
 )
 
 OPENS_VAULT = {"plan": "VAULT_ROLE_PLAN", "apply": "VAULT_ROLE_APPLY", "drift": "VAULT_ROLE_DRIFT"}
+ADMIN_KEYS = ("MISTRAL_ADMIN_API_KEY", "ANTHROPIC_ADMIN_API_KEY")  # each provider's, optional
 
 
 def step_using(job: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -108,7 +109,8 @@ def test_id_token_only_in_jobs_that_open_vault_with_their_own_role(name: str) ->
             role = OPENS_VAULT[step["with"]["command"]]
             assert step["env"]["VAULT_ROLE"] == f"${{{{ vars.{role} }}}}"
             assert step["env"]["VAULT_ADDR"] == "${{ vars.VAULT_ADDR }}"
-            assert step["env"]["MISTRAL_ADMIN_API_KEY"] == "${{ secrets.MISTRAL_ADMIN_API_KEY }}"
+            for key in ADMIN_KEYS:
+                assert step["env"][key] == f"${{{{ secrets.{key} }}}}"
 
 
 def test_each_caller_grants_only_what_its_reusable_workflow_s_jobs_use() -> None:
@@ -121,7 +123,7 @@ def test_each_caller_grants_only_what_its_reusable_workflow_s_jobs_use() -> None
             for scope, level in job["permissions"].items():
                 used[scope] = max(used.get(scope, level), level, key=("read", "write").index)
         assert granted == set(used.items()), (caller, granted ^ set(used.items()))
-        assert call["secrets"] == {"MISTRAL_ADMIN_API_KEY": "${{ secrets.MISTRAL_ADMIN_API_KEY }}"}
+        assert call["secrets"] == {key: f"${{{{ secrets.{key} }}}}" for key in ADMIN_KEYS}
 
 
 def test_the_vault_role_is_not_in_the_desired_state() -> None:
@@ -173,11 +175,17 @@ def test_a_fork_is_validated_without_secrets_and_told_why() -> None:
     ("head", "has_key", "dispatched", "secrets", "why"),
     [
         ("someone/fork", "true", "", "false", "fork someone/fork"),
-        ("acme/access", "false", "", "false", "MISTRAL_ADMIN_API_KEY is not available"),
+        ("acme/access", "false", "", "false", "MISTRAL_ADMIN_API_KEY or ANTHROPIC_ADMIN_API_KEY"),
         ("acme/access", "true", "", "true", None),
         ("", "true", "refs/heads/main", "true", None),
         ("", "true", "refs/heads/mine", "false", "runs only from main"),
-        ("", "false", "refs/heads/main", "false", "MISTRAL_ADMIN_API_KEY is not available"),
+        (
+            "",
+            "false",
+            "refs/heads/main",
+            "false",
+            "MISTRAL_ADMIN_API_KEY or ANTHROPIC_ADMIN_API_KEY",
+        ),
     ],
 )
 def test_the_access_check_script(
@@ -212,7 +220,7 @@ def test_apply_only_from_main_through_production_one_at_a_time() -> None:
     assert job["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from a branch: skipped
     assert job["environment"] == "production"
     assert job["concurrency"] == {
-        "group": "reconciler-apply-${{ inputs.directory }}",
+        "group": "reconciler-apply-${{ matrix.directory }}",
         "cancel-in-progress": False,
     }
     assert job["permissions"] == {
@@ -293,7 +301,7 @@ def test_the_reusable_workflows_take_what_a_consumer_passes(name: str) -> None:
     assert call["inputs"]["reconciler-repository"]["required"] is True
     assert call["inputs"]["reconciler-ref"]["required"] is True
     assert call["inputs"]["directory"]["default"] == "desired-state"
-    assert set(call["secrets"]) == {"MISTRAL_ADMIN_API_KEY"}
+    assert set(call["secrets"]) == set(ADMIN_KEYS)
 
 
 def test_the_readme_shows_the_three_files_a_consumer_writes() -> None:

@@ -160,8 +160,13 @@ case "${COMMAND:-}" in
   validate)
     reconciler validate "$directory" "${extra[@]}"
     ;;
+  orgs)
+    organizations="$(reconciler orgs "$directory" --json)"
+    echo "$organizations"
+    output organizations "$organizations"
+    ;;
   *)
-    echo "::error title=reconciler::command must be plan, apply, drift, validate or stale, not '${COMMAND:-}'"
+    echo "::error title=reconciler::command must be plan, apply, drift, validate, stale or orgs, not '${COMMAND:-}'"
     exit 1
     ;;
 esac
