@@ -226,6 +226,12 @@ class ApiKey(Frozen):
     secret: SecretTarget | None = None
     previous_names: tuple[str, ...] = ()  # former names: a live one is this one, renamed
     policy: KeyPolicy | None = None  # application-side limits of this key alone
+    # the key's status in the platform's words (Anthropic: active, inactive). Desired: the
+    # status to hold (None: whatever it is); live: None where the platform has none
+    status: str | None = None
+    # desired: end the key for good (the provider's final status, Anthropic's archived);
+    # planned as its destroy, and nothing to create once it is gone
+    archived: bool = False
     # live-only
     id: str | None = None
     created_at: dt.datetime | None = None

@@ -144,6 +144,15 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class KeyStatusSetter(Protocol):
+    """A provider whose platform sets a key's status in place (``ProviderSpec.key_statuses``)."""
+
+    async def set_key_status(self, key_id: str, status: str) -> None:
+        """Set the key's status (idempotent)."""
+        ...
+
+
+@runtime_checkable
 class AttributionSource(Protocol):
     """A provider whose platform keeps an audit log of who changed what."""
 

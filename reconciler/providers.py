@@ -93,6 +93,11 @@ class ProviderSpec:
     # the next plan adopts the key made there by its name
     can_create_keys: bool = True
     key_console: str = ""  # where keys are created by hand (a URL), when they must be
+    # the statuses a key can be set to in place (a key's ``status:``; the provider then
+    # implements :class:`~reconciler.provider.KeyStatusSetter`), and the one that ends a
+    # key for good (planned as its destroy); none: keys have no status to manage
+    key_statuses: tuple[str, ...] = ()
+    final_key_status: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -2,9 +2,10 @@
 
 Order: the organisation, then workspaces (create, update), then groups, invitations and
 people's roles (:mod:`.people`), then members (add or update, then remove), then keys are
-created (replacements included), then keys are deleted (the old halves of replacements
-included, so a replacement never leaves a workspace without a working key), then people
-are removed, invitations cancelled and groups deleted, then workspaces are archived.
+created (replacements included), then keys' statuses set, then keys are deleted (the old
+halves of replacements included, so a replacement never leaves a workspace without a
+working key), then people are removed, invitations cancelled and groups deleted, then
+workspaces are archived.
 Each of these phases starts once the one before it is done; within a phase the steps are
 independent and run concurrently, at most ``parallelism`` at a time (8 by default, like
 Terraform's ``-parallelism``). After a failure no new step starts, the steps in flight
@@ -62,7 +63,7 @@ from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace
 from reconciler.plan import Plan
-from reconciler.provider import CreatedKey, Provider
+from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
 from reconciler.vault.base import SecretMetadata, SecretStore
 
 Report = Callable[[str], None]
@@ -70,6 +71,7 @@ T = TypeVar("T")
 
 
 CREATE_PHASE = 4  # keys are created (see :func:`steps`)
+KEY_STATUS_PHASE = 4.5  # keys' statuses are set, after the creates, before the deletes
 
 
 @dataclass
@@ -126,6 +128,8 @@ def steps(changes: tuple[Change, ...]) -> list[Step]:
             else:
                 out.append(Step(2, c, c.actions[0]))
         elif c.kind is Kind.API_KEY:
+            if Action.UPDATE in c.actions:
+                out.append(Step(KEY_STATUS_PHASE, c, Action.UPDATE))
             if Action.CREATE in c.actions:
                 out.append(Step(CREATE_PHASE, c, Action.CREATE))
             if Action.DELETE in c.actions and not c.grace_hours:  # a rotation's: later
@@ -367,6 +371,8 @@ class Applier:
         elif change.kind is Kind.API_KEY:
             if step.action is Action.CREATE:
                 await self._create_key(change)
+            elif step.action is Action.UPDATE:
+                await self._key_status(change)
             else:
                 await self._delete_key(change, change.live_id, replaced=change.is_replacement)
 
@@ -671,6 +677,18 @@ class Applier:
             f"attempts ({failed.last}); the new key was deleted on the platform and nothing "
             "else was changed for it"
         )
+
+    async def _key_status(self, change: Change) -> None:
+        status = str((change.after or {}).get("status"))
+        if not change.live_id or not isinstance(self.provider, KeyStatusSetter):
+            raise ReconcilerError(f"{self.provider.name} cannot set a key's status in place")
+        t = self._step(change, "Modifying")
+        await self.journal.arecord(
+            "key-status-intent", apply_id=self.apply_id, key_id=change.live_id, status=status
+        )
+        await self.provider.set_key_status(change.live_id, status)
+        self.result.changed += 1
+        self._done(change, "Modifications", t, change.live_id)
 
     async def _delete_key(
         self, change: Change, key_id: str | None, *, replaced: bool = False

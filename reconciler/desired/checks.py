@@ -169,6 +169,26 @@ class Checker:
             self.secret(source, (*loc, "secret"), ws.name, key)
         if key.policy is not None:
             self.key_policy(source, loc, ws, key)
+        if key.status is not None:
+            self.key_status(source, (*loc, "status"), key.status)
+
+    def key_status(self, source: Source, loc: Loc, status: str) -> None:
+        """A status the provider's keys can have: set in place, or the final one."""
+        if self.provider is None:
+            return
+        spec = self.provider
+        final = [spec.final_key_status] if spec.final_key_status else []
+        known = [*spec.key_statuses, *final]
+        if status in known:
+            return
+        self.reporter.add(
+            source,
+            loc,
+            f"{describe_value(status)} is not allowed here; expected one of: {', '.join(known)}"
+            + (f" ({final[0]} is final)" if final else "")
+            if known
+            else f"{spec.display_name} keys have no status the API can set",
+        )
 
     def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
         if expires < self.today:

@@ -142,8 +142,9 @@ def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
     ]
 
 
-def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
+def key(doc: ApiKeyDoc, ws: str, org: Organization, provider: ProviderSpec) -> ApiKey:
     secret = doc.secret
+    final = doc.status is not None and doc.status == provider.final_key_status
     backend = SecretBackend(secret.backend) if secret and secret.backend else org.vault.backend
     return ApiKey(
         name=doc.name,
@@ -166,6 +167,8 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization) -> ApiKey:
         ),
         previous_names=tuple(doc.previous_names),
         policy=_key_policy(doc.policy) if doc.policy else None,
+        status=None if final else doc.status,
+        archived=final,
     )
 
 
@@ -187,7 +190,7 @@ def desired_state(
     for ws in workspace_docs:
         workspaces.append(workspace(ws))
         all_members.extend(members(ws, provider))
-        keys.extend(key(k, ws.name, org) for k in ws.api_keys)
+        keys.extend(key(k, ws.name, org, provider) for k in ws.api_keys)
     return DesiredState(
         version=org_doc.version,
         provider=provider.name,

@@ -467,6 +467,11 @@ class ApiKeyDoc(Doc):
     policy: ApiKeyPolicyDoc | None = Field(
         None, description="This key's own limits, on top of its role's and workspace's."
     )
+    status: Name | None = Field(
+        None,
+        description="The key's status on a platform that has one (Anthropic: active or "
+        "inactive, set in place; archived ends the key for good). Default: left as it is.",
+    )
 
 
 class WorkspaceDoc(Doc):

@@ -8,10 +8,12 @@ a difference in workspace, owner or expiry is a replacement that creates the new
 before the old one goes. What the platform cannot tell is not a difference: an owner it
 does not name, and an expiry its policy clamped, until that date comes within
 ``keys.expiry_warning_days``. A matched key due for rotation, or named by ``--replace``,
-is replaced as a rotation (:mod:`.rotation`). Two live keys with one name in one workspace are a
-conflict for a person. Keys an interrupted apply left behind are deleted and never
-matched; unmatched live keys are deleted when reconciler manages them (the ownership
-record, :mod:`.owned`) or where the workspace prunes them or is archived, and left alone
+is replaced as a rotation (:mod:`.rotation`). Two live keys with one name in one
+workspace are a conflict for a person. A key's ``status`` (where the platform has one)
+is set in place; a key ``archived`` in the desired state is destroyed, and never
+created again. Keys an interrupted apply left behind are deleted and never matched;
+unmatched live keys are deleted when reconciler manages them (the ownership record,
+:mod:`.owned`) or where the workspace prunes them or is archived, and left alone
 (unmanaged) otherwise.
 """
 
@@ -29,6 +31,7 @@ from reconciler.diff.changes import (
     REPLACE,
     Action,
     Change,
+    FieldChange,
     Kind,
     field_changes,
     project,
@@ -100,6 +103,8 @@ def diff_keys(
             claimed.update(match)
             changes.append(_conflict(want, match, found))
             continue
+        if match is None and want.archived:
+            continue  # archived for good already: nothing to create
         if match is None:
             changes.append(
                 Change(
@@ -112,6 +117,9 @@ def diff_keys(
             )
             continue
         claimed.add(match.id or "")
+        if want.archived:
+            changes.append(_archived(want, match))
+            continue
         if match.name != want.name:
             changes.append(_renamed(want, match, cap, renew_from))
             continue
@@ -123,6 +131,8 @@ def diff_keys(
             replacement = rotation(want, match, org, now, rotations)
         if replacement is not None:
             changes.append(replacement)
+        elif want.status is not None and match.status not in (None, want.status):
+            changes.append(_status_change(want, match))
     leftovers = [k for k in live.keys if k.id not in claimed and k.id not in excluded]
     changes.extend(_leftovers(desired, leftovers, claims))
     return changes
@@ -204,6 +214,37 @@ def _replacement(
         reason="the API cannot update "
         + ", ".join(f.path for f in fields if f.forces_replacement)
         + " in place",
+        before=before,
+        after=after,
+        fields=fields,
+        unchanged=len(after) - len(fields),
+        live_id=match.id,
+    )
+
+
+def _archived(want: ApiKey, match: ApiKey) -> Change:
+    """``want`` says its key ends for good: its destroy (the platform archives it)."""
+    return Change(
+        address=want.address,
+        kind=Kind.API_KEY,
+        name=want.name,
+        actions=(Action.DELETE,),
+        reason="archived in the desired state; archiving a key is final",
+        before=_key_after(match),
+        live_id=match.id,
+    )
+
+
+def _status_change(want: ApiKey, match: ApiKey) -> Change:
+    """The key's status set in place (Anthropic: active or inactive)."""
+    before = {**_key_after(match), "status": match.status}
+    after = {**_key_after(want), "status": want.status}
+    fields = (FieldChange("status", match.status, want.status),)
+    return Change(
+        address=want.address,
+        kind=Kind.API_KEY,
+        name=want.name,
+        actions=(Action.UPDATE,),
         before=before,
         after=after,
         fields=fields,

@@ -20,6 +20,8 @@ from reconciler.platform.anthropic.vocabulary import (
     CONSOLE_URL,
     DEFAULT_MEMBER_ROLE,
     DEFAULT_ORGANIZATION_ROLE,
+    FINAL_KEY_STATUS,
+    KEY_STATUSES,
     NAME,
     ORGANIZATION_ADMIN_ROLE,
     ORGANIZATION_ROLES,
@@ -81,4 +83,6 @@ ANTHROPIC = ProviderSpec(
     default_organization_role=DEFAULT_ORGANIZATION_ROLE,
     can_create_keys=False,
     key_console=CONSOLE_URL,
+    key_statuses=KEY_STATUSES,
+    final_key_status=FINAL_KEY_STATUS,
 )

@@ -29,6 +29,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 import httpx
 from pydantic import SecretStr
@@ -53,6 +54,7 @@ from reconciler.platform.anthropic.vocabulary import (
     CONSOLE_URL,
     DEFAULT_ORGANIZATION_ROLE,
     GRANTABLE_ROLES,
+    KEY_STATUSES,
     NAME,
     WORKSPACE_ROLES,
 )
@@ -60,7 +62,7 @@ from reconciler.provider import CreatedKey, ProgressCallback
 
 DEFAULT_WORKSPACE = "Default"
 DESCRIPTION_TAG = "description"
-LIVE_KEY_STATUSES = ("active", "inactive")
+LIVE_KEY_STATUSES = KEY_STATUSES  # an archived key is gone for good, an expired one dead
 _NO_GROUPS = "Anthropic's Admin API has no user groups for a Console organisation"
 _RANK = {role: i for i, role in enumerate(WORKSPACE_ROLES)}
 
@@ -219,6 +221,7 @@ class AnthropicProvider:
             created_at=key.created_at,
             hidden_key=key.partial_key_hint,
             created_by=owner or creator,
+            status=key.status,
         )
 
     async def _dir(self) -> Directory:
@@ -356,6 +359,12 @@ class AnthropicProvider:
             await self.client.update_api_key(key_id, status="archived")
         except errors.NotFound:
             return
+
+    async def set_key_status(self, key_id: str, status: str) -> None:
+        """Make the key ``active`` or ``inactive`` (a POST naming the final state)."""
+        if status not in KEY_STATUSES:
+            raise errors.PlanError(f"an Anthropic key cannot be set {status!r} in place")
+        await self.client.update_api_key(key_id, status=cast(wire.WritableKeyStatus, status))
 
     async def find_keys(self, name: str) -> list[ApiKey]:
         state = await self.fetch()

@@ -36,6 +36,10 @@ DEFAULT_ORGANIZATION_ROLE = "user"
 
 CONSOLE_URL = "https://console.anthropic.com/settings/keys"
 
+#: A key's statuses the Admin API sets in place, and the final one (archived: for good).
+KEY_STATUSES = ("active", "inactive")
+FINAL_KEY_STATUS = "archived"
+
 
 def shipped_catalog_text() -> str:
     """The catalog shipped with the package (``reconciler/data/anthropic-models.json``)."""

@@ -4,8 +4,6 @@ client and reconciler's own client both talk to it over a real socket."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,29 +14,6 @@ from reconciler.errors import ConfigError
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
 from reconciler.platform.anthropic.sandbox.serve import serve
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    ready = threading.Event()
-    where: dict[str, object] = {}
-
-    def heard(url: str, stop: Callable[[], None]) -> None:
-        where.update(url=url, stop=stop)
-        ready.set()
-
-    thread = threading.Thread(
-        target=serve, kwargs={"state": tmp_path / "a.json", "port": 0, "ready": heard}
-    )
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield str(where["url"])
-    finally:
-        stop = where["stop"]
-        assert callable(stop)
-        stop()
-        thread.join(10)
 
 
 def test_the_sdk_and_reconciler_list_the_served_organisation(served: str) -> None:
