@@ -6,6 +6,7 @@
     ├── ConfigError                 bad flags, environment or settings
     ├── DesiredStateError           desired state that failed validation (carries Problems)
     ├── PlanError                   a plan that must not be applied (protected, conflicts, stale)
+    ├── ConsoleOnly                 a change this organisation may not make through the API
     ├── SecretStoreError            a vault backend failed (message never holds a secret)
     └── RemoteError                 an HTTP API answered badly or not at all
         ├── ClientError             4xx
@@ -78,6 +79,12 @@ class DesiredStateError(ReconcilerError):
 
 class PlanError(ReconcilerError):
     """A plan that must not be applied as it stands."""
+
+
+class ConsoleOnly(ReconcilerError):
+    """The platform refused a change because this organisation's plan lacks that access
+    through its API (a 403 saying so): a person makes it in the console; apply reports it
+    as a manual action, not a failure."""
 
 
 class SecretStoreError(ReconcilerError):

@@ -30,7 +30,7 @@ from typing import Any
 
 from reconciler.audit import KeyFinding, audit_keys, latest_outside, summary_lines
 from reconciler.diff import Action, Change, FieldChange, Kind, Rotations, currency_notes, diff
-from reconciler.diff.console_keys import console_only_keys
+from reconciler.diff.console_keys import console_only_keys, refused_as_manual
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import Attribution, DesiredState, LiveState
 from reconciler.ownership import KeyFacts
@@ -191,16 +191,19 @@ def make_plan(
     key_console: str | None = None,
     attributions: Iterable[Attribution] = (),
     rotations: Rotations | None = None,
+    console_only: Mapping[str, str] | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
     alone (unmanaged) last. ``ownership``: what the ownership record says of live keys
     (see :func:`reconciler.diff.diff`). ``key_console``: the provider cannot create keys
     through its API; key creates become manual actions there
-    (:func:`~reconciler.diff.console_keys.console_only_keys`). The key audit's flags and
-    the ``attributions`` of the objects the plan shows go with it. ``rotations``: keys to
-    rotate now (``--replace``) and the grace of every rotation (``--grace``); an address
-    that names no live key the desired state claims is a :class:`ConfigError`."""
+    (:func:`~reconciler.diff.console_keys.console_only_keys`); ``console_only``: address ->
+    why, changes the platform refused for this organisation, manual actions likewise. The
+    key audit's flags and the ``attributions`` of the objects the plan shows go with it.
+    ``rotations``: keys to rotate now (``--replace``) and the grace of every rotation
+    (``--grace``); an address that names no live key the desired state claims is a
+    :class:`ConfigError`."""
     now = now or dt.datetime.now(dt.UTC)
     rotations = rotations or Rotations()
     found = diff(
@@ -214,6 +217,8 @@ def make_plan(
     _check_replaced(rotations, found)
     if key_console is not None:
         found = console_only_keys(found, console=key_console)
+    if console_only:
+        found = refused_as_manual(found, console_only)
     changes = tuple(
         sorted(
             found,

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from reconciler.apply import DEFAULT_PARALLELISM
+from reconciler.apply.console_only import refusals_path, remember, remembered
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
@@ -292,6 +293,9 @@ class Session:
     def journal(self) -> Journal:
         return Journal(journal_path(self.options.state_dir, self.provider.target))
 
+    def _refusals(self) -> Path:
+        return refusals_path(self.options.state_dir, self.provider.target)
+
     # --- secret stores -----------------------------------------------------------------
 
     def refuse_file_vault(self, desired: DesiredState) -> None:
@@ -428,6 +432,7 @@ class Session:
             key_console=_key_console(self.provider.name),
             attributions=attributions,
             rotations=rotations,
+            console_only=remembered(self._refusals(), now),
         )
         ownership = None
         if facts is not None and reading.store is not None:
@@ -633,12 +638,14 @@ class Session:
             result = await applier.run(plan)
         except ApplyError as exc:
             done = exc.result
+            remember(self._refusals(), done.console_only, self.clock())
             where = f" Audit log: {log_file}" if log_file is not None else ""
             listener.notice(
                 f"\nApply failed after {done.added} added, {done.changed} changed, "
                 f"{done.destroyed} destroyed.{where}"
             )
             raise
+        remember(self._refusals(), result.console_only, self.clock())
         after = await self.provider.fetch()
         self.journal().compact(after)
         return result

@@ -59,7 +59,7 @@ from reconciler.apply.records import KeyRecords
 from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, workspace_aliases
-from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
+from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace
 from reconciler.plan import Plan
@@ -82,6 +82,8 @@ class ApplyResult:
     changed: int = 0
     destroyed: int = 0
     stored: list[str] = field(default_factory=list)  # "store description: path" per secret
+    # address -> why: changes the platform refused for this organisation (ConsoleOnly)
+    console_only: dict[str, str] = field(default_factory=dict)
 
     def sentence(self) -> str:
         return (
@@ -394,7 +396,12 @@ class Applier:
         await self.journal.arecord(
             "org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe()
         )
-        await self.provider.set_organization_spend_limit(limit)
+        try:
+            await self.provider.set_organization_spend_limit(limit)
+        except ConsoleOnly as exc:  # not a failure: a manual action, as the plan will say
+            self.result.console_only[change.address] = str(exc)
+            self.report(f"{change.address}: left for the console: {exc}")
+            return
         self.result.changed += 1
         self._done(change, "Modifications", t)
 

@@ -58,9 +58,13 @@ _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_
 LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
 
 
+def target_digest(target: str) -> str:
+    """A short, file-name-safe name for one target's files in the state directory."""
+    return hashlib.sha256(target.encode()).hexdigest()[:12]
+
+
 def journal_path(state_dir: Path, target: str) -> Path:
-    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
-    return state_dir / f"journal-{digest}.jsonl"
+    return state_dir / f"journal-{target_digest(target)}.jsonl"
 
 
 @dataclass(frozen=True, slots=True)

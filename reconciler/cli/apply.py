@@ -139,6 +139,10 @@ async def apply_command(
         print(f"Secrets of {len(outcome.result.stored)} new key(s) written to:")
         for line in outcome.stored:
             print(f"  {for_terminal(line)}")
+    if outcome.result.console_only:
+        print("Refused by the API for this organisation's plan, to make in the console:")
+        for address, why in sorted(outcome.result.console_only.items()):
+            print(f"  {address}: {for_terminal(why)}")
     if outcome.plan.summary.manual:
         print(
             f"{outcome.plan.summary.manual} manual change(s) remain for the admin console "

@@ -1,4 +1,4 @@
-"""Key creates a platform cannot do through its API, as manual actions.
+"""Changes a platform cannot make through its API, as manual actions.
 
 Some platforms make API keys only in their console (Anthropic: the Admin API lists,
 renames and archives keys, never creates one). For such a provider
@@ -6,12 +6,16 @@ renames and archives keys, never creates one). For such a provider
 change that would create a key into a ``manual`` change telling the operator what to
 create and where; the next plan finds the key by its name and adopts it, and
 ``reconciler secret put ADDRESS`` stores its secret. Deletes stay as they are (the
-platform archives). Pure, like the rest of the diff.
+platform archives).
+
+:func:`refused_as_manual` does the same for the changes the platform refused for this
+organisation at an earlier apply (a 403: its plan lacks that access, e.g. Anthropic's
+spend-limit writes), with the message the refusal gave. Pure, like the rest of the diff.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from reconciler.diff.changes import Action, Change, Kind
 
@@ -40,20 +44,34 @@ def console_only_keys(changes: Iterable[Change], *, console: str = "") -> list[C
             result.append(change)
             continue
         why = "the platform's API cannot create keys"
-        result.append(
-            Change(
-                address=change.address,
-                kind=change.kind,
-                name=change.name,
-                actions=(Action.MANUAL,),
-                reason=f"{change.reason}; {why}" if change.reason else why,
-                before=change.before,
-                after=change.after,
-                fields=change.fields,
-                unchanged=change.unchanged,
-                message=_instructions(change, console),
-                live_id=change.live_id,
-                extra_ids=change.extra_ids,
-            )
-        )
+        result.append(_manual(change, why, _instructions(change, console)))
     return result
+
+
+def refused_as_manual(changes: Iterable[Change], refused: Mapping[str, str]) -> list[Change]:
+    """``changes`` with each one the platform refused for this organisation (address ->
+    the refusal's message) made a manual action."""
+    why = "the API refused it for this organisation's plan"
+    return [
+        _manual(c, why, refused[c.address])
+        if c.address in refused and c.is_actionable
+        else c
+        for c in changes
+    ]
+
+
+def _manual(change: Change, why: str, message: str) -> Change:
+    return Change(
+        address=change.address,
+        kind=change.kind,
+        name=change.name,
+        actions=(Action.MANUAL,),
+        reason=f"{change.reason}; {why}" if change.reason else why,
+        before=change.before,
+        after=change.after,
+        fields=change.fields,
+        unchanged=change.unchanged,
+        message=message,
+        live_id=change.live_id,
+        extra_ids=change.extra_ids,
+    )

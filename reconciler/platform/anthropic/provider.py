@@ -51,6 +51,7 @@ from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.settings import AnthropicSettings
 from reconciler.platform.anthropic.vocabulary import (
     ADMIN_ROLE,
+    CONSOLE_LIMITS_URL,
     CONSOLE_URL,
     DEFAULT_ORGANIZATION_ROLE,
     GRANTABLE_ROLES,
@@ -379,9 +380,10 @@ class AnthropicProvider:
         try:
             await self.client.set_spend_limit(minor, {"type": "organization"})
         except errors.Forbidden as exc:  # spend-limit writes are an early-access preview
-            raise errors.PlanError(
-                f"this organisation cannot set spend limits through the API ({exc.server_message}"
-                f"); set the monthly limit to {limit.describe()} in the Console instead"
+            raise errors.ConsoleOnly(
+                f"this organisation cannot set spend limits through the API "
+                f"({exc.server_message or 'forbidden'}); set the monthly limit to "
+                f"{limit.describe()} in the Console ({CONSOLE_LIMITS_URL}) instead"
             ) from exc
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:

@@ -35,6 +35,7 @@ ORGANIZATION_ADMIN_ROLE = "admin"
 DEFAULT_ORGANIZATION_ROLE = "user"
 
 CONSOLE_URL = "https://console.anthropic.com/settings/keys"
+CONSOLE_LIMITS_URL = "https://console.anthropic.com/settings/limits"
 
 #: A key's statuses the Admin API sets in place, and the final one (archived: for good).
 KEY_STATUSES = ("active", "inactive")

@@ -253,7 +253,7 @@ def test_a_spend_limit_the_plan_cannot_write_says_to_set_it_in_the_console() -> 
         "scope": {"type": "organization"},
         "period": "monthly",
     }
-    with pytest.raises(errors.PlanError, match="set the monthly limit to 1500 USD/month in the"):
+    with pytest.raises(errors.ConsoleOnly, match="set the monthly limit to 1500 USD/month in the"):
         run(p.set_organization_spend_limit(SpendLimit(amount=Decimal("1500"))))
 
 

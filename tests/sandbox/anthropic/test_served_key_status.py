@@ -10,23 +10,16 @@ import shutil
 from pathlib import Path
 
 from pydantic import SecretStr
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from reconciler.cli.main import app
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
 
+from .conftest import run_against
+
 EXAMPLE = Path(__file__).parents[3] / "examples" / "acme-anthropic"
 NO_API_CHANGES = "No changes to apply through the Admin API."
-
-
-def _run(root: Path, served: str, *args: str) -> Result:
-    env = {"ANTHROPIC_ADMIN_API_KEY": DEFAULT_ADMIN_KEY, "ANTHROPIC_BASE_URL": served}
-    where = ["--vault", f"file:{root / 'vault'}", "--allow-file-vault"]
-    where += ["--state-dir", str(root / "state"), "--no-color"]
-    result = CliRunner().invoke(app, [*args, str(root / "desired"), *where], env=env)
-    assert DEFAULT_ADMIN_KEY not in result.output
-    return result
 
 
 def _status(served: str, name: str) -> str:
@@ -57,31 +50,31 @@ def test_a_key_is_made_inactive_active_again_then_archived_for_good(
     tmp_path: Path, served: str
 ) -> None:
     shutil.copytree(EXAMPLE, tmp_path / "desired")
-    assert _run(tmp_path, served, "apply", "--auto-approve").exit_code == 0
+    assert run_against(tmp_path, served, "apply", "--auto-approve").exit_code == 0
 
     _say_status(tmp_path, "inactive")
-    planned = _run(tmp_path, served, "plan")
+    planned = run_against(tmp_path, served, "plan")
     assert planned.exit_code == 0, planned.output
     assert '  ~ api_key "research-batch" {' in planned.output
     assert 'status = "active" -> "inactive"' in planned.output
-    applied = _run(tmp_path, served, "apply", "--auto-approve")
+    applied = run_against(tmp_path, served, "apply", "--auto-approve")
     assert applied.exit_code == 0, applied.output
     assert "Resources: 0 added, 1 changed, 0 destroyed." in applied.output
     assert _status(served, "research-batch") == "inactive"
-    assert NO_API_CHANGES in _run(tmp_path, served, "plan").output
+    assert NO_API_CHANGES in run_against(tmp_path, served, "plan").output
 
     _say_status(tmp_path, "active")
-    assert _run(tmp_path, served, "apply", "--auto-approve").exit_code == 0
+    assert run_against(tmp_path, served, "apply", "--auto-approve").exit_code == 0
     assert _status(served, "research-batch") == "active"
 
     _say_status(tmp_path, "archived")
-    planned = _run(tmp_path, served, "plan")
+    planned = run_against(tmp_path, served, "plan")
     assert '  - api_key "research-batch" {' in planned.output
     assert "archiving a key is final" in planned.output
-    applied = _run(tmp_path, served, "apply", "--auto-approve")
+    applied = run_against(tmp_path, served, "apply", "--auto-approve")
     assert "Resources: 0 added, 0 changed, 1 destroyed." in applied.output
     assert _status(served, "research-batch") == "archived"
-    again = _run(tmp_path, served, "plan")
+    again = run_against(tmp_path, served, "plan")
     assert NO_API_CHANGES in again.output and "research-batch" not in again.output
 
     for path in [*tmp_path.rglob("*")]:

@@ -24,19 +24,19 @@ _requests = itertools.count(1)
 class ApiError(Exception):
     """An answer other than 2xx: its status and message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
-def error(status: int, message: str) -> JSONResponse:
-    """``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
+def error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    """``{"type": "error", "error": {"type", "message", "details"?}, "request_id"}``."""
     kind = _STATUS_TYPES.get(status, "api_error")
-    body = {
-        "type": "error",
-        "error": {"type": kind, "message": message},
-        "request_id": f"req_{next(_requests):06d}",
-    }
+    detail: dict[str, object] = {"type": kind, "message": message}
+    if code is not None:
+        detail["details"] = {"error_code": code}
+    body = {"type": "error", "error": detail, "request_id": f"req_{next(_requests):06d}"}
     return JSONResponse(body, status_code=status)
 
 

@@ -33,7 +33,7 @@ def create_app(org: Organisation, *, admin_key: str = DEFAULT_ADMIN_KEY) -> Star
             try:
                 return await handler(request, org)
             except ApiError as exc:
-                return error(exc.status, str(exc))
+                return error(exc.status, str(exc), exc.code)
 
         return Route(path, endpoint, methods=methods)
 
