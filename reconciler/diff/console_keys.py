@@ -53,9 +53,7 @@ def refused_as_manual(changes: Iterable[Change], refused: Mapping[str, str]) -> 
     the refusal's message) made a manual action."""
     why = "the API refused it for this organisation's plan"
     return [
-        _manual(c, why, refused[c.address])
-        if c.address in refused and c.is_actionable
-        else c
+        _manual(c, why, refused[c.address]) if c.address in refused and c.is_actionable else c
         for c in changes
     ]
 
