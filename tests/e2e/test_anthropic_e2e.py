@@ -5,6 +5,8 @@ with ``secret put`` (checked, never echoed), and no secret anywhere but the vaul
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -249,3 +251,27 @@ def test_import_writes_the_anthropic_organisation_and_it_plans_clean(tmp_path: P
     assert "workspace_developer" in research and "research-batch" in research
     plan = _plan(tmp_path)
     assert plan.actionable == () and plan.summary.manual == 0
+
+
+def test_audit_dates_a_key_s_last_use_from_the_cost_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``reconciler audit --sandbox`` on the example: a key used three days ago is not
+    unused; Anthropic's keys carry no last-use field, the cost report by key and day does."""
+    from typer.testing import CliRunner
+
+    from reconciler.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    org = Organisation.open(state_file(tmp_path / "sandbox" / "state.json"))
+    used = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
+    org.data["key_usage"] = {"apikey_01": {used.isoformat(): 7}}
+    org.save()
+
+    args = ["audit", str(EXAMPLE), "--sandbox", "--sandbox-state", "sandbox/state.json"]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    (key,) = json.loads(result.stdout)["keys"]
+    assert (key["name"], key["last_used"]) == ("research-batch", used.isoformat())
+    assert "unused" not in key["flags"]

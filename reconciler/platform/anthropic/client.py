@@ -300,11 +300,25 @@ class AnthropicClient:
     async def cost_by_workspace(
         self, starting_at: dt.datetime, ending_at: dt.datetime
     ) -> list[wire.CostRow]:
+        return await self._cost(starting_at, ending_at, {"group_by[]": "workspace_id"})
+
+    async def cost_by_key_and_day(
+        self, starting_at: dt.datetime, ending_at: dt.datetime
+    ) -> list[wire.CostRow]:
+        """One row per key and day with spend (at most 31 days: the API's limit for daily
+        buckets); a row's ``cost.requests`` counts the key's requests that day."""
+        query = {"group_by[]": "api_key_id", "time_bucket_width": "1d"}
+        return await self._cost(starting_at, ending_at, query)
+
+    async def _cost(
+        self, starting_at: dt.datetime, ending_at: dt.datetime, params: Mapping[str, str]
+    ) -> list[wire.CostRow]:
+        """Every page of the cost report over ``[starting_at, ending_at)``."""
         rows: list[wire.CostRow] = []
         query: dict[str, Any] = {
             "starting_at": starting_at.isoformat(),
             "ending_at": ending_at.isoformat(),
-            "group_by[]": "workspace_id",
+            **params,
         }
         while True:
             page = await self._call(

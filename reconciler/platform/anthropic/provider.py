@@ -10,8 +10,9 @@ What the live state is made of:
   role each (``workspace_role``); ``admin`` is the first member, by email, holding
   ``workspace_admin``;
 - API keys that are ``active`` or ``inactive`` (an ``archived`` key is gone for good, an
-  ``expired`` one dead); ``owner`` is the creating user's email; a key outside a listed
-  workspace is in ``Default``;
+  ``expired`` one dead), with that ``status``; ``owner`` is the creating user's email; a
+  key outside a listed workspace is in ``Default``; ``last_used`` is the last day of the
+  past 30 with requests in the cost report (keys have no such field);
 - the organisation's monthly spend limit when the organisation may read it (beta);
 - people: each user with their organisation role, and pending invites (Anthropic has no
   seats, and no groups through the Admin API; an invite names no workspaces, which are
@@ -63,6 +64,7 @@ from reconciler.provider import CreatedKey, ProgressCallback
 
 DEFAULT_WORKSPACE = "Default"
 DESCRIPTION_TAG = "description"
+USAGE_DAYS = 30  # how far back a key's last use is looked for (daily buckets: 31 at most)
 LIVE_KEY_STATUSES = KEY_STATUSES  # an archived key is gone for good, an expired one dead
 _NO_GROUPS = "Anthropic's Admin API has no user groups for a Console organisation"
 _RANK = {role: i for i, role in enumerate(WORKSPACE_ROLES)}
@@ -136,15 +138,41 @@ class AnthropicProvider:
                 return SpendLimit(amount=Decimal(limit.amount) / 100, currency=limit.currency)
         return SpendLimit(amount=None)
 
-    async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
-        org, users, invites, spaces, keys, limit = await asyncio.gather(
-            self.client.me(),
-            self.client.list_users(),
-            self.client.list_invites(),
-            self.client.list_workspaces(),
-            self._all_keys(),
-            self._spend_limit(),
+    async def _last_used(self) -> dict[str, dt.date]:
+        """Each key's last day with requests in the last :data:`USAGE_DAYS` days, from the
+        cost report by key and day (Anthropic's keys carry no last-use field); empty when
+        the organisation may not read the report."""
+        now = self._clock()
+        start = (now - dt.timedelta(days=USAGE_DAYS)).replace(
+            hour=0, minute=0, second=0, microsecond=0
         )
+        try:
+            rows = await self.client.cost_by_key_and_day(start, now)
+        except (errors.Forbidden, errors.NotFound):
+            return {}
+        used: dict[str, dt.date] = {}
+        for row in rows:
+            key, day = row.group.api_key_id, row.starting_at
+            if key and day is not None and row.cost.requests > 0:
+                used[key] = max(used.get(key, day.date()), day.date())
+        return used
+
+    async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
+        usage = asyncio.ensure_future(self._last_used())
+        try:
+            org, users, invites, spaces, keys, limit = await asyncio.gather(
+                self.client.me(),
+                self.client.list_users(),
+                self.client.list_invites(),
+                self.client.list_workspaces(),
+                self._all_keys(),
+                self._spend_limit(),
+            )
+        except BaseException:
+            usage.cancel()
+            await asyncio.gather(usage, return_exceptions=True)
+            raise
+        used = await usage
         emails = {u.id: u.email.lower() for u in users}
         memberships = await asyncio.gather(*(self.client.list_members(w.id) for w in spaces))
         names = {w.id: w.name for w in spaces}
@@ -172,7 +200,7 @@ class AnthropicProvider:
             organization=Organization(name=org.name, spend_limit=limit),
             workspaces=tuple(workspaces),
             members=tuple(sorted(members, key=lambda m: (m.workspace, m.email))),
-            keys=tuple(self._key(k, names, emails) for k in keys),
+            keys=tuple(self._key(k, names, emails, used.get(k.id)) for k in keys),
             people=tuple(
                 sorted(
                     (OrgMember(email=u.email.lower(), role=u.role, id=u.id) for u in users),
@@ -210,7 +238,12 @@ class AnthropicProvider:
         )
 
     @staticmethod
-    def _key(key: wire.ApiKey, names: Mapping[str, str], emails: Mapping[str, str]) -> ApiKey:
+    def _key(
+        key: wire.ApiKey,
+        names: Mapping[str, str],
+        emails: Mapping[str, str],
+        last_used: dt.date | None,
+    ) -> ApiKey:
         creator = key.created_by.id if key.created_by is not None else None
         owner = emails.get(creator) if creator else None
         return ApiKey(
@@ -223,6 +256,7 @@ class AnthropicProvider:
             hidden_key=key.partial_key_hint,
             created_by=owner or creator,
             status=key.status,
+            last_used=last_used,
         )
 
     async def _dir(self) -> Directory:

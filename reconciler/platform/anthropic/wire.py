@@ -157,14 +157,17 @@ class SpendLimits(Wire):
 
 class CostGroup(Wire):
     workspace_id: str | None = None
+    api_key_id: str | None = None
 
 
 class Cost(Wire):
     amount: str = "0"  # US cents, possibly fractional
     currency: str = "USD"
+    requests: int = 0
 
 
 class CostRow(Wire):
+    starting_at: dt.datetime | None = None  # the row's time bucket
     group: CostGroup = Field(default_factory=CostGroup)
     cost: Cost = Field(default_factory=Cost)
 

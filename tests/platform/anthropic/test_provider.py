@@ -80,6 +80,9 @@ def _organisation() -> None:
             "next_page": None,
         }
     )
+    respx.get(f"{ORG}/analytics/cost", params={"group_by[]": "api_key_id"}).respond(
+        json={"data": [], "has_more": False, "next_page": None}
+    )
 
 
 @respx.mock
@@ -109,6 +112,58 @@ def test_fetch_reads_workspaces_members_keys_and_the_spend_limit() -> None:
         ("dev-ci", "dev", "ada@example.org", "sk-ant-api03-R2D...IgAA"),
         ("old", "Default", None, "sk-ant-api03-R2D...IgAA"),
     ]
+
+
+def _day(day: str, key: str, requests: int) -> dict[str, object]:
+    """A cost report row of one key's day, as the API documents it."""
+    return {
+        "starting_at": f"{day}T00:00:00Z",
+        "ending_at": f"{day}T23:59:59Z",
+        "group": {"api_key_id": key},
+        "cost": {"amount": "12.5", "list_amount": "12.5", "currency": "USD", "requests": requests},
+    }
+
+
+@respx.mock
+def test_a_key_s_last_use_is_its_last_day_with_requests_in_the_cost_report() -> None:
+    _organisation()
+    now = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.UTC)
+    report = respx.get(f"{ORG}/analytics/cost", params={"group_by[]": "api_key_id"}).respond(
+        json={
+            "data": [
+                _day("2026-11-03", "apikey_1", 4),
+                _day("2026-11-17", "apikey_1", 9),
+                _day("2026-11-18", "apikey_1", 0),  # a bucket without requests: no use
+                _day("2026-11-12", "apikey_2", 1),
+            ],
+            "has_more": False,
+            "next_page": None,
+        }
+    )
+
+    live = run(provider(clock=lambda: now).fetch())
+
+    assert [(k.name, k.last_used) for k in live.keys] == [
+        ("dev-ci", dt.date(2026, 11, 17)),
+        ("old", dt.date(2026, 11, 12)),
+    ]
+    sent = report.calls.last.request
+    assert sent.url.params["time_bucket_width"] == "1d"
+    assert sent.url.params["starting_at"] == "2026-10-21T00:00:00+00:00"  # 30 days, whole
+    assert sent.url.params["ending_at"] == now.isoformat()
+    assert sent.headers["anthropic-beta"] == "analytics-usage-cost-2026-08-24"
+
+
+@respx.mock
+def test_an_organisation_that_may_not_read_the_cost_report_has_keys_of_unknown_use() -> None:
+    _organisation()
+    respx.get(f"{ORG}/analytics/cost", params={"group_by[]": "api_key_id"}).respond(
+        403, json=error("permission_error", "analytics are not enabled")
+    )
+
+    live = run(provider().fetch())
+
+    assert [k.last_used for k in live.keys] == [None, None]
 
 
 @respx.mock
