@@ -165,6 +165,10 @@ class Workspace(Frozen):
     prune_unmanaged_keys: bool = False
     protected: bool = False
     archived: bool = False  # desired: archive this workspace (the file stays as a record)
+    # the workspace's own rate limits, by the platform's limit name (Anthropic: a model
+    # group's display name, or the group type) then limit type (requests_per_minute, ...).
+    # Desired: exactly these overrides (None: not managed); live: None where unknown
+    rate_limits: dict[str, dict[str, int]] | None = None
     # live-only
     id: str | None = None
     is_default: bool = False

@@ -98,6 +98,9 @@ class ProviderSpec:
     # key for good (planned as its destroy); none: keys have no status to manage
     key_statuses: tuple[str, ...] = ()
     final_key_status: str | None = None
+    # the limit types a workspace's ``rate_limits:`` may set (Anthropic's per-workspace
+    # overrides); none: the platform's workspaces have no rate limits to write
+    rate_limit_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

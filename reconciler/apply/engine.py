@@ -361,6 +361,13 @@ class Applier:
     # --- dispatch --------------------------------------------------------------------
 
     async def _one(self, step: Step) -> None:
+        try:
+            await self._dispatch(step)
+        except ConsoleOnly as exc:  # not a failure: a manual action, as the next plan says
+            self.result.console_only[step.change.address] = str(exc)
+            self.report(f"{step.change.address}: left for the console: {exc}")
+
+    async def _dispatch(self, step: Step) -> None:
         change = step.change
         if change.kind in people.PEOPLE_KINDS:
             await people.run(self, change, step.action)
@@ -396,12 +403,7 @@ class Applier:
         await self.journal.arecord(
             "org-spend-limit-intent", apply_id=self.apply_id, limit=limit.describe()
         )
-        try:
-            await self.provider.set_organization_spend_limit(limit)
-        except ConsoleOnly as exc:  # not a failure: a manual action, as the plan will say
-            self.result.console_only[change.address] = str(exc)
-            self.report(f"{change.address}: left for the console: {exc}")
-            return
+        await self.provider.set_organization_spend_limit(limit)
         self.result.changed += 1
         self._done(change, "Modifications", t)
 

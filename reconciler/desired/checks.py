@@ -115,9 +115,31 @@ class Checker:
                 f"workspace '{ws.name}' is archived: it cannot hold API keys (remove them, or "
                 "set archived: false)",
             )
+        if ws.rate_limits is not None:
+            self.rate_limits(source, ws.rate_limits)
         members = {ws.admin.lower()} | {m.email.lower() for m in ws.members}
         for index, key in enumerate(ws.api_keys):
             self.key(source, ("workspace", "api_keys", index), ws, key, members)
+
+    def rate_limits(self, source: Source, limits: dict[str, dict[str, int]]) -> None:
+        """Each limit type is one the provider's workspaces take."""
+        if self.provider is None:
+            return
+        known = self.provider.rate_limit_types
+        loc = ("workspace", "rate_limits")
+        if not known:
+            text = f"{self.provider.display_name} workspaces have no rate limits the API can set"
+            self.reporter.add(source, loc, text)
+            return
+        for group, kinds in limits.items():
+            for kind in kinds:
+                if kind not in known:
+                    self.reporter.add(
+                        source,
+                        (*loc, group, kind),
+                        f"{describe_value(kind)} is not allowed here; expected one of: "
+                        f"{', '.join(known)}",
+                    )
 
     def members(self, source: Source, ws: WorkspaceDoc) -> None:
         first: dict[str, int] = {}

@@ -125,6 +125,11 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
         prune_unmanaged_keys=doc.prune_unmanaged_keys,
         protected=doc.protected,
         archived=doc.archived,
+        rate_limits=(
+            None
+            if doc.rate_limits is None
+            else {group: dict(limits) for group, limits in doc.rate_limits.items()}
+        ),
     )
 
 

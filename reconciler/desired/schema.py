@@ -493,6 +493,13 @@ class WorkspaceDoc(Doc):
         description="Names this workspace had before: a live workspace of one of them is "
         "this one, renamed in place with its members and keys.",
     )
+    rate_limits: dict[Text, dict[Name, PositiveInt]] | None = Field(
+        None,
+        description="The workspace's own rate limits where the platform takes them "
+        "(Anthropic: by model group display name or group type, then limit type, e.g. "
+        "{Claude Sonnet: {requests_per_minute: 100}}); exactly these overrides are kept. "
+        "Default: not managed.",
+    )
 
 
 class WorkspaceFile(Doc):

@@ -188,16 +188,21 @@ def _workspace_change(want: Workspace, have: Workspace | None) -> Change | None:
             live_id=have.id,
         )
     if have is None:
+        after = {**project(want, WORKSPACE_FIELDS), "admin": want.admin}
+        after.update(rate_limit_fields(want, None)[1])
         return Change(
             address=want.address,
             kind=Kind.WORKSPACE,
             name=want.name,
             actions=(Action.CREATE,),
-            after={**project(want, WORKSPACE_FIELDS), "admin": want.admin},
+            after=after,
         )
     names = ("name", *WORKSPACE_FIELDS) if have.name != want.name else WORKSPACE_FIELDS
     before = project(have, names)
     after = project(want, names)
+    limits_before, limits_after = rate_limit_fields(want, have)
+    before.update(limits_before)
+    after.update(limits_after)
     if before == after:
         return None
     fields = field_changes(before, after)
@@ -213,6 +218,27 @@ def _workspace_change(want: Workspace, have: Workspace | None) -> Change | None:
         unchanged=len(after) - len(fields),
         live_id=have.id,
     )
+
+
+def rate_limit_fields(
+    want: Workspace, have: Workspace | None
+) -> tuple[dict[str, int | None], dict[str, int | None]]:
+    """The workspace's rate limits as flat fields (``rate_limits.<limit>.<type>``), live
+    and desired; none when the desired state does not manage them. Managed, they are
+    exactly the desired ones: a live override the desired state lacks is cleared (None)."""
+    if want.rate_limits is None:
+        return {}, {}
+    wanted = want.rate_limits
+    live = (have.rate_limits or {}) if have is not None else {}
+    before: dict[str, int | None] = {}
+    after: dict[str, int | None] = {}
+    for limit in sorted(wanted.keys() | live.keys()):
+        for kind in sorted(wanted.get(limit, {}).keys() | live.get(limit, {}).keys()):
+            name = f"rate_limits.{limit}.{kind}"
+            if have is not None:
+                before[name] = live.get(limit, {}).get(kind)
+            after[name] = wanted.get(limit, {}).get(kind)
+    return before, after
 
 
 def _spend_limit_change(

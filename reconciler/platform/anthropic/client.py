@@ -276,19 +276,40 @@ class AnthropicClient:
         body = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
         return await self._call(wire.ApiKey, "POST", f"/api_keys/{key_id}", json=body)
 
+    # --- rate limits --------------------------------------------------------------------
+
+    async def _cursor_pages(self, item: type[W], path: str, **kwargs: Any) -> list[W]:
+        """Every page of an opaque-cursor listing (``page=next_page`` until null)."""
+        page_model = wire.CursorPage[item]  # type: ignore[valid-type]
+        query: dict[str, Any] = {"limit": self.page_size}
+        items: list[W] = []
+        while True:
+            page = await self._call(page_model, "GET", path, params=query, **kwargs)
+            items.extend(page.data)
+            if not page.next_page:
+                return items
+            query["page"] = page.next_page
+
+    async def list_rate_limits(self) -> list[wire.RateLimit]:
+        return await self._cursor_pages(wire.RateLimit, "/rate_limits")
+
+    async def list_workspace_rate_limits(self, workspace_id: str) -> list[wire.WorkspaceRateLimit]:
+        """The workspace's overrides (not what it inherits)."""
+        path = f"/workspaces/{workspace_id}/rate_limits"
+        return await self._cursor_pages(wire.WorkspaceRateLimit, path)
+
+    async def set_workspace_rate_limit(
+        self, workspace_id: str, rate_limit_id: str, limits: Mapping[str, int | None]
+    ) -> wire.WorkspaceRateLimit:
+        """Set (or, with None, clear) the named limit types; the others stay as they are."""
+        body = {"limits": [{"type": t, "value": v} for t, v in sorted(limits.items())]}
+        path = f"/workspaces/{workspace_id}/rate_limits/{rate_limit_id}"
+        return await self._call(wire.WorkspaceRateLimit, "POST", path, json=body)
+
     # --- spend limits and cost (beta) ---------------------------------------------------
 
     async def list_spend_limits(self) -> list[wire.SpendLimit]:
-        limits: list[wire.SpendLimit] = []
-        query: dict[str, Any] = {"limit": self.page_size}
-        while True:
-            page = await self._call(
-                wire.SpendLimits, "GET", "/spend_limits", params=query, beta=SPEND_LIMITS_BETA
-            )
-            limits.extend(page.data)
-            if not page.next_page:
-                return limits
-            query["page"] = page.next_page
+        return await self._cursor_pages(wire.SpendLimit, "/spend_limits", beta=SPEND_LIMITS_BETA)
 
     async def set_spend_limit(self, amount_minor: int, scope: Mapping[str, str]) -> wire.SpendLimit:
         """Upsert the monthly limit of ``scope`` (keyed on scope and period: repeatable)."""

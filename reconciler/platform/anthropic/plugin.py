@@ -25,6 +25,7 @@ from reconciler.platform.anthropic.vocabulary import (
     NAME,
     ORGANIZATION_ADMIN_ROLE,
     ORGANIZATION_ROLES,
+    RATE_LIMIT_TYPES,
     WORKSPACE_ROLES,
     shipped_catalog_text,
 )
@@ -85,4 +86,5 @@ ANTHROPIC = ProviderSpec(
     key_console=CONSOLE_URL,
     key_statuses=KEY_STATUSES,
     final_key_status=FINAL_KEY_STATUS,
+    rate_limit_types=RATE_LIMIT_TYPES,
 )

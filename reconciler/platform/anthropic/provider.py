@@ -3,9 +3,10 @@
 What the live state is made of:
 
 - workspaces (not archived; the default workspace is not listed, so it is never
-  managed), tracked by id: names are not documented as unique, so a mutation maps a name
-  to the id of the last fetch and a create first looks for one of that name. Anthropic
-  has no workspace description: reconciler keeps it in the ``description`` tag;
+  managed), with their rate-limit overrides (:mod:`.rate_limits`), tracked by id: names
+  are not documented as unique, so a mutation maps a name to the id of the last fetch
+  and a create first looks for one of that name. Anthropic has no workspace
+  description: reconciler keeps it in the ``description`` tag;
 - members from each workspace's member list, emails from ``/users`` in lower case; one
   role each (``workspace_role``); ``admin`` is the first member, by email, holding
   ``workspace_admin``;
@@ -47,7 +48,7 @@ from reconciler.model import (
     SpendLimit,
     Workspace,
 )
-from reconciler.platform.anthropic import wire
+from reconciler.platform.anthropic import rate_limits, wire
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.settings import AnthropicSettings
 from reconciler.platform.anthropic.vocabulary import (
@@ -174,7 +175,11 @@ class AnthropicProvider:
             raise
         used = await usage
         emails = {u.id: u.email.lower() for u in users}
-        memberships = await asyncio.gather(*(self.client.list_members(w.id) for w in spaces))
+        ids = [w.id for w in spaces]
+        memberships, overrides = await asyncio.gather(
+            asyncio.gather(*(self.client.list_members(w) for w in ids)),
+            rate_limits.read(self.client, ids),
+        )
         names = {w.id: w.name for w in spaces}
         members = [
             Member(
@@ -187,7 +192,7 @@ class AnthropicProvider:
             for m in listed
             if m.workspace_id in names
         ]
-        workspaces = [self._workspace(w, members) for w in spaces]
+        workspaces = [self._workspace(w, members, overrides.get(w.id)) for w in spaces]
         self._directory = Directory(
             workspaces={w.name: w.id for w in spaces},
             users={e: i for i, e in emails.items()},
@@ -226,7 +231,9 @@ class AnthropicProvider:
         return [k for keys in listed for k in keys]
 
     @staticmethod
-    def _workspace(space: wire.Workspace, members: list[Member]) -> Workspace:
+    def _workspace(
+        space: wire.Workspace, members: list[Member], overrides: rate_limits.Overrides | None
+    ) -> Workspace:
         admins = sorted(
             m.email for m in members if m.workspace == space.name and ADMIN_ROLE in m.roles
         )
@@ -235,6 +242,7 @@ class AnthropicProvider:
             description=(space.tags or {}).get(DESCRIPTION_TAG, ""),
             admin=admins[0] if admins else None,
             id=space.id,
+            rate_limits=overrides,
         )
 
     @staticmethod
@@ -283,12 +291,17 @@ class AnthropicProvider:
                 if made is None:
                     made = await self.client.create_workspace(workspace.name, tags=tags)
         (await self._dir()).workspaces[made.name] = made.id
+        if workspace.rate_limits:
+            await rate_limits.write(self.client, made.id, made.name, workspace.rate_limits)
         return workspace.model_copy(update={"id": made.id})
 
     async def update_workspace(self, workspace_id: str, workspace: Workspace) -> Workspace:
+        """Name and description, then (when managed) the rate-limit overrides."""
         tags: dict[str, str | None] = {DESCRIPTION_TAG: workspace.description or None}
         made = await self.client.update_workspace(workspace_id, name=workspace.name, tags=tags)
         (await self._dir()).workspaces[made.name] = made.id
+        if workspace.rate_limits is not None:
+            await rate_limits.write(self.client, made.id, made.name, workspace.rate_limits)
         return workspace.model_copy(update={"id": made.id})
 
     async def archive_workspace(self, workspace_id: str) -> None:

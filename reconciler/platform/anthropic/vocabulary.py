@@ -41,6 +41,20 @@ CONSOLE_LIMITS_URL = "https://console.anthropic.com/settings/limits"
 KEY_STATUSES = ("active", "inactive")
 FINAL_KEY_STATUS = "archived"
 
+#: The limit types a workspace's rate-limit override takes (``POST /workspaces/{id}/
+#: rate_limits/{rate_limit_id}``); the lower of the workspace's and the organisation's holds.
+RATE_LIMIT_TYPES = (
+    "requests_per_minute",
+    "input_tokens_per_minute",
+    "input_tokens_per_minute_cache_aware",
+    "output_tokens_per_minute",
+    "tokens_per_minute",
+    "tokens_per_day",
+    "tool_uses_per_second",
+    "fast_itpmca",
+    "fast_otpm",
+)
+
 
 def shipped_catalog_text() -> str:
     """The catalog shipped with the package (``reconciler/data/anthropic-models.json``)."""

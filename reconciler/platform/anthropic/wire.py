@@ -150,11 +150,6 @@ class SpendLimit(Wire):
     scope: dict[str, str] = Field(default_factory=dict)
 
 
-class SpendLimits(Wire):
-    data: list[SpendLimit] = Field(default_factory=list)
-    next_page: str | None = None
-
-
 class CostGroup(Wire):
     workspace_id: str | None = None
     api_key_id: str | None = None
@@ -176,3 +171,47 @@ class CostReport(Wire):
     data: list[CostRow] = Field(default_factory=list)
     has_more: bool = False
     next_page: str | None = None
+
+
+class CursorPage(Wire, Generic[T]):
+    """An opaque-cursor page (spend and rate limits): ``page=next_page`` until null."""
+
+    data: list[T] = Field(default_factory=list)
+    next_page: str | None = None
+
+
+class RateLimitGroup(Wire):
+    id: str | None = None  # rlg_...
+    type: str  # model_group | batch | token_count | files | skills | web_search
+    display_name: str | None = None  # model groups
+
+
+class Limit(Wire):
+    type: str  # requests_per_minute, input_tokens_per_minute, ...
+    value: int | None = None
+
+
+class RateLimit(Wire):
+    """One of the organisation's rate limits (read-only)."""
+
+    id: str
+    type: Literal["rate_limit"] = "rate_limit"
+    group: RateLimitGroup
+    models: list[str] | None = None
+    limits: list[Limit] = Field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """What the desired state calls it: a model group's display name, else its type."""
+        return self.group.display_name or self.group.type
+
+
+class WorkspaceRateLimit(Wire):
+    """A workspace's override of one of the organisation's rate limits."""
+
+    type: Literal["workspace_rate_limit"] = "workspace_rate_limit"
+    workspace_id: str
+    rate_limit_id: str
+    group: RateLimitGroup
+    models: list[str] | None = None
+    limits: list[Limit] = Field(default_factory=list)

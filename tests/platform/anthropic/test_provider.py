@@ -83,6 +83,32 @@ def _organisation() -> None:
     respx.get(f"{ORG}/analytics/cost", params={"group_by[]": "api_key_id"}).respond(
         json={"data": [], "has_more": False, "next_page": None}
     )
+    respx.get(f"{ORG}/workspaces/wrkspc_ops/rate_limits").respond(json=NO_OVERRIDES)
+    respx.get(f"{ORG}/workspaces/wrkspc_dev/rate_limits").respond(
+        json={
+            "data": [
+                {
+                    "type": "workspace_rate_limit",
+                    "workspace_id": "wrkspc_dev",
+                    "rate_limit_id": "rl_01",
+                    "group": {"id": "rlg_01", "type": "model_group", "display_name": "Sonnet"},
+                    "models": ["claude-sonnet-4-5"],
+                    "limits": [
+                        {
+                            "type": "requests_per_minute",
+                            "value": 50,
+                            "org_limit": 4000,
+                            "source": {"type": "workspace"},
+                        }
+                    ],
+                }
+            ],
+            "next_page": None,
+        }
+    )
+
+
+NO_OVERRIDES = {"data": [], "next_page": None}
 
 
 @respx.mock
@@ -93,9 +119,15 @@ def test_fetch_reads_workspaces_members_keys_and_the_spend_limit() -> None:
 
     assert live.organization.name == "Acme"
     assert str(live.organization.spend_limit and live.organization.spend_limit.amount) == "500"
-    assert [(w.name, w.description, w.admin, w.id) for w in live.workspaces] == [
-        ("dev", "Development", "ada@example.org", "wrkspc_dev"),
-        ("ops", "", None, "wrkspc_ops"),
+    assert [(w.name, w.description, w.admin, w.id, w.rate_limits) for w in live.workspaces] == [
+        (
+            "dev",
+            "Development",
+            "ada@example.org",
+            "wrkspc_dev",
+            {"Sonnet": {"requests_per_minute": 50}},
+        ),
+        ("ops", "", None, "wrkspc_ops", {}),
     ]
     assert [(m.address, m.roles) for m in live.members] == [
         ("member.dev/ada@example.org", ("workspace_admin",)),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from reconciler.platform.anthropic.sandbox import routes
+from reconciler.platform.anthropic.sandbox import rate_limits, routes
 from reconciler.platform.anthropic.sandbox.answers import ApiError, error
 from reconciler.platform.anthropic.sandbox.state import Organisation
 
@@ -37,7 +37,7 @@ def create_app(org: Organisation, *, admin_key: str = DEFAULT_ADMIN_KEY) -> Star
 
         return Route(path, endpoint, methods=methods)
 
-    table = [(PREFIX + p, h, m, True) for p, h, m in routes.ADMIN]
+    table = [(PREFIX + p, h, m, True) for p, h, m in [*routes.ADMIN, *rate_limits.ROUTES]]
     table += [
         ("/sandbox/console/api_keys", routes.console_key, ["POST"], True),
         ("/v1/models", routes.models, ["GET"], False),

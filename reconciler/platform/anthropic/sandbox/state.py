@@ -67,6 +67,19 @@ def _user(uid: str, email: str, role: str) -> Record:
     }
 
 
+def _rate_limit(gid: str, kind: str, name: str | None, models: list[str] | None) -> Record:
+    return {
+        "id": gid.replace("rlg", "rl"),
+        "type": "rate_limit",
+        "group": {"id": gid, "type": kind, "display_name": name},
+        "models": models,
+        "limits": [
+            {"type": "requests_per_minute", "value": 4000},
+            {"type": "output_tokens_per_minute", "value": 400000},
+        ],
+    }
+
+
 def demo() -> Record:
     """Acme: three people, a hidden default workspace, ``research`` with one key."""
     return {
@@ -114,6 +127,11 @@ def demo() -> Record:
                 "scope": {"type": "workspace", "workspace_id": "wrkspc_01"},
                 "secret_sha256": digest("sk-ant-api03-demo-research-batch"),
             }
+        ],
+        # the organisation's rate limits (read-only; workspaces override them)
+        "rate_limits": [
+            _rate_limit("rlg_01", "model_group", "Claude Sonnet", ["claude-sonnet-4-5"]),
+            _rate_limit("rlg_02", "batch", None, None),
         ],
         # spend so far this month, per workspace, in US cents (the cost report's unit)
         "cost_cents": {"wrkspc_01": "4250.5"},
