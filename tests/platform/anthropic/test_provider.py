@@ -108,7 +108,7 @@ def _organisation() -> None:
     )
 
 
-NO_OVERRIDES = {"data": [], "next_page": None}
+NO_OVERRIDES: dict[str, object] = {"data": [], "next_page": None}
 
 
 @respx.mock
