@@ -7,6 +7,8 @@
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
 # Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
 # organisation: its one new key is a Console action, since Anthropic's API makes none.
+# examples/ is a directory of several organisations (one sub-directory each): plan runs
+# each in turn, apply takes one (--org).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,12 +27,16 @@ step reconciler audit --sandbox --attribution-days 365 desired-state
 $r audit --sandbox --attribution-days 365 desired-state
 step reconciler apply --sandbox --auto-approve --replace api_key.dev-bob --grace 0 desired-state
 $r apply --sandbox --auto-approve --replace api_key.dev-bob --grace 0 desired-state
-step reconciler plan --sandbox examples/acme-anthropic
-$r plan --sandbox examples/acme-anthropic
-step reconciler apply --sandbox --auto-approve examples/acme-anthropic
-$r apply --sandbox --auto-approve examples/acme-anthropic
-step reconciler plan --sandbox examples/acme-anthropic
-$r plan --sandbox examples/acme-anthropic
+step reconciler orgs examples
+$r orgs examples
+step reconciler plan --sandbox examples
+$r plan --sandbox examples
+step reconciler apply --sandbox --auto-approve examples --org acme-anthropic
+$r apply --sandbox --auto-approve examples --org acme-anthropic
+step reconciler plan --sandbox examples --org acme-anthropic
+$r plan --sandbox examples --org acme-anthropic
+step reconciler audit --sandbox examples --org acme-anthropic
+$r audit --sandbox examples --org acme-anthropic
 printf '\nSandbox state: .sandbox/state.json (Anthropic: .sandbox/state.anthropic.json)'
 printf '   Secrets: .sandbox/vault (mode 0600)\n'
 printf 'Start over with: .venv/bin/reconciler sandbox reset; rm -f .sandbox/state.anthropic.json\n'
