@@ -117,6 +117,31 @@ def project(obj: Workspace | Member | ApiKey, fields: Iterable[str]) -> dict[str
     return {name: plain(getattr(obj, name)) for name in fields}
 
 
+def updated(
+    address: str,
+    kind: Kind,
+    name: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    live_id: str | None,
+    reason: str | None = None,
+) -> Change:
+    """An in-place update from projection ``before`` to ``after`` (which differ)."""
+    fields = field_changes(before, after)
+    return Change(
+        address=address,
+        kind=kind,
+        name=name,
+        actions=(Action.UPDATE,),
+        reason=reason,
+        before=before,
+        after=after,
+        fields=fields,
+        unchanged=len(after) - len(fields),
+        live_id=live_id,
+    )
+
+
 def field_changes(
     before: Mapping[str, Any], after: Mapping[str, Any], replacement: frozenset[str] = frozenset()
 ) -> tuple[FieldChange, ...]:

@@ -31,10 +31,10 @@ from reconciler.diff.changes import (
     REPLACE,
     Action,
     Change,
-    FieldChange,
     Kind,
     field_changes,
     project,
+    updated,
 )
 from reconciler.diff.rotation import NO_ROTATIONS, Rotations, rotation
 from reconciler.model import ApiKey, DesiredState, LiveState
@@ -237,20 +237,8 @@ def _archived(want: ApiKey, match: ApiKey) -> Change:
 
 def _status_change(want: ApiKey, match: ApiKey) -> Change:
     """The key's status set in place (Anthropic: active or inactive)."""
-    before = {**_key_after(match), "status": match.status}
-    after = {**_key_after(want), "status": want.status}
-    fields = (FieldChange("status", match.status, want.status),)
-    return Change(
-        address=want.address,
-        kind=Kind.API_KEY,
-        name=want.name,
-        actions=(Action.UPDATE,),
-        before=before,
-        after=after,
-        fields=fields,
-        unchanged=len(after) - len(fields),
-        live_id=match.id,
-    )
+    before, after = {"status": match.status}, {"status": want.status}
+    return updated(want.address, Kind.API_KEY, want.name, before, after, match.id)
 
 
 def _renamed(want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date) -> Change:

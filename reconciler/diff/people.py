@@ -25,7 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler.diff.changes import REPLACE, Action, Change, Kind, field_changes, plain
+from reconciler.diff.changes import (
+    REPLACE,
+    Action,
+    Change,
+    Kind,
+    field_changes,
+    plain,
+    updated,
+)
 from reconciler.model import DesiredState, Group, LiveState, OrgMember
 
 
@@ -326,20 +334,7 @@ def diff_groups(desired: DesiredState, live: LiveState) -> list[Change]:
             after["organization_role"] = before["organization_role"]  # not managed
         if before == after:
             continue
-        fields = field_changes(before, after)
-        changes.append(
-            Change(
-                address=want.address,
-                kind=Kind.GROUP,
-                name=want.name,
-                actions=(Action.UPDATE,),
-                before=before,
-                after=after,
-                fields=fields,
-                unchanged=len(after) - len(fields),
-                live_id=have.id,
-            )
-        )
+        changes.append(updated(want.address, Kind.GROUP, want.name, before, after, have.id))
     for have in sorted(live.groups, key=lambda g: g.name):
         if have.name in wanted:
             continue

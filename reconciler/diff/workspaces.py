@@ -25,6 +25,7 @@ from reconciler.diff.changes import (
     field_changes,
     plain,
     project,
+    updated,
 )
 from reconciler.model import DesiredState, LiveState, Workspace
 
@@ -205,19 +206,8 @@ def _workspace_change(want: Workspace, have: Workspace | None) -> Change | None:
     after.update(limits_after)
     if before == after:
         return None
-    fields = field_changes(before, after)
-    return Change(
-        address=want.address,
-        kind=Kind.WORKSPACE,
-        name=want.name,
-        actions=(Action.UPDATE,),
-        reason=f"renamed from '{have.name}'" if have.name != want.name else None,
-        before=before,
-        after=after,
-        fields=fields,
-        unchanged=len(after) - len(fields),
-        live_id=have.id,
-    )
+    reason = f"renamed from '{have.name}'" if have.name != want.name else None
+    return updated(want.address, Kind.WORKSPACE, want.name, before, after, have.id, reason)
 
 
 def rate_limit_fields(

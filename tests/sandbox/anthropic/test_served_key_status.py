@@ -10,9 +10,7 @@ import shutil
 from pathlib import Path
 
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
-from reconciler.cli.main import app
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
 
@@ -80,23 +78,3 @@ def test_a_key_is_made_inactive_active_again_then_archived_for_good(
     for path in [*tmp_path.rglob("*")]:
         if path.is_file() and path.name != "a.json":  # the sandbox's own state holds it
             assert DEFAULT_ADMIN_KEY not in path.read_text(errors="replace"), path
-
-
-def test_a_status_is_validated_against_the_provider_by_file_and_line(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLE, tmp_path / "desired")
-    _say_status(tmp_path, "paused")
-    mistral = tmp_path / "mistral"
-    shutil.copytree(EXAMPLE.parents[1] / "desired-state", mistral)
-    dev = mistral / "workspaces" / "dev.yaml"
-    role = "      role: developer\n"
-    dev.write_text(dev.read_text().replace(role, role + "      status: inactive\n", 1))
-
-    anthropic = CliRunner().invoke(app, ["validate", str(tmp_path / "desired")])
-    assert anthropic.exit_code == 1
-    assert "workspaces/research.yaml:13:" in anthropic.output
-    assert "'paused' is not allowed here; expected one of: active, inactive, archived" in (
-        anthropic.output
-    )
-    plateforme = CliRunner().invoke(app, ["validate", str(mistral)])
-    assert plateforme.exit_code == 1
-    assert "La Plateforme keys have no status the API can set" in plateforme.output

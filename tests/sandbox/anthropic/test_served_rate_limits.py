@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import respx
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
 from reconciler import errors
-from reconciler.cli.main import app
 from reconciler.platform.anthropic import rate_limits
 from reconciler.platform.anthropic.client import AnthropicClient
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY
@@ -63,24 +61,6 @@ def test_a_workspace_s_rate_limits_are_its_overrides_exactly(tmp_path: Path, ser
     assert _overrides(served) == {"Claude Sonnet": {"output_tokens_per_minute": 5000}}
     again = run_against(tmp_path, served, "plan")
     assert NO_API_CHANGES in again.output and 'workspace "research"' not in again.output
-
-
-def test_rate_limits_are_validated_against_the_provider_by_file_and_line(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLE, tmp_path / "desired")
-    _limit(tmp_path, "{requests_per_hour: 100}")
-    mistral = tmp_path / "mistral"
-    shutil.copytree(EXAMPLE.parents[1] / "desired-state", mistral)
-    ops = mistral / "workspaces" / "dev.yaml"
-    ops.write_text(ops.read_text() + "  rate_limits: {small: {requests_per_minute: 5}}\n")
-
-    anthropic = CliRunner().invoke(app, ["validate", str(tmp_path / "desired")])
-    assert anthropic.exit_code == 1
-    assert "workspaces/research.yaml:14:" in anthropic.output
-    assert "'requests_per_hour' is not allowed here; expected one of: requests_per_minute" in (
-        anthropic.output
-    )
-    plateforme = CliRunner().invoke(app, ["validate", str(mistral)])
-    assert "La Plateforme workspaces have no rate limits the API can set" in plateforme.output
 
 
 @respx.mock
