@@ -60,3 +60,11 @@ def test_the_orgs_command_hands_the_matrix_its_organisations(tmp_path: Path) -> 
         },
         {"name": "acme-mistral", "directory": "desired-state/acme-mistral", "provider": "mistral"},
     ]
+
+
+def test_after_a_merge_each_organisation_s_plans_are_marked_stale() -> None:
+    stale = jobs(workflow("reusable-apply.yml"))["stale"]
+    assert stale["strategy"]["matrix"] == {
+        "include": "${{ fromJSON(needs.orgs.outputs.organizations) }}"
+    }
+    assert our_step(stale, "stale")["with"]["directory"] == "${{ matrix.directory }}"

@@ -245,7 +245,8 @@ def test_apply_saves_the_fresh_plan_when_nothing_was_applied() -> None:
 
 def test_after_a_merge_other_plans_are_marked_stale_without_secrets() -> None:
     stale = job_running(workflow("reusable-apply.yml"), "stale")
-    assert stale["needs"] == "apply"  # the new plans read the organisation once applied
+    # the new plans read the organisation once applied; one job per organisation's comments
+    assert stale["needs"] == ["orgs", "apply"]
     assert (
         stale["if"] == "always() && github.event_name == 'push' && github.ref == 'refs/heads/main'"
     )
