@@ -1,5 +1,6 @@
 """The official ``anthropic`` SDK's admin client, pointed at the Anthropic sandbox, lists and
-updates workspaces, members, keys and spend limits, and parses every answer with its types."""
+updates workspaces, members, keys, spend limits and workspace rate limits, and parses every
+answer with its types."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from pathlib import Path
 import httpx2
 from anthropic import AsyncAnthropic
 from anthropic.types.beta.organization.beta_api_key import BetaAPIKey
+from anthropic.types.beta.organization.beta_organization_rate_limit import (
+    BetaOrganizationRateLimit,
+)
 from anthropic.types.beta.organization.beta_spend_limit import BetaSpendLimit
 from anthropic.types.beta.organization.beta_workspace import BetaWorkspace
 from anthropic.types.beta.organization.beta_workspace_member import BetaWorkspaceMember
+from anthropic.types.beta.organization.workspaces.beta_workspace_rate_limit import (
+    BetaWorkspaceRateLimit,
+)
 
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.anthropic.sandbox.state import Organisation
@@ -93,3 +100,35 @@ def test_the_sdk_admin_client_round_trips_on_the_sandbox(tmp_path: Path) -> None
     # the state file kept it all, for the next process
     reopened = Organisation.open(tmp_path / "anthropic.json")
     assert [k["name"] for k in reopened.data["keys"]] == ["batch-paused"]
+
+
+async def _rate_limits(client: AsyncAnthropic) -> dict[str, object]:
+    org = client.beta.organization
+    limits = [r async for r in org.rate_limits.list()]
+    sonnet = next(r for r in limits if r.group.type == "model_group")
+    updated = await org.workspaces.rate_limits.update(
+        sonnet.id,
+        workspace_id="wrkspc_01",
+        limits=[{"type": "requests_per_minute", "value": 120}],
+    )
+    overrides = [o async for o in org.workspaces.rate_limits.list("wrkspc_01")]
+    return {"limits": limits, "updated": updated, "overrides": overrides}
+
+
+def test_the_sdk_reads_and_overrides_rate_limits_on_the_sandbox(tmp_path: Path) -> None:
+    seen = asyncio.run(_rate_limits(_sdk(tmp_path / "anthropic.json")))
+
+    limits = seen["limits"]
+    assert isinstance(limits, list) and all(
+        isinstance(r, BetaOrganizationRateLimit) for r in limits
+    )
+    assert [r.group.type for r in limits] == ["model_group", "batch"]
+    updated = seen["updated"]
+    assert isinstance(updated, BetaWorkspaceRateLimit)
+    assert [(v.type, v.value, v.org_limit) for v in updated.limits] == [
+        ("requests_per_minute", 120, 4000)
+    ]
+    overrides = seen["overrides"]
+    assert isinstance(overrides, list) and [o.rate_limit_id for o in overrides] == [
+        updated.rate_limit_id
+    ]
