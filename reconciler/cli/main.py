@@ -338,7 +338,15 @@ def plan(
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    one_only = "--out" if out is not None else "--format json" if fmt == "json" else None
+    one_only = (
+        "--out"
+        if out is not None
+        else "--format json"
+        if fmt == "json"
+        else "--target"
+        if target
+        else None
+    )
     with few_collections():
         code = run_each(
             directory,

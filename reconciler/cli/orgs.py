@@ -7,8 +7,8 @@ A command given a directory of several organisations (:mod:`reconciler.desired.o
   heading naming it, as Atlantis plans every project of a pull request and ``terragrunt
   run-all plan`` every module; an error in one does not stop the next, and the exit code
   is the first error's, else 2 when any run found changes (``--detailed-exitcode``) or
-  flags (``--fail-on``), else 0. A saved plan (``--out``) and JSON are one organisation's:
-  those need ``--org``;
+  flags (``--fail-on``), else 0. A saved plan (``--out``), JSON and ``--target`` (an
+  address in one organisation) are one organisation's: those need ``--org``;
 - every other command (``apply`` above all) works on one organisation only and asks for
   ``--org`` (as Terraform applies one root module at a time).
 """

@@ -77,12 +77,16 @@ def test_org_picks_one_organisation(root: Path) -> None:
             "Error: --format json is one organisation's: desired-state holds several",
         ),
         (
+            ["plan", *SANDBOX, "--target", "api_key.dev-bob"],
+            "Error: --target is one organisation's: desired-state holds several",
+        ),
+        (
             ["plan", *SANDBOX, "--org", "acme-mistrall"],
             "Error: desired-state holds no organisation 'acme-mistrall' "
             "(did you mean 'acme-mistral'?)",
         ),
     ],
-    ids=["apply-needs-one", "json-needs-one", "unknown-org"],
+    ids=["apply-needs-one", "json-needs-one", "target-needs-one", "unknown-org"],
 )
 def test_a_command_on_one_organisation_asks_for_it(
     root: Path, args: list[str], message: str
