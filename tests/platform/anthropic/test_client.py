@@ -77,6 +77,54 @@ def test_updates_are_posts_to_the_object_never_patch() -> None:
     assert archive.called
 
 
+def _override(rid: str, name: str, value: int) -> dict[str, object]:
+    """A workspace's override, as ``GET /workspaces/{id}/rate_limits`` documents it."""
+    return {
+        "type": "workspace_rate_limit",
+        "workspace_id": "wrkspc_1",
+        "rate_limit_id": rid,
+        "group": {"id": "rlg_" + rid, "type": "model_group", "display_name": name},
+        "models": ["claude-sonnet-4-5"],
+        "limits": [
+            {
+                "type": "requests_per_minute",
+                "value": value,
+                "org_limit": 4000,
+                "source": {"type": "workspace"},
+            }
+        ],
+    }
+
+
+@respx.mock
+def test_rate_limit_overrides_page_by_next_page_and_are_set_by_a_post_naming_each_type() -> None:
+    listing = respx.get(f"{ORG}/workspaces/wrkspc_1/rate_limits")
+    listing.side_effect = [
+        httpx.Response(200, json={"data": [_override("rl_1", "Sonnet", 50)], "next_page": "p2"}),
+        httpx.Response(200, json={"data": [_override("rl_2", "Haiku", 9)], "next_page": None}),
+    ]
+    write = respx.post(f"{ORG}/workspaces/wrkspc_1/rate_limits/rl_1").respond(
+        json=_override("rl_1", "Sonnet", 60)
+    )
+
+    async def go() -> list[str]:
+        c = client()
+        listed = await c.list_workspace_rate_limits("wrkspc_1")
+        await c.set_workspace_rate_limit(
+            "wrkspc_1", "rl_1", {"requests_per_minute": 60, "tokens_per_day": None}
+        )
+        return [entry.rate_limit_id for entry in listed]
+
+    assert run(go()) == ["rl_1", "rl_2"]
+    assert listing.calls[1].request.url.params["page"] == "p2"
+    assert json.loads(write.calls.last.request.content) == {
+        "limits": [
+            {"type": "requests_per_minute", "value": 60},
+            {"type": "tokens_per_day", "value": None},  # null clears the override
+        ]
+    }
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "cls"),
     [
