@@ -11,7 +11,7 @@ object outside reconciler.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -91,8 +91,9 @@ class Provider(Protocol):
         """Delete a key (idempotent: a key already gone is not an error)."""
         ...
 
-    async def find_keys(self, name: str) -> list[ApiKey]:
-        """Live keys with exactly this name (used to recover from a crash mid-apply)."""
+    async def find_keys(self, names: Set[str]) -> list[ApiKey]:
+        """Live keys named exactly one of ``names`` (an apply looks up the names of the
+        keys it is about to create), in as few requests as the platform allows."""
         ...
 
     async def set_organization_spend_limit(self, limit: SpendLimit) -> None:

@@ -620,12 +620,13 @@ class Session:
         from reconciler.apply.engine import Applier, ApplyError
 
         router = self.router(ctx.desired)
+        journal = self.journal()
         applier = Applier(
             provider=self.provider,
             desired=ctx.desired,
             live=ctx.live,
             secrets=router,
-            journal=self.journal(),
+            journal=journal,
             apply_id=apply_id,
             report=listener.step,
             guard=guard,
@@ -645,9 +646,11 @@ class Session:
                 f"{done.destroyed} destroyed.{where}"
             )
             raise
+        finally:
+            journal.close()
         remember(self._refusals(), result.console_only, self.clock())
         after = await self.provider.fetch()
-        self.journal().compact(after)
+        journal.compact(after)
         return result
 
     async def _settle(self, ctx: PlanContext, listener: ApplyListener) -> LedgerWriter | None:

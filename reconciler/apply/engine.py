@@ -16,9 +16,10 @@ A rotation (a replacement with ``grace_hours``) also verifies its new key once t
 is stored, and leaves its old key to a later apply unless its grace is 0
 (:mod:`reconciler.apply.rotation`).
 
-Right before a key is created, its name is looked up: a live key of that name in that
-workspace the plan did not see means another apply is running or ran (one with another
-secret store holds another lock), and the apply stops rather than make a second one.
+Right before a phase of creates, the names of its keys are looked up, in one lookup: a
+live key of such a name in that workspace the plan did not see means another apply is
+running or ran (one with another secret store holds another lock), and the apply stops,
+before recording any intent, rather than make a second one.
 
 A new key's secret goes from the create response straight into its secret store
 (:mod:`reconciler.apply.secret_write`: at most one version, never half a write current);
@@ -296,6 +297,9 @@ class Applier:
         phase of creates go to the ownership record in one write before the first."""
         if phase[0].phase == CREATE_PHASE:
             self._guarded(phase[0])
+            taken = await self._names_taken(phase)
+            if taken is not None:
+                await self._failed(*taken)
             try:  # one write for the phase's intents
                 await self.records.announce(
                     (self._desired_key(s.change.name), s.change.grace_hours) for s in phase
@@ -335,6 +339,7 @@ class Applier:
                     group.create_task(worker())
         except BaseExceptionGroup as unexpected:  # not a ReconcilerError: raised as it is
             raise unexpected.exceptions[0] from None
+        await self.records.flush()
         if failures:
             first = min(failures)
             await self._failed(phase[first], failures[first])
@@ -507,7 +512,6 @@ class Applier:
         store, path = self.secrets(want)
         intent = f"{self.apply_id}:{change.address}"
         t = self._step(change, "Creating")
-        await self._check_name_free(want)
         rotating = change.grace_hours is not None
         previous = await rotation.remember(store, path) if rotating else None
         await self.journal.arecord(
@@ -535,7 +539,7 @@ class Applier:
             ) from exc
         except ReconcilerError:
             await self.journal.arecord("key-create-failed", apply_id=self.apply_id, intent=intent)
-            await self.records.create_failed(change, want)
+            self.records.create_failed(want)
             raise
         register_secret(created.secret)
         key_id = created.key.id or ""
@@ -559,7 +563,7 @@ class Applier:
             try:
                 await verifier.verify(created, store, path, previous, version)
             except ReconcilerError:
-                await self.records.create_failed(change, want)
+                self.records.create_failed(want)
                 raise
             self.report(f"{change.address}: the new key is accepted by the inference API")
         await self.records.created(change, want, created, store, path)
@@ -568,21 +572,29 @@ class Applier:
         self.result.stored.append(f"{store.description}: {path}")
         self._done(change, "Creation", t, key_id)
 
-    async def _check_name_free(self, want: ApiKey) -> None:
-        """Right before a create, before its intent is recorded: a live key of this name in
-        this workspace that the plan did not see was made by someone else since, most
-        likely another apply against this organisation (one using another secret store
-        takes another lock). Creating would make two keys of one name: stop instead."""
-        for found in await self.provider.find_keys(want.name):
-            if found.workspace.lower() == want.workspace.lower() and found.id not in (
-                self.live_keys.keys() | self.made_keys
-            ):
-                raise ReconcilerError(
-                    f"a live key named '{want.name}' (id {found.id}) appeared in workspace "
-                    f"'{found.workspace}' after the plan was made: another apply is running or "
-                    "ran against this organisation. Nothing was created for this key; wait for "
-                    "the other apply to finish and run plan again."
+    async def _names_taken(self, phase: list[Step]) -> tuple[Step, ReconcilerError] | None:
+        """Before a phase's creates, before their intents are recorded: a live key of one
+        of their names in its workspace that the plan did not see was made by someone else
+        since, most likely another apply against this organisation (one using another
+        secret store takes another lock). Creating would make two keys of one name: the
+        first such create in plan order and why, to stop the apply before any is sent."""
+        try:
+            wants = [(step, self._key_for(step.change)) for step in phase]
+            found = await self.provider.find_keys({want.name for _, want in wants})
+        except ReconcilerError as exc:
+            return phase[0], exc
+        seen = self.live_keys.keys() | self.made_keys
+        others = {(k.workspace.lower(), k.name): k for k in found if k.id not in seen}
+        for step, want in wants:
+            other = others.get((want.workspace.lower(), want.name))
+            if other is not None:
+                return step, ReconcilerError(
+                    f"a live key named '{want.name}' (id {other.id}) appeared in workspace "
+                    f"'{other.workspace}' after the plan was made: another apply is running or "
+                    "ran against this organisation. No key was created; wait for the other "
+                    "apply to finish and run plan again."
                 )
+        return None
 
     def _note_clamped_expiry(self, change: Change, want: ApiKey, created: ApiKey) -> None:
         """Say so when the platform's expiry policy shortened the key's life, and how to
@@ -609,8 +621,8 @@ class Applier:
     ) -> int | None:
         key_id = created.key.id or ""
 
-        def announce(version_before: int | None) -> None:
-            self.journal.record(
+        async def announce(version_before: int | None) -> None:
+            await self.journal.arecord(
                 "secret-write-intent",
                 apply_id=self.apply_id,
                 key_id=key_id,

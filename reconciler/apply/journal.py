@@ -9,7 +9,8 @@ Concurrent tasks of one apply use :meth:`Journal.arecord`: each line is appended
 write (lines never interleave, and one task's lines keep their order), then the task waits
 for an fsync that began after its write; one fsync, run in a worker thread, makes durable
 every line written before it (group commit), so eight tasks do not queue behind eight
-fsyncs and the event loop never blocks on the disk.
+fsyncs and the event loop never blocks on the disk. The file stays open from the first
+record until :meth:`Journal.close` (or until the journal is garbage-collected).
 
 From the journal and the live state, :meth:`Journal.abandoned_keys` finds the keys an
 interrupted apply left behind:
@@ -44,6 +45,7 @@ import hashlib
 import json
 import os
 import signal
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,8 @@ class Journal:
         self._written = 0  # lines appended through this object
         self._durable = 0  # of those, how many an fsync has covered
         self._syncing: asyncio.Future[None] | None = None
+        self._fd: int | None = None  # open for appending from the first record
+        self._closer: weakref.finalize[[int], Journal] | None = None
 
     def record(self, event: str, **fields: Any) -> None:
         """Append one event and make it durable before returning."""
@@ -133,38 +137,39 @@ class Journal:
             await asyncio.shield(self._syncing)  # a cancelled waiter leaves the sync be
         _crash_point_reached()
 
+    def close(self) -> None:
+        """Close the file (a later record opens it again)."""
+        if self._closer is not None:
+            self._closer()
+        self._fd = self._closer = None
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
     def _append(self, event: str, fields: dict[str, Any], *, sync: bool) -> int:
         """Write one whole line (one ``write`` in append mode); its number."""
-        if not self._written:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"ts": self._clock().isoformat(), "event": event, **fields}
         line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, line.encode())
-            self._written += 1
-            if sync:
-                os.fsync(fd)
-                self._durable = self._written
-        finally:
-            os.close(fd)
+        fd = self._descriptor()
+        os.write(fd, line.encode())
+        self._written += 1
+        if sync:
+            os.fsync(fd)
+            self._durable = self._written
         return self._written
 
     async def _sync(self) -> None:
         """One fsync covering every line written before it starts."""
         try:
             covered = self._written
-            await asyncio.to_thread(self._fsync)
+            await asyncio.to_thread(os.fsync, self._descriptor())
             self._durable = max(self._durable, covered)
         finally:
             self._syncing = None
-
-    def _fsync(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.fsync(fd)  # the file's data, whichever descriptor wrote it
-        finally:
-            os.close(fd)
 
     def entries(self) -> Iterator[dict[str, Any]]:
         try:
@@ -264,6 +269,7 @@ class Journal:
         pending = [p for p in self.pending_secrets() if p.key_id in live_ids]
         if pending or self.abandoned_keys(live):
             return False
+        self.close()
         self.path.unlink(missing_ok=True)
         return True
 

@@ -8,8 +8,9 @@ writer serialises them through one lock, and the changes queued while a write is
 go out together in the next one, so N concurrent creates cost about two writes, not N.
 Each write is :func:`reconciler.vault.ledger_store.update` (check-and-set, re-applying the
 changes on a fresh read if another writer got there first), so every change is a pure
-``Ledger -> Ledger`` function. A caller returns once its change is stored, or raises the
-error that write met.
+``Ledger -> Ledger`` function; after its first write the writer writes over what it
+stored last, and reads the record again only when someone else wrote it meanwhile. A
+caller returns once its change is stored, or raises the error that write met.
 
 :func:`location_of` says where a key's secret went, as the ledger records it.
 """
@@ -60,6 +61,7 @@ class LedgerWriter:
         self.store = store
         self.organization = organization
         self.ledger = ledger
+        self._stored: ledger_store.StoredLedger | None = None  # what this writer stored last
         self._lock = asyncio.Lock()
         self._queue: list[tuple[LedgerChange, asyncio.Future[None]]] = []
 
@@ -83,7 +85,9 @@ class LedgerWriter:
             return ledger
 
         try:
-            stored = await ledger_store.update(self.store, self.organization, all_of)
+            stored = await ledger_store.update(
+                self.store, self.organization, all_of, known=self._stored
+            )
         except Exception as exc:
             for _, waiting in batch:
                 waiting.set_exception(exc)
@@ -96,5 +100,6 @@ class LedgerWriter:
                     waiting.set_exception(LedgerInterrupted(self.store.description))
             raise
         self.ledger = stored.ledger
+        self._stored = stored
         for _, waiting in batch:
             waiting.set_result(None)

@@ -82,7 +82,9 @@ async def run(applier: Runner, change: Change, action: Action) -> None:
     if change.kind is Kind.GROUP:
         if action is Action.CREATE:
             t = applier._step(change, "Creating")
-            journal.record("group-create-intent", apply_id=applier.apply_id, name=change.name)
+            await journal.arecord(
+                "group-create-intent", apply_id=applier.apply_id, name=change.name
+            )
             made = await provider.create_group(_group(change.after, change.name))
             applier.group_ids[change.name] = made.id or ""
             done.added += 1
@@ -99,13 +101,15 @@ async def run(applier: Runner, change: Change, action: Action) -> None:
                 )
             )
             t = applier._step(change, "Configuring")
-            journal.record("group-update-intent", apply_id=applier.apply_id, id=group_id)
+            await journal.arecord("group-update-intent", apply_id=applier.apply_id, id=group_id)
             await provider.update_group(group_id, before, _group(change.after, change.name))
             done.changed += Action.CREATE not in change.actions
             applier._done(change, "Configuration", t, group_id)
         else:
             t = applier._step(change, "Deleting")
-            journal.record("group-delete-intent", apply_id=applier.apply_id, id=change.live_id)
+            await journal.arecord(
+                "group-delete-intent", apply_id=applier.apply_id, id=change.live_id
+            )
             await provider.delete_group(change.live_id or "")
             done.destroyed += 1
             applier._done(change, "Deletion", t, change.live_id)
@@ -113,13 +117,15 @@ async def run(applier: Runner, change: Change, action: Action) -> None:
     if change.kind is Kind.INVITATION:
         if action is Action.DELETE:
             t = applier._step(change, "Cancelling")
-            journal.record("invite-cancel-intent", apply_id=applier.apply_id, id=change.live_id)
+            await journal.arecord(
+                "invite-cancel-intent", apply_id=applier.apply_id, id=change.live_id
+            )
             await provider.cancel_invite(change.live_id or "")
             done.destroyed += 1
             applier._done(change, "Cancellation", t, change.live_id)
             return
         t = applier._step(change, "Inviting")
-        journal.record("invite-intent", apply_id=applier.apply_id, email=change.name)
+        await journal.arecord("invite-intent", apply_id=applier.apply_id, email=change.name)
         invited = await provider.invite(
             Invitation(
                 email=change.name,
@@ -139,13 +145,13 @@ async def run(applier: Runner, change: Change, action: Action) -> None:
     )
     if action is Action.DELETE:
         t = applier._step(change, "Removing")
-        journal.record("person-remove-intent", apply_id=applier.apply_id, email=change.name)
+        await journal.arecord("person-remove-intent", apply_id=applier.apply_id, email=change.name)
         await provider.remove_org_member(member)
         done.destroyed += 1
         applier._done(change, "Removal", t, change.live_id)
         return
     t = applier._step(change, "Modifying")
-    journal.record("person-set-intent", apply_id=applier.apply_id, email=change.name)
+    await journal.arecord("person-set-intent", apply_id=applier.apply_id, email=change.name)
     await provider.set_org_member(member)
     done.changed += 1
     applier._done(change, "Modifications", t, change.live_id)

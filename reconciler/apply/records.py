@@ -6,20 +6,25 @@ The apply engine calls one :class:`KeyRecords` around each key it creates or del
   go to the ownership record in one write (an error stops the apply before any is sent);
   a create never answered is then recognised from any machine by the key it made;
 - :meth:`~KeyRecords.created`: once a new key's secret is stored, its entry (its intent
-  dropped), and the key it replaces marked retiring, due at once (a rotation's: once its
-  grace has passed), so a later plan deletes it from any machine should this apply stop
-  before it does;
+  dropped); a replacement's is written at once, with the key it replaces marked retiring,
+  due at once (a rotation's: once its grace has passed), so a later plan deletes it from
+  any machine should this apply stop before it does;
 - :meth:`~KeyRecords.create_failed`: a create refused for certain drops its intent;
 - :meth:`~KeyRecords.deleted`: a deleted key is forgotten, and its secret removed from
   where it was written: the place the record names (a custom path, a GitHub secret),
   else where a desired key of its name sends its secret. Only the key's own secret goes:
   a store that names another key there keeps it, and a write-only store (GitHub) loses
-  it only when the record says it is this key's and no other key's.
+  it only when the record says it is this key's and no other key's;
+- :meth:`~KeyRecords.flush`: after each phase, the outcomes held back (new keys other
+  than replacements, refused creates, deleted keys) go to the record in one write, so a
+  phase of a thousand creates writes the record twice, not a thousand times.
 
-After a key was created or deleted, a record that cannot be written does not stop the
-apply: the platform and the stores hold what it would record, and the next plan finds it
-there (a key made by an open intent whose secret is stored is recorded; entries of keys
-gone are forgotten). Without a ledger (``None``) nothing is recorded.
+Holding those outcomes back loses nothing should the apply stop first: the platform and
+the stores hold what they would record, and the next plan finds it there (a key made by an
+open intent whose secret is stored is recorded; entries of keys gone are forgotten;
+intents that made no key are dropped). For the same reason a record that cannot be
+written after a key was created or deleted does not stop the apply. Without a ledger
+(``None``) nothing is recorded.
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ class KeyRecords:
         self.clock = clock
         self.report = report
         self.log = log
+        # outcomes held back until the next flush
+        self._made: dict[str, LedgerEntry] = {}  # new keys by id
+        self._refused: list[tuple[str, str]] = []  # creates refused: (workspace, name)
+        self._gone: set[str] = set()  # deleted key ids
 
     async def announce(self, keys: Iterable[tuple[ApiKey, int | None]]) -> None:
         """Record the create intents of ``keys`` (each with its rotation's grace in hours,
@@ -87,13 +96,8 @@ class KeyRecords:
             for k, grace in keys
         ]
 
-        def announce(ledger: Ledger) -> Ledger:
-            for intent in intents:
-                ledger = ledger.with_intent(intent)
-            return ledger
-
         try:
-            await self.ledger.change(announce)
+            await self.ledger.change(lambda ledger: ledger.with_intents(intents))
         except ReconcilerError as exc:
             raise ReconcilerError(
                 f"could not record the keys about to be created in the ownership record "
@@ -103,36 +107,40 @@ class KeyRecords:
     async def created(
         self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
     ) -> None:
-        """The new key's secret is stored at ``path`` in ``store``: record the key."""
+        """The new key's secret is stored at ``path`` in ``store``: record the key (a
+        replacement's at once, any other at the next :meth:`flush`)."""
         now = self.clock()
         key_id = created.key.id or ""
         where = location_of(store, path, want)
         made = created.key.created_at or now
         entry = key_entry(want.name, want.workspace, where, created=made)
         old = change.live_id if change.is_replacement else None
+        if not old or old == key_id:
+            self._made[key_id] = entry
+            return
         delete_after = now + dt.timedelta(hours=change.grace_hours or 0)
 
         def resolve(ledger: Ledger) -> Ledger:
             ledger = ledger.resolve_intent(key_id, entry)
-            if old and old != key_id and ledger.owns(old):
+            if ledger.owns(old):
                 ledger = ledger.mark_retiring(old, key_id, delete_after)
             return ledger
 
         await self._record(resolve, change.address)
 
-    async def create_failed(self, change: Change, want: ApiKey) -> None:
-        """The create was refused for certain: it made no key."""
-        await self._record(
-            lambda ledger: ledger.drop_intent(want.workspace, want.name), change.address
-        )
+    def create_failed(self, want: ApiKey) -> None:
+        """The create was refused for certain: it made no key (recorded at the next
+        :meth:`flush`)."""
+        self._refused.append((want.workspace, want.name))
 
     def entry(self, key_id: str) -> LedgerEntry | None:
         """What the record holds of ``key_id`` now (read it before deleting the key)."""
         return self.ledger.ledger.entry(key_id) if self.ledger is not None else None
 
     async def deleted(self, change: Change, key_id: str, recorded: LedgerEntry | None) -> None:
-        """The key ``key_id`` (recorded as ``recorded`` before) is gone from the platform."""
-        await self._record(lambda ledger: ledger.forget(key_id), change.address)
+        """The key ``key_id`` (recorded as ``recorded`` before) is gone from the platform:
+        forgotten at the next :meth:`flush`, and its secret removed now."""
+        self._gone.add(key_id)
         try:
             place = self._secret_place(change, recorded)
             if place is None:
@@ -148,6 +156,23 @@ class KeyRecords:
                 self.report(f"{change.address}: secret removed from {store.description}")
         except (SecretStoreError, ConfigError) as exc:
             self.log.warning("apply.secret_cleanup_failed", address=change.address, error=str(exc))
+
+    async def flush(self) -> None:
+        """Write the outcomes held back since the last flush, in one write."""
+        made, refused, gone = self._made, self._refused, self._gone
+        if self.ledger is None or not (made or refused or gone):
+            return
+        self._made, self._refused, self._gone = {}, [], set()
+        try:
+            await self.ledger.change(
+                lambda ledger: ledger.with_outcomes(made, failed=refused, gone=gone)
+            )
+        except ReconcilerError as exc:
+            self.log.warning("apply.ledger_not_updated", keys=len(made) + len(gone), error=str(exc))
+            self.report(
+                f"could not update the ownership record ({exc}); the next plan records "
+                "what this apply did"
+            )
 
     async def _record(self, change: LedgerChange, address: str) -> None:
         if self.ledger is None:
@@ -181,7 +206,7 @@ class KeyRecords:
             return False
         place = _place(where)
         return not any(
-            other != key_id and _place(e.secret) == place
+            other != key_id and other not in self._gone and _place(e.secret) == place
             for other, e in self.ledger.ledger.keys.items()
         )
 

@@ -95,10 +95,14 @@ async def put_secret(
         attempts=3,
         backoff=0.5,
         sleep=asyncio.sleep,
-        announce=lambda _version: None,
+        announce=_nothing_to_announce,
         on_retry=lambda _attempt, _delay, _error: None,
     )
     return PutSecret(want=want, key=have, store=store, path=path)
+
+
+async def _nothing_to_announce(_version: int | None) -> None:
+    """``secret put`` keeps no journal: it creates nothing a crash could leave behind."""
 
 
 async def record_stored(

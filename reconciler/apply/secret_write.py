@@ -55,12 +55,12 @@ async def write_secret(
     attempts: int,
     backoff: float,
     sleep: Callable[[float], Awaitable[Any]],
-    announce: Callable[[int | None], None],
+    announce: Callable[[int | None], Awaitable[None]],
     on_retry: Callable[[int, float, SecretStoreError], None],
 ) -> int | None:
     """Write ``secret`` at ``path``; return the version, or raise :class:`SecretWriteFailed`.
 
-    ``announce(version_before)`` is called once, before the first write is sent;
+    ``announce(version_before)`` is awaited once, before the first write is sent;
     ``on_retry(attempt, delay, error)`` before each wait between attempts.
     """
     expect: int | None = None
@@ -72,7 +72,7 @@ async def write_secret(
                 current = await store.read_metadata(path)
                 # a store that keeps no versions (GitHub) is written unconditionally
                 expect = 0 if current is None else current.version
-                announce(expect)
+                await announce(expect)
                 announced = True
             return await store.put(path, secret, metadata, expect_version=expect)
         except CasMismatch as exc:

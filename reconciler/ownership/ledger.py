@@ -10,7 +10,7 @@ valid Unicode of bounded length, and a change that would break that is a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -120,7 +120,7 @@ class CreateIntent(Frozen):
     grace_hours: Annotated[int, Field(ge=0)] | None = None
 
     def same_key(self, workspace: str, name: str) -> bool:
-        return self.name == name and self.workspace.lower() == workspace.lower()
+        return _mark(self.workspace, self.name) == _mark(workspace, name)
 
     def made(self, key: ApiKey, *, clock_skew: dt.timedelta = CLOCK_SKEW) -> bool:
         """Whether ``key`` may have been made by this intent: same name and workspace,
@@ -156,7 +156,7 @@ class Ledger(Frozen):
     def _one_intent_per_key(self) -> Self:
         seen: set[tuple[str, str]] = set()
         for intent in self.intents:
-            mark = (intent.workspace.lower(), intent.name)
+            mark = _mark(intent.workspace, intent.name)
             if mark in seen:
                 raise ValueError(
                     f"two create intents for key {intent.name!r} in workspace {intent.workspace!r}"
@@ -201,23 +201,48 @@ class Ledger(Frozen):
     # --- changes (each returns a new ledger) -----------------------------------------
 
     def with_intent(self, intent: CreateIntent) -> Ledger:
-        """Record a create about to be sent. An intent already open for the same key keeps
-        its earlier ``since``, so a key made by the first attempt is still recognised."""
-        earlier = self.intent_for(intent.workspace, intent.name)
-        if earlier is not None and earlier.since < intent.since:
-            intent = intent.model_copy(update={"since": earlier.since})
-        return self._with(intents=(*self._other_intents(intent.workspace, intent.name), intent))
+        """Record a create about to be sent (see :meth:`with_intents`)."""
+        return self.with_intents((intent,))
+
+    def with_intents(self, intents: Iterable[CreateIntent]) -> Ledger:
+        """Record creates about to be sent, in one step (a phase's creates: one change at a
+        time would copy the intents once per create). An intent already open for the same
+        key keeps its earlier ``since``, so a key made by the first attempt is still
+        recognised."""
+        opened = {_mark(i.workspace, i.name): i for i in self.intents}
+        for intent in intents:
+            mark = _mark(intent.workspace, intent.name)
+            earlier = opened.pop(mark, None)
+            if earlier is not None and earlier.since < intent.since:
+                intent = intent.model_copy(update={"since": earlier.since})
+            opened[mark] = intent
+        return self._with(intents=tuple(opened.values()))
 
     def drop_intent(self, workspace: str, name: str) -> Ledger:
         """Forget the intent for that key (the create failed for certain); absent is fine."""
-        return self._with(intents=self._other_intents(workspace, name))
+        return self.with_outcomes({}, failed=((workspace, name),))
 
     def resolve_intent(self, key_id: str, entry: LedgerEntry) -> Ledger:
         """The create succeeded and its secret is stored: drop its intent, record the key."""
-        return self._with(
-            keys={**self.keys, _checked(key_id): entry},
-            intents=self._other_intents(entry.workspace, entry.name),
-        )
+        return self.with_outcomes({key_id: entry})
+
+    def with_outcomes(
+        self,
+        made: Mapping[str, LedgerEntry],
+        *,
+        failed: Iterable[tuple[str, str]] = (),
+        gone: Iterable[str] = (),
+    ) -> Ledger:
+        """Many creates' and deletes' outcomes in one step: each key ``made`` (by key id)
+        recorded and its intent dropped, the intents of creates that ``failed`` for certain
+        (workspace, name) dropped, the keys ``gone`` from the platform forgotten."""
+        closed = {_mark(e.workspace, e.name) for e in made.values()}
+        closed.update(_mark(workspace, name) for workspace, name in failed)
+        forgotten = set(gone)
+        keys = {k: e for k, e in self.keys.items() if k not in forgotten}
+        keys.update((_checked(key_id), e) for key_id, e in made.items())
+        intents = tuple(i for i in self.intents if _mark(i.workspace, i.name) not in closed)
+        return self._with(keys=keys, intents=intents)
 
     def adopt(self, key: ApiKey, secret: SecretLocation) -> Ledger:
         """Record a live key reconciler did not create (import, or claimed by the desired
@@ -261,7 +286,7 @@ class Ledger(Frozen):
         """The key is gone from the platform; absent is fine."""
         if key_id not in self.keys:
             return self
-        return self._with(keys={k: e for k, e in self.keys.items() if k != key_id})
+        return self.with_outcomes({}, gone=(key_id,))
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -278,9 +303,6 @@ class Ledger(Frozen):
             update["intents"] = intents
         return self.model_copy(update=update)
 
-    def _other_intents(self, workspace: str, name: str) -> tuple[CreateIntent, ...]:
-        return tuple(i for i in self.intents if not i.same_key(workspace, name))
-
     def _require(self, key_id: str, doing: str) -> LedgerEntry:
         entry = self.keys.get(key_id)
         if entry is None:
@@ -289,6 +311,11 @@ class Ledger(Frozen):
 
     def _replace(self, key_id: str, entry: LedgerEntry) -> Ledger:
         return self._with(keys={**self.keys, _checked(key_id): entry})
+
+
+def _mark(workspace: str, name: str) -> tuple[str, str]:
+    """What makes two intents the same key's (:meth:`CreateIntent.same_key`)."""
+    return workspace.lower(), name
 
 
 def _checked(key_id: str) -> str:

@@ -119,11 +119,18 @@ async def update(
     change: Callable[[Ledger], Ledger],
     *,
     attempts: int = UPDATE_ATTEMPTS,
+    known: StoredLedger | None = None,
 ) -> StoredLedger:
     """Apply the pure ``change`` to the stored ledger, re-applying it to a fresh read
-    whenever another writer changed the ledger meanwhile; return what was stored."""
+    whenever another writer changed the ledger meanwhile; return what was stored.
+
+    ``known``: the ledger as this caller last read or stored it; the first attempt writes
+    over it without reading (its check-and-set fails if anyone wrote since, and the next
+    attempt reads), so a writer that keeps what it stored never reads the record back."""
     for attempt in range(1, attempts + 1):
-        current = await load(store, organization)
+        current = known if known is not None and attempt == 1 else None
+        if current is None:
+            current = await load(store, organization)
         changed = change(current.ledger)
         if changed == current.ledger:
             return current

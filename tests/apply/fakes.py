@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from decimal import Decimal
 from typing import Any
 
@@ -286,8 +286,8 @@ class FakeProvider:
         self.secrets.pop(key_id, None)
         self.calls.append(("delete_key", gone.name if gone else key_id))
 
-    async def find_keys(self, name: str) -> list[ApiKey]:
-        return [k for k in self.keys.values() if k.name == name]
+    async def find_keys(self, names: Set[str]) -> list[ApiKey]:
+        return [k for k in self.keys.values() if k.name in names]
 
     async def set_organization_spend_limit(self, limit: SpendLimit) -> None:
         self._check("set_organization_spend_limit", limit.describe())

@@ -186,7 +186,7 @@ def test_an_archived_workspace_its_members_and_its_keys_are_gone(on: On) -> None
         await p.archive_workspace(ws_id(live, "ml"))
         assert made.key.id is not None
         await p.delete_key(made.key.id)  # already gone with its workspace: still fine
-        return await p.fetch(), await p.find_keys("ml-dan"), await p.check_key(made.secret)
+        return await p.fetch(), await p.find_keys({"ml-dan"}), await p.check_key(made.secret)
 
     after, found, works = on(scenario)
     assert [w.name for w in after.workspaces] == ["Default Workspace", "dev"]
@@ -376,7 +376,11 @@ def test_delete_key_is_idempotent_and_the_secret_stops_working(on: On) -> None:
     assert works is False
 
 
-def test_find_keys_finds_every_key_with_exactly_that_name(on: On) -> None:
+@pytest.mark.parametrize("others", [0, 12], ids=["one-name", "many-names"])
+def test_find_keys_finds_every_key_with_exactly_one_of_the_names(on: On, others: int) -> None:
+    """A few names are looked up one by one, many in one listing: the same keys either way."""
+    names = {"svc", *(f"absent-{i}" for i in range(others))}
+
     async def scenario(p: Provider) -> tuple[list[ApiKey], list[str | None]]:
         live = await p.fetch()
         dev, ml = ws_id(live, "dev"), ws_id(live, "ml")
@@ -389,7 +393,7 @@ def test_find_keys_finds_every_key_with_exactly_that_name(on: On) -> None:
                 ("SVC", "dev", dev, BOB),
             ]
         ]
-        return await p.find_keys("svc"), [m.key.id for m in made[:2]]
+        return await p.find_keys(names), [m.key.id for m in made[:2]]
 
     found, ids = on(scenario)
     assert sorted((k.id or "", k.workspace, k.owner) for k in found) == sorted(

@@ -640,7 +640,7 @@ def test_find_keys_keeps_exact_name_matches_only() -> None:
             )
             serve_org(mock)  # routes match in order: the filtered listing first
             async with provider() as p:
-                found = await p.find_keys("dev-alice")
+                found = await p.find_keys({"dev-alice"})
             return found, route.calls[0].request
 
     found, request = run(main())

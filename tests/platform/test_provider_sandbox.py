@@ -74,7 +74,7 @@ def test_mutations_round_trip_through_the_sandbox() -> None:
             assert made.secret.get_secret_value() not in repr(made)
             assert await p.check_key(made.secret) is True
             assert await p.check_key(SecretStr("not-a-key-of-this-sandbox")) is False
-            found = await p.find_keys("prod-checkout-service")
+            found = await p.find_keys({"prod-checkout-service"})
             assert [(k.id, k.workspace) for k in found] == [(made.key.id, "prod")]
 
             live = await p.fetch()
@@ -150,7 +150,7 @@ def test_a_key_create_answered_429_after_the_sandbox_made_it_leaves_one_new_key(
             assert dev is not None
             want = ApiKey(name="dev-alice", workspace="dev", owner="alice.martin@acme.example")
             made = await p.create_key(want, dev)
-            after = {k.id for k in await p.find_keys("dev-alice")}
+            after = {k.id for k in await p.find_keys({"dev-alice"})}
             return before, after, made.key.id, made.resent, await p.check_key(made.secret)
 
     before, after, made, resent, works = run(main())

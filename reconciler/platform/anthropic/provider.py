@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast
@@ -414,9 +414,9 @@ class AnthropicProvider:
             raise errors.PlanError(f"an Anthropic key cannot be set {status!r} in place")
         await self.client.update_api_key(key_id, status=cast(wire.WritableKeyStatus, status))
 
-    async def find_keys(self, name: str) -> list[ApiKey]:
+    async def find_keys(self, names: Set[str]) -> list[ApiKey]:
         state = await self.fetch()
-        return [k for k in state.keys if k.name == name]
+        return [k for k in state.keys if k.name in names]
 
     # --- spend --------------------------------------------------------------------------
 

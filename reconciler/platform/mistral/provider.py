@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Set
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -52,7 +52,7 @@ from reconciler.platform.mistral import normalize
 from reconciler.platform.mistral.client import MistralClient
 from reconciler.platform.mistral.connection import ADMIN_SERVICE
 from reconciler.platform.mistral.normalize import ADMIN_ROLE, LEGACY_ROLES, Directory
-from reconciler.platform.mistral.paging import PageProgress
+from reconciler.platform.mistral.paging import PageProgress, unique
 from reconciler.platform.mistral.provider_people import PeopleOps
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.mistral.usage import usage_cost
@@ -61,6 +61,7 @@ from reconciler.provider import AttributionSource, CreatedKey, ProgressCallback,
 __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
 MANAGED_PRODUCTS = frozenset({None, "API"})
+FILTERED_LOOKUPS = 8  # find_keys: names looked up one by one; more: one listing of all keys
 
 T = TypeVar("T")
 
@@ -191,14 +192,21 @@ class MistralProvider(PeopleOps):
         )
         return [a for a in found if a is not None]
 
-    async def find_keys(self, name: str) -> list[ApiKey]:
-        """Live keys named exactly ``name`` (the server's filter is a substring match)."""
-        listed = await self.client.list_keys(name=name)
+    async def find_keys(self, names: Set[str]) -> list[ApiKey]:
+        """Live keys named exactly one of ``names``: a listing filtered by name each for up
+        to :data:`FILTERED_LOOKUPS` names (the server's filter is a substring match), else
+        one listing of every key (fewer requests than a lookup per name)."""
+        wanted = set(names)
+        if len(wanted) <= FILTERED_LOOKUPS:
+            pages = await asyncio.gather(*(self.client.list_keys(name=n) for n in wanted))
+            listed = unique([k for page in pages for k in page], lambda k: k.key_id)
+        else:
+            listed = await self.client.list_keys()
         directory = await self._dir()
         return [
             normalize.to_key(k, directory)
             for k in listed
-            if k.name == name and k.product in MANAGED_PRODUCTS
+            if k.name in wanted and k.product in MANAGED_PRODUCTS
         ]
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
