@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr
 class Wire(BaseModel):
     """Base of every wire model: immutable, unknown fields ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 # --- workspaces -----------------------------------------------------------------------
@@ -265,7 +265,7 @@ class AuditLogOut(Wire):
 class AuditLogsPage(RootModel[list[AuditLogOut]]):
     """``GET /audit-logs`` answers a bare list of entries."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 # --- organisation: limits and usage ---------------------------------------------------

@@ -191,7 +191,7 @@ def member_entries(
 class AuditQuery(BaseModel):
     """The operation's query parameters."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     actor_type: list[Literal["HUMAN", "API_KEY", "OTHER"]] = Field(default_factory=list)
     event_type: list[str] = Field(default_factory=list)

@@ -54,7 +54,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class FaultRule(BaseModel):
     """One rule: which requests, when, and what happens to them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     method: str = "*"
     path: str = "*"
@@ -122,7 +122,7 @@ class FaultRule(BaseModel):
 class FaultConfig(BaseModel):
     """Global latency plus rules; the default injects nothing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     latency_ms: int = Field(default=0, ge=0)
     seed: int = 0

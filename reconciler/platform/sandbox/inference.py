@@ -82,7 +82,7 @@ class SpendLimitReached(ApiError):
 
 class _In(BaseModel):
     # The SDKs send many optional fields (temperature, tools, ...): accepted, not used.
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
 
 class MessageIn(_In):

@@ -52,7 +52,7 @@ WorkspaceRoleValue = Annotated[str, AfterValidator(_ws_value)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class _OrgRoles(_In):

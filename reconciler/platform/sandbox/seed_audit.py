@@ -42,7 +42,7 @@ Loc = tuple[str | int, ...]
 class SeedAudit(BaseModel):
     """One console change in a seed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     days_ago: int = Field(ge=0)
     actor: str

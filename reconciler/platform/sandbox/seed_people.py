@@ -31,7 +31,7 @@ Loc = tuple[str | int, ...]
 class SeedGroup(BaseModel):
     """One user group in a seed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=255)

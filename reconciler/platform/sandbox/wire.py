@@ -61,7 +61,7 @@ WorkspaceRoleName = Annotated[str, AfterValidator(_workspace_role_name)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class WorkspaceIn(_In):
