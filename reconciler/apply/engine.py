@@ -439,7 +439,7 @@ class Applier:
             created = await self.provider.create_workspace(want)
             if created.id:
                 self.workspace_ids[want.name] = created.id
-            await self.journal.arecord("workspace-created", apply_id=self.apply_id, id=created.id)
+            self.journal.note("workspace-created", apply_id=self.apply_id, id=created.id)
             self.result.added += 1
             self._done(change, "Creation", t, created.id)
         else:
@@ -544,7 +544,7 @@ class Applier:
         register_secret(created.secret)
         key_id = created.key.id or ""
         self.made_keys.add(key_id)
-        await self.journal.arecord(
+        self.journal.note(
             "key-created",
             apply_id=self.apply_id,
             intent=intent,
@@ -657,7 +657,7 @@ class Applier:
                 "apply.secret_store_failed", address=change.address, error=str(failed.last)
             )
             await self._secret_not_stored(change, failed, key_id, store, path)
-        await self.journal.arecord(
+        self.journal.note(
             "secret-stored",
             apply_id=self.apply_id,
             key_id=key_id,
@@ -720,7 +720,7 @@ class Applier:
         t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
         await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         await self.provider.delete_key(key_id)
-        await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
+        self.journal.note("key-deleted", apply_id=self.apply_id, key_id=key_id)
         self.result.destroyed += 1
         self._done(change, "Destruction", t, key_id)
         await self.records.deleted(change, key_id, recorded)

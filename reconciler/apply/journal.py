@@ -9,8 +9,12 @@ Concurrent tasks of one apply use :meth:`Journal.arecord`: each line is appended
 write (lines never interleave, and one task's lines keep their order), then the task waits
 for an fsync that began after its write; one fsync, run in a worker thread, makes durable
 every line written before it (group commit), so eight tasks do not queue behind eight
-fsyncs and the event loop never blocks on the disk. The file stays open from the first
-record until :meth:`Journal.close` (or until the journal is garbage-collected).
+fsyncs and the event loop never blocks on the disk. A result that announces nothing (a key
+created, a secret stored) is appended with :meth:`Journal.note`, which does not wait: the
+next record that is waited for (the intent before the next mutation, the apply's end)
+makes it durable with it, and nothing is sent in between that it would have to precede.
+The file stays open from the first record until :meth:`Journal.close` (or until the
+journal is garbage-collected).
 
 From the journal and the live state, :meth:`Journal.abandoned_keys` finds the keys an
 interrupted apply left behind:
@@ -33,8 +37,9 @@ converges without doing anything twice. A successful apply compacts the journal.
 
 Fault injection for crash tests: when the environment variable
 ``RECONCILER_CRASH_AFTER_RECORD=N`` is set, the process sends itself SIGKILL right after
-its Nth record is durable, so a test can stop an apply at each step in turn and check
-that the next apply converges. Nothing else reads it; leave it unset.
+its Nth record is durable (a noted one: written, which a SIGKILL does not undo), so a test
+can stop an apply at each step in turn and check that the next apply converges. Nothing
+else reads it; leave it unset.
 """
 
 from __future__ import annotations
@@ -125,6 +130,12 @@ class Journal:
     def record(self, event: str, **fields: Any) -> None:
         """Append one event and make it durable before returning."""
         self._append(event, fields, sync=True)
+        _crash_point_reached()
+
+    def note(self, event: str, **fields: Any) -> None:
+        """Append one result without waiting for it to be durable (see the module
+        docstring); never for an intent, which must be durable before its mutation."""
+        self._append(event, fields, sync=False)
         _crash_point_reached()
 
     async def arecord(self, event: str, **fields: Any) -> None:

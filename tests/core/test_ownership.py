@@ -202,3 +202,23 @@ def test_a_large_ledger_shows_only_its_size_in_a_repr() -> None:
         == "Ledger(organization='org-3f9c2a', keys=<51 entries>, intents=<0 intents>)"
     )
     assert "key-000049" in repr(many(50))
+
+
+def test_many_intents_and_outcomes_are_recorded_in_one_step_each() -> None:
+    """A phase's creates: their intents in one change (a retried one keeps its earlier
+    since), then what became of them and of the keys deleted in another."""
+    before = EMPTY.with_intent(intent("dev-bob", since=T0)).with_keys({"k-old": entry("old")})
+    later = T0 + dt.timedelta(minutes=5)
+    opened = before.with_intents(intent(n, since=later) for n in ("dev-bob", "a", "b", "c"))
+    assert [(i.name, i.since) for i in opened.intents] == [
+        ("dev-bob", T0),
+        ("a", later),
+        ("b", later),
+        ("c", later),
+    ]
+    settled = opened.with_outcomes(
+        {"k-bob": entry("dev-bob"), "k-a": entry("a")}, failed=[("DEV", "b")], gone=["k-old"]
+    )
+    assert set(settled.keys) == {"k-bob", "k-a"}
+    assert [i.name for i in settled.intents] == ["c"]  # never answered: still open
+    assert set(opened.keys) == {"k-old"}  # the original is left alone

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from reconciler.diff.owned import MANAGED_REMOVED, NOT_MANAGED
 from reconciler.errors import PlanError
+from reconciler.ownership import decode
 from reconciler.plan import Plan
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.session import ApplyOutcome
@@ -155,6 +156,25 @@ def test_an_organisation_without_a_ledger_is_adopted_by_its_next_apply(root: Pat
     edit_dev(root, BOB, "")
     bob = plan(root).by_address("api_key.dev-bob")
     assert bob is not None and bob.actions == ("delete",) and bob.reason == MANAGED_REMOVED
+
+
+def test_an_apply_records_its_new_keys_in_one_write_after_their_intents(root: Path) -> None:
+    """However many keys it creates, an apply writes the ownership record a few times:
+    the live keys it adopts, the phase's create intents, a replacement's new key with its
+    old one retiring (at once), the other new keys (after the phase, at once), and the
+    keys deleted (after that phase)."""
+    outcome = apply(root)
+    assert outcome.result is not None and outcome.result.added >= 3
+    (document,) = (root / "sandbox" / "vault" / "_reconciler").rglob("*.json")
+    name = document.relative_to(document.parents[1]).with_suffix("").as_posix()
+    stored = asyncio.run(FileVault(root / "sandbox" / "vault").read_document(name))
+    assert stored is not None and stored.text is not None
+    assert stored.version == 5  # three plain creates and a replacement (dev-alice)
+    ledger = decode(stored.text)
+    assert ledger.intents == ()
+    made = live_keys(root)
+    assert {e.name for e in ledger.keys.values()} >= {"dev-alice", "dev-bob", "dev-carol"}
+    assert all(made[e.name] == key_id for key_id, e in ledger.keys.items())
 
 
 def test_a_managed_key_in_a_protected_workspace_is_not_removed(root: Path) -> None:

@@ -119,6 +119,26 @@ def test_a_change_is_reapplied_to_what_a_rival_wrote_meanwhile(store: SecretStor
     assert set(run(ledger_store.load(store, ORG)).ledger.keys) == {"k-rival", "k-ours"}
 
 
+def test_a_writer_that_knows_the_stored_ledger_writes_without_reading(
+    store: SecretStore,
+) -> None:
+    """Over what it stored last, a writer writes at once; when a rival wrote since, its
+    check-and-set fails and the change is re-applied to a fresh read."""
+    ours = run(ledger_store.update(store, ORG, lambda ledger: ledger.with_intent(intent("a"))))
+    unread = Interleaved(store, meanwhile=lambda: asyncio.sleep(0))
+    again = run(
+        ledger_store.update(unread, ORG, lambda ledger: ledger.with_intent(intent("b")), known=ours)
+    )
+    assert unread.meanwhile is not None  # never read
+    assert (again.version, [i.name for i in again.ledger.intents]) == (2, ["a", "b"])
+    run(ledger_store.update(store, ORG, lambda ledger: ledger.with_intent(intent("rival"))))
+    stale = Counted(lambda ledger: ledger.with_intent(intent("c")))
+    last = run(ledger_store.update(store, ORG, stale, known=again))
+    assert stale.calls == 2  # over the stale version, then over what the rival wrote
+    assert [i.name for i in last.ledger.intents] == ["a", "b", "rival", "c"]
+    assert run(ledger_store.load(store, ORG)) == last
+
+
 def test_two_concurrent_updaters_both_land(store: SecretStore) -> None:
     """Both read version 0 before either writes; the loser re-reads and re-applies."""
     barrier = asyncio.Barrier(2)
