@@ -45,6 +45,7 @@ from reconciler.ownership import (
     SecretLocation,
     SecretProblem,
     SecretState,
+    intent_key,
     secret_problem,
     settle,
 )
@@ -100,6 +101,7 @@ def _checks(
 ) -> list[_Check]:
     """What to read (see the module docstring)."""
     wanted = {k.name: k for k in desired.keys}
+    intents = ledger.intents_by_key()
     checks: list[_Check] = []
     for key in live.keys:
         if not key.id:
@@ -120,7 +122,7 @@ def _checks(
                 checks.append(_Check(key.id, store, location, recorded=True))
             continue
         want = wanted.get(key.name) if adopting else None
-        intent = ledger.intent_for(key.workspace, key.name)
+        intent = intents.get(intent_key(key.workspace, key.name))
         made = intent is not None and intent.made(key)
         if want is None and not made:
             continue

@@ -165,7 +165,7 @@ class KeyRecords:
         self._made, self._refused, self._gone = {}, [], set()
         try:
             await self.ledger.change(
-                lambda ledger: ledger.with_outcomes(made, failed=refused, gone=gone)
+                lambda ledger: ledger.with_outcomes(made, dropped=refused, gone=gone)
             )
         except ReconcilerError as exc:
             self.log.warning("apply.ledger_not_updated", keys=len(made) + len(gone), error=str(exc))

@@ -37,6 +37,7 @@ from reconciler.ownership.ledger import (
     SecretRecord,
     SecretState,
     UnsupportedFormat,
+    intent_key,
 )
 from reconciler.ownership.settle import Claimed, key_entry, settle
 from reconciler.ownership.text import COMPRESS_ABOVE, ENCODING, FORMAT, decode, encode
@@ -65,6 +66,7 @@ __all__ = [
     "classify",
     "decode",
     "encode",
+    "intent_key",
     "key_entry",
     "secret_problem",
     "settle",

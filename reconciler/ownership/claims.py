@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from reconciler.model import CLOCK_SKEW, LiveState
-from reconciler.ownership.ledger import CreateIntent, Ledger, LedgerEntry
+from reconciler.ownership.ledger import CreateIntent, Ledger, LedgerEntry, intent_key
 
 
 class Ownership(StrEnum):
@@ -51,9 +51,7 @@ def classify(
     so it is unrecorded: record it, never delete it (the store's current version is its
     secret). Any other key is unowned.
     """
-    intents: dict[tuple[str, str], CreateIntent] = {
-        (i.workspace.lower(), i.name): i for i in ledger.intents
-    }
+    intents = ledger.intents_by_key()
     claims: dict[str, Claim] = {}
     for key in live.keys:
         if key.id is None:
@@ -63,7 +61,7 @@ def classify(
             kind = Ownership.RETIRING if entry.retiring is not None else Ownership.OWNED
             claims[key.id] = Claim(kind, entry=entry)
             continue
-        intent = intents.get((key.workspace.lower(), key.name))
+        intent = intents.get(intent_key(key.workspace, key.name))
         if intent is not None and intent.made(key, clock_skew=clock_skew):
             found = Ownership.UNRECORDED if key.id in confirmed_stored else Ownership.ABANDONED
             claims[key.id] = Claim(found, intent=intent)

@@ -120,7 +120,7 @@ class CreateIntent(Frozen):
     grace_hours: Annotated[int, Field(ge=0)] | None = None
 
     def same_key(self, workspace: str, name: str) -> bool:
-        return _mark(self.workspace, self.name) == _mark(workspace, name)
+        return intent_key(self.workspace, self.name) == intent_key(workspace, name)
 
     def made(self, key: ApiKey, *, clock_skew: dt.timedelta = CLOCK_SKEW) -> bool:
         """Whether ``key`` may have been made by this intent: same name and workspace,
@@ -156,7 +156,7 @@ class Ledger(Frozen):
     def _one_intent_per_key(self) -> Self:
         seen: set[tuple[str, str]] = set()
         for intent in self.intents:
-            mark = _mark(intent.workspace, intent.name)
+            mark = intent_key(intent.workspace, intent.name)
             if mark in seen:
                 raise ValueError(
                     f"two create intents for key {intent.name!r} in workspace {intent.workspace!r}"
@@ -195,8 +195,9 @@ class Ledger(Frozen):
         """Intents recorded before ``cutoff``: creates that some apply left unresolved."""
         return tuple(i for i in self.intents if i.since < cutoff)
 
-    def intent_for(self, workspace: str, name: str) -> CreateIntent | None:
-        return next((i for i in self.intents if i.same_key(workspace, name)), None)
+    def intents_by_key(self) -> dict[tuple[str, str], CreateIntent]:
+        """The open intents by key (:func:`intent_key`), to look many live keys up."""
+        return {intent_key(i.workspace, i.name): i for i in self.intents}
 
     # --- changes (each returns a new ledger) -----------------------------------------
 
@@ -209,9 +210,9 @@ class Ledger(Frozen):
         time would copy the intents once per create). An intent already open for the same
         key keeps its earlier ``since``, so a key made by the first attempt is still
         recognised."""
-        opened = {_mark(i.workspace, i.name): i for i in self.intents}
+        opened = self.intents_by_key()
         for intent in intents:
-            mark = _mark(intent.workspace, intent.name)
+            mark = intent_key(intent.workspace, intent.name)
             earlier = opened.pop(mark, None)
             if earlier is not None and earlier.since < intent.since:
                 intent = intent.model_copy(update={"since": earlier.since})
@@ -220,7 +221,7 @@ class Ledger(Frozen):
 
     def drop_intent(self, workspace: str, name: str) -> Ledger:
         """Forget the intent for that key (the create failed for certain); absent is fine."""
-        return self.with_outcomes({}, failed=((workspace, name),))
+        return self.with_outcomes({}, dropped=((workspace, name),))
 
     def resolve_intent(self, key_id: str, entry: LedgerEntry) -> Ledger:
         """The create succeeded and its secret is stored: drop its intent, record the key."""
@@ -230,18 +231,19 @@ class Ledger(Frozen):
         self,
         made: Mapping[str, LedgerEntry],
         *,
-        failed: Iterable[tuple[str, str]] = (),
+        dropped: Iterable[tuple[str, str]] = (),
         gone: Iterable[str] = (),
     ) -> Ledger:
         """Many creates' and deletes' outcomes in one step: each key ``made`` (by key id)
-        recorded and its intent dropped, the intents of creates that ``failed`` for certain
-        (workspace, name) dropped, the keys ``gone`` from the platform forgotten."""
-        closed = {_mark(e.workspace, e.name) for e in made.values()}
-        closed.update(_mark(workspace, name) for workspace, name in failed)
+        recorded and its intent dropped, the intents ``dropped`` (workspace, name: creates
+        that failed for certain, or made no key) dropped, the keys ``gone`` from the
+        platform forgotten."""
+        closed = {intent_key(e.workspace, e.name) for e in made.values()}
+        closed.update(intent_key(workspace, name) for workspace, name in dropped)
         forgotten = set(gone)
         keys = {k: e for k, e in self.keys.items() if k not in forgotten}
         keys.update((_checked(key_id), e) for key_id, e in made.items())
-        intents = tuple(i for i in self.intents if _mark(i.workspace, i.name) not in closed)
+        intents = tuple(i for i in self.intents if intent_key(i.workspace, i.name) not in closed)
         return self._with(keys=keys, intents=intents)
 
     def adopt(self, key: ApiKey, secret: SecretLocation) -> Ledger:
@@ -313,8 +315,9 @@ class Ledger(Frozen):
         return self._with(keys={**self.keys, _checked(key_id): entry})
 
 
-def _mark(workspace: str, name: str) -> tuple[str, str]:
-    """What makes two intents the same key's (:meth:`CreateIntent.same_key`)."""
+def intent_key(workspace: str, name: str) -> tuple[str, str]:
+    """What makes an intent a key's (:meth:`CreateIntent.same_key`): the workspace in any
+    case, the name exactly."""
     return workspace.lower(), name
 
 

@@ -26,12 +26,14 @@ from pydantic import ValidationError
 
 from reconciler.model import CLOCK_SKEW, ApiKey, LiveState
 from reconciler.ownership.ledger import (
+    CreateIntent,
     Ledger,
     LedgerEntry,
     Origin,
     SecretLocation,
     SecretRecord,
     SecretState,
+    intent_key,
 )
 
 
@@ -66,10 +68,10 @@ def key_entry(
     )
 
 
-def _retire_predecessor(ledger: Ledger, key_id: str, entry: LedgerEntry) -> Ledger:
-    """``key_id`` was made by a rotation's create (its intent carries a grace): the
-    managed key of its name it replaced retires, due its grace after the intent."""
-    intent = ledger.intent_for(entry.workspace, entry.name)
+def _retire_predecessor(ledger: Ledger, intent: CreateIntent | None, key_id: str) -> Ledger:
+    """``key_id`` was made by ``intent``'s create: when that is a rotation's (its intent
+    carries a grace), the managed key of its name it replaced retires, due its grace after
+    the intent."""
     if intent is None or intent.grace_hours is None:
         return ledger
     due = intent.since + dt.timedelta(hours=intent.grace_hours)
@@ -90,7 +92,7 @@ def settle(
     the same when applied twice, so a check-and-set retry may run it again."""
     live_ids = {k.id for k in live.keys if k.id}
     keys = {key_id: e for key_id, e in ledger.keys.items() if key_id in live_ids}
-    resolved: list[tuple[str, LedgerEntry]] = []
+    resolved: dict[str, LedgerEntry] = {}  # created keys: their intents are spent
     for found in claimed:
         key_id, created = found.key.id, found.key.created_at
         if key_id is None or created is None or key_id not in live_ids or key_id in keys:
@@ -109,17 +111,20 @@ def settle(
             continue  # a name the record cannot hold: the desired state still claims it
         keys[key_id] = entry
         if found.created:
-            resolved.append((key_id, entry))
+            resolved[key_id] = entry
     ledger = ledger.with_keys(keys)
-    for key_id, entry in resolved:
-        ledger = _retire_predecessor(ledger, key_id, entry)
-        ledger = ledger.drop_intent(entry.workspace, entry.name)
-    for intent in ledger.intents:
-        made = any(
-            intent.made(k, clock_skew=clock_skew) and not ledger.owns(k.id or "")
-            for k in live.keys
-            if k.id
-        )
-        if not made:
-            ledger = ledger.drop_intent(intent.workspace, intent.name)
-    return ledger
+    intents = ledger.intents_by_key()
+    for key_id, entry in resolved.items():
+        intent = intents.get(intent_key(entry.workspace, entry.name))
+        ledger = _retire_predecessor(ledger, intent, key_id)
+    ledger = ledger.with_outcomes(resolved)
+    unrecorded: dict[tuple[str, str], list[ApiKey]] = {}  # live keys the ledger lacks
+    for k in live.keys:
+        if k.id and not ledger.owns(k.id):
+            unrecorded.setdefault(intent_key(k.workspace, k.name), []).append(k)
+    spent = [
+        (i.workspace, i.name)
+        for mark, i in ledger.intents_by_key().items()
+        if not any(i.made(k, clock_skew=clock_skew) for k in unrecorded.get(mark, ()))
+    ]
+    return ledger.with_outcomes({}, dropped=spent)

@@ -217,7 +217,7 @@ def test_many_intents_and_outcomes_are_recorded_in_one_step_each() -> None:
         ("c", later),
     ]
     settled = opened.with_outcomes(
-        {"k-bob": entry("dev-bob"), "k-a": entry("a")}, failed=[("DEV", "b")], gone=["k-old"]
+        {"k-bob": entry("dev-bob"), "k-a": entry("a")}, dropped=[("DEV", "b")], gone=["k-old"]
     )
     assert set(settled.keys) == {"k-bob", "k-a"}
     assert [i.name for i in settled.intents] == ["c"]  # never answered: still open
