@@ -250,3 +250,31 @@ def test_concurrent_creates_on_one_store_object_have_one_winner(tmp_path: Path) 
     winners = [r for r in results if r != "exists"]
     assert len(winners) == 1
     assert run(vault.read_secret("dev/race")) == SecretStr(winners[0])
+
+
+def test_concurrent_unconditional_writes_each_make_their_own_version(tmp_path: Path) -> None:
+    """A write without check-and-set that lost the race to another writes again over
+    the newer version: none is lost, none overwritten."""
+    vault = FileVault(tmp_path)
+
+    async def scenario() -> list[int]:
+        return list(
+            await asyncio.gather(
+                *(
+                    vault.put(
+                        "dev/many",
+                        SecretStr(f"{OTHER_TEXT}-{n}"),
+                        make_metadata(),
+                        expect_version=None,
+                    )
+                    for n in range(8)
+                )
+            )
+        )
+
+    versions = run(scenario())
+    assert sorted(versions) == list(range(1, 9))
+    entry = json.loads((tmp_path / "dev" / "many.json").read_text())
+    stored = {v["version"]: v["data"]["api_key"] for v in entry["versions"]}
+    assert sorted(stored.values()) == sorted(f"{OTHER_TEXT}-{n}" for n in range(8))
+    assert entry["current_version"] == 8
