@@ -238,7 +238,9 @@ def _finding(
     managed: bool,
     secret: SecretFact | None,
     attribution: Attribution | None,
-) -> KeyFinding:
+    only_flagged: bool = False,
+) -> KeyFinding | None:
+    """``key``'s finding; None for a key without flags when ``only_flagged``."""
     created = key.created_at.astimezone(dt.UTC).date() if key.created_at else None
     age = _days(today, created)
     idle = _days(today, key.last_used) if key.last_used is not None else age
@@ -253,6 +255,8 @@ def _finding(
         (Flag.UNMANAGED, not managed),
     )
     flags = tuple(flag for flag, raised in checks if raised) + _secret_flags(secret)
+    if only_flagged and not flags:
+        return None
     return KeyFinding(
         address=key.address,
         name=key.name,
@@ -282,6 +286,7 @@ def audit_keys(
     secrets: Mapping[str, SecretFact] | None = None,
     attributions: Mapping[str, Attribution] | None = None,
     ownership: Mapping[str, KeyOwnership] | None = None,
+    only_flagged: bool = False,
 ) -> KeyAudit:
     """Every live key of ``live`` against the desired state's hygiene rules at ``now``.
 
@@ -291,13 +296,14 @@ def audit_keys(
     ``attributions``: the last change outside reconciler, by address
     (:func:`latest_outside`). ``ownership``: the ownership record, by key id; where it
     speaks, it decides whether a key is managed and whether its secret is known.
+    ``only_flagged``: the audit holds the flagged keys alone (what a plan shows).
     """
     today = now.astimezone(dt.UTC).date()
     limits = Thresholds.of(desired.organization)
     wanted = {k.name: k for k in desired.keys}
     attributions = attributions or {}
     findings = []
-    for key in sorted(live.keys, key=lambda k: (k.workspace, k.name, k.id or "")):
+    for key in live.keys:
         owned = ownership.get(key.id or "") if ownership is not None else None
         if owned is not None:
             managed = owned.managed
@@ -310,17 +316,19 @@ def audit_keys(
             secret = secrets.get(key.id or "")
             if owned is not None and not owned.secret_known:
                 secret = SecretFact(SecretState.UNKNOWN, where=secret.where if secret else "")
-        findings.append(
-            _finding(
-                key,
-                wanted.get(key.name) if managed else None,
-                today=today,
-                limits=limits,
-                managed=managed,
-                secret=secret,
-                attribution=attributions.get(key.address),
-            )
+        finding = _finding(
+            key,
+            wanted.get(key.name) if managed else None,
+            today=today,
+            limits=limits,
+            managed=managed,
+            secret=secret,
+            attribution=attributions.get(key.address),
+            only_flagged=only_flagged,
         )
+        if finding is not None:
+            findings.append(finding)
+    findings.sort(key=lambda f: (f.workspace, f.name, f.key_id or ""))
     return KeyAudit(
         at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
     )

@@ -231,7 +231,12 @@ def make_plan(
     )
     outside = latest_outside(attributions)
     audit = audit_keys(
-        desired, live, now=now, unmanaged=unmanaged_key_ids(changes), attributions=outside
+        desired,
+        live,
+        now=now,
+        unmanaged=unmanaged_key_ids(changes),
+        attributions=outside,
+        only_flagged=True,
     )
     shown = {c.address for c in changes} | {k.address for k in audit.flagged}
     created = now.isoformat(timespec="seconds")

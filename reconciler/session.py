@@ -436,8 +436,10 @@ class Session:
         )
         ownership = None
         if facts is not None and reading.store is not None:
-            found = claimed(
-                desired, live, facts, router=router, abandoned=abandoned, created=confirmed
+            found = (  # what the apply records first; a plan alone records nothing
+                claimed(desired, live, facts, router=router, abandoned=abandoned, created=confirmed)
+                if for_apply
+                else []
             )
             ownership = OwnershipView(reading.store, self.organization(), facts, tuple(found))
         return PlanContext(

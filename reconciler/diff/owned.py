@@ -91,6 +91,8 @@ def _successors(
         for key in live_keys
         if key.id and claims[key.id].ownership is Ownership.UNRECORDED
     }
+    if not made:  # no interrupted create whose secret was stored (nearly every plan)
+        return {}
     out: dict[str, str] = {}
     for key in live_keys:
         new = made.get((key.workspace.lower(), key.name))

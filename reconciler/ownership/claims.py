@@ -53,6 +53,7 @@ def classify(
     """
     intents = ledger.intents_by_key()
     claims: dict[str, Claim] = {}
+    unowned = Claim(Ownership.UNOWNED)  # immutable: one for all of them
     for key in live.keys:
         if key.id is None:
             continue
@@ -61,10 +62,10 @@ def classify(
             kind = Ownership.RETIRING if entry.retiring is not None else Ownership.OWNED
             claims[key.id] = Claim(kind, entry=entry)
             continue
-        intent = intents.get(intent_key(key.workspace, key.name))
+        intent = intents.get(intent_key(key.workspace, key.name)) if intents else None
         if intent is not None and intent.made(key, clock_skew=clock_skew):
             found = Ownership.UNRECORDED if key.id in confirmed_stored else Ownership.ABANDONED
             claims[key.id] = Claim(found, intent=intent)
         else:
-            claims[key.id] = Claim(Ownership.UNOWNED)
+            claims[key.id] = unowned
     return claims

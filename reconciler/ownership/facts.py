@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from reconciler.model import CLOCK_SKEW, LiveState
 from reconciler.ownership.claims import Claim, Ownership, classify
@@ -70,13 +71,21 @@ class KeyFacts:
     verified: frozenset[str] = frozenset()
     problems: Mapping[str, SecretProblem] = field(default_factory=dict)
     clock_skew: dt.timedelta = CLOCK_SKEW
+    # the claims of the last live state asked about: a plan asks several times of one
+    _claimed: list[tuple[LiveState, Mapping[str, Claim]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
-    def claims(self, live: LiveState) -> dict[str, Claim]:
+    def claims(self, live: LiveState) -> Mapping[str, Claim]:
         """Every live key's claim (keys made by an unresolved create whose secret was
-        verified are unrecorded, not abandoned)."""
-        return classify(
+        verified are unrecorded, not abandoned); classified once per live state."""
+        if self._claimed and self._claimed[0][0] is live:
+            return self._claimed[0][1]
+        found = classify(
             self.ledger, live, confirmed_stored=self.verified, clock_skew=self.clock_skew
         )
+        self._claimed[:] = [(live, MappingProxyType(found))]
+        return self._claimed[0][1]
 
     def problem(self, claim: Claim | None, key_id: str) -> SecretProblem | None:
         """The problem that makes the key ``key_id`` a replacement: its entry says its
