@@ -1,9 +1,10 @@
 """What the ownership record and the secret stores say of live keys, for a plan and an apply.
 
 A plan (:meth:`reconciler.session.Session.plan`) reads the organisation's ledger from its
-default store while the live state is fetched, then checks, with one ``read_metadata``
-each and at most :data:`CHECKS_AT_ONCE` at a time, the secrets that decide what the plan
-does (:func:`check_secrets`):
+default store while the live state is fetched, then checks the secrets that decide what
+the plan does (:func:`check_secrets`), the paths of each store in one batch
+(:func:`reconciler.vault.bulk.read_metadata_many`: the file vault in one pass, another
+store one ``read_metadata`` per path, at most :data:`CHECKS_AT_ONCE` at a time):
 
 - each managed key the desired state still names, at the place its ledger entry records,
   when the entry says the secret is stored there (an adopted key's secret is unknown: not
@@ -50,7 +51,8 @@ from reconciler.ownership import (
     settle,
 )
 from reconciler.vault import ledger_store
-from reconciler.vault.base import SecretStore, StoredSecret
+from reconciler.vault.base import SecretStore
+from reconciler.vault.bulk import Answer, read_metadata_many
 from reconciler.vault.ledger_store import StoredLedger
 
 
@@ -103,6 +105,7 @@ def _checks(
     wanted = {k.name: k for k in desired.keys}
     intents = ledger.intents_by_key()
     checks: list[_Check] = []
+    located: dict[tuple[object, ...], SecretStore | None] = {}  # a few stores, many keys
     for key in live.keys:
         if not key.id:
             continue
@@ -116,10 +119,12 @@ def _checks(
                 or key.name not in wanted
             ):
                 continue
-            store = stores(where)
+            place = (where.store, where.backend, where.repository, where.environment)
+            if place not in located:
+                located[place] = stores(where)
+            store = located[place]
             if store is not None:
-                location = SecretLocation.model_validate(where.model_dump(exclude={"state"}))
-                checks.append(_Check(key.id, store, location, recorded=True))
+                checks.append(_Check(key.id, store, where, recorded=True))  # a SecretRecord is one
             continue
         want = wanted.get(key.name) if adopting else None
         intent = intents.get(intent_key(key.workspace, key.name))
@@ -154,24 +159,15 @@ async def check_secrets(
     """Read what decides the plan (see the module docstring); never raises for a store
     that fails a read: that key is left unchecked, and counted."""
     checks = _checks(ledger, desired, live, router, stores, default, adopting)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def read(check: _Check) -> StoredSecret | SecretStoreError | None:
-        async with gate:
-            try:
-                return await check.store.read_metadata(check.location.path)
-            except SecretStoreError as exc:
-                _log().warning(
-                    "plan.secret_check_failed", store=check.store.description, error=str(exc)
-                )
-                return exc
-
-    found = await asyncio.gather(*(read(c) for c in checks))
+    found = await _read_all(checks, concurrency)
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
     failed = 0
     for check, result in zip(checks, found, strict=True):
         if isinstance(result, SecretStoreError):
+            _log().warning(
+                "plan.secret_check_failed", store=check.store.description, error=str(result)
+            )
             failed += 1
             continue
         stored = result.key_id if result is not None else None
@@ -184,6 +180,31 @@ async def check_secrets(
             if problem is not None:
                 problems[check.key_id] = problem
     return SecretChecks(KeyFacts(ledger, frozenset(verified), problems), failed)
+
+
+async def _read_all(checks: list[_Check], concurrency: int) -> list[Answer]:
+    """What each check's store holds at its path, in the order of ``checks``: the paths
+    of one store in one batch (:func:`reconciler.vault.bulk.read_metadata_many`), the
+    stores concurrently."""
+    by_store: dict[int, list[int]] = {}
+    for index, check in enumerate(checks):
+        by_store.setdefault(id(check.store), []).append(index)
+    batches = list(by_store.values())
+    answers = await asyncio.gather(
+        *(
+            read_metadata_many(
+                checks[batch[0]].store,
+                [checks[i].location.path for i in batch],
+                concurrency=concurrency,
+            )
+            for batch in batches
+        )
+    )
+    found: list[Answer] = [None] * len(checks)
+    for batch, answer in zip(batches, answers, strict=True):
+        for index, result in zip(batch, answer, strict=True):
+            found[index] = result
+    return found
 
 
 def claimed(

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
+
+from pydantic_core import to_json
 
 from reconciler.audit import AuditReport, Flag, KeyAudit, KeyFinding, SecretFact, count_flags
 from reconciler.model import Attribution
@@ -107,7 +108,9 @@ def report_document(report: AuditReport) -> dict[str, Any]:
 
 
 def render_audit_json(report: AuditReport) -> str:
-    return json.dumps(report_document(report), indent=2) + "\n"
+    # pydantic-core's serialiser: the standard library's indenting encoder is pure Python,
+    # seconds for 20,000 keys
+    return to_json(report_document(report), indent=2).decode() + "\n"
 
 
 # --- text and Markdown ------------------------------------------------------------------

@@ -20,8 +20,7 @@ from reconciler.audit import SecretFact, SecretState
 from reconciler.errors import SecretStoreError
 from reconciler.model import ApiKey
 from reconciler.vault.base import SecretStore, StoredSecret
-
-DEFAULT_CONCURRENCY = 16
+from reconciler.vault.bulk import DEFAULT_CONCURRENCY, read_metadata_many
 
 Route = Callable[[ApiKey], tuple[SecretStore, str]]
 """A desired key -> its store and its path there (``SecretRouterImpl``)."""
@@ -39,19 +38,28 @@ class Stored:
 async def read_stored(
     keys: Iterable[ApiKey], route: Route, *, concurrency: int = DEFAULT_CONCURRENCY
 ) -> dict[str, Stored]:
-    """By desired key name, what its store holds at its path."""
-    limit = asyncio.Semaphore(concurrency)
-
-    async def one(key: ApiKey) -> tuple[str, Stored]:
+    """By desired key name, what its store holds at its path (the paths of one store read
+    in one batch, :func:`reconciler.vault.bulk.read_metadata_many`; the stores at once)."""
+    batches: dict[int, tuple[SecretStore, list[tuple[str, str]]]] = {}
+    for key in keys:
         store, path = route(key)
-        where = f"{store.description}: {path}"
-        async with limit:
-            try:
-                return key.name, Stored(where, await store.read_metadata(path))
-            except SecretStoreError as exc:
-                return key.name, Stored(where, error=str(exc))
+        batches.setdefault(id(store), (store, []))[1].append((key.name, path))
 
-    return dict(await asyncio.gather(*(one(key) for key in keys)))
+    async def batch(store: SecretStore, named: list[tuple[str, str]]) -> dict[str, Stored]:
+        found = await read_metadata_many(
+            store, [path for _, path in named], concurrency=concurrency
+        )
+        out = {}
+        for (name, path), answer in zip(named, found, strict=True):
+            where = f"{store.description}: {path}"
+            if isinstance(answer, SecretStoreError):
+                out[name] = Stored(where, error=str(answer))
+            else:
+                out[name] = Stored(where, answer)
+        return out
+
+    read = await asyncio.gather(*(batch(store, named) for store, named in batches.values()))
+    return {name: stored for one in read for name, stored in one.items()}
 
 
 def fact(live: ApiKey, stored: Stored) -> SecretFact:

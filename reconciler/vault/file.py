@@ -25,9 +25,10 @@ the secret and its metadata become the current version together, or the file is 
 was. Reading metadata takes no lock: a reader sees
 the whole file before a rename or the whole file after it (an audit reads thousands). The
 secret is only ever in the target file (and its temporary twin for the instant before the
-rename).
+rename). :meth:`FileVault.read_metadata_many` reads the metadata of many paths (a plan's
+secret checks, an audit) in one worker thread, each folder listed once.
 
-Why one module of ~490 lines: secrets, documents and apply locks share one directory
+Why one module of ~540 lines: secrets, documents and apply locks share one directory
 layout, one guard and one write path (temporary, check-and-set, rename); split, each part
 would re-implement it.
 """
@@ -42,7 +43,7 @@ import functools
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,13 @@ class FileVault:
     async def read_metadata(self, path: str) -> StoredSecret | None:
         rel = normalize_path(path, store=self.description)
         return await asyncio.to_thread(self._read_metadata, rel)
+
+    async def read_metadata_many(
+        self, paths: Sequence[str]
+    ) -> builtins.list[StoredSecret | SecretStoreError | None]:
+        """:meth:`read_metadata` of each of ``paths`` in one worker thread (the answer,
+        or the error, of each: :mod:`reconciler.vault.bulk`)."""
+        return await asyncio.to_thread(self._read_metadata_many, paths)
 
     async def read_secret(self, path: str) -> SecretStr | None:
         rel = normalize_path(path, store=self.description)
@@ -226,7 +234,10 @@ class FileVault:
                 raise self._cas_error(rel, expect, now_version, secret=custom is not None)
 
     def _read_metadata(self, rel: str) -> StoredSecret | None:
-        doc = self._load(self._file(rel), rel)  # no lock: writes are atomic renames
+        # no lock: writes are atomic renames
+        return self._metadata_of(self._load(self._file(rel), rel), rel)
+
+    def _metadata_of(self, doc: dict[str, Any] | None, rel: str) -> StoredSecret | None:
         if doc is None:
             return None
         entry = self._current(doc, rel)
@@ -237,6 +248,40 @@ class FileVault:
             updated=parse_timestamp(entry.get("created_time")),
             metadata=SecretMetadata.from_strings(custom) if isinstance(custom, dict) else None,
         )
+
+    def _read_metadata_many(
+        self, paths: Sequence[str]
+    ) -> builtins.list[StoredSecret | SecretStoreError | None]:
+        """Each folder is checked once to lie inside the vault and listed once; a path that
+        is a plain file there is read without resolving it again, any other (absent, a
+        link) as :meth:`_read_metadata` reads one path."""
+        plain: dict[str, set[str] | None] = {}  # folder -> its plain files (None: unsafe)
+        out: builtins.list[StoredSecret | SecretStoreError | None] = []
+        for path in paths:
+            try:
+                rel = normalize_path(path, store=self.description)
+                folder, _, name = rel.rpartition("/")
+                if folder not in plain:
+                    plain[folder] = self._plain_files(folder)
+                files = plain[folder]
+                if files is None or f"{name}.json" not in files:
+                    out.append(self._read_metadata(rel))
+                else:
+                    out.append(self._metadata_of(self._load(self.root / f"{rel}.json", rel), rel))
+            except SecretStoreError as exc:
+                out.append(exc)
+        return out
+
+    def _plain_files(self, folder: str) -> set[str] | None:
+        """The names of the regular files (not links) in ``folder`` of the vault; None when
+        the folder is absent or does not resolve inside the vault."""
+        base = self.root / folder
+        try:
+            base.resolve().relative_to(self._real_root)
+            with os.scandir(base) as entries:
+                return {e.name for e in entries if e.is_file(follow_symlinks=False)}
+        except (OSError, ValueError):
+            return None
 
     def _read_secret(self, rel: str) -> SecretStr | None:
         found = self._read_field(rel, SECRET_FIELD)
