@@ -438,20 +438,21 @@ def audit(
     needs a look: unused, old, due for rotation, expiring, unmanaged, secret missing.
     Changes nothing. Each organisation of a directory of several, in turn."""
     from reconciler.cli.audit import audit_command, fail_on_flags
-    from reconciler.cli.common import run_async
+    from reconciler.cli.common import few_collections, run_async
     from reconciler.cli.orgs import run_each
 
     if fmt not in ("text", "markdown", "json"):
         raise typer.BadParameter("must be text, markdown or json", param_hint="--format")
     failing = fail_on_flags(fail_on)
     options = _target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    code = run_each(
-        directory,
-        org,
-        lambda d: run_async(audit_command(d, options, fmt, failing, attribution_days)),
-        fmt=fmt,
-        one_only="--format json" if fmt == "json" else None,
-    )
+    with few_collections():
+        code = run_each(
+            directory,
+            org,
+            lambda d: run_async(audit_command(d, options, fmt, failing, attribution_days)),
+            fmt=fmt,
+            one_only="--format json" if fmt == "json" else None,
+        )
     raise typer.Exit(code)
 
 
