@@ -27,7 +27,10 @@ from reconciler.desired.salvage import salvage
 from reconciler.desired.yaml_loader import Document, load_bytes
 
 MAX_FILE_BYTES = 1024 * 1024  # far above any real file; parsing 1 MiB takes about a second
-MAX_TOTAL_BYTES = 16 * 1024 * 1024  # the whole directory
+# The whole directory. An organisation of 5,000 workspaces and 100,000 keys writes about
+# 24 MB of YAML; 64 MiB leaves room for twice that, while a pull request still cannot make
+# a run read (and hold in memory) an unbounded amount.
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
