@@ -153,7 +153,8 @@ class SecretMetadata(Frozen):
         """Parse :meth:`as_strings` output; None if it is not this tool's metadata."""
         if values.get("managed_by") is None or "key_id" not in values:
             return None
-        known = {k: v for k, v in values.items() if k in cls.model_fields}
+        fields = cls.__pydantic_fields__  # not model_fields: a property, slow per call
+        known = {k: v for k, v in values.items() if k in fields}
         if "allowed_models" in known:
             raw = known["allowed_models"]
             known["allowed_models"] = tuple(m for m in raw.split(",") if m)  # type: ignore[assignment]

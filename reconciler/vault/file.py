@@ -267,7 +267,8 @@ class FileVault:
                 if files is None or f"{name}.json" not in files:
                     out.append(self._read_metadata(rel))
                 else:
-                    out.append(self._metadata_of(self._load(self.root / f"{rel}.json", rel), rel))
+                    entry = os.path.join(self.root, f"{rel}.json")  # a string: no pathlib per entry
+                    out.append(self._metadata_of(self._load(entry, rel), rel))
             except SecretStoreError as exc:
                 out.append(exc)
         return out
@@ -419,9 +420,10 @@ class FileVault:
             except OSError as exc:
                 raise self._os_error("create directory", str(folder), exc) from None
 
-    def _load(self, target: Path, rel: str) -> dict[str, Any] | None:
+    def _load(self, target: Path | str, rel: str) -> dict[str, Any] | None:
         try:
-            text = target.read_text(encoding="utf-8")
+            with open(target, encoding="utf-8") as handle:  # builtin open: an audit reads thousands
+                text = handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
