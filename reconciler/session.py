@@ -94,7 +94,7 @@ from reconciler.providers import Target, find_provider, get_provider
 from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override
-from reconciler.vault.facts import read_stored, secret_facts
+from reconciler.vault.facts import Stored, already_read, read_stored, secret_facts
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
     from reconciler.adoption import ImportReport
@@ -380,9 +380,12 @@ class Session:
         operation: str = "plan",
         attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
         rotations: Rotations | None = None,
+        stored: Awaitable[Mapping[str, Stored]] | None = None,
     ) -> PlanContext:
         """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
-        otherwise), and the keys to record before the apply are found."""
+        otherwise), and the keys to record before the apply are found. ``stored``: the
+        secret stores' metadata an audit reads (:func:`read_stored`), which the secret
+        checks then need not read again."""
         fetching = asyncio.ensure_future(self.provider.fetch(progress))
         try:
             if desired is None:  # read the YAML in a worker thread while the fetch is in flight
@@ -409,6 +412,7 @@ class Session:
             )
             if wrong is not None:
                 raise ConfigError(wrong)
+            known = already_read(await stored) if stored is not None else None
         except BaseException:
             await reading.cancel()
             raise
@@ -416,7 +420,7 @@ class Session:
         attributions = await self._attributions(now, attribution_days, progress, notes)
         journal = self.journal()
         router = self.router(desired)
-        facts = await reading.facts(desired, live, router, router.store_at)
+        facts = await reading.facts(desired, live, router, router.store_at, known)
         confirmed = await self._confirmed_by_journal(journal, desired, live)
         confirmed |= facts.verified if facts is not None else set()
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
@@ -511,7 +515,9 @@ class Session:
         route = self.router(desired)
         reading = asyncio.ensure_future(read_stored(desired.keys, route, concurrency=concurrency))
         try:
-            ctx = await self.plan(desired, progress, operation="audit", attribution_days=days)
+            ctx = await self._plan(
+                desired, progress, operation="audit", attribution_days=days, stored=reading
+            )
         except BaseException:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)

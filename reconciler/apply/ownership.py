@@ -155,11 +155,13 @@ async def check_secrets(
     default: SecretStore,
     adopting: bool = False,
     concurrency: int = CHECKS_AT_ONCE,
+    known: Mapping[tuple[str, str], Answer] | None = None,
 ) -> SecretChecks:
     """Read what decides the plan (see the module docstring); never raises for a store
-    that fails a read: that key is left unchecked, and counted."""
+    that fails a read: that key is left unchecked, and counted. ``known``: what the caller
+    read already, by (store description, path), taken as read (an audit's reads)."""
     checks = _checks(ledger, desired, live, router, stores, default, adopting)
-    found = await _read_all(checks, concurrency)
+    found = await _read_all(checks, concurrency, known or {})
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
     failed = 0
@@ -182,13 +184,20 @@ async def check_secrets(
     return SecretChecks(KeyFacts(ledger, frozenset(verified), problems), failed)
 
 
-async def _read_all(checks: list[_Check], concurrency: int) -> list[Answer]:
-    """What each check's store holds at its path, in the order of ``checks``: the paths
-    of one store in one batch (:func:`reconciler.vault.bulk.read_metadata_many`), the
-    stores concurrently."""
+async def _read_all(
+    checks: list[_Check], concurrency: int, known: Mapping[tuple[str, str], Answer]
+) -> list[Answer]:
+    """What each check's store holds at its path, in the order of ``checks``: ``known``
+    where it says, else the paths of one store in one batch
+    (:func:`reconciler.vault.bulk.read_metadata_many`), the stores concurrently."""
+    found: list[Answer] = [None] * len(checks)
     by_store: dict[int, list[int]] = {}
     for index, check in enumerate(checks):
-        by_store.setdefault(id(check.store), []).append(index)
+        place = (check.store.description, check.location.path)
+        if place in known:
+            found[index] = known[place]
+        else:
+            by_store.setdefault(id(check.store), []).append(index)
     batches = list(by_store.values())
     answers = await asyncio.gather(
         *(
@@ -200,7 +209,6 @@ async def _read_all(checks: list[_Check], concurrency: int) -> list[Answer]:
             for batch in batches
         )
     )
-    found: list[Answer] = [None] * len(checks)
     for batch, answer in zip(batches, answers, strict=True):
         for index, result in zip(batch, answer, strict=True):
             found[index] = result
@@ -297,10 +305,16 @@ class OwnershipRead:
             await asyncio.gather(self._loading, return_exceptions=True)
 
     async def facts(
-        self, desired: DesiredState, live: LiveState, router: SecretRouter, stores: StoreLocator
+        self,
+        desired: DesiredState,
+        live: LiveState,
+        router: SecretRouter,
+        stores: StoreLocator,
+        known: Mapping[tuple[str, str], Answer] | None = None,
     ) -> KeyFacts | None:
         """The ledger with the checks of the secrets that decide the plan; None when the
-        record could not be read (see :attr:`warnings`)."""
+        record could not be read (see :attr:`warnings`). ``known``: see
+        :func:`check_secrets`."""
         if self._loading is None or self.store is None:
             return None
         try:
@@ -316,6 +330,7 @@ class OwnershipRead:
             stores=stores,
             default=self.store,
             adopting=self.for_apply,
+            known=known,
         )
         if checks.failed:
             self.warnings.append(

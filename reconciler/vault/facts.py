@@ -20,7 +20,7 @@ from reconciler.audit import SecretFact, SecretState
 from reconciler.errors import SecretStoreError
 from reconciler.model import ApiKey
 from reconciler.vault.base import SecretStore, StoredSecret
-from reconciler.vault.bulk import DEFAULT_CONCURRENCY, read_metadata_many
+from reconciler.vault.bulk import DEFAULT_CONCURRENCY, Answer, read_metadata_many
 
 Route = Callable[[ApiKey], tuple[SecretStore, str]]
 """A desired key -> its store and its path there (``SecretRouterImpl``)."""
@@ -30,9 +30,18 @@ Route = Callable[[ApiKey], tuple[SecretStore, str]]
 class Stored:
     """What one path of one store holds (``found`` None: nothing), or why it is unknown."""
 
-    where: str  # "<store description>: <path>"
+    store: str  # the store's description
+    path: str
     found: StoredSecret | None = None
     error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.store}: {self.path}"
+
+    def answer(self) -> Answer:
+        """As :func:`reconciler.vault.bulk.read_metadata_many` answered."""
+        return SecretStoreError(self.error) if self.error is not None else self.found
 
 
 async def read_stored(
@@ -51,15 +60,20 @@ async def read_stored(
         )
         out = {}
         for (name, path), answer in zip(named, found, strict=True):
-            where = f"{store.description}: {path}"
             if isinstance(answer, SecretStoreError):
-                out[name] = Stored(where, error=str(answer))
+                out[name] = Stored(store.description, path, error=str(answer))
             else:
-                out[name] = Stored(where, answer)
+                out[name] = Stored(store.description, path, answer)
         return out
 
     read = await asyncio.gather(*(batch(store, named) for store, named in batches.values()))
     return {name: stored for one in read for name, stored in one.items()}
+
+
+def already_read(stored: Mapping[str, Stored]) -> dict[tuple[str, str], Answer]:
+    """What :func:`read_stored` read, by (store description, path): a plan's secret checks
+    need not read it again (:func:`reconciler.apply.ownership.check_secrets`)."""
+    return {(s.store, s.path): s.answer() for s in stored.values()}
 
 
 def fact(live: ApiKey, stored: Stored) -> SecretFact:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,9 @@ from reconciler.audit import AuditReport, Flag, KeyFinding, SecretState
 from reconciler.errors import ConfigError
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.session import PlanContext, Session, TargetOptions
+from reconciler.vault.base import StoredSecret
+from reconciler.vault.bulk import Answer
+from reconciler.vault.file import FileVault
 from tests.vault.helpers import SECRET, make_metadata, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,10 +100,28 @@ def test_the_attribution_window_bounds_what_is_read(root: Path) -> None:
     assert by_name(audit(root, days=0))["iris-laptop"].attribution is None
 
 
-def test_after_apply_secrets_are_stored_and_a_lost_or_swapped_one_is_flagged(root: Path) -> None:
+def test_after_apply_secrets_are_stored_and_a_lost_or_swapped_one_is_flagged(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Real time here: the keys apply creates are stamped by the platform's clock.
     def now() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+    read: list[str] = []  # every path whose metadata the file vault read
+    one_by_one, batch = FileVault._read_metadata, FileVault._read_metadata_many
+
+    def reading_one(vault: FileVault, rel: str) -> StoredSecret | None:
+        read.append(rel)
+        return one_by_one(vault, rel)
+
+    def reading_many(vault: FileVault, paths: Sequence[str]) -> list[Answer]:
+        read.extend(paths)
+        with monkeypatch.context() as inner:  # a path it reads alone counts once
+            inner.setattr(FileVault, "_read_metadata", one_by_one)
+            return batch(vault, paths)
+
+    monkeypatch.setattr(FileVault, "_read_metadata", reading_one)
+    monkeypatch.setattr(FileVault, "_read_metadata_many", reading_many)
 
     async def main() -> tuple[AuditReport, AuditReport]:
         async with session(root, now) as s:
@@ -114,9 +135,12 @@ def test_after_apply_secrets_are_stored_and_a_lost_or_swapped_one_is_flagged(roo
             other, swapped = route(keys["prod-checkout-service"])
             metadata = make_metadata(key_id="some-other-key", key_name="prod-checkout-service")
             await other.put(swapped, SECRET, metadata, expect_version=None)
+            read.clear()
             return stored, await s.audit()
 
     stored, after = run(main())
+    # the plan inside the audit checks the managed keys' secrets with the audit's reads
+    assert read and sorted(read) == sorted(set(read))
     managed = [k for k in stored.audit.keys if k.managed]
     assert managed and all(k.secret and k.secret.state is SecretState.STORED for k in managed)
     assert not any(k.flags for k in managed)
