@@ -4,6 +4,8 @@ The organisation, the served sandbox (with latency per request) and the desired 
 are :mod:`bench_plan`'s (default 1,000 workspaces, 20,000 keys). A file vault then holds
 the secret of every declared key but a few: every ``--drift-every``-th has none (planted
 ``secret-missing``) and the next one names another key id (planted ``secret-mismatch``).
+Every declared key is recorded as managed in the ownership record, as an apply would have,
+so ``plan`` checks each managed key's secret as it does on a real organisation.
 Then, as a user would, the real CLI runs ``plan`` and ``audit --format json`` (the JSON
 is checked against what was planted) a few times each, and this prints their wall time,
 peak RSS and the requests served.
@@ -29,6 +31,9 @@ from bench_plan import Bench, Run, common_arguments, control, organisation, run_
 from pydantic import SecretStr
 
 from reconciler.desired import load_desired_state
+from reconciler.model import SecretBackend
+from reconciler.ownership import Ledger, LedgerEntry, Origin, SecretRecord, SecretState
+from reconciler.vault import ledger_store
 from reconciler.vault.base import SecretMetadata
 from reconciler.vault.file import FileVault
 
@@ -65,6 +70,36 @@ async def fill_vault(
     return len(jobs), missing, mismatched
 
 
+async def record_managed(vault: FileVault, state: dict[str, Any], desired: Path, url: str) -> int:
+    """Record every declared live key as managed, its secret stored, in the ownership
+    record (as an apply would have), so ``plan`` checks each one's secret as it does on a
+    real organisation; return how many."""
+    live = {(k["name"], k["workspace_id"]): k for k in state["keys"]}
+    workspace_ids = {w["name"]: w["uuid"] for w in state["workspaces"]}
+    entries = {}
+    for key in load_desired_state(desired).keys:
+        found = live.get((key.name, workspace_ids.get(key.workspace)))
+        if found is None:
+            continue
+        secret = SecretRecord(
+            store=vault.description,
+            backend=SecretBackend.FILE,
+            path=f"{key.workspace}/{key.name}",
+            state=SecretState.STORED,
+        )
+        entries[found["key_id"]] = LedgerEntry(
+            name=key.name,
+            workspace=key.workspace,
+            origin=Origin.CREATED,
+            secret=secret,
+            created=dt.datetime.fromisoformat(found["created_at"]),
+        )
+    organization = f"{url}/v1/admin"  # the provider's target: whose record a plan reads
+    current = await ledger_store.load(vault, organization)
+    await ledger_store.save(vault, current, Ledger(organization=organization, keys=entries))
+    return len(entries)
+
+
 def measured(bench: Bench, *args: str) -> tuple[Run, int]:
     """One CLI run against the bench's organisation, and the requests it served."""
     control(bench.url, "DELETE", "stats")
@@ -86,14 +121,20 @@ def main() -> int:
                 FileVault(vault), bench.state, bench.workdir / "desired-state", args.drift_every
             )
         )
+        recorded = asyncio.run(
+            record_managed(
+                FileVault(vault), bench.state, bench.workdir / "desired-state", bench.url
+            )
+        )
         print(
             f"organisation: {args.workspaces} workspaces, {len(bench.state['keys'])} keys; "
             f"{args.latency_ms} ms added per request (set up in {bench.setup_seconds:.1f} s); "
             f"file vault: {stored} secrets, {missing} missing and {mismatched} for another key "
-            f"planted ({time.perf_counter() - filled:.1f} s)"
+            f"planted, {recorded} keys recorded as managed ({time.perf_counter() - filled:.1f} s)"
         )
         target = ["desired-state", "--vault", f"file:{vault}"]
         best: dict[str, float] = {}
+        cpu: dict[str, float] = {}  # the steadier figure on a busy machine
         peak = 0.0
         for command, extra in (("plan", []), ("audit", ["--format", "json"])):
             for number in range(1, args.runs + 1):
@@ -102,10 +143,11 @@ def main() -> int:
                     print(run.stderr, file=sys.stderr)
                     return 1
                 best[command] = min(best.get(command, run.wall), run.wall)
+                cpu[command] = min(cpu.get(command, run.cpu), run.cpu)
                 peak = max(peak, run.peak_mb)
                 print(
-                    f"{command:5} run {number}: {run.wall:5.2f} s wall, peak RSS "
-                    f"{run.peak_mb:4.0f} MB, {served} requests served"
+                    f"{command:5} run {number}: {run.wall:5.2f} s wall, {run.cpu:5.2f} s CPU, "
+                    f"peak RSS {run.peak_mb:4.0f} MB, {served} requests served"
                 )
         flags = json.loads(run.stdout)["summary"]["flags"]
         got = (flags["secret-missing"], flags["secret-mismatch"])
@@ -117,7 +159,8 @@ def main() -> int:
         ok = best["audit"] < 5 and peak < 300
         print(
             f"audit best {best['audit']:.2f} s against plan best {best['plan']:.2f} s "
-            f"(x{best['audit'] / best['plan']:.2f}); target < 5 s and < 300 MB: "
+            f"(x{best['audit'] / best['plan']:.2f}), CPU {cpu['audit']:.2f} s against "
+            f"{cpu['plan']:.2f} s; target < 5 s and < 300 MB: "
             f"{'met' if ok else 'MISSED'} (peak {peak:.0f} MB)"
         )
         return 0
