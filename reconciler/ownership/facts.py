@@ -73,7 +73,7 @@ class KeyFacts:
     clock_skew: dt.timedelta = CLOCK_SKEW
     # the claims of the last live state asked about: a plan asks several times of one
     _claimed: list[tuple[LiveState, Mapping[str, Claim]]] = field(
-        default_factory=list, compare=False, repr=False
+        default_factory=list, init=False, compare=False, repr=False
     )
 
     def claims(self, live: LiveState) -> Mapping[str, Claim]:
