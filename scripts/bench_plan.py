@@ -168,6 +168,9 @@ organization:
   name: Bench Org
   spend_limit: {{amount: {spend_limit}, currency: USD}}
   vault: {{backend: file, path_prefix: mistral/bench}}
+  # the generated keys are up to a few hundred days old: none is due for rotation here,
+  # so the plan is the planted drift alone
+  keys: {{rotation_period_days: 3650}}
 """
 
 ROLES = """\
