@@ -44,6 +44,7 @@ ORGANIZATION_ROLES: Mapping[str, str] = MappingProxyType(
     }
 )
 ORGANIZATION_ADMIN_ROLE = "organization_admin"
+BILLING_MANAGER_ROLE = "billing_manager"
 DEFAULT_ORGANIZATION_ROLE = "member"
 #: Product seats a member may hold (``AdminOrganizationMemberUpdate.subscription_types``,
 #: lower-cased as the desired state writes them).

@@ -29,6 +29,7 @@ from reconciler.platform.sandbox.records import (
     WorkspaceRecord,
 )
 from reconciler.platform.sandbox.store import SandboxStore
+from reconciler.platform.vocabulary import ORGANIZATION_ADMIN_ROLE
 
 
 class AuditTrail:
@@ -39,7 +40,7 @@ class AuditTrail:
 
     def _admin_user(self) -> UserRecord | None:
         users = self.store.list_users(None)[0]
-        return next((u for u in users if u.role == "organization_admin"), None)
+        return next((u for u in users if u.role == ORGANIZATION_ADMIN_ROLE), None)
 
     def admin(self) -> Actor:
         """The Admin API key, on behalf of the organisation's first organisation admin."""

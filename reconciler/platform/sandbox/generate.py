@@ -14,6 +14,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from reconciler.platform.vocabulary import DEFAULT_ORGANIZATION_ROLE, ORGANIZATION_ADMIN_ROLE
+
 _MODELS = ("mistral-small-latest", "codestral-latest", "mistral-medium-latest")
 
 
@@ -31,7 +33,7 @@ def generate_seed(
             "email": email,
             "first_name": "User",
             "last_name": f"{i:05d}",
-            "role": "organization_admin" if i == 0 else "member",
+            "role": ORGANIZATION_ADMIN_ROLE if i == 0 else DEFAULT_ORGANIZATION_ROLE,
             "created_days_ago": rng.randint(30, 900),
         }
         for i, email in enumerate(emails)

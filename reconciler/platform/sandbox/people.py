@@ -39,8 +39,9 @@ from reconciler.platform.sandbox.records import (
     UserRecord,
     iso_datetime,
 )
+from reconciler.platform.vocabulary import ORGANIZATION_ADMIN_ROLE
 
-ADMIN = "organization_admin"
+ADMIN = ORGANIZATION_ADMIN_ROLE
 
 
 class PeopleStore(JournaledState):
@@ -55,7 +56,7 @@ class PeopleStore(JournaledState):
     def _check_admins_remain(self, leaving: str) -> None:
         admins = [u.uuid for u in self._state.users.values() if u.role == ADMIN]
         if admins == [leaving]:
-            raise BadRequest("The organization must keep at least one organization_admin")
+            raise BadRequest(f"The organization must keep at least one {ADMIN}")
 
     def _drop_invites(self, email: str) -> list[tuple[str, str]]:
         wanted = email.lower()

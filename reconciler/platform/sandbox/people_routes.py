@@ -41,6 +41,7 @@ from reconciler.platform.sandbox.people_wire import (
 from reconciler.platform.sandbox.roles import organization_role_name
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.wire import PageQuery, member_out
+from reconciler.platform.vocabulary import DEFAULT_ORGANIZATION_ROLE
 
 NO_CONTENT = 204
 _MEMBERS = TypeAdapter(list[MemberCreateIn])
@@ -66,7 +67,13 @@ class PeopleApi:
             raise Invalid.from_pydantic(exc, "body") from None
         invalid, created = self.store.create_users(
             [
-                (e.email, e.first_name, e.last_name, e.org_role() or "member", [*e.seats()])
+                (
+                    e.email,
+                    e.first_name,
+                    e.last_name,
+                    e.org_role() or DEFAULT_ORGANIZATION_ROLE,
+                    [*e.seats()],
+                )
                 for e in entries
             ]
         )
@@ -89,7 +96,7 @@ class PeopleApi:
         b = await body(request, InviteIn)
         invalid, members, made = self.store.invite(
             b.emails(),
-            role=b.org_role() or "member",
+            role=b.org_role() or DEFAULT_ORGANIZATION_ROLE,
             seats=b.seats(),
             workspace_uuids=[str(w) for w in b.workspace_uuids or ()],
         )
@@ -215,7 +222,7 @@ class PeopleApi:
     async def organization_role(self, request: Request) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, OrganizationRoleIn)
-        role = organization_role_name(b.organization_role) or "member"
+        role = organization_role_name(b.organization_role) or DEFAULT_ORGANIZATION_ROLE
         self.store.set_group_organization_role(group_uuid, role)
         return Response(status_code=NO_CONTENT)
 

@@ -12,9 +12,9 @@ the platform does. Renderers turn store records into ``OrganizationUserInviteOUT
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconciler.platform.sandbox.records import (
     GroupRecord,
@@ -23,32 +23,20 @@ from reconciler.platform.sandbox.records import (
     WorkspaceRecord,
 )
 from reconciler.platform.sandbox.roles import (
+    ORGANIZATION_ROLE_RANK,
     ORGANIZATION_ROLE_UUID,
     WORKSPACE_ROLE_UUID,
+    OrgRoleName,
+    OrgRoleValue,
     PlanType,
     Seat,
+    WorkspaceRoleName,
+    WorkspaceRoleValue,
     organization_role_name,
     workspace_role_name,
 )
-from reconciler.platform.sandbox.wire import PageQuery, WorkspaceRoleName
-
-OrgRoleName = Literal["member", "billing_manager", "organization_admin"]
-
-
-def _org_value(value: str) -> str:
-    if organization_role_name(value) is None or value in ORGANIZATION_ROLE_UUID:
-        raise ValueError(f"unknown organization role value {value!r}")
-    return value
-
-
-def _ws_value(value: str) -> str:
-    if workspace_role_name(value) is None or value in WORKSPACE_ROLE_UUID:
-        raise ValueError(f"unknown workspace role value {value!r}")
-    return value
-
-
-OrgRoleValue = Annotated[str, AfterValidator(_org_value)]
-WorkspaceRoleValue = Annotated[str, AfterValidator(_ws_value)]
+from reconciler.platform.sandbox.wire import PageQuery, WorkspaceRolesIn
+from reconciler.platform.vocabulary import DEFAULT_MEMBER_ROLE
 
 
 class _In(BaseModel):
@@ -79,7 +67,7 @@ class _OrgRoles(_In):
             *([self.role_name] if self.role_name else []),
             *([organization_role_name(self.role) or ""] if self.role else []),
         ]
-        for rank in ("organization_admin", "billing_manager", "member"):
+        for rank in ORGANIZATION_ROLE_RANK:
             if rank in names:
                 return rank
         return None
@@ -148,37 +136,13 @@ class UserUuidsIn(_In):
     user_uuids: list[uuid.UUID]
 
 
-class _WorkspaceRoles(_In):
-    role_names: list[WorkspaceRoleName] | None = Field(default=None, min_length=1)
-    roles: list[WorkspaceRoleValue] | None = Field(default=None, min_length=1)
-    role: WorkspaceRoleValue | None = None
-
-    @model_validator(mode="after")
-    def _one_way(self) -> _WorkspaceRoles:
-        if self.role_names is not None and self.roles is not None:
-            raise ValueError("'role_names' and 'roles' are mutually exclusive")
-        return self
-
-    def role_list(self) -> list[str]:
-        """The role names asked for (default: ``user``), without duplicates, in order."""
-        if self.role_names is not None:
-            names: list[str] = list(self.role_names)
-        elif self.roles is not None:
-            names = [workspace_role_name(v) or "" for v in self.roles]
-        elif self.role is not None:
-            names = [workspace_role_name(self.role) or ""]
-        else:
-            names = ["user"]
-        return list(dict.fromkeys(names))
-
-
-class AssignIn(_WorkspaceRoles):
+class AssignIn(WorkspaceRolesIn):
     """``AssignGroupToWorkspaceIn``."""
 
     workspace_uuid: uuid.UUID
 
 
-class AssignUpdateIn(_WorkspaceRoles):
+class AssignUpdateIn(WorkspaceRolesIn):
     """``UpdateGroupWorkspaceAssignmentIn``."""
 
 
@@ -212,8 +176,8 @@ class ProvisionIn(_In):
         if self.workspace_role_name is not None:
             return self.workspace_role_name
         if self.workspace_role is not None:
-            return workspace_role_name(self.workspace_role) or "user"
-        return "user"
+            return workspace_role_name(self.workspace_role) or DEFAULT_MEMBER_ROLE
+        return DEFAULT_MEMBER_ROLE
 
 
 class GroupsQuery(PageQuery):

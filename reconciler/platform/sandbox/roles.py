@@ -11,13 +11,23 @@ single-letter workspace roles are accepted on input: ``A`` (admin) and ``M`` (me
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
-from reconciler.platform.vocabulary import ADMIN_ROLE, DEFAULT_MEMBER_ROLE, SEATS
+from reconciler.platform.vocabulary import (
+    ADMIN_ROLE,
+    BILLING_MANAGER_ROLE,
+    DEFAULT_MEMBER_ROLE,
+    DEFAULT_ORGANIZATION_ROLE,
+    ORGANIZATION_ADMIN_ROLE,
+    SEATS,
+)
+from reconciler.platform.vocabulary import ORGANIZATION_ROLES as MISTRAL_ORGANIZATION_ROLES
 from reconciler.platform.vocabulary import WORKSPACE_ROLES as MISTRAL_WORKSPACE_ROLES
 
 
@@ -52,15 +62,21 @@ WORKSPACE_ROLES: tuple[RoleInfo, ...] = tuple(
     )
 )
 
-ORGANIZATION_ROLES: tuple[RoleInfo, ...] = (
-    RoleInfo("member", "0d48f530-095c-43fe-8aea-6673bcacabe6", "Member of the organization"),
-    RoleInfo("billing_manager", "c955f4e1-9477-43f0-8349-6fbc629fccc9", "Can manage billing"),
-    RoleInfo(
-        "organization_admin",
-        "7bde5959-d676-47d2-b779-35b64323d278",
-        "Can manage the organization",
-    ),
+# The organisation role UUIDs, paired in order with the role names of
+# reconciler.platform.vocabulary.ORGANIZATION_ROLES.
+_ORGANIZATION_ROLE_UUIDS = (
+    "0d48f530-095c-43fe-8aea-6673bcacabe6",
+    "c955f4e1-9477-43f0-8349-6fbc629fccc9",
+    "7bde5959-d676-47d2-b779-35b64323d278",
 )
+ORGANIZATION_ROLES: tuple[RoleInfo, ...] = tuple(
+    RoleInfo(name, uuid, description)
+    for (name, description), uuid in zip(
+        MISTRAL_ORGANIZATION_ROLES.items(), _ORGANIZATION_ROLE_UUIDS, strict=True
+    )
+)
+#: Organisation role names, most powerful first (the vocabulary lists them least first).
+ORGANIZATION_ROLE_RANK: tuple[str, ...] = tuple(MISTRAL_ORGANIZATION_ROLES)[::-1]
 
 WORKSPACE_ROLE_NAMES: tuple[str, ...] = tuple(MISTRAL_WORKSPACE_ROLES)
 
@@ -86,9 +102,9 @@ _ORGANIZATION_ROLE_BY_VALUE = MappingProxyType(
     {
         **{r.uuid: r.name for r in ORGANIZATION_ROLES},
         **{r.name: r.name for r in ORGANIZATION_ROLES},
-        "A": "organization_admin",
-        "M": "member",
-        "B": "billing_manager",
+        "A": ORGANIZATION_ADMIN_ROLE,
+        "M": DEFAULT_ORGANIZATION_ROLE,
+        "B": BILLING_MANAGER_ROLE,
     }
 )
 
@@ -114,3 +130,43 @@ def _one_of(known: tuple[str, ...], what: str) -> Any:
 
 Seat = Annotated[str, AfterValidator(_one_of(WIRE_SEATS, "product seat"))]
 PlanType = Annotated[str, AfterValidator(_one_of(PLAN_TYPES, "plan type"))]
+
+
+def _enum_of(known: tuple[str, ...]) -> Any:
+    """A check that refuses a name outside ``known`` as the spec's enum would
+    (``literal_error``)."""
+
+    def check(value: str) -> str:
+        if value not in known:
+            *head, last = (repr(name) for name in known)
+            raise PydanticCustomError(
+                "literal_error",
+                "Input should be {expected}",
+                {"expected": f"{', '.join(head)} or {last}"},
+            )
+        return value
+
+    return check
+
+
+def _value_of(name_of: Any, names: Mapping[str, str], what: str) -> Any:
+    """A check for a role *value* (a UUID or a legacy letter; a bare name is refused)."""
+
+    def check(value: str) -> str:
+        if name_of(value) is None or value in names:
+            raise ValueError(f"unknown {what} role value {value!r}")
+        return value
+
+    return check
+
+
+#: Role names as the spec's enums have them (``role_names``), and role values (UUIDs or
+#: legacy letters, ``roles``).
+WorkspaceRoleName = Annotated[str, AfterValidator(_enum_of(WORKSPACE_ROLE_NAMES))]
+OrgRoleName = Annotated[str, AfterValidator(_enum_of(tuple(MISTRAL_ORGANIZATION_ROLES)))]
+WorkspaceRoleValue = Annotated[
+    str, AfterValidator(_value_of(workspace_role_name, WORKSPACE_ROLE_UUID, "workspace"))
+]
+OrgRoleValue = Annotated[
+    str, AfterValidator(_value_of(organization_role_name, ORGANIZATION_ROLE_UUID, "organization"))
+]

@@ -57,9 +57,10 @@ from reconciler.platform.sandbox.records import (
     iso_datetime,
     secret_digest,
 )
-from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, Seat
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, OrgRoleName, Seat
 from reconciler.platform.sandbox.seed_audit import SeedAudit, build_audit, check_audit
 from reconciler.platform.sandbox.seed_people import SeedGroup, build_groups, check_groups
+from reconciler.platform.vocabulary import DEFAULT_ORGANIZATION_ROLE
 
 DEMO_SEED = Path(__file__).with_name("demo-seed.yaml")
 ID_NAMESPACE = uuid.UUID("6f1c2a52-3b8e-4d6a-9c1e-5a7b0d2e4f10")
@@ -112,14 +113,14 @@ class SeedUser(_Strict):
     email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
     first_name: str = ""
     last_name: str = ""
-    role: Literal["member", "billing_manager", "organization_admin"] = "member"
+    role: OrgRoleName = DEFAULT_ORGANIZATION_ROLE
     created_days_ago: int = Field(default=365, ge=0)
     seats: list[Seat] = Field(default_factory=list)
 
 
 class SeedInvite(_Strict):
     email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
-    role: Literal["member", "billing_manager", "organization_admin"] = "member"
+    role: OrgRoleName = DEFAULT_ORGANIZATION_ROLE
     created_days_ago: int = Field(default=2, ge=0)
     expired: bool = False
     workspaces: list[str] = Field(default_factory=list)

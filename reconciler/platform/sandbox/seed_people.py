@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.platform.sandbox.records import GroupRecord, iso_datetime
-from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
+from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, OrgRoleName
 
 Loc = tuple[str | int, ...]
 
@@ -37,7 +36,7 @@ class SeedGroup(BaseModel):
     description: str | None = Field(default=None, max_length=255)
     members: list[str] = Field(default_factory=list)
     nested: list[str] = Field(default_factory=list)
-    organization_role: Literal["member", "billing_manager", "organization_admin"] | None = None
+    organization_role: OrgRoleName | None = None
     workspaces: dict[str, str | list[str]] = Field(default_factory=dict)
     created_days_ago: int = Field(default=200, ge=0)
 

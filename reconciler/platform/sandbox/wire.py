@@ -13,10 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,7 +23,6 @@ from pydantic import (
     StrictInt,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from reconciler.platform.sandbox.records import (
     InviteRecord,
@@ -39,23 +37,10 @@ from reconciler.platform.sandbox.roles import (
     WIRE_SEATS,
     WORKSPACE_ROLE_UUID,
     WORKSPACE_ROLES,
+    WorkspaceRoleName,
     workspace_role_name,
 )
-
-
-def _workspace_role_name(value: str) -> str:
-    """A role name the platform knows, refused as its enum would be (``literal_error``)."""
-    if value not in WORKSPACE_ROLE_UUID:
-        *head, last = (repr(name) for name in WORKSPACE_ROLE_UUID)
-        raise PydanticCustomError(
-            "literal_error",
-            "Input should be {expected}",
-            {"expected": f"{', '.join(head)} or {last}"},
-        )
-    return value
-
-
-WorkspaceRoleName = Annotated[str, AfterValidator(_workspace_role_name)]
+from reconciler.platform.vocabulary import ADMIN_ROLE, DEFAULT_MEMBER_ROLE
 
 # --- requests ---------------------------------------------------------------------------
 
@@ -82,25 +67,29 @@ class WorkspaceUpdateIn(_In):
     icon: str | None = Field(default=None, max_length=2)
 
 
-class MemberIn(_In):
-    """``WorkspaceMemberSingleIN``: roles by name, by value (UUID or A/M), or legacy single."""
+class WorkspaceRolesIn(_In):
+    """Workspace roles by name (``role_names``) or by value (``roles``: UUIDs or A/M), or one
+    by value (``role``); a model that also takes one role by name says so in
+    :meth:`single_name`."""
 
-    user_uuid: uuid.UUID
     role_names: list[WorkspaceRoleName] | None = Field(default=None, min_length=1)
     roles: list[str] | None = Field(default=None, min_length=1)
-    role_name: WorkspaceRoleName | None = None
     role: str | None = None
 
     @model_validator(mode="after")
-    def _one_way(self) -> MemberIn:
+    def _one_way(self) -> WorkspaceRolesIn:
         if self.role_names is not None and self.roles is not None:
             raise ValueError("'role_names' and 'roles' are mutually exclusive")
-        if self.role_name is not None and self.role is not None:
+        if self.single_name() is not None and self.role is not None:
             raise ValueError("'role_name' and 'role' are mutually exclusive")
         for value in [*(self.roles or ()), *([self.role] if self.role else [])]:
             if workspace_role_name(value) is None or value in WORKSPACE_ROLE_UUID:
                 raise ValueError(f"unknown workspace role value {value!r}")
         return self
+
+    def single_name(self) -> str | None:
+        """One role by name, where the model takes one (``role_name``)."""
+        return None
 
     def role_list(self) -> list[str]:
         """The role names asked for (default: ``user``), without duplicates, in order."""
@@ -108,13 +97,23 @@ class MemberIn(_In):
             names: list[str] = list(self.role_names)
         elif self.roles is not None:
             names = [workspace_role_name(v) or "" for v in self.roles]
-        elif self.role_name is not None:
-            names = [self.role_name]
+        elif (single := self.single_name()) is not None:
+            names = [single]
         elif self.role is not None:
             names = [workspace_role_name(self.role) or ""]
         else:
-            names = ["user"]
+            names = [DEFAULT_MEMBER_ROLE]
         return list(dict.fromkeys(names))
+
+
+class MemberIn(WorkspaceRolesIn):
+    """``WorkspaceMemberSingleIN``: roles by name, by value (UUID or A/M), or legacy single."""
+
+    user_uuid: uuid.UUID
+    role_name: WorkspaceRoleName | None = None
+
+    def single_name(self) -> str | None:
+        return self.role_name
 
 
 class MembersIn(_In):
@@ -203,7 +202,7 @@ def workspace_out(ws: WorkspaceRecord, currency: str) -> dict[str, Any]:
 
 
 def _primary(roles: Sequence[str]) -> str:
-    return "workspace_admin" if "workspace_admin" in roles else roles[0]
+    return ADMIN_ROLE if ADMIN_ROLE in roles else roles[0]
 
 
 def workspace_enriched_out(
