@@ -40,6 +40,14 @@ class RoleInfo:
     description: str
 
 
+def _paired(roles: Mapping[str, str], uuids: tuple[str, ...]) -> tuple[RoleInfo, ...]:
+    """The vocabulary's roles (name -> description) paired in order with ``uuids``."""
+    return tuple(
+        RoleInfo(name, uuid, description)
+        for (name, description), uuid in zip(roles.items(), uuids, strict=True)
+    )
+
+
 # The spec's StaticWorkspaceRoles UUIDs, paired in order with the role names of
 # reconciler.platform.vocabulary.WORKSPACE_ROLES (the one record of those names).
 _WORKSPACE_ROLE_UUIDS = (
@@ -55,12 +63,7 @@ _WORKSPACE_ROLE_UUIDS = (
     "ff86d432-7f27-47f8-b02f-b5c102ef6a55",
     "0f9acbf6-93b5-42c7-a227-fc7652755f65",
 )
-WORKSPACE_ROLES: tuple[RoleInfo, ...] = tuple(
-    RoleInfo(name, uuid, description)
-    for (name, description), uuid in zip(
-        MISTRAL_WORKSPACE_ROLES.items(), _WORKSPACE_ROLE_UUIDS, strict=True
-    )
-)
+WORKSPACE_ROLES = _paired(MISTRAL_WORKSPACE_ROLES, _WORKSPACE_ROLE_UUIDS)
 
 # The organisation role UUIDs, paired in order with the role names of
 # reconciler.platform.vocabulary.ORGANIZATION_ROLES.
@@ -69,12 +72,7 @@ _ORGANIZATION_ROLE_UUIDS = (
     "c955f4e1-9477-43f0-8349-6fbc629fccc9",
     "7bde5959-d676-47d2-b779-35b64323d278",
 )
-ORGANIZATION_ROLES: tuple[RoleInfo, ...] = tuple(
-    RoleInfo(name, uuid, description)
-    for (name, description), uuid in zip(
-        MISTRAL_ORGANIZATION_ROLES.items(), _ORGANIZATION_ROLE_UUIDS, strict=True
-    )
-)
+ORGANIZATION_ROLES = _paired(MISTRAL_ORGANIZATION_ROLES, _ORGANIZATION_ROLE_UUIDS)
 #: Organisation role names, most powerful first (the vocabulary lists them least first).
 ORGANIZATION_ROLE_RANK: tuple[str, ...] = tuple(MISTRAL_ORGANIZATION_ROLES)[::-1]
 
