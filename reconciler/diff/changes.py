@@ -125,14 +125,20 @@ def updated(
     after: Mapping[str, Any],
     live_id: str | None,
     reason: str | None = None,
+    *,
+    actions: tuple[Action, ...] = (Action.UPDATE,),
+    fields: tuple[FieldChange, ...] | None = None,
 ) -> Change:
-    """An in-place update from projection ``before`` to ``after`` (which differ)."""
-    fields = field_changes(before, after)
+    """A change from projection ``before`` to ``after`` (which differ): in place unless
+    ``actions`` say otherwise (a replacement), with ``fields`` (by default, those that
+    differ) and how many of ``after``'s are unchanged."""
+    if fields is None:
+        fields = field_changes(before, after)
     return Change(
         address=address,
         kind=kind,
         name=name,
-        actions=(Action.UPDATE,),
+        actions=actions,
         reason=reason,
         before=before,
         after=after,
@@ -155,3 +161,16 @@ def field_changes(
         for name in sorted(before.keys() | after.keys())
         if name not in before or name not in after or before[name] != after[name]
     )
+
+
+def not_desired(
+    address: str,
+    kind: Kind,
+    name: str,
+    actions: tuple[Action, ...],
+    reason: str | None,
+    before: Mapping[str, Any],
+    live_id: str | None,
+) -> Change:
+    """A live object the desired state does not have: deleted, or left alone (unmanaged)."""
+    return Change(address, kind, name, actions, reason, before, live_id=live_id)

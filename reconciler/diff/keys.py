@@ -31,8 +31,10 @@ from reconciler.diff.changes import (
     REPLACE,
     Action,
     Change,
+    FieldChange,
     Kind,
     field_changes,
+    not_desired,
     project,
     updated,
 )
@@ -206,20 +208,8 @@ def _replacement(
     if compared == after:
         return None
     fields = field_changes(compared, after, KEY_REPLACEMENT_FIELDS)
-    return Change(
-        address=want.address,
-        kind=Kind.API_KEY,
-        name=want.name,
-        actions=REPLACE,
-        reason="the API cannot update "
-        + ", ".join(f.path for f in fields if f.forces_replacement)
-        + " in place",
-        before=before,
-        after=after,
-        fields=fields,
-        unchanged=len(after) - len(fields),
-        live_id=match.id,
-    )
+    forced = ", ".join(f.path for f in fields if f.forces_replacement)
+    return _replaced(want, match, before, after, fields, f"the API cannot update {forced} in place")
 
 
 def _archived(want: ApiKey, match: ApiKey) -> Change:
@@ -248,17 +238,29 @@ def _renamed(want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date) 
     after = {"name": want.name, **_key_after(want)}
     compared = _comparable(before, after, match, want, cap, renew_from)
     fields = field_changes(compared, after, KEY_REPLACEMENT_FIELDS | {"name"})
-    return Change(
-        address=want.address,
-        kind=Kind.API_KEY,
-        name=want.name,
-        actions=REPLACE,
-        reason=f"renamed from '{match.name}'; the platform cannot rename a key",
-        before=before,
-        after=after,
-        fields=fields,
-        unchanged=len(after) - len(fields),
+    reason = f"renamed from '{match.name}'; the platform cannot rename a key"
+    return _replaced(want, match, before, after, fields, reason)
+
+
+def _replaced(
+    want: ApiKey,
+    match: ApiKey,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    fields: tuple[FieldChange, ...],
+    reason: str,
+) -> Change:
+    """``match`` replaced by ``want`` (create, then delete), for ``reason``."""
+    return updated(
+        want.address,
+        Kind.API_KEY,
+        want.name,
+        before,
+        after,
         live_id=match.id,
+        actions=REPLACE,
+        reason=reason,
+        fields=fields,
     )
 
 
@@ -279,14 +281,6 @@ def _leftovers(
             address += f"[{(key.id or '')[:8]}]"
         actions, reason = owned.leftover(workspaces, key, claims.get(key.id or ""))
         changes.append(
-            Change(
-                address=address,
-                kind=Kind.API_KEY,
-                name=key.name,
-                actions=actions,
-                reason=reason,
-                before=_key_after(key),
-                live_id=key.id,
-            )
+            not_desired(address, Kind.API_KEY, key.name, actions, reason, _key_after(key), key.id)
         )
     return changes

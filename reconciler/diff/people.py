@@ -31,6 +31,7 @@ from reconciler.diff.changes import (
     Change,
     Kind,
     field_changes,
+    not_desired,
     plain,
     updated,
 )
@@ -100,19 +101,8 @@ def diff_people(
             changes.append(_invitation(desired, live, want, waits_for.get(email, [])))
         elif (have.role, set(have.seats)) != (want.role, set(want.seats)):
             before, after = _person(have), _person(want)
-            fields = field_changes(before, after)
             changes.append(
-                Change(
-                    address=want.address,
-                    kind=Kind.PERSON,
-                    name=email,
-                    actions=(Action.UPDATE,),
-                    before=before,
-                    after=after,
-                    fields=fields,
-                    unchanged=len(after) - len(fields),
-                    live_id=have.id,
-                )
+                updated(want.address, Kind.PERSON, email, before, after, live_id=have.id)
             )
     keys = [_offboarded_key(c, leaving, managed_ws, people.transfer_keys_to) for c in key_changes]
     keys = [c for c in keys if c.address not in {a for v in waits_for.values() for a in v}]
@@ -120,28 +110,16 @@ def diff_people(
         if email in wanted:
             continue
         if email not in leaving:
-            changes.append(_unmanaged(have.address, Kind.PERSON, email, _person(have), have.id))
+            changes.append(
+                _leftover(False, have.address, Kind.PERSON, email, _person(have), have.id)
+            )
             continue
         changes.append(_removal(desired, live, have, keys))
     for invite in live.invitations:
-        if invite.email in wanted or invite.expired:
-            continue
-        before = {"role": invite.role, "workspaces": list(invite.workspaces)}
-        if prune:
+        if invite.email not in wanted and not invite.expired:
+            before = {"role": invite.role, "workspaces": list(invite.workspaces)}
             changes.append(
-                Change(
-                    address=invite.address,
-                    kind=Kind.INVITATION,
-                    name=invite.email,
-                    actions=(Action.DELETE,),
-                    reason="not in people.yaml; the organisation prunes people",
-                    before=before,
-                    live_id=invite.id,
-                )
-            )
-        else:
-            changes.append(
-                _unmanaged(invite.address, Kind.INVITATION, invite.email, before, invite.id)
+                _leftover(prune, invite.address, Kind.INVITATION, invite.email, before, invite.id)
             )
     return _guard_admins(desired, live, changes), keys
 
@@ -197,27 +175,27 @@ def _offboarded_key(
     ):
         return change
     if transfer_to is None:
-        return Change(
-            address=change.address,
-            kind=Kind.API_KEY,
-            name=change.name,
-            actions=(Action.DELETE,),
-            reason=f"offboarding {owner}: their keys are deleted",
-            before=before,
-            live_id=change.live_id,
+        reason = f"offboarding {owner}: their keys are deleted"
+        return not_desired(
+            change.address,
+            Kind.API_KEY,
+            change.name,
+            (Action.DELETE,),
+            reason,
+            before,
+            change.live_id,
         )
     after = {**before, "owner": transfer_to}
-    return Change(
-        address=change.address,
-        kind=Kind.API_KEY,
-        name=change.name,
+    return updated(
+        change.address,
+        Kind.API_KEY,
+        change.name,
+        before,
+        after,
+        live_id=change.live_id,
         actions=REPLACE,
         reason=f"offboarding {owner}: their keys go to {transfer_to}",
-        before=before,
-        after=after,
         fields=field_changes(before, after, frozenset({"owner"})),
-        unchanged=len(after) - 1,
-        live_id=change.live_id,
     )
 
 
@@ -248,18 +226,23 @@ def _removal(desired: DesiredState, live: LiveState, have: OrgMember, keys: list
     )
 
 
-def _unmanaged(
-    address: str, kind: Kind, name: str, before: Mapping[str, Any], live_id: str | None
+def _leftover(
+    prune: bool,
+    address: str,
+    kind: Kind,
+    name: str,
+    before: Mapping[str, Any],
+    live_id: str | None,
 ) -> Change:
-    return Change(
-        address=address,
-        kind=kind,
-        name=name,
-        actions=(Action.UNMANAGED,),
-        reason="not in people.yaml; left alone",
-        before={k: plain(v) for k, v in before.items()},
-        live_id=live_id,
-    )
+    """A live invitation or group the desired state does not list: deleted when the
+    organisation prunes people, else left alone."""
+    yaml = "groups.yaml" if kind is Kind.GROUP else "people.yaml"
+    if prune:
+        reason = f"not in {yaml}; the organisation prunes people"
+        return not_desired(address, kind, name, (Action.DELETE,), reason, before, live_id)
+    before = {k: plain(v) for k, v in before.items()}
+    reason = f"not in {yaml}; left alone"
+    return not_desired(address, kind, name, (Action.UNMANAGED,), reason, before, live_id)
 
 
 def _guard_admins(desired: DesiredState, live: LiveState, changes: list[Change]) -> list[Change]:
@@ -332,24 +315,13 @@ def diff_groups(desired: DesiredState, live: LiveState) -> list[Change]:
         before = _group(have)
         if before["organization_role"] != after["organization_role"] and want.org_role is None:
             after["organization_role"] = before["organization_role"]  # not managed
-        if before == after:
-            continue
-        changes.append(updated(want.address, Kind.GROUP, want.name, before, after, have.id))
-    for have in sorted(live.groups, key=lambda g: g.name):
-        if have.name in wanted:
-            continue
-        if desired.organization.prune_people:
+        if before != after:
             changes.append(
-                Change(
-                    address=have.address,
-                    kind=Kind.GROUP,
-                    name=have.name,
-                    actions=(Action.DELETE,),
-                    reason="not in groups.yaml; the organisation prunes people",
-                    before=_group(have),
-                    live_id=have.id,
-                )
+                updated(want.address, Kind.GROUP, want.name, before, after, live_id=have.id)
             )
-        else:
-            changes.append(_unmanaged(have.address, Kind.GROUP, have.name, {}, have.id))
+    prune = desired.organization.prune_people
+    for have in sorted(live.groups, key=lambda g: g.name):
+        if have.name not in wanted:
+            before = _group(have) if prune else {}
+            changes.append(_leftover(prune, have.address, Kind.GROUP, have.name, before, have.id))
     return changes

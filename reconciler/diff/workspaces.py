@@ -22,7 +22,7 @@ from reconciler.diff.changes import (
     Change,
     FieldChange,
     Kind,
-    field_changes,
+    not_desired,
     plain,
     project,
     updated,
@@ -160,15 +160,17 @@ def diff_workspaces(desired: DesiredState, live: LiveState) -> list[Change]:
             changes.append(limit)
     for have in sorted(live.workspaces, key=lambda w: w.name):
         if aliases.get(have.name, have.name) not in desired_names:
+            before = project(have, WORKSPACE_FIELDS)
+            reason = "not in desired state; left alone"
             changes.append(
-                Change(
-                    address=have.address,
-                    kind=Kind.WORKSPACE,
-                    name=have.name,
-                    actions=(Action.UNMANAGED,),
-                    reason="not in desired state; left alone",
-                    before=project(have, WORKSPACE_FIELDS),
-                    live_id=have.id,
+                not_desired(
+                    have.address,
+                    Kind.WORKSPACE,
+                    have.name,
+                    (Action.UNMANAGED,),
+                    reason,
+                    before,
+                    have.id,
                 )
             )
     return changes
@@ -179,14 +181,10 @@ def _workspace_change(want: Workspace, have: Workspace | None) -> Change | None:
     if want.archived:
         if have is None:
             return None
-        return Change(
-            address=want.address,
-            kind=Kind.WORKSPACE,
-            name=want.name,
-            actions=(Action.DELETE,),
-            reason="archived in desired state",
-            before=project(have, WORKSPACE_FIELDS),
-            live_id=have.id,
+        before = project(have, WORKSPACE_FIELDS)
+        archived = "archived in desired state"
+        return not_desired(
+            want.address, Kind.WORKSPACE, want.name, (Action.DELETE,), archived, before, have.id
         )
     if have is None:
         after = {**project(want, WORKSPACE_FIELDS), "admin": want.admin}
@@ -295,32 +293,19 @@ def diff_members(
             continue
         before = {"email": have.email, "roles": sorted(have.roles)}
         if set(have.roles) != set(want.roles) | granted.get(ident, frozenset()):
-            fields = field_changes(before, after)
+            name = f"{want.workspace}/{want.email}"
             changes.append(
-                Change(
-                    address=want.address,
-                    kind=Kind.MEMBER,
-                    name=f"{want.workspace}/{want.email}",
-                    actions=(Action.UPDATE,),
-                    before=before,
-                    after=after,
-                    fields=fields,
-                    unchanged=len(after) - len(fields),
-                    live_id=have.user_id,
-                )
+                updated(want.address, Kind.MEMBER, name, before, after, live_id=have.user_id)
             )
     for ident, have in sorted(live_members.items()):
         through_groups = ident in granted and set(have.roles) <= granted[ident]
         if ident not in seen and not through_groups:
+            name = f"{have.workspace}/{have.email}"
+            reason = "not among the workspace's members in desired state (authoritative)"
+            before = {"email": have.email, "roles": sorted(have.roles)}
             changes.append(
-                Change(
-                    address=have.address,
-                    kind=Kind.MEMBER,
-                    name=f"{have.workspace}/{have.email}",
-                    actions=(Action.DELETE,),
-                    reason="not among the workspace's members in desired state (authoritative)",
-                    before={"email": have.email, "roles": sorted(have.roles)},
-                    live_id=have.user_id,
+                not_desired(
+                    have.address, Kind.MEMBER, name, (Action.DELETE,), reason, before, have.user_id
                 )
             )
     return changes
