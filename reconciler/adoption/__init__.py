@@ -8,8 +8,10 @@ after shows no change but what the YAML cannot express, which the import lists:
   the schema, and the notes on what cannot be written;
 - :mod:`.yaml_text` and :mod:`.merge` (pure): ruamel.yaml round trip, so re-importing
   over edited files keeps their comments and key order;
-- :mod:`.directory`, :mod:`.workspaces` and :mod:`.files`: the files, read, merged and
-  written (the only modules here doing I/O);
+- :mod:`.people` (pure): the live people and groups as ``people.yaml`` and
+  ``groups.yaml`` entries; workspace membership a group grants stays the group's;
+- :mod:`.directory`, :mod:`.workspaces`, :mod:`.people_files` and :mod:`.files`: the
+  files, read, merged and written (the only modules here doing I/O);
 - :mod:`.ledger`: imported keys recorded as managed in the ownership record, their
   secret unknown.
 

@@ -6,6 +6,8 @@
 - ``.schema/``: the JSON Schemas (with the provider's role names) that each file's first
   line names, so editors complete and check the YAML;
 - ``workspaces/*.yaml``: one per imported workspace (:mod:`.workspaces`);
+- ``people.yaml`` and ``groups.yaml``: the organisation's people (members and pending
+  invitations) and user groups (:mod:`.people`, :mod:`.people_files`);
 - the report names the live keys it declared, for the session to adopt them as managed
   (:mod:`.ledger`).
 
@@ -25,6 +27,8 @@ from ruamel.yaml.comments import CommentedMap
 from reconciler.adoption import merge
 from reconciler.adoption.documents import Imported, WorkspaceEntry, imported
 from reconciler.adoption.files import SCHEMAS, ImportReport, Writer, existing, schema_ref
+from reconciler.adoption.people import group_entries, people_entries
+from reconciler.adoption.people_files import import_people
 from reconciler.adoption.workspaces import import_workspaces
 from reconciler.adoption.yaml_text import Unreadable, dump
 from reconciler.desired.json_schema import KINDS, render, schema_for, shipped_name
@@ -72,6 +76,10 @@ def import_into(
         schema = schema_ref("roles", roles_path, directory)
         writer.write(roles_path, merge.roles_file(schema=schema))
     import_workspaces(writer, directory / WORKSPACES_DIR, result, prune)
+    people = people_entries(live, spec, report.notes)
+    import_people(
+        writer, people, group_entries(live, spec, report.notes), spec.default_organization_role
+    )
     report.workspaces = len(result.workspaces)
     report.keys = sum(len(w.keys) for w in result.workspaces)
     report.declared = _declared(live, result.workspaces)

@@ -25,21 +25,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.desired.schema import Email, Name, Text
+from reconciler.diff.people import group_grants
 from reconciler.env import VAULT_ADDR
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 from reconciler.providers import ProviderSpec
 from reconciler.textsafe import for_terminal
 
-_NAME: TypeAdapter[str] = TypeAdapter(Name)
-_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
-_TEXT: TypeAdapter[str] = TypeAdapter(Text)
+NAME: TypeAdapter[str] = TypeAdapter(Name)
+EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+TEXT: TypeAdapter[str] = TypeAdapter(Text)
 
 
 def quoted(name: str) -> str:
@@ -47,7 +48,7 @@ def quoted(name: str) -> str:
     return f"'{for_terminal(name)}'"
 
 
-def _valid(adapter: TypeAdapter[str], value: str | None) -> bool:
+def valid(adapter: TypeAdapter[str], value: str | None) -> bool:
     try:
         adapter.validate_python(value)
     except ValidationError:
@@ -135,12 +136,19 @@ def imported(live: LiveState, spec: ProviderSpec, *, name: str, today: dt.date) 
     members: dict[str, list[Member]] = defaultdict(list)
     for member in live.members:
         members[member.workspace].append(member)
+    joining = {m.email.lower() for m in live.people}
+    for invite in live.invitations:  # they join these workspaces once they accept
+        if not invite.expired and invite.email.lower() not in joining:
+            for ws_name in invite.workspaces:
+                joins = Member(workspace=ws_name, email=invite.email, roles=spec.member_roles)
+                members[ws_name].append(joins)
+    granted = group_grants(live.groups)
     keys = _importable_keys(live.keys, notes, today)
     workspaces = []
     skipped_ws: set[str] = set()
     for ws in sorted(live.workspaces, key=lambda w: w.name):
         ws_keys = keys.pop(ws.name, [])
-        entry = _workspace(ws, members[ws.name], ws_keys, spec, notes)
+        entry = _workspace(ws, members[ws.name], granted, ws_keys, spec, notes)
         if entry is None:
             skipped_ws.add(ws.name)
             if ws_keys:
@@ -175,7 +183,7 @@ def _importable_keys(
     out: dict[str, list[ApiKey]] = defaultdict(list)
     for name, same in sorted(by_name.items()):
         where = ", ".join(quoted(k.workspace) for k in same)
-        if not _valid(_NAME, name):
+        if not valid(NAME, name):
             notes.append(
                 f"key {quoted(name)} (workspace {where}): not a valid desired-state name "
                 "(letters, digits, '.', '_' and '-', starting with a letter or digit); rename "
@@ -200,25 +208,26 @@ def _importable_keys(
 def _workspace(
     ws: Workspace,
     live_members: Sequence[Member],
+    granted: Mapping[tuple[str, str], frozenset[str]],
     keys: Sequence[ApiKey],
     spec: ProviderSpec,
     notes: list[str],
 ) -> WorkspaceEntry | None:
     """The workspace's entry, or None (noted) when its file could not declare it."""
     what = f"workspace {quoted(ws.name)}"
-    if not _valid(_NAME, ws.name):
+    if not valid(NAME, ws.name):
         notes.append(
             f"{what}{' (the default workspace)' if ws.is_default else ''}: not a valid "
             "desired-state name; not imported, left alone as unmanaged"
         )
         return None
-    if ws.admin is None or not _valid(_EMAIL, ws.admin):
+    if ws.admin is None or not valid(EMAIL, ws.admin):
         notes.append(
             f"{what}: no workspace admin with a valid email; not imported (make someone its "
             f"{spec.admin_role or 'admin'} in the console, then import again)"
         )
         return None
-    if not _valid(_TEXT, ws.description):
+    if not valid(TEXT, ws.description):
         notes.append(f"{what}: its description is over 255 characters; not imported")
         return None
     comment = None
@@ -235,20 +244,36 @@ def _workspace(
         name=ws.name,
         description=ws.description,
         admin=ws.admin,
-        members=_members(ws, live_members, spec, notes),
+        members=_members(ws, live_members, granted, spec, notes),
         keys=tuple(_key(ws, k, notes) for k in sorted(keys, key=_by_name) if _owned(k, notes)),
         spend_limit_comment=comment,
     )
 
 
 def _members(
-    ws: Workspace, live_members: Sequence[Member], spec: ProviderSpec, notes: list[str]
+    ws: Workspace,
+    live_members: Sequence[Member],
+    granted: Mapping[tuple[str, str], frozenset[str]],
+    spec: ProviderSpec,
+    notes: list[str],
 ) -> tuple[MemberEntry, ...]:
+    """The workspace's direct members; those whose roles all come from groups stay group
+    grants (written in ``groups.yaml``, never here)."""
     out = []
     for member in sorted(live_members, key=lambda m: m.email):
         who = f"member {quoted(member.email)} of workspace {quoted(ws.name)}"
-        if not _valid(_EMAIL, member.email):
+        if not valid(EMAIL, member.email):
             notes.append(f"{who}: not a valid email; not imported (the plan will remove them)")
+            continue
+        via_groups = granted.get((ws.name, member.email.lower()))
+        if via_groups is not None:
+            direct = sorted(set(member.roles) - via_groups)
+            if direct:
+                notes.append(
+                    f"{who}: holds {', '.join(quoted(r) for r in direct)} beyond what their "
+                    "groups grant; not written, as one person is never both a direct member "
+                    "and a group's (the plan will remove the direct membership)"
+                )
             continue
         roles = set(member.roles)
         unknown = sorted(roles - set(spec.workspace_roles))
@@ -274,7 +299,7 @@ def _by_name(key: ApiKey) -> str:
 
 def _owned(key: ApiKey, notes: list[str]) -> bool:
     """Whether the key's owner can be written (none is fine: the admin stands in)."""
-    if key.owner is None or _valid(_EMAIL, key.owner):
+    if key.owner is None or valid(EMAIL, key.owner):
         return True
     notes.append(f"key {quoted(key.name)}: owner {quoted(key.owner)} is no valid email; skipped")
     return False

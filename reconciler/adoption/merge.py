@@ -21,7 +21,7 @@ from reconciler.adoption.documents import KeyEntry, MemberEntry, OrganizationEnt
 from reconciler.adoption.yaml_text import WIDTH, Unreadable, dump, flow_map, flow_seq, live_text
 
 
-def _header(schema: str, lines: Iterable[str]) -> str:
+def header(schema: str, lines: Iterable[str]) -> str:
     """The comment a new file starts with: the ``$schema`` line first, then ``lines``
     (wrapped; "" for an empty comment line)."""
     out = [f"# yaml-language-server: $schema={schema}", "#"]
@@ -113,7 +113,7 @@ def organization_file(entry: OrganizationEntry, *, schema: str, source: str) -> 
         "",
         entry.vault_comment,
     ]
-    return _header(schema, lines) + dump(doc)
+    return header(schema, lines) + dump(doc)
 
 
 def update_organization(doc: CommentedMap, entry: OrganizationEntry) -> None:
@@ -141,7 +141,7 @@ def roles_file(*, schema: str) -> str:
         "Application roles (models, token caps, daily budgets) that keys name with `role:`, "
         "enforced by apps with the policy library. Imported keys name none.",
     ]
-    return _header(schema, lines) + dump(doc)
+    return header(schema, lines) + dump(doc)
 
 
 # --- workspaces/<name>.yaml -----------------------------------------------------------
@@ -185,7 +185,7 @@ def workspace_file(entry: WorkspaceEntry, *, schema: str, source: str) -> str:
         f"Workspace {entry.name}, imported from {source} by `reconciler import`.",
         "Members are authoritative: anyone in the workspace but not listed here is removed.",
     ]
-    return _header(schema, lines) + dump(doc)
+    return header(schema, lines) + dump(doc)
 
 
 def update_workspace(ws: CommentedMap, entry: WorkspaceEntry) -> None:

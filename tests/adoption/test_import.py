@@ -20,7 +20,17 @@ from reconciler.desired import check_desired_state
 from reconciler.desired.schema import NAME_PATTERN
 from reconciler.diff import Action, Change
 from reconciler.errors import ConfigError
-from reconciler.model import ApiKey, LiveState, Member, Organization, SpendLimit, Workspace
+from reconciler.model import (
+    ApiKey,
+    Group,
+    Invitation,
+    LiveState,
+    Member,
+    Organization,
+    OrgMember,
+    SpendLimit,
+    Workspace,
+)
 from reconciler.plan import make_plan
 from reconciler.providers import get_provider
 from tests.adoption.lives import ALICE, BOB, TODAY, live
@@ -395,3 +405,70 @@ def test_a_value_the_live_side_lost_goes_and_the_comments_after_it_stay(tmp_path
     no_expiry = live().keys[0].model_copy(update={"expires": None})
     run(tmp_path, live().model_copy(update={"keys": (no_expiry, *live().keys[1:])}))
     assert dev.read_text() == text.replace("      expires: 2029-06-30   # the maximum\n", "")
+
+
+def _with_people() -> LiveState:
+    """``live()`` with its people, carol invited to dev, and a group granting bob dev."""
+    return live().model_copy(
+        update={
+            "people": (
+                OrgMember(email=ALICE, role="organization_admin", seats=("chat",), id="u-a"),
+                OrgMember(email=BOB, role="member", id="u-b"),
+            ),
+            "invitations": (
+                Invitation(email="carol@acme.example", role="member", workspaces=("dev",)),
+            ),
+            "groups": (
+                Group(name="devs", members=(BOB,), workspace_grants={"dev": ("user",)}, id="g"),
+            ),
+        }
+    )
+
+
+def test_people_and_groups_are_imported_and_group_grants_stay_group_grants(
+    tmp_path: Path,
+) -> None:
+    state = _with_people()
+    report = run(tmp_path, state)
+    assert report.notes == [
+        "workspace 'dev': spend limit 50 USD/month is set in the console only: written as a comment"
+    ]
+    assert (tmp_path / "people.yaml").read_text().split("version: 1\n", 1)[1] == (
+        "\n"
+        "people:\n"
+        "  - {email: alice@acme.example, role: organization_admin, seats: [chat]}\n"
+        "  - {email: bob@acme.example}\n"
+        "  - {email: carol@acme.example}  # invited, not accepted yet\n"
+    )
+    dev = (tmp_path / "workspaces" / "dev.yaml").read_text()
+    assert "bob@acme.example, roles" not in dev  # bob is in dev through the group only
+    assert "    - {email: carol@acme.example, roles: [user]}\n" in dev
+    assert "    members: [bob@acme.example]\n    workspaces:\n      dev: [user]\n" in (
+        (tmp_path / "groups.yaml").read_text()
+    )
+    assert [c.address for c in planned(tmp_path, state)] == ["invitation.carol@acme.example"]
+
+
+def test_reimported_people_and_groups_are_merged_in_place(tmp_path: Path) -> None:
+    run(tmp_path, _with_people())
+    people = tmp_path / "people.yaml"
+    people.write_text(
+        people.read_text().replace(
+            "  - {email: bob@acme.example}\n", "  - {email: bob@acme.example}   # on leave\n"
+        )
+    )
+    state = _with_people()
+    state = state.model_copy(
+        update={
+            "people": (state.people[0], state.people[1].model_copy(update={"seats": ("chat",)})),
+            "groups": (state.groups[0].model_copy(update={"description": "The developers"}),),
+        }
+    )
+    report = run(tmp_path, state)
+    assert f"{people.as_posix()}" in report.written
+    text = people.read_text()
+    assert "  - {email: bob@acme.example, seats: [chat]} # on leave\n" in text
+    assert "  - name: devs\n    description: The developers\n    members: [bob" in (
+        (tmp_path / "groups.yaml").read_text()
+    )
+    assert [c.address for c in planned(tmp_path, state)] == ["invitation.carol@acme.example"]

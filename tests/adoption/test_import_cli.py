@@ -70,9 +70,26 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     assert cli("sandbox", "reset").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Acme Analytics")
     assert done.exit_code == 0, done.output
-    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 10 file(s) written, 0 unchanged." in (
+    assert "Imported 2 workspace(s) and 2 key(s) into ds/: 12 file(s) written, 0 unchanged." in (
         done.stdout
     )
+    people = (here / "ds" / "people.yaml").read_text()
+    assert "  - {email: alice.martin@acme.example, role: organization_admin, seats: [chat, " in (
+        people
+    )
+    assert "  - {email: jin.park@acme.example}  # invited, not accepted yet\n" in people
+    assert (here / "ds" / "groups.yaml").read_text().split("version: 1\n", 1)[1] == (
+        "\n"
+        "groups:\n"
+        "  - name: analysts\n"
+        "    description: Data analysts\n"
+        "    members: [henry.novak@acme.example]\n"
+        "    workspaces:\n"
+        "      ml: [user]\n"
+    )
+    ml = (here / "ds" / "workspaces" / "ml.yaml").read_text()
+    assert "henry.novak" not in ml  # in ml through the analysts group only: stays so
+    assert "    - {email: jin.park@acme.example, roles: [user]}\n" in ml  # joins on accepting
     assert (
         "  - workspace 'Default Workspace' (the default workspace): not a valid desired-state "
         "name; not imported, left alone as unmanaged" in done.stdout
@@ -88,7 +105,13 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     }
 
     # nothing to change but the rotation of the key past its 90 days, which stores its secret
-    assert plan_json("ds") == (2, {"workspace.Default Workspace": ["unmanaged"]})
+    assert plan_json("ds") == (
+        2,
+        {
+            "workspace.Default Workspace": ["unmanaged"],
+            "invitation.jin.park@acme.example": ["pending"],
+        },
+    )
     assert rotations_due("ds") == {"api_key.iris-laptop"}
     text = cli("plan", "ds", "--sandbox", "--detailed-exitcode")
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in text.stdout
@@ -102,14 +125,14 @@ def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Pa
     assert cli("sandbox", "reset", "--seed", "seed.json").exit_code == 0
     done = cli("import", "ds", "--sandbox", "--name", "Bench Org")
     assert done.exit_code == 0, done.output
-    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 58 file(s) written" in done.stdout
+    assert "Imported 50 workspace(s) and 500 key(s) into ds/: 59 file(s) written" in done.stdout
     assert len(list((here / "ds" / "workspaces").iterdir())) == 50
     code, changes = plan_json("ds")
     assert changes == {"workspace.Default Workspace": ["unmanaged"]}
     assert code == (2 if rotations_due("ds") else 0)
     assert len(recorded(here).keys) == 500
     again = cli("import", "ds", "--sandbox")  # the name is the one organization.yaml holds
-    assert "0 file(s) written, 57 unchanged." in again.stdout
+    assert "0 file(s) written, 58 unchanged." in again.stdout
     assert "recorded as managed" not in again.stdout  # they are already
 
 

@@ -458,9 +458,7 @@ class FlakyStore:
     ) -> LockHolder | None:
         return await self.inner.acquire_lock(name, holder, ttl)
 
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         return await self.inner.renew_lock(name, holder, ttl)
 
     async def read_lock(self, name: str) -> LockHolder | None:

@@ -125,9 +125,7 @@ def test_no_lock_to_release(tmp_path: Path) -> None:
     shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
     result = unlock(tmp_path, "0123abcd", "-force")
     assert result.returncode == 1
-    assert result.stderr == (
-        "Error: Failed to unlock: file vault at vault holds no state lock.\n"
-    )
+    assert result.stderr == ("Error: Failed to unlock: file vault at vault holds no state lock.\n")
 
 
 def test_a_desired_state_that_does_not_validate_does_not_keep_the_lock(

@@ -112,9 +112,7 @@ class FakeVaultServer:
     def secret_paths(self) -> list[str]:
         with self._lock:
             return sorted(
-                p
-                for p, e in self.vault.entries.items()
-                if not _reserved(p) and e.current_version
+                p for p, e in self.vault.entries.items() if not _reserved(p) and e.current_version
             )
 
     def every_secret(self) -> set[str]:

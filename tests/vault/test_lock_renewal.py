@@ -89,7 +89,8 @@ def hold(
     """The apply lock on the fake clock, renewed when ``ticker`` turns."""
     report = notices.append if notices is not None else (lambda _m: None)
     return apply_lock(
-        store, target=TARGET, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=report)
+        store, target=TARGET, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=report
+    )
 
 
 def intruder(who: str = "bob") -> LockHolder:
@@ -180,9 +181,7 @@ def test_a_force_unlocked_lock_stops_the_apply(clocked: tuple[SecretStore, Clock
 
 
 class SealedOnRenewal(FileVault):
-    async def renew_lock(
-        self, name: str, holder: LockHolder, ttl: dt.timedelta
-    ) -> LockHolder:
+    async def renew_lock(self, name: str, holder: LockHolder, ttl: dt.timedelta) -> LockHolder:
         raise SecretStoreError(f"{self.description}: cannot renew {name}: Vault is sealed")
 
 
