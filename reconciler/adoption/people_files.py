@@ -155,8 +155,10 @@ def _grants(workspaces: dict[str, tuple[str, ...]]) -> CommentedMap:
 
 
 #: The order of an entry's fields, as the example files write them.
-_ORDER = ("email", "name", "role", "seats", "description", "members", "nested")
-_ORDER += ("organization_role", "workspaces")
+_ORDER: tuple[str, ...] = (
+    *("email", "name", "role", "seats", "description"),
+    *("members", "nested", "organization_role", "workspaces"),
+)
 
 
 def _put(node: CommentedMap, key: str, value: Any) -> None:
