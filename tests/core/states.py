@@ -8,9 +8,13 @@ from decimal import Decimal
 from reconciler.model import (
     ApiKey,
     DesiredState,
+    Group,
+    Invitation,
     LiveState,
     Member,
     Organization,
+    OrgMember,
+    People,
     Role,
     SpendLimit,
     Workspace,
@@ -188,6 +192,77 @@ def desired_renamed() -> DesiredState:
                     }
                 )
                 for k in base.keys
+            ),
+        }
+    )
+
+
+def desired_people(name: str = "hana") -> DesiredState:
+    """:func:`desired` with ``people.yaml`` and ``groups.yaml``: ``<name>@acme.example``
+    joins dev (invited), bob gains a seat, a group ``<name>-team`` is created and
+    ``analysts`` gains a workspace; the organisation prunes people, so iris is offboarded
+    and her key in dev is deleted."""
+    base = desired()
+    newcomer = f"{name}@acme.example"
+    return base.model_copy(
+        update={
+            "organization": base.organization.model_copy(update={"prune_people": True}),
+            "members": (*base.members, Member(workspace="dev", email=newcomer, roles=("user",))),
+            "people": People(
+                members=(
+                    OrgMember(email="alice@acme.example", role="organization_admin"),
+                    OrgMember(email="bob@acme.example", role="member", seats=("chat",)),
+                    OrgMember(email="grace@acme.example", role="organization_admin"),
+                    OrgMember(email="jin@acme.example", role="member"),
+                    OrgMember(email=newcomer, role="member"),
+                ),
+                run_as="alice@acme.example",
+            ),
+            "groups": (
+                Group(
+                    name="analysts",
+                    description="Data analysts",
+                    members=("bob@acme.example",),
+                    workspace_grants={"dev": ("user",), "prod": ("user",)},
+                ),
+                Group(name=f"{name}-team", description=name, members=(newcomer,)),
+            ),
+        }
+    )
+
+
+def live_people(name: str = "hana") -> LiveState:
+    """:func:`live_drifted` with its people: iris (leaving, a key in dev), bob without a
+    seat, jin invited (pending), a stale invitation for ``<name>-old@x``, and the groups
+    ``analysts`` (dev only) and ``<name>-legacy``."""
+    base = live_drifted()
+    return base.model_copy(
+        update={
+            "people": (
+                OrgMember(email="alice@acme.example", role="organization_admin", id="u-alice"),
+                OrgMember(email="bob@acme.example", role="member", id="u-bob"),
+                OrgMember(email="grace@acme.example", role="organization_admin", id="u-grace"),
+                OrgMember(email="iris@acme.example", role="member", id="u-iris"),
+            ),
+            "invitations": (
+                Invitation(
+                    email="jin@acme.example",
+                    role="member",
+                    workspaces=("dev",),
+                    id="inv-jin",
+                    created_at=CREATED,
+                ),
+                Invitation(email=f"{name}-old@x", role="member", id=f"inv-{name}"),
+            ),
+            "groups": (
+                Group(
+                    name="analysts",
+                    description="Data analysts",
+                    members=("bob@acme.example",),
+                    workspace_grants={"dev": ("user",)},
+                    id="g-analysts",
+                ),
+                Group(name=f"{name}-legacy", description=name, id=f"g-{name}"),
             ),
         }
     )

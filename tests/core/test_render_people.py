@@ -1,0 +1,103 @@
+"""People and groups through the three plan formats: golden files, and hostile names.
+
+The plan (:func:`tests.core.states.desired_people` against :func:`live_people`) has an
+invitation to send, one pending and one to cancel, a seat to give, an offboarding with the
+key it deletes, and groups to create, update and delete. Live emails and group names are
+arbitrary text: with a hostile one (:data:`tests.hostile.NAMES`) nothing reaches a
+terminal raw or shapes a PR comment. Regenerate the golden files after an intended change
+with ``UPDATE_GOLDEN=1 pytest``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from reconciler.plan import Plan, make_plan
+from reconciler.render import render_json, render_markdown, render_text
+from tests.core.states import desired_people, live_people
+from tests.core.test_render import RENDERS, check_golden
+from tests.hostile import INJECTION, NAMES, assert_markdown_safe, assert_terminal_safe
+
+NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+
+
+def people_plan(name: str = "hana") -> Plan:
+    return make_plan(
+        desired_people(name),
+        live_people(name),
+        provider="mistral",
+        desired_path="desired-state",
+        now=NOW,
+    )
+
+
+@pytest.mark.parametrize("suffix", RENDERS)
+def test_golden_people(suffix: str) -> None:
+    check_golden(f"people.{suffix}", RENDERS[suffix](people_plan()))
+
+
+def test_the_people_plan_says_what_each_change_does_to_people() -> None:
+    text = render_text(people_plan())
+    for line in (
+        "  # invitation.hana@acme.example will be sent\n",
+        "    # Once accepted, the next plan adds member.dev/hana@acme.example\n",
+        '  > invitation "jin@acme.example" { role = "member", workspaces = ["dev"], '
+        'id = "inv-jin" }\n',
+        "  # invitation.hana-old@x will be cancelled\n",
+        "  # person.iris@acme.example will be removed from the organisation\n",
+        "    # Offboarding: leaves dev; keys: api_key.iris-laptop.\n",
+        "  # (because offboarding iris@acme.example: their keys are deleted)\n",
+        '      ~ seats = [] -> ["chat"]\n',
+        '      ~ workspaces = {"dev": ["user"]} -> {"dev": ["user"], "prod": ["user"]}\n',
+        "  # group.hana-legacy will be destroyed\n",
+        "  # group.hana-team will be created\n",
+    ):
+        assert line in text
+    doc = json.loads(render_json(people_plan()))
+    actions = {c["address"]: c["change"]["actions"] for c in doc["resource_changes"]}
+    assert {a: actions[a] for a in actions if a.split(".")[0] in ("person", "invitation")} == {
+        "person.bob@acme.example": ["update"],
+        "person.iris@acme.example": ["delete"],
+        "invitation.hana@acme.example": ["create"],
+        "invitation.hana-old@x": ["delete"],
+        "invitation.jin@acme.example": ["pending"],
+    }
+
+
+def test_markdown_keeps_pending_invitations_outside_the_changes() -> None:
+    markdown = render_markdown(people_plan())
+    assert_markdown_safe(markdown)
+    assert "invitation.jin@acme.example" in markdown
+    assert "1 invitation awaiting acceptance" in markdown
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_people_and_groups_reach_no_terminal_raw(name: str) -> None:
+    plan = people_plan(name)
+    assert {f"group.{name}-legacy", f"invitation.{name}-old@x"} <= {c.address for c in plan.changes}
+    for colour in (False, True):
+        assert_terminal_safe(render_text(plan, color=colour), colour=colour)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_people_and_groups_keep_the_markdown_shape(name: str) -> None:
+    markdown = render_markdown(people_plan(name))
+    assert_markdown_safe(markdown)
+    assert_terminal_safe(markdown)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_people_and_groups_in_json_are_ascii_and_kept(name: str) -> None:
+    text = render_json(people_plan(name))
+    assert text.isascii()
+    assert_terminal_safe(text)
+    names = {rc["name"] for rc in json.loads(text)["resource_changes"]}
+    assert {f"{name}-legacy", f"{name}-old@x", f"{name}-team", f"{name}@acme.example"} <= names
+
+
+def test_a_hostile_email_cannot_forge_lines() -> None:
+    text = render_text(people_plan(INJECTION))
+    assert "\n## Injected" not in text and "\n```" not in text
