@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from reconciler import errors
 from reconciler.env import (
@@ -117,6 +118,51 @@ def test_changes_made_with_the_admin_key_are_reconcilers_own() -> None:
             "admin API key 'Sandbox admin key' of alice.martin@acme.example",
             "workspace.member.add",
             False,
+            0,
+        ),
+    ]
+
+
+def test_people_changed_in_the_console_are_attributed_to_whoever_changed_them() -> None:
+    """A person's role changed in the console, and an invitation accepted: ``person.``
+    addresses, outside reconciler; a removal through the admin key is reconciler's own."""
+    store = demo()
+    bob = next(u for u in store.list_users(None)[0] if u.email == "bob.chen@acme.example")
+    jin = next(i for i in store.list_users(None)[1] if i.email == "jin.park@acme.example")
+    app = create_app(store)
+    with TestClient(app) as http:
+        headers = {"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
+        changed = {"role": "billing_manager", "actor": "dan.okafor@acme.example"}
+        assert http.post(f"/_sandbox/users/{bob.uuid}", json=changed, headers=headers).is_success
+        assert http.post(f"/_sandbox/invites/{jin.uuid}/accept", headers=headers).is_success
+
+    async def main() -> list[Attribution]:
+        async with sandbox_provider(store) as p:
+            live = await p.fetch()
+            iris = next(m for m in live.people if m.email == "iris.tanaka@acme.example")
+            await p.remove_org_member(iris)
+            return await p.attributions(NOW - dt.timedelta(days=1))
+
+    assert summary(run(main())) == [
+        (
+            "person.iris.tanaka@acme.example",
+            "admin API key 'Sandbox admin key' of alice.martin@acme.example",
+            "user.delete",
+            False,
+            0,
+        ),
+        (
+            "person.jin.park@acme.example",
+            "jin.park@acme.example",
+            "organization.invite.accepted",
+            True,
+            0,
+        ),
+        (
+            "person.bob.chen@acme.example",
+            "dan.okafor@acme.example",
+            "user.organization.role.update",
+            True,
             0,
         ),
     ]

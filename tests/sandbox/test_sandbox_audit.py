@@ -289,3 +289,65 @@ def test_a_seeded_audit_entry_must_name_what_its_event_is_about(tmp_path: Path) 
         f"{path}:12: audit.2.workspace: billing.monthly_limit.updated is not about a workspace"
         in text
     )
+
+
+def test_people_changes_are_recorded(client: TestClient, demo: Demo) -> None:
+    """Members created, changed (through the API and in the console) and removed, and
+    invitations sent, revoked and accepted: one entry each, naming the person."""
+    new = {"email": "kate@acme.example", "first_name": "Kate", "last_name": "M"}
+    client.post(f"{ADMIN}/users", json=[{**new, "subscription_types": ["CHAT"]}])
+    bob = f"{ADMIN}/users/{demo.user['bob.chen']}"
+    client.patch(bob, json={"role_names": ["billing_manager"], "subscription_types": ["CHAT"]})
+    console = {"role": "member", "actor": "dan.okafor@acme.example"}
+    assert client.post(f"/_sandbox/users/{demo.user['bob.chen']}", json=console).is_success
+    client.delete(f"{ADMIN}/users/{demo.user['iris.tanaka']}")
+    client.post(f"{ADMIN}/users-invite", json={"email": "lea@acme.example"})
+    invites = {i["email"]: i["invite_uuid"] for i in client.get(f"{ADMIN}/users-invite").json()}
+    client.delete(f"{ADMIN}/users-invite/{invites['lea@acme.example']}")
+    assert client.post(f"/_sandbox/invites/{invites['jin.park@acme.example']}/accept").is_success
+    seen = [
+        (
+            e["actor_type"],
+            e["event_type"],
+            e["target_type"],
+            e["target_metadata"]["user_email"],
+            e["event_metadata"],
+        )
+        for e in since_seed(client)
+    ]
+    assert seen == [
+        (
+            "API_KEY",
+            "user.create",
+            "USER",
+            "kate@acme.example",
+            {"role": "member", "subscription_types": "CHAT"},
+        ),
+        (
+            "API_KEY",
+            "user.organization.role.update",
+            "USER",
+            "bob.chen@acme.example",
+            {"role": "billing_manager", "previous_role": "member"},
+        ),
+        (
+            "API_KEY",
+            "user.info.update",
+            "USER",
+            "bob.chen@acme.example",
+            {"subscription_types": "CHAT", "previous_subscription_types": "MISTRAL_CODE"},
+        ),
+        (
+            "HUMAN",
+            "user.organization.role.update",
+            "USER",
+            "bob.chen@acme.example",
+            {"role": "member", "previous_role": "billing_manager"},
+        ),
+        ("API_KEY", "user.delete", "USER", "iris.tanaka@acme.example", {}),
+        ("API_KEY", "organization.invite.send", "USER", "lea@acme.example", {"role": "member"}),
+        ("API_KEY", "organization.invite.revoked", "USER", "lea@acme.example", {}),
+        ("HUMAN", "organization.invite.accepted", "USER", "jin.park@acme.example", {}),
+    ]
+    console_entry = since_seed(client)[3]
+    assert console_entry["actor_metadata"]["user_email"] == "dan.okafor@acme.example"

@@ -34,23 +34,44 @@ from reconciler.model import (
     Workspace,
 )
 from reconciler.platform.mistral import wire
+from reconciler.platform.vocabulary import (
+    BILLING_MANAGER_ROLE,
+    DEFAULT_ORGANIZATION_ROLE,
+    ORGANIZATION_ADMIN_ROLE,
+)
 
 ADMIN_ROLE = "workspace_admin"
 LEGACY_ROLES = {"A": ADMIN_ROLE, "M": "user"}  # the deprecated single-letter workspace roles
 # the spec's UserRole letters, for organisation roles
-LEGACY_ORG_ROLES = {"A": "organization_admin", "M": "member", "B": "billing_manager"}
+LEGACY_ORG_ROLES = {
+    "A": ORGANIZATION_ADMIN_ROLE,
+    "M": DEFAULT_ORGANIZATION_ROLE,
+    "B": BILLING_MANAGER_ROLE,
+}
 # The audit log's events about what reconciler manages, and the object each one changes.
 MEMBER_EVENTS = ("workspace.member.add", "workspace.member.remove", "workspace.member.role.update")
 KEY_EVENTS = ("api_key.create", "api_key.rotate", "api_key.delete")
 WORKSPACE_EVENTS = ("workspace.create", "workspace.update", "workspace.delete")
 WORKSPACE_LIMIT_EVENT = "billing.workspace_monthly_limit.updated"
 ORGANIZATION_LIMIT_EVENT = "billing.monthly_limit.updated"
+PERSON_EVENTS = (
+    "user.create",
+    "user.delete",
+    "user.organization.join",
+    "user.organization.leave",
+    "user.organization.role.update",
+    "user.info.update",
+    "organization.invite.accepted",
+)
+INVITATION_EVENTS = ("organization.invite.send", "organization.invite.revoked")
 ATTRIBUTED_EVENTS = (
     *WORKSPACE_EVENTS,
     *MEMBER_EVENTS,
     *KEY_EVENTS,
     WORKSPACE_LIMIT_EVENT,
     ORGANIZATION_LIMIT_EVENT,
+    *PERSON_EVENTS,
+    *INVITATION_EVENTS,
 )
 
 
@@ -281,6 +302,10 @@ def _audited_address(entry: wire.AuditLogOut, directory: Directory) -> str | Non
         return "organization"
     if event in KEY_EVENTS:
         return f"api_key.{target['key_name']}" if target.get("key_name") else None
+    email = (target.get("user_email") or "").strip().lower()
+    if event in PERSON_EVENTS or event in INVITATION_EVENTS:
+        kind = "person" if event in PERSON_EVENTS else "invitation"
+        return f"{kind}.{email}" if email else None
     known = directory.workspaces.get(entry.workspace_uuid or target.get("workspace_uuid") or "")
     workspace = known.name if known is not None else target.get("workspace_name")
     if not workspace:
@@ -289,8 +314,8 @@ def _audited_address(entry: wire.AuditLogOut, directory: Directory) -> str | Non
         return f"workspace.{workspace}"
     if event == WORKSPACE_LIMIT_EVENT:
         return f"workspace_spend_limit.{workspace}"
-    if event in MEMBER_EVENTS and target.get("user_email"):
-        return f"member.{workspace}/{target['user_email'].strip().lower()}"
+    if event in MEMBER_EVENTS and email:
+        return f"member.{workspace}/{email}"
     return None
 
 

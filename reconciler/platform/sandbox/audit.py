@@ -15,6 +15,13 @@ member calls), and only real changes (a ``PATCH`` that changes nothing records n
 - ``POST /spend-limit``: ``billing.monthly_limit.updated``, ``MONTHLY_LIMIT``
 - a workspace's spend limit, set in the console (``/_sandbox``):
   ``billing.workspace_monthly_limit.updated``, ``WORKSPACE_MONTHLY_LIMIT``
+- organisation members (``POST /users``, ``DELETE /users/{id}``, and ``PATCH`` or the
+  console's change through ``/_sandbox``): ``user.create``, ``user.delete``,
+  ``user.organization.role.update`` (the role) and ``user.info.update`` (the seats,
+  ``subscription_types``), ``USER``
+- invitations: ``organization.invite.send`` (one per email), ``organization.invite.revoked``
+  and ``organization.invite.accepted`` (by the invited person, through ``/_sandbox``),
+  ``USER``, the target naming the invitation (``invite_uuid``) and ``user_email``
 
 ``target_metadata`` names the object: ``workspace_uuid`` and ``workspace_name``;
 ``user_uuid``, ``user_email`` and ``user_name``; ``key_id``, ``key_name``, ``owner_uuid``
@@ -49,6 +56,7 @@ from starlette.requests import Request
 from reconciler.platform.sandbox.errors import Invalid
 from reconciler.platform.sandbox.records import (
     AuditRecord,
+    InviteRecord,
     KeyRecord,
     OrganizationRecord,
     UserRecord,
@@ -66,6 +74,13 @@ AuditEvent = Literal[
     "api_key.delete",
     "billing.monthly_limit.updated",
     "billing.workspace_monthly_limit.updated",
+    "user.create",
+    "user.delete",
+    "user.organization.role.update",
+    "user.info.update",
+    "organization.invite.send",
+    "organization.invite.revoked",
+    "organization.invite.accepted",
 ]
 EVENT_TARGETS: Mapping[AuditEvent, str] = {
     "workspace.create": "WORKSPACE",
@@ -78,6 +93,13 @@ EVENT_TARGETS: Mapping[AuditEvent, str] = {
     "api_key.delete": "API_KEY",
     "billing.monthly_limit.updated": "MONTHLY_LIMIT",
     "billing.workspace_monthly_limit.updated": "WORKSPACE_MONTHLY_LIMIT",
+    "user.create": "USER",
+    "user.delete": "USER",
+    "user.organization.role.update": "USER",
+    "user.info.update": "USER",
+    "organization.invite.send": "USER",
+    "organization.invite.revoked": "USER",
+    "organization.invite.accepted": "USER",
 }
 ADMIN_KEY_NAME = "Sandbox admin key"
 
@@ -103,6 +125,10 @@ def admin_key(owner: UserRecord | None) -> Actor:
     """The Admin API key, on behalf of ``owner``."""
     metadata = {"api_key_type": "admin", "api_key_name": ADMIN_KEY_NAME}
     return Actor("API_KEY", {**metadata, **(user_fields(owner) if owner else {})})
+
+
+def invite_target(invite: InviteRecord) -> dict[str, str]:
+    return {"invite_uuid": invite.uuid, "user_email": invite.email}
 
 
 def workspace_target(ws: WorkspaceRecord) -> dict[str, str]:

@@ -13,16 +13,19 @@ from reconciler.platform.sandbox.audit import (
     admin_key,
     changes,
     entry,
+    invite_target,
     key_target,
     limit_text,
     member_entries,
     organization_target,
     person,
+    user_fields,
     workspace_target,
 )
 from reconciler.platform.sandbox.errors import BadRequest
 from reconciler.platform.sandbox.records import (
     AuditRecord,
+    InviteRecord,
     KeyRecord,
     OrganizationRecord,
     UserRecord,
@@ -125,3 +128,38 @@ class AuditTrail:
             event: AuditEvent = "billing.workspace_monthly_limit.updated"
             target = workspace_target(after)
             self._record(entry(actor, event, target, details, workspace_uuid=after.uuid))
+
+    # --- people ------------------------------------------------------------------------
+
+    def user_created(self, user: UserRecord) -> None:
+        details = {"role": user.role, "subscription_types": ",".join(user.seats)}
+        self._record(entry(self.admin(), "user.create", user_fields(user), details))
+
+    def user_updated(
+        self, before: UserRecord, after: UserRecord, actor: Actor | None = None
+    ) -> None:
+        """A role change and a seats change, each its own entry (by ``actor``, default the
+        Admin API key)."""
+        who = actor or self.admin()
+        role = changes({"role": (before.role, after.role)})
+        if role:
+            self._record(entry(who, "user.organization.role.update", user_fields(after), role))
+        seats = changes({"subscription_types": (",".join(before.seats), ",".join(after.seats))})
+        if seats:
+            self._record(entry(who, "user.info.update", user_fields(after), seats))
+
+    def user_deleted(self, user: UserRecord) -> None:
+        self._record(entry(self.admin(), "user.delete", user_fields(user)))
+
+    def invite_sent(self, invite: InviteRecord) -> None:
+        details = {"role": invite.role}
+        self._record(
+            entry(self.admin(), "organization.invite.send", invite_target(invite), details)
+        )
+
+    def invite_revoked(self, invite: InviteRecord) -> None:
+        self._record(entry(self.admin(), "organization.invite.revoked", invite_target(invite)))
+
+    def invite_accepted(self, invite: InviteRecord, user: UserRecord) -> None:
+        target = {**invite_target(invite), **user_fields(user)}
+        self._record(entry(person(user), "organization.invite.accepted", target))

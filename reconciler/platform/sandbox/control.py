@@ -19,6 +19,9 @@ on, and answers once they have been dealt with.
                                 person (default: the organisation's first admin)
 - ``POST   /_sandbox/invites/{uuid}/accept``  what the invited person does: they join the
                                 organisation and the invitation's workspaces
+- ``POST   /_sandbox/users/{uuid}``  body ``{"role": "billing_manager", "seats": ["CHAT"]}``
+                                (either), optionally ``"actor"``: a member's organisation
+                                role or seats changed by a person in the console
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from starlette.routing import Route
 from reconciler.platform.sandbox.audit_trail import AuditTrail
 from reconciler.platform.sandbox.faults import CONTROL_PREFIX, FaultConfig, FaultEngine
 from reconciler.platform.sandbox.inputs import Handler, body, path_uuid
+from reconciler.platform.sandbox.roles import OrgRoleName, Seat
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.wire import member_out, workspace_out
 
@@ -41,6 +45,17 @@ class ConsoleSpendLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     value: float | None = Field(ge=0)
+    actor: str | None = None
+
+
+class ConsoleUserIn(BaseModel):
+    """A member's organisation role and/or product seats, as a person sets them in the
+    console (``None``: unchanged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: OrgRoleName | None = None
+    seats: list[Seat] | None = None
     actor: str | None = None
 
 
@@ -90,7 +105,22 @@ def control_routes(
         return JSONResponse(workspace_out(ws, store.organization.currency))
 
     async def accept_invite(request: Request) -> Response:
-        user = store.accept_invite(path_uuid(request, "invite_uuid"))
+        invite_uuid = path_uuid(request, "invite_uuid")
+        invite = next((i for i in store.list_users(None)[1] if i.uuid == invite_uuid), None)
+        user = store.accept_invite(invite_uuid)
+        if invite is not None:
+            trail.invite_accepted(invite, user)
+        return JSONResponse(member_out(user, store.user_workspaces(user.uuid)))
+
+    async def console_user(request: Request) -> Response:
+        user_uuid = path_uuid(request, "user_uuid")
+        b = await body(request, ConsoleUserIn)
+        actor = trail.person(b.actor)
+        before = store.find_user(user_uuid)
+        seats = None if b.seats is None else [str(s) for s in b.seats]
+        user = store.update_user(user_uuid, role=b.role, seats=seats)
+        if before is not None:
+            trail.user_updated(before, user, actor)
         return JSONResponse(member_out(user, store.user_workspaces(user.uuid)))
 
     g = guard
@@ -109,4 +139,5 @@ def control_routes(
             methods=["POST"],
         ),
         Route(f"{c}/invites/{{invite_uuid}}/accept", g(accept_invite), methods=["POST"]),
+        Route(f"{c}/users/{{user_uuid}}", g(console_user), methods=["POST"]),
     ]

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.platform.sandbox.audit_trail import AuditTrail
 from reconciler.platform.sandbox.errors import Invalid
 from reconciler.platform.sandbox.inputs import Handler, body, path_uuid, query
 from reconciler.platform.sandbox.people_wire import (
@@ -56,6 +57,7 @@ class PeopleApi:
 
     def __init__(self, store: SandboxStore) -> None:
         self.store = store
+        self.trail = AuditTrail(store)
 
     # --- members --------------------------------------------------------------------
 
@@ -77,17 +79,24 @@ class PeopleApi:
                 for e in entries
             ]
         )
+        for user_id in created.values():
+            if (user := self.store.find_user(user_id)) is not None:
+                self.trail.user_created(user)
         return JSONResponse({"invalid_emails": invalid, "email_to_user_id": created})
 
     async def update_user(self, request: Request) -> Response:
         user_id = path_uuid(request, "user_id")
         b = await body(request, MemberUpdateIn)
         seats = None if b.subscription_types is None else [str(s) for s in b.subscription_types]
+        before = self.store.find_user(user_id)
         user = self.store.update_user(user_id, role=b.org_role(), seats=seats)
+        if before is not None:
+            self.trail.user_updated(before, user)
         return JSONResponse(member_out(user, self.store.user_workspaces(user.uuid)))
 
     async def delete_user(self, request: Request) -> Response:
-        self.store.delete_user(path_uuid(request, "user_id"))
+        user, _ = self.store.delete_user(path_uuid(request, "user_id"))
+        self.trail.user_deleted(user)
         return _deleted("Organization member deleted successfully")
 
     # --- invitations ----------------------------------------------------------------
@@ -100,6 +109,10 @@ class PeopleApi:
             seats=b.seats(),
             workspace_uuids=[str(w) for w in b.workspace_uuids or ()],
         )
+        sent = {e.lower() for e in b.emails()} - {e.lower() for e in [*invalid, *members]}
+        for invite in self.store.list_users(None)[1]:
+            if invite.email.lower() in sent:
+                self.trail.invite_sent(invite)
         return JSONResponse(
             {"invalid_emails": invalid, "already_members": members, "invited_members_count": made}
         )
@@ -109,7 +122,7 @@ class PeopleApi:
         return JSONResponse([invite_user_out(i) for i in invites])
 
     async def cancel_invite(self, request: Request) -> Response:
-        self.store.cancel_invite(path_uuid(request, "invite_uuid"))
+        self.trail.invite_revoked(self.store.cancel_invite(path_uuid(request, "invite_uuid")))
         return _deleted("Organization invitation deleted successfully")
 
     # --- groups ---------------------------------------------------------------------
