@@ -14,8 +14,10 @@ Input is a plan JSON document (``reconciler plan --format json``, see
 There is drift when apply would change something, a manual change is due, or there is a
 conflict; objects merely left alone count only with ``unmanaged_is_drift``. A change whose
 object someone changed outside reconciler says who and when (the plan's attribution from
-the platform's audit log), and the keys the plan's key audit flags are listed after the
-changes (:mod:`.drift_keys`); flags alone are not drift.
+the platform's audit log), people, invitations and groups are listed in a section of their
+own (:mod:`.drift_people`; a pending invitation is not drift), and the keys the plan's
+key audit flags are listed after the changes (:mod:`.drift_keys`); flags alone are not
+drift.
 
 The issue carries the label (default ``reconciler-drift``) and a hidden marker with the
 target (``<!-- reconciler drift: TARGET -->``). Each run: create it when drift appears,
@@ -47,6 +49,7 @@ from reconciler.github.drift_keys import (
     flagged_keys,
     flagged_section,
 )
+from reconciler.github.drift_people import is_people, people_section
 from reconciler.textsafe import for_terminal, inline_code, md_text
 
 LABEL = "reconciler-drift"
@@ -168,8 +171,8 @@ def _fields(change: Mapping[str, Any], where: str) -> str:
 
 def _classify(actions: Sequence[str], reason: str) -> str | None:
     acts = set(actions)
-    if not acts or acts == {"no-op"}:
-        return None
+    if not acts or acts <= {"no-op", "pending"}:
+        return None  # nothing to do, or under way outside reconciler (an invitation)
     if "conflict" in acts:
         return "conflict"
     if acts == {"create"}:
@@ -277,7 +280,7 @@ def issue_body(
         "",
     ]
     for cls in CLASSES:
-        items = report.by_class(cls)
+        items = [i for i in report.by_class(cls) if not is_people(i.address)]
         if not items:
             continue
         lines.append(f"### {_HEADINGS[cls]} ({len(items)})")
@@ -286,6 +289,8 @@ def issue_body(
         if len(items) > MAX_ITEMS:
             lines.append(f"- … and {len(items) - MAX_ITEMS} more (see the workflow run)")
         lines.append("")
+    people = [(i.address, i.detail) for i in report.items if is_people(i.address)]
+    lines.extend(people_section(people, limit=MAX_ITEMS))
     lines.extend(flagged_section(report.flagged_keys, limit=MAX_ITEMS))
     manual = [i for i in report.items if i.manual]
     if manual:
