@@ -302,7 +302,7 @@ class Applier:
                 await self._failed(*taken)
             try:  # one write for the phase's intents
                 await self.records.announce(
-                    (self._desired_key(s.change.name), s.change.grace_hours) for s in phase
+                    (self._key_for(s.change), s.change.grace_hours) for s in phase
                 )
             except ReconcilerError as exc:
                 await self._failed(phase[0], exc)
@@ -566,7 +566,8 @@ class Applier:
                 self.records.create_failed(want)
                 raise
             self.report(f"{change.address}: the new key is accepted by the inference API")
-        await self.records.created(change, want, created, store, path)
+        managed = change.name in self.desired_keys  # else a transferred key: unmanaged
+        await self.records.created(change, want, created, store, path, managed=managed)
         self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
         self.result.stored.append(f"{store.description}: {path}")

@@ -76,7 +76,8 @@ class KeyRecords:
         self.log = log
         # outcomes held back until the next flush
         self._made: dict[str, LedgerEntry] = {}  # new keys by id
-        self._refused: list[tuple[str, str]] = []  # creates refused: (workspace, name)
+        # intents to drop, (workspace, name): creates refused, and keys made unmanaged
+        self._refused: list[tuple[str, str]] = []
         self._gone: set[str] = set()  # deleted key ids
 
     async def announce(self, keys: Iterable[tuple[ApiKey, int | None]]) -> None:
@@ -105,10 +106,22 @@ class KeyRecords:
             ) from exc
 
     async def created(
-        self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
+        self,
+        change: Change,
+        want: ApiKey,
+        created: CreatedKey,
+        store: SecretStore,
+        path: str,
+        *,
+        managed: bool = True,
     ) -> None:
         """The new key's secret is stored at ``path`` in ``store``: record the key (a
-        replacement's at once, any other at the next :meth:`flush`)."""
+        replacement's at once, any other at the next :meth:`flush`), unless not ``managed``:
+        an offboarded person's key handed to someone stays unmanaged, only its intent is
+        dropped (at the next :meth:`flush`)."""
+        if not managed:
+            self._refused.append((want.workspace, want.name))
+            return
         now = self.clock()
         key_id = created.key.id or ""
         where = location_of(store, path, want)

@@ -10,9 +10,10 @@ emails are lower-case on both sides.
   for them is ``pending`` (shown, never sent again);
 - a live member or invitation the desired state does not list: ``unmanaged``, or with
   ``organization.prune_people`` removed (offboarding) / cancelled. Offboarding names every
-  key the person owns: in managed workspaces each is deleted, or replaced by a key of the
-  same name owned by ``offboarding.keys.transfer_to``; elsewhere the platform deletes it
-  with the person;
+  key the person owns: in managed workspaces each is deleted, or (one the desired state
+  leaves alone, not one it prunes or no longer declares) replaced by a key of the same name
+  owned by ``offboarding.keys.transfer_to``, which stays unmanaged; elsewhere the platform
+  deletes it with the person;
 - removing or demoting the organisation's last admin, or ``run_as``, is a conflict;
 - groups are created, updated (description, members, nested groups, organisation role,
   workspace grants) and, with ``prune_people``, deleted; others are unmanaged;
@@ -174,7 +175,7 @@ def _offboarded_key(
         or not ({Action.UNMANAGED, Action.DELETE} & set(change.actions))
     ):
         return change
-    if transfer_to is None:
+    if transfer_to is None or Action.DELETE in change.actions:  # pruned, or no longer desired
         reason = f"offboarding {owner}: their keys are deleted"
         return not_desired(
             change.address,
