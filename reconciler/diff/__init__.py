@@ -45,7 +45,8 @@ What each kind of difference becomes:
   already replaced) -> ``delete``, never matched to a desired key; the desired key is then
   created afresh, so the next apply converges
 - people and groups (``people.yaml``, ``groups.yaml``): see :mod:`reconciler.diff.people`;
-  workspace membership a live group grants is never "fixed" as direct membership, and the
+  workspace membership a live group grants is never "fixed" as direct membership (it is a
+  ``no-op`` naming the group), and the
   memberships and keys of a person not yet in the organisation wait for their invitation
 """
 
@@ -57,7 +58,13 @@ from collections.abc import Mapping
 from reconciler.diff.changes import REPLACE, Action, Change, FieldChange, Kind, project
 from reconciler.diff.keys import diff_keys, matches
 from reconciler.diff.owned import left_behind, retiring
-from reconciler.diff.people import awaiting, diff_groups, diff_people, group_grants
+from reconciler.diff.people import (
+    awaiting,
+    diff_groups,
+    diff_people,
+    grant_sources,
+    group_grants,
+)
 from reconciler.diff.rotation import NO_ROTATIONS, Rotations
 from reconciler.diff.workspaces import (
     currency_notes,
@@ -112,7 +119,7 @@ def diff(
     changes.extend(diff_organization(desired, live))
     changes.extend(diff_workspaces(desired, live))
     waiting = awaiting(desired, live)
-    members = diff_members(desired, live, group_grants(live.groups))
+    members = diff_members(desired, live, group_grants(live.groups), grant_sources(live.groups))
     changes.extend(
         c
         for c in members

@@ -39,9 +39,9 @@ from reconciler.diff.changes import (
 from reconciler.model import DesiredState, Group, LiveState, OrgMember
 
 
-def group_grants(groups: Iterable[Group]) -> dict[tuple[str, str], frozenset[str]]:
-    """(workspace, email) -> the workspace roles held there through ``groups`` (a nested
-    group's members hold what its parents grant)."""
+def _reached(groups: Iterable[Group]) -> list[tuple[Group, set[str]]]:
+    """Each group with the lower-case emails it reaches (a nested group's members hold
+    what its parents grant)."""
     by_name = {g.name: g for g in groups}
 
     def reach(group: Group, seen: frozenset[str]) -> set[str]:
@@ -51,12 +51,27 @@ def group_grants(groups: Iterable[Group]) -> dict[tuple[str, str], frozenset[str
                 emails |= reach(by_name[child], seen | {child})
         return emails
 
+    return [(g, reach(g, frozenset({g.name}))) for g in by_name.values()]
+
+
+def group_grants(groups: Iterable[Group]) -> dict[tuple[str, str], frozenset[str]]:
+    """(workspace, email) -> the workspace roles held there through ``groups``."""
     out: dict[tuple[str, str], set[str]] = {}
-    for group in by_name.values():
-        for email in reach(group, frozenset({group.name})):
+    for group, emails in _reached(groups):
+        for email in emails:
             for ws, roles in group.workspace_grants.items():
                 out.setdefault((ws, email), set()).update(roles)
     return {k: frozenset(v) for k, v in out.items()}
+
+
+def grant_sources(groups: Iterable[Group]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(workspace, email) -> the names of the groups whose grants reach it there."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for group, emails in _reached(groups):
+        for email in emails:
+            for ws in group.workspace_grants:
+                out.setdefault((ws, email), set()).add(group.name)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 def awaiting(desired: DesiredState, live: LiveState) -> set[str]:

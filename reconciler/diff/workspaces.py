@@ -261,12 +261,15 @@ def diff_members(
     desired: DesiredState,
     live: LiveState,
     granted: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    sources: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> list[Change]:
     """Members of managed workspaces. ``granted`` maps (workspace, lower-case email) to the
-    roles held there through groups (:func:`reconciler.diff.people.group_grants`): a live
-    member whose roles all come from groups is left alone, and a desired member's roles
-    are compared with the group roles added."""
+    roles held there through groups (:func:`reconciler.diff.people.group_grants`), and
+    ``sources`` to those groups' names: a live member whose roles all come from groups is
+    left to them (a ``no-op`` that says so), and a desired member's roles are compared
+    with the group roles added."""
     granted = granted or {}
+    sources = sources or {}
     managed = {w.name for w in desired.workspaces if not w.archived}
     live_members = {
         (m.workspace, m.email.lower()): m for m in live.members if m.workspace in managed
@@ -299,7 +302,17 @@ def diff_members(
             )
     for ident, have in sorted(live_members.items()):
         through_groups = ident in granted and set(have.roles) <= granted[ident]
-        if ident not in seen and not through_groups:
+        if ident not in seen and through_groups:
+            names = ", ".join(sources.get(ident, ())) or "a group"
+            reason = f"through group {names}; not a direct member, left to the group"
+            before = {"email": have.email, "roles": sorted(have.roles)}
+            name = f"{have.workspace}/{have.email}"
+            changes.append(
+                not_desired(
+                    have.address, Kind.MEMBER, name, (Action.NOOP,), reason, before, have.user_id
+                )
+            )
+        elif ident not in seen:
             name = f"{have.workspace}/{have.email}"
             reason = "not among the workspace's members in desired state (authoritative)"
             before = {"email": have.email, "roles": sorted(have.roles)}

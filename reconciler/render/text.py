@@ -197,6 +197,9 @@ def footer(plan: Plan) -> list[str]:
     pending = sum(Action.PENDING in c.actions for c in plan.changes)
     if pending:
         notes.append(f"{_count(pending, 'invitation')} awaiting acceptance")
+    grouped = sum(c.kind is Kind.MEMBER and Action.NOOP in c.actions for c in plan.changes)
+    if grouped:
+        notes.append(f"{_count(grouped, 'workspace membership')} through groups, left to them")
     if notes:
         lines.append("Also: " + "; ".join(notes) + ".")
     return lines

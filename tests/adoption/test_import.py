@@ -50,7 +50,7 @@ def planned(root: Path, state: LiveState) -> list[Change]:
     result = check_desired_state(root, today=TODAY)
     assert result.state is not None, [p.render() for p in result.problems]
     plan = make_plan(result.state, state, provider="mistral", now=NOW)
-    return [c for c in plan.changes if Action.UNMANAGED not in c.actions]
+    return [c for c in plan.changes if not {Action.UNMANAGED, Action.NOOP} & set(c.actions)]
 
 
 def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:

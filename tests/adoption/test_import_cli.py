@@ -110,6 +110,7 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
         {
             "workspace.Default Workspace": ["unmanaged"],
             "invitation.jin.park@acme.example": ["pending"],
+            "member.ml/henry.novak@acme.example": ["no-op"],  # through analysts: left to it
         },
     )
     assert rotations_due("ds") == {"api_key.iris-laptop"}

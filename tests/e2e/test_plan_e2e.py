@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 MATCHES_DEMO_SEED = Path(__file__).with_name("fixtures") / "matches-demo-seed"
 CREATE, UPDATE, DELETE = ("create",), ("update",), ("delete",)
 REPLACE, MANUAL, UNMANAGED = ("create", "delete"), ("manual",), ("unmanaged",)
-PENDING = ("pending",)
+PENDING, NOOP = ("pending",), ("no-op",)
 
 # What the demo plan must say (see docs of the demo organisation): every address, once.
 DEMO_PLAN: dict[str, tuple[str, ...]] = {
@@ -67,6 +67,7 @@ DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "invitation.kate.moreau@acme.example": CREATE,  # onboarding, joins ml
     "invitation.jin.park@acme.example": PENDING,  # invited 3 days ago: not sent again
     "group.analysts": UPDATE,  # carol joins
+    "member.ml/henry.novak@acme.example": NOOP,  # in ml through analysts: left to the group
 }
 
 SIGNS = {
@@ -161,7 +162,7 @@ def test_demo_plan_text_reads_like_terraform(sandbox: SandboxServer, workdir: Pa
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert out.splitlines()[0] == f"Target: {sandbox.admin_base_url} (provider: mistral)"
-    used = {SIGNS[actions] for actions in DEMO_PLAN.values()}
+    used = {SIGNS[actions] for actions in DEMO_PLAN.values() if actions != NOOP}
     assert legend(out) == [sign for sign in LEGEND_ORDER if sign in used]
 
     assert '+ admin       = "grace.lee@acme.example"' in block(out, '  + workspace "prod"')
@@ -193,7 +194,7 @@ def test_demo_plan_text_reads_like_terraform(sandbox: SandboxServer, workdir: Pa
     assert out.splitlines()[-2:] == [
         expected_summary(DEMO_PLAN),
         "Also: 2 manual changes to make in the admin console; 1 unmanaged object left alone; "
-        "1 invitation awaiting acceptance.",
+        "1 invitation awaiting acceptance; 1 workspace membership through groups, left to them.",
     ]
     assert ANSI not in out  # not a terminal
 
@@ -204,7 +205,8 @@ def test_text_blocks_come_in_the_json_order(sandbox: SandboxServer, workdir: Pat
     shown = re.findall(
         r"^  # ([^(].*?) (?:will be|must be|is not in|is in conflict|is in progress)", text, re.M
     )
-    assert shown == [r["address"] for r in doc["resource_changes"]]
+    listed = [r["address"] for r in doc["resource_changes"] if r["change"]["actions"] != ["no-op"]]
+    assert shown == listed  # the JSON also lists what is left as it is, as Terraform's does
 
 
 def test_progress_and_notes_go_to_stderr_and_the_plan_to_stdout(
