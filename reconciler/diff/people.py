@@ -24,6 +24,7 @@ emails are lower-case on both sides.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from reconciler.diff.changes import (
@@ -120,7 +121,9 @@ def diff_people(
             changes.append(
                 updated(want.address, Kind.PERSON, email, before, after, live_id=have.id)
             )
-    keys = [_offboarded_key(c, leaving, managed_ws, people.transfer_keys_to) for c in key_changes]
+    heirs = _members_by_workspace(desired)
+    transfer_to = people.transfer_keys_to
+    keys = [_offboarded_key(c, leaving, managed_ws, transfer_to, heirs) for c in key_changes]
     keys = [c for c in keys if c.address not in {a for v in waits_for.values() for a in v}]
     for email, have in sorted(live_people.items()):
         if email in wanted:
@@ -178,18 +181,31 @@ def _invitation(desired: DesiredState, live: LiveState, want: OrgMember, keys: l
     )
 
 
+def _members_by_workspace(desired: DesiredState) -> set[tuple[str, str]]:
+    """(workspace, lower-case email) of everyone the desired state puts in a workspace,
+    directly or through its groups: who may own a key there."""
+    direct = {(m.workspace, m.email.lower()) for m in desired.members}
+    return direct | set(group_grants(desired.groups or ()))
+
+
 def _offboarded_key(
-    change: Change, leaving: set[str], managed: set[str], transfer_to: str | None
+    change: Change,
+    leaving: set[str],
+    managed: set[str],
+    transfer_to: str | None,
+    heirs: set[tuple[str, str]],
 ) -> Change:
     before = change.before or {}
     owner, workspace = before.get("owner"), before.get("workspace")
     if (
         owner not in leaving
-        or workspace not in managed
         or Action.CREATE in change.actions
         or not ({Action.UNMANAGED, Action.DELETE} & set(change.actions))
     ):
         return change
+    if workspace not in managed:  # left alone here; the platform deletes it with them
+        reason = f"in a workspace reconciler does not manage; goes when {owner} is removed"
+        return replace(change, reason=reason)
     if transfer_to is None or Action.DELETE in change.actions:  # pruned, or no longer desired
         reason = f"offboarding {owner}: their keys are deleted"
         return not_desired(
@@ -202,6 +218,22 @@ def _offboarded_key(
             change.live_id,
         )
     after = {**before, "owner": transfer_to}
+    if (workspace, transfer_to) not in heirs:
+        why = f"{transfer_to} is not a member of workspace '{workspace}' to take it over"
+        return Change(
+            address=change.address,
+            kind=Kind.API_KEY,
+            name=change.name,
+            actions=(Action.CONFLICT,),
+            reason=f"offboarding {owner}: {why}",
+            before=before,
+            after=after,
+            message=(
+                f"Offboarding {owner}: {why}. Add them to the workspace's members, or hand "
+                "the keys to someone who is (people.yaml offboarding.keys)."
+            ),
+            live_id=change.live_id,
+        )
     return updated(
         change.address,
         Kind.API_KEY,
@@ -218,7 +250,11 @@ def _offboarded_key(
 def _removal(desired: DesiredState, live: LiveState, have: OrgMember, keys: list[Change]) -> Change:
     email = have.email
     workspaces = sorted({m.workspace for m in live.members if m.email == email})
-    touched = sorted(c.address for c in keys if (c.before or {}).get("owner") == email)
+    touched = sorted(
+        c.address
+        for c in keys
+        if (c.before or {}).get("owner") == email and Action.UNMANAGED not in c.actions
+    )
     managed = {w.name for w in desired.workspaces if not w.archived}
     elsewhere = sorted(
         f"api_key.{k.name} ({k.workspace})"
