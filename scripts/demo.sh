@@ -4,6 +4,9 @@
 # audit its keys (the seeded stale one, who created it, every stored secret), and rotate
 # one key as if it had leaked (--replace with no grace: the new key is stored and verified,
 # then the old one deleted in the same apply).
+# People as code: the apply offboards iris (she left: out of dev, her key deleted) and
+# invites kate (onboarding, with ml); kate then accepts, as she would from the email, and
+# the plan after shows there is nothing more to do for her.
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
 # Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
 # organisation: its one new key is a Console action, since Anthropic's API makes none.
@@ -21,6 +24,8 @@ step reconciler plan --sandbox desired-state
 $r plan --sandbox desired-state
 step reconciler apply --sandbox --auto-approve desired-state
 $r apply --sandbox --auto-approve desired-state
+step reconciler sandbox accept-invite kate.moreau@acme.example
+$r sandbox accept-invite kate.moreau@acme.example
 step reconciler plan --sandbox desired-state
 $r plan --sandbox desired-state
 step reconciler audit --sandbox --attribution-days 365 desired-state

@@ -714,6 +714,19 @@ def sandbox_reset(
     raise typer.Exit(guarded(lambda: reset_command(state=state, seed=seed)))
 
 
+@sandbox_app.command("accept-invite")
+def sandbox_accept_invite(
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The invited person's email.")],
+    state: SandboxStatePathOpt = Path(".sandbox/state.json"),
+) -> None:
+    """Accept a pending invitation as the invited person would (they join the organisation
+    and the workspaces it names)."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.sandbox import accept_invite_command
+
+    raise typer.Exit(guarded(lambda: accept_invite_command(email=email, state=state)))
+
+
 @sandbox_app.command("seed")
 def sandbox_seed(
     out: Annotated[

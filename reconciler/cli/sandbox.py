@@ -1,4 +1,5 @@
-"""``reconciler sandbox serve|reset|seed``: run, reset and seed the local La Plateforme.
+"""``reconciler sandbox serve|reset|seed|accept-invite``: run, reset and seed the local La
+Plateforme, and accept an invitation on it as the invited person would.
 
 The command functions in ``main.py`` parse the arguments and call these; each returns
 the exit code. Serving (the socket, the faults, the store, the server) is the library's
@@ -122,4 +123,23 @@ def seed_command(
     doc = generate_seed(workspaces=workspaces, keys=keys, users=users, seed=random_seed)
     write_seed(doc, out)
     print(f"Wrote {out}: {len(doc['users'])} users, {workspaces} workspaces + default, {keys} keys")
+    return 0
+
+
+def accept_invite_command(*, email: str, state: Path = DEFAULT_STATE) -> int:
+    """What the invited person does on the sandbox: accept their pending invitation (they
+    join the organisation and the invitation's workspaces), recorded in the audit log."""
+    from reconciler.platform.sandbox import SandboxStore
+    from reconciler.platform.sandbox.audit_trail import AuditTrail
+
+    store = SandboxStore.open(state)
+    wanted = email.strip().lower()
+    invite = next((i for i in store.list_users(None)[1] if i.email.lower() == wanted), None)
+    if invite is None or invite.expired:
+        return _err(f"no pending invitation for {email} in {state}")
+    user = store.accept_invite(invite.uuid)
+    AuditTrail(store).invite_accepted(invite, user)
+    joined = [ws.name for ws, _ in store.user_workspaces(user.uuid)]
+    where = f"; joined {', '.join(joined)}" if joined else ""
+    print(f"{user.email} accepted the invitation to the organisation{where}.")
     return 0

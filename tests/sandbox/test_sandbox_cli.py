@@ -70,6 +70,23 @@ def test_reset_with_a_bad_seed_changes_nothing(tmp_path: Path) -> None:
     assert SandboxStore.open(state).organization.spend_limit == 1
 
 
+def test_accept_invite_joins_the_invited_person_as_they_would(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    args = ["sandbox", "accept-invite", "--state", str(state)]
+    result = runner.invoke(app, [*args, "Jin.Park@acme.example"])
+    assert result.exit_code == 0, result.output
+    assert (
+        result.output
+        == "jin.park@acme.example accepted the invitation to the organisation; joined ml.\n"
+    )
+    store = SandboxStore.open(state)
+    users, invites = store.list_users(None)
+    assert "jin.park@acme.example" in {u.email for u in users} and not invites
+    again = runner.invoke(app, [*args, "jin.park@acme.example"])
+    assert again.exit_code == 1
+    assert f"Error: no pending invitation for jin.park@acme.example in {state}" in again.output
+
+
 def test_serve_refuses_a_non_loopback_interface(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["sandbox", "serve", "--host", "0.0.0.0", "--state", str(tmp_path / "s.json")]
