@@ -20,7 +20,11 @@ from tests.e2e.conftest import SandboxServer, run_cli
 
 pytestmark = pytest.mark.e2e
 
-LEFT_ALONE = {"workspace.Default Workspace": ["unmanaged"]}
+LEFT_ALONE = {
+    "workspace.Default Workspace": ["unmanaged"],
+    "invitation.jin.park@acme.example": ["pending"],  # imported into people.yaml: not resent
+    "member.ml/henry.novak@acme.example": ["no-op"],  # through the analysts group
+}
 
 
 def cli(server: SandboxServer, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
