@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from reconciler.diff.nested import collection_changes
 from reconciler.model import ApiKey, Member, SpendLimit, Workspace
 
 
@@ -50,12 +51,14 @@ REPLACE = (Action.CREATE, Action.DELETE)  # +/- : create the replacement, then d
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    """One field's old and new value."""
+    """One field's old and new value, or (``element``) one element of a collection-valued
+    field added (``before`` None) or removed (``after`` None)."""
 
     path: str
     before: Any
     after: Any
     forces_replacement: bool = False
+    element: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,7 @@ def updated(
         before=before,
         after=after,
         fields=fields,
-        unchanged=len(after) - len(fields),
+        unchanged=len(after.keys() - {f.path.split(".", 1)[0] for f in fields}),
         live_id=live_id,
     )
 
@@ -153,14 +156,27 @@ def field_changes(
 ) -> tuple[FieldChange, ...]:
     """The fields whose values differ (a field on one side only differs too), by name.
 
-    Projections are flat mappings of JSON-ready values, so a field differs exactly when
-    its two values are unequal.
+    Projections map field names to JSON-ready values, so a field differs exactly when its
+    two values are unequal. A collection on both sides (a group's members, its workspace
+    grants) is broken down into the elements added, removed or changed
+    (:mod:`~reconciler.diff.nested`).
     """
-    return tuple(
-        FieldChange(name, before.get(name), after.get(name), name in replacement)
-        for name in sorted(before.keys() | after.keys())
-        if name not in before or name not in after or before[name] != after[name]
-    )
+    found: list[FieldChange] = []
+    for name in sorted(before.keys() | after.keys()):
+        if name in before and name in after and before[name] == after[name]:
+            continue
+        old, new = before.get(name), after.get(name)
+        forces = name in replacement
+        if (isinstance(old, list) and isinstance(new, list)) or (
+            isinstance(old, dict) and isinstance(new, dict)
+        ):
+            found.extend(
+                FieldChange(path, b, a, forces, element)
+                for path, b, a, element in collection_changes(name, old, new)
+            )
+        else:
+            found.append(FieldChange(name, old, new, forces))
+    return tuple(found)
 
 
 def not_desired(

@@ -163,9 +163,14 @@ def _fields(change: Mapping[str, Any], where: str) -> str:
     for f in fields:
         if isinstance(f, Mapping) and isinstance(f.get("path"), str):
             path = f["path"]
-            shown.append(
-                f"{path}: {_value(path, f.get('before'))} → {_value(path, f.get('after'))}"
-            )
+            if f.get("element"):  # one element of a collection added or removed
+                added = f.get("before") is None
+                value = _value(path, f.get("after") if added else f.get("before"))
+                shown.append(f"{path}: {'+' if added else '−'} {value}")
+            else:
+                shown.append(
+                    f"{path}: {_value(path, f.get('before'))} → {_value(path, f.get('after'))}"
+                )
     return "; ".join(shown)
 
 

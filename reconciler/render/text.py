@@ -104,10 +104,13 @@ def _attr_lines(change: Change) -> list[str]:
             lines.append(("-", "id", _value(change.live_id)))
     elif key in ("update", "replace", "manual"):
         for f in change.fields:
-            text = f"{_value(f.before)} -> {_value(f.after)}"
+            if f.element:  # one element of a collection, added or removed
+                sign, text = ("+", _value(f.after)) if f.before is None else ("-", _value(f.before))
+            else:
+                sign, text = "~", f"{_value(f.before)} -> {_value(f.after)}"
             if f.forces_replacement:
                 text += " # forces replacement"
-            lines.append(("~", f.path, text))
+            lines.append((sign, f.path, text))
         if key == "replace" and change.kind is Kind.API_KEY:
             if change.live_id:
                 lines.append(("~", "id", _value(change.live_id) + " -> (known after apply)"))

@@ -50,8 +50,9 @@ def test_the_people_plan_says_what_each_change_does_to_people() -> None:
         "  # person.iris@acme.example will be removed from the organisation\n",
         "    # Offboarding: leaves dev; keys: api_key.iris-laptop.\n",
         "  # (because offboarding iris@acme.example: their keys are deleted)\n",
-        '      ~ seats = [] -> ["chat"]\n',
-        '      ~ workspaces = {"dev": ["user"]} -> {"dev": ["user"], "prod": ["user"]}\n',
+        # collection-valued fields list the elements that change, not the whole value
+        '      + seats = "chat"\n',
+        '      + workspaces.prod = "user"\n',
         "  # group.hana-legacy will be destroyed\n",
         "  # group.hana-team will be created\n",
     ):
