@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.journal import journal_path
 from reconciler.apply.lock import LockHeld, apply_lock
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import LiveState
@@ -125,7 +124,7 @@ def test_an_apply_carries_the_plan_out_and_stores_each_new_secret(root: Path) ->
     assert [line.rsplit(": ", 1)[1] for line in outcome.stored] == sorted(vault(root))
     assert counts(plan(root)) == (0, 0, 0)  # converged
     # the live state was read again after the apply, and the journal dropped
-    assert not journal_path(root / "state", outcome.plan.target).exists()
+    assert list((root / "state").glob("journal-*.jsonl")) == []
     # what the caller heard, in order: the lock, the plan, each step, the lock again
     assert (heard.notices[0], heard.notices[-1]) == LOCK_LINES
     assert heard.shown == [outcome.plan]
@@ -244,7 +243,12 @@ def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:
         lock = FileVault(root / "sandbox" / "vault")
         async with (
             Session(root / "desired-state", options(root)) as session,
-            apply_lock(lock, target=session.provider.target, operation="apply"),
+            apply_lock(
+                lock,
+                target=session.provider.target,
+                identity=session.identity(session.load_desired()),
+                operation="apply",
+            ),
         ):
             await session.apply(auto_approve=True, listener=heard)
 
