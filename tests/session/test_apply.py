@@ -255,3 +255,22 @@ def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:
     with pytest.raises(LockHeld):
         asyncio.run(while_locked())
     assert heard.read_live == [] and heard.shown == []
+
+
+def test_another_organisations_apply_at_the_same_target_does_not_block_this_one(
+    root: Path,
+) -> None:
+    """acme-staging's lock, in the same store at the same target, is not this one's."""
+
+    async def while_staging_applies() -> ApplyOutcome:
+        lock = FileVault(root / "sandbox" / "vault")
+        async with Session(root / "desired-state", options(root)) as session:
+            target = session.provider.target
+            async with apply_lock(
+                lock, target=target, identity=f"{target}#acme-staging", operation="apply"
+            ):
+                return await session.apply(auto_approve=True)
+
+    outcome = asyncio.run(while_staging_applies())
+    assert outcome.result is not None and outcome.result.added > 0
+    assert counts(plan(root)) == (0, 0, 0)
