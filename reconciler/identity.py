@@ -28,12 +28,12 @@ def organization_identity(target: str, organization: Organization) -> str:
     ``target`` (an API base URL, or the sandbox's file) and the organisation's pinned
     ``organization.id``, else its name (the target alone when it declares neither)."""
     own = organization.id or organization.name
-    return f"{target}#{own}" if own else target
+    return f"{own}@{target}" if own else target
 
 
 def identity_slug(identity: str) -> str:
     """``identity`` itself when it is a valid path segment, else a readable, hashed form
-    of it (``https-api.mistral.ai-acme-prod-<16 hex digits>``)."""
+    of it (``acme-prod-https-api.mistral.ai-v1-admin-<16 hex digits>``)."""
     if _SLUG.match(identity):
         return identity
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,17 @@ from reconciler.vault.file import FileVault
 
 NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
 TARGET = "https://api.mistral.ai/v1/admin"
-IDENTITY = f"{TARGET}#acme-prod"
+IDENTITY = f"acme-prod@{TARGET}"
 LOCK_NAME = lock_name(IDENTITY)
 
 
 def clock() -> dt.datetime:
     return NOW
+
+
+def locked(vault: FileVault, identity: str) -> AbstractAsyncContextManager[object]:
+    """An apply's lock at TARGET for the organisation ``identity``."""
+    return apply_lock(vault, target=TARGET, identity=identity, operation="apply", clock=clock)
 
 
 def holder(pid: int, who: str = "ci-runner") -> LockHolder:
@@ -158,21 +164,15 @@ def test_each_organisation_has_its_own_lock_in_a_shared_store(tmp_path: Path) ->
     """Two organisations at one target sharing one store never wait for each other; two
     applies of one organisation always do."""
     vault = FileVault(tmp_path, clock=clock)
-    staging = f"{TARGET}#acme-staging"
+    staging = f"acme-staging@{TARGET}"
     assert lock_name(IDENTITY) == lock_name(IDENTITY) != lock_name(staging)
 
     async def go() -> None:
-        async with apply_lock(
-            vault, target=TARGET, identity=IDENTITY, operation="apply", clock=clock
-        ):
-            async with apply_lock(
-                vault, target=TARGET, identity=staging, operation="apply", clock=clock
-            ):
+        async with locked(vault, IDENTITY):
+            async with locked(vault, staging):
                 pass
             with pytest.raises(LockHeld):
-                async with apply_lock(
-                    vault, target=TARGET, identity=IDENTITY, operation="apply", clock=clock
-                ):
+                async with locked(vault, IDENTITY):
                     pass
 
     asyncio.run(go())
@@ -188,12 +188,10 @@ def test_a_lock_held_under_the_target_alone_still_blocks_every_organisation_ther
     assert asyncio.run(vault.acquire_lock(legacy_lock_name(TARGET), earlier, ttl)) is None
 
     async def go(identity: str) -> None:
-        async with apply_lock(
-            vault, target=TARGET, identity=identity, operation="apply", clock=clock
-        ):
+        async with locked(vault, identity):
             raise AssertionError("the lock was granted while the earlier one is held")
 
-    for identity in (IDENTITY, f"{TARGET}#acme-staging"):
+    for identity in (IDENTITY, f"acme-staging@{TARGET}"):
         with pytest.raises(LockHeld) as caught:
             asyncio.run(go(identity))
         assert caught.value.holder.id == earlier.id
@@ -202,9 +200,7 @@ def test_a_lock_held_under_the_target_alone_still_blocks_every_organisation_ther
     assert asyncio.run(vault.read_lock(LOCK_NAME)) is None
 
     async def granted() -> None:
-        async with apply_lock(
-            vault, target=TARGET, identity=IDENTITY, operation="apply", clock=clock
-        ):
+        async with locked(vault, IDENTITY):
             assert await vault.read_lock(LOCK_NAME) is not None
 
     asyncio.run(granted())

@@ -267,7 +267,7 @@ def test_another_organisations_apply_at_the_same_target_does_not_block_this_one(
         async with Session(root / "desired-state", options(root)) as session:
             target = session.provider.target
             async with apply_lock(
-                lock, target=target, identity=f"{target}#acme-staging", operation="apply"
+                lock, target=target, identity=f"acme-staging@{target}", operation="apply"
             ):
                 return await session.apply(auto_approve=True)
 

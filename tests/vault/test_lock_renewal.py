@@ -33,7 +33,7 @@ from .helpers import TOKEN_TEXT, VAULT_ADDR, run, vault_store
 T0 = dt.datetime(2030, 3, 4, 5, 6, tzinfo=dt.UTC)
 TTL = dt.timedelta(minutes=30)
 TARGET = "https://admin.example/v1/admin"
-IDENTITY = f"{TARGET}#acme-prod"
+IDENTITY = f"acme-prod@{TARGET}"
 LOCK_NAME = lock_name(IDENTITY)
 
 
