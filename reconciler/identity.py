@@ -6,11 +6,39 @@ organisation id of its own, so it is the default workspace's uuid: see
 :func:`reconciler.platform.mistral.normalize.default_workspace_id`). Plan, apply and audit
 refuse to run when the two differ (:func:`organization_mismatch`), and warn when nothing
 is pinned (:func:`unpinned_organization`), saying what to pin.
+
+:func:`organization_identity` is whose apply lock and journal a run takes: two
+organisations of one provider at one API address (acme-prod and acme-staging at
+``https://api.mistral.ai``) never share either. :func:`identity_slug` turns an identity
+(or the ownership record's organisation) into a name a store path or a file may carry.
 """
 
 from __future__ import annotations
 
-from reconciler.model import DesiredState, LiveState
+import hashlib
+import re
+
+from reconciler.model import DesiredState, LiveState, Organization
+
+_SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
+
+
+def organization_identity(target: str, organization: Organization) -> str:
+    """The organisation a run is for, as its lock and journal are named: the provider's
+    ``target`` (an API base URL, or the sandbox's file) and the organisation's pinned
+    ``organization.id``, else its name (the target alone when it declares neither)."""
+    own = organization.id or organization.name
+    return f"{own}@{target}" if own else target
+
+
+def identity_slug(identity: str) -> str:
+    """``identity`` itself when it is a valid path segment, else a readable, hashed form
+    of it (``acme-prod-https-api.mistral.ai-v1-admin-<16 hex digits>``)."""
+    if _SLUG.match(identity):
+        return identity
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", identity).strip("._-")[:40]
+    return f"{readable}-{digest}" if readable else digest
 
 
 def organization_mismatch(

@@ -50,7 +50,7 @@ from pydantic import SecretStr
 
 from reconciler.apply import DEFAULT_PARALLELISM
 from reconciler.apply.console_only import refusals_path, remember, remembered
-from reconciler.apply.journal import Journal, journal_path
+from reconciler.apply.journal import Journal, claim_journal
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.lock import Confirm, apply_lock, unlock_by_id
 from reconciler.apply.ownership import (
@@ -75,11 +75,16 @@ from reconciler.desired.load import (
     load_organization,
     provider_name,
 )
+from reconciler.desired.orgs import siblings
 from reconciler.diff import Rotations
 from reconciler.diff.rotation import asked as rotations_asked
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
-from reconciler.identity import organization_mismatch, unpinned_organization
+from reconciler.identity import (
+    organization_identity,
+    organization_mismatch,
+    unpinned_organization,
+)
 from reconciler.model import (
     ApiKey,
     Attribution,
@@ -172,9 +177,11 @@ async def force_unlock(
     target = get_provider(name).name_target(
         Target(env=options.env, sandbox_state=options.sandbox_state), sandbox=options.sandbox
     )
-    store = open_default_store(load_organization(desired_dir).vault, options)
+    organization = load_organization(desired_dir)
+    identity = organization_identity(target, organization)
+    store = open_default_store(organization.vault, options)
     try:
-        return await unlock_by_id(store, target, lock_id, confirm=confirm)
+        return await unlock_by_id(store, target, identity, lock_id, confirm=confirm)
     finally:
         await store.aclose()
 
@@ -290,11 +297,34 @@ class Session:
     def load_desired(self) -> DesiredState:
         return load_desired_state(self.desired_dir)
 
-    def journal(self) -> Journal:
-        return Journal(journal_path(self.options.state_dir, self.provider.target))
+    def identity(self, desired: DesiredState) -> str:
+        """Whose lock and journal this run takes (see
+        :func:`reconciler.identity.organization_identity`)."""
+        return organization_identity(self.provider.target, desired.organization)
 
-    def _refusals(self) -> Path:
-        return refusals_path(self.options.state_dir, self.provider.target)
+    def journal(self, desired: DesiredState) -> Journal:
+        """The organisation's journal (an earlier release's one for the target taken over)."""
+        path = claim_journal(
+            self.options.state_dir,
+            self.provider.target,
+            self.identity(desired),
+            shared=self._shares_target,
+        )
+        return Journal(path)
+
+    def _shares_target(self) -> bool:
+        """True when another organisation of this repository may be at this one's target
+        (it names the same provider, or cannot be read)."""
+        for other in siblings(self.desired_dir):
+            try:
+                if provider_name(other.path) == self.provider.name:
+                    return True
+            except ReconcilerError:
+                return True
+        return False
+
+    def _refusals(self, desired: DesiredState) -> Path:
+        return refusals_path(self.options.state_dir, self.identity(desired))
 
     # --- secret stores -----------------------------------------------------------------
 
@@ -418,7 +448,7 @@ class Session:
             raise
         notes = [note for note in (unpinned_organization(desired, live),) if note]
         attributions = await self._attributions(now, attribution_days, progress, notes)
-        journal = self.journal()
+        journal = self.journal(desired)
         router = self.router(desired)
         facts = await reading.facts(desired, live, router, router.store_at, known)
         confirmed = await self._confirmed_by_journal(journal, desired, live)
@@ -436,7 +466,7 @@ class Session:
             key_console=_key_console(self.provider.name),
             attributions=attributions,
             rotations=rotations,
-            console_only=remembered(self._refusals(), now),
+            console_only=remembered(self._refusals(desired), now),
         )
         ownership = None
         if facts is not None and reading.store is not None:
@@ -580,6 +610,7 @@ class Session:
         async with apply_lock(
             store,
             target=self.provider.target,
+            identity=self.identity(desired),
             operation="apply",
             timeout=lock_timeout,
             report=listener.notice,
@@ -628,7 +659,7 @@ class Session:
         from reconciler.apply.engine import Applier, ApplyError
 
         router = self.router(ctx.desired)
-        journal = self.journal()
+        journal = self.journal(ctx.desired)
         applier = Applier(
             provider=self.provider,
             desired=ctx.desired,
@@ -647,7 +678,7 @@ class Session:
             result = await applier.run(plan)
         except ApplyError as exc:
             done = exc.result
-            remember(self._refusals(), done.console_only, self.clock())
+            remember(self._refusals(ctx.desired), done.console_only, self.clock())
             where = f" Audit log: {log_file}" if log_file is not None else ""
             listener.notice(
                 f"\nApply failed after {done.added} added, {done.changed} changed, "
@@ -656,7 +687,7 @@ class Session:
             raise
         finally:
             journal.close()
-        remember(self._refusals(), result.console_only, self.clock())
+        remember(self._refusals(ctx.desired), result.console_only, self.clock())
         after = await self.provider.fetch()
         journal.compact(after)
         return result

@@ -4,8 +4,8 @@ An organisation whose plan lacks an API access (Anthropic's spend-limit writes a
 early-access preview: a 403 says so) cannot make that change through the API; apply
 reports it as a manual action (:class:`~reconciler.errors.ConsoleOnly`), and it is
 written here so the next plans show it as one (``!``, with the console step) instead of
-planning an API change that will be refused. One small JSON file per target in the state
-directory, beside the journal (CI keeps both between runs): address -> the message and
+planning an API change that will be refused. One small JSON file per organisation in the
+state directory, beside the journal (CI keeps both between runs): address -> the message and
 when it was refused. An entry is forgotten after :data:`REMEMBER`, so an access granted
 later is used: the plan after that tries the API again.
 """
@@ -18,13 +18,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.apply.journal import target_digest
+from reconciler.identity import identity_slug
 
 REMEMBER = dt.timedelta(days=30)
 
 
-def refusals_path(state_dir: Path, target: str) -> Path:
-    return state_dir / f"console-only-{target_digest(target)}.json"
+def refusals_path(state_dir: Path, identity: str) -> Path:
+    """The refusals remembered for one organisation (its target and pinned id or name)."""
+    return state_dir / f"console-only-{identity_slug(identity)}.json"
 
 
 def _entries(path: Path) -> dict[str, dict[str, str]]:

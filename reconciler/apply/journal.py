@@ -1,9 +1,11 @@
 """The apply journal: intent recorded before every remote mutation, results after.
 
-An append-only JSON-lines file (one per target) under the state directory
-(``.reconciler/`` by default). Each line is flushed and fsynced before the mutation it
-announces is sent, so an apply killed at any instant (SIGKILL included) leaves a record of
-what it may have done. It never holds a secret: only names, ids, store paths and times.
+An append-only JSON-lines file (one per organisation: its target and pinned id or name,
+:func:`journal_path`) under the state directory (``.reconciler/`` by default); the one per
+target of earlier releases is taken over once (:func:`claim_journal`). Each line is
+flushed and fsynced before the mutation it announces is sent, so an apply killed at any
+instant (SIGKILL included) leaves a record of what it may have done. It never holds a
+secret: only names, ids, store paths and times.
 
 Concurrent tasks of one apply use :meth:`Journal.arecord`: each line is appended in one
 write (lines never interleave, and one task's lines keep their order), then the task waits
@@ -57,6 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
+from reconciler.errors import ConfigError
+from reconciler.identity import identity_slug
 from reconciler.model import LiveState, created_within
 from reconciler.vault.base import StoredSecret, utcnow
 
@@ -65,13 +69,38 @@ _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_
 LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
 
 
-def target_digest(target: str) -> str:
-    """A short, file-name-safe name for one target's files in the state directory."""
-    return hashlib.sha256(target.encode()).hexdigest()[:12]
+def journal_path(state_dir: Path, identity: str) -> Path:
+    """The journal of one organisation (its :func:`~reconciler.identity.organization_identity`)."""
+    return state_dir / f"journal-{identity_slug(identity)}.jsonl"
 
 
-def journal_path(state_dir: Path, target: str) -> Path:
-    return state_dir / f"journal-{target_digest(target)}.jsonl"
+def legacy_journal_path(state_dir: Path, target: str) -> Path:
+    """Where earlier releases kept the journal: one per target, whatever the organisation."""
+    return state_dir / f"journal-{hashlib.sha256(target.encode()).hexdigest()[:12]}.jsonl"
+
+
+def claim_journal(
+    state_dir: Path, target: str, identity: str, *, shared: Callable[[], bool]
+) -> Path:
+    """The organisation's journal, taking over the target's journal of an earlier release.
+
+    When the organisation has none yet and the target's old journal exists (an apply of
+    that release was interrupted), it is this organisation's: it is renamed to its name,
+    once. When ``shared()`` (other organisations of this repository may be at the same
+    target) whose it is cannot be told, and :class:`ConfigError` names both files instead.
+    """
+    path = journal_path(state_dir, identity)
+    old = legacy_journal_path(state_dir, target)
+    if path.exists() or not old.exists():
+        return path
+    if shared():
+        raise ConfigError(
+            f"{old} is the journal of an interrupted apply against {target} by an earlier "
+            "release, and several organisations here are at that target: rename it to "
+            f"{path} if it is this organisation's, else run the other's apply first"
+        )
+    old.replace(path)
+    return path
 
 
 @dataclass(frozen=True, slots=True)

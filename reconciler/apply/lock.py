@@ -2,19 +2,23 @@
 
 The lock is an entry in the organisation's secret store (a check-and-set write in Vault,
 an exclusive file in the file vault), so every machine that can apply, a laptop or a CI
-runner, sees the same lock. Its name is derived from the target (:func:`lock_name`), so
-organisations sharing a store do not wait for each other. Two applies with different
-stores do not see each other's lock: the engine checks names before each create, and the
-session refuses a file vault against a live organisation unless asked. The holder
-records who, where (host and pid), what and since when, under an id (what ``reconciler
-force-unlock ID`` names). The lock expires after a TTL so a crashed apply cannot block
-the next one forever; while an apply runs, a
-:class:`Lease` renews it in the background (every third of the TTL), so a long apply
-never outlives it. If a renewal finds the lock gone or someone else's, the lease says so
-and the apply stops before its next change (:meth:`Lease.check`). A holder on this very
-host whose process is gone is taken over at once. An apply that may wait
-(``--lock-timeout``) says once whom it waits for. A release that fails (the store went
-down mid-apply) is reported as a warning and never hides how the apply itself ended.
+runner, sees the same lock. Its name is derived from the organisation's identity (the
+target and the organisation's pinned id or name: :func:`lock_name`), so organisations
+sharing a store, even two at one API address, do not wait for each other. A lock held
+under the name earlier releases gave it (the target's alone, :func:`legacy_lock_name`)
+still blocks an apply of any organisation at that target, and ``force-unlock`` finds it by
+its id; this is kept for one release, while applies of the earlier release may run. Two
+applies with different stores do not see each other's lock: the engine checks names before
+each create, and the session refuses a file vault against a live organisation unless
+asked. The holder records who, where (host and pid), what and since when, under an id
+(what ``reconciler force-unlock ID`` names). The lock expires after a TTL so a crashed
+apply cannot block the next one forever; while an apply runs, a :class:`Lease` renews it
+in the background (every third of the TTL), so a long apply never outlives it. If a
+renewal finds the lock gone or someone else's, the lease says so and the apply stops
+before its next change (:meth:`Lease.check`). A holder on this very host whose process is
+gone is taken over at once. An apply that may wait (``--lock-timeout``) says once whom it
+waits for. A release that fails (the store went down mid-apply) is reported as a warning
+and never hides how the apply itself ended.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from contextlib import asynccontextmanager
 
 from reconciler.env import GITHUB_ACTOR
 from reconciler.errors import ReconcilerError, SecretStoreError
+from reconciler.identity import identity_slug
 from reconciler.vault.base import LockHolder, LockLost, SecretStore, utcnow
 
 DEFAULT_TTL = dt.timedelta(minutes=30)
@@ -42,8 +47,14 @@ Wait = Callable[[float], Awaitable[object]]
 """Waits the given seconds between two renewals (``asyncio.sleep``; tests drive it)."""
 
 
-def lock_name(target: str) -> str:
-    """The lock of one organisation (its target: an API base URL, or the sandbox's file)."""
+def lock_name(identity: str) -> str:
+    """The lock of one organisation (its :func:`~reconciler.identity.organization_identity`)."""
+    return "apply-" + identity_slug(identity)
+
+
+def legacy_lock_name(target: str) -> str:
+    """The lock's name in earlier releases: from the target alone, whatever the
+    organisation (checked while acquiring, and by ``force-unlock``, for one release)."""
     return "apply-" + hashlib.sha256(target.encode()).hexdigest()[:12]
 
 
@@ -190,11 +201,34 @@ class Lease:
         self._report(f"Warning: the state lock {why}; this apply stops before its next change.")
 
 
+async def _acquire(
+    store: SecretStore,
+    target: str,
+    identity: str,
+    me: LockHolder,
+    ttl: dt.timedelta,
+    now: dt.datetime,
+) -> tuple[str, LockHolder] | None:
+    """Take ``identity``'s lock for ``me``; None when it is ours, else the name and holder
+    of the lock in the way (ours, or the target's under its earlier name, left as it is)."""
+    name = lock_name(identity)
+    other = await store.acquire_lock(name, me, ttl)
+    if other is not None:
+        return name, other
+    legacy = legacy_lock_name(target)
+    old = await store.read_lock(legacy)
+    if old is None or old.is_expired(now):
+        return None
+    await store.release_lock(name, me)
+    return legacy, old
+
+
 @asynccontextmanager
 async def apply_lock(
     store: SecretStore,
     *,
     target: str,
+    identity: str,
     operation: str,
     timeout: float = 0.0,
     ttl: dt.timedelta = DEFAULT_TTL,
@@ -204,20 +238,22 @@ async def apply_lock(
     renew_every: float | None = None,
     wait: Wait = asyncio.sleep,
 ) -> AsyncIterator[Lease]:
-    """Hold ``target``'s apply lock for the duration of the block, renewed every ``renew_every``
-    seconds (a third of ``ttl`` by default); ``clock`` stamps the holder."""
-    name = lock_name(target)
+    """Hold the apply lock of organisation ``identity`` (at ``target``) for the duration of
+    the block, renewed every ``renew_every`` seconds (a third of ``ttl`` by default);
+    ``clock`` stamps the holder."""
+    name = lock_name(identity)
     me = _me(operation, ttl, clock())
     report("Acquiring state lock. This may take a few moments...")
     deadline = time.monotonic() + timeout
     waiting = False
     while True:
-        other = await store.acquire_lock(name, me, ttl)
-        if other is None:
+        blocked = await _acquire(store, target, identity, me, ttl, clock())
+        if blocked is None:
             break
+        held_as, other = blocked
         if _dead_here(other):
             report(f"Taking over a lock left by pid {other.pid}, which is no longer running.")
-            await store.release_lock(name, other)
+            await store.release_lock(held_as, other)
             continue
         if time.monotonic() >= deadline:
             raise LockHeld(other)
@@ -250,24 +286,35 @@ Confirm = Callable[[LockHolder], bool | Awaitable[bool]]
 
 
 async def unlock_by_id(
-    store: SecretStore, target: str, lock_id: str, *, confirm: Confirm | None = None
+    store: SecretStore,
+    target: str,
+    identity: str,
+    lock_id: str,
+    *,
+    confirm: Confirm | None = None,
 ) -> LockHolder | None:
-    """Release ``target``'s apply lock held under ``lock_id``, whoever holds it (its
-    apply died).
+    """Release the apply lock of organisation ``identity`` (at ``target``) held under
+    ``lock_id``, whoever holds it (its apply died); or the target's under its earlier name.
 
     :class:`UnlockRefused` when nobody holds the lock or another id does (so a lock
     taken since the id was read is never removed). ``confirm`` is asked with the holder
     first; the holder released is returned, or None when ``confirm`` said no.
     """
-    name = lock_name(target)
-    holder = await store.read_lock(name)
-    if holder is None:
+    found: dict[str, LockHolder] = {}
+    for name in (lock_name(identity), legacy_lock_name(target)):
+        held = await store.read_lock(name)
+        if held is not None:
+            found[name] = held
+    if not found:
         raise UnlockRefused(f"Failed to unlock: {store.description} holds no state lock.")
-    if holder.id != lock_id:
+    name = next((n for n, h in found.items() if h.id == lock_id), "")
+    if not name:
+        holder = next(iter(found.values()))
         raise UnlockRefused(
             f"Failed to unlock: lock ID {lock_id!r} does not match the lock held by "
             f"{holder.describe()} (lock ID {holder.id})."
         )
+    holder = found[name]
     if confirm is not None:
         answer = confirm(holder)
         if not (await answer if inspect.isawaitable(answer) else answer):

@@ -62,6 +62,13 @@ def organizations(root: Path) -> list[OrgDir]:
     return _sub_organizations(root)
 
 
+def siblings(directory: Path) -> list[OrgDir]:
+    """The other organisations of the tree ``directory`` is one organisation of (none
+    when its parent is not a root of several)."""
+    directory = Path(directory).resolve()
+    return [o for o in _sub_organizations(directory.parent) if o.path != directory]
+
+
 def select(root: Path, name: str | None) -> Path:
     """The directory of organisation ``name`` under ``root`` (None: ``root`` itself)."""
     root = Path(root)

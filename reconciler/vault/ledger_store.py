@@ -3,7 +3,8 @@
 The :class:`~reconciler.ownership.Ledger` of an organisation is one document,
 ``_reconciler/ledger/<slug>`` in the store (see :meth:`SecretStore.put_document`), where
 the slug is the organisation's identifier when it is a valid path segment, else a
-readable, hashed form of it (:func:`document_name`). A GitHub store cannot hold it
+readable, hashed form of it (:func:`reconciler.identity.identity_slug`, which names the
+apply lock and the journal too). A GitHub store cannot hold it
 (:class:`~reconciler.vault.base.DocumentUnsupported`).
 
 Every write is a check-and-set against the version that was read. :func:`update` reads,
@@ -20,13 +21,12 @@ never overwritten.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.errors import SecretStoreError
+from reconciler.identity import identity_slug
 from reconciler.ownership import Ledger, LedgerError, decode, encode
 from reconciler.vault.base import DOCUMENTS_DIR, CasMismatch, StoredDocument
 
@@ -41,7 +41,6 @@ def _log() -> Any:
 
 LEDGER_FOLDER = "ledger"
 UPDATE_ATTEMPTS = 8
-_SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
 
 
 class DocumentStore(Protocol):
@@ -68,13 +67,7 @@ class StoredLedger:
 
 def document_name(organization: str) -> str:
     """The ledger's document name for ``organization`` (``ledger/<slug>``)."""
-    if _SLUG.match(organization):
-        slug = organization
-    else:
-        digest = hashlib.sha256(organization.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        readable = re.sub(r"[^A-Za-z0-9._-]+", "-", organization).strip("._-")[:40]
-        slug = f"{readable}-{digest}" if readable else digest
-    return f"{LEDGER_FOLDER}/{slug}"
+    return f"{LEDGER_FOLDER}/{identity_slug(organization)}"
 
 
 async def load(store: DocumentStore, organization: str) -> StoredLedger:

@@ -8,22 +8,29 @@ import os
 import socket
 import subprocess
 import sys
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 
-from reconciler.apply.lock import LockHeld, apply_lock, lock_name
+from reconciler.apply.lock import LockHeld, apply_lock, legacy_lock_name, lock_name
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
 
 NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
 TARGET = "https://api.mistral.ai/v1/admin"
-LOCK_NAME = lock_name(TARGET)
+IDENTITY = f"acme-prod@{TARGET}"
+LOCK_NAME = lock_name(IDENTITY)
 
 
 def clock() -> dt.datetime:
     return NOW
+
+
+def locked(vault: FileVault, identity: str) -> AbstractAsyncContextManager[object]:
+    """An apply's lock at TARGET for the organisation ``identity``."""
+    return apply_lock(vault, target=TARGET, identity=identity, operation="apply", clock=clock)
 
 
 def holder(pid: int, who: str = "ci-runner") -> LockHolder:
@@ -45,7 +52,12 @@ def test_a_held_lock_names_who_where_and_since_when(tmp_path: Path) -> None:
 
     async def go() -> None:
         async with apply_lock(
-            vault, target=TARGET, operation="apply", report=lines.append, clock=clock
+            vault,
+            target=TARGET,
+            identity=IDENTITY,
+            operation="apply",
+            report=lines.append,
+            clock=clock,
         ):
             raise AssertionError("the lock was granted twice")
 
@@ -77,6 +89,7 @@ def test_waiting_for_the_lock_says_for_whom_and_gets_it_once_released(tmp_path: 
         async with apply_lock(
             vault,
             target=TARGET,
+            identity=IDENTITY,
             operation="apply",
             timeout=60,
             poll=0.01,
@@ -107,7 +120,12 @@ def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over(tmp_path: Pa
 
     async def go() -> None:
         async with apply_lock(
-            vault, target=TARGET, operation="apply", report=lines.append, clock=clock
+            vault,
+            target=TARGET,
+            identity=IDENTITY,
+            operation="apply",
+            report=lines.append,
+            clock=clock,
         ):
             pass
 
@@ -128,6 +146,7 @@ def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> Non
         async with apply_lock(
             SealedOnRelease(tmp_path, clock=clock),
             target=TARGET,
+            identity=IDENTITY,
             operation="apply",
             report=lines.append,
             clock=clock,
@@ -142,17 +161,46 @@ def test_a_failed_release_never_hides_how_the_apply_ended(tmp_path: Path) -> Non
 
 
 def test_each_organisation_has_its_own_lock_in_a_shared_store(tmp_path: Path) -> None:
-    """Two targets sharing one store never wait for each other; one target always does."""
+    """Two organisations at one target sharing one store never wait for each other; two
+    applies of one organisation always do."""
     vault = FileVault(tmp_path, clock=clock)
-    other = "https://api.mistral.ai/v1/admin?org=another"
-    assert lock_name(TARGET) == lock_name(TARGET) != lock_name(other)
+    staging = f"acme-staging@{TARGET}"
+    assert lock_name(IDENTITY) == lock_name(IDENTITY) != lock_name(staging)
 
     async def go() -> None:
-        async with apply_lock(vault, target=TARGET, operation="apply", clock=clock):
-            async with apply_lock(vault, target=other, operation="apply", clock=clock):
+        async with locked(vault, IDENTITY):
+            async with locked(vault, staging):
                 pass
             with pytest.raises(LockHeld):
-                async with apply_lock(vault, target=TARGET, operation="apply", clock=clock):
+                async with locked(vault, IDENTITY):
                     pass
 
     asyncio.run(go())
+
+
+def test_a_lock_held_under_the_target_alone_still_blocks_every_organisation_there(
+    tmp_path: Path,
+) -> None:
+    """An apply of an earlier release holds the lock named after the target only."""
+    vault = FileVault(tmp_path, clock=clock)
+    earlier = holder(os.getppid(), who="earlier-release")
+    ttl = dt.timedelta(minutes=30)
+    assert asyncio.run(vault.acquire_lock(legacy_lock_name(TARGET), earlier, ttl)) is None
+
+    async def go(identity: str) -> None:
+        async with locked(vault, identity):
+            raise AssertionError("the lock was granted while the earlier one is held")
+
+    for identity in (IDENTITY, f"acme-staging@{TARGET}"):
+        with pytest.raises(LockHeld) as caught:
+            asyncio.run(go(identity))
+        assert caught.value.holder.id == earlier.id
+    # nothing was left behind under the new name: once the earlier lock goes, it is granted
+    asyncio.run(vault.release_lock(legacy_lock_name(TARGET), earlier))
+    assert asyncio.run(vault.read_lock(LOCK_NAME)) is None
+
+    async def granted() -> None:
+        async with locked(vault, IDENTITY):
+            assert await vault.read_lock(LOCK_NAME) is not None
+
+    asyncio.run(granted())

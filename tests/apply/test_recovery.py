@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 import reconciler.session as session_module
 from reconciler.apply.journal import Journal, journal_path
+from reconciler.identity import organization_identity
 from reconciler.model import ApiKey, DesiredState
 from reconciler.plan import Plan
 from reconciler.session import Session, TargetOptions
@@ -41,7 +42,8 @@ def plan_with(tmp_path: Path, desired: DesiredState) -> Plan:
 
 
 def journal(tmp_path: Path, provider: FakeProvider) -> Journal:
-    return Journal(journal_path(tmp_path / "state", provider.target), clock=lambda: NOW)
+    identity = organization_identity(provider.target, desired_org().organization)
+    return Journal(journal_path(tmp_path / "state", identity), clock=lambda: NOW)
 
 
 def add_live_key(provider: FakeProvider, key_id: str, name: str, created: dt.datetime) -> None:

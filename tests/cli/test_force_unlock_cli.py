@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.lock import lock_name
+from reconciler.desired.load import load_organization
+from reconciler.identity import organization_identity
 from reconciler.platform.mistral.settings import DEFAULT_ADMIN_BASE_URL
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
@@ -26,7 +28,9 @@ from tests.e2e.conftest import run_cli
 REPO = Path(__file__).resolve().parents[2]
 TTL = dt.timedelta(minutes=30)
 # no MISTRAL_ADMIN_BASE_URL in the test's environment: the lock of La Plateforme itself
-LOCK_NAME = lock_name(DEFAULT_ADMIN_BASE_URL)
+LOCK_NAME = lock_name(
+    organization_identity(DEFAULT_ADMIN_BASE_URL, load_organization(REPO / "desired-state"))
+)
 
 
 def ci_holder() -> LockHolder:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from reconciler.identity import organization_mismatch, unpinned_organization
+from reconciler.identity import (
+    identity_slug,
+    organization_identity,
+    organization_mismatch,
+    unpinned_organization,
+)
 from reconciler.model import DesiredState, LiveState, Organization
 
 
@@ -49,3 +54,21 @@ def test_an_unpinned_desired_state_is_told_what_to_pin() -> None:
     assert note is not None and "this one's id is org-acme" in note
     assert unpinned_organization(*states("org-acme", "org-acme")) is None
     assert unpinned_organization(*states(None, None)) is None
+
+
+def test_an_organisation_is_known_by_its_target_and_pinned_id_else_its_name() -> None:
+    target = "https://api.mistral.ai/v1/admin"
+    prod = Organization(name="acme-prod", id="80da8647-d4dd-5809-856f-6847937468bc")
+    assert organization_identity(target, prod) == f"{prod.id}@{target}"
+    renamed = prod.model_copy(update={"name": "acme-production"})
+    assert organization_identity(target, renamed) == organization_identity(target, prod)
+    staging = Organization(name="acme-staging")
+    assert organization_identity(target, staging) == f"acme-staging@{target}"
+    assert organization_identity(target, Organization()) == target
+
+
+def test_an_identity_becomes_a_readable_name_a_store_and_a_file_may_carry() -> None:
+    slug = identity_slug("acme-staging@https://api.mistral.ai/v1/admin")
+    assert slug.startswith("acme-staging-https-api.mistral.ai-v1-adm-")
+    assert slug != identity_slug("acme-prod@https://api.mistral.ai/v1/admin")
+    assert identity_slug("acme-prod") == "acme-prod"

@@ -138,7 +138,7 @@ def test_plans_applies_and_converges_against_its_own_platform(
                 desired=ctx.desired,
                 live=ctx.live,
                 secrets=session.router(ctx.desired),
-                journal=session.journal(),
+                journal=session.journal(ctx.desired),
                 apply_id="testcloud-apply",
                 report=lambda line: None,
             )

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.journal import journal_path
 from reconciler.apply.lock import LockHeld, apply_lock
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import LiveState
@@ -125,7 +124,7 @@ def test_an_apply_carries_the_plan_out_and_stores_each_new_secret(root: Path) ->
     assert [line.rsplit(": ", 1)[1] for line in outcome.stored] == sorted(vault(root))
     assert counts(plan(root)) == (0, 0, 0)  # converged
     # the live state was read again after the apply, and the journal dropped
-    assert not journal_path(root / "state", outcome.plan.target).exists()
+    assert list((root / "state").glob("journal-*.jsonl")) == []
     # what the caller heard, in order: the lock, the plan, each step, the lock again
     assert (heard.notices[0], heard.notices[-1]) == LOCK_LINES
     assert heard.shown == [outcome.plan]
@@ -244,10 +243,34 @@ def test_the_lock_is_taken_before_the_live_state_is_read(root: Path) -> None:
         lock = FileVault(root / "sandbox" / "vault")
         async with (
             Session(root / "desired-state", options(root)) as session,
-            apply_lock(lock, target=session.provider.target, operation="apply"),
+            apply_lock(
+                lock,
+                target=session.provider.target,
+                identity=session.identity(session.load_desired()),
+                operation="apply",
+            ),
         ):
             await session.apply(auto_approve=True, listener=heard)
 
     with pytest.raises(LockHeld):
         asyncio.run(while_locked())
     assert heard.read_live == [] and heard.shown == []
+
+
+def test_another_organisations_apply_at_the_same_target_does_not_block_this_one(
+    root: Path,
+) -> None:
+    """acme-staging's lock, in the same store at the same target, is not this one's."""
+
+    async def while_staging_applies() -> ApplyOutcome:
+        lock = FileVault(root / "sandbox" / "vault")
+        async with Session(root / "desired-state", options(root)) as session:
+            target = session.provider.target
+            async with apply_lock(
+                lock, target=target, identity=f"acme-staging@{target}", operation="apply"
+            ):
+                return await session.apply(auto_approve=True)
+
+    outcome = asyncio.run(while_staging_applies())
+    assert outcome.result is not None and outcome.result.added > 0
+    assert counts(plan(root)) == (0, 0, 0)

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import respx
 
-from reconciler.apply.lock import Lease, UnlockRefused, apply_lock, lock_name, unlock_by_id
+from reconciler.apply.lock import (
+    Lease,
+    UnlockRefused,
+    apply_lock,
+    legacy_lock_name,
+    lock_name,
+    unlock_by_id,
+)
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import LockHolder, LockLost, SecretStore
 from reconciler.vault.file import FileVault
@@ -26,7 +33,8 @@ from .helpers import TOKEN_TEXT, VAULT_ADDR, run, vault_store
 T0 = dt.datetime(2030, 3, 4, 5, 6, tzinfo=dt.UTC)
 TTL = dt.timedelta(minutes=30)
 TARGET = "https://admin.example/v1/admin"
-LOCK_NAME = lock_name(TARGET)
+IDENTITY = f"acme-prod@{TARGET}"
+LOCK_NAME = lock_name(IDENTITY)
 
 
 class Clock:
@@ -89,7 +97,14 @@ def hold(
     """The apply lock on the fake clock, renewed when ``ticker`` turns."""
     report = notices.append if notices is not None else (lambda _m: None)
     return apply_lock(
-        store, target=TARGET, operation="apply", ttl=TTL, clock=clock, wait=ticker, report=report
+        store,
+        target=TARGET,
+        identity=IDENTITY,
+        operation="apply",
+        ttl=TTL,
+        clock=clock,
+        wait=ticker,
+        report=report,
     )
 
 
@@ -170,7 +185,7 @@ def test_a_force_unlocked_lock_stops_the_apply(clocked: tuple[SecretStore, Clock
 
     async def go() -> None:
         async with hold(store, clock, ticker) as lease:
-            released = await unlock_by_id(store, TARGET, lease.id)
+            released = await unlock_by_id(store, TARGET, IDENTITY, lease.id)
             assert released == lease.holder
             await ticker.turn()
             await lease.stop()
@@ -214,10 +229,10 @@ def test_force_unlock_refuses_another_id_and_names_the_holder(
 
     async def go() -> None:
         with pytest.raises(UnlockRefused, match="holds no state lock"):
-            await unlock_by_id(store, TARGET, bob.id)
+            await unlock_by_id(store, TARGET, IDENTITY, bob.id)
         assert await store.acquire_lock(LOCK_NAME, bob, TTL) is None
         with pytest.raises(UnlockRefused) as caught:
-            await unlock_by_id(store, TARGET, "0123abcd")
+            await unlock_by_id(store, TARGET, IDENTITY, "0123abcd")
         assert str(caught.value) == (
             "Failed to unlock: lock ID '0123abcd' does not match the lock held by bob on ci-7 "
             "(pid 42) for apply since 2030-03-04T05:06:00+00:00, expires "
@@ -229,11 +244,27 @@ def test_force_unlock_refuses_another_id_and_names_the_holder(
             asked.append(holder)
             return False
 
-        assert await unlock_by_id(store, TARGET, bob.id, confirm=decline) is None
+        assert await unlock_by_id(store, TARGET, IDENTITY, bob.id, confirm=decline) is None
         assert [h.id for h in asked] == [bob.id]
         assert await store.read_lock(LOCK_NAME) is not None  # declined: still held
-        released = await unlock_by_id(store, TARGET, bob.id)
+        released = await unlock_by_id(store, TARGET, IDENTITY, bob.id)
         assert released is not None and released.who == "bob"
         assert await store.read_lock(LOCK_NAME) is None
+
+    run(go())
+
+
+def test_force_unlock_finds_a_lock_held_under_the_target_alone(
+    clocked: tuple[SecretStore, Clock],
+) -> None:
+    """A lock an earlier release's apply left (named after the target only) is found by id."""
+    store, _ = clocked
+    bob = intruder()
+
+    async def go() -> None:
+        assert await store.acquire_lock(legacy_lock_name(TARGET), bob, TTL) is None
+        released = await unlock_by_id(store, TARGET, IDENTITY, bob.id)
+        assert released is not None and released.who == "bob"
+        assert await store.read_lock(legacy_lock_name(TARGET)) is None
 
     run(go())

@@ -1,0 +1,111 @@
+"""Two organisations of one provider at one API address, one state directory.
+
+acme-prod and acme-staging are both planned and applied against the one served sandbox
+(the same target), each with its own vault, from one working directory (so one
+``.reconciler/`` state directory). An apply of acme-prod killed after it created a key
+whose secret never reached its vault leaves a journal that acme-staging's plan and apply
+neither see nor act on, and that acme-prod's next apply recovers from.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
+from tests.e2e.apply_support import (
+    Cli,
+    actionable,
+    assert_converged,
+    interrupted_warning,
+    plan_document,
+    write_small_desired,
+)
+from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, SandboxServer
+
+pytestmark = pytest.mark.e2e
+
+STAGING = """\
+version: 1
+workspace:
+  name: staging
+  description: Staging services
+  admin: alice.martin@acme.example
+  api_keys:
+    - name: staging-ci
+      owner: alice.martin@acme.example
+      expires: 2029-06-30
+      role: developer
+"""
+# the record after which acme-prod's apply (one change at a time) is killed: its first key
+# is created, its secret not stored yet
+KILLED_AFTER = "8"
+
+
+def write_two_organisations(root: Path) -> Path:
+    """``root/desired-state/acme-prod`` (the small desired state) and ``…/acme-staging``
+    (one workspace of its own), both La Plateforme organisations."""
+    tree = root / "desired-state"
+    tree.mkdir()
+    write_small_desired(root / "prod").rename(tree / "acme-prod")
+    organization = tree / "acme-prod" / "organization.yaml"
+    organization.write_text(organization.read_text().replace("Acme Analytics", "acme-prod"))
+    staging = tree / "acme-staging"
+    (staging / "workspaces").mkdir(parents=True)
+    (staging / "organization.yaml").write_text(
+        organization.read_text().replace("acme-prod", "acme-staging")
+    )
+    shutil.copyfile(EXAMPLE_DESIRED_STATE / "roles.yaml", staging / "roles.yaml")
+    (staging / "workspaces" / "staging.yaml").write_text(STAGING)
+    return tree
+
+
+def journals(root: Path) -> set[str]:
+    return {p.name for p in (root / ".reconciler").glob("journal-*.jsonl")}
+
+
+def test_one_organisations_interrupted_apply_is_never_another_ones_to_recover(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    tree = write_two_organisations(tmp_path)
+    cli = Cli(sandbox, tmp_path)
+    prod = ("--org", "acme-prod", "--vault", "file:vault-prod")
+    staging = ("--org", "acme-staging", "--vault", "file:vault-staging")
+
+    killed = cli(
+        "apply",
+        str(tree),
+        *prod,
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        env={CRASH_ENV: KILLED_AFTER},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = journals(tmp_path)
+    assert len(left) == 1 and "acme-prod" in next(iter(left))
+
+    # acme-staging at the same address: no trace of acme-prod's interrupted apply
+    seen = plan_document(cli("plan", str(tree), *staging, "--format", "json"))
+    assert not [w for w in seen["warnings"] if "interrupted" in w], seen["warnings"]
+    assert sorted(actionable(seen)) == [
+        "api_key.staging-ci",
+        "member.staging/alice.martin@acme.example",
+        "workspace.staging",
+    ]
+    applied = cli("apply", str(tree), *staging, "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in applied.stdout
+    assert journals(tmp_path) == left  # acme-prod's, untouched; acme-staging's compacted
+
+    # acme-prod's next plan finds what its apply left behind, and its apply recovers
+    recovering = cli("plan", str(tree), *prod)
+    assert interrupted_warning(1) in recovering.stdout, recovering.stdout
+    recovered = cli("apply", str(tree), *prod, "--auto-approve")
+    assert recovered.returncode == 0, recovered.stderr
+    assert journals(tmp_path) == set()
+    assert actionable(plan_document(cli("plan", str(tree), *prod, "--format", "json"))) == []
+    assert_converged(sandbox, tmp_path / "vault-prod", tree / "acme-prod")
