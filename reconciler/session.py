@@ -602,7 +602,7 @@ class Session:
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
             )
             if not plan.actionable:
-                await self._settle(ctx, listener)
+                await self._settle(ctx, listener, apply_id)
                 return outcome
             if saved is None and not auto_approve and approve is not None:
                 answer = approve(plan)  # the lease keeps the lock while a person reads
@@ -638,7 +638,7 @@ class Session:
             apply_id=apply_id,
             report=listener.step,
             guard=guard,
-            ledger=await self._settle(ctx, listener),
+            ledger=await self._settle(ctx, listener, apply_id),
             stores=router.store_at,
             clock=self.clock,
             parallelism=parallelism,
@@ -661,10 +661,25 @@ class Session:
         journal.compact(after)
         return result
 
-    async def _settle(self, ctx: PlanContext, listener: ApplyListener) -> LedgerWriter | None:
-        """The ownership record brought up to date before the apply changes anything."""
+    async def _settle(
+        self, ctx: PlanContext, listener: ApplyListener, apply_id: str
+    ) -> LedgerWriter | None:
+        """The ownership record brought up to date before the apply changes anything, once
+        the new keys of rotations an earlier apply left unverified are verified (a refused
+        one is undone and the apply stops: :mod:`reconciler.apply.resume`)."""
         if ctx.ownership is None:
             return None
+        from reconciler.apply.resume import verify_resumed
+        from reconciler.apply.rotation import Verifier
+
+        await verify_resumed(
+            ctx.ownership,
+            ctx.live,
+            ctx.desired,
+            verifier=Verifier(self.provider, self.journal(), apply_id),
+            stores=self.router(ctx.desired).store_at,
+            report=listener.step,
+        )
         return await settle_before_apply(ctx.ownership, ctx.live, listener.notice)
 
     # --- importing -------------------------------------------------------------------

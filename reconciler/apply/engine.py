@@ -561,9 +561,12 @@ class Applier:
         if previous is not None:
             verifier = rotation.Verifier(self.provider, self.journal, self.apply_id)
             try:
-                await verifier.verify(created, store, path, previous, version)
-            except ReconcilerError:
-                self.records.create_failed(want)
+                await verifier.verify(key_id, created.secret, store, path, previous, version)
+            except rotation.RotationFailed as failed:
+                if failed.kept:  # its secret is the current version: managed, the old too
+                    await self.records.created(change, want, created, store, path, retire=False)
+                else:
+                    self.records.create_failed(want)
                 raise
             self.report(f"{change.address}: the new key is accepted by the inference API")
         managed = change.name in self.desired_keys  # else a transferred key: unmanaged

@@ -114,11 +114,13 @@ class KeyRecords:
         path: str,
         *,
         managed: bool = True,
+        retire: bool = True,
     ) -> None:
         """The new key's secret is stored at ``path`` in ``store``: record the key (a
-        replacement's at once, any other at the next :meth:`flush`), unless not ``managed``:
-        an offboarded person's key handed to someone stays unmanaged, only its intent is
-        dropped (at the next :meth:`flush`)."""
+        replacement's at once, with the key it replaces retiring unless not ``retire``; any
+        other at the next :meth:`flush`), unless not ``managed``: an offboarded person's key
+        handed to someone stays unmanaged, only its intent is dropped (at the next
+        :meth:`flush`)."""
         if not managed:
             self._refused.append((want.workspace, want.name))
             return
@@ -127,7 +129,7 @@ class KeyRecords:
         where = location_of(store, path, want)
         made = created.key.created_at or now
         entry = key_entry(want.name, want.workspace, where, created=made)
-        old = change.live_id if change.is_replacement else None
+        old = change.live_id if change.is_replacement and retire else None
         if not old or old == key_id:
             self._made[key_id] = entry
             return

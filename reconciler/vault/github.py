@@ -7,9 +7,9 @@ turned into ``_`` (``prod/search-indexer`` → ``PROD_SEARCH_INDEXER``).
 
 GitHub secrets are write-only and unversioned, so this store is weaker than Vault:
 
-- ``read_secret`` and ``read_previous`` always return None (``keeps_versions`` is False); ``read_metadata`` returns what GitHub shows (the
-  name and ``updated_at``) with ``version=None`` and no :class:`SecretMetadata` (GitHub
-  cannot hold it);
+- ``read_secret`` and ``read_previous`` always return None (``keeps_versions`` is
+  False); ``read_metadata`` returns what GitHub shows (the name and ``updated_at``) with
+  ``version=None`` and no :class:`SecretMetadata` (GitHub cannot hold it);
 - check-and-set cannot be enforced: ``expect_version=0`` first checks that no secret of
   that name exists (GET, so a race between that check and the PUT is possible), any other
   number only checks that it does exist, ``None`` writes unconditionally. ``put`` returns
