@@ -98,7 +98,7 @@ from reconciler.vault.facts import Stored, already_read, read_stored, secret_fac
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
     from reconciler.adoption import ImportReport
-    from reconciler.apply.engine import ApplyResult
+    from reconciler.apply.engine import ApplyResult, RetiringKey
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -236,6 +236,11 @@ class ApplyOutcome:
     def stored(self) -> list[str]:
         """Where the secrets of new keys were written (``store: path``), sorted, once each."""
         return sorted(set(self.result.stored)) if self.result is not None else []
+
+    @property
+    def retiring(self) -> list[RetiringKey]:
+        """The old keys of this apply's rotations, alive until their grace ends."""
+        return list(self.result.retiring) if self.result is not None else []
 
 
 def _key_console(provider: str) -> str | None:

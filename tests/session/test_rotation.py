@@ -157,10 +157,18 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
             ("create", "delete"),
         )
     }
-    rotated_at = clock.now
+    clock.now = rotated_at = clock.now.replace(second=0, microsecond=0)
     outcome = apply(root, clock)
     assert outcome.result is not None
     assert (outcome.result.added, outcome.result.destroyed) == (1, 0)  # the old key waits
+    until = (rotated_at + 24 * HOUR).strftime("%Y-%m-%d %H:%M UTC")
+    assert outcome.result.sentence() == (
+        "Apply complete! Resources: 1 added, 0 changed, 0 destroyed; "
+        f"1 key retiring until {until} (deleted by the first apply after that)."
+    )
+    assert [(r.address, r.key_id, r.until) for r in outcome.retiring] == [
+        ("api_key.dev-bob", old, rotated_at + 24 * HOUR)
+    ]
     old_, new = sorted(bob_ids(root), key=lambda k: k != old)
     assert old_ == old
     assert vault(root)["dev/dev-bob"] == new  # the current version: the new key
@@ -192,6 +200,8 @@ def test_replace_with_no_grace_rotates_a_leaked_key_in_one_apply(root: Path, clo
     outcome = apply(root, clock, leaked)
     assert outcome.result is not None
     assert (outcome.result.added, outcome.result.destroyed) == (1, 1)
+    assert outcome.retiring == []  # no grace: nothing left for a later apply
+    assert outcome.result.sentence().endswith("1 added, 0 changed, 1 destroyed.")
     (new,) = bob_ids(root)
     assert new != old and vault(root)["dev/dev-bob"] == new
     assert key_changes(plan(root, clock)) == {}
