@@ -75,7 +75,7 @@ from reconciler.desired.load import (
     load_organization,
     provider_name,
 )
-from reconciler.diff import Rotations
+from reconciler.diff import RetiringKey, Rotations
 from reconciler.diff.rotation import asked as rotations_asked
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
@@ -98,7 +98,7 @@ from reconciler.vault.facts import Stored, already_read, read_stored, secret_fac
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
     from reconciler.adoption import ImportReport
-    from reconciler.apply.engine import ApplyResult, RetiringKey
+    from reconciler.apply.engine import ApplyResult
 
 DEFAULT_SANDBOX_STATE = Path(".sandbox/state.json")
 DEFAULT_SANDBOX_VAULT = Path(".sandbox/vault")
@@ -537,6 +537,7 @@ class Session:
             unmanaged=unmanaged,
             secrets=facts,
             attributions=latest_outside(ctx.attributions),
+            retiring={r.key_id: r.until for r in ctx.plan.retiring},
         )
         notes = (*ctx.notes, *unreadable_secrets(facts))
         where = str(self.desired_dir)

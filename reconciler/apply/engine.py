@@ -59,7 +59,7 @@ from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.records import KeyRecords
 from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
-from reconciler.diff import Action, Change, Kind, workspace_aliases
+from reconciler.diff import Action, Change, Kind, RetiringKey, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace, minute_text
@@ -73,16 +73,6 @@ T = TypeVar("T")
 
 CREATE_PHASE = 4  # keys are created (see :func:`steps`)
 KEY_STATUS_PHASE = 4.5  # keys' statuses are set, after the creates, before the deletes
-
-
-@dataclass(frozen=True, slots=True)
-class RetiringKey:
-    """The old key of a rotation this apply made, alive until its grace ends; the first
-    apply after ``until`` deletes it."""
-
-    address: str  # the rotated key's, e.g. ``api_key.dev-bob``
-    key_id: str  # the old key's
-    until: dt.datetime
 
 
 @dataclass

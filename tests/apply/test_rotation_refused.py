@@ -56,4 +56,3 @@ def test_a_store_without_versions_keeps_the_refused_key_and_deletes_nothing(
     assert [c for c in provider.calls if c[0] == "delete_key"] == []  # both keys live
     assert "dev-bob" in {k.name for k in provider.keys.values()}
     assert '"key-deleted"' not in journal.path.read_text()
-

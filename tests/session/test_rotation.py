@@ -23,12 +23,14 @@ from pydantic import SecretStr
 
 from reconciler.apply.engine import ApplyError
 from reconciler.apply.rotation import RotationFailed
-from reconciler.diff import Rotations
+from reconciler.audit import AuditReport, Flag
+from reconciler.diff import RetiringKey, Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey
 from reconciler.ownership import Ledger, SecretLocation
 from reconciler.plan import Plan, from_dict, to_dict
 from reconciler.platform.sandbox import SandboxStore, journaled
+from reconciler.render import render_text
 from reconciler.session import ApplyListener, ApplyOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
@@ -109,6 +111,14 @@ def apply(
     return result
 
 
+def audit(root: Path, clock: Clock) -> AuditReport:
+    async def go(session: Session) -> AuditReport:
+        return await session.audit()
+
+    result: AuditReport = run(root, clock, go)
+    return result
+
+
 def key_changes(plan: Plan) -> dict[str, tuple[str | None, tuple[str, ...]]]:
     """The plan's key changes (address -> reason, actions), unmanaged keys left out."""
     return {
@@ -151,12 +161,18 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
     clock.now += 29 * DAY
     assert key_changes(plan(root, clock)) == {}  # day 29 of 30: not yet
     clock.now += DAY
-    assert key_changes(plan(root, clock)) == {
+    due = plan(root, clock)
+    assert key_changes(due) == {
         "api_key.dev-bob": (
             "rotation due: created 30 days ago, period 30 days",
             ("create", "delete"),
         )
     }
+    # the headline counts the old key destroyed; the plan says when that happens
+    assert (
+        "Note: 1 key to destroy is a rotation's old key: it stays live for its grace period "
+        "(24 h) and is deleted by the first apply after that, not by this one.\n"
+    ) in render_text(due)
     clock.now = rotated_at = clock.now.replace(second=0, microsecond=0)
     outcome = apply(root, clock)
     assert outcome.result is not None
@@ -178,7 +194,20 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
     assert dt.datetime.fromisoformat(retiring["delete_after"]) == rotated_at + 24 * HOUR
 
     clock.now = rotated_at + 24 * HOUR - dt.timedelta(seconds=1)
-    assert key_changes(plan(root, clock)) == {}  # the grace has not ended: nothing to do
+    waiting = plan(root, clock)
+    assert key_changes(waiting) == {}  # the grace has not ended: nothing to do
+    assert waiting.retiring == (RetiringKey("api_key.dev-bob", old, rotated_at + 24 * HOUR),)
+    assert render_text(
+        waiting
+    ).endswith(  # a note, not a change
+        "Retiring: old keys of rotations, live until their grace ends (the first apply after "
+        f"that deletes them):\n  api_key.dev-bob[{old[:8]}] until {until}\n"
+    )
+    audited = {k.key_id: k for k in audit(root, clock).audit.keys}
+    assert Flag.RETIRING in audited[old].flags and audited[old].retiring_until == (
+        rotated_at + 24 * HOUR
+    )
+    assert Flag.RETIRING not in audited[new].flags
     clock.now = rotated_at + 24 * HOUR
     assert key_changes(plan(root, clock)) == {
         f"api_key.dev-bob[{old[:8]}]": ("rotated, grace period ended", ("delete",))
