@@ -36,7 +36,7 @@ Each new secret is registered with the log redactor the moment it arrives, so no
 can carry it. The ownership record follows each key created or deleted, and a deleted
 key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
 
-Why one module of ~690 lines: it has one job, carrying out steps in order, and each step's
+Why one module of ~710 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
 compensating delete) must be read beside the order they run in.
 """

@@ -28,6 +28,7 @@ from reconciler.apply.routing import StoreLocator
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Claimed, Ledger
+from reconciler.vault.base import SecretStore
 
 
 async def verify_resumed(
@@ -45,30 +46,30 @@ async def verify_resumed(
         intent = ledger.intent_for(found.key.workspace, found.key.name)
         if not found.created or not found.stored or intent is None or intent.grace_hours is None:
             continue
-        await _verify(found, ledger, live, desired, verifier, stores, report)
+        store = stores(found.location)
+        old = _predecessor(ledger, live, found.key)
+        if store is not None:
+            await _verify(found, store, old, desired, verifier, report)
 
 
 async def _verify(
     found: Claimed,
-    ledger: Ledger,
-    live: LiveState,
+    store: SecretStore,
+    old: ApiKey | None,
     desired: DesiredState,
     verifier: Verifier,
-    stores: StoreLocator,
     report: Callable[[str], None],
 ) -> None:
+    """Verify the new key ``found`` whose secret is at its location in ``store``, the
+    rotation of ``old`` (None: gone from the platform, its secret not worth restoring)."""
     new, path = found.key, found.location.path
-    store = stores(found.location)
-    if store is None or new.id is None:
-        return
     secret = await store.read_secret(path)
     current = await store.read_metadata(path)
-    if secret is None or current is None or current.key_id != new.id:
+    if new.id is None or secret is None or current is None or current.key_id != new.id:
         return  # not the new key's secret (anymore): nothing to verify
     register_secret(secret)
     address = f"api_key.{new.name}"
     report(f"{address}: verifying the new key of a rotation an earlier apply left unverified...")
-    old = _predecessor(ledger, live, new)
     before = await store.read_previous(path) if old is not None else None
     if before is not None:
         register_secret(before)
