@@ -27,7 +27,7 @@ from reconciler.apply.rotation import Previous, RotationFailed, Verifier
 from reconciler.apply.routing import StoreLocator
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState
-from reconciler.ownership import Claimed, Ledger
+from reconciler.ownership import Claimed, Ledger, intent_key
 from reconciler.vault.base import SecretStore
 
 
@@ -42,8 +42,9 @@ async def verify_resumed(
 ) -> None:
     """Verify each resumed rotation's new key (see the module docstring)."""
     ledger = view.facts.ledger
+    intents = ledger.intents_by_key()
     for found in view.claimed:
-        intent = ledger.intent_for(found.key.workspace, found.key.name)
+        intent = intents.get(intent_key(found.key.workspace, found.key.name))
         if not found.created or not found.stored or intent is None or intent.grace_hours is None:
             continue
         store = stores(found.location)
