@@ -19,7 +19,10 @@ flagged on day N + 1, never on day N:
   key has);
 - ``secret-missing`` and ``secret-mismatch``: a managed key whose store holds no entry
   at its path, or an entry written for another key id (only when the caller read the
-  store: :class:`SecretFact`).
+  store: :class:`SecretFact`);
+- ``retiring``: the old key of a rotation, live until its grace ends (``retiring_until``;
+  the first apply after that deletes it); never ``rotation-due``, nor flagged for its
+  secret, which its successor's replaced.
 
 The ownership ledger will refine the last three: ``ownership`` maps a key id to what it
 records (:class:`KeyOwnership`), which then decides whether the key is managed, and an
@@ -60,6 +63,7 @@ class Flag(StrEnum):
     UNMANAGED = "unmanaged"
     SECRET_MISSING = "secret-missing"
     SECRET_MISMATCH = "secret-mismatch"
+    RETIRING = "retiring"
 
 
 class SecretState(StrEnum):
@@ -120,6 +124,7 @@ class Thresholds:
             Flag.UNMANAGED: "not in the desired state",
             Flag.SECRET_MISSING: "with no secret in the store",
             Flag.SECRET_MISMATCH: "whose stored secret is another key's",
+            Flag.RETIRING: "retiring after a rotation",
         }[flag]
 
 
@@ -143,6 +148,7 @@ class KeyFinding:
     secret: SecretFact | None  # None: not read (a plan, or an unmanaged key)
     flags: tuple[Flag, ...]
     attribution: Attribution | None = None  # the last change outside reconciler
+    retiring_until: dt.datetime | None = None  # a rotation's old key: deleted after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +245,7 @@ def _finding(
     secret: SecretFact | None,
     attribution: Attribution | None,
     only_flagged: bool = False,
+    retiring_until: dt.datetime | None = None,
 ) -> KeyFinding | None:
     """``key``'s finding; None for a key without flags when ``only_flagged``."""
     created = key.created_at.astimezone(dt.UTC).date() if key.created_at else None
@@ -249,12 +256,16 @@ def _finding(
     checks = (
         (Flag.UNUSED, idle is not None and idle > limits.unused_after_days),
         (Flag.OLD, age is not None and age > limits.max_age_days),
-        (Flag.ROTATION_DUE, rotation_due(age, period)),
+        # a rotation's old key: replaced already, its path holds its successor's secret
+        (Flag.ROTATION_DUE, retiring_until is None and rotation_due(age, period)),
         (Flag.EXPIRING, left is not None and 0 <= left <= limits.expiry_warning_days),
         (Flag.EXPIRED, left is not None and left < 0),
         (Flag.UNMANAGED, not managed),
+        (Flag.RETIRING, retiring_until is not None),
     )
-    flags = tuple(flag for flag, raised in checks if raised) + _secret_flags(secret)
+    flags = tuple(flag for flag, raised in checks if raised)
+    if retiring_until is None:
+        flags += _secret_flags(secret)
     if only_flagged and not flags:
         return None
     return KeyFinding(
@@ -274,6 +285,7 @@ def _finding(
         secret=secret,
         flags=flags,
         attribution=attribution,
+        retiring_until=retiring_until,
     )
 
 
@@ -287,6 +299,7 @@ def audit_keys(
     attributions: Mapping[str, Attribution] | None = None,
     ownership: Mapping[str, KeyOwnership] | None = None,
     only_flagged: bool = False,
+    retiring: Mapping[str, dt.datetime] | None = None,
 ) -> KeyAudit:
     """Every live key of ``live`` against the desired state's hygiene rules at ``now``.
 
@@ -297,6 +310,9 @@ def audit_keys(
     (:func:`latest_outside`). ``ownership``: the ownership record, by key id; where it
     speaks, it decides whether a key is managed and whether its secret is known.
     ``only_flagged``: the audit holds the flagged keys alone (what a plan shows).
+    ``retiring``: the old keys of rotations still in their grace, by key id, to when it
+    ends: flagged ``retiring``, never ``rotation-due`` nor for their secret (the path holds
+    their successor's).
     """
     today = now.astimezone(dt.UTC).date()
     limits = Thresholds.of(desired.organization)
@@ -325,6 +341,7 @@ def audit_keys(
             secret=secret,
             attribution=attributions.get(key.address),
             only_flagged=only_flagged,
+            retiring_until=(retiring or {}).get(key.id or ""),
         )
         if finding is not None:
             findings.append(finding)

@@ -262,6 +262,15 @@ def rotation_due(age_days: int | None, period_days: int) -> bool:
     return age_days is not None and age_days >= period_days
 
 
+def minute_text(when: dt.datetime) -> str:
+    """``when`` to the minute in UTC, rounded up (``2026-12-03 10:00 UTC``): a grace said
+    to end at that minute has ended by then."""
+    utc = when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    if utc.second or utc.microsecond:
+        utc = utc.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    return utc.strftime("%Y-%m-%d %H:%M UTC")
+
+
 class OrgMember(Frozen):
     """One person in the organisation: their organisation role and product seats.
 

@@ -28,8 +28,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.audit import KeyFinding, audit_keys, latest_outside, summary_lines
-from reconciler.diff import Action, Change, FieldChange, Kind, Rotations, currency_notes, diff
+from reconciler.audit import Flag, KeyFinding, audit_keys, latest_outside, summary_lines
+from reconciler.diff import (
+    Action,
+    Change,
+    FieldChange,
+    Kind,
+    RetiringKey,
+    Rotations,
+    currency_notes,
+    diff,
+    retiring_keys,
+)
 from reconciler.diff.console_keys import console_only_keys, refused_as_manual
 from reconciler.errors import ConfigError, PlanError
 from reconciler.model import Attribution, DesiredState, LiveState
@@ -144,6 +154,7 @@ class Plan:
     delete_limit: DeleteLimit = field(default_factory=DeleteLimit)
     key_findings: tuple[KeyFinding, ...] = ()  # the live keys the key audit flags
     attributions: tuple[Attribution, ...] = ()  # last change outside reconciler, by address
+    retiring: tuple[RetiringKey, ...] = ()  # old keys of rotations, live until their grace ends
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -176,6 +187,9 @@ def unmanaged_key_ids(changes: Iterable[Change]) -> set[str]:
         and not c.recovery
         and (Action.UNMANAGED in c.actions or c.actions == (Action.DELETE,))
     }
+
+
+WARN = tuple(f for f in Flag if f is not Flag.RETIRING)  # the plan notes retiring keys itself
 
 
 def make_plan(
@@ -230,6 +244,7 @@ def make_plan(
         )
     )
     outside = latest_outside(attributions)
+    waiting = retiring_keys(live, ownership, now)
     audit = audit_keys(
         desired,
         live,
@@ -237,6 +252,7 @@ def make_plan(
         unmanaged=unmanaged_key_ids(changes),
         attributions=outside,
         only_flagged=True,
+        retiring={r.key_id: r.until for r in waiting},
     )
     shown = {c.address for c in changes} | {k.address for k in audit.flagged}
     created = now.isoformat(timespec="seconds")
@@ -248,7 +264,7 @@ def make_plan(
         live_fingerprint=live_fingerprint(live),
         created_at=created,
         desired_path=desired_path,
-        warnings=(*warnings, *currency_notes(desired, live), *summary_lines(audit)),
+        warnings=(*warnings, *currency_notes(desired, live), *summary_lines(audit, flags=WARN)),
         live_key_count=len(live.keys),
         # removing people counts toward the delete share once the desired state manages them
         live_people_count=len(live.people) if desired.people is not None else 0,
@@ -262,6 +278,7 @@ def make_plan(
         delete_limit=delete_limit(desired),
         key_findings=audit.flagged,
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
+        retiring=waiting,
     )
 
 

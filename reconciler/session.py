@@ -76,7 +76,7 @@ from reconciler.desired.load import (
     provider_name,
 )
 from reconciler.desired.orgs import siblings
-from reconciler.diff import Rotations
+from reconciler.diff import RetiringKey, Rotations
 from reconciler.diff.rotation import asked as rotations_asked
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT, RECONCILER_VAULT
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
@@ -243,6 +243,11 @@ class ApplyOutcome:
     def stored(self) -> list[str]:
         """Where the secrets of new keys were written (``store: path``), sorted, once each."""
         return sorted(set(self.result.stored)) if self.result is not None else []
+
+    @property
+    def retiring(self) -> list[RetiringKey]:
+        """The old keys of this apply's rotations, alive until their grace ends."""
+        return list(self.result.retiring) if self.result is not None else []
 
 
 def _key_console(provider: str) -> str | None:
@@ -562,6 +567,7 @@ class Session:
             unmanaged=unmanaged,
             secrets=facts,
             attributions=latest_outside(ctx.attributions),
+            retiring={r.key_id: r.until for r in ctx.plan.retiring},
         )
         notes = (*ctx.notes, *unreadable_secrets(facts))
         where = str(self.desired_dir)
@@ -633,7 +639,7 @@ class Session:
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file
             )
             if not plan.actionable:
-                await self._settle(ctx, listener)
+                await self._settle(ctx, listener, apply_id)
                 return outcome
             if saved is None and not auto_approve and approve is not None:
                 answer = approve(plan)  # the lease keeps the lock while a person reads
@@ -669,7 +675,7 @@ class Session:
             apply_id=apply_id,
             report=listener.step,
             guard=guard,
-            ledger=await self._settle(ctx, listener),
+            ledger=await self._settle(ctx, listener, apply_id),
             stores=router.store_at,
             clock=self.clock,
             parallelism=parallelism,
@@ -692,10 +698,25 @@ class Session:
         journal.compact(after)
         return result
 
-    async def _settle(self, ctx: PlanContext, listener: ApplyListener) -> LedgerWriter | None:
-        """The ownership record brought up to date before the apply changes anything."""
+    async def _settle(
+        self, ctx: PlanContext, listener: ApplyListener, apply_id: str
+    ) -> LedgerWriter | None:
+        """The ownership record brought up to date before the apply changes anything, once
+        the new keys of rotations an earlier apply left unverified are verified (a refused
+        one is undone and the apply stops: :mod:`reconciler.apply.resume`)."""
         if ctx.ownership is None:
             return None
+        from reconciler.apply.resume import verify_resumed
+        from reconciler.apply.rotation import Verifier
+
+        await verify_resumed(
+            ctx.ownership,
+            ctx.live,
+            ctx.desired,
+            verifier=Verifier(self.provider, self.journal(ctx.desired), apply_id),
+            stores=self.router(ctx.desired).store_at,
+            report=listener.step,
+        )
         return await settle_before_apply(ctx.ownership, ctx.live, listener.notice)
 
     # --- importing -------------------------------------------------------------------

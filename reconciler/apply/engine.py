@@ -36,7 +36,7 @@ Each new secret is registered with the log redactor the moment it arrives, so no
 can carry it. The ownership record follows each key created or deleted, and a deleted
 key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
 
-Why one module of ~690 lines: it has one job, carrying out steps in order, and each step's
+Why one module of ~710 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
 compensating delete) must be read beside the order they run in.
 """
@@ -59,10 +59,10 @@ from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.records import KeyRecords
 from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
-from reconciler.diff import Action, Change, Kind, workspace_aliases
+from reconciler.diff import Action, Change, Kind, RetiringKey, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
-from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace
+from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace, minute_text
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
 from reconciler.vault.base import SecretMetadata, SecretStore
@@ -77,7 +77,9 @@ KEY_STATUS_PHASE = 4.5  # keys' statuses are set, after the creates, before the 
 
 @dataclass
 class ApplyResult:
-    """What an apply did; the counts match the plan's summary when it completes."""
+    """What an apply did; the counts match the plan's summary when it completes, but for
+    the old keys of rotations with a grace: the plan counts them destroyed, the apply
+    ``retiring`` (deleted by a later apply)."""
 
     added: int = 0
     changed: int = 0
@@ -85,12 +87,23 @@ class ApplyResult:
     stored: list[str] = field(default_factory=list)  # "store description: path" per secret
     # address -> why: changes the platform refused for this organisation (ConsoleOnly)
     console_only: dict[str, str] = field(default_factory=dict)
+    retiring: list[RetiringKey] = field(default_factory=list)
 
     def sentence(self) -> str:
-        return (
+        done = (
             f"Apply complete! Resources: {self.added} added, {self.changed} changed, "
-            f"{self.destroyed} destroyed."
+            f"{self.destroyed} destroyed"
         )
+        if not self.retiring:
+            return done + "."
+        last = max(r.until for r in self.retiring)
+        if len(self.retiring) == 1:
+            waiting = f"1 key retiring until {minute_text(last)}"
+        elif all(r.until == last for r in self.retiring):
+            waiting = f"{len(self.retiring)} keys retiring until {minute_text(last)}"
+        else:
+            waiting = f"{len(self.retiring)} keys retiring, the last until {minute_text(last)}"
+        return f"{done}; {waiting} (deleted by the first apply after that)."
 
 
 class ApplyError(ReconcilerError):
@@ -288,6 +301,10 @@ class Applier:
             added=self.result.added,
             changed=self.result.changed,
             destroyed=self.result.destroyed,
+            retiring=[
+                {"address": r.address, "key_id": r.key_id, "until": r.until.isoformat()}
+                for r in self.result.retiring
+            ],
         )
         return self.result
 
@@ -561,13 +578,18 @@ class Applier:
         if previous is not None:
             verifier = rotation.Verifier(self.provider, self.journal, self.apply_id)
             try:
-                await verifier.verify(created, store, path, previous, version)
-            except ReconcilerError:
-                self.records.create_failed(want)
+                await verifier.verify(key_id, created.secret, store, path, previous, version)
+            except rotation.RotationFailed as failed:
+                if failed.kept:  # its secret is the current version: managed, the old too
+                    await self.records.created(change, want, created, store, path, retire=False)
+                else:
+                    self.records.create_failed(want)
                 raise
             self.report(f"{change.address}: the new key is accepted by the inference API")
         managed = change.name in self.desired_keys  # else a transferred key: unmanaged
-        await self.records.created(change, want, created, store, path, managed=managed)
+        until = await self.records.created(change, want, created, store, path, managed=managed)
+        if change.grace_hours and change.live_id:  # the old key lives on, for a later apply
+            self.result.retiring.append(RetiringKey(change.address, change.live_id, until))
         self._note_clamped_expiry(change, want, created.key)
         self.result.added += 1
         self.result.stored.append(f"{store.description}: {path}")

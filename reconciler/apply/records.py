@@ -114,24 +114,26 @@ class KeyRecords:
         path: str,
         *,
         managed: bool = True,
-    ) -> None:
+        retire: bool = True,
+    ) -> dt.datetime:
         """The new key's secret is stored at ``path`` in ``store``: record the key (a
-        replacement's at once, any other at the next :meth:`flush`), unless not ``managed``:
-        an offboarded person's key handed to someone stays unmanaged, only its intent is
-        dropped (at the next :meth:`flush`)."""
+        replacement's at once, with the key it replaces retiring unless not ``retire``; any
+        other at the next :meth:`flush`), unless not ``managed``: an offboarded person's key
+        handed to someone stays unmanaged, only its intent is dropped (at the next
+        :meth:`flush`); when the replaced key's grace ends."""
+        now = self.clock()
+        delete_after = now + dt.timedelta(hours=change.grace_hours or 0)
         if not managed:
             self._refused.append((want.workspace, want.name))
-            return
-        now = self.clock()
+            return delete_after
         key_id = created.key.id or ""
         where = location_of(store, path, want)
         made = created.key.created_at or now
         entry = key_entry(want.name, want.workspace, where, created=made)
-        old = change.live_id if change.is_replacement else None
+        old = change.live_id if change.is_replacement and retire else None
         if not old or old == key_id:
             self._made[key_id] = entry
-            return
-        delete_after = now + dt.timedelta(hours=change.grace_hours or 0)
+            return delete_after
 
         def resolve(ledger: Ledger) -> Ledger:
             ledger = ledger.resolve_intent(key_id, entry)
@@ -140,6 +142,7 @@ class KeyRecords:
             return ledger
 
         await self._record(resolve, change.address)
+        return delete_after
 
     def create_failed(self, want: ApiKey) -> None:
         """The create was refused for certain: it made no key (recorded at the next

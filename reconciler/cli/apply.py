@@ -18,7 +18,7 @@ from reconciler.cli.plan import target_of_saved_plan
 from reconciler.cli.prompt import Answer, ask_yes, on_terminal
 from reconciler.diff import Rotations
 from reconciler.errors import ConfigError
-from reconciler.model import LiveState
+from reconciler.model import LiveState, minute_text
 from reconciler.plan import Plan
 from reconciler.plan import load as load_plan
 from reconciler.session import (
@@ -143,6 +143,11 @@ async def apply_command(
         print("Refused by the API for this organisation's plan, to make in the console:")
         for address, why in sorted(outcome.result.console_only.items()):
             print(f"  {address}: {for_terminal(why)}")
+    if outcome.retiring:
+        print("Old keys of rotations, still live until their grace ends:")
+        for old in outcome.retiring:
+            until = minute_text(old.until)
+            print(f"  {for_terminal(old.address)}[{old.key_id[:8]}] until {until}")
     if outcome.plan.summary.manual:
         print(
             f"{outcome.plan.summary.manual} manual change(s) remain for the admin console "

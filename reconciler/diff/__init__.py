@@ -57,7 +57,7 @@ from collections.abc import Mapping
 
 from reconciler.diff.changes import REPLACE, Action, Change, FieldChange, Kind, project
 from reconciler.diff.keys import diff_keys, matches
-from reconciler.diff.owned import left_behind, retiring
+from reconciler.diff.owned import RetiringKey, left_behind, retiring, still_retiring
 from reconciler.diff.people import (
     awaiting,
     diff_groups,
@@ -83,12 +83,14 @@ __all__ = [
     "Change",
     "FieldChange",
     "Kind",
+    "RetiringKey",
     "Rotations",
     "claimed_keys",
     "currency_notes",
     "diff",
     "left_behind",
     "project",
+    "retiring_keys",
     "workspace_aliases",
 ]
 
@@ -133,6 +135,16 @@ def diff(
     changes.extend(people)
     changes.extend(diff_groups(desired, live))
     return changes
+
+
+def retiring_keys(
+    live: LiveState, ownership: KeyFacts | None, now: dt.datetime
+) -> tuple[RetiringKey, ...]:
+    """The old keys of rotations whose grace has not ended by ``now``: still live, deleted
+    by the first apply after it (a plan's note, never a change)."""
+    if ownership is None:
+        return ()
+    return still_retiring(live.keys, ownership.claims(live), ownership, now)
 
 
 def claimed_keys(

@@ -85,7 +85,7 @@ def diff_keys(
 ) -> list[Change]:
     now = now or dt.datetime.now(dt.UTC)
     claims = facts.claims(live) if facts is not None else {}
-    waiting: set[str] = set()  # old keys of an interrupted rotation, within their grace
+    waiting: dict[str, dt.datetime] = {}  # old keys of an interrupted rotation, in grace
     if facts is not None:
         abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}
         waiting = owned.rotating(live.keys, claims, facts, now)
@@ -95,7 +95,7 @@ def diff_keys(
     ]
     rest = tuple(k for k in live.keys if k.id not in abandoned)
     changes.extend(owned.retired(rest, claims, now))
-    excluded = abandoned.keys() | owned.retiring(claims) | waiting
+    excluded = abandoned.keys() | owned.retiring(claims) | waiting.keys()
     org = desired.organization
     cap = org.key_platform_max_expiry_days
     renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)

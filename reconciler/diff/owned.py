@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.diff.changes import KEY_FIELDS, REPLACE, Action, Change, Kind, project
@@ -65,18 +66,51 @@ def superseded(
 
 def rotating(
     live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts, now: dt.datetime
-) -> set[str]:
+) -> dict[str, dt.datetime]:
     """Old keys of an interrupted rotation (:func:`superseded`, by a create whose intent
-    carries a grace period) whose grace, counted from the intent, has not ended: they live
-    on, never matched, until the next apply records them retiring."""
-    out: set[str] = set()
+    carries a grace period) whose grace, counted from the intent, has not ended, to when it
+    ends: they live on, never matched, until the next apply records them retiring."""
+    out: dict[str, dt.datetime] = {}
     for old, new in _successors(live_keys, claims, facts).items():
         intent = claims[new].intent
         if intent is None or intent.grace_hours is None:
             continue
-        if now < intent.since + dt.timedelta(hours=intent.grace_hours):
-            out.add(old)
+        until = intent.since + dt.timedelta(hours=intent.grace_hours)
+        if now < until:
+            out[old] = until
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RetiringKey:
+    """The old key of a rotation, alive until its grace ends; the first apply after
+    ``until`` deletes it. A note in a plan and a flag in the audit, never a change."""
+
+    address: str  # the rotated key's, e.g. ``api_key.dev-bob``
+    key_id: str  # the old key's
+    until: dt.datetime
+
+
+def still_retiring(
+    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts, now: dt.datetime
+) -> tuple[RetiringKey, ...]:
+    """The live old keys of rotations whose grace has not ended by ``now``: recorded
+    retiring, or left by an interrupted rotation (:func:`rotating`)."""
+    until = rotating(live_keys, claims, facts, now)
+    for key_id, claim in claims.items():
+        retiring = claim.entry.retiring if claim.entry is not None else None
+        if retiring is not None and not retiring.is_due(now):
+            until[key_id] = retiring.delete_after
+    return tuple(
+        sorted(
+            (
+                RetiringKey(key.address, key.id, until[key.id])
+                for key in live_keys
+                if key.id in until
+            ),
+            key=lambda r: (r.address, r.key_id),
+        )
+    )
 
 
 def _successors(

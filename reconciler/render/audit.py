@@ -15,7 +15,8 @@ holds every key, for machines::
                "secret": null | {"state": "missing", "where": "...", ...},
                "flags": ["unused", "old", "rotation-due", "unmanaged"],
                "attribution": null | {"actor": "...", "at": "...", "event": "...",
-                                      "note": "created outside reconciler by ... on ..."}}]}
+                                      "note": "created outside reconciler by ... on ..."},
+               "retiring_until": null | "2026-12-03T10:00:00+00:00"}]}
 
 Names, owners and actors come from the platform: text and Markdown escape them
 (:mod:`reconciler.textsafe`); JSON escapes by itself. No secret is ever part of an audit.
@@ -31,7 +32,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from reconciler.audit import AuditReport, Flag, KeyAudit, KeyFinding, SecretFact, count_flags
-from reconciler.model import Attribution
+from reconciler.model import Attribution, minute_text
 from reconciler.render.markdown import warning_callout
 from reconciler.textsafe import for_terminal, inline_code, md_text
 
@@ -83,6 +84,7 @@ def finding_document(key: KeyFinding) -> dict[str, Any]:
         "secret": _secret_document(key.secret),
         "flags": [flag.value for flag in key.flags],
         "attribution": attribution_document(key.attribution) if key.attribution else None,
+        "retiring_until": key.retiring_until.isoformat() if key.retiring_until else None,
     }
 
 
@@ -142,8 +144,14 @@ def _cells(key: KeyFinding) -> list[str]:
         used,
         expires,
         key.secret.state.value if key.secret is not None else "-",
-        ", ".join(flag.value for flag in key.flags) or "-",
+        ", ".join(_flag_text(key, flag) for flag in key.flags) or "-",
     ]
+
+
+def _flag_text(key: KeyFinding, flag: Flag) -> str:
+    if flag is Flag.RETIRING and key.retiring_until is not None:
+        return f"retiring until {minute_text(key.retiring_until)}"
+    return flag.value
 
 
 _HEADER = ["WORKSPACE", "KEY", "OWNER", "AGE", "LAST USED", "EXPIRES", "SECRET", "FLAGS"]

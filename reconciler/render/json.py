@@ -27,6 +27,8 @@ Format (``format_version`` "1.1"), modelled on ``terraform show -json``::
          "attribution": {"actor": "dan@acme.example", "at": "...", "event": "...",
                          "note": "changed outside reconciler by dan@acme.example on ..."}}
       ],
+      "retiring": [{"address": "api_key.dev-bob", "key_id": "...",
+                    "until": "2026-12-03T10:00:00+00:00"}],
       "key_audit": {"summary": {"keys": 20, "flagged": 1, "flags": {"unused": 1, ...}},
                     "keys": [{"address": "api_key.iris-laptop", "flags": ["unused"], ...}]}
     }
@@ -40,7 +42,9 @@ every destroy counted); ``force_overrides`` whether ``apply --force`` lifts it. 
 when apply may proceed.
 
 ``rotation`` is only on a key's rotation (``{"grace_hours": 24}``: how long the old key
-lives on once the new one is stored and verified).
+lives on once the new one is stored and verified). ``retiring`` lists the old keys of
+earlier rotations whose grace has not ended: live, no change, deleted by the first apply
+after ``until``.
 
 ``attribution`` is only on a change whose object someone changed outside reconciler (from
 the platform's audit log); ``key_audit`` lists the keys the key audit flags, without the
@@ -111,6 +115,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "refusals": [r.as_dict() for r in plan.refusals],
         "resource_changes": [_resource(c, who.get(c.address)) for c in plan.changes],
+        "retiring": [
+            {"address": r.address, "key_id": r.key_id, "until": r.until.isoformat()}
+            for r in plan.retiring
+        ],
         "key_audit": {
             "summary": summary_document(plan.live_key_count, plan.key_findings),
             "keys": [finding_document(k) for k in plan.key_findings],

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.diff import Action, Change, Kind
-from reconciler.model import Attribution
+from reconciler.model import Attribution, minute_text
 from reconciler.plan import Plan
 from reconciler.textsafe import for_terminal
 
@@ -205,6 +205,35 @@ def footer(plan: Plan) -> list[str]:
         notes.append(f"{_count(grouped, 'workspace membership')} through groups, left to them")
     if notes:
         lines.append("Also: " + "; ".join(notes) + ".")
+    return lines + _retiring_notes(plan)
+
+
+def _retiring_notes(plan: Plan) -> list[str]:
+    """What the headline does not say of rotations: an old key counted to destroy stays
+    live for its grace, and old keys of earlier rotations are live until theirs ends."""
+    lines = []
+    graces = sorted({c.grace_hours for c in plan.changes if c.is_actionable and c.grace_hours})
+    if graces:
+        kept = sum(1 for c in plan.changes if c.is_actionable and c.grace_hours)
+        hours = " or ".join(f"{g} h" for g in graces)
+        subject = (
+            "1 key to destroy is a rotation's old key: it stays"
+            if kept == 1
+            else (f"{kept} keys to destroy are rotations' old keys: each stays")
+        )
+        lines.append(
+            f"Note: {subject} live for its grace period ({hours}) and is deleted by the "
+            "first apply after that, not by this one."
+        )
+    if plan.retiring:
+        lines.append(
+            "Retiring: old keys of rotations, live until their grace ends (the first apply "
+            "after that deletes them):"
+        )
+        lines.extend(
+            for_terminal(f"  {r.address}[{r.key_id[:8]}] until {minute_text(r.until)}")
+            for r in plan.retiring
+        )
     return lines
 
 

@@ -264,6 +264,7 @@ class SecretStore(Protocol):
     description: str  # what and where, for users: "file vault at .sandbox/vault"
     backend: SecretBackend
     exclusive: bool  # True: an override; every key's secret goes here, whatever its target
+    keeps_versions: bool  # True: :meth:`read_previous` gives back the version before
 
     async def check(self) -> None:
         """Prove the store is reachable and the credential works, before keys are created."""
@@ -286,6 +287,12 @@ class SecretStore(Protocol):
 
     async def read_secret(self, path: str) -> SecretStr | None:
         """The current secret at ``path``; None if absent (or the store is write-only)."""
+        ...
+
+    async def read_previous(self, path: str) -> SecretStr | None:
+        """The secret of the version before the current one at ``path`` (what a rotation
+        puts back when its new key is refused); None if there is none, and always None in
+        a store that keeps no versions (``keeps_versions`` False: GitHub)."""
         ...
 
     async def delete(self, path: str) -> None:

@@ -83,6 +83,7 @@ class FileVault:
     """A :class:`~reconciler.vault.base.SecretStore` in a local directory."""
 
     backend = SecretBackend.FILE
+    keeps_versions = True
 
     def __init__(
         self,
@@ -133,6 +134,10 @@ class FileVault:
     async def read_secret(self, path: str) -> SecretStr | None:
         rel = normalize_path(path, store=self.description)
         return await asyncio.to_thread(self._read_secret, rel)
+
+    async def read_previous(self, path: str) -> SecretStr | None:
+        rel = normalize_path(path, store=self.description)
+        return await asyncio.to_thread(self._read_previous, rel)
 
     async def delete(self, path: str) -> None:
         rel = normalize_path(path, store=self.description)
@@ -287,6 +292,24 @@ class FileVault:
     def _read_secret(self, rel: str) -> SecretStr | None:
         found = self._read_field(rel, SECRET_FIELD)
         return SecretStr(found[0]) if found is not None else None
+
+    def _read_previous(self, rel: str) -> SecretStr | None:
+        """The secret of the newest version older than the current one, if any."""
+        with self._locked(rel):
+            doc = self._load(self._file(rel), rel)
+        if doc is None:
+            return None
+        current = int(doc["current_version"])
+        older = [
+            e
+            for e in doc["versions"]
+            if isinstance(e, dict) and isinstance(e.get("version"), int) and e["version"] < current
+        ]
+        if not older:
+            return None
+        data = max(older, key=lambda e: int(e["version"])).get("data")
+        value = data.get(SECRET_FIELD) if isinstance(data, dict) else None
+        return SecretStr(value) if isinstance(value, str) else None
 
     def _read_document(self, name: str, rel: str) -> StoredDocument | None:
         found = self._read_field(rel, DOCUMENT_FIELD)

@@ -7,9 +7,9 @@ turned into ``_`` (``prod/search-indexer`` → ``PROD_SEARCH_INDEXER``).
 
 GitHub secrets are write-only and unversioned, so this store is weaker than Vault:
 
-- ``read_secret`` always returns None; ``read_metadata`` returns what GitHub shows (the
-  name and ``updated_at``) with ``version=None`` and no :class:`SecretMetadata` (GitHub
-  cannot hold it);
+- ``read_secret`` and ``read_previous`` always return None (``keeps_versions`` is
+  False); ``read_metadata`` returns what GitHub shows (the name and ``updated_at``) with
+  ``version=None`` and no :class:`SecretMetadata` (GitHub cannot hold it);
 - check-and-set cannot be enforced: ``expect_version=0`` first checks that no secret of
   that name exists (GET, so a race between that check and the PUT is possible), any other
   number only checks that it does exist, ``None`` writes unconditionally. ``put`` returns
@@ -84,6 +84,7 @@ class GitHubSecretStore:
 
     backend = SecretBackend.GITHUB
     exclusive = False
+    keeps_versions = False  # a secret is overwritten: the one before is gone
 
     def __init__(
         self,
@@ -205,6 +206,10 @@ class GitHubSecretStore:
     async def read_secret(self, path: str) -> SecretStr | None:
         secret_name(path, store=self.description)
         return None  # GitHub secrets cannot be read back
+
+    async def read_previous(self, path: str) -> SecretStr | None:
+        secret_name(path, store=self.description)
+        return None  # nor are earlier ones kept
 
     async def delete(self, path: str) -> None:
         name = secret_name(path, store=self.description)

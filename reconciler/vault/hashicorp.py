@@ -91,6 +91,7 @@ class HashiCorpVault(KvConnection):
     """A Vault KV v2 mount (and path prefix) as a secret store."""
 
     backend = SecretBackend.VAULT
+    keeps_versions = True
 
     @classmethod
     def from_settings(
@@ -219,6 +220,15 @@ class HashiCorpVault(KvConnection):
         if not isinstance(value, str):
             raise SecretStoreError(f"{self.description}: {rel} has no {SECRET_FIELD} field")
         return SecretStr(value)
+
+    async def read_previous(self, path: str) -> SecretStr | None:
+        rel = normalize_path(path, store=self.description)
+        current = await self._current_version(rel)
+        if current is None or current < 2:
+            return None
+        entry = await self._read_data(rel, version=current - 1)
+        value = entry[0].get(SECRET_FIELD) if entry is not None else None
+        return SecretStr(value) if isinstance(value, str) else None
 
     async def delete(self, path: str) -> None:
         rel = normalize_path(path, store=self.description)

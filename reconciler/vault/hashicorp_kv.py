@@ -140,8 +140,11 @@ class KvConnection:
         version = metadata.get("current_version") if metadata is not None else None
         return version if isinstance(version, int) else None
 
-    async def _read_data(self, rel: str) -> tuple[dict[str, Any], int] | None:
-        """The current version's data and its version number; None if absent or deleted."""
+    async def _read_data(
+        self, rel: str, *, version: int | None = None
+    ) -> tuple[dict[str, Any], int] | None:
+        """The current version's data (or ``version``'s) and its version number; None if
+        absent or deleted."""
         response = await self._request(
             "GET",
             self._data_url(rel),
@@ -149,6 +152,7 @@ class KvConnection:
             path=rel,
             capability="read",
             missing_ok=True,
+            params={"version": version} if version is not None else None,
         )
         if response is None:
             return None

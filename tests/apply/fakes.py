@@ -418,6 +418,7 @@ class FlakyStore:
         self.description = inner.description
         self.backend = inner.backend
         self.exclusive = inner.exclusive
+        self.keeps_versions = inner.keeps_versions
 
     async def check(self) -> None:
         await self.inner.check()
@@ -440,6 +441,9 @@ class FlakyStore:
 
     async def read_secret(self, path: str) -> SecretStr | None:
         return await self.inner.read_secret(path)
+
+    async def read_previous(self, path: str) -> SecretStr | None:
+        return await self.inner.read_previous(path)
 
     async def delete(self, path: str) -> None:
         await self.inner.delete(path)

@@ -1,8 +1,11 @@
-"""Model lookups: by name, the first of a name, and never stale after a copy."""
+"""Model lookups: by name, the first of a name, and never stale after a copy; times as the
+output shows them."""
 
 from __future__ import annotations
 
-from reconciler.model import DesiredState, Role, Workspace
+import datetime as dt
+
+from reconciler.model import DesiredState, Role, Workspace, minute_text
 
 
 def test_lookups_by_name_find_the_first_of_a_name_and_nothing_else() -> None:
@@ -25,3 +28,11 @@ def test_a_copy_with_other_workspaces_finds_its_own() -> None:
     assert copy.workspace("ml") == Workspace(name="ml")
     assert state == DesiredState(workspaces=(Workspace(name="dev"),))  # an index is no field
     assert state.model_dump() == DesiredState(workspaces=(Workspace(name="dev"),)).model_dump()
+
+
+def test_a_time_to_the_minute_is_rounded_up_so_a_grace_has_ended_by_then() -> None:
+    at = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
+    assert minute_text(at) == "2026-12-03 10:00 UTC"
+    assert minute_text(at + dt.timedelta(seconds=1)) == "2026-12-03 10:01 UTC"
+    paris = dt.timezone(dt.timedelta(hours=1))
+    assert minute_text(at.astimezone(paris)) == "2026-12-03 10:00 UTC"

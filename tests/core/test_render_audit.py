@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from reconciler.audit import AuditReport, SecretFact, SecretState, audit_keys
+from reconciler.audit import AuditReport, Flag, SecretFact, SecretState, audit_keys
 from reconciler.model import ApiKey, Attribution, DesiredState, LiveState, Organization
 from reconciler.render.audit import (
     MAX_ROWS,
@@ -112,9 +112,9 @@ def test_markdown_counts_every_flag_and_lists_the_flagged_keys() -> None:
     assert "**2 keys, 2 flagged: 1 unused, 1 old, 1 rotation-due, 1 expiring, 1 unmanaged, " in md
     counts = lines.index(
         "| unused | old | rotation-due | expiring | expired | unmanaged | secret-missing "
-        "| secret-mismatch |"
+        "| secret-mismatch | retiring |"
     )
-    assert lines[counts + 2] == "| 1 | 1 | 1 | 1 | 0 | 1 | 1 | 0 |"
+    assert lines[counts + 2] == "| 1 | 1 | 1 | 1 | 0 | 1 | 1 | 0 | 0 |"
     assert (
         "| `dev` | `iris-laptop` | `iris@acme.example` | 200d | 2026-01-29 (45d ago) | - | - "
         "| unused, old, rotation-due, unmanaged (created outside reconciler by "
@@ -167,3 +167,41 @@ def test_json_holds_every_key_and_no_secret() -> None:
         "created outside reconciler by iris@acme.example on 2025-08-27"
     )
     assert render_audit(report(), "json") == render_audit_json(report())
+
+
+def test_a_rotations_old_key_is_retiring_until_its_grace_ends_not_due_nor_mismatched() -> None:
+    old = ApiKey(
+        name="dev-alice",
+        workspace="dev",
+        id="k-old",
+        created_at=NOW - dt.timedelta(days=95),
+        last_used=dt.date(2026, 3, 15),
+    )
+    new = old.model_copy(update={"id": "k-new", "created_at": NOW})
+    desired = DesiredState(
+        organization=Organization(name="Acme"),
+        keys=(ApiKey(name="dev-alice", workspace="dev"),),
+    )
+    until = NOW + dt.timedelta(hours=23, minutes=30)
+    audit = audit_keys(
+        desired,
+        LiveState(keys=(old, new)),
+        now=NOW,
+        secrets={  # the path holds the new key's secret: no mismatch for the old one
+            "k-old": SecretFact(SecretState.MISMATCHED, where="file vault: dev/dev-alice"),
+            "k-new": SecretFact(SecretState.STORED, where="file vault: dev/dev-alice"),
+        },
+        retiring={"k-old": until},
+    )
+    rendered = AuditReport("sandbox (test)", "mistral", "desired-state", audit, ())
+    by_id = {k.key_id: k for k in audit.keys}
+    assert by_id["k-old"].flags == (Flag.OLD, Flag.RETIRING)  # not rotation-due: replaced
+    assert by_id["k-new"].flags == ()
+    text = render_audit_text(rendered)
+    assert "old, retiring until 2026-03-16 09:00 UTC" in text
+    assert "1 retiring" in text
+    document = json.loads(render_audit_json(rendered))
+    keys = {k["key_id"]: k for k in document["keys"]}
+    assert keys["k-old"]["retiring_until"] == "2026-03-16T09:00:00+00:00"
+    assert keys["k-new"]["retiring_until"] is None
+    assert document["summary"]["flags"]["retiring"] == 1

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,20 @@ from pydantic import SecretStr
 
 from reconciler.apply.engine import ApplyError
 from reconciler.apply.rotation import RotationFailed
-from reconciler.diff import Rotations
+from reconciler.audit import AuditReport, Flag
+from reconciler.diff import RetiringKey, Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey
 from reconciler.ownership import Ledger, SecretLocation
 from reconciler.plan import Plan, from_dict, to_dict
 from reconciler.platform.sandbox import SandboxStore, journaled
-from reconciler.session import ApplyOutcome, Session
+from reconciler.render import render_text
+from reconciler.session import ApplyListener, ApplyOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
 from tests.e2e.apply_support import write_small_desired
-from tests.session.test_apply import live_keys, options, state_of, vault
+from tests.e2e.vault_server import FakeVaultServer
+from tests.session.test_apply import Heard, live_keys, options, state_of, vault
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -69,27 +73,49 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return shared
 
 
-def run(root: Path, clock: Clock, go: Callable[[Session], Any]) -> Any:
+def run(
+    root: Path, clock: Clock, go: Callable[[Session], Any], target: TargetOptions | None = None
+) -> Any:
     async def inside() -> Any:
-        async with Session(root / "desired-state", options(root), clock=clock) as session:
+        where = target or options(root)
+        async with Session(root / "desired-state", where, clock=clock) as session:
             return await go(session)
 
     return asyncio.run(inside())
 
 
-def plan(root: Path, clock: Clock, rotations: Rotations | None = None) -> Plan:
+def plan(
+    root: Path,
+    clock: Clock,
+    rotations: Rotations | None = None,
+    target: TargetOptions | None = None,
+) -> Plan:
     async def go(session: Session) -> Plan:
         return (await session.plan(rotations=rotations)).plan
 
-    result: Plan = run(root, clock, go)
+    result: Plan = run(root, clock, go, target)
     return result
 
 
-def apply(root: Path, clock: Clock, rotations: Rotations | None = None) -> ApplyOutcome:
+def apply(
+    root: Path,
+    clock: Clock,
+    rotations: Rotations | None = None,
+    target: TargetOptions | None = None,
+    listener: ApplyListener | None = None,
+) -> ApplyOutcome:
     async def go(session: Session) -> ApplyOutcome:
-        return await session.apply(auto_approve=True, rotations=rotations)
+        return await session.apply(auto_approve=True, rotations=rotations, listener=listener)
 
-    result: ApplyOutcome = run(root, clock, go)
+    result: ApplyOutcome = run(root, clock, go, target)
+    return result
+
+
+def audit(root: Path, clock: Clock) -> AuditReport:
+    async def go(session: Session) -> AuditReport:
+        return await session.audit()
+
+    result: AuditReport = run(root, clock, go)
     return result
 
 
@@ -135,16 +161,30 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
     clock.now += 29 * DAY
     assert key_changes(plan(root, clock)) == {}  # day 29 of 30: not yet
     clock.now += DAY
-    assert key_changes(plan(root, clock)) == {
+    due = plan(root, clock)
+    assert key_changes(due) == {
         "api_key.dev-bob": (
             "rotation due: created 30 days ago, period 30 days",
             ("create", "delete"),
         )
     }
-    rotated_at = clock.now
+    # the headline counts the old key destroyed; the plan says when that happens
+    assert (
+        "Note: 1 key to destroy is a rotation's old key: it stays live for its grace period "
+        "(24 h) and is deleted by the first apply after that, not by this one.\n"
+    ) in render_text(due)
+    clock.now = rotated_at = clock.now.replace(second=0, microsecond=0)
     outcome = apply(root, clock)
     assert outcome.result is not None
     assert (outcome.result.added, outcome.result.destroyed) == (1, 0)  # the old key waits
+    until = (rotated_at + 24 * HOUR).strftime("%Y-%m-%d %H:%M UTC")
+    assert outcome.result.sentence() == (
+        "Apply complete! Resources: 1 added, 0 changed, 0 destroyed; "
+        f"1 key retiring until {until} (deleted by the first apply after that)."
+    )
+    assert [(r.address, r.key_id, r.until) for r in outcome.retiring] == [
+        ("api_key.dev-bob", old, rotated_at + 24 * HOUR)
+    ]
     old_, new = sorted(bob_ids(root), key=lambda k: k != old)
     assert old_ == old
     assert vault(root)["dev/dev-bob"] == new  # the current version: the new key
@@ -154,7 +194,20 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
     assert dt.datetime.fromisoformat(retiring["delete_after"]) == rotated_at + 24 * HOUR
 
     clock.now = rotated_at + 24 * HOUR - dt.timedelta(seconds=1)
-    assert key_changes(plan(root, clock)) == {}  # the grace has not ended: nothing to do
+    waiting = plan(root, clock)
+    assert key_changes(waiting) == {}  # the grace has not ended: nothing to do
+    assert waiting.retiring == (RetiringKey("api_key.dev-bob", old, rotated_at + 24 * HOUR),)
+    assert render_text(
+        waiting
+    ).endswith(  # a note, not a change
+        "Retiring: old keys of rotations, live until their grace ends (the first apply after "
+        f"that deletes them):\n  api_key.dev-bob[{old[:8]}] until {until}\n"
+    )
+    audited = {k.key_id: k for k in audit(root, clock).audit.keys}
+    assert Flag.RETIRING in audited[old].flags and audited[old].retiring_until == (
+        rotated_at + 24 * HOUR
+    )
+    assert Flag.RETIRING not in audited[new].flags
     clock.now = rotated_at + 24 * HOUR
     assert key_changes(plan(root, clock)) == {
         f"api_key.dev-bob[{old[:8]}]": ("rotated, grace period ended", ("delete",))
@@ -176,6 +229,8 @@ def test_replace_with_no_grace_rotates_a_leaked_key_in_one_apply(root: Path, clo
     outcome = apply(root, clock, leaked)
     assert outcome.result is not None
     assert (outcome.result.added, outcome.result.destroyed) == (1, 1)
+    assert outcome.retiring == []  # no grace: nothing left for a later apply
+    assert outcome.result.sentence().endswith("1 added, 0 changed, 1 destroyed.")
     (new,) = bob_ids(root)
     assert new != old and vault(root)["dev/dev-bob"] == new
     assert key_changes(plan(root, clock)) == {}
@@ -279,3 +334,114 @@ def test_a_saved_plan_with_a_replace_is_applied_exactly_as_reviewed(
     assert (outcome.result.added, outcome.result.destroyed) == (1, 1)
     (new,) = bob_ids(root)
     assert new != old and vault(root)["dev/dev-bob"] == new
+
+
+# --- a rotation resumed after a kill between storing the new secret and verifying it ---
+
+VAULT_TOKEN = "rotation-vault-token-" + "beef" * 6
+PREFIX = "mistral/acme"  # the small desired state's Vault path prefix
+
+
+class Killed(BaseException):
+    """The apply dies here, as under SIGKILL: nothing of reconciler runs after it."""
+
+
+class Secrets:
+    """Where a test's secrets go (the file vault, or Vault served on 127.0.0.1), and what
+    the current version at a path holds: (secret, key id)."""
+
+    def __init__(self, root: Path, server: FakeVaultServer | None) -> None:
+        self.root, self.server = root, server
+        target = options(root)
+        if server is not None:
+            target = replace(target, vault=f"vault:{server.url}", env={"VAULT_TOKEN": VAULT_TOKEN})
+        self.target = target
+
+    def current(self, path: str) -> tuple[str, str]:
+        if self.server is None:
+            return vault_secret(self.root, path), vault(self.root)[path]
+        secret, metadata = self.server.entries(PREFIX)[path]
+        assert secret is not None
+        return secret, metadata["key_id"]
+
+
+@pytest.fixture(params=["file", "vault"])
+def secrets(request: pytest.FixtureRequest, root: Path) -> Iterator[Secrets]:
+    if request.param == "file":
+        yield Secrets(root, None)
+        return
+    server = FakeVaultServer(token=VAULT_TOKEN)
+    try:
+        yield Secrets(root, server)
+    finally:
+        server.stop()
+
+
+def killed_before_verifying(root: Path, clock: Clock, secrets: Secrets) -> tuple[str, str, str]:
+    """A due rotation of dev-bob whose apply dies once the new key's secret is stored, as it
+    is about to verify it; the old and the new key's ids, and the old key's secret."""
+    apply(root, clock, target=secrets.target)
+    (old,) = bob_ids(root)
+    secret_before, _ = secrets.current("dev/dev-bob")
+    clock.now += 30 * DAY
+
+    async def dies(self: object, secret: SecretStr) -> bool:
+        raise Killed
+
+    from reconciler.platform.mistral.provider import MistralProvider
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MistralProvider, "check_key", dies)
+        with pytest.raises(Killed):
+            apply(root, clock, target=secrets.target)
+    (new,) = set(bob_ids(root)) - {old}
+    assert secrets.current("dev/dev-bob")[1] == new  # stored as the current version
+    return old, new, secret_before
+
+
+def test_a_resumed_rotation_whose_new_key_is_refused_puts_the_old_secret_back(
+    root: Path, clock: Clock, secrets: Secrets
+) -> None:
+    old, new, secret_before = killed_before_verifying(root, clock, secrets)
+    checked: list[str] = []
+
+    async def refused(self: object, secret: SecretStr) -> bool:
+        checked.append(secret.get_secret_value())
+        return False
+
+    from reconciler.platform.mistral.provider import MistralProvider
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MistralProvider, "check_key", refused)
+        with pytest.raises(RotationFailed) as failed:
+            apply(root, clock, target=secrets.target)
+    message = str(failed.value)
+    assert message.startswith(f"api_key.dev-bob: the new key {new} was refused by the platform")
+    assert "so it was deleted" in message and "holds the old key's secret again" in message
+    assert checked and checked[0] != secret_before  # the new key's secret was checked
+    assert bob_ids(root) == [old]  # the new key is gone, the old one live
+    assert secrets.current("dev/dev-bob") == (secret_before, old)  # current again
+    # the old key is not retiring: the rotation is planned again, from the start
+    assert key_changes(plan(root, clock, target=secrets.target)) == {
+        "api_key.dev-bob": (
+            "rotation due: created 30 days ago, period 30 days",
+            ("create", "delete"),
+        )
+    }
+
+
+def test_a_resumed_rotation_whose_new_key_is_accepted_retires_the_old_key(
+    root: Path, clock: Clock
+) -> None:
+    secrets = Secrets(root, None)
+    old, new, _ = killed_before_verifying(root, clock, secrets)
+    began = clock.now
+    clock.now += HOUR
+    heard = Heard()
+    apply(root, clock, target=secrets.target, listener=heard)
+    assert "api_key.dev-bob: the new key is accepted by the inference API" in heard.steps
+    assert sorted(bob_ids(root)) == sorted([old, new])
+    retiring = ledger_entry(root, old)["retiring"]
+    assert retiring["replaced_by"] == new
+    # the grace is counted from when the rotation began, not from the resume
+    assert dt.datetime.fromisoformat(retiring["delete_after"]) == began + 24 * HOUR

@@ -134,6 +134,23 @@ def test_list_is_recursive_sorted_and_hides_locks(store: SecretStore) -> None:
     run(scenario())
 
 
+def test_the_previous_version_is_given_back_for_a_rotation_to_put_back(
+    store: SecretStore,
+) -> None:
+    other = SecretStr(OTHER_TEXT)
+
+    async def scenario() -> None:
+        assert store.keeps_versions
+        assert await store.read_previous("dev/dev-erin") is None  # nothing there
+        await store.put("dev/dev-erin", SECRET, make_metadata())
+        assert await store.read_previous("dev/dev-erin") is None  # one version: none before
+        await store.put("dev/dev-erin", other, make_metadata(), expect_version=1)
+        assert await store.read_previous("dev/dev-erin") == SECRET
+        assert await store.read_secret("dev/dev-erin") == other  # the current is untouched
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(
     "path",
     ["../escape", "/etc/passwd", "dev/../../x", "dev//x", "", "_locks/apply", "a\\b", ".hidden"],

@@ -139,6 +139,8 @@ def test_secrets_are_write_only() -> None:
         async def scenario() -> None:
             s = store()
             assert await s.read_secret("prod/search-indexer") is None
+            assert not s.keeps_versions  # an overwritten secret is gone
+            assert await s.read_previous("prod/search-indexer") is None
             found = await s.read_metadata("prod/search-indexer")
             assert found is not None
             assert found.version is None
