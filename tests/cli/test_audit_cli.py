@@ -8,16 +8,14 @@ relative to that moment, so the keys' ages are the seed's on any date.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +26,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MISTRAL_", "RECONCILER_", "VAULT_")) and k != "NO_COLOR"
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=workdir,
-        env={**env, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """``reconciler ARGS`` in a process of its own (forked from one that has imported it)."""
+    return run_cli(args, cwd=workdir, timeout=120)
 
 
 def test_audit_lists_the_demo_keys_with_their_flags(workdir: Path) -> None:
