@@ -118,6 +118,7 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in text.stdout
 
 
+@pytest.mark.slow
 def test_a_generated_organisation_of_50_workspaces_imported_plans_clean(here: Path) -> None:
     seeded = cli(
         "sandbox", "seed", "--generate", "--workspaces", "50", "--keys", "500", "--out", "seed.json"

@@ -73,6 +73,7 @@ def plan_on_a_terminal(tmp_path: Path, term: str) -> str:
     return shown.decode()
 
 
+@pytest.mark.slow
 def test_a_dumb_terminal_gets_no_colour(tmp_path: Path) -> None:
     shown = plan_on_a_terminal(tmp_path / "dumb", "dumb")
     assert "Plan:" in shown

@@ -81,6 +81,7 @@ def ledgers(draw: st.DrawFn) -> Ledger:
     return ledger
 
 
+@pytest.mark.slow
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(ledgers())
 def test_every_ledger_round_trips_exactly(ledger: Ledger) -> None:

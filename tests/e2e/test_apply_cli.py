@@ -379,6 +379,7 @@ def test_target_limits_the_apply_with_a_warning(sandbox: SandboxServer, small: P
 # --- the lock ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_applies_never_run_at_once(sandbox: SandboxServer, small: Path) -> None:
     # The platform holds the first apply's first create until the test lets it go.
     sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": 1, "hold": True})

@@ -205,6 +205,7 @@ def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Pa
     assert records >= sum(planned(first)) + 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nth", [1, 2, 3])
 def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     sandbox: SandboxServer, tmp_path: Path, nth: int

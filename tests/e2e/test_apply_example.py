@@ -39,6 +39,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+@pytest.mark.slow
 def test_apply_the_example_plan_again_edit_and_apply_again(
     sandbox: SandboxServer, workdir: Path
 ) -> None:
@@ -146,6 +147,7 @@ def test_vault_entries_hold_the_secret_and_the_policy(
     }
 
 
+@pytest.mark.slow
 def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdir: Path) -> None:
     cli = Cli(sandbox, workdir, keep_files=True)
     desired = workdir / "desired-state"

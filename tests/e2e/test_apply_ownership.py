@@ -26,6 +26,7 @@ from tests.e2e.conftest import SandboxServer
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.slow
 def test_an_ambiguous_create_is_recovered_from_another_state_directory(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

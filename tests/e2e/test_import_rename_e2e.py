@@ -48,6 +48,7 @@ def members(server: SandboxServer, workspace: str) -> set[str]:
     return {emails[uid] for uid in found["members"]}
 
 
+@pytest.mark.slow
 def test_an_imported_workspace_renamed_with_its_previous_name(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

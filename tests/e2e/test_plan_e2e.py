@@ -510,6 +510,7 @@ def large_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxS
         server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("route", "args", "where"),
     [

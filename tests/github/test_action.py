@@ -66,6 +66,7 @@ def plan_on_pull_request_12(
     return run_action(tmp_path, "plan", extra=extra)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
     with serve() as github:
@@ -87,6 +88,7 @@ def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
     assert TOKEN_TEXT not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> None:
     work = tmp_path / "work"
@@ -103,6 +105,7 @@ def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> N
     assert "organization.yaml:" in posted.body["body"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_action_drift_opens_an_issue_and_tells_manual_changes_apart(tmp_path: Path) -> None:
     with serve() as github:

@@ -287,6 +287,7 @@ def _run_all(target: Callable[..., None], *args: Any, count: int = 8) -> None:
     assert [p.exitcode for p in procs] == [0] * count
 
 
+@pytest.mark.slow
 def test_eight_processes_recording_keep_exact_totals(shared: Shared) -> None:
     _run_all(_record_many, shared, _context().Value("i", 0))
     policy = _policy(shared)
@@ -300,6 +301,7 @@ def test_eight_processes_recording_keep_exact_totals(shared: Shared) -> None:
     policy.store.close()
 
 
+@pytest.mark.slow
 def test_eight_processes_admitting_share_one_budget(shared: Shared) -> None:
     # ml has $500 a month; the processes race for the last $2 in calls of $0.15
     policy = _policy(shared)
