@@ -204,7 +204,7 @@ def test_postgres_errors_name_the_database_never_its_password() -> None:
 
 # --- several processes: one SQLite file on a host, or one PostgreSQL database --------------
 
-CALLS = 150
+CALLS = 60  # per process: eight processes interleave hundreds of check-and-record calls
 Shared = tuple[str, str, str]  # ("sqlite", path, "") or ("postgres", conninfo, schema)
 
 
