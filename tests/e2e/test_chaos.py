@@ -1,9 +1,10 @@
 """The chaos script (``scripts/chaos.py``), short and seeded: every invariant holds.
 
-Up to twenty rounds (as many as fit in 25 seconds on a loaded machine) of random
-desired-state edits, platform and Vault faults and SIGKILLs, each followed by a clean
-apply; the script exits 0 only if no secret was lost, no key duplicated or orphaned,
-nothing leaked, nothing crashed and every round converged.
+Six rounds of random desired-state edits, platform and Vault faults and SIGKILLs, each
+followed by a clean apply (seed 7's first six bring all three kinds; on a loaded machine,
+at least three rounds: those that start within 60 seconds). The script exits 0 only if
+no secret was lost, no key duplicated or orphaned, nothing leaked, nothing crashed and
+every round converged. The long runs are the script's own (``--rounds``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def test_a_short_seeded_chaos_run_finds_no_violation() -> None:
             "--seed",
             "7",
             "--rounds",
-            "20",
+            "6",
             "--max-seconds",
-            "25",
+            "60",
         ],
         cwd=REPO,
         env=clean_env(),
