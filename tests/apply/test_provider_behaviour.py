@@ -34,6 +34,7 @@ from reconciler.model import (
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.provider import Provider
 from tests.apply.fakes import FakeProvider
+from tests.demo_seed import demo_seed
 from tests.platform.mistral_wire import sandbox_provider
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ def on(request: pytest.FixtureRequest) -> On:
 
     def run_on(scenario: Callable[[Provider], Awaitable[T]]) -> T:
         async def main() -> T:
-            store = SandboxStore.in_memory(clock=lambda: NOW)
+            store = SandboxStore.in_memory(demo_seed(), clock=lambda: NOW)
             async with sandbox_provider(store) as sandbox:
                 if kind == "sandbox":
                     return await scenario(sandbox)

@@ -34,6 +34,7 @@ from reconciler.platform.sandbox import (
 )
 from reconciler.platform.sandbox.seed import build_state, load_seed
 from tests.contract.transport import SpecCheckedTransport
+from tests.demo_seed import demo_seed
 from tests.platform.mistral_wire import Sleeps, client, run, sandbox_provider
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -41,7 +42,7 @@ T0 = dt.datetime(2026, 5, 20, 8, 0, tzinfo=dt.UTC)
 
 
 def demo() -> SandboxStore:
-    return SandboxStore.in_memory(clock=lambda: NOW)
+    return SandboxStore.in_memory(demo_seed(), clock=lambda: NOW)
 
 
 def attributions(provider: MistralProvider, days: int) -> list[Attribution]:

@@ -15,6 +15,7 @@ from reconciler import errors
 from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
 from reconciler.platform.mistral.provider import MistralProvider
 from reconciler.platform.sandbox import FaultConfig, SandboxStore
+from tests.demo_seed import demo_seed
 from tests.platform.mistral_wire import run, sandbox_provider
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
@@ -22,7 +23,7 @@ NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
 
 def demo_provider(*, auth: str = "bearer", concurrency: int = 4) -> MistralProvider:
     """The demo organisation, read in small pages so every listing takes several."""
-    store = SandboxStore.in_memory(clock=lambda: NOW)
+    store = SandboxStore.in_memory(demo_seed(), clock=lambda: NOW)
     return sandbox_provider(store, auth=auth, concurrency=concurrency, page_size=3, key_page_size=2)
 
 
@@ -121,7 +122,7 @@ def test_monthly_spend_reads_the_seeded_usage() -> None:
 
 
 def test_a_wrong_admin_key_is_unauthorized_without_showing_it() -> None:
-    store = SandboxStore.in_memory(clock=lambda: NOW)
+    store = SandboxStore.in_memory(demo_seed(), clock=lambda: NOW)
     wrong = "wrong-admin-key-0042"
 
     async def main() -> errors.Unauthorized:
@@ -139,7 +140,7 @@ def test_a_key_create_answered_429_after_the_sandbox_made_it_leaves_one_new_key(
     """The sandbox rule ``POST /v1/admin/api-keys nth=1 status=429 after=true``: the key is
     made, the answer with its secret replaced by a 429. The provider finds that key,
     deletes it and creates again: one new key, whose secret works, beside the old one."""
-    store = SandboxStore.in_memory(clock=lambda: NOW)
+    store = SandboxStore.in_memory(demo_seed(), clock=lambda: NOW)
     rule = {"method": "POST", "path": "/v1/admin/api-keys", "nth": 1, "status": 429}
     faults = FaultConfig.model_validate({"rules": [{**rule, "after": True}]})
 

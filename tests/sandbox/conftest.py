@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore, create_app
 from reconciler.platform.sandbox.faults import FaultConfig
+from tests.demo_seed import demo_seed
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
@@ -37,7 +38,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> SandboxStore:
-    return SandboxStore.in_memory(clock=clock)
+    return SandboxStore.in_memory(demo_seed(), clock=clock)
 
 
 class TestClient:
