@@ -60,8 +60,10 @@ def _child(request: Mapping[str, Any]) -> None:
         stdin = os.open(request["stdin"], os.O_RDONLY)
         os.dup2(stdin, 0)
         os.close(stdin)
+        # appended to: another process's output (``/proc/PID/fd/1``) keeps what it holds
+        flags = os.O_WRONLY | (os.O_APPEND if request.get("append") else os.O_CREAT | os.O_TRUNC)
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            target = os.open(path, flags, 0o600)
             os.dup2(target, fd)
             os.close(target)
         from reconciler.cli.main import app
@@ -140,11 +142,13 @@ class ForkServer:
         input: str | None = None,
         stdin: str = os.devnull,
         stdout: str | None = None,
+        stderr: str | None = None,
+        append: bool = False,
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``reconciler ARGS``; ``input`` is its whole stdin, else it reads ``stdin``
-        (a file or a terminal's device); ``stdout`` sends its output there instead of into
-        the result."""
+        (a file or a terminal's device); ``stdout`` and ``stderr`` take its output instead
+        of the result, appended to with ``append`` (another process's, ``/proc/PID/fd/1``)."""
         with self._lock:
             if not self._ready:
                 assert self._answer(None) == {"ready": True}
@@ -161,7 +165,8 @@ class ForkServer:
                 "env": dict(env),
                 "stdin": stdin,
                 "stdout": stdout or str(out),
-                "stderr": str(err),
+                "stderr": stderr or str(err),
+                "append": append,
             }
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -173,7 +178,10 @@ class ForkServer:
                 self._answer(None)
                 raise subprocess.TimeoutExpired(["reconciler", *args], timeout or 0) from None
             result = subprocess.CompletedProcess(
-                ["reconciler", *args], code, "" if stdout else out.read_text(), err.read_text()
+                ["reconciler", *args],
+                code,
+                "" if stdout else out.read_text(),
+                "" if stderr else err.read_text(),
             )
             for file in (out, err, given):
                 file.unlink(missing_ok=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.command_shim import shim_dir
+
 from .fake_github import serve
 from .helpers import TOKEN_TEXT
 from .workflows import ACTION_DIR, ROOT
@@ -26,8 +28,12 @@ def run_action(
         shutil.copytree(ROOT / "desired-state", work / "desired-state")
     outputs = tmp_path / "outputs"
     summary = tmp_path / "summary.md"
+    # reconciler forked from a process that has imported it (see tests/e2e/command_shim.py)
+    shim = shim_dir()
     env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join(
+            [*([str(shim)] if shim else []), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
         "PYTHONPATH": str(ROOT),
         "HOME": str(tmp_path),
         "NO_COLOR": "1",
