@@ -16,6 +16,8 @@ instead of being written wrong:
   which plans accept (an owner the platform does not name is never a difference);
 - member roles the provider does not know (the plan will remove them);
 - workspace spend limits, which only the console sets (written as a comment);
+- a workspace rate limit of a type the provider's ``rate_limits:`` cannot name (the rest
+  are written, so the plan keeps them);
 - an organisation spend limit the schema cannot hold (not whole units).
 
 Live names in notes pass through :func:`~reconciler.textsafe.for_terminal`.
@@ -69,6 +71,14 @@ class KeyEntry:
     expires: dt.date | None
     secret_path: str
     owner_comment: str | None = None  # why the owner is a stand-in
+    # the live status (None: the platform has none); written when it is not ``usual``, the
+    # provider's first, so an inactive key stays inactive and is never re-activated
+    status: str | None = None
+    usual_status: str | None = None
+
+    @property
+    def written_status(self) -> str | None:
+        return None if self.status == self.usual_status else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,8 @@ class WorkspaceEntry:
     members: tuple[MemberEntry, ...]
     keys: tuple[KeyEntry, ...]
     spend_limit_comment: str | None = None  # the console's limit, for the reader
+    # the live rate-limit overrides the schema can hold; None: unknown live (not managed)
+    rate_limits: dict[str, dict[str, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +257,31 @@ def _workspace(
         description=ws.description,
         admin=ws.admin,
         members=_members(ws, live_members, granted, spec, notes),
-        keys=tuple(_key(ws, k, notes) for k in sorted(keys, key=_by_name) if _owned(k, notes)),
+        keys=tuple(
+            _key(ws, k, spec, notes) for k in sorted(keys, key=_by_name) if _owned(k, notes)
+        ),
         spend_limit_comment=comment,
+        rate_limits=_rate_limits(ws, spec, notes),
     )
+
+
+def _rate_limits(
+    ws: Workspace, spec: ProviderSpec, notes: list[str]
+) -> dict[str, dict[str, int]] | None:
+    """The workspace's live overrides that ``rate_limits:`` can name (the others noted)."""
+    if ws.rate_limits is None or not spec.rate_limit_types:
+        return None
+    out: dict[str, dict[str, int]] = {}
+    for limit, kinds in sorted(ws.rate_limits.items()):
+        for kind, value in sorted(kinds.items()):
+            if kind in spec.rate_limit_types and value > 0 and valid(TEXT, limit):
+                out.setdefault(limit, {})[kind] = value
+            else:
+                notes.append(
+                    f"workspace {quoted(ws.name)}: rate limit {quoted(limit)} {quoted(kind)} = "
+                    f"{value} cannot be written in rate_limits:; not imported"
+                )
+    return out
 
 
 def _members(
@@ -305,7 +339,7 @@ def _owned(key: ApiKey, notes: list[str]) -> bool:
     return False
 
 
-def _key(ws: Workspace, key: ApiKey, notes: list[str]) -> KeyEntry:
+def _key(ws: Workspace, key: ApiKey, spec: ProviderSpec, notes: list[str]) -> KeyEntry:
     owner, comment = key.owner, None
     if owner is None:
         assert ws.admin is not None  # checked before any key
@@ -321,4 +355,6 @@ def _key(ws: Workspace, key: ApiKey, notes: list[str]) -> KeyEntry:
         expires=key.expires,
         secret_path=f"{ws.name}/{key.name}",
         owner_comment=comment,
+        status=key.status,
+        usual_status=spec.key_statuses[0] if spec.key_statuses else None,
     )

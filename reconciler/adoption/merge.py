@@ -163,6 +163,8 @@ def new_key(entry: KeyEntry) -> CommentedMap:
     if entry.expires is not None:
         key["expires"] = entry.expires
     key["secret"] = flow_map({"path": entry.secret_path})
+    if entry.written_status is not None:
+        key["status"] = entry.written_status
     return key
 
 
@@ -174,6 +176,8 @@ def workspace_file(entry: WorkspaceEntry, *, schema: str, source: str) -> str:
     ws["admin"] = entry.admin
     ws["members"] = CommentedSeq(new_member(m) for m in entry.members) or flow_seq([])
     ws["api_keys"] = CommentedSeq(new_key(k) for k in entry.keys) or flow_seq([])
+    if entry.rate_limits:
+        ws["rate_limits"] = _rate_limits_map(entry.rate_limits)
     if entry.spend_limit_comment:
         comment = "\n".join(textwrap.wrap(entry.spend_limit_comment, WIDTH - 4))
         ws.yaml_set_comment_before_after_key("members", before=comment, indent=2)
@@ -195,6 +199,23 @@ def update_workspace(ws: CommentedMap, entry: WorkspaceEntry) -> None:
     elif ws.get("description"):
         del ws["description"]
     _set(ws, "admin", entry.admin, _same_email)
+    # live overrides: written where the file manages them, or where there are some
+    if entry.rate_limits is not None and ("rate_limits" in ws or entry.rate_limits):
+        _set(ws, "rate_limits", _rate_limits_map(entry.rate_limits), _same_limits)
+
+
+def _rate_limits_map(limits: Mapping[str, Mapping[str, int]]) -> CommentedMap:
+    """``{limit: {type: value}}``, one limit a line."""
+    out = CommentedMap()
+    for limit, kinds in limits.items():
+        out[live_text(limit)] = flow_map(dict(kinds))
+    return out if out else flow_map({})
+
+
+def _same_limits(a: Any, b: Any) -> bool:
+    if not isinstance(a, Mapping) or not all(isinstance(v, Mapping) for v in a.values()):
+        return False
+    return {k: dict(v) for k, v in a.items()} == {k: dict(v) for k, v in b.items()}
 
 
 def update_member(member: CommentedMap, entry: MemberEntry, default: tuple[str, ...]) -> None:
@@ -216,3 +237,5 @@ def update_key(key: CommentedMap, entry: KeyEntry) -> None:
             del key["expires"]
     else:
         _set(key, "expires", entry.expires, _equal)
+    if entry.status is not None and ("status" in key or entry.written_status is not None):
+        _set(key, "status", entry.status, _equal)

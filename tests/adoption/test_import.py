@@ -472,3 +472,50 @@ def test_reimported_people_and_groups_are_merged_in_place(tmp_path: Path) -> Non
         (tmp_path / "groups.yaml").read_text()
     )
     assert [c.address for c in planned(tmp_path, state)] == ["invitation.carol@acme.example"]
+
+
+def _anthropic(status: str, limits: dict[str, dict[str, int]]) -> LiveState:
+    """An Anthropic organisation: workspace dev with one key of ``status`` and ``limits``."""
+    return LiveState(
+        target="test platform",
+        organization=Organization(),
+        workspaces=(Workspace(name="dev", admin=ALICE, id="wrkspc_dev", rate_limits=limits),),
+        members=(Member(workspace="dev", email=ALICE, roles=("workspace_admin",)),),
+        keys=(
+            ApiKey(name="dev-ci", workspace="dev", owner=ALICE, id="k-ci", status=status),
+            ApiKey(name="dev-app", workspace="dev", owner=ALICE, id="k-app", status="active"),
+        ),
+    )
+
+
+def test_anthropic_key_status_and_rate_limits_are_imported_and_plan_clean(
+    tmp_path: Path,
+) -> None:
+    def import_anthropic(state: LiveState) -> list[Change]:
+        import_into(
+            tmp_path, state, get_provider("anthropic"), name="Acme", prune=False, today=TODAY
+        )
+        result = check_desired_state(tmp_path, today=TODAY)
+        assert result.state is not None, [p.render() for p in result.problems]
+        plan = make_plan(result.state, state, provider="anthropic", now=NOW)
+        return [c for c in plan.changes if not {Action.UNMANAGED, Action.NOOP} & set(c.actions)]
+
+    sonnet = {"Claude Sonnet": {"requests_per_minute": 100, "output_tokens_per_minute": 8000}}
+    assert import_anthropic(_anthropic("inactive", sonnet)) == []
+    dev = tmp_path / "workspaces" / "dev.yaml"
+    text = dev.read_text()
+    assert "      secret: {path: dev/dev-ci}\n      status: inactive\n" in text
+    assert "status: active" not in text  # the usual status is left unwritten
+    assert (
+        "  rate_limits:\n"
+        "    Claude Sonnet: {output_tokens_per_minute: 8000, requests_per_minute: 100}\n"
+    ) in text
+    # re-activated and the override changed live: a re-import follows, and plans clean
+    state = _anthropic("active", {"Claude Sonnet": {"requests_per_minute": 50}})
+    assert import_anthropic(state) == []
+    text = dev.read_text()
+    assert "      status: active\n" in text
+    assert "    Claude Sonnet: {requests_per_minute: 50}\n" in text
+    # the override cleared live: the file keeps managing rate limits, now none
+    assert import_anthropic(_anthropic("active", {})) == []
+    assert "  rate_limits: {}\n" in dev.read_text()
