@@ -351,3 +351,68 @@ def test_people_changes_are_recorded(client: TestClient, demo: Demo) -> None:
     ]
     console_entry = since_seed(client)[3]
     assert console_entry["actor_metadata"]["user_email"] == "dan.okafor@acme.example"
+
+
+def test_user_group_changes_are_recorded(client: TestClient, demo: Demo) -> None:
+    """A group created, changed, its members and workspace grants changed, and deleted:
+    the spec's ``user_group.*`` events, each naming the group (and the person or the
+    workspace concerned)."""
+    groups = client.get(f"{ADMIN}/user-groups").json()["items"]
+    analysts = f"{ADMIN}/user-groups/{next(g['uuid'] for g in groups if g['name'] == 'analysts')}"
+    made = client.post(f"{ADMIN}/user-groups", json={"name": "interns"}).json()
+    client.patch(analysts, json={"description": "BI"})
+    client.patch(analysts, json={"description": "BI"})  # no change: not recorded
+    client.post(f"{analysts}/members", json={"user_uuids": [demo.user["carol.diaz"]]})
+    client.request("DELETE", f"{analysts}/members", json={"user_uuids": [demo.user["henry.novak"]]})
+    client.post(
+        f"{analysts}/workspaces", json={"workspace_uuid": demo.ws["dev"], "role_names": ["user"]}
+    )
+    client.patch(f"{analysts}/workspaces/{demo.ws['ml']}", json={"role_names": ["dev"]})
+    client.delete(f"{analysts}/workspaces/{demo.ws['dev']}")
+    client.patch(f"{analysts}/nested", json={"child_group_uuids": [made["uuid"]]})
+    client.delete(f"{ADMIN}/user-groups/{made['uuid']}")
+    entries = since_seed(client)
+    assert {e["target_type"] for e in entries} == {"USER_GROUP"}
+    seen = [
+        (e["event_type"], e["target_metadata"]["user_group_name"], without_ids(e["event_metadata"]))
+        for e in entries
+    ]
+    assert seen == [
+        ("user_group.create", "interns", {"name": "interns", "description": ""}),
+        (
+            "user_group.update",
+            "analysts",
+            {"description": "BI", "previous_description": "Data analysts"},
+        ),
+        ("user_group.member.add", "analysts", {"user_email": "carol.diaz@acme.example"}),
+        ("user_group.member.remove", "analysts", {"user_email": "henry.novak@acme.example"}),
+        (
+            "user_group.workspace.provision",
+            "analysts",
+            {"workspace_name": "dev", "role_names": "user", "previous_role_names": ""},
+        ),
+        (
+            "user_group.workspace.update",
+            "analysts",
+            {"workspace_name": "ml", "role_names": "dev", "previous_role_names": "user"},
+        ),
+        (
+            "user_group.workspace.deprovision",
+            "analysts",
+            {"workspace_name": "dev", "role_names": "", "previous_role_names": "user"},
+        ),
+        (
+            "user_group.update",
+            "analysts",
+            {"child_group_names": "interns", "previous_child_group_names": ""},
+        ),
+        ("user_group.delete", "interns", {}),
+    ]
+    assert entries[4]["workspace_uuid"] == demo.ws["dev"]
+    assert entries[2]["event_metadata"]["user_uuid"] == demo.user["carol.diaz"]
+    assert entries[0]["actor_metadata"]["api_key_type"] == "admin"
+
+
+def without_ids(metadata: dict[str, str]) -> dict[str, str]:
+    """An entry's metadata less a person's uuid and display name."""
+    return {k: v for k, v in metadata.items() if k not in ("user_uuid", "user_name")}

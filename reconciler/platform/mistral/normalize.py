@@ -64,6 +64,16 @@ PERSON_EVENTS = (
     "organization.invite.accepted",
 )
 INVITATION_EVENTS = ("organization.invite.send", "organization.invite.revoked")
+GROUP_EVENTS = (
+    "user_group.create",
+    "user_group.update",
+    "user_group.delete",
+    "user_group.member.add",
+    "user_group.member.remove",
+    "user_group.workspace.provision",
+    "user_group.workspace.deprovision",
+    "user_group.workspace.update",
+)
 ATTRIBUTED_EVENTS = (
     *WORKSPACE_EVENTS,
     *MEMBER_EVENTS,
@@ -72,6 +82,7 @@ ATTRIBUTED_EVENTS = (
     ORGANIZATION_LIMIT_EVENT,
     *PERSON_EVENTS,
     *INVITATION_EVENTS,
+    *GROUP_EVENTS,
 )
 
 
@@ -302,6 +313,11 @@ def _audited_address(entry: wire.AuditLogOut, directory: Directory) -> str | Non
         return "organization"
     if event in KEY_EVENTS:
         return f"api_key.{target['key_name']}" if target.get("key_name") else None
+    if event in GROUP_EVENTS:  # by its name now (a renamed group), else the entry's
+        group_uuid = target.get("user_group_uuid")
+        named = next((n for n, u in directory.groups.items() if u == group_uuid), None)
+        group = named or target.get("user_group_name")
+        return f"group.{group}" if group else None
     email = (target.get("user_email") or "").strip().lower()
     if event in PERSON_EVENTS or event in INVITATION_EVENTS:
         kind = "person" if event in PERSON_EVENTS else "invitation"

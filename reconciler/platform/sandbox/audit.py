@@ -22,9 +22,16 @@ member calls), and only real changes (a ``PATCH`` that changes nothing records n
 - invitations: ``organization.invite.send`` (one per email), ``organization.invite.revoked``
   and ``organization.invite.accepted`` (by the invited person, through ``/_sandbox``),
   ``USER``, the target naming the invitation (``invite_uuid``) and ``user_email``
+- user groups (``/user-groups``): ``user_group.create`` and ``user_group.delete``;
+  ``user_group.update`` (its name, description, access type, parents, organisation role
+  or nested groups); ``user_group.member.add`` and ``user_group.member.remove`` (one per
+  person, named in ``event_metadata``); ``user_group.workspace.provision``,
+  ``user_group.workspace.deprovision`` and ``user_group.workspace.update`` (a workspace
+  grant, its ``role_names``), ``USER_GROUP``
 
 ``target_metadata`` names the object: ``workspace_uuid`` and ``workspace_name``;
-``user_uuid``, ``user_email`` and ``user_name``; ``key_id``, ``key_name``, ``owner_uuid``
+``user_uuid``, ``user_email`` and ``user_name``; ``user_group_uuid`` and
+``user_group_name``; ``key_id``, ``key_name``, ``owner_uuid``
 and ``owner_email``; or ``organization_name``. ``event_metadata`` holds each changed field
 with its new value and its old one as ``previous_<field>`` (``role_names`` comma-joined).
 ``workspace_uuid`` is set on every entry about a workspace or something in it;
@@ -56,6 +63,7 @@ from starlette.requests import Request
 from reconciler.platform.sandbox.errors import Invalid
 from reconciler.platform.sandbox.records import (
     AuditRecord,
+    GroupRecord,
     InviteRecord,
     KeyRecord,
     OrganizationRecord,
@@ -81,6 +89,14 @@ AuditEvent = Literal[
     "organization.invite.send",
     "organization.invite.revoked",
     "organization.invite.accepted",
+    "user_group.create",
+    "user_group.update",
+    "user_group.delete",
+    "user_group.member.add",
+    "user_group.member.remove",
+    "user_group.workspace.provision",
+    "user_group.workspace.deprovision",
+    "user_group.workspace.update",
 ]
 EVENT_TARGETS: Mapping[AuditEvent, str] = {
     "workspace.create": "WORKSPACE",
@@ -100,6 +116,14 @@ EVENT_TARGETS: Mapping[AuditEvent, str] = {
     "organization.invite.send": "USER",
     "organization.invite.revoked": "USER",
     "organization.invite.accepted": "USER",
+    "user_group.create": "USER_GROUP",
+    "user_group.update": "USER_GROUP",
+    "user_group.delete": "USER_GROUP",
+    "user_group.member.add": "USER_GROUP",
+    "user_group.member.remove": "USER_GROUP",
+    "user_group.workspace.provision": "USER_GROUP",
+    "user_group.workspace.deprovision": "USER_GROUP",
+    "user_group.workspace.update": "USER_GROUP",
 }
 ADMIN_KEY_NAME = "Sandbox admin key"
 
@@ -142,6 +166,10 @@ def key_target(key: KeyRecord, owner: UserRecord | None) -> dict[str, str]:
         "owner_uuid": key.user_id,
         "owner_email": owner.email if owner else "",
     }
+
+
+def group_target(group: GroupRecord) -> dict[str, str]:
+    return {"user_group_uuid": group.uuid, "user_group_name": group.name}
 
 
 def organization_target(org: OrganizationRecord) -> dict[str, str]:
@@ -208,6 +236,53 @@ def member_entries(
             event = "workspace.member.role.update"
         details = changes({"role_names": (roles_text(old or ()), roles_text(new or ()))})
         out.append(entry(actor, event, user_fields(user), details, workspace_uuid=after.uuid))
+    return out
+
+
+def group_entries(
+    actor: Actor,
+    before: GroupRecord,
+    after: GroupRecord,
+    users: Mapping[str, UserRecord],
+    workspaces: Mapping[str, WorkspaceRecord],
+) -> list[AuditRecord]:
+    """The entries of one change to a group: its own fields, one per member added or
+    removed, one per workspace grant made, ended or given other roles."""
+    target = group_target(after)
+    out: list[AuditRecord] = []
+    details = changes(
+        {
+            "name": (before.name, after.name),
+            "description": (before.description or "", after.description or ""),
+            "target_type": (before.target_type or "", after.target_type or ""),
+            "organization_role": (before.organization_role or "", after.organization_role or ""),
+            "parent_group_ids": (roles_text(before.parent_ids), roles_text(after.parent_ids)),
+        }
+    )
+    if details:
+        out.append(entry(actor, "user_group.update", target, details))
+    for user_uuid in [*after.members, *before.members]:
+        user = users.get(user_uuid)
+        added, removed = user_uuid not in before.members, user_uuid not in after.members
+        if user is not None and added != removed:
+            event: AuditEvent = "user_group.member.add" if added else "user_group.member.remove"
+            out.append(entry(actor, event, target, user_fields(user)))
+    for ws_uuid in dict.fromkeys([*after.workspaces, *before.workspaces]):
+        old, new = before.workspaces.get(ws_uuid), after.workspaces.get(ws_uuid)
+        ws = workspaces.get(ws_uuid)
+        if ws is None or (old is not None and new is not None and sorted(old) == sorted(new)):
+            continue
+        if old is None:
+            event = "user_group.workspace.provision"
+        elif new is None:
+            event = "user_group.workspace.deprovision"
+        else:
+            event = "user_group.workspace.update"
+        grant = {
+            "workspace_name": ws.name,
+            **changes({"role_names": (roles_text(old or ()), roles_text(new or ()))}),
+        }
+        out.append(entry(actor, event, target, grant, workspace_uuid=ws_uuid))
     return out
 
 

@@ -13,6 +13,8 @@ from reconciler.platform.sandbox.audit import (
     admin_key,
     changes,
     entry,
+    group_entries,
+    group_target,
     invite_target,
     key_target,
     limit_text,
@@ -25,6 +27,7 @@ from reconciler.platform.sandbox.audit import (
 from reconciler.platform.sandbox.errors import BadRequest
 from reconciler.platform.sandbox.records import (
     AuditRecord,
+    GroupRecord,
     InviteRecord,
     KeyRecord,
     OrganizationRecord,
@@ -163,3 +166,24 @@ class AuditTrail:
     def invite_accepted(self, invite: InviteRecord, user: UserRecord) -> None:
         target = {**invite_target(invite), **user_fields(user)}
         self._record(entry(person(user), "organization.invite.accepted", target))
+
+    # --- user groups -------------------------------------------------------------------
+
+    def group_created(self, group: GroupRecord) -> None:
+        details = {"name": group.name, "description": group.description or ""}
+        self._record(entry(self.admin(), "user_group.create", group_target(group), details))
+
+    def group_changed(self, before: GroupRecord, after: GroupRecord) -> None:
+        """Each change between two versions of a group (see :func:`.audit.group_entries`)."""
+        users = {u.uuid: u for u in self.store.list_users(None)[0]}
+        workspaces = {w.uuid: w for w in self.store.list_workspaces(archived=True, search=None)}
+        self._record(*group_entries(self.admin(), before, after, users, workspaces))
+
+    def group_nested(self, group: GroupRecord, before: list[str], after: list[str]) -> None:
+        """The groups nested in ``group`` replaced (names, comma-joined)."""
+        details = changes({"child_group_names": (",".join(before), ",".join(after))})
+        if details:
+            self._record(entry(self.admin(), "user_group.update", group_target(group), details))
+
+    def group_deleted(self, group: GroupRecord) -> None:
+        self._record(entry(self.admin(), "user_group.delete", group_target(group)))

@@ -147,6 +147,7 @@ class PeopleApi:
             target_type=b.target_type,
             parents=[str(p) for p in b.parent_group_ids],
         )
+        self.trail.group_created(group)
         return JSONResponse(group_out(group))
 
     async def get_group(self, request: Request) -> Response:
@@ -156,6 +157,7 @@ class PeopleApi:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, GroupUpdateIn)
         parents = None if b.parent_group_ids is None else [str(p) for p in b.parent_group_ids]
+        before = self.store.group(group_uuid)
         group = self.store.update_group(
             group_uuid,
             name=b.name,
@@ -163,10 +165,11 @@ class PeopleApi:
             target_type=b.target_type,
             parents=parents,
         )
+        self.trail.group_changed(before, group)
         return JSONResponse(group_out(group))
 
     async def delete_group(self, request: Request) -> Response:
-        self.store.delete_group(path_uuid(request, "group_uuid"))
+        self.trail.group_deleted(self.store.delete_group(path_uuid(request, "group_uuid")))
         return Response(status_code=NO_CONTENT)
 
     async def members(self, request: Request) -> Response:
@@ -185,7 +188,9 @@ class PeopleApi:
     async def _set_members(self, request: Request, *, add: bool) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, UserUuidsIn)
+        before = self.store.group(group_uuid)
         self.store.set_group_members(group_uuid, [str(u) for u in b.user_uuids], add=add)
+        self.trail.group_changed(before, self.store.group(group_uuid))
         return Response(status_code=NO_CONTENT)
 
     async def add_members(self, request: Request) -> Response:
@@ -216,27 +221,34 @@ class PeopleApi:
     async def assign(self, request: Request) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, AssignIn)
+        before = self.store.group(group_uuid)
         self.store.assign_workspace(group_uuid, str(b.workspace_uuid), b.role_list(), new=True)
+        self.trail.group_changed(before, self.store.group(group_uuid))
         return Response(status_code=201)
 
     async def update_assignment(self, request: Request) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         ws_uuid = path_uuid(request, "workspace_uuid")
         b = await body(request, AssignUpdateIn)
+        before = self.store.group(group_uuid)
         self.store.assign_workspace(group_uuid, ws_uuid, b.role_list(), new=False)
+        self.trail.group_changed(before, self.store.group(group_uuid))
         return Response(status_code=NO_CONTENT)
 
     async def unassign(self, request: Request) -> Response:
-        self.store.unassign_workspace(
-            path_uuid(request, "group_uuid"), path_uuid(request, "workspace_uuid")
-        )
+        group_uuid = path_uuid(request, "group_uuid")
+        before = self.store.group(group_uuid)
+        self.store.unassign_workspace(group_uuid, path_uuid(request, "workspace_uuid"))
+        self.trail.group_changed(before, self.store.group(group_uuid))
         return Response(status_code=NO_CONTENT)
 
     async def organization_role(self, request: Request) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, OrganizationRoleIn)
         role = organization_role_name(b.organization_role) or DEFAULT_ORGANIZATION_ROLE
+        before = self.store.group(group_uuid)
         self.store.set_group_organization_role(group_uuid, role)
+        self.trail.group_changed(before, self.store.group(group_uuid))
         return Response(status_code=NO_CONTENT)
 
     async def nested(self, request: Request) -> Response:
@@ -246,7 +258,10 @@ class PeopleApi:
     async def set_nested(self, request: Request) -> Response:
         group_uuid = path_uuid(request, "group_uuid")
         b = await body(request, NestedIn)
+        before = [g.name for g in self.store.children(group_uuid)]
         self.store.set_children(group_uuid, [str(c) for c in b.child_group_uuids])
+        after = [g.name for g in self.store.children(group_uuid)]
+        self.trail.group_nested(self.store.group(group_uuid), before, after)
         return Response(status_code=NO_CONTENT)
 
     async def provision(self, request: Request) -> Response:
