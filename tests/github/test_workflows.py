@@ -6,6 +6,7 @@ verdict. (Trusted code in jobs that hold a secret: ``test_trust.py``.)"""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -289,7 +290,59 @@ def test_drift_runs_daily_and_waits_for_a_running_apply() -> None:
     assert drift["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
     assert our_step(drift, "drift")["with"]["drift-label"] == "${{ inputs.drift-label }}"
     outputs = workflow("reusable-drift.yml")["on"]["workflow_call"]["outputs"]
-    assert set(outputs) == {"api-changes", "manual-changes"}
+    assert set(outputs) == {"organizations", "has-changes", "api-changes", "manual-changes"}
+    assert {o["value"] for o in outputs.values()} == {
+        f"${{{{ jobs.summary.outputs.{name} }}}}" for name in outputs
+    }
+
+
+def _step_named(job: dict[str, Any], prefix: str) -> dict[str, Any]:
+    (found,) = [s for s in steps(job) if str(s.get("name", "")).startswith(prefix)]
+    return found
+
+
+def _run(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> None:
+    bash = shutil.which("bash")
+    assert bash is not None
+    subprocess.run([bash, "-e", "-c", step["run"]], cwd=cwd, env={**os.environ, **env}, check=True)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is on GitHub's runners, not here")
+def test_drift_outputs_are_per_organisation_and_combined_not_the_last_to_finish(
+    tmp_path: Path,
+) -> None:
+    """Each organisation's job records its counts; the summary job's outputs hold every
+    organisation's, the totals, and has-changes true when any organisation has changes."""
+    wf = workflow("reusable-drift.yml")
+    drift, summary = job_running(wf, "drift"), jobs(wf)["summary"]
+    record = _step_named(drift, "Record this organisation's counts")
+    upload = _step_named(drift, "Upload this organisation's counts")
+    download = _step_named(summary, "Download every organisation's counts")
+    assert summary["needs"] == "drift" and summary["if"] == "always()"
+    assert upload["with"]["path"] == ".reconciler-counts/" == download["with"]["path"] + "/"
+    assert upload["with"]["name"].replace("${{ matrix.name }}", "*") == download["with"]["pattern"]
+    drifted = {"HAS_CHANGES": "true", "API_CHANGES": "3", "MANUAL_CHANGES": "1"}
+    clean = {"HAS_CHANGES": "false", "API_CHANGES": "0", "MANUAL_CHANGES": "0"}
+    for org, counts in (("acme-mistral", drifted), ("acme-anthropic", clean)):
+        _run(record, tmp_path, {"ORGANIZATION": org, **counts})
+    output = tmp_path / "github-output"
+    _run(_step_named(summary, "Sum them up"), tmp_path, {"GITHUB_OUTPUT": str(output)})
+    got = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert json.loads(got.pop("organizations")) == {
+        "acme-anthropic": {"has-changes": False, "api-changes": 0, "manual-changes": 0},
+        "acme-mistral": {"has-changes": True, "api-changes": 3, "manual-changes": 1},
+    }
+    assert got == {"has-changes": "true", "api-changes": "3", "manual-changes": "1"}
+    assert set(summary["outputs"]) == set(wf["on"]["workflow_call"]["outputs"])
+    for name in ("acme-anthropic", "acme-mistral"):  # no organisation recorded: false, none
+        (tmp_path / ".reconciler-counts" / f"{name}.json").unlink()
+    _run(_step_named(summary, "Sum them up"), tmp_path, {"GITHUB_OUTPUT": str(output)})
+    assert output.read_text().splitlines()[-4:] == [
+        "organizations={}",
+        "has-changes=false",
+        "api-changes=0",
+        "manual-changes=0",
+    ]
 
 
 # --- reusable ------------------------------------------------------------------------------
