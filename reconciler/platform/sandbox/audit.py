@@ -223,19 +223,33 @@ def member_entries(
 ) -> list[AuditRecord]:
     """One entry per member added, removed or given other roles between two versions."""
     out: list[AuditRecord] = []
-    for user_uuid in [*after.members, *(u for u in before.members if u not in after.members)]:
-        old, new = before.members.get(user_uuid), after.members.get(user_uuid)
-        user = users.get(user_uuid)
-        if user is None or (old is not None and new is not None and sorted(old) == sorted(new)):
+    events: _GrantEvents = (
+        "workspace.member.add",
+        "workspace.member.remove",
+        "workspace.member.role.update",
+    )
+    for user_uuid, event, details in _grants(before.members, after.members, events):
+        if (user := users.get(user_uuid)) is not None:
+            target = user_fields(user)
+            out.append(entry(actor, event, target, details, workspace_uuid=after.uuid))
+    return out
+
+
+_GrantEvents = tuple[AuditEvent, AuditEvent, AuditEvent]  # added, removed, other roles
+
+
+def _grants(
+    before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]], events: _GrantEvents
+) -> list[tuple[str, AuditEvent, dict[str, str]]]:
+    """``(id, event, role_names change)`` for each role grant made, ended or changed."""
+    out = []
+    for key in dict.fromkeys([*after, *before]):
+        old, new = before.get(key), after.get(key)
+        if old is not None and new is not None and sorted(old) == sorted(new):
             continue
-        if old is None:
-            event: AuditEvent = "workspace.member.add"
-        elif new is None:
-            event = "workspace.member.remove"
-        else:
-            event = "workspace.member.role.update"
+        event = events[0] if old is None else events[1] if new is None else events[2]
         details = changes({"role_names": (roles_text(old or ()), roles_text(new or ()))})
-        out.append(entry(actor, event, user_fields(user), details, workspace_uuid=after.uuid))
+        out.append((key, event, details))
     return out
 
 
@@ -267,22 +281,15 @@ def group_entries(
         if user is not None and added != removed:
             event: AuditEvent = "user_group.member.add" if added else "user_group.member.remove"
             out.append(entry(actor, event, target, user_fields(user)))
-    for ws_uuid in dict.fromkeys([*after.workspaces, *before.workspaces]):
-        old, new = before.workspaces.get(ws_uuid), after.workspaces.get(ws_uuid)
-        ws = workspaces.get(ws_uuid)
-        if ws is None or (old is not None and new is not None and sorted(old) == sorted(new)):
-            continue
-        if old is None:
-            event = "user_group.workspace.provision"
-        elif new is None:
-            event = "user_group.workspace.deprovision"
-        else:
-            event = "user_group.workspace.update"
-        grant = {
-            "workspace_name": ws.name,
-            **changes({"role_names": (roles_text(old or ()), roles_text(new or ()))}),
-        }
-        out.append(entry(actor, event, target, grant, workspace_uuid=ws_uuid))
+    grants: _GrantEvents = (
+        "user_group.workspace.provision",
+        "user_group.workspace.deprovision",
+        "user_group.workspace.update",
+    )
+    for ws_uuid, event, roles in _grants(before.workspaces, after.workspaces, grants):
+        if (ws := workspaces.get(ws_uuid)) is not None:
+            details = {"workspace_name": ws.name, **roles}
+            out.append(entry(actor, event, target, details, workspace_uuid=ws_uuid))
     return out
 
 
