@@ -7,10 +7,10 @@ organisation id of its own, so it is the default workspace's uuid: see
 refuse to run when the two differ (:func:`organization_mismatch`), and warn when nothing
 is pinned (:func:`unpinned_organization`), saying what to pin.
 
-:func:`organization_identity` is whose apply lock and journal a run takes: two
-organisations of one provider at one API address (acme-prod and acme-staging at
-``https://api.mistral.ai``) never share either. :func:`identity_slug` turns an identity
-(or the ownership record's organisation) into a name a store path or a file may carry.
+:func:`organization_identity` is whose apply lock, journal and ownership record a run
+takes: two organisations of one provider at one API address (acme-prod and acme-staging
+at ``https://api.mistral.ai``) never share any of them. :func:`identity_slug` turns an
+identity into a name a store path or a file may carry.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ _SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
 
 
 def organization_identity(target: str, organization: Organization) -> str:
-    """The organisation a run is for, as its lock and journal are named: the provider's
-    ``target`` (an API base URL, or the sandbox's file) and the organisation's pinned
-    ``organization.id``, else its name (the target alone when it declares neither)."""
+    """The organisation a run is for, as its lock, journal and ownership record are
+    named: the provider's ``target`` (an API base URL, or the sandbox's file) and the
+    organisation's pinned ``organization.id``, else its name (the target alone when it
+    declares neither)."""
     own = organization.id or organization.name
     return f"{own}@{target}" if own else target
 

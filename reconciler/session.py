@@ -100,6 +100,7 @@ from reconciler.rails import enforce
 from reconciler.vault.base import LockHolder, SecretStore
 from reconciler.vault.factory import open_store, parse_override
 from reconciler.vault.facts import Stored, already_read, read_stored, secret_facts
+from reconciler.vault.ledger_store import Earlier
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
     from reconciler.adoption import ImportReport
@@ -368,7 +369,13 @@ class Session:
         put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
         where = location_of(put.store, put.path, put.want)
         try:
-            await record_stored(self.default_store(desired), self.provider.target, put.key, where)
+            await record_stored(
+                self.default_store(desired),
+                self.identity(desired),
+                put.key,
+                where,
+                earlier=self._earlier(),
+            )
         except ReconcilerError as exc:
             return f"{put.where} (the ownership record was not updated: {exc})"
         return put.where
@@ -438,7 +445,10 @@ class Session:
         state = desired
         now = self.clock()
         reading = OwnershipRead.start(
-            lambda: self.default_store(state), self.organization(), for_apply=for_apply
+            lambda: self.default_store(state),
+            self.identity(desired),
+            for_apply=for_apply,
+            earlier=self._earlier(),
         )
         try:
             live = await fetching
@@ -480,7 +490,7 @@ class Session:
                 if for_apply
                 else []
             )
-            ownership = OwnershipView(reading.store, self.organization(), facts, tuple(found))
+            ownership = OwnershipView(reading.store, self.identity(desired), facts, tuple(found))
         return PlanContext(
             desired=desired,
             live=live,
@@ -490,10 +500,9 @@ class Session:
             notes=tuple(notes),
         )
 
-    def organization(self) -> str:
-        """Whose ownership record this session reads and writes: the provider's target
-        (the platform's address, or the sandbox's state file)."""
-        return self.provider.target
+    def _earlier(self) -> Earlier:
+        """Where an earlier release kept the ownership record: under the target."""
+        return Earlier(self.provider.target, self._shares_target)
 
     async def _confirmed_by_journal(
         self, journal: Journal, desired: DesiredState, live: LiveState
@@ -765,7 +774,9 @@ class Session:
             return 0
         from reconciler.adoption import adopt_imported_keys
 
-        return await adopt_imported_keys(self.default_store(desired), self.organization(), keys)
+        return await adopt_imported_keys(
+            self.default_store(desired), self.identity(desired), keys, earlier=self._earlier()
+        )
 
 
 @dataclass(frozen=True)

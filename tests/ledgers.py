@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from reconciler.desired.load import load_organization
+from reconciler.identity import organization_identity
 from reconciler.model import SecretBackend
 from reconciler.ownership import (
     CreateIntent,
@@ -19,6 +22,11 @@ from reconciler.ownership import (
 T0 = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 ORG = "org-3f9c2a"
 STORE = "Vault https://vault.acme.example:8200 mount secret prefix mistral"
+
+
+def identity_of(desired_dir: Path, target: str) -> str:
+    """Whose ownership record the organisation of ``desired_dir`` at ``target`` keeps."""
+    return organization_identity(target, load_organization(desired_dir))
 
 
 def location(workspace: str = "dev", name: str = "dev-bob") -> SecretLocation:

@@ -30,16 +30,21 @@ def adopted(ledger: Ledger, keys: Sequence[Adopted]) -> Ledger:
 
 
 async def adopt_imported_keys(
-    store: DocumentStore, organization: str, keys: Sequence[Adopted]
+    store: DocumentStore,
+    organization: str,
+    keys: Sequence[Adopted],
+    *,
+    earlier: ledger_store.Earlier | None = None,
 ) -> int:
     """Record ``keys`` as managed in ``organization``'s ledger in ``store``; how many were
     not recorded before. Each write is a check-and-set, re-applied on a fresh read when
-    another writer got there first (:func:`reconciler.vault.ledger_store.update`)."""
+    another writer got there first (:func:`reconciler.vault.ledger_store.update`);
+    ``earlier``: see :func:`reconciler.vault.ledger_store.load`."""
     before: list[int] = []
 
     def change(ledger: Ledger) -> Ledger:
         before[:] = [len(ledger.keys)]
         return adopted(ledger, keys)
 
-    stored = await ledger_store.update(store, organization, change)
+    stored = await ledger_store.update(store, organization, change, earlier=earlier)
     return len(stored.ledger.keys) - before[0]

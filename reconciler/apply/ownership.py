@@ -283,15 +283,23 @@ class OwnershipRead:
 
     @classmethod
     def start(
-        cls, open_store: Callable[[], SecretStore], organization: str, *, for_apply: bool
+        cls,
+        open_store: Callable[[], SecretStore],
+        organization: str,
+        *,
+        for_apply: bool,
+        earlier: ledger_store.Earlier | None = None,
     ) -> OwnershipRead:
+        """Start reading ``organization``'s record (``earlier``: see
+        :func:`reconciler.vault.ledger_store.load`)."""
         read = cls(organization, for_apply)
         try:
             read.store = open_store()
         except ConfigError as exc:
             read._failed(exc)
             return read
-        read._loading = asyncio.ensure_future(ledger_store.load(read.store, organization))
+        loading = ledger_store.load(read.store, organization, earlier=earlier)
+        read._loading = asyncio.ensure_future(loading)
         return read
 
     def _failed(self, exc: ReconcilerError) -> None:

@@ -106,14 +106,19 @@ async def _nothing_to_announce(_version: int | None) -> None:
 
 
 async def record_stored(
-    store: ledger_store.DocumentStore, organization: str, key: ApiKey, where: SecretLocation
+    store: ledger_store.DocumentStore,
+    organization: str,
+    key: ApiKey,
+    where: SecretLocation,
+    *,
+    earlier: ledger_store.Earlier | None = None,
 ) -> None:
     """The ownership record: ``key`` is managed (adopted if it was not) and its secret is
-    stored at ``where``."""
+    stored at ``where`` (``earlier``: see :func:`reconciler.vault.ledger_store.load`)."""
     key_id = key.id or ""
 
     def change(ledger: Ledger) -> Ledger:
         owned = ledger if ledger.owns(key_id) else ledger.adopt(key, where)
         return owned.mark_stored(key_id, where)
 
-    await ledger_store.update(store, organization, change)
+    await ledger_store.update(store, organization, change, earlier=earlier)

@@ -40,7 +40,15 @@ from reconciler.ownership.ledger import (
     intent_key,
 )
 from reconciler.ownership.settle import Claimed, key_entry, settle
-from reconciler.ownership.text import COMPRESS_ABOVE, ENCODING, FORMAT, decode, encode
+from reconciler.ownership.text import (
+    COMPRESS_ABOVE,
+    ENCODING,
+    FORMAT,
+    decode,
+    encode,
+    encode_pointer,
+    moved_to,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -66,8 +74,10 @@ __all__ = [
     "classify",
     "decode",
     "encode",
+    "encode_pointer",
     "intent_key",
     "key_entry",
+    "moved_to",
     "secret_problem",
     "settle",
 ]

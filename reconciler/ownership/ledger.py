@@ -144,8 +144,9 @@ class _Summary(str):
 class Ledger(Frozen):
     """The managed keys of one organisation (by key id) and its unresolved create intents.
 
-    ``organization`` identifies the organisation the record belongs to (the provider's
-    organisation id, the sandbox's target for the sandbox).
+    ``organization`` identifies the organisation the record belongs to (its identity,
+    :func:`reconciler.identity.organization_identity`; an earlier release's record names
+    the provider's target alone).
     """
 
     organization: Text

@@ -3,9 +3,12 @@
 Part of :mod:`reconciler.ownership`. A plain document is
 ``{"format": 1, "organization": ..., "keys": {...}, "intents": [...]}`` (absent fields are
 None); a large one is ``{"format": 1, "encoding": "zlib+b64", "data": ...}`` around the
-plain one. :func:`decode` ends in a ledger or a :class:`LedgerError` that never repeats
-the content: another format is :class:`UnsupportedFormat` (never overwrite it), and a
-document is bounded in size before and after decompression.
+plain one. A record moved elsewhere leaves ``{"format": 1, "moved_to": NAME}`` behind
+(:func:`encode_pointer`, :func:`moved_to`), which an earlier release refuses as not a
+ledger rather than reading as an empty one. :func:`decode` ends in a ledger or a
+:class:`LedgerError` that never repeats the content: another format is
+:class:`UnsupportedFormat` (never overwrite it), and a document is bounded in size before
+and after decompression.
 """
 
 from __future__ import annotations
@@ -52,6 +55,23 @@ def decode(text: str) -> Ledger:
         return Ledger.model_validate(document)
     except ValidationError as exc:
         raise LedgerError(f"not a valid ledger: {problems(exc)}") from None
+
+
+def encode_pointer(name: str) -> str:
+    """The document left where a ledger was before it moved to the document ``name``."""
+    return _dumps({"format": FORMAT, "moved_to": name})
+
+
+def moved_to(text: str) -> str | None:
+    """The document name a pointer (:func:`encode_pointer`) names; None for anything else."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return None
+    name = document.get("moved_to")
+    return name if isinstance(name, str) else None
 
 
 def _dumps(value: object) -> str:

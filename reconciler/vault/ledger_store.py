@@ -17,6 +17,15 @@ once. A change that changes nothing writes nothing.
 A document that is not a ledger of this format, or belongs to another organisation,
 raises :class:`~reconciler.ownership.LedgerError` naming the store and the path; it is
 never overwritten.
+
+The organisation is named by its identity (``<organization.id or name>@<target>``), so
+two organisations at one API address sharing a store keep two records. An earlier release
+named the record after the target alone (:class:`Earlier`); an organisation with no record
+of its own takes that one over, once, when no other organisation of the repository is at
+that target (else :class:`~reconciler.ownership.LedgerError` names both documents). The
+copy is written first (check-and-set on "absent"), then the old document becomes a
+pointer to it: a crash between the two leaves the whole record under both names, and the
+new one, once written, is the only one read; the reverse order could lose the record.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Any, Protocol
 
 from reconciler.errors import SecretStoreError
 from reconciler.identity import identity_slug
-from reconciler.ownership import Ledger, LedgerError, decode, encode
+from reconciler.ownership import Ledger, LedgerError, decode, encode, encode_pointer, moved_to
 from reconciler.vault.base import DOCUMENTS_DIR, CasMismatch, StoredDocument
 
 
@@ -65,31 +74,82 @@ class StoredLedger:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """Where an earlier release kept the organisation's ledger: under the provider's
+    ``target``, one record for every organisation there. ``shared()``: whether another
+    organisation of this repository may be at that target."""
+
+    target: str
+    shared: Callable[[], bool]
+
+
 def document_name(organization: str) -> str:
     """The ledger's document name for ``organization`` (``ledger/<slug>``)."""
     return f"{LEDGER_FOLDER}/{identity_slug(organization)}"
 
 
-async def load(store: DocumentStore, organization: str) -> StoredLedger:
-    """The organisation's ledger; an empty one (version 0) if none is stored yet."""
+async def load(
+    store: DocumentStore, organization: str, *, earlier: Earlier | None = None
+) -> StoredLedger:
+    """The organisation's ledger; an empty one (version 0) if none is stored yet, unless
+    ``earlier``'s record is there to take over (see the module docstring)."""
     name = document_name(organization)
     found = await store.read_document(name)
     if found is None:
+        if earlier is not None and document_name(earlier.target) != name:
+            return await _take_over(store, organization, earlier)
         return StoredLedger(Ledger(organization=organization), 0)
-    where = f"{store.description}: {DOCUMENTS_DIR}/{name}"
     if found.text is None:
         _log().warning("ledger.deleted", store=store.description, version=found.version)
         return StoredLedger(Ledger(organization=organization), found.version)
-    try:
-        ledger = decode(found.text)
-    except LedgerError as exc:
-        raise type(exc)(f"{where}: {exc}") from None
+    ledger = _decoded(store, name, found.text)
     if ledger.organization != organization:
-        raise LedgerError(
-            f"{where}: this ledger belongs to organisation {ledger.organization!r}, "
-            f"not {organization!r}"
-        )
+        if earlier is None or ledger.organization != earlier.target:
+            raise LedgerError(
+                f"{store.description}: {DOCUMENTS_DIR}/{name}: this ledger belongs to "
+                f"organisation {ledger.organization!r}, not {organization!r}"
+            )
+        ledger = ledger.model_copy(update={"organization": organization})  # moved by hand
     return StoredLedger(ledger, found.version)
+
+
+def _decoded(store: DocumentStore, name: str, text: str) -> Ledger:
+    try:
+        return decode(text)
+    except LedgerError as exc:
+        raise type(exc)(f"{store.description}: {DOCUMENTS_DIR}/{name}: {exc}") from None
+
+
+async def _take_over(store: DocumentStore, organization: str, earlier: Earlier) -> StoredLedger:
+    """``earlier``'s record as ``organization``'s: copied to its name, the old document
+    left pointing there (an empty ledger when there is none, or it has moved already)."""
+    name, old_name = document_name(organization), document_name(earlier.target)
+    empty = StoredLedger(Ledger(organization=organization), 0)
+    found = await store.read_document(old_name)
+    if found is None or found.text is None or moved_to(found.text) is not None:
+        return empty
+    old = _decoded(store, old_name, found.text)
+    if old.organization != earlier.target:
+        return empty  # not the earlier release's record of this target
+    if earlier.shared():
+        raise LedgerError(
+            f"{store.description}: {DOCUMENTS_DIR}/{old_name} is the ownership record an "
+            f"earlier release kept for every organisation at {earlier.target}, and several "
+            f"organisations here are at that target: move it to {DOCUMENTS_DIR}/{name} if "
+            "it holds this organisation's keys, else to the other organisation's record"
+        )
+    ledger = old.model_copy(update={"organization": organization})
+    try:
+        version = await store.put_document(name, encode(ledger), expect_version=0)
+    except CasMismatch:  # another run took it over meanwhile
+        return await load(store, organization)
+    try:
+        await store.put_document(old_name, encode_pointer(name), expect_version=found.version)
+    except CasMismatch:
+        _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
+    _log().info("ledger.taken_over", store=store.description, source=old_name, document=name)
+    return StoredLedger(ledger, version)
 
 
 async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> StoredLedger:
@@ -113,17 +173,19 @@ async def update(
     *,
     attempts: int = UPDATE_ATTEMPTS,
     known: StoredLedger | None = None,
+    earlier: Earlier | None = None,
 ) -> StoredLedger:
     """Apply the pure ``change`` to the stored ledger, re-applying it to a fresh read
     whenever another writer changed the ledger meanwhile; return what was stored.
 
     ``known``: the ledger as this caller last read or stored it; the first attempt writes
     over it without reading (its check-and-set fails if anyone wrote since, and the next
-    attempt reads), so a writer that keeps what it stored never reads the record back."""
+    attempt reads), so a writer that keeps what it stored never reads the record back.
+    ``earlier``: see :func:`load`."""
     for attempt in range(1, attempts + 1):
         current = known if known is not None and attempt == 1 else None
         if current is None:
-            current = await load(store, organization)
+            current = await load(store, organization, earlier=earlier)
         changed = change(current.ledger)
         if changed == current.ledger:
             return current

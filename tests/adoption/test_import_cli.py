@@ -23,6 +23,7 @@ from reconciler.platform.target import sandbox_target_name
 from reconciler.session import ImportOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
+from tests.ledgers import identity_of
 
 runner = CliRunner()
 
@@ -63,7 +64,7 @@ def recorded(root: Path) -> Ledger:
     """The ownership record the sandbox's file vault holds."""
     target = sandbox_target_name(Path(".sandbox/state.json"))
     vault = FileVault(root / ".sandbox" / "vault")
-    return asyncio.run(ledger_store.load(vault, target)).ledger
+    return asyncio.run(ledger_store.load(vault, identity_of(root / "ds", target))).ledger
 
 
 def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:

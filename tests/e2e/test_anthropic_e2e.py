@@ -72,11 +72,11 @@ def _ledger_says(root: Path, name: str) -> tuple[str, str]:
     """The ownership record's secret state and path for the key called ``name``."""
     from reconciler.vault import ledger_store
     from reconciler.vault.file import FileVault
+    from tests.ledgers import identity_of
 
     state = state_file(root / "sandbox" / "state.json")
-    stored = asyncio.run(
-        ledger_store.load(FileVault(root / "sandbox" / "vault"), f"anthropic sandbox ({state})")
-    )
+    organization = identity_of(root / "desired", f"anthropic sandbox ({state})")
+    stored = asyncio.run(ledger_store.load(FileVault(root / "sandbox" / "vault"), organization))
     entry = next(e for e in stored.ledger.keys.values() if e.name == name)
     return (str(entry.secret.state), entry.secret.path)
 

@@ -5,6 +5,10 @@ acme-prod and acme-staging are both planned and applied against the one served s
 ``.reconciler/`` state directory). An apply of acme-prod killed after it created a key
 whose secret never reached its vault leaves a journal that acme-staging's plan and apply
 neither see nor act on, and that acme-prod's next apply recovers from.
+
+Sharing one vault too, the two keep two ownership records: acme-staging, which declares
+acme-prod's workspace ``dev`` with a key of its own, never takes acme-prod's keys there
+as its own, so removing its key from its YAML deletes that key alone.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import pytest
 
 from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
 from tests.e2e.apply_support import (
+    SMALL_DEV,
     Cli,
     actionable,
     assert_converged,
     interrupted_warning,
+    live_keys,
     plan_document,
     write_small_desired,
 )
@@ -36,6 +42,13 @@ workspace:
   admin: alice.martin@acme.example
   api_keys:
     - name: staging-ci
+      owner: alice.martin@acme.example
+      expires: 2029-06-30
+      role: developer
+"""
+STAGING_DEV_KEY = """\
+  api_keys:
+    - name: dev-staging-ci
       owner: alice.martin@acme.example
       expires: 2029-06-30
       role: developer
@@ -109,3 +122,33 @@ def test_one_organisations_interrupted_apply_is_never_another_ones_to_recover(
     assert journals(tmp_path) == set()
     assert actionable(plan_document(cli("plan", str(tree), *prod, "--format", "json"))) == []
     assert_converged(sandbox, tmp_path / "vault-prod", tree / "acme-prod")
+
+
+def test_two_organisations_sharing_a_vault_never_own_each_others_keys(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    tree = write_two_organisations(tmp_path)
+    no_pruning = SMALL_DEV.replace("  prune_unmanaged_keys: true\n", "")
+    (tree / "acme-prod" / "workspaces" / "dev.yaml").write_text(no_pruning)
+    staging_dev = tree / "acme-staging" / "workspaces" / "dev.yaml"
+    (tree / "acme-staging" / "workspaces" / "staging.yaml").unlink()
+    dev_without_keys = no_pruning.split("  api_keys:")[0]
+    staging_dev.write_text(dev_without_keys + STAGING_DEV_KEY)
+    cli = Cli(sandbox, tmp_path)  # one file vault for both
+    prod, staging = ("--org", "acme-prod"), ("--org", "acme-staging")
+
+    assert cli("apply", str(tree), *prod, "--auto-approve").returncode == 0
+    seen = plan_document(cli("plan", str(tree), *staging, "--format", "json"))
+    assert actionable(seen) == ["api_key.dev-staging-ci"]  # acme-prod's keys: unmanaged
+    assert cli("apply", str(tree), *staging, "--auto-approve").returncode == 0
+
+    staging_dev.write_text(dev_without_keys)
+    seen = plan_document(cli("plan", str(tree), *staging, "--format", "json"))
+    assert actionable(seen) == ["api_key.dev-staging-ci"]
+    applied = cli("apply", str(tree), *staging, "--auto-approve")
+    assert "Resources: 0 added, 0 changed, 1 destroyed." in applied.stdout, applied.stderr
+
+    names = {k["name"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    assert {"dev-alice", "dev-bob", "prod-checkout-service"} <= names
+    assert "dev-staging-ci" not in names
+    assert actionable(plan_document(cli("plan", str(tree), *prod, "--format", "json"))) == []

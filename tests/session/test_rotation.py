@@ -36,6 +36,7 @@ from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
 from tests.e2e.apply_support import write_small_desired
 from tests.e2e.vault_server import FakeVaultServer
+from tests.ledgers import identity_of
 from tests.session.test_apply import Heard, live_keys, options, state_of, vault
 
 HOUR = dt.timedelta(hours=1)
@@ -136,10 +137,15 @@ def bob_ids(root: Path) -> list[str]:
         store.close()
 
 
+def organization_of(root: Path) -> str:
+    """Whose ownership record the small desired state at the sandbox of ``root`` keeps."""
+    return identity_of(root / "desired-state", f"sandbox ({state_of(root)})")
+
+
 def ledger_entry(root: Path, key_id: str) -> dict[str, Any]:
     """The ownership record's entry of ``key_id``, as the store holds it."""
     store = FileVault(root / "sandbox" / "vault")
-    stored = asyncio.run(ledger_store.load(store, f"sandbox ({state_of(root)})"))
+    stored = asyncio.run(ledger_store.load(store, organization_of(root)))
     entry = stored.ledger.entry(key_id)
     assert entry is not None
     return entry.model_dump(mode="json")
@@ -296,7 +302,7 @@ def test_an_adopted_key_whose_secret_reconciler_never_had_is_rotated_into_the_st
     apply(root, clock)
     (old,) = bob_ids(root)
     vault_dir = FileVault(root / "sandbox" / "vault")
-    organization = f"sandbox ({state_of(root)})"
+    organization = organization_of(root)
 
     def adopted(ledger: Ledger) -> Ledger:  # as `reconciler import` records a key
         entry = ledger.entry(old)

@@ -1,0 +1,99 @@
+"""An organisation takes over the ownership record an earlier release kept per target.
+
+An earlier release named the record after the provider's target alone; now it is named
+after the organisation's identity (``<name>@<target>``). The file vault holds both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from reconciler.ownership import Ledger, LedgerError, decode, encode
+from reconciler.vault import ledger_store
+from reconciler.vault.file import FileVault
+from reconciler.vault.ledger_store import Earlier, document_name
+from tests.ledgers import entry
+
+TARGET = "https://api.mistral.ai"
+PROD = f"acme-prod@{TARGET}"
+STAGING = f"acme-staging@{TARGET}"
+
+
+def alone() -> bool:
+    return False
+
+
+def together() -> bool:
+    return True
+
+
+def earlier_record(store: FileVault) -> None:
+    """The record an earlier release wrote: one key, named after the target."""
+    ledger = Ledger(organization=TARGET, keys={"k-1": entry()})
+    asyncio.run(store.put_document(document_name(TARGET), encode(ledger), expect_version=0))
+
+
+def text_of(store: FileVault, name: str) -> str:
+    found = asyncio.run(store.read_document(document_name(name)))
+    assert found is not None and found.text is not None
+    return found.text
+
+
+def test_the_only_organisation_at_the_target_takes_the_earlier_record_over(
+    tmp_path: Path,
+) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)
+
+    stored = asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, alone)))
+
+    assert stored.ledger.organization == PROD and stored.ledger.owns("k-1")
+    assert decode(text_of(store, PROD)) == stored.ledger  # copied under its own name
+    with pytest.raises(LedgerError, match="not a valid ledger"):  # an earlier release refuses it
+        asyncio.run(ledger_store.load(store, TARGET))
+    # the old document now points to the new one: another organisation finds nothing to take
+    other = asyncio.run(ledger_store.load(store, STAGING, earlier=Earlier(TARGET, alone)))
+    assert other.version == 0 and not other.ledger.keys
+
+
+def test_an_organisation_with_a_sibling_at_the_target_refuses_to_guess(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)
+
+    with pytest.raises(LedgerError) as refused:
+        asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, together)))
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"_reconciler/{document_name(TARGET)} is the ownership record" in message
+    assert f"move it to _reconciler/{document_name(PROD)}" in message
+    assert asyncio.run(store.read_document(document_name(PROD))) is None  # nothing written
+    assert decode(text_of(store, TARGET)).owns("k-1")
+
+
+def test_a_record_moved_by_hand_is_read_as_the_organisations(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)
+    text = text_of(store, TARGET)
+    asyncio.run(store.put_document(document_name(PROD), text, expect_version=0))
+
+    stored = asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, together)))
+
+    assert stored.ledger.organization == PROD and stored.ledger.owns("k-1")
+    with pytest.raises(LedgerError, match="belongs to organisation"):  # not without `earlier`
+        asyncio.run(ledger_store.load(store, PROD))
+
+
+def test_an_update_takes_the_record_over_before_changing_it(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)
+
+    def add(ledger: Ledger) -> Ledger:
+        return ledger.model_copy(update={"keys": {**ledger.keys, "k-2": entry("dev-ann")}})
+
+    asyncio.run(ledger_store.update(store, PROD, add, earlier=Earlier(TARGET, alone)))
+
+    assert set(decode(text_of(store, PROD)).keys) == {"k-1", "k-2"}
