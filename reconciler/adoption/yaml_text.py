@@ -27,7 +27,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from reconciler.desired.yaml_guard import decode, too_deep
-from reconciler.desired.yaml_loader import STR, resolve_plain
+from reconciler.desired.yaml_scalars import STR, resolve_plain
 from reconciler.textsafe import for_terminal
 
 WIDTH = 100

@@ -18,9 +18,6 @@ keys (``<<: *defaults``) work as in most YAML tools.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,16 +35,22 @@ from reconciler.desired.yaml_guard import (
     too_deep,
 )
 
-try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
-    from _ruamel_yaml import CParser as _CParser  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the installed wheels
-    _CParser = None  # type: ignore[assignment,unused-ignore]
-
-_T = "tag:yaml.org,2002:"
-STR, INT, FLOAT, BOOL, NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
-TIMESTAMP, MAP, SEQ, MERGE = _T + "timestamp", _T + "map", _T + "seq", _T + "merge"
-_KNOWN_SCALAR_TAGS = {STR, INT, FLOAT, BOOL, NULL, TIMESTAMP}
-
+from reconciler.desired.yaml_events import FALLBACK, fast_data
+from reconciler.desired.yaml_events import CParser as _CParser
+from reconciler.desired.yaml_scalars import (
+    BOOL,
+    FLOAT,
+    INT,
+    KNOWN_SCALAR_TAGS,
+    MAP,
+    MERGE,
+    NULL,
+    SEQ,
+    STR,
+    TIMESTAMP,
+    convert,
+    resolve_plain,
+)
 
 def _tag(name: str) -> Tag:
     tag = Tag(suffix=name)
@@ -56,39 +59,8 @@ def _tag(name: str) -> Tag:
 
 
 # Shared tag objects: nodes keep them as they are, and the builder compares by identity
-_TAGS = {name: _tag(name) for name in (*_KNOWN_SCALAR_TAGS, MAP, SEQ, MERGE)}
+_TAGS = {name: _tag(name) for name in (*KNOWN_SCALAR_TAGS, MAP, SEQ, MERGE)}
 _STR_TAG, _MAP_TAG, _SEQ_TAG = _TAGS[STR], _TAGS[MAP], _TAGS[SEQ]
-
-_NULLS = {"", "~", "null", "Null", "NULL"}
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
-_BOOLS["FALSE"] = False
-_INT_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)\Z")
-_FLOAT_RE = re.compile(
-    r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?\Z"
-    r"|[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z"
-)
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]")
-
-
-def resolve_plain(value: str) -> str:
-    """The YAML 1.2 core-schema tag of a plain (unquoted) scalar."""
-    if not value or value in _NULLS:
-        return NULL
-    first = value[0]
-    if first in "tfTF" and value in _BOOLS:
-        return BOOL
-    if first in "0123456789+-.":
-        if _INT_RE.match(value):
-            return INT
-        if _FLOAT_RE.match(value):
-            return FLOAT
-        if _DATE_RE.match(value) or _DATETIME_RE.match(value):
-            return TIMESTAMP
-    if value == "<<":
-        return MERGE
-    return STR
-
 
 class _Resolver:
     """The three hooks the C and pure-Python composers call to tag implicit nodes."""
@@ -173,13 +145,27 @@ def has_libyaml() -> bool:
     return _CParser is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
-    """One parsed file: its data, the mark of every key/item, and what went wrong."""
+    """One parsed file: its data, what went wrong, and the mark of every key/item.
+
+    A file read the fast way (see ``yaml_events``) keeps its text instead of marks and
+    composes it for them the first time something asks where a key is: only files with a
+    problem to report ever do.
+    """
 
     data: Any = None
-    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     problems: list[RawProblem] = field(default_factory=list)
+    text: str | None = field(default=None, repr=False)  # kept while the marks are unread
+    known_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def marks(self) -> dict[Loc, tuple[int, int]]:
+        """The line and column of every key and item, by field path."""
+        if self.text is not None:
+            self.known_marks = _compose_document(self.text, pure=False).known_marks
+            self.text = None
+        return self.known_marks
 
     def mark(self, loc: Loc) -> tuple[int, int]:
         """The mark of ``loc``, or of its deepest ancestor that has one."""
@@ -260,11 +246,11 @@ class _Builder:
         tag = str(node.ctag)
         if tag == STR:
             return text
-        if tag not in _KNOWN_SCALAR_TAGS:
+        if tag not in KNOWN_SCALAR_TAGS:
             self.problem(loc, node, f"unsupported YAML tag {tag}")
             return text
         try:
-            return _convert(tag, text)
+            return convert(tag, text)
         except ValueError as exc:
             self.problem(loc, node, str(exc))
             return text
@@ -323,65 +309,26 @@ class _Builder:
                     self.marks[(*loc, key)] = (mark.line + 1, mark.column + 1)
 
 
-def _convert(tag: str, text: str) -> Any:
-    if tag == NULL:
-        return None
-    if tag == BOOL:
-        if text not in _BOOLS:
-            raise ValueError(f"invalid boolean '{text}' (use true or false)")
-        return _BOOLS[text]
-    if tag == INT:
-        try:
-            return _to_int(text)
-        except ValueError:
-            raise ValueError(f"invalid integer '{text}'") from None
-    if tag == FLOAT:
-        try:
-            return _to_float(text)
-        except ValueError:
-            raise ValueError(f"invalid number '{text}'") from None
-    # TIMESTAMP: a date becomes a date; a date-time or an impossible date stays text, and
-    # the schema says so where a date is due
-    if _DATE_RE.match(text):
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            return text
-    return text
-
-
-def _to_int(text: str) -> int:
-    clean = text.replace("_", "")
-    sign = -1 if clean.startswith("-") else 1
-    clean = clean.lstrip("+-")
-    if clean.startswith("0x"):
-        return sign * int(clean[2:], 16)
-    if clean.startswith("0o"):
-        return sign * int(clean[2:], 8)
-    return sign * int(clean)
-
-
-def _to_float(text: str) -> float:
-    clean = text.replace("_", "").lower()
-    if clean.endswith(".inf"):
-        return -math.inf if clean.startswith("-") else math.inf
-    if clean == ".nan":
-        return math.nan
-    return float(clean)
-
-
 def load_text(text: str, *, pure: bool = False) -> Document:
     """Parse one YAML document, never raising for bad input: problems are in the result.
 
     A text that nests too deep is refused before it is composed (see ``yaml_guard``).
     """
-    doc = Document()
     refused = too_deep(text)
     if refused is None and len(text) > SAFE_LENGTH:
         refused = _exact_depth(text, pure=pure)
     if refused is not None:
-        doc.problems.append(refused)
-        return doc
+        return Document(problems=[refused])
+    if _CParser is not None and not pure:
+        data = fast_data(text)
+        if data is not FALLBACK:
+            return Document(data=data, text=text)
+    return _compose_document(text, pure=pure)
+
+
+def _compose_document(text: str, *, pure: bool) -> Document:
+    """Parse a text the depth guard accepted through nodes, recording every mark."""
+    doc = Document()
     try:
         node = compose(text, pure=pure)
     except MarkedYAMLError as exc:
