@@ -276,8 +276,8 @@ def load_organization(directory: Path) -> Organization:
 
 def _lighter(source: Source) -> Source:
     """A workspace file once its document validated whole: its parsed YAML is dropped (the
-    document holds the values; the marks stay, for messages), so thousands of files do
-    not keep two copies of every value until the end of the load."""
+    document holds the values; the marks, or the text to find them, stay for messages), so
+    thousands of files do not keep two copies of every value until the end of the load."""
     if source.model is not None and not source.tainted:
         source.doc.data = None
     return source

@@ -5,7 +5,8 @@ loader would report. For those, :func:`fast_data` builds the same plain values a
 :mod:`~reconciler.desired.yaml_loader` does from composed nodes, but from libyaml's events
 and without recording marks, which takes a fraction of the time and memory. Anything
 else (an anchor, an alias, a tag, a merge key, a duplicate or non-scalar key, a scalar
-that does not convert, a second document, a syntax error) makes it return
+that does not convert, a second document, a syntax error, nesting deeper than the
+loader accepts) makes it return
 :data:`FALLBACK`: the loader then composes the file the careful way, which reports the
 problem at its line. The builder keeps its own stack, so nesting never recurses.
 """
@@ -31,7 +32,7 @@ from ruamel.yaml.events import (
 from reconciler.desired.yaml_scalars import KNOWN_SCALAR_TAGS, STR, convert, resolve_plain
 
 try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
-    from _ruamel_yaml import CParser  # type: ignore[import-not-found,unused-ignore]
+    from _ruamel_yaml import CParser as CParser  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the installed wheels
     CParser = None  # type: ignore[assignment,unused-ignore]
 
@@ -47,11 +48,15 @@ _AWAITING_KEY: Final = object()  # an open mapping's next event is a key
 _IN_LIST: Final = object()  # the open container is a list
 
 
-def fast_data(text: str) -> Any:
-    """The plain data of one YAML document, or :data:`FALLBACK`. Needs libyaml."""
+def fast_data(text: str, *, max_depth: int) -> Any:
+    """The plain data of one YAML document, or :data:`FALLBACK`. Needs libyaml.
+
+    A file nesting more than ``max_depth`` collections deep falls back too, so the
+    careful loader's depth guard refuses it.
+    """
     assert CParser is not None
     try:
-        return _build(CParser(text).get_event)
+        return _build(CParser(text).get_event, max_depth)
     except (_Fallback, YAMLError, ValueError):
         return FALLBACK
 
@@ -68,14 +73,14 @@ def _scalar(event: Any) -> Any:
     return convert(tag, text)  # ValueError: reported by the careful loader
 
 
-def _build(get: Callable[[], Any]) -> Any:
+def _build(get: Callable[[], Any], max_depth: int) -> Any:
     if type(get()) is not StreamStartEvent:
         raise _Fallback
     event = get()
     if type(event) is StreamEndEvent:
         return None  # an empty file
-    if type(event) is not DocumentStartEvent:
-        raise _Fallback
+    if type(event) is not DocumentStartEvent or event.version or event.tags:
+        raise _Fallback  # directives (%YAML, %TAG) are the careful loader's
     containers: list[Any] = []  # the open mappings and lists, innermost last
     slots: list[Any] = []  # for each: the key awaiting its value, or a marker
     root: Any = FALLBACK
@@ -116,9 +121,9 @@ def _build(get: Callable[[], Any]) -> Any:
         else:
             containers[-1][slot] = value
             slots[-1] = _AWAITING_KEY
-        if kind is MappingStartEvent:
-            containers.append(value)
-            slots.append(_AWAITING_KEY)
-        elif kind is SequenceStartEvent:
-            containers.append(value)
-            slots.append(_IN_LIST)
+        if kind is ScalarEvent:
+            continue
+        if len(containers) == max_depth:
+            raise _Fallback  # refused by the careful loader's depth guard
+        containers.append(value)
+        slots.append(_AWAITING_KEY if kind is MappingStartEvent else _IN_LIST)

@@ -27,6 +27,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import Loc, RawProblem
+from reconciler.desired.yaml_events import FALLBACK, fast_data
+from reconciler.desired.yaml_events import CParser as _CParser
 from reconciler.desired.yaml_guard import (
     MAX_DEPTH,
     SAFE_LENGTH,
@@ -34,23 +36,16 @@ from reconciler.desired.yaml_guard import (
     depth_problem,
     too_deep,
 )
-
-from reconciler.desired.yaml_events import FALLBACK, fast_data
-from reconciler.desired.yaml_events import CParser as _CParser
 from reconciler.desired.yaml_scalars import (
-    BOOL,
-    FLOAT,
-    INT,
     KNOWN_SCALAR_TAGS,
     MAP,
     MERGE,
-    NULL,
     SEQ,
     STR,
-    TIMESTAMP,
     convert,
     resolve_plain,
 )
+
 
 def _tag(name: str) -> Tag:
     tag = Tag(suffix=name)
@@ -61,6 +56,7 @@ def _tag(name: str) -> Tag:
 # Shared tag objects: nodes keep them as they are, and the builder compares by identity
 _TAGS = {name: _tag(name) for name in (*KNOWN_SCALAR_TAGS, MAP, SEQ, MERGE)}
 _STR_TAG, _MAP_TAG, _SEQ_TAG = _TAGS[STR], _TAGS[MAP], _TAGS[SEQ]
+
 
 class _Resolver:
     """The three hooks the C and pure-Python composers call to tag implicit nodes."""
@@ -312,17 +308,18 @@ class _Builder:
 def load_text(text: str, *, pure: bool = False) -> Document:
     """Parse one YAML document, never raising for bad input: problems are in the result.
 
-    A text that nests too deep is refused before it is composed (see ``yaml_guard``).
+    A text that nests too deep is refused before it is composed (see ``yaml_guard``); an
+    ordinary file is read from libyaml's events and never composed (see ``yaml_events``).
     """
+    if _CParser is not None and not pure:
+        data = fast_data(text, max_depth=MAX_DEPTH)  # never recurses, so needs no guard
+        if data is not FALLBACK:
+            return Document(data=data, text=text)
     refused = too_deep(text)
     if refused is None and len(text) > SAFE_LENGTH:
         refused = _exact_depth(text, pure=pure)
     if refused is not None:
         return Document(problems=[refused])
-    if _CParser is not None and not pure:
-        data = fast_data(text)
-        if data is not FALLBACK:
-            return Document(data=data, text=text)
     return _compose_document(text, pure=pure)
 
 

@@ -76,6 +76,56 @@ def test_problems_carry_the_position(
     assert fragment in problems[0].message
 
 
+ORDINARY = """\
+version: 1
+workspace:
+  name: team-a
+  members:
+    - {email: a@example.com, roles: [user]}
+  api_keys:
+    - name: ci
+      expires: 2027-06-30
+      rotate: yes
+      "<<": quoted, so not a merge key
+"""
+
+SAME_EITHER_WAY = [
+    ORDINARY,
+    SAMPLE,
+    "",
+    "---\n",
+    "just text\n",
+    "%YAML 1.2\n---\na: 1\n",
+    "b: ~\nc: 1_0\nd: -.inf\ne: 0o17\nf: 2027-02-30\ng: 2027-06-30 10:00:00\nh: '1'\n",
+    "a: 1\nb: 2\na: 3\n",
+    "a: !!str 1\n",
+    "? [k]\n: v\n",
+    "a: 1\n---\nb: 2\n",
+    "a: [1, 2\nb: 3\n",
+    "a: <<\n",
+    "a: 0x\n",
+    "a: " + "[" * 64 + "]" * 64 + "\n",
+    "a: " + "[" * 65 + "]" * 65 + "\n",
+]
+
+
+@pytest.mark.skipif(not has_libyaml(), reason="no C")
+@pytest.mark.parametrize("text", SAME_EITHER_WAY)
+def test_libyaml_reads_like_the_composer(text: str) -> None:
+    """Ordinary files are read from libyaml's events, the rest composed: the same result."""
+    fast, careful = load_text(text), load_text(text, pure=True)
+    assert fast.data == careful.data
+    assert [(p.loc, p.line) for p in fast.problems] == [(p.loc, p.line) for p in careful.problems]
+    assert fast.marks == careful.marks
+
+
+def test_marks_of_an_ordinary_file_are_read_when_asked() -> None:
+    doc = load_text(ORDINARY)
+    assert doc.data["workspace"]["api_keys"][0]["<<"] == "quoted, so not a merge key"
+    assert doc.mark(("workspace", "api_keys", 0, "expires")) == (8, 7)
+    assert doc.mark(("workspace", "members", 0, "roles", 0)) == (5, 38)
+
+
 def test_both_parsers_load_the_example_identically() -> None:
     example = Path(__file__).resolve().parents[2] / "desired-state"
     fast = check_desired_state(example, today=dt.date(2026, 11, 27))
