@@ -261,7 +261,13 @@ def test_json_format_is_versioned_machine_readable_and_secret_free(
     }
     assert alice["change"]["after_sensitive"] == {"secret": True}
     assert alice["fields"] == [
-        {"path": "expires", "before": None, "after": "2029-06-30", "forces_replacement": True}
+        {
+            "path": "expires",
+            "before": None,
+            "after": "2029-06-30",
+            "forces_replacement": True,
+            "element": False,
+        }
     ]
     prod = by_address["api_key.prod-checkout-service"]["change"]
     assert prod["before"] is None
