@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-import reconciler.session as session_module
+import reconciler.session.core as session_module
 from reconciler.apply.journal import Journal, journal_path
 from reconciler.identity import organization_identity
 from reconciler.model import ApiKey, DesiredState

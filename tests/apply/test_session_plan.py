@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import reconciler.session as session_module
+import reconciler.session.core as session_module
 from reconciler.errors import DesiredStateError
 from reconciler.model import DesiredState, LiveState
 from reconciler.provider import ProgressCallback

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import reconciler.session as session_module
+import reconciler.session.core as session_module
 from reconciler.errors import ConfigError
 from reconciler.model import SecretBackend, VaultSettings
 from reconciler.session import Session, TargetOptions

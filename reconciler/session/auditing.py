@@ -1,0 +1,64 @@
+"""A session's audit: every live key against the hygiene rules and its secret store.
+
+:meth:`Auditing.audit` shares the one read of the live state with plans
+(:mod:`reconciler.session.planning`) and adds what the secret stores hold for each
+managed key. It changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from reconciler.audit import (
+    AuditReport,
+    audit_keys,
+    latest_outside,
+    managed_pairs,
+    unreadable_secrets,
+)
+from reconciler.plan import unmanaged_key_ids
+from reconciler.provider import ProgressCallback
+from reconciler.session.planning import Planning
+from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
+from reconciler.vault.facts import read_stored, secret_facts
+
+
+class Auditing(Planning):
+    """The audit of every live key (read only)."""
+
+    async def audit(
+        self,
+        progress: ProgressCallback | None = None,
+        *,
+        days: int = DEFAULT_ATTRIBUTION_DAYS,
+        concurrency: int = 16,
+    ) -> AuditReport:
+        """Every live key against the desired state's hygiene rules and its secret store
+        (read only). ``days``: of the audit log; ``concurrency``: store reads at once."""
+        desired = self.load_desired()
+        # The stores are read while the platform is: both only wait, mostly.
+        route = self.router(desired)
+        reading = asyncio.ensure_future(read_stored(desired.keys, route, concurrency=concurrency))
+        try:
+            ctx = await self._plan(
+                desired, progress, operation="audit", attribution_days=days, stored=reading
+            )
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        live = ctx.live
+        unmanaged = unmanaged_key_ids(ctx.plan.changes)
+        facts = secret_facts(managed_pairs(desired, live, unmanaged), await reading)
+        audit = audit_keys(
+            desired,
+            live,
+            now=self.clock(),
+            unmanaged=unmanaged,
+            secrets=facts,
+            attributions=latest_outside(ctx.attributions),
+            retiring={r.key_id: r.until for r in ctx.plan.retiring},
+        )
+        notes = (*ctx.notes, *unreadable_secrets(facts))
+        where = str(self.desired_dir)
+        return AuditReport(live.target, self.provider.name, where, audit, notes, live.requests)

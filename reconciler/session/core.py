@@ -1,0 +1,178 @@
+"""The core of a :class:`~reconciler.session.Session`: its provider, journal and stores.
+
+:class:`SessionCore` opens the desired state's provider for the chosen target, the secret
+stores the desired state names (or the ``--vault`` override), and the journal of that
+target; it refuses a file vault against a live organisation unless asked, and stores the
+secret of a key made by hand. Planning, auditing, applying and importing build on it
+(:mod:`reconciler.session.planning` and its siblings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from pydantic import SecretStr
+
+from reconciler.apply.console_only import refusals_path
+from reconciler.apply.journal import Journal, claim_journal
+from reconciler.apply.ledger import location_of
+from reconciler.apply.routing import SecretRouting
+from reconciler.desired import load_desired_state
+from reconciler.desired.load import (
+    provider_name,
+)
+from reconciler.desired.orgs import siblings
+from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.identity import (
+    organization_identity,
+)
+from reconciler.model import (
+    DesiredState,
+    SecretBackend,
+)
+from reconciler.provider import Provider
+from reconciler.session.target import TargetOptions, open_default_store, open_provider
+from reconciler.vault.base import SecretStore
+from reconciler.vault.factory import parse_override
+from reconciler.vault.ledger_store import Earlier
+
+
+class SessionCore:
+    """What every part of a run shares: the provider, the secret stores, the journal."""
+
+    def __init__(
+        self,
+        desired_dir: Path,
+        options: TargetOptions,
+        *,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.desired_dir = desired_dir
+        self.options = options
+        self.clock = clock
+        self._provider: Provider | None = None
+        self._stores: dict[str, SecretStore] = {}
+        self._default_store: SecretStore | None = None
+
+    async def __aenter__(self) -> Self:
+        options = self.options
+        if options.provider is None:  # the platform the desired state names
+            options = replace(options, provider=provider_name(self.desired_dir))
+        self._provider = open_provider(options)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._provider is not None:
+            await self._provider.aclose()
+        for store in {id(s): s for s in self._stores.values()}.values():
+            close = getattr(store, "aclose", None)
+            if close is not None:
+                await close()
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            raise ConfigError("session is not open")
+        return self._provider
+
+    def load_desired(self) -> DesiredState:
+        return load_desired_state(self.desired_dir)
+
+    def identity(self, desired: DesiredState) -> str:
+        """Whose lock and journal this run takes (see
+        :func:`reconciler.identity.organization_identity`)."""
+        return organization_identity(self.provider.target, desired.organization)
+
+    def journal(self, desired: DesiredState) -> Journal:
+        """The organisation's journal (an earlier release's one for the target taken over)."""
+        path = claim_journal(
+            self.options.state_dir,
+            self.provider.target,
+            self.identity(desired),
+            shared=self._shares_target,
+        )
+        return Journal(path)
+
+    def _shares_target(self) -> bool:
+        """True when another organisation of this repository may be at this one's target
+        (it names the same provider, or cannot be read)."""
+        for other in siblings(self.desired_dir):
+            try:
+                if provider_name(other.path) == self.provider.name:
+                    return True
+            except ReconcilerError:
+                return True
+        return False
+
+    def _refusals(self, desired: DesiredState) -> Path:
+        return refusals_path(self.options.state_dir, self.identity(desired))
+
+    def refuse_file_vault(self, desired: DesiredState) -> None:
+        """A file vault against a live organisation only when asked for (ConfigError)."""
+        if self.options.file_vault_allowed():
+            return
+        override = self.options.vault_override()
+        if override is not None:
+            uses_file = parse_override(override)[0] is SecretBackend.FILE
+        else:
+            targets = [k.secret.backend for k in desired.keys if k.secret is not None]
+            uses_file = SecretBackend.FILE in (desired.organization.vault.backend, *targets)
+        if uses_file:
+            raise ConfigError(
+                f"refusing a file vault against the live organisation at "
+                f"{self.provider.target}: its secrets would live on this machine only, and "
+                "an apply using another store would not see its lock. Pass "
+                f"--allow-file-vault (or set {RECONCILER_ALLOW_FILE_VAULT}=1) to rehearse anyway."
+            )
+
+    def default_store(self, desired: DesiredState) -> SecretStore:
+        if self._default_store is None:
+            self.refuse_file_vault(desired)
+            self._default_store = open_default_store(desired.organization.vault, self.options)
+            self._stores["default"] = self._default_store
+        return self._default_store
+
+    async def put_secret(self, address: str, secret: SecretStr) -> str:
+        """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`)."""
+        from reconciler.apply.secret_put import put_secret, record_stored
+
+        desired = self.load_desired()
+        self.refuse_file_vault(desired)
+        live = await self.provider.fetch()
+        put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
+        where = location_of(put.store, put.path, put.want)
+        try:
+            await record_stored(
+                self.default_store(desired),
+                self.identity(desired),
+                put.key,
+                where,
+                earlier=self._earlier(),
+            )
+        except ReconcilerError as exc:
+            return f"{put.where} (the ownership record was not updated: {exc})"
+        return put.where
+
+    def router(self, desired: DesiredState) -> SecretRouting:
+        return SecretRouting(
+            lambda: self.default_store(desired),
+            self._stores,
+            settings=desired.organization.vault,
+            override=self.options.vault_override(),
+            env=self.options.env,
+        )
+
+    def _earlier(self) -> Earlier:
+        """Where an earlier release kept the ownership record: under the target."""
+        return Earlier(self.provider.target, self._shares_target)

@@ -1,0 +1,89 @@
+"""A session's import (``reconciler import``): the live organisation written as the
+desired state, its keys adopted as managed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reconciler.apply.ledger import location_of
+from reconciler.desired.load import (
+    Validation,
+    check_desired_state,
+)
+from reconciler.errors import ReconcilerError
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+)
+from reconciler.provider import ProgressCallback
+from reconciler.providers import get_provider
+from reconciler.session.core import SessionCore
+
+if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
+    from reconciler.adoption import ImportReport
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What :meth:`Session.import_organization` did."""
+
+    live: LiveState  # as read
+    report: ImportReport  # the files written, and what the YAML cannot express
+    validation: Validation  # the directory, as ``validate`` sees it after the import
+    adopted: int = 0  # keys newly recorded as managed in the ownership record
+
+
+class Importing(SessionCore):
+    """The live organisation written as the desired state."""
+
+    async def import_organization(
+        self,
+        *,
+        name: str | None = None,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+        today: dt.date | None = None,
+    ) -> ImportOutcome:
+        """Write the live organisation into the desired-state directory
+        (:func:`reconciler.adoption.import_into`), validate it, and record the keys it
+        declared as managed, their secret unknown, in the ownership record of its default
+        secret store. A store that cannot take the record is listed; the files stand, and
+        the first apply records the keys the desired state claims."""
+        from reconciler.adoption import import_into
+
+        live = await self.provider.fetch(progress)
+        spec = get_provider(self.provider.name)
+        report = import_into(self.desired_dir, live, spec, name=name, prune=prune, today=today)
+        validation = check_desired_state(self.desired_dir, today=today)
+        if validation.state is None:
+            return ImportOutcome(live, report, validation)
+        try:
+            adopted = await self._adopt(validation.state, report.declared)
+        except ReconcilerError as exc:
+            report.notes.append(f"the imported keys are not recorded as managed ({exc})")
+            return ImportOutcome(live, report, validation)
+        return ImportOutcome(live, report, validation, adopted)
+
+    async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
+        """Record the live keys ``declared`` that ``desired`` holds as adopted."""
+        wanted = {(k.workspace, k.name): k for k in desired.keys}
+        router = self.router(desired)
+        keys = []
+        for key in declared:
+            want = wanted.get((key.workspace, key.name))
+            if want is None:
+                continue
+            store, path = router(want)
+            where = location_of(store, path, want)
+            keys.append((key, where))
+        if not keys:
+            return 0
+        from reconciler.adoption import adopt_imported_keys
+
+        return await adopt_imported_keys(
+            self.default_store(desired), self.identity(desired), keys, earlier=self._earlier()
+        )
