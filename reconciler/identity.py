@@ -9,8 +9,11 @@ is pinned (:func:`unpinned_organization`), saying what to pin.
 
 :func:`organization_identity` is whose apply lock, journal and ownership record a run
 takes: two organisations of one provider at one API address (acme-prod and acme-staging
-at ``https://api.mistral.ai``) never share any of them. :func:`identity_slug` turns an
-identity into a name a store path or a file may carry.
+at ``https://api.mistral.ai``) never share any of them. Pinning ``organization.id`` later
+changes it; :func:`earlier_identities` names what it was, so the journal and the record
+are taken over rather than started anew. Once the id is pinned, renaming the
+organisation keeps its identity; renaming one that pins no id starts a new one.
+:func:`identity_slug` turns an identity into a name a store path or a file may carry.
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ def organization_identity(target: str, organization: Organization) -> str:
     declares neither)."""
     own = organization.id or organization.name
     return f"{own}@{target}" if own else target
+
+
+def earlier_identities(target: str, organization: Organization) -> tuple[str, ...]:
+    """The identities the organisation had before its current one: its name-based one
+    (``<name>@<target>``) once ``organization.id`` is pinned (empty otherwise)."""
+    if organization.id and organization.name:
+        return (f"{organization.name}@{target}",)
+    return ()
 
 
 def identity_slug(identity: str) -> str:

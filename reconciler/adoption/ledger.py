@@ -34,7 +34,7 @@ async def adopt_imported_keys(
     organization: str,
     keys: Sequence[Adopted],
     *,
-    earlier: ledger_store.Earlier | None = None,
+    earlier: Sequence[ledger_store.Earlier] = (),
 ) -> int:
     """Record ``keys`` as managed in ``organization``'s ledger in ``store``; how many were
     not recorded before. Each write is a check-and-set, re-applied on a fresh read when

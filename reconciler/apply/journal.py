@@ -2,10 +2,11 @@
 
 An append-only JSON-lines file (one per organisation: its target and pinned id or name,
 :func:`journal_path`) under the state directory (``.reconciler/`` by default); the one per
-target of earlier releases is taken over once (:func:`claim_journal`). Each line is
-flushed and fsynced before the mutation it announces is sent, so an apply killed at any
-instant (SIGKILL included) leaves a record of what it may have done. It never holds a
-secret: only names, ids, store paths and times.
+target of earlier releases, or the organisation's own from before its id was pinned, is
+taken over once (:func:`claim_journal`). Each line is flushed and fsynced before the
+mutation it announces is sent, so an apply killed at any instant (SIGKILL included) leaves
+a record of what it may have done. It never holds a secret: only names, ids, store paths
+and times.
 
 Concurrent tasks of one apply use :meth:`Journal.arecord`: each line is appended in one
 write (lines never interleave, and one task's lines keep their order), then the task waits
@@ -53,7 +54,7 @@ import json
 import os
 import signal
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,18 +81,33 @@ def legacy_journal_path(state_dir: Path, target: str) -> Path:
 
 
 def claim_journal(
-    state_dir: Path, target: str, identity: str, *, shared: Callable[[], bool]
+    state_dir: Path,
+    target: str,
+    identity: str,
+    *,
+    shared: Callable[[], bool],
+    earlier: Sequence[str] = (),
 ) -> Path:
-    """The organisation's journal, taking over the target's journal of an earlier release.
+    """The organisation's journal, taking over one it kept under an ``earlier`` identity
+    (see :func:`~reconciler.identity.earlier_identities`), else the target's journal of
+    an earlier release.
 
-    When the organisation has none yet and the target's old journal exists (an apply of
-    that release was interrupted), it is this organisation's: it is renamed to its name,
-    once. When ``shared()`` (other organisations of this repository may be at the same
-    target) whose it is cannot be told, and :class:`ConfigError` names both files instead.
+    When the organisation has none yet, the first of those journals that exists is
+    renamed to its name, once. The target's old journal (an apply of that release was
+    interrupted) is this organisation's unless ``shared()`` (other organisations of this
+    repository may be at the same target): then whose it is cannot be told, and
+    :class:`ConfigError` names both files instead.
     """
     path = journal_path(state_dir, identity)
+    if path.exists():
+        return path
+    for before in earlier:
+        mine = journal_path(state_dir, before)
+        if mine != path and mine.exists():
+            mine.replace(path)
+            return path
     old = legacy_journal_path(state_dir, target)
-    if path.exists() or not old.exists():
+    if not old.exists():
         return path
     if shared():
         raise ConfigError(

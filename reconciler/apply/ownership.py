@@ -28,7 +28,7 @@ managed, and says so in a warning; an apply stops: it would not know what it man
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,7 +288,7 @@ class OwnershipRead:
         organization: str,
         *,
         for_apply: bool,
-        earlier: ledger_store.Earlier | None = None,
+        earlier: Sequence[ledger_store.Earlier] = (),
     ) -> OwnershipRead:
         """Start reading ``organization``'s record (``earlier``: see
         :func:`reconciler.vault.ledger_store.load`)."""

@@ -14,6 +14,7 @@ managed and its secret stored (:func:`record_stored`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -111,7 +112,7 @@ async def record_stored(
     key: ApiKey,
     where: SecretLocation,
     *,
-    earlier: ledger_store.Earlier | None = None,
+    earlier: Sequence[ledger_store.Earlier] = (),
 ) -> None:
     """The ownership record: ``key`` is managed (adopted if it was not) and its secret is
     stored at ``where`` (``earlier``: see :func:`reconciler.vault.ledger_store.load`)."""

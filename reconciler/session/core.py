@@ -30,6 +30,7 @@ from reconciler.desired.orgs import siblings
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.identity import (
+    earlier_identities,
     organization_identity,
 )
 from reconciler.model import (
@@ -101,6 +102,7 @@ class SessionCore:
             self.provider.target,
             self.identity(desired),
             shared=self._shares_target,
+            earlier=earlier_identities(self.provider.target, desired.organization),
         )
         return Journal(path)
 
@@ -158,7 +160,7 @@ class SessionCore:
                 self.identity(desired),
                 put.key,
                 where,
-                earlier=self._earlier(),
+                earlier=self._earlier(desired),
             )
         except ReconcilerError as exc:
             return f"{put.where} (the ownership record was not updated: {exc})"
@@ -173,6 +175,10 @@ class SessionCore:
             env=self.options.env,
         )
 
-    def _earlier(self) -> Earlier:
-        """Where an earlier release kept the ownership record: under the target."""
-        return Earlier(self.provider.target, self._shares_target)
+    def _earlier(self, desired: DesiredState) -> tuple[Earlier, ...]:
+        """Where the ownership record may have been kept before, in the order they are
+        tried: under the name-based identity (before organization.id was pinned), then
+        under the target (an earlier release)."""
+        target = self.provider.target
+        before = earlier_identities(target, desired.organization)
+        return (*(Earlier(name) for name in before), Earlier(target, self._shares_target))

@@ -85,5 +85,8 @@ class Importing(SessionCore):
         from reconciler.adoption import adopt_imported_keys
 
         return await adopt_imported_keys(
-            self.default_store(desired), self.identity(desired), keys, earlier=self._earlier()
+            self.default_store(desired),
+            self.identity(desired),
+            keys,
+            earlier=self._earlier(desired),
         )

@@ -120,7 +120,7 @@ class Planning(SessionCore):
             lambda: self.default_store(state),
             self.identity(desired),
             for_apply=for_apply,
-            earlier=self._earlier(),
+            earlier=self._earlier(desired),
         )
         try:
             live = await fetching

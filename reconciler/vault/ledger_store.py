@@ -19,18 +19,20 @@ raises :class:`~reconciler.ownership.LedgerError` naming the store and the path;
 never overwritten.
 
 The organisation is named by its identity (``<organization.id or name>@<target>``), so
-two organisations at one API address sharing a store keep two records. An earlier release
-named the record after the target alone (:class:`Earlier`); an organisation with no record
-of its own takes that one over, once, when no other organisation of the repository is at
-that target (else :class:`~reconciler.ownership.LedgerError` names both documents). The
-copy is written first (check-and-set on "absent"), then the old document becomes a
+two organisations at one API address sharing a store keep two records. The record may
+have been kept under other names before (:class:`Earlier`, tried in order): under
+``<name>@<target>`` until ``organization.id`` was pinned, and, by an earlier release,
+under the target alone. An organisation with no record of its own takes the first of
+them that holds a record over, once; the target's only when no other organisation of the
+repository is at that target (else :class:`~reconciler.ownership.LedgerError` names both
+documents). The copy is written first (check-and-set on "absent"), then the old document becomes a
 pointer to it: a crash between the two leaves the whole record under both names, and the
 new one, once written, is the only one read; the reverse order could lose the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,14 +76,19 @@ class StoredLedger:
     version: int
 
 
+def _alone() -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Earlier:
-    """Where an earlier release kept the organisation's ledger: under the provider's
-    ``target``, one record for every organisation there. ``shared()``: whether another
-    organisation of this repository may be at that target."""
+    """A name the organisation's ledger may have been kept under before: its identity
+    before ``organization.id`` was pinned (``<name>@<target>``), or the provider's target
+    (an earlier release's one record for every organisation there). ``shared()``: whether
+    another organisation of this repository may have kept its record there too."""
 
-    target: str
-    shared: Callable[[], bool]
+    name: str
+    shared: Callable[[], bool] = _alone
 
 
 def document_name(organization: str) -> str:
@@ -90,22 +97,26 @@ def document_name(organization: str) -> str:
 
 
 async def load(
-    store: DocumentStore, organization: str, *, earlier: Earlier | None = None
+    store: DocumentStore, organization: str, *, earlier: Sequence[Earlier] = ()
 ) -> StoredLedger:
     """The organisation's ledger; an empty one (version 0) if none is stored yet, unless
-    ``earlier``'s record is there to take over (see the module docstring)."""
+    a record under one of the ``earlier`` names is there to take over (the first that
+    is; see the module docstring)."""
     name = document_name(organization)
     found = await store.read_document(name)
     if found is None:
-        if earlier is not None and document_name(earlier.target) != name:
-            return await _take_over(store, organization, earlier)
+        for each in earlier:
+            if document_name(each.name) != name:
+                taken = await _take_over(store, organization, each)
+                if taken is not None:
+                    return taken
         return StoredLedger(Ledger(organization=organization), 0)
     if found.text is None:
         _log().warning("ledger.deleted", store=store.description, version=found.version)
         return StoredLedger(Ledger(organization=organization), found.version)
     ledger = _decoded(store, name, found.text)
     if ledger.organization != organization:
-        if earlier is None or ledger.organization != earlier.target:
+        if ledger.organization not in {each.name for each in earlier}:
             raise LedgerError(
                 f"{store.description}: {DOCUMENTS_DIR}/{name}: this ledger belongs to "
                 f"organisation {ledger.organization!r}, not {organization!r}"
@@ -121,21 +132,22 @@ def _decoded(store: DocumentStore, name: str, text: str) -> Ledger:
         raise type(exc)(f"{store.description}: {DOCUMENTS_DIR}/{name}: {exc}") from None
 
 
-async def _take_over(store: DocumentStore, organization: str, earlier: Earlier) -> StoredLedger:
+async def _take_over(
+    store: DocumentStore, organization: str, earlier: Earlier
+) -> StoredLedger | None:
     """``earlier``'s record as ``organization``'s: copied to its name, the old document
-    left pointing there (an empty ledger when there is none, or it has moved already)."""
-    name, old_name = document_name(organization), document_name(earlier.target)
-    empty = StoredLedger(Ledger(organization=organization), 0)
+    left pointing there (None when there is none, or it has moved already)."""
+    name, old_name = document_name(organization), document_name(earlier.name)
     found = await store.read_document(old_name)
     if found is None or found.text is None or moved_to(found.text) is not None:
-        return empty
+        return None
     old = _decoded(store, old_name, found.text)
-    if old.organization != earlier.target:
-        return empty  # not the earlier release's record of this target
+    if old.organization != earlier.name:
+        return None  # not the record kept under that name
     if earlier.shared():
         raise LedgerError(
             f"{store.description}: {DOCUMENTS_DIR}/{old_name} is the ownership record an "
-            f"earlier release kept for every organisation at {earlier.target}, and several "
+            f"earlier release kept for every organisation at {earlier.name}, and several "
             f"organisations here are at that target: move it to {DOCUMENTS_DIR}/{name} if "
             "it holds this organisation's keys, else to the other organisation's record"
         )
@@ -173,7 +185,7 @@ async def update(
     *,
     attempts: int = UPDATE_ATTEMPTS,
     known: StoredLedger | None = None,
-    earlier: Earlier | None = None,
+    earlier: Sequence[Earlier] = (),
 ) -> StoredLedger:
     """Apply the pure ``change`` to the stored ledger, re-applying it to a fresh read
     whenever another writer changed the ledger meanwhile; return what was stored.

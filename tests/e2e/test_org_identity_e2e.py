@@ -13,6 +13,7 @@ as its own, so removing its key from its YAML deletes that key alone.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -152,3 +153,42 @@ def test_two_organisations_sharing_a_vault_never_own_each_others_keys(
     assert {"dev-alice", "dev-bob", "prod-checkout-service"} <= names
     assert "dev-staging-ci" not in names
     assert actionable(plan_document(cli("plan", str(tree), *prod, "--format", "json"))) == []
+
+
+def test_pinning_the_id_after_applies_keeps_the_organisations_keys_its_own(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    desired = write_small_desired(tmp_path)
+    dev = desired / "workspaces" / "dev.yaml"
+    no_pruning = SMALL_DEV.replace("  prune_unmanaged_keys: true\n", "")
+    dev.write_text(no_pruning)
+    cli = Cli(sandbox, tmp_path)
+    assert cli("apply", str(desired), "--auto-approve").returncode == 0
+
+    # plan's advice, followed after the apply: pin the id it names
+    seen = plan_document(cli("plan", str(desired), "--format", "json"))
+    advice = next(w for w in seen["warnings"] if "organization.id is not set" in w)
+    pinned = re.search(r"this one's id is (\S+) ", advice)
+    assert pinned is not None, advice
+    organization = desired / "organization.yaml"
+    organization.write_text(
+        organization.read_text().replace(
+            "  name: Acme Analytics\n", f"  name: Acme Analytics\n  id: {pinned[1]}\n"
+        )
+    )
+    taking_over = cli("plan", str(desired))  # takes the name-based record over
+    assert taking_over.returncode == 0, taking_over.stderr
+    seen = plan_document(cli("plan", str(desired), "--format", "json"))
+    assert actionable(seen) == []
+    unmanaged = {k["name"] for k in seen["key_audit"]["keys"] if not k["managed"]}
+    assert unmanaged == {"iris-laptop"}  # the seed's key alone; the applied ones are its own
+
+    # renamed with its id pinned, it is the same organisation: a key removed is deleted
+    organization.write_text(organization.read_text().replace("Acme Analytics", "Acme Data"))
+    dev.write_text(no_pruning.split("    - name: dev-bob")[0])
+    seen = plan_document(cli("plan", str(desired), "--format", "json"))
+    assert actionable(seen) == ["api_key.dev-bob"]
+    applied = cli("apply", str(desired), "--auto-approve")
+    assert "Resources: 0 added, 0 changed, 1 destroyed." in applied.stdout, applied.stderr
+    names = {k["name"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+    assert "dev-alice" in names and "dev-bob" not in names

@@ -48,14 +48,14 @@ def test_the_only_organisation_at_the_target_takes_the_earlier_record_over(
     store = FileVault(tmp_path)
     earlier_record(store)
 
-    stored = asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, alone)))
+    stored = asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(TARGET, alone),)))
 
     assert stored.ledger.organization == PROD and stored.ledger.owns("k-1")
     assert decode(text_of(store, PROD)) == stored.ledger  # copied under its own name
     with pytest.raises(LedgerError, match="not a valid ledger"):  # an earlier release refuses it
         asyncio.run(ledger_store.load(store, TARGET))
     # the old document now points to the new one: another organisation finds nothing to take
-    other = asyncio.run(ledger_store.load(store, STAGING, earlier=Earlier(TARGET, alone)))
+    other = asyncio.run(ledger_store.load(store, STAGING, earlier=(Earlier(TARGET, alone),)))
     assert other.version == 0 and not other.ledger.keys
 
 
@@ -64,7 +64,7 @@ def test_an_organisation_with_a_sibling_at_the_target_refuses_to_guess(tmp_path:
     earlier_record(store)
 
     with pytest.raises(LedgerError) as refused:
-        asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, together)))
+        asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(TARGET, together),)))
 
     message = str(refused.value)
     assert "\n" not in message
@@ -80,7 +80,7 @@ def test_a_record_moved_by_hand_is_read_as_the_organisations(tmp_path: Path) -> 
     text = text_of(store, TARGET)
     asyncio.run(store.put_document(document_name(PROD), text, expect_version=0))
 
-    stored = asyncio.run(ledger_store.load(store, PROD, earlier=Earlier(TARGET, together)))
+    stored = asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(TARGET, together),)))
 
     assert stored.ledger.organization == PROD and stored.ledger.owns("k-1")
     with pytest.raises(LedgerError, match="belongs to organisation"):  # not without `earlier`
@@ -94,6 +94,6 @@ def test_an_update_takes_the_record_over_before_changing_it(tmp_path: Path) -> N
     def add(ledger: Ledger) -> Ledger:
         return ledger.model_copy(update={"keys": {**ledger.keys, "k-2": entry("dev-ann")}})
 
-    asyncio.run(ledger_store.update(store, PROD, add, earlier=Earlier(TARGET, alone)))
+    asyncio.run(ledger_store.update(store, PROD, add, earlier=(Earlier(TARGET, alone),)))
 
     assert set(decode(text_of(store, PROD)).keys) == {"k-1", "k-2"}
