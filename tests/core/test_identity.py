@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.identity import (
+    earlier_identities,
     identity_slug,
     organization_identity,
     organization_mismatch,
@@ -65,6 +66,14 @@ def test_an_organisation_is_known_by_its_target_and_pinned_id_else_its_name() ->
     staging = Organization(name="acme-staging")
     assert organization_identity(target, staging) == f"acme-staging@{target}"
     assert organization_identity(target, Organization()) == target
+
+
+def test_an_organisation_pinned_later_was_known_by_its_name() -> None:
+    target = "https://api.mistral.ai/v1/admin"
+    prod = Organization(name="acme-prod", id="80da8647-d4dd-5809-856f-6847937468bc")
+    assert earlier_identities(target, prod) == (f"acme-prod@{target}",)
+    assert earlier_identities(target, Organization(name="acme-staging")) == ()
+    assert earlier_identities(target, Organization(id="80da8647")) == ()
 
 
 def test_an_identity_becomes_a_readable_name_a_store_and_a_file_may_carry() -> None:

@@ -76,6 +76,26 @@ def test_one_organisations_journal_of_an_earlier_release_is_taken_over(tmp_path:
     assert INTERRUPTED in again.warnings
 
 
+def test_the_journal_of_an_organisation_whose_id_is_pinned_later_is_taken_over(
+    tmp_path: Path,
+) -> None:
+    desired = write_small_desired(tmp_path)
+    state = sandbox_state(tmp_path)
+    unpinned, named = plan_of(desired, tmp_path, state)  # known by its name
+    earlier_journal(tmp_path, state).replace(journal_path(tmp_path / "state", named))
+    advice = next(w for w in unpinned.warnings if "organization.id is not set" in w)
+    pinned_id = advice.split("this one's id is ")[1].split()[0]
+    organization = desired / "organization.yaml"
+    text = organization.read_text()
+    organization.write_text(text.replace("organization:\n", f"organization:\n  id: {pinned_id}\n"))
+
+    plan, pinned = plan_of(desired, tmp_path, state)
+
+    assert pinned != named and INTERRUPTED in plan.warnings
+    assert journal_path(tmp_path / "state", pinned).exists()
+    assert not journal_path(tmp_path / "state", named).exists()
+
+
 def test_a_journal_of_an_earlier_release_at_a_shared_target_is_refused_by_name(
     tmp_path: Path,
 ) -> None:

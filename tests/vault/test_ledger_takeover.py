@@ -1,7 +1,9 @@
-"""An organisation takes over the ownership record an earlier release kept per target.
+"""An organisation takes over the ownership record it kept under an earlier name.
 
 An earlier release named the record after the provider's target alone; now it is named
-after the organisation's identity (``<name>@<target>``). The file vault holds both.
+after the organisation's identity (``<name>@<target>``, or ``<id>@<target>`` once
+``organization.id`` is pinned, when the name-based record is taken over first). The file
+vault holds them all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.ledgers import entry
 TARGET = "https://api.mistral.ai"
 PROD = f"acme-prod@{TARGET}"
 STAGING = f"acme-staging@{TARGET}"
+PINNED = f"80da8647-d4dd-5809-856f-6847937468bc@{TARGET}"  # acme-prod, its id pinned
 
 
 def alone() -> bool:
@@ -30,10 +33,11 @@ def together() -> bool:
     return True
 
 
-def earlier_record(store: FileVault) -> None:
-    """The record an earlier release wrote: one key, named after the target."""
-    ledger = Ledger(organization=TARGET, keys={"k-1": entry()})
-    asyncio.run(store.put_document(document_name(TARGET), encode(ledger), expect_version=0))
+def earlier_record(store: FileVault, name: str = TARGET, key: str = "k-1") -> None:
+    """A record kept under ``name`` (by default the one an earlier release wrote, named
+    after the target): one key."""
+    ledger = Ledger(organization=name, keys={key: entry()})
+    asyncio.run(store.put_document(document_name(name), encode(ledger), expect_version=0))
 
 
 def text_of(store: FileVault, name: str) -> str:
@@ -97,3 +101,31 @@ def test_an_update_takes_the_record_over_before_changing_it(tmp_path: Path) -> N
     asyncio.run(ledger_store.update(store, PROD, add, earlier=(Earlier(TARGET, alone),)))
 
     assert set(decode(text_of(store, PROD)).keys) == {"k-1", "k-2"}
+
+
+def test_pinning_the_id_later_takes_the_name_based_record_over_first(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)  # an earlier release's, not taken over yet
+    earlier_record(store, PROD, key="k-2")
+    earlier = (Earlier(PROD), Earlier(TARGET, together))
+
+    stored = asyncio.run(ledger_store.load(store, PINNED, earlier=earlier))
+
+    assert stored.ledger.organization == PINNED and set(stored.ledger.keys) == {"k-2"}
+    assert decode(text_of(store, PINNED)) == stored.ledger  # copied under its own name
+    with pytest.raises(LedgerError, match="not a valid ledger"):  # the old one now points
+        asyncio.run(ledger_store.load(store, PROD))
+    assert decode(text_of(store, TARGET)).owns("k-1")  # the target's left as it was
+    again = asyncio.run(ledger_store.load(store, PINNED, earlier=earlier))
+    assert again == stored  # read under its own name from now on
+
+
+def test_with_no_name_based_record_the_targets_is_taken_over(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)
+
+    earlier = (Earlier(PROD), Earlier(TARGET, alone))
+    stored = asyncio.run(ledger_store.load(store, PINNED, earlier=earlier))
+
+    assert stored.ledger.organization == PINNED and stored.ledger.owns("k-1")
+    assert asyncio.run(store.read_document(document_name(PROD))) is None
