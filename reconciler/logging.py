@@ -33,6 +33,7 @@ import structlog
 from pydantic import SecretBytes, SecretStr
 
 from reconciler.errors import scrub
+from reconciler.log_target import cli_owns_logging
 
 MASK = "**********"
 
@@ -254,6 +255,16 @@ def configure_logging(
     # httpx logs every request at INFO; keep those for debugging only
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> Any:
+    """structlog's logger for ``name``. Under reconciler's command line
+    (:mod:`reconciler.log_target`), logging that no command configured yet is configured
+    first: redacted, to standard error, WARNING and above, so no event reaches standard
+    output or escapes redaction."""
+    if cli_owns_logging() and not structlog.is_configured():
+        configure_logging(level=logging.WARNING)
+    return structlog.get_logger(name)
 
 
 def reset_logging() -> None:

@@ -51,8 +51,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
-import structlog
-
 from reconciler.apply import DEFAULT_PARALLELISM, people, rotation
 from reconciler.apply.journal import Journal
 from reconciler.apply.ledger import LedgerWriter
@@ -61,7 +59,7 @@ from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, RetiringKey, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
-from reconciler.logging import register_secret
+from reconciler.logging import get_logger, register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace, minute_text
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
@@ -226,7 +224,7 @@ class Applier:
         self.sleep = sleep
         self.guard = guard  # raises when the apply must not go on (the lock was lost)
         self.parallelism = parallelism
-        self.log = structlog.get_logger("reconciler.apply").bind(apply_id=apply_id)
+        self.log = get_logger("reconciler.apply").bind(apply_id=apply_id)
         self.records = KeyRecords(
             ledger=ledger,  # None: no ownership record is kept
             desired=desired,

@@ -59,9 +59,9 @@ from reconciler.vault.ledger_store import StoredLedger
 def _log() -> Any:
     """This module's logger; structlog (and with it Rich) is loaded when something is
     logged, not by every plan that reads the ownership record."""
-    import structlog
+    from reconciler.logging import get_logger
 
-    return structlog.get_logger(__name__)
+    return get_logger(__name__)
 
 
 CHECKS_AT_ONCE = 16

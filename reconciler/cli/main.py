@@ -22,6 +22,7 @@ from reconciler.cli.commands.runs import register as register_runs
 from reconciler.cli.commands.sandbox import register as register_sandbox
 from reconciler.cli.github_app import github_app
 from reconciler.cli.help import use_words
+from reconciler.log_target import claim_for_cli
 
 app = typer.Typer(
     name="reconciler",
@@ -75,6 +76,7 @@ def main(
     ] = False,
 ) -> None:
     """GitOps for Mistral AI's La Plateforme: plan and apply workspaces, API keys and policy."""
+    claim_for_cli()  # log events go to stderr, redacted, until a command sets logging up
 
 
 @app.command("version")

@@ -25,14 +25,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-import structlog
 from pydantic import SecretStr
 
 from reconciler import errors, http
 from reconciler.env import GITHUB_API_URL, GITHUB_TOKEN
 from reconciler.errors import ConfigError
+from reconciler.logging import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

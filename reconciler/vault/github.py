@@ -37,7 +37,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import structlog
 from nacl.exceptions import CryptoError
 from nacl.public import PublicKey, SealedBox
 from pydantic import SecretStr
@@ -46,6 +45,7 @@ from reconciler import errors, http
 from reconciler.env import GITHUB_API_URL, GITHUB_TOKEN
 from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.github.client import DEFAULT_API_URL, PAGE_SIZE, GitHubClient
+from reconciler.logging import get_logger
 from reconciler.model import SecretBackend
 from reconciler.vault.base import (
     CasMismatch,
@@ -60,7 +60,7 @@ from reconciler.vault.base import (
     parse_timestamp,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_POLICY = http.RetryPolicy()
 

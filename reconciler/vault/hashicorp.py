@@ -52,12 +52,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import structlog
 from pydantic import SecretStr
 
 from reconciler import errors
 from reconciler.env import VAULT_ADDR, VAULT_NAMESPACE
 from reconciler.errors import SecretStoreError
+from reconciler.logging import get_logger
 from reconciler.model import SecretBackend, VaultSettings
 from reconciler.vault.base import (
     DOCUMENT_FIELD,
@@ -81,7 +81,7 @@ from reconciler.vault.base import (
 from reconciler.vault.hashicorp_auth import auth_from_env
 from reconciler.vault.hashicorp_kv import KvConnection, data_of, version_of
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CUSTOM_METADATA_MAX_VALUE = 512  # Vault's limit on a custom_metadata value
 LOCK_ATTEMPTS = 5

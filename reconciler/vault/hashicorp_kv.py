@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-import structlog
 from pydantic import SecretStr
 
 from reconciler import errors, http
 from reconciler.errors import SecretStoreError
+from reconciler.logging import get_logger
 from reconciler.vault.base import (
     CasMismatch,
     SecretExists,
@@ -33,7 +33,7 @@ from reconciler.vault.base import (
 )
 from reconciler.vault.hashicorp_auth import VaultAuth, login, login_creates_token, revoke
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_POLICY = http.RetryPolicy()
 CAS_MISMATCH = "check-and-set parameter did not match"

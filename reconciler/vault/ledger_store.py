@@ -45,9 +45,9 @@ from reconciler.vault.base import DOCUMENTS_DIR, CasMismatch, StoredDocument
 def _log() -> Any:
     """This module's logger; structlog (and with it Rich) is loaded when something is
     logged, not by every plan that reads the ownership record."""
-    import structlog
+    from reconciler.logging import get_logger
 
-    return structlog.get_logger(__name__)
+    return get_logger(__name__)
 
 
 LEDGER_FOLDER = "ledger"

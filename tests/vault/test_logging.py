@@ -165,3 +165,28 @@ def test_a_secret_inside_a_longer_one_leaves_nothing_of_either(tmp_path: Path) -
     line = stream.getvalue()
     assert "inner" not in line and "outer" not in line
     assert f"a {MASK} b {MASK} c" in line
+
+
+def test_under_the_command_line_an_early_event_goes_to_stderr_redacted_never_stdout() -> None:
+    """A library event logged before any command configured logging (the ownership record
+    taken over during ``plan --format json``) must not land in the JSON on stdout."""
+    import subprocess
+    import sys
+
+    secret = "sk-" + "Z" * 40
+    program = (
+        "from reconciler.log_target import claim_for_cli\n"
+        "claim_for_cli()\n"
+        "from reconciler.logging import get_logger\n"
+        f"get_logger('reconciler.test').warning('ledger.taken_over', token={secret!r})\n"
+        "get_logger('reconciler.test').info('chatter')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "ledger.taken_over" in done.stderr
+    assert secret not in done.stderr
+    assert "chatter" not in done.stderr  # WARNING and above only
