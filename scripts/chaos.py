@@ -78,15 +78,20 @@ ROLES = ("developer", "analyst")
 MODELS = ("mistral-small-latest", "codestral-latest")
 EXPIRIES = ("2029-03-31", "2029-06-30", "2029-12-31", "2030-06-30")
 STATUSES = (429, 500, 502, 503)
-ROUTES = (
+READS = (  # read by every plan: a fault here always fires
+    ("GET", "/v1/admin/api-keys*"),
+    ("GET", "/v1/admin/workspaces*"),
+    ("GET", "/v1/admin/users*"),
+    ("GET", "/v1/admin/user-groups*"),
+    ("GET", "/v1/admin/roles*"),
+    ("GET", "/v1/admin/spend-limit*"),
+)
+WRITES = (  # sent by an apply with something to do there
     ("POST", "/v1/admin/api-keys"),
     ("DELETE", "/v1/admin/api-keys/*"),
-    ("PATCH", "/v1/admin/api-keys/*"),
-    ("GET", "/v1/admin/api-keys*"),
     ("POST", "/v1/admin/workspaces*"),
     ("PATCH", "/v1/admin/workspaces/*"),
-    ("*", "/v1/admin/workspaces/*/members*"),
-    ("GET", "/v1/admin/users*"),
+    ("*", "/v1/admin/workspaces/*/users*"),
 )
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -102,8 +107,8 @@ class Workspace:
 @dataclass
 class Tally:
     rounds: int = 0
-    platform_faults: int = 0
-    vault_faults: int = 0
+    platform: Counter[str] = field(default_factory=Counter)  # faults fired, by kind
+    vault: Counter[str] = field(default_factory=Counter)
     kills: int = 0
     violations: Counter[str] = field(default_factory=Counter)
     first: dict[str, str] = field(default_factory=dict)  # invariant -> "round N: detail"
@@ -111,6 +116,7 @@ class Tally:
     def violate(self, round_no: int, invariant: str, detail: str) -> None:
         self.violations[invariant] += 1
         self.first.setdefault(invariant, f"round {round_no}: {detail}")
+        print(f"round {round_no}: {invariant}: {detail}", file=sys.stderr, flush=True)
 
 
 def initial_state() -> dict[str, Workspace]:
@@ -207,36 +213,47 @@ def write_state(directory: Path, state: dict[str, Workspace]) -> None:
         (folder / f"{name}.yaml").write_text(json.dumps(doc, indent=2))  # JSON is YAML
 
 
-def arm_platform(sandbox: SandboxServer, rng: random.Random) -> dict[str, str]:
-    """Random platform faults; the environment the apply needs for them."""
+def arm_platform(
+    sandbox: SandboxServer, rng: random.Random, rules_per_round: int
+) -> tuple[dict[str, str], list[str]]:
+    """Random platform faults; the environment the apply needs for them, and each rule's
+    kind (``503 after``: the server acted, then the answer was replaced)."""
     rules: list[dict[str, Any]] = []
+    kinds: list[str] = []
     env: dict[str, str] = {}
-    for _ in range(rng.randint(1, 4)):
-        method, path = rng.choice(ROUTES)
+    for _ in range(rng.randint(max(1, rules_per_round - 1), rules_per_round + 1)):
+        method, path = rng.choice(READS if rng.random() < 0.5 else WRITES)
         rule: dict[str, Any] = {"method": method, "path": path, "nth": rng.randint(1, 2)}
         if rng.random() < 0.15:
             rule["latency_ms"] = 900  # past the timeout below
             env[MISTRAL_TIMEOUT] = "0.5"
+            kinds.append("timeout")
         else:
             rule["status"] = rng.choice(STATUSES)
             rule["after"] = method != "GET" and rng.random() < 0.5
-            rule["times"] = rng.randint(1, 2)
+            rule["times"] = rng.randint(1, 3)
             rule["retry_after"] = "0"  # retried at once: rounds stay cheap
+            kinds.append(f"{rule['status']} {'after' if rule['after'] else 'before'} acting")
         rules.append(rule)
     sandbox.set_faults(*rules)
-    return env
+    return env, kinds
 
 
 def arm_vault(vault: FakeVaultServer, rng: random.Random) -> None:
+    """Random secret-store faults: sealed at the Nth secret write, secret writes refused,
+    ``custom_metadata`` writes refused, or metadata reads refused (the plan's secret
+    checks, the apply's reads before it writes)."""
     roll = rng.random()
-    if roll < 0.3:
+    if roll < 0.2:
         return
-    if roll < 0.5:
+    if roll < 0.4:
         vault.seal_at_write(rng.randint(1, 3))
-    elif roll < 0.75:
-        vault.fail_writes(rng.randint(1, 3), times=rng.randint(1, 2))
-    else:
+    elif roll < 0.6:
+        vault.fail_writes(rng.randint(1, 3), times=rng.randint(1, 3))
+    elif roll < 0.8:
         vault.fail("metadata", "POST", times=rng.randint(1, 3), skip=rng.randint(0, 2))
+    else:
+        vault.fail("metadata", "GET", times=rng.randint(1, 4), skip=rng.randint(0, 3))
 
 
 def secrets_known(vault: FakeVaultServer, sandbox: SandboxServer) -> set[str]:
@@ -247,8 +264,10 @@ def secrets_known(vault: FakeVaultServer, sandbox: SandboxServer) -> set[str]:
 class Chaos:
     """One run: a sandbox, a fake Vault, a working directory, and the tally."""
 
-    def __init__(self, root: Path, seed: int) -> None:
+    def __init__(self, root: Path, seed: int, *, kill_share: float, rules_per_round: int) -> None:
         self.rng = random.Random(seed)
+        self.kill_share = kill_share  # the share of rounds whose apply is set to be killed
+        self.rules_per_round = rules_per_round  # platform fault rules armed, on average
         self.root = root
         self.sandbox = start_sandbox(root / "sandbox", seed=demo_seed_with_known_secret(root))
         self.vault = FakeVaultServer(token=VAULT_TOKEN)
@@ -272,16 +291,16 @@ class Chaos:
         rng, tally = self.rng, self.tally
         edits = edit(self.state, rng) if n > 1 else ["initial state"]
         write_state(self.desired, self.state)
-        env = arm_platform(self.sandbox, rng)
+        env, kinds = arm_platform(self.sandbox, rng, self.rules_per_round)
         arm_vault(self.vault, rng)
-        failed_before = len(self.vault.writes.failed)  # unseal() keeps this count
-        if rng.random() < 0.35:
+        if rng.random() < self.kill_share:
             env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 6))
         result = self.cli("apply", "--auto-approve", env=env)
         if result.returncode == -9:
             tally.kills += 1
-        tally.platform_faults += sum(r["fired"] for r in self.sandbox.fault_counts())
-        tally.vault_faults += self.vault.faults_fired() - failed_before
+        for kind, counts in zip(kinds, self.sandbox.fault_counts(), strict=True):
+            tally.platform[kind] += counts["fired"]
+        tally.vault += self.vault.faults_fired()
         self.sandbox.set_faults()
         self.vault.unseal()
         clean = self.cli("apply", "--auto-approve")
@@ -345,8 +364,11 @@ def summary(tally: Tally, seed: int, seconds: float) -> str:
     rows = [
         ("seed", str(seed)),
         ("rounds", str(tally.rounds)),
-        ("platform faults fired", str(tally.platform_faults)),
-        ("vault faults fired", str(tally.vault_faults)),
+        ("faults fired", str(tally.platform.total() + tally.vault.total())),
+        ("platform faults fired", str(tally.platform.total())),
+        *((f"  platform: {kind}", str(n)) for kind, n in sorted(tally.platform.items())),
+        ("vault faults fired", str(tally.vault.total())),
+        *((f"  vault: {kind}", str(n)) for kind, n in sorted(tally.vault.items())),
         ("kills", str(tally.kills)),
         *((f"violations: {name}", str(tally.violations[name])) for name in INVARIANTS),
         ("wall time", f"{seconds:.1f} s"),
@@ -362,14 +384,26 @@ def summary(tally: Tally, seed: int, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def run(seed: int, rounds: int, max_seconds: float, root: Path) -> tuple[Tally, float]:
+class Stopped(Exception):
+    """SIGTERM: the run stops after the round under way and still prints its summary."""
+
+
+def _stop(number: int, frame: object) -> None:
+    raise Stopped
+
+
+def run(
+    seed: int, rounds: int, max_seconds: float, root: Path, **tuning: Any
+) -> tuple[Tally, float]:
     start = time.monotonic()
-    chaos = Chaos(root, seed)
+    chaos = Chaos(root, seed, **tuning)
     try:
         for n in range(1, rounds + 1):
             if time.monotonic() - start > max_seconds:
                 break
             chaos.round(n)
+    except Stopped:
+        print("stopped by SIGTERM", file=sys.stderr)
     finally:
         chaos.close()
     return chaos.tally, time.monotonic() - start
@@ -380,11 +414,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument(
+        "--kill-share",
+        type=float,
+        default=0.6,
+        help="the share of rounds whose apply is set to SIGKILL itself after a journal record",
+    )
+    parser.add_argument(
+        "--rules-per-round",
+        type=int,
+        default=5,
+        help="platform fault rules armed per round, on average (each fires when its route "
+        "is used)",
+    )
     args = parser.parse_args(argv)
-    # a terminated run still stops its servers and removes its files (the finally blocks)
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    # a terminated run still stops its servers, removes its files and prints its summary
+    signal.signal(signal.SIGTERM, _stop)
     with tempfile.TemporaryDirectory(prefix="reconciler-chaos-") as tmp:
-        tally, seconds = run(args.seed, args.rounds, args.max_seconds, Path(tmp))
+        tally, seconds = run(
+            args.seed,
+            args.rounds,
+            args.max_seconds,
+            Path(tmp),
+            kill_share=args.kill_share,
+            rules_per_round=args.rules_per_round,
+        )
     print(summary(tally, args.seed, seconds))
     return 1 if sum(tally.violations.values()) else 0
 

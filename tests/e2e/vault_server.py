@@ -21,6 +21,7 @@ The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,6 +60,7 @@ class FakeVaultServer:
         self._fail_times = 0
         self._sealed_from: int | None = None
         self._sealed = False
+        self._failed_at_unseal = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -94,9 +96,11 @@ class FakeVaultServer:
             return self.vault.secret(path), dict((entry.custom_metadata or {}) if entry else {})
 
     def unseal(self) -> None:
+        """Lift every fault (the counts of :meth:`faults_fired` start again)."""
         with self._lock:
             self._sealed, self._sealed_from, self._fail_from = False, None, None
             self.vault.faults.clear()
+            self._failed_at_unseal = len(self.writes.failed)
 
     def versions(self, path: str) -> list[int]:
         """The version numbers Vault keeps at a full path."""
@@ -125,11 +129,22 @@ class FakeVaultServer:
                 if isinstance(value := (version.get("data") or {}).get("api_key"), str)
             }
 
-    def faults_fired(self) -> int:
-        """Requests failed so far: by the write switch, and by the rules given to ``fail``
-        (until :meth:`unseal` clears them)."""
+    def faults_fired(self) -> Counter[str]:
+        """The faults that fired since the last :meth:`unseal`, by kind: a seal (once,
+        however many requests it then refused), secret writes the switch refused, and
+        requests the rules given to ``fail`` refused."""
         with self._lock:
-            return len(self.writes.failed) + sum(f.fired for f in self.vault.faults)
+            fired: Counter[str] = Counter()
+            failed = len(self.writes.failed) - self._failed_at_unseal
+            if self._sealed:
+                fired["sealed mid-apply"] += 1
+                failed -= 1  # the write that met the seal
+            fired["secret write refused"] += failed
+            for fault in self.vault.faults:
+                what = "secret" if fault.kind == "data" else fault.kind
+                verb = "read" if fault.method == "GET" else "write"
+                fired[f"{what} {verb} refused"] += fault.fired
+            return +fired
 
     def stop(self) -> None:
         self._server.shutdown()
