@@ -13,7 +13,11 @@ The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_lock
 - :meth:`FakeVaultServer.seal_at_write` seals Vault at the Nth write: from then on every
   request answers that 503, as a Vault sealed mid-apply does;
 - :meth:`FakeVaultServer.fail` passes a rule to :meth:`FakeVault.fail` (e.g. every
-  ``custom_metadata`` write under one path refused), until :meth:`FakeVaultServer.unseal`.
+  ``custom_metadata`` write under one path refused), until :meth:`FakeVaultServer.unseal`;
+- :meth:`FakeVaultServer.hold_write` keeps the Nth such write waiting, unanswered and not
+  done, and returns an event set when it arrives: a test can then kill the client at that
+  very point (after the path's ``custom_metadata`` was written, before its data) and
+  :meth:`FakeVaultServer.release` it, which answers it 503.
 
 The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests.
 """
@@ -61,6 +65,9 @@ class FakeVaultServer:
         self._sealed_from: int | None = None
         self._sealed = False
         self._failed_at_unseal = 0
+        self._hold_at: int | None = None
+        self._arrived = threading.Event()
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -82,6 +89,18 @@ class FakeVaultServer:
     def seal_at_write(self, nth: int) -> None:
         with self._lock:
             self._sealed_from = nth
+
+    def hold_write(self, nth: int) -> threading.Event:
+        """Hold the Nth secret data write until :meth:`release`; set when it arrives."""
+        with self._lock:
+            self._hold_at = nth
+            self._arrived.clear()
+            self._released.clear()
+        return self._arrived
+
+    def release(self) -> None:
+        """Let a held write go: it is answered 503, and nothing was written."""
+        self._released.set()
 
     def fail(self, kind: str, method: str = "POST", **rule: Any) -> None:
         with self._lock:
@@ -156,6 +175,7 @@ class FakeVaultServer:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> httpx.Response:
         path = urlsplit(target).path
+        held = False
         with self._lock:
             if self._sealed:
                 self.writes.refused_sealed += 1
@@ -170,6 +190,7 @@ class FakeVaultServer:
                 if not _reserved(rel):
                     self.writes.attempts.append(rel)
                     n = len(self.writes.attempts)
+                    held = n == self._hold_at
                     if self._sealed_from is not None and n >= self._sealed_from:
                         self._sealed = True
                     failing = self._fail_from is not None and (
@@ -178,10 +199,14 @@ class FakeVaultServer:
                     if self._sealed or failing:
                         self.writes.failed.append(rel)
                         return httpx.Response(503, json=SEALED)
-            request = httpx.Request(
-                method, f"http://fake-vault{target}", headers=headers, content=body
-            )
-            return self.vault.handle(request)
+            if not held:
+                request = httpx.Request(
+                    method, f"http://fake-vault{target}", headers=headers, content=body
+                )
+                return self.vault.handle(request)
+        self._arrived.set()
+        self._released.wait(timeout=120)
+        return httpx.Response(503, json=SEALED)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
