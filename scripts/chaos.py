@@ -3,10 +3,12 @@
 Each round edits the desired state at random (keys added and removed, owners and expiry
 dates changed, members added and removed, a workspace created or dropped, the spend
 limit changed), arms faults on the platform (429/500/502/503 before or after the server
-acted, answers slower than ``MISTRAL_TIMEOUT``) and on the secret store (Vault sealed
-mid-apply, failed data or ``custom_metadata`` writes), sometimes kills the apply with
-SIGKILL right after its Nth journal record (``RECONCILER_CRASH_AFTER_RECORD``), then
-lifts every fault, runs a clean apply and checks:
+acted, answers slower than ``MISTRAL_TIMEOUT``; about ``--rules-per-round`` rules, half
+on the reads every plan makes, half on writes) and on the secret store (Vault sealed
+mid-apply, failed data or ``custom_metadata`` writes, failed metadata reads), in a share
+``--kill-share`` of rounds kills the apply with SIGKILL right after its Nth journal
+record (``RECONCILER_CRASH_AFTER_RECORD``), then lifts every fault, runs a clean apply
+and checks:
 
 - lost:       a live desired key whose current secret in the store is not its own
               (``key_id`` in the metadata) or is refused by the platform
@@ -17,8 +19,12 @@ lifts every fault, runs a clean apply and checks:
 - traceback:  ``Traceback`` in any output
 - converged:  the clean apply failed, or ``plan`` still shows an API change after it
 
-It prints a summary table and exits 1 on any violation, naming the seed and round that
-reproduce it: ``python scripts/chaos.py --seed S --rounds R`` replays rounds 1..R exactly.
+Each violation is printed as it is found. At the end (also after ``--max-seconds`` or
+SIGTERM) it prints a summary: rounds, the faults that fired by kind (a rule counts each
+request it failed; a seal counts once), the applies killed, and the violations of each
+invariant; it exits 1 on any violation, naming the seed and round that reproduce it:
+``python scripts/chaos.py --seed S --rounds R`` replays the same edits and faults for
+rounds 1..R (the order of concurrent requests may differ).
 
 The sandbox server, the fake Vault server and the CLI runner are the end-to-end tests'
 (``tests/e2e``); this script imports them from ``tests/`` rather than shipping them in

@@ -43,3 +43,5 @@ def test_a_short_seeded_chaos_run_finds_no_violation() -> None:
     assert rounds is not None and int(rounds.group(1)) >= 3, result.stdout
     violations = re.findall(r"^violations: (\w+)\s+(\d+)$", result.stdout, re.M)
     assert len(violations) == 6 and all(n == "0" for _, n in violations), result.stdout
+    fired = re.search(r"^faults fired\s+(\d+)$", result.stdout, re.M)
+    assert fired is not None and int(fired.group(1)) > 0, result.stdout
