@@ -285,6 +285,12 @@ class Chaos:
         self.tally = Tally()
         self.scanned = 0
         self.seed_ids = {k["key_id"] for k in self.live()}
+        # the initial state is applied before the first round, without faults: round 1
+        # starts, as every round does, from a converged organisation
+        write_state(self.desired, self.state)
+        first = self.cli("apply", "--auto-approve")
+        if first.returncode != 0:
+            self.tally.violate(0, "converged", f"initial apply exit {first.returncode}")
 
     def close(self) -> None:
         self.vault.stop()
@@ -295,7 +301,7 @@ class Chaos:
 
     def round(self, n: int) -> None:
         rng, tally = self.rng, self.tally
-        edits = edit(self.state, rng) if n > 1 else ["initial state"]
+        edits = edit(self.state, rng) if n > 1 else ["no edit"]
         write_state(self.desired, self.state)
         env, kinds = arm_platform(self.sandbox, rng, self.rules_per_round)
         arm_vault(self.vault, rng)
@@ -401,8 +407,11 @@ def _stop(number: int, frame: object) -> None:
 def run(
     seed: int, rounds: int, max_seconds: float, root: Path, **tuning: Any
 ) -> tuple[Tally, float]:
-    start = time.monotonic()
+    """Up to ``rounds`` rounds, none started after ``max_seconds`` of rounds; the tally
+    and the wall time, set-up included."""
+    began = time.monotonic()
     chaos = Chaos(root, seed, **tuning)
+    start = time.monotonic()
     try:
         for n in range(1, rounds + 1):
             if time.monotonic() - start > max_seconds:
@@ -412,7 +421,7 @@ def run(
         print("stopped by SIGTERM", file=sys.stderr)
     finally:
         chaos.close()
-    return chaos.tally, time.monotonic() - start
+    return chaos.tally, time.monotonic() - began
 
 
 def main(argv: list[str] | None = None) -> int:
