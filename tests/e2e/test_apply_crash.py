@@ -211,6 +211,21 @@ def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Pa
     assert records >= sum(planned(first)) + 2
 
 
+def background_apply(cli: Cli, stdout: int, **env: str) -> subprocess.Popen[str]:
+    """``reconciler apply`` as ``cli`` runs it, in a process of its own that a test kills
+    at a point it chooses (stderr dropped, stdout to ``stdout``)."""
+    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
+    variables = {"TMPDIR": str(cli.cwd / "tmp"), **cli.env, **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cli.cwd,
+        env=clean_env(cli.server.env(**variables)),
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nth", [1, 2, 3])
 def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
@@ -220,16 +235,7 @@ def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     cli = Cli(sandbox, tmp_path)
     initial = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
     sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": nth, "hold": True})
-    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
-    env = sandbox.env(TMPDIR=str(tmp_path / "tmp"), MISTRAL_TIMEOUT="600")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=tmp_path,
-        env=clean_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = background_apply(cli, subprocess.PIPE, MISTRAL_TIMEOUT="600")
     try:
         assert proc.stdout is not None
         creating = (line for line in proc.stdout if re.match(r"api_key\.\S+: Creating\.\.\.", line))
@@ -260,6 +266,7 @@ def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     assert not live_ids & initial  # iris-laptop pruned, the old dev-alice replaced
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("journal", [True, False], ids=["same-machine", "other-machine"])
 def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_that_converges(
     sandbox: SandboxServer, tmp_path: Path, journal: bool
@@ -283,15 +290,7 @@ def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_
         dev.write_text(dev.read_text().replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
 
         arrived = vault.hold_write(len(vault.writes.attempts) + 1)
-        args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
-        env = sandbox.env(TMPDIR=str(tmp_path / "tmp"), VAULT_TOKEN=token)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=tmp_path,
-            env=clean_env(env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = background_apply(cli, subprocess.DEVNULL)
         try:
             assert arrived.wait(timeout=CLI_TIMEOUT), "the apply never wrote the new secret"
             proc.send_signal(signal.SIGKILL)
