@@ -246,16 +246,17 @@ def arm_platform(
 
 
 def arm_vault(vault: FakeVaultServer, rng: random.Random) -> None:
-    """Random secret-store faults: sealed at the Nth secret write, secret writes refused,
-    ``custom_metadata`` writes refused, or metadata reads refused (the plan's secret
-    checks, the apply's reads before it writes)."""
+    """Random secret-store faults: sealed at the Nth secret write of the round, secret
+    writes refused, ``custom_metadata`` writes refused, or metadata reads refused (the
+    plan's secret checks, the apply's reads before it writes)."""
     roll = rng.random()
     if roll < 0.2:
         return
+    done = len(vault.writes.attempts)  # the server counts the writes of the whole run
     if roll < 0.4:
-        vault.seal_at_write(rng.randint(1, 3))
+        vault.seal_at_write(done + rng.randint(1, 3))
     elif roll < 0.6:
-        vault.fail_writes(rng.randint(1, 3), times=rng.randint(1, 3))
+        vault.fail_writes(done + rng.randint(1, 3), times=rng.randint(1, 3))
     elif roll < 0.8:
         vault.fail("metadata", "POST", times=rng.randint(1, 3), skip=rng.randint(0, 2))
     else:
@@ -306,7 +307,7 @@ class Chaos:
         env, kinds = arm_platform(self.sandbox, rng, self.rules_per_round)
         arm_vault(self.vault, rng)
         if rng.random() < self.kill_share:
-            env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 6))
+            env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 5))
         result = self.cli("apply", "--auto-approve", env=env)
         if result.returncode == -9:
             tally.kills += 1
@@ -432,13 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill-share",
         type=float,
-        default=0.6,
+        default=0.7,
         help="the share of rounds whose apply is set to SIGKILL itself after a journal record",
     )
     parser.add_argument(
         "--rules-per-round",
         type=int,
-        default=5,
+        default=6,
         help="platform fault rules armed per round, on average (each fires when its route "
         "is used)",
     )

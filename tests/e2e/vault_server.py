@@ -24,6 +24,7 @@ The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,6 +53,14 @@ class WriteLog:
     refused_sealed: int = 0  # requests of any kind refused while sealed
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client killed mid-request (the crash tests and the chaos run do that) resets
+        its connection: not an error of the server, so nothing is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeVaultServer:
     """A :class:`FakeVault` behind ``http://127.0.0.1:PORT`` (see the module docstring)."""
 
@@ -69,7 +78,7 @@ class FakeVaultServer:
         self._arrived = threading.Event()
         self._released = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
