@@ -322,7 +322,7 @@ class Chaos:
         self.check(n, edits)
         tally.rounds = n
         print(  # progress, for long runs
-            f"round {n}: {'; '.join(edits)}; apply exit {result.returncode}; "
+            f"round {n}: {'; '.join(edits) or 'no edit'}; apply exit {result.returncode}; "
             f"{sum(tally.violations.values())} violation(s) so far",
             file=sys.stderr,
             flush=True,
