@@ -1,7 +1,7 @@
 """The chaos script (``scripts/chaos.py``), short and seeded: every invariant holds.
 
 Six rounds of random desired-state edits, platform and Vault faults and SIGKILLs, each
-followed by a clean apply (seed 7's first six bring all three kinds; on a loaded machine,
+followed by a clean apply (seed 2's first six bring all three kinds; on a loaded machine,
 at least three rounds: those that start within 60 seconds). The script exits 0 only if
 no secret was lost, no key duplicated or orphaned, nothing leaked, nothing crashed and
 every round converged. The long runs are the script's own (``--rounds``).
@@ -26,7 +26,7 @@ def test_a_short_seeded_chaos_run_finds_no_violation() -> None:
             sys.executable,
             str(REPO / "scripts" / "chaos.py"),
             "--seed",
-            "7",
+            "2",
             "--rounds",
             "6",
             "--max-seconds",
