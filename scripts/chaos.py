@@ -3,10 +3,12 @@
 Each round edits the desired state at random (keys added and removed, owners and expiry
 dates changed, members added and removed, a workspace created or dropped, the spend
 limit changed), arms faults on the platform (429/500/502/503 before or after the server
-acted, answers slower than ``MISTRAL_TIMEOUT``) and on the secret store (Vault sealed
-mid-apply, failed data or ``custom_metadata`` writes), sometimes kills the apply with
-SIGKILL right after its Nth journal record (``RECONCILER_CRASH_AFTER_RECORD``), then
-lifts every fault, runs a clean apply and checks:
+acted, answers slower than ``MISTRAL_TIMEOUT``; about ``--rules-per-round`` rules, half
+on the reads every plan makes, half on writes) and on the secret store (Vault sealed
+mid-apply, failed data or ``custom_metadata`` writes, failed metadata reads), in a share
+``--kill-share`` of rounds kills the apply with SIGKILL right after its Nth journal
+record (``RECONCILER_CRASH_AFTER_RECORD``), then lifts every fault, runs a clean apply
+and checks:
 
 - lost:       a live desired key whose current secret in the store is not its own
               (``key_id`` in the metadata) or is refused by the platform
@@ -17,8 +19,12 @@ lifts every fault, runs a clean apply and checks:
 - traceback:  ``Traceback`` in any output
 - converged:  the clean apply failed, or ``plan`` still shows an API change after it
 
-It prints a summary table and exits 1 on any violation, naming the seed and round that
-reproduce it: ``python scripts/chaos.py --seed S --rounds R`` replays rounds 1..R exactly.
+Each violation is printed as it is found. At the end (also after ``--max-seconds`` or
+SIGTERM) it prints a summary: rounds, the faults that fired by kind (a rule counts each
+request it failed; a seal counts once), the applies killed, and the violations of each
+invariant; it exits 1 on any violation, naming the seed and round that reproduce it:
+``python scripts/chaos.py --seed S --rounds R`` replays the same edits and faults for
+rounds 1..R (the order of concurrent requests may differ).
 
 The sandbox server, the fake Vault server and the CLI runner are the end-to-end tests'
 (``tests/e2e``); this script imports them from ``tests/`` rather than shipping them in
@@ -78,15 +84,20 @@ ROLES = ("developer", "analyst")
 MODELS = ("mistral-small-latest", "codestral-latest")
 EXPIRIES = ("2029-03-31", "2029-06-30", "2029-12-31", "2030-06-30")
 STATUSES = (429, 500, 502, 503)
-ROUTES = (
+READS = (  # read by every plan: a fault here always fires
+    ("GET", "/v1/admin/api-keys*"),
+    ("GET", "/v1/admin/workspaces*"),
+    ("GET", "/v1/admin/users*"),
+    ("GET", "/v1/admin/user-groups*"),
+    ("GET", "/v1/admin/roles*"),
+    ("GET", "/v1/admin/spend-limit*"),
+)
+WRITES = (  # sent by an apply with something to do there
     ("POST", "/v1/admin/api-keys"),
     ("DELETE", "/v1/admin/api-keys/*"),
-    ("PATCH", "/v1/admin/api-keys/*"),
-    ("GET", "/v1/admin/api-keys*"),
     ("POST", "/v1/admin/workspaces*"),
     ("PATCH", "/v1/admin/workspaces/*"),
-    ("*", "/v1/admin/workspaces/*/members*"),
-    ("GET", "/v1/admin/users*"),
+    ("*", "/v1/admin/workspaces/*/users*"),
 )
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -102,8 +113,8 @@ class Workspace:
 @dataclass
 class Tally:
     rounds: int = 0
-    platform_faults: int = 0
-    vault_faults: int = 0
+    platform: Counter[str] = field(default_factory=Counter)  # faults fired, by kind
+    vault: Counter[str] = field(default_factory=Counter)
     kills: int = 0
     violations: Counter[str] = field(default_factory=Counter)
     first: dict[str, str] = field(default_factory=dict)  # invariant -> "round N: detail"
@@ -111,6 +122,7 @@ class Tally:
     def violate(self, round_no: int, invariant: str, detail: str) -> None:
         self.violations[invariant] += 1
         self.first.setdefault(invariant, f"round {round_no}: {detail}")
+        print(f"round {round_no}: {invariant}: {detail}", file=sys.stderr, flush=True)
 
 
 def initial_state() -> dict[str, Workspace]:
@@ -207,36 +219,48 @@ def write_state(directory: Path, state: dict[str, Workspace]) -> None:
         (folder / f"{name}.yaml").write_text(json.dumps(doc, indent=2))  # JSON is YAML
 
 
-def arm_platform(sandbox: SandboxServer, rng: random.Random) -> dict[str, str]:
-    """Random platform faults; the environment the apply needs for them."""
+def arm_platform(
+    sandbox: SandboxServer, rng: random.Random, rules_per_round: int
+) -> tuple[dict[str, str], list[str]]:
+    """Random platform faults; the environment the apply needs for them, and each rule's
+    kind (``503 after``: the server acted, then the answer was replaced)."""
     rules: list[dict[str, Any]] = []
+    kinds: list[str] = []
     env: dict[str, str] = {}
-    for _ in range(rng.randint(1, 4)):
-        method, path = rng.choice(ROUTES)
+    for _ in range(rng.randint(max(1, rules_per_round - 1), rules_per_round + 1)):
+        method, path = rng.choice(READS if rng.random() < 0.5 else WRITES)
         rule: dict[str, Any] = {"method": method, "path": path, "nth": rng.randint(1, 2)}
         if rng.random() < 0.15:
             rule["latency_ms"] = 900  # past the timeout below
             env[MISTRAL_TIMEOUT] = "0.5"
+            kinds.append("timeout")
         else:
             rule["status"] = rng.choice(STATUSES)
             rule["after"] = method != "GET" and rng.random() < 0.5
-            rule["times"] = rng.randint(1, 2)
+            rule["times"] = rng.randint(1, 3)
             rule["retry_after"] = "0"  # retried at once: rounds stay cheap
+            kinds.append(f"{rule['status']} {'after' if rule['after'] else 'before'} acting")
         rules.append(rule)
     sandbox.set_faults(*rules)
-    return env
+    return env, kinds
 
 
 def arm_vault(vault: FakeVaultServer, rng: random.Random) -> None:
+    """Random secret-store faults: sealed at the Nth secret write of the round, secret
+    writes refused, ``custom_metadata`` writes refused, or metadata reads refused (the
+    plan's secret checks, the apply's reads before it writes)."""
     roll = rng.random()
-    if roll < 0.3:
+    if roll < 0.2:
         return
-    if roll < 0.5:
-        vault.seal_at_write(rng.randint(1, 3))
-    elif roll < 0.75:
-        vault.fail_writes(rng.randint(1, 3), times=rng.randint(1, 2))
-    else:
+    done = len(vault.writes.attempts)  # the server counts the writes of the whole run
+    if roll < 0.4:
+        vault.seal_at_write(done + rng.randint(1, 3))
+    elif roll < 0.6:
+        vault.fail_writes(done + rng.randint(1, 3), times=rng.randint(1, 3))
+    elif roll < 0.8:
         vault.fail("metadata", "POST", times=rng.randint(1, 3), skip=rng.randint(0, 2))
+    else:
+        vault.fail("metadata", "GET", times=rng.randint(1, 4), skip=rng.randint(0, 3))
 
 
 def secrets_known(vault: FakeVaultServer, sandbox: SandboxServer) -> set[str]:
@@ -247,8 +271,10 @@ def secrets_known(vault: FakeVaultServer, sandbox: SandboxServer) -> set[str]:
 class Chaos:
     """One run: a sandbox, a fake Vault, a working directory, and the tally."""
 
-    def __init__(self, root: Path, seed: int) -> None:
+    def __init__(self, root: Path, seed: int, *, kill_share: float, rules_per_round: int) -> None:
         self.rng = random.Random(seed)
+        self.kill_share = kill_share  # the share of rounds whose apply is set to be killed
+        self.rules_per_round = rules_per_round  # platform fault rules armed, on average
         self.root = root
         self.sandbox = start_sandbox(root / "sandbox", seed=demo_seed_with_known_secret(root))
         self.vault = FakeVaultServer(token=VAULT_TOKEN)
@@ -260,6 +286,12 @@ class Chaos:
         self.tally = Tally()
         self.scanned = 0
         self.seed_ids = {k["key_id"] for k in self.live()}
+        # the initial state is applied before the first round, without faults: round 1
+        # starts, as every round does, from a converged organisation
+        write_state(self.desired, self.state)
+        first = self.cli("apply", "--auto-approve")
+        if first.returncode != 0:
+            self.tally.violate(0, "converged", f"initial apply exit {first.returncode}")
 
     def close(self) -> None:
         self.vault.stop()
@@ -270,18 +302,18 @@ class Chaos:
 
     def round(self, n: int) -> None:
         rng, tally = self.rng, self.tally
-        edits = edit(self.state, rng) if n > 1 else ["initial state"]
+        edits = edit(self.state, rng) if n > 1 else ["no edit"]
         write_state(self.desired, self.state)
-        env = arm_platform(self.sandbox, rng)
+        env, kinds = arm_platform(self.sandbox, rng, self.rules_per_round)
         arm_vault(self.vault, rng)
-        failed_before = len(self.vault.writes.failed)  # unseal() keeps this count
-        if rng.random() < 0.35:
-            env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 6))
+        if rng.random() < self.kill_share:
+            env[RECONCILER_CRASH_AFTER_RECORD] = str(rng.randint(1, 5))
         result = self.cli("apply", "--auto-approve", env=env)
         if result.returncode == -9:
             tally.kills += 1
-        tally.platform_faults += sum(r["fired"] for r in self.sandbox.fault_counts())
-        tally.vault_faults += self.vault.faults_fired() - failed_before
+        for kind, counts in zip(kinds, self.sandbox.fault_counts(), strict=True):
+            tally.platform[kind] += counts["fired"]
+        tally.vault += self.vault.faults_fired()
         self.sandbox.set_faults()
         self.vault.unseal()
         clean = self.cli("apply", "--auto-approve")
@@ -290,7 +322,7 @@ class Chaos:
         self.check(n, edits)
         tally.rounds = n
         print(  # progress, for long runs
-            f"round {n}: {'; '.join(edits)}; apply exit {result.returncode}; "
+            f"round {n}: {'; '.join(edits) or 'no edit'}; apply exit {result.returncode}; "
             f"{sum(tally.violations.values())} violation(s) so far",
             file=sys.stderr,
             flush=True,
@@ -345,8 +377,11 @@ def summary(tally: Tally, seed: int, seconds: float) -> str:
     rows = [
         ("seed", str(seed)),
         ("rounds", str(tally.rounds)),
-        ("platform faults fired", str(tally.platform_faults)),
-        ("vault faults fired", str(tally.vault_faults)),
+        ("faults fired", str(tally.platform.total() + tally.vault.total())),
+        ("platform faults fired", str(tally.platform.total())),
+        *((f"  platform: {kind}", str(n)) for kind, n in sorted(tally.platform.items())),
+        ("vault faults fired", str(tally.vault.total())),
+        *((f"  vault: {kind}", str(n)) for kind, n in sorted(tally.vault.items())),
         ("kills", str(tally.kills)),
         *((f"violations: {name}", str(tally.violations[name])) for name in INVARIANTS),
         ("wall time", f"{seconds:.1f} s"),
@@ -362,17 +397,32 @@ def summary(tally: Tally, seed: int, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def run(seed: int, rounds: int, max_seconds: float, root: Path) -> tuple[Tally, float]:
+class Stopped(Exception):
+    """SIGTERM: the run stops after the round under way and still prints its summary."""
+
+
+def _stop(number: int, frame: object) -> None:
+    raise Stopped
+
+
+def run(
+    seed: int, rounds: int, max_seconds: float, root: Path, **tuning: Any
+) -> tuple[Tally, float]:
+    """Up to ``rounds`` rounds, none started after ``max_seconds`` of rounds; the tally
+    and the wall time, set-up included."""
+    began = time.monotonic()
+    chaos = Chaos(root, seed, **tuning)
     start = time.monotonic()
-    chaos = Chaos(root, seed)
     try:
         for n in range(1, rounds + 1):
             if time.monotonic() - start > max_seconds:
                 break
             chaos.round(n)
+    except Stopped:
+        print("stopped by SIGTERM", file=sys.stderr)
     finally:
         chaos.close()
-    return chaos.tally, time.monotonic() - start
+    return chaos.tally, time.monotonic() - began
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,11 +430,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument(
+        "--kill-share",
+        type=float,
+        default=0.7,
+        help="the share of rounds whose apply is set to SIGKILL itself after a journal record",
+    )
+    parser.add_argument(
+        "--rules-per-round",
+        type=int,
+        default=6,
+        help="platform fault rules armed per round, on average (each fires when its route "
+        "is used)",
+    )
     args = parser.parse_args(argv)
-    # a terminated run still stops its servers and removes its files (the finally blocks)
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    # a terminated run still stops its servers, removes its files and prints its summary
+    signal.signal(signal.SIGTERM, _stop)
     with tempfile.TemporaryDirectory(prefix="reconciler-chaos-") as tmp:
-        tally, seconds = run(args.seed, args.rounds, args.max_seconds, Path(tmp))
+        tally, seconds = run(
+            args.seed,
+            args.rounds,
+            args.max_seconds,
+            Path(tmp),
+            kill_share=args.kill_share,
+            rules_per_round=args.rules_per_round,
+        )
     print(summary(tally, args.seed, seconds))
     return 1 if sum(tally.violations.values()) else 0
 

@@ -23,7 +23,11 @@ A write is never half done at the current version, and makes at most one version
 1. the path's metadata is read, and a ``expect_version`` it does not match is refused
    before anything is written;
 2. ``custom_metadata`` is written first: it makes no version, so if it fails the path
-   is exactly as it was;
+   is exactly as it was. It names the version the data write is to make
+   (:data:`DATA_VERSION`): until that version is current (the data write failed, or the
+   process died between the two writes) the metadata describes no stored secret, and
+   :meth:`HashiCorpVault.read_metadata` says the path holds a secret of no known key,
+   never the new key's;
 3. the data is written with check-and-set: the one call that makes a version. If Vault
    refuses it, or it got no answer and reading back shows it did not land, the previous
    ``custom_metadata`` is written back, so the current version and its metadata still
@@ -84,6 +88,7 @@ from reconciler.vault.hashicorp_kv import KvConnection, data_of, version_of
 log = get_logger(__name__)
 
 CUSTOM_METADATA_MAX_VALUE = 512  # Vault's limit on a custom_metadata value
+DATA_VERSION = "data_version"  # custom_metadata: the version it was written to describe
 LOCK_ATTEMPTS = 5
 
 
@@ -158,6 +163,7 @@ class HashiCorpVault(KvConnection):
         current = current if isinstance(current, int) else 0
         if expect_version is not None and current != expect_version:
             raise self._cas_error(rel, expect_version, current)
+        custom[DATA_VERSION] = str(current + 1)
         previous = before.get("custom_metadata")
         await self._write_custom(rel, custom)
         value = secret.get_secret_value()
@@ -204,11 +210,13 @@ class HashiCorpVault(KvConnection):
         if not isinstance(version, int) or version == 0:
             return None
         custom = data.get("custom_metadata") or {}
+        if not isinstance(custom, dict) or custom.get(DATA_VERSION, str(version)) != str(version):
+            custom = {}  # written for a version never made current: a write half done
         return StoredSecret(
             path=rel,
             version=version,
             updated=parse_timestamp(data.get("updated_time")),
-            metadata=SecretMetadata.from_strings(custom) if isinstance(custom, dict) else None,
+            metadata=SecretMetadata.from_strings(custom),
         )
 
     async def read_secret(self, path: str) -> SecretStr | None:

@@ -17,6 +17,10 @@ state directory, and checks that:
 In the middle of a create: the served sandbox holds the Nth ``POST /api-keys`` until the
 test lets it go, the apply is killed when it prints the Nth ``Creating...`` line, and the
 next apply converges.
+
+In the middle of a replacement's secret write: Vault (the fake, served) holds the new
+key's data write, after its ``custom_metadata`` was written, and the apply is killed
+there; the next apply, on this machine or another (no journal), converges.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore
 from reconciler.platform.sandbox.embedded import EMBEDDED_HOST, embedded_transport
 from tests.e2e.apply_support import (
     SMALL_DEV,
+    SMALL_KEYS,
     Cli,
     VaultEntry,
     actionable,
@@ -59,6 +64,7 @@ from tests.e2e.apply_support import (
 )
 from tests.e2e.conftest import CLI_TIMEOUT, SandboxServer, clean_env, fork_server
 from tests.e2e.forkserver import ForkServer
+from tests.e2e.vault_server import FakeVaultServer
 
 pytestmark = pytest.mark.e2e
 
@@ -205,6 +211,21 @@ def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Pa
     assert records >= sum(planned(first)) + 2
 
 
+def background_apply(cli: Cli, stdout: int, **env: str) -> subprocess.Popen[str]:
+    """``reconciler apply`` as ``cli`` runs it, in a process of its own that a test kills
+    at a point it chooses (stderr dropped, stdout to ``stdout``)."""
+    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
+    variables = {"TMPDIR": str(cli.cwd / "tmp"), **cli.env, **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cli.cwd,
+        env=clean_env(cli.server.env(**variables)),
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nth", [1, 2, 3])
 def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
@@ -214,16 +235,7 @@ def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     cli = Cli(sandbox, tmp_path)
     initial = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
     sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": nth, "hold": True})
-    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
-    env = sandbox.env(TMPDIR=str(tmp_path / "tmp"), MISTRAL_TIMEOUT="600")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=tmp_path,
-        env=clean_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = background_apply(cli, subprocess.PIPE, MISTRAL_TIMEOUT="600")
     try:
         assert proc.stdout is not None
         creating = (line for line in proc.stdout if re.match(r"api_key\.\S+: Creating\.\.\.", line))
@@ -252,3 +264,58 @@ def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     live_ids = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
     assert {e.metadata["key_id"] for e in stored.values()} <= live_ids  # none made twice
     assert not live_ids & initial  # iris-laptop pruned, the old dev-alice replaced
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("journal", [True, False], ids=["same-machine", "other-machine"])
+def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_that_converges(
+    sandbox: SandboxServer, tmp_path: Path, journal: bool
+) -> None:
+    """dev-alice's key is replaced; the apply dies after Vault took the new key's metadata
+    and before it took its data: two live dev-alice keys, and at her path the old key's
+    secret under metadata naming the new one. The next apply deletes the new key (nobody
+    has its secret) and replaces the old one: one live key whose own secret is current,
+    never a refusal to overwrite a live key's secret. ``journal``: the local journal is
+    there; else recovery stands on the ownership record and the store alone."""
+    token = "crash-vault-token-" + "beef" * 6
+    vault = FakeVaultServer(token=token)
+    try:
+        desired = write_small_desired(tmp_path, backend="vault")
+        cli = Cli(sandbox, tmp_path, vault=f"vault:{vault.url}")
+        cli.env = {"VAULT_TOKEN": token}
+        assert cli("apply", "--auto-approve").returncode == 0
+        path = f"mistral/acme/{SMALL_KEYS['dev-alice'][1]}"
+        old_secret, _ = vault.entry(path)
+        dev = desired / "workspaces" / "dev.yaml"
+        dev.write_text(dev.read_text().replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
+
+        arrived = vault.hold_write(len(vault.writes.attempts) + 1)
+        proc = background_apply(cli, subprocess.DEVNULL)
+        try:
+            assert arrived.wait(timeout=CLI_TIMEOUT), "the apply never wrote the new secret"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=CLI_TIMEOUT)
+        finally:
+            proc.kill()
+            vault.release()
+        assert proc.returncode == -signal.SIGKILL
+        alice = [
+            k
+            for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)
+            if k["name"] == "dev-alice"
+        ]
+        assert len(alice) == 2
+        secret, metadata = vault.entry(path)
+        assert secret == old_secret and metadata["key_id"] in {k["key_id"] for k in alice}
+
+        if not journal:
+            shutil.rmtree(tmp_path / ".reconciler")
+        again = cli("apply", "--auto-approve")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert actionable(plan_document(cli("plan", "--format", "json"))) == []
+        entries = {p: VaultEntry(s or "", m) for p, (s, m) in vault.entries("mistral/acme").items()}
+        assert_converged(sandbox, entries, desired)
+        live = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
+        assert not live & {k["key_id"] for k in alice}  # neither half survives
+    finally:
+        vault.stop()

@@ -302,3 +302,43 @@ def test_a_vault_failing_metadata_writes_mid_replacement_keeps_the_live_secret_c
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "No changes." in plan.stdout
     assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
+
+
+def test_a_replacement_whose_secret_write_half_landed_is_converged_by_the_next_apply(
+    sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer
+) -> None:
+    """dev-alice's key is replaced; Vault takes the new key's ``custom_metadata`` but
+    refuses its data, then refuses to put the old metadata back, and the platform refuses
+    to delete the new key: two live dev-alice keys, and at her path the old key's secret
+    under metadata naming the new key (what a SIGKILL between the two writes leaves too).
+    The next apply deletes the key whose secret is not current and converges: one live
+    key, its own secret current, never a refusal to overwrite the secret of a live key."""
+    cli = vault_cli(sandbox, small, fake_vault)
+    assert cli("apply", "--auto-approve").returncode == 0
+    path = f"{PREFIX}/dev/dev-alice"
+    (old,) = [k["key_id"] for k in named(sandbox, "dev-alice")]
+    secret, _ = fake_vault.entry(path)
+
+    dev = small / "desired-state" / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
+    fake_vault.fail_writes(1, times=1000)
+    fake_vault.fail("metadata", "POST", under=path, skip=1)
+    sandbox.set_faults(
+        {"method": "DELETE", "path": "/v1/admin/api-keys/*", "status": 500, "retry_after": "0"}
+    )
+    failed = cli("apply", "--auto-approve")
+    assert failed.returncode == 1
+    assert "deleting the new key" in failed.stdout
+    new = [k["key_id"] for k in named(sandbox, "dev-alice") if k["key_id"] != old]
+    assert len(new) == 1
+    assert fake_vault.entry(path)[0] == secret  # the old key's secret, current
+    assert fake_vault.entry(path)[1]["key_id"] == new[0]  # under the new key's metadata
+
+    fake_vault.unseal()
+    sandbox.set_faults()
+    recovered = cli("apply", "--auto-approve")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert len(named(sandbox, "dev-alice")) == 1
+    assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
+    plan = cli("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr

@@ -13,14 +13,20 @@ The switch counts *secret* data writes (``POST .../data/<path>`` outside ``_lock
 - :meth:`FakeVaultServer.seal_at_write` seals Vault at the Nth write: from then on every
   request answers that 503, as a Vault sealed mid-apply does;
 - :meth:`FakeVaultServer.fail` passes a rule to :meth:`FakeVault.fail` (e.g. every
-  ``custom_metadata`` write under one path refused), until :meth:`FakeVaultServer.unseal`.
+  ``custom_metadata`` write under one path refused), until :meth:`FakeVaultServer.unseal`;
+- :meth:`FakeVaultServer.hold_write` keeps the Nth such write waiting, unanswered and not
+  done, and returns an event set when it arrives: a test can then kill the client at that
+  very point (after the path's ``custom_metadata`` was written, before its data) and
+  :meth:`FakeVaultServer.release` it, which answers it 503.
 
 The 503 carries ``Retry-After: 0`` so the client's retries do not sleep in tests.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,6 +53,14 @@ class WriteLog:
     refused_sealed: int = 0  # requests of any kind refused while sealed
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client killed mid-request (the crash tests and the chaos run do that) resets
+        its connection: not an error of the server, so nothing is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeVaultServer:
     """A :class:`FakeVault` behind ``http://127.0.0.1:PORT`` (see the module docstring)."""
 
@@ -59,8 +73,12 @@ class FakeVaultServer:
         self._fail_times = 0
         self._sealed_from: int | None = None
         self._sealed = False
+        self._failed_at_unseal = 0
+        self._hold_at: int | None = None
+        self._arrived = threading.Event()
+        self._released = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -81,6 +99,18 @@ class FakeVaultServer:
         with self._lock:
             self._sealed_from = nth
 
+    def hold_write(self, nth: int) -> threading.Event:
+        """Hold the Nth secret data write until :meth:`release`; set when it arrives."""
+        with self._lock:
+            self._hold_at = nth
+            self._arrived.clear()
+            self._released.clear()
+        return self._arrived
+
+    def release(self) -> None:
+        """Let a held write go: it is answered 503, and nothing was written."""
+        self._released.set()
+
     def fail(self, kind: str, method: str = "POST", **rule: Any) -> None:
         with self._lock:
             self.vault.fail(kind, method, **rule)
@@ -94,9 +124,11 @@ class FakeVaultServer:
             return self.vault.secret(path), dict((entry.custom_metadata or {}) if entry else {})
 
     def unseal(self) -> None:
+        """Lift every fault (the counts of :meth:`faults_fired` start again)."""
         with self._lock:
             self._sealed, self._sealed_from, self._fail_from = False, None, None
             self.vault.faults.clear()
+            self._failed_at_unseal = len(self.writes.failed)
 
     def versions(self, path: str) -> list[int]:
         """The version numbers Vault keeps at a full path."""
@@ -125,11 +157,22 @@ class FakeVaultServer:
                 if isinstance(value := (version.get("data") or {}).get("api_key"), str)
             }
 
-    def faults_fired(self) -> int:
-        """Requests failed so far: by the write switch, and by the rules given to ``fail``
-        (until :meth:`unseal` clears them)."""
+    def faults_fired(self) -> Counter[str]:
+        """The faults that fired since the last :meth:`unseal`, by kind: a seal (once,
+        however many requests it then refused), secret writes the switch refused, and
+        requests the rules given to ``fail`` refused."""
         with self._lock:
-            return len(self.writes.failed) + sum(f.fired for f in self.vault.faults)
+            fired: Counter[str] = Counter()
+            failed = len(self.writes.failed) - self._failed_at_unseal
+            if self._sealed:
+                fired["sealed mid-apply"] += 1
+                failed -= 1  # the write that met the seal
+            fired["secret write refused"] += failed
+            for fault in self.vault.faults:
+                what = "secret" if fault.kind == "data" else fault.kind
+                verb = "read" if fault.method == "GET" else "write"
+                fired[f"{what} {verb} refused"] += fault.fired
+            return +fired
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -141,6 +184,7 @@ class FakeVaultServer:
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> httpx.Response:
         path = urlsplit(target).path
+        held = False
         with self._lock:
             if self._sealed:
                 self.writes.refused_sealed += 1
@@ -155,6 +199,7 @@ class FakeVaultServer:
                 if not _reserved(rel):
                     self.writes.attempts.append(rel)
                     n = len(self.writes.attempts)
+                    held = n == self._hold_at
                     if self._sealed_from is not None and n >= self._sealed_from:
                         self._sealed = True
                     failing = self._fail_from is not None and (
@@ -163,10 +208,14 @@ class FakeVaultServer:
                     if self._sealed or failing:
                         self.writes.failed.append(rel)
                         return httpx.Response(503, json=SEALED)
-            request = httpx.Request(
-                method, f"http://fake-vault{target}", headers=headers, content=body
-            )
-            return self.vault.handle(request)
+            if not held:
+                request = httpx.Request(
+                    method, f"http://fake-vault{target}", headers=headers, content=body
+                )
+                return self.vault.handle(request)
+        self._arrived.set()
+        self._released.wait(timeout=120)
+        return httpx.Response(503, json=SEALED)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

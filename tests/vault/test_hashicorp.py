@@ -78,7 +78,9 @@ def test_put_writes_custom_metadata_then_data_with_cas() -> None:
     assert body(sent) == {"options": {"cas": 0}, "data": {"api_key": SECRET_TEXT}}
     assert sent.headers["X-Vault-Token"] == TOKEN_TEXT
     assert sent.headers["X-Vault-Namespace"] == "admin/acme"
-    assert body(metadata.calls.last.request) == {"custom_metadata": meta.as_strings()}
+    # the metadata names the version it describes: the one the data write makes
+    custom = {**meta.as_strings(), "data_version": "1"}
+    assert body(metadata.calls.last.request) == {"custom_metadata": custom}
     assert all(isinstance(v, str) for v in meta.as_strings().values())
 
 
@@ -136,7 +138,7 @@ def test_a_cas_mismatch_on_the_data_puts_the_metadata_back(
             run(vault_store().put("dev/dev-alice", SECRET, make_metadata(), expect_version=cas))
     assert type(caught.value) is error
     written = [body(c.request)["custom_metadata"] for c in metadata.calls]
-    assert written == [make_metadata().as_strings(), previous]
+    assert written == [{**make_metadata().as_strings(), "data_version": str(cas + 1)}, previous]
     assert_no_secret(str(caught.value), repr(caught.value))
 
 
@@ -295,7 +297,8 @@ def test_a_failed_data_write_puts_the_previous_metadata_back(
 
 def test_when_the_metadata_cannot_be_put_back_the_error_says_so(fake_vault: FakeVault) -> None:
     """The data did not land (read back), so the current secret is still the old one; the
-    metadata names the new key, and the error says so."""
+    metadata names the new key, and the error says so. Read, the path holds a secret of
+    no known key: the metadata was written for a version that never became current."""
     written_once(fake_vault)
     fake_vault.fail("data", "POST", under="mistral/acme/dev/")
     fake_vault.fail("metadata", "POST", under="mistral/acme/dev/", skip=1)  # not the first
@@ -304,6 +307,9 @@ def test_when_the_metadata_cannot_be_put_back_the_error_says_so(fake_vault: Fake
     entry = fake_vault.entries["mistral/acme/dev/dev-alice"]
     assert fake_vault.secret("mistral/acme/dev/dev-alice") == OLD_TEXT
     assert sorted(entry.versions) == [1]
+    assert (entry.custom_metadata or {})["key_id"] == make_metadata().key_id
+    found = run(vault_store().read_metadata("dev/dev-alice"))
+    assert found is not None and (found.version, found.key_id) == (1, None)
 
 
 def test_when_the_outcome_cannot_be_read_back_nothing_is_undone(fake_vault: FakeVault) -> None:
@@ -317,6 +323,9 @@ def test_when_the_outcome_cannot_be_read_back_nothing_is_undone(fake_vault: Fake
     entry = fake_vault.entries["mistral/acme/dev/dev-alice"]
     assert sorted(entry.versions) == [1]
     assert (entry.custom_metadata or {})["key_id"] == make_metadata().key_id
+    fake_vault.faults.clear()  # readable again: the data did not land, so the key is unknown
+    found = run(vault_store().read_metadata("dev/dev-alice"))
+    assert found is not None and (found.version, found.key_id) == (1, None)
 
 
 def test_kv2_keeps_max_versions_so_failed_writes_must_not_make_any(
