@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
@@ -46,11 +46,14 @@ def import_into(
     name: str | None = None,
     prune: bool = False,
     today: dt.date | None = None,
+    secrets: Mapping[str, SecretTarget] | None = None,
 ) -> ImportReport:
     """Write ``live`` as the desired state in ``directory`` (see the module docstring).
 
     ``name`` is the organisation's name (the Admin API does not give it): by default the
     one ``organization.yaml`` already names. ``today`` dates expired keys (default: UTC).
+    ``secrets``: by key id, where a key's secret already is when that is not the default
+    path (written as the key's ``secret:``, so plans and audits look there).
     """
     directory.mkdir(parents=True, exist_ok=True)
     report = ImportReport(directory=directory)
@@ -65,7 +68,13 @@ def import_into(
             "the Admin API does not give the organisation's name: pass it once with "
             "--name (e.g. --name 'Acme Analytics')"
         )
-    result = imported(live, spec, name=org_name, today=today or dt.datetime.now(dt.UTC).date())
+    result = imported(
+        live,
+        spec,
+        name=org_name,
+        today=today or dt.datetime.now(dt.UTC).date(),
+        secrets=secrets,
+    )
     report.notes.extend(result.notes)
     for kind in (*KINDS, None):  # the schemas the files' first lines name, for editors
         path = directory / SCHEMAS / shipped_name(kind)
@@ -114,10 +123,8 @@ def _organization(
 
 
 def _declared(live: LiveState, workspaces: Sequence[WorkspaceEntry]) -> list[ApiKey]:
-    """The live keys an import declared, each with the secret path it was given."""
-    paths = {k.name: k.secret_path for w in workspaces for k in w.keys}
+    """The live keys an import declared, each with the secret it was given."""
+    targets = {k.name: k.secret for w in workspaces for k in w.keys}
     return [
-        k.model_copy(update={"secret": SecretTarget(path=paths[k.name])})
-        for k in live.keys
-        if k.name in paths
+        k.model_copy(update={"secret": targets[k.name]}) for k in live.keys if k.name in targets
     ]

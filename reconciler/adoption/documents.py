@@ -3,7 +3,8 @@
 Pure: a :class:`~reconciler.model.LiveState` and the provider's
 :class:`~reconciler.providers.ProviderSpec` in, an :class:`Imported` out. Each workspace
 becomes a :class:`WorkspaceEntry` with its admin, members (with roles) and keys (owner,
-expiry, the secret path ``<workspace>/<name>``), each value checked against the
+expiry, the secret path ``<workspace>/<name>``, or the location its secret is already
+stored at when the ownership record names another), each value checked against the
 desired-state schema (:mod:`reconciler.desired.schema`) so that what is written loads
 again as the same thing. What the YAML cannot express is listed in :attr:`Imported.notes`
 instead of being written wrong:
@@ -36,7 +37,7 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.desired.schema import Email, Name, Text
 from reconciler.diff.people import group_grants
 from reconciler.env import VAULT_ADDR
-from reconciler.model import ApiKey, LiveState, Member, SpendLimit, Workspace
+from reconciler.model import ApiKey, LiveState, Member, SecretTarget, SpendLimit, Workspace
 from reconciler.providers import ProviderSpec
 from reconciler.textsafe import for_terminal
 
@@ -69,7 +70,7 @@ class KeyEntry:
     name: str
     owner: str
     expires: dt.date | None
-    secret_path: str
+    secret: SecretTarget  # where its secret is: the default path, or the one in use
     owner_comment: str | None = None  # why the owner is a stand-in
     # the live status (None: the platform has none); written when it is not ``usual``, the
     # provider's first, so an inactive key stays inactive and is never re-activated
@@ -96,6 +97,7 @@ class WorkspaceEntry:
 @dataclass(frozen=True, slots=True)
 class OrganizationEntry:
     name: str
+    id: str | None  # the live organisation's, so plans refuse another one's credentials
     provider: str
     spend_limit: dict[str, Any] | None  # as organization.yaml writes it; None: not managed
     vault_comment: str
@@ -133,8 +135,16 @@ def _vault_comment(spec: ProviderSpec) -> str:
     )
 
 
-def imported(live: LiveState, spec: ProviderSpec, *, name: str, today: dt.date) -> Imported:
-    """The desired-state entries for ``live`` (see the module docstring)."""
+def imported(
+    live: LiveState,
+    spec: ProviderSpec,
+    *,
+    name: str,
+    today: dt.date,
+    secrets: Mapping[str, SecretTarget] | None = None,
+) -> Imported:
+    """The desired-state entries for ``live`` (see the module docstring); ``secrets``: by
+    key id, where a key's secret already is when that is not its default path."""
     notes: list[str] = []
     limit = spend_limit_doc(live.organization.spend_limit)
     if live.organization.spend_limit is not None and limit is None:
@@ -143,7 +153,11 @@ def imported(live: LiveState, spec: ProviderSpec, *, name: str, today: dt.date) 
             "whole units: not written (not managed)"
         )
     organization = OrganizationEntry(
-        name=name, provider=spec.name, spend_limit=limit, vault_comment=_vault_comment(spec)
+        name=name,
+        id=live.organization.id,
+        provider=spec.name,
+        spend_limit=limit,
+        vault_comment=_vault_comment(spec),
     )
     members: dict[str, list[Member]] = defaultdict(list)
     for member in live.members:
@@ -160,7 +174,7 @@ def imported(live: LiveState, spec: ProviderSpec, *, name: str, today: dt.date) 
     skipped_ws: set[str] = set()
     for ws in sorted(live.workspaces, key=lambda w: w.name):
         ws_keys = keys.pop(ws.name, [])
-        entry = _workspace(ws, members[ws.name], granted, ws_keys, spec, notes)
+        entry = _workspace(ws, members[ws.name], granted, ws_keys, spec, notes, secrets or {})
         if entry is None:
             skipped_ws.add(ws.name)
             if ws_keys:
@@ -224,6 +238,7 @@ def _workspace(
     keys: Sequence[ApiKey],
     spec: ProviderSpec,
     notes: list[str],
+    secrets: Mapping[str, SecretTarget],
 ) -> WorkspaceEntry | None:
     """The workspace's entry, or None (noted) when its file could not declare it."""
     what = f"workspace {quoted(ws.name)}"
@@ -258,7 +273,9 @@ def _workspace(
         admin=ws.admin,
         members=_members(ws, live_members, granted, spec, notes),
         keys=tuple(
-            _key(ws, k, spec, notes) for k in sorted(keys, key=_by_name) if _owned(k, notes)
+            _key(ws, k, spec, notes, secrets)
+            for k in sorted(keys, key=_by_name)
+            if _owned(k, notes)
         ),
         spend_limit_comment=comment,
         rate_limits=_rate_limits(ws, spec, notes),
@@ -339,7 +356,13 @@ def _owned(key: ApiKey, notes: list[str]) -> bool:
     return False
 
 
-def _key(ws: Workspace, key: ApiKey, spec: ProviderSpec, notes: list[str]) -> KeyEntry:
+def _key(
+    ws: Workspace,
+    key: ApiKey,
+    spec: ProviderSpec,
+    notes: list[str],
+    secrets: Mapping[str, SecretTarget],
+) -> KeyEntry:
     owner, comment = key.owner, None
     if owner is None:
         assert ws.admin is not None  # checked before any key
@@ -353,7 +376,7 @@ def _key(ws: Workspace, key: ApiKey, spec: ProviderSpec, notes: list[str]) -> Ke
         name=key.name,
         owner=owner,
         expires=key.expires,
-        secret_path=f"{ws.name}/{key.name}",
+        secret=secrets.get(key.id or "") or SecretTarget(path=f"{ws.name}/{key.name}"),
         owner_comment=comment,
         status=key.status,
         usual_status=spec.key_statuses[0] if spec.key_statuses else None,

@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from reconciler.adoption.documents import KeyEntry, MemberEntry, OrganizationEntry, WorkspaceEntry
 from reconciler.adoption.yaml_text import WIDTH, Unreadable, dump, flow_map, flow_seq, live_text
+from reconciler.model import SecretTarget
 
 
 def header(schema: str, lines: Iterable[str]) -> str:
@@ -102,6 +103,8 @@ def organization_file(entry: OrganizationEntry, *, schema: str, source: str) -> 
     doc["version"] = 1
     org = CommentedMap()
     org["name"] = live_text(entry.name)
+    if entry.id is not None:
+        org["id"] = entry.id
     org["provider"] = entry.provider
     if entry.spend_limit is not None:
         org["spend_limit"] = flow_map(entry.spend_limit)
@@ -117,9 +120,12 @@ def organization_file(entry: OrganizationEntry, *, schema: str, source: str) -> 
 
 
 def update_organization(doc: CommentedMap, entry: OrganizationEntry) -> None:
-    """The name and the spend limit (if the file manages it) set to ``entry``'s."""
+    """The name and the spend limit (if the file manages it) set to ``entry``'s, and the
+    id written when the file has none."""
     org = section(doc, "organization")
     _set(org, "name", live_text(entry.name), _equal)
+    if entry.id is not None and not org.get("id"):
+        org.insert(list(org).index("name") + 1 if "name" in org else 0, "id", entry.id)
     current = org.get("spend_limit")
     if entry.spend_limit is None or current is None:
         return  # not managed there, or not expressible
@@ -162,10 +168,21 @@ def new_key(entry: KeyEntry) -> CommentedMap:
         key.yaml_add_eol_comment(entry.owner_comment, "owner")
     if entry.expires is not None:
         key["expires"] = entry.expires
-    key["secret"] = flow_map({"path": entry.secret_path})
+    key["secret"] = flow_map(secret_doc(entry.secret))
     if entry.written_status is not None:
         key["status"] = entry.written_status
     return key
+
+
+def secret_doc(target: SecretTarget) -> dict[str, str]:
+    """A key's ``secret:`` as its file writes it: the fields set, path last."""
+    fields = {
+        "backend": target.backend.value if target.backend else None,
+        "repository": target.repository,
+        "environment": target.environment,
+        "path": target.path,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def workspace_file(entry: WorkspaceEntry, *, schema: str, source: str) -> str:

@@ -12,16 +12,22 @@ from reconciler.apply.ledger import location_of
 from reconciler.desired.load import (
     Validation,
     check_desired_state,
+    load_organization,
 )
 from reconciler.errors import ReconcilerError
 from reconciler.model import (
     ApiKey,
     DesiredState,
     LiveState,
+    Organization,
+    SecretBackend,
+    SecretTarget,
 )
+from reconciler.ownership import SecretLocation
 from reconciler.provider import ProgressCallback
 from reconciler.providers import get_provider
 from reconciler.session.core import SessionCore
+from reconciler.vault import ledger_store
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
     from reconciler.adoption import ImportReport
@@ -57,7 +63,10 @@ class Importing(SessionCore):
 
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
-        report = import_into(self.desired_dir, live, spec, name=name, prune=prune, today=today)
+        secrets = await self._secrets_in_use(live, name)
+        report = import_into(
+            self.desired_dir, live, spec, name=name, prune=prune, today=today, secrets=secrets
+        )
         validation = check_desired_state(self.desired_dir, today=today)
         if validation.state is None:
             return ImportOutcome(live, report, validation)
@@ -67,6 +76,37 @@ class Importing(SessionCore):
             report.notes.append(f"the imported keys are not recorded as managed ({exc})")
             return ImportOutcome(live, report, validation)
         return ImportOutcome(live, report, validation, adopted)
+
+    async def _secrets_in_use(self, live: LiveState, name: str | None) -> dict[str, SecretTarget]:
+        """By key id, where the ownership record says a live key's secret is, for each
+        key whose default location (``<workspace>/<name>`` in the default store) is not
+        that one: an import keeps those locations. Empty when the record cannot be read."""
+        try:
+            organization = load_organization(self.desired_dir)
+        except ReconcilerError:
+            organization = Organization(name=name or live.organization.name)
+        organization = organization.model_copy(
+            update={"id": organization.id or live.organization.id}
+        )
+        desired = DesiredState(provider=self.provider.name, organization=organization)
+        router = self.router(desired)
+        try:
+            stored = await ledger_store.load(
+                self.default_store(desired),
+                self.identity(desired),
+                earlier=self._earlier(desired),
+            )
+        except ReconcilerError:
+            return {}
+        kept: dict[str, SecretTarget] = {}
+        for key in live.keys:
+            entry = stored.ledger.entry(key.id) if key.id else None
+            if entry is None or key.id is None:
+                continue
+            default = location_of(*router(key.model_copy(update={"secret": None})), key)
+            if _place(default) != _place(entry.secret):
+                kept[key.id] = _target(entry.secret, default.backend)
+        return kept
 
     async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
         """Record the live keys ``declared`` that ``desired`` holds as adopted."""
@@ -90,3 +130,18 @@ class Importing(SessionCore):
             keys,
             earlier=self._earlier(desired),
         )
+
+
+def _place(location: SecretLocation) -> tuple[object, ...]:
+    return (location.backend, location.path, location.repository, location.environment)
+
+
+def _target(location: SecretLocation, default: SecretBackend) -> SecretTarget:
+    """The ``secret:`` that routes a key to ``location`` (the backend named only when it
+    is not the default store's)."""
+    return SecretTarget(
+        backend=None if location.backend is default else location.backend,
+        path=location.path,
+        repository=location.repository,
+        environment=location.environment,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from reconciler.vault.file import FileVault
 from tests.ledgers import identity_of
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> Result:
@@ -152,3 +154,28 @@ def test_keys_not_recorded_when_the_store_cannot_be_opened_are_listed(here: Path
     assert outcome.validation.ok and outcome.adopted == 0
     assert outcome.report.notes[-1].startswith("the imported keys are not recorded as managed (")
     assert (here / "ds" / "workspaces" / "dev.yaml").is_file()
+
+
+def test_an_organisation_applied_before_is_imported_with_its_secrets_where_they_are(
+    here: Path,
+) -> None:
+    """Keys reconciler made keep the secret locations the ownership record names (the
+    example's ``prod/checkout-service``, its GitHub environment secret), so the audit
+    after an import finds every secret the plan says is in place."""
+    assert cli("sandbox", "reset").exit_code == 0
+    shutil.copytree(REPO / "desired-state", here / "desired-state")
+    applied = cli("apply", "desired-state", "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    done = cli("import", "ds", "--sandbox", "--name", "Acme Analytics")
+    assert done.exit_code == 0, done.output
+    prod = (here / "ds" / "workspaces" / "prod.yaml").read_text()
+    assert "    - name: prod-checkout-service\n" in prod
+    assert "      secret: {path: prod/checkout-service}\n" in prod
+    indexer = prod.split("- name: prod-search-indexer\n", 1)[1].split("- name:", 1)[0]
+    assert "      secret: {path: github/acme/search-indexer/environments/production/" in indexer
+    org = (here / "ds" / "organization.yaml").read_text()
+    assert "  name: Acme Analytics\n  id: 80da8647-d4dd-5809-856f-6847937468bc\n" in org
+
+    audit = cli("audit", "ds", "--sandbox", "--fail-on", "secret-missing")
+    assert audit.exit_code == 0, audit.output
+    assert "secret-missing" not in audit.stdout
