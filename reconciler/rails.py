@@ -12,7 +12,11 @@ computation; a saved plan carries them. Three kinds:
 - ``delete-share``: the plan destroys more than ``max_delete_fraction`` of the live keys
   (once there are ``max_delete_min_keys``); ``--force`` overrides it. A replacement counts
   as a destroy, as Terraform counts it: the old key and its secret stop working all the
-  same. The keys an interrupted apply left behind (recovery deletes) do not count.
+  same. A rotation with a grace period does not count: it creates the new key, stores and
+  verifies its secret first, and keeps the old key alive through its grace, so nothing
+  stops working (the first rotations after an import are often most of the keys). Nor do
+  the keys an interrupted apply left behind, or a rotated key deleted once its grace has
+  passed (recovery deletes). A rotation with no grace (``--grace 0``) counts.
 """
 
 from __future__ import annotations
@@ -123,6 +127,11 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:.1f}".removesuffix(".0") + "%"
 
 
+def _graced(change: Change) -> bool:
+    """A rotation whose old key outlives the new one: no mass removal."""
+    return change.grace_hours is not None and change.grace_hours > 0
+
+
 def delete_share(
     changes: Iterable[Change], live_count: int, limit: DeleteLimit, kind: Kind = Kind.API_KEY
 ) -> Refusal | None:
@@ -130,7 +139,9 @@ def delete_share(
     ``live_count`` live objects of ``kind`` (keys; people once the desired state manages
     them, counted apart so neither share dilutes the other)."""
     counted = [
-        c for c in changes if c.kind is kind and Action.DELETE in c.actions and not c.recovery
+        c
+        for c in changes
+        if c.kind is kind and Action.DELETE in c.actions and not c.recovery and not _graced(c)
     ]
     total, deletes = live_count, len(counted)
     if not total or total < limit.min_keys or deletes / total <= limit.fraction:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.diff import Action
+from reconciler.diff import Action, Rotations
 from reconciler.errors import PlanError
 from reconciler.model import ApiKey, DesiredState, LiveState, SpendLimit
 from reconciler.plan import (
@@ -287,6 +287,35 @@ def test_a_replacement_counts_as_a_destroy_toward_the_delete_share() -> None:
         "api_key.keep1",
     }
     assert refused(pruning_dev(strays=1, kept=9, replaced=2)[2]) == []  # 3/10: not over 30%
+
+
+def rotating_dev(count: int, *, grace_hours: int | None = None) -> Plan:
+    """``count`` managed dev keys, all past their rotation period, planned."""
+    keys = tuple(
+        ApiKey(name=f"old{i}", workspace="dev", owner="alice@acme.example") for i in range(count)
+    )
+    created = NOW - dt.timedelta(days=200)
+    live_keys = tuple(
+        k.model_copy(update={"id": f"o{i}", "created_at": created}) for i, k in enumerate(keys)
+    )
+    live = live_matching().model_copy(update={"keys": live_keys})
+    state = desired(keys=keys)
+    org = state.organization.model_copy(update={"rotation_period_days": 90})
+    state = state.model_copy(update={"organization": org})
+    rotations = Rotations(grace_hours=grace_hours)
+    return make_plan(state, live, provider="mistral", now=NOW, rotations=rotations)
+
+
+def test_rotations_with_a_grace_period_are_no_mass_delete() -> None:
+    """The first rotations after an import: every key at once, each old key kept alive
+    through its grace, so the delete-share rail lets them through."""
+    plan = rotating_dev(12)
+    assert (plan.summary.replace, plan.summary.destroy) == (12, 12)
+    assert refused(plan) == []
+    # with no grace the old keys die in the same apply: counted as any replacement
+    assert refused(rotating_dev(12, grace_hours=0)) == [
+        "Too many deletes: 100% is over 30% (12/12, of which 12 replacements); --force required"
+    ]
 
 
 def test_a_narrowed_plan_counts_only_the_destroys_it_keeps() -> None:
