@@ -86,9 +86,8 @@ def import_into(
         writer.write(roles_path, merge.roles_file(schema=schema))
     import_workspaces(writer, directory / WORKSPACES_DIR, result, prune)
     people = people_entries(live, spec, report.notes)
-    import_people(
-        writer, people, group_entries(live, spec, report.notes), spec.default_organization_role
-    )
+    groups = group_entries(live, spec, report.notes)
+    import_people(writer, people, groups, spec.default_organization_role, prune=prune)
     report.workspaces = len(result.workspaces)
     report.keys = sum(len(w.keys) for w in result.workspaces)
     report.declared = _declared(live, result.workspaces)

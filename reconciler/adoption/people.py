@@ -44,6 +44,9 @@ class GroupEntry:
     workspaces: dict[str, tuple[str, ...]]
 
 
+PENDING = "invited, not accepted yet"  # a person's comment while their invitation is
+
+
 def people_entries(
     live: LiveState, spec: ProviderSpec, notes: list[str]
 ) -> tuple[PersonEntry, ...] | None:
@@ -61,8 +64,7 @@ def people_entries(
             continue
         entry = _person(invite.email, invite.role, invite.seats, spec, notes)
         if entry is not None:
-            comment = "invited, not accepted yet"
-            out[entry.email] = PersonEntry(entry.email, entry.role, entry.seats, comment)
+            out[entry.email] = PersonEntry(entry.email, entry.role, entry.seats, PENDING)
     return tuple(out[e] for e in sorted(out))
 
 

@@ -4,22 +4,36 @@ Part of :mod:`reconciler.adoption`, beside :mod:`.workspaces`. A new file is lai
 the example's; an existing one is merged in place (comments and order kept): a person's
 role and seats, and a group's description, members, nested groups, organisation role and
 workspace grants, are set to the live ones; people and groups not yet there are
-appended; none is ever removed (pruning people is the plan's, with
-``organization.prune_people``).
+appended. Entries of people and groups gone from the live organisation (a person who
+left, an invitation withdrawn or expired, a group deleted) are listed and kept, or
+removed with ``prune``, as :mod:`.workspaces` does with its entries; the note that a
+person's invitation is pending goes once they have joined.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from reconciler.adoption import merge
+from reconciler.adoption.documents import quoted
 from reconciler.adoption.files import Writer, existing, schema_ref
-from reconciler.adoption.people import GroupEntry, PersonEntry
-from reconciler.adoption.yaml_text import Unreadable, dump, flow_map, flow_seq, live_text
+from reconciler.adoption.people import PENDING, GroupEntry, PersonEntry
+from reconciler.adoption.yaml_text import (
+    Entry,
+    Unreadable,
+    dump,
+    entry_lines,
+    flow_map,
+    flow_seq,
+    live_text,
+    load,
+    remove_entries,
+)
 
 _PEOPLE_HEADER = (
     "Everyone in the organisation, by email, imported from {source} by `reconciler import`. "
@@ -38,13 +52,15 @@ def import_people(
     people: Sequence[PersonEntry] | None,
     groups: Sequence[GroupEntry],
     default_role: str | None,
+    *,
+    prune: bool = False,
 ) -> None:
     """Write ``people.yaml`` (unless ``people`` is None) and ``groups.yaml`` (when there
     are groups, or the file exists)."""
     if people is not None:
-        _file(writer, "people", people, _new_person, _update_person(default_role))
+        _file(writer, "people", people, _new_person, _update_person(default_role), prune)
     if groups or existing(writer.directory, "groups") is not None:
-        _file(writer, "groups", groups, _new_group, _update_group)
+        _file(writer, "groups", groups, _new_group, _update_group, prune)
 
 
 def _file(
@@ -53,6 +69,7 @@ def _file(
     entries: Sequence[Any],
     new: Callable[[Any], CommentedMap],
     update: Callable[[CommentedMap, Any], None],
+    prune: bool,
 ) -> None:
     """Create ``<kind>.yaml`` from ``entries``, or merge them into the one there."""
     key = "email" if kind == "people" else "name"
@@ -73,8 +90,11 @@ def _file(
     if read is None:
         return
     text, doc = read
-    original = copy.deepcopy(doc)
     try:
+        baseline = _settled(writer, path, text, doc, kind, entries, prune)
+        if baseline != text:
+            doc = load(baseline.encode("utf-8"))
+        original = copy.deepcopy(doc)
         seq = merge.entries(doc, kind, create=True)
         index = {name.lower(): i for i, name in merge.indexed(seq, key)}
         for entry in entries:
@@ -86,7 +106,42 @@ def _file(
     except Unreadable as exc:
         writer.report.notes.append(f"{writer.show(path)}: left as it is: {exc}")
         return
-    writer.write(path, dump(doc) if doc != original else text, text)
+    changed = doc != original or baseline != text
+    writer.write(path, dump(doc) if changed else text, text, baseline=baseline)
+
+
+def _settled(
+    writer: Writer,
+    path: Path,
+    text: str,
+    doc: CommentedMap,
+    kind: str,
+    entries: Sequence[Any],
+    prune: bool,
+) -> str:
+    """``text`` less, with ``prune``, the entries gone from live (each listed either way),
+    and less the pending-invitation note of a person who has joined."""
+    key = "email" if kind == "people" else "name"
+    seq = merge.entries(doc, kind, create=True)
+    live = {str(getattr(e, key)).lower(): e for e in entries}
+    shown, what = writer.show(path), "person" if kind == "people" else "group"
+    restored = "the plan will invite them" if kind == "people" else "the plan will create it"
+    block = not seq.fa.flow_style()  # entries a line each, which can go whole
+    doomed: list[Entry] = []
+    lines = text.splitlines(keepends=True)
+    for index, name in merge.indexed(seq, key):
+        entry = live.get(name.lower())
+        if entry is None:
+            if prune and block:
+                doomed.append((seq, index))
+            kept = "removed" if prune and block else f"kept ({restored}; --prune removes it)"
+            writer.report.notes.append(
+                f"{shown}: {what} {quoted(name)} is not in the live organisation; {kept}"
+            )
+        elif kind == "people" and entry.comment is None and block:
+            for number in entry_lines(lines, seq, index, above=False):
+                lines[number] = lines[number].replace(f"  # {PENDING}\n", "\n")
+    return remove_entries("".join(lines), doomed)
 
 
 def _add(seq: CommentedSeq, item: CommentedMap, entry: Any) -> None:

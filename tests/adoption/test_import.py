@@ -519,3 +519,38 @@ def test_anthropic_key_status_and_rate_limits_are_imported_and_plan_clean(
     # the override cleared live: the file keeps managing rate limits, now none
     assert import_anthropic(_anthropic("active", {})) == []
     assert "  rate_limits: {}\n" in dev.read_text()
+
+
+def test_people_and_groups_gone_from_live_are_listed_and_pruned(tmp_path: Path) -> None:
+    """carol accepted (her pending note goes), bob left, the group was deleted: a re-import
+    lists bob and the group, and --prune removes them."""
+    run(tmp_path, _with_people())
+    people, groups = tmp_path / "people.yaml", tmp_path / "groups.yaml"
+    state = _with_people()
+    carol = OrgMember(email="carol@acme.example", role="member", id="u-c")
+    state = state.model_copy(
+        update={"people": (state.people[0], carol), "invitations": (), "groups": ()}
+    )
+    report = run(tmp_path, state)
+    assert report.notes[-2:] == [
+        f"{people.as_posix()}: person 'bob@acme.example' is not in the live organisation; "
+        "kept (the plan will invite them; --prune removes it)",
+        f"{groups.as_posix()}: group 'devs' is not in the live organisation; kept (the plan "
+        "will create it; --prune removes it)",
+    ]
+    assert people.read_text().endswith(
+        "  - {email: bob@acme.example}\n  - {email: carol@acme.example}\n"
+    )
+    pruned = run(tmp_path, state, prune=True)
+    assert pruned.notes[-2:] == [
+        f"{people.as_posix()}: person 'bob@acme.example' is not in the live organisation; "
+        "removed",
+        f"{groups.as_posix()}: group 'devs' is not in the live organisation; removed",
+    ]
+    assert people.read_text().split("version: 1\n", 1)[1] == (
+        "\n"
+        "people:\n"
+        "  - {email: alice@acme.example, role: organization_admin, seats: [chat]}\n"
+        "  - {email: carol@acme.example}\n"
+    )
+    assert "devs" not in groups.read_text()
