@@ -543,8 +543,7 @@ def test_people_and_groups_gone_from_live_are_listed_and_pruned(tmp_path: Path) 
     )
     pruned = run(tmp_path, state, prune=True)
     assert pruned.notes[-2:] == [
-        f"{people.as_posix()}: person 'bob@acme.example' is not in the live organisation; "
-        "removed",
+        f"{people.as_posix()}: person 'bob@acme.example' is not in the live organisation; removed",
         f"{groups.as_posix()}: group 'devs' is not in the live organisation; removed",
     ]
     assert people.read_text().split("version: 1\n", 1)[1] == (
