@@ -1,7 +1,8 @@
 """Write an import into a desired-state directory, merging into the files already there.
 
 - ``organization.yaml``: written new, or its name and spend limit (if it manages one)
-  updated in place; one that cannot be read stops the import (it names the organisation);
+  updated in place, and the live organisation's ``id`` written when it has none; one that
+  cannot be read stops the import (it names the organisation);
 - ``roles.yaml``: written, with no roles, only when missing;
 - ``.schema/``: the JSON Schemas (with the provider's role names) that each file's first
   line names, so editors complete and check the YAML;
