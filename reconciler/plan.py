@@ -11,9 +11,10 @@ protected workspace, too large a share of keys destroyed, a conflict), so every 
 of it shows them, and a saved plan keeps them.
 
 Beside its changes, a plan carries the live keys the key audit flags (:mod:`reconciler.audit`,
-without the secret store), one warning line per flag, and who last changed an object
-outside reconciler (attributions, given by the caller; the diff stays pure): neither is
-part of the checksum nor of a saved plan.
+with what the secret stores hold when the caller read them: :func:`key_audit`, the one
+computation ``reconciler audit`` makes too), one warning line per flag, and who last
+changed an object outside reconciler (attributions, given by the caller; the diff stays
+pure): neither is part of the checksum nor of a saved plan.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.audit import Flag, KeyFinding, audit_keys, latest_outside, summary_lines
+from reconciler.audit import (
+    Flag,
+    KeyAudit,
+    KeyFinding,
+    SecretFact,
+    audit_keys,
+    latest_outside,
+    summary_lines,
+)
 from reconciler.diff import (
     Action,
     Change,
@@ -206,6 +215,7 @@ def make_plan(
     attributions: Iterable[Attribution] = (),
     rotations: Rotations | None = None,
     console_only: Mapping[str, str] | None = None,
+    secrets: Mapping[str, SecretFact] | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
@@ -214,8 +224,9 @@ def make_plan(
     through its API; key creates become manual actions there
     (:func:`~reconciler.diff.console_keys.console_only_keys`); ``console_only``: address ->
     why, changes the platform refused for this organisation, manual actions likewise. The
-    key audit's flags and the ``attributions`` of the objects the plan shows go with it.
-    ``rotations``: keys to rotate now (``--replace``) and the grace of every rotation
+    key audit's flags (``secrets``: what the stores hold, by live key id, for the secret
+    flags; see :func:`key_audit`) and the ``attributions`` of the objects the plan shows
+    go with it. ``rotations``: keys to rotate now (``--replace``) and the grace of every rotation
     (``--grace``); an address that names no live key the desired state claims is a
     :class:`ConfigError`."""
     now = now or dt.datetime.now(dt.UTC)
@@ -245,14 +256,15 @@ def make_plan(
     )
     outside = latest_outside(attributions)
     waiting = retiring_keys(live, ownership, now)
-    audit = audit_keys(
+    audit = key_audit(
         desired,
         live,
+        changes,
         now=now,
-        unmanaged=unmanaged_key_ids(changes),
+        secrets=secrets,
         attributions=outside,
+        retiring=waiting,
         only_flagged=True,
-        retiring={r.key_id: r.until for r in waiting},
     )
     shown = {c.address for c in changes} | {k.address for k in audit.flagged}
     created = now.isoformat(timespec="seconds")
@@ -279,6 +291,32 @@ def make_plan(
         key_findings=audit.flagged,
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
         retiring=waiting,
+    )
+
+
+def key_audit(
+    desired: DesiredState,
+    live: LiveState,
+    changes: Iterable[Change],
+    *,
+    now: dt.datetime,
+    secrets: Mapping[str, SecretFact] | None,
+    attributions: Mapping[str, Attribution],
+    retiring: Iterable[RetiringKey],
+    only_flagged: bool = False,
+) -> KeyAudit:
+    """The key audit of a plan's live keys: the one computation behind both a plan's
+    warnings and ``reconciler audit``, so the two flag the same keys alike. The keys the
+    plan leaves alone are the unmanaged ones; ``retiring``: the old keys of rotations."""
+    return audit_keys(
+        desired,
+        live,
+        now=now,
+        unmanaged=unmanaged_key_ids(changes),
+        secrets=secrets,
+        attributions=attributions,
+        only_flagged=only_flagged,
+        retiring={r.key_id: r.until for r in retiring},
     )
 
 

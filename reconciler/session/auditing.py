@@ -11,12 +11,11 @@ import asyncio
 
 from reconciler.audit import (
     AuditReport,
-    audit_keys,
     latest_outside,
     managed_pairs,
     unreadable_secrets,
 )
-from reconciler.plan import unmanaged_key_ids
+from reconciler.plan import key_audit, unmanaged_key_ids
 from reconciler.provider import ProgressCallback
 from reconciler.session.planning import Planning
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
@@ -50,14 +49,14 @@ class Auditing(Planning):
         live = ctx.live
         unmanaged = unmanaged_key_ids(ctx.plan.changes)
         facts = secret_facts(managed_pairs(desired, live, unmanaged), await reading)
-        audit = audit_keys(
+        audit = key_audit(
             desired,
             live,
+            ctx.plan.changes,
             now=self.clock(),
-            unmanaged=unmanaged,
             secrets=facts,
             attributions=latest_outside(ctx.attributions),
-            retiring={r.key_id: r.until for r in ctx.plan.retiring},
+            retiring=ctx.plan.retiring,
         )
         notes = (*ctx.notes, *unreadable_secrets(facts))
         where = str(self.desired_dir)

@@ -4,7 +4,9 @@ Every read of the live state (plan, apply, audit) first checks that the credenti
 the organisation the desired state is pinned to (:mod:`reconciler.identity`), reads the
 ownership record, consults the journal so a plan after an interrupted apply says plainly
 what that apply left behind, and reads the platform's audit log of the last
-``attribution_days`` so the plan can say who changed an object outside reconciler.
+``attribution_days`` so the plan can say who changed an object outside reconciler. It
+reads the secret stores' metadata too, so the plan warns of every flag the key audit
+raises, the secret ones included.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from reconciler.apply.ownership import (
     claimed,
     interrupted,
 )
+from reconciler.audit import managed_pairs
 from reconciler.diff import Rotations
-from reconciler.errors import ConfigError, RemoteError, SecretStoreError
+from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
 from reconciler.identity import (
     organization_mismatch,
     unpinned_organization,
@@ -38,7 +41,7 @@ from reconciler.provider import AttributionSource, ProgressCallback
 from reconciler.providers import find_provider
 from reconciler.session.core import SessionCore
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
-from reconciler.vault.facts import Stored, already_read
+from reconciler.vault.facts import Stored, already_read, read_stored, secret_facts
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,12 @@ class Planning(SessionCore):
         operation: str = "plan",
         attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
         rotations: Rotations | None = None,
-        stored: Awaitable[Mapping[str, Stored]] | None = None,
+        stored: Awaitable[Mapping[str, Stored] | None] | None = None,
     ) -> PlanContext:
         """:meth:`plan`; ``for_apply``: the ownership record must be read (an error
         otherwise), and the keys to record before the apply are found. ``stored``: the
-        secret stores' metadata an audit reads (:func:`read_stored`), which the secret
-        checks then need not read again."""
+        secret stores' metadata an audit reads (:func:`read_stored`; read here otherwise),
+        which the plan's secret flags and the secret checks then need not read again."""
         fetching = asyncio.ensure_future(self.provider.fetch(progress))
         try:
             if desired is None:  # read the YAML in a worker thread while the fetch is in flight
@@ -116,6 +119,10 @@ class Planning(SessionCore):
             raise
         state = desired
         now = self.clock()
+        if stored is None:  # for the secret flags, the stores are read while the platform is
+            stored = own = asyncio.ensure_future(self._read_stored(desired))
+        else:
+            own = None
         reading = OwnershipRead.start(
             lambda: self.default_store(state),
             self.identity(desired),
@@ -129,9 +136,13 @@ class Planning(SessionCore):
             )
             if wrong is not None:
                 raise ConfigError(wrong)
-            known = already_read(await stored) if stored is not None else None
+            read = await stored
+            known = already_read(read) if read is not None else None
         except BaseException:
             await reading.cancel()
+            if own is not None:
+                own.cancel()
+                await asyncio.gather(own, return_exceptions=True)
             raise
         notes = [note for note in (unpinned_organization(desired, live),) if note]
         attributions = await self._attributions(now, attribution_days, progress, notes)
@@ -154,6 +165,7 @@ class Planning(SessionCore):
             attributions=attributions,
             rotations=rotations,
             console_only=remembered(self._refusals(desired), now),
+            secrets=None if read is None else secret_facts(managed_pairs(desired, live, ()), read),
         )
         ownership = None
         if facts is not None and reading.store is not None:
@@ -171,6 +183,14 @@ class Planning(SessionCore):
             attributions=tuple(attributions),
             notes=tuple(notes),
         )
+
+    async def _read_stored(self, desired: DesiredState) -> Mapping[str, Stored] | None:
+        """What the stores hold for ``desired``'s keys, for a plan's secret flags; None
+        when a store cannot be opened (the ownership read says so in its warning)."""
+        try:
+            return await read_stored(desired.keys, self.router(desired))
+        except ReconcilerError:
+            return None
 
     async def _confirmed_by_journal(
         self, journal: Journal, desired: DesiredState, live: LiveState

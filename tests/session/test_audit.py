@@ -7,6 +7,7 @@ clock is ``NOW``, so every age, last use and window below is exact on any date.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -17,6 +18,8 @@ import pytest
 from reconciler.audit import AuditReport, Flag, KeyFinding, SecretState
 from reconciler.errors import ConfigError
 from reconciler.platform.sandbox import SandboxStore
+from reconciler.render.json import render_json
+from reconciler.render.text import render_text
 from reconciler.session import PlanContext, Session, TargetOptions
 from reconciler.vault.base import StoredSecret
 from reconciler.vault.bulk import Answer
@@ -177,8 +180,22 @@ def test_the_plan_says_who_changed_what_and_warns_per_flag(root: Path) -> None:
         "Key audit: 1 key older than 90 days (iris-laptop)",
         "Key audit: 1 key due for rotation (iris-laptop)",
         "Key audit: 1 key not in the desired state (iris-laptop)",
+        "Key audit: 1 key with no secret in the store (dev-alice)",
     ]
     assert list(plan(root).plan.attributed()) == ["workspace_spend_limit.ml"]  # 30 days
+
+
+def test_the_plan_warns_of_every_flag_the_audit_raises_in_text_and_json(root: Path) -> None:
+    ctx, report = plan(root), audit(root, days=30)
+    flagged = {k.name: k.flags for k in report.audit.keys if k.flags}
+    assert flagged["dev-alice"] == (Flag.SECRET_MISSING,)  # the store was read for the plan too
+    assert {k.name: k.flags for k in ctx.plan.key_findings} == flagged
+    text = render_text(ctx.plan)
+    assert "Key audit: 1 key with no secret in the store (dev-alice)" in text
+    document = json.loads(render_json(ctx.plan))
+    assert "Key audit: 1 key with no secret in the store (dev-alice)" in document["warnings"]
+    keys = {k["name"]: k["flags"] for k in document["key_audit"]["keys"]}
+    assert keys == {name: [str(f) for f in flags] for name, flags in flagged.items()}
 
 
 def test_another_organisation_is_refused_before_anything_is_done(root: Path) -> None:
