@@ -22,7 +22,7 @@ flagged on day N + 1, never on day N:
   store: :class:`SecretFact`);
 - ``retiring``: the old key of a rotation, live until its grace ends (``retiring_until``;
   the first apply after that deletes it); never ``rotation-due``, nor flagged for its
-  secret, which its successor's replaced.
+  secret, which its successor's replaced (its secret shows as the ``previous version``).
 
 The ownership ledger will refine the last three: ``ownership`` maps a key id to what it
 records (:class:`KeyOwnership`), which then decides whether the key is managed, and an
@@ -75,6 +75,7 @@ class SecretState(StrEnum):
     UNVERIFIED = "unverified"  # an entry that names no key id (a GitHub secret, a foreign one)
     UNREADABLE = "unreadable"  # the store failed to answer
     UNKNOWN = "unknown"  # adopted without its secret (the ownership ledger says so)
+    PREVIOUS = "previous version"  # a retiring key: its successor's entry keeps it as previous
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +267,8 @@ def _finding(
     flags = tuple(flag for flag, raised in checks if raised)
     if retiring_until is None:
         flags += _secret_flags(secret)
+    elif secret is not None and secret.state is not SecretState.UNREADABLE:
+        secret = SecretFact(SecretState.PREVIOUS, where=secret.where)
     if only_flagged and not flags:
         return None
     return KeyFinding(

@@ -39,6 +39,7 @@ from reconciler.textsafe import for_terminal, inline_code, md_text
 FORMAT_VERSION = "1.0"
 MARKER = "<!-- reconciler audit -->"
 MAX_ROWS = 200  # flagged keys in the Markdown table
+ID_SHOWN = 8  # characters of a key id in text and Markdown: tells two keys of one name apart
 
 
 def _date(value: dt.date | None) -> str | None:
@@ -128,7 +129,8 @@ def _ago(days: int | None) -> str:
 
 
 def _cells(key: KeyFinding) -> list[str]:
-    """Workspace, key, owner, age, last used, expires, secret, flags: plain text."""
+    """Workspace, key, short key id, owner, age, last used, expires, secret, flags: plain
+    text."""
     if key.expires is None or key.expires_in_days is None:
         expires = "-"
     elif key.expires_in_days >= 0:
@@ -139,6 +141,7 @@ def _cells(key: KeyFinding) -> list[str]:
     return [
         key.workspace,
         key.name,
+        key.key_id[:ID_SHOWN] if key.key_id else "-",
         key.owner or "-",
         "-" if key.age_days is None else f"{key.age_days}d",
         used,
@@ -154,7 +157,7 @@ def _flag_text(key: KeyFinding, flag: Flag) -> str:
     return flag.value
 
 
-_HEADER = ["WORKSPACE", "KEY", "OWNER", "AGE", "LAST USED", "EXPIRES", "SECRET", "FLAGS"]
+_HEADER = ["WORKSPACE", "KEY", "ID", "OWNER", "AGE", "LAST USED", "EXPIRES", "SECRET", "FLAGS"]
 
 
 def _rules(audit: KeyAudit) -> str:
@@ -232,7 +235,7 @@ def render_audit_markdown(report: AuditReport, *, marker: str = MARKER) -> str:
             cells = _cells(key)
             if key.attribution is not None:
                 cells[-1] += f" ({key.attribution.describe()})"
-            shown = [_md_cell(c, code=i in (0, 1, 2)) for i, c in enumerate(cells)]
+            shown = [_md_cell(c, code=i in (0, 1, 2, 3)) for i, c in enumerate(cells)]
             lines.append("| " + " | ".join(shown) + " |")
         if len(flagged) > MAX_ROWS:
             lines.append(f"\n… and {len(flagged) - MAX_ROWS} more flagged keys (see the JSON).")

@@ -71,6 +71,7 @@ def test_text_lists_every_key_with_its_facts_and_flags() -> None:
     assert header == [
         "WORKSPACE",
         "KEY",
+        "ID",
         "OWNER",
         "AGE",
         "LAST",
@@ -82,6 +83,7 @@ def test_text_lists_every_key_with_its_facts_and_flags() -> None:
     assert lines[5].split() == [
         "dev",
         "dev-alice",
+        "k-alice",
         "alice@acme.example",
         "20d",
         "2026-03-14",
@@ -94,7 +96,7 @@ def test_text_lists_every_key_with_its_facts_and_flags() -> None:
         "expiring,",
         "secret-missing",
     ]
-    assert lines[6].split()[:4] == ["dev", "iris-laptop", "iris@acme.example", "200d"]
+    assert lines[6].split()[:5] == ["dev", "iris-laptop", "k-iris", "iris@acme.example", "200d"]
     assert lines[6].endswith("-        unused, old, rotation-due, unmanaged")
     assert lines[7] == "      # created outside reconciler by iris@acme.example on 2025-08-27"
     assert lines[-2] == (
@@ -116,8 +118,8 @@ def test_markdown_counts_every_flag_and_lists_the_flagged_keys() -> None:
     )
     assert lines[counts + 2] == "| 1 | 1 | 1 | 1 | 0 | 1 | 1 | 0 | 0 |"
     assert (
-        "| `dev` | `iris-laptop` | `iris@acme.example` | 200d | 2026-01-29 (45d ago) | - | - "
-        "| unused, old, rotation-due, unmanaged (created outside reconciler by "
+        "| `dev` | `iris-laptop` | `k-iris` | `iris@acme.example` | 200d | 2026-01-29 (45d ago) "
+        "| - | - | unused, old, rotation-due, unmanaged (created outside reconciler by "
         "iris@acme.example on 2025-08-27) |"
     ) in lines
 
@@ -139,7 +141,7 @@ def test_live_names_cannot_reach_a_terminal_or_break_a_table() -> None:
     md = render_audit_markdown(report(keys=keys))
     row = next(line for line in md.splitlines() if "evil" in line)
     assert "\x1b" not in row
-    assert row.count(" | ") == 7  # eight cells: every pipe inside one is escaped
+    assert row.count(" | ") == 8  # nine cells: every pipe inside one is escaped
     assert "`` evil\\x1b[31m\\|`name` ``" in row
 
 
@@ -200,8 +202,18 @@ def test_a_rotations_old_key_is_retiring_until_its_grace_ends_not_due_nor_mismat
     text = render_audit_text(rendered)
     assert "old, retiring until 2026-03-16 09:00 UTC" in text
     assert "1 retiring" in text
+    # the two rows of one name are told apart by key id; the old one's secret is the
+    # previous version of its successor's entry, not a mismatch
+    rows = {line.split()[2]: line for line in text.splitlines() if "dev-alice" in line}
+    assert sorted(rows) == ["k-new", "k-old"]
+    assert "previous version" in rows["k-old"] and "mismatched" not in text
+    assert " stored " in rows["k-new"]
+    markdown = render_audit_markdown(rendered)
+    assert "| `dev` | `dev-alice` | `k-old` |" in markdown
+    assert "previous version" in markdown and "mismatched" not in markdown
     document = json.loads(render_audit_json(rendered))
     keys = {k["key_id"]: k for k in document["keys"]}
     assert keys["k-old"]["retiring_until"] == "2026-03-16T09:00:00+00:00"
     assert keys["k-new"]["retiring_until"] is None
     assert document["summary"]["flags"]["retiring"] == 1
+    assert keys["k-old"]["secret"]["state"] == "previous version"

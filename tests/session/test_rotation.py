@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from reconciler.apply.engine import ApplyError
 from reconciler.apply.rotation import RotationFailed
-from reconciler.audit import AuditReport, Flag
+from reconciler.audit import AuditReport, Flag, SecretState
 from reconciler.diff import RetiringKey, Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import ApiKey
@@ -214,6 +214,9 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
         rotated_at + 24 * HOUR
     )
     assert Flag.RETIRING not in audited[new].flags
+    old_secret, new_secret = audited[old].secret, audited[new].secret
+    assert old_secret is not None and old_secret.state is SecretState.PREVIOUS
+    assert new_secret is not None and new_secret.state is SecretState.STORED
     clock.now = rotated_at + 24 * HOUR
     assert key_changes(plan(root, clock)) == {
         f"api_key.dev-bob[{old[:8]}]": ("rotated, grace period ended", ("delete",))
