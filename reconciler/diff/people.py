@@ -12,8 +12,9 @@ emails are lower-case on both sides.
   ``organization.prune_people`` removed (offboarding) / cancelled. Offboarding names every
   key the person owns: in managed workspaces each is deleted, or (one the desired state
   leaves alone, not one it prunes or no longer declares) replaced by a key of the same name
-  owned by ``offboarding.keys.transfer_to``, which stays unmanaged; elsewhere the platform
-  deletes it with the person;
+  owned by ``offboarding.keys.transfer_to``, which stays unmanaged (a key deleted despite
+  ``transfer_to`` says why: its workspace prunes unmanaged keys, or the desired state no
+  longer declares it); elsewhere the platform deletes it with the person;
 - removing or demoting the organisation's last admin, or ``run_as``, is a conflict;
 - groups are created, updated (description, members, nested groups, organisation role,
   workspace grants) and, with ``prune_people``, deleted; others are unmanaged;
@@ -208,6 +209,8 @@ def _offboarded_key(
         return replace(change, reason=reason)
     if transfer_to is None or Action.DELETE in change.actions:  # pruned, or no longer desired
         reason = f"offboarding {owner}: their keys are deleted"
+        if transfer_to is not None:  # a handed-over key would be deleted all the same
+            reason = f"offboarding {owner}: deleted, not handed to {transfer_to} ({change.reason})"
         return not_desired(
             change.address,
             Kind.API_KEY,

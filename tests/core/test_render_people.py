@@ -102,3 +102,27 @@ def test_hostile_people_and_groups_in_json_are_ascii_and_kept(name: str) -> None
 def test_a_hostile_email_cannot_forge_lines() -> None:
     text = render_text(people_plan(INJECTION))
     assert "\n## Injected" not in text and "\n```" not in text
+
+
+def test_a_key_deleted_despite_a_transfer_says_why() -> None:
+    """Iris's key is in dev, which prunes unmanaged keys: a key handed to bob would stay
+    unmanaged there and be pruned, so it is deleted, and the plan says so."""
+    desired = desired_people()
+    assert desired.people is not None
+    desired = desired.model_copy(
+        update={
+            "people": desired.people.model_copy(update={"transfer_keys_to": "bob@acme.example"}),
+            "workspaces": tuple(
+                w.model_copy(update={"prune_unmanaged_keys": True}) if w.name == "dev" else w
+                for w in desired.workspaces
+            ),
+        }
+    )
+    plan = make_plan(desired, live_people(), provider="mistral", now=NOW)
+    text = render_text(plan)
+    assert "  # api_key.iris-laptop will be destroyed\n" in text
+    assert (
+        "  # (because offboarding iris@acme.example: deleted, not handed to bob@acme.example "
+        "(not in desired state; workspace prunes unmanaged keys))\n"
+    ) in text
+    assert "their keys are deleted" not in text
