@@ -47,6 +47,7 @@ from reconciler.diff import (
     Rotations,
     currency_notes,
     diff,
+    invitation_notes,
     retiring_keys,
 )
 from reconciler.diff.console_keys import console_only_keys, refused_as_manual
@@ -276,7 +277,12 @@ def make_plan(
         live_fingerprint=live_fingerprint(live),
         created_at=created,
         desired_path=desired_path,
-        warnings=(*warnings, *currency_notes(desired, live), *summary_lines(audit, flags=WARN)),
+        warnings=(
+            *warnings,
+            *currency_notes(desired, live),
+            *invitation_notes(desired, live),
+            *summary_lines(audit, flags=WARN),
+        ),
         live_key_count=len(live.keys),
         # removing people counts toward the delete share once the desired state manages them
         live_people_count=len(live.people) if desired.people is not None else 0,

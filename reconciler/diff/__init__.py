@@ -64,6 +64,7 @@ from reconciler.diff.people import (
     diff_people,
     grant_sources,
     group_grants,
+    invitation_notes,
 )
 from reconciler.diff.rotation import NO_ROTATIONS, Rotations
 from reconciler.diff.workspaces import (
@@ -88,6 +89,7 @@ __all__ = [
     "claimed_keys",
     "currency_notes",
     "diff",
+    "invitation_notes",
     "left_behind",
     "project",
     "retiring_keys",

@@ -182,6 +182,33 @@ def _invitation(desired: DesiredState, live: LiveState, want: OrgMember, keys: l
     )
 
 
+def invitation_notes(desired: DesiredState, live: LiveState) -> list[str]:
+    """Warnings for a plan: a live invitation (one not cancelled by this plan) that names a
+    managed workspace where the desired state does not make that person a member. Once
+    accepted, the next plan would remove the membership it grants."""
+    managed = {w.name for w in desired.workspaces if not w.archived}
+    members = _members_by_workspace(desired)
+    wanted = {p.email for p in desired.people.members} if desired.people is not None else set()
+    cancelled = desired.people is not None and desired.organization.prune_people
+    notes = []
+    for invite in sorted(live.invitations, key=lambda i: i.email):
+        if invite.expired or (cancelled and invite.email not in wanted):
+            continue
+        extra = [
+            ws for ws in invite.workspaces if ws in managed and (ws, invite.email) not in members
+        ]
+        if not extra:
+            continue
+        names = ", ".join(f"'{ws}'" for ws in extra)
+        removed = ", ".join(f"member.{ws}/{invite.email}" for ws in extra)
+        notes.append(
+            f"{invite.address} grants workspace {names}, where the desired state does not "
+            f"make {invite.email} a member: once it is accepted, the next plan removes "
+            f"{removed}. Add them to the workspace's members, or cancel the invitation."
+        )
+    return notes
+
+
 def _members_by_workspace(desired: DesiredState) -> set[tuple[str, str]]:
     """(workspace, lower-case email) of everyone the desired state puts in a workspace,
     directly or through its groups: who may own a key there."""

@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from reconciler.model import Member
 from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
 from tests.core.states import desired_people, live_people
@@ -126,3 +127,29 @@ def test_a_key_deleted_despite_a_transfer_says_why() -> None:
         "(not in desired state; workspace prunes unmanaged keys))\n"
     ) in text
     assert "their keys are deleted" not in text
+
+
+JIN_WARNING = (
+    "invitation.jin@acme.example grants workspace 'dev', where the desired state does not "
+    "make jin@acme.example a member: once it is accepted, the next plan removes "
+    "member.dev/jin@acme.example. Add them to the workspace's members, or cancel the "
+    "invitation."
+)
+
+
+def test_a_pending_invitation_to_a_workspace_the_person_is_not_desired_in_is_a_warning() -> None:
+    plan = people_plan()
+    assert JIN_WARNING in plan.warnings
+    assert f"Warning: {JIN_WARNING}" in render_text(plan)
+    assert JIN_WARNING in json.loads(render_json(plan))["warnings"]
+    desired = desired_people()
+    listed = desired.model_copy(
+        update={
+            "members": (
+                *desired.members,
+                Member(workspace="dev", email="jin@acme.example", roles=("user",)),
+            )
+        }
+    )
+    quiet = make_plan(listed, live_people(), provider="mistral", now=NOW)
+    assert not [w for w in quiet.warnings if "invitation." in w]

@@ -239,3 +239,15 @@ def test_an_unpinned_desired_state_is_told_its_organisations_id(root: Path) -> N
     ) in ctx.plan.warnings
     set_organization(root, "Acme Analytics", ctx.live.organization.id)
     assert not any("organization.id" in w for w in plan(root).plan.warnings)
+
+
+def test_the_demo_plan_warns_that_jins_invitation_grants_a_workspace_he_is_not_desired_in(
+    root: Path,
+) -> None:
+    warnings = plan(root).plan.warnings
+    assert (
+        "invitation.jin.park@acme.example grants workspace 'ml', where the desired state does "
+        "not make jin.park@acme.example a member: once it is accepted, the next plan removes "
+        "member.ml/jin.park@acme.example. Add them to the workspace's members, or cancel the "
+        "invitation."
+    ) in warnings
