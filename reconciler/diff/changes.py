@@ -151,6 +151,15 @@ def updated(
     )
 
 
+SHORT_LIST = 3  # a list this long or shorter on both sides changes as a whole value
+
+
+def _short(old: list[Any], new: list[Any]) -> bool:
+    """Both lists short enough that ``~ roles = ["user"] -> ["workspace_admin"]`` reads
+    better than a line per element added or removed."""
+    return len(old) <= SHORT_LIST and len(new) <= SHORT_LIST
+
+
 def field_changes(
     before: Mapping[str, Any], after: Mapping[str, Any], replacement: frozenset[str] = frozenset()
 ) -> tuple[FieldChange, ...]:
@@ -159,7 +168,8 @@ def field_changes(
     Projections map field names to JSON-ready values, so a field differs exactly when its
     two values are unequal. A collection on both sides (a group's members, its workspace
     grants) is broken down into the elements added, removed or changed
-    (:mod:`~reconciler.diff.nested`).
+    (:mod:`~reconciler.diff.nested`), except two short lists (at most :data:`SHORT_LIST`
+    elements each, a member's roles), shown whole before and after.
     """
     found: list[FieldChange] = []
     for name in sorted(before.keys() | after.keys()):
@@ -167,7 +177,9 @@ def field_changes(
             continue
         old, new = before.get(name), after.get(name)
         forces = name in replacement
-        if (isinstance(old, list) and isinstance(new, list)) or (
+        if isinstance(old, list) and isinstance(new, list) and _short(old, new):
+            found.append(FieldChange(name, old, new, forces))  # reads best whole
+        elif (isinstance(old, list) and isinstance(new, list)) or (
             isinstance(old, dict) and isinstance(new, dict)
         ):
             found.extend(

@@ -6,7 +6,8 @@ compares them by equality. A few are collections: a group's members and nested g
 those differs, printing the whole list before and after hides the one member who joined
 among two hundred; :func:`collection_changes` instead lists each element added or removed
 and each value changed, under a path that names where (``workspaces.ml``), so a plan reads
-``+ members = "carol@acme.com"`` as Terraform prints a set's elements.
+``+ members = "carol@acme.com"`` as Terraform prints a set's elements. (Two short lists,
+a member's roles, are shown whole instead: :func:`~reconciler.diff.changes.field_changes`.)
 
 Order never matters here (the projections are sets), so DeepDiff compares with
 ``ignore_order``. It is imported on first use: plans without a changed collection never

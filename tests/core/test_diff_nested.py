@@ -38,10 +38,22 @@ def test_scalars_and_a_collection_replaced_by_a_scalar_stay_whole_values() -> No
 
 
 def test_unchanged_attributes_count_fields_not_elements() -> None:
-    before = {"members": ["a@x"], "nested": [], "description": "d"}
-    after = {"members": ["b@x", "c@x"], "nested": [], "description": "d"}
+    before = {"members": ["a@x", "d@x", "e@x", "f@x"], "nested": [], "description": "d"}
+    after = {"members": ["b@x", "c@x", "d@x", "e@x", "f@x"], "nested": [], "description": "d"}
 
     change = updated("group.g", Kind.GROUP, "g", before, after, live_id=None)
 
     assert len(change.fields) == 3
     assert change.unchanged == 2
+
+
+def test_a_short_list_like_a_members_roles_changes_as_a_whole_value() -> None:
+    before = {"roles": ["user"]}
+    after = {"roles": ["workspace_admin"]}
+
+    assert field_changes(before, after) == (FieldChange("roles", ["user"], ["workspace_admin"]),)
+    three, four = ["a", "b", "c"], ["a", "b", "c", "d"]
+    assert field_changes({"roles": []}, {"roles": three}) == (FieldChange("roles", [], three),)
+    assert field_changes({"roles": three}, {"roles": four}) == (  # longer: by element
+        FieldChange("roles", None, "d", element=True),
+    )

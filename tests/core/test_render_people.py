@@ -15,10 +15,11 @@ import json
 
 import pytest
 
+from reconciler.github.drift import issue_body, report_from_document
 from reconciler.model import Member
 from reconciler.plan import Plan, make_plan
 from reconciler.render import render_json, render_markdown, render_text
-from tests.core.states import desired_people, live_people
+from tests.core.states import desired, desired_people, live_matching, live_people
 from tests.core.test_render import RENDERS, check_golden
 from tests.hostile import INJECTION, NAMES, assert_markdown_safe, assert_terminal_safe
 
@@ -51,8 +52,8 @@ def test_the_people_plan_says_what_each_change_does_to_people() -> None:
         "  # person.iris@acme.example will be removed from the organisation\n",
         "    # Offboarding: leaves dev; keys: api_key.iris-laptop.\n",
         "  # (because offboarding iris@acme.example: their keys are deleted)\n",
-        # collection-valued fields list the elements that change, not the whole value
-        '      + seats = "chat"\n',
+        # a short list reads whole; a longer collection lists the elements that change
+        '      ~ seats = [] -> ["chat"]\n',
         '      + workspaces.prod = "user"\n',
         "  # group.hana-legacy will be destroyed\n",
         "  # group.hana-team will be created\n",
@@ -153,3 +154,27 @@ def test_a_pending_invitation_to_a_workspace_the_person_is_not_desired_in_is_a_w
     )
     quiet = make_plan(listed, live_people(), provider="mistral", now=NOW)
     assert not [w for w in quiet.warnings if "invitation." in w]
+
+
+def test_a_members_role_change_reads_as_one_whole_value_in_every_render() -> None:
+    live = live_matching()
+    live = live.model_copy(
+        update={
+            "members": tuple(
+                m.model_copy(update={"roles": ("workspace_admin",)})
+                if m.email == "bob@acme.example"
+                else m
+                for m in live.members
+            )
+        }
+    )
+    plan = make_plan(desired(), live, provider="mistral", now=NOW)
+    line = '      ~ roles = ["workspace_admin"] -> ["user"]'
+    assert line in render_text(plan).splitlines()
+    assert line in render_markdown(plan).splitlines()
+    assert '"user"\n' not in render_text(plan).replace(line, "")  # no element lines
+    drift = issue_body(report_from_document(json.loads(render_json(plan))), now=NOW)
+    assert (  # Markdown: the brackets escaped
+        '`member.dev/bob@acme.example`: apply will update it (roles: \\["workspace_admin"\\] '
+        '→ \\["user"\\])'
+    ) in drift

@@ -59,7 +59,7 @@ def test_people_changed_outside_reconciler_have_a_section_naming_who_changed_the
     text = body()
     section = text.split("### People changed outside reconciler (7)\n\n", 1)[1].split("\n\n")[0]
     assert section.splitlines() == [
-        '- `person.bob@acme.example`: apply will update it (seats: + "chat"); '
+        '- `person.bob@acme.example`: apply will update it (seats: \\[\\] → \\["chat"\\]); '
         "changed outside reconciler by dan@acme.example on 2026-11-20",
         "- `person.iris@acme.example`: apply will delete it (not in people.yaml; the "
         "organisation prunes people (offboarding))",
