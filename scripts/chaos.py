@@ -440,8 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rules-per-round",
         type=int,
         default=6,
-        help="platform fault rules armed per round, on average (each fires when its route "
-        "is used)",
+        help="platform fault rules armed per round, on average (each fires when its route is used)",
     )
     args = parser.parse_args(argv)
     # a terminated run still stops its servers, removes its files and prints its summary
