@@ -3,7 +3,8 @@
 A key is matched by name within its workspace (or, moved between managed workspaces, by
 name alone); a key whose name no live key has is matched, likewise, by the first of its
 ``previous_names`` that a live key carries, and replaced (the platform cannot rename a
-key), so the old key is never left behind as unmanaged. The API cannot update a key, so
+key) as a rotation is: the old key, its secret kept, lives on for the rotation grace and a
+later apply deletes it, so it is never left behind as unmanaged. The API cannot update a key, so
 a difference in workspace, owner or expiry is a replacement that creates the new key
 before the old one goes. What the platform cannot tell is not a difference: an owner it
 does not name, and an expiry its policy clamped, until that date comes within
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from reconciler.diff import owned
@@ -38,7 +40,7 @@ from reconciler.diff.changes import (
     project,
     updated,
 )
-from reconciler.diff.rotation import NO_ROTATIONS, Rotations, rotation
+from reconciler.diff.rotation import NO_ROTATIONS, Rotations, grace_of, kept_for, rotation
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Claim, KeyFacts
 
@@ -123,7 +125,8 @@ def diff_keys(
             changes.append(_archived(want, match))
             continue
         if match.name != want.name:
-            changes.append(_renamed(want, match, cap, renew_from))
+            grace = grace_of(want, org, rotations)
+            changes.append(_renamed(want, match, cap, renew_from, grace))
             continue
         replacement = _replacement(want, match, cap, renew_from)
         problem = facts.problem(claims.get(match.id or ""), match.id or "") if facts else None
@@ -231,15 +234,22 @@ def _status_change(want: ApiKey, match: ApiKey) -> Change:
     return updated(want.address, Kind.API_KEY, want.name, before, after, match.id)
 
 
-def _renamed(want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date) -> Change:
+def _renamed(
+    want: ApiKey, match: ApiKey, cap: int | None, renew_from: dt.date, grace: int
+) -> Change:
     """Replace ``match``, which carries one of ``want``'s previous names: the platform
-    cannot rename a key, so the renamed one is created and the old one then deleted."""
+    cannot rename a key, so the renamed key is created and the old one, with its secret,
+    kept for the rotation grace (``grace`` hours) like a rotated key's, then deleted."""
     before = {"name": match.name, **_key_after(match)}
     after = {"name": want.name, **_key_after(want)}
     compared = _comparable(before, after, match, want, cap, renew_from)
     fields = field_changes(compared, after, KEY_REPLACEMENT_FIELDS | {"name"})
     reason = f"renamed from '{match.name}'; the platform cannot rename a key"
-    return _replaced(want, match, before, after, fields, reason)
+    return replace(
+        _replaced(want, match, before, after, fields, reason),
+        message=f"the old key and its secret are {kept_for(grace)}",
+        grace_hours=grace,
+    )
 
 
 def _replaced(

@@ -67,6 +67,11 @@ def grace_of(want: ApiKey, org: Organization, rotations: Rotations) -> int:
     return org.rotation_grace_hours
 
 
+def kept_for(grace: int) -> str:
+    """How long a replaced key outlives its replacement, in words."""
+    return "deleted in this apply" if grace == 0 else f"kept {grace} h, then deleted"
+
+
 def rotation(
     want: ApiKey, match: ApiKey, org: Organization, now: dt.datetime, rotations: Rotations
 ) -> Change | None:
@@ -81,7 +86,6 @@ def rotation(
         return None
     grace = grace_of(want, org, rotations)
     after = project(want, KEY_FIELDS)
-    kept = "deleted in this apply" if grace == 0 else f"kept {grace} h, then deleted"
     return Change(
         address=want.address,
         kind=Kind.API_KEY,
@@ -91,7 +95,7 @@ def rotation(
         before=project(match, KEY_FIELDS),
         after=after,
         unchanged=len(after),
-        message=f"rotation: the new key is verified before use; the old key is {kept}",
+        message=f"rotation: the new key is verified before use; the old key is {kept_for(grace)}",
         live_id=match.id,
         grace_hours=grace,
     )

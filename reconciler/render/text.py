@@ -217,9 +217,9 @@ def _retiring_notes(plan: Plan) -> list[str]:
         kept = sum(1 for c in plan.changes if c.is_actionable and c.grace_hours)
         hours = " or ".join(f"{g} h" for g in graces)
         subject = (
-            "1 key to destroy is a rotation's old key: it stays"
+            "1 key to destroy is the old key of a rotation or rename: it stays"
             if kept == 1
-            else (f"{kept} keys to destroy are rotations' old keys: each stays")
+            else (f"{kept} keys to destroy are old keys of rotations or renames: each stays")
         )
         lines.append(
             f"Note: {subject} live for its grace period ({hours}) and is deleted by the "

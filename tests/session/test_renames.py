@@ -76,27 +76,53 @@ def test_a_workspace_renamed_with_its_previous_name_is_renamed_in_place(converge
     assert live["developers"] == before  # the same members and keys, under the new name
 
 
-def test_a_key_renamed_with_its_previous_name_is_replaced_and_its_old_secret_removed(
+def test_a_key_renamed_with_its_previous_name_is_replaced_as_a_rotation(
     converged: Path,
 ) -> None:
+    """The platform cannot rename a key: the renamed key is created, and the old key, with
+    its secret, lives on for the rotation grace (as a rotated key's) before a later apply
+    deletes it, so that whatever still uses the old secret keeps working meanwhile."""
     dev = converged / "desired-state" / "workspaces" / "dev.yaml"
     renamed = "    - name: dev-robert\n      previous_names: [dev-bob]\n"
-    dev.write_text(SMALL_DEV.replace("    - name: dev-bob\n", renamed))
+    grace = "      rotation_grace_hours: 48\n"
+    dev.write_text(SMALL_DEV.replace("    - name: dev-bob\n", renamed + grace))
     old_id = vault(converged)["dev/dev-bob"]
 
     planned = changes(converged)
     assert [(c.address, c.actions) for c in planned] == [("api_key.dev-robert", REPLACE)]
     change = planned[0]
     assert change.reason == "renamed from 'dev-bob'; the platform cannot rename a key"
+    assert change.message == "the old key and its secret are kept 48 h, then deleted"
+    assert change.grace_hours == 48
     assert change.live_id == old_id
     assert [(f.path, f.before, f.after, f.forces_replacement) for f in change.fields] == [
         ("name", "dev-bob", "dev-robert", True)
     ]
 
+    outcome = apply(converged, auto_approve=True)
+    assert outcome.result is not None
+    assert [(k.address, k.key_id) for k in outcome.result.retiring] == [
+        ("api_key.dev-robert", old_id)
+    ]
+    assert changes(converged) == []  # the old key is in its grace: nothing to do yet
+    _, keys = live_workspaces(converged)["dev"]
+    assert keys == {"dev-alice", "dev-bob", "dev-robert"}
+    stored = vault(converged)
+    assert stored["dev/dev-bob"] == old_id  # its secret kept while the old key lives
+    assert stored["dev/dev-robert"] not in (old_id, "")
+
+
+def test_a_key_renamed_with_no_grace_loses_its_old_key_and_secret_in_the_same_apply(
+    converged: Path,
+) -> None:
+    dev = converged / "desired-state" / "workspaces" / "dev.yaml"
+    renamed = "    - name: dev-robert\n      previous_names: [dev-bob]\n"
+    no_grace = "      rotation_grace_hours: 0\n"
+    dev.write_text(SMALL_DEV.replace("    - name: dev-bob\n", renamed + no_grace))
+
+    assert changes(converged)[0].message == "the old key and its secret are deleted in this apply"
     apply(converged, auto_approve=True)
     assert changes(converged) == []
     _, keys = live_workspaces(converged)["dev"]
     assert keys == {"dev-alice", "dev-robert"}
-    stored = vault(converged)
-    assert "dev/dev-bob" not in stored  # the deleted key's secret went with it
-    assert stored["dev/dev-robert"] not in (old_id, "")
+    assert "dev/dev-bob" not in vault(converged)  # the deleted key's secret went with it
