@@ -176,8 +176,8 @@ def test_a_key_past_its_period_is_rotated_and_its_predecessor_deleted_after_the_
     }
     # the headline counts the old key destroyed; the plan says when that happens
     assert (
-        "Note: 1 key to destroy is the old key of a rotation or rename: it stays live for its grace period "
-        "(24 h) and is deleted by the first apply after that, not by this one.\n"
+        "Note: 1 key to destroy is the old key of a rotation or rename: it stays live for "
+        "its grace period (24 h) and is deleted by the first apply after that, not by this one.\n"
     ) in render_text(due)
     clock.now = rotated_at = clock.now.replace(second=0, microsecond=0)
     outcome = apply(root, clock)
