@@ -44,4 +44,4 @@ step reconciler audit --sandbox examples --org acme-anthropic
 $r audit --sandbox examples --org acme-anthropic
 printf '\nSandbox state: .sandbox/state.json (Anthropic: .sandbox/state.anthropic.json)'
 printf '   Secrets: .sandbox/vault (mode 0600)\n'
-printf 'Start over with: .venv/bin/reconciler sandbox reset; rm -f .sandbox/state.anthropic.json\n'
+printf 'Start over with: .venv/bin/reconciler sandbox reset; .venv/bin/reconciler sandbox reset --provider anthropic\n'

@@ -1,8 +1,9 @@
 """``reconciler sandbox serve --provider anthropic``: serve the local Anthropic organisation.
 
 Serving is the library's :func:`reconciler.platform.anthropic.sandbox.serve.serve`; this
-module prints its banner. Its state file sits beside the La Plateforme sandbox's
-(``state.json`` -> ``state.anthropic.json``), as ``--sandbox`` finds it.
+module prints its banner and resets the state. Its default state file sits beside the La
+Plateforme sandbox's (``.sandbox/state.anthropic.json``), as ``--sandbox`` finds it; a
+``--state`` given is served as it is.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ def serve_anthropic(*, port: int, host: str, state: Path, allow_remote: bool) ->
     """Serve until interrupted; print where and how to point reconciler at it."""
     from reconciler.errors import ConfigError
     from reconciler.platform.anthropic.sandbox.serve import serve
-    from reconciler.platform.anthropic.sandbox.state import state_file
 
-    file = state_file(state)
+    file = state
 
     def banner(url: str, _stop: Callable[[], None]) -> None:
         from reconciler.env import ANTHROPIC_ADMIN_API_KEY, ANTHROPIC_BASE_URL
@@ -37,4 +37,17 @@ def serve_anthropic(*, port: int, host: str, state: Path, allow_remote: bool) ->
     except ConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def reset_anthropic(*, state: Path) -> int:
+    """Throw the Anthropic sandbox's state away and create the demo organisation again."""
+    from reconciler.platform.anthropic.sandbox.state import Organisation
+
+    state.unlink(missing_ok=True)
+    data = Organisation.open(state).data
+    print(
+        f"Sandbox reset: {state} ({len(data['users'])} users, {len(data['workspaces'])} "
+        f"workspaces, {len(data['keys'])} keys; the built-in demo organisation)"
+    )
     return 0

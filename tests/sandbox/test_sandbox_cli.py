@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,47 @@ def test_serve_answers_on_loopback_and_compacts_on_shutdown(tmp_path: Path) -> N
     assert proc.returncode in (0, -signal.SIGTERM)
     assert not state.with_name("state.json.journal").exists()
     assert json.loads(state.read_text())["organization"]["spend_limit"] == 4321
+
+
+def test_serve_anthropic_serves_the_state_file_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.platform.anthropic.sandbox import serve as anthropic_serve
+
+    served: list[Path] = []
+
+    def fake_serve(*, state: Path, ready: Any, **_: Any) -> None:
+        served.append(state)
+        ready("http://127.0.0.1:1", lambda: None)
+
+    monkeypatch.setattr(anthropic_serve, "serve", fake_serve)
+    state = tmp_path / "anth.json"
+    args = ["sandbox", "serve", "--provider", "anthropic", "--state", str(state)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert served == [state]
+    assert f"State: {state}\n" in result.output
+
+
+def test_reset_anthropic_recreates_its_state_private_to_its_owner(tmp_path: Path) -> None:
+    from reconciler.platform.anthropic.sandbox.state import Organisation
+
+    state = tmp_path / "anth.json"
+    org = Organisation.open(state)
+    org.workspace("extra")
+    org.save()
+    assert state.stat().st_mode & 0o777 == 0o600
+    result = runner.invoke(
+        app, ["sandbox", "reset", "--provider", "anthropic", "--state", str(state)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Sandbox reset: " in result.output
+    names = {w["name"] for w in Organisation.open(state).data["workspaces"]}
+    assert "extra" not in names
+    assert state.stat().st_mode & 0o777 == 0o600
+
+
+def test_reset_refuses_an_unknown_provider(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sandbox", "reset", "--provider", "openai"])
+    assert result.exit_code == 2
+    assert "no sandbox for provider 'openai'" in result.output

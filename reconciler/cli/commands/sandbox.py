@@ -27,6 +27,20 @@ SandboxStatePathOpt = Annotated[
         "--state", metavar="FILE", help="State file (created from the seed when missing)."
     ),
 ]
+ProviderStatePathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        metavar="FILE",
+        help=(
+            "State file (created from the seed when missing); default: "
+            ".sandbox/state.json, or .sandbox/state.anthropic.json for anthropic."
+        ),
+    ),
+]
+SandboxProviderOpt = Annotated[
+    str, typer.Option("--provider", metavar="NAME", help="The platform: mistral or anthropic.")
+]
 SandboxSeedOpt = Annotated[
     Path | None,
     typer.Option(
@@ -41,7 +55,7 @@ def sandbox_serve(
         int, typer.Option("--port", metavar="N", min=0, max=65535, help="0: any free port.")
     ] = 8765,
     host: Annotated[str, typer.Option("--host", help="Interface (loopback only).")] = "127.0.0.1",
-    state: SandboxStatePathOpt = SANDBOX_STATE,
+    state: ProviderStatePathOpt = None,
     seed: SandboxSeedOpt = None,
     latency_ms: Annotated[
         int | None,
@@ -74,32 +88,27 @@ def sandbox_serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
-    provider: Annotated[
-        str, typer.Option("--provider", help="The platform to serve: mistral or anthropic.")
-    ] = "mistral",
+    provider: SandboxProviderOpt = "mistral",
 ) -> None:
     """Serve the sandbox over HTTP; prints the URL and the variables to export."""
     from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import serve_command
 
+    file = _sandbox_state(provider, state)
     if provider == "anthropic":
         from reconciler.cli.sandbox_anthropic import serve_anthropic
 
         raise typer.Exit(
             guarded(
-                lambda: serve_anthropic(
-                    port=port, host=host, state=state, allow_remote=allow_remote
-                )
+                lambda: serve_anthropic(port=port, host=host, state=file, allow_remote=allow_remote)
             )
         )
-    if provider != "mistral":
-        raise typer.BadParameter(f"no sandbox for provider {provider!r}", param_hint="--provider")
     raise typer.Exit(
         guarded(
             lambda: serve_command(
                 port=port,
                 host=host,
-                state=state,
+                state=file,
                 seed=seed,
                 latency_ms=latency_ms,
                 faults=faults,
@@ -112,13 +121,34 @@ def sandbox_serve(
     )
 
 
+def _sandbox_state(provider: str, state: Path | None) -> Path:
+    """The state file of ``provider``'s sandbox: ``state`` exactly when given."""
+    from reconciler.platform.anthropic.sandbox.state import DEFAULT_STATE_PATH
+
+    if provider not in ("mistral", "anthropic"):
+        raise typer.BadParameter(f"no sandbox for provider {provider!r}", param_hint="--provider")
+    if state is not None:
+        return state
+    return DEFAULT_STATE_PATH if provider == "anthropic" else SANDBOX_STATE
+
+
 @sandbox_app.command("reset")
-def sandbox_reset(state: SandboxStatePathOpt = SANDBOX_STATE, seed: SandboxSeedOpt = None) -> None:
+def sandbox_reset(
+    state: ProviderStatePathOpt = None,
+    seed: SandboxSeedOpt = None,
+    provider: SandboxProviderOpt = "mistral",
+) -> None:
     """Throw the sandbox state away and start again from the seed."""
     from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import reset_command
+    from reconciler.cli.sandbox_anthropic import reset_anthropic
 
-    raise typer.Exit(guarded(lambda: reset_command(state=state, seed=seed)))
+    file = _sandbox_state(provider, state)
+    if provider == "anthropic":
+        if seed is not None:
+            raise typer.BadParameter("the Anthropic sandbox has no seed file", param_hint="--seed")
+        raise typer.Exit(guarded(lambda: reset_anthropic(state=file)))
+    raise typer.Exit(guarded(lambda: reset_command(state=file, seed=seed)))
 
 
 @sandbox_app.command("accept-invite")

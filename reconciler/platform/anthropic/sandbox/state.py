@@ -7,11 +7,13 @@ answers, so the next process sees it. Key secrets are kept only as hashes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,9 +172,16 @@ class Organisation:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".tmp")
-        temp.write_text(json.dumps(self.data, indent=1), "utf-8")
-        os.replace(temp, self.path)
+        # mkstemp makes the file mode 600: the state holds the organisation's key digests
+        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.data, handle, indent=1)
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
 
     def new_id(self, prefix: str) -> str:
         self.data["counter"] += 1
