@@ -52,6 +52,15 @@ def test_audit_lists_the_demo_keys_with_their_flags(workdir: Path) -> None:
     assert re.match(r"Read 3 workspaces, \d+ users, 2 api keys from sandbox", result.stderr)
 
 
+def test_an_unknown_fail_on_flag_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    result = cli(tmp_path, "audit", "--sandbox", "--fail-on", "bogus")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: --fail-on: unknown flag bogus;")
+    assert len(result.stderr.splitlines()) == 1  # no progress: nothing was read
+    assert not (tmp_path / ".sandbox").exists()  # the sandbox was never opened
+
+
 @pytest.mark.parametrize(
     ("fail_on", "code", "stderr"),
     [

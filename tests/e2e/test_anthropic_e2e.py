@@ -180,9 +180,9 @@ def test_secret_put_reads_standard_input_and_never_echoes_it(
     desired.write_text(
         desired.read_text().replace("name: research-batch", "name: research-batch-2")
     )
-    stored = CliRunner().invoke(
-        app, [*args[:2], "api_key.research-batch-2", *args[3:]], input=secret + "\n"
-    )
+    # the directory positionally, as every command takes it (--desired still works)
+    positional = ["secret", "put", "api_key.research-batch-2", "desired", *args[5:]]
+    stored = CliRunner().invoke(app, positional, input=secret + "\n")
     assert stored.exit_code == 0, stored.output
     assert "Stored the secret of api_key.research-batch-2 in file vault" in stored.output
     assert secret not in stored.output

@@ -19,7 +19,6 @@ from reconciler.cli.options import (
     AllowFileVaultOpt,
     AttributionDaysOpt,
     ConcurrencyOpt,
-    DesiredDirOpt,
     DirectoryArg,
     GraceOpt,
     NoColorOpt,
@@ -118,7 +117,16 @@ secret_app = typer.Typer(
 @secret_app.command("put")
 def secret_put(
     address: Annotated[str, typer.Argument(help="The key's address: api_key.NAME.")],
-    directory: DesiredDirOpt = DESIRED_STATE,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="DIRECTORY", help="The desired-state directory.", show_default=False
+        ),
+    ] = None,
+    desired: Annotated[
+        Path | None,
+        typer.Option("--desired", metavar="DIR", help="The same, as an option (older form)."),
+    ] = None,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = SANDBOX_STATE,
     vault: VaultOpt = None,
@@ -130,10 +138,14 @@ def secret_put(
     from reconciler.cli.orgs import one_org
     from reconciler.cli.secret import put_command
 
+    if directory is not None and desired is not None and directory != desired:
+        raise typer.BadParameter(
+            f"two desired-state directories: {directory} and --desired {desired}",
+            param_hint="DIRECTORY",
+        )
+    root = directory or desired or DESIRED_STATE
     options = make_target(sandbox, sandbox_state, vault, STATE_DIR, 8, allow_file_vault)
-    raise typer.Exit(
-        guarded(lambda: run_async(put_command(one_org(directory, org), options, address)))
-    )
+    raise typer.Exit(guarded(lambda: run_async(put_command(one_org(root, org), options, address))))
 
 
 def audit(
