@@ -27,7 +27,9 @@ RepoOpt = Annotated[
 ]
 KeyOpt = Annotated[
     str | None,
-    typer.Option("--key", help="Tells plans on one PR apart, e.g. the directory or target."),
+    typer.Option(
+        "--key", metavar="KEY", help="Tells plans on one PR apart, e.g. the directory or target."
+    ),
 ]
 PrOpt = Annotated[
     int | None,
@@ -100,9 +102,9 @@ def github_drift(
         ),
     ],
     repo: RepoOpt = None,
-    label: Annotated[str, typer.Option("--label", help="Label of drift issues.")] = (
-        "reconciler-drift"
-    ),
+    label: Annotated[
+        str, typer.Option("--label", metavar="LABEL", help="Label of drift issues.")
+    ] = ("reconciler-drift"),
     unmanaged_is_drift: Annotated[
         bool,
         typer.Option(

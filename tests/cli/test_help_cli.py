@@ -68,6 +68,22 @@ def test_help_placeholders_read_as_words(path: list[str]) -> None:
         assert WORD.fullmatch(word), f"{word!r} in:\n{text}"
 
 
+def test_every_option_taking_a_value_names_its_placeholder() -> None:
+    """Not the option's name in capitals (``--parallelism PARALLELISM``), but a word
+    chosen for it (``--parallelism N``)."""
+
+    def unnamed(command: Any, path: list[str]) -> Iterator[str]:
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from unnamed(sub, [*path, name])
+        for param in getattr(command, "params", ()):
+            taking = param.param_type_name == "option" and not param.is_flag
+            if taking and param.metavar is None:
+                yield f"{' '.join(path)} {param.opts[0]}"
+
+    assert list(unnamed(typer.main.get_command(app), [])) == []
+    assert re.search(r"^  --parallelism N +Independent", help_of(["apply"]), re.M)
+
+
 def test_the_walk_sees_every_command() -> None:
     assert ["policy", "check"] in COMMANDS and ["github", "drift"] in COMMANDS
     assert len(COMMANDS) >= 20

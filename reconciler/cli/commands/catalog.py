@@ -30,7 +30,9 @@ catalog_app = typer.Typer(
 CatalogDesiredOpt = Annotated[
     Path,
     typer.Option(
-        "--desired", help="The desired-state directory; its provider's catalog is the one used."
+        "--desired",
+        metavar="DIR",
+        help="The desired-state directory; its provider's catalog is the one used.",
     ),
 ]
 

@@ -56,13 +56,17 @@ def schema(
     kind: Annotated[
         str | None,
         typer.Option(
-            "--kind", help="organization, roles or workspace (default: one schema for any file)."
+            "--kind",
+            metavar="KIND",
+            help="organization, roles or workspace (default: one schema for any file).",
         ),
     ] = None,
     provider: Annotated[
         str | None,
         typer.Option(
-            "--provider", help="Complete this provider's role names (default: any provider)."
+            "--provider",
+            metavar="NAME",
+            help="Complete this provider's role names (default: any provider).",
         ),
     ] = None,
     write: Annotated[

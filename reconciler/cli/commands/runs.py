@@ -260,7 +260,11 @@ def apply(
     parallelism: Annotated[
         int,
         typer.Option(
-            "--parallelism", min=1, max=64, help="Independent changes carried out at once."
+            "--parallelism",
+            metavar="N",
+            min=1,
+            max=64,
+            help="Independent changes carried out at once.",
         ),
     ] = 8,
     no_color: NoColorOpt = False,

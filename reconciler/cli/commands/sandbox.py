@@ -54,7 +54,9 @@ def sandbox_serve(
     port: Annotated[
         int, typer.Option("--port", metavar="N", min=0, max=65535, help="0: any free port.")
     ] = 8765,
-    host: Annotated[str, typer.Option("--host", help="Interface (loopback only).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Interface (loopback only).")
+    ] = "127.0.0.1",
     state: ProviderStatePathOpt = None,
     seed: SandboxSeedOpt = None,
     latency_ms: Annotated[
