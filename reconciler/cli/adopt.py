@@ -40,7 +40,11 @@ def _lines(outcome: ImportOutcome) -> list[str]:
     lines += [f"  wrote {path}" for path in report.written]
     lines += [f"  removed {path}" for path in report.removed]
     if report.notes:
-        lines += ["", "Not written as it is live (a plan may still show these):"]
+        lines += [
+            "",
+            "Left out of the files, as the desired state cannot say it (a plan may still "
+            "show these):",
+        ]
         lines += [f"  - {note}" for note in report.notes]
     if outcome.adopted:
         lines += [

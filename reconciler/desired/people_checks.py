@@ -29,7 +29,7 @@ def _one_of(
     checker.reporter.add(
         source,
         loc,
-        f"{describe_value(value)} is not a {what} of {provider.display_name} (known: {names})",
+        f"{describe_value(value)} is not {what} of {provider.display_name} (known: {names})",
     )
 
 
@@ -88,12 +88,12 @@ def check_people(
                     (*loc, "role"),
                     person.role,
                     provider.organization_roles,
-                    "organisation role",
+                    "an organisation role",
                 )
             for j, seat in enumerate(person.seats):
                 if provider is not None:
                     _one_of(
-                        checker, people, (*loc, "seats", j), seat, provider.seats, "product seat"
+                        checker, people, (*loc, "seats", j), seat, provider.seats, "a product seat"
                     )
 
         def known(source: Source, at: Loc, email: str) -> None:
@@ -142,7 +142,7 @@ def _check_groups(
                 (*loc, "organization_role"),
                 group.organization_role,
                 provider.organization_roles,
-                "organisation role",
+                "an organisation role",
             )
         for ws, roles in group.workspaces.items():
             at: Loc = (*loc, "workspaces", ws)

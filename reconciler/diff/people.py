@@ -343,26 +343,27 @@ def _guard_admins(desired: DesiredState, live: LiveState, changes: list[Change])
     }
     out = []
     for change in changes:
-        why = None
+        why, first = None, "promote another admin first"
         if change.name in losing and admins and admins <= losing:
-            why = f"{change.name} is the organisation's last {admin_role}"
+            why = f"they are the organisation's last {admin_role}"
         if change.name == people.run_as and change.kind is Kind.PERSON and change.name in losing:
-            why = f"{change.name} is the admin reconciler runs as (people.yaml run_as)"
+            why = "reconciler runs as this admin (run_as in people.yaml)"
+            first = "make run_as another admin first"
         if why is None:
             out.append(change)
             continue
-        verb = "removing" if Action.DELETE in change.actions else "demoting"
+        done = "removed" if Action.DELETE in change.actions else "demoted"
         out.append(
             Change(
                 address=change.address,
                 kind=change.kind,
                 name=change.name,
                 actions=(Action.CONFLICT,),
-                reason=f"{verb} {why}",
+                reason=f"{change.name} cannot be {done}: {why}",
                 before=change.before,
                 after=change.after,
                 fields=change.fields,
-                message=f"Refusing: {verb} {why}; promote another admin first.",
+                message=f"Refusing: {change.name} cannot be {done}: {why}; {first}.",
                 live_id=change.live_id,
             )
         )

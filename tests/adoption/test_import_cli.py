@@ -94,6 +94,10 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
     assert "henry.novak" not in ml  # in ml through the analysts group only: stays so
     assert "    - {email: jin.park@acme.example, roles: [user]}\n" in ml  # joins on accepting
     assert (
+        "\nLeft out of the files, as the desired state cannot say it (a plan may still show "
+        "these):\n  - " in done.stdout
+    )
+    assert (
         "  - workspace 'Default Workspace' (the default workspace): not a valid desired-state "
         "name; not imported, left alone as unmanaged" in done.stdout
     )

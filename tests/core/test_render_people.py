@@ -178,3 +178,30 @@ def test_a_members_role_change_reads_as_one_whole_value_in_every_render() -> Non
         '`member.dev/bob@acme.example`: apply will update it (roles: \\["workspace_admin"\\] '
         '→ \\["user"\\])'
     ) in drift
+
+
+def test_refusing_to_demote_the_run_as_admin_says_why_in_a_sentence() -> None:
+    desired = desired_people()
+    assert desired.people is not None
+    members = tuple(
+        m.model_copy(update={"role": "member"}) if m.email == "alice@acme.example" else m
+        for m in desired.people.members
+    )
+    people = desired.people.model_copy(update={"members": members})
+    plan = make_plan(
+        desired.model_copy(update={"people": people}),
+        live_people(),
+        provider="mistral",
+        desired_path="desired-state",
+        now=NOW,
+    )
+    text = render_text(plan)
+    assert (
+        "  # (because alice@acme.example cannot be demoted: reconciler runs as this admin "
+        "(run_as in people.yaml))\n"
+    ) in text
+    change = next(c for c in plan.changes if c.name == "alice@acme.example")
+    assert change.message == (
+        "Refusing: alice@acme.example cannot be demoted: reconciler runs as this admin "
+        "(run_as in people.yaml); make run_as another admin first."
+    )

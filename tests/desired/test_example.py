@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,3 +105,17 @@ def test_roles_match_the_documented_organisation(state: DesiredState) -> None:
     assert len(senior.allowed_models) == 4
     assert admin.allows_any_model()
     assert admin.daily_token_budget is None
+
+
+def test_an_unknown_role_and_seat_are_named_in_plain_english(tmp_path: Path) -> None:
+    copy = tmp_path / "desired-state"
+    shutil.copytree(EXAMPLE, copy)
+    people = copy / "people.yaml"
+    people.write_text(
+        people.read_text().replace(
+            "role: organization_admin, seats: [chat,", "role: overlord, seats: [chess,", 1
+        )
+    )
+    messages = [p.message for p in check_desired_state(copy, today=TODAY).problems]
+    assert any("'overlord' is not an organisation role of " in m for m in messages)
+    assert any("'chess' is not a product seat of " in m for m in messages)
