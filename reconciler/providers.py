@@ -209,3 +209,10 @@ def get_provider(name: str | None = None) -> ProviderSpec:
     if spec is None:
         raise ConfigError(unknown_provider_message(name or DEFAULT_PROVIDER))
     return spec
+
+
+def archives_keys(name: str) -> bool:
+    """Whether the provider called ``name`` ends a key by archiving it for good (its
+    ``final_key_status``), so that a key's destroy is an archive that cannot be undone."""
+    spec = find_provider(name)
+    return spec is not None and spec.final_key_status is not None

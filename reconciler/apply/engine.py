@@ -63,6 +63,7 @@ from reconciler.logging import get_logger, register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace, minute_text
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
+from reconciler.providers import archives_keys
 from reconciler.vault.base import SecretMetadata, SecretStore
 
 Report = Callable[[str], None]
@@ -738,10 +739,12 @@ class Applier:
         if not key_id:
             return
         recorded = self.records.entry(key_id)
-        t = self._step(change, "Destroying" + (" the replaced key" if replaced else ""))
+        archive = archives_keys(self.provider.name)  # final: said so, not "destroyed"
+        doing, done = ("Archiving", "Archiving") if archive else ("Destroying", "Destruction")
+        t = self._step(change, doing + (" the replaced key" if replaced else ""))
         await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
         await self.provider.delete_key(key_id)
         self.journal.note("key-deleted", apply_id=self.apply_id, key_id=key_id)
         self.result.destroyed += 1
-        self._done(change, "Destruction", t, key_id)
+        self._done(change, done, t, key_id)
         await self.records.deleted(change, key_id, recorded)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from reconciler.diff import Change
 from reconciler.model import Attribution
 from reconciler.plan import Plan, Summary
+from reconciler.providers import archives_keys
 from reconciler.render.text import REFUSED, footer, legend, render_change, symbol_key
 from reconciler.textsafe import fence, inline_code, md_text
 
@@ -102,8 +103,10 @@ def _table(summary: Summary) -> list[str]:
 def _full_plan(plan: Plan, acted: list[Change], who: Mapping[str, Attribution]) -> list[str]:
     block = [_diff_line(line) for line in legend(acted)]
     block.append("")
+    archive = archives_keys(plan.provider)
     for change in acted:
-        block.extend(_diff_line(line) for line in render_change(change, who.get(change.address)))
+        lines = render_change(change, who.get(change.address), archive=archive)
+        block.extend(_diff_line(line) for line in lines)
         block.append("")
     block.extend(footer(plan))
     return [

@@ -13,6 +13,7 @@ from typing import Any
 from reconciler.diff import Action, Change, Kind
 from reconciler.model import Attribution, minute_text
 from reconciler.plan import Plan
+from reconciler.providers import archives_keys
 from reconciler.textsafe import for_terminal
 
 SYMBOLS: dict[str, tuple[str, str]] = {
@@ -54,8 +55,13 @@ def symbol_key(change: Change) -> str:
     return Action.NOOP.value
 
 
-def _verb(change: Change) -> str:
+ARCHIVED_KEY = "will be archived (final: the key cannot be reactivated)"
+
+
+def _verb(change: Change, archive: bool = False) -> str:
     key = symbol_key(change)
+    if key == "delete" and change.kind is Kind.API_KEY and archive:
+        return ARCHIVED_KEY
     if key == "delete" and change.kind is Kind.WORKSPACE:
         return "will be archived"
     if key == "delete" and change.kind is Kind.PERSON:
@@ -138,16 +144,19 @@ def _inline(change: Change) -> str:
     return "{ " + ", ".join(parts) + " }" if parts else "{}"
 
 
-def render_change(change: Change, attribution: Attribution | None = None) -> list[str]:
+def render_change(
+    change: Change, attribution: Attribution | None = None, *, archive: bool = False
+) -> list[str]:
     """The lines of one change, each safe for a terminal (and for a Markdown fence), with
-    who changed the object outside reconciler when ``attribution`` says."""
-    return [for_terminal(line) for line in _change_lines(change, attribution)]
+    who changed the object outside reconciler when ``attribution`` says; ``archive``: the
+    provider archives a key it ends (:func:`reconciler.providers.archives_keys`)."""
+    return [for_terminal(line) for line in _change_lines(change, attribution, archive)]
 
 
-def _change_lines(change: Change, attribution: Attribution | None) -> list[str]:
+def _change_lines(change: Change, attribution: Attribution | None, archive: bool) -> list[str]:
     key = symbol_key(change)
     sign = SYMBOLS.get(key, (" ", ""))[0]
-    lines = [f"  # {change.address} {_verb(change)}"]
+    lines = [f"  # {change.address} {_verb(change, archive)}"]
     if attribution is not None:
         lines.append(f"  # {attribution.describe()}")
     label = f"{change.kind.value} {_value(change.name)}"
@@ -266,11 +275,12 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.extend(legend(plan.changes))
         lines.append("")
     who = plan.attributed()
+    archive = archives_keys(plan.provider)
     if acted:
         lines.append("reconciler will perform the following actions:")
         lines.append("")
         for change in acted:
-            lines.extend(render_change(change, who.get(change.address)))
+            lines.extend(render_change(change, who.get(change.address), archive=archive))
             lines.append("")
     if pending:
         lines.append("In progress outside reconciler, nothing to do:")

@@ -275,3 +275,34 @@ def test_audit_dates_a_key_s_last_use_from_the_cost_report(
     (key,) = json.loads(result.stdout)["keys"]
     assert (key["name"], key["last_used"]) == ("research-batch", used.isoformat())
     assert "unused" not in key["flags"]
+
+
+def test_an_archived_key_is_planned_and_applied_as_an_archive_not_a_destroy(
+    tmp_path: Path,
+) -> None:
+    from tests.session.test_apply import Heard
+
+    shutil.copytree(EXAMPLE, tmp_path / "desired")
+    research = tmp_path / "desired" / "workspaces" / "research.yaml"
+    research.write_text(
+        research.read_text().replace("role: service", "role: service\n      status: archived")
+    )
+
+    text = render_text(_plan(tmp_path))
+    assert (
+        "  # api_key.research-batch will be archived (final: the key cannot be reactivated)\n"
+        in text
+    )
+    assert "research-batch will be destroyed" not in text
+
+    heard = Heard()
+
+    async def apply() -> None:
+        async with Session(tmp_path / "desired", _options(tmp_path)) as session:
+            await session.apply(auto_approve=True, listener=heard)
+
+    asyncio.run(apply())
+    archived = [s for s in heard.steps if s.startswith("api_key.research-batch: ")]
+    assert archived[0] == "api_key.research-batch: Archiving..."
+    assert archived[1].startswith("api_key.research-batch: Archiving complete after ")
+    assert not any("Destr" in s for s in heard.steps)
