@@ -35,6 +35,7 @@ class Auditing(Planning):
         """Every live key against the desired state's hygiene rules and its secret store
         (read only). ``days``: of the audit log; ``concurrency``: store reads at once."""
         desired = self.load_desired()
+        self.refuse_file_vault(desired, writing=False)  # read only: its note comes with the plan
         # The stores are read while the platform is: both only wait, mostly.
         route = self.router(desired)
         reading = asyncio.ensure_future(read_stored(desired.keys, route, concurrency=concurrency))

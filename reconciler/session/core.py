@@ -60,6 +60,7 @@ class SessionCore:
         self._provider: Provider | None = None
         self._stores: dict[str, SecretStore] = {}
         self._default_store: SecretStore | None = None
+        self._file_vault_read = False  # a file vault read (plan, audit) where apply refuses one
 
     async def __aenter__(self) -> Self:
         options = self.options
@@ -120,27 +121,36 @@ class SessionCore:
     def _refusals(self, desired: DesiredState) -> Path:
         return refusals_path(self.options.state_dir, self.identity(desired))
 
-    def refuse_file_vault(self, desired: DesiredState) -> None:
-        """A file vault against a live organisation only when asked for (ConfigError)."""
+    def refuse_file_vault(self, desired: DesiredState, *, writing: bool = True) -> str | None:
+        """A file vault against a live organisation only when asked for (ConfigError), to
+        write (apply, secret put); reading one (plan, audit) writes nothing, so it is
+        allowed, with the warning returned here (None: no such warning)."""
         if self.options.file_vault_allowed():
-            return
+            return None
         override = self.options.vault_override()
         if override is not None:
             uses_file = parse_override(override)[0] is SecretBackend.FILE
         else:
             targets = [k.secret.backend for k in desired.keys if k.secret is not None]
             uses_file = SecretBackend.FILE in (desired.organization.vault.backend, *targets)
-        if uses_file:
-            raise ConfigError(
-                f"refusing a file vault against the live organisation at "
-                f"{self.provider.target}: its secrets would live on this machine only, and "
-                "an apply using another store would not see its lock. Pass "
-                f"--allow-file-vault (or set {RECONCILER_ALLOW_FILE_VAULT}=1) to rehearse anyway."
+        if not uses_file:
+            return None
+        if not writing:
+            self._file_vault_read = True
+            return (
+                f"a file vault is read against the live organisation at {self.provider.target}; "
+                "apply refuses it unless --allow-file-vault is passed"
             )
+        raise ConfigError(
+            f"refusing a file vault against the live organisation at "
+            f"{self.provider.target}: its secrets would live on this machine only, and "
+            "an apply using another store would not see its lock. Pass "
+            f"--allow-file-vault (or set {RECONCILER_ALLOW_FILE_VAULT}=1) to rehearse anyway."
+        )
 
     def default_store(self, desired: DesiredState) -> SecretStore:
         if self._default_store is None:
-            self.refuse_file_vault(desired)
+            self.refuse_file_vault(desired, writing=not self._file_vault_read)
             self._default_store = open_default_store(desired.organization.vault, self.options)
             self._stores["default"] = self._default_store
         return self._default_store

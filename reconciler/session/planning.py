@@ -112,7 +112,7 @@ class Planning(SessionCore):
                     f"the desired state is for provider {desired.provider}, but this session "
                     f"talks to {self.provider.name}"
                 )
-            self.refuse_file_vault(desired)
+            vault_note = self.refuse_file_vault(desired, writing=for_apply)
         except BaseException:
             fetching.cancel()
             await asyncio.gather(fetching, return_exceptions=True)
@@ -144,7 +144,7 @@ class Planning(SessionCore):
                 own.cancel()
                 await asyncio.gather(own, return_exceptions=True)
             raise
-        notes = [note for note in (unpinned_organization(desired, live),) if note]
+        notes = [note for note in (vault_note, unpinned_organization(desired, live)) if note]
         attributions = await self._attributions(now, attribution_days, progress, notes)
         journal = self.journal(desired)
         router = self.router(desired)

@@ -29,14 +29,18 @@ def test_a_file_vault_against_a_live_organisation_is_refused_in_one_line(
     write_small_desired(tmp_path, backend="file" if how == "desired-state" else "vault")
     cli = Cli(sandbox, tmp_path, vault="file:vault")
     cli.env["RECONCILER_ALLOW_FILE_VAULT"] = ""  # as outside the tests: not asked for
-    for command in (("plan",), ("apply", "--auto-approve")):
-        # --vault "" is no override: the desired state's file vault is the one refused
-        result = cli(*command) if how == "override" else cli(*command, "--vault", "")
-        assert result.returncode == 1, command
-        assert result.stderr.strip().splitlines()[-1] == refusal(sandbox)
-        assert "Traceback" not in result.stderr
+    # --vault "" is no override: the desired state's file vault is the one refused
+    extra = () if how == "override" else ("--vault", "")
+    result = cli("apply", "--auto-approve", *extra)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == refusal(sandbox)
+    assert "Traceback" not in result.stderr
+    # a plan writes nothing: it runs, and says that apply would refuse the file vault
+    planned = cli("plan", *extra)
+    assert planned.returncode == 0, planned.stderr
+    assert "apply refuses it unless --allow-file-vault is passed" in planned.stdout
     assert sandbox.stats()["by_route"].get("POST /v1/admin/api-keys", 0) == 0
-    assert not (tmp_path / "vault").exists()
+    assert not list((tmp_path / "vault").rglob("*.json"))  # no secret written
 
 
 def test_asked_for_it_is_a_rehearsal(sandbox: SandboxServer, tmp_path: Path) -> None:

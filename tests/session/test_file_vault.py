@@ -35,21 +35,36 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     return fake
 
 
-def plan(tmp_path: Path, backend: SecretBackend = SecretBackend.VAULT, **options: Any) -> None:
+def run(
+    tmp_path: Path,
+    backend: SecretBackend = SecretBackend.VAULT,
+    *,
+    applying: bool = False,
+    **options: Any,
+) -> tuple[str, ...]:
+    """Plan (or apply) the fake organisation; the plan's warnings."""
     desired = desired_org()
     vault = VaultSettings(backend=backend, address="https://vault.acme.example")
     desired = desired.model_copy(
         update={"organization": desired.organization.model_copy(update={"vault": vault})}
     )
 
-    async def go() -> None:
+    async def go() -> tuple[str, ...]:
         async with Session(tmp_path, TargetOptions(state_dir=tmp_path, **options)) as session:
-            await session.plan(desired)
+            if applying:
+                monkeypatch_desired(session, desired)
+                await session.apply(auto_approve=True)
+                return ()
+            return tuple((await session.plan(desired)).plan.warnings)
 
-    asyncio.run(go())
+    return asyncio.run(go())
 
 
-@pytest.mark.parametrize(
+def monkeypatch_desired(session: Session, desired: Any) -> None:
+    session.load_desired = lambda: desired  # type: ignore[method-assign]
+
+
+FILE_VAULTS = pytest.mark.parametrize(
     ("backend", "options"),
     [
         (SecretBackend.VAULT, {"vault": "file:rehearsal", "env": {}}),
@@ -58,12 +73,26 @@ def plan(tmp_path: Path, backend: SecretBackend = SecretBackend.VAULT, **options
     ],
     ids=["--vault", "RECONCILER_VAULT", "desired-state"],
 )
-def test_a_file_vault_against_a_live_organisation_is_refused(
+
+
+@FILE_VAULTS
+def test_an_apply_with_a_file_vault_against_a_live_organisation_is_refused(
     tmp_path: Path, backend: SecretBackend, options: dict[str, Any]
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        plan(tmp_path, backend, **options)
+        run(tmp_path, backend, applying=True, **options)
     assert str(caught.value) == REFUSED
+
+
+@FILE_VAULTS
+def test_a_plan_with_a_file_vault_against_a_live_organisation_writes_nothing_so_runs(
+    tmp_path: Path, backend: SecretBackend, options: dict[str, Any]
+) -> None:
+    warnings = run(tmp_path, backend, **options)
+    assert (
+        "a file vault is read against the live organisation at fake://acme; apply refuses it "
+        "unless --allow-file-vault is passed"
+    ) in warnings
 
 
 @pytest.mark.parametrize(
@@ -76,4 +105,4 @@ def test_a_file_vault_against_a_live_organisation_is_refused(
     ids=["--allow-file-vault", "RECONCILER_ALLOW_FILE_VAULT", "vault"],
 )
 def test_asked_for_or_not_a_file_vault_it_plans(tmp_path: Path, options: dict[str, Any]) -> None:
-    plan(tmp_path, **options)
+    assert not any("file vault" in w for w in run(tmp_path, **options))
