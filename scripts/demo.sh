@@ -10,8 +10,8 @@
 # Secrets of new keys go to the local file vault under .sandbox/vault (never printed).
 # Then the same for the Anthropic example (examples/acme-anthropic/), on its own local
 # organisation: its one new key is a Console action, since Anthropic's API makes none.
-# examples/ is a directory of several organisations (one sub-directory each): plan runs
-# each in turn, apply takes one (--org).
+# examples/ is laid out as a directory of organisations (one sub-directory each, here
+# acme-anthropic): plan runs each in turn, apply takes one (--org).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
