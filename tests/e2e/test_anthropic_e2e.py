@@ -188,6 +188,17 @@ def test_secret_put_reads_standard_input_and_never_echoes_it(
     assert secret not in stored.output
 
 
+def test_secret_put_refuses_two_different_desired_state_directories(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli.main import app
+
+    args = ["secret", "put", "api_key.research-batch", str(tmp_path / "a"), "--desired", "b"]
+    result = CliRunner().invoke(app, args, input="secret\n")
+    assert result.exit_code == 2
+    assert "two desired-state directories" in result.output
+
+
 def test_one_repository_two_organisations_each_planned_and_applied_on_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
