@@ -37,6 +37,11 @@ def version_line() -> str:
     return f"reconciler {__version__}"
 
 
+def plural(count: int, word: str) -> str:
+    """``1 key``, ``2 keys``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def err(message: str) -> None:
     """Print to stderr; control characters in ``message`` (live names) come out escaped."""
     print(for_terminal(message, keep_newlines=True), file=sys.stderr)

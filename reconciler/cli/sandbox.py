@@ -83,6 +83,7 @@ def _banner(served: Listening) -> None:
 
 def reset_command(*, state: Path = DEFAULT_STATE, seed: Path | None = None) -> int:
     """Throw the state away and create it again from the seed."""
+    from reconciler.cli.common import plural
     from reconciler.errors import ConfigError
     from reconciler.platform.sandbox import DEMO_SEED, SandboxStore, load_seed
     from reconciler.platform.sandbox.persist import StateFile
@@ -94,10 +95,9 @@ def reset_command(*, state: Path = DEFAULT_STATE, seed: Path | None = None) -> i
     StateFile(state).remove()
     doc = SandboxStore.open(state, seed=seed).snapshot()
     active = sum(1 for w in doc["workspaces"] if not w["archived"])
-    print(
-        f"Sandbox reset: {state} ({len(doc['users'])} users, {active} workspaces, "
-        f"{len(doc['keys'])} keys; seed: {seed or DEMO})"
-    )
+    counts = plural(len(doc["users"]), "user"), plural(active, "workspace")
+    keys = plural(len(doc["keys"]), "key")
+    print(f"Sandbox reset: {state} ({', '.join(counts)}, {keys}; seed: {seed or DEMO})")
     return 0
 
 

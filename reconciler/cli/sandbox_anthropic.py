@@ -42,12 +42,11 @@ def serve_anthropic(*, port: int, host: str, state: Path, allow_remote: bool) ->
 
 def reset_anthropic(*, state: Path) -> int:
     """Throw the Anthropic sandbox's state away and create the demo organisation again."""
+    from reconciler.cli.common import plural
     from reconciler.platform.anthropic.sandbox.state import Organisation
 
     state.unlink(missing_ok=True)
     data = Organisation.open(state).data
-    print(
-        f"Sandbox reset: {state} ({len(data['users'])} users, {len(data['workspaces'])} "
-        f"workspaces, {len(data['keys'])} keys; the built-in demo organisation)"
-    )
+    counts = (plural(len(data[kind]), kind[:-1]) for kind in ("users", "workspaces", "keys"))
+    print(f"Sandbox reset: {state} ({', '.join(counts)}; the built-in demo organisation)")
     return 0

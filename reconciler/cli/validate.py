@@ -15,13 +15,9 @@ from pathlib import Path
 
 import typer
 
-from reconciler.cli.common import err
+from reconciler.cli.common import err, plural
 from reconciler.desired.load import Validation, check_desired_state
 from reconciler.textsafe import for_terminal
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def summary(result: Validation) -> str:
@@ -31,18 +27,18 @@ def summary(result: Validation) -> str:
         where = where.rstrip("/") + "/"
     warnings = len(result.warnings)
     if result.state is None:
-        counts = [_plural(len(result.errors), "error")]
+        counts = [plural(len(result.errors), "error")]
         if warnings:
-            counts.append(_plural(warnings, "warning"))
+            counts.append(plural(warnings, "warning"))
         return f"{where} is invalid: {', '.join(counts)}."
     state = result.state
     text = (
-        f"{where} is valid: {_plural(len(state.workspaces), 'workspace')}, "
-        f"{_plural(len(state.members), 'member')}, {_plural(len(state.keys), 'API key')}, "
-        f"{_plural(len(state.roles), 'role')}"
+        f"{where} is valid: {plural(len(state.workspaces), 'workspace')}, "
+        f"{plural(len(state.members), 'member')}, {plural(len(state.keys), 'API key')}, "
+        f"{plural(len(state.roles), 'role')}"
     )
     if warnings:
-        text += f" ({_plural(warnings, 'warning')})"
+        text += f" ({plural(warnings, 'warning')})"
     return text + "."
 
 

@@ -218,7 +218,7 @@ def test_reset_anthropic_recreates_its_state_private_to_its_owner(tmp_path: Path
         app, ["sandbox", "reset", "--provider", "anthropic", "--state", str(state)]
     )
     assert result.exit_code == 0, result.output
-    assert "Sandbox reset: " in result.output
+    assert result.output.startswith(f"Sandbox reset: {state} (3 users, 2 workspaces, 1 key; ")
     names = {w["name"] for w in Organisation.open(state).data["workspaces"]}
     assert "extra" not in names
     assert state.stat().st_mode & 0o777 == 0o600
