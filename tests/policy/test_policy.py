@@ -273,6 +273,17 @@ def test_from_directory_enforces_the_repository_yaml() -> None:
     assert policy.guard("prod").limits.monthly_usd == Decimal(2000)
 
 
+def test_an_anthropic_organisations_roles_drive_enforcement_of_its_keys() -> None:
+    example = REPO_DESIRED.parent / "examples" / "acme-anthropic"
+    policy = Policy.from_directory(example, clock=FakeClock(utc(2026, 11, 18)))
+    # support-bot holds the analyst role: Haiku only, 4,000 tokens a request
+    assert policy.authorize("api_key.support-bot", "claude-haiku-4-5", 2000)
+    assert policy.authorize("api_key.support-bot", "claude-sonnet-4-5", 10).reason is (
+        Reason.MODEL_NOT_ALLOWED
+    )
+    assert not policy.authorize("api_key.support-bot", "claude-haiku-4-5", 5000)
+
+
 def test_windows_use_the_injected_clock_for_reservations(
     state: DesiredState, clock: FakeClock
 ) -> None:
