@@ -20,7 +20,9 @@ from typing import Any
 
 Record = dict[str, Any]
 DEFAULT_STATE_PATH = Path(".sandbox/state.anthropic.json")
-START = "2026-10-01T09:00:00Z"
+# how long before the sandbox is seeded its demo objects were made: dated from the
+# clock, so the demo (a key inside its 90-day rotation period) reads the same on any day
+SEEDED_DAYS_AGO = 60
 
 
 def state_file(sandbox_state: Path) -> Path:
@@ -30,7 +32,18 @@ def state_file(sandbox_state: Path) -> Path:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _text(dt.datetime.now(dt.UTC))
+
+
+def start() -> str:
+    """When the demo organisation's objects were made: :data:`SEEDED_DAYS_AGO` days ago,
+    at 09:00 UTC."""
+    day = dt.datetime.now(dt.UTC) - dt.timedelta(days=SEEDED_DAYS_AGO)
+    return _text(day.replace(hour=9, minute=0, second=0, microsecond=0))
+
+
+def _text(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def digest(secret: str) -> str:
@@ -43,7 +56,7 @@ def _workspace(wid: str, name: str, *, tags: Record | None = None) -> Record:
         "type": "workspace",
         "name": name,
         "display_color": "#6C5BB9",
-        "created_at": START,
+        "created_at": start(),
         "archived_at": None,
         "tags": tags or {},
         "data_residency": {
@@ -65,7 +78,7 @@ def _user(uid: str, email: str, role: str) -> Record:
         "email": email,
         "name": name,
         "role": role,
-        "added_at": START,
+        "added_at": start(),
     }
 
 
@@ -121,7 +134,7 @@ def demo() -> Record:
                 "type": "api_key",
                 "name": "research-batch",
                 "status": "active",
-                "created_at": START,
+                "created_at": start(),
                 "expires_at": None,
                 "partial_key_hint": "sk-ant-api03-dem...oAA",
                 "created_by": {"id": "user_01", "type": "user"},
@@ -146,8 +159,8 @@ def demo() -> Record:
                 "is_enabled": True,
                 "period": "monthly",
                 "scope": {"type": "organization"},
-                "created_at": START,
-                "updated_at": START,
+                "created_at": start(),
+                "updated_at": start(),
             }
         ],
     }
