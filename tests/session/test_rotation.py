@@ -57,10 +57,10 @@ def root(tmp_path: Path) -> Path:
 
 
 class Clock:
-    """The time of the session and of the sandbox: now, until a test moves it."""
+    """The time of the session and of the sandbox: a fixed moment, until a test moves it."""
 
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
+        self.now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
