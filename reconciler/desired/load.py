@@ -185,6 +185,7 @@ def check_desired_state(
         return Validation(shown, None, tuple(reporter.problems.sorted()))
 
     read = 0  # bytes, against the total allowance
+    folders: dict[Path, Path] = {}  # real paths of the folders read
 
     def source(path: Path, kind: str) -> Source:
         nonlocal read
@@ -196,6 +197,7 @@ def check_desired_state(
             root=directory,
             room=MAX_TOTAL_BYTES - read,
             pure=pure_python_yaml,
+            folders=folders,
         )
         read += src.size
         validate_source(src, reporter)

@@ -80,20 +80,42 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def read_bytes(path: Path, *, root: Path, room: int = MAX_TOTAL_BYTES) -> bytes | str:
+def _inside(path: Path, root: Path, folders: dict[Path, Path] | None) -> bool:
+    """Whether ``path``'s real path lies inside ``root``'s. A file that is not a link is
+    its folder's real path plus its name, so only folders are resolved, each once per
+    ``folders`` (a cache a caller keeps for one read of a directory)."""
+    if path.is_symlink():
+        return path.resolve().is_relative_to(root.resolve())
+    cache: dict[Path, Path] = {} if folders is None else folders
+    for folder in (root, path.parent):
+        if folder not in cache:
+            cache[folder] = folder.resolve()
+    return cache[path.parent].is_relative_to(cache[root])
+
+
+def read_bytes(
+    path: Path,
+    *,
+    root: Path,
+    room: int = MAX_TOTAL_BYTES,
+    folders: dict[Path, Path] | None = None,
+) -> bytes | str:
     """The file's bytes, or why they were not read.
 
     ``root`` is the desired-state directory: a file whose real path is outside it (through
     a symbolic link) is refused. ``room`` is what is left of the total allowance.
+    ``folders``: real paths of folders already resolved in this read (see :func:`_inside`).
     """
-    if not path.resolve().is_relative_to(root.resolve()):
+    if not _inside(path, root, folders):
         return (
             f"a symbolic link to a file outside {root.as_posix()}/: "
             "not read (keep the desired state inside its directory)"
         )
     limit = min(MAX_FILE_BYTES, room)
+    # a plain file that became a link since it was looked at is not followed (ELOOP)
+    flags = os.O_RDONLY | (0 if path.is_symlink() else getattr(os, "O_NOFOLLOW", 0))
     try:
-        with path.open("rb") as handle:
+        with open(os.open(path, flags), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             data = handle.read(limit + 1) if size <= limit else b""
     except OSError as exc:
@@ -118,13 +140,14 @@ def read_source(
     root: Path,
     room: int = MAX_TOTAL_BYTES,
     pure: bool = False,
+    folders: dict[Path, Path] | None = None,
 ) -> Source:
     """Read and parse one file; problems go to ``reporter``, the result always returns.
 
-    ``root`` and ``room`` are as for :func:`read_bytes`.
+    ``root``, ``room`` and ``folders`` are as for :func:`read_bytes`.
     """
     source = Source(display=display, kind=kind)
-    data = read_bytes(path, root=root, room=room)
+    data = read_bytes(path, root=root, room=room, folders=folders)
     if isinstance(data, str):
         source.doc = Document(problems=[RawProblem((), 0, 0, data)])
     else:

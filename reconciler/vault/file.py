@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -77,6 +78,14 @@ FORMAT = 1
 GUARD_TIMEOUT = 30.0
 GUARD_POLL = 0.002  # seconds between attempts to take a guard another writer holds
 DOCUMENT_VERSIONS = 5  # versions of a document kept, for a person to recover from
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Listing:
+    """One folder of the vault, listed: its regular files, and every name in it."""
+
+    plain: frozenset[str]
+    names: frozenset[str]
 
 
 class FileVault:
@@ -258,36 +267,51 @@ class FileVault:
         self, paths: Sequence[str]
     ) -> builtins.list[StoredSecret | SecretStoreError | None]:
         """Each folder is checked once to lie inside the vault and listed once; a path that
-        is a plain file there is read without resolving it again, any other (absent, a
-        link) as :meth:`_read_metadata` reads one path."""
-        plain: dict[str, set[str] | None] = {}  # folder -> its plain files (None: unsafe)
+        is a plain file there is read without resolving it again, a path absent from its
+        listing (or under an absent folder) is absent, any other (a link, a folder that
+        does not resolve inside the vault) is read as :meth:`_read_metadata` reads one."""
+        listings: dict[str, _Listing | None] = {}  # folder -> its listing (None: unsafe)
         out: builtins.list[StoredSecret | SecretStoreError | None] = []
         for path in paths:
             try:
                 rel = normalize_path(path, store=self.description)
                 folder, _, name = rel.rpartition("/")
-                if folder not in plain:
-                    plain[folder] = self._plain_files(folder)
-                files = plain[folder]
-                if files is None or f"{name}.json" not in files:
+                if folder not in listings:
+                    listings[folder] = self._listing(folder)
+                listing = listings[folder]
+                file_name = f"{name}.json"
+                if listing is None:
                     out.append(self._read_metadata(rel))
-                else:
+                elif file_name in listing.plain:
                     entry = os.path.join(self.root, f"{rel}.json")  # a string: no pathlib per entry
                     out.append(self._metadata_of(self._load(entry, rel), rel))
+                elif file_name in listing.names:  # a link or a folder: the careful read
+                    out.append(self._read_metadata(rel))
+                else:
+                    out.append(None)
             except SecretStoreError as exc:
                 out.append(exc)
         return out
 
-    def _plain_files(self, folder: str) -> set[str] | None:
-        """The names of the regular files (not links) in ``folder`` of the vault; None when
-        the folder is absent or does not resolve inside the vault."""
+    def _listing(self, folder: str) -> _Listing | None:
+        """The entries of ``folder`` of the vault (empty when it does not exist); None when
+        it does not resolve inside the vault or cannot be listed."""
         base = self.root / folder
         try:
             base.resolve().relative_to(self._real_root)
-            with os.scandir(base) as entries:
-                return {e.name for e in entries if e.is_file(follow_symlinks=False)}
         except (OSError, ValueError):
             return None
+        try:
+            with os.scandir(base) as entries:
+                found = list(entries)
+        except FileNotFoundError:
+            return _Listing(frozenset(), frozenset())
+        except OSError:
+            return None
+        return _Listing(
+            plain=frozenset(e.name for e in found if e.is_file(follow_symlinks=False)),
+            names=frozenset(e.name for e in found),
+        )
 
     def _read_secret(self, rel: str) -> SecretStr | None:
         found = self._read_field(rel, SECRET_FIELD)

@@ -38,6 +38,7 @@ def vault(tmp_path: Path) -> FileVault:
     (outside / "stolen.json").write_text((root / "prod" / "prod-ci.json").read_text())
     (root / "evil").symlink_to(outside)
     (root / "dev" / "linked.json").symlink_to(outside / "stolen.json")
+    (root / "dev" / "dangling.json").symlink_to(outside / "not-yet.json")
     return store
 
 
@@ -50,6 +51,7 @@ PATHS = [
     "dev/linked",  # a file that links out of the vault
     "_locks/x",  # reserved
     "nowhere/at-all",  # no such folder
+    "dev/dangling",  # a link out of the vault to nothing (yet)
 ]
 
 
@@ -75,6 +77,7 @@ def test_the_file_vault_answers_each_path_as_one_read_would(vault: FileVault) ->
     assert all(isinstance(a, SecretStoreError) for a in answers[3:7])
     assert "outside the vault" in str(answers[4]) and "outside the vault" in str(answers[5])
     assert answers[7] is None
+    assert "outside the vault" in str(answers[8])  # not taken as absent
     assert_no_secret(*(str(a) for a in answers))
 
 
