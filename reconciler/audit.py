@@ -222,10 +222,6 @@ def latest_outside(attributions: Iterable[Attribution]) -> dict[str, Attribution
     return {address: item for address, item in latest.items() if item.outside}
 
 
-def _days(later: dt.date, earlier: dt.date | None) -> int | None:
-    return (later - earlier).days if earlier is not None else None
-
-
 def _secret_flags(fact: SecretFact | None) -> tuple[Flag, ...]:
     if fact is None:
         return ()
@@ -249,26 +245,32 @@ def _finding(
     retiring_until: dt.datetime | None = None,
 ) -> KeyFinding | None:
     """``key``'s finding; None for a key without flags when ``only_flagged``."""
-    created = key.created_at.astimezone(dt.UTC).date() if key.created_at else None
-    age = _days(today, created)
-    idle = _days(today, key.last_used) if key.last_used is not None else age
+    created_at = key.created_at
+    created = created_at.astimezone(dt.UTC).date() if created_at is not None else None
+    age = (today - created).days if created is not None else None
+    idle = (today - key.last_used).days if key.last_used is not None else age
     left = (key.expires - today).days if key.expires is not None else None
     period = (want.rotation_period_days if want else None) or limits.rotation_period_days
-    checks = (
-        (Flag.UNUSED, idle is not None and idle > limits.unused_after_days),
-        (Flag.OLD, age is not None and age > limits.max_age_days),
-        # a rotation's old key: replaced already, its path holds its successor's secret
-        (Flag.ROTATION_DUE, retiring_until is None and rotation_due(age, period)),
-        (Flag.EXPIRING, left is not None and 0 <= left <= limits.expiry_warning_days),
-        (Flag.EXPIRED, left is not None and left < 0),
-        (Flag.UNMANAGED, not managed),
-        (Flag.RETIRING, retiring_until is not None),
-    )
-    flags = tuple(flag for flag, raised in checks if raised)
+    flags: list[Flag] = []  # in Flag's order
+    if idle is not None and idle > limits.unused_after_days:
+        flags.append(Flag.UNUSED)
+    if age is not None and age > limits.max_age_days:
+        flags.append(Flag.OLD)
+    # a rotation's old key: replaced already, its path holds its successor's secret
+    if retiring_until is None and rotation_due(age, period):
+        flags.append(Flag.ROTATION_DUE)
+    if left is not None and 0 <= left <= limits.expiry_warning_days:
+        flags.append(Flag.EXPIRING)
+    if left is not None and left < 0:
+        flags.append(Flag.EXPIRED)
+    if not managed:
+        flags.append(Flag.UNMANAGED)
     if retiring_until is None:
-        flags += _secret_flags(secret)
-    elif secret is not None and secret.state is not SecretState.UNREADABLE:
-        secret = SecretFact(SecretState.PREVIOUS, where=secret.where)
+        flags.extend(_secret_flags(secret))
+    else:
+        flags.append(Flag.RETIRING)
+        if secret is not None and secret.state is not SecretState.UNREADABLE:
+            secret = SecretFact(SecretState.PREVIOUS, where=secret.where)
     if only_flagged and not flags:
         return None
     return KeyFinding(
@@ -286,7 +288,7 @@ def _finding(
         rotation_period_days=period,
         managed=managed,
         secret=secret,
-        flags=flags,
+        flags=tuple(flags),
         attribution=attribution,
         retiring_until=retiring_until,
     )
@@ -321,6 +323,7 @@ def audit_keys(
     limits = Thresholds.of(desired.organization)
     wanted = {k.name: k for k in desired.keys}
     attributions = attributions or {}
+    retiring = retiring or {}
     findings = []
     for key in live.keys:
         owned = ownership.get(key.id or "") if ownership is not None else None
@@ -344,7 +347,7 @@ def audit_keys(
             secret=secret,
             attribution=attributions.get(key.address),
             only_flagged=only_flagged,
-            retiring_until=(retiring or {}).get(key.id or ""),
+            retiring_until=retiring.get(key.id or ""),
         )
         if finding is not None:
             findings.append(finding)

@@ -120,13 +120,14 @@ def _successors(
     of the key that replaced it. A rotation's create (its intent carries a grace) says so
     itself: the managed key of its name is its predecessor, even one whose secret
     reconciler never had (adopted), which no secret check can tell."""
+    unrecorded = [k for k, claim in claims.items() if claim.ownership is Ownership.UNRECORDED]
+    if not unrecorded:  # no interrupted create whose secret was stored (nearly every plan)
+        return {}
     made = {
         (key.workspace.lower(), key.name): key.id
         for key in live_keys
         if key.id and claims[key.id].ownership is Ownership.UNRECORDED
     }
-    if not made:  # no interrupted create whose secret was stored (nearly every plan)
-        return {}
     out: dict[str, str] = {}
     for key in live_keys:
         new = made.get((key.workspace.lower(), key.name))
