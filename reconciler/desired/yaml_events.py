@@ -1,4 +1,5 @@
-"""libyaml's parse events straight to plain values: the fast way to read an ordinary file.
+"""libyaml's parse events straight to plain values (and marks): the fast way to read an
+ordinary file.
 
 Most desired-state files use no anchors, aliases, merge keys or tags and hold nothing the
 loader would report. For those, :func:`fast_data` builds the same plain values as
@@ -9,6 +10,10 @@ that does not convert, a second document, a syntax error, nesting deeper than th
 loader accepts) makes it return
 :data:`FALLBACK`: the loader then composes the file the careful way, which reports the
 problem at its line. The builder keeps its own stack, so nesting never recurses.
+
+When a check has something to say about such a file, :func:`fast_marks` reads the line and
+column of every key and item from the same events, as the careful loader would record
+them, without composing the file.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ruamel.yaml.events import (
     StreamStartEvent,
 )
 
+from reconciler.desired.problems import Loc
 from reconciler.desired.yaml_scalars import KNOWN_SCALAR_TAGS, STR, convert, resolve_plain
 
 try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
@@ -44,6 +50,7 @@ class _Fallback(Exception):
     """The file has something only the careful loader handles (or reports)."""
 
 
+_NODE_EVENTS: Final = frozenset({ScalarEvent, MappingStartEvent, SequenceStartEvent})
 _AWAITING_KEY: Final = object()  # an open mapping's next event is a key
 _IN_LIST: Final = object()  # the open container is a list
 
@@ -127,3 +134,63 @@ def _build(get: Callable[[], Any], max_depth: int) -> Any:
             raise _Fallback  # refused by the careful loader's depth guard
         containers.append(value)
         slots.append(_AWAITING_KEY if kind is MappingStartEvent else _IN_LIST)
+
+
+def fast_marks(text: str) -> dict[Loc, tuple[int, int]] | None:
+    """The line and column (from 1) of the root and every mapping key and list item of a
+    text that :func:`fast_data` read, by field path: a key's own mark, an item's first
+    character.
+    None for anything :func:`fast_data` would not read (the careful loader then composes
+    it). Needs libyaml."""
+    assert CParser is not None
+    try:
+        return _marks(CParser(text).get_event)
+    except (_Fallback, YAMLError, ValueError):
+        return None
+
+
+def _marks(get: Callable[[], Any]) -> dict[Loc, tuple[int, int]]:
+    if type(get()) is not StreamStartEvent or type(get()) is not DocumentStartEvent:
+        raise _Fallback
+    marks: dict[Loc, tuple[int, int]] = {}
+    paths: list[Loc] = []  # the field path of each open mapping or list, innermost last
+    slots: list[Any] = []  # for each: the key awaiting its value, a marker, or a list index
+    while True:
+        event = get()
+        kind = type(event)
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            paths.pop()
+            slots.pop()
+            continue
+        if kind is DocumentEndEvent or kind is StreamEndEvent:
+            return marks
+        if event.anchor is not None or getattr(event, "ctag", None) is not None:
+            raise _Fallback
+        if kind not in _NODE_EVENTS:
+            raise _Fallback  # an alias
+        if not slots:  # the document's root
+            path: Loc = ()
+            mark = event.start_mark
+            marks[path] = (mark.line + 1, mark.column + 1)
+        elif slots[-1] is _AWAITING_KEY:
+            if kind is not ScalarEvent:
+                raise _Fallback  # a mapping or list as a key
+            key = event.value
+            mark = event.start_mark
+            marks[(*paths[-1], key)] = (mark.line + 1, mark.column + 1)
+            slots[-1] = key
+            continue
+        elif type(slots[-1]) is int:  # the next item of a list
+            path = (*paths[-1], slots[-1])
+            mark = event.start_mark
+            marks[path] = (mark.line + 1, mark.column + 1)
+            slots[-1] += 1
+        else:  # the value of the key just read
+            path = (*paths[-1], slots[-1])
+            slots[-1] = _AWAITING_KEY
+        if kind is MappingStartEvent:
+            paths.append(path)
+            slots.append(_AWAITING_KEY)
+        elif kind is SequenceStartEvent:
+            paths.append(path)
+            slots.append(0)

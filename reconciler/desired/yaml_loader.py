@@ -27,7 +27,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import Loc, RawProblem
-from reconciler.desired.yaml_events import FALLBACK, fast_data
+from reconciler.desired.yaml_events import FALLBACK, fast_data, fast_marks
 from reconciler.desired.yaml_events import CParser as _CParser
 from reconciler.desired.yaml_guard import (
     MAX_DEPTH,
@@ -146,8 +146,8 @@ class Document:
     """One parsed file: its data, what went wrong, and the mark of every key/item.
 
     A file read the fast way (see ``yaml_events``) keeps its text instead of marks and
-    composes it for them the first time something asks where a key is: only files with a
-    problem to report ever do.
+    reads them from its events the first time something asks where a key is: only files
+    with a problem to report ever do.
     """
 
     data: Any = None
@@ -159,7 +159,10 @@ class Document:
     def marks(self) -> dict[Loc, tuple[int, int]]:
         """The line and column of every key and item, by field path."""
         if self.text is not None:
-            self.known_marks = _compose_document(self.text, pure=False).known_marks
+            marks = fast_marks(self.text)
+            if marks is None:
+                marks = _compose_document(self.text, pure=False).known_marks
+            self.known_marks = marks
             self.text = None
         return self.known_marks
 

@@ -204,3 +204,31 @@ def test_real_documents_load_as_written(
     doc = load_text(out.getvalue(), pure=pure)
     assert doc.problems == []
     assert doc.data == value
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    value=st.dictionaries(st.text("abc", min_size=1, max_size=3), DOCUMENTS, max_size=4),
+    flow=st.sampled_from([False, True, None]),
+)
+def test_marks_read_from_events_are_the_composed_marks(
+    value: dict[str, Any], flow: bool | None
+) -> None:
+    """A file read the fast way finds its marks without composing it, and finds the same
+    line and column for every key and item as composing it would."""
+    out = io.StringIO()
+    WRITERS[flow].dump(value, out)
+    fast = load_text(out.getvalue())
+    assert fast.text is not None  # read the fast way: marks not yet read
+    composed = load_text(out.getvalue(), pure=True)
+    assert fast.marks == composed.marks
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "desired-state").rglob("*.yaml")), ids=lambda p: p.name
+)
+def test_the_example_files_marks_are_the_composed_marks(path: Path) -> None:
+    text = path.read_text("utf-8")
+    fast, composed = load_text(text), load_text(text, pure=True)
+    assert fast.text is not None and fast.marks == composed.marks
+    assert fast.marks  # every file has keys
