@@ -286,6 +286,8 @@ class Journal:
         the journal never recorded it (the crash fell between the write and the record).
         """
         scan = self._scan()
+        if not (scan.created or scan.intents or scan.replaced_by):
+            return {}  # nothing was left in flight (nearly every run)
         stored = scan.stored | confirmed_stored
         live_ids = {k.id for k in live.keys if k.id}
         result: dict[str, str] = {}

@@ -50,12 +50,11 @@ class SecretRouting:
         self.env = env
 
     def _store(self, target: SecretTarget) -> SecretStore:
-        default = self.default()
         cache_key = f"{target.backend}:{target.repository}:{target.environment}"
         store = self.stores.get(cache_key)
         if store is None:
             store = store_for_target(
-                target, default, settings=self.settings, override=self.override, env=self.env
+                target, self.default(), settings=self.settings, override=self.override, env=self.env
             )
             self.stores[cache_key] = store
         return store
