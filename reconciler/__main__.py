@@ -2,4 +2,5 @@
 
 from reconciler.cli.main import run
 
-run()
+if __name__ == "__main__":  # not when a spawned worker process imports the main module
+    run()

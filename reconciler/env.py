@@ -34,6 +34,8 @@ RECONCILER_ALLOW_FILE_VAULT     ``1``: allow a file vault against a live organis
 RECONCILER_STATE_DIR            where the journal and audit logs live
 RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
 RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
+RECONCILER_PARSE_PROCESSES      worker processes that parse a large desired state (``0``: none;
+                                unset: one per CPU, up to four)
 NO_COLOR                        never colour the output
 TERM                            ``dumb``: no colour and no progress bar either
 =============================== ============================================================
@@ -91,6 +93,7 @@ RECONCILER_ALLOW_FILE_VAULT = "RECONCILER_ALLOW_FILE_VAULT"
 RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
 RECONCILER_CATALOG = "RECONCILER_CATALOG"
 RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"
+RECONCILER_PARSE_PROCESSES = "RECONCILER_PARSE_PROCESSES"
 NO_COLOR = "NO_COLOR"
 TERM = "TERM"
 

@@ -146,14 +146,21 @@ def read_source(
 
     ``root``, ``room`` and ``folders`` are as for :func:`read_bytes`.
     """
-    source = Source(display=display, kind=kind)
     data = read_bytes(path, root=root, room=room, folders=folders)
     if isinstance(data, str):
-        source.doc = Document(problems=[RawProblem((), 0, 0, data)])
-    else:
-        source.size = len(data)
-        source.doc = load_bytes(data, pure=pure)
-    for raw in source.doc.problems:
+        return parsed_source(
+            display, kind, reporter, Document(problems=[RawProblem((), 0, 0, data)]), size=0
+        )
+    return parsed_source(display, kind, reporter, load_bytes(data, pure=pure), size=len(data))
+
+
+def parsed_source(
+    display: str, kind: str, reporter: Reporter, doc: Document, *, size: int
+) -> Source:
+    """The source of a file parsed into ``doc`` from ``size`` bytes (0: not read); its
+    parse problems go to ``reporter``."""
+    source = Source(display=display, kind=kind, doc=doc, size=size)
+    for raw in doc.problems:
         reporter.problems.add(
             Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
         )
