@@ -14,6 +14,9 @@ careful way, which reports the problem at its line, exactly as when nothing runs
 parallel. A small desired state, one CPU, ``RECONCILER_PARSE_PROCESSES=0``, the
 pure-Python parser, or worker processes that cannot start (or die) all mean the files
 are parsed here, one after another, with the same results.
+
+A spawned worker imports the program's main module again, so workers are used only
+once the program allows them (:mod:`processes`): the command line does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Final
 
 from reconciler.desired.problems import RawProblem
+from reconciler.desired.processes import workers_allowed
 from reconciler.desired.yaml_events import FALLBACK, fast_data
 from reconciler.desired.yaml_guard import MAX_DEPTH, decode
 from reconciler.desired.yaml_loader import Document, has_libyaml, load_text
@@ -54,7 +58,7 @@ def parse_chunk(texts: list[str]) -> list[Any]:
 
 def processes_wanted(total_bytes: int, *, pure: bool = False) -> int:
     """How many worker processes to parse ``total_bytes`` of YAML with (0: none)."""
-    if pure or not has_libyaml() or total_bytes < PARALLEL_MIN_BYTES:
+    if not workers_allowed() or pure or not has_libyaml() or total_bytes < PARALLEL_MIN_BYTES:
         return 0
     setting = os.environ.get(RECONCILER_PARSE_PROCESSES, "").strip()
     if setting:

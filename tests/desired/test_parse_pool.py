@@ -21,11 +21,20 @@ import pytest
 from reconciler.desired import check_desired_state
 from reconciler.desired import parse_pool as pool_module
 from reconciler.desired.parse_pool import CHUNK_BYTES, PARALLEL_MIN_BYTES, parse_many
+from reconciler.desired.processes import allow_workers
 from reconciler.desired.yaml_loader import Document
 from reconciler.env import RECONCILER_PARSE_PROCESSES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture(autouse=True)
+def workers_allowed() -> Iterator[None]:
+    """As the command line allows them (the test runner's main module is safe to import)."""
+    allow_workers()
+    yield
+    allow_workers(False)
 
 
 def workspace(index: int, keys: int = 12) -> str:
@@ -137,6 +146,8 @@ def test_a_small_desired_state_or_one_cpu_starts_no_worker(
     assert pool_module.processes_wanted(10 * PARALLEL_MIN_BYTES) == 0
     monkeypatch.setenv(RECONCILER_PARSE_PROCESSES, "2")
     assert pool_module.processes_wanted(PARALLEL_MIN_BYTES) == 2
+    allow_workers(False)  # a program that loads desired state as a library
+    assert pool_module.processes_wanted(10 * PARALLEL_MIN_BYTES) == 0
 
 
 @pytest.fixture
