@@ -16,6 +16,11 @@ even a non-idempotent request is sent again after the wait. A server may refuse 
 acted, though; a caller whose request must never take effect twice (a key create) passes
 ``before_resend``, which runs after the wait and before each resend to find and undo what
 the refused request may have done.
+
+Every wait between two attempts, here and in the callers that retry on their own (a secret
+write, GitHub's rate limit), is :func:`pause`: :func:`asyncio.sleep` of the scheduled delay
+times ``RECONCILER_RETRY_DELAY_SCALE`` (tests set ``0``, so the end-to-end runs retry at
+once; what is logged and shown stays the real schedule).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import asyncio
 import email.utils
 import functools
 import json
+import math
+import os
 import random
 import ssl
 import time
@@ -35,6 +42,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from reconciler import errors
+from reconciler.env import RECONCILER_RETRY_DELAY_SCALE
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 M = TypeVar("M", bound=BaseModel)
@@ -54,6 +62,21 @@ class RetryPolicy:
         """Full-jitter exponential backoff for the given 1-based attempt number."""
         cap = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(0, cap)  # noqa: S311 - jitter, not cryptography
+
+
+def retry_delay_scale() -> float:
+    """The share of each scheduled wait that :func:`pause` waits: ``RECONCILER_RETRY_DELAY_SCALE``
+    when it is a finite number of at least 0, else 1 (the whole wait)."""
+    try:
+        scale = float(os.environ.get(RECONCILER_RETRY_DELAY_SCALE, "") or 1.0)
+    except ValueError:
+        return 1.0
+    return scale if math.isfinite(scale) and scale >= 0 else 1.0
+
+
+async def pause(seconds: float) -> None:
+    """Wait ``seconds`` between two attempts, scaled by :func:`retry_delay_scale`."""
+    await asyncio.sleep(seconds * retry_delay_scale())
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -185,7 +208,7 @@ async def send(
     ``before_resend()`` is then awaited after each wait, before the request goes again (an
     error it raises ends the retries and reaches the caller).
     """
-    do_sleep = sleep or asyncio.sleep
+    do_sleep = sleep or pause
     attempts = policy.attempts if idempotent or retry_refusals else 1
     attempt = 0
     while True:

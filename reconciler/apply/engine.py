@@ -59,6 +59,7 @@ from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
 from reconciler.diff import Action, Change, Kind, RetiringKey, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
+from reconciler.http import pause
 from reconciler.logging import get_logger, register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace, minute_text
 from reconciler.plan import Plan
@@ -205,7 +206,7 @@ class Applier:
         report: Report = lambda _line: None,
         store_attempts: int = 4,
         store_backoff: float = 0.5,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = pause,
         guard: Callable[[], None] = lambda: None,
         ledger: LedgerWriter | None = None,
         stores: StoreLocator | None = None,

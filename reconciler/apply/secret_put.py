@@ -13,7 +13,6 @@ managed and its secret stored (:func:`record_stored`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from reconciler.apply.engine import secret_metadata
 from reconciler.apply.routing import SecretRouter
 from reconciler.apply.secret_write import write_secret
 from reconciler.errors import ConfigError
+from reconciler.http import pause
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Ledger, SecretLocation
 from reconciler.provider import Provider
@@ -95,7 +95,7 @@ async def put_secret(
         secret_metadata(desired, want, have),
         attempts=3,
         backoff=0.5,
-        sleep=asyncio.sleep,
+        sleep=pause,
         announce=_nothing_to_announce,
         on_retry=lambda _attempt, _delay, _error: None,
     )

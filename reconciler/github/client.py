@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import time
@@ -112,7 +111,7 @@ class GitHubClient:
         self._origin = httpx.URL(self.api_url)
         self._token = token
         self._policy = policy
-        self._sleep = sleep or asyncio.sleep
+        self._sleep = sleep or http.pause
         self._clock = clock
         self.reset_at: float | None = None  # when the exhausted limit of the last failure resets
         self._exhausted_until: float | None = None

@@ -7,7 +7,8 @@ lets held requests go and clears request statistics). ``run_cli`` runs ``reconci
 in a process of its own, forked from a server that has imported the program already
 (:mod:`tests.e2e.forkserver`), with the environment pointing at that server and nothing
 inherited that could change the outcome (``MISTRAL_*``, ``RECONCILER_*``, ``NO_COLOR``,
-Vault and GitHub variables). The tests that need the program exactly as a shell starts
+Vault and GitHub variables) but the session's date and its waits between retries (none:
+see tests/conftest.py). The tests that need the program exactly as a shell starts
 it (start-up, a terminal, two applies at once, a kill) run ``python -m reconciler``.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.env import RECONCILER_RETRY_DELAY_SCALE
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, DEMO_SEED
 from tests import time_travel
 from tests.e2e.forkserver import ForkServer
@@ -55,6 +57,8 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     if time_travel.ENV in os.environ:  # the session's date (see tests/time_travel.py)
         env[time_travel.ENV] = os.environ[time_travel.ENV]
+    if RECONCILER_RETRY_DELAY_SCALE in os.environ:  # the session's waits (tests/conftest.py)
+        env[RECONCILER_RETRY_DELAY_SCALE] = os.environ[RECONCILER_RETRY_DELAY_SCALE]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})

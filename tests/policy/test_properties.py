@@ -185,7 +185,9 @@ def test_overlapping_calls_overshoot_only_by_what_they_cost_beyond_estimates(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=st.lists(_step, max_size=40))
 def test_same_bound_with_the_sqlite_store(steps: list[tuple[object, ...]]) -> None:

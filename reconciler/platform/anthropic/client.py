@@ -29,7 +29,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from reconciler import errors
-from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, parse_answer, send
+from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, parse_answer, pause, send
 from reconciler.platform.anthropic import wire
 from reconciler.platform.anthropic.settings import DEFAULT_BASE_URL, AnthropicSettings
 from reconciler.platform.credentials import KeyAuth, redact
@@ -76,7 +76,7 @@ class AnthropicClient:
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         self._retry = retry or RetryPolicy()
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep: Sleep = sleep or pause
         self._limit = asyncio.Semaphore(concurrency)
         self._http = make_client(
             self.base_url,

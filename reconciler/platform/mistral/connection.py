@@ -36,6 +36,7 @@ from reconciler.http import (
     RetryPolicy,
     make_client,
     parse_answer,
+    pause,
     send,
 )
 from reconciler.platform.credentials import AuthScheme, KeyAuth, redact
@@ -63,7 +64,7 @@ class Connection:
     """The transport under every endpoint: clients, key, retries, concurrency, parsing.
 
     ``transport`` replaces the network (respx in tests, the sandbox's ASGI transport);
-    ``sleep`` replaces :func:`asyncio.sleep` between retries (tests pass a no-op).
+    ``sleep`` replaces :func:`reconciler.http.pause` between retries (tests pass a no-op).
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class Connection:
         self.page_size = page_size
         self.key_page_size = key_page_size
         self._retry = retry or RetryPolicy()
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep: Sleep = sleep or pause
         self._on_retry = on_retry
         self._limit = asyncio.Semaphore(concurrency)
         self._requests = 0
