@@ -30,7 +30,8 @@ from typing import Any
 
 
 def _preload() -> None:
-    """Import every module of the program (not ``__main__``, which would run it)."""
+    """Import every module of the program (not ``__main__``, which would run it), and build
+    its command line (:func:`_build_once`)."""
     import importlib
     import pkgutil
 
@@ -39,6 +40,25 @@ def _preload() -> None:
     for module in pkgutil.walk_packages(reconciler.__path__, "reconciler."):
         if not module.name.endswith(".__main__"):
             importlib.import_module(module.name)
+    _build_once()
+
+
+def _build_once() -> None:
+    """Typer turns the ``reconciler`` app into a click command at every call, which is a
+    good part of a short run; build it here, once, and have each child's call start from
+    that command, untouched (a child is a copy of this process: nothing one run does to it
+    reaches the next)."""
+    import typer.main
+
+    from reconciler.cli.main import app
+
+    built = typer.main.get_command(app)
+    build = typer.main.get_command
+
+    def get_command(instance: typer.Typer) -> Any:
+        return built if instance is app else build(instance)
+
+    typer.main.get_command = get_command
 
 
 def _child(request: Mapping[str, Any]) -> None:
