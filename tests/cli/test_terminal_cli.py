@@ -9,11 +9,12 @@ import pty
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, clean_env
+from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, clean_env, run_cli
 
 COMMANDS = [["catalog", "list"], ["schema"], ["--help"], ["policy", "check", "--help"]]
 
@@ -46,34 +47,34 @@ def plan_on_a_terminal(tmp_path: Path, term: str) -> str:
     """``reconciler plan --sandbox`` with a terminal as standard output; what it showed."""
     shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "plan", "--sandbox"],
-        cwd=tmp_path,
-        env=clean_env({"TERM": term}),
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(follower)
-    shown = b""
+    shown: list[bytes] = []
+    reader = threading.Thread(target=read_to_the_end, args=(leader, shown))
+    reader.start()  # read while the run writes: a full terminal would hold it up
     try:
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError as exc:  # EIO: the program closed the terminal
-                if exc.errno != errno.EIO:
-                    raise
-                break
-            if not chunk:
-                break
-            shown += chunk
+        done = run_cli(
+            ["plan", "--sandbox"], cwd=tmp_path, env={"TERM": term}, stdout=os.ttyname(follower)
+        )
     finally:
+        os.close(follower)  # the last writer gone, the reader meets the end
+        reader.join(timeout=60)
         os.close(leader)
-        assert proc.wait(timeout=60) == 0
-    return shown.decode()
+    assert done.returncode == 0, done.stderr
+    return b"".join(shown).decode()
 
 
-@pytest.mark.slow
+def read_to_the_end(leader: int, into: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError as exc:  # EIO: no one holds the terminal open any more
+            if exc.errno != errno.EIO:
+                raise
+            return
+        if not chunk:
+            return
+        into.append(chunk)
+
+
 def test_a_dumb_terminal_gets_no_colour(tmp_path: Path) -> None:
     shown = plan_on_a_terminal(tmp_path / "dumb", "dumb")
     assert "Plan:" in shown
