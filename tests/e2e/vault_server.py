@@ -37,6 +37,7 @@ import httpx
 from tests.vault.fake_vault import FakeVault
 
 SEALED = {"errors": ["Vault is sealed"]}
+POLL = 0.02  # how often the serving loop looks for stop(): stop() waits up to that long
 
 
 def _reserved(path: str) -> bool:
@@ -80,7 +81,9 @@ class FakeVaultServer:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL,), daemon=True
+        )
         self._thread.start()
 
     @property
@@ -222,6 +225,9 @@ class FakeVaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # an answer's head and body are two writes: without this, the body waits for
+            # the client to acknowledge the head (Nagle's algorithm), some 40 ms a request
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
