@@ -14,6 +14,11 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   { apt-get install -y -qq postgresql || { apt-get update -qq && apt-get install -y -qq postgresql; }
   } >/tmp/reconciler-apt.log 2>&1 || echo "   not installed (see /tmp/reconciler-apt.log)" >&2
 fi
+# The suite starts dozens of Python processes (two workers, fork servers, sandboxes, CLI
+# runs): with bytecode caching off (PYTHONDONTWRITEBYTECODE, set in some images) each would
+# compile every module it imports again, and each worker would rewrite every test module's
+# asserts again (pytest caches those in __pycache__ too): some 7 s of a core per worker.
+unset PYTHONDONTWRITEBYTECODE
 echo "== ruff"; .venv/bin/ruff check .
 echo "== import-linter"; .venv/bin/lint-imports
 # mypy (strict; ~35 s of one core on a fresh clone, without its cache) runs beside the tests
