@@ -55,8 +55,8 @@ def _build_once() -> None:
     built = typer.main.get_command(app)
     build = typer.main.get_command
 
-    def get_command(instance: typer.Typer) -> Any:
-        return built if instance is app else build(instance)
+    def get_command(typer_instance: typer.Typer) -> Any:
+        return built if typer_instance is app else build(typer_instance)
 
     typer.main.get_command = get_command
 

@@ -4,6 +4,9 @@ sets to 0 so that end-to-end runs retry at once while logging the real schedule.
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 import httpx
 import pytest
 
@@ -15,7 +18,7 @@ from tests.platform.mistral_wire import Sleeps, run
 @pytest.fixture
 def widest_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Full jitter draws each wait from [0, cap]: here always the cap."""
-    monkeypatch.setattr(http.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
 def answering(*statuses: int) -> httpx.AsyncClient:
@@ -89,7 +92,7 @@ def test_pause_waits_the_scheduled_time_times_the_scale(
     else:
         monkeypatch.setenv(RECONCILER_RETRY_DELAY_SCALE, scale)
     sleeps = Sleeps()
-    monkeypatch.setattr(http.asyncio, "sleep", sleeps)
+    monkeypatch.setattr(asyncio, "sleep", sleeps)
     run(http.pause(3.0))
     assert sleeps.delays == [waited]
 
@@ -98,7 +101,7 @@ def test_send_waits_through_pause_unless_given_a_sleeper(monkeypatch: pytest.Mon
     """A 429 asking for 100 s, the scale at 0: sent again at once, the real wait still told."""
     monkeypatch.setenv(RECONCILER_RETRY_DELAY_SCALE, "0")
     sleeps = Sleeps()
-    monkeypatch.setattr(http.asyncio, "sleep", sleeps)
+    monkeypatch.setattr(asyncio, "sleep", sleeps)
     told: list[float] = []
 
     async def main() -> int:
