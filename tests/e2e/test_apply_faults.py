@@ -228,7 +228,6 @@ def test_a_vault_that_fails_a_write_for_a_while_gets_the_secret_anyway(
     assert_converged(sandbox, vault_entries(fake_vault), small / "desired-state")
 
 
-@pytest.mark.slow
 def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
     sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer
 ) -> None:
@@ -268,7 +267,6 @@ def test_a_vault_sealed_mid_apply_fails_it_and_leaves_no_key_without_its_secret(
         assert entry.secret not in outputs
 
 
-@pytest.mark.slow
 def test_a_vault_failing_metadata_writes_mid_replacement_keeps_the_live_secret_current(
     sandbox: SandboxServer, small: Path, fake_vault: FakeVaultServer
 ) -> None:
