@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import httpx
 import pytest
@@ -21,14 +22,32 @@ def widest_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
-def answering(*statuses: int) -> httpx.AsyncClient:
-    """A client whose server answers ``statuses`` in turn, then 200."""
-    answers = iter(statuses)
+def answering(*answers: int | httpx.Response) -> httpx.AsyncClient:
+    """A client whose server gives ``answers`` in turn (a bare status: with a JSON
+    message), then 200."""
+    queue = iter(answers)
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(next(answers, 200), json={"message": "busy"})
+        answer = next(queue, 200)
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(answer, json={"message": "busy"})
 
     return http.make_client("https://api.example", transport=httpx.MockTransport(handler))
+
+
+def get_things(*answers: int | httpx.Response, **options: Any) -> int:
+    """``GET /things`` (idempotent) sent through :func:`http.send` with ``options``, the
+    server giving ``answers``; the final status."""
+
+    async def main() -> int:
+        async with answering(*answers) as client:
+            response = await http.send(
+                client, "GET", "/things", service="test", idempotent=True, **options
+            )
+            return response.status_code
+
+    return run(main())
 
 
 @pytest.mark.usefixtures("widest_jitter")
@@ -48,21 +67,8 @@ def test_the_backoff_is_jittered_between_nothing_and_its_cap() -> None:
 def test_a_request_answered_503_four_times_waits_the_schedule_then_succeeds() -> None:
     sleeps = Sleeps()
     told: list[tuple[int, float, str]] = []
-
-    async def main() -> int:
-        async with answering(503, 503, 503, 503) as client:
-            response = await http.send(
-                client,
-                "GET",
-                "/things",
-                service="test",
-                idempotent=True,
-                sleep=sleeps,
-                on_retry=lambda *retry: told.append(retry),
-            )
-            return response.status_code
-
-    assert run(main()) == 200
+    statuses = (503, 503, 503, 503)
+    assert get_things(*statuses, sleep=sleeps, on_retry=lambda *retry: told.append(retry)) == 200
     assert sleeps.delays == [0.5, 1, 2, 4]
     assert told == [(n, wait, "HTTP 503") for n, wait in enumerate([0.5, 1, 2, 4], start=1)]
 
@@ -70,13 +76,8 @@ def test_a_request_answered_503_four_times_waits_the_schedule_then_succeeds() ->
 @pytest.mark.usefixtures("widest_jitter")
 def test_the_fifth_failure_ends_the_retries_after_four_waits() -> None:
     sleeps = Sleeps()
-
-    async def main() -> None:
-        async with answering(*[502] * 5) as client:
-            await http.send(client, "GET", "/things", service="test", idempotent=True, sleep=sleeps)
-
     with pytest.raises(errors.RemoteError, match="HTTP 502"):
-        run(main())
+        get_things(*[502] * 5, sleep=sleeps)
     assert sleeps.delays == [0.5, 1, 2, 4]
 
 
@@ -103,21 +104,7 @@ def test_send_waits_through_pause_unless_given_a_sleeper(monkeypatch: pytest.Mon
     sleeps = Sleeps()
     monkeypatch.setattr(asyncio, "sleep", sleeps)
     told: list[float] = []
-
-    async def main() -> int:
-        answers = iter([httpx.Response(429, headers={"Retry-After": "100"})])
-        transport = httpx.MockTransport(lambda _request: next(answers, httpx.Response(200)))
-        async with http.make_client("https://api.example", transport=transport) as client:
-            response = await http.send(
-                client,
-                "GET",
-                "/things",
-                service="test",
-                idempotent=True,
-                on_retry=lambda _attempt, wait, _why: told.append(wait),
-            )
-            return response.status_code
-
-    assert run(main()) == 200
+    refused = httpx.Response(429, headers={"Retry-After": "100"})
+    assert get_things(refused, on_retry=lambda _n, wait, _why: told.append(wait)) == 200
     assert told == [100.0]
     assert sleeps.delays == [0.0]
