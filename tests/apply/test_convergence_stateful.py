@@ -140,10 +140,11 @@ class Convergence(RuleBasedStateMachine):
     @rule(index=st.integers(0, 5))
     def console_edits_description(self, index: int) -> None:
         ids = sorted(self.provider.workspaces)
-        found = self.provider.workspaces[ids[index % len(ids)]]
-        self.provider.workspaces[ids[index % len(ids)]] = found.model_copy(
-            update={"description": "changed in the console"}
-        )
+        if ids:  # every workspace archived: none left to edit
+            found = self.provider.workspaces[ids[index % len(ids)]]
+            self.provider.workspaces[ids[index % len(ids)]] = found.model_copy(
+                update={"description": "changed in the console"}
+            )
 
     @rule(amount=st.sampled_from((10, 3000)))
     def console_spend_limit(self, amount: int) -> None:
