@@ -8,8 +8,10 @@ in a process of its own, forked from a server that has imported the program alre
 (:mod:`tests.e2e.forkserver`), with the environment pointing at that server and nothing
 inherited that could change the outcome (``MISTRAL_*``, ``RECONCILER_*``, ``NO_COLOR``,
 Vault and GitHub variables) but the session's date and its waits between retries (none:
-see tests/conftest.py). The tests that need the program exactly as a shell starts
-it (start-up, a terminal, two applies at once, a kill) run ``python -m reconciler``.
+see tests/conftest.py). A run a test kills is forked the same way (it is a process of
+its own). The tests that need the program exactly as a shell starts it (start-up, a
+reader that goes away, a prompt on a terminal, two applies at once) run
+``python -m reconciler``.
 """
 
 from __future__ import annotations

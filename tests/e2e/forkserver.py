@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +165,12 @@ class ForkServer:
         stderr: str | None = None,
         append: bool = False,
         timeout: float | None = None,
+        started: Callable[[int], object] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``reconciler ARGS``; ``input`` is its whole stdin, else it reads ``stdin``
         (a file or a terminal's device); ``stdout`` and ``stderr`` take its output instead
-        of the result, appended to with ``append`` (another process's, ``/proc/PID/fd/1``)."""
+        of the result, appended to with ``append`` (another process's, ``/proc/PID/fd/1``).
+        ``started(pid)`` is called once the run's process exists (a test may kill it)."""
         with self._lock:
             if not self._ready:
                 assert self._answer(None) == {"ready": True}
@@ -191,6 +193,8 @@ class ForkServer:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
             pid = self._answer(None)["pid"]
+            if started is not None:
+                started(pid)
             try:
                 code = self._answer(timeout)["returncode"]
             except TimeoutError:

@@ -26,19 +26,20 @@ there; the next apply, on this machine or another (no journal), converges.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import queue
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import pytest
@@ -211,19 +212,50 @@ def test_a_kill_at_each_step_is_followed_by_an_apply_that_converges(tmp_path: Pa
     assert records >= sum(planned(first)) + 2
 
 
-def background_apply(cli: Cli, stdout: int, **env: str) -> subprocess.Popen[str]:
-    """``reconciler apply`` as ``cli`` runs it, in a process of its own that a test kills
-    at a point it chooses (stderr dropped, stdout to ``stdout``)."""
-    args = ["apply", "--auto-approve", "--no-color", "--vault", cli.vault]
-    variables = {"TMPDIR": str(cli.cwd / "tmp"), **cli.env, **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cli.cwd,
-        env=clean_env(cli.server.env(**variables)),
-        stdout=stdout,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+class BackgroundApply:
+    """``reconciler apply`` as ``cli`` runs it, forked from this worker's fork server in a
+    thread of its own, for a test to kill at a point it chooses: ``output`` is its standard
+    output line by line as it comes (with ``output=True``; its standard error is dropped),
+    :meth:`kill` sends it SIGKILL and returns its exit status once it is gone."""
+
+    def __init__(self, cli: Cli, *, output: bool = False, **env: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._file: TextIO | None = None
+        target = os.devnull
+        if output:
+            read, write = os.pipe()
+            self._file = os.fdopen(read)
+            target = f"/proc/{os.getpid()}/fd/{write}"  # the run opens the pipe by name
+        pids: queue.SimpleQueue[int] = queue.SimpleQueue()
+        variables = {"TMPDIR": str(cli.cwd / "tmp"), **cli.env, **env}
+        self._run = self._pool.submit(
+            fork_server().run,
+            ["apply", "--auto-approve", "--no-color", "--vault", cli.vault],
+            cwd=cli.cwd,
+            env=clean_env(cli.server.env(**variables)),
+            stdout=target,
+            stderr=os.devnull,
+            append=True,
+            timeout=CLI_TIMEOUT,
+            started=pids.put,
+        )
+        if output:  # ours closed once the run is over: the reader then meets the end
+            self._run.add_done_callback(lambda _run: os.close(write))
+        self.pid = pids.get(timeout=CLI_TIMEOUT)
+
+    @property
+    def output(self) -> Iterator[str]:
+        return iter(self._file or ())
+
+    def kill(self) -> int:
+        with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
+            os.kill(self.pid, signal.SIGKILL)
+        try:
+            return self._run.result(timeout=CLI_TIMEOUT).returncode
+        finally:
+            self._pool.shutdown()
+            if self._file is not None:
+                self._file.close()
 
 
 @pytest.mark.slow
@@ -235,16 +267,15 @@ def test_a_kill_during_a_create_is_followed_by_an_apply_that_converges(
     cli = Cli(sandbox, tmp_path)
     initial = {k["key_id"] for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)}
     sandbox.set_faults({"method": "POST", "path": "/v1/admin/api-keys", "nth": nth, "hold": True})
-    proc = background_apply(cli, subprocess.PIPE, MISTRAL_TIMEOUT="600")
+    apply = BackgroundApply(cli, output=True, MISTRAL_TIMEOUT="600")
     try:
-        assert proc.stdout is not None
-        creating = (line for line in proc.stdout if re.match(r"api_key\.\S+: Creating\.\.\.", line))
+        creating = (
+            line for line in apply.output if re.match(r"api_key\.\S+: Creating\.\.\.", line)
+        )
         assert next(islice(creating, nth - 1, None), None), "the apply ended before the create"
-        proc.send_signal(signal.SIGKILL)  # its create is on its way or held by the platform
-        proc.wait(timeout=CLI_TIMEOUT)
     finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+        returncode = apply.kill()  # its create is on its way or held by the platform
+    assert returncode == -signal.SIGKILL
     sandbox.set_faults()  # answers once the platform has dealt with the held request
 
     keys = desired_keys(desired)
@@ -290,15 +321,13 @@ def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_
         dev.write_text(dev.read_text().replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
 
         arrived = vault.hold_write(len(vault.writes.attempts) + 1)
-        proc = background_apply(cli, subprocess.DEVNULL)
+        apply = BackgroundApply(cli)
         try:
             assert arrived.wait(timeout=CLI_TIMEOUT), "the apply never wrote the new secret"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=CLI_TIMEOUT)
         finally:
-            proc.kill()
+            returncode = apply.kill()
             vault.release()
-        assert proc.returncode == -signal.SIGKILL
+        assert returncode == -signal.SIGKILL
         alice = [
             k
             for k in live_keys(sandbox.admin_base_url, sandbox.admin_key)
