@@ -27,8 +27,10 @@ fi
 extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
 stamp=".venv/.installed${extra:+-test}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/test.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extra}"
+  # the versions the suite last passed with (requirements/test.txt, from scripts/lock.sh)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    --constraint requirements/test.txt -e ".${extra}"
   touch "$stamp"
 fi
