@@ -30,8 +30,10 @@ whether the secret got there is the key kept, so that the path's current version
 key's secret or the one before, is a live key's either way; the next plan settles it.
 Before each step a guard may stop the apply (its lock is no longer its own).
 Every remote mutation is announced in the :class:`~reconciler.apply.journal.Journal`
-before it is sent. A create whose outcome is unknown (a timeout, a 5xx) is never resent:
-its intent stays open in the journal, and the next plan deletes the key it may have made.
+before it is sent; the creates of a phase announce their intents a window of
+``parallelism`` at a time, one fsync each (:mod:`reconciler.apply.intents`). A create
+whose outcome is unknown (a timeout, a 5xx) is never resent: its intent stays open in
+the journal, and the next plan deletes the key it may have made.
 Each new secret is registered with the log redactor the moment it arrives, so no log line
 can carry it. The ownership record follows each key created or deleted, and a deleted
 key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
@@ -52,11 +54,12 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 from reconciler.apply import DEFAULT_PARALLELISM, people, rotation
+from reconciler.apply.intents import CreateIntents
 from reconciler.apply.journal import Journal
 from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.records import KeyRecords
 from reconciler.apply.routing import SecretRouter, StoreLocator
-from reconciler.apply.secret_write import Outcome, SecretWriteFailed, write_secret
+from reconciler.apply.secret_write import UNREAD, Outcome, SecretWriteFailed, Unread, write_secret
 from reconciler.diff import Action, Change, Kind, RetiringKey, workspace_aliases
 from reconciler.errors import AmbiguousCreate, ConsoleOnly, ReconcilerError, SecretStoreError
 from reconciler.http import pause
@@ -241,6 +244,8 @@ class Applier:
         self.workspace_ids = {aliases.get(w.name, w.name): w.id for w in live.workspaces if w.id}
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.made_keys: set[str] = set()  # key ids this apply created
+        self.versions_before: dict[str, int | None] = {}  # by create address, as preflight read
+        self.intents: CreateIntents | None = None  # of the phase of creates under way
         self.group_ids = {g.name: g.id for g in live.groups if g.id}
         self.desired_keys: dict[str, ApiKey] = {}  # by name, the first of a name
         for key in desired.keys:
@@ -276,6 +281,8 @@ class Applier:
             [functools.partial(store.read_metadata, path) for _, store, path in targets]
         )
         for (step, store, path), current in zip(targets, found, strict=True):
+            # the version each secret is written against (a store keeping none: None)
+            self.versions_before[step.change.address] = 0 if current is None else current.version
             holder = current.key_id if current is not None else None
             if holder and holder in self.live_keys and holder != step.change.live_id:
                 other = self.live_keys[holder]
@@ -323,6 +330,11 @@ class Applier:
                 )
             except ReconcilerError as exc:
                 await self._failed(phase[0], exc)
+            self.intents = CreateIntents(
+                self.journal,
+                {s.change.address: self._intent_fields(s.change) for s in phase},
+                self.parallelism,
+            )
         failures: dict[int, ReconcilerError] = {}
         stopped: list[tuple[Step, ReconcilerError]] = []
         queue = iter(enumerate(phase))
@@ -356,6 +368,9 @@ class Applier:
                     group.create_task(worker())
         except BaseExceptionGroup as unexpected:  # not a ReconcilerError: raised as it is
             raise unexpected.exceptions[0] from None
+        if self.intents is not None:
+            self.intents.close()
+            self.intents = None
         await self.records.flush()
         if failures:
             first = min(failures)
@@ -523,6 +538,21 @@ class Applier:
             )
         return self._desired_key(change.name)
 
+    def _intent_fields(self, change: Change) -> dict[str, Any]:
+        """What the journal's intent of the create of ``change`` says."""
+        want = self._key_for(change)
+        store, path = self.secrets(want)
+        return {
+            "apply_id": self.apply_id,
+            "intent": f"{self.apply_id}:{change.address}",
+            "name": want.name,
+            "workspace": want.workspace,
+            "replaces": change.live_id if change.is_replacement else None,
+            "store": store.description,
+            "path": path,
+            "grace_hours": change.grace_hours,
+        }
+
     async def _create_key(self, change: Change) -> None:
         want = self._key_for(change)
         ws_id = self._workspace_id(want.workspace)
@@ -531,17 +561,8 @@ class Applier:
         t = self._step(change, "Creating")
         rotating = change.grace_hours is not None
         previous = await rotation.remember(store, path) if rotating else None
-        await self.journal.arecord(
-            "key-create-intent",
-            apply_id=self.apply_id,
-            intent=intent,
-            name=want.name,
-            workspace=want.workspace,
-            replaces=change.live_id if change.is_replacement else None,
-            store=store.description,
-            path=path,
-            grace_hours=change.grace_hours,
-        )
+        assert self.intents is not None  # a key is created in the phase of creates only
+        await self.intents.before_create(change.address)
         try:
             created = await self.provider.create_key(want, ws_id)
         except AmbiguousCreate as exc:
@@ -574,7 +595,9 @@ class Applier:
             resent=created.resent,
             grace_hours=change.grace_hours,
         )
-        version = await self._store_secret(change, want, created, store, path)
+        version = await self._store_secret(
+            change, want, created, store, path, self.versions_before.get(change.address, UNREAD)
+        )
         if previous is not None:
             verifier = rotation.Verifier(self.provider, self.journal, self.apply_id)
             try:
@@ -640,7 +663,13 @@ class Applier:
         )
 
     async def _store_secret(
-        self, change: Change, want: ApiKey, created: CreatedKey, store: SecretStore, path: str
+        self,
+        change: Change,
+        want: ApiKey,
+        created: CreatedKey,
+        store: SecretStore,
+        path: str,
+        version_before: int | Unread | None,
     ) -> int | None:
         key_id = created.key.id or ""
 
@@ -674,6 +703,7 @@ class Applier:
                 sleep=self.sleep,
                 announce=announce,
                 on_retry=on_retry,
+                version_before=version_before,
             )
         except SecretWriteFailed as failed:
             self.log.warning(

@@ -10,9 +10,12 @@ and times.
 
 Concurrent tasks of one apply use :meth:`Journal.arecord`: each line is appended in one
 write (lines never interleave, and one task's lines keep their order), then the task waits
-for an fsync that began after its write; one fsync, run in a worker thread, makes durable
-every line written before it (group commit), so eight tasks do not queue behind eight
-fsyncs and the event loop never blocks on the disk. A result that announces nothing (a key
+for an fsync that began after its write; one fsync makes durable every line written before
+it (group commit), so eight tasks do not queue behind eight fsyncs. The fsyncs run one at
+a time in the journal's own thread, so the event loop never blocks on the disk and they
+never queue behind other work sent to threads (a file vault's writes).
+:meth:`Journal.arecord_many` appends several lines in one write and waits for one fsync
+(the create intents of several keys, announced together). A result that announces nothing (a key
 created, a secret stored) is appended with :meth:`Journal.note`, which does not wait: the
 next record that is waited for (the intent before the next mutation, the apply's end)
 makes it durable with it, and nothing is sent in between that it would have to precede.
@@ -23,7 +26,8 @@ From the journal and the live state, :meth:`Journal.abandoned_keys` finds the ke
 interrupted apply left behind:
 
 - created, but the secret was never stored (and the key not deleted since);
-- a create was sent but its answer never recorded, or the answer left it unknown
+- a create announced but its answer never recorded (``key-create-skipped`` says it was
+  never sent), or the answer left it unknown
   (``key-create-unknown``: a timeout, a 5xx): a live key with that name in that
   workspace, created after the intent, whose secret was never stored;
 - a create was refused (429) and sent again (``resent`` on its answer): a live key with
@@ -55,6 +59,7 @@ import os
 import signal
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,33 +176,43 @@ class Journal:
         self._syncing: asyncio.Future[None] | None = None
         self._fd: int | None = None  # open for appending from the first record
         self._closer: weakref.finalize[[int], Journal] | None = None
+        self._syncer: ThreadPoolExecutor | None = None  # the thread that runs the fsyncs
 
     def record(self, event: str, **fields: Any) -> None:
         """Append one event and make it durable before returning."""
-        self._append(event, fields, sync=True)
+        self._append([(event, fields)], sync=True)
         _crash_point_reached()
 
     def note(self, event: str, **fields: Any) -> None:
         """Append one result without waiting for it to be durable (see the module
         docstring); never for an intent, which must be durable before its mutation."""
-        self._append(event, fields, sync=False)
+        self._append([(event, fields)], sync=False)
         _crash_point_reached()
 
     async def arecord(self, event: str, **fields: Any) -> None:
         """Append one event and return once it is durable, sharing fsyncs with the other
         tasks that record at the same time (see the module docstring)."""
-        number = self._append(event, fields, sync=False)
+        await self.arecord_many([(event, fields)])
+
+    async def arecord_many(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append ``events`` (name, fields) in one write and return once they are all
+        durable, as :meth:`arecord` does for one."""
+        number = self._append(events, sync=False)
         while self._durable < number:
             if self._syncing is None:
                 self._syncing = asyncio.ensure_future(self._sync())
             await asyncio.shield(self._syncing)  # a cancelled waiter leaves the sync be
-        _crash_point_reached()
+        for _ in events:
+            _crash_point_reached()
 
     def close(self) -> None:
-        """Close the file (a later record opens it again)."""
+        """Close the file (a later record opens it again) and end the fsync thread."""
         if self._closer is not None:
             self._closer()
         self._fd = self._closer = None
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=False)
+            self._syncer = None
 
     def _descriptor(self) -> int:
         if self._fd is None:
@@ -206,13 +221,17 @@ class Journal:
             self._closer = weakref.finalize(self, os.close, self._fd)
         return self._fd
 
-    def _append(self, event: str, fields: dict[str, Any], *, sync: bool) -> int:
-        """Write one whole line (one ``write`` in append mode); its number."""
-        entry = {"ts": self._clock().isoformat(), "event": event, **fields}
-        line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+    def _append(self, events: Sequence[tuple[str, dict[str, Any]]], *, sync: bool) -> int:
+        """Write whole lines, one per event, in one ``write`` in append mode; the number
+        of the last."""
+        ts = self._clock().isoformat()
+        lines = "".join(
+            json.dumps({"ts": ts, "event": event, **fields}, sort_keys=True, default=str) + "\n"
+            for event, fields in events
+        )
         fd = self._descriptor()
-        os.write(fd, line.encode())
-        self._written += 1
+        os.write(fd, lines.encode())
+        self._written += len(events)
         if sync:
             os.fsync(fd)
             self._durable = self._written
@@ -222,7 +241,10 @@ class Journal:
         """One fsync covering every line written before it starts."""
         try:
             covered = self._written
-            await asyncio.to_thread(os.fsync, self._descriptor())
+            if self._syncer is None:
+                self._syncer = ThreadPoolExecutor(1, thread_name_prefix="journal-fsync")
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._syncer, os.fsync, self._descriptor())
             self._durable = max(self._durable, covered)
         finally:
             self._syncing = None
@@ -247,7 +269,7 @@ class Journal:
             event = e.get("event")
             if event == "key-create-intent":
                 scan.intents.append(e)
-            elif event in ("key-created", "key-create-failed"):
+            elif event in ("key-created", "key-create-failed", "key-create-skipped"):
                 answers[e.get("intent", "")] = e
                 if event == "key-created":
                     scan.created[e["key_id"]] = e

@@ -1,14 +1,14 @@
 """Writing one new key's secret into its store: at most one version, and a clear outcome.
 
 The apply engine hands a new key's secret here straight from the create response. The
-version the path is at is read once and announced (so the journal can tell later whether
-the write landed); every attempt then writes against that version, so however many times
-it is retried the write makes at most one version and never replaces one someone else
-wrote meanwhile. An attempt whose answer was lost and whose retry meets its own version
-is recognised by reading the secret back. When every attempt failed, a read-back says
-where things stand (:class:`Outcome`), for the engine to decide the key's fate. A store
-says when a failed write leaves the current version as it was (a plain
-:class:`~reconciler.errors.SecretStoreError`); only after a
+version the path is at is read once (or given: the apply read it before its creates) and
+announced (so the journal can tell later whether the write landed); every attempt then
+writes against that version, so however many times it is retried the write makes at most
+one version and never replaces one someone else wrote meanwhile. An attempt whose answer
+was lost and whose retry meets its own version is recognised by reading the secret back.
+When every attempt failed, a read-back says where things stand (:class:`Outcome`), for
+the engine to decide the key's fate. A store says when a failed write leaves the current
+version as it was (a plain :class:`~reconciler.errors.SecretStoreError`); only after a
 :class:`~reconciler.vault.base.WriteUncertain` is the path read back:
 
 - ``STORED``: the current version is this secret with its metadata after all;
@@ -28,6 +28,15 @@ from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
 from reconciler.vault.base import CasMismatch, SecretMetadata, SecretStore, WriteUncertain
+
+
+class Unread(enum.Enum):
+    """The version a path is at has not been read yet."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
 
 
 class Outcome(enum.Enum):
@@ -57,11 +66,14 @@ async def write_secret(
     sleep: Callable[[float], Awaitable[Any]],
     announce: Callable[[int | None], Awaitable[None]],
     on_retry: Callable[[int, float, SecretStoreError], None],
+    version_before: int | Unread | None = UNREAD,
 ) -> int | None:
     """Write ``secret`` at ``path``; return the version, or raise :class:`SecretWriteFailed`.
 
     ``announce(version_before)`` is awaited once, before the first write is sent;
     ``on_retry(attempt, delay, error)`` before each wait between attempts.
+    ``version_before``: the version the path is at, when the caller read it already (the
+    write then never replaces a version written since); else it is read here.
     """
     expect: int | None = None
     announced = uncertain = False
@@ -69,9 +81,12 @@ async def write_secret(
     for attempt in range(1, attempts + 1):
         try:
             if not announced:
-                current = await store.read_metadata(path)
-                # a store that keeps no versions (GitHub) is written unconditionally
-                expect = 0 if current is None else current.version
+                if version_before is UNREAD:
+                    current = await store.read_metadata(path)
+                    # a store that keeps no versions (GitHub) is written unconditionally
+                    expect = 0 if current is None else current.version
+                else:
+                    expect = version_before
                 await announce(expect)
                 announced = True
             return await store.put(path, secret, metadata, expect_version=expect)

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -316,6 +317,26 @@ def test_preflight_refuses_to_overwrite_another_live_keys_secret(tmp_path: Path)
     assert "secret of live key 'iris-laptop' (k-iris)" in str(caught.value)
     assert rig.provider.calls == []
     assert rig.events() == []
+
+
+def test_a_secret_written_to_the_path_after_preflight_is_never_written_over(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    other = FileVault(tmp_path / "vault")
+
+    def meanwhile(name: str) -> None:  # someone writes dev-bob's path as its create is sent
+        if name == "dev-bob":
+            put = other.put("dev/dev-bob", _secret("hand"), _meta("k-hand", "by-hand"))
+            ThreadPoolExecutor(1).submit(asyncio.run, put).result()
+
+    rig.provider.fail["create_key"] = meanwhile
+    with pytest.raises(ApplyError) as caught:
+        rig.apply()
+    assert "the new key was deleted on the platform" in str(caught.value)
+    secret, metadata = rig.stored("dev/dev-bob")
+    assert (secret, metadata.key_id if metadata else None) == ("hand", "k-hand")
+    assert "dev-bob" not in [k.name for k in rig.provider.keys.values()]
 
 
 def test_a_failure_stops_the_apply_and_reports_what_was_done(tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from reconciler.apply.engine import Applier, ApplyError
+from reconciler.apply.intents import CreateIntents
 from reconciler.apply.journal import Journal
 from reconciler.errors import ServerError
 from reconciler.model import ApiKey, DesiredState
@@ -155,3 +157,94 @@ def test_journal_lines_stay_whole_and_each_keys_records_in_order(tmp_path: Path)
             < position[("key-created", intent)]
             < position[("secret-stored", intent)]
         )
+
+
+class FsyncCountingProvider(SlowProvider):
+    """Checks, as each create is sent, that its intent is already in the journal file, and
+    counts the journal's fsyncs."""
+
+    def __init__(self, journal: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__()
+        self.journal = journal
+        self.fsyncs = 0
+        self.unannounced: list[str] = []
+        real = os.fsync
+
+        def counting(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(journal):
+                self.fsyncs += 1
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", counting)
+
+    async def create_key(self, key: ApiKey, workspace_id: str) -> CreatedKey:
+        intents = [
+            json.loads(line)
+            for line in self.journal.read_text().splitlines()
+            if '"key-create-intent"' in line
+        ]
+        if key.name not in {e["name"] for e in intents}:
+            self.unannounced.append(key.name)
+        return await super().create_key(key, workspace_id)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names a descriptor via /proc")
+def test_creates_announced_together_each_before_it_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = FsyncCountingProvider(tmp_path / "state" / "journal.jsonl", monkeypatch)
+    journal = apply(tmp_path, provider, with_service_keys(29), parallelism=8)
+    assert provider.unannounced == []
+    creates = [e for e in journal.entries() if e["event"] == "key-create-intent"]
+    assert len(creates) == 32
+    # the 32 intents went out in 4 writes of 8, not one fsync each; each key's secret
+    # write is announced too (one fsync per key at most), and the apply's start and end
+    assert provider.fsyncs <= 4 + 32 + 2
+
+
+def test_intents_announced_but_never_sent_are_answered(tmp_path: Path) -> None:
+    provider = SlowProvider()
+    provider.fail["create_key"] = lambda name: (
+        ServerError("Mistral: POST /api-keys failed with HTTP 400") if name == "svc-05" else None
+    )
+    with pytest.raises(ApplyError):
+        apply(tmp_path, provider, with_service_keys(20), parallelism=4)
+    journal = Journal(tmp_path / "state" / "journal.jsonl")
+    entries = list(journal.entries())
+    announced = {e["intent"]: e["name"] for e in entries if e["event"] == "key-create-intent"}
+    answers = {
+        e["intent"]: e["event"]
+        for e in entries
+        if e["event"] in ("key-created", "key-create-failed", "key-create-skipped")
+    }
+    assert answers.keys() == announced.keys()  # no intent left open
+    skipped = {announced[i] for i, event in answers.items() if event == "key-create-skipped"}
+    assert not skipped & {name for call, name in provider.calls if call == "create_key"}
+
+
+def test_a_window_of_intents_is_announced_at_once_and_the_unsent_answered(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    names = ["svc-a", "svc-b", "svc-c", "svc-d"]
+    fields = {
+        f"api_key.{n}": {"apply_id": "w", "intent": f"w:{n}", "name": n, "workspace": "dev"}
+        for n in names
+    }
+    intents = CreateIntents(journal, fields, window=3)
+    asyncio.run(intents.before_create("api_key.svc-a"))  # announces a, b and c
+    intents.close()  # b and c were never sent
+    events = [(e["event"], e["intent"]) for e in journal.entries()]
+    assert events == [
+        ("key-create-intent", "w:svc-a"),
+        ("key-create-intent", "w:svc-b"),
+        ("key-create-intent", "w:svc-c"),
+        ("key-create-skipped", "w:svc-b"),
+        ("key-create-skipped", "w:svc-c"),
+    ]
+    # a key of such a name made later, by an apply elsewhere, is not taken for one this
+    # apply may have made
+    provider = FakeProvider(live_org(), users=ORG_USERS)
+    key = ApiKey(name="svc-b", workspace="dev", owner="bob@acme.example")
+    made = asyncio.run(provider.create_key(key, "ws-dev")).key.id
+    assert made not in journal.abandoned_keys(asyncio.run(provider.fetch()))
