@@ -20,15 +20,17 @@ under the guard lock, the check-and-set is made against the file as it is now an
 temporary renamed over it; readers in other processes never see half a file and two
 writers cannot both win a check-and-set. Only the check and the rename hold the guard,
 not the fsyncs, so concurrent writers of different paths do not queue behind each
-other's disk writes. A ``put`` is therefore all or nothing, as the store protocol asks:
-the secret and its metadata become the current version together, or the file is as it
-was. Reading metadata takes no lock: a reader sees
+other's disk writes; the threads of one process queue for the guard among themselves
+first, and renames into one directory made at once share its fsync
+(:mod:`reconciler.vault.dirsync`). A ``put`` is therefore all or nothing, as the store
+protocol asks: the secret and its metadata become the current version together, or the
+file is as it was. Reading metadata takes no lock: a reader sees
 the whole file before a rename or the whole file after it (an audit reads thousands). The
 secret is only ever in the target file (and its temporary twin for the instant before the
 rename). :meth:`FileVault.read_metadata_many` reads the metadata of many paths (a plan's
 secret checks, an audit) in one worker thread, each folder listed once.
 
-Why one module of ~540 lines: secrets, documents and apply locks share one directory
+Why one module of ~570 lines: secrets, documents and apply locks share one directory
 layout, one guard and one write path (temporary, check-and-set, rename); split, each part
 would re-implement it.
 """
@@ -43,6 +45,7 @@ import datetime as dt
 import functools
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -73,6 +76,7 @@ from reconciler.vault.base import (
     parse_timestamp,
     utcnow,
 )
+from reconciler.vault.dirsync import DirectorySync
 
 FORMAT = 1
 GUARD_TIMEOUT = 30.0
@@ -106,6 +110,10 @@ class FileVault:
         self.description = f"file vault at {self.root}"
         self._clock = clock
         self._guard = FileLock(str(self.root / ".vault.lock"), timeout=GUARD_TIMEOUT, mode=0o600)
+        # this process's threads queue here for the guard, woken as it is released, instead
+        # of polling the lock file against each other
+        self._in_process = threading.Lock()
+        self._directories = DirectorySync()
 
     def __repr__(self) -> str:
         return f"FileVault({str(self.root)!r})"
@@ -238,11 +246,12 @@ class FileVault:
                     now_version = int(now["current_version"]) if now else 0
                     if now_version == current:
                         self._rename(tmp, target, rel)
+                        renamed = self._directories.renamed(target.parent)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()  # still there: the check-and-set was lost
             if now_version == current:
-                self._sync_directory(target, rel)
+                self._sync_directory(target, rel, renamed)
                 return current + 1
             if expect is not None:
                 raise self._cas_error(rel, expect, now_version, secret=custom is not None)
@@ -442,14 +451,19 @@ class FileVault:
     @contextlib.contextmanager
     def _locked(self, what: str) -> Iterator[None]:
         self._mkdirs(self.root)
+        timed_out = SecretStoreError(
+            f"{self.description}: {what}: timed out after {GUARD_TIMEOUT:g}s waiting for "
+            f"{self._guard.lock_file}"
+        )
+        if not self._in_process.acquire(timeout=GUARD_TIMEOUT):
+            raise timed_out
         try:
             with self._guard.acquire(poll_interval=GUARD_POLL):
                 yield
         except Timeout:
-            raise SecretStoreError(
-                f"{self.description}: {what}: timed out after {GUARD_TIMEOUT:g}s waiting for "
-                f"{self._guard.lock_file}"
-            ) from None
+            raise timed_out from None
+        finally:
+            self._in_process.release()
 
     def _mkdirs(self, directory: Path) -> None:
         """Create ``directory`` (and missing parents) with mode 0700."""
@@ -514,10 +528,11 @@ class FileVault:
         tmp = self._write_temporary(target, rel, payload)
         try:
             self._rename(tmp, target, rel)
+            renamed = self._directories.renamed(target.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        self._sync_directory(target, rel)
+        self._sync_directory(target, rel, renamed)
 
     def _write_temporary(self, target: Path, rel: str, payload: bytes) -> Path:
         """``payload`` in a new 0600 file beside ``target``, fsynced; its path."""
@@ -542,14 +557,11 @@ class FileVault:
         except OSError as exc:
             raise self._os_error("write", rel, exc) from None
 
-    def _sync_directory(self, target: Path, rel: str) -> None:
-        """Make a rename in ``target``'s directory durable."""
+    def _sync_directory(self, target: Path, rel: str, renamed: int) -> None:
+        """Make the rename ``renamed`` into ``target``'s directory durable (an fsync of
+        the directory shared with other threads' renames, :mod:`reconciler.vault.dirsync`)."""
         try:
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._directories.sync(target.parent, renamed)
         except OSError as exc:
             raise self._os_error("write", rel, exc) from None
 
