@@ -38,7 +38,7 @@ Each new secret is registered with the log redactor the moment it arrives, so no
 can carry it. The ownership record follows each key created or deleted, and a deleted
 key's secret is removed from where it was written (:mod:`reconciler.apply.records`).
 
-Why one module of ~710 lines: it has one job, carrying out steps in order, and each step's
+Why one module of ~780 lines: it has one job, carrying out steps in order, and each step's
 journal intent, remote call and failure path (above all a key's create, secret store and
 compensating delete) must be read beside the order they run in.
 """
@@ -47,11 +47,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from reconciler.apply import DEFAULT_PARALLELISM, people, rotation
 from reconciler.apply.intents import CreateIntents
@@ -68,10 +67,10 @@ from reconciler.model import ApiKey, DesiredState, LiveState, Member, Workspace,
 from reconciler.plan import Plan
 from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
 from reconciler.providers import archives_keys
+from reconciler.vault import bulk
 from reconciler.vault.base import SecretMetadata, SecretStore
 
 Report = Callable[[str], None]
-T = TypeVar("T")
 
 
 CREATE_PHASE = 4  # keys are created (see :func:`steps`)
@@ -255,32 +254,30 @@ class Applier:
             self.desired_members.setdefault((member.workspace, member.email.lower()), member)
         self.result = ApplyResult()
 
-    async def _bounded(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-        """Every call's result, in order, at most ``parallelism`` running at once."""
-        limit = asyncio.Semaphore(self.parallelism)
-
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
-            async with limit:
-                return await call()
-
-        return list(await asyncio.gather(*(one(call) for call in calls)))
-
     async def preflight(self, plan: Plan) -> None:
         """Before any mutation: every secret store answers, and no new key's secret would
         overwrite the secret of another live key (an accident, not a rotation). The
-        secrets' paths are read concurrently; the first problem in plan order is raised."""
+        secrets' paths are read in one batch per store (:mod:`reconciler.vault.bulk`); the
+        first problem in plan order is raised."""
         creates = [
             step
             for step in steps(plan.changes)
             if step.change.kind is Kind.API_KEY and step.action is Action.CREATE
         ]
         targets = [(step, *self.secrets(self._key_for(step.change))) for step in creates]
-        for store in {id(store): store for _, store, _ in targets}.values():
+        by_store: dict[int, tuple[SecretStore, list[int]]] = {}
+        for index, (_, store, _) in enumerate(targets):
+            by_store.setdefault(id(store), (store, []))[1].append(index)
+        found: list[bulk.Answer] = [None] * len(targets)
+        for store, indices in by_store.values():
             await store.check()
-        found = await self._bounded(
-            [functools.partial(store.read_metadata, path) for _, store, path in targets]
-        )
+            paths = [targets[i][2] for i in indices]
+            answers = await bulk.read_metadata_many(store, paths, concurrency=self.parallelism)
+            for index, answer in zip(indices, answers, strict=True):
+                found[index] = answer
         for (step, store, path), current in zip(targets, found, strict=True):
+            if isinstance(current, SecretStoreError):
+                raise current
             # the version each secret is written against (a store keeping none: None)
             self.versions_before[step.change.address] = 0 if current is None else current.version
             holder = current.key_id if current is not None else None
@@ -538,13 +535,17 @@ class Applier:
             )
         return self._desired_key(change.name)
 
+    def _intent_id(self, change: Change) -> str:
+        """The id that ties the journal's records of one create together."""
+        return f"{self.apply_id}:{change.address}"
+
     def _intent_fields(self, change: Change) -> dict[str, Any]:
         """What the journal's intent of the create of ``change`` says."""
         want = self._key_for(change)
         store, path = self.secrets(want)
         return {
             "apply_id": self.apply_id,
-            "intent": f"{self.apply_id}:{change.address}",
+            "intent": self._intent_id(change),
             "name": want.name,
             "workspace": want.workspace,
             "replaces": change.live_id if change.is_replacement else None,
@@ -557,7 +558,7 @@ class Applier:
         want = self._key_for(change)
         ws_id = self._workspace_id(want.workspace)
         store, path = self.secrets(want)
-        intent = f"{self.apply_id}:{change.address}"
+        intent = self._intent_id(change)
         t = self._step(change, "Creating")
         rotating = change.grace_hours is not None
         previous = await rotation.remember(store, path) if rotating else None

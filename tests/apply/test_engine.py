@@ -319,6 +319,21 @@ def test_preflight_refuses_to_overwrite_another_live_keys_secret(tmp_path: Path)
     assert rig.events() == []
 
 
+def test_a_secret_path_that_cannot_be_read_stops_the_apply_before_any_change(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    broken = tmp_path / "vault" / "dev" / "dev-bob.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    with pytest.raises(SecretStoreError) as caught:
+        rig.apply()
+    assert "dev/dev-bob" in str(caught.value)
+    assert "is not valid JSON" in str(caught.value)
+    assert rig.provider.calls == []
+    assert rig.events() == []
+
+
 def test_a_secret_written_to_the_path_after_preflight_is_never_written_over(
     tmp_path: Path,
 ) -> None:
