@@ -64,7 +64,7 @@ class CreateIntents:
             if address in self._sent or not write.done() or write.cancelled():
                 continue
             if write.exception() is not None:
-                continue
+                continue  # the write failed: the intent may not be in the journal at all
             fields = self.intents[address]
             self.journal.note(
                 "key-create-skipped", apply_id=fields["apply_id"], intent=fields["intent"]
