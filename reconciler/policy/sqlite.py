@@ -4,16 +4,28 @@ The statements are :mod:`reconciler.policy.sql`'s. Each admission and each settl
 one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock serialises them across
 threads and processes: every check in a batch sees the committed effect of every earlier
 batch, and totals stay exact with any number of concurrent writers. WAL mode lets
-readers proceed during a write, and ``synchronous=NORMAL`` makes a commit an append to
-the log, not an ``fsync`` (a power cut may lose the last few records; a crashed process
-loses nothing). Each thread gets its own connection, and a forked child opens fresh ones.
+readers proceed during a write. Each thread gets its own connection, and a forked child
+opens fresh ones.
 
-The tail of a call is kept short. A writer that finds the write lock taken retries after
-50 us, doubling to at most 1 ms, rather than through SQLite's own busy handler (which
-sleeps 1 ms, then 2, 5, 10 ... 100 ms: under eight writers, tens of milliseconds at the
-99th percentile). The log is copied into the database (a checkpoint, which syncs the
-file) at each sweep and, between sweeps, only once it holds 10,000 pages, so one call in
-thousands pays for it, not one in a hundred.
+Writers queue on a lock of their own before SQLite's: an ``flock`` on a file beside the
+database (``usage.db-lock``), held from ``BEGIN IMMEDIATE`` to ``COMMIT`` only. The
+kernel wakes the next writer the moment it is released, and releases it when its holder
+dies, so ``BEGIN IMMEDIATE`` finds SQLite's lock free and never sleeps in SQLite's busy
+handler (1 ms, then 2, 5, 10 ... 100 ms: under eight writers, tens of milliseconds at
+the 99th percentile). A writer waits as long as the holder's transaction lasts, a few
+tens of microseconds, however long that is: a holder stopped in the middle of one (a
+debugger) stops the other writers until it resumes or exits. ``busy_timeout`` bounds
+only waits for programs that write the file without the side lock (the ``sqlite3`` shell,
+say): past it, a call raises :class:`PolicyStoreError`.
+
+Durability: ``synchronous=NORMAL`` makes a commit an append to the log, not an
+``fsync``. A crashed process loses nothing; a power cut or an operating-system crash may
+lose the last requests counted before it (those in the log since the last checkpoint),
+never the file's consistency. The log is copied into the database (a checkpoint, which
+syncs both files: milliseconds) by a thread of each process's store, woken after every
+:data:`CHECKPOINT_EVERY` commits of a connection; its checkpoints are passive, so no
+call waits for one. SQLite's own automatic checkpoint, which would run inside a commit,
+is left as a backstop for a log that reaches :data:`WAL_AUTOCHECKPOINT` pages.
 
 For many hosts, :class:`~reconciler.policy.postgres.PostgresStore` keeps the same tables
 in a PostgreSQL database they share.
@@ -21,25 +33,24 @@ in a PostgreSQL database they share.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
+import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 from reconciler.policy.sql import PolicyStoreError, SqlStore
 from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 
 __all__ = ["PolicyStoreError", "SQLiteStore"]
 
-T = TypeVar("T")
-
-WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit copies it into the database
-BUSY_FIRST_WAIT = 50e-6  # seconds; doubled after each refusal of the write lock
-BUSY_LONGEST_WAIT = 1e-3
+CHECKPOINT_EVERY = 500  # commits of one connection between its passive checkpoints
+WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit checkpoints (a backstop)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -81,6 +92,79 @@ CREATE TABLE IF NOT EXISTS holds (
 """
 
 
+class _Link:
+    """One thread's connection to the store and its own handle on the side lock (an
+    ``flock`` belongs to an open file, so threads with handles of their own exclude
+    each other as processes do)."""
+
+    __slots__ = ("commits", "db", "lock", "pid")
+
+    def __init__(self, db: sqlite3.Connection, lock: int) -> None:
+        self.db = db
+        self.lock = lock
+        self.pid = os.getpid()
+        self.commits = 0
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        fcntl.flock(self.lock, fcntl.LOCK_EX)  # the kernel wakes us when it is free
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.db.close()
+        os.close(self.lock)
+
+
+class _Checkpointer:
+    """Copies the log into the database on a thread of its own, when asked, so that no
+    call waits for a checkpoint (and the ``fsync`` of both files it makes)."""
+
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.pid = os.getpid()
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._asked = 0
+        self._closed = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"checkpoint {path}", daemon=True)
+        self._thread.start()
+
+    def ask(self) -> None:
+        with self._wake:
+            self._asked += 1
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop, once the checkpoint asked for last is done."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        done = 0
+        try:
+            while True:
+                with self._wake:
+                    while self._asked == done and not self._closed:
+                        self._wake.wait()
+                    asked, closed = self._asked, self._closed
+                if asked > done:
+                    # passive: copies what no reader still needs and never holds up a
+                    # writer; one that fails leaves the log to the next (or to SQLite's)
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    done = asked
+                if closed:
+                    return
+        finally:
+            db.close()
+
+
 class SQLiteStore(SqlStore):
     """Rolling ledgers, month counters, rate windows and reservations in one SQLite file."""
 
@@ -96,16 +180,29 @@ class SQLiteStore(SqlStore):
         self._busy_timeout = busy_timeout
         self._ttl = reservation_ttl
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._links: list[_Link] = []
+        self._links_lock = threading.Lock()
+        self._checkpointer: _Checkpointer | None = None
+        _STORES.add(self)
         try:
-            self._while_busy(lambda: self._db().executescript(_SCHEMA))
+            self._link().db.executescript(_SCHEMA)  # writes nothing once the tables exist
         except sqlite3.Error as exc:
             raise PolicyStoreError(f"cannot prepare the usage store {self.path}: {exc}") from exc
 
     # --- connections ---------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _link(self) -> _Link:
+        """This thread's link, opened on its first use in this process."""
+        link: _Link | None = getattr(self._local, "link", None)
+        if link is None or link.pid != os.getpid():
+            link = self._local.link = self._connect()
+        return link
+
+    def _connect(self) -> _Link:
+        try:
+            lock = self._open_lock()
+        except OSError as exc:
+            raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
         try:
             db = sqlite3.connect(
                 self.path,
@@ -113,103 +210,102 @@ class SQLiteStore(SqlStore):
                 isolation_level=None,
                 check_same_thread=False,
             )
-            db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-            self._use_wal(db)
+        except sqlite3.Error as exc:
+            os.close(lock)
+            raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
+        link = _Link(db, lock)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                with link.locked():  # processes opening a new file switch it in turn
+                    db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         except sqlite3.Error as exc:
+            link.close()
             raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
-        with self._all_lock:
-            self._all.append(db)
-        return db
+        with self._links_lock:
+            self._links.append(link)
+        return link
 
-    def _use_wal(self, db: sqlite3.Connection) -> None:
-        # Switching a new file to WAL can fail with "locked" without waiting when other
-        # processes open it at the same moment; the mode is persistent, so retry briefly.
-        deadline = time.monotonic() + self._busy_timeout
-        while True:
-            try:
-                if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                    return
-                db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _db(self) -> sqlite3.Connection:
-        local = self._local
-        pid = os.getpid()
-        if getattr(local, "pid", None) != pid:
-            local.db = self._connect()
-            local.pid = pid
-        db: sqlite3.Connection = local.db
-        return db
+    def _open_lock(self) -> int:
+        """A new handle on the side lock's file (an anonymous one for a memory database,
+        which no other connection shares)."""
+        name = str(self.path)
+        if name in ("", ":memory:"):
+            with tempfile.TemporaryFile() as anonymous:
+                return os.dup(anonymous.fileno())
+        return os.open(f"{name}-lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     @contextmanager
     def _transaction(self, names: Sequence[str]) -> Iterator[sqlite3.Connection]:
         # the write lock covers every counter, whichever ``names`` the batch touches
-        db = self._db()
+        link = self._link()
+        db = link.db
         try:
-            db.execute("PRAGMA busy_timeout=0")  # the waits are _while_busy's
+            fcntl.flock(link.lock, fcntl.LOCK_EX)  # the kernel wakes us when it is free
+        except OSError as exc:
+            raise PolicyStoreError(f"{self.where} is unavailable: {exc}") from exc
+        try:
             try:
-                self._while_busy(lambda: db.execute("BEGIN IMMEDIATE"))
-            finally:
-                db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise PolicyStoreError(f"usage store {self.path} is unavailable: {exc}") from exc
-        try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise PolicyStoreError(f"cannot write the usage store {self.path}: {exc}") from exc
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise PolicyStoreError(f"{self.where} is unavailable: {exc}") from exc
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise PolicyStoreError(f"cannot write {self.where}: {exc}") from exc
+                raise
+        finally:
+            fcntl.flock(link.lock, fcntl.LOCK_UN)
+        link.commits += 1
+        if link.commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint()
 
-    def _while_busy(self, attempt: Callable[[], T]) -> T:
-        """``attempt()``, tried again while the database is locked (see the module
-        docstring), until the busy timeout has passed."""
-        wait = BUSY_FIRST_WAIT
-        deadline: float | None = None
-        while True:
-            try:
-                return attempt()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self._busy_timeout
-                elif now >= deadline:
-                    raise
-            time.sleep(wait)
-            wait = min(wait * 2, BUSY_LONGEST_WAIT)
+    def _checkpoint(self) -> None:
+        """Ask this process's checkpointer to copy the log into the database."""
+        with self._links_lock:
+            checkpointer = self._checkpointer
+            if checkpointer is None or checkpointer.pid != os.getpid():
+                checkpointer = self._checkpointer = _Checkpointer(self.path, self._busy_timeout)
+        checkpointer.ask()
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
-        yield self._db()
-
-    def sweep(self, now: float) -> None:
-        super().sweep(now)
-        try:  # copy the log into the database now rather than in a later call's commit
-            self._db().execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
-            raise PolicyStoreError(f"cannot write the usage store {self.path}: {exc}") from exc
+        yield self._link().db
 
     def close(self) -> None:
-        with self._all_lock:
-            connections, self._all = self._all, []
-        for db in connections:
-            db.close()
+        with self._links_lock:
+            links, self._links = self._links, []
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.close()
+        for link in links:
+            link.close()
         self._local = threading.local()
 
+    def _forget_inherited(self) -> None:
+        """In a forked child: drop the parent's links, closing their lock handles, so a
+        parent that dies holding the lock does not leave it held by its child."""
+        links, self._links = self._links, []
+        self._links_lock = threading.Lock()
+        self._checkpointer = None  # its thread did not come along
+        self._local = threading.local()
+        for link in links:
+            with contextlib.suppress(OSError):
+                os.close(link.lock)
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return bool(code & 0xFF == sqlite3.SQLITE_BUSY)  # extended codes too
-    return "locked" in str(exc)
+
+_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._forget_inherited()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
