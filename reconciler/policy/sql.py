@@ -174,6 +174,8 @@ class SqlStore:
     ) -> Reservation | Refusal | None:
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self.sweep(now)
+        charges = tuple(c for c in checks if type(c) is Charge)  # (before the lock is taken)
+        encoded = json.dumps([[c.name, c.window.value, c.amount] for c in charges])
         with self._transaction(counter_names(checks)) as db:
             rate_counts: list[int] = []
             for check in checks:
@@ -193,14 +195,12 @@ class SqlStore:
                     rate_counts.append(0 if row is None else row[0])
             if not reserve:
                 return None
-            charges = tuple(c for c in checks if type(c) is Charge)
             self._hold(db, [(c, c.amount) for c in charges], now)
             rates = [c for c in checks if type(c) is RateLimit]
             for check, count in zip(rates, rate_counts, strict=True):
                 key = rate_key(check)
                 self._run(db, RING_PUT, (key, count % check.limit, now))
                 self._run(db, RATE_BUMP, (key,))
-            encoded = json.dumps([[c.name, c.window.value, c.amount] for c in charges])
             rid = self._run(db, HOLD_PUT, (now, encoded)).fetchone()[0]
             return Reservation(int(rid), now, charges)
 

@@ -49,7 +49,7 @@ from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 
 __all__ = ["PolicyStoreError", "SQLiteStore"]
 
-CHECKPOINT_EVERY = 500  # commits of one connection between its passive checkpoints
+CHECKPOINT_EVERY = 100  # commits of one connection between its passive checkpoints
 WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit checkpoints (a backstop)
 
 _SCHEMA = """
