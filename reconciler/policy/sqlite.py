@@ -18,6 +18,11 @@ debugger) stops the other writers until it resumes or exits. ``busy_timeout`` bo
 only waits for programs that write the file without the side lock (the ``sqlite3`` shell,
 say): past it, a call raises :class:`PolicyStoreError`.
 
+A new file has pages of :data:`PAGE_SIZE` bytes rather than SQLite's 4 KiB: a commit
+writes every page it changed to the log whole, so a call (about a dozen pages) logs
+about 15 KB instead of 50, and checkpoints have that much less to copy and sync. A file
+made with other pages keeps them.
+
 Durability: ``synchronous=NORMAL`` makes a commit an append to the log, not an
 ``fsync``. A crashed process loses nothing; a power cut or an operating-system crash may
 lose the last requests counted before it (those in the log since the last checkpoint),
@@ -50,6 +55,7 @@ from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 __all__ = ["PolicyStoreError", "SQLiteStore"]
 
 CHECKPOINT_EVERY = 100  # commits of one connection between its passive checkpoints
+PAGE_SIZE = 1024  # bytes: a commit logs each page it changes, whole
 WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit checkpoints (a backstop)
 
 _SCHEMA = """
@@ -217,6 +223,7 @@ class SQLiteStore(SqlStore):
         try:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 with link.locked():  # processes opening a new file switch it in turn
+                    db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's, else nothing
                     db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler.policy import Policy, SQLiteStore, UsageStore
-from reconciler.policy.sqlite import PolicyStoreError
+from reconciler.policy.sqlite import PAGE_SIZE, PolicyStoreError
 from reconciler.policy.store import Charge, RateLimit, Refusal, Reservation
 from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, demo_state, new_schema, utc
@@ -143,6 +143,20 @@ def test_sqlite_is_in_wal_mode_and_shared_between_instances(tmp_path: Path) -> N
     assert "USING PRIMARY KEY (name=? AND ts>?)" in plan  # one seek, not a scan
     first.close()
     second.close()
+
+
+def test_a_new_sqlite_file_has_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("CREATE TABLE before (x)")  # an existing file: its page size is set
+    for path, size in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+        store = SQLiteStore(path)
+        store.add([_charge(3)], NOW)
+        assert store.read("s|usd|hour", HOUR, NOW).spent == 3
+        store.close()
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA page_size").fetchone()[0] == size
 
 
 def test_sqlite_error_is_reported_clearly(tmp_path: Path) -> None:
