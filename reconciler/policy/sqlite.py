@@ -151,7 +151,10 @@ class _Checkpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        db = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            db = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        except sqlite3.Error:
+            return  # SQLite's own checkpoints copy the log instead
         done = 0
         try:
             while True:
