@@ -30,7 +30,8 @@ never the file's consistency. The log is copied into the database (a checkpoint,
 syncs both files: milliseconds) by a thread of each process's store, woken after every
 :data:`CHECKPOINT_EVERY` commits of a connection; its checkpoints are passive, so no
 call waits for one. SQLite's own automatic checkpoint, which would run inside a commit,
-is left as a backstop for a log that reaches :data:`WAL_AUTOCHECKPOINT` pages.
+is left as a backstop for a log that reaches :data:`WAL_AUTOCHECKPOINT` bytes (eight
+processes in step, each asking after its 100th commit, log about a sixth of that).
 
 For many hosts, :class:`~reconciler.policy.postgres.PostgresStore` keeps the same tables
 in a PostgreSQL database they share.
@@ -56,7 +57,7 @@ __all__ = ["PolicyStoreError", "SQLiteStore"]
 
 CHECKPOINT_EVERY = 100  # commits of one connection between its passive checkpoints
 PAGE_SIZE = 1024  # bytes: a commit logs each page it changes, whole
-WAL_AUTOCHECKPOINT = 10_000  # pages of log before a commit checkpoints (a backstop)
+WAL_AUTOCHECKPOINT = 40 << 20  # bytes of log before a commit checkpoints (a backstop)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -229,7 +230,8 @@ class SQLiteStore(SqlStore):
                     db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's, else nothing
                     db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT // page}")
         except sqlite3.Error as exc:
             link.close()
             raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
