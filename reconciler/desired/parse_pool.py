@@ -4,8 +4,8 @@ processes.
 Turning libyaml's events into Python values holds the interpreter's lock, so a thread
 cannot parse beside the validation; another process can. When the files to parse add up
 to :data:`PARALLEL_MIN_BYTES` or more, their texts go to worker processes in chunks, and
-plain values (dicts, lists, strings, numbers, dates) come back in order while this
-process validates the files already parsed. Workers are spawned, never forked, so a
+plain values (dicts, lists, strings, numbers, dates) come back while this process parses
+and validates the first files itself. Workers are spawned, never forked, so a
 thread of the caller (an event loop fetching the live state) is never copied mid-work.
 
 Only the fast path runs there (:func:`~reconciler.desired.yaml_events.fast_data`): a
@@ -125,10 +125,13 @@ def _in_workers(
         yield from (_here(text, pure=pure) for text in texts)
         return
     try:
-        futures: list[Future[list[Any]]] = []
+        # The workers take the chunks from the last one back while this process parses
+        # from the first one on, as it needs them, taking over any chunk no worker has
+        # started: nothing waits for the workers to start, and the two meet where they do.
+        futures: dict[int, Future[list[Any]]] = {}
         try:
-            for chunk in chunks:
-                futures.append(pool.submit(parse_chunk, [str(texts[i]) for i in chunk]))
+            for n in range(len(chunks) - 1, 0, -1):
+                futures[n] = pool.submit(parse_chunk, [str(texts[i]) for i in chunks[n]])
         except (OSError, RuntimeError, BrokenProcessPool):
             pass  # the chunks sent are parsed there; the rest here
         where = {i: (n, at) for n, chunk in enumerate(chunks) for at, i in enumerate(chunk)}
@@ -137,7 +140,9 @@ def _in_workers(
             n, at = where.get(index, (-1, 0))
             if n >= 0 and n not in results:
                 results.pop(n - 1, None)  # chunks are used in order: the last one is done
-                results[n] = _result(futures[n]) if n < len(futures) else None
+                future = futures.get(n)
+                taken_over = future is None or future.cancel()
+                results[n] = None if future is None or taken_over else _result(future)
             values = results.get(n)
             data = values[at] if values is not None else None
             if isinstance(text, str) and values is not None and not isinstance(data, _Careful):

@@ -96,14 +96,25 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-def test_workers_parse_as_this_process_does(started: list[int]) -> None:
+def test_workers_parse_as_this_process_does(
+    started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     many = items(400)
     assert sum(len(i) for i in many) > 2 * CHUNK_BYTES  # several chunks to share out
     here = [seen(d) for d in parse_many(many, processes=0)]
     assert started == []
+    parsed_here = []
+    real_here = pool_module._here
+
+    def count(text: Any, *, pure: bool) -> Document:
+        parsed_here.append(text)
+        return real_here(text, pure=pure)
+
+    monkeypatch.setattr(pool_module, "_here", count)
     there = [seen(d) for d in parse_many(many, processes=2)]
     assert started == [2]
     assert there == here
+    assert len(parsed_here) < len(many)  # a worker parsed some chunk
     assert "started on line 3" in here[7][1][0].message  # the syntax error, at its line
     assert here[17][1][0].message.startswith("not read")
 
