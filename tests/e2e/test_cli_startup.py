@@ -34,8 +34,8 @@ HEAVY = ("pydantic", "httpx", "structlog", "rich", "ruamel", "starlette", "uvico
 # the sandbox server, the GitHub secret store's sealing, the file vault's lock
 UNUSED_BY_A_PLAN = {"starlette", "uvicorn", "nacl", "filelock"}
 # the terminal libraries, which ``import httpx`` loads for httpx's own command line
-# (httpx/__init__.py imports httpx._main; see encode/httpx#3547): a plan pays for them,
-# a command that never talks to a server does not
+# (httpx/__init__.py imports httpx._main; see encode/httpx#3547) unless, as the command
+# does, a stand-in takes that module's place
 TERMINAL = {"rich", "click", "pygments"}
 
 
@@ -112,4 +112,35 @@ def test_a_plan_against_the_platform_loads_no_sandbox_github_or_terminal_library
     assert result.returncode == 1
     assert "no-such-desired-state" in result.stderr
     assert "httpx" in modules  # the provider was opened
-    assert sorted(modules & UNUSED_BY_A_PLAN) == []
+    assert sorted(modules & (UNUSED_BY_A_PLAN | TERMINAL)) == []
+
+
+def test_httpx_s_own_command_line_still_runs_behind_the_stand_in() -> None:
+    """The stand-in the command puts in place of httpx's command-line module loads the
+    real one when called, and only the command's own process gets it."""
+    code = (
+        "import sys; from reconciler.__main__ import _defer_httpx_command_line as d; d(); "
+        "import httpx; assert 'rich' not in sys.modules; "
+        "sys.argv = ['httpx', '--help']; httpx.main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Usage: httpx" in result.stdout, result.stderr[-2000:]
+    library = "import sys, httpx, reconciler; print('rich' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", library],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "True"  # a program importing reconciler: untouched
