@@ -1,7 +1,6 @@
 """Entry point for ``python -m reconciler`` and the ``reconciler`` command.
 
-The command line is imported only to run it: a worker process that imports the main
-module again (see ``desired.parse_pool``) loads none of it and runs nothing.
+The command line is imported only to run it: importing this module runs nothing.
 """
 
 import sys
@@ -32,9 +31,7 @@ def _defer_httpx_command_line() -> None:
 def main() -> None:
     _defer_httpx_command_line()
     from reconciler.cli.main import run
-    from reconciler.desired.processes import allow_workers
 
-    allow_workers()  # this main module is safe for spawned workers to import again
     run()
 
 

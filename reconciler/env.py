@@ -34,8 +34,6 @@ RECONCILER_ALLOW_FILE_VAULT     ``1``: allow a file vault against a live organis
 RECONCILER_STATE_DIR            where the journal and audit logs live
 RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
 RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
-RECONCILER_PARSE_PROCESSES      worker processes that parse a large desired state (``0``: none;
-                                unset: one per CPU, up to four)
 RECONCILER_RETRY_DELAY_SCALE    tests only: the share of each wait between retries waited
                                 (``0``: retry at once; unset or not a number: all of it)
 NO_COLOR                        never colour the output
@@ -95,7 +93,6 @@ RECONCILER_ALLOW_FILE_VAULT = "RECONCILER_ALLOW_FILE_VAULT"
 RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
 RECONCILER_CATALOG = "RECONCILER_CATALOG"
 RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"
-RECONCILER_PARSE_PROCESSES = "RECONCILER_PARSE_PROCESSES"
 RECONCILER_RETRY_DELAY_SCALE = "RECONCILER_RETRY_DELAY_SCALE"
 NO_COLOR = "NO_COLOR"
 TERM = "TERM"

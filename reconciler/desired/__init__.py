@@ -3,11 +3,10 @@
 Pipeline: :mod:`yaml_loader` (text -> data + marks) -> :mod:`sources` (one file's shape,
 via :mod:`schema`) -> :mod:`checks` (catalog, dates, cross-file rules) -> :mod:`convert`
 (documents -> :mod:`reconciler.model`). :mod:`catalog` holds the model catalog and
-:mod:`json_schema` the JSON Schema editors use; :mod:`parse_pool` parses a large desired
-state in worker processes.
+:mod:`json_schema` the JSON Schema editors use.
 
-The names below are imported when first used, so a module of this package (a parse
-worker's :mod:`parse_pool`) can be imported without the schema and its validators.
+The names below are imported when first used, so a module of this package (the YAML
+reader, say) can be imported without the schema and its validators.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from reconciler.desired import convert
 from reconciler.desired.catalog import Catalog, load_catalog
 from reconciler.desired.checks import Checker, check_all
 from reconciler.desired.orgs import is_multi_org, several_message
-from reconciler.desired.parse_pool import parse_many
 from reconciler.desired.people_checks import check_people
 from reconciler.desired.problems import Problem, Severity
 from reconciler.desired.schema import (
@@ -44,7 +43,6 @@ from reconciler.desired.sources import (
     MAX_TOTAL_BYTES,
     Reporter,
     Source,
-    parsed_source,
     read_bytes,
     read_source,
     validate_source,
@@ -205,31 +203,12 @@ def check_desired_state(
         validate_source(src, reporter)
         return src
 
-    def contents(path: Path) -> bytes | str:
-        nonlocal read
-        data = read_bytes(path, root=directory, room=MAX_TOTAL_BYTES - read, folders=folders)
-        read += 0 if isinstance(data, str) else len(data)
-        return data
-
-    def workspace_sources(paths: list[Path]) -> list[Source]:
-        """Read every workspace file, then parse them all at once (see ``parse_pool``),
-        validating each as it comes."""
-        data = [contents(path) for path in paths]
-        out = []
-        docs = parse_many(data, pure=pure_python_yaml)
-        for path, item, doc in zip(paths, data, docs, strict=True):
-            size = 0 if isinstance(item, str) else len(item)
-            src = parsed_source(display_path(path), "workspace", reporter, doc, size=size)
-            validate_source(src, reporter)
-            out.append(_lighter(src))
-        return out
-
     org_path = _single(directory, "organization", reporter)
     roles_path = _single(directory, "roles", reporter)
     _stray_files(directory, reporter)
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
-    workspaces = workspace_sources(_workspace_files(directory, reporter))
+    workspaces = [_lighter(source(p, "workspace")) for p in _workspace_files(directory, reporter)]
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None
