@@ -16,7 +16,8 @@ the 99th percentile). A writer waits as long as the holder's transaction lasts, 
 tens of microseconds, however long that is: a holder stopped in the middle of one (a
 debugger) stops the other writers until it resumes or exits. ``busy_timeout`` bounds
 only waits for programs that write the file without the side lock (the ``sqlite3`` shell,
-say): past it, a call raises :class:`PolicyStoreError`.
+say): past it, a call raises :class:`PolicyStoreError`. Where there is no ``flock``
+(Windows), SQLite's own lock and busy handler serialise the writers, as they always do.
 
 A new file has pages of :data:`PAGE_SIZE` bytes rather than SQLite's 4 KiB: a commit
 writes every page it changed to the log whole, so a call (about a dozen pages) logs
@@ -40,7 +41,6 @@ in a PostgreSQL database they share.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import tempfile
@@ -54,6 +54,23 @@ from reconciler.policy.sql import PolicyStoreError, SqlStore
 from reconciler.policy.store import DEFAULT_RESERVATION_TTL
 
 __all__ = ["PolicyStoreError", "SQLiteStore"]
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite's own lock serialises writers
+    fcntl = None  # type: ignore[assignment]
+
+
+def _lock(fd: int) -> None:
+    """Wait for the side lock; the kernel wakes us the moment it is free."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
 
 CHECKPOINT_EVERY = 100  # commits of one connection between its passive checkpoints
 PAGE_SIZE = 1024  # bytes: a commit logs each page it changes, whole
@@ -114,11 +131,11 @@ class _Link:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        fcntl.flock(self.lock, fcntl.LOCK_EX)  # the kernel wakes us when it is free
+        _lock(self.lock)
         try:
             yield
         finally:
-            fcntl.flock(self.lock, fcntl.LOCK_UN)
+            _unlock(self.lock)
 
     def close(self) -> None:
         self.db.close()
@@ -246,7 +263,8 @@ class SQLiteStore(SqlStore):
         if name in ("", ":memory:"):
             with tempfile.TemporaryFile() as anonymous:
                 return os.dup(anonymous.fileno())
-        return os.open(f"{name}-lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        return os.open(f"{name}-lock", flags, 0o644)
 
     @contextmanager
     def _transaction(self, names: Sequence[str]) -> Iterator[sqlite3.Connection]:
@@ -254,7 +272,7 @@ class SQLiteStore(SqlStore):
         link = self._link()
         db = link.db
         try:
-            fcntl.flock(link.lock, fcntl.LOCK_EX)  # the kernel wakes us when it is free
+            _lock(link.lock)
         except OSError as exc:
             raise PolicyStoreError(f"{self.where} is unavailable: {exc}") from exc
         try:
@@ -273,7 +291,7 @@ class SQLiteStore(SqlStore):
                     raise PolicyStoreError(f"cannot write {self.where}: {exc}") from exc
                 raise
         finally:
-            fcntl.flock(link.lock, fcntl.LOCK_UN)
+            _unlock(link.lock)
         link.commits += 1
         if link.commits % CHECKPOINT_EVERY == 0:
             self._checkpoint()
@@ -320,4 +338,5 @@ def _after_fork_in_child() -> None:
         store._forget_inherited()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX: Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
