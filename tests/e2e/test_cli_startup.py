@@ -60,6 +60,19 @@ def imported_while(
     return result, modules
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE`` in the repository, with a clean environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_help_imports_no_heavy_library() -> None:
     # Only the top level: for a command's own help, Typer itself builds the parameters'
     # converters with pydantic when it is installed.
@@ -81,15 +94,8 @@ def test_the_command_line_module_imports_no_server_github_or_terminal_library() 
         "import sys, reconciler.cli.main; "
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
     loaded = set(result.stdout.split())
     assert "reconciler" in loaded
     assert sorted(loaded & {"starlette", "uvicorn", "rich", "nacl"}) == []
@@ -118,29 +124,11 @@ def test_a_plan_against_the_platform_loads_no_sandbox_github_or_terminal_library
 def test_httpx_s_own_command_line_still_runs_behind_the_stand_in() -> None:
     """The stand-in the command puts in place of httpx's command-line module loads the
     real one when called, and only the command's own process gets it."""
-    code = (
+    result = python(
         "import sys; from reconciler.__main__ import _defer_httpx_command_line as d; d(); "
         "import httpx; assert 'rich' not in sys.modules; "
         "sys.argv = ['httpx', '--help']; httpx.main()"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
     assert "Usage: httpx" in result.stdout, result.stderr[-2000:]
-    library = "import sys, httpx, reconciler; print('rich' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", library],
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = python("import sys, httpx, reconciler; print('rich' in sys.modules)")
     assert result.stdout.strip() == "True"  # a program importing reconciler: untouched
