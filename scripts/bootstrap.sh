@@ -29,8 +29,10 @@ extra=""
 stamp=".venv/.installed${extra:+-test}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/test.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  # the versions the suite last passed with (requirements/test.txt, from scripts/lock.sh)
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  # the versions the suite last passed with (requirements/test.txt, from scripts/lock.sh);
+  # no bytecode compiled ahead for every installed module (some 15 s): Python caches
+  # that of each module it imports, the first time
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile \
     --constraint requirements/test.txt -e ".${extra}"
   touch "$stamp"
 fi
