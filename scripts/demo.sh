@@ -16,6 +16,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh
+# Each reconciler run below is a new process: let Python cache the bytecode of what they
+# import (bootstrap.sh compiles none ahead), even where PYTHONDONTWRITEBYTECODE is set.
+unset PYTHONDONTWRITEBYTECODE
 r=.venv/bin/reconciler
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 step reconciler validate desired-state
