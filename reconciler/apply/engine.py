@@ -323,7 +323,8 @@ class Applier:
                 await self._failed(*taken)
             try:  # one write for the phase's intents
                 await self.records.announce(
-                    (self._key_for(s.change), s.change.grace_hours) for s in phase
+                    (self._key_for(s.change), s.change.grace_hours, self._renames(s.change))
+                    for s in phase
                 )
             except ReconcilerError as exc:
                 await self._failed(phase[0], exc)
@@ -538,6 +539,13 @@ class Applier:
     def _intent_id(self, change: Change) -> str:
         """The id that ties the journal's records of one create together."""
         return f"{self.apply_id}:{change.address}"
+
+    @staticmethod
+    def _renames(change: Change) -> str | None:
+        """The id of the live key a rename's create replaces (a key of another name)."""
+        if not change.is_replacement or change.before is None:
+            return None
+        return change.live_id if change.before.get("name", change.name) != change.name else None
 
     def _intent_fields(self, change: Change) -> dict[str, Any]:
         """What the journal's intent of the create of ``change`` says."""

@@ -28,6 +28,7 @@ managed, and says so in a warning; an apply stops: it would not know what it man
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.diff import claimed_keys, left_behind
+from reconciler.diff.owned import rotating
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend
 from reconciler.ownership import (
@@ -348,12 +350,17 @@ class OwnershipRead:
         return checks.facts
 
 
-def interrupted(live: LiveState, abandoned: Collection[str], facts: KeyFacts | None) -> list[str]:
+def interrupted(
+    live: LiveState, abandoned: Collection[str], facts: KeyFacts | None, now: dt.datetime
+) -> list[str]:
     """The plan's warning about keys an interrupted apply left behind, as the journal
-    (``abandoned``) and the ownership record find them."""
+    (``abandoned``) and the ownership record find them; not the old keys of an interrupted
+    rotation or rename still in their grace, which the plan lists as retiring."""
     left = set(abandoned)
     if facts is not None:
-        left |= left_behind(live.keys, facts.claims(live), facts).keys()
+        claims = facts.claims(live)
+        left |= left_behind(live.keys, claims, facts).keys()
+        left -= rotating(live.keys, claims, facts, now).keys()
     if not left:
         return []
     return [

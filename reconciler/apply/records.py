@@ -80,9 +80,10 @@ class KeyRecords:
         self._refused: list[tuple[str, str]] = []
         self._gone: set[str] = set()  # deleted key ids
 
-    async def announce(self, keys: Iterable[tuple[ApiKey, int | None]]) -> None:
+    async def announce(self, keys: Iterable[tuple[ApiKey, int | None, str | None]]) -> None:
         """Record the create intents of ``keys`` (each with its rotation's grace in hours,
-        None for a create or plain replacement), in one write, before any is sent."""
+        None for a create or plain replacement, and the id of the key a rename replaces),
+        in one write, before any is sent."""
         if self.ledger is None:
             return
         since = self.clock()
@@ -93,8 +94,9 @@ class KeyRecords:
                 path=self.secrets(k)[1],
                 since=since,
                 grace_hours=grace,
+                replaces=replaces,
             )
-            for k, grace in keys
+            for k, grace, replaces in keys
         ]
 
         try:

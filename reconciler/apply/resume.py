@@ -48,7 +48,7 @@ async def verify_resumed(
         if not found.created or not found.stored or intent is None or intent.grace_hours is None:
             continue
         store = stores(found.location)
-        old = _predecessor(ledger, live, found.key)
+        old = _predecessor(ledger, live, found.key, intent.replaces)
         if store is not None:
             await _verify(found, store, old, desired, verifier, report)
 
@@ -91,8 +91,13 @@ async def _verify(
     report(f"{address}: the new key is accepted by the inference API")
 
 
-def _predecessor(ledger: Ledger, live: LiveState, new: ApiKey) -> ApiKey | None:
-    """The live managed key the rotation that made ``new`` replaces."""
+def _predecessor(
+    ledger: Ledger, live: LiveState, new: ApiKey, replaces: str | None
+) -> ApiKey | None:
+    """The live managed key the rotation that made ``new`` replaces: the one its intent
+    names (a rename's), else the one of its name."""
+    if replaces is not None:
+        return next((k for k in live.keys if k.id == replaces), None)
     for key in live.keys:
         entry = ledger.entry(key.id or "")
         if (

@@ -119,7 +119,8 @@ def _successors(
     """The old key id of each interrupted replacement (see :func:`superseded`), to the id
     of the key that replaced it. A rotation's create (its intent carries a grace) says so
     itself: the managed key of its name is its predecessor, even one whose secret
-    reconciler never had (adopted), which no secret check can tell."""
+    reconciler never had (adopted), which no secret check can tell; a rename's intent
+    names its predecessor, whose name differs."""
     unrecorded = [k for k, claim in claims.items() if claim.ownership is Ownership.UNRECORDED]
     if not unrecorded:  # no interrupted create whose secret was stored (nearly every plan)
         return {}
@@ -129,6 +130,12 @@ def _successors(
         if key.id and claims[key.id].ownership is Ownership.UNRECORDED
     }
     out: dict[str, str] = {}
+    live_ids = {key.id for key in live_keys}
+    for made_id in unrecorded:  # a rename's create names the key it replaces
+        intent = claims[made_id].intent
+        old = intent.replaces if intent is not None else None
+        if old and old in live_ids and old != made_id and _owned(claims.get(old)):
+            out[old] = made_id
     for key in live_keys:
         new = made.get((key.workspace.lower(), key.name))
         if not new or not key.id or key.id == new:
@@ -143,6 +150,10 @@ def _successors(
         if problem is not None and problem.finding is SecretFinding.OTHER_KEY:
             out[key.id] = new
     return out
+
+
+def _owned(claim: Claim | None) -> bool:
+    return claim is not None and claim.ownership is Ownership.OWNED
 
 
 def retiring(claims: Mapping[str, Claim]) -> set[str]:

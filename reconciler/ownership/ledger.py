@@ -110,7 +110,9 @@ class CreateIntent(Frozen):
     ``path`` is where its secret was to be written; ``since`` is when the intent was
     recorded, by the applying machine's clock. At most one per key name and workspace.
     ``grace_hours``: the create is a rotation's, whose predecessor lives this many hours
-    (from ``since``, should the apply stop before recording it retiring).
+    (from ``since``, should the apply stop before recording it retiring). ``replaces``:
+    the id of that predecessor when the create replaces a key of another name (a rename),
+    which its name alone cannot tell.
     """
 
     name: Text
@@ -118,6 +120,7 @@ class CreateIntent(Frozen):
     path: Text
     since: UtcDatetime
     grace_hours: Annotated[int, Field(ge=0)] | None = None
+    replaces: Text | None = None
 
     def same_key(self, workspace: str, name: str) -> bool:
         return intent_key(self.workspace, self.name) == intent_key(workspace, name)

@@ -11,9 +11,10 @@ what the plan found, in one write:
 - entries of keys that are gone from the platform are forgotten;
 - create intents that made no live key are dropped: that create never happened, or its
   key is gone; an intent that made a key still unrecorded stays, as it explains that key;
-- a key recorded from a rotation's intent (one with a grace) retires the managed key of
-  its name it replaced, due its grace after the intent: a rotation stopped between
-  storing the new secret and recording it resumes there, on any machine.
+- a key recorded from a rotation's intent (one with a grace) retires the managed key it
+  replaced (the one the intent names, for a rename; else the one of its name), due its
+  grace after the intent: a rotation or rename stopped between storing the new secret
+  and recording it resumes there, on any machine.
 """
 
 from __future__ import annotations
@@ -70,13 +71,19 @@ def key_entry(
 
 def _retire_predecessor(ledger: Ledger, intent: CreateIntent | None, key_id: str) -> Ledger:
     """``key_id`` was made by ``intent``'s create: when that is a rotation's (its intent
-    carries a grace), the managed key of its name it replaced retires, due its grace after
-    the intent."""
+    carries a grace), the managed key it replaced retires, due its grace after the intent:
+    the key the intent names (a rename's), else the one of its name."""
     if intent is None or intent.grace_hours is None:
         return ledger
     due = intent.since + dt.timedelta(hours=intent.grace_hours)
     for old, e in ledger.keys.items():
-        if old != key_id and e.retiring is None and intent.same_key(e.workspace, e.name):
+        if old == key_id or e.retiring is not None:
+            continue
+        # a rename's intent names the key it replaced; a rotation's replaced its namesake
+        replaced = (
+            old == intent.replaces if intent.replaces else intent.same_key(e.workspace, e.name)
+        )
+        if replaced:
             ledger = ledger.mark_retiring(old, key_id, due)
     return ledger
 

@@ -159,7 +159,7 @@ class Planning(SessionCore):
             desired_path=str(self.desired_dir),
             abandoned_keys=abandoned,
             ownership=facts,
-            warnings=[*interrupted(live, abandoned, facts), *reading.warnings, *notes],
+            warnings=[*interrupted(live, abandoned, facts, now), *reading.warnings, *notes],
             now=now,
             key_console=_key_console(self.provider.name),
             attributions=attributions,

@@ -76,3 +76,24 @@ def test_a_key_without_a_creation_time_or_already_recorded_is_left_as_it_is() ->
         [claimed(undated), claimed(recorded, stored=False)],
     )
     assert settled == ledger
+
+
+def test_a_key_a_rename_made_retires_the_key_its_intent_names_not_the_namesake() -> None:
+    """A rename's create (dev-bob renamed dev-robert, stopped before it was recorded)
+    retires the key it replaced, whose name differs, due its grace after the intent."""
+    old, other = key("k-bob", "dev-bob"), key("k-robert-0", "dev-robert")
+    made = key("k-robert", "dev-robert", created_at=LATER)
+    renaming = intent("dev-robert", since=LATER).model_copy(
+        update={"grace_hours": 24, "replaces": "k-bob"}
+    )
+    ledger = (
+        Ledger(organization=ORG)
+        .resolve_intent("k-bob", entry("dev-bob"))
+        .resolve_intent("k-robert-0", entry("dev-robert"))
+        .with_intent(renaming)
+    )
+    state = LiveState(keys=(old, other, made))
+    settled = settle(ledger, state, [claimed(made, stored=True, created=True)])
+    retiring = {k: e.retiring for k, e in settled.keys.items() if e.retiring is not None}
+    assert list(retiring) == ["k-bob"]  # not k-robert-0, which only shares the new name
+    assert retiring["k-bob"].delete_after == LATER + dt.timedelta(hours=24)
