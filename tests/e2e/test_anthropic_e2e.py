@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 from pydantic import SecretStr
 
 from reconciler.desired.load import check_desired_state
@@ -274,13 +275,15 @@ def test_audit_dates_a_key_s_last_use_from_the_cost_report(
     from reconciler.cli.main import app
 
     monkeypatch.chdir(tmp_path)
-    org = Organisation.open(state_file(tmp_path / "sandbox" / "state.json"))
-    used = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
-    org.data["key_usage"] = {"apikey_01": {used.isoformat(): 7}}
-    org.save()
+    today = dt.date(2027, 3, 10)  # the audit's clock, set: not the machine's
+    with time_machine.travel(dt.datetime(2027, 3, 10, 12, tzinfo=dt.UTC), tick=False):
+        org = Organisation.open(state_file(tmp_path / "sandbox" / "state.json"))
+        used = today - dt.timedelta(days=3)
+        org.data["key_usage"] = {"apikey_01": {used.isoformat(): 7}}
+        org.save()
 
-    args = ["audit", str(EXAMPLE), "--sandbox", "--sandbox-state", "sandbox/state.json"]
-    result = CliRunner().invoke(app, [*args, "--format", "json"])
+        args = ["audit", str(EXAMPLE), "--sandbox", "--sandbox-state", "sandbox/state.json"]
+        result = CliRunner().invoke(app, [*args, "--format", "json"])
 
     assert result.exit_code == 0, result.output
     (key,) = json.loads(result.stdout)["keys"]
