@@ -80,11 +80,12 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def _inside(path: Path, root: Path, folders: dict[Path, Path] | None) -> bool:
-    """Whether ``path``'s real path lies inside ``root``'s. A file that is not a link is
-    its folder's real path plus its name, so only folders are resolved, each once per
-    ``folders`` (a cache a caller keeps for one read of a directory)."""
-    if path.is_symlink():
+def _inside(path: Path, root: Path, folders: dict[Path, Path] | None, *, link: bool) -> bool:
+    """Whether ``path`` (``link``: a symbolic link) has its real path inside ``root``'s.
+    A file that is not a link is its folder's real path plus its name, so only folders
+    are resolved, each once per ``folders`` (a cache a caller keeps for one read of a
+    directory)."""
+    if link:
         return path.resolve().is_relative_to(root.resolve())
     cache: dict[Path, Path] = {} if folders is None else folders
     for folder in (root, path.parent):
@@ -106,14 +107,15 @@ def read_bytes(
     a symbolic link) is refused. ``room`` is what is left of the total allowance.
     ``folders``: real paths of folders already resolved in this read (see :func:`_inside`).
     """
-    if not _inside(path, root, folders):
+    link = path.is_symlink()
+    if not _inside(path, root, folders, link=link):
         return (
             f"a symbolic link to a file outside {root.as_posix()}/: "
             "not read (keep the desired state inside its directory)"
         )
     limit = min(MAX_FILE_BYTES, room)
     # a plain file that became a link since it was looked at is not followed (ELOOP)
-    flags = os.O_RDONLY | (0 if path.is_symlink() else getattr(os, "O_NOFOLLOW", 0))
+    flags = os.O_RDONLY | (0 if link else getattr(os, "O_NOFOLLOW", 0))
     try:
         with open(os.open(path, flags), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -146,21 +148,14 @@ def read_source(
 
     ``root``, ``room`` and ``folders`` are as for :func:`read_bytes`.
     """
+    source = Source(display=display, kind=kind)
     data = read_bytes(path, root=root, room=room, folders=folders)
     if isinstance(data, str):
-        return parsed_source(
-            display, kind, reporter, Document(problems=[RawProblem((), 0, 0, data)]), size=0
-        )
-    return parsed_source(display, kind, reporter, load_bytes(data, pure=pure), size=len(data))
-
-
-def parsed_source(
-    display: str, kind: str, reporter: Reporter, doc: Document, *, size: int
-) -> Source:
-    """The source of a file parsed into ``doc`` from ``size`` bytes (0: not read); its
-    parse problems go to ``reporter``."""
-    source = Source(display=display, kind=kind, doc=doc, size=size)
-    for raw in doc.problems:
+        source.doc = Document(problems=[RawProblem((), 0, 0, data)])
+    else:
+        source.size = len(data)
+        source.doc = load_bytes(data, pure=pure)
+    for raw in source.doc.problems:
         reporter.problems.add(
             Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
         )

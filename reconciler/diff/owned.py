@@ -142,7 +142,8 @@ def _successors(
             continue
         claim = claims.get(key.id)
         intent = claims[new].intent
-        rotated = intent is not None and intent.grace_hours is not None
+        # a rotation's create replaced its namesake; a rename's named its predecessor above
+        rotated = intent is not None and intent.grace_hours is not None and not intent.replaces
         if rotated and claim is not None and claim.ownership is Ownership.OWNED:
             out[key.id] = new
             continue
