@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from reconciler.model import DesiredState, Role, Workspace, minute_text
+from reconciler.model import ApiKey, DesiredState, Role, Workspace, minute_text
 
 
 def test_lookups_by_name_find_the_first_of_a_name_and_nothing_else() -> None:
@@ -36,3 +36,20 @@ def test_a_time_to_the_minute_is_rounded_up_so_a_grace_has_ended_by_then() -> No
     assert minute_text(at + dt.timedelta(seconds=1)) == "2026-12-03 10:01 UTC"
     paris = dt.timezone(dt.timedelta(hours=1))
     assert minute_text(at.astimezone(paris)) == "2026-12-03 10:00 UTC"
+
+
+def test_objects_given_the_same_fields_share_one_record_of_them_and_a_copy_does_not_leak() -> None:
+    first = ApiKey(name="a", workspace="w", owner="x@example.com")
+    second = ApiKey(name="b", workspace="w", owner="y@example.com")
+    assert first.model_fields_set is second.model_fields_set  # one set, not one per key
+
+    renamed = first.model_copy(update={"expires": dt.date(2027, 1, 1)})
+
+    assert renamed.model_fields_set == {"name", "workspace", "owner", "expires"}
+    assert first.model_fields_set == second.model_fields_set == {"name", "workspace", "owner"}
+    assert first.model_dump(exclude_unset=True) == {
+        "name": "a",
+        "workspace": "w",
+        "owner": "x@example.com",
+    }
+    assert ApiKey(name="c", workspace="w").model_fields_set == {"name", "workspace"}
