@@ -142,6 +142,60 @@ def live_fingerprint(live: LiveState) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class Fingerprints:
+    """A plan's fingerprints of the desired and the live state it was made from.
+
+    Those of a plan just made are computed when first read, from the (frozen) states the
+    plan keeps: a plan only printed never needs them (a quarter of a second at 20,000
+    keys); a saved plan's are the strings its file holds."""
+
+    __slots__ = ("_desired", "_live", "_states")
+
+    def __init__(self, desired: str, live: str) -> None:
+        self._desired: str | None = desired
+        self._live: str | None = live
+        self._states: tuple[DesiredState, LiveState] | None = None
+
+    @classmethod
+    def of(cls, desired: DesiredState, live: LiveState) -> Fingerprints:
+        """The fingerprints of ``desired`` and ``live``, each computed when first read."""
+        made = cls("", "")
+        made._desired = made._live = None
+        made._states = (desired, live)
+        return made
+
+    @property
+    def desired(self) -> str:
+        if self._desired is None:
+            assert self._states is not None
+            self._desired = desired_fingerprint(self._states[0])
+            self._forget()
+        return self._desired
+
+    @property
+    def live(self) -> str:
+        if self._live is None:
+            assert self._states is not None
+            self._live = live_fingerprint(self._states[1])
+            self._forget()
+        return self._live
+
+    def _forget(self) -> None:
+        if self._desired is not None and self._live is not None:
+            self._states = None  # both known: the states may go
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fingerprints):
+            return NotImplemented
+        return (self.desired, self.live) == (other.desired, other.live)
+
+    def __hash__(self) -> int:
+        return hash((self.desired, self.live))
+
+    def __repr__(self) -> str:
+        return f"Fingerprints(desired={self.desired!r}, live={self.live!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """The changes that take the live state to the desired state, with their provenance
@@ -151,8 +205,7 @@ class Plan:
     target: str
     provider: str
     changes: tuple[Change, ...]
-    desired_fingerprint: str
-    live_fingerprint: str
+    fingerprints: Fingerprints
     created_at: str
     desired_path: str = ""
     warnings: tuple[str, ...] = ()
@@ -165,6 +218,14 @@ class Plan:
     key_findings: tuple[KeyFinding, ...] = ()  # the live keys the key audit flags
     attributions: tuple[Attribution, ...] = ()  # last change outside reconciler, by address
     retiring: tuple[RetiringKey, ...] = ()  # old keys of rotations, live until their grace ends
+
+    @property
+    def desired_fingerprint(self) -> str:
+        return self.fingerprints.desired
+
+    @property
+    def live_fingerprint(self) -> str:
+        return self.fingerprints.live
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -273,8 +334,7 @@ def make_plan(
         target=live.target,
         provider=provider,
         changes=changes,
-        desired_fingerprint=desired_fingerprint(desired),
-        live_fingerprint=live_fingerprint(live),
+        fingerprints=Fingerprints.of(desired, live),
         created_at=created,
         desired_path=desired_path,
         warnings=(
@@ -465,8 +525,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
             target=data["target"],
             provider=data["provider"],
             changes=changes,
-            desired_fingerprint=data["desired_fingerprint"],
-            live_fingerprint=data["live_fingerprint"],
+            fingerprints=Fingerprints(data["desired_fingerprint"], data["live_fingerprint"]),
             created_at=data["created_at"],
             desired_path=data.get("desired_path", ""),
             warnings=tuple(data.get("warnings", ())),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import reconciler.plan
 from reconciler.diff import Action, Rotations
 from reconciler.errors import PlanError
 from reconciler.model import ApiKey, DesiredState, LiveState, SpendLimit
@@ -140,6 +143,38 @@ def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
     assert stale_reasons(loaded, changed_desired, live_drifted()) == [
         "the desired state changed since the plan was made"
     ]
+
+
+def test_a_plan_fingerprints_its_states_once_when_asked_and_its_file_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan only printed never fingerprints the states; saved, it holds what they were."""
+    made: list[str] = []
+
+    def counted(name: str) -> Callable[[Any], str]:
+        computed: Callable[[Any], str] = getattr(reconciler.plan, name)
+
+        def fingerprint(state: Any) -> str:
+            made.append(name)
+            return computed(state)
+
+        return fingerprint
+
+    for name in ("desired_fingerprint", "live_fingerprint"):
+        monkeypatch.setattr(reconciler.plan, name, counted(name))
+    plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
+    assert made == []
+
+    path = tmp_path / "plan.out"
+    save(plan, path)
+    assert plan.live_fingerprint == plan.live_fingerprint
+    assert sorted(made) == ["desired_fingerprint", "live_fingerprint"]
+    loaded = load(path)
+    assert (loaded.desired_fingerprint, loaded.live_fingerprint) == (
+        reconciler.plan.desired_fingerprint(desired()),
+        reconciler.plan.live_fingerprint(live_drifted()),
+    )
+    assert loaded.fingerprints == plan.fingerprints
 
 
 def test_an_exact_check_refuses_a_saved_plan_with_other_changes_from_the_same_state() -> None:
