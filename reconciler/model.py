@@ -39,15 +39,21 @@ UNLIMITED = "*"
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 
-class Frozen(BaseModel):
-    """Immutable, keyword-only value object that rejects unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Compact(BaseModel):
+    """Base of frozen models made by the ten thousand (keys, and their wire forms): objects
+    given the same fields share pydantic's record of which were given. Frozen subclasses
+    only: an object that could be assigned to would add to the shared record."""
 
     def model_post_init(self, context: Any, /) -> None:
         given = self.__pydantic_fields_set__
         shared = _FIELDS_SETS.setdefault(frozenset(given), given)
         object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+
+class Frozen(Compact):
+    """Immutable, keyword-only value object that rejects unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SpendLimit(Frozen):

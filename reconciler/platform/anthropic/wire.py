@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from reconciler.model import Compact
 
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
 WritableKeyStatus = Literal["active", "inactive", "archived"]
 
 
-class Wire(BaseModel):
+class Wire(Compact):
     """Base of every wire model: immutable, unknown fields ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -13,10 +13,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr
+from pydantic import ConfigDict, Field, RootModel, SecretStr
+
+from reconciler.model import Compact
 
 
-class Wire(BaseModel):
+class Wire(Compact):
     """Base of every wire model: immutable, unknown fields ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
