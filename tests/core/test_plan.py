@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import reconciler.plan
+import reconciler.plan.fingerprints
 from reconciler.diff import Action, Rotations
 from reconciler.errors import PlanError
 from reconciler.model import ApiKey, DesiredState, LiveState, SpendLimit
@@ -152,7 +152,7 @@ def test_a_plan_fingerprints_its_states_once_when_asked_and_its_file_keeps_them(
     made: list[str] = []
 
     def counted(name: str) -> Callable[[Any], str]:
-        computed: Callable[[Any], str] = getattr(reconciler.plan, name)
+        computed: Callable[[Any], str] = getattr(reconciler.plan.fingerprints, name)
 
         def fingerprint(state: Any) -> str:
             made.append(name)
@@ -161,7 +161,7 @@ def test_a_plan_fingerprints_its_states_once_when_asked_and_its_file_keeps_them(
         return fingerprint
 
     for name in ("desired_fingerprint", "live_fingerprint"):
-        monkeypatch.setattr(reconciler.plan, name, counted(name))
+        monkeypatch.setattr(reconciler.plan.fingerprints, name, counted(name))
     plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
     assert made == []
 
@@ -171,8 +171,8 @@ def test_a_plan_fingerprints_its_states_once_when_asked_and_its_file_keeps_them(
     assert sorted(made) == ["desired_fingerprint", "live_fingerprint"]
     loaded = load(path)
     assert (loaded.desired_fingerprint, loaded.live_fingerprint) == (
-        reconciler.plan.desired_fingerprint(desired()),
-        reconciler.plan.live_fingerprint(live_drifted()),
+        reconciler.plan.fingerprints.desired_fingerprint(desired()),
+        reconciler.plan.fingerprints.live_fingerprint(live_drifted()),
     )
     assert loaded.fingerprints == plan.fingerprints
 

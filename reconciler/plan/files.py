@@ -1,0 +1,198 @@
+"""Saved plan files (``plan --out FILE``): writing and reading them, and whether one may
+still be applied (its fingerprints, and what a plan made now says differently)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from reconciler.diff import (
+    Action,
+    Change,
+    FieldChange,
+    Kind,
+)
+from reconciler.errors import PlanError
+from reconciler.model import DesiredState, LiveState
+from reconciler.plan.core import PLAN_FORMAT_VERSION, Plan, canonical_json, change_dict, summarize
+from reconciler.plan.fingerprints import Fingerprints, desired_fingerprint, live_fingerprint
+from reconciler.rails import (
+    DeleteLimit,
+    Refusal,
+)
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """A JSON-ready dict of the whole plan (used by saved plan files)."""
+    return {
+        "format_version": plan.format_version,
+        "target": plan.target,
+        "provider": plan.provider,
+        "created_at": plan.created_at,
+        "desired_path": plan.desired_path,
+        "desired_fingerprint": plan.desired_fingerprint,
+        "live_fingerprint": plan.live_fingerprint,
+        "checksum": plan.checksum(),
+        "live_key_count": plan.live_key_count,
+        "live_people_count": plan.live_people_count,
+        "warnings": list(plan.warnings),
+        "changes": [change_dict(c) for c in plan.changes],
+        "refusals": [r.as_dict() for r in plan.refusals],
+        "delete_limit": asdict(plan.delete_limit),
+    }
+
+
+def from_dict(data: dict[str, Any]) -> Plan:
+    """Rebuild a plan saved with :func:`to_dict`; raise :class:`PlanError` if unreadable."""
+    if data.get("format_version") != PLAN_FORMAT_VERSION:
+        raise PlanError(
+            f"saved plan has format_version {data.get('format_version')!r}; "
+            f"this version reads {PLAN_FORMAT_VERSION!r}"
+        )
+    try:
+        changes = tuple(
+            Change(
+                address=c["address"],
+                kind=Kind(c["kind"]),
+                name=c["name"],
+                actions=tuple(Action(a) for a in c["actions"]),
+                reason=c.get("reason"),
+                before=c.get("before"),
+                after=c.get("after"),
+                fields=tuple(FieldChange(**f) for f in c.get("fields", [])),
+                unchanged=c.get("unchanged", 0),
+                message=c.get("message"),
+                live_id=c.get("live_id"),
+                extra_ids=tuple(c.get("extra_ids", ())),
+                recovery=bool(c.get("recovery", False)),
+                grace_hours=c.get("grace_hours"),
+            )
+            for c in data["changes"]
+        )
+        plan = Plan(
+            target=data["target"],
+            provider=data["provider"],
+            changes=changes,
+            fingerprints=Fingerprints(data["desired_fingerprint"], data["live_fingerprint"]),
+            created_at=data["created_at"],
+            desired_path=data.get("desired_path", ""),
+            warnings=tuple(data.get("warnings", ())),
+            live_key_count=data.get("live_key_count", 0),
+            live_people_count=data.get("live_people_count", 0),
+            summary=summarize(changes),
+            refusals=tuple(Refusal.from_dict(r) for r in data["refusals"]),
+            delete_limit=DeleteLimit(**data["delete_limit"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"saved plan is malformed: {exc}") from exc
+    if data.get("checksum") and data["checksum"] != plan.checksum():
+        raise PlanError(
+            "saved plan's checksum does not match its changes and refusals; it was edited"
+        )
+    return plan
+
+
+def save(plan: Plan, path: Path) -> None:
+    """Write the plan file (no secrets: a plan never holds one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from exc
+
+
+def load(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PlanError(f"{path}: no such plan file") from exc
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path}: not a plan file (not UTF-8 text)") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{path}: not a plan file ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: not a plan file")
+    return from_dict(data)
+
+
+def stale_reasons(saved: Plan, desired: DesiredState, live: LiveState) -> list[str]:
+    """Why a saved plan no longer applies (empty when it still does)."""
+    reasons = []
+    if desired_fingerprint(desired) != saved.desired_fingerprint:
+        reasons.append("the desired state changed since the plan was made")
+    if live_fingerprint(live) != saved.live_fingerprint:
+        reasons.append("the live state was changed by another operation after the plan was created")
+    return reasons
+
+
+_WORDS = {
+    "create": "create",
+    "update": "update in place",
+    "delete": "destroy",
+    "manual": "manual change",
+    "unmanaged": "left alone (unmanaged)",
+    "conflict": "conflict",
+}
+
+
+def _what(change: Change | None) -> str:
+    if change is None:
+        return "nothing to do"
+    if change.is_replacement:
+        return "replace"
+    return ", ".join(_WORDS.get(a.value, a.value) for a in change.actions)
+
+
+def plan_differences(saved: Plan, current: Plan, *, limit: int = 10) -> list[str]:
+    """Object by object, what a plan made now says differently from ``saved``:
+    ``address: saved plan: <action>; now: <action>`` (at most ``limit`` lines)."""
+    old = {c.address: c for c in saved.changes}
+    new = {c.address: c for c in current.changes}
+    lines = []
+    for address in sorted(old.keys() | new.keys()):
+        a, b = old.get(address), new.get(address)
+        if a is not None and b is not None:
+            if canonical_json(change_dict(a)) == canonical_json(change_dict(b)):
+                continue
+            now = _what(b) + (" with other values" if _what(a) == _what(b) else "")
+        else:
+            now = _what(b)
+        lines.append(f"{address}: saved plan: {_what(a)}; now: {now}")
+    if len(lines) > limit:
+        lines[limit:] = [f"... and {len(lines) - limit} more"]
+    return lines
+
+
+def check_saved(
+    saved: Plan, current: Plan, desired: DesiredState, live: LiveState, *, exact: bool = False
+) -> None:
+    """Raise :class:`PlanError` unless ``saved`` may be applied now: it was made for the
+    target ``current`` (a plan made now) is for, from the desired and live state as they
+    still are; and, ``exact``, it has the very changes ``current`` has (a plan file made
+    elsewhere, by another version, or on another day must still be what this one plans).
+    A stale plan's error says what a plan made now says differently."""
+    if saved.target != current.target:
+        raise PlanError(
+            f"Saved plan was made for {saved.target}, not {current.target}; refusing to apply"
+        )
+    reasons = stale_reasons(saved, desired, live)
+    if exact and not reasons and saved.checksum() != current.checksum():
+        reasons = ["a plan made now from the same state has other changes"]
+    if reasons:
+        changed = plan_differences(saved, current) or [
+            "no object's planned action differs, but the state it was made from did"
+        ]
+        raise PlanError(
+            "Saved plan is stale: "
+            + "; ".join(reasons)
+            + ". Run plan again. What a plan says now:\n  "
+            + "\n  ".join(changed)
+        )
