@@ -103,6 +103,11 @@ async def apply_command(
         raise ConfigError(f"{path}: no such plan file or desired-state directory")
     if exact and saved is None:
         raise ConfigError(f"--exact checks a saved plan, and {path} is a directory")
+    if saved is not None and rotations is not None:
+        raise ConfigError(
+            "--replace, --grace and --rotate-at-most are for making a plan: a saved plan "
+            "applies the rotations it was made with"
+        )
     if saved is None and not auto_approve and not on_terminal():
         raise ConfigError(
             "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"

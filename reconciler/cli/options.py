@@ -138,6 +138,17 @@ GraceOpt = Annotated[
     ),
 ]
 
+RotateAtMostOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--rotate-at-most",
+        metavar="N",
+        min=0,
+        help="Rotate at most N of the keys due for rotation, the most overdue first; the "
+        "others wait for a later apply (pacing after an import). --replace keys not counted.",
+    ),
+]
+
 
 def check_format(fmt: str, *allowed: str) -> None:
     """``--format`` names one of ``allowed`` (a usage error otherwise)."""
@@ -167,8 +178,13 @@ def make_target(
     )
 
 
-def make_rotations(replace: list[str] | None, grace: int | None) -> Rotations:
-    """The keys ``--replace`` rotates now and ``--grace``'s hours."""
+def make_rotations(
+    replace: list[str] | None, grace: int | None, at_most: int | None
+) -> Rotations | None:
+    """The keys ``--replace`` rotates now, ``--grace``'s hours and ``--rotate-at-most``'s
+    count; None when none of them is given (a saved plan's own are then used)."""
     from reconciler.diff import Rotations
 
-    return Rotations(forced=frozenset(replace or ()), grace_hours=grace)
+    if not replace and grace is None and at_most is None:
+        return None
+    return Rotations(forced=frozenset(replace or ()), grace_hours=grace, at_most=at_most)

@@ -66,7 +66,7 @@ from reconciler.diff.people import (
     group_grants,
     invitation_notes,
 )
-from reconciler.diff.rotation import NO_ROTATIONS, Rotations
+from reconciler.diff.rotation import NO_ROTATIONS, Rotations, paced
 from reconciler.diff.workspaces import (
     currency_notes,
     diff_members,
@@ -91,6 +91,7 @@ __all__ = [
     "diff",
     "invitation_notes",
     "left_behind",
+    "paced",
     "project",
     "retiring_keys",
     "workspace_aliases",

@@ -27,7 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.diff.changes import KEY_FIELDS, REPLACE, Change, Kind, project
-from reconciler.model import ApiKey, Organization, age_in_days, rotation_due
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+    Organization,
+    age_in_days,
+    rotation_due,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +42,56 @@ class Rotations:
     """What a plan is asked to rotate beyond the keys that are due.
 
     ``forced``: addresses to rotate now (``--replace``); ``grace_hours``: the grace of
-    every rotation in this plan (``--grace``), None for each key's own.
+    every rotation in this plan (``--grace``), None for each key's own; ``at_most``: how
+    many of the keys that are due this plan rotates (``--rotate-at-most``, :func:`paced`),
+    None for all.
     """
 
     forced: frozenset[str] = frozenset()
     grace_hours: int | None = None
+    at_most: int | None = None
 
 
 NO_ROTATIONS = Rotations()
 FORCED = "replacement requested (--replace)"
+DUE = "rotation due"
+
+
+def paced(
+    changes: Iterable[Change], desired: DesiredState, live: LiveState, now: dt.datetime, limit: int
+) -> tuple[list[Change], list[str]]:
+    """``--rotate-at-most``: ``changes`` with at most ``limit`` of their rotations that are
+    due, the most overdue first (days past the period; then by address), and the note that
+    says how many wait. A rotation asked for (``--replace``) is always kept and not counted,
+    and so is a due key whose status changes too (its replacement is what sets it). The
+    keys left are still due: the next plan rotates them, the audit flags them."""
+    changes = list(changes)
+    wanted: dict[str, ApiKey] = {}
+    for key in desired.keys:
+        wanted.setdefault(key.name, key)
+    have = {k.id: k for k in live.keys if k.id}
+    due = []
+    for change in changes:
+        want, match = wanted.get(change.name), have.get(change.live_id or "")
+        if not (change.reason or "").startswith(DUE) or want is None or match is None:
+            continue
+        if want.status is not None and match.status not in (None, want.status):
+            continue  # the replacement sets the status too
+        period = want.rotation_period_days or desired.organization.rotation_period_days
+        overdue = (age_in_days(match.created_at, now) or 0) - period
+        due.append((-overdue, change.address, change))
+    if len(due) <= limit:
+        return changes, []
+    due.sort(key=lambda item: item[:2])
+    waiting = {id(change) for *_, change in due[limit:]}
+    left = [change.name for *_, change in due[limit:]]
+    names = ", ".join(left[:3]) + (", ..." if len(left) > 3 else "")
+    note = (
+        f"--rotate-at-most {limit}: {limit} of the {len(due)} keys due for rotation "
+        f"{'is' if limit == 1 else 'are'} rotated now, the most overdue first; {len(left)} "
+        f"{'waits' if len(left) == 1 else 'wait'} for a later apply ({names})."
+    )
+    return [c for c in changes if id(c) not in waiting], [note]
 
 
 def asked(changes: Iterable[Change]) -> Rotations:
@@ -81,7 +129,7 @@ def rotation(
     if want.address in rotations.forced:
         reason = FORCED
     elif rotation_due(age, period):
-        reason = f"rotation due: created {age} days ago, period {period} days"
+        reason = f"{DUE}: created {age} days ago, period {period} days"
     else:
         return None
     grace = grace_of(want, org, rotations)

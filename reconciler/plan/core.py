@@ -28,6 +28,7 @@ from reconciler.diff import (
     currency_notes,
     diff,
     invitation_notes,
+    paced,
     retiring_keys,
 )
 from reconciler.diff.console_keys import console_only_keys, refused_as_manual
@@ -123,6 +124,7 @@ class Plan:
     key_findings: tuple[KeyFinding, ...] = ()  # the live keys the key audit flags
     attributions: tuple[Attribution, ...] = ()  # last change outside reconciler, by address
     retiring: tuple[RetiringKey, ...] = ()  # old keys of rotations, live until their grace ends
+    rotate_at_most: int | None = None  # --rotate-at-most: due keys rotated by this plan at most
 
     @property
     def desired_fingerprint(self) -> str:
@@ -193,9 +195,10 @@ def make_plan(
     why, changes the platform refused for this organisation, manual actions likewise. The
     key audit's flags (``secrets``: what the stores hold, by live key id, for the secret
     flags; see :func:`key_audit`) and the ``attributions`` of the objects the plan shows
-    go with it. ``rotations``: keys to rotate now (``--replace``) and the grace of every rotation
-    (``--grace``); an address that names no live key the desired state claims is a
-    :class:`ConfigError`."""
+    go with it. ``rotations``: keys to rotate now (``--replace``), the grace of every rotation
+    (``--grace``) and how many due keys to rotate at most (``--rotate-at-most``, the most
+    overdue first: :func:`~reconciler.diff.paced`); an address that names no live key the
+    desired state claims is a :class:`ConfigError`."""
     now = now or dt.datetime.now(dt.UTC)
     rotations = rotations or Rotations()
     found = diff(
@@ -207,6 +210,9 @@ def make_plan(
         rotations=rotations,
     )
     _check_replaced(rotations, found)
+    pacing: list[str] = []
+    if rotations.at_most is not None:
+        found, pacing = paced(found, desired, live, now, rotations.at_most)
     if key_console is not None:
         found = console_only_keys(found, console=key_console)
     if console_only:
@@ -244,6 +250,7 @@ def make_plan(
         desired_path=desired_path,
         warnings=(
             *warnings,
+            *pacing,
             *currency_notes(desired, live),
             *invitation_notes(desired, live),
             *summary_lines(audit, flags=WARN),
@@ -262,6 +269,7 @@ def make_plan(
         key_findings=audit.flagged,
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
         retiring=waiting,
+        rotate_at_most=rotations.at_most,
     )
 
 

@@ -42,6 +42,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "changes": [change_dict(c) for c in plan.changes],
         "refusals": [r.as_dict() for r in plan.refusals],
         "delete_limit": asdict(plan.delete_limit),
+        **({"rotate_at_most": plan.rotate_at_most} if plan.rotate_at_most is not None else {}),
     }
 
 
@@ -85,6 +86,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
             summary=summarize(changes),
             refusals=tuple(Refusal.from_dict(r) for r in data["refusals"]),
             delete_limit=DeleteLimit(**data["delete_limit"]),
+            rotate_at_most=_count(data.get("rotate_at_most")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"saved plan is malformed: {exc}") from exc
@@ -93,6 +95,12 @@ def from_dict(data: dict[str, Any]) -> Plan:
             "saved plan's checksum does not match its changes and refusals; it was edited"
         )
     return plan
+
+
+def _count(value: Any) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"rotate_at_most is {value!r}, not a count")
 
 
 def save(plan: Plan, path: Path) -> None:

@@ -144,7 +144,7 @@ class Applying(Planning):
         listener = listener or ApplyListener()
         apply_id = apply_id or new_apply_id()
         if saved is not None and rotations is None:  # the plan made now is made alike
-            rotations = rotations_asked(saved.changes)
+            rotations = replace(rotations_asked(saved.changes), at_most=saved.rotate_at_most)
         desired = self.load_desired()
         store = self.default_store(desired)
         # The lock is taken before the live state is read: a plan made while another

@@ -145,6 +145,83 @@ def test_a_saved_plan_says_what_it_was_asked_to_rotate() -> None:
     assert asked(make_plan(desired(), live_matching(), provider="mistral").changes) == Rotations()
 
 
+# --- --rotate-at-most ------------------------------------------------------------------
+
+
+def alice_overdue_longer() -> DesiredState:
+    """Both keys due on day 100 (period 90: 10 days over), dev-alice by a period of 30 (70)."""
+    state = due_in(90)
+    keys = tuple(
+        k.model_copy(update={"rotation_period_days": 30}) if k.name == "dev-alice" else k
+        for k in state.keys
+    )
+    return state.model_copy(update={"keys": keys})
+
+
+@pytest.mark.parametrize(
+    ("at_most", "forced", "rotated_now", "note"),
+    [
+        (None, (), {"dev-alice", "prod-checkout"}, None),
+        (2, (), {"dev-alice", "prod-checkout"}, None),
+        (
+            1,
+            (),
+            {"dev-alice"},
+            "--rotate-at-most 1: 1 of the 2 keys due for rotation is rotated now, the "
+            "most overdue first; 1 waits for a later apply (prod-checkout).",
+        ),
+        (
+            0,
+            ("api_key.prod-checkout",),
+            {"prod-checkout"},  # asked for: never held back, nor counted
+            "--rotate-at-most 0: 0 of the 1 keys due for rotation are rotated now, the "
+            "most overdue first; 1 waits for a later apply (dev-alice).",
+        ),
+    ],
+)
+def test_rotate_at_most_rotates_the_most_overdue_keys_and_says_how_many_wait(
+    at_most: int | None, forced: tuple[str, ...], rotated_now: set[str], note: str | None
+) -> None:
+    asked_for = Rotations(forced=frozenset(forced), at_most=at_most)
+    plan = make_plan(
+        alice_overdue_longer(),
+        live_matching(),
+        provider="mistral",
+        now=on_day(100),
+        rotations=asked_for,
+    )
+    assert {c.name for c in plan.changes if c.is_replacement} == rotated_now
+    assert [w for w in plan.warnings if "--rotate-at-most" in w] == ([note] if note else [])
+    assert plan.summary.replace == len(rotated_now)
+    waiting = {"dev-alice", "prod-checkout"} - rotated_now
+    flagged = {k.name for k in plan.key_findings if "rotation-due" in [f.value for f in k.flags]}
+    assert waiting <= flagged  # still due, and the audit says so
+    if note:
+        assert note in render_text(plan)
+
+
+def test_a_saved_plan_keeps_its_rotate_at_most_and_refuses_a_wrong_one() -> None:
+    from reconciler.errors import PlanError
+    from reconciler.plan import from_dict, to_dict
+
+    plan = make_plan(
+        alice_overdue_longer(),
+        live_matching(),
+        provider="mistral",
+        now=on_day(100),
+        rotations=Rotations(at_most=1),
+    )
+    saved = json.loads(json.dumps(to_dict(plan)))
+    assert saved["rotate_at_most"] == 1
+    assert from_dict(saved).rotate_at_most == 1
+    assert "rotate_at_most" not in to_dict(
+        make_plan(desired(), live_matching(), provider="mistral")
+    )
+    for wrong in (-1, "1", True):
+        with pytest.raises(PlanError, match="rotate_at_most is"):
+            from_dict({**saved, "rotate_at_most": wrong})
+
+
 # --- an apply stopped in the middle of a rotation --------------------------------------
 
 

@@ -25,6 +25,7 @@ from reconciler.cli.options import (
     OrgOpt,
     OutputFormatOpt,
     ReplaceOpt,
+    RotateAtMostOpt,
     SandboxOpt,
     SandboxStateOpt,
     StateDirOpt,
@@ -62,6 +63,7 @@ def plan(
     target: TargetOpt = None,
     replace: ReplaceOpt = None,
     grace: GraceOpt = None,
+    rotate_at_most: RotateAtMostOpt = None,
     no_color: NoColorOpt = False,
     attribution_days: AttributionDaysOpt = 30,
     org: OrgOpt = None,
@@ -97,7 +99,7 @@ def plan(
                     no_color=no_color,
                     targets=target or (),
                     attribution_days=attribution_days,
-                    rotations=make_rotations(replace, grace),
+                    rotations=make_rotations(replace, grace, rotate_at_most),
                 )
             ),
             fmt=fmt,
@@ -248,6 +250,7 @@ def apply(
     target: TargetOpt = None,
     replace: ReplaceOpt = None,
     grace: GraceOpt = None,
+    rotate_at_most: RotateAtMostOpt = None,
     lock_timeout: Annotated[
         float,
         typer.Option(
@@ -294,7 +297,7 @@ def apply(
                     auto_approve=auto_approve,
                     force=force,
                     targets=target,
-                    rotations=make_rotations(replace, grace),
+                    rotations=make_rotations(replace, grace, rotate_at_most),
                     lock_timeout=lock_timeout,
                     parallelism=parallelism,
                     no_color=no_color,
