@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from reconciler.model import ApiKey, DesiredState, Role, Workspace, minute_text
+import pytest
+from pydantic import ValidationError, field_validator
+
+from reconciler.model import ApiKey, Compact, DesiredState, Role, Workspace, minute_text
 
 
 def test_lookups_by_name_find_the_first_of_a_name_and_nothing_else() -> None:
@@ -53,3 +56,39 @@ def test_objects_given_the_same_fields_share_one_record_of_them_and_a_copy_does_
         "owner": "x@example.com",
     }
     assert ApiKey(name="c", workspace="w").model_fields_set == {"name", "workspace"}
+
+
+def test_a_trusted_key_is_the_validated_key_field_for_field_and_refuses_what_is_not_one() -> None:
+    values: dict[str, object] = {
+        "name": "dev-bob",
+        "workspace": "dev",
+        "owner": "bob@example.com",
+        "expires": dt.date(2027, 1, 31),
+        "id": "k-1",
+        "created_at": dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC),
+    }
+    validated, trusted = ApiKey.model_validate(values), ApiKey.trusted(**values)
+
+    assert trusted == validated
+    assert list(trusted.__dict__.items()) == list(validated.__dict__.items())  # field order
+    assert repr(trusted) == repr(validated)
+    assert trusted.model_dump_json() == validated.model_dump_json()
+    assert trusted.model_fields_set == validated.model_fields_set == set(values)
+    assert trusted.model_copy(update={"name": "x"}).name == "x"
+    with pytest.raises(ValidationError):
+        trusted.name = "x"  # type: ignore[misc]  # still frozen
+    with pytest.raises(TypeError, match=r"unknown fields \['colour'\], missing \[\]"):
+        ApiKey.trusted(**values, colour="red")
+    with pytest.raises(TypeError, match=r"missing \['workspace'\]"):
+        ApiKey.trusted(name="dev-bob")
+    with pytest.raises(TypeError, match="validates its fields"):
+        Checked.trusted(name="x")
+
+
+class Checked(Compact):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()

@@ -200,8 +200,9 @@ def to_org_spend_limit(limits: wire.LimitsOut) -> SpendLimit:
 
 
 def to_key(out: wire.KeyOut, directory: Directory) -> ApiKey:
+    """The live key ``out`` lists; its values are typed already (the wire model's)."""
     workspace = directory.workspaces.get(out.workspace_id or "")
-    return ApiKey(
+    return ApiKey.trusted(
         name=out.name or "",
         workspace=workspace.name if workspace else (out.workspace_name or out.workspace_id or ""),
         owner=directory.user_email(out.created_by),
