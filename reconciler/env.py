@@ -38,6 +38,8 @@ RECONCILER_RETRY_DELAY_SCALE    tests only: the share of each wait between retri
                                 (``0``: retry at once; unset or not a number: all of it)
 NO_COLOR                        never colour the output
 TERM                            ``dumb``: no colour and no progress bar either
+PYDANTIC_DISABLE_PLUGINS        pydantic's: the ``reconciler`` command sets ``__all__`` unless
+                                given (loads no pydantic plugin); empty: plugins load
 =============================== ============================================================
 
 HashiCorp Vault (:mod:`reconciler.vault.hashicorp`, :mod:`reconciler.vault.hashicorp_auth`)
@@ -96,6 +98,7 @@ RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"
 RECONCILER_RETRY_DELAY_SCALE = "RECONCILER_RETRY_DELAY_SCALE"
 NO_COLOR = "NO_COLOR"
 TERM = "TERM"
+PYDANTIC_DISABLE_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
 
 VAULT_ADDR = "VAULT_ADDR"
 VAULT_NAMESPACE = "VAULT_NAMESPACE"

@@ -32,12 +32,14 @@ import importlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigError
 from reconciler.provider import Provider
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoints
 
 DEFAULT_PROVIDER = "mistral"  # the platform of a desired state that names none
 ENTRY_POINT_GROUP = "reconciler.providers"
@@ -163,8 +165,17 @@ def _load_builtins() -> None:
         importlib.import_module(BUILTINS)
 
 
+def _entry_points(name: str | None = None) -> EntryPoints:
+    """The plug-ins' entry points, or those named ``name`` (``importlib.metadata`` takes
+    some 20 ms to import and read: only for a provider not built in)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=ENTRY_POINT_GROUP)
+    return found if name is None else found.select(name=name)
+
+
 def _from_entry_point(name: str) -> ProviderSpec | None:
-    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+    for point in _entry_points(name=name):
         try:
             loaded = point.load()
             spec = loaded if isinstance(loaded, ProviderSpec) else loaded()
@@ -191,7 +202,7 @@ def find_provider(name: str | None = None) -> ProviderSpec | None:
 def provider_names() -> list[str]:
     """Every provider that can be named: registered, built in, or offered by a plug-in."""
     _load_builtins()
-    return sorted({*_registered, *(p.name for p in entry_points(group=ENTRY_POINT_GROUP))})
+    return sorted({*_registered, *(p.name for p in _entry_points())})
 
 
 def unknown_provider_message(name: str) -> str:

@@ -91,8 +91,10 @@ def few_collections() -> Iterator[None]:
     collection only scans them again (with the default thresholds about 1,700 times per
     plan of 20,000 keys, a third of its CPU; with rarer ones, still a tenth). What is
     alive already (the imported modules) is frozen out of the collector's sight, and the
-    collector is paused until the command ends; the few cycles made meanwhile (an
-    exception's traceback, a finished task) are collected then. Restored on exit.
+    collector is paused until the command ends. Then all of it joins the oldest
+    generation unscanned (the command's last steps need not scan it), and the few cycles
+    made meanwhile (an exception's traceback, a finished task) go at the next full
+    collection. Restored on exit.
     """
     enabled = gc.isenabled()
     gc.freeze()
@@ -100,9 +102,10 @@ def few_collections() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()  # with what the command made,
+        gc.unfreeze()  # into the oldest generation
         if enabled:
             gc.enable()
-        gc.unfreeze()
 
 
 class Progress:

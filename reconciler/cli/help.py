@@ -64,12 +64,13 @@ class WordsCommand(TyperCommand):
                     formatter.write_dl(records)
 
 
-def use_words(app: typer.Typer) -> None:
-    """Give every command of ``app`` and of its sub-apps :class:`WordsCommand` help."""
+def use_words(app: typer.Typer, command: type[WordsCommand] = WordsCommand) -> None:
+    """Give every command of ``app`` and of its sub-apps :class:`WordsCommand` help (as
+    the class ``command``, a subclass of it)."""
     for info in app.registered_commands:
         if info.cls is None or info.cls is TyperCommand:  # not a class chosen on purpose
-            info.cls = WordsCommand
+            info.cls = command
     for group in app.registered_groups:
         sub: Any = group.typer_instance
         if isinstance(sub, typer.Typer):
-            use_words(sub)
+            use_words(sub, command)

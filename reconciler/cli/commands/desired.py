@@ -29,10 +29,11 @@ def validate(
     """Check the desired state offline: every problem, by file:line (each organisation of
     a directory of several, in turn)."""
     from reconciler.cli.common import few_collections
-    from reconciler.cli.orgs import run_each
-    from reconciler.cli.validate import validate_command
 
-    with few_collections():
+    with few_collections():  # imports too: they make the most objects, and no garbage
+        from reconciler.cli.orgs import run_each
+        from reconciler.cli.validate import validate_command
+
         code = run_each(directory, org, lambda d: validate_command(d, today=today))
     raise typer.Exit(code)
 

@@ -71,21 +71,24 @@ def plan(
     """Show what apply would change: desired state against the live organisation (each
     organisation of a directory of several, in turn)."""
     from reconciler.cli.common import few_collections, run_async
-    from reconciler.cli.orgs import run_each
-    from reconciler.cli.plan import plan_command
 
-    check_format(fmt, "text", "markdown", "json")
-    options = make_target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    one_only = (
-        "--out"
-        if out is not None
-        else "--format json"
-        if fmt == "json"
-        else "--target"
-        if target
-        else None
-    )
-    with few_collections():
+    with few_collections():  # imports too: they make the most objects, and no garbage
+        from reconciler.cli.orgs import run_each
+        from reconciler.cli.plan import plan_command
+
+        check_format(fmt, "text", "markdown", "json")
+        options = make_target(
+            sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault
+        )
+        one_only = (
+            "--out"
+            if out is not None
+            else "--format json"
+            if fmt == "json"
+            else "--target"
+            if target
+            else None
+        )
         code = run_each(
             directory,
             org,
@@ -174,14 +177,17 @@ def audit(
     """List every API key (workspace, owner, age, last use, expiry, secret) with what
     needs a look: unused, old, due for rotation, expiring, unmanaged, secret missing.
     Changes nothing. Each organisation of a directory of several, in turn."""
-    from reconciler.cli.audit import audit_command, fail_on_flags
     from reconciler.cli.common import few_collections, run_async
-    from reconciler.cli.orgs import run_each
 
-    check_format(fmt, "text", "markdown", "json")
-    failing = fail_on_flags(fail_on)
-    options = make_target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    with few_collections():
+    with few_collections():  # imports too: they make the most objects, and no garbage
+        from reconciler.cli.audit import audit_command, fail_on_flags
+        from reconciler.cli.orgs import run_each
+
+        check_format(fmt, "text", "markdown", "json")
+        failing = fail_on_flags(fail_on)
+        options = make_target(
+            sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault
+        )
         code = run_each(
             directory,
             org,
@@ -283,12 +289,15 @@ def apply(
 ) -> None:
     """Carry out the plan: create, update and delete through the Admin API; store secrets.
     One organisation at a time: of a directory of several, name it with --org."""
-    from reconciler.cli.apply import apply_command
     from reconciler.cli.common import few_collections, guarded, run_async
-    from reconciler.cli.orgs import one_org
 
-    options = make_target(sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault)
-    with few_collections():
+    with few_collections():  # imports too: they make the most objects, and no garbage
+        from reconciler.cli.apply import apply_command
+        from reconciler.cli.orgs import one_org
+
+        options = make_target(
+            sandbox, sandbox_state, vault, state_dir, concurrency, allow_file_vault
+        )
         code = guarded(
             lambda: run_async(
                 apply_command(
