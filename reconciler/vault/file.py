@@ -24,8 +24,9 @@ other's disk writes; the threads of one process queue for the guard among themse
 first, and renames into one directory made at once share its fsync
 (:mod:`reconciler.vault.dirsync`). A ``put`` is therefore all or nothing, as the store
 protocol asks: the secret and its metadata become the current version together, or the
-file is as it was. Reading metadata takes no lock: a reader sees
-the whole file before a rename or the whole file after it (an audit reads thousands). The
+file is as it was. Reading takes no lock: a reader sees the whole file before a rename
+or the whole file after it (an audit reads thousands of secrets' metadata, a plan its
+documents, and neither waits for writers nor imports the lock's library). The
 secret is only ever in the target file (and its temporary twin for the instant before the
 rename). :meth:`FileVault.read_metadata_many` reads the metadata of many paths (a plan's
 secret checks, an audit) in one worker thread, each folder listed once.
@@ -49,9 +50,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
 from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
@@ -77,6 +77,9 @@ from reconciler.vault.base import (
     utcnow,
 )
 from reconciler.vault.dirsync import DirectorySync
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 FORMAT = 1
 GUARD_TIMEOUT = 30.0
@@ -109,7 +112,8 @@ class FileVault:
         self.exclusive = exclusive
         self.description = f"file vault at {self.root}"
         self._clock = clock
-        self._guard = FileLock(str(self.root / ".vault.lock"), timeout=GUARD_TIMEOUT, mode=0o600)
+        self._guard_file = self.root / ".vault.lock"
+        self._guard: FileLock | None = None  # made by the first write (a plan only reads)
         # this process's threads queue here for the guard, woken as it is released, instead
         # of polling the lock file against each other
         self._in_process = threading.Lock()
@@ -350,8 +354,7 @@ class FileVault:
 
     def _read_field(self, rel: str, field: str) -> tuple[str, int] | None:
         """The current version's ``field`` and the version number; None if absent."""
-        with self._locked(rel):
-            doc = self._load(self._file(rel), rel)
+        doc = self._load(self._file(rel), rel)  # no lock: writes are atomic renames
         if doc is None:
             return None
         data = self._current(doc, rel).get("data")
@@ -450,14 +453,18 @@ class FileVault:
 
     @contextlib.contextmanager
     def _locked(self, what: str) -> Iterator[None]:
+        from filelock import FileLock, Timeout  # some 10 ms to import: for writers only
+
         self._mkdirs(self.root)
         timed_out = SecretStoreError(
             f"{self.description}: {what}: timed out after {GUARD_TIMEOUT:g}s waiting for "
-            f"{self._guard.lock_file}"
+            f"{self._guard_file}"
         )
         if not self._in_process.acquire(timeout=GUARD_TIMEOUT):
             raise timed_out
         try:
+            if self._guard is None:
+                self._guard = FileLock(str(self._guard_file), timeout=GUARD_TIMEOUT, mode=0o600)
             with self._guard.acquire(poll_interval=GUARD_POLL):
                 yield
         except Timeout:
