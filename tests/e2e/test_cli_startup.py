@@ -8,13 +8,15 @@ fast that is, is measured by ``scripts/bench_plan.py``, not asserted here.)
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests import time_travel
-from tests.e2e.conftest import REPO, clean_env
+from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, REPO, clean_env
 
 
 def untravelled_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -40,12 +42,20 @@ TERMINAL = {"rich", "click", "pygments"}
 
 
 def imported_while(
-    args: list[str], env: dict[str, str] | None = None
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run ``python -X importtime -m reconciler ARGS``; the top-level packages it imported."""
+    result, modules = modules_imported_while(args, env, cwd)
+    return result, {name.split(".")[0] for name in modules}
+
+
+def modules_imported_while(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime -m reconciler ARGS``; every module it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "reconciler", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=untravelled_env(env),
         capture_output=True,
         text=True,
@@ -53,7 +63,7 @@ def imported_while(
         check=False,
     )
     modules = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
+        line.rsplit("|", 1)[1].strip()
         for line in result.stderr.splitlines()
         if line.startswith("import time:") and "|" in line
     }
@@ -119,6 +129,49 @@ def test_a_plan_against_the_platform_loads_no_sandbox_github_or_terminal_library
     assert "no-such-desired-state" in result.stderr
     assert "httpx" in modules  # the provider was opened
     assert sorted(modules & (UNUSED_BY_A_PLAN | TERMINAL)) == []
+
+
+def test_a_plan_on_the_sandbox_reads_no_package_metadata_and_takes_no_lock(
+    tmp_path: Path,
+) -> None:
+    """Pydantic looks for no plugins and the provider registry for no plug-in (the
+    example's provider is built in): no ``importlib.metadata``; the file vault's documents
+    are read without its write guard (filelock)."""
+    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    result, modules = modules_imported_while(["plan", "--sandbox", "desired-state"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Plan:" in result.stdout
+    assert "starlette.applications" in modules  # the sandbox did serve it
+    assert sorted(m for m in modules if m.startswith(("importlib.metadata", "filelock"))) == []
+    assert sorted({m.split(".")[0] for m in modules} & ({"nacl"} | TERMINAL)) == []
+
+
+def test_validate_reads_no_package_metadata() -> None:
+    result, modules = modules_imported_while(["validate", "desired-state"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pydantic.main" in modules  # models were built
+    assert sorted(m for m in modules if m.startswith("importlib.metadata")) == []
+
+
+def test_pydantic_plugins_load_when_asked_for_and_in_a_program_importing_reconciler() -> None:
+    """The command's stand-in for pydantic's plugin loader hands over to the real one
+    when ``PYDANTIC_DISABLE_PLUGINS`` is set to anything else, and only the command's
+    own process gets it."""
+    build = "import pydantic; type('M', (pydantic.BaseModel,), {'__annotations__': {'x': int}})"
+    real = "print(getattr(sys.modules['pydantic.plugin._loader'], '__file__', None) is not None)"
+    result = python(
+        "import os, sys; os.environ['PYDANTIC_DISABLE_PLUGINS'] = ''; "
+        "from reconciler.__main__ import _no_pydantic_plugins as d; d(); "
+        f"{build}; {real}"
+    )
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
+    result = python(f"import sys, reconciler.cli.main; {build}; {real}")
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_a_program_importing_the_command_line_keeps_its_collector() -> None:
+    result = python("import gc, reconciler.cli.main; print(gc.isenabled())")
+    assert result.stdout.strip() == "True", result.stderr[-2000:]
 
 
 def test_httpx_s_own_command_line_still_runs_behind_the_stand_in() -> None:
