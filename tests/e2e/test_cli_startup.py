@@ -131,18 +131,23 @@ def test_a_plan_against_the_platform_loads_no_sandbox_github_or_terminal_library
     assert sorted(modules & (UNUSED_BY_A_PLAN | TERMINAL)) == []
 
 
-def test_a_plan_on_the_sandbox_reads_no_package_metadata_and_takes_no_lock(
+def test_a_plan_on_the_sandbox_reads_no_package_metadata_no_seed_and_takes_no_lock(
     tmp_path: Path,
 ) -> None:
     """Pydantic looks for no plugins and the provider registry for no plug-in (the
     example's provider is built in): no ``importlib.metadata``; the file vault's documents
-    are read without its write guard (filelock)."""
+    are read without its write guard (filelock); a sandbox made already reads no seed."""
     shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
-    result, modules = modules_imported_while(["plan", "--sandbox", "desired-state"], cwd=tmp_path)
+    plan = ["plan", "--sandbox", "desired-state"]
+    first, modules = modules_imported_while(plan, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "reconciler.platform.sandbox.seed" in modules  # it made the sandbox
+    result, modules = modules_imported_while(plan, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Plan:" in result.stdout
+    assert result.stdout == first.stdout
     assert "starlette.applications" in modules  # the sandbox did serve it
-    assert sorted(m for m in modules if m.startswith(("importlib.metadata", "filelock"))) == []
+    unused = ("importlib.metadata", "filelock", "reconciler.platform.sandbox.seed")
+    assert sorted(m for m in modules if m.startswith(unused)) == []
     assert sorted({m.split(".")[0] for m in modules} & ({"nacl"} | TERMINAL)) == []
 
 

@@ -3,7 +3,11 @@
 Embedded (an ``httpx`` transport, no port) or served (``reconciler sandbox serve``), it
 speaks the same wire contract as the platform, so the client under test cannot tell the
 difference. Seeds describe a starting organisation; faults inject errors and latency.
+The seed's names are imported at first use: opening an existing state (a plan on the
+sandbox) reads no seed.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from reconciler.platform.sandbox.app import ADMIN_PREFIX, DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.sandbox.embedded import (
@@ -13,8 +17,12 @@ from reconciler.platform.sandbox.embedded import (
 )
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultRule
 from reconciler.platform.sandbox.journaled import DEFAULT_STATE_PATH
-from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, SeedError, load_seed
 from reconciler.platform.sandbox.store import SandboxStore
+
+if TYPE_CHECKING:
+    from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, SeedError, load_seed
+
+_FROM_SEED = frozenset({"DEMO_SEED", "Seed", "SeedError", "load_seed"})
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -33,3 +41,11 @@ __all__ = [
     "embedded_transport",
     "load_seed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SEED:
+        from reconciler.platform.sandbox import seed
+
+        return getattr(seed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from reconciler.platform.sandbox.persist import JournalEntry, StateFile, StateFileError
 from reconciler.platform.sandbox.records import (
@@ -25,7 +25,9 @@ from reconciler.platform.sandbox.records import (
     State,
     UsageRecord,
 )
-from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, build_state, load_seed
+
+if TYPE_CHECKING:
+    from reconciler.platform.sandbox.seed import Seed
 
 Clock = Callable[[], dt.datetime]
 DEFAULT_STATE_PATH = Path(".sandbox/state.json")
@@ -68,7 +70,7 @@ class JournaledState:
         file = StateFile(path)
         if not file.exists():
             now = (clock or utc_now)()
-            state = build_state(load_seed(seed or DEMO_SEED), now)
+            state = _fresh(seed, now)
             file.write_snapshot(state.to_json())
             return cls(state, file=file, seed=seed, clock=clock)
         doc, entries = file.read()
@@ -83,7 +85,7 @@ class JournaledState:
     def in_memory(cls, seed: Path | Seed | None = None, *, clock: Clock | None = None) -> Self:
         """A store that persists nothing (tests, benchmarks)."""
         now = (clock or utc_now)()
-        return cls(build_state(_seed_of(seed), now), seed=seed, clock=clock)
+        return cls(_fresh(seed, now), seed=seed, clock=clock)
 
     @property
     def path(self) -> Path | None:
@@ -94,7 +96,7 @@ class JournaledState:
         with self._lock:
             if seed is not None:
                 self._seed = seed
-            self._state = build_state(_seed_of(self._seed), self.clock())
+            self._state = _fresh(self._seed, self.clock())
             self._reindex()
             if self._file:
                 self._file.write_snapshot(self._state.to_json())
@@ -138,10 +140,13 @@ class JournaledState:
         return self.clock().astimezone(dt.UTC).date()
 
 
-def _seed_of(seed: Path | Seed | None) -> Seed:
-    if isinstance(seed, Seed):
-        return seed
-    return load_seed(seed or DEMO_SEED)
+def _fresh(seed: Path | Seed | None, now: dt.datetime) -> State:
+    """A new organisation from ``seed`` (a file, default the demo's; or a seed already
+    read). The seed's module is imported here only: opening an existing state, as a plan
+    on the sandbox does, reads no seed."""
+    from reconciler.platform.sandbox.seed import DEMO_SEED, Seed, build_state, load_seed
+
+    return build_state(seed if isinstance(seed, Seed) else load_seed(seed or DEMO_SEED), now)
 
 
 def _replay(state: State, entries: Iterable[JournalEntry]) -> None:

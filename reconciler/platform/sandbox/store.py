@@ -53,7 +53,6 @@ from reconciler.platform.sandbox.records import (
     iso_datetime,
     secret_digest,
 )
-from reconciler.platform.sandbox.seed import new_secret
 
 
 @lru_cache(maxsize=65536)
@@ -410,6 +409,8 @@ class SandboxStore(PeopleStore):
                 latest = today + dt.timedelta(days=cap)
                 if expiration is None or expiration > latest:
                     expiration = latest
+            from reconciler.platform.sandbox.seed import new_secret  # a plan makes no key
+
             secret = new_secret()
             while secret_digest(secret) in self._key_by_digest:  # pragma: no cover
                 secret = new_secret()
