@@ -183,7 +183,9 @@ class FaultEngine:
         self.requests: Counter[str] = Counter()
         self._release = asyncio.Event()
         self._held: set[asyncio.Event] = set()  # one per held request, set once it is done
-        self.configure(config or FaultConfig())
+        # no faults by default: built as it is, without validating (nor building the
+        # model's validator, some milliseconds of every embedded sandbox's start)
+        self.configure(config or FaultConfig.model_construct())
 
     def configure(self, config: FaultConfig) -> None:
         """Replace the configuration; counters and the RNG start afresh, and the requests
