@@ -332,8 +332,7 @@ class FileVault:
 
     def _read_previous(self, rel: str) -> SecretStr | None:
         """The secret of the newest version older than the current one, if any."""
-        with self._locked(rel):
-            doc = self._load(self._file(rel), rel)
+        doc = self._load(self._file(rel), rel)  # no lock: writes are atomic renames
         if doc is None:
             return None
         current = int(doc["current_version"])
