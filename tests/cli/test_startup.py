@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import typer.main
-from typer._click import Context
 
 from reconciler.cli import startup
 from reconciler.cli.main import Command, app, app_for
@@ -20,9 +19,15 @@ NAMES = sorted(FULL.commands)
 
 def help_of(group: Any, name: str) -> str:
     """``reconciler NAME --help``'s text, as the group ``group`` makes it."""
-    parent = Context(group, info_name="reconciler")
+    parent = group.context_class(group, info_name="reconciler")
     command = group.commands[name]
-    return str(command.get_help(Context(command, info_name=name, parent=parent)))
+    return str(command.get_help(command.context_class(command, info_name=name, parent=parent)))
+
+
+def run_a_command() -> None:
+    """What running any command does: its class's ``invoke``."""
+    command = Command(name="noop", callback=lambda: None)
+    command.invoke(command.make_context("noop", []))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,7 +66,7 @@ def collector() -> Iterator[None]:
 def test_the_collector_waits_until_a_command_runs_and_skips_what_starting_made() -> None:
     startup.pause()
     assert not gc.isenabled()
-    Command(name="noop", callback=lambda: None).invoke(Context(Command(name="noop")))
+    run_a_command()
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0  # the modules, classes and validators: never scanned
 
@@ -70,6 +75,6 @@ def test_the_collector_waits_until_a_command_runs_and_skips_what_starting_made()
 def test_a_command_run_without_the_pause_leaves_the_collector_alone() -> None:
     """As in a program (or a test) that calls the command line itself."""
     gc.disable()
-    Command(name="noop", callback=lambda: None).invoke(Context(Command(name="noop")))
+    run_a_command()
     assert not gc.isenabled()
     assert gc.get_freeze_count() == 0
