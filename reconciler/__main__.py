@@ -39,18 +39,19 @@ def _no_pydantic_plugins() -> None:
     """Pydantic looks for plugins (observability hooks, such as Logfire's) when it builds
     its first model, by importing ``importlib.metadata`` and reading every installed
     package's metadata: some 30 ms, a tenth of a ``validate``, for a command that uses
-    none. In this process only: ``PYDANTIC_DISABLE_PLUGINS`` is ``__all__`` unless you
-    set it (empty: plugins load), and a stand-in takes the place of pydantic's plugin
-    loader, answering "none" while they are disabled and loading the real one otherwise
-    (``pydantic/plugin/_schema_validator.py`` imports its ``get_plugins`` alone)."""
-    os.environ.setdefault(PYDANTIC_DISABLE_PLUGINS, "__all__")
+    none. In this process only, a stand-in takes the place of pydantic's plugin loader
+    (``pydantic/plugin/_schema_validator.py`` imports its ``get_plugins`` alone): it
+    answers "none" unless ``PYDANTIC_DISABLE_PLUGINS`` is set to something else than
+    pydantic's values for "all disabled" (empty: plugins load), and then hands over to
+    the real loader. The environment is left as it is, for the processes a command
+    starts."""
     name = "pydantic.plugin._loader"
     if name in sys.modules:
         return
     stand_in = types.ModuleType(name)
 
     def get_plugins() -> Any:
-        if os.environ.get(PYDANTIC_DISABLE_PLUGINS) in ("__all__", "1", "true"):
+        if os.environ.get(PYDANTIC_DISABLE_PLUGINS, "__all__") in ("__all__", "1", "true"):
             return ()  # as pydantic's own loader answers then
         import importlib
 

@@ -38,8 +38,8 @@ RECONCILER_RETRY_DELAY_SCALE    tests only: the share of each wait between retri
                                 (``0``: retry at once; unset or not a number: all of it)
 NO_COLOR                        never colour the output
 TERM                            ``dumb``: no colour and no progress bar either
-PYDANTIC_DISABLE_PLUGINS        pydantic's: the ``reconciler`` command sets ``__all__`` unless
-                                given (loads no pydantic plugin); empty: plugins load
+PYDANTIC_DISABLE_PLUGINS        pydantic's: the ``reconciler`` command takes it as ``__all__``
+                                when unset (loads no pydantic plugin); empty: plugins load
 =============================== ============================================================
 
 HashiCorp Vault (:mod:`reconciler.vault.hashicorp`, :mod:`reconciler.vault.hashicorp_auth`)

@@ -190,3 +190,11 @@ def test_httpx_s_own_command_line_still_runs_behind_the_stand_in() -> None:
     assert "Usage: httpx" in result.stdout, result.stderr[-2000:]
     result = python("import sys, httpx, reconciler; print('rich' in sys.modules)")
     assert result.stdout.strip() == "True"  # a program importing reconciler: untouched
+
+
+def test_the_command_leaves_its_children_s_environment_as_it_was() -> None:
+    result = python(
+        "import os; from reconciler.__main__ import _no_pydantic_plugins as d; d(); "
+        "print(os.environ.get('PYDANTIC_DISABLE_PLUGINS'))"
+    )
+    assert result.stdout.strip() == "None", result.stderr[-2000:]
