@@ -106,6 +106,7 @@ class SpendingGuard:
         self._limits = {
             w: (None if (v := limits.for_window(w)) is None else usd_to_units(v)) for w in WINDOWS
         }
+        self._counters = tuple((self._names[w], w, self._limits[w]) for w in WINDOWS)
 
     # --- building blocks shared with Policy -------------------------------------------
 
@@ -113,10 +114,14 @@ class SpendingGuard:
         """The counter name this guard uses for a window."""
         return self._names[window]
 
+    @property
+    def counters(self) -> tuple[tuple[str, Window, int | None], ...]:
+        """``(counter, window, limit in pico-dollars)`` for each window, in order."""
+        return self._counters
+
     def charges(self, units: int) -> list[Charge]:
         """One charge per window for a cost in pico-dollars."""
-        names, limits = self._names, self._limits
-        return [Charge(names[w], w, units, limits[w]) for w in WINDOWS]
+        return [Charge(name, window, units, limit) for name, window, limit in self._counters]
 
     # --- public API -------------------------------------------------------------------
 

@@ -29,9 +29,8 @@ from reconciler.policy.store import (
     Reservation,
     Usage,
     refusal,
-    settle_amounts,
 )
-from reconciler.policy.windows import Window
+from reconciler.policy.windows import Window, month_bucket
 
 
 @dataclass(slots=True)
@@ -47,7 +46,8 @@ class _Ledger:
     def spend(self, amount: int, now: float) -> None:
         if amount <= 0:
             return
-        self.ts.append(max(now, self.ts[-1]) if self.ts else now)
+        ts = self.ts
+        ts.append(ts[-1] if ts and ts[-1] > now else now)
         self.before.append(self.total)
         self.total += amount
         self.after.append(self.total)
@@ -58,11 +58,14 @@ class _Ledger:
 
     def spent(self, horizon: float, until: float | None = None) -> int:
         """Spend after ``horizon`` (and up to ``until``, when given)."""
-        first = self.first_after(horizon)
-        if first == len(self.ts):
+        ts = self.ts
+        first = bisect_right(ts, horizon)
+        if first == len(ts):
             return 0
-        last = len(self.ts) if until is None else self.first_after(until)
-        end = self.total if last == len(self.ts) else self.before[last]
+        if until is None:
+            return self.total - self.before[first]
+        last = bisect_right(ts, until)
+        end = self.total if last == len(ts) else self.before[last]
         return end - self.before[first]
 
     def leaving(self, horizon: float, excess: int) -> float | None:
@@ -80,6 +83,8 @@ class _Ledger:
 
 
 _EMPTY = _Ledger()
+_MONTH = Window.MONTH
+_LENGTH = {Window.HOUR: Window.HOUR.length, Window.DAY: Window.DAY.length}
 
 
 def _never(excess: int) -> float | None:
@@ -105,8 +110,8 @@ class MemoryStore:
             found = self._ledgers[name] = _Ledger()
         return found
 
-    def _month(self, name: str, at: float) -> list[int]:
-        key = (name, Window.MONTH.bucket(at))
+    def _month(self, name: str, bucket: int) -> list[int]:
+        key = (name, bucket)
         found = self._months.get(key)
         if found is None:
             found = self._months[key] = [0, 0]
@@ -114,11 +119,11 @@ class MemoryStore:
 
     def _refusal(self, check: Charge, now: float) -> Refusal | None:
         """The refusal of a charge that does not fit, else None (the lock is held)."""
-        if not check.window.rolling:
-            value = self._months.get((check.name, Window.MONTH.bucket(now))) or (0, 0)
+        if check.window is _MONTH:
+            value = self._months.get((check.name, month_bucket(now))) or (0, 0)
             return refusal(check, value[0], value[1], now, _never)
         ledger = self._ledgers.get(check.name) or _EMPTY
-        horizon = now - check.window.length
+        horizon = now - _LENGTH[check.window]
         return refusal(
             check,
             ledger.spent(horizon),
@@ -130,16 +135,31 @@ class MemoryStore:
     def admit(
         self, checks: Sequence[Check], now: float, *, reserve: bool = True
     ) -> Reservation | Refusal | None:
+        """(The hot path: each check's fit is computed inline, and only a charge that does
+        not fit is handed to :func:`refusal` for its sentence's figures.)"""
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self.sweep(now)
+        month = month_bucket(now)
+        ledgers, months = self._ledgers, self._months
         with self._lock:
             for check in checks:
                 if type(check) is Charge:
-                    if check.limit is None:
+                    limit = check.limit
+                    if limit is None:
                         continue
-                    refused = self._refusal(check, now)
-                    if refused is not None:
-                        return refused
+                    window = check.window
+                    if window is _MONTH:
+                        value = months.get((check.name, month))
+                        used = 0 if value is None else value[0] + value[1]
+                    else:
+                        ledger = ledgers.get(check.name)
+                        used = (
+                            0
+                            if ledger is None
+                            else ledger.spent(now - _LENGTH[window]) + ledger.reserved
+                        )
+                    if used + check.amount > limit:
+                        return self._refusal(check, now)
                 else:
                     assert isinstance(check, RateLimit)
                     if check.limit <= 0:
@@ -157,7 +177,10 @@ class MemoryStore:
             charges: list[Charge] = []
             for check in checks:
                 if type(check) is Charge:
-                    self._hold(check, check.amount, now)
+                    if check.window is _MONTH:
+                        self._month(check.name, month)[1] += check.amount
+                    else:
+                        self._ledger(check.name).reserved += check.amount
                     charges.append(check)
                 else:
                     assert isinstance(check, RateLimit)
@@ -167,35 +190,35 @@ class MemoryStore:
             self._open[reservation.id] = reservation
             return reservation
 
-    def _hold(self, charge: Charge, amount: int, created: float) -> None:
-        if charge.window.rolling:
-            self._ledger(charge.name).reserved += amount
-        else:
-            self._month(charge.name, created)[1] += amount
-
-    def _spend(self, charge: Charge, amount: int, now: float, created: float) -> None:
-        if charge.window.rolling:
-            self._ledger(charge.name).spend(amount, now)
-        else:
-            self._month(charge.name, created)[0] += amount
-
     def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
-        pairs = settle_amounts(reservation, actual)
+        month = month_bucket(reservation.created)
+        given = len(actual)
         with self._lock:
             held = self._open.pop(reservation.id, None) is not None
-            for charge, amount in pairs:
-                if held:
-                    self._hold(charge, -charge.amount, reservation.created)
-                self._spend(charge, amount, now, reservation.created)
+            for index, charge in enumerate(reservation.charges):
+                amount = actual[index] if index < given else 0
+                if charge.window is _MONTH:
+                    counter = self._month(charge.name, month)
+                    counter[0] += amount
+                    if held:
+                        counter[1] -= charge.amount
+                else:
+                    ledger = self._ledger(charge.name)
+                    ledger.spend(amount, now)
+                    if held:
+                        ledger.reserved -= charge.amount
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
         with self._lock:
             for charge in charges:
-                self._spend(charge, charge.amount, now, now)
+                if charge.window is _MONTH:
+                    self._month(charge.name, month_bucket(now))[0] += charge.amount
+                else:
+                    self._ledger(charge.name).spend(charge.amount, now)
 
     def seed(self, name: str, spent: int, now: float) -> int:
         with self._lock:
-            month = self._month(name, now)
+            month = self._month(name, month_bucket(now))
             missing = spent - month[0]
             if missing <= 0:
                 return 0
@@ -209,7 +232,7 @@ class MemoryStore:
                 if ledger is None:
                     return Usage()
                 return Usage(ledger.spent(now - window.length, now), ledger.reserved)
-            value = self._months.get((name, Window.MONTH.bucket(now)))
+            value = self._months.get((name, month_bucket(now)))
         return Usage() if value is None else Usage(value[0], value[1])
 
     def sweep(self, now: float) -> None:
@@ -218,8 +241,12 @@ class MemoryStore:
             for rid, reservation in list(self._open.items()):
                 if now - reservation.created >= self._ttl:
                     del self._open[rid]
+                    month = month_bucket(reservation.created)
                     for charge in reservation.charges:
-                        self._hold(charge, -charge.amount, reservation.created)
+                        if charge.window is _MONTH:
+                            self._month(charge.name, month)[1] -= charge.amount
+                        else:
+                            self._ledger(charge.name).reserved -= charge.amount
             for ledger in self._ledgers.values():
                 ledger.forget(now - LEDGER_KEEP)
 

@@ -363,5 +363,7 @@ def _whole(value: object) -> int:
 
 
 def _count(value: object) -> int:
-    number = _whole(value)
-    return min(number, MAX_TOKENS) if number > 0 else 0
+    """A token count from a response: a whole number from 0 to :data:`MAX_TOKENS`."""
+    if type(value) is not int:
+        value = _whole(value)
+    return value if 0 <= value <= MAX_TOKENS else (0 if value < 0 else MAX_TOKENS)

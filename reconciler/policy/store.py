@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from reconciler.policy.windows import Window
 
@@ -46,9 +46,12 @@ SWEEP_INTERVAL = 5.0  # seconds between housekeeping passes
 LEDGER_KEEP = Window.DAY.length + 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """Add ``amount`` to counter ``name`` over ``window``; refuse if it would pass ``limit``."""
+class Charge(NamedTuple):
+    """Add ``amount`` to counter ``name`` over ``window``; refuse if it would pass ``limit``.
+
+    A named tuple rather than a frozen dataclass: every request builds one per counter it
+    is charged to, and a tuple is built in a sixth of the time.
+    """
 
     name: str
     window: Window

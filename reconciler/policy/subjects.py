@@ -33,6 +33,8 @@ from reconciler.policy.prices import PriceTable
 from reconciler.policy.store import Charge, Check, RateLimit, UsageStore
 from reconciler.policy.windows import Window
 
+_DAY = Window.DAY
+
 #: One level's model allow-list: who sets it, its canonical ids (None: any), as written.
 ModelRule = tuple[str, frozenset[str] | None, str]
 
@@ -55,19 +57,27 @@ class Subject:
     # for messages: which level set each limit ("role developer", "key dev-bob", ...)
     bound_by: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None  # set: every request is denied as unknown-role
+    # every guard's (counter, window, limit), for the charges of each request
+    spend: tuple[tuple[str, Window, int | None], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        spend = tuple(counter for guard in self.guards for counter in guard.counters)
+        object.__setattr__(self, "spend", spend)
 
     def checks(self, tokens: int, units: int, *, limits: bool = True) -> list[Check]:
+        """What a request of ``tokens`` costing ``units`` (pico-dollars) is charged to, in
+        order: token counters, rate windows, spending guards (without limits: the
+        charges alone, for usage recorded unasked)."""
+        if not limits:
+            return [
+                *(Charge(name, _DAY, tokens, None, "tokens") for name, _ in self.tokens),
+                *(Charge(name, window, units) for name, window, _ in self.spend),
+            ]
         out: list[Check] = [
-            Charge(name, Window.DAY, tokens, limit if limits else None, "tokens")
-            for name, limit in self.tokens
+            Charge(name, _DAY, tokens, limit, "tokens") for name, limit in self.tokens
         ]
-        if limits:
-            out.extend(self.rates)
-        for guard in self.guards:
-            charges = guard.charges(units)
-            if not limits:
-                charges = [Charge(c.name, c.window, c.amount) for c in charges]
-            out.extend(charges)
+        out += self.rates
+        out += [Charge(name, window, units, limit) for name, window, limit in self.spend]
         return out
 
 
