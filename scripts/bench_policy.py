@@ -21,7 +21,9 @@ followed by ``Policy.record`` (settling the reservation with the real usage):
    and each checks that the totals (tokens and USD) are exact.
 
 Each line prints the mean, p50 and p99 of one request, and the CPU time per request
-(``time.process_time``), which a loaded machine disturbs less than the wall clock.
+(``time.process_time``), which a loaded machine disturbs less than the wall clock; the
+machine's load average is printed before and after, so runs on a shared machine can be
+compared.
 
 The limits are generous so every request takes the full "allowed" path; nothing is
 sent anywhere.
@@ -207,6 +209,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5, help="length of the paced run")
     args = parser.parse_args()
     print(f"authorize + record, {args.requests:,} requests each (Python {sys.version.split()[0]})")
+    print(_load())
     ok = report("in-process (memory store)", measure(make_policy(MemoryStore()), args.requests), 50)
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "usage.db")
@@ -216,7 +219,17 @@ def main() -> int:
         per_process = max(1, round(args.rate * args.seconds))
         ok &= concurrent(str(Path(tmp) / "paced.db"), args.processes, per_process, args.rate)
         ok &= concurrent(str(Path(tmp) / "shared.db"), args.processes, args.requests // 4, 0)
+    print(_load())
     return 0 if ok else 1
+
+
+def _load() -> str:
+    """The machine's load (runnable processes, 1/5/15-minute averages) and cores: other
+    work on it moves the wall-clock figures, CPU per request much less."""
+    if not hasattr(os, "getloadavg"):
+        return f"{os.cpu_count()} cores"
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

@@ -63,6 +63,22 @@ def test_rate_limit_refuses_with_the_wait(store: UsageStore) -> None:
     assert isinstance(store.admit([RateLimit("w", 0)], NOW), Refusal)
 
 
+@pytest.mark.parametrize("window", list(Window))
+def test_a_charge_fits_up_to_its_limit_counting_spend_and_holds(
+    store: UsageStore, window: Window
+) -> None:
+    store.add([Charge("c", window, 50)], NOW)
+    held = store.admit([Charge("c", window, 30, 100)], NOW + 1)
+    assert isinstance(held, Reservation)
+    assert isinstance(store.admit([Charge("c", window, 20, 100)], NOW + 2), Reservation)  # 100
+    refused = store.admit([Charge("c", window, 1, 100)], NOW + 3)
+    assert isinstance(refused, Refusal)
+    assert refused.used == 100  # 50 spent and 50 held
+    store.settle(held, [10], NOW + 4)  # 30 held became 10 spent: 20 free again
+    assert isinstance(store.admit([Charge("c", window, 20, 100)], NOW + 5), Reservation)
+    assert isinstance(store.admit([Charge("c", window, 1, 100)], NOW + 6), Refusal)
+
+
 def test_settling_an_expired_reservation_counts_the_spend_once(store: UsageStore) -> None:
     held = store.admit([_charge(30, 100)], NOW)
     assert isinstance(held, Reservation)
