@@ -135,8 +135,8 @@ class MemoryStore:
     def admit(
         self, checks: Sequence[Check], now: float, *, reserve: bool = True
     ) -> Reservation | Refusal | None:
-        """(The hot path: each check's fit is computed inline, and only a charge that does
-        not fit is handed to :func:`refusal` for its sentence's figures.)"""
+        """See :meth:`UsageStore.admit`. Each check's fit is computed here; only a charge
+        that does not fit is handed to :func:`refusal`, for its refusal's figures."""
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self.sweep(now)
         month = month_bucket(now)
@@ -177,10 +177,7 @@ class MemoryStore:
             charges: list[Charge] = []
             for check in checks:
                 if type(check) is Charge:
-                    if check.window is _MONTH:
-                        self._month(check.name, month)[1] += check.amount
-                    else:
-                        self._ledger(check.name).reserved += check.amount
+                    self._hold(check, check.amount, month)
                     charges.append(check)
                 else:
                     assert isinstance(check, RateLimit)
@@ -190,31 +187,36 @@ class MemoryStore:
             self._open[reservation.id] = reservation
             return reservation
 
+    def _hold(self, charge: Charge, amount: int, month: int) -> None:
+        """Add ``amount`` to what ``charge``'s counter holds (``month``: its bucket)."""
+        if charge.window is _MONTH:
+            self._month(charge.name, month)[1] += amount
+        else:
+            self._ledger(charge.name).reserved += amount
+
+    def _spend(self, charge: Charge, amount: int, now: float, month: int) -> None:
+        """Record ``amount`` spent at ``now`` on ``charge``'s counter (``month``: the bucket
+        a month charge lands in)."""
+        if charge.window is _MONTH:
+            self._month(charge.name, month)[0] += amount
+        else:
+            self._ledger(charge.name).spend(amount, now)
+
     def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
         month = month_bucket(reservation.created)
         given = len(actual)
         with self._lock:
             held = self._open.pop(reservation.id, None) is not None
             for index, charge in enumerate(reservation.charges):
-                amount = actual[index] if index < given else 0
-                if charge.window is _MONTH:
-                    counter = self._month(charge.name, month)
-                    counter[0] += amount
-                    if held:
-                        counter[1] -= charge.amount
-                else:
-                    ledger = self._ledger(charge.name)
-                    ledger.spend(amount, now)
-                    if held:
-                        ledger.reserved -= charge.amount
+                if held:
+                    self._hold(charge, -charge.amount, month)
+                self._spend(charge, actual[index] if index < given else 0, now, month)
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
         with self._lock:
+            month = month_bucket(now)
             for charge in charges:
-                if charge.window is _MONTH:
-                    self._month(charge.name, month_bucket(now))[0] += charge.amount
-                else:
-                    self._ledger(charge.name).spend(charge.amount, now)
+                self._spend(charge, charge.amount, now, month)
 
     def seed(self, name: str, spent: int, now: float) -> int:
         with self._lock:
@@ -243,10 +245,7 @@ class MemoryStore:
                     del self._open[rid]
                     month = month_bucket(reservation.created)
                     for charge in reservation.charges:
-                        if charge.window is _MONTH:
-                            self._month(charge.name, month)[1] -= charge.amount
-                        else:
-                            self._ledger(charge.name).reserved -= charge.amount
+                        self._hold(charge, -charge.amount, month)
             for ledger in self._ledgers.values():
                 ledger.forget(now - LEDGER_KEEP)
 
