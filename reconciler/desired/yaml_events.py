@@ -11,9 +11,9 @@ loader accepts) makes it return
 :data:`FALLBACK`: the loader then composes the file the careful way, which reports the
 problem at its line. The builder keeps its own stack, so nesting never recurses.
 
-When a check has something to say about such a file, :func:`fast_marks` reads the line and
-column of every key and item from the same events, as the careful loader would record
-them, without composing the file.
+When a check has something to say about such a file, :func:`fast_mark` reads the line and
+column of the key or item it names from the same events, as the careful loader would
+record it, without composing the file or building its values.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ from ruamel.yaml.events import (
 )
 
 from reconciler.desired.problems import Loc
-from reconciler.desired.yaml_scalars import KNOWN_SCALAR_TAGS, STR, convert, resolve_plain
+from reconciler.desired.yaml_scalars import (
+    KNOWN_SCALAR_TAGS,
+    NON_STRING_STARTS,
+    STR,
+    convert,
+    resolve_plain,
+)
 
 try:  # libyaml (the ruamel.yaml.clib wheel): several times faster than pure Python
     from _ruamel_yaml import CParser as CParser  # type: ignore[import-not-found,unused-ignore]
@@ -51,8 +57,6 @@ class _Fallback(Exception):
 
 
 _NODE_EVENTS: Final = frozenset({ScalarEvent, MappingStartEvent, SequenceStartEvent})
-_AWAITING_KEY: Final = object()  # an open mapping's next event is a key
-_IN_LIST: Final = object()  # the open container is a list
 
 
 def fast_data(text: str, *, max_depth: int) -> Any:
@@ -68,19 +72,10 @@ def fast_data(text: str, *, max_depth: int) -> Any:
         return FALLBACK
 
 
-def _scalar(event: Any) -> Any:
-    text: str = event.value
-    if not event.implicit[0]:  # quoted or block text: a string
-        return text
-    tag = resolve_plain(text)
-    if tag == STR:
-        return text
-    if tag not in KNOWN_SCALAR_TAGS:  # a merge key where a value belongs
-        raise _Fallback
-    return convert(tag, text)  # ValueError: reported by the careful loader
-
-
 def _build(get: Callable[[], Any], max_depth: int) -> Any:
+    """The document's value from its events. One loop with the open container in local
+    variables (a file of 20 keys is some 400 events, an organisation millions), so it
+    runs past the ~80 lines a function should keep to."""
     if type(get()) is not StreamStartEvent:
         raise _Fallback
     event = get()
@@ -88,109 +83,131 @@ def _build(get: Callable[[], Any], max_depth: int) -> Any:
         return None  # an empty file
     if type(event) is not DocumentStartEvent or event.version or event.tags:
         raise _Fallback  # directives (%YAML, %TAG) are the careful loader's
-    containers: list[Any] = []  # the open mappings and lists, innermost last
-    slots: list[Any] = []  # for each: the key awaiting its value, or a marker
+    enclosing: list[tuple[Any, Any]] = []  # the containers around the open one, with keys
+    container: Any = None  # the open mapping or list (None: at the root)
+    is_map = False
+    key: str | None = None  # in a mapping: the key awaiting its value (None: a key is next)
     root: Any = FALLBACK
     while True:
         event = get()
         kind = type(event)
-        if kind is MappingEndEvent or kind is SequenceEndEvent:
-            containers.pop()
-            slots.pop()
-            continue
-        if kind is DocumentEndEvent:
-            if containers or root is FALLBACK or type(get()) is not StreamEndEvent:
-                raise _Fallback  # e.g. a second document: the careful loader says so
-            return root
-        if event.anchor is not None or getattr(event, "ctag", None) is not None:
-            raise _Fallback  # anchors, aliases and tags
-        slot = slots[-1] if slots else None
         if kind is ScalarEvent:
-            if slot is _AWAITING_KEY:
-                key = event.value
-                if key == "<<" or key in containers[-1]:
-                    raise _Fallback  # a merge key, or a duplicate key
-                slots[-1] = key
+            if event.anchor is not None or event.ctag is not None:
+                raise _Fallback  # an anchor or a tag
+            value = event.value
+            if is_map and key is None:
+                if value in container or (value == "<<" and event.implicit[0]):
+                    raise _Fallback  # a duplicate key, or a merge key (plain "<<")
+                key = value
                 continue
-            value = _scalar(event)
-        elif kind is MappingStartEvent:
+            if (not value or value[0] in NON_STRING_STARTS) and event.implicit[0]:
+                tag = resolve_plain(value)  # a plain scalar that may not be a string
+                if tag != STR:
+                    if tag not in KNOWN_SCALAR_TAGS:  # a merge key where a value belongs
+                        raise _Fallback
+                    value = convert(tag, value)  # ValueError: the careful loader reports it
+            if is_map:
+                container[key] = value
+                key = None
+            elif container is not None:
+                container.append(value)
+            else:
+                root = value
+            continue
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
+            container, key = enclosing.pop() if enclosing else (None, None)
+            is_map = type(container) is dict
+            continue
+        if kind is MappingStartEvent:
             value = {}
         elif kind is SequenceStartEvent:
             value = []
+        elif kind is DocumentEndEvent:
+            if container is not None or root is FALLBACK or type(get()) is not StreamEndEvent:
+                raise _Fallback  # e.g. a second document: the careful loader says so
+            return root
         else:
             raise _Fallback  # an alias
-        if slot is None:
-            root = value
-        elif slot is _IN_LIST:
-            containers[-1].append(value)
-        elif slot is _AWAITING_KEY:
-            raise _Fallback  # a mapping or list as a key
+        if event.anchor is not None or event.ctag is not None:
+            raise _Fallback
+        if is_map:
+            if key is None:
+                raise _Fallback  # a mapping or list as a key
+            container[key] = value
+            enclosing.append((container, None))
+        elif container is not None:
+            container.append(value)
+            enclosing.append((container, None))
         else:
-            containers[-1][slot] = value
-            slots[-1] = _AWAITING_KEY
-        if kind is ScalarEvent:
-            continue
-        if len(containers) == max_depth:
+            root = value
+        if len(enclosing) == max_depth:
             raise _Fallback  # refused by the careful loader's depth guard
-        containers.append(value)
-        slots.append(_AWAITING_KEY if kind is MappingStartEvent else _IN_LIST)
+        container, key, is_map = value, None, kind is MappingStartEvent
 
 
-def fast_marks(text: str) -> dict[Loc, tuple[int, int]] | None:
-    """The line and column (from 1) of the root and every mapping key and list item of a
-    text that :func:`fast_data` read, by field path: a key's own mark, an item's first
-    character.
+def fast_mark(text: str, loc: Loc) -> tuple[int, int] | None:
+    """The line and column (from 1) of ``loc`` in a text that :func:`fast_data` read, or of
+    its deepest ancestor there: a key's own mark, an item's first character, as the careful
+    loader records them. The events are read only as far as ``loc``, and the values on the
+    way are skipped, not built: a file is asked for the one or two places a problem needs.
     None for anything :func:`fast_data` would not read (the careful loader then composes
     it). Needs libyaml."""
     assert CParser is not None
     try:
-        return _marks(CParser(text).get_event)
+        return _seek(CParser(text).get_event, loc)
     except (_Fallback, YAMLError, ValueError):
         return None
 
 
-def _marks(get: Callable[[], Any]) -> dict[Loc, tuple[int, int]]:
+def _node(event: Any) -> Any:
+    """``event``, once it is known to start a plain node (no anchor, tag or alias)."""
+    if type(event) not in _NODE_EVENTS or event.anchor is not None or event.ctag is not None:
+        raise _Fallback
+    return event
+
+
+def _seek(get: Callable[[], Any], loc: Loc) -> tuple[int, int]:
     if type(get()) is not StreamStartEvent or type(get()) is not DocumentStartEvent:
         raise _Fallback
-    marks: dict[Loc, tuple[int, int]] = {}
-    paths: list[Loc] = []  # the field path of each open mapping or list, innermost last
-    slots: list[Any] = []  # for each: the key awaiting its value, a marker, or a list index
-    while True:
-        event = get()
+    event = _node(get())  # the node at loc[:depth], which starts at ``found``
+    found = event.start_mark
+    for part in loc:
         kind = type(event)
-        if kind is MappingEndEvent or kind is SequenceEndEvent:
-            paths.pop()
-            slots.pop()
-            continue
-        if kind is DocumentEndEvent or kind is StreamEndEvent:
-            return marks
-        if event.anchor is not None or getattr(event, "ctag", None) is not None:
-            raise _Fallback
-        if kind not in _NODE_EVENTS:
-            raise _Fallback  # an alias
-        if not slots:  # the document's root
-            path: Loc = ()
-            mark = event.start_mark
-            marks[path] = (mark.line + 1, mark.column + 1)
-        elif slots[-1] is _AWAITING_KEY:
-            if kind is not ScalarEvent:
-                raise _Fallback  # a mapping or list as a key
-            key = event.value
-            mark = event.start_mark
-            marks[(*paths[-1], key)] = (mark.line + 1, mark.column + 1)
-            slots[-1] = key
-            continue
-        elif type(slots[-1]) is int:  # the next item of a list
-            path = (*paths[-1], slots[-1])
-            mark = event.start_mark
-            marks[path] = (mark.line + 1, mark.column + 1)
-            slots[-1] += 1
-        else:  # the value of the key just read
-            path = (*paths[-1], slots[-1])
-            slots[-1] = _AWAITING_KEY
-        if kind is MappingStartEvent:
-            paths.append(path)
-            slots.append(_AWAITING_KEY)
-        elif kind is SequenceStartEvent:
-            paths.append(path)
-            slots.append(0)
+        if kind is MappingStartEvent and type(part) is str:
+            while True:
+                key = get()
+                if type(key) is MappingEndEvent:
+                    return found.line + 1, found.column + 1
+                if type(_node(key)) is not ScalarEvent:
+                    raise _Fallback  # a mapping or list as a key
+                event = _node(get())
+                if key.value == part:
+                    found = key.start_mark
+                    break
+                _skip(get, event)
+        elif kind is SequenceStartEvent and type(part) is int:
+            for _ in range(part):
+                item = get()
+                if type(item) is SequenceEndEvent:
+                    return found.line + 1, found.column + 1
+                _skip(get, _node(item))
+            event = get()
+            if type(event) is SequenceEndEvent:
+                break
+            found = _node(event).start_mark
+        else:
+            break
+    return found.line + 1, found.column + 1
+
+
+def _skip(get: Callable[[], Any], event: Any) -> None:
+    """Read past the node ``event`` starts."""
+    if type(event) is ScalarEvent:
+        return
+    depth = 1
+    while depth:
+        kind = type(get())
+        if kind is MappingStartEvent or kind is SequenceStartEvent:
+            depth += 1
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            depth -= 1

@@ -27,7 +27,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import Loc, RawProblem
-from reconciler.desired.yaml_events import FALLBACK, fast_data, fast_marks
+from reconciler.desired.yaml_events import FALLBACK, fast_data, fast_mark
 from reconciler.desired.yaml_events import CParser as _CParser
 from reconciler.desired.yaml_guard import (
     MAX_DEPTH,
@@ -146,28 +146,28 @@ class Document:
     """One parsed file: its data, what went wrong, and the mark of every key/item.
 
     A file read the fast way (see ``yaml_events``) keeps its text instead of marks and
-    reads them from its events the first time something asks where a key is: only files
-    with a problem to report ever do.
+    reads the mark of a key or item from its events when something asks where it is: only
+    files with a problem to report ever do, and they report a few places each.
     """
 
     data: Any = None
     problems: list[RawProblem] = field(default_factory=list)
     text: str | None = field(default=None, repr=False)  # kept while the marks are unread
-    known_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, repr=False)
-
-    @property
-    def marks(self) -> dict[Loc, tuple[int, int]]:
-        """The line and column of every key and item, by field path."""
-        if self.text is not None:
-            marks = fast_marks(self.text)
-            if marks is None:
-                marks = _compose_document(self.text, pure=False).known_marks
-            self.known_marks = marks
-            self.text = None
-        return self.known_marks
+    # every key and item's mark once composed; of a text read fast, the ones asked for
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     def mark(self, loc: Loc) -> tuple[int, int]:
         """The mark of ``loc``, or of its deepest ancestor that has one."""
+        if self.text is not None:
+            found = self.marks.get(loc)
+            if found is None:
+                found = fast_mark(self.text, loc)
+                if found is None:  # not read from events after all: compose it
+                    self.marks = _compose_document(self.text, pure=False).marks
+                    self.text = None
+                    return self.mark(loc)
+                self.marks[loc] = found
+            return found
         marks = self.marks
         for end in range(len(loc), -1, -1):
             found = marks.get(loc[:end])

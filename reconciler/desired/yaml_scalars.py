@@ -28,6 +28,10 @@ _FLOAT_RE = re.compile(
 )
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]")
+#: The first characters of every non-empty plain scalar that is not a string (a null, a
+#: boolean, a number, a date or the merge key): any other plain scalar is a string, which
+#: a reader of many scalars may conclude without calling :func:`resolve_plain`.
+NON_STRING_STARTS = frozenset("~nNtfTF0123456789+-.<")
 
 
 def resolve_plain(value: str) -> str:
@@ -35,6 +39,8 @@ def resolve_plain(value: str) -> str:
     if not value or value in _NULLS:
         return NULL
     first = value[0]
+    if first not in NON_STRING_STARTS:
+        return STR
     if first in "tfTF" and value in _BOOLS:
         return BOOL
     if first in "0123456789+-.":

@@ -116,7 +116,7 @@ def test_libyaml_reads_like_the_composer(text: str) -> None:
     fast, careful = load_text(text), load_text(text, pure=True)
     assert fast.data == careful.data
     assert [(p.loc, p.line) for p in fast.problems] == [(p.loc, p.line) for p in careful.problems]
-    assert fast.marks == careful.marks
+    assert {loc: fast.mark(loc) for loc in careful.marks} == careful.marks
 
 
 def test_marks_of_an_ordinary_file_are_read_when_asked() -> None:
@@ -124,6 +124,11 @@ def test_marks_of_an_ordinary_file_are_read_when_asked() -> None:
     assert doc.data["workspace"]["api_keys"][0]["<<"] == "quoted, so not a merge key"
     assert doc.mark(("workspace", "api_keys", 0, "expires")) == (8, 7)
     assert doc.mark(("workspace", "members", 0, "roles", 0)) == (5, 38)
+    # a place the file does not have: its deepest ancestor that it has
+    assert doc.mark(("workspace", "api_keys", 0, "policy", "rpm")) == (7, 7)
+    assert doc.mark(("workspace", "api_keys", 7, "name")) == (6, 3)
+    assert doc.mark(("workspace", "members", 0, "email", 2)) == (5, 8)
+    assert doc.text is not None  # read from events, never composed
 
 
 def test_both_parsers_load_the_example_identically() -> None:
