@@ -20,12 +20,19 @@ them:
   one;
 - a person listed without a role gets the provider's default organisation role; people,
   group members and seats are lower-cased and sorted.
+
+An organisation's desired state may hold 100,000 keys for the whole of a plan, so the
+many objects made alike share what they can: one string per email and role name, one set
+of given field names per kind of object (see :func:`_shared_fields`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from reconciler.desired.schema import (
     ApiKeyDoc,
@@ -133,16 +140,44 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
     )
 
 
+_Model = TypeVar("_Model", bound=BaseModel)
+_FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
+
+
+def _shared_fields(model: _Model) -> _Model:
+    """``model``, its set of the fields it was given shared with the other instances of its
+    class given the same fields.
+
+    Pydantic keeps that set on every instance: some 700 bytes for a key given 13 fields,
+    more than its values take. The desired state never reads it; nothing changes it on a
+    frozen model, and a copy copies it before adding to it.
+    """
+    given = model.__pydantic_fields_set__
+    shared = _FIELDS_SETS.setdefault(type(model), given)
+    if shared is not given and shared == given:
+        object.__setattr__(model, "__pydantic_fields_set__", shared)
+    return model
+
+
+def _lower(email: str) -> str:
+    """An email lower-cased, as one string however many keys and memberships name it."""
+    return sys.intern(email.lower())
+
+
 def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
     """The admin first (with the provider's admin role), then the listed members; one entry
     per email."""
     admin = {provider.admin_role} if provider.admin_role else set()
-    roles_by_email: dict[str, set[str]] = {doc.admin.lower(): admin} if admin else {}
+    roles_by_email: dict[str, set[str]] = {_lower(doc.admin): admin} if admin else {}
     for member in doc.members:
         roles = member.roles or provider.member_roles
-        roles_by_email.setdefault(member.email.lower(), set()).update(roles)
+        roles_by_email.setdefault(_lower(member.email), set()).update(roles)
     return [
-        Member(workspace=doc.name, email=email, roles=tuple(sorted(roles)))
+        _shared_fields(
+            Member(
+                workspace=doc.name, email=email, roles=tuple(sys.intern(r) for r in sorted(roles))
+            )
+        )
         for email, roles in roles_by_email.items()
     ]
 
@@ -151,29 +186,32 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization, provider: ProviderSpec) -> A
     secret = doc.secret
     final = doc.status is not None and doc.status == provider.final_key_status
     backend = SecretBackend(secret.backend) if secret and secret.backend else org.vault.backend
-    return ApiKey(
-        name=doc.name,
-        workspace=ws,
-        owner=doc.owner.lower(),
-        expires=doc.expires,
-        description=doc.description,
-        role=doc.role,
-        rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
-        rotation_grace_hours=(
-            org.rotation_grace_hours
-            if doc.rotation_grace_hours is None
-            else doc.rotation_grace_hours
-        ),
-        secret=SecretTarget(
-            backend=backend,
-            path=(secret.path if secret else None) or f"{ws}/{doc.name}",
-            repository=secret.repository if secret else None,
-            environment=secret.environment if secret else None,
-        ),
-        previous_names=tuple(doc.previous_names),
-        policy=_key_policy(doc.policy) if doc.policy else None,
-        status=None if final else doc.status,
-        archived=final,
+    target = SecretTarget(
+        backend=backend,
+        path=(secret.path if secret else None) or f"{ws}/{doc.name}",
+        repository=secret.repository if secret else None,
+        environment=secret.environment if secret else None,
+    )
+    return _shared_fields(
+        ApiKey(
+            name=doc.name,
+            workspace=ws,
+            owner=_lower(doc.owner),
+            expires=doc.expires,
+            description=doc.description,
+            role=None if doc.role is None else sys.intern(doc.role),
+            rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
+            rotation_grace_hours=(
+                org.rotation_grace_hours
+                if doc.rotation_grace_hours is None
+                else doc.rotation_grace_hours
+            ),
+            secret=_shared_fields(target),
+            previous_names=tuple(doc.previous_names),
+            policy=_key_policy(doc.policy) if doc.policy else None,
+            status=None if final else doc.status,
+            archived=final,
+        )
     )
 
 

@@ -22,6 +22,7 @@ never writes, never contacts anything.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from reconciler.desired.schema import (
     OrganizationFile,
     PeopleFile,
     RolesFile,
+    WorkspaceDoc,
     WorkspaceFile,
 )
 from reconciler.desired.sources import (
@@ -233,8 +235,7 @@ def check_desired_state(
     failed = any(p.is_error for p in problems)
     if failed or org_doc is None or roles_doc is None or provider is None:
         return Validation(shown, None, problems)
-    docs = [s.model.workspace for s in workspaces if isinstance(s.model, WorkspaceFile)]
-    state = convert.desired_state(org_doc, roles_doc, docs, provider)
+    state = convert.desired_state(org_doc, roles_doc, _taken(workspaces), provider)
     people_doc = people.model if people and isinstance(people.model, PeopleFile) else None
     groups_doc = groups.model if groups and isinstance(groups.model, GroupsFile) else None
     if people_doc is not None or groups_doc is not None:
@@ -283,6 +284,17 @@ def _lighter(source: Source) -> Source:
     if source.model is not None and not source.tainted:
         source.doc.data = None
     return source
+
+
+def _taken(sources: list[Source]) -> Iterator[WorkspaceDoc]:
+    """The workspace documents, in order, each source removed from ``sources`` as its
+    document is taken: converted one by one, thousands of documents (and the texts kept
+    to find marks) are not all held until the last is converted."""
+    sources.reverse()
+    while sources:
+        model = sources.pop().model
+        if isinstance(model, WorkspaceFile):
+            yield model.workspace
 
 
 def load_desired_state(

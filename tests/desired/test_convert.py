@@ -118,3 +118,17 @@ def test_budgets_over_the_organisation_limit_warn(tmp_path: Path) -> None:
             "limit of 40 USD",
         )
     ]
+
+
+def test_keys_made_alike_stay_apart_when_one_is_copied(tmp_path: Path) -> None:
+    """Keys share what pydantic records of the fields they were given; a copy with an
+    update (as the plan makes) changes that copy alone, and each key still says which
+    fields it was given."""
+    two_keys = WORKSPACE + "    - {name: team-ops, owner: dev@acme.example}\n"
+    org = "version: 1\norganization: {name: Org}\n"
+    first, second = load_desired_state(write(tmp_path, org, two_keys), today=TODAY).keys
+    copied = first.model_copy(update={"id": "key-1"})
+    assert copied.id == "key-1" and "id" in copied.model_fields_set
+    assert "id" not in first.model_fields_set | second.model_fields_set
+    assert first.model_fields_set == second.model_fields_set >= {"name", "owner", "secret"}
+    assert second.model_dump(exclude_unset=True)["name"] == "team-ops"
