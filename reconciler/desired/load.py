@@ -187,13 +187,13 @@ def check_desired_state(
         return Validation(shown, None, tuple(reporter.problems.sorted()))
 
     read = 0  # bytes, against the total allowance
-    folders: dict[Path, Path] = {}  # real paths of the folders read
+    folders: dict[str, bool] = {}  # whether each folder read is inside the directory
 
-    def source(path: Path, kind: str) -> Source:
+    def source(path: Path, kind: str, shown: str | None = None) -> Source:
         nonlocal read
         src = read_source(
             path,
-            display_path(path),
+            display_path(path) if shown is None else shown,
             kind,
             reporter,
             root=directory,
@@ -210,7 +210,11 @@ def check_desired_state(
     _stray_files(directory, reporter)
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
-    workspaces = [_lighter(source(p, "workspace")) for p in _workspace_files(directory, reporter)]
+    folder = Path(display_path(directory / WORKSPACES_DIR))  # shown once, not per file
+    workspaces = [
+        _lighter(source(p, "workspace", (folder / p.name).as_posix()))
+        for p in _workspace_files(directory, reporter)
+    ]
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None

@@ -48,7 +48,7 @@ class Source:
 
     def refused(self, loc: Loc) -> bool:
         """Whether the value at ``loc`` (or around it) was refused and removed."""
-        return any(loc[: len(t)] == t for t in self.tainted)
+        return bool(self.tainted) and any(loc[: len(t)] == t for t in self.tainted)
 
     @property
     def stem(self) -> str:
@@ -80,18 +80,19 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
-def _inside(path: Path, root: Path, folders: dict[Path, Path] | None, *, link: bool) -> bool:
+def _inside(path: Path, root: Path, folders: dict[str, bool] | None, *, link: bool) -> bool:
     """Whether ``path`` (``link``: a symbolic link) has its real path inside ``root``'s.
     A file that is not a link is its folder's real path plus its name, so only folders
     are resolved, each once per ``folders`` (a cache a caller keeps for one read of a
-    directory)."""
+    directory: whether each folder seen is inside ``root``)."""
     if link:
         return path.resolve().is_relative_to(root.resolve())
-    cache: dict[Path, Path] = {} if folders is None else folders
-    for folder in (root, path.parent):
-        if folder not in cache:
-            cache[folder] = folder.resolve()
-    return cache[path.parent].is_relative_to(cache[root])
+    cache: dict[str, bool] = {} if folders is None else folders
+    folder = os.path.dirname(path)  # a string: thousands of files share a few folders
+    inside = cache.get(folder)
+    if inside is None:
+        inside = cache[folder] = Path(folder).resolve().is_relative_to(root.resolve())
+    return inside
 
 
 def read_bytes(
@@ -99,13 +100,13 @@ def read_bytes(
     *,
     root: Path,
     room: int = MAX_TOTAL_BYTES,
-    folders: dict[Path, Path] | None = None,
+    folders: dict[str, bool] | None = None,
 ) -> bytes | str:
     """The file's bytes, or why they were not read.
 
     ``root`` is the desired-state directory: a file whose real path is outside it (through
     a symbolic link) is refused. ``room`` is what is left of the total allowance.
-    ``folders``: real paths of folders already resolved in this read (see :func:`_inside`).
+    ``folders``: the folders already looked at in this read (see :func:`_inside`).
     """
     link = path.is_symlink()
     if not _inside(path, root, folders, link=link):
@@ -142,7 +143,7 @@ def read_source(
     root: Path,
     room: int = MAX_TOTAL_BYTES,
     pure: bool = False,
-    folders: dict[Path, Path] | None = None,
+    folders: dict[str, bool] | None = None,
 ) -> Source:
     """Read and parse one file; problems go to ``reporter``, the result always returns.
 
