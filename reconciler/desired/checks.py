@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class Checker:
     organization: OrganizationFile | None
     organization_source: Source | None
     roles: RolesFile | None  # None: roles.yaml is missing or broken (reported already)
-    # key_role's finding per (workspace document, role name): thousands of keys share one
+    # role_problem's finding per (workspace document, role name): thousands of keys share one
     _role_problems: dict[tuple[int, str], str | None] = field(default_factory=dict, repr=False)
 
     # --- models -------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class Checker:
     def key(
         self, source: Source, loc: Loc, ws: WorkspaceDoc, key: ApiKeyDoc, members: set[str]
     ) -> None:
-        if key.expires is not None:
+        if key.expires is not None and key.expires <= self.warn_from:
             self.expiry(source, (*loc, "expires"), key.expires)
         if key.owner.lower() not in members:
             self.reporter.add(
@@ -185,8 +186,8 @@ class Checker:
                 f"owner '{key.owner}' is not a member of workspace '{ws.name}'",
                 WARNING,
             )
-        if key.role is not None:
-            self.key_role(source, (*loc, "role"), ws, key.role)
+        if key.role is not None and (problem := self.role_problem(ws, key.role)) is not None:
+            self.reporter.add(source, (*loc, "role"), problem)
         if key.secret is not None:
             self.secret(source, (*loc, "secret"), ws.name, key)
         if key.policy is not None:
@@ -212,7 +213,15 @@ class Checker:
             else f"{spec.display_name} keys have no status the API can set",
         )
 
+    @functools.cached_property
+    def warn_from(self) -> dt.date:
+        """The last expiry day a key is warned about (or refused, if past)."""
+        org = self.organization
+        days = org.organization.keys.expiry_warning_days if org else 14
+        return self.today + dt.timedelta(days=min(days, (dt.date.max - self.today).days))
+
     def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
+        """An expiry day on or before :attr:`warn_from`: refused when past, else a warning."""
         if expires < self.today:
             self.reporter.add(
                 source,
@@ -220,27 +229,21 @@ class Checker:
                 f"expiry {expires.isoformat()} is in the past (today is {self.today.isoformat()})",
             )
             return
-        warn_days = (
-            self.organization.organization.keys.expiry_warning_days if (self.organization) else 14
-        )
         left = (expires - self.today).days
-        if left <= warn_days:
-            self.reporter.add(
-                source, loc, f"expires in {left} day(s), on {expires.isoformat()}", WARNING
-            )
+        self.reporter.add(
+            source, loc, f"expires in {left} day(s), on {expires.isoformat()}", WARNING
+        )
 
-    def key_role(self, source: Source, loc: Loc, ws: WorkspaceDoc, name: str) -> None:
+    def role_problem(self, ws: WorkspaceDoc, name: str) -> str | None:
+        """What is wrong with giving workspace ``ws``'s keys role ``name``, if anything."""
         if self.roles is None:
-            return  # roles.yaml is missing or broken: that problem is reported already
+            return None  # roles.yaml is missing or broken: that problem is reported already
         cached = (id(ws), name)  # the answer depends on the workspace and the role only
         if cached not in self._role_problems:
             self._role_problems[cached] = self._role_problem(self.roles, ws, name)
-        problem = self._role_problems[cached]
-        if problem is not None:
-            self.reporter.add(source, loc, problem)
+        return self._role_problems[cached]
 
     def _role_problem(self, roles: RolesFile, ws: WorkspaceDoc, name: str) -> str | None:
-        """What is wrong with giving workspace ``ws``'s keys role ``name``, if anything."""
         role = roles.roles.get(name)
         if role is None:
             hint = difflib.get_close_matches(name, list(roles.roles), n=1)

@@ -19,6 +19,7 @@ editors use is generated from these models (:mod:`reconciler.desired.json_schema
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -59,6 +60,9 @@ def _empty_list(description: str | None = None) -> Any:
     return Field(default_factory=list, json_schema_extra={"default": []}, description=description)
 
 
+# An organisation names the same few hundred people and roles in thousands of places: the
+# checks of a value already accepted are remembered (a refused one raises, never cached).
+@functools.lru_cache(maxsize=4096)
 def _email(value: str) -> str:
     if ".." in value or not _EMAIL_RE.match(value):
         raise PydanticCustomError("email", "not a valid email address: '{value}'", {"value": value})
@@ -86,6 +90,7 @@ def _provider(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _role_name(value: str) -> str:
     if not _ROLE_RE.match(value):
         raise PydanticCustomError(

@@ -132,3 +132,13 @@ def test_keys_made_alike_stay_apart_when_one_is_copied(tmp_path: Path) -> None:
     assert "id" not in first.model_fields_set | second.model_fields_set
     assert first.model_fields_set == second.model_fields_set >= {"name", "owner", "secret"}
     assert second.model_dump(exclude_unset=True)["name"] == "team-ops"
+
+
+def test_a_warning_window_past_the_calendar_warns_about_every_dated_key(tmp_path: Path) -> None:
+    org = "version: 1\norganization: {name: Org, keys: {expiry_warning_days: 999999999}}\n"
+    dated = WORKSPACE + "      expires: 9999-12-31\n"
+    result = check_desired_state(write(tmp_path, org, dated), today=TODAY)
+    assert result.ok
+    assert [p.message for p in result.warnings] == [
+        f"expires in {(dt.date.max - TODAY).days} day(s), on 9999-12-31"
+    ]

@@ -236,3 +236,20 @@ def test_expiry_soon_is_a_warning_using_the_organisation_setting() -> None:
     assert [(p.path, p.message) for p in result.warnings][:1] == [
         ("workspace.api_keys[0].expires", "expires in 10 day(s), on 2027-06-30")
     ]
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (dt.date(2027, 6, 15), []),  # 15 days left: one past the warning window
+        (dt.date(2027, 6, 16), [(W, "expires in 14 day(s), on 2027-06-30")]),
+        (dt.date(2027, 6, 30), [(W, "expires in 0 day(s), on 2027-06-30")]),
+        (dt.date(2027, 7, 1), [(E, "expiry 2027-06-30 is in the past (today is 2027-07-01)")]),
+    ],
+)
+def test_expiry_is_warned_about_from_the_last_day_of_the_window(
+    today: dt.date, expected: list[tuple[Severity, str]]
+) -> None:
+    result = check_desired_state(FIXTURES / "valid", today=today)
+    found = [(p.severity, p.message) for p in result.problems if p.path.endswith("].expires")]
+    assert found[:1] == expected
