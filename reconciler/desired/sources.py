@@ -120,7 +120,14 @@ def read_bytes(
     try:
         with open(os.open(path, flags), "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            data = handle.read(limit + 1) if size <= limit else b""
+            data = b""
+            if size <= limit:
+                # the size said and one byte more, not the limit: a buffer of a MiB per file
+                # costs more than reading a small file. A file that grew since is read on,
+                # up to one byte past the limit.
+                data = handle.read(size + 1)
+                if len(data) > size:
+                    data += handle.read(limit - size)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
     size = max(size, len(data))

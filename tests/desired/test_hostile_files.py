@@ -103,6 +103,28 @@ def test_a_file_over_the_size_limit_is_not_parsed(desired: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("grown", [False, True])
+def test_a_file_that_grows_while_read_is_read_to_its_end_or_refused(
+    desired: Path, monkeypatch: pytest.MonkeyPatch, grown: bool
+) -> None:
+    """The size taken before reading is where reading starts, not where it stops."""
+    big = desired / "workspaces" / "big.yaml"
+    if grown:
+        big.write_text(DEV_HEAD + "#" * MAX_FILE_BYTES)
+    real_fstat = os.fstat
+
+    def shrunk(fd: int) -> os.stat_result:  # as if taken before the file grew
+        fields = list(real_fstat(fd))
+        fields[6] = min(fields[6], 12)  # st_size
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "fstat", shrunk)
+    if grown:
+        assert only(desired).startswith("ds/workspaces/big.yaml: error: 1.0 MiB: a desired-")
+    else:
+        assert check_desired_state(desired, today=TODAY).ok
+
+
 def test_the_directory_has_a_total_size_limit(
     desired: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
