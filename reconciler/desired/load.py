@@ -22,6 +22,7 @@ never writes, never contacts anything.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,11 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     folder = directory / WORKSPACES_DIR
     if not folder.is_dir():
         return []
-    files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    with os.scandir(folder) as entries:  # its entries know their type: no stat per file
+        names = sorted(
+            e.name for e in entries if os.path.splitext(e.name)[1] in SUFFIXES and e.is_file()
+        )
+    files = [folder / name for name in names]
     seen: dict[str, Path] = {}
     for path in files:
         if path.stem in seen:
