@@ -134,18 +134,20 @@ def profile_in_process(directory: Path, pure: bool) -> None:
         f"  in-process, {'pure-Python' if pure else 'libyaml'} parser: {wall:.2f} s, ok={result.ok}"
     )
     stats = pstats.Stats(profiler)
-    groups = {
-        "yaml parse": ("yaml_loader.py", "compose"),
-        "yaml -> data": ("yaml_loader.py", "build"),
+    groups = {  # the libyaml parser reads files from events, the pure-Python one composes
+        "read files": ("sources.py", "read_bytes"),
+        "yaml events -> data": ("yaml_events.py", "fast_data"),
+        "yaml nodes -> data": ("yaml_loader.py", "_compose_document"),
         "schema (pydantic)": ("sources.py", "validate_source"),
         "checks": ("checks.py", "check_all"),
+        "  of which marks": ("yaml_events.py", "fast_mark"),
         "convert": ("convert.py", "desired_state"),
     }
     table: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
     table = stats.stats  # type: ignore[attr-defined]
     for label, (file, func) in groups.items():
         cumulative = sum(v[3] for (f, _, fn), v in table.items() if f.endswith(file) and fn == func)
-        print(f"    {label:<18} {cumulative:6.2f} s (profiled)")
+        print(f"    {label:<20} {cumulative:6.2f} s (profiled)")
 
 
 def main() -> int:
