@@ -21,18 +21,16 @@ them:
 - a person listed without a role gets the provider's default organisation role; people,
   group members and seats are lower-cased and sorted.
 
-An organisation's desired state may hold 100,000 keys for the whole of a plan, so the
-many objects made alike share what they can: one string per email and role name, one set
-of given field names per kind of object (see :func:`_shared_fields`).
+An organisation's desired state may hold 100,000 keys for the whole of a plan: its keys and
+memberships share one string per email and role name, and are made from the documents'
+validated values without validating them again (``trusted``).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from reconciler.desired.schema import (
     ApiKeyDoc,
@@ -140,25 +138,6 @@ def workspace(doc: WorkspaceDoc) -> Workspace:
     )
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
-_FIELDS_SETS: dict[type[BaseModel], set[str]] = {}
-
-
-def _shared_fields(model: _Model) -> _Model:
-    """``model``, its set of the fields it was given shared with the other instances of its
-    class given the same fields.
-
-    Pydantic keeps that set on every instance: some 700 bytes for a key given 13 fields,
-    more than its values take. The desired state never reads it; nothing changes it on a
-    frozen model, and a copy copies it before adding to it.
-    """
-    given = model.__pydantic_fields_set__
-    shared = _FIELDS_SETS.setdefault(type(model), given)
-    if shared is not given and shared == given:
-        object.__setattr__(model, "__pydantic_fields_set__", shared)
-    return model
-
-
 def _lower(email: str) -> str:
     """An email lower-cased, as one string however many keys and memberships name it."""
     return sys.intern(email.lower())
@@ -173,10 +152,8 @@ def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
         roles = member.roles or provider.member_roles
         roles_by_email.setdefault(_lower(member.email), set()).update(roles)
     return [
-        _shared_fields(
-            Member(
-                workspace=doc.name, email=email, roles=tuple(sys.intern(r) for r in sorted(roles))
-            )
+        Member.trusted(
+            workspace=doc.name, email=email, roles=tuple(sys.intern(r) for r in sorted(roles))
         )
         for email, roles in roles_by_email.items()
     ]
@@ -186,32 +163,30 @@ def key(doc: ApiKeyDoc, ws: str, org: Organization, provider: ProviderSpec) -> A
     secret = doc.secret
     final = doc.status is not None and doc.status == provider.final_key_status
     backend = SecretBackend(secret.backend) if secret and secret.backend else org.vault.backend
-    target = SecretTarget(
+    target = SecretTarget.trusted(
         backend=backend,
         path=(secret.path if secret else None) or f"{ws}/{doc.name}",
         repository=secret.repository if secret else None,
         environment=secret.environment if secret else None,
     )
-    return _shared_fields(
-        ApiKey(
-            name=doc.name,
-            workspace=ws,
-            owner=_lower(doc.owner),
-            expires=doc.expires,
-            description=doc.description,
-            role=None if doc.role is None else sys.intern(doc.role),
-            rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
-            rotation_grace_hours=(
-                org.rotation_grace_hours
-                if doc.rotation_grace_hours is None
-                else doc.rotation_grace_hours
-            ),
-            secret=_shared_fields(target),
-            previous_names=tuple(doc.previous_names),
-            policy=_key_policy(doc.policy) if doc.policy else None,
-            status=None if final else doc.status,
-            archived=final,
-        )
+    return ApiKey.trusted(
+        name=doc.name,
+        workspace=ws,
+        owner=_lower(doc.owner),
+        expires=doc.expires,
+        description=doc.description,
+        role=None if doc.role is None else sys.intern(doc.role),
+        rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
+        rotation_grace_hours=(
+            org.rotation_grace_hours
+            if doc.rotation_grace_hours is None
+            else doc.rotation_grace_hours
+        ),
+        secret=target,
+        previous_names=tuple(doc.previous_names),
+        policy=_key_policy(doc.policy) if doc.policy else None,
+        status=None if final else doc.status,
+        archived=final,
     )
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from reconciler.desired import check_desired_state, load_desired_state
 from reconciler.model import SecretBackend, SpendLimit
@@ -142,3 +143,18 @@ def test_a_warning_window_past_the_calendar_warns_about_every_dated_key(tmp_path
     assert [p.message for p in result.warnings] == [
         f"expires in {(dt.date.max - TODAY).days} day(s), on 9999-12-31"
     ]
+
+
+def test_objects_made_without_validation_are_as_validation_makes_them() -> None:
+    """Keys, their secret targets and memberships are built from validated documents
+    without validating them again: each equals itself validated, field by field and type
+    by type (a string where an enum belongs would slip through unnoticed otherwise)."""
+    example = Path(__file__).resolve().parents[2] / "desired-state"
+    state = load_desired_state(example, today=TODAY)
+    made: list[BaseModel] = [*state.keys, *state.members]
+    made += [k.secret for k in state.keys if k.secret is not None]
+    assert {type(m).__name__ for m in made} == {"ApiKey", "Member", "SecretTarget"}
+    for obj in made:
+        again = type(obj).model_validate(dict(obj))
+        assert again == obj
+        assert [type(v) for v in dict(again).values()] == [type(v) for v in dict(obj).values()]
