@@ -372,6 +372,10 @@ def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) ->
     return (backend, path)
 
 
+def _key_loc(index: int) -> Loc:
+    return ("workspace", "api_keys", index)
+
+
 def _describe(dest: tuple[str, ...]) -> str:
     if dest[0] == "github":
         _, repository, environment, name = dest
@@ -394,8 +398,10 @@ def check_all(
         checker.workspace_file(source, source.model)
 
     ws_first: dict[str, Source] = {}
-    key_first: dict[str, tuple[Source, Loc]] = {}
-    dest_first: dict[tuple[str, ...], tuple[Source, Loc]] = {}
+    # where each key name and secret destination is first declared: the file and the key's
+    # index in it (a location is built only for a problem: there are 100,000 keys)
+    key_first: dict[str, tuple[Source, int]] = {}
+    dest_first: dict[tuple[str, ...], tuple[Source, int]] = {}
     for source in valid:
         ws = source.model.workspace
         if ws.name.lower() in ws_first:  # the platform ignores case in workspace names
@@ -411,34 +417,35 @@ def check_all(
         else:
             ws_first[ws.name.lower()] = source
         for index, key in enumerate(ws.api_keys):
-            loc: Loc = ("workspace", "api_keys", index)
             if key.name in key_first:
-                other, other_loc = key_first[key.name]
+                other, other_index = key_first[key.name]
                 reporter.add(
                     source,
-                    (*loc, "name"),
+                    (*_key_loc(index), "name"),
                     f"API key '{key.name}' is already declared at "
-                    f"{other.where((*other_loc, 'name'))} (key names are unique in the "
-                    "organisation)",
+                    f"{other.where((*_key_loc(other_index), 'name'))} (key names are unique in "
+                    "the organisation)",
                 )
                 continue
-            key_first[key.name] = (source, loc)
-            if source.refused((*loc, "secret")):
+            key_first[key.name] = (source, index)
+            if source.tainted and source.refused((*_key_loc(index), "secret")):
                 continue  # its secret settings were refused: its destination is unknown
             dest = secret_destination(checker.organization, ws.name, key)
             if dest in dest_first:
-                other, other_loc = dest_first[dest]
+                other, other_index = dest_first[dest]
                 explicit = key.secret is not None and key.secret.path is not None
+                loc = _key_loc(index)
                 at = (*loc, "secret", "path") if explicit else loc
-                other_name = other.model.workspace.api_keys[other_loc[-1]].name
+                other_name = other.model.workspace.api_keys[other_index].name
                 reporter.add(
                     source,
                     at,
                     f"secret destination {_describe(dest)}{'' if explicit else ' (the default)'} "
-                    f"is already used by API key '{other_name}' at {other.where(other_loc)}",
+                    f"is already used by API key '{other_name}' at "
+                    f"{other.where(_key_loc(other_index))}",
                 )
             else:
-                dest_first[dest] = (source, loc)
+                dest_first[dest] = (source, index)
     check_previous_names(reporter, valid)
     _check_budgets(checker, valid)
 

@@ -52,7 +52,8 @@ class Source:
 
     @property
     def stem(self) -> str:
-        return Path(self.display).stem
+        """The file's name without its suffix (as ``Path.stem``; no path parsed per file)."""
+        return os.path.splitext(self.display.rpartition("/")[2])[0]
 
     def where(self, loc: Loc) -> str:
         """``file:line`` of ``loc``, for messages that point at another file."""
