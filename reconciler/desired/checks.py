@@ -5,7 +5,9 @@ Runs on the documents that passed :mod:`reconciler.desired.schema`, or that
 file it could not repair is skipped here), so one bad file never hides the problems of
 another, nor one bad field the other problems of its file. Every problem points at the
 field to fix; a duplicate points at the second declaration and names the first one's
-``file:line``.
+``file:line``. Names and secret destinations unique across files are checked in
+:mod:`reconciler.desired.unique_checks`, previous names in
+:mod:`reconciler.desired.previous_names`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +32,7 @@ from reconciler.desired.schema import (
     WorkspaceFile,
 )
 from reconciler.desired.sources import Reporter, Source
+from reconciler.desired.unique_checks import check_unique, github_secret_name
 from reconciler.model import UNLIMITED
 from reconciler.providers import ProviderSpec
 
@@ -355,35 +357,6 @@ def canonical(catalog: Catalog, models: Sequence[str]) -> frozenset[str] | None:
     return frozenset(i for m in models if (i := catalog.resolve(m)) is not None)
 
 
-def github_secret_name(path: str) -> str:
-    """The GitHub secret name for a path: the rule of ``reconciler.vault.github.secret_name``."""
-    return re.sub(r"[^A-Z0-9_]", "_", path.upper())
-
-
-def secret_destination(org: OrganizationFile | None, ws: str, key: ApiKeyDoc) -> tuple[str, ...]:
-    """Where a key's secret lands, to find two keys that would overwrite each other."""
-    secret = key.secret
-    default = org.organization.vault.backend if org else "vault"
-    backend = (secret.backend if secret else None) or default
-    path = (secret.path if secret else None) or f"{ws}/{key.name}"
-    if backend == "github" and secret is not None:
-        name = github_secret_name(path)
-        return (backend, secret.repository or "", secret.environment or "", name)
-    return (backend, path)
-
-
-def _key_loc(index: int) -> Loc:
-    return ("workspace", "api_keys", index)
-
-
-def _describe(dest: tuple[str, ...]) -> str:
-    if dest[0] == "github":
-        _, repository, environment, name = dest
-        where = f"{repository} environment {environment}" if environment else repository
-        return f"github:{where}/{name}"
-    return f"{dest[0]}:{dest[1]}"
-
-
 def check_all(
     checker: Checker,
     roles: Source | None,
@@ -397,55 +370,7 @@ def check_all(
     for source in valid:
         checker.workspace_file(source, source.model)
 
-    ws_first: dict[str, Source] = {}
-    # where each key name and secret destination is first declared: the file and the key's
-    # index in it (a location is built only for a problem: there are 100,000 keys)
-    key_first: dict[str, tuple[Source, int]] = {}
-    dest_first: dict[tuple[str, ...], tuple[Source, int]] = {}
-    for source in valid:
-        ws = source.model.workspace
-        if ws.name.lower() in ws_first:  # the platform ignores case in workspace names
-            first = ws_first[ws.name.lower()]
-            was = first.model.workspace.name if isinstance(first.model, WorkspaceFile) else ""
-            reporter.add(
-                source,
-                ("workspace", "name"),
-                f"workspace '{ws.name}' is already declared at "
-                f"{first.where(('workspace', 'name'))}"
-                + (f" as '{was}' (workspace names ignore case)" if was != ws.name else ""),
-            )
-        else:
-            ws_first[ws.name.lower()] = source
-        for index, key in enumerate(ws.api_keys):
-            if key.name in key_first:
-                other, other_index = key_first[key.name]
-                reporter.add(
-                    source,
-                    (*_key_loc(index), "name"),
-                    f"API key '{key.name}' is already declared at "
-                    f"{other.where((*_key_loc(other_index), 'name'))} (key names are unique in "
-                    "the organisation)",
-                )
-                continue
-            key_first[key.name] = (source, index)
-            if source.tainted and source.refused((*_key_loc(index), "secret")):
-                continue  # its secret settings were refused: its destination is unknown
-            dest = secret_destination(checker.organization, ws.name, key)
-            if dest in dest_first:
-                other, other_index = dest_first[dest]
-                explicit = key.secret is not None and key.secret.path is not None
-                loc = _key_loc(index)
-                at = (*loc, "secret", "path") if explicit else loc
-                other_name = other.model.workspace.api_keys[other_index].name
-                reporter.add(
-                    source,
-                    at,
-                    f"secret destination {_describe(dest)}{'' if explicit else ' (the default)'} "
-                    f"is already used by API key '{other_name}' at "
-                    f"{other.where(_key_loc(other_index))}",
-                )
-            else:
-                dest_first[dest] = (source, index)
+    check_unique(reporter, checker.organization, valid)
     check_previous_names(reporter, valid)
     _check_budgets(checker, valid)
 

@@ -73,9 +73,8 @@ def fast_data(text: str, *, max_depth: int) -> Any:
 
 
 def _build(get: Callable[[], Any], max_depth: int) -> Any:
-    """The document's value from its events. One loop with the open container in local
-    variables (a file of 20 keys is some 400 events, an organisation millions), so it
-    runs past the ~80 lines a function should keep to."""
+    """The document's value from its events: one loop, the open container in local
+    variables (a file of 20 keys is some 400 events, an organisation millions)."""
     if type(get()) is not StreamStartEvent:
         raise _Fallback
     event = get()

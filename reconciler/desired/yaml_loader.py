@@ -152,7 +152,7 @@ class Document:
 
     data: Any = None
     problems: list[RawProblem] = field(default_factory=list)
-    text: str | None = field(default=None, repr=False)  # kept while the marks are unread
+    text: str | None = field(default=None, repr=False)  # read fast: where marks are found
     # every key and item's mark once composed; of a text read fast, the ones asked for
     marks: dict[Loc, tuple[int, int]] = field(default_factory=dict, repr=False)
 
