@@ -39,14 +39,16 @@ UNLIMITED = "*"
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 
-_UNSET: Any = object()  # a required field trusted() was not given
-_LAYOUTS: dict[type[BaseModel], dict[str, Any]] = {}  # by class: each field's default
+_UNSET: Any = object()  # a required field's place in a layout
+_LAYOUTS: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
+_GIVEN: dict[tuple[str, ...], set[str]] = {}  # names given to trusted(), in their order
 
 
-def _layout(cls: type[BaseModel]) -> dict[str, Any]:
-    """Every field of ``cls`` in order, with its default (``_UNSET`` for a required one)."""
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
+def _layout(cls: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Every field of ``cls`` in order with its default (``_UNSET`` for a required one),
+    and the names of the required ones."""
+    found = _LAYOUTS.get(cls)
+    if found is None:
         if (
             cls.__pydantic_decorators__.field_validators
             or cls.__pydantic_decorators__.model_validators
@@ -59,8 +61,17 @@ def _layout(cls: type[BaseModel]) -> dict[str, Any]:
             if info.default_factory is not None:
                 raise TypeError(f"{cls.__name__}.{name} has a default factory")
             layout[name] = _UNSET if info.is_required() else info.default
-        _LAYOUTS[cls] = layout
-    return layout
+        required = frozenset(name for name, value in layout.items() if value is _UNSET)
+        found = _LAYOUTS[cls] = (layout, required)
+    return found
+
+
+def _given(names: tuple[str, ...]) -> set[str]:
+    """The shared record of ``names`` as given fields."""
+    given = _GIVEN.get(names)
+    if given is None:
+        given = _GIVEN[names] = _FIELDS_SETS.setdefault(frozenset(names), set(names))
+    return given
 
 
 class Compact(BaseModel):
@@ -80,22 +91,22 @@ class Compact(BaseModel):
         ``model_construct`` without its loop over fields. The fields not given take their
         defaults; a class with validators or default factories is refused, and so is an
         unknown or a missing field."""
-        layout = _layout(cls)
+        layout, required = _layout(cls)
         fields = layout.copy()
         fields.update(values)  # the fields keep their order
-        if len(fields) != len(layout) or _UNSET in fields.values():
+        if len(fields) != len(layout) or not required.issubset(values):
             unknown = sorted(values.keys() - layout.keys())
-            missing = sorted(k for k, v in fields.items() if v is _UNSET)
+            missing = sorted(required - values.keys())
             raise TypeError(f"{cls.__name__}: unknown fields {unknown}, missing {missing}")
         made = cls.__new__(cls)
-        given = _FIELDS_SETS.get(frozenset(values))
-        if given is None:
-            given = _FIELDS_SETS.setdefault(frozenset(values), set(values))
-        object.__setattr__(made, "__dict__", fields)
-        object.__setattr__(made, "__pydantic_fields_set__", given)
-        object.__setattr__(made, "__pydantic_extra__", None)
-        object.__setattr__(made, "__pydantic_private__", None)
+        _set(made, "__dict__", fields)
+        _set(made, "__pydantic_fields_set__", _given(tuple(values)))
+        _set(made, "__pydantic_extra__", None)
+        _set(made, "__pydantic_private__", None)
         return made
+
+
+_set = object.__setattr__
 
 
 class Frozen(Compact):
