@@ -77,7 +77,9 @@ def from_dict(data: dict[str, Any]) -> Plan:
             target=data["target"],
             provider=data["provider"],
             changes=changes,
-            fingerprints=Fingerprints(data["desired_fingerprint"], data["live_fingerprint"]),
+            fingerprints=Fingerprints(
+                _fingerprint(data, "desired_fingerprint"), _fingerprint(data, "live_fingerprint")
+            ),
             created_at=data["created_at"],
             desired_path=data.get("desired_path", ""),
             warnings=tuple(data.get("warnings", ())),
@@ -95,6 +97,15 @@ def from_dict(data: dict[str, Any]) -> Plan:
             "saved plan's checksum does not match its changes and refusals; it was edited"
         )
     return plan
+
+
+def _fingerprint(data: dict[str, Any], field: str) -> str:
+    """A saved fingerprint: a string (not covered by the checksum, so checked here; a
+    plan's own :class:`Fingerprints` treats None as "not computed yet")."""
+    value = data[field]
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is {value!r}, not a fingerprint")
+    return value
 
 
 def _count(value: Any) -> int | None:

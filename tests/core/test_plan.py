@@ -211,6 +211,17 @@ def test_edited_plan_file_is_refused(tmp_path: Path) -> None:
         load(path)
 
 
+@pytest.mark.parametrize("field", ["desired_fingerprint", "live_fingerprint"])
+def test_a_plan_file_without_a_fingerprint_string_is_malformed(tmp_path: Path, field: str) -> None:
+    path = tmp_path / "plan.out"
+    save(make_plan(desired(), live_drifted(), provider="mistral", now=NOW), path)
+    data = json.loads(path.read_text())
+    data[field] = None  # the checksum covers the changes, not the fingerprints
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match=f"malformed: {field}"):
+        load(path)
+
+
 @pytest.mark.parametrize("content", ["not json", "[]", '{"format_version": "0.1"}'])
 def test_unreadable_plan_files_give_clear_errors(tmp_path: Path, content: str) -> None:
     path = tmp_path / "plan.out"
