@@ -79,10 +79,19 @@ class Compact(BaseModel):
     given the same fields share pydantic's record of which were given. Frozen subclasses
     only: an object that could be assigned to would add to the shared record."""
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.model_config.get("frozen"):
+            raise TypeError(f"{cls.__name__}: a Compact model must be frozen")
+
     def model_post_init(self, context: Any, /) -> None:
         given = self.__pydantic_fields_set__
-        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
-        object.__setattr__(self, "__pydantic_fields_set__", shared)
+        key = frozenset(given)
+        shared = _FIELDS_SETS.get(key)
+        if shared is None:  # a copy: the set given may be a caller's (model_construct)
+            shared = _FIELDS_SETS.setdefault(key, set(given))
+        _set(self, "__pydantic_fields_set__", shared)
 
     @classmethod
     def trusted(cls, **values: Any) -> Self:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pydantic import ValidationError, field_validator
+from pydantic import ConfigDict, ValidationError, field_validator
 
 from reconciler.model import ApiKey, Compact, DesiredState, Role, Workspace, minute_text
 
@@ -86,9 +86,22 @@ def test_a_trusted_key_is_the_validated_key_field_for_field_and_refuses_what_is_
 
 
 class Checked(Compact):
+    model_config = ConfigDict(frozen=True)
+
     name: str
 
     @field_validator("name")
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.lower()
+
+
+def test_a_compact_model_must_be_frozen_and_never_shares_a_set_it_was_handed() -> None:
+    with pytest.raises(TypeError, match="a Compact model must be frozen"):
+        type("Loose", (Compact,), {"__annotations__": {"name": str}})
+    mine = {"name", "workspace", "description"}
+    made = ApiKey.model_construct(_fields_set=mine, name="a", workspace="w", description="d")
+    mine.add("owner")  # the caller's set, changed afterwards
+    assert made.model_fields_set == {"name", "workspace", "description"}
+    later = ApiKey(name="b", workspace="w", description="e")
+    assert later.model_fields_set == {"name", "workspace", "description"}

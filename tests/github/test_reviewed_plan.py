@@ -35,9 +35,10 @@ ARTIFACT = f"reconciler-plan-desired-state-pr12-{HEAD}"
 
 
 def step(
-    tmp_path: Path, github: FakeGitHub, command: str, **env: str
+    tmp_path: Path, github: FakeGitHub, command: str, *, args: str = "--sandbox", **env: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """One run of run.sh in the shared work tree (sandbox and vault carry over)."""
+    """One run of run.sh in the shared work tree (sandbox and vault carry over), with the
+    action's ``args``."""
     (tmp_path / "outputs").unlink(missing_ok=True)
     extra = {
         "GITHUB_API_URL": github.url,
@@ -46,17 +47,20 @@ def step(
         "GITHUB_WORKFLOW_REF": "acme/access/.github/workflows/reconciler-apply.yml@refs/heads/main",
         **env,
     }
-    done, outputs, _ = run_action(tmp_path, command, extra=extra)
+    done, outputs, _ = run_action(tmp_path, command, args=args, extra=extra)
     assert TOKEN_TEXT not in done.stdout + done.stderr
     return done, outputs
 
 
-def plan_pr(tmp_path: Path, github: FakeGitHub, number: int = 12, base: str = BASE) -> str:
+def plan_pr(
+    tmp_path: Path, github: FakeGitHub, number: int = 12, base: str = BASE, args: str = "--sandbox"
+) -> str:
     """The plan job of pull request ``number`` (head HEAD): comment, and save the artifact."""
     done, outputs = step(
         tmp_path,
         github,
         "plan",
+        args=args,
         PR_NUMBER=str(number),
         HEAD_SHA=HEAD,
         BASE_SHA=base,
@@ -106,6 +110,24 @@ def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
         f"{counts.destroy} destroyed."
     ) in done.stdout
     assert github.comment_bodies(12) == [comment]  # nothing else said on the pull request
+
+
+@pytest.mark.e2e
+def test_planning_options_in_the_actions_args_shape_the_plan_and_the_apply_of_it(
+    tmp_path: Path,
+) -> None:
+    """One ``args`` serves both jobs: the plan is made with ``--grace`` and
+    ``--rotate-at-most``; apply of the reviewed plan leaves them out (the plan carries
+    them, and apply of a saved plan refuses them) and applies it."""
+    args = "--sandbox --grace 12 --rotate-at-most=3 --replace api_key.dev-alice"
+    with serve() as github:
+        plan_pr(tmp_path, github, args=args)  # --replace of a key the plan lacks: exit 1
+        merged(github)
+        done, _ = step(
+            tmp_path, github, "apply", args=args, GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN)
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Apply complete! Resources:" in done.stdout
 
 
 @pytest.mark.e2e

@@ -54,6 +54,22 @@ planned_commits() {
   fi
 }
 
+# The extra arguments without the options that make a plan (--replace, --grace,
+# --rotate-at-most): the reviewed plan was made with them and carries them, and apply of a
+# saved plan refuses them. Into the array apply_extra.
+apply_options() {
+  apply_extra=()
+  local skip=""
+  for arg in "${extra[@]}"; do
+    if [ -n "$skip" ]; then skip=""; continue; fi
+    case "$arg" in
+      --replace | --grace | --rotate-at-most) skip=1 ;;
+      --replace=* | --grace=* | --rotate-at-most=*) ;;
+      *) apply_extra+=("$arg") ;;
+    esac
+  done
+}
+
 # Apply the plan reviewers saw and nothing else: the saved plan of the pull request merged
 # as GITHUB_SHA (at its last commit), or the one run PLAN_RUN saved. Without one, or when
 # it is stale (the organisation or the desired state changed since it was made), nothing
@@ -72,8 +88,9 @@ apply_reviewed() {
   if [ "$found" != "true" ]; then
     not_applied "No reviewed plan" "$why"
   fi
+  apply_options
   set +e
-  reconciler apply "$out/reviewed.out" --exact --auto-approve "${extra[@]}" 2> "$out/apply.err"
+  reconciler apply "$out/reviewed.out" --exact --auto-approve "${apply_extra[@]}" 2> "$out/apply.err"
   code=$?
   set -e
   cat "$out/apply.err" >&2
