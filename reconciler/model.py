@@ -24,6 +24,7 @@ object.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Self, TypeVar
@@ -37,6 +38,16 @@ UNLIMITED = "*"
 # keeps a set per instance (about 700 bytes, half of a live key's footprint at 100,000
 # keys). A frozen object never adds to its set; ``model_copy`` copies it before changing it.
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+_set = object.__setattr__
+
+
+def _shared(names: Iterable[str]) -> set[str]:
+    """The one record of ``names`` as given fields (its own set: never a caller's)."""
+    key = frozenset(names)
+    shared = _FIELDS_SETS.get(key)
+    if shared is None:
+        shared = _FIELDS_SETS.setdefault(key, set(key))
+    return shared
 
 
 _UNSET: Any = object()  # a required field's place in a layout
@@ -70,7 +81,7 @@ def _given(names: tuple[str, ...]) -> set[str]:
     """The shared record of ``names`` as given fields."""
     given = _GIVEN.get(names)
     if given is None:
-        given = _GIVEN[names] = _FIELDS_SETS.setdefault(frozenset(names), set(names))
+        given = _GIVEN[names] = _shared(names)
     return given
 
 
@@ -86,12 +97,7 @@ class Compact(BaseModel):
             raise TypeError(f"{cls.__name__}: a Compact model must be frozen")
 
     def model_post_init(self, context: Any, /) -> None:
-        given = self.__pydantic_fields_set__
-        key = frozenset(given)
-        shared = _FIELDS_SETS.get(key)
-        if shared is None:  # a copy: the set given may be a caller's (model_construct)
-            shared = _FIELDS_SETS.setdefault(key, set(given))
-        _set(self, "__pydantic_fields_set__", shared)
+        _set(self, "__pydantic_fields_set__", _shared(self.__pydantic_fields_set__))
 
     @classmethod
     def trusted(cls, **values: Any) -> Self:
@@ -113,9 +119,6 @@ class Compact(BaseModel):
         _set(made, "__pydantic_extra__", None)
         _set(made, "__pydantic_private__", None)
         return made
-
-
-_set = object.__setattr__
 
 
 class Frozen(Compact):
