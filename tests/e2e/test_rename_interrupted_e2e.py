@@ -10,13 +10,10 @@ journal at hand) or on another (only the ownership record in the vault).
 from __future__ import annotations
 
 import shutil
-import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
 from reconciler.platform.sandbox import SandboxStore
 from tests.e2e.apply_support import (
     actionable,
@@ -24,14 +21,14 @@ from tests.e2e.apply_support import (
     plan_document,
     write_small_desired,
 )
-from tests.e2e.conftest import clean_env, fork_server
-from tests.e2e.test_apply_crash import STATE, VAULT, embedded_args, platform
+from tests.e2e.kill_rounds import KillRounds
+from tests.e2e.test_apply_crash import STATE, VAULT, platform
 
 BOB = "    - name: dev-bob\n"
 RENAMED = "    - name: dev-robert\n      previous_names: [dev-bob]\n"
 
 
-class RenameRounds:
+class RenameRounds(KillRounds):
     """A converged organisation about to rename dev-bob, copied fresh for each round."""
 
     def __init__(self, base: Path) -> None:
@@ -47,26 +44,20 @@ class RenameRounds:
         dev.write_text(dev.read_text().replace(BOB, RENAMED))
         self.template = template
 
-    def cli(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-        return fork_server().run(embedded_args(*args), cwd=cwd, env=clean_env(env))
-
-    def round(self, n: int, *, elsewhere: bool) -> bool:
+    def round_of(self, n: int, *, elsewhere: bool) -> bool:
         """Kill the rename's apply after record ``n``, then apply again (``elsewhere``:
         without this machine's journal); False when the apply was never killed."""
-        root = self.base / f"kill-{n}-{'elsewhere' if elsewhere else 'here'}"
-        shutil.copytree(self.template, root)
-        killed = self.cli(root, "apply", "--auto-approve", env={CRASH_ENV: str(n)})
-        where = f"killed after record {n}{' (resumed elsewhere)' if elsewhere else ''}"
-        if killed.returncode == 0:
-            self.check(root, where)
-            return False
-        assert killed.returncode == -signal.SIGKILL, f"{where}: {killed.stderr}"
-        if elsewhere:
-            shutil.rmtree(root / ".reconciler", ignore_errors=True)
-        again = self.cli(root, "apply", "--auto-approve")
-        assert again.returncode == 0, f"{where}: {again.stderr}"
-        self.check(root, where + "\n" + again.stdout[-1500:] + again.stderr[-800:])
-        return True
+
+        def moved(root: Path) -> None:
+            if elsewhere:
+                shutil.rmtree(root / ".reconciler", ignore_errors=True)
+
+        return self.round(
+            n,
+            name="-elsewhere" if elsewhere else "-here",
+            note=" (resumed elsewhere)" if elsewhere else "",
+            before_resume=moved,
+        )
 
     def check(self, root: Path, where: str) -> None:
         final = self.cli(root, "plan", "--detailed-exitcode", "--format", "json")
@@ -89,5 +80,5 @@ def test_a_rename_killed_at_each_step_keeps_the_old_key_for_its_grace(
     rounds = RenameRounds(tmp_path)
     killed: dict[int, bool] = {}
     while all(killed.values()):
-        killed[len(killed) + 1] = rounds.round(len(killed) + 1, elsewhere=elsewhere)
+        killed[len(killed) + 1] = rounds.round_of(len(killed) + 1, elsewhere=elsewhere)
     assert sum(killed.values()) >= 4  # the rename's records, each killed after

@@ -14,17 +14,13 @@ every step of a rotation.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import signal
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.env import RECONCILER_CRASH_AFTER_RECORD as CRASH_ENV
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.sandbox.persist import StateFile
 from tests.e2e.apply_support import (
@@ -35,8 +31,9 @@ from tests.e2e.apply_support import (
     plan_document,
     write_small_desired,
 )
-from tests.e2e.conftest import SandboxServer, clean_env, fork_server
-from tests.e2e.test_apply_crash import STATE, VAULT, embedded_args, platform
+from tests.e2e.conftest import SandboxServer
+from tests.e2e.kill_rounds import KillRounds
+from tests.e2e.test_apply_crash import STATE, VAULT, platform
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +143,7 @@ def _age_keys(state: Path, days: int) -> None:
     StateFile(state).write_snapshot(doc)
 
 
-class RotationRounds:
+class RotationRounds(KillRounds):
     """A converged organisation whose dev-bob is due, copied fresh for each round."""
 
     def __init__(self, base: Path) -> None:
@@ -164,25 +161,14 @@ class RotationRounds:
         self.template = template
         self.old_bob = file_vault_entries(template / VAULT)["dev/dev-bob"].metadata["key_id"]
 
-    def cli(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Any:
-        return fork_server().run(embedded_args(*args), cwd=cwd, env=clean_env(env))
+    def round_of(self, n: int) -> bool:
+        """Kill the rotation's apply after record ``n``, plan, then resume; False when the
+        apply ran to the end without being killed."""
 
-    def round(self, n: int) -> bool:
-        """Kill the rotation's apply after record ``n``, then resume; False when the apply
-        ran to the end without being killed."""
-        root = self.base / f"kill-{n}"
-        shutil.copytree(self.template, root)
-        killed = self.cli(root, "apply", "--auto-approve", env={CRASH_ENV: str(n)})
-        where = f"killed after record {n}"
-        if killed.returncode == 0:
-            self.check(root, where)
-            return False
-        assert killed.returncode == -signal.SIGKILL, f"{where}: {killed.stderr}"
-        assert self.cli(root, "plan").returncode == 0, where
-        again = self.cli(root, "apply", "--auto-approve")
-        assert again.returncode == 0, f"{where}: {again.stderr}"
-        self.check(root, where)
-        return True
+        def planned(root: Path) -> None:
+            assert self.cli(root, "plan").returncode == 0, f"killed after record {n}"
+
+        return self.round(n, before_resume=planned)
 
     def check(self, root: Path, where: str) -> None:
         final = self.cli(root, "plan", "--detailed-exitcode", "--format", "json")
@@ -201,7 +187,7 @@ def test_a_rotation_killed_at_each_step_resumes_and_converges(tmp_path: Path) ->
     rounds = RotationRounds(tmp_path)
     killed: dict[int, bool] = {}
     while all(killed.values()):
-        killed[len(killed) + 1] = rounds.round(len(killed) + 1)
+        killed[len(killed) + 1] = rounds.round_of(len(killed) + 1)
     records = min(n for n, was in killed.items() if not was) - 1
     # start, create intent, created, secret write intent, stored, verify intent, verified, end
     assert records >= 8
