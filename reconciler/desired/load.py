@@ -48,6 +48,7 @@ from reconciler.desired.sources import (
     Source,
     read_bytes,
     read_source,
+    read_sources,
     validate_source,
 )
 from reconciler.desired.yaml_loader import load_bytes
@@ -216,10 +217,19 @@ def check_desired_state(
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
     folder = Path(display_path(directory / WORKSPACES_DIR))  # shown once, not per file
-    workspaces = [
-        _lighter(source(p, "workspace", (folder / p.name).as_posix()))
-        for p in _workspace_files(directory, reporter)
-    ]
+    workspaces = []
+    for src in read_sources(
+        [(p, (folder / p.name).as_posix()) for p in _workspace_files(directory, reporter)],
+        "workspace",
+        reporter,
+        root=directory,
+        room=MAX_TOTAL_BYTES - read,
+        pure=pure_python_yaml,
+        folders=folders,
+    ):
+        read += src.size
+        validate_source(src, reporter)
+        workspaces.append(_lighter(src))
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None

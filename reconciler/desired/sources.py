@@ -14,6 +14,7 @@ file gets one problem and no second one about its (missing) content.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from reconciler.desired import messages, schema
 from reconciler.desired.messages import describe_value, quote_refused
 from reconciler.desired.problems import Loc, Problem, Problems, RawProblem, Severity, format_loc
 from reconciler.desired.salvage import salvage
+from reconciler.desired.yaml_guard import decode
 from reconciler.desired.yaml_loader import Document, load_bytes
+from reconciler.desired.yaml_worker import parsed
 
 MAX_FILE_BYTES = 1024 * 1024  # far above any real file; parsing 1 MiB takes about a second
 # The whole directory. An organisation of 5,000 workspaces and 100,000 keys writes about
@@ -157,14 +160,49 @@ def read_source(
 
     ``root``, ``room`` and ``folders`` are as for :func:`read_bytes`.
     """
-    source = Source(display=display, kind=kind)
     data = read_bytes(path, root=root, room=room, folders=folders)
     if isinstance(data, str):
-        source.doc = Document(problems=[RawProblem((), 0, 0, data)])
+        doc = Document(problems=[RawProblem((), 0, 0, data)])
     else:
+        doc = load_bytes(data, pure=pure)
+    return _source(display, kind, data, doc, reporter)
+
+
+def read_sources(
+    files: Sequence[tuple[Path, str]],
+    kind: str,
+    reporter: Reporter,
+    *,
+    root: Path,
+    room: int = MAX_TOTAL_BYTES,
+    pure: bool = False,
+    folders: dict[str, bool] | None = None,
+) -> Iterator[Source]:
+    """Read and parse many files of one kind (``(path, display)`` each), as
+    :func:`read_source` does, yielding each source in order as soon as it is parsed: a
+    large set is parsed in a worker process (:mod:`~reconciler.desired.yaml_worker`)
+    while the caller checks the sources already yielded. ``room`` is shared by the
+    files, in order."""
+    read: list[bytes | str] = []
+    for path, _ in files:
+        data = read_bytes(path, root=root, room=room, folders=folders)
+        if isinstance(data, bytes):
+            room -= len(data)
+        read.append(data)
+    texts = [RawProblem((), 0, 0, data) if isinstance(data, str) else decode(data) for data in read]
+    with parsed(texts, pure=pure) as documents:
+        for (_, display), data, doc in zip(files, read, documents, strict=True):
+            yield _source(display, kind, data, doc, reporter)
+
+
+def _source(
+    display: str, kind: str, data: bytes | str, doc: Document, reporter: Reporter
+) -> Source:
+    """The source of a file read (``data``, or why it was not) and parsed (``doc``)."""
+    source = Source(display=display, kind=kind, doc=doc)
+    if isinstance(data, bytes):
         source.size = len(data)
-        source.doc = load_bytes(data, pure=pure)
-    for raw in source.doc.problems:
+    for raw in doc.problems:
         reporter.problems.add(
             Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
         )
