@@ -3,10 +3,11 @@
 Reading YAML is about half the time of a large ``validate`` or ``plan`` (libyaml's
 events, then plain values), and Python runs it on one core. :func:`parsed` hands the
 texts of many files to one worker process, which parses them the fast way
-(:func:`~reconciler.desired.yaml_events.fast_data`) and sends back their plain values
-in order, a chunk at a time; this process checks each file as soon as its values arrive,
-so on a machine with two cores or more the parsing costs no wall time. The values are
-the ones this process would have built, so everything after the parse is unchanged.
+(:func:`~reconciler.desired.yaml_events.fast_data`) and sends back their plain values,
+a chunk of files at a time, in order. This process checks each file as soon as its
+values arrive, and parses the last chunks itself whenever it would otherwise wait, so on
+a machine with two cores the two share the parsing. The values are the ones this process
+would have built, so everything after the parse is unchanged.
 
 Nothing is trusted to the worker that the careful loader must see: a file the fast way
 does not take (an anchor, a tag, a syntax error ...) comes back as "not parsed", and
@@ -14,15 +15,17 @@ this process loads it with :func:`~reconciler.desired.yaml_loader.load_text`, wh
 reports its problems at their lines. A worker that cannot start, or dies, costs nothing
 but time: the files it did not return are parsed here.
 
-A small desired state (under :data:`WORKER_MIN_CHARS` of text), a machine with one core,
-or the pure-Python parser parse here, as starting a process would cost more than it saves
-(some 60 ms). The worker is a new interpreter (not a fork of a process that may be
-running threads), ignores Ctrl+C (this process stops it) and exits on its own when this
-process closes its end of the pipe, or dies.
+Parsed here, as starting a process would cost more than it saves (some 60 ms) or is not
+possible: a small desired state (under :data:`WORKER_MIN_CHARS` of text), a machine with
+one core, a system other than POSIX, a frozen application, the pure-Python parser. The
+worker is a new interpreter (not a fork of a process that may be running threads),
+ignores Ctrl+C (this process stops it) and exits on its own when this process closes
+its end of the pipe, or dies. Its memory is its own: some 40 MB beside this process's.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import signal
@@ -54,7 +57,7 @@ def parsed(texts: Sequence[Text], *, pure: bool = False) -> Iterator[Iterator[Do
     texts are many, else here (see the module's docstring). Leaving the ``with`` block,
     however it is left, stops the worker."""
     size = sum(len(text) for text in texts if isinstance(text, str))
-    if pure or CParser is None or size < WORKER_MIN_CHARS or (os.cpu_count() or 1) < 2:
+    if pure or CParser is None or size < WORKER_MIN_CHARS or not _can_start():
         yield (_here(text, pure=pure) for text in texts)
         return
     worker = _Worker.start()
@@ -63,6 +66,14 @@ def parsed(texts: Sequence[Text], *, pure: bool = False) -> Iterator[Iterator[Do
     finally:
         if worker is not None:
             worker.stop()
+
+
+def _can_start() -> bool:
+    """Whether a worker can start and run beside this process: two cores or more, a
+    POSIX system (the worker's pipes are inherited file descriptors), and an interpreter
+    to start (a frozen application's executable is the application itself)."""
+    frozen = getattr(sys, "frozen", False)
+    return os.name == "posix" and (os.cpu_count() or 1) >= 2 and not frozen and bool(sys.executable)
 
 
 def _here(text: Text, *, pure: bool = False) -> Document:
@@ -212,6 +223,7 @@ def serve(tasks: Connection, results: Connection) -> None:
     """The worker: parse each chunk of texts received and send back, for each text,
     ``(True, values)`` or ``(False, None)`` where the careful loader must read it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the process that started it
+    gc.disable()  # plain values make no cycles: the collector would only walk them
     with suppress(EOFError, OSError):
         while (chunk := tasks.recv()) is not None:
             results.send([_parse(text) for text in chunk])
