@@ -195,20 +195,25 @@ def check_desired_state(
     read = 0  # bytes, against the total allowance
     folders: dict[str, bool] = {}  # whether each folder read is inside the directory
 
-    def source(path: Path, kind: str, shown: str | None = None) -> Source:
+    def sources(files: list[tuple[Path, str]], kind: str) -> Iterator[Source]:
+        """Each file read, parsed and checked alone, in order (the total allowance
+        shared)."""
         nonlocal read
-        src = read_source(
-            path,
-            display_path(path) if shown is None else shown,
+        for src in read_sources(
+            files,
             kind,
             reporter,
             root=directory,
             room=MAX_TOTAL_BYTES - read,
             pure=pure_python_yaml,
             folders=folders,
-        )
-        read += src.size
-        validate_source(src, reporter)
+        ):
+            read += src.size
+            validate_source(src, reporter)
+            yield src
+
+    def source(path: Path, kind: str) -> Source:
+        (src,) = sources([(path, display_path(path))], kind)
         return src
 
     org_path = _single(directory, "organization", reporter)
@@ -217,19 +222,10 @@ def check_desired_state(
     org = source(org_path, "organization") if org_path else None
     roles = source(roles_path, "roles") if roles_path else None
     folder = Path(display_path(directory / WORKSPACES_DIR))  # shown once, not per file
-    workspaces = []
-    for src in read_sources(
-        [(p, (folder / p.name).as_posix()) for p in _workspace_files(directory, reporter)],
-        "workspace",
-        reporter,
-        root=directory,
-        room=MAX_TOTAL_BYTES - read,
-        pure=pure_python_yaml,
-        folders=folders,
-    ):
-        read += src.size
-        validate_source(src, reporter)
-        workspaces.append(_lighter(src))
+    workspace_files = [
+        (p, (folder / p.name).as_posix()) for p in _workspace_files(directory, reporter)
+    ]
+    workspaces = [_lighter(src) for src in sources(workspace_files, "workspace")]
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None

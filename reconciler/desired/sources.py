@@ -26,7 +26,7 @@ from reconciler.desired.messages import describe_value, quote_refused
 from reconciler.desired.problems import Loc, Problem, Problems, RawProblem, Severity, format_loc
 from reconciler.desired.salvage import salvage
 from reconciler.desired.yaml_guard import decode
-from reconciler.desired.yaml_loader import Document, load_bytes
+from reconciler.desired.yaml_loader import Document
 from reconciler.desired.yaml_worker import parsed
 
 MAX_FILE_BYTES = 1024 * 1024  # far above any real file; parsing 1 MiB takes about a second
@@ -160,12 +160,10 @@ def read_source(
 
     ``root``, ``room`` and ``folders`` are as for :func:`read_bytes`.
     """
-    data = read_bytes(path, root=root, room=room, folders=folders)
-    if isinstance(data, str):
-        doc = Document(problems=[RawProblem((), 0, 0, data)])
-    else:
-        doc = load_bytes(data, pure=pure)
-    return _source(display, kind, data, doc, reporter)
+    (source,) = read_sources(
+        [(path, display)], kind, reporter, root=root, room=room, pure=pure, folders=folders
+    )
+    return source
 
 
 def read_sources(
@@ -192,21 +190,14 @@ def read_sources(
     texts = [RawProblem((), 0, 0, data) if isinstance(data, str) else decode(data) for data in read]
     with parsed(texts, pure=pure) as documents:
         for (_, display), data, doc in zip(files, read, documents, strict=True):
-            yield _source(display, kind, data, doc, reporter)
-
-
-def _source(
-    display: str, kind: str, data: bytes | str, doc: Document, reporter: Reporter
-) -> Source:
-    """The source of a file read (``data``, or why it was not) and parsed (``doc``)."""
-    source = Source(display=display, kind=kind, doc=doc)
-    if isinstance(data, bytes):
-        source.size = len(data)
-    for raw in doc.problems:
-        reporter.problems.add(
-            Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
-        )
-    return source
+            source = Source(display=display, kind=kind, doc=doc)
+            if isinstance(data, bytes):
+                source.size = len(data)
+            for raw in doc.problems:
+                reporter.problems.add(
+                    Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
+                )
+            yield source
 
 
 def validate_source(source: Source, reporter: Reporter) -> None:
