@@ -8,7 +8,9 @@ followed by ``Policy.record`` (settling the reservation with the real usage):
 
 1. in-process, with the in-memory store (target: p99 under 50 us);
 2. with the shared SQLite store in WAL mode, one process (target: p99 under 1 ms);
-3. P processes (default 8) recording concurrently into one SQLite file, twice:
+3. the same load as the paced run below (800 requests a second by default) sent by one
+   process, for comparison (no target): what the paced run costs without other writers;
+4. P processes (default 8) recording concurrently into one SQLite file, twice:
 
    - **paced**: each process sends R requests a second (default 100, so 800 a second in
      all), at random (Poisson) moments, as an application does around its model calls;
@@ -158,10 +160,11 @@ def _worker(path: str, n: int, rate: float, ready: Barrier, out: Any) -> None:
     policy.store.close()
 
 
-def concurrent(path: str, processes: int, n: int, rate: float) -> bool:
+def concurrent(
+    path: str, processes: int, n: int, rate: float, target_p99_us: float | None = None
+) -> bool:
     """``processes`` processes sending ``n`` requests each, ``rate`` a second (0: each as
-    soon as the last returns); True when the totals are exact and a paced p99 is on
-    target."""
+    soon as the last returns); True when the totals are exact and the p99 is on target."""
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     ready = ctx.Barrier(processes + 1)
     out = ctx.Queue()
@@ -182,7 +185,8 @@ def concurrent(path: str, processes: int, n: int, rate: float) -> bool:
     samples = [sample for latencies, _ in results for sample in latencies]
     cpu = statistics.fmean(per_request for _, per_request in results)
     load = f"{rate * processes:,.0f}/s paced" if rate else "saturated"
-    fast = report(f"{processes} processes, {load}", (samples, cpu), 1000 if rate else None)
+    who = "1 process" if processes == 1 else f"{processes} processes"
+    fast = report(f"{who}, {load}", (samples, cpu), target_p99_us)
     policy = make_policy(SQLiteStore(path))
     total = processes * n + processes  # and each process's first request
     tokens = policy.tokens_today("api_key.dev-bob")
@@ -217,7 +221,9 @@ def main() -> int:
         store.close()
         ok &= report("shared SQLite store (WAL)", measured, 1000)
         per_process = max(1, round(args.rate * args.seconds))
-        ok &= concurrent(str(Path(tmp) / "paced.db"), args.processes, per_process, args.rate)
+        alone = (per_process * args.processes, args.rate * args.processes)  # the same load
+        ok &= concurrent(str(Path(tmp) / "alone.db"), 1, *alone)
+        ok &= concurrent(str(Path(tmp) / "paced.db"), args.processes, per_process, args.rate, 1000)
         ok &= concurrent(str(Path(tmp) / "shared.db"), args.processes, args.requests // 4, 0)
     print(_load())
     return 0 if ok else 1
