@@ -79,6 +79,24 @@ def test_a_charge_fits_up_to_its_limit_counting_spend_and_holds(
     assert isinstance(store.admit([Charge("c", window, 1, 100)], NOW + 6), Refusal)
 
 
+@pytest.mark.parametrize("window", list(Window))
+def test_two_charges_on_one_counter_in_a_batch_both_count(
+    store: UsageStore, window: Window
+) -> None:
+    twice = [Charge("c", window, 30, 100), Charge("c", window, 40, 100)]
+    held = store.admit([*twice, RateLimit("w", 5), RateLimit("w", 5)], NOW)
+    assert isinstance(held, Reservation)
+    assert store.read("c", window, NOW).reserved == 70
+    store.settle(held, [10, 15], NOW + 1)
+    usage = store.read("c", window, NOW + 1)
+    assert (usage.spent, usage.reserved) == (25, 0)
+    store.add(twice, NOW + 2)
+    assert store.read("c", window, NOW + 2).spent == 95
+    refused = store.admit([Charge("c", window, 6, 100)], NOW + 3)
+    assert isinstance(refused, Refusal)
+    assert refused.used == 95
+
+
 def test_settling_an_expired_reservation_counts_the_spend_once(store: UsageStore) -> None:
     held = store.admit([_charge(30, 100)], NOW)
     assert isinstance(held, Reservation)
