@@ -50,6 +50,7 @@ from reconciler.policy.store import (
 from reconciler.policy.windows import Window
 
 MAX_RATE_PERIOD = 3600.0  # rate windows longer than this are not supported
+_ALL_SLOTS = 2**63 - 1  # past any ring slot
 
 
 class PolicyStoreError(ReconcilerError):
@@ -123,7 +124,17 @@ RING_PUT = (
 HOLD_PUT = "INSERT INTO holds (created, charges) VALUES (?, ?) RETURNING id"
 HOLD_DROP = "DELETE FROM holds WHERE id = ?"
 HOLDS_EXPIRED = "SELECT id, created, charges FROM holds WHERE created <= ?"
-RING_FORGET = "DELETE FROM ring WHERE ts <= ?"
+RATE_SCOPES = "SELECT scope FROM rates"
+# a rate window's ring slots up to the first one still inside the longest period (all of
+# them when none is): a ring fills its slots in order until it wraps, so this walks only
+# the slots it forgets, however long the ring, where ``ts <= ?`` alone would read every
+# slot of every ring under the write lock (a ring that wrapped keeps its limit's worth of
+# slots, which is all it ever holds). ``ts <= ?`` as well: PostgreSQL checks it again on
+# a slot that an admission rewrote while the sweep waited for it, and keeps that slot
+RING_FORGET = (
+    "DELETE FROM ring WHERE scope = ? AND ts <= ? AND slot < COALESCE((SELECT g.slot "
+    "FROM ring g WHERE g.scope = ? AND g.ts > ? ORDER BY g.slot LIMIT 1), ?)"
+)
 ROLLING_NAMES = "SELECT name FROM rolling"
 LEDGER_FORGET = "DELETE FROM ledger WHERE name = ? AND ts <= ?"
 
@@ -253,7 +264,9 @@ class SqlStore:
                 if self._run(db, HOLD_DROP, (rid,)).rowcount:  # not settled meanwhile
                     self._hold(db, held, created)
         with self._transaction([]) as db:
-            self._run(db, RING_FORGET, (now - MAX_RATE_PERIOD,))
+            horizon = now - MAX_RATE_PERIOD
+            for (scope,) in self._run(db, RATE_SCOPES).fetchall():
+                self._run(db, RING_FORGET, (scope, horizon, scope, horizon, _ALL_SLOTS))
             for (name,) in self._run(db, ROLLING_NAMES).fetchall():
                 self._run(db, LEDGER_FORGET, (name, now - LEDGER_KEEP))
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.policy import SQLiteStore
+from reconciler.policy.sql import RING_FORGET
 from reconciler.policy.sqlite import CHECKPOINT_EVERY, PolicyStoreError
 from reconciler.policy.store import Charge
 from reconciler.policy.windows import Window
@@ -142,6 +143,18 @@ def test_a_child_does_not_keep_a_dead_parents_lock(tmp_path: Path) -> None:
         os.close(write_end)  # the child ends
         os.close(read_end)
     assert _spent(path) == 1
+
+
+def test_the_sweep_walks_a_rate_ring_from_its_oldest_slot_not_every_ring(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        steps = db.execute(f"EXPLAIN QUERY PLAN {RING_FORGET}", ("w", NOW, "w", NOW, 0)).fetchall()
+    plan = [step[-1] for step in steps]
+    assert plan[0] == "SEARCH ring USING PRIMARY KEY (scope=? AND slot<?)", plan
+    assert not [step for step in plan if step.startswith("SCAN")], plan
 
 
 def _in_the_database_file(path: Path, tmp_path: Path) -> int:

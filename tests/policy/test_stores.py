@@ -277,6 +277,39 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Shared:
     return found
 
 
+def _ring_slots(shared: Shared, scope: str) -> list[int]:
+    """The ring slots a shared store holds for rate scope ``scope`` (any limit)."""
+    kind, where, schema = shared
+    query = "SELECT slot FROM ring WHERE scope LIKE ? ORDER BY slot"
+    if kind == "sqlite":
+        with sqlite3.connect(where) as db:
+            return [slot for (slot,) in db.execute(query, (f"{scope}|%",))]
+    import psycopg
+
+    with psycopg.connect(where, autocommit=True) as pg:
+        rows = pg.execute(
+            query.replace("ring", f"{schema}.ring").replace("?", "%s"), (f"{scope}|%",)
+        )
+        return [slot for (slot,) in rows]
+
+
+def test_sweep_forgets_rate_admissions_past_the_longest_period(shared: Shared) -> None:
+    store = _open(shared)
+    # a ring that never wraps, and one that does
+    wide, narrow = RateLimit("w", 10**9), RateLimit("n", 3)
+    for i in range(40):  # an admission every 100 s (each admission sweeps first)
+        assert isinstance(store.admit([wide, narrow], NOW + 100 * i), Reservation)
+    assert isinstance(store.admit([RateLimit("old", 5)], NOW), Reservation)  # a stale window
+    store.sweep(NOW + 3900)  # an hour after NOW + 300: admissions 0 to 3 have left
+    assert _ring_slots(shared, "w") == list(range(4, 40))
+    assert _ring_slots(shared, "n") == [0, 1, 2]  # the limit's worth, all it ever holds
+    assert _ring_slots(shared, "old") == []
+    for later in (3950, 3955):  # with the one at 3900, three in a minute
+        assert isinstance(store.admit([narrow], NOW + later), Reservation)
+    assert isinstance(store.admit([narrow], NOW + 3959), Refusal)
+    store.close()
+
+
 def _policy(shared: Shared) -> Policy:
     return Policy(demo_state(), store=_open(shared), clock=FakeClock(utc(2026, 11, 18, 12)))
 
