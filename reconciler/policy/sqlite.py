@@ -121,12 +121,11 @@ class _Link:
     ``flock`` belongs to an open file, so threads with handles of their own exclude
     each other as processes do)."""
 
-    __slots__ = ("commits", "db", "lock", "pid")
+    __slots__ = ("commits", "db", "lock")
 
     def __init__(self, db: sqlite3.Connection, lock: int) -> None:
         self.db = db
         self.lock = lock
-        self.pid = os.getpid()
         self.commits = 0
 
     @contextmanager
@@ -219,9 +218,10 @@ class SQLiteStore(SqlStore):
     # --- connections ---------------------------------------------------------------
 
     def _link(self) -> _Link:
-        """This thread's link, opened on its first use in this process."""
+        """This thread's link, opened on its first use in this process (a forked child
+        starts with none: :func:`_after_fork_in_child`)."""
         link: _Link | None = getattr(self._local, "link", None)
-        if link is None or link.pid != os.getpid():
+        if link is None:
             link = self._local.link = self._connect()
         return link
 

@@ -145,6 +145,27 @@ def test_a_child_does_not_keep_a_dead_parents_lock(tmp_path: Path) -> None:
     assert _spent(path) == 1
 
 
+def test_a_store_used_before_a_fork_goes_on_working_in_parent_and_child(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.db"
+    store = SQLiteStore(path)
+    store.add([Charge("m", MONTH, 1)], NOW)  # the parent's link is open
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:  # on links of its own: closing them leaves the parent's alone
+            store.add([Charge("m", MONTH, 2)], NOW)
+            store.close()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    store.add([Charge("m", MONTH, 4)], NOW)
+    store.close()
+    assert _spent(path) == 7
+
+
 def test_the_sweep_walks_a_rate_ring_from_its_oldest_slot_not_every_ring(
     tmp_path: Path,
 ) -> None:
