@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from reconciler.policy.sql import PolicyStoreError, SqlStore, for_format_params
-from reconciler.policy.store import DEFAULT_RESERVATION_TTL
+from reconciler.policy.sql import PolicyStoreError, SqlStore, counter_names, for_format_params
+from reconciler.policy.store import DEFAULT_RESERVATION_TTL, Check
 
 if TYPE_CHECKING:
     import psycopg
@@ -161,10 +161,10 @@ class PostgresStore(SqlStore):
         return _format_params(statement)
 
     @contextmanager
-    def _transaction(self, names: Sequence[str]) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self, touched: Sequence[Check | str]) -> Iterator[psycopg.Connection[Any]]:
         with self._guarded() as db, db.transaction():
-            if names:
-                keys = sorted({_key(f"{self.schema} {name}") for name in names})
+            if touched:
+                keys = sorted({_key(f"{self.schema} {name}") for name in counter_names(touched)})
                 db.execute("SELECT lock_counters(%s)", (keys,))
             yield db
 

@@ -5,7 +5,9 @@ statements both databases run; a subclass brings the connections and the transac
 makes a batch atomic (:meth:`SqlStore._transaction`): SQLite's ``BEGIN IMMEDIATE`` write
 lock, or PostgreSQL's advisory locks on the counters a batch touches. Inside one, every
 check sees the committed effect of every earlier batch on its counters, so totals stay
-exact with any number of concurrent writers.
+exact with any number of concurrent writers. What a batch writes is worked out before its
+transaction begins (:data:`Step`), bar what it reads there: a rate window's ring slot,
+whether a reservation is still held, a running total for the ledger.
 
 Tables (the same in both):
 
@@ -150,10 +152,49 @@ def rate_key(check: RateLimit) -> str:
     return f"{check.scope}|{check.limit}/{check.period:g}"
 
 
-def counter_names(checks: Sequence[Check]) -> list[str]:
-    """The counters and rate rows a batch touches, sorted (the order to lock them in)."""
-    names = {rate_key(c) if isinstance(c, RateLimit) else c.name for c in checks}
+def counter_names(touched: Sequence[Check | str]) -> list[str]:
+    """The counters and rate rows a batch touches (its checks, or counters by name),
+    sorted: the order to lock them in."""
+    names = {
+        c if isinstance(c, str) else rate_key(c) if isinstance(c, RateLimit) else c.name
+        for c in touched
+    }
     return sorted(names)
+
+
+# a statement, its parameters, and the amount it logs in the ledger (0: none): a rolling
+# spend's entry needs the running total the statement returns
+Step = tuple[str, tuple[Any, ...], int]
+
+
+def holding(amounts: Sequence[tuple[Charge, int]], created: float) -> list[Step]:
+    """The statements adding to (or, negative, taking from) the reserved amounts of
+    these charges, held since ``created``."""
+    month = Window.MONTH.bucket(created)
+    return [
+        (ROLLING_HOLD, (c.name, amount), 0)
+        if c.window.rolling
+        else (MONTH_ADD, (c.name, month, 0, amount), 0)
+        for c, amount in amounts
+    ]
+
+
+def spending(
+    amounts: Sequence[tuple[Charge, int]], now: float, created: float, *, release: bool = False
+) -> list[Step]:
+    """The statements recording spend: at ``now`` in rolling ledgers, in the month of
+    ``created``; with ``release``, each charge's reserved amount dropped in the same one."""
+    month = Window.MONTH.bucket(created)
+    steps: list[Step] = []
+    for charge, amount in amounts:
+        held = -charge.amount if release else 0
+        if not charge.window.rolling:
+            steps.append((MONTH_ADD, (charge.name, month, amount, held), 0))
+        elif amount > 0:
+            steps.append((ROLLING_SPEND, (charge.name, amount, held, now), amount))
+        elif held:
+            steps.append((ROLLING_HOLD, (charge.name, held), 0))
+    return steps
 
 
 class SqlStore:
@@ -167,8 +208,9 @@ class SqlStore:
         """``statement`` as this database's driver takes it."""
         return statement
 
-    def _transaction(self, names: Sequence[str]) -> AbstractContextManager[Db]:
-        """A transaction in which nobody else changes the counters ``names`` (sorted)."""
+    def _transaction(self, touched: Sequence[Check | str]) -> AbstractContextManager[Db]:
+        """A transaction in which nobody else changes the counters of ``touched`` (checks,
+        or counters by name: :func:`counter_names`)."""
         raise NotImplementedError
 
     def _reader(self) -> AbstractContextManager[Db]:
@@ -185,10 +227,16 @@ class SqlStore:
     ) -> Reservation | Refusal | None:
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self.sweep(now)
-        charges = tuple(c for c in checks if type(c) is Charge)  # (before the lock is taken)
+        # what a reservation writes is known before the lock is taken, bar the ring slots
+        charges = tuple(c for c in checks if type(c) is Charge)
         encoded = json.dumps([[c.name, c.window.value, c.amount] for c in charges])
-        with self._transaction(counter_names(checks)) as db:
-            rate_counts: list[int] = []
+        keys = [rate_key(c) for c in checks if isinstance(c, RateLimit)]  # in order
+        hold: list[Step] = []
+        if reserve:
+            hold = holding([(c, c.amount) for c in charges], now)
+            hold += [(RATE_BUMP, (key,), 0) for key in keys]
+        with self._transaction(checks) as db:
+            slots: list[int] = []
             for check in checks:
                 if type(check) is Charge:
                     if check.limit is None:
@@ -200,30 +248,33 @@ class SqlStore:
                     assert isinstance(check, RateLimit)
                     if check.limit <= 0:
                         return Refusal(check, 0, check.period)
-                    row = self._run(db, RATE_SLOT, (check.limit, rate_key(check))).fetchone()
+                    key = keys[len(slots)]
+                    row = self._run(db, RATE_SLOT, (check.limit, key)).fetchone()
                     if row is not None and row[1] is not None and row[1] > now - check.period:
                         return Refusal(check, check.limit, row[1] + check.period - now)
-                    rate_counts.append(0 if row is None else row[0])
+                    slots.append(0 if row is None else row[0] % check.limit)
             if not reserve:
                 return None
-            self._hold(db, [(c, c.amount) for c in charges], now)
-            rates = [c for c in checks if type(c) is RateLimit]
-            for check, count in zip(rates, rate_counts, strict=True):
-                key = rate_key(check)
-                self._run(db, RING_PUT, (key, count % check.limit, now))
-                self._run(db, RATE_BUMP, (key,))
+            for key, slot in zip(keys, slots, strict=True):
+                self._run(db, RING_PUT, (key, slot, now))
+            self._write(db, hold)
             rid = self._run(db, HOLD_PUT, (now, encoded)).fetchone()[0]
             return Reservation(int(rid), now, charges)
 
     def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
         pairs = settle_amounts(reservation, actual)
-        with self._transaction(counter_names(reservation.charges)) as db:
-            held = self._run(db, HOLD_DROP, (reservation.id,)).rowcount
-            self._spend(db, pairs, now, reservation.created, release=held > 0)
+        created = reservation.created
+        released = spending(pairs, now, created, release=True)
+        with self._transaction(reservation.charges) as db:
+            if self._run(db, HOLD_DROP, (reservation.id,)).rowcount:
+                self._write(db, released)
+            else:  # released already (by a sweep, past its time-to-live)
+                self._write(db, spending(pairs, now, created))
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
-        with self._transaction(counter_names(charges)) as db:
-            self._spend(db, [(c, c.amount) for c in charges], now, now)
+        steps = spending([(c, c.amount) for c in charges], now, now)
+        with self._transaction(charges) as db:
+            self._write(db, steps)
 
     def seed(self, name: str, spent: int, now: float) -> int:
         """Raise the settled spend of month counter ``name`` in the month of ``now`` to at
@@ -260,9 +311,10 @@ class SqlStore:
             expired = self._run(db, HOLDS_EXPIRED, (now - self._ttl,)).fetchall()
         for rid, created, encoded in expired:
             held = [(Charge(n, Window(w), a), -a) for n, w, a in json.loads(encoded)]
-            with self._transaction(counter_names([c for c, _ in held])) as db:
+            release = holding(held, created)
+            with self._transaction([c for c, _ in held]) as db:
                 if self._run(db, HOLD_DROP, (rid,)).rowcount:  # not settled meanwhile
-                    self._hold(db, held, created)
+                    self._write(db, release)
         with self._transaction([]) as db:
             horizon = now - MAX_RATE_PERIOD
             for (scope,) in self._run(db, RATE_SCOPES).fetchall():
@@ -290,36 +342,10 @@ class SqlStore:
 
         return refusal(check, spent, reserved, now, leaving)
 
-    def _hold(self, db: Db, amounts: Sequence[tuple[Charge, int]], created: float) -> None:
-        """Add to (or, negative, take from) the reserved amounts of these charges."""
-        month = Window.MONTH.bucket(created)
-        for charge, amount in amounts:
-            if charge.window.rolling:
-                self._run(db, ROLLING_HOLD, (charge.name, amount))
-            else:
-                self._run(db, MONTH_ADD, (charge.name, month, 0, amount))
-
-    def _spend(
-        self,
-        db: Db,
-        amounts: Sequence[tuple[Charge, int]],
-        now: float,
-        created: float,
-        *,
-        release: bool = False,
-    ) -> None:
-        """Record spend: at ``now`` in rolling ledgers, in the month of ``created``; with
-        ``release``, drop each charge's reserved amount in the same statement."""
-        month = Window.MONTH.bucket(created)
-        for charge, amount in amounts:
-            held = -charge.amount if release else 0
-            if not charge.window.rolling:
-                self._run(db, MONTH_ADD, (charge.name, month, amount, held))
-                continue
-            if amount <= 0:
-                if held:
-                    self._run(db, ROLLING_HOLD, (charge.name, held))
-                continue
-            row = self._run(db, ROLLING_SPEND, (charge.name, amount, held, now)).fetchone()
-            total, ts = row
-            self._run(db, LEDGER_PUT, (charge.name, ts, total - amount, total))
+    def _write(self, db: Db, steps: Sequence[Step]) -> None:
+        """Run statements worked out before the transaction (see :data:`Step`)."""
+        for statement, params, logged in steps:
+            cursor = self._run(db, statement, params)
+            if logged:
+                total, ts = cursor.fetchone()
+                self._run(db, LEDGER_PUT, (params[0], ts, total - logged, total))

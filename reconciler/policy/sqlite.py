@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.policy.sql import PolicyStoreError, SqlStore
-from reconciler.policy.store import DEFAULT_RESERVATION_TTL
+from reconciler.policy.store import DEFAULT_RESERVATION_TTL, Check
 
 __all__ = ["PolicyStoreError", "SQLiteStore"]
 
@@ -267,8 +267,8 @@ class SQLiteStore(SqlStore):
         return os.open(f"{name}-lock", flags, 0o644)
 
     @contextmanager
-    def _transaction(self, names: Sequence[str]) -> Iterator[sqlite3.Connection]:
-        # the write lock covers every counter, whichever ``names`` the batch touches
+    def _transaction(self, touched: Sequence[Check | str]) -> Iterator[sqlite3.Connection]:
+        # the write lock covers every counter, whichever the batch touches
         link = self._link()
         db = link.db
         try:

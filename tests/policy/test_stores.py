@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.policy import Policy, SQLiteStore, UsageStore
 from reconciler.policy.sqlite import PAGE_SIZE, PolicyStoreError
-from reconciler.policy.store import Charge, RateLimit, Refusal, Reservation
+from reconciler.policy.store import Charge, RateLimit, Refusal, Reservation, Usage
 from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, demo_state, new_schema, utc
 
@@ -51,6 +51,22 @@ def test_dry_run_reserves_nothing(store: UsageStore) -> None:
     assert store.admit([_charge(30, 100), RateLimit("w", 1)], NOW, reserve=False) is None
     assert store.read("s|usd|hour", HOUR, NOW).total == 0
     assert isinstance(store.admit([RateLimit("w", 1)], NOW), Reservation)  # slot still free
+
+
+def test_a_refused_batch_takes_no_rate_slot_and_a_call_that_spent_nothing_holds_nothing(
+    store: UsageStore,
+) -> None:
+    rate, month = RateLimit("w", 1), Charge("m", Window.MONTH, 5, 100)
+    refused = store.admit([rate, _charge(101, 100), month], NOW)
+    assert isinstance(refused, Refusal)
+    assert refused.check == _charge(101, 100)
+    held = store.admit([rate, _charge(30, 100), month], NOW + 1)  # the slot is still free
+    assert isinstance(held, Reservation)
+    assert store.read("m", Window.MONTH, NOW + 1).reserved == 5
+    assert isinstance(store.admit([rate], NOW + 2), Refusal)  # and now taken
+    store.settle(held, [0, 0], NOW + 3)
+    assert store.read("s|usd|hour", HOUR, NOW + 3) == Usage()
+    assert store.read("m", Window.MONTH, NOW + 3) == Usage()
 
 
 def test_rate_limit_refuses_with_the_wait(store: UsageStore) -> None:
