@@ -126,7 +126,9 @@ RING_PUT = (
 HOLD_PUT = "INSERT INTO holds (created, charges) VALUES (?, ?) RETURNING id"
 HOLD_DROP = "DELETE FROM holds WHERE id = ?"
 HOLDS_EXPIRED = "SELECT id, created, charges FROM holds WHERE created <= ?"
-RATE_SCOPES = "SELECT scope FROM rates"
+# in the order admissions write ring slots in, so that in PostgreSQL a sweep and an
+# admission never wait on each other's ring rows in a circle
+RATE_SCOPES = "SELECT scope FROM rates ORDER BY scope"
 # a rate window's ring slots up to the first one still inside the longest period (all of
 # them when none is): a ring fills its slots in order until it wraps, so this walks only
 # the slots it forgets, however long the ring, where ``ts <= ?`` alone would read every
@@ -255,7 +257,7 @@ class SqlStore:
                     slots.append(0 if row is None else row[0] % check.limit)
             if not reserve:
                 return None
-            for key, slot in zip(keys, slots, strict=True):
+            for key, slot in sorted(zip(keys, slots, strict=True)):  # see RATE_SCOPES
                 self._run(db, RING_PUT, (key, slot, now))
             self._write(db, hold)
             rid = self._run(db, HOLD_PUT, (now, encoded)).fetchone()[0]
