@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from pydantic import SecretStr
@@ -60,7 +61,7 @@ class Workspaces(Connection):
             page_size=self.page_size,
             concurrency=self.concurrency,
         )
-        return unique(items, lambda w: w.uuid)
+        return unique(items, attrgetter("uuid"))
 
     async def create_workspace(
         self, *, name: str, admin_user_id: str, description: str = "", icon: str | None = None
@@ -154,7 +155,7 @@ class ApiKeys(Connection):
             least=SPEC_KEY_LIMIT,
             concurrency=self.concurrency,
         )
-        return unique(items, lambda k: k.key_id)
+        return unique(items, attrgetter("key_id"))
 
     async def create_key(
         self,

@@ -20,8 +20,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from reconciler.model import (
     ApiKey,
@@ -150,23 +151,19 @@ def role_names_of(info: wire.MemberWorkspaceInfo, role_names: Mapping[str, str])
 
 
 def to_members(users: list[wire.UserOut], directory: Directory) -> list[Member]:
+    make = Member.maker("workspace", "email", "roles", "user_id")  # of validated values
     members = []
     for user in users:
         if not user.email:
             continue
+        email = user.email.lower()
         for info in user.workspaces or []:
             workspace = directory.workspaces.get(info.uuid)
             if workspace is None:  # an archived workspace
                 continue
-            members.append(
-                Member(
-                    workspace=workspace.name,
-                    email=user.email.lower(),
-                    roles=tuple(role_names_of(info, directory.role_names)),
-                    user_id=user.uuid,
-                )
-            )
-    return sorted(members, key=lambda m: (m.workspace, m.email.lower()))
+            roles = tuple(role_names_of(info, directory.role_names))
+            members.append(make(workspace.name, email, roles, user.uuid))
+    return sorted(members, key=attrgetter("workspace", "email"))  # emails in lower case
 
 
 def to_workspace(out: wire.WorkspaceOut, *, admin: str | None) -> Workspace:
@@ -199,20 +196,50 @@ def to_org_spend_limit(limits: wire.LimitsOut) -> SpendLimit:
     return SpendLimit(amount=completion.usage_limit, currency=currency)
 
 
-def to_key(out: wire.KeyOut, directory: Directory) -> ApiKey:
-    """The live key ``out`` lists; its values are typed already (the wire model's)."""
-    workspace = directory.workspaces.get(out.workspace_id or "")
-    return ApiKey.trusted(
-        name=out.name or "",
-        workspace=workspace.name if workspace else (out.workspace_name or out.workspace_id or ""),
-        owner=directory.user_email(out.created_by),
-        expires=out.expiration_date,
-        id=out.key_id,
-        created_at=out.created_at,
-        last_used=out.last_used,
-        hidden_key=out.hidden_key,
-        created_by=out.created_by,
-    )
+_KEY_FIELDS = (
+    "name",
+    "workspace",
+    "owner",
+    "expires",
+    "id",
+    "created_at",
+    "last_used",
+    "hidden_key",
+    "created_by",
+)
+
+
+def to_keys(outs: Iterable[wire.KeyOut], directory: Directory) -> list[ApiKey]:
+    """The live keys ``outs`` list, of values typed already (the wire models'): made
+    unvalidated (:meth:`~reconciler.model.Compact.maker`), each workspace and owner looked
+    up once for all the keys that share it."""
+    workspaces = {uuid: w.name for uuid, w in directory.workspaces.items()}
+    owners: dict[str | None, str | None] = {}
+    make = ApiKey.maker(*_KEY_FIELDS)
+    keys = []
+    for out in outs:
+        creator = out.created_by
+        if creator in owners:
+            owner = owners[creator]
+        else:
+            owner = owners[creator] = directory.user_email(creator)
+        workspace = workspaces.get(out.workspace_id or "")
+        if workspace is None:
+            workspace = out.workspace_name or out.workspace_id or ""
+        keys.append(
+            make(
+                out.name or "",
+                workspace,
+                owner,
+                out.expiration_date,
+                out.key_id,
+                out.created_at,
+                out.last_used,
+                out.hidden_key,
+                creator,
+            )
+        )
+    return keys
 
 
 def to_people(users: list[wire.UserOut], directory: Directory) -> list[OrgMember]:

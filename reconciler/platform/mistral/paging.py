@@ -220,10 +220,12 @@ async def cursor_pages(
 
 def unique(items: Sequence[T], ident: Callable[[T], str]) -> list[T]:
     """Drop repeats (a listing that shifted between pages), keeping the first seen."""
+    idents = list(map(ident, items))
+    if len(set(idents)) == len(idents):  # no repeats (nearly every listing): as it is
+        return list(items)
     seen: set[str] = set()
     out: list[T] = []
-    for item in items:
-        key = ident(item)
+    for item, key in zip(items, idents, strict=True):
         if key not in seen:
             seen.add(key)
             out.append(item)

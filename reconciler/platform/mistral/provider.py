@@ -32,6 +32,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Coroutine, Mapping, Set
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import httpx
@@ -62,6 +63,7 @@ __all__ = ["ADMIN_ROLE", "LEGACY_ROLES", "MistralProvider"]
 
 MANAGED_PRODUCTS = frozenset({None, "API"})
 FILTERED_LOOKUPS = 8  # find_keys: names looked up one by one; more: one listing of all keys
+_KEY_ORDER = attrgetter("workspace", "name", "id")  # a listed key always has its id
 
 T = TypeVar("T")
 
@@ -152,14 +154,10 @@ class MistralProvider(PeopleOps):
         groups = await _reported(self._fetch_groups(directory), progress, "user groups")
         users = users_task.result()
         members = normalize.to_members(users.members, directory)
-        keys = sorted(
-            (
-                normalize.to_key(k, directory)
-                for k in keys_task.result()
-                if k.product in MANAGED_PRODUCTS
-            ),
-            key=lambda k: (k.workspace, k.name, k.id or ""),
+        keys = normalize.to_keys(
+            (k for k in keys_task.result() if k.product in MANAGED_PRODUCTS), directory
         )
+        keys.sort(key=_KEY_ORDER)
         return LiveState(
             target=self.target,
             organization=Organization(
@@ -203,11 +201,9 @@ class MistralProvider(PeopleOps):
         else:
             listed = await self.client.list_keys()
         directory = await self._dir()
-        return [
-            normalize.to_key(k, directory)
-            for k in listed
-            if k.name in wanted and k.product in MANAGED_PRODUCTS
-        ]
+        return normalize.to_keys(
+            (k for k in listed if k.name in wanted and k.product in MANAGED_PRODUCTS), directory
+        )
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         """Cost so far in ``month``'s calendar month, per live workspace name.
