@@ -41,7 +41,7 @@ from reconciler.diff.changes import (
     project,
     updated,
 )
-from reconciler.diff.rotation import NO_ROTATIONS, Rotations, grace_of, kept_for, rotation
+from reconciler.diff.rotation import NO_ROTATIONS, Rotation, Rotations, grace_of, kept_for
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Claim, KeyFacts
 
@@ -96,12 +96,13 @@ def diff_keys(
     changes = [
         owned.recovery_delete(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned
     ]
-    rest = tuple(k for k in live.keys if k.id not in abandoned)
+    rest = tuple(k for k in live.keys if k.id not in abandoned) if abandoned else live.keys
     changes.extend(owned.retired(rest, claims, now))
     excluded = abandoned.keys() | owned.retiring(claims) | waiting.keys()
     org = desired.organization
     cap = org.key_platform_max_expiry_days
     renew_from = today + dt.timedelta(days=org.key_expiry_warning_days)
+    rotate = Rotation(org, now, rotations)
     claimed: set[str] = set()  # live key ids matched to a desired key
     for want, found, match in matches(desired, live, excluded):
         if isinstance(match, tuple):
@@ -129,19 +130,37 @@ def diff_keys(
             grace = grace_of(want, org, rotations)
             changes.append(_renamed(want, match, cap, renew_from, grace))
             continue
-        replacement = _replacement(want, match, cap, renew_from)
-        problem = facts.problem(claims.get(match.id or ""), match.id or "") if facts else None
-        if replacement is None and problem is not None:
-            replacement = owned.secret_replacement(want, match, problem)
-        if replacement is None:
-            replacement = rotation(want, match, org, now, rotations)
-        if replacement is not None:
-            changes.append(replacement)
-        elif want.status is not None and match.status not in (None, want.status):
-            changes.append(_status_change(want, match))
+        change = _matched(want, match, cap, renew_from, facts, claims, rotate)
+        if change is not None:
+            changes.append(change)
     leftovers = [k for k in live.keys if k.id not in claimed and k.id not in excluded]
     changes.extend(_leftovers(desired, leftovers, claims))
     return changes
+
+
+def _matched(
+    want: ApiKey,
+    match: ApiKey,
+    cap: int | None,
+    renew_from: dt.date,
+    facts: KeyFacts | None,
+    claims: Mapping[str, Claim],
+    rotate: Rotation,
+) -> Change | None:
+    """The change of the live key ``match`` that is ``want`` by its name: a replacement
+    (fields the API cannot update, a lost secret, a rotation), its status set, or none."""
+    replacement = _replacement(want, match, cap, renew_from)
+    if replacement is None and facts is not None:
+        problem = facts.problem(claims.get(match.id or ""), match.id or "")
+        if problem is not None:
+            replacement = owned.secret_replacement(want, match, problem)
+    if replacement is None:
+        replacement = rotate(want, match)
+    if replacement is not None:
+        return replacement
+    if want.status is not None and match.status not in (None, want.status):
+        return _status_change(want, match)
+    return None
 
 
 _key_values = attrgetter(*KEY_FIELDS)  # what the platform can tell of a key, at C speed
@@ -161,17 +180,27 @@ def matches(
         if key.id not in excluded:
             by_name[key.name].append(key)
     movable = {w.name for w in desired.workspaces if not w.archived}
-    for want in sorted(desired.keys, key=lambda k: k.name):
-        found, candidates = _candidates(want, by_name)
+    for want in sorted(desired.keys, key=_NAME):
+        candidates = by_name.get(want.name)
+        found = want.name
+        if not candidates:
+            found, candidates = _candidates(want, by_name)
+        if len(candidates) == 1:  # one live key of its name (most keys)
+            only = candidates[0]
+            moved = only.workspace != want.workspace
+            # moved between managed workspaces: replaced
+            yield want, found, None if moved and only.workspace not in movable else only
+            continue
         same_ws = [k for k in candidates if k.workspace == want.workspace]
         if len(same_ws) > 1:
             yield want, found, tuple(sorted(k.id or "?" for k in same_ws))
         elif same_ws:
             yield want, found, same_ws[0]
-        elif len(candidates) == 1 and candidates[0].workspace in movable:
-            yield want, found, candidates[0]  # moved between managed workspaces: replaced
         else:
             yield want, found, None
+
+
+_NAME = attrgetter("name")
 
 
 def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str, list[ApiKey]]:

@@ -182,15 +182,16 @@ def retired(
     live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], now: dt.datetime
 ) -> list[Change]:
     """Delete each retiring key whose grace period has ended by ``now``."""
-    changes = []
-    for key in live_keys:
-        claim = claims.get(key.id or "")
-        if claim is None or claim.entry is None or claim.entry.retiring is None:
-            continue
-        if not claim.entry.retiring.is_due(now):
-            continue
-        changes.append(recovery_delete(key, GRACE_ENDED))
-    return changes
+    ended = {
+        key_id
+        for key_id, claim in claims.items()
+        if claim.entry is not None
+        and claim.entry.retiring is not None
+        and claim.entry.retiring.is_due(now)
+    }
+    if not ended:  # nearly every plan
+        return []
+    return [recovery_delete(key, GRACE_ENDED) for key in live_keys if key.id in ended]
 
 
 def secret_replacement(want: ApiKey, match: ApiKey, problem: SecretProblem) -> Change:

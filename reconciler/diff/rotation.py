@@ -120,6 +120,46 @@ def kept_for(grace: int) -> str:
     return "deleted in this apply" if grace == 0 else f"kept {grace} h, then deleted"
 
 
+class Rotation:
+    """The rotation of a matched live key, if it is due at ``now`` or asked for: a call per
+    key, each one a comparison of its creation time with the first instant of the day
+    after the last day a key of its period may be created and not be due (computed once
+    per period, which :func:`~reconciler.model.rotation_due` agrees with)."""
+
+    def __init__(self, org: Organization, now: dt.datetime, rotations: Rotations) -> None:
+        self.org = org
+        self.now = now
+        self.rotations = rotations
+        self._today = now.astimezone(dt.UTC).date()
+        self._due_before: dict[int, dt.datetime | None] = {}  # period -> cutoff
+
+    def _cutoff(self, period: int) -> dt.datetime | None:
+        """Keys created before this are due (None: none is, the period reaches past the
+        calendar's first day)."""
+        try:
+            day = self._today - dt.timedelta(days=period - 1)
+        except OverflowError:
+            return None if period > 0 else dt.datetime.max.replace(tzinfo=dt.UTC)
+        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+    def __call__(self, want: ApiKey, match: ApiKey) -> Change | None:
+        """The rotation of ``match`` (the live key ``want`` is), if due or asked for."""
+        forced = self.rotations.forced
+        if not forced or want.address not in forced:
+            period = want.rotation_period_days or self.org.rotation_period_days
+            created = match.created_at
+            if created is None:
+                return None
+            if period not in self._due_before:
+                self._due_before[period] = self._cutoff(period)
+            cutoff = self._due_before[period]
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=dt.UTC)
+            if cutoff is None or created >= cutoff:
+                return None
+        return rotation(want, match, self.org, self.now, self.rotations)
+
+
 def rotation(
     want: ApiKey, match: ApiKey, org: Organization, now: dt.datetime, rotations: Rotations
 ) -> Change | None:

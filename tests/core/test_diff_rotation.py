@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.diff import Change, Rotations, diff
 from reconciler.errors import ConfigError
-from reconciler.model import DesiredState, LiveState
+from reconciler.model import DesiredState, LiveState, age_in_days, rotation_due
 from reconciler.ownership import (
     CreateIntent,
     KeyFacts,
@@ -32,6 +32,7 @@ from tests.ledgers import ORG, STORE, entry, location
 from .states import CREATED, desired, live_matching
 
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 
 
 def due_in(period: int, **org: object) -> DesiredState:
@@ -274,3 +275,25 @@ def test_the_next_apply_records_the_old_key_retiring_from_the_intents_time() -> 
     assert old.retiring.replaced_by == "k-alice-2"
     assert old.retiring.delete_after == since + DAY
     assert settled.owns("k-alice-2") and not settled.intents
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [None, dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-11 * HOUR)],
+)
+def test_a_key_is_due_when_its_utc_calendar_age_reaches_the_period_in_any_time_zone(
+    zone: dt.tzinfo | None,
+) -> None:
+    # the plan compares each key's creation with one cutoff per period; around the UTC
+    # midnight that decides it, in the zone the platform wrote, it agrees with the age
+    now = dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
+    state = due_in(3)
+    for minutes in range(-26 * 60, 26 * 60, 37):
+        created = dt.datetime(2026, 11, 29, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
+        written = created.replace(tzinfo=None) if zone is None else created.astimezone(zone)
+        live = live_matching()
+        keys = tuple(k.model_copy(update={"created_at": written}) for k in live.keys)
+        found = diff(state, live.model_copy(update={"keys": keys}), now=now)
+        due = rotation_due(age_in_days(written, now), 3)
+        replaced = [c for c in found if c.is_replacement]
+        assert len(replaced) == (len(keys) if due else 0), created
