@@ -39,6 +39,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from reconciler.model import (
     ApiKey,
@@ -46,7 +47,7 @@ from reconciler.model import (
     DesiredState,
     LiveState,
     Organization,
-    rotation_due,
+    rotation_due_from,
 )
 
 NAMES_SHOWN = 3  # key names in one summary line, before "and N more"
@@ -129,9 +130,9 @@ class Thresholds:
         }[flag]
 
 
-@dataclass(frozen=True, slots=True)
-class KeyFinding:
-    """One live key as the audit sees it."""
+class KeyFinding(NamedTuple):
+    """One live key as the audit sees it (a named tuple: an audit makes one per key, and
+    a plan of 20,000 keys a finding for nearly each)."""
 
     address: str
     name: str
@@ -222,76 +223,106 @@ def latest_outside(attributions: Iterable[Attribution]) -> dict[str, Attribution
     return {address: item for address, item in latest.items() if item.outside}
 
 
-def _secret_flags(fact: SecretFact | None) -> tuple[Flag, ...]:
-    if fact is None:
-        return ()
-    if fact.state is SecretState.MISSING:
-        return (Flag.SECRET_MISSING,)
-    if fact.state is SecretState.MISMATCHED:
-        return (Flag.SECRET_MISMATCH,)
-    return ()
+class _Rules:
+    """The hygiene rules at one day, as dates to compare each key's with: a key's flags
+    are plain comparisons (its age, idleness and days left are counted only for a key
+    the audit keeps)."""
+
+    def __init__(self, today: dt.date, limits: Thresholds) -> None:
+        self.today = today
+        self.limits = limits
+        self.unused_before = _days_before(today, limits.unused_after_days)
+        self.old_before = _days_before(today, limits.max_age_days)
+        self.warn_until = _days_after(today, limits.expiry_warning_days)
+        self._due_by: dict[int, dt.date | None] = {}  # rotation period -> rotation_due_from
+
+    def _due(self, created: dt.date, period: int) -> bool:
+        """:func:`~reconciler.model.rotation_due` of a key created on ``created``."""
+        if period not in self._due_by:
+            self._due_by[period] = rotation_due_from(self.today, period)
+        due_from = self._due_by[period]
+        return due_from is not None and created < due_from
+
+    def finding(
+        self,
+        key: ApiKey,
+        want: ApiKey | None,
+        managed: bool,
+        secret: SecretFact | None,
+        attribution: Attribution | None,
+        retiring_until: dt.datetime | None,
+        only_flagged: bool,
+    ) -> KeyFinding | None:
+        """``key``'s finding; None for a key without flags when ``only_flagged``."""
+        created_at, last_used, expires = key.created_at, key.last_used, key.expires
+        created = created_at.astimezone(dt.UTC).date() if created_at is not None else None
+        period = (want.rotation_period_days if want else None) or self.limits.rotation_period_days
+        flags: list[Flag] = []  # in Flag's order
+        since = last_used if last_used is not None else created
+        if since is not None and self.unused_before is not None and since < self.unused_before:
+            flags.append(Flag.UNUSED)
+        if created is not None and self.old_before is not None and created < self.old_before:
+            flags.append(Flag.OLD)
+        # a rotation's old key: replaced already, its path holds its successor's secret
+        if retiring_until is None and created is not None and self._due(created, period):
+            flags.append(Flag.ROTATION_DUE)
+        if expires is not None and self.today <= expires and _not_after(expires, self.warn_until):
+            flags.append(Flag.EXPIRING)
+        if expires is not None and expires < self.today:
+            flags.append(Flag.EXPIRED)
+        if not managed:
+            flags.append(Flag.UNMANAGED)
+        if retiring_until is not None:
+            flags.append(Flag.RETIRING)
+            if secret is not None and secret.state is not SecretState.UNREADABLE:
+                secret = SecretFact(SecretState.PREVIOUS, where=secret.where)
+        elif secret is not None and secret.state is SecretState.MISSING:
+            flags.append(Flag.SECRET_MISSING)
+        elif secret is not None and secret.state is SecretState.MISMATCHED:
+            flags.append(Flag.SECRET_MISMATCH)
+        if only_flagged and not flags:
+            return None
+        today = self.today
+        age = (today - created).days if created is not None else None
+        return KeyFinding(
+            key.address,
+            key.name,
+            key.workspace,
+            key.owner or key.created_by,
+            key.id,
+            created,
+            age,
+            last_used,
+            (today - last_used).days if last_used is not None else age,
+            expires,
+            (expires - today).days if expires is not None else None,
+            period,
+            managed,
+            secret,
+            tuple(flags),
+            attribution,
+            retiring_until,
+        )
 
 
-def _finding(
-    key: ApiKey,
-    want: ApiKey | None,
-    *,
-    today: dt.date,
-    limits: Thresholds,
-    managed: bool,
-    secret: SecretFact | None,
-    attribution: Attribution | None,
-    only_flagged: bool = False,
-    retiring_until: dt.datetime | None = None,
-) -> KeyFinding | None:
-    """``key``'s finding; None for a key without flags when ``only_flagged``."""
-    created_at = key.created_at
-    created = created_at.astimezone(dt.UTC).date() if created_at is not None else None
-    age = (today - created).days if created is not None else None
-    idle = (today - key.last_used).days if key.last_used is not None else age
-    left = (key.expires - today).days if key.expires is not None else None
-    period = (want.rotation_period_days if want else None) or limits.rotation_period_days
-    flags: list[Flag] = []  # in Flag's order
-    if idle is not None and idle > limits.unused_after_days:
-        flags.append(Flag.UNUSED)
-    if age is not None and age > limits.max_age_days:
-        flags.append(Flag.OLD)
-    # a rotation's old key: replaced already, its path holds its successor's secret
-    if retiring_until is None and rotation_due(age, period):
-        flags.append(Flag.ROTATION_DUE)
-    if left is not None and 0 <= left <= limits.expiry_warning_days:
-        flags.append(Flag.EXPIRING)
-    if left is not None and left < 0:
-        flags.append(Flag.EXPIRED)
-    if not managed:
-        flags.append(Flag.UNMANAGED)
-    if retiring_until is None:
-        flags.extend(_secret_flags(secret))
-    else:
-        flags.append(Flag.RETIRING)
-        if secret is not None and secret.state is not SecretState.UNREADABLE:
-            secret = SecretFact(SecretState.PREVIOUS, where=secret.where)
-    if only_flagged and not flags:
-        return None
-    return KeyFinding(
-        address=key.address,
-        name=key.name,
-        workspace=key.workspace,
-        owner=key.owner or key.created_by,
-        key_id=key.id,
-        created=created,
-        age_days=age,
-        last_used=key.last_used,
-        idle_days=idle,
-        expires=key.expires,
-        expires_in_days=left,
-        rotation_period_days=period,
-        managed=managed,
-        secret=secret,
-        flags=tuple(flags),
-        attribution=attribution,
-        retiring_until=retiring_until,
-    )
+def _days_before(day: dt.date, days: int) -> dt.date | None:
+    """``days`` days before ``day``; None before the calendar's first day (nothing is)."""
+    try:
+        return day - dt.timedelta(days=days)
+    except OverflowError:
+        return None if days > 0 else dt.date.max
+
+
+def _days_after(day: dt.date, days: int) -> dt.date | None:
+    """``days`` days after ``day``; None past the calendar's last day (everything is before)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return None if days > 0 else dt.date.min
+
+
+def _not_after(day: dt.date, until: dt.date | None) -> bool:
+    return until is None or day <= until
 
 
 def audit_keys(
@@ -319,8 +350,8 @@ def audit_keys(
     ends: flagged ``retiring``, never ``rotation-due`` nor for their secret (the path holds
     their successor's).
     """
-    today = now.astimezone(dt.UTC).date()
     limits = Thresholds.of(desired.organization)
+    rules = _Rules(now.astimezone(dt.UTC).date(), limits)
     wanted = {k.name: k for k in desired.keys}
     attributions = attributions or {}
     retiring = retiring or {}
@@ -338,16 +369,14 @@ def audit_keys(
             secret = secrets.get(key.id or "")
             if owned is not None and not owned.secret_known:
                 secret = SecretFact(SecretState.UNKNOWN, where=secret.where if secret else "")
-        finding = _finding(
+        finding = rules.finding(
             key,
             wanted.get(key.name) if managed else None,
-            today=today,
-            limits=limits,
-            managed=managed,
-            secret=secret,
-            attribution=attributions.get(key.address),
-            only_flagged=only_flagged,
-            retiring_until=retiring.get(key.id or ""),
+            managed,
+            secret,
+            attributions.get(key.address) if attributions else None,
+            retiring.get(key.id or "") if retiring else None,
+            only_flagged,
         )
         if finding is not None:
             findings.append(finding)
@@ -379,9 +408,13 @@ def summary_lines(audit: KeyAudit, *, flags: Sequence[Flag] = tuple(Flag)) -> li
 
     ``Key audit: 2 keys unused for more than 30 days (old-ci, iris-laptop)``.
     """
+    named: dict[Flag, list[str]] = {flag: [] for flag in flags}
+    for key in audit.keys:
+        for flag in key.flags:
+            if flag in named:
+                named[flag].append(key.name or key.key_id or "?")
     lines = []
-    for flag in flags:
-        names = [k.name or k.key_id or "?" for k in audit.keys if flag in k.flags]
+    for flag, names in named.items():
         if not names:
             continue
         shown = ", ".join(names[:NAMES_SHOWN])

@@ -375,6 +375,16 @@ def rotation_due(age_days: int | None, period_days: int) -> bool:
     return age_days is not None and age_days >= period_days
 
 
+def rotation_due_from(today: dt.date, period_days: int) -> dt.date | None:
+    """:func:`rotation_due` as one day to compare creation days with, for many keys: on
+    ``today``, a key created (UTC calendar day) before the day returned is due. None: no
+    key is, the period reaching past the calendar's first day."""
+    try:
+        return today - dt.timedelta(days=period_days - 1)
+    except OverflowError:
+        return None if period_days > 0 else dt.date.max
+
+
 def minute_text(when: dt.datetime) -> str:
     """``when`` to the minute in UTC, rounded up (``2026-12-03 10:00 UTC``): a grace said
     to end at that minute has ended by then."""

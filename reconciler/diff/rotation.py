@@ -34,6 +34,7 @@ from reconciler.model import (
     Organization,
     age_in_days,
     rotation_due,
+    rotation_due_from,
 )
 
 
@@ -122,9 +123,9 @@ def kept_for(grace: int) -> str:
 
 class Rotation:
     """The rotation of a matched live key, if it is due at ``now`` or asked for: a call per
-    key, each one a comparison of its creation time with the first instant of the day
-    after the last day a key of its period may be created and not be due (computed once
-    per period, which :func:`~reconciler.model.rotation_due` agrees with)."""
+    key, each one a comparison of its creation time with the start of the first UTC day
+    on which a key of its period is created not due
+    (:func:`~reconciler.model.rotation_due_from`, once per period)."""
 
     def __init__(self, org: Organization, now: dt.datetime, rotations: Rotations) -> None:
         self.org = org
@@ -134,13 +135,9 @@ class Rotation:
         self._due_before: dict[int, dt.datetime | None] = {}  # period -> cutoff
 
     def _cutoff(self, period: int) -> dt.datetime | None:
-        """Keys created before this are due (None: none is, the period reaches past the
-        calendar's first day)."""
-        try:
-            day = self._today - dt.timedelta(days=period - 1)
-        except OverflowError:
-            return None if period > 0 else dt.datetime.max.replace(tzinfo=dt.UTC)
-        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        """Keys created before this are due (None: none is)."""
+        day = rotation_due_from(self._today, period)
+        return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day is not None else None
 
     def __call__(self, want: ApiKey, match: ApiKey) -> Change | None:
         """The rotation of ``match`` (the live key ``want`` is), if due or asked for."""

@@ -239,7 +239,8 @@ def make_plan(
         retiring=waiting,
         only_flagged=True,
     )
-    shown = {c.address for c in changes} | {k.address for k in audit.flagged}
+    flagged = audit.flagged
+    shown = {c.address for c in changes} | {k.address for k in flagged}
     created = now.isoformat(timespec="seconds")
     return Plan(
         target=live.target,
@@ -266,7 +267,7 @@ def make_plan(
             len(live.people) if desired.people is not None else 0,
         ),
         delete_limit=delete_limit(desired),
-        key_findings=audit.flagged,
+        key_findings=flagged,
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
         retiring=waiting,
         rotate_at_most=rotations.at_most,
