@@ -79,9 +79,9 @@ class SecretState(StrEnum):
     PREVIOUS = "previous version"  # a retiring key: its successor's entry keeps it as previous
 
 
-@dataclass(frozen=True, slots=True)
-class SecretFact:
-    """One managed key's secret: where it should be and what is there."""
+class SecretFact(NamedTuple):
+    """One managed key's secret: where it should be and what is there (a named tuple: a
+    plan makes one per managed key)."""
 
     state: SecretState
     where: str = ""  # "<store description>: <path>"
@@ -384,15 +384,6 @@ def audit_keys(
     return KeyAudit(
         at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
     )
-
-
-def managed_pairs(
-    desired: DesiredState, live: LiveState, unmanaged: Collection[str]
-) -> list[tuple[ApiKey, ApiKey]]:
-    """Each managed live key (not in ``unmanaged``) with the desired key it is, whose
-    secret target says where its secret should be."""
-    wanted = {k.name: k for k in desired.keys}
-    return [(k, wanted[k.name]) for k in live.keys if k.id not in unmanaged and k.name in wanted]
 
 
 def unreadable_secrets(facts: Mapping[str, SecretFact]) -> list[str]:

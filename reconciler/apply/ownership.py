@@ -129,7 +129,7 @@ def _checks(
                 checks.append(_Check(key.id, store, where, recorded=True))  # a SecretRecord is one
             continue
         want = wanted.get(key.name) if adopting else None
-        intent = intents.get(intent_key(key.workspace, key.name))
+        intent = intents.get(intent_key(key.workspace, key.name)) if intents else None
         made = intent is not None and intent.made(key)
         if want is None and not made:
             continue

@@ -12,7 +12,6 @@ import asyncio
 from reconciler.audit import (
     AuditReport,
     latest_outside,
-    managed_pairs,
     unreadable_secrets,
 )
 from reconciler.plan import key_audit, unmanaged_key_ids
@@ -49,7 +48,7 @@ class Auditing(Planning):
             raise
         live = ctx.live
         unmanaged = unmanaged_key_ids(ctx.plan.changes)
-        facts = secret_facts(managed_pairs(desired, live, unmanaged), await reading)
+        facts = secret_facts(live.keys, await reading, unmanaged)
         audit = key_audit(
             desired,
             live,

@@ -24,7 +24,6 @@ from reconciler.apply.ownership import (
     claimed,
     interrupted,
 )
-from reconciler.audit import managed_pairs
 from reconciler.diff import Rotations
 from reconciler.errors import ConfigError, ReconcilerError, RemoteError, SecretStoreError
 from reconciler.identity import (
@@ -165,7 +164,7 @@ class Planning(SessionCore):
             attributions=attributions,
             rotations=rotations,
             console_only=remembered(self._refusals(desired), now),
-            secrets=None if read is None else secret_facts(managed_pairs(desired, live, ()), read),
+            secrets=None if read is None else secret_facts(live.keys, read),
         )
         ownership = None
         if facts is not None and reading.store is not None:

@@ -70,6 +70,7 @@ RESERVED_DIRS = (LOCKS_DIR, DOCUMENTS_DIR)
 DOCUMENT_FIELD = "document"  # the field of a Vault/file entry that holds a document
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
 
 
 class CasMismatch(SecretStoreError):
@@ -346,6 +347,8 @@ def normalize_path(path: str, *, store: str) -> str:
     a lock or a document, nor overwrite one.
     """
     cleaned = path.strip()
+    if _PLAIN_PATH.fullmatch(cleaned) and cleaned.partition("/")[0].lower() not in RESERVED_DIRS:
+        return cleaned  # nearly every path: plain segments, none reserved
     if not cleaned or cleaned.startswith("/") or "\\" in cleaned:
         raise SecretStoreError(f"{store}: invalid secret path {path!r}: must be relative")
     segments = cleaned.split("/")

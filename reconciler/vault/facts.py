@@ -13,8 +13,8 @@ Nothing here reads a secret: only the metadata beside it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import NamedTuple
 
 from reconciler.audit import SecretFact, SecretState
 from reconciler.errors import SecretStoreError
@@ -26,9 +26,9 @@ Route = Callable[[ApiKey], tuple[SecretStore, str]]
 """A desired key -> its store and its path there (``SecretRouterImpl``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What one path of one store holds (``found`` None: nothing), or why it is unknown."""
+class Stored(NamedTuple):
+    """What one path of one store holds (``found`` None: nothing), or why it is unknown
+    (a named tuple: a plan reads one per managed key)."""
 
     store: str  # the store's description
     path: str
@@ -61,7 +61,7 @@ async def read_stored(
         out = {}
         for (name, path), answer in zip(named, found, strict=True):
             if isinstance(answer, SecretStoreError):
-                out[name] = Stored(store.description, path, error=str(answer))
+                out[name] = Stored(store.description, path, None, str(answer))
             else:
                 out[name] = Stored(store.description, path, answer)
         return out
@@ -80,20 +80,25 @@ def fact(live: ApiKey, stored: Stored) -> SecretFact:
     """What ``stored`` means for the live key ``live``."""
     where, found = stored.where, stored.found
     if stored.error is not None:
-        return SecretFact(SecretState.UNREADABLE, where=where, error=stored.error)
+        return SecretFact(SecretState.UNREADABLE, where, None, stored.error)
     if found is None:
-        return SecretFact(SecretState.MISSING, where=where)
+        return SecretFact(SecretState.MISSING, where)
     if found.key_id is None:
-        return SecretFact(SecretState.UNVERIFIED, where=where)
+        return SecretFact(SecretState.UNVERIFIED, where)
     if found.key_id != live.id:
-        return SecretFact(SecretState.MISMATCHED, where=where, stored_key_id=found.key_id)
-    return SecretFact(SecretState.STORED, where=where)
+        return SecretFact(SecretState.MISMATCHED, where, found.key_id)
+    return SecretFact(SecretState.STORED, where)
 
 
 def secret_facts(
-    pairs: Iterable[tuple[ApiKey, ApiKey]], stored: Mapping[str, Stored]
+    live_keys: Iterable[ApiKey], stored: Mapping[str, Stored], unmanaged: Collection[str] = ()
 ) -> dict[str, SecretFact]:
-    """By live key id, the fact of each ``(live key, desired key)`` pair that was read."""
-    return {
-        live.id or "": fact(live, stored[want.name]) for live, want in pairs if want.name in stored
-    }
+    """By live key id, the fact of each managed live key (its id not in ``unmanaged``)
+    whose name was read (:func:`read_stored` reads the desired keys', by name: the live key
+    of a desired key's name is that key)."""
+    facts = {}
+    for live in live_keys:
+        found = stored.get(live.name)
+        if found is not None and live.id not in unmanaged:
+            facts[live.id or ""] = fact(live, found)
+    return facts

@@ -36,7 +36,7 @@ def test_facts_from_a_file_vault(tmp_path: Path) -> None:
             concurrency=2,
         )
         assert sorted(stored) == ["gone", "good", "not-live", "stale"]
-        return secret_facts([(live(n), declared(n)) for n in names], stored)
+        return secret_facts([live(n) for n in names], stored)
 
     facts = run(main())
     where = f"file vault at {tmp_path / 'vault'}"
@@ -79,7 +79,9 @@ def test_a_failing_path_is_unreadable_and_reads_are_bounded() -> None:
     def route(key: ApiKey) -> tuple[SecretStore, str]:
         return cast(SecretStore, store), f"dev/{key.name}"
 
-    facts = secret_facts(pairs, run(read_stored([d for _, d in pairs], route, concurrency=3)))
+    facts = secret_facts(
+        [k for k, _ in pairs], run(read_stored([d for _, d in pairs], route, concurrency=3))
+    )
     assert facts["id-sealed"] == SecretFact(
         SecretState.UNREADABLE,
         where="flaky store: dev/sealed",
