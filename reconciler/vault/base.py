@@ -47,6 +47,7 @@ with the same check-and-set. Neither ``_locks/`` nor ``_reconciler/`` can be a s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -408,6 +409,8 @@ def parse_timestamp(value: object) -> dt.datetime | None:
     """An RFC 3339 timestamp from a store (Vault writes nanoseconds and ``Z``)."""
     if not isinstance(value, str) or not value:
         return None
+    with contextlib.suppress(ValueError):  # most: what fromisoformat reads as it is
+        return _aware(dt.datetime.fromisoformat(value))
     text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
     try:
         return _aware(dt.datetime.fromisoformat(text))
