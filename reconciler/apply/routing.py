@@ -31,16 +31,6 @@ StoreLocator = Callable[[SecretLocation], "SecretStore | None"]
 """The store a recorded secret location is in (None: not one this run can reach)."""
 
 
-def _cache_key(
-    backend: SecretBackend | None, repository: str | None, environment: str | None
-) -> str:
-    """The key of a target's store in the run's cache of open stores."""
-    return f"{backend}:{repository}:{environment}"
-
-
-_DEFAULT_STORE = _cache_key(None, None, None)  # a target that names no store
-
-
 class SecretRouting:
     """Maps a desired key to its secret store and its path in that store."""
 
@@ -60,7 +50,7 @@ class SecretRouting:
         self.env = env
 
     def _store(self, target: SecretTarget) -> SecretStore:
-        cache_key = _cache_key(target.backend, target.repository, target.environment)
+        cache_key = f"{target.backend}:{target.repository}:{target.environment}"
         store = self.stores.get(cache_key)
         if store is None:
             store = store_for_target(
@@ -70,11 +60,7 @@ class SecretRouting:
         return store
 
     def __call__(self, key: ApiKey) -> tuple[SecretStore, str]:
-        if key.secret is None:  # most keys: the default store, at workspace/name
-            path = f"{key.workspace}/{key.name}"
-            store = self.stores.get(_DEFAULT_STORE) or self._store(SecretTarget(path=path))
-            return store, path
-        target = key.secret
+        target = key.secret or SecretTarget(path=f"{key.workspace}/{key.name}")
         store = self._store(target)
         if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
             # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other

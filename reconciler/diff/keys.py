@@ -150,7 +150,7 @@ def _matched(
     """The change of the live key ``match`` that is ``want`` by its name: a replacement
     (fields the API cannot update, a lost secret, a rotation), its status set, or none."""
     replacement = _replacement(want, match, cap, renew_from)
-    if replacement is None and facts is not None:
+    if replacement is None and facts is not None and facts.problems:  # rarely any
         problem = facts.problem(claims.get(match.id or ""), match.id or "")
         if problem is not None:
             replacement = owned.secret_replacement(want, match, problem)
