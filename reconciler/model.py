@@ -24,126 +24,15 @@ object.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal, Self, TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from reconciler.compact import Compact
 
 UNLIMITED = "*"
-
-
-# One set per combination of fields given, shared by the frozen objects given them: pydantic
-# keeps a set per instance (about 700 bytes, half of a live key's footprint at 100,000
-# keys). A frozen object never adds to its set; ``model_copy`` copies it before changing it.
-_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
-_set = object.__setattr__
-
-
-def _shared(names: Iterable[str]) -> set[str]:
-    """The one record of ``names`` as given fields (its own set: never a caller's)."""
-    key = frozenset(names)
-    shared = _FIELDS_SETS.get(key)
-    if shared is None:
-        shared = _FIELDS_SETS.setdefault(key, set(key))
-    return shared
-
-
-_UNSET: Any = object()  # a required field's place in a layout
-_LAYOUTS: dict[type[BaseModel], tuple[dict[str, Any], frozenset[str]]] = {}
-_GIVEN: dict[tuple[str, ...], set[str]] = {}  # names given to trusted(), in their order
-
-
-def _layout(cls: type[BaseModel]) -> tuple[dict[str, Any], frozenset[str]]:
-    """Every field of ``cls`` in order with its default (``_UNSET`` for a required one),
-    and the names of the required ones."""
-    found = _LAYOUTS.get(cls)
-    if found is None:
-        if (
-            cls.__pydantic_decorators__.field_validators
-            or cls.__pydantic_decorators__.model_validators
-        ):
-            raise TypeError(f"{cls.__name__} validates its fields: build it validated")
-        if cls.__private_attributes__:
-            raise TypeError(f"{cls.__name__} has private attributes: build it validated")
-        layout = {}
-        for name, info in cls.model_fields.items():
-            if info.default_factory is not None:
-                raise TypeError(f"{cls.__name__}.{name} has a default factory")
-            layout[name] = _UNSET if info.is_required() else info.default
-        required = frozenset(name for name, value in layout.items() if value is _UNSET)
-        found = _LAYOUTS[cls] = (layout, required)
-    return found
-
-
-def _given(names: tuple[str, ...]) -> set[str]:
-    """The shared record of ``names`` as given fields."""
-    given = _GIVEN.get(names)
-    if given is None:
-        given = _GIVEN[names] = _shared(names)
-    return given
-
-
-class Compact(BaseModel):
-    """Base of frozen models made by the ten thousand (keys, and their wire forms): objects
-    given the same fields share pydantic's record of which were given. Frozen subclasses
-    only: an object that could be assigned to would add to the shared record."""
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if not cls.model_config.get("frozen"):
-            raise TypeError(f"{cls.__name__}: a Compact model must be frozen")
-
-    def model_post_init(self, context: Any, /) -> None:
-        _set(self, "__pydantic_fields_set__", _shared(self.__pydantic_fields_set__))
-
-    @classmethod
-    def trusted(cls, **values: Any) -> Self:
-        """An object of values the code built and typed itself (a validated wire model's),
-        made without validating them again, in a quarter of the time: pydantic's
-        ``model_construct`` without its loop over fields. The fields not given take their
-        defaults; a class with validators or default factories is refused, and so is an
-        unknown or a missing field."""
-        return cls.maker(*values)(*values.values())
-
-    @classmethod
-    def maker(cls, *names: str) -> Callable[..., Self]:
-        """What :meth:`trusted` does, as a function of the values of ``names`` given in that
-        order, its checks done once for all the objects it makes (a listing's keys)."""
-        make = _MAKERS.get((cls, names))
-        if make is None:
-            make = _MAKERS[cls, names] = _maker(cls, names)
-        return make
-
-
-_MAKERS: dict[tuple[type[Compact], tuple[str, ...]], Callable[..., Any]] = {}
-
-
-def _maker(cls: type[Compact], names: tuple[str, ...]) -> Callable[..., Any]:
-    """Objects of ``cls`` from the values of ``names``, unvalidated (see :meth:`Compact.maker`)."""
-    layout, required = _layout(cls)
-    unknown = sorted(set(names) - layout.keys())
-    missing = sorted(required.difference(names))
-    if unknown or missing:
-        raise TypeError(f"{cls.__name__}: unknown fields {unknown}, missing {missing}")
-    if len(set(names)) != len(names):
-        raise TypeError(f"{cls.__name__}: a field named twice in {names}")
-    given = _given(names)
-    new = cls.__new__
-
-    def make(*values: Any) -> Any:
-        fields = layout.copy()
-        fields.update(zip(names, values, strict=True))  # the fields keep their order
-        made = new(cls)
-        _set(made, "__dict__", fields)
-        _set(made, "__pydantic_fields_set__", given)
-        _set(made, "__pydantic_extra__", None)
-        _set(made, "__pydantic_private__", None)
-        return made
-
-    return make
 
 
 class Frozen(Compact):

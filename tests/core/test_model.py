@@ -8,7 +8,17 @@ import datetime as dt
 import pytest
 from pydantic import ConfigDict, ValidationError, field_validator
 
-from reconciler.model import ApiKey, Compact, DesiredState, Role, Workspace, minute_text
+from reconciler.compact import Compact
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    Role,
+    Workspace,
+    age_in_days,
+    minute_text,
+    rotation_due,
+    rotation_due_from,
+)
 
 
 def test_lookups_by_name_find_the_first_of_a_name_and_nothing_else() -> None:
@@ -105,3 +115,36 @@ def test_a_compact_model_must_be_frozen_and_never_shares_a_set_it_was_handed() -
     assert made.model_fields_set == {"name", "workspace", "description"}
     later = ApiKey(name="b", workspace="w", description="e")
     assert later.model_fields_set == {"name", "workspace", "description"}
+
+
+def test_a_maker_makes_what_trusted_makes_and_refuses_what_trusted_refuses() -> None:
+    names = ("name", "workspace", "expires", "id")
+    make = ApiKey.maker(*names)
+    values = ("dev-bob", "dev", dt.date(2027, 1, 31), "k-1")
+
+    made, trusted = make(*values), ApiKey.trusted(**dict(zip(names, values, strict=True)))
+    assert made == trusted == ApiKey.model_validate(dict(zip(names, values, strict=True)))
+    assert list(made.__dict__.items()) == list(trusted.__dict__.items())  # field order
+    assert made.model_fields_set is trusted.model_fields_set  # the one shared record
+    assert ApiKey.maker(*names) is make  # checked once, then reused
+    with pytest.raises(ValueError):
+        make("dev-bob", "dev")  # a value for every name
+    with pytest.raises(TypeError, match=r"unknown fields \['colour'\], missing \[\]"):
+        ApiKey.maker("name", "workspace", "colour")
+    with pytest.raises(TypeError, match=r"missing \['workspace'\]"):
+        ApiKey.maker("name")
+    with pytest.raises(TypeError, match="named twice"):
+        ApiKey.maker("name", "workspace", "name")
+
+
+@pytest.mark.parametrize("period", [1, 2, 90, 365])
+def test_rotation_due_from_is_rotation_due_as_one_day(period: int) -> None:
+    today = dt.date(2026, 12, 2)
+    due_from = rotation_due_from(today, period)
+    assert due_from is not None
+    for back in range(period + 3):
+        created = today - dt.timedelta(days=back)
+        now = dt.datetime.combine(today, dt.time(12), dt.UTC)
+        age = age_in_days(dt.datetime.combine(created, dt.time(23, 59), dt.UTC), now)
+        assert (created < due_from) == rotation_due(age, period)
+    assert rotation_due_from(today, 10**9) is None  # past the calendar's first day: none due

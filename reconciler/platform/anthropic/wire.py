@@ -14,7 +14,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import ConfigDict, Field
 
-from reconciler.model import Compact
+from reconciler.compact import Compact
 
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
 WritableKeyStatus = Literal["active", "inactive", "archived"]

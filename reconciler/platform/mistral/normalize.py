@@ -211,7 +211,7 @@ _KEY_FIELDS = (
 
 def to_keys(outs: Iterable[wire.KeyOut], directory: Directory) -> list[ApiKey]:
     """The live keys ``outs`` list, of values typed already (the wire models'): made
-    unvalidated (:meth:`~reconciler.model.Compact.maker`), each workspace and owner looked
+    unvalidated (:meth:`~reconciler.compact.Compact.maker`), each workspace and owner looked
     up once for all the keys that share it."""
     workspaces = {uuid: w.name for uuid, w in directory.workspaces.items()}
     owners: dict[str | None, str | None] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, RootModel, SecretStr, with_config
 
-from reconciler.model import Compact
+from reconciler.compact import Compact
 
 
 class Wire(Compact):
