@@ -93,10 +93,13 @@ def diff_keys(
         abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}
         waiting = owned.rotating(live.keys, claims, facts, now)
         abandoned = {k: why for k, why in abandoned.items() if k not in waiting}
-    changes = [
-        owned.recovery_delete(k, abandoned[k.id or ""]) for k in live.keys if k.id in abandoned
-    ]
-    rest = tuple(k for k in live.keys if k.id not in abandoned) if abandoned else live.keys
+    changes: list[Change] = []
+    rest = live.keys
+    if abandoned:  # an interrupted apply left keys behind
+        changes = [
+            owned.recovery_delete(k, abandoned[k.id or ""]) for k in rest if k.id in abandoned
+        ]
+        rest = tuple(k for k in rest if k.id not in abandoned)
     changes.extend(owned.retired(rest, claims, now))
     excluded = abandoned.keys() | owned.retiring(claims) | waiting.keys()
     org = desired.organization

@@ -197,9 +197,12 @@ class Planning(SessionCore):
         """Keys the journal says were created but not stored whose secret the store holds
         (the apply stopped between writing it and recording that)."""
         confirmed: set[str] = set()
+        pending_secrets = journal.pending_secrets()
+        if not pending_secrets:  # nearly every plan: no apply stopped there
+            return confirmed
         live_ids = {k.id for k in live.keys}
         router = self.router(desired)
-        for pending in journal.pending_secrets():
+        for pending in pending_secrets:
             if pending.key_id not in live_ids:
                 continue
             key = next((k for k in desired.keys if k.name == pending.name), None)

@@ -55,7 +55,12 @@ class WorkspacesPage(Wire):
 # --- users and roles ------------------------------------------------------------------
 
 
-class MemberWorkspaceInfo(Wire):
+@with_config(ConfigDict(extra="ignore"))
+@dataclass(frozen=True, slots=True)
+class MemberWorkspaceInfo:
+    """One workspace of a member's (a dataclass like :class:`KeyOut`: a listing of users
+    holds one per membership, by the thousand)."""
+
     uuid: str
     name: str = ""
     is_default: bool = False
