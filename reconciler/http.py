@@ -157,19 +157,29 @@ def make_client(
     """An ``httpx.AsyncClient`` with the project's defaults.
 
     Every client shares one TLS context (:func:`tls_context`), unless a transport replaces
-    the network.
+    the network, or the base URL is plain HTTP (a sandbox, a development Vault): such a
+    client gets a context that trusts no certificate (loading the trusted ones costs more
+    than a plan's requests to a local server), so a TLS connection through it fails.
     """
     return httpx.AsyncClient(
         base_url=base_url,
         headers=dict(headers or {}),
         transport=transport,
-        verify=tls_context() if transport is None else True,
+        verify=client_tls(base_url) if transport is None else True,
         timeout=timeout,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
     )
+
+
+def client_tls(base_url: str) -> ssl.SSLContext:
+    """The TLS context of a client of ``base_url``: :func:`tls_context`, or for a plain
+    HTTP base URL one that verifies as strictly and trusts no certificate at all."""
+    if base_url.startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return tls_context()
 
 
 @functools.cache
