@@ -31,7 +31,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.routing import SecretRouter, StoreLocator
@@ -69,8 +69,9 @@ def _log() -> Any:
 CHECKS_AT_ONCE = 16
 
 
-@dataclass(frozen=True, slots=True)
-class _Check:
+class _Check(NamedTuple):
+    """One secret to read for a plan (a named tuple: one per managed key)."""
+
     key_id: str
     store: SecretStore
     location: SecretLocation
@@ -108,10 +109,11 @@ def _checks(
     intents = ledger.intents_by_key()
     checks: list[_Check] = []
     located: dict[tuple[object, ...], SecretStore | None] = {}  # a few stores, many keys
+    entries = ledger.keys
     for key in live.keys:
         if not key.id:
             continue
-        entry = ledger.entry(key.id)
+        entry = entries.get(key.id)
         if entry is not None:
             where = entry.secret
             if (
@@ -126,7 +128,7 @@ def _checks(
                 located[place] = stores(where)
             store = located[place]
             if store is not None:
-                checks.append(_Check(key.id, store, where, recorded=True))  # a SecretRecord is one
+                checks.append(_Check(key.id, store, where, True))  # a SecretRecord is one
             continue
         want = wanted.get(key.name) if adopting else None
         intent = intents.get(intent_key(key.workspace, key.name)) if intents else None
@@ -143,7 +145,7 @@ def _checks(
         if made and intent is not None:
             path = intent.path  # where that create's secret was to go
         if store.backend is not SecretBackend.GITHUB:
-            checks.append(_Check(key.id, store, location_of(store, path, key), recorded=False))
+            checks.append(_Check(key.id, store, location_of(store, path, key), False))
     return checks
 
 
