@@ -281,7 +281,6 @@ def diff_members(
             continue
         ident = (want.workspace, want.email.lower())
         seen.add(ident)
-        after = {"email": want.email, "roles": sorted(want.roles)}
         have = live_members.get(ident)
         if have is None:
             changes.append(
@@ -290,12 +289,13 @@ def diff_members(
                     kind=Kind.MEMBER,
                     name=f"{want.workspace}/{want.email}",
                     actions=(Action.CREATE,),
-                    after=after,
+                    after={"email": want.email, "roles": sorted(want.roles)},
                 )
             )
             continue
-        before = {"email": have.email, "roles": sorted(have.roles)}
         if set(have.roles) != set(want.roles) | granted.get(ident, frozenset()):
+            before = {"email": have.email, "roles": sorted(have.roles)}
+            after = {"email": want.email, "roles": sorted(want.roles)}
             name = f"{want.workspace}/{want.email}"
             changes.append(
                 updated(want.address, Kind.MEMBER, name, before, after, live_id=have.user_id)
