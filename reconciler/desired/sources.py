@@ -181,23 +181,24 @@ def read_sources(
     large set is parsed in a worker process (:mod:`~reconciler.desired.yaml_worker`)
     while the caller checks the sources already yielded. ``room`` is shared by the
     files, in order."""
-    read: list[bytes | str] = []
+    sizes: list[int] = []  # bytes read (0: not read)
+    texts: list[str | RawProblem] = []
     for path, _ in files:
         data = read_bytes(path, root=root, room=room, folders=folders)
-        if isinstance(data, bytes):
+        if isinstance(data, str):  # why it was not read
+            sizes.append(0)
+            texts.append(RawProblem((), 0, 0, data))
+        else:
             room -= len(data)
-        read.append(data)
-    texts = [RawProblem((), 0, 0, data) if isinstance(data, str) else decode(data) for data in read]
+            sizes.append(len(data))
+            texts.append(decode(data))  # the bytes go: thousands of files are not held twice
     with parsed(texts, pure=pure) as documents:
-        for (_, display), data, doc in zip(files, read, documents, strict=True):
-            source = Source(display=display, kind=kind, doc=doc)
-            if isinstance(data, bytes):
-                source.size = len(data)
+        for (_, display), size, doc in zip(files, sizes, documents, strict=True):
             for raw in doc.problems:
                 reporter.problems.add(
                     Problem(display, raw.line, raw.column, format_loc(raw.loc), raw.message)
                 )
-            yield source
+            yield Source(display=display, kind=kind, doc=doc, size=size)
 
 
 def validate_source(source: Source, reporter: Reporter) -> None:

@@ -27,17 +27,21 @@ from __future__ import annotations
 
 import gc
 import os
-import queue
+import pickle
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from typing import Any
 
 from reconciler.desired.problems import RawProblem
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows, where the worker does not start
+    fcntl = None  # type: ignore[assignment]
 from reconciler.desired.yaml_events import FALLBACK, CParser, fast_data
 from reconciler.desired.yaml_guard import MAX_DEPTH
 from reconciler.desired.yaml_loader import Document, load_text
@@ -46,7 +50,12 @@ from reconciler.desired.yaml_loader import Document, load_text
 WORKER_MIN_CHARS = 1 << 20
 #: Characters of text sent to the worker at a time: small enough that checking starts
 #: early, large enough that a message costs little beside the parse.
-CHUNK_CHARS = 1 << 18
+CHUNK_CHARS = 1 << 16
+#: Bytes a pipe to or from the worker holds (Linux's default limit for a pipe).
+PIPE_BYTES = 1 << 20
+#: Chunks sent to the worker ahead of the one this process checks next (fewer when
+#: they would not fit in its pipe together).
+AHEAD = 4
 
 Text = str | RawProblem  # a file's text, or why it has none
 
@@ -83,6 +92,11 @@ def _here(text: Text, *, pure: bool = False) -> Document:
     return load_text(text, pure=pure)
 
 
+def _sendable(text: Text) -> str | None:
+    """A text as the worker takes it (None: a file with no text, whose problem is here)."""
+    return text if isinstance(text, str) else None
+
+
 def _chunks(texts: Sequence[Text]) -> list[range]:
     """The texts, in order, grouped into messages of about :data:`CHUNK_CHARS`
     characters."""
@@ -110,6 +124,19 @@ _BOOT = (
 )
 
 
+def _widen(fd: int) -> bool:
+    """Make a pipe hold :data:`PIPE_BYTES` (Linux): whether it does. The chunks sent
+    ahead then never fill the pipe to the worker, so this process never waits to send
+    while the worker waits to send it values; and the worker goes on parsing while this
+    process checks files, instead of waiting for it to read."""
+    if fcntl is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return False
+    try:
+        return int(fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)) >= PIPE_BYTES
+    except OSError:  # over the system's limit for a pipe
+        return False
+
+
 class _Worker:
     """One worker process and the two pipes to it: texts out (sent by a thread of their
     own, so a full pipe each way never stops both sides), values back."""
@@ -118,8 +145,6 @@ class _Worker:
         self._process = process
         self._tasks = tasks
         self._results = results
-        self._feeder: threading.Thread | None = None
-        self._requests: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # to the feeder
 
     @classmethod
     def start(cls) -> _Worker | None:
@@ -130,6 +155,10 @@ class _Worker:
         ``__main__`` guard would run a second time."""
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
+        if not all(_widen(fd) for fd in (task_write, result_write)):
+            for fd in (task_read, task_write, result_read, result_write):
+                os.close(fd)
+            return None  # texts sent could fill the pipe while the worker waits to answer
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed program
                 [sys.executable, "-P", "-c", _BOOT, str(task_read), str(result_write)],
@@ -147,50 +176,49 @@ class _Worker:
         os.close(result_write)
         tasks = Connection(task_write, readable=False)
         results = Connection(result_read, writable=False)
-        return cls(process, tasks, results)
+        worker = cls(process, tasks, results)
+        return worker if worker._send(pickle.dumps(sys.path)) else None
 
     def documents(self, texts: Sequence[Text]) -> Iterator[Document]:
         """Each text's document, in order. The worker parses chunks from the first on,
-        two in flight; whenever the next one it owes is not back yet, this process
-        parses the last chunk nobody has taken rather than wait, so the two share the
-        parsing whatever their speeds."""
+        up to :data:`AHEAD` of them sent at a time; whenever the next one is not back
+        yet, this process parses the last chunk not sent rather than wait, so the two
+        share the parsing whatever their speeds, and neither parses a chunk twice."""
         chunks = _chunks(texts)
-        self._feeder = threading.Thread(
-            target=self._feed, args=(texts, chunks), name="yaml-parse feeder", daemon=True
-        )
-        self._feeder.start()
-        sent = 0  # chunks [0, sent) went to the worker
+        sent = 0  # chunks [0, sent) went to the worker (or were parsed here if too big)
         here = len(chunks)  # chunks [here, end) were parsed in this process
         parsed_here: dict[int, list[Document]] = {}
+        in_pipe: dict[int, int] = {}  # chunks sent and not answered yet: their bytes
         alive = True
-
-        def ask() -> None:
-            nonlocal sent
-            if alive and sent < here:
-                self._requests.put(sent)
-                sent += 1
-
-        ask()
-        ask()
         for number, chunk in enumerate(chunks):
+            while alive and sent < min(here, number + AHEAD):
+                message = pickle.dumps([_sendable(texts[index]) for index in chunks[sent]])
+                if len(message) + sum(in_pipe.values()) > PIPE_BYTES:
+                    if in_pipe:
+                        break  # after an answer, so that the pipe never fills
+                    parsed_here[sent] = [_here(texts[index]) for index in chunks[sent]]
+                else:
+                    alive = self._send(message)
+                    in_pipe[sent] = len(message)
+                sent += 1
             if number in parsed_here:
                 yield from parsed_here.pop(number)
                 continue
-            if not alive or number >= sent:  # the worker is gone: parse the rest here
+            if not alive or number not in in_pipe:  # the worker is gone: parse the rest here
                 yield from (_here(texts[index]) for index in chunk)
                 continue
             while here - 1 >= sent and not self._results.poll():
                 here -= 1
                 parsed_here[here] = [_here(texts[index]) for index in chunks[here]]
+            del in_pipe[number]
             try:
                 values = self._results.recv()
                 if len(values) != len(chunk):
                     raise ValueError("a broken message")
-            except (EOFError, OSError, ValueError):  # gone, or not speaking sense
-                alive = False
+            except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+                alive = False  # gone, or not speaking sense
                 yield from (_here(texts[index]) for index in chunk)
                 continue
-            ask()
             for index, (done, data) in zip(chunk, values, strict=True):
                 text = texts[index]
                 if done and isinstance(text, str):
@@ -198,23 +226,21 @@ class _Worker:
                 else:
                     yield _here(text)
 
-    def _feed(self, texts: Sequence[Text], chunks: list[range]) -> None:
-        """Send the worker this process's module path, then each chunk asked for."""
-        with suppress(OSError, ValueError):  # the worker is gone: its files are parsed here
-            self._tasks.send(sys.path)
-            while (number := self._requests.get()) is not None:
-                chunk = [texts[index] for index in chunks[number]]
-                self._tasks.send([text if isinstance(text, str) else None for text in chunk])
-            self._tasks.send(None)
+    def _send(self, message: bytes) -> bool:
+        """Send the worker a pickled message; False when it is gone. Never waits: what
+        is in the pipe and not answered stays under :data:`PIPE_BYTES`, which the pipe
+        holds (see :func:`_widen`), even while the worker waits to send its values."""
+        try:
+            self._tasks.send_bytes(message)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop the worker (at once, if it is still parsing) and release its pipes."""
-        self._requests.put(None)
         if self._process.poll() is None:
             self._process.terminate()
         self._process.wait()
-        if self._feeder is not None:
-            self._feeder.join()  # a send to the stopped worker fails: nobody reads the pipe
         self._tasks.close()
         self._results.close()
 
