@@ -8,8 +8,9 @@ via :mod:`schema`) -> :mod:`checks` (catalog, dates, cross-file rules) -> :mod:`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reconciler.lazy import attributes
 
 if TYPE_CHECKING:
     from reconciler.desired.catalog import (
@@ -37,13 +38,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # found directly from now on
-    return value
+__getattr__ = attributes(__name__, _HOMES)
 
 
 __all__ = [

@@ -37,9 +37,9 @@ reconciler.policy`` stays light and needs neither httpx2, psycopg nor any SDK.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from reconciler.lazy import attributes
 from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.guard import SpendCheck, SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
@@ -108,8 +108,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(f"reconciler.policy.{module}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = attributes(__name__, _LAZY)

@@ -213,3 +213,28 @@ def test_a_script_without_a_main_guard_runs_once(many: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "started\nTrue\n"), done.stderr
+
+
+def test_the_worker_starts_without_the_schema_and_the_checks() -> None:
+    """What the worker imports: the parser, not the document models or the catalog (a
+    third of a second of a large load's start)."""
+    program = (
+        "import sys\n"
+        "import reconciler.desired.yaml_worker\n"
+        "heavy = ('reconciler.desired.schema', 'reconciler.desired.checks', "
+        "'reconciler.desired.catalog', 'pydantic')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout == "[]\n"
+
+
+def test_an_unknown_name_of_the_package_is_an_attribute_error() -> None:
+    import reconciler.desired
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = reconciler.desired.nothing  # type: ignore[attr-defined]
+    assert reconciler.desired.check_desired_state is check_desired_state
