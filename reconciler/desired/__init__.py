@@ -38,7 +38,8 @@ _HOMES = {
 }
 
 
-__getattr__ = attributes(__name__, _HOMES)
+if not TYPE_CHECKING:  # so that the type checker still refuses a name that is not here
+    __getattr__ = attributes(__name__, _HOMES)
 
 
 __all__ = [

@@ -108,4 +108,5 @@ _LAZY = {
 }
 
 
-__getattr__ = attributes(__name__, _LAZY)
+if not TYPE_CHECKING:  # so that the type checker still refuses a name that is not here
+    __getattr__ = attributes(__name__, _LAZY)

@@ -236,5 +236,5 @@ def test_an_unknown_name_of_the_package_is_an_attribute_error() -> None:
     import reconciler.desired
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        _ = reconciler.desired.nothing
+        _ = reconciler.desired.nothing  # type: ignore[attr-defined]
     assert reconciler.desired.check_desired_state is check_desired_state
