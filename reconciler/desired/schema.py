@@ -105,31 +105,42 @@ _SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
 RESERVED_SEGMENT = "_locks"  # the secret stores keep their apply locks there
 
 
-def _relative_path(value: str) -> str:
-    """A path that stays under its prefix: relative, no '..', no backslash, no '//'.
+# the paths :func:`path_reason` accepts, in one match: every segment starts with a letter,
+# a digit or '_' (so none is empty, '.' or '..'), no backslash, no leading '/'
+_PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*\Z")
 
-    The same rule the secret stores apply, so a path that validates can be written.
-    """
-    reason = None
+
+def path_reason(value: str) -> str | None:
+    """Why ``value`` is not a path that stays under its prefix (relative, no '..', no
+    backslash, no '//'), or None: the same rule the secret stores apply, so a path that
+    validates can be written."""
     segments = value.split("/")
     bad = next((s for s in segments if s not in ("", ".", "..") and not _SEGMENT_RE.match(s)), None)
     if not value.strip():
-        reason = "must not be empty"
-    elif "\\" in value:
-        reason = "backslashes are not allowed (use '/')"
-    elif value.startswith("/"):
-        reason = "must be relative (no leading '/')"
-    elif any(part in ("..", ".") for part in segments):
-        reason = "'..' and '.' segments are not allowed: the path must stay under its prefix"
-    elif "" in segments:
-        reason = "empty path segments are not allowed"
-    elif bad is not None:
-        reason = (
+        return "must not be empty"
+    if "\\" in value:
+        return "backslashes are not allowed (use '/')"
+    if value.startswith("/"):
+        return "must be relative (no leading '/')"
+    if any(part in ("..", ".") for part in segments):
+        return "'..' and '.' segments are not allowed: the path must stay under its prefix"
+    if "" in segments:
+        return "empty path segments are not allowed"
+    if bad is not None:
+        return (
             f"segment '{bad}' may use only letters, digits, '.', '_' and '-' "
             "(not starting with '.' or '-')"
         )
-    elif segments[0] == RESERVED_SEGMENT:
-        reason = f"'{RESERVED_SEGMENT}/' is reserved for apply locks"
+    if segments[0] == RESERVED_SEGMENT:
+        return f"'{RESERVED_SEGMENT}/' is reserved for apply locks"
+    return None
+
+
+def _relative_path(value: str) -> str:
+    """A path :func:`path_reason` accepts (an ordinary one in one match: one per key)."""
+    if _PLAIN_PATH_RE.match(value) and value.partition("/")[0] != RESERVED_SEGMENT:
+        return value
+    reason = path_reason(value)
     if reason:
         raise PydanticCustomError(
             "path", "invalid path '{value}': {reason}", {"value": value, "reason": reason}
