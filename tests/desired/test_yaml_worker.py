@@ -238,3 +238,25 @@ def test_an_unknown_name_of_the_package_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = reconciler.desired.nothing  # type: ignore[attr-defined]
     assert reconciler.desired.check_desired_state is check_desired_state
+
+
+def test_a_chunk_bigger_than_the_pipe_is_parsed_here(
+    parsed_here: list[yaml_worker.Text], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is in the pipe to the worker never passes what it holds, so the loading
+    thread never waits to send while the worker waits to send its values."""
+    small, big = workspace(0), workspace(1) + "".join(f"  # {n}\n" for n in range(400))
+    given: list[yaml_worker.Text] = [small, big, small, big]
+    monkeypatch.setattr(yaml_worker, "CHUNK_CHARS", 1)  # a file a chunk
+    monkeypatch.setattr(yaml_worker, "PIPE_BYTES", len(big) - 100)
+    worker = yaml_worker._Worker.start()
+    assert worker is not None
+    try:
+        documents = list(worker.documents(given))
+    finally:
+        worker.stop()
+    assert [d.data for d in documents] == [load_text(t).data for t in (small, big, small, big)]
+    # never sent: each big one alone passes what the pipe holds (the second small one may
+    # have been parsed here too, had the worker not answered the first yet)
+    assert parsed_here.count(big) == 2
+    assert parsed_here.count(small) <= 1
