@@ -255,7 +255,10 @@ class _Rules:
     ) -> KeyFinding | None:
         """``key``'s finding; None for a key without flags when ``only_flagged``."""
         created_at, last_used, expires = key.created_at, key.last_used, key.expires
-        created = created_at.astimezone(dt.UTC).date() if created_at is not None else None
+        created: dt.date | None = None  # its UTC day; a naive time is UTC, as in the diff
+        if created_at is not None:
+            utc = created_at.astimezone(dt.UTC) if created_at.tzinfo else created_at
+            created = utc.date()
         period = (want.rotation_period_days if want else None) or self.limits.rotation_period_days
         flags: list[Flag] = []  # in Flag's order
         since = last_used if last_used is not None else created

@@ -7,6 +7,9 @@ flagged on day N + 1, never on day N.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -129,6 +132,33 @@ def test_an_unmanaged_key_rotates_on_the_organisations_period() -> None:
     audit = audit_keys(desired_state(rotation_period_days=45), LiveState(keys=(key,)), now=NOW)
     assert audit.keys[0].rotation_period_days == 45
     assert audit.keys[0].flags == (Flag.ROTATION_DUE, Flag.UNMANAGED)
+
+
+@pytest.fixture(params=["XST-9", "YST+10"])  # east and west of UTC (POSIX rules: no tz data)
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """This machine's time zone, for one test."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.parametrize("hour", [1, 23])
+def test_a_creation_time_without_an_offset_is_utc_in_any_local_zone(
+    local_zone: str, hour: int
+) -> None:
+    # the diff takes it as UTC (model.age_in_days): the audit counts the same days
+    key = live_key(created_at=dt.datetime(2026, 3, 5, hour), last_used=None)
+    (finding,) = audit_one(key, rotation_period_days=10).keys
+    assert (finding.created, finding.age_days, finding.idle_days) == (dt.date(2026, 3, 5), 10, 10)
+    assert Flag.ROTATION_DUE in finding.flags
 
 
 # --- expiry -----------------------------------------------------------------------------
