@@ -519,6 +519,10 @@ class FileVault:
                 f"{self.description}: {rel}: {target} is not valid JSON (line {exc.lineno}, "
                 f"column {exc.colno})"
             ) from None
+        except UnicodeDecodeError as exc:  # its position only: the bytes may be a secret's
+            raise SecretStoreError(
+                f"{self.description}: {rel}: {target} is not UTF-8 text (byte {exc.start})"
+            ) from None
         if (
             not isinstance(doc, dict)
             or not isinstance(doc.get("versions"), list)

@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
-from reconciler.vault.base import LockHolder, SecretExists
+from reconciler.vault.base import LockHolder, SecretExists, StoredSecret
 from reconciler.vault.file import FileVault
 
 from .helpers import OTHER_TEXT, SECRET, SECRET_TEXT, assert_no_secret, make_metadata, run
@@ -131,6 +131,21 @@ def test_a_corrupt_entry_is_reported_without_its_content(tmp_path: Path) -> None
     assert "dev/k" in message
     assert "not valid JSON" in message
     assert_no_secret(message, repr(caught.value), caught.value.__cause__, caught.value.__context__)
+
+
+def test_an_entry_that_is_not_utf8_is_its_keys_error_not_the_whole_read(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    entry = b'{"versions": [{"data": {"api_key": "\xff' + SECRET_TEXT.encode()
+    (tmp_path / "dev" / "k.json").write_bytes(entry)
+    vault = FileVault(tmp_path)
+    run(vault.put("dev/ok", SECRET, make_metadata()))
+    bad, good = run(vault.read_metadata_many(["dev/k", "dev/ok"]))
+    assert isinstance(bad, SecretStoreError)
+    assert "dev/k" in str(bad) and "not UTF-8" in str(bad)
+    assert_no_secret(str(bad), repr(bad), bad.__cause__, bad.__context__)
+    assert isinstance(good, StoredSecret) and good.version == 1
+    with pytest.raises(SecretStoreError, match="not UTF-8"):
+        run(vault.read_metadata("dev/k"))
 
 
 def test_a_foreign_json_file_is_not_mistaken_for_an_entry(tmp_path: Path) -> None:
