@@ -213,10 +213,10 @@ class _Worker:
             del in_pipe[number]
             try:
                 values = self._results.recv()
-                if len(values) != len(chunk):
+                if not _answers(values, len(chunk)):
                     raise ValueError("a broken message")
-            except (EOFError, OSError, ValueError, pickle.UnpicklingError):
-                alive = False  # gone, or not speaking sense
+            except Exception:  # gone, or not speaking sense (what unpickling raised, whatever)
+                alive = False
                 yield from (_here(texts[index]) for index in chunk)
                 continue
             for index, (done, data) in zip(chunk, values, strict=True):
@@ -243,6 +243,15 @@ class _Worker:
         self._process.wait()
         self._tasks.close()
         self._results.close()
+
+
+def _answers(values: object, count: int) -> bool:
+    """Whether ``values`` is what :func:`serve` sends for ``count`` texts."""
+    return (
+        isinstance(values, list)
+        and len(values) == count
+        and all(isinstance(value, tuple) and len(value) == 2 for value in values)
+    )
 
 
 def serve(tasks: Connection, results: Connection) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,38 @@ def test_a_worker_that_dies_leaves_its_files_to_this_process(
         None if isinstance(t, RawProblem) else load_text(t).data for t in given
     ]
     assert [w._process.returncode for w in started] == [3]
+
+
+# a worker that takes its path and the chunk, answers with ``{}``, and waits to be stopped
+GARBAGE_BOOT = (
+    "import os, sys\n"
+    "from multiprocessing.connection import Connection\n"
+    "tasks = Connection(int(sys.argv[1]), writable=False)\n"
+    "tasks.recv_bytes(), tasks.recv_bytes()\n"
+    "os.write(int(sys.argv[2]), {})\n"
+    "tasks.recv_bytes()\n"
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"\x00\x00\x00\x05junk!",  # a message that does not unpickle
+        len(pickle.dumps([1, 2, 3, 4, 5])).to_bytes(4, "big") + pickle.dumps([1, 2, 3, 4, 5]),
+    ],
+    ids=["not-a-pickle", "not-pairs"],
+)
+def test_a_worker_that_sends_garbage_leaves_its_files_to_this_process(
+    started: list[yaml_worker._Worker], monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    monkeypatch.setattr(yaml_worker, "_BOOT", GARBAGE_BOOT.format(repr(answer)))
+    given = texts()  # one chunk: five answers expected
+    with yaml_worker.parsed(given) as documents:
+        got = list(documents)
+    assert [d.data for d in got] == [
+        None if isinstance(t, RawProblem) else load_text(t).data for t in given
+    ]
+    assert len(started) == 1
 
 
 def test_no_interpreter_to_start_parses_here(monkeypatch: pytest.MonkeyPatch) -> None:
