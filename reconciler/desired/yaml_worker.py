@@ -113,7 +113,8 @@ def _chunks(texts: Sequence[Text]) -> list[range]:
 
 
 # The worker's program: it takes this process's module path first (so it imports the same
-# reconciler), then serves. ``-P``: nothing from the working directory is importable.
+# reconciler), then serves. ``-I``: nothing from the working directory, the user's site or
+# PYTHON* variables (PYTHONPATH, PYTHONWARNINGS ...) reaches it, even before that path is set.
 _BOOT = (
     "import sys\n"
     "from multiprocessing.connection import Connection\n"
@@ -161,7 +162,7 @@ class _Worker:
             return None  # texts sent could fill the pipe while the worker waits to answer
         try:
             process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed program
-                [sys.executable, "-P", "-c", _BOOT, str(task_read), str(result_write)],
+                [sys.executable, "-I", "-c", _BOOT, str(task_read), str(result_write)],
                 pass_fds=(task_read, result_write),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -203,6 +203,25 @@ def test_a_worker_that_sends_garbage_leaves_its_files_to_this_process(
     assert len(started) == 1
 
 
+def test_the_worker_imports_nothing_the_environment_names(
+    started: list[yaml_worker._Worker], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only this process's path: a PYTHONPATH this process did not start with (or ignored,
+    run with -I or -E) runs nothing in the worker, not even before it sets its path."""
+    shadow = tmp_path / "shadow" / "multiprocessing"
+    shadow.mkdir(parents=True)
+    ran = tmp_path / "ran"
+    (shadow / "__init__.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+    given = texts()
+    with yaml_worker.parsed(given) as documents:
+        got = list(documents)
+    assert not ran.exists()
+    assert [d.data for d in got] == [
+        None if isinstance(t, RawProblem) else load_text(t).data for t in given
+    ]
+
+
 def test_no_interpreter_to_start_parses_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yaml_worker, "WORKER_MIN_CHARS", 0)
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
