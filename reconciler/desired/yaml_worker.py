@@ -78,11 +78,16 @@ def parsed(texts: Sequence[Text], *, pure: bool = False) -> Iterator[Iterator[Do
 
 
 def _can_start() -> bool:
-    """Whether a worker can start and run beside this process: two cores or more, a
-    POSIX system (the worker's pipes are inherited file descriptors), and an interpreter
-    to start (a frozen application's executable is the application itself)."""
+    """Whether a worker can start and run beside this process: two cores or more for
+    this process (its CPU affinity, where the system has one), a POSIX system (the
+    worker's pipes are inherited file descriptors), and an interpreter to start (a
+    frozen application's executable is the application itself)."""
     frozen = getattr(sys, "frozen", False)
-    return os.name == "posix" and (os.cpu_count() or 1) >= 2 and not frozen and bool(sys.executable)
+    if os.name != "posix" or frozen or not sys.executable:
+        return False
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    return cores >= 2
 
 
 def _here(text: Text, *, pure: bool = False) -> Document:

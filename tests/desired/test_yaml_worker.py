@@ -312,3 +312,21 @@ def test_a_chunk_bigger_than_the_pipe_is_parsed_here(
     # have been parsed here too, had the worker not answered the first yet)
     assert parsed_here.count(big) == 2
     assert parsed_here.count(small) <= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_a_process_held_to_one_core_parses_alone() -> None:
+    """A container or ``taskset`` that gives the process one core: no worker, though the
+    machine has more."""
+    program = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from reconciler.desired import yaml_worker\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "print(yaml_worker._can_start())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout == "False\n"
