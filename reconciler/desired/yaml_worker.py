@@ -51,6 +51,9 @@ WORKER_MIN_CHARS = 1 << 20
 #: Characters of text sent to the worker at a time: small enough that checking starts
 #: early, large enough that a message costs little beside the parse.
 CHUNK_CHARS = 1 << 16
+#: Seconds without an answer after which a live worker is taken as stuck (a chunk takes
+#: milliseconds; the largest file a second): its files are then parsed here.
+STALL_SECONDS = 30.0
 #: Bytes a pipe to or from the worker holds (Linux's default limit for a pipe).
 PIPE_BYTES = 1 << 20
 #: Chunks sent to the worker ahead of the one this process checks next (fewer when
@@ -218,6 +221,8 @@ class _Worker:
                 parsed_here[here] = [_here(texts[index]) for index in chunks[here]]
             del in_pipe[number]
             try:
+                if not self._results.poll(STALL_SECONDS):
+                    raise TimeoutError("no answer")  # alive, but stuck: parse the rest here
                 values = self._results.recv()
                 if not _answers(values, len(chunk)):
                     raise ValueError("a broken message")

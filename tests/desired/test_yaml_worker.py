@@ -330,3 +330,19 @@ def test_a_process_held_to_one_core_parses_alone() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout == "False\n"
+
+
+def test_a_stuck_worker_leaves_its_files_to_this_process(
+    started: list[yaml_worker._Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that lives but never answers does not hold up the load past the stall
+    limit, and is stopped."""
+    monkeypatch.setattr(yaml_worker, "_BOOT", "import time\ntime.sleep(120)\n")
+    monkeypatch.setattr(yaml_worker, "STALL_SECONDS", 0.2)
+    given = texts()
+    with yaml_worker.parsed(given) as documents:
+        got = list(documents)
+    assert [d.data for d in got] == [
+        None if isinstance(t, RawProblem) else load_text(t).data for t in given
+    ]
+    assert started[0]._process.returncode is not None  # stopped, not left sleeping
