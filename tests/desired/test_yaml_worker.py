@@ -267,6 +267,15 @@ def test_a_script_without_a_main_guard_runs_once(many: Path) -> None:
     assert (done.returncode, done.stdout) == (0, "started\nTrue\n"), done.stderr
 
 
+def python_prints(program: str) -> str:
+    """What a fresh interpreter prints running ``program``, this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stdout
+
+
 def test_the_worker_starts_without_the_schema_and_the_checks() -> None:
     """What the worker imports: the parser, not the document models or the catalog (a
     third of a second of a large load's start)."""
@@ -277,11 +286,7 @@ def test_the_worker_starts_without_the_schema_and_the_checks() -> None:
         "'reconciler.desired.catalog', 'pydantic')\n"
         "print(sorted(name for name in heavy if name in sys.modules))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout == "[]\n"
+    assert python_prints(program) == "[]\n"
 
 
 def test_an_unknown_name_of_the_package_is_an_attribute_error() -> None:
@@ -325,11 +330,7 @@ def test_a_process_held_to_one_core_parses_alone() -> None:
         "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
         "print(yaml_worker._can_start())\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, env=env, check=True
-    )
-    assert done.stdout == "False\n"
+    assert python_prints(program) == "False\n"
 
 
 def test_a_stuck_worker_leaves_its_files_to_this_process(
