@@ -116,6 +116,16 @@ def parsed_here(monkeypatch: pytest.MonkeyPatch) -> list[yaml_worker.Text]:
     return seen
 
 
+def through_a_worker(given: list[yaml_worker.Text]) -> list[Document]:
+    """The documents of ``given``, from a worker started for them and stopped."""
+    worker = yaml_worker._Worker.start()
+    assert worker is not None
+    try:
+        return list(worker.documents(given))
+    finally:
+        worker.stop()
+
+
 def test_the_worker_parses_what_the_fast_way_takes(
     parsed_here: list[yaml_worker.Text], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,12 +133,7 @@ def test_the_worker_parses_what_the_fast_way_takes(
     # two chunks: both go to the worker at once, so nothing is left to parse here
     first_two = [t for t in given[:2] if isinstance(t, str)]
     monkeypatch.setattr(yaml_worker, "CHUNK_CHARS", sum(len(t) for t in first_two) - 1)
-    worker = yaml_worker._Worker.start()
-    assert worker is not None
-    try:
-        documents = list(worker.documents(given))
-    finally:
-        worker.stop()
+    documents = through_a_worker(given)
     # here: the anchored file, the unread one and the broken one; the worker: the others
     assert parsed_here == [given[1], given[2], given[3]]
     for text, document in zip(given, documents, strict=True):
@@ -306,12 +311,7 @@ def test_a_chunk_bigger_than_the_pipe_is_parsed_here(
     given: list[yaml_worker.Text] = [small, big, small, big]
     monkeypatch.setattr(yaml_worker, "CHUNK_CHARS", 1)  # a file a chunk
     monkeypatch.setattr(yaml_worker, "PIPE_BYTES", len(big) - 100)
-    worker = yaml_worker._Worker.start()
-    assert worker is not None
-    try:
-        documents = list(worker.documents(given))
-    finally:
-        worker.stop()
+    documents = through_a_worker(given)
     assert [d.data for d in documents] == [load_text(t).data for t in (small, big, small, big)]
     # never sent: each big one alone passes what the pipe holds (the second small one may
     # have been parsed here too, had the worker not answered the first yet)
