@@ -12,15 +12,17 @@ would have built, so everything after the parse is unchanged.
 Nothing is trusted to the worker that the careful loader must see: a file the fast way
 does not take (an anchor, a tag, a syntax error ...) comes back as "not parsed", and
 this process loads it with :func:`~reconciler.desired.yaml_loader.load_text`, which
-reports its problems at their lines. A worker that cannot start, or dies, costs nothing
-but time: the files it did not return are parsed here.
+reports its problems at their lines. A worker that cannot start, dies, answers nonsense
+or does not answer for :data:`STALL_SECONDS` costs nothing but time: the files it did not
+return are parsed here.
 
 Parsed here, as starting a process would cost more than it saves (some 60 ms) or is not
-possible: a small desired state (under :data:`WORKER_MIN_CHARS` of text), a machine with
-one core, a system other than POSIX, a frozen application, the pure-Python parser. The
-worker is a new interpreter (not a fork of a process that may be running threads),
-ignores Ctrl+C (this process stops it) and exits on its own when this process closes
-its end of the pipe, or dies. Its memory is its own: some 40 MB beside this process's.
+possible: a small desired state (under :data:`WORKER_MIN_CHARS` of text), one core for
+this process, a system whose pipes cannot be widened to :data:`PIPE_BYTES` (Linux's
+can), a frozen application, the pure-Python parser. The worker is a new, isolated
+interpreter (``-I``; not a fork of a process that may be running threads), ignores Ctrl+C
+(this process stops it) and exits on its own when this process closes its end of the
+pipe, or dies. Its memory is its own: some 40 MB beside this process's.
 """
 
 from __future__ import annotations
@@ -147,8 +149,9 @@ def _widen(fd: int) -> bool:
 
 
 class _Worker:
-    """One worker process and the two pipes to it: texts out (sent by a thread of their
-    own, so a full pipe each way never stops both sides), values back."""
+    """One worker process and the two pipes to it: texts out (never more than the pipe
+    holds, so this process never waits to send while the worker waits to answer), values
+    back."""
 
     def __init__(self, process: subprocess.Popen[bytes], tasks: Connection, results: Connection):
         self._process = process
@@ -186,7 +189,10 @@ class _Worker:
         tasks = Connection(task_write, readable=False)
         results = Connection(result_read, writable=False)
         worker = cls(process, tasks, results)
-        return worker if worker._send(pickle.dumps(sys.path)) else None
+        if worker._send(pickle.dumps(sys.path)):
+            return worker
+        worker.stop()  # gone before it began
+        return None
 
     def documents(self, texts: Sequence[Text]) -> Iterator[Document]:
         """Each text's document, in order. The worker parses chunks from the first on,
