@@ -31,7 +31,7 @@ secret is only ever in the target file (and its temporary twin for the instant b
 rename). :meth:`FileVault.read_metadata_many` reads the metadata of many paths (a plan's
 secret checks, an audit) in one worker thread, each folder listed once.
 
-Why one module of ~570 lines: secrets, documents and apply locks share one directory
+Why one module of ~650 lines: secrets, documents and apply locks share one directory
 layout, one guard and one write path (temporary, check-and-set, rename); split, each part
 would re-implement it.
 """
@@ -95,19 +95,42 @@ class _Listing:
     names: frozenset[str]
 
 
-def _read_bytes(target: Path | str) -> bytes:
+class _TooLarge(Exception):
+    """A vault entry over :data:`MAX_ENTRY_BYTES`: not read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _read_bytes(target: Path | str, *, follow: bool = True) -> bytes:
     """The whole file, read with the system's calls alone: a plan reads thousands of small
-    entries, and a file object (its buffer and text layers) costs more than the reads."""
-    handle = os.open(target, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    entries, and a file object (its buffer and text layers) costs more than the reads.
+    ``follow=False``: a symbolic link is not opened (ELOOP), for an entry its folder's
+    listing showed as a plain file. Over :data:`MAX_ENTRY_BYTES`: :class:`_TooLarge`."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    handle = os.open(target, flags)
     try:
+        size = os.fstat(handle).st_size
+        if size > MAX_ENTRY_BYTES:
+            raise _TooLarge(size)
         chunks = []
+        read = 0
         while chunk := os.read(handle, _READ_SIZE):
             chunks.append(chunk)
+            read += len(chunk)
+            if read > MAX_ENTRY_BYTES:  # grown since: not read on without end
+                raise _TooLarge(read)
     finally:
         os.close(handle)
     return b"".join(chunks)
 
 
+#: The largest vault entry read: far above any secret, and above the ownership record of
+#: a very large organisation (about 50 bytes a key); a bigger file is refused unread.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 
 
@@ -314,7 +337,8 @@ class FileVault:
                     out.append(self._read_metadata(rel))
                 elif file_name in listing.plain:
                     entry = f"{root}/{rel}.json"  # a string: no pathlib, no join per entry
-                    out.append(self._metadata_of(self._load(entry, rel), rel))
+                    # a link swapped in since the listing is not followed
+                    out.append(self._metadata_of(self._load(entry, rel, follow=False), rel))
                 elif file_name in listing.names:  # a link or a folder: the careful read
                     out.append(self._read_metadata(rel))
                 else:
@@ -504,11 +528,16 @@ class FileVault:
             except OSError as exc:
                 raise self._os_error("create directory", str(folder), exc) from None
 
-    def _load(self, target: Path | str, rel: str) -> dict[str, Any] | None:
+    def _load(self, target: Path | str, rel: str, *, follow: bool = True) -> dict[str, Any] | None:
         try:
-            data = _read_bytes(target)
+            data = _read_bytes(target, follow=follow)
         except FileNotFoundError:
             return None
+        except _TooLarge as big:
+            raise SecretStoreError(
+                f"{self.description}: {rel}: {target} is {big.size:,} bytes, over the "
+                f"{MAX_ENTRY_BYTES:,} a vault entry may be; not read"
+            ) from None
         except OSError as exc:
             raise self._os_error("read", rel, exc) from None
         try:

@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
+from reconciler.vault import file as vault_file
 from reconciler.vault.base import LockHolder, SecretExists, StoredSecret
 from reconciler.vault.file import FileVault
 
@@ -146,6 +147,46 @@ def test_an_entry_that_is_not_utf8_is_its_keys_error_not_the_whole_read(tmp_path
     assert isinstance(good, StoredSecret) and good.version == 1
     with pytest.raises(SecretStoreError, match="not UTF-8"):
         run(vault.read_metadata("dev/k"))
+
+
+def test_an_entry_over_the_size_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = FileVault(tmp_path)
+    run(vault.put("dev/k", SECRET, make_metadata()))
+    run(vault.put("dev/ok", SECRET, make_metadata()))
+    entry = tmp_path / "dev" / "k.json"
+    entry.write_bytes(entry.read_bytes() + b" " * 4096)  # a planted, oversized entry
+    monkeypatch.setattr(vault_file, "MAX_ENTRY_BYTES", 4096)
+    with pytest.raises(SecretStoreError, match="over the 4,096 a vault entry may be") as caught:
+        run(vault.read_secret("dev/k"))
+    assert_no_secret(str(caught.value), repr(caught.value))
+    big, fine = run(vault.read_metadata_many(["dev/k", "dev/ok"]))
+    assert isinstance(big, SecretStoreError) and "not read" in str(big)
+    assert isinstance(fine, StoredSecret)
+
+
+def test_a_link_swapped_in_after_the_listing_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry the folder's listing showed as a plain file is opened without following
+    a link: one swapped in since (here: the listing is made to miss it) is refused, not
+    read from wherever it points."""
+    root = tmp_path / "vault"
+    outside = FileVault(tmp_path / "elsewhere")
+    run(outside.put("dev/k", SECRET, make_metadata()))  # a valid entry, out of the vault
+    (root / "dev").mkdir(parents=True)
+    (root / "dev" / "k.json").symlink_to(tmp_path / "elsewhere" / "dev" / "k.json")
+    real = FileVault._listing
+
+    def as_if_plain(self: FileVault, folder: str) -> object:
+        listing = real(self, folder)
+        assert listing is not None
+        return type(listing)(plain=listing.names, names=listing.names)
+
+    monkeypatch.setattr(FileVault, "_listing", as_if_plain)
+    (found,) = run(FileVault(root).read_metadata_many(["dev/k"]))
+    assert isinstance(found, SecretStoreError), found
 
 
 def test_a_foreign_json_file_is_not_mistaken_for_an_entry(tmp_path: Path) -> None:
