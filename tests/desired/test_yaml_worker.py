@@ -337,9 +337,10 @@ def test_a_stuck_worker_leaves_its_files_to_this_process(
     started: list[yaml_worker._Worker], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker that lives but never answers does not hold up the load past the stall
-    limit, and is stopped."""
-    monkeypatch.setattr(yaml_worker, "_BOOT", "import time\ntime.sleep(120)\n")
-    monkeypatch.setattr(yaml_worker, "STALL_SECONDS", 0.2)
+    limit, and is stopped. (It waits for a signal that never comes; with a limit of 0
+    the load takes it as stuck at its first look, without waiting out any time.)"""
+    monkeypatch.setattr(yaml_worker, "_BOOT", "import signal\nsignal.pause()\n")
+    monkeypatch.setattr(yaml_worker, "STALL_SECONDS", 0)
     given = texts()
     with yaml_worker.parsed(given) as documents:
         got = list(documents)
