@@ -63,6 +63,26 @@ from reconciler.model import (
 )
 from reconciler.providers import ProviderSpec
 
+# The makers of the objects made by the thousand (:meth:`~reconciler.compact.Compact.maker`),
+# each taking its fields' values in this order: looked up once, not per object.
+_MEMBER = Member.maker("workspace", "email", "roles")
+_TARGET = SecretTarget.maker("backend", "path", "repository", "environment")
+_KEY = ApiKey.maker(
+    "name",
+    "workspace",
+    "owner",
+    "expires",
+    "description",
+    "role",
+    "rotation_period_days",
+    "rotation_grace_hours",
+    "secret",
+    "previous_names",
+    "policy",
+    "status",
+    "archived",
+)
+
 
 def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
     org = doc.organization
@@ -151,10 +171,9 @@ def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
     for member in doc.members:
         roles = member.roles or provider.member_roles
         roles_by_email.setdefault(_lower(member.email), set()).update(roles)
+    make, ws = _MEMBER, doc.name
     return [
-        Member.trusted(
-            workspace=doc.name, email=email, roles=tuple(sys.intern(r) for r in sorted(roles))
-        )
+        make(ws, email, tuple(sys.intern(r) for r in sorted(roles)))
         for email, roles in roles_by_email.items()
     ]
 
@@ -162,31 +181,29 @@ def members(doc: WorkspaceDoc, provider: ProviderSpec) -> list[Member]:
 def key(doc: ApiKeyDoc, ws: str, org: Organization, provider: ProviderSpec) -> ApiKey:
     secret = doc.secret
     final = doc.status is not None and doc.status == provider.final_key_status
-    backend = SecretBackend(secret.backend) if secret and secret.backend else org.vault.backend
-    target = SecretTarget.trusted(
-        backend=backend,
-        path=(secret.path if secret else None) or f"{ws}/{doc.name}",
-        repository=secret.repository if secret else None,
-        environment=secret.environment if secret else None,
-    )
-    return ApiKey.trusted(
-        name=doc.name,
-        workspace=ws,
-        owner=_lower(doc.owner),
-        expires=doc.expires,
-        description=doc.description,
-        role=None if doc.role is None else sys.intern(doc.role),
-        rotation_period_days=doc.rotation_period_days or org.rotation_period_days,
-        rotation_grace_hours=(
-            org.rotation_grace_hours
-            if doc.rotation_grace_hours is None
-            else doc.rotation_grace_hours
-        ),
-        secret=target,
-        previous_names=tuple(doc.previous_names),
-        policy=_key_policy(doc.policy) if doc.policy else None,
-        status=None if final else doc.status,
-        archived=final,
+    if secret is None:
+        target = _TARGET(org.vault.backend, f"{ws}/{doc.name}", None, None)
+    else:
+        target = _TARGET(
+            SecretBackend(secret.backend) if secret.backend else org.vault.backend,
+            secret.path or f"{ws}/{doc.name}",
+            secret.repository,
+            secret.environment,
+        )
+    return _KEY(
+        doc.name,
+        ws,
+        _lower(doc.owner),
+        doc.expires,
+        doc.description,
+        None if doc.role is None else sys.intern(doc.role),
+        doc.rotation_period_days or org.rotation_period_days,
+        org.rotation_grace_hours if doc.rotation_grace_hours is None else doc.rotation_grace_hours,
+        target,
+        tuple(doc.previous_names),
+        _key_policy(doc.policy) if doc.policy else None,
+        None if final else doc.status,
+        final,
     )
 
 
