@@ -7,7 +7,9 @@ the time goes (parse, schema, checks, conversion) for the pure-Python and C pars
 
     .venv/bin/python scripts/bench_validate.py [--workspaces 1000] [--keys-per-workspace 20]
 
-Target: under 5 s and under 300 MB on a 2-core machine.
+Target: 5,000 workspaces (100,000 keys: ``--workspaces 5000``) in under 5 s on a 2-core
+machine. The peak RSS is printed beside it, without a target of its own (a plan of that
+size must stay under 700 MB, and holds the live organisation as well).
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def main() -> int:
                 f"exit {code}"
             )
         print(f"  -> {last}")
-        print(f"best {min(times):.2f} s, worst {max(times):.2f} s (target < 5 s, < 300 MB)")
+        print(f"best {min(times):.2f} s, worst {max(times):.2f} s (target, 5,000 workspaces: 5 s)")
         if args.profile:
             profile_in_process(directory, pure=False)
             profile_in_process(directory, pure=True)
