@@ -12,7 +12,8 @@ takes: two organisations of one provider at one API address (acme-prod and acme-
 at ``https://api.mistral.ai``) never share any of them. Pinning ``organization.id`` later
 changes it; :func:`earlier_identities` names what it was, so the journal and the record
 are taken over rather than started anew. Once the id is pinned, renaming the
-organisation keeps its identity; renaming one that pins no id starts a new one.
+organisation keeps its identity; renaming one that pins no id changes it, and its
+``previous_names`` name the identities it had (:func:`earlier_identities` again).
 :func:`identity_slug` turns an identity into a name a store path or a file may carry.
 """
 
@@ -36,11 +37,13 @@ def organization_identity(target: str, organization: Organization) -> str:
 
 
 def earlier_identities(target: str, organization: Organization) -> tuple[str, ...]:
-    """The identities the organisation had before its current one: its name-based one
-    (``<name>@<target>``) once ``organization.id`` is pinned (empty otherwise)."""
-    if organization.id and organization.name:
-        return (f"{organization.name}@{target}",)
-    return ()
+    """The identities the organisation had before its current one, newest first: its
+    name-based one (``<name>@<target>``) once ``organization.id`` is pinned, then those of
+    its ``previous_names`` (each once, never the current identity)."""
+    names = (organization.name if organization.id else "", *organization.previous_names)
+    current = organization_identity(target, organization)
+    found = (f"{name}@{target}" for name in names if name)
+    return tuple(dict.fromkeys(each for each in found if each != current))
 
 
 def identity_slug(identity: str) -> str:

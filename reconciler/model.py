@@ -138,6 +138,8 @@ class Organization(Frozen):
 
     name: str = ""
     id: str | None = None
+    # desired: former names, most recent first, whose ownership record is this one's
+    previous_names: tuple[str, ...] = ()
     spend_limit: SpendLimit | None = None
     key_max_age_days: int = 90
     key_unused_after_days: int = 30

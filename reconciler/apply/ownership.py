@@ -273,11 +273,53 @@ def unread(exc: ReconcilerError) -> str:
     )
 
 
+def where_read(stored: StoredLedger, organization: str) -> list[str]:
+    """The plan's warning when the record was read under an earlier identity (before
+    organization.id was pinned, or the organisation renamed): it stays there until the
+    next apply moves it."""
+    if stored.kept_under is None:
+        return []
+    return [
+        f"The ownership record is kept under the organisation's earlier identity "
+        f'"{stored.kept_under}": this plan reads it there, and the next apply moves it to '
+        f'"{organization}".'
+    ]
+
+
+def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> list[str]:
+    """The plan's warning when an organisation that pins no id has no record under its
+    name or any previous name, yet keys it declares are live: it was most likely renamed
+    without ``previous_names`` (else it is adopted without an import, or managed by a
+    release before the record existed). Its keys would be taken as adopted, and those
+    reconciler made that it no longer declares left unmanaged."""
+    org = desired.organization
+    if org.id is not None or stored.version or stored.kept_under is not None:
+        return []
+    declared = {(k.workspace, k.name) for k in desired.keys}
+    live_names = sorted({k.name for k in live.keys if (k.workspace, k.name) in declared})
+    if not live_names:
+        return []
+    names = f'"{org.name}"'
+    if org.previous_names:
+        names += " or its previous names (" + ", ".join(org.previous_names) + ")"
+    shown = ", ".join(live_names[:3]) + (", ..." if len(live_names) > 3 else "")
+    return [
+        f"No ownership record was found under the organisation's name {names}, yet "
+        f"{len(live_names)} key(s) the desired state declares are live ({shown}). If "
+        "organization.name was changed, add previous_names: [OLD NAME] under organization: "
+        "in organization.yaml before the next apply: an apply without it starts a new "
+        "record, takes those keys as adopted and leaves the keys reconciler made that are "
+        "no longer declared unmanaged. Pinning organization.id keeps the record through "
+        "later renames."
+    ]
+
+
 @dataclass
 class OwnershipRead:
     """Reading the ownership record for one plan: :meth:`start` it before the live state
     is fetched, then ask for the :meth:`facts`. ``for_apply``: a record that cannot be
-    read is an error, not a warning, and the keys the apply will record are checked."""
+    read is an error, not a warning, the keys the apply will record are checked, and a
+    record kept under an earlier name is moved to this one's (a plan reads it there)."""
 
     organization: str
     for_apply: bool
@@ -302,7 +344,7 @@ class OwnershipRead:
         except ConfigError as exc:
             read._failed(exc)
             return read
-        loading = ledger_store.load(read.store, organization, earlier=earlier)
+        loading = ledger_store.load(read.store, organization, earlier=earlier, take_over=for_apply)
         read._loading = asyncio.ensure_future(loading)
         return read
 
@@ -334,6 +376,7 @@ class OwnershipRead:
         except (SecretStoreError, LedgerError) as exc:
             self._failed(exc)
             return None
+        self.warnings += [*where_read(stored, self.organization), *not_found(stored, desired, live)]
         checks = await check_secrets(
             stored.ledger,
             desired,

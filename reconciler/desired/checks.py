@@ -371,7 +371,7 @@ def check_all(
         checker.workspace_file(source, source.model)
 
     check_unique(reporter, checker.organization, valid)
-    check_previous_names(reporter, valid)
+    check_previous_names(reporter, valid, checker.organization_source)
     _check_budgets(checker, valid)
 
 

@@ -91,6 +91,7 @@ def organization(doc: OrganizationFile, provider: ProviderSpec) -> Organization:
     return Organization(
         name=org.name,
         id=org.id,
+        previous_names=tuple(org.previous_names),
         spend_limit=_spend_limit(org.spend_limit) if org.spend_limit else None,
         key_max_age_days=org.keys.max_age_days,
         key_unused_after_days=org.keys.unused_after_days,

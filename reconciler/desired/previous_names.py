@@ -1,10 +1,13 @@
-"""Former names (``previous_names``) of workspaces and keys: each stands for one object.
+"""Former names (``previous_names``) of the organisation, workspaces and keys: each
+stands for one object.
 
 The diff takes a live object that carries a previous name for the declared object, renamed
 (:mod:`reconciler.diff`), so a previous name must be unambiguous: it may be neither the
 object's own name, nor another object's name, nor another object's previous name, nor
-listed twice. Workspace names ignore case, as on the platform; key names do not. Each
-problem points at the previous name and names the other declaration's ``file:line``.
+listed twice. Workspace names ignore case, as on the platform; key names do not, nor does
+the organisation's (its ownership record is named after it exactly:
+:mod:`reconciler.identity`). Each problem points at the previous name and names the other
+declaration's ``file:line``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.desired.problems import Loc
-from reconciler.desired.schema import WorkspaceFile
+from reconciler.desired.schema import OrganizationFile, WorkspaceFile
 from reconciler.desired.sources import Reporter, Source
 
 
@@ -27,8 +30,15 @@ class _Declared:
     previous: Sequence[str]
 
 
-def check_previous_names(reporter: Reporter, sources: Sequence[Source]) -> None:
-    """Report every previous name that could stand for more than one object."""
+def check_previous_names(
+    reporter: Reporter, sources: Sequence[Source], organization: Source | None = None
+) -> None:
+    """Report every previous name that could stand for more than one object, or is the
+    organisation's own name or listed twice (``organization``: ``organization.yaml``)."""
+    if organization is not None and isinstance(organization.model, OrganizationFile):
+        org = organization.model.organization
+        declared = _Declared(organization, ("organization",), org.name, org.previous_names)
+        _check(reporter, "organisation", [declared], str)
     valid = [s for s in sources if isinstance(s.model, WorkspaceFile)]
     workspaces = [
         _Declared(s, ("workspace",), s.model.workspace.name, s.model.workspace.previous_names)

@@ -242,6 +242,7 @@ Currency = Annotated[
     str, AfterValidator(_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})
 ]
 Text = Annotated[str, Field(max_length=255)]
+OrganizationName = Annotated[str, Field(min_length=1, max_length=255)]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 ModelList = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
@@ -339,7 +340,13 @@ class SafetyDoc(Doc):
 
 
 class OrganizationDoc(Doc):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: OrganizationName
+    previous_names: list[OrganizationName] = _empty_list(
+        description="Names this organisation had before, most recent first. Until "
+        "organization.id is pinned, its ownership record and journal are named after its "
+        "name: those kept under a previous name are taken over (the record by the next "
+        "apply), so a rename keeps the keys reconciler manages.",
+    )
     id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")] | None = Field(
         None,
         description="The organisation's id on its platform (La Plateforme: the uuid of its "

@@ -187,8 +187,9 @@ class SessionCore:
 
     def _earlier(self, desired: DesiredState) -> tuple[Earlier, ...]:
         """Where the ownership record may have been kept before, in the order they are
-        tried: under the name-based identity (before organization.id was pinned), then
-        under the target (an earlier release)."""
+        tried: under the name-based identity (before organization.id was pinned), under
+        those of the organisation's ``previous_names`` (before it was renamed), then under
+        the target (an earlier release)."""
         target = self.provider.target
         before = earlier_identities(target, desired.organization)
         return (*(Earlier(name) for name in before), Earlier(target, self._shares_target))

@@ -21,13 +21,17 @@ never overwritten.
 The organisation is named by its identity (``<organization.id or name>@<target>``), so
 two organisations at one API address sharing a store keep two records. The record may
 have been kept under other names before (:class:`Earlier`, tried in order): under
-``<name>@<target>`` until ``organization.id`` was pinned, and, by an earlier release,
-under the target alone. An organisation with no record of its own takes the first of
-them that holds a record over, once; the target's only when no other organisation of the
-repository is at that target (else :class:`~reconciler.ownership.LedgerError` names both
-documents). The copy is written first (check-and-set on "absent"), then the old document becomes a
-pointer to it: a crash between the two leaves the whole record under both names, and the
-new one, once written, is the only one read; the reverse order could lose the record.
+``<name>@<target>`` until ``organization.id`` was pinned, under ``<previous
+name>@<target>`` before the organisation was renamed, and, by an earlier release, under
+the target alone. An organisation with no record of its own takes the first of them that holds
+a record over, once; the target's only when no other organisation of the repository is at
+that target (else :class:`~reconciler.ownership.LedgerError` names both documents). A
+plan only reads it there (``take_over=False``: :attr:`StoredLedger.kept_under` names
+where), so a plan of a branch never moves the record out from under another; the next
+apply, or any update, moves it. The copy is written first (check-and-set on "absent"),
+then the old document becomes a pointer to it: a crash between the two leaves the whole
+record under both names, and the new one, once written, is the only one read; the reverse
+order could lose the record.
 """
 
 from __future__ import annotations
@@ -70,10 +74,12 @@ class LedgerConflict(SecretStoreError):
 
 @dataclass(frozen=True, slots=True)
 class StoredLedger:
-    """A ledger and the store version it was read as (0: none stored yet)."""
+    """A ledger and the store version it was read as (0: none stored yet). ``kept_under``:
+    the earlier name it was read under and left at (a read that takes nothing over)."""
 
     ledger: Ledger
     version: int
+    kept_under: str | None = None
 
 
 def _alone() -> bool:
@@ -83,8 +89,9 @@ def _alone() -> bool:
 @dataclass(frozen=True, slots=True)
 class Earlier:
     """A name the organisation's ledger may have been kept under before: its identity
-    before ``organization.id`` was pinned (``<name>@<target>``), or the provider's target
-    (an earlier release's one record for every organisation there). ``shared()``: whether
+    before ``organization.id`` was pinned or before it was renamed (``<name>@<target>``),
+    or the provider's target (an earlier release's one record for every organisation
+    there). ``shared()``: whether
     another organisation of this repository may have kept its record there too."""
 
     name: str
@@ -97,17 +104,22 @@ def document_name(organization: str) -> str:
 
 
 async def load(
-    store: DocumentStore, organization: str, *, earlier: Sequence[Earlier] = ()
+    store: DocumentStore,
+    organization: str,
+    *,
+    earlier: Sequence[Earlier] = (),
+    take_over: bool = True,
 ) -> StoredLedger:
     """The organisation's ledger; an empty one (version 0) if none is stored yet, unless
     a record under one of the ``earlier`` names is there to take over (the first that
-    is; see the module docstring)."""
+    is; see the module docstring). ``take_over=False``: that record is read as the
+    organisation's (version 0) and left where it is."""
     name = document_name(organization)
     found = await store.read_document(name)
     if found is None:
         for each in earlier:
             if document_name(each.name) != name:
-                taken = await _take_over(store, organization, each)
+                taken = await _take_over(store, organization, each, write=take_over)
                 if taken is not None:
                     return taken
         return StoredLedger(Ledger(organization=organization), 0)
@@ -133,10 +145,11 @@ def _decoded(store: DocumentStore, name: str, text: str) -> Ledger:
 
 
 async def _take_over(
-    store: DocumentStore, organization: str, earlier: Earlier
+    store: DocumentStore, organization: str, earlier: Earlier, *, write: bool = True
 ) -> StoredLedger | None:
     """``earlier``'s record as ``organization``'s: copied to its name, the old document
-    left pointing there (None when there is none, or it has moved already)."""
+    left pointing there (None when there is none, or it has moved already); ``write``
+    False: read only, left where it is."""
     name, old_name = document_name(organization), document_name(earlier.name)
     found = await store.read_document(old_name)
     if found is None or found.text is None or moved_to(found.text) is not None:
@@ -152,6 +165,8 @@ async def _take_over(
             "it holds this organisation's keys, else to the other organisation's record"
         )
     ledger = old.model_copy(update={"organization": organization})
+    if not write:
+        return StoredLedger(ledger, 0, kept_under=earlier.name)
     try:
         version = await store.put_document(name, encode(ledger), expect_version=0)
     except CasMismatch:  # another run took it over meanwhile

@@ -176,11 +176,13 @@ def test_pinning_the_id_after_applies_keeps_the_organisations_keys_its_own(
             "  name: Acme Analytics\n", f"  name: Acme Analytics\n  id: {pinned[1]}\n"
         )
     )
-    # the plan that takes the name-based record over logs it, never into its JSON
+    # the plan reads the name-based record where it is, and says the next apply moves it
     seen = plan_document(cli("plan", str(desired), "--format", "json"))
     assert actionable(seen) == []
     unmanaged = {k["name"] for k in seen["key_audit"]["keys"] if not k["managed"]}
     assert unmanaged == {"iris-laptop"}  # the seed's key alone; the applied ones are its own
+    assert any('earlier identity "Acme Analytics@' in w for w in seen["warnings"])
+    assert cli("apply", str(desired), "--auto-approve").returncode == 0
 
     # renamed with its id pinned, it is the same organisation: a key removed is deleted
     organization.write_text(organization.read_text().replace("Acme Analytics", "Acme Data"))
