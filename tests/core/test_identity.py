@@ -76,6 +76,14 @@ def test_an_organisation_pinned_later_was_known_by_its_name() -> None:
     assert earlier_identities(target, Organization(id="80da8647")) == ()
 
 
+def test_an_organisation_renamed_was_known_by_its_previous_names_newest_first() -> None:
+    target = "https://api.mistral.ai/v1/admin"
+    renamed = Organization(name="acme-data", previous_names=("acme-prod", "acme"))
+    assert earlier_identities(target, renamed) == (f"acme-prod@{target}", f"acme@{target}")
+    pinned = renamed.model_copy(update={"id": "80da8647", "previous_names": ("acme-data",)})
+    assert earlier_identities(target, pinned) == (f"acme-data@{target}",)  # each once
+
+
 def test_an_identity_becomes_a_readable_name_a_store_and_a_file_may_carry() -> None:
     slug = identity_slug("acme-staging@https://api.mistral.ai/v1/admin")
     assert slug.startswith("acme-staging-https-api.mistral.ai-v1-adm-")

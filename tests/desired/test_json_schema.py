@@ -75,6 +75,11 @@ def test_schema_rejects_an_unknown_field(combined: bool) -> None:
             lambda d: d["organization"]["vault"].update(path_prefix="../x"),
             "does not match",
         ),
+        (
+            "organization",
+            lambda d: d["organization"].update(previous_names=[""]),
+            "should be non-empty",
+        ),
     ],
 )
 def test_schema_rejects_bad_values(kind: str, change: Any, fragment: str) -> None:

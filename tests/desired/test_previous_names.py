@@ -1,4 +1,5 @@
-"""``previous_names`` on workspaces and keys: loaded, and refused where ambiguous."""
+"""``previous_names`` on the organisation, workspaces and keys: loaded, and refused where
+ambiguous."""
 
 from __future__ import annotations
 
@@ -88,4 +89,52 @@ def test_a_previous_name_must_be_a_valid_name(tmp_path: Path) -> None:
             "invalid name 'dev team': use letters, digits, '.', '_' and '-', starting with a "
             "letter or digit",
         )
+    ]
+
+
+RENAMED_ORGANIZATION = """\
+version: 1
+organization:
+  name: Acme Data
+  previous_names:
+    - Acme Analytics
+    - Acme Data
+    - acme data
+    - Acme Analytics
+"""
+
+
+def test_the_organisations_previous_names_reach_the_model(tmp_path: Path) -> None:
+    root = write(tmp_path)
+    (root / "organization.yaml").write_text(
+        "version: 1\norganization: {name: Acme Data, previous_names: [Acme Analytics, Acme]}\n"
+    )
+    state = load_desired_state(root, today=TODAY)
+    assert state.organization.previous_names == ("Acme Analytics", "Acme")
+
+
+def test_the_organisations_own_name_or_one_listed_twice_is_an_error(tmp_path: Path) -> None:
+    root = write(tmp_path)
+    (root / "organization.yaml").write_text(RENAMED_ORGANIZATION)
+    result = check_desired_state(root, today=TODAY)
+    assert result.state is None
+    assert [p.render() for p in result.problems] == [
+        f"{root.as_posix()}/organization.yaml:6:7: error: organization.previous_names[1]: "
+        "'Acme Data' is this organisation's own name",
+        f"{root.as_posix()}/organization.yaml:8:7: error: organization.previous_names[3]: "
+        "'Acme Analytics' is listed twice (first at line 5)",
+    ]  # its name is exact: the record of 'acme data' is another one's
+
+
+def test_an_organisations_previous_name_follows_the_rules_of_its_name(tmp_path: Path) -> None:
+    root = write(tmp_path)
+    long = "x" * 256
+    (root / "organization.yaml").write_text(
+        f"version: 1\norganization:\n  name: Acme\n  previous_names: ['', {long}, 3]\n"
+    )
+    result = check_desired_state(root, today=TODAY)
+    assert [p.render().split(": error: ")[1] for p in result.problems] == [
+        "organization.previous_names[0]: must not be empty",
+        "organization.previous_names[1]: must be at most 255 characters",
+        "organization.previous_names[2]: expected a string, got the number 3",
     ]

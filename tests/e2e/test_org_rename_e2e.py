@@ -36,9 +36,7 @@ def applied_then_renamed(cli: Cli, desired: Path, renamed: str) -> None:
     rotated = cli("apply", str(desired), "--auto-approve", "--replace", "api_key.dev-alice")
     assert "1 key retiring until" in rotated.stdout, rotated.stderr
     organization = desired / "organization.yaml"
-    organization.write_text(
-        organization.read_text().replace("  name: Acme Analytics\n", renamed)
-    )
+    organization.write_text(organization.read_text().replace("  name: Acme Analytics\n", renamed))
     (desired / "workspaces" / "dev.yaml").write_text(WITHOUT_BOB)
 
 
@@ -66,7 +64,7 @@ def test_a_rename_with_previous_names_keeps_the_record_and_the_next_apply_moves_
     bob = next(c for c in seen["resource_changes"] if c["address"] == "api_key.dev-bob")
     assert bob["action_reason"] == "managed by reconciler, removed from the desired state"
     assert seen["summary"]["conflicts"] == 0 and len(seen["retiring"]) == 1
-    assert any("earlier identity \"Acme Analytics@" in w for w in seen["warnings"])
+    assert any('earlier identity "Acme Analytics@' in w for w in seen["warnings"])
     assert not [w for w in seen["warnings"] if "No ownership record" in w]
     old = record_text(vault, sandbox, "Acme Analytics")
     assert old is not None and moved_to(old) is None  # the plan moved nothing
@@ -77,9 +75,7 @@ def test_a_rename_with_previous_names_keeps_the_record_and_the_next_apply_moves_
     new = record_text(vault, sandbox, "Acme Data")
     assert new is not None and decode(new).organization.startswith("Acme Data@")
     old = record_text(vault, sandbox, "Acme Analytics")
-    assert old is not None and moved_to(old) == document_name(
-        f"Acme Data@{sandbox.admin_base_url}"
-    )
+    assert old is not None and moved_to(old) == document_name(f"Acme Data@{sandbox.admin_base_url}")
 
     # later plans read it under the new name, previous_names kept or not
     organization = desired / "organization.yaml"

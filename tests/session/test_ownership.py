@@ -185,3 +185,34 @@ def test_a_managed_key_in_a_protected_workspace_is_not_removed(root: Path) -> No
     with pytest.raises(PlanError, match="key in protected workspace 'prod' would be deleted"):
         apply(root)
     assert "prod-checkout-service" in live_keys(root)
+
+
+def test_no_record_under_the_name_of_an_organisation_with_live_keys_is_warned_of(
+    root: Path,
+) -> None:
+    """A rename without ``previous_names`` looks like this; so do an organisation adopted
+    without an import (the seed's dev-alice) and one managed before the record existed,
+    so the plan warns and an apply goes on."""
+
+    def warned() -> list[str]:
+        return [w for w in plan(root).warnings if w.startswith("No ownership record")]
+
+    (first,) = warned()
+    assert first.startswith(
+        'No ownership record was found under the organisation\'s name "Acme Analytics", '
+        "yet 1 key(s) the desired state declares are live (dev-alice). If organization.name "
+        "was changed, add previous_names: [OLD NAME] under organization:"
+    )
+    apply(root)
+    assert warned() == []  # the record is there
+    for document in (root / "sandbox" / "vault" / "_reconciler").rglob("*.json"):
+        document.unlink()
+    (lost,) = warned()
+    assert (
+        "yet 4 key(s) the desired state declares are live (dev-alice, dev-bob, dev-carol, ...)"
+        in lost
+    )
+    organization = root / "desired-state" / "organization.yaml"
+    pinned = "  name: Acme Analytics\n  id: 80da8647-d4dd-5809-856f-6847937468bc\n"
+    organization.write_text(organization.read_text().replace("  name: Acme Analytics\n", pinned))
+    assert warned() == []  # its id names its record, whatever its name

@@ -129,3 +129,20 @@ def test_with_no_name_based_record_the_targets_is_taken_over(tmp_path: Path) -> 
 
     assert stored.ledger.organization == PINNED and stored.ledger.owns("k-1")
     assert asyncio.run(store.read_document(document_name(PROD))) is None
+
+
+def test_a_read_that_takes_nothing_over_leaves_the_earlier_record_where_it_is(
+    tmp_path: Path,
+) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store, PROD, key="k-2")
+    renamed = f"acme-production@{TARGET}"
+
+    read = asyncio.run(ledger_store.load(store, renamed, earlier=(Earlier(PROD),), take_over=False))
+
+    assert read.ledger.organization == renamed and read.ledger.owns("k-2")
+    assert read.version == 0 and read.kept_under == PROD
+    assert asyncio.run(store.read_document(document_name(renamed))) is None
+    assert decode(text_of(store, PROD)).owns("k-2")  # still a record, not a pointer
+    taken = asyncio.run(ledger_store.load(store, renamed, earlier=(Earlier(PROD),)))
+    assert taken.version > 0 and taken.kept_under is None and taken.ledger == read.ledger
