@@ -47,6 +47,13 @@ def write(root: Path, **workspaces: str) -> Path:
     return root
 
 
+def refused(root: Path) -> list[str]:
+    """The problems ``validate`` reports for ``root``, which it refuses."""
+    result = check_desired_state(root, today=TODAY)
+    assert result.state is None
+    return [p.render() for p in result.problems]
+
+
 def test_previous_names_reach_the_model(tmp_path: Path) -> None:
     state = load_desired_state(write(tmp_path, developers=DEVELOPERS), today=TODAY)
     assert state.workspaces[0].previous_names == ("dev", "Devs")
@@ -56,9 +63,7 @@ def test_previous_names_reach_the_model(tmp_path: Path) -> None:
 def test_a_previous_name_that_could_stand_for_two_objects_is_an_error(tmp_path: Path) -> None:
     root = write(tmp_path, developers=DEVELOPERS, ml=ML)
     shown = root.as_posix()
-    result = check_desired_state(root, today=TODAY)
-    assert result.state is None
-    assert [p.render() for p in result.problems] == [
+    assert refused(root) == [
         f"{shown}/workspaces/ml.yaml:4:20: error: workspace.previous_names[0]: "
         "'ML' is this workspace's own name",
         f"{shown}/workspaces/ml.yaml:4:24: error: workspace.previous_names[1]: 'DEV' is already "
@@ -116,9 +121,7 @@ def test_the_organisations_previous_names_reach_the_model(tmp_path: Path) -> Non
 def test_the_organisations_own_name_or_one_listed_twice_is_an_error(tmp_path: Path) -> None:
     root = write(tmp_path)
     (root / "organization.yaml").write_text(RENAMED_ORGANIZATION)
-    result = check_desired_state(root, today=TODAY)
-    assert result.state is None
-    assert [p.render() for p in result.problems] == [
+    assert refused(root) == [
         f"{root.as_posix()}/organization.yaml:6:7: error: organization.previous_names[1]: "
         "'Acme Data' is this organisation's own name",
         f"{root.as_posix()}/organization.yaml:8:7: error: organization.previous_names[3]: "
@@ -132,8 +135,7 @@ def test_an_organisations_previous_name_follows_the_rules_of_its_name(tmp_path: 
     (root / "organization.yaml").write_text(
         f"version: 1\norganization:\n  name: Acme\n  previous_names: ['', {long}, 3]\n"
     )
-    result = check_desired_state(root, today=TODAY)
-    assert [p.render().split(": error: ")[1] for p in result.problems] == [
+    assert [p.split(": error: ")[1] for p in refused(root)] == [
         "organization.previous_names[0]: must not be empty",
         "organization.previous_names[1]: must be at most 255 characters",
         "organization.previous_names[2]: expected a string, got the number 3",
