@@ -69,6 +69,8 @@ _EXPECTED = {
     "model_attributes_type": "a mapping",
     "date_type": "a date like 2027-06-30",
 }
+#: What a strict model's instance check (pydantic's ``is_instance_of``) wants, by class name.
+_INSTANCE_OF = {"Decimal": "a number", "date": "a date like 2027-06-30"}
 
 
 def _unwrap(tp: Any) -> Any:
@@ -131,6 +133,8 @@ def rewrite(error: ErrorDetails, model: type[BaseModel]) -> tuple[Loc, str]:
         return loc, text
     if kind in _EXPECTED:
         return loc, f"expected {_EXPECTED[kind]}, got {describe_value(value)}"
+    if kind == "is_instance_of" and ctx.get("class") in _INSTANCE_OF:  # a strict type's check
+        return loc, f"expected {_INSTANCE_OF[ctx['class']]}, got {describe_value(value)}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
         return loc, f"{describe_value(value)} is not allowed here; expected one of: {expected}"

@@ -174,7 +174,7 @@ def _currency(value: str) -> str:
 
 def _money(value: Any) -> Any:
     if isinstance(value, bool):
-        return value  # rejected by the strict Decimal check with a clear message
+        return value  # refused by the strict Decimal check: "expected a number, got true"
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):

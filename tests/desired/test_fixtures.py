@@ -253,3 +253,21 @@ def test_expiry_is_warned_about_from_the_last_day_of_the_window(
     result = check_desired_state(FIXTURES / "valid", today=today)
     found = [(p.severity, p.message) for p in result.problems if p.path.endswith("].expires")]
     assert found[:1] == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "got"),
+    [('"50"', "the string '50'"), ('"$50"', "the string '$50'"), ("[50]", "a list")],
+)
+def test_a_budget_that_is_not_a_number_is_asked_for_as_one(
+    tmp_path: Path, written: str, got: str
+) -> None:
+    shutil.copytree(FIXTURES / "valid", tmp_path / "state")
+    dev = tmp_path / "state" / "workspaces" / "dev.yaml"
+    dev.write_text(
+        dev.read_text().replace("monthly_budget_usd: 50", f"monthly_budget_usd: {written}")
+    )
+    problems = check_desired_state(tmp_path / "state", today=TODAY).problems
+    assert [(p.line, p.path, p.message) for p in problems] == [
+        (11, "workspace.policy.monthly_budget_usd", f"expected a number, got {got}")
+    ]
