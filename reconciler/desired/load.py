@@ -128,9 +128,16 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     if not folder.is_dir():
         return []
     with os.scandir(folder) as entries:  # its entries know their type: no stat per file
-        names = sorted(
-            e.name for e in entries if os.path.splitext(e.name)[1] in SUFFIXES and e.is_file()
-        )
+        found = list(entries)
+    names = sorted(e.name for e in found if os.path.splitext(e.name)[1] in SUFFIXES and e.is_file())
+    for entry in sorted(found, key=lambda e: e.name):
+        if _holds_yaml(entry):
+            reporter.file(
+                display_path(folder / entry.name),
+                f"not read: each workspace is one file directly in {WORKSPACES_DIR}/, "
+                "never in a folder below it",
+                Severity.WARNING,
+            )
     files = [folder / name for name in names]
     seen: dict[str, Path] = {}
     for path in files:
@@ -142,12 +149,27 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     return files
 
 
+def _holds_yaml(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder (not a hidden one) with YAML files directly in it."""
+    if entry.name.startswith(".") or not entry.is_dir():
+        return False
+    with os.scandir(entry.path) as inside:
+        return any(os.path.splitext(e.name)[1] in SUFFIXES for e in inside)
+
+
 def _stray_files(directory: Path, reporter: Reporter) -> None:
+    """Warn of the YAML files and folders of YAML files loading does not read: a file
+    or folder misnamed is otherwise silently left out."""
     known = {f"{stem}{s}" for stem in (*TOP_FILES, *OPTIONAL_FILES) for s in SUFFIXES}
-    for path in sorted(directory.iterdir()):
-        if path.suffix in SUFFIXES and path.is_file() and path.name not in known:
+    with os.scandir(directory) as entries:
+        found = sorted(entries, key=lambda e: e.name)
+    for entry in found:
+        stray_file = os.path.splitext(entry.name)[1] in SUFFIXES and entry.is_file()
+        if (stray_file and entry.name not in known) or (
+            entry.name != WORKSPACES_DIR and _holds_yaml(entry)
+        ):
             reporter.file(
-                display_path(path),
+                display_path(directory / entry.name),
                 "not read: the desired state is organization.yaml, roles.yaml, "
                 f"{WORKSPACES_DIR}/*.yaml, people.yaml and groups.yaml",
                 Severity.WARNING,

@@ -271,3 +271,26 @@ def test_a_budget_that_is_not_a_number_is_asked_for_as_one(
     assert [(p.line, p.path, p.message) for p in problems] == [
         (11, "workspace.policy.monthly_budget_usd", f"expected a number, got {got}")
     ]
+
+
+@pytest.mark.parametrize(
+    ("moved_to", "warned_at", "says"),
+    [
+        ("workspaces/team/ml.yaml", "workspaces/team", "each workspace is one file directly in"),
+        ("workspace/ml.yaml", "workspace", "the desired state is organization.yaml, roles.yaml"),
+    ],
+)
+def test_a_workspace_file_in_a_folder_that_is_not_read_is_warned_of(
+    tmp_path: Path, moved_to: str, warned_at: str, says: str
+) -> None:
+    # Before, a workspace file one folder too deep, or in a misspelt folder, was silently
+    # left out: the plan then took its workspace for one to leave alone.
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURES / "valid", state)
+    (state / moved_to).parent.mkdir(parents=True, exist_ok=True)
+    (state / "workspaces" / "ml.yaml").rename(state / moved_to)
+    result = check_desired_state(state, today=TODAY)
+    assert [(p.file, p.severity) for p in result.problems] == [(f"{state}/{warned_at}", W)]
+    assert f"not read: {says}" in result.problems[0].message
+    assert result.state is not None
+    assert [w.name for w in result.state.workspaces] == ["dev"]
