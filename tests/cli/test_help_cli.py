@@ -101,6 +101,16 @@ def test_optional_arguments_are_bracketed() -> None:
     assert re.search(r"^  --target ADDRESS +Only this address", help_of(["plan"]), re.M)
 
 
+def test_audit_fail_on_help_names_every_flag_it_takes() -> None:
+    from reconciler.audit import Flag
+
+    wrapped = re.sub(r"-\n +", "-", help_of(["audit"]))  # a line broken after a hyphen
+    text = " ".join(wrapped.split())  # the help's lines joined back up
+    listed = re.search(r"--fail-on FLAGS Comma-separated; .*?\((.*?)\)", text)
+    assert listed is not None, text
+    assert listed[1].split(", ") == [flag.value for flag in Flag]
+
+
 @pytest.mark.parametrize("args", [["--version"], ["version"]])
 def test_version(args: list[str]) -> None:
     result = CliRunner().invoke(app, args)

@@ -168,7 +168,8 @@ def audit(
             "--fail-on",
             metavar="FLAGS",
             help="Comma-separated; exit 2 when a key carries one of them (unused, old, "
-            "rotation-due, expiring, expired, unmanaged, secret-missing, secret-mismatch).",
+            "rotation-due, expiring, expired, unmanaged, secret-missing, secret-mismatch, "
+            "retiring).",
         ),
     ] = None,
     attribution_days: AttributionDaysOpt = 30,
