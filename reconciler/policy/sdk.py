@@ -98,7 +98,16 @@ def _client(
 def _transport(library: str, *, sync: bool) -> tuple[Any, Any]:
     """The library's module and its policy transport class, imported now."""
     if library == "httpx2":
-        import httpx2
+        try:
+            import httpx2
+        except ModuleNotFoundError as missing:
+            if missing.name != "httpx2":
+                raise
+            raise ModuleNotFoundError(
+                "this client is built on httpx2 (as the mistralai, anthropic and openai SDKs "
+                'are), which is not installed: pip install "reconciler[httpx2]"',
+                name="httpx2",
+            ) from missing
 
         from reconciler.policy import httpx2_transport as found
 

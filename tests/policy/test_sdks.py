@@ -10,6 +10,7 @@ tokens the response reports, streamed or not; a failed call releases its reserva
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -173,3 +174,16 @@ def test_counting_tokens_with_anthropic_is_free_and_not_governed() -> None:
     refused = hook.admit("POST", "/v1/messages", "application/json", body)
     assert isinstance(refused, Refused)
     assert refused.denial.status == 403
+
+
+@pytest.mark.parametrize("provider", ["mistral", "anthropic", "openai"])
+def test_without_httpx2_the_client_says_which_extra_to_install(
+    provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.policy import http_client
+
+    monkeypatch.setitem(sys.modules, "httpx2", None)  # as where it was never installed
+    with pytest.raises(ModuleNotFoundError) as missing:
+        http_client(_policy(), CALLER, provider=provider)
+    assert 'pip install "reconciler[httpx2]"' in str(missing.value)
+    assert missing.value.name == "httpx2"
