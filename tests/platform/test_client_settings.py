@@ -67,11 +67,11 @@ def test_the_key_can_come_from_a_file(tmp_path: Path) -> None:
         ),
         (
             {"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, "MISTRAL_ADMIN_BASE_URL": "api.mistral.ai"},
-            "MISTRAL_ADMIN_BASE_URL: Value error, must be an http(s):// URL",
+            "MISTRAL_ADMIN_BASE_URL: must be an http(s):// URL, got 'api.mistral.ai'",
         ),
         (
             {"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, "MISTRAL_CONCURRENCY": "0"},
-            "MISTRAL_CONCURRENCY: Input should be greater than or equal to 1",
+            "MISTRAL_CONCURRENCY: Input should be greater than or equal to 1, got '0'",
         ),
     ],
     ids=["missing", "blank", "both", "unreadable", "auth", "url", "concurrency"],

@@ -98,7 +98,8 @@ class MistralSettings(BaseModel):
                 "concurrency": MISTRAL_CONCURRENCY,
                 "timeout": MISTRAL_TIMEOUT,
             }.get(field, field)
-            raise ConfigError(f"{variable}: {problem['msg']}") from None
+            why = problem["msg"].removeprefix("Value error, ")  # pydantic's, for a ValueError
+            raise ConfigError(f"{variable}: {why}, got {problem['input']!r}") from None
 
 
 def _read_key(env: Mapping[str, str]) -> SecretStr:
