@@ -88,6 +88,33 @@ def test_accept_invite_joins_the_invited_person_as_they_would(tmp_path: Path) ->
     assert f"Error: no pending invitation for jin.park@acme.example in {state}" in again.output
 
 
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("garbage{", "cannot read the sandbox state"),
+        ('{"organization": {"id": "org"}}', "not a usable sandbox state"),  # Anthropic's
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sandbox", "accept-invite", "jin.park@acme.example", "--state"],
+        ["plan", str(REPO / "desired-state"), "--sandbox", "--sandbox-state"],
+    ],
+    ids=["accept-invite", "plan"],
+)
+def test_a_state_file_that_is_no_sandbox_state_is_one_error_line(
+    tmp_path: Path, command: list[str], text: str, why: str
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(text)
+    result = runner.invoke(app, [*command, str(state)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(f"Error: {state}: {why}")
+    assert "Traceback" not in result.output
+    assert state.read_text() == text
+
+
 def test_serve_refuses_a_non_loopback_interface(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["sandbox", "serve", "--host", "0.0.0.0", "--state", str(tmp_path / "s.json")]

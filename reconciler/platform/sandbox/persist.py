@@ -19,11 +19,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import ConfigError
+
 JournalEntry = dict[str, Any]
 
 
-class StateFileError(Exception):
-    """The state file (or its journal) cannot be read."""
+class StateFileError(ConfigError):
+    """The state file (or its journal) cannot be read: a setting (``--sandbox-state``,
+    ``--state``) to fix, reported in one line as any other."""
 
 
 class StateFile:

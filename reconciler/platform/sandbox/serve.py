@@ -17,7 +17,6 @@ from reconciler.errors import ConfigError
 from reconciler.platform.sandbox.app import ADMIN_PREFIX, DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.sandbox.faults import FaultConfig, FaultRule
 from reconciler.platform.sandbox.journaled import DEFAULT_STATE_PATH
-from reconciler.platform.sandbox.persist import StateFileError
 from reconciler.platform.sandbox.store import SandboxStore
 
 DEFAULT_PORT = 8765
@@ -115,10 +114,7 @@ def serve(
         )
     admin_key = read_admin_key(admin_key_file) if admin_key_file else DEFAULT_ADMIN_KEY
     config = fault_config(faults, fault, latency_ms=latency_ms, seed=fault_seed)
-    try:
-        store = SandboxStore.open(state, seed=seed)
-    except StateFileError as exc:
-        raise ConfigError(str(exc)) from exc
+    store = SandboxStore.open(state, seed=seed)  # an unusable state file: a ConfigError
     try:
         sock = listen(host, port)
         try:
