@@ -9,11 +9,12 @@ each calls its own small module under ``reconciler/cli/``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -29,15 +30,37 @@ from reconciler.cli.help import WordsCommand, use_words
 from reconciler.cli.startup import resume
 from reconciler.log_target import claim_for_cli
 
+#: click's UsageError (in typer's copy of click): a mistyped option, a bad value.
+UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
 
 class Command(WordsCommand):
-    """Every command of ``reconciler``: its help in words (:class:`WordsCommand`), and the
+    """Every command of ``reconciler``: its help in words (:class:`WordsCommand`); the
     garbage collector, paused while the program starts, on again when it runs
-    (:mod:`reconciler.cli.startup`)."""
+    (:mod:`reconciler.cli.startup`); and a usage error's exit code 1, as every other
+    error's (Terraform's too), never click's 2: ``plan --detailed-exitcode``,
+    ``audit --fail-on`` and ``policy check`` say 2 for changes, flagged keys and a denial,
+    so a mistyped option in CI must not read as one of them."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_error_exits_1():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         resume()
-        return super().invoke(ctx)
+        with _usage_error_exits_1():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _usage_error_exits_1() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        exc.exit_code = 1  # type: ignore[attr-defined]
+        raise
 
 
 app = typer.Typer(

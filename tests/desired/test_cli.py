@@ -82,7 +82,7 @@ def test_today_decides_what_is_expired(runner: CliRunner, in_tmp: Path) -> None:
 
 def test_bad_today_is_a_usage_error(runner: CliRunner, in_tmp: Path) -> None:
     result = runner.invoke(app, ["validate", "--today", "next tuesday"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "'next tuesday' is not a date like 2026-11-27" in result.stderr
 
 
@@ -139,7 +139,7 @@ def test_schema_combined_and_bad_kind(runner: CliRunner) -> None:
         ["groups"],
     ]
     bad = runner.invoke(app, ["schema", "--kind", "team"])
-    assert bad.exit_code == 2
+    assert bad.exit_code == 1
     assert "must be one of: organization, roles, workspace" in bad.stderr
 
 
@@ -190,5 +190,5 @@ def test_schema_write_puts_every_schema_in_the_tree_and_says_how_to_use_it(
         "  config/groups.yaml        # yaml-language-server: $schema=.schema/groups.json",
     ]
     both = runner.invoke(app, ["schema", "--write", "x", "--kind", "roles"])
-    assert both.exit_code == 2
+    assert both.exit_code == 1
     assert "--write writes every kind; leave --kind out" in both.stderr

@@ -196,7 +196,7 @@ def test_secret_put_refuses_two_different_desired_state_directories(tmp_path: Pa
 
     args = ["secret", "put", "api_key.research-batch", str(tmp_path / "a"), "--desired", "b"]
     result = CliRunner().invoke(app, args, input="secret\n")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "two desired-state directories" in result.output
 
 

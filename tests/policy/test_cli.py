@@ -166,7 +166,7 @@ def test_budget_bad_month(provider: FakeProvider) -> None:
 
 def test_budget_bad_format() -> None:
     result = runner.invoke(app, ["budget", str(DESIRED), "--format", "yaml"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "must be text, markdown or json" in result.stderr
 
 

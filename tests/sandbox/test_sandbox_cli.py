@@ -253,5 +253,5 @@ def test_reset_anthropic_recreates_its_state_private_to_its_owner(tmp_path: Path
 
 def test_reset_refuses_an_unknown_provider(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sandbox", "reset", "--provider", "openai"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "no sandbox for provider 'openai'" in result.output
