@@ -88,8 +88,13 @@ def select(root: Path, name: str | None) -> Path:
 
 def several_message(root: Path) -> str:
     """What a command on one organisation says about a root of several."""
-    names = ", ".join(o.name for o in _sub_organizations(Path(root)))
+    found = [o.name for o in _sub_organizations(Path(root))]
+    if len(found) == 1:  # as examples/: one organisation, in a directory of its own
+        return (
+            f"{root} holds its organisation in a sub-directory ({found[0]}): name it with "
+            f"--org {found[0]} or give its directory ({Path(root) / found[0]})"
+        )
     return (
-        f"{root} holds several organisations ({names}): name one with --org NAME "
-        f"or give its directory (e.g. {Path(root) / names.split(', ')[0]})"
+        f"{root} holds several organisations ({', '.join(found)}): name one with --org NAME "
+        f"or give its directory (e.g. {Path(root) / found[0]})"
     )

@@ -37,6 +37,17 @@ def test_orgs_lists_each_organisation_with_its_provider_for_a_ci_matrix(root: Pa
     ]
 
 
+def test_apply_on_a_directory_of_one_organisation_names_it(tmp_path: Path) -> None:
+    # examples/ is laid out so: one organisation, in a sub-directory, which is not "several"
+    shutil.copytree(ANTHROPIC_EXAMPLE, tmp_path / "examples" / "acme-anthropic")
+    result = run_cli(["apply", *SANDBOX, "--auto-approve", "examples"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: examples holds its organisation in a sub-directory (acme-anthropic): name it "
+        "with --org acme-anthropic or give its directory (examples/acme-anthropic)\n"
+    )
+
+
 def test_orgs_of_a_single_organisation_is_that_directory(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
     result = run_cli(["orgs", "--json"], cwd=tmp_path)
