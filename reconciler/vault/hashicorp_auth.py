@@ -91,7 +91,21 @@ VaultAuth = TokenAuth | AppRoleAuth | JwtAuth
 
 
 def auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
-    """The credential the settings ask for, from the environment; ConfigError if missing."""
+    """The credential the settings ask for, from the environment; ConfigError if missing
+    (saying so when a Vault token is set that these settings do not use: a laptop's
+    ``VAULT_TOKEN`` beside a desired state whose CI logs in with ``jwt``)."""
+    try:
+        return _auth_from_env(settings, env, address=address)
+    except ConfigError as exc:
+        if settings.auth == "token" or not (env.get(VAULT_TOKEN) or env.get(VAULT_TOKEN_FILE)):
+            raise
+        raise ConfigError(
+            f"{exc} (vault.auth is {settings.auth} in organization.yaml, so {VAULT_TOKEN} is "
+            "not used)"
+        ) from None
+
+
+def _auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
     mount = env.get(VAULT_AUTH_PATH, "").strip("/")
     if settings.auth == "token":
         return _token_from_env(env)

@@ -518,6 +518,21 @@ def test_missing_credentials_are_a_config_error_naming_the_variable(
         auth_from_env(settings, env, address=VAULT_ADDR)
 
 
+@pytest.mark.parametrize("auth", ["jwt", "approle"])
+@pytest.mark.parametrize("token", ["VAULT_TOKEN", "VAULT_TOKEN_FILE"])
+def test_a_vault_token_the_settings_do_not_use_is_named_in_the_error(auth: str, token: str) -> None:
+    # a laptop's VAULT_TOKEN beside the desired state's `auth: jwt` (CI's): say why it is not
+    # taken, rather than only asking for a role
+    env = {token: TOKEN_TEXT}
+    with pytest.raises(ConfigError) as refused:
+        auth_from_env(VaultSettings(auth=auth), env, address=VAULT_ADDR)
+    message = str(refused.value)
+    assert message.endswith(
+        f"(vault.auth is {auth} in organization.yaml, so VAULT_TOKEN is not used)"
+    )
+    assert_no_secret(message)
+
+
 def test_the_job_s_vault_role_wins_over_the_desired_state_s() -> None:
     """CI names each job's role (plan reads, apply writes): a pull request that edits
     vault.role in the desired state cannot log its plan in with the apply role."""
