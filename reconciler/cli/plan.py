@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reconciler.cli.common import Progress, err, use_color
 from reconciler.diff import Rotations
-from reconciler.errors import PlanError
+from reconciler.errors import ConfigError, PlanError
 from reconciler.plan import Plan, narrow, save
 from reconciler.platform.target import sandbox_state_of
 from reconciler.session import DEFAULT_ATTRIBUTION_DAYS, Session, TargetOptions
@@ -53,6 +53,9 @@ async def plan_command(
     attribution_days: int = DEFAULT_ATTRIBUTION_DAYS,
     rotations: Rotations | None = None,
 ) -> int:
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):  # before reading
+        why = "a directory" if out.is_dir() else f"no directory {out.parent}"
+        raise ConfigError(f"{out}: cannot write the plan file ({why})")
     quiet = fmt == "json" and not sys.stderr.isatty()
     async with Session(directory, options) as session:
         progress = Progress(enabled=not quiet)

@@ -24,7 +24,7 @@ def root(tmp_path: Path) -> Path:
     [
         (
             ["plan", "--out", "missing/plan.out"],
-            "Error: missing/plan.out: cannot write the plan file (No such file or directory)",
+            "Error: missing/plan.out: cannot write the plan file (no directory missing)",
         ),
         (
             ["apply", "nope.out", "--auto-approve"],
@@ -47,6 +47,19 @@ def test_a_bad_path_is_one_error_line(root: Path, args: list[str], message: str)
     assert message in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("Error: ")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("out", "why"), [("missing/plan.out", "no directory missing"), (".", "a directory")]
+)
+def test_a_plan_file_that_cannot_be_written_is_refused_before_anything_is_read(
+    root: Path, out: str, why: str
+) -> None:
+    result = run_cli(["plan", *SANDBOX, "--out", out], cwd=root)
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {out}: cannot write the plan file ({why})\n"
+    assert result.stdout == ""  # no plan shown that could not be kept
+    assert not (root / ".sandbox").exists()  # the organisation was not read
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
