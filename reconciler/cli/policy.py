@@ -107,13 +107,17 @@ def check_command(
 
 
 def parse_month(value: str | None, today: dt.date) -> dt.date:
-    """``YYYY-MM`` (default: this month) as the month's first day."""
+    """``YYYY-MM`` (default: this month) as the month's first day; a month after
+    ``today``'s has no spend to report yet (a ConfigError, not a table of zeros)."""
     if value is None:
         return today.replace(day=1)
     try:
-        return dt.datetime.strptime(value.strip(), "%Y-%m").date()
+        first = dt.datetime.strptime(value.strip(), "%Y-%m").date()
     except ValueError:
         raise ConfigError(f"--month must look like 2026-11, got {value!r}") from None
+    if first > today:
+        raise ConfigError(f"--month {value.strip()} has not begun (today is {today.isoformat()})")
+    return first
 
 
 def target_options(sandbox: bool, sandbox_state: Path, concurrency: int) -> TargetOptions:

@@ -157,6 +157,14 @@ def test_budget_defaults_to_this_month(provider: FakeProvider) -> None:
     assert json.loads(result.stdout)["as_of"] == "2026-11-30"
 
 
+def test_budget_of_a_month_not_begun_is_refused(provider: FakeProvider) -> None:
+    with time_machine.travel(LATE, tick=False):
+        result = runner.invoke(app, ["budget", str(DESIRED), "--month", "2026-12"])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: --month 2026-12 has not begun (today is 2026-11-30)\n"
+    assert provider.asked == []
+
+
 def test_budget_bad_month(provider: FakeProvider) -> None:
     result = runner.invoke(app, ["budget", str(DESIRED), "--month", "November"])
     assert result.exit_code == 1
