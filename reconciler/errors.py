@@ -70,11 +70,22 @@ class ConfigError(ReconcilerError):
 
 
 class DesiredStateError(ReconcilerError):
-    """The desired state did not validate; ``problems`` lists every problem found."""
+    """The desired state did not validate; ``problems`` lists every problem found.
+
+    The message counts them; the first :data:`NOTED_PROBLEMS` are also the exception's
+    notes, so a traceback or ``logging.exception`` in an application (``Policy.
+    from_directory``) says which file and line, as ``reconciler validate`` would."""
+
+    NOTED_PROBLEMS = 20
 
     def __init__(self, problems: list[object]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) in the desired state")
+        for problem in problems[: self.NOTED_PROBLEMS]:
+            render = getattr(problem, "render", None)
+            self.add_note(render() if callable(render) else str(problem))
+        if len(problems) > self.NOTED_PROBLEMS:
+            self.add_note(f"... and {len(problems) - self.NOTED_PROBLEMS} more (in .problems)")
 
 
 class PlanError(ReconcilerError):

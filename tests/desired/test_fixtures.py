@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import traceback
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,14 @@ def test_a_workspace_file_in_a_folder_that_is_not_read_is_warned_of(
     assert f"not read: {says}" in result.problems[0].message
     assert result.state is not None
     assert [w.name for w in result.state.workspaces] == ["dev"]
+
+
+def test_the_load_error_names_each_problem_where_an_application_logs_it() -> None:
+    # Policy.from_directory in an application: its log's traceback says which file and line
+    directory, problems = _check("bad-several-files")
+    with pytest.raises(DesiredStateError) as failed:
+        load_desired_state(Path(directory), today=TODAY)
+    assert str(failed.value) == "4 problem(s) in the desired state"  # the CLI's summary line
+    logged = "".join(traceback.format_exception(failed.value))
+    assert [p.render() for p in problems] == failed.value.__notes__
+    assert f"{directory}/roles.yaml:6:5: error: roles.developer.max_tokens_per_request" in logged
