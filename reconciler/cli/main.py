@@ -9,16 +9,16 @@ each calls its own small module under ``reconciler/cli/``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 import typer.main
+from typer.core import TyperGroup
 
 from reconciler.cli.commands.catalog import register as register_catalog
 from reconciler.cli.commands.desired import register as register_desired
@@ -37,33 +37,32 @@ UsageError: type[Exception] = next(
 
 
 class Command(WordsCommand):
-    """Every command of ``reconciler``: its help in words (:class:`WordsCommand`); the
+    """Every command of ``reconciler``: its help in words (:class:`WordsCommand`), and the
     garbage collector, paused while the program starts, on again when it runs
-    (:mod:`reconciler.cli.startup`); and a usage error's exit code 1, as every other
-    error's (Terraform's too), never click's 2: ``plan --detailed-exitcode``,
-    ``audit --fail-on`` and ``policy check`` say 2 for changes, flagged keys and a denial,
-    so a mistyped option in CI must not read as one of them."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with _usage_error_exits_1():
-            return super().make_context(*args, **kwargs)
+    (:mod:`reconciler.cli.startup`)."""
 
     def invoke(self, ctx: Any) -> Any:
         resume()
-        with _usage_error_exits_1():
+        return super().invoke(ctx)
+
+
+class Group(TyperGroup):
+    """``reconciler`` itself: a usage error below it (an unknown command, a mistyped
+    option, a bad value, a missing argument) exits 1, as every other error does (and as
+    Terraform's), never click's 2: ``plan --detailed-exitcode``, ``audit --fail-on`` and
+    ``policy check`` say 2 for changes, flagged keys and a denial, so a typo in CI must
+    not read as one of them."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
             return super().invoke(ctx)
-
-
-@contextlib.contextmanager
-def _usage_error_exits_1() -> Iterator[None]:
-    try:
-        yield
-    except UsageError as exc:
-        exc.exit_code = 1  # type: ignore[attr-defined]
-        raise
+        except UsageError as exc:
+            exc.exit_code = 1  # type: ignore[attr-defined]
+            raise
 
 
 app = typer.Typer(
+    cls=Group,
     name="reconciler",
     help="GitOps for Mistral AI's La Plateforme: plan and apply workspaces, API keys and policy.",
     no_args_is_help=True,

@@ -21,6 +21,8 @@ CASES = [
         "--attribution-days",
     ),
     (["policy", "check", "developer", "mistral-small-latest"], "Missing argument 'TOKENS'"),
+    (["plna", "--sandbox", "--detailed-exitcode"], "No such command 'plna'"),
+    (["github", "comments", "--file", "plan.md"], "No such command 'comments'"),
 ]
 
 
