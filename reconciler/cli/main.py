@@ -47,11 +47,20 @@ class Command(WordsCommand):
 
 
 class Group(TyperGroup):
-    """``reconciler`` itself: a usage error below it (an unknown command, a mistyped
-    option, a bad value, a missing argument) exits 1, as every other error does (and as
+    """``reconciler`` itself: a usage error (an unknown command, a mistyped option, a bad
+    value, a missing argument, no command at all) exits 1, as every other error does (and as
     Terraform's), never click's 2: ``plan --detailed-exitcode``, ``audit --fail-on`` and
     ``policy check`` say 2 for changes, flagged keys and a denial, so a typo in CI must
     not read as one of them."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """``reconciler``'s own options (``reconciler --bogus``), and no command at all
+        (the help is shown)."""
+        try:
+            return list(super().parse_args(ctx, args))
+        except UsageError as exc:
+            exc.exit_code = 1  # type: ignore[attr-defined]
+            raise
 
     def invoke(self, ctx: Any) -> Any:
         try:

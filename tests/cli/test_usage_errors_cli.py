@@ -23,6 +23,7 @@ CASES = [
     (["policy", "check", "developer", "mistral-small-latest"], "Missing argument 'TOKENS'"),
     (["plna", "--sandbox", "--detailed-exitcode"], "No such command 'plna'"),
     (["github", "comments", "--file", "plan.md"], "No such command 'comments'"),
+    (["--bogus", "plan"], "No such option: --bogus"),
 ]
 
 
@@ -42,3 +43,9 @@ def test_the_installed_command_exits_1_for_a_mistyped_option(tmp_path: Path) -> 
     result = run_cli(["plan", "--detailed-exitcode", "--formt", "json"], cwd=tmp_path)
     assert result.returncode == 1
     assert "Error: No such option: --formt" in result.stderr
+
+
+def test_no_command_shows_the_help_and_exits_1() -> None:
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 1
+    assert "Commands:" in result.output
