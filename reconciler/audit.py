@@ -11,7 +11,8 @@ flagged on day N + 1, never on day N:
 - ``rotation-due``: created at least its rotation period ago (the key's
   ``rotation_period_days``, else the organisation's ``keys.rotation_period_days``): on
   day 90 of a 90-day period, the day the plan rotates it
-  (:func:`reconciler.model.rotation_due`);
+  (:func:`reconciler.model.rotation_due`); never an expired key (its expiry, or the one
+  the desired state declares, has passed), which the plan does not rotate;
 - ``expiring``: expires within ``keys.expiry_warning_days`` (today counts: 0 days left);
 - ``expired``: its expiry date has passed;
 - ``unmanaged``: the desired state does not declare it (the plan says which keys those
@@ -266,8 +267,14 @@ class _Rules:
             flags.append(Flag.UNUSED)
         if created is not None and self.old_before is not None and created < self.old_before:
             flags.append(Flag.OLD)
-        # a rotation's old key: replaced already, its path holds its successor's secret
-        if retiring_until is None and created is not None and self._due(created, period):
+        # a rotation's old key: replaced already, its path holds its successor's secret; an
+        # expired key is not rotated (its successor would have expired too), as in the diff
+        if (
+            retiring_until is None
+            and created is not None
+            and self._due(created, period)
+            and not _expired(key, want, self.today)
+        ):
             flags.append(Flag.ROTATION_DUE)
         if expires is not None and self.today <= expires and _not_after(expires, self.warn_until):
             flags.append(Flag.EXPIRING)
@@ -306,6 +313,12 @@ class _Rules:
             attribution,
             retiring_until,
         )
+
+
+def _expired(key: ApiKey, want: ApiKey | None, today: dt.date) -> bool:
+    """Whether the key has expired, or its declared expiry has passed."""
+    ends = (key.expires, want.expires if want is not None else None)
+    return any(day is not None and day < today for day in ends)
 
 
 def _days_before(day: dt.date, days: int) -> dt.date | None:

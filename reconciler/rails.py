@@ -3,7 +3,7 @@
 A :class:`Refusal` is data on the :class:`~reconciler.plan.Plan`, so the text plan, its
 Markdown (the pull-request comment) and its JSON say before review what ``apply`` will
 refuse, and ``apply`` enforces exactly those (:func:`enforce`), never a second
-computation; a saved plan carries them. Three kinds:
+computation; a saved plan carries them. Four kinds:
 
 - ``protected``: a member removed, a workspace archived, or a key deleted in a workspace
   marked ``protected: true``. ``--force`` does not override it: set ``protected: false``
@@ -17,10 +17,16 @@ computation; a saved plan carries them. Three kinds:
   stops working (the first rotations after an import are often most of the keys). Nor do
   the keys an interrupted apply left behind, or a rotated key deleted once its grace has
   passed (recovery deletes). A rotation with no grace (``--grace 0``) counts.
+- ``expired``: a key would be created (new, or a replacement) with an expiry before the
+  plan's day: the platform refuses to make a key that has expired. A later date, or no
+  key, resolves it, never ``--force``. A key that expires while it lives is no refusal:
+  it stays as it is (the audit flags it ``expired``) and is never rotated, so the passing
+  of a date alone never stops an apply.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,6 +45,7 @@ class RefusalKind(StrEnum):
     PROTECTED = "protected"
     CONFLICT = "conflict"
     DELETE_SHARE = "delete-share"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +107,13 @@ def delete_limit(desired: DesiredState) -> DeleteLimit:
 
 
 def _object_refusal(
-    change: Change, protected: frozenset[str], key_ws: dict[str, str]
+    change: Change, protected: frozenset[str], key_ws: dict[str, str], today: dt.date | None
 ) -> Refusal | None:
     if Action.CONFLICT in change.actions:
         conflict = f"conflict: {change.message or change.reason}"
         return Refusal(RefusalKind.CONFLICT, conflict, (change.address,))
+    if today is not None and (expired := _expired_create(change, today)) is not None:
+        return expired
     if Action.DELETE not in change.actions:
         return None
     text: str | None = None
@@ -120,6 +129,21 @@ def _object_refusal(
     if text is None:
         return None
     return Refusal(RefusalKind.PROTECTED, f"{text} {_SEPARATELY}", (change.address,))
+
+
+def _expired_create(change: Change, today: dt.date) -> Refusal | None:
+    """The ``expired`` refusal of a key created with an expiry before ``today``."""
+    if change.kind is not Kind.API_KEY or Action.CREATE not in change.actions:
+        return None
+    expires = (change.after or {}).get("expires")
+    if not isinstance(expires, str) or expires >= today.isoformat():  # ISO dates sort
+        return None
+    return Refusal(
+        RefusalKind.EXPIRED,
+        f"its expiry {expires} is before today ({today.isoformat()}): the platform "
+        "refuses to create a key that has expired. Give it a later expires, or remove it.",
+        (change.address,),
+    )
 
 
 def _percent(fraction: float) -> str:
@@ -171,12 +195,14 @@ def find_refusals(
     desired: DesiredState,
     live_key_count: int,
     live_people_count: int = 0,
+    today: dt.date | None = None,
 ) -> tuple[Refusal, ...]:
     """Every reason apply will refuse ``changes``: objects in the plan's order, then the
-    delete shares (``live_people_count``: 0 while the desired state manages no people)."""
+    delete shares (``live_people_count``: 0 while the desired state manages no people).
+    ``today``: the plan's UTC day, against which a new key's expiry is checked."""
     protected = frozenset(w.name for w in desired.workspaces if w.protected)
     key_ws = {k.name: k.workspace for k in desired.keys}
-    found = [r for c in changes if (r := _object_refusal(c, protected, key_ws)) is not None]
+    found = [r for c in changes if (r := _object_refusal(c, protected, key_ws, today)) is not None]
     limit = delete_limit(desired)
     return (*found, *_shares(changes, live_key_count, live_people_count, limit))
 

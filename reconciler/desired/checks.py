@@ -223,12 +223,16 @@ class Checker:
         return self.today + dt.timedelta(days=min(days, (dt.date.max - self.today).days))
 
     def expiry(self, source: Source, loc: Loc, expires: dt.date) -> None:
-        """An expiry day on or before :attr:`warn_from`: refused when past, else a warning."""
+        """An expiry day on or before :attr:`warn_from`: a warning. One in the past is not an
+        error: the day after a key expires, its organisation's plans and applies must still
+        run; a plan refuses to create a key that has expired (:mod:`reconciler.rails`)."""
         if expires < self.today:
             self.reporter.add(
                 source,
                 loc,
-                f"expiry {expires.isoformat()} is in the past (today is {self.today.isoformat()})",
+                f"expired on {expires.isoformat()} (today is {self.today.isoformat()}): the "
+                "key no longer works; give it a later date to replace it, or remove it",
+                WARNING,
             )
             return
         left = (expires - self.today).days

@@ -133,7 +133,7 @@ def diff_keys(
             grace = grace_of(want, org, rotations)
             changes.append(_renamed(want, match, cap, renew_from, grace))
             continue
-        change = _matched(want, match, cap, renew_from, facts, claims, rotate)
+        change = _matched(want, match, cap, renew_from, facts, claims, rotate, today)
         if change is not None:
             changes.append(change)
     leftovers = [k for k in live.keys if k.id not in claimed and k.id not in excluded]
@@ -149,15 +149,20 @@ def _matched(
     facts: KeyFacts | None,
     claims: Mapping[str, Claim],
     rotate: Rotation,
+    today: dt.date,
 ) -> Change | None:
     """The change of the live key ``match`` that is ``want`` by its name: a replacement
-    (fields the API cannot update, a lost secret, a rotation), its status set, or none."""
+    (fields the API cannot update, a lost secret, a rotation), its status set, or none.
+    A key whose declared expiry has passed is neither rotated when due nor replaced for
+    its secret: its replacement would have expired too (asked for with ``--replace``, it
+    is planned, and refused: :mod:`reconciler.rails`)."""
     replacement = _replacement(want, match, cap, renew_from)
-    if replacement is None and facts is not None and facts.problems:  # rarely any
+    expired = want.expires is not None and want.expires < today
+    if replacement is None and facts is not None and facts.problems and not expired:
         problem = facts.problem(claims.get(match.id or ""), match.id or "")
         if problem is not None:
             replacement = owned.secret_replacement(want, match, problem)
-    if replacement is None:
+    if replacement is None and (not expired or want.address in rotate.rotations.forced):
         replacement = rotate(want, match)
     if replacement is not None:
         return replacement

@@ -265,6 +265,7 @@ def make_plan(
             desired,
             len(live.keys),
             len(live.people) if desired.people is not None else 0,
+            today=now.astimezone(dt.UTC).date(),
         ),
         delete_limit=delete_limit(desired),
         key_findings=flagged,

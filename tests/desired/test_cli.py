@@ -74,10 +74,13 @@ def test_invalid_directory_lists_every_error_and_exits_1(runner: CliRunner, in_t
 
 
 def test_today_decides_what_is_expired(runner: CliRunner, in_tmp: Path) -> None:
+    # a key whose expiry has passed is a warning: the day after, validate still passes
     result = runner.invoke(app, ["validate", "--today", "2029-07-01"])
-    assert result.exit_code == 1
+    assert result.exit_code == 0, result.output
     assert "desired-state/workspaces/dev.yaml:" in result.stderr
-    assert "expiry 2029-06-30 is in the past (today is 2029-07-01)" in result.stderr
+    assert "warning: workspace.api_keys[0].expires: expired on 2029-06-30 (today is " in (
+        result.stderr
+    )
 
 
 def test_bad_today_is_a_usage_error(runner: CliRunner, in_tmp: Path) -> None:

@@ -73,7 +73,8 @@ CASES = [
     ("bad-deprecated-model", "roles.yaml", 11, 22, "roles.vision.allowed_models[0]",
      "model 'pixtral-large-latest' is deprecated; use 'mistral-large-latest' instead", W, 0),
     ("bad-expiry-past", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
-     "expiry 2025-01-31 is in the past (today is 2026-11-27)", E, 1),
+     "expired on 2025-01-31 (today is 2026-11-27): the key no longer works; give it a later "
+     "date to replace it, or remove it", W, 0),
     ("bad-expiry-datetime", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
      "expected a date like 2027-06-30, got '2027-06-30T10:00:00'", E, 1),
     ("bad-expiry-impossible-date", "workspaces/dev.yaml", 15, 7, "workspace.api_keys[0].expires",
@@ -245,7 +246,16 @@ def test_expiry_soon_is_a_warning_using_the_organisation_setting() -> None:
         (dt.date(2027, 6, 15), []),  # 15 days left: one past the warning window
         (dt.date(2027, 6, 16), [(W, "expires in 14 day(s), on 2027-06-30")]),
         (dt.date(2027, 6, 30), [(W, "expires in 0 day(s), on 2027-06-30")]),
-        (dt.date(2027, 7, 1), [(E, "expiry 2027-06-30 is in the past (today is 2027-07-01)")]),
+        (
+            dt.date(2027, 7, 1),
+            [
+                (
+                    W,
+                    "expired on 2027-06-30 (today is 2027-07-01): the key no "
+                    "longer works; give it a later date to replace it, or remove it",
+                )
+            ],
+        ),
     ],
 )
 def test_expiry_is_warned_about_from_the_last_day_of_the_window(

@@ -78,13 +78,6 @@ workspace:
         ),
         (
             "dev.yaml",
-            9,
-            7,
-            "workspace.api_keys[0].expires",
-            "expiry 2025-01-31 is in the past (today is 2026-11-27)",
-        ),
-        (
-            "dev.yaml",
             10,
             7,
             "workspace.api_keys[0].role",
@@ -133,15 +126,15 @@ workspace:
   api_keys:
     - name: dev-alice
       owner: alice@acme.example
-      expires: 2025-01-31
+      role: developr
       secret: {secret}
     - name: dev-bob
       owner: alice@acme.example
       secret: {{path: dev/dev-alice}}
 """
-    problems = _problems(tmp_path, dev)
+    problems = _problems(tmp_path, dev)  # the key's other checks still run
     assert [p[3] for p in problems] == [
-        "workspace.api_keys[0].expires",
+        "workspace.api_keys[0].role",
         problems[1][3],
     ]
     assert problems[1][3].startswith("workspace.api_keys[0].secret")
@@ -162,10 +155,6 @@ workspace:
 """
     assert [p[3:] for p in _problems(tmp_path, dev)] == [
         ("workspace.api_keys[0].role", "expected a string, got a list"),
-        (
-            "workspace.api_keys[0].expires",
-            "expiry 2025-01-31 is in the past (today is 2026-11-27)",
-        ),
     ]
 
 
@@ -178,12 +167,12 @@ workspace:
   admin: alice@acme.example
   api_keys:
     - name: dev-alice
-      expires: 2025-01-31
+      role: developr
 """
-    ml = ML.replace("ml-dan\n", "ml-dan\n      expires: 2024-12-31\n")
+    ml = ML.replace("ml-dan\n", "ml-dan\n      role: developr\n")
     assert [p[0::3] for p in _problems(tmp_path, dev, ml)] == [
         ("dev.yaml", "workspace.api_keys[0].owner"),
-        ("ml.yaml", "workspace.api_keys[0].expires"),
+        ("ml.yaml", "workspace.api_keys[0].role"),
     ]
 
 
