@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import email.utils
+import io
+import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +14,7 @@ import respx
 from pydantic import SecretStr
 
 from reconciler import errors
+from reconciler.logging import configure_logging
 from reconciler.platform.mistral.provider import MistralProvider
 from reconciler.platform.mistral.settings import MistralSettings
 from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES
@@ -123,6 +127,50 @@ def test_429_waits_retry_after_seconds() -> None:
 
     assert run(main()) == 2
     assert sleeps.delays == [7.0]
+
+
+def test_a_wait_before_a_retry_is_logged_with_its_reason(tmp_path: Path) -> None:
+    # a 429's Retry-After may be minutes: the terminal and the JSON log say why it waits
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_file=tmp_path / "log.jsonl")
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").mock(
+                side_effect=[
+                    httpx.Response(429, headers={"Retry-After": "5"}),
+                    httpx.Response(200, json=roles()),
+                ]
+            )
+            async with client(Sleeps()) as c:
+                await c.list_roles()
+
+    run(main())
+    shown = stream.getvalue()
+    assert "platform.retry" in shown and "delay=5.0" in shown and "HTTP 429" in shown
+    (entry,) = [
+        json.loads(line)
+        for line in (tmp_path / "log.jsonl").read_text().splitlines()
+        if '"platform.retry"' in line
+    ]
+    assert (entry["service"], entry["method"], entry["path"]) == ("mistral admin", "GET", "/roles")
+    assert (entry["attempt"], entry["delay"]) == (1, 5.0)
+
+
+def test_a_short_backoff_is_not_logged(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/roles").mock(
+                side_effect=[httpx.Response(503), httpx.Response(200, json=roles())]
+            )
+            async with client(Sleeps()) as c:
+                await c.list_roles()
+
+    run(main())
+    assert "platform.retry" not in stream.getvalue()
 
 
 def test_429_waits_until_an_http_date_retry_after() -> None:
