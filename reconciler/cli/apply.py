@@ -92,9 +92,11 @@ async def apply_command(
     parallelism: int = 8,
     no_color: bool = False,
     exact: bool = False,
+    org: str | None = None,
 ) -> int:
     """Apply the saved plan ``path``, or a plan of the desired-state directory ``path``
-    (``exact``: a saved plan only if a plan made now has the same changes)."""
+    (``exact``: a saved plan only if a plan made now has the same changes; ``org``: the
+    ``--org`` given with a saved plan, which must name the organisation it was made for)."""
     from reconciler.apply.engine import ApplyResult
     from reconciler.logging import configure_logging
 
@@ -113,6 +115,11 @@ async def apply_command(
             "apply needs approval: run it in a terminal, or pass --auto-approve (for CI)"
         )
     directory = path if saved is None else Path(saved.desired_path or "desired-state")
+    if saved is not None and org is not None and org != directory.name:
+        raise ConfigError(
+            f"{path} is a plan of {directory.as_posix()}, not of organisation {org!r}: "
+            "a saved plan applies to the organisation it was made for"
+        )
     if saved is not None:
         options = target_of_saved_plan(saved, options)
     approval = Approval()

@@ -115,3 +115,14 @@ def test_a_broken_organisation_does_not_hide_the_next_one(root: Path) -> None:
     assert "desired-state/acme-anthropic/roles.yaml:" in result.stderr
     assert "=== Organisation acme-mistral" in result.stdout
     assert "desired-state/acme-mistral/ is valid" in result.stdout + result.stderr
+
+
+def test_apply_of_a_saved_plan_refuses_an_org_it_was_not_made_for(root: Path) -> None:
+    planned = run_cli(["plan", *SANDBOX, "--org", "acme-mistral", "--out", "p.out"], cwd=root)
+    assert planned.returncode == 0, planned.stderr
+    other = run_cli(["apply", *SANDBOX, "p.out", "--org", "acme-anthropic"], cwd=root)
+    assert other.returncode == 1
+    assert "p.out is a plan of desired-state/acme-mistral, not of organisation " in other.stderr
+    assert "Apply complete" not in other.stdout
+    same = run_cli(["apply", *SANDBOX, "p.out", "--org", "acme-mistral"], cwd=root)
+    assert same.returncode == 0, same.stderr  # the action passes its --org to both jobs

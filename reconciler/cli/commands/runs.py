@@ -312,6 +312,7 @@ def apply(
                     parallelism=parallelism,
                     no_color=no_color,
                     exact=exact,
+                    org=org if path.is_file() else None,
                 )
             )
         )
