@@ -24,7 +24,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from reconciler.policy.sql import PolicyStoreError, SqlStore, counter_names, for_format_params
+from reconciler.policy.sql import PolicyStoreError, SqlStore, counter_names
+from reconciler.policy.statements import for_format_params
 from reconciler.policy.store import DEFAULT_RESERVATION_TTL, Check
 
 if TYPE_CHECKING:

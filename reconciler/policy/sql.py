@@ -32,11 +32,24 @@ rewrites one for a driver that takes ``%s`` (psycopg).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from reconciler.errors import ReconcilerError
+from reconciler.policy import statements
+from reconciler.policy.statements import (
+    HOLD_DROP,
+    HOLD_PUT,
+    HOLDS_EXPIRED,
+    LEDGER_FORGET,
+    LEDGER_LEAVING,
+    MONTH_READ,
+    RATE_SCOPES,
+    RING_FORGET,
+    ROLLING_NAMES,
+    ROLLING_READ_UNTIL,
+)
 from reconciler.policy.store import (
     LEDGER_KEEP,
     SWEEP_INTERVAL,
@@ -76,78 +89,6 @@ class Db(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor: ...
 
 
-# calendar months
-MONTH_READ = "SELECT spent, reserved FROM counters WHERE name = ? AND bucket = ?"
-MONTH_ADD = (
-    "INSERT INTO counters (name, bucket, spent, reserved) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (name, bucket) DO UPDATE SET spent = counters.spent + excluded.spent, "
-    "reserved = counters.reserved + excluded.reserved"
-)
-ROLLING_READ = (
-    "SELECT r.total, r.reserved, (SELECT l.cum_before FROM ledger l WHERE l.name = r.name "
-    "AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1) FROM rolling r WHERE r.name = ?"
-)
-# the same, up to an instant that may lie before the latest entries
-ROLLING_READ_UNTIL = (
-    "SELECT r.total, r.reserved, (SELECT l.cum_before FROM ledger l WHERE l.name = r.name "
-    "AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1), (SELECT l.cum_before FROM ledger l "
-    "WHERE l.name = r.name AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1) "
-    "FROM rolling r WHERE r.name = ?"
-)
-ROLLING_HOLD = (
-    "INSERT INTO rolling (name, reserved) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET reserved = rolling.reserved + excluded.reserved"
-)
-ROLLING_SPEND = (
-    "INSERT INTO rolling (name, total, reserved, last_ts) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET total = rolling.total + excluded.total, "
-    "reserved = rolling.reserved + excluded.reserved, last_ts = CASE WHEN "
-    "excluded.last_ts > rolling.last_ts THEN excluded.last_ts ELSE rolling.last_ts END "
-    "RETURNING total, last_ts"
-)
-LEDGER_PUT = "INSERT INTO ledger (name, ts, cum_before, cum_after) VALUES (?, ?, ?, ?)"
-# the entry whose leaving the window brings the spend down by the excess (a refusal
-# only: it walks the entries that must leave, usually a few)
-LEDGER_LEAVING = (
-    "SELECT ts FROM ledger WHERE name = ? AND ts > ? AND cum_after >= ? "
-    "ORDER BY ts, cum_before LIMIT 1"
-)
-RATE_SLOT = (
-    "SELECT r.n, g.ts FROM rates r LEFT JOIN ring g ON g.scope = r.scope AND g.slot = r.n % ? "
-    "WHERE r.scope = ?"
-)
-RATE_BUMP = (
-    "INSERT INTO rates (scope, n) VALUES (?, 1) ON CONFLICT (scope) DO UPDATE SET n = rates.n + 1"
-)
-RING_PUT = (
-    "INSERT INTO ring (scope, slot, ts) VALUES (?, ?, ?) "
-    "ON CONFLICT (scope, slot) DO UPDATE SET ts = excluded.ts"
-)
-HOLD_PUT = "INSERT INTO holds (created, charges) VALUES (?, ?) RETURNING id"
-HOLD_DROP = "DELETE FROM holds WHERE id = ?"
-HOLDS_EXPIRED = "SELECT id, created, charges FROM holds WHERE created <= ?"
-# in the order admissions write ring slots in, so that in PostgreSQL a sweep and an
-# admission never wait on each other's ring rows in a circle
-RATE_SCOPES = "SELECT scope FROM rates ORDER BY scope"
-# a rate window's ring slots up to the first one still inside the longest period (all of
-# them when none is): a ring fills its slots in order until it wraps, so this walks only
-# the slots it forgets, however long the ring, where ``ts <= ?`` alone would read every
-# slot of every ring under the write lock (a ring that wrapped keeps its limit's worth of
-# slots, which is all it ever holds). ``ts <= ?`` as well: PostgreSQL checks it again on
-# a slot that an admission rewrote while the sweep waited for it, and keeps that slot
-RING_FORGET = (
-    "DELETE FROM ring WHERE scope = ? AND ts <= ? AND slot < COALESCE((SELECT g.slot "
-    "FROM ring g WHERE g.scope = ? AND g.ts > ? ORDER BY g.slot LIMIT 1), ?)"
-)
-ROLLING_NAMES = "SELECT name FROM rolling"
-LEDGER_FORGET = "DELETE FROM ledger WHERE name = ? AND ts <= ?"
-
-
-def for_format_params(sql: str) -> str:
-    """A statement for a driver whose placeholders are ``%s`` (``%`` itself doubled)."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
 def rate_key(check: RateLimit) -> str:
     """A rate scope's row: a changed limit or period starts a fresh ring rather than
     misreading the old one."""
@@ -164,21 +105,34 @@ def counter_names(touched: Sequence[Check | str]) -> list[str]:
     return sorted(names)
 
 
-# a statement, its parameters, and the amount it logs in the ledger (0: none): a rolling
-# spend's entry needs the running total the statement returns
-Step = tuple[str, tuple[Any, ...], int]
+# a statement, its parameters, and the amounts of the rolling spends it makes by counter
+# (empty: none), each logged in the ledger with the running total the statement returns
+Step = tuple[str, tuple[Any, ...], Mapping[str, int]]
+_NONE: Mapping[str, int] = {}
+
+
+def _by_name(amounts: Mapping[str, tuple[object, ...]]) -> list[Any]:
+    """The parameters of a multi-row statement: one row per counter, in name order."""
+    return [value for name in sorted(amounts) for value in (name, *amounts[name])]
+
+
+def _add(into: dict[str, tuple[int, ...]], name: str, *amounts: int) -> None:
+    """Add ``amounts`` to counter ``name``'s in ``into`` (a batch may charge it twice)."""
+    found = into.get(name)
+    into[name] = amounts if found is None else tuple(map(sum, zip(found, amounts, strict=True)))
 
 
 def holding(amounts: Sequence[tuple[Charge, int]], created: float) -> list[Step]:
     """The statements adding to (or, negative, taking from) the reserved amounts of
     these charges, held since ``created``."""
-    month = Window.MONTH.bucket(created)
-    return [
-        (ROLLING_HOLD, (c.name, amount), 0)
-        if c.window.rolling
-        else (MONTH_ADD, (c.name, month, 0, amount), 0)
-        for c, amount in amounts
-    ]
+    rolling: dict[str, tuple[int, ...]] = {}
+    months: dict[str, tuple[int, ...]] = {}
+    for charge, amount in amounts:
+        if charge.window.rolling:
+            _add(rolling, charge.name, amount)
+        else:
+            _add(months, charge.name, 0, amount)
+    return _rolling_holds(rolling) + _month_adds(months, Window.MONTH.bucket(created))
 
 
 def spending(
@@ -186,17 +140,76 @@ def spending(
 ) -> list[Step]:
     """The statements recording spend: at ``now`` in rolling ledgers, in the month of
     ``created``; with ``release``, each charge's reserved amount dropped in the same one."""
-    month = Window.MONTH.bucket(created)
-    steps: list[Step] = []
+    rolling: dict[str, tuple[int, ...]] = {}
+    months: dict[str, tuple[int, ...]] = {}
     for charge, amount in amounts:
         held = -charge.amount if release else 0
-        if not charge.window.rolling:
-            steps.append((MONTH_ADD, (charge.name, month, amount, held), 0))
-        elif amount > 0:
-            steps.append((ROLLING_SPEND, (charge.name, amount, held, now), amount))
-        elif held:
-            steps.append((ROLLING_HOLD, (charge.name, held), 0))
-    return steps
+        if charge.window.rolling:
+            _add(rolling, charge.name, amount, held)
+        else:
+            _add(months, charge.name, amount, held)
+    spent = {name: (a, held, now) for name, (a, held) in rolling.items() if a > 0}
+    steps: list[Step] = []
+    if spent:
+        params = tuple(_by_name(spent))
+        logged = {name: amount for name, (amount, _, _) in spent.items()}
+        steps.append((statements.rolling_spends(len(spent)), params, logged))
+    held_only = {name: (held,) for name, (a, held) in rolling.items() if a <= 0 and held}
+    return steps + _rolling_holds(held_only) + _month_adds(months, Window.MONTH.bucket(created))
+
+
+def _rolling_holds(held: Mapping[str, tuple[int, ...]]) -> list[Step]:
+    if not held:
+        return []
+    return [(statements.rolling_holds(len(held)), tuple(_by_name(held)), _NONE)]
+
+
+def _month_adds(months: Mapping[str, tuple[int, ...]], bucket: int) -> list[Step]:
+    """(spent, reserved) added to month counters, in month ``bucket``."""
+    if not months:
+        return []
+    rows = {name: (bucket, *amounts) for name, amounts in months.items()}
+    return [(statements.month_adds(len(rows)), tuple(_by_name(rows)), _NONE)]
+
+
+def rating(keys: Sequence[str], slots: Sequence[int], now: float) -> list[Step]:
+    """The statements taking ring slots ``slots`` of rate windows ``keys`` at ``now`` and
+    counting the admissions, in name order (see :data:`~.statements.RATE_SCOPES`)."""
+    if not keys:
+        return []
+    taken = sorted(set(zip(keys, slots, strict=True)))  # a window checked twice: one slot
+    counts: dict[str, tuple[int, ...]] = {}
+    for key in keys:
+        _add(counts, key, 1)
+    ring = tuple(value for key, slot in taken for value in (key, slot, now))
+    return [
+        (statements.ring_puts(len(taken)), ring, _NONE),
+        (statements.rate_bumps(len(counts)), tuple(_by_name(counts)), _NONE),
+    ]
+
+
+def reading(checks: Sequence[Check], now: float) -> tuple[str, tuple[Any, ...]] | None:
+    """The one statement reading what the checks with a limit are checked against (see
+    :func:`~.statements.admission_read`), or None when none has one."""
+    rolling: list[Any] = []
+    months: list[Any] = []
+    rates: list[Any] = []
+    for index, check in enumerate(checks):
+        if type(check) is Charge:
+            if check.limit is None:
+                continue
+            if check.window.rolling:
+                rolling += (index, check.name, now - check.window.length)
+            else:
+                months += (index, check.name, Window.MONTH.bucket(now))
+        else:
+            assert isinstance(check, RateLimit)
+            if check.limit > 0:
+                rates += (index, rate_key(check), check.limit)
+    if not (rolling or months or rates):
+        return None
+    sql = statements.admission_read(len(rolling) // 3, len(months) // 3, len(rates) // 3)
+    return sql, (*rolling, *months, *rates)
 
 
 class SqlStore:
@@ -233,33 +246,29 @@ class SqlStore:
         charges = tuple(c for c in checks if type(c) is Charge)
         encoded = json.dumps([[c.name, c.window.value, c.amount] for c in charges])
         keys = [rate_key(c) for c in checks if isinstance(c, RateLimit)]  # in order
-        hold: list[Step] = []
-        if reserve:
-            hold = holding([(c, c.amount) for c in charges], now)
-            hold += [(RATE_BUMP, (key,), 0) for key in keys]
+        hold = holding([(c, c.amount) for c in charges], now) if reserve else []
+        read = reading(checks, now)
         with self._transaction(checks) as db:
+            found = {} if read is None else {r[0]: r for r in self._run(db, *read).fetchall()}
             slots: list[int] = []
-            for check in checks:
+            for index, check in enumerate(checks):
+                row = found.get(index)
                 if type(check) is Charge:
                     if check.limit is None:
                         continue
-                    refused = self._refusal(db, check, now)
+                    refused = self._refusal(db, check, now, row)
                     if refused is not None:
                         return refused
                 else:
                     assert isinstance(check, RateLimit)
                     if check.limit <= 0:
                         return Refusal(check, 0, check.period)
-                    key = keys[len(slots)]
-                    row = self._run(db, RATE_SLOT, (check.limit, key)).fetchone()
-                    if row is not None and row[1] is not None and row[1] > now - check.period:
-                        return Refusal(check, check.limit, row[1] + check.period - now)
-                    slots.append(0 if row is None else row[0] % check.limit)
+                    if row is not None and row[4] is not None and row[4] > now - check.period:
+                        return Refusal(check, check.limit, row[4] + check.period - now)
+                    slots.append(0 if row is None else row[1] % check.limit)
             if not reserve:
                 return None
-            for key, slot in sorted(zip(keys, slots, strict=True)):  # see RATE_SCOPES
-                self._run(db, RING_PUT, (key, slot, now))
-            self._write(db, hold)
+            self._write(db, rating(keys, slots, now) + hold)
             rid = self._run(db, HOLD_PUT, (now, encoded)).fetchone()[0]
             return Reservation(int(rid), now, charges)
 
@@ -286,7 +295,7 @@ class SqlStore:
             missing = spent - (row[0] if row else 0)
             if missing <= 0:
                 return 0
-            self._run(db, MONTH_ADD, (name, Window.MONTH.bucket(now), missing, 0))
+            self._write(db, _month_adds({name: (missing, 0)}, Window.MONTH.bucket(now)))
             return missing
 
     def read(self, name: str, window: Window, now: float) -> Usage:
@@ -326,16 +335,15 @@ class SqlStore:
 
     # --- statements shared by the operations ----------------------------------------------
 
-    def _refusal(self, db: Db, check: Charge, now: float) -> Refusal | None:
-        """The refusal of a charge that does not fit in its window, else None."""
+    def _refusal(self, db: Db, check: Charge, now: float, row: Any) -> Refusal | None:
+        """The refusal of a charge that does not fit in its window, else None; ``row`` is
+        its counter's in the admission's read (None: the counter has no row yet)."""
         if not check.window.rolling:
-            row = self._run(db, MONTH_READ, (check.name, Window.MONTH.bucket(now))).fetchone()
-            spent, reserved = row or (0, 0)
+            spent, reserved = (0, 0) if row is None else row[1:3]
             return refusal(check, spent, reserved, now, lambda excess: None)
-        horizon = now - check.window.length
-        row = self._run(db, ROLLING_READ, (horizon, check.name)).fetchone()
-        total, reserved, first = row or (0, 0, None)
+        total, reserved, first = (0, 0, None) if row is None else row[1:4]
         spent = 0 if first is None else total - first
+        horizon = now - check.window.length
 
         def leaving(excess: int) -> float | None:
             wanted = (first or 0) + excess
@@ -348,6 +356,10 @@ class SqlStore:
         """Run statements worked out before the transaction (see :data:`Step`)."""
         for statement, params, logged in steps:
             cursor = self._run(db, statement, params)
-            if logged:
-                total, ts = cursor.fetchone()
-                self._run(db, LEDGER_PUT, (params[0], ts, total - logged, total))
+            if logged:  # in the order the rows come back: any order is a ledger's
+                entries = [
+                    value
+                    for name, total, ts in cursor.fetchall()
+                    for value in (name, ts, total - logged[name], total)
+                ]
+                self._run(db, statements.ledger_puts(len(logged)), entries)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from reconciler.policy import SQLiteStore
-from reconciler.policy.sql import RING_FORGET
 from reconciler.policy.sqlite import CHECKPOINT_EVERY, PolicyStoreError
+from reconciler.policy.statements import RING_FORGET
 from reconciler.policy.store import Charge
 from reconciler.policy.windows import Window
 from tests.policy.conftest import utc
