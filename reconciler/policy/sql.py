@@ -105,34 +105,35 @@ def counter_names(touched: Sequence[Check | str]) -> list[str]:
     return sorted(names)
 
 
-# a statement, its parameters, and the amounts of the rolling spends it makes by counter
-# (empty: none), each logged in the ledger with the running total the statement returns
-Step = tuple[str, tuple[Any, ...], Mapping[str, int]]
-_NONE: Mapping[str, int] = {}
+# a statement and its parameters
+Step = tuple[str, Sequence[Any]]
+_MONTH = Window.MONTH
 
 
-def _by_name(amounts: Mapping[str, tuple[object, ...]]) -> list[Any]:
-    """The parameters of a multi-row statement: one row per counter, in name order."""
-    return [value for name in sorted(amounts) for value in (name, *amounts[name])]
-
-
-def _add(into: dict[str, tuple[int, ...]], name: str, *amounts: int) -> None:
-    """Add ``amounts`` to counter ``name``'s in ``into`` (a batch may charge it twice)."""
-    found = into.get(name)
-    into[name] = amounts if found is None else tuple(map(sum, zip(found, amounts, strict=True)))
+def _sums(
+    amounts: Sequence[tuple[Charge, int]], held: bool
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Each counter's ``[amount, reserved amount]`` (0 unless ``held``) summed over the
+    charges on it (a batch may charge one twice), rolling counters apart from months."""
+    rolling: dict[str, list[int]] = {}
+    months: dict[str, list[int]] = {}
+    for charge, amount in amounts:
+        into = months if charge.window is _MONTH else rolling
+        found = into.get(charge.name)
+        if found is None:
+            into[charge.name] = [amount, charge.amount if held else 0]
+        else:
+            found[0] += amount
+            found[1] += charge.amount if held else 0
+    return rolling, months
 
 
 def holding(amounts: Sequence[tuple[Charge, int]], created: float) -> list[Step]:
     """The statements adding to (or, negative, taking from) the reserved amounts of
     these charges, held since ``created``."""
-    rolling: dict[str, tuple[int, ...]] = {}
-    months: dict[str, tuple[int, ...]] = {}
-    for charge, amount in amounts:
-        if charge.window.rolling:
-            _add(rolling, charge.name, amount)
-        else:
-            _add(months, charge.name, 0, amount)
-    return _rolling_holds(rolling) + _month_adds(months, Window.MONTH.bucket(created))
+    rolling, months = _sums(amounts, held=False)
+    held = {name: amount for name, (amount, _) in rolling.items()}
+    return _rolling_holds(held) + _month_adds(months, created, spent=False)
 
 
 def spending(
@@ -140,36 +141,43 @@ def spending(
 ) -> list[Step]:
     """The statements recording spend: at ``now`` in rolling ledgers, in the month of
     ``created``; with ``release``, each charge's reserved amount dropped in the same one."""
-    rolling: dict[str, tuple[int, ...]] = {}
-    months: dict[str, tuple[int, ...]] = {}
-    for charge, amount in amounts:
-        held = -charge.amount if release else 0
-        if charge.window.rolling:
-            _add(rolling, charge.name, amount, held)
-        else:
-            _add(months, charge.name, amount, held)
-    spent = {name: (a, held, now) for name, (a, held) in rolling.items() if a > 0}
+    rolling, months = _sums(amounts, held=release)
     steps: list[Step] = []
+    spent = sorted(name for name, (amount, _) in rolling.items() if amount > 0)
     if spent:
-        params = tuple(_by_name(spent))
-        logged = {name: amount for name, (amount, _, _) in spent.items()}
-        steps.append((statements.rolling_spends(len(spent)), params, logged))
-    held_only = {name: (held,) for name, (a, held) in rolling.items() if a <= 0 and held}
-    return steps + _rolling_holds(held_only) + _month_adds(months, Window.MONTH.bucket(created))
+        params: list[Any] = []
+        entries: list[Any] = []
+        for name in spent:
+            amount, held = rolling[name]
+            params += (name, amount, -held, now)
+            entries += (amount, name)
+        steps.append((statements.rolling_spends(len(spent)), params))
+        steps.append((statements.ledger_entries(len(spent)), entries))
+    released = {name: -held for name, (amount, held) in rolling.items() if amount <= 0 and held}
+    return steps + _rolling_holds(released) + _month_adds(months, created, spent=True)
 
 
-def _rolling_holds(held: Mapping[str, tuple[int, ...]]) -> list[Step]:
+def _rolling_holds(held: Mapping[str, int]) -> list[Step]:
+    """Add to the reserved amounts of rolling counters (name: amount)."""
     if not held:
         return []
-    return [(statements.rolling_holds(len(held)), tuple(_by_name(held)), _NONE)]
+    params: list[Any] = []
+    for name in sorted(held):
+        params += (name, held[name])
+    return [(statements.rolling_holds(len(held)), params)]
 
 
-def _month_adds(months: Mapping[str, tuple[int, ...]], bucket: int) -> list[Step]:
-    """(spent, reserved) added to month counters, in month ``bucket``."""
+def _month_adds(months: Mapping[str, list[int]], created: float, *, spent: bool) -> list[Step]:
+    """Add to month counters, in the month of ``created``: ``[amount, held]`` by name, the
+    amount spent (``spent``) or reserved, less any reserved amount ``held`` released."""
     if not months:
         return []
-    rows = {name: (bucket, *amounts) for name, amounts in months.items()}
-    return [(statements.month_adds(len(rows)), tuple(_by_name(rows)), _NONE)]
+    bucket = _MONTH.bucket(created)
+    params: list[Any] = []
+    for name in sorted(months):
+        amount, held = months[name]
+        params += (name, bucket, amount, -held) if spent else (name, bucket, 0, amount)
+    return [(statements.month_adds(len(months)), params)]
 
 
 def rating(keys: Sequence[str], slots: Sequence[int], now: float) -> list[Step]:
@@ -177,18 +185,22 @@ def rating(keys: Sequence[str], slots: Sequence[int], now: float) -> list[Step]:
     counting the admissions, in name order (see :data:`~.statements.RATE_SCOPES`)."""
     if not keys:
         return []
-    taken = sorted(set(zip(keys, slots, strict=True)))  # a window checked twice: one slot
-    counts: dict[str, tuple[int, ...]] = {}
+    ring: list[Any] = []
+    for key, slot in sorted(set(zip(keys, slots, strict=True))):  # a scope twice: one slot
+        ring += (key, slot, now)
+    counts: dict[str, int] = {}
     for key in keys:
-        _add(counts, key, 1)
-    ring = tuple(value for key, slot in taken for value in (key, slot, now))
+        counts[key] = counts.get(key, 0) + 1
+    bumps: list[Any] = []
+    for key in sorted(counts):
+        bumps += (key, counts[key])
     return [
-        (statements.ring_puts(len(taken)), ring, _NONE),
-        (statements.rate_bumps(len(counts)), tuple(_by_name(counts)), _NONE),
+        (statements.ring_puts(len(ring) // 3), ring),
+        (statements.rate_bumps(len(counts)), bumps),
     ]
 
 
-def reading(checks: Sequence[Check], now: float) -> tuple[str, tuple[Any, ...]] | None:
+def reading(checks: Sequence[Check], now: float) -> tuple[str, list[Any]] | None:
     """The one statement reading what the checks with a limit are checked against (see
     :func:`~.statements.admission_read`), or None when none has one."""
     rolling: list[Any] = []
@@ -198,18 +210,18 @@ def reading(checks: Sequence[Check], now: float) -> tuple[str, tuple[Any, ...]] 
         if type(check) is Charge:
             if check.limit is None:
                 continue
-            if check.window.rolling:
-                rolling += (index, check.name, now - check.window.length)
+            if check.window is _MONTH:
+                months += (index, check.name, _MONTH.bucket(now))
             else:
-                months += (index, check.name, Window.MONTH.bucket(now))
+                rolling += (index, now - check.window.length, check.name)
         else:
             assert isinstance(check, RateLimit)
             if check.limit > 0:
-                rates += (index, rate_key(check), check.limit)
+                rates += (index, check.limit, rate_key(check))
     if not (rolling or months or rates):
         return None
     sql = statements.admission_read(len(rolling) // 3, len(months) // 3, len(rates) // 3)
-    return sql, (*rolling, *months, *rates)
+    return sql, rolling + months + rates
 
 
 class SqlStore:
@@ -295,7 +307,7 @@ class SqlStore:
             missing = spent - (row[0] if row else 0)
             if missing <= 0:
                 return 0
-            self._write(db, _month_adds({name: (missing, 0)}, Window.MONTH.bucket(now)))
+            self._write(db, _month_adds({name: [missing, 0]}, now, spent=True))
             return missing
 
     def read(self, name: str, window: Window, now: float) -> Usage:
@@ -354,12 +366,5 @@ class SqlStore:
 
     def _write(self, db: Db, steps: Sequence[Step]) -> None:
         """Run statements worked out before the transaction (see :data:`Step`)."""
-        for statement, params, logged in steps:
-            cursor = self._run(db, statement, params)
-            if logged:  # in the order the rows come back: any order is a ledger's
-                entries = [
-                    value
-                    for name, total, ts in cursor.fetchall()
-                    for value in (name, ts, total - logged[name], total)
-                ]
-                self._run(db, statements.ledger_puts(len(logged)), entries)
+        for statement, params in steps:
+            self._run(db, statement, params)

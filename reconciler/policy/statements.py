@@ -77,10 +77,11 @@ _ROLLING_SPENDS = (
     "INSERT INTO rolling (name, total, reserved, last_ts) VALUES {} "
     "ON CONFLICT (name) DO UPDATE SET total = rolling.total + excluded.total, "
     "reserved = rolling.reserved + excluded.reserved, last_ts = CASE WHEN "
-    "excluded.last_ts > rolling.last_ts THEN excluded.last_ts ELSE rolling.last_ts END "
-    "RETURNING name, total, last_ts"
+    "excluded.last_ts > rolling.last_ts THEN excluded.last_ts ELSE rolling.last_ts END"
 )
-_LEDGER_PUTS = "INSERT INTO ledger (name, ts, cum_before, cum_after) VALUES {}"
+# (amount, name): a spend's entry, from its counter's running total and latest timestamp
+# just after the spend (so read in its transaction, after the spend's statement)
+_LEDGER_ENTRY = "SELECT name, last_ts, total - ?, total FROM rolling WHERE name = ?"
 _RATE_BUMPS = (
     "INSERT INTO rates (scope, n) VALUES {} "
     "ON CONFLICT (scope) DO UPDATE SET n = rates.n + excluded.n"
@@ -106,14 +107,16 @@ def rolling_holds(rows: int) -> str:
 @cache
 def rolling_spends(rows: int) -> str:
     """Add (name, total, reserved, last_ts) to rolling counters (``last_ts`` never goes
-    back), returning each one's ``name, total, last_ts`` after it, in no set order."""
+    back)."""
     return _ROLLING_SPENDS.format(_values(4, rows))
 
 
 @cache
-def ledger_puts(rows: int) -> str:
-    """Log (name, ts, cum_before, cum_after) spend entries."""
-    return _LEDGER_PUTS.format(_values(4, rows))
+def ledger_entries(rows: int) -> str:
+    """Log the (amount, name) spends just made by :func:`rolling_spends` in the ledger,
+    each with the running total before and after it, at its counter's ``last_ts``."""
+    selects = " UNION ALL ".join([_LEDGER_ENTRY] * rows)
+    return f"INSERT INTO ledger (name, ts, cum_before, cum_after) {selects}"
 
 
 @cache
@@ -130,44 +133,36 @@ def ring_puts(rows: int) -> str:
 
 # --- an admission's checks, read in one statement ---------------------------------------
 
-# rows of (check, name, since): a rolling counter's running total, reservations and the
-# running total before its first entry after ``since``
-_ROLLING_READS = (
-    "SELECT v.column1, r.total, r.reserved, (SELECT l.cum_before FROM ledger l "
-    "WHERE l.name = r.name AND l.ts > v.column3 ORDER BY l.ts, l.cum_before LIMIT 1), "
-    "CAST(NULL AS DOUBLE PRECISION) FROM (VALUES {}) v JOIN rolling r ON r.name = v.column2"
+# (check, since, name): a rolling counter's running total, reservations and the running
+# total before its first entry after ``since``
+_ROLLING_READ = (
+    "SELECT ?, r.total, r.reserved, (SELECT l.cum_before FROM ledger l WHERE l.name = r.name "
+    "AND l.ts > ? ORDER BY l.ts, l.cum_before LIMIT 1), CAST(NULL AS DOUBLE PRECISION) "
+    "FROM rolling r WHERE r.name = ?"
 )
-# rows of (check, name, bucket): a month counter's spend and reservations
-_MONTH_READS = (
-    "SELECT v.column1, c.spent, c.reserved, CAST(NULL AS BIGINT), "
-    "CAST(NULL AS DOUBLE PRECISION) FROM (VALUES {}) v "
-    "JOIN counters c ON c.name = v.column2 AND c.bucket = v.column3"
+# (check, name, bucket): a month counter's spend and reservations
+_MONTH_READ = (
+    "SELECT ?, spent, reserved, CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE PRECISION) "
+    "FROM counters WHERE name = ? AND bucket = ?"
 )
-# rows of (check, scope, limit): a rate window's admissions so far and the time in the
-# ring slot the next one would take
-_RATE_READS = (
-    "SELECT v.column1, r.n, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), g.ts "
-    "FROM (VALUES {}) v JOIN rates r ON r.scope = v.column2 "
-    "LEFT JOIN ring g ON g.scope = r.scope AND g.slot = r.n % v.column3"
+# (check, limit, scope): a rate window's admissions so far and the time in the ring slot
+# the next one would take
+_RATE_READ = (
+    "SELECT ?, r.n, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), g.ts FROM rates r "
+    "LEFT JOIN ring g ON g.scope = r.scope AND g.slot = r.n % ? WHERE r.scope = ?"
 )
 
 
 @cache
 def admission_read(rolling: int, months: int, rates: int) -> str:
-    """One read of every check an admission makes: for each ``(check, ...)`` row of
-    parameters (rolling, then month, then rate rows), a row ``(check, a, b, c, ts)`` when
-    its counter exists: ``total, reserved, cum_before`` of a rolling counter, ``spent,
-    reserved`` of a month, ``n`` of a rate window and its next slot's ``ts`` (NULL: free).
+    """One read of every check an admission makes, each a row of parameters (rolling
+    ones, then months, then rates, as their statements above take them): a row ``(check,
+    a, b, c, ts)`` for each whose counter exists: ``total, reserved, cum_before`` of a
+    rolling counter, ``spent, reserved`` of a month, ``n`` of a rate window and the ``ts``
+    in its next slot (NULL: free). Each is an index seek of its own (a ``VALUES`` list
+    joined to the tables would cost SQLite a temporary table per kind).
 
     The NULLs are typed, since PostgreSQL resolves a union's column types pair by pair.
     """
-    parts = [
-        template.format(_values(3, rows))
-        for template, rows in (
-            (_ROLLING_READS, rolling),
-            (_MONTH_READS, months),
-            (_RATE_READS, rates),
-        )
-        if rows
-    ]
+    parts = [_ROLLING_READ] * rolling + [_MONTH_READ] * months + [_RATE_READ] * rates
     return " UNION ALL ".join(parts)
