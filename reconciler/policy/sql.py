@@ -6,8 +6,18 @@ makes a batch atomic (:meth:`SqlStore._transaction`): SQLite's ``BEGIN IMMEDIATE
 lock, or PostgreSQL's advisory locks on the counters a batch touches. Inside one, every
 check sees the committed effect of every earlier batch on its counters, so totals stay
 exact with any number of concurrent writers. What a batch writes is worked out before its
-transaction begins (:data:`Step`), bar what it reads there: a rate window's ring slot,
-whether a reservation is still held, a running total for the ledger.
+transaction begins (:data:`Step`), bar what it reads there: a rate window's ring slot and
+whether a reservation is still held.
+
+Each kind of work is one statement however many counters a request touches
+(:mod:`~reconciler.policy.statements`): an admission reads all its checks at once, then
+writes each table once (ring slots, rate counts, rolling and month reservations, the
+hold); a settlement drops the hold, adds the spend to every rolling counter in one upsert,
+logs their ledger entries from the totals that upsert left, and adds to the months in
+one more. What a batch puts twice on one counter is added up first. In SQLite a request
+of three rolling charges, a month and a rate window runs 14 statements, transactions
+included. The checks are still decided one by one in their order: the first that does
+not fit is the refusal, and only a refusal looks up when its window frees enough.
 
 Tables (the same in both):
 
@@ -24,9 +34,6 @@ Tables (the same in both):
 - ``holds``: reservations not yet settled, with their creation time, so a process that
   dies between admission and settlement holds nothing for ever: the next sweep after the
   time-to-live releases it.
-
-Statements are written with ``?`` placeholders (SQLite's); :func:`for_format_params`
-rewrites one for a driver that takes ``%s`` (psycopg).
 """
 
 from __future__ import annotations

@@ -1,0 +1,143 @@
+"""Requests with many checks of each kind, in every store: each check is read, refused,
+reserved, settled and released on its own counter, whatever the others in its batch."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from reconciler.model import DesiredState
+from reconciler.policy import Policy, SpendLimits, UsageStore
+from reconciler.policy.store import Charge, Check, RateLimit, Refusal, Reservation, Usage
+from reconciler.policy.windows import Window
+from tests.policy.conftest import SMALL, FakeClock, utc
+
+NOW = utc(2026, 11, 18, 12).timestamp()
+HOUR, DAY, MONTH = Window.HOUR, Window.DAY, Window.MONTH
+
+
+def _usage(store: UsageStore, at: float, **counters: Window) -> dict[str, Usage]:
+    return {name: store.read(name, window, at) for name, window in counters.items()}
+
+
+def test_every_charge_of_a_batch_is_reserved_and_settled_on_its_own_counter(
+    store: UsageStore,
+) -> None:
+    checks: list[Check] = [
+        Charge("tokens", DAY, 100, 1000),
+        RateLimit("key", 2),
+        Charge("hour", HOUR, 30, 100),
+        Charge("day", DAY, 30, 200),
+        RateLimit("team", 3),
+        Charge("month", MONTH, 30, 500),
+        Charge("org", MONTH, 40, 900),
+        Charge("hour", HOUR, 5),  # the same counter again, without a limit
+    ]
+    held = store.admit(checks, NOW)
+    assert isinstance(held, Reservation)
+    counters = {"tokens": DAY, "hour": HOUR, "day": DAY, "month": MONTH, "org": MONTH}
+    assert _usage(store, NOW, **counters) == {
+        "tokens": Usage(0, 100),
+        "hour": Usage(0, 35),
+        "day": Usage(0, 30),
+        "month": Usage(0, 30),
+        "org": Usage(0, 40),
+    }
+    store.settle(held, [60, 20, 25, 10, 15, 3], NOW + 10)
+    assert _usage(store, NOW + 10, **counters) == {
+        "tokens": Usage(60),
+        "hour": Usage(23),
+        "day": Usage(25),
+        "month": Usage(10),
+        "org": Usage(15),
+    }
+    later = _usage(store, NOW + 10 + 3600, **counters)  # the hour has passed, not the day
+    assert (later["hour"], later["day"], later["tokens"]) == (Usage(), Usage(25), Usage(60))
+    # each rate window took one slot: "key" (2 a minute) fits once more, then refuses
+    assert isinstance(store.admit(checks, NOW + 20), Reservation)
+    refused = store.admit(checks, NOW + 30)
+    assert isinstance(refused, Refusal)
+    assert refused.check == RateLimit("key", 2)
+    assert refused.retry_after == pytest.approx(30)
+
+
+def test_a_refusal_by_the_second_of_three_rolling_charges_names_it_and_holds_nothing(
+    store: UsageStore,
+) -> None:
+    store.add([Charge("second", HOUR, 10)], NOW - 600)
+    store.add([Charge("second", HOUR, 50), Charge("third", HOUR, 90)], NOW - 300)
+    checks: list[Check] = [
+        RateLimit("key", 1),
+        Charge("first", HOUR, 10, 100),
+        Charge("second", HOUR, 50, 100),  # 60 spent: 10 too many
+        Charge("third", HOUR, 20, 100),  # 10 too many as well, but checked later
+        Charge("month", MONTH, 5, 100),
+    ]
+    refused = store.admit(checks, NOW)
+    assert isinstance(refused, Refusal)
+    assert refused.check == checks[2]
+    assert refused.used == 60
+    # the 10 spent at NOW - 600 must leave the hour: then 50 fit again
+    assert refused.retry_after == pytest.approx(3000)
+    counters = {"first": HOUR, "second": HOUR, "third": HOUR, "month": MONTH}
+    assert _usage(store, NOW, **counters) == {
+        "first": Usage(),
+        "second": Usage(60),
+        "third": Usage(90),
+        "month": Usage(),
+    }
+    assert isinstance(store.admit([RateLimit("key", 1)], NOW + 1), Reservation)  # still free
+
+
+def test_a_batch_the_sweep_released_before_it_settled_is_counted_once(
+    store: UsageStore,
+) -> None:
+    checks: list[Check] = [
+        Charge("tokens", DAY, 100, 1000),
+        Charge("hour", HOUR, 40, 100),
+        Charge("hour", HOUR, 10, 100),
+        Charge("month", MONTH, 50, 500),
+        RateLimit("key", 5),
+    ]
+    held = store.admit(checks, NOW)
+    assert isinstance(held, Reservation)
+    store.sweep(NOW + 901)  # past the time-to-live: its caller died, say
+    counters = {"tokens": DAY, "hour": HOUR, "month": MONTH}
+    assert _usage(store, NOW + 901, **counters) == dict.fromkeys(counters, Usage())
+    store.settle(held, [70, 30, 5, 45], NOW + 902)  # it finished after all
+    assert _usage(store, NOW + 902, **counters) == {
+        "tokens": Usage(70),
+        "hour": Usage(35),
+        "month": Usage(45),
+    }
+    assert isinstance(store.admit([Charge("hour", HOUR, 66, 100)], NOW + 903), Refusal)
+    assert isinstance(store.admit([Charge("hour", HOUR, 65, 100)], NOW + 903), Reservation)
+    assert store.read("hour", HOUR, NOW + 902 + 3600).spent == 0
+
+
+def test_requests_charged_to_every_window_count_once_each_also_when_swept_first(
+    state: DesiredState, clock: FakeClock, store: UsageStore
+) -> None:
+    limits = {"dev": SpendLimits(hourly_usd=Decimal(1), daily_usd=Decimal(2))}
+    policy = Policy(state, store=store, clock=clock, spend_limits=limits)
+    # each: the key's daily tokens, the workspace's rpm, hour, day and month
+    bob = policy.authorize("api_key.dev-bob", SMALL, 5000, output_tokens=4000)
+    alice = policy.authorize("api_key.dev-alice", SMALL, 3000, output_tokens=2000)
+    assert bob and alice
+    assert policy.tokens_today("api_key.dev-bob") == 5000
+    clock.advance(901)
+    store.sweep(clock())  # both released: their callers died, say
+    assert policy.tokens_today("api_key.dev-bob") == 0
+    assert policy.guard("dev").remaining(HOUR) == Decimal(1)
+    cost = policy.record(bob, 300, 200) + policy.record(alice, 1000, 100)  # they finished
+    assert cost == policy.prices.cost(SMALL, 300, 200) + policy.prices.cost(SMALL, 1000, 100)
+    assert (policy.tokens_today("api_key.dev-bob"), policy.tokens_today("api_key.dev-alice")) == (
+        500,
+        1100,
+    )
+    guard = policy.guard("dev")
+    assert [guard.spent(w) for w in (HOUR, DAY, MONTH)] == [cost] * 3
+    assert guard.remaining(HOUR) == Decimal(1) - cost
+    clock.advance(3600)
+    assert [guard.spent(w) for w in (HOUR, DAY, MONTH)] == [0, cost, cost]
