@@ -3,12 +3,14 @@ reserved, settled and released on its own counter, whatever the others in its ba
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from reconciler.model import DesiredState
-from reconciler.policy import Policy, SpendLimits, UsageStore
+from reconciler.policy import Policy, SpendLimits, SQLiteStore, UsageStore
 from reconciler.policy.store import Charge, Check, RateLimit, Refusal, Reservation, Usage
 from reconciler.policy.windows import Window
 from tests.policy.conftest import SMALL, FakeClock, utc
@@ -141,3 +143,36 @@ def test_requests_charged_to_every_window_count_once_each_also_when_swept_first(
     assert guard.remaining(HOUR) == Decimal(1) - cost
     clock.advance(3600)
     assert [guard.spent(w) for w in (HOUR, DAY, MONTH)] == [0, cost, cost]
+
+
+def test_a_batch_leaves_the_rows_every_version_of_the_store_reads(tmp_path: Path) -> None:
+    # old and new processes share one file during a rolling deploy: the rows keep their
+    # meaning (two spends on one counter at one instant may be one ledger entry or two)
+    path = tmp_path / "usage.db"
+    store = SQLiteStore(path)
+    checks: list[Check] = [
+        Charge("h", HOUR, 40, 100),
+        RateLimit("r", 5),
+        Charge("h", HOUR, 10),
+        Charge("m", MONTH, 30, 100),
+    ]
+    held = store.admit(checks, NOW)
+    assert isinstance(held, Reservation)
+    store.settle(held, [25, 5, 20], NOW + 1)
+    store.close()
+    with sqlite3.connect(path) as db:
+        rows = {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("rolling", "ledger", "counters", "rates", "ring", "holds")
+        }
+    ledger = rows.pop("ledger")  # entries at NOW + 1 whose running totals chain 0 to 30
+    assert {(name, ts) for name, ts, _, _ in ledger} == {("h", NOW + 1)}
+    chain = [total for _, _, before, after in ledger for total in (before, after)]
+    assert chain[0] == 0 and chain[-1] == 30 and chain[1:-1:2] == chain[2:-1:2]
+    assert rows == {
+        "rolling": [("h", 30, 0, NOW + 1)],
+        "counters": [("m", MONTH.bucket(NOW), "month", 20, 0)],
+        "rates": [("r|5/60", 1)],
+        "ring": [("r|5/60", 0, NOW)],
+        "holds": [],
+    }
