@@ -113,12 +113,16 @@ def test_a_program_writing_without_the_lock_delays_a_call_at_most_busy_timeout(
 
 
 def _die_holding_the_lock_after_forking(path: Path, read_end: int) -> None:
-    """The parent of a child that outlives it: it dies in the middle of a transaction."""
+    """The parent of a child that outlives it: it dies in the middle of a transaction,
+    once the child runs (past the fork's hooks, which close its copy of the lock)."""
     store = SQLiteStore(path)
+    running, started = os.pipe()
     with store._transaction([]):
         if os.fork() == 0:
+            os.write(started, b"!")
             os.read(read_end, 1)  # until the test closes the pipe
             os._exit(0)
+        os.read(running, 1)
         os._exit(0)
 
 
