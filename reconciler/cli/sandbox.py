@@ -81,7 +81,30 @@ def _banner(served: Listening) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
-def reset_command(*, state: Path = DEFAULT_STATE, seed: Path | None = None) -> int:
+def replaceable(state: Path, *, force: bool) -> None:
+    """Refuse to reset over a file that is no sandbox state (a mistyped ``--state`` naming
+    a file of the user's), unless ``force``: a JSON object holding workspaces and keys
+    is one, of either provider's sandbox."""
+    import json
+
+    from reconciler.errors import ConfigError
+
+    if force or not (state.exists() or state.is_symlink()):
+        return
+    try:
+        doc = json.loads(state.read_bytes()) if state.is_file() else None
+    except (OSError, ValueError):
+        doc = None
+    if not (isinstance(doc, dict) and isinstance(doc.get("workspaces"), list | dict)):
+        raise ConfigError(
+            f"{state} is not a sandbox state file: not replaced (give --force to reset it "
+            "anyway, e.g. a state file that was damaged)"
+        )
+
+
+def reset_command(
+    *, state: Path = DEFAULT_STATE, seed: Path | None = None, force: bool = False
+) -> int:
     """Throw the state away and create it again from the seed."""
     from reconciler.cli.common import plural
     from reconciler.errors import ConfigError
@@ -92,6 +115,7 @@ def reset_command(*, state: Path = DEFAULT_STATE, seed: Path | None = None) -> i
         load_seed(seed or DEMO_SEED)  # a bad seed changes nothing
     except ConfigError as exc:
         return _err(str(exc))
+    replaceable(state, force=force)
     StateFile(state).remove()
     doc = SandboxStore.open(state, seed=seed).snapshot()
     active = sum(1 for w in doc["workspaces"] if not w["archived"])

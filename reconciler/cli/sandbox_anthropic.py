@@ -40,11 +40,13 @@ def serve_anthropic(*, port: int, host: str, state: Path, allow_remote: bool) ->
     return 0
 
 
-def reset_anthropic(*, state: Path) -> int:
+def reset_anthropic(*, state: Path, force: bool = False) -> int:
     """Throw the Anthropic sandbox's state away and create the demo organisation again."""
     from reconciler.cli.common import plural
+    from reconciler.cli.sandbox import replaceable
     from reconciler.platform.anthropic.sandbox.state import Organisation
 
+    replaceable(state, force=force)
     state.unlink(missing_ok=True)
     data = Organisation.open(state).data
     counts = (plural(len(data[kind]), kind[:-1]) for kind in ("users", "workspaces", "keys"))

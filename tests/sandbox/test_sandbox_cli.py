@@ -60,6 +60,24 @@ def test_reset_recreates_the_state_from_a_seed(tmp_path: Path) -> None:
     assert SandboxStore.open(state).organization.spend_limit == 3000
 
 
+@pytest.mark.parametrize("provider", ["mistral", "anthropic"])
+def test_reset_leaves_a_file_that_is_no_sandbox_state_unless_forced(
+    tmp_path: Path, provider: str
+) -> None:
+    mine = tmp_path / "organization.yaml"  # a mistyped --state
+    mine.write_text("version: 1\norganization: {name: Acme}\n")
+    args = ["sandbox", "reset", "--provider", provider, "--state", str(mine)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1
+    assert f"{mine} is not a sandbox state file: not replaced (give --force" in refused.output
+    assert mine.read_text() == "version: 1\norganization: {name: Acme}\n"
+    forced = runner.invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert forced.output.startswith(f"Sandbox reset: {mine} (")
+    again = runner.invoke(app, args)  # a sandbox state now: reset without --force
+    assert again.exit_code == 0, again.output
+
+
 def test_reset_with_a_bad_seed_changes_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     SandboxStore.open(state).set_spend_limit(1, False)

@@ -139,6 +139,13 @@ def sandbox_reset(
     state: ProviderStatePathOpt = None,
     seed: SandboxSeedOpt = None,
     provider: SandboxProviderOpt = "mistral",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace the file even if it is no sandbox state (one that was damaged).",
+        ),
+    ] = False,
 ) -> None:
     """Throw the sandbox state away and start again from the seed."""
     from reconciler.cli.common import guarded
@@ -149,8 +156,8 @@ def sandbox_reset(
     if provider == "anthropic":
         if seed is not None:
             raise typer.BadParameter("the Anthropic sandbox has no seed file", param_hint="--seed")
-        raise typer.Exit(guarded(lambda: reset_anthropic(state=file)))
-    raise typer.Exit(guarded(lambda: reset_command(state=file, seed=seed)))
+        raise typer.Exit(guarded(lambda: reset_anthropic(state=file, force=force)))
+    raise typer.Exit(guarded(lambda: reset_command(state=file, seed=seed, force=force)))
 
 
 @sandbox_app.command("accept-invite")
