@@ -35,7 +35,7 @@ def plan_with(tmp_path: Path, desired: DesiredState) -> Plan:
     )
 
     async def go() -> Plan:
-        async with Session(tmp_path, options) as session:
+        async with Session(tmp_path, options, clock=lambda: NOW) as session:
             return (await session.plan(desired)).plan
 
     return asyncio.run(go())
