@@ -158,7 +158,8 @@ def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdi
     assert re.search(r"Audit log: \.reconciler/logs/apply-\S+\.jsonl", applied.stderr)
     # a replacement whose create answers 500 after it happened: an error path, then recovery
     dev = desired / "workspaces" / "dev.yaml"
-    dev.write_text(dev.read_text().replace("2029-03-31", "2029-02-28"))
+    # (later dates than the example's: an earlier one would be past sooner, and refused)
+    dev.write_text(dev.read_text().replace("2029-03-31", "2029-11-30"))
     sandbox.set_faults(
         {"method": "POST", "path": "/v1/admin/api-keys", "status": 500, "after": True}
     )
@@ -173,7 +174,7 @@ def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdi
     assert json.loads(recovery.stdout)["warnings"]  # the orphan is found and will go
     runs += [recovery, cli("apply", "second.plan")]
     # killed late in a replacement (its secret stored): the journal stays as it was written
-    dev.write_text(dev.read_text().replace("2029-02-28", "2029-01-31"))
+    dev.write_text(dev.read_text().replace("2029-11-30", "2029-10-31"))
     killed = cli("apply", "--auto-approve", env={CRASH_ENV: "6"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert "api_key.dev-henry-notebooks: Creation complete" in killed.stdout
