@@ -34,6 +34,7 @@ SAFE_LENGTH = 10_000
 # make a line look less indented than the parser sees it).
 _BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _INDICATOR = re.compile(r"[-?:](?:[ \t]+|$)")
+_KEY = re.compile(r"[-?:](?:[ \t]|$)")  # what may open a level after an item's indicator
 _BRACKET = re.compile(r"[\[\]{}]")
 _WIDE_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
@@ -82,7 +83,10 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> RawProblem | None:
             flow = 0  # a flow collection goes on only on lines indented further
         while columns and columns[-1] > pos:
             columns.pop()
+        after_indicator = False
         while True:
+            if after_indicator and not _KEY.search(line, pos):
+                break  # an item's scalar or flow collection (counted below), not a level
             if not columns or columns[-1] < pos:
                 columns.append(pos)
                 if len(columns) + flow > limit:
@@ -91,6 +95,7 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> RawProblem | None:
             if indicator is None:
                 break
             pos = indicator.end()
+            after_indicator = pos < len(line)
         for bracket in _BRACKET.finditer(line, pos):
             at = bracket.start()
             if bracket.group() in "]}":

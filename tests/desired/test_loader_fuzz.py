@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -152,6 +152,9 @@ def nested(depth: int, style: str) -> str:
     style=st.sampled_from(["flow", "compact", "block"]),
     pure=st.booleans(),
 )
+# at the limit, an item's scalar after its "- " is no level of its own
+@example(depth=MAX_DEPTH, style="compact", pure=True)
+@example(depth=MAX_DEPTH + 1, style="compact", pure=True)
 def test_nesting_is_refused_exactly_past_the_limit(depth: int, style: str, pure: bool) -> None:
     doc = load_text(nested(depth, style), pure=pure)
     refused = [p for p in doc.problems if p.message == DEPTH]
