@@ -84,7 +84,7 @@ def workspace_yaml(index: int, keys: int, members: int) -> str:
             f"    - name: {name}-key-{k}",
             f"      description: Service key {k} of team {index}",
             f"      owner: user{index}-{k % members}@bench.example",
-            "      expires: 2029-06-30",
+            "      expires: 2039-06-30",
             f"      role: {'developer' if k % 2 else 'analyst'}",
             f"      secret: {{path: {name}/key-{k}}}",
         ]

@@ -82,7 +82,7 @@ EXTRA = "chaos-lab"  # the workspace rounds create and drop
 PEOPLE[EXTRA] = ["carol.diaz@acme.example", "henry.novak@acme.example"]
 ROLES = ("developer", "analyst")
 MODELS = ("mistral-small-latest", "codestral-latest")
-EXPIRIES = ("2029-03-31", "2029-06-30", "2029-12-31", "2030-06-30")
+EXPIRIES = ("2039-03-31", "2039-06-30", "2039-12-31", "2040-06-30")
 STATUSES = (429, 500, 502, 503)
 READS = (  # read by every plan: a fault here always fires
     ("GET", "/v1/admin/api-keys*"),
@@ -130,13 +130,13 @@ def initial_state() -> dict[str, Workspace]:
         "dev": Workspace(
             admin=PEOPLE["dev"][0],
             members=PEOPLE["dev"][1:4],
-            keys={"dev-alice": (PEOPLE["dev"][0], "2029-06-30", "developer")},
+            keys={"dev-alice": (PEOPLE["dev"][0], "2039-06-30", "developer")},
             budget=50,
         ),
         "prod": Workspace(
             admin=PEOPLE["prod"][0],
             members=PEOPLE["prod"][1:],
-            keys={"prod-svc": (PEOPLE["prod"][1], "2029-05-31", "analyst")},
+            keys={"prod-svc": (PEOPLE["prod"][1], "2039-05-31", "analyst")},
         ),
     }
 

@@ -42,7 +42,7 @@ def live(
                 name="dev-alice",
                 workspace="dev",
                 owner=ALICE,
-                expires=dt.date(2029, 6, 30),
+                expires=dt.date(2039, 6, 30),
                 id="k-alice",
             ),
             ApiKey(name="dev-bob", workspace="dev", owner=BOB, id="k-bob"),

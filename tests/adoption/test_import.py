@@ -90,7 +90,7 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
         "  api_keys:\n"
         "    - name: dev-alice\n"
         "      owner: alice@acme.example\n"
-        "      expires: 2029-06-30\n"
+        "      expires: 2039-06-30\n"
         "      secret: {path: dev/dev-alice}\n"
         "    - name: dev-bob\n"
         "      owner: bob@acme.example\n"
@@ -242,7 +242,7 @@ def test_reimport_keeps_comments_and_order_and_updates_values_in_place(tmp_path:
         "\n"
         "    # Alice's CI key, checked weekly\n"
         "    - name: dev-alice\n"
-        "      expires: 2029-06-30   # the policy's maximum\n"
+        "      expires: 2039-06-30   # the policy's maximum\n"
         "      description: CI\n"
         "      owner: alice@acme.example\n"
         "      secret: {path: dev/dev-alice}\n"
@@ -271,7 +271,7 @@ def test_reimport_keeps_comments_and_order_and_updates_values_in_place(tmp_path:
         "create it; --prune removes it)",
     ]
     assert dev.read_text() == header + edited.replace(
-        "2029-06-30   # the policy", "2030-01-31   # the policy"
+        "2039-06-30   # the policy", "2030-01-31   # the policy"
     ).replace(
         "    - {email: bob@acme.example, roles: [user]}   # until March\n",
         "    - {email: bob@acme.example, roles: [user]}   # until March\n"
@@ -398,13 +398,13 @@ def test_a_value_the_live_side_lost_goes_and_the_comments_after_it_stay(tmp_path
     run(tmp_path, live())
     dev = tmp_path / "workspaces" / "dev.yaml"
     text = dev.read_text().replace(
-        "      expires: 2029-06-30\n",
-        "      expires: 2029-06-30   # the maximum\n      # where CI reads it:\n",
+        "      expires: 2039-06-30\n",
+        "      expires: 2039-06-30   # the maximum\n      # where CI reads it:\n",
     )
     dev.write_text(text)
     no_expiry = live().keys[0].model_copy(update={"expires": None})
     run(tmp_path, live().model_copy(update={"keys": (no_expiry, *live().keys[1:])}))
-    assert dev.read_text() == text.replace("      expires: 2029-06-30   # the maximum\n", "")
+    assert dev.read_text() == text.replace("      expires: 2039-06-30   # the maximum\n", "")
 
 
 def _with_people() -> LiveState:

@@ -75,10 +75,10 @@ def test_invalid_directory_lists_every_error_and_exits_1(runner: CliRunner, in_t
 
 def test_today_decides_what_is_expired(runner: CliRunner, in_tmp: Path) -> None:
     # a key whose expiry has passed is a warning: the day after, validate still passes
-    result = runner.invoke(app, ["validate", "--today", "2029-07-01"])
+    result = runner.invoke(app, ["validate", "--today", "2039-07-01"])
     assert result.exit_code == 0, result.output
     assert "desired-state/workspaces/dev.yaml:" in result.stderr
-    assert "warning: workspace.api_keys[0].expires: expired on 2029-06-30 (today is " in (
+    assert "warning: workspace.api_keys[0].expires: expired on 2039-06-30 (today is " in (
         result.stderr
     )
 

@@ -82,7 +82,7 @@ def test_key_defaults_come_from_the_organisation(state: DesiredState) -> None:
     assert (bob.secret.backend, bob.secret.path) == (SecretBackend.VAULT, "dev/dev-bob")
     assert bob.rotation_period_days == 90
     assert keys["dev-henry-notebooks"].rotation_period_days == 60
-    assert keys["dev-alice"].expires == dt.date(2029, 6, 30)
+    assert keys["dev-alice"].expires == dt.date(2039, 6, 30)
     indexer = keys["prod-search-indexer"].secret
     assert indexer is not None
     assert (indexer.backend, indexer.repository, indexer.environment, indexer.path) == (

@@ -33,7 +33,7 @@ def workspace(index: int) -> str:
     keys = "".join(
         f"    - name: {name}-key-{k}\n"
         f"      {OWNER}\n"
-        f"      expires: 2029-06-30\n"
+        f"      expires: 2039-06-30\n"
         f"      secret: {{path: {name}/key-{k}}}\n"
         for k in range(3)
     )
@@ -142,7 +142,7 @@ def test_the_worker_parses_what_the_fast_way_takes(
             assert document.problems == load_text(text).problems
         else:
             assert document.problems == [text]
-    assert documents[0].data["workspace"]["api_keys"][2]["expires"] == dt.date(2029, 6, 30)
+    assert documents[0].data["workspace"]["api_keys"][2]["expires"] == dt.date(2039, 6, 30)
     assert documents[3].problems[0].message.startswith("invalid YAML")
 
 

@@ -58,11 +58,11 @@ workspace:
   api_keys:
     - name: dev-alice
       owner: alice.martin@acme.example
-      expires: 2029-06-30
+      expires: 2039-06-30
       role: developer
     - name: dev-bob
       owner: bob.chen@acme.example
-      expires: 2029-06-30
+      expires: 2039-06-30
       role: developer
 """
 
@@ -81,7 +81,7 @@ workspace:
   api_keys:
     - name: prod-checkout-service
       owner: ci-bot@acme.example
-      expires: 2029-05-31
+      expires: 2039-05-31
       role: analyst
       secret: {path: prod/checkout-service}
 """

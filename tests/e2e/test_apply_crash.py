@@ -318,7 +318,7 @@ def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_
         path = f"mistral/acme/{SMALL_KEYS['dev-alice'][1]}"
         old_secret, _ = vault.entry(path)
         dev = desired / "workspaces" / "dev.yaml"
-        dev.write_text(dev.read_text().replace("expires: 2029-06-30", "expires: 2029-07-31", 1))
+        dev.write_text(dev.read_text().replace("expires: 2039-06-30", "expires: 2039-07-31", 1))
 
         arrived = vault.hold_write(len(vault.writes.attempts) + 1)
         apply = BackgroundApply(cli)

@@ -4,8 +4,8 @@ expiry made the desired state invalid, so every plan, apply and drift check of t
 organisation failed from that day on.
 
 In process against the embedded sandbox (``--sandbox``), the clock moved with
-time-machine: applied on 2028-12-01, planned and applied again on 2029-07-01, the day
-after three of the example's keys expired (five more expired earlier in 2029).
+time-machine: applied on 2038-12-01, planned and applied again on 2039-07-01, the day
+after three of the example's keys expired (five more expired earlier in 2039).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
-APPLIED = dt.datetime(2028, 12, 1, 12, tzinfo=dt.UTC)
-DAY_AFTER = dt.datetime(2029, 7, 1, 12, tzinfo=dt.UTC)
-EXPIRED = ("dev-bob", "dev-carol", "ml-dan", "prod-checkout-service")  # 2029-05-31 and -06-30
+APPLIED = dt.datetime(2038, 12, 1, 12, tzinfo=dt.UTC)
+DAY_AFTER = dt.datetime(2039, 7, 1, 12, tzinfo=dt.UTC)
+EXPIRED = ("dev-bob", "dev-carol", "ml-dan", "prod-checkout-service")  # 2039-05-31 and -06-30
 
 
 def test_the_day_after_keys_expire_plan_and_apply_still_run(
@@ -45,7 +45,7 @@ def test_the_day_after_keys_expire_plan_and_apply_still_run(
         applied = runner.invoke(app, ["apply", "--sandbox", "--auto-approve"])
 
     assert validated.exit_code == 0, validated.output
-    assert "expired on 2029-06-30 (today is 2029-07-01)" in validated.stderr
+    assert "expired on 2039-06-30 (today is 2039-07-01)" in validated.stderr
     assert planned.exit_code == 2, planned.output  # changes (rotations), not an error
     for name in EXPIRED:
         assert not re.search(rf'api_key "{name}"', planned.stdout), name  # left as it is

@@ -44,14 +44,14 @@ workspace:
   api_keys:
     - name: staging-ci
       owner: alice.martin@acme.example
-      expires: 2029-06-30
+      expires: 2039-06-30
       role: developer
 """
 STAGING_DEV_KEY = """\
   api_keys:
     - name: dev-staging-ci
       owner: alice.martin@acme.example
-      expires: 2029-06-30
+      expires: 2039-06-30
       role: developer
 """
 # the record after which acme-prod's apply (one change at a time) is killed: its first key

@@ -49,7 +49,7 @@ def test_policy_check_with_an_expired_key_in_the_desired_state(tmp_path: Path) -
     desired = tmp_path / "desired-state"
     shutil.copytree(DESIRED, desired)
     dev = desired / "workspaces" / "dev.yaml"
-    dev.write_text(dev.read_text().replace("expires: 2029-03-31", "expires: 2020-01-31"))
+    dev.write_text(dev.read_text().replace("expires: 2039-03-31", "expires: 2020-01-31"))
     result = runner.invoke(
         app, ["policy", "check", "dev-bob", "codestral-latest", "10", "--desired", str(desired)]
     )

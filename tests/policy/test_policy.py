@@ -304,7 +304,7 @@ def test_an_expired_key_does_not_stop_the_policy_from_loading(tmp_path: Path) ->
     desired = tmp_path / "desired-state"
     shutil.copytree(REPO_DESIRED, desired)
     dev = desired / "workspaces" / "dev.yaml"
-    dev.write_text(dev.read_text().replace("expires: 2029-03-31", "expires: 2020-01-31"))
+    dev.write_text(dev.read_text().replace("expires: 2039-03-31", "expires: 2020-01-31"))
     policy = Policy.from_directory(desired)
     assert policy.authorize("api_key.dev-henry-notebooks", SMALL, 2000)
     assert policy.authorize("api_key.dev-henry-notebooks", CODE, 10).reason is (

@@ -31,7 +31,7 @@ from tests.session.test_apply import apply as apply_as_caller
 CAROL = """\
     - name: dev-carol
       owner: carol.diaz@acme.example
-      expires: 2029-06-30
+      expires: 2039-06-30
       role: developer
       secret: {path: team/carol-key}
 """
