@@ -155,9 +155,12 @@ def _matched(
     (fields the API cannot update, a lost secret, a rotation), its status set, or none.
     A key whose declared expiry has passed is neither rotated when due nor replaced for
     its secret: its replacement would have expired too (asked for with ``--replace``, it
-    is planned, and refused: :mod:`reconciler.rails`)."""
-    replacement = _replacement(want, match, cap, renew_from)
+    is planned, and refused: :mod:`reconciler.rails`). Nor is it replaced when the live
+    key has expired as well (a clamped expiry whose renewal was missed, an owner that
+    drifted): both are dead, and only the passing of a date would stop the apply."""
     expired = want.expires is not None and want.expires < today
+    dead = expired and match.expires is not None and match.expires < today
+    replacement = None if dead else _replacement(want, match, cap, renew_from)
     if replacement is None and facts is not None and facts.problems and not expired:
         problem = facts.problem(claims.get(match.id or ""), match.id or "")
         if problem is not None:

@@ -111,3 +111,44 @@ def test_a_key_given_a_later_expiry_is_replaced_and_not_refused() -> None:
     replaced = next(c for c in plan.changes if c.address == "api_key.dev-alice")
     assert replaced.is_replacement and (replaced.after or {})["expires"] == "2027-12-31"
     assert plan.refusals == ()
+
+
+def clamped_at(expires: dt.date, **changed: object) -> tuple[DesiredState, list[ApiKey]]:
+    """dev-alice under a 90-day expiry policy: the live key was clamped to ``expires``
+    (before its declared 2027-06-30) and its renewal never applied."""
+    state = desired()
+    org = state.organization.model_copy(update={"key_platform_max_expiry_days": 90})
+    live = [
+        k.model_copy(update={"expires": expires, **changed}) if k.name == "dev-alice" else k
+        for k in live_matching().keys
+    ]
+    return state.model_copy(update={"organization": org}), live
+
+
+def test_a_clamped_key_whose_renewal_was_missed_is_left_once_its_declared_expiry_passed() -> None:
+    state, keys = clamped_at(
+        dt.date(2027, 6, 16), created_at=dt.datetime(2027, 3, 18, tzinfo=dt.UTC)
+    )
+    live = live_matching().model_copy(update={"keys": tuple(keys)})
+    plan = make_plan(state, live, provider="mistral", now=DAY_AFTER)
+    assert "api_key.dev-alice" not in {c.address for c in plan.changes}
+    assert plan.refusals == ()
+    before = make_plan(state, live, provider="mistral", now=DAY_AFTER - dt.timedelta(days=2))
+    assert "api_key.dev-alice" in {c.address for c in before.changes if c.is_replacement}
+
+
+def test_an_expired_key_whose_owner_drifted_is_left_as_it_is() -> None:
+    _, keys = clamped_at(EXPIRES, owner="bob@acme.example")
+    live = live_matching().model_copy(update={"keys": tuple(keys)})
+    plan = make_plan(desired(), live, provider="mistral", now=DAY_AFTER)
+    assert "api_key.dev-alice" not in {c.address for c in plan.changes}
+    assert plan.refusals == ()
+
+
+def test_a_past_expiry_declared_for_a_live_key_that_has_not_expired_is_refused() -> None:
+    _, keys = clamped_at(dt.date(2027, 12, 31))  # the YAML moved the date into the past
+    live = live_matching().model_copy(update={"keys": tuple(keys)})
+    plan = make_plan(desired(), live, provider="mistral", now=DAY_AFTER)
+    assert [(r.kind, r.subject) for r in plan.refusals] == [
+        (RefusalKind.EXPIRED, "api_key.dev-alice")
+    ]
