@@ -183,16 +183,30 @@ def named_provider(data: Any) -> str:
     return DEFAULT_PROVIDER if name is None or name == "" else str(name)
 
 
+def _organization_data(directory: Path) -> Any:
+    """``directory``'s ``organization.yaml`` as data, unvalidated (None when unreadable)."""
+    found = _find(Path(directory), "organization")
+    # read as validation reads it: inside the tree, size- and depth-checked
+    data = read_bytes(found[0], root=Path(directory)) if found else ""
+    return load_bytes(data).data if isinstance(data, bytes) else None
+
+
 def provider_name(directory: Path) -> str:
     """The provider ``directory``'s ``organization.yaml`` names, without validating it.
 
     For choosing what to connect to before the desired state is loaded; a file that cannot
     be read names the default (loading it reports why).
     """
-    found = _find(Path(directory), "organization")
-    # read as validation reads it: inside the tree, size- and depth-checked
-    data = read_bytes(found[0], root=Path(directory)) if found else ""
-    return named_provider(load_bytes(data).data) if isinstance(data, bytes) else DEFAULT_PROVIDER
+    return named_provider(_organization_data(directory))
+
+
+def organization_name(directory: Path) -> str | None:
+    """The ``organization.name`` of ``directory``'s ``organization.yaml``, unvalidated
+    (None when it names none or cannot be read)."""
+    data = _organization_data(directory)
+    org = data.get("organization") if isinstance(data, dict) else None
+    name = org.get("name") if isinstance(org, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def check_desired_state(

@@ -24,6 +24,7 @@ from reconciler.apply.ledger import location_of
 from reconciler.apply.routing import SecretRouting
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import (
+    organization_name,
     provider_name,
 )
 from reconciler.desired.orgs import siblings
@@ -103,7 +104,7 @@ class SessionCore:
             self.provider.target,
             self.identity(desired),
             shared=self._shares_target,
-            earlier=earlier_identities(self.provider.target, desired.organization),
+            earlier=self._earlier_identities(desired),
         )
         return Journal(path)
 
@@ -190,6 +191,27 @@ class SessionCore:
         tried: under the name-based identity (before organization.id was pinned), under
         those of the organisation's ``previous_names`` (before it was renamed), then under
         the target (an earlier release)."""
+        before = self._earlier_identities(desired)
         target = self.provider.target
-        before = earlier_identities(target, desired.organization)
         return (*(Earlier(name) for name in before), Earlier(target, self._shares_target))
+
+    def _earlier_identities(self, desired: DesiredState) -> tuple[str, ...]:
+        """:func:`earlier_identities`, refused (:class:`ConfigError`) when a previous name
+        is another organisation's of this repository at this provider: its ownership
+        record and journal are that organisation's, and taking them over would leave it
+        without either."""
+        org = desired.organization
+        for other in siblings(self.desired_dir) if org.previous_names else ():
+            try:
+                name = organization_name(other.path)
+                same = provider_name(other.path) == self.provider.name
+            except ReconcilerError:
+                continue  # its own commands report it
+            if same and name in org.previous_names:
+                raise ConfigError(
+                    f"organization.previous_names names {name!r}, the name of organisation "
+                    f"{other.name!r} of this repository: its ownership record and journal "
+                    "are that organisation's, and would be taken over. Remove it from "
+                    "previous_names (pin organization.id to keep a record through renames)."
+                )
+        return earlier_identities(self.provider.target, org)

@@ -107,3 +107,32 @@ def test_a_rename_without_previous_names_is_warned_of_with_the_fix(
     # a second dev-alice
     assert '? api_key "dev-bob"' in seen.stdout
     assert "2 live keys named 'dev-alice'" in seen.stdout
+
+
+def test_a_previous_name_that_another_organisation_of_the_repository_has_is_refused(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    repo = tmp_path / "orgs"
+    repo.mkdir()
+    write_small_desired(tmp_path).rename(repo / "analytics")
+    cli = Cli(sandbox, tmp_path)
+    applied = cli("apply", str(repo), "--org", "analytics", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    data = write_small_desired(tmp_path)
+    organization = data / "organization.yaml"
+    organization.write_text(
+        organization.read_text().replace(
+            "  name: Acme Analytics\n", "  name: Acme Data\n  previous_names: [Acme Analytics]\n"
+        )
+    )
+    data.rename(repo / "data")
+
+    refused = cli("apply", str(repo), "--org", "data", "--auto-approve")
+    assert refused.returncode == 1
+    assert (
+        "organization.previous_names names 'Acme Analytics', the name of organisation "
+        "'analytics' of this repository" in refused.stderr
+    )
+    kept = record_text(tmp_path / "vault", sandbox, "Acme Analytics")
+    assert kept is not None and moved_to(kept) is None  # analytics keeps its record
+    assert record_text(tmp_path / "vault", sandbox, "Acme Data") is None
