@@ -31,7 +31,9 @@ where), so a plan of a branch never moves the record out from under another; the
 apply, or any update, moves it. The copy is written first (check-and-set on "absent"),
 then the old document becomes a pointer to it: a crash between the two leaves the whole
 record under both names, and the new one, once written, is the only one read; the reverse
-order could lose the record.
+order could lose the record. A rename undone finds a pointer under its own name: the record
+is taken back from the previous name it moved to, written over the pointer; with that name
+not given, the error says where the record went.
 """
 
 from __future__ import annotations
@@ -116,12 +118,22 @@ async def load(
     organisation's (version 0) and left where it is."""
     name = document_name(organization)
     found = await store.read_document(name)
-    if found is None:
+    moved = moved_to(found.text) if found is not None and found.text is not None else None
+    if found is None or moved is not None:
+        # none of its own, or a pointer: the record moved on (a rename since undone)
+        mine = found.version if found is not None else 0
         for each in earlier:
             if document_name(each.name) != name:
-                taken = await _take_over(store, organization, each, write=take_over)
+                taken = await _take_over(store, organization, each, write=take_over, over=mine)
                 if taken is not None:
                     return taken
+        if moved is not None:
+            raise LedgerError(
+                f"{store.description}: {DOCUMENTS_DIR}/{name}: this organisation's ownership "
+                f"record was moved to {DOCUMENTS_DIR}/{moved} (the organisation was renamed, "
+                "or its id pinned, since): give the name it had there in "
+                "organization.previous_names, and the next apply moves it back"
+            )
         return StoredLedger(Ledger(organization=organization), 0)
     if found.text is None:
         _log().warning("ledger.deleted", store=store.description, version=found.version)
@@ -145,11 +157,12 @@ def _decoded(store: DocumentStore, name: str, text: str) -> Ledger:
 
 
 async def _take_over(
-    store: DocumentStore, organization: str, earlier: Earlier, *, write: bool = True
+    store: DocumentStore, organization: str, earlier: Earlier, *, write: bool = True, over: int = 0
 ) -> StoredLedger | None:
-    """``earlier``'s record as ``organization``'s: copied to its name, the old document
-    left pointing there (None when there is none, or it has moved already); ``write``
-    False: read only, left where it is."""
+    """``earlier``'s record as ``organization``'s: copied to its name (over the version
+    ``over`` there: 0, none, or the pointer a move away left), the old document left
+    pointing there (None when there is none, or it has moved already); ``write`` False:
+    read only, left where it is."""
     name, old_name = document_name(organization), document_name(earlier.name)
     found = await store.read_document(old_name)
     if found is None or found.text is None or moved_to(found.text) is not None:
@@ -168,7 +181,7 @@ async def _take_over(
     if not write:
         return StoredLedger(ledger, 0, kept_under=earlier.name)
     try:
-        version = await store.put_document(name, encode(ledger), expect_version=0)
+        version = await store.put_document(name, encode(ledger), expect_version=over)
     except CasMismatch:  # another run took it over meanwhile
         return await load(store, organization)
     try:

@@ -56,7 +56,7 @@ def test_the_only_organisation_at_the_target_takes_the_earlier_record_over(
 
     assert stored.ledger.organization == PROD and stored.ledger.owns("k-1")
     assert decode(text_of(store, PROD)) == stored.ledger  # copied under its own name
-    with pytest.raises(LedgerError, match="not a valid ledger"):  # an earlier release refuses it
+    with pytest.raises(LedgerError, match="was moved to"):  # it points to the new one
         asyncio.run(ledger_store.load(store, TARGET))
     # the old document now points to the new one: another organisation finds nothing to take
     other = asyncio.run(ledger_store.load(store, STAGING, earlier=(Earlier(TARGET, alone),)))
@@ -113,7 +113,7 @@ def test_pinning_the_id_later_takes_the_name_based_record_over_first(tmp_path: P
 
     assert stored.ledger.organization == PINNED and set(stored.ledger.keys) == {"k-2"}
     assert decode(text_of(store, PINNED)) == stored.ledger  # copied under its own name
-    with pytest.raises(LedgerError, match="not a valid ledger"):  # the old one now points
+    with pytest.raises(LedgerError, match="was moved to"):  # the old one now points
         asyncio.run(ledger_store.load(store, PROD))
     assert decode(text_of(store, TARGET)).owns("k-1")  # the target's left as it was
     again = asyncio.run(ledger_store.load(store, PINNED, earlier=earlier))
@@ -146,3 +146,29 @@ def test_a_read_that_takes_nothing_over_leaves_the_earlier_record_where_it_is(
     assert decode(text_of(store, PROD)).owns("k-2")  # still a record, not a pointer
     taken = asyncio.run(ledger_store.load(store, renamed, earlier=(Earlier(PROD),)))
     assert taken.version > 0 and taken.kept_under is None and taken.ledger == read.ledger
+
+
+def test_a_rename_undone_takes_the_record_back_from_the_name_it_moved_to(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store, PROD, key="k-2")
+    renamed = f"acme-production@{TARGET}"
+    asyncio.run(ledger_store.load(store, renamed, earlier=(Earlier(PROD),)))  # renamed, applied
+
+    # the rename reverted: acme-prod again, its previous name the one it had meanwhile
+    read = asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(renamed),), take_over=False))
+    assert read.ledger.owns("k-2") and read.kept_under == renamed
+    taken = asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(renamed),)))
+    assert taken.ledger.organization == PROD and taken.ledger.owns("k-2")
+    assert decode(text_of(store, PROD)) == taken.ledger
+    again = asyncio.run(ledger_store.load(store, PROD))
+    assert again == taken  # read under its own name from now on
+
+
+def test_a_record_that_moved_to_a_name_not_given_says_where_it_went(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store, PROD, key="k-2")
+    renamed = f"acme-production@{TARGET}"
+    asyncio.run(ledger_store.load(store, renamed, earlier=(Earlier(PROD),)))
+
+    with pytest.raises(LedgerError, match=r"was moved to _reconciler/ledger/acme-production"):
+        asyncio.run(ledger_store.load(store, PROD))
