@@ -33,6 +33,7 @@ from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, parse_ans
 from reconciler.platform.anthropic import wire
 from reconciler.platform.anthropic.settings import DEFAULT_BASE_URL, AnthropicSettings
 from reconciler.platform.credentials import KeyAuth, redact
+from reconciler.platform.waits import noticed
 
 SERVICE = "anthropic admin"
 API_VERSION = "2023-06-01"
@@ -138,6 +139,7 @@ class AnthropicClient:
                     policy=self._retry,
                     sleep=self._sleep,
                     retry_hint=_overloaded if idempotent else None,
+                    on_retry=noticed(SERVICE, method, path),
                     **kwargs,
                 )
             except errors.RemoteError as exc:

@@ -46,6 +46,7 @@ from reconciler.platform.mistral.settings import (
     DEFAULT_CONCURRENCY,
     MistralSettings,
 )
+from reconciler.platform.waits import RetryHook, noticed
 
 ADMIN_SERVICE = "mistral admin"
 API_SERVICE = "mistral"
@@ -54,10 +55,6 @@ API_SERVICE = "mistral"
 # (see .paging), so a large page only saves requests: 20,000 keys in 20 instead of 200.
 DEFAULT_PAGE_SIZE = 1000
 
-RetryHook = Callable[[int, float, str], None]  # (attempt, delay seconds, why)
-# Seconds of a wait before a retry that the log tells of, whatever made it; a wait the
-# platform asked for (429, Retry-After: may be minutes) is told of however short.
-NOTICED_WAIT = 5.0
 Sleep = Callable[[float], Awaitable[Any]]
 
 M = TypeVar("M", bound=BaseModel)
@@ -183,12 +180,6 @@ class Connection:
         client, service = (self._api, API_SERVICE) if api else (self._admin, ADMIN_SERVICE)
         kwargs.setdefault("idempotent", True)
 
-        def retried(attempt: int, delay: float, why: str) -> None:
-            if why == "HTTP 429" or delay >= NOTICED_WAIT:  # never a short backoff's
-                _log_wait(service, method, path, attempt, delay, why)
-            if self._on_retry is not None:
-                self._on_retry(attempt, delay, why)
-
         async with self._limit:
             try:
                 return await send(
@@ -198,7 +189,7 @@ class Connection:
                     service=service,
                     policy=self._retry,
                     sleep=self._sleep,
-                    on_retry=retried,
+                    on_retry=noticed(service, method, path, self._on_retry),
                     **kwargs,
                 )
             except errors.RemoteError as exc:
@@ -266,20 +257,3 @@ class Connection:
         service: str = ADMIN_SERVICE,
     ) -> M:
         return parse_answer(model, response, method, path, service=service)
-
-
-def _log_wait(service: str, method: str, path: str, attempt: int, delay: float, why: str) -> None:
-    """A warning that a request waits before it is sent again (a plan that says nothing
-    for minutes looks hung). Logging (structlog, and the terminal library it brings) is
-    loaded only then."""
-    from reconciler.logging import get_logger
-
-    get_logger(__name__).warning(
-        "platform.retry",
-        service=service,
-        method=method,
-        path=path,
-        attempt=attempt,
-        delay=round(delay, 2),
-        reason=why,
-    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
 from reconciler import errors
+from reconciler.logging import configure_logging
 from tests.platform.anthropic.wire_bodies import (
     ADMIN_KEY,
     ORG,
@@ -197,3 +200,31 @@ def test_a_key_is_checked_with_its_own_secret_not_the_admin_key() -> None:
 
     assert run(go()) == (True, False)
     assert route.calls[0].request.headers["x-api-key"] == "sk-good"
+
+
+@respx.mock
+def test_a_wait_the_platform_asked_for_is_logged_with_its_reason(tmp_path: Path) -> None:
+    # as La Plateforme's: a 429's Retry-After may be minutes, and the run says why it waits
+    stream = io.StringIO()
+    configure_logging(stream=stream, json_file=tmp_path / "log.jsonl")
+    respx.get(f"{ORG}/workspaces").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "30"}),
+            httpx.Response(200, json=page(workspace("wrkspc_1", "dev"))),
+        ]
+    )
+
+    run(client(Sleeps()).list_workspaces())
+
+    assert "platform.retry" in stream.getvalue() and ADMIN_KEY not in stream.getvalue()
+    (entry,) = [
+        json.loads(line)
+        for line in (tmp_path / "log.jsonl").read_text().splitlines()
+        if '"platform.retry"' in line
+    ]
+    assert (entry["method"], entry["attempt"], entry["delay"], entry["reason"]) == (
+        "GET",
+        1,
+        30.0,
+        "HTTP 429",
+    )
