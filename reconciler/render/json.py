@@ -35,8 +35,9 @@ Format (``format_version`` "1.1"), modelled on ``terraform show -json``::
 
 ``refusals`` are what ``apply`` will refuse to do, found when the plan was made and
 enforced by apply from the same data: ``kind`` is ``protected`` (a delete in a
-``protected: true`` workspace), ``conflict`` (two live keys with one name) or
-``delete-share`` (too many keys destroyed, replacements included); ``message`` is the
+``protected: true`` workspace), ``conflict`` (two live keys with one name),
+``delete-share`` (too many keys destroyed, replacements included) or ``expired`` (a key
+created, or replaced, with an expiry already past); ``message`` is the
 reason, without the address; ``addresses`` the objects it is about (the one object, or
 every destroy counted); ``force_overrides`` whether ``apply --force`` lifts it. Empty
 when apply may proceed.
