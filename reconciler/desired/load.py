@@ -274,7 +274,7 @@ def check_desired_state(
         reporter=reporter,
         provider=provider,
         catalog=catalog or (load_catalog(provider=provider.name) if provider else None),
-        today=today or dt.date.today(),
+        today=today or dt.datetime.now(dt.UTC).date(),  # the UTC day, as plans count it
         organization=org_doc,
         organization_source=org,
         roles=roles_doc,

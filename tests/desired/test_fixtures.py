@@ -6,8 +6,10 @@ import datetime as dt
 import shutil
 import traceback
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from reconciler.desired import Problem, Severity, check_desired_state, load_desired_state
 from reconciler.errors import DesiredStateError
@@ -237,6 +239,20 @@ def test_expiry_soon_is_a_warning_using_the_organisation_setting() -> None:
     assert result.ok
     assert [(p.path, p.message) for p in result.warnings][:1] == [
         ("workspace.api_keys[0].expires", "expires in 10 day(s), on 2027-06-30")
+    ]
+
+
+def test_today_is_the_utc_day_as_a_plan_counts_it() -> None:
+    # 19:00 on 30 June in Los Angeles is 1 July in UTC: the key has expired for a plan,
+    # so for validate too
+    evening = dt.datetime(2027, 6, 30, 19, tzinfo=ZoneInfo("America/Los_Angeles"))
+    with time_machine.travel(evening, tick=False):
+        assert dt.date.today() == dt.date(2027, 6, 30)  # the machine's local day
+        result = check_desired_state(FIXTURES / "valid")
+    found = [p.message for p in result.problems if p.path.endswith("].expires")]
+    assert found[:1] == [
+        "expired on 2027-06-30 (today is 2027-07-01): the key no longer works; give it a "
+        "later date to replace it, or remove it"
     ]
 
 
