@@ -22,7 +22,11 @@ def validate(
     directory: DirectoryArg = DESIRED_STATE,
     today: Annotated[
         str | None,
-        typer.Option("--today", metavar="YYYY-MM-DD", help="Check expiry dates against this day (default: today in UTC, as plans count it)."),
+        typer.Option(
+            "--today",
+            metavar="YYYY-MM-DD",
+            help="Check expiry dates against this day (default: today in UTC, as plans count it).",
+        ),
     ] = None,
     org: OrgOpt = None,
 ) -> None:
