@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from reconciler.diff import Action, Change, Kind, currency_notes, diff
-from reconciler.model import ApiKey, LiveState, Organization, SpendLimit, Workspace
+from reconciler.diff import Action, Change, Kind, currency_notes
+from reconciler.diff import diff as diff_at
+from reconciler.model import (
+    ApiKey,
+    DesiredState,
+    LiveState,
+    Organization,
+    SpendLimit,
+    Workspace,
+)
 
 from .states import CREATED, desired, desired_renamed, live_drifted, live_matching
+
+# the tests' own moment, not today's: the fixtures' keys expire in 2027, and a key whose
+# expiry has passed is left as it is
+NOW = dt.datetime(2026, 11, 18, 9, 30, tzinfo=dt.UTC)
+
+
+def diff(desired: DesiredState, live: LiveState, **options: Any) -> list[Change]:
+    return diff_at(desired, live, **{"now": NOW, **options})
 
 
 def by_address(changes: list[Change]) -> dict[str, Change]:
