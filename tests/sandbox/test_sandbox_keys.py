@@ -13,6 +13,7 @@ from reconciler.platform.sandbox import SandboxStore, create_app
 from reconciler.platform.sandbox.generate import generate_seed, write_seed
 from reconciler.platform.sandbox.seed import load_seed
 from tests.contract.spec import check_error, check_validation_error
+from tests.hostile import NAMES
 
 from .conftest import ADMIN, TODAY, Clock, Demo, TestClient, all_keys, make_client
 
@@ -255,3 +256,17 @@ def test_an_offset_past_the_end_is_an_empty_page(client: TestClient) -> None:
     assert (
         len(client.get(f"{ADMIN}/api-keys", params={"limit": 1, "offset": 1}).json()["keys"]) == 1
     )
+
+
+@pytest.mark.parametrize("name", [*NAMES, "é\u2028\u2029\ud7ff\U0001f511", '"quoted" \\ back'])
+def test_a_listing_is_the_json_the_standard_encoder_writes(
+    client: TestClient, demo: Demo, name: str
+) -> None:
+    """Listings are encoded by pydantic-core, not ``json.dumps``: the bytes must be the
+    same for any name (escapes of control characters, quotes, non-ASCII text)."""
+    create(client, demo, name=name)
+    response = client.get(f"{ADMIN}/api-keys", params={"offset": 0, "limit": 100})
+    body = response.json()
+    assert name in [k["name"] for k in body["keys"]]
+    standard = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert response.content == standard.encode()

@@ -34,6 +34,7 @@ from reconciler.platform.sandbox.errors import ApiError, Unauthorized, error_res
 from reconciler.platform.sandbox.faults import FaultConfig, FaultEngine, FaultMiddleware
 from reconciler.platform.sandbox.inference import InferenceApi
 from reconciler.platform.sandbox.inputs import Handler, bearer, body, path_uuid, query, same
+from reconciler.platform.sandbox.json_body import ListingResponse
 from reconciler.platform.sandbox.people_routes import PeopleApi
 from reconciler.platform.sandbox.store import SandboxStore
 from reconciler.platform.sandbox.usage import month_cost, usage_out
@@ -101,7 +102,7 @@ class AdminApi:
         records = self.store.list_workspaces(archived=q.is_archived, search=q.search)
         start = (q.page - 1) * q.page_size
         items = [workspace_out(w, self.currency) for w in records[start : start + q.page_size]]
-        return JSONResponse(
+        return ListingResponse(
             {
                 "total": len(records),
                 "items": items,
@@ -179,7 +180,7 @@ class AdminApi:
         page_users = users[start:end]
         invite_start = max(0, start - len(users))
         invite_end = max(0, end - len(users))
-        return JSONResponse(
+        return ListingResponse(
             {
                 "members": [member_out(u, self.store.user_workspaces(u.uuid)) for u in page_users],
                 "invites": [invite_out(i) for i in invites[invite_start:invite_end]],
@@ -207,7 +208,7 @@ class AdminApi:
             key_out(k, store.workspace_any(k.workspace_id), store.find_user(k.user_id), today)
             for k in keys
         ]
-        return JSONResponse({"keys": items})
+        return ListingResponse({"keys": items})
 
     async def create_key(self, request: Request) -> Response:
         b = await body(request, KeyIn)
