@@ -53,6 +53,8 @@ VAULT_ROLE_ID, VAULT_SECRET_ID  AppRole auth (the role id variable may be rename
 VAULT_ROLE                      the JWT auth role; wins over vault.role (CI sets each job's)
 VAULT_JWT                       a JWT to log in with (else one from GitHub Actions' OIDC)
 VAULT_JWT_AUDIENCE              the audience asked of GitHub Actions' OIDC (the Vault address)
+VAULT_AUTH                      the auth method, instead of ``vault.auth`` (``token``, ``approle``,
+                                ``jwt``): ``token`` on a laptop whose desired state says ``jwt``
 VAULT_AUTH_PATH                 the auth mount, instead of ``approle`` / ``jwt``
 HOME                            where ``~/.vault-token`` is
 =============================== ============================================================
@@ -109,6 +111,7 @@ VAULT_SECRET_ID = "VAULT_SECRET_ID"
 VAULT_ROLE = "VAULT_ROLE"
 VAULT_JWT = "VAULT_JWT"
 VAULT_JWT_AUDIENCE = "VAULT_JWT_AUDIENCE"
+VAULT_AUTH = "VAULT_AUTH"
 VAULT_AUTH_PATH = "VAULT_AUTH_PATH"
 HOME = "HOME"
 

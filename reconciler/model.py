@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 from pydantic import ConfigDict, Field
 
@@ -65,6 +65,10 @@ class SecretBackend(StrEnum):
     GITHUB = "github"  # a GitHub Actions repository or environment secret
 
 
+VaultAuthMethod = Literal["token", "approle", "jwt"]
+VAULT_AUTH_METHODS: tuple[VaultAuthMethod, ...] = get_args(VaultAuthMethod)
+
+
 class VaultSettings(Frozen):
     """The organisation's default secret store."""
 
@@ -73,7 +77,7 @@ class VaultSettings(Frozen):
     namespace: str | None = None
     mount: str = "secret"
     path_prefix: str = ""  # "" : the mount's root; the desired state sets the provider's
-    auth: Literal["token", "approle", "jwt"] = "token"
+    auth: VaultAuthMethod = "token"
     role: str | None = None  # AppRole role_id env name or JWT role
 
 

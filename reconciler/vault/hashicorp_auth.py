@@ -14,7 +14,9 @@ Read from the environment (never from the desired state) by :func:`auth_from_env
   ``ACTIONS_ID_TOKEN_REQUEST_TOKEN``; the workflow needs ``permissions: id-token: write``);
   ``POST /v1/auth/jwt/login``.
 
-``VAULT_AUTH_PATH`` overrides the auth mount (``approle`` / ``jwt``). Missing settings
+``VAULT_AUTH`` overrides ``vault.auth`` (a laptop's ``VAULT_TOKEN`` beside a desired state
+whose CI logs in with ``jwt``: ``VAULT_AUTH=token``); ``VAULT_AUTH_PATH`` overrides the auth
+mount (``approle`` / ``jwt``). Missing settings
 raise :class:`~reconciler.errors.ConfigError` naming the variable; a refused login raises
 :class:`~reconciler.errors.SecretStoreError`. Credentials are ``SecretStr`` throughout.
 
@@ -42,6 +44,7 @@ from reconciler.env import (
     ACTIONS_ID_TOKEN_REQUEST_TOKEN,
     ACTIONS_ID_TOKEN_REQUEST_URL,
     HOME,
+    VAULT_AUTH,
     VAULT_AUTH_PATH,
     VAULT_JWT,
     VAULT_JWT_AUDIENCE,
@@ -52,7 +55,7 @@ from reconciler.env import (
     VAULT_TOKEN_FILE,
 )
 from reconciler.errors import ConfigError, SecretStoreError
-from reconciler.model import VaultSettings
+from reconciler.model import VAULT_AUTH_METHODS, VaultAuthMethod, VaultSettings
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -91,25 +94,48 @@ VaultAuth = TokenAuth | AppRoleAuth | JwtAuth
 
 
 def auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
-    """The credential the settings ask for, from the environment; ConfigError if missing
-    (saying so when a Vault token is set that these settings do not use: a laptop's
-    ``VAULT_TOKEN`` beside a desired state whose CI logs in with ``jwt``)."""
+    """The credential the settings ask for (``VAULT_AUTH`` wins over ``vault.auth``), from
+    the environment; ConfigError if missing (saying so when a Vault token is set that these
+    settings do not use: a laptop's ``VAULT_TOKEN`` beside a desired state whose CI logs in
+    with ``jwt``)."""
+    method = auth_method(settings, env)
     try:
-        return _auth_from_env(settings, env, address=address)
+        return _auth_from_env(method, settings, env, address=address)
     except ConfigError as exc:
-        if settings.auth == "token" or not (env.get(VAULT_TOKEN) or env.get(VAULT_TOKEN_FILE)):
+        if method == "token" or not (env.get(VAULT_TOKEN) or env.get(VAULT_TOKEN_FILE)):
             raise
+        said = (
+            f"{VAULT_AUTH} is {method}"
+            if env.get(VAULT_AUTH, "").strip()
+            else f"vault.auth is {method} in organization.yaml"
+        )
         raise ConfigError(
-            f"{exc} (vault.auth is {settings.auth} in organization.yaml, so {VAULT_TOKEN} is "
-            "not used)"
+            f"{exc} ({said}, so {VAULT_TOKEN} is not used; {VAULT_AUTH}=token uses it)"
         ) from None
 
 
-def _auth_from_env(settings: VaultSettings, env: Mapping[str, str], *, address: str) -> VaultAuth:
+def auth_method(settings: VaultSettings, env: Mapping[str, str]) -> VaultAuthMethod:
+    """``VAULT_AUTH`` when set (one of ``vault.auth``'s values, else a ConfigError naming
+    them), else the desired state's ``vault.auth``."""
+    given = env.get(VAULT_AUTH, "").strip()
+    if not given:
+        return settings.auth
+    for method in VAULT_AUTH_METHODS:
+        if given.lower() == method:
+            return method
+    raise ConfigError(
+        f"{VAULT_AUTH} must be one of {', '.join(VAULT_AUTH_METHODS)} (as vault.auth), "
+        f"got {given!r}"
+    )
+
+
+def _auth_from_env(
+    method: VaultAuthMethod, settings: VaultSettings, env: Mapping[str, str], *, address: str
+) -> VaultAuth:
     mount = env.get(VAULT_AUTH_PATH, "").strip("/")
-    if settings.auth == "token":
+    if method == "token":
         return _token_from_env(env)
-    if settings.auth == "approle":
+    if method == "approle":
         role_var = settings.role or VAULT_ROLE_ID
         role_id = env.get(role_var)
         secret_id = env.get(VAULT_SECRET_ID)

@@ -528,9 +528,45 @@ def test_a_vault_token_the_settings_do_not_use_is_named_in_the_error(auth: str, 
         auth_from_env(VaultSettings(auth=auth), env, address=VAULT_ADDR)
     message = str(refused.value)
     assert message.endswith(
-        f"(vault.auth is {auth} in organization.yaml, so VAULT_TOKEN is not used)"
+        f"(vault.auth is {auth} in organization.yaml, so VAULT_TOKEN is not used; "
+        "VAULT_AUTH=token uses it)"
     )
     assert_no_secret(message)
+
+
+def test_vault_auth_token_uses_a_laptop_s_token_beside_a_ci_desired_state(
+    fake_vault: FakeVault,
+) -> None:
+    """The desired state logs CI in with ``jwt``; a person with a Vault token sets
+    ``VAULT_AUTH=token`` rather than editing organization.yaml."""
+    settings = VaultSettings(auth="jwt", role="reconciler-plan", path_prefix="mistral/acme")
+    env = {"VAULT_ADDR": VAULT_ADDR, "VAULT_TOKEN": TOKEN_TEXT, "VAULT_AUTH": "token"}
+    store = HashiCorpVault.from_settings(settings, env=env)
+    run(store.put("dev/dev-alice", SECRET, make_metadata()))
+    assert run(store.read_secret("dev/dev-alice")) == SECRET
+    assert [r.url.path for r in fake_vault.requests if "/auth/" in r.url.path] == []
+    assert fake_vault.secret("mistral/acme/dev/dev-alice") == SECRET_TEXT
+
+
+def test_vault_auth_names_another_method_than_the_desired_state_s() -> None:
+    env = {"VAULT_AUTH": "approle", "VAULT_ROLE_ID": "r", "VAULT_SECRET_ID": "s"}
+    auth = auth_from_env(VaultSettings(auth="token"), env, address=VAULT_ADDR)
+    assert repr(auth) == "AppRoleAuth(mount='approle')"
+    with pytest.raises(ConfigError) as refused:
+        auth_from_env(VaultSettings(), {"VAULT_AUTH": "jwt", "VAULT_TOKEN": "t"}, address="")
+    assert str(refused.value).endswith(
+        "(VAULT_AUTH is jwt, so VAULT_TOKEN is not used; VAULT_AUTH=token uses it)"
+    )
+
+
+@pytest.mark.parametrize("value", ["oidc", "tokens", "kubernetes"])
+def test_an_unknown_vault_auth_is_a_config_error_naming_the_allowed_ones(value: str) -> None:
+    env = {"VAULT_AUTH": value, "VAULT_TOKEN": TOKEN_TEXT}
+    with pytest.raises(ConfigError) as refused:
+        auth_from_env(VaultSettings(auth="jwt"), env, address=VAULT_ADDR)
+    assert str(refused.value) == (
+        f"VAULT_AUTH must be one of token, approle, jwt (as vault.auth), got {value!r}"
+    )
 
 
 def test_the_job_s_vault_role_wins_over_the_desired_state_s() -> None:
