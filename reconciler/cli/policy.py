@@ -2,7 +2,9 @@
 
 ``policy check ROLE MODEL TOKENS`` asks the desired state's policy whether a role (or a
 key: ``api_key.<name>``) may send a request of about TOKENS tokens to MODEL, prints the
-decision and its reason, and exits 0 when allowed, 2 when denied, 1 on an error. It is
+decision and its reason, and exits 0 when allowed, 2 when denied, 1 on an error. A role,
+key or model the desired state and its catalog do not know is an error (a typo is not a
+denial), with the closest known name; the library's ``authorize`` denies it. It is
 a dry run: nothing is reserved or counted, and usage limits are read from ``--store``
 (a shared usage database) when given, else start empty. The models and prices are the
 desired state's provider's; ``--provider NAME`` says which provider's calls are checked,
@@ -21,6 +23,7 @@ at 50, 80 and 100%, as text, Markdown or JSON.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import sys
 import time
@@ -92,6 +95,13 @@ def check_command(
         raise ConfigError(f"--output-tokens ({out}) cannot be more than TOKENS ({estimated})")
     state = load_state(directory, provider)
     policy = Policy(state, store=open_store(store) if store else None)
+    roles = ", ".join(sorted(r.name for r in state.roles)) or "none"
+    _known(
+        who, policy.names(), "role or key", f"the desired state in {directory}", f"roles: {roles}"
+    )
+    if policy.prices.resolve(model) is None:
+        catalog = f"the {state.provider} model catalog"
+        _known(model, policy.prices.names(), "model", catalog, "reconciler catalog list names them")
     decision = policy.authorize(who, model, estimated, output_tokens=out, dry_run=True)
     if fmt == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2) + "\n")
@@ -104,6 +114,16 @@ def check_command(
     else:
         sys.stdout.write(f"denied ({decision.reason.value}): {decision.message}\n")
     return EXIT_ALLOWED if decision else EXIT_DENIED
+
+
+def _known(name: str, known: list[str], what: str, where: str, otherwise: str) -> None:
+    """A ConfigError when ``name`` is not one of ``known``: with the closest one, else
+    with ``otherwise``."""
+    if name in known:
+        return
+    hint = difflib.get_close_matches(name, known, n=1)
+    said = f"did you mean {hint[0]!r}?" if hint else otherwise
+    raise ConfigError(f"no {what} named {name!r} in {where} ({said})")
 
 
 def parse_month(value: str | None, today: dt.date) -> dt.date:

@@ -123,6 +123,12 @@ class Policy:
         """Every address that ``authorize`` accepts (``role.*`` and ``api_key.*``)."""
         return sorted({s.address for s in self._subjects.values()})
 
+    def names(self) -> list[str]:
+        """Every name ``authorize`` accepts as ``who``: the addresses of :meth:`subjects`
+        and the bare role and key names (``authorize`` denies any other as
+        ``unknown-role``)."""
+        return sorted(self._subjects)
+
     @property
     def single_key(self) -> str | None:
         """The address of the only key, for a policy built from one key's metadata."""

@@ -140,6 +140,10 @@ class PriceTable:
             found = self._canonical.get(model.lower())
         return found
 
+    def names(self) -> list[str]:
+        """Every model id and alias :meth:`resolve` knows, sorted."""
+        return sorted(self._canonical)
+
     def price(self, model: str) -> tuple[Decimal, Decimal] | None:
         """``(input, output)`` USD per million tokens; None if unknown or unpriced."""
         canonical = self.resolve(model)

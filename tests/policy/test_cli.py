@@ -36,13 +36,51 @@ def _check(*args: str) -> tuple[int, str, str]:
         (["analyst", "mistral-small-latest", "2001"], 2, "denied (over-request-token-limit)"),
         (["api_key.dev-henry-notebooks", "codestral-latest", "1"], 2, "denied (model-not-allowed)"),
         (["api_key.ml-dan", "mistral-large-latest", "100000"], 0, "allowed: api_key.ml-dan"),
-        (["intern", "mistral-small-latest", "1"], 2, "denied (unknown-role)"),
     ],
 )
 def test_policy_check(args: list[str], code: int, start: str) -> None:
     exit_code, out, _ = _check(*args)
     assert exit_code == code
     assert out.startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["develper", "mistral-small-latest", "1"],
+            f"no role or key named 'develper' in the desired state in {DESIRED} "
+            "(did you mean 'developer'?)",
+        ),
+        (
+            ["api_key.dev-bobb", "codestral-latest", "1"],
+            f"no role or key named 'api_key.dev-bobb' in the desired state in {DESIRED} "
+            "(did you mean 'api_key.dev-bob'?)",
+        ),
+        (
+            ["intern", "mistral-small-latest", "1"],
+            f"no role or key named 'intern' in the desired state in {DESIRED} "
+            "(roles: admin, analyst, developer, senior)",
+        ),
+        (
+            ["developer", "mistral-smal-latest", "1"],
+            "no model named 'mistral-smal-latest' in the mistral model catalog "
+            "(did you mean 'mistral-small-latest'?)",
+        ),
+        (
+            ["developer", "gpt-4o", "1", "--format", "json"],
+            "no model named 'gpt-4o' in the mistral model catalog "
+            "(reconciler catalog list names them)",
+        ),
+    ],
+)
+def test_policy_check_of_an_unknown_role_key_or_model_is_a_usage_error(
+    args: list[str], message: str
+) -> None:
+    """A typo is not a denial: a shell or CI check reads exit 2 as "denied"."""
+    exit_code, out, err = _check(*args)
+    assert (exit_code, out) == (1, "")
+    assert err == f"Error: {message}\n"
 
 
 def test_policy_check_with_an_expired_key_in_the_desired_state(tmp_path: Path) -> None:
