@@ -72,7 +72,7 @@ from reconciler.vault.base import StoredSecret, utcnow
 
 _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)
 
-LOST_SECRET = "an interrupted apply created this key but its secret never reached the vault"
+LOST_SECRET = "an apply that did not finish created this key but its secret never reached the vault"
 
 
 def journal_path(state_dir: Path, identity: str) -> Path:
@@ -339,7 +339,7 @@ class Journal:
         for old, new in scan.replaced_by.items():
             # a new key deleted since (a rotation's that failed verification) replaced nothing
             if old in live_ids and new in stored and not {old, new} & scan.deleted:
-                result[old] = f"replaced by key {new} in an interrupted apply"
+                result[old] = f"replaced by key {new} in an apply that did not finish"
         return result
 
     def compact(self, live: LiveState) -> bool:

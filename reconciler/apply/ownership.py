@@ -409,7 +409,7 @@ def interrupted(
     if not left:
         return []
     return [
-        f"An earlier apply was interrupted: {len(left)} key(s) it left behind will be "
+        f"An earlier apply did not finish: {len(left)} key(s) it left behind will be "
         "deleted, and what the desired state needs re-created."
     ]
 

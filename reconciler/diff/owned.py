@@ -59,7 +59,7 @@ def superseded(
     unresolved create whose secret is stored (unrecorded) took the secret path of a managed
     key of its name, so that key was its replacement's old half."""
     return {
-        old: f"replaced by key {new} in an interrupted apply"
+        old: f"replaced by key {new} in an apply that did not finish"
         for old, new in _successors(live_keys, claims, facts).items()
     }
 

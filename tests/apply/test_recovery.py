@@ -112,7 +112,7 @@ def test_a_key_whose_secret_never_reached_the_store_is_deleted_and_made_again(
     assert found["api_key.dev-bob[k-new]"] == ("delete",)
     # (no ownership record was ever written here: the plan warns of that too)
     assert [w for w in plan.warnings if not w.startswith(("Key audit:", "No ownership"))] == [
-        "An earlier apply was interrupted: 1 key(s) it left behind will be deleted, and what "
+        "An earlier apply did not finish: 1 key(s) it left behind will be deleted, and what "
         "the desired state needs re-created.",
     ]
     recovery = plan.by_address("api_key.dev-bob[k-new]")
@@ -180,7 +180,9 @@ def test_a_replacement_whose_old_key_survived_deletes_it(
     assert found["api_key.dev-alice[k-alice]"] == ("delete",)
     assert "api_key.dev-alice" not in found  # the new key is the desired one
     old = plan.by_address("api_key.dev-alice[k-alice]")
-    assert old is not None and old.reason == "replaced by key k-alice2 in an interrupted apply"
+    assert (
+        old is not None and old.reason == "replaced by key k-alice2 in an apply that did not finish"
+    )
 
 
 def test_recovery_deletes_are_allowed_in_a_protected_workspace(

@@ -221,7 +221,7 @@ def test_an_interrupted_replacement_deletes_the_old_key_that_lost_its_secret_pat
     found = changes(desired(), live, facts)
     assert actions(found) == {"api_key.dev-alice[k-alice]": ("delete",)}
     assert found["api_key.dev-alice[k-alice]"].reason == (
-        "replaced by key k-alice-2 in an interrupted apply"
+        "replaced by key k-alice-2 in an apply that did not finish"
     )
 
 

@@ -84,7 +84,7 @@ def test_a_key_the_refused_request_made_is_abandoned_and_not_a_conflict(tmp_path
     abandoned = j.abandoned_keys(live(*keys))
     assert abandoned == {
         "k-orphan": LOST_SECRET,
-        "k-old": "replaced by key k-new in an interrupted apply",
+        "k-old": "replaced by key k-new in an apply that did not finish",
     }
     changes = diff(desired(), live(*keys), abandoned_keys=abandoned)
     alice = [c for c in changes if c.name == "dev-alice"]
@@ -128,7 +128,7 @@ def test_replaced_key_never_deleted_is_abandoned(tmp_path: Path) -> None:
     )
     j.record("secret-stored", key_id="k-new")
     result = j.abandoned_keys(live(key("k-old"), key("k-new")))
-    assert result == {"k-old": "replaced by key k-new in an interrupted apply"}
+    assert result == {"k-old": "replaced by key k-new in an apply that did not finish"}
 
 
 def test_torn_last_line_is_ignored(tmp_path: Path) -> None:

@@ -305,6 +305,6 @@ def left_behind(
 
 def interrupted_warning(count: int) -> str:
     return (
-        f"Warning: An earlier apply was interrupted: {count} key(s) it left behind will be "
+        f"Warning: An earlier apply did not finish: {count} key(s) it left behind will be "
         "deleted, and what the desired state needs re-created."
     )

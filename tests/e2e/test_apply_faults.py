@@ -130,7 +130,7 @@ def test_a_create_answered_with_500_is_not_resent_and_the_next_apply_converges(
     assert plan.returncode == 0, plan.stderr
     # left behind: the dev-alice that was replaced before the failure, and the orphan
     left = 1 + len(orphans)
-    warned = f"Warning: An earlier apply was interrupted: {left} key(s) it left behind will be"
+    warned = f"Warning: An earlier apply did not finish: {left} key(s) it left behind will be"
     assert warned in plan.stdout
     recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
@@ -164,7 +164,7 @@ def test_a_timed_out_create_is_not_resent_and_the_next_apply_converges(
     assert plan.returncode == 0, plan.stderr
     # the replaced dev-alice, and dev-bob if the platform made it after all
     left = 1 + len(outcome)
-    assert f"An earlier apply was interrupted: {left} key(s) it left behind" in plan.stdout
+    assert f"An earlier apply did not finish: {left} key(s) it left behind" in plan.stdout
     recovered = cli("apply", "--auto-approve", *ONE_AT_A_TIME)
     assert recovered.returncode == 0, recovered.stderr
     assert_converged(sandbox, small / "vault", small / "desired-state")

@@ -53,7 +53,7 @@ def test_an_ambiguous_create_is_recovered_from_another_state_directory(
     # the old dev-alice, replaced before the failure, goes once its (zero) grace has ended
     old = next(c for a, c in changes.items() if a.startswith("api_key.dev-alice["))
     assert old["action_reason"] == "rotated, grace period ended"
-    assert "An earlier apply was interrupted: 1 key(s)" in plan["warnings"][0]
+    assert "An earlier apply did not finish: 1 key(s)" in plan["warnings"][0]
 
     recovered = cli("apply", "--auto-approve", env=elsewhere)
     assert recovered.returncode == 0, recovered.stderr

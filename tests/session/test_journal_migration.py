@@ -24,7 +24,7 @@ from reconciler.session import Session, TargetOptions
 from tests.e2e.apply_support import write_small_desired
 
 INTERRUPTED = (
-    "An earlier apply was interrupted: 1 key(s) it left behind will be deleted, and what "
+    "An earlier apply did not finish: 1 key(s) it left behind will be deleted, and what "
     "the desired state needs re-created."
 )
 
