@@ -27,7 +27,7 @@ from reconciler.diff.changes import (
     project,
     updated,
 )
-from reconciler.model import DesiredState, LiveState, Workspace
+from reconciler.model import DesiredState, LiveState, SpendLimit, Workspace
 
 
 def workspace_aliases(desired: DesiredState, live: LiveState) -> dict[str, str]:
@@ -239,7 +239,8 @@ def _spend_limit_change(
         or (have is not None and have.spend_limit == want.spend_limit)
     ):
         return None
-    current = have.spend_limit.describe() if have and have.spend_limit else "not set"
+    # a workspace to be created has no monthly limit, as one that exists without one says
+    current = (have.spend_limit if have and have.spend_limit else SpendLimit()).describe()
     return Change(
         address=f"workspace_spend_limit.{want.name}",
         kind=Kind.WORKSPACE_SPEND_LIMIT,

@@ -67,6 +67,26 @@ def test_workspace_spend_limit_only_reported_when_desired() -> None:
     assert not [c for c in diff(state, live) if c.kind is Kind.WORKSPACE_SPEND_LIMIT]
 
 
+def test_an_unset_workspace_spend_limit_reads_alike_before_and_after_the_workspace_exists() -> None:
+    live = live_matching()
+    unset = tuple(
+        w.model_copy(update={"spend_limit": SpendLimit()}) if w.name == "dev" else w
+        for w in live.workspaces
+    )
+    existing = live.model_copy(update={"workspaces": unset})
+    to_create = live.model_copy(
+        update={
+            "workspaces": tuple(w for w in live.workspaces if w.name != "dev"),
+            "members": tuple(m for m in live.members if m.workspace != "dev"),
+            "keys": tuple(k for k in live.keys if k.workspace != "dev"),
+        }
+    )
+    for state in (existing, to_create):
+        limit = by_address(diff(desired(), state))["workspace_spend_limit.dev"]
+        assert [(f.before, f.after) for f in limit.fields] == [("no monthly limit", "50 USD/month")]
+        assert (limit.message or "").endswith("to 50 USD/month (now: no monthly limit).")
+
+
 def test_unmanaged_keys_pruned_only_when_workspace_allows() -> None:
     live = live_matching().model_copy(
         update={

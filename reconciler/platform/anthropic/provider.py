@@ -197,8 +197,9 @@ class AnthropicProvider:
             workspaces={w.name: w.id for w in spaces},
             users={e: i for i, e in emails.items()},
         )
-        if progress is not None:
-            progress("keys", len(keys), len(keys))
+        if progress is not None:  # what was read, named as La Plateforme's provider names it
+            for what, listed in (("workspaces", spaces), ("users", users), ("api keys", keys)):
+                progress(what, len(listed), len(listed))
         return LiveState(
             requests=self.client.requests,
             target=self.target,

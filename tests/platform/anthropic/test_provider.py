@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 
@@ -109,6 +110,19 @@ def _organisation() -> None:
 
 
 NO_OVERRIDES: dict[str, object] = {"data": [], "next_page": None}
+
+
+@respx.mock
+def test_fetch_reports_what_it_read_for_the_progress_line() -> None:
+    """The line a plan prints names what was read, as La Plateforme's does."""
+    from reconciler.cli.common import Progress
+
+    _organisation()
+    progress = Progress(stream=io.StringIO(), enabled=False)
+    run(provider().fetch(progress))
+    assert progress.summary("https://api.anthropic.com", 12).startswith(
+        "Read 2 workspaces, 2 users, 2 api keys from https://api.anthropic.com in "
+    )
 
 
 @respx.mock
