@@ -5,8 +5,9 @@ the key in the console, the next plan adopts it by name, and its secret reaches 
 vault through here, so the vault still holds every managed key. The secret is checked
 before it is stored: it must be accepted by the platform (``check_key``) and match the
 live key's hint (``partial_key_hint``: its first and last characters), so a secret
-pasted for the wrong key is refused. It is written like an apply writes a new key's
-secret (:func:`~reconciler.apply.secret_write.write_secret`: one version, never over
+pasted for the wrong key is refused (naming the key by its id, never by its hint). It is
+written like an apply writes a new key's secret
+(:func:`~reconciler.apply.secret_write.write_secret`: one version, never over
 someone else's), with the same metadata; the ownership record then says the key is
 managed and its secret stored (:func:`record_stored`).
 """
@@ -84,7 +85,12 @@ async def put_secret(
     if not secret.get_secret_value():
         raise ConfigError("no secret on standard input")
     if not matches_hint(secret, have.hidden_key):
-        raise ConfigError(f"{address}: this secret is not the live key's ({have.hidden_key})")
+        # no character of the live key's hint: a plan never shows one either, and an error
+        # lands in terminals and CI logs; the id finds the key in the console
+        raise ConfigError(
+            f"{address}: this secret is not the live key's (id {have.id}; the console shows "
+            "that key's hint to compare)"
+        )
     if not await provider.check_key(secret):
         raise ConfigError(f"{address}: the platform does not accept this secret")
     store, path = secrets(want)

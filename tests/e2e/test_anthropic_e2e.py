@@ -174,7 +174,14 @@ def test_secret_put_reads_standard_input_and_never_echoes_it(
     refused = CliRunner().invoke(app, args, input=secret + "\n")
     # research-batch is the seeded key, not the one just made: its hint does not match
     assert refused.exit_code == 1
-    assert "this secret is not the live key's" in refused.output
+    org = Organisation.open(state_file(tmp_path / "sandbox" / "state.json"))
+    live = next(k for k in org.data["keys"] if k["name"] == "research-batch")
+    assert refused.output == (
+        f"Error: api_key.research-batch: this secret is not the live key's (id {live['id']}; "
+        "the console shows that key's hint to compare)\n"
+    )
+    hint = live["partial_key_hint"].removeprefix("sk-ant-api03-")  # the rest is the key's
+    assert all(part not in refused.output for part in hint.split("..."))
     assert secret not in refused.output
 
     desired = tmp_path / "desired" / "workspaces" / "research.yaml"
