@@ -125,6 +125,7 @@ class Plan:
     attributions: tuple[Attribution, ...] = ()  # last change outside reconciler, by address
     retiring: tuple[RetiringKey, ...] = ()  # old keys of rotations, live until their grace ends
     rotate_at_most: int | None = None  # --rotate-at-most: due keys rotated by this plan at most
+    rotations_held: int = 0  # due rotations --rotate-at-most leaves for a later apply
 
     @property
     def desired_fingerprint(self) -> str:
@@ -211,8 +212,11 @@ def make_plan(
     )
     _check_replaced(rotations, found)
     pacing: list[str] = []
+    held = 0
     if rotations.at_most is not None:
+        due = len(found)
         found, pacing = paced(found, desired, live, now, rotations.at_most)
+        held = due - len(found)  # pacing only leaves rotations out
     if key_console is not None:
         found = console_only_keys(found, console=key_console)
     if console_only:
@@ -272,6 +276,7 @@ def make_plan(
         attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
         retiring=waiting,
         rotate_at_most=rotations.at_most,
+        rotations_held=held,
     )
 
 

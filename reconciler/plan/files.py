@@ -43,6 +43,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "refusals": [r.as_dict() for r in plan.refusals],
         "delete_limit": asdict(plan.delete_limit),
         **({"rotate_at_most": plan.rotate_at_most} if plan.rotate_at_most is not None else {}),
+        **({"rotations_held": plan.rotations_held} if plan.rotations_held else {}),
     }
 
 
@@ -88,7 +89,8 @@ def from_dict(data: dict[str, Any]) -> Plan:
             summary=summarize(changes),
             refusals=tuple(Refusal.from_dict(r) for r in data["refusals"]),
             delete_limit=DeleteLimit(**data["delete_limit"]),
-            rotate_at_most=_count(data.get("rotate_at_most")),
+            rotate_at_most=_count(data, "rotate_at_most"),
+            rotations_held=_count(data, "rotations_held") or 0,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"saved plan is malformed: {exc}") from exc
@@ -108,10 +110,11 @@ def _fingerprint(data: dict[str, Any], field: str) -> str:
     return value
 
 
-def _count(value: Any) -> int | None:
+def _count(data: dict[str, Any], field: str) -> int | None:
+    value = data.get(field)
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
-    raise ValueError(f"rotate_at_most is {value!r}, not a count")
+    raise ValueError(f"{field} is {value!r}, not a count")
 
 
 def save(plan: Plan, path: Path) -> None:

@@ -196,6 +196,12 @@ def footer(plan: Plan) -> list[str]:
         first = s.sentence()
     elif s.manual or s.conflicts:
         first = NOTHING_TO_APPLY  # the configuration is not matched yet: say so
+    elif plan.rotations_held:  # rotations are owed: the configuration is not matched
+        held = plan.rotations_held
+        first = (
+            f"No changes planned now; {_count(held, 'rotation')} "
+            f"{'is' if held == 1 else 'are'} held back by --rotate-at-most."
+        )
     else:
         first = NO_CHANGES
     lines = [first]

@@ -223,6 +223,34 @@ def test_a_saved_plan_keeps_its_rotate_at_most_and_refuses_a_wrong_one() -> None
             from_dict({**saved, "rotate_at_most": wrong})
 
 
+def test_a_plan_holding_every_due_rotation_back_does_not_say_the_configuration_matches() -> None:
+    from reconciler.plan import from_dict, to_dict
+
+    plan = make_plan(
+        alice_overdue_longer(),
+        live_matching(),
+        provider="mistral",
+        now=on_day(100),
+        rotations=Rotations(at_most=0),
+    )
+    assert plan.rotations_held == 2
+    held = "No changes planned now; 2 rotations are held back by --rotate-at-most."
+    saved = from_dict(json.loads(json.dumps(to_dict(plan))))
+    for shown in (plan, saved):  # a saved plan says so too
+        assert render_text(shown).splitlines()[-1] == held
+        assert "matches the configuration" not in render_text(shown)
+    one = make_plan(
+        alice_overdue_longer(),
+        live_matching(),
+        provider="mistral",
+        now=on_day(100),
+        rotations=Rotations(forced=frozenset({"api_key.prod-checkout"}), at_most=0),
+    )
+    assert (one.rotations_held, one.summary.replace) == (1, 1)  # changes: the usual headline
+    assert "Plan: 1 to add, 0 to change, 1 to destroy." in render_text(one).splitlines()
+    assert "held back" not in render_text(one)
+
+
 # --- an apply stopped in the middle of a rotation --------------------------------------
 
 

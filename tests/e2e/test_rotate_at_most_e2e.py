@@ -66,6 +66,16 @@ def test_rotate_at_most_paces_an_adopted_organisations_rotations_most_overdue_fi
 ) -> None:
     assert rotated(adopted) == ["k-120", "k-150", "k-200"]
 
+    # rotations are owed: the plan does not say the configuration is matched
+    held = "No changes planned now; 3 rotations are held back by --rotate-at-most."
+    paused = cli(adopted, "plan", "ds", "--no-color", "--rotate-at-most", "0")
+    assert paused.returncode == 0, paused.stderr
+    assert paused.stdout.splitlines()[-1] == held
+    assert "matches the configuration" not in paused.stdout
+    comment = cli(adopted, "plan", "ds", "--format", "markdown", "--rotate-at-most", "0")
+    assert f"**{held}**" in comment.stdout
+    assert "matches the configuration" not in comment.stdout
+
     shown = cli(adopted, "plan", "ds", "--no-color", "--rotate-at-most", "1")
     assert shown.returncode == 0, shown.stderr
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in shown.stdout
