@@ -7,6 +7,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -228,6 +229,67 @@ def test_timeouts_and_connection_errors_are_retried_then_raised(
     error, calls = run(main())
     assert text in str(error)
     assert calls == ATTEMPTS
+
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def _not_found(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"message": f"Not found: {request.url.path}"})
+
+
+def _listing_error(env: dict[str, str], answer: Any) -> str:
+    """The error of listing workspaces from the settings ``env`` gives, answered by ``answer``."""
+
+    async def main() -> str:
+        provider = MistralProvider.from_env(
+            {"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, **env},
+            transport=httpx.MockTransport(answer),
+            sleep=Sleeps(),
+        )
+        async with provider:
+            with pytest.raises(errors.RemoteError) as caught:
+                await provider.client.list_workspaces()
+        return str(caught.value)
+
+    return run(main())
+
+
+@pytest.mark.parametrize(
+    ("base", "answer", "error", "hint"),
+    [
+        (
+            "http://127.0.0.1:8798/v1/admin",
+            _refused,
+            "mistral admin: GET /workspaces failed: cannot connect to http://127.0.0.1:8798: "
+            "ConnectError: connection refused",
+            "MISTRAL_ADMIN_BASE_URL is http://127.0.0.1:8798/v1/admin: is that address right, "
+            "and its server running?",
+        ),
+        (
+            "http://127.0.0.1:8798/v1",
+            _not_found,
+            "mistral admin: GET /workspaces failed with HTTP 404: Not found: /v1/workspaces",
+            "MISTRAL_ADMIN_BASE_URL is http://127.0.0.1:8798/v1: the Admin API is under /admin, "
+            "as in https://api.mistral.ai/v1/admin",
+        ),
+    ],
+    ids=["refused", "no-admin"],
+)
+def test_a_failure_that_suggests_a_wrong_base_url_names_the_variable(
+    base: str, answer: Any, error: str, hint: str
+) -> None:
+    assert _listing_error({"MISTRAL_ADMIN_BASE_URL": base}, answer) == f"{error} ({hint})"
+
+
+def test_no_base_url_hint_without_the_variable_nor_for_a_404_under_admin() -> None:
+    refused = _listing_error({}, _refused)  # the default base: nothing to point at
+    assert refused.endswith(
+        "cannot connect to https://api.mistral.ai: ConnectError: connection refused"
+    )
+    under_admin = _listing_error({"MISTRAL_ADMIN_BASE_URL": ADMIN}, _not_found)
+    assert under_admin.endswith("HTTP 404: Not found: /v1/admin/workspaces")
 
 
 def test_a_timeout_then_success_is_invisible() -> None:

@@ -137,6 +137,16 @@ def test_a_page_failing_midway_fails_the_whole_listing(
     assert "HTTP 500: shard down" in message
 
 
+@pytest.mark.parametrize("fail", ["workspaces:1", "users:1", "keys:0"])
+def test_a_first_page_failing_is_the_request_s_error_alone(fail: str) -> None:
+    """Nothing of the listing was read: no page or offset to name."""
+    server = PagedServer(10, fail={fail})
+    with pytest.raises(errors.ServerError) as caught:
+        _list_all(server, page_size=4, key_page_size=4, concurrency=2)
+    path = "/api-keys" if fail.startswith("keys") else f"/{fail.split(':')[0]}"
+    assert str(caught.value) == f"mistral admin: GET {path} failed with HTTP 500: shard down"
+
+
 def test_a_failing_page_past_the_end_of_the_keys_does_not_matter() -> None:
     server = PagedServer(5, fail={"keys:12", "keys:16"})
     _, _, keys = _list_all(server, key_page_size=4, concurrency=8)

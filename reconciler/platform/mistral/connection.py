@@ -17,6 +17,9 @@ specific to La Plateforme, for the endpoints in :mod:`.endpoints` to build on:
   means strictly one request in flight at a time.
 - **Typed answers** (:mod:`.wire`); a body that does not parse raises a
   :class:`~reconciler.errors.RemoteError` naming the field, never echoing the body.
+- **Hints**: when the Admin API base came from a variable (``base_url_variable``), a
+  connection that failed, or a GET answered 404 under a base that does not end in
+  ``/admin``, names the variable and its value.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Connection:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         sleep: Sleep | None = None,
         on_retry: RetryHook | None = None,
+        base_url_variable: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise errors.ConfigError(f"concurrency must be at least 1, not {concurrency}")
@@ -93,6 +97,7 @@ class Connection:
         self._auth_scheme: AuthScheme = auth
         self.admin_base_url = admin_base_url.rstrip("/")
         self.api_base_url = api_base_url.rstrip("/")
+        self._base_url_variable = base_url_variable
         self.concurrency = concurrency
         self.page_size = page_size
         self.key_page_size = key_page_size
@@ -130,6 +135,7 @@ class Connection:
             api_base_url=settings.api_base_url,
             auth=settings.auth,
             transport=transport,
+            base_url_variable=settings.admin_base_url_variable,
             **options,
         )
 
@@ -194,7 +200,27 @@ class Connection:
                 )
             except errors.RemoteError as exc:
                 redact(exc, (self._key, secret))
+                if not api:
+                    self._hint(exc, method)
                 raise
+
+    def _hint(self, exc: errors.RemoteError, method: str) -> None:
+        """Name the variable the Admin API base came from when the failure suggests it is
+        wrong (in place; see the module docstring)."""
+        if self._base_url_variable is None or not exc.args:
+            return
+        said = f"{self._base_url_variable} is {self.admin_base_url}"
+        if isinstance(exc, errors.TransportError) and isinstance(exc.__cause__, httpx.ConnectError):
+            hint = f"{said}: is that address right, and its server running?"
+        elif (
+            isinstance(exc, errors.NotFound)
+            and method == "GET"
+            and not self.admin_base_url.endswith("/admin")
+        ):
+            hint = f"{said}: the Admin API is under /admin, as in {DEFAULT_ADMIN_BASE_URL}"
+        else:
+            return
+        exc.args = (f"{exc.args[0]} ({hint})", *exc.args[1:])
 
     async def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
         response = await self._send("GET", path, **kwargs)

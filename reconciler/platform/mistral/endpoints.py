@@ -151,7 +151,7 @@ class ApiKeys(Connection):
             page,
             limit,
             progress,
-            lambda i, size: f"offset {i * size}",
+            lambda i, size: f"offset {i * size}" if i else None,
             least=SPEC_KEY_LIMIT,
             concurrency=self.concurrency,
         )

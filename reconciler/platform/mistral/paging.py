@@ -17,7 +17,8 @@ server caps at no less) is taken as the server's page size, not as the end, unle
 total says so; a shorter one is the whole listing, at no extra request.
 
 A page that fails (after its retries) fails the whole listing, its error naming the listing
-and the page; a partial listing is never returned as complete. :func:`unique` drops the
+and the page (not when the first page failed: then the request's own error says it all);
+a partial listing is never returned as complete. :func:`unique` drops the
 repeats a listing that shifted between pages can hold.
 """
 
@@ -106,14 +107,15 @@ async def speculative_pages(
     fetch: Callable[[int, int], Coroutine[Any, Any, list[T]]],
     size: int,
     progress: PageProgress | None,
-    describe: Callable[[int, int], str],
+    describe: Callable[[int, int], str | None],
     *,
     least: int,
     concurrency: int,
 ) -> list[T]:
     """Pages 0, 1, 2 ... of ``size`` items asked; the first short page ends the listing.
 
-    ``fetch(index, size)`` reads page ``index`` of pages of ``size`` items. Page 0 is
+    ``fetch(index, size)`` reads page ``index`` of pages of ``size`` items, ``describe(index,
+    size)`` names it in an error (None: the listing's first page, left unnamed). Page 0 is
     fetched alone. When it holds fewer items than asked but at least ``least``, the server
     may cap pages at that length: that becomes the page size and page 1 is fetched alone
     too (one request more, never a key missed). Once a page is full, ``concurrency`` pages
@@ -200,7 +202,7 @@ async def cursor_pages(
         try:
             page = await fetch(after)
         except errors.RemoteError as exc:
-            _annotated(exc, what, f"page {number}")
+            _annotated(exc, what, f"page {number}" if number > 1 else None)
             raise
         fresh = [item for item in page if ident(item) not in seen]
         seen.update(ident(item) for item in fresh)
@@ -263,9 +265,10 @@ async def _all_or_first_error(
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
 
-def _annotated(error: BaseException, what: str, where: str) -> BaseException:
-    """Say which listing and which page failed, keeping the error's class (in place)."""
-    if isinstance(error, errors.RemoteError) and error.args:
+def _annotated(error: BaseException, what: str, where: str | None) -> BaseException:
+    """Say which listing and which page failed, keeping the error's class (in place); not
+    for the first page (``where`` None), whose failure returned nothing of the listing."""
+    if where is not None and isinstance(error, errors.RemoteError) and error.args:
         error.args = (
             f"listing {what} failed at {where} (nothing returned): {error.args[0]}",
             *error.args[1:],

@@ -58,6 +58,9 @@ class MistralSettings(BaseModel):
     # the admin key's name as the audit log shows it; None: changes made with any admin key
     # count as reconciler's own (the Admin API does not say which admin key a client holds)
     admin_key_name: str | None = None
+    # the variable admin_base_url was read from, named by a failure that suggests it is wrong
+    # (a connection refused, a 404 under a base without /admin); None: not from a variable
+    admin_base_url_variable: str | None = None
 
     @field_validator("admin_base_url", "api_base_url")
     @classmethod
@@ -81,6 +84,8 @@ class MistralSettings(BaseModel):
         ):
             if source.get(variable):
                 fields[name] = source[variable]
+        if "admin_base_url" in fields:
+            fields["admin_base_url_variable"] = MISTRAL_ADMIN_BASE_URL
         if source.get(MISTRAL_CONCURRENCY):
             fields["concurrency"] = source[MISTRAL_CONCURRENCY]
         if source.get(MISTRAL_TIMEOUT):
