@@ -23,7 +23,7 @@ from reconciler.ownership import (
     SecretState,
     settle,
 )
-from reconciler.plan import make_plan
+from reconciler.plan import Plan, make_plan
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
@@ -159,6 +159,17 @@ def alice_overdue_longer() -> DesiredState:
     return state.model_copy(update={"keys": keys})
 
 
+def paced_plan(rotations: Rotations) -> Plan:
+    """The plan on day 100 of two keys past their period (dev-alice the longer)."""
+    return make_plan(
+        alice_overdue_longer(),
+        live_matching(),
+        provider="mistral",
+        now=on_day(100),
+        rotations=rotations,
+    )
+
+
 @pytest.mark.parametrize(
     ("at_most", "forced", "rotated_now", "note"),
     [
@@ -184,13 +195,7 @@ def test_rotate_at_most_rotates_the_most_overdue_keys_and_says_how_many_wait(
     at_most: int | None, forced: tuple[str, ...], rotated_now: set[str], note: str | None
 ) -> None:
     asked_for = Rotations(forced=frozenset(forced), at_most=at_most)
-    plan = make_plan(
-        alice_overdue_longer(),
-        live_matching(),
-        provider="mistral",
-        now=on_day(100),
-        rotations=asked_for,
-    )
+    plan = paced_plan(asked_for)
     assert {c.name for c in plan.changes if c.is_replacement} == rotated_now
     assert [w for w in plan.warnings if "--rotate-at-most" in w] == ([note] if note else [])
     assert plan.summary.replace == len(rotated_now)
@@ -205,13 +210,7 @@ def test_a_saved_plan_keeps_its_rotate_at_most_and_refuses_a_wrong_one() -> None
     from reconciler.errors import PlanError
     from reconciler.plan import from_dict, to_dict
 
-    plan = make_plan(
-        alice_overdue_longer(),
-        live_matching(),
-        provider="mistral",
-        now=on_day(100),
-        rotations=Rotations(at_most=1),
-    )
+    plan = paced_plan(Rotations(at_most=1))
     saved = json.loads(json.dumps(to_dict(plan)))
     assert saved["rotate_at_most"] == 1
     assert from_dict(saved).rotate_at_most == 1
@@ -226,26 +225,14 @@ def test_a_saved_plan_keeps_its_rotate_at_most_and_refuses_a_wrong_one() -> None
 def test_a_plan_holding_every_due_rotation_back_does_not_say_the_configuration_matches() -> None:
     from reconciler.plan import from_dict, to_dict
 
-    plan = make_plan(
-        alice_overdue_longer(),
-        live_matching(),
-        provider="mistral",
-        now=on_day(100),
-        rotations=Rotations(at_most=0),
-    )
+    plan = paced_plan(Rotations(at_most=0))
     assert plan.rotations_held == 2
     held = "No changes planned now; 2 rotations are held back by --rotate-at-most."
     saved = from_dict(json.loads(json.dumps(to_dict(plan))))
     for shown in (plan, saved):  # a saved plan says so too
         assert render_text(shown).splitlines()[-1] == held
         assert "matches the configuration" not in render_text(shown)
-    one = make_plan(
-        alice_overdue_longer(),
-        live_matching(),
-        provider="mistral",
-        now=on_day(100),
-        rotations=Rotations(forced=frozenset({"api_key.prod-checkout"}), at_most=0),
-    )
+    one = paced_plan(Rotations(forced=frozenset({"api_key.prod-checkout"}), at_most=0))
     assert (one.rotations_held, one.summary.replace) == (1, 1)  # changes: the usual headline
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in render_text(one).splitlines()
     assert "held back" not in render_text(one)
