@@ -3,8 +3,11 @@ Plateforme, and accept an invitation on it as the invited person would.
 
 The command functions in ``main.py`` parse the arguments and call these; each returns
 the exit code. Serving (the socket, the faults, the store, the server) is the library's
-:func:`reconciler.platform.sandbox.serve.serve`; this module prints its banner. Only the
-standard library is imported at module level, so ``reconciler --help`` stays fast.
+:func:`reconciler.platform.sandbox.serve.serve`; this module prints its banner. A reset or
+an accepted invitation owns the state file while it runs
+(:class:`~reconciler.platform.sandbox.owner.StateLock`), so neither rewrites a state a
+server or a ``--sandbox`` command holds. Only the standard library is imported at module
+level, so ``reconciler --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -81,6 +84,37 @@ def _banner(served: Listening) -> None:
     print("Press Ctrl+C to stop.", flush=True)
 
 
+def provider_of(state: Path) -> str | None:
+    """Whose sandbox ``state`` holds (``mistral`` or ``anthropic``), read from its marks;
+    None for a file missing, unreadable, or neither's (the opener then says why)."""
+    import json
+
+    from reconciler.platform.sandbox.records import STATE_FORMAT
+
+    try:
+        doc = json.loads(state.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if doc.get("format") == STATE_FORMAT:
+        return "mistral"
+    organization = doc.get("organization")
+    if isinstance(organization, dict) and organization.get("type") == "organization":
+        return "anthropic"  # the Admin API's own organisation record
+    return None
+
+
+def owned_by(state: Path, provider: str) -> None:
+    """Refuse a state file of the other provider's sandbox, naming the ``--provider`` it needs."""
+    from reconciler.errors import ConfigError
+
+    found = provider_of(state)
+    if found is not None and found != provider:
+        whose = "the Anthropic" if found == "anthropic" else "La Plateforme's"
+        raise ConfigError(f"{state} is {whose} sandbox state: give --provider {found}")
+
+
 def replaceable(state: Path, *, force: bool) -> None:
     """Refuse to reset over a file that is no sandbox state (a mistyped ``--state`` naming
     a file of the user's), unless ``force``: a JSON object holding workspaces and keys
@@ -109,6 +143,7 @@ def reset_command(
     from reconciler.cli.common import plural
     from reconciler.errors import ConfigError
     from reconciler.platform.sandbox import DEMO_SEED, SandboxStore, load_seed
+    from reconciler.platform.sandbox.owner import RESETTING, StateLock
     from reconciler.platform.sandbox.persist import StateFile
 
     try:
@@ -116,8 +151,9 @@ def reset_command(
     except ConfigError as exc:
         return _err(str(exc))
     replaceable(state, force=force)
-    StateFile(state).remove()
-    doc = SandboxStore.open(state, seed=seed).snapshot()
+    with StateLock.take(state, RESETTING):
+        StateFile(state).remove()
+        doc = SandboxStore.open(state, seed=seed).snapshot()
     active = sum(1 for w in doc["workspaces"] if not w["archived"])
     counts = plural(len(doc["users"]), "user"), plural(active, "workspace")
     keys = plural(len(doc["keys"]), "key")
@@ -155,15 +191,18 @@ def accept_invite_command(*, email: str, state: Path = DEFAULT_STATE) -> int:
     join the organisation and the invitation's workspaces), recorded in the audit log."""
     from reconciler.platform.sandbox import SandboxStore
     from reconciler.platform.sandbox.audit_trail import AuditTrail
+    from reconciler.platform.sandbox.owner import ACCEPTING, StateLock
 
-    store = SandboxStore.open(state)
-    wanted = email.strip().lower()
-    invite = next((i for i in store.list_users(None)[1] if i.email.lower() == wanted), None)
-    if invite is None or invite.expired:
-        return _err(f"no pending invitation for {email} in {state}")
-    user = store.accept_invite(invite.uuid)
-    AuditTrail(store).invite_accepted(invite, user)
-    joined = [ws.name for ws, _ in store.user_workspaces(user.uuid)]
+    owned_by(state, "mistral")
+    with StateLock.take(state, ACCEPTING):
+        store = SandboxStore.open(state)
+        wanted = email.strip().lower()
+        invite = next((i for i in store.list_users(None)[1] if i.email.lower() == wanted), None)
+        if invite is None or invite.expired:
+            return _err(f"no pending invitation for {email} in {state}")
+        user = store.accept_invite(invite.uuid)
+        AuditTrail(store).invite_accepted(invite, user)
+        joined = [ws.name for ws, _ in store.user_workspaces(user.uuid)]
     where = f"; joined {', '.join(joined)}" if joined else ""
     print(f"{user.email} accepted the invitation to the organisation{where}.")
     return 0

@@ -1,8 +1,10 @@
-"""``reconciler sandbox serve --provider anthropic``: serve the local Anthropic organisation.
+"""``reconciler sandbox serve|reset|accept-invite --provider anthropic``: the local Anthropic
+organisation.
 
 Serving is the library's :func:`reconciler.platform.anthropic.sandbox.serve.serve`; this
-module prints its banner and resets the state. Its default state file sits beside the La
-Plateforme sandbox's (``.sandbox/state.anthropic.json``), as ``--sandbox`` finds it; a
+module prints its banner, resets the state and accepts an invitation as the invited person
+would, each owning the state file while it runs. Its default state file sits beside the
+La Plateforme sandbox's (``.sandbox/state.anthropic.json``), as ``--sandbox`` finds it; a
 ``--state`` given is served as it is.
 """
 
@@ -45,10 +47,34 @@ def reset_anthropic(*, state: Path, force: bool = False) -> int:
     from reconciler.cli.common import plural
     from reconciler.cli.sandbox import replaceable
     from reconciler.platform.anthropic.sandbox.state import Organisation
+    from reconciler.platform.sandbox.owner import RESETTING, StateLock
 
     replaceable(state, force=force)
-    state.unlink(missing_ok=True)
-    data = Organisation.open(state).data
+    with StateLock.take(state, RESETTING):
+        state.unlink(missing_ok=True)
+        data = Organisation.open(state).data
     counts = (plural(len(data[kind]), kind[:-1]) for kind in ("users", "workspaces", "keys"))
     print(f"Sandbox reset: {state} ({', '.join(counts)}; the built-in demo organisation)")
+    return 0
+
+
+def accept_invite_anthropic(*, email: str, state: Path) -> int:
+    """What the invited person does on the Anthropic sandbox: accept their pending
+    invitation (they join the organisation with its role)."""
+    from reconciler.cli.sandbox import owned_by, provider_of
+    from reconciler.errors import ConfigError
+    from reconciler.platform.anthropic.sandbox.state import Organisation
+    from reconciler.platform.sandbox.owner import ACCEPTING, StateLock
+
+    owned_by(state, "anthropic")
+    user = None
+    if state.exists():  # else none: a new demo organisation has no invitation
+        with StateLock.take(state, ACCEPTING):
+            if provider_of(state) != "anthropic":
+                raise ConfigError(f"{state}: not an Anthropic sandbox state")
+            user = Organisation.open(state).accept_invite(email)
+    if user is None:
+        print(f"Error: no pending invitation for {email} in {state}", file=sys.stderr)
+        return 1
+    print(f"{user['email']} accepted the invitation to the organisation as {user['role']}.")
     return 0

@@ -1,4 +1,5 @@
-"""``reconciler sandbox``: serve, reset and seed the local La Plateforme.
+"""``reconciler sandbox``: serve, reset, seed and accept an invitation on the local La
+Plateforme, or (``--provider anthropic``) the local Anthropic organisation.
 
 Each command parses its options and calls its module under ``reconciler/cli/``; heavy
 modules are imported inside the command so ``reconciler --help`` stays fast.
@@ -21,12 +22,6 @@ sandbox_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-SandboxStatePathOpt = Annotated[
-    Path,
-    typer.Option(
-        "--state", metavar="FILE", help="State file (created from the seed when missing)."
-    ),
-]
 ProviderStatePathOpt = Annotated[
     Path | None,
     typer.Option(
@@ -163,14 +158,19 @@ def sandbox_reset(
 @sandbox_app.command("accept-invite")
 def sandbox_accept_invite(
     email: Annotated[str, typer.Argument(metavar="EMAIL", help="The invited person's email.")],
-    state: SandboxStatePathOpt = SANDBOX_STATE,
+    state: ProviderStatePathOpt = None,
+    provider: SandboxProviderOpt = "mistral",
 ) -> None:
     """Accept a pending invitation as the invited person would (they join the organisation
     and the workspaces it names)."""
     from reconciler.cli.common import guarded
     from reconciler.cli.sandbox import accept_invite_command
+    from reconciler.cli.sandbox_anthropic import accept_invite_anthropic
 
-    raise typer.Exit(guarded(lambda: accept_invite_command(email=email, state=state)))
+    file = _sandbox_state(provider, state)
+    if provider == "anthropic":
+        raise typer.Exit(guarded(lambda: accept_invite_anthropic(email=email, state=file)))
+    raise typer.Exit(guarded(lambda: accept_invite_command(email=email, state=file)))
 
 
 @sandbox_app.command("seed")

@@ -8,8 +8,9 @@ credentials and no server::
                                headers={"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"})
 
 Each call loads the state file (creating it from the seed, by default the demo seed, the
-first time); every mutation is persisted before its response is returned, so the next
-process sees it.
+first time) and owns it until the transport is closed (:mod:`.owner`: another owner, such
+as a server on the same file, is refused at once); every mutation is persisted before its
+response is returned, so the next process sees it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 
 from reconciler.platform.sandbox.app import DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.sandbox.faults import FaultConfig
+from reconciler.platform.sandbox.owner import owned_transport
 from reconciler.platform.sandbox.store import SandboxStore
 
 EMBEDDED_HOST = "http://sandbox.local"
@@ -34,6 +36,9 @@ def embedded_transport(
     faults: FaultConfig | None = None,
     admin_key: str = DEFAULT_ADMIN_KEY,
 ) -> httpx.ASGITransport:
-    """A transport serving the sandbox whose state lives in ``state_path``."""
-    store = SandboxStore.open(state_path, seed=seed)
-    return httpx.ASGITransport(app=create_app(store, faults, admin_key=admin_key))
+    """A transport serving the sandbox whose state lives in ``state_path``, owning it until
+    closed."""
+    return owned_transport(
+        state_path,
+        lambda: create_app(SandboxStore.open(state_path, seed=seed), faults, admin_key=admin_key),
+    )

@@ -6,7 +6,8 @@ Each mutation appends one JSON line per changed record to ``state.json.journal``
 "id": ...}``), so persisting a mutation costs the size of what changed, never the size of
 the whole organisation. Loading reads the snapshot and replays the journal; when the
 journal grows past a share of the state it is folded into a new snapshot. A torn last
-line (a crash mid-write) is ignored. One process at a time owns a state file.
+line (a crash mid-write) is ignored. One process at a time owns a state file: its owners
+hold it with :class:`~.owner.StateLock`; this module only reads and writes.
 """
 
 from __future__ import annotations

@@ -3,20 +3,25 @@
 :func:`serve` is what ``reconciler sandbox serve`` runs, and what a script or a test can
 run in a thread of its own. It listens on loopback only unless told otherwise (the
 sandbox's admin key is well known), binds the socket before announcing where it listens
-(so requests queue from then on), and compacts the state file when the server stops.
+(so requests queue from then on), owns the state file while it serves (:mod:`.owner`:
+anyone else who would own it is told where it is served) and compacts it when the server
+stops.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.env import MISTRAL_ADMIN_BASE_URL
 from reconciler.errors import ConfigError
 from reconciler.platform.sandbox.app import ADMIN_PREFIX, DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.sandbox.faults import FaultConfig, FaultRule
 from reconciler.platform.sandbox.journaled import DEFAULT_STATE_PATH
+from reconciler.platform.sandbox.owner import StateLock, serving
 from reconciler.platform.sandbox.store import SandboxStore
 
 DEFAULT_PORT = 8765
@@ -105,8 +110,9 @@ def serve(
     """Serve the sandbox on ``state`` (created from ``seed``) until stopped.
 
     ``ready`` hears where it listens before the server starts; the server stops on
-    SIGINT/SIGTERM (in the main thread) or on ``Listening.stop()``. Bad settings raise
-    :class:`ConfigError` before anything listens.
+    SIGINT/SIGTERM (in the main thread) or on ``Listening.stop()``. Bad settings, and a
+    state another process owns (:class:`~.owner.StateInUse`), raise :class:`ConfigError`
+    before anything listens.
     """
     if host not in LOOPBACK and not allow_remote:
         raise ConfigError(
@@ -114,23 +120,22 @@ def serve(
         )
     admin_key = read_admin_key(admin_key_file) if admin_key_file else DEFAULT_ADMIN_KEY
     config = fault_config(faults, fault, latency_ms=latency_ms, seed=fault_seed)
-    store = SandboxStore.open(state, seed=seed)  # an unusable state file: a ConfigError
-    try:
-        sock = listen(host, port)
-        try:
-            import uvicorn
+    with (
+        StateLock.take(state, serving(MISTRAL_ADMIN_BASE_URL)) as lock,
+        closing(SandboxStore.open(state, seed=seed)) as store,  # unusable: a ConfigError
+        closing(listen(host, port)) as sock,
+    ):
+        import uvicorn
 
-            app = create_app(store, config, admin_key=admin_key)
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        app = create_app(store, config, admin_key=admin_key)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
 
-            def stop() -> None:
-                server.should_exit = True
+        def stop() -> None:
+            server.should_exit = True
 
-            name = f"[{host}]" if ":" in host else host
-            url = f"http://{name}:{sock.getsockname()[1]}"
-            ready(Listening(url, state, seed, config, admin_key_file, stop))
-            server.run(sockets=[sock])
-        finally:
-            sock.close()
-    finally:
-        store.close()
+        name = f"[{host}]" if ":" in host else host
+        url = f"http://{name}:{sock.getsockname()[1]}"
+        listening = Listening(url, state, seed, config, admin_key_file, stop)
+        lock.announce(serving(MISTRAL_ADMIN_BASE_URL, listening.admin_base_url))
+        ready(listening)
+        server.run(sockets=[sock])

@@ -8,13 +8,16 @@ anthropic`` runs (the socket and loopback rules are the La Plateforme sandbox's)
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 
+from reconciler.env import ANTHROPIC_BASE_URL
 from reconciler.errors import ConfigError
 from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY, create_app
 from reconciler.platform.anthropic.sandbox.state import DEFAULT_STATE_PATH, Organisation
+from reconciler.platform.sandbox.owner import StateLock, owned_transport, serving
 from reconciler.platform.sandbox.serve import LOOPBACK, listen
 
 EMBEDDED_BASE_URL = "http://anthropic-sandbox.local"
@@ -22,8 +25,9 @@ DEFAULT_PORT = 8766
 
 
 def embedded_transport(state: Path, *, admin_key: str = DEFAULT_ADMIN_KEY) -> httpx.ASGITransport:
-    """A transport serving the sandbox organisation saved in ``state``."""
-    return httpx.ASGITransport(app=create_app(Organisation.open(state), admin_key=admin_key))
+    """A transport serving the sandbox organisation saved in ``state``, owning it until
+    closed (:mod:`reconciler.platform.sandbox.owner`)."""
+    return owned_transport(state, lambda: create_app(Organisation.open(state), admin_key=admin_key))
 
 
 def serve(
@@ -39,20 +43,18 @@ def serve(
         raise ConfigError(
             f"refusing to listen on {host}: the sandbox is for loopback (--allow-remote)"
         )
-    org = Organisation.open(state)
-    sock = listen(host, port)
-    try:
-        import uvicorn
+    with StateLock.take(state, serving(ANTHROPIC_BASE_URL)) as lock:
+        app = create_app(Organisation.open(state))
+        with closing(listen(host, port)) as sock:
+            import uvicorn
 
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(org), log_level="warning", lifespan="off")
-        )
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
 
-        def stop() -> None:
-            server.should_exit = True
+            def stop() -> None:
+                server.should_exit = True
 
-        name = f"[{host}]" if ":" in host else host
-        ready(f"http://{name}:{sock.getsockname()[1]}", stop)
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+            name = f"[{host}]" if ":" in host else host
+            url = f"http://{name}:{sock.getsockname()[1]}"
+            lock.announce(serving(ANTHROPIC_BASE_URL, url))
+            ready(url, stop)
+            server.run(sockets=[sock])

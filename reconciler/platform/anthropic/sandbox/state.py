@@ -200,6 +200,21 @@ class Organisation:
         self.data["counter"] += 1
         return f"{prefix}_{self.data['counter']:02d}"
 
+    def accept_invite(self, email: str) -> Record | None:
+        """What the invited person does: the pending invitation for ``email`` (any case)
+        becomes a member with its role, and the invitation is accepted; None without one."""
+        wanted = email.strip().lower()
+        pending = (i for i in self.data.setdefault("invites", []) if i["status"] == "pending")
+        invite = next((i for i in pending if i["email"].lower() == wanted), None)
+        if invite is None:
+            return None
+        invite["status"] = "accepted"
+        user = _user(self.new_id("user"), invite["email"], invite["role"])
+        user["added_at"] = now()
+        self.data["users"].append(user)
+        self.save()
+        return user
+
     def find(self, kind: str, oid: str) -> Record | None:
         return next((r for r in self.data[kind] if r["id"] == oid), None)
 

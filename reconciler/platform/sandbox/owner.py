@@ -1,0 +1,168 @@
+"""Who owns a sandbox state file: one process at a time, held by an OS file lock.
+
+A sandbox state file (either provider's) is written by the process that has it open, from
+its memory: two such processes would each miss what the other wrote, and a server writes
+its memory over the file when it stops. So every owner (``reconciler sandbox serve``, the
+embedded sandbox of a ``--sandbox`` command, ``sandbox reset``, ``sandbox accept-invite``)
+first takes a :class:`StateLock`: an exclusive ``flock`` on ``STATE.lock`` beside the
+state (never on the state itself, which is replaced by a rename), tried once and refused
+at once when held, for the owner's whole life. The holder writes its pid and what it is
+into the lock file, so the refused process can say who holds it. Reading the file (a
+test's assertion, a backup) is not owning it and takes nothing.
+
+The OS releases the lock when its holder dies, however it dies: a killed server never
+blocks the next owner, and there is nothing to unlock by hand. Windows has no ``flock``:
+there no lock is taken and ownership is not enforced (one process at a time remains the
+rule to keep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+from starlette.types import ASGIApp
+
+from reconciler.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What holds a state file, as a process refused it is told: ``STATE is {doing} by
+    process PID ({command}): {advice}``."""
+
+    command: str
+    doing: str = "in use"
+    advice: str = "wait for it to finish, or stop it first"
+
+
+EMBEDDED = Owner("reconciler --sandbox")
+RESETTING = Owner("reconciler sandbox reset", "being reset")
+ACCEPTING = Owner("reconciler sandbox accept-invite")
+
+
+def serving(variable: str, url: str | None = None) -> Owner:
+    """A server of the state, at ``url`` once it listens: whoever is refused it is told to
+    point ``variable`` at it instead."""
+    return Owner(
+        "reconciler sandbox serve",
+        "being served",
+        f"point {variable} at {url or 'it'}, or stop it first",
+    )
+
+
+class StateInUse(ConfigError):
+    """Another process owns the state file: one line naming it, exit code 1."""
+
+
+def lock_path(state: Path) -> Path:
+    """The lock file of ``state``: beside it, named after it."""
+    return state.with_name(state.name + ".lock")
+
+
+class StateLock:
+    """The exclusive hold of one state file; :meth:`release` (or the end of the process)
+    gives it up."""
+
+    def __init__(self, state: Path, handle: IO[str] | None) -> None:
+        self.state = state
+        self._handle = handle
+
+    @classmethod
+    def take(cls, state: Path, owner: Owner) -> Self:
+        """Hold ``state`` for ``owner``, or raise :class:`StateInUse` at once."""
+        path = lock_path(state)
+        if sys.platform == "win32":  # no flock: not enforced (see the module's docstring)
+            return cls(state, None)
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StateInUse(_refusal(state, path)) from None
+        except BaseException:
+            handle.close()
+            raise
+        lock = cls(state, handle)
+        lock.announce(owner)
+        return lock
+
+    def announce(self, owner: Owner) -> None:
+        """Say who holds the state now (a server, once it knows its address)."""
+        if self._handle is not None:
+            self._rewrite(json.dumps({"pid": os.getpid(), **asdict(owner)}))
+
+    def release(self) -> None:
+        """Give the state up (again: nothing)."""
+        handle, self._handle = self._handle, None
+        if handle is None or sys.platform == "win32":
+            return
+        import fcntl
+
+        try:
+            self._rewrite("", handle)  # no stale holder named to whoever reads it next
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    def _rewrite(self, text: str, handle: IO[str] | None = None) -> None:
+        handle = handle or self._handle
+        assert handle is not None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(text)
+        handle.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _refusal(state: Path, path: Path) -> str:
+    """Who holds ``state``, from what the holder wrote in its lock file ``path``."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        pid, owner = int(holder.pop("pid")), Owner(**holder)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # not written yet
+        return f"{state} is in use by another process: wait for it to finish, or stop it first"
+    return f"{state} is {owner.doing} by process {pid} ({owner.command}): {owner.advice}"
+
+
+class OwnedTransport(httpx.ASGITransport):
+    """An in-process sandbox app that owns its state file until the transport is closed
+    (closing the clients that share it closes it)."""
+
+    def __init__(self, app: ASGIApp, lock: StateLock) -> None:
+        super().__init__(app=app)
+        self._lock = lock
+
+    async def aclose(self) -> None:
+        self._lock.release()
+
+
+def owned_transport(state: Path, app: Callable[[], ASGIApp]) -> OwnedTransport:
+    """The embedded sandbox ``app()`` builds on ``state``, built once ``state`` is held
+    (see :data:`EMBEDDED`); nothing is held when it cannot be built."""
+    lock = StateLock.take(state, EMBEDDED)
+    try:
+        return OwnedTransport(app(), lock)
+    except BaseException:
+        lock.release()
+        raise
