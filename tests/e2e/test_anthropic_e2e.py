@@ -230,10 +230,21 @@ def test_one_repository_two_organisations_each_planned_and_applied_on_its_own(
     planned = CliRunner().invoke(app, ["plan", "orgs/acme-anthropic", *sandbox])
     assert "(provider: anthropic)" in planned.output
     assert "sandbox/state.anthropic.json" in planned.output
+    assert "invitation.dee@acme.example" in planned.output  # pending
     assert sorted(p.name for p in (tmp_path / "sandbox").glob("state*.json")) == [
         "state.anthropic.json",
         "state.json",
     ]
+
+    # dee accepts in the Anthropic sandbox, as in the Console: she is a member, nothing waits
+    accept = ["sandbox", "accept-invite", "dee@acme.example", "--provider", "anthropic"]
+    accepted = CliRunner().invoke(app, [*accept, "--state", "sandbox/state.anthropic.json"])
+    assert (
+        accepted.output == "dee@acme.example accepted the invitation to the organisation as user.\n"
+    )
+    joined = CliRunner().invoke(app, ["plan", "orgs/acme-anthropic", *sandbox])
+    assert "No changes to apply through the Admin API." in joined.output
+    assert "invitation.dee" not in joined.output
 
 
 @pytest.mark.parametrize(

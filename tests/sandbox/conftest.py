@@ -1,10 +1,14 @@
-"""Fixtures: a sandbox on the demo seed at a fixed moment, and a client with the admin key."""
+"""Fixtures: a sandbox on the demo seed at a fixed moment, a client with the admin key, and
+the sandbox served on a loopback port in a thread."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import queue
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -13,6 +17,7 @@ from starlette.types import ASGIApp
 
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, SandboxStore, create_app
 from reconciler.platform.sandbox.faults import FaultConfig
+from reconciler.platform.sandbox.serve import Listening, serve
 from tests.demo_seed import demo_seed
 
 NOW = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.UTC)
@@ -132,3 +137,27 @@ def all_keys(client: TestClient, **params: Any) -> list[dict[str, Any]]:
         if len(batch) < 100:
             return keys
         offset += 100
+
+
+@contextmanager
+def serving(**kwargs: Any) -> Iterator[Listening]:
+    """``serve(**kwargs)`` in a thread, on any free port; stopped and joined on exit."""
+    announced: queue.Queue[Listening] = queue.Queue()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            serve(port=0, ready=announced.put, **kwargs)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    listening = announced.get(timeout=30)
+    try:
+        yield listening
+    finally:
+        listening.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and failed == []

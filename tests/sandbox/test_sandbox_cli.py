@@ -1,7 +1,8 @@
-"""``reconciler sandbox serve|reset|seed`` as a user runs them."""
+"""``reconciler sandbox serve|reset|seed|accept-invite`` as a user runs them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -273,3 +274,78 @@ def test_reset_refuses_an_unknown_provider(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sandbox", "reset", "--provider", "openai"])
     assert result.exit_code == 1
     assert "no sandbox for provider 'openai'" in result.output
+
+
+def _invite_on_anthropic(state: Path, email: str) -> None:
+    """What an apply does on the Anthropic sandbox: invite ``email`` as a user."""
+    from reconciler.platform.anthropic.sandbox.app import DEFAULT_ADMIN_KEY as ANTHROPIC_KEY
+    from reconciler.platform.anthropic.sandbox.serve import embedded_transport
+
+    async def go() -> None:
+        async with httpx.AsyncClient(
+            transport=embedded_transport(state),
+            base_url="http://sandbox",
+            headers={"x-api-key": ANTHROPIC_KEY},
+        ) as http:
+            body = {"email": email, "role": "user"}
+            (await http.post("/v1/organizations/invites", json=body)).raise_for_status()
+
+    asyncio.run(go())
+
+
+def test_accept_invite_on_the_anthropic_sandbox_at_its_own_default_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    state = Path(".sandbox/state.anthropic.json")
+    args = ["sandbox", "accept-invite", "--provider", "anthropic"]
+    missing = runner.invoke(app, [*args, "dee@acme.example"])
+    assert missing.exit_code == 1
+    assert f"Error: no pending invitation for dee@acme.example in {state}" in missing.stderr
+    assert not Path(".sandbox").exists()  # no organisation of either sandbox made up
+    _invite_on_anthropic(state, "dee@acme.example")
+
+    accepted = runner.invoke(app, [*args, "Dee@acme.example"])
+
+    assert accepted.exit_code == 0, accepted.output
+    assert (
+        accepted.output == "dee@acme.example accepted the invitation to the organisation as user.\n"
+    )
+    doc = json.loads(state.read_text())
+    assert {u["email"]: u["role"] for u in doc["users"]}["dee@acme.example"] == "user"
+    assert [i["status"] for i in doc["invites"]] == ["accepted"]
+    assert not Path(".sandbox/state.json").exists()
+    again = runner.invoke(app, [*args, "dee@acme.example"])
+    assert again.exit_code == 1
+    assert f"Error: no pending invitation for dee@acme.example in {state}" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("made_by", "given", "wanted"),
+    [
+        (
+            ["sandbox", "reset", "--provider", "anthropic"],
+            [],
+            "the Anthropic sandbox state: give --provider anthropic",
+        ),
+        (
+            ["sandbox", "reset"],
+            ["--provider", "anthropic"],
+            "La Plateforme's sandbox state: give --provider mistral",
+        ),
+    ],
+    ids=["anthropic-state-as-mistral", "mistral-state-as-anthropic"],
+)
+def test_accept_invite_refuses_the_other_providers_state_naming_the_right_one(
+    tmp_path: Path, made_by: list[str], given: list[str], wanted: str
+) -> None:
+    state = tmp_path / "state.json"
+    assert runner.invoke(app, [*made_by, "--state", str(state)]).exit_code == 0
+    before = state.read_bytes()
+    args = ["sandbox", "accept-invite", "jin.park@acme.example", "--state", str(state), *given]
+
+    refused = runner.invoke(app, args)
+
+    assert refused.exit_code == 1
+    assert refused.stderr == f"Error: {state} is {wanted}\n"
+    assert state.read_bytes() == before

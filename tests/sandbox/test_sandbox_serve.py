@@ -8,13 +8,8 @@ in order, the state kept when it stops, and refusals before anything listens.
 from __future__ import annotations
 
 import json
-import queue
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,31 +18,9 @@ from reconciler.errors import ConfigError
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY
 from reconciler.platform.sandbox.serve import Listening, serve
 
+from .conftest import serving
+
 AUTH = {"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
-
-
-@contextmanager
-def serving(**kwargs: Any) -> Iterator[Listening]:
-    """``serve(**kwargs)`` in a thread, on any free port; stopped and joined on exit."""
-    announced: queue.Queue[Listening] = queue.Queue()
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            serve(port=0, ready=announced.put, **kwargs)
-        except BaseException as exc:
-            failed.append(exc)
-            raise
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    listening = announced.get(timeout=30)
-    try:
-        yield listening
-    finally:
-        listening.stop()
-        thread.join(timeout=30)
-    assert not thread.is_alive() and failed == []
 
 
 def test_serves_on_loopback_with_the_faults_merged_and_keeps_the_state(tmp_path: Path) -> None:
