@@ -2,8 +2,9 @@
 
 An append-only JSON-lines file (one per organisation: its target and pinned id or name,
 :func:`journal_path`) under the state directory (``.reconciler/`` by default); the one per
-target of earlier releases, or the organisation's own from before its id was pinned, is
-taken over once (:func:`claim_journal`). Each line is flushed and fsynced before the
+target of earlier releases, or the organisation's own from before its id was pinned or it
+was renamed, is taken over once, by an apply (:func:`claim_journal`; a plan reads it in
+place). Each line is flushed and fsynced before the
 mutation it announces is sent, so an apply killed at any instant (SIGKILL included) leaves
 a record of what it may have done. It never holds a secret: only names, ids, store paths
 and times.
@@ -92,6 +93,7 @@ def claim_journal(
     *,
     shared: Callable[[], bool],
     earlier: Sequence[str] = (),
+    take_over: bool = True,
 ) -> Path:
     """The organisation's journal, taking over one it kept under an ``earlier`` identity
     (see :func:`~reconciler.identity.earlier_identities`), else the target's journal of
@@ -101,7 +103,10 @@ def claim_journal(
     renamed to its name, once. The target's old journal (an apply of that release was
     interrupted) is this organisation's unless ``shared()`` (other organisations of this
     repository may be at the same target): then whose it is cannot be told, and
-    :class:`ConfigError` names both files instead.
+    :class:`ConfigError` names both files instead. ``take_over=False`` (a plan): the
+    journal is read where it is, nothing renamed, so a plan (of a branch that renames
+    the organisation, say) never moves a journal out from under another run; the next
+    apply takes it over.
     """
     path = journal_path(state_dir, identity)
     if path.exists():
@@ -109,8 +114,7 @@ def claim_journal(
     for before in earlier:
         mine = journal_path(state_dir, before)
         if mine != path and mine.exists():
-            mine.replace(path)
-            return path
+            return _taken(mine, path, take_over)
     old = legacy_journal_path(state_dir, target)
     if not old.exists():
         return path
@@ -120,6 +124,13 @@ def claim_journal(
             "release, and several organisations here are at that target: rename it to "
             f"{path} if it is this organisation's, else run the other's apply first"
         )
+    return _taken(old, path, take_over)
+
+
+def _taken(old: Path, path: Path, take_over: bool) -> Path:
+    """``old`` renamed to ``path`` (``take_over``), or ``old`` itself, read in place."""
+    if not take_over:
+        return old
     old.replace(path)
     return path
 

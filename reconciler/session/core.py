@@ -97,14 +97,17 @@ class SessionCore:
         :func:`reconciler.identity.organization_identity`)."""
         return organization_identity(self.provider.target, desired.organization)
 
-    def journal(self, desired: DesiredState) -> Journal:
-        """The organisation's journal (an earlier release's one for the target taken over)."""
+    def journal(self, desired: DesiredState, *, take_over: bool = True) -> Journal:
+        """The organisation's journal: one kept under an earlier identity (or an earlier
+        release's one for the target) taken over, or, ``take_over=False`` (a plan), read
+        where it is (:func:`claim_journal`)."""
         path = claim_journal(
             self.options.state_dir,
             self.provider.target,
             self.identity(desired),
             shared=self._shares_target,
             earlier=self._earlier_identities(desired),
+            take_over=take_over,
         )
         return Journal(path)
 

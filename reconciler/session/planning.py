@@ -145,7 +145,7 @@ class Planning(SessionCore):
             raise
         notes = [note for note in (vault_note, unpinned_organization(desired, live)) if note]
         attributions = await self._attributions(now, attribution_days, progress, notes)
-        journal = self.journal(desired)
+        journal = self.journal(desired, take_over=for_apply)  # a plan only reads
         router = self.router(desired)
         facts = await reading.facts(desired, live, router, router.store_at, known)
         confirmed = await self._confirmed_by_journal(journal, desired, live)

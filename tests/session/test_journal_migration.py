@@ -1,6 +1,7 @@
 """The journal an earlier release kept per target, met by a release that keeps one per
-organisation: taken over once when the target is one organisation's, refused by name when
-several organisations of the repository may be at it.
+organisation: read in place by a plan and taken over once by the next apply when the
+target is one organisation's, refused by name when several organisations of the
+repository may be at it.
 
 Against the embedded sandbox (the demo seed) with the small desired state of
 :mod:`tests.e2e.apply_support`; the earlier release's journal is written as it wrote it
@@ -38,11 +39,7 @@ def sandbox_state(root: Path) -> Path:
 def earlier_journal(root: Path, state: Path) -> Path:
     """The journal an earlier release's apply left when killed after creating dev-alice's
     new key (a live one) and before storing its secret."""
-    store = SandboxStore.open(state)
-    try:
-        key_id = next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice")
-    finally:
-        store.close()
+    key_id = left_behind(state)
     path = legacy_journal_path(root / "state", sandbox_target_name(state))
     journal = Journal(path)
     journal.record("key-create-intent", intent="a:alice", name="dev-alice", workspace="dev")
@@ -53,27 +50,64 @@ def earlier_journal(root: Path, state: Path) -> Path:
     return path
 
 
-def plan_of(desired: Path, root: Path, state: Path) -> tuple[Plan, str]:
-    options = TargetOptions(sandbox=True, sandbox_state=state, state_dir=root / "state", env={})
+def options_of(root: Path, state: Path) -> TargetOptions:
+    return TargetOptions(sandbox=True, sandbox_state=state, state_dir=root / "state", env={})
 
+
+def plan_of(desired: Path, root: Path, state: Path) -> tuple[Plan, str]:
     async def go() -> tuple[Plan, str]:
-        async with Session(desired, options) as session:
+        async with Session(desired, options_of(root, state)) as session:
             ctx = await session.plan()
             return ctx.plan, session.identity(ctx.desired)
 
     return asyncio.run(go())
 
 
-def test_one_organisations_journal_of_an_earlier_release_is_taken_over(tmp_path: Path) -> None:
+def apply_of(desired: Path, root: Path, state: Path) -> None:
+    async def go() -> None:
+        async with Session(desired, options_of(root, state)) as session:
+            await session.apply(auto_approve=True)
+
+    asyncio.run(go())
+
+
+def live_key_ids(state: Path) -> set[str]:
+    store = SandboxStore.open(state)
+    try:
+        return {k["key_id"] for k in store.snapshot()["keys"]}
+    finally:
+        store.close()
+
+
+def left_behind(state: Path) -> str:
+    """The id of the key the earlier release's journal says it created (dev-alice's)."""
+    store = SandboxStore.open(state)
+    try:
+        return next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice")
+    finally:
+        store.close()
+
+
+def test_an_earlier_releases_journal_is_read_in_place_by_a_plan_and_taken_over_by_apply(
+    tmp_path: Path,
+) -> None:
     desired = write_small_desired(tmp_path)
     state = sandbox_state(tmp_path)
     earlier = earlier_journal(tmp_path, state)
     plan, identity = plan_of(desired, tmp_path, state)
     assert INTERRUPTED in plan.warnings
-    assert not earlier.exists()
-    assert journal_path(tmp_path / "state", identity).exists()
-    again, _ = plan_of(desired, tmp_path, state)  # read from its new name from now on
-    assert INTERRUPTED in again.warnings
+    assert earlier.exists()  # a plan moves nothing
+    assert not journal_path(tmp_path / "state", identity).exists()
+    again, _ = plan_of(desired, tmp_path, state)  # still read where it is
+    assert INTERRUPTED in again.warnings and earlier.exists()
+
+    key_id = left_behind(state)
+    apply_of(desired, tmp_path, state)
+
+    assert not earlier.exists()  # taken over, acted on, compacted
+    assert key_id not in live_key_ids(state)  # the key it left behind was deleted
+    after, _ = plan_of(desired, tmp_path, state)
+    assert INTERRUPTED not in after.warnings
 
 
 def test_the_journal_of_an_organisation_whose_id_is_pinned_later_is_taken_over(
@@ -92,8 +126,14 @@ def test_the_journal_of_an_organisation_whose_id_is_pinned_later_is_taken_over(
     plan, pinned = plan_of(desired, tmp_path, state)
 
     assert pinned != named and INTERRUPTED in plan.warnings
-    assert journal_path(tmp_path / "state", pinned).exists()
-    assert not journal_path(tmp_path / "state", named).exists()
+    assert journal_path(tmp_path / "state", named).exists()  # read in place by the plan
+    assert not journal_path(tmp_path / "state", pinned).exists()
+
+    key_id = left_behind(state)
+    apply_of(desired, tmp_path, state)
+
+    assert not journal_path(tmp_path / "state", named).exists()  # taken over by the apply
+    assert key_id not in live_key_ids(state)
 
 
 def test_a_journal_of_an_earlier_release_at_a_shared_target_is_refused_by_name(
