@@ -21,7 +21,9 @@ computation; a saved plan carries them. Four kinds:
   plan's day: the platform refuses to make a key that has expired. A later date, or no
   key, resolves it, never ``--force``. A key that expires while it lives is no refusal:
   it stays as it is (the audit flags it ``expired``) and is never rotated, so the passing
-  of a date alone never stops an apply.
+  of a date alone never stops an apply. A saved plan applied on a later day is checked
+  again at that day (:func:`reconciler.plan.check_saved`): a create whose expiry has
+  passed since makes it stale.
 """
 
 from __future__ import annotations
@@ -131,12 +133,20 @@ def _object_refusal(
     return Refusal(RefusalKind.PROTECTED, f"{text} {_SEPARATELY}", (change.address,))
 
 
-def _expired_create(change: Change, today: dt.date) -> Refusal | None:
-    """The ``expired`` refusal of a key created with an expiry before ``today``."""
+def lapsed_expiry(change: Change, today: dt.date) -> str | None:
+    """The expiry (ISO date) of the key ``change`` creates, when it is before ``today``."""
     if change.kind is not Kind.API_KEY or Action.CREATE not in change.actions:
         return None
     expires = (change.after or {}).get("expires")
     if not isinstance(expires, str) or expires >= today.isoformat():  # ISO dates sort
+        return None
+    return expires
+
+
+def _expired_create(change: Change, today: dt.date) -> Refusal | None:
+    """The ``expired`` refusal of a key created with an expiry before ``today``."""
+    expires = lapsed_expiry(change, today)
+    if expires is None:
         return None
     return Refusal(
         RefusalKind.EXPIRED,

@@ -4,6 +4,7 @@ still be applied (its fingerprints, and what a plan made now says differently)."
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +23,8 @@ from reconciler.plan.fingerprints import Fingerprints, desired_fingerprint, live
 from reconciler.rails import (
     DeleteLimit,
     Refusal,
+    RefusalKind,
+    lapsed_expiry,
 )
 
 
@@ -194,13 +197,22 @@ def plan_differences(saved: Plan, current: Plan, *, limit: int = 10) -> list[str
 
 
 def check_saved(
-    saved: Plan, current: Plan, desired: DesiredState, live: LiveState, *, exact: bool = False
+    saved: Plan,
+    current: Plan,
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    exact: bool = False,
+    today: dt.date | None = None,
 ) -> None:
     """Raise :class:`PlanError` unless ``saved`` may be applied now: it was made for the
     target ``current`` (a plan made now) is for, from the desired and live state as they
     still are; and, ``exact``, it has the very changes ``current`` has (a plan file made
     elsewhere, by another version, or on another day must still be what this one plans).
-    A stale plan's error says what a plan made now says differently."""
+    ``today``: the apply's UTC day; a key the saved plan creates with an expiry before it
+    (a plan saved on a key's last day, applied the next) makes it stale too: the platform
+    would refuse that create midway. A stale plan's error says what a plan made now says
+    differently."""
     if saved.target != current.target:
         raise PlanError(
             f"Saved plan was made for {saved.target}, not {current.target}; refusing to apply"
@@ -208,13 +220,31 @@ def check_saved(
     reasons = stale_reasons(saved, desired, live)
     if exact and not reasons and saved.checksum() != current.checksum():
         reasons = ["a plan made now from the same state has other changes"]
-    if reasons:
-        changed = plan_differences(saved, current) or [
-            "no object's planned action differs, but the state it was made from did"
-        ]
-        raise PlanError(
-            "Saved plan is stale: "
-            + "; ".join(reasons)
-            + ". Run plan again. What a plan says now:\n  "
-            + "\n  ".join(changed)
-        )
+    lapsed = _lapsed(saved, today) if today is not None else None
+    if not reasons and lapsed is None:
+        return
+    changed = plan_differences(saved, current)
+    if not changed and reasons:
+        changed = ["no object's planned action differs, but the state it was made from did"]
+    if lapsed is not None:
+        reasons.append(lapsed)
+    now = " What a plan says now:\n  " + "\n  ".join(changed) if changed else ""
+    raise PlanError("Saved plan is stale: " + "; ".join(reasons) + ". Run plan again." + now)
+
+
+def _lapsed(saved: Plan, today: dt.date) -> str | None:
+    """Why ``saved`` is stale on ``today`` for the keys it creates that expired since it
+    was made (None: none did)."""
+    refused = {a for r in saved.refusals if r.kind is RefusalKind.EXPIRED for a in r.addresses}
+    found = {
+        c.address: expires
+        for c in saved.changes
+        if (expires := lapsed_expiry(c, today)) is not None and c.address not in refused
+    }
+    if not found:
+        return None
+    return (
+        f"{', '.join(found)} would be created with an expiry that has passed since the plan "
+        f"was made ({', '.join(sorted(set(found.values())))}; today is {today.isoformat()}), "
+        "and the platform refuses to create a key that has expired"
+    )

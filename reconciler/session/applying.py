@@ -130,7 +130,8 @@ class Applying(Planning):
         """Plan under the apply lock and carry the plan out (see the module docstring).
 
         ``saved`` (a plan from ``plan --out``) is applied as it is, without asking, if it
-        is still current (``exact``: and has the changes a plan made now has); otherwise
+        is still current (``exact``: and has the changes a plan made now has; and, at the
+        session clock's day, none of the keys it creates has expired since); otherwise
         :class:`PlanError` says why not. A fresh plan needs
         ``auto_approve`` or ``approve`` to say yes. The safety rails raise
         :class:`PlanError` unless ``force`` overrides them. ``log_file`` is where the
@@ -164,7 +165,8 @@ class Applying(Planning):
             listener.read(ctx.live)
             plan = ctx.plan
             if saved is not None:
-                check_saved(saved, plan, ctx.desired, ctx.live, exact=exact)
+                today = self.clock().astimezone(dt.UTC).date()  # the apply's day, not the plan's
+                check_saved(saved, plan, ctx.desired, ctx.live, exact=exact, today=today)
                 plan = saved
             plan, warnings = narrow(plan, targets, ctx.desired, ctx.live)
             for warning in warnings:

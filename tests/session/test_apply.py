@@ -9,6 +9,8 @@ journal, the errors.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +72,27 @@ def options(root: Path, state: Path | None = None) -> TargetOptions:
     )
 
 
-def apply(root: Path, state: Path | None = None, **kwargs: Any) -> ApplyOutcome:
+Clock = Callable[[], dt.datetime]
+
+
+def at(clock: Clock | None) -> dict[str, Clock]:
+    """The session's clock: ``clock``, else its own (the wall clock)."""
+    return {"clock": clock} if clock is not None else {}
+
+
+def apply(
+    root: Path, state: Path | None = None, clock: Clock | None = None, **kwargs: Any
+) -> ApplyOutcome:
     async def go() -> ApplyOutcome:
-        async with Session(root / "desired-state", options(root, state)) as session:
+        async with Session(root / "desired-state", options(root, state), **at(clock)) as session:
             return await session.apply(**kwargs)
 
     return asyncio.run(go())
 
 
-def plan(root: Path, state: Path | None = None) -> Plan:
+def plan(root: Path, state: Path | None = None, clock: Clock | None = None) -> Plan:
     async def go() -> Plan:
-        async with Session(root / "desired-state", options(root, state)) as session:
+        async with Session(root / "desired-state", options(root, state), **at(clock)) as session:
             return (await session.plan()).plan
 
     return asyncio.run(go())
@@ -145,6 +157,28 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(root: Path) -> None:
         "Saved plan is stale: the desired state changed since the plan was made. Run plan "
         "again. What a plan says now:\n"
         "  member.dev/henry.novak@acme.example: saved plan: nothing to do; now: destroy"
+    )
+    assert live_keys(root) == before
+    assert vault(root) == {}
+
+
+def test_a_saved_plan_whose_new_keys_expired_after_midnight_is_refused_before_any_change(
+    root: Path,
+) -> None:
+    """prod-checkout-service is created with the expiry 2039-05-31: a plan saved late that
+    day is stale the next, when the platform would refuse the create midway."""
+    evening = dt.datetime(2039, 5, 31, 23, 30, tzinfo=dt.UTC)
+    saved = plan(root, clock=lambda: evening)
+    assert not saved.refusals
+    before = live_keys(root)
+
+    with pytest.raises(PlanError) as refused:
+        apply(root, saved=saved, clock=lambda: evening + dt.timedelta(hours=1))
+    message = str(refused.value)
+    assert message.startswith(
+        "Saved plan is stale: api_key.prod-checkout-service would be created with an expiry "
+        "that has passed since the plan was made (2039-05-31; today is 2039-06-01), and the "
+        "platform refuses to create a key that has expired. Run plan again."
     )
     assert live_keys(root) == before
     assert vault(root) == {}
