@@ -15,6 +15,7 @@ import pytest
 import time_machine
 from pydantic import SecretStr
 
+from reconciler.audit import Flag
 from reconciler.desired.load import check_desired_state
 from reconciler.diff import Action
 from reconciler.errors import ConfigError
@@ -338,3 +339,49 @@ def test_an_archived_key_is_planned_and_applied_as_an_archive_not_a_destroy(
     assert archived[0] == "api_key.research-batch: Archiving..."
     assert archived[1].startswith("api_key.research-batch: Archiving complete after ")
     assert not any("Destr" in s for s in heard.steps)
+
+
+def test_an_expired_key_is_listed_left_as_it_is_and_flagged_never_made_again(
+    tmp_path: Path,
+) -> None:
+    """research-batch expires at 10:00 on 2039-06-30, as the Console set it: that day and
+    the next the platform lists it ``expired``; the plan leaves it as it is (no status set,
+    no Console action to create it), the audit flags it once its day has passed, and the
+    apply goes through (the sandbox, like the API, refuses to re-activate it)."""
+    shutil.copytree(EXAMPLE, tmp_path / "desired")
+    research = tmp_path / "desired" / "workspaces" / "research.yaml"
+    research.write_text(
+        research.read_text().replace(
+            "role: service", "role: service\n      expires: 2039-06-30\n      status: active"
+        )
+    )
+    org = Organisation.open(state_file(tmp_path / "sandbox" / "state.json"))
+    seeded = next(k for k in org.data["keys"] if k["name"] == "research-batch")
+    seeded["created_at"] = "2039-06-01T09:00:00Z"  # inside its rotation period
+    seeded["expires_at"] = "2039-06-30T10:00:00Z"
+    org.save()
+
+    def apply() -> None:
+        async def go() -> None:
+            async with Session(tmp_path / "desired", _options(tmp_path)) as session:
+                await session.apply(auto_approve=True)
+
+        asyncio.run(go())
+
+    def about_the_key(plan: Plan) -> list[str]:
+        return [c.address for c in plan.changes if c.address == "api_key.research-batch"]
+
+    with time_machine.travel(dt.datetime(2039, 6, 30, 8, tzinfo=dt.UTC), tick=False):
+        apply()  # the key is alive: adopted by name
+    with time_machine.travel(dt.datetime(2039, 6, 30, 12, tzinfo=dt.UTC), tick=False):
+        same_day = _plan(tmp_path)
+    with time_machine.travel(dt.datetime(2039, 7, 1, 12, tzinfo=dt.UTC), tick=False):
+        day_after = _plan(tmp_path)
+        apply()
+
+    for plan in (same_day, day_after):
+        assert about_the_key(plan) == [] and plan.actionable == ()
+        assert "create an API key named 'research-batch'" not in render_text(plan)
+    finding = next(k for k in day_after.key_findings if k.name == "research-batch")
+    assert Flag.EXPIRED in finding.flags and finding.expires == dt.date(2039, 6, 30)
+    assert finding.managed

@@ -83,7 +83,9 @@ def left_behind(state: Path) -> str:
     """The id of the key the earlier release's journal says it created (dev-alice's)."""
     store = SandboxStore.open(state)
     try:
-        return next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice")
+        return str(
+            next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice")
+        )
     finally:
         store.close()
 

@@ -10,8 +10,11 @@ What the live state is made of:
 - members from each workspace's member list, emails from ``/users`` in lower case; one
   role each (``workspace_role``); ``admin`` is the first member, by email, holding
   ``workspace_admin``;
-- API keys that are ``active`` or ``inactive`` (an ``archived`` key is gone for good, an
-  ``expired`` one dead), with that ``status``; ``owner`` is the creating user's email; a
+- API keys that are ``active``, ``inactive`` or ``expired`` (an ``archived`` key is gone
+  for good), with that ``status``, save an expired key's: it has none the desired state
+  can set (it can be neither activated nor deactivated), so it is listed with its expiry
+  and no status, left as it is, and the key audit flags it ``expired`` once its day has
+  passed, as on La Plateforme; ``owner`` is the creating user's email; a
   key outside a listed workspace is in ``Default``; ``last_used`` is the last day of the
   past 30 with requests in the cost report (keys have no such field);
 - the organisation's monthly spend limit when the organisation may read it (beta);
@@ -66,7 +69,8 @@ from reconciler.provider import CreatedKey, ProgressCallback
 DEFAULT_WORKSPACE = "Default"
 DESCRIPTION_TAG = "description"
 USAGE_DAYS = 30  # how far back a key's last use is looked for (daily buckets: 31 at most)
-LIVE_KEY_STATUSES = KEY_STATUSES  # an archived key is gone for good, an expired one dead
+EXPIRED_KEY_STATUS = "expired"  # listed (left as it is, flagged), never set
+LIVE_KEY_STATUSES = (*KEY_STATUSES, EXPIRED_KEY_STATUS)  # an archived key is gone for good
 _NO_GROUPS = "Anthropic's Admin API has no user groups for a Console organisation"
 _RANK = {role: i for i, role in enumerate(WORKSPACE_ROLES)}
 
@@ -264,7 +268,7 @@ class AnthropicProvider:
             created_at=key.created_at,
             hidden_key=key.partial_key_hint,
             created_by=owner or creator,
-            status=key.status,
+            status=None if key.status == EXPIRED_KEY_STATUS else key.status,
             last_used=last_used,
         )
 

@@ -63,6 +63,11 @@ def _organisation() -> None:
     respx.get(f"{ORG}/api_keys", params={"status": "inactive"}).respond(
         json=page(api_key("apikey_2", "old", "wrkspc_gone", status="inactive", by="user_x"))
     )
+    respx.get(f"{ORG}/api_keys", params={"status": "expired"}).respond(
+        json=page(
+            api_key("apikey_3", "dev-lapsed", "wrkspc_dev", status="expired", expires_at=LAPSED_AT)
+        )
+    )
     respx.get(f"{ORG}/spend_limits").respond(
         json={
             "data": [
@@ -110,6 +115,7 @@ def _organisation() -> None:
 
 
 NO_OVERRIDES: dict[str, object] = {"data": [], "next_page": None}
+LAPSED_AT = "2026-11-30T10:00:00Z"  # dev-lapsed's expiry, passed: the API lists it expired
 
 
 @respx.mock
@@ -154,10 +160,13 @@ def test_fetch_reads_workspaces_members_keys_and_the_spend_limit() -> None:
     assert [(i.email, i.role, i.id) for i in live.invitations] == [
         ("dee@example.org", "user", "invite_1")
     ]
-    assert [(k.name, k.workspace, k.owner, k.hidden_key) for k in live.keys] == [
-        ("dev-ci", "dev", "ada@example.org", "sk-ant-api03-R2D...IgAA"),
-        ("old", "Default", None, "sk-ant-api03-R2D...IgAA"),
+    assert [(k.name, k.workspace, k.owner, k.status, k.expires) for k in live.keys] == [
+        ("dev-ci", "dev", "ada@example.org", "active", None),
+        ("old", "Default", None, "inactive", None),
+        # listed with its expiry, and no status the desired state could set
+        ("dev-lapsed", "dev", "ada@example.org", None, dt.date(2026, 11, 30)),
     ]
+    assert {k.hidden_key for k in live.keys} == {"sk-ant-api03-R2D...IgAA"}
 
 
 def _day(day: str, key: str, requests: int) -> dict[str, object]:
@@ -192,6 +201,7 @@ def test_a_key_s_last_use_is_its_last_day_with_requests_in_the_cost_report() -> 
     assert [(k.name, k.last_used) for k in live.keys] == [
         ("dev-ci", dt.date(2026, 11, 17)),
         ("old", dt.date(2026, 11, 12)),
+        ("dev-lapsed", None),
     ]
     sent = report.calls.last.request
     assert sent.url.params["time_bucket_width"] == "1d"
@@ -209,7 +219,7 @@ def test_an_organisation_that_may_not_read_the_cost_report_has_keys_of_unknown_u
 
     live = run(provider().fetch())
 
-    assert [k.last_used for k in live.keys] == [None, None]
+    assert [k.last_used for k in live.keys] == [None, None, None]
 
 
 @respx.mock

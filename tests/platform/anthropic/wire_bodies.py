@@ -72,7 +72,13 @@ def user(uid: str, email: str, role: str = "developer") -> dict[str, Any]:
 
 
 def api_key(
-    kid: str, name: str, wid: str, *, status: str = "active", by: str = "user_ada"
+    kid: str,
+    name: str,
+    wid: str,
+    *,
+    status: str = "active",
+    by: str = "user_ada",
+    expires_at: str | None = None,
 ) -> dict[str, Any]:
     body = {
         "id": kid,
@@ -80,7 +86,7 @@ def api_key(
         "name": name,
         "status": status,
         "created_at": CREATED,
-        "expires_at": None,
+        "expires_at": expires_at,
         "partial_key_hint": "sk-ant-api03-R2D...IgAA",
         "created_by": {"id": by, "type": "user"},
         "principal": None,

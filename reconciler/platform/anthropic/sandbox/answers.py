@@ -9,7 +9,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from reconciler.platform.anthropic.sandbox.state import Organisation, Record, digest
+from reconciler.platform.anthropic.sandbox.state import Organisation, Record, digest, key_status
 
 _STATUS_TYPES = {
     400: "invalid_request_error",
@@ -41,8 +41,12 @@ def error(status: int, message: str, code: str | None = None) -> JSONResponse:
 
 
 def public(record: Record) -> Record:
-    """A record as the API shows it (no secret hash, no sandbox-only marks)."""
-    return {k: v for k, v in record.items() if k not in ("secret_sha256", "default")}
+    """A record as the API shows it (no secret hash, no sandbox-only marks; a key's
+    status as of now: :func:`~.state.key_status`)."""
+    shown = {k: v for k, v in record.items() if k not in ("secret_sha256", "default")}
+    if record.get("type") == "api_key":
+        shown["status"] = key_status(record)
+    return shown
 
 
 def _id(record: Record) -> str:
@@ -106,10 +110,10 @@ def member_of(org: Organisation, wid: str, uid: str) -> Record:
 
 
 def key_by_secret(org: Organisation, secret: str) -> Record | None:
-    """The active key whose secret this is."""
+    """The active key whose secret this is (not expired)."""
     hashed = digest(secret)
     found: Record | None = next(
-        (k for k in org.data["keys"] if k["secret_sha256"] == hashed and k["status"] == "active"),
+        (k for k in org.data["keys"] if k["secret_sha256"] == hashed and key_status(k) == "active"),
         None,
     )
     return found

@@ -42,6 +42,16 @@ def start() -> str:
     return _text(day.replace(hour=9, minute=0, second=0, microsecond=0))
 
 
+def key_status(record: Record) -> str:
+    """A key's status as the API reports it now: ``expired`` once its ``expires_at`` has
+    passed (unless archived, which is final), else the status it was given."""
+    expires = record.get("expires_at")
+    if record["status"] == "archived" or not expires:
+        return str(record["status"])
+    ends = dt.datetime.fromisoformat(str(expires).replace("Z", "+00:00"))
+    return "expired" if ends <= dt.datetime.now(dt.UTC) else str(record["status"])
+
+
 def _text(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -224,8 +234,11 @@ class Organisation:
         self.data["workspaces"].append(record)
         return record
 
-    def console_key(self, name: str, workspace_id: str, user_id: str) -> tuple[Record, str]:
-        """What the Console does: a new key and its secret, shown once."""
+    def console_key(
+        self, name: str, workspace_id: str, user_id: str, expires_at: str | None = None
+    ) -> tuple[Record, str]:
+        """What the Console does: a new key and its secret, shown once; ``expires_at``:
+        the moment it expires (the Console's expiration), or never."""
         secret = "sk-ant-api03-" + secrets.token_urlsafe(24)
         record = {
             "id": self.new_id("apikey"),
@@ -233,7 +246,7 @@ class Organisation:
             "name": name,
             "status": "active",
             "created_at": now(),
-            "expires_at": None,
+            "expires_at": expires_at,
             "partial_key_hint": f"{secret[:16]}...{secret[-3:]}",
             "created_by": {"id": user_id, "type": "user"},
             "principal": None,
