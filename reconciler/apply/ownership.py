@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from reconciler.apply.ledger import LedgerWriter, location_of
+from reconciler.apply.record_notes import merged_records, not_found, unread, where_read
 from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.diff import claimed_keys, left_behind
 from reconciler.diff.owned import rotating
@@ -264,56 +265,6 @@ class OwnershipView:
     claimed: tuple[Claimed, ...] = ()
 
 
-def unread(exc: ReconcilerError) -> str:
-    """The plan's warning when the ownership record could not be read."""
-    return (
-        f"The ownership record could not be read ({exc}): no key is taken as managed by "
-        "reconciler (a key removed from the desired state is left alone) and no secret was "
-        "checked."
-    )
-
-
-def where_read(stored: StoredLedger, organization: str) -> list[str]:
-    """The plan's warning when the record was read under an earlier identity (before
-    organization.id was pinned, or the organisation renamed): it stays there until the
-    next apply moves it."""
-    if stored.kept_under is None:
-        return []
-    return [
-        f"The ownership record is kept under the organisation's earlier identity "
-        f'"{stored.kept_under}": this plan reads it there, and the next apply moves it to '
-        f'"{organization}".'
-    ]
-
-
-def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> list[str]:
-    """The plan's warning when an organisation that pins no id has no record under its
-    name or any previous name, yet keys it declares are live: it was most likely renamed
-    without ``previous_names`` (else it is adopted without an import, or managed by a
-    release before the record existed). Its keys would be taken as adopted, and those
-    reconciler made that it no longer declares left unmanaged."""
-    org = desired.organization
-    if org.id is not None or stored.version or stored.kept_under is not None:
-        return []
-    declared = {(k.workspace, k.name) for k in desired.keys}
-    live_names = sorted({k.name for k in live.keys if (k.workspace, k.name) in declared})
-    if not live_names:
-        return []
-    names = f'"{org.name}"'
-    if org.previous_names:
-        names += " or its previous names (" + ", ".join(org.previous_names) + ")"
-    shown = ", ".join(live_names[:3]) + (", ..." if len(live_names) > 3 else "")
-    return [
-        f"No ownership record was found under the organisation's name {names}, yet "
-        f"{len(live_names)} key(s) the desired state declares are live ({shown}). If "
-        "organization.name was changed, add previous_names: [OLD NAME] under organization: "
-        "in organization.yaml before the next apply: an apply without it starts a new "
-        "record, takes those keys as adopted and leaves the keys reconciler made that are "
-        "no longer declared unmanaged. Pinning organization.id keeps the record through "
-        "later renames."
-    ]
-
-
 @dataclass
 class OwnershipRead:
     """Reading the ownership record for one plan: :meth:`start` it before the live state
@@ -376,7 +327,11 @@ class OwnershipRead:
         except (SecretStoreError, LedgerError) as exc:
             self._failed(exc)
             return None
-        self.warnings += [*where_read(stored, self.organization), *not_found(stored, desired, live)]
+        self.warnings += [
+            *where_read(stored, self.organization),
+            *merged_records(stored, self.organization, live, applying=self.for_apply),
+            *not_found(stored, desired, live),
+        ]
         checks = await check_secrets(
             stored.ledger,
             desired,

@@ -288,6 +288,18 @@ class Ledger(Frozen):
         would copy the record thousands of times)."""
         return self._with(keys={_checked(key_id): e for key_id, e in keys.items()})
 
+    def merged_with(self, other: Ledger) -> Ledger:
+        """This ledger with the entries (by key id) and create intents (by key) of
+        ``other`` it lacks: two records of one organisation made one, this one's entries
+        winning where both hold a key."""
+        keys = {**self.keys, **{k: e for k, e in other.keys.items() if k not in self.keys}}
+        mine = self.intents_by_key()
+        intents = (
+            *self.intents,
+            *(i for i in other.intents if intent_key(i.workspace, i.name) not in mine),
+        )
+        return self._with(keys=keys, intents=intents)
+
     def forget(self, key_id: str) -> Ledger:
         """The key is gone from the platform; absent is fine."""
         if key_id not in self.keys:

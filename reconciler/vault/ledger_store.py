@@ -34,12 +34,25 @@ record under both names, and the new one, once written, is the only one read; th
 order could lose the record. A rename undone finds a pointer under its own name: the record
 is taken back from the previous name it moved to, written over the pointer; with that name
 not given, the error says where the record went.
+
+An organisation with a record of its own may still find one under an earlier name (it was
+renamed without ``previous_names`` and applied, starting a record, before the previous
+name was given): two records at once. The earlier one's entries and intents that its own
+lacks are merged into it (:meth:`~reconciler.ownership.Ledger.merged_with`; its own
+winning for a key both hold), and :attr:`StoredLedger.merged` says what each earlier
+record added, for the plan's warning; a plan reads the two as one (``take_over=False``),
+the next apply writes the merge and then leaves a pointer in place of the earlier record,
+in the order of a move, so no entry is ever lost: a crash between the two writes leaves
+the earlier record to merge again (a no-op for what is merged). An earlier release's
+record at a target several organisations share is left alone: whose keys it lists cannot
+be told. Entries of keys gone from the platform are forgotten by the apply's settle.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from reconciler.errors import SecretStoreError
@@ -75,13 +88,26 @@ class LedgerConflict(SecretStoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class Merged:
+    """A record found under an earlier identity beside the organisation's own, merged into
+    it: that identity, its document (``_reconciler/ledger/<slug>``), and the key ids it
+    listed that the organisation's record did not."""
+
+    name: str
+    document: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredLedger:
     """A ledger and the store version it was read as (0: none stored yet). ``kept_under``:
-    the earlier name it was read under and left at (a read that takes nothing over)."""
+    the earlier name it was read under and left at (a read that takes nothing over).
+    ``merged``: the earlier records merged into it (see the module docstring)."""
 
     ledger: Ledger
     version: int
     kept_under: str | None = None
+    merged: tuple[Merged, ...] = ()
 
 
 def _alone() -> bool:
@@ -146,7 +172,8 @@ async def load(
                 f"organisation {ledger.organization!r}, not {organization!r}"
             )
         ledger = ledger.model_copy(update={"organization": organization})  # moved by hand
-    return StoredLedger(ledger, found.version)
+    current = StoredLedger(ledger, found.version)
+    return await _merge_earlier(store, current, earlier, write=take_over)
 
 
 def _decoded(store: DocumentStore, name: str, text: str) -> Ledger:
@@ -190,6 +217,46 @@ async def _take_over(
         _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
     _log().info("ledger.taken_over", store=store.description, source=old_name, document=name)
     return StoredLedger(ledger, version)
+
+
+async def _merge_earlier(
+    store: DocumentStore, current: StoredLedger, earlier: Sequence[Earlier], *, write: bool
+) -> StoredLedger:
+    """``current`` (the organisation's own record) with the records still kept under
+    ``earlier`` names merged in; ``write``: the merge stored over ``current`` and a
+    pointer to it left in place of each (see the module docstring)."""
+    organization = current.ledger.organization
+    name = document_name(organization)
+    others = [each for each in earlier if document_name(each.name) != name]
+    texts = await asyncio.gather(*(store.read_document(document_name(e.name)) for e in others))
+    found: list[tuple[Earlier, StoredDocument, Ledger]] = []
+    for each, doc in zip(others, texts, strict=True):
+        if doc is None or doc.text is None or moved_to(doc.text) is not None:
+            continue
+        old = _decoded(store, document_name(each.name), doc.text)
+        if old.organization == each.name and not each.shared():
+            found.append((each, doc, old))
+    if not found:
+        return current
+    ledger, merged = current.ledger, []
+    for each, _, old in found:
+        added = tuple(k for k in old.keys if k not in ledger.keys)
+        merged.append(Merged(each.name, f"{DOCUMENTS_DIR}/{document_name(each.name)}", added))
+        ledger = ledger.merged_with(old)
+    if not write:
+        return replace(current, ledger=ledger, merged=tuple(merged))
+    try:
+        version = await store.put_document(name, encode(ledger), expect_version=current.version)
+    except CasMismatch:  # another run wrote the record meanwhile: read (and merge) again
+        return await load(store, organization, earlier=earlier)
+    for each, doc, _ in found:
+        old_name = document_name(each.name)
+        try:
+            await store.put_document(old_name, encode_pointer(name), expect_version=doc.version)
+        except CasMismatch:  # written meanwhile: merged again by the next read
+            _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
+        _log().info("ledger.merged", store=store.description, source=old_name, document=name)
+    return StoredLedger(ledger, version, merged=tuple(merged))
 
 
 async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> StoredLedger:

@@ -83,9 +83,7 @@ def left_behind(state: Path) -> str:
     """The id of the key the earlier release's journal says it created (dev-alice's)."""
     store = SandboxStore.open(state)
     try:
-        return str(
-            next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice")
-        )
+        return str(next(k["key_id"] for k in store.snapshot()["keys"] if k["name"] == "dev-alice"))
     finally:
         store.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.ownership import Ledger, LedgerError, decode, encode
+from reconciler.ownership import Ledger, LedgerError, decode, encode, moved_to
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import Earlier, document_name
@@ -172,3 +172,39 @@ def test_a_record_that_moved_to_a_name_not_given_says_where_it_went(tmp_path: Pa
 
     with pytest.raises(LedgerError, match=r"was moved to _reconciler/ledger/acme-production"):
         asyncio.run(ledger_store.load(store, PROD))
+
+
+def test_a_record_under_an_earlier_name_beside_the_organisations_own_is_merged_into_it(
+    tmp_path: Path,
+) -> None:
+    store = FileVault(tmp_path)
+    renamed = f"acme-production@{TARGET}"
+    earlier_record(store, PROD, key="k-old")
+    own = Ledger(organization=renamed, keys={"k-new": entry("dev-alice")})
+    asyncio.run(store.put_document(document_name(renamed), encode(own), expect_version=0))
+    earlier = (Earlier(PROD),)
+
+    read = asyncio.run(ledger_store.load(store, renamed, earlier=earlier, take_over=False))
+    assert set(read.ledger.keys) == {"k-new", "k-old"} and read.version == 1
+    assert [(m.name, m.keys) for m in read.merged] == [(PROD, ("k-old",))]
+    assert decode(text_of(store, renamed)) == own  # a read writes nothing
+    assert decode(text_of(store, PROD)).owns("k-old")
+
+    merged = asyncio.run(ledger_store.load(store, renamed, earlier=earlier))
+    assert merged.ledger == read.ledger and merged.merged == read.merged
+    assert decode(text_of(store, renamed)) == read.ledger
+    assert moved_to(text_of(store, PROD)) == document_name(renamed)  # a pointer, after
+    again = asyncio.run(ledger_store.load(store, renamed, earlier=earlier))
+    assert again.merged == () and again.ledger == read.ledger
+
+
+def test_an_earlier_releases_record_at_a_shared_target_is_not_merged(tmp_path: Path) -> None:
+    store = FileVault(tmp_path)
+    earlier_record(store)  # the target's, k-1
+    own = Ledger(organization=PROD, keys={"k-2": entry()})
+    asyncio.run(store.put_document(document_name(PROD), encode(own), expect_version=0))
+
+    stored = asyncio.run(ledger_store.load(store, PROD, earlier=(Earlier(TARGET, together),)))
+
+    assert stored.ledger == own and stored.merged == ()
+    assert decode(text_of(store, TARGET)).owns("k-1")  # left where it is

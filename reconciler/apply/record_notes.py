@@ -1,0 +1,107 @@
+"""What a plan says of the ownership record it read: the warnings beside the plan.
+
+Part of reading the record for a plan (:mod:`reconciler.apply.ownership`): the record
+could not be read (:func:`unread`); it was read under an earlier identity, where the next
+apply moves it from (:func:`where_read`); a second record was found under an earlier
+identity beside the organisation's own, merged into it (:func:`merged_records`); none was
+found, though keys the organisation declares are live (:func:`not_found`). Pure: each
+takes what was read and returns the lines.
+"""
+
+from __future__ import annotations
+
+from reconciler.errors import ReconcilerError
+from reconciler.model import DesiredState, LiveState
+from reconciler.vault import ledger_store
+from reconciler.vault.base import DOCUMENTS_DIR
+from reconciler.vault.ledger_store import StoredLedger
+
+_SHOWN = 5  # key names a warning lists before "..."
+
+
+def unread(exc: ReconcilerError) -> str:
+    """The plan's warning when the ownership record could not be read."""
+    return (
+        f"The ownership record could not be read ({exc}): no key is taken as managed by "
+        "reconciler (a key removed from the desired state is left alone) and no secret was "
+        "checked."
+    )
+
+
+def where_read(stored: StoredLedger, organization: str) -> list[str]:
+    """The plan's warning when the record was read under an earlier identity (before
+    organization.id was pinned, or the organisation renamed): it stays there until the
+    next apply moves it."""
+    if stored.kept_under is None:
+        return []
+    return [
+        f"The ownership record is kept under the organisation's earlier identity "
+        f'"{stored.kept_under}": this plan reads it there, and the next apply moves it to '
+        f'"{organization}".'
+    ]
+
+
+def merged_records(
+    stored: StoredLedger, organization: str, live: LiveState, *, applying: bool
+) -> list[str]:
+    """The plan's warning for each record found under an earlier identity beside the
+    organisation's own (:class:`~reconciler.vault.ledger_store.Merged`): where both are,
+    the live keys only the earlier one lists, and what becomes of them (``applying``:
+    this apply merged it, else the next apply will)."""
+    warnings = []
+    own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(organization)}"
+    live_ids = {k.id for k in live.keys if k.id}
+    for merged in stored.merged:
+        entries = [stored.ledger.keys[k] for k in merged.keys if k in live_ids]
+        names = sorted(f"{e.name} ({e.workspace})" for e in entries)
+        shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        merge = "this apply merges" if applying else "the next apply merges"
+        head = (
+            f'Two ownership records were found: this organisation\'s, "{organization}" '
+            f'({own}), and one kept under its earlier identity "{merged.name}" '
+            f"({merged.document}) that lists "
+        )
+        if not names:
+            tail = (
+                f'no live key this one does not; {merge} it into "{organization}" and '
+                "leaves a pointer in place of the earlier record."
+            )
+        else:
+            tail = (
+                f"{len(names)} live key{'s' if len(names) != 1 else ''} this one does not: "
+                f"{shown}. This plan reads them as one, so those keys are reconciler's "
+                f'(deleted once the desired state no longer names them); {merge} them into "'
+                f'{organization}" and leaves a pointer in place of the earlier record. If '
+                "those keys are not this organisation's, remove the earlier record from the "
+                "store before applying."
+            )
+        warnings.append(head + tail)
+    return warnings
+
+
+def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> list[str]:
+    """The plan's warning when an organisation that pins no id has no record under its
+    name or any previous name, yet keys it declares are live: it was most likely renamed
+    without ``previous_names`` (else it is adopted without an import, or managed by a
+    release before the record existed). Its keys would be taken as adopted, and those
+    reconciler made that it no longer declares left unmanaged."""
+    org = desired.organization
+    if org.id is not None or stored.version or stored.kept_under is not None:
+        return []
+    declared = {(k.workspace, k.name) for k in desired.keys}
+    live_names = sorted({k.name for k in live.keys if (k.workspace, k.name) in declared})
+    if not live_names:
+        return []
+    names = f'"{org.name}"'
+    if org.previous_names:
+        names += " or its previous names (" + ", ".join(org.previous_names) + ")"
+    shown = ", ".join(live_names[:3]) + (", ..." if len(live_names) > 3 else "")
+    return [
+        f"No ownership record was found under the organisation's name {names}, yet "
+        f"{len(live_names)} key(s) the desired state declares are live ({shown}). If "
+        "organization.name was changed, add previous_names: [OLD NAME] under organization: "
+        "in organization.yaml before the next apply: an apply without it starts a new "
+        "record, takes those keys as adopted and leaves the keys reconciler made that are "
+        "no longer declared unmanaged. Pinning organization.id keeps the record through "
+        "later renames."
+    ]

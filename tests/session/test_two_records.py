@@ -1,0 +1,86 @@
+"""Two ownership records of one organisation: its own, and one under an earlier identity.
+
+They arise when an organisation renamed without ``previous_names`` was applied (a new
+record started under the new name), and the previous name is given afterwards: the keys
+reconciler made under the old name that the new record never claimed (here dev-bob,
+removed from the YAML with the rename) would stay unmanaged. The plan warns, naming both
+records and those keys, and reads the two as one; the next apply merges the earlier
+record's entries into the organisation's and leaves a pointer where it was, as a move does.
+
+Against the embedded sandbox (the demo seed) with the small desired state of
+:mod:`tests.e2e.apply_support`, its dev workspace not pruning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from reconciler.ownership import decode, moved_to
+from reconciler.platform.target import sandbox_target_name
+from reconciler.vault.file import FileVault
+from reconciler.vault.ledger_store import document_name
+from tests.session.test_apply import live_keys, plan, state_of
+from tests.session.test_ownership import BOB, actions, apply, edit_dev, root
+
+__all__ = ["root"]  # the fixture
+
+OLD, NEW = "Acme Analytics", "Acme Data"
+
+
+def record(root: Path, name: str) -> str | None:
+    """The text of the ownership record document kept under the organisation ``name``."""
+    identity = f"{name}@{sandbox_target_name(state_of(root))}"
+    found = asyncio.run(
+        FileVault(root / "sandbox" / "vault").read_document(document_name(identity))
+    )
+    return None if found is None else found.text
+
+
+def rename(root: Path, text: str) -> None:
+    """The organisation's ``name:`` line replaced by ``text``."""
+    organization = root / "desired-state" / "organization.yaml"
+    lines = organization.read_text().splitlines(keepends=True)
+    organization.write_text("".join(text if ln.startswith("  name:") else ln for ln in lines))
+
+
+def test_a_second_record_under_an_earlier_name_is_warned_of_then_merged_by_the_apply(
+    root: Path,
+) -> None:
+    apply(root)  # recorded under Acme Analytics: dev-alice, dev-bob, dev-carol, prod-...
+    rename(root, f"  name: {NEW}\n")  # without previous_names: a record of its own begins
+    edit_dev(root, BOB, "")
+    apply(root)
+    assert "dev-bob" in live_keys(root)  # not claimed by the new record: left alone
+    old_record, new_record = record(root, OLD), record(root, NEW)
+    assert old_record is not None and new_record is not None
+    bob_id = live_keys(root)["dev-bob"]
+    assert decode(old_record).owns(bob_id) and not decode(new_record).owns(bob_id)
+
+    rename(root, f"  name: {NEW}\n  previous_names: [{OLD}]\n")  # both records in reach
+    planned = plan(root)
+
+    target = sandbox_target_name(state_of(root))
+    (warning,) = [w for w in planned.warnings if w.startswith("Two ownership records")]
+    assert warning == (
+        f'Two ownership records were found: this organisation\'s, "{NEW}@{target}" '
+        f"(_reconciler/{document_name(f'{NEW}@{target}')}), and one kept under its earlier "
+        f'identity "{OLD}@{target}" (_reconciler/{document_name(f"{OLD}@{target}")}) that '
+        "lists 1 live key this one does not: dev-bob (dev). This plan reads them as one, so "
+        "those keys are reconciler's (deleted once the desired state no longer names them); "
+        f'the next apply merges them into "{NEW}@{target}" and leaves a pointer in place of '
+        "the earlier record. If those keys are not this organisation's, remove the earlier "
+        "record from the store before applying."
+    )
+    assert actions(planned)["api_key.dev-bob"] == ("delete",)  # managed, no longer declared
+    assert record(root, OLD) == old_record  # the plan moved nothing
+
+    outcome = apply(root)
+    assert outcome.result is not None and outcome.result.destroyed == 1
+    assert "dev-bob" not in live_keys(root)
+    assert moved_to(record(root, OLD) or "") == document_name(f"{NEW}@{target}")
+    merged = decode(record(root, NEW) or "")
+    assert set(merged.keys) == set(live_keys(root).values()) & set(decode(old_record).keys)
+    again = plan(root)
+    assert not [w for w in again.warnings if "ownership record" in w]
+    assert "api_key.dev-bob" not in actions(again)
