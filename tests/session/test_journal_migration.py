@@ -11,10 +11,12 @@ Against the embedded sandbox (the demo seed) with the small desired state of
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from reconciler.apply.journal import Journal, journal_path, legacy_journal_path
 from reconciler.errors import ConfigError
@@ -23,6 +25,9 @@ from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.target import sandbox_target_name
 from reconciler.session import Session, TargetOptions
 from tests.e2e.apply_support import write_small_desired
+
+# the small desired state's keys expire in 2039: its applies run before that, on any day
+BEFORE_THE_KEYS_EXPIRE = time_machine.travel(dt.datetime(2030, 1, 15, 12, tzinfo=dt.UTC))
 
 INTERRUPTED = (
     "An earlier apply did not finish: 1 key(s) it left behind will be deleted, and what "
@@ -88,6 +93,7 @@ def left_behind(state: Path) -> str:
         store.close()
 
 
+@BEFORE_THE_KEYS_EXPIRE
 def test_an_earlier_releases_journal_is_read_in_place_by_a_plan_and_taken_over_by_apply(
     tmp_path: Path,
 ) -> None:
@@ -110,6 +116,7 @@ def test_an_earlier_releases_journal_is_read_in_place_by_a_plan_and_taken_over_b
     assert INTERRUPTED not in after.warnings
 
 
+@BEFORE_THE_KEYS_EXPIRE
 def test_the_journal_of_an_organisation_whose_id_is_pinned_later_is_taken_over(
     tmp_path: Path,
 ) -> None:

@@ -14,16 +14,22 @@ Against the embedded sandbox (the demo seed) with the small desired state of
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
+import time_machine
+
 from reconciler.ownership import decode, moved_to
+from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.target import sandbox_target_name
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import document_name
+from tests.e2e.apply_support import write_small_desired
 from tests.session.test_apply import live_keys, plan, state_of
-from tests.session.test_ownership import BOB, actions, apply, edit_dev, root
+from tests.session.test_ownership import BOB, DEV, actions, apply, edit_dev
 
-__all__ = ["root"]  # the fixture
+# the small desired state's keys expire in 2039: its applies run before that, on any day
+BEFORE_THE_KEYS_EXPIRE = time_machine.travel(dt.datetime(2030, 1, 15, 12, tzinfo=dt.UTC))
 
 OLD, NEW = "Acme Analytics", "Acme Data"
 
@@ -44,9 +50,13 @@ def rename(root: Path, text: str) -> None:
     organization.write_text("".join(text if ln.startswith("  name:") else ln for ln in lines))
 
 
+@BEFORE_THE_KEYS_EXPIRE
 def test_a_second_record_under_an_earlier_name_is_warned_of_then_merged_by_the_apply(
-    root: Path,
+    tmp_path: Path,
 ) -> None:
+    root = tmp_path
+    write_small_desired(root, dev=DEV)
+    SandboxStore.open(state_of(root)).close()  # the demo organisation, seeded at the moment
     apply(root)  # recorded under Acme Analytics: dev-alice, dev-bob, dev-carol, prod-...
     rename(root, f"  name: {NEW}\n")  # without previous_names: a record of its own begins
     edit_dev(root, BOB, "")
