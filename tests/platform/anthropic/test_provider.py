@@ -127,7 +127,7 @@ def test_fetch_reports_what_it_read_for_the_progress_line() -> None:
     progress = Progress(stream=io.StringIO(), enabled=False)
     run(provider().fetch(progress))
     assert progress.summary("https://api.anthropic.com", 12).startswith(
-        "Read 2 workspaces, 2 users, 2 api keys from https://api.anthropic.com in "
+        "Read 2 workspaces, 2 users, 3 api keys from https://api.anthropic.com in "
     )
 
 
