@@ -51,10 +51,10 @@ from reconciler.policy.store import Charge, Refusal, UsageStore
 from reconciler.policy.subjects import Subjects
 from reconciler.policy.tokens import TokenEstimate
 from reconciler.policy.windows import Window
+from reconciler.policy.wire import MAX_TOKENS
 from reconciler.provider import Provider
 
 Clock = Callable[[], float]
-MAX_TOKENS = 10**9  # larger per-request estimates are treated as malformed
 
 
 class Policy:

@@ -43,6 +43,7 @@ from typing import Any
 from reconciler.policy.decision import Decision
 
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+MAX_TOKENS = 10**9  # a count of one call's tokens beyond this is malformed
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,8 @@ def _model(body: Mapping[str, Any]) -> str | None:
 
 
 def _counts(usage: Any, model: str | None) -> Usage | None:
-    """``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``."""
+    """``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``;
+    None when either is there but is no count (the call is then charged its estimate)."""
     if not isinstance(usage, Mapping):
         return None
     for given, produced in (
@@ -233,7 +235,10 @@ def _counts(usage: Any, model: str | None) -> Usage | None:
         ("input_tokens", "output_tokens"),
     ):
         if given in usage or produced in usage:
-            return Usage(_int(usage.get(given)), _int(usage.get(produced)), model)
+            tokens_in, tokens_out = _int(usage.get(given)), _int(usage.get(produced))
+            if tokens_in is None or tokens_out is None:
+                return None
+            return Usage(tokens_in, tokens_out, model)
     return None
 
 
@@ -243,12 +248,20 @@ def _anthropic_counts(usage: Any, model: str | None, seen: Usage | None) -> Usag
     if not isinstance(usage, Mapping):
         return None
     parts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    if any(p in usage for p in parts):
-        given = sum(_int(usage.get(p)) for p in parts)
-    else:
-        given = seen.input_tokens if seen is not None else 0
-    return Usage(given, _int(usage.get("output_tokens")), model or (seen.model if seen else None))
+    counts = [_int(usage.get(p)) for p in (*parts, "output_tokens")]
+    if any(count is None for count in counts):
+        return None
+    *inputs, produced = [count or 0 for count in counts]
+    restated = any(usage.get(p) is not None for p in parts)
+    given = sum(inputs) if restated else (seen.input_tokens if seen else 0)
+    return Usage(given, produced, model or (seen.model if seen else None))
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def _int(value: Any) -> int | None:
+    """A reported count: 0 when absent or null, None when it is no whole number of tokens
+    (text, a fraction, negative, or beyond any one call's)."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
+        return value
+    return None

@@ -1,0 +1,93 @@
+"""The official SDKs at the edges a real app meets: responses that report their usage
+badly, streams the app abandons, retries, and what a denial shows.
+
+Each case drives an SDK's own client (see ``sdk_drivers``) over an upstream in this
+process (httpx2's ``MockTransport``, respx for httpx) and checks what the app's owner
+would see: what the store charged, what reached the server, what the exception says.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+import respx
+
+from reconciler.policy import http_client
+from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES
+from tests.policy.test_sdks import CALLER, _policy
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+OPENAI = next(d for d in DRIVERS if d.provider == "openai")
+GROQ = next(d for d in DRIVERS if d.provider == "groq")
+
+
+def _openai_reply(usage: Any) -> bytes:
+    body: dict[str, Any] = {
+        "id": "c-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": OPENAI.allowed,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hi"},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(body).encode()
+
+
+def _charged_by_openai(usage: Any) -> int:
+    """Tokens charged for one OpenAI chat call whose response reports ``usage``."""
+    import openai
+
+    policy = _policy()
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        headers = {"content-type": "application/json"}
+        return httpx2.Response(200, content=_openai_reply(usage), headers=headers)
+
+    http = http_client(policy, CALLER, provider="openai", transport=httpx2.MockTransport(answer))
+    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    client.chat.completions.create(
+        model=OPENAI.allowed, messages=MESSAGES, max_completion_tokens=300
+    )
+    return policy.tokens_today(CALLER)
+
+
+MALFORMED_USAGE = [
+    pytest.param({"prompt_tokens": "25", "completion_tokens": "15"}, id="strings"),
+    pytest.param({"prompt_tokens": -25, "completion_tokens": -15}, id="negative"),
+    pytest.param({"prompt_tokens": 25, "completion_tokens": 10**30}, id="huge"),
+    pytest.param({"prompt_tokens": True, "completion_tokens": 2.5}, id="not-whole"),
+]
+
+
+@pytest.mark.parametrize("usage", MALFORMED_USAGE)
+def test_a_malformed_usage_is_charged_the_estimate_as_a_missing_one_is(usage: Any) -> None:
+    estimate = _charged_by_openai(None)  # no usage at all: the call's estimate is charged
+    assert 300 < estimate < 400  # the prompt and the 300 the call may produce
+    assert _charged_by_openai(usage) == estimate
+
+
+@respx.mock
+def test_a_malformed_usage_over_httpx_is_charged_the_estimate() -> None:
+    import groq
+
+    reply = _openai_reply({"prompt_tokens": "many", "completion_tokens": -1})
+    answer = httpx.Response(200, content=reply, headers={"content-type": "application/json"})
+    route = respx.post(f"{BASE}/openai/v1/chat/completions").mock(return_value=answer)
+    policy = _policy()
+    http = http_client(policy, CALLER, provider="groq")
+    client: Any = groq.Groq(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    client.chat.completions.create(model=GROQ.allowed, messages=MESSAGES, max_tokens=300)
+    assert route.call_count == 1
+    assert 300 < policy.tokens_today(CALLER) < 400
