@@ -16,7 +16,7 @@ import httpx2
 import pytest
 import respx
 
-from reconciler.policy import http_client
+from reconciler.policy import Policy, http_client
 from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES
 from tests.policy.test_sdks import CALLER, _policy
 
@@ -91,3 +91,22 @@ def test_a_malformed_usage_over_httpx_is_charged_the_estimate() -> None:
     client.chat.completions.create(model=GROQ.allowed, messages=MESSAGES, max_tokens=300)
     assert route.call_count == 1
     assert 300 < policy.tokens_today(CALLER) < 400
+
+
+def _refused_message(policy: Policy, model: str) -> str:
+    decision = policy.authorize(CALLER, model, 10, dry_run=True)
+    assert not decision
+    return decision.message
+
+
+def test_a_denied_model_name_is_shown_without_its_control_characters() -> None:
+    forged = "gpt-4o\x1b[2K\r\nINFO allowed everything\x00"
+    message = _refused_message(_policy(), forged)
+    assert message.isprintable()
+    assert "gpt-4o\\x1b[2K\\r\\nINFO allowed everything\\x00" in message
+
+
+def test_a_denied_model_name_of_any_length_is_cut_short() -> None:
+    message = _refused_message(_policy(), "m" * 100_000)
+    assert len(message) < 400
+    assert "mmm..." in message
