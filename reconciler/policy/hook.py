@@ -16,8 +16,9 @@ it sees and does what it answers:
 2. **while the response streams by**: a :class:`UsageMeter` is fed its bytes and finds
    the usage in the JSON body or in the server-sent events (the provider says where);
 3. **after**: :meth:`Hook.finish` records the reported usage (or the estimate, when a
-   successful response reported none) and releases the reservation for an error
-   status; :meth:`Hook.fail` releases it when the call failed to complete.
+   successful response reported none or a malformed one; for a stream that ended before
+   its usage, its input and the text it streamed) and releases the reservation for an
+   error status; :meth:`Hook.fail` releases it when the call failed to be answered.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from typing import Any
 from reconciler.policy.decision import Decision
 from reconciler.policy.policy import Policy
 from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
-from reconciler.policy.wire import OUTPUT_FIELDS, Denial, Provider, Usage, provider_named
+from reconciler.policy.wire import (
+    OUTPUT_FIELDS,
+    Denial,
+    Provider,
+    Usage,
+    generated,
+    provider_named,
+)
 
 MAX_BUFFERED = 32 * 1024 * 1024  # bytes of a non-streamed body kept to read its usage
 
@@ -106,13 +114,24 @@ class Hook:
         """A meter for a response of this content type."""
         return UsageMeter(self.provider, (content_type or "").startswith("text/event-stream"))
 
-    def finish(self, admission: Admission, status: int, usage: Usage | None) -> None:
-        """Record what a completed call used; release its reservation on an error status."""
+    def finish(self, admission: Admission, status: int, meter: UsageMeter) -> None:
+        """Record what a completed call used; release its reservation on an error status.
+
+        A stream that ended before its usage (the app stopped reading, the connection
+        broke) is charged its input and the output it streamed, counted from its text."""
         decision = admission.decision
         if status >= 400:
             self.policy.release(decision)
-        elif usage is None:
-            estimate = admission.estimate
+            return
+        usage, estimate = meter.usage(), admission.estimate
+        if meter.sse and (usage is None or not usage.final):
+            streamed = self.estimator.count("".join(meter.text), decision.model)
+            if estimate.output_tokens:
+                streamed = min(streamed, estimate.output_tokens)
+            given = estimate.input_tokens if usage is None else usage.input_tokens
+            produced = streamed if usage is None else max(streamed, usage.output_tokens)
+            usage = Usage(given, produced, None if usage is None else usage.model)
+        if usage is None:
             self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
         else:
             self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=usage.model)
@@ -132,6 +151,7 @@ class UsageMeter:
         self.overflow = False
         self.partial = b""
         self.found: Usage | None = None
+        self.text: list[str] = []  # what a stream generated, in case it ends before its usage
 
     def feed(self, chunk: bytes) -> None:
         if not self.sse:
@@ -148,8 +168,12 @@ class UsageMeter:
 
     def _event_line(self, line: bytes) -> None:
         line = line.strip()
-        if line.startswith(b"data:") and b'"usage"' in line:
-            self.found = self.provider.event(_loads(line[5:]), self.found)
+        if not line.startswith(b"data:"):
+            return
+        data = _loads(line[5:])
+        if b'"usage"' in line:
+            self.found = self.provider.event(data, self.found)
+        self.text += generated(data)
 
     def usage(self) -> Usage | None:
         """The usage the response reported, if it did."""

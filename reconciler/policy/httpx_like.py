@@ -149,7 +149,7 @@ class Enforcing:
         hook, status = self.hook, response.status_code
 
         def done(used: UsageMeter) -> None:
-            hook.finish(admission, status, used.usage())
+            hook.finish(admission, status, used)
 
         kind = self.library.sync_stream if sync else self.library.async_stream
         return self.library.module.Response(

@@ -74,6 +74,11 @@ class TokenEstimator:
             return mistral_tokenizer()
         return None
 
+    def count(self, text: str, model: str | None) -> int:
+        """Tokens in a piece of a model's text: its tokenizer's count, or the characters'."""
+        tokenizer = self.tokenizer(model)
+        return self.text(text) if tokenizer is None else tokenizer.count(text)
+
     def text(self, text: str) -> int:
         """Estimated tokens in a piece of text, from its characters."""
         if not text:

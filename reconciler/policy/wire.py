@@ -37,7 +37,7 @@ limit frees up with time. Pure data and functions: no HTTP library is imported h
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.policy.decision import Decision
@@ -53,6 +53,7 @@ class Usage:
     input_tokens: int
     output_tokens: int
     model: str | None = None
+    final: bool = True  # False: a stream's first count, its output still to come
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,8 @@ class _Anthropic(Provider):
         kind = data.get("type")
         if kind == "message_start" and isinstance(data.get("message"), Mapping):
             message = data["message"]
-            return _anthropic_counts(message.get("usage"), _model(message), None) or seen
+            found = _anthropic_counts(message.get("usage"), _model(message), None)
+            return seen if found is None else replace(found, final=False)
         if kind == "message_delta":
             return _anthropic_counts(data.get("usage"), None, seen) or seen
         return seen
@@ -209,7 +211,40 @@ def provider_named(name: str | Provider) -> Provider:
     return found
 
 
+def generated(data: Any) -> list[str]:
+    """The text one server-sent event's JSON ``data`` streams to the app (words, tool
+    arguments, reasoning), whichever provider's: its ``delta`` (Anthropic, Cohere, the
+    Responses API) or its choices' (Mistral, OpenAI, Groq)."""
+    if not isinstance(data, Mapping):
+        return []
+    found: list[str] = []
+    _strings(data.get("delta"), found)
+    choices = data.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            if isinstance(choice, Mapping):
+                _strings(choice.get("delta"), found)
+    return found
+
+
 # --- helpers ---------------------------------------------------------------------------
+
+_NOT_GENERATED = frozenset(
+    {"role", "type", "id", "finish_reason", "stop_reason", "stop_sequence", "signature"}
+)
+
+
+def _strings(value: Any, into: list[str]) -> None:
+    """Every string in a delta but its bookkeeping (role, ids, stop reasons)."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in _NOT_GENERATED:
+                _strings(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, into)
 
 
 def _headers(decision: Decision) -> dict[str, str]:

@@ -31,6 +31,7 @@ class Upstream:
     answer: Answer = "json"
     reply: Callable[[Answer], tuple[str, bytes]] = field(default=lambda _: ("", b""))
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    events: bool = False  # a stream sent one event at a time (sync clients only)
 
     def __call__(self, request: Any) -> Any:
         self.bodies.append(json.loads(request.content))
@@ -40,6 +41,9 @@ class Upstream:
             body = {"message": "upstream failed"}
             return self.library.Response(500, json=body, headers={"x-should-retry": "false"})
         kind, content = self.reply(self.answer)
+        if self.events:
+            sent = iter([event + b"\n\n" for event in content.split(b"\n\n") if event])
+            return self.library.Response(200, content=sent, headers={"content-type": kind})
         return self.library.Response(200, content=content, headers={"content-type": kind})
 
     def transport(self) -> Any:

@@ -17,8 +17,8 @@ import pytest
 import respx
 
 from reconciler.policy import Policy, http_client
-from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES
-from tests.policy.test_sdks import CALLER, _policy
+from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES, Driver
+from tests.policy.test_sdks import CALLER, SDKS, _policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -110,3 +110,32 @@ def test_a_denied_model_name_of_any_length_is_cut_short() -> None:
     message = _refused_message(_policy(), "m" * 100_000)
     assert len(message) < 400
     assert "mmm..." in message
+
+
+def _open_stream(driver: Driver, client: Any) -> Any:
+    """A stream of one call, not yet read."""
+    model, cap = driver.allowed, {"max_tokens": 500}
+    if driver.provider == "mistral":
+        return client.chat.stream(model=model, messages=MESSAGES, **cap)
+    if driver.provider == "anthropic":
+        return client.messages.create(model=model, messages=MESSAGES, stream=True, **cap)
+    if driver.provider == "cohere":
+        return client.chat_stream(model=model, messages=MESSAGES, **cap)
+    return client.chat.completions.create(model=model, messages=MESSAGES, stream=True, **cap)
+
+
+@SDKS
+def test_a_stream_the_app_abandons_is_charged_what_was_streamed_not_its_cap(
+    driver: Driver,
+) -> None:
+    upstream, policy = driver.upstream("stream"), _policy()
+    upstream.events = True  # one event per chunk, as a server sends them
+    client = driver.client(policy, CALLER, upstream, sync=True)
+    stream = _open_stream(driver, client)
+    first_words = {"anthropic": 2, "cohere": 1}.get(driver.provider, 0)
+    for seen, _event in enumerate(stream):
+        if seen == first_words:
+            break  # the first words are enough: the app stops reading
+    stream.close()
+    charged = policy.tokens_today(CALLER)
+    assert 10 < charged < 40  # the prompt and "hi", not the 500 the call might have produced
