@@ -31,7 +31,10 @@ cohere        ``usage.billed_units`` (or  ``{"message": ...}``
 
 Every denial carries ``x-should-retry: false`` (the Stainless-built SDKs, anthropic,
 openai and groq, then raise at once instead of retrying) and ``Retry-After`` when the
-limit frees up with time. Pure data and functions: no HTTP library is imported here.
+limit frees up with time. Cohere's client retries a 429 twice regardless, waiting up to a
+minute: its denials say ``Retry-After`` only for a limit that frees up within that
+minute (it waits, then asks again), else ``retry-after-ms: 1`` (it asks again at once,
+is refused again, and raises). Pure data and functions: no HTTP library is imported here.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import Any
 from reconciler.policy.decision import Decision
 
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+COHERE_LONGEST_WAIT = 60.0  # seconds: cohere's client never waits longer to retry
 MAX_TOKENS = 10**9  # a count of one call's tokens beyond this is malformed
 
 
@@ -193,7 +197,15 @@ class _Cohere(Provider):
         return seen
 
     def denial(self, decision: Decision) -> Denial:
-        return Denial(decision.status_code, _headers(decision), {"message": decision.message})
+        # cohere's client retries a 429 twice whatever x-should-retry says, waiting what
+        # Retry-After says up to a minute (else a few seconds' backoff): it waits only for
+        # a limit that frees up within that minute, and asks again at once otherwise
+        headers = _headers(decision)
+        wait = decision.retry_after
+        if decision.status_code == 429 and (wait is None or wait > COHERE_LONGEST_WAIT):
+            headers.pop("retry-after", None)
+            headers["retry-after-ms"] = "1"
+        return Denial(decision.status_code, headers, {"message": decision.message})
 
 
 PROVIDERS: dict[str, Provider] = {

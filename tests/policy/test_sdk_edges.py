@@ -9,6 +9,7 @@ would see: what the store charged, what reached the server, what the exception s
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,9 +17,11 @@ import httpx2
 import pytest
 import respx
 
+from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
 from reconciler.policy import Policy, http_client
+from tests.policy.conftest import FakeClock, utc
 from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES, Driver
-from tests.policy.test_sdks import CALLER, SDKS, _policy
+from tests.policy.test_sdks import CALLER, SDKS, TIGHT, _policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -139,3 +142,52 @@ def test_a_stream_the_app_abandons_is_charged_what_was_streamed_not_its_cap(
     stream.close()
     charged = policy.tokens_today(CALLER)
     assert 10 < charged < 40  # the prompt and "hi", not the 500 the call might have produced
+
+
+def _cohere_waits(
+    policy: Policy, caller: str, monkeypatch: pytest.MonkeyPatch, says: str = "budget"
+) -> list[float]:
+    """The seconds cohere's own client (default retries) waits before raising a denial."""
+    import cohere
+
+    waits: list[float] = []
+    monkeypatch.setattr("time.sleep", waits.append)  # what cohere's client waits, unwaited
+    driver = next(d for d in DRIVERS if d.provider == "cohere")
+    upstream = driver.upstream()
+    http = http_client(policy, caller, provider="cohere", transport=upstream.transport())
+    client = cohere.ClientV2(api_key="k", base_url=BASE, httpx_client=http)
+    with pytest.raises(cohere.errors.TooManyRequestsError) as caught:
+        client.chat(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
+    assert says in str(caught.value.body)
+    assert upstream.bodies == []
+    return waits
+
+
+def _workspace_limited(limits: WorkspacePolicy) -> Policy:
+    allowed = tuple(d.allowed for d in DRIVERS)
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=allowed),),
+        workspaces=(Workspace(name="w", policy=limits),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    return Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))  # twelve days to December
+
+
+def test_cohere_raises_a_spent_monthly_budget_at_once_instead_of_waiting_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=Decimal(0)))
+    assert sum(_cohere_waits(policy, CALLER, monkeypatch)) < 0.1
+
+
+def test_cohere_waits_for_a_minute_of_requests_to_free_up_before_asking_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = _workspace_limited(WorkspacePolicy(rpm=1))
+    assert policy.authorize(CALLER, OPENAI.allowed, 10)  # the minute's one request
+    waits = _cohere_waits(policy, CALLER, monkeypatch, says="requests per minute")
+    assert waits == [60.0, 60.0]  # Retry-After, each time it asks again (the clock stands)
+
+
+def test_cohere_raises_a_call_that_can_never_fit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sum(_cohere_waits(_policy(), TIGHT, monkeypatch)) < 0.1
