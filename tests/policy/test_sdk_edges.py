@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ import pytest
 import respx
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
-from reconciler.policy import Policy, http_client
+from reconciler.policy import Policy, SQLiteStore, http_client
 from tests.policy.conftest import FakeClock, utc
 from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES, Driver
 from tests.policy.test_sdks import CALLER, SDKS, TIGHT, _policy
@@ -191,3 +192,47 @@ def test_cohere_waits_for_a_minute_of_requests_to_free_up_before_asking_again(
 
 def test_cohere_raises_a_call_that_can_never_fit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sum(_cohere_waits(_policy(), TIGHT, monkeypatch)) < 0.1
+
+
+def test_an_sdk_retrying_a_server_error_is_charged_nothing_and_counts_each_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import openai
+
+    monkeypatch.setattr("time.sleep", lambda _: None)  # the SDK's backoff, unwaited
+    attempts: list[httpx2.Request] = []
+
+    def overloaded(request: httpx2.Request) -> httpx2.Response:
+        attempts.append(request)
+        return httpx2.Response(503, json={"error": {"message": "overloaded"}})
+
+    policy = _workspace_limited(WorkspacePolicy(rpm=3))
+    http = http_client(
+        policy, CALLER, provider="openai", transport=httpx2.MockTransport(overloaded)
+    )
+    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http)  # 2 retries
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
+    assert len(attempts) == 3
+    assert policy.tokens_today(CALLER) == 0
+    refused = policy.authorize(CALLER, OPENAI.allowed, 10, dry_run=True)
+    assert "has had 3 in the last minute" in refused.message
+
+
+def test_the_api_key_reaches_neither_a_denial_nor_the_store(tmp_path: Path) -> None:
+    import openai
+
+    secret = "sk-trial-" + "5e3c1a9f" * 4
+    policy = Policy(_policy().state, store=SQLiteStore(tmp_path / "usage.db"))
+    upstream = OPENAI.upstream()
+    http = http_client(policy, CALLER, provider="openai", transport=upstream.transport())
+    client: Any = openai.OpenAI(api_key=secret, base_url=BASE, http_client=http, max_retries=0)
+    client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client.chat.completions.create(model=OPENAI.denied, messages=MESSAGES)
+    response = denied.value.response
+    shown = f"{denied.value!s} {denied.value.body} {response.text} {dict(response.headers)}"
+    assert "may not use" in shown and secret not in shown
+    policy.store.close()
+    stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
+    assert len(stored) > 0 and secret.encode() not in stored
