@@ -8,6 +8,7 @@ would see: what the store charged, what reached the server, what the exception s
 
 from __future__ import annotations
 
+import importlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -236,3 +237,33 @@ def test_the_api_key_reaches_neither_a_denial_nor_the_store(tmp_path: Path) -> N
     policy.store.close()
     stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
     assert len(stored) > 0 and secret.encode() not in stored
+
+
+@pytest.mark.parametrize("driver", [OPENAI, GROQ], ids=["openai", "groq"])
+def test_a_stream_whose_connection_breaks_halfway_is_charged_what_was_streamed(
+    driver: Driver,
+) -> None:
+    library = httpx2 if driver.provider == "openai" else httpx
+    kind, content = driver.reply("stream", driver.allowed)
+    first = content.split(b"\n\n")[0] + b"\n\n"  # "hi", then the connection drops
+
+    def broken() -> Any:
+        yield first
+        raise library.ReadError("connection reset by peer")
+
+    def answer(request: Any) -> Any:
+        return library.Response(200, content=broken(), headers={"content-type": kind})
+
+    policy = _policy()
+    transport = library.MockTransport(answer)
+    http = http_client(policy, CALLER, provider=driver.provider, transport=transport)
+    sdk: Any = importlib.import_module(driver.provider)
+    made = sdk.OpenAI if driver.provider == "openai" else sdk.Groq
+    api = made(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    stream = api.chat.completions.create(
+        model=driver.allowed, messages=MESSAGES, stream=True, max_tokens=500
+    )
+    broke = (driver.exception("connection_error"), library.ReadError)
+    with pytest.raises(broke), stream:  # as the SDK reports it
+        list(stream)
+    assert 10 < policy.tokens_today(CALLER) < 40  # the prompt and "hi", not 500 more
