@@ -11,14 +11,16 @@ is in :class:`~reconciler.policy.hook.Hook`; this module only moves bytes:
   what an official SDK needs to raise its usual exception) or raises the library's
   ``HTTPStatusError`` subclass (``on_deny="raise"``); nothing is sent;
 - an admitted one is sent (with the hook's body, when it changed it), and its response
-  body is metered on its way to the caller; closing the response records the usage. A
-  call that raises on the way releases its reservation and re-raises.
+  body is metered on its way to the caller; closing the response records the usage (a
+  response dropped unclosed, at the client's next call). A call that raises on the way
+  releases its reservation and re-raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypedDict, Unpack
 
 from reconciler.policy.hook import Admission, Hook, Refused, UsageMeter
@@ -45,12 +47,35 @@ class Options(TypedDict, total=False):
     clamp_max_tokens: bool
 
 
-class MeteredSync:
-    """Mixin for a library's ``SyncByteStream``: feeds a meter, reports once on close."""
+class Reporting:
+    """What both metered streams share: report the meter once, on close, or when the
+    stream is dropped unclosed (a groq stream the app stops reading is never closed).
+    A dropped stream's report is queued (``dropped``), never made in ``__del__``, which
+    may run while the store's lock is held; its client makes it at its next call."""
 
-    def __init__(self, inner: Any, meter: UsageMeter, done: Callable[[UsageMeter], None]):
-        self._inner, self._meter, self._done = inner, meter, done
+    def __init__(
+        self,
+        inner: Any,
+        meter: UsageMeter,
+        done: Callable[[UsageMeter], None],
+        dropped: list[Callable[[], None]],
+    ):
+        self._inner, self._meter, self._done, self._dropped = inner, meter, done, dropped
         self._finished = False
+
+    def _report(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._done(self._meter)
+
+    def __del__(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._dropped.append(partial(self._done, self._meter))
+
+
+class MeteredSync(Reporting):
+    """Mixin for a library's ``SyncByteStream``: feeds a meter, reports once on close."""
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
@@ -61,17 +86,11 @@ class MeteredSync:
         try:
             self._inner.close()
         finally:
-            if not self._finished:
-                self._finished = True
-                self._done(self._meter)
+            self._report()
 
 
-class MeteredAsync:
+class MeteredAsync(Reporting):
     """Mixin for a library's ``AsyncByteStream``: feeds a meter, reports once on close."""
-
-    def __init__(self, inner: Any, meter: UsageMeter, done: Callable[[UsageMeter], None]):
-        self._inner, self._meter, self._done = inner, meter, done
-        self._finished = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._inner:
@@ -82,9 +101,7 @@ class MeteredAsync:
         try:
             await self._inner.aclose()
         finally:
-            if not self._finished:
-                self._finished = True
-                self._done(self._meter)
+            self._report()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +131,16 @@ class Enforcing:
             clamp=options.get("clamp_max_tokens", True),
         )
         self.library, self.on_deny = library, on_deny
+        self.dropped: list[Callable[[], None]] = []  # reports of streams dropped unclosed
+
+    def report_dropped(self) -> None:
+        """Make the reports of the streams dropped unclosed since the last call."""
+        while self.dropped:
+            try:
+                report = self.dropped.pop()
+            except IndexError:  # another thread took the last one
+                return
+            report()
 
     def admit(self, request: Any, content: bytes) -> Admission | Refused | None:
         return self.hook.admit(
@@ -155,13 +182,14 @@ class Enforcing:
         return self.library.module.Response(
             status,
             headers=response.headers,
-            stream=kind(response.stream, meter, done),
+            stream=kind(response.stream, meter, done, self.dropped),
             extensions=response.extensions,
             request=_request_of(response),
         )
 
     def handle(self, inner: Any, request: Any) -> Any:
         """``handle_request`` of a synchronous policy transport."""
+        self.report_dropped()
         outcome = self.admit(request, request.read()) if request.method == "POST" else None
         if outcome is None:
             return inner.handle_request(request)
@@ -176,6 +204,7 @@ class Enforcing:
 
     async def handle_async(self, inner: Any, request: Any) -> Any:
         """``handle_async_request`` of an asynchronous policy transport."""
+        self.report_dropped()
         outcome = None
         if request.method == "POST":
             outcome = self.admit(request, await request.aread())

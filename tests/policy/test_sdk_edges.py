@@ -8,6 +8,7 @@ would see: what the store charged, what reached the server, what the exception s
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 from decimal import Decimal
@@ -267,3 +268,15 @@ def test_a_stream_whose_connection_breaks_halfway_is_charged_what_was_streamed(
     with pytest.raises(broke), stream:  # as the SDK reports it
         list(stream)
     assert 10 < policy.tokens_today(CALLER) < 40  # the prompt and "hi", not 500 more
+
+
+def test_a_groq_stream_dropped_unclosed_is_charged_at_the_clients_next_call() -> None:
+    upstream, policy = GROQ.upstream("stream"), _policy()
+    upstream.events = True
+    client = GROQ.client(policy, CALLER, upstream, sync=True)
+    stream = _open_stream(GROQ, client)
+    next(iter(stream))  # "hi", then the app forgets the stream: groq never closes it
+    del stream
+    gc.collect()
+    GROQ.call(client, GROQ.allowed, stream=False, max_tokens=500)  # reports 40 tokens
+    assert 50 < policy.tokens_today(CALLER) < 80  # 40, the prompt and "hi"; not 500 held
