@@ -24,9 +24,10 @@ OpenAI SDK pointed at La Plateforme's OpenAI-compatible endpoint is ``provider=
 timeout is 600 seconds, as the SDKs' own).
 
 The SDKs that retry 429s on their own (anthropic, openai and groq honour the denial's
-``x-should-retry: false``; cohere does not, and retries twice, waiting ``Retry-After``
-when the limit frees up within a minute, else asking again at once) do not send
-anything on those retries either: each attempt is decided again. An SDK's retries of a
+``x-should-retry: false``; cohere and mistralai given a ``retry_config`` do not, and
+wait ``Retry-After`` only when the limit frees up within a minute: see
+:mod:`~reconciler.policy.wire`) do not send anything on those retries either: each
+attempt is decided again. An SDK's retries of a
 server's error (5xx, a timeout, a refused connection) are requests like any other: each
 counts in the RPM, and none is charged.
 """

@@ -19,7 +19,8 @@ JSON body names a ``model`` are estimated, capped (``clamp_max_tokens``) and aut
 a denial never reaches the network. By default it raises :class:`PolicyDenied`, an
 ``httpx.HTTPStatusError`` whose ``.response`` is the error the ``provider`` itself
 would send (for ``"mistral"``, La Plateforme's 403 or 429 JSON body, with
-``Retry-After`` when the limit resets) and whose ``.decision`` says why. With
+``Retry-After`` when the limit frees up within a minute) and whose ``.decision`` says
+why (``.decision.retry_after``: the seconds until it fits, however long). With
 ``on_deny="respond"`` that response is returned instead, which is what an SDK needs to
 raise its own exception. Usage is recorded from the response (the last server-sent
 event's, for a stream) when it is closed; an error status or a failure to send releases

@@ -31,10 +31,12 @@ cohere        ``usage.billed_units`` (or  ``{"message": ...}``
 
 Every denial carries ``x-should-retry: false`` (the Stainless-built SDKs, anthropic,
 openai and groq, then raise at once instead of retrying) and ``Retry-After`` when the
-limit frees up with time. Cohere's client retries a 429 twice regardless, waiting up to a
-minute: its denials say ``Retry-After`` only for a limit that frees up within that
-minute (it waits, then asks again), else ``retry-after-ms: 1`` (it asks again at once,
-is refused again, and raises). Pure data and functions: no HTTP library is imported here.
+limit frees up with time. Two SDKs retry a 429 regardless, so their denials say
+``Retry-After`` only for a limit that frees up within a minute (they wait, then ask
+again): mistralai given a ``retry_config`` (it would sleep as long as Retry-After says,
+to the month's end; without it, it backs off within the config's elapsed time), and
+cohere (twice; a longer wait gets ``retry-after-ms: 1``: it asks again at once, is
+refused again, and raises). Pure data and functions: no HTTP library is imported here.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from typing import Any
 from reconciler.policy.decision import Decision
 
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-COHERE_LONGEST_WAIT = 60.0  # seconds: cohere's client never waits longer to retry
+LONGEST_WAIT = 60.0  # seconds: the longest Retry-After told to the SDKs that retry a 429
 MAX_TOKENS = 10**9  # a count of one call's tokens beyond this is malformed
 
 
@@ -96,7 +98,10 @@ class Provider:
 
     def denial(self, decision: Decision) -> Denial:
         """The provider's own refusal for a policy denial."""
-        return Denial(decision.status_code, _headers(decision), decision.error_body())
+        # mistralai, given a retry_config, retries a 429 whatever x-should-retry says and
+        # sleeps what Retry-After says, however long: it is told only of a short wait
+        headers = _headers(decision, longest_wait=LONGEST_WAIT)
+        return Denial(decision.status_code, headers, decision.error_body())
 
 
 class _OpenAI(Provider):
@@ -200,10 +205,8 @@ class _Cohere(Provider):
         # cohere's client retries a 429 twice whatever x-should-retry says, waiting what
         # Retry-After says up to a minute (else a few seconds' backoff): it waits only for
         # a limit that frees up within that minute, and asks again at once otherwise
-        headers = _headers(decision)
-        wait = decision.retry_after
-        if decision.status_code == 429 and (wait is None or wait > COHERE_LONGEST_WAIT):
-            headers.pop("retry-after", None)
+        headers = _headers(decision, longest_wait=LONGEST_WAIT)
+        if decision.status_code == 429 and "retry-after" not in headers:
             headers["retry-after-ms"] = "1"
         return Denial(decision.status_code, headers, {"message": decision.message})
 
@@ -259,10 +262,12 @@ def _strings(value: Any, into: list[str]) -> None:
             _strings(item, into)
 
 
-def _headers(decision: Decision) -> dict[str, str]:
+def _headers(decision: Decision, *, longest_wait: float | None = None) -> dict[str, str]:
+    """The denial's headers; ``Retry-After`` only up to ``longest_wait`` seconds, if given."""
     headers = {"x-policy-reason": decision.reason.value, "x-should-retry": "false"}
     retry_after = decision.retry_after_header()
-    if retry_after is not None:
+    wait = decision.retry_after
+    if retry_after is not None and (longest_wait is None or (wait or 0) <= longest_wait):
         headers["retry-after"] = retry_after
     return headers
 

@@ -280,3 +280,30 @@ def test_a_groq_stream_dropped_unclosed_is_charged_at_the_clients_next_call() ->
     gc.collect()
     GROQ.call(client, GROQ.allowed, stream=False, max_tokens=500)  # reports 40 tokens
     assert 50 < policy.tokens_today(CALLER) < 80  # 40, the prompt and "hi"; not 500 held
+
+
+def test_mistralai_retrying_429s_raises_a_spent_monthly_budget_without_sleeping_to_next_month(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from mistralai.client import Mistral
+    from mistralai.client.errors import SDKError
+    from mistralai.client.utils import BackoffStrategy, RetryConfig
+
+    waited: list[float] = []
+    started = time.time()
+    monkeypatch.setattr("time.sleep", waited.append)  # what the SDK waits, unwaited
+    monkeypatch.setattr("time.time", lambda: started + sum(waited))
+    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=Decimal(0)))
+    driver = next(d for d in DRIVERS if d.provider == "mistral")
+    upstream = driver.upstream()
+    http = http_client(policy, CALLER, provider="mistral", transport=upstream.transport())
+    retrying = RetryConfig("backoff", BackoffStrategy(500, 8000, 1.5, 10_000), False)
+    client = Mistral(api_key="k", server_url=BASE, client=http, retry_config=retrying)
+    with pytest.raises(SDKError) as caught:
+        client.chat.complete(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
+    assert caught.value.status_code == 429
+    assert "monthly budget" in caught.value.body
+    assert upstream.bodies == []
+    assert sum(waited) < 30  # the retry config's 10 s and a last backoff; not twelve days
