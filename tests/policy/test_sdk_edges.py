@@ -21,7 +21,9 @@ import pytest
 import respx
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
-from reconciler.policy import Policy, SQLiteStore, http_client
+from reconciler.policy import Policy, SQLiteStore, async_http_client, http_client
+from reconciler.policy.prices import units_to_usd
+from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, utc
 from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES, Driver
 from tests.policy.test_sdks import CALLER, SDKS, TIGHT, _policy
@@ -307,3 +309,107 @@ def test_mistralai_retrying_429s_raises_a_spent_monthly_budget_without_sleeping_
     assert "monthly budget" in caught.value.body
     assert upstream.bodies == []
     assert sum(waited) < 30  # the retry config's 10 s and a last backoff; not twelve days
+
+
+def _held_and_spent(policy: Policy) -> Decimal:
+    """The workspace's month: settled spend and the estimates of the calls in flight."""
+    guard = policy.guard("w")
+    counter = guard.counter(Window.MONTH)
+    return units_to_usd(guard.store.read(counter, Window.MONTH, policy.clock()).total)
+
+
+BUDGET = Decimal("0.01")  # a few calls' estimates, far fewer than CALLS
+CALLS = 12
+
+
+def test_threads_sharing_a_client_never_hold_more_than_the_budget_together() -> None:
+    import threading
+
+    import openai
+
+    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
+    decided = threading.Condition()
+    in_flight: list[int] = []
+    denied: list[int] = []
+    release = threading.Event()
+    upstream = OPENAI.upstream()
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        with decided:
+            in_flight.append(1)  # admitted: its estimate is held
+            decided.notify()
+        release.wait()
+        reply: httpx2.Response = upstream(request)
+        return reply
+
+    http = http_client(policy, CALLER, provider="openai", transport=httpx2.MockTransport(answer))
+    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+
+    def call() -> None:
+        try:
+            client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
+        except openai.RateLimitError:
+            with decided:
+                denied.append(1)
+                decided.notify()
+
+    threads = [threading.Thread(target=call) for _ in range(CALLS)]
+    for thread in threads:
+        thread.start()
+    with decided:  # every call admitted and in flight at once, or refused
+        assert decided.wait_for(lambda: len(in_flight) + len(denied) == CALLS, timeout=30)
+    held = _held_and_spent(policy)
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert 0 < len(in_flight) < CALLS
+    assert held <= BUDGET  # nothing settled yet: the denials are the held estimates'
+    assert len(upstream.bodies) == len(in_flight)
+
+
+def test_asyncio_tasks_sharing_a_client_never_hold_more_than_the_budget_together() -> None:
+    import asyncio
+
+    import groq
+
+    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
+    upstream = GROQ.upstream()
+    in_flight: list[int] = []
+    denied: list[int] = []
+    held: list[Decimal] = []
+
+    async def main() -> None:
+        decided, release = asyncio.Condition(), asyncio.Event()
+
+        async def answer(request: httpx.Request) -> httpx.Response:
+            async with decided:
+                in_flight.append(1)  # admitted: its estimate is held
+                decided.notify()
+            await release.wait()
+            reply: httpx.Response = upstream(request)
+            return reply
+
+        http = async_http_client(
+            policy, CALLER, provider="groq", transport=httpx.MockTransport(answer)
+        )
+        client: Any = groq.AsyncGroq(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+
+        async def call() -> None:
+            try:
+                await client.chat.completions.create(model=GROQ.allowed, messages=MESSAGES)
+            except groq.RateLimitError:
+                async with decided:
+                    denied.append(1)
+                    decided.notify()
+
+        calls = [asyncio.create_task(call()) for _ in range(CALLS)]
+        async with decided:  # every call admitted and in flight at once, or refused
+            await decided.wait_for(lambda: len(in_flight) + len(denied) == CALLS)
+        held.append(_held_and_spent(policy))
+        release.set()
+        await asyncio.gather(*calls)
+
+    asyncio.run(main())
+    assert 0 < len(in_flight) < CALLS
+    assert held[0] <= BUDGET  # nothing settled yet: the denials are the held estimates'
+    assert len(upstream.bodies) == len(in_flight)
