@@ -7,7 +7,8 @@ it sees and does what it answers:
 1. **before sending**: :meth:`Hook.admit` takes the request's method, path, content type
    and body bytes. Requests without a JSON body naming a ``model`` (listing models,
    files, ...), and those the provider does not charge for (Anthropic's token counting),
-   are not governed (None). Otherwise it estimates the tokens
+   are not governed (None); a multipart form naming a ``model`` (an audio
+   transcription) is, and is sent as it is. Otherwise it estimates the tokens
    (:mod:`~reconciler.policy.tokens`), fills in a missing output cap when the caller has
    a per-request token cap (``clamp``), lets the provider adjust the body
    (OpenAI streams are asked to report usage), and asks the policy: a
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from reconciler.policy.decision import Decision
@@ -90,17 +93,23 @@ class Hook:
         if method != "POST" or not self.provider.governs(path):
             return None
         body = _json_object(content_type, content)
+        form = body is None  # a multipart form (an audio transcription) is sent as it is
         if body is None:
-            return None
+            named = _form_model(content_type, content)
+            if named is None:
+                return None
+            body = {"model": named}
         model = body.get("model")
         if not isinstance(model, str):
             return None
-        changed = self.provider.prepare(body)
+        changed = None if form else self.provider.prepare(body)
         if changed is not None:
             body = changed
         estimate = self.estimator.request(path, body, model=model)
         cap = self.policy.max_tokens_per_request(self.caller)
-        if self.clamp and cap is not None and estimate.output_tokens and not _caps(body):
+        if form or not self.clamp:
+            cap = None
+        if cap is not None and estimate.output_tokens and not _caps(body):
             body = {**body, self.provider.output_field: max(1, cap - estimate.input_tokens)}
             estimate = self.estimator.request(path, body, model=model)
             changed = body
@@ -194,6 +203,31 @@ def _json_object(content_type: str | None, content: bytes) -> dict[str, Any] | N
         return None
     body = _loads(content)
     return body if isinstance(body, dict) else None
+
+
+def _form_model(content_type: str | None, content: bytes) -> str | None:
+    """The ``model`` field of a ``multipart/form-data`` body, if it has one. Only the
+    parts' headers are read (with the standard library's parser): a file is not copied."""
+    if content_type is None or not content_type.startswith("multipart/form-data"):
+        return None
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return None
+    delimiter = b"--" + boundary.encode("latin-1")
+    start = content.find(delimiter)
+    while start >= 0:
+        end = content.find(delimiter, start + len(delimiter))
+        stop = len(content) if end < 0 else end
+        blank = content.find(b"\r\n\r\n", start, stop)
+        if blank >= 0:
+            part = BytesHeaderParser().parsebytes(content[start + len(delimiter) : blank].strip())
+            if part.get_param("name", header="content-disposition") == "model":
+                value = content[blank + 4 : stop].removesuffix(b"\r\n")
+                return value.decode("utf-8", "replace") or None
+        start = end
+    return None
 
 
 def _loads(data: bytes) -> Any:

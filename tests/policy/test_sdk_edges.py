@@ -413,3 +413,60 @@ def test_asyncio_tasks_sharing_a_client_never_hold_more_than_the_budget_together
     assert 0 < len(in_flight) < CALLS
     assert held[0] <= BUDGET  # nothing settled yet: the denials are the held estimates'
     assert len(upstream.bodies) == len(in_flight)
+
+
+def _transcribe(policy: Policy, caller: str) -> tuple[Any, list[httpx2.Request]]:
+    """mistralai's audio transcription, a multipart form naming its model."""
+    from mistralai.client import Mistral
+
+    sent: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        usage = {"prompt_audio_seconds": 3, "prompt_tokens": 60, "completion_tokens": 9}
+        body = {"model": "voxtral-mini-2507", "text": "hi", "language": "en", "usage": usage}
+        return httpx2.Response(200, json={**body, "segments": []})
+
+    transport = httpx2.MockTransport(answer)
+    http = http_client(policy, caller, provider="mistral", transport=transport)
+    client: Any = Mistral(api_key="k", server_url=BASE, client=http)
+    audio = {"file_name": "hello.mp3", "content": b"ID3" + bytes(range(256)) * 64}
+    return client.audio.transcriptions.complete(model="voxtral-mini-latest", file=audio), sent
+
+
+def test_a_multipart_request_naming_a_model_the_role_may_not_use_is_refused_unsent() -> None:
+    from mistralai.client.errors import SDKError
+
+    sent: list[httpx2.Request] = []
+    with pytest.raises(SDKError) as caught:
+        _, sent = _transcribe(_policy(), CALLER)
+    assert caught.value.status_code == 403
+    assert "may not use unknown model voxtral-mini-latest" in caught.value.body
+    assert sent == []
+
+
+def test_a_multipart_request_an_allowed_model_makes_is_charged_its_usage() -> None:
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("*",)),),
+        workspaces=(Workspace(name="w"),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    policy = Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))
+    transcript, sent = _transcribe(policy, CALLER)
+    assert transcript.text == "hi" and len(sent) == 1
+    assert b'name="model"' in sent[0].content  # the form as the SDK made it
+    assert policy.tokens_today(CALLER) == 69
+
+
+@respx.mock
+def test_a_groq_transcription_the_role_may_not_use_is_refused_unsent() -> None:
+    import groq
+
+    route = respx.post(f"{BASE}/openai/v1/audio/transcriptions").mock(
+        return_value=httpx.Response(200, json={"text": "hi"})
+    )
+    http = http_client(_policy(), CALLER, provider="groq")
+    client: Any = groq.Groq(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    with pytest.raises(groq.PermissionDeniedError, match="whisper-large-v3"):
+        client.audio.transcriptions.create(model="whisper-large-v3", file=("a.mp3", b"ID3"))
+    assert route.call_count == 0
