@@ -15,8 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import httpx2
+
+from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
 from reconciler.policy import Policy, async_http_client, http_client
 from reconciler.policy.wire import provider_named
+from tests.policy.conftest import FakeClock, utc
 
 BASE = "https://upstream.test"
 PROMPT, COMPLETION = 25, 15  # the usage every upstream reports
@@ -369,3 +373,41 @@ DRIVERS = [
         "httpx:ConnectError",
     ),
 ]
+
+
+OPENAI = next(d for d in DRIVERS if d.provider == "openai")
+GROQ = next(d for d in DRIVERS if d.provider == "groq")
+
+
+# --- policies and calls beyond the drivers' --------------------------------------------
+
+
+def workspace_limited(limits: WorkspacePolicy) -> Policy:
+    """A policy whose one key, ``api_key.app``, may use every driver's allowed model, in
+    a workspace with these limits."""
+    allowed = tuple(d.allowed for d in DRIVERS)
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=allowed),),
+        workspaces=(Workspace(name="w", policy=limits),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    return Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))  # twelve days to December
+
+
+def transcribe(policy: Policy, caller: str) -> tuple[Any, list[httpx2.Request]]:
+    """mistralai's audio transcription, a multipart form naming its model."""
+    from mistralai.client import Mistral
+
+    sent: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        usage = {"prompt_audio_seconds": 3, "prompt_tokens": 60, "completion_tokens": 9}
+        body = {"model": "voxtral-mini-2507", "text": "hi", "language": "en", "usage": usage}
+        return httpx2.Response(200, json={**body, "segments": []})
+
+    transport = httpx2.MockTransport(answer)
+    http = http_client(policy, caller, provider="mistral", transport=transport)
+    client: Any = Mistral(api_key="k", server_url=BASE, client=http)
+    audio = {"file_name": "hello.mp3", "content": b"ID3" + bytes(range(256)) * 64}
+    return client.audio.transcriptions.complete(model="voxtral-mini-latest", file=audio), sent

@@ -1,9 +1,10 @@
-"""The official SDKs at the edges a real app meets: responses that report their usage
-badly, streams the app abandons, retries, and what a denial shows.
+"""What an allowed call is charged through each official SDK, at the edges a real app
+meets: responses that report their usage badly, streams the app abandons, drops or loses
+halfway, many threads or tasks sharing one client, multipart forms (transcriptions).
 
 Each case drives an SDK's own client (see ``sdk_drivers``) over an upstream in this
 process (httpx2's ``MockTransport``, respx for httpx) and checks what the app's owner
-would see: what the store charged, what reached the server, what the exception says.
+would see: what the store charged and what reached the server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import gc
 import importlib
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,17 +21,22 @@ import pytest
 import respx
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
-from reconciler.policy import Policy, SQLiteStore, async_http_client, http_client
+from reconciler.policy import Policy, async_http_client, http_client
 from reconciler.policy.prices import units_to_usd
 from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, utc
-from tests.policy.sdk_drivers import BASE, DRIVERS, MESSAGES, Driver
-from tests.policy.test_sdks import CALLER, SDKS, TIGHT, _policy
+from tests.policy.sdk_drivers import (
+    BASE,
+    GROQ,
+    MESSAGES,
+    OPENAI,
+    Driver,
+    transcribe,
+    workspace_limited,
+)
+from tests.policy.test_sdks import CALLER, SDKS, _policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-OPENAI = next(d for d in DRIVERS if d.provider == "openai")
-GROQ = next(d for d in DRIVERS if d.provider == "groq")
 
 
 def _openai_reply(usage: Any) -> bytes:
@@ -101,25 +106,6 @@ def test_a_malformed_usage_over_httpx_is_charged_the_estimate() -> None:
     assert 300 < policy.tokens_today(CALLER) < 400
 
 
-def _refused_message(policy: Policy, model: str) -> str:
-    decision = policy.authorize(CALLER, model, 10, dry_run=True)
-    assert not decision
-    return decision.message
-
-
-def test_a_denied_model_name_is_shown_without_its_control_characters() -> None:
-    forged = "gpt-4o\x1b[2K\r\nINFO allowed everything\x00"
-    message = _refused_message(_policy(), forged)
-    assert message.isprintable()
-    assert "gpt-4o\\x1b[2K\\r\\nINFO allowed everything\\x00" in message
-
-
-def test_a_denied_model_name_of_any_length_is_cut_short() -> None:
-    message = _refused_message(_policy(), "m" * 100_000)
-    assert len(message) < 400
-    assert "mmm..." in message
-
-
 def _open_stream(driver: Driver, client: Any) -> Any:
     """A stream of one call, not yet read."""
     model, cap = driver.allowed, {"max_tokens": 500}
@@ -147,99 +133,6 @@ def test_a_stream_the_app_abandons_is_charged_what_was_streamed_not_its_cap(
     stream.close()
     charged = policy.tokens_today(CALLER)
     assert 10 < charged < 40  # the prompt and "hi", not the 500 the call might have produced
-
-
-def _cohere_waits(
-    policy: Policy, caller: str, monkeypatch: pytest.MonkeyPatch, says: str = "budget"
-) -> list[float]:
-    """The seconds cohere's own client (default retries) waits before raising a denial."""
-    import cohere
-
-    waits: list[float] = []
-    monkeypatch.setattr("time.sleep", waits.append)  # what cohere's client waits, unwaited
-    driver = next(d for d in DRIVERS if d.provider == "cohere")
-    upstream = driver.upstream()
-    http = http_client(policy, caller, provider="cohere", transport=upstream.transport())
-    client = cohere.ClientV2(api_key="k", base_url=BASE, httpx_client=http)
-    with pytest.raises(cohere.errors.TooManyRequestsError) as caught:
-        client.chat(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
-    assert says in str(caught.value.body)
-    assert upstream.bodies == []
-    return waits
-
-
-def _workspace_limited(limits: WorkspacePolicy) -> Policy:
-    allowed = tuple(d.allowed for d in DRIVERS)
-    state = DesiredState(
-        roles=(Role(name="app", allowed_models=allowed),),
-        workspaces=(Workspace(name="w", policy=limits),),
-        keys=(ApiKey(name="app", workspace="w", role="app"),),
-    )
-    return Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))  # twelve days to December
-
-
-def test_cohere_raises_a_spent_monthly_budget_at_once_instead_of_waiting_twice(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=Decimal(0)))
-    assert sum(_cohere_waits(policy, CALLER, monkeypatch)) < 0.1
-
-
-def test_cohere_waits_for_a_minute_of_requests_to_free_up_before_asking_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    policy = _workspace_limited(WorkspacePolicy(rpm=1))
-    assert policy.authorize(CALLER, OPENAI.allowed, 10)  # the minute's one request
-    waits = _cohere_waits(policy, CALLER, monkeypatch, says="requests per minute")
-    assert waits == [60.0, 60.0]  # Retry-After, each time it asks again (the clock stands)
-
-
-def test_cohere_raises_a_call_that_can_never_fit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sum(_cohere_waits(_policy(), TIGHT, monkeypatch)) < 0.1
-
-
-def test_an_sdk_retrying_a_server_error_is_charged_nothing_and_counts_each_attempt(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import openai
-
-    monkeypatch.setattr("time.sleep", lambda _: None)  # the SDK's backoff, unwaited
-    attempts: list[httpx2.Request] = []
-
-    def overloaded(request: httpx2.Request) -> httpx2.Response:
-        attempts.append(request)
-        return httpx2.Response(503, json={"error": {"message": "overloaded"}})
-
-    policy = _workspace_limited(WorkspacePolicy(rpm=3))
-    http = http_client(
-        policy, CALLER, provider="openai", transport=httpx2.MockTransport(overloaded)
-    )
-    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http)  # 2 retries
-    with pytest.raises(openai.InternalServerError):
-        client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
-    assert len(attempts) == 3
-    assert policy.tokens_today(CALLER) == 0
-    refused = policy.authorize(CALLER, OPENAI.allowed, 10, dry_run=True)
-    assert "has had 3 in the last minute" in refused.message
-
-
-def test_the_api_key_reaches_neither_a_denial_nor_the_store(tmp_path: Path) -> None:
-    import openai
-
-    secret = "sk-trial-" + "5e3c1a9f" * 4
-    policy = Policy(_policy().state, store=SQLiteStore(tmp_path / "usage.db"))
-    upstream = OPENAI.upstream()
-    http = http_client(policy, CALLER, provider="openai", transport=upstream.transport())
-    client: Any = openai.OpenAI(api_key=secret, base_url=BASE, http_client=http, max_retries=0)
-    client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
-    with pytest.raises(openai.PermissionDeniedError) as denied:
-        client.chat.completions.create(model=OPENAI.denied, messages=MESSAGES)
-    response = denied.value.response
-    shown = f"{denied.value!s} {denied.value.body} {response.text} {dict(response.headers)}"
-    assert "may not use" in shown and secret not in shown
-    policy.store.close()
-    stored = b"".join(path.read_bytes() for path in tmp_path.iterdir())
-    assert len(stored) > 0 and secret.encode() not in stored
 
 
 @pytest.mark.parametrize("driver", [OPENAI, GROQ], ids=["openai", "groq"])
@@ -284,33 +177,6 @@ def test_a_groq_stream_dropped_unclosed_is_charged_at_the_clients_next_call() ->
     assert 50 < policy.tokens_today(CALLER) < 80  # 40, the prompt and "hi"; not 500 held
 
 
-def test_mistralai_retrying_429s_raises_a_spent_monthly_budget_without_sleeping_to_next_month(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import time
-
-    from mistralai.client import Mistral
-    from mistralai.client.errors import SDKError
-    from mistralai.client.utils import BackoffStrategy, RetryConfig
-
-    waited: list[float] = []
-    started = time.time()
-    monkeypatch.setattr("time.sleep", waited.append)  # what the SDK waits, unwaited
-    monkeypatch.setattr("time.time", lambda: started + sum(waited))
-    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=Decimal(0)))
-    driver = next(d for d in DRIVERS if d.provider == "mistral")
-    upstream = driver.upstream()
-    http = http_client(policy, CALLER, provider="mistral", transport=upstream.transport())
-    retrying = RetryConfig("backoff", BackoffStrategy(500, 8000, 1.5, 10_000), False)
-    client = Mistral(api_key="k", server_url=BASE, client=http, retry_config=retrying)
-    with pytest.raises(SDKError) as caught:
-        client.chat.complete(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
-    assert caught.value.status_code == 429
-    assert "monthly budget" in caught.value.body
-    assert upstream.bodies == []
-    assert sum(waited) < 30  # the retry config's 10 s and a last backoff; not twelve days
-
-
 def _held_and_spent(policy: Policy) -> Decimal:
     """The workspace's month: settled spend and the estimates of the calls in flight."""
     guard = policy.guard("w")
@@ -327,7 +193,7 @@ def test_threads_sharing_a_client_never_hold_more_than_the_budget_together() -> 
 
     import openai
 
-    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
+    policy = workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
     decided = threading.Condition()
     in_flight: list[int] = []
     denied: list[int] = []
@@ -372,7 +238,7 @@ def test_asyncio_tasks_sharing_a_client_never_hold_more_than_the_budget_together
 
     import groq
 
-    policy = _workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
+    policy = workspace_limited(WorkspacePolicy(monthly_budget_usd=BUDGET))
     upstream = GROQ.upstream()
     in_flight: list[int] = []
     denied: list[int] = []
@@ -415,36 +281,6 @@ def test_asyncio_tasks_sharing_a_client_never_hold_more_than_the_budget_together
     assert len(upstream.bodies) == len(in_flight)
 
 
-def _transcribe(policy: Policy, caller: str) -> tuple[Any, list[httpx2.Request]]:
-    """mistralai's audio transcription, a multipart form naming its model."""
-    from mistralai.client import Mistral
-
-    sent: list[httpx2.Request] = []
-
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        sent.append(request)
-        usage = {"prompt_audio_seconds": 3, "prompt_tokens": 60, "completion_tokens": 9}
-        body = {"model": "voxtral-mini-2507", "text": "hi", "language": "en", "usage": usage}
-        return httpx2.Response(200, json={**body, "segments": []})
-
-    transport = httpx2.MockTransport(answer)
-    http = http_client(policy, caller, provider="mistral", transport=transport)
-    client: Any = Mistral(api_key="k", server_url=BASE, client=http)
-    audio = {"file_name": "hello.mp3", "content": b"ID3" + bytes(range(256)) * 64}
-    return client.audio.transcriptions.complete(model="voxtral-mini-latest", file=audio), sent
-
-
-def test_a_multipart_request_naming_a_model_the_role_may_not_use_is_refused_unsent() -> None:
-    from mistralai.client.errors import SDKError
-
-    sent: list[httpx2.Request] = []
-    with pytest.raises(SDKError) as caught:
-        _, sent = _transcribe(_policy(), CALLER)
-    assert caught.value.status_code == 403
-    assert "may not use unknown model voxtral-mini-latest" in caught.value.body
-    assert sent == []
-
-
 def test_a_multipart_request_an_allowed_model_makes_is_charged_its_usage() -> None:
     state = DesiredState(
         roles=(Role(name="app", allowed_models=("*",)),),
@@ -452,21 +288,7 @@ def test_a_multipart_request_an_allowed_model_makes_is_charged_its_usage() -> No
         keys=(ApiKey(name="app", workspace="w", role="app"),),
     )
     policy = Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))
-    transcript, sent = _transcribe(policy, CALLER)
+    transcript, sent = transcribe(policy, CALLER)
     assert transcript.text == "hi" and len(sent) == 1
     assert b'name="model"' in sent[0].content  # the form as the SDK made it
     assert policy.tokens_today(CALLER) == 69
-
-
-@respx.mock
-def test_a_groq_transcription_the_role_may_not_use_is_refused_unsent() -> None:
-    import groq
-
-    route = respx.post(f"{BASE}/openai/v1/audio/transcriptions").mock(
-        return_value=httpx.Response(200, json={"text": "hi"})
-    )
-    http = http_client(_policy(), CALLER, provider="groq")
-    client: Any = groq.Groq(api_key="k", base_url=BASE, http_client=http, max_retries=0)
-    with pytest.raises(groq.PermissionDeniedError, match="whisper-large-v3"):
-        client.audio.transcriptions.create(model="whisper-large-v3", file=("a.mp3", b"ID3"))
-    assert route.call_count == 0
