@@ -19,19 +19,23 @@ it sees and does what it answers:
 3. **after**: :meth:`Hook.finish` records the reported usage (or the estimate, when a
    successful response reported none or a malformed one; for a stream that ended before
    its usage, its input and the text it streamed) and releases the reservation for an
-   error status; :meth:`Hook.fail` releases it when the call failed to be answered.
+   error status; :meth:`Hook.fail` releases it when the call failed to be answered. A
+   store that fails then is logged, never raised: the call has already happened.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
 from typing import Any
 
+from reconciler.errors import scrub
 from reconciler.policy.decision import Decision
 from reconciler.policy.policy import Policy
+from reconciler.policy.sql import PolicyStoreError
 from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
 from reconciler.policy.wire import (
     OUTPUT_FIELDS,
@@ -42,6 +46,7 @@ from reconciler.policy.wire import (
     provider_named,
 )
 
+_log = logging.getLogger(__name__)
 MAX_BUFFERED = 32 * 1024 * 1024  # bytes of a non-streamed body kept to read its usage
 
 
@@ -127,11 +132,36 @@ class Hook:
         """Record what a completed call used; release its reservation on an error status.
 
         A stream that ended before its usage (the app stopped reading, the connection
-        broke) is charged its input and the output it streamed, counted from its text."""
+        broke) is charged its input and the output it streamed, counted from its text.
+        A store that fails now is logged, not raised: the call has happened, and the app
+        gets its answer (or its error), not the store's."""
+        try:
+            if status >= 400:
+                self.policy.release(admission.decision)
+            else:
+                self._record(admission, meter)
+        except PolicyStoreError as error:
+            self._unsettled(admission, error)
+
+    def fail(self, admission: Admission) -> None:
+        """Release the reservation of a call that failed to send or to complete (a store
+        that fails now is logged: the app gets the call's own error)."""
+        try:
+            self.policy.release(admission.decision)
+        except PolicyStoreError as error:
+            self._unsettled(admission, error)
+
+    def _unsettled(self, admission: Admission, error: PolicyStoreError) -> None:
+        _log.warning(
+            "the usage of %s's call to %s was not recorded (its hold lapses with the "
+            "store's time-to-live): %s",
+            self.caller,
+            admission.decision.model,
+            scrub(str(error)),
+        )
+
+    def _record(self, admission: Admission, meter: UsageMeter) -> None:
         decision = admission.decision
-        if status >= 400:
-            self.policy.release(decision)
-            return
         usage, estimate = meter.usage(), admission.estimate
         if meter.sse and (usage is None or not usage.final):
             streamed = self.estimator.count("".join(meter.text), decision.model)
@@ -144,10 +174,6 @@ class Hook:
             self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
         else:
             self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=usage.model)
-
-    def fail(self, admission: Admission) -> None:
-        """Release the reservation of a call that failed to send or to complete."""
-        self.policy.release(admission.decision)
 
 
 class UsageMeter:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,10 @@ import pytest
 import respx
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
-from reconciler.policy import Policy, async_http_client, http_client
+from reconciler.policy import MemoryStore, Policy, async_http_client, http_client
 from reconciler.policy.prices import units_to_usd
+from reconciler.policy.sql import PolicyStoreError
+from reconciler.policy.store import Reservation
 from reconciler.policy.windows import Window
 from tests.policy.conftest import FakeClock, utc
 from tests.policy.sdk_drivers import (
@@ -30,6 +33,7 @@ from tests.policy.sdk_drivers import (
     GROQ,
     MESSAGES,
     OPENAI,
+    Answer,
     Driver,
     transcribe,
     workspace_limited,
@@ -292,3 +296,32 @@ def test_a_multipart_request_an_allowed_model_makes_is_charged_its_usage() -> No
     assert transcript.text == "hi" and len(sent) == 1
     assert b'name="model"' in sent[0].content  # the form as the SDK made it
     assert policy.tokens_today(CALLER) == 69
+
+
+class _DownAfterAdmitting(MemoryStore):
+    """A shared store that admits a call, then is gone when its usage is to be written."""
+
+    def settle(self, reservation: Reservation, actual: Sequence[int], now: float) -> None:
+        raise PolicyStoreError("the usage store postgresql://db.internal/usage is unavailable")
+
+
+@pytest.mark.parametrize("answer", ["json", "500"])
+def test_a_store_lost_after_the_call_costs_the_app_neither_its_answer_nor_its_error(
+    answer: Answer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import openai
+
+    policy = Policy(_policy().state, store=_DownAfterAdmitting())
+    upstream = OPENAI.upstream(answer)
+    http = http_client(policy, CALLER, provider="openai", transport=upstream.transport())
+    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    if answer == "json":
+        reply = client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
+        assert reply.choices[0].message.content == "hi"  # answered, and paid for upstream
+    else:
+        with pytest.raises(openai.InternalServerError):  # the server's error, not the store's
+            client.chat.completions.create(model=OPENAI.allowed, messages=MESSAGES)
+    assert len(upstream.bodies) == 1
+    (warning,) = [r for r in caplog.records if r.name.startswith("reconciler.policy")]
+    assert warning.levelname == "WARNING"
+    assert "api_key.app" in warning.getMessage() and "unavailable" in warning.getMessage()
