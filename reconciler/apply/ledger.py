@@ -10,7 +10,10 @@ Each write is :func:`reconciler.vault.ledger_store.update` (check-and-set, re-ap
 changes on a fresh read if another writer got there first), so every change is a pure
 ``Ledger -> Ledger`` function; after its first write the writer writes over what it
 stored last, and reads the record again only when someone else wrote it meanwhile. A
-caller returns once its change is stored, or raises the error that write met.
+caller returns once its change is stored, or raises the error that write met. Its first
+write reads the record with the ``earlier`` identities it may still be kept under, which
+moves or merges it (:func:`reconciler.vault.ledger_store.load`): the plan only read it
+there, and this is the first write of an apply that was approved.
 
 :func:`location_of` says where a key's secret went, as the ledger records it.
 """
@@ -18,7 +21,7 @@ caller returns once its change is stored, or raises the error that write met.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from reconciler.errors import SecretStoreError
 from reconciler.model import ApiKey, SecretBackend
@@ -54,13 +57,21 @@ class LedgerWriter:
     """The one way an apply changes the ledger (see the module docstring).
 
     ``ledger`` is the latest ledger known: as read when the plan was made, then as each
-    write stored it.
+    write stored it. ``earlier``: see :func:`reconciler.vault.ledger_store.load`.
     """
 
-    def __init__(self, store: DocumentStore, organization: str, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        organization: str,
+        ledger: Ledger,
+        *,
+        earlier: Sequence[ledger_store.Earlier] = (),
+    ) -> None:
         self.store = store
         self.organization = organization
         self.ledger = ledger
+        self.earlier = tuple(earlier)
         self._stored: ledger_store.StoredLedger | None = None  # what this writer stored last
         self._lock = asyncio.Lock()
         self._queue: list[tuple[LedgerChange, asyncio.Future[None]]] = []
@@ -86,7 +97,7 @@ class LedgerWriter:
 
         try:
             stored = await ledger_store.update(
-                self.store, self.organization, all_of, known=self._stored
+                self.store, self.organization, all_of, known=self._stored, earlier=self.earlier
             )
         except Exception as exc:
             for _, waiting in batch:

@@ -263,14 +263,17 @@ class OwnershipView:
     organization: str
     facts: KeyFacts
     claimed: tuple[Claimed, ...] = ()
+    earlier: tuple[ledger_store.Earlier, ...] = ()  # where the record may still be kept
 
 
 @dataclass
 class OwnershipRead:
     """Reading the ownership record for one plan: :meth:`start` it before the live state
     is fetched, then ask for the :meth:`facts`. ``for_apply``: a record that cannot be
-    read is an error, not a warning, the keys the apply will record are checked, and a
-    record kept under an earlier name is moved to this one's (a plan reads it there)."""
+    read is an error, not a warning, and the keys the apply will record are checked. A
+    record kept under an earlier name is read there, by an apply too: it is moved (or
+    merged) by the apply's first write of the record, once the apply is approved
+    (:func:`settle_before_apply`), so an apply declined or refused writes nothing."""
 
     organization: str
     for_apply: bool
@@ -295,7 +298,7 @@ class OwnershipRead:
         except ConfigError as exc:
             read._failed(exc)
             return read
-        loading = ledger_store.load(read.store, organization, earlier=earlier, take_over=for_apply)
+        loading = ledger_store.load(read.store, organization, earlier=earlier, take_over=False)
         read._loading = asyncio.ensure_future(loading)
         return read
 
@@ -328,7 +331,7 @@ class OwnershipRead:
             self._failed(exc)
             return None
         self.warnings += [
-            *where_read(stored, self.organization),
+            *where_read(stored, self.organization, applying=self.for_apply),
             *merged_records(stored, self.organization, live, applying=self.for_apply),
             *not_found(stored, desired, live),
         ]
@@ -375,7 +378,7 @@ async def settle_before_apply(
     """Before an apply changes anything: record the live keys the desired state claims,
     forget keys gone, drop spent create intents (:func:`reconciler.ownership.settle`), in
     one write; the writer the apply goes on with."""
-    writer = LedgerWriter(view.store, view.organization, view.facts.ledger)
+    writer = LedgerWriter(view.store, view.organization, view.facts.ledger, earlier=view.earlier)
     before = view.facts.ledger.keys.keys()
     after = await writer.change(lambda ledger: settle(ledger, live, view.claimed))
     added = len(after.keys.keys() - before)

@@ -28,16 +28,16 @@ def unread(exc: ReconcilerError) -> str:
     )
 
 
-def where_read(stored: StoredLedger, organization: str) -> list[str]:
+def where_read(stored: StoredLedger, organization: str, *, applying: bool = False) -> list[str]:
     """The plan's warning when the record was read under an earlier identity (before
-    organization.id was pinned, or the organisation renamed): it stays there until the
-    next apply moves it."""
+    organization.id was pinned, or the organisation renamed): it stays there until an
+    apply moves it (``applying``: this one, once approved)."""
     if stored.kept_under is None:
         return []
+    move = "this apply moves it" if applying else "the next apply moves it"
     return [
         f"The ownership record is kept under the organisation's earlier identity "
-        f'"{stored.kept_under}": this plan reads it there, and the next apply moves it to '
-        f'"{organization}".'
+        f'"{stored.kept_under}": this plan reads it there, and {move} to "{organization}".'
     ]
 
 
@@ -47,7 +47,7 @@ def merged_records(
     """The plan's warning for each record found under an earlier identity beside the
     organisation's own (:class:`~reconciler.vault.ledger_store.Merged`): where both are,
     the live keys only the earlier one lists, and what becomes of them (``applying``:
-    this apply merged it, else the next apply will)."""
+    this apply merges it once approved, else the next apply will)."""
     warnings = []
     own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(organization)}"
     live_ids = {k.id for k in live.keys if k.id}

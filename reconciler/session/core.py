@@ -99,8 +99,9 @@ class SessionCore:
 
     def journal(self, desired: DesiredState, *, take_over: bool = True) -> Journal:
         """The organisation's journal: one kept under an earlier identity (or an earlier
-        release's one for the target) taken over, or, ``take_over=False`` (a plan), read
-        where it is (:func:`claim_journal`)."""
+        release's one for the target) taken over, or, ``take_over=False`` (every plan, an
+        apply's too: it is taken over once the apply is approved), read where it is
+        (:func:`claim_journal`)."""
         path = claim_journal(
             self.options.state_dir,
             self.provider.target,

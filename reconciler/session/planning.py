@@ -122,11 +122,12 @@ class Planning(SessionCore):
             stored = own = asyncio.ensure_future(self._read_stored(desired))
         else:
             own = None
+        earlier = self._earlier(desired)
         reading = OwnershipRead.start(
             lambda: self.default_store(state),
             self.identity(desired),
             for_apply=for_apply,
-            earlier=self._earlier(desired),
+            earlier=earlier,
         )
         try:
             live = await fetching
@@ -145,7 +146,7 @@ class Planning(SessionCore):
             raise
         notes = [note for note in (vault_note, unpinned_organization(desired, live)) if note]
         attributions = await self._attributions(now, attribution_days, progress, notes)
-        journal = self.journal(desired, take_over=for_apply)  # a plan only reads
+        journal = self.journal(desired, take_over=False)  # an approved apply takes it over
         router = self.router(desired)
         facts = await reading.facts(desired, live, router, router.store_at, known)
         confirmed = await self._confirmed_by_journal(journal, desired, live)
@@ -173,7 +174,13 @@ class Planning(SessionCore):
                 if for_apply
                 else []
             )
-            ownership = OwnershipView(reading.store, self.identity(desired), facts, tuple(found))
+            ownership = OwnershipView(
+                reading.store,
+                self.identity(desired),
+                facts,
+                tuple(found),
+                earlier=earlier,
+            )
         return PlanContext(
             desired=desired,
             live=live,

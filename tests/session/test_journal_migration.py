@@ -158,3 +158,23 @@ def test_a_journal_of_an_earlier_release_at_a_shared_target_is_refused_by_name(
     assert str(earlier) in message and "\n" not in message
     assert "journal-" in message.split(f"rename it to {tmp_path / 'state'}/", 1)[1]
     assert earlier.exists()
+
+
+@BEFORE_THE_KEYS_EXPIRE
+def test_an_apply_declined_leaves_the_earlier_journal_where_it_was(tmp_path: Path) -> None:
+    """Taking the journal over is the approved apply's: a declined one (its plan read, as
+    a plan's is) leaves it where it was, for the run it belongs to."""
+    desired = write_small_desired(tmp_path)
+    state = sandbox_state(tmp_path)
+    earlier = earlier_journal(tmp_path, state)
+
+    async def go() -> tuple[bool, str]:
+        async with Session(desired, options_of(tmp_path, state)) as session:
+            outcome = await session.apply(approve=lambda plan: False)
+            return outcome.cancelled, session.identity(session.load_desired())
+
+    cancelled, identity = asyncio.run(go())
+
+    assert cancelled
+    assert earlier.exists()
+    assert not journal_path(tmp_path / "state", identity).exists()

@@ -20,11 +20,13 @@ from pathlib import Path
 import time_machine
 
 from reconciler.ownership import decode, moved_to
+from reconciler.plan import Plan
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.target import sandbox_target_name
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import document_name
 from tests.e2e.apply_support import write_small_desired
+from tests.session.test_apply import apply as apply_as_caller
 from tests.session.test_apply import live_keys, plan, state_of
 from tests.session.test_ownership import BOB, DEV, actions, apply, edit_dev
 
@@ -94,3 +96,32 @@ def test_a_second_record_under_an_earlier_name_is_warned_of_then_merged_by_the_a
     again = plan(root)
     assert not [w for w in again.warnings if "ownership record" in w]
     assert "api_key.dev-bob" not in actions(again)
+
+
+@BEFORE_THE_KEYS_EXPIRE
+def test_an_apply_declined_leaves_both_records_as_they_were(tmp_path: Path) -> None:
+    """The merge is written once the apply is approved: one that is declined (the person
+    read the warning, and the earlier record's keys are not this organisation's) leaves
+    the earlier record where it was, to be removed before the next apply."""
+    root = tmp_path
+    write_small_desired(root, dev=DEV)
+    SandboxStore.open(state_of(root)).close()
+    apply(root)
+    rename(root, f"  name: {NEW}\n")
+    edit_dev(root, BOB, "")
+    apply(root)
+    old_record, new_record = record(root, OLD), record(root, NEW)
+    rename(root, f"  name: {NEW}\n  previous_names: [{OLD}]\n")
+
+    asked: list[str] = []
+
+    def decline(plan: Plan) -> bool:
+        asked.extend(w for w in plan.warnings if w.startswith("Two ownership records"))
+        return False
+
+    outcome = apply_as_caller(root, approve=decline)
+
+    assert outcome.cancelled and outcome.result is None
+    assert asked and "this apply merges them" in asked[0]
+    assert record(root, OLD) == old_record and record(root, NEW) == new_record
+    assert "dev-bob" in live_keys(root)
