@@ -203,19 +203,30 @@ class SessionCore:
         """:func:`earlier_identities`, refused (:class:`ConfigError`) when a previous name
         is another organisation's of this repository at this provider: its ownership
         record and journal are that organisation's, and taking them over would leave it
-        without either."""
+        without either. The name-based identity of a pinned organisation is left out when
+        another organisation of the repository at this provider has the same name: what is
+        kept under it is that one's (its own identity, when it pins no id), or cannot be
+        told whose."""
         org = desired.organization
-        for other in siblings(self.desired_dir) if org.previous_names else ():
+        found = earlier_identities(self.provider.target, org)
+        if not found:
+            return found
+        named = f"{org.name}@{self.provider.target}" if org.id else None
+        for other in siblings(self.desired_dir):
             try:
                 name = organization_name(other.path)
                 same = provider_name(other.path) == self.provider.name
             except ReconcilerError:
                 continue  # its own commands report it
-            if same and name in org.previous_names:
+            if not same:
+                continue
+            if name in org.previous_names:
                 raise ConfigError(
                     f"organization.previous_names names {name!r}, the name of organisation "
                     f"{other.name!r} of this repository: its ownership record and journal "
                     "are that organisation's, and would be taken over. Remove it from "
                     "previous_names (pin organization.id to keep a record through renames)."
                 )
-        return earlier_identities(self.provider.target, org)
+            if name == org.name:
+                found = tuple(each for each in found if each != named)
+        return found

@@ -23,11 +23,12 @@ from reconciler.ownership import decode, moved_to
 from reconciler.plan import Plan
 from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.target import sandbox_target_name
+from reconciler.session import Session
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import document_name
 from tests.e2e.apply_support import write_small_desired
 from tests.session.test_apply import apply as apply_as_caller
-from tests.session.test_apply import live_keys, plan, state_of
+from tests.session.test_apply import live_keys, options, plan, state_of
 from tests.session.test_ownership import BOB, DEV, actions, apply, edit_dev
 
 # the small desired state's keys expire in 2039: its applies run before that, on any day
@@ -43,6 +44,32 @@ def record(root: Path, name: str) -> str | None:
         FileVault(root / "sandbox" / "vault").read_document(document_name(identity))
     )
     return None if found is None else found.text
+
+
+def apply_in(desired: Path, root: Path) -> None:
+    """Apply the organisation of ``desired`` (against ``root``'s sandbox and vault)."""
+
+    async def go() -> None:
+        async with Session(desired, options(root)) as session:
+            await session.apply(auto_approve=True)
+
+    asyncio.run(go())
+
+
+def plan_in(desired: Path, root: Path) -> Plan:
+    async def go() -> Plan:
+        async with Session(desired, options(root)) as session:
+            return (await session.plan()).plan
+
+    return asyncio.run(go())
+
+
+def live_organization_id(root: Path) -> str:
+    async def go() -> str:
+        async with Session(root / "orgs" / "unpinned", options(root)) as session:
+            return str((await session.provider.fetch()).organization.id)
+
+    return asyncio.run(go())
 
 
 def rename(root: Path, text: str) -> None:
@@ -125,3 +152,31 @@ def test_an_apply_declined_leaves_both_records_as_they_were(tmp_path: Path) -> N
     assert asked and "this apply merges them" in asked[0]
     assert record(root, OLD) == old_record and record(root, NEW) == new_record
     assert "dev-bob" in live_keys(root)
+
+
+@BEFORE_THE_KEYS_EXPIRE
+def test_a_sibling_of_the_same_name_keeps_its_record_when_the_other_pins_its_id(
+    tmp_path: Path,
+) -> None:
+    """Two organisations of one repository with one name at one address, one of them
+    pinning its id: the other's record is kept under that name, which is not an earlier
+    identity of the pinned one, so the pinned one's apply neither takes it over nor
+    merges it (the other's next plan would find a pointer in place of its record)."""
+    repo = tmp_path / "orgs"
+    repo.mkdir()
+    unpinned = write_small_desired(tmp_path, dev=DEV).rename(repo / "unpinned")
+    SandboxStore.open(state_of(tmp_path)).close()
+    apply_in(unpinned, tmp_path)
+    before = record(tmp_path, OLD)
+    assert before is not None
+    pinned = write_small_desired(tmp_path, dev=DEV).rename(repo / "pinned")
+    organization = pinned / "organization.yaml"
+    live_id = live_organization_id(tmp_path)
+    organization.write_text(
+        organization.read_text().replace("organization:\n", f"organization:\n  id: {live_id}\n")
+    )
+
+    apply_in(pinned, tmp_path)
+
+    assert record(tmp_path, OLD) == before  # neither taken over nor merged
+    assert not [w for w in plan_in(unpinned, tmp_path).warnings if "ownership record" in w]
