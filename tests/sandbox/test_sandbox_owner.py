@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli.main import app
+from reconciler.errors import ConfigError
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, EMBEDDED_ADMIN_BASE_URL
 from reconciler.platform.sandbox import embedded_transport as embedded
 from reconciler.platform.sandbox.owner import StateInUse, StateLock, lock_path, serving
@@ -147,3 +148,63 @@ def test_the_anthropic_sandbox_is_owned_the_same_way(tmp_path: Path) -> None:
         assert state.read_bytes() == before
     planned = runner.invoke(app, [*plan, str(tmp_path / "state.json")])
     assert planned.exit_code == 0, planned.output
+
+
+def test_a_lock_path_that_is_a_symbolic_link_is_refused_and_its_target_left_alone(
+    tmp_path: Path,
+) -> None:
+    """A lock path made a link (by another user, in a shared directory) to a file the
+    owner may write: taking the lock never truncates nor writes through it."""
+    state = tmp_path / "state.json"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    lock_path(state).symlink_to(victim)
+    with pytest.raises(StateInUse) as refused:
+        StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL"))
+    assert str(refused.value) == (
+        f"{lock_path(state)} is not a plain file (a symbolic link, say): the lock file of "
+        f"{state} must be, remove it"
+    )
+    assert victim.read_text() == "precious\n"
+
+
+def test_what_a_holder_wrote_in_its_lock_file_is_shown_escaped_and_cut_short(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    with StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL")):
+        forged = {"pid": 7, "command": "x\x1b]0;owned\x07\nError: all clear", "doing": "in use"}
+        forged["advice"] = "y" * 2_000
+        lock_path(state).write_text(json.dumps(forged))
+        with pytest.raises(StateInUse) as refused:
+            StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL"))
+    message = str(refused.value)
+    assert "\x1b" not in message and "\n" not in message and "\x07" not in message
+    assert "x\\x1b]0;owned\\x07\\nError: all clear" in message
+    assert len(message) < 1000
+
+
+def test_a_lock_file_that_cannot_be_made_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state in a directory its owner may not write (a read-only checkout): one line
+    naming the lock file and the reason, no traceback."""
+    state = tmp_path / "state.json"
+
+    def refused(*args: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("reconciler.platform.sandbox.owner.os.open", refused)
+    with pytest.raises(ConfigError) as failed:
+        StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL"))
+    assert str(failed.value) == (
+        f"cannot open {lock_path(state)}, the lock file of {state}: Permission denied; a "
+        "sandbox state needs a directory its owner may write"
+    )
+
+
+def test_a_lock_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    lock_path(state).mkdir()
+    with pytest.raises(StateInUse, match="is not a plain file"):
+        StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL"))

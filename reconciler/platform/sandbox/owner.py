@@ -7,8 +7,11 @@ embedded sandbox of a ``--sandbox`` command, ``sandbox reset``, ``sandbox accept
 first takes a :class:`StateLock`: an exclusive ``flock`` on ``STATE.lock`` beside the
 state (never on the state itself, which is replaced by a rename), tried once and refused
 at once when held, for the owner's whole life. The holder writes its pid and what it is
-into the lock file, so the refused process can say who holds it. Reading the file (a
-test's assertion, a backup) is not owning it and takes nothing.
+into the lock file, so the refused process can say who holds it (what it says is shown
+escaped and cut short: the file may be anyone's). A lock path that is not a plain file (a
+symbolic link another user left in a shared directory, say) is refused, never written
+through. Reading the state file (a test's assertion, a backup) is not owning it and
+takes nothing.
 
 The OS releases the lock when its holder dies, however it dies: a killed server never
 blocks the next owner, and there is nothing to unlock by hand. Windows has no ``flock``:
@@ -18,8 +21,10 @@ rule to keep).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +36,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from reconciler.errors import ConfigError
+from reconciler.textsafe import for_terminal
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,19 @@ class StateLock:
         import fcntl
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
         try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # a link, a directory
+                raise StateInUse(_not_plain(state, path)) from None
+            raise ConfigError(  # a directory it may not write (a read-only checkout, say)
+                f"cannot open {path}, the lock file of {state}: {exc.strerror}; a sandbox "
+                "state needs a directory its owner may write"
+            ) from None
+        handle = os.fdopen(fd, "r+", encoding="utf-8")
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StateInUse(_not_plain(state, path))
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
@@ -135,14 +152,32 @@ class StateLock:
         self.release()
 
 
+def _not_plain(state: Path, path: Path) -> str:
+    return (
+        f"{path} is not a plain file (a symbolic link, say): the lock file of {state} must "
+        "be, remove it"
+    )
+
+
+_SAID = 200  # characters of each thing a holder says of itself that a refusal shows
+
+
 def _refusal(state: Path, path: Path) -> str:
-    """Who holds ``state``, from what the holder wrote in its lock file ``path``."""
+    """Who holds ``state``, from what the holder wrote in its lock file ``path`` (each
+    part escaped and cut short)."""
     try:
-        holder = json.loads(path.read_text(encoding="utf-8"))
-        pid, owner = int(holder.pop("pid")), Owner(**holder)
+        with path.open("rb") as file:
+            holder = json.loads(file.read(4096))  # a holder writes a few hundred bytes
+        pid = int(holder.pop("pid"))
+        owner = Owner(**{k: _shown(v) for k, v in holder.items()})
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # not written yet
         return f"{state} is in use by another process: wait for it to finish, or stop it first"
     return f"{state} is {owner.doing} by process {pid} ({owner.command}): {owner.advice}"
+
+
+def _shown(said: object) -> str:
+    text = for_terminal(str(said))
+    return text if len(text) <= _SAID else text[: _SAID - 3] + "..."
 
 
 class OwnedTransport(httpx.ASGITransport):
