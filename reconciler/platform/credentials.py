@@ -1,6 +1,7 @@
 """A platform's admin key, from the environment and out of every error.
 
-Shared by the providers in :mod:`reconciler.platform`: :func:`read_key` reads an admin
+Shared by the providers in :mod:`reconciler.platform`: :func:`http_url` checks a base URL
+(never one carrying a password, which every plan would print); :func:`read_key` reads an admin
 key from a variable or from the file another variable names (never from a command-line
 value, which would show in ``ps`` and shell history), held as a
 :class:`~pydantic.SecretStr` from that moment; :func:`redact` replaces any credential a
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
@@ -68,11 +70,26 @@ def read_key(env: Mapping[str, str], variable: str, file_variable: str, missing:
 
 
 def http_url(value: str) -> str:
-    """A base URL without its trailing slash; ValueError unless it is http(s)://."""
+    """A base URL without its trailing slash; ValueError unless it is http(s)://, and
+    when it carries a user name or password: the URL is the target every plan, lock,
+    record and error names, and the admin key is the credential."""
     value = value.strip().rstrip("/")
     if not value.startswith(("https://", "http://")):
         raise ValueError("must be an http(s):// URL")
+    if "@" in urlsplit(value).netloc:
+        raise ValueError("must not carry a user name or password (user:password@)")
     return value
+
+
+def shown_url(value: object) -> object:
+    """``value`` as an error may show it: a URL without its user name and password."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return "(not shown)"
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def redact(exc: errors.RemoteError, secrets: Iterable[SecretStr | None]) -> errors.RemoteError:

@@ -90,3 +90,18 @@ def test_an_empty_key_file_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"admin\.key is empty"):
         MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY_FILE": str(path)})
+
+
+@pytest.mark.parametrize(
+    "variable", ["MISTRAL_ADMIN_BASE_URL", "MISTRAL_API_BASE_URL"], ids=["admin", "api"]
+)
+def test_a_base_url_carrying_a_password_is_refused_without_showing_it(variable: str) -> None:
+    """The base URL is the target every plan, lock and record names (and a failed
+    connection's hint shows): a password in it would be printed everywhere."""
+    url = "https://ops:hunter2@proxy.example/v1/admin"
+    with pytest.raises(ConfigError) as caught:
+        MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, variable: url})
+    assert str(caught.value) == (
+        f"{variable}: must not carry a user name or password (user:password@), got "
+        "'https://proxy.example/v1/admin'"
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from reconciler.env import (
     ANTHROPIC_ADMIN_API_KEY,
@@ -59,5 +59,6 @@ class AnthropicSettings(BaseModel):
         base = source.get(ANTHROPIC_BASE_URL) or DEFAULT_BASE_URL
         try:
             return cls(admin_key=key, base_url=base)
-        except ValueError:
-            raise ConfigError(f"{ANTHROPIC_BASE_URL}: must be an http(s):// URL") from None
+        except ValidationError as exc:
+            why = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{ANTHROPIC_BASE_URL}: {why}") from None

@@ -37,7 +37,7 @@ from reconciler.env import (
     MISTRAL_TIMEOUT,
 )
 from reconciler.errors import ConfigError
-from reconciler.platform.credentials import AuthScheme, http_url, read_key
+from reconciler.platform.credentials import AuthScheme, http_url, read_key, shown_url
 
 DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
 DEFAULT_API_BASE_URL = "https://api.mistral.ai/v1"
@@ -104,7 +104,7 @@ class MistralSettings(BaseModel):
                 "timeout": MISTRAL_TIMEOUT,
             }.get(field, field)
             why = problem["msg"].removeprefix("Value error, ")  # pydantic's, for a ValueError
-            raise ConfigError(f"{variable}: {why}, got {problem['input']!r}") from None
+            raise ConfigError(f"{variable}: {why}, got {shown_url(problem['input'])!r}") from None
 
 
 def _read_key(env: Mapping[str, str]) -> SecretStr:

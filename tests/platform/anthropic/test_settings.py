@@ -42,3 +42,12 @@ def test_each_problem_names_its_variable(env: dict[str, str], named: str) -> Non
     with pytest.raises(ConfigError) as caught:
         AnthropicSettings.from_env(env)
     assert named in str(caught.value)
+
+
+def test_a_base_url_carrying_a_password_is_refused_without_showing_it() -> None:
+    env = {ANTHROPIC_ADMIN_API_KEY: "k", ANTHROPIC_BASE_URL: "https://ops:hunter2@proxy.example"}
+    with pytest.raises(ConfigError) as caught:
+        AnthropicSettings.from_env(env)
+    assert str(caught.value) == (
+        f"{ANTHROPIC_BASE_URL}: must not carry a user name or password (user:password@)"
+    )
