@@ -22,7 +22,7 @@ def model_denied(
     subject: Subject, model: str, canonical: str, tokens: int, known: bool
 ) -> Decision:
     """A model no level allows: the first level (role, workspace, key) that refuses it."""
-    named = _name(model) if canonical == model else f"{_name(model)} ({canonical})"
+    named = shown_model(model) if canonical == model else f"{shown_model(model)} ({canonical})"
     by = next(
         (
             f"{who} allows {text}"
@@ -145,7 +145,7 @@ def _fits_in(retry: float | None) -> str:
     return "" if retry is None else f"; it fits again in {retry:.0f}s"
 
 
-def _name(model: str) -> str:
+def shown_model(model: str) -> str:
     """A model name from a request, for a message: as it is when it is plain, else its
     repr cut short (control characters escaped: a denial goes to logs and terminals)."""
     return model if model.isprintable() and len(model) <= 60 else show(model)

@@ -34,6 +34,7 @@ from typing import Any
 
 from reconciler.errors import scrub
 from reconciler.policy.decision import Decision
+from reconciler.policy.denials import shown_model
 from reconciler.policy.policy import Policy
 from reconciler.policy.sql import PolicyStoreError
 from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
@@ -156,7 +157,7 @@ class Hook:
             "the usage of %s's call to %s was not recorded (its hold lapses with the "
             "store's time-to-live): %s",
             self.caller,
-            admission.decision.model,
+            shown_model(str(admission.decision.model)),  # the request's own name if unknown
             scrub(str(error)),
         )
 

@@ -325,3 +325,25 @@ def test_a_store_lost_after_the_call_costs_the_app_neither_its_answer_nor_its_er
     (warning,) = [r for r in caplog.records if r.name.startswith("reconciler.policy")]
     assert warning.levelname == "WARNING"
     assert "api_key.app" in warning.getMessage() and "unavailable" in warning.getMessage()
+
+
+def test_a_forged_model_name_cannot_write_lines_into_the_store_failure_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import openai
+
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("*",)),),
+        workspaces=(Workspace(name="w"),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    policy = Policy(state, store=_DownAfterAdmitting())
+    upstream = OPENAI.upstream("json")
+    http = http_client(policy, CALLER, provider="openai", transport=upstream.transport())
+    client: Any = openai.OpenAI(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    forged = "gpt\n2026-12-02 12:00:00 INFO all usage recorded\x1b[2K"
+    client.chat.completions.create(model=forged, messages=MESSAGES)
+    (warning,) = [r for r in caplog.records if r.name.startswith("reconciler.policy")]
+    said = warning.getMessage()
+    assert "\n" not in said and "\x1b" not in said
+    assert "gpt\\n2026-12-02 12:00:00 INFO" in said  # escaped, cut short
