@@ -33,8 +33,8 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from reconciler.errors import scrub
-from reconciler.policy.decision import Decision
-from reconciler.policy.denials import shown_model
+from reconciler.policy.decision import Decision, Reason
+from reconciler.policy.denials import deny, shown_model
 from reconciler.policy.policy import Policy
 from reconciler.policy.sql import PolicyStoreError
 from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
@@ -101,10 +101,20 @@ class Hook:
         body = _json_object(content_type, content)
         form = body is None  # a multipart form (an audio transcription) is sent as it is
         if body is None:
-            named = _form_model(content_type, content)
-            if named is None:
+            named = _form_models(content_type, content)
+            if not named:
                 return None
-            body = {"model": named}
+            if len(set(named)) > 1:  # servers differ on which part they read
+                return self._refused(
+                    deny(
+                        Reason.INVALID_REQUEST,
+                        "the form names several models ("
+                        + ", ".join(shown_model(m) for m in dict.fromkeys(named))
+                        + "): name one",
+                        self.caller,
+                    )
+                )
+            body = {"model": named[0]}
         model = body.get("model")
         if not isinstance(model, str):
             return None
@@ -121,13 +131,17 @@ class Hook:
             changed = body
         decision = self.policy.authorize(self.caller, model, estimate)
         if not decision:
-            return Refused(decision, self.provider.denial(decision))
+            return self._refused(decision)
         sent = None if changed is None else json.dumps(body, separators=(",", ":")).encode()
         return Admission(decision, estimate, sent)
 
+    def _refused(self, decision: Decision) -> Refused:
+        return Refused(decision, self.provider.denial(decision))
+
     def meter(self, content_type: str | None) -> UsageMeter:
         """A meter for a response of this content type."""
-        return UsageMeter(self.provider, (content_type or "").startswith("text/event-stream"))
+        stream = (content_type or "").lower().startswith("text/event-stream")
+        return UsageMeter(self.provider, stream)
 
     def finish(self, admission: Admission, status: int, meter: UsageMeter) -> None:
         """Record what a completed call used; release its reservation on an error status.
@@ -226,23 +240,25 @@ class UsageMeter:
 def _json_object(content_type: str | None, content: bytes) -> dict[str, Any] | None:
     if not content or content[:1] not in (b"{", b" ", b"\n", b"\t", b"\r"):
         return None
-    if "json" not in (content_type or "application/json"):
+    if "json" not in (content_type or "application/json").lower():
         return None
     body = _loads(content)
     return body if isinstance(body, dict) else None
 
 
-def _form_model(content_type: str | None, content: bytes) -> str | None:
-    """The ``model`` field of a ``multipart/form-data`` body, if it has one. Only the
-    parts' headers are read (with the standard library's parser): a file is not copied."""
-    if content_type is None or not content_type.startswith("multipart/form-data"):
-        return None
+def _form_models(content_type: str | None, content: bytes) -> list[str]:
+    """The values of the ``model`` fields of a ``multipart/form-data`` body (media types
+    are case-insensitive). Only the parts' headers are read (with the standard library's
+    parser): a file is not copied."""
+    if content_type is None or not content_type.lower().startswith("multipart/form-data"):
+        return []
     header = Message()
     header["content-type"] = content_type
     boundary = header.get_param("boundary")
     if not isinstance(boundary, str) or not boundary:
-        return None
+        return []
     delimiter = b"--" + boundary.encode("latin-1")
+    models: list[str] = []
     start = content.find(delimiter)
     while start >= 0:
         end = content.find(delimiter, start + len(delimiter))
@@ -252,9 +268,9 @@ def _form_model(content_type: str | None, content: bytes) -> str | None:
             part = BytesHeaderParser().parsebytes(content[start + len(delimiter) : blank].strip())
             if part.get_param("name", header="content-disposition") == "model":
                 value = content[blank + 4 : stop].removesuffix(b"\r\n")
-                return value.decode("utf-8", "replace") or None
+                models.append(value.decode("utf-8", "replace"))
         start = end
-    return None
+    return [model for model in models if model]
 
 
 def _loads(data: bytes) -> Any:

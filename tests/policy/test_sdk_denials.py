@@ -20,6 +20,7 @@ import respx
 
 from reconciler.model import WorkspacePolicy
 from reconciler.policy import Policy, SQLiteStore, http_client
+from reconciler.policy.hook import Hook, Refused
 from tests.policy.sdk_drivers import (
     BASE,
     DRIVERS,
@@ -185,3 +186,52 @@ def test_a_groq_transcription_the_role_may_not_use_is_refused_unsent() -> None:
     with pytest.raises(groq.PermissionDeniedError, match="whisper-large-v3"):
         client.audio.transcriptions.create(model="whisper-large-v3", file=("a.mp3", b"ID3"))
     assert route.call_count == 0
+
+
+def _form(*models: str, boundary: str = "b0undary") -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{m}\r\n'
+        for m in models
+    ]
+    file = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n'
+    return ("".join(parts) + file + f"\r\nID3\r\n--{boundary}--\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["Multipart/Form-Data; boundary=b0undary", "MULTIPART/FORM-DATA; boundary=b0undary"],
+)
+def test_a_form_whose_content_type_is_not_in_lower_case_is_still_governed(
+    content_type: str,
+) -> None:
+    """Media types are case-insensitive: servers read such a form as any other."""
+    hook = Hook(_policy(), CALLER)
+    admitted = hook.admit("POST", "/v1/audio/transcriptions", content_type, _form("voxtral-x"))
+    assert isinstance(admitted, Refused)
+    assert "may not use unknown model voxtral-x" in admitted.decision.message
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "application/JSON; charset=utf-8"])
+def test_a_json_body_whose_content_type_is_not_in_lower_case_is_still_governed(
+    content_type: str,
+) -> None:
+    hook = Hook(_policy(), CALLER)
+    body = b'{"model": "voxtral-x", "messages": []}'
+    admitted = hook.admit("POST", "/v1/chat/completions", content_type, body)
+    assert isinstance(admitted, Refused)
+    assert "may not use unknown model voxtral-x" in admitted.decision.message
+
+
+def test_a_form_naming_two_models_is_refused_as_invalid() -> None:
+    """Servers differ on which of two ``model`` parts they read: the call is refused
+    rather than authorized for one and sent to the other."""
+    allowed = _policy().authorize(CALLER, "mistral-small-latest", 10, dry_run=True)
+    assert allowed
+    hook = Hook(_policy(), CALLER)
+    form = _form("mistral-small-latest", "mistral-large-latest")
+    admitted = hook.admit(
+        "POST", "/v1/audio/transcriptions", "multipart/form-data; boundary=b0undary", form
+    )
+    assert isinstance(admitted, Refused)
+    assert admitted.decision.reason == "invalid-request"
+    assert "several models" in admitted.decision.message

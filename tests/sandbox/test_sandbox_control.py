@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from .conftest import ADMIN, Demo, TestClient, all_keys
 
 
@@ -81,3 +85,18 @@ def test_the_console_spend_limit_of_a_workspace_can_change(client: TestClient, d
     client.post(f"/_sandbox/workspaces/{demo.ws['dev']}/spend-limit", json={"value": None})
     listed = client.get(f"{ADMIN}/workspaces", params={"search": "dev"}).json()["items"][0]
     assert listed["spend_limit"]["no_monthly_limit"] is True
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN"])
+def test_a_console_spend_limit_that_is_not_a_number_is_refused(
+    client: TestClient, demo: Demo, value: str
+) -> None:
+    """The listings are strict JSON: a limit of ``Infinity`` would make them unreadable."""
+    response = client.post(
+        f"/_sandbox/workspaces/{demo.ws['dev']}/spend-limit",
+        content=f'{{"value": {value}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    listed = client.get(f"{ADMIN}/workspaces", params={"search": "dev"})
+    assert json.loads(listed.content, parse_constant=lambda c: pytest.fail(c))["items"]

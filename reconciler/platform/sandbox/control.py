@@ -44,7 +44,7 @@ from reconciler.platform.sandbox.wire import member_out, workspace_out
 class ConsoleSpendLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    value: float | None = Field(ge=0)
+    value: float | None = Field(ge=0, allow_inf_nan=False)
     actor: str | None = None
 
 

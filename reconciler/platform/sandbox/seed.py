@@ -133,7 +133,7 @@ class SeedWorkspace(_Strict):
     icon: str = Field(default="", max_length=2)
     is_default: bool = False
     archived: bool = False
-    spend_limit: float | None = Field(default=None, ge=0)
+    spend_limit: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     created_days_ago: int = Field(default=300, ge=0)
     members: dict[str, str | list[str]] = Field(default_factory=dict)
 
