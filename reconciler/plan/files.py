@@ -204,6 +204,7 @@ def check_saved(
     *,
     exact: bool = False,
     today: dt.date | None = None,
+    carried_out: Plan | None = None,
 ) -> None:
     """Raise :class:`PlanError` unless ``saved`` may be applied now: it was made for the
     target ``current`` (a plan made now) is for, from the desired and live state as they
@@ -212,7 +213,8 @@ def check_saved(
     ``today``: the apply's UTC day; a key the saved plan creates with an expiry before it
     (a plan saved on a key's last day, applied the next) makes it stale too: the platform
     would refuse that create midway. A stale plan's error says what a plan made now says
-    differently."""
+    differently. ``carried_out``: what of ``saved`` the apply carries out (narrowed to
+    its targets; all of it by default), whose creates alone can lapse."""
     if saved.target != current.target:
         raise PlanError(
             f"Saved plan was made for {saved.target}, not {current.target}; refusing to apply"
@@ -220,7 +222,7 @@ def check_saved(
     reasons = stale_reasons(saved, desired, live)
     if exact and not reasons and saved.checksum() != current.checksum():
         reasons = ["a plan made now from the same state has other changes"]
-    lapsed = _lapsed(saved, today) if today is not None else None
+    lapsed = _lapsed(carried_out or saved, today) if today is not None else None
     if not reasons and lapsed is None:
         return
     changed = plan_differences(saved, current)

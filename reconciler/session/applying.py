@@ -163,12 +163,18 @@ class Applying(Planning):
                     desired, progress, for_apply=True, operation="apply", rotations=rotations
                 )
             listener.read(ctx.live)
-            plan = ctx.plan
+            plan, warnings = narrow(saved or ctx.plan, targets, ctx.desired, ctx.live)
             if saved is not None:
                 today = self.clock().astimezone(dt.UTC).date()  # the apply's day, not the plan's
-                check_saved(saved, plan, ctx.desired, ctx.live, exact=exact, today=today)
-                plan = saved
-            plan, warnings = narrow(plan, targets, ctx.desired, ctx.live)
+                check_saved(
+                    saved,
+                    ctx.plan,
+                    ctx.desired,
+                    ctx.live,
+                    exact=exact,
+                    today=today,
+                    carried_out=plan,
+                )
             for warning in warnings:
                 listener.notice(warning)
             listener.show(plan)

@@ -184,6 +184,27 @@ def test_a_saved_plan_whose_new_keys_expired_after_midnight_is_refused_before_an
     assert vault(root) == {}
 
 
+def test_a_saved_plan_targeted_away_from_a_key_that_expired_since_still_applies(
+    root: Path,
+) -> None:
+    """Only the creates an apply carries out make a saved plan lapse: ``--target`` of
+    another key applies it, as a fresh plan targeted alike would."""
+    evening = dt.datetime(2039, 5, 31, 23, 30, tzinfo=dt.UTC)
+    saved = plan(root, clock=lambda: evening)
+    before = live_keys(root)
+
+    outcome = apply(
+        root,
+        saved=saved,
+        clock=lambda: evening + dt.timedelta(hours=1),
+        targets=["api_key.dev-bob"],
+    )
+    assert [c.address for c in outcome.plan.changes] == ["api_key.dev-bob"]
+    live = live_keys(root)
+    assert set(live) - set(before) == {"dev-bob"}
+    assert set(vault(root)) == {"dev/dev-bob"}
+
+
 def test_a_saved_plan_for_another_target_is_refused(root: Path) -> None:
     other = root / "other" / "state.json"
     saved = plan(root, other)
