@@ -14,6 +14,11 @@ is in :class:`~reconciler.policy.hook.Hook`; this module only moves bytes:
   body is metered on its way to the caller; closing the response records the usage (a
   response dropped unclosed, at the client's next call). A call that raises on the way
   releases its reservation and re-raises.
+
+On the asynchronous path the store is asked in a worker thread (``anyio``'s, which both
+libraries run on), so a shared store waiting for another process's lock holds up the
+caller alone, not every task of its event loop; only the in-process
+:class:`~reconciler.policy.memory.MemoryStore`, which never waits, is asked in place.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
+
+import anyio.to_thread
 
 from reconciler.policy.hook import Admission, Hook, Refused, UsageMeter
+from reconciler.policy.memory import MemoryStore
 from reconciler.policy.policy import Policy
 from reconciler.policy.tokens import TokenEstimator
 from reconciler.policy.wire import Provider
 
 OnDeny = Literal["raise", "respond"]
+_T = TypeVar("_T")
 
 
 class Options(TypedDict, total=False):
@@ -59,9 +68,12 @@ class Reporting:
         meter: UsageMeter,
         done: Callable[[UsageMeter], None],
         dropped: list[Callable[[], None]],
+        *,
+        waits: bool = False,
     ):
         self._inner, self._meter, self._done, self._dropped = inner, meter, done, dropped
         self._finished = False
+        self._waits = waits  # the report may wait for the store: off the event loop
 
     def _report(self) -> None:
         if not self._finished:
@@ -101,7 +113,10 @@ class MeteredAsync(Reporting):
         try:
             await self._inner.aclose()
         finally:
-            self._report()
+            if self._waits and not self._finished:
+                await anyio.to_thread.run_sync(self._report)
+            else:
+                self._report()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +147,7 @@ class Enforcing:
         )
         self.library, self.on_deny = library, on_deny
         self.dropped: list[Callable[[], None]] = []  # reports of streams dropped unclosed
+        self.waits = type(policy.store) is not MemoryStore  # its calls may block
 
     def report_dropped(self) -> None:
         """Make the reports of the streams dropped unclosed since the last call."""
@@ -178,11 +194,16 @@ class Enforcing:
         def done(used: UsageMeter) -> None:
             hook.finish(admission, status, used)
 
-        kind = self.library.sync_stream if sync else self.library.async_stream
+        if sync:
+            stream: Reporting = self.library.sync_stream(response.stream, meter, done, self.dropped)
+        else:
+            stream = self.library.async_stream(
+                response.stream, meter, done, self.dropped, waits=self.waits
+            )
         return self.library.module.Response(
             status,
             headers=response.headers,
-            stream=kind(response.stream, meter, done, self.dropped),
+            stream=stream,
             extensions=response.extensions,
             request=_request_of(response),
         )
@@ -204,10 +225,11 @@ class Enforcing:
 
     async def handle_async(self, inner: Any, request: Any) -> Any:
         """``handle_async_request`` of an asynchronous policy transport."""
-        self.report_dropped()
+        if self.dropped:
+            await self._asked(self.report_dropped)
         outcome = None
         if request.method == "POST":
-            outcome = self.admit(request, await request.aread())
+            outcome = await self._asked(partial(self.admit, request, await request.aread()))
         if outcome is None:
             return await inner.handle_async_request(request)
         if isinstance(outcome, Refused):
@@ -215,9 +237,13 @@ class Enforcing:
         try:
             response = await inner.handle_async_request(self.outgoing(request, outcome))
         except BaseException:
-            self.hook.fail(outcome)
+            await self._asked(partial(self.hook.fail, outcome))
             raise
         return self.metered(response, outcome, sync=False)
+
+    async def _asked(self, call: Callable[[], _T]) -> _T:
+        """``call()``, which asks the store: in a worker thread when the store may wait."""
+        return await anyio.to_thread.run_sync(call) if self.waits else call()
 
 
 def _request_of(response: Any) -> Any:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from reconciler.policy import AsyncPolicyTransport, Policy, PolicyDenied, PolicyTransport
+from reconciler.policy import (
+    AsyncPolicyTransport,
+    MemoryStore,
+    Policy,
+    PolicyDenied,
+    PolicyTransport,
+)
 from tests.policy.conftest import FakeClock, demo_state, utc
 
 API = "https://api.mistral.ai"
@@ -285,3 +293,49 @@ def test_the_httpx2_transport_denies_and_meters_the_same_way() -> None:
     assert caught.value.response.status_code == 403
     assert caught.value.response.json()["code"] == "model-not-allowed"
     assert policy.tokens_today("api_key.dev-bob") == 33
+
+
+class _WaitingStore(MemoryStore):
+    """A store whose every admit and settle waits for ``free``, as a shared store waits
+    for another process's lock: it must not hold up the event loop meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.free = threading.Event()
+        self.waited_out = False
+
+    def _wait(self) -> None:
+        if not self.free.wait(timeout=5):  # a stalled loop never frees it
+            self.waited_out = True
+
+    def admit(self, *args: Any, **kwargs: Any) -> Any:
+        self._wait()
+        return super().admit(*args, **kwargs)
+
+    def settle(self, *args: Any, **kwargs: Any) -> None:
+        self._wait()
+        super().settle(*args, **kwargs)
+
+
+def test_an_async_transport_waits_for_a_shared_store_off_the_event_loop() -> None:
+    store = _WaitingStore()
+    policy = Policy(demo_state(), store=store, clock=FakeClock(utc(2026, 11, 18, 12)))
+
+    async def free_later() -> None:
+        await asyncio.sleep(0)  # runs only while the loop is free to run it
+        store.free.set()
+
+    async def go() -> httpx.Response:
+        transport = AsyncPolicyTransport(policy, "api_key.dev-bob")
+        async with httpx.AsyncClient(base_url=API, transport=transport) as client:
+            other = asyncio.ensure_future(free_later())
+            response = await client.post("/v1/chat/completions", json=_chat(max_tokens=50))
+            await other
+            return response
+
+    with respx.mock:
+        respx.post(CHAT).mock(return_value=httpx.Response(200, json=_completion(20, 4)))
+        response = asyncio.run(go())
+    assert response.status_code == 200
+    assert not store.waited_out
+    assert policy.tokens_today("api_key.dev-bob") == 24
