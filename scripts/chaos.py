@@ -64,6 +64,7 @@ from tests.e2e.conftest import (
     start_sandbox,
 )
 from tests.e2e.vault_server import FakeVaultServer
+from tests.example_dates import shifted
 
 PREFIX = "mistral/acme"
 VAULT_TOKEN = "chaos-vault-token-" + "c0ffee" * 4
@@ -82,7 +83,8 @@ EXTRA = "chaos-lab"  # the workspace rounds create and drop
 PEOPLE[EXTRA] = ["carol.diaz@acme.example", "henry.novak@acme.example"]
 ROLES = ("developer", "analyst")
 MODELS = ("mistral-small-latest", "codestral-latest")
-EXPIRIES = ("2039-03-31", "2039-06-30", "2039-12-31", "2040-06-30")
+# the example's expiry dates, as far ahead of today as they were in 2026 (tests/example_dates.py)
+EXPIRIES = tuple(shifted(d) for d in ("2039-03-31", "2039-06-30", "2039-12-31", "2040-06-30"))
 STATUSES = (429, 500, 502, 503)
 READS = (  # read by every plan: a fault here always fires
     ("GET", "/v1/admin/api-keys*"),
@@ -130,13 +132,13 @@ def initial_state() -> dict[str, Workspace]:
         "dev": Workspace(
             admin=PEOPLE["dev"][0],
             members=PEOPLE["dev"][1:4],
-            keys={"dev-alice": (PEOPLE["dev"][0], "2039-06-30", "developer")},
+            keys={"dev-alice": (PEOPLE["dev"][0], EXPIRIES[1], "developer")},
             budget=50,
         ),
         "prod": Workspace(
             admin=PEOPLE["prod"][0],
             members=PEOPLE["prod"][1:],
-            keys={"prod-svc": (PEOPLE["prod"][1], "2039-05-31", "analyst")},
+            keys={"prod-svc": (PEOPLE["prod"][1], shifted("2039-05-31"), "analyst")},
         ),
     }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from reconciler.platform.target import sandbox_target_name
 from reconciler.session import ImportOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
+from tests.example_dates import copy_example
 from tests.ledgers import identity_of
 
 runner = CliRunner()
@@ -167,7 +167,7 @@ def test_an_organisation_applied_before_is_imported_with_its_secrets_where_they_
     example's ``prod/checkout-service``, its GitHub environment secret), so the audit
     after an import finds every secret the plan says is in place."""
     assert cli("sandbox", "reset").exit_code == 0
-    shutil.copytree(REPO / "desired-state", here / "desired-state")
+    copy_example(here / "desired-state")
     applied = cli("apply", "desired-state", "--sandbox", "--auto-approve")
     assert applied.exit_code == 0, applied.output
     done = cli("import", "ds", "--sandbox", "--name", "Acme Analytics")

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("audit-cli")
-    shutil.copytree(REPO / "desired-state", root / "desired-state")
+    copy_example(root / "desired-state")
     return root
 
 
@@ -53,7 +53,7 @@ def test_audit_lists_the_demo_keys_with_their_flags(workdir: Path) -> None:
 
 
 def test_an_unknown_fail_on_flag_is_refused_before_anything_is_read(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     result = cli(tmp_path, "audit", "--sandbox", "--fail-on", "bogus")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: --fail-on: unknown flag bogus;")
@@ -94,7 +94,7 @@ def test_fail_on_exits_2_when_a_listed_flag_is_present(
 def test_another_organisations_desired_state_is_refused_in_one_line(
     tmp_path: Path, command: str
 ) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     organization = tmp_path / "desired-state" / "organization.yaml"
     text = organization.read_text().replace("name: Acme Analytics", "name: Other Corp")
     organization.write_text(re.sub(r"(?m)^  id: .*$", "  id: org-of-other-corp", text))

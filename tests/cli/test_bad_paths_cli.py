@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 SANDBOX = ["--sandbox", "--sandbox-state", ".sandbox/state.json", "--no-color"]
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     (tmp_path / "a-file").write_text("not a directory\n", encoding="utf-8")
     return tmp_path
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_list_shows_aliases_and_prices(tmp_path: Path) -> None:
 
 
 def test_refresh_writes_a_catalog_that_validate_then_uses(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     out = tmp_path / "models.json"
     result = cli("catalog", "refresh", "--sandbox", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -48,7 +48,7 @@ def test_refresh_writes_a_catalog_that_validate_then_uses(tmp_path: Path) -> Non
 
 
 def test_missing_catalog_file_is_a_clear_error(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     result = cli("validate", cwd=tmp_path, env={"RECONCILER_CATALOG": str(tmp_path / "nope")})
     assert result.returncode == 1
     assert (

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import os
 import pty
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from reconciler.platform.mistral.settings import DEFAULT_ADMIN_BASE_URL
 from reconciler.vault.base import LockHolder
 from reconciler.vault.file import FileVault
 from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 TTL = dt.timedelta(minutes=30)
@@ -48,7 +48,7 @@ def ci_holder() -> LockHolder:
 @pytest.fixture
 def held(tmp_path: Path) -> LockHolder:
     """A copy of the desired state in ``tmp_path``, and a lock in ``tmp_path/vault``."""
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     vault = FileVault(tmp_path / "vault")
     assert asyncio.run(vault.acquire_lock(LOCK_NAME, ci_holder(), TTL)) is None
     stored = lock_in(tmp_path)  # as the store stamped it
@@ -126,7 +126,7 @@ def test_without_a_terminal_it_asks_for_force(tmp_path: Path, held: LockHolder) 
 
 
 def test_no_lock_to_release(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     result = unlock(tmp_path, "0123abcd", "-force")
     assert result.returncode == 1
     assert result.stderr == ("Error: Failed to unlock: file vault at vault holds no state lock.\n")

@@ -11,7 +11,6 @@ no raw control character reaches their output, and the Markdown keeps its shape.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from typer.testing import CliRunner
 from reconciler.cli.main import app
 from reconciler.desired.yaml_loader import load_text
 from reconciler.platform.sandbox import DEMO_SEED
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 from tests.github.helpers import API, REPO, TOKEN_TEXT
 from tests.hostile import INJECTION, assert_markdown_safe, assert_terminal_safe
 
@@ -54,7 +54,7 @@ def hostile_seed() -> dict[str, Any]:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A desired state that prunes dev's unmanaged keys, against the hostile sandbox."""
     root = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(EXAMPLE_DESIRED_STATE, root / "desired-state")
+    copy_example(root / "desired-state")
     dev = root / "desired-state" / "workspaces" / "dev.yaml"
     dev.write_text(
         dev.read_text().replace("prune_unmanaged_keys: false", "prune_unmanaged_keys: true")
@@ -151,7 +151,7 @@ def test_apply_progress_and_report(project: Path, plans: dict[str, str]) -> None
 
 
 def test_validate_escapes_hostile_keys_and_file_names(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     workspaces = tmp_path / "desired-state" / "workspaces"
     text = (workspaces / "dev.yaml").read_text()
     (workspaces / "dev.yaml").write_text(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+from tests.example_dates import copy_example
 
 ANTHROPIC_EXAMPLE = EXAMPLE_DESIRED_STATE.parent / "examples" / "acme-anthropic"
 SANDBOX = ["--sandbox", "--sandbox-state", ".sandbox/state.json", "--no-color"]
@@ -18,7 +19,7 @@ SANDBOX = ["--sandbox", "--sandbox-state", ".sandbox/state.json", "--no-color"]
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state" / "acme-mistral")
+    copy_example(tmp_path / "desired-state" / "acme-mistral")
     shutil.copytree(ANTHROPIC_EXAMPLE, tmp_path / "desired-state" / "acme-anthropic")
     (tmp_path / "desired-state" / ".schema").mkdir()  # never an organisation
     return tmp_path
@@ -49,7 +50,7 @@ def test_apply_on_a_directory_of_one_organisation_names_it(tmp_path: Path) -> No
 
 
 def test_orgs_of_a_single_organisation_is_that_directory(tmp_path: Path) -> None:
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     result = run_cli(["orgs", "--json"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert [o["directory"] for o in json.loads(result.stdout)] == ["desired-state"]

@@ -7,12 +7,13 @@ import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_plan_without_credentials_points_at_the_sandbox(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     result = run_cli(["plan"], cwd=tmp_path)  # no MISTRAL_* variable reaches it
     assert result.returncode == 1
     assert result.stdout == ""
@@ -26,7 +27,7 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_saved_sandbox_plan_applies_to_that_sandbox_without_sandbox(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     made = cli(
         tmp_path, "plan", "--sandbox", "--sandbox-state", "rehearsal/state.json", "--out", "p"
     )
@@ -41,7 +42,7 @@ def test_a_saved_sandbox_plan_applies_to_that_sandbox_without_sandbox(tmp_path: 
 
 
 def test_a_saved_sandbox_plan_whose_sandbox_is_gone_is_refused(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     assert cli(tmp_path, "plan", "--sandbox", "--out", "p").returncode == 0
     shutil.rmtree(tmp_path / ".sandbox")
     refused = cli(tmp_path, "apply", "p")

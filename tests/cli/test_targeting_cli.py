@@ -4,19 +4,19 @@ warning; an object with nothing to change gets a note, not an error."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 SANDBOX = ["--sandbox", "--no-color"]
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     return tmp_path
 
 

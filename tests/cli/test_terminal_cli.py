@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import pty
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, clean_env, run_cli
+from tests.e2e.conftest import clean_env, run_cli
+from tests.example_dates import copy_example
 
 COMMANDS = [["catalog", "list"], ["schema"], ["--help"], ["policy", "check", "--help"]]
 
@@ -45,7 +45,7 @@ def test_a_reader_that_went_away_ends_the_run_quietly(
 
 def plan_on_a_terminal(tmp_path: Path, term: str) -> str:
     """``reconciler plan --sandbox`` with a terminal as standard output; what it showed."""
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     leader, follower = pty.openpty()
     shown: list[bytes] = []
     reader = threading.Thread(target=read_to_the_end, args=(leader, shown))

@@ -4,14 +4,14 @@ answer 2 for changes, flagged keys and a denial, and CI must never read a typo a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli.main import app
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 CASES = [
     (["plan", "--sandbox", "--detailed-exitcode", "--formt", "json"], "No such option: --formt"),
@@ -31,7 +31,7 @@ CASES = [
 def test_a_usage_error_exits_1_before_anything_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], says: str
 ) -> None:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output

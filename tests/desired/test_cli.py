@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli.main import app
+from tests.example_dates import copy_example, shifted
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,7 +28,7 @@ def runner() -> CliRunner:
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory holding copies of the example and of a few fixtures."""
-    shutil.copytree(ROOT / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     for name in ("bad-several-files", "bad-owner-not-member", "bad-yaml-syntax"):
         shutil.copytree(FIXTURES / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
@@ -75,10 +76,11 @@ def test_invalid_directory_lists_every_error_and_exits_1(runner: CliRunner, in_t
 
 def test_today_decides_what_is_expired(runner: CliRunner, in_tmp: Path) -> None:
     # a key whose expiry has passed is a warning: the day after, validate still passes
-    result = runner.invoke(app, ["validate", "--today", "2039-07-01"])
+    result = runner.invoke(app, ["validate", "--today", shifted("2039-07-01")])
     assert result.exit_code == 0, result.output
     assert "desired-state/workspaces/dev.yaml:" in result.stderr
-    assert "warning: workspace.api_keys[0].expires: expired on 2039-06-30 (today is " in (
+    expired = shifted("2039-06-30")
+    assert f"warning: workspace.api_keys[0].expires: expired on {expired} (today is " in (
         result.stderr
     )
 

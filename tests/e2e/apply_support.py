@@ -27,6 +27,7 @@ import httpx
 from reconciler.desired import load_desired_state
 from reconciler.model import ApiKey, SecretBackend
 from tests.e2e.conftest import CLI_TIMEOUT, EXAMPLE_DESIRED_STATE, SandboxServer, run_cli
+from tests.example_dates import shift_expiries
 
 SMALL_ORGANIZATION = """\
 version: 1
@@ -39,7 +40,9 @@ organization:
     auth: token
 """
 
-SMALL_DEV = """\
+# Its expiry dates are the example's, moved along with the session's date (see
+# tests/example_dates.py), here and in SMALL_PROD.
+SMALL_DEV = shift_expiries("""\
 version: 1
 workspace:
   name: dev
@@ -64,9 +67,9 @@ workspace:
       owner: bob.chen@acme.example
       expires: 2039-06-30
       role: developer
-"""
+""")
 
-SMALL_PROD = """\
+SMALL_PROD = shift_expiries("""\
 version: 1
 workspace:
   name: prod
@@ -84,7 +87,7 @@ workspace:
       expires: 2039-05-31
       role: analyst
       secret: {path: prod/checkout-service}
-"""
+""")
 
 SMALL_KEYS = {
     "dev-alice": ("dev", "dev/dev-alice"),

@@ -39,9 +39,10 @@ from reconciler.env import RECONCILER_RETRY_DELAY_SCALE
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, DEMO_SEED
 from tests import time_travel
 from tests.e2e.forkserver import ForkServer
+from tests.example_dates import EXAMPLE, copy_example
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_DESIRED_STATE = REPO / "desired-state"
+EXAMPLE_DESIRED_STATE = EXAMPLE
 # The plaintext of the demo's live key dev-alice in the served sandbox: no output may hold it.
 SEEDED_SECRET = "e2eSeededSecret" + "0123456789abcdefABCDEF"
 START_TIMEOUT = 30.0
@@ -256,8 +257,9 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A fresh working directory holding a copy of the example ``desired-state/``."""
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    """A fresh working directory holding a copy of the example ``desired-state/``, its
+    expiry dates moved along with the session's date (:mod:`tests.example_dates`)."""
+    copy_example(tmp_path / "desired-state")
     return tmp_path
 
 

@@ -25,6 +25,7 @@ from reconciler.platform.anthropic.sandbox.state import Organisation, state_file
 from reconciler.render.json import render_json
 from reconciler.render.text import render_text
 from reconciler.session import Session, TargetOptions
+from tests.example_dates import copy_example
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "acme-anthropic"
 
@@ -215,7 +216,7 @@ def test_one_repository_two_organisations_each_planned_and_applied_on_its_own(
 
     from reconciler.cli.main import app
 
-    shutil.copytree(EXAMPLE.parents[1] / "desired-state", tmp_path / "orgs" / "acme-mistral")
+    copy_example(tmp_path / "orgs" / "acme-mistral")
     shutil.copytree(EXAMPLE, tmp_path / "orgs" / "acme-anthropic")
     monkeypatch.chdir(tmp_path)
     sandbox = ["--sandbox", "--sandbox-state", "sandbox/state.json"]

@@ -34,11 +34,11 @@ from tests.e2e.apply_support import (
 )
 from tests.e2e.conftest import (
     CLI_TIMEOUT,
-    EXAMPLE_DESIRED_STATE,
     SandboxServer,
     clean_env,
     run_cli,
 )
+from tests.example_dates import copy_example
 
 pytestmark = pytest.mark.e2e
 
@@ -334,9 +334,7 @@ def test_deleting_in_a_protected_workspace_is_an_error(
 
 
 def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> None:
-    import shutil
-
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     cli = Cli(sandbox, tmp_path)
     assert cli("apply", "--auto-approve").returncode == 0
     # the ten desired keys; iris-laptop went with iris, who left (people.yaml offboards her)

@@ -66,6 +66,7 @@ from tests.e2e.apply_support import (
 from tests.e2e.conftest import CLI_TIMEOUT, SandboxServer, clean_env, fork_server
 from tests.e2e.forkserver import ForkServer
 from tests.e2e.vault_server import FakeVaultServer
+from tests.example_dates import shifted
 
 pytestmark = pytest.mark.e2e
 
@@ -318,7 +319,7 @@ def test_a_kill_between_a_new_secrets_metadata_and_data_is_followed_by_an_apply_
         path = f"mistral/acme/{SMALL_KEYS['dev-alice'][1]}"
         old_secret, _ = vault.entry(path)
         dev = desired / "workspaces" / "dev.yaml"
-        dev.write_text(dev.read_text().replace("expires: 2039-06-30", "expires: 2039-07-31", 1))
+        dev.write_text(dev.read_text().replace(shifted("2039-06-30"), shifted("2039-07-31"), 1))
 
         arrived = vault.hold_write(len(vault.writes.attempts) + 1)
         apply = BackgroundApply(cli)

@@ -29,6 +29,7 @@ from tests.e2e.apply_support import (
     secret_works,
 )
 from tests.e2e.conftest import SEEDED_SECRET, SandboxServer
+from tests.example_dates import shifted
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +68,7 @@ def test_apply_the_example_plan_again_edit_and_apply_again(
     dev = (desired / "workspaces" / "dev.yaml").read_text()
     bob_block = dev[dev.index("- name: dev-bob") : dev.index("- name: dev-carol")]
     (desired / "workspaces" / "dev.yaml").write_text(
-        dev.replace(bob_block, bob_block.replace("2039-06-30", "2039-12-31"))
+        dev.replace(bob_block, bob_block.replace(shifted("2039-06-30"), shifted("2039-12-31")))
     )
     edit(
         desired / "workspaces" / "ml.yaml",
@@ -78,7 +79,7 @@ def test_apply_the_example_plan_again_edit_and_apply_again(
         handle.write(
             "\n    - name: ml-erin-notebook\n"
             "      owner: erin.kowalski@acme.example\n"
-            "      expires: 2039-03-31\n"
+            f"      expires: {shifted('2039-03-31')}\n"
             "      role: senior\n"
         )
 
@@ -96,7 +97,7 @@ def test_apply_the_example_plan_again_edit_and_apply_again(
     assert_converged(sandbox, workdir / "vault", desired)
     new_bob = file_vault_entries(workdir / "vault")["dev/dev-bob"]
     assert new_bob.metadata["key_id"] != old_bob.metadata["key_id"]
-    assert new_bob.metadata["expires"] == "2039-12-31"
+    assert new_bob.metadata["expires"] == shifted("2039-12-31")
     assert not secret_works(sandbox.api_base_url, old_bob.secret)  # the old key is gone
     final = plan_document(cli("plan", "--detailed-exitcode", "--format", "json"))
     assert actionable(final) == []
@@ -119,7 +120,7 @@ def test_vault_entries_hold_the_secret_and_the_policy(
         "key_name": "dev-carol",
         "workspace": "dev",
         "owner": "carol.diaz@acme.example",
-        "expires": "2039-06-30",
+        "expires": shifted("2039-06-30"),
         "role": "developer",
         "allowed_models": "codestral-latest,mistral-small-latest",
         "max_tokens_per_request": "8000",
@@ -159,7 +160,7 @@ def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdi
     # a replacement whose create answers 500 after it happened: an error path, then recovery
     dev = desired / "workspaces" / "dev.yaml"
     # (later dates than the example's: an earlier one would be past sooner, and refused)
-    dev.write_text(dev.read_text().replace("2039-03-31", "2039-11-30"))
+    dev.write_text(dev.read_text().replace(shifted("2039-03-31"), shifted("2039-11-30")))
     sandbox.set_faults(
         {"method": "POST", "path": "/v1/admin/api-keys", "status": 500, "after": True}
     )
@@ -174,7 +175,7 @@ def test_no_secret_in_any_output_log_plan_or_file(sandbox: SandboxServer, workdi
     assert json.loads(recovery.stdout)["warnings"]  # the orphan is found and will go
     runs += [recovery, cli("apply", "second.plan")]
     # killed late in a replacement (its secret stored): the journal stays as it was written
-    dev.write_text(dev.read_text().replace("2039-11-30", "2039-10-31"))
+    dev.write_text(dev.read_text().replace(shifted("2039-11-30"), shifted("2039-10-31")))
     killed = cli("apply", "--auto-approve", env={CRASH_ENV: "6"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert "api_key.dev-henry-notebooks: Creation complete" in killed.stdout

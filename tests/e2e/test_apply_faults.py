@@ -23,6 +23,7 @@ from tests.e2e.apply_support import (
 )
 from tests.e2e.conftest import SandboxServer
 from tests.e2e.vault_server import FakeVaultServer
+from tests.example_dates import shifted
 
 pytestmark = pytest.mark.e2e
 
@@ -284,7 +285,7 @@ def test_a_vault_failing_metadata_writes_mid_replacement_keeps_the_live_secret_c
 
     dev = small / "desired-state" / "workspaces" / "dev.yaml"
     original = dev.read_text()
-    dev.write_text(original.replace("expires: 2039-06-30", "expires: 2039-07-31", 1))
+    dev.write_text(original.replace(shifted("2039-06-30"), shifted("2039-07-31"), 1))
     fake_vault.fail("metadata", "POST", under=path, status=403, message="permission denied")
     failed = cli("apply", "--auto-approve")
     assert failed.returncode == 1
@@ -318,7 +319,7 @@ def test_a_replacement_whose_secret_write_half_landed_is_converged_by_the_next_a
     secret, _ = fake_vault.entry(path)
 
     dev = small / "desired-state" / "workspaces" / "dev.yaml"
-    dev.write_text(dev.read_text().replace("expires: 2039-06-30", "expires: 2039-07-31", 1))
+    dev.write_text(dev.read_text().replace(shifted("2039-06-30"), shifted("2039-07-31"), 1))
     fake_vault.fail_writes(1, times=1000)
     fake_vault.fail("metadata", "POST", under=path, skip=1)
     sandbox.set_faults(

@@ -8,7 +8,6 @@ fast that is, is measured by ``scripts/bench_plan.py``, not asserted here.)
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests import time_travel
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, REPO, clean_env
+from tests.e2e.conftest import REPO, clean_env
+from tests.example_dates import copy_example
 
 
 def untravelled_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -137,7 +137,7 @@ def test_a_plan_on_the_sandbox_reads_no_package_metadata_no_seed_and_takes_no_lo
     """Pydantic looks for no plugins and the provider registry for no plug-in (the
     example's provider is built in): no ``importlib.metadata``; the file vault's documents
     are read without its write guard (filelock); a sandbox made already reads no seed."""
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     plan = ["plan", "--sandbox", "desired-state"]
     first, modules = modules_imported_while(plan, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]

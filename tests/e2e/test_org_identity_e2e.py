@@ -32,10 +32,11 @@ from tests.e2e.apply_support import (
     write_small_desired,
 )
 from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, SandboxServer
+from tests.example_dates import shift_expiries
 
 pytestmark = pytest.mark.e2e
 
-STAGING = """\
+STAGING = shift_expiries("""\
 version: 1
 workspace:
   name: staging
@@ -46,14 +47,14 @@ workspace:
       owner: alice.martin@acme.example
       expires: 2039-06-30
       role: developer
-"""
-STAGING_DEV_KEY = """\
+""")
+STAGING_DEV_KEY = shift_expiries("""\
   api_keys:
     - name: dev-staging-ci
       owner: alice.martin@acme.example
       expires: 2039-06-30
       role: developer
-"""
+""")
 # the record after which acme-prod's apply (one change at a time) is killed: its first key
 # is created, its secret not stored yet
 KILLED_AFTER = "8"

@@ -29,6 +29,7 @@ from tests.e2e.conftest import (
     run_cli,
     start_sandbox,
 )
+from tests.example_dates import shifted
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ DEMO_PLAN: dict[str, tuple[str, ...]] = {
     "member.dev/iris.tanaka@acme.example": DELETE,  # stray (members are authoritative)
     "member.prod/ci-bot@acme.example": CREATE,
     "member.prod/grace.lee@acme.example": CREATE,
-    "api_key.dev-alice": REPLACE,  # live key has no expiry; desired 2039-06-30
+    "api_key.dev-alice": REPLACE,  # live key has no expiry; desired 2039-06-30 (shifted)
     "api_key.dev-bob": CREATE,
     "api_key.dev-carol": CREATE,
     "api_key.dev-henry-notebooks": CREATE,
@@ -171,7 +172,8 @@ def test_demo_plan_text_reads_like_terraform(sandbox: SandboxServer, workdir: Pa
     iris = block(out, '  - member "dev/iris.tanaka@acme.example"')
     assert '- roles = ["user"]' in iris
     alice = block(out, '+/- api_key "dev-alice"')
-    assert re.search(r'~ expires += null -> "2039-06-30" # forces replacement', alice)
+    expires = shifted("2039-06-30")
+    assert re.search(rf'~ expires += null -> "{expires}" # forces replacement', alice)
     assert "secret  = (sensitive value)" in alice
     assert "# (because the API cannot update expires in place)" in out
     bob = block(out, '  + api_key "dev-bob"')
@@ -257,14 +259,14 @@ def test_json_format_is_versioned_machine_readable_and_secret_free(
     assert alice["change"]["after"] == {
         "workspace": "dev",
         "owner": "alice.martin@acme.example",
-        "expires": "2039-06-30",
+        "expires": shifted("2039-06-30"),
     }
     assert alice["change"]["after_sensitive"] == {"secret": True}
     assert alice["fields"] == [
         {
             "path": "expires",
             "before": None,
-            "after": "2039-06-30",
+            "after": shifted("2039-06-30"),
             "forces_replacement": True,
             "element": False,
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 import pytest
 
 from reconciler.platform.sandbox import DEMO_SEED
-from tests.e2e.conftest import EXAMPLE_DESIRED_STATE, run_cli
+from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 pytestmark = pytest.mark.e2e
 
@@ -139,7 +139,7 @@ STAGING_INDEXER = """\
 def test_github_secrets_of_one_name_keep_apart_in_a_file_vault_override(tmp_path: Path) -> None:
     """Two environments' MISTRAL_API_KEY are two secrets; rerouted to a file vault (the
     sandbox, a rehearsal) they must not overwrite each other."""
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     prod = tmp_path / "desired-state" / "workspaces" / "prod.yaml"
     prod.write_text(prod.read_text(encoding="utf-8") + STAGING_INDEXER, encoding="utf-8")
     result = run_cli(
@@ -164,7 +164,7 @@ def test_an_organisation_billed_in_another_currency_blocks_apply_until_the_yaml_
     seed = DEMO_SEED.read_text(encoding="utf-8")
     assert "  currency: USD\n" in seed
     (tmp_path / "seed.yaml").write_text(seed.replace("  currency: USD\n", "  currency: EUR\n"))
-    shutil.copytree(EXAMPLE_DESIRED_STATE, tmp_path / "ds")
+    copy_example(tmp_path / "ds")
     assert run_cli(["sandbox", "reset", "--seed", "seed.yaml"], cwd=tmp_path).returncode == 0
 
     planned = cli(tmp_path, "plan", "ds", "--detailed-exitcode")

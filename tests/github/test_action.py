@@ -5,7 +5,6 @@ back what apply would change through the API apart from what a person must chang
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.command_shim import shim_dir
+from tests.example_dates import copy_example
 
 from .fake_github import serve
 from .helpers import TOKEN_TEXT
@@ -25,7 +25,7 @@ def run_action(
     """run.sh as the composite step runs it, against the embedded sandbox."""
     work = tmp_path / "work"
     if not work.exists():
-        shutil.copytree(ROOT / "desired-state", work / "desired-state")
+        copy_example(work / "desired-state")
     outputs = tmp_path / "outputs"
     summary = tmp_path / "summary.md"
     # reconciler forked from a process that has imported it (see tests/e2e/command_shim.py)
@@ -98,7 +98,7 @@ def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "desired-state", work / "desired-state")
+    copy_example(work / "desired-state")
     org = work / "desired-state" / "organization.yaml"
     org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
     with serve() as github:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from reconciler.cli.main import app
 from reconciler.logging import reset_logging
 from reconciler.render.markdown import MARKER
 from tests.e2e.conftest import run_cli
+from tests.example_dates import copy_example
 
 from .helpers import API, REPO, TOKEN_TEXT, assert_no_token
 
@@ -217,7 +217,7 @@ def test_plan_json_from_the_sandbox_to_a_drift_issue(
     actions_env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scheduled job's two steps: plan --format json, then github drift."""
-    shutil.copytree(ROOT / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     monkeypatch.chdir(tmp_path)
     planned = invoke(actions_env, "plan", "--sandbox", "--format", "json", "--detailed-exitcode")
     assert planned.exit_code == 2, planned.output
@@ -244,7 +244,7 @@ def test_markdown_plan_from_the_sandbox_to_a_pr_comment(
     actions_env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pull request job's two steps: plan --format markdown, then github comment."""
-    shutil.copytree(ROOT / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     monkeypatch.chdir(tmp_path)
     # In a process of its own: plan's progress line binds the stderr of the first in-process
     # run.

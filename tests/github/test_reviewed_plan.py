@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from reconciler.plan import load
+from tests.example_dates import copy_example
 
 from .fake_github import FakeGitHub, serve
 from .helpers import TOKEN_TEXT
@@ -254,7 +254,7 @@ def test_a_dispatched_plan_names_the_merge_s_parents(tmp_path: Path) -> None:
     """Dispatched, the plan job checks out GitHub's merge of the pull request two deep; the
     comment and the artifact name the merge's parents: the pull request's head and main."""
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "desired-state", work / "desired-state")
+    copy_example(work / "desired-state")
 
     def git(*args: str) -> str:
         identity = [

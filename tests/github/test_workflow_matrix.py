@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.example_dates import copy_example
+
 from .test_action import run_action
 from .workflows import REUSABLE, ROOT, holds_secret, jobs, our_step, workflow
 
@@ -48,7 +50,7 @@ def test_one_job_per_organisation_listed_by_a_job_without_secrets(name: str) -> 
 
 def test_the_orgs_command_hands_the_matrix_its_organisations(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "desired-state", work / "desired-state" / "acme-mistral")
+    copy_example(work / "desired-state" / "acme-mistral")
     shutil.copytree(ROOT / "examples" / "acme-anthropic", work / "desired-state" / "acme-anthropic")
     done, outputs, _ = run_action(tmp_path, "orgs", args="")
     assert done.returncode == 0, done.stderr

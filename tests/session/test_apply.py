@@ -25,6 +25,7 @@ from reconciler.platform.target import sandbox_target_name
 from reconciler.session import ApplyListener, ApplyOutcome, Session, TargetOptions
 from reconciler.vault.file import FileVault
 from tests.e2e.apply_support import file_vault_entries, write_small_desired
+from tests.example_dates import shifted
 
 LOCK_LINES = ("Acquiring state lock. This may take a few moments...", "Releasing state lock.")
 TARGETING = (
@@ -165,9 +166,10 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(root: Path) -> None:
 def test_a_saved_plan_whose_new_keys_expired_after_midnight_is_refused_before_any_change(
     root: Path,
 ) -> None:
-    """prod-checkout-service is created with the expiry 2039-05-31: a plan saved late that
-    day is stale the next, when the platform would refuse the create midway."""
-    evening = dt.datetime(2039, 5, 31, 23, 30, tzinfo=dt.UTC)
+    """prod-checkout-service is created with the expiry 2039-05-31 (shifted): a plan saved
+    late that day is stale the next, when the platform would refuse the create midway."""
+    expiry = shifted(dt.date(2039, 5, 31))
+    evening = dt.datetime.combine(expiry, dt.time(23, 30), dt.UTC)
     saved = plan(root, clock=lambda: evening)
     assert not saved.refusals
     before = live_keys(root)
@@ -177,7 +179,8 @@ def test_a_saved_plan_whose_new_keys_expired_after_midnight_is_refused_before_an
     message = str(refused.value)
     assert message.startswith(
         "Saved plan is stale: api_key.prod-checkout-service would be created with an expiry "
-        "that has passed since the plan was made (2039-05-31; today is 2039-06-01), and the "
+        f"that has passed since the plan was made ({expiry}; today is "
+        f"{expiry + dt.timedelta(days=1)}), and the "
         "platform refuses to create a key that has expired. Run plan again."
     )
     assert live_keys(root) == before

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from reconciler.session import PlanContext, Session, TargetOptions
 from reconciler.vault.base import StoredSecret
 from reconciler.vault.bulk import Answer
 from reconciler.vault.file import FileVault
+from tests.example_dates import copy_example
 from tests.vault.helpers import SECRET, make_metadata, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ OTHER_CORP = "org-of-other-corp"
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    copy_example(tmp_path / "desired-state")
     SandboxStore.open(tmp_path / "sandbox" / "state.json", clock=lambda: NOW).close()
     return tmp_path
 

@@ -25,16 +25,17 @@ from reconciler.session import ApplyOutcome
 from reconciler.vault.base import SecretMetadata
 from reconciler.vault.file import FileVault
 from tests.e2e.apply_support import SMALL_DEV, write_small_desired
+from tests.example_dates import shift_expiries
 from tests.session.test_apply import Heard, live_keys, plan, vault
 from tests.session.test_apply import apply as apply_as_caller
 
-CAROL = """\
+CAROL = shift_expiries("""\
     - name: dev-carol
       owner: carol.diaz@acme.example
       expires: 2039-06-30
       role: developer
       secret: {path: team/carol-key}
-"""
+""")
 DEV = SMALL_DEV.replace("  prune_unmanaged_keys: true\n", "") + CAROL
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 BOB = DEV[DEV.index("    - name: dev-bob") : DEV.index("    - name: dev-carol")]
