@@ -17,12 +17,14 @@ import pytest
 
 from reconciler.platform.sandbox import DEMO_SEED
 from tests.e2e.conftest import run_cli
-from tests.example_dates import copy_example
+from tests.example_dates import copy_example, shifted
 
 pytestmark = pytest.mark.e2e
 
 CAP_DAYS = 365
-FAR = dt.date(2099, 12, 31)  # beyond any day the cap counts from: the platform clamps it
+# beyond any day the cap counts from (moved along with the session's date): the platform
+# clamps it
+FAR = shifted(dt.date(2099, 12, 31))
 
 SEED = f"""\
 version: 1
