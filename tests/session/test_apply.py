@@ -28,6 +28,9 @@ from tests.e2e.apply_support import file_vault_entries, write_small_desired
 from tests.example_dates import shifted
 
 LOCK_LINES = ("Acquiring state lock. This may take a few moments...", "Releasing state lock.")
+# prod-checkout-service's expiry in the small desired state, and late that day
+PROD_EXPIRY = shifted(dt.date(2039, 5, 31))
+EVENING = dt.datetime.combine(PROD_EXPIRY, dt.time(23, 30), dt.UTC)
 TARGETING = (
     "Warning: Resource targeting is in effect. The plan may be incomplete; use --target "
     "only for exceptional situations, not routine operations."
@@ -166,21 +169,19 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(root: Path) -> None:
 def test_a_saved_plan_whose_new_keys_expired_after_midnight_is_refused_before_any_change(
     root: Path,
 ) -> None:
-    """prod-checkout-service is created with the expiry 2039-05-31 (shifted): a plan saved
+    """prod-checkout-service is created with the expiry :data:`PROD_EXPIRY`: a plan saved
     late that day is stale the next, when the platform would refuse the create midway."""
-    expiry = shifted(dt.date(2039, 5, 31))
-    evening = dt.datetime.combine(expiry, dt.time(23, 30), dt.UTC)
-    saved = plan(root, clock=lambda: evening)
+    saved = plan(root, clock=lambda: EVENING)
     assert not saved.refusals
     before = live_keys(root)
 
     with pytest.raises(PlanError) as refused:
-        apply(root, saved=saved, clock=lambda: evening + dt.timedelta(hours=1))
+        apply(root, saved=saved, clock=lambda: EVENING + dt.timedelta(hours=1))
     message = str(refused.value)
     assert message.startswith(
         "Saved plan is stale: api_key.prod-checkout-service would be created with an expiry "
-        f"that has passed since the plan was made ({expiry}; today is "
-        f"{expiry + dt.timedelta(days=1)}), and the "
+        f"that has passed since the plan was made ({PROD_EXPIRY}; today is "
+        f"{PROD_EXPIRY + dt.timedelta(days=1)}), and the "
         "platform refuses to create a key that has expired. Run plan again."
     )
     assert live_keys(root) == before
@@ -192,14 +193,13 @@ def test_a_saved_plan_targeted_away_from_a_key_that_expired_since_still_applies(
 ) -> None:
     """Only the creates an apply carries out make a saved plan lapse: ``--target`` of
     another key applies it, as a fresh plan targeted alike would."""
-    evening = dt.datetime(2039, 5, 31, 23, 30, tzinfo=dt.UTC)
-    saved = plan(root, clock=lambda: evening)
+    saved = plan(root, clock=lambda: EVENING)
     before = live_keys(root)
 
     outcome = apply(
         root,
         saved=saved,
-        clock=lambda: evening + dt.timedelta(hours=1),
+        clock=lambda: EVENING + dt.timedelta(hours=1),
         targets=["api_key.dev-bob"],
     )
     assert [c.address for c in outcome.plan.changes] == ["api_key.dev-bob"]
