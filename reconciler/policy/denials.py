@@ -42,6 +42,25 @@ def model_denied(
     )
 
 
+def unnamed_denied(subject: Subject, runs: str, tokens: int) -> Decision:
+    """A call whose model the server picks (``runs``: ``agent ag_1``), for a caller
+    restricted to some models: its model cannot be checked, so it is refused."""
+    by = next(
+        (f"{who} allows {text}" for who, models, text in subject.model_rules if models is not None),
+        f"{subject.label} allows no model",
+    )
+    return deny(
+        Reason.MODEL_NOT_ALLOWED,
+        f"{subject.label} may not call {shown_model(runs)}: the model it runs is picked by "
+        f"the server and cannot be checked before the call ({by}); only a role or key "
+        'allowing every model (allowed_models: ["*"]) may make such calls',
+        subject.address,
+        subject.workspace,
+        None,
+        tokens,
+    )
+
+
 def refused(
     subject: Subject,
     refusal: Refusal,

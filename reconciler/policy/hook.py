@@ -6,9 +6,12 @@ it sees and does what it answers:
 
 1. **before sending**: :meth:`Hook.admit` takes the request's method, path, content type
    and body bytes. Requests without a JSON body naming a ``model`` (listing models,
-   files, ...), and those the provider does not charge for (Anthropic's token counting),
-   are not governed (None); a multipart form naming a ``model`` (an audio
-   transcription) is, and is sent as it is. Otherwise it estimates the tokens
+   files, ...), and those that generate nothing (Anthropic's token counting, an agent's
+   definition), are not governed (None); a multipart form naming a ``model`` (an audio
+   transcription) is, and is sent as it is. A model call whose model the server picks
+   (an agent's completion, a conversation: the provider says) is decided as a call to
+   any model (:meth:`~reconciler.policy.policy.Policy.authorize_unnamed`: refused to a
+   caller restricted to some models). Otherwise it estimates the tokens
    (:mod:`~reconciler.policy.tokens`), fills in a missing output cap when the caller has
    a per-request token cap (``clamp``), lets the provider adjust the body
    (OpenAI streams are asked to report usage), and asks the policy: a
@@ -116,20 +119,27 @@ class Hook:
                 )
             body = {"model": named[0]}
         model = body.get("model")
+        runs = None  # what a call naming no model runs (an agent), decided as any model
         if not isinstance(model, str):
-            return None
+            runs = None if form else self.provider.unnamed(path, body)
+            if runs is None:
+                return None
+            model = None
         changed = None if form else self.provider.prepare(body)
         if changed is not None:
             body = changed
         estimate = self.estimator.request(path, body, model=model)
         cap = self.policy.max_tokens_per_request(self.caller)
-        if form or not self.clamp:
-            cap = None
+        if form or not self.clamp or (runs is not None and "messages" not in body):
+            cap = None  # a conversation caps its output in completion_args
         if cap is not None and estimate.output_tokens and not _caps(body):
             body = {**body, self.provider.output_field: max(1, cap - estimate.input_tokens)}
             estimate = self.estimator.request(path, body, model=model)
             changed = body
-        decision = self.policy.authorize(self.caller, model, estimate)
+        if model is None:
+            decision = self.policy.authorize_unnamed(self.caller, str(runs), estimate)
+        else:
+            decision = self.policy.authorize(self.caller, model, estimate)
         if not decision:
             return self._refused(decision)
         sent = None if changed is None else json.dumps(body, separators=(",", ":")).encode()

@@ -43,7 +43,7 @@ from typing import Any
 
 from reconciler.model import DesiredState
 from reconciler.policy.decision import Decision, Reason
-from reconciler.policy.denials import deny, model_denied, refused, show
+from reconciler.policy.denials import deny, model_denied, refused, show, unnamed_denied
 from reconciler.policy.guard import SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
 from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
@@ -215,6 +215,31 @@ class Policy:
         if isinstance(estimated_tokens, TokenEstimate):
             source = estimated_tokens.source
         return replace(decision, estimate_source=source)
+
+    def authorize_unnamed(
+        self,
+        who: str,
+        runs: str,
+        estimated_tokens: int | TokenEstimate,
+        *,
+        dry_run: bool = False,
+    ) -> Decision:
+        """May ``who`` make a call whose model the server picks (``runs`` says what it
+        runs: ``"agent ag_1"``, ``"conversation conv_1"``)?
+
+        Its model cannot be checked before the call: only a caller allowed every model
+        at every level (``allowed_models: ["*"]``) may, and its call is then decided as
+        one to a model the catalog does not know (every limit, at the highest price);
+        :meth:`record` prices its usage by the model the response names.
+        """
+        subject = self._subjects.get(who) if isinstance(who, str) else None
+        if subject is None or subject.problem is not None or subject.allowed is None:
+            return self.authorize(who, runs, estimated_tokens, dry_run=dry_run)
+        tokens = max(_split(estimated_tokens, None)[0], 0)
+        source = "caller"
+        if isinstance(estimated_tokens, TokenEstimate):
+            source = estimated_tokens.source
+        return replace(unnamed_denied(subject, runs, tokens), estimate_source=source)
 
     def _decide(
         self,

@@ -6,11 +6,13 @@ else from its characters (``chars_per_token`` ASCII characters per token, one to
 other character, which over-counts most European text slightly and matches CJK text);
 :attr:`TokenEstimate.source` says which. The estimate adds a small overhead per chat
 message, a fixed amount per image, and takes the output side from the request's cap
-(``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens``, times ``n``), or
-``default_output_tokens`` when the request does not cap its output. The real counts
-come back in the response's usage and are what gets recorded.
+(``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens``, or a conversation's
+``completion_args.max_tokens``, times ``n``), or ``default_output_tokens`` when the
+request does not cap its output. The real counts come back in the response's usage and
+are what gets recorded.
 
 Understood bodies: chat and agents completions (``messages``, ``system``, ``tools``),
+Mistral conversations (``inputs``),
 FIM (``prompt``, ``suffix``), the Responses API (``input``, ``instructions``),
 embeddings, moderations, classifications and reranking (``input``, ``inputs``,
 ``texts``, ``query``, ``documents``: strings, lists, chat messages or content parts).
@@ -109,8 +111,11 @@ class TokenEstimator:
         if path.rstrip("/").endswith(_NO_OUTPUT_SUFFIXES):
             return 0
         cap = self.default_output_tokens
-        for field in OUTPUT_FIELDS:
-            given = body.get(field)
+        args = body.get("completion_args")  # where a Mistral conversation caps its output
+        for given in (
+            *(body.get(field) for field in OUTPUT_FIELDS),
+            args.get("max_tokens") if isinstance(args, Mapping) else None,
+        ):
             if _is_count(given) and given > 0:
                 cap = given
                 break

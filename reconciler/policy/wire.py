@@ -41,6 +41,7 @@ refused again, and raises). Pure data and functions: no HTTP library is imported
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -82,6 +83,12 @@ class Provider:
         """Is a call to ``path`` (with a JSON ``model``) one the policy decides?"""
         return True
 
+    def unnamed(self, path: str, body: Mapping[str, Any]) -> str | None:
+        """What a call to ``path`` that names no ``model`` runs, when it is a model call
+        all the same (the server picks the model: ``"agent ag_1"``); None when it is no
+        model call."""
+        return None
+
     def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """A changed request body to send instead, or None to send it as it is."""
         return None
@@ -102,6 +109,37 @@ class Provider:
         # sleeps what Retry-After says, however long: it is told only of a short wait
         headers = _headers(decision, longest_wait=LONGEST_WAIT)
         return Denial(decision.status_code, headers, decision.error_body())
+
+
+class _Mistral(Provider):
+    """La Plateforme: agents and conversations run a model the request does not name."""
+
+    def governs(self, path: str) -> bool:
+        # an agent's definition stores its model and generates nothing; counting is free
+        return _AGENT_DEFINITION.search(path) is None and not path.rstrip("/").endswith(
+            "/responses/input_tokens"
+        )
+
+    def unnamed(self, path: str, body: Mapping[str, Any]) -> str | None:
+        agent = body.get("agent_id")
+        if isinstance(agent, str) and agent:
+            return f"agent {agent}"
+        continued = _CONVERSATION_TURN.search(path)  # appended to or restarted
+        return None if continued is None else f"conversation {continued.group(1)}"
+
+    def usage(self, body: Any) -> Usage | None:
+        found = super().usage(body)
+        if found is None or found.model is not None or not isinstance(body, Mapping):
+            return found
+        outputs = body.get("outputs")  # a conversation's entries name their model
+        if isinstance(outputs, list):
+            named = (_model(o) for o in outputs if isinstance(o, Mapping))
+            return replace(found, model=next((m for m in named if m), None))
+        return found
+
+
+_AGENT_DEFINITION = re.compile(r"/agents(?:/(?!completions/?$)[^/]+)*/?$")
+_CONVERSATION_TURN = re.compile(r"/conversations/([^/]+)(?:/restart)?/?$")
 
 
 class _OpenAI(Provider):
@@ -212,7 +250,7 @@ class _Cohere(Provider):
 
 
 PROVIDERS: dict[str, Provider] = {
-    p.name: p for p in (Provider(), _OpenAI(), _Groq(), _Anthropic(), _Cohere())
+    p.name: p for p in (_Mistral(), _OpenAI(), _Groq(), _Anthropic(), _Cohere())
 }
 
 

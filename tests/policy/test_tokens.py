@@ -77,6 +77,11 @@ def test_text(text: str, tokens: int) -> None:
         ("/v1/embeddings", {"model": "m", "input": "a" * 8, "max_tokens": 9}, TokenEstimate(2, 0)),
         ("/v1/moderations", {"model": "m", "input": "abcd"}, TokenEstimate(1, 0)),
         ("/v1/embeddings", {"model": "m", "input": [[1, 2, 3]]}, TokenEstimate(3, 0)),
+        (
+            "/v1/conversations",  # a conversation caps its output in its completion_args
+            {"agent_id": "ag_1", "inputs": "a" * 8, "completion_args": {"max_tokens": 50}},
+            TokenEstimate(2, 50),
+        ),
     ],
 )
 def test_request(path: str, body: dict[str, object], estimate: TokenEstimate) -> None:

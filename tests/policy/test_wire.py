@@ -64,3 +64,41 @@ def test_an_anthropic_delta_may_restate_the_input() -> None:
 def test_an_unknown_provider_is_named_in_the_error() -> None:
     with pytest.raises(ValueError, match="unknown provider 'bedrock'"):
         provider_named("bedrock")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "governed", "runs"),
+    [
+        ("/v1/agents", {"model": "mistral-large-latest", "name": "a"}, False, None),
+        ("/v1/agents/", {"model": "mistral-large-latest"}, False, None),
+        ("/v1/agents/ag_1/versions", {"model": "mistral-large-latest"}, False, None),
+        ("/v1/responses/input_tokens", {"model": "mistral-large-latest"}, False, None),
+        ("/v1/agents/completions", {"agent_id": "ag_1", "messages": []}, True, "agent ag_1"),
+        ("/proxy/v1/agents/completions/", {"agent_id": "ag_1"}, True, "agent ag_1"),
+        ("/v1/conversations", {"agent_id": "ag_1", "inputs": "hi"}, True, "agent ag_1"),
+        ("/v1/conversations", {"inputs": "hi"}, True, None),  # no model: refused upstream
+        ("/v1/conversations/conv_1", {"inputs": "hi"}, True, "conversation conv_1"),
+        ("/v1/conversations/conv_1/restart", {"inputs": "hi"}, True, "conversation conv_1"),
+        ("/v1/chat/completions", {"agent_id": ""}, True, None),
+        ("/v1/files", {"purpose": "batch"}, True, None),
+    ],
+)
+def test_which_mistral_calls_are_model_calls(
+    path: str, body: dict[str, Any], governed: bool, runs: str | None
+) -> None:
+    mistral = provider_named("mistral")
+    assert mistral.governs(path) is governed
+    assert mistral.unnamed(path, body) == runs
+
+
+def test_other_providers_know_no_agents() -> None:
+    body = {"agent_id": "ag_1", "messages": []}
+    for name in ("openai", "groq", "anthropic", "cohere"):
+        assert provider_named(name).unnamed("/v1/conversations/c_1", body) is None
+        assert provider_named(name).governs("/v1/agents")
+
+
+def test_a_conversation_is_priced_by_the_model_its_entries_name() -> None:
+    entry = {"type": "message.output", "model": "mistral-medium-2508", "content": "hi"}
+    body = {"outputs": [{"type": "tool.execution"}, entry], "usage": {"prompt_tokens": 3}}
+    assert provider_named("mistral").usage(body) == Usage(3, 0, "mistral-medium-2508")
