@@ -24,7 +24,10 @@ the method never raises on bad input), ``model-not-allowed`` (aliases resolve, s
 limit``, then atomically in the usage store ``over-daily-token-budget``, ``over-rpm`` and
 ``over-budget`` (hourly, daily or monthly USD limits of the spending guard). The daily
 token budget and the hourly and daily USD limits are rolling windows (any 24 hours, any
-60 minutes); the monthly budget is the calendar month.
+60 minutes); the monthly budget is the calendar month. A call whose model the server
+picks (an agent's, a conversation's) is asked with :meth:`Policy.authorize_unnamed`:
+``model-not-allowed`` for a caller restricted to some models, else the same checks, priced
+as an unknown model.
 
 An allowed decision holds a reservation of its estimate; :meth:`Policy.record` replaces
 it with the real usage after the call, :meth:`Policy.release` drops it if the call

@@ -124,8 +124,10 @@ class _Mistral(Provider):
         agent = body.get("agent_id")
         if isinstance(agent, str) and agent:
             return f"agent {agent}"
-        continued = _CONVERSATION_TURN.search(path)  # appended to or restarted
-        return None if continued is None else f"conversation {continued.group(1)}"
+        turn = _CONVERSATION.search(path)  # started, appended to or restarted
+        if turn is None:
+            return None
+        return "a new conversation" if turn.group(1) is None else f"conversation {turn.group(1)}"
 
     def usage(self, body: Any) -> Usage | None:
         found = super().usage(body)
@@ -139,7 +141,7 @@ class _Mistral(Provider):
 
 
 _AGENT_DEFINITION = re.compile(r"/agents(?:/(?!completions/?$)[^/]+)*/?$")
-_CONVERSATION_TURN = re.compile(r"/conversations/([^/]+)(?:/restart)?/?$")
+_CONVERSATION = re.compile(r"/conversations(?:/([^/]+)(?:/restart)?)?/?$")
 
 
 class _OpenAI(Provider):

@@ -249,3 +249,18 @@ def test_a_conversation_capping_its_output_in_its_arguments_is_sent_as_it_is() -
     body = json.loads(sent[0].content)
     assert "max_tokens" not in body  # not a field of a conversation
     assert body["completion_args"]["max_tokens"] == 100
+
+
+def test_a_role_allowing_every_model_in_a_restricted_workspace_is_refused_agents() -> None:
+    state = DesiredState(
+        roles=(Role(name="any", allowed_models=("*",)),),
+        workspaces=(
+            Workspace(name="w", policy=WorkspacePolicy(allowed_models=("mistral-small-latest",))),
+        ),
+        keys=(ApiKey(name="any", workspace="w", role="any"),),
+    )
+    policy = Policy(state, clock=FakeClock(utc(2026, 11, 18, 12)))
+    decision = policy.authorize_unnamed(ANY, "agent ag_large", 100)
+    assert decision.reason == "model-not-allowed"
+    assert "(workspace w allows mistral-small-latest)" in decision.message
+    assert policy.authorize_unnamed("api_key.nobody", "agent ag_1", 100).reason == "unknown-role"

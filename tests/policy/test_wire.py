@@ -76,7 +76,7 @@ def test_an_unknown_provider_is_named_in_the_error() -> None:
         ("/v1/agents/completions", {"agent_id": "ag_1", "messages": []}, True, "agent ag_1"),
         ("/proxy/v1/agents/completions/", {"agent_id": "ag_1"}, True, "agent ag_1"),
         ("/v1/conversations", {"agent_id": "ag_1", "inputs": "hi"}, True, "agent ag_1"),
-        ("/v1/conversations", {"inputs": "hi"}, True, None),  # no model: refused upstream
+        ("/v1/conversations", {"inputs": "hi"}, True, "a new conversation"),
         ("/v1/conversations/conv_1", {"inputs": "hi"}, True, "conversation conv_1"),
         ("/v1/conversations/conv_1/restart", {"inputs": "hi"}, True, "conversation conv_1"),
         ("/v1/chat/completions", {"agent_id": ""}, True, None),
