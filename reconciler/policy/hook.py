@@ -119,12 +119,12 @@ class Hook:
                 )
             body = {"model": named[0]}
         model = body.get("model")
-        runs = None  # what a call naming no model runs (an agent), decided as any model
-        if not isinstance(model, str):
-            runs = None if form else self.provider.unnamed(path, body)
-            if runs is None:
-                return None
+        # what a call runs when the server picks its model (an agent): decided as any model
+        runs = None if form else self.provider.unnamed(path, body)
+        if runs is not None:
             model = None
+        elif not isinstance(model, str):
+            return None
         changed = None if form else self.provider.prepare(body)
         if changed is not None:
             body = changed

@@ -84,9 +84,9 @@ class Provider:
         return True
 
     def unnamed(self, path: str, body: Mapping[str, Any]) -> str | None:
-        """What a call to ``path`` that names no ``model`` runs, when it is a model call
-        all the same (the server picks the model: ``"agent ag_1"``); None when it is no
-        model call."""
+        """What a call to ``path`` runs when the server picks its model, whatever ``model``
+        the body names (``"agent ag_1"``); None when the call runs the model it names, or
+        is no model call."""
         return None
 
     def prepare(self, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -121,13 +121,21 @@ class _Mistral(Provider):
         )
 
     def unnamed(self, path: str, body: Mapping[str, Any]) -> str | None:
+        # an agent runs its own model, and a conversation the one it started with: a
+        # ``model`` beside them (which the server ignores) is not what runs
         agent = body.get("agent_id")
         if isinstance(agent, str) and agent:
             return f"agent {agent}"
-        turn = _CONVERSATION.search(path)  # started, appended to or restarted
+        if path.rstrip("/").endswith("/agents/completions"):
+            return "an agent"
+        turn = _CONVERSATION.search(path) if "/conversations" in path else None
         if turn is None:
             return None
-        return "a new conversation" if turn.group(1) is None else f"conversation {turn.group(1)}"
+        if turn.group(1) is not None:  # appended to or restarted
+            return f"conversation {turn.group(1)}"
+        if agent is None and isinstance(body.get("model"), str):
+            return None  # started with a model it names
+        return "a new conversation"
 
     def usage(self, body: Any) -> Usage | None:
         found = super().usage(body)

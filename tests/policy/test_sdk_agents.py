@@ -264,3 +264,47 @@ def test_a_role_allowing_every_model_in_a_restricted_workspace_is_refused_agents
     assert decision.reason == "model-not-allowed"
     assert "(workspace w allows mistral-small-latest)" in decision.message
     assert policy.authorize_unnamed("api_key.nobody", "agent ag_1", 100).reason == "unknown-role"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/conversations/conv_1", {"inputs": "Again."}),
+        ("/v1/conversations/conv_1/restart", {"inputs": "Again.", "from_entry_id": "msg_1"}),
+        ("/v1/agents/completions", {"agent_id": "ag_large", "messages": MESSAGES}),
+        ("/v1/agents/completions", {"messages": MESSAGES}),
+        ("/v1/conversations", {"agent_id": "ag_large", "inputs": "Hi."}),
+        ("/v1/conversations", {"agent_id": "", "inputs": "Hi."}),
+        ("/v1/chat/completions", {"agent_id": "ag_large", "messages": MESSAGES}),
+    ],
+    ids=["appended", "restarted", "agent", "agent-unnamed", "started", "empty-agent", "chat"],
+)
+def test_naming_an_allowed_model_beside_what_the_server_runs_is_refused_all_the_same(
+    path: str, body: dict[str, Any]
+) -> None:
+    """The server runs the conversation's or the agent's model, not a ``model`` the body
+    adds: a restricted caller naming one it may use is refused as without it."""
+    sent: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return _answer(request, LARGE, stream=False)
+
+    policy = _policy()
+    transport = httpx2.MockTransport(answer)
+    with http_client(policy, RESTRICTED, provider="mistral", transport=transport) as http:
+        response = http.post(f"{BASE}{path}", json={**body, "model": "mistral-small-latest"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "model-not-allowed"
+    assert "cannot be checked before the call" in response.json()["message"]
+    assert sent == []
+    assert policy.tokens_today(RESTRICTED) == 0
+
+
+def test_a_conversation_started_with_a_model_the_role_allows_is_sent() -> None:
+    policy = _policy()
+    client, sent = _client(policy, RESTRICTED, "mistral-small-latest")
+    client.beta.conversations.start(model="mistral-small-latest", inputs="Hi.")
+    assert len(sent) == 1
+    assert policy.tokens_today(RESTRICTED) == PROMPT + COMPLETION
+

@@ -80,6 +80,12 @@ def test_an_unknown_provider_is_named_in_the_error() -> None:
         ("/v1/conversations/conv_1", {"inputs": "hi"}, True, "conversation conv_1"),
         ("/v1/conversations/conv_1/restart", {"inputs": "hi"}, True, "conversation conv_1"),
         ("/v1/chat/completions", {"agent_id": ""}, True, None),
+        ("/v1/conversations", {"model": "mistral-small-latest", "inputs": "hi"}, True, None),
+        ("/v1/conversations", {"model": "m", "agent_id": "ag_1"}, True, "agent ag_1"),
+        ("/v1/conversations/conv_1", {"model": "m", "inputs": "hi"}, True, "conversation conv_1"),
+        ("/v1/agents/completions", {"model": "m", "messages": []}, True, "an agent"),
+        ("/v1/chat/completions", {"model": "m", "agent_id": "ag_1"}, True, "agent ag_1"),
+        ("/v1/chat/completions", {"model": "m", "messages": []}, True, None),
         ("/v1/files", {"purpose": "batch"}, True, None),
     ],
 )
