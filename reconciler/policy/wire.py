@@ -148,7 +148,8 @@ class _Mistral(Provider):
         return found
 
 
-_AGENT_DEFINITION = re.compile(r"/agents(?:/(?!completions/?$)[^/]+)*/?$")
+# /v1/agents and what follows it (but its completions), not a gateway's own /agents
+_AGENT_DEFINITION = re.compile(r"/v1/(?:audio/)?agents(?:/(?!completions/?$)[^/]+)*/?$")
 _CONVERSATION = re.compile(r"/conversations(?:/([^/]+)(?:/restart)?)?/?$")
 
 

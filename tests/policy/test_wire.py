@@ -72,6 +72,9 @@ def test_an_unknown_provider_is_named_in_the_error() -> None:
         ("/v1/agents", {"model": "mistral-large-latest", "name": "a"}, False, None),
         ("/v1/agents/", {"model": "mistral-large-latest"}, False, None),
         ("/v1/agents/ag_1/versions", {"model": "mistral-large-latest"}, False, None),
+        ("/v1/audio/agents", {"model": "voxtral-mini-latest"}, False, None),
+        ("/agents/v1/embeddings", {"model": "mistral-embed"}, True, None),  # a gateway's path
+        ("/gw/agents/v1/ocr/", {"model": "mistral-ocr-latest"}, True, None),
         ("/v1/responses/input_tokens", {"model": "mistral-large-latest"}, False, None),
         ("/v1/agents/completions", {"agent_id": "ag_1", "messages": []}, True, "agent ag_1"),
         ("/proxy/v1/agents/completions/", {"agent_id": "ag_1"}, True, "agent ag_1"),
