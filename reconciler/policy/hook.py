@@ -198,7 +198,8 @@ class Hook:
         if usage is None:
             self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
         else:
-            self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=usage.model)
+            model = usage.model or meter.model  # a conversation names it beside its words
+            self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=model)
 
 
 class UsageMeter:
@@ -212,6 +213,7 @@ class UsageMeter:
         self.partial = b""
         self.found: Usage | None = None
         self.text: list[str] = []  # what a stream generated, in case it ends before its usage
+        self.model: str | None = None  # the first model a stream's events name
 
     def feed(self, chunk: bytes) -> None:
         if not self.sse:
@@ -233,6 +235,9 @@ class UsageMeter:
         data = _loads(line[5:])
         if b'"usage"' in line:
             self.found = self.provider.event(data, self.found)
+        if self.model is None and isinstance(data, dict):
+            named = data.get("model")
+            self.model = named if isinstance(named, str) and named else None
         self.text += generated(data)
 
     def usage(self) -> Usage | None:

@@ -278,11 +278,15 @@ def provider_named(name: str | Provider) -> Provider:
 def generated(data: Any) -> list[str]:
     """The text one server-sent event's JSON ``data`` streams to the app (words, tool
     arguments, reasoning), whichever provider's: its ``delta`` (Anthropic, Cohere, the
-    Responses API) or its choices' (Mistral, OpenAI, Groq)."""
+    Responses API), its choices' (Mistral, OpenAI, Groq), or a Mistral conversation's
+    ``content`` and ``arguments``."""
     if not isinstance(data, Mapping):
         return []
     found: list[str] = []
     _strings(data.get("delta"), found)
+    if data.get("type") in _CONVERSATION_DELTAS:
+        _strings(data.get("content"), found)
+        _strings(data.get("arguments"), found)
     choices = data.get("choices")
     if isinstance(choices, list):
         for choice in choices:
@@ -293,6 +297,7 @@ def generated(data: Any) -> list[str]:
 
 # --- helpers ---------------------------------------------------------------------------
 
+_CONVERSATION_DELTAS = frozenset({"message.output.delta", "function.call.delta"})
 _NOT_GENERATED = frozenset(
     {"role", "type", "id", "finish_reason", "stop_reason", "stop_sequence", "signature"}
 )

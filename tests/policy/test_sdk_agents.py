@@ -308,3 +308,56 @@ def test_a_conversation_started_with_a_model_the_role_allows_is_sent() -> None:
     assert len(sent) == 1
     assert policy.tokens_today(RESTRICTED) == PROMPT + COMPLETION
 
+
+def _conversation_events(model: str, words: list[str]) -> list[bytes]:
+    """A conversation's stream as La Plateforme sends it, one event a chunk: its words
+    in ``message.output.delta`` events naming the model, its usage in the last event."""
+    usage = {"prompt_tokens": PROMPT, "completion_tokens": COMPLETION, "total_tokens": 40}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("conversation.response.started", {"conversation_id": "conv_1"}),
+        *(
+            (
+                "message.output.delta",
+                {"id": "msg_2", "content": word, "model": model, "role": "assistant"},
+            )
+            for word in words
+        ),
+        ("conversation.response.done", {"usage": usage}),
+    ]
+    return [
+        f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
+        for name, data in events
+    ]
+
+
+def _streaming(policy: Policy, chunks: list[bytes]) -> Any:
+    from mistralai.client import Mistral
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        kind = {"content-type": "text/event-stream"}
+        return httpx2.Response(200, content=iter(chunks), headers=kind)
+
+    http = http_client(policy, ANY, provider="mistral", transport=httpx2.MockTransport(answer))
+    return Mistral(api_key="k", server_url=BASE, client=http)
+
+
+def test_a_streamed_conversation_is_priced_by_the_model_its_words_name() -> None:
+    policy = _policy(WorkspacePolicy(monthly_budget_usd=Decimal(100)))
+    client = _streaming(policy, _conversation_events("mistral-small-latest", ["hi"]))
+    with client.beta.conversations.start_stream(agent_id="ag_small", inputs="Hi.") as events:
+        kinds = [event.event for event in events]
+    assert kinds[-1] == "conversation.response.done"
+    assert policy.tokens_today(ANY) == PROMPT + COMPLETION
+    assert _held_and_spent(policy) == _cost("mistral-small-latest")
+
+
+def test_a_streamed_conversation_the_app_stops_reading_is_charged_the_words_it_streamed() -> None:
+    policy = _policy()
+    words = ["Once upon a time, " * 20] * 10  # some 1,000 tokens streamed before the usage
+    client = _streaming(policy, _conversation_events(LARGE, words))
+    appended = client.beta.conversations.append_stream(conversation_id="conv_1", inputs="Go on.")
+    with appended as events:
+        for seen, _event in enumerate(events):
+            if seen == len(words):
+                break  # every word read, then the app stops before the usage
+    assert policy.tokens_today(ANY) > 500
