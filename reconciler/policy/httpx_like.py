@@ -19,15 +19,21 @@ On the asynchronous path the store is asked in a worker thread (``anyio``'s, whi
 libraries run on), so a shared store waiting for another process's lock holds up the
 caller alone, not every task of its event loop; only the in-process
 :class:`~reconciler.policy.memory.MemoryStore`, which never waits, is asked in place.
+A task cancelled meanwhile does not leave a hold behind: releases and reports are
+shielded from cancel scopes, and an admission whose caller stopped waiting for it
+(asyncio's ``Task.cancel`` is not held off by a shield) is released by whichever of
+the thread and the caller comes last.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
+import anyio
 import anyio.to_thread
 
 from reconciler.policy.hook import Admission, Hook, Refused, UsageMeter
@@ -114,7 +120,7 @@ class MeteredAsync(Reporting):
             await self._inner.aclose()
         finally:
             if self._waits and not self._finished:
-                await anyio.to_thread.run_sync(self._report)
+                await _in_thread(self._report)
             else:
                 self._report()
 
@@ -229,7 +235,11 @@ class Enforcing:
             await self._asked(self.report_dropped)
         outcome = None
         if request.method == "POST":
-            outcome = await self._asked(partial(self.admit, request, await request.aread()))
+            content = await request.aread()
+            if self.waits:
+                outcome = await _Admitting(self, request, content).run()
+            else:
+                outcome = self.admit(request, content)
         if outcome is None:
             return await inner.handle_async_request(request)
         if isinstance(outcome, Refused):
@@ -243,7 +253,49 @@ class Enforcing:
 
     async def _asked(self, call: Callable[[], _T]) -> _T:
         """``call()``, which asks the store: in a worker thread when the store may wait."""
-        return await anyio.to_thread.run_sync(call) if self.waits else call()
+        return await _in_thread(call) if self.waits else call()
+
+
+async def _in_thread(call: Callable[[], _T]) -> _T:
+    """``call()`` in a worker thread, made even in a cancelled scope (a release or a
+    report that a cancelled task skipped would hold the call's estimate until the
+    store's time-to-live)."""
+    with anyio.CancelScope(shield=True):
+        answer = await anyio.to_thread.run_sync(call)
+    return answer
+
+
+class _Admitting:
+    """One admission asked in a worker thread. Its caller may stop waiting for the
+    answer (asyncio's ``Task.cancel`` is not held off by a shield): a hold nobody will
+    send is then released, by the thread if it answers later, else by the caller."""
+
+    def __init__(self, enforcing: Enforcing, request: Any, content: bytes) -> None:
+        self._enforcing, self._request, self._content = enforcing, request, content
+        self._lock = threading.Lock()
+        self._left = False  # the caller stopped waiting
+        self._answer: Admission | Refused | None = None
+
+    async def run(self) -> Admission | Refused | None:
+        try:
+            return await _in_thread(self._ask)
+        except BaseException:
+            with self._lock:
+                self._left = True
+                answer, self._answer = self._answer, None
+            if isinstance(answer, Admission):  # answered just as its caller left
+                self._enforcing.hook.fail(answer)
+            raise
+
+    def _ask(self) -> Admission | Refused | None:
+        answer = self._enforcing.admit(self._request, self._content)
+        with self._lock:
+            left = self._left
+            if not left:
+                self._answer = answer
+        if left and isinstance(answer, Admission):
+            self._enforcing.hook.fail(answer)
+        return answer
 
 
 def _request_of(response: Any) -> Any:

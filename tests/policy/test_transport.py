@@ -6,8 +6,11 @@ import asyncio
 import json
 import threading
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 import respx
@@ -339,3 +342,74 @@ def test_an_async_transport_waits_for_a_shared_store_off_the_event_loop() -> Non
     assert response.status_code == 200
     assert not store.waited_out
     assert policy.tokens_today("api_key.dev-bob") == 24
+
+
+class _SharedStore(MemoryStore):
+    """A store the transports treat as shared: asked in a worker thread."""
+
+
+class _Hanging(httpx.AsyncBaseTransport):
+    """An upstream that takes the request and never answers."""
+
+    def __init__(self) -> None:
+        self.reached = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.reached.set()
+        await anyio.sleep_forever()
+        raise AssertionError("never answered")
+
+
+def test_a_call_cancelled_in_flight_releases_its_hold_on_a_shared_store() -> None:
+    """A task cancelled (a cancel scope, as anyio and trio cancel) while its call is in
+    flight: the call's hold is released, not kept until the store's time-to-live."""
+    policy = Policy(demo_state(), store=_SharedStore(), clock=FakeClock(utc(2026, 11, 18, 12)))
+    held: list[int] = []
+
+    async def go() -> None:
+        upstream = _Hanging()
+        transport = AsyncPolicyTransport(policy, "api_key.dev-bob", transport=upstream)
+        async with httpx.AsyncClient(base_url=API, transport=transport) as client:
+            call = partial(client.post, "/v1/chat/completions", json=_chat(max_tokens=50))
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(call)
+                await upstream.reached.wait()
+                held.append(policy.tokens_today("api_key.dev-bob"))
+                tasks.cancel_scope.cancel()
+
+    anyio.run(go)
+    assert held[0] > 0  # held while in flight
+    assert policy.tokens_today("api_key.dev-bob") == 0
+
+
+def test_a_call_cancelled_while_its_store_answers_releases_what_it_admitted() -> None:
+    """asyncio's ``Task.cancel`` (a timeout) while the store is asked in its worker
+    thread: the admission the thread then makes is released, as nobody will send it."""
+    store = _WaitingStore()
+    entered, released = threading.Event(), threading.Event()
+    admit, settle = store.admit, store.settle
+
+    def admitting(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        return admit(*args, **kwargs)
+
+    def settling(*args: Any, **kwargs: Any) -> None:
+        settle(*args, **kwargs)
+        released.set()
+
+    store.admit, store.settle = admitting, settling  # type: ignore[method-assign]
+    policy = Policy(demo_state(), store=store, clock=FakeClock(utc(2026, 11, 18, 12)))
+
+    async def go() -> None:
+        transport = AsyncPolicyTransport(policy, "api_key.dev-bob", transport=_Hanging())
+        async with httpx.AsyncClient(base_url=API, transport=transport) as client:
+            call = asyncio.ensure_future(client.post("/v1/chat/completions", json=_chat()))
+            await anyio.to_thread.run_sync(entered.wait)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            store.free.set()
+            assert await anyio.to_thread.run_sync(partial(released.wait, 5))
+
+    asyncio.run(go())
+    assert policy.tokens_today("api_key.dev-bob") == 0
