@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,7 @@ class PostgresStore(SqlStore):
         self._ttl = reservation_ttl
         self._timeout = connect_timeout
         self._local = threading.local()
-        self._mine: list[tuple[int, psycopg.Connection[Any]]] = []  # (pid, connection)
+        self._mine: weakref.WeakSet[_Own] = weakref.WeakSet()  # held by their threads
         self._mine_lock = threading.Lock()
         self._prepare()
 
@@ -145,18 +146,16 @@ class PostgresStore(SqlStore):
                 db.execute(f"SET search_path TO {self.schema}")
         except psycopg.Error as exc:
             raise PolicyStoreError(f"cannot open {self.where}: {exc}") from exc
-        with self._mine_lock:
-            self._mine.append((os.getpid(), db))
         return db
 
     def _db(self, *, search_path: bool = True) -> psycopg.Connection[Any]:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
+        own: _Own | None = getattr(self._local, "own", None)
+        if own is None or own.pid != os.getpid():
             # a forked child never touches its parent's connection (nor closes it)
-            local.db = self._connect(search_path=search_path)
-            local.pid = os.getpid()
-        db: psycopg.Connection[Any] = local.db
-        return db
+            own = self._local.own = _Own(self._connect(search_path=search_path))
+            with self._mine_lock:
+                self._mine.add(own)
+        return own.db
 
     def _sql(self, statement: str) -> str:
         return _format_params(statement)
@@ -185,18 +184,38 @@ class PostgresStore(SqlStore):
             yield db
         except psycopg.Error as exc:
             if db.broken or db.closed:
-                self._local.pid = None
+                self._local.own = None
             raise PolicyStoreError(f"{self.where} is unavailable: {exc}") from exc
 
     def close(self) -> None:
         """Close the connections this process opened (a child leaves its parent's alone)."""
         pid = os.getpid()
         with self._mine_lock:
-            mine = [db for owner, db in self._mine if owner == pid]
-            self._mine = [(owner, db) for owner, db in self._mine if owner != pid]
-        for db in mine:
-            db.close()
+            mine = [own for own in self._mine if own.pid == pid]
+            for own in mine:
+                self._mine.discard(own)
+        for own in mine:
+            own.close()
         self._local = threading.local()
+
+
+class _Own:
+    """One thread's connection, closed with the store or when its thread ends (an idle
+    worker thread of a pool or of anyio retires, a new event loop starts its own)."""
+
+    __slots__ = ("__weakref__", "_closer", "db", "pid")
+
+    def __init__(self, db: psycopg.Connection[Any]) -> None:
+        self.db, self.pid = db, os.getpid()
+        self._closer = weakref.finalize(self, _close_in, self.pid, db)
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _close_in(pid: int, db: psycopg.Connection[Any]) -> None:
+    if os.getpid() == pid:  # a forked child leaves its parent's connection alone
+        db.close()
 
 
 _STATEMENTS: dict[str, str] = {}

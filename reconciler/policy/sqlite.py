@@ -121,12 +121,15 @@ class _Link:
     ``flock`` belongs to an open file, so threads with handles of their own exclude
     each other as processes do)."""
 
-    __slots__ = ("commits", "db", "lock")
+    __slots__ = ("__weakref__", "_closer", "commits", "db", "lock")
 
     def __init__(self, db: sqlite3.Connection, lock: int) -> None:
         self.db = db
         self.lock = lock
         self.commits = 0
+        # closed with the store, or when its thread ends (an idle worker thread of a pool
+        # or of anyio retires, a new event loop starts its own): never left open
+        self._closer = weakref.finalize(self, _close_link, db, lock)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -137,8 +140,19 @@ class _Link:
             _unlock(self.lock)
 
     def close(self) -> None:
-        self.db.close()
-        os.close(self.lock)
+        self._closer()
+
+    def forget(self) -> None:
+        """In a forked child: close the handle on the side lock, leave the parent's
+        connection alone."""
+        if self._closer.detach() is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.lock)
+
+
+def _close_link(db: sqlite3.Connection, lock: int) -> None:
+    db.close()
+    os.close(lock)
 
 
 class _Checkpointer:
@@ -206,7 +220,7 @@ class SQLiteStore(SqlStore):
         self._busy_timeout = busy_timeout
         self._ttl = reservation_ttl
         self._local = threading.local()
-        self._links: list[_Link] = []
+        self._links: weakref.WeakSet[_Link] = weakref.WeakSet()  # held by their threads
         self._links_lock = threading.Lock()
         self._checkpointer: _Checkpointer | None = None
         _STORES.add(self)
@@ -253,7 +267,7 @@ class SQLiteStore(SqlStore):
             link.close()
             raise PolicyStoreError(f"cannot open the usage store {self.path}: {exc}") from exc
         with self._links_lock:
-            self._links.append(link)
+            self._links.add(link)
         return link
 
     def _open_lock(self) -> int:
@@ -310,7 +324,7 @@ class SQLiteStore(SqlStore):
 
     def close(self) -> None:
         with self._links_lock:
-            links, self._links = self._links, []
+            links, self._links = list(self._links), weakref.WeakSet()
             checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
             checkpointer.close()
@@ -321,13 +335,12 @@ class SQLiteStore(SqlStore):
     def _forget_inherited(self) -> None:
         """In a forked child: drop the parent's links, closing their lock handles, so a
         parent that dies holding the lock does not leave it held by its child."""
-        links, self._links = self._links, []
+        links, self._links = list(self._links), weakref.WeakSet()
         self._links_lock = threading.Lock()
         self._checkpointer = None  # its thread did not come along
         self._local = threading.local()
         for link in links:
-            with contextlib.suppress(OSError):
-                os.close(link.lock)
+            link.forget()
 
 
 _STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +47,26 @@ def test_admit_reserves_every_charge_and_settle_replaces_it(store: UsageStore) -
     assert store.read("a", HOUR, NOW + 5).spent == 25
     assert store.read("a", HOUR, NOW + 5).reserved == 0
     assert store.read("b", HOUR, NOW + 5).spent == 4
+
+
+def test_a_thread_that_ended_leaves_no_connection_open(store: UsageStore) -> None:
+    """Threads that come and go (a pool's retired workers; anyio's, which the async
+    transports ask a shared store in, end with their event loop or after ten idle
+    seconds): each opens its own connection, which must not outlive it."""
+
+    def in_a_thread() -> None:
+        asked = threading.Thread(target=store.add, args=([_charge(1, name="a")], NOW))
+        asked.start()
+        asked.join()
+
+    in_a_thread()  # whatever the first use opens for good (a shared lock file)
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        in_a_thread()
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert store.read("a", HOUR, NOW).spent == 6
 
 
 def test_dry_run_reserves_nothing(store: UsageStore) -> None:
