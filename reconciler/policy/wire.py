@@ -128,6 +128,10 @@ class _Mistral(Provider):
             return f"agent {agent}"
         if path.rstrip("/").endswith("/agents/completions"):
             return "an agent"
+        if (run := _WORKFLOW_RUN.search(path)) is not None:  # runs the models it defines
+            return f"workflow {run.group(1)}"
+        if (judging := _LIVE_JUDGING.search(path)) is not None:  # runs its judge's model
+            return f"judge {judging.group(1)}" if judging.group(1) else "a judge"
         turn = _CONVERSATION.search(path) if "/conversations" in path else None
         if turn is None:
             return None
@@ -151,6 +155,10 @@ class _Mistral(Provider):
 # /v1/agents and what follows it (but its completions), not a gateway's own /agents
 _AGENT_DEFINITION = re.compile(r"/v1/(?:audio/)?agents(?:/(?!completions/?$)[^/]+)*/?$")
 _CONVERSATION = re.compile(r"/conversations(?:/([^/]+)(?:/restart)?)?/?$")
+_WORKFLOW_RUN = re.compile(r"/v1/workflows/(?:registrations/)?([^/]+)/execute/?$")
+_LIVE_JUDGING = re.compile(
+    r"/v1/observability/(?:judges/([^/]+)|dataset-records/[^/]+)/live-judging/?$"
+)
 
 
 class _OpenAI(Provider):

@@ -109,16 +109,25 @@ AGENT_CALLS: dict[str, Callable[[Any], Any]] = {
     ),
 }
 EACH_CALL = pytest.mark.parametrize("name", list(AGENT_CALLS))
+# what runs the models its definition names, and reports no usage of its own
+DEFINED_RUNS: dict[str, Callable[[Any], Any]] = {
+    "workflow-executed": lambda c: c.workflows.execute_workflow(
+        workflow_identifier="wf_summarise", input={"text": "hi"}
+    ),
+    "judge-live": lambda c: c.beta.observability.judges.judge_conversation(
+        judge_id="j_tone", messages=[{"role": "user", "content": "hi"}]
+    ),
+}
 
 
-@EACH_CALL
+@pytest.mark.parametrize("name", [*AGENT_CALLS, *DEFINED_RUNS])
 def test_a_call_whose_model_the_server_picks_is_refused_to_a_restricted_role(name: str) -> None:
     from mistralai.client.errors import SDKError
 
     policy = _policy()
     client, sent = _client(policy, RESTRICTED)
     with pytest.raises(SDKError) as caught:
-        AGENT_CALLS[name](client)
+        {**AGENT_CALLS, **DEFINED_RUNS}[name](client)
     assert caught.value.status_code == 403
     denial = json.loads(caught.value.body)
     assert denial["code"] == "model-not-allowed"

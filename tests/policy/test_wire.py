@@ -90,6 +90,11 @@ def test_an_unknown_provider_is_named_in_the_error() -> None:
         ("/v1/chat/completions", {"model": "m", "agent_id": "ag_1"}, True, "agent ag_1"),
         ("/v1/chat/completions", {"model": "m", "messages": []}, True, None),
         ("/v1/files", {"purpose": "batch"}, True, None),
+        ("/v1/workflows/wf_1/execute", {"input": {}}, True, "workflow wf_1"),
+        ("/v1/workflows/registrations/r_1/execute/", {"input": {}}, True, "workflow r_1"),
+        ("/v1/workflows/executions/e_1/signals", {"name": "go"}, True, None),
+        ("/v1/observability/judges/j_1/live-judging", {"messages": []}, True, "judge j_1"),
+        ("/v1/observability/dataset-records/d_1/live-judging", {"judge_id": "j"}, True, "a judge"),
     ],
 )
 def test_which_mistral_calls_are_model_calls(
