@@ -21,6 +21,7 @@ import respx
 from reconciler.model import WorkspacePolicy
 from reconciler.policy import Policy, SQLiteStore, http_client
 from reconciler.policy.hook import Hook, Refused
+from tests.policy.conftest import utc
 from tests.policy.sdk_drivers import (
     BASE,
     DRIVERS,
@@ -139,14 +140,12 @@ def test_the_api_key_reaches_neither_a_denial_nor_the_store(tmp_path: Path) -> N
 def test_mistralai_retrying_429s_raises_a_spent_monthly_budget_without_sleeping_to_next_month(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import time
-
     from mistralai.client import Mistral
     from mistralai.client.errors import SDKError
     from mistralai.client.utils import BackoffStrategy, RetryConfig
 
     waited: list[float] = []
-    started = time.time()
+    started = utc(2026, 11, 18, 12).timestamp()  # the SDK's clock: the policy's moment
     monkeypatch.setattr("time.sleep", waited.append)  # what the SDK waits, unwaited
     monkeypatch.setattr("time.time", lambda: started + sum(waited))
     policy = workspace_limited(WorkspacePolicy(monthly_budget_usd=Decimal(0)))
