@@ -191,12 +191,10 @@ async def _take_over(
     pointing there (None when there is none, or it has moved already); ``write`` False:
     read only, left where it is."""
     name, old_name = document_name(organization), document_name(earlier.name)
-    found = await store.read_document(old_name)
-    if found is None or found.text is None or moved_to(found.text) is not None:
+    kept = await _kept(store, earlier)
+    if kept is None:
         return None
-    old = _decoded(store, old_name, found.text)
-    if old.organization != earlier.name:
-        return None  # not the record kept under that name
+    found, old = kept
     if earlier.shared():
         raise LedgerError(
             f"{store.description}: {DOCUMENTS_DIR}/{old_name} is the ownership record an "
@@ -211,12 +209,29 @@ async def _take_over(
         version = await store.put_document(name, encode(ledger), expect_version=over)
     except CasMismatch:  # another run took it over meanwhile
         return await load(store, organization)
-    try:
-        await store.put_document(old_name, encode_pointer(name), expect_version=found.version)
-    except CasMismatch:
-        _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
+    await _leave_pointer(store, old_name, name, found.version)
     _log().info("ledger.taken_over", store=store.description, source=old_name, document=name)
     return StoredLedger(ledger, version)
+
+
+async def _kept(store: DocumentStore, earlier: Earlier) -> tuple[StoredDocument, Ledger] | None:
+    """The record kept under ``earlier``'s name, and its document (None: there is none,
+    it moved already, or it is another organisation's)."""
+    old_name = document_name(earlier.name)
+    found = await store.read_document(old_name)
+    if found is None or found.text is None or moved_to(found.text) is not None:
+        return None
+    old = _decoded(store, old_name, found.text)
+    return (found, old) if old.organization == earlier.name else None
+
+
+async def _leave_pointer(store: DocumentStore, old_name: str, name: str, version: int) -> None:
+    """Point ``old_name`` (read as ``version``) to ``name``, where its record went; one
+    written meanwhile is left, to be taken over or merged again by the next read."""
+    try:
+        await store.put_document(old_name, encode_pointer(name), expect_version=version)
+    except CasMismatch:
+        _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
 
 
 async def _merge_earlier(
@@ -227,15 +242,9 @@ async def _merge_earlier(
     pointer to it left in place of each (see the module docstring)."""
     organization = current.ledger.organization
     name = document_name(organization)
-    others = [each for each in earlier if document_name(each.name) != name]
-    texts = await asyncio.gather(*(store.read_document(document_name(e.name)) for e in others))
-    found: list[tuple[Earlier, StoredDocument, Ledger]] = []
-    for each, doc in zip(others, texts, strict=True):
-        if doc is None or doc.text is None or moved_to(doc.text) is not None:
-            continue
-        old = _decoded(store, document_name(each.name), doc.text)
-        if old.organization == each.name and not each.shared():
-            found.append((each, doc, old))
+    others = [e for e in earlier if document_name(e.name) != name and not e.shared()]
+    kept = await asyncio.gather(*(_kept(store, each) for each in others))
+    found = [(each, *k) for each, k in zip(others, kept, strict=True) if k is not None]
     if not found:
         return current
     ledger, merged = current.ledger, []
@@ -251,10 +260,7 @@ async def _merge_earlier(
         return await load(store, organization, earlier=earlier)
     for each, doc, _ in found:
         old_name = document_name(each.name)
-        try:
-            await store.put_document(old_name, encode_pointer(name), expect_version=doc.version)
-        except CasMismatch:  # written meanwhile: merged again by the next read
-            _log().warning("ledger.earlier_changed", store=store.description, document=old_name)
+        await _leave_pointer(store, old_name, name, doc.version)
         _log().info("ledger.merged", store=store.description, source=old_name, document=name)
     return StoredLedger(ledger, version, merged=tuple(merged))
 
