@@ -116,20 +116,13 @@ def owned_by(state: Path, provider: str) -> None:
 
 
 def replaceable(state: Path, *, force: bool) -> None:
-    """Refuse to reset over a file that is no sandbox state (a mistyped ``--state`` naming
-    a file of the user's), unless ``force``: a JSON object holding workspaces and keys
-    is one, of either provider's sandbox."""
-    import json
-
+    """Refuse to reset over a file that is no sandbox state of either provider (a
+    mistyped ``--state`` naming a file of the user's), unless ``force``."""
     from reconciler.errors import ConfigError
 
     if force or not (state.exists() or state.is_symlink()):
         return
-    try:
-        doc = json.loads(state.read_bytes()) if state.is_file() else None
-    except (OSError, ValueError):
-        doc = None
-    if not (isinstance(doc, dict) and isinstance(doc.get("workspaces"), list | dict)):
+    if provider_of(state) is None:
         raise ConfigError(
             f"{state} is not a sandbox state file: not replaced (give --force to reset it "
             "anyway, e.g. a state file that was damaged)"
