@@ -67,7 +67,7 @@ def _cohere_waits(
     http = http_client(policy, caller, provider="cohere", transport=upstream.transport())
     client = cohere.ClientV2(api_key="k", base_url=BASE, httpx_client=http)
     with pytest.raises(cohere.errors.TooManyRequestsError) as caught:
-        client.chat(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
+        client.chat(model=driver.allowed, messages=MESSAGES)
     assert says in str(caught.value.body)
     assert upstream.bodies == []
     return waits
@@ -155,7 +155,7 @@ def test_mistralai_retrying_429s_raises_a_spent_monthly_budget_without_sleeping_
     retrying = RetryConfig("backoff", BackoffStrategy(500, 8000, 1.5, 10_000), False)
     client = Mistral(api_key="k", server_url=BASE, client=http, retry_config=retrying)
     with pytest.raises(SDKError) as caught:
-        client.chat.complete(model=driver.allowed, messages=MESSAGES)  # type: ignore[arg-type]
+        client.chat.complete(model=driver.allowed, messages=MESSAGES)
     assert caught.value.status_code == 429
     assert "monthly budget" in caught.value.body
     assert upstream.bodies == []

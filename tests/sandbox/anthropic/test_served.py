@@ -43,7 +43,7 @@ def test_a_wrong_admin_key_gets_the_apis_error_body(served: str) -> None:
     assert caught.value.body == {
         "type": "error",
         "error": {"type": "authentication_error", "message": "invalid x-api-key"},
-        "request_id": caught.value.body["request_id"],  # type: ignore[index]
+        "request_id": caught.value.body["request_id"],
     }
 
 
