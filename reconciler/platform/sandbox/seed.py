@@ -66,7 +66,6 @@ DEMO_SEED = Path(__file__).with_name("demo-seed.yaml")
 ID_NAMESPACE = uuid.UUID("6f1c2a52-3b8e-4d6a-9c1e-5a7b0d2e4f10")
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 32
-_FAST_LOAD_BYTES = 256 * 1024  # bigger YAML seeds load with the C loader (no line numbers)
 
 
 def stable_id(kind: str, name: str) -> str:
@@ -248,6 +247,9 @@ def check(seed: Seed) -> list[tuple[Loc, str]]:
 
 
 def _read(path: Path, *, lines: bool) -> Any:
+    """The document at ``path``: with ruamel's C loader, or with ``lines`` its round-trip
+    loader, which keeps each value's line for an error (ten times slower: a seed is read
+    that way only to say where its problems are)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         return json.loads(text)
@@ -295,8 +297,7 @@ def load_seed(path: Path) -> Seed:
     from ruamel.yaml.error import YAMLError
 
     try:
-        big = path.stat().st_size > _FAST_LOAD_BYTES
-        raw = _read(path, lines=not big)
+        raw = _read(path, lines=False)
     except OSError as exc:
         raise SeedError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except (ValueError, YAMLError) as exc:  # JSON and YAML syntax errors
@@ -307,14 +308,14 @@ def load_seed(path: Path) -> Seed:
     try:
         seed = Seed.model_validate(raw)
     except ValidationError as exc:
-        shown = raw if not big else _read(path, lines=True)
+        shown = _read(path, lines=True)
         problems = [
             _format(path, shown, tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)
         ]
         raise SeedError(str(path), problems) from None
     cross = check(seed)
     if cross:
-        shown = raw if not big else _read(path, lines=True)
+        shown = _read(path, lines=True)
         raise SeedError(str(path), [_format(path, shown, loc, msg) for loc, msg in cross])
     return seed
 
