@@ -17,14 +17,14 @@ no HTTP client is imported.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
 
+from reconciler.data import shipped_text
 from reconciler.providers import ProviderSpec
 
 
 def _shipped(name: str) -> Callable[[], str]:
     def read() -> str:
-        return resources.files("reconciler.data").joinpath(f"{name}-models.json").read_text("utf-8")
+        return shipped_text(f"{name}-models.json")
 
     return read
 

@@ -11,8 +11,9 @@ the client nor the sandbox, so both may read it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from types import MappingProxyType
+
+from reconciler.data import shipped_text
 
 NAME = "mistral"
 
@@ -53,4 +54,4 @@ SEATS = ("chat", "mistral_code")
 
 def shipped_catalog_text() -> str:
     """The catalog shipped with the package (``reconciler/data/models.json``)."""
-    return resources.files("reconciler.data").joinpath("models.json").read_text("utf-8")
+    return shipped_text("models.json")

@@ -10,8 +10,9 @@ only: it imports neither the client nor the sandbox.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from types import MappingProxyType
+
+from reconciler.data import shipped_text
 
 NAME = "anthropic"
 
@@ -58,4 +59,4 @@ RATE_LIMIT_TYPES = (
 
 def shipped_catalog_text() -> str:
     """The catalog shipped with the package (``reconciler/data/anthropic-models.json``)."""
-    return resources.files("reconciler.data").joinpath("anthropic-models.json").read_text("utf-8")
+    return shipped_text("anthropic-models.json")
