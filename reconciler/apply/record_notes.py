@@ -4,8 +4,9 @@ Part of reading the record for a plan (:mod:`reconciler.apply.ownership`): the r
 could not be read (:func:`unread`); it was read under an earlier identity, where the next
 apply moves it from (:func:`where_read`); a second record was found under an earlier
 identity beside the organisation's own, merged into it (:func:`merged_records`); none was
-found, though keys the organisation declares are live (:func:`not_found`). Pure: each
-takes what was read and returns the lines.
+found, though keys the organisation declares are live (:func:`not_found`); and, for the
+commands that write the record outside an apply, the earlier records their read merged
+(:func:`merged_now`). Pure: each takes what was read and returns the lines.
 """
 
 from __future__ import annotations
@@ -77,6 +78,32 @@ def merged_records(
             )
         warnings.append(head + tail)
     return warnings
+
+
+def merged_now(stored: StoredLedger, organization: str) -> list[str]:
+    """What a command that writes the record (``secret put``, ``import``) says of each
+    earlier record its read merged into the organisation's: done, where a plan warns
+    (:func:`merged_records`) that the next apply will."""
+    notes = []
+    own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(organization)}"
+    for merged in stored.merged:
+        entries = [stored.ledger.keys[k] for k in merged.keys if k in stored.ledger.keys]
+        names = sorted(f"{e.name} ({e.workspace})" for e in entries)
+        shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        listed = (
+            f"it listed {len(names)} key{'s' if len(names) != 1 else ''} the organisation's "
+            f"did not ({shown}), now reconciler's (deleted once the desired state no longer "
+            "names them)"
+            if names
+            else "it listed no key the organisation's did not"
+        )
+        notes.append(
+            f"Two ownership records were found and merged: the one kept under this "
+            f'organisation\'s earlier identity "{merged.name}" ({merged.document}) into its '
+            f'own, "{organization}" ({own}); {listed}. A pointer stands in place of the '
+            "earlier record."
+        )
+    return notes
 
 
 def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> list[str]:

@@ -119,13 +119,14 @@ async def record_stored(
     where: SecretLocation,
     *,
     earlier: Sequence[ledger_store.Earlier] = (),
-) -> None:
+) -> ledger_store.StoredLedger:
     """The ownership record: ``key`` is managed (adopted if it was not) and its secret is
-    stored at ``where`` (``earlier``: see :func:`reconciler.vault.ledger_store.load`)."""
+    stored at ``where`` (``earlier``: see :func:`reconciler.vault.ledger_store.load`);
+    what was stored."""
     key_id = key.id or ""
 
     def change(ledger: Ledger) -> Ledger:
         owned = ledger if ledger.owns(key_id) else ledger.adopt(key, where)
         return owned.mark_stored(key_id, where)
 
-    await ledger_store.update(store, organization, change, earlier=earlier)
+    return await ledger_store.update(store, organization, change, earlier=earlier)

@@ -27,6 +27,8 @@ def read_secret() -> SecretStr:
 async def put_command(directory: Path, options: TargetOptions, address: str) -> int:
     secret = read_secret()
     async with Session(directory, options) as session:
-        where = await session.put_secret(address, secret)
+        where, notes = await session.put_secret(address, secret)
     print(for_terminal(f"Stored the secret of {address} in {where}."))
+    for note in notes:
+        print(for_terminal(f"Note: {note}"))
     return 0

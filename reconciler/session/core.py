@@ -160,8 +160,10 @@ class SessionCore:
             self._stores["default"] = self._default_store
         return self._default_store
 
-    async def put_secret(self, address: str, secret: SecretStr) -> str:
-        """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`)."""
+    async def put_secret(self, address: str, secret: SecretStr) -> tuple[str, list[str]]:
+        """Store the secret of a key made by hand (:mod:`reconciler.apply.secret_put`):
+        where it was stored, and what became of the ownership record worth a note."""
+        from reconciler.apply.record_notes import merged_now
         from reconciler.apply.secret_put import put_secret, record_stored
 
         desired = self.load_desired()
@@ -169,17 +171,18 @@ class SessionCore:
         live = await self.provider.fetch()
         put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
         where = location_of(put.store, put.path, put.want)
+        identity = self.identity(desired)
         try:
-            await record_stored(
+            stored = await record_stored(
                 self.default_store(desired),
-                self.identity(desired),
+                identity,
                 put.key,
                 where,
                 earlier=self._earlier(desired),
             )
         except ReconcilerError as exc:
-            return f"{put.where} (the ownership record was not updated: {exc})"
-        return put.where
+            return f"{put.where} (the ownership record was not updated: {exc})", []
+        return put.where, merged_now(stored, identity)
 
     def router(self, desired: DesiredState) -> SecretRouting:
         return SecretRouting(

@@ -63,10 +63,11 @@ class Importing(SessionCore):
 
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
-        secrets = await self._secrets_in_use(live, name)
+        secrets, merged = await self._secrets_in_use(live, name)
         report = import_into(
             self.desired_dir, live, spec, name=name, prune=prune, today=today, secrets=secrets
         )
+        report.notes.extend(merged)
         validation = check_desired_state(self.desired_dir, today=today)
         if validation.state is None:
             return ImportOutcome(live, report, validation)
@@ -77,10 +78,16 @@ class Importing(SessionCore):
             return ImportOutcome(live, report, validation)
         return ImportOutcome(live, report, validation, adopted)
 
-    async def _secrets_in_use(self, live: LiveState, name: str | None) -> dict[str, SecretTarget]:
+    async def _secrets_in_use(
+        self, live: LiveState, name: str | None
+    ) -> tuple[dict[str, SecretTarget], list[str]]:
         """By key id, where the ownership record says a live key's secret is, for each
         key whose default location (``<workspace>/<name>`` in the default store) is not
-        that one: an import keeps those locations. Empty when the record cannot be read."""
+        that one: an import keeps those locations. Empty when the record cannot be read.
+        Reading it takes over or merges a record kept under an earlier identity
+        (:func:`reconciler.vault.ledger_store.load`): the notes say what was merged."""
+        from reconciler.apply.record_notes import merged_now
+
         try:
             organization = load_organization(self.desired_dir)
         except ReconcilerError:
@@ -90,14 +97,13 @@ class Importing(SessionCore):
         )
         desired = DesiredState(provider=self.provider.name, organization=organization)
         router = self.router(desired)
+        identity = self.identity(desired)
         try:
             stored = await ledger_store.load(
-                self.default_store(desired),
-                self.identity(desired),
-                earlier=self._earlier(desired),
+                self.default_store(desired), identity, earlier=self._earlier(desired)
             )
         except ReconcilerError:
-            return {}
+            return {}, []
         kept: dict[str, SecretTarget] = {}
         for key in live.keys:
             entry = stored.ledger.entry(key.id) if key.id else None
@@ -106,7 +112,7 @@ class Importing(SessionCore):
             default = location_of(*router(key.model_copy(update={"secret": None})), key)
             if _place(default) != _place(entry.secret):
                 kept[key.id] = _target(entry.secret, default.backend)
-        return kept
+        return kept, merged_now(stored, identity)
 
     async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
         """Record the live keys ``declared`` that ``desired`` holds as adopted."""

@@ -45,7 +45,9 @@ the next apply writes the merge and then leaves a pointer in place of the earlie
 in the order of a move, so no entry is ever lost: a crash between the two writes leaves
 the earlier record to merge again (a no-op for what is merged). An earlier release's
 record at a target several organisations share is left alone: whose keys it lists cannot
-be told. Entries of keys gone from the platform are forgotten by the apply's settle.
+be told. Entries of keys gone from the platform are forgotten by the apply's settle. A
+record taken over from one earlier name has the others merged into it the same way (an
+organisation renamed twice, each time applied before ``previous_names`` named the last).
 """
 
 from __future__ import annotations
@@ -151,8 +153,9 @@ async def load(
         for each in earlier:
             if document_name(each.name) != name:
                 taken = await _take_over(store, organization, each, write=take_over, over=mine)
-                if taken is not None:
-                    return taken
+                if taken is not None:  # and any other earlier record merged into it
+                    rest = [e for e in earlier if e is not each]
+                    return await _merge_earlier(store, taken, rest, write=take_over)
         if moved is not None:
             raise LedgerError(
                 f"{store.description}: {DOCUMENTS_DIR}/{name}: this organisation's ownership "
@@ -266,7 +269,8 @@ async def _merge_earlier(
 
 
 async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> StoredLedger:
-    """Write ``ledger`` over ``current`` (check-and-set on its version)."""
+    """Write ``ledger`` over ``current`` (check-and-set on its version); what was stored
+    keeps ``current.merged``: the earlier records the read merged in."""
     organization = current.ledger.organization
     if ledger.organization != organization:
         raise LedgerError(
@@ -276,7 +280,7 @@ async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> S
     version = await store.put_document(
         document_name(organization), encode(ledger), expect_version=current.version
     )
-    return StoredLedger(ledger, version)
+    return StoredLedger(ledger, version, merged=current.merged)
 
 
 async def update(

@@ -66,7 +66,8 @@ def _console_creates(root: Path, name: str, workspace: str) -> str:
 def _put(root: Path, address: str, secret: str) -> str:
     async def go() -> str:
         async with Session(root / "desired", _options(root)) as session:
-            return await session.put_secret(address, SecretStr(secret))
+            where, _ = await session.put_secret(address, SecretStr(secret))
+            return where
 
     return asyncio.run(go())
 

@@ -18,6 +18,7 @@ import datetime as dt
 from pathlib import Path
 
 import time_machine
+from pydantic import SecretStr
 
 from reconciler.ownership import decode, moved_to
 from reconciler.plan import Plan
@@ -26,7 +27,7 @@ from reconciler.platform.target import sandbox_target_name
 from reconciler.session import Session
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import document_name
-from tests.e2e.apply_support import write_small_desired
+from tests.e2e.apply_support import file_vault_entries, write_small_desired
 from tests.session.test_apply import apply as apply_as_caller
 from tests.session.test_apply import live_keys, options, plan, state_of
 from tests.session.test_ownership import BOB, DEV, actions, apply, edit_dev
@@ -64,9 +65,9 @@ def plan_in(desired: Path, root: Path) -> Plan:
     return asyncio.run(go())
 
 
-def live_organization_id(root: Path) -> str:
+def live_organization_id(root: Path, desired: Path | None = None) -> str:
     async def go() -> str:
-        async with Session(root / "orgs" / "unpinned", options(root)) as session:
+        async with Session(desired or root / "orgs" / "unpinned", options(root)) as session:
             return str((await session.provider.fetch()).organization.id)
 
     return asyncio.run(go())
@@ -180,3 +181,75 @@ def test_a_sibling_of_the_same_name_keeps_its_record_when_the_other_pins_its_id(
 
     assert record(tmp_path, OLD) == before  # neither taken over nor merged
     assert not [w for w in plan_in(unpinned, tmp_path).warnings if "ownership record" in w]
+
+
+def two_records(root: Path) -> tuple[str, str]:
+    """The first test's two records: dev-bob in the earlier one only; ``previous_names``
+    now names it. The text of each (earlier, own)."""
+    write_small_desired(root, dev=DEV)
+    SandboxStore.open(state_of(root)).close()
+    apply(root)
+    rename(root, f"  name: {NEW}\n")
+    edit_dev(root, BOB, "")
+    apply(root)
+    old_record, new_record = record(root, OLD), record(root, NEW)
+    assert old_record is not None and new_record is not None
+    rename(root, f"  name: {NEW}\n  previous_names: [{OLD}]\n")
+    return old_record, new_record
+
+
+def merged_note(root: Path, own: str = NEW) -> str:
+    """What a command that merged the earlier record says (``own``: the organisation's
+    identity, its name or its id, with the target)."""
+    target = sandbox_target_name(state_of(root))
+    return (
+        "Two ownership records were found and merged: the one kept under this "
+        f'organisation\'s earlier identity "{OLD}@{target}" '
+        f'(_reconciler/{document_name(f"{OLD}@{target}")}) into its own, "{own}@{target}" '
+        f"(_reconciler/{document_name(f'{own}@{target}')}); it listed 1 key the "
+        "organisation's did not (dev-bob (dev)), now reconciler's (deleted once the desired "
+        "state no longer names them). A pointer stands in place of the earlier record."
+    )
+
+
+@BEFORE_THE_KEYS_EXPIRE
+def test_a_secret_put_that_merges_the_earlier_record_says_so(tmp_path: Path) -> None:
+    """``secret put`` writes the record outside an apply: its read merges the earlier
+    record as an apply's would, and it says so, as the plan before it warned."""
+    root = tmp_path
+    old_record, _ = two_records(root)
+    secret = file_vault_entries(root / "sandbox" / "vault")["dev/dev-alice"].secret
+
+    async def go() -> tuple[str, list[str]]:
+        async with Session(root / "desired-state", options(root)) as session:
+            return await session.put_secret("api_key.dev-alice", SecretStr(secret))
+
+    _, notes = asyncio.run(go())
+
+    assert notes == [merged_note(root)]
+    target = sandbox_target_name(state_of(root))
+    assert moved_to(record(root, OLD) or "") == document_name(f"{NEW}@{target}")
+    assert set(decode(record(root, NEW) or "").keys) >= set(decode(old_record).keys)
+
+
+@BEFORE_THE_KEYS_EXPIRE
+def test_an_import_that_merges_the_earlier_record_says_so(tmp_path: Path) -> None:
+    """An import pins the organisation's id: its read takes the record kept under the
+    name over to the id's, and merges the one kept under the name before into it, in
+    one read, as a plan of the pinned organisation reads them."""
+    root = tmp_path
+    two_records(root)
+
+    async def go() -> list[str]:
+        async with Session(root / "desired-state", options(root)) as session:
+            return (await session.import_organization(name=NEW)).report.notes
+
+    notes = asyncio.run(go())
+
+    pinned = live_organization_id(root, root / "desired-state")
+    assert merged_note(root, own=pinned) in notes
+    target = sandbox_target_name(state_of(root))
+    for earlier in (OLD, NEW):
+        assert moved_to(record(root, earlier) or "") == document_name(f"{pinned}@{target}")
+    merged = decode(record(root, pinned) or "")
+    assert [e.name for e in merged.keys.values()].count("dev-bob") == 1
