@@ -23,8 +23,10 @@ Two ways to use it:
 Guarantee: the guard admits a call only when ``spent + reserved + estimate <= limit``
 in every window, so recorded spend exceeds a limit only by what calls cost beyond their
 estimates (never, when estimates are upper bounds). A reservation not settled within the
-store's time-to-live (15 minutes by default) is presumed to belong to a dead process and
-is released; a call that really runs longer than that is not covered by the bound.
+store's time-to-live (15 minutes by default) is presumed to belong to a process that died
+after its call went out, which the provider bills: it is charged its estimate. A call
+that really runs longer than that and then settles adds only what it cost beyond its
+estimate, so it is charged the larger of the two.
 """
 
 from __future__ import annotations

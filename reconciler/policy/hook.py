@@ -178,8 +178,8 @@ class Hook:
 
     def _unsettled(self, admission: Admission, error: PolicyStoreError) -> None:
         _log.warning(
-            "the usage of %s's call to %s was not recorded (its hold lapses with the "
-            "store's time-to-live): %s",
+            "the usage of %s's call to %s was not recorded (its estimate stays held, and "
+            "is charged once the store's time-to-live passes): %s",
             self.caller,
             shown_model(str(admission.decision.model)),  # the request's own name if unknown
             scrub(str(error)),

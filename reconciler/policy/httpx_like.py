@@ -259,7 +259,7 @@ class Enforcing:
 async def _in_thread(call: Callable[[], _T]) -> _T:
     """``call()`` in a worker thread, made even in a cancelled scope (a release or a
     report that a cancelled task skipped would hold the call's estimate until the
-    store's time-to-live)."""
+    store's time-to-live, then charge it)."""
     with anyio.CancelScope(shield=True):
         answer = await anyio.to_thread.run_sync(call)
     return answer

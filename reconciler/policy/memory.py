@@ -208,9 +208,12 @@ class MemoryStore:
         with self._lock:
             held = self._open.pop(reservation.id, None) is not None
             for index, charge in enumerate(reservation.charges):
+                amount = actual[index] if index < given else 0
                 if held:
                     self._hold(charge, -charge.amount, month)
-                self._spend(charge, actual[index] if index < given else 0, now, month)
+                else:  # charged its estimate by a sweep already: only what passes it
+                    amount = max(0, amount - charge.amount)
+                self._spend(charge, amount, now, month)
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
         with self._lock:
@@ -241,11 +244,13 @@ class MemoryStore:
         with self._lock:
             self._last_sweep = now
             for rid, reservation in list(self._open.items()):
-                if now - reservation.created >= self._ttl:
+                if now - reservation.created >= self._ttl:  # charged its estimate
                     del self._open[rid]
                     month = month_bucket(reservation.created)
+                    end = reservation.created + self._ttl
                     for charge in reservation.charges:
                         self._hold(charge, -charge.amount, month)
+                        self._spend(charge, charge.amount, end, month)
             for ledger in self._ledgers.values():
                 ledger.forget(now - LEDGER_KEEP)
 

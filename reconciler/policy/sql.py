@@ -33,7 +33,7 @@ Tables (the same in both):
   Exact, and O(1) whatever the limit;
 - ``holds``: reservations not yet settled, with their creation time, so a process that
   dies between admission and settlement holds nothing for ever: the next sweep after the
-  time-to-live releases it.
+  time-to-live charges it in full (its call most likely went out, and is billed).
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def _sums(
 
 
 def holding(amounts: Sequence[tuple[Charge, int]], created: float) -> list[Step]:
-    """The statements adding to (or, negative, taking from) the reserved amounts of
-    these charges, held since ``created``."""
+    """The statements adding to the reserved amounts of these charges, held since
+    ``created``."""
     rolling, months = _sums(amounts, held=False)
     held = {name: amount for name, (amount, _) in rolling.items()}
     return _rolling_holds(held) + _month_adds(months, created, spent=False)
@@ -298,8 +298,9 @@ class SqlStore:
         with self._transaction(reservation.charges) as db:
             if self._run(db, HOLD_DROP, (reservation.id,)).rowcount:
                 self._write(db, released)
-            else:  # released already (by a sweep, past its time-to-live)
-                self._write(db, spending(pairs, now, created))
+            else:  # charged its estimate by a sweep already: only what passes it
+                beyond = [(charge, max(0, amount - charge.amount)) for charge, amount in pairs]
+                self._write(db, spending(beyond, now, created))
 
     def add(self, charges: Sequence[Charge], now: float) -> None:
         steps = spending([(c, c.amount) for c in charges], now, now)
@@ -339,12 +340,12 @@ class SqlStore:
         self._last_sweep = now
         with self._reader() as db:
             expired = self._run(db, HOLDS_EXPIRED, (now - self._ttl,)).fetchall()
-        for rid, created, encoded in expired:
-            held = [(Charge(n, Window(w), a), -a) for n, w, a in json.loads(encoded)]
-            release = holding(held, created)
+        for rid, created, encoded in expired:  # each charged its estimate
+            held = [(Charge(n, Window(w), a), a) for n, w, a in json.loads(encoded)]
+            charged = spending(held, created + self._ttl, created, release=True)
             with self._transaction([c for c, _ in held]) as db:
                 if self._run(db, HOLD_DROP, (rid,)).rowcount:  # not settled meanwhile
-                    self._write(db, release)
+                    self._write(db, charged)
         with self._transaction([]) as db:
             horizon = now - MAX_RATE_PERIOD
             for (scope,) in self._run(db, RATE_SCOPES).fetchall():

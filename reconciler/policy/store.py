@@ -21,7 +21,10 @@ Vocabulary:
 - :meth:`UsageStore.admit` evaluates checks in order and either refuses with the first
   that fails (:class:`Refusal`) or reserves all of them (:class:`Reservation`);
 - :meth:`UsageStore.settle` turns a reservation into actual spend; a reservation never
-  settled (a crashed caller) is released after a time-to-live.
+  settled within a time-to-live (its caller died, most likely after its call went out,
+  which the provider bills) is charged in full by a sweep, and a settlement that comes
+  after all adds only what passes it. A budget is never left open by a crash: a dead
+  caller's call counts its estimate, where releasing it would count nothing.
 
 - :meth:`UsageStore.seed` raises a month counter to a figure from elsewhere (the
   platform's month-to-date spend), so a fresh store does not grant a whole month again.
@@ -40,7 +43,7 @@ from typing import NamedTuple, Protocol
 
 from reconciler.policy.windows import Window
 
-DEFAULT_RESERVATION_TTL = 900.0  # seconds before an unsettled reservation is released
+DEFAULT_RESERVATION_TTL = 900.0  # seconds before an unsettled reservation is charged in full
 SWEEP_INTERVAL = 5.0  # seconds between housekeeping passes
 # rolling spend is kept this long (the longest window, plus room for clocks that lag)
 LEDGER_KEEP = Window.DAY.length + 3600.0
@@ -134,7 +137,8 @@ class UsageStore(Protocol):
         """Replace each reserved charge by its actual amount (same order as the charges).
 
         The actual amounts are spent at ``now``; a month charge lands in the month the
-        call was admitted in (where its reservation was held).
+        call was admitted in (where its reservation was held). A reservation a sweep
+        charged already (past its time-to-live) adds only what each amount passes it.
         """
         ...
 
@@ -153,7 +157,9 @@ class UsageStore(Protocol):
         ...
 
     def sweep(self, now: float) -> None:
-        """Release expired reservations, forget rate hits and spend no window can see."""
+        """Charge expired reservations in full (spent as their time-to-live ended, or at
+        the counter's latest spend if later: a ledger never goes back), forget rate hits
+        and spend no window can see."""
         ...
 
     def close(self) -> None:

@@ -206,7 +206,11 @@ def test_hourly_limit_from_spend_limits(state: DesiredState, clock: FakeClock) -
     second = policy.authorize("api_key.ml-dan", LARGE, 6000, output_tokens=6000)
     assert second.reason is Reason.OVER_BUDGET
     assert "hourly budget" in second.message
-    clock.set(utc(2026, 11, 18, 15, 0))
+    # never recorded (its caller died, say): its estimate is held for the store's 15
+    # minutes, then spent as they end (14:45), and leaves the hour at 15:45
+    clock.set(utc(2026, 11, 18, 15, 44, 59))
+    assert not policy.authorize("api_key.ml-dan", LARGE, 6000, output_tokens=6000)
+    clock.set(utc(2026, 11, 18, 15, 45))
     assert policy.authorize("api_key.ml-dan", LARGE, 6000, output_tokens=6000)
 
 

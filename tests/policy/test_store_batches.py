@@ -92,7 +92,7 @@ def test_a_refusal_by_the_second_of_three_rolling_charges_names_it_and_holds_not
     assert isinstance(store.admit([RateLimit("key", 1)], NOW + 1), Reservation)  # still free
 
 
-def test_a_batch_the_sweep_released_before_it_settled_is_counted_once(
+def test_a_batch_the_sweep_charged_before_it_settled_adds_only_what_passes_it(
     store: UsageStore,
 ) -> None:
     checks: list[Check] = [
@@ -106,15 +106,20 @@ def test_a_batch_the_sweep_released_before_it_settled_is_counted_once(
     assert isinstance(held, Reservation)
     store.sweep(NOW + 901)  # past the time-to-live: its caller died, say
     counters = {"tokens": DAY, "hour": HOUR, "month": MONTH}
-    assert _usage(store, NOW + 901, **counters) == dict.fromkeys(counters, Usage())
-    store.settle(held, [70, 30, 5, 45], NOW + 902)  # it finished after all
-    assert _usage(store, NOW + 902, **counters) == {
-        "tokens": Usage(70),
-        "hour": Usage(35),
-        "month": Usage(45),
+    assert _usage(store, NOW + 901, **counters) == {
+        "tokens": Usage(100),
+        "hour": Usage(50),
+        "month": Usage(50),
     }
-    assert isinstance(store.admit([Charge("hour", HOUR, 66, 100)], NOW + 903), Refusal)
-    assert isinstance(store.admit([Charge("hour", HOUR, 65, 100)], NOW + 903), Reservation)
+    store.sweep(NOW + 901.5)  # once
+    store.settle(held, [120, 45, 5, 60], NOW + 902)  # it finished after all
+    assert _usage(store, NOW + 902, **counters) == {
+        "tokens": Usage(120),
+        "hour": Usage(55),  # 5 past its first charge, nothing past its second
+        "month": Usage(60),
+    }
+    assert isinstance(store.admit([Charge("hour", HOUR, 46, 100)], NOW + 903), Refusal)
+    assert isinstance(store.admit([Charge("hour", HOUR, 45, 100)], NOW + 903), Reservation)
     assert store.read("hour", HOUR, NOW + 902 + 3600).spent == 0
 
 
@@ -124,21 +129,32 @@ def test_requests_charged_to_every_window_count_once_each_also_when_swept_first(
     limits = {"dev": SpendLimits(hourly_usd=Decimal(1), daily_usd=Decimal(2))}
     policy = Policy(state, store=store, clock=clock, spend_limits=limits)
     # each: the key's daily tokens, the workspace's rpm, hour, day and month
+    guard = policy.guard("dev")
+
+    def held() -> Decimal:
+        return Decimal(1) - (guard.remaining(HOUR) or 0)
+
     bob = policy.authorize("api_key.dev-bob", SMALL, 5000, output_tokens=4000)
+    bob_estimate = held()
     alice = policy.authorize("api_key.dev-alice", SMALL, 3000, output_tokens=2000)
     assert bob and alice
     assert policy.tokens_today("api_key.dev-bob") == 5000
+    estimates = held()
+    alice_estimate = estimates - bob_estimate
+    assert bob_estimate > 0 and alice_estimate > 0 and guard.spent(HOUR) == 0
     clock.advance(901)
-    store.sweep(clock())  # both released: their callers died, say
-    assert policy.tokens_today("api_key.dev-bob") == 0
-    assert policy.guard("dev").remaining(HOUR) == Decimal(1)
-    cost = policy.record(bob, 300, 200) + policy.record(alice, 1000, 100)  # they finished
-    assert cost == policy.prices.cost(SMALL, 300, 200) + policy.prices.cost(SMALL, 1000, 100)
-    assert (policy.tokens_today("api_key.dev-bob"), policy.tokens_today("api_key.dev-alice")) == (
-        500,
-        1100,
-    )
-    guard = policy.guard("dev")
+    store.sweep(clock())  # both charged their estimates: their callers died, say
+    assert [guard.spent(w) for w in (HOUR, DAY, MONTH)] == [estimates] * 3
+    assert policy.tokens_today("api_key.dev-bob") == 5000
+    policy.record(bob, 300, 200)  # it finished after all, under its estimate: no more
+    policy.record(alice, 3000, 20_000)  # far beyond it: the rest is added
+    beyond = policy.prices.cost(SMALL, 3000, 20_000) - alice_estimate
+    assert beyond > 0
+    assert [policy.tokens_today(k) for k in ("api_key.dev-bob", "api_key.dev-alice")] == [
+        5000,
+        23_000,
+    ]
+    cost = estimates + beyond
     assert [guard.spent(w) for w in (HOUR, DAY, MONTH)] == [cost] * 3
     assert guard.remaining(HOUR) == Decimal(1) - cost
     clock.advance(3600)

@@ -135,14 +135,20 @@ def test_two_charges_on_one_counter_in_a_batch_both_count(
     assert refused.used == 95
 
 
-def test_settling_an_expired_reservation_counts_the_spend_once(store: UsageStore) -> None:
+def test_an_expired_reservation_is_charged_in_full_then_only_beyond_it(
+    store: UsageStore,
+) -> None:
     held = store.admit([_charge(30, 100)], NOW)
     assert isinstance(held, Reservation)
-    store.sweep(NOW + 901)  # expired: the hold is released
-    assert store.read("s|usd|hour", HOUR, NOW + 901).reserved == 0
-    store.settle(held, [20], NOW + 902)  # the call did finish after all
-    usage = store.read("s|usd|hour", HOUR, NOW + 902)
-    assert (usage.spent, usage.reserved) == (20, 0)
+    store.sweep(NOW + 901)  # expired: its estimate is charged
+    assert store.read("s|usd|hour", HOUR, NOW + 901) == Usage(30, 0)
+    store.settle(held, [20], NOW + 902)  # the call did finish after all, for less
+    assert store.read("s|usd|hour", HOUR, NOW + 902) == Usage(30, 0)
+    longer = store.admit([_charge(30, 100)], NOW + 903)
+    assert isinstance(longer, Reservation)
+    store.sweep(NOW + 903 + 901)
+    store.settle(longer, [45], NOW + 1900)  # for more than its estimate: the rest added
+    assert store.read("s|usd|hour", HOUR, NOW + 1900) == Usage(75, 0)
 
 
 def test_a_rolling_window_counts_what_was_spent_in_its_length(store: UsageStore) -> None:
@@ -443,17 +449,28 @@ def test_eight_hosts_seeding_at_once_count_the_platforms_spend_once(shared: Shar
     policy.store.close()
 
 
-def test_a_crashed_process_does_not_hold_its_reservation_for_ever(shared: Shared) -> None:
+def test_a_crashed_process_s_reservation_is_charged_in_full_past_its_time(
+    shared: Shared,
+) -> None:
+    """A process that dies between admission and settlement most likely died with its
+    call out (a deploy, an out-of-memory kill): the provider bills it, so the budget
+    counts its estimate, held until the time-to-live and then spent, never nothing."""
     proc = _context().Process(target=_reserve_and_die, args=(shared,))
     proc.start()
     proc.join(60)
     policy = _policy(shared)
     clock = policy.clock
     assert isinstance(clock, FakeClock)
+    guard = policy.guard("ml")
     assert policy.tokens_today("api_key.ml-dan") == 100_000  # still held
+    held = guard.remaining()
+    assert guard.spent() == 0 and held is not None
     clock.advance(901)
     policy.store.sweep(clock())
-    assert policy.tokens_today("api_key.ml-dan") == 0
+    policy.store.sweep(clock())  # charged once
+    assert policy.tokens_today("api_key.ml-dan") == 100_000
+    assert guard.remaining() == held  # what was held is spent
+    assert guard.spent() >= policy.prices.cost("mistral-large-latest", 100_000, 0) > 0
     policy.store.close()
 
 

@@ -172,13 +172,16 @@ def test_reserve_holds_until_recorded_or_released(store: UsageStore, clock: Fake
     assert guard.remaining() == Decimal("0.7")
 
 
-def test_unsettled_reservation_expires(store: UsageStore, clock: FakeClock) -> None:
+def test_an_unsettled_reservation_is_charged_once_it_expires(
+    store: UsageStore, clock: FakeClock
+) -> None:
     guard = _guard(store, clock, monthly_usd=Decimal(1))
     assert guard.reserve(Decimal("0.9"))  # the caller then crashes and never settles
     assert not guard.can_spend(Decimal("0.5"))
-    clock.advance(901)  # past the time-to-live
+    clock.advance(901)  # past the time-to-live: its call is presumed billed
     store.sweep(clock())
-    assert guard.can_spend(Decimal("0.5"))
+    assert guard.spent() == Decimal("0.9")
+    assert not guard.can_spend(Decimal("0.5")) and guard.can_spend(Decimal("0.1"))
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", float("nan"), Decimal("Infinity"), -0.5])
