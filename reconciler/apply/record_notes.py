@@ -49,6 +49,8 @@ def merged_records(
     organisation's own (:class:`~reconciler.vault.ledger_store.Merged`): where both are,
     the live keys only the earlier one lists, and what becomes of them (``applying``:
     this apply merges it once approved, else the next apply will)."""
+    if not stored.merged:
+        return []
     warnings = []
     own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(organization)}"
     live_ids = {k.id for k in live.keys if k.id}
