@@ -283,6 +283,17 @@ async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> S
     return StoredLedger(ledger, version, merged=current.merged)
 
 
+def _joined(before: tuple[Merged, ...], more: tuple[Merged, ...]) -> tuple[Merged, ...]:
+    """The earlier records merged by several reads, each once (with the keys of both
+    when a record was merged again: something was written to it meanwhile)."""
+    by_name = {each.name: each for each in before}
+    for each in more:
+        seen = by_name.get(each.name)
+        keys = each.keys if seen is None else tuple(dict.fromkeys(seen.keys + each.keys))
+        by_name[each.name] = replace(each, keys=keys)
+    return tuple(by_name.values())
+
+
 async def update(
     store: DocumentStore,
     organization: str,
@@ -298,16 +309,19 @@ async def update(
     ``known``: the ledger as this caller last read or stored it; the first attempt writes
     over it without reading (its check-and-set fails if anyone wrote since, and the next
     attempt reads), so a writer that keeps what it stored never reads the record back.
-    ``earlier``: see :func:`load`."""
+    ``earlier``: see :func:`load`; what was stored lists the earlier records merged by the
+    read of every attempt (one whose write lost merged them for the next)."""
+    merged: tuple[Merged, ...] = ()
     for attempt in range(1, attempts + 1):
         current = known if known is not None and attempt == 1 else None
         if current is None:
             current = await load(store, organization, earlier=earlier)
+        merged = _joined(merged, current.merged)
         changed = change(current.ledger)
         if changed == current.ledger:
-            return current
+            return replace(current, merged=merged)
         try:
-            return await save(store, current, changed)
+            return replace(await save(store, current, changed), merged=merged)
         except CasMismatch:
             _log().info(
                 "ledger.changed_meanwhile",

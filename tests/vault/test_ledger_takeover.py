@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.ownership import Ledger, LedgerError, decode, encode, moved_to
 from reconciler.vault import ledger_store
+from reconciler.vault.base import StoredDocument
 from reconciler.vault.file import FileVault
 from reconciler.vault.ledger_store import Earlier, document_name
 from tests.ledgers import entry
@@ -208,3 +209,51 @@ def test_an_earlier_releases_record_at_a_shared_target_is_not_merged(tmp_path: P
 
     assert stored.ledger == own and stored.merged == ()
     assert decode(text_of(store, TARGET)).owns("k-1")  # left where it is
+
+
+class RivalAfterMerge:
+    """A file vault where a rival writes the organisation's record just after a read
+    merged an earlier one into it: the update's own write then loses its check-and-set."""
+
+    def __init__(self, inner: FileVault, organization: str) -> None:
+        self.inner, self.description = inner, inner.description
+        self.name = document_name(organization)
+        self.writes = 0
+
+    async def read_document(self, name: str) -> StoredDocument | None:
+        return await self.inner.read_document(name)
+
+    async def put_document(self, name: str, text: str, *, expect_version: int) -> int:
+        if name == self.name:
+            self.writes += 1
+            if self.writes == 2:  # the update's first write, after the merge's
+                rival = decode(text).model_copy(update={"keys": {}})  # any other write
+                await self.inner.put_document(name, encode(rival), expect_version=expect_version)
+        return await self.inner.put_document(name, text, expect_version=expect_version)
+
+
+def test_an_update_that_merged_an_earlier_record_says_so_when_its_write_lost_a_race(
+    tmp_path: Path,
+) -> None:
+    """The read of the update's first attempt merged the earlier record (and left a
+    pointer); its write then lost to a rival's, and the next attempt's read finds nothing
+    more to merge. What was stored still lists the merge: ``secret put`` says so."""
+    store = FileVault(tmp_path)
+    renamed = f"acme-production@{TARGET}"
+    earlier_record(store, PROD, key="k-old")
+    own = Ledger(organization=renamed, keys={"k-new": entry("dev-alice")})
+    asyncio.run(store.put_document(document_name(renamed), encode(own), expect_version=0))
+    racing = RivalAfterMerge(store, renamed)
+
+    stored = asyncio.run(
+        ledger_store.update(
+            racing,
+            renamed,
+            lambda ledger: ledger.model_copy(update={"keys": {**ledger.keys, "k-3": entry()}}),
+            earlier=(Earlier(PROD),),
+        )
+    )
+
+    assert racing.writes == 3  # the merge, the write that lost, the one that landed
+    assert [(m.name, m.keys) for m in stored.merged] == [(PROD, ("k-old",))]
+    assert moved_to(text_of(store, PROD)) == document_name(renamed)
