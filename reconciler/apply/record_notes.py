@@ -52,7 +52,10 @@ def merged_records(
     if not stored.merged:
         return []
     warnings = []
-    own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(organization)}"
+    # read where it is kept: its own name's, or an earlier one's until an apply moves it
+    kept = stored.kept_under
+    own = f"{DOCUMENTS_DIR}/{ledger_store.document_name(kept or organization)}"
+    whose = f'kept under "{kept}"' if kept else f'"{organization}"'
     live_ids = {k.id for k in live.keys if k.id}
     for merged in stored.merged:
         entries = [stored.ledger.keys[k] for k in merged.keys if k in live_ids]
@@ -60,9 +63,9 @@ def merged_records(
         shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
         merge = "this apply merges" if applying else "the next apply merges"
         head = (
-            f'Two ownership records were found: this organisation\'s, "{organization}" '
-            f'({own}), and one kept under its earlier identity "{merged.name}" '
-            f"({merged.document}) that lists "
+            f"Two ownership records were found: this organisation's, {whose} ({own}), and "
+            f'one kept under its earlier identity "{merged.name}" ({merged.document}) that '
+            "lists "
         )
         if not names:
             tail = (
