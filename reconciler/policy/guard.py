@@ -181,7 +181,8 @@ class SpendingGuard:
         return units_to_usd(self.store.seed(self._names[Window.MONTH], usd_to_units(amount), now))
 
     def release(self, reservation: Reservation) -> None:
-        """Drop a reservation whose call did not happen or was not charged."""
+        """Drop a reservation whose call did not happen or was not charged (one released
+        past the store's time-to-live was charged its estimate already: that stays)."""
         if reservation.claim():
             self.store.settle(reservation, (), self.clock())
 

@@ -363,7 +363,9 @@ class Policy:
         return self.record(decision, input_tokens, output_tokens)
 
     def release(self, decision: Decision) -> None:
-        """Drop the reservation of a call that did not happen or was not charged."""
+        """Drop the reservation of a call that did not happen or was not charged (one
+        released past the store's time-to-live was charged its estimate already: that
+        stays)."""
         reservation = decision.reservation
         if reservation is not None and reservation.claim():
             self.store.settle(reservation, (), self.clock())

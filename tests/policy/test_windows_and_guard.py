@@ -176,12 +176,15 @@ def test_an_unsettled_reservation_is_charged_once_it_expires(
     store: UsageStore, clock: FakeClock
 ) -> None:
     guard = _guard(store, clock, monthly_usd=Decimal(1))
-    assert guard.reserve(Decimal("0.9"))  # the caller then crashes and never settles
+    held = guard.reserve(Decimal("0.9"))  # the caller then hangs, or crashes
+    assert held.reservation is not None
     assert not guard.can_spend(Decimal("0.5"))
     clock.advance(901)  # past the time-to-live: its call is presumed billed
     store.sweep(clock())
     assert guard.spent() == Decimal("0.9")
     assert not guard.can_spend(Decimal("0.5")) and guard.can_spend(Decimal("0.1"))
+    guard.release(held.reservation)  # too late to take it back
+    assert guard.spent() == Decimal("0.9") and guard.remaining() == Decimal("0.1")
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", float("nan"), Decimal("Infinity"), -0.5])
