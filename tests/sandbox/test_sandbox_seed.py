@@ -124,6 +124,18 @@ def test_a_file_that_is_not_a_seed_is_an_error(tmp_path: Path, text: str) -> Non
         load_seed(write(tmp_path, text))
 
 
+def test_a_syntax_error_names_the_character_at_fault_and_shows_its_line(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace("{name: k, workspace: w,", "{name: k, workspace: @w,")
+    with pytest.raises(SeedError) as caught:
+        load_seed(write(tmp_path, text))
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{tmp_path / 'seed.yaml'}: not valid YAML/JSON: ")
+    assert "found character '@' that cannot start any token" in problem
+    assert "line 10, column 26: - {name: k, workspace: @w, owner: a@x.example} ^" in problem
+
+
 def test_a_missing_seed_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="cannot read"):
         load_seed(tmp_path / "nope.yaml")

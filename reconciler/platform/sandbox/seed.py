@@ -292,6 +292,20 @@ def _format(path: Path, data: Any, loc: Loc, message: str) -> str:
     return f"{where}: {field}: {message}"
 
 
+def _syntax_error(path: Path, error: Exception) -> Exception:
+    """The error to show for a seed that does not parse: a YAML one as the round-trip
+    loader tells it (the character at fault, and its line quoted), the C loader's being
+    terse."""
+    from ruamel.yaml.error import YAMLError
+
+    if isinstance(error, YAMLError):
+        try:
+            _read(path, lines=True)
+        except YAMLError as told:
+            return told
+    return error
+
+
 def load_seed(path: Path) -> Seed:
     """Read and validate a seed file; raise :class:`SeedError` listing every problem."""
     from ruamel.yaml.error import YAMLError
@@ -301,7 +315,7 @@ def load_seed(path: Path) -> Seed:
     except OSError as exc:
         raise SeedError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except (ValueError, YAMLError) as exc:  # JSON and YAML syntax errors
-        detail = " ".join(str(exc).split())
+        detail = " ".join(str(_syntax_error(path, exc)).split())
         raise SeedError(str(path), [f"{path}: not valid YAML/JSON: {detail}"]) from None
     if raw is None:
         raw = {}
