@@ -33,13 +33,12 @@ file, line and field. The format::
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import string
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,6 +59,7 @@ from reconciler.platform.sandbox.records import (
 from reconciler.platform.sandbox.roles import WORKSPACE_ROLE_NAMES, OrgRoleName, Seat
 from reconciler.platform.sandbox.seed_audit import SeedAudit, build_audit, check_audit
 from reconciler.platform.sandbox.seed_people import SeedGroup, build_groups, check_groups
+from reconciler.platform.sandbox.seed_text import Loc, located, read_document, syntax_error
 from reconciler.platform.vocabulary import DEFAULT_ORGANIZATION_ROLE
 
 DEMO_SEED = Path(__file__).with_name("demo-seed.yaml")
@@ -171,9 +171,6 @@ class Seed(_Strict):
     groups: list[SeedGroup] = Field(default_factory=list)
 
 
-Loc = tuple[str | int, ...]
-
-
 def check(seed: Seed) -> list[tuple[Loc, str]]:
     """Cross-references a schema cannot express: (location, message) per problem."""
     problems: list[tuple[Loc, str]] = []
@@ -246,91 +243,31 @@ def check(seed: Seed) -> list[tuple[Loc, str]]:
     ]
 
 
-def _read(path: Path, *, lines: bool) -> Any:
-    """The document at ``path``: with ruamel's C loader, or with ``lines`` its round-trip
-    loader, which keeps each value's line for an error (ten times slower: a seed is read
-    that way only to say where its problems are)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    if not lines and text.lstrip().startswith("{"):
-        try:  # JSON is YAML too, and parses a hundred times faster
-            return json.loads(text)
-        except ValueError:
-            pass
-    from ruamel.yaml import YAML
-
-    return YAML(typ="rt" if lines else "safe", pure=lines).load(text)
-
-
-def _line_of(data: Any, loc: Loc) -> int | None:
-    """1-based line of ``loc`` in a ruamel round-trip document, as deep as it resolves."""
-    line: int | None = None
-    node = data
-    for part in loc:
-        lc = getattr(node, "lc", None)
-        try:
-            if isinstance(node, dict) and part in node:
-                if lc is not None:
-                    line = lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                if lc is not None:
-                    line = lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (AttributeError, KeyError, TypeError):
-            break
-    return line
-
-
-def _format(path: Path, data: Any, loc: Loc, message: str) -> str:
-    field = ".".join(str(p) for p in loc) or "(document)"
-    line = _line_of(data, loc) if data is not None else None
-    where = f"{path}:{line}" if line else str(path)
-    return f"{where}: {field}: {message}"
-
-
-def _syntax_error(path: Path, error: Exception) -> Exception:
-    """The error to show for a seed that does not parse: a YAML one as the round-trip
-    loader tells it (the character at fault, and its line quoted), the C loader's being
-    terse."""
-    from ruamel.yaml.error import YAMLError
-
-    if isinstance(error, YAMLError):
-        try:
-            _read(path, lines=True)
-        except YAMLError as told:
-            return told
-    return error
-
-
 def load_seed(path: Path) -> Seed:
     """Read and validate a seed file; raise :class:`SeedError` listing every problem."""
     from ruamel.yaml.error import YAMLError
 
     try:
-        raw = _read(path, lines=False)
+        raw = read_document(path, lines=False)
     except OSError as exc:
         raise SeedError(str(path), [f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except (ValueError, YAMLError) as exc:  # JSON and YAML syntax errors
-        detail = " ".join(str(_syntax_error(path, exc)).split())
+        detail = " ".join(str(syntax_error(path, exc)).split())
         raise SeedError(str(path), [f"{path}: not valid YAML/JSON: {detail}"]) from None
     if raw is None:
         raw = {}
     try:
         seed = Seed.model_validate(raw)
     except ValidationError as exc:
-        shown = _read(path, lines=True)
+        shown = read_document(path, lines=True)
         problems = [
-            _format(path, shown, tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)
+            located(path, shown, tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)
         ]
         raise SeedError(str(path), problems) from None
     cross = check(seed)
     if cross:
-        shown = _read(path, lines=True)
-        raise SeedError(str(path), [_format(path, shown, loc, msg) for loc, msg in cross])
+        shown = read_document(path, lines=True)
+        raise SeedError(str(path), [located(path, shown, loc, msg) for loc, msg in cross])
     return seed
 
 
