@@ -296,7 +296,7 @@ class SqlStore:
         created = reservation.created
         released = spending(pairs, now, created, release=True)
         with self._transaction(reservation.charges) as db:
-            if self._run(db, HOLD_DROP, (reservation.id,)).rowcount:
+            if self._run(db, HOLD_DROP, (reservation.id, created)).rowcount:
                 self._write(db, released)
             else:  # charged its estimate by a sweep already: only what passes it
                 beyond = [(charge, max(0, amount - charge.amount)) for charge, amount in pairs]
@@ -344,7 +344,7 @@ class SqlStore:
             held = [(Charge(n, Window(w), a), a) for n, w, a in json.loads(encoded)]
             charged = spending(held, created + self._ttl, created, release=True)
             with self._transaction([c for c, _ in held]) as db:
-                if self._run(db, HOLD_DROP, (rid,)).rowcount:  # not settled meanwhile
+                if self._run(db, HOLD_DROP, (rid, created)).rowcount:  # not settled meanwhile
                     self._write(db, charged)
         with self._transaction([]) as db:
             horizon = now - MAX_RATE_PERIOD

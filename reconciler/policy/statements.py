@@ -32,7 +32,9 @@ LEDGER_LEAVING = (
     "ORDER BY ts, cum_before LIMIT 1"
 )
 HOLD_PUT = "INSERT INTO holds (created, charges) VALUES (?, ?) RETURNING id"
-HOLD_DROP = "DELETE FROM holds WHERE id = ?"
+# by its creation time too: SQLite numbers a new row after the highest one left, so a
+# hold admitted after the sweep removed the last one takes that one's number
+HOLD_DROP = "DELETE FROM holds WHERE id = ? AND created = ?"
 HOLDS_EXPIRED = "SELECT id, created, charges FROM holds WHERE created <= ?"
 # in the order admissions write ring slots in, so that in PostgreSQL a sweep and an
 # admission never wait on each other's ring rows in a circle

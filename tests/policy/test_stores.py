@@ -151,6 +151,24 @@ def test_an_expired_reservation_is_charged_in_full_then_only_beyond_it(
     assert store.read("s|usd|hour", HOUR, NOW + 1900) == Usage(75, 0)
 
 
+def test_a_late_settlement_never_settles_a_newer_reservation_in_its_place(
+    store: UsageStore,
+) -> None:
+    """A reservation charged by a sweep, then one admitted after it (SQLite gives the
+    newest row the number of the one the sweep removed, when it was the last), then the
+    first settles late: it adds only what passes its estimate, and the second's hold
+    stays until the second settles."""
+    held = store.admit([_charge(30, 100)], NOW)
+    assert isinstance(held, Reservation)
+    store.sweep(NOW + 901)  # its caller hung past the time-to-live: charged its 30
+    after = store.admit([_charge(20, 100)], NOW + 902)
+    assert isinstance(after, Reservation)
+    store.settle(held, [10], NOW + 903)  # it finished after all, for less
+    assert store.read("s|usd|hour", HOUR, NOW + 903) == Usage(30, 20)
+    store.settle(after, [20], NOW + 904)
+    assert store.read("s|usd|hour", HOUR, NOW + 904) == Usage(50, 0)
+
+
 def test_a_rolling_window_counts_what_was_spent_in_its_length(store: UsageStore) -> None:
     day = Window.DAY
     store.add([Charge("t", day, 5)], NOW)
