@@ -57,8 +57,10 @@ def workspace_aliases(desired: DesiredState, live: LiveState) -> dict[str, str]:
 
 
 def renamed(live: LiveState, aliases: Mapping[str, str]) -> LiveState:
-    """``live`` with members and keys of aliased workspaces under the desired name (the
-    workspaces themselves keep their live name, so the rename shows in the plan)."""
+    """``live`` with members, keys and group grants of aliased workspaces under the
+    desired name (the workspaces themselves keep their live name, so the rename shows in
+    the plan). A group's grant follows its workspace's id on the platform, so a renamed
+    workspace neither changes the group nor loses the members it reaches."""
     return live.model_copy(
         update={
             "members": tuple(
@@ -72,6 +74,16 @@ def renamed(live: LiveState, aliases: Mapping[str, str]) -> LiveState:
                 if k.workspace in aliases
                 else k
                 for k in live.keys
+            ),
+            "groups": tuple(
+                g.model_copy(
+                    update={
+                        "workspace_grants": {
+                            aliases.get(ws, ws): roles for ws, roles in g.workspace_grants.items()
+                        }
+                    }
+                )
+                for g in live.groups
             ),
         }
     )

@@ -13,6 +13,7 @@ from reconciler.diff import diff as diff_at
 from reconciler.model import (
     ApiKey,
     DesiredState,
+    Group,
     LiveState,
     Organization,
     SpendLimit,
@@ -363,6 +364,31 @@ def test_a_workspace_found_by_a_previous_name_is_renamed_in_place_with_members_a
     assert key.reason == "renamed from 'dev-alice'; the platform cannot rename a key"
     assert key.live_id == "k-alice"
     assert [(f.path, f.forces_replacement) for f in key.fields] == [("name", True)]
+
+
+def test_a_group_s_access_follows_a_workspace_renamed_by_a_previous_name() -> None:
+    # bob reaches dev only through the group analysts: after dev is renamed developers
+    # (and groups.yaml says so) the rename is the plan's only change to the workspace;
+    # his membership is neither removed as undeclared nor the group's grant rewritten
+    # (the platform's grants follow the workspace's id)
+    analysts = Group(name="analysts", members=("bob@acme.example",), id="g-analysts")
+    base = desired_renamed()
+    want = base.model_copy(
+        update={
+            "members": tuple(m for m in base.members if m.email != "bob@acme.example"),
+            "groups": (
+                analysts.model_copy(update={"workspace_grants": {"developers": ("user",)}}),
+            ),
+        }
+    )
+    live = live_matching().model_copy(
+        update={"groups": (analysts.model_copy(update={"workspace_grants": {"dev": ("user",)}}),)}
+    )
+    changes = [c for c in diff(want, live) if Action.NOOP not in c.actions]
+    assert [(c.address, c.actions) for c in changes] == [
+        ("workspace.developers", (Action.UPDATE,)),
+        ("api_key.developers-alice", (Action.CREATE, Action.DELETE)),
+    ]
 
 
 def test_a_renamed_key_whose_other_fields_changed_too_lists_them_all() -> None:
