@@ -18,12 +18,14 @@ keys (``<<: *defaults``) work as in most YAML tools.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, StreamEndEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import Loc, RawProblem
@@ -347,6 +349,9 @@ def _compose_document(text: str, *, pure: bool) -> Document:
             message += ")"
         doc.problems.append(RawProblem((), line, column, f"invalid YAML: {message}"))
         return doc
+    except ReaderError as exc:
+        doc.problems.append(_unreadable_character(text, exc))
+        return doc
     except YAMLError as exc:
         doc.problems.append(RawProblem((), 1, 1, f"invalid YAML: {exc}"))
         return doc
@@ -375,6 +380,22 @@ def load_bytes(data: bytes, *, pure: bool = False) -> Document:
     if isinstance(text, RawProblem):
         return Document(problems=[text])
     return load_text(text, pure=pure)
+
+
+def _unreadable_character(text: str, exc: ReaderError) -> RawProblem:
+    """A character YAML text may not hold (a control character pasted into a value), at
+    its line and column, in one line (the reader's own message spans two and counts
+    characters from the start of the file)."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+    kind = "a control character" if unicodedata.category(chr(code)) == "Cc" else "a character"
+    message = (
+        f"invalid YAML: {kind} (U+{code:04X}) here: YAML text may not hold one "
+        f'as it is; write it escaped in a double-quoted string ("\\x{code:02x}"), or remove it'
+    )
+    return RawProblem((), line, column, message)
 
 
 def _char_at(text: str, line: int, column: int) -> str:

@@ -66,6 +66,8 @@ def test_marks_of_keys_and_items(pure: bool) -> None:
         ("a: 1\n---\nb: 2\n", 2, 1, "expected a single YAML document"),
         ("a: [1, 2\nb: 3\n", 2, 2, "invalid YAML"),
         ("a: *missing\n", 1, 4, "invalid YAML"),
+        # a control character pasted into a value: where it is, and how to write one
+        ("a: 1\nb: x\x1by\n", 2, 5, "a control character (U+001B) here"),
     ],
 )
 def test_problems_carry_the_position(
@@ -74,6 +76,7 @@ def test_problems_carry_the_position(
     problems = load_text(text, pure=pure).problems
     assert [(p.line, p.column) for p in problems] == [(line, column)]
     assert fragment in problems[0].message
+    assert "\n" not in problems[0].message  # one line, as every other problem
 
 
 ORDINARY = """\
