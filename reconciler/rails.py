@@ -156,6 +156,9 @@ def _expired_create(change: Change, today: dt.date) -> Refusal | None:
     )
 
 
+FORCE_REQUIRED = "; --force required"
+
+
 def _percent(fraction: float) -> str:
     """40% or 30.5%: never a rounding that reads "30% is over 30%"."""
     return f"{fraction * 100:.1f}".removesuffix(".0") + "%"
@@ -186,7 +189,7 @@ def delete_share(
     return Refusal(
         RefusalKind.DELETE_SHARE,
         f"Too many {what}: {_percent(deletes / total)} is over {_percent(limit.fraction)} "
-        f"({deletes}/{total}{of_which}); --force required",
+        f"({deletes}/{total}{of_which}){FORCE_REQUIRED}",
         tuple(c.address for c in counted),
         force_overrides=True,
     )
@@ -231,9 +234,21 @@ def narrowed(
     return (*found, *_shares(kept, live_key_count, live_people_count, limit))
 
 
+def lifted(refusals: Iterable[Refusal], *, force: bool) -> tuple[Refusal, ...]:
+    """The refusals ``force`` lifts (none without it)."""
+    return tuple(r for r in refusals if force and r.force_overrides)
+
+
+def forced_notice(refusal: Refusal) -> str:
+    """What apply says of a refusal ``--force`` lifted, in place of refusing."""
+    return f"Applying with --force despite: {refusal.line().removesuffix(FORCE_REQUIRED)}"
+
+
 def enforce(refusals: Iterable[Refusal], *, force: bool = False) -> None:
     """Raise :class:`PlanError` listing every refusal that stands (``force`` lifts those
     it overrides)."""
-    standing = [r.line() for r in refusals if not (force and r.force_overrides)]
+    refusals = tuple(refusals)
+    gone = lifted(refusals, force=force)
+    standing = [r.line() for r in refusals if r not in gone]
     if standing:
         raise PlanError("Refusing to apply:\n  " + "\n  ".join(standing))

@@ -37,7 +37,7 @@ from reconciler.model import (
 )
 from reconciler.plan import Plan, check_saved, narrow
 from reconciler.provider import ProgressCallback
-from reconciler.rails import enforce
+from reconciler.rails import enforce, forced_notice, lifted
 from reconciler.session.planning import PlanContext, Planning
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
@@ -177,7 +177,11 @@ class Applying(Planning):
                 )
             for warning in warnings:
                 listener.notice(warning)
-            listener.show(plan)
+            forced = lifted(plan.refusals, force=force)
+            for refusal in forced:
+                listener.notice(forced_notice(refusal))
+            standing = tuple(r for r in plan.refusals if r not in forced)
+            listener.show(replace(plan, refusals=standing) if forced else plan)
             enforce(plan.refusals, force=force)  # conflicts too, even with no change
             outcome = ApplyOutcome(
                 apply_id=apply_id, plan=plan, warnings=warnings, log_file=log_file

@@ -353,6 +353,11 @@ def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> 
     assert key_ids(sandbox) == before
     forced = cli("apply", "--auto-approve", "--force")
     assert forced.returncode == 0, forced.stderr
+    # the plan shown no longer says apply will refuse what --force lets through
+    assert "Apply will refuse this plan" not in forced.stdout
+    assert "Applying with --force despite: Too many deletes: 40% is over 30% (4/10)\n" in (
+        forced.stderr
+    )
     assert applied_sentence((0, 0, 4)) in forced.stdout
     assert len(key_ids(sandbox)) == 6
 
