@@ -42,7 +42,12 @@ def matches_hint(secret: SecretStr, hint: str | None) -> bool:
     return value.startswith(head) and value.endswith(tail)
 
 
-def _live_key(desired: DesiredState, live: LiveState, address: str) -> tuple[ApiKey, ApiKey]:
+def _live_key(
+    desired: DesiredState, live: LiveState, address: str, secret: SecretStr
+) -> tuple[ApiKey, ApiKey]:
+    """The desired key ``address`` and the live key ``secret`` is for: of several live keys
+    of its name (a rotation's old key lives on through its grace), the one whose hint the
+    secret fits."""
     name = address.removeprefix("api_key.")
     want = next((k for k in desired.keys if k.name == name), None)
     if not address.startswith("api_key.") or want is None:
@@ -53,9 +58,26 @@ def _live_key(desired: DesiredState, live: LiveState, address: str) -> tuple[Api
             f"{address}: no live key named {name!r} in workspace {want.workspace!r}; "
             "create it first (the plan says where)"
         )
-    if len(found) > 1:
-        raise ConfigError(f"{address}: {len(found)} live keys have this name; archive the extras")
-    return want, found[0]
+    fitting = [k for k in found if matches_hint(secret, k.hidden_key)]
+    if len(fitting) == 1:
+        return want, fitting[0]
+    if len(found) == 1:
+        # no character of the live key's hint: a plan never shows one either, and an error
+        # lands in terminals and CI logs; the id finds the key in the console
+        raise ConfigError(
+            f"{address}: this secret is not the live key's (id {found[0].id}; the console "
+            "shows that key's hint to compare)"
+        )
+    ids = ", ".join(k.id or "?" for k in found)
+    if fitting:
+        why = (
+            "this secret could be any of theirs (the old key of a rotation lives on through "
+            "its grace: store it once that key is deleted, or delete the extra in the console)"
+        )
+    else:
+        whose = "neither's" if len(found) == 2 else "none of theirs"
+        why = f"this secret is {whose} (the console shows each key's hint to compare)"
+    raise ConfigError(f"{address}: {len(found)} live keys have this name ({ids}), and {why}")
 
 
 @dataclass(frozen=True)
@@ -81,16 +103,9 @@ async def put_secret(
     secret: SecretStr,
 ) -> PutSecret:
     """Store ``secret`` as the key ``address``'s (see the module docstring)."""
-    want, have = _live_key(desired, live, address)
     if not secret.get_secret_value():
         raise ConfigError("no secret on standard input")
-    if not matches_hint(secret, have.hidden_key):
-        # no character of the live key's hint: a plan never shows one either, and an error
-        # lands in terminals and CI logs; the id finds the key in the console
-        raise ConfigError(
-            f"{address}: this secret is not the live key's (id {have.id}; the console shows "
-            "that key's hint to compare)"
-        )
+    want, have = _live_key(desired, live, address, secret)
     if not await provider.check_key(secret):
         raise ConfigError(f"{address}: the platform does not accept this secret")
     store, path = secrets(want)
