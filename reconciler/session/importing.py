@@ -63,11 +63,20 @@ class Importing(SessionCore):
 
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
-        secrets, merged = await self._secrets_in_use(live, name)
+        secrets, merged, retiring = await self._secrets_in_use(live, name)
+        old = [k for k in live.keys if k.id in retiring]
+        current = tuple(k for k in live.keys if k.id not in retiring)
         report = import_into(
-            self.desired_dir, live, spec, name=name, prune=prune, today=today, secrets=secrets
+            self.desired_dir,
+            live.model_copy(update={"keys": current}) if old else live,
+            spec,
+            name=name,
+            prune=prune,
+            today=today,
+            secrets=secrets,
         )
         report.notes.extend(merged)
+        report.notes.extend(_retiring_note(k) for k in old)
         validation = check_desired_state(self.desired_dir, today=today)
         if validation.state is None:
             return ImportOutcome(live, report, validation)
@@ -80,12 +89,14 @@ class Importing(SessionCore):
 
     async def _secrets_in_use(
         self, live: LiveState, name: str | None
-    ) -> tuple[dict[str, SecretTarget], list[str]]:
+    ) -> tuple[dict[str, SecretTarget], list[str], frozenset[str]]:
         """By key id, where the ownership record says a live key's secret is, for each
         key whose default location (``<workspace>/<name>`` in the default store) is not
         that one: an import keeps those locations. Empty when the record cannot be read.
         Reading it takes over or merges a record kept under an earlier identity
-        (:func:`reconciler.vault.ledger_store.load`): the notes say what was merged."""
+        (:func:`reconciler.vault.ledger_store.load`): the notes say what was merged. Then
+        the ids of the old keys of rotations still in their grace, which share their
+        name with the new key until an apply deletes them: not for the files."""
         from reconciler.apply.record_notes import merged_now
 
         try:
@@ -103,7 +114,7 @@ class Importing(SessionCore):
                 self.default_store(desired), identity, earlier=self._earlier(desired)
             )
         except ReconcilerError:
-            return {}, []
+            return {}, [], frozenset()
         kept: dict[str, SecretTarget] = {}
         for key in live.keys:
             entry = stored.ledger.entry(key.id) if key.id else None
@@ -112,7 +123,8 @@ class Importing(SessionCore):
             default = location_of(*router(key.model_copy(update={"secret": None})), key)
             if _place(default) != _place(entry.secret):
                 kept[key.id] = _target(entry.secret, default.backend)
-        return kept, merged_now(stored, identity)
+        retiring = frozenset(k for k, e in stored.ledger.keys.items() if e.retiring is not None)
+        return kept, merged_now(stored, identity), retiring
 
     async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
         """Record the live keys ``declared`` that ``desired`` holds as adopted."""
@@ -150,4 +162,13 @@ def _target(location: SecretLocation, default: SecretBackend) -> SecretTarget:
         path=location.path,
         repository=location.repository,
         environment=location.environment,
+    )
+
+
+def _retiring_note(key: ApiKey) -> str:
+    from reconciler.adoption.documents import quoted
+
+    return (
+        f"key {quoted(key.name)} (workspace {quoted(key.workspace)}): the old key of a "
+        f"rotation (id {key.id}), deleted by the first apply after its grace ends; not imported"
     )

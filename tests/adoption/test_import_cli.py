@@ -183,3 +183,25 @@ def test_an_organisation_applied_before_is_imported_with_its_secrets_where_they_
     audit = cli("audit", "ds", "--sandbox", "--fail-on", "secret-missing")
     assert audit.exit_code == 0, audit.output
     assert "secret-missing" not in audit.stdout
+
+
+def test_an_import_during_a_rotation_s_grace_imports_the_new_key_and_leaves_the_old_one(
+    here: Path,
+) -> None:
+    """The old key of a rotation shares its name with the new one until its grace ends:
+    import takes the new key as the key of that name, and says the old one is reconciler's
+    to delete, instead of asking for one of the two to be deleted in the console."""
+    assert cli("sandbox", "reset").exit_code == 0
+    assert cli("import", "ds", "--sandbox", "--name", "Acme Analytics").exit_code == 0
+    rotated = cli("apply", "ds", "--sandbox", "--auto-approve", "--replace", "api_key.dev-alice")
+    assert rotated.exit_code == 0, rotated.output
+    again = cli("import", "ds", "--sandbox")
+    assert again.exit_code == 0, again.output
+    assert "share this name" not in again.stdout
+    retiring = {e.name: key_id for key_id, e in recorded(here).keys.items() if e.retiring}
+    old = retiring["dev-alice"]  # iris-laptop, past its period, was rotated too
+    assert (
+        f"  - key 'dev-alice' (workspace 'dev'): the old key of a rotation (id {old}), "
+        "deleted by the first apply after its grace ends; not imported" in again.stdout
+    )
+    assert "Imported 2 workspace(s) and 2 key(s)" in again.stdout
