@@ -136,7 +136,10 @@ def read_bytes(
         return f"cannot read: {exc.strerror or exc}"
     size = max(size, len(data))
     if size > MAX_FILE_BYTES:
-        return f"{_mib(size)}: a desired-state file may be at most {_mib(MAX_FILE_BYTES)}; not read"
+        return (
+            f"{size:,} bytes: a desired-state file may be at most {MAX_FILE_BYTES:,} bytes "
+            f"({_mib(MAX_FILE_BYTES)}); not read"
+        )
     if size > limit:
         return (
             f"not read: with this file's {_mib(size)} the desired state would be over "

@@ -97,9 +97,11 @@ def test_a_long_value_is_cut_to_a_short_prefix(desired: Path) -> None:
 def test_a_file_over_the_size_limit_is_not_parsed(desired: Path) -> None:
     big = desired / "workspaces" / "big.yaml"
     big.write_text(DEV_HEAD + "#" * MAX_FILE_BYTES)
+    # just over the limit: in bytes, not a rounding that reads "1.0 MiB, at most 1.0 MiB"
+    size = f"{len(DEV_HEAD) + MAX_FILE_BYTES:,}"
     assert only(desired) == (
-        "ds/workspaces/big.yaml: error: 1.0 MiB: a desired-state file may be at most 1.0 MiB; "
-        "not read"
+        f"ds/workspaces/big.yaml: error: {size} bytes: a desired-state file may be at most "
+        "1,048,576 bytes (1.0 MiB); not read"
     )
 
 
@@ -120,7 +122,9 @@ def test_a_file_that_grows_while_read_is_read_to_its_end_or_refused(
 
     monkeypatch.setattr(os, "fstat", shrunk)
     if grown:
-        assert only(desired).startswith("ds/workspaces/big.yaml: error: 1.0 MiB: a desired-")
+        assert only(desired).endswith(
+            " bytes: a desired-state file may be at most 1,048,576 bytes (1.0 MiB); not read"
+        )
     else:
         assert check_desired_state(desired, today=TODAY).ok
 
