@@ -36,6 +36,28 @@ DirectoryArg = Annotated[Path, typer.Argument(help="The desired-state directory.
 DesiredDirOpt = Annotated[
     Path, typer.Option("--desired", metavar="DIR", help="The desired-state directory.")
 ]
+# a command whose directory also comes after other arguments takes it either way
+DirectoryAfterArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="DIRECTORY", help="The desired-state directory.", show_default=False),
+]
+DesiredAlsoOpt = Annotated[
+    Path | None,
+    typer.Option("--desired", metavar="DIR", help="The same, as an option (older form)."),
+]
+
+
+def one_directory(directory: Path | None, desired: Path | None) -> Path:
+    """The desired-state directory given as DIRECTORY or ``--desired`` (default:
+    ``desired-state``); both, naming two, is a usage error."""
+    if directory is not None and desired is not None and directory != desired:
+        raise typer.BadParameter(
+            f"two desired-state directories: {directory} and --desired {desired}",
+            param_hint="DIRECTORY",
+        )
+    return directory or desired or DESIRED_STATE
+
+
 OutputFormatOpt = Annotated[
     str,
     typer.Option(

@@ -120,6 +120,17 @@ def test_policy_check_bad_arguments_exit_1(args: list[str], message: str) -> Non
     assert out == ""
 
 
+def test_policy_check_takes_the_directory_as_every_other_command_does(tmp_path: Path) -> None:
+    # positionally, after the request (as plan, audit and secret put take it)
+    args = ["policy", "check", "analyst", "mistral-small-2506", "2000", str(DESIRED)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("allowed: role.analyst")
+    both = runner.invoke(app, [*args, "--desired", str(tmp_path)])
+    assert both.exit_code == 1
+    assert f"two desired-state directories: {DESIRED} and --desired {tmp_path}" in both.stderr
+
+
 def test_policy_check_missing_directory(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["policy", "check", "analyst", "x", "1", "--desired", str(tmp_path / "nope")]

@@ -14,13 +14,16 @@ from reconciler.cli.options import (
     DESIRED_STATE,
     SANDBOX_STATE,
     ConcurrencyOpt,
+    DesiredAlsoOpt,
     DesiredDirOpt,
+    DirectoryAfterArg,
     DirectoryArg,
     FormatOpt,
     OrgOpt,
     ReadSandboxOpt,
     SandboxStateOpt,
     check_format,
+    one_directory,
 )
 
 policy_app = typer.Typer(
@@ -35,7 +38,8 @@ def policy_check(
     role: Annotated[str, typer.Argument(help="A role, or a key as api_key.NAME.")],
     model: Annotated[str, typer.Argument(help="A model id or alias.")],
     tokens: Annotated[str, typer.Argument(help="Estimated tokens of the request (in + out).")],
-    directory: DesiredDirOpt = DESIRED_STATE,
+    directory: DirectoryAfterArg = None,
+    desired: DesiredAlsoOpt = None,
     output_tokens: Annotated[
         str | None,
         typer.Option(
@@ -70,9 +74,10 @@ def policy_check(
     from reconciler.cli.policy import check_command
 
     check_format(fmt, "text", "json")
+    root = one_directory(directory, desired)
     code = guarded(
         lambda: check_command(
-            directory,
+            root,
             role,
             model,
             tokens,

@@ -19,6 +19,8 @@ from reconciler.cli.options import (
     AllowFileVaultOpt,
     AttributionDaysOpt,
     ConcurrencyOpt,
+    DesiredAlsoOpt,
+    DirectoryAfterArg,
     DirectoryArg,
     GraceOpt,
     NoColorOpt,
@@ -34,6 +36,7 @@ from reconciler.cli.options import (
     check_format,
     make_rotations,
     make_target,
+    one_directory,
 )
 
 
@@ -122,16 +125,8 @@ secret_app = typer.Typer(
 @secret_app.command("put")
 def secret_put(
     address: Annotated[str, typer.Argument(help="The key's address: api_key.NAME.")],
-    directory: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="DIRECTORY", help="The desired-state directory.", show_default=False
-        ),
-    ] = None,
-    desired: Annotated[
-        Path | None,
-        typer.Option("--desired", metavar="DIR", help="The same, as an option (older form)."),
-    ] = None,
+    directory: DirectoryAfterArg = None,
+    desired: DesiredAlsoOpt = None,
     sandbox: SandboxOpt = False,
     sandbox_state: SandboxStateOpt = SANDBOX_STATE,
     vault: VaultOpt = None,
@@ -143,12 +138,7 @@ def secret_put(
     from reconciler.cli.orgs import one_org
     from reconciler.cli.secret import put_command
 
-    if directory is not None and desired is not None and directory != desired:
-        raise typer.BadParameter(
-            f"two desired-state directories: {directory} and --desired {desired}",
-            param_hint="DIRECTORY",
-        )
-    root = directory or desired or DESIRED_STATE
+    root = one_directory(directory, desired)
     options = make_target(sandbox, sandbox_state, vault, STATE_DIR, 8, allow_file_vault)
     raise typer.Exit(guarded(lambda: run_async(put_command(one_org(root, org), options, address))))
 
