@@ -125,6 +125,9 @@ def _check_groups(
     provider = checker.provider
     names = [g.name for g in doc.groups]
     ws_files = {s.model.workspace.name: s for s in workspaces}
+    renamed = {
+        old: s.model.workspace.name for s in workspaces for old in s.model.workspace.previous_names
+    }
     reach = group_reach(doc)
     for i, group in enumerate(doc.groups):
         loc: Loc = ("groups", i)
@@ -147,7 +150,13 @@ def _check_groups(
         for ws, roles in group.workspaces.items():
             at: Loc = (*loc, "workspaces", ws)
             if ws not in ws_files:
-                reporter.add(source, at, f"no workspace '{ws}' in the desired state")
+                now = renamed.get(ws)
+                hint = (
+                    f" (workspace '{now}' was called '{ws}': name it by its new name)"
+                    if now
+                    else ""
+                )
+                reporter.add(source, at, f"no workspace '{ws}' in the desired state{hint}")
                 continue
             checker.member_roles(source, at, roles)
             direct = dict(_direct(ws_files[ws]))

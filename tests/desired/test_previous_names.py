@@ -140,3 +140,17 @@ def test_an_organisations_previous_name_follows_the_rules_of_its_name(tmp_path: 
         "organization.previous_names[1]: must be at most 255 characters",
         "organization.previous_names[2]: expected a string, got the number 3",
     ]
+
+
+def test_a_group_granting_a_workspace_by_its_previous_name_is_told_the_new_one(
+    tmp_path: Path,
+) -> None:
+    root = write(tmp_path, developers=DEVELOPERS)
+    (root / "people.yaml").write_text("version: 1\npeople:\n  - {email: lead@acme.example}\n")
+    (root / "groups.yaml").write_text(
+        "version: 1\ngroups:\n  - name: team\n    workspaces:\n      dev: [user]\n"
+    )
+    assert refused(root) == [
+        f"{root}/groups.yaml:5:7: error: groups[0].workspaces.dev: no workspace 'dev' in the "
+        "desired state (workspace 'developers' was called 'dev': name it by its new name)"
+    ]
