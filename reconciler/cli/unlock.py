@@ -2,7 +2,8 @@
 
 As ``terraform force-unlock``: the id is the one a lock error names; an id that is not
 the current holder's is refused (a lock taken since is never removed); the command says
-who held the lock and asks for ``yes`` unless ``-force``. It opens only the secret store
+who held the lock and asks for ``yes`` unless ``-force`` (once the lock is found to be
+the one named: no lock, or another's, is said without a question). It opens only the secret store
 that holds the lock, never the platform.
 """
 
@@ -28,13 +29,18 @@ UNLOCK_PROMPT = (
 async def force_unlock_command(
     directory: Path, options: TargetOptions, lock_id: str, *, force: bool = False
 ) -> int:
-    """Release the lock ``lock_id``: 0 done, 1 declined, 130 interrupted at the prompt."""
-    if not force and not on_terminal():
-        raise ConfigError("force-unlock needs confirmation: run it in a terminal, or pass -force")
+    """Release the lock ``lock_id``: 0 done, 1 declined, 130 interrupted at the prompt.
+    Without ``force`` the holder is asked about once the lock is found to be ``lock_id``'s
+    (no lock, or another id's, is said first), and without a terminal to ask on, refused."""
     interrupted = False
+    terminal = on_terminal()
 
     async def confirm(holder: LockHolder) -> bool:
         nonlocal interrupted
+        if not terminal:
+            raise ConfigError(
+                "force-unlock needs confirmation: run it in a terminal, or pass -force"
+            )
         print(for_terminal(f"Lock ID {holder.id} is held by {holder.describe()}."))
         answer = await ask_yes(UNLOCK_PROMPT)
         if answer is not Answer.YES:

@@ -125,11 +125,23 @@ def test_without_a_terminal_it_asks_for_force(tmp_path: Path, held: LockHolder) 
     assert lock_in(tmp_path) == held
 
 
-def test_no_lock_to_release(tmp_path: Path) -> None:
+@pytest.mark.parametrize("force", [["-force"], []], ids=["force", "no-terminal"])
+def test_no_lock_to_release(tmp_path: Path, force: list[str]) -> None:
+    """Said first, even where the question could not be asked: there is nothing to
+    confirm."""
     copy_example(tmp_path / "desired-state")
-    result = unlock(tmp_path, "0123abcd", "-force")
+    result = unlock(tmp_path, "0123abcd", *force)
     assert result.returncode == 1
     assert result.stderr == ("Error: Failed to unlock: file vault at vault holds no state lock.\n")
+
+
+def test_without_a_terminal_an_id_that_is_not_the_holders_is_refused_as_such(
+    tmp_path: Path, held: LockHolder
+) -> None:
+    result = unlock(tmp_path, "0123abcd")
+    assert result.returncode == 1
+    assert "does not match the lock held by ci-bot" in result.stderr
+    assert lock_in(tmp_path) == held
 
 
 def test_a_desired_state_that_does_not_validate_does_not_keep_the_lock(
