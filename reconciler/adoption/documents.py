@@ -263,10 +263,11 @@ def _workspace(
             f"spend limit in the console: {ws.spend_limit.describe()} (only the console sets "
             "it; policy.monthly_budget_usd makes plans check it)"
         )
-        notes.append(
-            f"{what}: spend limit {ws.spend_limit.describe()} is set in the console only: "
-            "written as a comment"
-        )
+        if not ws.spend_limit.no_monthly_limit:  # else nothing to carry over
+            notes.append(
+                f"{what}: its spend limit ({ws.spend_limit.describe()}) can be set only in "
+                "the console: written as a comment"
+            )
     return WorkspaceEntry(
         name=ws.name,
         description=ws.description,

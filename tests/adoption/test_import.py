@@ -138,8 +138,8 @@ def test_what_the_yaml_cannot_express_is_listed_not_written(tmp_path: Path) -> N
         "workspace 'Default Workspace' (the default workspace): not a valid desired-state name; "
         "not imported, left alone as unmanaged",
         "workspace 'Default Workspace': its 1 key(s) are not imported with it ('in-default')",
-        "workspace 'dev': spend limit 50 USD/month is set in the console only: written as a "
-        "comment",
+        "workspace 'dev': its spend limit (50 USD/month) can be set only in the console: "
+        "written as a comment",
         "member 'bob@acme.example' of workspace 'ml': roles 'wizard' are not La Plateforme's "
         "workspace roles; not written (the plan will remove them)",
         "key 'svc': the platform names no owner (created by 'svc@partner.example'); written "
@@ -431,7 +431,8 @@ def test_people_and_groups_are_imported_and_group_grants_stay_group_grants(
     state = _with_people()
     report = run(tmp_path, state)
     assert report.notes == [
-        "workspace 'dev': spend limit 50 USD/month is set in the console only: written as a comment"
+        "workspace 'dev': its spend limit (50 USD/month) can be set only in the console: "
+        "written as a comment"
     ]
     assert (tmp_path / "people.yaml").read_text().split("version: 1\n", 1)[1] == (
         "\n"
@@ -553,3 +554,19 @@ def test_people_and_groups_gone_from_live_are_listed_and_pruned(tmp_path: Path) 
         "  - {email: carol@acme.example}\n"
     )
     assert "devs" not in groups.read_text()
+
+
+def test_a_workspace_without_a_console_limit_is_commented_but_not_noted(tmp_path: Path) -> None:
+    """A workspace whose console says "no monthly limit" has nothing to bring over: the
+    YAML says so in a comment, and the import's notes (what needs a person) leave it out."""
+    open_ended = Workspace(
+        name="lab", admin=ALICE, id="ws-lab", spend_limit=SpendLimit(amount=None)
+    )
+    members = (Member(workspace="lab", email=ALICE, roles=("workspace_admin",), user_id="u-a"),)
+    report = run(tmp_path, live(workspaces=(open_ended,), members=members))
+    assert report.notes == [
+        "workspace 'dev': its spend limit (50 USD/month) can be set only in the console: "
+        "written as a comment"
+    ]
+    lab = (tmp_path / "workspaces" / "lab.yaml").read_text()
+    assert "# spend limit in the console: no monthly limit" in lab

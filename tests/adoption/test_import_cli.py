@@ -101,7 +101,10 @@ def test_the_demo_organisation_imported_plans_clean(here: Path) -> None:
         "  - workspace 'Default Workspace' (the default workspace): not a valid desired-state "
         "name; not imported, left alone as unmanaged" in done.stdout
     )
-    assert "  - workspace 'ml': spend limit 800 USD/month is set in the console only" in done.stdout
+    assert (
+        "  - workspace 'ml': its spend limit (800 USD/month) can be set only in the console"
+        in done.stdout
+    )
     assert "ds/ is valid: 2 workspaces, 8 members, 2 API keys, 0 roles." in done.stdout
 
     assert "2 key(s) recorded as managed, their secrets unknown" in done.stdout
