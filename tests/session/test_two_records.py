@@ -132,14 +132,7 @@ def test_an_apply_declined_leaves_both_records_as_they_were(tmp_path: Path) -> N
     read the warning, and the earlier record's keys are not this organisation's) leaves
     the earlier record where it was, to be removed before the next apply."""
     root = tmp_path
-    write_small_desired(root, dev=DEV)
-    SandboxStore.open(state_of(root)).close()
-    apply(root)
-    rename(root, f"  name: {NEW}\n")
-    edit_dev(root, BOB, "")
-    apply(root)
-    old_record, new_record = record(root, OLD), record(root, NEW)
-    rename(root, f"  name: {NEW}\n  previous_names: [{OLD}]\n")
+    old_record, new_record = two_records(root)
 
     asked: list[str] = []
 
@@ -184,8 +177,8 @@ def test_a_sibling_of_the_same_name_keeps_its_record_when_the_other_pins_its_id(
 
 
 def two_records(root: Path) -> tuple[str, str]:
-    """The first test's two records: dev-bob in the earlier one only; ``previous_names``
-    now names it. The text of each (earlier, own)."""
+    """The first test's two records (the earlier name's, the new name's): dev-bob in the
+    earlier one only; ``previous_names`` now names it. The text of each (earlier, own)."""
     write_small_desired(root, dev=DEV)
     SandboxStore.open(state_of(root)).close()
     apply(root)
