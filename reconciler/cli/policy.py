@@ -16,12 +16,14 @@ workspace's monthly counter to it (never lowering what the store recorded), so a
 host does not grant a whole month's budget again.
 
 ``budget`` reads this month's spend per workspace from the platform's usage endpoint
-(or the sandbox's) and prints it against each workspace's monthly budget, with warnings
-at 50, 80 and 100%, as text, Markdown or JSON.
+(or the sandbox's) and prints it against each workspace's monthly budget (or, where the
+desired state sets none, the spend limit set in the console), with warnings at 50, 80
+and 100%, as text, Markdown or JSON.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import difflib
 import json
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import ConfigError
-from reconciler.model import DesiredState
+from reconciler.model import DesiredState, LiveState
 
 if TYPE_CHECKING:
     from reconciler.provider import Provider
@@ -162,6 +164,19 @@ async def fetch_spend(options: TargetOptions, month: dt.date) -> dict[str, Decim
         await provider.aclose()
 
 
+async def fetch_spend_and_live(
+    options: TargetOptions, month: dt.date
+) -> tuple[dict[str, Decimal], LiveState]:
+    """This month's spend per workspace name, and the organisation as ``plan`` reads it
+    (for the spend limits only the console sets), fetched together."""
+    provider = _open_provider(options)
+    try:
+        spend, live = await asyncio.gather(provider.monthly_spend(month), provider.fetch())
+    finally:
+        await provider.aclose()
+    return spend, live
+
+
 async def budget_command(
     directory: Path,
     options: TargetOptions,
@@ -171,14 +186,15 @@ async def budget_command(
     today: dt.date | None = None,
 ) -> int:
     """Print the budget report; return the exit code."""
-    from reconciler.policy.budget import build_budget_report
+    from reconciler.policy.budget import build_budget_report, console_limits
     from reconciler.policy.budget_render import render
 
     current = today or dt.datetime.now(dt.UTC).date()
     first = parse_month(month, current)
     state = load_state(directory)
-    spend = await fetch_spend(replace(options, provider=state.provider), first)
-    report = build_budget_report(state, spend, first, as_of=current)
+    spend, live = await fetch_spend_and_live(replace(options, provider=state.provider), first)
+    limits = console_limits(state, live.workspaces)
+    report = build_budget_report(state, spend, first, as_of=current, console_limits=limits)
     sys.stdout.write(render(report, fmt))
     return 0
 

@@ -2,8 +2,12 @@
 
 A pure function of the desired state (each workspace's ``policy.monthly_budget_usd`` and
 the organisation's spend limit), the spend the platform reports per workspace (from its
-usage endpoint, through ``Provider.monthly_spend``) and the month. No I/O, so it renders
-the same in a terminal, a pull-request comment or a scheduled drift report.
+usage endpoint, through ``Provider.monthly_spend``), the workspaces' spend limits set in
+the console (the platform's hard caps, which only the console sets) and the month. No
+I/O, so it renders the same in a terminal, a pull-request comment or a scheduled drift
+report. A workspace whose desired state sets no budget is reported against its console
+limit, marked as such (``budget_source`` "console"); where both are set, the desired
+state's budget is the one reported.
 
 Status per workspace, from the share of its budget spent: ``ok`` below 50%, ``notice`` at
 50%, ``warning`` at 80%, ``exceeded`` at 100%; ``no-budget`` when the desired state sets
@@ -17,12 +21,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from reconciler.model import DesiredState
+from reconciler.model import DesiredState, Workspace
 
 THRESHOLDS = (50, 80, 100)
 _CENT = Decimal("0.01")
@@ -54,6 +58,7 @@ class BudgetLine:
     status: BudgetStatus
     projected_usd: Decimal | None = None  # straight-line to the end of the month
     managed: bool = True
+    budget_source: str = "desired"  # or "console": the workspace's spend limit there
 
     @property
     def threshold(self) -> int | None:
@@ -102,14 +107,31 @@ def status_for(spent: Decimal, budget: Decimal | None) -> tuple[Decimal | None, 
     return percent, BudgetStatus.OK
 
 
+def console_limits(state: DesiredState, live: Iterable[Workspace]) -> dict[str, Decimal]:
+    """The USD spend limits the console sets on the desired state's workspaces, by their
+    desired name (found live under it or one of its ``previous_names``); a limit in
+    another currency is left out of a report in USD."""
+    limits: dict[str, Decimal] = {}
+    for workspace in live:
+        limit = workspace.spend_limit
+        if limit is None or limit.amount is None or limit.currency.upper() != "USD":
+            continue
+        for wanted in state.workspaces:
+            if workspace.name in (wanted.name, *wanted.previous_names):
+                limits[wanted.name] = limit.amount
+    return limits
+
+
 def build_budget_report(
     state: DesiredState,
     spend: Mapping[str, Decimal],
     month: dt.date,
     *,
     as_of: dt.date | None = None,
+    console_limits: Mapping[str, Decimal] | None = None,
 ) -> BudgetReport:
-    """Compare ``spend`` (USD per workspace name, this month) with the desired budgets."""
+    """Compare ``spend`` (USD per workspace name, this month) with the desired budgets,
+    or, for a workspace without one, its ``console_limits`` entry (USD, by name)."""
     first = month.replace(day=1)
     days = calendar.monthrange(first.year, first.month)[1]
     if as_of is not None and as_of.replace(day=1) != first:
@@ -128,11 +150,17 @@ def build_budget_report(
         if workspace.archived:
             continue
         spent = Decimal(spend.get(workspace.name, Decimal(0)))
-        budget = workspace.policy.monthly_budget_usd
+        budget, source = workspace.policy.monthly_budget_usd, "desired"
+        if budget is None and console_limits is not None:
+            budget = console_limits.get(workspace.name)
+            source = "desired" if budget is None else "console"
         percent, status = status_for(spent, budget)
-        line = BudgetLine(workspace.name, spent, budget, percent, status, project(spent))
+        line = BudgetLine(
+            workspace.name, spent, budget, percent, status, project(spent), budget_source=source
+        )
         lines.append(line)
-        warnings.extend(_warnings(f"workspace {workspace.name}", line))
+        what = "console spend limit" if source == "console" else "monthly budget"
+        warnings.extend(_warnings(f"workspace {workspace.name}", line, what=what))
     for name in sorted(set(spend) - declared):
         spent = Decimal(spend[name])
         lines.append(

@@ -46,11 +46,17 @@ def _cells(line: BudgetLine) -> list[str]:
     return [
         line.name,
         usd(line.spent_usd),
-        "-" if line.budget_usd is None else usd(line.budget_usd),
+        "-" if line.budget_usd is None else _budget(line),
         "-" if line.percent is None else f"{line.percent}%",
         "-" if line.projected_usd is None else usd(line.projected_usd),
         _STATUS_TEXT[line.status],
     ]
+
+
+def _budget(line: BudgetLine) -> str:
+    assert line.budget_usd is not None
+    shown = usd(line.budget_usd)
+    return f"{shown} (console)" if line.budget_source == "console" else shown
 
 
 def render_text(report: BudgetReport) -> str:
@@ -121,6 +127,7 @@ def _line(line: BudgetLine) -> dict[str, Any]:
         "managed": line.managed,
         "spent_usd": _money(line.spent_usd),
         "budget_usd": _money(line.budget_usd),
+        "budget_source": None if line.budget_usd is None else line.budget_source,
         "percent": None if line.percent is None else float(line.percent),
         "threshold": line.threshold,
         "status": line.status.value,

@@ -147,6 +147,7 @@ def test_json_rendering() -> None:
         "managed": True,
         "spent_usd": "41.20",
         "budget_usd": "50",
+        "budget_source": "desired",
         "percent": 82.4,
         "threshold": 80,
         "status": "warning",
@@ -170,3 +171,40 @@ def test_hostile_workspace_names_are_escaped(name: str) -> None:
     assert_markdown_safe(markdown, fences=0)
     rows = [r for r in markdown.splitlines() if r.startswith("| `") or r.startswith("| ``")]
     assert len(rows) == 5 and all(r.count(" | ") == 4 for r in rows)  # no cell added or lost
+
+
+def test_a_console_spend_limit_stands_in_for_a_budget_the_desired_state_does_not_set() -> None:
+    """The console's limit is the platform's hard cap: without a budget of the desired
+    state's, a workspace is reported against it (marked as the console's), so spend
+    running to the cap is seen before the platform cuts the workspace off. A budget of
+    the desired state's is the one reported where both are set."""
+    demo = demo_state()
+    first, *rest = demo.workspaces
+    open_ended = first.policy.model_copy(update={"monthly_budget_usd": None})
+    state = demo.model_copy(
+        update={"workspaces": (first.model_copy(update={"policy": open_ended}), *rest)}
+    )
+    unbudgeted, budgeted = first.name, rest[0].name
+    spend = {unbudgeted: Decimal("45"), budgeted: Decimal("1")}
+    limits = {unbudgeted: Decimal("50"), budgeted: Decimal("2")}
+    report = build_budget_report(
+        state, spend, NOV, as_of=dt.date(2026, 11, 15), console_limits=limits
+    )
+    lines = {line.name: line for line in report.lines}
+    console = lines[unbudgeted]
+    assert (console.budget_usd, console.status, console.budget_source) == (
+        Decimal("50"),
+        BudgetStatus.WARNING,
+        "console",
+    )
+    assert lines[budgeted].budget_source == "desired"
+    assert lines[budgeted].budget_usd != Decimal("2")
+    assert (
+        f"workspace {unbudgeted} has used 90.0% of its $50.00 console spend limit "
+        "($45.00 spent; over 80%)."
+    ) in report.warnings
+    assert f"  {unbudgeted}" in render_text(report)
+    assert "$50.00 (console)" in render_text(report)
+    assert "$50.00 (console)" in render_markdown(report)
+    (line,) = [w for w in json.loads(render_json(report))["workspaces"] if w["name"] == unbudgeted]
+    assert (line["budget_usd"], line["budget_source"]) == ("50", "console")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from reconciler.cli import policy as policy_cli
 from reconciler.cli.main import app
+from reconciler.model import LiveState, SpendLimit, Workspace
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
 # The CLI reads the wall clock; these tests stop it here (a minute before a new day).
@@ -164,10 +165,20 @@ class FakeProvider:
         self.spend = spend
         self.asked: list[dt.date] = []
         self.closed = False
+        self.limits: dict[str, SpendLimit] = {}  # each workspace's, set in the console
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         self.asked.append(month)
         return self.spend
+
+    async def fetch(self, progress: object = None) -> LiveState:
+        return LiveState(
+            target="test platform",
+            workspaces=tuple(
+                Workspace(name=name, id=f"ws-{name}", spend_limit=limit)
+                for name, limit in self.limits.items()
+            ),
+        )
 
     async def aclose(self) -> None:
         self.closed = True
@@ -196,6 +207,30 @@ def test_budget_formats(provider: FakeProvider, fmt: str, expect: str) -> None:
     assert expect in result.stdout
     assert provider.asked == [dt.date(2025, 1, 1)]
     assert provider.closed
+
+
+def test_budget_reports_a_workspace_without_a_budget_against_its_console_limit(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    desired = tmp_path / "desired-state"
+    shutil.copytree(DESIRED, desired)
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("    monthly_budget_usd: 50\n", ""))
+    provider.limits = {
+        "dev": SpendLimit(amount=Decimal(50)),
+        "ml": SpendLimit(amount=Decimal(90)),  # the desired state's budget is reported
+        "prod": SpendLimit(amount=Decimal(100), currency="EUR"),  # not in the report's USD
+    }
+    result = runner.invoke(app, ["budget", str(desired), "--month", "2025-01"])
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:6]}
+    assert rows["dev"][:5] == ["dev", "$45.00", "$50.00", "(console)", "90.0%"]
+    assert rows["ml"][:3] == ["ml", "$100.00", "$500.00"]
+    assert rows["prod"][:3] == ["prod", "$0.00", "$2,000.00"]
+    assert (
+        "  ! workspace dev has used 90.0% of its $50.00 console spend limit ($45.00 spent; "
+        "over 80%)."
+    ) in result.stdout
 
 
 def test_budget_defaults_to_this_month(provider: FakeProvider) -> None:
