@@ -280,16 +280,22 @@ def _offboarded_key(
 def _removal(desired: DesiredState, live: LiveState, have: OrgMember, keys: list[Change]) -> Change:
     email = have.email
     workspaces = sorted({m.workspace for m in live.members if m.email == email})
-    touched = sorted(
-        c.address
+    theirs = [
+        c
         for c in keys
         if (c.before or {}).get("owner") == email and Action.UNMANAGED not in c.actions
-    )
+    ]
+    touched = sorted(c.address for c in theirs)
+    handled = {c.live_id for c in theirs}
     managed = {w.name for w in desired.workspaces if not w.archived}
+    # keys no change names go with the person: elsewhere, and in a managed workspace the
+    # old key of a rotation in its grace (named with its id beside its successor)
     elsewhere = sorted(
         f"api_key.{k.name} ({k.workspace})"
+        if k.workspace not in managed
+        else f"api_key.{k.name}[{(k.id or '')[:8]}] ({k.workspace})"
         for k in live.keys
-        if k.owner == email and k.workspace not in managed
+        if k.owner == email and (k.workspace not in managed or k.id not in handled)
     )
     parts = [f"leaves {', '.join(workspaces)}" if workspaces else "is in no workspace"]
     if touched:

@@ -232,7 +232,7 @@ def make_plan(
         )
     )
     outside = latest_outside(attributions)
-    waiting = retiring_keys(live, ownership, now)
+    waiting = _staying(retiring_keys(live, ownership, now), live, changes)
     audit = key_audit(
         desired,
         live,
@@ -304,6 +304,20 @@ def key_audit(
         only_flagged=only_flagged,
         retiring={r.key_id: r.until for r in retiring},
     )
+
+
+def _staying(
+    retiring: tuple[RetiringKey, ...], live: LiveState, changes: Iterable[Change]
+) -> tuple[RetiringKey, ...]:
+    """The retiring keys that live on through their grace: not those of a person the plan
+    removes (the platform deletes a person's keys with them)."""
+    leaving = {
+        c.name.lower() for c in changes if c.kind is Kind.PERSON and Action.DELETE in c.actions
+    }
+    if not leaving:
+        return retiring
+    owners = {k.id: (k.owner or "").lower() for k in live.keys}
+    return tuple(r for r in retiring if owners.get(r.key_id) not in leaving)
 
 
 def _check_replaced(rotations: Rotations, changes: Iterable[Change]) -> None:

@@ -205,3 +205,32 @@ def test_refusing_to_demote_the_run_as_admin_says_why_in_a_sentence() -> None:
         "Refusing: alice@acme.example cannot be demoted: reconciler runs as this admin "
         "(run_as in people.yaml); make run_as another admin first."
     )
+
+
+def test_a_leaving_persons_retiring_key_goes_with_them_and_is_not_said_to_wait() -> None:
+    """Iris leaves during the grace of her key's rotation: the platform deletes the old
+    key with her, so the plan names it among what goes with her, not as retiring until
+    its grace ends."""
+    from reconciler.ownership import KeyFacts, Ledger, Retiring
+    from tests.ledgers import ORG, entry
+
+    live = live_people()
+    laptop = next(k for k in live.keys if k.id == "k-iris")
+    old = laptop.model_copy(update={"id": "k-iris-old"})
+    live = live.model_copy(update={"keys": (*live.keys, old)})
+    now = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    grace = Retiring(replaced_by="k-iris", delete_after=now + dt.timedelta(hours=20))
+    ledger = (
+        Ledger(organization=ORG)
+        .resolve_intent("k-iris", entry("iris-laptop", "dev"))
+        .resolve_intent(
+            "k-iris-old", entry("iris-laptop", "dev").model_copy(update={"retiring": grace})
+        )
+    )
+    plan = make_plan(
+        desired_people(), live, provider="mistral", ownership=KeyFacts(ledger), now=now
+    )
+    assert plan.retiring == ()
+    text = render_text(plan)
+    assert "Retiring:" not in text
+    assert "the platform deletes with them: api_key.iris-laptop[k-iris-o] (dev)" in text
