@@ -32,7 +32,7 @@ SAFE_LENGTH = 10_000
 
 # YAML's line breaks, as libyaml and ruamel read them (splitting on anything else could
 # make a line look less indented than the parser sees it).
-_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 _INDICATOR = re.compile(r"[-?:](?:[ \t]+|$)")
 _KEY = re.compile(r"[-?:](?:[ \t]|$)")  # what may open a level after an item's indicator
 _BRACKET = re.compile(r"[\[\]{}]")
@@ -74,7 +74,7 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> RawProblem | None:
     columns: list[int] = []  # the columns of the block levels open at this line
     flow = 0  # open flow brackets
     flow_indent = 0  # the indentation of the line that opened the outermost of them
-    for number, line in enumerate(_BREAK.split(text), start=1):
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         content = line.lstrip(" ")
         if not content or content[0] == "#":
             continue  # blank or comment lines neither open nor close anything

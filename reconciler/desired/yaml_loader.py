@@ -25,13 +25,14 @@ from typing import Any
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, StreamEndEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.reader import Reader, ReaderError
 from ruamel.yaml.tag import Tag
 
 from reconciler.desired.problems import Loc, RawProblem
 from reconciler.desired.yaml_events import FALLBACK, fast_data, fast_mark
 from reconciler.desired.yaml_events import CParser as _CParser
 from reconciler.desired.yaml_guard import (
+    LINE_BREAK,
     MAX_DEPTH,
     SAFE_LENGTH,
     decode,
@@ -385,17 +386,27 @@ def load_bytes(data: bytes, *, pure: bool = False) -> Document:
 def _unreadable_character(text: str, exc: ReaderError) -> RawProblem:
     """A character YAML text may not hold (a control character pasted into a value), at
     its line and column, in one line (the reader's own message spans two and counts
-    characters from the start of the file)."""
-    before = text[: exc.position]
-    line = before.count("\n") + 1
-    column = exc.position - (before.rfind("\n") + 1) + 1
-    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+    characters from the start of the file). The reader checks the whole text at once, so
+    the first such character is the one: found again here, as libyaml counts bytes, not
+    characters. Lines end as YAML ends them (CR alone too), and the character is named by
+    its code point and escape only, never written as it is."""
+    found = Reader.NON_PRINTABLE.search(text)
+    position = found.start() if found is not None else min(exc.position, len(text))
+    lines = LINE_BREAK.split(text[:position])
+    line, column = len(lines), len(lines[-1]) + 1
+    code = ord(found.group()) if found is not None else _code(exc.character)
     kind = "a control character" if unicodedata.category(chr(code)) == "Cc" else "a character"
+    escape = f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
     message = (
         f"invalid YAML: {kind} (U+{code:04X}) here: YAML text may not hold one "
-        f'as it is; write it escaped in a double-quoted string ("\\x{code:02x}"), or remove it'
+        f'as it is; write it escaped in a double-quoted string ("{escape}"), or remove it'
     )
     return RawProblem((), line, column, message)
+
+
+def _code(character: object) -> int:
+    """The code point a :class:`ReaderError` names (an int, or a one-character text)."""
+    return character if isinstance(character, int) else ord(str(character)[:1] or " ")
 
 
 def _char_at(text: str, line: int, column: int) -> str:

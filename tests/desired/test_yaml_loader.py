@@ -68,6 +68,13 @@ def test_marks_of_keys_and_items(pure: bool) -> None:
         ("a: *missing\n", 1, 4, "invalid YAML"),
         # a control character pasted into a value: where it is, and how to write one
         ("a: 1\nb: x\x1by\n", 2, 5, "a control character (U+001B) here"),
+        # lines end in CR alone (old Mac files): still the second line
+        ("a: 1\rb: x\x1by\r", 2, 5, "a control character (U+001B) here"),
+        # a character past the BMP before it counts as one column, whichever parser
+        ("a: \U0001f600\nb: x\x7fy\n", 2, 5, "a control character (U+007F) here"),
+        ("a: \U0001f600 \x02\n", 1, 6, "a control character (U+0002) here"),
+        # past 0xFF the escape is \u (YAML's \x takes two hex digits)
+        ("a: x\ufffey\n", 1, 5, '("\\ufffe")'),
     ],
 )
 def test_problems_carry_the_position(
