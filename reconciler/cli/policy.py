@@ -34,8 +34,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import ConfigError
-from reconciler.model import DesiredState, LiveState
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.model import DesiredState
 
 if TYPE_CHECKING:
     from reconciler.provider import Provider
@@ -164,17 +164,37 @@ async def fetch_spend(options: TargetOptions, month: dt.date) -> dict[str, Decim
         await provider.aclose()
 
 
-async def fetch_spend_and_live(
-    options: TargetOptions, month: dt.date
-) -> tuple[dict[str, Decimal], LiveState]:
-    """This month's spend per workspace name, and the organisation as ``plan`` reads it
-    (for the spend limits only the console sets), fetched together."""
+async def fetch_spend_and_limits(
+    options: TargetOptions, month: dt.date, state: DesiredState
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """This month's spend per workspace name, and, when a workspace of ``state`` sets no
+    budget, the spend limits only the console sets (from the organisation as ``plan``
+    reads it, fetched beside the spend). The spend is the report: an organisation that
+    cannot be read (a key the usage endpoint answers but the workspaces' read refuses)
+    leaves the limits out, said on stderr, instead of failing the report."""
+    from reconciler.policy.budget import console_limits
+    from reconciler.textsafe import for_terminal
+
+    async def limits(provider: Provider) -> dict[str, Decimal]:
+        if all(w.archived or w.policy.monthly_budget_usd is not None for w in state.workspaces):
+            return {}
+        try:
+            live = await provider.fetch()
+        except ReconcilerError as exc:
+            print(for_terminal(f"budget: console spend limits not read ({exc})"), file=sys.stderr)
+            return {}
+        return console_limits(state, live.workspaces)
+
     provider = _open_provider(options)
+    reading = asyncio.ensure_future(limits(provider))
     try:
-        spend, live = await asyncio.gather(provider.monthly_spend(month), provider.fetch())
+        spend = await provider.monthly_spend(month)
+        found = await reading
     finally:
+        reading.cancel()  # the spend failed: its error is the one to report
+        await asyncio.gather(reading, return_exceptions=True)
         await provider.aclose()
-    return spend, live
+    return spend, found
 
 
 async def budget_command(
@@ -186,14 +206,14 @@ async def budget_command(
     today: dt.date | None = None,
 ) -> int:
     """Print the budget report; return the exit code."""
-    from reconciler.policy.budget import build_budget_report, console_limits
+    from reconciler.policy.budget import build_budget_report
     from reconciler.policy.budget_render import render
 
     current = today or dt.datetime.now(dt.UTC).date()
     first = parse_month(month, current)
     state = load_state(directory)
-    spend, live = await fetch_spend_and_live(replace(options, provider=state.provider), first)
-    limits = console_limits(state, live.workspaces)
+    target = replace(options, provider=state.provider)
+    spend, limits = await fetch_spend_and_limits(target, first, state)
     report = build_budget_report(state, spend, first, as_of=current, console_limits=limits)
     sys.stdout.write(render(report, fmt))
     return 0

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from reconciler.cli import policy as policy_cli
 from reconciler.cli.main import app
+from reconciler.errors import Forbidden
 from reconciler.model import LiveState, SpendLimit, Workspace
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
@@ -166,12 +167,17 @@ class FakeProvider:
         self.asked: list[dt.date] = []
         self.closed = False
         self.limits: dict[str, SpendLimit] = {}  # each workspace's, set in the console
+        self.fetch_error: Exception | None = None  # the organisation's read fails so
+        self.fetched = 0
 
     async def monthly_spend(self, month: dt.date) -> dict[str, Decimal]:
         self.asked.append(month)
         return self.spend
 
     async def fetch(self, progress: object = None) -> LiveState:
+        self.fetched += 1
+        if self.fetch_error is not None:
+            raise self.fetch_error
         return LiveState(
             target="test platform",
             workspaces=tuple(
@@ -231,6 +237,33 @@ def test_budget_reports_a_workspace_without_a_budget_against_its_console_limit(
         "  ! workspace dev has used 90.0% of its $50.00 console spend limit ($45.00 spent; "
         "over 80%)."
     ) in result.stdout
+
+
+def test_budget_reports_the_spend_when_the_organisation_cannot_be_read(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    # a key the usage endpoint answers but the workspaces' read refuses: the report the
+    # budget gave before console limits, and a line on stderr saying what it leaves out
+    desired = tmp_path / "desired-state"
+    shutil.copytree(DESIRED, desired)
+    dev = desired / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("    monthly_budget_usd: 50\n", ""))
+    provider.fetch_error = Forbidden("403 Forbidden: GET /v1/workspaces")
+    result = runner.invoke(app, ["budget", str(desired), "--month", "2025-01"])
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:6]}
+    assert rows["dev"][:3] == ["dev", "$45.00", "-"]
+    assert "console spend limits not read" in result.stderr
+    assert "403 Forbidden" in result.stderr
+    assert provider.closed
+
+
+def test_budget_reads_no_organisation_when_every_workspace_sets_a_budget(
+    provider: FakeProvider,
+) -> None:
+    result = runner.invoke(app, ["budget", str(DESIRED), "--month", "2025-01"])
+    assert result.exit_code == 0, result.stderr
+    assert provider.fetched == 0
 
 
 def test_budget_defaults_to_this_month(provider: FakeProvider) -> None:
