@@ -5,7 +5,9 @@ the key in the console, the next plan adopts it by name, and its secret reaches 
 vault through here, so the vault still holds every managed key. The secret is checked
 before it is stored: it must be accepted by the platform (``check_key``) and match the
 live key's hint (``partial_key_hint``: its first and last characters), so a secret
-pasted for the wrong key is refused (naming the key by its id, never by its hint). It is
+pasted for the wrong key is refused (naming the key by its id, never by its hint). During
+a rotation's grace the name has two live keys: the secret goes to the one whose hint it
+fits, never to the old one (its secret would take the new key's place and die with it). It is
 written like an apply writes a new key's secret
 (:func:`~reconciler.apply.secret_write.write_secret`: one version, never over
 someone else's), with the same metadata; the ownership record then says the key is
@@ -14,7 +16,7 @@ managed and its secret stored (:func:`record_stored`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -43,11 +45,16 @@ def matches_hint(secret: SecretStr, hint: str | None) -> bool:
 
 
 def _live_key(
-    desired: DesiredState, live: LiveState, address: str, secret: SecretStr
+    desired: DesiredState,
+    live: LiveState,
+    address: str,
+    secret: SecretStr,
+    retiring: Collection[str] = frozenset(),
 ) -> tuple[ApiKey, ApiKey]:
     """The desired key ``address`` and the live key ``secret`` is for: of several live keys
     of its name (a rotation's old key lives on through its grace), the one whose hint the
-    secret fits."""
+    secret fits. An old key (its id in ``retiring``, as the ownership record says) never
+    is: its secret would take the new key's place at the name's path and die with it."""
     name = address.removeprefix("api_key.")
     want = next((k for k in desired.keys if k.name == name), None)
     if not address.startswith("api_key.") or want is None:
@@ -58,9 +65,17 @@ def _live_key(
             f"{address}: no live key named {name!r} in workspace {want.workspace!r}; "
             "create it first (the plan says where)"
         )
-    fitting = [k for k in found if matches_hint(secret, k.hidden_key)]
+    fits = [k for k in found if matches_hint(secret, k.hidden_key)]
+    fitting = [k for k in fits if k.id not in retiring]
     if len(fitting) == 1:
         return want, fitting[0]
+    if fits and not fitting:
+        new = [k.id or "?" for k in found if k.id not in retiring]
+        store = f"store the new key's (id {', '.join(new)})" if new else "there is no new key"
+        raise ConfigError(
+            f"{address}: this secret is the old key's of a rotation (id "
+            f"{', '.join(k.id or '?' for k in fits)}), deleted once its grace ends: {store}"
+        )
     if len(found) == 1:
         # no character of the live key's hint: a plan never shows one either, and an error
         # lands in terminals and CI logs; the id finds the key in the console
@@ -101,11 +116,14 @@ async def put_secret(
     secrets: SecretRouter,
     address: str,
     secret: SecretStr,
+    *,
+    retiring: Collection[str] = frozenset(),
 ) -> PutSecret:
-    """Store ``secret`` as the key ``address``'s (see the module docstring)."""
+    """Store ``secret`` as the key ``address``'s (see the module docstring; ``retiring``:
+    the ids of rotations' old keys, as the ownership record lists them)."""
     if not secret.get_secret_value():
         raise ConfigError("no secret on standard input")
-    want, have = _live_key(desired, live, address, secret)
+    want, have = _live_key(desired, live, address, secret, retiring)
     if not await provider.check_key(secret):
         raise ConfigError(f"{address}: the platform does not accept this secret")
     store, path = secrets(want)

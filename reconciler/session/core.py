@@ -169,9 +169,17 @@ class SessionCore:
         desired = self.load_desired()
         self.refuse_file_vault(desired)
         live = await self.provider.fetch()
-        put = await put_secret(self.provider, desired, live, self.router(desired), address, secret)
-        where = location_of(put.store, put.path, put.want)
         identity = self.identity(desired)
+        put = await put_secret(
+            self.provider,
+            desired,
+            live,
+            self.router(desired),
+            address,
+            secret,
+            retiring=await self._retiring(desired, identity),
+        )
+        where = location_of(put.store, put.path, put.want)
         try:
             stored = await record_stored(
                 self.default_store(desired),
@@ -183,6 +191,22 @@ class SessionCore:
         except ReconcilerError as exc:
             return f"{put.where} (the ownership record was not updated: {exc})", []
         return put.where, merged_now(stored, identity)
+
+    async def _retiring(self, desired: DesiredState, identity: str) -> frozenset[str]:
+        """The ids of rotations' old keys, as the ownership record lists them (read as it
+        stands, taking nothing over); none when it cannot be read."""
+        from reconciler.vault import ledger_store
+
+        try:
+            stored = await ledger_store.load(
+                self.default_store(desired),
+                identity,
+                earlier=self._earlier(desired),
+                take_over=False,
+            )
+        except ReconcilerError:
+            return frozenset()
+        return frozenset(k for k, e in stored.ledger.keys.items() if e.retiring is not None)
 
     def router(self, desired: DesiredState) -> SecretRouting:
         return SecretRouting(

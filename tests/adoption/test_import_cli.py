@@ -23,6 +23,7 @@ from reconciler.platform.target import sandbox_target_name
 from reconciler.session import ImportOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
 from reconciler.vault.file import FileVault
+from tests.e2e.apply_support import file_vault_entries
 from tests.example_dates import copy_example
 from tests.ledgers import identity_of
 
@@ -208,3 +209,32 @@ def test_an_import_during_a_rotation_s_grace_imports_the_new_key_and_leaves_the_
         "deleted by the first apply after its grace ends; not imported" in again.stdout
     )
     assert "Imported 2 workspace(s) and 2 key(s)" in again.stdout
+
+
+def test_secret_put_refuses_the_old_key_s_secret_during_its_grace(here: Path) -> None:
+    """Rotated twice with a grace, the name has a new key and the old one, whose secret
+    may still sit in someone's environment: put, it would take the new key's place at the
+    name's path and die with the old key when its grace ends. Refused, naming both ids."""
+    assert cli("sandbox", "reset").exit_code == 0
+    assert cli("import", "ds", "--sandbox", "--name", "Acme Analytics").exit_code == 0
+    replace = ("apply", "ds", "--sandbox", "--auto-approve", "--replace", "api_key.dev-alice")
+    assert cli(*replace).exit_code == 0
+    vault = here / ".sandbox" / "vault"
+    old_secret = file_vault_entries(vault)["dev/dev-alice"].secret
+    assert cli(*replace).exit_code == 0
+    new_secret = file_vault_entries(vault)["dev/dev-alice"].secret
+    ids = {e.name: key_id for key_id, e in recorded(here).keys.items() if e.retiring is None}
+    old = next(
+        key_id
+        for key_id, e in recorded(here).keys.items()
+        if e.retiring is not None and e.retiring.replaced_by == ids["dev-alice"]
+    )
+
+    put = ("secret", "put", "api_key.dev-alice", "ds", "--sandbox")
+    refused = runner.invoke(app, list(put), input=old_secret + "\n")
+    assert refused.exit_code == 1, refused.output
+    assert refused.output == (
+        f"Error: api_key.dev-alice: this secret is the old key's of a rotation (id {old}), "
+        f"deleted once its grace ends: store the new key's (id {ids['dev-alice']})\n"
+    )
+    assert file_vault_entries(vault)["dev/dev-alice"].secret == new_secret
