@@ -296,7 +296,7 @@ class Applier:
         checksum = plan.checksum()
         await self.journal.arecord("apply-start", apply_id=self.apply_id, checksum=checksum)
         # logged shortened: the redactor masks any long run of letters and digits
-        self.log.info("apply.start", target=plan.target, checksum=checksum[:23])
+        self.log.info("apply.start", target=plan.target, checksum=checksum[:23], **_forced(plan))
         for phase in phases(plan.changes):
             await self._phase(phase)
         await self.journal.arecord("apply-complete", apply_id=self.apply_id)
@@ -788,3 +788,10 @@ class Applier:
         self.result.destroyed += 1
         self._done(change, done, t, key_id)
         await self.records.deleted(change, key_id, recorded)
+
+
+def _forced(plan: Plan) -> dict[str, list[str]]:
+    """The refusals ``--force`` lifted, for the audit log (a plan that reaches the engine
+    with refusals was forced: any other stops the apply before it starts)."""
+    lifted = [r.line() for r in plan.refusals if r.force_overrides]
+    return {"forced": lifted} if lifted else {}

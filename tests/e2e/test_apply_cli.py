@@ -350,6 +350,7 @@ def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> 
     refused = cli("apply", "--auto-approve")
     assert refused.returncode == 1
     assert "Too many deletes: 40% is over 30% (4/10); --force required" in refused.stderr
+    logs_before = set((tmp_path / ".reconciler" / "logs").glob("apply-*.jsonl"))
     assert key_ids(sandbox) == before
     forced = cli("apply", "--auto-approve", "--force")
     assert forced.returncode == 0, forced.stderr
@@ -360,6 +361,11 @@ def test_too_many_deletes_need_force(sandbox: SandboxServer, tmp_path: Path) -> 
     )
     assert applied_sentence((0, 0, 4)) in forced.stdout
     assert len(key_ids(sandbox)) == 6
+    # and the audit log keeps what --force went ahead despite, as the terminal said it
+    (log,) = set((tmp_path / ".reconciler" / "logs").glob("apply-*.jsonl")) - logs_before
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "apply.start")
+    assert start["forced"] == ["Too many deletes: 40% is over 30% (4/10); --force required"]
 
 
 # --- targeting -----------------------------------------------------------------------------
