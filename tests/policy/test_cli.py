@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from reconciler.cli import policy as policy_cli
 from reconciler.cli.main import app
@@ -215,21 +215,32 @@ def test_budget_formats(provider: FakeProvider, fmt: str, expect: str) -> None:
     assert provider.closed
 
 
-def test_budget_reports_a_workspace_without_a_budget_against_its_console_limit(
-    provider: FakeProvider, tmp_path: Path
-) -> None:
+def dev_without_a_budget(tmp_path: Path) -> Path:
+    """A copy of the example desired state whose dev workspace sets no monthly budget."""
     desired = tmp_path / "desired-state"
     shutil.copytree(DESIRED, desired)
     dev = desired / "workspaces" / "dev.yaml"
     dev.write_text(dev.read_text().replace("    monthly_budget_usd: 50\n", ""))
+    return desired
+
+
+def budget_rows(desired: Path) -> tuple[Result, dict[str, list[str]]]:
+    """``budget`` for January 2025, and its table's rows (words) by workspace."""
+    result = runner.invoke(app, ["budget", str(desired), "--month", "2025-01"])
+    assert result.exit_code == 0, result.stderr
+    return result, {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:6]}
+
+
+def test_budget_reports_a_workspace_without_a_budget_against_its_console_limit(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    desired = dev_without_a_budget(tmp_path)
     provider.limits = {
         "dev": SpendLimit(amount=Decimal(50)),
         "ml": SpendLimit(amount=Decimal(90)),  # the desired state's budget is reported
         "prod": SpendLimit(amount=Decimal(100), currency="EUR"),  # not in the report's USD
     }
-    result = runner.invoke(app, ["budget", str(desired), "--month", "2025-01"])
-    assert result.exit_code == 0, result.stderr
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:6]}
+    result, rows = budget_rows(desired)
     assert rows["dev"][:5] == ["dev", "$45.00", "$50.00", "(console)", "90.0%"]
     assert rows["ml"][:3] == ["ml", "$100.00", "$500.00"]
     assert rows["prod"][:3] == ["prod", "$0.00", "$2,000.00"]
@@ -244,14 +255,9 @@ def test_budget_reports_the_spend_when_the_organisation_cannot_be_read(
 ) -> None:
     # a key the usage endpoint answers but the workspaces' read refuses: the report the
     # budget gave before console limits, and a line on stderr saying what it leaves out
-    desired = tmp_path / "desired-state"
-    shutil.copytree(DESIRED, desired)
-    dev = desired / "workspaces" / "dev.yaml"
-    dev.write_text(dev.read_text().replace("    monthly_budget_usd: 50\n", ""))
+    desired = dev_without_a_budget(tmp_path)
     provider.fetch_error = Forbidden("403 Forbidden: GET /v1/workspaces")
-    result = runner.invoke(app, ["budget", str(desired), "--month", "2025-01"])
-    assert result.exit_code == 0, result.stderr
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[3:6]}
+    result, rows = budget_rows(desired)
     assert rows["dev"][:3] == ["dev", "$45.00", "-"]
     assert "console spend limits not read" in result.stderr
     assert "403 Forbidden" in result.stderr
