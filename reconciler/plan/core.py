@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from reconciler.audit import (
@@ -258,7 +258,7 @@ def make_plan(
             *pacing,
             *currency_notes(desired, live),
             *invitation_notes(desired, live),
-            *summary_lines(audit, flags=WARN),
+            *summary_lines(_kept_keys(audit, changes), flags=WARN),
         ),
         live_key_count=len(live.keys),
         # removing people counts toward the delete share once the desired state manages them
@@ -304,6 +304,28 @@ def key_audit(
         only_flagged=only_flagged,
         retiring={r.key_id: r.until for r in retiring},
     )
+
+
+_SECRET_FLAGS = frozenset({Flag.SECRET_MISSING, Flag.SECRET_MISMATCH})
+
+
+def _kept_keys(audit: KeyAudit, changes: Iterable[Change]) -> KeyAudit:
+    """The audit for the plan's warnings: a key the plan deletes keeps its usage and age
+    flags (they tell why it goes), not its secret's: a secret on its way out needs no fix
+    (after a rotation stopped midway, the old key's path holds its successor's secret).
+    ``key_findings`` keeps every flag."""
+    deleted = {
+        c.live_id for c in changes if c.kind is Kind.API_KEY and c.actions == (Action.DELETE,)
+    }
+    if not deleted:
+        return audit
+    kept = tuple(
+        k._replace(flags=tuple(f for f in k.flags if f not in _SECRET_FLAGS))
+        if k.key_id in deleted
+        else k
+        for k in audit.keys
+    )
+    return replace(audit, keys=kept)
 
 
 def _staying(

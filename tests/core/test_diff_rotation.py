@@ -312,3 +312,29 @@ def test_a_key_is_due_when_its_utc_calendar_age_reaches_the_period_in_any_time_z
         due = rotation_due(age_in_days(written, now), 3)
         replaced = [c for c in found if c.is_replacement]
         assert len(replaced) == (len(keys) if due else 0), created
+
+
+def test_a_plan_deleting_an_interrupted_rotations_old_key_does_not_warn_of_its_secret() -> None:
+    """An apply stopped in a rotation with no grace: the next plan deletes the old key,
+    whose path now holds its successor's secret. The plan says what it does to the key;
+    a warning that its stored secret is another key's would ask for a fix the plan makes.
+    The audit, which changes nothing, still flags it."""
+    from reconciler.audit import Flag
+    from reconciler.audit import SecretFact as Fact
+    from reconciler.audit import SecretState as Stored
+
+    since = on_day(95, hour=10)
+    live, facts = interrupted(since, grace=0)
+    mismatch = Fact(Stored.MISMATCHED, where="file vault: dev/dev-alice", stored_key_id="k-alice-2")
+    plan = make_plan(
+        desired(),
+        live,
+        provider="mistral",
+        ownership=facts,
+        now=since + HOUR,
+        secrets={"k-alice": mismatch, "k-alice-2": Fact(Stored.STORED)},
+    )
+    deleted = [c.address for c in plan.changes if c.actions[0].value == "delete"]
+    assert deleted == ["api_key.dev-alice[k-alice]"]
+    assert not [w for w in plan.warnings if "another key's" in w]
+    assert [k.key_id for k in plan.key_findings if Flag.SECRET_MISMATCH in k.flags] == ["k-alice"]
