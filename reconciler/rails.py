@@ -247,8 +247,6 @@ def forced_notice(refusal: Refusal) -> str:
 def enforce(refusals: Iterable[Refusal], *, force: bool = False) -> None:
     """Raise :class:`PlanError` listing every refusal that stands (``force`` lifts those
     it overrides)."""
-    refusals = tuple(refusals)
-    gone = lifted(refusals, force=force)
-    standing = [r.line() for r in refusals if r not in gone]
+    standing = [r.line() for r in refusals if not (force and r.force_overrides)]
     if standing:
         raise PlanError("Refusing to apply:\n  " + "\n  ".join(standing))

@@ -20,6 +20,11 @@ from reconciler.vault.ledger_store import StoredLedger
 _SHOWN = 5  # key names a warning lists before "..."
 
 
+def _shown(names: list[str], most: int = _SHOWN) -> str:
+    """The first ``most`` names, then "..." when there are more."""
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
 def unread(exc: ReconcilerError) -> str:
     """The plan's warning when the ownership record could not be read."""
     return (
@@ -60,7 +65,7 @@ def merged_records(
     for merged in stored.merged:
         entries = [stored.ledger.keys[k] for k in merged.keys if k in live_ids]
         names = sorted(f"{e.name} ({e.workspace})" for e in entries)
-        shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        shown = _shown(names)
         merge = "this apply merges" if applying else "the next apply merges"
         head = (
             f"Two ownership records were found: this organisation's, {whose} ({own}), and "
@@ -94,7 +99,7 @@ def merged_now(stored: StoredLedger, organization: str) -> list[str]:
     for merged in stored.merged:
         entries = [stored.ledger.keys[k] for k in merged.keys if k in stored.ledger.keys]
         names = sorted(f"{e.name} ({e.workspace})" for e in entries)
-        shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        shown = _shown(names)
         listed = (
             f"it listed {len(names)} key{'s' if len(names) != 1 else ''} the organisation's "
             f"did not ({shown}), now reconciler's (deleted once the desired state no longer "
@@ -127,7 +132,7 @@ def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> l
     names = f'"{org.name}"'
     if org.previous_names:
         names += " or its previous names (" + ", ".join(org.previous_names) + ")"
-    shown = ", ".join(live_names[:3]) + (", ..." if len(live_names) > 3 else "")
+    shown = _shown(live_names, 3)
     return [
         f"No ownership record was found under the organisation's name {names}, yet "
         f"{len(live_names)} key(s) the desired state declares are live ({shown}). If "

@@ -186,6 +186,10 @@ class Ledger(Frozen):
     def entry(self, key_id: str) -> LedgerEntry | None:
         return self.keys.get(key_id)
 
+    def retiring_ids(self) -> frozenset[str]:
+        """The ids of rotations' old keys, live until their grace ends."""
+        return frozenset(k for k, e in self.keys.items() if e.retiring is not None)
+
     def retiring_due(self, now: dt.datetime) -> list[tuple[str, LedgerEntry]]:
         """Retiring keys whose grace period has ended by ``now``, soonest first."""
         due = sorted(

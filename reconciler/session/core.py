@@ -206,7 +206,7 @@ class SessionCore:
             )
         except ReconcilerError:
             return frozenset()
-        return frozenset(k for k, e in stored.ledger.keys.items() if e.retiring is not None)
+        return stored.ledger.retiring_ids()
 
     def router(self, desired: DesiredState) -> SecretRouting:
         return SecretRouting(

@@ -123,8 +123,7 @@ class Importing(SessionCore):
             default = location_of(*router(key.model_copy(update={"secret": None})), key)
             if _place(default) != _place(entry.secret):
                 kept[key.id] = _target(entry.secret, default.backend)
-        retiring = frozenset(k for k, e in stored.ledger.keys.items() if e.retiring is not None)
-        return kept, merged_now(stored, identity), retiring
+        return kept, merged_now(stored, identity), stored.ledger.retiring_ids()
 
     async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
         """Record the live keys ``declared`` that ``desired`` holds as adopted."""

@@ -269,8 +269,7 @@ async def _merge_earlier(
 
 
 async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> StoredLedger:
-    """Write ``ledger`` over ``current`` (check-and-set on its version); what was stored
-    keeps ``current.merged``: the earlier records the read merged in."""
+    """Write ``ledger`` over ``current`` (check-and-set on its version)."""
     organization = current.ledger.organization
     if ledger.organization != organization:
         raise LedgerError(
@@ -280,7 +279,7 @@ async def save(store: DocumentStore, current: StoredLedger, ledger: Ledger) -> S
     version = await store.put_document(
         document_name(organization), encode(ledger), expect_version=current.version
     )
-    return StoredLedger(ledger, version, merged=current.merged)
+    return StoredLedger(ledger, version)
 
 
 def _joined(before: tuple[Merged, ...], more: tuple[Merged, ...]) -> tuple[Merged, ...]:
