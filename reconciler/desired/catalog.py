@@ -38,6 +38,11 @@ class ModelInfo:
     aliases: tuple[str, ...] = ()
     input_price: float | None = None  # USD per million input tokens
     output_price: float | None = None  # USD per million output tokens
+    # USD per million input tokens written to the prompt cache (for five minutes, for an
+    # hour) and read from it; None: not listed (see reconciler.policy.prices)
+    cache_write_price: float | None = None
+    cache_write_1h_price: float | None = None
+    cache_read_price: float | None = None
     max_context_length: int | None = None
     capabilities: Mapping[str, bool] = field(default_factory=dict, hash=False, compare=False)
     deprecated: bool = False
@@ -58,6 +63,9 @@ class ModelInfo:
             "capabilities": dict(self.capabilities),
             "deprecated": self.deprecated,
         }
+        for name in _CACHE_PRICES:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         if self.deprecation_date:
             out["deprecation"] = self.deprecation_date
         if self.replacement:
@@ -71,12 +79,18 @@ class ModelInfo:
             aliases=tuple(str(a) for a in data.get("aliases") or ()),
             input_price=_opt_float(data.get("input_price")),
             output_price=_opt_float(data.get("output_price")),
+            cache_write_price=_opt_float(data.get("cache_write_price")),
+            cache_write_1h_price=_opt_float(data.get("cache_write_1h_price")),
+            cache_read_price=_opt_float(data.get("cache_read_price")),
             max_context_length=data.get("max_context_length"),
             capabilities={str(k): bool(v) for k, v in (data.get("capabilities") or {}).items()},
             deprecated=bool(data.get("deprecated", False)),
             deprecation_date=data.get("deprecation"),
             replacement=data.get("deprecation_replacement_model"),
         )
+
+
+_CACHE_PRICES = ("cache_write_price", "cache_write_1h_price", "cache_read_price")
 
 
 def _opt_float(value: Any) -> float | None:
@@ -295,6 +309,9 @@ def _model_from_group(
         aliases=tuple(sorted(names - {canonical})),
         input_price=known.input_price if known else None,
         output_price=known.output_price if known else None,
+        cache_write_price=known.cache_write_price if known else None,
+        cache_write_1h_price=known.cache_write_1h_price if known else None,
+        cache_read_price=known.cache_read_price if known else None,
         max_context_length=main.get("max_context_length"),
         capabilities={str(k): v for k, v in capabilities.items() if isinstance(v, bool)},
         deprecated=deprecation is not None,

@@ -44,7 +44,7 @@ from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.guard import SpendCheck, SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
 from reconciler.policy.policy import Policy
-from reconciler.policy.prices import PriceTable, default_price_table
+from reconciler.policy.prices import CachedTokens, PriceTable, default_price_table
 from reconciler.policy.sqlite import PolicyStoreError, SQLiteStore
 from reconciler.policy.store import Reservation, UsageStore
 from reconciler.policy.tokenizers import MistralCommonTokenizer, TiktokenTokenizer, Tokenizer
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncHttpx2PolicyTransport",
     "AsyncPolicyTransport",
+    "CachedTokens",
     "Decision",
     "Httpx2PolicyDenied",
     "Httpx2PolicyTransport",

@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from reconciler.policy.memory import MemoryStore
-from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd, usd_to_units
+from reconciler.policy.prices import (
+    CachedTokens,
+    PriceTable,
+    default_price_table,
+    units_to_usd,
+    usd_to_units,
+)
 from reconciler.policy.store import Charge, Refusal, Reservation, UsageStore
 from reconciler.policy.windows import Window
 
@@ -154,15 +160,19 @@ class SpendingGuard:
         output_tokens: int,
         *,
         reservation: Reservation | None = None,
+        cached: CachedTokens | None = None,
     ) -> Decimal:
-        """Record a call's real usage; returns its cost in USD.
+        """Record a call's real usage; returns its cost in USD (``cached``: which of its
+        input tokens were the prompt cache's, priced as such).
 
         The spend is stamped now (the call's end) in the rolling windows; with a
         reservation, it lands in the month the call was admitted in (where its estimate
         was held). Recording twice with the same reservation counts once.
         """
         canonical = self.prices.resolve(model) or model
-        units = self.prices.cost_units(canonical, max(0, input_tokens), max(0, output_tokens))
+        units = self.prices.cost_units(
+            canonical, max(0, input_tokens), max(0, output_tokens), cached
+        )
         if reservation is None:
             self.store.add(self.charges(units), self.clock())
         elif reservation.claim():

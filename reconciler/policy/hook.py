@@ -194,12 +194,18 @@ class Hook:
                 streamed = min(streamed, estimate.output_tokens)
             given = estimate.input_tokens if usage is None else usage.input_tokens
             produced = streamed if usage is None else max(streamed, usage.output_tokens)
-            usage = Usage(given, produced, None if usage is None else usage.model)
+            usage = (
+                Usage(given, produced)
+                if usage is None
+                else Usage(given, produced, usage.model, cached=usage.cached)
+            )
         if usage is None:
             self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
         else:
             model = usage.model or meter.model  # a conversation names it beside its words
-            self.policy.record(decision, usage.input_tokens, usage.output_tokens, model=model)
+            self.policy.record(
+                decision, usage.input_tokens, usage.output_tokens, model=model, cached=usage.cached
+            )
 
 
 class UsageMeter:

@@ -49,7 +49,12 @@ from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.denials import deny, model_denied, refused, show, unnamed_denied
 from reconciler.policy.guard import SpendingGuard, SpendLimits
 from reconciler.policy.memory import MemoryStore
-from reconciler.policy.prices import PriceTable, default_price_table, units_to_usd
+from reconciler.policy.prices import (
+    CachedTokens,
+    PriceTable,
+    default_price_table,
+    units_to_usd,
+)
 from reconciler.policy.store import Charge, Refusal, UsageStore
 from reconciler.policy.subjects import Subjects
 from reconciler.policy.tokens import TokenEstimate
@@ -325,19 +330,21 @@ class Policy:
         output_tokens: int,
         *,
         model: str | None = None,
+        cached: CachedTokens | None = None,
     ) -> Decimal:
         """Record a call's real usage after it returned; returns its cost in USD.
 
         Settles the decision's reservation (once: a second record of the same decision
         is ignored). A denied decision records nothing: its call was not to be sent.
         ``model`` overrides the decision's model for pricing (the response names the
-        model that served the call).
+        model that served the call). ``cached``: which of the input tokens wrote to or
+        read from the provider's prompt cache, priced as such.
         """
         tokens_in, tokens_out = _count(input_tokens), _count(output_tokens)
         canonical = decision.model or ""
         if isinstance(model, str) and model:
             canonical = self.prices.resolve(model) or canonical or model
-        units = self.prices.cost_units(canonical, tokens_in, tokens_out)
+        units = self.prices.cost_units(canonical, tokens_in, tokens_out, cached)
         reservation = decision.reservation
         if not decision.allowed:
             return units_to_usd(units)

@@ -14,6 +14,14 @@ Plateforme ``reconciler/data/models.json``, or a refreshed one); any catalog wit
 same model entries, or another ``models.json`` file, can be used instead. A model the
 table does not know, or knows without a price, costs the highest per-token price of any
 priced model: budgets err on the side of caution.
+
+Prompt caching (Anthropic's) has prices of its own: writing to the cache costs more than
+input (1.25 times for five minutes, twice for an hour), reading from it a tenth. A call's
+:class:`CachedTokens` say how many of its input tokens were which; a model's catalog entry
+lists their prices (``cache_write_price``, ``cache_write_1h_price``, ``cache_read_price``).
+A model whose entry lists none has its cache writes charged twice its input price and its
+cache reads its input price: the dearest a provider documents, so a budget is never
+spent past.
 """
 
 from __future__ import annotations
@@ -47,6 +55,25 @@ def price_per_token_units(usd_per_million: Decimal) -> int:
     return int((usd_per_million * _PER_MILLION).to_integral_value(rounding=ROUND_CEILING))
 
 
+@dataclass(frozen=True, slots=True)
+class CachedTokens:
+    """The input tokens of one call that wrote to or read from the provider's prompt
+    cache (Anthropic reports them beside its input); they are part of its input tokens."""
+
+    writes: int = 0  # written for five minutes
+    long_writes: int = 0  # written for an hour
+    reads: int = 0
+
+    def __post_init__(self) -> None:
+        for count in (self.writes, self.long_writes, self.reads):
+            if type(count) is not int or count < 0:
+                raise ValueError(f"a count of cached tokens must be a whole number >= 0: {count!r}")
+
+    @property
+    def total(self) -> int:
+        return self.writes + self.long_writes + self.reads
+
+
 class CatalogModel(Protocol):
     """One entry of a model catalog (``reconciler.desired.catalog.ModelInfo``)."""
 
@@ -62,6 +89,15 @@ class CatalogModel(Protocol):
     @property
     def output_price(self) -> float | None: ...
 
+    @property
+    def cache_write_price(self) -> float | None: ...
+
+    @property
+    def cache_write_1h_price(self) -> float | None: ...
+
+    @property
+    def cache_read_price(self) -> float | None: ...
+
 
 class Catalog(Protocol):
     """What the policy layer reads from a model catalog: its models."""
@@ -72,23 +108,28 @@ class Catalog(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """One model: canonical id, other names, USD per million tokens (None: unpriced)."""
+    """One model: canonical id, other names, USD per million tokens (None: unpriced; for
+    the prompt cache's writes and reads, None: not listed, see the module's docstring)."""
 
     id: str
     aliases: tuple[str, ...] = ()
     input_usd_per_million: Decimal | None = Decimal(0)
     output_usd_per_million: Decimal | None = Decimal(0)
+    cache_write_usd_per_million: Decimal | None = None
+    cache_write_1h_usd_per_million: Decimal | None = None
+    cache_read_usd_per_million: Decimal | None = None
 
 
 class PriceTable:
     """Alias resolution and per-token prices, precomputed for constant-time lookups."""
 
-    __slots__ = ("_canonical", "_max_unit", "_prices", "_units")
+    __slots__ = ("_cache_units", "_canonical", "_max_unit", "_prices", "_units")
 
     def __init__(self, models: Iterable[ModelPrice]) -> None:
         self._canonical: dict[str, str] = {}
         self._prices: dict[str, tuple[Decimal, Decimal] | None] = {}
         self._units: dict[str, tuple[int, int]] = {}
+        self._cache_units: dict[str, tuple[int, int, int]] = {}  # writes, long writes, reads
         for model in models:
             for name in (model.id, *model.aliases):
                 self._canonical.setdefault(name, model.id)
@@ -98,9 +139,12 @@ class PriceTable:
                 self._prices[model.id] = None
                 continue
             self._prices[model.id] = (price_in, price_out)
-            self._units[model.id] = (
-                price_per_token_units(price_in),
-                price_per_token_units(price_out),
+            unit_in = price_per_token_units(price_in)
+            self._units[model.id] = (unit_in, price_per_token_units(price_out))
+            self._cache_units[model.id] = (
+                _unit_or(model.cache_write_usd_per_million, 2 * unit_in),
+                _unit_or(model.cache_write_1h_usd_per_million, 2 * unit_in),
+                _unit_or(model.cache_read_usd_per_million, unit_in),
             )
         self._max_unit = max((max(u) for u in self._units.values()), default=0)
 
@@ -129,6 +173,9 @@ class PriceTable:
                 aliases=tuple(model.aliases),
                 input_usd_per_million=_decimal(model.input_price),
                 output_usd_per_million=_decimal(model.output_price),
+                cache_write_usd_per_million=_decimal(model.cache_write_price),
+                cache_write_1h_usd_per_million=_decimal(model.cache_write_1h_price),
+                cache_read_usd_per_million=_decimal(model.cache_read_price),
             )
             for model in catalog.models
         )
@@ -156,19 +203,44 @@ class PriceTable:
             return (self._max_unit, self._max_unit)
         return found
 
-    def cost_units(self, canonical: str, input_tokens: int, output_tokens: int) -> int:
-        """Exact cost of a call in pico-dollars."""
+    def cost_units(
+        self,
+        canonical: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached: CachedTokens | None = None,
+    ) -> int:
+        """Exact cost of a call in pico-dollars; ``cached``: which of its input tokens were
+        the prompt cache's writes and reads (priced as the module's docstring says)."""
         price_in, price_out = self.unit_prices(canonical)
-        return input_tokens * price_in + output_tokens * price_out
+        cost = input_tokens * price_in + output_tokens * price_out
+        if cached is None or not cached.total:
+            return cost
+        found = self._cache_units.get(canonical)
+        write, long_write, read = found or (2 * price_in, 2 * price_in, price_in)
+        # the cached tokens, counted in the input at its price, at the cache's prices instead
+        cost -= min(cached.total, input_tokens) * price_in
+        return cost + cached.writes * write + cached.long_writes * long_write + cached.reads * read
 
-    def cost(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+    def cost(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached: CachedTokens | None = None,
+    ) -> Decimal:
         """Cost of a call in USD."""
         canonical = self.resolve(model) or model
-        return units_to_usd(self.cost_units(canonical, input_tokens, output_tokens))
+        return units_to_usd(self.cost_units(canonical, input_tokens, output_tokens, cached))
 
     def models(self) -> list[str]:
         """Canonical ids known to this table, sorted."""
         return sorted(self._prices)
+
+
+def _unit_or(usd_per_million: Decimal | None, otherwise: int) -> int:
+    """A listed price in pico-dollars per token, or ``otherwise`` when not listed."""
+    return otherwise if usd_per_million is None else price_per_token_units(usd_per_million)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -187,6 +259,9 @@ def _models_from_json(data: Any, where: str) -> list[ModelPrice]:
                     aliases=tuple(str(a) for a in item.get("aliases", ())),
                     input_usd_per_million=_decimal(item.get("input_price")),
                     output_usd_per_million=_decimal(item.get("output_price")),
+                    cache_write_usd_per_million=_decimal(item.get("cache_write_price")),
+                    cache_write_1h_usd_per_million=_decimal(item.get("cache_write_1h_price")),
+                    cache_read_usd_per_million=_decimal(item.get("cache_read_price")),
                 )
             )
         except (KeyError, TypeError, AttributeError, ArithmeticError) as exc:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.policy.decision import Decision
+from reconciler.policy.prices import CachedTokens
 
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 LONGEST_WAIT = 60.0  # seconds: the longest Retry-After told to the SDKs that retry a 429
@@ -61,6 +62,7 @@ class Usage:
     output_tokens: int
     model: str | None = None
     final: bool = True  # False: a stream's first count, its output still to come
+    cached: CachedTokens | None = None  # the input tokens that wrote or read the cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,9 +368,30 @@ def _anthropic_counts(usage: Any, model: str | None, seen: Usage | None) -> Usag
     if any(count is None for count in counts):
         return None
     *inputs, produced = [count or 0 for count in counts]
-    restated = any(usage.get(p) is not None for p in parts)
-    given = sum(inputs) if restated else (seen.input_tokens if seen else 0)
-    return Usage(given, produced, model or (seen.model if seen else None))
+    if not any(usage.get(p) is not None for p in parts):  # a delta that restates no input
+        given = seen.input_tokens if seen else 0
+        cached = seen.cached if seen else None
+        return Usage(given, produced, model or (seen.model if seen else None), cached=cached)
+    plain, written, read = inputs
+    seen_cached = seen.cached if seen else None
+    breakdown = usage.get("cache_creation")
+    cached = _cached(breakdown, written, read, seen_cached) if written or read else None
+    return Usage(
+        plain + written + read, produced, model or (seen.model if seen else None), cached=cached
+    )
+
+
+def _cached(breakdown: Any, written: int, read: int, seen: CachedTokens | None) -> CachedTokens:
+    """The cache's share of a call's input: its writes split by how long they last, as
+    Anthropic's ``cache_creation`` says (``ephemeral_5m_input_tokens``), or as the stream's
+    ``message_start`` said when a delta restates the total alone. Writes nothing accounts
+    for are taken as the dearer kind, an hour's."""
+    if isinstance(breakdown, Mapping):
+        short = _int(breakdown.get("ephemeral_5m_input_tokens")) or 0
+    else:
+        short = seen.writes if seen is not None else 0
+    short = min(short, written)
+    return CachedTokens(writes=short, long_writes=written - short, reads=read)
 
 
 def _int(value: Any) -> int | None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.desired import catalog_from_models_response
+from reconciler.desired.catalog import ModelInfo
 from reconciler.errors import ConfigError
 from reconciler.policy import PriceTable, default_price_table
-from reconciler.policy.prices import ModelPrice, units_to_usd, usd_to_units
+from reconciler.policy.prices import CachedTokens, ModelPrice, units_to_usd, usd_to_units
 
 
 @pytest.mark.parametrize(
@@ -94,3 +95,34 @@ def test_bad_models_file(tmp_path: Path, content: str, message: str) -> None:
 def test_units_round_trip() -> None:
     assert usd_to_units(Decimal("50")) == 50 * 10**12
     assert units_to_usd(usd_to_units("12.345678901234")) == Decimal("12.345678901234")
+
+
+def test_prompt_cache_writes_and_reads_cost_what_the_catalog_lists() -> None:
+    claude = default_price_table("anthropic")
+    cached = CachedTokens(writes=1_000_000, long_writes=1_000_000, reads=1_000_000)
+    # Haiku 4.5: input 1, 5-minute writes 1.25, 1-hour writes 2, reads 0.10 (USD/million)
+    assert claude.cost("claude-haiku-4-5", 3_000_000, 0, cached) == Decimal("3.35")
+    assert claude.cost("claude-haiku-4-5", 3_500_000, 0, cached) == Decimal("3.85")
+    assert claude.cost("claude-haiku-4-5", 3_000_000, 0, CachedTokens()) == Decimal(3)
+
+
+def test_cache_prices_not_listed_cost_the_dearest_a_provider_documents() -> None:
+    table = PriceTable([ModelPrice("m", input_usd_per_million=Decimal(1))])
+    cached = CachedTokens(writes=1_000_000, long_writes=1_000_000, reads=1_000_000)
+    assert table.cost("m", 3_000_000, 0, cached) == Decimal(5)  # writes twice, reads once
+    unknown = table.cost("other", 3_000_000, 0, cached)  # the dearest model's price, as above
+    assert unknown == Decimal(5)
+
+
+@pytest.mark.parametrize("count", [-1, 1.5, "3", True])
+def test_a_cached_count_must_be_a_whole_number(count: object) -> None:
+    with pytest.raises(ValueError, match="cached tokens"):
+        CachedTokens(reads=count)  # type: ignore[arg-type]
+
+
+def test_a_catalog_entry_keeps_its_cache_prices() -> None:
+    entry = {"id": "m", "input_price": 1.0, "output_price": 2.0, "cache_read_price": 0.1}
+    model = ModelInfo.from_dict(entry)
+    assert model.cache_read_price == 0.1 and model.cache_write_price is None
+    assert ModelInfo.from_dict(model.to_dict()) == model
+    assert "cache_write_price" not in model.to_dict()

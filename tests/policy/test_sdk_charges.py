@@ -23,7 +23,7 @@ import respx
 
 from reconciler.model import ApiKey, DesiredState, Role, Workspace, WorkspacePolicy
 from reconciler.policy import MemoryStore, Policy, async_http_client, http_client
-from reconciler.policy.prices import units_to_usd
+from reconciler.policy.prices import default_price_table, units_to_usd
 from reconciler.policy.sql import PolicyStoreError
 from reconciler.policy.store import Reservation
 from reconciler.policy.windows import Window
@@ -347,3 +347,65 @@ def test_a_forged_model_name_cannot_write_lines_into_the_store_failure_warning(
     said = warning.getMessage()
     assert "\n" not in said and "\x1b" not in said
     assert "gpt\\n2026-12-02 12:00:00 INFO" in said  # escaped, cut short
+
+
+def _anthropic_cached_reply(usage: dict[str, Any], stream: bool) -> tuple[str, bytes]:
+    """A Claude answer whose usage reports prompt-cache writes and reads."""
+    message = {"id": "m-1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5"}
+    if not stream:
+        body = {**message, "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn"}
+        return "application/json", json.dumps({**body, "usage": usage}).encode()
+    start: dict[str, Any] = {**message, "content": [], "stop_reason": None}
+    start["usage"] = {**usage, "output_tokens": 1}
+    restated = {k: v for k, v in usage.items() if k != "cache_creation"}  # totals only
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": restated},
+        {"type": "message_stop"},
+    ]
+    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+    return "text/event-stream", text.encode()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_claude_prompt_cache_writes_and_reads_are_charged_at_their_own_prices(
+    stream: bool,
+) -> None:
+    import anthropic
+
+    usage = {
+        "input_tokens": 1_000,
+        "cache_creation_input_tokens": 30_000,
+        "cache_read_input_tokens": 100_000,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 20_000,
+            "ephemeral_1h_input_tokens": 10_000,
+        },
+        "output_tokens": 500,
+    }
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
+        workspaces=(Workspace(name="w"),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    policy = Policy(
+        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
+    )
+    kind, body = _anthropic_cached_reply(usage, stream)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body, headers={"content-type": kind})
+
+    http = http_client(policy, CALLER, provider="anthropic", transport=httpx2.MockTransport(answer))
+    client = anthropic.Anthropic(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    reply = client.messages.create(
+        model="claude-sonnet-4-5", messages=MESSAGES, max_tokens=500, stream=stream
+    )
+    if stream:
+        list(reply)
+    # Sonnet 4.5, USD per million: input 3, 5-minute cache writes 3.75, 1-hour writes 6,
+    # cache reads 0.30, output 15
+    expected = 1_000 * 3 + 20_000 * Decimal("3.75") + 10_000 * 6 + 100_000 * Decimal("0.3")
+    expected = (expected + 500 * 15) / 1_000_000
+    assert policy.guard("w").spent() == expected == Decimal("0.1755")
+    assert policy.tokens_today(CALLER) == 131_500  # every token counts towards token budgets

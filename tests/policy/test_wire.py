@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.policy.hook import UsageMeter
+from reconciler.policy.prices import CachedTokens
 from reconciler.policy.wire import Usage, provider_named
 
 
@@ -24,7 +25,40 @@ from reconciler.policy.wire import Usage, provider_named
                     "output_tokens": 7,
                 },
             },
-            Usage(1110, 7, "claude-sonnet-4-5"),
+            # no breakdown of the writes: taken as an hour's, the dearer kind
+            Usage(1110, 7, "claude-sonnet-4-5", cached=CachedTokens(long_writes=100, reads=1000)),
+        ),
+        (
+            "anthropic",
+            {
+                "usage": {
+                    "input_tokens": 10,
+                    "cache_creation_input_tokens": 100,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 60,
+                        "ephemeral_1h_input_tokens": 40,
+                    },
+                    "output_tokens": 7,
+                },
+            },
+            Usage(110, 7, cached=CachedTokens(writes=60, long_writes=40)),
+        ),
+        (  # a breakdown claiming more than the writes counts no more than them
+            "anthropic",
+            {
+                "usage": {
+                    "input_tokens": 0,
+                    "cache_creation_input_tokens": 5,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 9},
+                    "output_tokens": 1,
+                },
+            },
+            Usage(5, 1, cached=CachedTokens(writes=5)),
+        ),
+        (
+            "anthropic",
+            {"usage": {"input_tokens": 10, "output_tokens": 7}},
+            Usage(10, 7),
         ),
         ("cohere", {"meta": {"billed_units": {"input_tokens": 12}}}, Usage(12, 0)),  # embed
         ("openai", {"usage": {"input_tokens": 5, "output_tokens": 6}}, Usage(5, 6)),  # responses
@@ -59,6 +93,25 @@ def test_an_anthropic_delta_may_restate_the_input() -> None:
         b'data: {"type": "message_delta", "usage": {"input_tokens": 25, "output_tokens": 9}}\n\n'
     )
     assert _meter("anthropic", stream, 50) == Usage(25, 9, "claude-sonnet-4-5")
+
+
+def test_an_anthropic_stream_keeps_its_cache_counts_to_the_end() -> None:
+    start = (
+        b'data: {"type": "message_start", "message": {"model": "claude-haiku-4-5", "usage": '
+        b'{"input_tokens": 3, "cache_creation_input_tokens": 50, "cache_read_input_tokens": 7, '
+        b'"cache_creation": {"ephemeral_5m_input_tokens": 50}, "output_tokens": 1}}}\n\n'
+    )
+    cached = CachedTokens(writes=50, reads=7)
+    done = b'data: {"type": "message_delta", "usage": {"output_tokens": 9}}\n\n'
+    assert _meter("anthropic", start + done, 40) == Usage(60, 9, "claude-haiku-4-5", cached=cached)
+    # a delta restating the totals alone keeps the split message_start gave
+    restated = (
+        b'data: {"type": "message_delta", "usage": {"input_tokens": 3, '
+        b'"cache_creation_input_tokens": 50, "cache_read_input_tokens": 7, "output_tokens": 9}}\n\n'
+    )
+    assert _meter("anthropic", start + restated, 90) == Usage(
+        60, 9, "claude-haiku-4-5", cached=cached
+    )
 
 
 def test_an_unknown_provider_is_named_in_the_error() -> None:
