@@ -59,13 +59,13 @@ class ModelInfo:
             "aliases": list(self.aliases),
             "input_price": self.input_price,
             "output_price": self.output_price,
-            "max_context_length": self.max_context_length,
-            "capabilities": dict(self.capabilities),
-            "deprecated": self.deprecated,
         }
-        for name in _CACHE_PRICES:
+        for name in _CACHE_PRICES:  # listed only where known
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
+        out["max_context_length"] = self.max_context_length
+        out["capabilities"] = dict(self.capabilities)
+        out["deprecated"] = self.deprecated
         if self.deprecation_date:
             out["deprecation"] = self.deprecation_date
         if self.replacement:

@@ -10,8 +10,9 @@ SDK's usual exception:
 provider      usage                       denial body (status 400, 403 or 429)
 ============  ==========================  ===================================================
 mistral       ``usage.prompt_tokens`` /   ``{"object": "error", "message", "type", "code"}``
-              ``completion_tokens``;      (La Plateforme's own)
-              a stream's last chunk
+              ``completion_tokens`` (+    (La Plateforme's own)
+              cache reads); a stream's
+              last chunk
 openai        the same, or the Responses  ``{"error": {"message", "type", "param", "code"}}``
               API's ``input_tokens`` /
               ``output_tokens``; streams
@@ -342,19 +343,25 @@ def _model(body: Mapping[str, Any]) -> str | None:
 
 
 def _counts(usage: Any, model: str | None) -> Usage | None:
-    """``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``;
-    None when either is there but is no count (the call is then charged its estimate)."""
+    """``prompt_tokens``/``completion_tokens`` or ``input_tokens``/``output_tokens``, with
+    the prompt-cache reads among the input (``prompt_tokens_details.cached_tokens``,
+    ``input_tokens_details.cached_tokens``); None when either count is there but is no
+    count (the call is then charged its estimate)."""
     if not isinstance(usage, Mapping):
         return None
-    for given, produced in (
-        ("prompt_tokens", "completion_tokens"),
-        ("input_tokens", "output_tokens"),
+    for given, produced, details in (
+        ("prompt_tokens", "completion_tokens", "prompt_tokens_details"),
+        ("input_tokens", "output_tokens", "input_tokens_details"),
     ):
         if given in usage or produced in usage:
             tokens_in, tokens_out = _int(usage.get(given)), _int(usage.get(produced))
             if tokens_in is None or tokens_out is None:
                 return None
-            return Usage(tokens_in, tokens_out, model)
+            breakdown = usage.get(details)
+            # a malformed count of cached tokens is left out: the input is charged in full
+            read = _int(breakdown.get("cached_tokens")) if isinstance(breakdown, Mapping) else 0
+            cached = CachedTokens(reads=min(read, tokens_in)) if read else None
+            return Usage(tokens_in, tokens_out, model, cached=cached)
     return None
 
 

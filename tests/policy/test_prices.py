@@ -106,6 +106,14 @@ def test_prompt_cache_writes_and_reads_cost_what_the_catalog_lists() -> None:
     assert claude.cost("claude-haiku-4-5", 3_000_000, 0, CachedTokens()) == Decimal(3)
 
 
+def test_la_plateformes_cached_prompt_tokens_cost_a_tenth_of_the_input() -> None:
+    # mistral-small: input 0.15, output 0.60 USD per million
+    cost = default_price_table().cost(
+        "mistral-small-latest", 1_000_000, 0, CachedTokens(reads=800_000)
+    )
+    assert cost == Decimal("0.042")  # 200,000 at 0.15 and 800,000 at 0.015
+
+
 def test_cache_prices_not_listed_cost_the_dearest_a_provider_documents() -> None:
     table = PriceTable([ModelPrice("m", input_usd_per_million=Decimal(1))])
     cached = CachedTokens(writes=1_000_000, long_writes=1_000_000, reads=1_000_000)

@@ -60,6 +60,39 @@ from reconciler.policy.wire import Usage, provider_named
             {"usage": {"input_tokens": 10, "output_tokens": 7}},
             Usage(10, 7),
         ),
+        (  # La Plateforme's prompt cache (prompt_cache_key): reads among the prompt tokens
+            "mistral",
+            {
+                "usage": {
+                    "prompt_tokens": 90,
+                    "completion_tokens": 3,
+                    "prompt_tokens_details": {"cached_tokens": 64},
+                }
+            },
+            Usage(90, 3, cached=CachedTokens(reads=64)),
+        ),
+        (  # the Responses API's shape
+            "openai",
+            {
+                "usage": {
+                    "input_tokens": 9,
+                    "output_tokens": 2,
+                    "input_tokens_details": {"cached_tokens": 50},
+                }
+            },
+            Usage(9, 2, cached=CachedTokens(reads=9)),  # never more than the input
+        ),
+        (  # a malformed cached count charges the input in full
+            "groq",
+            {
+                "usage": {
+                    "prompt_tokens": 9,
+                    "completion_tokens": 2,
+                    "prompt_tokens_details": {"cached_tokens": "all"},
+                }
+            },
+            Usage(9, 2),
+        ),
         ("cohere", {"meta": {"billed_units": {"input_tokens": 12}}}, Usage(12, 0)),  # embed
         ("openai", {"usage": {"input_tokens": 5, "output_tokens": 6}}, Usage(5, 6)),  # responses
         ("mistral", {"usage": {"prompt_tokens": 9, "total_tokens": 9}}, Usage(9, 0)),
