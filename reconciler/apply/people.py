@@ -1,6 +1,6 @@
 """Applying people's changes: invitations, members' roles and seats, removals, groups.
 
-Where they fall in the engine's order (:func:`reconciler.apply.engine.steps`): after the
+Where they fall in the engine's order (:func:`reconciler.apply.order.steps`): after the
 workspaces exist (an invitation names them, a group is granted them), groups are created,
 then configured (so a group can nest one created in the same apply), invitations are sent
 and members' roles set, all before workspace members are added (a group's grant may make a

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reconciler.apply.engine import secret_metadata
 from reconciler.apply.ownership import OwnershipView
 from reconciler.apply.rotation import Previous, RotationFailed, Verifier
 from reconciler.apply.routing import StoreLocator
+from reconciler.apply.secret_write import secret_metadata
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.ownership import Claimed, Ledger, intent_key

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from reconciler.apply.engine import secret_metadata
 from reconciler.apply.routing import SecretRouter
-from reconciler.apply.secret_write import write_secret
+from reconciler.apply.secret_write import secret_metadata, write_secret
 from reconciler.errors import ConfigError
 from reconciler.http import pause
 from reconciler.model import ApiKey, DesiredState, LiveState

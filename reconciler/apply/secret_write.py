@@ -15,10 +15,14 @@ version as it was (a plain :class:`~reconciler.errors.SecretStoreError`); only a
 - ``ABSENT``: the current version is not this secret (the path is as it was, or the
   store cannot be read back at all, as GitHub's write-only secrets);
 - ``UNKNOWN``: the store cannot be read now, or holds this secret without its metadata.
+
+What is written beside the secret, :func:`secret_metadata` (the key's facts and the
+policy it is bound by), is the same for the apply, ``secret put`` and a resumed rotation.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hmac
 from collections.abc import Awaitable, Callable
@@ -27,6 +31,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
+from reconciler.model import ApiKey, DesiredState
 from reconciler.vault.base import CasMismatch, SecretMetadata, SecretStore, WriteUncertain
 
 
@@ -53,6 +58,35 @@ class SecretWriteFailed(SecretStoreError):
         self.outcome = outcome
         self.attempts = attempts
         super().__init__(str(last))
+
+
+def secret_metadata(desired: DesiredState, key: ApiKey, created: ApiKey) -> SecretMetadata:
+    """The non-secret facts stored beside a key's secret, policy included."""
+    role = desired.role(key.role) if key.role else None
+    workspace = desired.workspace(key.workspace)
+    policy = workspace.policy if workspace else None
+    role_models = set(role.allowed_models) if role else {"*"}
+    ws_models = set(policy.allowed_models) if policy else {"*"}
+    if "*" in role_models:
+        models = ws_models
+    elif "*" in ws_models:
+        models = role_models
+    else:
+        models = role_models & ws_models
+    return SecretMetadata(
+        key_id=created.id or "",
+        key_name=key.name,
+        workspace=key.workspace,
+        owner=key.owner or "",
+        created=created.created_at or dt.datetime.now(dt.UTC),
+        expires=created.expires or key.expires,
+        role=key.role or "",
+        allowed_models=tuple(sorted(models)),
+        max_tokens_per_request=role.max_tokens_per_request if role else None,
+        daily_token_budget=role.daily_token_budget if role else None,
+        rpm=policy.rpm if policy else None,
+        monthly_budget_usd=policy.monthly_budget_usd if policy else None,
+    )
 
 
 async def write_secret(

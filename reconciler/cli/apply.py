@@ -97,7 +97,7 @@ async def apply_command(
     """Apply the saved plan ``path``, or a plan of the desired-state directory ``path``
     (``exact``: a saved plan only if a plan made now has the same changes; ``org``: the
     ``--org`` given with a saved plan, which must name the organisation it was made for)."""
-    from reconciler.apply.engine import ApplyResult
+    from reconciler.apply.result import ApplyResult
     from reconciler.logging import configure_logging
 
     saved = load_plan(path) if path.is_file() else None

@@ -41,7 +41,7 @@ from reconciler.rails import enforce, forced_notice, lifted
 from reconciler.session.planning import PlanContext, Planning
 
 if TYPE_CHECKING:  # imported where used: a plan loads no engine, lock or adoption code
-    from reconciler.apply.engine import ApplyResult
+    from reconciler.apply.result import ApplyResult
 
 
 Approve = Callable[[Plan], bool | Awaitable[bool]]
@@ -210,7 +210,8 @@ class Applying(Planning):
     ) -> ApplyResult:
         """Carry out ``plan`` under the lock the caller holds (``guard`` raises once it is
         lost); compact the journal after."""
-        from reconciler.apply.engine import Applier, ApplyError
+        from reconciler.apply.engine import Applier
+        from reconciler.apply.result import ApplyError
 
         router = self.router(ctx.desired)
         journal = self.journal(ctx.desired)

@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reconciler.apply.engine import Applier, ApplyError, ApplyResult, steps
+from reconciler.apply.engine import Applier
 from reconciler.apply.journal import LOST_SECRET, Journal
+from reconciler.apply.order import steps
+from reconciler.apply.result import ApplyError, ApplyResult
 from reconciler.errors import AmbiguousCreate, SecretStoreError, ServerError, Timeout
 from reconciler.logging import clear_registered_secrets, configure_logging, reset_logging
 from reconciler.model import ApiKey, DesiredState, LiveState

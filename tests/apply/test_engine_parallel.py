@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.engine import Applier, ApplyError
+from reconciler.apply.engine import Applier
 from reconciler.apply.intents import CreateIntents
 from reconciler.apply.journal import Journal
+from reconciler.apply.result import ApplyError
 from reconciler.errors import ServerError
 from reconciler.model import ApiKey, DesiredState
 from reconciler.plan import make_plan
@@ -20,7 +21,7 @@ from reconciler.provider import CreatedKey
 from reconciler.vault.file import FileVault
 from tests.apply.fakes import ORG_USERS, FakeProvider, desired_org, live_org
 
-# the phase of each provider call (see reconciler.apply.engine.steps)
+# the phase of each provider call (see reconciler.apply.order.steps)
 PHASE = {
     "set_organization_spend_limit": 0,
     "create_workspace": 1,

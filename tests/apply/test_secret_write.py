@@ -14,8 +14,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from reconciler.apply.engine import ApplyError
 from reconciler.apply.journal import LOST_SECRET
+from reconciler.apply.result import ApplyError
 from reconciler.diff import Kind
 from reconciler.vault.base import SecretMetadata
 from reconciler.vault.hashicorp import HashiCorpVault

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.engine import Applier, ApplyError
+from reconciler.apply.engine import Applier
+from reconciler.apply.result import ApplyError
 from reconciler.model import ApiKey
 from tests.apply.test_engine import Rig, run
 

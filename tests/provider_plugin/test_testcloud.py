@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler.apply.engine import Applier, ApplyResult
+from reconciler.apply.engine import Applier
+from reconciler.apply.result import ApplyResult
 from reconciler.cli.main import app
 from reconciler.desired import check_desired_state, load_desired_state
 from reconciler.errors import ConfigError

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from reconciler.apply.engine import ApplyError
+from reconciler.apply.result import ApplyError
 from reconciler.apply.rotation import RotationFailed
 from reconciler.audit import AuditReport, Flag, SecretState
 from reconciler.diff import RetiringKey, Rotations
