@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from reconciler.errors import SecretStoreError
-from reconciler.vault import file as vault_file
+from reconciler.vault import file_entry
 from reconciler.vault.base import LockHolder, SecretExists, StoredSecret
 from reconciler.vault.file import FileVault
 
@@ -157,7 +157,7 @@ def test_an_entry_over_the_size_limit_is_refused_unread(
     run(vault.put("dev/ok", SECRET, make_metadata()))
     entry = tmp_path / "dev" / "k.json"
     entry.write_bytes(entry.read_bytes() + b" " * 4096)  # a planted, oversized entry
-    monkeypatch.setattr(vault_file, "MAX_ENTRY_BYTES", 4096)
+    monkeypatch.setattr(file_entry, "MAX_ENTRY_BYTES", 4096)
     with pytest.raises(SecretStoreError, match="over the 4,096 a vault entry may be") as caught:
         run(vault.read_secret("dev/k"))
     assert_no_secret(str(caught.value), repr(caught.value))
