@@ -1,7 +1,8 @@
 """What an apply reports: the counts of what it did, and the error it stops with.
 
-:class:`ApplyResult` is filled in by :mod:`reconciler.apply.engine` step by step; an
-apply that stops part-way raises :class:`ApplyError`, which carries the result so far.
+:class:`ApplyResult` is filled in step by step as an apply runs
+(:mod:`reconciler.apply.engine`, :mod:`reconciler.apply.keys`); an apply that stops
+part-way raises :class:`ApplyError`, which carries the result so far.
 """
 
 from __future__ import annotations
