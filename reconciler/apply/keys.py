@@ -10,13 +10,8 @@ phase of creates, the names of its keys are looked up, in one lookup
 not see means another apply is running or ran (one with another secret store holds another
 lock), and the apply stops, before recording any intent, rather than make a second one.
 
-A new key's secret goes from the create response straight into its secret store
-(:mod:`reconciler.apply.secret_write`: at most one version, never half a write current);
-it exists only in memory as a ``SecretStr`` in between. If the store still fails after
-retries, the new key is deleted on the platform at once and the apply stops: a key never
-lives on the platform with its secret stored nowhere. Only when the store cannot tell
-whether the secret got there is the key kept, so that the path's current version, this
-key's secret or the one before, is a live key's either way; the next plan settles it.
+A new key's secret goes from the create response straight into its secret store, and
+the key is deleted at once should it not get there (:mod:`reconciler.apply.key_secret`).
 A rotation (a replacement with ``grace_hours``) also verifies its new key once the secret
 is stored, and leaves its old key to a later apply unless its grace is 0
 (:mod:`reconciler.apply.rotation`).
@@ -35,31 +30,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from reconciler.apply import rotation
 from reconciler.apply.intents import CreateIntents
 from reconciler.apply.journal import Journal
+from reconciler.apply.key_secret import KeySecrets
 from reconciler.apply.order import Step, steps
 from reconciler.apply.records import KeyRecords
 from reconciler.apply.result import ApplyResult
 from reconciler.apply.routing import SecretRouter
-from reconciler.apply.secret_write import (
-    UNREAD,
-    Outcome,
-    SecretWriteFailed,
-    Unread,
-    secret_metadata,
-    write_secret,
-)
+from reconciler.apply.secret_write import UNREAD
 from reconciler.diff import Action, Change, Kind, RetiringKey
 from reconciler.errors import AmbiguousCreate, ReconcilerError, SecretStoreError
 from reconciler.logging import register_secret
 from reconciler.model import ApiKey, DesiredState, LiveState
 from reconciler.plan import Plan
-from reconciler.provider import CreatedKey, KeyStatusSetter, Provider
+from reconciler.provider import KeyStatusSetter, Provider
 from reconciler.providers import archives_keys
 from reconciler.vault import bulk
 from reconciler.vault.base import SecretStore
@@ -110,9 +99,17 @@ class KeySteps:
         self.apply_id = apply_id
         self.report = report
         self.log = log
-        self.store_attempts = store_attempts
-        self.store_backoff = store_backoff
-        self.sleep = sleep
+        self.key_secrets = KeySecrets(
+            provider=provider,
+            desired=desired,
+            journal=journal,
+            apply_id=apply_id,
+            report=report,
+            log=log,
+            store_attempts=store_attempts,
+            store_backoff=store_backoff,
+            sleep=sleep,
+        )
         self.parallelism = parallelism
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.made_keys: set[str] = set()  # key ids this apply created
@@ -268,7 +265,7 @@ class KeySteps:
             resent=created.resent,
             grace_hours=change.grace_hours,
         )
-        version = await self._store_secret(
+        version = await self.key_secrets.store(
             change, want, created, store, path, self.versions_before.get(change.address, UNREAD)
         )
         if previous is not None:
@@ -333,96 +330,6 @@ class KeySteps:
         )
         self.log.warning(
             "apply.expiry_clamped", address=change.address, asked=asked, got=got.isoformat()
-        )
-
-    async def _store_secret(
-        self,
-        change: Change,
-        want: ApiKey,
-        created: CreatedKey,
-        store: SecretStore,
-        path: str,
-        version_before: int | Unread | None,
-    ) -> int | None:
-        key_id = created.key.id or ""
-
-        async def announce(version_before: int | None) -> None:
-            await self.journal.arecord(
-                "secret-write-intent",
-                apply_id=self.apply_id,
-                key_id=key_id,
-                store=store.description,
-                path=path,
-                version=version_before,
-            )
-
-        def on_retry(attempt: int, delay: float, exc: SecretStoreError) -> None:
-            self.log.warning(
-                "apply.secret_store_retry", address=change.address, attempt=attempt, error=str(exc)
-            )
-            self.report(
-                f"{change.address}: storing the secret failed ({exc}); "
-                f"retrying in {delay:g}s ({attempt}/{self.store_attempts})"
-            )
-
-        try:
-            version = await write_secret(
-                store,
-                path,
-                created.secret,
-                secret_metadata(self.desired, want, created.key),
-                attempts=self.store_attempts,
-                backoff=self.store_backoff,
-                sleep=self.sleep,
-                announce=announce,
-                on_retry=on_retry,
-                version_before=version_before,
-            )
-        except SecretWriteFailed as failed:
-            self.log.warning(
-                "apply.secret_store_failed", address=change.address, error=str(failed.last)
-            )
-            await self._secret_not_stored(change, failed, key_id, store, path)
-        self.journal.note(
-            "secret-stored",
-            apply_id=self.apply_id,
-            key_id=key_id,
-            store=store.description,
-            path=path,
-            version=version,
-        )
-        return version
-
-    async def _secret_not_stored(
-        self, change: Change, failed: SecretWriteFailed, key_id: str, store: SecretStore, path: str
-    ) -> NoReturn:
-        """The secret could not be stored: the key must not live on without it, and a key
-        whose secret may be the current version must not be deleted under it."""
-        where = f"{store.description} at {path}"
-        if failed.outcome is Outcome.UNKNOWN:
-            # The path holds this key's secret or the previous one: both of live keys.
-            raise SecretStoreError(
-                f"could not store the new key's secret in {where} ({failed.last}), and whether "
-                f"it got there cannot be told now, so the new key {key_id} was kept: the "
-                "current version is its secret or the one before, both of live keys. Run "
-                "plan once the store answers: the key stays if its secret is there, else it "
-                "is deleted and created again."
-            )
-        self.report(f"{change.address}: secret could not be stored; deleting the new key")
-        await self.journal.arecord("key-delete-intent", apply_id=self.apply_id, key_id=key_id)
-        try:
-            await self.provider.delete_key(key_id)
-        except ReconcilerError as exc:
-            raise ReconcilerError(
-                f"could not store the new key's secret in {store.description} ({failed.last}), "
-                f"and deleting the new key {key_id} failed too ({exc}). The next plan will "
-                "find it in the journal and delete it."
-            ) from exc
-        await self.journal.arecord("key-deleted", apply_id=self.apply_id, key_id=key_id)
-        raise SecretStoreError(
-            f"could not store the new key's secret in {where} after {failed.attempts} "
-            f"attempts ({failed.last}); the new key was deleted on the platform and nothing "
-            "else was changed for it"
         )
 
     async def set_status(self, change: Change) -> None:
