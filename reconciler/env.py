@@ -31,6 +31,7 @@ reconciler itself
 =============================== ============================================================
 RECONCILER_VAULT                overrides every key's secret store (``file:PATH``, ``vault:URL``)
 RECONCILER_ALLOW_FILE_VAULT     ``1``: allow a file vault against a live organisation
+RECONCILER_ALLOW_PLAIN_HTTP     ``1``: send credentials over plain http:// to another machine
 RECONCILER_STATE_DIR            where the journal and audit logs live
 RECONCILER_CATALOG              a model catalog written by ``reconciler catalog refresh``
 RECONCILER_CRASH_AFTER_RECORD   tests only: SIGKILL after the Nth journal record
@@ -94,6 +95,7 @@ ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
 
 RECONCILER_VAULT = "RECONCILER_VAULT"
 RECONCILER_ALLOW_FILE_VAULT = "RECONCILER_ALLOW_FILE_VAULT"
+RECONCILER_ALLOW_PLAIN_HTTP = "RECONCILER_ALLOW_PLAIN_HTTP"
 RECONCILER_STATE_DIR = "RECONCILER_STATE_DIR"
 RECONCILER_CATALOG = "RECONCILER_CATALOG"
 RECONCILER_CRASH_AFTER_RECORD = "RECONCILER_CRASH_AFTER_RECORD"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -37,12 +38,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from reconciler import errors
-from reconciler.env import RECONCILER_RETRY_DELAY_SCALE
+from reconciler.env import RECONCILER_ALLOW_PLAIN_HTTP, RECONCILER_RETRY_DELAY_SCALE
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 M = TypeVar("M", bound=BaseModel)
@@ -144,6 +146,38 @@ def transport_reason(exc: httpx.TransportError) -> str:
             "connection refused" if cause is not None else reason
         )
     return errors.trim(reason)
+
+
+def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:
+    """ConfigError when ``url`` is plain ``http://`` to a host other than this machine.
+
+    Every client sends a credential with each request (an admin key, a Vault token or
+    login, a GitHub token, a new key being verified): over plain HTTP to another host,
+    anyone on the path reads it. ``named`` is where the URL came from (a variable, a
+    field). Loopback (``127.0.0.0/8``, ``::1``, ``localhost``) is this machine: a sandbox,
+    a development Vault. ``RECONCILER_ALLOW_PLAIN_HTTP=1`` lifts the refusal.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme.lower() != "http" or _loopback(host):
+        return
+    if env.get(RECONCILER_ALLOW_PLAIN_HTTP, "").strip() == "1":
+        return
+    raise errors.ConfigError(
+        f"{named} is plain http:// to {host}, another machine: the credentials reconciler "
+        "sends there would cross the network in clear; use https://, or set "
+        f"{RECONCILER_ALLOW_PLAIN_HTTP}=1 to send them anyway (a sandbox served with "
+        "--allow-remote on a network you trust)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def make_client(

@@ -128,9 +128,11 @@ class GitHubClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **kwargs: Any,
     ) -> GitHubClient:
+        api_url = (env.get(GITHUB_API_URL) or DEFAULT_API_URL).strip()
+        http.refuse_in_clear(api_url, named=GITHUB_API_URL, env=env)
         return cls(
             token=token_from_env(env, purpose=purpose),
-            api_url=(env.get(GITHUB_API_URL) or DEFAULT_API_URL).strip(),
+            api_url=api_url,
             transport=transport,
             **kwargs,
         )

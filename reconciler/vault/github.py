@@ -137,11 +137,13 @@ class GitHubSecretStore:
                 f"writing GitHub Actions secrets of {repository} needs {GITHUB_TOKEN} (a token "
                 "with the Secrets: write permission)"
             )
+        api_url = env.get(GITHUB_API_URL) or DEFAULT_API_URL
+        http.refuse_in_clear(api_url, named=GITHUB_API_URL, env=env)
         return cls(
             repository=repository,
             environment=environment,
             token=SecretStr(token),
-            api_url=env.get(GITHUB_API_URL) or DEFAULT_API_URL,
+            api_url=api_url,
             transport=transport,
         )
 

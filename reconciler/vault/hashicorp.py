@@ -58,7 +58,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from reconciler import errors
+from reconciler import errors, http
 from reconciler.env import VAULT_ADDR, VAULT_NAMESPACE
 from reconciler.errors import SecretStoreError
 from reconciler.logging import get_logger
@@ -118,6 +118,8 @@ class HashiCorpVault(KvConnection):
             )
         if not addr.startswith(("https://", "http://")):
             raise errors.ConfigError(f"Vault address must start with https:// (got {addr!r})")
+        named = "the vault override" if address else "vault.address" if configured else VAULT_ADDR
+        http.refuse_in_clear(addr, named=named, env=env)
         return cls(
             address=addr,
             auth=auth_from_env(settings, env, address=addr.rstrip("/")),

@@ -41,6 +41,14 @@ def test_from_env_reads_the_token_and_the_enterprise_url() -> None:
     assert_no_token(repr(made))
 
 
+def test_plain_http_to_another_machine_is_refused() -> None:
+    env = {"GITHUB_TOKEN": TOKEN_TEXT, "GITHUB_API_URL": "http://ghe.acme.test/api/v3"}
+    with pytest.raises(ConfigError) as refused:
+        GitHubClient.from_env(env, purpose="x")
+    assert str(refused.value).startswith("GITHUB_API_URL is plain http:// to ghe.acme.test")
+    assert_no_token(str(refused.value))
+
+
 def test_pagination_follows_link_next_with_100_per_page() -> None:
     page2 = f"{API}/repositories/42/issues/7/comments?per_page=100&page=2"
     page3 = f"{API}/repositories/42/issues/7/comments?per_page=100&page=3"

@@ -105,3 +105,40 @@ def test_a_base_url_carrying_a_password_is_refused_without_showing_it(variable: 
         f"{variable}: must not carry a user name or password (user:password@), got "
         "'https://proxy.example/v1/admin'"
     )
+
+
+@pytest.mark.parametrize(
+    "variable", ["MISTRAL_ADMIN_BASE_URL", "MISTRAL_API_BASE_URL"], ids=["admin", "api"]
+)
+def test_plain_http_to_another_machine_is_refused(variable: str) -> None:
+    """The admin key (and, on the inference API, each new key being verified) goes in every
+    request's headers: over plain HTTP to another host, anyone on the path reads it."""
+    url = "http://192.0.2.7:8765/v1/admin"
+    with pytest.raises(ConfigError) as caught:
+        MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, variable: url})
+    assert str(caught.value) == (
+        f"{variable} is plain http:// to 192.0.2.7, another machine: the credentials "
+        "reconciler sends there would cross the network in clear; use https://, or set "
+        "RECONCILER_ALLOW_PLAIN_HTTP=1 to send them anyway (a sandbox served with "
+        "--allow-remote on a network you trust)"
+    )
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]", "sandbox.localhost"]
+)
+def test_plain_http_to_this_machine_is_allowed(host: str) -> None:
+    url = f"http://{host}:8765/v1/admin"
+    settings = MistralSettings.from_env(
+        {"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, "MISTRAL_ADMIN_BASE_URL": url}
+    )
+    assert settings.admin_base_url == url
+
+
+def test_plain_http_to_another_machine_when_allowed() -> None:
+    env = {
+        "MISTRAL_ADMIN_API_KEY": ADMIN_KEY,
+        "MISTRAL_ADMIN_BASE_URL": "http://sandbox.ci.internal:8765/v1/admin",
+        "RECONCILER_ALLOW_PLAIN_HTTP": "1",
+    }
+    assert MistralSettings.from_env(env).admin_base_url == env["MISTRAL_ADMIN_BASE_URL"]

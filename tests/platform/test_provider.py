@@ -295,14 +295,14 @@ def test_from_env_builds_a_working_provider_over_a_transport() -> None:
         p = MistralProvider.from_env(
             {
                 "MISTRAL_ADMIN_API_KEY": ADMIN_KEY,
-                "MISTRAL_ADMIN_BASE_URL": "http://sandbox/v1/admin",
+                "MISTRAL_ADMIN_BASE_URL": "https://sandbox/v1/admin",
                 "MISTRAL_ADMIN_AUTH": "x-api-key",
             },
             transport=SpecCheckedTransport(httpx.MockTransport(answer)),
             concurrency=2,
         )
         async with p:
-            assert p.target == "http://sandbox/v1/admin"
+            assert p.target == "https://sandbox/v1/admin"
             assert p.client.concurrency == 2
             return await p.client.list_keys()  # type: ignore[return-value]
 

@@ -605,6 +605,25 @@ def test_from_settings_reads_the_environment() -> None:
     assert_no_secret(store.description, repr(store))
 
 
+def test_a_plain_http_address_of_another_machine_is_refused() -> None:
+    """The Vault token (or the OIDC token, the AppRole secret id) goes to that address: over
+    plain HTTP to another host, anyone on the path reads it; an address from
+    organization.yaml is refused all the same."""
+    env = {"VAULT_ADDR": "http://vault.acme.example:8200", "VAULT_TOKEN": TOKEN_TEXT}
+    with pytest.raises(ConfigError) as refused:
+        HashiCorpVault.from_settings(VaultSettings(path_prefix="mistral/acme"), env=env)
+    assert str(refused.value).startswith(
+        "VAULT_ADDR is plain http:// to vault.acme.example, another machine"
+    )
+    settings = VaultSettings(path_prefix="mistral/acme", address="http://192.0.2.9:8200")
+    with pytest.raises(ConfigError) as refused:
+        HashiCorpVault.from_settings(settings, env={"VAULT_TOKEN": TOKEN_TEXT})
+    assert str(refused.value).startswith("vault.address is plain http:// to 192.0.2.9")
+    local = {"VAULT_ADDR": "http://127.0.0.1:8200", "VAULT_TOKEN": TOKEN_TEXT}
+    store = HashiCorpVault.from_settings(VaultSettings(path_prefix="mistral/acme"), env=local)
+    assert store.description.startswith("Vault http://127.0.0.1:8200 ")
+
+
 # --- locks --------------------------------------------------------------------------------
 
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)

@@ -26,6 +26,7 @@ from reconciler.env import (
     ANTHROPIC_BASE_URL,
 )
 from reconciler.errors import ConfigError
+from reconciler.http import refuse_in_clear
 from reconciler.platform.credentials import http_url, read_key
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -58,7 +59,9 @@ class AnthropicSettings(BaseModel):
         )
         base = source.get(ANTHROPIC_BASE_URL) or DEFAULT_BASE_URL
         try:
-            return cls(admin_key=key, base_url=base)
+            settings = cls(admin_key=key, base_url=base)
         except ValidationError as exc:
             why = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{ANTHROPIC_BASE_URL}: {why}") from None
+        refuse_in_clear(settings.base_url, named=ANTHROPIC_BASE_URL, env=source)
+        return settings

@@ -37,6 +37,7 @@ from reconciler.env import (
     MISTRAL_TIMEOUT,
 )
 from reconciler.errors import ConfigError
+from reconciler.http import refuse_in_clear
 from reconciler.platform.credentials import AuthScheme, http_url, read_key, shown_url
 
 DEFAULT_ADMIN_BASE_URL = "https://api.mistral.ai/v1/admin"
@@ -93,7 +94,7 @@ class MistralSettings(BaseModel):
         if source.get(MISTRAL_ADMIN_API_KEY_NAME, "").strip():
             fields["admin_key_name"] = source[MISTRAL_ADMIN_API_KEY_NAME].strip()
         try:
-            return cls.model_validate(fields)
+            settings = cls.model_validate(fields)
         except ValidationError as exc:
             problem = exc.errors()[0]
             field = str(problem["loc"][0]) if problem["loc"] else "?"
@@ -105,6 +106,9 @@ class MistralSettings(BaseModel):
             }.get(field, field)
             why = problem["msg"].removeprefix("Value error, ")  # pydantic's, for a ValueError
             raise ConfigError(f"{variable}: {why}, got {shown_url(problem['input'])!r}") from None
+        refuse_in_clear(settings.admin_base_url, named=MISTRAL_ADMIN_BASE_URL, env=source)
+        refuse_in_clear(settings.api_base_url, named=MISTRAL_API_BASE_URL, env=source)
+        return settings
 
 
 def _read_key(env: Mapping[str, str]) -> SecretStr:

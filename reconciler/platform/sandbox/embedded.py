@@ -24,7 +24,7 @@ from reconciler.platform.sandbox.faults import FaultConfig
 from reconciler.platform.sandbox.owner import owned_transport
 from reconciler.platform.sandbox.store import SandboxStore
 
-EMBEDDED_HOST = "http://sandbox.local"
+EMBEDDED_HOST = "http://sandbox.localhost"  # in process; .localhost names no other machine
 EMBEDDED_ADMIN_BASE_URL = f"{EMBEDDED_HOST}/v1/admin"
 EMBEDDED_API_BASE_URL = f"{EMBEDDED_HOST}/v1"
 

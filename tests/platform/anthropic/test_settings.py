@@ -51,3 +51,12 @@ def test_a_base_url_carrying_a_password_is_refused_without_showing_it() -> None:
     assert str(caught.value) == (
         f"{ANTHROPIC_BASE_URL}: must not carry a user name or password (user:password@)"
     )
+
+
+def test_plain_http_to_another_machine_is_refused() -> None:
+    env = {ANTHROPIC_ADMIN_API_KEY: "k", ANTHROPIC_BASE_URL: "http://anthropic.proxy.example"}
+    with pytest.raises(ConfigError) as caught:
+        AnthropicSettings.from_env(env)
+    assert str(caught.value).startswith(
+        f"{ANTHROPIC_BASE_URL} is plain http:// to anthropic.proxy.example, another machine"
+    )

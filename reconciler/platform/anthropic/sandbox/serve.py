@@ -20,7 +20,8 @@ from reconciler.platform.anthropic.sandbox.state import DEFAULT_STATE_PATH, Orga
 from reconciler.platform.sandbox.owner import StateLock, owned_transport, serving
 from reconciler.platform.sandbox.serve import LOOPBACK, listen
 
-EMBEDDED_BASE_URL = "http://anthropic-sandbox.local"
+# in process; .localhost names no other machine
+EMBEDDED_BASE_URL = "http://anthropic-sandbox.localhost"
 DEFAULT_PORT = 8766
 
 
