@@ -6,14 +6,16 @@ title, a bidi override makes a reviewer read something other than what is there,
 backtick run or an HTML tag closes the code block or the ``<details>`` fold of a
 pull-request comment. Everything that prints live text passes it through one of these:
 
-- :func:`for_terminal`: control characters (C0, DEL, C1) and invisible direction and
-  line-separator characters as visible escapes (``\\x1b``, ``\\n``, ``\\u202e``);
+- :func:`for_terminal`: control characters (C0, DEL, C1), line separators and invisible
+  format characters (direction controls, zero-width spaces and joiners) as visible escapes
+  (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``);
 - :func:`inline_code`: a Markdown code span that nothing inside can close;
 - :func:`fence`: a fenced code block that no line inside can close;
 - :func:`md_text`: Markdown prose with no HTML, link, code span or line break of its own;
 - :func:`html_text`: text inside an HTML element (a ``<summary>``, a table cell).
 
-Printable text, accented letters and emoji included, is left exactly as it is; so is the
+Printable text, accented letters and emoji included, is left exactly as it is (the
+joiners inside an emoji sequence are shown escaped: one looks like none); so is the
 backslash, so an ordinary name renders as before, and :func:`for_terminal` changes nothing
 in text it already escaped.
 """
@@ -22,27 +24,46 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 __all__ = ["fence", "for_terminal", "html_text", "inline_code", "md_text"]
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-#: Invisible characters that reorder or break what a reader sees: the bidi embeddings,
-#: overrides and isolates (Trojan Source), the direction marks, the line and paragraph
-#: separators, and the byte-order mark.
-_INVISIBLE = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0xFEFF, *range(0x202A, 0x202F))
-_INVISIBLE += tuple(range(0x2066, 0x206A))
 
 
 def _escape(code: int) -> str:
     char = chr(code)
     if char in _NAMED:
         return _NAMED[char]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-_CONTROLS = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
-_TABLE = {code: _escape(code) for code in (*_CONTROLS, *_INVISIBLE)}
-_TABLE_LINES = {code: text for code, text in _TABLE.items() if code != 0x0A}
+class _Escapes(dict[int, str]):
+    """A :meth:`str.translate` table: each character met is looked up once, then cached.
+
+    Escaped: the controls (C0, DEL, C1), the line and paragraph separators, and every
+    invisible format character (Unicode category ``Cf``): the bidi embeddings, overrides,
+    isolates and marks (Trojan Source), zero-width spaces and joiners (``de\u200bv``
+    prints as ``dev``), soft hyphens, the byte-order mark, tag characters. Judged by the
+    running Python's Unicode tables, so a format character added later is escaped too.
+    """
+
+    def __init__(self, *, keep_newlines: bool) -> None:
+        super().__init__()
+        self._keep_newlines = keep_newlines
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        hidden = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        text = _escape(code) if hidden and not (self._keep_newlines and char == "\n") else char
+        self[code] = text
+        return text
+
+
+_TABLE = _Escapes(keep_newlines=False)
+_TABLE_LINES = _Escapes(keep_newlines=True)
 _BACKTICKS = re.compile(r"`+")
 _MD_PUNCTUATION = {ord(c): "\\" + c for c in "\\`*[]|"}
 

@@ -29,6 +29,7 @@ NAMES = (
     "clear\x1b[2J\x1b[Hscreen",
     "title\x1b]0;owned\x07bell",
     "rtl\u202eexe.txt\u202c\u2066iso\u2069",
+    "de\u200bv zero\u200dwidth\u2060joined\xadsoft\U000e0041tag\u180evowel",
     "c1\x9b31m\x85nel\x7fdel",
     "over\rApply complete!",
     "ticks ```` and ` and ``",
@@ -89,16 +90,13 @@ _SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def unsafe_characters(text: str) -> list[str]:
-    """Every character a terminal would act on or hide, other than a line feed."""
+    """Every character a terminal would act on or hide, other than a line feed: controls,
+    line separators and the invisible format characters (bidi controls, zero-width spaces
+    and joiners, soft hyphens, tags)."""
     return [
         f"U+{ord(c):04X}"
         for c in text
-        if c != "\n"
-        and (
-            unicodedata.category(c) in ("Cc", "Zl", "Zp")
-            or unicodedata.bidirectional(c)
-            in ("LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI")
-        )
+        if c != "\n" and (unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp"))
     ]
 
 

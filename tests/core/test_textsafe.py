@@ -21,6 +21,15 @@ def test_terminal_escapes_are_visible() -> None:
     assert for_terminal("a\nb\rc", keep_newlines=True) == "a\nb\\rc"
 
 
+def test_invisible_characters_are_visible() -> None:
+    """A zero-width character makes ``de\u200bv`` print as ``dev``: a reviewer reads a name
+    that is not the one there."""
+    assert for_terminal("de\u200bv") == "de\\u200bv"
+    assert for_terminal("a\u200c\u200d\u2060\ufeffb") == "a\\u200c\\u200d\\u2060\\ufeffb"
+    assert for_terminal("soft\xadhyphen\u180e") == "soft\\xadhyphen\\u180e"
+    assert for_terminal("tag\U000e0041\U000e007f") == "tag\\U000e0041\\U000e007f"
+
+
 def test_ordinary_text_is_unchanged() -> None:
     for text in ("dev-alice", "Équipe données 🚀", "C:\\path\\x1b", "a'b\"c", "اختبار"):
         assert for_terminal(text) == text
