@@ -38,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -146,6 +146,19 @@ def transport_reason(exc: httpx.TransportError) -> str:
             "connection refused" if cause is not None else reason
         )
     return errors.trim(reason)
+
+
+def segment(value: str) -> str:
+    """``value`` (an id the platform answered with) as one URL path segment.
+
+    Percent-encoded whole, so a ``/``, ``?`` or ``#`` in it cannot make
+    ``DELETE /api-keys/{id}`` another request (``../workspaces/…`` would be normalised to
+    ``DELETE /workspaces/…``); an id that is empty, ``.`` or ``..`` names no object and is
+    a :class:`~reconciler.errors.RemoteError` before anything is sent.
+    """
+    if value in ("", ".", ".."):
+        raise errors.RemoteError(f"the platform answered {value!r} where an id goes: not an id")
+    return quote(value, safe="")
 
 
 def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:

@@ -233,6 +233,44 @@ def test_delete_key_is_a_delete_and_a_missing_key_is_not_found() -> None:
     run(main())
 
 
+@pytest.mark.parametrize(
+    ("key_id", "sent"),
+    [
+        ("../workspaces/ws-1", "/api-keys/..%2Fworkspaces%2Fws-1"),
+        ("other-key?x=", "/api-keys/other-key%3Fx%3D"),
+        ("k#frag", "/api-keys/k%23frag"),
+    ],
+    ids=["dot-segments", "query", "fragment"],
+)
+def test_an_id_from_the_platform_stays_one_path_segment(key_id: str, sent: str) -> None:
+    """An id comes from the platform's answer: with a ``/``, ``..``, ``?`` or ``#`` in it,
+    unescaped, ``DELETE /api-keys/{id}`` would delete another key, or a workspace."""
+
+    async def main() -> list[str]:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            # off the spec: the contract check reads the path decoded, as no server should
+            mock.delete(url__regex=r".*").respond(404, json={"message": "x"}, headers=OFF_SPEC)
+            async with client() as c:
+                with pytest.raises(errors.NotFound):
+                    await c.delete_key(key_id)
+            return [call.request.url.raw_path.decode() for call in mock.calls]
+
+    assert run(main()) == ["/v1/admin" + sent]
+
+
+@pytest.mark.parametrize("key_id", ["..", ".", ""])
+def test_an_id_that_is_a_dot_segment_is_refused_before_sending(key_id: str) -> None:
+    async def main() -> int:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            mock.delete(url__regex=r".*").respond(200, json={})
+            async with client() as c:
+                with pytest.raises(errors.RemoteError, match="not an id"):
+                    await c.delete_key(key_id)
+            return len(mock.calls)
+
+    assert run(main()) == 0
+
+
 def test_list_keys_passes_the_name_filter() -> None:
     async def main() -> tuple[list[str], httpx.Request]:
         with respx.mock(base_url=ADMIN) as mock:

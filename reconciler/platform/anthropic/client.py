@@ -29,7 +29,15 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from reconciler import errors
-from reconciler.http import DEFAULT_TIMEOUT, RetryPolicy, make_client, parse_answer, pause, send
+from reconciler.http import (
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    make_client,
+    parse_answer,
+    pause,
+    segment,
+    send,
+)
 from reconciler.platform.anthropic import wire
 from reconciler.platform.anthropic.settings import DEFAULT_BASE_URL, AnthropicSettings
 from reconciler.platform.credentials import KeyAuth, redact
@@ -192,10 +200,11 @@ class AnthropicClient:
         return await self._list(wire.User, "/users")
 
     async def update_user(self, user_id: str, role: str) -> wire.User:
-        return await self._call(wire.User, "POST", f"/users/{user_id}", json={"role": role})
+        path = f"/users/{segment(user_id)}"
+        return await self._call(wire.User, "POST", path, json={"role": role})
 
     async def remove_user(self, user_id: str) -> None:
-        await self._call(wire.Deleted, "DELETE", f"/users/{user_id}")
+        await self._call(wire.Deleted, "DELETE", f"/users/{segment(user_id)}")
 
     # --- invites ------------------------------------------------------------------------
 
@@ -207,7 +216,7 @@ class AnthropicClient:
         return await self._create(wire.Invite, "/invites", body, f"invite of {email}")
 
     async def delete_invite(self, invite_id: str) -> None:
-        await self._call(wire.Deleted, "DELETE", f"/invites/{invite_id}")
+        await self._call(wire.Deleted, "DELETE", f"/invites/{segment(invite_id)}")
 
     # --- workspaces ---------------------------------------------------------------------
 
@@ -235,33 +244,36 @@ class AnthropicClient:
             body["name"] = name
         if tags is not None:
             body["tags"] = dict(tags)
-        return await self._call(wire.Workspace, "POST", f"/workspaces/{workspace_id}", json=body)
+        path = f"/workspaces/{segment(workspace_id)}"
+        return await self._call(wire.Workspace, "POST", path, json=body)
 
     async def archive_workspace(self, workspace_id: str) -> wire.Workspace:
-        return await self._call(wire.Workspace, "POST", f"/workspaces/{workspace_id}/archive")
+        path = f"/workspaces/{segment(workspace_id)}/archive"
+        return await self._call(wire.Workspace, "POST", path)
 
     # --- workspace members --------------------------------------------------------------
 
     async def list_members(self, workspace_id: str) -> list[wire.WorkspaceMember]:
-        return await self._list(wire.WorkspaceMember, f"/workspaces/{workspace_id}/members")
+        path = f"/workspaces/{segment(workspace_id)}/members"
+        return await self._list(wire.WorkspaceMember, path)
 
     async def get_member(self, workspace_id: str, user_id: str) -> wire.WorkspaceMember:
-        path = f"/workspaces/{workspace_id}/members/{user_id}"
+        path = f"/workspaces/{segment(workspace_id)}/members/{segment(user_id)}"
         return await self._call(wire.WorkspaceMember, "GET", path)
 
     async def add_member(self, workspace_id: str, user_id: str, role: str) -> wire.WorkspaceMember:
         body = {"user_id": user_id, "workspace_role": role}
-        path = f"/workspaces/{workspace_id}/members"
+        path = f"/workspaces/{segment(workspace_id)}/members"
         return await self._create(wire.WorkspaceMember, path, body, f"membership of {user_id}")
 
     async def update_member(
         self, workspace_id: str, user_id: str, role: str
     ) -> wire.WorkspaceMember:
-        path = f"/workspaces/{workspace_id}/members/{user_id}"
+        path = f"/workspaces/{segment(workspace_id)}/members/{segment(user_id)}"
         return await self._call(wire.WorkspaceMember, "POST", path, json={"workspace_role": role})
 
     async def remove_member(self, workspace_id: str, user_id: str) -> None:
-        path = f"/workspaces/{workspace_id}/members/{user_id}"
+        path = f"/workspaces/{segment(workspace_id)}/members/{segment(user_id)}"
         await self._call(wire.WorkspaceMemberDeleted, "DELETE", path)
 
     # --- API keys -----------------------------------------------------------------------
@@ -270,13 +282,13 @@ class AnthropicClient:
         return await self._list(wire.ApiKey, "/api_keys", {"status": status} if status else {})
 
     async def get_api_key(self, key_id: str) -> wire.ApiKey:
-        return await self._call(wire.ApiKey, "GET", f"/api_keys/{key_id}")
+        return await self._call(wire.ApiKey, "GET", f"/api_keys/{segment(key_id)}")
 
     async def update_api_key(
         self, key_id: str, *, name: str | None = None, status: wire.WritableKeyStatus | None = None
     ) -> wire.ApiKey:
         body = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
-        return await self._call(wire.ApiKey, "POST", f"/api_keys/{key_id}", json=body)
+        return await self._call(wire.ApiKey, "POST", f"/api_keys/{segment(key_id)}", json=body)
 
     # --- rate limits --------------------------------------------------------------------
 
@@ -297,7 +309,7 @@ class AnthropicClient:
 
     async def list_workspace_rate_limits(self, workspace_id: str) -> list[wire.WorkspaceRateLimit]:
         """The workspace's overrides (not what it inherits)."""
-        path = f"/workspaces/{workspace_id}/rate_limits"
+        path = f"/workspaces/{segment(workspace_id)}/rate_limits"
         return await self._cursor_pages(wire.WorkspaceRateLimit, path)
 
     async def set_workspace_rate_limit(
@@ -305,7 +317,7 @@ class AnthropicClient:
     ) -> wire.WorkspaceRateLimit:
         """Set (or, with None, clear) the named limit types; the others stay as they are."""
         body = {"limits": [{"type": t, "value": v} for t, v in sorted(limits.items())]}
-        path = f"/workspaces/{workspace_id}/rate_limits/{rate_limit_id}"
+        path = f"/workspaces/{segment(workspace_id)}/rate_limits/{segment(rate_limit_id)}"
         return await self._call(wire.WorkspaceRateLimit, "POST", path, json=body)
 
     # --- spend limits and cost (beta) ---------------------------------------------------

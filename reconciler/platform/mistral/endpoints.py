@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from reconciler import errors
-from reconciler.http import BeforeResend
+from reconciler.http import BeforeResend, segment
 from reconciler.platform.mistral import wire
 from reconciler.platform.mistral.auth import KeyAuth
 from reconciler.platform.mistral.connection import API_SERVICE, Connection
@@ -92,13 +92,13 @@ class Workspaces(Connection):
             for k, v in (("name", name), ("description", description), ("icon", icon))
             if v is not None
         }
-        path = f"/workspaces/{workspace_id}"
+        path = f"/workspaces/{segment(workspace_id)}"
         response = await self._send("PATCH", path, json=body)
         return self._parse(wire.WorkspaceOut, response, "PATCH", path)
 
     async def archive_workspace(self, workspace_id: str) -> None:
         """Archive a workspace (``DELETE``; the platform keeps it as archived)."""
-        await self._send("DELETE", f"/workspaces/{workspace_id}")
+        await self._send("DELETE", f"/workspaces/{segment(workspace_id)}")
 
 
 class WorkspaceMembers(Connection):
@@ -108,7 +108,7 @@ class WorkspaceMembers(Connection):
         self, workspace_id: str, members: Mapping[str, Sequence[str]]
     ) -> wire.MembersChanged:
         """``POST add-users``: add users (user uuid -> role names); not repeated blindly."""
-        path = f"/workspaces/{workspace_id}/add-users"
+        path = f"/workspaces/{segment(workspace_id)}/add-users"
         response = await self._create(path, _members_body(members), "workspace members")
         return self._parse(wire.MembersChanged, response, "POST", path)
 
@@ -116,7 +116,7 @@ class WorkspaceMembers(Connection):
         self, workspace_id: str, members: Mapping[str, Sequence[str]]
     ) -> wire.MembersChanged:
         """``PATCH users``: add or update members (user uuid -> role names); idempotent."""
-        path = f"/workspaces/{workspace_id}/users"
+        path = f"/workspaces/{segment(workspace_id)}/users"
         response = await self._send("PATCH", path, json=_members_body(members))
         return self._parse(wire.MembersChanged, response, "PATCH", path)
 
@@ -124,7 +124,7 @@ class WorkspaceMembers(Connection):
         self, workspace_id: str, user_ids: Sequence[str]
     ) -> wire.MembersChanged:
         """``DELETE remove-users`` with a JSON body listing the user uuids."""
-        path = f"/workspaces/{workspace_id}/remove-users"
+        path = f"/workspaces/{segment(workspace_id)}/remove-users"
         body = {"members": [{"user_uuid": uid} for uid in user_ids]}
         response = await self._send("DELETE", path, json=body)
         return self._parse(wire.MembersChanged, response, "DELETE", path)
@@ -187,7 +187,7 @@ class ApiKeys(Connection):
 
     async def delete_key(self, key_id: str) -> None:
         """Delete a key; a missing key raises :class:`~reconciler.errors.NotFound`."""
-        await self._send("DELETE", f"/api-keys/{key_id}")
+        await self._send("DELETE", f"/api-keys/{segment(key_id)}")
 
 
 class Users(Connection):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.http import segment
 from reconciler.platform.mistral import wire
 from reconciler.platform.mistral.connection import Connection
 from reconciler.platform.mistral.paging import numbered_pages, unique
@@ -38,13 +39,13 @@ class OrgMembers(Connection):
             body["role_names"] = [role]
         if seats is not None:
             body["subscription_types"] = _seats(seats)
-        path = f"/users/{user_id}"
+        path = f"/users/{segment(user_id)}"
         response = await self._send("PATCH", path, json=body)
         return self._parse(wire.UserOut, response, "PATCH", path)
 
     async def delete_user(self, user_id: str) -> None:
         """``DELETE /users/{id}``: out of the organisation."""
-        await self._send("DELETE", f"/users/{user_id}")
+        await self._send("DELETE", f"/users/{segment(user_id)}")
 
     async def invite_users(
         self,
@@ -67,7 +68,7 @@ class OrgMembers(Connection):
 
     async def delete_invite(self, invite_id: str) -> None:
         """``DELETE /users-invite/{id}``: withdraw a pending invitation."""
-        await self._send("DELETE", f"/users-invite/{invite_id}")
+        await self._send("DELETE", f"/users-invite/{segment(invite_id)}")
 
 
 class UserGroups(Connection):
@@ -93,7 +94,7 @@ class UserGroups(Connection):
         return unique(items, lambda g: g.uuid)
 
     async def group_members(self, group_id: str) -> list[wire.GroupMemberOut]:
-        path = f"/user-groups/{group_id}/members"
+        path = f"/user-groups/{segment(group_id)}/members"
 
         async def page(number: int) -> tuple[list[wire.GroupMemberOut], int | None, int | None]:
             body = await self._get(
@@ -107,7 +108,7 @@ class UserGroups(Connection):
         return unique(items, lambda m: m.user_uuid)
 
     async def group_workspaces(self, group_id: str) -> list[wire.AssignmentOut]:
-        path = f"/user-groups/{group_id}/workspaces"
+        path = f"/user-groups/{segment(group_id)}/workspaces"
         size = min(self.page_size, 100)
 
         async def page(number: int) -> tuple[list[wire.AssignmentOut], int | None, int | None]:
@@ -122,7 +123,7 @@ class UserGroups(Connection):
         return unique(items, lambda a: a.workspace_uuid)
 
     async def nested_groups(self, group_id: str) -> wire.NestedOut:
-        return await self._get(wire.NestedOut, f"/user-groups/{group_id}/nested")
+        return await self._get(wire.NestedOut, f"/user-groups/{segment(group_id)}/nested")
 
     async def create_group(self, name: str, description: str = "") -> wire.GroupOut:
         """``POST /user-groups``; sent once."""
@@ -131,42 +132,43 @@ class UserGroups(Connection):
         return self._parse(wire.GroupOut, response, "POST", "/user-groups")
 
     async def update_group(self, group_id: str, *, description: str) -> wire.GroupOut:
-        path = f"/user-groups/{group_id}"
+        path = f"/user-groups/{segment(group_id)}"
         response = await self._send("PATCH", path, json={"description": description})
         return self._parse(wire.GroupOut, response, "PATCH", path)
 
     async def delete_group(self, group_id: str) -> None:
-        await self._send("DELETE", f"/user-groups/{group_id}")
+        await self._send("DELETE", f"/user-groups/{segment(group_id)}")
 
     async def add_group_members(self, group_id: str, user_ids: Sequence[str]) -> None:
-        path = f"/user-groups/{group_id}/members"
+        path = f"/user-groups/{segment(group_id)}/members"
         await self._send("POST", path, json={"user_uuids": list(user_ids)})
 
     async def remove_group_members(self, group_id: str, user_ids: Sequence[str]) -> None:
-        path = f"/user-groups/{group_id}/members"
+        path = f"/user-groups/{segment(group_id)}/members"
         await self._send("DELETE", path, json={"user_uuids": list(user_ids)})
 
     async def set_nested_groups(self, group_id: str, child_ids: Sequence[str]) -> None:
-        path = f"/user-groups/{group_id}/nested"
+        path = f"/user-groups/{segment(group_id)}/nested"
         await self._send("PATCH", path, json={"child_group_uuids": list(child_ids)})
 
     async def set_group_organization_role(self, group_id: str, role_value: str) -> None:
         """``role_value``: the role's UUID (from ``GET /roles``) or its ``UserRole`` letter."""
-        path = f"/user-groups/{group_id}/organization-role"
+        path = f"/user-groups/{segment(group_id)}/organization-role"
         await self._send("PATCH", path, json={"organization_role": role_value})
 
     async def assign_group_workspace(
         self, group_id: str, workspace_id: str, roles: Sequence[str]
     ) -> None:
-        path = f"/user-groups/{group_id}/workspaces"
+        path = f"/user-groups/{segment(group_id)}/workspaces"
         body = {"workspace_uuid": workspace_id, "role_names": sorted(roles)}
         await self._send("POST", path, idempotent=False, json=body)
 
     async def update_group_workspace(
         self, group_id: str, workspace_id: str, roles: Sequence[str]
     ) -> None:
-        path = f"/user-groups/{group_id}/workspaces/{workspace_id}"
+        path = f"/user-groups/{segment(group_id)}/workspaces/{segment(workspace_id)}"
         await self._send("PATCH", path, json={"role_names": sorted(roles)})
 
     async def remove_group_workspace(self, group_id: str, workspace_id: str) -> None:
-        await self._send("DELETE", f"/user-groups/{group_id}/workspaces/{workspace_id}")
+        path = f"/user-groups/{segment(group_id)}/workspaces/{segment(workspace_id)}"
+        await self._send("DELETE", path)

@@ -39,6 +39,7 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import errors
+from reconciler.http import segment
 from reconciler.model import (
     ApiKey,
     Attribution,
@@ -277,7 +278,7 @@ class MistralProvider(PeopleOps):
         user_id = member.user_id or await self._user_id(member.email)
         out = await self.client.remove_workspace_users(workspace_id, [user_id])
         if out.not_deleted_members and user_id in out.not_deleted_members:
-            path = f"/workspaces/{workspace_id}/remove-users"
+            path = f"/workspaces/{segment(workspace_id)}/remove-users"
             raise errors.RemoteError(
                 f"{ADMIN_SERVICE}: DELETE {path}: the platform did not remove {member.email}",
                 method="DELETE",
