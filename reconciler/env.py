@@ -46,7 +46,7 @@ PYDANTIC_DISABLE_PLUGINS        pydantic's: the ``reconciler`` command takes it 
 HashiCorp Vault (:mod:`reconciler.vault.hashicorp`, :mod:`reconciler.vault.hashicorp_auth`)
 
 =============================== ============================================================
-VAULT_ADDR                      the Vault address, when the desired state names none
+VAULT_ADDR                      the Vault address (the desired state's, if it names one, must agree)
 VAULT_NAMESPACE                 the Vault Enterprise namespace
 VAULT_TOKEN                     token auth; else the file VAULT_TOKEN_FILE, else ~/.vault-token
 VAULT_TOKEN_FILE                a file holding the token

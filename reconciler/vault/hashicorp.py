@@ -118,6 +118,15 @@ class HashiCorpVault(KvConnection):
             )
         if not addr.startswith(("https://", "http://")):
             raise errors.ConfigError(f"Vault address must start with https:// (got {addr!r})")
+        from_env = (env.get(VAULT_ADDR) or "").strip().rstrip("/")
+        if configured and from_env and not address and configured.rstrip("/") != from_env:
+            # the desired state may come from an unreviewed pull request; the environment
+            # is the runner's own: the login must not follow the desired state elsewhere
+            raise errors.ConfigError(
+                f"vault.address ({configured}) and {VAULT_ADDR} ({from_env}) name "
+                "different Vaults: the Vault login goes to only one; make them agree, unset "
+                f"{VAULT_ADDR}, or pass --vault vault:URL"
+            )
         named = "the vault override" if address else "vault.address" if configured else VAULT_ADDR
         http.refuse_in_clear(addr, named=named, env=env)
         return cls(

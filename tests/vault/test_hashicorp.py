@@ -624,6 +624,25 @@ def test_a_plain_http_address_of_another_machine_is_refused() -> None:
     assert store.description.startswith("Vault http://127.0.0.1:8200 ")
 
 
+
+def test_a_desired_state_naming_another_vault_than_vault_addr_is_refused() -> None:
+    """CI sets VAULT_ADDR; organization.yaml comes from the pull request. A changed
+    vault.address sent the run's Vault login (its token, or its OIDC token) wherever the
+    pull request said, before anyone reviewed it."""
+    env = {"VAULT_ADDR": "https://vault.acme.example/", "VAULT_TOKEN": TOKEN_TEXT}
+    settings = VaultSettings(path_prefix="mistral/acme", address="https://vault.evil.example")
+    with pytest.raises(ConfigError) as refused:
+        HashiCorpVault.from_settings(settings, env=env)
+    assert str(refused.value) == (
+        "vault.address (https://vault.evil.example) and VAULT_ADDR "
+        "(https://vault.acme.example) name different Vaults: the Vault login goes to only "
+        "one; make them agree, unset VAULT_ADDR, or pass --vault vault:URL"
+    )
+    assert_no_secret(str(refused.value))
+    same = VaultSettings(path_prefix="mistral/acme", address="https://vault.acme.example")
+    store = HashiCorpVault.from_settings(same, env=env)
+    assert store.description.startswith("Vault https://vault.acme.example ")
+
 # --- locks --------------------------------------------------------------------------------
 
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
