@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,19 @@ def _count(data: dict[str, Any], field: str) -> int | None:
 
 
 def save(plan: Plan, path: Path) -> None:
-    """Write the plan file (no secrets: a plan never holds one)."""
+    """Write the plan file (no secrets: a plan never holds one).
+
+    Mode 0600, as the journal and the audit logs: it names every person, key and
+    workspace. The temporary file beside it is made afresh (``O_EXCL``, ``O_NOFOLLOW``),
+    so a link left at its name in a shared directory is replaced, never written through.
+    """
     tmp = path.with_name(path.name + ".tmp")
+    text = json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n"
     try:
-        tmp.write_text(json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(tmp, flags, 0o600), "w", encoding="utf-8") as out:
+            out.write(text)
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -126,6 +126,21 @@ def test_conflicts_block_apply() -> None:
     assert conflict.line().startswith("api_key.dev-alice: conflict: Workspace 'dev' holds 2 keys")
 
 
+def test_a_saved_plan_is_readable_by_its_owner_only_and_follows_no_link(tmp_path: Path) -> None:
+    """It names every person, key and workspace of the organisation (as the 0600 journal
+    and audit logs do); a link planted where its temporary file goes (a shared
+    directory) is replaced, never written through."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    path = tmp_path / "plan.out"
+    (tmp_path / "plan.out.tmp").symlink_to(victim)
+    save(make_plan(desired(), live_drifted(), provider="mistral", now=NOW), path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert victim.read_text() == "untouched\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.out", "victim"]
+    assert load(path).summary.add > 0
+
+
 def test_saved_plan_round_trips_and_detects_staleness(tmp_path: Path) -> None:
     plan = make_plan(desired(), live_drifted(), provider="mistral", now=NOW)
     path = tmp_path / "plan.out"

@@ -624,7 +624,6 @@ def test_a_plain_http_address_of_another_machine_is_refused() -> None:
     assert store.description.startswith("Vault http://127.0.0.1:8200 ")
 
 
-
 def test_a_desired_state_naming_another_vault_than_vault_addr_is_refused() -> None:
     """CI sets VAULT_ADDR; organization.yaml comes from the pull request. A changed
     vault.address sent the run's Vault login (its token, or its OIDC token) wherever the
@@ -642,6 +641,7 @@ def test_a_desired_state_naming_another_vault_than_vault_addr_is_refused() -> No
     same = VaultSettings(path_prefix="mistral/acme", address="https://vault.acme.example")
     store = HashiCorpVault.from_settings(same, env=env)
     assert store.description.startswith("Vault https://vault.acme.example ")
+
 
 # --- locks --------------------------------------------------------------------------------
 
