@@ -95,33 +95,34 @@ def test_an_empty_key_file_is_a_config_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "variable", ["MISTRAL_ADMIN_BASE_URL", "MISTRAL_API_BASE_URL"], ids=["admin", "api"]
 )
-def test_a_base_url_carrying_a_password_is_refused_without_showing_it(variable: str) -> None:
-    """The base URL is the target every plan, lock and record names (and a failed
-    connection's hint shows): a password in it would be printed everywhere."""
-    url = "https://ops:hunter2@proxy.example/v1/admin"
-    with pytest.raises(ConfigError) as caught:
-        MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, variable: url})
-    assert str(caught.value) == (
-        f"{variable}: must not carry a user name or password (user:password@), got "
-        "'https://proxy.example/v1/admin'"
-    )
-
-
 @pytest.mark.parametrize(
-    "variable", ["MISTRAL_ADMIN_BASE_URL", "MISTRAL_API_BASE_URL"], ids=["admin", "api"]
+    ("url", "message"),
+    [
+        (
+            "https://ops:hunter2@proxy.example/v1/admin",
+            "{variable}: must not carry a user name or password (user:password@), got "
+            "'https://proxy.example/v1/admin'",
+        ),
+        (
+            "http://192.0.2.7:8765/v1/admin",
+            "{variable} is plain http:// to 192.0.2.7, another machine: the credentials "
+            "reconciler sends there would cross the network in clear; use https://, or set "
+            "RECONCILER_ALLOW_PLAIN_HTTP=1 to send them anyway (a sandbox served with "
+            "--allow-remote on a network you trust)",
+        ),
+    ],
+    ids=["password", "plain-http"],
 )
-def test_plain_http_to_another_machine_is_refused(variable: str) -> None:
-    """The admin key (and, on the inference API, each new key being verified) goes in every
-    request's headers: over plain HTTP to another host, anyone on the path reads it."""
-    url = "http://192.0.2.7:8765/v1/admin"
+def test_a_base_url_that_would_expose_a_credential_is_refused(
+    variable: str, url: str, message: str
+) -> None:
+    """The base URL is the target every plan, lock and record names (and a failed
+    connection's hint shows): a password in it would be printed everywhere. The admin key
+    (and, on the inference API, each new key being verified) goes in every request's
+    headers: over plain HTTP to another host, anyone on the path reads it."""
     with pytest.raises(ConfigError) as caught:
         MistralSettings.from_env({"MISTRAL_ADMIN_API_KEY": ADMIN_KEY, variable: url})
-    assert str(caught.value) == (
-        f"{variable} is plain http:// to 192.0.2.7, another machine: the credentials "
-        "reconciler sends there would cross the network in clear; use https://, or set "
-        "RECONCILER_ALLOW_PLAIN_HTTP=1 to send them anyway (a sandbox served with "
-        "--allow-remote on a network you trust)"
-    )
+    assert str(caught.value) == message.format(variable=variable)
 
 
 @pytest.mark.parametrize(
