@@ -39,7 +39,7 @@ from reconciler.apply.routing import SecretRouter, StoreLocator
 from reconciler.diff import claimed_keys, left_behind
 from reconciler.diff.owned import rotating
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
-from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend
+from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.ownership import (
     Claimed,
     KeyFacts,
@@ -47,9 +47,11 @@ from reconciler.ownership import (
     LedgerError,
     Ownership,
     SecretLocation,
+    SecretMove,
     SecretProblem,
     SecretState,
     intent_key,
+    secret_move,
     secret_problem,
     settle,
 )
@@ -161,11 +163,15 @@ async def check_secrets(
     adopting: bool = False,
     concurrency: int = CHECKS_AT_ONCE,
     known: Mapping[tuple[str, str], Answer] | None = None,
+    overridden: bool = False,
 ) -> SecretChecks:
     """Read what decides the plan (see the module docstring); never raises for a store
     that fails a read: that key is left unchecked, and counted. ``known``: what the caller
-    read already, by (store description, path), taken as read (an audit's reads)."""
+    read already, by (store description, path), taken as read (an audit's reads).
+    ``overridden``: this run's store is overridden (``--vault``, the sandbox's), see
+    :func:`_moves`."""
     checks = _checks(ledger, desired, live, router, stores, default, adopting)
+    moves = _moves(ledger, desired, live, router, overridden=overridden)
     found = await _read_all(checks, concurrency, known or {})
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
@@ -186,7 +192,61 @@ async def check_secrets(
             )
             if problem is not None:
                 problems[check.key_id] = problem
-    return SecretChecks(KeyFacts(ledger, frozenset(verified), problems), failed)
+    return SecretChecks(KeyFacts(ledger, frozenset(verified), problems, moves), failed)
+
+
+def _named_place(want: ApiKey) -> SecretTarget | None:
+    """The place the desired state names for ``want``'s secret; None when it is the one
+    every key gets from its names (``<workspace>/<key name>`` in the vault)."""
+    target = want.secret
+    if target is None:
+        return None
+    if (
+        target.backend is not SecretBackend.GITHUB
+        and target.path == f"{want.workspace}/{want.name}"
+    ):
+        return None
+    return target
+
+
+def _moves(
+    ledger: Ledger,
+    desired: DesiredState,
+    live: LiveState,
+    router: SecretRouter,
+    *,
+    overridden: bool,
+) -> dict[str, SecretMove]:
+    """The managed keys whose secret, stored where the ledger says, the desired state now
+    sends elsewhere (:func:`~reconciler.ownership.secret_move`), by key id: the keys of
+    the desired state the ledger holds as stored, live, and not retiring. When the run's
+    store is ``overridden``, every secret is routed to it: only secrets recorded in it
+    (by runs with the same override) are compared, not those a run without it wrote."""
+    wanted = {k.name: k for k in desired.keys}
+    entries = ledger.keys
+    moves: dict[str, SecretMove] = {}
+    for key in live.keys:
+        entry = entries.get(key.id or "")
+        want = wanted.get(key.name)
+        if entry is None or want is None or entry.retiring is not None:
+            continue
+        if entry.secret.state is not SecretState.STORED:
+            continue  # adopted: its secret goes where the desired state says when first made
+        if _named_place(want) is None and entry.secret.backend is not SecretBackend.GITHUB:
+            # its place derives from its names: a workspace renamed leaves it where it was
+            # (the next rotation writes the new place); a place the desired state names,
+            # or a GitHub secret sent back to the vault, is compared
+            continue
+        routed = _route(router, want)
+        if routed is None:
+            continue  # its store cannot be opened here
+        place = location_of(*routed, want)
+        if overridden and place.store != entry.secret.store:
+            continue
+        move = secret_move(entry.secret, place)
+        if move is not None:
+            moves[key.id or ""] = move
+    return moves
 
 
 async def _read_all(
@@ -319,10 +379,12 @@ class OwnershipRead:
         router: SecretRouter,
         stores: StoreLocator,
         known: Mapping[tuple[str, str], Answer] | None = None,
+        *,
+        overridden: bool = False,
     ) -> KeyFacts | None:
         """The ledger with the checks of the secrets that decide the plan; None when the
         record could not be read (see :attr:`warnings`). ``known``: see
-        :func:`check_secrets`."""
+        :func:`check_secrets`, as is ``overridden``."""
         if self._loading is None or self.store is None:
             return None
         try:
@@ -344,6 +406,7 @@ class OwnershipRead:
             default=self.store,
             adopting=self.for_apply,
             known=known,
+            overridden=overridden,
         )
         if checks.failed:
             self.warnings.append(

@@ -161,6 +161,12 @@ def _matched(
     expired = want.expires is not None and want.expires < today
     dead = expired and match.expires is not None and match.expires < today
     replacement = None if dead else _replacement(want, match, cap, renew_from)
+    move = facts.move(claims.get(match.id or ""), match.id or "") if facts and facts.moves else None
+    if move is not None and not expired:
+        if replacement is None:
+            grace = grace_of(want, rotate.org, rotate.rotations)
+            return owned.secret_moved(want, match, move, grace)
+        return replace(replacement, reason=f"{replacement.reason}; {move.reason()}")
     if replacement is None and facts is not None and facts.problems and not expired:
         problem = facts.problem(claims.get(match.id or ""), match.id or "")
         if problem is not None:

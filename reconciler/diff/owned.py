@@ -24,7 +24,14 @@ from typing import Any
 
 from reconciler.diff.changes import KEY_FIELDS, REPLACE, Action, Change, Kind, project
 from reconciler.model import ApiKey, Workspace
-from reconciler.ownership import Claim, KeyFacts, Ownership, SecretFinding, SecretProblem
+from reconciler.ownership import (
+    Claim,
+    KeyFacts,
+    Ownership,
+    SecretFinding,
+    SecretMove,
+    SecretProblem,
+)
 
 LOST_BY_INTENT = (
     "an unresolved create (in the ownership record) made this key, but its secret was never stored"
@@ -207,6 +214,28 @@ def secret_replacement(want: ApiKey, match: ApiKey, problem: SecretProblem) -> C
         after=after,
         unchanged=len(after),
         live_id=match.id,
+    )
+
+
+def secret_moved(want: ApiKey, match: ApiKey, move: SecretMove, grace: int) -> Change:
+    """Replace ``match``, equal to ``want`` in every field, because the desired state sends
+    its secret elsewhere: the new key's secret is written there, and the old key lives on
+    for the grace (``grace`` hours) with its secret where it was, for whoever reads it
+    there until they read the new place."""
+    after = key_projection(want)
+    kept = "deleted in this apply" if grace == 0 else f"kept {grace} h, then deleted"
+    return Change(
+        address=want.address,
+        kind=Kind.API_KEY,
+        name=want.name,
+        actions=REPLACE,
+        reason=move.reason(),
+        before=key_projection(match),
+        after=after,
+        unchanged=len(after),
+        message=f"the old key, its secret left where it was, is {kept}",
+        live_id=match.id,
+        grace_hours=grace,
     )
 
 

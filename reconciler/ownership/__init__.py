@@ -25,7 +25,14 @@ from __future__ import annotations
 
 from reconciler.model import CLOCK_SKEW
 from reconciler.ownership.claims import Claim, Ownership, classify
-from reconciler.ownership.facts import KeyFacts, SecretFinding, SecretProblem, secret_problem
+from reconciler.ownership.facts import (
+    KeyFacts,
+    SecretFinding,
+    SecretMove,
+    SecretProblem,
+    secret_move,
+    secret_problem,
+)
 from reconciler.ownership.ledger import (
     CreateIntent,
     Ledger,
@@ -67,6 +74,7 @@ __all__ = [
     "Retiring",
     "SecretFinding",
     "SecretLocation",
+    "SecretMove",
     "SecretProblem",
     "SecretRecord",
     "SecretState",
@@ -78,6 +86,7 @@ __all__ = [
     "intent_key",
     "key_entry",
     "moved_to",
+    "secret_move",
     "secret_problem",
     "settle",
 ]

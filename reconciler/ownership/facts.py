@@ -7,7 +7,8 @@ ledger and each managed key's secret metadata from the stores); the diff consume
   under their own key id (``verified``), and the :class:`SecretProblem` of each checked
   key whose secret was not (``problems``);
 - :func:`secret_problem`: what one check found, from the key id the store names at the
-  key's secret location.
+  key's secret location;
+- :func:`secret_move`: a managed key whose secret the desired state now sends elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from reconciler.model import CLOCK_SKEW, LiveState
+from reconciler.model import CLOCK_SKEW, LiveState, SecretBackend
 from reconciler.ownership.claims import Claim, Ownership, classify
 from reconciler.ownership.ledger import Ledger, SecretLocation, SecretState
 
@@ -59,6 +60,53 @@ def secret_problem(
 
 
 @dataclass(frozen=True, slots=True)
+class SecretMove:
+    """A managed key's secret, recorded in one place, that the desired state sends to
+    another: the key is replaced, its new secret written there (a secret is never copied)."""
+
+    before: SecretLocation
+    after: SecretLocation
+
+    def reason(self) -> str:
+        """Why the key is replaced, as a plan says it: both places, whole."""
+        before, after = _place(self.before), _place(self.after)
+        if self.before.store == self.after.store and not _github(self.before):
+            return f"its secret moves from {self.before.path} to {self.after.path} in {after[0]}"
+        return f"its secret moves from {before[0]}: {before[1]} to {after[0]}: {after[1]}"
+
+
+def _github(location: SecretLocation) -> bool:
+    return location.backend is SecretBackend.GITHUB
+
+
+def _place(location: SecretLocation) -> tuple[str, str]:
+    """The store and the path of ``location``, for a person: a GitHub secret by its
+    repository (and environment), the store a vault's description."""
+    if not _github(location):
+        return location.store, location.path
+    where = f"GitHub repository {location.repository or '?'}"
+    if location.environment:
+        where += f", environment {location.environment}"
+    return where, location.path
+
+
+def secret_move(recorded: SecretLocation, wanted: SecretLocation) -> SecretMove | None:
+    """The move of a secret recorded at ``recorded`` that the desired state routes to
+    ``wanted``; None when they are one place. Compared: what a key's ``secret`` decides, its
+    path, whether it is a GitHub secret and whose (repository, environment); not which
+    vault holds the others (another address, another kind: a migration of the store, whose
+    secrets a plan checks where they were written)."""
+    if _github(recorded) != _github(wanted):
+        return SecretMove(recorded, wanted)
+    same = (recorded.path, recorded.repository, recorded.environment) == (
+        wanted.path,
+        wanted.repository,
+        wanted.environment,
+    )
+    return None if same else SecretMove(recorded, wanted)
+
+
+@dataclass(frozen=True, slots=True)
 class KeyFacts:
     """The ownership facts a plan is made with (see the module docstring).
 
@@ -70,6 +118,7 @@ class KeyFacts:
     ledger: Ledger
     verified: frozenset[str] = frozenset()
     problems: Mapping[str, SecretProblem] = field(default_factory=dict)
+    moves: Mapping[str, SecretMove] = field(default_factory=dict)
     clock_skew: dt.timedelta = CLOCK_SKEW
     # the claims of the last live state asked about: a plan asks several times of one
     _claimed: list[tuple[LiveState, Mapping[str, Claim]]] = field(
@@ -90,8 +139,17 @@ class KeyFacts:
     def problem(self, claim: Claim | None, key_id: str) -> SecretProblem | None:
         """The problem that makes the key ``key_id`` a replacement: its entry says its
         secret is stored, and the check found it missing or another key's."""
-        if claim is None or claim.ownership is not Ownership.OWNED or claim.entry is None:
-            return None
-        if claim.entry.secret.state is not SecretState.STORED:
-            return None  # adopted, its secret never given to reconciler: audit says so
-        return self.problems.get(key_id)
+        return self.problems.get(key_id) if _stored(claim) else None
+
+    def move(self, claim: Claim | None, key_id: str) -> SecretMove | None:
+        """The move that makes the key ``key_id`` a replacement: its entry says its secret
+        is stored, and the desired state sends it elsewhere."""
+        return self.moves.get(key_id) if _stored(claim) else None
+
+
+def _stored(claim: Claim | None) -> bool:
+    """Whether ``claim`` is an owned key whose secret reconciler stored (not an adopted
+    one, whose secret it never had: audit says so)."""
+    if claim is None or claim.ownership is not Ownership.OWNED or claim.entry is None:
+        return False
+    return claim.entry.secret.state is SecretState.STORED

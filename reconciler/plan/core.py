@@ -258,7 +258,7 @@ def make_plan(
             *pacing,
             *currency_notes(desired, live),
             *invitation_notes(desired, live),
-            *summary_lines(_kept_keys(audit, changes), flags=WARN),
+            *summary_lines(_kept_keys(audit, changes, ownership), flags=WARN),
         ),
         live_key_count=len(live.keys),
         # removing people counts toward the delete share once the desired state manages them
@@ -309,13 +309,18 @@ def key_audit(
 _SECRET_FLAGS = frozenset({Flag.SECRET_MISSING, Flag.SECRET_MISMATCH})
 
 
-def _kept_keys(audit: KeyAudit, changes: Iterable[Change]) -> KeyAudit:
+def _kept_keys(audit: KeyAudit, changes: Iterable[Change], facts: KeyFacts | None) -> KeyAudit:
     """The audit for the plan's warnings: a key the plan deletes keeps its usage and age
     flags (they tell why it goes), not its secret's: a secret on its way out needs no fix
     (after a rotation stopped midway, the old key's path holds its successor's secret).
-    ``key_findings`` keeps every flag."""
+    Nor does a key replaced because its secret moves: the new place is empty until this
+    apply writes it. ``key_findings`` keeps every flag."""
+    moved = facts.moves if facts is not None else {}
     deleted = {
-        c.live_id for c in changes if c.kind is Kind.API_KEY and c.actions == (Action.DELETE,)
+        c.live_id
+        for c in changes
+        if c.kind is Kind.API_KEY
+        and (c.actions == (Action.DELETE,) or (c.live_id in moved and c.is_replacement))
     }
     if not deleted:
         return audit

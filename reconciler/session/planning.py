@@ -148,7 +148,9 @@ class Planning(SessionCore):
         attributions = await self._attributions(now, attribution_days, progress, notes)
         journal = self.journal(desired, take_over=False)  # an approved apply takes it over
         router = self.router(desired)
-        facts = await reading.facts(desired, live, router, router.store_at, known)
+        facts = await reading.facts(
+            desired, live, router, router.store_at, known, overridden=router.override is not None
+        )
         confirmed = await self._confirmed_by_journal(journal, desired, live)
         confirmed |= facts.verified if facts is not None else set()
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))

@@ -14,14 +14,16 @@ import pytest
 
 from reconciler.diff import Action, Change, claimed_keys, diff
 from reconciler.diff.owned import GRACE_ENDED, LOST_BY_INTENT, MANAGED_REMOVED, NOT_MANAGED
-from reconciler.model import ApiKey, DesiredState, LiveState, Workspace
+from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, Workspace
 from reconciler.ownership import (
     KeyFacts,
     Ledger,
     Origin,
     SecretFinding,
+    SecretLocation,
     SecretProblem,
     SecretState,
+    secret_move,
 )
 from reconciler.plan import Plan, make_plan
 from reconciler.rails import enforce
@@ -186,6 +188,66 @@ def test_an_adopted_key_whose_secret_is_unknown_is_not_replaced_for_it() -> None
 def test_a_key_the_ledger_does_not_hold_is_not_replaced_for_its_secret() -> None:
     facts = KeyFacts(Ledger(organization=ORG), problems={"k-alice": MISSING})
     assert changes(desired(), live_matching(), facts) == {}
+
+
+# --- a secret sent elsewhere -----------------------------------------------------------
+
+EXFIL = SecretLocation(
+    store="GitHub mallory/exfil",
+    backend=SecretBackend.GITHUB,
+    path="DEV_ALICE",
+    repository="mallory/exfil",
+)
+
+
+def test_a_managed_key_whose_secret_the_desired_state_sends_elsewhere_is_replaced() -> None:
+    # a pull request points the key's secret at another repository: the plan says where,
+    # in every format a reviewer reads, rather than "no changes"
+    ledger = owning(("k-alice", "dev-alice", "dev"))
+    recorded = ledger.keys["k-alice"].secret
+    move = secret_move(recorded, EXFIL)
+    assert move is not None
+    facts = KeyFacts(ledger, moves={"k-alice": move})
+    found = changes(desired(), live_matching(), facts)
+    assert actions(found) == {"api_key.dev-alice": ("create", "delete")}
+    reason = (
+        f"its secret moves from {STORE}: dev/dev-alice to GitHub repository mallory/exfil: "
+        "DEV_ALICE"
+    )
+    assert (found["api_key.dev-alice"].reason, found["api_key.dev-alice"].grace_hours) == (
+        reason,
+        24,
+    )
+    plan = make_plan(desired(), live_matching(), provider="mistral", ownership=facts, now=NOW)
+    assert f"  # (because {reason})" in render_text(plan)
+    assert "mallory/exfil" in render_markdown(plan)
+    assert json.loads(render_json(plan))["resource_changes"][0]["action_reason"] == reason
+
+
+def test_an_adopted_key_is_not_replaced_for_where_its_secret_would_go() -> None:
+    ledger = Ledger(organization=ORG).resolve_intent(
+        "k-alice", entry("dev-alice", origin=Origin.IMPORTED, state=SecretState.UNKNOWN)
+    )
+    move = secret_move(ledger.keys["k-alice"].secret, EXFIL)
+    assert move is not None
+    assert changes(desired(), live_matching(), KeyFacts(ledger, moves={"k-alice": move})) == {}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "moved"),
+    [
+        ({}, False),
+        ({"store": "Vault https://vault2.acme.example mount secret"}, False),  # a new Vault
+        ({"backend": SecretBackend.FILE, "store": "file vault at /v"}, False),  # a rehearsal
+        ({"path": "team-a/alice"}, True),
+        ({"backend": SecretBackend.GITHUB, "repository": "acme/app"}, True),
+    ],
+)
+def test_a_secret_moves_with_its_path_or_its_repository_not_with_its_vault(
+    wanted: dict[str, object], moved: bool
+) -> None:
+    recorded = SecretLocation(store=STORE, backend=SecretBackend.VAULT, path="dev/dev-alice")
+    assert (secret_move(recorded, recorded.model_copy(update=wanted)) is not None) is moved
 
 
 # --- unresolved creates ----------------------------------------------------------------

@@ -454,3 +454,36 @@ def test_a_resumed_rotation_whose_new_key_is_accepted_retires_the_old_key(
     assert retiring["replaced_by"] == new
     # the grace is counted from when the rotation began, not from the resume
     assert dt.datetime.fromisoformat(retiring["delete_after"]) == began + 24 * HOUR
+
+
+def test_a_key_whose_secret_moves_is_replaced_and_its_new_secret_written_there(
+    root: Path, clock: Clock
+) -> None:
+    apply(root, clock)
+    (old,) = bob_ids(root)
+    dev = root / "desired-state" / "workspaces" / "dev.yaml"
+    moved = BOB_PERIOD + "      secret: {path: team-a/bob}\n"
+    dev.write_text(dev.read_text().replace(BOB_PERIOD, moved))
+    store = f"file vault at {root / 'sandbox' / 'vault'}"
+    planned = plan(root, clock)
+    assert key_changes(planned) == {
+        "api_key.dev-bob": (
+            f"its secret moves from dev/dev-bob to team-a/bob in {store}",
+            ("create", "delete"),
+        )
+    }
+    # kept, like a rotation's old key: whoever reads the old place goes on working
+    assert "it stays live for its grace period (24 h)" in render_text(planned)
+    apply(root, clock)
+    new = next(k for k in bob_ids(root) if k != old)
+    assert vault(root)["team-a/bob"] == new
+    assert vault(root)["dev/dev-bob"] == old  # the old key's secret stays with it
+    assert ledger_entry(root, new)["secret"]["path"] == "team-a/bob"
+    assert key_changes(plan(root, clock)) == {}
+    # the grace ends: the old key goes, as a rotated one does
+    clock.now += 24 * HOUR
+    assert key_changes(plan(root, clock)) == {
+        f"api_key.dev-bob[{old[:8]}]": ("rotated, grace period ended", ("delete",))
+    }
+    apply(root, clock)
+    assert bob_ids(root) == [new]
