@@ -253,14 +253,18 @@ async def send(
     retry_hint: Callable[[httpx.Response], float | None] | None = None,
     retry_refusals: bool = False,
     before_resend: BeforeResend | None = None,
+    redirect: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; retry only if ``idempotent``; raise a :class:`RemoteError` on failure.
 
-    Returns the response for any 2xx/3xx status. ``on_retry(attempt, delay, why)`` is called
-    before each retry (for logs and progress). ``retry_hint(response)`` lets a service mark an
-    error response retryable its own way (GitHub's 403 with ``x-ratelimit-remaining: 0``): it
-    returns the seconds to wait, or None; a hint makes any status retryable.
+    Returns the response for any 2xx status; a redirect (3xx) is not followed but raised
+    (:func:`_redirect_error`), the first time, unless ``redirect``: it is then returned, to a
+    caller that follows it itself (without the credentials). ``on_retry(attempt, delay,
+    why)`` is called before each retry (for logs and progress). ``retry_hint(response)``
+    lets a service mark an error response retryable its own way (GitHub's 403 with
+    ``x-ratelimit-remaining: 0``): it returns the seconds to wait, or None; a hint makes
+    any status retryable.
     ``retry_refusals`` retries a refusal (429 or hinted) even when not ``idempotent``;
     ``before_resend()`` is then awaited after each wait, before the request goes again (an
     error it raises ends the retries and reaches the caller).
@@ -293,8 +297,12 @@ async def send(
             delay = policy.backoff(attempt)
             why = "connection error"
         else:
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return response
+            if response.status_code < 400:
+                if redirect:
+                    return response
+                raise _redirect_error(response, service=service, method=method, path=path)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             hinted = retry_hint(response) if retry_hint is not None else None
             if retry_after is None:
@@ -323,6 +331,30 @@ async def send(
         await do_sleep(delay)
         if before_resend is not None and not idempotent:
             await before_resend()
+
+
+def _redirect_error(
+    response: httpx.Response, *, service: str, method: str, path: str
+) -> errors.RemoteError:
+    """A redirect as an error naming where it pointed (scheme, host and port only: its
+    path and query are the server's to fill, and may hold anything)."""
+    try:
+        target = urlsplit(response.headers.get("Location", ""))
+        where = f"{target.scheme}://{target.hostname}" if target.scheme and target.hostname else ""
+        if where and target.port:
+            where += f":{target.port}"
+    except ValueError:  # a port out of range, say
+        where = ""
+    shown = f", a redirect to {errors.trim(where)}" if where else ", a redirect"
+    return errors.ClientError(
+        f"{service}: {method} {path} answered HTTP {response.status_code}{shown}: not "
+        "followed (credentials go only to the address configured); if that address is "
+        "right, configure it instead",
+        method=method,
+        path=path,
+        status=response.status_code,
+        service=service,
+    )
 
 
 def parse_answer(

@@ -125,7 +125,7 @@ async def download_plan(
 ) -> None:
     """Write the artifact's ``plan.out`` to ``out``."""
     path = f"/repos/{repository}/actions/artifacts/{artifact['id']}/zip"
-    response = await client.request("GET", path, permission="actions: read")
+    response = await client.request("GET", path, permission="actions: read", redirect=True)
     data = response.content
     if response.status_code in _REDIRECTS:
         location = response.headers.get("location", "")

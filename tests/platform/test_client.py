@@ -596,3 +596,29 @@ def test_a_body_the_client_cannot_read_is_reported_without_echoing_it() -> None:
             assert caught.value.__context__ is None
 
     run(main())
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_says_where_it_pointed(status: int) -> None:
+    # the admin key never goes to an address it was not given; the message says why the
+    # call failed, in words, and shows the redirect's host only (never its path or query)
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN, assert_all_called=False) as mock:
+            listed = mock.get("/workspaces").respond(
+                status, headers={"Location": "https://evil.example:8443/steal?k=1"}
+            )
+            elsewhere = mock.route(host="evil.example")
+            async with client() as c:
+                with pytest.raises(errors.RemoteError) as raised:
+                    await c.list_workspaces()
+            assert listed.call_count == 1  # not retried
+            assert not elsewhere.called
+            message = str(raised.value)
+            assert message.endswith(
+                f"GET /workspaces answered HTTP {status}, a redirect to https://evil.example:8443: "
+                "not followed (credentials go only to the address configured); if that "
+                "address is right, configure it instead"
+            )
+            assert "steal" not in message
+
+    run(main())
