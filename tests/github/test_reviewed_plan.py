@@ -105,11 +105,22 @@ def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
         assert download.authorization == ""  # the token stays with the API
     assert f"Reviewed plan: {ARTIFACT}" in done.stderr
     counts = load(tmp_path / "runner-temp" / "reviewed.out").summary
-    assert (
+    complete = (
         f"Apply complete! Resources: {counts.add} added, {counts.change} changed, "
         f"{counts.destroy} destroyed."
-    ) in done.stdout
-    assert github.comment_bodies(12) == [comment]  # nothing else said on the pull request
+    )
+    assert complete in done.stdout
+    # The merged pull request is told, as Atlantis does, in a comment of its own.
+    reviewed, applied = github.comment_bodies(12)
+    assert reviewed == comment
+    assert applied.startswith("<!-- reconciler plan: desired-state at merge -->\n")
+    assert f"### reconciler: applied `desired-state` at `{MERGE[:7]}`" in applied
+    assert f"**{complete}**" in applied  # outside the fold
+    assert f"the plan #12 showed (`{ARTIFACT}`)" in applied
+    assert "<details><summary>Show Output</summary>" in applied
+    assert "workspace.dev: Modif" in applied or "Creation complete" in applied
+    assert f"/actions/runs/{MERGE_RUN})" in applied
+    assert applied.split("\n", 1)[1] in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.e2e
@@ -182,6 +193,48 @@ def test_no_saved_plan_for_the_merged_pull_request_applies_nothing(tmp_path: Pat
     (posted,) = github.comment_bodies(12)
     assert "**No reviewed plan: not applied.**" in posted and "-f plan-run=202" in posted
     assert outputs["api-changes"] == "23"  # the fresh plan: of the sandbox as seeded
+
+
+@pytest.mark.e2e
+def test_an_apply_that_fails_says_so_on_the_merged_pull_request(tmp_path: Path) -> None:
+    """Not stale, but failing (here the vault cannot hold prod's keys): the merged pull
+    request learns that the apply failed, with the error, and the run fails."""
+    with serve() as github:
+        plan_pr(tmp_path, github)
+        merged(github)
+        vault = tmp_path / "work" / ".sandbox" / "vault"
+        vault.mkdir(parents=True, exist_ok=True)
+        (vault / "prod").write_text("not a directory\n")
+        done, _ = step(tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN))
+        assert done.returncode == 1
+        _reviewed, failed = github.comment_bodies(12)
+    assert failed.startswith("<!-- reconciler plan: desired-state at merge -->\n")
+    assert f"### reconciler: apply failed for `desired-state` at `{MERGE[:7]}`" in failed
+    assert "> **Apply failed.**" in failed
+    assert "Error: file vault at " in failed and "prod/" in failed
+    assert "::error title=reconciler::Apply failed" in done.stdout
+    assert "Apply failed" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.e2e
+def test_no_reviewed_plan_and_no_fresh_one_still_says_so_on_the_pull_request(
+    tmp_path: Path,
+) -> None:
+    """Merged without a saved plan (its plan job failed on invalid YAML), and main cannot be
+    planned either: nothing is applied, and the merged pull request is told why."""
+    work = tmp_path / "work"
+    copy_example(work / "desired-state")
+    dev = work / "desired-state" / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text() + "    - name: [unclosed\n")
+    with serve() as github:
+        merged(github)
+        done, _ = step(tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN))
+        assert done.returncode == 1
+        (posted,) = github.comment_bodies(12)
+    assert "**No reviewed plan: not applied.**" in posted
+    assert "dev.yaml:" in posted and "invalid YAML" in posted
+    assert "plan-run" not in posted  # no fresh plan to apply
+    assert "::error title=reconciler::No reviewed plan: not applied." in done.stdout
 
 
 @pytest.mark.e2e

@@ -5,7 +5,8 @@
 # apart from what a person must change in the admin console (manual-changes).
 # plan names the commit and base it planned in its comment and the artifact to save the
 # plan under (plan-artifact); apply applies only that saved, reviewed plan (see
-# apply_reviewed); stale marks the other open pull requests' plans stale after a merge.
+# apply_reviewed) and says on the merged pull request what it did, or why it did nothing;
+# stale marks the other open pull requests' plans stale after a merge.
 set -euo pipefail
 out="${OUT:?}"
 mkdir -p "$out"
@@ -28,14 +29,22 @@ plan_into() {
   if [ "$code" -eq 2 ]; then output has-changes true; else output has-changes false; fi
 }
 
+# The last $2 lines of file $1 as a fenced block whose fence no line inside can close.
+fenced_tail() {
+  local ticks='```'
+  while grep -qF -- "$ticks" "$1"; do ticks="$ticks\`"; done
+  echo "${ticks}text"
+  tail -n "$2" "$1"
+  if [ -n "$(tail -c 1 "$1")" ]; then echo; fi
+  echo "$ticks"
+}
+
 # A failed plan replaces the PR's plan comment, so nobody reviews a stale plan.
 comment_failure() {
   {
     echo "### reconciler plan failed for \`$directory\`"
     echo
-    echo '````text'
-    tail -n 60 "$out/plan.err"
-    echo '````'
+    fenced_tail "$out/plan.err" 60
     echo
     echo "See [the workflow run]($run_url)."
   } > "$out/failure.md"
@@ -75,7 +84,7 @@ apply_options() {
 # it is stale (the organisation or the desired state changed since it was made), nothing
 # is applied: see not_applied.
 apply_reviewed() {
-  local found="" why="" args=(--out "$out/reviewed.out" --key "$directory")
+  local found="" why="" artifact="" args=(--out "$out/reviewed.out" --key "$directory")
   if [ -n "${PLAN_RUN:-}" ]; then args+=(--run-id "$PLAN_RUN"); fi
   reconciler github reviewed-plan "${args[@]}" > "$out/reviewed.txt"
   while IFS='=' read -r name value; do
@@ -83,6 +92,7 @@ apply_reviewed() {
       found) found="$value" ;;
       pull-request) pr="$value" ;;
       reason) why="$value" ;;
+      reviewed-artifact) artifact="$value" ;;
     esac
   done < "$out/reviewed.txt"
   if [ "$found" != "true" ]; then
@@ -90,15 +100,61 @@ apply_reviewed() {
   fi
   apply_options
   set +e
-  reconciler apply "$out/reviewed.out" --exact --auto-approve "${apply_extra[@]}" 2> "$out/apply.err"
-  code=$?
+  reconciler apply "$out/reviewed.out" --exact --auto-approve "${apply_extra[@]}" \
+    2> "$out/apply.err" | tee "$out/apply.txt"
+  code=${PIPESTATUS[0]}
   set -e
   cat "$out/apply.err" >&2
-  if [ "$code" -eq 0 ]; then return 0; fi
+  local reviewed="the plan #$pr showed (\`$artifact\`)"
+  if [ -n "${PLAN_RUN:-}" ]; then
+    reviewed="the plan run $PLAN_RUN saved (\`$artifact\`)"
+  fi
+  if [ "$code" -eq 0 ]; then
+    local done_line
+    done_line="$(grep -m1 -E '^(Apply complete!|No changes)' "$out/apply.txt" || true)"
+    report_apply "applied" "Applied $reviewed. **${done_line:-Apply complete.}**"
+    return 0
+  fi
   why="$(grep -m1 '^Error: Saved plan is stale: ' "$out/apply.err" || true)"
-  if [ -z "$why" ]; then exit "$code"; fi
+  if [ -z "$why" ]; then
+    report_apply "apply failed for" "$(apply_failed_note "$reviewed")"
+    echo "::error title=reconciler::Apply failed (exit $code): see the output above."
+    exit "$code"
+  fi
   why="${why#Error: Saved plan is stale: }"
   not_applied "Stale" "${why%%. Run plan again*}"
+}
+
+apply_failed_note() {
+  echo "> [!CAUTION]"
+  echo "> **Apply failed.** Applying $1 stopped with an error (at the end of the output"
+  echo "> below); what it changed before that is in the output and the run's audit log. Re-run"
+  echo "> the failed job: it applies the reviewed plan if the organisation has not changed"
+  echo "> since, or else applies nothing and posts a fresh plan here to review and apply."
+}
+
+# Tell the merged pull request (and the job summary) what the apply did: heading $1, note
+# $2, then apply's output in a fold. Edits the comment a refusal would post (one per merge).
+report_apply() {
+  local sha="${GITHUB_SHA:-}"
+  cat "$out/apply.txt" "$out/apply.err" > "$out/apply.log"
+  {
+    echo "### reconciler: $1 \`$directory\` at \`${sha:0:7}\`"
+    echo
+    echo "$2"
+    echo
+    echo "<details><summary>Show Output</summary>"
+    echo
+    fenced_tail "$out/apply.log" 400
+    echo
+    echo "</details>"
+    echo
+    echo "See [run ${GITHUB_RUN_ID:-}]($run_url)."
+  } > "$out/applied.md"
+  reconciler github summary --file "$out/applied.md" || true
+  if [ -n "$pr" ]; then
+    reconciler github comment --pr "$pr" --file "$out/applied.md" --key "$directory at merge" || true
+  fi
 }
 
 # Nothing was applied ($1: why, in a word; $2: the detail). Plan afresh and save that plan
@@ -110,7 +166,25 @@ not_applied() {
   workflow="${workflow##*/}"
   workflow="${workflow:-reconciler-apply.yml}"
   plan_into "$out/fresh.md" --format markdown --out "$out/fresh.out"
-  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then exit "$code"; fi
+  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
+    {
+      echo "### reconciler: ${what,,}: not applied"
+      echo
+      echo "> [!CAUTION]"
+      echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
+      echo "> Nor could \`$directory\` be planned there, so there is no plan to apply:"
+      echo
+      fenced_tail "$out/plan.err" 60
+      echo
+      echo "Fix the desired state on \`${GITHUB_REF_NAME:-main}\` (see [run ${GITHUB_RUN_ID:-}]($run_url))."
+    } > "$out/not-applied.md"
+    reconciler github summary --file "$out/not-applied.md" || true
+    if [ -n "$pr" ]; then
+      reconciler github comment --pr "$pr" --file "$out/not-applied.md" --key "$directory at merge" || true
+    fi
+    echo "::error title=reconciler::${what}: not applied. ${why}"
+    exit "$code"
+  fi
   output plan-file "$out/fresh.out"
   output plan-markdown "$out/fresh.md"
   reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
