@@ -344,7 +344,8 @@ class DriftOutcome:
 async def find_drift_issues(
     client: GitHubClient, repository: str, *, target: str, label: str
 ) -> list[Mapping[str, Any]]:
-    """Issues (open or closed) with the label and this target's marker, oldest first."""
+    """Issues (open or closed) with the label and this target's marker as their first
+    line (further down, it may be a live name the issue lists), oldest first."""
     issues = await client.paginate(
         f"/repos/{repository}/issues",
         params={"labels": label, "state": "all", "sort": "created", "direction": "asc"},
@@ -357,7 +358,7 @@ async def find_drift_issues(
         if isinstance(i, Mapping)
         and "pull_request" not in i
         and isinstance(i.get("number"), int)
-        and wanted in str(i.get("body") or "")
+        and str(i.get("body") or "").split("\n", 1)[0].strip() == wanted
     ]
     return sorted(mine, key=lambda i: int(i["number"]))
 

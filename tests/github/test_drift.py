@@ -348,6 +348,24 @@ def test_other_targets_and_pull_requests_are_not_mistaken_for_ours() -> None:
     assert not touched.called
 
 
+def test_a_live_name_holding_our_marker_does_not_make_an_issue_ours() -> None:
+    """Another organisation's issue lists a live name that holds this target's marker: the
+    marker counts only as the issue's first line, so that issue is neither updated nor
+    closed as this target's."""
+    target = drift_doc()["target"]
+    listing = f"{drift_marker('acme-eu')}\n- `workspace.x {drift_marker(target)}`: left alone\n"
+    other = issue(1, body=listing)
+    with respx.mock:
+        list_issues(other)
+        respx.get(f"{API}/repos/{REPO}/labels/reconciler-drift").respond(200, json={})
+        created = respx.post(ISSUES).respond(201, json={"number": 3})
+        touched = respx.route(url__regex=rf"{ISSUES}/1(/comments)?$")
+        run(sync_drift_issue(client(), REPO, report(), now=NOW))
+        run(sync_drift_issue(client(), REPO, report(clean_doc()), now=NOW))
+    assert created.called
+    assert not touched.called
+
+
 def test_issues_on_a_later_page_are_found() -> None:
     page2 = f"{API}/repositories/5/issues?labels=reconciler-drift&page=2"
     with respx.mock:
