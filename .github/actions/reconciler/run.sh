@@ -39,10 +39,18 @@ fenced_tail() {
   echo "$ticks"
 }
 
-# A failed plan replaces the PR's plan comment, so nobody reviews a stale plan.
+# A failed plan replaces the PR's plan comment, so nobody reviews a stale plan; it names
+# the commit that failed, and that no plan of it is saved for the merge to apply.
 comment_failure() {
+  local planned="The plan failed"
+  if [ -n "${head_sha:-}" ]; then
+    planned="Planned \`${head_sha:0:7}\` (head of #$pr) merged with base \`${base_sha:0:7}\`"
+    planned="$planned in [this run]($run_url): the plan failed"
+  fi
   {
     echo "### reconciler plan failed for \`$directory\`"
+    echo
+    echo "> $planned, so no plan is saved for the merge: merging it now applies nothing."
     echo
     fenced_tail "$out/plan.err" 60
     echo
@@ -219,11 +227,11 @@ not_applied() {
 case "${COMMAND:-}" in
   plan)
     plan_into "$out/plan.md" --format markdown --out "$out/plan.out"
+    planned_commits
     if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
       if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then comment_failure; fi
       exit "$code"
     fi
-    planned_commits
     output plan-file "$out/plan.out"
     output plan-markdown "$out/plan.md"
     reconciler github outputs --plan "$out/plan.out" --key "$directory" \
