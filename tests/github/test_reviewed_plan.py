@@ -196,6 +196,34 @@ def test_no_saved_plan_for_the_merged_pull_request_applies_nothing(tmp_path: Pat
 
 
 @pytest.mark.e2e
+def test_a_run_by_hand_without_plan_run_only_plans(tmp_path: Path) -> None:
+    """Run by hand without ``plan-run`` on main, whose last commit merged #12: its reviewed
+    plan is still fresh, but a run by hand applies only the plan a run named saved. It
+    plans, saves that plan for a run with ``plan-run`` and applies nothing; #12 (applied or
+    not, long ago) is told nothing."""
+    with serve() as github:
+        plan_pr(tmp_path, github)
+        merged(github)
+        before = sandbox_state(tmp_path)
+        done, outputs = step(
+            tmp_path,
+            github,
+            "apply",
+            GITHUB_SHA=MERGE,
+            GITHUB_RUN_ID=str(DISPATCH_RUN),
+            GITHUB_EVENT_NAME="workflow_dispatch",
+        )
+        assert done.returncode == 1
+        assert sandbox_state(tmp_path) == before  # nothing applied
+        assert not github.calls("GET", r"/artifacts")  # no reviewed plan looked for
+        assert len(github.comment_bodies(12)) == 1  # only the plan #12 showed
+    assert "Apply complete!" not in done.stdout
+    assert outputs["plan-artifact"] == f"reconciler-plan-desired-state-{MERGE}"
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"-f plan-run={DISPATCH_RUN}" in summary and "Plan: " in summary
+
+
+@pytest.mark.e2e
 def test_an_apply_that_fails_says_so_on_the_merged_pull_request(tmp_path: Path) -> None:
     """Not stale, but failing (here the vault cannot hold prod's keys): the merged pull
     request learns that the apply failed, with the error, and the run fails."""

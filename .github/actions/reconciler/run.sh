@@ -90,9 +90,14 @@ apply_options() {
 # Apply the plan reviewers saw and nothing else: the saved plan of the pull request merged
 # as GITHUB_SHA (at its last commit), or the one run PLAN_RUN saved. Without one, or when
 # it is stale (the organisation or the desired state changed since it was made), nothing
-# is applied: see not_applied.
+# is applied: see not_applied. Run by hand without PLAN_RUN, it only plans.
 apply_reviewed() {
   local found="" why="" artifact="" args=(--out "$out/reviewed.out" --key "$directory")
+  if [ -z "${PLAN_RUN:-}" ] && [ "${GITHUB_EVENT_NAME:-}" = "workflow_dispatch" ]; then
+    # By hand, the commit is still the last merge: its plan is not for this run to apply,
+    # nor is that pull request to be told about this one.
+    not_applied "Planned only" "a run by hand applies only the plan a run saved, named by its input \`plan-run\`"
+  fi
   if [ -n "${PLAN_RUN:-}" ]; then args+=(--run-id "$PLAN_RUN"); fi
   reconciler github reviewed-plan "${args[@]}" > "$out/reviewed.txt"
   while IFS='=' read -r name value; do
