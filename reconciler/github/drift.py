@@ -313,9 +313,11 @@ def issue_body(
         lines.extend(f"- {md_text(w)}" for w in report.warnings[:MAX_ITEMS])
         lines.append("")
     lines.append(
-        "To resolve: apply the desired state (merge to the default branch, or re-run the "
-        "apply workflow), or change the desired state to accept what is live. This issue "
-        "is updated by each check and closed when a check finds no drift."
+        "To resolve: apply the desired state (merge a pull request to the default branch, "
+        "or run the apply workflow by hand, which plans, then by hand again with input "
+        "`plan-run` naming that run, which applies what it planned), or change the desired "
+        "state to accept what is live. This issue is updated by each check and closed when "
+        "a check finds no drift."
     )
     body = "\n".join(lines) + "\n"
     if len(body) > MAX_BODY:

@@ -144,6 +144,10 @@ def test_the_body_lists_classes_manual_actions_and_the_summary() -> None:
         "of workspace 'dev' to 50 USD/month (now: 80 USD/month)." in body
     )
     assert f"Last checked 2026-11-27 06:00 UTC by [this run]({RUN})." in body
+    # A re-run of an apply run refuses its plan again once stale: the way that applies is
+    # a plan made by hand, then applied by a run naming it.
+    assert "re-run" not in body
+    assert "run the apply workflow by hand" in body and "`plan-run`" in body
 
 
 def test_manual_changes_alone_never_read_as_no_changes() -> None:
