@@ -288,8 +288,10 @@ def test_an_unchanged_issue_is_left_alone() -> None:
 
 
 def test_drift_coming_back_reopens_the_closed_issue() -> None:
+    closing = {"body": "No drift found on 2026-11-20 06:00 UTC: closing."}
     with respx.mock:
         list_issues(issue(2, state="closed"), issue(8, state="closed"))
+        respx.get(f"{ISSUES}/8/comments").respond(200, json=[closing, {"body": "thanks!"}])
         reopened = respx.patch(f"{ISSUES}/8").respond(200, json={})
         older = respx.patch(f"{ISSUES}/2")
         note = respx.post(f"{ISSUES}/8/comments").respond(201, json={})
@@ -300,6 +302,27 @@ def test_drift_coming_back_reopens_the_closed_issue() -> None:
     assert payload(reopened)["state"] == "open"
     assert "Drift is back" in payload(note)["body"]
     assert (outcome.action, outcome.number) == ("reopened", 8)
+
+
+def test_an_issue_closed_by_hand_while_drift_remained_is_reopened_saying_so() -> None:
+    """Closed by a person (here as not planned) while the drift was still there: reopened,
+    but not as drift that is back, for it never went; with what makes it stay closed."""
+    back = {"body": f"Drift is back on 2026-11-20 06:00 UTC ([run]({RUN})): reopened."}
+    with respx.mock:
+        list_issues(issue(8, state="closed", state_reason="not_planned"))
+        respx.get(f"{ISSUES}/8/comments").respond(200, json=[back, {"body": "won't fix"}])
+        reopened = respx.patch(f"{ISSUES}/8").respond(200, json={})
+        note = respx.post(f"{ISSUES}/8/comments").respond(201, json={})
+        outcome = run(sync_drift_issue(client(), REPO, report(), run_url=RUN, now=NOW))
+    assert payload(reopened)["state"] == "open"
+    said = payload(note)["body"]
+    assert "is back" not in said
+    assert said.startswith(
+        f"Closed while the drift remained; still there on 2026-11-27 06:00 UTC ([run]({RUN})): "
+        "reopened."
+    )
+    assert "change the desired state to accept what is live" in said
+    assert outcome.action == "reopened"
 
 
 def test_no_drift_closes_the_issue_with_a_comment() -> None:
