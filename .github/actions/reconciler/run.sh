@@ -164,69 +164,65 @@ report_apply() {
     echo
     echo "See [run ${GITHUB_RUN_ID:-}]($run_url)."
   } > "$out/applied.md"
-  reconciler github summary --file "$out/applied.md" || true
-  if [ -n "$pr" ]; then
-    reconciler github comment --pr "$pr" --file "$out/applied.md" --key "$directory at merge" || true
-  fi
+  post_at_merge "$out/applied.md"
 }
 
 # Nothing was applied ($1: why, in a word; $2: the detail). Plan afresh and save that plan
 # (this run's artifact), post it on the merged pull request and in the summary under a
-# header that says so and how to apply it once reviewed, and fail the run.
+# header that says so and how to apply it once reviewed, and fail the run. When even that
+# plan fails, its error is posted instead.
 not_applied() {
-  local what="$1" why="$2" workflow="${GITHUB_WORKFLOW_REF:-}" sha="${GITHUB_SHA:?}"
+  local what="$1" why="$2" workflow="${GITHUB_WORKFLOW_REF:-}" sha="${GITHUB_SHA:?}" failed=""
   workflow="${workflow%@*}"
   workflow="${workflow##*/}"
   workflow="${workflow:-reconciler-apply.yml}"
   plan_into "$out/fresh.md" --format markdown --out "$out/fresh.out"
-  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
-    {
-      echo "### reconciler: ${what,,}: not applied"
-      echo
-      echo "> [!CAUTION]"
-      echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
-      echo "> Nor could \`$directory\` be planned there, so there is no plan to apply:"
-      echo
-      fenced_tail "$out/plan.err" 60
-      echo
-      echo "Fix the desired state on \`${GITHUB_REF_NAME:-main}\` (see [run ${GITHUB_RUN_ID:-}]($run_url))."
-    } > "$out/not-applied.md"
-    reconciler github summary --file "$out/not-applied.md" || true
-    if [ -n "$pr" ]; then
-      reconciler github comment --pr "$pr" --file "$out/not-applied.md" --key "$directory at merge" || true
-    fi
-    echo "::error title=reconciler::${what}: not applied. ${why}"
-    exit "$code"
+  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then failed="$code"; fi
+  if [ -z "$failed" ]; then
+    output plan-file "$out/fresh.out"
+    output plan-markdown "$out/fresh.md"
+    reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
   fi
-  output plan-file "$out/fresh.out"
-  output plan-markdown "$out/fresh.md"
-  reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
   {
     echo "### reconciler: ${what,,}: not applied"
     echo
     echo "> [!CAUTION]"
     echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
-    echo
-    echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
-    echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
-    echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
-    echo "(**Actions → ${workflow} → Run workflow**), or:"
-    echo
-    echo '```sh'
-    echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
-    echo '```'
-    echo
-    echo "Should the organisation or the desired state change first, that run refuses it in"
-    echo "the same way and posts a new plan."
-    echo
-    cat "$out/fresh.md"
+    if [ -n "$failed" ]; then
+      echo "> Nor could \`$directory\` be planned there, so there is no plan to apply:"
+      echo
+      fenced_tail "$out/plan.err" 60
+      echo
+      echo "Fix the desired state on \`${GITHUB_REF_NAME:-main}\` (see [run ${GITHUB_RUN_ID:-}]($run_url))."
+    else
+      echo
+      echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
+      echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
+      echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
+      echo "(**Actions → ${workflow} → Run workflow**), or:"
+      echo
+      echo '```sh'
+      echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
+      echo '```'
+      echo
+      echo "Should the organisation or the desired state change first, that run refuses it in"
+      echo "the same way and posts a new plan."
+      echo
+      cat "$out/fresh.md"
+    fi
   } > "$out/not-applied.md"
-  reconciler github summary --file "$out/not-applied.md"
-  if [ -n "$pr" ]; then
-    reconciler github comment --pr "$pr" --file "$out/not-applied.md" --key "$directory at merge"
-  fi
+  post_at_merge "$out/not-applied.md"
   echo "::error title=reconciler::${what}: not applied. ${why}"
-  exit 1
+  exit "${failed:-1}"
+}
+
+# Markdown file $1 in the job summary and, with a pull request, as its comment for this
+# merge (one per merge, edited in place: applied, apply failed, or not applied).
+post_at_merge() {
+  reconciler github summary --file "$1" || true
+  if [ -n "$pr" ]; then
+    reconciler github comment --pr "$pr" --file "$1" --key "$directory at merge" || true
+  fi
 }
 
 case "${COMMAND:-}" in
