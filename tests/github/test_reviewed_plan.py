@@ -104,7 +104,8 @@ def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
         (download,) = github.calls("GET", r"^/storage/")
         assert download.authorization == ""  # the token stays with the API
     assert f"Reviewed plan: {ARTIFACT}" in done.stderr
-    counts = load(tmp_path / "runner-temp" / "reviewed.out").summary
+    reviewed_plan = load(tmp_path / "runner-temp" / "reviewed.out")
+    counts = reviewed_plan.summary
     complete = (
         f"Apply complete! Resources: {counts.add} added, {counts.change} changed, "
         f"{counts.destroy} destroyed."
@@ -116,7 +117,10 @@ def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
     assert applied.startswith("<!-- reconciler plan: desired-state at merge -->\n")
     assert f"### reconciler: applied `desired-state` at `{MERGE[:7]}`" in applied
     assert f"**{complete}**" in applied  # outside the fold
-    assert f"the plan #12 showed (`{ARTIFACT}`)" in applied
+    # the same checksum in the plan reviewers saw and in what was applied
+    checksum = f"checksum `{reviewed_plan.checksum()}`"
+    assert f"Saved as `{ARTIFACT}` ({checksum})" in comment
+    assert f"the plan #12 showed (`{ARTIFACT}`, {checksum})" in applied
     assert "<details><summary>Show Output</summary>" in applied
     assert "workspace.dev: Modif" in applied or "Creation complete" in applied
     assert f"/actions/runs/{MERGE_RUN})" in applied

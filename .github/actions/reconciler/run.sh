@@ -118,9 +118,11 @@ apply_reviewed() {
   code=${PIPESTATUS[0]}
   set -e
   cat "$out/apply.err" >&2
-  local reviewed="the plan #$pr showed (\`$artifact\`)"
+  local checksum reviewed
+  checksum="$(reconciler github outputs --plan "$out/reviewed.out" | sed -n 's/^plan-checksum=//p' || true)"
+  reviewed="the plan #$pr showed (\`$artifact\`, checksum \`$checksum\`)"
   if [ -n "${PLAN_RUN:-}" ]; then
-    reviewed="the plan run $PLAN_RUN saved (\`$artifact\`)"
+    reviewed="the plan run $PLAN_RUN saved (\`$artifact\`, checksum \`$checksum\`)"
   fi
   if [ "$code" -eq 0 ]; then
     local done_line
@@ -240,7 +242,7 @@ case "${COMMAND:-}" in
     reconciler github summary --file "$out/plan.md"
     if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then
       reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" \
-        ${head_sha:+--commit "$head_sha" --base "$base_sha"}
+        ${head_sha:+--commit "$head_sha" --base "$base_sha" --plan "$out/plan.out"}
     fi
     ;;
   drift)
