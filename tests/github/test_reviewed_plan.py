@@ -45,6 +45,7 @@ def step(
         "GITHUB_SERVER_URL": "https://github.test",
         "GITHUB_REF_NAME": "main",
         "GITHUB_WORKFLOW_REF": "acme/access/.github/workflows/reconciler-apply.yml@refs/heads/main",
+        "GITHUB_WORKFLOW": "reconciler apply",
         **env,
     }
     done, outputs, _ = run_action(tmp_path, command, args=args, extra=extra)
@@ -168,6 +169,7 @@ def test_a_change_to_the_organisation_after_review_applies_nothing(tmp_path: Pat
         assert "**Stale: not applied.**" in posted
         assert "the live state was changed by another operation" in posted
         assert f"gh workflow run reconciler-apply.yml --ref main -f plan-run={MERGE_RUN}" in posted
+        assert "(**Actions → reconciler apply → Run workflow**)" in posted  # as the UI lists it
         assert "Plan: " in posted
 
         # Reviewed, then applied by hand: the dispatch names the run that saved the fresh plan.

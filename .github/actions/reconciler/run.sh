@@ -201,7 +201,7 @@ not_applied() {
       echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
       echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
       echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
-      echo "(**Actions → ${workflow} → Run workflow**), or:"
+      echo "(**Actions → ${GITHUB_WORKFLOW:-$workflow} → Run workflow**), or:"
       echo
       echo '```sh'
       echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
