@@ -11,7 +11,8 @@ pull-request comment. Everything that prints live text passes it through one of 
   (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``);
 - :func:`inline_code`: a Markdown code span that nothing inside can close;
 - :func:`fence`: a fenced code block that no line inside can close;
-- :func:`md_text`: Markdown prose with no HTML, link, code span or line break of its own;
+- :func:`md_text`: Markdown prose with no HTML, link, code span, line break, mention or
+  issue reference of its own;
 - :func:`html_text`: text inside an HTML element (a ``<summary>``, a table cell).
 
 Printable text, accented letters and emoji included, is left exactly as it is (the
@@ -66,6 +67,11 @@ _TABLE = _Escapes(keep_newlines=False)
 _TABLE_LINES = _Escapes(keep_newlines=True)
 _BACKTICKS = re.compile(r"`+")
 _MD_PUNCTUATION = {ord(c): "\\" + c for c in "\\`*[]|"}
+#: What GitHub links outside code: a mention (``@name``, a notification), an issue
+#: reference (``#123``, ``GH-123``); after a letter or digit (an e-mail address), none is.
+_GITHUB_LINKS = re.compile(r"(?<![A-Za-z0-9_])(@(?=[A-Za-z0-9])|#(?=[0-9])|GH-(?=[0-9]))")
+#: A zero-width space, as an entity, after the sign: it renders as written, linking nothing.
+_UNLINK = "&#8203;"
 
 
 def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
@@ -117,5 +123,7 @@ def html_text(text: str) -> str:
 
 def md_text(text: str) -> str:
     """``text`` as Markdown prose that renders literally: on one line, no HTML, no code
-    span, no link or image, no emphasis by asterisks, no table cell break."""
-    return html_text(text.translate(_MD_PUNCTUATION))
+    span, no link or image, no emphasis by asterisks, no table cell break, and on GitHub
+    no mention that notifies anyone and no reference to an issue."""
+    escaped = html_text(text.translate(_MD_PUNCTUATION))
+    return _GITHUB_LINKS.sub(lambda m: m[1] + _UNLINK, escaped)

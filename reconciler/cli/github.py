@@ -61,10 +61,12 @@ def comment_command(
     author: str | None = None,
     commit: str | None = None,
     base: str | None = None,
+    plan_file: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
     """Post the plan; with ``commit`` and ``base``, headed by where it came from and the
-    artifact its saved plan is kept in (see :mod:`reconciler.github.provenance`)."""
+    artifact its saved plan is kept in (see :mod:`reconciler.github.provenance`), and with
+    ``plan_file`` (that saved plan) its checksum."""
     from reconciler.github.client import GitHubClient
     from reconciler.github.comments import check_key, post_plan_comment
 
@@ -81,7 +83,7 @@ def comment_command(
     number = actions.pull_request_number(pr, event)
     key = check_key(key)
     markdown = read_text(file, what="the plan (reconciler plan --format markdown)")
-    preface = _provenance(key, number, commit, base, env)
+    preface = _provenance(key, number, commit, base, env, plan_file)
 
     warnings_to_stderr()
 
@@ -97,9 +99,15 @@ def comment_command(
 
 
 def _provenance(
-    key: str | None, number: int, commit: str | None, base: str | None, env: Mapping[str, str]
+    key: str | None,
+    number: int,
+    commit: str | None,
+    base: str | None,
+    env: Mapping[str, str],
+    plan_file: Path | None,
 ) -> str:
     from reconciler.github import provenance
+    from reconciler.plan import load
 
     if not (commit or base):
         return ""
@@ -108,7 +116,9 @@ def _provenance(
     made = provenance.Provenance(
         commit=commit, base=base, pull_request=number, run_url=actions.run_url(env)
     )
-    return provenance.preface(made, artifact=provenance.artifact_name(key, number, commit))
+    checksum = load(plan_file).checksum() if plan_file else None
+    artifact = provenance.artifact_name(key, number, commit)
+    return provenance.preface(made, artifact=artifact, checksum=checksum)
 
 
 def drift_command(
@@ -181,6 +191,7 @@ def outputs_command(
         "api-changes": len(plan.actionable),
         "manual-changes": plan.summary.manual,
         "conflicts": plan.summary.conflicts,
+        "plan-checksum": plan.checksum(),
     }
     if commit:
         values["plan-artifact"] = artifact_name(check_key(key), pr, commit)

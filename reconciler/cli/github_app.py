@@ -78,16 +78,32 @@ def github_comment(
             "--base", metavar="SHA", help="The base commit it was planned against (with --commit)."
         ),
     ] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            metavar="FILE",
+            help="The saved plan (plan --out FILE), whose checksum the comment names.",
+        ),
+    ] = None,
 ) -> None:
     """Post the plan on a pull request, or edit the previous plan comment in place. With
-    --commit and --base, the comment names them, the run and the saved plan's artifact."""
+    --commit and --base, the comment names them, the run and the saved plan's artifact
+    (with --plan, its checksum)."""
     from reconciler.cli.common import guarded
     from reconciler.cli.github import comment_command
 
     raise typer.Exit(
         guarded(
             lambda: comment_command(
-                repo=repo, pr=pr, file=file, key=key, author=author, commit=commit, base=base
+                repo=repo,
+                pr=pr,
+                file=file,
+                key=key,
+                author=author,
+                commit=commit,
+                base=base,
+                plan_file=plan_file,
             )
         )
     )
@@ -153,8 +169,9 @@ def github_outputs(
     commit: CommitOpt = None,
 ) -> None:
     """Hand a saved plan's counts to later steps ($GITHUB_OUTPUT): api-changes (apply's
-    work through the Admin API), manual-changes (the admin console's), conflicts; with
-    --commit, plan-artifact (the name to save the plan under for the merge job)."""
+    work through the Admin API), manual-changes (the admin console's), conflicts, its
+    plan-checksum; with --commit, plan-artifact (the name to save the plan under for the
+    merge job)."""
     from reconciler.cli.common import guarded
     from reconciler.cli.github import outputs_command
 

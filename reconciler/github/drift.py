@@ -22,7 +22,9 @@ drift.
 The issue carries the label (default ``reconciler-drift``) and a hidden marker with the
 target (``<!-- reconciler drift: TARGET -->``). Each run: create it when drift appears,
 update its body, reopen a closed one instead of opening a duplicate (and close any
-duplicate a race left behind), and close it with a comment when the drift is gone.
+duplicate a race left behind), and close it with a comment when the drift is gone; the
+notes it leaves say whether drift is back or a person closed the issue while it remained
+(:mod:`.drift_notes`).
 
 No secret can reach an issue: only addresses, reasons, field paths and non-sensitive
 values are used, sensitive fields print as ``(sensitive value)``, free text is scrubbed.
@@ -49,12 +51,12 @@ from reconciler.github.drift_keys import (
     flagged_keys,
     flagged_section,
 )
+from reconciler.github.drift_notes import PERMISSION, close_issue, no_drift_note, reopen_note
 from reconciler.github.drift_people import is_people, people_section
 from reconciler.textsafe import for_terminal, inline_code, md_text
 
 LABEL = "reconciler-drift"
 LABEL_COLOR = "d93f0b"
-PERMISSION = "issues: write"
 MAX_ITEMS = 200  # per class, in the issue body
 MAX_BODY = 65_000
 CLASSES = ("missing", "unmanaged", "changed", "conflict")
@@ -313,9 +315,11 @@ def issue_body(
         lines.extend(f"- {md_text(w)}" for w in report.warnings[:MAX_ITEMS])
         lines.append("")
     lines.append(
-        "To resolve: apply the desired state (merge to the default branch, or re-run the "
-        "apply workflow), or change the desired state to accept what is live. This issue "
-        "is updated by each check and closed when a check finds no drift."
+        "To resolve: apply the desired state (merge a pull request to the default branch, "
+        "or run the apply workflow by hand, which plans, then by hand again with input "
+        "`plan-run` naming that run, which applies what it planned), or change the desired "
+        "state to accept what is live. This issue is updated by each check and closed when "
+        "a check finds no drift."
     )
     body = "\n".join(lines) + "\n"
     if len(body) > MAX_BODY:
@@ -344,7 +348,8 @@ class DriftOutcome:
 async def find_drift_issues(
     client: GitHubClient, repository: str, *, target: str, label: str
 ) -> list[Mapping[str, Any]]:
-    """Issues (open or closed) with the label and this target's marker, oldest first."""
+    """Issues (open or closed) with the label and this target's marker as their first
+    line (further down, it may be a live name the issue lists), oldest first."""
     issues = await client.paginate(
         f"/repos/{repository}/issues",
         params={"labels": label, "state": "all", "sort": "created", "direction": "asc"},
@@ -357,7 +362,7 @@ async def find_drift_issues(
         if isinstance(i, Mapping)
         and "pull_request" not in i
         and isinstance(i.get("number"), int)
-        and wanted in str(i.get("body") or "")
+        and str(i.get("body") or "").split("\n", 1)[0].strip() == wanted
     ]
     return sorted(mine, key=lambda i: int(i["number"]))
 
@@ -403,8 +408,8 @@ async def sync_drift_issue(
         if not opened:
             return DriftOutcome("none")
         for issue in opened:
-            note = f"No drift found on {when}{seen}: closing."
-            await _close(client, base, int(issue["number"]), note, "completed")
+            note = no_drift_note(f"{when}{seen}")
+            await close_issue(client, base, int(issue["number"]), note, "completed")
         first = opened[0]
         return DriftOutcome("closed", int(first["number"]), _url(first))
     title = issue_title(report)
@@ -415,7 +420,7 @@ async def sync_drift_issue(
         number = int(keep["number"])
         for dupe in opened[1:]:
             dupe_number = int(dupe["number"])
-            await _close(client, base, dupe_number, f"Duplicate of #{number}.", "not_planned")
+            await close_issue(client, base, dupe_number, f"Duplicate of #{number}.", "not_planned")
             duplicates.append(dupe_number)
         if keep.get("body") == body and keep.get("title") == title:
             return DriftOutcome("unchanged", number, _url(keep), tuple(duplicates))
@@ -432,11 +437,9 @@ async def sync_drift_issue(
             json={"state": "open", "title": title, "body": body},
             permission=PERMISSION,
         )
+        note = await reopen_note(client, base, number, f"{when}{seen}")
         await client.request(
-            "POST",
-            f"{base}/{number}/comments",
-            json={"body": f"Drift is back on {when}{seen}: reopened."},
-            permission=PERMISSION,
+            "POST", f"{base}/{number}/comments", json={"body": note}, permission=PERMISSION
         )
         return DriftOutcome("reopened", number, _url(keep))
     await _ensure_label(client, repository, label)
@@ -445,19 +448,6 @@ async def sync_drift_issue(
     )
     created = data.get("number") if isinstance(data, Mapping) else None
     return DriftOutcome("created", created if isinstance(created, int) else None, _url(data))
-
-
-async def _close(client: GitHubClient, base: str, number: int, note: str, reason: str) -> None:
-    """Comment ``note`` on issue ``number``, then close it with ``reason``."""
-    await client.request(
-        "POST", f"{base}/{number}/comments", json={"body": note}, permission=PERMISSION
-    )
-    await client.request(
-        "PATCH",
-        f"{base}/{number}",
-        json={"state": "closed", "state_reason": reason},
-        permission=PERMISSION,
-    )
 
 
 def _url(data: Any) -> str:

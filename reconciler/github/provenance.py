@@ -81,16 +81,18 @@ def parse_artifact_name(artifact: str, key: str | None) -> tuple[bool, int | Non
     return True, int(found["pr"]) if found["pr"] else None
 
 
-def preface(p: Provenance, *, artifact: str | None = None) -> str:
-    """The lines a plan comment starts with: the hidden record, then what reviewers read."""
+def preface(p: Provenance, *, artifact: str | None = None, checksum: str | None = None) -> str:
+    """The lines a plan comment starts with: the hidden record, then what reviewers read
+    (with ``checksum``, the saved plan's, which the apply's comment names again)."""
     data = {"base": p.base, "commit": p.commit, "pull_request": p.pull_request}
     hidden = f"<!-- reconciler provenance: {json.dumps(data, sort_keys=True)} -->"
     head = f" (head of #{p.pull_request})" if p.pull_request else ""
     run = f" in [this run]({p.run_url})" if p.run_url else ""
     line = f"> Planned `{short(p.commit)}`{head} merged with base `{short(p.base)}`{run}."
     if artifact:
+        summed = f" (checksum {inline_code(checksum)})" if checksum else ""
         line += (
-            f" Saved as {inline_code(artifact)}: on merge, exactly this plan is applied, "
+            f" Saved as {inline_code(artifact)}{summed}: on merge, exactly this plan is applied, "
             "or nothing if the organisation or the base changed since."
         )
     return f"{hidden}\n{line}\n\n"

@@ -102,3 +102,17 @@ def test_prose_escapes_markup_but_not_ordinary_text() -> None:
     assert html_text("<summary>a & b</summary>\n") == "&lt;summary&gt;a &amp; b&lt;/summary&gt;\\n"
     for name in NAMES:
         assert_markdown_safe(f"- {inline_code(name)}: {md_text(name)}\n")
+
+
+def test_prose_pings_nobody_and_links_no_issue() -> None:
+    """GitHub turns ``@name`` into a mention (a notification to that person or team) and
+    ``#123`` into a link to issue 123 (and a note in its timeline), anywhere outside code.
+    A live name or an actor from the audit log must do neither in a comment or an issue;
+    an e-mail address (the ``@`` inside a word) is no mention and stays as it is."""
+    shown = md_text("by @acme/admins and @everyone, see #123 and GH-7; bob@acme.example")
+    assert "@acme/admins" not in shown and "@everyone" not in shown and "#123" not in shown
+    assert "bob@acme.example" in shown
+    text = _see("Note: " + shown).replace("\u200b", "")
+    assert text == "Note: by @acme/admins and @everyone, see #123 and GH-7; bob@acme.example"
+    for sign in ("\\@", "`@", "é@", "(@"):
+        assert "@&#8203;a" in md_text(f"{sign}a")

@@ -64,11 +64,11 @@ def run_action(
 
 
 def plan_on_pull_request_12(
-    tmp_path: Path, api_url: str
+    tmp_path: Path, api_url: str, **env: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str], Path]:
     event = tmp_path / "event.json"
     event.write_text('{"pull_request": {"number": 12}}')
-    extra = {"GITHUB_API_URL": api_url, "PR_NUMBER": "12", "GITHUB_EVENT_PATH": str(event)}
+    extra = {"GITHUB_API_URL": api_url, "PR_NUMBER": "12", "GITHUB_EVENT_PATH": str(event), **env}
     return run_action(tmp_path, "plan", extra=extra)
 
 
@@ -101,14 +101,18 @@ def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> N
     copy_example(work / "desired-state")
     org = work / "desired-state" / "organization.yaml"
     org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
+    commits = {"HEAD_SHA": "1" * 40, "BASE_SHA": "b" * 40}
     with serve() as github:
-        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url)
+        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url, **commits)
     assert done.returncode == 1
     assert outputs["exitcode"] == "1"
     assert "plan-file" not in outputs and "api-changes" not in outputs
     (posted,) = github.calls("POST", r"/issues/12/comments$")
     assert "### reconciler plan failed for `desired-state`" in posted.body["body"]
     assert "organization.yaml:" in posted.body["body"]
+    # which commit failed, and what that means for the merge
+    assert "Planned `1111111` (head of #12) merged with base `bbbbbbb`" in posted.body["body"]
+    assert "merging it now applies nothing" in posted.body["body"]
 
 
 @pytest.mark.slow

@@ -144,6 +144,10 @@ def test_the_body_lists_classes_manual_actions_and_the_summary() -> None:
         "of workspace 'dev' to 50 USD/month (now: 80 USD/month)." in body
     )
     assert f"Last checked 2026-11-27 06:00 UTC by [this run]({RUN})." in body
+    # A re-run of an apply run refuses its plan again once stale: the way that applies is
+    # a plan made by hand, then applied by a run naming it.
+    assert "re-run" not in body
+    assert "run the apply workflow by hand" in body and "`plan-run`" in body
 
 
 def test_manual_changes_alone_never_read_as_no_changes() -> None:
@@ -284,8 +288,10 @@ def test_an_unchanged_issue_is_left_alone() -> None:
 
 
 def test_drift_coming_back_reopens_the_closed_issue() -> None:
+    closing = {"body": "No drift found on 2026-11-20 06:00 UTC: closing."}
     with respx.mock:
         list_issues(issue(2, state="closed"), issue(8, state="closed"))
+        respx.get(f"{ISSUES}/8/comments").respond(200, json=[closing, {"body": "thanks!"}])
         reopened = respx.patch(f"{ISSUES}/8").respond(200, json={})
         older = respx.patch(f"{ISSUES}/2")
         note = respx.post(f"{ISSUES}/8/comments").respond(201, json={})
@@ -296,6 +302,27 @@ def test_drift_coming_back_reopens_the_closed_issue() -> None:
     assert payload(reopened)["state"] == "open"
     assert "Drift is back" in payload(note)["body"]
     assert (outcome.action, outcome.number) == ("reopened", 8)
+
+
+def test_an_issue_closed_by_hand_while_drift_remained_is_reopened_saying_so() -> None:
+    """Closed by a person (here as not planned) while the drift was still there: reopened,
+    but not as drift that is back, for it never went; with what makes it stay closed."""
+    back = {"body": f"Drift is back on 2026-11-20 06:00 UTC ([run]({RUN})): reopened."}
+    with respx.mock:
+        list_issues(issue(8, state="closed", state_reason="not_planned"))
+        respx.get(f"{ISSUES}/8/comments").respond(200, json=[back, {"body": "won't fix"}])
+        reopened = respx.patch(f"{ISSUES}/8").respond(200, json={})
+        note = respx.post(f"{ISSUES}/8/comments").respond(201, json={})
+        outcome = run(sync_drift_issue(client(), REPO, report(), run_url=RUN, now=NOW))
+    assert payload(reopened)["state"] == "open"
+    said = payload(note)["body"]
+    assert "is back" not in said
+    assert said.startswith(
+        f"Closed while the drift remained; still there on 2026-11-27 06:00 UTC ([run]({RUN})): "
+        "reopened."
+    )
+    assert "change the desired state to accept what is live" in said
+    assert outcome.action == "reopened"
 
 
 def test_no_drift_closes_the_issue_with_a_comment() -> None:
@@ -344,6 +371,24 @@ def test_other_targets_and_pull_requests_are_not_mistaken_for_ours() -> None:
         created = respx.post(ISSUES).respond(201, json={"number": 3})
         touched = respx.patch(url__regex=rf"{ISSUES}/[12]$")
         run(sync_drift_issue(client(), REPO, report(), now=NOW))
+    assert created.called
+    assert not touched.called
+
+
+def test_a_live_name_holding_our_marker_does_not_make_an_issue_ours() -> None:
+    """Another organisation's issue lists a live name that holds this target's marker: the
+    marker counts only as the issue's first line, so that issue is neither updated nor
+    closed as this target's."""
+    target = drift_doc()["target"]
+    listing = f"{drift_marker('acme-eu')}\n- `workspace.x {drift_marker(target)}`: left alone\n"
+    other = issue(1, body=listing)
+    with respx.mock:
+        list_issues(other)
+        respx.get(f"{API}/repos/{REPO}/labels/reconciler-drift").respond(200, json={})
+        created = respx.post(ISSUES).respond(201, json={"number": 3})
+        touched = respx.route(url__regex=rf"{ISSUES}/1(/comments)?$")
+        run(sync_drift_issue(client(), REPO, report(), now=NOW))
+        run(sync_drift_issue(client(), REPO, report(clean_doc()), now=NOW))
     assert created.called
     assert not touched.called
 

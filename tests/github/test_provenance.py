@@ -37,6 +37,14 @@ def test_the_comment_names_the_commit_the_base_the_run_and_the_artifact() -> Non
     assert provenance.parse("<!-- reconciler provenance: {not json} -->\n") is None
 
 
+def test_the_comment_names_the_saved_plan_s_checksum() -> None:
+    """What a reviewer can hold the apply to: the checksum of the saved plan's changes."""
+    made = Provenance(commit=HEAD, base=BASE, pull_request=12)
+    checksum = "sha256:" + "ab" * 32
+    line = provenance.preface(made, artifact=NAME, checksum=checksum).split("\n")[1]
+    assert f"Saved as `{NAME}` (checksum `{checksum}`): on merge, exactly this plan" in line
+
+
 @pytest.mark.parametrize("bad", ["main", "1111111; rm -rf /", ""])
 def test_a_commit_must_be_a_sha(bad: str) -> None:
     with pytest.raises(ConfigError, match="must be a commit SHA"):

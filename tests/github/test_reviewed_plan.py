@@ -45,6 +45,7 @@ def step(
         "GITHUB_SERVER_URL": "https://github.test",
         "GITHUB_REF_NAME": "main",
         "GITHUB_WORKFLOW_REF": "acme/access/.github/workflows/reconciler-apply.yml@refs/heads/main",
+        "GITHUB_WORKFLOW": "reconciler apply",
         **env,
     }
     done, outputs, _ = run_action(tmp_path, command, args=args, extra=extra)
@@ -104,12 +105,27 @@ def test_merge_applies_the_plan_the_pull_request_showed(tmp_path: Path) -> None:
         (download,) = github.calls("GET", r"^/storage/")
         assert download.authorization == ""  # the token stays with the API
     assert f"Reviewed plan: {ARTIFACT}" in done.stderr
-    counts = load(tmp_path / "runner-temp" / "reviewed.out").summary
-    assert (
+    reviewed_plan = load(tmp_path / "runner-temp" / "reviewed.out")
+    counts = reviewed_plan.summary
+    complete = (
         f"Apply complete! Resources: {counts.add} added, {counts.change} changed, "
         f"{counts.destroy} destroyed."
-    ) in done.stdout
-    assert github.comment_bodies(12) == [comment]  # nothing else said on the pull request
+    )
+    assert complete in done.stdout
+    # The merged pull request is told, as Atlantis does, in a comment of its own.
+    reviewed, applied = github.comment_bodies(12)
+    assert reviewed == comment
+    assert applied.startswith("<!-- reconciler plan: desired-state at merge -->\n")
+    assert f"### reconciler: applied `desired-state` at `{MERGE[:7]}`" in applied
+    assert f"**{complete}**" in applied  # outside the fold
+    # the same checksum in the plan reviewers saw and in what was applied
+    checksum = f"checksum `{reviewed_plan.checksum()}`"
+    assert f"Saved as `{ARTIFACT}` ({checksum})" in comment
+    assert f"the plan #12 showed (`{ARTIFACT}`, {checksum})" in applied
+    assert "<details><summary>Show Output</summary>" in applied
+    assert "workspace.dev: Modif" in applied or "Creation complete" in applied
+    assert f"/actions/runs/{MERGE_RUN})" in applied
+    assert applied.split("\n", 1)[1] in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.e2e
@@ -153,6 +169,7 @@ def test_a_change_to_the_organisation_after_review_applies_nothing(tmp_path: Pat
         assert "**Stale: not applied.**" in posted
         assert "the live state was changed by another operation" in posted
         assert f"gh workflow run reconciler-apply.yml --ref main -f plan-run={MERGE_RUN}" in posted
+        assert "(**Actions → reconciler apply → Run workflow**)" in posted  # as the UI lists it
         assert "Plan: " in posted
 
         # Reviewed, then applied by hand: the dispatch names the run that saved the fresh plan.
@@ -182,6 +199,76 @@ def test_no_saved_plan_for_the_merged_pull_request_applies_nothing(tmp_path: Pat
     (posted,) = github.comment_bodies(12)
     assert "**No reviewed plan: not applied.**" in posted and "-f plan-run=202" in posted
     assert outputs["api-changes"] == "23"  # the fresh plan: of the sandbox as seeded
+
+
+@pytest.mark.e2e
+def test_a_run_by_hand_without_plan_run_only_plans(tmp_path: Path) -> None:
+    """Run by hand without ``plan-run`` on main, whose last commit merged #12: its reviewed
+    plan is still fresh, but a run by hand applies only the plan a run named saved. It
+    plans, saves that plan for a run with ``plan-run`` and applies nothing; #12 (applied or
+    not, long ago) is told nothing."""
+    with serve() as github:
+        plan_pr(tmp_path, github)
+        merged(github)
+        before = sandbox_state(tmp_path)
+        done, outputs = step(
+            tmp_path,
+            github,
+            "apply",
+            GITHUB_SHA=MERGE,
+            GITHUB_RUN_ID=str(DISPATCH_RUN),
+            GITHUB_EVENT_NAME="workflow_dispatch",
+        )
+        assert done.returncode == 1
+        assert sandbox_state(tmp_path) == before  # nothing applied
+        assert not github.calls("GET", r"/artifacts")  # no reviewed plan looked for
+        assert len(github.comment_bodies(12)) == 1  # only the plan #12 showed
+    assert "Apply complete!" not in done.stdout
+    assert outputs["plan-artifact"] == f"reconciler-plan-desired-state-{MERGE}"
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"-f plan-run={DISPATCH_RUN}" in summary and "Plan: " in summary
+
+
+@pytest.mark.e2e
+def test_an_apply_that_fails_says_so_on_the_merged_pull_request(tmp_path: Path) -> None:
+    """Not stale, but failing (here the vault cannot hold prod's keys): the merged pull
+    request learns that the apply failed, with the error, and the run fails."""
+    with serve() as github:
+        plan_pr(tmp_path, github)
+        merged(github)
+        vault = tmp_path / "work" / ".sandbox" / "vault"
+        vault.mkdir(parents=True, exist_ok=True)
+        (vault / "prod").write_text("not a directory\n")
+        done, _ = step(tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN))
+        assert done.returncode == 1
+        _reviewed, failed = github.comment_bodies(12)
+    assert failed.startswith("<!-- reconciler plan: desired-state at merge -->\n")
+    assert f"### reconciler: apply failed for `desired-state` at `{MERGE[:7]}`" in failed
+    assert "> **Apply failed.**" in failed
+    assert "Error: file vault at " in failed and "prod/" in failed
+    assert "::error title=reconciler::Apply failed" in done.stdout
+    assert "Apply failed" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.e2e
+def test_no_reviewed_plan_and_no_fresh_one_still_says_so_on_the_pull_request(
+    tmp_path: Path,
+) -> None:
+    """Merged without a saved plan (its plan job failed on invalid YAML), and main cannot be
+    planned either: nothing is applied, and the merged pull request is told why."""
+    work = tmp_path / "work"
+    copy_example(work / "desired-state")
+    dev = work / "desired-state" / "workspaces" / "dev.yaml"
+    dev.write_text(dev.read_text() + "    - name: [unclosed\n")
+    with serve() as github:
+        merged(github)
+        done, _ = step(tmp_path, github, "apply", GITHUB_SHA=MERGE, GITHUB_RUN_ID=str(MERGE_RUN))
+        assert done.returncode == 1
+        (posted,) = github.comment_bodies(12)
+    assert "**No reviewed plan: not applied.**" in posted
+    assert "dev.yaml:" in posted and "invalid YAML" in posted
+    assert "plan-run" not in posted  # no fresh plan to apply
+    assert "::error title=reconciler::No reviewed plan: not applied." in done.stdout
 
 
 @pytest.mark.e2e

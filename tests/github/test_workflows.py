@@ -279,14 +279,21 @@ def test_apply_keeps_its_journal_and_audit_log() -> None:
     assert job["env"]["RECONCILER_STATE_DIR"] == ".reconciler"
 
 
-def test_drift_runs_daily_and_waits_for_a_running_apply() -> None:
+def test_drift_runs_daily_and_never_cancels_an_apply() -> None:
     wf = workflow("reconciler-drift.yml")
     assert triggers(wf) == {"schedule", "workflow_dispatch"}
     cron = wf["on"]["schedule"][0]["cron"].split()
     assert len(cron) == 5 and cron[2:] == ["*", "*", "*"]  # once a day
     drift = job_running(workflow("reusable-drift.yml"), "drift")
     apply = job_running(workflow("reusable-apply.yml"), "apply")
-    assert drift["concurrency"] == apply["concurrency"]
+    # A concurrency group holds one running and one pending job; a job queued behind them
+    # cancels the pending one. In the apply's group, a drift run would cancel a merge's
+    # apply waiting there: the merge would never be applied.
+    assert drift["concurrency"]["group"] != apply["concurrency"]["group"]
+    assert drift["concurrency"] == {
+        "group": "reconciler-drift-${{ matrix.directory }}",
+        "cancel-in-progress": False,
+    }
     assert drift["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
     assert our_step(drift, "drift")["with"]["drift-label"] == "${{ inputs.drift-label }}"
     outputs = workflow("reusable-drift.yml")["on"]["workflow_call"]["outputs"]

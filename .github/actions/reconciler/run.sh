@@ -5,7 +5,8 @@
 # apart from what a person must change in the admin console (manual-changes).
 # plan names the commit and base it planned in its comment and the artifact to save the
 # plan under (plan-artifact); apply applies only that saved, reviewed plan (see
-# apply_reviewed); stale marks the other open pull requests' plans stale after a merge.
+# apply_reviewed) and says on the merged pull request what it did, or why it did nothing;
+# stale marks the other open pull requests' plans stale after a merge.
 set -euo pipefail
 out="${OUT:?}"
 mkdir -p "$out"
@@ -28,14 +29,30 @@ plan_into() {
   if [ "$code" -eq 2 ]; then output has-changes true; else output has-changes false; fi
 }
 
-# A failed plan replaces the PR's plan comment, so nobody reviews a stale plan.
+# The last $2 lines of file $1 as a fenced block whose fence no line inside can close.
+fenced_tail() {
+  local ticks='```'
+  while grep -qF -- "$ticks" "$1"; do ticks="$ticks\`"; done
+  echo "${ticks}text"
+  tail -n "$2" "$1"
+  if [ -n "$(tail -c 1 "$1")" ]; then echo; fi
+  echo "$ticks"
+}
+
+# A failed plan replaces the PR's plan comment, so nobody reviews a stale plan; it names
+# the commit that failed, and that no plan of it is saved for the merge to apply.
 comment_failure() {
+  local planned="The plan failed"
+  if [ -n "${head_sha:-}" ]; then
+    planned="Planned \`${head_sha:0:7}\` (head of #$pr) merged with base \`${base_sha:0:7}\`"
+    planned="$planned in [this run]($run_url): the plan failed"
+  fi
   {
     echo "### reconciler plan failed for \`$directory\`"
     echo
-    echo '````text'
-    tail -n 60 "$out/plan.err"
-    echo '````'
+    echo "> $planned, so no plan is saved for the merge: merging it now applies nothing."
+    echo
+    fenced_tail "$out/plan.err" 60
     echo
     echo "See [the workflow run]($run_url)."
   } > "$out/failure.md"
@@ -73,9 +90,14 @@ apply_options() {
 # Apply the plan reviewers saw and nothing else: the saved plan of the pull request merged
 # as GITHUB_SHA (at its last commit), or the one run PLAN_RUN saved. Without one, or when
 # it is stale (the organisation or the desired state changed since it was made), nothing
-# is applied: see not_applied.
+# is applied: see not_applied. Run by hand without PLAN_RUN, it only plans.
 apply_reviewed() {
-  local found="" why="" args=(--out "$out/reviewed.out" --key "$directory")
+  local found="" why="" artifact="" args=(--out "$out/reviewed.out" --key "$directory")
+  if [ -z "${PLAN_RUN:-}" ] && [ "${GITHUB_EVENT_NAME:-}" = "workflow_dispatch" ]; then
+    # By hand, the commit is still the last merge: its plan is not for this run to apply,
+    # nor is that pull request to be told about this one.
+    not_applied "Planned only" "a run by hand applies only the plan a run saved, named by its input \`plan-run\`"
+  fi
   if [ -n "${PLAN_RUN:-}" ]; then args+=(--run-id "$PLAN_RUN"); fi
   reconciler github reviewed-plan "${args[@]}" > "$out/reviewed.txt"
   while IFS='=' read -r name value; do
@@ -83,6 +105,7 @@ apply_reviewed() {
       found) found="$value" ;;
       pull-request) pr="$value" ;;
       reason) why="$value" ;;
+      reviewed-artifact) artifact="$value" ;;
     esac
   done < "$out/reviewed.txt"
   if [ "$found" != "true" ]; then
@@ -90,66 +113,128 @@ apply_reviewed() {
   fi
   apply_options
   set +e
-  reconciler apply "$out/reviewed.out" --exact --auto-approve "${apply_extra[@]}" 2> "$out/apply.err"
-  code=$?
+  reconciler apply "$out/reviewed.out" --exact --auto-approve "${apply_extra[@]}" \
+    2> "$out/apply.err" | tee "$out/apply.txt"
+  code=${PIPESTATUS[0]}
   set -e
   cat "$out/apply.err" >&2
-  if [ "$code" -eq 0 ]; then return 0; fi
+  local checksum reviewed
+  checksum="$(reconciler github outputs --plan "$out/reviewed.out" | sed -n 's/^plan-checksum=//p' || true)"
+  reviewed="the plan #$pr showed (\`$artifact\`, checksum \`$checksum\`)"
+  if [ -n "${PLAN_RUN:-}" ]; then
+    reviewed="the plan run $PLAN_RUN saved (\`$artifact\`, checksum \`$checksum\`)"
+  fi
+  if [ "$code" -eq 0 ]; then
+    local done_line
+    done_line="$(grep -m1 -E '^(Apply complete!|No changes)' "$out/apply.txt" || true)"
+    report_apply "applied" "Applied $reviewed. **${done_line:-Apply complete.}**"
+    return 0
+  fi
   why="$(grep -m1 '^Error: Saved plan is stale: ' "$out/apply.err" || true)"
-  if [ -z "$why" ]; then exit "$code"; fi
+  if [ -z "$why" ]; then
+    report_apply "apply failed for" "$(apply_failed_note "$reviewed")"
+    echo "::error title=reconciler::Apply failed (exit $code): see the output above."
+    exit "$code"
+  fi
   why="${why#Error: Saved plan is stale: }"
   not_applied "Stale" "${why%%. Run plan again*}"
 }
 
+apply_failed_note() {
+  echo "> [!CAUTION]"
+  echo "> **Apply failed.** Applying $1 stopped with an error (at the end of the output"
+  echo "> below); what it changed before that is in the output and the run's audit log. Re-run"
+  echo "> the failed job: it applies the reviewed plan if the organisation has not changed"
+  echo "> since, or else applies nothing and posts a fresh plan here to review and apply."
+}
+
+# Tell the merged pull request (and the job summary) what the apply did: heading $1, note
+# $2, then apply's output in a fold. Edits the comment a refusal would post (one per merge).
+report_apply() {
+  local sha="${GITHUB_SHA:-}"
+  cat "$out/apply.txt" "$out/apply.err" > "$out/apply.log"
+  {
+    echo "### reconciler: $1 \`$directory\` at \`${sha:0:7}\`"
+    echo
+    echo "$2"
+    echo
+    echo "<details><summary>Show Output</summary>"
+    echo
+    fenced_tail "$out/apply.log" 400
+    echo
+    echo "</details>"
+    echo
+    echo "See [run ${GITHUB_RUN_ID:-}]($run_url)."
+  } > "$out/applied.md"
+  post_at_merge "$out/applied.md"
+}
+
 # Nothing was applied ($1: why, in a word; $2: the detail). Plan afresh and save that plan
 # (this run's artifact), post it on the merged pull request and in the summary under a
-# header that says so and how to apply it once reviewed, and fail the run.
+# header that says so and how to apply it once reviewed, and fail the run. When even that
+# plan fails, its error is posted instead.
 not_applied() {
-  local what="$1" why="$2" workflow="${GITHUB_WORKFLOW_REF:-}" sha="${GITHUB_SHA:?}"
+  local what="$1" why="$2" workflow="${GITHUB_WORKFLOW_REF:-}" sha="${GITHUB_SHA:?}" failed=""
   workflow="${workflow%@*}"
   workflow="${workflow##*/}"
   workflow="${workflow:-reconciler-apply.yml}"
   plan_into "$out/fresh.md" --format markdown --out "$out/fresh.out"
-  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then exit "$code"; fi
-  output plan-file "$out/fresh.out"
-  output plan-markdown "$out/fresh.md"
-  reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
+  if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then failed="$code"; fi
+  if [ -z "$failed" ]; then
+    output plan-file "$out/fresh.out"
+    output plan-markdown "$out/fresh.md"
+    reconciler github outputs --plan "$out/fresh.out" --key "$directory" ${pr:+--pr "$pr"} --commit "$sha"
+  fi
   {
     echo "### reconciler: ${what,,}: not applied"
     echo
     echo "> [!CAUTION]"
     echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
-    echo
-    echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
-    echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
-    echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
-    echo "(**Actions → ${workflow} → Run workflow**), or:"
-    echo
-    echo '```sh'
-    echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
-    echo '```'
-    echo
-    echo "Should the organisation or the desired state change first, that run refuses it in"
-    echo "the same way and posts a new plan."
-    echo
-    cat "$out/fresh.md"
+    if [ -n "$failed" ]; then
+      echo "> Nor could \`$directory\` be planned there, so there is no plan to apply:"
+      echo
+      fenced_tail "$out/plan.err" 60
+      echo
+      echo "Fix the desired state on \`${GITHUB_REF_NAME:-main}\` (see [run ${GITHUB_RUN_ID:-}]($run_url))."
+    else
+      echo
+      echo "Below is a fresh plan of \`$directory\` at \`${sha:0:7}\` against the organisation as"
+      echo "it is now, saved by [run ${GITHUB_RUN_ID:-}]($run_url). Review it; to apply exactly it, run"
+      echo "the apply workflow by hand with input \`plan-run\` = \`${GITHUB_RUN_ID:-}\`"
+      echo "(**Actions → ${GITHUB_WORKFLOW:-$workflow} → Run workflow**), or:"
+      echo
+      echo '```sh'
+      echo "gh workflow run ${workflow} --ref ${GITHUB_REF_NAME:-main} -f plan-run=${GITHUB_RUN_ID:-}"
+      echo '```'
+      echo
+      echo "Should the organisation or the desired state change first, that run refuses it in"
+      echo "the same way and posts a new plan."
+      echo
+      cat "$out/fresh.md"
+    fi
   } > "$out/not-applied.md"
-  reconciler github summary --file "$out/not-applied.md"
-  if [ -n "$pr" ]; then
-    reconciler github comment --pr "$pr" --file "$out/not-applied.md" --key "$directory at merge"
-  fi
+  post_at_merge "$out/not-applied.md"
   echo "::error title=reconciler::${what}: not applied. ${why}"
-  exit 1
+  exit "${failed:-1}"
+}
+
+# Markdown file $1 in the job summary and, with a pull request, as its comment for this
+# merge (one per merge, edited in place: applied, apply failed, or not applied).
+post_at_merge() {
+  reconciler github summary --file "$1" || true
+  if [ -n "$pr" ]; then
+    reconciler github comment --pr "$pr" --file "$1" --key "$directory at merge" || true
+  fi
 }
 
 case "${COMMAND:-}" in
   plan)
     plan_into "$out/plan.md" --format markdown --out "$out/plan.out"
+    planned_commits
     if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
       if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then comment_failure; fi
       exit "$code"
     fi
-    planned_commits
     output plan-file "$out/plan.out"
     output plan-markdown "$out/plan.md"
     reconciler github outputs --plan "$out/plan.out" --key "$directory" \
@@ -157,7 +242,7 @@ case "${COMMAND:-}" in
     reconciler github summary --file "$out/plan.md"
     if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then
       reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" \
-        ${head_sha:+--commit "$head_sha" --base "$base_sha"}
+        ${head_sha:+--commit "$head_sha" --base "$base_sha" --plan "$out/plan.out"}
     fi
     ;;
   drift)
