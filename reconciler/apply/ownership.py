@@ -225,14 +225,23 @@ def _moves(
     wanted = {k.name: k for k in desired.keys}
     entries = ledger.keys
     moves: dict[str, SecretMove] = {}
+    github = SecretBackend.GITHUB
     for key in live.keys:
         entry = entries.get(key.id or "")
         want = wanted.get(key.name)
         if entry is None or want is None or entry.retiring is not None:
             continue
-        if entry.secret.state is not SecretState.STORED:
+        where, target = entry.secret, want.secret
+        if where.state is not SecretState.STORED:
             continue  # adopted: its secret goes where the desired state says when first made
-        if _named_place(want) is None and entry.secret.backend is not SecretBackend.GITHUB:
+        if (
+            target is not None
+            and target.path == where.path
+            and target.backend is not github
+            and where.backend is not github
+        ):
+            continue  # the same path in the vault (nearly every key)
+        if _named_place(want) is None and where.backend is not github:
             # its place derives from its names: a workspace renamed leaves it where it was
             # (the next rotation writes the new place); a place the desired state names,
             # or a GitHub secret sent back to the vault, is compared
@@ -241,9 +250,9 @@ def _moves(
         if routed is None:
             continue  # its store cannot be opened here
         place = location_of(*routed, want)
-        if overridden and place.store != entry.secret.store:
+        if overridden and place.store != where.store:
             continue
-        move = secret_move(entry.secret, place)
+        move = secret_move(where, place)
         if move is not None:
             moves[key.id or ""] = move
     return moves
