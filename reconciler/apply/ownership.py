@@ -58,6 +58,7 @@ from reconciler.ownership import (
 from reconciler.vault import ledger_store
 from reconciler.vault.base import SecretStore
 from reconciler.vault.bulk import Answer, read_metadata_many
+from reconciler.vault.facts import Stored, already_read
 from reconciler.vault.ledger_store import StoredLedger
 
 
@@ -162,17 +163,17 @@ async def check_secrets(
     default: SecretStore,
     adopting: bool = False,
     concurrency: int = CHECKS_AT_ONCE,
-    known: Mapping[tuple[str, str], Answer] | None = None,
+    known: Mapping[str, Stored] | None = None,
     overridden: bool = False,
 ) -> SecretChecks:
     """Read what decides the plan (see the module docstring); never raises for a store
     that fails a read: that key is left unchecked, and counted. ``known``: what the caller
-    read already, by (store description, path), taken as read (an audit's reads).
+    read already (:func:`reconciler.vault.facts.read_stored`), taken as read.
     ``overridden``: this run's store is overridden (``--vault``, the sandbox's), see
     :func:`_moves`."""
     checks = _checks(ledger, desired, live, router, stores, default, adopting)
     moves = _moves(ledger, desired, live, router, overridden=overridden)
-    found = await _read_all(checks, concurrency, known or {})
+    found = await _read_all(checks, concurrency, already_read(known) if known and checks else {})
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
     failed = 0
@@ -387,7 +388,7 @@ class OwnershipRead:
         live: LiveState,
         router: SecretRouter,
         stores: StoreLocator,
-        known: Mapping[tuple[str, str], Answer] | None = None,
+        known: Mapping[str, Stored] | None = None,
         *,
         overridden: bool = False,
     ) -> KeyFacts | None:

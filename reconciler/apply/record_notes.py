@@ -125,8 +125,8 @@ def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> l
     org = desired.organization
     if org.id is not None or stored.version or stored.kept_under is not None:
         return []
-    declared = {(k.workspace, k.name) for k in desired.keys}
-    live_names = sorted({k.name for k in live.keys if (k.workspace, k.name) in declared})
+    declared = {k.name: k.workspace for k in desired.keys}  # key names are unique
+    live_names = sorted({k.name for k in live.keys if declared.get(k.name) == k.workspace})
     if not live_names:
         return []
     names = f'"{org.name}"'

@@ -31,6 +31,9 @@ StoreLocator = Callable[[SecretLocation], "SecretStore | None"]
 """The store a recorded secret location is in (None: not one this run can reach)."""
 
 
+_DEFAULT_PLACE = SecretTarget(path="")  # a key without a secret target: only its path differs
+
+
 class SecretRouting:
     """Maps a desired key to its secret store and its path in that store."""
 
@@ -60,7 +63,9 @@ class SecretRouting:
         return store
 
     def __call__(self, key: ApiKey) -> tuple[SecretStore, str]:
-        target = key.secret or SecretTarget(path=f"{key.workspace}/{key.name}")
+        target = key.secret
+        if target is None:  # most keys: the default place, at workspace/name
+            return self._store(_DEFAULT_PLACE), f"{key.workspace}/{key.name}"
         store = self._store(target)
         if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
             # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other

@@ -43,7 +43,7 @@ from reconciler.diff.changes import (
 )
 from reconciler.diff.rotation import NO_ROTATIONS, Rotation, Rotations, grace_of, kept_for
 from reconciler.model import ApiKey, DesiredState, LiveState
-from reconciler.ownership import Claim, KeyFacts
+from reconciler.ownership import NO_CLAIMS, Claim, KeyFacts
 
 
 def _key_after(want: ApiKey) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def diff_keys(
     rotations: Rotations = NO_ROTATIONS,
 ) -> list[Change]:
     now = now or dt.datetime.now(dt.UTC)
-    claims = facts.claims(live) if facts is not None else {}
+    claims = facts.claims(live) if facts is not None else NO_CLAIMS
     waiting: dict[str, dt.datetime] = {}  # old keys of an interrupted rotation, in grace
     if facts is not None:
         abandoned = {**owned.left_behind(live.keys, claims, facts), **abandoned}

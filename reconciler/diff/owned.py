@@ -26,6 +26,7 @@ from reconciler.diff.changes import KEY_FIELDS, REPLACE, Action, Change, Kind, p
 from reconciler.model import ApiKey, Workspace
 from reconciler.ownership import (
     Claim,
+    Claims,
     KeyFacts,
     Ownership,
     SecretFinding,
@@ -45,23 +46,19 @@ def key_projection(key: ApiKey) -> dict[str, Any]:
     return project(key, KEY_FIELDS)
 
 
-def left_behind(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
-) -> dict[str, str]:
+def left_behind(live_keys: tuple[ApiKey, ...], claims: Claims, facts: KeyFacts) -> dict[str, str]:
     """Live keys an interrupted apply left behind, by what the ledger and the secret
     checks say (the journal may say it too), with why: made by an unresolved create whose
     secret was never stored, or the old half of a replacement (:func:`superseded`)."""
     found = {
         key_id: LOST_BY_INTENT
-        for key_id, claim in claims.items()
+        for key_id, claim in claims.unsettled.items()
         if claim.ownership is Ownership.ABANDONED
     }
     return {**found, **superseded(live_keys, claims, facts)}
 
 
-def superseded(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
-) -> dict[str, str]:
+def superseded(live_keys: tuple[ApiKey, ...], claims: Claims, facts: KeyFacts) -> dict[str, str]:
     """Managed keys an interrupted replacement left behind, with why: a key made by an
     unresolved create whose secret is stored (unrecorded) took the secret path of a managed
     key of its name, so that key was its replacement's old half."""
@@ -72,7 +69,7 @@ def superseded(
 
 
 def rotating(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts, now: dt.datetime
+    live_keys: tuple[ApiKey, ...], claims: Claims, facts: KeyFacts, now: dt.datetime
 ) -> dict[str, dt.datetime]:
     """Old keys of an interrupted rotation (:func:`superseded`, by a create whose intent
     carries a grace period) whose grace, counted from the intent, has not ended, to when it
@@ -99,15 +96,17 @@ class RetiringKey:
 
 
 def still_retiring(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts, now: dt.datetime
+    live_keys: tuple[ApiKey, ...], claims: Claims, facts: KeyFacts, now: dt.datetime
 ) -> tuple[RetiringKey, ...]:
     """The live old keys of rotations whose grace has not ended by ``now``: recorded
     retiring, or left by an interrupted rotation (:func:`rotating`)."""
     until = rotating(live_keys, claims, facts, now)
-    for key_id, claim in claims.items():
+    for key_id, claim in claims.unsettled.items():
         retiring = claim.entry.retiring if claim.entry is not None else None
         if retiring is not None and not retiring.is_due(now):
             until[key_id] = retiring.delete_after
+    if not until:  # nearly every plan
+        return ()
     return tuple(
         sorted(
             (
@@ -120,15 +119,15 @@ def still_retiring(
     )
 
 
-def _successors(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], facts: KeyFacts
-) -> dict[str, str]:
+def _successors(live_keys: tuple[ApiKey, ...], claims: Claims, facts: KeyFacts) -> dict[str, str]:
     """The old key id of each interrupted replacement (see :func:`superseded`), to the id
     of the key that replaced it. A rotation's create (its intent carries a grace) says so
     itself: the managed key of its name is its predecessor, even one whose secret
     reconciler never had (adopted), which no secret check can tell; a rename's intent
     names its predecessor, whose name differs."""
-    unrecorded = [k for k, claim in claims.items() if claim.ownership is Ownership.UNRECORDED]
+    unrecorded = [
+        k for k, claim in claims.unsettled.items() if claim.ownership is Ownership.UNRECORDED
+    ]
     if not unrecorded:  # no interrupted create whose secret was stored (nearly every plan)
         return {}
     made = {
@@ -164,9 +163,9 @@ def _owned(claim: Claim | None) -> bool:
     return claim is not None and claim.ownership is Ownership.OWNED
 
 
-def retiring(claims: Mapping[str, Claim]) -> set[str]:
+def retiring(claims: Claims) -> set[str]:
     """Live keys replaced by a rotation or replacement, waiting for their grace to end."""
-    return {k for k, claim in claims.items() if claim.ownership is Ownership.RETIRING}
+    return {k for k, claim in claims.unsettled.items() if claim.ownership is Ownership.RETIRING}
 
 
 def recovery_delete(key: ApiKey, reason: str) -> Change:
@@ -185,13 +184,11 @@ def recovery_delete(key: ApiKey, reason: str) -> Change:
     )
 
 
-def retired(
-    live_keys: tuple[ApiKey, ...], claims: Mapping[str, Claim], now: dt.datetime
-) -> list[Change]:
+def retired(live_keys: tuple[ApiKey, ...], claims: Claims, now: dt.datetime) -> list[Change]:
     """Delete each retiring key whose grace period has ended by ``now``."""
     ended = {
         key_id
-        for key_id, claim in claims.items()
+        for key_id, claim in claims.unsettled.items()
         if claim.entry is not None
         and claim.entry.retiring is not None
         and claim.entry.retiring.is_due(now)

@@ -24,7 +24,7 @@ Everything here is pure (the layer sits under diff and imports only the model):
 from __future__ import annotations
 
 from reconciler.model import CLOCK_SKEW
-from reconciler.ownership.claims import Claim, Ownership, classify
+from reconciler.ownership.claims import NO_CLAIMS, Claim, Claims, Ownership, classify
 from reconciler.ownership.facts import (
     KeyFacts,
     SecretFinding,
@@ -62,8 +62,10 @@ __all__ = [
     "COMPRESS_ABOVE",
     "ENCODING",
     "FORMAT",
+    "NO_CLAIMS",
     "Claim",
     "Claimed",
+    "Claims",
     "CreateIntent",
     "KeyFacts",
     "Ledger",

@@ -6,9 +6,10 @@ Part of :mod:`reconciler.ownership`; pure, for the diff to consume beside desire
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from reconciler.model import CLOCK_SKEW, LiveState
 from reconciler.ownership.ledger import CreateIntent, Ledger, LedgerEntry, intent_key
@@ -33,13 +34,44 @@ class Claim:
     intent: CreateIntent | None = None
 
 
+_SETTLED = frozenset({Ownership.OWNED, Ownership.UNOWNED})
+
+
+class Claims(Mapping[str, Claim]):
+    """Every live key's :class:`Claim` by key id, read-only, and apart from them the few
+    neither owned nor unowned (:attr:`unsettled`: retiring keys, keys of unresolved
+    creates), so what looks for those never walks every live key."""
+
+    __slots__ = ("_claims", "unsettled")
+
+    def __init__(self, claims: dict[str, Claim], unsettled: dict[str, Claim] | None = None) -> None:
+        """``claims`` is kept, not copied; ``unsettled``: those of them neither owned nor
+        unowned (found here when not given)."""
+        if unsettled is None:
+            unsettled = {k: c for k, c in claims.items() if c.ownership not in _SETTLED}
+        self._claims = claims
+        self.unsettled: Mapping[str, Claim] = MappingProxyType(unsettled)
+
+    def __getitem__(self, key_id: str) -> Claim:
+        return self._claims[key_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._claims)
+
+    def __len__(self) -> int:
+        return len(self._claims)
+
+
+NO_CLAIMS = Claims({})  # no ledger read: no key is claimed
+
+
 def classify(
     ledger: Ledger,
     live: LiveState,
     *,
     confirmed_stored: Collection[str] = frozenset(),
     clock_skew: dt.timedelta = CLOCK_SKEW,
-) -> dict[str, Claim]:
+) -> Claims:
     """Every live key (by id; keys without an id are left out) against the ledger.
 
     A key in the ledger is owned, or retiring if a rotation replaced it. A key not in the
@@ -53,19 +85,22 @@ def classify(
     """
     intents = ledger.intents_by_key()
     claims: dict[str, Claim] = {}
+    unsettled: dict[str, Claim] = {}
     unowned = Claim(Ownership.UNOWNED)  # immutable: one for all of them
     for key in live.keys:
         if key.id is None:
             continue
         entry = ledger.keys.get(key.id)
         if entry is not None:
-            kind = Ownership.RETIRING if entry.retiring is not None else Ownership.OWNED
-            claims[key.id] = Claim(kind, entry=entry)
+            if entry.retiring is None:
+                claims[key.id] = Claim(Ownership.OWNED, entry=entry)
+            else:
+                claims[key.id] = unsettled[key.id] = Claim(Ownership.RETIRING, entry=entry)
             continue
         intent = intents.get(intent_key(key.workspace, key.name)) if intents else None
         if intent is not None and intent.made(key, clock_skew=clock_skew):
             found = Ownership.UNRECORDED if key.id in confirmed_stored else Ownership.ABANDONED
-            claims[key.id] = Claim(found, intent=intent)
+            claims[key.id] = unsettled[key.id] = Claim(found, intent=intent)
         else:
             claims[key.id] = unowned
-    return claims
+    return Claims(claims, unsettled)

@@ -17,10 +17,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 
 from reconciler.model import CLOCK_SKEW, LiveState, SecretBackend
-from reconciler.ownership.claims import Claim, Ownership, classify
+from reconciler.ownership.claims import Claim, Claims, Ownership, classify
 from reconciler.ownership.ledger import Ledger, SecretLocation, SecretState
 
 
@@ -121,11 +120,11 @@ class KeyFacts:
     moves: Mapping[str, SecretMove] = field(default_factory=dict)
     clock_skew: dt.timedelta = CLOCK_SKEW
     # the claims of the last live state asked about: a plan asks several times of one
-    _claimed: list[tuple[LiveState, Mapping[str, Claim]]] = field(
+    _claimed: list[tuple[LiveState, Claims]] = field(
         default_factory=list, init=False, compare=False, repr=False
     )
 
-    def claims(self, live: LiveState) -> Mapping[str, Claim]:
+    def claims(self, live: LiveState) -> Claims:
         """Every live key's claim (keys made by an unresolved create whose secret was
         verified are unrecorded, not abandoned); classified once per live state."""
         if self._claimed and self._claimed[0][0] is live:
@@ -133,8 +132,8 @@ class KeyFacts:
         found = classify(
             self.ledger, live, confirmed_stored=self.verified, clock_skew=self.clock_skew
         )
-        self._claimed[:] = [(live, MappingProxyType(found))]
-        return self._claimed[0][1]
+        self._claimed[:] = [(live, found)]
+        return found
 
     def problem(self, claim: Claim | None, key_id: str) -> SecretProblem | None:
         """The problem that makes the key ``key_id`` a replacement: its entry says its

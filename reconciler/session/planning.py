@@ -40,7 +40,7 @@ from reconciler.provider import AttributionSource, ProgressCallback
 from reconciler.providers import find_provider
 from reconciler.session.core import SessionCore
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
-from reconciler.vault.facts import Stored, already_read, read_stored, secret_facts
+from reconciler.vault.facts import Stored, read_stored, secret_facts
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,6 @@ class Planning(SessionCore):
             if wrong is not None:
                 raise ConfigError(wrong)
             read = await stored
-            known = already_read(read) if read is not None else None
         except BaseException:
             await reading.cancel()
             if own is not None:
@@ -149,7 +148,7 @@ class Planning(SessionCore):
         journal = self.journal(desired, take_over=False)  # an approved apply takes it over
         router = self.router(desired)
         facts = await reading.facts(
-            desired, live, router, router.store_at, known, overridden=router.override is not None
+            desired, live, router, router.store_at, read, overridden=router.override is not None
         )
         confirmed = await self._confirmed_by_journal(journal, desired, live)
         confirmed |= facts.verified if facts is not None else set()

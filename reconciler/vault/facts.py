@@ -49,25 +49,29 @@ async def read_stored(
 ) -> dict[str, Stored]:
     """By desired key name, what its store holds at its path (the paths of one store read
     in one batch, :func:`reconciler.vault.bulk.read_metadata_many`; the stores at once)."""
-    batches: dict[int, tuple[SecretStore, list[tuple[str, str]]]] = {}
+    batches: dict[int, tuple[SecretStore, list[str], list[str]]] = {}  # store, names, paths
     for key in keys:
         store, path = route(key)
-        batches.setdefault(id(store), (store, []))[1].append((key.name, path))
+        batch = batches.get(id(store))
+        if batch is None:
+            batch = batches[id(store)] = (store, [], [])
+        batch[1].append(key.name)
+        batch[2].append(path)
 
-    async def batch(store: SecretStore, named: list[tuple[str, str]]) -> dict[str, Stored]:
-        found = await read_metadata_many(
-            store, [path for _, path in named], concurrency=concurrency
-        )
-        out = {}
-        for (name, path), answer in zip(named, found, strict=True):
-            if isinstance(answer, SecretStoreError):
-                out[name] = Stored(store.description, path, None, str(answer))
-            else:
-                out[name] = Stored(store.description, path, answer)
-        return out
+    async def read(store: SecretStore, names: list[str], paths: list[str]) -> dict[str, Stored]:
+        found = await read_metadata_many(store, paths, concurrency=concurrency)
+        description = store.description
+        return {
+            name: Stored(description, path, None, str(answer))
+            if isinstance(answer, SecretStoreError)
+            else Stored(description, path, answer)
+            for name, path, answer in zip(names, paths, found, strict=True)
+        }
 
-    read = await asyncio.gather(*(batch(store, named) for store, named in batches.values()))
-    return {name: stored for one in read for name, stored in one.items()}
+    out: dict[str, Stored] = {}
+    for one in await asyncio.gather(*(read(*batch) for batch in batches.values())):
+        out.update(one)
+    return out
 
 
 def already_read(stored: Mapping[str, Stored]) -> dict[tuple[str, str], Answer]:

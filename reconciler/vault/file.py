@@ -81,6 +81,9 @@ class _Listing:
     names: frozenset[str]
 
 
+_ABSENT = _Listing(frozenset(), frozenset())  # a folder that does not exist
+
+
 class FileVault:
     """A :class:`~reconciler.vault.base.SecretStore` in a local directory."""
 
@@ -272,9 +275,10 @@ class FileVault:
             try:
                 rel = normalize_path(path, store=self.description)
                 folder, _, name = rel.rpartition("/")
-                if folder not in listings:
-                    listings[folder] = self._listing(folder)
-                listing = listings[folder]
+                listing = self._listed(folder, listings)
+                if listing is _ABSENT:  # every key's, when the vault holds none yet
+                    out.append(None)
+                    continue
                 file_name = f"{name}.json"
                 if listing is None:
                     out.append(self._read_metadata(rel))
@@ -290,6 +294,18 @@ class FileVault:
                 out.append(exc)
         return out
 
+    def _listed(self, folder: str, listings: dict[str, _Listing | None]) -> _Listing | None:
+        """``folder``'s listing from ``listings``, else listed now and kept there; a folder
+        its parent's listing does not name is absent, and not resolved (a vault without
+        the folders of most keys, or no vault yet, is one listing)."""
+        if folder in listings:
+            return listings[folder]
+        parent, _, name = folder.rpartition("/")
+        above = self._listed(parent, listings) if folder else None
+        found = _ABSENT if above is not None and name not in above.names else self._listing(folder)
+        listings[folder] = found
+        return found
+
     def _listing(self, folder: str) -> _Listing | None:
         """The entries of ``folder`` of the vault (empty when it does not exist); None when
         it does not resolve inside the vault or cannot be listed."""
@@ -302,7 +318,7 @@ class FileVault:
             with os.scandir(base) as entries:
                 found = list(entries)
         except FileNotFoundError:
-            return _Listing(frozenset(), frozenset())
+            return _ABSENT
         except OSError:
             return None
         return _Listing(
