@@ -214,7 +214,8 @@ def find_refusals(
     delete shares (``live_people_count``: 0 while the desired state manages no people).
     ``today``: the plan's UTC day, against which a new key's expiry is checked."""
     protected = frozenset(w.name for w in desired.workspaces if w.protected)
-    key_ws = {k.name: k.workspace for k in desired.keys}
+    named = {c.name for c in changes if c.kind is Kind.API_KEY}  # a plan's few, of many keys
+    key_ws = {k.name: k.workspace for k in desired.keys if k.name in named}
     found = [r for c in changes if (r := _object_refusal(c, protected, key_ws, today)) is not None]
     limit = delete_limit(desired)
     return (*found, *_shares(changes, live_key_count, live_people_count, limit))

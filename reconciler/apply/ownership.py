@@ -109,11 +109,13 @@ def _checks(
     adopting: bool,
 ) -> list[_Check]:
     """What to read (see the module docstring)."""
-    wanted = {k.name: k for k in desired.keys}
     intents = ledger.intents_by_key()
+    entries = ledger.keys
+    if not entries and not intents and not adopting:  # no record yet: nothing decides
+        return []
+    wanted = {k.name: k for k in desired.keys}
     checks: list[_Check] = []
     located: dict[tuple[object, ...], SecretStore | None] = {}  # a few stores, many keys
-    entries = ledger.keys
     for key in live.keys:
         if not key.id:
             continue

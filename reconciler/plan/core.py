@@ -243,8 +243,7 @@ def make_plan(
         retiring=waiting,
         only_flagged=True,
     )
-    flagged = audit.flagged
-    shown = {c.address for c in changes} | {k.address for k in flagged}
+    flagged = audit.keys  # only the flagged keys' findings
     created = now.isoformat(timespec="seconds")
     return Plan(
         target=live.target,
@@ -273,7 +272,7 @@ def make_plan(
         ),
         delete_limit=delete_limit(desired),
         key_findings=flagged,
-        attributions=tuple(a for address, a in sorted(outside.items()) if address in shown),
+        attributions=_shown(outside, changes, flagged),
         retiring=waiting,
         rotate_at_most=rotations.at_most,
         rotations_held=held,
@@ -331,6 +330,17 @@ def _kept_keys(audit: KeyAudit, changes: Iterable[Change], facts: KeyFacts | Non
         for k in audit.keys
     )
     return replace(audit, keys=kept)
+
+
+def _shown(
+    outside: Mapping[str, Attribution], changes: Iterable[Change], flagged: Iterable[KeyFinding]
+) -> tuple[Attribution, ...]:
+    """The attributions of the objects the plan shows (its changes, its flagged keys), in
+    address order."""
+    if not outside:  # no change outside reconciler in the audit log's window
+        return ()
+    shown = {c.address for c in changes} | {k.address for k in flagged}
+    return tuple(a for address, a in sorted(outside.items()) if address in shown)
 
 
 def _staying(
