@@ -368,7 +368,7 @@ def audit_keys(
     """
     limits = Thresholds.of(desired.organization)
     rules = _Rules(now.astimezone(dt.UTC).date(), limits)
-    wanted = {k.name: k for k in desired.keys}
+    wanted = desired.keys_by_name()
     attributions = attributions or {}
     retiring = retiring or {}
     findings = []

@@ -24,6 +24,7 @@ object.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, TypeVar, get_args
@@ -396,8 +397,13 @@ class DesiredState(Frozen):
     def workspace(self, name: str) -> Workspace | None:
         return _first_by_name(self, "workspaces", self.workspaces).get(name)
 
+    def keys_by_name(self) -> Mapping[str, ApiKey]:
+        """Every key by its name (names are unique: the loader refuses a second one),
+        indexed once for the many lookups of a plan."""
+        return _first_by_name(self, "keys", self.keys)
 
-_Named = TypeVar("_Named", Role, Workspace)
+
+_Named = TypeVar("_Named", Role, Workspace, ApiKey)
 
 
 def _first_by_name(state: DesiredState, field: str, items: tuple[_Named, ...]) -> dict[str, _Named]:

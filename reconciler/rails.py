@@ -214,8 +214,8 @@ def find_refusals(
     delete shares (``live_people_count``: 0 while the desired state manages no people).
     ``today``: the plan's UTC day, against which a new key's expiry is checked."""
     protected = frozenset(w.name for w in desired.workspaces if w.protected)
-    named = {c.name for c in changes if c.kind is Kind.API_KEY}  # a plan's few, of many keys
-    key_ws = {k.name: k.workspace for k in desired.keys if k.name in named}
+    wanted = desired.keys_by_name()
+    key_ws = {c.name: k.workspace for c in changes if (k := wanted.get(c.name)) is not None}
     found = [r for c in changes if (r := _object_refusal(c, protected, key_ws, today)) is not None]
     limit = delete_limit(desired)
     return (*found, *_shares(changes, live_key_count, live_people_count, limit))

@@ -113,7 +113,7 @@ def _checks(
     entries = ledger.keys
     if not entries and not intents and not adopting:  # no record yet: nothing decides
         return []
-    wanted = {k.name: k for k in desired.keys}
+    wanted = desired.keys_by_name()
     checks: list[_Check] = []
     located: dict[tuple[object, ...], SecretStore | None] = {}  # a few stores, many keys
     for key in live.keys:

@@ -125,8 +125,10 @@ def not_found(stored: StoredLedger, desired: DesiredState, live: LiveState) -> l
     org = desired.organization
     if org.id is not None or stored.version or stored.kept_under is not None:
         return []
-    declared = {k.name: k.workspace for k in desired.keys}  # key names are unique
-    live_names = sorted({k.name for k in live.keys if declared.get(k.name) == k.workspace})
+    declared = desired.keys_by_name()
+    live_names = sorted(
+        {k.name for k in live.keys if (d := declared.get(k.name)) and d.workspace == k.workspace}
+    )
     if not live_names:
         return []
     names = f'"{org.name}"'

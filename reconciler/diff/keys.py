@@ -329,7 +329,7 @@ def _leftovers(
     """Live keys no desired key claimed: deleted where managed (by the ledger), pruned or
     archived, else unmanaged (see :func:`owned.leftover`)."""
     workspaces = {w.name: w for w in desired.workspaces}
-    taken = {k.name for k in desired.keys}
+    taken = desired.keys_by_name()
     counts: dict[str, int] = defaultdict(int)
     for key in leftovers:
         counts[key.name] += 1

@@ -148,10 +148,11 @@ def _waits_for(
     desired: DesiredState, waiting: set[str], key_changes: list[Change]
 ) -> dict[str, list[str]]:
     """Email -> addresses of key creates that wait for that person to join."""
-    owners = {k.name: (k.owner or "") for k in desired.keys}
+    wanted = desired.keys_by_name()
     out: dict[str, list[str]] = {}
     for change in key_changes:
-        owner = owners.get(change.name)
+        key = wanted.get(change.name)
+        owner = (key.owner or "") if key is not None else None
         if owner in waiting and Action.CREATE in change.actions:
             out.setdefault(owner, []).append(change.address)
     return out
