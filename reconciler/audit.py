@@ -37,10 +37,10 @@ when someone other than reconciler made it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from reconciler.model import (
     ApiKey,
@@ -88,6 +88,16 @@ class SecretFact(NamedTuple):
     where: str = ""  # "<store description>: <path>"
     stored_key_id: str | None = None  # MISMATCHED: the key id the entry names
     error: str | None = None  # UNREADABLE: the store's message
+
+
+@runtime_checkable
+class SecretReader(Protocol):
+    """Each live key's :class:`SecretFact`, made as the audit reaches the key (a plan's:
+    what the stores hold by desired key name, :class:`reconciler.vault.facts.StoredSecrets`)."""
+
+    def fact(self, key: ApiKey) -> SecretFact | None:
+        """``key``'s secret fact; None: nothing was read for it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +357,7 @@ def audit_keys(
     *,
     now: dt.datetime,
     unmanaged: Collection[str] | None = None,
-    secrets: Mapping[str, SecretFact] | None = None,
+    secrets: Mapping[str, SecretFact] | SecretReader | None = None,
     attributions: Mapping[str, Attribution] | None = None,
     ownership: Mapping[str, KeyOwnership] | None = None,
     only_flagged: bool = False,
@@ -357,7 +367,8 @@ def audit_keys(
 
     ``unmanaged``: the ids of the live keys the desired state does not declare (as the
     diff decided; None: a key is managed when a desired key has its name). ``secrets``:
-    what the store holds for managed keys, by key id (None: not read, no secret flags).
+    what the store holds for managed keys, by key id, or as each key is reached
+    (:class:`SecretReader`; None: not read, no secret flags).
     ``attributions``: the last change outside reconciler, by address
     (:func:`latest_outside`). ``ownership``: the ownership record, by key id; where it
     speaks, it decides whether a key is managed and whether its secret is known.
@@ -369,6 +380,7 @@ def audit_keys(
     limits = Thresholds.of(desired.organization)
     rules = _Rules(now.astimezone(dt.UTC).date(), limits)
     wanted = desired.keys_by_name()
+    fact_of = _fact_of(secrets)
     attributions = attributions or {}
     retiring = retiring or {}
     findings = []
@@ -381,8 +393,8 @@ def audit_keys(
         else:
             managed = key.name in wanted
         secret = None
-        if managed and secrets is not None:
-            secret = secrets.get(key.id or "")
+        if managed and fact_of is not None:
+            secret = fact_of(key)
             if owned is not None and not owned.secret_known:
                 secret = SecretFact(SecretState.UNKNOWN, where=secret.where if secret else "")
         finding = rules.finding(
@@ -400,6 +412,16 @@ def audit_keys(
     return KeyAudit(
         at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
     )
+
+
+def _fact_of(
+    secrets: Mapping[str, SecretFact] | SecretReader | None,
+) -> Callable[[ApiKey], SecretFact | None] | None:
+    """How the audit finds a managed key's secret fact in ``secrets``."""
+    if secrets is None or isinstance(secrets, SecretReader):
+        return None if secrets is None else secrets.fact
+    by_id = secrets.get
+    return lambda key: by_id(key.id or "")
 
 
 def unreadable_secrets(facts: Mapping[str, SecretFact]) -> list[str]:

@@ -15,6 +15,7 @@ from reconciler.audit import (
     KeyAudit,
     KeyFinding,
     SecretFact,
+    SecretReader,
     audit_keys,
     latest_outside,
     summary_lines,
@@ -185,7 +186,7 @@ def make_plan(
     attributions: Iterable[Attribution] = (),
     rotations: Rotations | None = None,
     console_only: Mapping[str, str] | None = None,
-    secrets: Mapping[str, SecretFact] | None = None,
+    secrets: Mapping[str, SecretFact] | SecretReader | None = None,
 ) -> Plan:
     """Diff and wrap the result as a :class:`Plan`, changes in a stable display order:
     by kind, then address; what is in progress elsewhere (pending) after them, objects left
@@ -194,8 +195,8 @@ def make_plan(
     through its API; key creates become manual actions there
     (:func:`~reconciler.diff.console_keys.console_only_keys`); ``console_only``: address ->
     why, changes the platform refused for this organisation, manual actions likewise. The
-    key audit's flags (``secrets``: what the stores hold, by live key id, for the secret
-    flags; see :func:`key_audit`) and the ``attributions`` of the objects the plan shows
+    key audit's flags (``secrets``: what the stores hold, for the secret flags; see
+    :func:`key_audit`) and the ``attributions`` of the objects the plan shows
     go with it. ``rotations``: keys to rotate now (``--replace``), the grace of every rotation
     (``--grace``) and how many due keys to rotate at most (``--rotate-at-most``, the most
     overdue first: :func:`~reconciler.diff.paced`); an address that names no live key the
@@ -285,7 +286,7 @@ def key_audit(
     changes: Iterable[Change],
     *,
     now: dt.datetime,
-    secrets: Mapping[str, SecretFact] | None,
+    secrets: Mapping[str, SecretFact] | SecretReader | None,
     attributions: Mapping[str, Attribution],
     retiring: Iterable[RetiringKey],
     only_flagged: bool = False,

@@ -40,7 +40,7 @@ from reconciler.provider import AttributionSource, ProgressCallback
 from reconciler.providers import find_provider
 from reconciler.session.core import SessionCore
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
-from reconciler.vault.facts import Stored, read_stored, secret_facts
+from reconciler.vault.facts import Stored, StoredSecrets, read_stored
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class Planning(SessionCore):
             attributions=attributions,
             rotations=rotations,
             console_only=remembered(self._refusals(desired), now),
-            secrets=None if read is None else secret_facts(live.keys, read),
+            secrets=None if read is None else StoredSecrets(read),
         )
         ownership = None
         if facts is not None and reading.store is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from reconciler.audit import SecretFact, SecretState
@@ -92,6 +93,21 @@ def fact(live: ApiKey, stored: Stored) -> SecretFact:
     if found.key_id != live.id:
         return SecretFact(SecretState.MISMATCHED, where, found.key_id)
     return SecretFact(SecretState.STORED, where)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecrets:
+    """What :func:`read_stored` read, as the key audit asks for it: each live key's fact,
+    made when the audit reaches the key (:class:`reconciler.audit.SecretReader`), so a
+    plan makes no map of them first."""
+
+    stored: Mapping[str, Stored]
+
+    def fact(self, key: ApiKey) -> SecretFact | None:
+        """The fact of the live key ``key``, whose name was read (see
+        :func:`secret_facts`); None otherwise."""
+        found = self.stored.get(key.name)
+        return fact(key, found) if found is not None else None
 
 
 def secret_facts(
