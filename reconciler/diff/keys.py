@@ -192,18 +192,27 @@ def matches(
     and the live key it is: the one of that name in its workspace, or else the only one of
     that name in another managed workspace (a move); several of that name in its
     workspace are a conflict. Keys in ``excluded`` (abandoned, retiring) never match."""
-    by_name: dict[str, list[ApiKey]] = defaultdict(list)
+    first: dict[str, ApiKey] = {}  # name -> its live key (most names have one)
+    more: dict[str, list[ApiKey]] = {}  # name -> its live keys, where several have it
     for key in live.keys:
-        if key.id not in excluded:
-            by_name[key.name].append(key)
+        if excluded and key.id in excluded:
+            continue
+        name = key.name
+        if name not in first:
+            first[name] = key
+        elif name in more:
+            more[name].append(key)
+        else:
+            more[name] = [first[name], key]
     movable = {w.name for w in desired.workspaces if not w.archived}
+    candidates: list[ApiKey]
     for want in sorted(desired.keys, key=_NAME):
-        candidates = by_name.get(want.name)
         found = want.name
-        if not candidates:
-            found, candidates = _candidates(want, by_name)
-        if len(candidates) == 1:  # one live key of its name (most keys)
-            only = candidates[0]
+        only = first.get(found)
+        if only is None or found in more:
+            found, candidates = _candidates(want, first, more)
+            only = candidates[0] if len(candidates) == 1 else None
+        if only is not None:  # one live key of its name (most keys)
             moved = only.workspace != want.workspace
             # moved between managed workspaces: replaced
             yield want, found, None if moved and only.workspace not in movable else only
@@ -220,12 +229,15 @@ def matches(
 _NAME = attrgetter("name")
 
 
-def _candidates(want: ApiKey, by_name: Mapping[str, list[ApiKey]]) -> tuple[str, list[ApiKey]]:
+def _candidates(
+    want: ApiKey, first: Mapping[str, ApiKey], more: Mapping[str, list[ApiKey]]
+) -> tuple[str, list[ApiKey]]:
     """The live keys ``want`` may be, and the name they carry: those with its name, else
-    (renamed) those with the first of its ``previous_names`` that a live key has."""
+    (renamed) those with the first of its ``previous_names`` that a live key has
+    (``first``: the first live key of each name, ``more``: all of a name several have)."""
     for name in (want.name, *want.previous_names):
-        if by_name.get(name):
-            return name, by_name[name]
+        if name in first:
+            return name, more.get(name) or [first[name]]
     return want.name, []
 
 
