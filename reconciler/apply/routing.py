@@ -51,6 +51,7 @@ class SecretRouting:
         self.settings = settings
         self.override = override
         self.env = env
+        self._default_place: SecretStore | None = None  # the store of keys without a target
 
     def _store(self, target: SecretTarget) -> SecretStore:
         cache_key = f"{target.backend}:{target.repository}:{target.environment}"
@@ -65,7 +66,10 @@ class SecretRouting:
     def __call__(self, key: ApiKey) -> tuple[SecretStore, str]:
         target = key.secret
         if target is None:  # most keys: the default place, at workspace/name
-            return self._store(_DEFAULT_PLACE), f"{key.workspace}/{key.name}"
+            store = self._default_place
+            if store is None:
+                store = self._default_place = self._store(_DEFAULT_PLACE)
+            return store, f"{key.workspace}/{key.name}"
         store = self._store(target)
         if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
             # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other
