@@ -40,6 +40,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import itemgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from reconciler.model import (
@@ -408,10 +409,22 @@ def audit_keys(
         )
         if finding is not None:
             findings.append(finding)
-    findings.sort(key=lambda f: (f.workspace, f.name, f.key_id or ""))
+    _in_order(findings)
     return KeyAudit(
         at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
     )
+
+
+_PLACE = itemgetter(2, 1, 4)  # a finding's workspace, name and key id, at C speed
+_KEY_ID = itemgetter(4)
+
+
+def _in_order(findings: list[KeyFinding]) -> None:
+    """Sort ``findings`` by workspace, name and key id (a key without an id first)."""
+    if None in map(_KEY_ID, findings):
+        findings.sort(key=lambda f: (f.workspace, f.name, f.key_id or ""))
+    else:  # live keys have ids: no Python call per key
+        findings.sort(key=_PLACE)
 
 
 def _fact_of(
