@@ -55,6 +55,8 @@ def test_each_live_key_gets_one_claim_explained_by_its_entry_or_intent() -> None
         "k-made": Claim(Ownership.ABANDONED, intent=intent("dev-bob", since=T0)),
         "k-stray": Claim(Ownership.UNOWNED),
     }
+    # kept apart: the claims neither owned nor unowned, which the diff looks for
+    assert claims.unsettled == {"k-old": claims["k-old"], "k-made": claims["k-made"]}
 
 
 @pytest.mark.parametrize(
@@ -142,3 +144,4 @@ def test_a_key_whose_secret_the_store_holds_is_unrecorded_not_abandoned() -> Non
     assert claims["k-stored"] == Claim(Ownership.UNRECORDED, intent=intent("dev-bob", since=T0))
     assert claims["k-lost"].ownership is Ownership.ABANDONED
     assert claims["k-other"].ownership is Ownership.UNOWNED  # no intent made it
+    assert set(claims.unsettled) == {"k-stored", "k-lost"}

@@ -52,6 +52,9 @@ PATHS = [
     "_locks/x",  # reserved
     "nowhere/at-all",  # no such folder
     "dev/dangling",  # a link out of the vault to nothing (yet)
+    "nowhere/deeper/key",  # under a folder that does not exist
+    "dev/deeper/key",  # a folder its existing parent does not hold
+    "evil/inner/key",  # under a folder that links out of the vault
 ]
 
 
@@ -78,7 +81,14 @@ def test_the_file_vault_answers_each_path_as_one_read_would(vault: FileVault) ->
     assert "outside the vault" in str(answers[4]) and "outside the vault" in str(answers[5])
     assert answers[7] is None
     assert "outside the vault" in str(answers[8])  # not taken as absent
+    assert answers[9] is None and answers[10] is None
+    assert "outside the vault" in str(answers[11])  # not taken as absent either
     assert_no_secret(*(str(a) for a in answers))
+
+
+def test_a_vault_not_made_yet_holds_nothing(tmp_path: Path) -> None:
+    answers = run(read_metadata_many(FileVault(tmp_path / "vault"), ["dev/a", "dev/b", "c"]))
+    assert answers == [None, None, None]
 
 
 def test_a_store_without_a_batch_read_is_asked_path_by_path(vault: FileVault) -> None:
