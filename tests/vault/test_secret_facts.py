@@ -10,7 +10,7 @@ from reconciler.audit import SecretFact, SecretState
 from reconciler.errors import SecretStoreError
 from reconciler.model import ApiKey
 from reconciler.vault.base import SecretStore, StoredSecret
-from reconciler.vault.facts import read_stored, secret_facts
+from reconciler.vault.facts import StoredSecrets, read_stored, secret_facts
 from reconciler.vault.file import FileVault
 from tests.vault.helpers import SECRET, assert_no_secret, make_metadata, run
 
@@ -36,7 +36,12 @@ def test_facts_from_a_file_vault(tmp_path: Path) -> None:
             concurrency=2,
         )
         assert sorted(stored) == ["gone", "good", "not-live", "stale"]
-        return secret_facts([live(n) for n in names], stored)
+        facts = secret_facts([live(n) for n in names], stored)
+        # what a plan's audit makes of the same read, key by key
+        reader = StoredSecrets(stored)
+        assert {key.id: reader.fact(key) for key in map(live, names)} == facts
+        assert reader.fact(live("never-read")) is None
+        return facts
 
     facts = run(main())
     where = f"file vault at {tmp_path / 'vault'}"
