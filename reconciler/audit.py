@@ -450,18 +450,21 @@ def summary_lines(audit: KeyAudit, *, flags: Sequence[Flag] = tuple(Flag)) -> li
 
     ``Key audit: 2 keys unused for more than 30 days (old-ci, iris-laptop)``.
     """
-    named: dict[Flag, list[str]] = {flag: [] for flag in flags}
+    counts = dict.fromkeys(flags, 0)
+    named: dict[Flag, list[str]] = {flag: [] for flag in flags}  # the first few of each
     for key in audit.keys:
         for flag in key.flags:
-            if flag in named:
-                named[flag].append(key.name or key.key_id or "?")
+            if flag in counts:
+                counts[flag] += 1
+                if counts[flag] <= NAMES_SHOWN:
+                    named[flag].append(key.name or key.key_id or "?")
     lines = []
-    for flag, names in named.items():
-        if not names:
+    for flag, count in counts.items():
+        if not count:
             continue
-        shown = ", ".join(names[:NAMES_SHOWN])
-        if len(names) > NAMES_SHOWN:
-            shown += f" and {len(names) - NAMES_SHOWN} more"
-        noun = "key" if len(names) == 1 else "keys"
-        lines.append(f"Key audit: {len(names)} {noun} {audit.thresholds.describe(flag)} ({shown})")
+        shown = ", ".join(named[flag])
+        if count > NAMES_SHOWN:
+            shown += f" and {count - NAMES_SHOWN} more"
+        noun = "key" if count == 1 else "keys"
+        lines.append(f"Key audit: {count} {noun} {audit.thresholds.describe(flag)} ({shown})")
     return lines
