@@ -31,9 +31,6 @@ StoreLocator = Callable[[SecretLocation], "SecretStore | None"]
 """The store a recorded secret location is in (None: not one this run can reach)."""
 
 
-_DEFAULT_PLACE = SecretTarget(path="")  # a key without a secret target: only its path differs
-
-
 class SecretRouting:
     """Maps a desired key to its secret store and its path in that store."""
 
@@ -51,9 +48,15 @@ class SecretRouting:
         self.settings = settings
         self.override = override
         self.env = env
-        self._default_place: SecretStore | None = None  # the store of keys without a target
+        self._places: dict[tuple[object, ...], SecretStore] = {}  # a few stores, many keys
 
     def _store(self, target: SecretTarget) -> SecretStore:
+        """The store of ``target``'s place, opened once (asked once per key: a tuple, not
+        the shared cache's text key, finds it again)."""
+        place = (target.backend, target.repository, target.environment)
+        store = self._places.get(place)
+        if store is not None:
+            return store
         cache_key = f"{target.backend}:{target.repository}:{target.environment}"
         store = self.stores.get(cache_key)
         if store is None:
@@ -61,15 +64,11 @@ class SecretRouting:
                 target, self.default(), settings=self.settings, override=self.override, env=self.env
             )
             self.stores[cache_key] = store
+        self._places[place] = store
         return store
 
     def __call__(self, key: ApiKey) -> tuple[SecretStore, str]:
-        target = key.secret
-        if target is None:  # most keys: the default place, at workspace/name
-            store = self._default_place
-            if store is None:
-                store = self._default_place = self._store(_DEFAULT_PLACE)
-            return store, f"{key.workspace}/{key.name}"
+        target = key.secret or SecretTarget(path=f"{key.workspace}/{key.name}")
         store = self._store(target)
         if target.backend is SecretBackend.GITHUB and store.backend is not SecretBackend.GITHUB:
             # Sent elsewhere (an override, the sandbox): GitHub secrets of one name in other
