@@ -187,14 +187,19 @@ def invitation_notes(desired: DesiredState, live: LiveState) -> list[str]:
     """Warnings for a plan: a live invitation (one not cancelled by this plan) that names a
     managed workspace where the desired state does not make that person a member. Once
     accepted, the next plan would remove the membership it grants."""
-    managed = {w.name for w in desired.workspaces if not w.archived}
-    members = _members_by_workspace(desired)
     wanted = {p.email for p in desired.people.members} if desired.people is not None else set()
     cancelled = desired.people is not None and desired.organization.prune_people
+    live_ones = [
+        invite
+        for invite in sorted(live.invitations, key=lambda i: i.email)
+        if not (invite.expired or (cancelled and invite.email not in wanted))
+    ]
+    if not live_ones:  # most plans: no invitation left to grant anything
+        return []
+    managed = {w.name for w in desired.workspaces if not w.archived}
+    members = _members_by_workspace(desired)
     notes = []
-    for invite in sorted(live.invitations, key=lambda i: i.email):
-        if invite.expired or (cancelled and invite.email not in wanted):
-            continue
+    for invite in live_ones:
         extra = [
             ws for ws in invite.workspaces if ws in managed and (ws, invite.email) not in members
         ]
