@@ -416,9 +416,7 @@ def _first_by_name(state: DesiredState, field: str, items: tuple[_Named, ...]) -
     slot = f"_index_{field}"
     cached = state.__dict__.get(slot)
     if cached is None or cached[0] is not items:
-        index: dict[str, _Named] = {}
-        for item in items:
-            index.setdefault(item.name, item)
+        index = {item.name: item for item in reversed(items)}  # the first of a name last
         cached = (items, index)
         state.__dict__[slot] = cached
     found: dict[str, _Named] = cached[1]

@@ -84,9 +84,11 @@ def classify(
     secret). Any other key is unowned.
     """
     intents = ledger.intents_by_key()
+    unowned = Claim(Ownership.UNOWNED)  # immutable: one for all of them
+    if not ledger.keys and not intents:  # no record yet: every key is unowned
+        return Claims(dict.fromkeys([k.id for k in live.keys if k.id is not None], unowned), {})
     claims: dict[str, Claim] = {}
     unsettled: dict[str, Claim] = {}
-    unowned = Claim(Ownership.UNOWNED)  # immutable: one for all of them
     for key in live.keys:
         if key.id is None:
             continue

@@ -145,3 +145,9 @@ def test_a_key_whose_secret_the_store_holds_is_unrecorded_not_abandoned() -> Non
     assert claims["k-lost"].ownership is Ownership.ABANDONED
     assert claims["k-other"].ownership is Ownership.UNOWNED  # no intent made it
     assert set(claims.unsettled) == {"k-stored", "k-lost"}
+
+
+def test_without_a_record_every_live_key_with_an_id_is_unowned() -> None:
+    claims = classify(Ledger(organization=ORG), live(key("k1"), key("k2", "other"), key(None)))
+    assert claims == {"k1": Claim(Ownership.UNOWNED), "k2": Claim(Ownership.UNOWNED)}
+    assert not claims.unsettled
