@@ -431,8 +431,10 @@ def _fact_of(
     secrets: Mapping[str, SecretFact] | SecretReader | None,
 ) -> Callable[[ApiKey], SecretFact | None] | None:
     """How the audit finds a managed key's secret fact in ``secrets``."""
-    if secrets is None or isinstance(secrets, SecretReader):
-        return None if secrets is None else secrets.fact
+    if secrets is None:
+        return None
+    if isinstance(secrets, SecretReader):
+        return secrets.fact
     by_id = secrets.get
     return lambda key: by_id(key.id or "")
 
