@@ -129,6 +129,7 @@ class Planning(SessionCore):
             for_apply=for_apply,
             earlier=earlier,
         )
+        attributing: asyncio.Future[list[Attribution]] | None = None
         try:
             live = await fetching
             wrong = organization_mismatch(
@@ -136,21 +137,26 @@ class Planning(SessionCore):
             )
             if wrong is not None:
                 raise ConfigError(wrong)
+            notes = [note for note in (vault_note, unpinned_organization(desired, live)) if note]
+            # the audit log is read while what the stores hold and the record are gone through
+            attributing = asyncio.ensure_future(
+                self._attributions(now, attribution_days, progress, notes)
+            )
             read = await stored
+            journal = self.journal(desired, take_over=False)  # an approved apply takes it over
+            router = self.router(desired)
+            facts = await reading.facts(
+                desired, live, router, router.store_at, read, overridden=router.override is not None
+            )
+            confirmed = await self._confirmed_by_journal(journal, desired, live)
+            attributions = await attributing
         except BaseException:
             await reading.cancel()
-            if own is not None:
-                own.cancel()
-                await asyncio.gather(own, return_exceptions=True)
+            for task in (own, attributing):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             raise
-        notes = [note for note in (vault_note, unpinned_organization(desired, live)) if note]
-        attributions = await self._attributions(now, attribution_days, progress, notes)
-        journal = self.journal(desired, take_over=False)  # an approved apply takes it over
-        router = self.router(desired)
-        facts = await reading.facts(
-            desired, live, router, router.store_at, read, overridden=router.override is not None
-        )
-        confirmed = await self._confirmed_by_journal(journal, desired, live)
         confirmed |= facts.verified if facts is not None else set()
         abandoned = journal.abandoned_keys(live, confirmed_stored=frozenset(confirmed))
         plan = make_plan(
