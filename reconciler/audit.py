@@ -41,7 +41,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 from reconciler.model import (
     ApiKey,
@@ -91,14 +91,9 @@ class SecretFact(NamedTuple):
     error: str | None = None  # UNREADABLE: the store's message
 
 
-@runtime_checkable
-class SecretReader(Protocol):
-    """Each live key's :class:`SecretFact`, made as the audit reaches the key (a plan's:
-    what the stores hold by desired key name, :class:`reconciler.vault.facts.StoredSecrets`)."""
-
-    def fact(self, key: ApiKey) -> SecretFact | None:
-        """``key``'s secret fact; None: nothing was read for it."""
-        ...
+SecretReader = Callable[[ApiKey], SecretFact | None]
+"""A live key's :class:`SecretFact`, made as the audit reaches the key (None: nothing was
+read for it); a plan's: :meth:`reconciler.vault.facts.StoredSecrets.fact`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +347,10 @@ def _not_after(day: dt.date, until: dt.date | None) -> bool:
     return until is None or day <= until
 
 
+_PLACE = itemgetter(2, 1, 4)  # a finding's workspace, name and key id, at C speed
+_KEY_ID = itemgetter(4)
+
+
 def audit_keys(
     desired: DesiredState,
     live: LiveState,
@@ -369,7 +368,7 @@ def audit_keys(
     ``unmanaged``: the ids of the live keys the desired state does not declare (as the
     diff decided; None: a key is managed when a desired key has its name). ``secrets``:
     what the store holds for managed keys, by key id, or as each key is reached
-    (:class:`SecretReader`; None: not read, no secret flags).
+    (:data:`SecretReader`; None: not read, no secret flags).
     ``attributions``: the last change outside reconciler, by address
     (:func:`latest_outside`). ``ownership``: the ownership record, by key id; where it
     speaks, it decides whether a key is managed and whether its secret is known.
@@ -409,32 +408,19 @@ def audit_keys(
         )
         if finding is not None:
             findings.append(finding)
-    _in_order(findings)
+    if None in map(_KEY_ID, findings):  # a key without an id sorts first
+        findings.sort(key=lambda f: (f.workspace, f.name, f.key_id or ""))
+    else:  # by workspace, name and key id, without a Python call per key
+        findings.sort(key=_PLACE)
     return KeyAudit(
         at=now, thresholds=limits, keys=tuple(findings), secrets_read=secrets is not None
     )
 
 
-_PLACE = itemgetter(2, 1, 4)  # a finding's workspace, name and key id, at C speed
-_KEY_ID = itemgetter(4)
-
-
-def _in_order(findings: list[KeyFinding]) -> None:
-    """Sort ``findings`` by workspace, name and key id (a key without an id first)."""
-    if None in map(_KEY_ID, findings):
-        findings.sort(key=lambda f: (f.workspace, f.name, f.key_id or ""))
-    else:  # live keys have ids: no Python call per key
-        findings.sort(key=_PLACE)
-
-
-def _fact_of(
-    secrets: Mapping[str, SecretFact] | SecretReader | None,
-) -> Callable[[ApiKey], SecretFact | None] | None:
+def _fact_of(secrets: Mapping[str, SecretFact] | SecretReader | None) -> SecretReader | None:
     """How the audit finds a managed key's secret fact in ``secrets``."""
-    if secrets is None:
-        return None
-    if isinstance(secrets, SecretReader):
-        return secrets.fact
+    if secrets is None or callable(secrets):
+        return secrets
     by_id = secrets.get
     return lambda key: by_id(key.id or "")
 

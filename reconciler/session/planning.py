@@ -172,7 +172,7 @@ class Planning(SessionCore):
             attributions=attributions,
             rotations=rotations,
             console_only=remembered(self._refusals(desired), now),
-            secrets=None if read is None else StoredSecrets(read),
+            secrets=None if read is None else StoredSecrets(read).fact,
         )
         ownership = None
         if facts is not None and reading.store is not None:

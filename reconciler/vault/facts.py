@@ -98,8 +98,8 @@ def fact(live: ApiKey, stored: Stored) -> SecretFact:
 @dataclass(frozen=True, slots=True)
 class StoredSecrets:
     """What :func:`read_stored` read, as the key audit asks for it: each live key's fact,
-    made when the audit reaches the key (:class:`reconciler.audit.SecretReader`), so a
-    plan makes no map of them first."""
+    made when the audit reaches the key (:meth:`fact`, a :data:`reconciler.audit.SecretReader`),
+    so a plan makes no map of them first."""
 
     stored: Mapping[str, Stored]
 
