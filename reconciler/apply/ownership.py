@@ -225,8 +225,10 @@ def _moves(
     the desired state the ledger holds as stored, live, and not retiring. When the run's
     store is ``overridden``, every secret is routed to it: only secrets recorded in it
     (by runs with the same override) are compared, not those a run without it wrote."""
-    wanted = {k.name: k for k in desired.keys}
     entries = ledger.keys
+    if not entries:  # no record yet: nothing was stored anywhere
+        return {}
+    wanted = desired.keys_by_name()
     moves: dict[str, SecretMove] = {}
     github = SecretBackend.GITHUB
     for key in live.keys:
