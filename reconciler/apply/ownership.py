@@ -246,10 +246,14 @@ def _moves(
             and where.backend is not github
         ):
             continue  # the same path in the vault (nearly every key)
-        if _named_place(want) is None and where.backend is not github:
-            # its place derives from its names: a workspace renamed leaves it where it was
-            # (the next rotation writes the new place); a place the desired state names,
-            # or a GitHub secret sent back to the vault, is compared
+        if (
+            _named_place(want) is None
+            and where.backend is not github
+            and where.path == f"{entry.workspace}/{entry.name}"
+        ):
+            # its place derived from its names, and still does: a workspace renamed leaves
+            # it where it was (the next rotation writes the new place); a place the desired
+            # state names, a secret sent back from a named place or from GitHub, is compared
             continue
         routed = _route(router, want)
         if routed is None:

@@ -487,3 +487,26 @@ def test_a_key_whose_secret_moves_is_replaced_and_its_new_secret_written_there(
     }
     apply(root, clock)
     assert bob_ids(root) == [new]
+
+
+def test_a_secret_sent_back_to_the_place_its_names_give_is_a_move_too(
+    root: Path, clock: Clock
+) -> None:
+    # a pull request that drops the key's named path (or names the default one) sends
+    # its secret back to <workspace>/<key name>: the plan says so, as for any other move
+    apply(root, clock)
+    dev = root / "desired-state" / "workspaces" / "dev.yaml"
+    default = dev.read_text()
+    dev.write_text(default.replace(BOB_PERIOD, BOB_PERIOD + "      secret: {path: team-a/bob}\n"))
+    apply(root, clock)
+    store = f"file vault at {root / 'sandbox' / 'vault'}"
+    back = {
+        "api_key.dev-bob": (
+            f"its secret moves from team-a/bob to dev/dev-bob in {store}",
+            ("create", "delete"),
+        )
+    }
+    named = BOB_PERIOD + "      secret: {path: dev/dev-bob}\n"
+    for text in (default, default.replace(BOB_PERIOD, named)):
+        dev.write_text(text)
+        assert key_changes(plan(root, clock)) == back
