@@ -358,47 +358,54 @@ def _counts(usage: Any, model: str | None) -> Usage | None:
             if tokens_in is None or tokens_out is None:
                 return None
             breakdown = usage.get(details)
-            # a malformed count of cached tokens is left out: the input is charged in full
+            # a malformed count of cached tokens (or more than the input) is left out: the
+            # input is charged in full
             read = _int(breakdown.get("cached_tokens")) if isinstance(breakdown, Mapping) else 0
-            cached = CachedTokens(reads=min(read, tokens_in)) if read else None
+            cached = CachedTokens(reads=read) if read and read <= tokens_in else None
             return Usage(tokens_in, tokens_out, model, cached=cached)
     return None
 
 
 def _anthropic_counts(usage: Any, model: str | None, seen: Usage | None) -> Usage | None:
-    """Anthropic's usage: input counts cache writes and reads; a delta's output is the
-    total so far, and its input (when absent) is what ``message_start`` said."""
+    """Anthropic's usage: input counts cache writes and reads. A stream's delta states
+    totals so far: each count it leaves out, or states lower, stays what ``message_start``
+    said (``seen``), so a restatement never lowers a charge."""
     if not isinstance(usage, Mapping):
         return None
     parts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     counts = [_int(usage.get(p)) for p in (*parts, "output_tokens")]
     if any(count is None for count in counts):
         return None
-    *inputs, produced = [count or 0 for count in counts]
-    if not any(usage.get(p) is not None for p in parts):  # a delta that restates no input
-        given = seen.input_tokens if seen else 0
-        cached = seen.cached if seen else None
-        return Usage(given, produced, model or (seen.model if seen else None), cached=cached)
-    plain, written, read = inputs
-    seen_cached = seen.cached if seen else None
-    breakdown = usage.get("cache_creation")
-    cached = _cached(breakdown, written, read, seen_cached) if written or read else None
+    plain, written, read, produced = [count or 0 for count in counts]
+    before = (seen.cached if seen else None) or CachedTokens()
+    cached = _cached(usage.get("cache_creation"), written, read, before)
+    if seen is not None:
+        plain = max(plain, seen.input_tokens - before.total)
+        produced = max(produced, seen.output_tokens)
     return Usage(
-        plain + written + read, produced, model or (seen.model if seen else None), cached=cached
+        plain + cached.total,
+        produced,
+        model or (seen.model if seen else None),
+        cached=cached if cached.total else None,
     )
 
 
-def _cached(breakdown: Any, written: int, read: int, seen: CachedTokens | None) -> CachedTokens:
-    """The cache's share of a call's input: its writes split by how long they last, as
-    Anthropic's ``cache_creation`` says (``ephemeral_5m_input_tokens``), or as the stream's
-    ``message_start`` said when a delta restates the total alone. Writes nothing accounts
-    for are taken as the dearer kind, an hour's."""
+def _cached(breakdown: Any, written: int, read: int, before: CachedTokens) -> CachedTokens:
+    """The cache's share of a call's input, each count at least what ``before`` (the
+    stream's ``message_start``) said: its writes split by how long they last, as Anthropic's
+    ``cache_creation`` says (``ephemeral_5m_input_tokens``, ``ephemeral_1h_input_tokens``;
+    parts adding up to more than the writes are charged as stated), or as ``before`` did.
+    Writes nothing accounts for are taken as the dearer kind, an hour's."""
     if isinstance(breakdown, Mapping):
         short = _int(breakdown.get("ephemeral_5m_input_tokens")) or 0
+        written = max(written, short + (_int(breakdown.get("ephemeral_1h_input_tokens")) or 0))
     else:
-        short = seen.writes if seen is not None else 0
-    short = min(short, written)
-    return CachedTokens(writes=short, long_writes=written - short, reads=read)
+        short = min(before.writes, written)
+    return CachedTokens(
+        writes=max(short, before.writes),
+        long_writes=max(written - short, before.long_writes),
+        reads=max(read, before.reads),
+    )
 
 
 def _int(value: Any) -> int | None:

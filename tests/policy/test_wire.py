@@ -43,7 +43,7 @@ from reconciler.policy.wire import Usage, provider_named
             },
             Usage(110, 7, cached=CachedTokens(writes=60, long_writes=40)),
         ),
-        (  # a breakdown claiming more than the writes counts no more than them
+        (  # a breakdown claiming more than the writes: the larger count is charged
             "anthropic",
             {
                 "usage": {
@@ -53,7 +53,23 @@ from reconciler.policy.wire import Usage, provider_named
                     "output_tokens": 1,
                 },
             },
-            Usage(5, 1, cached=CachedTokens(writes=5)),
+            Usage(9, 1, cached=CachedTokens(writes=9)),
+        ),
+        (  # a breakdown whose parts add up to more than the writes: no hour's write is
+            # charged as five minutes'
+            "anthropic",
+            {
+                "usage": {
+                    "input_tokens": 0,
+                    "cache_creation_input_tokens": 10,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 10,
+                        "ephemeral_1h_input_tokens": 10,
+                    },
+                    "output_tokens": 1,
+                },
+            },
+            Usage(20, 1, cached=CachedTokens(writes=10, long_writes=10)),
         ),
         (
             "anthropic",
@@ -80,7 +96,7 @@ from reconciler.policy.wire import Usage, provider_named
                     "input_tokens_details": {"cached_tokens": 50},
                 }
             },
-            Usage(9, 2, cached=CachedTokens(reads=9)),  # never more than the input
+            Usage(9, 2),  # more cached than the input is no count: the input in full
         ),
         (  # a malformed cached count charges the input in full
             "groq",
@@ -145,6 +161,28 @@ def test_an_anthropic_stream_keeps_its_cache_counts_to_the_end() -> None:
     assert _meter("anthropic", start + restated, 90) == Usage(
         60, 9, "claude-haiku-4-5", cached=cached
     )
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        b'{"input_tokens": 3, "output_tokens": 9}',  # the input restated, not the cache
+        b'{"input_tokens": 3, "cache_creation_input_tokens": null, '
+        b'"cache_read_input_tokens": null, "output_tokens": 9}',
+        b'{"cache_read_input_tokens": 7, "output_tokens": 9}',  # the reads alone
+        b'{"input_tokens": 0, "cache_creation_input_tokens": 0, '
+        b'"cache_read_input_tokens": 0, "output_tokens": 9}',  # totals stated lower
+    ],
+)
+def test_an_anthropic_delta_never_charges_less_than_message_start_said(delta: bytes) -> None:
+    start = (
+        b'data: {"type": "message_start", "message": {"model": "claude-haiku-4-5", "usage": '
+        b'{"input_tokens": 3, "cache_creation_input_tokens": 50, "cache_read_input_tokens": 7, '
+        b'"output_tokens": 1}}}\n\n'
+    )
+    done = b'data: {"type": "message_delta", "usage": ' + delta + b"}\n\n"
+    cached = CachedTokens(long_writes=50, reads=7)
+    assert _meter("anthropic", start + done, 60) == Usage(60, 9, "claude-haiku-4-5", cached=cached)
 
 
 def test_an_unknown_provider_is_named_in_the_error() -> None:
