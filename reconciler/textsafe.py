@@ -44,7 +44,8 @@ def _escape(code: int) -> str:
 class _Escapes(dict[int, str]):
     """A :meth:`str.translate` table: each character met is looked up once, then cached.
 
-    Escaped: the controls (C0, DEL, C1), the line and paragraph separators, and every
+    Escaped: the controls (C0, DEL, C1), the line and paragraph separators, half a
+    surrogate pair (JSON's ``"\\ud800"``: no encoding can write it out), and every
     invisible format character (Unicode category ``Cf``): the bidi embeddings, overrides,
     isolates and marks (Trojan Source), zero-width spaces and joiners (``de\u200bv``
     prints as ``dev``), soft hyphens, the byte-order mark, tag characters. Judged by the
@@ -57,7 +58,7 @@ class _Escapes(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
-        hidden = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        hidden = unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp")
         text = _escape(code) if hidden and not (self._keep_newlines and char == "\n") else char
         self[code] = text
         return text
@@ -68,8 +69,9 @@ _TABLE_LINES = _Escapes(keep_newlines=True)
 _BACKTICKS = re.compile(r"`+")
 _MD_PUNCTUATION = {ord(c): "\\" + c for c in "\\`*[]|"}
 #: What GitHub links outside code: a mention (``@name``, a notification), an issue
-#: reference (``#123``, ``GH-123``); after a letter or digit (an e-mail address), none is.
-_GITHUB_LINKS = re.compile(r"(?<![A-Za-z0-9_])(@(?=[A-Za-z0-9])|#(?=[0-9])|GH-(?=[0-9]))")
+#: reference (``#123``, ``GH-123``, another repository's ``owner/repo#123``); ``@`` after a
+#: letter or digit (an e-mail address) mentions nobody.
+_GITHUB_LINKS = re.compile(r"(?<![A-Za-z0-9_])(?:@(?=[A-Za-z0-9])|GH-(?=[0-9]))|#(?=[0-9])")
 #: A zero-width space, as an entity, after the sign: it renders as written, linking nothing.
 _UNLINK = "&#8203;"
 
@@ -126,4 +128,4 @@ def md_text(text: str) -> str:
     span, no link or image, no emphasis by asterisks, no table cell break, and on GitHub
     no mention that notifies anyone and no reference to an issue."""
     escaped = html_text(text.translate(_MD_PUNCTUATION))
-    return _GITHUB_LINKS.sub(lambda m: m[1] + _UNLINK, escaped)
+    return _GITHUB_LINKS.sub(lambda m: m[0] + _UNLINK, escaped)

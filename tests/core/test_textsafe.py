@@ -21,6 +21,14 @@ def test_terminal_escapes_are_visible() -> None:
     assert for_terminal("a\nb\rc", keep_newlines=True) == "a\nb\\rc"
 
 
+def test_a_lone_surrogate_is_shown_escaped_and_can_be_printed() -> None:
+    """JSON may carry half a surrogate pair (``"\\ud800"``): left raw, writing it out as
+    UTF-8 fails, and with it the plan, the audit or the comment that names it."""
+    shown = for_terminal("de\ud800v\udfffx")
+    assert shown == "de\\ud800v\\udfffx"
+    assert shown.encode("utf-8") == b"de\\ud800v\\udfffx"
+
+
 def test_invisible_characters_are_visible() -> None:
     """A zero-width character makes ``de\u200bv`` print as ``dev``: a reviewer reads a name
     that is not the one there."""
@@ -116,3 +124,12 @@ def test_prose_pings_nobody_and_links_no_issue() -> None:
     assert text == "Note: by @acme/admins and @everyone, see #123 and GH-7; bob@acme.example"
     for sign in ("\\@", "`@", "é@", "(@"):
         assert "@&#8203;a" in md_text(f"{sign}a")
+
+
+def test_prose_links_no_issue_of_another_repository() -> None:
+    """``owner/repo#12`` links that repository's issue 12 and notes the link in its
+    timeline, for everyone watching it to see."""
+    text = "see acme/app#12 and acme#3"
+    shown = md_text(text)
+    assert "app#12" not in shown and "acme#3" not in shown
+    assert _see("Note: " + shown).replace("\u200b", "") == "Note: " + text
