@@ -301,6 +301,8 @@ class Policy:
                 tokens,
             )
         price_in, price_out = self.prices.unit_prices(canonical)
+        if isinstance(estimated_tokens, TokenEstimate) and estimated_tokens.cache_writes:
+            price_in = max(price_in, self.prices.cache_write_unit(canonical))
         if out >= 0:
             units = (tokens - out) * price_in + out * price_out
         else:

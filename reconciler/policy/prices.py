@@ -203,6 +203,14 @@ class PriceTable:
             return (self._max_unit, self._max_unit)
         return found
 
+    def cache_write_unit(self, canonical: str) -> int:
+        """The dearest price, in pico-dollars, of writing one of ``canonical``'s input
+        tokens to the prompt cache, as :meth:`cost_units` charges it."""
+        found = self._cache_units.get(canonical)
+        if found is None:
+            return 2 * self.unit_prices(canonical)[0]
+        return max(found[0], found[1])
+
     def cost_units(
         self,
         canonical: str,

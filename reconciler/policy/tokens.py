@@ -43,6 +43,9 @@ class TokenEstimate:
     input_tokens: int
     output_tokens: int = 0
     source: str = CHARACTERS  # what counted the text: "characters", or a tokenizer's name
+    # the request asks for its prompt to be written to the provider's cache (Anthropic's
+    # cache_control), which costs more than input: it is held at the dearest write price
+    cache_writes: bool = False
 
     @property
     def total(self) -> int:
@@ -105,7 +108,8 @@ class TokenEstimator:
             tokens += count(json.dumps(body["tools"], separators=(",", ":")))
         if tokens == 0 and not any(k in body for k in _INPUT_FIELDS):
             tokens = count(json.dumps(body, separators=(",", ":"), default=str))
-        return TokenEstimate(tokens, self._output(path, body), source)
+        output = self._output(path, body)
+        return TokenEstimate(tokens, output, source, cache_writes=_asks_cache(body))
 
     def _output(self, path: str, body: Mapping[str, Any]) -> int:
         if path.rstrip("/").endswith(_NO_OUTPUT_SUFFIXES):
@@ -156,6 +160,28 @@ class TokenEstimator:
         if not known and "role" not in part:  # a document or part of another shape
             tokens += count(json.dumps(part, separators=(",", ":"), default=str))
         return tokens
+
+
+def _asks_cache(body: Mapping[str, Any]) -> bool:
+    """Whether a request asks for its prompt to be written to the provider's cache
+    (Anthropic's ``cache_control``): on itself, or on a block of its system prompt, its
+    tools, its messages' content or a tool result's content. Only those are looked at:
+    an input of token ids (millions of numbers) is never walked."""
+    if body.get("cache_control") is not None:
+        return True
+    blocks = [*_items(body.get("system")), *_items(body.get("tools"))]
+    blocks.extend(_items(body.get("messages")))
+    while blocks:
+        block = blocks.pop()
+        if isinstance(block, Mapping):
+            if block.get("cache_control") is not None:
+                return True
+            blocks.extend(_items(block.get("content")))  # a message's, a tool result's
+    return False
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _is_count(value: Any) -> TypeGuard[int]:

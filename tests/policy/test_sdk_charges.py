@@ -409,3 +409,30 @@ def test_claude_prompt_cache_writes_and_reads_are_charged_at_their_own_prices(
     expected = (expected + 500 * 15) / 1_000_000
     assert policy.guard("w").spent() == expected == Decimal("0.1755")
     assert policy.tokens_today(CALLER) == 131_500  # every token counts towards token budgets
+
+
+def test_a_claude_call_that_writes_the_prompt_cache_is_held_at_the_write_price() -> None:
+    """Its estimate is what the call may cost: an hour's cache write of its prompt is
+    twice the input price, and a budget that holds the plain call may not hold it."""
+    from reconciler.policy import TokenEstimator
+
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
+        workspaces=(Workspace(name="w", policy=WorkspacePolicy(monthly_budget_usd=Decimal(1))),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    policy = Policy(
+        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
+    )
+    prompt = "x" * 700_000  # 200,000 tokens: $0.60 as input, $1.20 written for an hour
+    block: dict[str, Any] = {"type": "text", "text": prompt}
+    estimate = TokenEstimator().request
+    plain = {"max_tokens": 100, "messages": [{"role": "user", "content": [block]}]}
+    decision = policy.authorize(CALLER, "claude-sonnet-4-5", estimate("/v1/messages", plain))
+    assert decision.allowed
+    policy.release(decision)
+    block["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
+    decision = policy.authorize(CALLER, "claude-sonnet-4-5", estimate("/v1/messages", plain))
+    assert not decision.allowed
+    # 200,004 tokens in (the message's own 4) at $6 per million, 100 out at $15
+    assert decision.estimated_cost_usd == Decimal("1.201524")

@@ -162,3 +162,36 @@ def test_output_caps_of_every_provider_and_their_other_inputs() -> None:
     assert EST.request("/v2/embed", embed) == TokenEstimate(4, 0)
     rerank = {"model": "m", "query": "a" * 8, "documents": ["b" * 8, {"text": "c" * 8}]}
     assert EST.request("/v2/rerank", rerank) == TokenEstimate(6, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "asks"),
+    [
+        ({"cache_control": {"type": "ephemeral"}, "messages": []}, True),  # the whole request
+        ({"system": [{"type": "text", "text": "s", "cache_control": {}}]}, True),
+        ({"tools": [{"name": "t", "cache_control": {"type": "ephemeral"}}]}, True),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "content": [{"type": "text", "text": "r", "cache_control": {}}],
+                            }
+                        ],
+                    },
+                ]
+            },
+            True,
+        ),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}, False),
+        ({"input": [[1, 2, 3]] * 1000, "model": "mistral-embed"}, False),
+    ],
+)
+def test_a_request_that_asks_for_the_prompt_cache_is_told_apart(
+    body: dict[str, object], asks: bool
+) -> None:
+    assert TokenEstimator().request("/v1/messages", body).cache_writes is asks
