@@ -39,6 +39,7 @@ from reconciler.errors import scrub
 from reconciler.policy.decision import Decision, Reason
 from reconciler.policy.denials import deny, shown_model
 from reconciler.policy.policy import Policy
+from reconciler.policy.prices import CachedTokens
 from reconciler.policy.sql import PolicyStoreError
 from reconciler.policy.tokens import DEFAULT_ESTIMATOR, TokenEstimate, TokenEstimator
 from reconciler.policy.wire import (
@@ -188,6 +189,9 @@ class Hook:
     def _record(self, admission: Admission, meter: UsageMeter) -> None:
         decision = admission.decision
         usage, estimate = meter.usage(), admission.estimate
+        # a call that asked for the cache and reports no usage: its prompt as the estimate
+        # held it, an hour's cache write
+        guessed = CachedTokens(long_writes=estimate.input_tokens) if estimate.cache_writes else None
         if meter.sse and (usage is None or not usage.final):
             streamed = self.estimator.count("".join(meter.text), decision.model)
             if estimate.output_tokens:
@@ -195,12 +199,14 @@ class Hook:
             given = estimate.input_tokens if usage is None else usage.input_tokens
             produced = streamed if usage is None else max(streamed, usage.output_tokens)
             usage = (
-                Usage(given, produced)
+                Usage(given, produced, cached=guessed)
                 if usage is None
                 else Usage(given, produced, usage.model, cached=usage.cached)
             )
         if usage is None:
-            self.policy.record(decision, estimate.input_tokens, estimate.output_tokens)
+            self.policy.record(
+                decision, estimate.input_tokens, estimate.output_tokens, cached=guessed
+            )
         else:
             model = usage.model or meter.model  # a conversation names it beside its words
             self.policy.record(

@@ -436,3 +436,32 @@ def test_a_claude_call_that_writes_the_prompt_cache_is_held_at_the_write_price()
     assert not decision.allowed
     # 200,004 tokens in (the message's own 4) at $6 per million, 100 out at $15
     assert decision.estimated_cost_usd == Decimal("1.201524")
+
+
+def test_a_claude_call_that_asked_for_the_cache_and_reported_no_usage_is_charged_so() -> None:
+    """Charged its estimate, as any call without usage is: its prompt as an hour's cache
+    write, what the provider may have billed, not as plain input."""
+    import anthropic
+
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
+        workspaces=(Workspace(name="w"),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    policy = Policy(
+        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
+    )
+    message = {"id": "m-1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5"}
+    body = {**message, "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn"}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=body)  # no usage
+
+    http = http_client(policy, CALLER, provider="anthropic", transport=httpx2.MockTransport(answer))
+    client = anthropic.Anthropic(api_key="k", base_url=BASE, http_client=http, max_retries=0)
+    cached = {"type": "text", "text": "x" * 3_500, "cache_control": {"type": "ephemeral"}}
+    client.messages.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": [cached]}], max_tokens=100
+    )
+    # 1,004 tokens in (the message's own 4) at $6 per million, 100 out at $15
+    assert policy.guard("w").spent() == Decimal("0.007524")
