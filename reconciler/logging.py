@@ -34,6 +34,7 @@ from pydantic import SecretBytes, SecretStr
 
 from reconciler.errors import scrub
 from reconciler.log_target import cli_owns_logging
+from reconciler.textsafe import for_terminal
 
 MASK = "**********"
 
@@ -171,15 +172,19 @@ def redact(
 
 
 class _MaskingRenderer:
-    """Wraps a renderer: the final line gets one more pass against the denylist."""
+    """Wraps a renderer: the final line gets one more pass against the denylist, and for a
+    terminal (``shown``) its control and invisible characters escaped, line feeds kept (a
+    traceback's), as everything else that prints live text (:func:`for_terminal`)."""
 
-    def __init__(self, renderer: Any) -> None:
+    def __init__(self, renderer: Any, *, shown: bool = False) -> None:
         self._renderer = renderer
+        self._shown = shown
 
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> str:
         rendered = self._renderer(logger, method_name, event_dict)
         text = rendered if isinstance(rendered, str) else str(rendered)
-        return _denylist.mask(text) if _denylist else text
+        text = _denylist.mask(text) if _denylist else text
+        return for_terminal(text, keep_newlines=True) if self._shown else text
 
 
 def _shared_processors() -> list[Any]:
@@ -228,7 +233,7 @@ def configure_logging(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                _MaskingRenderer(structlog.dev.ConsoleRenderer(colors=False)),
+                _MaskingRenderer(structlog.dev.ConsoleRenderer(colors=False), shown=True),
             ],
         )
     )

@@ -190,3 +190,16 @@ def test_under_the_command_line_an_early_event_goes_to_stderr_redacted_never_std
     assert "ledger.taken_over" in done.stderr
     assert secret not in done.stderr
     assert "chatter" not in done.stderr  # WARNING and above only
+
+
+def test_live_text_in_a_console_line_is_shown_escaped(tmp_path: Path) -> None:
+    """A live name logged as it is would move the terminal's cursor, recolour it or
+    reorder what a reader sees, there and in the apply's comment on the pull request;
+    the JSON file keeps the name as it is (JSON escapes what it must)."""
+    stream, log_file = configured(tmp_path)
+    name = "api_key.a\x1b[2Kb\u202ec\u200bd"
+    structlog.get_logger("reconciler.apply").info("apply.action", address=name)
+    console = stream.getvalue()
+    assert "address=api_key.a\\x1b[2Kb\\u202ec\\u200bd" in console
+    assert console.endswith("\n") and console.count("\n") == 1
+    assert json.loads(log_file.read_text())["address"] == name
