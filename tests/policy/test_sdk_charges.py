@@ -349,6 +349,19 @@ def test_a_forged_model_name_cannot_write_lines_into_the_store_failure_warning(
     assert "gpt\\n2026-12-02 12:00:00 INFO" in said  # escaped, cut short
 
 
+def _claude_policy(limits: WorkspacePolicy | None = None) -> Policy:
+    """A policy at Anthropic's prices whose one key, ``api_key.app``, may use Sonnet 4.5,
+    in a workspace with these limits."""
+    state = DesiredState(
+        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
+        workspaces=(Workspace(name="w", policy=limits or WorkspacePolicy()),),
+        keys=(ApiKey(name="app", workspace="w", role="app"),),
+    )
+    return Policy(
+        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
+    )
+
+
 def _anthropic_cached_reply(usage: dict[str, Any], stream: bool) -> tuple[str, bytes]:
     """A Claude answer whose usage reports prompt-cache writes and reads."""
     message = {"id": "m-1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5"}
@@ -383,14 +396,7 @@ def test_claude_prompt_cache_writes_and_reads_are_charged_at_their_own_prices(
         },
         "output_tokens": 500,
     }
-    state = DesiredState(
-        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
-        workspaces=(Workspace(name="w"),),
-        keys=(ApiKey(name="app", workspace="w", role="app"),),
-    )
-    policy = Policy(
-        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
-    )
+    policy = _claude_policy()
     kind, body = _anthropic_cached_reply(usage, stream)
 
     def answer(request: httpx2.Request) -> httpx2.Response:
@@ -416,14 +422,7 @@ def test_a_claude_call_that_writes_the_prompt_cache_is_held_at_the_write_price()
     twice the input price, and a budget that holds the plain call may not hold it."""
     from reconciler.policy import TokenEstimator
 
-    state = DesiredState(
-        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
-        workspaces=(Workspace(name="w", policy=WorkspacePolicy(monthly_budget_usd=Decimal(1))),),
-        keys=(ApiKey(name="app", workspace="w", role="app"),),
-    )
-    policy = Policy(
-        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
-    )
+    policy = _claude_policy(WorkspacePolicy(monthly_budget_usd=Decimal(1)))
     prompt = "x" * 700_000  # 200,000 tokens: $0.60 as input, $1.20 written for an hour
     block: dict[str, Any] = {"type": "text", "text": prompt}
     estimate = TokenEstimator().request
@@ -443,14 +442,7 @@ def test_a_claude_call_that_asked_for_the_cache_and_reported_no_usage_is_charged
     write, what the provider may have billed, not as plain input."""
     import anthropic
 
-    state = DesiredState(
-        roles=(Role(name="app", allowed_models=("claude-sonnet-4-5",)),),
-        workspaces=(Workspace(name="w"),),
-        keys=(ApiKey(name="app", workspace="w", role="app"),),
-    )
-    policy = Policy(
-        state, prices=default_price_table("anthropic"), clock=FakeClock(utc(2026, 11, 18))
-    )
+    policy = _claude_policy()
     message = {"id": "m-1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5"}
     body = {**message, "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn"}
 
