@@ -212,6 +212,20 @@ def _named_place(want: ApiKey) -> SecretTarget | None:
     return target
 
 
+def _github_place(target: SecretTarget, repository: str) -> SecretLocation:
+    """Where a GitHub secret of ``repository`` goes, as ``target`` names it (GitHub is
+    not opened)."""
+    from reconciler.vault.github import store_description
+
+    return SecretLocation(
+        store=store_description(repository, target.environment),
+        backend=SecretBackend.GITHUB,
+        path=target.path,
+        repository=repository,
+        environment=target.environment,
+    )
+
+
 def _moves(
     ledger: Ledger,
     desired: DesiredState,
@@ -256,9 +270,12 @@ def _moves(
             # state names, a secret sent back from a named place or from GitHub, is compared
             continue
         routed = _route(router, want)
-        if routed is None:
+        if routed is not None:
+            place = location_of(*routed, want)
+        elif target is not None and target.backend is github and target.repository:
+            place = _github_place(target, target.repository)  # not opened here (no token)
+        else:
             continue  # its store cannot be opened here
-        place = location_of(*routed, want)
         if overridden and place.store != where.store:
             continue
         move = secret_move(where, place)

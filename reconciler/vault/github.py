@@ -79,6 +79,13 @@ def secret_name(path: str, *, store: str = "GitHub") -> str:
     return name
 
 
+def store_description(repository: str, environment: str | None) -> str:
+    """How the Actions secrets of ``repository`` (of one of its environments) are named
+    in messages and in the ownership record."""
+    where = f"{repository} environment {environment}" if environment else repository
+    return f"GitHub Actions secret of {where}"
+
+
 class GitHubSecretStore:
     """Secrets of one repository, or of one environment of that repository."""
 
@@ -107,11 +114,7 @@ class GitHubSecretStore:
         base = f"/repos/{repository}"
         if self.environment:
             base += f"/environments/{quote(self.environment, safe='')}"
-            self.description = (
-                f"GitHub Actions secret of {repository} environment {self.environment}"
-            )
-        else:
-            self.description = f"GitHub Actions secret of {repository}"
+        self.description = store_description(repository, self.environment)
         self._base = f"{base}/secrets" if self.environment else f"{base}/actions/secrets"
         self._client = GitHubClient(
             token=token,
