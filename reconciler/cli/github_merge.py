@@ -41,6 +41,7 @@ def reviewed_plan_command(
     from reconciler.github.client import GitHubClient
     from reconciler.github.comments import check_key
     from reconciler.github.reviewed import Lookup, download_plan, find_for_merge, find_in_run
+    from reconciler.plan import files
 
     env = os.environ if env is None else env
     repository = actions.repository(repo, env)
@@ -48,17 +49,19 @@ def reviewed_plan_command(
     commit = _commit(sha, env) if run_id is None else ""
     warnings_to_stderr()
 
-    async def fetch() -> Lookup:
+    async def fetch() -> tuple[Lookup, bytes | None]:
         async with GitHubClient.from_env(env, purpose="reconciler github reviewed-plan") as client:
             if run_id is not None:
                 lookup = await find_in_run(client, repository, run_id, key=key)
             else:
                 lookup = await find_for_merge(client, repository, commit, key=key)
-            if lookup.artifact is not None:
-                await download_plan(client, repository, lookup.artifact, out)
-        return lookup
+            if lookup.artifact is None:
+                return lookup, None
+            return lookup, await download_plan(client, repository, lookup.artifact)
 
-    lookup = run_async(fetch())
+    lookup, plan = run_async(fetch())
+    if plan is not None:
+        files.write(out, plan)
     values: dict[str, int | str] = {
         "found": "true" if lookup.artifact is not None else "false",
         "pull-request": lookup.pull_request or "",

@@ -121,9 +121,9 @@ async def find_in_run(
 
 
 async def download_plan(
-    client: GitHubClient, repository: str, artifact: Mapping[str, Any], out: Path
-) -> None:
-    """Write the artifact's ``plan.out`` to ``out``."""
+    client: GitHubClient, repository: str, artifact: Mapping[str, Any]
+) -> bytes:
+    """The artifact's ``plan.out``."""
     path = f"/repos/{repository}/actions/artifacts/{artifact['id']}/zip"
     response = await client.request("GET", path, permission="actions: read", redirect=True)
     data = response.content
@@ -137,7 +137,7 @@ async def download_plan(
                 storage, "GET", location, service=f"{SERVICE} artifact storage", idempotent=True
             )
         data = got.content
-    out.write_bytes(_plan_from_zip(data, str(artifact.get("name", ""))))
+    return _plan_from_zip(data, str(artifact.get("name", "")))
 
 
 def _plan_from_zip(data: bytes, name: str) -> bytes:

@@ -122,19 +122,24 @@ def _count(data: dict[str, Any], field: str) -> int | None:
 
 
 def save(plan: Plan, path: Path) -> None:
-    """Write the plan file (no secrets: a plan never holds one).
+    """Write the plan file (no secrets: a plan never holds one), as :func:`write`."""
+    write(path, (json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n").encode())
+
+
+def write(path: Path, data: bytes) -> None:
+    """Write a plan file's bytes (a plan saved here, or the reviewed one downloaded).
 
     Mode 0600, as the journal and the audit logs: it names every person, key and
-    workspace. The temporary file beside it is made afresh (``O_EXCL``, ``O_NOFOLLOW``),
-    so a link left at its name in a shared directory is replaced, never written through.
+    workspace. The temporary file beside it is made afresh (``O_EXCL``, ``O_NOFOLLOW``)
+    and then takes the plan's name, so a link left at either name in a shared directory
+    is replaced, never written through.
     """
     tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(to_dict(plan), indent=2, sort_keys=True) + "\n"
     try:
         tmp.unlink(missing_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        with os.fdopen(os.open(tmp, flags, 0o600), "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(os.open(tmp, flags, 0o600), "wb") as out:
+            out.write(data)
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):

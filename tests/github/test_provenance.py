@@ -4,6 +4,7 @@ finding the reviewed plan among a repository's artifacts (respx for the wire).""
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import respx
 
+from reconciler.cli.github_merge import reviewed_plan_command
 from reconciler.errors import ConfigError
 from reconciler.github import provenance
 from reconciler.github.provenance import Provenance
@@ -124,19 +126,40 @@ def test_no_plan_for_a_direct_push_or_an_unplanned_head_says_why() -> None:
 
 
 @respx.mock
-def test_the_plan_is_fetched_from_storage_without_the_token(tmp_path: Path) -> None:
+def test_the_reviewed_plan_is_written_for_its_owner_only_through_no_planted_link(
+    tmp_path: Path,
+) -> None:
+    # as plan --out writes it: it names every person, key and workspace
+    respx.get(f"{API}/repos/{REPO}/actions/runs/7/artifacts").respond(
+        json={"artifacts": [_artifact(5, NAME)]}
+    )
+    respx.get(f"{API}/repos/{REPO}/actions/artifacts/5/zip").respond(
+        content=_zip({"plan.out": b"{}"})
+    )
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    out = tmp_path / "reviewed.out"
+    out.symlink_to(victim)
+    (tmp_path / "reviewed.out.tmp").symlink_to(victim)
+    env = {"GITHUB_TOKEN": TOKEN_TEXT, "GITHUB_API_URL": API, "GITHUB_REPOSITORY": REPO}
+    assert reviewed_plan_command(repo=REPO, key="deploy/prod", out=out, run_id=7, env=env) == 0
+    assert victim.read_text() == "keep"
+    assert out.read_bytes() == b"{}" and stat.S_IMODE(out.lstat().st_mode) == 0o600
+
+
+@respx.mock
+def test_the_plan_is_fetched_from_storage_without_the_token() -> None:
     storage = "https://storage.test/blob?sig=abc"
     respx.get(f"{API}/repos/{REPO}/actions/artifacts/5/zip").respond(
         302, headers={"Location": storage}
     )
     blob = respx.get(storage).respond(content=_zip({"plan.out": b"{}", "plan.md": b"#"}))
-    run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "plan.out"))
-    assert (tmp_path / "plan.out").read_bytes() == b"{}"
+    assert run(download_plan(client(), REPO, _artifact(5, NAME))) == b"{}"
     assert TOKEN_TEXT not in str(blob.calls.last.request.headers)
 
     blob.respond(content=_zip({"plan.md": b"#"}))
     with pytest.raises(ConfigError, match=f"artifact {NAME} holds no single plan.out"):
-        run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "again.out"))
+        run(download_plan(client(), REPO, _artifact(5, NAME)))
     blob.respond(content=b"not a zip")
     with pytest.raises(ConfigError, match="is not a zip archive"):
-        run(download_plan(client(), REPO, _artifact(5, NAME), tmp_path / "again.out"))
+        run(download_plan(client(), REPO, _artifact(5, NAME)))
