@@ -345,14 +345,17 @@ def _redirect_error(
             where += f":{target.port}"
     except ValueError:  # a port out of range, say
         where = ""
-    shown = f", a redirect to {errors.trim(where)}" if where else ", a redirect"
+    shown = f"a redirect to {errors.trim(where)}" if where else "a redirect"
+    said = (  # the server's answer, as a caller that words its own error shows it
+        f"{shown}: not followed (credentials go only to the address configured); if that "
+        "address is right, configure it instead"
+    )
     return errors.ClientError(
-        f"{service}: {method} {path} answered HTTP {response.status_code}{shown}: not "
-        "followed (credentials go only to the address configured); if that address is "
-        "right, configure it instead",
+        f"{service}: {method} {path} answered HTTP {response.status_code}, {said}",
         method=method,
         path=path,
         status=response.status_code,
+        server_message=said,
         service=service,
     )
 

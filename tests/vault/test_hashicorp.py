@@ -142,6 +142,20 @@ def test_a_cas_mismatch_on_the_data_puts_the_metadata_back(
     assert_no_secret(str(caught.value), repr(caught.value))
 
 
+def test_a_redirect_from_vault_says_where_it_pointed_and_that_it_was_not_followed() -> None:
+    # a standby node without request forwarding answers 307 to the active one
+    with respx.mock:
+        route = respx.get(METADATA).respond(
+            307, headers={"Location": "https://vault-active.test:8200/v1/secret/metadata/x"}
+        )
+        with pytest.raises(SecretStoreError) as caught:
+            run(vault_store().read_metadata("dev/dev-alice"))
+    message = str(caught.value)
+    assert "cannot read the metadata of dev/dev-alice" in message
+    assert "a redirect to https://vault-active.test:8200: not followed" in message
+    assert route.call_count == 1
+
+
 @pytest.mark.parametrize(
     ("status", "answer", "expected"),
     [
