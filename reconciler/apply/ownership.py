@@ -35,11 +35,12 @@ from typing import Any, NamedTuple
 
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.record_notes import merged_records, not_found, unread, where_read
-from reconciler.apply.routing import SecretRouter, StoreLocator
+from reconciler.apply.routing import SecretRouter, StoreLocator, route
+from reconciler.apply.secret_moves import secret_moves
 from reconciler.diff import claimed_keys, left_behind
 from reconciler.diff.owned import rotating
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
-from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
+from reconciler.model import DesiredState, LiveState, SecretBackend
 from reconciler.ownership import (
     Claimed,
     KeyFacts,
@@ -47,11 +48,9 @@ from reconciler.ownership import (
     LedgerError,
     Ownership,
     SecretLocation,
-    SecretMove,
     SecretProblem,
     SecretState,
     intent_key,
-    secret_move,
     secret_problem,
     settle,
 )
@@ -88,15 +87,6 @@ class SecretChecks:
 
     facts: KeyFacts
     failed: int = 0
-
-
-def _route(router: SecretRouter, key: ApiKey) -> tuple[SecretStore, str] | None:
-    """Where ``key``'s secret goes, or None when its store cannot be opened here (a GitHub
-    secret without a token, say): a plan goes on without checking it."""
-    try:
-        return router(key)
-    except (ConfigError, SecretStoreError):
-        return None
 
 
 def _checks(
@@ -142,7 +132,7 @@ def _checks(
         if want is None and not made:
             continue
         want = wanted.get(key.name)
-        routed = _route(router, want) if want is not None else None
+        routed = route(router, want) if want is not None else None
         if routed is None and intent is not None and made:
             routed = default, intent.path  # a create of a key no longer desired
         if routed is None:
@@ -174,7 +164,7 @@ async def check_secrets(
     ``overridden``: this run's store is overridden (``--vault``, the sandbox's), see
     :func:`_moves`."""
     checks = _checks(ledger, desired, live, router, stores, default, adopting)
-    moves = _moves(ledger, desired, live, router, overridden=overridden)
+    moves = secret_moves(ledger, desired, live, router, overridden=overridden)
     found = await _read_all(checks, concurrency, already_read(known) if known and checks else {})
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
@@ -196,92 +186,6 @@ async def check_secrets(
             if problem is not None:
                 problems[check.key_id] = problem
     return SecretChecks(KeyFacts(ledger, frozenset(verified), problems, moves), failed)
-
-
-def _named_place(want: ApiKey) -> SecretTarget | None:
-    """The place the desired state names for ``want``'s secret; None when it is the one
-    every key gets from its names (``<workspace>/<key name>`` in the vault)."""
-    target = want.secret
-    if target is None:
-        return None
-    if (
-        target.backend is not SecretBackend.GITHUB
-        and target.path == f"{want.workspace}/{want.name}"
-    ):
-        return None
-    return target
-
-
-def _github_place(target: SecretTarget, repository: str) -> SecretLocation:
-    """Where a GitHub secret of ``repository`` goes, as ``target`` names it (GitHub is
-    not opened)."""
-    from reconciler.vault.github import store_description
-
-    return SecretLocation(
-        store=store_description(repository, target.environment),
-        backend=SecretBackend.GITHUB,
-        path=target.path,
-        repository=repository,
-        environment=target.environment,
-    )
-
-
-def _moves(
-    ledger: Ledger,
-    desired: DesiredState,
-    live: LiveState,
-    router: SecretRouter,
-    *,
-    overridden: bool,
-) -> dict[str, SecretMove]:
-    """The managed keys whose secret, stored where the ledger says, the desired state now
-    sends elsewhere (:func:`~reconciler.ownership.secret_move`), by key id: the keys of
-    the desired state the ledger holds as stored, live, and not retiring. When the run's
-    store is ``overridden``, every secret is routed to it: only secrets recorded in it
-    (by runs with the same override) are compared, not those a run without it wrote."""
-    entries = ledger.keys
-    if not entries:  # no record yet: nothing was stored anywhere
-        return {}
-    wanted = desired.keys_by_name()
-    moves: dict[str, SecretMove] = {}
-    github = SecretBackend.GITHUB
-    for key in live.keys:
-        entry = entries.get(key.id or "")
-        want = wanted.get(key.name)
-        if entry is None or want is None or entry.retiring is not None:
-            continue
-        where, target = entry.secret, want.secret
-        if where.state is not SecretState.STORED:
-            continue  # adopted: its secret goes where the desired state says when first made
-        if (
-            target is not None
-            and target.path == where.path
-            and target.backend is not github
-            and where.backend is not github
-        ):
-            continue  # the same path in the vault (nearly every key)
-        if (
-            _named_place(want) is None
-            and where.backend is not github
-            and where.path == f"{entry.workspace}/{entry.name}"
-        ):
-            # its place derived from its names, and still does: a workspace renamed leaves
-            # it where it was (the next rotation writes the new place); a place the desired
-            # state names, a secret sent back from a named place or from GitHub, is compared
-            continue
-        routed = _route(router, want)
-        if routed is not None:
-            place = location_of(*routed, want)
-        elif target is not None and target.backend is github and target.repository:
-            place = _github_place(target, target.repository)  # not opened here (no token)
-        else:
-            continue  # its store cannot be opened here
-        if overridden and place.store != where.store:
-            continue
-        move = secret_move(where, place)
-        if move is not None:
-            moves[key.id or ""] = move
-    return moves
 
 
 async def _read_all(
@@ -333,7 +237,7 @@ def claimed(
     for want, key in claimed_keys(desired, live, abandoned_keys=abandoned, ownership=facts):
         if not key.id or facts.ledger.owns(key.id):
             continue
-        routed = _route(router, want)
+        routed = route(router, want)
         if routed is None:
             continue  # its store cannot be opened here: recorded by a later apply
         claim = claims.get(key.id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Protocol
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, SecretStoreError
 from reconciler.model import ApiKey, SecretBackend, SecretTarget, VaultSettings
 from reconciler.ownership import SecretLocation
 from reconciler.vault.base import SecretStore
@@ -29,6 +29,15 @@ class SecretRouter(Protocol):
 
 StoreLocator = Callable[[SecretLocation], "SecretStore | None"]
 """The store a recorded secret location is in (None: not one this run can reach)."""
+
+
+def route(router: SecretRouter, key: ApiKey) -> tuple[SecretStore, str] | None:
+    """Where ``key``'s secret goes, or None when its store cannot be opened here (a GitHub
+    secret without a token, say): a plan goes on without checking it."""
+    try:
+        return router(key)
+    except (ConfigError, SecretStoreError):
+        return None
 
 
 class SecretRouting:

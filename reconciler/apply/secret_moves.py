@@ -1,0 +1,105 @@
+"""The managed keys whose secret the desired state now sends elsewhere, for a plan.
+
+A key's secret is written where the desired state says (its ``secret``, or
+``<workspace>/<key name>`` in the organisation's vault); the ownership record says where
+it was written. When a pull request names another place (a path, a GitHub repository or
+environment, to or from GitHub), the key is replaced so that its new secret is written
+there, and the plan says from where to where (:func:`secret_moves`, consumed by the diff
+through :class:`~reconciler.ownership.KeyFacts`). Not a move: a place that derives from the
+key's names and still does after a workspace's rename (the next rotation writes the new
+place), and a change of the store that holds the vault's secrets (another address,
+``--vault``), whose secrets a plan checks where they were written.
+"""
+
+from __future__ import annotations
+
+from reconciler.apply.ledger import location_of
+from reconciler.apply.routing import SecretRouter, route
+from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
+from reconciler.ownership import Ledger, SecretLocation, SecretMove, SecretState, secret_move
+
+
+def _named_place(want: ApiKey) -> SecretTarget | None:
+    """The place the desired state names for ``want``'s secret; None when it is the one
+    every key gets from its names (``<workspace>/<key name>`` in the vault)."""
+    target = want.secret
+    if target is None:
+        return None
+    if (
+        target.backend is not SecretBackend.GITHUB
+        and target.path == f"{want.workspace}/{want.name}"
+    ):
+        return None
+    return target
+
+
+def _github_place(target: SecretTarget, repository: str) -> SecretLocation:
+    """Where a GitHub secret of ``repository`` goes, as ``target`` names it (GitHub is
+    not opened)."""
+    from reconciler.vault.github import store_description
+
+    return SecretLocation(
+        store=store_description(repository, target.environment),
+        backend=SecretBackend.GITHUB,
+        path=target.path,
+        repository=repository,
+        environment=target.environment,
+    )
+
+
+def secret_moves(
+    ledger: Ledger,
+    desired: DesiredState,
+    live: LiveState,
+    router: SecretRouter,
+    *,
+    overridden: bool,
+) -> dict[str, SecretMove]:
+    """The managed keys whose secret, stored where the ledger says, the desired state now
+    sends elsewhere (:func:`~reconciler.ownership.secret_move`), by key id: the keys of
+    the desired state the ledger holds as stored, live, and not retiring. When the run's
+    store is ``overridden``, every secret is routed to it: only secrets recorded in it
+    (by runs with the same override) are compared, not those a run without it wrote."""
+    entries = ledger.keys
+    if not entries:  # no record yet: nothing was stored anywhere
+        return {}
+    wanted = desired.keys_by_name()
+    moves: dict[str, SecretMove] = {}
+    github = SecretBackend.GITHUB
+    for key in live.keys:
+        entry = entries.get(key.id or "")
+        want = wanted.get(key.name)
+        if entry is None or want is None or entry.retiring is not None:
+            continue
+        where, target = entry.secret, want.secret
+        if where.state is not SecretState.STORED:
+            continue  # adopted: its secret goes where the desired state says when first made
+        if (
+            target is not None
+            and target.path == where.path
+            and target.backend is not github
+            and where.backend is not github
+        ):
+            continue  # the same path in the vault (nearly every key)
+        if (
+            _named_place(want) is None
+            and where.backend is not github
+            and where.path == f"{entry.workspace}/{entry.name}"
+        ):
+            # its place derived from its names, and still does: a workspace renamed leaves
+            # it where it was (the next rotation writes the new place); a place the desired
+            # state names, a secret sent back from a named place or from GitHub, is compared
+            continue
+        routed = route(router, want)
+        if routed is not None:
+            place = location_of(*routed, want)
+        elif target is not None and target.backend is github and target.repository:
+            place = _github_place(target, target.repository)  # not opened here (no token)
+        else:
+            continue  # its store cannot be opened here
+        if overridden and place.store != where.store:
+            continue
+        move = secret_move(where, place)
+        if move is not None:
+            moves[key.id or ""] = move
+    return moves
