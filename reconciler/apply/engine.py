@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from reconciler.apply import DEFAULT_PARALLELISM, people
 from reconciler.apply.journal import Journal
+from reconciler.apply.key_secret import KeySecrets
 from reconciler.apply.keys import KeySteps
 from reconciler.apply.ledger import LedgerWriter
 from reconciler.apply.order import CREATE_PHASE, Step, phases
@@ -90,6 +91,17 @@ class Applier:
         for member in desired.members:
             self.desired_members.setdefault((member.workspace, member.email.lower()), member)
         self.result = ApplyResult()
+        key_secrets = KeySecrets(
+            provider=provider,
+            desired=desired,
+            journal=journal,
+            apply_id=apply_id,
+            report=report,
+            log=self.log,
+            store_attempts=store_attempts,
+            store_backoff=store_backoff,
+            sleep=sleep,
+        )
         self.keys = KeySteps(
             runner=self,
             provider=provider,
@@ -99,12 +111,7 @@ class Applier:
             journal=journal,
             records=self.records,
             result=self.result,
-            apply_id=apply_id,
-            report=report,
-            log=self.log,
-            store_attempts=store_attempts,
-            store_backoff=store_backoff,
-            sleep=sleep,
+            key_secrets=key_secrets,
             parallelism=parallelism,
         )
 

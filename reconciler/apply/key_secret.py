@@ -14,6 +14,7 @@ live key's either way; the next plan settles it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import structlog
@@ -33,31 +34,19 @@ from reconciler.provider import CreatedKey, Provider
 from reconciler.vault.base import SecretStore
 
 
+@dataclass(frozen=True, kw_only=True)
 class KeySecrets:
     """Stores the secrets of the keys one apply creates."""
 
-    def __init__(
-        self,
-        *,
-        provider: Provider,
-        desired: DesiredState,
-        journal: Journal,
-        apply_id: str,
-        report: Callable[[str], None],
-        log: structlog.typing.FilteringBoundLogger,
-        store_attempts: int,
-        store_backoff: float,
-        sleep: Callable[[float], Awaitable[Any]],
-    ) -> None:
-        self.provider = provider
-        self.desired = desired
-        self.journal = journal
-        self.apply_id = apply_id
-        self.report = report
-        self.log = log
-        self.store_attempts = store_attempts
-        self.store_backoff = store_backoff
-        self.sleep = sleep
+    provider: Provider
+    desired: DesiredState
+    journal: Journal
+    apply_id: str
+    report: Callable[[str], None]
+    log: structlog.typing.FilteringBoundLogger
+    store_attempts: int
+    store_backoff: float
+    sleep: Callable[[float], Awaitable[Any]]
 
     async def store(
         self,

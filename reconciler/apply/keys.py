@@ -29,10 +29,7 @@ created or deleted, and a deleted key's secret is removed from where it was writ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-
-import structlog
 
 from reconciler.apply import rotation
 from reconciler.apply.intents import CreateIntents
@@ -81,12 +78,7 @@ class KeySteps:
         journal: Journal,
         records: KeyRecords,
         result: ApplyResult,
-        apply_id: str,
-        report: Callable[[str], None],
-        log: structlog.typing.FilteringBoundLogger,
-        store_attempts: int,
-        store_backoff: float,
-        sleep: Callable[[float], Awaitable[Any]],
+        key_secrets: KeySecrets,
         parallelism: int,
     ) -> None:
         self.runner = runner
@@ -96,20 +88,10 @@ class KeySteps:
         self.journal = journal
         self.records = records
         self.result = result
-        self.apply_id = apply_id
-        self.report = report
-        self.log = log
-        self.key_secrets = KeySecrets(
-            provider=provider,
-            desired=desired,
-            journal=journal,
-            apply_id=apply_id,
-            report=report,
-            log=log,
-            store_attempts=store_attempts,
-            store_backoff=store_backoff,
-            sleep=sleep,
-        )
+        self.apply_id = key_secrets.apply_id
+        self.report = key_secrets.report
+        self.log = key_secrets.log
+        self.key_secrets = key_secrets
         self.parallelism = parallelism
         self.live_keys = {k.id: k for k in live.keys if k.id}
         self.made_keys: set[str] = set()  # key ids this apply created

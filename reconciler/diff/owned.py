@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.diff.changes import KEY_FIELDS, REPLACE, Action, Change, Kind, project
+from reconciler.diff.rotation import kept_for
 from reconciler.model import ApiKey, Workspace
 from reconciler.ownership import (
     Claim,
@@ -200,13 +201,18 @@ def retired(live_keys: tuple[ApiKey, ...], claims: Claims, now: dt.datetime) -> 
 
 def secret_replacement(want: ApiKey, match: ApiKey, problem: SecretProblem) -> Change:
     """Replace ``match``, equal to ``want`` in every field, because its secret is lost."""
+    return _same_key_replaced(want, match, problem.reason())
+
+
+def _same_key_replaced(want: ApiKey, match: ApiKey, reason: str) -> Change:
+    """``match`` replaced by ``want``, equal in every field, for ``reason``."""
     after = key_projection(want)
     return Change(
         address=want.address,
         kind=Kind.API_KEY,
         name=want.name,
         actions=REPLACE,
-        reason=problem.reason(),
+        reason=reason,
         before=key_projection(match),
         after=after,
         unchanged=len(after),
@@ -219,19 +225,9 @@ def secret_moved(want: ApiKey, match: ApiKey, move: SecretMove, grace: int) -> C
     its secret elsewhere: the new key's secret is written there, and the old key lives on
     for the grace (``grace`` hours) with its secret where it was, for whoever reads it
     there until they read the new place."""
-    after = key_projection(want)
-    kept = "deleted in this apply" if grace == 0 else f"kept {grace} h, then deleted"
-    return Change(
-        address=want.address,
-        kind=Kind.API_KEY,
-        name=want.name,
-        actions=REPLACE,
-        reason=move.reason(),
-        before=key_projection(match),
-        after=after,
-        unchanged=len(after),
-        message=f"the old key, its secret left where it was, is {kept}",
-        live_id=match.id,
+    return replace(
+        _same_key_replaced(want, match, move.reason()),
+        message=f"the old key, its secret left where it was, is {kept_for(grace)}",
         grace_hours=grace,
     )
 
