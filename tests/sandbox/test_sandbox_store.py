@@ -137,6 +137,16 @@ def test_close_compacts_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert json.loads(state.read_text())["organization"]["spend_limit"] == 4200
 
 
+def test_the_state_and_its_journal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    # they hold the sandbox keys' hashes and hints: as private as the secrets' vault
+    state = tmp_path / "state.json"
+    store = SandboxStore.open(state)
+    store.set_spend_limit(4200, False)
+    journal = state.with_name("state.json.journal")
+    assert (state.stat().st_mode & 0o777, journal.stat().st_mode & 0o777) == (0o600, 0o600)
+    store.close()
+
+
 def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     store = SandboxStore.open(state)

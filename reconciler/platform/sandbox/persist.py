@@ -89,7 +89,9 @@ class StateFile:
         lines = [json.dumps(entry, separators=(",", ":")) for entry in entries]
         if not lines:
             return
-        with self.journal_path.open("a", encoding="utf-8") as handle:
+        # private, as the snapshot is (mkstemp's 0600): it holds the keys' hashes and hints
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        with open(os.open(self.journal_path, flags, 0o600), "a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
         self.journal_entries += len(lines)
 
