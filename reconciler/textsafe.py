@@ -8,7 +8,9 @@ pull-request comment. Everything that prints live text passes it through one of 
 
 - :func:`for_terminal`: control characters (C0, DEL, C1), line separators and invisible
   format characters (direction controls, zero-width spaces and joiners) as visible escapes
-  (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``);
+  (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``), and the look-alike letters of a word
+  that mixes Latin, Cyrillic, Greek or Armenian (``d\\u0435v``: a Cyrillic ``e`` in a
+  name that reads ``dev``);
 - :func:`inline_code`: a Markdown code span that nothing inside can close;
 - :func:`fence`: a fenced code block that no line inside can close;
 - :func:`md_text`: Markdown prose with no HTML, link, code span, line break, mention or
@@ -76,14 +78,39 @@ _GITHUB_LINKS = re.compile(r"(?<![A-Za-z0-9_])(?:@(?=[A-Za-z0-9])|GH-(?=[0-9]))|
 _UNLINK = "&#8203;"
 
 
+#: A run of letters (any script), the unit in which scripts are compared.
+_WORD = re.compile(r"[^\W\d_]{2,}")
+#: The scripts whose letters pass for one another's (Cyrillic U+0430 and ``a``, Greek
+#: U+03BF and ``o``):
+#: one word mixing two of them is written to be misread. Others mix legitimately (a
+#: Japanese word's kanji and kana).
+_LOOK_ALIKE = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def _script(char: str) -> str:
+    """The script of a letter, as its Unicode name begins (``CYRILLIC SMALL LETTER IE``)."""
+    return unicodedata.name(char, "").partition(" ")[0]
+
+
+def _unmixed(word: re.Match[str]) -> str:
+    """A word as it is, or, when it mixes look-alike scripts, with every letter that is not
+    plain ASCII escaped: ``dev`` spelled with a Cyrillic ``e`` shows as ``d\\u0435v``."""
+    text = word[0]
+    if text.isascii() or len({_script(c) for c in text} & _LOOK_ALIKE) < 2:
+        return text
+    return "".join(c if c.isascii() else _escape(ord(c)) for c in text)
+
+
 def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with every control and invisible direction character as a visible escape.
+    """``text`` with every control and invisible direction character as a visible escape,
+    and the look-alike letters of a word that mixes scripts (see the module's docstring).
 
     A line feed is escaped too (``\\n``), so a name cannot start a line of its own, unless
     ``keep_newlines`` (for a multi-line message this tool wrote around live values that
     are already escaped).
     """
-    return text.translate(_TABLE_LINES if keep_newlines else _TABLE)
+    shown = text.translate(_TABLE_LINES if keep_newlines else _TABLE)
+    return shown if shown.isascii() else _WORD.sub(_unmixed, shown)
 
 
 def _longest_backticks(text: str) -> int:

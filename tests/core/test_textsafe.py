@@ -6,8 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 from reconciler.textsafe import fence, for_terminal, html_text, inline_code, md_text
-from tests.hostile import INJECTION, NAMES, assert_markdown_safe, unsafe_characters
+from tests.hostile import INJECTION, NAMES, assert_markdown_safe, hostile_plan, unsafe_characters
 
 MD = MarkdownIt("commonmark")
 
@@ -36,6 +38,23 @@ def test_invisible_characters_are_visible() -> None:
     assert for_terminal("a\u200c\u200d\u2060\ufeffb") == "a\\u200c\\u200d\\u2060\\ufeffb"
     assert for_terminal("soft\xadhyphen\u180e") == "soft\\xadhyphen\\u180e"
     assert for_terminal("tag\U000e0041\U000e007f") == "tag\\U000e0041\\U000e007f"
+
+
+def test_a_word_mixing_look_alike_scripts_shows_its_foreign_letters_escaped() -> None:
+    """``dеv`` with a Cyrillic ``е`` reads ``dev``: beside the real one in a plan, a
+    reviewer sees two of the same name."""
+    assert for_terminal("d\u0435v") == "d\\u0435v"
+    assert for_terminal("pay\u03bfut team") == "pay\\u03bfut team"  # a Greek omicron
+    assert for_terminal("\u0430\u03b2") == "\\u0430\\u03b2"  # Cyrillic and Greek: both
+    # a word of one script, or of scripts that do not pass for one another, is as it is
+    for text in ("\u0434\u0435\u0432 dev", "caf\u00e9", "\u6771\u4eac\u30bf\u30ef\u30fc"):
+        assert for_terminal(text) == text
+
+
+def test_a_plan_shows_a_look_alike_workspace_beside_the_real_one_escaped() -> None:
+    plan = hostile_plan("d\u0435v")  # a live workspace whose name reads "dev"
+    for shown in (render_text(plan), render_markdown(plan)):
+        assert "d\\u0435v" in shown and "\u0435" not in shown
 
 
 def test_ordinary_text_is_unchanged() -> None:
