@@ -17,6 +17,9 @@ acted, though; a caller whose request must never take effect twice (a key create
 ``before_resend``, which runs after the wait and before each resend to find and undo what
 the refused request may have done.
 
+An answer is read no further than :data:`MAX_RESPONSE_BYTES`, counted as it is unpacked
+(a compressed answer cannot grow past it either): past it, the request fails, unretried.
+
 Every wait between two attempts, here and in the callers that retry on their own (a secret
 write, GitHub's rate limit), is :func:`pause`: :func:`asyncio.sleep` of the scheduled delay
 times ``RECONCILER_RETRY_DELAY_SCALE`` (tests set ``0``, so the end-to-end runs retry at
@@ -47,6 +50,9 @@ from reconciler import errors
 from reconciler.env import RECONCILER_ALLOW_PLAIN_HTTP, RECONCILER_RETRY_DELAY_SCALE
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Bytes of one answer, unpacked, past which it is not read (an Admin API page of a
+#: thousand keys is under a megabyte): whatever answers must not take the memory.
+MAX_RESPONSE_BYTES = 64 << 20
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -275,7 +281,15 @@ async def send(
     while True:
         attempt += 1
         try:
-            response = await client.request(method, path, **kwargs)
+            response = await _fetch(client, method, path, kwargs)
+        except _TooLarge as exc:
+            raise errors.RemoteError(
+                f"{service}: {method} {path} answered more than {exc.limit:,} bytes: not "
+                "read further",
+                method=method,
+                path=path,
+                service=service,
+            ) from None
         except httpx.TimeoutException as exc:
             error: errors.RemoteError = errors.Timeout(
                 f"{service}: {method} {path} timed out", method=method, path=path, service=service
@@ -331,6 +345,46 @@ async def send(
         await do_sleep(delay)
         if before_resend is not None and not idempotent:
             await before_resend()
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+async def _fetch(
+    client: httpx.AsyncClient, method: str, path: str, kwargs: Mapping[str, Any]
+) -> httpx.Response:
+    """``client.request``, its answer read whole but no further than
+    :data:`MAX_RESPONSE_BYTES` unpacked (:class:`_TooLarge` past it); the answer returned
+    holds the body as read, its encoding undone."""
+    options = dict(kwargs)
+    auth = options.pop("auth", httpx.USE_CLIENT_DEFAULT)
+    request = client.build_request(method, path, **options)
+    response = await client.send(request, auth=auth, stream=True)
+    limit = MAX_RESPONSE_BYTES
+    try:
+        declared = response.headers.get("content-length", "")
+        if (
+            declared.isdigit()
+            and int(declared) > limit
+            and "content-encoding" not in response.headers
+        ):
+            raise _TooLarge(limit)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit)
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    unpacked = ("content-encoding", "content-length", "transfer-encoding")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in unpacked]
+    return httpx.Response(
+        response.status_code, headers=headers, content=b"".join(chunks), request=request
+    )
 
 
 def _redirect_error(

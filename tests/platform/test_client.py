@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from reconciler import errors
+from reconciler import errors, http
 from reconciler.platform.mistral.connection import DEFAULT_PAGE_SIZE
 from tests.contract.transport import OFF_SPEC
 from tests.platform.mistral_wire import (
@@ -620,5 +622,51 @@ def test_a_redirect_is_not_followed_and_says_where_it_pointed(status: int) -> No
                 "address is right, configure it instead"
             )
             assert "steal" not in message
+
+    run(main())
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_an_answer_past_the_size_limit_is_refused_unread(
+    declared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a server (or whatever answers at its address) sending gigabytes must not take the
+    # machine's memory: the read stops at the limit, with an error saying so, not retried
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 4096)
+    many = [workspace(i, f"team-{i}") for i in range(1, 200)]
+    body = json.dumps(workspaces_page(many, total=len(many), page=1, size=1000)).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            answer = httpx.Response(200, content=body if declared else chunks())
+            listed = mock.get("/workspaces").mock(return_value=answer)
+            async with client() as c:
+                with pytest.raises(errors.RemoteError) as raised:
+                    await c.list_workspaces()
+            assert listed.call_count == 1
+            assert str(raised.value).endswith(
+                "GET /workspaces answered more than 4,096 bytes: not read further"
+            )
+
+    run(main())
+
+
+def test_a_compressed_answer_is_limited_as_it_is_unpacked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "MAX_RESPONSE_BYTES", 4096)
+    many = [workspace(i, f"team-{i}") for i in range(1, 200)]
+    packed = gzip.compress(json.dumps(workspaces_page(many, total=199, page=1, size=1000)).encode())
+
+    async def main() -> None:
+        with respx.mock(base_url=ADMIN) as mock:
+            mock.get("/workspaces").respond(
+                200, content=packed, headers={"content-encoding": "gzip"}
+            )
+            async with client() as c:
+                with pytest.raises(errors.RemoteError, match="more than 4,096 bytes"):
+                    await c.list_workspaces()
 
     run(main())
