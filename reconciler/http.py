@@ -191,12 +191,18 @@ def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """Whether ``host`` (lower case, as ``urlsplit`` gives it) is this machine: a loopback
+    address, IPv4's mapped into IPv6 included, or ``localhost`` and its subdomains, with or
+    without the final dot of a fully qualified name."""
+    name = host.removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def make_client(

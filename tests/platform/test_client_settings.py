@@ -126,7 +126,18 @@ def test_a_base_url_that_would_expose_a_credential_is_refused(
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]", "sandbox.localhost"]
+    "host",
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "localhost",
+        "LocalHost",
+        "localhost.",  # the fully qualified spelling
+        "sandbox.localhost.",
+        "[::1]",
+        "[::ffff:127.0.0.1]",  # IPv4 loopback, mapped into IPv6
+        "sandbox.localhost",
+    ],
 )
 def test_plain_http_to_this_machine_is_allowed(host: str) -> None:
     url = f"http://{host}:8765/v1/admin"
