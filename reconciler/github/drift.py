@@ -207,6 +207,8 @@ def _detail(cls: str, actions: Sequence[str], reason: str, fields: str) -> str:
         text = "apply will archive it"
     else:
         text = "apply will update it"
+    if reason.endswith(text):  # "not in desired state; left alone": said once
+        reason = reason.removesuffix(text).rstrip("; ")
     parts = [p for p in (fields, reason) if p]
     return text + (f" ({'; '.join(parts)})" if parts else "")
 

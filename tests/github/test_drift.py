@@ -133,7 +133,7 @@ def test_the_body_lists_classes_manual_actions_and_the_summary() -> None:
     assert "deleted outside" not in body
     assert "- `workspace.prod`: apply will create it" in body
     assert "- `member.dev/iris@acme.example`: apply will delete it" in body
-    assert "- `api_key.iris-laptop`: left alone (not in desired state; left alone)" in body
+    assert "- `api_key.iris-laptop`: left alone (not in desired state)\n" in body
     assert (
         '- `organization`: apply will update it (spend_limit: "3000 USD/month" → '
         '"5000 USD/month"; spend limit differs)' in body
