@@ -5,6 +5,7 @@ back what apply would change through the API apart from what a person must chang
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,23 @@ def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> N
     # which commit failed, and what that means for the merge
     assert "Planned `1111111` (head of #12) merged with base `bbbbbbb`" in posted.body["body"]
     assert "merging it now applies nothing" in posted.body["body"]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_long_failure_says_its_comment_shows_the_last_lines_only(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    copy_example(work / "desired-state")
+    org = work / "desired-state" / "organization.yaml"
+    bogus = "".join(f"bogus{n}: true\n" for n in range(80))  # a problem a line
+    org.write_text(org.read_text().replace("version: 1\n", "version: 1\n" + bogus, 1))
+    with serve() as github:
+        done, _, _ = plan_on_pull_request_12(tmp_path, github.url)
+    assert done.returncode == 1
+    (posted,) = github.calls("POST", r"/issues/12/comments$")
+    assert re.search(
+        r"\(the last 60 of its \d+ lines; the run's log has them all\)", posted.body["body"]
+    )
 
 
 @pytest.mark.slow

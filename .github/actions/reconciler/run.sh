@@ -31,7 +31,9 @@ plan_into() {
 
 # The last $2 lines of file $1 as a fenced block whose fence no line inside can close.
 fenced_tail() {
-  local ticks='```'
+  local ticks='```' lines
+  lines=$(wc -l < "$1")
+  if [ "$lines" -gt "$2" ]; then echo "(the last $2 of its $lines lines; the run's log has them all)"; fi
   while grep -qF -- "$ticks" "$1"; do ticks="$ticks\`"; done
   echo "${ticks}text"
   tail -n "$2" "$1"
