@@ -95,42 +95,42 @@ def test_action_plan_comments_saves_and_summarises(tmp_path: Path) -> None:
     assert TOKEN_TEXT not in done.stdout + done.stderr
 
 
+def _failed_plan(
+    tmp_path: Path, problems: str, **commits: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str], str]:
+    """The plan of pull request 12 with ``problems`` added to the example's
+    organization.yaml: its result, outputs, and the comment it posted."""
+    org = tmp_path / "work" / "desired-state" / "organization.yaml"
+    copy_example(org.parent)
+    org.write_text(org.read_text().replace("version: 1\n", "version: 1\n" + problems, 1))
+    with serve() as github:
+        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url, **commits)
+    (posted,) = github.calls("POST", r"/issues/12/comments$")
+    return done, outputs, str(posted.body["body"])
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_action_plan_failure_replaces_the_comment_and_fails(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    copy_example(work / "desired-state")
-    org = work / "desired-state" / "organization.yaml"
-    org.write_text(org.read_text().replace("version: 1", "version: 1\nbogus: true"))
     commits = {"HEAD_SHA": "1" * 40, "BASE_SHA": "b" * 40}
-    with serve() as github:
-        done, outputs, _ = plan_on_pull_request_12(tmp_path, github.url, **commits)
+    done, outputs, body = _failed_plan(tmp_path, "bogus: true\n", **commits)
     assert done.returncode == 1
     assert outputs["exitcode"] == "1"
     assert "plan-file" not in outputs and "api-changes" not in outputs
-    (posted,) = github.calls("POST", r"/issues/12/comments$")
-    assert "### reconciler plan failed for `desired-state`" in posted.body["body"]
-    assert "organization.yaml:" in posted.body["body"]
+    assert "### reconciler plan failed for `desired-state`" in body
+    assert "organization.yaml:" in body
     # which commit failed, and what that means for the merge
-    assert "Planned `1111111` (head of #12) merged with base `bbbbbbb`" in posted.body["body"]
-    assert "merging it now applies nothing" in posted.body["body"]
+    assert "Planned `1111111` (head of #12) merged with base `bbbbbbb`" in body
+    assert "merging it now applies nothing" in body
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_long_failure_says_its_comment_shows_the_last_lines_only(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    copy_example(work / "desired-state")
-    org = work / "desired-state" / "organization.yaml"
     bogus = "".join(f"bogus{n}: true\n" for n in range(80))  # a problem a line
-    org.write_text(org.read_text().replace("version: 1\n", "version: 1\n" + bogus, 1))
-    with serve() as github:
-        done, _, _ = plan_on_pull_request_12(tmp_path, github.url)
+    done, _, body = _failed_plan(tmp_path, bogus)
     assert done.returncode == 1
-    (posted,) = github.calls("POST", r"/issues/12/comments$")
-    assert re.search(
-        r"\(the last 60 of its \d+ lines; the run's log has them all\)", posted.body["body"]
-    )
+    assert re.search(r"\(the last 60 of its \d+ lines; the run's log has them all\)", body)
 
 
 @pytest.mark.slow
