@@ -19,18 +19,15 @@ from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, Sec
 from reconciler.ownership import Ledger, SecretLocation, SecretMove, SecretState, secret_move
 
 
-def _named_place(want: ApiKey) -> SecretTarget | None:
-    """The place the desired state names for ``want``'s secret; None when it is the one
-    every key gets from its names (``<workspace>/<key name>`` in the vault)."""
+def _derived_place(want: ApiKey) -> bool:
+    """Whether ``want``'s secret goes where every key's goes from its names
+    (``<workspace>/<key name>`` in the vault), rather than to a place the desired state
+    names."""
     target = want.secret
-    if target is None:
-        return None
-    if (
+    return target is None or (
         target.backend is not SecretBackend.GITHUB
         and target.path == f"{want.workspace}/{want.name}"
-    ):
-        return None
-    return target
+    )
 
 
 def _github_place(target: SecretTarget, repository: str) -> SecretLocation:
@@ -82,7 +79,7 @@ def secret_moves(
         ):
             continue  # the same path in the vault (nearly every key)
         if (
-            _named_place(want) is None
+            _derived_place(want)
             and where.backend is not github
             and where.path == f"{entry.workspace}/{entry.name}"
         ):

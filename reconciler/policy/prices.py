@@ -141,10 +141,11 @@ class PriceTable:
             self._prices[model.id] = (price_in, price_out)
             unit_in = price_per_token_units(price_in)
             self._units[model.id] = (unit_in, price_per_token_units(price_out))
+            write, long_write, read = _unlisted_cache_units(unit_in)
             self._cache_units[model.id] = (
-                _unit_or(model.cache_write_usd_per_million, 2 * unit_in),
-                _unit_or(model.cache_write_1h_usd_per_million, 2 * unit_in),
-                _unit_or(model.cache_read_usd_per_million, unit_in),
+                _unit_or(model.cache_write_usd_per_million, write),
+                _unit_or(model.cache_write_1h_usd_per_million, long_write),
+                _unit_or(model.cache_read_usd_per_million, read),
             )
         self._max_unit = max((max(u) for u in self._units.values()), default=0)
 
@@ -203,13 +204,17 @@ class PriceTable:
             return (self._max_unit, self._max_unit)
         return found
 
+    def cache_units(self, canonical: str) -> tuple[int, int, int]:
+        """Pico-dollars per token of the prompt cache's five-minute writes, hour writes
+        and reads for ``canonical`` (unlisted or unknown: see the module's docstring)."""
+        found = self._cache_units.get(canonical)
+        return found or _unlisted_cache_units(self.unit_prices(canonical)[0])
+
     def cache_write_unit(self, canonical: str) -> int:
         """The dearest price, in pico-dollars, of writing one of ``canonical``'s input
         tokens to the prompt cache, as :meth:`cost_units` charges it."""
-        found = self._cache_units.get(canonical)
-        if found is None:
-            return 2 * self.unit_prices(canonical)[0]
-        return max(found[0], found[1])
+        write, long_write, _ = self.cache_units(canonical)
+        return max(write, long_write)
 
     def cost_units(
         self,
@@ -224,8 +229,7 @@ class PriceTable:
         cost = input_tokens * price_in + output_tokens * price_out
         if cached is None or not cached.total:
             return cost
-        found = self._cache_units.get(canonical)
-        write, long_write, read = found or (2 * price_in, 2 * price_in, price_in)
+        write, long_write, read = self.cache_units(canonical)
         # the cached tokens, counted in the input at its price, at the cache's prices instead
         cost -= min(cached.total, input_tokens) * price_in
         return cost + cached.writes * write + cached.long_writes * long_write + cached.reads * read
@@ -244,6 +248,12 @@ class PriceTable:
     def models(self) -> list[str]:
         """Canonical ids known to this table, sorted."""
         return sorted(self._prices)
+
+
+def _unlisted_cache_units(unit_in: int) -> tuple[int, int, int]:
+    """The cache prices of a model whose entry lists none, from its input price: writes at
+    twice it (the dearest a provider documents, an hour's), reads at it."""
+    return 2 * unit_in, 2 * unit_in, unit_in
 
 
 def _unit_or(usd_per_million: Decimal | None, otherwise: int) -> int:
