@@ -200,13 +200,13 @@ def provider_name(directory: Path) -> str:
     return named_provider(_organization_data(directory))
 
 
-def organization_name(directory: Path) -> str | None:
-    """The ``organization.name`` of ``directory``'s ``organization.yaml``, unvalidated
-    (None when it names none or cannot be read)."""
+def organization_field(directory: Path, field: str) -> str | None:
+    """The text ``organization.<field>`` of ``directory``'s ``organization.yaml`` holds,
+    unvalidated (None when it holds none, or no text, or the file cannot be read)."""
     data = _organization_data(directory)
     org = data.get("organization") if isinstance(data, dict) else None
-    name = org.get("name") if isinstance(org, dict) else None
-    return name if isinstance(name, str) else None
+    value = org.get(field) if isinstance(org, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def check_desired_state(

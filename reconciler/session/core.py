@@ -23,10 +23,7 @@ from reconciler.apply.journal import Journal, claim_journal
 from reconciler.apply.ledger import location_of
 from reconciler.apply.routing import SecretRouting
 from reconciler.desired import load_desired_state
-from reconciler.desired.load import (
-    organization_name,
-    provider_name,
-)
+from reconciler.desired.load import organization_field, provider_name
 from reconciler.desired.orgs import siblings
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
 from reconciler.errors import ConfigError, ReconcilerError
@@ -233,7 +230,8 @@ class SessionCore:
         without either. The name-based identity of a pinned organisation is left out when
         another organisation of the repository at this provider has the same name: what is
         kept under it is that one's (its own identity, when it pins no id), or cannot be
-        told whose."""
+        told whose. A sibling that pins this organisation's id is this organisation (a copy
+        of its desired state beside it), never another."""
         org = desired.organization
         found = earlier_identities(self.provider.target, org)
         if not found:
@@ -241,18 +239,21 @@ class SessionCore:
         named = f"{org.name}@{self.provider.target}" if org.id else None
         for other in siblings(self.desired_dir):
             try:
-                name = organization_name(other.path)
+                name = organization_field(other.path, "name")
                 same = provider_name(other.path) == self.provider.name
+                pinned = organization_field(other.path, "id")
             except ReconcilerError:
                 continue  # its own commands report it
-            if not same:
-                continue
+            if not same or (org.id is not None and pinned == org.id):
+                continue  # another provider's, or this organisation's (a copy beside it)
             if name in org.previous_names:
                 raise ConfigError(
                     f"organization.previous_names names {name!r}, the name of organisation "
                     f"{other.name!r} of this repository: its ownership record and journal "
                     "are that organisation's, and would be taken over. Remove it from "
-                    "previous_names (pin organization.id to keep a record through renames)."
+                    "previous_names (pin organization.id to keep a record through renames). "
+                    f"If {other.name!r} is a copy of this desired state, move it out of "
+                    f"{other.path.parent}, or pin the same organization.id in both."
                 )
             if name == org.name:
                 found = tuple(each for each in found if each != named)

@@ -11,6 +11,7 @@ next apply moves the record to the new name, where later plans read it. Renamed 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,30 @@ def test_a_previous_name_that_another_organisation_of_the_repository_has_is_refu
     kept = record_text(tmp_path / "vault", sandbox, "Acme Analytics")
     assert kept is not None and moved_to(kept) is None  # analytics keeps its record
     assert record_text(tmp_path / "vault", sandbox, "Acme Data") is None
+
+
+def test_a_copy_of_the_desired_state_beside_it_pinned_to_the_same_id_does_not_block_a_rename(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A backup copy (``ds.orig``) pins the same organisation: it is this organisation,
+    not another one of the repository whose record a previous name would take over."""
+    desired = write_small_desired(tmp_path)
+    organization = desired / "organization.yaml"
+    pinned = "  name: Acme Analytics\n  id: 80da8647-d4dd-5809-856f-6847937468bc\n"
+    organization.write_text(organization.read_text().replace("  name: Acme Analytics\n", pinned))
+    cli = Cli(sandbox, tmp_path)
+    assert cli("apply", str(desired), "--auto-approve").returncode == 0
+    shutil.copytree(desired, tmp_path / "ds.orig")
+    renamed = pinned.replace("Acme Analytics\n", "Acme Data\n  previous_names: [Acme Analytics]\n")
+    organization.write_text(organization.read_text().replace(pinned, renamed))
+
+    seen = cli("plan", str(desired), "--format", "json")
+    assert seen.returncode == 0, seen.stderr
+    assert actionable(plan_document(seen)) == []
+
+    # a copy pinned to another organisation is another organisation: still refused
+    copy = tmp_path / "ds.orig" / "organization.yaml"
+    copy.write_text(copy.read_text().replace("  id: 80da8647-", "  id: 00000000-"))
+    refused = cli("plan", str(desired))
+    assert refused.returncode == 1
+    assert "the name of organisation 'ds.orig' of this repository" in refused.stderr
