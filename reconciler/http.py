@@ -173,8 +173,8 @@ def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:
     Every client sends a credential with each request (an admin key, a Vault token or
     login, a GitHub token, a new key being verified): over plain HTTP to another host,
     anyone on the path reads it. ``named`` is where the URL came from (a variable, a
-    field). Loopback (``127.0.0.0/8``, ``::1``, ``localhost``) is this machine: a sandbox,
-    a development Vault. ``RECONCILER_ALLOW_PLAIN_HTTP=1`` lifts the refusal.
+    field). Loopback (``127.0.0.0/8``, ``::1``, ``localhost``, ``0.0.0.0``) is this
+    machine: a sandbox, a development Vault. ``RECONCILER_ALLOW_PLAIN_HTTP=1`` lifts the refusal.
     """
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
@@ -192,8 +192,10 @@ def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:
 
 def _loopback(host: str) -> bool:
     """Whether ``host`` (lower case, as ``urlsplit`` gives it) is this machine: a loopback
-    address, IPv4's mapped into IPv6 included, or ``localhost`` and its subdomains, with or
-    without the final dot of a fully qualified name."""
+    address, IPv4's mapped into IPv6 included, the unspecified address (``0.0.0.0``,
+    ``::``: a connection to it reaches this machine, and never leaves it), or
+    ``localhost`` and its subdomains, with or without the final dot of a fully qualified
+    name."""
     name = host.removesuffix(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
@@ -202,7 +204,9 @@ def _loopback(host: str) -> bool:
     except ValueError:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+    if mapped is not None:
+        address = mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def make_client(

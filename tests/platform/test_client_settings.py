@@ -137,6 +137,8 @@ def test_a_base_url_that_would_expose_a_credential_is_refused(
         "[::1]",
         "[::ffff:127.0.0.1]",  # IPv4 loopback, mapped into IPv6
         "sandbox.localhost",
+        "0.0.0.0",  # the unspecified address: a connection to it stays on this machine
+        "[::]",
     ],
 )
 def test_plain_http_to_this_machine_is_allowed(host: str) -> None:
