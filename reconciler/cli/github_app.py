@@ -50,6 +50,14 @@ ShaOpt = Annotated[
     str | None,
     typer.Option("--sha", metavar="SHA", help=f"The merged commit (default: ${GITHUB_SHA})."),
 ]
+AuthorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--author",
+        metavar="LOGIN",
+        help="Only plan comments by this login (the token's, e.g. github-actions[bot]) count.",
+    ),
+]
 
 
 @github_app.command("comment")
@@ -65,12 +73,7 @@ def github_comment(
         ),
     ] = None,
     key: KeyOpt = None,
-    author: Annotated[
-        str | None,
-        typer.Option(
-            "--author", metavar="LOGIN", help="Only edit comments by this login (e.g. a bot's)."
-        ),
-    ] = None,
+    author: AuthorOpt = None,
     commit: CommitOpt = None,
     base: Annotated[
         str | None,
@@ -230,6 +233,7 @@ def github_mark_stale(
             help="Dispatch this workflow file (input pull-request) to plan each one again.",
         ),
     ] = None,
+    author: AuthorOpt = None,
 ) -> None:
     """Mark the plan comments of the other open pull requests stale (edited in place) after
     a merge moved their base, and plan them again."""
@@ -238,6 +242,8 @@ def github_mark_stale(
 
     raise typer.Exit(
         guarded(
-            lambda: mark_stale_command(repo=repo, key=key, sha=sha, branch=branch, workflow=replan)
+            lambda: mark_stale_command(
+                repo=repo, key=key, sha=sha, branch=branch, workflow=replan, author=author
+            )
         )
     )

@@ -85,10 +85,12 @@ def mark_stale_command(
     sha: str | None = None,
     branch: str | None = None,
     workflow: str | None = None,
+    author: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
     """Mark the plans of the open pull requests into ``branch`` (now at ``sha``) stale, and
-    dispatch ``workflow`` to plan each again."""
+    dispatch ``workflow`` to plan each again (``author``: only plan comments by this login
+    count)."""
     from reconciler.github.client import GitHubClient
     from reconciler.github.comments import check_key
     from reconciler.github.reviewed import merged_pull_request
@@ -116,6 +118,7 @@ def mark_stale_command(
                 merged=merged["number"] if merged else None,
                 replan=replan,
                 run_url=actions.run_url(env),
+                author=author,
             )
         return describe(marked, base=commit)
 

@@ -55,9 +55,12 @@ async def mark_stale_plans(
     merged: int | None = None,
     replan: Replan | None = None,
     run_url: str | None = None,
+    author: str | None = None,
 ) -> list[Marked]:
     """Mark the plan comments of open pull requests into ``branch`` planned against another
-    commit than ``base`` (its tip now), and dispatch ``replan`` for each."""
+    commit than ``base`` (its tip now), and dispatch ``replan`` for each. ``author``: only
+    comments by this login are plan comments (anyone can post one that looks like it, naming
+    the new base, to keep a pull request from being planned again)."""
     pulls = await client.paginate(
         f"/repos/{repository}/pulls",
         params={"state": "open", "base": branch},
@@ -68,7 +71,7 @@ async def mark_stale_plans(
         number = pr.get("number") if isinstance(pr, Mapping) else None
         if not isinstance(number, int) or number == merged:
             continue
-        found = await find_plan_comments(client, repository, number, key=key)
+        found = await find_plan_comments(client, repository, number, key=key, author=author)
         if not found.get(1):
             continue
         first = found[1][0]

@@ -315,6 +315,37 @@ def test_a_merge_marks_the_other_pull_requests_plans_stale_and_plans_them_again(
     assert "Stale" not in replanned and "merged with base `ddddddd`" in replanned
 
 
+@pytest.mark.e2e
+def test_a_look_alike_plan_comment_by_someone_else_does_not_keep_a_plan_from_going_stale(
+    tmp_path: Path,
+) -> None:
+    """Anyone can comment on a pull request. A comment by another login, carrying the plan
+    comment's marker and naming the new base, is not the plan: with the action's
+    comment-author, the real plan is still marked stale and planned again."""
+    with serve() as github:
+        comment(tmp_path, github, 13, base=BASE)
+        (planned,) = github.comment_bodies(13)
+        forged = {
+            "id": 0,  # older than the plan comment: it is taken for the plan
+            "body": planned.replace(f"`{BASE[:7]}`", f"`{LATER[:7]}`").replace(BASE, LATER),
+            "user": {"login": "mallory"},
+        }
+        github.comments[13].insert(0, forged)
+        merged(github, number=12, sha=LATER)
+        github.pulls = [{"number": 13, "base": {"ref": "main"}, "head": {"repo": {}}}]
+        extra = {"GITHUB_SHA": LATER, "GITHUB_RUN_ID": str(MERGE_RUN)}
+
+        fooled, _ = step(tmp_path, github, "stale", **extra)  # any author: the forgery counts
+        assert "No plan comment of an open pull request to mark stale" in fooled.stdout
+
+        done, _ = step(tmp_path, github, "stale", COMMENT_AUTHOR="bot", **extra)
+        assert done.returncode == 0, done.stderr
+        assert "Marked 1 plan comment(s) stale (#13)" in done.stdout
+        forged_now, stale = github.comment_bodies(13)
+    assert forged_now == forged["body"]  # left alone
+    assert stale.startswith(planned.split("\n")[0]) and "**Stale: this plan will not" in stale
+
+
 def comment(tmp_path: Path, github: FakeGitHub, number: int, *, base: str) -> None:
     """What the plan step posts, without planning again (see the first test for that)."""
     plan = tmp_path / f"plan-{base[0]}.md"

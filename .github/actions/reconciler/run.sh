@@ -59,7 +59,8 @@ comment_failure() {
     echo "See [the workflow run]($run_url)."
   } > "$out/failure.md"
   reconciler github summary --file "$out/failure.md" || true
-  reconciler github comment --file "$out/failure.md" --key "$directory" ${pr:+--pr "$pr"} || true
+  reconciler github comment --file "$out/failure.md" --key "$directory" ${pr:+--pr "$pr"} \
+    ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} || true
 }
 
 # The pull request's commit and the base it is merged with: from the event, else (a
@@ -225,7 +226,8 @@ not_applied() {
 post_at_merge() {
   reconciler github summary --file "$1" || true
   if [ -n "$pr" ]; then
-    reconciler github comment --pr "$pr" --file "$1" --key "$directory at merge" || true
+    reconciler github comment --pr "$pr" --file "$1" --key "$directory at merge" \
+      ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} || true
   fi
 }
 
@@ -243,7 +245,7 @@ case "${COMMAND:-}" in
       ${pr:+--pr "$pr"} ${head_sha:+--commit "$head_sha"}
     reconciler github summary --file "$out/plan.md"
     if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then
-      reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" \
+      reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} \
         ${head_sha:+--commit "$head_sha" --base "$base_sha" --plan "$out/plan.out"}
     fi
     ;;
@@ -259,7 +261,8 @@ case "${COMMAND:-}" in
     apply_reviewed
     ;;
   stale)
-    reconciler github mark-stale --key "$directory" ${REPLAN_WORKFLOW:+--replan "$REPLAN_WORKFLOW"}
+    reconciler github mark-stale --key "$directory" ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} \
+      ${REPLAN_WORKFLOW:+--replan "$REPLAN_WORKFLOW"}
     ;;
   validate)
     reconciler validate "$directory" "${extra[@]}"
