@@ -64,8 +64,8 @@ class Importing(SessionCore):
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
         secrets, merged, retiring = await self._secrets_in_use(live, name)
-        old = [k for k in live.keys if k.id in retiring]
-        current = tuple(k for k in live.keys if k.id not in retiring)
+        old, orphaned = _retiring_keys(live.keys, retiring)
+        current = tuple(k for k in live.keys if k not in old)
         report = import_into(
             self.desired_dir,
             live.model_copy(update={"keys": current}) if old else live,
@@ -77,6 +77,7 @@ class Importing(SessionCore):
         )
         report.notes.extend(merged)
         report.notes.extend(_retiring_note(k) for k in old)
+        report.notes.extend(_orphaned_note(k) for k in orphaned)
         validation = check_desired_state(self.desired_dir, today=today)
         if validation.state is None:
             return ImportOutcome(live, report, validation)
@@ -161,6 +162,31 @@ def _target(location: SecretLocation, default: SecretBackend) -> SecretTarget:
         path=location.path,
         repository=location.repository,
         environment=location.environment,
+    )
+
+
+def _retiring_keys(
+    keys: Sequence[ApiKey], retiring: frozenset[str]
+) -> tuple[list[ApiKey], list[ApiKey]]:
+    """The old keys of rotations still in their grace that share their name with a live
+    new key (left out of the files), and those whose new key is no longer live (deleted
+    in the console): the only key of their name, imported as it."""
+    successors = {(k.workspace, k.name) for k in keys if k.id not in retiring}
+    old: list[ApiKey] = []
+    orphaned: list[ApiKey] = []
+    for key in keys:
+        if key.id in retiring:
+            (old if (key.workspace, key.name) in successors else orphaned).append(key)
+    return old, orphaned
+
+
+def _orphaned_note(key: ApiKey) -> str:
+    from reconciler.adoption.documents import quoted
+
+    return (
+        f"key {quoted(key.name)} (workspace {quoted(key.workspace)}): the old key of a "
+        f"rotation (id {key.id}) whose new key is no longer live; imported as the key of "
+        "that name (the next apply makes it a new one; the old one goes when its grace ends)"
     )
 
 

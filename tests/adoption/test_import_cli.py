@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from reconciler.cli.main import app
 from reconciler.ownership import Ledger, Origin, SecretState
+from reconciler.platform.sandbox import SandboxStore
 from reconciler.platform.target import sandbox_target_name
 from reconciler.session import ImportOutcome, Session, TargetOptions
 from reconciler.vault import ledger_store
@@ -209,6 +210,40 @@ def test_an_import_during_a_rotation_s_grace_imports_the_new_key_and_leaves_the_
         "deleted by the first apply after its grace ends; not imported" in again.stdout
     )
     assert "Imported 2 workspace(s) and 2 key(s)" in again.stdout
+
+
+def test_an_import_whose_rotation_lost_its_new_key_imports_the_old_one_as_the_name_s_key(
+    here: Path,
+) -> None:
+    """The new key of a rotation deleted in the console leaves the old one, still in its
+    grace, as the only live key of that name: import declares the name with it (and says
+    so) rather than leaving the name out of the files."""
+    assert cli("sandbox", "reset").exit_code == 0
+    assert cli("import", "ds", "--sandbox", "--name", "Acme Analytics").exit_code == 0
+    rotated = cli("apply", "ds", "--sandbox", "--auto-approve", "--replace", "api_key.dev-alice")
+    assert rotated.exit_code == 0, rotated.output
+    ledger = recorded(here)
+    old = next(k for k, e in ledger.keys.items() if e.retiring and e.name == "dev-alice")
+    new = ledger.keys[old].retiring.replaced_by  # type: ignore[union-attr]
+    store = SandboxStore.open(here / ".sandbox" / "state.json")
+    try:
+        store.delete_key(new)  # in the console
+    finally:
+        store.close()
+
+    again = cli("import", "fresh", "--sandbox", "--name", "Acme Analytics")  # a new clone's
+    assert again.exit_code == 0, again.output
+    dev = (here / "fresh" / "workspaces" / "dev.yaml").read_text()
+    assert "    - name: dev-alice\n" in dev
+    assert (
+        f"  - key 'dev-alice' (workspace 'dev'): the old key of a rotation (id {old}) whose "
+        "new key is no longer live; imported as the key of that name" in again.stdout
+    )
+    assert "not imported" not in again.stdout.split("dev-alice", 1)[1].split("\n", 1)[0]
+    # the rotation is finished: a new key for the name, the old one deleted after its grace
+    planned = cli("plan", "fresh", "--sandbox")
+    assert "  # api_key.dev-alice will be created\n" in planned.stdout
+    assert f"  api_key.dev-alice[{old[:8]}] until " in planned.stdout
 
 
 def test_secret_put_refuses_the_old_key_s_secret_during_its_grace(here: Path) -> None:
