@@ -4,7 +4,7 @@ desired state, its keys adopted as managed."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,9 +63,10 @@ class Importing(SessionCore):
 
         live = await self.provider.fetch(progress)
         spec = get_provider(self.provider.name)
-        secrets, merged, retiring = await self._secrets_in_use(live, name)
-        old, orphaned = _retiring_keys(live.keys, retiring)
-        current = tuple(k for k in live.keys if k not in old)
+        secrets, merged, successors = await self._secrets_in_use(live, name)
+        old, orphaned = _retiring_keys(live.keys, successors)
+        left_out = {k.id for k in old}
+        current = tuple(k for k in live.keys if k.id not in left_out)
         report = import_into(
             self.desired_dir,
             live.model_copy(update={"keys": current}) if old else live,
@@ -90,14 +91,13 @@ class Importing(SessionCore):
 
     async def _secrets_in_use(
         self, live: LiveState, name: str | None
-    ) -> tuple[dict[str, SecretTarget], list[str], frozenset[str]]:
+    ) -> tuple[dict[str, SecretTarget], list[str], dict[str, str]]:
         """By key id, where the ownership record says a live key's secret is, for each
         key whose default location (``<workspace>/<name>`` in the default store) is not
         that one: an import keeps those locations. Empty when the record cannot be read.
         Reading it takes over or merges a record kept under an earlier identity
         (:func:`reconciler.vault.ledger_store.load`): the notes say what was merged. Then
-        the ids of the old keys of rotations still in their grace, which share their
-        name with the new key until an apply deletes them: not for the files."""
+        the old keys of rotations still in their grace, by id, each to its new key's id."""
         from reconciler.apply.record_notes import merged_now
 
         try:
@@ -115,7 +115,7 @@ class Importing(SessionCore):
                 self.default_store(desired), identity, earlier=self._earlier(desired)
             )
         except ReconcilerError:
-            return {}, [], frozenset()
+            return {}, [], {}
         kept: dict[str, SecretTarget] = {}
         for key in live.keys:
             entry = stored.ledger.entry(key.id) if key.id else None
@@ -124,7 +124,12 @@ class Importing(SessionCore):
             default = location_of(*router(key.model_copy(update={"secret": None})), key)
             if _place(default) != _place(entry.secret):
                 kept[key.id] = _target(entry.secret, default.backend)
-        return kept, merged_now(stored, identity), stored.ledger.retiring_ids()
+        successors = {
+            key_id: entry.retiring.replaced_by
+            for key_id, entry in stored.ledger.keys.items()
+            if entry.retiring is not None
+        }
+        return kept, merged_now(stored, identity), successors
 
     async def _adopt(self, desired: DesiredState, declared: Sequence[ApiKey]) -> int:
         """Record the live keys ``declared`` that ``desired`` holds as adopted."""
@@ -166,17 +171,19 @@ def _target(location: SecretLocation, default: SecretBackend) -> SecretTarget:
 
 
 def _retiring_keys(
-    keys: Sequence[ApiKey], retiring: frozenset[str]
+    keys: Sequence[ApiKey], successors: Mapping[str, str]
 ) -> tuple[list[ApiKey], list[ApiKey]]:
-    """The old keys of rotations still in their grace that share their name with a live
-    new key (left out of the files), and those whose new key is no longer live (deleted
-    in the console): the only key of their name, imported as it."""
-    successors = {(k.workspace, k.name) for k in keys if k.id not in retiring}
+    """The old keys of rotations still in their grace (``successors``: each one's new
+    key, by id) whose new key is live, left out of the files (the new one is the key of
+    the name, or of its new name after a rename); and those whose new key is no longer
+    live (deleted in the console): the only key left of their name, imported as it."""
+    live = {k.id for k in keys}
     old: list[ApiKey] = []
     orphaned: list[ApiKey] = []
     for key in keys:
-        if key.id in retiring:
-            (old if (key.workspace, key.name) in successors else orphaned).append(key)
+        new = successors.get(key.id or "")
+        if new is not None:
+            (old if new in live else orphaned).append(key)
     return old, orphaned
 
 

@@ -246,6 +246,28 @@ def test_an_import_whose_rotation_lost_its_new_key_imports_the_old_one_as_the_na
     assert f"  api_key.dev-alice[{old[:8]}] until " in planned.stdout
 
 
+def test_an_import_after_a_key_rename_leaves_the_old_name_s_key_to_its_grace(
+    here: Path,
+) -> None:
+    """A key renamed with previous_names is replaced as a rotation: its old key, still in
+    its grace, keeps the old name while its new key has the new one. Import declares the
+    new name only; the old key is the rotation's, not a key of its own."""
+    assert cli("sandbox", "reset").exit_code == 0
+    assert cli("import", "ds", "--sandbox", "--name", "Acme Analytics").exit_code == 0
+    dev = here / "ds" / "workspaces" / "dev.yaml"
+    renamed = "    - name: dev-alicia\n      previous_names: [dev-alice]\n"
+    dev.write_text(dev.read_text().replace("    - name: dev-alice\n", renamed))
+    applied = cli("apply", "ds", "--sandbox", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+
+    again = cli("import", "fresh", "--sandbox", "--name", "Acme Analytics")
+    assert again.exit_code == 0, again.output
+    imported = (here / "fresh" / "workspaces" / "dev.yaml").read_text()
+    assert "    - name: dev-alicia\n" in imported
+    assert "dev-alice\n" not in imported
+    assert "  - key 'dev-alice' (workspace 'dev'): the old key of a rotation (id " in again.stdout
+
+
 def test_secret_put_refuses_the_old_key_s_secret_during_its_grace(here: Path) -> None:
     """Rotated twice with a grace, the name has a new key and the old one, whose secret
     may still sit in someone's environment: put, it would take the new key's place at the
