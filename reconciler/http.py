@@ -174,7 +174,8 @@ def refuse_in_clear(url: str, *, named: str, env: Mapping[str, str]) -> None:
     login, a GitHub token, a new key being verified): over plain HTTP to another host,
     anyone on the path reads it. ``named`` is where the URL came from (a variable, a
     field). Loopback (``127.0.0.0/8``, ``::1``, ``localhost``, ``0.0.0.0``) is this
-    machine: a sandbox, a development Vault. ``RECONCILER_ALLOW_PLAIN_HTTP=1`` lifts the refusal.
+    machine: a sandbox, a development Vault. ``RECONCILER_ALLOW_PLAIN_HTTP=1`` lifts the
+    refusal.
     """
     parts = urlsplit(url.strip())
     host = parts.hostname or ""

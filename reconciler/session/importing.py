@@ -193,7 +193,7 @@ def _orphaned_note(key: ApiKey) -> str:
     return (
         f"key {quoted(key.name)} (workspace {quoted(key.workspace)}): the old key of a "
         f"rotation (id {key.id}) whose new key is no longer live; imported as the key of "
-        "that name (the next apply makes it a new one; the old one goes when its grace ends)"
+        "that name (the next apply makes a new key for it; this one goes when its grace ends)"
     )
 
 

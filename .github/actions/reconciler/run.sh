@@ -245,7 +245,8 @@ case "${COMMAND:-}" in
       ${pr:+--pr "$pr"} ${head_sha:+--commit "$head_sha"}
     reconciler github summary --file "$out/plan.md"
     if [ "${COMMENT:-true}" = "true" ] && [ -n "$pr" ]; then
-      reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} \
+      reconciler github comment --file "$out/plan.md" --key "$directory" --pr "$pr" \
+        ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"} \
         ${head_sha:+--commit "$head_sha" --base "$base_sha" --plan "$out/plan.out"}
     fi
     ;;
