@@ -127,6 +127,7 @@ def drift_command(
     plan_json: Path,
     label: str,
     unmanaged_is_drift: bool = False,
+    author: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> int:
     from reconciler.github.client import GitHubClient
@@ -148,7 +149,9 @@ def drift_command(
 
     async def sync() -> str:
         async with GitHubClient.from_env(env, purpose="reconciler github drift") as client:
-            outcome = await sync_drift_issue(client, repository, report, label=label, run_url=link)
+            outcome = await sync_drift_issue(
+                client, repository, report, label=label, run_url=link, author=author
+            )
         return outcome.describe(report.target)
 
     line = run_async(sync())

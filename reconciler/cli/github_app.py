@@ -55,7 +55,7 @@ AuthorOpt = Annotated[
     typer.Option(
         "--author",
         metavar="LOGIN",
-        help="Only plan comments by this login (the token's, e.g. github-actions[bot]) count.",
+        help="Only comments and issues by this login (the token's: github-actions[bot]) count.",
     ),
 ]
 
@@ -130,6 +130,7 @@ def github_drift(
             "--unmanaged-is-drift", help="Also open an issue for objects merely left alone."
         ),
     ] = False,
+    author: AuthorOpt = None,
 ) -> None:
     """Keep one issue open per drifted target: create, update, reopen, close."""
     from reconciler.cli.common import guarded
@@ -138,7 +139,11 @@ def github_drift(
     raise typer.Exit(
         guarded(
             lambda: drift_command(
-                repo=repo, plan_json=plan_json, label=label, unmanaged_is_drift=unmanaged_is_drift
+                repo=repo,
+                plan_json=plan_json,
+                label=label,
+                unmanaged_is_drift=unmanaged_is_drift,
+                author=author,
             )
         )
     )

@@ -215,6 +215,7 @@ async def post_plan_comment(
             new_id = data.get("id") if isinstance(data, Mapping) else None
             new_id = new_id if isinstance(new_id, int) else 0
             posted.append(PostedPart(part, new_id, _url(data), "created"))
+            check_author(data, author, what=f"comment {_url(data) or new_id}")
     for part, olds in sorted(existing.items()):
         surplus.extend((part, old) for old in olds)
     deleted: list[int] = []
@@ -234,6 +235,19 @@ async def post_plan_comment(
             continue
         deleted.append(comment_id)
     return CommentResult(repository, number, tuple(posted), tuple(deleted), tuple(blanked))
+
+
+def check_author(posted: Any, author: str | None, *, what: str) -> None:
+    """ConfigError when what the token just posted is not by ``author``: with a wrong
+    author, the next run would not find it and would post another, every run."""
+    user = posted.get("user") if isinstance(posted, Mapping) else None
+    login = user.get("login") if isinstance(user, Mapping) else None
+    if author is not None and isinstance(login, str) and login != author:
+        raise ConfigError(
+            f"the token posts as {login!r}, not as the author given ({author!r}): {what} "
+            f"will not be found by the next run, which would post another. Set the action's "
+            f"comment-author (or --author) to {login!r}"
+        )
 
 
 def _url(*candidates: Any) -> str:

@@ -45,6 +45,7 @@ from urllib.parse import quote
 
 from reconciler.errors import ConfigError, InvalidRequest, NotFound, scrub
 from reconciler.github.client import GitHubClient, check_repository
+from reconciler.github.comments import check_author
 from reconciler.github.drift_keys import (
     FlaggedKey,
     attribution_note,
@@ -348,10 +349,12 @@ class DriftOutcome:
 
 
 async def find_drift_issues(
-    client: GitHubClient, repository: str, *, target: str, label: str
+    client: GitHubClient, repository: str, *, target: str, label: str, author: str | None = None
 ) -> list[Mapping[str, Any]]:
     """Issues (open or closed) with the label and this target's marker as their first
-    line (further down, it may be a live name the issue lists), oldest first."""
+    line (further down, it may be a live name the issue lists), oldest first; ``author``:
+    opened by this login only (anyone who may label issues can open one that looks like
+    ours)."""
     issues = await client.paginate(
         f"/repos/{repository}/issues",
         params={"labels": label, "state": "all", "sort": "created", "direction": "asc"},
@@ -365,8 +368,14 @@ async def find_drift_issues(
         and "pull_request" not in i
         and isinstance(i.get("number"), int)
         and str(i.get("body") or "").split("\n", 1)[0].strip() == wanted
+        and (author is None or _login(i) == author)
     ]
     return sorted(mine, key=lambda i: int(i["number"]))
+
+
+def _login(issue: Mapping[str, Any]) -> object:
+    user = issue.get("user")
+    return user.get("login") if isinstance(user, Mapping) else None
 
 
 async def _ensure_label(client: GitHubClient, repository: str, label: str) -> None:
@@ -396,12 +405,16 @@ async def sync_drift_issue(
     label: str = LABEL,
     run_url: str | None = None,
     now: dt.datetime | None = None,
+    author: str | None = None,
 ) -> DriftOutcome:
-    """Create, update, reopen or close the target's drift issue; never a second one."""
+    """Create, update, reopen or close the target's drift issue; never a second one
+    (``author``: see :func:`find_drift_issues`)."""
     repository = check_repository(repository, what="--repo")
     if not label.strip() or "," in label:
         raise ConfigError(f"--label {label!r}: one label name, without commas")
-    issues = await find_drift_issues(client, repository, target=report.target, label=label)
+    issues = await find_drift_issues(
+        client, repository, target=report.target, label=label, author=author
+    )
     opened = [i for i in issues if i.get("state") == "open"]
     base = f"/repos/{repository}/issues"
     when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
@@ -449,6 +462,7 @@ async def sync_drift_issue(
         "POST", base, json={"title": title, "body": body, "labels": [label]}, permission=PERMISSION
     )
     created = data.get("number") if isinstance(data, Mapping) else None
+    check_author(data, author, what=f"issue {_url(data) or created}")
     return DriftOutcome("created", created if isinstance(created, int) else None, _url(data))
 
 

@@ -202,6 +202,20 @@ def test_author_filter_ignores_a_human_quoting_the_marker() -> None:
     assert created.called
 
 
+def test_a_token_that_posts_as_another_login_than_the_author_is_a_clear_error() -> None:
+    """A GitHub App's token with the default author: the comment it posts would never be
+    found again, and every run would add one. The first run says so, naming the login."""
+    with respx.mock:
+        respx.get(COMMENTS).respond(200, json=[])
+        respx.post(COMMENTS).respond(201, json=comment(9, f"{MARKER}\nplan", "acme-bot[bot]"))
+        with pytest.raises(ConfigError) as caught:
+            run(post_plan_comment(client(), REPO, 12, PLAN, author="github-actions[bot]"))
+    assert "the token posts as 'acme-bot[bot]', not as the author given" in str(caught.value)
+    assert "Set the action's comment-author (or --author) to 'acme-bot[bot]'" in str(
+        caught.value
+    )
+
+
 def test_a_long_plan_is_posted_in_parts() -> None:
     plan = big_plan(200)
     with respx.mock:

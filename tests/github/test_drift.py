@@ -393,6 +393,39 @@ def test_a_live_name_holding_our_marker_does_not_make_an_issue_ours() -> None:
     assert not touched.called
 
 
+def test_an_issue_someone_else_opened_with_our_marker_is_not_ours() -> None:
+    """Anyone who may label issues can open one that starts with the target's marker: with
+    the token's login as the author, that issue is neither updated nor closed, and the
+    drift gets an issue of its own."""
+    forged = issue(1, user={"login": "mallory"})
+    ours = issue(2, user={"login": "github-actions[bot]"})
+    with respx.mock:
+        list_issues(forged)
+        respx.get(f"{API}/repos/{REPO}/labels/reconciler-drift").respond(200, json={})
+        created = respx.post(ISSUES).respond(201, json={"number": 3})
+        touched = respx.route(url__regex=rf"{ISSUES}/1(/comments)?$")
+        author = "github-actions[bot]"
+        outcome = run(sync_drift_issue(client(), REPO, report(), now=NOW, author=author))
+        run(sync_drift_issue(client(), REPO, report(clean_doc()), now=NOW, author=author))
+    assert outcome.action == "created" and created.called
+    assert not touched.called
+    with respx.mock:
+        list_issues(forged, ours)
+        updated = respx.patch(f"{ISSUES}/2").respond(200, json={})
+        outcome = run(sync_drift_issue(client(), REPO, report(), now=NOW, author=author))
+    assert (outcome.action, outcome.number) == ("updated", 2) and updated.called
+
+
+def test_a_drift_issue_opened_as_another_login_than_the_author_is_a_clear_error() -> None:
+    with respx.mock:
+        list_issues()
+        respx.get(f"{API}/repos/{REPO}/labels/reconciler-drift").respond(200, json={})
+        respx.post(ISSUES).respond(201, json={"number": 3, "user": {"login": "acme-bot[bot]"}})
+        with pytest.raises(ConfigError) as caught:
+            run(sync_drift_issue(client(), REPO, report(), now=NOW, author="github-actions[bot]"))
+    assert "the token posts as 'acme-bot[bot]'" in str(caught.value)
+
+
 def test_issues_on_a_later_page_are_found() -> None:
     page2 = f"{API}/repositories/5/issues?labels=reconciler-drift&page=2"
     with respx.mock:

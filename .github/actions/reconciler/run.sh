@@ -256,7 +256,8 @@ case "${COMMAND:-}" in
     output plan-json "$out/plan.json"
     output plan-file "$out/plan.out"
     reconciler github outputs --plan "$out/plan.out"
-    reconciler github drift --plan-json "$out/plan.json" --label "${DRIFT_LABEL:-reconciler-drift}"
+    reconciler github drift --plan-json "$out/plan.json" --label "${DRIFT_LABEL:-reconciler-drift}" \
+      ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"}
     ;;
   apply)
     apply_reviewed
