@@ -211,9 +211,7 @@ def test_a_token_that_posts_as_another_login_than_the_author_is_a_clear_error() 
         with pytest.raises(ConfigError) as caught:
             run(post_plan_comment(client(), REPO, 12, PLAN, author="github-actions[bot]"))
     assert "the token posts as 'acme-bot[bot]', not as the author given" in str(caught.value)
-    assert "Set the action's comment-author (or --author) to 'acme-bot[bot]'" in str(
-        caught.value
-    )
+    assert "Set the action's comment-author (or --author) to 'acme-bot[bot]'" in str(caught.value)
 
 
 def test_a_long_plan_is_posted_in_parts() -> None:
