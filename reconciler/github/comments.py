@@ -157,10 +157,8 @@ async def find_plan_comments(
         parsed = parse_marker(body) if isinstance(body, str) else None
         if parsed is None or parsed[0] != key:
             continue
-        if author is not None:
-            user = comment.get("user")
-            if not isinstance(user, Mapping) or user.get("login") != author:
-                continue
+        if author is not None and login_of(comment) != author:
+            continue
         found.setdefault(parsed[1], []).append(comment)
     for group in found.values():
         group.sort(key=lambda c: int(c["id"]))
@@ -240,14 +238,20 @@ async def post_plan_comment(
 def check_author(posted: Any, author: str | None, *, what: str) -> None:
     """ConfigError when what the token just posted is not by ``author``: with a wrong
     author, the next run would not find it and would post another, every run."""
-    user = posted.get("user") if isinstance(posted, Mapping) else None
-    login = user.get("login") if isinstance(user, Mapping) else None
-    if author is not None and isinstance(login, str) and login != author:
+    login = login_of(posted)
+    if author is not None and login is not None and login != author:
         raise ConfigError(
             f"the token posts as {login!r}, not as the author given ({author!r}): {what} "
             f"will not be found by the next run, which would post another. Set the action's "
             f"comment-author (or --author) to {login!r}"
         )
+
+
+def login_of(item: Any) -> str | None:
+    """The login of who posted ``item`` (a comment or an issue as GitHub lists it)."""
+    user = item.get("user") if isinstance(item, Mapping) else None
+    login = user.get("login") if isinstance(user, Mapping) else None
+    return login if isinstance(login, str) else None
 
 
 def _url(*candidates: Any) -> str:

@@ -45,7 +45,7 @@ from urllib.parse import quote
 
 from reconciler.errors import ConfigError, InvalidRequest, NotFound, scrub
 from reconciler.github.client import GitHubClient, check_repository
-from reconciler.github.comments import check_author
+from reconciler.github.comments import check_author, login_of
 from reconciler.github.drift_keys import (
     FlaggedKey,
     attribution_note,
@@ -368,14 +368,9 @@ async def find_drift_issues(
         and "pull_request" not in i
         and isinstance(i.get("number"), int)
         and str(i.get("body") or "").split("\n", 1)[0].strip() == wanted
-        and (author is None or _login(i) == author)
+        and (author is None or login_of(i) == author)
     ]
     return sorted(mine, key=lambda i: int(i["number"]))
-
-
-def _login(issue: Mapping[str, Any]) -> object:
-    user = issue.get("user")
-    return user.get("login") if isinstance(user, Mapping) else None
 
 
 async def _ensure_label(client: GitHubClient, repository: str, label: str) -> None:
