@@ -37,7 +37,7 @@ when someone other than reconciler made it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
@@ -51,8 +51,6 @@ from reconciler.model import (
     Organization,
     rotation_due_from,
 )
-
-NAMES_SHOWN = 3  # key names in one summary line, before "and N more"
 
 
 class Flag(StrEnum):
@@ -431,28 +429,3 @@ def unreadable_secrets(facts: Mapping[str, SecretFact]) -> list[str]:
     if not failed:
         return []
     return [f"{len(failed)} secret(s) could not be read ({failed[0].where}: {failed[0].error})"]
-
-
-def summary_lines(audit: KeyAudit, *, flags: Sequence[Flag] = tuple(Flag)) -> list[str]:
-    """One short line per flag some key carries: how many keys, and the first names.
-
-    ``Key audit: 2 keys unused for more than 30 days (old-ci, iris-laptop)``.
-    """
-    counts = dict.fromkeys(flags, 0)
-    named: dict[Flag, list[str]] = {flag: [] for flag in flags}  # the first few of each
-    for key in audit.keys:
-        for flag in key.flags:
-            if flag in counts:
-                counts[flag] += 1
-                if counts[flag] <= NAMES_SHOWN:
-                    named[flag].append(key.name or key.key_id or "?")
-    lines = []
-    for flag, count in counts.items():
-        if not count:
-            continue
-        shown = ", ".join(named[flag])
-        if count > NAMES_SHOWN:
-            shown += f" and {count - NAMES_SHOWN} more"
-        noun = "key" if count == 1 else "keys"
-        lines.append(f"Key audit: {count} {noun} {audit.thresholds.describe(flag)} ({shown})")
-    return lines

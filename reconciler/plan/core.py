@@ -18,7 +18,6 @@ from reconciler.audit import (
     SecretReader,
     audit_keys,
     latest_outside,
-    summary_lines,
 )
 from reconciler.diff import (
     Action,
@@ -36,6 +35,7 @@ from reconciler.diff.console_keys import console_only_keys, refused_as_manual
 from reconciler.errors import ConfigError
 from reconciler.model import Attribution, DesiredState, LiveState
 from reconciler.ownership import KeyFacts
+from reconciler.plan.audit_lines import summary_lines
 from reconciler.plan.fingerprints import Fingerprints
 from reconciler.rails import (
     DeleteLimit,

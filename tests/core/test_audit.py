@@ -22,10 +22,10 @@ from reconciler.audit import (
     audit_keys,
     latest_outside,
     parse_flags,
-    summary_lines,
     unreadable_secrets,
 )
 from reconciler.model import ApiKey, Attribution, DesiredState, LiveState, Organization
+from reconciler.plan.audit_lines import summary_lines
 
 NOW = dt.datetime(2026, 3, 15, 9, 30, tzinfo=dt.UTC)
 TODAY = NOW.date()
