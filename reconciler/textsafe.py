@@ -8,9 +8,10 @@ pull-request comment. Everything that prints live text passes it through one of 
 
 - :func:`for_terminal`: control characters (C0, DEL, C1), line separators and invisible
   format characters (direction controls, zero-width spaces and joiners) as visible escapes
-  (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``), and the look-alike letters of a word
+  (``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``), and the look-alike letters of a name
   that mixes Latin, Cyrillic, Greek or Armenian (``d\\u0435v``: a Cyrillic ``e`` in a
-  name that reads ``dev``);
+  name that reads ``dev``) or is written in them alone (``\\u0440\\u0430\\u0443``, which
+  reads ``pay``);
 - :func:`inline_code`: a Markdown code span that nothing inside can close;
 - :func:`fence`: a fenced code block that no line inside can close;
 - :func:`md_text`: Markdown prose with no HTML, link, code span, line break, mention or
@@ -78,13 +79,34 @@ _GITHUB_LINKS = re.compile(r"(?<![A-Za-z0-9_])(?:@(?=[A-Za-z0-9])|GH-(?=[0-9]))|
 _UNLINK = "&#8203;"
 
 
-#: A run of letters (any script), the unit in which scripts are compared.
-_WORD = re.compile(r"[^\W\d_]{2,}")
+#: A name, the unit in which scripts are compared: letters and digits, joined by ``-``,
+#: ``_`` or ``.`` (``a-team`` is one name, as a domain's label is in a browser).
+_NAME = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
 #: The scripts whose letters pass for one another's (Cyrillic U+0430 and ``a``, Greek
 #: U+03BF and ``o``):
-#: one word mixing two of them is written to be misread. Others mix legitimately (a
+#: one name mixing two of them is written to be misread. Others mix legitimately (a
 #: Japanese word's kanji and kana).
 _LOOK_ALIKE = frozenset({"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+#: The letters of those scripts drawn as a Latin one in common fonts (after Unicode's
+#: confusables, UTS #39): a name of these alone (``\u0440\u0430\u0443``) reads as a
+#: Latin one (``pay``) though it mixes nothing. A name of the same script with one other
+#: letter (``\u043f\u0440\u0438\u0432\u0435\u0442``) cannot pass for Latin.
+_PASS_FOR_LATIN = frozenset(
+    # Cyrillic
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0455\u0456\u0458\u04bb\u0501\u051b\u051d\u04cf\u04af\u0475"
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425\u0405\u0406\u0408\u051a\u051c"
+    "\u04ae\u04c0"
+    # Greek
+    "\u03b1\u03b3\u03b9\u03bd\u03bf\u03c1\u03c5\u03f2\u03f3"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03f9\u037f"
+    # Armenian
+    "\u0585\u057d\u0581\u0570\u0578\u0566\u054d\u0555\u053c"
+    # Cherokee
+    "\u13a0\u13a1\u13a2\u13a9\u13aa\u13ab\u13ac\u13b3\u13b7\u13bb\u13c0\u13c2\u13c3\u13cf\u13d2"
+    "\u13d9\u13da\u13de\u13df\u13e2\u13e6\u13f4"
+    # Coptic
+    "\u2c9e\u2c9f\u2ca2\u2ca3\u2ca4\u2ca5"
+)
 
 
 def _script(char: str) -> str:
@@ -92,13 +114,24 @@ def _script(char: str) -> str:
     return unicodedata.name(char, "").partition(" ")[0]
 
 
-def _unmixed(word: re.Match[str]) -> str:
-    """A word as it is, or, when it mixes look-alike scripts, with every letter that is not
-    plain ASCII escaped: ``dev`` spelled with a Cyrillic ``e`` shows as ``d\\u0435v``."""
-    text = word[0]
-    if text.isascii() or len({_script(c) for c in text} & _LOOK_ALIKE) < 2:
-        return text
-    return "".join(c if c.isascii() else _escape(ord(c)) for c in text)
+def _misleading(name: str) -> bool:
+    """Whether ``name`` (not plain ASCII) is written to be misread: it mixes look-alike
+    scripts, or is written wholly in letters that pass for Latin ones."""
+    letters = [c for c in name if c.isalpha()]
+    scripts = {_script(c) for c in letters} & _LOOK_ALIKE
+    if len(scripts) > 1:
+        return True
+    return scripts != {"LATIN"} and bool(scripts) and all(c in _PASS_FOR_LATIN for c in letters)
+
+
+def _unmixed(found: re.Match[str]) -> str:
+    """A name as it is, or, when it is written to be misread (:func:`_misleading`), with
+    every character that is not plain ASCII escaped: ``dev`` spelled with a Cyrillic ``e``
+    shows as ``d\\u0435v``."""
+    name = found[0]
+    if name.isascii() or not _misleading(name):
+        return name
+    return "".join(c if c.isascii() else _escape(ord(c)) for c in name)
 
 
 def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
@@ -110,7 +143,7 @@ def for_terminal(text: str, *, keep_newlines: bool = False) -> str:
     are already escaped).
     """
     shown = text.translate(_TABLE_LINES if keep_newlines else _TABLE)
-    return shown if shown.isascii() else _WORD.sub(_unmixed, shown)
+    return shown if shown.isascii() else _NAME.sub(_unmixed, shown)
 
 
 def _longest_backticks(text: str) -> int:

@@ -51,6 +51,39 @@ def test_a_word_mixing_look_alike_scripts_shows_its_foreign_letters_escaped() ->
         assert for_terminal(text) == text
 
 
+def test_a_name_written_wholly_in_look_alike_letters_shows_them_escaped() -> None:
+    """``рау`` is three Cyrillic letters, each drawn as a Latin one: it mixes no script,
+    yet reads ``pay``. Beside the real ``pay`` a reviewer sees two of the same name."""
+    assert for_terminal("\u0440\u0430\u0443") == "\\u0440\\u0430\\u0443"  # Cyrillic
+    assert for_terminal("\u0391\u03a1\u0399") == "\\u0391\\u03a1\\u0399"  # Greek "API"
+    assert for_terminal("\u0585\u057d") == "\\u0585\\u057d"  # Armenian "ou"
+    assert for_terminal("team \u0441\u043e\u0440") == "team \\u0441\\u043e\\u0440"
+    # one letter is a word too: "а" (Cyrillic) alone reads "a"
+    assert for_terminal("\u0430") == "\\u0430"
+    # words of those scripts with a letter no Latin one passes for are as they are
+    for text in ("\u043f\u0440\u0438\u0432\u0435\u0442", "\u0395\u03bb\u03bb\u03ac\u03b4\u03b1"):
+        assert for_terminal(text) == text
+
+
+def test_a_name_mixing_scripts_across_a_hyphen_shows_its_foreign_letters_escaped() -> None:
+    """A name's parts joined by ``-``, ``_`` or ``.`` are one name: ``а-team`` with a
+    Cyrillic ``а`` reads ``a-team``, and ``dev-сор`` reads ``dev-cop``."""
+    assert for_terminal("\u0430-team") == "\\u0430-team"
+    assert for_terminal("dev-\u0441\u043e\u0440") == "dev-\\u0441\\u043e\\u0440"
+    assert for_terminal("dev_\u0434\u0435\u0432") == "dev_\\u0434\\u0435\\u0432"
+    assert for_terminal("ops.\u0434\u0435\u0432") == "ops.\\u0434\\u0435\\u0432"
+    # one script across the hyphen, or words apart, is as it is
+    dev, prod = "\u0434\u0435\u0432", "\u043f\u0440\u043e\u0434"
+    for text in ("M\u00fcller-L\u00fcdenscheid", f"{dev}-{prod}", f"{dev} dev"):
+        assert for_terminal(text) == text
+
+
+def test_a_plan_shows_a_wholly_look_alike_workspace_beside_the_real_one_escaped() -> None:
+    plan = hostile_plan("\u0440\u0430\u0443")  # a live workspace whose name reads "pay"
+    for shown in (render_text(plan), render_markdown(plan)):
+        assert "\\u0440\\u0430\\u0443" in shown and "\u0440" not in shown
+
+
 def test_a_plan_shows_a_look_alike_workspace_beside_the_real_one_escaped() -> None:
     plan = hostile_plan("d\u0435v")  # a live workspace whose name reads "dev"
     for shown in (render_text(plan), render_markdown(plan)):
