@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.options import STATE_DIR, StateDirOpt
 from reconciler.env import GITHUB_REF_NAME, GITHUB_REPOSITORY, GITHUB_SHA
 
 github_app = typer.Typer(
@@ -249,6 +250,42 @@ def github_mark_stale(
         guarded(
             lambda: mark_stale_command(
                 repo=repo, key=key, sha=sha, branch=branch, workflow=replan, author=author
+            )
+        )
+    )
+
+
+@github_app.command("skipped-merges")
+def github_skipped_merges(
+    state_dir: StateDirOpt = STATE_DIR,
+    repo: RepoOpt = None,
+    key: KeyOpt = None,
+    directory: Annotated[
+        str | None,
+        typer.Option(
+            "--directory",
+            metavar="DIR",
+            help="The desired-state directory whose changes count (default: --key).",
+        ),
+    ] = None,
+    sha: ShaOpt = None,
+    author: AuthorOpt = None,
+) -> None:
+    """Before the apply of a merge: tell each pull request merged since the last apply
+    (recorded in the state directory) whose own apply never ran (GitHub cancels a waiting
+    one when a later merge queues) that this merge's apply carries its changes."""
+    from reconciler.cli.common import guarded
+    from reconciler.cli.github_merge import skipped_merges_command
+
+    raise typer.Exit(
+        guarded(
+            lambda: skipped_merges_command(
+                repo=repo,
+                key=key,
+                state_dir=state_dir,
+                directory=directory,
+                sha=sha,
+                author=author,
             )
         )
     )

@@ -124,3 +124,78 @@ def mark_stale_command(
 
     print(for_terminal(run_async(mark())))
     return 0
+
+
+def skipped_merges_command(
+    *,
+    repo: str | None,
+    key: str | None,
+    state_dir: Path,
+    directory: str | None = None,
+    sha: str | None = None,
+    author: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Tell each pull request merged since the last apply recorded in ``state_dir``, whose
+    own apply never ran, that this merge's carries its changes; record this merge. Prints
+    ``carried=`` (their numbers) and ``carried-note=`` (a line for this merge's comment)."""
+    from reconciler.github.client import GitHubClient
+    from reconciler.github.comments import check_key, post_plan_comment
+    from reconciler.github.reviewed import merged_pull_request
+    from reconciler.github.skipped import (
+        Order,
+        Record,
+        Skipped,
+        carried_note,
+        describe,
+        skipped_merges,
+        skipped_note,
+    )
+
+    env = os.environ if env is None else env
+    repository = actions.repository(repo, env)
+    key = check_key(key)
+    directory = directory or key
+    if not directory:
+        raise ConfigError("which directory? Pass --directory (or --key, the directory)")
+    commit = _commit(sha, env)
+    record = Record(state_dir)
+    name = key or directory
+    since = record.last(name)
+    warnings_to_stderr()
+
+    async def tell() -> tuple[list[Skipped], Order | None]:
+        if since is None:
+            return [], None
+        if since == commit:
+            return [], "behind"  # this merge's own run again: told already
+        async with GitHubClient.from_env(env, purpose="reconciler github skipped-merges") as client:
+            skipped, order = await skipped_merges(
+                client, repository, since=since, head=commit, directory=directory
+            )
+            if not skipped:
+                return [], order
+            carrier = await merged_pull_request(client, repository, commit)
+            for merge in skipped:
+                note = skipped_note(
+                    merge,
+                    directory=directory,
+                    head=commit,
+                    carrier=int(carrier["number"]) if carrier else None,
+                    run_url=actions.run_url(env),
+                )
+                await post_plan_comment(
+                    client, repository, merge.number, note, key=f"{name} at merge", author=author
+                )
+            return skipped, order
+
+    told, order = run_async(tell())
+    if order != "behind":
+        record.keep(name, commit)
+    for line in describe(told, order):
+        err(line)
+    values = {"carried": " ".join(str(s.number) for s in told), "carried-note": carried_note(told)}
+    for field, value in values.items():
+        print(for_terminal(f"{field}={value}"))
+    actions.set_outputs(values, env)
+    return 0

@@ -1,8 +1,9 @@
 """A tiny GitHub REST fake on 127.0.0.1 for tests that run the action's scripts as
 subprocesses (respx cannot reach into a subprocess). It answers the few endpoints the
-plan comment, the drift issue, the reviewed plan and the stale marking use, and records
-every request. Comments are kept (posted, listed, edited, deleted); open pull requests,
-the pull requests a commit merged and workflow artifacts are what a test puts there. An
+plan comment, the drift issue, the reviewed plan, the stale marking and the merges whose
+apply never ran use, and records every request. Comments are kept (posted, listed, edited,
+deleted); open pull requests, the pull requests a commit merged, the default branch's
+history, each pull request's files and workflow artifacts are what a test puts there. An
 artifact's zip is served, as GitHub does, by a redirect to storage that is not the API."""
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class FakeGitHub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by issue number
     pulls: list[dict[str, Any]] = field(default_factory=list)  # the open pull requests
     merged: dict[str, dict[str, Any]] = field(default_factory=dict)  # by merge commit
+    history: list[str] = field(default_factory=list)  # the default branch's commits, oldest first
+    files: dict[int, list[str]] = field(default_factory=dict)  # each pull request's files
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     zips: dict[int, bytes] = field(default_factory=dict)
     last_id: int = 0
@@ -111,6 +114,12 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             elif found := _match(route, "GET", repo + r"/commits/([0-9a-f]+)/pulls"):
                 merged = state.merged.get(found[1])
                 self._answer(200, [merged] if merged else [])
+            elif found := _match(route, "GET", repo + r"/compare/([0-9a-f]+)\.\.\.([0-9a-f]+)"):
+                self._compare(found[1], found[2])
+            elif found := _match(route, "GET", repo + r"/pulls/(\d+)/files"):
+                page = int(query.get("page", ["1"])[0])
+                names = state.files.get(int(found[1]), [])[(page - 1) * 100 : page * 100]
+                self._answer(200, [{"filename": name, "status": "modified"} for name in names])
             elif _match(route, "GET", repo + r"/actions/artifacts"):
                 name = query.get("name", [None])[0]
                 self._artifacts(lambda a: name in (None, a["name"]))
@@ -140,6 +149,16 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     if comment["id"] == comment_id:
                         return comment
             return None
+
+        def _compare(self, base: str, head: str) -> None:
+            """GitHub's compare of two commits of the default branch (:attr:`history`)."""
+            if base not in state.history or head not in state.history:
+                self._answer(404, {"message": "Not Found"})
+                return
+            start, end = state.history.index(base), state.history.index(head)
+            status = "ahead" if end > start else "behind" if end < start else "identical"
+            commits = [{"sha": sha} for sha in state.history[start + 1 : end + 1]]
+            self._answer(200, {"status": status, "commits": commits})
 
         def _artifacts(self, wanted: Any) -> None:
             found = [a for a in state.artifacts if wanted(a)]

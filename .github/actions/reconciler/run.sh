@@ -15,6 +15,7 @@ directory="${DIRECTORY:-desired-state}"
 output() { echo "$1=$2" >> "${GITHUB_OUTPUT:-/dev/null}"; }
 run_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID:-}"
 pr="${PR_NUMBER:-}"
+carried_note=""  # set by tell_skipped_merges: the merges whose changes this apply carries
 
 # Runs "reconciler plan" with the given extra flags into $1; sets $code, keeps stderr in $out.
 plan_into() {
@@ -101,7 +102,11 @@ apply_reviewed() {
     # nor is that pull request to be told about this one.
     not_applied "Planned only" "a run by hand applies only the plan a run saved, named by its input \`plan-run\`"
   fi
-  if [ -n "${PLAN_RUN:-}" ]; then args+=(--run-id "$PLAN_RUN"); fi
+  if [ -n "${PLAN_RUN:-}" ]; then
+    args+=(--run-id "$PLAN_RUN")
+  else
+    tell_skipped_merges
+  fi
   reconciler github reviewed-plan "${args[@]}" > "$out/reviewed.txt"
   while IFS='=' read -r name value; do
     case "$name" in
@@ -143,6 +148,19 @@ apply_reviewed() {
   not_applied "Stale" "${why%%. Run plan again*}"
 }
 
+# The pull requests merged since the last apply here whose own apply never ran (GitHub
+# cancels a waiting apply when a later merge queues) are told that this merge's apply
+# carries their changes; carried_note is then the line this merge's comment adds.
+tell_skipped_merges() {
+  local told
+  if told="$(reconciler github skipped-merges --key "$directory" \
+    ${COMMENT_AUTHOR:+--author "$COMMENT_AUTHOR"})"; then
+    carried_note="$(printf '%s\n' "$told" | sed -n 's/^carried-note=//p')"
+  else
+    echo "::warning title=reconciler::Could not tell the pull requests merged since the last apply whose own apply did not run (see the error above)."
+  fi
+}
+
 apply_failed_note() {
   echo "> [!CAUTION]"
   echo "> **Apply failed.** Applying $1 stopped with an error (at the end of the output"
@@ -161,6 +179,10 @@ report_apply() {
     echo
     echo "$2"
     echo
+    if [ -n "$carried_note" ]; then
+      echo "$carried_note"
+      echo
+    fi
     echo "<details><summary>Show Output</summary>"
     echo
     fenced_tail "$out/apply.log" 400
@@ -193,6 +215,10 @@ not_applied() {
     echo
     echo "> [!CAUTION]"
     echo "> **${what}: not applied.** Nothing was applied at \`${sha:0:7}\`: ${why}."
+    if [ -n "$carried_note" ]; then
+      echo ">"
+      echo "> $carried_note"
+    fi
     if [ -n "$failed" ]; then
       echo "> Nor could \`$directory\` be planned there, so there is no plan to apply:"
       echo
