@@ -168,7 +168,7 @@ def skipped_merges_command(
         if since is None:
             return [], None
         if since == commit:
-            return [], "behind"  # this merge's own run again: told already
+            return [], "same"  # this merge's own apply again: told already
         async with GitHubClient.from_env(env, purpose="reconciler github skipped-merges") as client:
             skipped, order = await skipped_merges(
                 client, repository, since=since, head=commit, directory=directory
@@ -190,7 +190,7 @@ def skipped_merges_command(
             return skipped, order
 
     told, order = run_async(tell())
-    if order != "behind":
+    if order not in ("same", "behind"):  # a re-run of an older merge leaves the record
         record.keep(name, commit)
     for line in describe(told, order):
         err(line)

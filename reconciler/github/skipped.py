@@ -30,7 +30,7 @@ from reconciler.errors import ConfigError, NotFound
 from reconciler.github.client import GitHubClient
 from reconciler.github.provenance import short
 from reconciler.github.reviewed import merged_pull_request
-from reconciler.textsafe import md_text
+from reconciler.textsafe import inline_code
 
 RECORD_FILE = "github-merges.json"
 RECORD_VERSION = 1
@@ -91,7 +91,7 @@ class Record:
             raise ConfigError(f"{self.path}: cannot record the merge ({exc.strerror})") from exc
 
 
-Order = Literal["ahead", "behind", "apart"]
+Order = Literal["ahead", "same", "behind", "apart"]
 
 
 async def skipped_merges(
@@ -155,9 +155,9 @@ def skipped_note(
     """What a pull request whose merge had no apply of its own is told (Markdown)."""
     by = f"`{short(head)}`" + (f" (#{carrier})" if carrier else "")
     run = f"[this run]({run_url})" if run_url else "its apply"
-    shown = md_text(directory)
     return (
-        f"### reconciler: `{shown}` at `{short(skipped.sha)}`: no apply of its own\n\n"
+        f"### reconciler: {inline_code(directory)} at `{short(skipped.sha)}`: no apply of its "
+        "own\n\n"
         "> [!NOTE]\n"
         "> **No apply ran for this merge.** It was cancelled before it started, or never\n"
         "> ran: GitHub keeps one apply waiting behind the running one, and cancels it when\n"
@@ -186,6 +186,8 @@ def describe(told: Sequence[Skipped], order: Order | None) -> list[str]:
     (``order`` None: no earlier apply is recorded)."""
     if order is None:
         return ["No earlier apply recorded here: nobody to tell."]
+    if order == "same":
+        return ["This merge was taken up here already: nobody told again."]
     if order != "ahead":
         return ["This merge does not follow the one last applied here: nobody told."]
     if not told:

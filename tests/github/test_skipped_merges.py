@@ -90,6 +90,7 @@ def test_the_merge_whose_apply_never_ran_is_told_which_apply_carries_it(tmp_path
 
         # Run again (a re-run of the same merge's apply): nobody is told twice.
         done, _ = step(tmp_path, github, "apply", GITHUB_SHA=M14, GITHUB_RUN_ID=str(APPLY14_RUN))
+        assert "This merge was taken up here already: nobody told again." in done.stderr
         assert github.comment_bodies(13) == [told]
         assert json.loads(record.read_text())["merges"] == {"desired-state": M14}
 
