@@ -5,10 +5,12 @@ A key's secret is written where the desired state says (its ``secret``, or
 it was written. When a pull request names another place (a path, a GitHub repository or
 environment, to or from GitHub), the key is replaced so that its new secret is written
 there, and the plan says from where to where (:func:`secret_moves`, consumed by the diff
-through :class:`~reconciler.ownership.KeyFacts`). Not a move: a place that derives from the
-key's names and still does after a workspace's rename (the next rotation writes the new
-place), and a change of the store that holds the vault's secrets (another address,
-``--vault``), whose secrets a plan checks where they were written.
+through :class:`~reconciler.ownership.KeyFacts`); so when one key names another kind of
+store for itself (``backend: file`` in a Vault organisation). Not a move: a place that
+derives from the key's names and still does after a workspace's rename (the next rotation
+writes the new place), and a change of the store that holds the organisation's secrets
+(another address, another kind, ``--vault``), whose secrets a plan checks where they were
+written.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def secret_moves(
     wanted = desired.keys_by_name()
     moves: dict[str, SecretMove] = {}
     github = SecretBackend.GITHUB
+    default_kind = desired.organization.vault.backend
     for key in live.keys:
         entry = entries.get(key.id or "")
         want = wanted.get(key.name)
@@ -71,15 +74,25 @@ def secret_moves(
         where, target = entry.secret, want.secret
         if where.state is not SecretState.STORED:
             continue  # adopted: its secret goes where the desired state says when first made
-        if (
+        # a key that names a kind of store other than the organisation's (``backend: file``
+        # in a Vault organisation) is routed and compared by kind too
+        kind = (
             target is not None
+            and target.backend is not None
+            and target.backend is not github
+            and target.backend is not default_kind
+        )
+        if (
+            not kind
+            and target is not None
             and target.path == where.path
             and target.backend is not github
             and where.backend is not github
         ):
             continue  # the same path in the vault (nearly every key)
         if (
-            _derived_place(want)
+            not kind
+            and _derived_place(want)
             and where.backend is not github
             and where.path == f"{entry.workspace}/{entry.name}"
         ):
@@ -97,6 +110,8 @@ def secret_moves(
         if overridden and place.store != where.store:
             continue
         move = secret_move(where, place)
+        if move is None and kind and place.backend is not where.backend:
+            move = SecretMove(where, place)
         if move is not None:
             moves[key.id or ""] = move
     return moves

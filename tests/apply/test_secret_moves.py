@@ -44,3 +44,44 @@ def test_a_secret_sent_to_github_moves_where_github_cannot_be_opened(tmp_path: P
         f"its secret moves from {STORE}: dev/dev-bob to GitHub repository mallory/exfil, "
         "environment ci: DEV_BOB"
     )
+
+
+def _moves(tmp_path: Path, target: SecretTarget | None) -> dict[str, str]:
+    """The moves a plan finds for dev-bob, recorded in the organisation's Vault, when its
+    desired ``secret`` is ``target`` and every secret now routes to a file vault."""
+    ledger = Ledger(organization=ORG).resolve_intent("k-bob", entry("dev-bob"))
+    desired = DesiredState(
+        workspaces=(Workspace(name="dev"),),
+        keys=(ApiKey(name="dev-bob", workspace="dev", secret=target),),
+    )
+    live = LiveState(keys=(ApiKey(name="dev-bob", workspace="dev", id="k-bob", created_at=T0),))
+    files = FileVault(tmp_path)
+    checks = asyncio.run(
+        check_secrets(
+            ledger,
+            desired,
+            live,
+            router=lambda key: (files, "dev/dev-bob"),
+            stores=lambda location: None,
+            default=files,
+        )
+    )
+    return {key_id: move.reason() for key_id, move in checks.facts.moves.items()}
+
+
+def test_a_key_whose_own_secret_names_another_kind_of_store_moves(tmp_path: Path) -> None:
+    """``backend: file`` on one key of a Vault organisation sends its next secret to a file
+    vault (on a CI runner, a disk that goes with the job): the plan says so, as for a
+    move to GitHub, so reviewers see it."""
+    target = SecretTarget(backend=SecretBackend.FILE, path="dev/dev-bob")
+    assert _moves(tmp_path, target) == {
+        "k-bob": f"its secret moves from {STORE}: dev/dev-bob to file vault at {tmp_path}: "
+        "dev/dev-bob"
+    }
+
+
+def test_the_organisation_s_store_changing_kind_moves_no_key(tmp_path: Path) -> None:
+    """A migration of the organisation's store (its ``vault.backend``, or ``--vault``): each
+    secret is checked where it was written, and no key is replaced for it."""
+    assert _moves(tmp_path, None) == {}
+    assert _moves(tmp_path, SecretTarget(path="dev/dev-bob")) == {}
