@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ RECORD_VERSION = 1
 MAX_MERGES = 50
 #: Files of a pull request looked at for the directory, at most (GitHub lists 3,000).
 MAX_FILES_PAGES = 30
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +60,15 @@ class Record:
 
     def last(self, key: str) -> str | None:
         """The merge the last apply of ``key`` took up; None without one (a first apply,
-        or a record that cannot be read: nobody is told rather than the wrong people)."""
+        or a record that cannot be read or names no commit: nobody is told rather than
+        the wrong people)."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         merges = data.get("merges") if isinstance(data, dict) else None
         found = merges.get(key) if isinstance(merges, dict) else None
-        return found if isinstance(found, str) and found else None
+        return found if isinstance(found, str) and _SHA.fullmatch(found) else None
 
     def keep(self, key: str, sha: str) -> None:
         """Record ``sha`` as the merge ``key``'s apply took up."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import respx
 
-from reconciler.github.skipped import Skipped, skipped_merges
+from reconciler.github.skipped import Record, Skipped, skipped_merges
 from tests.example_dates import copy_example
 
 from .fake_github import FakeGitHub, serve
@@ -184,3 +184,19 @@ def test_a_rewritten_history_tells_nobody() -> None:
         assert run(
             skipped_merges(client(), REPO, since=HEAD, head=BEFORE, directory="desired-state")
         ) == ([], "apart")
+
+
+def test_a_record_that_names_no_commit_is_taken_for_none(tmp_path: Path) -> None:
+    """What the record holds goes into a request's path: anything but a commit SHA is no
+    record (a first apply: nobody is told)."""
+    record = Record(tmp_path)
+    record.keep("desired-state", HEAD)
+    assert record.last("desired-state") == HEAD
+    assert record.path.stat().st_mode & 0o777 == 0o600
+    for bad in ("../../pulls/1/merge", "", "HEAD", HEAD + "0"):
+        record.path.write_text(json.dumps({"version": 1, "merges": {"desired-state": bad}}))
+        assert record.last("desired-state") is None
+    record.path.write_text("not json")
+    assert record.last("desired-state") is None
+    record.keep("desired-state", HEAD)  # a broken record is replaced whole
+    assert json.loads(record.path.read_text())["merges"] == {"desired-state": HEAD}
