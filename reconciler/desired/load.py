@@ -215,8 +215,10 @@ def check_desired_state(
     today: dt.date | None = None,
     catalog: Catalog | None = None,
     pure_python_yaml: bool = False,
+    worker: bool = True,
 ) -> Validation:
-    """Check every file under ``directory``; never raises for bad input."""
+    """Check every file under ``directory``; never raises for bad input. ``worker=False``:
+    parse in this process only (see :mod:`~reconciler.desired.yaml_worker`)."""
     directory = Path(directory)
     shown = display_path(directory)
     reporter = Reporter()
@@ -243,6 +245,7 @@ def check_desired_state(
             room=MAX_TOTAL_BYTES - read,
             pure=pure_python_yaml,
             folders=folders,
+            worker=worker,
         ):
             read += src.size
             validate_source(src, reporter)
@@ -349,13 +352,17 @@ def _taken(sources: list[Source]) -> Iterator[WorkspaceDoc]:
 
 
 def load_desired_state(
-    directory: Path, *, today: dt.date | None = None, catalog: Catalog | None = None
+    directory: Path,
+    *,
+    today: dt.date | None = None,
+    catalog: Catalog | None = None,
+    worker: bool = True,
 ) -> DesiredState:
     """The validated desired state; :class:`DesiredStateError` lists every problem if not.
 
     Warnings do not stop the load; use :func:`check_desired_state` to see them.
     """
-    result = check_desired_state(directory, today=today, catalog=catalog)
+    result = check_desired_state(directory, today=today, catalog=catalog, worker=worker)
     if result.state is None:
         raise DesiredStateError(list(result.problems))
     return result.state

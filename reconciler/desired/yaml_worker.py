@@ -17,12 +17,15 @@ or does not answer for :data:`STALL_SECONDS` costs nothing but time: the files i
 return are parsed here.
 
 Parsed here, as starting a process would cost more than it saves (some 60 ms) or is not
-possible: a small desired state (under :data:`WORKER_MIN_CHARS` of text), one core for
-this process, a system whose pipes cannot be widened to :data:`PIPE_BYTES` (Linux's
-can), a frozen application, the pure-Python parser. The worker is a new, isolated
-interpreter (``-I``; not a fork of a process that may be running threads), ignores Ctrl+C
-(this process stops it) and exits on its own when this process closes its end of the
-pipe, or dies. Its memory is its own: some 40 MB beside this process's.
+possible: a caller that reads the desired state while something else runs (a plan reads
+it while the organisation is fetched: there the worker shortened nothing and cost some
+0.15 s of CPU at 20,000 keys, 0.8 s at 100,000), a small desired state (under
+:data:`WORKER_MIN_CHARS` of text), one core for this process, a system whose pipes cannot
+be widened to :data:`PIPE_BYTES` (Linux's can), a frozen application, the pure-Python
+parser. The worker is a new, isolated interpreter (``-I``; not a fork of a process that
+may be running threads), ignores Ctrl+C (this process stops it) and exits on its own when
+this process closes its end of the pipe, or dies. Its memory is its own: some 40 MB
+beside this process's.
 """
 
 from __future__ import annotations
@@ -66,20 +69,22 @@ Text = str | RawProblem  # a file's text, or why it has none
 
 
 @contextmanager
-def parsed(texts: Sequence[Text], *, pure: bool = False) -> Iterator[Iterator[Document]]:
+def parsed(
+    texts: Sequence[Text], *, pure: bool = False, worker: bool = True
+) -> Iterator[Iterator[Document]]:
     """The document of each text, in order, read lazily: in a worker process when the
-    texts are many, else here (see the module's docstring). Leaving the ``with`` block,
-    however it is left, stops the worker."""
+    texts are many (and ``worker``), else here (see the module's docstring). Leaving the
+    ``with`` block, however it is left, stops the worker."""
     size = sum(len(text) for text in texts if isinstance(text, str))
-    if pure or CParser is None or size < WORKER_MIN_CHARS or not _can_start():
+    if not worker or pure or CParser is None or size < WORKER_MIN_CHARS or not _can_start():
         yield (_here(text, pure=pure) for text in texts)
         return
-    worker = _Worker.start()
+    started = _Worker.start()
     try:
-        yield (_here(text) for text in texts) if worker is None else worker.documents(texts)
+        yield (_here(text) for text in texts) if started is None else started.documents(texts)
     finally:
-        if worker is not None:
-            worker.stop()
+        if started is not None:
+            started.stop()
 
 
 def _can_start() -> bool:

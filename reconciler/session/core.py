@@ -87,7 +87,9 @@ class SessionCore:
         return self._provider
 
     def load_desired(self) -> DesiredState:
-        return load_desired_state(self.desired_dir)
+        """The desired state, parsed in this process: a session reads it while the live
+        state is fetched, where a parsing process shortens nothing and costs CPU."""
+        return load_desired_state(self.desired_dir, worker=False)
 
     def identity(self, desired: DesiredState) -> str:
         """Whose lock and journal this run takes (see

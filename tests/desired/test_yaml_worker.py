@@ -21,6 +21,7 @@ import pytest
 from reconciler.desired import check_desired_state, yaml_worker
 from reconciler.desired.problems import RawProblem
 from reconciler.desired.yaml_loader import Document, load_text
+from reconciler.errors import DesiredStateError
 
 EXAMPLE = Path(__file__).parents[2] / "desired-state"
 OWNER = "owner: alice.martin@acme.example"
@@ -348,3 +349,20 @@ def test_a_stuck_worker_leaves_its_files_to_this_process(
         None if isinstance(t, RawProblem) else load_text(t).data for t in given
     ]
     assert started[0]._process.returncode is not None  # stopped, not left sleeping
+
+
+def test_a_session_parses_the_desired_state_here_while_it_fetches(
+    started: list[yaml_worker._Worker], many: Path
+) -> None:
+    """A plan reads the desired state while the organisation is fetched: a parsing process
+    shortens nothing there and costs CPU (a sixth of a plan's at 100,000 keys), so the
+    session's load starts none; validate, with nothing else to do, still does."""
+    from reconciler.session.core import SessionCore
+
+    session = SessionCore.__new__(SessionCore)
+    session.desired_dir = many
+    with pytest.raises(DesiredStateError):  # the broken files of ``many``
+        session.load_desired()
+    assert started == []
+    check_desired_state(many, today=TODAY)
+    assert started  # one for the workspaces' files (and, at no threshold, one per file)
