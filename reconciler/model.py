@@ -70,6 +70,14 @@ VaultAuthMethod = Literal["token", "approle", "jwt"]
 VAULT_AUTH_METHODS: tuple[VaultAuthMethod, ...] = get_args(VaultAuthMethod)
 
 
+#: Bounds on the numbers the desired state takes, where later steps count dates and times
+#: with them (a bigger one overflowed Python's dates) or store them in 64-bit integers.
+MAX_DAYS = 36_500  # a hundred years
+MAX_GRACE_HOURS = 8_784  # a (leap) year
+MAX_COUNT = 10**15  # requests or tokens
+MAX_MONEY = 10**12  # whole units of a currency
+
+
 class VaultSettings(Frozen):
     """The organisation's default secret store."""
 

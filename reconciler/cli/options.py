@@ -155,6 +155,7 @@ GraceOpt = Annotated[
         "--grace",
         metavar="HOURS",
         min=0,
+        max=8_784,  # reconciler.model.MAX_GRACE_HOURS (a year; not imported: --help stays fast)
         help="Hours a rotated key's predecessor stays alive (0: deleted in this apply, "
         "for a leaked key). Default: keys.rotation_grace_hours.",
     ),

@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from reconciler.model import MAX_COUNT, MAX_DAYS, MAX_GRACE_HOURS, MAX_MONEY
 from reconciler.providers import DEFAULT_PROVIDER
 
 SUPPORTED_VERSION = 1
@@ -230,8 +231,8 @@ Repository = Annotated[
 Money = Annotated[
     Decimal,
     BeforeValidator(_money),
-    Field(ge=0),
-    WithJsonSchema({"type": "number", "minimum": 0}),
+    Field(ge=0, le=MAX_MONEY),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_MONEY}),
 ]
 Date = Annotated[
     dt.date,
@@ -245,6 +246,14 @@ Text = Annotated[str, Field(max_length=255)]
 OrganizationName = Annotated[str, Field(min_length=1, max_length=255)]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+#: Day counts, hours of grace, request and token counts and money, bounded (see
+#: :data:`reconciler.model.MAX_DAYS`): past a bound, later arithmetic would fail.
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+NonNegativeDays = Annotated[int, Field(ge=0, le=MAX_DAYS)]
+GraceHours = Annotated[int, Field(ge=0, le=MAX_GRACE_HOURS)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+NonNegativeCount = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Amount = Annotated[int, Field(ge=0, le=MAX_MONEY)]
 ModelList = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 Version = Annotated[
     Literal[1],
@@ -269,7 +278,7 @@ class Doc(BaseModel):
 class SpendLimitDoc(Doc):
     """``{amount: 5000, currency: USD}`` or ``{no_monthly_limit: true}``."""
 
-    amount: NonNegativeInt | None = Field(
+    amount: Amount | None = Field(
         None, description="Monthly limit in whole units of the billing currency."
     )
     currency: Currency = "USD"
@@ -292,20 +301,20 @@ class SpendLimitDoc(Doc):
 class KeyPolicyDoc(Doc):
     """Organisation-wide key hygiene."""
 
-    max_age_days: PositiveInt = Field(90, description="Keys older than this are reported.")
-    unused_after_days: PositiveInt = Field(30, description="Keys idle this long are reported.")
-    expiry_warning_days: NonNegativeInt = Field(
+    max_age_days: Days = Field(90, description="Keys older than this are reported.")
+    unused_after_days: Days = Field(30, description="Keys idle this long are reported.")
+    expiry_warning_days: NonNegativeDays = Field(
         14, description="Warn when a key expires within this many days."
     )
-    rotation_period_days: PositiveInt = Field(90, description="Default rotation period of a key.")
-    rotation_grace_hours: NonNegativeInt = Field(
+    rotation_period_days: Days = Field(90, description="Default rotation period of a key.")
+    rotation_grace_hours: GraceHours = Field(
         24,
         description=(
             "Hours a rotated key's predecessor stays alive after its replacement is stored "
             "(0: deleted in the same apply)."
         ),
     )
-    platform_max_expiry_days: PositiveInt | None = Field(
+    platform_max_expiry_days: Days | None = Field(
         None,
         description=(
             "The organisation's key expiry policy on the platform: a new key lives at most "
@@ -388,11 +397,11 @@ class LimitsDoc(Doc):
     on its own. Every level's limit holds, so the tightest binds.
     """
 
-    rpm: PositiveInt | None = Field(None, description="Requests per minute; null: no cap.")
-    max_tokens_per_request: PositiveInt | None = Field(
+    rpm: Count | None = Field(None, description="Requests per minute; null: no cap.")
+    max_tokens_per_request: Count | None = Field(
         None, description="Tokens of one request, prompt + completion; null: no cap."
     )
-    daily_token_budget: NonNegativeInt | None = Field(
+    daily_token_budget: NonNegativeCount | None = Field(
         None, description="Tokens per rolling 24 hours; null: no budget."
     )
     hourly_budget_usd: Money | None = Field(
@@ -481,10 +490,10 @@ class ApiKeyDoc(Doc):
     description: Text = ""
     owner: Email = Field(description="The user the key is created for.")
     expires: Date | None = None
-    rotation_period_days: PositiveInt | None = Field(
+    rotation_period_days: Days | None = Field(
         None, description="Default: the organisation's keys.rotation_period_days."
     )
-    rotation_grace_hours: NonNegativeInt | None = Field(
+    rotation_grace_hours: GraceHours | None = Field(
         None, description="Default: the organisation's keys.rotation_grace_hours."
     )
     role: RoleName | None = Field(None, description="Application role from roles.yaml.")

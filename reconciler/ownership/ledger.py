@@ -25,7 +25,14 @@ from pydantic import (
 )
 
 from reconciler.errors import ReconcilerError, trim
-from reconciler.model import CLOCK_SKEW, ApiKey, Frozen, SecretBackend, created_within
+from reconciler.model import (
+    CLOCK_SKEW,
+    MAX_GRACE_HOURS,
+    ApiKey,
+    Frozen,
+    SecretBackend,
+    created_within,
+)
 from reconciler.textsafe import for_terminal
 
 MAX_TEXT = 1024  # names, paths and store descriptions: far beyond any real one
@@ -104,6 +111,10 @@ class LedgerEntry(Frozen):
     retiring: Retiring | None = None
 
 
+def _bounded_grace(hours: int) -> int:
+    return min(hours, MAX_GRACE_HOURS)
+
+
 class CreateIntent(Frozen):
     """A create sent (or about to be) whose key has not been recorded yet.
 
@@ -119,7 +130,8 @@ class CreateIntent(Frozen):
     workspace: Text
     path: Text
     since: UtcDatetime
-    grace_hours: Annotated[int, Field(ge=0)] | None = None
+    # a record written before grace was bounded is read within the bound: no date overflows
+    grace_hours: Annotated[int, Field(ge=0), AfterValidator(_bounded_grace)] | None = None
     replaces: Text | None = None
 
     def same_key(self, workspace: str, name: str) -> bool:

@@ -18,7 +18,7 @@ from reconciler.diff import (
     Kind,
 )
 from reconciler.errors import PlanError
-from reconciler.model import DesiredState, LiveState
+from reconciler.model import MAX_GRACE_HOURS, DesiredState, LiveState
 from reconciler.plan.core import PLAN_FORMAT_VERSION, Plan, canonical_json, change_dict, summarize
 from reconciler.plan.fingerprints import Fingerprints, desired_fingerprint, live_fingerprint
 from reconciler.rails import (
@@ -74,7 +74,7 @@ def from_dict(data: dict[str, Any]) -> Plan:
                 live_id=c.get("live_id"),
                 extra_ids=tuple(c.get("extra_ids", ())),
                 recovery=bool(c.get("recovery", False)),
-                grace_hours=c.get("grace_hours"),
+                grace_hours=_grace(c),
             )
             for c in data["changes"]
         )
@@ -112,6 +112,14 @@ def _fingerprint(data: dict[str, Any], field: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{field} is {value!r}, not a fingerprint")
     return value
+
+
+def _grace(change: dict[str, Any]) -> int | None:
+    """A change's rotation grace: a count of hours within :data:`MAX_GRACE_HOURS`."""
+    hours = _count(change, "grace_hours")
+    if hours is not None and hours > MAX_GRACE_HOURS:
+        raise ValueError(f"grace_hours is {hours}, over {MAX_GRACE_HOURS}")
+    return hours
 
 
 def _count(data: dict[str, Any], field: str) -> int | None:
