@@ -13,6 +13,7 @@ import pytest
 from reconciler.desired.load import check_desired_state
 from tests.example_dates import copy_example
 
+
 def problems(directory: Path) -> list[str]:
     return [p.render() for p in check_desired_state(directory).problems if p.is_error]
 
