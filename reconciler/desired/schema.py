@@ -103,7 +103,12 @@ def _role_name(value: str) -> str:
 
 
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
-RESERVED_SEGMENT = "_locks"  # the secret stores keep their apply locks there
+#: The folders the secret stores keep for themselves (in any letter case, as they refuse
+#: them): a secret path under one is refused here rather than by apply.
+RESERVED_FOLDERS = {
+    "_locks": "apply locks",
+    "_reconciler": "reconciler's own documents (the ownership record)",
+}
 
 
 # the paths :func:`path_reason` accepts, in one match: every segment starts with a letter,
@@ -132,14 +137,15 @@ def path_reason(value: str) -> str | None:
             f"segment '{bad}' may use only letters, digits, '.', '_' and '-' "
             "(not starting with '.' or '-')"
         )
-    if segments[0] == RESERVED_SEGMENT:
-        return f"'{RESERVED_SEGMENT}/' is reserved for apply locks"
+    reserved = segments[0].lower()
+    if reserved in RESERVED_FOLDERS:
+        return f"'{reserved}/' is reserved for {RESERVED_FOLDERS[reserved]}"
     return None
 
 
 def _relative_path(value: str) -> str:
     """A path :func:`path_reason` accepts (an ordinary one in one match: one per key)."""
-    if _PLAIN_PATH_RE.match(value) and value.partition("/")[0] != RESERVED_SEGMENT:
+    if _PLAIN_PATH_RE.match(value) and value.partition("/")[0].lower() not in RESERVED_FOLDERS:
         return value
     reason = path_reason(value)
     if reason:
