@@ -174,16 +174,20 @@ def _retiring_keys(
     keys: Sequence[ApiKey], successors: Mapping[str, str]
 ) -> tuple[list[ApiKey], list[ApiKey]]:
     """The old keys of rotations still in their grace (``successors``: each one's new
-    key, by id) whose new key is live, left out of the files (the new one is the key of
-    the name, or of its new name after a rename); and those whose new key is no longer
-    live (deleted in the console): the only key left of their name, imported as it."""
+    key, by id) whose new key is live, or that share their name with a live key that is
+    no rotation's old key (the new key was itself replaced since: a second rotation), left
+    out of the files (that key is the key of the name, or of its new name after a
+    rename); and those whose new key is no longer live (deleted in the console) and no
+    other key took their name: the only key left of it, imported as it."""
     live = {k.id for k in keys}
+    current = {(k.workspace, k.name) for k in keys if (k.id or "") not in successors}
     old: list[ApiKey] = []
     orphaned: list[ApiKey] = []
     for key in keys:
         new = successors.get(key.id or "")
         if new is not None:
-            (old if new in live else orphaned).append(key)
+            succeeded = new in live or (key.workspace, key.name) in current
+            (old if succeeded else orphaned).append(key)
     return old, orphaned
 
 

@@ -246,6 +246,39 @@ def test_an_import_whose_rotation_lost_its_new_key_imports_the_old_one_as_the_na
     assert f"  api_key.dev-alice[{old[:8]}] until " in planned.stdout
 
 
+def test_an_import_after_a_rotation_rotated_again_imports_the_live_key_of_the_name(
+    here: Path,
+) -> None:
+    """A key rotated twice, the second time with no grace: the first rotation's new key is
+    gone (the second rotation replaced it), but the name's current key is live. The old
+    key of the first rotation stays the rotation's, and the current key is the name's:
+    import left the name out ("2 live keys share this name") and imported the old key, and
+    the next plan deleted the current one."""
+    assert cli("sandbox", "reset").exit_code == 0
+    assert cli("import", "ds", "--sandbox", "--name", "Acme Analytics").exit_code == 0
+    for extra in ((), ("--grace", "0")):
+        rotated = cli(
+            "apply", "ds", "--sandbox", "--auto-approve", "--replace", "api_key.dev-alice", *extra
+        )
+        assert rotated.exit_code == 0, rotated.output
+    ledger = recorded(here)
+    old = next(k for k, e in ledger.keys.items() if e.retiring and e.name == "dev-alice")
+    current = next(k for k, e in ledger.keys.items() if not e.retiring and e.name == "dev-alice")
+
+    again = cli("import", "fresh", "--sandbox", "--name", "Acme Analytics")  # a new clone's
+    assert again.exit_code == 0, again.output
+    assert "share this name" not in again.stdout
+    assert "no longer live" not in again.stdout
+    assert (
+        f"  - key 'dev-alice' (workspace 'dev'): the old key of a rotation (id {old}), "
+        "deleted by the first apply after its grace ends; not imported" in again.stdout
+    )
+    assert "    - name: dev-alice\n" in (here / "fresh" / "workspaces" / "dev.yaml").read_text()
+    planned = cli("plan", "fresh", "--sandbox")
+    assert "api_key.dev-alice will be" not in planned.stdout  # neither created nor destroyed
+    assert current[:8] not in planned.stdout.split("Retiring:", 1)[0]
+
+
 def test_an_import_after_a_key_rename_leaves_the_old_name_s_key_to_its_grace(
     here: Path,
 ) -> None:
