@@ -18,7 +18,7 @@ from reconciler.plan import key_audit, unmanaged_key_ids
 from reconciler.provider import ProgressCallback
 from reconciler.session.planning import Planning
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
-from reconciler.vault.facts import read_stored, secret_facts
+from reconciler.vault.facts import as_recorded, read_stored, secret_facts
 
 
 class Auditing(Planning):
@@ -48,7 +48,14 @@ class Auditing(Planning):
             raise
         live = ctx.live
         unmanaged = unmanaged_key_ids(ctx.plan.changes)
-        facts = secret_facts(live.keys, await reading, unmanaged)
+        found = secret_facts(live.keys, await reading, unmanaged)
+        ownership = ctx.ownership.facts if ctx.ownership is not None else None
+        facts = {
+            key.id: fact
+            for key in live.keys
+            if key.id is not None
+            and (fact := as_recorded(found.get(key.id), key, ownership)) is not None
+        }
         audit = key_audit(
             desired,
             live,

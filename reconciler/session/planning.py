@@ -40,7 +40,7 @@ from reconciler.provider import AttributionSource, ProgressCallback
 from reconciler.providers import find_provider
 from reconciler.session.core import SessionCore
 from reconciler.session.target import DEFAULT_ATTRIBUTION_DAYS
-from reconciler.vault.facts import Stored, StoredSecrets, read_stored
+from reconciler.vault.facts import Stored, StoredSecrets, read_stored, recorded_reader
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class Planning(SessionCore):
             attributions=attributions,
             rotations=rotations,
             console_only=remembered(self._refusals(desired), now),
-            secrets=None if read is None else StoredSecrets(read).fact,
+            secrets=None if read is None else recorded_reader(StoredSecrets(read).fact, facts),
         )
         ownership = None
         if facts is not None and reading.store is not None:

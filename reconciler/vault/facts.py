@@ -17,9 +17,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from reconciler.audit import SecretFact, SecretState
+from reconciler.audit import SecretFact, SecretReader, SecretState
 from reconciler.errors import SecretStoreError
 from reconciler.model import ApiKey
+from reconciler.ownership import KeyFacts
 from reconciler.vault.base import SecretStore, StoredSecret
 from reconciler.vault.bulk import DEFAULT_CONCURRENCY, Answer, read_metadata_many
 
@@ -122,3 +123,28 @@ def secret_facts(
         if found is not None and live.id not in unmanaged:
             facts[live.id or ""] = fact(live, found)
     return facts
+
+
+def as_recorded(
+    fact: SecretFact | None, key: ApiKey, ownership: KeyFacts | None
+) -> SecretFact | None:
+    """``fact``, read where the desired state sends ``key``'s secret; or, when nothing
+    (or another key's) is there but the ownership record's check found the key's own
+    secret where it was written, stored there. A renamed workspace's keys: their default
+    path follows the new name, and their secrets stay where they were written until each
+    key's next rotation (no move, see :mod:`reconciler.apply.secret_moves`)."""
+    if fact is None or ownership is None or not key.id:
+        return fact
+    if fact.state not in (SecretState.MISSING, SecretState.MISMATCHED):
+        return fact
+    entry = ownership.ledger.entry(key.id)
+    if entry is None or key.id not in ownership.verified:
+        return fact
+    return SecretFact(SecretState.STORED, f"{entry.secret.store}: {entry.secret.path}")
+
+
+def recorded_reader(read: SecretReader, ownership: KeyFacts | None) -> SecretReader:
+    """``read``, each fact as :func:`as_recorded` makes it."""
+    if ownership is None or not ownership.verified:
+        return read
+    return lambda key: as_recorded(read(key), key, ownership)

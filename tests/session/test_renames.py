@@ -8,14 +8,17 @@ the apply, the secrets in the file vault.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from reconciler.audit import AuditReport, Flag, SecretState
 from reconciler.diff import REPLACE, Action, Change
 from reconciler.platform.sandbox import SandboxStore
+from reconciler.session import Session
 from tests.e2e.apply_support import SMALL_DEV, write_small_desired
-from tests.session.test_apply import apply, counts, plan, state_of, vault
+from tests.session.test_apply import apply, counts, options, plan, state_of, vault
 
 LEFT_ALONE = {"workspace.Default Workspace", "workspace.ml"}
 
@@ -74,6 +77,35 @@ def test_a_workspace_renamed_with_its_previous_name_is_renamed_in_place(converge
     live = live_workspaces(converged)
     assert "dev" not in live
     assert live["developers"] == before  # the same members and keys, under the new name
+
+
+def test_a_renamed_workspace_s_keys_keep_their_secrets_where_they_were_written(
+    converged: Path,
+) -> None:
+    """A renamed workspace's keys keep their secrets at the old default path until their
+    next rotation (no move): the plan and the audit find them there. Every plan warned
+    "no secret in the store" for each, and ``audit --fail-on secret-missing`` failed."""
+    workspaces = converged / "desired-state" / "workspaces"
+    renamed = SMALL_DEV.replace("  name: dev\n", "  name: developers\n  previous_names: [dev]\n")
+    (workspaces / "developers.yaml").write_text(renamed)
+    (workspaces / "dev.yaml").unlink()
+    assert apply(converged, auto_approve=True).result is not None
+    written = vault(converged)
+    assert {"dev/dev-alice", "dev/dev-bob"} <= set(written)  # where they were written
+
+    planned = plan(converged)
+    assert not [w for w in planned.warnings if "no secret in the store" in w]
+
+    async def audited() -> AuditReport:
+        async with Session(converged / "desired-state", options(converged)) as session:
+            return await session.audit()
+
+    found = {k.name: k for k in asyncio.run(audited()).audit.keys}
+    for name in ("dev-alice", "dev-bob"):
+        fact = found[name].secret
+        assert fact is not None and fact.state is SecretState.STORED, (name, fact)
+        assert fact.where.endswith(f": dev/{name}")
+        assert Flag.SECRET_MISSING not in found[name].flags
 
 
 def test_a_key_renamed_with_its_previous_name_is_replaced_as_a_rotation(
