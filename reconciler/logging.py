@@ -34,6 +34,7 @@ from pydantic import SecretBytes, SecretStr
 
 from reconciler.errors import scrub
 from reconciler.log_target import cli_owns_logging
+from reconciler.private_paths import private_folder
 from reconciler.textsafe import for_terminal
 
 MASK = "**********"
@@ -240,8 +241,9 @@ def configure_logging(
     console.setLevel(console_level if console_level is not None else level)
     _handlers.append(console)
     if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(json_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        private_folder(json_file.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(json_file, flags, 0o600)  # a link at its name is refused
         os.close(fd)
         file_handler = logging.FileHandler(json_file, mode="a", encoding="utf-8")
         file_handler.setFormatter(

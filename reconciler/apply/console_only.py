@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.identity import identity_slug
+from reconciler.private_paths import private_folder
 
 REMEMBER = dt.timedelta(days=30)
 
@@ -62,7 +63,10 @@ def remember(path: Path, refused: Mapping[str, str], now: dt.datetime) -> None:
     entries = {a: e for a, e in _entries(path).items() if _fresh(e, now)}
     at = now.isoformat(timespec="seconds")
     entries.update({a: {"message": m, "at": at} for a, m in refused.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(entries, indent=2, sort_keys=True), encoding="utf-8")
+    temporary.unlink(missing_ok=True)  # made afresh: a link at its name is not written through
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8") as out:
+        out.write(json.dumps(entries, indent=2, sort_keys=True))
     os.replace(temporary, path)

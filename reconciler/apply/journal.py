@@ -69,6 +69,7 @@ from reconciler.env import RECONCILER_CRASH_AFTER_RECORD
 from reconciler.errors import ConfigError
 from reconciler.identity import identity_slug
 from reconciler.model import LiveState, created_within
+from reconciler.private_paths import private_folder
 from reconciler.vault.base import StoredSecret, utcnow
 
 _records_made = 0  # records made durable by this process (for RECONCILER_CRASH_AFTER_RECORD)
@@ -226,9 +227,20 @@ class Journal:
             self._syncer = None
 
     def _descriptor(self) -> int:
+        """The journal open for appending: its folder made private (0700, whatever the
+        umask), the file 0600, and never opened through a link (in a shared state
+        directory, one planted at its name would take the apply's records elsewhere)."""
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            private_folder(self.path.parent)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                self._fd = os.open(self.path, flags, 0o600)
+            except OSError as exc:
+                if self.path.is_symlink():
+                    raise ConfigError(
+                        f"{self.path} is a link: the journal is not written through one (remove it)"
+                    ) from exc
+                raise
             self._closer = weakref.finalize(self, os.close, self._fd)
         return self._fd
 

@@ -36,7 +36,8 @@ def root(tmp_path: Path) -> Path:
         ),
         (
             ["plan", "--sandbox-state", "a-file/state.json"],
-            "Error: a-file: File exists",
+            "Error: cannot open a-file/state.json.lock, the lock file of a-file/state.json: "
+            "Not a directory",
         ),
     ],
     ids=["plan-out", "apply-missing-plan", "state-dir", "sandbox-state"],

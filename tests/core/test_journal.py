@@ -6,8 +6,11 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import pytest
+
 from reconciler.apply.journal import LOST_SECRET, Journal, journal_path
 from reconciler.diff import Action, diff
+from reconciler.errors import ReconcilerError
 from reconciler.model import ApiKey, LiveState
 from tests.core.states import desired
 
@@ -33,6 +36,28 @@ def test_journal_is_private_and_per_target(tmp_path: Path) -> None:
     j = journal(a)
     j.record("apply-start", apply_id="1")
     assert oct(os.stat(a).st_mode & 0o777) == "0o600"
+
+
+def test_the_journal_is_never_written_through_a_link(tmp_path: Path) -> None:
+    """A link planted at the journal's name (a shared state directory) would have the
+    apply append its records to the file it points at."""
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("theirs\n")
+    path = tmp_path / "state" / "journal.jsonl"
+    path.parent.mkdir()
+    path.symlink_to(target)
+    with pytest.raises(ReconcilerError, match="is a link"):
+        journal(path).record("apply-start", apply_id="1")
+    assert target.read_text() == "theirs\n"
+
+
+def test_the_state_directory_is_made_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        journal(tmp_path / "state" / "journal.jsonl").record("apply-start", apply_id="1")
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / "state").st_mode & 0o777) == "0o700"
 
 
 def test_created_but_not_stored_is_abandoned(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from reconciler.errors import ConfigError
+from reconciler.private_paths import private_folder
 from reconciler.textsafe import for_terminal
 
 
@@ -89,7 +90,7 @@ class StateLock:
             return cls(state, None)
         import fcntl
 
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
         except OSError as exc:

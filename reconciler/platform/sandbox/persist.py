@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ConfigError
+from reconciler.private_paths import private_folder
 
 JournalEntry = dict[str, Any]
 
@@ -70,7 +71,7 @@ class StateFile:
 
     def write_snapshot(self, doc: dict[str, Any]) -> None:
         """Replace the snapshot atomically and start an empty journal."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

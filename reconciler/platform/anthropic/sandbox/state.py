@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.private_paths import private_folder
+
 Record = dict[str, Any]
 DEFAULT_STATE_PATH = Path(".sandbox/state.anthropic.json")
 # how long before the sandbox is seeded its demo objects were made: dated from the
@@ -194,7 +196,7 @@ class Organisation:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         # mkstemp makes the file mode 600: the state holds the organisation's key digests
         fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
