@@ -97,9 +97,24 @@ def write_schemas(directory: Path, provider: str | None = None) -> list[Path]:
     written = []
     for kind in (*KINDS, None):
         path = directory / shipped_name(kind)
-        path.write_text(render(schema_for(kind, provider)), encoding="utf-8")
+        _replace(path, render(schema_for(kind, provider)))
         written.append(path)
     return written
+
+
+def _replace(path: Path, text: str) -> None:
+    """``path`` holding ``text``: written afresh beside it, then renamed over it, so a link
+    planted at its name is replaced, never written through."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        with os.fdopen(os.open(temporary, flags, 0o644), "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 _FILES = {  # kind: (the files, the folder they are in), under the desired-state directory

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.desired.json_schema import KINDS, render, schema_for, shipped_name
+from reconciler.desired.json_schema import KINDS, render, schema_for, shipped_name, write_schemas
 from reconciler.desired.yaml_loader import load_text
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "desired-state"
@@ -150,3 +150,18 @@ def test_mistral_schema_lists_the_workspace_roles_the_sandbox_serves() -> None:
     member = _load(EXAMPLE / "workspaces" / "dev.yaml")
     member["workspace"]["members"][0]["roles"] = ["admin"]
     assert not validator.is_valid(member)
+
+
+def test_writing_the_schemas_replaces_a_link_and_never_writes_through_it(tmp_path: Path) -> None:
+    """``schema --write DIR`` over a link planted at one of its names wrote the schema into
+    the file the link points at."""
+    victim = tmp_path / "victim.json"
+    victim.write_text("theirs\n")
+    folder = tmp_path / "sch"
+    folder.mkdir()
+    (folder / shipped_name("workspace")).symlink_to(victim)
+    written = write_schemas(folder)
+    assert victim.read_text() == "theirs\n"
+    placed = folder / shipped_name("workspace")
+    assert placed in written and not placed.is_symlink()
+    assert placed.read_text() == render(schema_for("workspace"))
