@@ -20,7 +20,8 @@ flagged on day N + 1, never on day N:
   key has);
 - ``secret-missing`` and ``secret-mismatch``: a managed key whose store holds no entry
   at its path, or an entry written for another key id (only when the caller read the
-  store: :class:`SecretFact`);
+  store: :class:`SecretFact`); ``secret-unreadable``: its entry could not be read (a
+  corrupt entry, a store that refused or failed to answer);
 - ``retiring``: the old key of a rotation, live until its grace ends (``retiring_until``;
   the first apply after that deletes it); never ``rotation-due``, nor flagged for its
   secret, which its successor's replaced (its secret shows as the ``previous version``).
@@ -64,6 +65,7 @@ class Flag(StrEnum):
     UNMANAGED = "unmanaged"
     SECRET_MISSING = "secret-missing"
     SECRET_MISMATCH = "secret-mismatch"
+    SECRET_UNREADABLE = "secret-unreadable"
     RETIRING = "retiring"
 
 
@@ -131,6 +133,7 @@ class Thresholds:
             Flag.UNMANAGED: "not in the desired state",
             Flag.SECRET_MISSING: "with no secret in the store",
             Flag.SECRET_MISMATCH: "whose stored secret is another key's",
+            Flag.SECRET_UNREADABLE: "whose secret could not be read",
             Flag.RETIRING: "retiring after a rotation",
         }[flag]
 
@@ -294,6 +297,8 @@ class _Rules:
             flags.append(Flag.SECRET_MISSING)
         elif secret is not None and secret.state is SecretState.MISMATCHED:
             flags.append(Flag.SECRET_MISMATCH)
+        elif secret is not None and secret.state is SecretState.UNREADABLE:
+            flags.append(Flag.SECRET_UNREADABLE)
         if only_flagged and not flags:
             return None
         today = self.today

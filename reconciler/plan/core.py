@@ -306,7 +306,7 @@ def key_audit(
     )
 
 
-_SECRET_FLAGS = frozenset({Flag.SECRET_MISSING, Flag.SECRET_MISMATCH})
+_SECRET_FLAGS = frozenset({Flag.SECRET_MISSING, Flag.SECRET_MISMATCH, Flag.SECRET_UNREADABLE})
 
 
 def _kept_keys(audit: KeyAudit, changes: Iterable[Change], facts: KeyFacts | None) -> KeyAudit:

@@ -110,3 +110,24 @@ def test_another_organisations_desired_state_is_refused_in_one_line(
         rf"Admin API key is for organisation [0-9a-f-]{{36}}; refusing to {command}",
         lines[0],
     )
+
+
+def test_a_secret_entry_that_cannot_be_read_is_flagged_and_can_fail_the_audit(
+    tmp_path: Path,
+) -> None:
+    """A corrupt entry in the store (or one the store will not give) was shown as
+    ``unreadable`` with "none flagged", and no ``--fail-on`` could catch it; a log line
+    of the secret check also went raw to stderr beside the plan's own warning."""
+    copy_example(tmp_path / "desired-state")
+    assert cli(tmp_path, "apply", "--sandbox", "--auto-approve").returncode == 0
+    (tmp_path / ".sandbox" / "vault" / "dev" / "dev-bob.json").write_text('{"a":\n')
+
+    audited = cli(tmp_path, "audit", "--sandbox", "--fail-on", "secret-unreadable")
+    assert audited.returncode == 2, audited.stderr
+    bob = next(line for line in audited.stdout.splitlines() if " dev-bob " in line)
+    assert bob.rstrip().endswith("unreadable  secret-unreadable")
+    assert "1 flagged: 1 secret-unreadable" in audited.stdout
+    planned = cli(tmp_path, "plan", "--sandbox")
+    assert "Key audit: 1 key whose secret could not be read (dev-bob)" in planned.stdout
+    for shown in (audited.stderr, planned.stderr):
+        assert "[warning" not in shown and "secret_check_failed" not in shown

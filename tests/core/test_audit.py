@@ -216,7 +216,7 @@ def test_without_the_diff_a_key_is_managed_when_a_desired_key_has_its_name() -> 
         (SecretState.MISSING, (Flag.SECRET_MISSING,)),
         (SecretState.MISMATCHED, (Flag.SECRET_MISMATCH,)),
         (SecretState.UNVERIFIED, ()),
-        (SecretState.UNREADABLE, ()),
+        (SecretState.UNREADABLE, (Flag.SECRET_UNREADABLE,)),
     ],
 )
 def test_secret_flags_follow_what_the_store_holds(

@@ -114,9 +114,9 @@ def test_markdown_counts_every_flag_and_lists_the_flagged_keys() -> None:
     assert "**2 keys, 2 flagged: 1 unused, 1 old, 1 rotation-due, 1 expiring, 1 unmanaged, " in md
     counts = lines.index(
         "| unused | old | rotation-due | expiring | expired | unmanaged | secret-missing "
-        "| secret-mismatch | retiring |"
+        "| secret-mismatch | secret-unreadable | retiring |"
     )
-    assert lines[counts + 2] == "| 1 | 1 | 1 | 1 | 0 | 1 | 1 | 0 | 0 |"
+    assert lines[counts + 2] == "| 1 | 1 | 1 | 1 | 0 | 1 | 1 | 0 | 0 | 0 |"
     assert (
         "| `dev` | `iris-laptop` | `k-iris` | `iris@acme.example` | 200d | 2026-01-29 (45d ago) "
         "| - | - | unused, old, rotation-due, unmanaged (created outside reconciler by "

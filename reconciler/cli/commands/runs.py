@@ -159,7 +159,7 @@ def audit(
             metavar="FLAGS",
             help="Comma-separated; exit 2 when a key carries one of them (unused, old, "
             "rotation-due, expiring, expired, unmanaged, secret-missing, secret-mismatch, "
-            "retiring).",
+            "secret-unreadable, retiring).",
         ),
     ] = None,
     attribution_days: AttributionDaysOpt = 30,
