@@ -156,6 +156,30 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
     assert SandboxStore.open(state).organization.spend_limit == 4200
 
 
+def test_a_torn_last_journal_line_is_dropped_before_the_next_write(tmp_path: Path) -> None:
+    """The next mutation's line went right after the torn one, which then sat in the
+    middle of the journal: every later open failed with "corrupt entry"."""
+    state = tmp_path / "state.json"
+    SandboxStore.open(state).set_spend_limit(4200, False)
+    journal = state.with_name("state.json.journal")
+    with journal.open("a") as handle:
+        handle.write('{"op": "put", "table": "ke')
+    SandboxStore.open(state).set_spend_limit(4300, False)
+    assert SandboxStore.open(state).organization.spend_limit == 4300
+    assert journal.read_text().endswith("\n") and '"ke\n' not in journal.read_text()
+
+
+def test_a_last_journal_line_without_its_line_feed_is_kept_whole(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    SandboxStore.open(state).set_spend_limit(4200, False)
+    journal = state.with_name("state.json.journal")
+    journal.write_text(journal.read_text().rstrip("\n"))  # cut just before its line feed
+    store = SandboxStore.open(state)
+    assert store.organization.spend_limit == 4200
+    store.set_spend_limit(4300, False)
+    assert SandboxStore.open(state).organization.spend_limit == 4300
+
+
 def test_a_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text("{not json")

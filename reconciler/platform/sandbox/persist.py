@@ -6,8 +6,9 @@ Each mutation appends one JSON line per changed record to ``state.json.journal``
 "id": ...}``), so persisting a mutation costs the size of what changed, never the size of
 the whole organisation. Loading reads the snapshot and replays the journal; when the
 journal grows past a share of the state it is folded into a new snapshot. A torn last
-line (a crash mid-write) is ignored. One process at a time owns a state file: its owners
-hold it with :class:`~.owner.StateLock`; this module only reads and writes.
+line (a crash mid-write) is ignored, and cut off when the journal is read, before the next
+write. One process at a time owns a state file: its owners hold it with
+:class:`~.owner.StateLock`; this module only reads and writes.
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ class StateFile:
             raise StateFileError(f"{self.path}: not a sandbox state file")
         entries: list[JournalEntry] = []
         try:
-            lines = self.journal_path.read_text(encoding="utf-8").splitlines()
+            text = self.journal_path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            lines = []
-        except OSError as exc:
+            text = ""
+        except (OSError, ValueError) as exc:
             raise StateFileError(f"{self.journal_path}: cannot read: {exc}") from exc
+        lines = text.splitlines()
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -64,10 +66,32 @@ class StateFile:
                 entries.append(json.loads(line))
             except ValueError as exc:
                 if number == len(lines):  # torn last write: the mutation never completed
+                    self._mend(text, torn=True)
                     break
                 raise StateFileError(f"{self.journal_path}:{number}: corrupt entry") from exc
+        else:
+            if text and not text.endswith("\n"):  # whole, but cut before its line feed
+                self._mend(text, torn=False)
         self.journal_entries = len(entries)
         return doc, entries
+
+    def _mend(self, text: str, *, torn: bool) -> None:
+        """End the journal with a whole line, so the next append starts a line of its own
+        (after a torn one, it would make both one corrupt line): the torn last line cut
+        off, or the line feed a whole last line lacks added."""
+        flags = os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.journal_path, flags)
+            try:
+                if torn:
+                    os.ftruncate(fd, len(text[: text.rfind("\n") + 1].encode("utf-8")))
+                else:
+                    os.lseek(fd, 0, os.SEEK_END)
+                    os.write(fd, b"\n")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StateFileError(f"{self.journal_path}: cannot mend its last line: {exc}") from exc
 
     def write_snapshot(self, doc: dict[str, Any]) -> None:
         """Replace the snapshot atomically and start an empty journal."""
