@@ -71,25 +71,31 @@ def read_key(env: Mapping[str, str], variable: str, file_variable: str, missing:
 
 def http_url(value: str) -> str:
     """A base URL without its trailing slash; ValueError unless it is http(s)://, and
-    when it carries a user name or password: the URL is the target every plan, lock,
-    record and error names, and the admin key is the credential."""
+    when it carries a user name or password, a query or a fragment: the URL is the target
+    every plan, lock, record and error names, and the admin key is the credential."""
     value = value.strip().rstrip("/")
     if not value.startswith(("https://", "http://")):
         raise ValueError("must be an http(s):// URL")
-    if "@" in urlsplit(value).netloc:
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
         raise ValueError("must not carry a user name or password (user:password@)")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        # a token someone put there would be printed wherever the target is named
+        raise ValueError("must not carry a query (?...) or a fragment (#...)")
     return value
 
 
 def shown_url(value: object) -> object:
-    """``value`` as an error may show it: a URL without its user name and password."""
-    if not isinstance(value, str) or "@" not in value:
+    """``value`` as an error may show it: a URL without its user name and password, its
+    query and its fragment."""
+    if not isinstance(value, str) or not any(c in value for c in "@?#"):
         return value
     try:
         parts = urlsplit(value.strip())
     except ValueError:
         return "(not shown)"
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query="", fragment="")).rstrip("/")
 
 
 def redact(exc: errors.RemoteError, secrets: Iterable[SecretStr | None]) -> errors.RemoteError:

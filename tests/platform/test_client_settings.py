@@ -110,8 +110,18 @@ def test_an_empty_key_file_is_a_config_error(tmp_path: Path) -> None:
             "RECONCILER_ALLOW_PLAIN_HTTP=1 to send them anyway (a sandbox served with "
             "--allow-remote on a network you trust)",
         ),
+        (
+            "https://api.mistral.ai/v1/admin?token=sk-not-a-real-one",
+            "{variable}: must not carry a query (?...) or a fragment (#...), got "
+            "'https://api.mistral.ai/v1/admin'",
+        ),
+        (
+            "https://api.mistral.ai/v1/admin#sk-not-a-real-one",
+            "{variable}: must not carry a query (?...) or a fragment (#...), got "
+            "'https://api.mistral.ai/v1/admin'",
+        ),
     ],
-    ids=["password", "plain-http"],
+    ids=["password", "plain-http", "query", "fragment"],
 )
 def test_a_base_url_that_would_expose_a_credential_is_refused(
     variable: str, url: str, message: str
