@@ -144,7 +144,7 @@ def reset_command(
     except ConfigError as exc:
         return _err(str(exc))
     replaceable(state, force=force)
-    with StateLock.take(state, RESETTING):
+    with StateLock.take(state, RESETTING, replacing=True):
         StateFile(state).remove()
         doc = SandboxStore.open(state, seed=seed).snapshot()
     active = sum(1 for w in doc["workspaces"] if not w["archived"])

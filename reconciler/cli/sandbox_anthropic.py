@@ -50,7 +50,7 @@ def reset_anthropic(*, state: Path, force: bool = False) -> int:
     from reconciler.platform.sandbox.owner import RESETTING, StateLock
 
     replaceable(state, force=force)
-    with StateLock.take(state, RESETTING):
+    with StateLock.take(state, RESETTING, replacing=True):
         state.unlink(missing_ok=True)
         data = Organisation.open(state).data
     counts = (plural(len(data[kind]), kind[:-1]) for kind in ("users", "workspaces", "keys"))

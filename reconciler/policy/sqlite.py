@@ -240,6 +240,7 @@ class SQLiteStore(SqlStore):
         return link
 
     def _connect(self) -> _Link:
+        _refuse_foreign(self.path)
         try:
             lock = self._open_lock()
         except OSError as exc:
@@ -353,3 +354,26 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX: Windows has no fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_foreign(path: Path) -> None:
+    """A PolicyStoreError when ``path`` is a file that is not an SQLite database (a
+    mistyped ``--store``): checked before its side lock is made beside it, so nothing is
+    created next to a file that is not a store (``/etc/passwd-lock``)."""
+    name = str(path)
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # a new store
+    except IsADirectoryError:
+        raise PolicyStoreError(f"the usage store {path} is a directory") from None
+    except OSError:
+        return  # SQLite's own open says why
+    if head and head != _SQLITE_HEADER:
+        raise PolicyStoreError(f"the usage store {path} is not an SQLite database")

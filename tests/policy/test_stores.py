@@ -505,3 +505,13 @@ def test_many_processes_creating_the_same_new_store(tmp_path: Path) -> None:
         path = str(tmp_path / f"fresh-{trial}.db")
         _run_all(_open_and_add, path, ctx.Barrier(8))
         assert SQLiteStore(path).read("opened", Window.MONTH, NOW).spent == 8
+
+
+def test_a_file_that_is_no_sqlite_database_gets_no_lock_file_beside_it(tmp_path: Path) -> None:
+    """``policy check ... --store /etc/passwd`` made ``/etc/passwd-lock`` before SQLite
+    refused the file."""
+    foreign = tmp_path / "passwd"
+    foreign.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(PolicyStoreError, match="is not an SQLite database"):
+        SQLiteStore(foreign)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]

@@ -23,7 +23,7 @@ from reconciler.cli.main import app
 from reconciler.errors import ConfigError
 from reconciler.platform.sandbox import DEFAULT_ADMIN_KEY, EMBEDDED_ADMIN_BASE_URL
 from reconciler.platform.sandbox import embedded_transport as embedded
-from reconciler.platform.sandbox.owner import StateInUse, StateLock, lock_path, serving
+from reconciler.platform.sandbox.owner import Owner, StateInUse, StateLock, lock_path, serving
 from tests.sandbox.anthropic.conftest import serving as served_anthropic
 
 from .conftest import AUTH
@@ -208,3 +208,12 @@ def test_a_lock_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     lock_path(state).mkdir()
     with pytest.raises(StateInUse, match="is not a plain file"):
         StateLock.take(state, serving("MISTRAL_ADMIN_BASE_URL"))
+
+
+def test_a_file_that_is_no_sandbox_state_gets_no_lock_file_beside_it(tmp_path: Path) -> None:
+    """``--sandbox-state /etc/passwd`` made ``/etc/passwd.lock`` before refusing the file."""
+    foreign = tmp_path / "passwd"
+    foreign.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(ConfigError, match="not a sandbox state file"):
+        StateLock.take(foreign, Owner("reconciler plan", "being planned", "wait"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]

@@ -83,13 +83,18 @@ class StateLock:
         self._handle = handle
 
     @classmethod
-    def take(cls, state: Path, owner: Owner) -> Self:
-        """Hold ``state`` for ``owner``, or raise :class:`StateInUse` at once."""
+    def take(cls, state: Path, owner: Owner, *, replacing: bool = False) -> Self:
+        """Hold ``state`` for ``owner``, or raise :class:`StateInUse` at once.
+        ``replacing``: the holder may overwrite a file that is no sandbox state (``reset
+        --force``); otherwise such a file is refused before a lock file is made beside
+        it."""
         path = lock_path(state)
         if sys.platform == "win32":  # no flock: not enforced (see the module's docstring)
             return cls(state, None)
         import fcntl
 
+        if not replacing:
+            _refuse_foreign(state)
         private_folder(path.parent)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
@@ -151,6 +156,26 @@ class StateLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _refuse_foreign(state: Path) -> None:
+    """A ConfigError when ``state`` is a file that is not a sandbox state (a JSON object):
+    checked before its lock file is made beside it, so a mistyped ``--sandbox-state``
+    creates nothing next to a file that is not a state (``/etc/passwd.lock``)."""
+    try:
+        with open(state, "rb") as handle:
+            head = handle.read(64).lstrip()
+    except FileNotFoundError:
+        return  # a new state
+    except IsADirectoryError:
+        raise ConfigError(f"{state} is a directory, not a sandbox state file") from None
+    except OSError:
+        return  # reading it says why
+    if head and not head.startswith(b"{"):
+        raise ConfigError(
+            f"{state}: cannot read the sandbox state: not a sandbox state file (nothing was "
+            "made beside it)"
+        )
 
 
 def _not_plain(state: Path, path: Path) -> str:
