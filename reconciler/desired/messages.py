@@ -155,5 +155,7 @@ def rewrite(error: ErrorDetails, model: type[BaseModel]) -> tuple[Loc, str]:
         return loc, "must not be empty"
     if kind == "string_too_long":
         return loc, f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == r"^\S+$":
+        return loc, f"must be one word, with no space, got {describe_value(value)}"
     message = error["msg"]
     return loc, message.removeprefix("Value error, ")

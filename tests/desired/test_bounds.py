@@ -6,6 +6,7 @@ ownership record). Each is refused by validate, at its line, saying the bound.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,15 @@ def test_a_number_past_its_bound_is_refused_at_its_line(
     (found,) = problems(directory)
     assert f"{file}:" in found and where in found
     assert bound in found.replace(",", "").replace("_", "")
+
+
+def test_an_organisation_id_with_a_space_is_refused_in_words(tmp_path: Path) -> None:
+    """pydantic's own message ("String should match pattern '^\\S+$'") reached the user."""
+    directory = tmp_path / "desired-state"
+    copy_example(directory)
+    path = directory / "organization.yaml"
+    path.write_text(re.sub(r"(?m)^  id: .*$", "  id: not a uuid", path.read_text()))
+    (found,) = problems(directory)
+    assert found.endswith(
+        "organization.id: must be one word, with no space, got the string 'not a uuid'"
+    )
