@@ -215,10 +215,11 @@ def check_desired_state(
     today: dt.date | None = None,
     catalog: Catalog | None = None,
     pure_python_yaml: bool = False,
-    worker: bool = True,
+    worker_min_chars: int | None = None,
 ) -> Validation:
-    """Check every file under ``directory``; never raises for bad input. ``worker=False``:
-    parse in this process only (see :mod:`~reconciler.desired.yaml_worker`)."""
+    """Check every file under ``directory``; never raises for bad input.
+    ``worker_min_chars``: the text from which a worker process parses it (see
+    :func:`~reconciler.desired.yaml_worker.parsed`)."""
     directory = Path(directory)
     shown = display_path(directory)
     reporter = Reporter()
@@ -245,7 +246,7 @@ def check_desired_state(
             room=MAX_TOTAL_BYTES - read,
             pure=pure_python_yaml,
             folders=folders,
-            worker=worker,
+            worker_min_chars=worker_min_chars,
         ):
             read += src.size
             validate_source(src, reporter)
@@ -356,13 +357,15 @@ def load_desired_state(
     *,
     today: dt.date | None = None,
     catalog: Catalog | None = None,
-    worker: bool = True,
+    worker_min_chars: int | None = None,
 ) -> DesiredState:
     """The validated desired state; :class:`DesiredStateError` lists every problem if not.
 
     Warnings do not stop the load; use :func:`check_desired_state` to see them.
     """
-    result = check_desired_state(directory, today=today, catalog=catalog, worker=worker)
+    result = check_desired_state(
+        directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars
+    )
     if result.state is None:
         raise DesiredStateError(list(result.problems))
     return result.state

@@ -178,12 +178,12 @@ def read_sources(
     room: int = MAX_TOTAL_BYTES,
     pure: bool = False,
     folders: dict[str, bool] | None = None,
-    worker: bool = True,
+    worker_min_chars: int | None = None,
 ) -> Iterator[Source]:
     """Read and parse many files of one kind (``(path, display)`` each), as
     :func:`read_source` does, yielding each source in order as soon as it is parsed: a
-    large set is parsed in a worker process (:mod:`~reconciler.desired.yaml_worker`;
-    ``worker=False``: never) while the caller checks the sources already yielded.
+    large set (``worker_min_chars``, see :func:`~reconciler.desired.yaml_worker.parsed`)
+    is parsed in a worker process while the caller checks the sources already yielded.
     ``room`` is shared by the files, in order."""
     sizes: list[int] = []  # bytes read (0: not read)
     texts: list[str | RawProblem] = []
@@ -196,7 +196,7 @@ def read_sources(
             room -= len(data)
             sizes.append(len(data))
             texts.append(decode(data))  # the bytes go: thousands of files are not held twice
-    with parsed(texts, pure=pure, worker=worker) as documents:
+    with parsed(texts, pure=pure, min_chars=worker_min_chars) as documents:
         for (_, display), size, doc in zip(files, sizes, documents, strict=True):
             for raw in doc.problems:
                 reporter.problems.add(

@@ -17,15 +17,13 @@ or does not answer for :data:`STALL_SECONDS` costs nothing but time: the files i
 return are parsed here.
 
 Parsed here, as starting a process would cost more than it saves (some 60 ms) or is not
-possible: a caller that reads the desired state while something else runs (a plan reads
-it while the organisation is fetched: there the worker shortened nothing and cost some
-0.15 s of CPU at 20,000 keys, 0.8 s at 100,000), a small desired state (under
-:data:`WORKER_MIN_CHARS` of text), one core for this process, a system whose pipes cannot
-be widened to :data:`PIPE_BYTES` (Linux's can), a frozen application, the pure-Python
-parser. The worker is a new, isolated interpreter (``-I``; not a fork of a process that
-may be running threads), ignores Ctrl+C (this process stops it) and exits on its own when
-this process closes its end of the pipe, or dies. Its memory is its own: some 40 MB
-beside this process's.
+possible: a small desired state (under :data:`WORKER_MIN_CHARS` of text; under
+:data:`OVERLAPPED_MIN_CHARS` for a caller that reads it while something else runs), one
+core for this process, a system whose pipes cannot be widened to :data:`PIPE_BYTES`
+(Linux's can), a frozen application, the pure-Python parser. The worker is a new,
+isolated interpreter (``-I``; not a fork of a process that may be running threads),
+ignores Ctrl+C (this process stops it) and exits on its own when this process closes its
+end of the pipe, or dies. Its memory is its own: some 40 MB beside this process's.
 """
 
 from __future__ import annotations
@@ -53,6 +51,12 @@ from reconciler.desired.yaml_loader import Document, load_text
 
 #: Characters of text below which files are parsed in this process.
 WORKER_MIN_CHARS = 1 << 20
+#: The same, for a caller that reads the desired state while something else runs (a plan
+#: reads it while the organisation is fetched): below this the parse ends before the
+#: fetch does, and a worker only costs CPU (0.15 s of a plan of 20,000 keys, 2 MB of
+#: YAML, for no shorter run); above it, as at 100,000 keys (23 MB), it still shortens
+#: the run.
+OVERLAPPED_MIN_CHARS = 8 << 20
 #: Characters of text sent to the worker at a time: small enough that checking starts
 #: early, large enough that a message costs little beside the parse.
 CHUNK_CHARS = 1 << 16
@@ -70,13 +74,15 @@ Text = str | RawProblem  # a file's text, or why it has none
 
 @contextmanager
 def parsed(
-    texts: Sequence[Text], *, pure: bool = False, worker: bool = True
+    texts: Sequence[Text], *, pure: bool = False, min_chars: int | None = None
 ) -> Iterator[Iterator[Document]]:
     """The document of each text, in order, read lazily: in a worker process when the
-    texts are many (and ``worker``), else here (see the module's docstring). Leaving the
-    ``with`` block, however it is left, stops the worker."""
+    texts are many (``min_chars`` of text or more; default :data:`WORKER_MIN_CHARS`),
+    else here (see the module's docstring). Leaving the ``with`` block, however it is
+    left, stops the worker."""
     size = sum(len(text) for text in texts if isinstance(text, str))
-    if not worker or pure or CParser is None or size < WORKER_MIN_CHARS or not _can_start():
+    least = WORKER_MIN_CHARS if min_chars is None else min_chars
+    if pure or CParser is None or size < least or not _can_start():
         yield (_here(text, pure=pure) for text in texts)
         return
     started = _Worker.start()

@@ -25,6 +25,7 @@ from reconciler.apply.routing import SecretRouting
 from reconciler.desired import load_desired_state
 from reconciler.desired.load import organization_field, provider_name
 from reconciler.desired.orgs import siblings
+from reconciler.desired.yaml_worker import OVERLAPPED_MIN_CHARS
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.identity import (
@@ -87,9 +88,10 @@ class SessionCore:
         return self._provider
 
     def load_desired(self) -> DesiredState:
-        """The desired state, parsed in this process: a session reads it while the live
-        state is fetched, where a parsing process shortens nothing and costs CPU."""
-        return load_desired_state(self.desired_dir, worker=False)
+        """The desired state, read while the live state is fetched: parsed in a second
+        process only when it is large enough to outlast the fetch
+        (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`)."""
+        return load_desired_state(self.desired_dir, worker_min_chars=OVERLAPPED_MIN_CHARS)
 
     def identity(self, desired: DesiredState) -> str:
         """Whose lock and journal this run takes (see

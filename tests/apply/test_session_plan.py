@@ -52,7 +52,7 @@ def test_the_yaml_is_read_while_the_fetch_is_in_flight(
     async def go() -> None:
         loop = asyncio.get_running_loop()
 
-        def load(directory: Path, *, worker: bool = True) -> DesiredState:
+        def load(directory: Path, *, worker_min_chars: int | None = None) -> DesiredState:
             # Runs only once the fetch has started, and lets the fetch finish: read one
             # after the other, the two would wait for each other and fail
             assert provider.started.wait(WAIT), "the fetch had not started"
@@ -75,7 +75,7 @@ def test_a_broken_desired_state_is_reported_and_the_fetch_cancelled(
     provider = SlowProvider()
     monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
 
-    def load(directory: Path, *, worker: bool = True) -> DesiredState:
+    def load(directory: Path, *, worker_min_chars: int | None = None) -> DesiredState:
         assert provider.started.wait(WAIT), "the fetch had not started"
         raise DesiredStateError(["workspaces/dev.yaml:3:5: error: name: bad"])
 

@@ -354,9 +354,10 @@ def test_a_stuck_worker_leaves_its_files_to_this_process(
 def test_a_session_parses_the_desired_state_here_while_it_fetches(
     started: list[yaml_worker._Worker], many: Path
 ) -> None:
-    """A plan reads the desired state while the organisation is fetched: a parsing process
-    shortens nothing there and costs CPU (a sixth of a plan's at 100,000 keys), so the
-    session's load starts none; validate, with nothing else to do, still does."""
+    """A plan reads the desired state while the organisation is fetched: below
+    OVERLAPPED_MIN_CHARS (8 MiB) of YAML the parse ends before the fetch, and a parsing
+    process only costs CPU, so the session's load starts none; validate, with nothing else
+    to do, still does (here at any size)."""
     from reconciler.session.core import SessionCore
 
     session = SessionCore.__new__(SessionCore)
