@@ -87,6 +87,7 @@ class SecretChecks:
 
     facts: KeyFacts
     failed: int = 0
+    first_error: str = ""  # the first failed check's: which store, which path, why
 
 
 def _checks(
@@ -169,8 +170,10 @@ async def check_secrets(
     verified: set[str] = set()
     problems: dict[str, SecretProblem] = {}
     failed = 0
+    first_error = ""
     for check, result in zip(checks, found, strict=True):
         if isinstance(result, SecretStoreError):
+            first_error = first_error or str(result)
             # the plan's warning counts these, and the key audit flags each: the log only
             _log().info(
                 "plan.secret_check_failed", store=check.store.description, error=str(result)
@@ -186,7 +189,8 @@ async def check_secrets(
             )
             if problem is not None:
                 problems[check.key_id] = problem
-    return SecretChecks(KeyFacts(ledger, frozenset(verified), problems, moves), failed)
+    facts = KeyFacts(ledger, frozenset(verified), problems, moves)
+    return SecretChecks(facts, failed, first_error)
 
 
 async def _read_all(
@@ -350,8 +354,9 @@ class OwnershipRead:
         )
         if checks.failed:
             self.warnings.append(
-                f"{checks.failed} key secret(s) could not be checked (the store failed to "
-                "answer); a lost one is found by the next plan."
+                f"{checks.failed} key secret(s) could not be checked ({checks.first_error}): "
+                "a store that failed to answer is asked again by the next plan; an entry "
+                "that cannot be read is flagged secret-unreadable by the key audit."
             )
         return checks.facts
 

@@ -129,5 +129,9 @@ def test_a_secret_entry_that_cannot_be_read_is_flagged_and_can_fail_the_audit(
     assert "1 flagged: 1 secret-unreadable" in audited.stdout
     planned = cli(tmp_path, "plan", "--sandbox")
     assert "Key audit: 1 key whose secret could not be read (dev-bob)" in planned.stdout
+    assert (
+        "1 key secret(s) could not be checked (file vault at .sandbox/vault: dev/dev-bob: "
+    ) in planned.stdout + planned.stderr
+    assert "a lost one is found by the next plan" not in planned.stdout + planned.stderr
     for shown in (audited.stderr, planned.stderr):
         assert "[warning" not in shown and "secret_check_failed" not in shown
