@@ -139,8 +139,9 @@ def skipped_merges_command(
     """Tell each pull request merged since the last apply recorded in ``state_dir``, whose
     own apply never ran, that this merge's carries its changes; record this merge. Prints
     ``carried=`` (their numbers) and ``carried-note=`` (a line for this merge's comment)."""
+    from reconciler.errors import ReconcilerError
     from reconciler.github.client import GitHubClient
-    from reconciler.github.comments import check_key, post_plan_comment
+    from reconciler.github.comments import check_key, find_plan_comments, post_plan_comment
     from reconciler.github.reviewed import merged_pull_request
     from reconciler.github.skipped import (
         Order,
@@ -164,34 +165,53 @@ def skipped_merges_command(
     since = record.last(name)
     warnings_to_stderr()
 
-    async def tell() -> tuple[list[Skipped], Order | None]:
+    async def find() -> tuple[list[Skipped], Order | None, int | None]:
         if since is None:
-            return [], None
+            return [], None, None
         if since == commit:
-            return [], "same"  # this merge's own apply again: told already
+            return [], "same", None  # this merge's own apply again: told already
         async with GitHubClient.from_env(env, purpose="reconciler github skipped-merges") as client:
             skipped, order = await skipped_merges(
                 client, repository, since=since, head=commit, directory=directory
             )
-            if not skipped:
-                return [], order
-            carrier = await merged_pull_request(client, repository, commit)
-            for merge in skipped:
-                note = skipped_note(
-                    merge,
-                    directory=directory,
-                    head=commit,
-                    carrier=int(carrier["number"]) if carrier else None,
-                    run_url=actions.run_url(env),
-                )
-                await post_plan_comment(
-                    client, repository, merge.number, note, key=f"{name} at merge", author=author
-                )
-            return skipped, order
+            carrier = await merged_pull_request(client, repository, commit) if skipped else None
+        return skipped, order, int(carrier["number"]) if carrier else None
 
-    told, order = run_async(tell())
+    async def tell(skipped: list[Skipped], carrier: int | None) -> list[Skipped]:
+        """Each of ``skipped`` told, but one whose merge comment is there already (its own
+        apply said what it did, or it was told before); a failure skips that one alone."""
+        told: list[Skipped] = []
+        merge_key = f"{name} at merge"
+        async with GitHubClient.from_env(env, purpose="reconciler github skipped-merges") as client:
+            for merge in skipped:
+                try:
+                    found = await find_plan_comments(
+                        client, repository, merge.number, key=merge_key, author=author
+                    )
+                    if found:
+                        continue
+                    note = skipped_note(
+                        merge,
+                        directory=directory,
+                        head=commit,
+                        carrier=carrier,
+                        run_url=actions.run_url(env),
+                    )
+                    await post_plan_comment(
+                        client, repository, merge.number, note, key=merge_key, author=author
+                    )
+                except ReconcilerError as exc:
+                    err(f"Warning: #{merge.number} could not be told: {exc}")
+                    continue
+                told.append(merge)
+        return told
+
+    skipped, order, carrier = run_async(find())
     if order not in ("same", "behind"):  # a re-run of an older merge leaves the record
+        # recorded before anyone is told: a telling that fails is never retried by a later
+        # merge's apply, which would tell a merge whose own apply ran meanwhile
         record.keep(name, commit)
+    told = run_async(tell(skipped, carrier)) if skipped else []
     for line in describe(told, order):
         err(line)
     values = {"carried": " ".join(str(s.number) for s in told), "carried-note": carried_note(told)}

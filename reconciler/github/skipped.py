@@ -31,6 +31,7 @@ from reconciler.errors import ConfigError, NotFound
 from reconciler.github.client import GitHubClient
 from reconciler.github.provenance import short
 from reconciler.github.reviewed import merged_pull_request
+from reconciler.private_paths import private_folder
 from reconciler.textsafe import inline_code
 
 RECORD_FILE = "github-merges.json"
@@ -40,6 +41,8 @@ RECORD_VERSION = 1
 MAX_MERGES = 50
 #: Files of a pull request looked at for the directory, at most (GitHub lists 3,000).
 MAX_FILES_PAGES = 30
+#: Pages of 100 commits read between two applies, at most: past them, nobody is told.
+MAX_COMMIT_PAGES = 5
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -82,7 +85,7 @@ class Record:
         text = json.dumps({"version": RECORD_VERSION, "merges": merges}, indent=2, sort_keys=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
             tmp.unlink(missing_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
             with os.fdopen(os.open(tmp, flags, 0o600), "w", encoding="utf-8") as out:
@@ -104,20 +107,26 @@ async def skipped_merges(
     ``directory``, oldest first; and how ``head`` stands to ``since``: ``ahead`` (after
     it), ``behind`` (before it: a re-run of an older run) or ``apart`` (the history was
     rewritten). Only ``ahead`` finds anyone."""
-    try:
-        compared = await client.json(
-            "GET", f"/repos/{repository}/compare/{since}...{head}", permission="contents: read"
-        )
-    except NotFound:  # ``since`` is gone from the repository: a rewritten history
-        return [], "apart"
-    status = compared.get("status") if isinstance(compared, Mapping) else None
-    if status != "ahead":
-        return [], "behind" if status in ("behind", "identical") else "apart"
-    commits = compared.get("commits")
-    listed = commits if isinstance(commits, list) else []
-    shas = [c["sha"] for c in listed if isinstance(c, Mapping) and isinstance(c.get("sha"), str)]
+    url = f"/repos/{repository}/compare/{since}...{head}"
+    commits: list[Mapping[str, object]] = []
+    for page in range(1, MAX_COMMIT_PAGES + 1):
+        try:
+            compared = await client.json(
+                "GET", url, params={"per_page": 100, "page": page}, permission="contents: read"
+            )
+        except NotFound:  # ``since`` is gone from the repository: a rewritten history
+            return [], "apart"
+        status = compared.get("status") if isinstance(compared, Mapping) else None
+        if status != "ahead":
+            return [], "behind" if status in ("behind", "identical") else "apart"
+        listed = compared.get("commits") if isinstance(compared, Mapping) else None
+        listed = [c for c in listed or () if isinstance(c, Mapping)]
+        commits += listed
+        total = compared.get("total_commits") if isinstance(compared, Mapping) else None
+        if len(listed) < 100 or (isinstance(total, int) and len(commits) >= total):
+            break
     found: list[Skipped] = []
-    for sha in shas[:-1] if shas and shas[-1] == head else shas:
+    for sha in _merges(commits, since=since, head=head):
         pr = await merged_pull_request(client, repository, sha)
         if pr is None or not await _changes(client, repository, int(pr["number"]), directory):
             continue
@@ -125,6 +134,29 @@ async def skipped_merges(
         if len(found) >= MAX_MERGES:
             break
     return found, "ahead"
+
+
+def _merges(commits: Sequence[Mapping[str, object]], *, since: str, head: str) -> list[str]:
+    """The commits the default branch went through from ``since`` to ``head``, oldest
+    first, ``head`` left out: ``head``'s first parent, its first parent's, and so on (a
+    merged branch's own commits are not the branch's merges, and are not looked up).
+    Empty when the listing does not reach back from ``head`` to ``since`` (more commits
+    than :data:`MAX_COMMIT_PAGES` pages hold)."""
+    first_parent: dict[str, str | None] = {}
+    for commit in commits:
+        sha, parents = commit.get("sha"), commit.get("parents")
+        if not isinstance(sha, str):
+            continue
+        first = parents[0] if isinstance(parents, list) and parents else None
+        first_parent[sha] = first.get("sha") if isinstance(first, Mapping) else None
+    chain: list[str] = []
+    at: str | None = first_parent.get(head) if head in first_parent else None
+    while at is not None and at != since:
+        if at not in first_parent or at in chain or len(chain) > len(first_parent):
+            return []  # the listing stops short of ``since``
+        chain.append(at)
+        at = first_parent[at]
+    return list(reversed(chain)) if at == since else []
 
 
 async def _changes(client: GitHubClient, repository: str, number: int, directory: str) -> bool:

@@ -157,8 +157,12 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             start, end = state.history.index(base), state.history.index(head)
             status = "ahead" if end > start else "behind" if end < start else "identical"
-            commits = [{"sha": sha} for sha in state.history[start + 1 : end + 1]]
-            self._answer(200, {"status": status, "commits": commits})
+            commits = [  # a straight history: each commit's parent is the one before it
+                {"sha": sha, "parents": [{"sha": state.history[i - 1]}]}
+                for i, sha in enumerate(state.history)
+                if start < i <= end
+            ]
+            self._answer(200, {"status": status, "commits": commits, "total_commits": end - start})
 
         def _artifacts(self, wanted: Any) -> None:
             found = [a for a in state.artifacts if wanted(a)]

@@ -24,7 +24,7 @@ from .helpers import API, REPO, TOKEN_TEXT, client, run
 from .test_reviewed_plan import MERGE, MERGE_RUN, merged, plan_pr, step
 from .workflows import ROOT
 
-M13, M15, M14 = "e" * 40, "f" * 40, "a" * 40  # merged in this order after MERGE (#12)
+M13, M15, M16, M14 = "e" * 40, "f" * 40, "b" * 39 + "c", "a" * 40  # merged in this order
 HEAD14 = "4" * 40  # pull request 14's last commit, planned before #13 was merged
 PLAN14_RUN, APPLY14_RUN = 404, 505
 BEFORE, C1, C2, C3, HEAD = "0" * 40, "1" * 40, "2" * 40, "3" * 40, "9" * 40
@@ -79,6 +79,10 @@ def test_the_merge_whose_apply_never_ran_is_told_which_apply_carries_it(tmp_path
         edit(tmp_path, "Sandbox for every developer", "Sandbox for every developer (shared)")
         merge_of(github, 13, M13, "3" * 40, ["desired-state/workspaces/dev.yaml"])
         merge_of(github, 15, M15, "5" * 40, ["README.md", "docs/desired-state-guide.md"])
+        # #16's own apply ran, and said so (a record restored from an older cache, say)
+        merge_of(github, 16, M16, "6" * 40, ["desired-state/workspaces/prod.yaml"])
+        own = "<!-- reconciler plan: desired-state at merge -->\n### reconciler: applied"
+        github.comments[16] = [{"id": 9000, "body": own, "user": {"login": "bot"}}]
         merge_of(github, 14, M14, HEAD14, ["desired-state/workspaces/dev.yaml"])
 
         done, _ = step(tmp_path, github, "apply", GITHUB_SHA=M14, GITHUB_RUN_ID=str(APPLY14_RUN))
@@ -86,6 +90,7 @@ def test_the_merge_whose_apply_never_ran_is_told_which_apply_carries_it(tmp_path
         assert "Told #13 (eeeeeee) that this run carries its changes." in done.stderr
         (told,) = github.comment_bodies(13)
         assert github.comment_bodies(15) == []  # it changed nothing under desired-state/
+        assert github.comment_bodies(16) == [own]  # its own apply's report is left as it is
         (_, posted) = github.comment_bodies(14)
 
         # Run again (a re-run of the same merge's apply): nobody is told twice.
@@ -147,16 +152,23 @@ def test_an_apply_older_than_the_one_recorded_tells_nobody(tmp_path: Path) -> No
 
 
 def test_only_merges_into_the_directory_count_a_renamed_file_by_either_name() -> None:
-    """Of the commits between two applies, a commit of a pull request merged with a merge
-    commit is not its merge; a pull request counts when it changed a file under the
-    directory, moved in or out of it included."""
-    commits = [{"sha": s} for s in (C1, C2, C3, HEAD)]
+    """Of the commits between two applies, only those the default branch went through
+    (first parents back from the head) are looked up: a merged branch's own commit (C1)
+    costs no request. A pull request counts when it changed a file under the directory,
+    moved in or out of it included."""
+
+    def commit(sha: str, *parents: str) -> dict[str, object]:
+        return {"sha": sha, "parents": [{"sha": p} for p in parents]}
+
+    # C2 merges a branch holding C1; C3 is a squash; the listing is oldest first
+    commits = [commit(C1, BEFORE), commit(C2, BEFORE, C1), commit(C3, C2), commit(HEAD, C3)]
     with respx.mock:
         respx.get(f"{API}/repos/{REPO}/compare/{BEFORE}...{HEAD}").respond(
-            200, json={"status": "ahead", "commits": commits}
+            200, json={"status": "ahead", "commits": commits, "total_commits": 4}
         )
-        for sha, number, merge in ((C1, 21, C2), (C2, 21, C2), (C3, 22, C3)):
-            pr = {"number": number, "merged_at": "2026-01-03T00:00:00Z", "merge_commit_sha": merge}
+        branch = respx.get(f"{API}/repos/{REPO}/commits/{C1}/pulls").respond(200, json=[])
+        for sha, number in ((C2, 21), (C3, 22)):
+            pr = {"number": number, "merged_at": "2026-01-03T00:00:00Z", "merge_commit_sha": sha}
             respx.get(f"{API}/repos/{REPO}/commits/{sha}/pulls").respond(200, json=[pr])
         moved = {"filename": "old/dev.yaml", "previous_filename": "desired-state/dev.yaml"}
         respx.get(f"{API}/repos/{REPO}/pulls/21/files").respond(200, json=[moved])
@@ -167,7 +179,21 @@ def test_only_merges_into_the_directory_count_a_renamed_file_by_either_name() ->
             skipped_merges(client(), REPO, since=BEFORE, head=HEAD, directory="desired-state/")
         )
     assert order == "ahead"
-    assert found == [Skipped(21, C2)]  # once, at its merge; #22's file is elsewhere
+    assert found == [Skipped(21, C2)]  # #22's file is elsewhere
+    assert not branch.called
+
+
+def test_a_listing_that_stops_short_of_the_last_apply_tells_nobody() -> None:
+    """More commits between two applies than the pages read: the chain from the head does
+    not reach the last merge taken up, and no one is told on a guess."""
+    commits = [{"sha": HEAD, "parents": [{"sha": C3}]}]  # C3 not listed
+    with respx.mock:
+        respx.get(f"{API}/repos/{REPO}/compare/{BEFORE}...{HEAD}").respond(
+            200, json={"status": "ahead", "commits": commits, "total_commits": 900}
+        )
+        assert run(
+            skipped_merges(client(), REPO, since=BEFORE, head=HEAD, directory="desired-state")
+        ) == ([], "ahead")
 
 
 def test_a_rewritten_history_tells_nobody() -> None:
@@ -200,3 +226,47 @@ def test_a_record_that_names_no_commit_is_taken_for_none(tmp_path: Path) -> None
     assert record.last("desired-state") is None
     record.keep("desired-state", HEAD)  # a broken record is replaced whole
     assert json.loads(record.path.read_text())["merges"] == {"desired-state": HEAD}
+
+
+def test_a_telling_that_fails_skips_that_pull_request_alone_and_the_merge_is_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused comment on one pull request (a locked conversation, say) left every later
+    apply failing there, the record never moving: then, once it cleared, merges whose own
+    apply ran were told it had not. Now the others are told and this merge is recorded."""
+    from reconciler.cli.github_merge import skipped_merges_command
+
+    Record(tmp_path).keep("desired-state", BEFORE)
+
+    def commit(sha: str, parent: str) -> dict[str, object]:
+        return {"sha": sha, "parents": [{"sha": parent}]}
+
+    commits = [commit(C2, BEFORE), commit(C3, C2), commit(HEAD, C3)]
+    env = {"GITHUB_TOKEN": TOKEN_TEXT, "GITHUB_API_URL": API, "GITHUB_REPOSITORY": REPO}
+    with respx.mock:
+        respx.get(f"{API}/repos/{REPO}/compare/{BEFORE}...{HEAD}").respond(
+            200, json={"status": "ahead", "commits": commits, "total_commits": 3}
+        )
+        for sha, number in ((C2, 21), (C3, 22), (HEAD, 23)):
+            pr = {"number": number, "merged_at": "2026-01-03T00:00:00Z", "merge_commit_sha": sha}
+            respx.get(f"{API}/repos/{REPO}/commits/{sha}/pulls").respond(200, json=[pr])
+            respx.get(f"{API}/repos/{REPO}/pulls/{number}/files").respond(
+                200, json=[{"filename": "desired-state/workspaces/dev.yaml"}]
+            )
+            respx.get(f"{API}/repos/{REPO}/issues/{number}/comments").respond(200, json=[])
+        respx.post(f"{API}/repos/{REPO}/issues/21/comments").respond(
+            403, json={"message": "Unable to create comment because issue is locked."}
+        )
+        posted = respx.post(f"{API}/repos/{REPO}/issues/22/comments").respond(
+            201, json={"id": 7, "body": "x", "user": {"login": "github-actions[bot]"}}
+        )
+        code = skipped_merges_command(
+            repo=None, key="desired-state", state_dir=tmp_path, sha=HEAD, env=env
+        )
+    out = capsys.readouterr()
+    assert code == 0
+    assert posted.called
+    assert "carried=22\n" in out.out
+    assert "Warning: #21 could not be told:" in out.err
+    assert Record(tmp_path).last("desired-state") == HEAD
+    assert TOKEN_TEXT not in out.out + out.err
