@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import tempfile
 import threading
 import weakref
@@ -367,12 +368,14 @@ def _refuse_foreign(path: Path) -> None:
     if name in ("", ":memory:") or name.startswith("file:"):
         return
     try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # a new store (or one SQLite's own open says why it cannot open)
+    if not stat.S_ISREG(mode):  # a directory, a FIFO (which a read would wait on) ...
+        raise PolicyStoreError(f"the usage store {path} is not a plain file")
+    try:
         with open(path, "rb") as handle:
             head = handle.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return  # a new store
-    except IsADirectoryError:
-        raise PolicyStoreError(f"the usage store {path} is a directory") from None
     except OSError:
         return  # SQLite's own open says why
     if head and head != _SQLITE_HEADER:

@@ -515,3 +515,10 @@ def test_a_file_that_is_no_sqlite_database_gets_no_lock_file_beside_it(tmp_path:
     with pytest.raises(PolicyStoreError, match="is not an SQLite database"):
         SQLiteStore(foreign)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
+
+
+def test_a_fifo_named_as_the_store_is_refused_without_waiting_on_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(PolicyStoreError, match="is not a plain file"):
+        SQLiteStore(fifo)

@@ -217,3 +217,11 @@ def test_a_file_that_is_no_sandbox_state_gets_no_lock_file_beside_it(tmp_path: P
     with pytest.raises(ConfigError, match="not a sandbox state file"):
         StateLock.take(foreign, Owner("reconciler plan", "being planned", "wait"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
+
+
+def test_a_fifo_named_as_the_state_is_refused_without_waiting_on_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "state.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="is not a plain file"):
+        StateLock.take(fifo, Owner("reconciler plan", "being planned", "wait"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

@@ -163,12 +163,14 @@ def _refuse_foreign(state: Path) -> None:
     checked before its lock file is made beside it, so a mistyped ``--sandbox-state``
     creates nothing next to a file that is not a state (``/etc/passwd.lock``)."""
     try:
+        mode = os.stat(state).st_mode
+    except OSError:
+        return  # a new state (or one that reading says why it cannot be read)
+    if not stat.S_ISREG(mode):  # a directory, a FIFO (which a read would wait on) ...
+        raise ConfigError(f"{state} is not a plain file, not a sandbox state file")
+    try:
         with open(state, "rb") as handle:
             head = handle.read(64).lstrip()
-    except FileNotFoundError:
-        return  # a new state
-    except IsADirectoryError:
-        raise ConfigError(f"{state} is a directory, not a sandbox state file") from None
     except OSError:
         return  # reading it says why
     if head and not head.startswith(b"{"):
