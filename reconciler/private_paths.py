@@ -16,5 +16,8 @@ def private_folder(folder: Path) -> None:
     """Make ``folder`` and its missing parents, each readable by this user alone (0700)."""
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     for made in reversed(missing):
-        made.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(made, 0o700)
+        try:
+            os.mkdir(made, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile, by another process (or a link planted there): as is
+        os.chmod(made, 0o700)  # the one made here alone
