@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.identity import identity_slug
-from reconciler.private_paths import private_folder
+from reconciler.private_paths import private_folder, replace_file
 
 REMEMBER = dt.timedelta(days=30)
 
@@ -64,9 +63,4 @@ def remember(path: Path, refused: Mapping[str, str], now: dt.datetime) -> None:
     at = now.isoformat(timespec="seconds")
     entries.update({a: {"message": m, "at": at} for a, m in refused.items()})
     private_folder(path.parent)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.unlink(missing_ok=True)  # made afresh: a link at its name is not written through
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    with os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8") as out:
-        out.write(json.dumps(entries, indent=2, sort_keys=True))
-    os.replace(temporary, path)
+    replace_file(path, json.dumps(entries, indent=2, sort_keys=True).encode())

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from reconciler.desired.schema import FILE_KINDS
+from reconciler.private_paths import replace_file
 from reconciler.providers import ProviderSpec, get_provider
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -97,24 +98,9 @@ def write_schemas(directory: Path, provider: str | None = None) -> list[Path]:
     written = []
     for kind in (*KINDS, None):
         path = directory / shipped_name(kind)
-        _replace(path, render(schema_for(kind, provider)))
+        replace_file(path, render(schema_for(kind, provider)).encode(), mode=0o644)
         written.append(path)
     return written
-
-
-def _replace(path: Path, text: str) -> None:
-    """``path`` holding ``text``: written afresh beside it, then renamed over it, so a link
-    planted at its name is replaced, never written through."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        with os.fdopen(os.open(temporary, flags, 0o644), "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 _FILES = {  # kind: (the files, the folder they are in), under the desired-state directory

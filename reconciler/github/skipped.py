@@ -18,9 +18,7 @@ re-run), tells nobody.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from reconciler.errors import ConfigError, NotFound
 from reconciler.github.client import GitHubClient
 from reconciler.github.provenance import short
 from reconciler.github.reviewed import merged_pull_request
-from reconciler.private_paths import private_folder
+from reconciler.private_paths import private_folder, replace_file
 from reconciler.textsafe import inline_code
 
 RECORD_FILE = "github-merges.json"
@@ -83,17 +81,10 @@ class Record:
         merges = dict(merges) if isinstance(merges, dict) else {}
         merges[key] = sha
         text = json.dumps({"version": RECORD_VERSION, "merges": merges}, indent=2, sort_keys=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             private_folder(self.path.parent)
-            tmp.unlink(missing_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            with os.fdopen(os.open(tmp, flags, 0o600), "w", encoding="utf-8") as out:
-                out.write(text + "\n")
-            tmp.replace(self.path)
+            replace_file(self.path, (text + "\n").encode())
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise ConfigError(f"{self.path}: cannot record the merge ({exc.strerror})") from exc
 
 

@@ -3,10 +3,8 @@ still be applied (its fingerprints, and what a plan made now says differently)."
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from reconciler.errors import PlanError
 from reconciler.model import MAX_GRACE_HOURS, DesiredState, LiveState
 from reconciler.plan.core import PLAN_FORMAT_VERSION, Plan, canonical_json, change_dict, summarize
 from reconciler.plan.fingerprints import Fingerprints, desired_fingerprint, live_fingerprint
+from reconciler.private_paths import replace_file
 from reconciler.rails import (
     DeleteLimit,
     Refusal,
@@ -142,16 +141,9 @@ def write(path: Path, data: bytes) -> None:
     and then takes the plan's name, so a link left at either name in a shared directory
     is replaced, never written through.
     """
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.unlink(missing_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        with os.fdopen(os.open(tmp, flags, 0o600), "wb") as out:
-            out.write(data)
-        tmp.replace(path)
+        replace_file(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from exc
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import SecretStoreError
+from reconciler.private_paths import private_folder
 from reconciler.vault.dirsync import DirectorySync
 from reconciler.vault.file_entry import os_error
 
@@ -83,20 +84,11 @@ class VaultDisk:
             self._in_process.release()
 
     def mkdirs(self, directory: Path) -> None:
-        """Create ``directory`` (and missing parents) with mode 0700."""
-        missing: list[Path] = []
-        current = directory
-        while not current.exists():
-            missing.append(current)
-            if current.parent == current:
-                break
-            current = current.parent
-        for folder in reversed(missing):
-            try:
-                folder.mkdir(mode=0o700, exist_ok=True)
-                os.chmod(folder, 0o700)
-            except OSError as exc:
-                raise self.os_error("create directory", str(folder), exc) from None
+        """Create ``directory`` (and missing parents) with mode 0700 (:func:`private_folder`)."""
+        try:
+            private_folder(directory)
+        except OSError as exc:
+            raise self.os_error("create directory", str(exc.filename or directory), exc) from None
 
     def write_bytes(self, target: Path, rel: str, payload: bytes) -> None:
         """Atomically replace ``target``: a 0600 temporary beside it, fsync, rename."""
