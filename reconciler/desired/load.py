@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.desired import convert
 from reconciler.desired.catalog import Catalog, load_catalog
@@ -60,6 +60,8 @@ from reconciler.providers import (
     find_provider,
     unknown_provider_message,
 )
+
+T = TypeVar("T")
 
 SUFFIXES = (".yaml", ".yml")
 WORKSPACES_DIR = "workspaces"
@@ -220,9 +222,44 @@ def check_desired_state(
     """Check every file under ``directory``; never raises for bad input.
     ``worker_min_chars``: the text from which a worker process parses it (see
     :func:`~reconciler.desired.yaml_worker.parsed`)."""
+    return finish(
+        checking_steps(
+            directory,
+            today=today,
+            catalog=catalog,
+            pure_python_yaml=pure_python_yaml,
+            worker_min_chars=worker_min_chars,
+        )
+    )
+
+
+def finish(steps: Generator[None, None, T]) -> T:
+    """What ``steps`` returns, its steps taken one after the other."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+
+def checking_steps(
+    directory: Path,
+    *,
+    today: dt.date | None = None,
+    catalog: Catalog | None = None,
+    pure_python_yaml: bool = False,
+    worker_min_chars: int | None = None,
+    warnings: bool = True,
+) -> Generator[None, None, Validation]:
+    """:func:`check_desired_state` in steps: it yields after each workspace file is read
+    and checked, so a caller with other work in the same thread (a plan's requests in
+    flight) can do it in between, and returns the :class:`Validation`. Closing it
+    early stops the parse (and any worker process it started). ``warnings=False``: only
+    the errors are looked for (a load that shows no warning)."""
     directory = Path(directory)
     shown = display_path(directory)
-    reporter = Reporter()
+    reporter = Reporter(warnings=warnings)
     if not directory.is_dir():
         what = "not a directory" if directory.exists() else "directory not found"
         reporter.file(shown, what)
@@ -265,7 +302,10 @@ def check_desired_state(
     workspace_files = [
         (p, (folder / p.name).as_posix()) for p in _workspace_files(directory, reporter)
     ]
-    workspaces = [_lighter(src) for src in sources(workspace_files, "workspace")]
+    workspaces = []
+    for src in sources(workspace_files, "workspace"):
+        workspaces.append(_lighter(src))
+        yield
     people_path = _optional(directory, "people", reporter)
     groups_path = _optional(directory, "groups", reporter)
     people = source(people_path, "people") if people_path else None
@@ -363,8 +403,21 @@ def load_desired_state(
 
     Warnings do not stop the load; use :func:`check_desired_state` to see them.
     """
-    result = check_desired_state(
-        directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars
+    return finish(
+        loading_steps(directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars)
+    )
+
+
+def loading_steps(
+    directory: Path,
+    *,
+    today: dt.date | None = None,
+    catalog: Catalog | None = None,
+    worker_min_chars: int | None = None,
+) -> Generator[None, None, DesiredState]:
+    """:func:`load_desired_state` in steps, as :func:`checking_steps` takes them."""
+    result = yield from checking_steps(
+        directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars, warnings=False
     )
     if result.state is None:
         raise DesiredStateError(list(result.problems))

@@ -69,14 +69,21 @@ class Reporter:
     """Collects problems, located through each source's marks."""
 
     problems: Problems = field(default_factory=Problems)
+    #: False: warnings are dropped as they come, unlocated (a load that shows none need
+    #: not read the line of each expiring key's).
+    warnings: bool = True
 
     def add(
         self, source: Source, loc: Loc, message: str, severity: Severity = Severity.ERROR
     ) -> None:
+        if severity is Severity.WARNING and not self.warnings:
+            return
         line, column = source.doc.mark(loc)
         self.problems.add(Problem(source.display, line, column, format_loc(loc), message, severity))
 
     def file(self, display: str, message: str, severity: Severity = Severity.ERROR) -> None:
+        if severity is Severity.WARNING and not self.warnings:
+            return
         self.problems.add(Problem(display, 0, 0, "", message, severity))
 
 

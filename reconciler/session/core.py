@@ -10,7 +10,7 @@ secret of a key made by hand. Planning, auditing, applying and importing build o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +22,7 @@ from reconciler.apply.console_only import refusals_path
 from reconciler.apply.journal import Journal, claim_journal
 from reconciler.apply.ledger import location_of
 from reconciler.apply.routing import SecretRouting
-from reconciler.desired import load_desired_state
-from reconciler.desired.load import organization_field, provider_name
+from reconciler.desired.load import finish, loading_steps, organization_field, provider_name
 from reconciler.desired.orgs import siblings
 from reconciler.desired.yaml_worker import OVERLAPPED_MIN_CHARS
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
@@ -88,10 +87,14 @@ class SessionCore:
         return self._provider
 
     def load_desired(self) -> DesiredState:
-        """The desired state, read while the live state is fetched: parsed in a second
-        process only when it is large enough to outlast the fetch
-        (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`)."""
-        return load_desired_state(self.desired_dir, worker_min_chars=OVERLAPPED_MIN_CHARS)
+        """The desired state (see :meth:`desired_steps`)."""
+        return finish(self.desired_steps())
+
+    def desired_steps(self) -> Generator[None, None, DesiredState]:
+        """The desired state read in steps, for a plan to take between its requests'
+        answers: parsed in a second process only when it is large enough to outlast the
+        fetch (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`)."""
+        return loading_steps(self.desired_dir, worker_min_chars=OVERLAPPED_MIN_CHARS)
 
     def identity(self, desired: DesiredState) -> str:
         """Whose lock and journal this run takes (see

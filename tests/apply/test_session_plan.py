@@ -1,14 +1,17 @@
-"""Session.plan: the desired state is read while the live state is fetched."""
+"""Session.plan: the desired state is read while the live state is fetched, in the
+event loop's thread, a slice at a time, the fetch going on between slices."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 import reconciler.session.core as session_module
+import reconciler.session.planning as planning_module
 from reconciler.errors import DesiredStateError
 from reconciler.model import DesiredState, LiveState
 from reconciler.provider import ProgressCallback
@@ -16,6 +19,7 @@ from reconciler.session import Session, TargetOptions
 from tests.apply.fakes import ORG_USERS, FakeProvider, desired_org, live_org
 
 WAIT = 30.0  # seconds; only reached when the two never overlap (the test then fails)
+STEPS = 10_000_000  # steps of a fake load at most: reached only if the fetch never runs
 
 
 class SlowProvider(FakeProvider):
@@ -26,8 +30,10 @@ class SlowProvider(FakeProvider):
         self.started = threading.Event()
         self.proceed = asyncio.Event()
         self.cancelled = False
+        self.thread: int | None = None
 
     async def fetch(self, progress: ProgressCallback | None = None) -> LiveState:
+        self.thread = threading.get_ident()
         self.started.set()
         try:
             await asyncio.wait_for(self.proceed.wait(), WAIT)
@@ -43,23 +49,44 @@ def options(tmp_path: Path) -> TargetOptions:
     )
 
 
-def test_the_yaml_is_read_while_the_fetch_is_in_flight(
+@pytest.fixture(autouse=True)
+def every_step_a_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop gets a turn after every step of the load (not every 2 ms): the tests
+    count steps, never time."""
+    monkeypatch.setattr(planning_module, "READ_SLICE_SECONDS", 0.0)
+
+
+def until(done: threading.Event | asyncio.Event) -> Generator[None, None, None]:
+    """Steps of a load until ``done`` is set (by the fetch, between them)."""
+    for _ in range(STEPS):
+        if done.is_set():
+            return
+        yield
+    raise AssertionError("the fetch never ran between the steps of the load")
+
+
+def test_the_yaml_is_read_while_the_fetch_is_in_flight_in_the_same_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = SlowProvider()
     monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
+    threads: set[int] = set()
+
+    def load(
+        directory: Path, *, worker_min_chars: int | None = None
+    ) -> Generator[None, None, DesiredState]:
+        # The fetch starts between two steps, and finishes between two later ones: read
+        # one after the other, or in a thread blocking the loop, the two would never meet
+        threads.add(threading.get_ident())
+        yield from until(provider.started)
+        provider.proceed.set()
+        yield
+        threads.add(threading.get_ident())
+        return desired_org()
+
+    monkeypatch.setattr(session_module, "loading_steps", load)
 
     async def go() -> None:
-        loop = asyncio.get_running_loop()
-
-        def load(directory: Path, *, worker_min_chars: int | None = None) -> DesiredState:
-            # Runs only once the fetch has started, and lets the fetch finish: read one
-            # after the other, the two would wait for each other and fail
-            assert provider.started.wait(WAIT), "the fetch had not started"
-            loop.call_soon_threadsafe(provider.proceed.set)
-            return desired_org()
-
-        monkeypatch.setattr(session_module, "load_desired_state", load)
         async with Session(tmp_path, options(tmp_path)) as session:
             ctx = await session.plan()
         assert ctx.desired == desired_org()
@@ -67,6 +94,7 @@ def test_the_yaml_is_read_while_the_fetch_is_in_flight(
         assert ctx.plan.summary.has_changes
 
     asyncio.run(go())
+    assert threads == {provider.thread}  # no second thread contends with the loop's
 
 
 def test_a_broken_desired_state_is_reported_and_the_fetch_cancelled(
@@ -75,11 +103,13 @@ def test_a_broken_desired_state_is_reported_and_the_fetch_cancelled(
     provider = SlowProvider()
     monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
 
-    def load(directory: Path, *, worker_min_chars: int | None = None) -> DesiredState:
-        assert provider.started.wait(WAIT), "the fetch had not started"
+    def load(
+        directory: Path, *, worker_min_chars: int | None = None
+    ) -> Generator[None, None, DesiredState]:
+        yield from until(provider.started)
         raise DesiredStateError(["workspaces/dev.yaml:3:5: error: name: bad"])
 
-    monkeypatch.setattr(session_module, "load_desired_state", load)
+    monkeypatch.setattr(session_module, "loading_steps", load)
 
     async def go() -> None:
         async with Session(tmp_path, options(tmp_path)) as session:
@@ -87,4 +117,37 @@ def test_a_broken_desired_state_is_reported_and_the_fetch_cancelled(
 
     with pytest.raises(DesiredStateError, match="1 problem"):
         asyncio.run(go())
+    assert provider.cancelled
+
+
+def test_a_plan_cancelled_while_it_reads_stops_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled between two steps (Ctrl-C), the read is closed there: a parsing process it
+    started is stopped by the same ``finally``."""
+    provider = SlowProvider()
+    monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
+    closed = []
+
+    def load(
+        directory: Path, *, worker_min_chars: int | None = None
+    ) -> Generator[None, None, DesiredState]:
+        try:
+            yield from until(asyncio.Event())  # never done: only the cancel ends it
+        finally:
+            closed.append(True)
+        return desired_org()
+
+    monkeypatch.setattr(session_module, "loading_steps", load)
+
+    async def go() -> None:
+        async with Session(tmp_path, options(tmp_path)) as session:
+            planning = asyncio.ensure_future(session.plan())
+            await asyncio.to_thread(provider.started.wait, WAIT)
+            planning.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await planning
+
+    asyncio.run(go())
+    assert closed == [True]
     assert provider.cancelled
