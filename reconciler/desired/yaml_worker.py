@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.desired.problems import RawProblem
 
@@ -48,6 +45,10 @@ except ImportError:  # pragma: no cover - Windows, where the worker does not sta
 from reconciler.desired.yaml_events import FALLBACK, CParser, fast_data
 from reconciler.desired.yaml_guard import MAX_DEPTH
 from reconciler.desired.yaml_loader import Document, load_text
+
+if TYPE_CHECKING:  # imported when a worker starts: most loads start none
+    import subprocess
+    from multiprocessing.connection import Connection
 
 #: Characters of text below which files are parsed in this process.
 WORKER_MIN_CHARS = 1 << 20
@@ -176,6 +177,10 @@ class _Worker:
         A new interpreter of its own, not ``multiprocessing``'s: that one imports the
         program's main module again, which a script calling the loader without a
         ``__main__`` guard would run a second time."""
+        import pickle  # only a worker needs these three
+        import subprocess
+        from multiprocessing.connection import Connection
+
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         if not all(_widen(fd) for fd in (task_write, result_write)):
@@ -210,6 +215,8 @@ class _Worker:
         up to :data:`AHEAD` of them sent at a time; whenever the next one is not back
         yet, this process parses the last chunk not sent rather than wait, so the two
         share the parsing whatever their speeds, and neither parses a chunk twice."""
+        import pickle  # imported already, by start()
+
         chunks = _chunks(texts)
         sent = 0  # chunks [0, sent) went to the worker (or were parsed here if too big)
         here = len(chunks)  # chunks [here, end) were parsed in this process
