@@ -10,7 +10,9 @@ store for itself (``backend: file`` in a Vault organisation). Not a move: a plac
 derives from the key's names and still does after a workspace's rename (the next rotation
 writes the new place), and a change of the store that holds the organisation's secrets
 (another address, another kind, ``--vault``), whose secrets a plan checks where they were
-written.
+written; nor a key whose ``backend`` is taken away (the record cannot tell a store the key
+named from the organisation's store of the time). Those secrets stay where they are
+until the key's next rotation, and the plan says so (:func:`left_in_place`).
 """
 
 from __future__ import annotations
@@ -115,3 +117,43 @@ def secret_moves(
         if move is not None:
             moves[key.id or ""] = move
     return moves
+
+
+#: Keys named in a :func:`left_in_place` warning, at most (the count says the rest).
+SHOWN = 3
+
+
+def left_in_place(ledger: Ledger, desired: DesiredState, live: LiveState) -> list[str]:
+    """The plan's warnings for secrets an earlier apply wrote to another kind of store
+    than the one the desired state now sends them to, where no move is planned: the
+    organisation's store changed kind, or a key's own ``backend`` was taken away. One
+    warning per store they are in, naming the first keys: each is checked where it is,
+    and written to the new store at its next rotation (``--replace`` does it now)."""
+    entries = ledger.keys
+    if not entries:
+        return []
+    wanted = desired.keys_by_name()
+    default_kind = desired.organization.vault.backend
+    github = SecretBackend.GITHUB
+    left: dict[str, list[str]] = {}  # by the store they are in
+    for key in live.keys:
+        entry = entries.get(key.id or "")
+        want = wanted.get(key.name)
+        if entry is None or want is None or entry.retiring is not None:
+            continue
+        where = entry.secret
+        if where.state is not SecretState.STORED or where.backend in (github, default_kind):
+            continue
+        kind = want.secret.backend if want.secret and want.secret.backend else default_kind
+        if kind is default_kind:  # a key naming another kind of store itself is a move
+            store = where.store or f"the {where.backend.value} store"
+            left.setdefault(store, []).append(want.address)
+    return [
+        f"{len(addresses)} key(s) keep their secret where an earlier apply wrote it, in "
+        f"{store}, though the desired state now sends it to the organisation's "
+        f"{default_kind.value} store ({', '.join(addresses[:SHOWN])}"
+        f"{', ...' if len(addresses) > SHOWN else ''}): each is checked there, and written "
+        "to the new store at its next rotation (to move one now, plan and apply with "
+        f"--replace {addresses[0]})"
+        for store, addresses in left.items()
+    ]
