@@ -100,6 +100,7 @@ class Planning(SessionCore):
         time) than the overlap saves."""
         steps = self.desired_steps()
         try:
+            await asyncio.sleep(0)  # the fetch's first turn: its first requests go out
             due = time.perf_counter() + READ_SLICE_SECONDS
             while True:
                 try:
