@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,14 +101,50 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
-def _find(directory: Path, stem: str) -> list[Path]:
-    return [p for s in SUFFIXES if (p := directory / f"{stem}{s}").is_file()]
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path``, named as a desired-state file, is not read: it is there but not a
+    plain file once its links are followed (a link to nothing, a folder, a pipe). None
+    for a plain file, or for nothing there at all. Looked at, never opened: a pipe would
+    wait for a writer."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return "a symbolic link to a file that does not exist: not read"
+        return None
+    except OSError:  # a loop of links, a name too long, no permission to look
+        return "a symbolic link or a name that cannot be followed: not read"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file: not read"
+    return "not a plain file (a named pipe, a socket or a device): not read"
+
+
+def _find(directory: Path, stem: str, reporter: Reporter | None = None) -> list[Path]:
+    """``stem``'s files in ``directory`` (one per suffix found); an entry of that name that
+    is not a plain file is ``reporter``'s error, never taken as absent."""
+    found = []
+    for suffix in SUFFIXES:
+        path = directory / f"{stem}{suffix}"
+        why = _not_a_file(path)
+        if why is None and path.is_file():
+            found.append(path)
+        elif why is not None and reporter is not None:
+            reporter.file(display_path(path), why)
+    return found
+
+
+def _there(directory: Path, stem: str) -> bool:
+    """Whether anything is named ``stem`` with a YAML suffix in ``directory``."""
+    return any(os.path.lexists(directory / f"{stem}{suffix}") for suffix in SUFFIXES)
 
 
 def _single(directory: Path, stem: str, reporter: Reporter) -> Path | None:
-    found = _find(directory, stem)
+    found = _find(directory, stem, reporter)
     if not found:
-        reporter.file(display_path(directory / f"{stem}.yaml"), "missing file")
+        if not _there(directory, stem):  # else what is there was reported
+            reporter.file(display_path(directory / f"{stem}.yaml"), "missing file")
         return None
     if len(found) > 1:
         reporter.file(
@@ -117,7 +154,7 @@ def _single(directory: Path, stem: str, reporter: Reporter) -> Path | None:
 
 
 def _optional(directory: Path, stem: str, reporter: Reporter) -> Path | None:
-    found = _find(directory, stem)
+    found = _find(directory, stem, reporter)
     if len(found) > 1:
         reporter.file(
             display_path(found[1]), f"both {found[0].name} and {found[1].name} exist: keep one"
@@ -131,9 +168,14 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
         return []
     with os.scandir(folder) as entries:  # its entries know their type: no stat per file
         found = list(entries)
-    names = sorted(e.name for e in found if os.path.splitext(e.name)[1] in SUFFIXES and e.is_file())
+    named = [e for e in found if os.path.splitext(e.name)[1] in SUFFIXES]
+    names = sorted(e.name for e in named if e.is_file())
+    for entry in sorted(named, key=lambda e: e.name):
+        why = None if entry.is_file() else _not_a_file(folder / entry.name)
+        if why is not None:  # a workspace file that cannot be read, not a workspace less
+            reporter.file(display_path(folder / entry.name), why)
     for entry in sorted(found, key=lambda e: e.name):
-        if _holds_yaml(entry):
+        if os.path.splitext(entry.name)[1] not in SUFFIXES and _holds_yaml(entry):
             reporter.file(
                 display_path(folder / entry.name),
                 f"not read: each workspace is one file directly in {WORKSPACES_DIR}/, "

@@ -179,6 +179,39 @@ def test_a_tab_in_the_indentation_is_named(desired: Path, pure: bool) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
-def test_a_named_pipe_is_not_read(desired: Path) -> None:
-    os.mkfifo(desired / "workspaces" / "pipe.yaml")
-    assert check_desired_state(desired, today=TODAY).ok  # not a file: not waited on
+def test_a_named_pipe_is_not_read_and_says_so(desired: Path) -> None:
+    os.mkfifo(desired / "workspaces" / "pipe.yaml")  # not opened: nothing waits on it
+    assert only(desired) == (
+        "ds/workspaces/pipe.yaml: error: not a plain file (a named pipe, a socket or a "
+        "device): not read"
+    )
+
+
+# A workspace file that cannot be read is an error, never a workspace left out: its keys
+# would otherwise be taken as no longer declared, with nothing said.
+
+
+def test_a_link_to_nothing_is_an_error_not_a_workspace_left_out(desired: Path) -> None:
+    (desired / "workspaces" / "dev.yaml").unlink()
+    (desired / "workspaces" / "dev.yaml").symlink_to("../shared/dev.yaml")  # not checked out
+    assert only(desired) == (
+        "ds/workspaces/dev.yaml: error: a symbolic link to a file that does not exist: not read"
+    )
+
+
+def test_a_folder_named_as_a_workspace_file_is_an_error(desired: Path) -> None:
+    (desired / "workspaces" / "prod.yaml").mkdir()
+    (desired / "workspaces" / "prod.yaml" / "keys.yaml").write_text(DEV_HEAD)
+    assert only(desired) == "ds/workspaces/prod.yaml: error: a folder, not a file: not read"
+
+
+def test_a_top_file_that_is_not_a_file_says_what_it_is(desired: Path) -> None:
+    """Not "missing file": the file is there, as a link to nothing; a people.yaml that is
+    a folder is an error too, not people left unmanaged."""
+    (desired / "roles.yaml").unlink()
+    (desired / "roles.yaml").symlink_to("nowhere.yaml")
+    (desired / "people.yaml").mkdir()
+    assert sorted(p.render() for p in problems(desired)) == [
+        "ds/people.yaml: error: a folder, not a file: not read",
+        "ds/roles.yaml: error: a symbolic link to a file that does not exist: not read",
+    ]
