@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from reconciler.apply.ledger import LedgerWriter, location_of
 from reconciler.apply.record_notes import merged_records, not_found, unread, where_read
 from reconciler.apply.routing import SecretRouter, StoreLocator, route
-from reconciler.apply.secret_moves import left_in_place, secret_moves
+from reconciler.apply.secret_moves import secret_moves
 from reconciler.diff import claimed_keys, left_behind
 from reconciler.diff.owned import rotating
 from reconciler.errors import ConfigError, ReconcilerError, SecretStoreError
@@ -340,7 +340,6 @@ class OwnershipRead:
             *where_read(stored, self.organization, applying=self.for_apply),
             *merged_records(stored, self.organization, live, applying=self.for_apply),
             *not_found(stored, desired, live),
-            *([] if overridden else left_in_place(stored.ledger, desired, live)),
         ]
         checks = await check_secrets(
             stored.ledger,

@@ -17,8 +17,11 @@ until the key's next rotation, and the plan says so (:func:`left_in_place`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reconciler.apply.ledger import location_of
 from reconciler.apply.routing import SecretRouter, route
+from reconciler.diff.changes import Action, Change, Kind
 from reconciler.model import ApiKey, DesiredState, LiveState, SecretBackend, SecretTarget
 from reconciler.ownership import Ledger, SecretLocation, SecretMove, SecretState, secret_move
 
@@ -123,15 +126,21 @@ def secret_moves(
 SHOWN = 3
 
 
-def left_in_place(ledger: Ledger, desired: DesiredState, live: LiveState) -> list[str]:
+def left_in_place(
+    ledger: Ledger, desired: DesiredState, live: LiveState, changes: Iterable[Change]
+) -> list[str]:
     """The plan's warnings for secrets an earlier apply wrote to another kind of store
-    than the one the desired state now sends them to, where no move is planned: the
-    organisation's store changed kind, or a key's own ``backend`` was taken away. One
-    warning per store they are in, naming the first keys: each is checked where it is,
-    and written to the new store at its next rotation (``--replace`` does it now)."""
+    than the one the desired state now sends them to, where the plan (its ``changes``)
+    neither replaces nor deletes their key: the organisation's store changed kind, or a
+    key's own ``backend`` was taken away. One warning per store they are in, naming the
+    first keys: each is checked where it is, and written to the new store at its next
+    rotation (``--replace`` does it now)."""
     entries = ledger.keys
     if not entries:
         return []
+    replaced = {  # a replacement (a move, a rotation) writes the key's new secret anew
+        c.live_id for c in changes if c.kind is Kind.API_KEY and Action.DELETE in c.actions
+    }
     wanted = desired.keys_by_name()
     default_kind = desired.organization.vault.backend
     github = SecretBackend.GITHUB
@@ -139,7 +148,7 @@ def left_in_place(ledger: Ledger, desired: DesiredState, live: LiveState) -> lis
     for key in live.keys:
         entry = entries.get(key.id or "")
         want = wanted.get(key.name)
-        if entry is None or want is None or entry.retiring is not None:
+        if entry is None or want is None or entry.retiring is not None or key.id in replaced:
             continue
         where = entry.secret
         if where.state is not SecretState.STORED or where.backend in (github, default_kind):

@@ -135,6 +135,21 @@ def _find(directory: Path, stem: str, reporter: Reporter | None = None) -> list[
     return found
 
 
+def yaml_bytes(directory: Path) -> int:
+    """The bytes of YAML a load of ``directory`` reads, as the sizes of its files say (0
+    for what cannot be looked at): for a caller choosing how to read it, before reading."""
+    total = 0
+    for folder in (Path(directory), Path(directory) / WORKSPACES_DIR):
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if os.path.splitext(entry.name)[1] in SUFFIXES and _is_file(entry):
+                        total += entry.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
 def _there(directory: Path, stem: str) -> bool:
     """Whether anything is named ``stem`` with a YAML suffix in ``directory``."""
     return any(os.path.lexists(directory / f"{stem}{suffix}") for suffix in SUFFIXES)
@@ -169,9 +184,9 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     with os.scandir(folder) as entries:  # its entries know their type: no stat per file
         found = list(entries)
     named = [e for e in found if os.path.splitext(e.name)[1] in SUFFIXES]
-    names = sorted(e.name for e in named if e.is_file())
+    names = sorted(e.name for e in named if _is_file(e))
     for entry in sorted(named, key=lambda e: e.name):
-        why = None if entry.is_file() else _not_a_file(folder / entry.name)
+        why = None if _is_file(entry) else _not_a_file(folder / entry.name)
         if why is not None:  # a workspace file that cannot be read, not a workspace less
             reporter.file(display_path(folder / entry.name), why)
     for entry in sorted(found, key=lambda e: e.name):
@@ -193,12 +208,33 @@ def _workspace_files(directory: Path, reporter: Reporter) -> list[Path]:
     return files
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a plain file once its links are followed (False for a loop of
+    links, or one that cannot be looked at: :func:`_not_a_file` says why)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder once its links are followed (False as for
+    :func:`_is_file`)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _holds_yaml(entry: os.DirEntry[str]) -> bool:
     """Whether ``entry`` is a folder (not a hidden one) with YAML files directly in it."""
-    if entry.name.startswith(".") or not entry.is_dir():
+    if entry.name.startswith(".") or not _is_dir(entry):
         return False
-    with os.scandir(entry.path) as inside:
-        return any(os.path.splitext(e.name)[1] in SUFFIXES for e in inside)
+    try:
+        with os.scandir(entry.path) as inside:
+            return any(os.path.splitext(e.name)[1] in SUFFIXES for e in inside)
+    except OSError:  # a folder that cannot be listed: nothing to say of what it holds
+        return False
 
 
 def _stray_files(directory: Path, reporter: Reporter) -> None:
@@ -208,7 +244,7 @@ def _stray_files(directory: Path, reporter: Reporter) -> None:
     with os.scandir(directory) as entries:
         found = sorted(entries, key=lambda e: e.name)
     for entry in found:
-        stray_file = os.path.splitext(entry.name)[1] in SUFFIXES and entry.is_file()
+        stray_file = os.path.splitext(entry.name)[1] in SUFFIXES and _is_file(entry)
         if (stray_file and entry.name not in known) or (
             entry.name != WORKSPACES_DIR and _holds_yaml(entry)
         ):
@@ -461,6 +497,10 @@ def loading_steps(
     result = yield from checking_steps(
         directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars, warnings=False
     )
-    if result.state is None:
-        raise DesiredStateError(list(result.problems))
+    if result.state is None:  # shown as validate shows it: its warnings looked for now
+        full = check_desired_state(
+            directory, today=today, catalog=catalog, worker_min_chars=worker_min_chars
+        )
+        problems = full.problems if full.state is None else result.problems
+        raise DesiredStateError(list(problems))
     return result.state

@@ -22,7 +22,13 @@ from reconciler.apply.console_only import refusals_path
 from reconciler.apply.journal import Journal, claim_journal
 from reconciler.apply.ledger import location_of
 from reconciler.apply.routing import SecretRouting
-from reconciler.desired.load import finish, loading_steps, organization_field, provider_name
+from reconciler.desired.load import (
+    finish,
+    loading_steps,
+    organization_field,
+    provider_name,
+    yaml_bytes,
+)
 from reconciler.desired.orgs import siblings
 from reconciler.desired.yaml_worker import OVERLAPPED_MIN_CHARS
 from reconciler.env import RECONCILER_ALLOW_FILE_VAULT
@@ -87,14 +93,21 @@ class SessionCore:
         return self._provider
 
     def load_desired(self) -> DesiredState:
-        """The desired state (see :meth:`desired_steps`)."""
-        return finish(self.desired_steps())
+        """The desired state, parsed in a second process only when it is large enough to
+        outlast the fetch (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`)."""
+        return finish(self.desired_steps(OVERLAPPED_MIN_CHARS))
 
-    def desired_steps(self) -> Generator[None, None, DesiredState]:
+    def desired_steps(self, worker_min_chars: int | None) -> Generator[None, None, DesiredState]:
         """The desired state read in steps, for a plan to take between its requests'
-        answers: parsed in a second process only when it is large enough to outlast the
-        fetch (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`)."""
-        return loading_steps(self.desired_dir, worker_min_chars=OVERLAPPED_MIN_CHARS)
+        answers (``worker_min_chars``: see
+        :func:`~reconciler.desired.yaml_worker.parsed`)."""
+        return loading_steps(self.desired_dir, worker_min_chars=worker_min_chars)
+
+    def desired_is_large(self) -> bool:
+        """Whether the desired state is large enough that a second process parses it
+        (:data:`~reconciler.desired.yaml_worker.OVERLAPPED_MIN_CHARS`, as its files'
+        sizes say)."""
+        return yaml_bytes(self.desired_dir) >= OVERLAPPED_MIN_CHARS
 
     def identity(self, desired: DesiredState) -> str:
         """Whose lock and journal this run takes (see

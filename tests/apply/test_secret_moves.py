@@ -11,6 +11,7 @@ import pytest
 import reconciler.session.core as session_module
 from reconciler.apply.ownership import check_secrets
 from reconciler.apply.secret_moves import left_in_place
+from reconciler.diff import Rotations
 from reconciler.errors import ConfigError
 from reconciler.model import (
     ApiKey,
@@ -149,7 +150,7 @@ def test_a_key_whose_own_store_is_taken_away_is_said_to_stay_where_it_is() -> No
     move; the plan says where the secret is and how to move it now."""
     ledger = Ledger(organization=ORG).resolve_intent("k-dev-bob", _filed())
     desired = _org(SecretBackend.VAULT, (ApiKey(name="dev-bob", workspace="dev"),))
-    assert left_in_place(ledger, desired, _live("dev-bob")) == [
+    assert left_in_place(ledger, desired, _live("dev-bob"), ()) == [
         "1 key(s) keep their secret where an earlier apply wrote it, in file vault at "
         "/srv/ci-secrets, though the desired state now sends it to the organisation's "
         "vault store (api_key.dev-bob): each is checked there, and written to the new "
@@ -162,12 +163,12 @@ def test_a_key_still_naming_its_store_or_one_in_the_organisation_s_kind_is_not_n
     ledger = Ledger(organization=ORG).resolve_intent("k-dev-bob", _filed())
     own = SecretTarget(backend=SecretBackend.FILE, path="dev/dev-bob")
     still = _org(SecretBackend.VAULT, (ApiKey(name="dev-bob", workspace="dev", secret=own),))
-    assert left_in_place(ledger, still, _live("dev-bob")) == []  # where it should be
+    assert left_in_place(ledger, still, _live("dev-bob"), ()) == []  # where it should be
     in_kind = _org(SecretBackend.FILE, (ApiKey(name="dev-bob", workspace="dev"),))
-    assert left_in_place(ledger, in_kind, _live("dev-bob")) == []
+    assert left_in_place(ledger, in_kind, _live("dev-bob"), ()) == []
     vaulted = Ledger(organization=ORG).resolve_intent("k-dev-bob", entry("dev-bob"))
     in_vault = _org(SecretBackend.VAULT, (ApiKey(name="dev-bob", workspace="dev"),))
-    assert left_in_place(vaulted, in_vault, _live("dev-bob")) == []
+    assert left_in_place(vaulted, in_vault, _live("dev-bob"), ()) == []
 
 
 def test_a_migration_of_the_organisation_s_store_names_the_first_keys_and_counts_all() -> None:
@@ -178,7 +179,7 @@ def test_a_migration_of_the_organisation_s_store_names_the_first_keys_and_counts
     for name in names:
         ledger = ledger.resolve_intent(f"k-{name}", entry(name))
     desired = _org(SecretBackend.FILE, tuple(ApiKey(name=n, workspace="dev") for n in names))
-    (warning,) = left_in_place(ledger, desired, _live(*names))
+    (warning,) = left_in_place(ledger, desired, _live(*names), ())
     assert warning.startswith(
         f"4 key(s) keep their secret where an earlier apply wrote it, in {STORE}"
     )
@@ -186,12 +187,11 @@ def test_a_migration_of_the_organisation_s_store_names_the_first_keys_and_counts
     assert warning.endswith("--replace api_key.dev-a)")
 
 
-def test_a_plan_says_where_secrets_were_left(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """End to end through a session: the organisation's store is now a file vault; the
-    record says dev-alice's secret was written to Vault. The plan warns, and plans no
-    replacement for it."""
+def _plan_with_alice_left_in_vault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rotations: Rotations | None = None
+) -> Plan:
+    """A plan through a session: the organisation's store is now a file vault; the record
+    says dev-alice's secret was written to Vault; dev-alice is otherwise as declared."""
     provider = FakeProvider(live_org(), users=ORG_USERS)
     monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
     files = tmp_path / "vault"
@@ -199,7 +199,11 @@ def test_a_plan_says_where_secrets_were_left(
     organization = desired.organization.model_copy(
         update={"vault": VaultSettings(backend=SecretBackend.FILE, address=str(files))}
     )
-    desired = desired.model_copy(update={"organization": organization})
+    keys = tuple(
+        k.model_copy(update={"expires": None, "role": None}) if k.name == "dev-alice" else k
+        for k in desired.keys
+    )
+    desired = desired.model_copy(update={"organization": organization, "keys": keys})
     options = TargetOptions(state_dir=tmp_path / "state", allow_file_vault=True, env={})
 
     async def go() -> Plan:
@@ -208,14 +212,33 @@ def test_a_plan_says_where_secrets_were_left(
             ledger = Ledger(organization=identity).resolve_intent("k-alice", entry("dev-alice"))
             empty = StoredLedger(Ledger(organization=identity), 0)
             await ledger_store.save(FileVault(files), empty, ledger)
-            return (await session.plan(desired)).plan
+            return (await session.plan(desired, rotations=rotations)).plan
 
-    plan = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def _alice(plan: Plan) -> list[str]:
+    return [str(a) for c in plan.changes if c.address == "api_key.dev-alice" for a in c.actions]
+
+
+def test_a_plan_says_where_secrets_were_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _plan_with_alice_left_in_vault(tmp_path, monkeypatch)
     assert [w for w in plan.warnings if "earlier apply wrote" in w] == [
         f"1 key(s) keep their secret where an earlier apply wrote it, in {STORE}, though "
         "the desired state now sends it to the organisation's file store "
         "(api_key.dev-alice): each is checked there, and written to the new store at its "
         "next rotation (to move one now, plan and apply with --replace api_key.dev-alice)"
     ]
-    alice = next(c for c in plan.changes if c.address == "api_key.dev-alice")
-    assert "its secret moves" not in (alice.reason or "")
+    assert _alice(plan) == []  # no change: it stays where it is until it is rotated
+
+
+def test_a_key_the_plan_replaces_is_not_said_to_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Following the warning's advice clears it: the replacement writes the new store."""
+    forced = Rotations(forced=frozenset({"api_key.dev-alice"}))
+    plan = _plan_with_alice_left_in_vault(tmp_path, monkeypatch, forced)
+    assert _alice(plan) == ["create", "delete"]
+    assert not [w for w in plan.warnings if "earlier apply wrote" in w]

@@ -151,3 +151,48 @@ def test_a_plan_cancelled_while_it_reads_stops_the_read(
     asyncio.run(go())
     assert closed == [True]
     assert provider.cancelled
+
+
+def test_a_large_desired_state_is_read_in_a_thread_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large enough for a second process to parse it, it is read in a thread: a wait on
+    that process (30 s for a stuck one) never holds up the requests in flight."""
+    provider = SlowProvider()
+    monkeypatch.setattr(session_module, "open_provider", lambda options: provider)
+    monkeypatch.setattr(session_module, "OVERLAPPED_MIN_CHARS", 1000)
+    (tmp_path / "organization.yaml").write_text("#" * 1000)  # its size alone is looked at
+    threads: set[int] = set()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def load(
+        directory: Path, *, worker_min_chars: int | None = None
+    ) -> Generator[None, None, DesiredState]:
+        threads.add(threading.get_ident())
+        # the fetch finishes while this thread waits (as on a worker process), never here
+        assert provider.started.wait(WAIT), "the fetch had not started"
+        loops[0].call_soon_threadsafe(provider.proceed.set)
+        assert finished.wait(WAIT), "the fetch could not finish while the read waited"
+        yield
+        return desired_org()
+
+    finished = threading.Event()
+    original = provider.fetch
+
+    async def fetch(progress: ProgressCallback | None = None) -> LiveState:
+        try:
+            return await original(progress)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(provider, "fetch", fetch)
+    monkeypatch.setattr(session_module, "loading_steps", load)
+
+    async def go() -> None:
+        loops.append(asyncio.get_running_loop())
+        async with Session(tmp_path, options(tmp_path)) as session:
+            ctx = await session.plan()
+        assert ctx.desired == desired_org()
+
+    asyncio.run(go())
+    assert provider.thread is not None and threads and provider.thread not in threads

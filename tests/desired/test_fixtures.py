@@ -212,6 +212,19 @@ def test_load_raises_with_every_problem() -> None:
     assert all(isinstance(p, Problem) for p in caught.value.problems)
 
 
+def test_a_load_that_fails_lists_its_warnings_too(tmp_path: Path) -> None:
+    """As validate shows them (a load that succeeds looks for none)."""
+    directory = tmp_path / "ds"
+    shutil.copytree(FIXTURES / "bad-owner-not-member", directory)
+    roles = directory / "roles.yaml"
+    roles.write_text(roles.read_text().replace("roles:", "roles:\n  broken: 42", 1))
+    with pytest.raises(DesiredStateError) as caught:
+        load_desired_state(directory, today=TODAY)
+    validated = check_desired_state(directory, today=TODAY).problems
+    assert caught.value.problems == list(validated)
+    assert {p.severity for p in validated} == {Severity.ERROR, Severity.WARNING}
+
+
 def test_warnings_alone_do_not_stop_the_load() -> None:
     state = load_desired_state(FIXTURES / "bad-owner-not-member", today=TODAY)
     assert [k.owner for k in state.keys if k.name == "dev-bob"] == ["carol@acme.example"]

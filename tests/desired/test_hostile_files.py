@@ -215,3 +215,15 @@ def test_a_top_file_that_is_not_a_file_says_what_it_is(desired: Path) -> None:
         "ds/people.yaml: error: a folder, not a file: not read",
         "ds/roles.yaml: error: a symbolic link to a file that does not exist: not read",
     ]
+
+
+def test_a_loop_of_links_is_an_error_not_a_crash(desired: Path) -> None:
+    """``validate`` stopped at the first such name with the system's message, no other
+    problem listed."""
+    (desired / "workspaces" / "loop.yml").symlink_to("loop.yml")
+    (desired / "groups.yml").symlink_to("groups.yml")
+    assert sorted(p.render() for p in problems(desired)) == [
+        "ds/groups.yml: error: a symbolic link or a name that cannot be followed: not read",
+        "ds/workspaces/loop.yml: error: a symbolic link or a name that cannot be followed: "
+        "not read",
+    ]
