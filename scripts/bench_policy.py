@@ -9,7 +9,8 @@ followed by ``Policy.record`` (settling the reservation with the real usage):
 1. in-process, with the in-memory store (target: p99 under 50 us);
 2. with the shared SQLite store in WAL mode, one process (target: p99 under 1 ms);
 3. the same load as the paced run below (800 requests a second by default) sent by one
-   process, for comparison (no target): what the paced run costs without other writers;
+   process, and one process at one paced process's own rate (100 a second), for
+   comparison (no target): what the paced run costs without other writers;
 4. P processes (default 8) recording concurrently into one SQLite file, twice:
 
    - **paced**: each process sends R requests a second (default 100, so 800 a second in
@@ -21,6 +22,12 @@ followed by ``Policy.record`` (settling the reservation with the real usage):
      so its p99 is printed without a target, beside the throughput;
 
    and each checks that the totals (tokens and USD) are exact.
+
+Before them, a baseline of the machine itself: the in-memory request's median back to
+back and after an idle gap as long as one paced process's (10 ms). A process that
+resumes after a gap finds its caches taken by other work (on a shared virtual machine,
+other tenants'), and its first tens of microseconds run several times slower; each
+request of a paced process pays that, whichever store it uses.
 
 Each line prints the mean, p50 and p99 of one request, and the CPU time per request
 (``time.process_time``), which a loaded machine disturbs less than the wall clock; the
@@ -113,6 +120,20 @@ def measure(policy: Policy, n: int, *, warm: bool = True) -> tuple[list[float], 
         one_request(policy)
         samples.append((clock() - start) / 1000)
     return samples, (time.process_time() - cpu) / n * 1e6
+
+
+def resumed(policy: Policy, gap: float, n: int = 200) -> tuple[float, float]:
+    """The median of one request back to back, and after ``gap`` seconds idle, in us."""
+    measure(policy, 1000)  # warm
+    back_to_back, _ = measure(policy, n, warm=False)
+    after: list[float] = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        time.sleep(gap)
+        start = clock()
+        one_request(policy)
+        after.append((clock() - start) / 1000)
+    return statistics.median(back_to_back), statistics.median(after)
 
 
 def report(title: str, measured: tuple[list[float], float], target_p99_us: float | None) -> bool:
@@ -214,6 +235,12 @@ def main() -> int:
     args = parser.parse_args()
     print(f"authorize + record, {args.requests:,} requests each (Python {sys.version.split()[0]})")
     print(_load())
+    gap = 1 / args.rate
+    warm, cold = resumed(make_policy(MemoryStore()), gap)
+    print(
+        f"this machine: an in-memory request takes {warm:.1f} us back to back, {cold:.1f} us "
+        f"after {gap * 1000:g} ms idle (x{cold / warm:.1f}); each paced request pays that"
+    )
     ok = report("in-process (memory store)", measure(make_policy(MemoryStore()), args.requests), 50)
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "usage.db")
@@ -223,6 +250,7 @@ def main() -> int:
         per_process = max(1, round(args.rate * args.seconds))
         alone = (per_process * args.processes, args.rate * args.processes)  # the same load
         ok &= concurrent(str(Path(tmp) / "alone.db"), 1, *alone)
+        ok &= concurrent(str(Path(tmp) / "one.db"), 1, per_process, args.rate)
         ok &= concurrent(str(Path(tmp) / "paced.db"), args.processes, per_process, args.rate, 1000)
         ok &= concurrent(str(Path(tmp) / "shared.db"), args.processes, args.requests // 4, 0)
     print(_load())
