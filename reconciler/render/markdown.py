@@ -25,7 +25,7 @@ from reconciler.model import Attribution
 from reconciler.plan import Plan, Summary
 from reconciler.providers import archives_keys
 from reconciler.render.text import REFUSED, footer, legend, render_change, symbol_key
-from reconciler.textsafe import fence, inline_code, md_text
+from reconciler.textsafe import fence, for_terminal, inline_code, md_text
 
 MARKER = "<!-- reconciler plan -->"
 
@@ -126,7 +126,9 @@ def _unmanaged(changes: list[Change]) -> list[str]:
         f"<details><summary>{len(changes)} unmanaged {noun}: not in the desired state, "
         "left alone</summary>",
         "",
-        fence("\n".join(c.address for c in changes), "text").rstrip("\n"),
+        # one line each: a line break in a live name is shown as ``\n``, as the text plan
+        # shows it, so no name can pass for another address in the list
+        fence("\n".join(for_terminal(c.address) for c in changes), "text").rstrip("\n"),
         "",
         "</details>",
         "",

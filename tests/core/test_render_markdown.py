@@ -172,3 +172,20 @@ def test_unmanaged_objects_are_one_count_with_their_addresses_folded() -> None:
     alone = render_markdown(only_unmanaged())
     assert "<summary>Show Output</summary>" not in alone  # nothing to do: no full plan
     assert "<details><summary>1 unmanaged object: not in the desired state" in alone
+
+
+def test_an_unmanaged_name_with_a_line_break_stays_on_its_own_line_in_the_fold() -> None:
+    """A live name cannot add a line to the fold, so it cannot pass for another object
+    left alone (``workspace.prod``) in a reviewer's eyes; it reads as the text plan has it."""
+    base = live_matching()
+    forged = ApiKey(name="stray\nworkspace.prod\r", workspace="dev", id="k-forged")
+    plan = make_plan(
+        desired(), base.model_copy(update={"keys": (*base.keys, forged)}), provider="mistral"
+    )
+    markdown = render_markdown(plan)
+    fold = markdown.split("<summary>1 unmanaged object")[1].split("</details>")[0]
+    assert fold == (
+        ": not in the desired state, left alone</summary>\n"
+        "\n```text\napi_key.stray\\nworkspace.prod\\r\n```\n\n"
+    )
+    assert "api_key.stray\\nworkspace.prod\\r" in render_text(plan)
