@@ -56,7 +56,6 @@ def import_into(
     ``secrets``: by key id, where a key's secret already is when that is not the default
     path (written as the key's ``secret:``, so plans and audits look there).
     """
-    directory.mkdir(parents=True, exist_ok=True)
     report = ImportReport(directory=directory)
     writer = Writer(directory, report, live.target, spec.member_roles)
     org_path = existing(directory, "organization")
@@ -69,6 +68,7 @@ def import_into(
             "the Admin API does not give the organisation's name: pass it once with "
             "--name (e.g. --name 'Acme Analytics')"
         )
+    directory.mkdir(parents=True, exist_ok=True)  # once nothing refuses the import
     result = imported(
         live,
         spec,

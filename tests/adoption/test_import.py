@@ -102,6 +102,9 @@ def test_a_first_import_writes_files_that_plan_clean(tmp_path: Path) -> None:
 
 def test_the_organisation_needs_a_name_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pass it once with --name"):
+        run(tmp_path / "new", live(), name=None)
+    assert not (tmp_path / "new").exists()  # refused: nothing made, not even the folder
+    with pytest.raises(ConfigError, match="pass it once with --name"):
         run(tmp_path, live(), name=None)
     run(tmp_path, live(), name="Acme Analytics")
     run(tmp_path, live(), name=None)  # the one organization.yaml names
